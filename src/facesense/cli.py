@@ -1,0 +1,181 @@
+"""Command line: parse -> config -> one library call. The only module that reads argv or cwd."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import FacesenseError
+
+log = logging.getLogger("facesense")
+
+
+def _data_inspect(args) -> None:
+    from .data.inspect import inspect_samples
+    from .data.sources import read_dataset
+
+    samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    out = Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve()
+    report = inspect_samples(samples, out, duplicates=not args.no_duplicates)
+    print((out / "report.md").read_text())
+    print(out)
+    del report
+
+
+def _data_split(args) -> None:
+    from .data.materialise import materialise_split
+    from .data.sources import read_dataset
+
+    samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    counts = materialise_split(samples, Path(args.out).resolve(), args.test_size, args.val_size, args.seed)
+    for split, n in counts.items():
+        print(f"{split}: {n}")
+    print(Path(args.out).resolve())
+
+
+def _models(args) -> None:
+    from .models import build_model, count_parameters, list_models
+
+    print(f"{'name':<18} {'params':>10}  {'default input':<14} description")
+    for info in list_models():
+        n = count_parameters(build_model(info.name, info.default_classes, info.default_channels, info.default_size))
+        spec = f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} cls"
+        print(f"{info.name:<18} {n:>10,}  {spec:<14} {info.description}")
+
+
+def _train(args) -> None:
+    from .config import load_config
+    from .experiment import train
+
+    config_path, overrides = args.config, list(args.overrides)
+    if config_path is not None and "=" in config_path and not Path(config_path).exists():
+        config_path, overrides = None, [config_path, *overrides]
+    if args.resume:
+        cfg = None
+    else:
+        cfg = load_config(config_path, overrides)
+        if not cfg.data:
+            raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
+        cfg.data = str(Path(cfg.data).expanduser().resolve())
+        cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
+        if cfg.init_from:
+            cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
+
+    def on_epoch(row: dict) -> None:
+        log.info(
+            "epoch %d  lr %.2g  train loss %.4f acc %.4f  val loss %.4f acc %.4f macro-F1 %.4f  (%.1fs)",
+            row["epoch"], row["lr"], row["train_loss"], row["train_accuracy"], row["val_loss"], row["val_accuracy"], row["val_macro_f1"], row["seconds"],
+        )
+
+    from .distributed import distributed_context
+
+    with distributed_context() as (rank, world_size):
+        run = train(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), on_epoch=on_epoch, rank=rank, world_size=world_size)
+    if rank == 0:
+        summary = run.summary
+        if summary.is_file():
+            s = json.loads(summary.read_text())
+            if "val" in s:
+                log.info("best epoch %s: val accuracy %.4f, macro-F1 %.4f (%s samples), %.1fs of training", s["best_epoch"], s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], s["train_seconds"])
+        print(run.root)
+
+
+def _evaluate(args) -> None:
+    from .eval.evaluate import evaluate_model
+
+    label_map = None
+    if args.label_map:
+        import yaml
+
+        label_map = yaml.safe_load(Path(args.label_map).read_text())
+        if not isinstance(label_map, dict):
+            raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
+    m = evaluate_model(args.model, args.data, Path(args.out).resolve(), split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map)
+    auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+    print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
+    print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" for c, v in m["per_class"].items()))
+    print(Path(args.out).resolve())
+
+
+def _predict(args) -> None:
+    from .predict import predict_files
+
+    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    fields = ["path", "pred", *[f"p_{c}" for c in classes]] + (["error"] if any("error" in r for r in rows) else [])
+    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect or split a dataset").add_subparsers(dest="data_command", required=True)
+    for name, func, helptext in (("inspect", _data_inspect, "EDA report: counts, imbalance, baseline, duplicates, sample grid"), ("split", _data_split, "write a seeded stratified split to disk")):
+        d = data.add_parser(name, help=helptext)
+        d.add_argument("dataset")
+        d.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
+        d.add_argument("--skip-bad", action="store_true", help="skip unreadable files/rows and list them")
+        d.set_defaults(func=func)
+        if name == "inspect":
+            d.add_argument("--out", help="report folder (default: inspect-<dataset>)")
+            d.add_argument("--no-duplicates", action="store_true", help="skip the duplicate scan")
+        else:
+            d.add_argument("--out", required=True)
+            d.add_argument("--test-size", type=float, default=0.2)
+            d.add_argument("--val-size", type=float, default=0.0)
+            d.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser("models", help="registered architectures with parameter counts").set_defaults(func=_models)
+
+    t = sub.add_parser("train", help="train a model from a YAML config plus key=value overrides")
+    t.add_argument("config", nargs="?", help="YAML config (see configs/)")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=2 augment.hflip=true")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="full evaluation report of a model on a dataset")
+    e.add_argument("model", help="run directory or checkpoint file")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
+    e.add_argument("--out", required=True)
+    e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
+    e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
+    e.add_argument("--skip-bad", action="store_true")
+    e.set_defaults(func=_evaluate)
+
+    pr = sub.add_parser("predict", help="classify image files or folders")
+    pr.add_argument("model")
+    pr.add_argument("inputs", nargs="+")
+    pr.add_argument("--format", default="csv", choices=["csv", "json"])
+    pr.add_argument("--skip-bad", action="store_true")
+    pr.set_defaults(func=_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except FacesenseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; a training run continues with `facesense train --resume RUN_DIR`", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

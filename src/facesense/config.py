@@ -1,0 +1,212 @@
+"""Typed experiment config: YAML file + `key=value` overrides; unknown keys are errors with a hint."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class AugmentConfig:
+    """Train-only augmentation (source B's set plus random erasing). 0 / False switches one off."""
+
+    rotation: float = 0.0  # degrees, +-
+    shift: float = 0.0  # fraction of width/height, +-
+    shear: float = 0.0  # degrees, +-
+    zoom: float = 0.0  # scale in [1 - zoom, 1 + zoom]
+    hflip: bool = False
+    erasing: float = 0.0  # probability of erasing one random rectangle
+
+
+@dataclass
+class Config:
+    # what and where
+    task: str = "expression"  # expression | gender | sentiment | custom
+    name: str = ""  # run name; defaults to the model name
+    data: str = ""  # dataset path (folder tree, FER2013 csv, labels.csv)
+    data_format: str = "auto"  # auto | folders | fer2013 | manifest
+    classes: list[str] | None = None  # only for task=custom (default: sorted labels of the data)
+    label_map: dict[str, str | None] = field(default_factory=dict)  # raw label -> class (null drops)
+    skip_bad: bool = False  # skip unreadable images / bad rows and list them, instead of failing
+    runs_dir: str = "runs"
+    # splits: names are matched with aliases (train~Training, val~PublicTest~validation, test~PrivateTest)
+    train_split: str | None = "train"  # None: every sample not in val/test
+    val_split: str | None = "val"  # absent from the data -> carved from train with val_size
+    test_split: str | None = "test"  # touched once, with the best checkpoint
+    val_size: float = 0.2
+    folds: int = 0  # >1: seeded stratified k-fold on the train pool ...
+    fold: int = 0  # ... and this fold is validation
+    seed: int = 0
+    # model and input spec
+    model: str = "emotion_model_3"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 48
+    channels: int = 1
+    init_from: str | None = None  # local checkpoint/state dict to start from (no download)
+    # optimisation
+    epochs: int = 50
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    loss: str = "ce"  # ce | bce (binary tasks: one sigmoid output)
+    label_smoothing: float = 0.0
+    class_balance: str = "none"  # none | weights | sampler
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # callbacks, all chosen on the validation split
+    monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
+    early_stopping: int | None = None  # patience in epochs; None: off
+    reduce_lr_patience: int | None = None  # None: off
+    reduce_lr_factor: float = 0.5
+    min_lr: float = 1e-6
+    # speed
+    amp: str = "auto"  # auto (bf16 on CPU, fp16 on CUDA) | off
+    channels_last: bool = True
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # 0: torch's default
+
+    def validate(self) -> "Config":
+        choice = {
+            "data_format": ("auto", "folders", "fer2013", "manifest"),
+            "optimizer": ("adam", "sgd"),
+            "loss": ("ce", "bce"),
+            "class_balance": ("none", "weights", "sampler"),
+            "monitor": ("val_loss", "val_accuracy", "val_macro_f1"),
+            "amp": ("auto", "off"),
+            "device": ("auto", "cpu", "cuda"),
+        }
+        for key, allowed in choice.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {list(allowed)}")
+        positive = ("epochs", "batch_size", "image_size")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 (gray) or 3 (colour), got {self.channels}")
+        if not 0 <= self.val_size < 1:
+            raise ConfigError(f"val_size must be in [0, 1), got {self.val_size}")
+        if self.folds > 1 and not 0 <= self.fold < self.folds:
+            raise ConfigError(f"fold must be in [0, {self.folds - 1}], got {self.fold}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not self.name:
+            self.name = self.model
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(known))}."
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    """Check/convert one value against a field's annotation (YAML already gives typed scalars)."""
+    text = str(typ)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"{key} cannot be null")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if typ is int or text.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if typ is str or text.startswith("str"):
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return str(value)
+    if text.startswith("list"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [str(v) for v in value]
+    if text.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def _apply(target: Any, values: dict[str, Any], prefix: str = "") -> None:
+    types = _field_types(type(target))
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if key not in types:
+            raise ConfigError(f"unknown config key {full!r}.{_suggest(key, list(types))}")
+        typ = types[key]
+        if dataclasses.is_dataclass(typ):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full} must be a mapping of {sorted(_field_types(typ))}")
+            _apply(getattr(target, key), value, prefix=f"{full}.")
+        else:
+            setattr(target, key, _coerce(value, typ, full))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """['epochs=2', 'augment.hflip=true'] -> nested dict with YAML-typed values."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} is not key=value (e.g. epochs=2)")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {pair!r}: value is not valid YAML ({exc})") from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> Config:
+    """Config from an optional YAML file, then overrides; validated."""
+    cfg = Config()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found (see configs/ for examples)")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
+        _apply(cfg, values)
+    if overrides:
+        _apply(cfg, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+    return cfg.validate()
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Rebuild a saved (resolved) config, e.g. from a checkpoint."""
+    cfg = Config()
+    _apply(cfg, values)
+    return cfg

@@ -1,0 +1,1 @@
+"""Datasets: ingest (folders, FER2013 csv, labels.csv) -> Samples; splits; decoding; batches."""

@@ -1,0 +1,120 @@
+"""Batches over decoded uint8 tensors. The `train` flag is the ONLY place where shuffling,
+drop_last, balanced sampling and augmentation are decided. Every batch carries the indices
+of its samples, so predictions can never be paired with the wrong labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..preprocess import InputSpec, scale
+
+
+@dataclass
+class ArrayDataset:
+    images: torch.Tensor  # N x C x H x W uint8
+    targets: torch.Tensor  # N int64
+    ids: list[str]
+
+    def __post_init__(self) -> None:
+        if not (len(self.images) == len(self.targets) == len(self.ids)):
+            raise ValueError("images, targets and ids differ in length")
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+class Batches:
+    """Iterable of (x float32, y int64, idx int64) for one split."""
+
+    def __init__(
+        self,
+        data: ArrayDataset,
+        spec: InputSpec,
+        batch_size: int,
+        train: bool,
+        seed: int = 0,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        sample_weights: np.ndarray | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.data, self.spec, self.batch_size, self.train = data, spec, batch_size, train
+        self.seed, self.epoch = seed, 0
+        self.augment = augment if train else None
+        self.sample_weights = sample_weights if train else None
+        self.rank, self.world_size = rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """The shuffle order is a function of (seed, epoch), so a resumed run sees the same one."""
+        self.epoch = epoch
+
+    def _order(self) -> torch.Tensor:
+        n = len(self.data)
+        if not self.train:
+            order = torch.arange(n)
+        else:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            if self.sample_weights is not None:
+                w = torch.as_tensor(self.sample_weights, dtype=torch.double)
+                order = torch.multinomial(w, n, replacement=True, generator=gen)
+            else:
+                order = torch.randperm(n, generator=gen)
+        if self.world_size > 1:  # each process takes an equal, disjoint share
+            per = len(order) // self.world_size if self.train else -(-len(order) // self.world_size)
+            order = order[self.rank * per : (self.rank + 1) * per]
+        return order
+
+    def __len__(self) -> int:
+        n = len(self._order())
+        return n // self.batch_size if self._drop_last(n) else -(-n // self.batch_size)
+
+    def _drop_last(self, n: int) -> bool:
+        # a trailing batch of one breaks batch norm in training; evaluation keeps every sample
+        return self.train and n > self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order = self._order()
+        n = len(order)
+        stop = n - n % self.batch_size if self._drop_last(n) else n
+        for start in range(0, stop, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            x = scale(self.data.images[idx], self.spec)
+            if self.augment is not None:
+                x = self.augment(x)
+            yield x, self.data.targets[idx], idx
+
+
+def build_augment(aug, spec: InputSpec) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Batched train-time augmentation on float tensors (kornia), or None when all are off."""
+    import kornia.augmentation as K
+
+    ops = []
+    if aug.rotation or aug.shift or aug.shear or aug.zoom:
+        ops.append(
+            K.RandomAffine(
+                degrees=aug.rotation,
+                translate=(aug.shift, aug.shift) if aug.shift else None,
+                scale=(1 - aug.zoom, 1 + aug.zoom) if aug.zoom else None,
+                shear=aug.shear or None,
+                padding_mode="border",
+                p=1.0,
+            )
+        )
+    if aug.hflip:
+        ops.append(K.RandomHorizontalFlip(p=0.5))
+    if aug.erasing:
+        fill = (0.5 - spec.mean) / spec.std
+        ops.append(K.RandomErasing(p=aug.erasing, value=fill))
+    if not ops:
+        return None
+    seq = K.AugmentationSequential(*ops)
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return seq(x)
+
+    return augment

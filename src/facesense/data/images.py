@@ -1,0 +1,64 @@
+"""Reading image files (Pillow) and decoding whole sample sets into uint8 arrays once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from ..preprocess import InputSpec, to_model_pixels
+from .samples import Samples
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """File -> uint8 RGB (or gray) array; a clear DataError if it is missing or not an image."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = "L" if im.mode in ("L", "I;16", "I", "1") else "RGB"
+            return np.asarray(im.convert(mode))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
+    except PermissionError:
+        raise DataError(f"{path}: not readable (permission denied); fix its permissions") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(
+            f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
+            "remove or replace it, or pass skip_bad=true to skip and list such files"
+        ) from None
+
+
+def decode(
+    samples: Samples,
+    spec: InputSpec,
+    skip_bad: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, list[int]]:
+    """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it."""
+    n = len(samples)
+    if samples.pixels is not None and samples.pixels.shape[1:] == (spec.size, spec.size) and spec.channels == 1:
+        return np.ascontiguousarray(samples.pixels[:, None]), list(range(n))  # already model pixels
+    out = np.empty((n, spec.channels, spec.size, spec.size), dtype=np.uint8)
+    kept: list[int] = []
+    for i in range(n):
+        if samples.pixels is not None:
+            image = samples.pixels[i]
+        else:
+            try:
+                image = read_image(samples.paths[i])
+            except DataError as exc:
+                if not skip_bad:
+                    raise
+                samples.skipped.append((samples.ids[i], str(exc)))
+                continue
+        out[len(kept)] = to_model_pixels(image, spec)
+        kept.append(i)
+        if progress is not None:
+            progress(1)
+    return out[: len(kept)], kept

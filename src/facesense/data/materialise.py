@@ -1,0 +1,62 @@
+"""Write a seeded stratified split to disk as root/{train,val,test}/<class>/* (source B's prep_data)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DataError
+from ..runs import write_text
+from .prepare import manifest_csv
+from .samples import Samples
+from .split import stratified_holdout
+
+
+def split_indices(samples: Samples, test_size: float, val_size: float, seed: int) -> dict[str, np.ndarray]:
+    pool = np.arange(len(samples))
+    out = {}
+    if test_size > 0:
+        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool)
+    if val_size > 0:
+        # val_size is a fraction of the whole dataset, like test_size
+        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool)
+    out["train"] = pool
+    return out
+
+
+def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> dict[str, int]:
+    if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
+        raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not empty; choose a new --out folder")
+    parts = split_indices(samples, test_size, val_size, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # renamed into place when complete
+    rows = []
+    try:
+        for split, idx in parts.items():
+            for i in idx:
+                label = samples.labels[i]
+                name = Path(samples.ids[i]).name if samples.paths is not None else f"{samples.ids[i]}.png"
+                target = tmp / split / label / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():  # same file name in two source folders
+                    target = target.with_name(f"{i}_{name}")
+                if samples.paths is not None:
+                    shutil.copy2(samples.paths[i], target)
+                else:
+                    Image.fromarray(samples.pixels[i]).save(target)
+                rows.append((str(target.relative_to(tmp)), label, split))
+        write_text(tmp / "split_manifest.csv", manifest_csv(rows))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return {k: len(v) for k, v in parts.items()}

@@ -1,0 +1,76 @@
+"""Config -> decoded train/val/test tensors with class indices mapped by name, plus the split manifest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..labels import build_label_index, task_classes
+from ..preprocess import InputSpec
+from .batches import ArrayDataset
+from .images import decode
+from .samples import Samples
+from .sources import read_dataset
+from .split import assign_splits
+
+
+@dataclass
+class PreparedData:
+    classes: list[str]
+    spec: InputSpec
+    splits: dict[str, ArrayDataset]
+    manifest_rows: list[tuple[str, str, str]]  # (id, label, assigned split)
+    skipped: list[tuple[str, str]]
+    dropped: int  # samples whose label the label_map drops
+    decode_seconds: float = 0.0
+    source_splits: dict[str, str] = field(default_factory=dict)
+
+
+def map_labels(samples: Samples, classes: list[str], label_map: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """-> (targets, keep mask); names decide, never positions."""
+    index = build_label_index(classes, samples.labels, label_map, source=samples.source)
+    targets = np.array([-1 if index[x] is None else index[x] for x in samples.labels], dtype=np.int64)
+    return targets, targets >= 0
+
+
+def prepare_data(cfg, progress=None) -> PreparedData:
+    samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
+    classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, samples.labels))
+    targets, keep = map_labels(samples, classes, cfg.label_map)
+    dropped = int((~keep).sum())
+    samples = samples.subset(np.flatnonzero(keep))
+    targets = targets[keep]
+    spec = InputSpec(size=cfg.image_size, channels=cfg.channels)
+    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed)
+    t0 = time.perf_counter()
+    splits: dict[str, ArrayDataset] = {}
+    rows: list[tuple[str, str, str]] = []
+    for name, idx in parts.items():
+        part = samples.subset(idx)
+        images, kept = decode(part, spec, skip_bad=cfg.skip_bad, progress=progress)
+        samples.skipped = part.skipped
+        y = targets[idx][kept]
+        ids = [part.ids[i] for i in kept]
+        splits[name] = ArrayDataset(torch.from_numpy(images), torch.from_numpy(y), ids)
+        rows += [(i, classes[t], name) for i, t in zip(ids, y)]
+    present = set(splits["train"].targets.tolist())
+    missing = [c for i, c in enumerate(classes) if i not in present]
+    if len(present) < 2:
+        raise DataError(f"{cfg.data}: the training split has only class {sorted(present)}; need at least two")
+    if missing:
+        raise DataError(f"{cfg.data}: classes {missing} have no training samples; add data, or train on the classes present with `classes: [...]` or task=custom")
+    return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
+
+
+def manifest_csv(rows: list[tuple[str, str, str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "label", "split"])
+    w.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,44 @@
+"""`Samples`: the one in-memory table every dataset format is read into."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Samples:
+    """One row per sample: id, raw label, split name from the source (or None), and where the
+    pixels are: a file path, or a row of `pixels` (FER2013 csv)."""
+
+    source: str
+    ids: list[str]
+    labels: list[str]
+    splits: list[str | None]
+    paths: list[Path] | None = None
+    pixels: np.ndarray | None = None  # N x H x W uint8, for sources that carry pixels inline
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def class_counts(self) -> Counter:
+        return Counter(self.labels)
+
+    def split_names(self) -> list[str]:
+        return sorted({s for s in self.splits if s is not None})
+
+    def subset(self, keep: list[int] | np.ndarray) -> "Samples":
+        keep = list(keep)
+        return Samples(
+            source=self.source,
+            ids=[self.ids[i] for i in keep],
+            labels=[self.labels[i] for i in keep],
+            splits=[self.splits[i] for i in keep],
+            paths=[self.paths[i] for i in keep] if self.paths is not None else None,
+            pixels=self.pixels[keep] if self.pixels is not None else None,
+            skipped=list(self.skipped),
+        )

@@ -1,0 +1,209 @@
+"""Read any supported dataset into `Samples`, auto-detecting its format.
+
+Formats: class folders root/<class>/*; split folders root/{train,val,test}/<class>/*;
+FER2013 csv (plain or .gz) `emotion,pixels[,Usage]`; labels.csv manifest `path,label[,split]`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..labels import FER2013_CODES
+from .images import IMAGE_SUFFIXES
+from .samples import Samples
+
+FORMATS = ("folders", "fer2013", "manifest")
+SPLIT_ALIASES = {
+    "train": {"train", "training"},
+    "val": {"val", "valid", "validation", "publictest", "dev"},
+    "test": {"test", "testing", "privatetest"},
+}
+MANIFEST_SPLIT_COLUMNS = ("split", "partition", "usage", "fold")
+
+
+def canonical_split(name: str) -> str | None:
+    key = name.strip().lower()
+    return next((canon for canon, names in SPLIT_ALIASES.items() if key in names), None)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with _open_text(path) as f:
+            return [c.strip().lower() for c in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read it as csv ({exc})") from None
+
+
+def detect_format(path: str | Path) -> tuple[str, Path]:
+    """-> (format, path to read). Directories with a labels.csv are manifests."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"dataset {path} does not exist; give a folder tree, a FER2013 csv or a labels.csv")
+    if path.is_dir():
+        if (path / "labels.csv").is_file():
+            return "manifest", path / "labels.csv"
+        return "folders", path
+    header = _csv_header(path)
+    if "pixels" in header:
+        return "fer2013", path
+    if "path" in header:
+        return "manifest", path
+    raise DataError(
+        f"{path}: unknown dataset format (header {header}); expected a FER2013 csv "
+        "(emotion,pixels[,Usage]) or a manifest (path,label[,split])"
+    )
+
+
+def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) -> Samples:
+    if fmt == "auto":
+        fmt, path = detect_format(path)
+    elif fmt not in FORMATS:
+        raise DataError(f"unknown dataset format {fmt!r}; use one of {', '.join(FORMATS)} or auto")
+    path = Path(path)
+    if fmt == "manifest" and path.is_dir():
+        path = path / "labels.csv"
+    reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
+    samples = reader(path, skip_bad=skip_bad)
+    check_classes(samples)
+    return samples
+
+
+def check_classes(samples: Samples) -> None:
+    counts = samples.class_counts()
+    if len(samples) == 0:
+        raise DataError(f"{samples.source}: no samples found; check the path and the layout (see README)")
+    if len(counts) < 2:
+        raise DataError(
+            f"{samples.source}: only one class ({next(iter(counts))!r}); a classifier needs at least two"
+        )
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def read_folders(root: Path, skip_bad: bool = False) -> Samples:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    subdirs = _class_dirs(root)
+    split_dirs = [d for d in subdirs if canonical_split(d.name)]
+    if split_dirs and len(split_dirs) == len(subdirs):
+        groups = [(d.name, d) for d in split_dirs]
+    elif split_dirs:
+        raise DataError(
+            f"{root}: mixes split folders {[d.name for d in split_dirs]} with class folders "
+            f"{[d.name for d in subdirs if d not in split_dirs]}; use one layout"
+        )
+    else:
+        groups = [(None, root)]
+    ids, labels, splits, paths = [], [], [], []
+    skipped: list[tuple[str, str]] = []
+    for split, base in groups:
+        class_dirs = _class_dirs(base)
+        if not class_dirs:
+            raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
+        for class_dir in class_dirs:
+            files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+            for p in files:
+                if p.suffix.lower() not in IMAGE_SUFFIXES:
+                    reason = f"{p}: not an image file (extension {p.suffix or 'none'})"
+                    if not skip_bad:
+                        raise DataError(reason + "; move it out of the dataset, or pass skip_bad=true")
+                    skipped.append((str(p.relative_to(root)), reason))
+            if not images:
+                raise DataError(
+                    f"{class_dir}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                    "add images or remove the folder"
+                )
+            for p in images:
+                ids.append(str(p.relative_to(root)))
+                labels.append(class_dir.name)
+                splits.append(split)
+                paths.append(p)
+    return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped)
+
+
+def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
+    """FER2013 csv: label codes 0..6 become names here, so nothing downstream sees codes."""
+    header = _csv_header(path)
+    for column in ("emotion", "pixels"):
+        if column not in header:
+            raise DataError(f"{path}: missing column {column!r} (header: {header}); expected emotion,pixels[,Usage]")
+    ids, labels, splits, rows = [], [], [], []
+    skipped: list[tuple[str, str]] = []
+    side = None
+    with _open_text(path) as f:
+        reader = csv.DictReader(f)
+        reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
+        for line_no, row in enumerate(reader, start=2):
+            row_id = f"row{line_no - 1}"
+            try:
+                code = int(row["emotion"])
+                if not 0 <= code < len(FER2013_CODES):
+                    raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
+                values = np.array(row["pixels"].split(), dtype=np.int32)
+                if side is None:
+                    side = int(round(len(values) ** 0.5))
+                if len(values) != side * side or side == 0:
+                    raise ValueError(f"{len(values)} pixel values, expected {side * side} ({side}x{side})")
+                if values.min() < 0 or values.max() > 255:
+                    raise ValueError("pixel values outside 0..255")
+            except (ValueError, TypeError, AttributeError) as exc:
+                reason = f"{path} line {line_no}: {exc}"
+                if not skip_bad:
+                    raise DataError(reason + "; fix or delete the row, or pass skip_bad=true") from None
+                skipped.append((row_id, reason))
+                continue
+            ids.append(row_id)
+            labels.append(FER2013_CODES[code])
+            splits.append((row.get("usage") or "").strip() or None)
+            rows.append(values.astype(np.uint8))
+    pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
+    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped)
+
+
+def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
+    """labels.csv: path,label[,split|partition]; paths relative to the csv's folder."""
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found")
+    header = _csv_header(path)
+    for column in ("path", "label"):
+        if column not in header:
+            raise DataError(f"{path}: missing column {column!r} (header: {header}); expected path,label[,split]")
+    split_column = next((c for c in MANIFEST_SPLIT_COLUMNS if c in header), None)
+    ids, labels, splits, paths = [], [], [], []
+    skipped: list[tuple[str, str]] = []
+    with _open_text(path) as f:
+        reader = csv.DictReader(f)
+        reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
+        for line_no, row in enumerate(reader, start=2):
+            rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+            problem = None
+            if not rel or not label:
+                problem = "empty path or label"
+            elif not (path.parent / rel).is_file():
+                problem = f"image {path.parent / rel} not found"
+            if problem:
+                reason = f"{path} line {line_no}: {problem}"
+                if not skip_bad:
+                    raise DataError(reason + "; fix the row, or pass skip_bad=true to skip and list it")
+                skipped.append((rel or f"line{line_no}", reason))
+                continue
+            ids.append(rel)
+            labels.append(label)
+            splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
+            paths.append(path.parent / rel)
+    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped)

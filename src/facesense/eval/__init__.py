@@ -1,0 +1,1 @@
+"""Evaluation: one ordered inference pass, metrics (numpy in, dict out), plots and reports."""

@@ -1,0 +1,45 @@
+"""Evaluate a saved model on any dataset: labels mapped by name onto the model's classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import LoadedModel, load_model
+from ..data.batches import ArrayDataset, Batches
+from ..data.images import decode
+from ..data.prepare import map_labels
+from ..data.sources import read_dataset
+from ..data.split import _match
+from ..errors import DataError
+from .inference import run_inference
+from .report import write_evaluation
+
+
+def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
+    batches = Batches(dataset, loaded.spec, 256, train=False)
+    idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
+    ids = [dataset.ids[i] for i in idx]
+    return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
+
+
+def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None) -> dict:
+    loaded = load_model(model)
+    samples = read_dataset(data, data_format, skip_bad=skip_bad)
+    if split is not None:
+        idx = _match(samples, split)
+        if idx is None:
+            raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+        samples = samples.subset(idx)
+    label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
+    targets, keep = map_labels(samples, loaded.classes, label_map)
+    samples = samples.subset(np.flatnonzero(keep))
+    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad)
+    dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[keep][kept]), [samples.ids[i] for i in kept])
+    run_dir = loaded.path.parent
+    history = run_dir / "history.csv"
+    extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": int((~keep).sum())}
+    title = f"{Path(loaded.path).parent.name}/{Path(loaded.path).name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
+    return evaluate_dataset(loaded, dataset, Path(out_dir), title, history if history.is_file() else None, extra=extra)

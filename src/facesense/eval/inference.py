@@ -1,0 +1,58 @@
+"""One pass over a non-shuffled batch source, collecting sample indices with the outputs."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..checkpoint import logits_to_probs
+
+
+def autocast_for(device: torch.device, enabled: bool):
+    if not enabled:
+        return nullcontext()
+    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor, binary_logit: bool, weight=None, label_smoothing: float = 0.0):
+    logits = logits.float()
+    if binary_logit:
+        y = targets.float()
+        if label_smoothing:
+            y = y * (1 - label_smoothing) + 0.5 * label_smoothing
+        pos_weight = None if weight is None else (weight[1] / weight[0]).reshape(1)
+        return F.binary_cross_entropy_with_logits(logits.reshape(-1), y, pos_weight=pos_weight)
+    return F.cross_entropy(logits, targets, weight=weight, label_smoothing=label_smoothing)
+
+
+@torch.no_grad()
+def run_inference(model: nn.Module, batches, device: torch.device, binary_logit: bool, amp: bool = False, channels_last: bool = False):
+    """-> (indices, targets, probabilities, mean loss) in the order of the indices.
+
+    Checks that every sample was scored exactly once (no silent drop, no duplicate)."""
+    model.eval()
+    all_idx, all_y, all_p, total_loss = [], [], [], 0.0
+    for x, y, idx in batches:
+        x = x.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_for(device, amp):
+            logits = model(x)
+        total_loss += loss_fn(logits, y.to(device), binary_logit).item() * len(y)
+        all_p.append(logits_to_probs(logits, binary_logit).cpu())
+        all_idx.append(idx)
+        all_y.append(y)
+    if not all_idx:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0)), float("nan")
+    idx = torch.cat(all_idx).numpy()
+    n = len(batches.data)
+    if batches.world_size == 1 and (len(idx) != n or len(np.unique(idx)) != n):
+        raise RuntimeError(f"evaluation scored {len(np.unique(idx))} distinct of {n} samples; refusing to report")
+    order = np.argsort(idx, kind="stable")
+    probs = torch.cat(all_p).numpy().astype(np.float64)[order]
+    return idx[order], torch.cat(all_y).numpy()[order], probs, total_loss / len(idx)

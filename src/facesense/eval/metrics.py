@@ -1,0 +1,73 @@
+"""Classification metrics from labels and probabilities (numpy in, plain dict out)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], loss: float | None = None, train_labels: np.ndarray | None = None) -> dict:
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    k = len(classes)
+    if probs.shape != (len(y_true), k):
+        raise ValueError(f"probabilities have shape {probs.shape}, expected ({len(y_true)}, {k})")
+    y_pred = probs.argmax(axis=1)
+    labels = list(range(k))
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    confusion = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normalised = np.nan_to_num(confusion / confusion.sum(axis=1, keepdims=True))
+    majority = int(np.bincount(train_labels if train_labels is not None else y_true, minlength=k).argmax())
+    out = {
+        "classes": list(classes),
+        "n": int(len(y_true)),
+        "loss": None if loss is None else float(loss),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "macro_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "balanced_accuracy": float(np.mean(r[s > 0])) if (s > 0).any() else 0.0,
+        "per_class": {
+            c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion": confusion.tolist(),
+        "confusion_normalised": normalised.round(4).tolist(),
+        "baseline": {
+            "majority_class": classes[majority],
+            "accuracy": float(np.mean(y_true == majority)) if len(y_true) else 0.0,
+        },
+        "roc_auc": roc_auc(y_true, probs),
+    }
+    if k == 2:
+        tn, fp, fn, tp = confusion.ravel()
+        rate = lambda a, b: float(a / (a + b)) if (a + b) else 0.0  # noqa: E731
+        out["binary"] = {
+            "positive_class": classes[1],
+            "tpr": rate(tp, fn), "fpr": rate(fp, tn), "tnr": rate(tn, fp), "fnr": rate(fn, tp),
+        }
+    return out
+
+
+def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
+    """Binary AUC of the second class; one-vs-rest macro AUC over classes present for multiclass."""
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return None
+    if probs.shape[1] == 2:
+        return float(skm.roc_auc_score(y_true, probs[:, 1]))
+    aucs = [skm.roc_auc_score(y_true == c, probs[:, c]) for c in present]
+    return float(np.mean(aucs))
+
+
+def roc_curves(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """Per-class (one-vs-rest) or binary ROC curves: name -> (fpr, tpr, auc)."""
+    curves = {}
+    targets = [1] if probs.shape[1] == 2 else range(probs.shape[1])
+    for c in targets:
+        positive = y_true == c
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = skm.roc_curve(positive, probs[:, c])
+        curves[classes[c]] = (fpr, tpr, float(skm.auc(fpr, tpr)))
+    return curves

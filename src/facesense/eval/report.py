@@ -1,0 +1,85 @@
+"""Writes an evaluation's artefacts: metrics.json, predictions.csv, plots, report.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..runs import write_json, write_text
+from .metrics import classification_metrics, roc_curves
+from .plots import plot_confusion, plot_learning_curves, plot_roc
+
+
+def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "true", "pred", *[f"p_{c}" for c in classes]])
+    pred = probs.argmax(axis=1)
+    for i, sample_id in enumerate(ids):
+        w.writerow([sample_id, classes[y_true[i]], classes[pred[i]], *[f"{p:.9g}" for p in probs[i]]])
+    return buf.getvalue()
+
+
+def write_evaluation(
+    out_dir: Path,
+    ids: list[str],
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    loss: float,
+    title: str,
+    history_csv: Path | None = None,
+    train_labels: np.ndarray | None = None,
+    extra: dict | None = None,
+) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = classification_metrics(y_true, probs, classes, loss=loss, train_labels=train_labels)
+    metrics.update(extra or {})
+    write_text(out_dir / "predictions.csv", predictions_csv(ids, y_true, probs, classes))
+    plots = {"confusion": plot_confusion(metrics, out_dir / "confusion.png").name}
+    curves = roc_curves(y_true, probs, classes)
+    if curves:
+        plots["roc"] = plot_roc(curves, out_dir / "roc.png", title=f"ROC ({title})").name
+    if history_csv is not None and history_csv.is_file():
+        plots["learning_curves"] = plot_learning_curves(history_csv, out_dir / "learning_curves.png").name
+    metrics["plots"] = plots
+    write_json(out_dir / "metrics.json", metrics)
+    write_text(out_dir / "report.md", markdown_report(metrics, title))
+    return metrics
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def markdown_report(m: dict, title: str) -> str:
+    lines = [f"# Evaluation: {title}", ""]
+    lines += [
+        "| samples | loss | accuracy | macro-F1 | weighted-F1 | balanced acc. | ROC AUC | majority baseline |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {m['n']} | {_fmt(m['loss'])} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} "
+        f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['baseline']['accuracy'])} "
+        f"('{m['baseline']['majority_class']}') |",
+        "",
+        "## Per class",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for c, v in m["per_class"].items():
+        lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+    if "binary" in m:
+        b = m["binary"]
+        lines += ["", f"Positive class '{b['positive_class']}': TPR {b['tpr']:.3f}, FPR {b['fpr']:.3f}, TNR {b['tnr']:.3f}, FNR {b['fnr']:.3f}"]
+    lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
+    classes = m["classes"]
+    lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for c, row in zip(classes, m["confusion"]):
+        lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    lines.append("")
+    for key, name in m.get("plots", {}).items():
+        lines += [f"![{key}]({name})", ""]
+    return "\n".join(lines)

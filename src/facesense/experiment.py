@@ -1,0 +1,86 @@
+"""One training run end to end: data -> run directory -> fit -> evaluation of the best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from .checkpoint import load_model
+from .config import Config, config_from_dict
+from .data.prepare import PreparedData, manifest_csv, prepare_data
+from .eval.evaluate import evaluate_dataset
+from .models import count_parameters
+from .runs import RunDir, new_run_dir, write_json, write_text
+from .train.loop import Trainer, pick_device
+
+log = logging.getLogger(__name__)
+
+
+def write_run_inputs(run: RunDir, cfg: Config, data: PreparedData) -> None:
+    write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_json(run.labels, {"classes": data.classes, "input_spec": data.spec.to_dict()})
+    write_text(run.split_manifest, manifest_csv(data.manifest_rows))
+    if data.skipped:
+        write_text(run.skipped, "id,reason\n" + "".join(f'"{i}","{r}"\n' for i, r in data.skipped))
+
+
+def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None) -> dict:
+    """The best checkpoint, reloaded from disk (as a user would), on one prepared split."""
+    return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
+
+
+def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1) -> RunDir:
+    """Train (or resume) one run; returns its directory. `cfg.runs_dir` must be absolute or
+    relative to a folder the caller chose (the library never reads the working directory)."""
+    if resume is not None:
+        run = RunDir(resume)
+        if not run.config.is_file():
+            from .errors import FacesenseError
+
+            raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
+        cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
+    data = prepare_data(cfg)
+    if resume is None:
+        run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
+        if world_size > 1:
+            run = _broadcast_run(run)
+        if rank == 0:
+            write_run_inputs(run, cfg, data)
+    trainer = Trainer(cfg, data, run, rank=rank, world_size=world_size)
+    if resume is not None:
+        trainer.resume()
+    result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
+    if rank != 0 or (stop_after is not None and result.epochs_run < cfg.epochs and not result.stopped_early):
+        return run
+    train_labels = data.splits["train"].targets.numpy()
+    summary = {
+        "model": cfg.model,
+        "parameters": count_parameters(trainer.model),
+        "device": result.device,
+        "epochs_run": result.epochs_run,
+        "epochs_max": cfg.epochs,
+        "stopped_early": result.stopped_early,
+        "best_epoch": result.best_epoch,
+        "best_" + cfg.monitor: result.best_value,
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds_per_epoch": round(result.train_seconds / max(1, len(trainer.history)), 2),
+        "decode_seconds": round(data.decode_seconds, 2),
+        "samples": {k: len(v) for k, v in data.splits.items()},
+        "world_size": world_size,
+    }
+    for split in ("val", "test"):
+        if len(data.splits[split]):
+            m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels)
+            summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
+    write_json(run.summary, summary)
+    return run
+
+
+def _broadcast_run(run: RunDir | None) -> RunDir:
+    import torch.distributed as dist
+
+    box = [str(run.root) if run is not None else None]
+    dist.broadcast_object_list(box, src=0)
+    return RunDir(box[0])

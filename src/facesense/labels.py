@@ -1,0 +1,91 @@
+"""Ordered class names per task, and mapping dataset labels onto them BY NAME.
+
+FER2013 csv codes are angry, disgust, fear, happy, sad, surprise, neutral; alphabetical class
+folders give angry, disgust, fear, happy, neutral, sad, surprise. Both go through names, never
+through positions, so the two orders cannot be mixed up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from .errors import DataError
+
+FER2013_CODES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# Canonical class order of each built-in task. The expression task uses the FER2013 order.
+TASK_CLASSES: dict[str, tuple[str, ...]] = {
+    "expression": FER2013_CODES,
+    "gender": ("man", "woman"),
+    "sentiment": ("negative", "positive"),
+}
+
+# Spellings seen in public datasets (FER+, AffectNet, RAF-DB, folder trees) -> canonical name.
+SYNONYMS: dict[str, str] = {
+    "anger": "angry",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "scared": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "male": "man",
+    "men": "man",
+    "female": "woman",
+    "women": "woman",
+    "pos": "positive",
+    "neg": "negative",
+}
+
+
+def normalise(name: str) -> str:
+    """Case- and spacing-insensitive form of a label, with known synonyms resolved."""
+    key = str(name).strip().lower().replace(" ", "_")
+    return SYNONYMS.get(key, key)
+
+
+def task_classes(task: str, data_labels: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Class order for a task; a 'custom' task takes the sorted labels found in the data."""
+    if task in TASK_CLASSES:
+        return TASK_CLASSES[task]
+    if data_labels is None:
+        raise DataError(f"task {task!r} has no built-in classes; give `classes:` in the config")
+    return tuple(sorted({normalise(x) for x in data_labels}))
+
+
+def build_label_index(
+    classes: Iterable[str],
+    data_labels: Iterable[str],
+    label_map: Mapping[str, str | None] | None = None,
+    source: str = "dataset",
+) -> dict[str, int | None]:
+    """Map every raw label of a dataset to its index in `classes` (None = dropped by label_map).
+
+    Raises a DataError that lists the difference when a label has no class and no mapping.
+    """
+    classes = tuple(classes)
+    position = {normalise(c): i for i, c in enumerate(classes)}
+    explicit = {normalise(k): v for k, v in (label_map or {}).items()}
+    index: dict[str, int | None] = {}
+    unknown = []
+    for raw in sorted(set(data_labels)):
+        key = normalise(raw)
+        if key in explicit:
+            target = explicit[key]
+            if target is None:
+                index[raw] = None
+                continue
+            key = normalise(target)
+        if key in position:
+            index[raw] = position[key]
+        else:
+            unknown.append(raw)
+    if unknown:
+        missing = sorted(set(position) - {normalise(x) for x in data_labels if normalise(x) in position})
+        raise DataError(
+            f"{source}: labels {unknown} are not classes of this task {list(classes)}"
+            + (f" (task classes absent from the data: {missing})" if missing else "")
+            + ". Rename them with `label_map: {old: new}` in the config (null drops a label),"
+            " or use `task: custom` to train on the dataset's own classes."
+        )
+    return index

@@ -1,0 +1,5 @@
+"""Model registry: every architecture is built by name for any class count, channels and size."""
+
+from .registry import ModelInfo, build_model, count_parameters, get_info, list_models
+
+__all__ = ["ModelInfo", "build_model", "count_parameters", "get_info", "list_models"]

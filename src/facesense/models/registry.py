@@ -1,0 +1,62 @@
+"""Name -> architecture factory (timm-style), with each model's default input spec."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    factory: Callable[..., nn.Module]
+    description: str
+    default_size: int
+    default_channels: int
+    default_classes: int
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(name: str, description: str, size: int, channels: int, classes: int):
+    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _REGISTRY[name] = ModelInfo(name, factory, description, size, channels, classes)
+        return factory
+
+    return wrap
+
+
+def _load_architectures() -> None:
+    # importing the modules runs their @register decorators
+    from . import modern, source_a, source_b  # noqa: F401
+
+
+def list_models() -> list[ModelInfo]:
+    _load_architectures()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_info(name: str) -> ModelInfo:
+    _load_architectures()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown model {name!r}.{hint} Registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def build_model(name: str, num_outputs: int, in_channels: int, image_size: int, **kwargs) -> nn.Module:
+    try:
+        return get_info(name).factory(num_outputs=num_outputs, in_channels=in_channels, image_size=image_size, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model {name!r}: bad model_args {kwargs} ({exc})") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

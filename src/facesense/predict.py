@@ -1,0 +1,55 @@
+"""Predict classes for image files and folders with a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_model
+from .data.images import IMAGE_SUFFIXES, read_image
+from .errors import DataError
+from .preprocess import scale, to_model_pixels
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    return files
+
+
+@torch.no_grad()
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int = 64, skip_bad: bool = False) -> tuple[list[str], list[dict]]:
+    """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as rows with an error."""
+    loaded = load_model(model)
+    files = expand_inputs(inputs)
+    rows: list[dict] = []
+    for start in range(0, len(files), batch_size):
+        chunk, pixels = [], []
+        for path in files[start : start + batch_size]:
+            try:
+                pixels.append(to_model_pixels(read_image(path), loaded.spec))
+                chunk.append(path)
+            except DataError as exc:
+                if not skip_bad:
+                    raise
+                rows.append({"path": str(path), "pred": "", "error": str(exc)})
+        if not chunk:
+            continue
+        x = scale(torch.from_numpy(np.stack(pixels)), loaded.spec)
+        probs = loaded.probabilities(loaded.model(x)).numpy()
+        for path, p in zip(chunk, probs):
+            row = {"path": str(path), "pred": loaded.classes[int(p.argmax())]}
+            row.update({f"p_{c}": round(float(v), 6) for c, v in zip(loaded.classes, p)})
+            rows.append(row)
+    return loaded.classes, rows

@@ -1,0 +1,60 @@
+"""The input spec of a model, and the ONE place where images become model input.
+
+Colour order, channel count, size and scaling are decided here and nowhere else, for training
+(Pillow-decoded RGB) and for inference (OpenCV BGR frames) alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+# ITU-R 601-2 luma, the weights both Pillow ("L") and OpenCV (BGR2GRAY) use.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    size: int = 48  # square side in pixels
+    channels: int = 1  # 1 gray, 3 RGB
+    mean: float = 0.0  # after scaling to [0, 1]
+    std: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        return cls(**{k: d[k] for k in ("size", "channels", "mean", "std") if k in d})
+
+
+def to_model_pixels(image: np.ndarray, spec: InputSpec, color_order: str = "RGB") -> np.ndarray:
+    """Any uint8 image (HxW gray, HxWx3 RGB/BGR, HxWx4) -> uint8 CxHxW at the spec's size."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim == 3 and color_order.upper() == "BGR":
+        image = image[:, :, ::-1]
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if spec.channels == 1 and image.ndim == 3:
+        image = np.clip(image.astype(np.float32) @ _LUMA + 0.5, 0, 255).astype(np.uint8)
+    if image.shape[0] != spec.size or image.shape[1] != spec.size:
+        image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((spec.size, spec.size), Image.BILINEAR))
+    if image.ndim == 2:
+        image = image[None] if spec.channels == 1 else np.repeat(image[None], 3, axis=0)
+    else:
+        image = image.transpose(2, 0, 1)
+    return np.ascontiguousarray(image)
+
+
+def scale(batch_uint8, spec: InputSpec):
+    """uint8 batch (numpy or torch, NxCxHxW) -> float32 model input."""
+    x = batch_uint8.float() if hasattr(batch_uint8, "float") else batch_uint8.astype(np.float32)
+    x = x / 255.0
+    if spec.mean != 0.0 or spec.std != 1.0:
+        x = (x - spec.mean) / spec.std
+    return x

@@ -1,0 +1,83 @@
+"""Run directories (runs/<task>/<name>-N/) and atomic file writes.
+
+Every artefact is written to a temporary file in the same folder and renamed into place, so a
+crash or a kill leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success it replaces `path` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a unique name in the same folder (same filesystem, so the rename is atomic); created by
+    # the writer with the usual umask permissions, unlike mkstemp's 0600
+    tmp_path = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+class RunDir:
+    """Paths of every artefact of one run."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    labels = property(lambda self: self.root / "labels.json")
+    split_manifest = property(lambda self: self.root / "split_manifest.csv")
+    skipped = property(lambda self: self.root / "skipped.csv")
+    history = property(lambda self: self.root / "history.csv")
+    last_checkpoint = property(lambda self: self.root / "last.pt")
+    best_checkpoint = property(lambda self: self.root / "best.pt")
+    summary = property(lambda self: self.root / "train_summary.json")
+
+    def eval_dir(self, split: str) -> Path:
+        return self.root / f"eval_{split}"
+
+
+def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
+    """Create a fresh runs_root/task/name-N (N = 1, 2, ...) without racing another process."""
+    parent = Path(runs_root) / task
+    parent.mkdir(parents=True, exist_ok=True)
+    n = 1 + max(
+        (int(p.name.rsplit("-", 1)[1]) for p in parent.glob(f"{name}-*") if p.name.rsplit("-", 1)[1].isdigit()),
+        default=0,
+    )
+    while True:
+        candidate = parent / f"{name}-{n}"
+        try:
+            candidate.mkdir()
+            return RunDir(candidate)
+        except FileExistsError:
+            n += 1

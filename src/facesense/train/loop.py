@@ -1,0 +1,239 @@
+"""The fit loop: train one epoch, validate, apply the policies, checkpoint. Resumable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from ..checkpoint import save_checkpoint
+from ..config import Config
+from ..data.batches import Batches, build_augment
+from ..data.prepare import PreparedData
+from ..errors import FacesenseError
+from ..eval.inference import autocast_for, loss_fn, run_inference
+from ..models import build_model
+from ..runs import RunDir, write_text
+from .callbacks import EarlyStopping, Monitor, monitor_mode
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "seconds"]
+
+
+@dataclass
+class FitResult:
+    epochs_run: int
+    best_epoch: int
+    best_value: float
+    stopped_early: bool
+    train_seconds: float
+    device: str
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FacesenseError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def class_weights(targets: torch.Tensor, k: int) -> torch.Tensor:
+    """Inverse-frequency weights n / (k * count_c), as scikit-learn's 'balanced'."""
+    counts = torch.bincount(targets, minlength=k).double().clamp(min=1)
+    return (len(targets) / (k * counts)).float()
+
+
+def history_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay else torch.optim.Adam(params, lr=cfg.lr)
+
+
+class Trainer:
+    """Owns the model, optimiser and policies of one run; `fit` runs (or resumes) the epochs."""
+
+    def __init__(self, cfg: Config, data: PreparedData, run: RunDir, rank: int = 0, world_size: int = 1):
+        self.cfg, self.data, self.run = cfg, data, run
+        self.rank, self.world_size = rank, world_size
+        self.device = pick_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.k = len(data.classes)
+        self.binary_logit = cfg.loss == "bce"
+        if self.binary_logit and self.k != 2:
+            raise FacesenseError(f"loss=bce needs exactly 2 classes, the task has {self.k}: {data.classes}")
+        seed_everything(cfg.seed)
+        model = build_model(cfg.model, 1 if self.binary_logit else self.k, cfg.channels, cfg.image_size, **cfg.model_args)
+        if cfg.init_from:
+            from .init import load_backbone
+
+            load_backbone(model, cfg.init_from)
+        self.model = model.to(self.device)
+        self.channels_last = cfg.channels_last
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.model
+        if world_size > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.amp = cfg.amp == "auto"
+        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        mode = monitor_mode(cfg.monitor)
+        self.scheduler = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=cfg.reduce_lr_factor, patience=cfg.reduce_lr_patience, min_lr=cfg.min_lr)
+            if cfg.reduce_lr_patience is not None
+            else None
+        )
+        self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
+        self.best = Monitor(mode)
+        train = data.splits["train"]
+        self.weight = class_weights(train.targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
+        sample_weights = class_weights(train.targets, self.k)[train.targets].numpy() if cfg.class_balance == "sampler" else None
+        self.train_batches = Batches(train, data.spec, cfg.batch_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
+        self.val_batches = Batches(data.splits["val"], data.spec, max(cfg.batch_size, 256), train=False)
+        self.history: list[dict] = []
+        self.start_epoch = 1
+        self.train_seconds = 0.0
+
+    # -- checkpoint state -------------------------------------------------------------------
+    def _state(self, epoch: int) -> dict:
+        return {
+            "epoch": epoch,
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
+            "stopper_state": self.stopper.state_dict() if self.stopper else None,
+            "best_state": self.best.state_dict(),
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+
+    def resume(self) -> None:
+        from ..checkpoint import read_checkpoint
+
+        if not self.run.last_checkpoint.is_file():
+            raise FacesenseError(f"{self.run.root}: nothing to resume (no last.pt); start a new run instead")
+        state = read_checkpoint(self.run.last_checkpoint)
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        if self.scheduler and state["scheduler_state"]:
+            self.scheduler.load_state_dict(state["scheduler_state"])
+        if self.stopper and state["stopper_state"]:
+            self.stopper.load_state_dict(state["stopper_state"])
+        self.best.load_state_dict(state["best_state"])
+        self.history = state["history"]
+        self.train_seconds = state["train_seconds"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        self.start_epoch = state["epoch"] + 1
+        log.info("resumed %s at epoch %d", self.run.root, self.start_epoch)
+
+    def _save(self, path, epoch: int) -> None:
+        save_checkpoint(path, self.model, self.cfg.to_dict(), self.data.classes, self.data.spec, **self._state(epoch))
+
+    # -- epochs -----------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, progress: bool) -> dict:
+        self.net.train()
+        self.train_batches.set_epoch(epoch)
+        total, correct, loss_sum = 0, 0, 0.0
+        preds, trues = [], []
+        batches = self.train_batches
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
+        for x, y, _ in batches:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast_for(self.device, self.amp):
+                logits = self.net(x)
+            loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
+            if not torch.isfinite(loss):
+                raise FacesenseError(f"training diverged at epoch {epoch} (loss {loss.item()}); lower lr (now {self.cfg.lr})")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                pred = (logits.float().reshape(-1) > 0).long() if self.binary_logit else logits.argmax(1)
+            loss_sum += loss.item() * len(y)
+            total += len(y)
+            correct += (pred == y).sum().item()
+            preds.append(pred.cpu())
+            trues.append(y.cpu())
+        y_true, y_pred = torch.cat(trues).numpy(), torch.cat(preds).numpy()
+        return {
+            "train_loss": loss_sum / total,
+            "train_accuracy": correct / total,
+            "train_macro_f1": float(f1_score(y_true, y_pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+        }
+
+    def validate(self) -> dict:
+        if len(self.data.splits["val"]) == 0:
+            return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan}
+        # float32, so the numbers that choose the best epoch are the ones the final report shows
+        _, y, probs, loss = run_inference(self.model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
+        pred = probs.argmax(1)
+        return {
+            "val_loss": loss,
+            "val_accuracy": float((pred == y).mean()),
+            "val_macro_f1": float(f1_score(y, pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+        }
+
+    def fit(self, progress: bool = True, on_epoch=None, stop_after: int | None = None) -> FitResult:
+        """Run epochs start_epoch..epochs. `stop_after` ends the process early (as a kill would) for tests."""
+        stopped = False
+        has_val = len(self.data.splits["val"]) > 0
+        monitor = self.cfg.monitor if has_val else "train_loss"
+        if not has_val:
+            log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
+        for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+            t0 = time.perf_counter()
+            row = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            row.update(self.train_epoch(epoch, progress and self.rank == 0))
+            row.update(self.validate())
+            row["seconds"] = time.perf_counter() - t0
+            self.train_seconds += row["seconds"]
+            self.history.append(row)
+            value = row[monitor] if has_val else row["train_loss"]
+            if self.stopper is not None and has_val:
+                stopped = self.stopper.step(value, epoch)
+            improved = self.best.update(value, epoch) or not has_val
+            if self.scheduler is not None:
+                self.scheduler.step(value)
+            if self.rank == 0:
+                if improved:
+                    self._save(self.run.best_checkpoint, epoch)
+                self._save(self.run.last_checkpoint, epoch)
+                write_text(self.run.history, history_csv(self.history))
+            if on_epoch is not None:
+                on_epoch(row)
+            if stopped or (stop_after is not None and epoch >= stop_after):
+                break
+        epochs_run = self.history[-1]["epoch"] if self.history else 0
+        return FitResult(epochs_run, self.best.best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facesense.config import load_config
+from facesense.data.batches import ArrayDataset, Batches
+from facesense.eval.inference import run_inference
+from facesense.experiment import train
+from facesense.preprocess import InputSpec
+from facesense.runs import RunDir
+
+
+class EchoLabel(nn.Module):
+    """A 'model' that reads the label planted in pixel (0, 0): perfect iff alignment holds."""
+
+    def forward(self, x):
+        code = (x[:, 0, 0, 0] * 255).round().long()
+        return nn.functional.one_hot(code, 3).float() * 10
+
+
+def test_shuffled_batches_cannot_misalign_labels():
+    n = 50
+    targets = torch.arange(n) % 3
+    images = torch.zeros(n, 1, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = targets.to(torch.uint8)
+    data = ArrayDataset(images, targets, [f"s{i}" for i in range(n)])
+    spec = InputSpec(size=4, channels=1)
+    # even a shuffling, sampling batch source yields indices that keep labels aligned
+    shuffled = Batches(data, spec, 7, train=True, seed=1)
+    shuffled._drop_last = lambda n: False
+    idx, y, probs, _ = run_inference(EchoLabel(), shuffled, torch.device("cpu"), False)
+    assert np.array_equal(idx, np.arange(n))
+    assert np.array_equal(probs.argmax(1), y) and np.array_equal(y, targets.numpy())
+
+
+def test_evaluation_refuses_incomplete_passes():
+    targets = torch.arange(10) % 3
+    data = ArrayDataset(torch.zeros(10, 1, 4, 4, dtype=torch.uint8), targets, [str(i) for i in range(10)])
+    dropping = Batches(data, InputSpec(4, 1), 3, train=True, seed=0)  # drop_last loses a sample
+    with pytest.raises(RuntimeError, match="scored"):
+        run_inference(EchoLabel(), dropping, torch.device("cpu"), False)
+
+
+def small_config(data, runs, **extra):
+    values = {"data": str(data), "task": "custom", "model": "resnet_fer_small", "epochs": 3, "batch_size": 8, "runs_dir": str(runs), "seed": 7, "augment": {"hflip": True, "rotation": 5}, "reduce_lr_patience": 1}
+    values.update(extra)
+    return load_config(overrides=values)
+
+
+def history(run: RunDir):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in torch.load(run.last_checkpoint, weights_only=False)["history"]]
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path, folders3):
+    full = train(small_config(folders3, tmp_path / "a"), progress=False)
+    part = train(small_config(folders3, tmp_path / "b"), progress=False, stop_after=1)  # "killed" after epoch 1
+    assert len(history(part)) == 1 and not part.summary.exists()
+    resumed = train(None, resume=part.root, progress=False)
+    assert resumed.root == part.root
+    a, b = history(full), history(resumed)
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(a, b):
+        for key in ra:
+            assert ra[key] == pytest.approx(rb[key], rel=1e-4, abs=1e-5), key
+    assert resumed.summary.exists()
+
+
+def test_same_seed_same_metrics(tmp_path, folders3):
+    a = train(small_config(folders3, tmp_path / "a", epochs=1), progress=False)
+    b = train(small_config(folders3, tmp_path / "b", epochs=1), progress=False)
+    assert history(a) == history(b)

@@ -1,0 +1,111 @@
+"""Every bad input gives a clear error naming the file/row and the fix, or is skipped and listed."""
+
+import gzip
+import os
+
+import pytest
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.cli import main
+from facesense.config import load_config
+from facesense.data.prepare import prepare_data
+from facesense.data.sources import read_dataset
+from facesense.errors import DataError
+
+
+def cli_error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+    return err
+
+
+def test_corrupt_image_names_the_file_or_is_skipped(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d", ["man", "woman"], 6, colour=True)
+    (root / "man" / "broken.jpg").write_bytes(b"not really a jpeg")
+    err = cli_error(capsys, "train", f"data={root}", "task=gender", "epochs=1", f"runs_dir={tmp_path}/r")
+    assert "broken.jpg" in err and "skip_bad" in err
+    cfg = load_config(overrides={"data": str(root), "task": "gender", "skip_bad": True, "image_size": 32, "channels": 3})
+    data = prepare_data(cfg)
+    assert any("broken.jpg" in i for i, _ in data.skipped)
+    assert sum(len(s) for s in data.splits.values()) == 12
+
+
+def test_non_image_file(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d", ["a", "b"], 3)
+    (root / "a" / "notes.txt").write_text("hello")
+    err = cli_error(capsys, "data", "inspect", str(root), "--out", str(tmp_path / "o"))
+    assert "notes.txt" in err
+    s = read_dataset(root, skip_bad=True)
+    assert len(s) == 6 and s.skipped[0][0].endswith("notes.txt")
+
+
+def test_empty_class_folder(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d", ["a", "b"], 3)
+    (root / "c").mkdir()
+    assert "no images" in cli_error(capsys, "data", "inspect", str(root))
+
+
+def test_single_class(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d", ["a"], 3)
+    assert "only one class" in cli_error(capsys, "data", "inspect", str(root))
+
+
+def test_csv_wrong_pixel_count_names_the_line(tmp_path, capsys):
+    path = write_fer_csv(tmp_path / "f.csv", [0, 1, 2])
+    lines = path.read_text().splitlines()
+    lines[2] = "1," + " ".join(["7"] * 100)
+    path.write_text("\n".join(lines) + "\n")
+    err = cli_error(capsys, "data", "inspect", str(path))
+    assert "line 3" in err and "100 pixel values" in err
+    s = read_dataset(path, skip_bad=True)
+    assert len(s) == 2 and "line 3" in s.skipped[0][1]
+
+
+def test_csv_unknown_label(tmp_path):
+    path = write_fer_csv(tmp_path / "f.csv", [0, 1, 9])
+    with pytest.raises(DataError, match=r"line 4: unknown label code 9"):
+        read_dataset(path)
+
+
+def test_csv_missing_column(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("emotion,pix\n0,1 2 3\n")
+    with pytest.raises(DataError, match="f.csv.*header"):
+        read_dataset(path)
+    with gzip.open(tmp_path / "m.csv.gz", "wt") as f:
+        f.write("path,lbl\nx.png,a\n")
+    with pytest.raises(DataError, match="missing column 'label'"):
+        read_dataset(tmp_path / "m.csv.gz")
+
+
+def test_manifest_unreadable_path(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d" / "images", ["a", "b"], 2)
+    rows = ["path,label"] + [f"{p.relative_to(tmp_path / 'd')},{p.parent.name}" for p in sorted(root.rglob("*.png"))]
+    rows.append("images/a/missing.png,a")
+    (tmp_path / "d" / "labels.csv").write_text("\n".join(rows) + "\n")
+    err = cli_error(capsys, "data", "inspect", str(tmp_path / "d"))
+    assert "missing.png" in err and "line 6" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_permission_denied(tmp_path):
+    root = write_class_folders(tmp_path / "d", ["a", "b"], 2)
+    target = root / "a" / "a_0.png"
+    target.chmod(0)
+    with pytest.raises(DataError, match="permission"):
+        prepare_data(load_config(overrides={"data": str(root), "task": "custom"}))
+
+
+def test_missing_dataset_and_model(tmp_path, capsys):
+    assert "does not exist" in cli_error(capsys, "data", "inspect", str(tmp_path / "nope"))
+    assert "not found" in cli_error(capsys, "predict", str(tmp_path / "nope.pt"), str(tmp_path))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    assert "not a readable checkpoint" in cli_error(capsys, "evaluate", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "o"))
+
+
+def test_unknown_classes_for_task(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "d", ["cat", "dog"], 3)
+    err = cli_error(capsys, "train", f"data={root}", "task=gender", f"runs_dir={tmp_path}/r")
+    assert "cat" in err and "label_map" in err

@@ -1,0 +1,39 @@
+import pytest
+
+from facesense.config import load_config, parse_overrides
+from facesense.errors import ConfigError
+
+from pathlib import Path
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
+        load_config(overrides=["epoch=3"])
+    with pytest.raises(ConfigError, match="augment.hflipp.*'hflip'"):
+        load_config(overrides=["augment.hflipp=true"])
+
+
+def test_overrides_are_typed():
+    cfg = load_config(overrides=["epochs=3", "lr=0.01", "augment.hflip=true", "val_split=null", "classes=[a, b]"])
+    assert cfg.epochs == 3 and cfg.lr == 0.01 and cfg.augment.hflip is True and cfg.val_split is None
+    assert cfg.classes == ["a", "b"]
+    assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("bad,match", [(["epochs=two"], "integer"), (["optimizer=rmsprop"], "adam"), (["channels=2"], "channels"), (["noequals"], "key=value"), (["augment=3"], "mapping")])
+def test_bad_values(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=bad)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.name == cfg.model or cfg.name
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "x.yaml")

@@ -1,0 +1,55 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import write_class_folders
+from facesense.cli import main
+from facesense.data.sources import read_dataset
+from facesense.preprocess import InputSpec, to_model_pixels
+
+
+def test_inspect_report(tmp_path, capsys, fer_csv):
+    out = tmp_path / "rep"
+    assert main(["data", "inspect", str(fer_csv), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 70 and summary["counts"]["Training"]["happy"] == 8
+    assert (out / "samples.png").is_file() and "Naive baseline" in (out / "report.md").read_text()
+
+
+def test_inspect_finds_duplicates_across_splits(tmp_path, capsys):
+    root = tmp_path / "d"
+    write_class_folders(root / "train", ["a", "b"], 4)
+    write_class_folders(root / "test", ["a", "b"], 2, seed=5)
+    (root / "test" / "b" / "copy.png").write_bytes((root / "train" / "a" / "a_0.png").read_bytes())
+    assert main(["data", "inspect", str(root), "--out", str(tmp_path / "o")]) == 0
+    d = json.loads((tmp_path / "o" / "summary.json").read_text())["exact_duplicates"]
+    assert d["groups"] == 1 and d["groups_across_splits"] == 1 and d["groups_with_conflicting_labels"] == 1
+
+
+def test_split_materialises_stratified(tmp_path, capsys, fer_csv):
+    out = tmp_path / "split"
+    assert main(["data", "split", str(fer_csv), "--out", str(out), "--test-size", "0.2", "--val-size", "0.2", "--seed", "1"]) == 0
+    s = read_dataset(out)
+    assert sorted(s.split_names()) == ["test", "train", "val"]
+    for split in ("train", "val", "test"):
+        labels = [l for l, sp in zip(s.labels, s.splits) if sp == split]
+        counts = {c: labels.count(c) for c in set(labels)}
+        assert len(counts) == 7 and max(counts.values()) - min(counts.values()) <= 1
+    assert len(s) == 70
+    assert main(["data", "split", str(fer_csv), "--out", str(out)]) == 2  # never overwrite
+
+
+def test_one_conversion_function_for_rgb_and_bgr():
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    spec = InputSpec(size=24, channels=1)
+    a = to_model_pixels(rgb, spec, "RGB")
+    b = to_model_pixels(rgb[:, :, ::-1].copy(), spec, "BGR")
+    assert a.shape == (1, 24, 24) and np.array_equal(a, b)
+    # gray conversion uses the same ITU-R 601 luma as Pillow's "L" (and OpenCV's BGR2GRAY)
+    square = rgb[:30, :30].copy()
+    ours = to_model_pixels(square, InputSpec(size=30, channels=1))[0]
+    pil_gray = np.asarray(Image.fromarray(square).convert("L"))
+    assert np.abs(ours.astype(int) - pil_gray.astype(int)).max() <= 1
+    colour = to_model_pixels(rgb[:, :, 0].copy(), InputSpec(size=24, channels=3))
+    assert colour.shape == (3, 24, 24) and np.array_equal(colour[0], colour[2])

@@ -1,0 +1,105 @@
+"""1-epoch CLI train -> evaluate -> predict on tiny data, checking every artefact and the numbers."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from facesense.cli import main
+
+RUN_FILES = ["config.yaml", "labels.json", "split_manifest.csv", "history.csv", "best.pt", "last.pt", "train_summary.json"]
+EVAL_FILES = ["metrics.json", "predictions.csv", "confusion.png", "roc.png", "report.md"]
+
+
+def train_cli(capsys, *args) -> str:
+    assert main(["train", *args, "-q"]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def trained_run(tmp_path, folders3, capsys):
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    return tmp_path, run
+
+
+def check_metrics_against_sklearn(out_dir, classes):
+    m = json.loads((out_dir / "metrics.json").read_text())
+    with open(out_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == m["n"]
+    y = np.array([classes.index(r["true"]) for r in rows])
+    p = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    pred = np.array([classes.index(r["pred"]) for r in rows])
+    assert np.array_equal(pred, p.argmax(1))
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro", labels=range(len(classes)), zero_division=0))
+    assert m["weighted_f1"] == pytest.approx(skm.f1_score(y, pred, average="weighted", labels=range(len(classes)), zero_division=0))
+    assert m["confusion"] == skm.confusion_matrix(y, pred, labels=range(len(classes))).tolist()
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"), abs=1e-4)
+    for i, c in enumerate(classes):
+        assert m["per_class"][c]["recall"] == pytest.approx(skm.recall_score(y, pred, labels=[i], average="macro", zero_division=0))
+    return m
+
+
+def test_train_evaluate_predict(trained_run, capsys, folders3):
+    tmp_path, run = trained_run
+    run_dir = tmp_path / "runs" / "custom" / "resnet_fer_small-1"
+    assert str(run_dir) == run
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    for name in EVAL_FILES + ["learning_curves.png"]:
+        assert (run_dir / "eval_val" / name).is_file(), name
+    history = list(csv.DictReader(open(run_dir / "history.csv")))
+    assert len(history) == 1 and set(history[0]) >= {"epoch", "lr", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "seconds"}
+    manifest = list(csv.DictReader(open(run_dir / "split_manifest.csv")))
+    assert len(manifest) == 48 and {r["split"] for r in manifest} == {"train", "val"}
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", run, "--data", str(folders3), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "macro-F1" in printed
+    for name in EVAL_FILES:
+        assert (out / name).is_file(), name
+    classes = json.loads((run_dir / "labels.json").read_text())["classes"]
+    m = check_metrics_against_sklearn(out, classes)
+    assert m["n"] == 48 and set(m) >= {"classes", "n", "accuracy", "macro_f1", "loss", "per_class", "confusion", "roc_auc"}
+    report = (out / "report.md").read_text()
+    assert "![confusion](confusion.png)" in report and "| happy |" in report
+
+    # predict on a folder and on single files: csv and json, probabilities sum to 1
+    assert main(["predict", str(run_dir / "best.pt"), str(folders3 / "happy"), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 16
+    for r in rows:
+        assert sum(r[f"p_{c}"] for c in classes) == pytest.approx(1, abs=1e-4)
+    assert main(["predict", run, str(folders3 / "sad" / "sad_0.png")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("path,pred,p_angry") and len(lines) == 2
+
+
+def test_binary_bce_reports_rates(tmp_path, capsys):
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "g", ["man", "woman"], 12, colour=True, size=40)
+    run = train_cli(capsys, f"data={data}", "task=gender", "model=baseline_vgg", "loss=bce", "image_size=32", "channels=3", "epochs=1", "batch_size=8", f"runs_dir={tmp_path}/runs")
+    m = json.loads((tmp_path / "runs/gender/baseline_vgg-1/eval_val/metrics.json").read_text())
+    assert set(m["binary"]) == {"positive_class", "tpr", "fpr", "tnr", "fnr"} and m["binary"]["positive_class"] == "woman"
+    check_metrics_binary(tmp_path / "runs/gender/baseline_vgg-1/eval_val", m)
+    assert run.endswith("baseline_vgg-1")
+
+
+def check_metrics_binary(out_dir, m):
+    rows = list(csv.DictReader(open(out_dir / "predictions.csv")))
+    y = np.array([r["true"] == "woman" for r in rows]).astype(int)
+    p = np.array([float(r["p_woman"]) for r in rows])
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), abs=1e-4)
+    tn, fp, fn, tp = skm.confusion_matrix(y, (p > 0.5).astype(int), labels=[0, 1]).ravel()
+    assert m["binary"]["tpr"] == pytest.approx(tp / (tp + fn) if tp + fn else 0)
+
+
+def test_runs_are_numbered(trained_run, capsys, folders3):
+    tmp_path, _ = trained_run
+    run2 = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    assert run2.endswith("resnet_fer_small-2")

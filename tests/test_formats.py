@@ -1,0 +1,62 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.data.sources import detect_format, read_dataset
+
+
+def test_class_folders_all_extensions(tmp_path):
+    root = tmp_path / "ds"
+    for ext in (".jpg", ".png", ".bmp", ".tiff", ".webp"):
+        write_class_folders(root, ["man", "woman"], 2, colour=True, ext=ext)
+    s = read_dataset(root)
+    assert detect_format(root)[0] == "folders"
+    assert len(s) == 20 and s.class_counts() == {"man": 10, "woman": 10}
+    assert set(s.splits) == {None}
+
+
+def test_split_folders(tmp_path):
+    root = tmp_path / "ds"
+    write_class_folders(root / "train", ["a", "b"], 4)
+    write_class_folders(root / "validation", ["a", "b"], 2)
+    write_class_folders(root / "test", ["a", "b"], 3)
+    s = read_dataset(root)
+    assert sorted(s.split_names()) == ["test", "train", "validation"]
+    assert s.splits.count("train") == 8 and s.splits.count("validation") == 4 and s.splits.count("test") == 6
+
+
+@pytest.mark.parametrize("name", ["fer.csv", "fer.csv.gz"])
+def test_fer2013_csv_plain_and_gz(tmp_path, name):
+    path = write_fer_csv(tmp_path / name, [0, 3, 6, 1], ["Training", "Training", "PublicTest", "PrivateTest"])
+    s = read_dataset(path)
+    assert detect_format(path)[0] == "fer2013"
+    assert s.labels == ["angry", "happy", "neutral", "disgust"]  # codes become names at the door
+    assert s.splits == ["Training", "Training", "PublicTest", "PrivateTest"]
+    assert s.pixels.shape == (4, 48, 48) and s.pixels.dtype == np.uint8
+
+
+def test_fer2013_without_usage(tmp_path):
+    s = read_dataset(write_fer_csv(tmp_path / "f.csv", [2, 4]))
+    assert s.splits == [None, None] and s.labels == ["fear", "sad"]
+
+
+def test_manifest_with_partition(tmp_path):
+    root = write_class_folders(tmp_path / "ds" / "images", ["Positive", "Negative"], 3, colour=True, ext=".jpg")
+    lines = ["path,label,partition"]
+    for i, p in enumerate(sorted(root.rglob("*.jpg"))):
+        lines.append(f"{p.relative_to(tmp_path / 'ds')},{p.parent.name},partition{i % 2 + 1}")
+    (tmp_path / "ds" / "labels.csv").write_text("\n".join(lines) + "\n")
+    for target in (tmp_path / "ds", tmp_path / "ds" / "labels.csv"):
+        s = read_dataset(target)
+        assert len(s) == 6 and s.split_names() == ["partition1", "partition2"]
+        assert all(p.is_file() for p in s.paths)
+
+
+def test_forced_format(tmp_path, folders3):
+    s = read_dataset(folders3, "folders")
+    assert len(s) == 48
+    copy = tmp_path / "copy"
+    shutil.copytree(folders3, copy)
+    assert len(read_dataset(copy, "folders")) == 48

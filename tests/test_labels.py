@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.config import load_config
+from facesense.data.prepare import map_labels, prepare_data
+from facesense.data.sources import read_dataset
+from facesense.errors import DataError
+from facesense.labels import FER2013_CODES, TASK_CLASSES, build_label_index
+
+# Hand-written oracle: FER2013 code -> name (Kaggle's documentation of the csv).
+FER_TABLE = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
+ALPHABETICAL = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def test_fer_codes_and_alphabetical_folders_map_to_the_same_indices(tmp_path):
+    classes = TASK_CLASSES["expression"]
+    fer = read_dataset(write_fer_csv(tmp_path / "f.csv", list(range(7))))
+    folders = read_dataset(write_class_folders(tmp_path / "d", ALPHABETICAL, 1))
+    fer_targets, _ = map_labels(fer, list(classes), None)
+    folder_targets, _ = map_labels(folders, list(classes), None)
+    by_name_fer = {FER_TABLE[code]: t for code, t in zip(range(7), fer_targets)}
+    by_name_folder = {lab: t for lab, t in zip(folders.labels, folder_targets)}
+    assert by_name_fer == by_name_folder
+    for name, t in by_name_fer.items():
+        assert classes[t] == name
+    # the classic bug: using folder position as the FER code permutes neutral/sad/surprise
+    assert [ALPHABETICAL.index(FER_TABLE[c]) for c in range(7)] != list(range(7))
+
+
+def test_synonyms_and_case():
+    idx = build_label_index(["man", "woman"], ["Male", "FEMALE", "man"])
+    assert idx == {"Male": 0, "FEMALE": 1, "man": 0}
+    idx = build_label_index(FER2013_CODES, ["Happiness", "anger"])
+    assert idx == {"Happiness": 3, "anger": 0}
+
+
+def test_unknown_label_lists_the_difference():
+    with pytest.raises(DataError, match=r"\['contempt'\].*label_map"):
+        build_label_index(FER2013_CODES, ["happy", "contempt"])
+
+
+def test_label_map_renames_and_drops():
+    idx = build_label_index(["negative", "positive"], ["bad", "good", "meh"], {"bad": "negative", "good": "positive", "meh": None})
+    assert idx == {"bad": 0, "good": 1, "meh": None}
+
+
+def test_prepare_drops_mapped_out_labels(tmp_path):
+    root = write_class_folders(tmp_path / "d", ["happy", "sad", "contempt"], 6)
+    cfg = load_config(overrides={"task": "custom", "classes": ["happy", "sad"], "data": str(root), "label_map": {"contempt": None}})
+    data = prepare_data(cfg)
+    assert data.dropped == 6
+    assert sum(len(s) for s in data.splits.values()) == 12

@@ -1,0 +1,58 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.data.samples import Samples
+from facesense.data.sources import read_dataset
+from facesense.data.split import assign_splits
+from facesense.errors import DataError
+
+
+def make_samples(counts: dict[str, int], splits=None) -> Samples:
+    labels = [c for c, n in counts.items() for _ in range(n)]
+    return Samples("mem", [f"s{i}" for i in range(len(labels))], labels, splits or [None] * len(labels))
+
+
+def test_holdout_is_stratified_and_disjoint():
+    s = make_samples({"a": 100, "b": 50, "c": 10})
+    parts = assign_splits(s, val_size=0.2, seed=3)
+    val = Counter(s.labels[i] for i in parts["val"])
+    assert val == {"a": 20, "b": 10, "c": 2}
+    assert not set(parts["train"]) & set(parts["val"])
+    assert len(parts["train"]) + len(parts["val"]) == 160
+
+
+def test_split_is_deterministic_per_seed():
+    s = make_samples({"a": 40, "b": 40})
+    a = assign_splits(s, seed=1)["val"]
+    b = assign_splits(s, seed=1)["val"]
+    c = assign_splits(s, seed=2)["val"]
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_kfold_covers_everything_once():
+    s = make_samples({"a": 30, "b": 20})
+    vals = [assign_splits(s, folds=5, fold=k, seed=0)["val"] for k in range(5)]
+    allv = np.concatenate(vals)
+    assert sorted(allv) == list(range(50))
+    for v in vals:
+        assert Counter(s.labels[i] for i in v) == {"a": 6, "b": 4}
+
+
+def test_fer_usage_aliases(tmp_path):
+    s = read_dataset(write_fer_csv(tmp_path / "f.csv", [0, 1, 2, 3], ["Training", "Training", "PublicTest", "PrivateTest"]))
+    parts = assign_splits(s)  # defaults train/val/test
+    assert list(parts["train"]) == [0, 1] and list(parts["val"]) == [2] and list(parts["test"]) == [3]
+    parts = assign_splits(s, train_split="Training", val_split="PublicTest", test_split=None)
+    assert list(parts["val"]) == [2] and len(parts["test"]) == 0
+
+
+def test_predefined_partition_as_validation():
+    s = make_samples({"a": 10, "b": 10}, splits=[f"partition{i % 5 + 1}" for i in range(20)])
+    parts = assign_splits(s, train_split=None, val_split="partition2")
+    assert all(s.splits[i] == "partition2" for i in parts["val"])
+    assert len(parts["train"]) == 16
+    with pytest.raises(DataError, match="partition9"):
+        assign_splits(s, train_split=None, val_split="partition9")
