@@ -109,3 +109,12 @@ def test_unknown_classes_for_task(tmp_path, capsys):
     root = write_class_folders(tmp_path / "d", ["cat", "dog"], 3)
     err = cli_error(capsys, "train", f"data={root}", "task=gender", f"runs_dir={tmp_path}/r")
     assert "cat" in err and "label_map" in err
+
+
+def test_csv_non_numeric_pixels(tmp_path):
+    path = write_fer_csv(tmp_path / "f.csv", [0, 1])
+    lines = path.read_text().splitlines()
+    lines[1] = "0," + " ".join(["7"] * 2303 + ["x"])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="line 2"):
+        read_dataset(path)
