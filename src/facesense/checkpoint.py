@@ -61,7 +61,17 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
+def shipped_model_path(name: str) -> Path | None:
+    """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any."""
+    from importlib.resources import files
+
+    candidate = Path(str(files("facesense") / "assets" / "models" / f"{name}.pt"))
+    return candidate if candidate.is_file() else None
+
+
 def resolve_model_path(path: str | Path) -> Path:
+    if not Path(path).exists() and shipped_model_path(str(path)) is not None:
+        return shipped_model_path(str(path))
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
@@ -69,7 +79,7 @@ def resolve_model_path(path: str | Path) -> Path:
                 return path / name
         raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt file")
     if not path.is_file():
-        raise FacesenseError(f"model {path} not found; give a run directory or a checkpoint file")
+        raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name (expression, gender)")
     return path
 
 

@@ -114,6 +114,85 @@ def _predict(args) -> None:
     w.writerows(rows)
 
 
+def _live_options(args):
+    from .stream.live import LiveOptions
+    from .stream.pipeline import PipelineSettings
+
+    def model_arg(value):
+        return None if value in (None, "", "none", "off") else value
+
+    return LiveOptions(
+        source=args.source,
+        expression=model_arg(args.expression),
+        gender=model_arg(args.gender),
+        detector=args.detector,
+        detector_model=args.detector_model,
+        detect_width=args.detect_width,
+        stride=args.stride,
+        max_frames=args.max_frames,
+        settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin),
+    )
+
+
+def _print_summary(summary: dict) -> None:
+    lat = summary["latency"]
+    stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
+    print(
+        f"frames {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/frame, {summary['tracks']} tracks)  "
+        f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
+    )
+    print(f"latency ms median/p95: {stages}")
+    if summary.get("error"):
+        print(f"stopped early: {summary['error']}")
+
+
+def _live(args) -> None:
+    from pathlib import Path as P
+
+    from .stream.live import run_live
+
+    opts = _live_options(args)
+    opts.window = not args.no_window and _has_display()
+    opts.video_out = P(args.out).resolve() if args.out else None
+    opts.log_csv = P(args.log).resolve() if args.log else None
+    opts.log_jsonl = P(args.jsonl).resolve() if args.jsonl else None
+    opts.summary_json = P(args.summary).resolve() if args.summary else None
+    if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
+        log.warning("no display and no --out/--log/--jsonl/--summary: results are only summarised")
+    _print_summary(run_live(opts))
+
+
+def _has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
+
+
+def _demo(args) -> None:
+    from .stream.demo import make_demo_clip
+    from .stream.live import LiveOptions, run_live
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    clip = make_demo_clip(out / "demo_clip.mp4")
+    opts = LiveOptions(
+        source=str(clip),
+        video_out=out / "annotated.mp4",
+        log_csv=out / "frames.csv",
+        log_jsonl=out / "frames.jsonl",
+        summary_json=out / "summary.json",
+    )
+    _print_summary(run_live(opts))
+    print(out)
+
+
+def _export(args) -> None:
+    from .export import export_onnx
+
+    out = Path(args.out or Path(str(args.model)).with_suffix(".onnx").name).resolve()
+    print(export_onnx(args.model, out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -160,6 +239,35 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")
     pr.set_defaults(func=_predict)
+
+    lv = sub.add_parser("live", help="expression + gender for every face of a camera, video, stream or image folder")
+    lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
+    lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
+    lv.add_argument("--gender", default="gender", help="gender model (same forms); 'none' to switch off")
+    lv.add_argument("--detector", default="haar", choices=["haar", "haar_alt2", "yunet"])
+    lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
+    lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
+    lv.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames, tracking in between")
+    lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest frame in each track's running probabilities (1 = off)")
+    lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
+    lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
+    lv.add_argument("--max-frames", type=int)
+    lv.add_argument("--no-window", action="store_true")
+    lv.add_argument("--out", help="annotated video (.mp4)")
+    lv.add_argument("--log", help="per-frame CSV")
+    lv.add_argument("--jsonl", help="per-frame JSON lines")
+    lv.add_argument("--summary", help="summary JSON (a timeline PNG is written beside it)")
+    lv.set_defaults(func=_live)
+
+    dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
+    dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
+    dm.set_defaults(func=_demo)
+
+    ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
+    ex.add_argument("model")
+    ex.add_argument("--format", default="onnx", choices=["onnx"])
+    ex.add_argument("--out")
+    ex.set_defaults(func=_export)
     return p
 
 

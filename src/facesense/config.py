@@ -65,6 +65,7 @@ class Config:
     # callbacks, all chosen on the validation split
     monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
     early_stopping: int | None = None  # patience in epochs; None: off
+    lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine
     reduce_lr_patience: int | None = None  # None: off
     reduce_lr_factor: float = 0.5
     min_lr: float = 1e-6
@@ -82,6 +83,7 @@ class Config:
             "class_balance": ("none", "weights", "sampler"),
             "monitor": ("val_loss", "val_accuracy", "val_macro_f1"),
             "amp": ("auto", "off"),
+            "lr_schedule": ("auto", "constant", "plateau", "cosine"),
             "device": ("auto", "cpu", "cuda"),
         }
         for key, allowed in choice.items():
@@ -99,6 +101,8 @@ class Config:
             raise ConfigError(f"fold must be in [0, {self.folds - 1}], got {self.fold}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule == "plateau" and self.reduce_lr_patience is None:
+            raise ConfigError("lr_schedule=plateau needs reduce_lr_patience (epochs without improvement)")
         if not self.name:
             self.name = self.model
         return self

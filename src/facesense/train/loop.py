@@ -74,6 +74,18 @@ def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay else torch.optim.Adam(params, lr=cfg.lr)
 
 
+def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str):
+    """Per-epoch learning-rate policy: plateau (on the monitored metric), cosine, or none."""
+    kind = cfg.lr_schedule
+    if kind == "auto":
+        kind = "plateau" if cfg.reduce_lr_patience is not None else "constant"
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.reduce_lr_factor, patience=cfg.reduce_lr_patience, min_lr=cfg.min_lr)
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.min_lr)
+    return None
+
+
 class Trainer:
     """Owns the model, optimiser and policies of one run; `fit` runs (or resumes) the epochs."""
 
@@ -103,11 +115,7 @@ class Trainer:
         self.amp = cfg.amp == "auto"
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         mode = monitor_mode(cfg.monitor)
-        self.scheduler = (
-            torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=cfg.reduce_lr_factor, patience=cfg.reduce_lr_patience, min_lr=cfg.min_lr)
-            if cfg.reduce_lr_patience is not None
-            else None
-        )
+        self.scheduler = build_scheduler(cfg, self.optimizer, mode)
         self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
         self.best = Monitor(mode)
         train = data.splits["train"]
@@ -224,8 +232,10 @@ class Trainer:
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
             improved = self.best.update(value, epoch) or not has_val
-            if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(value)
+            elif self.scheduler is not None:
+                self.scheduler.step()
             if self.rank == 0:
                 if improved:
                     self._save(self.run.best_checkpoint, epoch)

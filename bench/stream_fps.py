@@ -1,0 +1,85 @@
+"""Real-time pipeline speed and detection hit rate on ../shared/data/videos, per detector backend.
+
+For every (backend, video): end-to-end FPS (frames / wall time of the whole loop, including
+decode and drawing the annotated frame), per-stage latency median/p95, faces per frame, share
+of frames with a face, frames dropped, and the peak memory of the child process that ran it.
+Both models (the shipped expression and gender models) are on.
+
+    python bench/stream_fps.py [--backends haar,haar_alt2] [--detect-every 1] [--yunet-model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import resource
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None, queue) -> None:
+    from facesense.stream.live import LiveOptions, run_live
+    from facesense.stream.pipeline import PipelineSettings
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # the annotated video is written, as a user would
+        opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4")
+        summary = run_live(opts)
+    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(summary)
+
+
+def measure(backend: str, video: Path, detect_every: int, yunet_model: str | None) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=run_one, args=(backend, str(video), detect_every, yunet_model, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def still_image_hits(backend: str, yunet_model: str | None) -> str:
+    import cv2
+
+    from facesense.stream.detect import build_detector
+
+    out = []
+    for name in ("multi_face.jpg", "single_face.jpg"):
+        img = cv2.imread(str(DATA / "images" / name))
+        out.append(f"{name}: {len(build_detector(backend, yunet_model).detect(img))} faces")
+    return ", ".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backends", default="haar,haar_alt2")
+    ap.add_argument("--detect-every", type=int, default=1)
+    ap.add_argument("--yunet-model", help="face_detection_yunet_*.onnx, to include the yunet backend")
+    args = ap.parse_args()
+    videos = sorted((DATA / "videos").glob("*.mp4"))
+    if not videos:
+        raise SystemExit(f"no videos in {DATA / 'videos'}")
+    backends = args.backends.split(",") + (["yunet"] if args.yunet_model and "yunet" not in args.backends else [])
+    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; detect every {args.detect_every} frame(s); expression + gender models on\n")
+    print("| backend | video | frames | FPS | decode | detect | classify | track | draw | total | faces/frame | frames with face | dropped | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for backend in backends:
+        for video in videos:
+            s = measure(backend, video, args.detect_every, args.yunet_model)
+            lat = s["latency"]
+            cell = lambda k: f"{lat[k]['median_ms']:.1f} / {lat[k]['p95_ms']:.1f}" if k in lat else "-"  # noqa: E731
+            print(
+                f"| {backend} | {video.name} | {s['frames']} | {s['fps_wall']:.1f} | {cell('decode')} | {cell('detect')} | {cell('classify')} | {cell('track')} | {cell('draw')} | {cell('total')} "
+                f"| {s['faces_per_frame']:.2f} | {s['frames_with_faces'] / max(1, s['frames']):.1%} | {s['dropped_frames']} | {s['peak_rss_mb']:.0f} |",
+                flush=True,
+            )
+        print(f"\n{backend} on still images: {still_image_hits(backend, args.yunet_model)}\n")
+    print("latency cells: median / p95 in ms per frame")
+
+
+if __name__ == "__main__":
+    main()

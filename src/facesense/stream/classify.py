@@ -1,0 +1,70 @@
+"""Face classifiers on ONNX Runtime: every face of a frame goes through a model in one batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacesenseError
+from ..preprocess import InputSpec, scale, to_model_pixels
+
+
+class FaceClassifier:
+    """An exported (or on-the-fly exported) model: class names and input spec from its metadata."""
+
+    def __init__(self, onnx_model: bytes | str, name: str = "model", threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # small batches: threads cost more than they give
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise FacesenseError(f"{name}: not a loadable ONNX model ({exc})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "facesense_classes" not in meta:
+            raise FacesenseError(f"{name}: ONNX file has no facesense metadata; export it with `facesense export`")
+        self.name = name
+        self.classes: list[str] = json.loads(meta["facesense_classes"])
+        self.spec = InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))
+        self.task = meta.get("facesense_task", "")
+        self.input_name = self.session.get_inputs()[0].name
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4 or shape[1] != self.spec.channels:
+            raise FacesenseError(f"{name}: model input {shape} does not match its input spec {self.spec}")
+
+    @classmethod
+    def load(cls, model: str | Path, threads: int = 1) -> "FaceClassifier":
+        """An .onnx file, or anything `load_model` takes (checkpoint, run dir, shipped name)."""
+        path = Path(model)
+        if path.suffix == ".onnx":
+            if not path.is_file():
+                raise FacesenseError(f"model {path} not found")
+            return cls(str(path), name=str(path), threads=threads)
+        from ..checkpoint import load_model
+        from ..export import onnx_bytes
+
+        loaded = load_model(model)
+        return cls(onnx_bytes(loaded), name=str(model), threads=threads)
+
+    def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
+        """crops (uint8 images) -> N x K probabilities, one batched run."""
+        if not crops:
+            return np.zeros((0, len(self.classes)), np.float32)
+        batch = np.stack([to_model_pixels(c, self.spec, color_order) for c in crops])
+        return self.session.run(None, {self.input_name: scale(batch, self.spec)})[0]
+
+
+def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:
+    """Crops of each box (clipped to the frame), optionally widened by `margin` of the box size."""
+    h, w = frame.shape[:2]
+    crops = []
+    for b in boxes:
+        dx, dy = int(b.w * margin), int(b.h * margin)
+        x0, y0 = max(0, b.x - dx), max(0, b.y - dy)
+        x1, y1 = min(w, b.x + b.w + dx), min(h, b.y + b.h + dy)
+        crops.append(frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
+    return crops

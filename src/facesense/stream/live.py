@@ -1,0 +1,101 @@
+"""Wire a source, the pipeline and the sinks together; always close outputs, whatever happens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import FacesenseError
+from .classify import FaceClassifier
+from .detect import build_detector
+from .draw import annotate
+from .frames import SourceError, open_source
+from .pipeline import PipelineSettings, run_pipeline
+from .sinks import FrameLogSink, SummaryCollector, VideoSink, WindowSink, log_columns, write_summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveOptions:
+    source: str = "0"
+    expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
+    gender: str | None = "gender"
+    detector: str = "haar"
+    detector_model: str | None = None
+    detect_width: int = 320
+    stride: int = 1
+    max_frames: int | None = None
+    window: bool = False
+    video_out: Path | None = None
+    log_csv: Path | None = None
+    log_jsonl: Path | None = None
+    summary_json: Path | None = None
+    settings: PipelineSettings = field(default_factory=PipelineSettings)
+
+
+def load_classifiers(opts: LiveOptions) -> tuple[FaceClassifier | None, FaceClassifier | None]:
+    expression = FaceClassifier.load(opts.expression) if opts.expression else None
+    gender = FaceClassifier.load(opts.gender) if opts.gender else None
+    return expression, gender
+
+
+def run_live(opts: LiveOptions, on_frame=None) -> dict:
+    if not (opts.expression or opts.gender):
+        log.info("no classifier enabled: detection and tracking only")
+    expression, gender = load_classifiers(opts)
+    detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
+    source = open_source(opts.source, stride=opts.stride)
+    sinks = []
+    error = None
+    collector = SummaryCollector()
+    try:
+        if opts.video_out:
+            fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
+            sinks.append(VideoSink(opts.video_out, fps))
+        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [])
+        if opts.log_csv:
+            sinks.append(FrameLogSink(opts.log_csv, columns, "csv"))
+        if opts.log_jsonl:
+            sinks.append(FrameLogSink(opts.log_jsonl, columns, "jsonl"))
+        window = WindowSink() if opts.window else None
+        if window:
+            sinks.append(window)
+        needs_drawing = opts.video_out is not None or window is not None
+        recent: list[float] = []
+        for result in run_pipeline(source, detector, expression, gender, opts.settings, opts.max_frames):
+            t0 = time.perf_counter()
+            recent = (recent + [t0])[-30:]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
+            annotated = annotate(result, fps) if needs_drawing else None
+            for sink in sinks:
+                sink.write(result, annotated)
+            collector.add(result, time.perf_counter() - t0)
+            if on_frame is not None:
+                on_frame(result)
+            if window is not None and window.quit:
+                break
+    except SourceError as exc:
+        error = str(exc)  # keep what was processed; report the fault in the summary
+        log.error("source error: %s", exc)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        source.close()
+        for sink in sinks:
+            sink.close()
+    summary = collector.summary(dropped=source.dropped, error=error)
+    summary["source"] = str(opts.source)
+    summary["detector"] = opts.detector
+    summary["unreadable_frames"] = getattr(source, "unreadable", 0)
+    if opts.summary_json:
+        write_summary(Path(opts.summary_json), summary)
+        if expression:
+            plot = collector.plot_timeline(Path(opts.summary_json).with_name("timeline.png"), expression.classes)
+            summary["timeline_plot"] = str(plot) if plot else None
+            write_summary(Path(opts.summary_json), summary)
+    if collector.frames == 0 and error:
+        raise FacesenseError(error)
+    return summary

@@ -1,0 +1,90 @@
+"""The real-time pipeline as a generator: Frame in, FrameResult out. No GUI, no files here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from .classify import FaceClassifier, crop_faces
+from .detect import Box
+from .frames import Frame, Source
+from .track import IoUTracker, smooth
+
+STAGES = ("decode", "detect", "classify", "track")
+
+
+@dataclass
+class Prediction:
+    label: str
+    p: float
+    probs: dict[str, float]
+
+
+@dataclass
+class FaceResult:
+    track_id: int
+    box: Box
+    expression: Prediction | None = None
+    gender: Prediction | None = None
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    faces: list[FaceResult]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+@dataclass
+class PipelineSettings:
+    smoothing: float = 0.4  # EMA weight of the newest frame (1 = off)
+    detect_every: int = 1  # run the detector every N frames; track boxes are reused in between
+    margin: float = 0.0  # widen face crops by this fraction of the box
+
+
+def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
+    i = int(np.argmax(probs))
+    return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
+
+
+def run_pipeline(
+    source: Source,
+    detector,
+    expression: FaceClassifier | None = None,
+    gender: FaceClassifier | None = None,
+    settings: PipelineSettings | None = None,
+    max_frames: int | None = None,
+) -> Iterator[FrameResult]:
+    settings = settings or PipelineSettings()
+    tracker = IoUTracker()
+    models = [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
+    frames = iter(source)
+    count = 0
+    boxes: list[Box] = []
+    while max_frames is None or count < max_frames:
+        t0 = time.perf_counter()
+        frame = next(frames, None)
+        if frame is None:
+            return
+        t1 = time.perf_counter()
+        if count % settings.detect_every == 0:
+            boxes = detector.detect(frame.image)
+        else:  # reuse the tracked boxes
+            boxes = [Box(*map(int, t.box)) for t in tracker.tracks if t.missed == 0]
+        t2 = time.perf_counter()
+        crops = crop_faces(frame.image, boxes, settings.margin)
+        outputs = {key: model.predict(crops) for key, model in models}
+        t3 = time.perf_counter()
+        tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float))
+        faces = []
+        for i, (box, track) in enumerate(zip(boxes, tracks)):
+            face = FaceResult(track.id, box)
+            for key, model in models:
+                setattr(face, key, _prediction(model.classes, smooth(track, key, outputs[key][i], settings.smoothing)))
+            faces.append(face)
+        t4 = time.perf_counter()
+        count += 1
+        yield FrameResult(frame, faces, {"decode": t1 - t0, "detect": t2 - t1, "classify": t3 - t2, "track": t4 - t3})

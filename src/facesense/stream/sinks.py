@@ -1,0 +1,184 @@
+"""Where results go: annotated video, per-frame CSV/JSONL log, a window, and the run summary.
+
+File sinks write to a temporary file and rename it into place when closed, so an interrupted
+run leaves complete files (or none), never half-written ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacesenseError
+from ..runs import write_json
+from .draw import annotate
+from .pipeline import STAGES, FrameResult
+
+
+def _tmp_for(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+
+
+class VideoSink:
+    def __init__(self, path: str | Path, fps: float):
+        self.path, self.fps = Path(path), fps or 30.0
+        self.tmp = _tmp_for(self.path)
+        self.writer = None
+
+    def write(self, result: FrameResult, annotated: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            h, w = annotated.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise FacesenseError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
+        self.writer.write(annotated)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            os.replace(self.tmp, self.path)
+
+
+def log_columns(expression_classes: list[str], gender_classes: list[str]) -> list[str]:
+    return (
+        ["frame", "time_s", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+        + [f"p_{c}" for c in expression_classes]
+        + [f"p_{c}" for c in gender_classes]
+    )
+
+
+def log_rows(result: FrameResult) -> list[dict]:
+    rows = []
+    for face in result.faces:
+        row = {"frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+        for key in ("expression", "gender"):
+            pred = getattr(face, key)
+            row[key] = pred.label if pred else ""
+            row[f"{key}_p"] = round(pred.p, 4) if pred else ""
+            if pred:
+                row.update({f"p_{c}": round(v, 4) for c, v in pred.probs.items()})
+        rows.append(row)
+    return rows
+
+
+class FrameLogSink:
+    """One row per face per frame (columns in `log_columns`), as CSV or JSON lines."""
+
+    def __init__(self, path: str | Path, columns: list[str], fmt: str = "csv"):
+        self.path, self.fmt, self.columns = Path(path), fmt, columns
+        self.tmp = _tmp_for(self.path)
+        self.file = open(self.tmp, "w", newline="")
+        self.csv = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore") if fmt == "csv" else None
+        if self.csv:
+            self.csv.writeheader()
+
+    def write(self, result: FrameResult, annotated=None) -> None:
+        for row in log_rows(result):
+            if self.csv:
+                self.csv.writerow(row)
+            else:
+                self.file.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+
+class WindowSink:
+    """A desktop window (needs a display and a GUI build of OpenCV); 'q' or Esc stops."""
+
+    def __init__(self, title: str = "facesense"):
+        import cv2
+
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise FacesenseError("no window support in this OpenCV build (headless): use --no-window, or pip install opencv-python") from None
+        self.quit = False
+
+    def write(self, result: FrameResult, annotated: np.ndarray) -> None:
+        import cv2
+
+        cv2.imshow(self.title, annotated)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.quit = True
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.title)
+
+
+class SummaryCollector:
+    """Frames, faces, drops, FPS, per-stage latency percentiles, and each track's expression timeline."""
+
+    def __init__(self):
+        self.stage_ms: dict[str, list[float]] = {s: [] for s in (*STAGES, "draw", "total")}
+        self.frames = 0
+        self.faces = 0
+        self.frames_with_faces = 0
+        self.timeline: dict[int, list[tuple[float, str, float]]] = {}
+        self.t_start = time.perf_counter()
+
+    def add(self, result: FrameResult, draw_s: float) -> None:
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.frames_with_faces += bool(result.faces)
+        for stage, seconds in result.timings.items():
+            self.stage_ms[stage].append(seconds * 1000)
+        self.stage_ms["draw"].append(draw_s * 1000)
+        self.stage_ms["total"].append((sum(result.timings.values()) + draw_s) * 1000)
+        for face in result.faces:
+            if face.expression:
+                self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.label, face.expression.p))
+
+    def summary(self, dropped: int = 0, error: str | None = None) -> dict:
+        wall = time.perf_counter() - self.t_start
+        latency = {
+            stage: {"median_ms": round(float(np.median(v)), 3), "p95_ms": round(float(np.percentile(v, 95)), 3)}
+            for stage, v in self.stage_ms.items() if v
+        }
+        processing = sum(self.stage_ms["total"]) / 1000
+        return {
+            "frames": self.frames,
+            "faces": self.faces,
+            "faces_per_frame": round(self.faces / self.frames, 3) if self.frames else 0.0,
+            "frames_with_faces": self.frames_with_faces,
+            "tracks": len(self.timeline),
+            "dropped_frames": dropped,
+            "fps_wall": round(self.frames / wall, 2) if wall > 0 else 0.0,
+            "fps_pipeline": round(self.frames / processing, 2) if processing > 0 else 0.0,
+            "latency": latency,
+            "error": error,
+        }
+
+    def plot_timeline(self, path: Path, classes: list[str]) -> Path | None:
+        if not self.timeline:
+            return None
+        from ..eval.plots import _figure, _save
+
+        fig = _figure((9, 1.2 + 0.5 * min(len(self.timeline), 12)))
+        ax = fig.add_subplot()
+        index = {c: i for i, c in enumerate(classes)}
+        for tid, points in sorted(self.timeline.items())[:12]:
+            t = [p[0] for p in points]
+            y = [index.get(p[1], -1) for p in points]
+            ax.scatter(t, y, s=6, label=f"track {tid}")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("time (s)")
+        ax.set_title("expression per track over time")
+        ax.legend(fontsize=7, loc="upper right", ncol=2)
+        return _save(fig, path)
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    write_json(path, summary)

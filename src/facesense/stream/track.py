@@ -1,0 +1,75 @@
+"""Track ids across frames (IoU association, Hungarian matching) and per-track smoothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every pair of boxes given as N x 4 and M x 4 arrays of (x, y, w, h)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ax0, ay0, ax1, ay1 = a[:, 0, None], a[:, 1, None], (a[:, 0] + a[:, 2])[:, None], (a[:, 1] + a[:, 3])[:, None]
+    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
+    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    inter = iw * ih
+    union = a[:, 2, None] * a[:, 3, None] + b[:, 2] * b[:, 3] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray
+    missed: int = 0
+    hits: int = 1
+    probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
+
+
+class IoUTracker:
+    """Greedy-free IoU tracker: optimal assignment per frame; a track survives `max_missed` frames
+    without a match (so a face lost for a moment keeps its id)."""
+
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 10):
+        self.iou_threshold, self.max_missed = iou_threshold, max_missed
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, boxes: np.ndarray) -> list[Track]:
+        """boxes: N x 4 (x, y, w, h) -> the Track of each box, in the same order."""
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        assigned: list[Track | None] = [None] * len(boxes)
+        ious = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
+        matched_tracks = set()
+        if ious.size:
+            rows, cols = linear_sum_assignment(-ious)
+            for r, c in zip(rows, cols):
+                if ious[r, c] >= self.iou_threshold:
+                    track = self.tracks[r]
+                    track.box, track.missed, track.hits = boxes[c], 0, track.hits + 1
+                    assigned[c] = track
+                    matched_tracks.add(r)
+        for i, t in enumerate(self.tracks):
+            if i not in matched_tracks:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        for c, box in enumerate(boxes):
+            if assigned[c] is None:
+                track = Track(self._next_id, box)
+                self._next_id += 1
+                self.tracks.append(track)
+                assigned[c] = track
+        return assigned  # type: ignore[return-value]
+
+
+def smooth(track: Track, key: str, probs: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average of a track's probabilities (alpha = weight of the new frame;
+    1 = no smoothing), so labels do not flicker from frame to frame."""
+    previous = track.probs.get(key)
+    value = probs if previous is None or alpha >= 1 else alpha * probs + (1 - alpha) * previous
+    track.probs[key] = value
+    return value

@@ -1,0 +1,163 @@
+"""The real-time path, end to end on generated video files: sources, detection, classification
+(ONNX Runtime), tracking, smoothing and every sink; faults give clear errors and whole files."""
+
+import csv
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facesense.checkpoint import load_model, save_checkpoint
+from facesense.cli import main
+from facesense.errors import FacesenseError
+from facesense.export import export_onnx
+from facesense.models import build_model
+from facesense.preprocess import InputSpec
+from facesense.stream.classify import FaceClassifier
+from facesense.stream.demo import make_demo_clip
+from facesense.stream.detect import build_detector
+from facesense.stream.frames import LiveSource, SourceError, open_source
+from facesense.stream.live import LiveOptions, run_live
+from facesense.stream.track import IoUTracker, iou_matrix, smooth, Track
+
+
+def make_checkpoint(path, classes, size, channels, task, loss="ce"):
+    torch.manual_seed(0)
+    model = build_model("resnet_fer_small", 1 if loss == "bce" else len(classes), channels, size)
+    save_checkpoint(path, model, {"model": "resnet_fer_small", "task": task, "loss": loss, "model_args": {}}, classes, InputSpec(size, channels))
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    expr = make_checkpoint(d / "expr.pt", ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], 48, 1, "expression")
+    gender = make_checkpoint(d / "gender.pt", ["man", "woman"], 64, 3, "gender", loss="bce")
+    return expr, gender
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_demo_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=12)
+
+
+def test_onnx_export_matches_torch(models, tmp_path):
+    for ckpt in models:
+        onnx_path = export_onnx(ckpt, tmp_path / (ckpt.stem + ".onnx"))
+        clf = FaceClassifier.load(onnx_path)
+        loaded = load_model(ckpt)
+        assert clf.classes == loaded.classes and clf.spec == loaded.spec
+        crops = [np.random.default_rng(i).integers(0, 255, (70, 60, 3), dtype=np.uint8) for i in range(3)]
+        from facesense.preprocess import scale, to_model_pixels
+
+        x = scale(torch.from_numpy(np.stack([to_model_pixels(c, loaded.spec, "BGR") for c in crops])), loaded.spec)
+        with torch.no_grad():
+            expected = loaded.probabilities(loaded.model(x)).numpy()
+        got = clf.predict(crops)
+        assert got.shape == (3, len(loaded.classes))
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_tracker_keeps_ids_and_assigns_new_ones():
+    t = IoUTracker(max_missed=2)
+    a = t.update([[10, 10, 50, 50], [200, 10, 50, 50]])
+    b = t.update([[205, 12, 50, 50], [12, 11, 50, 50]])  # same faces, listed in the other order
+    assert [x.id for x in a] == [1, 2] and [x.id for x in b] == [2, 1]
+    c = t.update([[400, 100, 40, 40]])
+    assert c[0].id == 3
+    for _ in range(3):
+        t.update([])
+    assert t.tracks == []
+    assert iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 10, 10]]))[0, 0] == pytest.approx(50 / 150)
+
+
+def test_smoothing_is_an_ema():
+    track = Track(1, np.zeros(4))
+    smooth(track, "e", np.array([1.0, 0.0]), 0.5)
+    out = smooth(track, "e", np.array([0.0, 1.0]), 0.5)
+    np.testing.assert_allclose(out, [0.5, 0.5])
+    np.testing.assert_allclose(smooth(track, "e", np.array([0.0, 1.0]), 1.0), [0.0, 1.0])
+
+
+def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
+    expr, gender = models
+    opts = LiveOptions(source=str(clip), expression=str(expr), gender=str(gender), video_out=tmp_path / "a.mp4", log_csv=tmp_path / "f.csv", log_jsonl=tmp_path / "f.jsonl", summary_json=tmp_path / "s.json")
+    summary = run_live(opts)
+    assert summary["frames"] == 12 and summary["dropped_frames"] == 0 and summary["faces"] >= 12
+    rows = list(csv.DictReader(open(tmp_path / "f.csv")))
+    assert len(rows) == summary["faces"]
+    assert list(rows[0])[:11] == ["frame", "time_s", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+    assert {"p_happy", "p_woman"} <= set(rows[0])
+    for r in rows:
+        assert r["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral") and r["gender"] in ("man", "woman")
+        assert sum(float(r[f"p_{c}"]) for c in ("man", "woman")) == pytest.approx(1, abs=1e-3)
+    jl = [json.loads(line) for line in open(tmp_path / "f.jsonl")]
+    assert len(jl) == len(rows)
+    cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert set(s["latency"]) >= {"decode", "detect", "classify", "track", "draw", "total"}
+    assert (tmp_path / "timeline.png").is_file()
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary leftovers
+
+
+def test_stride_and_models_off(models, clip, tmp_path):
+    summary = run_live(LiveOptions(source=str(clip), expression=None, gender=str(models[1]), stride=3, log_csv=tmp_path / "f.csv"))
+    assert summary["frames"] == 4
+    rows = list(csv.DictReader(open(tmp_path / "f.csv")))
+    assert rows and all(r["expression"] == "" and r["gender"] for r in rows)
+    assert {int(r["frame"]) % 3 for r in rows} == {0}
+
+
+def test_image_folder_source(models, clip, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(clip))
+    for i in range(3):
+        ok, img = cap.read()
+        cv2.imwrite(str(folder / f"{i}.png"), img)
+    (folder / "broken.jpg").write_bytes(b"nope")
+    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None))
+    assert summary["frames"] == 3 and summary["unreadable_frames"] == 1
+
+
+def test_live_source_keeps_only_the_newest_frame(clip):
+    """A slow consumer of a live source skips stale frames instead of building a backlog."""
+    src = LiveSource(str(clip))
+    seen = []
+    for frame in src:
+        seen.append(frame.index)
+        time.sleep(0.05)
+    src.close()
+    assert seen == sorted(set(seen))
+    assert src.dropped == seen[-1] - len(seen) + 1 and src.dropped > 0
+
+
+def test_faults_are_clear(models, clip, tmp_path, capsys):
+    with pytest.raises(SourceError, match="not found"):
+        open_source(str(tmp_path / "missing.mp4"))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="cannot be opened"):
+        open_source(str(bad))
+    with pytest.raises(SourceError, match="camera 97"):
+        open_source("97")
+    with pytest.raises(FacesenseError, match="not found"):
+        FaceClassifier.load(tmp_path / "nope.onnx")
+    garbage = tmp_path / "g.onnx"
+    garbage.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(FacesenseError, match="not a loadable ONNX"):
+        FaceClassifier.load(garbage)
+    with pytest.raises(FacesenseError, match="model file"):
+        build_detector("yunet")
+    assert main(["live", "--source", str(clip), "--expression", str(tmp_path / "x.pt"), "--gender", "none", "--no-window"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_live_cli(models, clip, tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    assert main(["live", "--source", str(clip), "--no-window", "--expression", str(models[0]), "--gender", str(models[1]), "--out", str(out), "--log", str(tmp_path / "l.csv"), "--detect-every", "2"]) == 0
+    assert "frames 12" in capsys.readouterr().out and out.is_file()
