@@ -103,3 +103,28 @@ def test_runs_are_numbered(trained_run, capsys, folders3):
     tmp_path, _ = trained_run
     run2 = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
     assert run2.endswith("resnet_fer_small-2")
+
+
+def test_calibration_by_hand():
+    from facesense.eval.metrics import calibration
+
+    # confidences 0.95 (right), 0.95 (wrong), 0.55 (right), 0.55 (right)
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.45, 0.55], [0.55, 0.45]])
+    y = np.array([0, 1, 1, 0])
+    c = calibration(y, probs, bins=10)
+    # bin (0.9, 1]: acc 0.5, conf 0.95 -> |0.45| * 2/4 ; bin (0.5, 0.6]: acc 1, conf 0.55 -> 0.45 * 2/4
+    assert c["ece"] == pytest.approx(0.45)
+    assert [b["count"] for b in c["bins"]] == [2, 2]
+
+
+def test_compare_runs(trained_run, capsys, folders3):
+    tmp_path, run = trained_run
+    run2 = train_cli(capsys, f"data={folders3}", "task=custom", "model=emotion_model_3", "epochs=2", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    out = tmp_path / "cmp"
+    assert main(["compare", run, run2, "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "compare.csv")))
+    assert [r["model"] for r in rows] == ["resnet_fer_small", "emotion_model_3"]
+    assert rows[1]["epochs_run"] == "2" and float(rows[0]["parameters"]) < float(rows[1]["parameters"])
+    for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
+        assert (out / name).is_file()
+    assert main(["compare", str(tmp_path), "--out", str(out)]) == 2

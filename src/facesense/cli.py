@@ -186,6 +186,17 @@ def _demo(args) -> None:
     print(out)
 
 
+def _compare(args) -> None:
+    from .eval.compare import COLUMNS, compare_runs
+
+    out = Path(args.out).resolve()
+    rows = compare_runs([Path(r).resolve() for r in args.runs], out)
+    print(" | ".join(COLUMNS))
+    for r in rows:
+        print(" | ".join(str(r[c]) for c in COLUMNS))
+    print(out)
+
+
 def _export(args) -> None:
     from .export import export_onnx
 
@@ -262,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
     dm.set_defaults(func=_demo)
+
+    cp = sub.add_parser("compare", help="table + plots across finished runs")
+    cp.add_argument("runs", nargs="+", help="run directories")
+    cp.add_argument("--out", default="compare", help="output folder (default ./compare)")
+    cp.set_defaults(func=_compare)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
     ex.add_argument("model")

@@ -38,6 +38,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
             "accuracy": float(np.mean(y_true == majority)) if len(y_true) else 0.0,
         },
         "roc_auc": roc_auc(y_true, probs),
+        "calibration": calibration(y_true, probs),
     }
     if k == 2:
         tn, fp, fn, tp = confusion.ravel()
@@ -71,3 +72,22 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dic
         fpr, tpr, _ = skm.roc_curve(positive, probs[:, c])
         curves[classes[c]] = (fpr, tpr, float(skm.auc(fpr, tpr)))
     return curves
+
+
+def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error of the top-class confidence over equal-width bins, with the
+    per-bin numbers a reliability diagram draws."""
+    y_true = np.asarray(y_true)
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y_true).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        acc, conf = correct[mask].mean(), confidence[mask].mean()
+        ece += mask.mean() * abs(acc - conf)
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()), "accuracy": float(acc), "confidence": float(conf)})
+    return {"ece": float(ece), "bins": table}

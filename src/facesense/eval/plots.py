@@ -94,3 +94,18 @@ def plot_sample_grid(images: np.ndarray, labels: list[str], classes: list[str], 
             if col == 0:
                 ax.set_title(cls, fontsize=8, loc="left")
     return _save(fig, path)
+
+
+def plot_reliability(calibration: dict, path: Path) -> Path:
+    fig = _figure((5, 5))
+    ax = fig.add_subplot()
+    bins = calibration["bins"]
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    ax.bar(centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="C3", ms=4, label="per bin")
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"reliability, ECE {calibration['ece']:.3f}")
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..runs import write_json, write_text
 from .metrics import classification_metrics, roc_curves
-from .plots import plot_confusion, plot_learning_curves, plot_roc
+from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
 
 
 def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
@@ -43,6 +43,7 @@ def write_evaluation(
     curves = roc_curves(y_true, probs, classes)
     if curves:
         plots["roc"] = plot_roc(curves, out_dir / "roc.png", title=f"ROC ({title})").name
+    plots["reliability"] = plot_reliability(metrics["calibration"], out_dir / "reliability.png").name
     if history_csv is not None and history_csv.is_file():
         plots["learning_curves"] = plot_learning_curves(history_csv, out_dir / "learning_curves.png").name
     metrics["plots"] = plots
@@ -58,10 +59,10 @@ def _fmt(x) -> str:
 def markdown_report(m: dict, title: str) -> str:
     lines = [f"# Evaluation: {title}", ""]
     lines += [
-        "| samples | loss | accuracy | macro-F1 | weighted-F1 | balanced acc. | ROC AUC | majority baseline |",
-        "|---|---|---|---|---|---|---|---|",
+        "| samples | loss | accuracy | macro-F1 | weighted-F1 | balanced acc. | ROC AUC | ECE | majority baseline |",
+        "|---|---|---|---|---|---|---|---|---|",
         f"| {m['n']} | {_fmt(m['loss'])} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} "
-        f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['baseline']['accuracy'])} "
+        f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
         f"('{m['baseline']['majority_class']}') |",
         "",
         "## Per class",

@@ -1,0 +1,84 @@
+"""Compare finished runs: one table (Markdown + CSV) and plots, read from the runs' own files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..errors import FacesenseError
+from ..runs import RunDir, write_text
+from .plots import _figure, _save, read_history
+
+COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall"]
+
+
+def run_row(root: Path) -> dict:
+    run = RunDir(root)
+    if not run.summary.is_file():
+        raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `facesense train --resume {root}`")
+    s = json.loads(run.summary.read_text())
+    metrics_path = run.eval_dir("val") / "metrics.json"
+    if not metrics_path.is_file():
+        raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json)")
+    m = json.loads(metrics_path.read_text())
+    weakest = min(m["per_class"].items(), key=lambda kv: kv[1]["recall"])
+    return {
+        "run": f"{root.parent.name}/{root.name}",
+        "model": s["model"],
+        "parameters": s["parameters"],
+        "epochs_run": s["epochs_run"],
+        "best_epoch": s["best_epoch"],
+        "train_min": round(s["train_seconds"] / 60, 2),
+        "s_per_epoch": s["seconds_per_epoch"],
+        "val_loss": round(m["loss"], 4),
+        "val_accuracy": round(m["accuracy"], 4),
+        "val_macro_f1": round(m["macro_f1"], 4),
+        "weakest_class": weakest[0],
+        "weakest_recall": round(weakest[1]["recall"], 4),
+        "_history": run.history,
+    }
+
+
+def compare_runs(roots: list[Path], out: Path) -> list[dict]:
+    if not roots:
+        raise FacesenseError("give at least one run directory")
+    rows = [run_row(Path(r)) for r in roots]
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "compare.csv", buf.getvalue())
+    md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
+    md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else str(r[c]) for c in COLUMNS) + " |" for r in rows]
+    plots = _plots(rows, out)
+    write_text(out / "compare.md", "# Run comparison\n\n" + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
+    return rows
+
+
+def _plots(rows: list[dict], out: Path) -> list[str]:
+    names = []
+    for x_key, label, name in (("parameters", "parameters", "accuracy_vs_parameters.png"), ("epochs_run", "epochs run", "accuracy_vs_epochs.png")):
+        fig = _figure((6, 4))
+        ax = fig.add_subplot()
+        for r in rows:
+            ax.scatter(r[x_key], r["val_accuracy"])
+            ax.annotate(r["run"], (r[x_key], r["val_accuracy"]), fontsize=7)
+        if x_key == "parameters":
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("validation accuracy")
+        names.append(_save(fig, out / name).name)
+    fig = _figure((7, 4))
+    ax = fig.add_subplot()
+    for r in rows:
+        if r["_history"].is_file():
+            h = read_history(r["_history"])
+            ax.plot(h["epoch"], h["val_accuracy"], label=r["run"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.legend(fontsize=7)
+    names.append(_save(fig, out / "learning_curves.png").name)
+    return names
