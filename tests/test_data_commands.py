@@ -53,3 +53,29 @@ def test_one_conversion_function_for_rgb_and_bgr():
     assert np.abs(ours.astype(int) - pil_gray.astype(int)).max() <= 1
     colour = to_model_pixels(rgb[:, :, 0].copy(), InputSpec(size=24, channels=3))
     assert colour.shape == (3, 24, 24) and np.array_equal(colour[0], colour[2])
+
+
+def test_near_duplicates_and_leak_free_split(tmp_path, capsys):
+    root = tmp_path / "d"
+    write_class_folders(root / "train", ["a", "b"], 6)
+    write_class_folders(root / "test", ["a", "b"], 3, seed=9)
+    from facesense.stream.demo import demo_photo
+
+    structured = np.asarray(Image.fromarray(demo_photo()[:, :, 1]).resize((48, 48))).astype(int)  # a real photo
+    Image.fromarray(structured.astype(np.uint8)).save(root / "train" / "a" / "a_0.png")
+    altered = np.clip(structured + 8 + np.random.default_rng(1).integers(-4, 5, structured.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(altered).save(root / "test" / "a" / "altered.png")  # brighter, noisier copy, across splits
+    (root / "test" / "b" / "exact.png").write_bytes((root / "train" / "b" / "b_1.png").read_bytes())
+    Image.fromarray(np.full((48, 48), 128, np.uint8)).save(root / "train" / "b" / "blank.png")
+    leak_free_csv = tmp_path / "clean.csv"
+    assert main(["data", "inspect", str(root), "--out", str(tmp_path / "o"), "--duplicates", "--leak-free", str(leak_free_csv)]) == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["exact_duplicates"]["groups_across_splits"] == 1
+    near = s["near_duplicates"]
+    assert near["groups_across_splits"] >= 2 and near["groups_with_conflicting_labels"] == 0
+    assert any("altered.png" in i for g in near["examples"] for i in g)
+    assert s["blank_images"]["count"] == 1
+    clean = read_dataset(leak_free_csv)
+    ids = {p.name for p in clean.paths}
+    assert "altered.png" not in ids and "exact.png" not in ids and "a_0.png" in ids
+    assert len(clean) == len(read_dataset(root)) - 2

@@ -20,10 +20,17 @@ def _data_inspect(args) -> None:
 
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     out = Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve()
-    report = inspect_samples(samples, out, duplicates=not args.no_duplicates)
+    near = args.near_threshold if args.duplicates else None
+    _, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
     print((out / "report.md").read_text())
+    if args.leak_free:
+        from .data.inspect import leak_free, write_leak_free
+        from .data.sources import SPLIT_ALIASES
+
+        keep = leak_free(samples, groups, {s for s in samples.split_names() if s.lower() in SPLIT_ALIASES["train"]})
+        path = write_leak_free(samples, keep, Path(args.leak_free).resolve())
+        print(f"leak-free split: removed {int((~keep).sum())} evaluation samples -> {path}")
     print(out)
-    del report
 
 
 def _data_split(args) -> None:
@@ -218,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
         d.set_defaults(func=func)
         if name == "inspect":
             d.add_argument("--out", help="report folder (default: inspect-<dataset>)")
-            d.add_argument("--no-duplicates", action="store_true", help="skip the duplicate scan")
+            d.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate and blank-image scan")
+            d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
+            d.add_argument("--near-threshold", type=int, default=4, help="near duplicates: at most this many of 64 hash bits differ")
+            d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
         else:
             d.add_argument("--out", required=True)
             d.add_argument("--test-size", type=float, default=0.2)

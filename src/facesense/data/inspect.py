@@ -21,23 +21,79 @@ def content_hash(samples: Samples, i: int) -> str:
     return hashlib.md5(Path(samples.paths[i]).read_bytes()).hexdigest()
 
 
-def find_exact_duplicates(samples: Samples) -> dict:
+def exact_duplicate_groups(samples: Samples) -> list[list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i in range(len(samples)):
         groups[content_hash(samples, i)].append(i)
-    dups = [g for g in groups.values() if len(g) > 1]
-    cross = [g for g in dups if len({samples.splits[i] for i in g}) > 1]
-    conflicting = [g for g in dups if len({samples.labels[i] for i in g}) > 1]
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def small_gray(samples: Samples, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Every sample at size x size gray (uint8) and a mask of those that decoded."""
+    images, kept = decode(samples, InputSpec(size=size, channels=1), skip_bad=True)
+    full = np.zeros((len(samples), size, size), np.uint8)
+    full[kept] = images[:, 0]
+    ok = np.zeros(len(samples), bool)
+    ok[kept] = True
+    return full, ok
+
+
+def perceptual_hashes(images: np.ndarray) -> np.ndarray:
+    """64-bit DCT perceptual hash per N x 32 x 32 gray image (8x8 low frequencies > median).
+
+    Vectorised over the whole array: a per-image library call is far slower on FER2013's 32k faces."""
+    from scipy.fft import dctn
+
+    low = dctn(images.astype(np.float32), axes=(1, 2), norm="ortho")[:, :8, :8].reshape(len(images), 64)
+    bits = (low > np.median(low[:, 1:], axis=1, keepdims=True)).astype(np.uint64)
+    weights = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
+    return (bits * weights).sum(axis=1, dtype=np.uint64)
+
+
+def near_duplicate_groups(hashes: np.ndarray, threshold: int, blank: np.ndarray | None = None, chunk: int = 512) -> list[list[int]]:
+    """Groups (connected components) of samples whose hashes differ in at most `threshold` bits."""
+    n = len(hashes)
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    skip = blank if blank is not None else np.zeros(n, bool)
+    for start in range(0, n, chunk):
+        block = hashes[start : start + chunk]
+        dist = np.bitwise_count(block[:, None] ^ hashes[None, :])
+        for a, b in zip(*np.nonzero(dist <= threshold)):
+            i, j = start + int(a), int(b)
+            if i < j and not skip[i] and not skip[j]:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[find(i)].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def blank_images(images: np.ndarray, std_threshold: float = 3.0) -> np.ndarray:
+    """Near-constant images: pixel standard deviation below the threshold."""
+    return images.reshape(len(images), -1).std(axis=1) < std_threshold
+
+
+def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
+    cross = [g for g in groups if len({samples.splits[i] for i in g}) > 1]
+    conflicting = [g for g in groups if len({samples.labels[i] for i in g}) > 1]
     return {
-        "groups": len(dups),
-        "images_in_groups": sum(len(g) for g in dups),
+        "groups": len(groups),
+        "images_in_groups": sum(len(g) for g in groups),
         "groups_across_splits": len(cross),
+        "images_in_cross_split_groups": sum(len(g) for g in cross),
         "groups_with_conflicting_labels": len(conflicting),
-        "examples": [[samples.ids[i] for i in g] for g in (conflicting + cross + dups)[:10]],
+        "examples": [[samples.ids[i] for i in g] for g in (conflicting + cross + groups)[:10]],
     }
 
 
-def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True) -> dict:
+def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> dict:
     from ..eval.plots import plot_sample_grid
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,14 +119,61 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "skipped": [list(x) for x in samples.skipped],
     }
     if duplicates:
-        report["exact_duplicates"] = find_exact_duplicates(samples)
+        exact = exact_duplicate_groups(samples)
+        report["exact_duplicates"] = summarise_groups(samples, exact)
+        small, decoded = small_gray(samples)
+        blank = blank_images(small) & decoded
+        report["blank_images"] = {"count": int(blank.sum()), "examples": [samples.ids[i] for i in np.flatnonzero(blank)[:10]]}
+    groups = exact if duplicates else []
+    if near_threshold is not None:
+        if not duplicates:
+            small, decoded = small_gray(samples)
+            blank = blank_images(small) & decoded
+        groups = near_duplicate_groups(perceptual_hashes(small), near_threshold, blank | ~decoded)
+        report["near_duplicates"] = {"threshold_bits": near_threshold, **summarise_groups(samples, groups)}
     picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
     report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, out_dir / "samples.png").name}
     write_json(out_dir / "summary.json", report)
     write_text(out_dir / "report.md", markdown(report))
-    return report
+    return report, groups
+
+
+def leak_free(samples: Samples, groups: list[list[int]], train_names: set[str]) -> np.ndarray:
+    """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
+    split, and all but one copy of duplicates inside an evaluation split; training keeps its own."""
+    keep = np.ones(len(samples), bool)
+    for g in groups:
+        splits = {samples.splits[i] for i in g}
+        if len(splits) > 1:
+            for i in g:
+                if samples.splits[i] not in train_names:
+                    keep[i] = False
+        elif samples.splits[g[0]] not in train_names:
+            keep[g[1:]] = False
+    return keep
+
+
+def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
+    """FER2013 csv in, FER2013 csv out; file datasets -> labels.csv manifest with absolute paths."""
+    import csv
+    import io
+
+    from ..labels import FER2013_CODES
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    if samples.pixels is not None:
+        w.writerow(["emotion", "pixels", "Usage"])
+        for i in np.flatnonzero(keep):
+            w.writerow([FER2013_CODES.index(samples.labels[i]), " ".join(map(str, samples.pixels[i].ravel())), samples.splits[i] or ""])
+    else:
+        w.writerow(["path", "label", "split"])
+        for i in np.flatnonzero(keep):
+            w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or ""])
+    write_text(out, buf.getvalue())
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -93,6 +196,16 @@ def markdown(r: dict) -> str:
             "",
             f"Exact duplicates: {d['groups']} groups ({d['images_in_groups']} images); "
             f"{d['groups_across_splits']} groups cross splits (leakage); {d['groups_with_conflicting_labels']} carry conflicting labels.",
+        ]
+    if "blank_images" in r:
+        lines += ["", f"Blank or near-constant images: {r['blank_images']['count']}."]
+    if "near_duplicates" in r:
+        d = r["near_duplicates"]
+        lines += [
+            "",
+            f"Near duplicates (perceptual hash, <= {d['threshold_bits']} of 64 bits apart; blank images excluded): {d['groups']} groups "
+            f"({d['images_in_groups']} images); {d['groups_across_splits']} groups ({d['images_in_cross_split_groups']} images) cross splits; "
+            f"{d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]
     if r["skipped"]:
         lines += ["", f"Skipped {len(r['skipped'])} unreadable items (see summary.json)."]
