@@ -128,3 +128,31 @@ def test_compare_runs(trained_run, capsys, folders3):
     for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
         assert (out / name).is_file()
     assert main(["compare", str(tmp_path), "--out", str(out)]) == 2
+
+
+def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
+    """A dataset with renamed ('anger', 'sadness') and extra ('contempt') classes, plus a group column."""
+    from conftest import write_class_folders
+
+    _, run = trained_run
+    root = write_class_folders(tmp_path / "other" / "images", ["anger", "happy", "sadness", "contempt"], 4)
+    rows = ["path,label,site"] + [f"{p.relative_to(tmp_path / 'other')},{p.parent.name},{'north' if i % 2 else 'south'}" for i, p in enumerate(sorted(root.rglob("*.png")))]
+    (tmp_path / "other" / "labels.csv").write_text("\n".join(rows) + "\n")
+    label_map = tmp_path / "map.yaml"
+    label_map.write_text("anger: angry\nsadness: sad\ncontempt: null\n")
+    # without a map the unknown labels are an error that names them
+    assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(tmp_path / "e0")]) == 2
+    assert "contempt" in capsys.readouterr().err
+    out = tmp_path / "e1"
+    assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(out), "--label-map", str(label_map), "--group-by", "site"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 12 and m["dropped_by_label_map"] == 4
+    assert {c: v["support"] for c, v in m["per_class"].items()} == {"angry": 4, "happy": 4, "sad": 4}
+    groups = m["by_group"]["groups"]
+    assert set(groups) == {"north", "south"} and sum(g["n"] for g in groups.values()) == 12
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    for g in groups:
+        ids = [r for r in rows if r["id"] in {l.split(",")[0] for l in (tmp_path / "other" / "labels.csv").read_text().splitlines()[1:] if l.endswith("," + g)}]
+        assert groups[g]["accuracy"] == pytest.approx(np.mean([r["true"] == r["pred"] for r in ids]))
+    assert m["by_group"]["accuracy_gap"] == pytest.approx(abs(groups["north"]["accuracy"] - groups["south"]["accuracy"]))
+    assert "By site" in (out / "report.md").read_text()

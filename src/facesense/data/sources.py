@@ -186,6 +186,8 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         if column not in header:
             raise DataError(f"{path}: missing column {column!r} (header: {header}); expected path,label[,split]")
     split_column = next((c for c in MANIFEST_SPLIT_COLUMNS if c in header), None)
+    extra = [c for c in header if c not in ("path", "label", split_column)]
+    columns: dict[str, list[str]] = {c: [] for c in extra}
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
     with _open_text(path) as f:
@@ -208,4 +210,6 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             labels.append(label)
             splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
             paths.append(path.parent / rel)
-    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped)
+            for c in extra:
+                columns[c].append((row.get(c) or "").strip())
+    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, columns=columns)

@@ -25,9 +25,11 @@ def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, 
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None) -> dict:
+def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
     loaded = load_model(model)
     samples = read_dataset(data, data_format, skip_bad=skip_bad)
+    if group_by is not None and group_by.lower() not in samples.columns:
+        raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
     if split is not None:
         idx = _match(samples, split)
         if idx is None:
@@ -41,5 +43,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     run_dir = loaded.path.parent
     history = run_dir / "history.csv"
     extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": int((~keep).sum())}
+    if group_by is not None:
+        extra["group_by"] = group_by.lower()
+        extra["_groups"] = [samples.columns[group_by.lower()][i] for i in kept]
     title = f"{Path(loaded.path).parent.name}/{Path(loaded.path).name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
     return evaluate_dataset(loaded, dataset, Path(out_dir), title, history if history.is_file() else None, extra=extra)

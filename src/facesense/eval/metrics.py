@@ -91,3 +91,19 @@ def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
         ece += mask.mean() * abs(acc - conf)
         table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()), "accuracy": float(acc), "confidence": float(conf)})
     return {"ece": float(ece), "bins": table}
+
+
+def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], classes: list[str]) -> dict:
+    """Accuracy and macro-F1 per group value, and the gap between the best and worst group."""
+    y_true, groups_arr = np.asarray(y_true), np.asarray(groups)
+    pred = probs.argmax(axis=1)
+    table = {}
+    for g in sorted(set(groups)):
+        mask = groups_arr == g
+        table[g] = {
+            "n": int(mask.sum()),
+            "accuracy": float(np.mean(pred[mask] == y_true[mask])),
+            "macro_f1": float(skm.f1_score(y_true[mask], pred[mask], labels=list(range(len(classes))), average="macro", zero_division=0)),
+        }
+    accs = [v["accuracy"] for v in table.values()]
+    return {"groups": table, "accuracy_gap": float(max(accs) - min(accs)) if accs else 0.0}

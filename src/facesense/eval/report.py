@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runs import write_json, write_text
-from .metrics import classification_metrics, roc_curves
+from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
 
 
@@ -37,7 +37,11 @@ def write_evaluation(
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(y_true, probs, classes, loss=loss, train_labels=train_labels)
-    metrics.update(extra or {})
+    extra = dict(extra or {})
+    groups = extra.pop("_groups", None)
+    metrics.update(extra)
+    if groups is not None:
+        metrics["by_group"] = group_metrics(y_true, probs, groups, classes)
     write_text(out_dir / "predictions.csv", predictions_csv(ids, y_true, probs, classes))
     plots = {"confusion": plot_confusion(metrics, out_dir / "confusion.png").name}
     curves = roc_curves(y_true, probs, classes)
@@ -75,6 +79,9 @@ def markdown_report(m: dict, title: str) -> str:
     if "binary" in m:
         b = m["binary"]
         lines += ["", f"Positive class '{b['positive_class']}': TPR {b['tpr']:.3f}, FPR {b['fpr']:.3f}, TNR {b['tnr']:.3f}, FNR {b['fnr']:.3f}"]
+    if "by_group" in m:
+        lines += ["", f"## By {m.get('group_by', 'group')} (accuracy gap best - worst: {m['by_group']['accuracy_gap']:.3f})", "", "| group | n | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
     classes = m["classes"]
     lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
