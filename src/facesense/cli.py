@@ -206,6 +206,20 @@ def _compare(args) -> None:
     print(out)
 
 
+def _study(args) -> None:
+    from .study import load_study, run_study
+
+    path = Path(args.study).resolve()
+    study = load_study(path, Path.cwd())
+    out = Path(args.out or f"studies/{study.name}").resolve()
+    if (out / "runs").exists() and not args.resume:
+        raise FacesenseError(f"{out} already holds runs; add --resume to continue the study (finished runs are kept)")
+    result = run_study(study, out, Path.cwd(), progress=False)
+    for line in result["answers"]:
+        print(line)
+    print(out)
+
+
 def _export(args) -> None:
     from .export import export_onnx
 
@@ -291,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("runs", nargs="+", help="run directories")
     cp.add_argument("--out", default="compare", help="output folder (default ./compare)")
     cp.set_defaults(func=_compare)
+
+    st = sub.add_parser("study", help="a grid of runs (configs x epochs x seeds), then mean/CI and answers")
+    st.add_argument("study", help="STUDY.yaml")
+    st.add_argument("--out", help="study folder (default ./studies/<name>)")
+    st.add_argument("--resume", action="store_true", help="continue: keep finished runs, resume interrupted ones")
+    st.set_defaults(func=_study)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
     ex.add_argument("model")

@@ -31,9 +31,10 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
     return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
 
 
-def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1) -> RunDir:
+def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
     """Train (or resume) one run; returns its directory. `cfg.runs_dir` must be absolute or
-    relative to a folder the caller chose (the library never reads the working directory)."""
+    relative to a folder the caller chose (the library never reads the working directory).
+    `run_dir` fixes the directory instead of numbering a new one (used by studies)."""
     if resume is not None:
         run = RunDir(resume)
         if not run.config.is_file():
@@ -43,14 +44,20 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
     data = prepare_data(cfg)
     if resume is None:
-        run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
+        if run_dir is not None:
+            run = RunDir(run_dir)
+            run.root.mkdir(parents=True, exist_ok=True)
+        else:
+            run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
         if world_size > 1:
             run = _broadcast_run(run)
         if rank == 0:
             write_run_inputs(run, cfg, data)
     trainer = Trainer(cfg, data, run, rank=rank, world_size=world_size)
-    if resume is not None:
+    if resume is not None and run.last_checkpoint.is_file():
         trainer.resume()
+    elif resume is not None:
+        log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
     result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
     if rank != 0 or (stop_after is not None and result.epochs_run < cfg.epochs and not result.stopped_early):
         return run

@@ -143,8 +143,6 @@ class Trainer:
     def resume(self) -> None:
         from ..checkpoint import read_checkpoint
 
-        if not self.run.last_checkpoint.is_file():
-            raise FacesenseError(f"{self.run.root}: nothing to resume (no last.pt); start a new run instead")
         state = read_checkpoint(self.run.last_checkpoint)
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])

@@ -1,0 +1,175 @@
+"""Studies: a grid of runs (configs x epoch budgets x seeds), resumable, summarised with
+mean, standard deviation and 95% confidence intervals, and the research questions answered
+from the numbers.
+
+STUDY.yaml:
+    name: source_a_expression
+    configs: [configs/emotion_model_3.yaml, configs/emotion_model_1.yaml]   # simplest first
+    epochs: [5, 20]
+    seeds: [0, 1, 2]
+    overrides: {data: ../shared/data/fer2013/fer2013.csv.gz}           # applied to every run
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import load_config
+from .errors import ConfigError
+from .eval.compare import compare_runs, run_row
+from .runs import write_text
+
+log = logging.getLogger(__name__)
+STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
+
+
+@dataclass
+class Study:
+    name: str
+    configs: list[Path]
+    epochs: list[int]
+    seeds: list[int]
+    overrides: dict
+
+
+def load_study(path: Path, base: Path) -> Study:
+    """`base` is the folder relative config paths are taken from (the CLI passes the cwd)."""
+    if not path.is_file():
+        raise ConfigError(f"study file {path} not found")
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = set(spec) - STUDY_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown study keys {sorted(unknown)}; allowed: {sorted(STUDY_KEYS)}")
+    for key in ("configs", "seeds"):
+        if not spec.get(key):
+            raise ConfigError(f"{path}: `{key}` must be a non-empty list")
+    if len(spec["seeds"]) < 3:
+        raise ConfigError(f"{path}: at least 3 seeds are needed for a confidence interval, got {spec['seeds']}")
+    configs = [(base / c).resolve() for c in spec["configs"]]
+    for c in configs:
+        if not c.is_file():
+            raise ConfigError(f"{path}: config {c} not found")
+    return Study(spec.get("name") or path.stem, configs, [int(e) for e in spec.get("epochs") or [0]], [int(s) for s in spec["seeds"]], spec.get("overrides") or {})
+
+
+def cell_name(config: Path, epochs: int) -> str:
+    return f"{config.stem}-e{epochs}" if epochs else config.stem
+
+
+def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> dict:
+    """Run every (config, epochs, seed) not finished yet, then summarise. Finished runs are
+    never redone; an interrupted one resumes from its last checkpoint."""
+    from .experiment import train
+
+    out.mkdir(parents=True, exist_ok=True)
+    finished: dict[str, list[Path]] = {}
+    for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
+        cell = cell_name(config, epochs)
+        run_dir = out / "runs" / f"{cell}-s{seed}"
+        finished.setdefault(cell, []).append(run_dir)
+        if (run_dir / "train_summary.json").is_file():
+            log.info("%s: finished earlier, kept", run_dir.name)
+            continue
+        if (run_dir / "config.yaml").is_file():
+            log.info("%s: resuming", run_dir.name)
+            train(None, resume=run_dir, progress=progress)
+            continue
+        overrides = {**study.overrides, "seed": seed, "name": f"{cell}-s{seed}"}
+        if epochs:
+            overrides["epochs"] = epochs
+        cfg = load_config(config, overrides)
+        for key in ("data", "runs_dir", "init_from"):
+            value = getattr(cfg, key)
+            if value and not Path(value).is_absolute():
+                setattr(cfg, key, str((base / value).resolve()))
+        log.info("%s: training", run_dir.name)
+        train(cfg, run_dir=run_dir, progress=progress)
+    return summarise(study, finished, out)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, float, float]:
+    """mean, sample std, and the 95% t-interval of the mean."""
+    from scipy import stats
+
+    a = np.asarray(values, float)
+    mean = float(a.mean())
+    std = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+    half = float(stats.t.ppf(0.975, len(a) - 1) * std / np.sqrt(len(a))) if len(a) > 1 else float("nan")
+    return mean, std, mean - half, mean + half
+
+
+def difference(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Mean of b - a with a Welch 95% interval."""
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diff = float(b.mean() - a.mean())
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return diff, diff - half, diff + half
+
+
+def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float]) -> str:
+    diff, lo, hi = difference(low, high)
+    excludes = lo > 0 or hi < 0
+    verdict = ("yes" if diff > 0 else "no, it predicts worse") if excludes else "no clear difference"
+    return (
+        f"{question} {verdict}: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f} "
+        f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; n = {len(low)} and {len(high)} seeds)"
+    )
+
+
+def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
+    rows, table = [], {}
+    for cell, run_dirs in cells.items():
+        runs = [run_row(d) for d in run_dirs]
+        acc = [r["val_accuracy"] for r in runs]
+        f1 = [r["val_macro_f1"] for r in runs]
+        m, s, lo, hi = mean_ci(acc)
+        fm, fs, _, _ = mean_ci(f1)
+        table[cell] = {"accuracy": acc, "macro_f1": f1}
+        rows.append({
+            "cell": cell, "model": runs[0]["model"], "parameters": runs[0]["parameters"], "seeds": len(runs),
+            "epochs_run_mean": round(float(np.mean([r["epochs_run"] for r in runs])), 1),
+            "train_min_mean": round(float(np.mean([r["train_min"] for r in runs])), 2),
+            "val_accuracy_mean": round(m, 4), "val_accuracy_std": round(s, 4), "ci95_low": round(lo, 4), "ci95_high": round(hi, 4),
+            "val_macro_f1_mean": round(fm, 4), "val_macro_f1_std": round(fs, 4),
+        })
+    answers = []
+    top_epochs = max(study.epochs)
+    if len(study.configs) > 1:
+        simple, complex_ = cell_name(study.configs[0], top_epochs), cell_name(study.configs[-1], top_epochs)
+        answers.append(answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"]))
+    if len(study.epochs) > 1:
+        for config in study.configs:
+            short, long = cell_name(config, min(study.epochs)), cell_name(config, top_epochs)
+            answers.append(answer(f"Does training for more epochs predict better ({config.stem})?", short, long, table[short]["accuracy"], table[long]["accuracy"]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "study.csv", buf.getvalue())
+    compare_runs([d for ds in cells.values() for d in ds], out / "compare")
+    cols = list(rows[0])
+    md = [f"# Study: {study.name}", "", f"Configs (simplest first): {', '.join(c.name for c in study.configs)}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
+    md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
+    md += ["", "Per-run table and plots: [compare/compare.md](compare/compare.md)", ""]
+    write_text(out / "study.md", "\n".join(md))
+    result = {"rows": rows, "answers": answers}
+    write_text(out / "study.json", json.dumps(result, indent=2))
+    return result

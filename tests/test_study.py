@@ -1,0 +1,61 @@
+import json
+import os
+
+import pytest
+
+from facesense.cli import main
+from facesense.errors import ConfigError
+from facesense.study import difference, load_study, mean_ci
+
+
+def test_mean_ci_and_difference_by_hand():
+    m, s, lo, hi = mean_ci([0.5, 0.6, 0.7])
+    assert m == pytest.approx(0.6) and s == pytest.approx(0.1)
+    assert hi - m == pytest.approx(4.302653 * 0.1 / 3**0.5, rel=1e-5)  # t(0.975, 2) = 4.3027
+    d, lo, hi = difference([0.5, 0.6, 0.7], [0.8, 0.9, 1.0])
+    assert d == pytest.approx(0.3) and lo > 0
+
+
+def write_study(tmp_path, folders3):
+    configs = []
+    for name, model in (("small", "resnet_fer_small"), ("big", "emotion_model_3")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"task: custom\nmodel: {model}\nbatch_size: 8\nepochs: 1\n")
+        configs.append(path.name)
+    study = tmp_path / "study.yaml"
+    study.write_text(f"name: tiny\nconfigs: {configs}\nepochs: [1, 2]\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}}}\n")
+    return study
+
+
+def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = write_study(tmp_path, folders3)
+    out = tmp_path / "st"
+    assert main(["study", str(study), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Does a more complex model predict better?" in printed and "95% CI" in printed
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 12
+    result = json.loads((out / "study.json").read_text())
+    assert len(result["rows"]) == 4 and all(r["seeds"] == 3 for r in result["rows"])
+    assert len(result["answers"]) == 3  # complexity + epochs for each config
+    assert (out / "study.md").is_file() and (out / "compare" / "compare.csv").is_file()
+    # half-finish the study: one run interrupted after its checkpoint, one never started
+    interrupted, kept = out / "runs" / "big-e2-s1", out / "runs" / "small-e1-s0"
+    (interrupted / "train_summary.json").unlink()
+    import shutil
+
+    shutil.rmtree(out / "runs" / "small-e2-s2")
+    stamp = os.stat(kept / "best.pt").st_mtime_ns
+    assert main(["study", str(study), "--out", str(out)]) == 2  # refuses without --resume
+    capsys.readouterr()
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 0
+    assert os.stat(kept / "best.pt").st_mtime_ns == stamp  # finished runs are not redone
+    assert (interrupted / "train_summary.json").is_file() and (out / "runs" / "small-e2-s2" / "train_summary.json").is_file()
+
+
+def test_study_needs_three_seeds(tmp_path):
+    (tmp_path / "c.yaml").write_text("task: custom\n")
+    (tmp_path / "s.yaml").write_text("configs: [c.yaml]\nseeds: [0, 1]\n")
+    with pytest.raises(ConfigError, match="3 seeds"):
+        load_study(tmp_path / "s.yaml", tmp_path)
