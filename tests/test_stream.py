@@ -161,3 +161,15 @@ def test_live_cli(models, clip, tmp_path, capsys):
     out = tmp_path / "o.mp4"
     assert main(["live", "--source", str(clip), "--no-window", "--expression", str(models[0]), "--gender", str(models[1]), "--out", str(out), "--log", str(tmp_path / "l.csv"), "--detect-every", "2"]) == 0
     assert "frames 12" in capsys.readouterr().out and out.is_file()
+
+
+def test_evaluate_an_exported_onnx_like_its_checkpoint(models, tmp_path):
+    from conftest import write_class_folders
+    from facesense.eval.evaluate import evaluate_model
+
+    data = write_class_folders(tmp_path / "g", ["man", "woman"], 6, colour=True, size=70)
+    onnx_path = export_onnx(models[1], tmp_path / "gender.onnx")
+    a = evaluate_model(models[1], data, tmp_path / "a")
+    b = evaluate_model(onnx_path, data, tmp_path / "b")
+    assert a["n"] == b["n"] == 12
+    assert b["accuracy"] == a["accuracy"] and b["loss"] == pytest.approx(a["loss"], abs=1e-4)

@@ -19,15 +19,19 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 class InputSpec:
     size: int = 48  # square side in pixels
     channels: int = 1  # 1 gray, 3 RGB
-    mean: float = 0.0  # after scaling to [0, 1]
-    std: float = 1.0
+    mean: float | tuple[float, ...] = 0.0  # after scaling to [0, 1]; one value or one per channel
+    std: float | tuple[float, ...] = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputSpec":
-        return cls(**{k: d[k] for k in ("size", "channels", "mean", "std") if k in d})
+        values = {k: d[k] for k in ("size", "channels", "mean", "std") if k in d}
+        for k in ("mean", "std"):
+            if isinstance(values.get(k), list):
+                values[k] = tuple(values[k])
+        return cls(**values)
 
 
 def to_model_pixels(image: np.ndarray, spec: InputSpec, color_order: str = "RGB") -> np.ndarray:
@@ -56,5 +60,12 @@ def scale(batch_uint8, spec: InputSpec):
     x = batch_uint8.float() if hasattr(batch_uint8, "float") else batch_uint8.astype(np.float32)
     x = x / 255.0
     if spec.mean != 0.0 or spec.std != 1.0:
-        x = (x - spec.mean) / spec.std
+        shape = (-1, 1, 1)  # per channel, broadcast over H x W
+        mean = np.asarray(spec.mean, np.float32).reshape(shape) if isinstance(spec.mean, tuple) else spec.mean
+        std = np.asarray(spec.std, np.float32).reshape(shape) if isinstance(spec.std, tuple) else spec.std
+        if hasattr(x, "float") and not isinstance(mean, float):
+            import torch
+
+            mean, std = torch.as_tensor(mean), torch.as_tensor(std)
+        x = (x - mean) / std
     return x

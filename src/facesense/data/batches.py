@@ -107,7 +107,8 @@ def build_augment(aug, spec: InputSpec) -> Callable[[torch.Tensor], torch.Tensor
     if aug.hflip:
         ops.append(K.RandomHorizontalFlip(p=0.5))
     if aug.erasing:
-        fill = (0.5 - spec.mean) / spec.std
+        scalar = isinstance(spec.mean, (int, float)) and isinstance(spec.std, (int, float))
+        fill = (0.5 - spec.mean) / spec.std if scalar else 0.0
         ops.append(K.RandomErasing(p=aug.erasing, value=fill))
     if not ops:
         return None

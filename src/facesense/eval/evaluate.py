@@ -18,6 +18,32 @@ from .inference import run_inference
 from .report import write_evaluation
 
 
+class _OnnxAsTorch(torch.nn.Module):
+    """Lets the one ordered evaluation pass score an ONNX model: it returns log-probabilities,
+    which the pass's softmax turns back into the model's own probabilities."""
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.classifier
+        probs = c.session.run(None, {c.input_name: x.float().numpy()})[0]
+        return torch.log(torch.from_numpy(probs).clamp_min(1e-12))
+
+
+def load_for_evaluation(model: str | Path) -> LoadedModel:
+    """A checkpoint/run dir/shipped name, an exported .onnx, or a third-party backend name."""
+    from .. import thirdparty
+
+    if str(model) in thirdparty.BACKENDS or Path(str(model)).suffix == ".onnx":
+        from ..stream.classify import FaceClassifier
+
+        clf = FaceClassifier.load(model, threads=2)
+        return LoadedModel(_OnnxAsTorch(clf), clf.classes, clf.spec, {"model": clf.name}, Path(str(model)), False)
+    return load_model(model)
+
+
 def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
     batches = Batches(dataset, loaded.spec, 256, train=False)
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
@@ -26,7 +52,7 @@ def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, 
 
 
 def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
-    loaded = load_model(model)
+    loaded = load_for_evaluation(model)
     samples = read_dataset(data, data_format, skip_bad=skip_bad)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
@@ -40,11 +66,10 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     samples = samples.subset(np.flatnonzero(keep))
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad)
     dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[keep][kept]), [samples.ids[i] for i in kept])
-    run_dir = loaded.path.parent
-    history = run_dir / "history.csv"
+    history = loaded.path.parent / "history.csv" if loaded.path.is_file() else None
     extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": int((~keep).sum())}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = [samples.columns[group_by.lower()][i] for i in kept]
     title = f"{Path(loaded.path).parent.name}/{Path(loaded.path).name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
-    return evaluate_dataset(loaded, dataset, Path(out_dir), title, history if history.is_file() else None, extra=extra)
+    return evaluate_dataset(loaded, dataset, Path(out_dir), title, history if history and history.is_file() else None, extra=extra)

@@ -14,7 +14,7 @@ from ..preprocess import InputSpec, scale, to_model_pixels
 class FaceClassifier:
     """An exported (or on-the-fly exported) model: class names and input spec from its metadata."""
 
-    def __init__(self, onnx_model: bytes | str, name: str = "model", threads: int = 1):
+    def __init__(self, onnx_model: bytes | str, name: str = "model", threads: int = 1, classes: list[str] | None = None, spec: InputSpec | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -25,12 +25,13 @@ class FaceClassifier:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise FacesenseError(f"{name}: not a loadable ONNX model ({exc})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        if "facesense_classes" not in meta:
+        if classes is None and "facesense_classes" not in meta:
             raise FacesenseError(f"{name}: ONNX file has no facesense metadata; export it with `facesense export`")
         self.name = name
-        self.classes: list[str] = json.loads(meta["facesense_classes"])
-        self.spec = InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))
+        self.classes: list[str] = classes if classes is not None else json.loads(meta["facesense_classes"])
+        self.spec = spec if spec is not None else InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))
         self.task = meta.get("facesense_task", "")
+        self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
         if len(shape) != 4 or shape[1] != self.spec.channels:
@@ -39,6 +40,10 @@ class FaceClassifier:
     @classmethod
     def load(cls, model: str | Path, threads: int = 1) -> "FaceClassifier":
         """An .onnx file, or anything `load_model` takes (checkpoint, run dir, shipped name)."""
+        from .. import thirdparty
+
+        if str(model) in thirdparty.BACKENDS:
+            return thirdparty.BACKENDS[str(model)](threads)
         path = Path(model)
         if path.suffix == ".onnx":
             if not path.is_file():

@@ -144,8 +144,7 @@ class LiveSource(Source):
             with self._lock:
                 item, stamp = self._frame, self._last_new
             if item is not None and item[0] != last:
-                if last >= 0:
-                    self.dropped += item[0] - last - 1
+                self.dropped += item[0] - last - 1  # frames overwritten before we got to them
                 last = item[0]
                 yield Frame(item[0], time.monotonic() - self._t0, item[1])
                 continue

@@ -75,8 +75,13 @@ def run_pipeline(
         else:  # reuse the tracked boxes
             boxes = [Box(*map(int, t.box)) for t in tracker.tracks if t.missed == 0]
         t2 = time.perf_counter()
-        crops = crop_faces(frame.image, boxes, settings.margin)
-        outputs = {key: model.predict(crops) for key, model in models}
+        crops: dict[float, list] = {}  # one crop list per margin the models want
+        outputs = {}
+        for key, model in models:
+            margin = model.margin if model.margin is not None else settings.margin
+            if margin not in crops:
+                crops[margin] = crop_faces(frame.image, boxes, margin)
+            outputs[key] = model.predict(crops[margin])
         t3 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float))
         faces = []
