@@ -20,7 +20,20 @@ ASSETS = Path(__file__).resolve().parents[1] / "src" / "facesense" / "assets" / 
 KEEP = ("format", "version", "model_state", "config", "classes", "input_spec", "epoch")
 
 
-def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int) -> str:
+def peer_rows(name: str, ours: dict, peers: list[str]) -> list[str]:
+    """'LABEL=COMMAND=METRICS_JSON' entries -> a side-by-side table on the same samples."""
+    if not peers:
+        return []
+    lines = ["", "## Side by side, same validation samples", "", "| model | command | n | accuracy | macro-F1 | ROC AUC |", "|---|---|---|---|---|---|"]
+    lines.append(f"| `{name}` (this card) | `facesense evaluate {name} ... --split val` | {ours['n']} | {ours['accuracy']:.4f} | {ours['macro_f1']:.4f} | {ours['roc_auc']:.4f} |")
+    for entry in peers:
+        label, command, path = entry.split("=", 2)
+        m = json.loads(Path(path).read_text())
+        lines.append(f"| {label} | `{command}` | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['roc_auc']:.4f} |")
+    return lines
+
+
+def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = ()) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
     m = json.loads((run / "eval_val" / "metrics.json").read_text())
@@ -32,14 +45,14 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         f"# Model card: `{name}`",
         "",
         f"* **Task**: {cfg['task']}; classes in output order: {', '.join(payload['classes'])}",
-        f"* **Architecture**: `{cfg['model']}` {cfg.get('model_args') or ''}, {summary['parameters']:,} parameters, file {size_bytes / 1e6:.2f} MB",
+        f"* **Architecture**: `{cfg['model']}`{' ' + str(cfg['model_args']) if cfg.get('model_args') else ''}, {summary['parameters']:,} parameters, file {size_bytes / 1e6:.2f} MB",
         f"* **Input spec**: {spec['size']}x{spec['size']}, {'gray' if spec['channels'] == 1 else 'RGB'}, pixels / 255"
         + (f", then (x - {spec['mean']}) / {spec['std']}" if spec.get("mean") or spec.get("std", 1) != 1 else "")
         + "; face crops from the detector, resized with bilinear filtering",
         f"* **Data**: `{Path(cfg['data']).name}` from ../shared/data; splits: {data_splits}; samples {summary['samples']}",
         f"* **Command**: `{command}` (seed {cfg['seed']})",
         f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, best epoch {summary['best_epoch']} by {cfg['monitor']}, "
-        f"{summary['train_seconds'] / 60:.1f} min on {summary['device']} ({summary['seconds_per_epoch']:.0f} s/epoch)",
+        f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}, {machine} ({summary['seconds_per_epoch']:.0f} s/epoch)",
         "",
         f"## Validation metrics ({m['n']} samples; `facesense evaluate {name} ...` reproduces them)",
         "",
@@ -50,6 +63,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         rows,
+        *peer_rows(name, m, list(peers)),
         "",
         "## Known limits",
         "",
@@ -65,6 +79,8 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--command", required=True, help="the exact training command, for the card")
     ap.add_argument("--limits", action="append", default=[], help="a known limit (repeatable)")
+    ap.add_argument("--machine", default="", help="where it was trained, for the card")
+    ap.add_argument("--peer", action="append", default=[], help="LABEL=COMMAND=METRICS_JSON of another model on the same samples")
     args = ap.parse_args()
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
@@ -73,7 +89,7 @@ def main() -> None:
     target = ASSETS / f"{args.name}.pt"
     with atomic_path(target) as tmp:
         torch.save(slim, tmp)
-    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size))
+    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer))
     print(target)
 
 

@@ -101,7 +101,7 @@ def _evaluate(args) -> None:
         label_map = yaml.safe_load(Path(args.label_map).read_text())
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    m = evaluate_model(args.model, args.data, Path(args.out).resolve(), split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by)
+    m = evaluate_model(args.model, args.data, Path(args.out).resolve(), split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" for c, v in m["per_class"].items()))
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
+    e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
     e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
     e.add_argument("--skip-bad", action="store_true")
     e.set_defaults(func=_evaluate)

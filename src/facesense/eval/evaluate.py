@@ -12,7 +12,8 @@ from ..data.batches import ArrayDataset, Batches
 from ..data.images import decode
 from ..data.prepare import map_labels
 from ..data.sources import read_dataset
-from ..data.split import _match
+from ..data.sources import canonical_split
+from ..data.split import _match, assign_splits
 from ..errors import DataError
 from .inference import run_inference
 from .report import write_evaluation
@@ -51,23 +52,37 @@ def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, 
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
+def select_split(samples, split: str, config: dict, data) -> np.ndarray:
+    """Indices of a named split. A dataset without its own splits gets the split the model was
+    trained with, recomputed from the seed and sizes in its checkpoint (same samples, same order)."""
+    idx = _match(samples, split)
+    if idx is not None:
+        return idx
+    if not samples.split_names() and canonical_split(split) and "val_size" in config:
+        keys = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed")
+        return assign_splits(samples, **{k: config[k] for k in keys})[canonical_split(split)]
+    raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+
+
+def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None, split_from: str | Path | None = None) -> dict:
+    """`split_from`: take the recomputed split of another model's training (to compare two
+    models on exactly the same samples)."""
     loaded = load_for_evaluation(model)
     samples = read_dataset(data, data_format, skip_bad=skip_bad)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
-    if split is not None:
-        idx = _match(samples, split)
-        if idx is None:
-            raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
-        samples = samples.subset(idx)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
     targets, keep = map_labels(samples, loaded.classes, label_map)
-    samples = samples.subset(np.flatnonzero(keep))
+    dropped = int((~keep).sum())
+    samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
+    if split is not None:
+        split_config = load_for_evaluation(split_from).config if split_from else loaded.config
+        idx = select_split(samples, split, split_config, data)
+        samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad)
-    dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[keep][kept]), [samples.ids[i] for i in kept])
+    dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[kept]), [samples.ids[i] for i in kept])
     history = loaded.path.parent / "history.csv" if loaded.path.is_file() else None
-    extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": int((~keep).sum())}
+    extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = [samples.columns[group_by.lower()][i] for i in kept]
