@@ -173,3 +173,23 @@ def test_evaluate_an_exported_onnx_like_its_checkpoint(models, tmp_path):
     b = evaluate_model(onnx_path, data, tmp_path / "b")
     assert a["n"] == b["n"] == 12
     assert b["accuracy"] == a["accuracy"] and b["loss"] == pytest.approx(a["loss"], abs=1e-4)
+
+
+def test_demo_runs_offline_with_the_shipped_models(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    for name in ("demo_clip.mp4", "annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "timeline.png"):
+        assert (out / name).is_file(), name
+    s = json.loads((out / "summary.json").read_text())
+    assert s["frames"] == 90 and s["faces_per_frame"] >= 1.5 and s["tracks"] >= 2 and s["error"] is None
+    rows = list(csv.DictReader(open(out / "frames.csv")))
+    assert {r["gender"] for r in rows} <= {"man", "woman"} and all(r["expression"] for r in rows)
+
+
+def test_window_needs_a_gui_build(models, clip):
+    import cv2 as _cv2
+
+    if hasattr(_cv2, "imshow") and "headless" not in _cv2.__file__ and __import__("os").environ.get("DISPLAY"):
+        pytest.skip("a GUI OpenCV with a display is present")
+    with pytest.raises(FacesenseError, match="no-window|display|headless|window"):
+        run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, window=True))

@@ -38,7 +38,7 @@ def dlib_gender_spec() -> tuple[Path, list[str], InputSpec]:
     return models / entry["artifact"]["filename"], classes, spec
 
 
-def dlib_gender(threads: int = 1):
+def dlib_gender(threads: int = 0):
     from .stream.classify import FaceClassifier
 
     path, classes, spec = dlib_gender_spec()

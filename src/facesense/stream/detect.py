@@ -1,9 +1,11 @@
 """Face detection behind one interface.
 
 Backends:
-* haar: OpenCV's frontal-face Haar cascade, shipped inside opencv-python(-headless) 4.x (a
-  declared dependency, pinned <5 because 5.x dropped it): works offline out of the box.
-* haar_alt2: the alt2 cascade from the same package (fewer false positives, a little slower).
+* haar_alt2 (default): OpenCV's frontal-face "alt2" Haar cascade, shipped inside
+  opencv-python(-headless) 4.x (a declared dependency, pinned <5 because 5.x dropped it):
+  offline out of the box. Chosen over `haar` by bench/stream_fps.py and the detection tests:
+  4 of 5 faces in multi_face.jpg at 320 px (haar: 3), more faces found on the multi-face clip.
+* haar: the frontalface_default cascade from the same package (faster on frames without faces).
 * yunet: OpenCV's YuNet CNN from a model file the user supplies (face_detection_yunet_*.onnx),
   more accurate on turned and small faces; nothing is downloaded.
 Detection runs on a downscaled copy of the frame (`detect_width`) and boxes are scaled back.
@@ -60,10 +62,39 @@ class HaarDetector:
 
         small, factor = _downscale(frame, self.detect_width)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        return self._cascade(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0)
+
+    def detect_near(self, frame: np.ndarray, boxes: list[Box], expand: float = 0.5, face_px: int = 40) -> list[Box | None]:
+        """Look again only around known faces: each window is scaled so the face is ~face_px wide
+        and only nearby face sizes are searched, which costs a fraction of a full-frame pass."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        found: list[Box | None] = []
+        for b in boxes:
+            x0, y0 = max(0, int(b.x - expand * b.w)), max(0, int(b.y - expand * b.h))
+            x1, y1 = min(w, int(b.x + (1 + expand) * b.w)), min(h, int(b.y + (1 + expand) * b.h))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                found.append(None)
+                continue
+            factor = min(1.0, face_px / max(1, b.w))
+            window = cv2.resize(frame[y0:y1, x0:x1], None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else frame[y0:y1, x0:x1]
+            gray = cv2.equalizeHist(cv2.cvtColor(window, cv2.COLOR_BGR2GRAY))
+            side = b.w * factor
+            # a face is expected here, so fewer neighbouring hits are asked for than in a full pass
+            hits = self._cascade(gray, factor, (int(side * 0.6), int(side * 0.6)), (int(side * 1.6) + 1, int(side * 1.6) + 1), x0, y0, max(2, self.neighbors - 2))
+            # the best-scoring face in the window is this track's face (None: not found)
+            found.append(max(hits, key=lambda h: h.score) if hits else None)
+        return found
+
+    def _cascade(self, gray: np.ndarray, factor: float, min_size, max_size, dx: int, dy: int, neighbors: int | None = None) -> list[Box]:
         found, _, weights = self.cascade.detectMultiScale3(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.neighbors, minSize=(self.min_size, self.min_size), outputRejectLevels=True
+            gray, scaleFactor=self.scale_factor, minNeighbors=neighbors or self.neighbors, minSize=min_size, maxSize=max_size, outputRejectLevels=True
         )
-        return [Box(*(int(round(v / factor)) for v in b), float(s)) for b, s in zip(found, np.ravel(weights))]
+        return [
+            Box(int(round(b[0] / factor)) + dx, int(round(b[1] / factor)) + dy, int(round(b[2] / factor)), int(round(b[3] / factor)), float(s))
+            for b, s in zip(found, np.ravel(weights))
+        ]
 
 
 class YuNetDetector:
@@ -97,7 +128,7 @@ class YuNetDetector:
         return [Box(*(int(round(v / factor)) for v in f[:4]), float(f[-1])) for f in faces]
 
 
-def build_detector(name: str = "haar", model_path: str | Path | None = None, detect_width: int = 320):
+def build_detector(name: str = "haar_alt2", model_path: str | Path | None = None, detect_width: int = 320):
     if name == "haar":
         return HaarDetector(detect_width=detect_width)
     if name == "haar_alt2":

@@ -23,7 +23,7 @@ class LiveOptions:
     source: str = "0"
     expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
     gender: str | None = "gender"
-    detector: str = "haar"
+    detector: str = "haar_alt2"
     detector_model: str | None = None
     detect_width: int = 320
     stride: int = 1

@@ -41,8 +41,9 @@ class FrameResult:
 @dataclass
 class PipelineSettings:
     smoothing: float = 0.4  # EMA weight of the newest frame (1 = off)
-    detect_every: int = 1  # run the detector every N frames; track boxes are reused in between
+    detect_every: int = 5  # full-frame detection every N frames; in between only around tracked faces
     margin: float = 0.0  # widen face crops by this fraction of the box
+    confirm_hits: int = 3  # detections before a track's box may be held through a missed frame
 
 
 def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
@@ -70,10 +71,14 @@ def run_pipeline(
         if frame is None:
             return
         t1 = time.perf_counter()
-        if count % settings.detect_every == 0:
+        tracked = [t for t in tracker.tracks if t.missed <= 1]
+        if count % settings.detect_every == 0 or not tracked or not hasattr(detector, "detect_near"):
             boxes = detector.detect(frame.image)
-        else:  # reuse the tracked boxes
-            boxes = [Box(*map(int, t.box)) for t in tracker.tracks if t.missed == 0]
+        else:  # between full passes, look only around the faces being tracked
+            near = detector.detect_near(frame.image, [Box(*map(int, t.box)) for t in tracked])
+            # a confirmed face the window search missed keeps its last box until the next full
+            # pass; an unconfirmed one (a likely false detection) is let go
+            boxes = [b if b is not None else Box(*map(int, t.box), 0.0) for b, t in zip(near, tracked) if b is not None or t.hits >= settings.confirm_hits]
         t2 = time.perf_counter()
         crops: dict[float, list] = {}  # one crop list per margin the models want
         outputs = {}
