@@ -4,7 +4,7 @@ from the numbers.
 
 STUDY.yaml:
     name: source_a_expression
-    configs: [configs/emotion_model_3.yaml, configs/emotion_model_1.yaml]   # simplest first
+    configs: [../configs/emotion_model_3.yaml, ../configs/emotion_model_1.yaml]   # simplest first; relative to this file
     epochs: [5, 20]
     seeds: [0, 1, 2]
     overrides: {data: ../shared/data/fer2013/fer2013.csv.gz}           # applied to every run
@@ -41,8 +41,8 @@ class Study:
     overrides: dict
 
 
-def load_study(path: Path, base: Path) -> Study:
-    """`base` is the folder relative config paths are taken from (the CLI passes the cwd)."""
+def load_study(path: Path, base: Path | None = None) -> Study:
+    """Config paths are relative to the study file's folder."""
     if not path.is_file():
         raise ConfigError(f"study file {path} not found")
     spec = yaml.safe_load(path.read_text()) or {}
@@ -54,7 +54,7 @@ def load_study(path: Path, base: Path) -> Study:
             raise ConfigError(f"{path}: `{key}` must be a non-empty list")
     if len(spec["seeds"]) < 3:
         raise ConfigError(f"{path}: at least 3 seeds are needed for a confidence interval, got {spec['seeds']}")
-    configs = [(base / c).resolve() for c in spec["configs"]]
+    configs = [(path.parent / c).resolve() for c in spec["configs"]]
     for c in configs:
         if not c.is_file():
             raise ConfigError(f"{path}: config {c} not found")

@@ -172,7 +172,16 @@ def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
         w.writerow(["path", "label", "split"])
         for i in np.flatnonzero(keep):
             w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or ""])
-    write_text(out, buf.getvalue())
+    if out.suffix == ".gz":  # the readers take .csv.gz as well
+        import gzip
+
+        from ..runs import atomic_path
+
+        with atomic_path(out) as tmp:
+            with gzip.open(tmp, "wt", newline="") as f:
+                f.write(buf.getvalue())
+    else:
+        write_text(out, buf.getvalue())
     return out
 
 
