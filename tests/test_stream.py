@@ -193,3 +193,89 @@ def test_window_needs_a_gui_build(models, clip):
         pytest.skip("a GUI OpenCV with a display is present")
     with pytest.raises(FacesenseError, match="no-window|display|headless|window"):
         run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, window=True))
+
+
+class FakeCapture:
+    """A camera that delivers `frames` frames, then either stalls or disappears."""
+
+    def __init__(self, frames: int, then: str):
+        self.left, self.then = frames, then
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 30.0
+
+    def read(self):
+        if self.left > 0:
+            self.left -= 1
+            time.sleep(0.01)
+            return True, np.zeros((48, 64, 3), np.uint8)
+        if self.then == "stall":
+            time.sleep(3)
+            return True, np.zeros((48, 64, 3), np.uint8)
+        return False, None
+
+    def release(self):
+        pass
+
+
+def test_camera_that_disappears_or_stalls_is_reported(models, tmp_path):
+    gone = LiveSource(0, capture_factory=lambda t: FakeCapture(5, "gone"))
+    with pytest.raises(SourceError, match="stopped delivering"):
+        list(gone)
+    gone.close()
+    stalled = LiveSource("rtsp://camera.invalid/x", stall_timeout=0.5, capture_factory=lambda t: FakeCapture(3, "stall"))
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="stalled"):
+        list(stalled)
+    assert time.monotonic() - start < 2.5  # no hang
+    stalled.close()
+
+
+def test_a_fault_mid_stream_keeps_the_outputs(models, tmp_path, monkeypatch):
+    from facesense.stream import live
+
+    monkeypatch.setattr(live, "open_source", lambda *a, **k: LiveSource(0, capture_factory=lambda t: FakeCapture(6, "gone")))
+    summary = run_live(LiveOptions(source="0", expression=str(models[0]), gender=None, log_csv=tmp_path / "f.csv", video_out=tmp_path / "v.mp4", summary_json=tmp_path / "s.json"))
+    assert "stopped delivering" in summary["error"] and summary["frames"] >= 1
+    assert (tmp_path / "f.csv").read_text().startswith("frame,time_s")
+    assert (tmp_path / "v.mp4").is_file() and json.loads((tmp_path / "s.json").read_text())["error"]
+
+
+def test_stream_url_source(clip, tmp_path):
+    """An http URL goes through the live (newest-frame) reader; served from this machine only."""
+    import functools
+    import http.server
+    import threading
+
+    # an MJPEG .avi is read front to back (an .mp4 from OpenCV needs range requests)
+    cap, avi = cv2.VideoCapture(str(clip)), tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(avi), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    ok, img = cap.read()
+    while ok:
+        writer.write(img)
+        ok, img = cap.read()
+    writer.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        src = open_source(f"http://127.0.0.1:{server.server_address[1]}/{avi.name}")
+        assert isinstance(src, LiveSource)
+        frames = [f.index for f in src]
+        src.close()
+        assert frames and frames == sorted(frames) and len(frames) + src.dropped == 12
+    finally:
+        server.shutdown()
+
+
+def test_model_whose_input_spec_does_not_match(models):
+    from facesense.export import onnx_bytes
+
+    data = onnx_bytes(load_model(models[0]))  # a 1-channel model
+    with pytest.raises(FacesenseError, match="does not match"):
+        FaceClassifier(data, classes=["a"] * 7, spec=InputSpec(48, 3))

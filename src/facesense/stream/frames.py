@@ -102,15 +102,16 @@ class LiveSource(Source):
 
     live = True
 
-    def __init__(self, target: int | str, stall_timeout: float = 5.0, open_timeout: float = 10.0):
+    def __init__(self, target: int | str, stall_timeout: float = 5.0, open_timeout: float = 10.0, capture_factory=None):
         import cv2
 
         self.target, self.stall_timeout = target, stall_timeout
-        self.cap = cv2.VideoCapture(target)
+        self.cap = (capture_factory or cv2.VideoCapture)(target)
         if not self.cap.isOpened():
             kind = "camera" if isinstance(target, int) else "stream"
             raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
+        self.is_camera = isinstance(target, int)
         self._lock = threading.Lock()
         self._frame: tuple[int, np.ndarray] | None = None
         self._read_count = 0
@@ -149,7 +150,9 @@ class LiveSource(Source):
                 yield Frame(item[0], time.monotonic() - self._t0, item[1])
                 continue
             if self._failed:
-                return  # camera unplugged or stream ended
+                if self.is_camera:
+                    raise SourceError(f"camera {self.target} stopped delivering frames (unplugged or taken by another program)")
+                return  # the stream ended
             if time.monotonic() - stamp > self.stall_timeout:
                 raise SourceError(f"{self.target!r} stalled: no new frame for {self.stall_timeout:.0f} s")
             time.sleep(0.002)
