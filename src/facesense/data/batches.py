@@ -63,9 +63,12 @@ class Batches:
                 order = torch.multinomial(w, n, replacement=True, generator=gen)
             else:
                 order = torch.randperm(n, generator=gen)
-        if self.world_size > 1:  # each process takes an equal, disjoint share
-            per = len(order) // self.world_size if self.train else -(-len(order) // self.world_size)
-            order = order[self.rank * per : (self.rank + 1) * per]
+        if self.world_size > 1:
+            # step k of every process together covers exactly the samples of step k of a single
+            # process whose batch is world_size times larger: same global batches, same order
+            width = self.batch_size * self.world_size
+            usable = len(order) // width * width
+            order = order[:usable].reshape(-1, self.world_size, self.batch_size)[:, self.rank].reshape(-1)
         return order
 
     def __len__(self) -> int:

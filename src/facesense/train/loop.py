@@ -26,7 +26,7 @@ from .callbacks import EarlyStopping, Monitor, monitor_mode
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "seconds"]
+HISTORY_COLUMNS = ["epoch", "lr", "samples", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "seconds"]
 
 
 @dataclass
@@ -121,7 +121,9 @@ class Trainer:
         train = data.splits["train"]
         self.weight = class_weights(train.targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
         sample_weights = class_weights(train.targets, self.k)[train.targets].numpy() if cfg.class_balance == "sampler" else None
-        self.train_batches = Batches(train, data.spec, cfg.batch_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
+        if cfg.batch_size % world_size:
+            raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
+        self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
         self.val_batches = Batches(data.splits["val"], data.spec, max(cfg.batch_size, 256), train=False)
         self.history: list[dict] = []
         self.start_epoch = 1
@@ -193,7 +195,17 @@ class Trainer:
             preds.append(pred.cpu())
             trues.append(y.cpu())
         y_true, y_pred = torch.cat(trues).numpy(), torch.cat(preds).numpy()
+        if self.world_size > 1:  # epoch numbers over every process's share
+            import torch.distributed as dist
+
+            sums = torch.tensor([loss_sum, correct, total], dtype=torch.float64)
+            dist.all_reduce(sums)
+            loss_sum, correct, total = sums.tolist()
+            parts = [None] * self.world_size
+            dist.all_gather_object(parts, (y_true, y_pred))
+            y_true, y_pred = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return {
+            "samples": int(total),
             "train_loss": loss_sum / total,
             "train_accuracy": correct / total,
             "train_macro_f1": float(f1_score(y_true, y_pred, labels=list(range(self.k)), average="macro", zero_division=0)),
@@ -222,7 +234,13 @@ class Trainer:
             t0 = time.perf_counter()
             row = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self.train_epoch(epoch, progress and self.rank == 0))
-            row.update(self.validate())
+            row.update(self.validate() if self.rank == 0 else {})
+            if self.world_size > 1:  # every process takes the same decisions from process 0's numbers
+                import torch.distributed as dist
+
+                box = [row]
+                dist.broadcast_object_list(box, src=0)
+                row = box[0]
             row["seconds"] = time.perf_counter() - t0
             self.train_seconds += row["seconds"]
             self.history.append(row)
