@@ -70,3 +70,27 @@ def test_same_seed_same_metrics(tmp_path, folders3):
     a = train(small_config(folders3, tmp_path / "a", epochs=1), progress=False)
     b = train(small_config(folders3, tmp_path / "b", epochs=1), progress=False)
     assert history(a) == history(b)
+
+
+def test_transfer_from_a_local_checkpoint_with_frozen_layers(tmp_path, folders3):
+    """Fine-tune from our own checkpoint (another class count): matching tensors are copied,
+    frozen ones do not move, the new head trains."""
+    from facesense.checkpoint import load_model
+
+    source = train(small_config(folders3, tmp_path / "src", epochs=1), progress=False)
+    cfg = small_config(folders3, tmp_path / "dst", epochs=1, init_from=str(source.best_checkpoint), freeze=["stem", "features.0"], augment={})
+    target = train(cfg, progress=False)
+    before, after = load_model(source.best_checkpoint).model.state_dict(), load_model(target.best_checkpoint).model.state_dict()
+    for name in before:
+        if name.startswith(("stem", "features.0")):
+            assert torch.equal(before[name], after[name]), name
+    assert not torch.equal(before["head.3.weight"], after["head.3.weight"])
+
+
+def test_bad_transfer_inputs(tmp_path, folders3):
+    from facesense.errors import FacesenseError
+
+    with pytest.raises(FacesenseError, match="not found"):
+        train(small_config(folders3, tmp_path, init_from=str(tmp_path / "none.pt")), progress=False)
+    with pytest.raises(FacesenseError, match="top-level names"):
+        train(small_config(folders3, tmp_path, freeze=["backbone"]), progress=False)

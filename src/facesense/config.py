@@ -50,6 +50,7 @@ class Config:
     image_size: int = 48
     channels: int = 1
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
+    freeze: list[str] | None = None  # parameter-name prefixes kept fixed (e.g. [stem, features.0])
     # optimisation
     epochs: int = 50
     batch_size: int = 64

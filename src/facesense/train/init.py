@@ -33,3 +33,27 @@ def load_backbone(model: nn.Module, path: str | Path) -> int:
     model.load_state_dict(matched, strict=False)
     log.info("init_from %s: loaded %d of %d tensors", path, len(matched), len(own))
     return len(matched)
+
+
+def freeze(model: nn.Module, prefixes: list[str]) -> int:
+    """Stop gradients for parameters whose names start with any prefix; batch-norm layers inside
+    keep their running statistics fixed too (they are put in eval mode by the trainer's hook)."""
+    names = [n for n, _ in model.named_parameters()]
+    unused = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unused:
+        tops = sorted({n.split(".")[0] for n in names})
+        raise FacesenseError(f"freeze: no parameters start with {unused}; top-level names are {tops}")
+    count = 0
+    for name, param in model.named_parameters():
+        if any(name.startswith(p) for p in prefixes):
+            param.requires_grad_(False)
+            count += 1
+    frozen = [m for n, m in model.named_modules() if n and any(n.startswith(p) for p in prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if frozen:
+        def keep_frozen_bn_in_eval(module, _inputs):
+            for bn in frozen:
+                bn.eval()
+
+        model.register_forward_pre_hook(keep_frozen_bn_in_eval)
+    log.info("froze %d parameter tensors (%s)", count, ", ".join(prefixes))
+    return count

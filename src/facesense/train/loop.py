@@ -105,6 +105,10 @@ class Trainer:
             from .init import load_backbone
 
             load_backbone(model, cfg.init_from)
+        if cfg.freeze:
+            from .init import freeze
+
+            freeze(model, cfg.freeze)
         self.model = model.to(self.device)
         self.channels_last = cfg.channels_last
         if self.channels_last:
@@ -113,7 +117,7 @@ class Trainer:
         if world_size > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.amp = cfg.amp == "auto"
-        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self.optimizer = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
         mode = monitor_mode(cfg.monitor)
         self.scheduler = build_scheduler(cfg, self.optimizer, mode)
         self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
