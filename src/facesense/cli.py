@@ -220,6 +220,20 @@ def _study(args) -> None:
     print(out)
 
 
+def _serve(args) -> None:
+    from .serve.app import Analyzer, make_server
+
+    def model_arg(value):
+        return None if value in (None, "", "none", "off") else value
+
+    server = make_server(Analyzer(model_arg(args.expression), model_arg(args.gender), args.detector, args.detector_model), args.host, args.port)
+    print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def _export(args) -> None:
     from .export import export_onnx
 
@@ -312,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="study folder (default ./studies/<name>)")
     st.add_argument("--resume", action="store_true", help="continue: keep finished runs, resume interrupted ones")
     st.set_defaults(func=_study)
+
+    sv = sub.add_parser("serve", help="web page + JSON API: upload a photo, get every face's expression and gender")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--expression", default="expression")
+    sv.add_argument("--gender", default="gender")
+    sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
+    sv.add_argument("--detector-model")
+    sv.set_defaults(func=_serve)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
     ex.add_argument("model")

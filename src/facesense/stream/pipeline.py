@@ -51,6 +51,34 @@ def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
     return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
 
 
+def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -> dict[str, np.ndarray]:
+    """Every face through every model, one batch per model -> {key: N x K probabilities}."""
+    crops: dict[float, list] = {}  # one crop list per margin the models want
+    outputs = {}
+    for key, model in models:
+        m = model.margin if model.margin is not None else margin
+        if m not in crops:
+            crops[m] = crop_faces(image, boxes, m)
+        outputs[key] = model.predict(crops[m])
+    return outputs
+
+
+def analyze_image(image: np.ndarray, detector, expression: FaceClassifier | None = None, gender: FaceClassifier | None = None, margin: float = 0.0) -> FrameResult:
+    """One still image (BGR): detection and classification, no tracking or smoothing."""
+    t0 = time.perf_counter()
+    boxes = detector.detect(image)
+    t1 = time.perf_counter()
+    models = [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
+    outputs = classify_faces(image, boxes, models, margin)
+    faces = []
+    for i, box in enumerate(boxes):
+        face = FaceResult(i + 1, box)
+        for key, model in models:
+            setattr(face, key, _prediction(model.classes, outputs[key][i]))
+        faces.append(face)
+    return FrameResult(Frame(0, 0.0, image), faces, {"detect": t1 - t0, "classify": time.perf_counter() - t1})
+
+
 def run_pipeline(
     source: Source,
     detector,
@@ -80,13 +108,7 @@ def run_pipeline(
             # pass; an unconfirmed one (a likely false detection) is let go
             boxes = [b if b is not None else Box(*map(int, t.box), 0.0) for b, t in zip(near, tracked) if b is not None or t.hits >= settings.confirm_hits]
         t2 = time.perf_counter()
-        crops: dict[float, list] = {}  # one crop list per margin the models want
-        outputs = {}
-        for key, model in models:
-            margin = model.margin if model.margin is not None else settings.margin
-            if margin not in crops:
-                crops[margin] = crop_faces(frame.image, boxes, margin)
-            outputs[key] = model.predict(crops[margin])
+        outputs = classify_faces(frame.image, boxes, models, settings.margin)
         t3 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float))
         faces = []
