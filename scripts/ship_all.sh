@@ -21,5 +21,5 @@ fi
 python scripts/ship_model.py "$gender_run" gender --machine "$MACHINE" --command "facesense train configs/gender_small.yaml" \
   --limits "Trained on 1,845 web face crops (gender_faces, 80% of 2,307): small data; binary labels man/woman only, as the dataset defines them." \
   --limits "The validation split is one seeded 20% holdout; a 5-fold estimate is in the issue notes / docs when measured." \
-  --limits "Demographic balance of the data (age, skin tone) is unknown; accuracy per group has not been measured." \
+  --limits "Demographic balance of the data (age, skin tone) is unknown; accuracy per group has not been measured. The faces are mostly young adults: the elderly woman in the demo clip is called 'man' (so does the dlib CC0 model)." \
   ${PEER:+--peer "$PEER"}
