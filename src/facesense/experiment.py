@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import yaml
 from .checkpoint import load_model
 from .config import Config, config_from_dict
 from .data.prepare import PreparedData, manifest_csv, prepare_data
+from .errors import FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import count_parameters
 from .runs import RunDir, new_run_dir, write_json, write_text
@@ -23,7 +26,9 @@ def write_run_inputs(run: RunDir, cfg: Config, data: PreparedData) -> None:
     write_json(run.labels, {"classes": data.classes, "input_spec": data.spec.to_dict()})
     write_text(run.split_manifest, manifest_csv(data.manifest_rows))
     if data.skipped:
-        write_text(run.skipped, "id,reason\n" + "".join(f'"{i}","{r}"\n' for i, r in data.skipped))
+        buf = io.StringIO()
+        csv.writer(buf).writerows([("id", "reason"), *data.skipped])
+        write_text(run.skipped, buf.getvalue())
 
 
 def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None) -> dict:
@@ -38,8 +43,6 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
     if resume is not None:
         run = RunDir(resume)
         if not run.config.is_file():
-            from .errors import FacesenseError
-
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
         cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
     data = prepare_data(cfg)

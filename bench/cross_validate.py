@@ -1,0 +1,53 @@
+"""k-fold cross-validation of a config: seeded stratified folds, or the dataset's own partitions.
+Prints each fold's validation accuracy, macro-F1 and ROC AUC, then mean +- std and a 95% interval.
+
+    python bench/cross_validate.py configs/gender_small.yaml --folds 5 [--out runs/cv] [key=value ...]
+    python bench/cross_validate.py configs/baseline_vgg.yaml --partitions partition1,partition2,partition3,partition4,partition5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from facesense.config import load_config
+from facesense.experiment import train
+from facesense.study import mean_ci
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--partitions", help="comma-separated split names used as validation in turn")
+    ap.add_argument("--out", default="runs/cv")
+    args = ap.parse_args()
+    folds = args.partitions.split(",") if args.partitions else list(range(args.folds))
+    print(f"| fold | run | val n | accuracy | macro-F1 | ROC AUC |\n|---|---|---|---|---|---|", flush=True)
+    results = []
+    for fold in folds:
+        extra = {"val_split": fold, "train_split": None} if args.partitions else {"folds": args.folds, "fold": fold}
+        cfg = load_config(Path(args.config), args.overrides)
+        for key, value in extra.items():
+            setattr(cfg, key, value)
+        cfg.name = f"{cfg.name}-cv{fold}"
+        cfg.data = str((Path.cwd() / cfg.data).resolve())
+        cfg.runs_dir = str((Path.cwd() / args.out).resolve())
+        run = train(cfg.validate(), progress=False)
+        m = json.loads((run.eval_dir("val") / "metrics.json").read_text())
+        results.append(m)
+        auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+        print(f"| {fold} | {run.root.name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {auc} |", flush=True)
+    for key in ("accuracy", "macro_f1", "roc_auc"):
+        values = [m[key] for m in results if m[key] is not None]
+        if len(values) > 1:
+            mean, std, lo, hi = mean_ci(values)
+            print(f"{key}: mean {mean:.4f} +- {std:.4f} (95% CI {lo:.4f} to {hi:.4f}, {len(values)} folds)")
+
+
+if __name__ == "__main__":
+    main()
