@@ -248,7 +248,7 @@ class Trainer:
             row["seconds"] = time.perf_counter() - t0
             self.train_seconds += row["seconds"]
             self.history.append(row)
-            value = row[monitor] if has_val else row["train_loss"]
+            value = row[monitor]
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
             improved = self.best.update(value, epoch) or not has_val
