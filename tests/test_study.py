@@ -58,4 +58,4 @@ def test_study_needs_three_seeds(tmp_path):
     (tmp_path / "c.yaml").write_text("task: custom\n")
     (tmp_path / "s.yaml").write_text("configs: [c.yaml]\nseeds: [0, 1]\n")
     with pytest.raises(ConfigError, match="3 seeds"):
-        load_study(tmp_path / "s.yaml", tmp_path)
+        load_study(tmp_path / "s.yaml")

@@ -123,17 +123,19 @@ def _predict(args) -> None:
     w.writerows(rows)
 
 
+def _model_or_none(value: str | None) -> str | None:
+    """--expression/--gender: 'none' (or 'off', '') switches that model off."""
+    return None if value in (None, "", "none", "off") else value
+
+
 def _live_options(args):
     from .stream.live import LiveOptions
     from .stream.pipeline import PipelineSettings
 
-    def model_arg(value):
-        return None if value in (None, "", "none", "off") else value
-
     return LiveOptions(
         source=args.source,
-        expression=model_arg(args.expression),
-        gender=model_arg(args.gender),
+        expression=_model_or_none(args.expression),
+        gender=_model_or_none(args.gender),
         detector=args.detector,
         detector_model=args.detector_model,
         detect_width=args.detect_width,
@@ -156,16 +158,14 @@ def _print_summary(summary: dict) -> None:
 
 
 def _live(args) -> None:
-    from pathlib import Path as P
-
     from .stream.live import run_live
 
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
-    opts.video_out = P(args.out).resolve() if args.out else None
-    opts.log_csv = P(args.log).resolve() if args.log else None
-    opts.log_jsonl = P(args.jsonl).resolve() if args.jsonl else None
-    opts.summary_json = P(args.summary).resolve() if args.summary else None
+    opts.video_out = Path(args.out).resolve() if args.out else None
+    opts.log_csv = Path(args.log).resolve() if args.log else None
+    opts.log_jsonl = Path(args.jsonl).resolve() if args.jsonl else None
+    opts.summary_json = Path(args.summary).resolve() if args.summary else None
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--log/--jsonl/--summary: results are only summarised")
     _print_summary(run_live(opts))
@@ -210,7 +210,7 @@ def _study(args) -> None:
     from .study import load_study, run_study
 
     path = Path(args.study).resolve()
-    study = load_study(path, Path.cwd())
+    study = load_study(path)
     out = Path(args.out or f"studies/{study.name}").resolve()
     if (out / "runs").exists() and not args.resume:
         raise FacesenseError(f"{out} already holds runs; add --resume to continue the study (finished runs are kept)")
@@ -223,10 +223,7 @@ def _study(args) -> None:
 def _serve(args) -> None:
     from .serve.app import Analyzer, make_server
 
-    def model_arg(value):
-        return None if value in (None, "", "none", "off") else value
-
-    server = make_server(Analyzer(model_arg(args.expression), model_arg(args.gender), args.detector, args.detector_model), args.host, args.port)
+    server = make_server(Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model), args.host, args.port)
     print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()

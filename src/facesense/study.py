@@ -41,7 +41,7 @@ class Study:
     overrides: dict
 
 
-def load_study(path: Path, base: Path | None = None) -> Study:
+def load_study(path: Path) -> Study:
     """Config paths are relative to the study file's folder."""
     if not path.is_file():
         raise ConfigError(f"study file {path} not found")

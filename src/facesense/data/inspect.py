@@ -93,7 +93,9 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
     }
 
 
-def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> dict:
+def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> tuple[dict, list[list[int]]]:
+    """Writes summary.json, report.md and samples.png; -> (report, duplicate groups: the near ones
+    when asked for, else the exact ones)."""
     from ..eval.plots import plot_sample_grid
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,17 +120,15 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "naive_baseline": {"majority_class": majority, "from_split": train_name, "accuracy": baseline},
         "skipped": [list(x) for x in samples.skipped],
     }
-    if duplicates:
-        exact = exact_duplicate_groups(samples)
-        report["exact_duplicates"] = summarise_groups(samples, exact)
-        small, decoded = small_gray(samples)
+    groups: list[list[int]] = []
+    if duplicates or near_threshold is not None:
+        small, decoded = small_gray(samples)  # one decode serves the blank check and the hashes
         blank = blank_images(small) & decoded
+    if duplicates:
+        groups = exact_duplicate_groups(samples)
+        report["exact_duplicates"] = summarise_groups(samples, groups)
         report["blank_images"] = {"count": int(blank.sum()), "examples": [samples.ids[i] for i in np.flatnonzero(blank)[:10]]}
-    groups = exact if duplicates else []
     if near_threshold is not None:
-        if not duplicates:
-            small, decoded = small_gray(samples)
-            blank = blank_images(small) & decoded
         groups = near_duplicate_groups(perceptual_hashes(small), near_threshold, blank | ~decoded)
         report["near_duplicates"] = {"threshold_bits": near_threshold, **summarise_groups(samples, groups)}
     picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]

@@ -11,8 +11,7 @@ from ..checkpoint import LoadedModel, load_model
 from ..data.batches import ArrayDataset, Batches
 from ..data.images import decode
 from ..data.prepare import map_labels
-from ..data.sources import read_dataset
-from ..data.sources import canonical_split
+from ..data.sources import canonical_split, read_dataset
 from ..data.split import _match, assign_splits
 from ..errors import DataError
 from .inference import run_inference

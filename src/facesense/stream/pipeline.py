@@ -51,6 +51,10 @@ def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
     return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
 
 
+def _enabled(expression: FaceClassifier | None, gender: FaceClassifier | None) -> list[tuple[str, FaceClassifier]]:
+    return [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
+
+
 def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -> dict[str, np.ndarray]:
     """Every face through every model, one batch per model -> {key: N x K probabilities}."""
     crops: dict[float, list] = {}  # one crop list per margin the models want
@@ -68,7 +72,7 @@ def analyze_image(image: np.ndarray, detector, expression: FaceClassifier | None
     t0 = time.perf_counter()
     boxes = detector.detect(image)
     t1 = time.perf_counter()
-    models = [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
+    models = _enabled(expression, gender)
     outputs = classify_faces(image, boxes, models, margin)
     faces = []
     for i, box in enumerate(boxes):
@@ -89,10 +93,9 @@ def run_pipeline(
 ) -> Iterator[FrameResult]:
     settings = settings or PipelineSettings()
     tracker = IoUTracker()
-    models = [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
+    models = _enabled(expression, gender)
     frames = iter(source)
     count = 0
-    boxes: list[Box] = []
     while max_frames is None or count < max_frames:
         t0 = time.perf_counter()
         frame = next(frames, None)
