@@ -33,7 +33,7 @@ def peer_rows(name: str, ours: dict, peers: list[str]) -> list[str]:
     return lines
 
 
-def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = ()) -> str:
+def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = ()) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
     m = json.loads((run / "eval_val" / "metrics.json").read_text())
@@ -64,6 +64,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         "|---|---|---|---|---|",
         rows,
         *peer_rows(name, m, list(peers)),
+        *(["", "## How it was made", "", *[f"* {x}" for x in notes]] if notes else []),
         "",
         "## Known limits",
         "",
@@ -80,16 +81,19 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the exact training command, for the card")
     ap.add_argument("--limits", action="append", default=[], help="a known limit (repeatable)")
     ap.add_argument("--machine", default="", help="where it was trained, for the card")
+    ap.add_argument("--note", action="append", default=[], help="a line for the card's 'how it was made' section (repeatable)")
     ap.add_argument("--peer", action="append", default=[], help="LABEL=COMMAND=METRICS_JSON of another model on the same samples")
     args = ap.parse_args()
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
     slim["config"] = {**slim["config"], "data": Path(slim["config"]["data"]).name, "runs_dir": "runs"}  # no local paths
+    if slim["config"].get("teacher"):
+        slim["config"]["teacher"] = [str(Path("runs", *Path(t).parts[-3:])) for t in slim["config"]["teacher"]]
     ASSETS.mkdir(parents=True, exist_ok=True)
     target = ASSETS / f"{args.name}.pt"
     with atomic_path(target) as tmp:
         torch.save(slim, tmp)
-    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer))
+    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note))
     print(target)
 
 

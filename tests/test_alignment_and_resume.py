@@ -94,3 +94,20 @@ def test_bad_transfer_inputs(tmp_path, folders3):
         train(small_config(folders3, tmp_path, init_from=str(tmp_path / "none.pt")), progress=False)
     with pytest.raises(FacesenseError, match="top-level names"):
         train(small_config(folders3, tmp_path, freeze=["backbone"]), progress=False)
+
+
+def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3):
+    """With distill_weight=1 the labels play no part: the student's loss is the KL divergence to
+    the averaged teachers, which falls as it trains; a teacher for other classes is refused."""
+    from facesense.train.distill import Teachers, distillation_loss
+    from facesense.errors import FacesenseError
+
+    teacher = train(small_config(folders3, tmp_path / "t", epochs=3), progress=False)
+    cfg = small_config(folders3, tmp_path / "s", epochs=3, teacher=[str(teacher.best_checkpoint)] * 2, distill_weight=1.0, augment={})
+    student = train(cfg, progress=False)
+    losses = [float(r.split(",")[3]) for r in student.history.read_text().splitlines()[1:]]
+    assert losses[-1] < losses[0]
+    soft = torch.tensor([[0.5, 0.5]])
+    assert distillation_loss(torch.log(soft), soft, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(FacesenseError, match="classes"):
+        Teachers([str(teacher.best_checkpoint)], ["a", "b"], InputSpec(48, 1), torch.device("cpu"))

@@ -71,6 +71,8 @@ def _train(args) -> None:
         cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
         if cfg.init_from:
             cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
+        if cfg.teacher:
+            cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
 
     def on_epoch(row: dict) -> None:
         log.info(

@@ -62,6 +62,9 @@ class Config:
     loss: str = "ce"  # ce | bce (binary tasks: one sigmoid output)
     label_smoothing: float = 0.0
     class_balance: str = "none"  # none | weights | sampler
+    teacher: list[str] | None = None  # checkpoints to distil from (their averaged soft outputs)
+    distill_weight: float = 0.7  # share of the distillation term in the loss (the rest: labels)
+    distill_temperature: float = 4.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # callbacks, all chosen on the validation split
     monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
@@ -71,7 +74,7 @@ class Config:
     reduce_lr_factor: float = 0.5
     min_lr: float = 1e-6
     # speed
-    amp: str = "auto"  # auto (bf16 on CPU, fp16 on CUDA) | off
+    amp: str = "auto"  # auto (bfloat16 autocast on CPU and on GPUs that support it) | off
     channels_last: bool = True
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # 0: torch's default
@@ -104,6 +107,10 @@ class Config:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.lr_schedule == "plateau" and self.reduce_lr_patience is None:
             raise ConfigError("lr_schedule=plateau needs reduce_lr_patience (epochs without improvement)")
+        if self.teacher is not None and not 0 < self.distill_weight <= 1:
+            raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
+        if self.teacher is not None and self.distill_temperature <= 0:
+            raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
         if not self.name:
             self.name = self.model
         return self

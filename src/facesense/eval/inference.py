@@ -13,10 +13,11 @@ from ..checkpoint import logits_to_probs
 
 
 def autocast_for(device: torch.device, enabled: bool):
-    if not enabled:
+    """bfloat16 autocast: same exponent range as float32, so no loss scaling is needed.
+    A GPU without bfloat16 runs in float32 (float16 would need a gradient scaler)."""
+    if not enabled or (device.type == "cuda" and not torch.cuda.is_bf16_supported()):
         return nullcontext()
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def loss_fn(logits: torch.Tensor, targets: torch.Tensor, binary_logit: bool, weight=None, label_smoothing: float = 0.0):
@@ -46,7 +47,7 @@ def run_inference(model: nn.Module, batches, device: torch.device, binary_logit:
         total_loss += loss_fn(logits, y.to(device), binary_logit).item() * len(y)
         all_p.append(logits_to_probs(logits, binary_logit).cpu())
         all_idx.append(idx)
-        all_y.append(y)
+        all_y.append(y.cpu())
     if not all_idx:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0)), float("nan")
     idx = torch.cat(all_idx).numpy()

@@ -16,7 +16,7 @@ from sklearn.metrics import f1_score
 
 from ..checkpoint import save_checkpoint
 from ..config import Config
-from ..data.batches import Batches, build_augment
+from ..data.batches import ArrayDataset, Batches, build_augment
 from ..data.prepare import PreparedData
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
@@ -93,6 +93,8 @@ class Trainer:
         self.cfg, self.data, self.run = cfg, data, run
         self.rank, self.world_size = rank, world_size
         self.device = pick_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.k = len(data.classes)
@@ -122,16 +124,29 @@ class Trainer:
         self.scheduler = build_scheduler(cfg, self.optimizer, mode)
         self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
         self.best = Monitor(mode)
-        train = data.splits["train"]
+        train, val = (self._on_device(data.splits[s]) for s in ("train", "val"))
+        self.teachers = None
+        if cfg.teacher:
+            if self.binary_logit:
+                raise FacesenseError("distillation (teacher=...) needs loss=ce")
+            from .distill import Teachers
+
+            self.teachers = Teachers(cfg.teacher, data.classes, data.spec, self.device)
         self.weight = class_weights(train.targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
-        sample_weights = class_weights(train.targets, self.k)[train.targets].numpy() if cfg.class_balance == "sampler" else None
+        sample_weights = class_weights(train.targets.cpu(), self.k)[train.targets.cpu()].numpy() if cfg.class_balance == "sampler" else None
         if cfg.batch_size % world_size:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
-        self.val_batches = Batches(data.splits["val"], data.spec, max(cfg.batch_size, 256), train=False)
+        self.val_batches = Batches(val, data.spec, max(cfg.batch_size, 256), train=False)
         self.history: list[dict] = []
         self.start_epoch = 1
         self.train_seconds = 0.0
+
+    def _on_device(self, part: ArrayDataset) -> ArrayDataset:
+        """On a GPU the decoded uint8 images live there, so batching and augmentation run there too."""
+        if self.device.type == "cpu":
+            return part
+        return ArrayDataset(part.images.to(self.device), part.targets.to(self.device), part.ids)
 
     # -- checkpoint state -------------------------------------------------------------------
     def _state(self, epoch: int) -> dict:
@@ -185,7 +200,13 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_for(self.device, self.amp):
                 logits = self.net(x)
+                soft = self.teachers.soft_targets(x, self.cfg.distill_temperature) if self.teachers else None
             loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
+            if soft is not None:
+                from .distill import distillation_loss
+
+                a = self.cfg.distill_weight
+                loss = (1 - a) * loss + a * distillation_loss(logits, soft, self.cfg.distill_temperature)
             if not torch.isfinite(loss):
                 raise FacesenseError(f"training diverged at epoch {epoch} (loss {loss.item()}); lower lr (now {self.cfg.lr})")
             self.optimizer.zero_grad(set_to_none=True)
