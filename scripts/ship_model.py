@@ -20,12 +20,12 @@ ASSETS = Path(__file__).resolve().parents[1] / "src" / "facesense" / "assets" / 
 KEEP = ("format", "version", "model_state", "config", "classes", "input_spec", "epoch")
 
 
-def peer_rows(name: str, ours: dict, peers: list[str]) -> list[str]:
+def peer_rows(name: str, ours: dict, peers: list[str], ours_command: str = "") -> list[str]:
     """'LABEL=COMMAND=METRICS_JSON' entries -> a side-by-side table on the same samples."""
     if not peers:
         return []
     lines = ["", "## Side by side, same validation samples", "", "| model | command | n | accuracy | macro-F1 | ROC AUC |", "|---|---|---|---|---|---|"]
-    lines.append(f"| `{name}` (this card) | `facesense evaluate {name} ... --split val` | {ours['n']} | {ours['accuracy']:.4f} | {ours['macro_f1']:.4f} | {ours['roc_auc']:.4f} |")
+    lines.append(f"| `{name}` (this card) | `{ours_command or f'facesense evaluate {name} ... --split val'}` | {ours['n']} | {ours['accuracy']:.4f} | {ours['macro_f1']:.4f} | {ours['roc_auc']:.4f} |")
     for entry in peers:
         label, command, path = entry.split("=", 2)
         m = json.loads(Path(path).read_text())
@@ -33,10 +33,44 @@ def peer_rows(name: str, ours: dict, peers: list[str]) -> list[str]:
     return lines
 
 
-def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = ()) -> str:
+def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
+    """Pooled validation metrics of a bench/cross_validate.py output folder (every fold's
+    validation samples once), plus a per-fold table."""
+    import numpy as np
+
+    from facesense.study import mean_ci
+
+    folds = sorted(cv_dir.glob("*/*-cv*/eval_val/metrics.json"))
+    if not folds:
+        raise SystemExit(f"--cv {cv_dir}: no fold runs (*/NAME-cvK-N/eval_val/metrics.json); run bench/cross_validate.py --out {cv_dir} first")
+    ms = [json.loads(p.read_text()) for p in folds]
+    acc = [m["accuracy"] for m in ms]
+    mean, std, lo, hi = mean_ci(acc)
+    pooled = {"n": sum(m["n"] for m in ms), "folds": len(ms)}
+    for key in ("loss", "accuracy", "macro_f1", "weighted_f1", "balanced_accuracy", "roc_auc"):
+        pooled[key] = float(np.average([m[key] for m in ms], weights=[m["n"] for m in ms]))
+    pooled["baseline"] = {"accuracy": float(np.average([m["baseline"]["accuracy"] for m in ms], weights=[m["n"] for m in ms]))}
+    pooled["per_class"] = {
+        c: {k: (sum(m["per_class"][c]["support"] for m in ms) if k == "support" else float(np.average([m["per_class"][c][k] for m in ms], weights=[m["per_class"][c]["support"] for m in ms])))
+            for k in ("precision", "recall", "f1", "support")}
+        for c in ms[0]["per_class"]
+    }
+    lines = ["", f"## {len(ms)}-fold cross-validation of this recipe (seeded, stratified)", "",
+             f"Accuracy mean {mean:.4f} +- {std:.4f} (95% CI {lo:.4f} to {hi:.4f}); the tables above pool the folds' validation samples (sample-weighted means).", "",
+             "| fold run | val n | accuracy | macro-F1 | ROC AUC |", "|---|---|---|---|---|"]
+    lines += [f"| {p.parents[1].name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['roc_auc']:.4f} |" for p, m in zip(folds, ms)]
+    return pooled, lines
+
+
+def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = (), cv_dir: Path | None = None) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
-    m = json.loads((run / "eval_val" / "metrics.json").read_text())
+    if cv_dir is not None:
+        m, cv_lines = cv_metrics(cv_dir)
+        heading = f"## Validation metrics ({m['n']} samples: the validation folds of {m['folds']}-fold cross-validation; this model itself trained on all the data)"
+    else:
+        m, cv_lines = json.loads((run / "eval_val" / "metrics.json").read_text()), []
+        heading = f"## Validation metrics ({m['n']} samples; `facesense evaluate {name} ...` reproduces them)"
     spec = payload["input_spec"]
     rows = "\n".join(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c, v in m["per_class"].items())
     data_splits = ", ".join(f"{k}={cfg.get(k)}" for k in ("train_split", "val_split", "val_size", "folds", "fold", "seed"))
@@ -54,7 +88,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, best epoch {summary['best_epoch']} by {cfg['monitor']}, "
         f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}, {machine} ({summary['seconds_per_epoch']:.0f} s/epoch)",
         "",
-        f"## Validation metrics ({m['n']} samples; `facesense evaluate {name} ...` reproduces them)",
+        heading,
         "",
         "| loss | accuracy | macro-F1 | weighted-F1 | balanced acc. | ROC AUC | majority baseline |",
         "|---|---|---|---|---|---|---|",
@@ -63,7 +97,8 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         rows,
-        *peer_rows(name, m, list(peers)),
+        *cv_lines,
+        *peer_rows(name, m, list(peers), "python bench/cross_validate.py (pooled validation folds)" if cv_dir else ""),
         *(["", "## How it was made", "", *[f"* {x}" for x in notes]] if notes else []),
         "",
         "## Known limits",
@@ -81,6 +116,7 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the exact training command, for the card")
     ap.add_argument("--limits", action="append", default=[], help="a known limit (repeatable)")
     ap.add_argument("--machine", default="", help="where it was trained, for the card")
+    ap.add_argument("--cv", type=Path, help="bench/cross_validate.py output folder: its folds give the card's validation metrics (for a model trained on all the data)")
     ap.add_argument("--note", action="append", default=[], help="a line for the card's 'how it was made' section (repeatable)")
     ap.add_argument("--peer", action="append", default=[], help="LABEL=COMMAND=METRICS_JSON of another model on the same samples")
     args = ap.parse_args()
@@ -93,7 +129,7 @@ def main() -> None:
     target = ASSETS / f"{args.name}.pt"
     with atomic_path(target) as tmp:
         torch.save(slim, tmp)
-    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note))
+    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note, args.cv))
     print(target)
 
 

@@ -61,6 +61,33 @@ def test_onnx_export_matches_torch(models, tmp_path):
         np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+def test_int8_export_keeps_metadata_and_predictions(models, tmp_path):
+    """Static int8 quantisation calibrated on a dataset: same classes and spec, probabilities
+    close to float32; --int8 without calibration data is refused with the fix."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "faces", ["angry", "happy"], 10)
+    fp32 = FaceClassifier.load(export_onnx(models[0], tmp_path / "e.onnx"))
+    q_path = export_onnx(models[0], tmp_path / "e.int8.onnx", int8_calibration=data, samples=16)
+    q = FaceClassifier.load(q_path)
+    assert q.classes == fp32.classes and q.spec == fp32.spec
+    assert q.session.get_modelmeta().custom_metadata_map["facesense_precision"] == "int8"
+    assert any(n.op_type == "QuantizeLinear" for n in __import__("onnx").load(str(q_path)).graph.node)
+    crops = [np.random.default_rng(i).integers(0, 255, (60, 60, 3), dtype=np.uint8) for i in range(4)]
+    np.testing.assert_allclose(q.predict(crops), fp32.predict(crops), atol=0.05)
+    assert main(["export", str(models[0]), "--int8"]) == 2
+
+
+def test_shipped_names_run_their_int8_copy():
+    from facesense.checkpoint import shipped_model_path
+
+    if shipped_model_path("expression", ".int8.onnx") is None:
+        pytest.skip("this install has no int8 copy of the shipped expression model")
+    clf = FaceClassifier.load("expression")
+    assert clf.session.get_modelmeta().custom_metadata_map["facesense_precision"] == "int8"
+    assert clf.classes == load_model("expression").classes
+
+
 def test_tracker_keeps_ids_and_assigns_new_ones():
     t = IoUTracker(max_missed=2)
     a = t.update([[10, 10, 50, 50], [200, 10, 50, 50]])

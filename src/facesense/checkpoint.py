@@ -61,11 +61,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def shipped_model_path(name: str) -> Path | None:
-    """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any."""
+def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
+    """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any;
+    suffix '.int8.onnx' gives its quantised runtime copy."""
     from importlib.resources import files
 
-    candidate = Path(str(files("facesense") / "assets" / "models" / f"{name}.pt"))
+    candidate = Path(str(files("facesense") / "assets" / "models" / f"{name}{suffix}"))
     return candidate if candidate.is_file() else None
 
 

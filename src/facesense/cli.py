@@ -236,8 +236,11 @@ def _serve(args) -> None:
 def _export(args) -> None:
     from .export import export_onnx
 
-    out = Path(args.out or Path(str(args.model)).with_suffix(".onnx").name).resolve()
-    print(export_onnx(args.model, out))
+    if args.int8 and not args.calibration:
+        raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
+    suffix = ".int8.onnx" if args.int8 else ".onnx"
+    out = Path(args.out or Path(str(args.model)).stem + suffix).resolve()
+    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("model")
     ex.add_argument("--format", default="onnx", choices=["onnx"])
     ex.add_argument("--out")
+    ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
+    ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges")
+    ex.add_argument("--calibration-samples", type=int, default=500)
     ex.set_defaults(func=_export)
     return p
 

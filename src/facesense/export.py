@@ -53,8 +53,63 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
     return proto.SerializeToString()
 
 
-def export_onnx(model: str | Path, out: str | Path) -> Path:
-    data = onnx_bytes(load_model(model))
+def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
+    """Static int8 quantisation (ONNX Runtime, QDQ, per-channel weights): activation ranges come
+    from `calibration`, a batch of model-ready float32 inputs. About 2x faster on x86 CPUs with
+    VNNI; check the accuracy change with `facesense evaluate FILE.onnx`."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    if len(calibration) == 0:
+        raise ValueError("int8 quantisation needs at least one calibration sample")
+    metadata = {p.key: p.value for p in onnx.load_from_string(model_bytes).metadata_props}
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter({"input": calibration[i : i + 1]} for i in range(len(calibration)))
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, pre, q = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        fp32.write_bytes(model_bytes)
+        quant_pre_process(str(fp32), str(pre))
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        proto = onnx.load(str(q))
+    del proto.metadata_props[:]
+    for key, value in {**metadata, "facesense_precision": "int8"}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0) -> "np.ndarray":
+    """A seeded random draw of model-ready inputs from a dataset's training rows (all rows when
+    it has no split column)."""
+    import numpy as np
+
+    from .data.images import decode
+    from .data.sources import read_dataset
+    from .data.sources import canonical_split
+    from .preprocess import scale
+
+    data = read_dataset(dataset)
+    pool = np.arange(len(data))
+    train = [i for i, s in enumerate(data.splits) if s is not None and canonical_split(s) == "train"]
+    pool = np.array(train) if train else pool
+    pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
+    images, _ = decode(data.subset(pick), spec, skip_bad=True)
+    return scale(images, spec).astype(np.float32)
+
+
+def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500) -> Path:
+    loaded = load_model(model)
+    data = onnx_bytes(loaded)
+    if int8_calibration is not None:
+        data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples))
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return Path(out)

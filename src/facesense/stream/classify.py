@@ -43,12 +43,16 @@ class FaceClassifier:
 
     @classmethod
     def load(cls, model: str | Path, threads: int = 0) -> "FaceClassifier":
-        """An .onnx file, or anything `load_model` takes (checkpoint, run dir, shipped name)."""
+        """An .onnx file, or anything `load_model` takes (checkpoint, run dir, shipped name).
+        A shipped name runs its int8 ONNX copy when the package has one (see its model card)."""
         from .. import thirdparty
+        from ..checkpoint import shipped_model_path
 
         if str(model) in thirdparty.BACKENDS:
             return thirdparty.BACKENDS[str(model)](threads)
         path = Path(model)
+        if not path.exists() and shipped_model_path(str(model), ".int8.onnx") is not None:
+            path = shipped_model_path(str(model), ".int8.onnx")
         if path.suffix == ".onnx":
             if not path.is_file():
                 raise FacesenseError(f"model {path} not found")
