@@ -5,7 +5,15 @@ decode and drawing the annotated frame), per-stage latency median/p95, faces per
 of frames with a face, frames dropped, and the peak memory of the child process that ran it.
 Both models (the shipped expression and gender models) are on.
 
-    python bench/stream_fps.py [--backends haar,haar_alt2] [--detect-every 1] [--yunet-model PATH]
+    python bench/stream_fps.py [--backends haar,haar_alt2] [--detect-every 1] [--yunet-model PATH] [--peer-fer PYTHON]
+
+--peer-fer names the interpreter of a side environment with the peer package `fer` installed
+(it needs tensorflow); it is then run on the same videos (bench/peer_fer.py) and the ratio of
+our default pipeline's FPS to fer's is printed. Such an environment, from the package registry:
+
+    python3 -m venv /tmp/fervenv
+    /tmp/fervenv/bin/pip install tensorflow-cpu "moviepy<2" pandas requests tqdm pillow "opencv-python-headless<5"
+    /tmp/fervenv/bin/pip install --no-deps fer==22.5.1   # its facenet-pytorch pin is only for MTCNN, not used
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import platform
+import json
 import resource
+import subprocess
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -59,17 +69,21 @@ def main() -> None:
     ap.add_argument("--backends", default="haar,haar_alt2")
     ap.add_argument("--detect-every", default="5,1", help="comma-separated: full-frame detection every N frames (5 is the default of facesense live)")
     ap.add_argument("--yunet-model", help="face_detection_yunet_*.onnx, to include the yunet backend")
+    ap.add_argument("--peer-fer", metavar="PYTHON", help="python of a side environment with the `fer` package, to measure it on the same videos")
     args = ap.parse_args()
     videos = sorted((DATA / "videos").glob("*.mp4"))
     if not videos:
         raise SystemExit(f"no videos in {DATA / 'videos'}")
     backends = args.backends.split(",") + (["yunet"] if args.yunet_model and "yunet" not in args.backends else [])
     print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; expression + gender models on; annotated video written\n")
+    ours: dict[str, float] = {}
     print("| backend | detect every | video | frames | FPS | decode | detect | classify | track | draw+write | total | faces/frame | frames with face | dropped | unreadable | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend, every, video in ((b, int(e), v) for b in backends for e in args.detect_every.split(",") for v in videos):
         s = measure(backend, video, every, args.yunet_model)
         lat = s["latency"]
+        if backend == "haar_alt2" and every == 5:
+            ours[video.name] = s["fps_wall"]
         cell = lambda k: f"{lat[k]['median_ms']:.1f} / {lat[k]['p95_ms']:.1f}" if k in lat else "-"  # noqa: E731
         print(
             f"| {backend} | {every} | {video.name} | {s['frames']} | {s['fps_wall']:.1f} | {cell('decode')} | {cell('detect')} | {cell('classify')} | {cell('track')} | {cell('draw')} | {cell('total')} "
@@ -80,6 +94,23 @@ def main() -> None:
     for backend in backends:
         print(f"{backend} on still images (full-frame pass): {still_image_hits(backend, args.yunet_model)}")
     print("\nlatency cells: median / p95 in ms per frame; FPS = frames / wall time of the whole loop")
+    if args.peer_fer:
+        peer_table(args.peer_fer, videos, ours)
+
+
+def peer_table(python: str, videos: list[Path], ours: dict[str, float]) -> None:
+    script = Path(__file__).with_name("peer_fer.py")
+    print("\n| peer | video | frames | FPS | faces/frame | facesense FPS (haar_alt2, every 5) | facesense / peer |")
+    print("|---|---|---|---|---|---|---|")
+    for video in videos:
+        done = subprocess.run([python, str(script), str(video)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"| fer | {video.name} | failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode} | | | | |")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        mine = ours.get(video.name)
+        ratio = f"{mine / r['fps']:.1f}x" if mine else "-"
+        print(f"| fer (mini-Xception, Haar) | {video.name} | {r['frames']} | {r['fps']:.1f} | {r['faces_per_frame']:.2f} | {mine:.1f} | {ratio} |" if mine else f"| fer | {video.name} | {r['frames']} | {r['fps']:.1f} | {r['faces_per_frame']:.2f} | - | - |", flush=True)
 
 
 if __name__ == "__main__":

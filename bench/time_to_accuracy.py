@@ -54,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", type=float, default=0.612)
     ap.add_argument("--budget-min", type=float, default=120.0)
-    ap.add_argument("--configs", default="configs/expression_small.yaml,configs/emotion_model_1.yaml")
+    ap.add_argument("--configs", default="configs/expression_fast.yaml,configs/emotion_model_1.yaml")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"target PublicTest accuracy {args.target:.1%}; budget {args.budget_min:.0f} min per recipe; {device}\n")

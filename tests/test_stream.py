@@ -74,7 +74,9 @@ def test_int8_export_keeps_metadata_and_predictions(models, tmp_path):
     assert q.session.get_modelmeta().custom_metadata_map["facesense_precision"] == "int8"
     assert any(n.op_type == "QuantizeLinear" for n in __import__("onnx").load(str(q_path)).graph.node)
     crops = [np.random.default_rng(i).integers(0, 255, (60, 60, 3), dtype=np.uint8) for i in range(4)]
-    np.testing.assert_allclose(q.predict(crops), fp32.predict(crops), atol=0.05)
+    got = q.predict(crops)
+    np.testing.assert_allclose(got, fp32.predict(crops), atol=0.05)
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)  # the output layer stays float
     assert main(["export", str(models[0]), "--int8"]) == 2
 
 

@@ -13,6 +13,9 @@ from torch import nn
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .runs import atomic_path
 
+# the layers that carry the compute; the output (softmax / sigmoid) stays in float32 so the
+# probabilities still sum to 1
+INT8_OPS = ["Conv", "Gemm", "MatMul", "Add", "Relu", "MaxPool", "GlobalAveragePool", "Flatten"]
 METADATA_KEYS = ("facesense_classes", "facesense_input_spec", "facesense_model", "facesense_task")
 
 
@@ -77,7 +80,7 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
         fp32, pre, q = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         fp32.write_bytes(model_bytes)
         quant_pre_process(str(fp32), str(pre))
-        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         proto = onnx.load(str(q))
     del proto.metadata_props[:]
     for key, value in {**metadata, "facesense_precision": "int8"}.items():
