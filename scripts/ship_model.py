@@ -65,6 +65,7 @@ def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
 def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = (), cv_dir: Path | None = None) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
+    selection = f"best epoch {summary['best_epoch']} by {cfg['monitor']}" if summary["samples"].get("val") else "no validation split: the last epoch is kept"
     if cv_dir is not None:
         m, cv_lines = cv_metrics(cv_dir)
         heading = f"## Validation metrics ({m['n']} samples: the validation folds of {m['folds']}-fold cross-validation; this model itself trained on all the data)"
@@ -85,7 +86,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         + "; face crops from the detector, resized with bilinear filtering",
         f"* **Data**: `{Path(cfg['data']).name}` from ../shared/data; splits: {data_splits}; samples {summary['samples']}",
         f"* **Command**: `{command}` (seed {cfg['seed']})",
-        f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, best epoch {summary['best_epoch']} by {cfg['monitor']}, "
+        f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, {selection}, "
         f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}, {machine} ({summary['seconds_per_epoch']:.0f} s/epoch)",
         "",
         heading,

@@ -111,3 +111,16 @@ def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3)
     assert distillation_loss(torch.log(soft), soft, 4.0).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(FacesenseError, match="classes"):
         Teachers([str(teacher.best_checkpoint)], ["a", "b"], InputSpec(48, 1), torch.device("cpu"))
+
+
+def test_training_without_validation_keeps_the_last_epoch(tmp_path, folders3):
+    """val_size=0 (a model trained on all the data): callbacks watch the training loss, best.pt
+    is the last epoch and the summary says so."""
+    import json
+
+    run = train(small_config(folders3, tmp_path, epochs=2, val_size=0.0, test_split=None), progress=False)
+    summary = json.loads(run.summary.read_text())
+    assert summary["samples"]["val"] == 0 and summary["best_epoch"] == summary["epochs_run"] == 2
+    assert "best_train_loss" in summary
+    best, last = (torch.load(p, weights_only=False) for p in (run.best_checkpoint, run.last_checkpoint))
+    assert best["epoch"] == last["epoch"] == 2

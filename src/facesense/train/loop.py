@@ -120,7 +120,9 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.amp = cfg.amp == "auto"
         self.optimizer = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
-        mode = monitor_mode(cfg.monitor)
+        # without a validation split the callbacks can only watch the training loss
+        self.monitor = cfg.monitor if len(data.splits["val"]) else "train_loss"
+        mode = monitor_mode(self.monitor)
         self.scheduler = build_scheduler(cfg, self.optimizer, mode)
         self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
         self.best = Monitor(mode)
@@ -252,7 +254,7 @@ class Trainer:
         """Run epochs start_epoch..epochs. `stop_after` ends the process early (as a kill would) for tests."""
         stopped = False
         has_val = len(self.data.splits["val"]) > 0
-        monitor = self.cfg.monitor if has_val else "train_loss"
+        monitor = self.monitor
         if not has_val:
             log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
@@ -287,4 +289,5 @@ class Trainer:
             if stopped or (stop_after is not None and epoch >= stop_after):
                 break
         epochs_run = self.history[-1]["epoch"] if self.history else 0
-        return FitResult(epochs_run, self.best.best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))
+        best_epoch = self.best.best_epoch if has_val else epochs_run  # no validation: best.pt is the last epoch
+        return FitResult(epochs_run, best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))
