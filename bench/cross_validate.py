@@ -8,13 +8,13 @@ Prints each fold's validation accuracy, macro-F1 and ROC AUC, then mean +- std a
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
 from facesense.config import load_config
 from facesense.experiment import train
 from facesense.study import mean_ci
-from facesense.train.loop import HISTORY_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,8 @@ def main() -> None:
         run = train(cfg.validate(), progress=False)
         m = json.loads((run.eval_dir("val") / "metrics.json").read_text())
         # a model trained on all the data has no epoch to select: its estimate is the last epoch's
-        m["last_epoch_accuracy"] = float(run.history.read_text().splitlines()[-1].split(",")[HISTORY_COLUMNS.index("val_accuracy")])
+        with open(run.history, newline="") as f:
+            m["last_epoch_accuracy"] = float(list(csv.DictReader(f))[-1]["val_accuracy"])
         results.append(m)
         auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
         print(f"| {fold} | {run.root.name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {auc} | {m['last_epoch_accuracy']:.4f} |", flush=True)

@@ -50,6 +50,12 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         "facesense_model": loaded.config.get("model", ""),
         "facesense_task": loaded.config.get("task", ""),
     }
+    return _with_metadata(proto, meta)
+
+
+def _with_metadata(proto, meta: dict[str, str]) -> bytes:
+    """The model serialised with exactly these metadata entries."""
+    del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -82,11 +88,7 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
         quant_pre_process(str(fp32), str(pre))
         quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         proto = onnx.load(str(q))
-    del proto.metadata_props[:]
-    for key, value in {**metadata, "facesense_precision": "int8"}.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    return proto.SerializeToString()
+    return _with_metadata(proto, {**metadata, "facesense_precision": "int8"})
 
 
 def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0) -> "np.ndarray":
@@ -96,13 +98,12 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
 
     from .data.images import decode
     from .data.sources import read_dataset
-    from .data.sources import canonical_split
+    from .data.split import _match
     from .preprocess import scale
 
     data = read_dataset(dataset)
-    pool = np.arange(len(data))
-    train = [i for i, s in enumerate(data.splits) if s is not None and canonical_split(s) == "train"]
-    pool = np.array(train) if train else pool
+    train = _match(data, "train")
+    pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
     images, _ = decode(data.subset(pick), spec, skip_bad=True)
     return scale(images, spec).astype(np.float32)

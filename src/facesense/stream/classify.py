@@ -51,8 +51,8 @@ class FaceClassifier:
         if str(model) in thirdparty.BACKENDS:
             return thirdparty.BACKENDS[str(model)](threads)
         path = Path(model)
-        if not path.exists() and shipped_model_path(str(model), ".int8.onnx") is not None:
-            path = shipped_model_path(str(model), ".int8.onnx")
+        if not path.exists():
+            path = shipped_model_path(str(model), ".int8.onnx") or path
         if path.suffix == ".onnx":
             if not path.is_file():
                 raise FacesenseError(f"model {path} not found")

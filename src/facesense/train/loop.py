@@ -23,6 +23,7 @@ from ..eval.inference import autocast_for, loss_fn, run_inference
 from ..models import build_model
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, Monitor, monitor_mode
+from .distill import Teachers, distillation_loss
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,10 @@ class Trainer:
         if cfg.teacher:
             if self.binary_logit:
                 raise FacesenseError("distillation (teacher=...) needs loss=ce")
-            from .distill import Teachers
-
             self.teachers = Teachers(cfg.teacher, data.classes, data.spec, self.device)
         self.weight = class_weights(train.targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
-        sample_weights = class_weights(train.targets.cpu(), self.k)[train.targets.cpu()].numpy() if cfg.class_balance == "sampler" else None
+        cpu_targets = data.splits["train"].targets
+        sample_weights = class_weights(cpu_targets, self.k)[cpu_targets].numpy() if cfg.class_balance == "sampler" else None
         if cfg.batch_size % world_size:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
@@ -205,8 +205,6 @@ class Trainer:
                 soft = self.teachers.soft_targets(x, self.cfg.distill_temperature) if self.teachers else None
             loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
             if soft is not None:
-                from .distill import distillation_loss
-
                 a = self.cfg.distill_weight
                 loss = (1 - a) * loss + a * distillation_loss(logits, soft, self.cfg.distill_temperature)
             if not torch.isfinite(loss):
@@ -254,7 +252,6 @@ class Trainer:
         """Run epochs start_epoch..epochs. `stop_after` ends the process early (as a kill would) for tests."""
         stopped = False
         has_val = len(self.data.splits["val"]) > 0
-        monitor = self.monitor
         if not has_val:
             log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
@@ -271,7 +268,7 @@ class Trainer:
             row["seconds"] = time.perf_counter() - t0
             self.train_seconds += row["seconds"]
             self.history.append(row)
-            value = row[monitor]
+            value = row[self.monitor]
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
             improved = self.best.update(value, epoch) or not has_val
