@@ -124,3 +124,26 @@ def test_training_without_validation_keeps_the_last_epoch(tmp_path, folders3):
     assert "best_train_loss" in summary
     best, last = (torch.load(p, weights_only=False) for p in (run.best_checkpoint, run.last_checkpoint))
     assert best["epoch"] == last["epoch"] == 2
+
+
+def test_weight_averaging_over_the_last_epochs_survives_a_kill(tmp_path, folders3):
+    """swa_start=2 of 3 epochs at swa_lr: the summary reports 2 averaged epochs and their
+    validation; a run killed inside the averaging window and resumed ends with the same weights."""
+    import json
+
+    extra = {"swa_start": 2, "swa_lr": 0.004}
+    full = train(small_config(folders3, tmp_path / "a", **extra), progress=False)
+    summary = json.loads(full.summary.read_text())
+    assert summary["swa"]["epochs_averaged"] == 2 and 0 <= summary["swa"]["val_accuracy"] <= 1
+    assert [round(r["lr"], 6) for r in history(full)][1:] == [0.004, 0.004]
+    part = train(small_config(folders3, tmp_path / "b", **extra), progress=False, stop_after=2)
+    assert not part.summary.exists()
+    resumed = train(None, resume=part.root, progress=False)
+    assert json.loads(resumed.summary.read_text())["swa"] == pytest.approx(summary["swa"], rel=1e-4, abs=1e-5)
+    a, b = (torch.load(r.best_checkpoint, weights_only=False)["model_state"] for r in (full, resumed))
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+    from facesense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="swa_start"):
+        small_config(folders3, tmp_path, swa_start=9)

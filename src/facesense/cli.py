@@ -73,6 +73,8 @@ def _train(args) -> None:
             cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
         if cfg.teacher:
             cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
+        if cfg.soft_labels:
+            cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
 
     def on_epoch(row: dict) -> None:
         log.info(

@@ -65,6 +65,13 @@ class Config:
     teacher: list[str] | None = None  # checkpoints to distil from (their averaged soft outputs)
     distill_weight: float = 0.7  # share of the distillation term in the loss (the rest: labels)
     distill_temperature: float = 4.0
+    teacher_mode: str = "online"  # online: teachers see each augmented batch | cached: score each train image (+ mirror) once
+    soft_labels: str | None = None  # crowd-vote table (FER+ fer2013new.csv layout) mixed into the targets
+    soft_label_weight: float = 0.5  # share of the vote distribution in the label targets
+    # stochastic weight averaging: from epoch swa_start on, the weights are averaged at each
+    # epoch end; the average (batch-norm statistics re-estimated) becomes best.pt if it validates better
+    swa_start: int | None = None
+    swa_lr: float | None = None  # constant lr during the averaged epochs (None: the schedule's)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # callbacks, all chosen on the validation split
     monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
@@ -89,6 +96,7 @@ class Config:
             "amp": ("auto", "off"),
             "lr_schedule": ("auto", "constant", "plateau", "cosine"),
             "device": ("auto", "cpu", "cuda"),
+            "teacher_mode": ("online", "cached"),
         }
         for key, allowed in choice.items():
             if getattr(self, key) not in allowed:
@@ -111,6 +119,14 @@ class Config:
             raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
         if self.teacher is not None and self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        if self.swa_start is not None and not 1 <= self.swa_start <= self.epochs:
+            raise ConfigError(f"swa_start must be in [1, epochs={self.epochs}], got {self.swa_start}")
+        if self.swa_lr is not None and self.swa_lr <= 0:
+            raise ConfigError(f"swa_lr must be > 0, got {self.swa_lr}")
+        if self.soft_labels is not None and self.loss == "bce":
+            raise ConfigError("soft_labels needs loss=ce (vote shares over every class)")
+        if not 0 <= self.soft_label_weight <= 1:
+            raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
         if not self.name:
             self.name = self.model
         return self

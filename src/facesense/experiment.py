@@ -80,6 +80,8 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         "samples": {k: len(v) for k, v in data.splits.items()},
         "world_size": world_size,
     }
+    if trainer.swa_result is not None:
+        summary["swa"] = trainer.swa_result
     for split in ("val", "test"):
         if len(data.splits[split]):
             m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels)

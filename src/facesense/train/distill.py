@@ -3,6 +3,8 @@ larger teachers (Hinton et al., 2015). The teachers see the same augmented batch
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import torch
@@ -11,12 +13,17 @@ from torch.nn import functional as F
 from ..checkpoint import load_model
 from ..errors import FacesenseError
 from ..preprocess import InputSpec
+from ..runs import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 class Teachers:
     """An ensemble of frozen facesense checkpoints; their probabilities at temperature T are averaged."""
 
     def __init__(self, paths: list[str], classes: list[str], spec: InputSpec, device: torch.device):
+        self.paths = [str(p) for p in paths]
+        self.k = len(classes)
         self.models = []
         for path in paths:
             if not Path(path).is_file():
@@ -34,6 +41,39 @@ class Teachers:
     def soft_targets(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
         probs = [torch.softmax(m(x).float() / temperature, dim=1) for m in self.models]
         return torch.stack(probs).mean(0)
+
+    def cached_targets(self, batches, n: int, temperature: float, cache_dir: Path, amp) -> torch.Tensor:
+        """Soft targets for every sample of `batches` (an unshuffled, unaugmented pass), each the
+        average over the teachers and over the image and its mirror. Kept in `cache_dir` under a
+        key made of the teachers' bytes, T and the sample ids, so a resumed run, or another
+        student of the same teachers on the same data, does not score again."""
+        key = self._cache_key(temperature, batches.data.ids)
+        cache = Path(cache_dir) / f"teacher_targets-{key[:20]}.pt"
+        if cache.is_file():
+            saved = torch.load(cache, map_location="cpu", weights_only=True)
+            if saved.get("key") == key:
+                log.info("teacher targets read from %s", cache)
+                return saved["targets"]
+        device = next(self.models[0].parameters()).device
+        out = torch.empty(n, self.k, dtype=torch.float32)
+        for x, _, idx in batches:
+            with amp():
+                both = torch.cat([x, torch.flip(x, dims=[3])]).to(device)
+                # channels_last: measured 2x faster for bfloat16 convolutions on the CPU
+                probs = self.soft_targets(both.contiguous(memory_format=torch.channels_last), temperature).cpu()
+            out[idx] = (probs[: len(x)] + probs[len(x) :]) / 2
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            torch.save({"key": key, "targets": out}, tmp)
+        log.info("teacher targets for %d samples cached in %s", n, cache)
+        return out
+
+    def _cache_key(self, temperature: float, ids: list[str]) -> str:
+        h = hashlib.sha256(repr(float(temperature)).encode())
+        for path in self.paths:
+            h.update(Path(path).read_bytes())
+        h.update("\n".join(ids).encode())
+        return h.hexdigest()
 
 
 def distillation_loss(student_logits: torch.Tensor, soft_targets: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from sklearn.metrics import f1_score
 
 from ..checkpoint import save_checkpoint
@@ -24,6 +25,7 @@ from ..models import build_model
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, Monitor, monitor_mode
 from .distill import Teachers, distillation_loss
+from .soft_labels import check_alignment, mixed_targets, read_votes
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,25 @@ class Trainer:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
         self.val_batches = Batches(val, data.spec, max(cfg.batch_size, 256), train=False)
+        # per-sample targets, indexed by the batches' sample indices
+        self.label_targets = None
+        if cfg.soft_labels:
+            votes = read_votes(cfg.soft_labels, data.classes, train.ids, cfg.train_split)
+            agreement = check_alignment(cfg.soft_labels, votes, data.splits["train"].targets.numpy(), self.k)
+            log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
+            self.label_targets = mixed_targets(votes, data.splits["train"].targets, self.k, cfg.soft_label_weight).to(self.device)
+        self.cached_soft = None
+        if self.teachers and cfg.teacher_mode == "cached":
+            # teachers score each clean image once instead of every augmented batch: ~5x cheaper
+            # epochs on a CPU, at the price of targets that ignore the augmentation
+            scoring = Batches(train, data.spec, 256, train=False)
+            self.cached_soft = self.teachers.cached_targets(scoring, len(train), cfg.distill_temperature, run.root.parent / ".cache", lambda: autocast_for(self.device, self.amp)).to(self.device)
+        self.swa = None
+        if cfg.swa_start:
+            from torch.optim.swa_utils import AveragedModel
+
+            self.swa = AveragedModel(self.model)
+        self.swa_result: dict | None = None
         self.history: list[dict] = []
         self.start_epoch = 1
         self.train_seconds = 0.0
@@ -158,6 +179,7 @@ class Trainer:
             "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
             "stopper_state": self.stopper.state_dict() if self.stopper else None,
             "best_state": self.best.state_dict(),
+            "swa_state": self.swa.state_dict() if self.swa else None,
             "history": self.history,
             "train_seconds": self.train_seconds,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
@@ -174,6 +196,8 @@ class Trainer:
         if self.stopper and state["stopper_state"]:
             self.stopper.load_state_dict(state["stopper_state"])
         self.best.load_state_dict(state["best_state"])
+        if self.swa and state.get("swa_state"):
+            self.swa.load_state_dict(state["swa_state"])
         self.history = state["history"]
         self.train_seconds = state["train_seconds"]
         torch.set_rng_state(state["rng"]["torch"])
@@ -196,14 +220,22 @@ class Trainer:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
-        for x, y, _ in batches:
+        for x, y, idx in batches:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_for(self.device, self.amp):
                 logits = self.net(x)
-                soft = self.teachers.soft_targets(x, self.cfg.distill_temperature) if self.teachers else None
-            loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
+                soft = None
+                if self.cached_soft is not None:
+                    soft = self.cached_soft[idx.to(self.device)]
+                elif self.teachers:
+                    soft = self.teachers.soft_targets(x, self.cfg.distill_temperature)
+            if self.label_targets is not None:
+                target = self.label_targets[idx.to(self.device)]
+                loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=self.cfg.label_smoothing)
+            else:
+                loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
             if soft is not None:
                 a = self.cfg.distill_weight
                 loss = (1 - a) * loss + a * distillation_loss(logits, soft, self.cfg.distill_temperature)
@@ -236,11 +268,11 @@ class Trainer:
             "train_macro_f1": float(f1_score(y_true, y_pred, labels=list(range(self.k)), average="macro", zero_division=0)),
         }
 
-    def validate(self) -> dict:
+    def validate(self, model=None) -> dict:
         if len(self.data.splits["val"]) == 0:
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan}
         # float32, so the numbers that choose the best epoch are the ones the final report shows
-        _, y, probs, loss = run_inference(self.model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
+        _, y, probs, loss = run_inference(model or self.model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
         pred = probs.argmax(1)
         return {
             "val_loss": loss,
@@ -254,10 +286,16 @@ class Trainer:
         has_val = len(self.data.splits["val"]) > 0
         if not has_val:
             log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
+        swa_from = self.cfg.swa_start or self.cfg.epochs + 1
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             t0 = time.perf_counter()
+            if epoch >= swa_from and self.cfg.swa_lr:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.cfg.swa_lr
             row = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self.train_epoch(epoch, progress and self.rank == 0))
+            if epoch >= swa_from:
+                self.swa.update_parameters(self.model)
             row.update(self.validate() if self.rank == 0 else {})
             if self.world_size > 1:  # every process takes the same decisions from process 0's numbers
                 import torch.distributed as dist
@@ -274,7 +312,7 @@ class Trainer:
             improved = self.best.update(value, epoch) or not has_val
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(value)
-            elif self.scheduler is not None:
+            elif self.scheduler is not None and not (epoch >= swa_from and self.cfg.swa_lr):
                 self.scheduler.step()
             if self.rank == 0:
                 if improved:
@@ -286,5 +324,24 @@ class Trainer:
             if stopped or (stop_after is not None and epoch >= stop_after):
                 break
         epochs_run = self.history[-1]["epoch"] if self.history else 0
+        finished = stop_after is None or epochs_run >= self.cfg.epochs or stopped
+        if self.swa is not None and finished and self.swa.n_averaged.item() > 0:
+            self._finish_swa(epochs_run, has_val)
         best_epoch = self.best.best_epoch if has_val else epochs_run  # no validation: best.pt is the last epoch
         return FitResult(epochs_run, best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))
+
+    def _finish_swa(self, epoch: int, has_val: bool) -> None:
+        """Re-estimate batch-norm statistics for the averaged weights (one pass over the training
+        batches), validate, and keep the average as best.pt when it beats every single epoch."""
+        from torch.optim.swa_utils import update_bn
+
+        with autocast_for(self.device, self.amp):
+            update_bn(self.train_batches, self.swa, self.device)
+        averaged = self.swa.module
+        row = self.validate(averaged) if self.rank == 0 else {}
+        value = row.get(self.monitor, math.nan)
+        better = has_val and self.best.update(value, epoch)
+        self.swa_result = {"epochs_averaged": int(self.swa.n_averaged.item()), **row, "used_as_best": bool(better or not has_val)}
+        log.info("SWA of %d epochs: %s", self.swa_result["epochs_averaged"], ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        if self.rank == 0 and (better or not has_val):
+            save_checkpoint(self.run.best_checkpoint, averaged, self.cfg.to_dict(), self.data.classes, self.data.spec, epoch=epoch, swa=self.swa_result)

@@ -1,0 +1,125 @@
+"""Per-sample soft targets: teacher outputs cached once per image, and crowd-vote soft labels."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from facesense.config import load_config
+from facesense.data.batches import ArrayDataset, Batches
+from facesense.errors import DataError
+from facesense.experiment import train
+from facesense.preprocess import InputSpec
+from facesense.train.distill import Teachers
+from facesense.train.soft_labels import check_alignment, mixed_targets, read_votes
+
+from conftest import write_fer_csv
+
+FERPLUS_HEADER = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"]
+FER_CODES_TO_FERPLUS = {0: "anger", 1: "disgust", 2: "fear", 3: "happiness", 4: "sadness", 5: "surprise", 6: "neutral"}
+
+
+def config(data, runs, **extra):
+    values = {"data": str(data), "model": "resnet_fer_small", "epochs": 2, "batch_size": 8, "runs_dir": str(runs), "seed": 3,
+              "train_split": "Training", "val_split": "PublicTest", "augment": {"hflip": True}}
+    values.update(extra)
+    return load_config(overrides=values)
+
+
+def write_votes(path, labels, usages, shift=0):
+    """FER+ layout: row i votes 7 for the label of row i + shift, 3 split over the rest."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FERPLUS_HEADER)
+        for i, usage in enumerate(usages):
+            votes = dict.fromkeys(FERPLUS_HEADER[2:], 0)
+            votes[FER_CODES_TO_FERPLUS[labels[(i + shift) % len(labels)]]] = 7
+            votes["neutral"] += 2
+            votes["unknown"] = 1
+            w.writerow([usage, f"fer{i:07d}.png"] + list(votes.values()))
+    return path
+
+
+@pytest.fixture
+def fer_with_votes(tmp_path):
+    labels = [i % 7 for i in range(84)]
+    usages = ["Training"] * 70 + ["PublicTest"] * 14
+    return write_fer_csv(tmp_path / "fer.csv", labels, usages), labels, usages
+
+
+def test_cached_teacher_targets_average_image_and_mirror_and_are_reused(tmp_path, folders3):
+    teacher = train(config(folders3, tmp_path / "t", task="custom", train_split="train", val_split="val"), progress=False)
+    spec = InputSpec(48, 1)
+    teachers = Teachers([str(teacher.best_checkpoint)], ["angry", "happy", "sad"], spec, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    data = ArrayDataset(torch.randint(0, 256, (10, 1, 48, 48), dtype=torch.uint8, generator=g), torch.zeros(10, dtype=torch.long), [f"s{i}" for i in range(10)])
+    cache = tmp_path / "cache"
+    out = teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 2.0, cache, torch.no_grad)
+    assert out.shape == (10, 3) and torch.allclose(out.sum(1), torch.ones(10))
+    x = next(iter(Batches(data, spec, 10, train=False)))[0]
+    expected = (teachers.soft_targets(x, 2.0) + teachers.soft_targets(torch.flip(x, dims=[3]), 2.0)) / 2
+    assert torch.allclose(out, expected, atol=1e-5)
+    teachers.soft_targets = None  # a second call must read the cache, not score again
+    assert torch.equal(teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 2.0, cache, torch.no_grad), out)
+    # another temperature is another cache key: it must score again (and fails here)
+    with pytest.raises(TypeError):
+        teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 3.0, cache, torch.no_grad)
+
+
+def test_training_with_cached_teacher_targets(tmp_path, folders3):
+    teacher = train(config(folders3, tmp_path / "t", task="custom", train_split="train", val_split="val"), progress=False)
+    run = train(config(folders3, tmp_path / "s", task="custom", train_split="train", val_split="val", teacher=[str(teacher.best_checkpoint)], teacher_mode="cached", distill_weight=1.0), progress=False)
+    (path,) = (run.root.parent / ".cache").glob("teacher_targets-*.pt")
+    cached = torch.load(path, weights_only=True)["targets"]
+    n_train = sum(1 for line in run.split_manifest.read_text().splitlines() if line.endswith(",train"))
+    assert cached.shape == (n_train, 3)
+    losses = [float(r.split(",")[3]) for r in run.history.read_text().splitlines()[1:]]
+    assert all(np.isfinite(losses))
+
+
+def test_votes_in_ferplus_layout_map_by_class_name(tmp_path, fer_with_votes):
+    data, labels, usages = fer_with_votes
+    votes_path = write_votes(tmp_path / "votes.csv", labels, usages)
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    ids = [f"row{i + 1}" for i in range(70)]
+    votes = read_votes(votes_path, classes, ids, "Training")
+    assert votes.shape == (70, 7)
+    y = np.array(labels[:70])
+    assert (votes[np.arange(70), y] >= 7).all()  # anger -> angry, happiness -> happy, ...
+    assert check_alignment(votes_path, votes, y, 7) > 0.8
+    mixed = mixed_targets(votes, torch.from_numpy(y), 7, 0.5)
+    assert torch.allclose(mixed.sum(1), torch.ones(70))
+    assert mixed[0].argmax() == y[0] and mixed[0, y[0]] == pytest.approx(0.5 + 0.5 * 7 / 9)
+    run = train(config(data, tmp_path / "runs", soft_labels=str(votes_path), soft_label_weight=0.5), progress=False)
+    assert run.best_checkpoint.is_file()
+
+
+def test_misaligned_vote_tables_are_refused(tmp_path, fer_with_votes):
+    data, labels, usages = fer_with_votes
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    ids = [f"row{i + 1}" for i in range(70)]
+    shifted = write_votes(tmp_path / "shifted.csv", labels, usages, shift=1)  # same Usage, rows off by one
+    with pytest.raises(DataError, match="not in the dataset's row order"):
+        check_alignment(shifted, read_votes(shifted, classes, ids, "Training"), np.array(labels[:70]), 7)
+    with pytest.raises(DataError, match="not in the dataset's row order"):
+        train(config(data, tmp_path / "runs", soft_labels=str(shifted)), progress=False)
+    swapped = write_votes(tmp_path / "swapped.csv", labels, ["PublicTest"] + usages[1:])
+    with pytest.raises(DataError, match="Usage"):
+        read_votes(swapped, classes, ids, "Training")
+    short = write_votes(tmp_path / "short.csv", labels[:20], usages[:20])
+    with pytest.raises(DataError, match="has 20 rows"):
+        read_votes(short, classes, ids, "Training")
+    with pytest.raises(DataError, match="no vote column"):
+        read_votes(short, ["angry", "calm"], ids, "Training")
+
+
+def test_vote_table_with_id_column(tmp_path):
+    path = tmp_path / "votes.csv"
+    path.write_text("id,man,woman,unsure\nb.jpg,1,3,0\na.jpg,0,0,4\n")
+    votes = read_votes(path, ["man", "woman"], ["a.jpg", "b.jpg"])
+    assert votes.tolist() == [[0, 0], [1, 3]]
+    mixed = mixed_targets(votes, torch.tensor([0, 0]), 2, 1.0)
+    assert mixed.tolist() == [[1.0, 0.0], [0.25, 0.75]]  # no votes for a class: the label stays
+    with pytest.raises(DataError, match="no row"):
+        read_votes(path, ["man", "woman"], ["c.jpg"])
