@@ -53,6 +53,12 @@ def test_one_conversion_function_for_rgb_and_bgr():
     assert np.abs(ours.astype(int) - pil_gray.astype(int)).max() <= 1
     colour = to_model_pixels(rgb[:, :, 0].copy(), InputSpec(size=24, channels=3))
     assert colour.shape == (3, 24, 24) and np.array_equal(colour[0], colour[2])
+    # a crop is a strided view of the frame, and a frame may carry alpha: same pixels as a copy
+    frame = np.random.default_rng(1).integers(0, 255, (60, 80, 4), dtype=np.uint8)
+    for spec in (InputSpec(size=24, channels=1), InputSpec(size=24, channels=3)):
+        view = to_model_pixels(frame[5:45, 10:50], spec, "BGR")
+        assert np.array_equal(view, to_model_pixels(frame[5:45, 10:50, :3].copy(), spec, "BGR"))
+        assert np.array_equal(view, to_model_pixels(frame[5:45, 10:50, 2::-1].copy(), spec, "RGB"))
 
 
 def test_near_duplicates_and_leak_free_split(tmp_path, capsys):
