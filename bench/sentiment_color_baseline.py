@@ -1,9 +1,11 @@
 """How much of image sentiment do colour and edge statistics explain? A reference point for the
 CNN sentiment models: HSV colour histogram (8x4x4), mean/std of saturation and brightness, edge
 density and contrast, then a class-balanced logistic regression, scored with the benchmark's
-own partitions (each one held out in turn).
+own partitions (each one held out in turn). --faces adds what the shipped models see in the
+image: whether it has a face (haar_alt2), how many, their area, and the shipped expression
+model's mean class probabilities over them (and its highest 'happy').
 
-    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment]
+    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment] [--faces]
 """
 
 from __future__ import annotations
@@ -33,15 +35,41 @@ def colour_features(path: Path) -> np.ndarray:
     return np.concatenate([hist / hist.sum(), np.array(stats) / 255, [cv2.Canny(gray, 100, 200).mean() / 255]])
 
 
+def face_features(paths) -> np.ndarray:
+    from facesense.stream.classify import FaceClassifier, crop_faces
+    from facesense.stream.detect import build_detector
+
+    detector, expression = build_detector("haar_alt2", detect_width=640), FaceClassifier.load("expression")
+    happy = expression.classes.index("happy")
+    rows = []
+    for path in paths:
+        image = cv2.imread(str(path))
+        boxes = detector.detect(image)
+        area = sum(b.w * b.h for b in boxes) / (image.shape[0] * image.shape[1])
+        if boxes:
+            probs = expression.predict(crop_faces(image, boxes, 0.1))
+            rows.append([1, min(len(boxes), 5), area, *probs.mean(0), probs[:, happy].max()])
+        else:
+            rows.append([0, 0, 0.0] + [0.0] * (len(expression.classes) + 1))
+    return np.array(rows, dtype=np.float64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data/image_sentiment")
+    ap.add_argument("--faces", action="store_true", help="add face count/area and the shipped expression model's outputs")
     args = ap.parse_args()
     samples = read_dataset(args.data)
     x = np.stack([colour_features(p) for p in samples.paths])
+    if args.faces:
+        faces = face_features(samples.paths)
+        x = np.hstack([x, faces])
     y = np.array([label.lower().startswith("pos") for label in samples.labels], dtype=int)
     parts = np.array(samples.splits)
-    print(f"{args.data}: {len(y)} images, {y.mean():.1%} positive\n")
+    print(f"{args.data}: {len(y)} images, {y.mean():.1%} positive")
+    if args.faces:
+        print(f"with a face: {faces[y == 1, 0].mean():.1%} of positive, {faces[y == 0, 0].mean():.1%} of negative images")
+    print()
     print("| held-out partition | n | accuracy | ROC AUC |\n|---|---|---|---|")
     accs, aucs = [], []
     for part in sorted(set(parts)):
