@@ -55,16 +55,16 @@ def test_cached_teacher_targets_average_image_and_mirror_and_are_reused(tmp_path
     g = torch.Generator().manual_seed(0)
     data = ArrayDataset(torch.randint(0, 256, (10, 1, 48, 48), dtype=torch.uint8, generator=g), torch.zeros(10, dtype=torch.long), [f"s{i}" for i in range(10)])
     cache = tmp_path / "cache"
-    out = teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 2.0, cache, torch.no_grad)
+    out = teachers.cached_targets(Batches(data, spec, 4, train=False), 2.0, cache, torch.no_grad)
     assert out.shape == (10, 3) and torch.allclose(out.sum(1), torch.ones(10))
     x = next(iter(Batches(data, spec, 10, train=False)))[0]
     expected = (teachers.soft_targets(x, 2.0) + teachers.soft_targets(torch.flip(x, dims=[3]), 2.0)) / 2
     assert torch.allclose(out, expected, atol=1e-5)
     teachers.soft_targets = None  # a second call must read the cache, not score again
-    assert torch.equal(teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 2.0, cache, torch.no_grad), out)
+    assert torch.equal(teachers.cached_targets(Batches(data, spec, 4, train=False), 2.0, cache, torch.no_grad), out)
     # another temperature is another cache key: it must score again (and fails here)
     with pytest.raises(TypeError):
-        teachers.cached_targets(Batches(data, spec, 4, train=False), 10, 3.0, cache, torch.no_grad)
+        teachers.cached_targets(Batches(data, spec, 4, train=False), 3.0, cache, torch.no_grad)
 
 
 def test_training_with_cached_teacher_targets(tmp_path, folders3):

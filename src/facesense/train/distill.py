@@ -42,7 +42,7 @@ class Teachers:
         probs = [torch.softmax(m(x).float() / temperature, dim=1) for m in self.models]
         return torch.stack(probs).mean(0)
 
-    def cached_targets(self, batches, n: int, temperature: float, cache_dir: Path, amp) -> torch.Tensor:
+    def cached_targets(self, batches, temperature: float, cache_dir: Path, amp) -> torch.Tensor:
         """Soft targets for every sample of `batches` (an unshuffled, unaugmented pass), each the
         average over the teachers and over the image and its mirror. Kept in `cache_dir` under a
         key made of the teachers' bytes, T and the sample ids, so a resumed run, or another
@@ -55,6 +55,7 @@ class Teachers:
                 log.info("teacher targets read from %s", cache)
                 return saved["targets"]
         device = next(self.models[0].parameters()).device
+        n = len(batches.data)
         out = torch.empty(n, self.k, dtype=torch.float32)
         for x, _, idx in batches:
             with amp():

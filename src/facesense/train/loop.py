@@ -154,7 +154,7 @@ class Trainer:
             # teachers score each clean image once instead of every augmented batch: ~5x cheaper
             # epochs on a CPU, at the price of targets that ignore the augmentation
             scoring = Batches(train, data.spec, 256, train=False)
-            self.cached_soft = self.teachers.cached_targets(scoring, len(train), cfg.distill_temperature, run.root.parent / ".cache", lambda: autocast_for(self.device, self.amp)).to(self.device)
+            self.cached_soft = self.teachers.cached_targets(scoring, cfg.distill_temperature, run.root.parent / ".cache", lambda: autocast_for(self.device, self.amp)).to(self.device)
         self.swa = None
         if cfg.swa_start:
             from torch.optim.swa_utils import AveragedModel
@@ -221,18 +221,18 @@ class Trainer:
 
             batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
         for x, y, idx in batches:
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x, y, idx = (t.to(self.device, non_blocking=True) for t in (x, y, idx))
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_for(self.device, self.amp):
                 logits = self.net(x)
                 soft = None
                 if self.cached_soft is not None:
-                    soft = self.cached_soft[idx.to(self.device)]
+                    soft = self.cached_soft[idx]
                 elif self.teachers:
                     soft = self.teachers.soft_targets(x, self.cfg.distill_temperature)
             if self.label_targets is not None:
-                target = self.label_targets[idx.to(self.device)]
+                target = self.label_targets[idx]
                 loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=self.cfg.label_smoothing)
             else:
                 loss = loss_fn(logits, y, self.binary_logit, self.weight, self.cfg.label_smoothing)
@@ -289,7 +289,8 @@ class Trainer:
         swa_from = self.cfg.swa_start or self.cfg.epochs + 1
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             t0 = time.perf_counter()
-            if epoch >= swa_from and self.cfg.swa_lr:
+            holding_lr = epoch >= swa_from and bool(self.cfg.swa_lr)  # SWA epochs at swa_lr replace the schedule
+            if holding_lr:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.cfg.swa_lr
             row = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
@@ -312,7 +313,7 @@ class Trainer:
             improved = self.best.update(value, epoch) or not has_val
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(value)
-            elif self.scheduler is not None and not (epoch >= swa_from and self.cfg.swa_lr):
+            elif self.scheduler is not None and not holding_lr:
                 self.scheduler.step()
             if self.rank == 0:
                 if improved:
