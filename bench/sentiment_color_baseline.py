@@ -3,9 +3,12 @@ CNN sentiment models: HSV colour histogram (8x4x4), mean/std of saturation and b
 density and contrast, then a class-balanced logistic regression, scored with the benchmark's
 own partitions (each one held out in turn). --faces adds what the shipped models see in the
 image: whether it has a face (haar_alt2), how many, their area, and the shipped expression
-model's mean class probabilities over them (and its highest 'happy').
+model's mean class probabilities over them (and its highest 'happy'). --features adds
+structure descriptors (layout: 4x4 grid of mean Lab colour; hog: HOG of the 128x128 gray
+image; gist: Gabor energy, 3 scales x 8 orientations on a 4x4 grid) to ask whether anything
+beyond colour and faces carries the label.
 
-    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment] [--faces]
+    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment] [--faces] [--features layout,hog,gist]
 """
 
 from __future__ import annotations
@@ -35,6 +38,30 @@ def colour_features(path: Path) -> np.ndarray:
     return np.concatenate([hist / hist.sum(), np.array(stats) / 255, [cv2.Canny(gray, 100, 200).mean() / 255]])
 
 
+def layout_features(image: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    return cv2.resize(lab, (4, 4), interpolation=cv2.INTER_AREA).ravel() / 255
+
+
+def hog_features(image: np.ndarray) -> np.ndarray:
+    gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (128, 128))
+    return cv2.HOGDescriptor((128, 128), (32, 32), (16, 16), (16, 16), 9).compute(gray).ravel()
+
+
+def gist_features(image: np.ndarray) -> np.ndarray:
+    gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (128, 128)).astype(np.float32) / 255
+    out = []
+    for sigma, wavelength in ((2, 4), (4, 8), (8, 16)):
+        for theta in np.arange(8) * np.pi / 8:
+            kernel = cv2.getGaborKernel((31, 31), sigma, theta, wavelength, 0.5, 0)
+            energy = np.abs(cv2.filter2D(gray, cv2.CV_32F, kernel))
+            out.append(cv2.resize(energy, (4, 4), interpolation=cv2.INTER_AREA).ravel())
+    return np.concatenate(out)
+
+
+STRUCTURE = {"layout": layout_features, "hog": hog_features, "gist": gist_features}
+
+
 def face_features(paths) -> np.ndarray:
     from facesense.stream.classify import FaceClassifier, crop_faces
     from facesense.stream.detect import build_detector
@@ -58,9 +85,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data/image_sentiment")
     ap.add_argument("--faces", action="store_true", help="add face count/area and the shipped expression model's outputs")
+    ap.add_argument("--features", default="", help=f"comma-separated extra descriptors: {','.join(STRUCTURE)}")
     args = ap.parse_args()
+    extra = [name for name in args.features.split(",") if name]
+    unknown = sorted(set(extra) - set(STRUCTURE))
+    if unknown:
+        raise SystemExit(f"--features {','.join(unknown)}: unknown; choose from {','.join(STRUCTURE)}")
     samples = read_dataset(args.data)
     x = np.stack([colour_features(p) for p in samples.paths])
+    for name in extra:
+        x = np.hstack([x, np.stack([STRUCTURE[name](cv2.imread(str(p))) for p in samples.paths])])
     if args.faces:
         faces = face_features(samples.paths)
         x = np.hstack([x, faces])
