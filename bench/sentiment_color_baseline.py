@@ -93,8 +93,9 @@ def main() -> None:
         raise SystemExit(f"--features {','.join(unknown)}: unknown; choose from {','.join(STRUCTURE)}")
     samples = read_dataset(args.data)
     x = np.stack([colour_features(p) for p in samples.paths])
-    for name in extra:
-        x = np.hstack([x, np.stack([STRUCTURE[name](cv2.imread(str(p))) for p in samples.paths])])
+    if extra:
+        images = [cv2.imread(str(p)) for p in samples.paths]  # colour_features checked they read
+        x = np.hstack([x] + [np.stack([STRUCTURE[name](image) for image in images]) for name in extra])
     if args.faces:
         faces = face_features(samples.paths)
         x = np.hstack([x, faces])

@@ -2,9 +2,10 @@
 
 The 84 MB fer2013.csv.gz is over the lent GPU machine's 64 MiB upload limit. `pack` stores the
 pixels as the residuals of JPEG-LS's median edge predictor, compressed with xz: 46 MiB for the
-Training + PublicTest rows (raw pixels with xz: 52 MiB). It writes that file, `unpack` turns it back into a FER2013 csv (emotion,pixels,Usage) that `facesense train`
-reads like the original; the rows, labels and pixels are identical (checked by `unpack`
-against the row count and a checksum stored in the pack).
+Training + PublicTest rows (raw pixels with xz: 52 MiB). It writes that file, `unpack` turns
+it back into a FER2013 csv (emotion,pixels,Usage) that `facesense train` reads like the
+original; the rows, labels and pixels are identical (checked by `unpack` against the row count
+and a checksum stored in the pack). Both write atomically: a killed run leaves no partial file.
 
     python scripts/fer_pack.py pack ../shared/data/fer2013/fer2013.csv.gz fer.xz --usage Training PublicTest
     python scripts/fer_pack.py unpack fer.xz fer2013.csv
@@ -22,6 +23,8 @@ import lzma
 from pathlib import Path
 
 import numpy as np
+
+from facesense.runs import atomic_path, write_text
 
 SIDE = 48 * 48
 
@@ -69,8 +72,7 @@ def pack(src: Path, dst: Path, usages: list[str]) -> None:
         raise SystemExit(f"{src}: rows have {px.shape[1]} pixels, expected {SIDE} (48x48)")
     header = {"n": len(labels), "labels": labels, "usage": usage, "sha256": hashlib.sha256(px.tobytes()).hexdigest()}
     head = json.dumps(header).encode()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with lzma.open(dst, "wb", preset=9) as out:
+    with atomic_path(dst) as tmp, lzma.open(tmp, "wb", preset=9) as out:
         out.write(len(head).to_bytes(8, "little") + head + to_residuals(px.reshape(-1, 48, 48)).tobytes())
     print(f"{dst}: {len(labels)} rows, {dst.stat().st_size / 2**20:.1f} MiB")
 
@@ -90,9 +92,7 @@ def unpack(src: Path, dst: Path) -> None:
     w.writerow(["emotion", "pixels", "Usage"])
     for label, use, row in zip(header["labels"], header["usage"], px):
         w.writerow([label, " ".join(map(str, row.tolist())), use])
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_text(buf.getvalue())
-    tmp.replace(dst)
+    write_text(dst, buf.getvalue())
     print(f"{dst}: {header['n']} rows")
 
 
