@@ -67,6 +67,17 @@ def test_cached_teacher_targets_average_image_and_mirror_and_are_reused(tmp_path
         teachers.cached_targets(Batches(data, spec, 4, train=False), 3.0, cache, torch.no_grad)
 
 
+def test_online_teacher_targets_with_distill_flip_average_image_and_mirror(tmp_path, folders3):
+    teacher = train(config(folders3, tmp_path / "t", task="custom", train_split="train", val_split="val"), progress=False)
+    teachers = Teachers([str(teacher.best_checkpoint)], ["angry", "happy", "sad"], InputSpec(48, 1), torch.device("cpu"))
+    x = torch.rand(6, 1, 48, 48)
+    both = teachers.soft_targets(x, 2.0, flip=True)
+    expected = (teachers.soft_targets(x, 2.0) + teachers.soft_targets(torch.flip(x, dims=[3]), 2.0)) / 2
+    assert torch.allclose(both, expected, atol=1e-5) and torch.allclose(both.sum(1), torch.ones(6))
+    run = train(config(folders3, tmp_path / "s", task="custom", train_split="train", val_split="val", teacher=[str(teacher.best_checkpoint)], distill_flip=True), progress=False)
+    assert run.best_checkpoint.is_file()
+
+
 def test_training_with_cached_teacher_targets(tmp_path, folders3):
     teacher = train(config(folders3, tmp_path / "t", task="custom", train_split="train", val_split="val"), progress=False)
     run = train(config(folders3, tmp_path / "s", task="custom", train_split="train", val_split="val", teacher=[str(teacher.best_checkpoint)], teacher_mode="cached", distill_weight=1.0), progress=False)

@@ -49,6 +49,7 @@ class Config:
     model_args: dict[str, Any] = field(default_factory=dict)
     image_size: int = 48
     channels: int = 1
+    test_time_flip: bool = False  # validate, evaluate, predict and export average each image with its mirror (2x compute per face)
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
     freeze: list[str] | None = None  # parameter-name prefixes kept fixed (e.g. [stem, features.0])
     # optimisation
@@ -66,6 +67,7 @@ class Config:
     distill_weight: float = 0.7  # share of the distillation term in the loss (the rest: labels)
     distill_temperature: float = 4.0
     teacher_mode: str = "online"  # online: teachers see each augmented batch | cached: score each train image (+ mirror) once
+    distill_flip: bool = False  # online teachers also score each batch's mirror image (targets averaged over both)
     soft_labels: str | None = None  # crowd-vote table (FER+ fer2013new.csv layout) mixed into the targets
     soft_label_weight: float = 0.5  # share of the vote distribution in the label targets
     # stochastic weight averaging: from epoch swa_start on, the weights are averaged at each

@@ -35,12 +35,20 @@ class Teachers:
                 raise FacesenseError(f"teacher={path}: classes {loaded.classes} differ from the student's {classes}")
             if (loaded.spec.size, loaded.spec.channels) != (spec.size, spec.channels):
                 raise FacesenseError(f"teacher={path}: input {loaded.spec.size}x{loaded.spec.size}x{loaded.spec.channels} differs from the student's {spec.size}x{spec.size}x{spec.channels}")
-            self.models.append(loaded.model.to(device).eval())
+            # channels_last: the students' batches come in that layout, and bfloat16 convolutions
+            # with matching weights ran ~1.5x faster on the 2-core CPU
+            self.models.append(loaded.model.to(device).to(memory_format=torch.channels_last).eval())
 
     @torch.no_grad()
-    def soft_targets(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
-        probs = [torch.softmax(m(x).float() / temperature, dim=1) for m in self.models]
-        return torch.stack(probs).mean(0)
+    def soft_targets(self, x: torch.Tensor, temperature: float, flip: bool = False) -> torch.Tensor:
+        """Averaged teacher probabilities at temperature T; with `flip`, also averaged over the
+        mirror image (one forward of the doubled batch), which makes the targets mirror-invariant
+        like a flip-averaged ensemble."""
+        n = len(x)
+        if flip:
+            x = torch.cat([x, torch.flip(x, dims=[3])])
+        probs = torch.stack([torch.softmax(m(x).float() / temperature, dim=1) for m in self.models]).mean(0)
+        return (probs[:n] + probs[n:]) / 2 if flip else probs
 
     def cached_targets(self, batches, temperature: float, cache_dir: Path, amp) -> torch.Tensor:
         """Soft targets for every sample of `batches` (an unshuffled, unaugmented pass), each the
@@ -59,10 +67,8 @@ class Teachers:
         out = torch.empty(n, self.k, dtype=torch.float32)
         for x, _, idx in batches:
             with amp():
-                both = torch.cat([x, torch.flip(x, dims=[3])]).to(device)
                 # channels_last: measured 2x faster for bfloat16 convolutions on the CPU
-                probs = self.soft_targets(both.contiguous(memory_format=torch.channels_last), temperature).cpu()
-            out[idx] = (probs[: len(x)] + probs[len(x) :]) / 2
+                out[idx] = self.soft_targets(x.to(device).contiguous(memory_format=torch.channels_last), temperature, flip=True).cpu()
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             torch.save({"key": key, "targets": out}, tmp)

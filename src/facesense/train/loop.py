@@ -21,7 +21,7 @@ from ..data.batches import ArrayDataset, Batches, build_augment
 from ..data.prepare import PreparedData
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
-from ..models import build_model
+from ..models import MirrorAveraged, build_model
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, Monitor, monitor_mode
 from .distill import Teachers, distillation_loss
@@ -230,7 +230,7 @@ class Trainer:
                 if self.cached_soft is not None:
                     soft = self.cached_soft[idx]
                 elif self.teachers:
-                    soft = self.teachers.soft_targets(x, self.cfg.distill_temperature)
+                    soft = self.teachers.soft_targets(x, self.cfg.distill_temperature, self.cfg.distill_flip)
             if self.label_targets is not None:
                 target = self.label_targets[idx]
                 loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=self.cfg.label_smoothing)
@@ -272,7 +272,10 @@ class Trainer:
         if len(self.data.splits["val"]) == 0:
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan}
         # float32, so the numbers that choose the best epoch are the ones the final report shows
-        _, y, probs, loss = run_inference(model or self.model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
+        model = model or self.model
+        if self.cfg.test_time_flip:
+            model = MirrorAveraged(model)  # selection sees what evaluate and the live pipeline will
+        _, y, probs, loss = run_inference(model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
         pred = probs.argmax(1)
         return {
             "val_loss": loss,
