@@ -3,6 +3,9 @@ per model and for expression + gender together, one face and a batch of faces, i
 preprocessing (crop -> model pixels).
 
     python bench/classify_latency.py [--models expression,gender,dlib-gender] [--runs 300]
+
+A model may be given as NAME=FILE to time another file in that slot, e.g.
+`--models expression=flip.int8.onnx,gender` (an exported candidate against the shipped gender).
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (120, 120, 3), dtype=np.uint8) for _ in range(4)]
     models = {}
-    for name in args.models.split(","):
+    for entry in args.models.split(","):
+        name, _, path = entry.partition("=")
         try:
-            models[name] = FaceClassifier.load(name)
+            models[name] = FaceClassifier.load(path or name)
         except Exception as exc:  # an optional backend may be absent
             print(f"{name}: skipped ({exc})")
     print(f"machine: {platform.machine()}; onnxruntime default threads; 120x120 BGR crops; median / p95 ms\n")
