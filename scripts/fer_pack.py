@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facesense.data.sources import open_text
 from facesense.runs import atomic_path, write_text
 
 SIDE = 48 * 48
@@ -59,9 +59,8 @@ def from_residuals(r: np.ndarray) -> np.ndarray:
 
 
 def pack(src: Path, dst: Path, usages: list[str]) -> None:
-    opener = gzip.open if src.suffix == ".gz" else open
     labels, usage, pixels = [], [], []
-    with opener(src, "rt", newline="") as f:
+    with open_text(src) as f:
         for row in csv.DictReader(f):
             if row["Usage"] in usages:
                 labels.append(int(row["emotion"]))

@@ -32,7 +32,8 @@ def canonical_split(name: str) -> str | None:
     return next((canon for canon, names in SPLIT_ALIASES.items() if key in names), None)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
+    """A csv file as text, gunzipped when it ends in .gz (utf-8, newline="" as csv wants)."""
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
@@ -40,7 +41,7 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with _open_text(path) as f:
+        with open_text(path) as f:
             return [c.strip().lower() for c in next(csv.reader(f), [])]
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read it as csv ({exc})") from None
@@ -145,7 +146,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
     side = None
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
         for line_no, row in enumerate(reader, start=2):
@@ -190,7 +191,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     columns: dict[str, list[str]] = {c: [] for c in extra}
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
         for line_no, row in enumerate(reader, start=2):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.sources import _open_text, canonical_split
+from ..data.sources import open_text, canonical_split
 from ..errors import DataError
 from ..labels import normalise
 
@@ -29,7 +29,7 @@ def read_votes(path: str | Path, classes: list[str], ids: list[str], split: str 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"soft_labels={path}: file not found (give a vote table such as FER+'s fer2013new.csv)")
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:
