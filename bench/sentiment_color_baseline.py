@@ -27,10 +27,14 @@ from facesense.data.sources import read_dataset
 from facesense.study import mean_ci
 
 
-def colour_features(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path))
     if image is None:
         raise SystemExit(f"{path}: not a readable image")
+    return image
+
+
+def colour_features(image: np.ndarray) -> np.ndarray:
     hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
     hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256]).ravel()
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -62,15 +66,14 @@ def gist_features(image: np.ndarray) -> np.ndarray:
 STRUCTURE = {"layout": layout_features, "hog": hog_features, "gist": gist_features}
 
 
-def face_features(paths) -> np.ndarray:
+def face_features(images) -> np.ndarray:
     from facesense.stream.classify import FaceClassifier, crop_faces
     from facesense.stream.detect import build_detector
 
     detector, expression = build_detector("haar_alt2", detect_width=640), FaceClassifier.load("expression")
     happy = expression.classes.index("happy")
     rows = []
-    for path in paths:
-        image = cv2.imread(str(path))
+    for image in images:
         boxes = detector.detect(image)
         area = sum(b.w * b.h for b in boxes) / (image.shape[0] * image.shape[1])
         if boxes:
@@ -92,12 +95,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--features {','.join(unknown)}: unknown; choose from {','.join(STRUCTURE)}")
     samples = read_dataset(args.data)
-    x = np.stack([colour_features(p) for p in samples.paths])
-    if extra:
-        images = [cv2.imread(str(p)) for p in samples.paths]  # colour_features checked they read
-        x = np.hstack([x] + [np.stack([STRUCTURE[name](image) for image in images]) for name in extra])
+    images = [read_image(p) for p in samples.paths]  # decoded once for every descriptor
+    x = np.hstack([np.stack([describe(image) for image in images]) for describe in [colour_features, *(STRUCTURE[name] for name in extra)]])
     if args.faces:
-        faces = face_features(samples.paths)
+        faces = face_features(images)
         x = np.hstack([x, faces])
     y = np.array([label.lower().startswith("pos") for label in samples.labels], dtype=int)
     parts = np.array(samples.splits)
