@@ -79,6 +79,15 @@ def test_train_evaluate_predict(trained_run, capsys, folders3):
     assert lines[0].startswith("path,pred,p_angry") and len(lines) == 2
 
 
+def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(trained_run, capsys, folders3, monkeypatch):
+    tmp_path, run = trained_run
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val"]) == 0
+    out = tmp_path / "eval" / "resnet_fer_small-1-val"
+    assert capsys.readouterr().out.strip().endswith(str(out))
+    assert (out / "metrics.json").is_file()
+
+
 def test_binary_bce_reports_rates(tmp_path, capsys):
     from conftest import write_class_folders
 

@@ -105,13 +105,21 @@ def _evaluate(args) -> None:
         label_map = yaml.safe_load(Path(args.label_map).read_text())
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    m = evaluate_model(args.model, args.data, Path(args.out).resolve(), split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
+    out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
+    m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" for c, v in m["per_class"].items()))
     if "by_group" in m:
         print(f"by {args.group_by}: " + ", ".join(f"{g} {v['accuracy']:.3f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}")
-    print(Path(args.out).resolve())
+    print(out)
+
+
+def _default_eval_dir(model: str, split: str | None) -> Path:
+    """eval/<model>-<split> in the working directory: the run folder's, file's or shipped name."""
+    path = Path(model)
+    name = path.name if path.is_dir() else path.stem if path.suffix else model
+    return Path("eval") / f"{name}-{split or 'all'}"
 
 
 def _predict(args) -> None:
@@ -282,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", help="run directory or checkpoint file")
     e.add_argument("--data", required=True)
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", help="report folder (default: eval/MODEL-SPLIT in the working directory)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
