@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .errors import FacesenseError
-from .models import MirrorAveraged, build_model
+from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
 
@@ -104,7 +104,5 @@ def load_model(path: str | Path) -> LoadedModel:
     binary_logit = cfg.get("loss") == "bce"
     model = build_model(cfg["model"], 1 if binary_logit else len(classes), spec.channels, spec.size, **cfg.get("model_args", {}))
     model.load_state_dict(payload["model_state"])
-    if cfg.get("test_time_flip"):
-        model = MirrorAveraged(model)
-    model.eval()
+    model = with_test_time_views(model, cfg, spec.size).eval()
     return LoadedModel(model, classes, spec, cfg, payload["_path"], binary_logit)

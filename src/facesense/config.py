@@ -50,6 +50,7 @@ class Config:
     image_size: int = 48
     channels: int = 1
     test_time_flip: bool = False  # validate, evaluate, predict and export average each image with its mirror (2x compute per face)
+    test_time_zoom: list[float] = field(default_factory=list)  # ... and with copies zoomed by these factors (> 1: in; each one more view)
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
     freeze: list[str] | None = None  # parameter-name prefixes kept fixed (e.g. [stem, features.0])
     # optimisation
@@ -121,6 +122,8 @@ class Config:
             raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
         if self.teacher is not None and self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        if any(not 0.5 <= z <= 2 for z in self.test_time_zoom):
+            raise ConfigError(f"test_time_zoom factors must be in [0.5, 2] (1.1: zoom in 10%), got {self.test_time_zoom}")
         if self.swa_start is not None and not 1 <= self.swa_start <= self.epochs:
             raise ConfigError(f"swa_start must be in [1, epochs={self.epochs}], got {self.swa_start}")
         if self.swa_lr is not None and self.swa_lr <= 0:
@@ -174,7 +177,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     if text.startswith("list"):
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {value!r}")
-        return [str(v) for v in value]
+        element = float if "float" in text else str
+        return [_coerce(v, element, f"{key}[{i}]") for i, v in enumerate(value)]
     if text.startswith("dict"):
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {value!r}")

@@ -21,7 +21,7 @@ from ..data.batches import ArrayDataset, Batches, build_augment
 from ..data.prepare import PreparedData
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
-from ..models import MirrorAveraged, build_model
+from ..models import build_model, with_test_time_views
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, Monitor, monitor_mode
 from .distill import Teachers, distillation_loss
@@ -273,8 +273,8 @@ class Trainer:
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan}
         # float32, so the numbers that choose the best epoch are the ones the final report shows
         model = model or self.model
-        if self.cfg.test_time_flip:
-            model = MirrorAveraged(model)  # selection sees what evaluate and the live pipeline will
+        # selection sees what evaluate and the live pipeline will
+        model = with_test_time_views(model, self.cfg.to_dict(), self.cfg.image_size).to(self.device)
         _, y, probs, loss = run_inference(model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
         pred = probs.argmax(1)
         return {
