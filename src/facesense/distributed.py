@@ -24,5 +24,9 @@ def distributed_context() -> Iterator[tuple[int, int]]:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     try:
         yield dist.get_rank(), dist.get_world_size()
+        # rank 0 still evaluates and writes the report after training; a rank that tore down its
+        # gloo connections meanwhile was seen to abort ("terminate called without an active
+        # exception"), so every rank waits here until all are done
+        dist.barrier()
     finally:
         dist.destroy_process_group()
