@@ -89,3 +89,26 @@ def test_bad_zoom_factors_are_refused_by_name():
         load_config(overrides={"test_time_zoom": [1.1, 3]})
     with pytest.raises(ConfigError, match=r"test_time_zoom\[0\]"):
         load_config(overrides={"test_time_zoom": ["big"]})
+
+
+def test_the_shipped_expression_model_scores_with_the_views_its_config_names():
+    """The card's numbers are 4-view numbers: the checkpoint, configs/expression.yaml and the int8
+    copy the live pipeline runs must all agree on the views."""
+    from pathlib import Path
+
+    from facesense.checkpoint import shipped_model_path
+    from facesense.stream.classify import FaceClassifier
+
+    repo_config = Path(__file__).resolve().parents[1] / "configs" / "expression.yaml"
+    if shipped_model_path("expression", ".pt") is None or not repo_config.is_file():
+        pytest.skip("no shipped expression model or repo config in this install")
+    cfg = load_config(repo_config)
+    loaded = load_model("expression")
+    assert (loaded.config["test_time_flip"], loaded.config["test_time_zoom"]) == (cfg.test_time_flip, cfg.test_time_zoom)
+    assert isinstance(loaded.model, ViewAveraged) and loaded.model.views == (1 + len(cfg.test_time_zoom)) * (2 if cfg.test_time_flip else 1)
+    faces = [np.random.default_rng(i).integers(0, 255, (60, 60, 3), dtype=np.uint8) for i in range(3)]
+    int8 = FaceClassifier.load("expression")
+    fp32 = FaceClassifier(onnx_bytes(loaded), name="expression fp32")
+    np.testing.assert_allclose(int8.predict(faces), fp32.predict(faces), atol=0.03)  # a one-view int8 copy is off by ~0.1
+    bare = FaceClassifier(onnx_bytes(type(loaded)(loaded.model.module, loaded.classes, loaded.spec, {}, loaded.path, False)), name="bare")
+    assert np.abs(bare.predict(faces) - fp32.predict(faces)).max() > 1e-3  # the views change the answer
