@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 
 import pytest
 
@@ -118,3 +119,10 @@ def test_csv_non_numeric_pixels(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match="line 2"):
         read_dataset(path)
+
+
+@pytest.mark.parametrize("option,value,match", [("--smoothing", "0", "smoothing=0.0: must be in \\(0, 1\\]"), ("--detect-every", "0", "detect_every=0"), ("--margin", "-0.5", "margin=-0.5")])
+def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, capsys, option, value, match):
+    # smoothing 0 used to freeze each track's first label for good; detect-every 0 divided by zero
+    err = cli_error(capsys, "live", "--source", str(tmp_path / "missing.mp4"), "--no-window", option, value)
+    assert re.search(match, err), err

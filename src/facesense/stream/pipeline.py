@@ -8,6 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import FacesenseError
 from .classify import FaceClassifier, crop_faces
 from .detect import Box
 from .frames import Frame, Source
@@ -44,6 +45,17 @@ class PipelineSettings:
     detect_every: int = 5  # full-frame detection every N frames; in between only around tracked faces
     margin: float = 0.0  # widen face crops by this fraction of the box
     confirm_hits: int = 3  # detections before a track's box may be held through a missed frame
+
+    def __post_init__(self) -> None:
+        # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
+        if not 0 < self.smoothing <= 1:
+            raise FacesenseError(f"smoothing={self.smoothing}: must be in (0, 1] (weight of the newest frame; 1 = off, 0.4 = default)")
+        if self.detect_every < 1:
+            raise FacesenseError(f"detect_every={self.detect_every}: must be >= 1 (1 = detect on every frame)")
+        if not 0 <= self.margin <= 1:
+            raise FacesenseError(f"margin={self.margin}: must be in [0, 1] (fraction of the face box added on each side)")
+        if self.confirm_hits < 1:
+            raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
 
 
 def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
