@@ -21,7 +21,7 @@ from facesense.checkpoint import load_model
 from facesense.config import load_config
 from facesense.data.batches import Batches
 from facesense.data.prepare import prepare_data
-from facesense.models import ViewAveraged
+from facesense.models import with_test_time_views
 
 
 @torch.no_grad()
@@ -76,14 +76,11 @@ def main() -> None:
     widest, held_out = [], []
     for name, m in zip(args.models, loaded):
         bare = getattr(m.model, "module", m.model).eval()  # a model trained with views: score its bare network too
-        cells, plain, rights = [], None, []
+        cells, rights = [], []
         for flip, zs in view_sets:
-            net = ViewAveraged(bare, spec.size, flip, zs).eval() if flip or zs else bare
-            p = probabilities(m, net, batches)
-            right = p.argmax(1) == y
-            plain = right if plain is None else plain
-            rights.append(right)
-            cells.append(f"{right.float().mean():.4f}" + ("" if right is plain else f" ({mcnemar(right, plain)})"))
+            p = probabilities(m, with_test_time_views(bare, spec.size, flip, zs).eval(), batches)
+            rights.append(p.argmax(1) == y)
+            cells.append(f"{rights[-1].float().mean():.4f}" + (f" ({mcnemar(rights[-1], rights[0])})" if len(rights) > 1 else ""))
         widest.append(p)
         print(f"| {name} | " + " | ".join(cells) + " |")
         if args.halves:

@@ -104,5 +104,5 @@ def load_model(path: str | Path) -> LoadedModel:
     binary_logit = cfg.get("loss") == "bce"
     model = build_model(cfg["model"], 1 if binary_logit else len(classes), spec.channels, spec.size, **cfg.get("model_args", {}))
     model.load_state_dict(payload["model_state"])
-    model = with_test_time_views(model, cfg, spec.size).eval()
+    model = with_test_time_views(model, spec.size, bool(cfg.get("test_time_flip")), cfg.get("test_time_zoom") or []).eval()
     return LoadedModel(model, classes, spec, cfg, payload["_path"], binary_logit)

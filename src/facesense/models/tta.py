@@ -54,7 +54,7 @@ class ViewAveraged(nn.Module):
         return logits.reshape(len(views), x.shape[0], -1).mean(0)
 
 
-def with_test_time_views(model: nn.Module, cfg: dict, size: int) -> nn.Module:
-    """The model wrapped as its config's test_time_flip / test_time_zoom ask, or as is."""
-    flip, zooms = bool(cfg.get("test_time_flip")), cfg.get("test_time_zoom") or []
+def with_test_time_views(model: nn.Module, size: int, flip: bool, zooms: Sequence[float]) -> nn.Module:
+    """The model wrapped to average the views a config's test_time_flip / test_time_zoom ask
+    for, or as is when they ask for none."""
     return ViewAveraged(model, size, flip, zooms) if flip or zooms else model

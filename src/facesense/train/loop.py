@@ -274,7 +274,7 @@ class Trainer:
         # float32, so the numbers that choose the best epoch are the ones the final report shows
         model = model or self.model
         # selection sees what evaluate and the live pipeline will
-        model = with_test_time_views(model, self.cfg.to_dict(), self.cfg.image_size).to(self.device)
+        model = with_test_time_views(model, self.cfg.image_size, self.cfg.test_time_flip, self.cfg.test_time_zoom).to(self.device)
         _, y, probs, loss = run_inference(model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
         pred = probs.argmax(1)
         return {
