@@ -69,7 +69,7 @@ def _train(args) -> None:
             raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
         cfg.data = str(Path(cfg.data).expanduser().resolve())
         cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
-        if cfg.init_from:
+        if cfg.init_from and not cfg.init_from.startswith("package:"):  # package:MODULE/... is found by import
             cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
         if cfg.teacher:
             cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
@@ -235,7 +235,8 @@ def _study(args) -> None:
 def _serve(args) -> None:
     from .serve.app import Analyzer, make_server
 
-    server = make_server(Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model), args.host, args.port)
+    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment))
+    server = make_server(analyzer, args.host, args.port)
     print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -339,11 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--resume", action="store_true", help="continue: keep finished runs, resume interrupted ones")
     st.set_defaults(func=_study)
 
-    sv = sub.add_parser("serve", help="web page + JSON API: upload a photo, get every face's expression and gender")
+    sv = sub.add_parser("serve", help="web page + JSON API: upload a photo, get every face's expression and gender and the photo's sentiment")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--expression", default="expression")
     sv.add_argument("--gender", default="gender")
+    sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
     sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
     sv.add_argument("--detector-model")
     sv.set_defaults(func=_serve)

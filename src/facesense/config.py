@@ -78,6 +78,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # callbacks, all chosen on the validation split
     monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
+    keep: str = "best"  # best.pt holds the best epoch by `monitor`, or the last one (then validation only reports, as for a model trained on all the data)
     early_stopping: int | None = None  # patience in epochs; None: off
     lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine
     reduce_lr_patience: int | None = None  # None: off
@@ -96,6 +97,7 @@ class Config:
             "loss": ("ce", "bce"),
             "class_balance": ("none", "weights", "sampler"),
             "monitor": ("val_loss", "val_accuracy", "val_macro_f1"),
+            "keep": ("best", "last"),
             "amp": ("auto", "off"),
             "lr_schedule": ("auto", "constant", "plateau", "cosine"),
             "device": ("auto", "cpu", "cuda"),

