@@ -55,8 +55,11 @@ def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
             for k in ("precision", "recall", "f1", "support")}
         for c in ms[0]["per_class"]
     }
-    lines = ["", f"## {len(ms)}-fold cross-validation of this recipe (seeded, stratified)", "",
-             f"Accuracy mean {mean:.4f} +- {std:.4f} (95% CI {lo:.4f} to {hi:.4f}); the tables above pool the folds' validation samples (sample-weighted means).", "",
+    auc_mean, auc_std, auc_lo, auc_hi = mean_ci([m["roc_auc"] for m in ms])
+    kind = "the dataset's own partitions, each held out in turn" if all("partition" in p.parents[1].name for p in folds) else "seeded, stratified"
+    lines = ["", f"## {len(ms)}-fold cross-validation of this recipe ({kind})", "",
+             f"Accuracy mean {mean:.4f} +- {std:.4f} (95% CI {lo:.4f} to {hi:.4f}); ROC AUC mean {auc_mean:.4f} +- {auc_std:.4f} (95% CI {auc_lo:.4f} to {auc_hi:.4f}). "
+             "The tables above pool the folds' validation samples (sample-weighted means).", "",
              "| fold run | val n | accuracy | macro-F1 | ROC AUC |", "|---|---|---|---|---|"]
     lines += [f"| {p.parents[1].name} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['roc_auc']:.4f} |" for p, m in zip(folds, ms)]
     return pooled, lines
@@ -65,7 +68,12 @@ def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
 def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = (), cv_dir: Path | None = None) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
-    selection = f"best epoch {summary['best_epoch']} by {cfg['monitor']}" if summary["samples"].get("val") else "no validation split: the last epoch is kept"
+    if not summary["samples"].get("val"):
+        selection = "no validation split: the last epoch is kept"
+    elif cfg.get("keep") == "last":
+        selection = "the last epoch is kept (keep: last; validation only reports)"
+    else:
+        selection = f"best epoch {summary['best_epoch']} by {cfg['monitor']}"
     if cv_dir is not None:
         m, cv_lines = cv_metrics(cv_dir)
         heading = f"## Validation metrics ({m['n']} samples: the validation folds of {m['folds']}-fold cross-validation; this model itself trained on all the data)"
@@ -83,7 +91,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         f"* **Architecture**: `{cfg['model']}`{' ' + str(cfg['model_args']) if cfg.get('model_args') else ''}, {summary['parameters']:,} parameters, file {size_bytes / 1e6:.2f} MB",
         f"* **Input spec**: {spec['size']}x{spec['size']}, {'gray' if spec['channels'] == 1 else 'RGB'}, pixels / 255"
         + (f", then (x - {spec['mean']}) / {spec['std']}" if spec.get("mean") or spec.get("std", 1) != 1 else "")
-        + "; face crops from the detector, resized with bilinear filtering",
+        + ("; whole images, resized (not cropped) with bilinear filtering" if cfg["task"] == "sentiment" else "; face crops from the detector, resized with bilinear filtering"),
         f"* **Data**: `{Path(cfg['data']).name}` from ../shared/data; splits: {data_splits}; samples {summary['samples']}",
         f"* **Command**: `{command}` (seed {cfg['seed']})",
         f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, {selection}, "

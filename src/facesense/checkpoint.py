@@ -70,6 +70,12 @@ def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def shipped_model_names() -> list[str]:
+    from importlib.resources import files
+
+    return sorted(p.name[: -len(".pt")] for p in Path(str(files("facesense") / "assets" / "models")).glob("*.pt"))
+
+
 def resolve_model_path(path: str | Path) -> Path:
     if not Path(path).exists() and shipped_model_path(str(path)) is not None:
         return shipped_model_path(str(path))
@@ -80,7 +86,7 @@ def resolve_model_path(path: str | Path) -> Path:
                 return path / name
         raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt file")
     if not path.is_file():
-        raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name (expression, gender)")
+        raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
     return path
 
 
