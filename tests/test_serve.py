@@ -35,7 +35,7 @@ def test_page_and_health(server):
     with urllib.request.urlopen(server + "/", timeout=10) as r:
         assert r.status == 200 and b"/api/analyze" in r.read()
     with urllib.request.urlopen(server + "/api/health", timeout=10) as r:
-        assert json.loads(r.read()) == {"status": "ok", "expression": True, "gender": True}
+        assert json.loads(r.read()) == {"status": "ok", "expression": True, "gender": True, "sentiment": True}
 
 
 def test_analyze_a_photo(server):
@@ -45,6 +45,8 @@ def test_analyze_a_photo(server):
     face = data["faces"][0]
     assert face["expression"]["label"] in face["expression"]["probs"]
     assert sum(face["gender"]["probs"].values()) == pytest.approx(1, abs=1e-3)
+    mood = data["sentiment"]  # the whole photo's, from the shipped sentiment model
+    assert set(mood["probs"]) == {"negative", "positive"} and mood["probs"][mood["label"]] == mood["p"] >= 0.5
     assert cv2.imdecode(__import__("numpy").frombuffer(__import__("base64").b64decode(data["annotated_jpeg_base64"]), "uint8"), 1) is not None
 
 

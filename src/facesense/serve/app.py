@@ -1,6 +1,6 @@
 """`facesense serve`: upload a photo in the browser (or POST it to /api/analyze) and get every
-face's expression and gender, with the annotated image. Standard library HTTP server: one
-process, loopback by default, models loaded once."""
+face's expression and gender, the whole photo's sentiment, and the annotated image. Standard
+library HTTP server: one process, loopback by default, models loaded once."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 
 class Analyzer:
-    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None):
+    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None, sentiment: str | None = "sentiment"):
         from ..stream.classify import FaceClassifier
         from ..stream.detect import build_detector
 
         self.expression = FaceClassifier.load(expression) if expression else None
         self.gender = FaceClassifier.load(gender) if gender else None
+        self.sentiment = FaceClassifier.load(sentiment) if sentiment else None  # scores the whole photo
         self.detector = build_detector(detector, detector_model)
         self.lock = Lock()  # one analysis at a time: the models use every core already
 
@@ -40,6 +41,7 @@ class Analyzer:
             raise ValueError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
         with self.lock:
             result = analyze_image(image, self.detector, self.expression, self.gender)
+            sentiment = self._sentiment(image)
         ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
         faces = [
             {
@@ -52,9 +54,18 @@ class Analyzer:
         ]
         return {
             "faces": faces,
+            "sentiment": sentiment,
             "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
         }
+
+
+    def _sentiment(self, image: np.ndarray) -> dict | None:
+        if self.sentiment is None:
+            return None
+        probs = self.sentiment.predict([image])[0]
+        best = int(probs.argmax())
+        return {"label": self.sentiment.classes[best], "p": round(float(probs[best]), 4), "probs": {c: round(float(p), 4) for c, p in zip(self.sentiment.classes, probs)}}
 
 
 def make_handler(analyzer: Analyzer):
@@ -78,7 +89,7 @@ def make_handler(analyzer: Analyzer):
             if self.path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif self.path == "/api/health":
-                self._json(HTTPStatus.OK, {"status": "ok", "expression": bool(analyzer.expression), "gender": bool(analyzer.gender)})
+                self._json(HTTPStatus.OK, {"status": "ok", "expression": bool(analyzer.expression), "gender": bool(analyzer.gender), "sentiment": bool(analyzer.sentiment)})
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}; try / or POST /api/analyze"})
 
