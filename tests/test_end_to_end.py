@@ -165,3 +165,21 @@ def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
         assert groups[g]["accuracy"] == pytest.approx(np.mean([r["true"] == r["pred"] for r in ids]))
     assert m["by_group"]["accuracy_gap"] == pytest.approx(abs(groups["north"]["accuracy"] - groups["south"]["accuracy"]))
     assert "By site" in (out / "report.md").read_text()
+
+
+def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3):
+    """predict accepts what evaluate accepts: an exported ONNX copy (and so the third-party
+    backends, which are ONNX too) gives the checkpoint's probabilities for the same files."""
+    from facesense.predict import predict_files
+
+    tmp_path, run = trained_run
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", run, "--format", "onnx", "--out", str(onnx_path)]) == 0
+    capsys.readouterr()
+    classes, torch_rows = predict_files(run, [folders3 / "happy"])
+    onnx_classes, onnx_rows = predict_files(onnx_path, [folders3 / "happy"])
+    assert onnx_classes == classes and len(onnx_rows) == len(torch_rows) == 16
+    for a, b in zip(torch_rows, onnx_rows):
+        assert a["path"] == b["path"] and a["pred"] == b["pred"]
+        for c in classes:
+            assert a[f"p_{c}"] == pytest.approx(b[f"p_{c}"], abs=1e-4)

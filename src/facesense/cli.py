@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--skip-bad", action="store_true")
     e.set_defaults(func=_evaluate)
 
-    pr = sub.add_parser("predict", help="classify image files or folders")
+    pr = sub.add_parser("predict", help="classify image files or folders (face crops for face models; whole photos for sentiment)")
     pr.add_argument("model")
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_model
 from .data.images import IMAGE_SUFFIXES, read_image
 from .errors import DataError
 from .preprocess import scale, to_model_pixels
@@ -30,8 +29,12 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 @torch.no_grad()
 def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int = 64, skip_bad: bool = False) -> tuple[list[str], list[dict]]:
-    """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as rows with an error."""
-    loaded = load_model(model)
+    """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as
+    rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped
+    name, an exported .onnx, or a third-party backend (dlib-gender: give face crops)."""
+    from .eval.evaluate import load_for_evaluation
+
+    loaded = load_for_evaluation(model)
     files = expand_inputs(inputs)
     rows: list[dict] = []
     for start in range(0, len(files), batch_size):
