@@ -97,3 +97,15 @@ def test_shipped_sentiment_model_is_its_config_and_ignores_mirroring():
     with torch.no_grad():
         p, p_mirror = (loaded.probabilities(loaded.model(v)) for v in (x, x.flip(3)))
     assert torch.allclose(p, p_mirror, atol=1e-5) and p.sum().item() == pytest.approx(1, abs=1e-5)
+
+
+def test_scoring_batches_shrink_for_large_inputs():
+    """Face-sized inputs are scored 256 at a time; 384x384 photos in batches small enough to
+    keep the activations in memory (256 of them with two views were killed on a 24 GB machine)."""
+    from facesense.data.batches import inference_batch_size
+    from facesense.preprocess import InputSpec
+
+    assert inference_batch_size(InputSpec(48, 1)) == inference_batch_size(InputSpec(64, 3)) == 256
+    assert inference_batch_size(InputSpec(384, 3)) == 14
+    assert inference_batch_size(InputSpec(384, 3), most=8) == 8
+    assert inference_batch_size(InputSpec(4096, 3)) == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data.batches import inference_batch_size
 from .data.images import IMAGE_SUFFIXES, read_image
 from .errors import DataError
 from .preprocess import scale, to_model_pixels
@@ -28,13 +29,14 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 
 @torch.no_grad()
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int = 64, skip_bad: bool = False) -> tuple[list[str], list[dict]]:
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False) -> tuple[list[str], list[dict]]:
     """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as
     rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped
     name, an exported .onnx, or a third-party backend (dlib-gender: give face crops)."""
     from .eval.evaluate import load_for_evaluation
 
     loaded = load_for_evaluation(model)
+    batch_size = batch_size or inference_batch_size(loaded.spec, most=64)
     files = expand_inputs(inputs)
     rows: list[dict] = []
     for start in range(0, len(files), batch_size):

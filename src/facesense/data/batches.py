@@ -27,6 +27,12 @@ class ArrayDataset:
         return len(self.targets)
 
 
+def inference_batch_size(spec: InputSpec, most: int = 256, pixel_budget: int = 2**21) -> int:
+    """Images per scoring batch: `most` for face-sized inputs, fewer for large ones, so the
+    activations stay within memory (256 photos at 384x384 with two views took over 24 GB)."""
+    return max(1, min(most, pixel_budget // (spec.size * spec.size)))
+
+
 class Batches:
     """Iterable of (x float32, y int64, idx int64) for one split."""
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import LoadedModel, load_model
-from ..data.batches import ArrayDataset, Batches
+from ..data.batches import ArrayDataset, Batches, inference_batch_size
 from ..data.images import decode
 from ..data.prepare import map_labels
 from ..data.sources import canonical_split, read_dataset
@@ -45,7 +45,7 @@ def load_for_evaluation(model: str | Path) -> LoadedModel:
 
 
 def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
-    batches = Batches(dataset, loaded.spec, 256, train=False)
+    batches = Batches(dataset, loaded.spec, inference_batch_size(loaded.spec), train=False)
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
     ids = [dataset.ids[i] for i in idx]
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)

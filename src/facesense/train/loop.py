@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 
 from ..checkpoint import save_checkpoint
 from ..config import Config
-from ..data.batches import ArrayDataset, Batches, build_augment
+from ..data.batches import ArrayDataset, Batches, build_augment, inference_batch_size
 from ..data.prepare import PreparedData
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
@@ -141,7 +141,7 @@ class Trainer:
         if cfg.batch_size % world_size:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
-        self.val_batches = Batches(val, data.spec, max(cfg.batch_size, 256), train=False)
+        self.val_batches = Batches(val, data.spec, max(cfg.batch_size, inference_batch_size(data.spec)), train=False)
         # per-sample targets, indexed by the batches' sample indices
         self.label_targets = None
         if cfg.soft_labels:
@@ -153,7 +153,7 @@ class Trainer:
         if self.teachers and cfg.teacher_mode == "cached":
             # teachers score each clean image once instead of every augmented batch: ~5x cheaper
             # epochs on a CPU, at the price of targets that ignore the augmentation
-            scoring = Batches(train, data.spec, 256, train=False)
+            scoring = Batches(train, data.spec, inference_batch_size(data.spec), train=False)
             self.cached_soft = self.teachers.cached_targets(scoring, cfg.distill_temperature, run.root.parent / ".cache", lambda: autocast_for(self.device, self.amp)).to(self.device)
         self.swa = None
         if cfg.swa_start:
