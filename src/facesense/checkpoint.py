@@ -61,19 +61,21 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
+def _shipped_models_dir() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("facesense") / "assets" / "models"))
+
+
 def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
     """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any;
     suffix '.int8.onnx' gives its quantised runtime copy."""
-    from importlib.resources import files
-
-    candidate = Path(str(files("facesense") / "assets" / "models" / f"{name}{suffix}"))
+    candidate = _shipped_models_dir() / f"{name}{suffix}"
     return candidate if candidate.is_file() else None
 
 
 def shipped_model_names() -> list[str]:
-    from importlib.resources import files
-
-    return sorted(p.name[: -len(".pt")] for p in Path(str(files("facesense") / "assets" / "models")).glob("*.pt"))
+    return sorted(p.stem for p in _shipped_models_dir().glob("*.pt"))
 
 
 def resolve_model_path(path: str | Path) -> Path:

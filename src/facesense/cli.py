@@ -57,6 +57,7 @@ def _models(args) -> None:
 def _train(args) -> None:
     from .config import load_config
     from .experiment import train
+    from .train.init import PACKAGE_PREFIX
 
     config_path, overrides = args.config, list(args.overrides)
     if config_path is not None and "=" in config_path and not Path(config_path).exists():
@@ -69,7 +70,7 @@ def _train(args) -> None:
             raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
         cfg.data = str(Path(cfg.data).expanduser().resolve())
         cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
-        if cfg.init_from and not cfg.init_from.startswith("package:"):  # package:MODULE/... is found by import
+        if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
             cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
         if cfg.teacher:
             cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]

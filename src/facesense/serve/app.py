@@ -34,14 +34,14 @@ class Analyzer:
         import cv2
 
         from ..stream.draw import annotate
-        from ..stream.pipeline import analyze_image
+        from ..stream.pipeline import analyze_image, to_prediction
 
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
         with self.lock:
             result = analyze_image(image, self.detector, self.expression, self.gender)
-            sentiment = self._sentiment(image)
+            sentiment = asdict(to_prediction(self.sentiment.classes, self.sentiment.predict([image])[0])) if self.sentiment else None
         ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
         faces = [
             {
@@ -58,14 +58,6 @@ class Analyzer:
             "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
         }
-
-
-    def _sentiment(self, image: np.ndarray) -> dict | None:
-        if self.sentiment is None:
-            return None
-        probs = self.sentiment.predict([image])[0]
-        best = int(probs.argmax())
-        return {"label": self.sentiment.classes[best], "p": round(float(probs[best]), 4), "probs": {c: round(float(p), 4) for c, p in zip(self.sentiment.classes, probs)}}
 
 
 def make_handler(analyzer: Analyzer):

@@ -58,7 +58,7 @@ class PipelineSettings:
             raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
 
 
-def _prediction(classes: list[str], probs: np.ndarray) -> Prediction:
+def to_prediction(classes: list[str], probs: np.ndarray) -> Prediction:
     i = int(np.argmax(probs))
     return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
 
@@ -90,7 +90,7 @@ def analyze_image(image: np.ndarray, detector, expression: FaceClassifier | None
     for i, box in enumerate(boxes):
         face = FaceResult(i + 1, box)
         for key, model in models:
-            setattr(face, key, _prediction(model.classes, outputs[key][i]))
+            setattr(face, key, to_prediction(model.classes, outputs[key][i]))
         faces.append(face)
     return FrameResult(Frame(0, 0.0, image), faces, {"detect": t1 - t0, "classify": time.perf_counter() - t1})
 
@@ -130,7 +130,7 @@ def run_pipeline(
         for i, (box, track) in enumerate(zip(boxes, tracks)):
             face = FaceResult(track.id, box)
             for key, model in models:
-                setattr(face, key, _prediction(model.classes, smooth(track, key, outputs[key][i], settings.smoothing)))
+                setattr(face, key, to_prediction(model.classes, smooth(track, key, outputs[key][i], settings.smoothing)))
             faces.append(face)
         t4 = time.perf_counter()
         count += 1
