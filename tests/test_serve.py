@@ -35,7 +35,7 @@ def test_page_and_health(server):
     with urllib.request.urlopen(server + "/", timeout=10) as r:
         assert r.status == 200 and b"/api/analyze" in r.read()
     with urllib.request.urlopen(server + "/api/health", timeout=10) as r:
-        assert json.loads(r.read()) == {"status": "ok", "expression": True, "gender": True, "sentiment": True}
+        assert json.loads(r.read()) == {"status": "ok", "expression": True, "gender": True, "age": False, "sentiment": True}
 
 
 def test_analyze_a_photo(server):

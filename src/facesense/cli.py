@@ -130,7 +130,8 @@ def _predict(args) -> None:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return
-    fields = ["path", "pred", *[f"p_{c}" for c in classes]] + (["error"] if any("error" in r for r in rows) else [])
+    scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
+    fields = ["path", "pred", *scores] + (["error"] if any("error" in r for r in rows) else [])
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
@@ -149,6 +150,7 @@ def _live_options(args):
         source=args.source,
         expression=_model_or_none(args.expression),
         gender=_model_or_none(args.gender),
+        age=_model_or_none(args.age),
         detector=args.detector,
         detector_model=args.detector_model,
         detect_width=args.detect_width,
@@ -236,7 +238,7 @@ def _study(args) -> None:
 def _serve(args) -> None:
     from .serve.app import Analyzer, make_server
 
-    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment))
+    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age))
     server = make_server(analyzer, args.host, args.port)
     print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
     try:
@@ -311,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
     lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default="gender", help="gender model (same forms, or dlib-gender for the CC0 dlib model); 'none' to switch off")
+    lv.add_argument("--age", default="none", help="age estimate per face: dlib-age (dlib's CC0 network, an optional package: see README) or none (default)")
     lv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
@@ -347,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--expression", default="expression")
     sv.add_argument("--gender", default="gender")
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
+    sv.add_argument("--age", default="none", help="age estimate per face: dlib-age or none (default)")
     sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
     sv.add_argument("--detector-model")
     sv.set_defaults(func=_serve)

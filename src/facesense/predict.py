@@ -33,7 +33,11 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
     """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as
     rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped
     name, an exported .onnx, or a third-party backend (dlib-gender: give face crops)."""
+    from . import thirdparty
     from .eval.evaluate import load_for_evaluation
+
+    if str(model) in thirdparty.AGE_BACKENDS:
+        return [], predict_ages(str(model), inputs, skip_bad)
 
     loaded = load_for_evaluation(model)
     batch_size = batch_size or inference_batch_size(loaded.spec, most=64)
@@ -58,3 +62,23 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
             row.update({f"p_{c}": round(float(v), 6) for c, v in zip(loaded.classes, p)})
             rows.append(row)
     return loaded.classes, rows
+
+
+def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False) -> list[dict]:
+    """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age backend;
+    each crop is taken whole as the face box, as a detector's box would be."""
+    from .stream.live import load_age_model
+
+    model = load_age_model(backend)
+    rows: list[dict] = []
+    for path in expand_inputs(inputs):
+        try:
+            image = read_image(path)
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            rows.append({"path": str(path), "pred": "", "error": str(exc)})
+            continue
+        estimate = model.result(model.predict([image], color_order="RGB")[0])
+        rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
+    return rows

@@ -13,7 +13,7 @@ from ..data.images import decode
 from ..data.prepare import map_labels
 from ..data.sources import canonical_split, read_dataset
 from ..data.split import _match, assign_splits
-from ..errors import DataError
+from ..errors import DataError, FacesenseError
 from .inference import run_inference
 from .report import write_evaluation
 
@@ -36,6 +36,8 @@ def load_for_evaluation(model: str | Path) -> LoadedModel:
     """A checkpoint/run dir/shipped name, an exported .onnx, or a third-party backend name."""
     from .. import thirdparty
 
+    if str(model) in thirdparty.AGE_BACKENDS:
+        raise FacesenseError(f"{model} estimates ages, not classes, and there are no age labels to score it against; use it with `predict` or `live --age`")
     if str(model) in thirdparty.BACKENDS or Path(str(model)).suffix == ".onnx":
         from ..stream.classify import FaceClassifier
 

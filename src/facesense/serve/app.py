@@ -1,5 +1,5 @@
 """`facesense serve`: upload a photo in the browser (or POST it to /api/analyze) and get every
-face's expression and gender, the whole photo's sentiment, and the annotated image. Standard
+face's expression and gender (and age, optionally), the whole photo's sentiment, and the annotated image. Standard
 library HTTP server: one process, loopback by default, models loaded once."""
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ from threading import Lock
 
 import numpy as np
 
+from ..stream.pipeline import ATTRIBUTES
+
 log = logging.getLogger(__name__)
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
 class Analyzer:
-    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None, sentiment: str | None = "sentiment"):
+    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None, sentiment: str | None = "sentiment", age: str | None = None):
         from ..stream.classify import FaceClassifier
         from ..stream.detect import build_detector
+        from ..stream.live import load_face_models
 
-        self.expression = FaceClassifier.load(expression) if expression else None
-        self.gender = FaceClassifier.load(gender) if gender else None
+        self.models = load_face_models(expression, gender, age)
         self.sentiment = FaceClassifier.load(sentiment) if sentiment else None  # scores the whole photo
         self.detector = build_detector(detector, detector_model)
         self.lock = Lock()  # one analysis at a time: the models use every core already
@@ -34,21 +36,20 @@ class Analyzer:
         import cv2
 
         from ..stream.draw import annotate
-        from ..stream.pipeline import analyze_image, to_prediction
+        from ..stream.pipeline import analyze_image
 
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
         with self.lock:
-            result = analyze_image(image, self.detector, self.expression, self.gender)
-            sentiment = asdict(to_prediction(self.sentiment.classes, self.sentiment.predict([image])[0])) if self.sentiment else None
+            result = analyze_image(image, self.detector, self.models)
+            sentiment = asdict(self.sentiment.result(self.sentiment.predict([image])[0])) if self.sentiment else None
         ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
         faces = [
             {
                 "id": f.track_id,
                 "box": {"x": f.box.x, "y": f.box.y, "w": f.box.w, "h": f.box.h},
-                "expression": asdict(f.expression) if f.expression else None,
-                "gender": asdict(f.gender) if f.gender else None,
+                **{key: asdict(value) if (value := getattr(f, key)) else None for key in ATTRIBUTES},
             }
             for f in result.faces
         ]
@@ -81,7 +82,7 @@ def make_handler(analyzer: Analyzer):
             if self.path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif self.path == "/api/health":
-                self._json(HTTPStatus.OK, {"status": "ok", "expression": bool(analyzer.expression), "gender": bool(analyzer.gender), "sentiment": bool(analyzer.sentiment)})
+                self._json(HTTPStatus.OK, {"status": "ok", **{key: getattr(analyzer.models, key) is not None for key in ATTRIBUTES}, "sentiment": bool(analyzer.sentiment)})
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}; try / or POST /api/analyze"})
 

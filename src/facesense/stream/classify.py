@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacesenseError
 from ..preprocess import InputSpec, scale, to_model_pixels
+
+
+@dataclass
+class Prediction:
+    label: str
+    p: float
+    probs: dict[str, float]
+
+
+@dataclass
+class AgeEstimate:
+    years: float  # expected age under the model's distribution over ages
+    sd: float  # that distribution's standard deviation: how unsure the model is
+
+
+def to_prediction(classes: list[str], probs: np.ndarray) -> Prediction:
+    i = int(np.argmax(probs))
+    return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
 
 
 class FaceClassifier:
@@ -69,6 +88,10 @@ class FaceClassifier:
             return np.zeros((0, len(self.classes)), np.float32)
         batch = np.stack([to_model_pixels(c, self.spec, color_order) for c in crops])
         return self.session.run(None, {self.input_name: scale(batch, self.spec)})[0]
+
+    def result(self, probs: np.ndarray) -> Prediction:
+        """One face's (possibly smoothed) probabilities -> its label."""
+        return to_prediction(self.classes, probs)
 
 
 def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""Annotating a frame: box, track id, expression and gender with probabilities, FPS."""
+"""Annotating a frame: box, track id, expression and gender with probabilities, age, FPS."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
             lines.append(f"{face.expression.label} {face.expression.p:.0%}")
         if face.gender:
             lines.append(f"{face.gender.label} {face.gender.p:.0%}")
+        if face.age:
+            lines.append(f"~{face.age.years:.0f}y")
         y = b.y - 6 if b.y > 40 else b.y + b.h + 16
         text = " ".join(lines)
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)

@@ -12,7 +12,7 @@ from .classify import FaceClassifier
 from .detect import build_detector
 from .draw import annotate
 from .frames import SourceError, open_source
-from .pipeline import PipelineSettings, run_pipeline
+from .pipeline import FaceModels, PipelineSettings, run_pipeline
 from .sinks import FrameLogSink, SummaryCollector, VideoSink, WindowSink, log_columns, write_summary
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ class LiveOptions:
     source: str = "0"
     expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
     gender: str | None = "gender"
+    age: str | None = None  # an age backend (thirdparty.AGE_BACKENDS), e.g. "dlib-age"
     detector: str = "haar_alt2"
     detector_model: str | None = None
     detect_width: int = 320
@@ -36,16 +37,29 @@ class LiveOptions:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
 
 
-def load_classifiers(opts: LiveOptions) -> tuple[FaceClassifier | None, FaceClassifier | None]:
-    expression = FaceClassifier.load(opts.expression) if opts.expression else None
-    gender = FaceClassifier.load(opts.gender) if opts.gender else None
-    return expression, gender
+def load_age_model(name: str | None, threads: int = 0):
+    from .. import thirdparty
+
+    if not name:
+        return None
+    if name not in thirdparty.AGE_BACKENDS:
+        raise FacesenseError(f"unknown age backend {name!r}; choose from {sorted(thirdparty.AGE_BACKENDS)} or 'none'")
+    return thirdparty.AGE_BACKENDS[name](threads)
+
+
+def load_face_models(expression: str | None, gender: str | None, age: str | None = None) -> FaceModels:
+    return FaceModels(
+        FaceClassifier.load(expression) if expression else None,
+        FaceClassifier.load(gender) if gender else None,
+        load_age_model(age),
+    )
 
 
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
-    if not (opts.expression or opts.gender):
+    if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
-    expression, gender = load_classifiers(opts)
+    models = load_face_models(opts.expression, opts.gender, opts.age)
+    expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
     source = open_source(opts.source, stride=opts.stride)
     sinks = []
@@ -55,7 +69,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps))
-        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [])
+        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv"))
         if opts.log_jsonl:
@@ -65,7 +79,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             sinks.append(window)
         needs_drawing = opts.video_out is not None or window is not None
         recent: list[float] = []
-        for result in run_pipeline(source, detector, expression, gender, opts.settings, opts.max_frames):
+        for result in run_pipeline(source, detector, models, opts.settings, opts.max_frames):
             t0 = time.perf_counter()
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None

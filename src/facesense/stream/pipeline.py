@@ -9,19 +9,13 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FacesenseError
-from .classify import FaceClassifier, crop_faces
+from .classify import AgeEstimate, FaceClassifier, Prediction, crop_faces, to_prediction  # noqa: F401 (re-exported)
 from .detect import Box
 from .frames import Frame, Source
 from .track import IoUTracker, smooth
 
 STAGES = ("decode", "detect", "classify", "track")
-
-
-@dataclass
-class Prediction:
-    label: str
-    p: float
-    probs: dict[str, float]
+ATTRIBUTES = ("expression", "gender", "age")  # FaceResult fields, in display order
 
 
 @dataclass
@@ -30,6 +24,20 @@ class FaceResult:
     box: Box
     expression: Prediction | None = None
     gender: Prediction | None = None
+    age: AgeEstimate | None = None
+
+
+@dataclass
+class FaceModels:
+    """What the pipeline asks of every face; None switches an attribute off. Each model has
+    predict(crops) or predict_boxes(frame, boxes) -> N x K probabilities, and result(probs)."""
+
+    expression: FaceClassifier | None = None
+    gender: FaceClassifier | None = None
+    age: object | None = None  # thirdparty.AgeModel (an optional package)
+
+    def enabled(self) -> list[tuple[str, object]]:
+        return [(key, m) for key in ATTRIBUTES if (m := getattr(self, key)) is not None]
 
 
 @dataclass
@@ -58,20 +66,14 @@ class PipelineSettings:
             raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
 
 
-def to_prediction(classes: list[str], probs: np.ndarray) -> Prediction:
-    i = int(np.argmax(probs))
-    return Prediction(classes[i], float(probs[i]), {c: float(v) for c, v in zip(classes, probs)})
-
-
-def _enabled(expression: FaceClassifier | None, gender: FaceClassifier | None) -> list[tuple[str, FaceClassifier]]:
-    return [(key, m) for key, m in (("expression", expression), ("gender", gender)) if m is not None]
-
-
 def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -> dict[str, np.ndarray]:
     """Every face through every model, one batch per model -> {key: N x K probabilities}."""
     crops: dict[float, list] = {}  # one crop list per margin the models want
     outputs = {}
     for key, model in models:
+        if hasattr(model, "predict_boxes"):  # it crops (aligns) the faces itself
+            outputs[key] = model.predict_boxes(image, boxes)
+            continue
         m = model.margin if model.margin is not None else margin
         if m not in crops:
             crops[m] = crop_faces(image, boxes, m)
@@ -79,18 +81,18 @@ def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -
     return outputs
 
 
-def analyze_image(image: np.ndarray, detector, expression: FaceClassifier | None = None, gender: FaceClassifier | None = None, margin: float = 0.0) -> FrameResult:
+def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: float = 0.0) -> FrameResult:
     """One still image (BGR): detection and classification, no tracking or smoothing."""
     t0 = time.perf_counter()
     boxes = detector.detect(image)
     t1 = time.perf_counter()
-    models = _enabled(expression, gender)
+    models = face_models.enabled()
     outputs = classify_faces(image, boxes, models, margin)
     faces = []
     for i, box in enumerate(boxes):
         face = FaceResult(i + 1, box)
         for key, model in models:
-            setattr(face, key, to_prediction(model.classes, outputs[key][i]))
+            setattr(face, key, model.result(outputs[key][i]))
         faces.append(face)
     return FrameResult(Frame(0, 0.0, image), faces, {"detect": t1 - t0, "classify": time.perf_counter() - t1})
 
@@ -98,14 +100,13 @@ def analyze_image(image: np.ndarray, detector, expression: FaceClassifier | None
 def run_pipeline(
     source: Source,
     detector,
-    expression: FaceClassifier | None = None,
-    gender: FaceClassifier | None = None,
+    face_models: FaceModels,
     settings: PipelineSettings | None = None,
     max_frames: int | None = None,
 ) -> Iterator[FrameResult]:
     settings = settings or PipelineSettings()
     tracker = IoUTracker()
-    models = _enabled(expression, gender)
+    models = face_models.enabled()
     frames = iter(source)
     count = 0
     while max_frames is None or count < max_frames:
@@ -130,7 +131,7 @@ def run_pipeline(
         for i, (box, track) in enumerate(zip(boxes, tracks)):
             face = FaceResult(track.id, box)
             for key, model in models:
-                setattr(face, key, to_prediction(model.classes, smooth(track, key, outputs[key][i], settings.smoothing)))
+                setattr(face, key, model.result(smooth(track, key, outputs[key][i], settings.smoothing)))
             faces.append(face)
         t4 = time.perf_counter()
         count += 1

