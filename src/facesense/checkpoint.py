@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +29,8 @@ class LoadedModel:
     config: dict[str, Any]
     path: Path
     binary_logit: bool  # one sigmoid output for a 2-class task
+    # what a face image goes through before the input spec (an aligner for the dlib backends)
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits_to_probs(logits, self.binary_logit)

@@ -47,7 +47,8 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         chunk, pixels = [], []
         for path in files[start : start + batch_size]:
             try:
-                pixels.append(to_model_pixels(read_image(path), loaded.spec))
+                image = read_image(path)
+                pixels.append(to_model_pixels(loaded.prepare(image) if loaded.prepare else image, loaded.spec))
                 chunk.append(path)
             except DataError as exc:
                 if not skip_bad:

@@ -39,10 +39,12 @@ def decode(
     spec: InputSpec,
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[int]]:
-    """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it."""
+    """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it.
+    `prepare` (RGB or gray image -> image) runs on each image first, e.g. a face aligner."""
     n = len(samples)
-    if samples.pixels is not None and samples.pixels.shape[1:] == (spec.size, spec.size) and spec.channels == 1:
+    if prepare is None and samples.pixels is not None and samples.pixels.shape[1:] == (spec.size, spec.size) and spec.channels == 1:
         return np.ascontiguousarray(samples.pixels[:, None]), list(range(n))  # already model pixels
     out = np.empty((n, spec.channels, spec.size, spec.size), dtype=np.uint8)
     kept: list[int] = []
@@ -57,7 +59,7 @@ def decode(
                     raise
                 samples.skipped.append((samples.ids[i], str(exc)))
                 continue
-        out[len(kept)] = to_model_pixels(image, spec)
+        out[len(kept)] = to_model_pixels(prepare(image) if prepare else image, spec)
         kept.append(i)
         if progress is not None:
             progress(1)

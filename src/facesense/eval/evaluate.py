@@ -42,7 +42,8 @@ def load_for_evaluation(model: str | Path) -> LoadedModel:
         from ..stream.classify import FaceClassifier
 
         clf = FaceClassifier.load(model, threads=2)
-        return LoadedModel(_OnnxAsTorch(clf), clf.classes, clf.spec, {"model": clf.name}, Path(str(model)), False)
+        network = getattr(clf, "network", clf)  # an aligned backend: its ONNX network behind an aligner
+        return LoadedModel(_OnnxAsTorch(network), clf.classes, clf.spec, {"model": clf.name}, Path(str(model)), False, getattr(clf, "prepare", None))
     return load_model(model)
 
 
@@ -83,7 +84,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         split_config = load_for_evaluation(split_from).config if split_from else loaded.config
         idx = select_split(samples, split, split_config, data)
         samples, targets = samples.subset(idx), targets[idx]
-    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad)
+    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[kept]), [samples.ids[i] for i in kept])
     history = loaded.path.parent / "history.csv" if loaded.path.is_file() else None
     extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
