@@ -1,0 +1,82 @@
+"""How steady the live labels are: on the real videos, per tracked face, how often the shown
+expression and gender change per second and how much the age estimate moves, without smoothing
+(each frame on its own) and with the default smoothing. A person keeps one gender and age through
+a clip, so a gender change or age movement within a track is noise, unless the track itself
+passed from one person to another (a cut in an edited clip); expression may really change, so
+fewer changes is better only up to a point.
+
+    python bench/label_stability.py [--videos ../shared/data/videos] [--smoothing 1,0.4] [--age dlib-age]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from facesense.stream.detect import build_detector
+from facesense.stream.frames import open_source
+from facesense.stream.live import load_face_models
+from facesense.stream.pipeline import PipelineSettings, run_pipeline
+
+MIN_FRAMES = 10  # shorter tracks say little about stability
+
+
+def track_series(video: Path, models, smoothing: float) -> tuple[dict[int, dict[str, list]], float]:
+    """-> ({track id: {"t": times, "expression": labels, "gender": labels, "age": years}}, fps)."""
+    source = open_source(str(video))
+    series: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    try:
+        for result in run_pipeline(source, build_detector("haar_alt2"), models, PipelineSettings(smoothing=smoothing)):
+            for face in result.faces:
+                s = series[face.track_id]
+                s["t"].append(result.frame.time_s)
+                for key in ("expression", "gender"):
+                    if getattr(face, key):
+                        s[key].append(getattr(face, key).label)
+                if face.age:
+                    s["age"].append(face.age.years)
+    finally:
+        fps = source.fps or 30.0
+        source.close()
+    return {k: v for k, v in series.items() if len(v["t"]) >= MIN_FRAMES}, fps
+
+
+def changes(labels: list[str]) -> int:
+    return sum(a != b for a, b in zip(labels, labels[1:]))
+
+
+def majority_share(labels: list[str]) -> float:
+    return max(labels.count(x) for x in set(labels)) / len(labels)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--videos", default="../shared/data/videos")
+    ap.add_argument("--smoothing", default="1,0.4", help="weights of the newest frame to compare (1 = off)")
+    ap.add_argument("--age", default="dlib-age", help="age backend, or none")
+    args = ap.parse_args()
+    models = load_face_models("expression", "gender", None if args.age == "none" else args.age)
+    videos = sorted(p for p in Path(args.videos).glob("*.mp4") if p.stem != "no_face")
+    print(f"machine: {platform.machine()} CPU; shipped expression + gender, age: {args.age}; haar_alt2; tracks of >= {MIN_FRAMES} frames\n")
+    print("| video | smoothing | tracks | track-seconds | expression changes/s | gender changes/s | gender frames = track majority | age: mean within-track sd | age: median frame-to-frame change |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for video in videos:
+        for smoothing in (float(x) for x in args.smoothing.split(",")):
+            tracks, fps = track_series(video, models, smoothing)
+            seconds = sum(len(s["t"]) for s in tracks.values()) / fps
+            expr = sum(changes(s["expression"]) for s in tracks.values()) / seconds if seconds else float("nan")
+            gend = sum(changes(s["gender"]) for s in tracks.values()) / seconds if seconds else float("nan")
+            frames = sum(len(s["gender"]) for s in tracks.values())
+            agree = sum(majority_share(s["gender"]) * len(s["gender"]) for s in tracks.values()) / frames if frames else float("nan")
+            ages = [np.asarray(s["age"]) for s in tracks.values() if s["age"]]
+            sd = f"{np.mean([a.std() for a in ages]):.2f} y" if ages else "-"
+            step = f"{np.median(np.concatenate([np.abs(np.diff(a)) for a in ages])):.2f} y" if ages else "-"
+            print(f"| {video.name} | {smoothing:g} | {len(tracks)} | {seconds:.1f} | {expr:.2f} | {gend:.2f} | {agree:.3f} | {sd} | {step} |")
+
+
+if __name__ == "__main__":
+    main()
