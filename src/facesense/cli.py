@@ -156,7 +156,7 @@ def _live_options(args):
         detect_width=args.detect_width,
         stride=args.stride,
         max_frames=args.max_frames,
-        settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin),
+        settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin, cut_threshold=args.cut_threshold, hold_frames=args.hold_frames),
     )
 
 
@@ -320,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (1 = every frame)")
     lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest frame in each track's running probabilities (1 = off)")
     lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
+    lv.add_argument("--hold-frames", type=int, default=4, help="a followed face the detector misses stays on screen at most this many frames (0 = only detected faces)")
+    lv.add_argument("--cut-threshold", type=float, default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (0 = off)")
     lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
     lv.add_argument("--max-frames", type=int)
     lv.add_argument("--no-window", action="store_true")

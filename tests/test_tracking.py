@@ -1,0 +1,118 @@
+"""Tracking through the pipeline with a scripted detector: a face that leaves is let go after at
+most `hold_frames` held frames, a full pass that misses a followed face does not make it blink,
+and a scene cut gives every face a new id and fresh smoothing."""
+
+import numpy as np
+import pytest
+
+from facesense.errors import FacesenseError
+from facesense.stream.detect import Box
+from facesense.stream.frames import Frame, Source
+from facesense.stream.pipeline import FaceModels, PipelineSettings, run_pipeline
+from facesense.stream.track import CutDetector, IoUTracker
+
+FACE = Box(100, 80, 60, 60, 1.0)
+
+
+class Frames(Source):
+    def __init__(self, images):
+        self.images, self.fps = images, 30.0
+
+    def __iter__(self):
+        for i, image in enumerate(self.images):
+            yield Frame(i, i / 30, image)
+
+
+class ScriptedDetector:
+    """Full passes find the face only where `full` says; the closer look where `near` says."""
+
+    def __init__(self, full, near):
+        self.full, self.near, self.frame = full, near, -1
+        self.calls = []
+
+    def detect(self, image):
+        self.frame = int(image[0, 0, 0])  # each test frame carries its index in one pixel
+        self.calls.append(("full", self.frame))
+        return [FACE] if self.full[self.frame] else []
+
+    def detect_near(self, image, boxes):
+        self.frame = int(image[0, 0, 0])
+        self.calls.append(("near", self.frame))
+        return [FACE if self.near[self.frame] else None for _ in boxes]
+
+
+class Constant:
+    """A 'model' that says class b when the frame's marker pixel is odd: shows what smoothing keeps."""
+
+    classes = ["a", "b"]
+
+    def predict_boxes(self, image, boxes):
+        p = np.array([0.0, 1.0]) if image[0, 1, 0] else np.array([1.0, 0.0])
+        return np.tile(p, (len(boxes), 1))
+
+    def result(self, probs):
+        return probs.copy()
+
+
+def frames(n, scene=lambda i: 0):
+    out = []
+    for i in range(n):
+        image = np.full((240, 320, 3), 60 + 120 * scene(i), np.uint8)
+        image[0, 0, 0] = i
+        image[0, 1, 0] = scene(i)
+        out.append(image)
+    return out
+
+
+def run(images, detector, **settings):
+    settings.setdefault("cut_threshold", 0)
+    return list(run_pipeline(Frames(images), detector, FaceModels(age=Constant()), PipelineSettings(**settings)))
+
+
+def test_a_face_that_leaves_is_held_at_most_hold_frames():
+    present = [i < 8 for i in range(30)]
+    results = run(frames(30), ScriptedDetector(present, present), hold_frames=2)
+    shown = [len(r.faces) for r in results]
+    assert shown[:8] == [1] * 8 and shown[8:10] == [1, 1] and shown[10:] == [0] * 20
+    assert run(frames(30), ScriptedDetector(present, present), hold_frames=0)[8].faces == []
+
+
+def test_a_full_pass_that_misses_a_followed_face_looks_closer_instead_of_blinking():
+    full = [i == 0 for i in range(20)]  # the full pass finds the face only once
+    detector = ScriptedDetector(full, [True] * 20)
+    results = run(frames(20), detector, detect_every=5)
+    assert all(len(r.faces) == 1 for r in results)
+    assert len({r.faces[0].track_id for r in results}) == 1
+    assert ("full", 5) in detector.calls and ("near", 5) in detector.calls  # full pass, then a closer look
+
+
+def test_a_scene_cut_restarts_ids_and_smoothing():
+    scene = lambda i: int(i >= 10)  # noqa: E731 - a hard cut at frame 10, the face at the same place
+    everywhere = [True] * 20
+    results = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), cut_threshold=20, smoothing=0.2)
+    ids = [r.faces[0].track_id for r in results]
+    assert len(set(ids[:10])) == 1 and len(set(ids[10:])) == 1 and ids[9] != ids[10]
+    assert results[10].faces[0].age[1] == pytest.approx(1.0)  # no smoothing carried across the cut
+    without = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2)
+    assert len({r.faces[0].track_id for r in without}) == 1 and without[10].faces[0].age[1] == pytest.approx(0.2)
+
+
+def test_cut_detector_and_settings():
+    cuts = CutDetector(20)
+    dark, bright = np.full((90, 160, 3), 30, np.uint8), np.full((90, 160, 3), 200, np.uint8)
+    assert [cuts.is_cut(x) for x in (dark, dark + 5, bright, bright)] == [False, False, True, False]
+    assert not CutDetector(0).is_cut(dark) and not CutDetector(0).is_cut(bright)
+    with pytest.raises(FacesenseError, match="cut_threshold"):
+        PipelineSettings(cut_threshold=-1)
+    with pytest.raises(FacesenseError, match="hold_frames"):
+        PipelineSettings(hold_frames=-1)
+
+
+def test_held_boxes_count_as_misses():
+    tracker = IoUTracker(max_missed=3)
+    (track,) = tracker.update([[0, 0, 10, 10]])
+    for _ in range(3):
+        assert tracker.update([[0, 0, 10, 10]], held=[True])[0] is track
+    assert track.missed == 3 and track.hits == 1
+    tracker.update([[0, 0, 10, 10]], held=[True])
+    assert tracker.tracks == []
