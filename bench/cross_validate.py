@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/cv")
     args = ap.parse_args()
     folds = args.partitions.split(",") if args.partitions else list(range(args.folds))
-    print(f"| fold | run | val n | accuracy | macro-F1 | ROC AUC | last-epoch accuracy |\n|---|---|---|---|---|---|---|", flush=True)
+    print("| fold | run | val n | accuracy | macro-F1 | ROC AUC | last-epoch accuracy |\n|---|---|---|---|---|---|---|", flush=True)
     results = []
     for fold in folds:
         extra = {"val_split": fold, "train_split": None} if args.partitions else {"folds": args.folds, "fold": fold}

@@ -83,7 +83,7 @@ def main() -> None:
     wanted = set(args.models.split(",")) if args.models else None
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"batch {args.batch_size}, {args.batches} timed batches after 2 warm-up; each model at its default input size\n")
-    print(f"| model | input | params | fp32 img/s | fast img/s | speed-up | fp32 s/epoch | fast s/epoch |")
+    print("| model | input | params | fp32 img/s | fast img/s | speed-up | fp32 s/epoch | fast s/epoch |")
     print("|---|---|---|---|---|---|---|---|")
     for info in list_models():
         if wanted and info.name not in wanted:

@@ -6,12 +6,16 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .runs import atomic_path
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # the layers that carry the compute; the output (softmax / sigmoid) stays in float32 so the
 # probabilities still sum to 1

@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FacesenseError
-from .classify import AgeEstimate, FaceClassifier, Prediction, crop_faces, to_prediction  # noqa: F401 (re-exported)
+from .classify import AgeEstimate, FaceClassifier, Prediction, crop_faces
 from .detect import Box
 from .frames import Frame, Source
 from .track import CutDetector, IoUTracker, iou_matrix, smooth

@@ -16,7 +16,6 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..runs import write_json
-from .draw import annotate
 from .pipeline import STAGES, FrameResult
 
 
