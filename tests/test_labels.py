@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from conftest import write_class_folders, write_fer_csv

@@ -3,7 +3,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from conftest import write_class_folders, write_fer_csv
+from conftest import write_fer_csv
 from facesense.data.samples import Samples
 from facesense.data.sources import read_dataset
 from facesense.data.split import assign_splits
