@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
