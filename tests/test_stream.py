@@ -129,13 +129,21 @@ def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     s = json.loads((tmp_path / "s.json").read_text())
     assert set(s["latency"]) >= {"decode", "detect", "classify", "track", "draw", "total"}
+    by_track = {}
+    for r in rows:
+        by_track.setdefault(int(r["track_id"]), []).append(r)
+    assert s["tracks"] == len(s["per_track"]) == len(by_track)
+    for t in s["per_track"]:  # each track's most frequent labels, from the same frames as the log
+        mine = by_track[t["track_id"]]
+        assert t["frames"] == len(mine) and sum(t["gender_shares"].values()) == pytest.approx(1, abs=0.01)
+        assert t["gender_shares"][t["gender"]] == pytest.approx(max(sum(r["gender"] == g for r in mine) for g in ("man", "woman")) / len(mine), abs=1e-3)
     assert (tmp_path / "timeline.png").is_file()
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary leftovers
 
 
 def test_stride_and_models_off(models, clip, tmp_path):
     summary = run_live(LiveOptions(source=str(clip), expression=None, gender=str(models[1]), stride=3, log_csv=tmp_path / "f.csv"))
-    assert summary["frames"] == 4
+    assert summary["frames"] == 4 and summary["tracks"] >= 1 and "expression" not in summary["per_track"][0]
     rows = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert rows and all(r["expression"] == "" and r["gender"] for r in rows)
     assert {int(r["frame"]) % 3 for r in rows} == {0}

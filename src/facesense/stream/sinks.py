@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,39 @@ class WindowSink:
         cv2.destroyWindow(self.title)
 
 
+class TrackRecord:
+    """What one tracked face showed over its life: label counts and age estimates per frame."""
+
+    def __init__(self, time_s: float):
+        self.first_s = self.last_s = time_s
+        self.frames = 0
+        self.labels: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}
+        self.ages: list[float] = []
+
+    def add(self, face, time_s: float) -> None:
+        self.frames += 1
+        self.last_s = time_s
+        for key, counts in self.labels.items():
+            if getattr(face, key):
+                counts[getattr(face, key).label] += 1
+        if face.age:
+            self.ages.append(face.age.years)
+
+    def summary(self, track_id: int) -> dict:
+        out = {"track_id": track_id, "first_s": round(self.first_s, 3), "last_s": round(self.last_s, 3), "frames": self.frames}
+        for key, counts in self.labels.items():
+            if counts:
+                label, n = counts.most_common(1)[0]
+                out[key] = label
+                out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
+        if self.ages:
+            out["age_median"] = round(float(np.median(self.ages)), 1)
+        return out
+
+
 class SummaryCollector:
-    """Frames, faces, drops, FPS, per-stage latency percentiles, and each track's expression timeline."""
+    """Frames, faces, drops, FPS, per-stage latency percentiles, each track's expression timeline
+    and what each track showed most (expression and gender shares, median age)."""
 
     def __init__(self):
         self.stage_ms: dict[str, list[float]] = {s: [] for s in (*STAGES, "draw", "total")}
@@ -129,6 +161,7 @@ class SummaryCollector:
         self.faces = 0
         self.frames_with_faces = 0
         self.timeline: dict[int, list[tuple[float, str, float]]] = {}
+        self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
 
     def add(self, result: FrameResult, draw_s: float) -> None:
@@ -140,6 +173,7 @@ class SummaryCollector:
         self.stage_ms["draw"].append(draw_s * 1000)
         self.stage_ms["total"].append((sum(result.timings.values()) + draw_s) * 1000)
         for face in result.faces:
+            self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s)).add(face, result.frame.time_s)
             if face.expression:
                 self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.label, face.expression.p))
 
@@ -155,12 +189,13 @@ class SummaryCollector:
             "faces": self.faces,
             "faces_per_frame": round(self.faces / self.frames, 3) if self.frames else 0.0,
             "frames_with_faces": self.frames_with_faces,
-            "tracks": len(self.timeline),
+            "tracks": len(self.tracks),
             "dropped_frames": dropped,
             "fps_wall": round(self.frames / wall, 2) if wall > 0 else 0.0,
             "fps_pipeline": round(self.frames / processing, 2) if processing > 0 else 0.0,
             "latency": latency,
             "error": error,
+            "per_track": [record.summary(tid) for tid, record in sorted(self.tracks.items())],
         }
 
     def plot_timeline(self, path: Path, classes: list[str]) -> Path | None:
