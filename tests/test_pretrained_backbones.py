@@ -109,3 +109,13 @@ def test_scoring_batches_shrink_for_large_inputs():
     assert inference_batch_size(InputSpec(384, 3)) == 14
     assert inference_batch_size(InputSpec(384, 3), most=8) == 8
     assert inference_batch_size(InputSpec(4096, 3)) == 1
+
+
+@pytest.mark.parametrize("arch, params, blocks, width", [("efficientnet_lite0", 4_652_008, 16, 320), ("efficientnet_lite1", 5_416_680, 21, 320), ("efficientnet_lite2", 6_092_072, 21, 352)])
+def test_lite_variants_have_the_published_shapes(arch, params, blocks, width):
+    # parameter counts at 1000 classes as published for EfficientNet-Lite0/1/2 (4.7M, 5.4M, 6.1M);
+    # the exact numbers are those of the ImageNet state dicts in the efficientnet-liteN wheels
+    model = build_model(arch, 1000, 3, 224)
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert len(model._blocks) == blocks and model._conv_head.in_channels == width
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 1000)

