@@ -143,8 +143,7 @@ class TrackRecord:
         out = {"track_id": track_id, "first_s": round(self.first_s, 3), "last_s": round(self.last_s, 3), "frames": self.frames}
         for key, counts in self.labels.items():
             if counts:
-                label, n = counts.most_common(1)[0]
-                out[key] = label
+                out[key] = counts.most_common(1)[0][0]
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
         if self.ages:
             out["age_median"] = round(float(np.median(self.ages)), 1)
