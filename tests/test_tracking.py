@@ -86,6 +86,19 @@ def test_a_full_pass_that_misses_a_followed_face_looks_closer_instead_of_blinkin
     assert ("full", 5) in detector.calls and ("near", 5) in detector.calls  # full pass, then a closer look
 
 
+def test_a_closer_look_does_not_add_a_face_the_full_pass_already_found():
+    class Moving(ScriptedDetector):
+        def detect(self, image):
+            frame = int(image[0, 0, 0])
+            return [FACE] if frame < 5 else [Box(FACE.x + 40, FACE.y, FACE.w, FACE.h, 1.0)]  # jumped: IoU < 0.3
+
+        def detect_near(self, image, boxes):
+            return [Box(FACE.x + 40, FACE.y, FACE.w, FACE.h, 1.0) for _ in boxes]  # finds the same face again
+
+    results = run(frames(8), Moving([], []), detect_every=5)
+    assert [len(r.faces) for r in results] == [1] * 8
+
+
 def test_a_scene_cut_restarts_ids_and_smoothing():
     scene = lambda i: int(i >= 10)  # noqa: E731 - a hard cut at frame 10, the face at the same place
     everywhere = [True] * 20

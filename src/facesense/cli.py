@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default="gender", help="gender model (same forms, or dlib-gender for the CC0 dlib model); 'none' to switch off")
     lv.add_argument("--age", default="none", help="age estimate per face: dlib-age (dlib's CC0 network, an optional package: see README) or none (default)")
-    lv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
+    lv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "haar_profile", "yunet"])
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (1 = every frame)")
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--gender", default="gender")
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
     sv.add_argument("--age", default="none", help="age estimate per face: dlib-age or none (default)")
-    sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "yunet"])
+    sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "haar_profile", "yunet"])
     sv.add_argument("--detector-model")
     sv.set_defaults(func=_serve)
 

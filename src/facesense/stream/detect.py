@@ -6,6 +6,8 @@ Backends:
   offline out of the box. Chosen over `haar` by bench/stream_fps.py and the detection tests:
   4 of 5 faces in multi_face.jpg at 320 px (haar: 3), more faces found on the multi-face clip.
 * haar: the frontalface_default cascade from the same package (faster on frames without faces).
+* haar_profile: haar_alt2 plus the package's profile-face cascade, run on the frame and on its
+  mirror (it knows one side only), for faces turned away from the camera; slower.
 * yunet: OpenCV's YuNet CNN from a model file the user supplies (face_detection_yunet_*.onnx),
   more accurate on turned and small faces; nothing is downloaded.
 Detection runs on a downscaled copy of the frame (`detect_width`) and boxes are scaled back.
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..errors import FacesenseError
 
-DETECTORS = ("haar", "haar_alt2", "yunet")
+DETECTORS = ("haar", "haar_alt2", "haar_profile", "yunet")
 
 
 @dataclass
@@ -45,16 +47,34 @@ def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:
     return cv2.resize(frame, (width, max(1, round(h * factor))), interpolation=cv2.INTER_AREA), factor
 
 
-class HaarDetector:
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", detect_width: int = 320, min_size: int = 20, neighbors: int = 5, scale_factor: float = 1.1):
-        import cv2
+def _load_cascade(name: str):
+    import cv2
 
-        if not hasattr(cv2, "CascadeClassifier"):
-            raise FacesenseError("this OpenCV build has no CascadeClassifier (OpenCV 5 removed it): pip install 'opencv-python-headless<5'")
-        path = Path(cv2.data.haarcascades) / cascade
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
-            raise FacesenseError(f"Haar cascade {path} missing from the OpenCV package; reinstall 'opencv-python-headless<5'")
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise FacesenseError("this OpenCV build has no CascadeClassifier (OpenCV 5 removed it): pip install 'opencv-python-headless<5'")
+    path = Path(cv2.data.haarcascades) / name
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise FacesenseError(f"Haar cascade {path} missing from the OpenCV package; reinstall 'opencv-python-headless<5'")
+    return cascade
+
+
+def _overlaps(box: Box, others: list[Box], threshold: float = 0.5) -> bool:
+    """Whether `box` covers the same face as one of `others`: their intersection is more than
+    `threshold` of the smaller box (the profile cascade often marks half of a frontal face)."""
+    for o in others:
+        iw = min(box.x + box.w, o.x + o.w) - max(box.x, o.x)
+        ih = min(box.y + box.h, o.y + o.h) - max(box.y, o.y)
+        if iw > 0 and ih > 0 and iw * ih > threshold * min(box.w * box.h, o.w * o.h):
+            return True
+    return False
+
+
+class HaarDetector:
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", detect_width: int = 320, min_size: int = 20, neighbors: int = 5, scale_factor: float = 1.1, profile: bool = False):
+        self.cascade = _load_cascade(cascade)
+        # turned faces: OpenCV's profile cascade (trained on one side; the mirror finds the other)
+        self.profile = _load_cascade("haarcascade_profileface.xml") if profile else None
         self.detect_width, self.min_size, self.neighbors, self.scale_factor = detect_width, min_size, neighbors, scale_factor
 
     def detect(self, frame: np.ndarray) -> list[Box]:
@@ -62,7 +82,22 @@ class HaarDetector:
 
         small, factor = _downscale(frame, self.detect_width)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-        return self._cascade(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0)
+        faces = self._cascade(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0)
+        if self.profile is not None:
+            for box in sorted(self._profiles(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0, self.neighbors), key=lambda b: -b.score):
+                if not _overlaps(box, faces):  # a face both cascades see is kept once, as frontal
+                    faces.append(box)
+        return faces
+
+    def _profiles(self, gray: np.ndarray, factor: float, min_size, max_size, dx: int, dy: int, neighbors: int) -> list[Box]:
+        """Profile-cascade faces turned either way: on the window as is and on its mirror."""
+        import cv2
+
+        found = self._cascade(gray, factor, min_size, max_size, dx, dy, neighbors, self.profile)
+        width = gray.shape[1] / factor
+        for b in self._cascade(cv2.flip(gray, 1), factor, min_size, max_size, 0, dy, neighbors, self.profile):
+            found.append(Box(int(round(dx + width - b.x - b.w)), b.y, b.w, b.h, b.score))
+        return found
 
     def detect_near(self, frame: np.ndarray, boxes: list[Box], expand: float = 0.5, face_px: int = 40) -> list[Box | None]:
         """Look again only around known faces: each window is scaled so the face is ~face_px wide
@@ -82,13 +117,16 @@ class HaarDetector:
             gray = cv2.equalizeHist(cv2.cvtColor(window, cv2.COLOR_BGR2GRAY))
             side = b.w * factor
             # a face is expected here, so fewer neighbouring hits are asked for than in a full pass
-            hits = self._cascade(gray, factor, (int(side * 0.6), int(side * 0.6)), (int(side * 1.6) + 1, int(side * 1.6) + 1), x0, y0, max(2, self.neighbors - 2))
+            sizes = (int(side * 0.6), int(side * 0.6)), (int(side * 1.6) + 1, int(side * 1.6) + 1)
+            hits = self._cascade(gray, factor, *sizes, x0, y0, max(2, self.neighbors - 2))
+            if not hits and self.profile is not None:  # the face may have turned
+                hits = self._profiles(gray, factor, *sizes, x0, y0, max(2, self.neighbors - 2))
             # the best-scoring face in the window is this track's face (None: not found)
             found.append(max(hits, key=lambda h: h.score) if hits else None)
         return found
 
-    def _cascade(self, gray: np.ndarray, factor: float, min_size, max_size, dx: int, dy: int, neighbors: int | None = None) -> list[Box]:
-        found, _, weights = self.cascade.detectMultiScale3(
+    def _cascade(self, gray: np.ndarray, factor: float, min_size, max_size, dx: int, dy: int, neighbors: int | None = None, cascade=None) -> list[Box]:
+        found, _, weights = (cascade or self.cascade).detectMultiScale3(
             gray, scaleFactor=self.scale_factor, minNeighbors=neighbors or self.neighbors, minSize=min_size, maxSize=max_size, outputRejectLevels=True
         )
         return [
@@ -133,6 +171,8 @@ def build_detector(name: str = "haar_alt2", model_path: str | Path | None = None
         return HaarDetector(detect_width=detect_width)
     if name == "haar_alt2":
         return HaarDetector("haarcascade_frontalface_alt2.xml", detect_width=detect_width, neighbors=3)
+    if name == "haar_profile":
+        return HaarDetector("haarcascade_frontalface_alt2.xml", detect_width=detect_width, neighbors=3, profile=True)
     if name == "yunet":
         return YuNetDetector(model_path, detect_width=detect_width)
     raise FacesenseError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")

@@ -120,6 +120,8 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     pending = [t for t, row in zip(recent, overlap) if not (row >= iou_threshold).any()]
     near = detector.detect_near(image, [Box(*map(int, t.box)) for t in pending]) if pending else []
     for box, track in zip(near, pending):
+        if box is not None and iou_matrix(np.array([box.as_tuple()], dtype=float), np.array([b.as_tuple() for b in boxes], dtype=float).reshape(-1, 4)).max(initial=0) >= iou_threshold:
+            continue  # a face already found this frame (the track will be let go as missed)
         if box is not None:
             boxes.append(box)
             held.append(False)
