@@ -116,15 +116,19 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     held = [False] * len(boxes)
     if not recent or not near_ok:
         return boxes, held
-    overlap = iou_matrix(np.array([t.box for t in recent]), np.array([b.as_tuple() for b in boxes], dtype=float).reshape(-1, 4))
+    def as_array(bs: list[Box]) -> np.ndarray:
+        return np.array([b.as_tuple() for b in bs], dtype=float).reshape(-1, 4)
+
+    overlap = iou_matrix(np.array([t.box for t in recent]), as_array(boxes))
     pending = [t for t, row in zip(recent, overlap) if not (row >= iou_threshold).any()]
     near = detector.detect_near(image, [Box(*map(int, t.box)) for t in pending]) if pending else []
     for box, track in zip(near, pending):
-        if box is not None and iou_matrix(np.array([box.as_tuple()], dtype=float), np.array([b.as_tuple() for b in boxes], dtype=float).reshape(-1, 4)).max(initial=0) >= iou_threshold:
-            continue  # a face already found this frame (the track will be let go as missed)
         if box is not None:
-            boxes.append(box)
-            held.append(False)
+            # a face this frame already has (found by the full pass) is not added twice; the
+            # track is then let go as missed
+            if iou_matrix(as_array([box]), as_array(boxes)).max(initial=0) < iou_threshold:
+                boxes.append(box)
+                held.append(False)
         elif track.hits >= settings.confirm_hits and track.missed < settings.hold_frames:
             boxes.append(Box(*map(int, track.box), 0.0))
             held.append(True)
