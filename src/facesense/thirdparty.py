@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -37,8 +38,7 @@ def _bundle() -> tuple[Path, dict]:
     return models, json.loads((models / "manifest.json").read_text())
 
 
-def _network(task: str) -> tuple[Path, dict, InputSpec]:
-    models, manifest = _bundle()
+def _network(models: Path, manifest: dict, task: str) -> tuple[Path, dict, InputSpec]:
     entry = manifest["models"][task]
     _, channels, height, width = entry["input"]["shape"]
     norm = entry["input"]["normalization"]
@@ -53,12 +53,11 @@ class DlibAligner:
     """dlib's 5-point landmarks inside each face box, then dlib's similarity-aligned chip of it
     (the preprocessing dlib's face networks were trained with)."""
 
-    def __init__(self):
+    def __init__(self, models: Path, manifest: dict):
         try:
             import dlib
         except ImportError:
             raise FacesenseError(f"face alignment needs dlib: {INSTALL}") from None
-        models, manifest = _bundle()
         self._dlib = dlib
         self.predictor = dlib.shape_predictor(str(models / manifest["shape_predictor"]["artifact"]["filename"]))
         self.padding = float(manifest["preprocessing"]["face_chip_padding"])
@@ -84,14 +83,16 @@ class AlignedDlibModel:
     detector box is aligned; a face crop (predict, evaluate) is aligned taking the whole crop as
     the box, as the package's predict_face does."""
 
-    def __init__(self, task: str, name: str, threads: int = 0, classes: list[str] | None = None):
+    def __init__(self, task: str, name: str, classes_of: Callable[[dict], list[str]], threads: int = 0):
+        """`classes_of`: the manifest entry of the network -> its class names, in output order."""
         from .stream.classify import FaceClassifier
 
-        path, self.entry, spec = _network(task)
+        models, manifest = _bundle()  # read once: the network, its classes and the aligner
+        path, self.entry, spec = _network(models, manifest, task)
         self.name = name
-        self.network = FaceClassifier(str(path), name=name, threads=threads, classes=classes or [], spec=spec)
+        self.network = FaceClassifier(str(path), name=name, threads=threads, classes=classes_of(self.entry), spec=spec)
         self.classes, self.spec = self.network.classes, spec
-        self.aligner = DlibAligner()
+        self.aligner = DlibAligner(models, manifest)
 
     def predict_boxes(self, image: np.ndarray, boxes, color_order: str = "BGR") -> np.ndarray:
         """Faces at `boxes` (detect.Box) of a whole frame -> N x K probabilities."""
@@ -113,8 +114,8 @@ class AlignedDlibModel:
 
 
 def dlib_gender(threads: int = 0) -> AlignedDlibModel:
-    _, entry, _ = _network("gender")
-    return AlignedDlibModel("gender", "dlib-gender (CC0)", threads, [normalise(label) for label in entry["labels"]])  # female/male -> woman/man
+    # female/male -> woman/man
+    return AlignedDlibModel("gender", "dlib-gender (CC0)", lambda entry: [normalise(label) for label in entry["labels"]], threads)
 
 
 class AgeModel(AlignedDlibModel):
@@ -122,12 +123,10 @@ class AgeModel(AlignedDlibModel):
     expectation (as the package reports it), with its spread."""
 
     def __init__(self, threads: int = 0):
-        _, entry, _ = _network("age")
-        ages = np.asarray(entry["age_weights"], dtype=np.float64)  # the age each bin stands for
-        super().__init__("age", "dlib-age (CC0)", threads, [f"{a:g}" for a in ages])
-        self.ages = ages
-        if self.network.session.get_outputs()[0].shape[-1] != len(ages):
-            raise FacesenseError(f"{self.network.name}: output does not match the manifest's {len(ages)} age bins")
+        super().__init__("age", "dlib-age (CC0)", lambda entry: [f"{a:g}" for a in entry["age_weights"]], threads)
+        self.ages = np.asarray(self.entry["age_weights"], dtype=np.float64)  # the age each bin stands for
+        if self.network.session.get_outputs()[0].shape[-1] != len(self.ages):
+            raise FacesenseError(f"{self.network.name}: output does not match the manifest's {len(self.ages)} age bins")
 
     def result(self, probs: np.ndarray):
         from .stream.classify import AgeEstimate
