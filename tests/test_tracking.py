@@ -129,3 +129,19 @@ def test_held_boxes_count_as_misses():
     assert track.missed == 3 and track.hits == 1
     tracker.update([[0, 0, 10, 10]], held=[True])
     assert tracker.tracks == []
+
+
+def test_each_live_session_keeps_its_own_tracks_and_matches_the_generator():
+    from facesense.stream.pipeline import LiveSession
+
+    present = [True] * 12
+    expected = run(frames(12), ScriptedDetector(present, present))
+    settings = PipelineSettings(cut_threshold=0)
+    a = LiveSession(ScriptedDetector(present, present), FaceModels(age=Constant()), settings)
+    b = LiveSession(ScriptedDetector(present, present), FaceModels(age=Constant()), settings)
+    images = frames(12)
+    for i, image in enumerate(images):  # two streams interleaved, as two browser tabs would be
+        ra, rb = a.process(Frame(i, i / 30, image)), b.process(Frame(i, i / 30, image))
+        assert [f.track_id for f in ra.faces] == [f.track_id for f in rb.faces] == [f.track_id for f in expected[i].faces]
+        assert [f.box for f in ra.faces] == [f.box for f in expected[i].faces]
+    assert a.tracker is not b.tracker and a.frames == b.frames == 12

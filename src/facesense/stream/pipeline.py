@@ -135,6 +135,42 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     return boxes, held
 
 
+class LiveSession:
+    """One stream's state: its tracker, scene-cut detector and per-track smoothing. `process`
+    takes the stream's frames in order; each stream (a video, a camera, a browser connection)
+    has its own session, so two streams never share tracks. The detector and models may be
+    shared between sessions (they keep no per-stream state)."""
+
+    def __init__(self, detector, face_models: FaceModels, settings: PipelineSettings | None = None):
+        self.detector = detector
+        self.settings = settings or PipelineSettings()
+        self.models = face_models.enabled()
+        self.tracker = IoUTracker()
+        self.cuts = CutDetector(self.settings.cut_threshold)
+        self.frames = 0  # frames processed so far
+
+    def process(self, frame: Frame, decode_s: float = 0.0) -> FrameResult:
+        """The next frame of this stream -> its faces with track ids and smoothed labels."""
+        settings, tracker = self.settings, self.tracker
+        t1 = time.perf_counter()
+        if self.cuts.is_cut(frame.image):  # other people now: no id or smoothed label carries over
+            tracker.split()
+        recent = [t for t in tracker.tracks if t.missed <= settings.hold_frames]
+        boxes, held = find_faces(self.detector, frame.image, recent, self.frames % settings.detect_every == 0, settings, tracker.iou_threshold)
+        t2 = time.perf_counter()
+        outputs = classify_faces(frame.image, boxes, self.models, settings.margin)
+        t3 = time.perf_counter()
+        tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
+        faces = []
+        for i, (box, track) in enumerate(zip(boxes, tracks)):
+            face = FaceResult(track.id, box)
+            for key, model in self.models:
+                setattr(face, key, model.result(smooth(track, key, outputs[key][i], settings.smoothing)))
+            faces.append(face)
+        self.frames += 1
+        return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t3 - t2, "track": time.perf_counter() - t3})
+
+
 def run_pipeline(
     source: Source,
     detector,
@@ -142,32 +178,11 @@ def run_pipeline(
     settings: PipelineSettings | None = None,
     max_frames: int | None = None,
 ) -> Iterator[FrameResult]:
-    settings = settings or PipelineSettings()
-    tracker = IoUTracker()
-    cuts = CutDetector(settings.cut_threshold)
-    models = face_models.enabled()
+    session = LiveSession(detector, face_models, settings)
     frames = iter(source)
-    count = 0
-    while max_frames is None or count < max_frames:
+    while max_frames is None or session.frames < max_frames:
         t0 = time.perf_counter()
         frame = next(frames, None)
         if frame is None:
             return
-        t1 = time.perf_counter()
-        if cuts.is_cut(frame.image):  # other people now: no id or smoothed label carries over
-            tracker.split()
-        recent = [t for t in tracker.tracks if t.missed <= settings.hold_frames]
-        boxes, held = find_faces(detector, frame.image, recent, count % settings.detect_every == 0, settings, tracker.iou_threshold)
-        t2 = time.perf_counter()
-        outputs = classify_faces(frame.image, boxes, models, settings.margin)
-        t3 = time.perf_counter()
-        tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
-        faces = []
-        for i, (box, track) in enumerate(zip(boxes, tracks)):
-            face = FaceResult(track.id, box)
-            for key, model in models:
-                setattr(face, key, model.result(smooth(track, key, outputs[key][i], settings.smoothing)))
-            faces.append(face)
-        t4 = time.perf_counter()
-        count += 1
-        yield FrameResult(frame, faces, {"decode": t1 - t0, "detect": t2 - t1, "classify": t3 - t2, "track": t4 - t3})
+        yield session.process(frame, time.perf_counter() - t0)
