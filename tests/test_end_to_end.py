@@ -183,3 +183,28 @@ def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, 
         assert a["path"] == b["path"] and a["pred"] == b["pred"]
         for c in classes:
             assert a[f"p_{c}"] == pytest.approx(b[f"p_{c}"], abs=1e-4)
+
+
+def test_evaluating_on_a_dataset_without_one_class_reports_it_absent(trained_run, capsys, tmp_path):
+    """The 3-class model on a set whose 'contempt' is dropped and that has no 'sad': macro-F1 over
+    'angry' and 'happy' only, and the report and the printout say 'sad' was absent."""
+    from conftest import write_class_folders
+
+    _, run = trained_run
+    write_class_folders(tmp_path / "two", ["anger", "happy", "contempt"], 6)
+    label_map = tmp_path / "map.yaml"
+    label_map.write_text("anger: angry\ncontempt: null\n")
+    out = tmp_path / "e2"
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(tmp_path / "two"), "--out", str(out), "--label-map", str(label_map)]) == 0
+    printed = capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["absent_classes"] == ["sad"] and m["n"] == 12
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    classes = ["angry", "happy", "sad"]
+    y = np.array([classes.index(r["true"]) for r in rows])
+    pred = np.array([classes.index(r["pred"]) for r in rows])
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, labels=[0, 1], average="macro", zero_division=0))
+    assert m["balanced_accuracy"] == pytest.approx(np.mean([np.mean(pred[y == c] == c) for c in (0, 1)]))
+    assert "Absent from the labels: 'sad'" in (out / "report.md").read_text()
+    assert "absent from the labels: sad" in printed

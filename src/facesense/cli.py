@@ -110,7 +110,9 @@ def _evaluate(args) -> None:
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
-    print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" for c, v in m["per_class"].items()))
+    print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
+    if m.get("absent_classes"):
+        print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy average over the other classes)")
     if "by_group" in m:
         print(f"by {args.group_by}: " + ", ".join(f"{g} {v['accuracy']:.3f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}")
     print(out)

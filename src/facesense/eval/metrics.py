@@ -6,6 +6,21 @@ import numpy as np
 from sklearn import metrics as skm
 
 
+def present_classes(y_true: np.ndarray, k: int) -> list[int]:
+    """Class indices that occur in the labels: a class the evaluation set lacks has no recall to
+    measure, so averaging its F1 of 0 in would only say what the data left out."""
+    return sorted(int(c) for c in np.unique(np.asarray(y_true, dtype=np.int64)) if 0 <= c < k)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+    """Macro-F1 over the classes present in `y_true` (as balanced accuracy averages recall);
+    predictions of an absent class still count against the present classes."""
+    present = present_classes(y_true, k)
+    if not present:
+        return 0.0
+    return float(skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], loss: float | None = None, train_labels: np.ndarray | None = None) -> dict:
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -24,7 +39,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
         "n": int(len(y_true)),
         "loss": None if loss is None else float(loss),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "macro_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred, k),
+        "absent_classes": [classes[i] for i in labels if s[i] == 0],
         "weighted_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
         "balanced_accuracy": float(np.mean(r[s > 0])) if (s > 0).any() else 0.0,
         "per_class": {
@@ -103,7 +119,7 @@ def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], clas
         table[g] = {
             "n": int(mask.sum()),
             "accuracy": float(np.mean(pred[mask] == y_true[mask])),
-            "macro_f1": float(skm.f1_score(y_true[mask], pred[mask], labels=list(range(len(classes))), average="macro", zero_division=0)),
+            "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)),
         }
     accs = [v["accuracy"] for v in table.values()]
     return {"groups": table, "accuracy_gap": float(max(accs) - min(accs)) if accs else 0.0}

@@ -60,6 +60,17 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
+def _absent_note(m: dict) -> list[str]:
+    """A sentence naming the task's classes the labels lack (macro-F1, balanced accuracy and
+    ROC AUC average over the others), or nothing."""
+    absent = m.get("absent_classes") or []
+    if not absent:
+        return []
+    present = len(m["classes"]) - len(absent)
+    names = ", ".join(f"'{c}'" for c in absent)
+    return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over the {present} classes present.", ""]
+
+
 def markdown_report(m: dict, title: str) -> str:
     lines = [f"# Evaluation: {title}", ""]
     lines += [
@@ -69,13 +80,17 @@ def markdown_report(m: dict, title: str) -> str:
         f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
         f"('{m['baseline']['majority_class']}') |",
         "",
+        *_absent_note(m),
         "## Per class",
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
     for c, v in m["per_class"].items():
-        lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+        if v["support"]:
+            lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+        else:  # no recall or F1 to measure; a precision of 0 only counts wrong predictions of it
+            lines.append(f"| {c} (absent) | {v['precision']:.3f} | - | - | 0 |")
     if "binary" in m:
         b = m["binary"]
         lines += ["", f"Positive class '{b['positive_class']}': TPR {b['tpr']:.3f}, FPR {b['fpr']:.3f}, TNR {b['tnr']:.3f}, FNR {b['fnr']:.3f}"]

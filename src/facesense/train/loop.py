@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.nn import functional as F
-from sklearn.metrics import f1_score
 
 from ..checkpoint import save_checkpoint
 from ..config import Config
@@ -21,6 +20,7 @@ from ..data.batches import ArrayDataset, Batches, build_augment, inference_batch
 from ..data.prepare import PreparedData
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
+from ..eval.metrics import macro_f1
 from ..models import build_model, with_test_time_views
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, Monitor, monitor_mode
@@ -265,7 +265,7 @@ class Trainer:
             "samples": int(total),
             "train_loss": loss_sum / total,
             "train_accuracy": correct / total,
-            "train_macro_f1": float(f1_score(y_true, y_pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+            "train_macro_f1": macro_f1(y_true, y_pred, self.k),
         }
 
     def validate(self, model=None) -> dict:
@@ -280,7 +280,7 @@ class Trainer:
         return {
             "val_loss": loss,
             "val_accuracy": float((pred == y).mean()),
-            "val_macro_f1": float(f1_score(y, pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+            "val_macro_f1": macro_f1(y, pred, self.k),
         }
 
     def fit(self, progress: bool = True, on_epoch=None, stop_after: int | None = None) -> FitResult:

@@ -1,0 +1,68 @@
+"""Metrics on evaluation sets that lack some of the task's classes (a six-class dataset mapped onto
+seven): macro-F1 averages over the classes present, as balanced accuracy does, and the report
+names the absent ones."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from facesense.eval.metrics import classification_metrics, group_metrics, macro_f1
+from facesense.eval.report import markdown_report
+
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def one_hot(pred: list[int], k: int = 7) -> np.ndarray:
+    probs = np.full((len(pred), k), 0.01)
+    probs[np.arange(len(pred)), pred] = 1.0
+    return probs / probs.sum(1, keepdims=True)
+
+
+def test_perfect_predictions_on_six_of_seven_classes_score_macro_f1_one():
+    y = np.array([0, 2, 3, 4, 5, 6] * 3)  # no 'disgust'
+    m = classification_metrics(y, one_hot(list(y)), CLASSES)
+    assert m["accuracy"] == 1.0 and m["balanced_accuracy"] == 1.0
+    assert m["macro_f1"] == pytest.approx(1.0)  # averaged over all seven it would be 6/7
+    assert m["absent_classes"] == ["disgust"]
+    assert m["per_class"]["disgust"]["support"] == 0
+
+
+def test_a_prediction_of_an_absent_class_still_counts_against_the_true_class():
+    y = np.array([0, 0, 2, 2])
+    pred = [0, 1, 2, 2]  # one 'angry' face called 'disgust', which the set lacks
+    m = classification_metrics(y, one_hot(pred), CLASSES)
+    angry_f1 = 2 * 1.0 * 0.5 / 1.5
+    assert m["macro_f1"] == pytest.approx((angry_f1 + 1.0) / 2)
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, labels=[0, 2], average="macro"))
+    assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["absent_classes"] == ["disgust", "happy", "sad", "surprise", "neutral"]
+
+
+def test_all_classes_present_is_plain_macro_f1():
+    rng = np.random.default_rng(0)
+    y = np.tile(np.arange(7), 10)
+    pred = rng.integers(0, 7, len(y))
+    m = classification_metrics(y, one_hot(list(pred)), CLASSES)
+    assert m["absent_classes"] == []
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, labels=list(range(7)), average="macro", zero_division=0))
+    assert "Absent from the labels" not in markdown_report(m, "t")
+
+
+def test_macro_f1_helper_edge_cases():
+    assert macro_f1(np.array([], dtype=int), np.array([], dtype=int), 3) == 0.0
+    assert macro_f1(np.array([1, 1]), np.array([1, 0]), 3) == pytest.approx(2 * 1 * 0.5 / 1.5)
+
+
+def test_group_macro_f1_uses_each_groups_present_classes():
+    y = np.array([0, 0, 2, 2, 3, 3])
+    groups = ["a", "a", "a", "a", "b", "b"]
+    g = group_metrics(y, one_hot(list(y)), groups, CLASSES)["groups"]
+    assert g["a"]["macro_f1"] == pytest.approx(1.0) and g["b"]["macro_f1"] == pytest.approx(1.0)
+
+
+def test_report_names_the_absent_classes():
+    y = np.array([0, 2, 3, 4, 5, 6] * 2)
+    m = classification_metrics(y, one_hot(list(y)), CLASSES)
+    text = markdown_report(m, "six of seven")
+    assert "Absent from the labels: 'disgust'. Macro-F1, balanced accuracy and ROC AUC average over the 6 classes present." in text
+    assert "| disgust (absent) | 0.000 | - | - | 0 |" in text
