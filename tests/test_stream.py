@@ -19,6 +19,7 @@ from facesense.preprocess import InputSpec
 from facesense.stream.classify import FaceClassifier
 from facesense.stream.demo import make_demo_clip
 from facesense.stream.detect import build_detector
+from facesense.errors import SourceFailed
 from facesense.stream.frames import LiveSource, SourceError, open_source
 from facesense.stream.live import LiveOptions, run_live
 from facesense.stream.track import IoUTracker, iou_matrix, smooth, Track
@@ -260,12 +261,12 @@ class FakeCapture:
 
 def test_camera_that_disappears_or_stalls_is_reported(models, tmp_path):
     gone = LiveSource(0, capture_factory=lambda t: FakeCapture(5, "gone"))
-    with pytest.raises(SourceError, match="stopped delivering"):
+    with pytest.raises(SourceFailed, match="stopped delivering"):
         list(gone)
     gone.close()
     stalled = LiveSource("rtsp://camera.invalid/x", stall_timeout=0.5, capture_factory=lambda t: FakeCapture(3, "stall"))
     start = time.monotonic()
-    with pytest.raises(SourceError, match="stalled"):
+    with pytest.raises(SourceFailed, match="stalled"):
         list(stalled)
     assert time.monotonic() - start < 2.5  # no hang
     stalled.close()

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import FacesenseError
+from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, FacesenseError, SourceFailed
 
 log = logging.getLogger("facesense")
 
@@ -21,8 +21,12 @@ def _data_inspect(args) -> None:
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     out = Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve()
     near = args.near_threshold if args.duplicates else None
-    _, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
+    report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
     print((out / "report.md").read_text())
+    bad = report["unreadable"]["files"]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        log.warning("warning: %d unreadable image(s): %s; listed in %s; train/evaluate refuse them unless --skip-bad", len(bad), shown, out / "report.md")
     if args.leak_free:
         from .data.inspect import leak_free, write_leak_free
         from .data.sources import SPLIT_ALIASES
@@ -109,6 +113,8 @@ def _evaluate(args) -> None:
     out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+    if m.get("skipped"):
+        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics", m["skipped"])
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):
@@ -158,6 +164,7 @@ def _live_options(args):
         detect_width=args.detect_width,
         stride=args.stride,
         max_frames=args.max_frames,
+        reconnect=args.reconnect,
         settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin, cut_threshold=args.cut_threshold, hold_frames=args.hold_frames),
     )
 
@@ -170,22 +177,40 @@ def _print_summary(summary: dict) -> None:
         f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
     )
     print(f"latency ms median/p95: {stages}")
+    for gap in summary.get("gaps", []):
+        print(f"gap {gap['start_s']:.1f}-{gap['end_s']:.1f} s: {gap['reason']}")
+
+
+def _output(value: str | None, option: str, suffixes=None) -> Path | None:
+    """An output path checked as typed (a trailing '/' means a folder), then made absolute."""
+    from .stream.sinks import check_output_path
+
+    return check_output_path(value, option, suffixes).resolve() if value else None
+
+
+def _finish_live(summary: dict) -> None:
+    """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
+    _print_summary(summary)
+    if summary.get("error") == "interrupted":
+        raise KeyboardInterrupt
     if summary.get("error"):
-        print(f"stopped early: {summary['error']}")
+        raise SourceFailed(f"the source failed: {summary['error']} (outputs hold the {summary['frames']} frames before it)")
 
 
 def _live(args) -> None:
     from .stream.live import run_live
+    from .stream.sinks import VIDEO_SUFFIXES
 
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
-    opts.video_out = Path(args.out).resolve() if args.out else None
-    opts.log_csv = Path(args.log).resolve() if args.log else None
-    opts.log_jsonl = Path(args.jsonl).resolve() if args.jsonl else None
-    opts.summary_json = Path(args.summary).resolve() if args.summary else None
+    opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
+    opts.log_csv = _output(args.log, "--log")
+    opts.log_jsonl = _output(args.jsonl, "--jsonl")
+    opts.summary_json = _output(args.summary, "--summary")
+    summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
-        log.warning("no display and no --out/--log/--jsonl/--summary: results are only summarised")
-    _print_summary(run_live(opts))
+        log.warning("no display and no --out/--log/--jsonl/--summary: results were only summarised")
+    _finish_live(summary)
 
 
 def _has_display() -> bool:
@@ -198,6 +223,8 @@ def _demo(args) -> None:
     from .stream.demo import make_demo_clip
     from .stream.live import LiveOptions, run_live
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise FacesenseError(f"--out {args.out}: is a file; the demo writes a folder")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out / "demo_clip.mp4")
@@ -209,7 +236,7 @@ def _demo(args) -> None:
         summary_json=out / "summary.json",
         age=_model_or_none(args.age),
     )
-    _print_summary(run_live(opts))
+    _finish_live(run_live(opts))
     print(out)
 
 
@@ -260,9 +287,22 @@ def _export(args) -> None:
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
 
 
+def package_version() -> str:
+    """The installed distribution's version; the source tree's when run uninstalled."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("facesense")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-V", "--version", action="version", version=f"facesense {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="inspect or split a dataset").add_subparsers(dest="data_command", required=True)
@@ -327,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--cut-threshold", type=float, default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (0 = off)")
     lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
     lv.add_argument("--max-frames", type=int)
+    lv.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true")
-    lv.add_argument("--out", help="annotated video (.mp4)")
+    lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
     lv.add_argument("--log", help="per-frame CSV")
     lv.add_argument("--jsonl", help="per-frame JSON lines")
     lv.add_argument("--summary", help="summary JSON (a timeline PNG is written beside it)")
@@ -373,16 +414,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    """Exit codes (docs/exit-codes.md): 0 done, 2 bad input, 3 the source failed mid-run,
+    130 interrupted, 141 stdout closed early (`facesense models | head -1`)."""
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
         args.func(args)
+        sys.stdout.flush()
     except FacesenseError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; a training run continues with `facesense train --resume RUN_DIR`", file=sys.stderr)
-        return 130
+        print("interrupted; finished outputs are kept (a training run continues with `facesense train --resume RUN_DIR`)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as `ls | head` does; point stdout at
+        # /dev/null so the interpreter's final flush does not complain again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a file the user named that cannot be read or written (permissions, a folder, a full disk)
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

@@ -1,8 +1,21 @@
-"""User-facing errors: the CLI prints their message (no traceback) and exits with code 2."""
+"""User-facing errors: the CLI prints their message on one line (no traceback) and exits with
+the error's `exit_code`: 2 for input the user can fix, 3 for a source that failed mid-run.
+
+Exit codes (docs/exit-codes.md): 0 done, 2 bad input or usage, 3 the source failed after the
+run started (outputs up to the failure are complete), 130 interrupted (Ctrl-C), 141 stdout closed
+early (e.g. `| head`).
+"""
+
+EXIT_BAD_INPUT = 2
+EXIT_SOURCE_FAILED = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 class FacesenseError(Exception):
     """Something the user can fix: bad input, bad config, missing file. The message says how."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class DataError(FacesenseError):
@@ -11,3 +24,10 @@ class DataError(FacesenseError):
 
 class ConfigError(FacesenseError):
     """A config file or key=value override that is not valid."""
+
+
+class SourceFailed(FacesenseError):
+    """A camera or stream that stalled or disappeared after frames had been processed: the
+    outputs hold everything up to the failure."""
+
+    exit_code = EXIT_SOURCE_FAILED

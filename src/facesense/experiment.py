@@ -29,6 +29,7 @@ def write_run_inputs(run: RunDir, cfg: Config, data: PreparedData) -> None:
         buf = io.StringIO()
         csv.writer(buf).writerows([("id", "reason"), *data.skipped])
         write_text(run.skipped, buf.getvalue())
+        log.warning("skipped %d unreadable sample(s) (skip_bad=true); listed in %s", len(data.skipped), run.skipped)
 
 
 def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None) -> dict:

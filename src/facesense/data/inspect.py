@@ -121,9 +121,12 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "skipped": [list(x) for x in samples.skipped],
     }
     groups: list[list[int]] = []
-    if duplicates or near_threshold is not None:
-        small, decoded = small_gray(samples)  # one decode serves the blank check and the hashes
-        blank = blank_images(small) & decoded
+    # every image is decoded once, always: an unreadable file must be named, not silently left
+    # out; the same decode serves the blank check and the hashes
+    small, decoded = small_gray(samples)
+    blank = blank_images(small) & decoded
+    unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
+    report["unreadable"] = {"count": len(unreadable), "files": unreadable}
     if duplicates:
         groups = exact_duplicate_groups(samples)
         report["exact_duplicates"] = summarise_groups(samples, groups)
@@ -218,5 +221,9 @@ def markdown(r: dict) -> str:
         ]
     if r["skipped"]:
         lines += ["", f"Skipped {len(r['skipped'])} unreadable items (see summary.json)."]
+    bad = r.get("unreadable", {}).get("files", [])
+    if bad:
+        lines += ["", f"**Unreadable images: {len(bad)}** (train and evaluate refuse this data unless `skip_bad=true` / `--skip-bad`):", ""]
+        lines += [f"* {name}" for name in bad[:50]] + ([f"* ... and {len(bad) - 50} more (summary.json lists all)"] if len(bad) > 50 else [])
     lines += ["", "![samples](samples.png)", ""]
     return "\n".join(lines)

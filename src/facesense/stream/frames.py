@@ -6,6 +6,7 @@ so a slow model never builds a backlog; frames it overwrites are counted as drop
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES
-from ..errors import FacesenseError
+from ..data.images import IMAGE_SUFFIXES, check_image_size
+from ..errors import DataError, FacesenseError, SourceFailed
+
+log = logging.getLogger(__name__)
 
 
 class SourceError(FacesenseError):
-    """A source that cannot be opened, disappeared or stalled."""
+    """A source that cannot be opened or read at all (exit 2: check the path, index or URL)."""
 
 
 @dataclass
@@ -46,8 +49,10 @@ class VideoFileSource(Source):
         import cv2
 
         self.path, self.stride = Path(path), max(1, stride)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise SourceError(f"video {self.path} not found")
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: not a video file")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
             raise SourceError(f"{self.path}: cannot be opened as a video (unsupported codec or not a video)")
@@ -79,65 +84,158 @@ class VideoFileSource(Source):
 
 
 class ImageFolderSource(Source):
-    def __init__(self, folder: str | Path):
+    """Every image of a folder (sorted by name), or one image file, as frames 0, 1, 2..."""
+
+    def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)
-        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = files if files is not None else sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self.unreadable = 0
 
     def __iter__(self) -> Iterator[Frame]:
-        import cv2
-
         for i, path in enumerate(self.files):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = _read_frame_image(path)
             if image is None:
                 self.unreadable += 1
                 continue
             yield Frame(i, float(i), image)
 
 
+def _read_frame_image(path: Path) -> np.ndarray | None:
+    """BGR image, or None when the file is not a readable image or is over the pixel limit."""
+    import cv2
+
+    try:
+        check_image_size(path)
+    except DataError:
+        return None
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def single_image_source(path: Path) -> ImageFolderSource:
+    """One photo as a one-frame source; refused at once if it is not a readable image."""
+    if not path.is_file():
+        raise SourceError(f"{path}: not found")
+    check_image_size(path)
+    if _read_frame_image(path) is None:
+        raise SourceError(f"{path}: not a readable image (empty, truncated, or another kind of file named {path.suffix})")
+    return ImageFolderSource(path.parent, [path])
+
+
+def default_capture(target: int | str, open_timeout: float, read_timeout: float):
+    """OpenCV capture; a URL gets FFmpeg's open and read timeouts, so a read on a stalled
+    stream returns (failed) instead of blocking forever."""
+    import cv2
+
+    if isinstance(target, int):
+        return cv2.VideoCapture(target)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout * 1000), cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout * 1000)]
+    return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+
+
 class LiveSource(Source):
-    """Camera index or stream URL, read on a thread; the consumer always gets the newest frame."""
+    """Camera index or stream URL, read on a thread; the consumer always gets the newest frame.
+
+    The reader thread owns the capture: it opens it again on `reconnect` and releases it
+    itself, so no capture is ever released while a read is inside it (that race crashed the
+    interpreter at exit). `close()` joins the thread; a URL's reads are bounded by FFmpeg's
+    read timeout, so the join is bounded too.
+    """
 
     live = True
 
-    def __init__(self, target: int | str, stall_timeout: float = 5.0, open_timeout: float = 10.0, capture_factory=None):
+    def __init__(self, target: int | str, stall_timeout: float = 5.0, open_timeout: float = 10.0, capture_factory=None, reconnect: float = 0.0):
         import cv2
 
-        self.target, self.stall_timeout = target, stall_timeout
-        self.cap = (capture_factory or cv2.VideoCapture)(target)
-        if not self.cap.isOpened():
-            kind = "camera" if isinstance(target, int) else "stream"
-            raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it")
-        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
+        self.target, self.stall_timeout, self.reconnect = target, stall_timeout, reconnect
         self.is_camera = isinstance(target, int)
+        self._factory = capture_factory or (lambda t: default_capture(t, open_timeout, stall_timeout))
+        self.gaps: list[dict] = []  # each outage bridged by --reconnect: start and end (s)
+        cap = self._factory(target)
+        if not cap.isOpened():
+            cap.release()
+            kind = "camera" if self.is_camera else "stream"
+            raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it")
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        self._length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.is_camera else 0
         self._lock = threading.Lock()
         self._frame: tuple[int, np.ndarray] | None = None
         self._read_count = 0
         self._stop = threading.Event()
         self._failed = False
-        self._last_new = time.monotonic()
-        self._thread = threading.Thread(target=self._reader, name="facesense-capture", daemon=True)
+        self._failure: str | None = None  # why the reader stopped, when it is a fault
+        self._reconnecting = False
+        self._t0 = self._last_new = time.monotonic()
+        self._thread = threading.Thread(target=self._reader, args=(cap,), name="facesense-capture", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + open_timeout
         while self._frame is None and not self._failed and time.monotonic() < deadline:
             time.sleep(0.005)
         if self._frame is None:
             self.close()
-            raise SourceError(f"{target!r} opened but delivered no frame within {open_timeout:.0f} s")
+            raise SourceError(f"{target!r} opened but delivered no frame within {open_timeout:.0f} s; check the URL or camera")
         self._t0 = time.monotonic()
 
-    def _reader(self) -> None:
-        while not self._stop.is_set():
-            ok, image = self.cap.read()
-            if not ok or image is None:
-                self._failed = True
-                return
-            with self._lock:
-                self._read_count += 1
-                self._frame = (self._read_count - 1, image)
-                self._last_new = time.monotonic()
+    def _reader(self, cap) -> None:
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                ok, image = cap.read()
+                if ok and image is not None:
+                    with self._lock:
+                        self._read_count += 1
+                        self._frame = (self._read_count - 1, image)
+                        self._last_new = time.monotonic()
+                    continue
+                if self._stop.is_set():
+                    return
+                if self._length and self._read_count >= self._length - 1:
+                    self._failed = True  # a stream of known length that reached its end
+                    return
+                stalled = time.monotonic() - started >= 0.8 * self.stall_timeout
+                why = f"no new frame for {self.stall_timeout:.0f} s (stalled)" if stalled else "the connection closed"
+                if self.is_camera:
+                    why = "stopped delivering frames (unplugged or taken by another program)"
+                if not self.reconnect or self.is_camera:
+                    self._failure, self._failed = why, True
+                    return
+                cap.release()
+                cap = self._reopen(why)
+                if cap is None:
+                    self._failure = f"{why}; no answer for {self.reconnect:.0f} s of reconnecting"
+                    self._failed = True
+                    return
+        finally:
+            if cap is not None:
+                cap.release()
+
+    def _reopen(self, why: str):
+        """Open the stream again with back-off (0.5 s doubling to 8 s) until `reconnect` s have
+        passed; log the gap. -> the new capture, or None."""
+        self._reconnecting = True
+        lost = time.monotonic()
+        log.warning("%s: %s; reconnecting (up to %.0f s)", self.target, why, self.reconnect)
+        delay = 0.5
+        try:
+            while not self._stop.is_set() and time.monotonic() - lost < self.reconnect:
+                self._stop.wait(min(delay, max(0.0, self.reconnect - (time.monotonic() - lost))))
+                delay = min(delay * 2, 8.0)
+                if self._stop.is_set():
+                    return None
+                cap = self._factory(self.target)
+                if cap.isOpened():
+                    back = time.monotonic()
+                    gap = {"start_s": round(lost - self._t0, 3), "end_s": round(back - self._t0, 3), "reason": why}
+                    self.gaps.append(gap)
+                    log.warning("%s: back after a %.1f s gap (%.1f-%.1f s)", self.target, back - lost, gap["start_s"], gap["end_s"])
+                    with self._lock:
+                        self._last_new = back
+                    return cap
+                cap.release()
+            return None
+        finally:
+            self._reconnecting = False
 
     def __iter__(self) -> Iterator[Frame]:
         last = -1
@@ -150,27 +248,38 @@ class LiveSource(Source):
                 yield Frame(item[0], time.monotonic() - self._t0, item[1])
                 continue
             if self._failed:
-                if self.is_camera:
-                    raise SourceError(f"camera {self.target} stopped delivering frames (unplugged or taken by another program)")
-                return  # the stream ended
-            if time.monotonic() - stamp > self.stall_timeout:
-                raise SourceError(f"{self.target!r} stalled: no new frame for {self.stall_timeout:.0f} s")
+                if self._failure:
+                    kind = "camera" if self.is_camera else "stream"
+                    raise SourceFailed(f"{kind} {self.target}: {self._failure}")
+                return  # a stream of known length ended
+            if not self._reconnecting and time.monotonic() - stamp > self.stall_timeout + 1.0:
+                # the reader's own read timeout normally reports this first; a capture without
+                # one (a camera) is caught here
+                if not self.reconnect or self.is_camera:
+                    raise SourceFailed(f"{self.target!r} stalled: no new frame for {self.stall_timeout:.0f} s")
             time.sleep(0.002)
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
-        self.cap.release()
+        self._thread.join(timeout=self.stall_timeout + 5.0)
+        if self._thread.is_alive():
+            log.warning("%s: the capture thread is still inside a read; it releases the capture when the read returns", self.target)
 
 
-def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0) -> Source:
-    """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; else a video file."""
+def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
+    """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
+    -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
+    stream that stalled or closed, with back-off."""
     text = str(source)
     if text.isdigit():
         return LiveSource(int(text), stall_timeout)
     if "://" in text:
-        return LiveSource(text, stall_timeout)
+        return LiveSource(text, stall_timeout, reconnect=reconnect)
+    if reconnect:
+        raise SourceError(f"--reconnect is for stream URLs (rtsp://, http://...), not {text!r}")
     path = Path(text)
     if path.is_dir():
         return ImageFolderSource(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return single_image_source(path)
     return VideoFileSource(path, stride)

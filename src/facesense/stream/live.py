@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import FacesenseError
+from ..errors import FacesenseError, SourceFailed
 from .classify import FaceClassifier
 from .detect import build_detector
 from .draw import annotate
 from .frames import SourceError, open_source
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import FrameLogSink, SummaryCollector, VideoSink, WindowSink, log_columns, write_summary
+from .sinks import VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class LiveOptions:
     log_csv: Path | None = None
     log_jsonl: Path | None = None
     summary_json: Path | None = None
+    reconnect: float = 0.0  # stream URLs: seconds to keep reopening a stream that stalled or closed
     settings: PipelineSettings = field(default_factory=PipelineSettings)
 
 
@@ -55,13 +56,26 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     )
 
 
+def check_outputs(opts: LiveOptions) -> None:
+    """Every output path is refused before a model loads or a frame is read, not at the end."""
+    if opts.video_out:
+        check_output_path(opts.video_out, "--out", VIDEO_SUFFIXES)
+    for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
+        if value:
+            check_output_path(value, option)
+
+
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
+    """Run the pipeline over `opts.source` into the chosen outputs; -> the summary dict. A source
+    that fails after the start does not raise: its message is the summary's `error` (outputs
+    hold everything up to it; the CLI exits 3). A source that gives no frame at all raises."""
+    check_outputs(opts)
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
     models = load_face_models(opts.expression, opts.gender, opts.age)
     expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
-    source = open_source(opts.source, stride=opts.stride)
+    source = open_source(opts.source, stride=opts.stride, reconnect=opts.reconnect)
     sinks = []
     error = None
     collector = SummaryCollector()
@@ -91,25 +105,25 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
                 on_frame(result)
             if window is not None and window.quit:
                 break
-    except SourceError as exc:
+    except (SourceError, SourceFailed) as exc:
         error = str(exc)  # keep what was processed; report the fault in the summary
-        log.error("source error: %s", exc)
     except KeyboardInterrupt:
         error = "interrupted"
     finally:
-        source.close()
+        source.close()  # joins the capture thread: nothing is left reading when we return
         for sink in sinks:
-            sink.close()
+            sink.close() if collector.frames else sink.discard()  # no frame: no output file at all
+    if collector.frames == 0 and error != "interrupted":
+        raise SourceError(error or f"{opts.source}: no frame could be read (empty, truncated, or not a video)")
     summary = collector.summary(dropped=source.dropped, error=error)
     summary["source"] = str(opts.source)
     summary["detector"] = opts.detector
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
+    summary["gaps"] = getattr(source, "gaps", [])
     if opts.summary_json:
         write_summary(Path(opts.summary_json), summary)
         if expression:
             plot = collector.plot_timeline(Path(opts.summary_json).with_name("timeline.png"), expression.classes)
             summary["timeline_plot"] = str(plot) if plot else None
             write_summary(Path(opts.summary_json), summary)
-    if collector.frames == 0 and error:
-        raise FacesenseError(error)
     return summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -19,32 +20,125 @@ from ..errors import FacesenseError
 from ..runs import write_json
 from .pipeline import STAGES, FrameResult
 
+log = logging.getLogger(__name__)
+
+
+# What --out can write: H.264 in these containers through PyAV (its wheels ship FFmpeg with
+# libx264), plays in browsers and chat apps; .avi is MPEG-4 Part 2 through OpenCV.
+H264_SUFFIXES = (".mp4", ".mov", ".mkv")
+VIDEO_SUFFIXES = (*H264_SUFFIXES, ".avi")
+
+
+def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Refuse, before anything runs, an output path that cannot become a file: a folder (or a
+    name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
+    text = str(value)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        example = path / ("annotated.mp4" if suffixes else "frames.csv")
+        raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use one of {', '.join(suffixes)}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FacesenseError(f"{option} {text}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise FacesenseError(f"{option} {text}: folder {parent} is not writable; choose another place")
+    return path
+
 
 def _tmp_for(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
 
 
+def _commit(tmp: Path, path: Path) -> None:
+    """Rename the finished temp file into place; on failure remove it and say why."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise FacesenseError(f"{path}: cannot be written ({exc.strerror})") from None
+
+
+def h264_available() -> bool:
+    """PyAV is installed and its FFmpeg has the libx264 encoder."""
+    try:
+        import av
+
+        av.Codec("libx264", "w")
+        return True
+    except Exception:  # ImportError, or an FFmpeg build without the encoder
+        return False
+
+
 class VideoSink:
+    """Annotated frames -> a video file: H.264 (avc1, yuv420p, faststart) through PyAV for
+    .mp4/.mov/.mkv, falling back, with a warning, to OpenCV's MPEG-4 Part 2 when PyAV or its
+    libx264 is missing. Frames of another size than the first are resized to it."""
+
     def __init__(self, path: str | Path, fps: float):
         self.path, self.fps = Path(path), fps or 30.0
         self.tmp = _tmp_for(self.path)
-        self.writer = None
+        self.size: tuple[int, int] | None = None
+        self.container = self.stream = self.writer = None
+        self.codec = "h264" if self.path.suffix.lower() in H264_SUFFIXES and h264_available() else "mp4v"
+        if self.codec == "mp4v" and self.path.suffix.lower() in H264_SUFFIXES:
+            log.warning("PyAV with libx264 is not installed (pip install av): %s is written as MPEG-4 Part 2, which browsers do not play", self.path.name)
+
+    def _open(self, w: int, h: int) -> None:
+        if self.codec == "h264":
+            import av
+            from fractions import Fraction
+
+            w, h = w + w % 2, h + h % 2  # yuv420p needs even sides
+            self.container = av.open(str(self.tmp), mode="w", options={"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {})
+            self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
+            self.stream.options = {"crf": "23", "preset": "veryfast"}
+        else:
+            import cv2
+
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise FacesenseError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
+        self.size = (w, h)
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
         import cv2
 
-        if self.writer is None:
-            h, w = annotated.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self.writer.isOpened():
-                raise FacesenseError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
-        self.writer.write(annotated)
+        if self.size is None:
+            self._open(annotated.shape[1], annotated.shape[0])
+        if (annotated.shape[1], annotated.shape[0]) != self.size:
+            annotated = cv2.resize(annotated, self.size, interpolation=cv2.INTER_AREA)
+        if self.stream is not None:
+            import av
+
+            for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(annotated), format="bgr24")):
+                self.container.mux(packet)
+        else:
+            self.writer.write(annotated)
 
     def close(self) -> None:
-        if self.writer is not None:
+        if self.stream is not None:
+            for packet in self.stream.encode():  # flush the encoder's delayed frames
+                self.container.mux(packet)
+            self.container.close()
+        elif self.writer is not None:
             self.writer.release()
-            os.replace(self.tmp, self.path)
+        if self.size is not None:
+            _commit(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.size = None
+        try:
+            self.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
@@ -92,7 +186,11 @@ class FrameLogSink:
 
     def close(self) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
+        _commit(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class WindowSink:
@@ -119,6 +217,8 @@ class WindowSink:
         import cv2
 
         cv2.destroyWindow(self.title)
+
+    discard = close
 
 
 class TrackRecord:
