@@ -165,6 +165,7 @@ def _live_options(args):
         stride=args.stride,
         max_frames=args.max_frames,
         reconnect=args.reconnect,
+        stall_timeout=args.stall_timeout,
         settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin, cut_threshold=args.cut_threshold, hold_frames=args.hold_frames),
     )
 
@@ -283,8 +284,18 @@ def _export(args) -> None:
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
-    out = Path(args.out or Path(str(args.model)).stem + suffix).resolve()
+    out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
+
+
+def _quiet_video_libraries() -> None:
+    """OpenCV and its FFmpeg print their own warnings (a stream timeout, an undecodable part) on
+    stderr; facesense reports those faults itself, in one line. Read when cv2 is first imported;
+    -v keeps them."""
+    import os
+
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def package_version() -> str:
@@ -367,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--cut-threshold", type=float, default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (0 = off)")
     lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
     lv.add_argument("--max-frames", type=int)
+    lv.add_argument("--stall-timeout", type=float, default=5.0, metavar="SECONDS", help="a camera or stream with no new frame for this long has failed (opening may take twice this)")
     lv.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true")
     lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
@@ -419,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+        if not args.verbose:
+            _quiet_video_libraries()
         args.func(args)
         sys.stdout.flush()
     except FacesenseError as exc:

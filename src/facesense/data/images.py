@@ -18,13 +18,14 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MAX_IMAGE_PIXELS = 50_000_000
 
 
-def check_image_size(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
-    """DataError if the file's header claims more than `max_pixels` pixels (nothing is decoded)."""
+def check_image_size(path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """DataError if the image's header (a path or a binary file object) claims more than
+    `max_pixels` pixels; nothing is decoded."""
     try:
         with Image.open(path) as im:
             w, h = im.size
-    except Image.DecompressionBombError as exc:  # Pillow's own, higher limit
-        raise DataError(f"{path}: {exc}") from None
+    except Image.DecompressionBombError:  # Pillow's own, higher limit: too big for ours as well
+        raise DataError(f"{path}: over the limit of {max_pixels:,} pixels; resize it (a tiny file claiming a huge size is a decompression bomb)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return  # not Pillow-readable: the decoder that follows reports it
     if w * h > max_pixels:
@@ -39,9 +40,8 @@ def read_image(path: str | Path) -> np.ndarray:
     """File -> uint8 RGB (or gray) array; a clear DataError if it is missing or not an image."""
     path = Path(path)
     try:
+        check_image_size(path)
         with Image.open(path) as im:
-            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
-                raise _too_big(path, *im.size, MAX_IMAGE_PIXELS)
             im.load()
             mode = "L" if im.mode in ("L", "I;16", "I", "1") else "RGB"
             return np.asarray(im.convert(mode))
@@ -49,7 +49,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied); fix its permissions") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
             "remove or replace it, or pass skip_bad=true to skip and list such files"

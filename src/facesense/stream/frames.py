@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, check_image_size
+from ..data.images import IMAGE_SUFFIXES, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 log = logging.getLogger(__name__)
@@ -104,22 +104,29 @@ class ImageFolderSource(Source):
 
 def _read_frame_image(path: Path) -> np.ndarray | None:
     """BGR image, or None when the file is not a readable image or is over the pixel limit."""
-    import cv2
-
     try:
-        check_image_size(path)
+        return _decode_bgr(path)
     except DataError:
         return None
-    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def _decode_bgr(path: Path) -> np.ndarray:
+    """Pillow decodes (it checks the pixel limit from the header first, and reports a truncated
+    file instead of printing decoder warnings) -> H x W x 3 BGR."""
+    import cv2
+
+    image = read_image(path)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
 def single_image_source(path: Path) -> ImageFolderSource:
     """One photo as a one-frame source; refused at once if it is not a readable image."""
     if not path.is_file():
         raise SourceError(f"{path}: not found")
-    check_image_size(path)
-    if _read_frame_image(path) is None:
-        raise SourceError(f"{path}: not a readable image (empty, truncated, or another kind of file named {path.suffix})")
+    try:
+        _decode_bgr(path)
+    except DataError as exc:
+        raise SourceError(str(exc).split("; remove or replace")[0]) from None
     return ImageFolderSource(path.parent, [path])
 
 
@@ -158,7 +165,8 @@ class LiveSource(Source):
             kind = "camera" if self.is_camera else "stream"
             raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
-        self._length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.is_camera else 0
+        length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
+        self._length = int(length) if length and 0 < length < 1e12 else 0  # live streams report garbage
         self._lock = threading.Lock()
         self._frame: tuple[int, np.ndarray] | None = None
         self._read_count = 0
@@ -166,6 +174,7 @@ class LiveSource(Source):
         self._failed = False
         self._failure: str | None = None  # why the reader stopped, when it is a fault
         self._reconnecting = False
+        self.unreadable = 0  # parts that did not decode (the stream went on after them)
         self._t0 = self._last_new = time.monotonic()
         self._thread = threading.Thread(target=self._reader, args=(cap,), name="facesense-capture", daemon=True)
         self._thread.start()
@@ -174,10 +183,11 @@ class LiveSource(Source):
             time.sleep(0.005)
         if self._frame is None:
             self.close()
-            raise SourceError(f"{target!r} opened but delivered no frame within {open_timeout:.0f} s; check the URL or camera")
+            raise SourceError(f"{target!r} opened but delivered no frame within {open_timeout:g} s; check the URL or camera")
         self._t0 = time.monotonic()
 
     def _reader(self, cap) -> None:
+        failed_reads = 0  # consecutive; a corrupt part fails one read and the next succeeds
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
@@ -187,14 +197,19 @@ class LiveSource(Source):
                         self._read_count += 1
                         self._frame = (self._read_count - 1, image)
                         self._last_new = time.monotonic()
+                    self.unreadable += failed_reads
+                    failed_reads = 0
                     continue
                 if self._stop.is_set():
                     return
-                if self._length and self._read_count >= self._length - 1:
+                stalled = time.monotonic() - started >= 0.8 * self.stall_timeout
+                failed_reads += 1
+                if not stalled and failed_reads < 5 and not self.is_camera:
+                    continue
+                if self._length > 0 and self._read_count >= self._length - 1:
                     self._failed = True  # a stream of known length that reached its end
                     return
-                stalled = time.monotonic() - started >= 0.8 * self.stall_timeout
-                why = f"no new frame for {self.stall_timeout:.0f} s (stalled)" if stalled else "the connection closed"
+                why = f"no new frame for {self.stall_timeout:g} s (stalled)" if stalled else "the connection closed"
                 if self.is_camera:
                     why = "stopped delivering frames (unplugged or taken by another program)"
                 if not self.reconnect or self.is_camera:
@@ -202,8 +217,9 @@ class LiveSource(Source):
                     return
                 cap.release()
                 cap = self._reopen(why)
+                failed_reads = 0
                 if cap is None:
-                    self._failure = f"{why}; no answer for {self.reconnect:.0f} s of reconnecting"
+                    self._failure = f"{why}; no answer for {self.reconnect:g} s of reconnecting"
                     self._failed = True
                     return
         finally:
@@ -256,7 +272,7 @@ class LiveSource(Source):
                 # the reader's own read timeout normally reports this first; a capture without
                 # one (a camera) is caught here
                 if not self.reconnect or self.is_camera:
-                    raise SourceFailed(f"{self.target!r} stalled: no new frame for {self.stall_timeout:.0f} s")
+                    raise SourceFailed(f"{self.target!r} stalled: no new frame for {self.stall_timeout:g} s")
             time.sleep(0.002)
 
     def close(self) -> None:
@@ -272,9 +288,9 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     stream that stalled or closed, with back-off."""
     text = str(source)
     if text.isdigit():
-        return LiveSource(int(text), stall_timeout)
+        return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if "://" in text:
-        return LiveSource(text, stall_timeout, reconnect=reconnect)
+        return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
         raise SourceError(f"--reconnect is for stream URLs (rtsp://, http://...), not {text!r}")
     path = Path(text)

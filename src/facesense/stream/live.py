@@ -34,6 +34,7 @@ class LiveOptions:
     log_csv: Path | None = None
     log_jsonl: Path | None = None
     summary_json: Path | None = None
+    stall_timeout: float = 5.0  # a camera or stream with no new frame for this long has failed
     reconnect: float = 0.0  # stream URLs: seconds to keep reopening a stream that stalled or closed
     settings: PipelineSettings = field(default_factory=PipelineSettings)
 
@@ -48,16 +49,35 @@ def load_age_model(name: str | None, threads: int = 0):
     return thirdparty.AGE_BACKENDS[name](threads)
 
 
+def check_task(model, option: str, wanted: str) -> None:
+    """Refuse a model whose classes are exactly another built-in task's (a gender model given
+    as --expression); custom class sets pass."""
+    from ..labels import TASK_CLASSES, normalise
+
+    classes = {normalise(c) for c in model.classes}
+    for task, names in TASK_CLASSES.items():
+        if task != wanted and classes == set(names):
+            raise FacesenseError(f"--{option} {model.name}: is a {task} model (classes {', '.join(model.classes)}); give {'an' if wanted[0] in 'aeiou' else 'a'} {wanted} model, or 'none'")
+
+
 def load_face_models(expression: str | None, gender: str | None, age: str | None = None) -> FaceModels:
-    return FaceModels(
+    models = FaceModels(
         FaceClassifier.load(expression) if expression else None,
         FaceClassifier.load(gender) if gender else None,
         load_age_model(age),
     )
+    for model, task in ((models.expression, "expression"), (models.gender, "gender")):
+        if model is not None:
+            check_task(model, task, task)
+    return models
 
 
 def check_outputs(opts: LiveOptions) -> None:
-    """Every output path is refused before a model loads or a frame is read, not at the end."""
+    """Every output path (and timing option) is refused before a model loads or a frame is read."""
+    if not opts.stall_timeout > 0:
+        raise FacesenseError(f"stall_timeout={opts.stall_timeout}: must be > 0 seconds")
+    if not opts.reconnect >= 0:
+        raise FacesenseError(f"reconnect={opts.reconnect}: must be >= 0 seconds (0 = off)")
     if opts.video_out:
         check_output_path(opts.video_out, "--out", VIDEO_SUFFIXES)
     for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
@@ -75,7 +95,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     models = load_face_models(opts.expression, opts.gender, opts.age)
     expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
-    source = open_source(opts.source, stride=opts.stride, reconnect=opts.reconnect)
+    source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
     sinks = []
     error = None
     collector = SummaryCollector()

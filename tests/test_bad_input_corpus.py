@@ -1,0 +1,143 @@
+"""A corpus of bad inputs, made on the fly, run through every CLI command that takes them.
+
+Each case must end with exit code 2 (docs/exit-codes.md), one line on stderr that starts with
+'error: ' and names the file or value, no traceback, no temp file left and no output written.
+The table of commands x inputs is docs/exit-codes.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.cli import main
+
+
+def png_bomb(path: Path, side: int = 20_000) -> Path:
+    """A valid PNG header that claims side x side pixels, in a file of a few hundred bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1) * 4)) + chunk(b"IEND", b""))
+    return path
+
+
+def encoded(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_class_folders(root / "faces", ["man", "woman"], 4, colour=True, size=64)
+    write_fer_csv(root / "fer.csv", [i % 7 for i in range(14)])
+    (root / "zero.jpg").write_bytes(b"")
+    for suffix in (".jpg", ".png", ".mp4"):
+        (root / f"text{suffix}").write_text("just some text\n")
+    (root / "truncated.jpg").write_bytes(encoded("JPEG")[:300])
+    (root / "truncated.png").write_bytes(encoded("PNG")[:300])
+    png_bomb(root / "bomb.png")
+    import cv2
+
+    writer = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64))
+    for i in range(20):
+        writer.write(np.full((64, 64, 3), i * 10, np.uint8))
+    writer.release()
+    (root / "truncated.mp4").write_bytes((root / "clip.mp4").read_bytes()[:600])
+    (root / "random.pt").write_bytes(np.random.default_rng(1).bytes(4000))
+    (root / "random.onnx").write_bytes(np.random.default_rng(2).bytes(4000))
+    (root / "wrong_columns.csv").write_text("a,b\n1,2\n")
+    (root / "manifest").mkdir()
+    (root / "manifest" / "labels.csv").write_text("path,label\nmissing_a.png,man\nmissing_b.png,woman\n")
+    (root / "unknown_key.yaml").write_text("task: gender\nepochz: 3\n")
+    (root / "wrong_type.yaml").write_text("task: gender\nepochs: many\n")
+    (root / "a_file").write_text("a file where a folder is expected\n")
+    (root / "a_folder").mkdir()
+    return root
+
+
+LIVE = ["live", "--no-window", "--gender", "none"]
+# (case id, argv with {c} for the corpus folder, text the error line must contain)
+CASES = [
+    ("live zero-byte image", LIVE + ["--source", "{c}/zero.jpg"], "zero.jpg"),
+    ("live text named .jpg", LIVE + ["--source", "{c}/text.jpg"], "text.jpg: not a readable image"),
+    ("live text named .png", LIVE + ["--source", "{c}/text.png"], "text.png: not a readable image"),
+    ("live text named .mp4", LIVE + ["--source", "{c}/text.mp4"], "text.mp4: cannot be opened as a video"),
+    ("live truncated jpeg", LIVE + ["--source", "{c}/truncated.jpg"], "truncated.jpg"),
+    ("live truncated png", LIVE + ["--source", "{c}/truncated.png"], "truncated.png"),
+    ("live decompression bomb", LIVE + ["--source", "{c}/bomb.png"], "bomb.png: over the limit"),
+    ("live truncated video", LIVE + ["--source", "{c}/truncated.mp4", "--log", "{c}/out/t.csv"], "truncated.mp4"),
+    ("live missing path", LIVE + ["--source", "{c}/nope.mp4"], "nope.mp4 not found"),
+    ("live folder as --log", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/a_folder"], "--log {c}/a_folder: is a folder"),
+    ("live folder/ as --log", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/new_folder/"], "new_folder/: is a folder"),
+    ("live file as output folder", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/a_file/x.mp4"], "a_file is a file"),
+    ("live --out without extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated"], "use one of .mp4"),
+    ("live --out unsupported extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated.gif"], "unsupported extension .gif"),
+    ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
+    ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),
+    ("live model for another task", LIVE + ["--source", "{c}/clip.mp4", "--expression", "gender"], "is a gender model"),
+    ("predict zero-byte image", ["predict", "gender", "{c}/zero.jpg"], "zero.jpg"),
+    ("predict decompression bomb", ["predict", "gender", "{c}/bomb.png"], "bomb.png: over the limit"),
+    ("predict truncated png", ["predict", "gender", "{c}/truncated.png"], "truncated.png"),
+    ("predict missing path", ["predict", "gender", "{c}/nope/"], "nope"),
+    ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
+    ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),
+    ("evaluate model of random bytes", ["evaluate", "{c}/random.pt", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.pt"),
+    ("evaluate csv with wrong columns", ["evaluate", "gender", "--data", "{c}/wrong_columns.csv", "--out", "{c}/out/e"], "wrong_columns.csv"),
+    ("evaluate labels.csv with missing files", ["evaluate", "gender", "--data", "{c}/manifest", "--out", "{c}/out/e"], "missing_a.png not found"),
+    ("evaluate file as --out folder", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    ("evaluate missing data", ["evaluate", "gender", "--data", "{c}/nope"], "nope"),
+    ("inspect csv with wrong columns", ["data", "inspect", "{c}/wrong_columns.csv", "--out", "{c}/out/i"], "wrong_columns.csv"),
+    ("inspect labels.csv with missing files", ["data", "inspect", "{c}/manifest", "--out", "{c}/out/i"], "missing_a.png not found"),
+    ("inspect a file where a dataset folder is expected", ["data", "inspect", "{c}/a_file", "--out", "{c}/out/i"], "a_file"),
+    ("inspect file as --out folder", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),
+    ("train config with a wrong type", ["train", "{c}/wrong_type.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "'many'"),
+    ("train csv with wrong columns", ["train", "data={c}/wrong_columns.csv", "task=gender", "runs_dir={c}/out/r"], "wrong_columns.csv"),
+    ("train labels.csv with missing files", ["train", "data={c}/manifest", "task=gender", "runs_dir={c}/out/r"], "missing_a.png not found"),
+    ("train file as runs folder", ["train", "data={c}/faces", "task=gender", "epochs=1", "runs_dir={c}/a_file"], "a_file"),
+    ("train --resume a folder that is no run", ["train", "--resume", "{c}/a_folder"], "a_folder"),
+    ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
+    ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
+    ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder"),
+    ("study missing file", ["study", "{c}/nope.yaml"], "nope.yaml"),
+    ("study with unknown keys", ["study", "{c}/unknown_key.yaml", "--out", "{c}/out/s"], "epochz"),
+    ("demo file as --out folder", ["demo", "--out", "{c}/a_file"], "a_file"),
+]
+
+
+def snapshot(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("argv,expected", [pytest.param(a, e, id=i) for i, a, e in CASES])
+def test_bad_input(corpus, argv, expected, capsys):
+    before = snapshot(corpus)
+    args = [a.format(c=corpus) for a in argv]
+    code = main(args)
+    out, err = capsys.readouterr()
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert expected.format(c=corpus) in lines[0], lines[0]
+    assert "Traceback" not in err + out
+    after = snapshot(corpus)
+    assert after == before, f"files written or changed: {sorted(set(after.items()) ^ set(before.items()))}"
+
+
+def test_corpus_covers_every_command():
+    commands = {argv[0] for _, argv, _ in CASES} | {"data " + argv[1] for _, argv, _ in CASES if argv[0] == "data"}
+    assert {"live", "predict", "evaluate", "data inspect", "data split", "train", "export", "compare", "study", "demo"} <= commands

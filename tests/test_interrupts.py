@@ -1,0 +1,97 @@
+"""Ctrl-C (SIGINT) during train, evaluate and live: exit 130, finished outputs intact, no temp
+file left, and an interrupted training run resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from facesense.cli import main
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def temp_files(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob(".*") if ".tmp" in p.name]
+
+
+def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkeypatch, capsys):
+    from facesense import cli
+
+    class InterruptAfterFirstEpoch(logging.LoggerAdapter):
+        def info(self, msg, *args, **kwargs):
+            if str(msg).startswith("epoch"):
+                raise KeyboardInterrupt  # what SIGINT raises in the main thread
+            super().info(msg, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "log", InterruptAfterFirstEpoch(logging.getLogger("facesense"), {}))
+    argv = ["train", f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=2", "batch_size=8", f"runs_dir={tmp_path}", "image_size=32", "-q"]
+    assert main(argv) == 130
+    assert "interrupted" in capsys.readouterr().err
+    [run] = list((tmp_path / "custom").iterdir())
+    assert (run / "last.pt").is_file() and not (run / "train_summary.json").exists()
+    assert not temp_files(tmp_path)
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "-q"]) == 0
+    with open(run / "history.csv") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_ctrl_c_during_evaluate_keeps_the_finished_report(tmp_path, monkeypatch, capsys):
+    from conftest import write_class_folders
+    from facesense.eval import report
+
+    data = write_class_folders(tmp_path / "g", ["man", "woman"], 4, colour=True, size=64)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "gender", "--data", str(data), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_reliability", interrupted)  # mid-way through writing the report
+    assert main(["evaluate", "gender", "--data", str(data), "--out", str(out)]) == 130
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(after) == set(before) and not temp_files(tmp_path)
+    json.loads(after["metrics.json"])  # still whole
+
+
+def test_ctrl_c_during_live_exits_130_with_complete_outputs(tmp_path):
+    from mjpeg_server import MjpegServer
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    with MjpegServer(frames=400, fps=20, then="stall") as server:
+        cmd = [sys.executable, "-m", "facesense", "live", "--source", server.url, "--no-window", "--stall-timeout", "30",
+               "--log", str(tmp_path / "f.csv"), "--out", str(tmp_path / "a.mp4"), "--summary", str(tmp_path / "s.json")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until rows are being logged
+            tmp = [p for p in tmp_path.glob(".f.csv*") if p.stat().st_size > 300]
+            if tmp or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("live did not stop within 30 s of Ctrl-C")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["error"] == "interrupted" and summary["frames"] >= 1
+    assert len(list(csv.DictReader(open(tmp_path / "f.csv")))) == summary["faces"]
+    import av
+
+    with av.open(str(tmp_path / "a.mp4")) as video:
+        assert video.streams.video[0].frames == summary["frames"]
+    assert not temp_files(tmp_path)
