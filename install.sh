@@ -1,11 +1,44 @@
 #!/usr/bin/env bash
-# One-command set-up into the active Python (use a venv if you like): PyTorch first, because
-# an unpinned `torch` can pull a multi-GB CUDA build; then facesense with its test extras.
+# Set-up: a virtual environment (.venv beside this file, unless one is active already) with
+# PyTorch, facesense (editable) and the test tools. Works with a stock Debian/Ubuntu python3,
+# which has no pip and refuses system-wide installs (PEP 668): it needs only python3-venv.
+#
+#   bash install.sh && . .venv/bin/activate
+#
+# PyTorch: the CPU build from PyTorch's own index when that index answers (PyPI's default Linux
+# wheel is the multi-GB CUDA build); otherwise whatever the configured index offers. The last
+# line says which build was installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+TORCH=${FACESENSE_TORCH:-torch==2.13.0}
+CPU_INDEX=https://download.pytorch.org/whl/cpu
+
+if ! command -v "$PY" >/dev/null; then
+    echo "error: $PY not found; install Python 3.10 or newer (Debian/Ubuntu: apt install python3 python3-venv)" >&2
+    exit 2
+fi
+if [[ -z ${VIRTUAL_ENV:-} ]]; then
+    if [[ ! -x .venv/bin/python ]]; then
+        if ! "$PY" -m venv .venv 2>/dev/null; then
+            rm -rf .venv
+            echo "error: '$PY -m venv' does not work here; install the venv module (Debian/Ubuntu: apt install python3-venv) and run again" >&2
+            exit 2
+        fi
+    fi
+    PY=$PWD/.venv/bin/python
+    echo "facesense goes into $PWD/.venv (activate it with: . .venv/bin/activate)"
+else
+    PY=$VIRTUAL_ENV/bin/python
+fi
+
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    # a known-good release; pip takes the CPU build where one is offered (a local wheel folder)
-    "$PY" -m pip install "torch==2.13.0"
+    if "$PY" -c "import urllib.request, sys; urllib.request.urlopen('$CPU_INDEX/torch/', timeout=5)" 2>/dev/null; then
+        "$PY" -m pip install --extra-index-url "$CPU_INDEX" "$TORCH"
+    else
+        "$PY" -m pip install "$TORCH"
+    fi
 fi
 "$PY" -m pip install -e ".[dev]"
+"$PY" -c "import torch; print('PyTorch', torch.__version__, '(CPU build)' if torch.version.cuda is None else f'(CUDA {torch.version.cuda} build)')"
+"$PY" -m facesense --version
