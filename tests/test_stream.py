@@ -222,6 +222,12 @@ def test_demo_runs_offline_with_the_shipped_models(tmp_path, capsys):
     assert s["frames"] == 90 and s["faces_per_frame"] >= 1.5 and s["tracks"] >= 2 and s["error"] is None
     rows = list(csv.DictReader(open(out / "frames.csv")))
     assert {r["gender"] for r in rows} <= {"man", "woman"} and all(r["expression"] for r in rows)
+    import av  # the annotated video is H.264 in MP4 (avc1, yuv420p): what browsers and chat apps play
+
+    with av.open(str(out / "annotated.mp4")) as video:
+        stream = video.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_tag, stream.codec_context.pix_fmt) == ("h264", "avc1", "yuv420p")
+        assert stream.frames == 90
 
 
 def test_window_needs_a_gui_build(models, clip):

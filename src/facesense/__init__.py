@@ -1,3 +1,21 @@
-"""facesense: train, evaluate and run CNN classifiers for human affect in images."""
+"""facesense: train, evaluate and run CNN classifiers for human affect in images.
+
+The Python API (`facesense.api`): analyse_image, FaceAnalyser (analyse, stream), evaluate,
+face_dict. Names load on first use, so `import facesense` is cheap and has no side effects.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["FaceAnalyser", "analyse_image", "evaluate", "face_dict", "FacesenseError", "SourceFailed"]
+
+
+def __getattr__(name: str):
+    if name in ("FaceAnalyser", "analyse_image", "evaluate", "face_dict"):
+        from . import api
+
+        return getattr(api, name)
+    if name in ("FacesenseError", "SourceFailed"):
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'facesense' has no attribute {name!r}")

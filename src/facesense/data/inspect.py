@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import schema
 from ..preprocess import InputSpec
 from ..runs import write_json, write_text
 from .images import decode
@@ -138,7 +139,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
     report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, out_dir / "samples.png").name}
-    write_json(out_dir / "summary.json", report)
+    write_json(out_dir / "summary.json", schema.stamped("inspect_summary", report))
     write_text(out_dir / "report.md", markdown(report))
     return report, groups
 

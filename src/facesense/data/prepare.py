@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .. import schema
 from ..errors import DataError
 from ..labels import build_label_index, task_classes
 from ..preprocess import InputSpec
@@ -71,6 +72,6 @@ def prepare_data(cfg, progress=None) -> PreparedData:
 def manifest_csv(rows: list[tuple[str, str, str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["id", "label", "split"])
-    w.writerows(rows)
+    w.writerow(["id", "label", "split", schema.KEY])
+    w.writerows([(*row, schema.VERSIONS["split_manifest"]) for row in rows])
     return buf.getvalue()

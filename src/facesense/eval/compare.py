@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+from .. import schema
 from ..errors import FacesenseError
 from ..runs import RunDir, write_text
 from .plots import _figure, _save, read_history
@@ -47,9 +48,9 @@ def compare_runs(roots: list[Path], out: Path) -> list[dict]:
     rows = [run_row(Path(r)) for r in roots]
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows([{**r, schema.KEY: schema.VERSIONS["compare"]} for r in rows])
     write_text(out / "compare.csv", buf.getvalue())
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else str(r[c]) for c in COLUMNS) + " |" for r in rows]

@@ -61,7 +61,8 @@ def plot_roc(curves: dict, path: Path, title: str = "ROC") -> Path:
 def read_history(path: Path) -> dict[str, list[float]]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows] for k in (rows[0] if rows else {})}
+    keys = [k for k in (rows[0] if rows else {}) if k != "schema_version"]
+    return {k: [float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows] for k in keys}
 
 
 def plot_learning_curves(history_csv: Path, path: Path) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import schema
 from ..runs import write_json, write_text
 from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
@@ -16,10 +17,11 @@ from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_
 def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["id", "true", "pred", *[f"p_{c}" for c in classes]])
+    w.writerow(["id", "true", "pred", *[f"p_{c}" for c in classes], schema.KEY])
     pred = probs.argmax(axis=1)
+    version = schema.VERSIONS["predictions"]
     for i, sample_id in enumerate(ids):
-        w.writerow([sample_id, classes[y_true[i]], classes[pred[i]], *[f"{p:.9g}" for p in probs[i]]])
+        w.writerow([sample_id, classes[y_true[i]], classes[pred[i]], *[f"{p:.9g}" for p in probs[i]], version])
     return buf.getvalue()
 
 
@@ -51,7 +53,7 @@ def write_evaluation(
     if history_csv is not None and history_csv.is_file():
         plots["learning_curves"] = plot_learning_curves(history_csv, out_dir / "learning_curves.png").name
     metrics["plots"] = plots
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", schema.stamped("metrics", metrics))
     write_text(out_dir / "report.md", markdown_report(metrics, title))
     return metrics
 

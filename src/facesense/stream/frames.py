@@ -30,10 +30,12 @@ class Frame:
     index: int  # position in the source (counts skipped/dropped frames too)
     time_s: float  # media time for files, seconds since start for live sources
     image: np.ndarray  # H x W x 3 uint8, BGR (OpenCV order)
+    photo: str | None = None  # the file a frame of an image folder came from
 
 
 class Source:
     live = False
+    photos = False  # frames come from image files (each Frame has its `photo`)
     dropped = 0
     fps: float | None = None
 
@@ -86,6 +88,8 @@ class VideoFileSource(Source):
 class ImageFolderSource(Source):
     """Every image of a folder (sorted by name), or one image file, as frames 0, 1, 2..."""
 
+    photos = True
+
     def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)
         self.files = files if files is not None else sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -99,18 +103,18 @@ class ImageFolderSource(Source):
             if image is None:
                 self.unreadable += 1
                 continue
-            yield Frame(i, float(i), image)
+            yield Frame(i, float(i), image, str(path))
 
 
 def _read_frame_image(path: Path) -> np.ndarray | None:
     """BGR image, or None when the file is not a readable image or is over the pixel limit."""
     try:
-        return _decode_bgr(path)
+        return read_bgr_image(path)
     except DataError:
         return None
 
 
-def _decode_bgr(path: Path) -> np.ndarray:
+def read_bgr_image(path: Path) -> np.ndarray:
     """Pillow decodes (it checks the pixel limit from the header first, and reports a truncated
     file instead of printing decoder warnings) -> H x W x 3 BGR."""
     import cv2
@@ -124,7 +128,7 @@ def single_image_source(path: Path) -> ImageFolderSource:
     if not path.is_file():
         raise SourceError(f"{path}: not found")
     try:
-        _decode_bgr(path)
+        read_bgr_image(path)
     except DataError as exc:
         raise SourceError(str(exc).split("; remove or replace")[0]) from None
     return ImageFolderSource(path.parent, [path])

@@ -103,7 +103,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps))
-        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
+        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None, photo=source.photos)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv"))
         if opts.log_jsonl:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import schema
 from ..errors import FacesenseError
 from ..runs import write_json
 from .pipeline import STAGES, FrameResult
@@ -141,19 +142,22 @@ class VideoSink:
             self.tmp.unlink(missing_ok=True)
 
 
-def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
+def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False, photo: bool = False) -> list[str]:
+    """The per-face log's columns (docs/outputs.md): `photo` for image-folder sources, age
+    columns when an age model runs."""
     return (
-        ["frame", "time_s", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+        ["frame", "time_s"] + (["photo"] if photo else []) + ["track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
         + (["age_years", "age_sd"] if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
+        + [schema.KEY]
     )
 
 
 def log_rows(result: FrameResult) -> list[dict]:
     rows = []
     for face in result.faces:
-        row = {"frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), **({"photo": result.frame.photo} if result.frame.photo else {}), "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
         for key in ("expression", "gender"):
             pred = getattr(face, key)
             row[key] = pred.label if pred else ""
@@ -259,7 +263,7 @@ class SummaryCollector:
         self.frames = 0
         self.faces = 0
         self.frames_with_faces = 0
-        self.timeline: dict[int, list[tuple[float, str, float]]] = {}
+        self.timeline: dict[int, list[tuple[float, dict[str, float]]]] = {}  # per track: (time, expression probabilities)
         self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
 
@@ -274,7 +278,7 @@ class SummaryCollector:
         for face in result.faces:
             self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s)).add(face, result.frame.time_s)
             if face.expression:
-                self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.label, face.expression.p))
+                self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.probs))
 
     def summary(self, dropped: int = 0, error: str | None = None) -> dict:
         wall = time.perf_counter() - self.t_start
@@ -297,24 +301,77 @@ class SummaryCollector:
             "per_track": [record.summary(tid) for tid, record in sorted(self.tracks.items())],
         }
 
-    def plot_timeline(self, path: Path, classes: list[str]) -> Path | None:
+    def plot_timeline(self, path: Path, classes: list[str], max_tracks: int = 6) -> Path | None:
+        """One panel per track (the `max_tracks` with the most frames), each class's smoothed
+        probability over time as stacked areas in a fixed colour per class; the panel title
+        gives the track's span, its gender share and mean age."""
         if not self.timeline:
             return None
-        from ..eval.plots import _figure, _save
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Patch
 
-        fig = _figure((9, 1.2 + 0.5 * min(len(self.timeline), 12)))
-        ax = fig.add_subplot()
-        index = {c: i for i, c in enumerate(classes)}
-        for tid, points in sorted(self.timeline.items())[:12]:
-            t = [p[0] for p in points]
-            y = [index.get(p[1], -1) for p in points]
-            ax.scatter(t, y, s=6, label=f"track {tid}")
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("time (s)")
-        ax.set_title("expression per track over time")
-        ax.legend(fontsize=7, loc="upper right", ncol=2)
-        return _save(fig, path)
+        from ..runs import atomic_path
+
+        busiest = sorted(self.timeline, key=lambda tid: -len(self.timeline[tid]))[:max_tracks]
+        colours = class_colours(classes)
+        t_end = max(points[-1][0] for points in self.timeline.values())
+        fig = Figure(figsize=(9, 1.0 + 1.45 * len(busiest)), dpi=100, layout="constrained")
+        axes = fig.subplots(len(busiest), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, tid in zip(axes, sorted(busiest)):
+            points = self.timeline[tid]
+            times = np.array([t for t, _ in points])
+            probs = np.array([[p.get(c, 0.0) for c in classes] for _, p in points])
+            for segment in _segments(times):  # a track the detector lost for a while: no area across the gap
+                ax.stackplot(times[segment], probs[segment].T, colors=[colours[c] for c in classes], linewidth=0)
+            ax.set_ylim(0, 1)
+            ax.set_xlim(0, max(t_end, 1e-3))
+            ax.set_yticks([0, 0.5, 1])
+            ax.set_ylabel("p", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_title(self._track_title(tid), fontsize=9, loc="left")
+        axes[-1].set_xlabel("time (s)")
+        handles = [Patch(color=colours[c], label=c) for c in classes]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(classes), fontsize=8, frameon=False)
+        shown = f"the {len(busiest)} longest of {len(self.timeline)} tracks" if len(self.timeline) > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
+        fig.suptitle(f"expression probabilities per track ({shown})", fontsize=10)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        return path
+
+    def _track_title(self, tid: int) -> str:
+        record = self.tracks[tid]
+        parts = [f"track {tid}", f"{record.first_s:.1f}-{record.last_s:.1f} s", f"{record.frames} frames"]
+        genders = record.labels["gender"]
+        if genders:
+            parts.append(", ".join(f"{g} {n / sum(genders.values()):.0%}" for g, n in genders.most_common()))
+        if record.ages:
+            parts.append(f"mean age {np.mean(record.ages):.0f}")
+        return "  ·  ".join(parts)
+
+
+# Fixed colours, so a class looks the same in every figure; other classes take tab10 in order.
+CLASS_COLOURS = {
+    "angry": "#d62728", "disgust": "#2ca02c", "fear": "#9467bd", "happy": "#f2c12e",
+    "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0",
+}
+
+
+def class_colours(classes: list[str]) -> dict[str, str]:
+    from matplotlib import colormaps
+
+    spare = iter(colormaps["tab10"].colors)
+    return {c: CLASS_COLOURS.get(c) or "#%02x%02x%02x" % tuple(int(255 * v) for v in next(spare)) for c in classes}
+
+
+def _segments(times: np.ndarray) -> list[slice]:
+    """Runs of frames without a gap longer than 3x the usual step between a track's frames."""
+    if len(times) < 2:
+        return [slice(0, len(times))]
+    steps = np.diff(times)
+    breaks = np.flatnonzero(steps > 3 * max(float(np.median(steps)), 1e-6)) + 1
+    edges = [0, *breaks.tolist(), len(times)]
+    return [slice(a, b) for a, b in zip(edges, edges[1:])]
 
 
 def write_summary(path: Path, summary: dict) -> None:
-    write_json(path, summary)
+    write_json(path, schema.stamped("live_summary", summary))

@@ -64,10 +64,12 @@ def class_weights(targets: torch.Tensor, k: int) -> torch.Tensor:
 
 def history_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS)
+    from .. import schema
+
+    w = csv.DictWriter(buf, fieldnames=[*HISTORY_COLUMNS, schema.KEY])
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        w.writerow({**{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}, schema.KEY: schema.VERSIONS["history"]})
     return buf.getvalue()
 
 

@@ -1,0 +1,98 @@
+"""facesense's Python API: the main jobs in a few stable calls.
+
+    import facesense
+
+    faces = facesense.analyse_image("group.jpg")           # every face: box, expression, gender, probabilities
+    analyser = facesense.FaceAnalyser(age="dlib-age")        # load the models once, reuse them
+    for result in analyser.stream("clip.mp4", max_frames=100):
+        print(result.frame.index, [facesense.face_dict(f) for f in result.faces])
+    metrics = facesense.evaluate("expression", "fer2013.csv.gz", "eval/expression", split="PublicTest")
+
+Importing facesense loads nothing heavy and reads no argv, environment or working directory;
+models load when a `FaceAnalyser` is made. Errors the caller can fix raise `FacesenseError`
+(its message names the file or value and the fix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import FacesenseError
+
+
+def face_dict(face) -> dict:
+    """One face of a result as plain data (what `analyse_image` returns and `serve` answers):
+    track_id, box {x, y, w, h}, and per enabled model its label, probability and all class
+    probabilities (age: years and sd)."""
+    out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
+    for key in ("expression", "gender"):
+        pred = getattr(face, key)
+        if pred is not None:
+            out[key] = {"label": pred.label, "p": round(pred.p, 4), "probs": {c: round(v, 4) for c, v in pred.probs.items()}}
+    if face.age is not None:
+        out["age"] = {"years": round(face.age.years, 2), "sd": round(face.age.sd, 2)}
+    return out
+
+
+class FaceAnalyser:
+    """Loads a detector and the face models once. `expression`/`gender`: a shipped name, a
+    checkpoint, a run folder or an exported .onnx (None: off); `age`: "dlib-age" (an optional
+    package) or None; `detector`: haar_alt2 (default), haar, haar_profile, or yunet with
+    `detector_model`."""
+
+    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = "haar_alt2", detector_model: str | None = None, detect_width: int = 320):
+        from .stream.detect import build_detector
+        from .stream.live import load_face_models
+
+        self.models = load_face_models(expression, gender, age)
+        self.detector = build_detector(detector, detector_model, detect_width)
+        self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
+
+    def analyse(self, image: str | Path | np.ndarray, margin: float = 0.0) -> list[dict]:
+        """A photo (a path, or an H x W x 3 BGR uint8 array as OpenCV gives) -> one dict per
+        face (`face_dict`), in detection order."""
+        from .stream.pipeline import analyze_image
+
+        return [face_dict(f) for f in analyze_image(_as_bgr(image), self.detector, self.models, margin).faces]
+
+    def stream(self, source: str | int, max_frames: int | None = None, settings=None, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Iterator:
+        """Camera index, video file, stream URL or image folder -> one `FrameResult` per frame
+        (frame, faces with track ids and smoothed predictions, per-stage timings). The source is
+        closed when the loop ends or is left early. A camera or stream that fails mid-way
+        raises `SourceFailed` after the frames before it were yielded."""
+        from .stream.frames import open_source
+        from .stream.pipeline import PipelineSettings, run_pipeline
+
+        src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect)
+        try:
+            yield from run_pipeline(src, self.detector, self.models, settings or PipelineSettings(), max_frames)
+        finally:
+            src.close()
+
+
+def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise FacesenseError(f"image array of shape {image.shape} and dtype {image.dtype}: expected H x W x 3 uint8 (BGR)")
+        return image
+    from .stream.frames import read_bgr_image
+
+    return read_bgr_image(Path(image))
+
+
+def analyse_image(image: str | Path | np.ndarray, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = "haar_alt2") -> list[dict]:
+    """Every face of one photo with its box, expression, gender (and age) and their
+    probabilities. Loads the models on each call: for many images make one `FaceAnalyser`."""
+    return FaceAnalyser(expression, gender, age, detector).analyse(image)
+
+
+def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None) -> dict:
+    """Full evaluation of `model` (shipped name, checkpoint, run folder, .onnx) on a dataset;
+    writes metrics.json, predictions.csv, plots and report.md into `out_dir` and returns the
+    metrics (accuracy, macro_f1, per_class, confusion, roc_auc, baseline...)."""
+    from .eval.evaluate import evaluate_model
+
+    return evaluate_model(model, data, Path(out_dir), split=split, skip_bad=skip_bad, label_map=label_map)

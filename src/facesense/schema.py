@@ -1,0 +1,29 @@
+"""Schema versions of the files facesense writes. Every CSV has a `schema_version` column and
+every JSON / JSON-lines record a `schema_version` key; docs/outputs.md lists each file's columns
+and keys. A version goes up when a column or key changes meaning or goes away (adding one does
+not change it), so a reader can refuse a file it does not understand."""
+
+from __future__ import annotations
+
+KEY = "schema_version"
+
+VERSIONS = {
+    "frames": 1,  # live/demo per-face rows: frames.csv, frames.jsonl
+    "live_summary": 1,  # live/demo summary.json
+    "predictions": 1,  # evaluate: predictions.csv
+    "metrics": 1,  # evaluate: metrics.json
+    "history": 1,  # train: history.csv
+    "train_summary": 1,  # train: train_summary.json
+    "labels": 1,  # train: labels.json
+    "split_manifest": 1,  # train: split_manifest.csv; data split: split_manifest.csv
+    "skipped": 1,  # train: skipped.csv
+    "inspect_summary": 1,  # data inspect: summary.json
+    "compare": 1,  # compare: compare.csv
+    "study": 1,  # study: study.csv, study.json
+    "predict": 1,  # predict: CSV or JSON on stdout
+}
+
+
+def stamped(kind: str, record: dict) -> dict:
+    """`record` with its schema version as the first key."""
+    return {KEY: VERSIONS[kind], **record}

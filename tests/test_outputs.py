@@ -1,0 +1,92 @@
+"""What people read: the timeline figure, `facesense models`, `--version`, a closed pipe, and
+the video writer's fallback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesense.cli import main
+from facesense.stream.classify import AgeEstimate, Prediction
+from facesense.stream.detect import Box
+from facesense.stream.frames import Frame
+from facesense.stream.pipeline import FaceResult, FrameResult
+from facesense.stream.sinks import CLASS_COLOURS, SummaryCollector, VideoSink, _segments, class_colours
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def fake_result(index: int, track_ids: list[int]) -> FrameResult:
+    faces = []
+    for tid in track_ids:
+        p = np.full(7, 0.05)
+        p[tid % 7] = 0.7
+        expression = Prediction(CLASSES[tid % 7], 0.7, dict(zip(CLASSES, p.tolist())))
+        gender = Prediction("woman" if tid % 2 else "man", 0.9, {"man": 0.1, "woman": 0.9})
+        faces.append(FaceResult(tid, Box(0, 0, 10, 10), expression, gender, AgeEstimate(30.0 + tid, 3.0)))
+    return FrameResult(Frame(index, index / 10, np.zeros((4, 4, 3), np.uint8)), faces, {"detect": 0.001})
+
+
+def test_timeline_has_one_panel_per_busiest_track(tmp_path):
+    collector = SummaryCollector()
+    for i in range(60):
+        collector.add(fake_result(i, [t for t in range(1, 9) if i % t == 0 or t <= 2]), 0.0)
+    path = collector.plot_timeline(tmp_path / "timeline.png", CLASSES, max_tracks=6)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert collector._track_title(1).startswith("track 1") and "woman 100%" in collector._track_title(1) and "mean age 31" in collector._track_title(1)
+    assert class_colours(CLASSES) == {c: CLASS_COLOURS[c] for c in CLASSES}  # the same colour in every figure
+    assert len(set(class_colours(["x", "y", "happy"]).values())) == 3
+
+
+def test_segments_break_a_track_at_gaps():
+    times = np.array([0.0, 0.1, 0.2, 0.3, 2.0, 2.1, 2.2])
+    assert [(s.start, s.stop) for s in _segments(times)] == [(0, 4), (4, 7)]
+
+
+def test_models_lists_shipped_models_with_their_card_figures(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "expression" in out and "48x48 gray" in out and "accuracy 0.7055" in out and "expression.int8.onnx" in out
+    assert "classes: man, woman" in out and "Architectures for training" in out and "resnet_fer_small" in out
+
+
+def test_version_and_a_closed_pipe():
+    env = {"PYTHONPATH": str(ROOT / "src")}
+    version = subprocess.run([sys.executable, "-m", "facesense", "--version"], capture_output=True, text=True, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("facesense ")
+    shell = f"{sys.executable} -m facesense models | head -1"
+    piped = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env)
+    assert piped.stdout.startswith("Shipped models") and piped.stderr == ""
+
+
+def test_video_falls_back_to_mpeg4_with_a_warning_without_pyav(tmp_path, monkeypatch, caplog):
+    from facesense.stream import sinks
+
+    monkeypatch.setattr(sinks, "h264_available", lambda: False)
+    sink = VideoSink(tmp_path / "v.mp4", 10)
+    assert "MPEG-4 Part 2" in caplog.text
+    for i in range(3):
+        sink.write(None, np.full((33, 47, 3), 40 * i, np.uint8))
+    sink.close()
+    import av
+
+    with av.open(str(tmp_path / "v.mp4")) as video:
+        assert video.streams.video[0].codec_context.name == "mpeg4"
+
+
+def test_h264_video_of_odd_size_frames(tmp_path):
+    sink = VideoSink(tmp_path / "v.mp4", 25)
+    for i in range(5):
+        sink.write(None, np.full((33, 47, 3), 40 * i, np.uint8))
+    sink.close()
+    import av
+
+    with av.open(str(tmp_path / "v.mp4")) as video:
+        stream = video.streams.video[0]
+        assert (stream.codec_tag, stream.width, stream.height, stream.frames) == ("avc1", 48, 34, 5)
+    assert not list(tmp_path.glob(".*"))
