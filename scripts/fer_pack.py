@@ -1,6 +1,6 @@
 """Move FER2013 to a machine that has no copy of it, in fewer bytes than the csv.
 
-The 84 MB fer2013.csv.gz is over the lent GPU machine's 64 MiB upload limit. `pack` stores the
+The 84 MB fer2013.csv.gz is over a 64 MiB upload limit (e.g. to a remote GPU machine). `pack` stores the
 pixels as the residuals of JPEG-LS's median edge predictor, compressed with xz: 46 MiB for the
 Training + PublicTest rows (raw pixels with xz: 52 MiB). It writes that file, `unpack` turns
 it back into a FER2013 csv (emotion,pixels,Usage) that `facesense train` reads like the
