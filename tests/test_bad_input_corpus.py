@@ -141,3 +141,35 @@ def test_bad_input(corpus, argv, expected, capsys):
 def test_corpus_covers_every_command():
     commands = {argv[0] for _, argv, _ in CASES} | {"data " + argv[1] for _, argv, _ in CASES if argv[0] == "data"}
     assert {"live", "predict", "evaluate", "data inspect", "data split", "train", "export", "compare", "study", "demo"} <= commands
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder whatever its permissions")
+def test_unwritable_output_folder(corpus, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["live", "--no-window", "--source", str(corpus / "clip.mp4"), "--log", str(locked / "f.csv")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_inspect_names_corrupt_images_and_evaluate_counts_the_skipped(corpus, tmp_path, capsys, caplog):
+    import json
+
+    data = write_class_folders(tmp_path / "d", ["man", "woman"], 4, colour=True, size=64)
+    (data / "man" / "broken.jpg").write_bytes(encoded("JPEG")[:200])
+    (data / "woman" / "empty.png").write_bytes(b"")
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "i")]) == 0
+    report = json.loads((tmp_path / "i" / "summary.json").read_text())
+    assert report["unreadable"] == {"count": 2, "files": ["man/broken.jpg", "woman/empty.png"]}
+    assert "man/broken.jpg" in (tmp_path / "i" / "report.md").read_text()
+    assert "2 unreadable image(s): man/broken.jpg, woman/empty.png" in caplog.text
+    assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err or "empty.png" in err
+    caplog.clear()
+    assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e"), "--skip-bad"]) == 0
+    assert "skipped 2 unreadable sample(s)" in caplog.text
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 8
