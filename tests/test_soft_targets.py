@@ -83,7 +83,9 @@ def test_training_with_cached_teacher_targets(tmp_path, folders3):
     run = train(config(folders3, tmp_path / "s", task="custom", train_split="train", val_split="val", teacher=[str(teacher.best_checkpoint)], teacher_mode="cached", distill_weight=1.0), progress=False)
     (path,) = (run.root.parent / ".cache").glob("teacher_targets-*.pt")
     cached = torch.load(path, weights_only=True)["targets"]
-    n_train = sum(1 for line in run.split_manifest.read_text().splitlines() if line.endswith(",train"))
+    import csv
+
+    n_train = sum(1 for row in csv.DictReader(run.split_manifest.open()) if row["split"] == "train")
     assert cached.shape == (n_train, 3)
     losses = [float(r.split(",")[3]) for r in run.history.read_text().splitlines()[1:]]
     assert all(np.isfinite(losses))
