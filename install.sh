@@ -8,4 +8,4 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
     # a known-good release; pip takes the CPU build where one is offered (a local wheel folder)
     "$PY" -m pip install "torch==2.13.0"
 fi
-"$PY" -m pip install -e ".[dev]"
+"$PY" -m pip install -e ".[train,dev]"
