@@ -39,6 +39,6 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
         "$PY" -m pip install "$TORCH"
     fi
 fi
-"$PY" -m pip install -e ".[dev]"
+"$PY" -m pip install -e ".[train,dev]"
 "$PY" -c "import torch; print('PyTorch', torch.__version__, '(CPU build)' if torch.version.cuda is None else f'(CUDA {torch.version.cuda} build)')"
 "$PY" -m facesense --version

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from facesense.stream.classify import FaceClassifier
+from facesense.runtime.classifier import FaceClassifier
 
 
 def timed(fn, runs: int) -> tuple[float, float]:

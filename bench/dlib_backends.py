@@ -21,7 +21,7 @@ from facesense.data.sources import read_dataset
 from facesense.stream.detect import Box, build_detector
 from facesense.stream.frames import open_source
 from facesense.stream.track import iou_matrix
-from facesense.thirdparty import dlib_age, dlib_gender
+from facesense.runtime.dlib_models import dlib_age, dlib_gender
 
 
 def per_face_ms(fn, images: list[np.ndarray]) -> float:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from facesense.train.callbacks import EarlyStopping, Monitor, monitor_mode
+from facesense.train.callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
 
 
 def drive(stopper, values):
@@ -42,7 +42,8 @@ def test_monitor_mode():
         Monitor("up")
 
 
-def test_reduce_lr_on_plateau_from_a_list():
+def test_pytorch_reduce_lr_on_plateau_from_a_list():
+    """PyTorch's policy (plateau_policy: torch) waits patience + 1 bad epochs."""
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
     lrs = []
@@ -51,3 +52,90 @@ def test_reduce_lr_on_plateau_from_a_list():
         lrs.append(opt.param_groups[0]["lr"])
     assert [round(x, 6) for x in lrs] == [1, 1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.01]
     assert math.isclose(lrs[-1], 0.01)
+
+
+def lrs_after(policy: KerasPlateau, values: list[float], lr: float = 1.0) -> list[float]:
+    """The learning rate in force after each epoch's value, as Keras's callback sets it."""
+    out = []
+    for v in values:
+        lr = policy.step(v, lr)
+        out.append(round(lr, 9))
+    return out
+
+
+def test_keras_plateau_reduces_after_patience_epochs_without_improvement():
+    # Keras: "if no improvement is seen for a 'patience' number of epochs, the learning rate is
+    # reduced": epochs 3 and 4 do not improve on 0.9, so the rate drops after epoch 4 (PyTorch's
+    # policy, same list above, after epoch 5)
+    values = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85]
+    assert lrs_after(KerasPlateau("min", patience=2), values) == [1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01]
+
+
+def test_keras_plateau_min_delta_is_absolute():
+    # min_delta 0.01: 0.995 and 0.991 are not improvements on 1.0 (they must go below 0.99)
+    assert lrs_after(KerasPlateau("min", patience=2, min_delta=0.01), [1.0, 0.995, 0.991, 0.985]) == [1, 1, 0.1, 0.1]
+    # with the default 1e-4 a tiny drop of a large loss counts (PyTorch's default threshold is
+    # relative: 1e-4 of 100 = 0.01, so there 99.995 would not count)
+    assert lrs_after(KerasPlateau("min", patience=1), [100.0, 99.995, 99.99]) == [1, 1, 1]
+    # and so does a rise of an accuracy by more than min_delta
+    assert lrs_after(KerasPlateau("max", patience=1, min_delta=0.005), [0.50, 0.504, 0.51, 0.511]) == [1, 0.1, 0.1, 0.01]
+
+
+def test_keras_plateau_cooldown_pauses_the_count_after_a_reduction():
+    # patience 1, cooldown 2, a flat curve: reduce, then two epochs of cooldown (the first of
+    # which still counts down), then the next bad epoch reduces again
+    assert lrs_after(KerasPlateau("min", patience=1, cooldown=2), [1.0] * 7) == [1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    assert lrs_after(KerasPlateau("min", patience=1), [1.0] * 4) == [1, 0.1, 0.01, 0.001]
+
+
+def test_keras_plateau_min_lr_is_a_floor():
+    assert lrs_after(KerasPlateau("min", patience=1, factor=0.1, min_lr=0.05), [1.0] * 5) == [1, 0.1, 0.05, 0.05, 0.05]
+    with pytest.raises(ValueError):
+        KerasPlateau("min", patience=1, factor=1.0)
+
+
+def test_keras_plateau_state_roundtrip_and_pytorch_state():
+    a = KerasPlateau("min", patience=3, cooldown=1)
+    lrs_after(a, [1.0, 1.1, 1.2])
+    b = KerasPlateau("min", patience=3, cooldown=1)
+    b.load_state_dict(a.state_dict())
+    assert (b.wait, b.monitor.best) == (2, 1.0)
+    assert b.step(1.3, 1.0) == pytest.approx(0.1)  # third bad epoch
+    c = KerasPlateau("min", patience=3)
+    c.load_state_dict({"best": 0.5, "num_bad_epochs": 2, "cooldown_counter": 0})  # a checkpoint written by PyTorch's policy
+    assert c.step(0.6, 1.0) == pytest.approx(0.1)
+
+
+def test_report_settings_lower_the_rate_before_early_stopping_only_with_keras():
+    """emotion_model_3: early stopping 3, reduce-LR patience 2 on val_loss. With Keras's policy the
+    rate drops once before training stops; with PyTorch's it never does."""
+    values = [1.0, 0.9, 0.95, 0.96, 0.97]
+    stopper, keras = EarlyStopping(3, "min"), KerasPlateau("min", patience=2)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    pytorch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
+    lr, keras_lrs, torch_lrs = 1e-3, [], []  # the rate each epoch trains with
+    for epoch, v in enumerate(values, start=1):
+        keras_lrs.append(lr)
+        torch_lrs.append(opt.param_groups[0]["lr"])
+        stop = stopper.step(v, epoch)
+        lr = keras.step(v, lr)
+        pytorch.step(v)
+        if stop:
+            break
+    assert epoch == 5
+    assert keras_lrs == pytest.approx([1e-3, 1e-3, 1e-3, 1e-3, 1e-4])
+    assert torch_lrs == pytest.approx([1e-3] * 5)
+
+
+def test_config_chooses_the_plateau_policy():
+    from facesense.config import load_config
+    from facesense.train.loop import PlateauScheduler, build_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    keras = build_scheduler(load_config(overrides={"reduce_lr_patience": 2, "reduce_lr_factor": 0.1}), opt, "min")
+    assert isinstance(keras, PlateauScheduler)
+    for v in [1.0, 0.9, 0.95, 0.95]:
+        keras.step(v)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    explicit = build_scheduler(load_config(overrides={"reduce_lr_patience": 2, "plateau_policy": "torch"}), opt, "min")
+    assert isinstance(explicit, torch.optim.lr_scheduler.ReduceLROnPlateau)

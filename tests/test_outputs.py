@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facesense.cli import main
-from facesense.stream.classify import AgeEstimate, Prediction
+from facesense.runtime.results import AgeEstimate, Prediction
 from facesense.stream.detect import Box
 from facesense.stream.frames import Frame
 from facesense.stream.pipeline import FaceResult, FrameResult

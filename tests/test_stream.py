@@ -16,7 +16,7 @@ from facesense.errors import FacesenseError
 from facesense.export import export_onnx
 from facesense.models import build_model
 from facesense.preprocess import InputSpec
-from facesense.stream.classify import FaceClassifier
+from facesense.runtime.classifier import FaceClassifier
 from facesense.stream.demo import make_demo_clip
 from facesense.stream.detect import build_detector
 from facesense.errors import SourceFailed

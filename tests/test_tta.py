@@ -97,7 +97,7 @@ def test_the_shipped_expression_model_scores_with_the_views_its_config_names():
     from pathlib import Path
 
     from facesense.checkpoint import shipped_model_path
-    from facesense.stream.classify import FaceClassifier
+    from facesense.runtime.classifier import FaceClassifier
 
     repo_config = Path(__file__).resolve().parents[1] / "configs" / "expression.yaml"
     if shipped_model_path("expression", ".pt") is None or not repo_config.is_file():

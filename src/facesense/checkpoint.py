@@ -17,6 +17,7 @@ from .errors import FacesenseError
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
+from .runtime.assets import shipped_model_names, shipped_model_path
 
 FORMAT_VERSION = 1
 
@@ -62,23 +63,6 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict, classes: l
 
 def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
-
-
-def _shipped_models_dir() -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("facesense") / "assets" / "models"))
-
-
-def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
-    """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any;
-    suffix '.int8.onnx' gives its quantised runtime copy."""
-    candidate = _shipped_models_dir() / f"{name}{suffix}"
-    return candidate if candidate.is_file() else None
-
-
-def shipped_model_names() -> list[str]:
-    return sorted(p.stem for p in _shipped_models_dir().glob("*.pt"))
 
 
 def resolve_model_path(path: str | Path) -> Path:

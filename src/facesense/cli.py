@@ -127,7 +127,7 @@ def _evaluate(args) -> None:
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
     out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
-    m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from)
+    m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
         log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics", m["skipped"])
@@ -152,7 +152,7 @@ def _predict(args) -> None:
 
     from . import schema
 
-    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad)
+    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -185,6 +185,7 @@ def _live_options(args):
         max_frames=args.max_frames,
         reconnect=args.reconnect,
         stall_timeout=args.stall_timeout,
+        device=args.device,
         settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin, cut_threshold=args.cut_threshold, hold_frames=args.hold_frames),
     )
 
@@ -255,6 +256,7 @@ def _demo(args) -> None:
         log_jsonl=out / "frames.jsonl",
         summary_json=out / "summary.json",
         age=_model_or_none(args.age),
+        device=args.device,
     )
     _finish_live(run_live(opts))
     print(out)
@@ -329,6 +331,16 @@ def package_version() -> str:
         return __version__
 
 
+# what the training extra brings; commands that need it say so in one line when it is absent
+TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    from .runtime.session import DEVICES
+
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="where the ONNX models run: auto (a GPU when onnxruntime-gpu sees one, else the CPU), cpu or cuda")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -373,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
     e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
     e.add_argument("--skip-bad", action="store_true")
+    _add_device(e)
     e.set_defaults(func=_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files or folders (face crops for face models; whole photos for sentiment)")
@@ -380,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")
+    _add_device(pr)
     pr.set_defaults(func=_predict)
 
     lv = sub.add_parser("live", help="expression + gender for every face of a camera, video, stream or image folder")
@@ -404,11 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--log", help="per-frame CSV")
     lv.add_argument("--jsonl", help="per-frame JSON lines")
     lv.add_argument("--summary", help="summary JSON (a timeline PNG is written beside it)")
+    _add_device(lv)
     lv.set_defaults(func=_live)
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
     dm.add_argument("--age", default="none", help="age estimate per face: dlib-age (an optional package: see README) or none (default)")
+    _add_device(dm)
     dm.set_defaults(func=_demo)
 
     cp = sub.add_parser("compare", help="table + plots across finished runs")
@@ -457,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     except FacesenseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAINING_MODULES:
+            raise
+        # a runtime-only install (no training extra) asked for training, export or a checkpoint
+        print(f"error: `facesense {args.command}` needs PyTorch ({exc.name}), which the runtime install leaves out: pip install 'facesense[train]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept (a training run continues with `facesense train --resume RUN_DIR`)", file=sys.stderr)
         return EXIT_INTERRUPTED

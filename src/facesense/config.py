@@ -83,6 +83,9 @@ class Config:
     lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine
     reduce_lr_patience: int | None = None  # None: off
     reduce_lr_factor: float = 0.5
+    reduce_lr_min_delta: float = 1e-4  # improvement threshold: absolute for keras, relative to the best for torch (each library's default)
+    reduce_lr_cooldown: int = 0  # epochs after a reduction before epochs without improvement count again
+    plateau_policy: str = "keras"  # keras: reduce after `reduce_lr_patience` epochs without improvement | torch: PyTorch's ReduceLROnPlateau (after patience + 1)
     min_lr: float = 1e-6
     # speed
     amp: str = "auto"  # auto (bfloat16 autocast on CPU and on GPUs that support it) | off
@@ -100,6 +103,7 @@ class Config:
             "keep": ("best", "last"),
             "amp": ("auto", "off"),
             "lr_schedule": ("auto", "constant", "plateau", "cosine"),
+            "plateau_policy": ("keras", "torch"),
             "device": ("auto", "cpu", "cuda"),
             "teacher_mode": ("online", "cached"),
         }
@@ -118,6 +122,12 @@ class Config:
             raise ConfigError(f"fold must be in [0, {self.folds - 1}], got {self.fold}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
+            raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")
+        if not 0 < self.reduce_lr_factor < 1:
+            raise ConfigError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor}")
+        if self.reduce_lr_min_delta < 0 or self.reduce_lr_cooldown < 0 or self.min_lr < 0:
+            raise ConfigError("reduce_lr_min_delta, reduce_lr_cooldown and min_lr must be >= 0")
         if self.lr_schedule == "plateau" and self.reduce_lr_patience is None:
             raise ConfigError("lr_schedule=plateau needs reduce_lr_patience (epochs without improvement)")
         if self.teacher is not None and not 0 < self.distill_weight <= 1:

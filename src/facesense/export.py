@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # the layers that carry the compute; the output (softmax / sigmoid) stays in float32 so the
 # probabilities still sum to 1
 INT8_OPS = ["Conv", "Gemm", "MatMul", "Add", "Relu", "MaxPool", "GlobalAveragePool", "Flatten"]
-METADATA_KEYS = ("facesense_classes", "facesense_input_spec", "facesense_model", "facesense_task")
+METADATA_KEYS = ("facesense_classes", "facesense_input_spec", "facesense_model", "facesense_task", "facesense_config")
 
 
 class _WithProbabilities(nn.Module):
@@ -53,6 +53,8 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         "facesense_input_spec": json.dumps(loaded.spec.to_dict()),
         "facesense_model": loaded.config.get("model", ""),
         "facesense_task": loaded.config.get("task", ""),
+        # the training config: evaluation recomputes the model's own split from it
+        "facesense_config": json.dumps(loaded.config, default=str),
     }
     return _with_metadata(proto, meta)
 

@@ -89,3 +89,13 @@ def build_label_index(
             " or use `task: custom` to train on the dataset's own classes."
         )
     return index
+
+
+def map_labels(samples, classes: list[str], label_map: dict | None):
+    """A dataset's (data.samples.Samples) labels -> (targets int64, keep mask); names decide,
+    never positions."""
+    import numpy as np
+
+    index = build_label_index(classes, samples.labels, label_map, source=samples.source)
+    targets = np.array([-1 if index[x] is None else index[x] for x in samples.labels], dtype=np.int64)
+    return targets, targets >= 0

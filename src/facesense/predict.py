@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .data.batches import inference_batch_size
 from .data.images import IMAGE_SUFFIXES, read_image
 from .errors import DataError
-from .preprocess import scale, to_model_pixels
+from .preprocess import to_model_pixels
+from .runtime import dlib_models
+from .runtime.loading import load_age_model
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -28,19 +28,17 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-@torch.no_grad()
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False) -> tuple[list[str], list[dict]]:
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto") -> tuple[list[str], list[dict]]:
     """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as
     rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped
     name, an exported .onnx, or a third-party backend (dlib-gender: give face crops)."""
-    from . import thirdparty
     from .eval.evaluate import load_for_evaluation
 
-    if str(model) in thirdparty.AGE_BACKENDS:
-        return [], predict_ages(str(model), inputs, skip_bad)
+    if str(model) in dlib_models.AGE_BACKENDS:
+        return [], predict_ages(str(model), inputs, skip_bad, device)
 
-    loaded = load_for_evaluation(model)
-    batch_size = batch_size or inference_batch_size(loaded.spec, most=64)
+    loaded = load_for_evaluation(model, device)
+    batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
     for start in range(0, len(files), batch_size):
@@ -56,8 +54,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
                 rows.append({"path": str(path), "pred": "", "error": str(exc)})
         if not chunk:
             continue
-        x = scale(torch.from_numpy(np.stack(pixels)), loaded.spec)
-        probs = loaded.probabilities(loaded.model(x)).numpy()
+        probs = loaded.score(np.stack(pixels))
         for path, p in zip(chunk, probs):
             row = {"path": str(path), "pred": loaded.classes[int(p.argmax())]}
             row.update({f"p_{c}": round(float(v), 6) for c, v in zip(loaded.classes, p)})
@@ -65,12 +62,10 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
     return loaded.classes, rows
 
 
-def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False) -> list[dict]:
+def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> list[dict]:
     """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age backend;
     each crop is taken whole as the face box, as a detector's box would be."""
-    from .stream.live import load_age_model
-
-    model = load_age_model(backend)
+    model = load_age_model(backend, device=device)
     rows: list[dict] = []
     for path in expand_inputs(inputs):
         try:

@@ -12,7 +12,7 @@ import torch
 
 from .. import schema
 from ..errors import DataError
-from ..labels import build_label_index, task_classes
+from ..labels import map_labels, task_classes
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
 from .images import decode
@@ -31,13 +31,6 @@ class PreparedData:
     dropped: int  # samples whose label the label_map drops
     decode_seconds: float = 0.0
     source_splits: dict[str, str] = field(default_factory=dict)
-
-
-def map_labels(samples: Samples, classes: list[str], label_map: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    """-> (targets, keep mask); names decide, never positions."""
-    index = build_label_index(classes, samples.labels, label_map, source=samples.source)
-    targets = np.array([-1 if index[x] is None else index[x] for x in samples.labels], dtype=np.int64)
-    return targets, targets >= 0
 
 
 def prepare_data(cfg, progress=None) -> PreparedData:

@@ -1,53 +1,73 @@
-"""Evaluate a saved model on any dataset: labels mapped by name onto the model's classes."""
+"""Evaluate a saved model on any dataset: labels mapped by name onto the model's classes.
+
+Models are scored through the model runtime (ONNX Runtime), so evaluating a shipped or exported
+model needs no PyTorch; a training checkpoint is exported on the fly (training extra)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import torch
 
-from ..checkpoint import LoadedModel, load_model
-from ..data.batches import ArrayDataset, Batches, inference_batch_size
 from ..data.images import decode
-from ..data.prepare import map_labels
 from ..data.sources import canonical_split, read_dataset
 from ..data.split import _match, assign_splits
-from ..errors import DataError, FacesenseError
-from .inference import run_inference
+from ..errors import DataError
+from ..labels import map_labels
+from ..preprocess import InputSpec
+from ..runtime.loading import load_classifier, resolve
 from .report import write_evaluation
 
-
-class _OnnxAsTorch(torch.nn.Module):
-    """Lets the one ordered evaluation pass score an ONNX model: it returns log-probabilities,
-    which the pass's softmax turns back into the model's own probabilities."""
-
-    def __init__(self, classifier):
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.classifier
-        probs = c.session.run(None, {c.input_name: x.float().numpy()})[0]
-        return torch.log(torch.from_numpy(probs).clamp_min(1e-12))
+# images per runtime batch: enough to amortise a run, small enough for 384 px photos
+PIXELS_PER_BATCH = 2**21
 
 
-def load_for_evaluation(model: str | Path) -> LoadedModel:
+@dataclass
+class EvalModel:
+    """What evaluation needs of a model: its classes, input spec, and a scoring function."""
+
+    name: str
+    classes: list[str]
+    spec: InputSpec
+    config: dict  # the training config, when the model carries it (for its split)
+    path: Path | None  # the file it came from (None: a backend by name)
+    score: Callable[[np.ndarray], np.ndarray]  # uint8 N x C x H x W -> N x K probabilities
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None  # a face aligner, for the dlib backends
+
+
+def load_for_evaluation(model: str | Path, device: str = "auto") -> EvalModel:
     """A checkpoint/run dir/shipped name, an exported .onnx, or a third-party backend name."""
-    from .. import thirdparty
-
-    if str(model) in thirdparty.AGE_BACKENDS:
-        raise FacesenseError(f"{model} estimates ages, not classes, and there are no age labels to score it against; use it with `predict` or `live --age`")
-    if str(model) in thirdparty.BACKENDS or Path(str(model)).suffix == ".onnx":
-        from ..stream.classify import FaceClassifier
-
-        clf = FaceClassifier.load(model, threads=2)
-        network = getattr(clf, "network", clf)  # an aligned backend: its ONNX network behind an aligner
-        return LoadedModel(_OnnxAsTorch(network), clf.classes, clf.spec, {"model": clf.name}, Path(str(model)), False, getattr(clf, "prepare", None))
-    return load_model(model)
+    clf = load_classifier(model, threads=0, device=device)
+    network = getattr(clf, "network", clf)  # an aligned backend: its ONNX network behind an aligner
+    where = resolve(model)
+    return EvalModel(str(model), clf.classes, clf.spec, getattr(network, "config", {}), where if isinstance(where, Path) else None, network.predict_pixels, getattr(clf, "prepare", None))
 
 
-def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
+def score_images(model: EvalModel, images: np.ndarray) -> np.ndarray:
+    """All images, in order, through the model in batches -> N x K probabilities (float64)."""
+    step = max(1, min(256, PIXELS_PER_BATCH // (model.spec.size * model.spec.size)))
+    out = [model.score(images[i : i + step]) for i in range(0, len(images), step)]
+    probs = np.concatenate(out) if out else np.zeros((0, len(model.classes)))
+    if len(probs) != len(images):
+        raise RuntimeError(f"evaluation scored {len(probs)} of {len(images)} samples; refusing to report")
+    return probs.astype(np.float64)
+
+
+def mean_log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    if len(y) == 0:
+        return float("nan")
+    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+
+
+def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
+    """A training run's in-memory PyTorch model on a prepared split (used right after training)."""
+    import torch
+
+    from ..data.batches import Batches, inference_batch_size
+    from .inference import run_inference
+
     batches = Batches(dataset, loaded.spec, inference_batch_size(loaded.spec), train=False)
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
     ids = [dataset.ids[i] for i in idx]
@@ -56,7 +76,7 @@ def evaluate_dataset(loaded: LoadedModel, dataset: ArrayDataset, out_dir: Path, 
 
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the split the model was
-    trained with, recomputed from the seed and sizes in its checkpoint (same samples, same order)."""
+    trained with, recomputed from the seed and sizes in its training config (same samples, same order)."""
     idx = _match(samples, split)
     if idx is not None:
         return idx
@@ -69,10 +89,10 @@ def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
 
 
-def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None, split_from: str | Path | None = None) -> dict:
+def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None, split_from: str | Path | None = None, device: str = "auto") -> dict:
     """`split_from`: take the recomputed split of another model's training (to compare two
     models on exactly the same samples)."""
-    loaded = load_for_evaluation(model)
+    loaded = load_for_evaluation(model, device)
     samples = read_dataset(data, data_format, skip_bad=skip_bad)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
@@ -81,15 +101,19 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     dropped = int((~keep).sum())
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     if split is not None:
-        split_config = load_for_evaluation(split_from).config if split_from else loaded.config
+        split_config = load_for_evaluation(split_from, device).config if split_from else loaded.config
         idx = select_split(samples, split, split_config, data)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
-    dataset = ArrayDataset(torch.from_numpy(images), torch.from_numpy(targets[kept]), [samples.ids[i] for i in kept])
-    history = loaded.path.parent / "history.csv" if loaded.path.is_file() else None
-    extra = {"model": str(loaded.path), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
+    y = targets[kept]
+    probs = score_images(loaded, images)
+    path = loaded.path
+    history = path.parent / "history.csv" if path is not None and path.is_file() else None
+    extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = [samples.columns[group_by.lower()][i] for i in kept]
-    title = f"{Path(loaded.path).parent.name}/{Path(loaded.path).name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
-    return evaluate_dataset(loaded, dataset, Path(out_dir), title, history if history and history.is_file() else None, extra=extra)
+    name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
+    title = f"{name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
+    ids = [samples.ids[i] for i in kept]
+    return write_evaluation(Path(out_dir), ids, y, probs, loaded.classes, mean_log_loss(y, probs), title, history if history and history.is_file() else None, extra=extra)

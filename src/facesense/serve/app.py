@@ -23,7 +23,7 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 class Analyzer:
     def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None, sentiment: str | None = "sentiment", age: str | None = None):
-        from ..stream.classify import FaceClassifier
+        from ..runtime.classifier import FaceClassifier
         from ..stream.detect import build_detector
         from ..stream.live import load_face_models
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FacesenseError, SourceFailed
-from .classify import FaceClassifier
+from ..runtime.loading import load_age_model, load_classifier
 from .detect import build_detector
 from .draw import annotate
 from .frames import SourceError, open_source
@@ -23,7 +23,7 @@ class LiveOptions:
     source: str = "0"
     expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
     gender: str | None = "gender"
-    age: str | None = None  # an age backend (thirdparty.AGE_BACKENDS), e.g. "dlib-age"
+    age: str | None = None  # an age model (runtime.loading.load_age_model), e.g. "dlib-age"
     detector: str = "haar_alt2"
     detector_model: str | None = None
     detect_width: int = 320
@@ -37,16 +37,7 @@ class LiveOptions:
     stall_timeout: float = 5.0  # a camera or stream with no new frame for this long has failed
     reconnect: float = 0.0  # stream URLs: seconds to keep reopening a stream that stalled or closed
     settings: PipelineSettings = field(default_factory=PipelineSettings)
-
-
-def load_age_model(name: str | None, threads: int = 0):
-    from .. import thirdparty
-
-    if not name:
-        return None
-    if name not in thirdparty.AGE_BACKENDS:
-        raise FacesenseError(f"unknown age backend {name!r}; choose from {sorted(thirdparty.AGE_BACKENDS)} or 'none'")
-    return thirdparty.AGE_BACKENDS[name](threads)
+    device: str = "auto"  # ONNX Runtime device: auto, cpu, cuda
 
 
 def check_task(model, option: str, wanted: str) -> None:
@@ -60,11 +51,11 @@ def check_task(model, option: str, wanted: str) -> None:
             raise FacesenseError(f"--{option} {model.name}: is a {task} model (classes {', '.join(model.classes)}); give {'an' if wanted[0] in 'aeiou' else 'a'} {wanted} model, or 'none'")
 
 
-def load_face_models(expression: str | None, gender: str | None, age: str | None = None) -> FaceModels:
+def load_face_models(expression: str | None, gender: str | None, age: str | None = None, device: str = "auto") -> FaceModels:
     models = FaceModels(
-        FaceClassifier.load(expression) if expression else None,
-        FaceClassifier.load(gender) if gender else None,
-        load_age_model(age),
+        load_classifier(expression, device=device) if expression else None,
+        load_classifier(gender, device=device) if gender else None,
+        load_age_model(age, device=device),
     )
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
@@ -92,7 +83,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     check_outputs(opts)
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
-    models = load_face_models(opts.expression, opts.gender, opts.age)
+    models = load_face_models(opts.expression, opts.gender, opts.age, opts.device)
     expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
     source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)

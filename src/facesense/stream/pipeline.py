@@ -9,7 +9,8 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FacesenseError
-from .classify import AgeEstimate, FaceClassifier, Prediction, crop_faces
+from ..runtime.classifier import FaceClassifier, crop_faces
+from ..runtime.results import AgeEstimate, Prediction
 from .detect import Box
 from .frames import Frame, Source
 from .track import CutDetector, IoUTracker, iou_matrix, smooth
@@ -34,7 +35,7 @@ class FaceModels:
 
     expression: FaceClassifier | None = None
     gender: FaceClassifier | None = None
-    age: object | None = None  # thirdparty.AgeModel (an optional package)
+    age: object | None = None  # an age model (runtime.loading.load_age_model)
 
     def enabled(self) -> list[tuple[str, object]]:
         return [(key, m) for key in ATTRIBUTES if (m := getattr(self, key)) is not None]

@@ -60,3 +60,45 @@ class EarlyStopping:
 
 def monitor_mode(metric: str) -> str:
     return "min" if metric.endswith("loss") else "max"
+
+
+class KerasPlateau:
+    """Keras's ReduceLROnPlateau, as its documentation and code define it: after `patience` epochs
+    in a row without improvement the rate is multiplied by `factor` (never below `min_lr`, and
+    not at all once it is there); improvement means beating the best by more than `min_delta`,
+    an absolute amount; after a reduction `cooldown` epochs pass before epochs count again.
+    (PyTorch's policy lowers the rate only after `patience + 1` such epochs and measures
+    improvement relative to the best by default.)"""
+
+    def __init__(self, mode: str, patience: int, factor: float = 0.1, min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        self.patience, self.factor, self.cooldown, self.min_lr = patience, factor, cooldown, min_lr
+        self.monitor = Monitor(mode, min_delta)
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def step(self, value: float, lr: float) -> float:
+        """Record one epoch's monitored value; returns the learning rate for the next epoch."""
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.monitor.improved(value):
+            self.monitor.best = value
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and lr > self.min_lr:
+                lr = max(lr * self.factor, self.min_lr)
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+        return lr
+
+    def state_dict(self) -> dict:
+        return {"best": self.monitor.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.monitor.best = state["best"]
+        # a run started before this policy existed stored PyTorch's scheduler state
+        self.wait = state["wait"] if "wait" in state else state.get("num_bad_epochs", 0)
+        self.cooldown_counter = state.get("cooldown_counter", 0)

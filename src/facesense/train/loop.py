@@ -23,7 +23,7 @@ from ..eval.inference import autocast_for, loss_fn, run_inference
 from ..eval.metrics import macro_f1
 from ..models import build_model, with_test_time_views
 from ..runs import RunDir, write_text
-from .callbacks import EarlyStopping, Monitor, monitor_mode
+from .callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
 from .distill import Teachers, distillation_loss
 from .soft_labels import check_alignment, mixed_targets, read_votes
 
@@ -79,13 +79,41 @@ def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay else torch.optim.Adam(params, lr=cfg.lr)
 
 
+class PlateauScheduler:
+    """Applies a KerasPlateau policy to an optimiser's learning rate(s), stepped with the
+    monitored value like PyTorch's ReduceLROnPlateau."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, policy: KerasPlateau):
+        self.optimizer, self.policy = optimizer, policy
+
+    def step(self, value: float) -> None:
+        groups = self.optimizer.param_groups
+        old = groups[0]["lr"]
+        new = self.policy.step(value, old)
+        if new != old:
+            for group in groups:  # keep the groups' ratios, as PyTorch's policy does
+                group["lr"] = max(group["lr"] * new / old, self.policy.min_lr)
+
+    def state_dict(self) -> dict:
+        return self.policy.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state)
+
+
 def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str):
     """Per-epoch learning-rate policy: plateau (on the monitored metric), cosine, or none."""
     kind = cfg.lr_schedule
     if kind == "auto":
         kind = "plateau" if cfg.reduce_lr_patience is not None else "constant"
+    if kind == "plateau" and cfg.plateau_policy == "torch":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=cfg.reduce_lr_factor, patience=cfg.reduce_lr_patience,
+            threshold=cfg.reduce_lr_min_delta, cooldown=cfg.reduce_lr_cooldown, min_lr=cfg.min_lr,
+        )
     if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.reduce_lr_factor, patience=cfg.reduce_lr_patience, min_lr=cfg.min_lr)
+        policy = KerasPlateau(mode, cfg.reduce_lr_patience, cfg.reduce_lr_factor, cfg.reduce_lr_min_delta, cfg.reduce_lr_cooldown, cfg.min_lr)
+        return PlateauScheduler(optimizer, policy)
     if kind == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.min_lr)
     return None
@@ -317,7 +345,7 @@ class Trainer:
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
             improved = self.best.update(value, epoch) or keep_last
-            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
                 self.scheduler.step(value)
             elif self.scheduler is not None and not holding_lr:
                 self.scheduler.step()

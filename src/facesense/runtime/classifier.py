@@ -1,0 +1,69 @@
+"""Face classifiers on ONNX Runtime: every face of a frame goes through a model in one batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacesenseError
+from ..preprocess import InputSpec, scale, to_model_pixels
+from .results import Prediction, to_prediction
+from .session import make_session
+
+
+class FaceClassifier:
+    """An exported (or on-the-fly exported) model: class names and input spec from its metadata."""
+
+    def __init__(self, onnx_model: bytes | str, name: str = "model", threads: int = 0, classes: list[str] | None = None, spec: InputSpec | None = None, device: str = "auto"):
+        self.session = make_session(onnx_model, name, threads, device)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if classes is None and "facesense_classes" not in meta:
+            raise FacesenseError(f"{name}: ONNX file has no facesense metadata; export it with `facesense export`")
+        self.name = name
+        self.classes: list[str] = classes if classes is not None else json.loads(meta["facesense_classes"])
+        self.spec = spec if spec is not None else InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))
+        self.task = meta.get("facesense_task", "")
+        # the training config, when the export kept it (which split the model trained on)
+        self.config: dict = json.loads(meta["facesense_config"]) if "facesense_config" in meta else {}
+        self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
+        self.input_name = self.session.get_inputs()[0].name
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4 or shape[1] != self.spec.channels:
+            raise FacesenseError(f"{name}: model input {shape} does not match its input spec {self.spec}")
+
+    @classmethod
+    def load(cls, model: str | Path, threads: int = 0, device: str = "auto") -> "FaceClassifier":
+        """An .onnx file, a shipped name, a third-party backend, or a checkpoint (see loading)."""
+        from .loading import load_classifier
+
+        return load_classifier(model, threads, device)
+
+    def predict_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 N x C x H x W at the model's size -> N x K probabilities."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return self.session.run(None, {self.input_name: scale(batch, self.spec)})[0]
+
+    def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
+        """crops (uint8 images) -> N x K probabilities, one batched run."""
+        if not crops:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return self.predict_pixels(np.stack([to_model_pixels(c, self.spec, color_order) for c in crops]))
+
+    def result(self, probs: np.ndarray) -> Prediction:
+        """One face's (possibly smoothed) probabilities -> its label."""
+        return to_prediction(self.classes, probs)
+
+
+def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:
+    """Crops of each box (clipped to the frame), optionally widened by `margin` of the box size."""
+    h, w = frame.shape[:2]
+    crops = []
+    for b in boxes:
+        dx, dy = int(b.w * margin), int(b.h * margin)
+        x0, y0 = max(0, b.x - dx), max(0, b.y - dy)
+        x1, y1 = min(w, b.x + b.w + dx), min(h, b.y + b.h + dy)
+        crops.append(frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
+    return crops

@@ -1,0 +1,61 @@
+"""Model names -> runtime models. Shipped names run their ONNX copy; a training checkpoint is
+exported to ONNX on the fly, which is the one thing here that needs PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FacesenseError
+from . import dlib_models
+from .assets import shipped_model_names, shipped_runtime_path
+from .classifier import FaceClassifier
+
+TRAIN_EXTRA = "pip install 'facesense[train]'"
+
+
+def checkpoint_as_onnx(model: str | Path) -> bytes:
+    """A training checkpoint (file, run folder) as ONNX bytes: needs the training extra."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise FacesenseError(f"{model}: a training checkpoint needs PyTorch ({TRAIN_EXTRA}); or run its ONNX export (`facesense export` on a machine with the extra)") from None
+    from ..checkpoint import load_model
+    from ..export import onnx_bytes
+
+    return onnx_bytes(load_model(model))
+
+
+def resolve(model: str | Path) -> Path | str:
+    """A path that exists, a shipped name's runtime file, or the name itself (a backend)."""
+    path = Path(model)
+    if path.exists():
+        return path
+    if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
+        return str(model)
+    shipped = shipped_runtime_path(str(model))
+    if shipped is not None:
+        return shipped
+    raise FacesenseError(f"model {model} not found; give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
+
+
+def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
+    """A classifier (FaceClassifier or an aligned third-party network) for `model`."""
+    if str(model) in dlib_models.AGE_BACKENDS:
+        raise FacesenseError(f"{model} estimates ages, not classes; use it as an age model (--age {model})")
+    if str(model) in dlib_models.BACKENDS:
+        return dlib_models.BACKENDS[str(model)](threads, device)
+    path = resolve(model)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise FacesenseError(f"model {path}: not a file; give an .onnx file")
+        return FaceClassifier(str(path), name=str(model), threads=threads, device=device)
+    return FaceClassifier(checkpoint_as_onnx(path), name=str(model), threads=threads, device=device)
+
+
+def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
+    """An age model by name (None/'' -> None)."""
+    if not name:
+        return None
+    if name not in dlib_models.AGE_BACKENDS:
+        raise FacesenseError(f"unknown age model {name!r}; choose from {sorted(dlib_models.AGE_BACKENDS)} or 'none'")
+    return dlib_models.AGE_BACKENDS[name](threads, device)
