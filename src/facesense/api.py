@@ -41,13 +41,13 @@ class FaceAnalyser:
     """Loads a detector and the face models once. `expression`/`gender`: a shipped name, a
     checkpoint, a run folder or an exported .onnx (None: off); `age`: "dlib-age" (an optional
     package) or None; `detector`: haar_alt2 (default), haar, haar_profile, or yunet with
-    `detector_model`."""
+    `detector_model`; `device`: where the ONNX models run (auto, cpu, cuda)."""
 
-    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = "haar_alt2", detector_model: str | None = None, detect_width: int = 320):
+    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = "haar_alt2", detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
         from .stream.detect import build_detector
         from .stream.live import load_face_models
 
-        self.models = load_face_models(expression, gender, age)
+        self.models = load_face_models(expression, gender, age, device)
         self.detector = build_detector(detector, detector_model, detect_width)
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
 
