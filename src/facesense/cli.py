@@ -241,15 +241,21 @@ def _study(args) -> None:
 
 
 def _serve(args) -> None:
-    from .serve.app import Analyzer, make_server
+    import os
 
+    from .serve.analyzer import Analyzer
+    from .serve.app import create_app
+    from .serve.limits import ServeLimits
+    from .serve.server import serve
+
+    limits = ServeLimits(
+        max_megapixels=args.max_megapixels, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
+        max_video_seconds=args.max_video_seconds, workers=args.workers, queue=args.queue, request_timeout_s=args.timeout,
+        max_connections=args.max_connections, max_live=args.max_live,
+    )
+    token = args.token or os.environ.get("FACESENSE_TOKEN") or None
     analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age))
-    server = make_server(analyzer, args.host, args.port)
-    print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
 
 
 def _export(args) -> None:
@@ -366,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--resume", action="store_true", help="continue: keep finished runs, resume interrupted ones")
     st.set_defaults(func=_study)
 
-    sv = sub.add_parser("serve", help="web page + JSON API: upload a photo, get every face's expression and gender and the photo's sentiment")
-    sv.add_argument("--host", default="127.0.0.1")
+    sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--expression", default="expression")
     sv.add_argument("--gender", default="gender")
@@ -375,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--age", default="none", help="age estimate per face: dlib-age or none (default)")
     sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "haar_profile", "yunet"])
     sv.add_argument("--detector-model")
+    sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
+    sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")
+    sv.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    sv.add_argument("--max-megapixels", type=float, default=40.0, help="largest image size accepted, checked from its header before decoding (default 40)")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="largest photo upload (default 20 MB)")
+    sv.add_argument("--max-video-mb", type=float, default=200.0, help="largest video upload (default 200 MB)")
+    sv.add_argument("--max-video-seconds", type=float, default=600.0, help="longest video accepted (default 600 s)")
+    sv.add_argument("--workers", type=int, default=2, help="analyses running at once (default 2)")
+    sv.add_argument("--queue", type=int, default=8, help="analyses waiting beyond those; more get 503 + Retry-After (default 8)")
+    sv.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take, upload included (default 30)")
+    sv.add_argument("--max-connections", type=int, default=100, help="open connections at once (default 100)")
+    sv.add_argument("--max-live", type=int, default=16, help="camera connections at once (default 16)")
     sv.set_defaults(func=_serve)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
