@@ -114,8 +114,27 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         "",
         *[f"* {x}" for x in limits],
         "",
+        "## Responsible use",
+        "",
+        *[f"* {x}" for x in RESPONSIBLE_USE.get(cfg["task"], RESPONSIBLE_USE["gender"][1:])],
+        "",
     ]
     return "\n".join(lines)
+
+
+RESPONSIBLE_USE = {  # every card ends with these lines (see README, "Responsible use")
+    "gender": [
+        "Gender is a binary estimate of how a face looks (man/woman, as the training data labels it), not a person's gender identity.",
+        "The estimates are wrong on some faces, and more often for some groups of people: see the error rates and the group gaps stated above (and what was not measured).",
+        "Not for decisions about people (hiring, admission, policing, credit, access); show people what is estimated about them and let them say no to being analysed.",
+    ],
+}
+RESPONSIBLE_USE["expression"] = ["An expression estimate is the look of a face in one moment, not what a person feels.", *RESPONSIBLE_USE["gender"][1:]]
+RESPONSIBLE_USE["sentiment"] = [
+    "It estimates the mood a photo conveys, not what the people in it feel.",
+    "The estimates are wrong on some photos (see the error rates above); the people and places in the training photos are not balanced by any measure.",
+    RESPONSIBLE_USE["gender"][2],
+]
 
 
 def main() -> None:

@@ -208,9 +208,26 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     assert status == 400 and "not a readable video" in data["error"]
 
 
-def test_a_token_guards_the_api_and_the_camera():
-    srv = ServerProcess("--token", "s3cret", "--sentiment", "none", "--gender", "none")
+def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
+    srv = ServerProcess("--token", "s3cret", "--sentiment", "none", "--gender", "none", "--timeout", "2")
     try:
+        host, port = srv.url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:  # a head that never ends
+            t0, closed = time.monotonic(), False
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            while not closed and time.monotonic() - t0 < 8:
+                time.sleep(0.25)
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                    closed = s.recv(1, socket.MSG_DONTWAIT) == b""
+                except BlockingIOError:
+                    pass  # still open, nothing to read
+                except ConnectionError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 4, "the server kept a trickling connection open"
+        with socket.create_connection((host, int(port)), timeout=10) as s:  # a body that never ends
+            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1000\r\n\r\n")
+            assert raw_answer(s).startswith(b"HTTP/1.1 408")
         photo = jpeg(demo_photo())
         assert post_json(srv.url + "/api/analyze", photo)[0] == 401
         assert post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer wrong"})[0] == 401

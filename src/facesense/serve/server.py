@@ -34,6 +34,54 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def guarded_http(head_timeout: float):
+    """uvicorn's HTTP/1.1 protocol plus two guards it lacks: a connection beyond the bound is
+    closed at once (uvicorn only refuses its request, after the head has arrived), and a request
+    head (request line and headers) must arrive within `head_timeout` seconds of the connection
+    or of the previous answer, so connections that trickle bytes cannot be held open for good."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+                transport.close()
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(head_timeout, self._head_too_slow)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                self.transport.close()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            upgraded = self.transport.get_protocol() is not self  # a WebSocket took the connection over
+            if upgraded or (self.cycle is not None and not self.cycle.response_complete):
+                self._disarm()  # the head is in; the body has the app's own time limit
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
 def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, log_level: str = "warning"):
     import uvicorn
 
@@ -44,6 +92,7 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
         raise FacesenseError("--ssl-certfile and --ssl-keyfile go together (the certificate and its private key)")
     return uvicorn.Config(
         app,
+        http=guarded_http(min(10.0, limits.request_timeout_s)),
         log_level=log_level,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,

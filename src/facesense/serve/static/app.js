@@ -90,6 +90,7 @@ async function startCamera() {
   }
   video.srcObject = live.stream;
   await video.play();
+  canvas.hidden = false;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (token ? "?token=" + encodeURIComponent(token) : ""));
   live.ws = ws;
