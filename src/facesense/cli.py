@@ -76,12 +76,15 @@ def _train(args) -> None:
             cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
         if cfg.soft_labels:
             cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
+        cfg.extra_data = [str(Path(d).expanduser().resolve()) for d in cfg.extra_data]
 
     def on_epoch(row: dict) -> None:
         log.info(
             "epoch %d  lr %.2g  train loss %.4f acc %.4f  val loss %.4f acc %.4f macro-F1 %.4f  (%.1fs)",
             row["epoch"], row["lr"], row["train_loss"], row["train_accuracy"], row["val_loss"], row["val_accuracy"], row["val_macro_f1"], row["seconds"],
         )
+        if "val_age_mae" in row:
+            log.info("epoch %d  age MAE train %.2f  val %.2f years", row["epoch"], row["train_age_mae"], row["val_age_mae"])
 
     from .distributed import distributed_context
 
@@ -91,13 +94,28 @@ def _train(args) -> None:
         summary = run.summary
         if summary.is_file():
             s = json.loads(summary.read_text())
-            if "val" in s:
+            if "age" in s.get("val", {}):
+                v = s["val"]
+                log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f (%s samples), age temperature %.2f, %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["n"], v["age_temperature"], s["train_seconds"])
+            elif "val" in s:
                 log.info("best epoch %s: val accuracy %.4f, macro-F1 %.4f (%s samples), %.1fs of training", s["best_epoch"], s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], s["train_seconds"])
         print(run.root)
 
 
 def _evaluate(args) -> None:
+    from .eval.age import evaluate_age, format_age_report, is_age_model
     from .eval.evaluate import evaluate_model
+
+    if is_age_model(args.model):
+        out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
+        m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
+        print("\n".join(format_age_report(m, args.group_by)))
+        if "gender_accuracy" in m:
+            print(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
+        print(out)
+        return
+    if args.where:
+        raise FacesenseError("--where keeps rows for age models (dlib-age, gender_age); for a classifier, evaluate a labels.csv of the rows you want")
 
     label_map = None
     if args.label_map:
@@ -320,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
     e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
+    e.add_argument("--where", action="append", default=[], metavar="COND", help="age models: keep rows where COND holds, e.g. 'age>=18' or 'race==Asian' (repeatable: all must hold)")
     e.add_argument("--skip-bad", action="store_true")
     _add_device(e)
     e.set_defaults(func=_evaluate)
