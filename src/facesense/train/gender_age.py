@@ -10,12 +10,12 @@ import math
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch.nn import functional as F
 
 from ..age import age_bins, central_interval, output_width, years_and_sd
 from ..data.batches import Batches, inference_batch_size
 from ..eval.inference import autocast_for
+from ..eval.metrics import macro_f1
 from ..errors import FacesenseError
 from .loop import HISTORY_COLUMNS, Trainer
 
@@ -165,7 +165,7 @@ class GenderAgeTrainer(Trainer):
             "samples": total,
             "train_loss": loss_sum / total,
             "train_accuracy": correct / total,
-            "train_macro_f1": float(f1_score(y_true, y_pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+            "train_macro_f1": macro_f1(y_true, y_pred, self.k),
             "train_age_mae": abs_err / aged if aged else math.nan,
         }
 
@@ -180,7 +180,7 @@ class GenderAgeTrainer(Trainer):
         return {
             "val_loss": float(loss),
             "val_accuracy": float((pred == y[:, 0]).mean()),
-            "val_macro_f1": float(f1_score(y[:, 0], pred, labels=list(range(self.k)), average="macro", zero_division=0)),
+            "val_macro_f1": macro_f1(y[:, 0], pred, self.k),
             "val_age_mae": float(np.abs(expected.numpy()[has_age] - y[has_age, 1]).mean()) if has_age.any() else math.nan,
         }
 
