@@ -152,6 +152,10 @@ def main() -> None:
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
     slim["config"] = {**slim["config"], "data": Path(slim["config"]["data"]).name, "runs_dir": "runs"}  # no local paths
+    if slim["config"].get("extra_data"):
+        slim["config"]["extra_data"] = [Path(d).name for d in slim["config"]["extra_data"]]
+    if slim["config"].get("init_from") and not str(slim["config"]["init_from"]).startswith("package:"):
+        slim["config"]["init_from"] = str(Path("runs", *Path(slim["config"]["init_from"]).parts[-3:]))
     if slim["config"].get("teacher"):
         slim["config"]["teacher"] = [str(Path("runs", *Path(t).parts[-3:])) for t in slim["config"]["teacher"]]
     ASSETS.mkdir(parents=True, exist_ok=True)
