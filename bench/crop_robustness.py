@@ -28,7 +28,7 @@ import numpy as np
 from facesense.data.sources import read_fer2013
 from facesense.eval.metrics import macro_f1
 from facesense.eval.perturb import perturb_all, standard_set
-from facesense.stream.classify import FaceClassifier
+from facesense.runtime.classifier import FaceClassifier
 
 
 def publictest(path: Path, classes: list[str], limit: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """Package a finished run as a shipped model: a slim checkpoint (weights, config, classes, input
 spec; no optimiser state) in src/facesense/assets/models/NAME.pt, and a model card generated
-from the run's own files (config, summary, validation metrics).
+from the run's own files (config, summary, validation metrics). A gender+age model gets the
+slim checkpoint only: its card quotes bench/face_attributes.py on the held-out split.
 
     python scripts/ship_model.py RUN_DIR NAME --command "facesense train configs/X.yaml" [--limits "..."]
 """
@@ -17,7 +18,7 @@ from facesense.checkpoint import read_checkpoint
 from facesense.runs import atomic_path, write_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "facesense" / "assets" / "models"
-KEEP = ("format", "version", "model_state", "config", "classes", "input_spec", "epoch")
+KEEP = ("format", "version", "model_state", "config", "classes", "input_spec", "epoch", "age_temperature")
 
 
 def peer_rows(name: str, ours: dict, peers: list[str], ours_command: str = "") -> list[str]:
@@ -114,8 +115,27 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         "",
         *[f"* {x}" for x in limits],
         "",
+        "## Responsible use",
+        "",
+        *[f"* {x}" for x in RESPONSIBLE_USE.get(cfg["task"], RESPONSIBLE_USE["gender"][1:])],
+        "",
     ]
     return "\n".join(lines)
+
+
+RESPONSIBLE_USE = {  # every card ends with these lines (see README, "Responsible use")
+    "gender": [
+        "Gender is a binary estimate of how a face looks (man/woman, as the training data labels it), not a person's gender identity.",
+        "The estimates are wrong on some faces, and more often for some groups of people: see the error rates and the group gaps stated above (and what was not measured).",
+        "Not for decisions about people (hiring, admission, policing, credit, access); show people what is estimated about them and let them say no to being analysed.",
+    ],
+}
+RESPONSIBLE_USE["expression"] = ["An expression estimate is the look of a face in one moment, not what a person feels.", *RESPONSIBLE_USE["gender"][1:]]
+RESPONSIBLE_USE["sentiment"] = [
+    "It estimates the mood a photo conveys, not what the people in it feel.",
+    "The estimates are wrong on some photos (see the error rates above); the people and places in the training photos are not balanced by any measure.",
+    RESPONSIBLE_USE["gender"][2],
+]
 
 
 def main() -> None:
@@ -132,12 +152,20 @@ def main() -> None:
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
     slim["config"] = {**slim["config"], "data": Path(slim["config"]["data"]).name, "runs_dir": "runs"}  # no local paths
+    if slim["config"].get("extra_data"):
+        slim["config"]["extra_data"] = [Path(d).name for d in slim["config"]["extra_data"]]
+    if slim["config"].get("init_from") and not str(slim["config"]["init_from"]).startswith("package:"):
+        slim["config"]["init_from"] = str(Path("runs", *Path(slim["config"]["init_from"]).parts[-3:]))
     if slim["config"].get("teacher"):
         slim["config"]["teacher"] = [str(Path("runs", *Path(t).parts[-3:])) for t in slim["config"]["teacher"]]
     ASSETS.mkdir(parents=True, exist_ok=True)
     target = ASSETS / f"{args.name}.pt"
     with atomic_path(target) as tmp:
         torch.save(slim, tmp)
+    if slim["config"].get("task") == "gender_age":
+        # its card quotes bench/face_attributes.py on the held-out split: written from that output
+        print(target)
+        return
     write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note, args.cv))
     print(target)
 

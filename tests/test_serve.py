@@ -1,57 +1,245 @@
-"""The web page and JSON API, on loopback, with the shipped models and a real photo."""
+"""The web app as a real `facesense serve` process on loopback, with the shipped models: the JSON
+API, the camera WebSocket (own tracks per connection, recording), video jobs, and the limits
+(decompression bombs, oversized and malformed requests, a full server, the access token)."""
 
+import asyncio
+import base64
 import json
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
+import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-from facesense.serve.app import Analyzer, make_server
-from facesense.stream.demo import demo_photo
+from facesense.serve.limits import AnalysisGate, Busy
+from facesense.stream.demo import demo_photo, make_demo_clip
+from serving import ServerProcess, bomb_png
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = make_server(Analyzer(), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    srv = ServerProcess("--max-upload-mb", "4", "--max-video-seconds", "20")
+    yield srv
+    srv.close()
 
 
-def post(url, body: bytes):
-    req = urllib.request.Request(url, data=body, method="POST")
+def request(url, body: bytes | None = None, headers: dict | None = None, method: str | None = None, timeout: float = 60):
+    req = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"), headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        return e.code, e.read(), dict(e.headers)
 
 
-def test_page_and_health(server):
-    with urllib.request.urlopen(server + "/", timeout=10) as r:
-        assert r.status == 200 and b"/api/analyze" in r.read()
-    with urllib.request.urlopen(server + "/api/health", timeout=10) as r:
-        assert json.loads(r.read()) == {"status": "ok", "expression": True, "gender": True, "age": False, "sentiment": True}
+def post_json(url, body: bytes, **kw):
+    status, data, headers = request(url, body, **kw)
+    return status, json.loads(data)
+
+
+def raw_answer(sock: socket.socket) -> bytes:
+    """One HTTP answer read off a socket: the head and the body it announces."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+def jpeg(image) -> bytes:
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def test_page_health_and_docs(server):
+    status, page, _ = request(server.url + "/")
+    assert status == 200 and b"/static/app.js" in page
+    status, script, headers = request(server.url + "/static/app.js")
+    assert status == 200 and b"/api/analyze" in script and headers["content-type"].startswith("text/javascript")
+    status, body, _ = request(server.url + "/api/health")
+    health = json.loads(body)
+    assert {k: health[k] for k in ("status", "expression", "gender", "age", "sentiment", "token_required")} == {
+        "status": "ok", "expression": True, "gender": True, "age": False, "sentiment": True, "token_required": False}
+    status, docs, _ = request(server.url + "/docs")
+    assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
+    status, spec, _ = request(server.url + "/openapi.json")
+    assert {"/api/analyze", "/api/health", "/api/videos"} <= set(json.loads(spec)["paths"])
 
 
 def test_analyze_a_photo(server):
-    ok, jpeg = cv2.imencode(".jpg", demo_photo())
-    status, data = post(server + "/api/analyze", jpeg.tobytes())
+    status, data = post_json(server.url + "/api/analyze", jpeg(demo_photo()))
     assert status == 200 and len(data["faces"]) == 1
     face = data["faces"][0]
     assert face["expression"]["label"] in face["expression"]["probs"]
     assert sum(face["gender"]["probs"].values()) == pytest.approx(1, abs=1e-3)
     mood = data["sentiment"]  # the whole photo's, from the shipped sentiment model
     assert set(mood["probs"]) == {"negative", "positive"} and mood["probs"][mood["label"]] == mood["p"] >= 0.5
-    assert cv2.imdecode(__import__("numpy").frombuffer(__import__("base64").b64decode(data["annotated_jpeg_base64"]), "uint8"), 1) is not None
+    annotated = cv2.imdecode(np.frombuffer(base64.b64decode(data["annotated_jpeg_base64"]), np.uint8), 1)
+    assert annotated.shape[:2] == (data["height"], data["width"])
 
 
-def test_bad_uploads_get_clear_errors(server):
-    status, data = post(server + "/api/analyze", b"definitely not an image")
+def test_bad_requests_get_clear_4xx_answers(server):
+    status, data = post_json(server.url + "/api/analyze", b"definitely not an image")
     assert status == 400 and "not a readable image" in data["error"]
-    status, data = post(server + "/api/nothing", b"x")
-    assert status == 404
+    assert post_json(server.url + "/api/analyze", b"")[0] == 400
+    assert request(server.url + "/api/nothing", b"x")[0] == 404
+    for path in ("/static/..%2Fapp.py", "/static/index.py", "/api/files/..%2F..%2Fetc/passwd", "/api/files/abc/frames.csv"):
+        assert request(server.url + path)[0] == 404, path
+    host, port = server.url.split("//")[1].split(":")
+    # a malformed header and an upload cut short: an answer (or a clean close), no traceback
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        assert raw_answer(s).startswith(b"HTTP/1.1 400")
+    with socket.create_connection((host, int(port)), timeout=10) as s:  # over --max-upload-mb 4
+        s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (5 * 2**20) + bytes(1000))
+        answer = raw_answer(s)  # refused from the declared length, before the body arrives
+        assert answer.startswith(b"HTTP/1.1 413") and b"4 MB" in answer
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + bytes(1000))
+    time.sleep(0.5)
+    assert request(server.url + "/api/health")[0] == 200
+    assert "Traceback" not in "".join(server.stderr)
+
+
+def test_decompression_bombs_are_refused_before_decoding(server):
+    bomb = bomb_png(20000, 20000)  # about 1 MB that declares 400 megapixels (1.2 GB decoded)
+    idle = server.rss_mb()
+    server.reset_peak()
+
+    def send(_):
+        t0 = time.perf_counter()
+        status, data = post_json(server.url + "/api/analyze", bomb)
+        return status, data["error"], time.perf_counter() - t0
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    for status, error, seconds in answers:
+        assert status == 413 and "400 megapixels" in error and "limit is 40 megapixels" in error
+        assert seconds < 1.0, answers
+    assert server.peak_mb() - idle < 1024, (idle, server.peak_mb())
+
+
+def test_a_full_server_answers_busy_with_retry_after():
+    async def scenario():
+        gate = AnalysisGate(workers=1, queue=1)
+        release = threading.Event()
+        first = asyncio.ensure_future(gate.run(release.wait, 10))
+        second = asyncio.ensure_future(gate.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy):  # one running, one waiting: the third is refused at once
+            await gate.run(release.wait, 10)
+        release.set()
+        assert await first and await second and gate.pending == 0
+        gate.close()
+
+    asyncio.run(scenario())
+
+
+def live_frames(n: int):
+    cap = cv2.VideoCapture(str(make_demo_clip(live_frames.clip, frames=n)))
+    frames = []
+    while len(frames) < n and (ok_frame := cap.read())[0]:
+        frames.append(jpeg(ok_frame[1]))
+    cap.release()
+    return frames
+
+
+def test_each_camera_connection_has_its_own_tracks_and_recording(server, tmp_path):
+    live_frames.clip = tmp_path / "clip.mp4"
+    frames = live_frames(12)
+    with connect(server.ws_url + "/ws/live") as a, connect(server.ws_url + "/ws/live") as b:
+        a.send(json.dumps({"record": True}))
+        assert json.loads(a.recv(10)) == {"type": "recording", "on": True}
+        ids_a, ids_b = set(), set()
+        for i, frame in enumerate(frames):
+            a.send(frame)
+            reply = json.loads(a.recv(30))
+            assert reply["type"] == "result" and reply["frame"] == i
+            ids_a |= {f["id"] for f in reply["faces"]}
+            if i >= 6:  # b joins later: its tracks still start from its own first id
+                b.send(frame)
+                ids_b |= {f["id"] for f in json.loads(b.recv(30))["faces"]}
+        assert ids_a and ids_b and min(ids_b) == 1 == min(ids_a)
+        face = reply["faces"][0]
+        assert face["expression"]["label"] and face["gender"]["label"] in ("man", "woman")
+        a.send(json.dumps({"record": False}))
+        done = json.loads(a.recv(30))
+        assert done["type"] == "recording" and done["on"] is False and done["frames"] == 12
+        status, csv_bytes, _ = request(server.url + done["csv"])
+        lines = csv_bytes.decode().splitlines()
+        assert status == 200 and lines[0].startswith("frame,time_s,track_id") and len(lines) > 12
+        status, png, _ = request(server.url + done["timeline"])
+        assert status == 200 and png.startswith(b"\x89PNG")
+        a.send(b"not a jpeg")
+        assert "not a readable image" in json.loads(a.recv(10))["error"]
+
+
+def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path):
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=24)
+    status, job = post_json(server.url + "/api/videos", clip.read_bytes())
+    assert status == 200
+    deadline = time.monotonic() + 120
+    while (state := json.loads(request(server.url + job["status"])[1]))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert state["state"] == "done" and state["progress"] == 1.0 and state["frames_done"] == 24, state
+    status, video, headers = request(server.url + state["files"]["video"])
+    assert status == 200 and headers["content-type"] == "video/mp4" and video[4:8] == b"ftyp"
+    out = tmp_path / "annotated.mp4"
+    out.write_bytes(video)
+    cap = cv2.VideoCapture(str(out))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    cap.release()
+    assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,track_id")
+    # too long, and not a video at all
+    long_clip = make_demo_clip(tmp_path / "long.mp4", frames=100, width=160, height=90, fps=4)  # 25 s
+    status, data = post_json(server.url + "/api/videos", long_clip.read_bytes())
+    assert status == 413 and "20 s" in data["error"]
+    status, data = post_json(server.url + "/api/videos", b"not a video" * 100)
+    assert status == 400 and "not a readable video" in data["error"]
+
+
+def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
+    srv = ServerProcess("--token", "s3cret", "--sentiment", "none", "--gender", "none", "--timeout", "2")
+    try:
+        host, port = srv.url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:  # a head that never ends
+            t0, closed = time.monotonic(), False
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            while not closed and time.monotonic() - t0 < 8:
+                time.sleep(0.25)
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                    closed = s.recv(1, socket.MSG_DONTWAIT) == b""
+                except BlockingIOError:
+                    pass  # still open, nothing to read
+                except ConnectionError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 4, "the server kept a trickling connection open"
+        with socket.create_connection((host, int(port)), timeout=10) as s:  # a body that never ends
+            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1000\r\n\r\n")
+            assert raw_answer(s).startswith(b"HTTP/1.1 408")
+        photo = jpeg(demo_photo())
+        assert post_json(srv.url + "/api/analyze", photo)[0] == 401
+        assert post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer wrong"})[0] == 401
+        status, data = post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer s3cret"})
+        assert status == 200 and data["sentiment"] is None and data["faces"][0]["gender"] is None
+        assert json.loads(request(srv.url + "/api/health")[1])["token_required"] is True
+        with pytest.raises(ConnectionClosed) as closed:
+            with connect(srv.ws_url + "/ws/live") as ws:
+                ws.recv(10)
+        assert closed.value.rcvd.code == 1008
+        with connect(srv.ws_url + "/ws/live?token=s3cret") as ws:
+            ws.send(photo)
+            assert json.loads(ws.recv(30))["type"] == "result"
+    finally:
+        srv.close()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .age import GENDER_AGE_TASK, output_width
 from .errors import FacesenseError
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
@@ -32,6 +33,8 @@ class LoadedModel:
     binary_logit: bool  # one sigmoid output for a 2-class task
     # what a face image goes through before the input spec (an aligner for the dlib backends)
     prepare: Callable[[np.ndarray], np.ndarray] | None = None
+    # task=gender_age: the age head's softmax temperature fitted on the validation split
+    age_temperature: float = 1.0
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits_to_probs(logits, self.binary_logit)
@@ -97,7 +100,10 @@ def load_model(path: str | Path) -> LoadedModel:
     spec = InputSpec.from_dict(payload["input_spec"])
     classes = payload["classes"]
     binary_logit = cfg.get("loss") == "bce"
-    model = build_model(cfg["model"], 1 if binary_logit else len(classes), spec.channels, spec.size, **cfg.get("model_args", {}))
+    width = 1 if binary_logit else len(classes)
+    if cfg.get("task") == GENDER_AGE_TASK:  # class logits, then one logit per age bin
+        width = output_width(len(classes), cfg["age_max"])
+    model = build_model(cfg["model"], width, spec.channels, spec.size, **cfg.get("model_args", {}))
     model.load_state_dict(payload["model_state"])
     model = with_test_time_views(model, spec.size, bool(cfg.get("test_time_flip")), cfg.get("test_time_zoom") or []).eval()
-    return LoadedModel(model, classes, spec, cfg, payload["_path"], binary_logit)
+    return LoadedModel(model, classes, spec, cfg, payload["_path"], binary_logit, age_temperature=float(payload.get("age_temperature", 1.0)))

@@ -96,12 +96,15 @@ def _train(args) -> None:
             cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
         if cfg.soft_labels:
             cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
+        cfg.extra_data = [str(Path(d).expanduser().resolve()) for d in cfg.extra_data]
 
     def on_epoch(row: dict) -> None:
         log.info(
             "epoch %d  lr %.2g  train loss %.4f acc %.4f  val loss %.4f acc %.4f macro-F1 %.4f  (%.1fs)",
             row["epoch"], row["lr"], row["train_loss"], row["train_accuracy"], row["val_loss"], row["val_accuracy"], row["val_macro_f1"], row["seconds"],
         )
+        if "val_age_mae" in row:
+            log.info("epoch %d  age MAE train %.2f  val %.2f years", row["epoch"], row["train_age_mae"], row["val_age_mae"])
 
     from .distributed import distributed_context
 
@@ -111,13 +114,28 @@ def _train(args) -> None:
         summary = run.summary
         if summary.is_file():
             s = json.loads(summary.read_text())
-            if "val" in s:
+            if "age" in s.get("val", {}):
+                v = s["val"]
+                log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f (%s samples), age temperature %.2f, %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["n"], v["age_temperature"], s["train_seconds"])
+            elif "val" in s:
                 log.info("best epoch %s: val accuracy %.4f, macro-F1 %.4f (%s samples), %.1fs of training", s["best_epoch"], s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], s["train_seconds"])
         print(run.root)
 
 
 def _evaluate(args) -> None:
+    from .eval.age import evaluate_age, format_age_report, is_age_model
     from .eval.evaluate import evaluate_model
+
+    if is_age_model(args.model):
+        out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
+        m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
+        print("\n".join(format_age_report(m, args.group_by)))
+        if "gender_accuracy" in m:
+            print(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
+        print(out)
+        return
+    if args.where:
+        raise FacesenseError("--where keeps rows for age models (dlib-age, gender_age); for a classifier, evaluate a labels.csv of the rows you want")
 
     label_map = None
     if args.label_map:
@@ -288,15 +306,21 @@ def _study(args) -> None:
 
 
 def _serve(args) -> None:
-    from .serve.app import Analyzer, make_server
+    import os
 
+    from .serve.analyzer import Analyzer
+    from .serve.app import create_app
+    from .serve.limits import ServeLimits
+    from .serve.server import serve
+
+    limits = ServeLimits(
+        max_megapixels=args.max_megapixels, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
+        max_video_seconds=args.max_video_seconds, workers=args.workers, queue=args.queue, request_timeout_s=args.timeout,
+        max_connections=args.max_connections, max_live=args.max_live,
+    )
+    token = args.token or os.environ.get("FACESENSE_TOKEN") or None
     analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age))
-    server = make_server(analyzer, args.host, args.port)
-    print(f"facesense page on http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
 
 
 def _export(args) -> None:
@@ -384,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
     e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
+    e.add_argument("--where", action="append", default=[], metavar="COND", help="age models: keep rows where COND holds, e.g. 'age>=18' or 'race==Asian' (repeatable: all must hold)")
     e.add_argument("--skip-bad", action="store_true")
     _add_device(e)
     e.set_defaults(func=_evaluate)
@@ -438,8 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--resume", action="store_true", help="continue: keep finished runs, resume interrupted ones")
     st.set_defaults(func=_study)
 
-    sv = sub.add_parser("serve", help="web page + JSON API: upload a photo, get every face's expression and gender and the photo's sentiment")
-    sv.add_argument("--host", default="127.0.0.1")
+    sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--expression", default="expression")
     sv.add_argument("--gender", default="gender")
@@ -447,6 +472,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--age", default="none", help="age estimate per face: dlib-age or none (default)")
     sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "haar", "haar_profile", "yunet"])
     sv.add_argument("--detector-model")
+    sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
+    sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")
+    sv.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    sv.add_argument("--max-megapixels", type=float, default=40.0, help="largest image size accepted, checked from its header before decoding (default 40)")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="largest photo upload (default 20 MB)")
+    sv.add_argument("--max-video-mb", type=float, default=200.0, help="largest video upload (default 200 MB)")
+    sv.add_argument("--max-video-seconds", type=float, default=600.0, help="longest video accepted (default 600 s)")
+    sv.add_argument("--workers", type=int, default=2, help="analyses running at once (default 2)")
+    sv.add_argument("--queue", type=int, default=8, help="analyses waiting beyond those; more get 503 + Retry-After (default 8)")
+    sv.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take, upload included (default 30)")
+    sv.add_argument("--max-connections", type=int, default=100, help="open connections at once (default 100)")
+    sv.add_argument("--max-live", type=int, default=16, help="camera connections at once (default 16)")
     sv.set_defaults(func=_serve)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")

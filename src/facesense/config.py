@@ -23,12 +23,18 @@ class AugmentConfig:
     zoom: float = 0.0  # scale in [1 - zoom, 1 + zoom]
     hflip: bool = False
     erasing: float = 0.0  # probability of erasing one random rectangle
+    # photometric (colour photos from other cameras and lighting)
+    brightness: float = 0.0  # +- fraction
+    contrast: float = 0.0  # +- fraction
+    saturation: float = 0.0  # +- fraction
+    grayscale: float = 0.0  # probability of a gray copy
+    blur: float = 0.0  # probability of a Gaussian blur (a small or soft face)
 
 
 @dataclass
 class Config:
     # what and where
-    task: str = "expression"  # expression | gender | sentiment | custom
+    task: str = "expression"  # expression | gender | sentiment | custom | gender_age
     name: str = ""  # run name; defaults to the model name
     data: str = ""  # dataset path (folder tree, FER2013 csv, labels.csv)
     data_format: str = "auto"  # auto | folders | fer2013 | manifest
@@ -41,6 +47,8 @@ class Config:
     val_split: str | None = "val"  # absent from the data -> carved from train with val_size
     test_split: str | None = "test"  # touched once, with the best checkpoint
     val_size: float = 0.2
+    test_size: float = 0.0  # > 0 and no test split in the data: hold out this seeded fraction first
+    stratify: list[str] = field(default_factory=list)  # manifest columns the seeded splits also balance (besides the label); `age` is binned into bands
     folds: int = 0  # >1: seeded stratified k-fold on the train pool ...
     fold: int = 0  # ... and this fold is validation
     seed: int = 0
@@ -53,6 +61,12 @@ class Config:
     test_time_zoom: list[float] = field(default_factory=list)  # ... and with copies zoomed by these factors (> 1: in; each one more view)
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
     freeze: list[str] | None = None  # parameter-name prefixes kept fixed (e.g. [stem, features.0])
+    # task=gender_age: one network, gender classes + age as a distribution over one-year bins
+    extra_data: list[str] = field(default_factory=list)  # more labelled datasets for the class head only (no age: masked age loss); split with val_size, never tested on
+    age_max: int = 100  # age bins 0..age_max (the last one: age_max and older)
+    age_sigma: float = 2.0  # width (years) of the Gaussian label distribution around each true age
+    age_weight: float = 1.0  # weight of the age loss beside the gender loss (0: gender only)
+    gender_weight: float = 1.0  # weight of the gender loss (0: age only)
     # optimisation
     epochs: int = 50
     batch_size: int = 64
@@ -77,7 +91,7 @@ class Config:
     swa_lr: float | None = None  # constant lr during the averaged epochs (None: the schedule's)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # callbacks, all chosen on the validation split
-    monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1
+    monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1 | val_age_mae (task=gender_age)
     keep: str = "best"  # best.pt holds the best epoch by `monitor`, or the last one (then validation only reports, as for a model trained on all the data)
     early_stopping: int | None = None  # patience in epochs; None: off
     lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine
@@ -99,7 +113,7 @@ class Config:
             "optimizer": ("adam", "sgd"),
             "loss": ("ce", "bce"),
             "class_balance": ("none", "weights", "sampler"),
-            "monitor": ("val_loss", "val_accuracy", "val_macro_f1"),
+            "monitor": ("val_loss", "val_accuracy", "val_macro_f1", "val_age_mae"),
             "keep": ("best", "last"),
             "amp": ("auto", "off"),
             "lr_schedule": ("auto", "constant", "plateau", "cosine"),
@@ -144,6 +158,17 @@ class Config:
             raise ConfigError("soft_labels needs loss=ce (vote shares over every class)")
         if not 0 <= self.soft_label_weight <= 1:
             raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
+        if not 0 <= self.test_size < 1 or self.val_size + self.test_size >= 1:
+            raise ConfigError(f"test_size must be in [0, 1) with val_size + test_size < 1, got test_size={self.test_size}, val_size={self.val_size}")
+        if self.monitor == "val_age_mae" and self.task != "gender_age":
+            raise ConfigError("monitor=val_age_mae is for task=gender_age")
+        if self.task == "gender_age":
+            if self.loss != "ce" or self.teacher or self.soft_labels or self.class_balance != "none" or self.test_time_flip or self.test_time_zoom:
+                raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels, class_balance or test-time views")
+            if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
+                raise ConfigError(f"task=gender_age needs age_max >= 1, age_sigma > 0 and non-negative age_weight/gender_weight, not both 0 (got {self.age_max}, {self.age_sigma}, {self.age_weight}, {self.gender_weight})")
+        elif self.extra_data:
+            raise ConfigError("extra_data is for task=gender_age (datasets that train the class head only)")
         if not self.name:
             self.name = self.model
         return self

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # probabilities still sum to 1
 INT8_OPS = ["Conv", "Gemm", "MatMul", "Add", "Relu", "MaxPool", "GlobalAveragePool", "Flatten"]
 METADATA_KEYS = ("facesense_classes", "facesense_input_spec", "facesense_model", "facesense_task", "facesense_config")
+# task=gender_age adds facesense_age_bins (JSON list: the age each bin of the second output,
+# age_probabilities, stands for) and facesense_age_temperature (already applied in the graph)
 
 
 class _WithProbabilities(nn.Module):
@@ -32,11 +34,28 @@ class _WithProbabilities(nn.Module):
         return logits_to_probs(self.model(x), self.binary_logit)
 
 
+class _GenderAgeOutputs(nn.Module):
+    """task=gender_age: class probabilities (the first output, so a plain classifier reads the
+    model as a gender model) and age-bin probabilities at the calibrated temperature."""
+
+    def __init__(self, loaded: LoadedModel):
+        super().__init__()
+        self.model, self.k, self.temperature = loaded.model, len(loaded.classes), loaded.age_temperature
+
+    def forward(self, x: torch.Tensor):
+        z = self.model(x).float()
+        return torch.softmax(z[:, : self.k], dim=1), torch.softmax(z[:, self.k :] / self.temperature, dim=1)
+
+
 def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
     """Serialise a loaded model to ONNX (dynamic batch), with facesense metadata."""
     import onnx
 
-    wrapper = _WithProbabilities(loaded).eval()
+    from .age import GENDER_AGE_TASK, age_bins
+
+    gender_age = loaded.config.get("task") == GENDER_AGE_TASK
+    wrapper = (_GenderAgeOutputs(loaded) if gender_age else _WithProbabilities(loaded)).eval()
+    outputs = ["probabilities", "age_probabilities"] if gender_age else ["probabilities"]
     dummy = torch.zeros(1, loaded.spec.channels, loaded.spec.size, loaded.spec.size)
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -44,8 +63,8 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper, dummy, buf, dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=["probabilities"],
-            dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
+            input_names=["input"], output_names=outputs,
+            dynamic_axes={"input": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
         )
     proto = onnx.load_from_string(buf.getvalue())
     meta = {
@@ -56,6 +75,12 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         # the training config: evaluation recomputes the model's own split from it
         "facesense_config": json.dumps(loaded.config, default=str),
     }
+    if gender_age:
+        meta["facesense_age_bins"] = json.dumps([int(a) for a in age_bins(loaded.config["age_max"])])
+        meta["facesense_age_temperature"] = f"{loaded.age_temperature:.6g}"
+        # how the training data was split: evaluation recomputes the held-out test split from it
+        split_keys = ("task", "train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
+        meta["facesense_split"] = json.dumps({k: loaded.config.get(k) for k in split_keys})
     return _with_metadata(proto, meta)
 
 
@@ -97,9 +122,10 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
     return _with_metadata(proto, {**metadata, "facesense_precision": "int8"})
 
 
-def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0) -> "np.ndarray":
+def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0, config: dict | None = None) -> "np.ndarray":
     """A seeded random draw of model-ready inputs from a dataset's training rows (all rows when
-    it has no split column)."""
+    it has no split column; with the model's `config` and a held-out test_size in it, the
+    training split that config recomputes, so no held-out image sets a range)."""
     import numpy as np
 
     from .data.images import decode
@@ -109,6 +135,11 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
 
     data = read_dataset(dataset)
     train = _match(data, "train")
+    if train is None and config and config.get("test_size"):
+        from .data.split import assign_splits
+
+        keys = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
+        train = assign_splits(data, **{k: config[k] for k in keys})["train"]
     pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
     images, _ = decode(data.subset(pick), spec, skip_bad=True)
@@ -119,7 +150,7 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     loaded = load_model(model)
     data = onnx_bytes(loaded)
     if int8_calibration is not None:
-        data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples))
+        data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config))
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return Path(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -13,9 +15,34 @@ from ..preprocess import InputSpec, to_model_pixels
 from .samples import Samples
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-# Images larger than this are refused from their header, before any pixel is decoded: a tiny
-# file can claim 20,000 x 20,000 pixels (a decompression bomb). 50 MP covers any camera photo.
-MAX_IMAGE_PIXELS = 50_000_000
+MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded
+
+
+class ImageTooLarge(DataError):
+    """An image that declares more pixels than the limit (refused before decoding)."""
+
+
+def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[int, int]:
+    """(width, height) from an encoded image's header, without decoding its pixels: a 400 KB PNG
+    can declare 20,000 x 20,000 pixels and take gigabytes to decode. DataError if the bytes are
+    not an image; ImageTooLarge if it declares more than `max_megapixels`."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # Pillow reads only the header here
+            width, height = im.size
+    except Image.DecompressionBombError as exc:  # Pillow's own, higher, limit
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "more pixels than Pillow allows"
+        raise ImageTooLarge(f"the image declares {declared}; the limit is {max_megapixels:g} megapixels: send a smaller image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
+    if width * height > max_megapixels * 1e6:
+        raise ImageTooLarge(f"the image declares {width} x {height} = {width * height / 1e6:.1f} megapixels; the limit is {max_megapixels:g} megapixels: send a smaller image")
+    return width, height
+
+
+# Image files larger than this are refused from their header, before any pixel is decoded (a
+# tiny file can claim 20,000 x 20,000 pixels): the same limit as the web app's uploads.
+MAX_IMAGE_PIXELS = int(MAX_MEGAPIXELS * 1_000_000)
 
 
 def check_image_size(path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:

@@ -34,6 +34,10 @@ class PreparedData:
 
 
 def prepare_data(cfg, progress=None) -> PreparedData:
+    if cfg.task == "gender_age":
+        from .gender_age import prepare_gender_age
+
+        return prepare_gender_age(cfg)
     samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
     classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, samples.labels))
     targets, keep = map_labels(samples, classes, cfg.label_map)
@@ -41,7 +45,7 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     samples = samples.subset(np.flatnonzero(keep))
     targets = targets[keep]
     spec = InputSpec(size=cfg.image_size, channels=cfg.channels)
-    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed)
+    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify)
     t0 = time.perf_counter()
     splits: dict[str, ArrayDataset] = {}
     rows: list[tuple[str, str, str]] = []

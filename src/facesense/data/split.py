@@ -19,6 +19,55 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
     return np.sort(keep), np.sort(held)
 
 
+def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[str]:
+    """One key per sample: its label plus each named manifest column (`age` binned into bands)."""
+    from ..age import age_band
+
+    keys = list(samples.labels)
+    for column in columns:
+        name = column.lower()
+        if name not in samples.columns:
+            raise DataError(f"{samples.source}: no column {column!r} to stratify by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
+        values = samples.columns[name]
+        if name == "age":
+            try:
+                values = [age_band(float(v)) for v in values]
+            except ValueError:
+                bad = next(v for v in values if not _is_number(v))
+                raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
+        keys = [f"{k}|{v}" for k, v in zip(keys, values)]
+    return keys
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def stratified_fraction(keys: list[str], fraction: float, seed: int, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` into (keep, held_out), holding out round(fraction * n) of every stratum (a
+    seeded shuffle within each), so that even strata too small for scikit-learn's stratified
+    split keep their share. Deterministic in (keys, fraction, seed, pool)."""
+    rng = np.random.default_rng(seed)
+    by_key: dict[str, list[int]] = {}
+    for i in pool:
+        by_key.setdefault(keys[i], []).append(int(i))
+    held: list[int] = []
+    carry = 0.0  # rounding remainder carried across strata, so the total share stays exact
+    for key in sorted(by_key):
+        members = np.array(by_key[key])
+        want = fraction * len(members) + carry
+        take = int(np.floor(want + 0.5))
+        carry = want - take
+        held += rng.permutation(members)[:take].tolist()
+    held_arr = np.array(sorted(held), dtype=np.int64)
+    keep = np.setdiff1d(np.asarray(pool, dtype=np.int64), held_arr)
+    return keep, held_arr
+
+
 def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels)[pool]
     if np.unique(y, return_counts=True)[1].min() < folds:
@@ -50,9 +99,13 @@ def assign_splits(
     folds: int = 0,
     fold: int = 0,
     seed: int = 0,
+    test_size: float = 0.0,
+    stratify: list[str] | tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """-> {'train': idx, 'val': idx, 'test': idx}: from the dataset's own splits where it has them,
-    else seeded and stratified from the training pool."""
+    else seeded and stratified from the training pool. `test_size` > 0 holds out that fraction of
+    the pool as test first (when the data has no test split); `stratify` names manifest columns
+    that both seeded holdouts balance besides the label. val_size is a fraction of what remains."""
     n = len(samples)
     has_splits = bool(samples.split_names())
     val = _match(samples, val_split)
@@ -73,8 +126,13 @@ def assign_splits(
         train = np.flatnonzero(~taken)
     if val is None and val_split is not None and has_splits and not canonical_split(val_split):
         raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()}")
+    keys = strata_keys(samples, stratify) if stratify else None
+    if test is None and test_size > 0:
+        train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
     if folds > 1:
         train, val = kfold(samples.labels, folds, fold, seed, train)
+    elif val is None and val_size > 0 and keys is not None:
+        train, val = stratified_fraction(keys, val_size, seed + 1, train)
     elif val is None and val_size > 0:
         train, val = stratified_holdout(samples.labels, val_size, seed, train)
     out = {"train": train, "val": val if val is not None else np.zeros(0, np.int64)}

@@ -1,106 +1,262 @@
-"""`facesense serve`: upload a photo in the browser (or POST it to /api/analyze) and get every
-face's expression and gender (and age, optionally), the whole photo's sentiment, and the annotated image. Standard
-library HTTP server: one process, loopback by default, models loaded once."""
+"""`facesense serve`: the web app on FastAPI (served by uvicorn). A page with the live camera,
+photos and video files; a JSON API for a photo (`POST /api/analyze`), a WebSocket for camera
+frames, background jobs for videos, OpenAPI docs at /docs. Models are loaded once per process;
+the limits in `ServeLimits` hold before any image is decoded."""
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import hmac
 import json
 import logging
-from dataclasses import asdict
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import shutil
+import tempfile
+import time
+from contextlib import asynccontextmanager
 from importlib.resources import files
-from threading import Lock
+from pathlib import Path
 
-import numpy as np
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
+from starlette.requests import ClientDisconnect
+from starlette.websockets import WebSocketDisconnect
 
-from ..stream.pipeline import ATTRIBUTES
+from .. import __version__
+from ..errors import DataError, FacesenseError
+from ..data.images import ImageTooLarge
+from ..stream.frames import Frame
+from .analyzer import Analyzer, decode_image, face_json
+from .jobs import FileStore, Recording, VideoJobs, probe_video
+from .limits import AnalysisGate, Busy, ServeLimits
 
 log = logging.getLogger(__name__)
-MAX_UPLOAD = 20 * 1024 * 1024
+PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+RETRY_AFTER_S = 2
+IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}}
+VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
 
 
-class Analyzer:
-    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", detector: str = "haar_alt2", detector_model: str | None = None, sentiment: str | None = "sentiment", age: str | None = None):
-        from ..runtime.classifier import FaceClassifier
-        from ..stream.detect import build_detector
-        from ..stream.live import load_face_models
-
-        self.models = load_face_models(expression, gender, age)
-        self.sentiment = FaceClassifier.load(sentiment) if sentiment else None  # scores the whole photo
-        self.detector = build_detector(detector, detector_model)
-        self.lock = Lock()  # one analysis at a time: the models use every core already
-
-    def analyze(self, data: bytes) -> dict:
-        import cv2
-
-        from ..stream.draw import annotate
-        from ..stream.pipeline import analyze_image
-
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
-        with self.lock:
-            result = analyze_image(image, self.detector, self.models)
-            sentiment = asdict(self.sentiment.result(self.sentiment.predict([image])[0])) if self.sentiment else None
-        ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
-        faces = [
-            {
-                "id": f.track_id,
-                "box": {"x": f.box.x, "y": f.box.y, "w": f.box.w, "h": f.box.h},
-                **{key: asdict(value) if (value := getattr(f, key)) else None for key in ATTRIBUTES},
-            }
-            for f in result.faces
-        ]
-        return {
-            "faces": faces,
-            "sentiment": sentiment,
-            "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
-            "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
-        }
+class Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
 
 
-def make_handler(analyzer: Analyzer):
-    page = (files("facesense.serve") / "index.html").read_bytes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *args):  # route the server's access log through logging
-            log.debug("%s " + fmt, self.address_string(), *args)
-
-        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: HTTPStatus, payload: dict) -> None:
-            self._send(status, json.dumps(payload).encode(), "application/json")
-
-        def do_GET(self):
-            if self.path in ("/", "/index.html"):
-                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
-            elif self.path == "/api/health":
-                self._json(HTTPStatus.OK, {"status": "ok", **{key: getattr(analyzer.models, key) is not None for key in ATTRIBUTES}, "sentiment": bool(analyzer.sentiment)})
-            else:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}; try / or POST /api/analyze"})
-
-        def do_POST(self):
-            if self.path != "/api/analyze":
-                self._json(HTTPStatus.NOT_FOUND, {"error": "POST image bytes to /api/analyze"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 < length <= MAX_UPLOAD:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": f"send an image of 1 byte to {MAX_UPLOAD // 2**20} MB as the request body"})
-                return
-            try:
-                self._json(HTTPStatus.OK, analyzer.analyze(self.rfile.read(length)))
-            except ValueError as exc:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-
-    return Handler
+def _busy() -> Refused:
+    return Refused(503, f"the server is busy; try again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def make_server(analyzer: Analyzer, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    return ThreadingHTTPServer((host, port), make_handler(analyzer))
+async def read_body(request: Request, limit: int, timeout: float, sink=None) -> bytes:
+    """The request body, refused (413) as soon as it is, or says it will be, over `limit`
+    bytes; a body that takes longer than `timeout` is refused (408). With `sink` (a binary
+    file) the chunks go there instead of into memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(413, f"the upload is {int(declared) / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB")
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, f"the upload is over the limit of {limit / 2**20:g} MB")
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, f"the upload took longer than {timeout:g} s") from None
+    except ClientDisconnect:
+        raise Refused(400, "the upload was cut short") from None
+    if size == 0:
+        raise Refused(400, "send the file's bytes as the request body")
+    return b"".join(chunks)
+
+
+def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str | None = None) -> FastAPIOffline:
+    limits = limits or ServeLimits()
+    gate = AnalysisGate(limits.workers, limits.queue)
+    state: dict = {"live": 0}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        # every upload and download lives under this folder, removed when the server stops
+        root = Path(tempfile.mkdtemp(prefix="facesense-serve-"))
+        state["root"] = root
+        state["store"] = FileStore(root, limits.keep_downloads)
+        state["videos"] = VideoJobs(analyzer, state["store"], limits.video_jobs_waiting)
+        try:
+            yield
+        finally:
+            state["videos"].close()
+            gate.close()
+            shutil.rmtree(root, ignore_errors=True)
+
+    app = FastAPIOffline(
+        title="facesense",
+        version=__version__,
+        description="Expression, gender (and age) of every face in a photo, a camera stream or a video; the photo's sentiment.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(Refused)
+    async def refused(request, exc: Refused):
+        return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+
+    def authorised(presented: str | None) -> bool:
+        return token is None or (presented is not None and hmac.compare_digest(presented.encode(), token.encode()))
+
+    async def require_token(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        if not authorised(header[7:] if header.lower().startswith("bearer ") else None):
+            raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
+
+    page_files = files("facesense.serve") / "static"
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return HTMLResponse((page_files / "index.html").read_bytes())
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str):
+        if name not in PAGES:  # a fixed set of names: nothing from the client reaches the file system
+            raise Refused(404, f"no file {name}")
+        return Response((page_files / name).read_bytes(), media_type=PAGES[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/health", summary="Which models are loaded; whether a token is needed")
+    async def health():
+        return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
+            "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
+
+    @app.post("/api/analyze", summary="Every face of a photo, the photo's sentiment and the annotated image", openapi_extra=IMAGE_BODY, dependencies=[Depends(require_token)])
+    async def analyze(request: Request):
+        """Send the image's bytes (JPEG, PNG, BMP, TIFF, WebP) as the body. The declared size is
+        checked before decoding (413 over the limit); 503 + Retry-After when the server is busy."""
+        if gate.pending >= gate.workers + gate.queue:
+            raise _busy()  # before reading the body: a full server spends nothing on it
+        data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
+        try:
+            async with asyncio.timeout(limits.request_timeout_s):
+                return await gate.run(analyzer.analyze, data, limits.max_megapixels)
+        except ImageTooLarge as exc:
+            raise Refused(413, str(exc)) from None
+        except DataError as exc:
+            raise Refused(400, str(exc)) from None
+        except Busy:
+            raise _busy() from None
+        except TimeoutError:
+            raise Refused(503, f"the analysis took longer than {limits.request_timeout_s:g} s", {"Retry-After": str(RETRY_AFTER_S)}) from None
+
+    @app.post("/api/videos", summary="Start a background job that annotates a video", openapi_extra=VIDEO_BODY, dependencies=[Depends(require_token)])
+    async def submit_video(request: Request):
+        """Send the video's bytes as the body -> {"id", "status"}; poll the status URL."""
+        videos: VideoJobs = state["videos"]
+        if videos.full():
+            raise _busy()
+        store: FileStore = state["store"]
+        item, folder = store.new_folder()
+        upload = folder / "upload.bin"
+        try:
+            with open(upload, "wb") as sink:
+                await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
+            frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)
+        except Refused:
+            store.drop(item)
+            raise
+        except FacesenseError as exc:
+            store.drop(item)
+            raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
+        job = videos.submit(item, folder, upload, frames)
+        return {"id": job.id, "status": f"/api/videos/{job.id}"}
+
+    @app.get("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
+    async def video_status(job_id: str):
+        job = state["videos"].jobs.get(job_id)
+        if job is None:
+            raise Refused(404, "no such video job (finished jobs are kept only for a while)")
+        return job.status()
+
+    @app.get("/api/files/{item}/{name}", summary="A finished recording's or video job's file")
+    async def download(item: str, name: str):
+        # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
+        path = state["store"].path(item, name)
+        if path is None:
+            raise Refused(404, "no such file (downloads are kept only for a while)")
+        return FileResponse(path, content_disposition_type="inline", filename=name)
+
+    @app.websocket("/ws/live")
+    async def live(ws: WebSocket):
+        """Camera frames in (binary JPEG, one at a time), faces out (JSON). Text messages
+        {"record": true|false} start and stop the connection's per-frame log."""
+        await ws.accept()  # then refuse with a close code the page can show (a refused handshake has none)
+        if not authorised(ws.query_params.get("token")):
+            await ws.close(code=1008, reason="this server needs its access token")
+            return
+        if state["live"] >= limits.max_live:
+            await ws.close(code=1013, reason="too many camera connections; try again later")
+            return
+        state["live"] += 1
+        session = analyzer.new_session()  # this connection's own tracks and smoothing
+        recording: Recording | None = None
+        started, index = time.monotonic(), 0
+
+        def process(data: bytes, index: int, time_s: float, recording: Recording | None) -> dict:
+            image = decode_image(data, limits.max_megapixels)
+            t0 = time.perf_counter()
+            result = session.process(Frame(index, time_s, image))
+            if recording is not None:
+                recording.add(result)
+            return {"type": "result", "frame": index, "width": image.shape[1], "height": image.shape[0],
+                    "faces": [face_json(f) for f in result.faces], "server_ms": round((time.perf_counter() - t0) * 1000, 2)}
+
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(ws.receive(), limits.live_idle_s)
+                except TimeoutError:
+                    await ws.close(code=1001, reason=f"idle for {limits.live_idle_s:g} s")
+                    break
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    data = message["bytes"]
+                    if len(data) > limits.max_frame_mb * 2**20:
+                        await ws.send_json({"type": "error", "error": f"a frame may be at most {limits.max_frame_mb:g} MB"})
+                        continue
+                    try:
+                        reply = await gate.run(process, data, index, time.monotonic() - started, recording)
+                    except Busy:
+                        reply = {"type": "busy", "retry_ms": 200}
+                    except DataError as exc:
+                        reply = {"type": "error", "error": str(exc)}
+                    index += 1
+                    if recording is not None and recording.frames >= limits.max_record_frames:
+                        reply["recording"] = await asyncio.to_thread(recording.finish)
+                        recording = None
+                    await ws.send_json(reply)
+                elif message.get("text") is not None:
+                    try:
+                        command = json.loads(message["text"])
+                        record = bool(command["record"])
+                    except (ValueError, KeyError, TypeError):
+                        await ws.send_json({"type": "error", "error": 'send {"record": true} or {"record": false} as text'})
+                        continue
+                    if record and recording is None:
+                        recording = Recording(state["store"], analyzer.models)
+                        await ws.send_json({"type": "recording", "on": True})
+                    elif not record and recording is not None:
+                        done, recording = recording, None
+                        await ws.send_json({"type": "recording", "on": False, **await asyncio.to_thread(done.finish)})
+        except (WebSocketDisconnect, ConnectionError, RuntimeError):
+            pass  # the client went away mid-message: nothing to answer
+        finally:
+            state["live"] -= 1
+            if recording is not None:
+                recording.discard()
+
+    return app

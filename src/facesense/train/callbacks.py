@@ -59,7 +59,7 @@ class EarlyStopping:
 
 
 def monitor_mode(metric: str) -> str:
-    return "min" if metric.endswith("loss") else "max"
+    return "min" if metric.endswith(("loss", "mae")) else "max"
 
 
 class KerasPlateau:

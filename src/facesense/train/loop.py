@@ -62,11 +62,11 @@ def class_weights(targets: torch.Tensor, k: int) -> torch.Tensor:
     return (len(targets) / (k * counts)).float()
 
 
-def history_csv(rows: list[dict]) -> str:
+def history_csv(rows: list[dict], columns: list[str] = HISTORY_COLUMNS) -> str:
     buf = io.StringIO()
     from .. import schema
 
-    w = csv.DictWriter(buf, fieldnames=[*HISTORY_COLUMNS, schema.KEY])
+    w = csv.DictWriter(buf, fieldnames=[*columns, schema.KEY])
     w.writeheader()
     for r in rows:
         w.writerow({**{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}, schema.KEY: schema.VERSIONS["history"]})
@@ -122,6 +122,8 @@ def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str):
 class Trainer:
     """Owns the model, optimiser and policies of one run; `fit` runs (or resumes) the epochs."""
 
+    history_columns = HISTORY_COLUMNS
+
     def __init__(self, cfg: Config, data: PreparedData, run: RunDir, rank: int = 0, world_size: int = 1):
         self.cfg, self.data, self.run = cfg, data, run
         self.rank, self.world_size = rank, world_size
@@ -135,7 +137,7 @@ class Trainer:
         if self.binary_logit and self.k != 2:
             raise FacesenseError(f"loss=bce needs exactly 2 classes, the task has {self.k}: {data.classes}")
         seed_everything(cfg.seed)
-        model = build_model(cfg.model, 1 if self.binary_logit else self.k, cfg.channels, cfg.image_size, **cfg.model_args)
+        model = build_model(cfg.model, self.output_width(), cfg.channels, cfg.image_size, **cfg.model_args)
         if cfg.init_from:
             from .init import load_backbone
 
@@ -194,6 +196,10 @@ class Trainer:
         self.history: list[dict] = []
         self.start_epoch = 1
         self.train_seconds = 0.0
+
+    def output_width(self) -> int:
+        """Outputs of the network's last layer."""
+        return 1 if self.binary_logit else self.k
 
     def _on_device(self, part: ArrayDataset) -> ArrayDataset:
         """On a GPU the decoded uint8 images live there, so batching and augmentation run there too."""
@@ -353,7 +359,7 @@ class Trainer:
                 if improved:
                     self._save(self.run.best_checkpoint, epoch)
                 self._save(self.run.last_checkpoint, epoch)
-                write_text(self.run.history, history_csv(self.history))
+                write_text(self.run.history, history_csv(self.history, self.history_columns))
             if on_epoch is not None:
                 on_epoch(row)
             if stopped or (stop_after is not None and epoch >= stop_after):

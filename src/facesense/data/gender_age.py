@@ -1,0 +1,93 @@
+"""Data for task=gender_age: a main labels.csv with an `age` column (both heads), plus optional
+datasets with gender labels only (class head only). Targets are N x 2: class index, age in
+whole years (-1 where the sample has no age, which masks the age loss)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..age import GENDER_CLASSES
+from ..errors import DataError
+from ..preprocess import InputSpec
+from .batches import ArrayDataset
+from .images import decode
+from .prepare import PreparedData, map_labels
+from .samples import Samples
+from .sources import read_dataset
+from .split import assign_splits
+
+NO_AGE = -1
+
+
+def ages_of(samples: Samples, age_max: int) -> np.ndarray:
+    """The manifest's `age` column as whole years, clipped to the last bin."""
+    if "age" not in samples.columns:
+        raise DataError(f"{samples.source}: task=gender_age needs an `age` column in the manifest (path,label,age); give gender-only datasets as extra_data")
+    try:
+        years = np.array([float(v) for v in samples.columns["age"]])
+    except ValueError:
+        bad = next(v for v in samples.columns["age"] if not v.replace(".", "", 1).isdigit())
+        raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
+    if (years < 0).any():
+        raise DataError(f"{samples.source}: negative age {years.min():g}; fix the age column")
+    return np.minimum(np.rint(years), age_max).astype(np.int64)
+
+
+def _decode_part(samples: Samples, idx: np.ndarray, targets: np.ndarray, spec: InputSpec, skip_bad: bool, prefix: str):
+    part = samples.subset(idx)
+    images, kept = decode(part, spec, skip_bad=skip_bad)
+    ids = [prefix + part.ids[i] for i in kept]
+    return images, targets[idx][kept], ids, part.skipped
+
+
+def prepare_gender_age(cfg) -> PreparedData:
+    spec = InputSpec(size=cfg.image_size, channels=cfg.channels)
+    classes = list(cfg.classes) if cfg.classes else list(GENDER_CLASSES)
+    parts: dict[str, list] = {"train": [], "val": [], "test": []}
+    rows: list[tuple[str, str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    dropped = 0
+    t0 = time.perf_counter()
+    sources = [(cfg.data, True)] + [(extra, False) for extra in cfg.extra_data]
+    for source, with_age in sources:
+        samples = read_dataset(source, cfg.data_format if with_age else "auto", skip_bad=cfg.skip_bad)
+        classes_idx, keep = map_labels(samples, classes, cfg.label_map)
+        dropped += int((~keep).sum())
+        samples = samples.subset(np.flatnonzero(keep))
+        classes_idx = classes_idx[keep]
+        ages = ages_of(samples, cfg.age_max) if with_age else np.full(len(samples), NO_AGE, np.int64)
+        targets = np.stack([classes_idx, ages], axis=1)
+        if with_age:
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify)
+            prefix = ""
+        else:  # class-head data: a validation share for selection, never a test split
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, 0, 0, cfg.seed)
+            prefix = f"{Path(source).name}:"
+        for name, idx in split.items():
+            if len(idx) == 0:
+                continue
+            images, y, ids, bad = _decode_part(samples, idx, targets, spec, cfg.skip_bad, prefix)
+            skipped += bad
+            parts[name].append((images, y, ids))
+            rows += [(i, classes[t[0]], name) for i, t in zip(ids, y)]
+    splits = {}
+    for name, pieces in parts.items():
+        if pieces:
+            images = np.concatenate([p[0] for p in pieces])
+            y = np.concatenate([p[1] for p in pieces])
+            ids = [i for p in pieces for i in p[2]]
+        else:
+            images = np.zeros((0, spec.channels, spec.size, spec.size), np.uint8)
+            y, ids = np.zeros((0, 2), np.int64), []
+        splits[name] = ArrayDataset(torch.from_numpy(images), torch.from_numpy(y), ids)
+    train_y = splits["train"].targets
+    missing = [c for i, c in enumerate(classes) if not (train_y[:, 0] == i).any()]
+    if missing:
+        raise DataError(f"{cfg.data}: classes {missing} have no training samples")
+    if cfg.age_weight > 0 and not (train_y[:, 1] >= 0).any():
+        raise DataError(f"{cfg.data}: no training sample has an age; task=gender_age learns age from the main dataset's `age` column")
+    return PreparedData(classes, spec, splits, rows, skipped, dropped, time.perf_counter() - t0)

@@ -1,0 +1,241 @@
+"""Age models scored on a labels.csv with an `age` column: mean absolute error overall, per
+decade, per group (e.g. race) and per group within each decade, and how often the true age falls
+within the model's stated uncertainty. Rows can be kept by conditions (`age>=18`, `race==Asian`)."""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..age import central_interval, decade, years_and_sd
+from ..data.images import decode
+from ..data.samples import Samples
+from ..data.sources import read_dataset
+from ..errors import DataError, FacesenseError
+from ..preprocess import InputSpec
+from ..runs import write_json, write_text
+
+_OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w ]*?)\s*(>=|<=|!=|==|>|<|=)\s*(.+?)\s*$")
+
+
+def parse_where(text: str) -> tuple[str, str, str]:
+    """'age>=18' -> ('age', '>=', '18')."""
+    match = _WHERE.match(text)
+    if not match:
+        raise DataError(f"--where {text!r}: write COLUMN OP VALUE with OP one of >=, <=, >, <, ==, != (e.g. --where 'age>=18')")
+    return match.group(1).strip().lower(), match.group(2), match.group(3)
+
+
+def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
+    """Rows meeting every condition; numbers compare as numbers, anything else as text."""
+    keep = np.ones(len(samples), bool)
+    for text in conditions:
+        column, op, value = parse_where(text)
+        if column in ("label", "class"):
+            values = samples.labels
+        elif column in samples.columns:
+            values = samples.columns[column]
+        else:
+            raise DataError(f"--where {text!r}: no column {column!r}; the manifest has {['label', *sorted(samples.columns)]}")
+        compare = _OPS[op]
+        try:
+            target = float(value)
+            numeric = np.array([float(v) for v in values])
+            keep &= compare(numeric, target)
+        except ValueError:
+            if op not in ("==", "=", "!="):
+                raise DataError(f"--where {text!r}: {op} needs numbers, and column {column!r} or {value!r} is not numeric") from None
+            keep &= np.array([compare(str(v), value) for v in values])
+    return keep
+
+
+@dataclass
+class AgeScorer:
+    """What evaluation needs of an age model: its input spec, an optional per-face preparation
+    (an aligner), the age each output bin stands for, and a scorer of model-ready pixels that
+    returns (class probabilities or None, age-bin probabilities)."""
+
+    name: str
+    spec: InputSpec
+    bins: np.ndarray
+    score: Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
+    classes: list[str] | None = None
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+def load_age_scorer(model: str | Path) -> AgeScorer:
+    """The dlib CC0 age backend (`dlib-age`), or a gender+age model (shipped name, .onnx,
+    checkpoint or run directory)."""
+    from ..runtime import dlib_models
+
+    if str(model) in dlib_models.AGE_BACKENDS:
+        backend = dlib_models.AGE_BACKENDS[str(model)](2)
+        network = backend.network
+
+        def score_dlib(pixels: np.ndarray):
+            return None, network.predict_pixels(pixels)
+
+        return AgeScorer(backend.network.name, backend.spec, backend.ages, score_dlib, None, lambda face: backend.prepare(face, "RGB"))
+    from ..runtime.gender_age import GenderAgeModel
+
+    net = GenderAgeModel.load(model, threads=2)
+    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes)
+
+
+def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
+    out = {}
+    for key in sorted(set(keys), key=_band_order):
+        pick = np.array([k == key for k in keys])
+        out[key] = {"n": int(pick.sum()), "mae": float(err[pick].mean())}
+    return out
+
+
+def _band_order(key: str):
+    head = key.split("-")[0].rstrip("+")
+    return (0, float(head), key) if head.replace(".", "", 1).isdigit() else (1, 0.0, key)
+
+
+def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: list[str] | None = None, low: np.ndarray | None = None, high: np.ndarray | None = None) -> dict:
+    """MAE overall, per decade, per group and per group within decade; uncertainty coverage."""
+    err = np.abs(years - ages)
+    decades = [decade(a) for a in ages]
+    m = {
+        "n": int(len(ages)),
+        "mae": float(err.mean()),
+        "median_abs_error": float(np.median(err)),
+        "bias": float((years - ages).mean()),
+        "uncertainty": {
+            "mean_sd": float(sd.mean()),
+            "within_1sd": float((err <= sd).mean()),
+            "within_2sd": float((err <= 2 * sd).mean()),
+        },
+        "by_decade": _mae_table(err, decades),
+    }
+    if low is not None and high is not None:
+        m["uncertainty"]["within_90pct_interval"] = float(((ages >= low) & (ages <= high)).mean())
+    if groups is not None:
+        by_group = _mae_table(err, groups)
+        maes = [v["mae"] for v in by_group.values()]
+        m["by_group"] = {"groups": by_group, "mae_gap": float(max(maes) - min(maes))}
+        m["by_group_within_decade"] = {
+            d: _mae_table(err[np.array([x == d for x in decades])], [g for g, x in zip(groups, decades) if x == d])
+            for d in m["by_decade"]
+        }
+    return m
+
+
+def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
+    u = m["uncertainty"]
+    lines = [f"n {m['n']}  age MAE {m['mae']:.2f} years (median {m['median_abs_error']:.2f}, bias {m['bias']:+.2f})  "
+             f"true age within +-1 sd {100 * u['within_1sd']:.1f}%, +-2 sd {100 * u['within_2sd']:.1f}%"
+             + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
+    lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
+    if "by_group" in m:
+        lines.append(f"by {group_by}: " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['mae_gap']:.2f}")
+        groups = list(m["by_group"]["groups"])
+        lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
+        for d, row in m["by_group_within_decade"].items():
+            lines.append(f"  {d} | " + " | ".join(f"{row[g]['mae']:.2f} ({row[g]['n']})" if g in row else "-" for g in groups))
+    return lines
+
+
+def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data) -> Samples:
+    """The named split (recomputed from a model's config for data without splits), then the
+    --where conditions."""
+    if split is not None:
+        from .evaluate import select_split
+
+        samples = samples.subset(select_split(samples, split, model_config or {}, data))
+    keep = where_mask(samples, where)
+    if not keep.any():
+        raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
+    return samples.subset(np.flatnonzero(keep))
+
+
+def split_config_of(model: str | Path) -> dict:
+    """The split settings a model was trained with: its checkpoint's config, or the facesense_split
+    metadata of an exported gender+age model."""
+    import json
+
+    path = Path(str(model))
+    if path.suffix == ".onnx" or not path.exists():
+        from ..runtime.assets import shipped_model_path
+
+        onnx = path if path.suffix == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
+        if onnx is not None and onnx.is_file():
+            import onnx as onnx_lib
+
+            meta = {p.key: p.value for p in onnx_lib.load(str(onnx), load_external_data=False).metadata_props}
+            return json.loads(meta.get("facesense_split", "{}"))
+    from ..checkpoint import read_checkpoint
+
+    return read_checkpoint(model)["config"]
+
+
+def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
+                 group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
+    scorer = load_age_scorer(model)
+    samples = read_dataset(data, skip_bad=skip_bad)
+    if "age" not in samples.columns:
+        raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
+    if group_by is not None and group_by.lower() not in samples.columns:
+        raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns)}")
+    config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
+    if config is not None and "test_size" not in config:
+        raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
+    samples = select_rows(samples, config, split, list(where), data)
+    images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
+    ages = np.array([float(samples.columns["age"][i]) for i in kept])
+    gender_probs, age_probs = _score_in_batches(scorer, images)
+    years, sd = years_and_sd(age_probs, scorer.bins)
+    low, high = central_interval(age_probs, scorer.bins, 0.9)
+    groups = [samples.columns[group_by.lower()][i] for i in kept] if group_by else None
+    m = {"model": str(model), "data": str(data), "split": split, "where": list(where), "skipped": len(samples.skipped), **age_metrics(years, sd, ages, groups, low, high)}
+    if group_by:
+        m["group_by"] = group_by.lower()
+    if gender_probs is not None and scorer.classes:
+        from ..labels import normalise
+
+        labels = [normalise(samples.labels[i]) for i in kept]
+        known = np.array([x in scorer.classes for x in labels])
+        if known.any():
+            pred = np.array(scorer.classes)[gender_probs.argmax(1)]
+            m["gender_accuracy"] = float((pred[known] == np.array(labels)[known]).mean())
+    rows = ["id,age,age_years,age_sd,age_low90,age_high90" + (f",{group_by.lower()}" if group_by else "")]
+    for j, i in enumerate(kept):
+        rows.append(",".join([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}"] + ([groups[j]] if groups else [])))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "age_predictions.csv", "\n".join(rows) + "\n")
+    write_json(out_dir / "age_metrics.json", m)
+    return m
+
+
+def _score_in_batches(scorer: AgeScorer, images: np.ndarray, batch: int = 256):
+    gender, age = [], []
+    for start in range(0, len(images), batch):
+        g, a = scorer.score(images[start : start + batch])
+        age.append(np.asarray(a, dtype=np.float64))
+        if g is not None:
+            gender.append(np.asarray(g, dtype=np.float64))
+    if not age:
+        return None, np.zeros((0, len(scorer.bins)))
+    return (np.concatenate(gender) if gender else None), np.concatenate(age)
+
+
+def is_age_model(model: str | Path) -> bool:
+    """True for the dlib age backend and for gender+age models (checked from their metadata)."""
+    from ..runtime import dlib_models
+
+    if str(model) in dlib_models.AGE_BACKENDS:
+        return True
+    try:
+        config = split_config_of(model)
+    except (FacesenseError, ImportError):  # not a model file, or a checkpoint without the training extra
+        return False
+    return config.get("task") == "gender_age"

@@ -1,0 +1,99 @@
+"""The gender + age network (task=gender_age) on ONNX Runtime: one batched run gives each face
+its gender probabilities and its age distribution, read as an AgeEstimate(years, sd). No torch.
+
+The ONNX file (from `facesense export`) has two outputs: `probabilities` (N x K, classes in
+the metadata's facesense_classes order) and `age_probabilities` (N x B over the ages in
+facesense_age_bins, the calibrated temperature already applied)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..age import GENDER_AGE_TASK, central_interval, years_and_sd
+from ..errors import FacesenseError
+from ..preprocess import InputSpec, scale, to_model_pixels
+from .results import AgeEstimate, Prediction, to_prediction
+from .session import make_session
+
+SHIPPED_NAME = "gender_age"
+
+
+@dataclass
+class GenderAgeResult:
+    gender: Prediction  # most likely class, its probability, every class's
+    age: AgeEstimate  # expected years and the distribution's sd (calibrated on validation)
+    age_low: float  # central 90% interval of the age distribution
+    age_high: float
+
+
+class GenderAgeModel:
+    """Load with `GenderAgeModel.load("gender_age")` (the shipped int8 model), an .onnx file, or a
+    checkpoint/run dir (exported on the fly; needs the training extra)."""
+
+    task = GENDER_AGE_TASK
+
+    def __init__(self, onnx_model: bytes | str, name: str = "gender_age", threads: int = 0, device: str = "auto"):
+        self.session = make_session(onnx_model, name, threads, device)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("facesense_task") != GENDER_AGE_TASK or "facesense_age_bins" not in meta:
+            raise FacesenseError(f"{name}: not a gender+age model (facesense_task={meta.get('facesense_task')!r}); export one trained with task=gender_age")
+        self.name = name
+        self.classes: list[str] = json.loads(meta["facesense_classes"])
+        self.spec = InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))
+        self.bins = np.asarray(json.loads(meta["facesense_age_bins"]), dtype=np.float64)
+        self.input_name = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        if outputs[:2] != ["probabilities", "age_probabilities"]:
+            raise FacesenseError(f"{name}: expected outputs probabilities, age_probabilities; got {outputs}")
+        self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
+
+    @classmethod
+    def load(cls, model: str | Path = SHIPPED_NAME, threads: int = 0, device: str = "auto") -> "GenderAgeModel":
+        from .loading import checkpoint_as_onnx, resolve
+
+        path = resolve(model)
+        if isinstance(path, Path) and path.suffix == ".onnx":
+            return cls(str(path), name=str(model), threads=threads, device=device)
+        if not isinstance(path, Path):
+            raise FacesenseError(f"{model} is not a gender+age model; give an .onnx file, a checkpoint or run folder, or the shipped name {SHIPPED_NAME!r}")
+        return cls(checkpoint_as_onnx(path), name=str(model), threads=threads, device=device)
+
+    def run_pixels(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model-ready uint8 N x C x H x W -> (N x K class probabilities, N x B age probabilities)."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, len(self.bins)), np.float32)
+        gender, age = self.session.run(None, {self.input_name: scale(np.asarray(batch), self.spec).astype(np.float32)})[:2]
+        return gender, age
+
+    def run(self, crops: list[np.ndarray], color_order: str = "BGR") -> tuple[np.ndarray, np.ndarray]:
+        """Face crops (uint8 images) -> (class probabilities, age probabilities), one batched run."""
+        return self.run_pixels(np.stack([to_model_pixels(c, self.spec, color_order) for c in crops]) if crops else np.zeros((0,)))
+
+    def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
+        """N x K gender probabilities: the classifier contract, so it can stand in as a gender model."""
+        return self.run(crops, color_order)[0]
+
+    def predict_pixels(self, batch: np.ndarray) -> np.ndarray:
+        return self.run_pixels(batch)[0]
+
+    def result(self, probs: np.ndarray) -> Prediction:
+        return to_prediction(self.classes, probs)
+
+    def age_estimates(self, age_probs: np.ndarray) -> list[AgeEstimate]:
+        years, sd = years_and_sd(age_probs, self.bins)
+        return [AgeEstimate(float(y), float(s)) for y, s in zip(years, sd)]
+
+    def estimate(self, crops: list[np.ndarray], color_order: str = "BGR") -> list[GenderAgeResult]:
+        """Every face's gender and age from one batched run."""
+        gender, age = self.run(crops, color_order)
+        if len(gender) == 0:
+            return []
+        low, high = central_interval(age, self.bins, 0.9)
+        results = []
+        for g, estimate, lo, hi in zip(gender, self.age_estimates(age), low, high):
+            results.append(GenderAgeResult(to_prediction(self.classes, g), estimate, float(lo), float(hi)))
+        return results

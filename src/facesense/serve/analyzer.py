@@ -1,0 +1,102 @@
+"""The models behind the web app, loaded once per process: a photo's faces and sentiment, and a
+`LiveSession` (tracker, cut detector, smoothing) per camera connection or video job."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import asdict
+
+import numpy as np
+
+from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
+from ..stream.pipeline import ATTRIBUTES, FaceResult, LiveSession, PipelineSettings
+
+
+class PerThreadDetector:
+    """One detector per worker thread: OpenCV's cascade keeps the image it searches inside the
+    object, so two threads must not share one. Built on first use in each thread."""
+
+    def __init__(self, build):
+        self._build, self._local = build, threading.local()
+        if hasattr(self.current(), "detect_near"):  # the pipeline asks for it only where it exists
+            self.detect_near = lambda image, boxes: self.current().detect_near(image, boxes)
+
+    def current(self):
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = self._build()
+        return detector
+
+    def detect(self, image: np.ndarray):
+        return self.current().detect(image)
+
+
+def face_json(face: FaceResult) -> dict:
+    return {
+        "id": face.track_id,
+        "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h},
+        **{key: asdict(value) if (value := getattr(face, key)) else None for key in ATTRIBUTES},
+    }
+
+
+def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
+    """Encoded bytes -> BGR array; the declared size is checked before any pixel is decoded."""
+    import cv2
+
+    declared_size(data, max_megapixels)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
+    return image
+
+
+class Analyzer:
+    def __init__(
+        self,
+        expression: str | None = "expression",
+        gender: str | None = "gender",
+        detector: str = "haar_alt2",
+        detector_model: str | None = None,
+        sentiment: str | None = "sentiment",
+        age: str | None = None,
+        settings: PipelineSettings | None = None,
+    ):
+        from ..runtime.classifier import FaceClassifier
+        from ..stream.detect import build_detector
+        from ..stream.live import load_face_models
+
+        self.models = load_face_models(expression, gender, age)
+        self.sentiment = FaceClassifier.load(sentiment) if sentiment else None  # scores the whole photo
+        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model))
+        self.settings = settings or PipelineSettings()
+
+    def health(self) -> dict:
+        return {key: getattr(self.models, key) is not None for key in ATTRIBUTES} | {"sentiment": self.sentiment is not None}
+
+    def classes(self) -> dict:
+        return {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}
+
+    def new_session(self) -> LiveSession:
+        """A stream's own tracking and smoothing state over the shared models."""
+        return LiveSession(self.detector, self.models, self.settings)
+
+    def analyze(self, data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> dict:
+        """A photo's bytes -> every face's labels, the photo's sentiment and the annotated image."""
+        import cv2
+
+        from ..stream.draw import annotate
+        from ..stream.pipeline import analyze_image
+
+        image = decode_image(data, max_megapixels)
+        result = analyze_image(image, self.detector, self.models, self.settings.margin)
+        sentiment = asdict(self.sentiment.result(self.sentiment.predict([image])[0])) if self.sentiment else None
+        ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return {
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "faces": [face_json(f) for f in result.faces],
+            "sentiment": sentiment,
+            "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
+            "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
+        }

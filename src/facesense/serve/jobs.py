@@ -1,0 +1,221 @@
+"""Files the web app hands out (a recording's CSV and timeline, a video job's outputs) and the
+video jobs themselves. Everything lives in one temporary folder that is removed when the server
+stops; each item sits under a random id, and only file names the server itself wrote are served,
+so no path from a client reaches the file system."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import FacesenseError
+from ..stream.pipeline import FrameResult
+
+log = logging.getLogger(__name__)
+SERVED_NAME = re.compile(r"^[a-z_]+\.(csv|png|mp4|json)$")
+
+
+class FileStore:
+    """Folders of finished files under unguessable ids; beyond `keep`, the oldest is deleted."""
+
+    def __init__(self, root: Path, keep: int = 32):
+        self.root, self.keep = Path(root), keep
+        self._folders: OrderedDict[str, Path] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new_folder(self) -> tuple[str, Path]:
+        item = secrets.token_urlsafe(12)
+        folder = self.root / item
+        folder.mkdir(parents=True)
+        with self._lock:
+            self._folders[item] = folder
+            while len(self._folders) > self.keep:
+                _, old = self._folders.popitem(last=False)
+                shutil.rmtree(old, ignore_errors=True)
+        return item, folder
+
+    def drop(self, item: str) -> None:
+        with self._lock:
+            folder = self._folders.pop(item, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def has(self, item: str) -> bool:
+        with self._lock:
+            return item in self._folders
+
+    def path(self, item: str, name: str) -> Path | None:
+        """The file `name` of folder `item`, if the server wrote it (else None)."""
+        with self._lock:
+            folder = self._folders.get(item)
+        if folder is None or not SERVED_NAME.match(name):
+            return None
+        path = folder / name
+        return path if path.is_file() else None
+
+
+def url(item: str, name: str) -> str:
+    return f"/api/files/{item}/{name}"
+
+
+class Recording:
+    """A camera connection's per-frame log while "record" is on -> frames.csv and timeline.png."""
+
+    def __init__(self, store: FileStore, models):
+        from ..stream.sinks import FrameLogSink, SummaryCollector, log_columns
+
+        self.store = store
+        self.item, self.folder = store.new_folder()
+        expression, gender = models.expression, models.gender
+        self.expression_classes = list(expression.classes) if expression else []
+        columns = log_columns(self.expression_classes, list(gender.classes) if gender else [], age=models.age is not None)
+        self.log = FrameLogSink(self.folder / "frames.csv", columns, "csv")
+        self.collector = SummaryCollector()
+        self.frames = 0
+
+    def add(self, result: FrameResult) -> None:
+        self.log.write(result)
+        self.collector.add(result, 0.0)
+        self.frames += 1
+
+    def finish(self) -> dict:
+        """Close the log, draw the timeline -> {"csv": url, "timeline": url or None, ...}."""
+        self.log.close()
+        timeline = self.collector.plot_timeline(self.folder / "timeline.png", self.expression_classes) if self.expression_classes else None
+        return {
+            "frames": self.frames,
+            "csv": url(self.item, "frames.csv"),
+            "timeline": url(self.item, "timeline.png") if timeline else None,
+        }
+
+    def discard(self) -> None:
+        self.log.close()
+        self.store.drop(self.item)
+
+
+@dataclass
+class VideoJob:
+    id: str
+    folder: Path
+    upload: Path
+    frames_total: int
+    state: str = "queued"  # queued, running, done, failed
+    frames_done: int = 0
+    error: str | None = None
+    files: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def status(self) -> dict:
+        progress = self.frames_done / self.frames_total if self.frames_total else 0.0
+        return {
+            "id": self.id,
+            "state": self.state,
+            "frames_done": self.frames_done,
+            "frames_total": self.frames_total,
+            "progress": 1.0 if self.state == "done" else round(min(progress, 0.99), 3),
+            "error": self.error,
+            "files": self.files,
+        }
+
+
+def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[int, float]:
+    """-> (frame count, fps) of an uploaded video; FacesenseError if it is not one we take."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise FacesenseError("not a readable video (send an MP4, WebM, AVI or MOV file)")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    finally:
+        cap.release()
+    if frames <= 0 or width <= 0:
+        raise FacesenseError("the video has no frames that can be read")
+    if frames / fps > max_seconds:
+        raise FacesenseError(f"the video lasts {frames / fps:.0f} s; the limit is {max_seconds:g} s: send a shorter clip")
+    if width * height > max_megapixels * 1e6:
+        raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels")
+    return frames, fps
+
+
+class VideoJobs:
+    """Uploaded videos annotated one at a time on a background thread: a browser-playable
+    annotated video (H.264 MP4 where the writer has it), frames.csv, timeline.png, summary.json."""
+
+    def __init__(self, analyzer, store: FileStore, waiting: int = 2):
+        self.analyzer, self.store, self.waiting = analyzer, store, waiting
+        self.jobs: dict[str, VideoJob] = {}
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facesense-video")
+        self._lock = threading.Lock()
+
+    def full(self) -> bool:
+        with self._lock:
+            return sum(j.state in ("queued", "running") for j in self.jobs.values()) > self.waiting
+
+    def submit(self, item: str, folder: Path, upload: Path, frames_total: int) -> VideoJob:
+        job = VideoJob(item, folder, upload, frames_total)
+        with self._lock:
+            self.jobs = {k: j for k, j in self.jobs.items() if self.store.has(k)}  # forget jobs whose files went
+            self.jobs[item] = job
+        self._executor.submit(self._run, job)
+        return job
+
+    def _run(self, job: VideoJob) -> None:
+        from ..runs import write_json
+        from ..stream.draw import annotate
+        from ..stream.frames import open_source
+        from ..stream.pipeline import run_pipeline
+        from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, log_columns
+
+        job.state = "running"
+        models = self.analyzer.models
+        sinks = []
+        try:
+            source = open_source(str(job.upload))
+            collector = SummaryCollector()
+            try:
+                sinks.append(VideoSink(job.folder / "annotated.mp4", source.fps or 30.0))
+                expression_classes = list(models.expression.classes) if models.expression else []
+                columns = log_columns(expression_classes, list(models.gender.classes) if models.gender else [], age=models.age is not None)
+                sinks.append(FrameLogSink(job.folder / "frames.csv", columns, "csv"))
+                for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
+                    annotated = annotate(result)
+                    for sink in sinks:
+                        sink.write(result, annotated)
+                    collector.add(result, 0.0)
+                    job.frames_done += 1
+            finally:
+                source.close()
+                for sink in sinks:
+                    sink.close()
+            if collector.frames == 0:
+                raise FacesenseError("no frame of the video could be read")
+            write_json(job.folder / "summary.json", collector.summary())
+            timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
+            job.files = {
+                "video": url(job.id, "annotated.mp4"),
+                "csv": url(job.id, "frames.csv"),
+                "timeline": url(job.id, "timeline.png") if timeline else None,
+                "summary": url(job.id, "summary.json"),
+            }
+            job.state = "done"
+        except FacesenseError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception as exc:  # a job must end in a state the page can show, whatever broke
+            log.exception("video job %s failed", job.id)
+            job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
+        finally:
+            job.upload.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,125 @@
+"""Run the web app under uvicorn: bind first (so the printed address is the real one, port 0
+included), warn when the app is reachable from other machines, pass TLS files through."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+
+from ..errors import FacesenseError
+from .limits import ServeLimits
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise FacesenseError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host") from None
+    sock.listen(128)
+    return sock
+
+
+def guarded_http(head_timeout: float):
+    """uvicorn's HTTP/1.1 protocol plus two guards it lacks: a connection beyond the bound is
+    closed at once (uvicorn only refuses its request, after the head has arrived), and a request
+    head (request line and headers) must arrive within `head_timeout` seconds of the connection
+    or of the previous answer, so connections that trickle bytes cannot be held open for good."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+                transport.close()
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(head_timeout, self._head_too_slow)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                self.transport.close()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            upgraded = self.transport.get_protocol() is not self  # a WebSocket took the connection over
+            if upgraded or (self.cycle is not None and not self.cycle.response_complete):
+                self._disarm()  # the head is in; the body has the app's own time limit
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, log_level: str = "warning"):
+    import uvicorn
+
+    for name, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if path and not Path(path).is_file():
+            raise FacesenseError(f"{name} {path}: file not found")
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise FacesenseError("--ssl-certfile and --ssl-keyfile go together (the certificate and its private key)")
+    return uvicorn.Config(
+        app,
+        http=guarded_http(min(10.0, limits.request_timeout_s)),
+        log_level=log_level,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        limit_concurrency=limits.max_connections,  # beyond it uvicorn answers 503 at once
+        timeout_keep_alive=int(limits.keep_alive_s),
+        ws_max_size=int(limits.max_frame_mb * 2**20) + 1024,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+    import uvicorn
+
+    config = uvicorn_config(app, limits, ssl_certfile, ssl_keyfile)
+    sock = bind(host, port)
+    if not is_loopback(host):
+        print(
+            f"warning: listening on {host}, reachable from other machines; "
+            + ("requests need the access token" if token else "anyone who reaches it can use it: add --token or set FACESENSE_TOKEN"),
+            file=sys.stderr,
+        )
+    scheme = "https" if ssl_certfile else "http"
+    shown = f"[{host}]" if ":" in host else host
+    print(f"facesense page on {scheme}://{shown}:{sock.getsockname()[1]}/  (API docs at /docs; Ctrl-C stops)", flush=True)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

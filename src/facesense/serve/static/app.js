@@ -1,0 +1,325 @@
+// facesense page: live camera over a WebSocket (/ws/live), photos (POST /api/analyze) and
+// video jobs (POST /api/videos). Plain JavaScript, no build step, no third-party code.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLOURS = ["#f58742", "#42f587", "#8742f5", "#42c5f5", "#f542c5", "#f5e142"];
+const FRAME_WIDTH = 640; // frames are downscaled to at most this width before sending
+let token = sessionStorage.getItem("facesense-token") || "";
+let health = null;
+
+function authHeaders() {
+  return token ? { Authorization: "Bearer " + token } : {};
+}
+
+function pct(p) {
+  return Math.round(p * 100) + "%";
+}
+
+function describe(face) {
+  const parts = ["#" + face.id];
+  if (face.expression) parts.push(face.expression.label + " " + pct(face.expression.p));
+  if (face.gender) parts.push(face.gender.label + " " + pct(face.gender.p));
+  if (face.age) parts.push("~" + Math.round(face.age.years) + " y");
+  return parts.join(" · ");
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return body.error || response.statusText;
+  } catch (_) {
+    return response.status + " " + response.statusText;
+  }
+}
+
+function needToken() {
+  $("token-box").hidden = false;
+  $("token").focus();
+}
+
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  token = $("token").value;
+  sessionStorage.setItem("facesense-token", token);
+  $("token-box").hidden = true;
+});
+
+fetch("/api/health").then((r) => r.json()).then((h) => {
+  health = h;
+  if (h.token_required && !token) needToken();
+});
+
+// ---------------------------------------------------------------- live camera
+const live = {
+  stream: null, ws: null, inFlight: false, sentAt: 0, last: null, recording: false,
+  times: [], rtts: [], running: false,
+};
+const grab = document.createElement("canvas");
+const video = $("camera-video");
+const canvas = $("camera-canvas");
+const ctx = canvas.getContext("2d");
+
+function setStatus(text) {
+  $("camera-status").textContent = text;
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setStatus("This browser gives no camera to this page: open it on localhost or over https.");
+    return;
+  }
+  $("camera-start").disabled = true;
+  setStatus("Asking for the camera…");
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (err) {
+    setStatus("No camera: " + err.message);
+    $("camera-start").disabled = false;
+    return;
+  }
+  video.srcObject = live.stream;
+  await video.play();
+  canvas.hidden = false;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  live.ws = ws;
+  live.running = true;
+  live.times = [];
+  live.rtts = [];
+  ws.onopen = () => {
+    setStatus("Camera on: frames go to the server, are analysed in memory and are not kept.");
+    $("camera-stop").disabled = false;
+    $("record").disabled = false;
+    sendFrame();
+  };
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  ws.onclose = (event) => {
+    const reasons = { 1008: "this server needs its access token", 1013: "the server has too many cameras connected; try again later" };
+    if (event.code === 1008) needToken();
+    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
+    stopCamera(false);
+  };
+  requestAnimationFrame(drawLoop);
+}
+
+function stopCamera(byUser = true) {
+  live.running = false;
+  if (live.ws && live.ws.readyState <= 1) live.ws.close();
+  if (live.stream) live.stream.getTracks().forEach((t) => t.stop());
+  live.stream = null;
+  live.inFlight = false;
+  live.recording = false;
+  $("record").setAttribute("aria-pressed", "false");
+  $("record").textContent = "Record";
+  $("record").disabled = true;
+  $("camera-stop").disabled = true;
+  $("camera-start").disabled = false;
+  if (byUser) setStatus("Camera off.");
+}
+
+function sendFrame() {
+  // at most one frame in flight: the next is taken only when the answer to this one is in
+  if (!live.running || live.inFlight || !live.ws || live.ws.readyState !== 1 || !video.videoWidth) {
+    if (live.running && !live.inFlight) setTimeout(sendFrame, 30);
+    return;
+  }
+  const scale = Math.min(1, FRAME_WIDTH / video.videoWidth);
+  grab.width = Math.round(video.videoWidth * scale);
+  grab.height = Math.round(video.videoHeight * scale);
+  grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+  live.inFlight = true;
+  grab.toBlob((blob) => {
+    if (!live.running || !live.ws || live.ws.readyState !== 1) { live.inFlight = false; return; }
+    live.sentAt = performance.now();
+    live.ws.send(blob);
+  }, "image/jpeg", 0.75);
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : 0;
+}
+
+function onMessage(m) {
+  if (m.type === "result" || m.type === "busy" || m.type === "error") {
+    live.inFlight = false;
+    const now = performance.now();
+    if (m.type === "result") {
+      live.last = m;
+      live.times = [...live.times, now].slice(-30);
+      live.rtts = [...live.rtts, now - live.sentAt].slice(-30);
+      const span = (live.times[live.times.length - 1] - live.times[0]) / 1000;
+      const fps = live.times.length > 1 && span > 0 ? (live.times.length - 1) / span : 0;
+      $("camera-stats").textContent = fps.toFixed(1) + " FPS · latency " + Math.round(median(live.rtts)) + " ms";
+      showFaces(m.faces);
+    } else if (m.type === "error") {
+      setStatus("Frame refused: " + m.error);
+    }
+    if (m.recording) showRecording(m.recording);
+    setTimeout(sendFrame, m.type === "busy" ? m.retry_ms || 200 : 0);
+  } else if (m.type === "recording") {
+    if (!m.on && m.csv) showRecording(m);
+  }
+}
+
+function showFaces(faces) {
+  const list = $("camera-faces");
+  list.replaceChildren(...faces.map((f) => el("li", { text: describe(f) })));
+  if (!faces.length) list.append(el("li", { text: "no face found" }));
+}
+
+function drawLoop() {
+  if (!live.running) return;
+  if (video.videoWidth) {
+    if (canvas.width !== video.videoWidth) {
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+    }
+    ctx.drawImage(video, 0, 0);
+    const m = live.last;
+    if (m) {
+      const sx = canvas.width / m.width, sy = canvas.height / m.height;
+      ctx.lineWidth = Math.max(2, canvas.width / 320);
+      ctx.font = Math.max(14, Math.round(canvas.width / 28)) + "px system-ui, sans-serif";
+      for (const f of m.faces) {
+        const colour = COLOURS[f.id % COLOURS.length];
+        const x = f.box.x * sx, y = f.box.y * sy, w = f.box.w * sx, h = f.box.h * sy;
+        ctx.strokeStyle = colour;
+        ctx.strokeRect(x, y, w, h);
+        const text = describe(f);
+        const tw = ctx.measureText(text).width + 8, th = parseInt(ctx.font, 10) + 6;
+        const ty = y > th ? y - th : y + h;
+        ctx.fillStyle = colour;
+        ctx.fillRect(x, ty, tw, th);
+        ctx.fillStyle = "#000";
+        ctx.fillText(text, x + 4, ty + th - 6);
+      }
+    }
+  }
+  requestAnimationFrame(drawLoop);
+}
+
+function toggleRecord() {
+  if (!live.ws || live.ws.readyState !== 1) return;
+  live.recording = !live.recording;
+  live.ws.send(JSON.stringify({ record: live.recording }));
+  $("record").setAttribute("aria-pressed", String(live.recording));
+  $("record").textContent = live.recording ? "Stop recording" : "Record";
+  if (live.recording) setStatus("Recording: each frame's labels (no images) are kept for this connection until you stop.");
+}
+
+function showRecording(r) {
+  live.recording = false;
+  $("record").setAttribute("aria-pressed", "false");
+  $("record").textContent = "Record";
+  const box = el("div", { class: "downloads" },
+    el("p", { text: "Recording: " + r.frames + " frames." }),
+    el("a", { href: r.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
+  if (r.timeline) {
+    box.append(el("a", { href: r.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
+    box.append(el("img", { src: r.timeline, alt: "Expression of each tracked face over time" }));
+  }
+  $("recordings").prepend(box);
+  setStatus("Recording finished: " + r.frames + " frames; download below.");
+}
+
+$("camera-start").addEventListener("click", startCamera);
+$("camera-stop").addEventListener("click", () => stopCamera(true));
+$("record").addEventListener("click", toggleRecord);
+
+// ---------------------------------------------------------------- photos
+function faceTable(faces) {
+  const attrs = ["expression", "gender", "age"].filter((k) => faces.some((f) => f[k]));
+  const head = el("tr", {}, el("th", { scope: "col", text: "face" }), ...attrs.map((k) => el("th", { scope: "col", text: k })));
+  const rows = faces.map((f) => el("tr", {}, el("td", { text: "#" + f.id }), ...attrs.map((k) => {
+    const v = f[k];
+    if (!v) return el("td", { text: "—" });
+    return el("td", { text: k === "age" ? "~" + Math.round(v.years) + " y (± " + Math.round(v.sd) + ")" : v.label + " " + pct(v.p) });
+  })));
+  return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+async function analysePhoto(file) {
+  const card = el("article", { class: "card", "aria-busy": "true" }, el("h3", { text: file.name }), el("p", { text: "Analysing…" }));
+  $("photo-cards").append(card);
+  let response;
+  try {
+    response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders() });
+  } catch (err) {
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "Could not reach the server: " + err.message }));
+    return;
+  }
+  card.setAttribute("aria-busy", "false");
+  if (!response.ok) {
+    if (response.status === 401) needToken();
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: await errorText(response) }));
+    return;
+  }
+  const r = await response.json();
+  const summary = r.faces.length === 1 ? "1 face" : r.faces.length + " faces";
+  const parts = [el("img", { src: "data:image/jpeg;base64," + r.annotated_jpeg_base64, alt: file.name + " with " + summary + " marked" }),
+    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") })];
+  if (r.faces.length) parts.push(faceTable(r.faces));
+  card.lastChild.replaceWith(...parts);
+}
+
+$("photo-input").addEventListener("change", async (event) => {
+  const pending = [...event.target.files];
+  // two at a time: the server runs a bounded number of analyses and refuses the rest
+  const worker = async () => { while (pending.length) await analysePhoto(pending.shift()); };
+  await Promise.all([worker(), worker()]);
+  event.target.value = "";
+});
+
+// ---------------------------------------------------------------- video files
+async function uploadVideo(file) {
+  const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
+  box.hidden = false;
+  result.replaceChildren();
+  bar.value = 0;
+  state.textContent = "Uploading " + file.name + "…";
+  const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders() });
+  if (!response.ok) {
+    if (response.status === 401) needToken();
+    state.textContent = "Refused";
+    result.replaceChildren(el("p", { class: "error", role: "alert", text: await errorText(response) }));
+    return;
+  }
+  const job = await response.json();
+  for (;;) {
+    const r = await fetch(job.status, { headers: authHeaders() });
+    if (!r.ok) { result.replaceChildren(el("p", { class: "error", role: "alert", text: await errorText(r) })); return; }
+    const s = await r.json();
+    bar.value = s.progress;
+    state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing: frame " + s.frames_done + " of " + s.frames_total : s.state === "done" ? "Done" : "Failed";
+    if (s.state === "failed") { result.replaceChildren(el("p", { class: "error", role: "alert", text: s.error })); return; }
+    if (s.state === "done") {
+      const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
+      const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
+      if (s.files.timeline) {
+        links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
+        parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
+      }
+      result.replaceChildren(...parts);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+$("video-input").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (file) await uploadVideo(file);
+  event.target.value = "";
+});

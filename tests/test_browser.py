@@ -1,0 +1,184 @@
+"""The web page in a real browser: Playwright drives the system Chromium (apt-get install
+chromium; pip install playwright) with a video clip as the camera. Each test saves a screenshot
+of what the user sees under its tmp dir. Skipped when Playwright or Chromium is missing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facesense.stream.demo import demo_photo, make_demo_clip
+from serving import ServerProcess, bomb_png
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser tests drive Chromium with it)")
+if not Path(CHROMIUM).exists():
+    pytest.skip("no Chromium: apt-get install -y chromium", allow_module_level=True)
+
+SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "single_face.mp4"
+LABELLED = re.compile(r"#(\d+) · (angry|disgust|fear|happy|sad|surprise|neutral) \d+% · (man|woman) \d+%")
+WIDTH, HEIGHT = 640, 360
+
+
+def camera_frames(seconds: float = 2.0) -> list[np.ndarray]:
+    """A face for `seconds` (a real clip when ../shared/data is here, else the built-in demo
+    clip), then a second with no face, so every loop of the fake camera starts a new track."""
+    source = SHARED_CLIP if SHARED_CLIP.is_file() else None
+    if source is None:
+        source = make_demo_clip(Path(pytest.camera_tmp) / "demo.mp4", frames=int(30 * seconds))
+    cap = cv2.VideoCapture(str(source))
+    frames = []
+    while len(frames) < int(30 * seconds):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
+    cap.release()
+    return frames + [np.full((HEIGHT, WIDTH, 3), 90, np.uint8)] * 30
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """Frames -> a YUV4MPEG2 file, the format Chromium's fake camera reads."""
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ServerProcess()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    pytest.camera_tmp = tmp_path_factory.mktemp("camera")
+    clip = write_y4m(Path(pytest.camera_tmp) / "camera.y4m", camera_frames())
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}",
+        ])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, permissions=["camera"])  # a phone-sized screen
+    yield ctx
+    ctx.close()
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def labelled_faces(page) -> list[tuple[int, str, str]]:
+    return [(int(m.group(1)), m.group(2), m.group(3)) for text in page.locator("#camera-faces li").all_inner_texts() if (m := LABELLED.search(text))]
+
+
+def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, server, shots):
+    page = context.new_page()
+    page.goto(server.url)
+    for _ in range(30):  # keyboard only: Tab to the button, Enter to press it
+        if page.evaluate("document.activeElement.id") == "camera-start":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#camera-faces li') && /(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=10_000)
+    assert labelled_faces(page)
+    page.wait_for_function("/^[1-9][0-9.]* FPS/.test(document.querySelector('#camera-stats').innerText)", timeout=5_000)
+    assert "analysed in memory" in page.inner_text("#camera-status")
+    page.screenshot(path=shots / "live.png", full_page=True)
+    assert no_sideways_scroll(page)
+    # record a few frames: a CSV and a timeline to download
+    page.keyboard.press("Tab")  # Stop
+    page.keyboard.press("Tab")  # Record
+    assert page.evaluate("document.activeElement.id") == "record"
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)  # after the timeline is drawn
+    csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download='frames.csv']\").href).then(r => r.text())")
+    assert csv_text.startswith("frame,time_s,track_id") and len(csv_text.splitlines()) > 2
+    page.screenshot(path=shots / "live_recorded.png", full_page=True)
+
+
+def test_two_tabs_get_separate_tracks(context, server, shots):
+    first = context.new_page()
+    first.goto(server.url)
+    first.click("#camera-start")
+    # the fake camera loops a clip that ends without a face: each loop is a new track in this tab
+    first.wait_for_function("[...document.querySelectorAll('#camera-faces li')].some(li => /^#([2-9]|\\d\\d)/.test(li.innerText))", timeout=60_000)
+    second = context.new_page()
+    second.goto(server.url)
+    second.click("#camera-start")
+    # (two cameras share the server: on a busy machine the first answer can take longer)
+    second.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=30_000)
+    ids_second = {i for i, _, _ in labelled_faces(second)}
+    ids_first = {i for i, _, _ in labelled_faces(first)}
+    second.screenshot(path=shots / "second_tab.png", full_page=True)
+    assert ids_second == {1} and max(ids_first, default=2) >= 2, (ids_first, ids_second)  # its own tracker starts at #1
+
+
+def test_photo_upload_shows_a_card_per_photo(context, server, shots, tmp_path):
+    photo = tmp_path / "hopper.jpg"
+    cv2.imwrite(str(photo), demo_photo())
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), cv2.flip(demo_photo(), 1))
+    page = context.new_page()
+    page.goto(server.url)
+    page.set_input_files("#photo-input", [str(photo), str(mirrored)])
+    page.wait_for_function("document.querySelectorAll('#photo-cards .card table').length === 2", timeout=30_000)
+    cards = page.locator("#photo-cards .card")
+    assert cards.count() == 2
+    for i in range(2):
+        text = cards.nth(i).inner_text()
+        assert "1 face" in text and "photo's mood:" in text and re.search(r"(man|woman) \d+%", text)
+        assert cards.nth(i).locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    cards.nth(0).scroll_into_view_if_needed()
+    page.screenshot(path=shots / "photos.png", full_page=True)
+    assert no_sideways_scroll(page)
+
+
+def test_oversized_image_shows_the_error_in_the_page(context, server, shots, tmp_path):
+    bomb = tmp_path / "huge.png"
+    bomb.write_bytes(bomb_png(8000, 6000))  # 48 megapixels declared, over the 40 MP default
+    page = context.new_page()
+    page.goto(server.url)
+    page.set_input_files("#photo-input", str(bomb))
+    error = page.wait_for_selector("#photo-cards .card .error", timeout=10_000)
+    assert "8000 x 6000" in error.inner_text() and "limit is 40 megapixels" in error.inner_text()
+    page.screenshot(path=shots / "oversized.png", full_page=True)
+
+
+def test_video_upload_ends_with_a_playable_video(context, server, shots, tmp_path):
+    from facesense.stream import sinks
+
+    if not getattr(sinks, "h264_available", lambda: False)():
+        pytest.skip("this install's video writer has no H.264 (the format Chromium plays): pip install av")
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=30)
+    page = context.new_page()
+    page.goto(server.url)
+    page.set_input_files("#video-input", str(clip))
+    page.wait_for_selector("#video-annotated", timeout=90_000)
+    # Chromium decodes it: metadata (duration, size) and a first frame
+    page.wait_for_function("(v => v.readyState >= 2 && v.videoWidth === 640 && v.duration > 0.9)(document.querySelector('#video-annotated'))", timeout=15_000)
+    assert page.inner_text("#video-state") == "Done"
+    assert page.locator("#video-result a[download='frames.csv']").count() == 1
+    page.screenshot(path=shots / "video.png", full_page=True)

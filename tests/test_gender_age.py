@@ -1,0 +1,215 @@
+"""task=gender_age: stratified held-out split, masked multi-task loss, temperature calibration,
+export with two outputs, the runtime class, and `evaluate` of an age model (tiny data)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facesense.age import age_bins, central_interval, decade, years_and_sd
+from facesense.cli import main
+from facesense.data.samples import Samples
+from facesense.data.split import assign_splits, stratified_fraction
+from facesense.eval.age import age_metrics, parse_where, where_mask
+from facesense.train.gender_age import fit_temperature, gender_age_loss
+
+from conftest import face_like
+
+RACES = ["A", "B", "C"]
+
+
+def write_age_manifest(root, n=90, seed=0):
+    """Colour faces with gender, age (18-89, plus a few children) and race columns."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        label = ["man", "woman"][i % 2]
+        age = int(rng.integers(1, 17)) if i % 15 == 0 else int(18 + (i * 7) % 72)
+        Image.fromarray(face_like(i % 2, rng, 32, colour=True)).save(root / "images" / f"f{i}.png")
+        rows.append([f"images/f{i}.png", label, age, RACES[i % 3]])
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "age", "race"])
+        w.writerows(rows)
+    return root
+
+
+def samples_of(labels, columns):
+    n = len(labels)
+    return Samples("mem", [str(i) for i in range(n)], labels, [None] * n, columns=columns)
+
+
+def test_stratified_fraction_takes_each_strata_share_and_is_deterministic():
+    keys = ["a"] * 40 + ["b"] * 20 + ["c"] * 3
+    pool = np.arange(len(keys))
+    keep, held = stratified_fraction(keys, 0.25, 7, pool)
+    assert sorted(np.concatenate([keep, held]).tolist()) == pool.tolist()
+    counts = {k: sum(keys[i] == k for i in held) for k in "abc"}
+    assert counts["a"] == 10 and counts["b"] == 5 and 0 <= counts["c"] <= 1
+    keep2, held2 = stratified_fraction(keys, 0.25, 7, pool)
+    assert np.array_equal(held, held2)
+    assert not np.array_equal(held, stratified_fraction(keys, 0.25, 8, pool)[1])
+
+
+def test_assign_splits_holds_out_test_first_stratified_by_columns():
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = ["man" if i % 2 else "woman" for i in range(n)]
+    races = [RACES[i % 3] for i in range(n)]
+    ages = [str(int(a)) for a in rng.integers(1, 90, n)]
+    s = samples_of(labels, {"race": races, "age": ages})
+    parts = assign_splits(s, val_size=0.1, seed=3, test_size=0.25, stratify=["race", "age"])
+    assert len(parts["test"]) == 100
+    assert not set(parts["test"]) & set(parts["train"]) and not set(parts["test"]) & set(parts["val"])
+    # the test split does not depend on val_size: changing it never moves a test face into training
+    again = assign_splits(s, val_size=0.3, seed=3, test_size=0.25, stratify=["race", "age"])
+    assert np.array_equal(parts["test"], again["test"])
+    for race in RACES:  # each race keeps its share (within rounding)
+        share = sum(races[i] == race for i in parts["test"]) / sum(r == race for r in races)
+        assert share == pytest.approx(0.25, abs=0.03)
+
+
+def test_stratify_by_a_missing_column_is_a_clear_error():
+    from facesense.errors import DataError
+
+    with pytest.raises(DataError, match="no column 'race'"):
+        assign_splits(samples_of(["a", "b"] * 5, {}), test_size=0.2, stratify=["race"])
+
+
+def test_masked_loss_ignores_age_of_rows_without_one():
+    bins = torch.as_tensor(age_bins(20), dtype=torch.float32)
+    logits = torch.randn(4, 2 + 21, requires_grad=True)
+    targets = torch.tensor([[0, 5], [1, -1], [0, -1], [1, 12]])
+    loss, expected = gender_age_loss(logits, targets, 2, bins, 2.0)
+    loss.backward()
+    grad = logits.grad
+    assert torch.all(grad[1, 2:] == 0) and torch.all(grad[2, 2:] == 0)  # no age target: no age gradient
+    assert torch.any(grad[0, 2:] != 0) and torch.any(grad[1, :2] != 0)  # gender trains on every row
+    assert expected.shape == (4,)
+    # age only (gender_weight 0): class logits get no gradient
+    logits.grad = None
+    gender_age_loss(logits, targets, 2, bins, 2.0, gender_weight=0.0)[0].backward()
+    assert torch.all(logits.grad[:, :2] == 0)
+
+
+def test_years_sd_and_interval_of_known_distributions():
+    bins = age_bins(100)
+    p = np.zeros((2, 101))
+    p[0, 30] = 1
+    p[1, [20, 40]] = 0.5
+    years, sd = years_and_sd(p, bins)
+    assert years.tolist() == [30, 30] and sd.tolist() == [0, 10]
+    low, high = central_interval(p, bins, 0.9)
+    assert low.tolist() == [30, 20] and high.tolist() == [30, 40]
+    assert [decade(a) for a in (3, 18, 45, 79, 80, 116)] == ["0-9", "10-19", "40-49", "70-79", "80+", "80+"]
+
+
+def test_temperature_widens_an_overconfident_head():
+    rng = np.random.default_rng(0)
+    bins = age_bins(60)
+    true = rng.integers(10, 50, 500)
+    guess = true + rng.normal(0, 6, 500)  # the model is off by ~6 years ...
+    logits = -0.5 * ((bins[None] - guess[:, None]) / 1.0) ** 2  # ... but claims sd 1
+    t = fit_temperature(logits, true)
+    assert t > 10 ** 1.2  # sd scales with sqrt(T): roughly 6^2 = 36
+    p = np.exp(logits / t - (logits / t).max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    years, sd = years_and_sd(p, bins)
+    within = np.mean(np.abs(years - true) <= sd)
+    assert 0.55 < within < 0.8
+
+
+def test_age_metrics_tables():
+    ages = np.array([25, 27, 45, 85.0])
+    years = np.array([26, 30, 40, 70.0])
+    sd = np.array([2, 2, 6, 5.0])
+    m = age_metrics(years, sd, ages, ["x", "y", "x", "y"])
+    assert m["mae"] == pytest.approx((1 + 3 + 5 + 15) / 4)
+    assert m["by_decade"]["20-29"] == {"n": 2, "mae": 2.0}
+    assert m["by_group"]["groups"]["x"]["mae"] == 3.0 and m["by_group"]["mae_gap"] == 6.0
+    assert m["by_group_within_decade"]["80+"] == {"y": {"n": 1, "mae": 15.0}}
+    assert m["uncertainty"]["within_1sd"] == 0.5
+
+
+def test_where_conditions():
+    s = samples_of(["man", "woman", "man"], {"age": ["10", "30", "50"], "race": ["A", "B", "A"]})
+    assert where_mask(s, ["age>=18"]).tolist() == [False, True, True]
+    assert where_mask(s, ["age >= 18", "race==A"]).tolist() == [False, False, True]
+    assert where_mask(s, ["label!=man"]).tolist() == [False, True, False]
+    assert parse_where("age<18") == ("age", "<", "18")
+    from facesense.errors import DataError
+
+    with pytest.raises(DataError, match="no column 'height'"):
+        where_mask(s, ["height>3"])
+    with pytest.raises(DataError, match="COLUMN OP VALUE"):
+        parse_where("adults")
+
+
+def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
+    utk = write_age_manifest(tmp_path / "utk")
+    from conftest import write_class_folders
+
+    extra = write_class_folders(tmp_path / "gf", ["man", "woman"], 10, size=40, colour=True)
+    args = ["train", "task=gender_age", f"data={utk}", f"extra_data=[{extra}]", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}",
+            "image_size=32", "channels=3", "epochs=2", "batch_size=16", "test_size=0.25", "val_size=0.2", "stratify=[race]", "age_max=90",
+            f"runs_dir={tmp_path / 'runs'}", "augment.brightness=0.2", "augment.saturation=0.2", "augment.hflip=true", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(open(f"{run}/train_summary.json").read())
+    assert summary["samples"]["test"] == 23 and summary["val"]["age"]["n"] > 0 and summary["val"]["age_temperature"] > 0
+    history = list(csv.DictReader(open(f"{run}/history.csv")))
+    assert len(history) == 2 and float(history[0]["val_age_mae"]) > 0
+    manifest = list(csv.DictReader(open(f"{run}/split_manifest.csv")))
+    assert not any(r["split"] == "test" and ":" in r["id"] for r in manifest)  # gender-only data is never test
+
+    onnx_path = tmp_path / "ga.onnx"
+    assert main(["export", run, "--out", str(onnx_path)]) == 0
+    from facesense.runtime.gender_age import GenderAgeModel
+
+    model = GenderAgeModel.load(onnx_path)
+    assert model.classes == ["man", "woman"] and model.bins[-1] == 90
+    faces = [face_like(0, np.random.default_rng(1), 50, colour=True), face_like(1, np.random.default_rng(2), 60, colour=True)]
+    results = model.estimate(faces)
+    assert len(results) == 2 and all(0 <= r.age.years <= 90 and r.age.sd > 0 and r.age_low <= r.age_high for r in results)
+    assert model.predict(faces).shape == (2, 2)
+    assert model.estimate([]) == []
+    # a plain classifier reads the same file as a gender model (first output)
+    from facesense.runtime.classifier import FaceClassifier
+
+    assert FaceClassifier.load(onnx_path).predict(faces).shape == (2, 2)
+
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    assert main(["evaluate", str(onnx_path), "--data", str(utk), "--split", "test", "--group-by", "race", "--where", "age>=18", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "age MAE" in text and "by race" in text
+    m = json.loads((out / "age_metrics.json").read_text())
+    test_ids = {r["id"] for r in manifest if r["split"] == "test"}
+    rows = list(csv.DictReader(open(out / "age_predictions.csv")))
+    assert {r["id"] for r in rows} <= test_ids and all(float(r["age"]) >= 18 for r in rows) and len(rows) == m["n"] > 0
+    # the checkpoint scores the same rows the same way
+    assert main(["evaluate", run, "--data", str(utk), "--split", "test", "--group-by", "race", "--where", "age>=18", "--out", str(tmp_path / "eval_pt")]) == 0
+    m_pt = json.loads((tmp_path / "eval_pt" / "age_metrics.json").read_text())
+    assert m_pt["n"] == m["n"] and m_pt["mae"] == pytest.approx(m["mae"], abs=1e-3)
+
+
+def test_evaluate_where_on_a_classifier_and_bad_where_exit_2(tmp_path, capsys):
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    assert main(["evaluate", "gender", "--data", str(utk), "--where", "age>=18"]) == 2
+    assert "--where" in capsys.readouterr().err
+
+
+def test_gender_age_config_rejects_what_it_cannot_train():
+    from facesense.config import load_config
+    from facesense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gender_age"):
+        load_config(overrides={"task": "gender_age", "loss": "bce"})
+    with pytest.raises(ConfigError, match="extra_data"):
+        load_config(overrides={"task": "gender", "extra_data": ["x"]})
+    with pytest.raises(ConfigError, match="test_size"):
+        load_config(overrides={"test_size": 0.9})
