@@ -133,7 +133,10 @@ BUILD_ARGS=()
 if [[ $ENGINE == buildah ]]; then
     step "base image $BASE_IMAGE"
     if [[ -n ${FACESENSE_COLD:-} ]]; then
-        buildah rmi -f "$BASE_IMAGE" >/dev/null 2>&1 || true
+        if buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
+            buildah rmi "$BASE_IMAGE" >/dev/null \
+                || fail "$BASE_IMAGE is in use by containers (buildah containers); cannot rebuild it now"
+        fi
         rm -f "$BASE_TAR"
     fi
     if buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
@@ -203,7 +206,7 @@ else
     VOLUMES=()
     while IFS= read -r v; do [[ -n $v ]] && VOLUMES+=(--volume "$v"); done < <(pip_volumes)
     ((${#VOLUMES[@]})) && printf 'pip settings passed in: %s\n' "${VOLUMES[*]}"
-    buildah bud --isolation chroot --layers --format docker ${FACESENSE_COLD:+--no-cache} \
+    buildah bud --isolation chroot --layers --force-rm --format docker ${FACESENSE_COLD:+--no-cache} \
         "${VOLUMES[@]}" "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
         || { tail -n 40 "$WORK/build.log" >&2; fail "image build failed (log above)"; }
     grep -E 'STEP [0-9]+/[0-9]+: (FROM|RUN|COPY)|^COMMIT' "$WORK/build.log" | cut -c1-150
