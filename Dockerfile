@@ -44,11 +44,18 @@ RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch=
     && pip install -r train-requirements.txt
 
 # ---- build-serve: what serving needs of that environment --------------------------------------
-# the libraries' own test suites (about 90 MB: scipy, numpy, matplotlib, onnx's backend tests)
-# and the installers (pip, setuptools) stay out of the serving image
+# the libraries' own test suites (about 70 MB: scipy, numpy, scikit-learn, matplotlib), the
+# installers (pip, setuptools) and the shipped models' PyTorch checkpoints (.pt, 18 MB: only
+# PyTorch reads them; the image runs their ONNX copies) stay out of the serving image, and the
+# compiled libraries lose their symbol tables (about 20 MB; binutils stays in this stage). The
+# libraries that wheels vendor in *.libs folders are left alone: patchelf rewrote them, and strip
+# would leave them unloadable ("ELF load command address/offset not page-aligned")
 FROM build AS build-serve
-RUN find /opt/facesense/lib -depth -type d -name tests -prune -exec rm -rf {} + \
-    && rm -rf /opt/facesense/lib/python3*/site-packages/onnx/backend/test \
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update && apt-get install -y --no-install-recommends binutils \
+    && find /opt/facesense -type f -name "*.so*" -not -path "*.libs/*" -exec strip --strip-unneeded {} + \
+    && find /opt/facesense/lib -depth -type d -name tests -prune -exec rm -rf {} + \
+    && rm -f /opt/facesense/lib/python3*/site-packages/facesense/assets/models/*.pt \
     && pip uninstall --yes --quiet pip setuptools \
     && facesense --help > /dev/null
 

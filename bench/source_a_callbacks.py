@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import platform
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -59,6 +61,8 @@ def main() -> None:
     ap.add_argument("--configs", default=ALL, help="comma-separated config files")
     ap.add_argument("overrides", nargs="*", help="key=value applied to every config (e.g. plateau_policy=torch)")
     args = ap.parse_args()
+    # a kill unwinds like an error, so the temporary run folders are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     device = "cuda GPU" if torch.cuda.is_available() else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"{device}; overrides: {' '.join(args.overrides) or 'none'}\n")
     print("| model | report: val acc | report: epochs | report: min | ours: val acc (best epoch) | ours: val acc (last epoch) | ours: epochs | best epoch | lr lowered after epoch | ours: min |")

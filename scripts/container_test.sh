@@ -133,7 +133,10 @@ BUILD_ARGS=()
 if [[ $ENGINE == buildah ]]; then
     step "base image $BASE_IMAGE"
     if [[ -n ${FACESENSE_COLD:-} ]]; then
-        buildah rmi -f "$BASE_IMAGE" >/dev/null 2>&1 || true
+        if buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
+            buildah rmi "$BASE_IMAGE" >/dev/null \
+                || fail "$BASE_IMAGE is in use by containers (buildah containers); cannot rebuild it now"
+        fi
         rm -f "$BASE_TAR"
     fi
     if buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
@@ -203,7 +206,7 @@ else
     VOLUMES=()
     while IFS= read -r v; do [[ -n $v ]] && VOLUMES+=(--volume "$v"); done < <(pip_volumes)
     ((${#VOLUMES[@]})) && printf 'pip settings passed in: %s\n' "${VOLUMES[*]}"
-    buildah bud --isolation chroot --layers --format docker ${FACESENSE_COLD:+--no-cache} \
+    buildah bud --isolation chroot --layers --force-rm --format docker ${FACESENSE_COLD:+--no-cache} \
         "${VOLUMES[@]}" "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
         || { tail -n 40 "$WORK/build.log" >&2; fail "image build failed (log above)"; }
     grep -E 'STEP [0-9]+/[0-9]+: (FROM|RUN|COPY)|^COMMIT' "$WORK/build.log" | cut -c1-150
@@ -255,6 +258,15 @@ for module in ("torch", "pytest"):
     if importlib.util.find_spec(module):
         problems.append(f"{module} is installed")
 site = next(p for p in sys.path if p.endswith("site-packages"))
+# every compiled library still loads (the build strips them)
+import ctypes
+libraries = [os.path.join(d, f) for d, _, fs in os.walk(site) for f in fs if ".so" in f]
+for library in libraries:
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        problems.append(f"{library} does not load: {exc}")
+print(f"{len(libraries)} compiled libraries load")
 sizes = []
 for name in os.listdir(site):
     root = os.path.join(site, name)
@@ -263,7 +275,10 @@ for name in os.listdir(site):
 print("largest packages: " + ", ".join(f"{n} {s / 1e6:.0f} MB" for s, n in sorted(sizes, reverse=True)[:8]))
 print(f"site-packages in all: {sum(s for s, _ in sizes) / 1e6:.0f} MB")
 if problems:
-    sys.exit("serving image: " + "; ".join(problems))
+    print("serving image: " + "; ".join(problems), file=sys.stderr)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(1 if problems else 0)   # no interpreter teardown with foreign libraries loaded
 EOF
 done_step
 
@@ -299,6 +314,18 @@ done
 LIVE_FACES=$(faces_in_summary "$OUT/live/summary.json")
 echo "live: $LIVE_FACES faces in the clip"
 ((LIVE_FACES >= 1)) || fail "live found no face in the demo clip"
+done_step
+
+step "training commands say what they need"
+set +e
+TRAIN_ERR=$(in_image -- facesense train /work/config.yaml 2>&1 >/dev/null)
+TRAIN_RC=$?
+# buildah adds its own lines about the exit status
+TRAIN_ERR=$(grep -v -e '^subprocess exited' -e '^Error: exit status' <<<"$TRAIN_ERR")
+set -e
+echo "facesense train: exit $TRAIN_RC: $TRAIN_ERR"
+((TRAIN_RC == 2)) && [[ $TRAIN_ERR == *"facesense[train]"* && $(wc -l <<<"$TRAIN_ERR") == 1 ]] \
+    || fail "facesense train in the serving image should exit 2 with one line naming the train extra"
 done_step
 
 # ---- the web server -----------------------------------------------------------------------------
@@ -356,6 +383,13 @@ if [[ $RUNNER == buildah ]]; then
         >"$WORK/serve.log" 2>&1 &
     SERVER_PID=$!
     echo "server: pid $SERVER_PID on 127.0.0.1:$PORT"
+    for ((waited = 0; ; waited++)); do   # until the port accepts connections or the server exits
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; fail "the server exited (its log above)"; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        ((waited < 180)) || { cat "$WORK/serve.log" >&2; fail "the server did not listen within 180 s"; }
+        sleep 1
+    done
+    echo "listening after ${waited} s"
     in_image -- python -c "$PROBE" "http://127.0.0.1:$PORT" "$HC" \
         || { cat "$WORK/serve.log" >&2; fail "server smoke test failed (server log above)"; }
     kill -TERM -- "-$SERVER_PID"

@@ -52,9 +52,10 @@ def history(run: RunDir):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in torch.load(run.last_checkpoint, weights_only=False)["history"]]
 
 
-def test_resume_matches_an_uninterrupted_run(tmp_path, folders3):
-    full = train(small_config(folders3, tmp_path / "a"), progress=False)
-    part = train(small_config(folders3, tmp_path / "b"), progress=False, stop_after=1)  # "killed" after epoch 1
+@pytest.mark.parametrize("schedule", [{}, {"lr_schedule": "onecycle", "optimizer": "sgd", "lr": 0.05}], ids=["plateau", "onecycle"])
+def test_resume_matches_an_uninterrupted_run(tmp_path, folders3, schedule):
+    full = train(small_config(folders3, tmp_path / "a", **schedule), progress=False)
+    part = train(small_config(folders3, tmp_path / "b", **schedule), progress=False, stop_after=1)  # "killed" after epoch 1
     assert len(history(part)) == 1 and not part.summary.exists()
     resumed = train(None, resume=part.root, progress=False)
     assert resumed.root == part.root

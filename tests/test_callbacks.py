@@ -139,3 +139,19 @@ def test_config_chooses_the_plateau_policy():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
     explicit = build_scheduler(load_config(overrides={"reduce_lr_patience": 2, "plateau_policy": "torch"}), opt, "min")
     assert isinstance(explicit, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def test_onecycle_is_stepped_per_batch_peaks_at_lr_and_ends_near_zero():
+    from facesense.config import load_config
+    from facesense.train.loop import build_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+    sched = build_scheduler(load_config(overrides={"lr_schedule": "onecycle", "lr": 0.2, "epochs": 4, "optimizer": "sgd"}), opt, "min", steps_per_epoch=25)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = max(range(100), key=lrs.__getitem__)
+    assert lrs[0] == pytest.approx(0.2 / 25) and lrs[peak] == pytest.approx(0.2, rel=1e-3)
+    assert 25 <= peak <= 35 and lrs[-1] < 1e-4

@@ -94,7 +94,7 @@ class Config:
     monitor: str = "val_loss"  # val_loss | val_accuracy | val_macro_f1 | val_age_mae (task=gender_age)
     keep: str = "best"  # best.pt holds the best epoch by `monitor`, or the last one (then validation only reports, as for a model trained on all the data)
     early_stopping: int | None = None  # patience in epochs; None: off
-    lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine
+    lr_schedule: str = "auto"  # auto (plateau if reduce_lr_patience is set, else constant) | constant | plateau | cosine | onecycle (per batch, peak lr at 30% of the run)
     reduce_lr_patience: int | None = None  # None: off
     reduce_lr_factor: float = 0.5
     reduce_lr_min_delta: float = 1e-4  # improvement threshold: absolute for keras, relative to the best for torch (each library's default)
@@ -116,7 +116,7 @@ class Config:
             "monitor": ("val_loss", "val_accuracy", "val_macro_f1", "val_age_mae"),
             "keep": ("best", "last"),
             "amp": ("auto", "off"),
-            "lr_schedule": ("auto", "constant", "plateau", "cosine"),
+            "lr_schedule": ("auto", "constant", "plateau", "cosine", "onecycle"),
             "plateau_policy": ("keras", "torch"),
             "device": ("auto", "cpu", "cuda"),
             "teacher_mode": ("online", "cached"),

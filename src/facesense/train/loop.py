@@ -101,9 +101,12 @@ class PlateauScheduler:
         self.policy.load_state_dict(state)
 
 
-def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str):
-    """Per-epoch learning-rate policy: plateau (on the monitored metric), cosine, or none."""
+def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str, steps_per_epoch: int = 1):
+    """Learning-rate policy: plateau (on the monitored metric) or cosine, stepped per epoch;
+    one-cycle (warm up to `lr`, then anneal; PyTorch's OneCycleLR), stepped per batch; or none."""
     kind = cfg.lr_schedule
+    if kind == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=max(1, steps_per_epoch))
     if kind == "auto":
         kind = "plateau" if cfg.reduce_lr_patience is not None else "constant"
     if kind == "plateau" and cfg.plateau_policy == "torch":
@@ -158,7 +161,6 @@ class Trainer:
         # without a validation split the callbacks can only watch the training loss
         self.monitor = cfg.monitor if len(data.splits["val"]) else "train_loss"
         mode = monitor_mode(self.monitor)
-        self.scheduler = build_scheduler(cfg, self.optimizer, mode)
         self.stopper = EarlyStopping(cfg.early_stopping, mode) if cfg.early_stopping else None
         self.best = Monitor(mode)
         train, val = (self._on_device(data.splits[s]) for s in ("train", "val"))
@@ -174,6 +176,9 @@ class Trainer:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
         self.val_batches = Batches(val, data.spec, max(cfg.batch_size, inference_batch_size(data.spec)), train=False)
+        self.scheduler = build_scheduler(cfg, self.optimizer, mode, len(self.train_batches))
+        self.per_batch_schedule = cfg.lr_schedule == "onecycle"
+        self.holding_lr = False  # SWA epochs at a constant swa_lr
         # per-sample targets, indexed by the batches' sample indices
         self.label_targets = None
         if cfg.soft_labels:
@@ -280,6 +285,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.per_batch_schedule and not self.holding_lr:
+                self.scheduler.step()
             with torch.no_grad():
                 pred = (logits.float().reshape(-1) > 0).long() if self.binary_logit else logits.argmax(1)
             loss_sum += loss.item() * len(y)
@@ -330,6 +337,7 @@ class Trainer:
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             t0 = time.perf_counter()
             holding_lr = epoch >= swa_from and bool(self.cfg.swa_lr)  # SWA epochs at swa_lr replace the schedule
+            self.holding_lr = holding_lr
             if holding_lr:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.cfg.swa_lr
@@ -353,7 +361,7 @@ class Trainer:
             improved = self.best.update(value, epoch) or keep_last
             if isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
                 self.scheduler.step(value)
-            elif self.scheduler is not None and not holding_lr:
+            elif self.scheduler is not None and not holding_lr and not self.per_batch_schedule:
                 self.scheduler.step()
             if self.rank == 0:
                 if improved:
