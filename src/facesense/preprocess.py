@@ -34,16 +34,21 @@ class InputSpec:
     channels: int = 1  # 1 gray, 3 RGB
     mean: float | tuple[float, ...] = 0.0  # after scaling to [0, 1]; one value or one per channel
     std: float | tuple[float, ...] = 1.0
+    # the face crop the model was trained on: None = a plain crop of the detector box; else five
+    # reference (x, y) points, fractions of the crop side, that the aligner maps the landmarks to
+    align: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputSpec":
-        values = {k: d[k] for k in ("size", "channels", "mean", "std") if k in d}
+        values = {k: d[k] for k in ("size", "channels", "mean", "std", "align") if k in d}
         for k in ("mean", "std"):
             if isinstance(values.get(k), list):
                 values[k] = tuple(values[k])
+        if values.get("align") is not None:
+            values["align"] = tuple(tuple(float(v) for v in point) for point in values["align"])
         return cls(**values)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..preprocess import InputSpec, scale, to_model_pixels
+from .align import crop_faces  # noqa: F401  (kept importable from here)
 from .results import Prediction, to_prediction
 from .session import make_session
 
@@ -40,6 +41,16 @@ class FaceClassifier:
 
         return load_classifier(model, threads, device)
 
+    @property
+    def prepare(self):
+        """What a face crop file goes through first: alignment, for a model trained on aligned
+        faces (its spec names reference points); None for one trained on plain crops."""
+        if self.spec.align is None:
+            return None
+        from .align import align_crop
+
+        return lambda face: align_crop(face, self.spec)
+
     def predict_pixels(self, batch: np.ndarray) -> np.ndarray:
         """uint8 N x C x H x W at the model's size -> N x K probabilities."""
         if len(batch) == 0:
@@ -55,15 +66,3 @@ class FaceClassifier:
     def result(self, probs: np.ndarray) -> Prediction:
         """One face's (possibly smoothed) probabilities -> its label."""
         return to_prediction(self.classes, probs)
-
-
-def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:
-    """Crops of each box (clipped to the frame), optionally widened by `margin` of the box size."""
-    h, w = frame.shape[:2]
-    crops = []
-    for b in boxes:
-        dx, dy = int(b.w * margin), int(b.h * margin)
-        x0, y0 = max(0, b.x - dx), max(0, b.y - dy)
-        x1, y1 = min(w, b.x + b.w + dx), min(h, b.y + b.h + dy)
-        crops.append(frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
-    return crops

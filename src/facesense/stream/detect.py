@@ -1,10 +1,13 @@
 """Face detection behind one interface.
 
 Backends:
-* haar_alt2 (default): OpenCV's frontal-face "alt2" Haar cascade, shipped inside
-  opencv-python(-headless) 4.x (a declared dependency, pinned <5 because 5.x dropped it):
-  offline out of the box. Chosen over `haar` by bench/stream_fps.py and the detection tests:
-  4 of 5 faces in multi_face.jpg at 320 px (haar: 3), more faces found on the multi-face clip.
+* centerface (default): the CenterFace CNN (MIT; the ONNX file ships in the package, see
+  assets/models/centerface.md), run on ONNX Runtime: boxes and five landmarks (eyes, nose,
+  mouth corners) per face, so faces can be aligned; finds turned, small and partly hidden
+  faces that the cascades miss. Chosen by bench/detectors.py.
+* haar_alt2: OpenCV's frontal-face "alt2" Haar cascade, shipped inside
+  opencv-python(-headless) 4.x (a declared dependency, pinned <5 because 5.x dropped it): 4 of 5
+  faces in multi_face.jpg at 320 px (haar: 3). No landmarks.
 * haar: the frontalface_default cascade from the same package (faster on frames without faces).
 * haar_profile: haar_alt2 plus the package's profile-face cascade, run on the frame and on its
   mirror (it knows one side only), for faces turned away from the camera; slower.
@@ -15,26 +18,15 @@ Detection runs on a downscaled copy of the frame (`detect_width`) and boxes are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacesenseError
+from ..runtime.faces import Box, CenterFaceDetector
 
-DETECTORS = ("haar", "haar_alt2", "haar_profile", "yunet")
-
-
-@dataclass
-class Box:
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float = 1.0
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return self.x, self.y, self.w, self.h
+DETECTORS = ("centerface", "haar", "haar_alt2", "haar_profile", "yunet")
+DEFAULT_DETECTOR = "centerface"
 
 
 def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:
@@ -166,7 +158,9 @@ class YuNetDetector:
         return [Box(*(int(round(v / factor)) for v in f[:4]), float(f[-1])) for f in faces]
 
 
-def build_detector(name: str = "haar_alt2", model_path: str | Path | None = None, detect_width: int = 320):
+def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int = 320, device: str = "auto"):
+    if name == "centerface":
+        return CenterFaceDetector(model_path, detect_width=detect_width, device=device)
     if name == "haar":
         return HaarDetector(detect_width=detect_width)
     if name == "haar_alt2":

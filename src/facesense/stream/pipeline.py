@@ -9,7 +9,8 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FacesenseError
-from ..runtime.classifier import FaceClassifier, crop_faces
+from ..runtime.align import face_crops
+from ..runtime.classifier import FaceClassifier
 from ..runtime.results import AgeEstimate, Prediction
 from .detect import Box
 from .frames import Frame, Source
@@ -77,17 +78,21 @@ class PipelineSettings:
 
 
 def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -> dict[str, np.ndarray]:
-    """Every face through every model, one batch per model -> {key: N x K probabilities}."""
-    crops: dict[float, list] = {}  # one crop list per margin the models want
+    """Every face through every model, one batch per model -> {key: N x K probabilities}. Each
+    model gets the crops its input spec asks for (aligned to its reference points, or plain with
+    a margin); models that ask for the same crops share them."""
+    crops: dict[tuple, list] = {}
     outputs = {}
     for key, model in models:
-        if hasattr(model, "predict_boxes"):  # it crops (aligns) the faces itself
+        if hasattr(model, "predict_boxes"):  # a model that takes the frame and crops it itself
             outputs[key] = model.predict_boxes(image, boxes)
             continue
         m = model.margin if model.margin is not None else margin
-        if m not in crops:
-            crops[m] = crop_faces(image, boxes, m)
-        outputs[key] = model.predict(crops[m])
+        spec = model.spec
+        kind = (spec.align, spec.size) if spec.align is not None else (None, m)
+        if kind not in crops:
+            crops[kind] = face_crops(image, boxes, spec, m)
+        outputs[key] = model.predict(crops[kind])
     return outputs
 
 

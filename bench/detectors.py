@@ -1,0 +1,83 @@
+"""Which face detector should be the default: per detector, on every clip in
+../shared/data/videos and the photos in ../shared/data/images, the share of frames with a face,
+faces per frame, track ids, frames with all six / at least five faces on six_faces_grid.mp4,
+false frames on no_face.mp4, faces found on each photo, and end-to-end FPS with the shipped
+expression and gender models on (age off, no video written: the live path as a window would run).
+
+    python bench/detectors.py [--detectors centerface,haar_alt2,haar_profile] [--detect-every 5]
+
+Each (detector, clip) runs in a fresh process, one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_one(detector: str, video: str, detect_every: int, queue) -> None:
+    from facesense.stream.live import LiveOptions, run_live
+    from facesense.stream.pipeline import PipelineSettings
+
+    counts, ids, cuts = [], set(), 0
+
+    def on_frame(result) -> None:
+        counts.append(len(result.faces))
+        ids.update(f.track_id for f in result.faces)
+
+    summary = run_live(LiveOptions(source=video, detector=detector, settings=PipelineSettings(detect_every=detect_every)), on_frame=on_frame)
+    queue.put({"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)})
+
+
+def measure(detector: str, video: Path, detect_every: int) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def photos(detector: str) -> str:
+    import cv2
+
+    from facesense.stream.detect import build_detector
+
+    det = build_detector(detector)
+    found = []
+    for path in sorted((DATA / "images").glob("*.jpg")):
+        found.append(f"{path.name} {len(det.detect(cv2.imread(str(path))))}")
+    return ", ".join(found)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--detectors", default="centerface,haar_alt2,haar_profile")
+    ap.add_argument("--detect-every", type=int, default=5)
+    args = ap.parse_args()
+    videos = sorted((DATA / "videos").glob("*.mp4"))
+    if not videos:
+        raise SystemExit(f"no videos in {DATA / 'videos'}")
+    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; expression + gender on, age off, no video written; detect every {args.detect_every}\n")
+    print("| detector | clip | frames | FPS | frames with a face | faces/frame | track ids | all 6 faces | >= 5 faces |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for detector in args.detectors.split(","):
+        for video in videos:
+            r = measure(detector, video, args.detect_every)
+            n = max(1, len(r["counts"]))
+            with_face = sum(c > 0 for c in r["counts"]) / n
+            grid = video.name.startswith("six_faces")
+            six = f"{sum(c >= 6 for c in r['counts']) / n:.1%}" if grid else "-"
+            five = f"{sum(c >= 5 for c in r['counts']) / n:.1%}" if grid else "-"
+            print(f"| {detector} | {video.name} | {len(r['counts'])} | {r['fps']:.1f} | {with_face:.1%} | {sum(r['counts']) / n:.2f} | {r['ids']} | {six} | {five} |", flush=True)
+        print(f"| {detector} | photos (faces found) | {photos(detector)} | | | | | | |", flush=True)
+    print("\nno_face.mp4: 'frames with a face' are false detections. FPS = frames / wall time of the whole loop.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Faces in an image: the Box every detector returns, and the CenterFace detector, which the
+runtime needs itself to find the landmarks of a face crop for alignment.
+
+CenterFace (MIT; the ONNX file ships in the package, see assets/models/centerface.md) gives a
+box and five landmarks (eyes, nose, mouth corners) per face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacesenseError
+from .assets import shipped_model_path
+from .session import make_session
+
+
+@dataclass
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float = 1.0
+    # five (x, y) points in frame pixels: eye, eye, nose, mouth corner, mouth corner, in image
+    # order left to right (None: the detector gives none)
+    landmarks: np.ndarray | None = None
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.w, self.h
+
+
+class CenterFaceDetector:
+    """CenterFace on ONNX Runtime: a heatmap of face centres with box sizes and landmarks at a
+    quarter of the input resolution. Input: RGB 0-255, sides multiples of 32."""
+
+    def __init__(self, model_path: str | Path | None = None, detect_width: int = 320, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0, device: str = "auto"):
+        path = Path(model_path) if model_path else shipped_model_path("centerface", ".onnx")
+        if path is None or not path.is_file():
+            raise FacesenseError(f"centerface model file not found ({model_path or 'assets/models/centerface.onnx'}); reinstall facesense")
+        self.session = make_session(str(path), str(path), threads, device)
+        self.input_name = self.session.get_inputs()[0].name
+        self.detect_width, self.threshold, self.nms_iou = detect_width, threshold, nms_iou
+
+    def _run(self, rgb_batch: np.ndarray) -> list[np.ndarray]:
+        blob = np.ascontiguousarray(rgb_batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self.session.run(None, {self.input_name: blob})
+
+    def _decode(self, outputs, i: int, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0, threshold: float | None = None) -> list[Box]:
+        """Image i of a batch -> boxes in frame pixels (input pixels / (sx, sy) + (dx, dy))."""
+        import cv2
+
+        heat, scale, offset, marks = (o[i] for o in outputs)
+        ys, xs = np.nonzero(heat[0] > (threshold or self.threshold))
+        if len(ys) == 0:
+            return []
+        h, w = np.exp(scale[0, ys, xs]) * 4, np.exp(scale[1, ys, xs]) * 4
+        cx, cy = (xs + offset[1, ys, xs] + 0.5) * 4, (ys + offset[0, ys, xs] + 0.5) * 4
+        x0, y0 = cx - w / 2, cy - h / 2
+        scores = heat[0, ys, xs]
+        # landmark k: (x, y) = box corner + (channel 2k+1, channel 2k) * box size
+        lx = x0[:, None] + marks[1::2, ys, xs].T * w[:, None]
+        ly = y0[:, None] + marks[0::2, ys, xs].T * h[:, None]
+        keep = cv2.dnn.NMSBoxes(np.stack([x0, y0, w, h], 1).tolist(), scores.tolist(), 0.0, self.nms_iou)
+        boxes = []
+        for k in np.ravel(keep):
+            points = np.stack([lx[k] / sx + dx, ly[k] / sy + dy], 1).astype(np.float32)
+            boxes.append(Box(int(round(x0[k] / sx + dx)), int(round(y0[k] / sy + dy)), int(round(w[k] / sx)), int(round(h[k] / sy)), float(scores[k]), points))
+        return boxes
+
+    def detect(self, frame: np.ndarray) -> list[Box]:
+        import cv2
+
+        fh, fw = frame.shape[:2]
+        width = min(fw, self.detect_width) if self.detect_width > 0 else fw
+        height = fh * width / fw
+        tw, th = max(32, int(np.ceil(width / 32) * 32)), max(32, int(np.ceil(height / 32) * 32))
+        rgb = cv2.cvtColor(cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        return self._decode(self._run(rgb[None]), 0, tw / fw, th / fh)
+
+    def detect_near(self, frame: np.ndarray, boxes: list[Box], expand: float = 0.5, side: int = 96) -> list[Box | None]:
+        """Look again only around known faces: each window (the box widened by `expand` on every
+        side) is resized to side x side and all windows go through the network in one batch."""
+        import cv2
+
+        if not boxes:
+            return []
+        fh, fw = frame.shape[:2]
+        windows, frames = [], []
+        for b in boxes:
+            x0, y0 = max(0, int(b.x - expand * b.w)), max(0, int(b.y - expand * b.h))
+            x1, y1 = min(fw, int(b.x + (1 + expand) * b.w)), min(fh, int(b.y + (1 + expand) * b.h))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                x0, y0, x1, y1 = 0, 0, min(fw, 8), min(fh, 8)
+            windows.append(cv2.cvtColor(cv2.resize(frame[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+            frames.append((x0, y0, x1, y1))
+        outputs = self._run(np.stack(windows))
+        found: list[Box | None] = []
+        for i, (b, (x0, y0, x1, y1)) in enumerate(zip(boxes, frames)):
+            # a face is expected here: a lower score is enough
+            hits = self._decode(outputs, i, side / (x1 - x0), side / (y1 - y0), x0, y0, threshold=self.threshold * 0.6)
+            centre = np.array([b.x + b.w / 2, b.y + b.h / 2])
+            # this track's face: the hit nearest the old centre, if it is about the same size
+            hits = [h for h in hits if 0.5 < h.w / max(1, b.w) < 2.0]
+            found.append(min(hits, key=lambda h: np.hypot(*(np.array([h.x + h.w / 2, h.y + h.h / 2]) - centre))) if hits else None)
+        return found
