@@ -64,15 +64,16 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
         text = card.read_text()
         task_line = _card_field(text, "Task") or ""
         task, _, classes = task_line.partition("; classes in output order: ")
-        spec = (_card_field(text, "Input spec") or "").split(",")
+        spec_match = re.search(r"(\d+x\d+),? (gray|RGB)", _card_field(text, "Input spec") or "")
+        spec = [spec_match.group(1), spec_match.group(2)] if spec_match else ["-"]
         metrics = _table_after(text, "Validation metrics")
-        figure = "-"
+        figure = f"see {card.name}"
         if metrics:
             header, rows, heading = metrics
             samples = re.search(r"\((\d[\d,]*) samples", heading)
             figure = _figure(header, rows[0], f"{samples.group(1)} validation samples" if samples else "")
         files = [(p.name, p.stat().st_size) for p in sorted(models_dir.glob(f"{card.stem}.*")) if p.suffix != ".md" and ".".join(p.name.split(".")[:-1]).split(".")[0] == card.stem]
-        entries.append(ModelEntry(card.stem, task.strip(), [c.strip() for c in classes.split(",") if c.strip()], " ".join(s.strip() for s in spec[:2]), files, figure))
+        entries.append(ModelEntry(card.stem, task.strip() or card.stem.replace("_", " + "), [c.strip() for c in classes.split(",") if c.strip()], " ".join(s.strip() for s in spec[:2]), files, figure))
     return entries
 
 

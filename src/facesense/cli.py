@@ -58,7 +58,7 @@ def _models(args) -> None:
         for e in entries:
             files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in e.files)
             print(f"  {e.name:<12} {e.task:<11} {e.input:<20} {e.figure}")
-            print(f"  {'':<12} classes: {', '.join(e.classes)}; files: {files}")
+            print(f"  {'':<12} " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
 
     table("Shipped models (--expression / --gender / predict / evaluate NAME):", shipped_models())
     backends = installed_backends()
