@@ -85,7 +85,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         log.info("no classifier enabled: detection and tracking only")
     models = load_face_models(opts.expression, opts.gender, opts.age, opts.device)
     expression, gender = models.expression, models.gender
-    detector = build_detector(opts.detector, opts.detector_model, opts.detect_width)
+    detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
     source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
     sinks = []
     error = None
