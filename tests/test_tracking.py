@@ -145,3 +145,31 @@ def test_each_live_session_keeps_its_own_tracks_and_matches_the_generator():
         assert [f.track_id for f in ra.faces] == [f.track_id for f in rb.faces] == [f.track_id for f in expected[i].faces]
         assert [f.box for f in ra.faces] == [f.box for f in expected[i].faces]
     assert a.tracker is not b.tracker and a.frames == b.frames == 12
+
+
+def test_each_photo_of_a_folder_is_its_own_scene():
+    """Photos with 5, 0, 1, 6 and 2 faces give exactly those counts: every photo gets a full
+    search, and nothing (held boxes, ids, smoothing) carries over from the photo before."""
+    counts = [5, 0, 1, 6, 2]
+
+    class PerPhoto:
+        def detect(self, image):
+            n = counts[int(image[0, 0, 0])]
+            return [Box(20 + 50 * k, 40, 40, 40, 1.0) for k in range(n)]
+
+        def detect_near(self, image, boxes):  # a closer look would find every old face again
+            return list(boxes)
+
+    class Photos(Source):
+        photos = True
+
+        def __iter__(self):
+            for i in range(len(counts)):
+                image = np.full((240, 320, 3), 60, np.uint8)
+                image[0, 0, 0] = i
+                yield Frame(i, float(i), image, photo=f"p{i}.jpg")
+
+    results = list(run_pipeline(Photos(), PerPhoto(), FaceModels(), PipelineSettings(detect_every=5)))
+    assert [len(r.faces) for r in results] == counts
+    ids = [{f.track_id for f in r.faces} for r in results]
+    assert all(not (ids[i] & ids[j]) for i in range(len(ids)) for j in range(i))  # no id shared

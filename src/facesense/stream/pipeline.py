@@ -159,10 +159,14 @@ class LiveSession:
         """The next frame of this stream -> its faces with track ids and smoothed labels."""
         settings, tracker = self.settings, self.tracker
         t1 = time.perf_counter()
-        if self.cuts.is_cut(frame.image):  # other people now: no id or smoothed label carries over
+        # a photo is a scene of its own: a full search, and no track, smoothing or held box
+        # carries over from the photo before; in a video, a hard cut means other people now
+        photo = frame.photo is not None
+        if photo or self.cuts.is_cut(frame.image):
             tracker.split()
-        recent = [t for t in tracker.tracks if t.missed <= settings.hold_frames]
-        boxes, held = find_faces(self.detector, frame.image, recent, self.frames % settings.detect_every == 0, settings, tracker.iou_threshold)
+        recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
+        full_pass = photo or self.frames % settings.detect_every == 0
+        boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
         t2 = time.perf_counter()
         outputs = classify_faces(frame.image, boxes, self.models, settings.margin)
         t3 = time.perf_counter()
