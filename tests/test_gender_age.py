@@ -213,3 +213,20 @@ def test_gender_age_config_rejects_what_it_cannot_train():
         load_config(overrides={"task": "gender", "extra_data": ["x"]})
     with pytest.raises(ConfigError, match="test_size"):
         load_config(overrides={"test_size": 0.9})
+
+
+def test_live_takes_the_shipped_gender_age_model_as_its_age_model(tmp_path):
+    import csv
+
+    from facesense.runtime.assets import shipped_model_path
+    from facesense.stream.demo import make_demo_clip
+    from facesense.stream.live import LiveOptions, run_live
+
+    if shipped_model_path("gender_age", ".int8.onnx") is None:
+        pytest.skip("no shipped gender_age model in this checkout")
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=8)
+    log = tmp_path / "frames.csv"
+    summary = run_live(LiveOptions(source=str(clip), age="gender_age", log_csv=log))
+    rows = list(csv.DictReader(log.open()))
+    assert summary["faces"] == len(rows) > 0
+    assert all(0 <= float(r["age_years"]) <= 100 and float(r["age_sd"]) > 0 for r in rows)

@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
     lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default="gender", help="gender model (same forms, or dlib-gender for the CC0 dlib model); 'none' to switch off")
-    lv.add_argument("--age", default="none", help="age estimate per face: dlib-age (dlib's CC0 network, an optional package: see README) or none (default)")
+    lv.add_argument("--age", default="none", help="age estimate per face: gender_age (our shipped gender+age model: see its card), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none (default)")
     lv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "centerface", "haar", "haar_profile", "yunet"], help="face detector: haar_alt2 (default, fastest), centerface (CNN with landmarks: finds turned and small faces; slower; see docs/benchmarks.md), haar, haar_profile, yunet")
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
-    dm.add_argument("--age", default="none", help="age estimate per face: dlib-age (an optional package: see README) or none (default)")
+    dm.add_argument("--age", default="none", help="age estimate per face: gender_age (shipped), dlib-age (an optional package: see README) or none (default)")
     _add_device(dm)
     dm.set_defaults(func=_demo)
 
@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--expression", default="expression")
     sv.add_argument("--gender", default="gender")
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
-    sv.add_argument("--age", default="none", help="age estimate per face: dlib-age or none (default)")
+    sv.add_argument("--age", default="none", help="age estimate per face: gender_age (shipped), dlib-age or none (default)")
     sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "centerface", "haar", "haar_profile", "yunet"], help="face detector: haar_alt2 (default, fastest), centerface (CNN with landmarks: finds turned and small faces; slower; see docs/benchmarks.md), haar, haar_profile, yunet")
     sv.add_argument("--detector-model")
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")

@@ -97,3 +97,19 @@ class GenderAgeModel:
         for g, estimate, lo, hi in zip(gender, self.age_estimates(age), low, high):
             results.append(GenderAgeResult(to_prediction(self.classes, g), estimate, float(lo), float(hi)))
         return results
+
+
+class AgeHead:
+    """The age half of a gender+age model as the pipeline's age model (`--age gender_age`):
+    predict -> age distributions per face, result -> AgeEstimate."""
+
+    def __init__(self, model: GenderAgeModel):
+        self.model, self.name, self.spec, self.margin = model, model.name, model.spec, model.margin
+        self.classes = [f"{b:g}" for b in model.bins]
+
+    def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
+        return self.model.run(crops, color_order)[1]
+
+    def result(self, probs: np.ndarray) -> AgeEstimate:
+        p = np.asarray(probs, dtype=np.float64)
+        return self.model.age_estimates((p / p.sum())[None])[0]  # smoothed sums need not be exactly 1

@@ -56,6 +56,10 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
     """An age model by name (None/'' -> None)."""
     if not name:
         return None
-    if name not in dlib_models.AGE_BACKENDS:
-        raise FacesenseError(f"unknown age model {name!r}; choose from {sorted(dlib_models.AGE_BACKENDS)} or 'none'")
-    return dlib_models.AGE_BACKENDS[name](threads, device)
+    if name in dlib_models.AGE_BACKENDS:
+        return dlib_models.AGE_BACKENDS[name](threads, device)
+    from .gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
+
+    if name == SHIPPED_NAME or name.endswith(".onnx") or Path(name).exists():
+        return AgeHead(GenderAgeModel.load(name, threads, device))
+    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, or 'none'")
