@@ -76,12 +76,7 @@ def load_age_scorer(model: str | Path) -> AgeScorer:
 
     if str(model) in dlib_models.AGE_BACKENDS:
         backend = dlib_models.AGE_BACKENDS[str(model)](2)
-        network = backend.network
-
-        def score_dlib(pixels: np.ndarray):
-            return None, network.predict_pixels(pixels)
-
-        return AgeScorer(backend.network.name, backend.spec, backend.ages, score_dlib, None, lambda face: backend.prepare(face, "RGB"))
+        return AgeScorer(backend.name, backend.spec, backend.ages, lambda pixels: (None, backend.predict_pixels(pixels)), None, backend.prepare)
     from ..runtime.gender_age import GenderAgeModel
 
     net = GenderAgeModel.load(model, threads=2)
