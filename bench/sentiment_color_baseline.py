@@ -94,7 +94,8 @@ STRUCTURE = {"layout": lambda: layout_features, "hog": lambda: hog_features, "gi
 
 
 def face_features(images) -> np.ndarray:
-    from facesense.runtime.classifier import FaceClassifier, crop_faces
+    from facesense.runtime.align import crop_faces
+    from facesense.runtime.classifier import FaceClassifier
     from facesense.stream.detect import build_detector
 
     detector, expression = build_detector("haar_alt2", detect_width=640), FaceClassifier.load("expression")

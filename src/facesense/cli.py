@@ -359,6 +359,12 @@ def package_version() -> str:
 TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
 
 
+def _add_detector(parser: argparse.ArgumentParser) -> None:
+    from .stream.detect import DEFAULT_DETECTOR, DETECTORS
+
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}); centerface is a CNN that also gives landmarks and finds turned and small faces (table in docs/benchmarks.md)")
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     from .runtime.session import DEVICES
 
@@ -426,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default="gender", help="gender model (same forms, or dlib-gender for the CC0 dlib model); 'none' to switch off")
     lv.add_argument("--age", default="none", help="age estimate per face: gender_age (our shipped gender+age model: see its card), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none (default)")
-    lv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "centerface", "haar", "haar_profile", "yunet"], help="face detector: haar_alt2 (default, fastest), centerface (CNN with landmarks: finds turned and small faces; slower; see docs/benchmarks.md), haar, haar_profile, yunet")
+    _add_detector(lv)
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (1 = every frame)")
@@ -470,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--gender", default="gender")
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
     sv.add_argument("--age", default="none", help="age estimate per face: gender_age (shipped), dlib-age or none (default)")
-    sv.add_argument("--detector", default="haar_alt2", choices=["haar_alt2", "centerface", "haar", "haar_profile", "yunet"], help="face detector: haar_alt2 (default, fastest), centerface (CNN with landmarks: finds turned and small faces; slower; see docs/benchmarks.md), haar, haar_profile, yunet")
+    _add_detector(sv)
     sv.add_argument("--detector-model")
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
     sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")

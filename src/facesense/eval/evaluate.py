@@ -40,9 +40,8 @@ class EvalModel:
 def load_for_evaluation(model: str | Path, device: str = "auto") -> EvalModel:
     """A checkpoint/run dir/shipped name, an exported .onnx, or a third-party backend name."""
     clf = load_classifier(model, threads=0, device=device)
-    network = getattr(clf, "network", clf)  # an aligned backend: its ONNX network behind an aligner
     where = resolve(model)
-    return EvalModel(str(model), clf.classes, clf.spec, getattr(network, "config", {}), where if isinstance(where, Path) else None, network.predict_pixels, getattr(clf, "prepare", None))
+    return EvalModel(str(model), clf.classes, clf.spec, getattr(clf, "config", {}), where if isinstance(where, Path) else None, clf.predict_pixels, getattr(clf, "prepare", None))
 
 
 def score_images(model: EvalModel, images: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..preprocess import InputSpec, scale, to_model_pixels
-from .align import crop_faces  # noqa: F401  (kept importable from here)
 from .results import Prediction, to_prediction
 from .session import make_session
 
