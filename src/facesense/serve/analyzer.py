@@ -10,6 +10,7 @@ from dataclasses import asdict
 import numpy as np
 
 from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
+from ..stream.detect import DEFAULT_DETECTOR
 from ..stream.pipeline import ATTRIBUTES, FaceResult, LiveSession, PipelineSettings
 
 
@@ -56,7 +57,7 @@ class Analyzer:
         self,
         expression: str | None = "expression",
         gender: str | None = "gender",
-        detector: str = "haar_alt2",
+        detector: str = DEFAULT_DETECTOR,
         detector_model: str | None = None,
         sentiment: str | None = "sentiment",
         age: str | None = None,

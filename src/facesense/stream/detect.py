@@ -1,12 +1,13 @@
 """Face detection behind one interface.
 
 Backends:
-* centerface: the CenterFace CNN (MIT; the ONNX file ships in the package, see
+* centerface (default): the CenterFace CNN (MIT; the ONNX file ships in the package, see
   assets/models/centerface.md), run on ONNX Runtime: boxes and five landmarks (eyes, nose,
   mouth corners) per face, so faces can be aligned; finds turned, small and partly hidden
-  faces that the cascades miss (a face in every frame of short_hamilton_clip.mp4), but slower
-  (bench/detectors.py), so not yet the default.
-* haar_alt2 (default): OpenCV's frontal-face "alt2" Haar cascade, shipped inside
+  faces that the cascades miss (a face in every frame of short_hamilton_clip.mp4, all six of
+  six_faces_grid.mp4 in every frame) and, at 320 px, ran faster end to end than haar_alt2 on
+  every shared clip (bench/detectors.py).
+* haar_alt2: OpenCV's frontal-face "alt2" Haar cascade, shipped inside
   opencv-python(-headless) 4.x (a declared dependency, pinned <5 because 5.x dropped it): 4 of 5
   faces in multi_face.jpg at 320 px (haar: 3). No landmarks.
 * haar: the frontalface_default cascade from the same package (faster on frames without faces).
@@ -27,7 +28,7 @@ from ..errors import FacesenseError
 from ..runtime.faces import Box, CenterFaceDetector
 
 DETECTORS = ("centerface", "haar", "haar_alt2", "haar_profile", "yunet")
-DEFAULT_DETECTOR = "haar_alt2"
+DEFAULT_DETECTOR = "centerface"
 
 
 def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:

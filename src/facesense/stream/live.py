@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import FacesenseError, SourceFailed
 from ..runtime.loading import load_age_model, load_classifier
-from .detect import build_detector
+from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, open_source
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
@@ -24,7 +24,7 @@ class LiveOptions:
     expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
     gender: str | None = "gender"
     age: str | None = None  # an age model (runtime.loading.load_age_model), e.g. "dlib-age"
-    detector: str = "haar_alt2"
+    detector: str = DEFAULT_DETECTOR
     detector_model: str | None = None
     detect_width: int = 320
     stride: int = 1
