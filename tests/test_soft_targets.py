@@ -12,7 +12,7 @@ from facesense.errors import DataError
 from facesense.experiment import train
 from facesense.preprocess import InputSpec
 from facesense.train.distill import Teachers
-from facesense.train.soft_labels import check_alignment, mixed_targets, read_votes
+from facesense.train.soft_labels import check_alignment, crowd_faces, crowd_targets, mixed_targets, non_class_votes, read_votes
 
 from conftest import write_fer_csv
 
@@ -136,3 +136,41 @@ def test_vote_table_with_id_column(tmp_path):
     assert mixed.tolist() == [[1.0, 0.0], [0.25, 0.75]]  # no votes for a class: the label stays
     with pytest.raises(DataError, match="no row"):
         read_votes(path, ["man", "woman"], ["c.jpg"])
+
+
+def test_crowd_labels_keep_faces_and_take_the_majority_or_the_shares():
+    votes = np.array([[0, 6, 0, 4], [0, 0, 0, 0], [2, 2, 0, 0], [1, 0, 0, 0]], dtype=np.float32)
+    other = np.array([[0, 0], [0, 10], [1, 0], [0, 9]], dtype=np.float32)  # unknown, not-a-face
+    # row 1: no class vote (a non-face); row 3: the crowd says not-a-face ahead of its one class vote
+    assert crowd_faces(votes, other).tolist() == [True, False, True, False]
+    assert crowd_faces(votes, np.zeros((4, 0), np.float32)).tolist() == [True, False, True, True]
+    hard, one_hot = crowd_targets(votes[[0, 2]], 4, "majority")
+    assert hard.tolist() == [1, 0]  # a tie goes to the first class in class order
+    assert torch.equal(one_hot, torch.tensor([[0.0, 1, 0, 0], [1, 0, 0, 0]]))
+    hard, shares = crowd_targets(votes[[0, 2]], 4, "distribution")
+    assert hard.tolist() == [1, 0]
+    assert torch.allclose(shares, torch.tensor([[0.0, 0.6, 0, 0.4], [0.5, 0.5, 0, 0]]))
+
+
+@pytest.mark.parametrize("mode", ["majority", "distribution"])
+def test_training_on_crowd_labels_drops_the_rows_the_crowd_rejects(tmp_path, fer_with_votes, mode, caplog):
+    data, labels, usages = fer_with_votes
+    votes_path = write_votes(tmp_path / "votes.csv", labels, usages)
+    rows = list(csv.reader(open(votes_path)))
+    for r in (1, 2, 3):  # three training rows the crowd calls not-a-face
+        rows[r][2:] = ["0"] * 9 + ["10"]
+    with open(votes_path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    ids = [f"row{i + 1}" for i in range(70)]
+    assert non_class_votes(votes_path, ids, "Training")[:4, 1].tolist() == [10, 10, 10, 0]
+    with caplog.at_level("INFO", logger="facesense"):
+        run = train(config(data, tmp_path / "runs", soft_labels=str(votes_path), soft_label_mode=mode), progress=False)
+    assert run.best_checkpoint.is_file()
+    assert any("67 of 70 training rows kept" in r.getMessage() for r in caplog.records)
+
+
+def test_crowd_label_modes_need_a_vote_table(tmp_path, fer_with_votes):
+    from facesense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="soft_label_mode=majority needs soft_labels"):
+        config(fer_with_votes[0], tmp_path / "runs", soft_label_mode="majority")

@@ -84,7 +84,11 @@ class Config:
     teacher_mode: str = "online"  # online: teachers see each augmented batch | cached: score each train image (+ mirror) once
     distill_flip: bool = False  # online teachers also score each batch's mirror image (targets averaged over both)
     soft_labels: str | None = None  # crowd-vote table (FER+ fer2013new.csv layout) mixed into the targets
-    soft_label_weight: float = 0.5  # share of the vote distribution in the label targets
+    soft_label_weight: float = 0.5  # share of the vote distribution in the label targets (soft_label_mode=mix)
+    # mix: (1 - w) * original one-hot + w * vote shares, every row kept | majority: the crowd's
+    # most-voted class as the label | distribution: the vote shares as the target; the last two
+    # drop rows the crowd calls not-a-face or unknown (FER+ paper's "majority" / "probability")
+    soft_label_mode: str = "mix"
     # stochastic weight averaging: from epoch swa_start on, the weights are averaged at each
     # epoch end; the average (batch-norm statistics re-estimated) becomes best.pt if it validates better
     swa_start: int | None = None
@@ -120,6 +124,7 @@ class Config:
             "plateau_policy": ("keras", "torch"),
             "device": ("auto", "cpu", "cuda"),
             "teacher_mode": ("online", "cached"),
+            "soft_label_mode": ("mix", "majority", "distribution"),
         }
         for key, allowed in choice.items():
             if getattr(self, key) not in allowed:
@@ -156,6 +161,8 @@ class Config:
             raise ConfigError(f"swa_lr must be > 0, got {self.swa_lr}")
         if self.soft_labels is not None and self.loss == "bce":
             raise ConfigError("soft_labels needs loss=ce (vote shares over every class)")
+        if self.soft_label_mode != "mix" and self.soft_labels is None:
+            raise ConfigError(f"soft_label_mode={self.soft_label_mode} needs soft_labels (a vote table such as FER+'s fer2013new.csv)")
         if not 0 <= self.soft_label_weight <= 1:
             raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
         if not 0 <= self.test_size < 1 or self.val_size + self.test_size >= 1:

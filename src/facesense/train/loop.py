@@ -25,7 +25,7 @@ from ..models import build_model, with_test_time_views
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
 from .distill import Teachers, distillation_loss
-from .soft_labels import check_alignment, mixed_targets, read_votes
+from .soft_labels import check_alignment, crowd_faces, crowd_targets, mixed_targets, non_class_votes, read_votes
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,12 @@ class Trainer:
             if self.binary_logit:
                 raise FacesenseError("distillation (teacher=...) needs loss=ce")
             self.teachers = Teachers(cfg.teacher, data.classes, data.spec, self.device)
-        self.weight = class_weights(train.targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
+        # per-sample targets, indexed by the batches' sample indices
+        self.label_targets = None
         cpu_targets = data.splits["train"].targets
+        if cfg.soft_labels:
+            train, cpu_targets, self.label_targets = self._crowd_labels(train, cpu_targets)
+        self.weight = class_weights(cpu_targets, self.k).to(self.device) if cfg.class_balance == "weights" else None
         sample_weights = class_weights(cpu_targets, self.k)[cpu_targets].numpy() if cfg.class_balance == "sampler" else None
         if cfg.batch_size % world_size:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
@@ -179,13 +183,6 @@ class Trainer:
         self.scheduler = build_scheduler(cfg, self.optimizer, mode, len(self.train_batches))
         self.per_batch_schedule = cfg.lr_schedule == "onecycle"
         self.holding_lr = False  # SWA epochs at a constant swa_lr
-        # per-sample targets, indexed by the batches' sample indices
-        self.label_targets = None
-        if cfg.soft_labels:
-            votes = read_votes(cfg.soft_labels, data.classes, train.ids, cfg.train_split)
-            agreement = check_alignment(cfg.soft_labels, votes, data.splits["train"].targets.numpy(), self.k)
-            log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
-            self.label_targets = mixed_targets(votes, data.splits["train"].targets, self.k, cfg.soft_label_weight).to(self.device)
         self.cached_soft = None
         if self.teachers and cfg.teacher_mode == "cached":
             # teachers score each clean image once instead of every augmented batch: ~5x cheaper
@@ -201,6 +198,24 @@ class Trainer:
         self.history: list[dict] = []
         self.start_epoch = 1
         self.train_seconds = 0.0
+
+    def _crowd_labels(self, train: ArrayDataset, cpu_targets: torch.Tensor) -> tuple[ArrayDataset, torch.Tensor, torch.Tensor]:
+        """Vote-table targets per cfg.soft_label_mode -> (training rows, their hard labels on the
+        CPU, per-row targets on the device)."""
+        cfg = self.cfg
+        votes = read_votes(cfg.soft_labels, self.data.classes, train.ids, cfg.train_split)
+        agreement = check_alignment(cfg.soft_labels, votes, cpu_targets.numpy(), self.k)
+        log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
+        if cfg.soft_label_mode == "mix":
+            return train, cpu_targets, mixed_targets(votes, cpu_targets, self.k, cfg.soft_label_weight).to(self.device)
+        keep = crowd_faces(votes, non_class_votes(cfg.soft_labels, train.ids, cfg.train_split))
+        if not keep.any():
+            raise FacesenseError(f"soft_labels={cfg.soft_labels}: the crowd calls every training row not-a-face or unknown")
+        log.info("soft labels (%s): %d of %d training rows kept; the crowd calls the rest not-a-face or unknown", cfg.soft_label_mode, keep.sum(), len(keep))
+        hard, targets = crowd_targets(votes[keep], self.k, cfg.soft_label_mode)
+        rows = torch.from_numpy(np.flatnonzero(keep))
+        kept = ArrayDataset(train.images[rows.to(train.images.device)], hard.to(train.targets.device), [train.ids[i] for i in rows.tolist()])
+        return kept, hard, targets.to(self.device)
 
     def output_width(self) -> int:
         """Outputs of the network's last layer."""

@@ -4,8 +4,11 @@ A vote table has one column per class (named like the task's classes or a known 
 e.g. FER+'s `happiness`, `anger`) and either an `id` column naming the dataset's sample ids or,
 as FER+ ships it, one row per dataset row in the same order (sample ids `rowN`). Columns for
 other answers (FER+'s contempt, unknown, NF) are ignored; a row with no vote for any class keeps
-its original one-hot label. The original labels stay the reference: training aims at
-(1 - w) * one_hot(label) + w * votes, and evaluation still scores the original labels.
+its original one-hot label. In the default "mix" mode the original labels stay the reference:
+training aims at (1 - w) * one_hot(label) + w * votes, and evaluation still scores the original
+labels. The crowd's own labels (the FER+ paper's schemes) replace them instead: its most-voted
+class ("majority") or its vote shares ("distribution"), without the rows that the crowd calls
+not-a-face or unknown (FER+'s `NF` and `unknown` answers ahead of every class).
 """
 
 from __future__ import annotations
@@ -24,8 +27,36 @@ from ..labels import normalise
 _ROW_ID = re.compile(r"^row(\d+)$")
 
 
+NOT_A_CLASS = ("unknown", "nf")  # FER+'s "unknown" and "not a face" answers
+
+
 def read_votes(path: str | Path, classes: list[str], ids: list[str], split: str | None = None) -> np.ndarray:
     """-> N x K vote counts (float32) for `ids`, in the order of `classes`."""
+    return _read_columns(path, classes, ids, split, required=True)
+
+
+def non_class_votes(path: str | Path, ids: list[str], split: str | None = None) -> np.ndarray:
+    """-> N x 2 counts of the crowd's unknown and not-a-face answers (zeros where the table has no such column)."""
+    return _read_columns(path, list(NOT_A_CLASS), ids, split, required=False)
+
+
+def crowd_faces(votes: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Rows the crowd saw as a face with an expression: some vote for a class, and no unknown /
+    not-a-face answer with more votes than the top class. -> boolean mask."""
+    return (votes.sum(1) > 0) & (votes.max(1) >= other.max(1, initial=0))
+
+
+def crowd_targets(votes: np.ndarray, k: int, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (hard labels: the most-voted class, ties to the first in class order; N x K targets:
+    its one-hot for "majority", the vote shares for "distribution")."""
+    counts = torch.from_numpy(votes)
+    hard = counts.argmax(1)
+    if mode == "majority":
+        return hard, torch.nn.functional.one_hot(hard, k).float()
+    return hard, counts / counts.sum(1, keepdim=True).clamp(min=1)
+
+
+def _read_columns(path: str | Path, classes: list[str], ids: list[str], split: str | None, required: bool) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"soft_labels={path}: file not found (give a vote table such as FER+'s fer2013new.csv)")
@@ -38,9 +69,9 @@ def read_votes(path: str | Path, classes: list[str], ids: list[str], split: str 
     names = [normalise(h) for h in header]
     wanted = [normalise(c) for c in classes]
     missing = [c for c, w in zip(classes, wanted) if w not in names]
-    if missing:
+    if missing and required:
         raise DataError(f"soft_labels={path}: no vote column for classes {missing} (header: {header})")
-    columns = [names.index(w) for w in wanted]
+    columns = [names.index(w) for w in wanted if w in names]
     rows = _row_positions(path, names, table, ids)
     usage = names.index("usage") if "usage" in names else None
     if usage is not None and split is not None:
@@ -49,7 +80,7 @@ def read_votes(path: str | Path, classes: list[str], ids: list[str], split: str 
         if off:
             raise DataError(f"soft_labels={path}: {len(off)} rows (e.g. {off[:3]}) are not marked {split!r} in its Usage column; the table is not in the dataset's row order")
     try:
-        votes = np.array([[float(table[r][c] or 0) for c in columns] for r in rows], dtype=np.float32)
+        votes = np.array([[float(table[r][c] or 0) for c in columns] for r in rows], dtype=np.float32).reshape(len(rows), len(columns))
     except ValueError as exc:
         raise DataError(f"soft_labels={path}: vote counts must be numbers ({exc})") from None
     if (votes < 0).any():
