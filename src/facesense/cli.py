@@ -170,13 +170,14 @@ def _predict(args) -> None:
 
     from . import schema
 
-    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device)
+    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return
     scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
-    fields = ["path", "pred", *scores] + (["error"] if any("error" in r for r in rows) else []) + [schema.KEY]
+    faces = ["face", "x", "y", "w", "h"] if any("face" in r for r in rows) else []  # photos searched for faces
+    fields = ["path", *faces, "pred", *scores] + (["error"] if any("error" in r for r in rows) else []) + [schema.KEY]
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
@@ -319,7 +320,7 @@ def _serve(args) -> None:
         max_connections=args.max_connections, max_live=args.max_live,
     )
     token = args.token or os.environ.get("FACESENSE_TOKEN") or None
-    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age))
+    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age), device=args.device)
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
 
 
@@ -362,7 +363,7 @@ TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
 def _add_detector(parser: argparse.ArgumentParser) -> None:
     from .stream.detect import DEFAULT_DETECTOR, DETECTORS
 
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}); centerface is a CNN that also gives landmarks and finds turned and small faces (table in docs/benchmarks.md)")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}: a CNN with five landmarks per face that finds turned and small faces; table in docs/benchmarks.md)")
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
@@ -419,11 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(e)
     e.set_defaults(func=_evaluate)
 
-    pr = sub.add_parser("predict", help="classify image files or folders (face crops for face models; whole photos for sentiment)")
+    pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
     pr.add_argument("model")
     pr.add_argument("inputs", nargs="+")
+    pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")
+    _add_detector(pr)
     _add_device(pr)
     pr.set_defaults(func=_predict)
 
@@ -490,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take, upload included (default 30)")
     sv.add_argument("--max-connections", type=int, default=100, help="open connections at once (default 100)")
     sv.add_argument("--max-live", type=int, default=16, help="camera connections at once (default 16)")
+    _add_device(sv)
     sv.set_defaults(func=_serve)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")

@@ -1,4 +1,9 @@
-"""Predict classes for image files and folders with a saved model."""
+"""Predict classes for image files and folders with a saved model.
+
+Face models (expression, gender, gender+age, the dlib backends) look for every face in each
+photo, align it as the model expects and give one row per face with its box; `crops=True`
+takes each image whole as one face crop instead (a dataset of crops). Other models (sentiment,
+custom tasks) classify each image whole."""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from .data.images import IMAGE_SUFFIXES, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
-from .runtime.loading import load_age_model
+from .runtime.loading import is_age_name, load_age_model, load_classifier
+
+FACE_TASKS = ("expression", "gender", "gender_age")
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -28,16 +35,27 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto") -> tuple[list[str], list[dict]]:
-    """-> (classes, rows of {path, pred, p_<class>...}); unreadable files error or are reported as
-    rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped
-    name, an exported .onnx, or a third-party backend (dlib-gender: give face crops)."""
+def is_face_model(model: str | Path, config: dict) -> bool:
+    """Whether a model classifies faces (so photos are searched for them) rather than whole images."""
+    return str(model) in dlib_models.BACKENDS or is_age_name(model) or config.get("task") in FACE_TASKS
+
+
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None) -> tuple[list[str], list[dict]]:
+    """-> (classes, rows of {path, pred, p_<class>...}; with a face model on photos, one row
+    per face with {face, x, y, w, h} too); unreadable files error or are reported as rows with
+    an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
+    exported .onnx, or a third-party backend. `crops`: the images are face crops, each
+    classified whole. `detector`: the face detector for photos (default: the live path's)."""
     from .eval.evaluate import load_for_evaluation
 
-    if str(model) in dlib_models.AGE_BACKENDS:
-        return [], predict_ages(str(model), inputs, skip_bad, device)
+    if is_age_name(model):
+        if crops:
+            return [], predict_ages(str(model), inputs, skip_bad, device)
+        return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device)
 
     loaded = load_for_evaluation(model, device)
+    if not crops and is_face_model(model, loaded.config):
+        return loaded.classes, predict_faces(load_classifier(model, device=device), inputs, detector, skip_bad, device)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
@@ -63,7 +81,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
 
 
 def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> list[dict]:
-    """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age backend;
+    """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age model;
     each crop is taken whole as the face box, as a detector's box would be."""
     model = load_age_model(backend, device=device)
     rows: list[dict] = []
@@ -77,4 +95,39 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
             continue
         estimate = model.result(model.predict([image], color_order="RGB")[0])
         rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
+    return rows
+
+
+def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto") -> list[dict]:
+    """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
+    pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
+    face 0 and no prediction, so every photo is accounted for."""
+    from .runtime.align import face_crops
+    from .stream.detect import DEFAULT_DETECTOR, build_detector
+
+    found = build_detector(detector or DEFAULT_DETECTOR, device=device)
+    rows: list[dict] = []
+    for path in expand_inputs(inputs):
+        try:
+            image = read_image(path)
+            image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else np.ascontiguousarray(image[..., ::-1])  # -> BGR, as frames come
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            rows.append({"path": str(path), "face": "", "pred": "", "error": str(exc)})
+            continue
+        boxes = sorted(found.detect(image), key=lambda b: (b.x, b.y))
+        if not boxes:
+            rows.append({"path": str(path), "face": 0, "pred": ""})
+            continue
+        probs = model.predict(face_crops(image, boxes, model.spec, model.margin or 0.0))
+        for i, (box, p) in enumerate(zip(boxes, probs), start=1):
+            row = {"path": str(path), "face": i, "x": box.x, "y": box.y, "w": box.w, "h": box.h}
+            estimate = model.result(p)
+            if hasattr(estimate, "years"):  # an age model
+                row.update(pred=f"{estimate.years:.0f}", age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
+            else:
+                row["pred"] = model.classes[int(p.argmax())]
+                row.update({f"p_{c}": round(float(v), 6) for c, v in zip(model.classes, p)})
+            rows.append(row)
     return rows

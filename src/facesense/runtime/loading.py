@@ -52,6 +52,15 @@ def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
     return FaceClassifier(checkpoint_as_onnx(path), name=str(model), threads=threads, device=device)
 
 
+# `predict age FOLDER`: "age" names the shipped gender+age model's age head
+AGE_ALIAS = "age"
+
+
+def is_age_name(name: str | Path) -> bool:
+    """Whether `name` names an age model by name alone (not a file)."""
+    return str(name) == AGE_ALIAS or str(name) in dlib_models.AGE_BACKENDS
+
+
 def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
     """An age model by name (None/'' -> None)."""
     if not name:
@@ -60,6 +69,8 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
         return dlib_models.AGE_BACKENDS[name](threads, device)
     from .gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
 
+    if name == AGE_ALIAS:
+        name = SHIPPED_NAME
     if name == SHIPPED_NAME or name.endswith(".onnx") or Path(name).exists():
         return AgeHead(GenderAgeModel.load(name, threads, device))
-    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, or 'none'")
+    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, or 'none'")

@@ -1,0 +1,68 @@
+"""`facesense predict` on uncropped photos: every face found, aligned, one row per face with its box."""
+
+import csv
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from facesense.cli import main
+from facesense.predict import predict_files
+from facesense.stream.demo import demo_photo
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """two.jpg: the demo photo twice (300 px and a mirrored 200 px copy); none.png: no face;
+    gray.png: one face in grey."""
+    folder = tmp_path_factory.mktemp("photos")
+    face = demo_photo()
+    big = cv2.resize(face, (300, face.shape[0] * 300 // face.shape[1]))
+    small = cv2.flip(cv2.resize(face, (200, face.shape[0] * 200 // face.shape[1])), 1)
+    canvas = np.full((480, 900, 3), 60, np.uint8)
+    canvas[10 : 10 + big.shape[0], 20:320] = big
+    canvas[100 : 100 + small.shape[0], 600:800] = small
+    cv2.imwrite(str(folder / "two.jpg"), canvas)
+    cv2.imwrite(str(folder / "none.png"), np.full((200, 300, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "gray.png"), cv2.cvtColor(big, cv2.COLOR_BGR2GRAY))
+    return folder
+
+
+def by_photo(rows):
+    out = {}
+    for r in rows:
+        out.setdefault(r["path"].rsplit("/", 1)[-1], []).append(r)
+    return out
+
+
+def test_every_face_of_every_photo_gets_a_row_with_its_box(photos):
+    classes, rows = predict_files("gender", [photos])
+    assert classes == ["man", "woman"]
+    found = by_photo(rows)
+    assert [r["face"] for r in found["two.jpg"]] == [1, 2]  # left to right
+    left, right = found["two.jpg"]
+    assert 20 <= left["x"] < 320 and left["x"] + left["w"] <= 330  # inside the pasted photos
+    assert 600 <= right["x"] < 800 and right["y"] >= 100
+    assert left["w"] > right["w"]  # the bigger copy has the bigger box
+    for r in (left, right):
+        assert r["pred"] in classes and abs(r["p_man"] + r["p_woman"] - 1) < 1e-4
+    assert found["none.png"] == [{"path": str(photos / "none.png"), "face": 0, "pred": ""}]  # accounted for, no prediction
+    assert [r["face"] for r in found["gray.png"]] == [1]
+
+
+def test_crops_mode_classifies_each_image_whole(photos):
+    _, rows = predict_files("gender", [photos], crops=True)
+    assert len(rows) == 3 and all("face" not in r for r in rows)
+
+
+def test_predict_age_on_photos_and_the_csv_columns(photos, capsys):
+    assert main(["predict", "age", str(photos / "two.jpg")]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0])[:8] == ["path", "face", "x", "y", "w", "h", "pred", "age_years"]
+    assert len(rows) == 2 and all(0 < float(r["age_years"]) < 110 and float(r["age_sd"]) > 0 for r in rows)
+
+
+def test_whole_photo_models_are_not_searched_for_faces(photos):
+    classes, rows = predict_files("sentiment", [photos / "two.jpg"])
+    assert classes == ["negative", "positive"] and len(rows) == 1 and "face" not in rows[0]
