@@ -243,3 +243,15 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
             assert json.loads(ws.recv(30))["type"] == "result"
     finally:
         srv.close()
+
+
+def test_every_inference_command_takes_a_device():
+    from facesense.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["serve"], ["live"], ["demo"], ["predict", "gender", "x.jpg"], ["evaluate", "gender", "--data", "d"]):
+        assert parser.parse_args([*argv, "--device", "cpu"]).device == "cpu"
+    from facesense.serve.analyzer import Analyzer
+
+    analyzer = Analyzer(sentiment=None, device="cpu")
+    assert analyzer.models.expression.session.get_providers() == ["CPUExecutionProvider"]

@@ -62,14 +62,15 @@ class Analyzer:
         sentiment: str | None = "sentiment",
         age: str | None = None,
         settings: PipelineSettings | None = None,
+        device: str = "auto",
     ):
         from ..runtime.classifier import FaceClassifier
         from ..stream.detect import build_detector
         from ..stream.live import load_face_models
 
-        self.models = load_face_models(expression, gender, age)
-        self.sentiment = FaceClassifier.load(sentiment) if sentiment else None  # scores the whole photo
-        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model))
+        self.models = load_face_models(expression, gender, age, device)
+        self.sentiment = FaceClassifier.load(sentiment, device=device) if sentiment else None  # scores the whole photo
+        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
         self.settings = settings or PipelineSettings()
 
     def health(self) -> dict:
