@@ -173,3 +173,17 @@ def test_each_photo_of_a_folder_is_its_own_scene():
     assert [len(r.faces) for r in results] == counts
     ids = [{f.track_id for f in r.faces} for r in results]
     assert all(not (ids[i] & ids[j]) for i in range(len(ids)) for j in range(i))  # no id shared
+
+
+def test_best_pairs_is_the_optimal_assignment():
+    from scipy.optimize import linear_sum_assignment
+
+    from facesense.stream.track import best_pairs
+
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (1, 4), (4, 1), (3, 5), (6, 6), (7, 2)]:
+        ious = rng.random(shape)
+        rows, cols = linear_sum_assignment(-ious)
+        pairs = best_pairs(ious)
+        assert len(pairs) == min(shape)
+        assert sum(ious[r, c] for r, c in pairs) == pytest.approx(ious[rows, cols].sum())

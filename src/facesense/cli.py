@@ -358,6 +358,7 @@ def package_version() -> str:
 
 # what the training extra brings; commands that need it say so in one line when it is absent
 TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
+EVAL_MODULES = ("sklearn", "scipy")  # the `eval` extra: metrics, splits, statistics
 
 
 def _add_detector(parser: argparse.ArgumentParser) -> None:
@@ -521,10 +522,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
-        if exc.name not in TRAINING_MODULES:
+        # a runtime-only install (the serving image, a plain `pip install facesense`) asked for
+        # training, export, a checkpoint, or evaluation
+        if exc.name in TRAINING_MODULES:
+            print(f"error: `facesense {args.command}` needs PyTorch ({exc.name}), which the runtime install leaves out: pip install 'facesense[train]'", file=sys.stderr)
+        elif exc.name in EVAL_MODULES:
+            print(f"error: `facesense {args.command}` needs scikit-learn and scipy, which the runtime install leaves out: pip install 'facesense[eval]'", file=sys.stderr)
+        else:
             raise
-        # a runtime-only install (no training extra) asked for training, export or a checkpoint
-        print(f"error: `facesense {args.command}` needs PyTorch ({exc.name}), which the runtime install leaves out: pip install 'facesense[train]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept (a training run continues with `facesense train --resume RUN_DIR`)", file=sys.stderr)

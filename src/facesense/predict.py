@@ -46,16 +46,14 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
     an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
     exported .onnx, or a third-party backend. `crops`: the images are face crops, each
     classified whole. `detector`: the face detector for photos (default: the live path's)."""
-    from .eval.evaluate import load_for_evaluation
-
     if is_age_name(model):
         if crops:
             return [], predict_ages(str(model), inputs, skip_bad, device)
         return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device)
 
-    loaded = load_for_evaluation(model, device)
-    if not crops and is_face_model(model, loaded.config):
-        return loaded.classes, predict_faces(load_classifier(model, device=device), inputs, detector, skip_bad, device)
+    loaded = load_classifier(model, device=device)
+    if not crops and is_face_model(model, getattr(loaded, "config", {})):
+        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
@@ -72,7 +70,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
                 rows.append({"path": str(path), "pred": "", "error": str(exc)})
         if not chunk:
             continue
-        probs = loaded.score(np.stack(pixels))
+        probs = loaded.predict_pixels(np.stack(pixels))
         for path, p in zip(chunk, probs):
             row = {"path": str(path), "pred": loaded.classes[int(p.argmax())]}
             row.update({f"p_{c}": round(float(v), 6) for c, v in zip(loaded.classes, p)})

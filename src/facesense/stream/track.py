@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+
+def best_pairs(ious: np.ndarray) -> list[tuple[int, int]]:
+    """(track, box) pairs of the assignment with the largest total IoU (Jonker-Volgenant, from
+    lapx: a small package, where scipy's solver would bring all of scipy into the runtime)."""
+    import lap
+
+    _, x, _ = lap.lapjv(-ious, extend_cost=True)
+    return [(int(r), int(c)) for r, c in enumerate(x) if c >= 0]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,8 +67,7 @@ class IoUTracker:
         ious = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
         matched_tracks = set()
         if ious.size:
-            rows, cols = linear_sum_assignment(-ious)
-            for r, c in zip(rows, cols):
+            for r, c in best_pairs(ious):
                 if ious[r, c] >= self.iou_threshold:
                     track = self.tracks[r]
                     if held[c]:
