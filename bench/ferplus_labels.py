@@ -44,7 +44,7 @@ def train_one(config: Path, scheme: str, seed: int, runs_dir: Path, epochs: int 
     from facesense.experiment import train
 
     root = runs_dir / run_name(scheme, seed)
-    if (root / "summary.json").is_file():
+    if (root / "train_summary.json").is_file():
         return root / "best.pt"
     overrides = {"seed": seed, "keep": "last", "runs_dir": str(runs_dir), "data": str(DATA / "fer2013.csv.gz"), "name": run_name(scheme, seed)}
     if SCHEMES[scheme]:
@@ -125,7 +125,7 @@ def main() -> None:
             probs = score(ckpt, samples, classes)
             orig = classification_metrics(y, probs, classes)
             plus = classification_metrics(majority[face], probs[face], classes)
-            summary = json.loads((ckpt.parent / "summary.json").read_text())
+            summary = json.loads((ckpt.parent / "train_summary.json").read_text())
             fig = {"accuracy": orig["accuracy"], "macro_f1": orig["macro_f1"], "ece": orig["calibration"]["ece"],
                    "ferplus_accuracy": plus["accuracy"], "ferplus_macro_f1": plus["macro_f1"],
                    "anger_recall": orig["per_class"]["angry"]["recall"], "fear_recall": orig["per_class"]["fear"]["recall"],
