@@ -37,7 +37,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 def is_face_model(model: str | Path, config: dict) -> bool:
     """Whether a model classifies faces (so photos are searched for them) rather than whole images."""
-    return str(model) in dlib_models.BACKENDS or is_age_name(model) or config.get("task") in FACE_TASKS
+    return str(model) in dlib_models.BACKENDS or config.get("task") in FACE_TASKS
 
 
 def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None) -> tuple[list[str], list[dict]]:
@@ -71,11 +71,13 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         if not chunk:
             continue
         probs = loaded.predict_pixels(np.stack(pixels))
-        for path, p in zip(chunk, probs):
-            row = {"path": str(path), "pred": loaded.classes[int(p.argmax())]}
-            row.update({f"p_{c}": round(float(v), 6) for c, v in zip(loaded.classes, p)})
-            rows.append(row)
+        rows += [{"path": str(path), **class_fields(loaded.classes, p)} for path, p in zip(chunk, probs)]
     return loaded.classes, rows
+
+
+def class_fields(classes: list[str], probs: np.ndarray) -> dict:
+    """One prediction's row fields: the top class and every class's probability."""
+    return {"pred": classes[int(probs.argmax())], **{f"p_{c}": round(float(v), 6) for c, v in zip(classes, probs)}}
 
 
 def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> list[dict]:
@@ -102,13 +104,13 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
     face 0 and no prediction, so every photo is accounted for."""
     from .runtime.align import face_crops
     from .stream.detect import DEFAULT_DETECTOR, build_detector
+    from .stream.frames import read_bgr_image
 
     found = build_detector(detector or DEFAULT_DETECTOR, device=device)
     rows: list[dict] = []
     for path in expand_inputs(inputs):
         try:
-            image = read_image(path)
-            image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else np.ascontiguousarray(image[..., ::-1])  # -> BGR, as frames come
+            image = read_bgr_image(path)  # as frames come
         except DataError as exc:
             if not skip_bad:
                 raise
@@ -125,7 +127,6 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
             if hasattr(estimate, "years"):  # an age model
                 row.update(pred=f"{estimate.years:.0f}", age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
             else:
-                row["pred"] = model.classes[int(p.argmax())]
-                row.update({f"p_{c}": round(float(v), 6) for c, v in zip(model.classes, p)})
+                row.update(class_fields(model.classes, p))
             rows.append(row)
     return rows
