@@ -69,15 +69,18 @@ def _models(args) -> None:
     print("\nArchitectures for training (model=NAME in a config):")
     print(f"  {'name':<18} {'params':>10}  {'default input':<14} description")
     for info in list_models():
-        n = count_parameters(build_model(info.name, info.default_classes, info.default_channels, info.default_size))
+        try:
+            n = f"{count_parameters(build_model(info.name, info.default_classes, info.default_channels, info.default_size)):,}"
+        except FacesenseError:  # built from a file its config names (onnx_graph)
+            n = "from file"
         spec = f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} cls"
-        print(f"  {info.name:<18} {n:>10,}  {spec:<14} {info.description}")
+        print(f"  {info.name:<18} {n:>10}  {spec:<14} {info.description}")
 
 
 def _train(args) -> None:
     from .config import load_config
     from .experiment import train
-    from .train.init import PACKAGE_PREFIX
+    from .packaged import PACKAGE_PREFIX
 
     config_path, overrides = args.config, list(args.overrides)
     if config_path is not None and "=" in config_path and not Path(config_path).exists():

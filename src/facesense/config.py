@@ -57,6 +57,9 @@ class Config:
     model_args: dict[str, Any] = field(default_factory=dict)
     image_size: int = 48
     channels: int = 1
+    input_mean: float | list[float] = 0.0  # the model's normalisation: (pixel / 255 - mean) / std; one value or one per channel
+    input_std: float | list[float] = 1.0
+    align: str | None = None  # train on faces aligned by their five landmarks onto this named reference (dlib_chip), as the runtime aligns them; None: the images as they are
     test_time_flip: bool = False  # validate, evaluate, predict and export average each image with its mirror (2x compute per face)
     test_time_zoom: list[float] = field(default_factory=list)  # ... and with copies zoomed by these factors (> 1: in; each one more view)
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
@@ -135,6 +138,17 @@ class Config:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (gray) or 3 (colour), got {self.channels}")
+        for key in ("input_mean", "input_std"):
+            value = getattr(self, key)
+            if isinstance(value, list) and len(value) != self.channels:
+                raise ConfigError(f"{key} has {len(value)} values for {self.channels} channels; give one value or one per channel")
+        if any(v <= 0 for v in (self.input_std if isinstance(self.input_std, list) else [self.input_std])):
+            raise ConfigError(f"input_std must be > 0, got {self.input_std}")
+        if self.align is not None:
+            from .preprocess import REFERENCES
+
+            if self.align not in REFERENCES:
+                raise ConfigError(f"align={self.align!r} is not one of {sorted(REFERENCES)} (or null for unaligned images)")
         if not 0 <= self.val_size < 1:
             raise ConfigError(f"val_size must be in [0, 1), got {self.val_size}")
         if self.folds > 1 and not 0 <= self.fold < self.folds:

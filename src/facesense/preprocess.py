@@ -27,6 +27,14 @@ _CONVERSIONS = {
     (4, "BGR", 3): cv2.COLOR_BGRA2RGB,
 }
 
+# CenterFace's five landmarks (eyes, nose, mouth corners, image left to right) in dlib's face
+# chip, as fractions of its side: the mean over 1,997 gender_faces photos of where dlib's own
+# alignment puts them, made left-right symmetric (python bench/alignment_check.py --derive 2000)
+DLIB_CHIP_REFERENCE = ((0.314, 0.302), (0.686, 0.302), (0.5, 0.528), (0.345, 0.694), (0.655, 0.694))
+
+# named references a training config can ask for (`align: dlib_chip`)
+REFERENCES = {"dlib_chip": DLIB_CHIP_REFERENCE}
+
 
 @dataclass(frozen=True)
 class InputSpec:

@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
 from .images import decode
-from .prepare import PreparedData, map_labels
+from .prepare import PreparedData, face_preparer, input_spec, map_labels
 from .samples import Samples
 from .sources import read_dataset
 from .split import assign_splits
@@ -39,13 +39,13 @@ def ages_of(samples: Samples, age_max: int) -> np.ndarray:
 
 def _decode_part(samples: Samples, idx: np.ndarray, targets: np.ndarray, spec: InputSpec, skip_bad: bool, prefix: str):
     part = samples.subset(idx)
-    images, kept = decode(part, spec, skip_bad=skip_bad)
+    images, kept = decode(part, spec, skip_bad=skip_bad, prepare=face_preparer(spec))
     ids = [prefix + part.ids[i] for i in kept]
     return images, targets[idx][kept], ids, part.skipped
 
 
 def prepare_gender_age(cfg) -> PreparedData:
-    spec = InputSpec(size=cfg.image_size, channels=cfg.channels)
+    spec = input_spec(cfg)
     classes = list(cfg.classes) if cfg.classes else list(GENDER_CLASSES)
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
     rows: list[tuple[str, str, str]] = []

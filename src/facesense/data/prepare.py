@@ -33,6 +33,27 @@ class PreparedData:
     source_splits: dict[str, str] = field(default_factory=dict)
 
 
+def input_spec(cfg) -> InputSpec:
+    """The input spec a training config asks for: size, channels, normalisation, alignment."""
+    from ..preprocess import REFERENCES
+
+    def norm(value):
+        return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else float(value)
+
+    return InputSpec(size=cfg.image_size, channels=cfg.channels, mean=norm(cfg.input_mean), std=norm(cfg.input_std), align=REFERENCES[cfg.align] if cfg.align else None)
+
+
+def face_preparer(spec: InputSpec):
+    """What each training image goes through before resizing: for a model trained on aligned
+    faces, the runtime's own aligner (five landmarks found on the crop, mapped onto the spec's
+    reference), so training and inference see the same chips; None otherwise."""
+    if spec.align is None:
+        return None
+    from ..runtime.align import align_crop
+
+    return lambda image: align_crop(image, spec)
+
+
 def prepare_data(cfg, progress=None) -> PreparedData:
     if cfg.task == "gender_age":
         from .gender_age import prepare_gender_age
@@ -44,14 +65,14 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     dropped = int((~keep).sum())
     samples = samples.subset(np.flatnonzero(keep))
     targets = targets[keep]
-    spec = InputSpec(size=cfg.image_size, channels=cfg.channels)
+    spec = input_spec(cfg)
     parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify)
     t0 = time.perf_counter()
     splits: dict[str, ArrayDataset] = {}
     rows: list[tuple[str, str, str]] = []
     for name, idx in parts.items():
         part = samples.subset(idx)
-        images, kept = decode(part, spec, skip_bad=cfg.skip_bad, progress=progress)
+        images, kept = decode(part, spec, skip_bad=cfg.skip_bad, progress=progress, prepare=face_preparer(spec))
         samples.skipped = part.skipped
         y = targets[idx][kept]
         ids = [part.ids[i] for i in kept]

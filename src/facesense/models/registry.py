@@ -34,7 +34,7 @@ def register(name: str, description: str, size: int, channels: int, classes: int
 
 def _load_architectures() -> None:
     # importing the modules runs their @register decorators
-    from . import efficientnet_lite, modern, source_a, source_b  # noqa: F401
+    from . import efficientnet_lite, modern, onnx_graph, source_a, source_b  # noqa: F401
 
 
 def list_models() -> list[ModelInfo]:

