@@ -230,3 +230,35 @@ def test_live_takes_the_shipped_gender_age_model_as_its_age_model(tmp_path):
     rows = list(csv.DictReader(log.open()))
     assert summary["faces"] == len(rows) > 0
     assert all(0 <= float(r["age_years"]) <= 100 and float(r["age_sd"]) > 0 for r in rows)
+
+
+def test_one_gender_age_model_answers_gender_and_age_in_one_run_per_frame():
+    from facesense.runtime.assets import shipped_model_path
+    from facesense.stream.live import load_face_models
+    from facesense.stream.pipeline import classify_faces
+    from facesense.runtime.faces import Box
+
+    if shipped_model_path("gender_age", ".int8.onnx") is None:
+        pytest.skip("no shipped gender_age model in this checkout")
+    models = load_face_models(None, "gender_age", "age")
+    assert models.gender is models.age.model  # shared, not loaded twice
+    assert type(load_face_models(None, "gender", "gender_age").gender).__name__ == "FaceClassifier"
+    runs = []
+    session = models.gender.session
+    real_run = session.run
+
+    class Counting:  # onnxruntime sessions cannot be patched in place
+        def run(self, *args, **kwargs):
+            runs.append(1)
+            return real_run(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(session, name)
+
+    models.gender.session = Counting()
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    boxes = [Box(20, 20, 50, 60), Box(90, 30, 40, 50)]
+    out = classify_faces(frame, boxes, [("gender", models.gender), ("age", models.age)], 0.0)
+    assert len(runs) == 1 and out["gender"].shape == (2, 2) and out["age"].shape == (2, len(models.age.model.bins))
+    classify_faces(frame, boxes, [("gender", models.gender), ("age", models.age)], 0.0)
+    assert len(runs) == 2  # a new frame is a new run

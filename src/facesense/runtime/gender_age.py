@@ -50,6 +50,7 @@ class GenderAgeModel:
         if outputs[:2] != ["probabilities", "age_probabilities"]:
             raise FacesenseError(f"{name}: expected outputs probabilities, age_probabilities; got {outputs}")
         self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
+        self._last: tuple | None = None  # (crops, color_order, outputs) of the latest run
 
     @classmethod
     def load(cls, model: str | Path = SHIPPED_NAME, threads: int = 0, device: str = "auto") -> "GenderAgeModel":
@@ -70,8 +71,15 @@ class GenderAgeModel:
         return gender, age
 
     def run(self, crops: list[np.ndarray], color_order: str = "BGR") -> tuple[np.ndarray, np.ndarray]:
-        """Face crops (uint8 images) -> (class probabilities, age probabilities), one batched run."""
-        return self.run_pixels(np.stack([to_model_pixels(c, self.spec, color_order) for c in crops]) if crops else np.zeros((0,)))
+        """Face crops (uint8 images) -> (class probabilities, age probabilities), one batched run.
+        When this model is both the pipeline's gender and age model, both ask for the same crops
+        list in turn: the second asks get the first's outputs instead of a second run."""
+        last = self._last
+        if last is not None and last[0] is crops and last[1] == color_order:
+            return last[2]
+        outputs = self.run_pixels(np.stack([to_model_pixels(c, self.spec, color_order) for c in crops]) if crops else np.zeros((0,)))
+        self._last = (crops, color_order, outputs)  # holding the list keeps its id from being reused
+        return outputs
 
     def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
         """N x K gender probabilities: the classifier contract, so it can stand in as a gender model."""

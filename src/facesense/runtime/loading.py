@@ -74,3 +74,21 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
     if name == SHIPPED_NAME or name.endswith(".onnx") or Path(name).exists():
         return AgeHead(GenderAgeModel.load(name, threads, device))
     raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, or 'none'")
+
+
+def same_model(a: str | Path, b: str | Path) -> bool:
+    """Whether two model names or paths name the same model file (`age` names the shipped
+    gender+age model): the pipeline then runs it once per frame for both answers."""
+
+    def key(name):
+        from .gender_age import SHIPPED_NAME
+
+        name = SHIPPED_NAME if str(name) == AGE_ALIAS else name
+        try:
+            found = resolve(name)
+        except FacesenseError:
+            return None
+        return found.resolve() if isinstance(found, Path) else found
+
+    first = key(a)
+    return first is not None and first == key(b)

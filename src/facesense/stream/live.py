@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FacesenseError, SourceFailed
-from ..runtime.loading import load_age_model, load_classifier
+from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, open_source
@@ -52,11 +52,13 @@ def check_task(model, option: str, wanted: str) -> None:
 
 
 def load_face_models(expression: str | None, gender: str | None, age: str | None = None, device: str = "auto") -> FaceModels:
-    models = FaceModels(
-        load_classifier(expression, device=device) if expression else None,
-        load_classifier(gender, device=device) if gender else None,
-        load_age_model(age, device=device),
-    )
+    age_model = load_age_model(age, device=device)
+    shared = getattr(age_model, "model", None)  # the gender+age network behind an age head
+    if gender and shared is not None and same_model(gender, shared.name):
+        gender_model = shared  # one run per frame gives both answers
+    else:
+        gender_model = load_classifier(gender, device=device) if gender else None
+    models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
             check_task(model, task, task)
