@@ -23,6 +23,7 @@ from scipy.stats import binomtest
 
 from facesense.age import central_interval, decade, years_and_sd
 from facesense.data.images import decode, read_image
+from facesense.data.prepare import face_preparer
 from facesense.data.sources import read_dataset
 from facesense.data.split import assign_splits
 from facesense.eval.age import age_metrics, format_age_report, split_config_of
@@ -100,11 +101,12 @@ def main() -> None:
     ages = np.array([float(a) for a in test.columns["age"]])
     races = test.columns["race"]
     truth = np.array([normalise(x) for x in test.labels])
-    print(f"machine: {platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs: timings are noisy)")
+    print(f"machine: {platform.machine()} CPU, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"held-out split of {args.data}: {len(test)} faces ({int((ages >= 18).sum())} adults), seed {config['seed']}, test_size {config['test_size']}, stratified by label x {config['stratify']}")
     print("adults per race: " + ", ".join(f"{r} {sum(1 for x, a in zip(races, ages) if x == r and a >= 18)}" for r in sorted(set(races))))
 
-    pixels, kept = decode(test, model.spec)
+    # each face as the runtime reads a face-crop file: aligned when the model's spec asks for it
+    pixels, kept = decode(test, model.spec, prepare=face_preparer(model.spec))
     assert len(kept) == len(test)
     gender_probs, age_probs = [], []
     for start in range(0, len(pixels), 256):
@@ -120,7 +122,7 @@ def main() -> None:
     if args.gender_data:
         gf = read_dataset(args.gender_data)
         gf_val = gf.subset(assign_splits(gf, "train", "val", None, config["val_size"], 0, 0, config["seed"])["val"])
-        gf_pixels, _ = decode(gf_val, model.spec)
+        gf_pixels, _ = decode(gf_val, model.spec, prepare=face_preparer(model.spec))
         pred = np.array(model.classes)[model.run_pixels(gf_pixels)[0].argmax(1)]
         gf_truth = np.array([normalise(x) for x in gf_val.labels])
         k, n = int((pred == gf_truth).sum()), len(gf_truth)
@@ -133,11 +135,19 @@ def main() -> None:
         from facesense.runtime.dlib_models import dlib_age, dlib_gender
 
         dg, da = dlib_gender(2), dlib_age(2)
-        print("\n(dlib networks: each face aligned as their package does, taking the whole 200x200 crop as the box)")
+        print("\n(dlib networks as shipped, unchanged: each face aligned onto their chip from CenterFace's landmarks, as the runtime does)")
         images = [read_image(p) for p in test.paths]
-        g_probs = np.concatenate([dg.predict(images[i : i + 256], "RGB") for i in range(0, len(images), 256)])
+        g_probs = np.concatenate([dg.predict([dg.prepare(im) for im in images[i : i + 256]], "RGB") for i in range(0, len(images), 256)])
         results["dlib"] = {"gender": report_gender("dlib-gender (CC0)", np.array(dg.classes)[g_probs.argmax(1)], truth, races, ages)}
-        a_probs = np.concatenate([da.predict(images[i : i + 256], "RGB") for i in range(0, len(images), 256)])
+        if args.gender_data:  # dlib's network never trained on gender_faces: all of it is held out
+            gf_all = read_dataset(args.gender_data)
+            gf_images = [read_image(p) for p in gf_all.paths]
+            gf_pred = np.array(dg.classes)[np.concatenate([dg.predict([dg.prepare(im) for im in gf_images[i : i + 256]], "RGB") for i in range(0, len(gf_images), 256)]).argmax(1)]
+            gf_truth_all = np.array([normalise(x) for x in gf_all.labels])
+            k, n = int((gf_pred == gf_truth_all).sum()), len(gf_truth_all)
+            lo, hi = wilson(k, n)
+            print(f"\n### Gender on all of {args.gender_data}, dlib-gender (CC0; never trained on it): {k}/{n} = {k / n:.4f} (95% CI {lo:.4f}-{hi:.4f})")
+        a_probs = np.concatenate([da.predict([da.prepare(im) for im in images[i : i + 256]], "RGB") for i in range(0, len(images), 256)])
         results["dlib"]["age"] = report_age("dlib-age (CC0, bins 0-80)", a_probs, da.ages, ages, races)
         timings += [("dlib-gender + dlib-age (align both, two networks)", lambda batch: (dg.predict(batch, "RGB"), da.predict(batch, "RGB")))]
 

@@ -212,6 +212,9 @@ def _live_options(args):
     )
 
 
+TRACK_LINES = 8  # tracks printed after a run, the longest first
+
+
 def _print_summary(summary: dict) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
@@ -220,6 +223,14 @@ def _print_summary(summary: dict) -> None:
         f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
     )
     print(f"latency ms median/p95: {stages}")
+    tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
+    for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
+        said = [f"{track[key]} {track[key + '_shares'][track[key]]:.0%}" for key in ("expression", "gender") if key in track]
+        if "age_median" in track:
+            said.append(f"age {track['age_median']:.0f}")
+        print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {track['frames']} frames): {', '.join(said) or 'no classifier'}")
+    if len(tracks) > TRACK_LINES:
+        print(f"... and {len(tracks) - TRACK_LINES} shorter tracks (all in the summary file)")
     for gap in summary.get("gaps", []):
         print(f"gap {gap['start_s']:.1f}-{gap['end_s']:.1f} s: {gap['reason']}")
 

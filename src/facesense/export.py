@@ -129,6 +129,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     import numpy as np
 
     from .data.images import decode
+    from .data.prepare import face_preparer
     from .data.sources import read_dataset
     from .data.split import _match
     from .preprocess import scale
@@ -142,7 +143,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
         train = assign_splits(data, **{k: config[k] for k in keys})["train"]
     pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
-    images, _ = decode(data.subset(pick), spec, skip_bad=True)
+    images, _ = decode(data.subset(pick), spec, skip_bad=True, prepare=face_preparer(spec))  # aligned as in training
     return scale(images, spec).astype(np.float32)
 
 
