@@ -262,3 +262,13 @@ def test_one_gender_age_model_answers_gender_and_age_in_one_run_per_frame():
     assert len(runs) == 1 and out["gender"].shape == (2, 2) and out["age"].shape == (2, len(models.age.model.bins))
     classify_faces(frame, boxes, [("gender", models.gender), ("age", models.age)], 0.0)
     assert len(runs) == 2  # a new frame is a new run
+
+
+def test_one_cycle_schedule_steps_per_batch_in_gender_age_training(tmp_path, capsys):
+    utk = write_age_manifest(tmp_path / "utk", n=48)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=3", "batch_size=8", "test_size=0.2", "val_size=0.2", "age_max=90", "lr=0.05", "lr_schedule=onecycle", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    lrs = [float(r["lr"]) for r in csv.DictReader(open(f"{run}/history.csv"))]
+    assert len(set(lrs)) == 3 and max(lrs) <= 0.05  # warm-up, then annealing: every epoch starts at another rate

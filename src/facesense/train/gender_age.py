@@ -150,6 +150,8 @@ class GenderAgeTrainer(Trainer):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.per_batch_schedule and not self.holding_lr:  # one-cycle steps per batch
+                self.scheduler.step()
             with torch.no_grad():
                 pred = logits[:, : self.k].argmax(1)
                 has_age = y[:, 1] >= 0
