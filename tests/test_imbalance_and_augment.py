@@ -43,3 +43,17 @@ def test_only_training_batches_are_augmented_and_shuffled():
     training = Batches(data, spec, 4, train=True, seed=0, augment=augment)
     x, _, idx = next(iter(training))
     assert idx.tolist() != [0, 1, 2, 3] and not torch.equal(x, images[idx].float() / 255)
+
+
+def test_colour_jitter_runs_on_pixels_before_a_models_normalisation():
+    """A model with its own mean/std (dlib's networks) must still see pixels darker than the
+    mean: the jitter clamps to [0, 1] pixels, so it runs before the normalisation."""
+    images = torch.tensor([0, 64, 128, 255], dtype=torch.uint8).repeat_interleave(48).reshape(4, 3, 4, 4)
+    data = ArrayDataset(images, torch.zeros(4, dtype=torch.long), [str(i) for i in range(4)])
+    spec = InputSpec(4, 3, mean=(0.5, 0.5, 0.5), std=0.25)
+    augment = build_augment(AugmentConfig(brightness=0.01, contrast=0.01), spec)
+    x, _, idx = next(iter(Batches(data, spec, 4, train=True, seed=0, augment=augment)))
+    black = x[(idx == 0).nonzero()[0, 0]]
+    assert torch.allclose(black, torch.full_like(black, -2.0), atol=0.1)  # (0 - 0.5) / 0.25, not clamped to 0
+    white = x[(idx == 3).nonzero()[0, 0]]
+    assert white.max() <= 2.0 + 1e-5 and white.min() > 1.8

@@ -84,7 +84,11 @@ def to_model_pixels(image: np.ndarray, spec: InputSpec, color_order: str = "RGB"
 def scale(batch_uint8, spec: InputSpec):
     """uint8 batch (numpy or torch, NxCxHxW) -> float32 model input."""
     x = batch_uint8.float() if hasattr(batch_uint8, "float") else batch_uint8.astype(np.float32)
-    x = x / 255.0
+    return normalise(x / 255.0, spec)
+
+
+def normalise(x, spec: InputSpec):
+    """Pixels in [0, 1] (numpy or torch, NxCxHxW) -> the model's input: (x - mean) / std."""
     if spec.mean != 0.0 or spec.std != 1.0:
         shape = (-1, 1, 1)  # per channel, broadcast over H x W
         mean = np.asarray(spec.mean, np.float32).reshape(shape) if isinstance(spec.mean, tuple) else spec.mean

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..preprocess import InputSpec, scale
+from ..preprocess import InputSpec, normalise, scale
 
 
 @dataclass
@@ -91,9 +91,10 @@ class Batches:
         stop = n - n % self.batch_size if self._drop_last(n) else n
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
-            x = scale(self.data.images[idx], self.spec)
-            if self.augment is not None:
-                x = self.augment(x)
+            if self.augment is None:
+                x = scale(self.data.images[idx], self.spec)
+            else:  # augmentation works on [0, 1] pixels (colour jitter clamps to them), then the model's normalisation
+                x = normalise(self.augment(self.data.images[idx].float() / 255.0), self.spec)
             yield x, self.data.targets[idx], idx
 
 
@@ -119,10 +120,8 @@ def build_augment(aug, spec: InputSpec) -> Callable[[torch.Tensor], torch.Tensor
         ops.append(K.RandomGrayscale(p=aug.grayscale))
     if aug.blur:
         ops.append(K.RandomGaussianBlur((3, 3), (0.1, 1.2), p=aug.blur))
-    if aug.erasing:
-        scalar = isinstance(spec.mean, (int, float)) and isinstance(spec.std, (int, float))
-        fill = (0.5 - spec.mean) / spec.std if scalar else 0.0
-        ops.append(K.RandomErasing(p=aug.erasing, value=fill))
+    if aug.erasing:  # mid-grey patches (augmentation runs before the model's normalisation)
+        ops.append(K.RandomErasing(p=aug.erasing, value=0.5))
     photometric = aug.brightness or aug.contrast or aug.saturation
     if not ops and not photometric:
         return None
@@ -139,7 +138,7 @@ def build_augment(aug, spec: InputSpec) -> Callable[[torch.Tensor], torch.Tensor
 
 def jitter_colour(x: torch.Tensor, brightness: float, contrast: float, saturation: float) -> torch.Tensor:
     """Per-image random brightness, contrast and saturation factors in [1 - s, 1 + s], on [0, 1]
-    pixels (the models that use them take pixels / 255 unnormalised). Three blends per batch:
+    pixels (augmentation runs before the model's normalisation). Three blends per batch:
     kornia's ColorJitter (HSV round trip) took ten times longer than the network's step on a
     2-core CPU."""
     n = x.shape[0]
