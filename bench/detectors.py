@@ -2,7 +2,7 @@
 ../shared/data/videos and the photos in ../shared/data/images, the share of frames with a face,
 faces per frame, track ids, frames with all six / at least five faces on six_faces_grid.mp4,
 false frames on no_face.mp4, faces found on each photo, and end-to-end FPS with the shipped
-expression and gender models on (age off, no video written: the live path as a window would run).
+expression and gender models on (`--age` off unless given; no video written: the live path as a window would run).
 
     python bench/detectors.py [--detectors centerface,haar_alt2,haar_profile] [--detect-every 5]
 
@@ -19,7 +19,10 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_one(detector: str, video: str, detect_every: int, queue) -> None:
+from facesense.runtime.assets import DEFAULT_EXPRESSION, DEFAULT_GENDER
+
+
+def run_one(detector: str, video: str, detect_every: int, age: str | None, queue) -> None:
     from facesense.stream.live import LiveOptions, run_live
     from facesense.stream.pipeline import PipelineSettings
 
@@ -29,14 +32,14 @@ def run_one(detector: str, video: str, detect_every: int, queue) -> None:
         counts.append(len(result.faces))
         ids.update(f.track_id for f in result.faces)
 
-    summary = run_live(LiveOptions(source=video, detector=detector, settings=PipelineSettings(detect_every=detect_every)), on_frame=on_frame)
+    summary = run_live(LiveOptions(source=video, detector=detector, age=age, settings=PipelineSettings(detect_every=detect_every)), on_frame=on_frame)
     queue.put({"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)})
 
 
-def measure(detector: str, video: Path, detect_every: int) -> dict:
+def measure(detector: str, video: Path, detect_every: int, age: str | None) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, queue))
+    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, age, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -59,16 +62,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--detectors", default="centerface,haar_alt2,haar_profile")
     ap.add_argument("--detect-every", type=int, default=5)
+    ap.add_argument("--age", default="none", help="age model as in live (default none; the default gender model gives age from the same run)")
     args = ap.parse_args()
+    age = None if args.age == "none" else args.age
     videos = sorted((DATA / "videos").glob("*.mp4"))
     if not videos:
         raise SystemExit(f"no videos in {DATA / 'videos'}")
-    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; expression + gender on, age off, no video written; detect every {args.detect_every}\n")
+    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; live's default expression and gender models ({DEFAULT_EXPRESSION}, {DEFAULT_GENDER}), age {args.age}, no video written; detect every {args.detect_every}\n")
     print("| detector | clip | frames | FPS | frames with a face | faces/frame | track ids | all 6 faces | >= 5 faces |")
     print("|---|---|---|---|---|---|---|---|---|")
     for detector in args.detectors.split(","):
         for video in videos:
-            r = measure(detector, video, args.detect_every)
+            r = measure(detector, video, args.detect_every, age)
             n = max(1, len(r["counts"]))
             with_face = sum(c > 0 for c in r["counts"]) / n
             grid = video.name.startswith("six_faces")

@@ -45,9 +45,12 @@ def test_analyse_image_array_and_errors():
 
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
         image = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
-    analyser = facesense.FaceAnalyser(gender=None)
+    analyser = facesense.FaceAnalyser(gender=None, age=None)
     [face] = analyser.analyse(image)
     assert set(face) == {"track_id", "box", "expression"} and abs(sum(face["expression"]["probs"].values()) - 1) < 1e-3
+    # by default one gender+age network answers both: Grace Hopper, 77 in this 1984 photo
+    [face] = facesense.FaceAnalyser().analyse(image)
+    assert face["gender"]["label"] == "woman" and 65 <= face["age"]["years"] <= 90
     with pytest.raises(facesense.FacesenseError, match="expected H x W x 3 uint8"):
         analyser.analyse(np.zeros((4, 4), np.float32))
     with pytest.raises(facesense.FacesenseError, match="is a gender model"):

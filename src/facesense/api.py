@@ -21,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import FacesenseError
+from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from .stream.detect import DEFAULT_DETECTOR
 
 
@@ -40,11 +41,12 @@ def face_dict(face) -> dict:
 
 class FaceAnalyser:
     """Loads a detector and the face models once. `expression`/`gender`: a shipped name, a
-    checkpoint, a run folder or an exported .onnx (None: off); `age`: "dlib-age" (an optional
-    package) or None; `detector`: centerface (default), haar_alt2, haar, haar_profile, or yunet with
+    checkpoint, a run folder or an exported .onnx (None: off; default: the shipped gender+age
+    network for gender); `age`: "gender_age" (default: the same network's age, from the same
+    run), "dlib-age" (an optional package) or None; `detector`: centerface (default), haar_alt2, haar, haar_profile, or yunet with
     `detector_model`; `device`: where the ONNX models run (auto, cpu, cuda)."""
 
-    def __init__(self, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
+    def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
         from .stream.detect import build_detector
         from .stream.live import load_face_models
 
@@ -84,7 +86,7 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     return read_bgr_image(Path(image))
 
 
-def analyse_image(image: str | Path | np.ndarray, expression: str | None = "expression", gender: str | None = "gender", age: str | None = None, detector: str = DEFAULT_DETECTOR) -> list[dict]:
+def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR) -> list[dict]:
     """Every face of one photo with its box, expression, gender (and age) and their
     probabilities. Loads the models on each call: for many images make one `FaceAnalyser`."""
     return FaceAnalyser(expression, gender, age, detector).analyse(image)

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, FacesenseError, SourceFailed
 
 log = logging.getLogger("facesense")
@@ -447,9 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     lv = sub.add_parser("live", help="expression + gender for every face of a camera, video, stream or image folder")
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
-    lv.add_argument("--expression", default="expression", help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
-    lv.add_argument("--gender", default="gender", help="gender model (same forms, or dlib-gender for the CC0 dlib model); 'none' to switch off")
-    lv.add_argument("--age", default="none", help="age estimate per face: gender_age (our shipped gender+age model: see its card), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none (default)")
+    lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
+    lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
+    lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection")
@@ -472,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
-    dm.add_argument("--age", default="none", help="age estimate per face: gender_age (shipped), dlib-age (an optional package: see README) or none (default)")
+    dm.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age (default, shipped), dlib-age (an optional package: see README) or none")
     _add_device(dm)
     dm.set_defaults(func=_demo)
 
@@ -490,10 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--expression", default="expression")
-    sv.add_argument("--gender", default="gender")
+    sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
+    sv.add_argument("--gender", default=DEFAULT_GENDER)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
-    sv.add_argument("--age", default="none", help="age estimate per face: gender_age (shipped), dlib-age or none (default)")
+    sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: gender_age (default, shipped), dlib-age or none")
     _add_detector(sv)
     sv.add_argument("--detector-model")
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")

@@ -10,6 +10,7 @@ from dataclasses import asdict
 import numpy as np
 
 from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
+from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..stream.detect import DEFAULT_DETECTOR
 from ..stream.pipeline import ATTRIBUTES, FaceResult, LiveSession, PipelineSettings
 
@@ -55,12 +56,12 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
 class Analyzer:
     def __init__(
         self,
-        expression: str | None = "expression",
-        gender: str | None = "gender",
+        expression: str | None = DEFAULT_EXPRESSION,
+        gender: str | None = DEFAULT_GENDER,
         detector: str = DEFAULT_DETECTOR,
         detector_model: str | None = None,
         sentiment: str | None = "sentiment",
-        age: str | None = None,
+        age: str | None = DEFAULT_AGE,
         settings: PipelineSettings | None = None,
         device: str = "auto",
     ):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FacesenseError, SourceFailed
+from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
@@ -21,9 +22,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class LiveOptions:
     source: str = "0"
-    expression: str | None = "expression"  # model (shipped name, checkpoint, run dir, .onnx) or None
-    gender: str | None = "gender"
-    age: str | None = None  # an age model (runtime.loading.load_age_model), e.g. "dlib-age"
+    expression: str | None = DEFAULT_EXPRESSION  # model (shipped name, checkpoint, run dir, .onnx) or None
+    gender: str | None = DEFAULT_GENDER
+    age: str | None = DEFAULT_AGE  # an age model (runtime.loading.load_age_model): gender_age, dlib-age, None
     detector: str = DEFAULT_DETECTOR
     detector_model: str | None = None
     detect_width: int = 320
