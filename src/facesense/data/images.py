@@ -79,7 +79,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
-            "remove or replace it, or pass skip_bad=true to skip and list such files"
+            "remove or replace it, or skip and list such files (skip_bad=true in a training config, --skip-bad for evaluate and predict)"
         ) from None
 
 
