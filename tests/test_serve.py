@@ -68,7 +68,7 @@ def test_page_health_and_docs(server):
     status, body, _ = request(server.url + "/api/health")
     health = json.loads(body)
     assert {k: health[k] for k in ("status", "expression", "gender", "age", "sentiment", "token_required")} == {
-        "status": "ok", "expression": True, "gender": True, "age": False, "sentiment": True, "token_required": False}
+        "status": "ok", "expression": True, "gender": True, "age": True, "sentiment": True, "token_required": False}
     status, docs, _ = request(server.url + "/docs")
     assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
     status, spec, _ = request(server.url + "/openapi.json")
