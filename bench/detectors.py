@@ -16,10 +16,9 @@ import multiprocessing as mp
 import platform
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 from facesense.runtime.assets import DEFAULT_EXPRESSION, DEFAULT_GENDER
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def run_one(detector: str, video: str, detect_every: int, age: str | None, queue) -> None:

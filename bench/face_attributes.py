@@ -28,6 +28,7 @@ from facesense.data.sources import read_dataset
 from facesense.data.split import assign_splits
 from facesense.eval.age import age_metrics, format_age_report, split_config_of
 from facesense.labels import normalise
+from facesense.runtime.align import align_face, crop_landmarks
 from facesense.runtime.gender_age import GenderAgeModel
 
 SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
@@ -73,6 +74,13 @@ def report_age(name: str, age_probs: np.ndarray, bins: np.ndarray, ages: np.ndar
     for line in format_age_report(m, "race"):
         print(line)
     return m
+
+
+def predict_aligned(model, images: list[np.ndarray], landmarks: list[np.ndarray]) -> np.ndarray:
+    """Whole face crops (RGB) -> probabilities, each aligned onto the model's reference from its
+    landmarks, as the runtime's aligner does for a face-crop file."""
+    chips = [align_face(im, lm, model.spec.align, model.spec.size) for im, lm in zip(images, landmarks)]
+    return np.concatenate([model.predict(chips[i : i + 256], "RGB") for i in range(0, len(chips), 256)])
 
 
 def per_face_ms(fn, faces: list[np.ndarray], batch: int) -> float:
@@ -137,17 +145,18 @@ def main() -> None:
         dg, da = dlib_gender(2), dlib_age(2)
         print("\n(dlib networks as shipped, unchanged: each face aligned onto their chip from CenterFace's landmarks, as the runtime does)")
         images = [read_image(p) for p in test.paths]
-        g_probs = np.concatenate([dg.predict([dg.prepare(im) for im in images[i : i + 256]], "RGB") for i in range(0, len(images), 256)])
+        landmarks = [crop_landmarks(im) for im in images]  # once per face: both networks align from them
+        g_probs = predict_aligned(dg, images, landmarks)
         results["dlib"] = {"gender": report_gender("dlib-gender (CC0)", np.array(dg.classes)[g_probs.argmax(1)], truth, races, ages)}
         if args.gender_data:  # dlib's network never trained on gender_faces: all of it is held out
             gf_all = read_dataset(args.gender_data)
             gf_images = [read_image(p) for p in gf_all.paths]
-            gf_pred = np.array(dg.classes)[np.concatenate([dg.predict([dg.prepare(im) for im in gf_images[i : i + 256]], "RGB") for i in range(0, len(gf_images), 256)]).argmax(1)]
+            gf_pred = np.array(dg.classes)[predict_aligned(dg, gf_images, [crop_landmarks(im) for im in gf_images]).argmax(1)]
             gf_truth_all = np.array([normalise(x) for x in gf_all.labels])
             k, n = int((gf_pred == gf_truth_all).sum()), len(gf_truth_all)
             lo, hi = wilson(k, n)
             print(f"\n### Gender on all of {args.gender_data}, dlib-gender (CC0; never trained on it): {k}/{n} = {k / n:.4f} (95% CI {lo:.4f}-{hi:.4f})")
-        a_probs = np.concatenate([da.predict([da.prepare(im) for im in images[i : i + 256]], "RGB") for i in range(0, len(images), 256)])
+        a_probs = predict_aligned(da, images, landmarks)
         results["dlib"]["age"] = report_age("dlib-age (CC0, bins 0-80)", a_probs, da.ages, ages, races)
         timings += [("dlib-gender + dlib-age (align both, two networks)", lambda batch: (dg.predict(batch, "RGB"), da.predict(batch, "RGB")))]
 

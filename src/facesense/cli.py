@@ -9,8 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, FacesenseError, SourceFailed
+from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 
 log = logging.getLogger("facesense")
 

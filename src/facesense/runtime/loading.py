@@ -13,7 +13,6 @@ from .classifier import FaceClassifier
 TRAIN_EXTRA = "pip install 'facesense[train]'"
 
 
-
 def checkpoint_as_onnx(model: str | Path) -> bytes:
     """A training checkpoint (file, run folder) as ONNX bytes: needs the training extra."""
     try:
