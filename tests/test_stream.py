@@ -323,3 +323,18 @@ def test_model_whose_input_spec_does_not_match(models):
     data = onnx_bytes(load_model(models[0]))  # a 1-channel model
     with pytest.raises(FacesenseError, match="does not match"):
         FaceClassifier(data, classes=["a"] * 7, spec=InputSpec(48, 3))
+
+
+def test_a_label_near_the_right_edge_stays_whole_in_the_frame():
+    from facesense.runtime.faces import Box
+    from facesense.runtime.results import AgeEstimate, Prediction
+    from facesense.stream.draw import _COLOURS, annotate
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+
+    frame = Frame(0, 0.0, np.zeros((120, 300, 3), np.uint8))
+    face = FaceResult(1, Box(250, 60, 40, 40), Prediction("neutral", 0.6, {}), Prediction("woman", 0.7, {}), AgeEstimate(79.0, 5.0))
+    image = annotate(FrameResult(frame, [face]))
+    label_rows = image[40:57]  # the label band above the box
+    filled = np.all(label_rows == _COLOURS[1], axis=2).any(axis=0)
+    assert filled[-1] and filled[:250].any()  # reaches the right edge and starts left of the box

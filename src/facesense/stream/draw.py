@@ -27,8 +27,9 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
         y = b.y - 6 if b.y > 40 else b.y + b.h + 16
         text = " ".join(lines)
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        cv2.rectangle(image, (b.x, y - th - 4), (b.x + tw + 4, y + 3), colour, -1)
-        cv2.putText(image, text, (b.x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        x = max(0, min(b.x, image.shape[1] - tw - 4))  # a face near the right edge keeps its whole label in view
+        cv2.rectangle(image, (x, y - th - 4), (x + tw + 4, y + 3), colour, -1)
+        cv2.putText(image, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
     return image

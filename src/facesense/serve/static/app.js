@@ -200,10 +200,11 @@ function drawLoop() {
         const text = describe(f);
         const tw = ctx.measureText(text).width + 8, th = parseInt(ctx.font, 10) + 6;
         const ty = y > th ? y - th : y + h;
+        const lx = Math.max(0, Math.min(x, canvas.width - tw));  // a face near the right edge keeps its whole label in view
         ctx.fillStyle = colour;
-        ctx.fillRect(x, ty, tw, th);
+        ctx.fillRect(lx, ty, tw, th);
         ctx.fillStyle = "#000";
-        ctx.fillText(text, x + 4, ty + th - 6);
+        ctx.fillText(text, lx + 4, ty + th - 6);
       }
     }
   }
