@@ -52,7 +52,7 @@ def history(run: RunDir):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in torch.load(run.last_checkpoint, weights_only=False)["history"]]
 
 
-@pytest.mark.parametrize("schedule", [{}, {"lr_schedule": "onecycle", "optimizer": "sgd", "lr": 0.05}], ids=["plateau", "onecycle"])
+@pytest.mark.parametrize("schedule", [{}, {"lr_schedule": "onecycle", "optimizer": "sgd", "lr": 0.05}, {"augment": {"hflip": True, "degrade": 0.5}}], ids=["plateau", "onecycle", "degrade"])
 def test_resume_matches_an_uninterrupted_run(tmp_path, folders3, schedule):
     full = train(small_config(folders3, tmp_path / "a", **schedule), progress=False)
     part = train(small_config(folders3, tmp_path / "b", **schedule), progress=False, stop_after=1)  # "killed" after epoch 1
@@ -112,6 +112,33 @@ def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3)
     assert distillation_loss(torch.log(soft), soft, 4.0).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(FacesenseError, match="classes"):
         Teachers([str(teacher.best_checkpoint)], ["a", "b"], InputSpec(48, 1), torch.device("cpu"))
+
+
+def test_teachers_score_the_face_that_the_student_sees_degraded(tmp_path, folders3, monkeypatch):
+    """augment.degrade=1 with a teacher: the student trains on a degraded copy of each batch and
+    the teacher scores the batch as it was, so its targets are those of the undegraded face."""
+    from facesense.train import distill, loop
+
+    teacher = train(small_config(folders3, tmp_path / "t", epochs=1, augment={}), progress=False)
+    scored, degraded = [], []
+    soft_targets, to_degraded = distill.Teachers.soft_targets, loop.Trainer._degraded
+
+    def spy_teacher(self, x, *args, **kwargs):
+        scored.append(x.clone())
+        return soft_targets(self, x, *args, **kwargs)
+
+    def spy_degrade(self, x):
+        out = to_degraded(self, x)
+        degraded.append((x.clone(), out))
+        return out
+
+    monkeypatch.setattr(distill.Teachers, "soft_targets", spy_teacher)
+    monkeypatch.setattr(loop.Trainer, "_degraded", spy_degrade)
+    train(small_config(folders3, tmp_path / "s", epochs=1, teacher=[str(teacher.best_checkpoint)], augment={"degrade": 1.0}), progress=False)
+    assert scored and len(scored) == len(degraded)
+    for teacher_x, (clean, student_x) in zip(scored, degraded):
+        assert torch.equal(teacher_x, clean)
+        assert (student_x != clean).flatten(1).any(1).all()  # every face degraded
 
 
 def test_training_without_validation_keeps_the_last_epoch(tmp_path, folders3):

@@ -1,6 +1,7 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 import torch
 
 from facesense.config import AugmentConfig
@@ -57,3 +58,31 @@ def test_colour_jitter_runs_on_pixels_before_a_models_normalisation():
     assert torch.allclose(black, torch.full_like(black, -2.0), atol=0.1)  # (0 - 0.5) / 0.25, not clamped to 0
     white = x[(idx == 3).nonzero()[0, 0]]
     assert white.max() <= 2.0 + 1e-5 and white.min() > 1.8
+
+
+def test_degraded_faces_are_drawn_per_face_and_seeded_per_epoch():
+    """Degrader(p): about p of the faces change (p=1: all, p=0: none), shape and [0, 1] range
+    kept for gray and colour faces; the same (seed, epoch) draws the same copies, so a resumed
+    run sees what an uninterrupted one saw."""
+    from facesense.train.degrade import Degrader
+
+    gen = torch.Generator().manual_seed(0)
+    faces = torch.rand(64, 1, 48, 48, generator=gen)
+    every = Degrader(1.0, seed=3)
+    every.set_epoch(2)
+    out = every(faces)
+    assert out.shape == faces.shape and 0 <= out.min() and out.max() <= 1
+    assert (out != faces).flatten(1).any(1).all()
+    again = Degrader(1.0, seed=3)
+    again.set_epoch(2)
+    assert torch.equal(again(faces), out)
+    again.set_epoch(3)
+    assert not torch.equal(again(faces), out)
+    half = Degrader(0.5, seed=0)
+    changed = (half(faces) != faces).flatten(1).any(1).sum().item()
+    assert 16 <= changed <= 48
+    assert torch.equal(Degrader(0.0)(faces), faces)
+    colour = torch.rand(8, 3, 48, 48, generator=gen)
+    assert every(colour).shape == colour.shape
+    with pytest.raises(ValueError, match="probability"):
+        Degrader(1.5)

@@ -29,6 +29,9 @@ class AugmentConfig:
     saturation: float = 0.0  # +- fraction
     grayscale: float = 0.0  # probability of a gray copy
     blur: float = 0.0  # probability of a Gaussian blur (a small or soft face)
+    # probability that the student sees a degraded copy of a face (another box margin, light,
+    # blur or a small face, JPEG; train/degrade.py); teachers, if any, see it undegraded
+    degrade: float = 0.0
 
 
 @dataclass
@@ -177,6 +180,8 @@ class Config:
             raise ConfigError("soft_labels needs loss=ce (vote shares over every class)")
         if self.soft_label_mode != "mix" and self.soft_labels is None:
             raise ConfigError(f"soft_label_mode={self.soft_label_mode} needs soft_labels (a vote table such as FER+'s fer2013new.csv)")
+        if not 0 <= self.augment.degrade <= 1:
+            raise ConfigError(f"augment.degrade is a probability in [0, 1], got {self.augment.degrade}")
         if not 0 <= self.soft_label_weight <= 1:
             raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
         if not 0 <= self.test_size < 1 or self.val_size + self.test_size >= 1:

@@ -87,15 +87,29 @@ def scale(batch_uint8, spec: InputSpec):
     return normalise(x / 255.0, spec)
 
 
+def _mean_std(x, spec: InputSpec):
+    """The spec's mean and std, shaped to broadcast over an NxCxHxW batch of x's kind."""
+    shape = (-1, 1, 1)  # per channel, broadcast over H x W
+    mean = np.asarray(spec.mean, np.float32).reshape(shape) if isinstance(spec.mean, tuple) else spec.mean
+    std = np.asarray(spec.std, np.float32).reshape(shape) if isinstance(spec.std, tuple) else spec.std
+    if hasattr(x, "float") and not isinstance(mean, float):
+        import torch
+
+        mean, std = torch.as_tensor(mean, device=x.device), torch.as_tensor(std, device=x.device)
+    return mean, std
+
+
 def normalise(x, spec: InputSpec):
     """Pixels in [0, 1] (numpy or torch, NxCxHxW) -> the model's input: (x - mean) / std."""
     if spec.mean != 0.0 or spec.std != 1.0:
-        shape = (-1, 1, 1)  # per channel, broadcast over H x W
-        mean = np.asarray(spec.mean, np.float32).reshape(shape) if isinstance(spec.mean, tuple) else spec.mean
-        std = np.asarray(spec.std, np.float32).reshape(shape) if isinstance(spec.std, tuple) else spec.std
-        if hasattr(x, "float") and not isinstance(mean, float):
-            import torch
-
-            mean, std = torch.as_tensor(mean), torch.as_tensor(std)
+        mean, std = _mean_std(x, spec)
         x = (x - mean) / std
+    return x
+
+
+def denormalise(x, spec: InputSpec):
+    """The model's input -> pixels in [0, 1]: the inverse of `normalise`."""
+    if spec.mean != 0.0 or spec.std != 1.0:
+        mean, std = _mean_std(x, spec)
+        x = x * std + mean
     return x

@@ -131,6 +131,8 @@ class GenderAgeTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: bool) -> dict:
         self.net.train()
         self.train_batches.set_epoch(epoch)
+        if self.degrader:
+            self.degrader.set_epoch(epoch)
         loss_sum, total, correct, abs_err, aged = 0.0, 0, 0, 0.0, 0
         preds, trues = [], []
         batches = self.train_batches
@@ -140,6 +142,8 @@ class GenderAgeTrainer(Trainer):
             batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
         for x, y, _ in batches:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.degrader:
+                x = self._degraded(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast_for(self.device, self.amp):

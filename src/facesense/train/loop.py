@@ -22,8 +22,10 @@ from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
 from ..eval.metrics import macro_f1
 from ..models import build_model, with_test_time_views
+from ..preprocess import denormalise, normalise
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
+from .degrade import Degrader
 from .distill import Teachers, distillation_loss
 from .soft_labels import check_alignment, crowd_faces, crowd_targets, mixed_targets, non_class_votes, read_votes
 
@@ -180,6 +182,7 @@ class Trainer:
             raise FacesenseError(f"batch_size={cfg.batch_size} must be divisible by the {world_size} processes (it is the global batch)")
         self.train_batches = Batches(train, data.spec, cfg.batch_size // world_size, train=True, seed=cfg.seed, augment=build_augment(cfg.augment, data.spec), sample_weights=sample_weights, rank=rank, world_size=world_size)
         self.val_batches = Batches(val, data.spec, max(cfg.batch_size, inference_batch_size(data.spec)), train=False)
+        self.degrader = Degrader(cfg.augment.degrade, cfg.seed) if cfg.augment.degrade else None
         self.scheduler = build_scheduler(cfg, self.optimizer, mode, len(self.train_batches))
         self.per_batch_schedule = cfg.lr_schedule == "onecycle"
         self.holding_lr = False  # SWA epochs at a constant swa_lr
@@ -269,6 +272,8 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: bool) -> dict:
         self.net.train()
         self.train_batches.set_epoch(epoch)
+        if self.degrader:
+            self.degrader.set_epoch(epoch)
         total, correct, loss_sum = 0, 0, 0.0
         preds, trues = [], []
         batches = self.train_batches
@@ -278,10 +283,12 @@ class Trainer:
             batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
         for x, y, idx in batches:
             x, y, idx = (t.to(self.device, non_blocking=True) for t in (x, y, idx))
+            seen = self._degraded(x) if self.degrader else x  # the teachers score x
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+                seen = seen.contiguous(memory_format=torch.channels_last)
             with autocast_for(self.device, self.amp):
-                logits = self.net(x)
+                logits = self.net(seen)
                 soft = None
                 if self.cached_soft is not None:
                     soft = self.cached_soft[idx]
@@ -325,6 +332,10 @@ class Trainer:
             "train_accuracy": correct / total,
             "train_macro_f1": macro_f1(y_true, y_pred, self.k),
         }
+
+    def _degraded(self, x: torch.Tensor) -> torch.Tensor:
+        spec = self.data.spec
+        return normalise(self.degrader(denormalise(x, spec)), spec)
 
     def validate(self, model=None) -> dict:
         if len(self.data.splits["val"]) == 0:
