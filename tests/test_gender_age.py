@@ -94,6 +94,12 @@ def test_masked_loss_ignores_age_of_rows_without_one():
     logits.grad = None
     gender_age_loss(logits, targets, 2, bins, 2.0, gender_weight=0.0)[0].backward()
     assert torch.all(logits.grad[:, :2] == 0)
+    # the expectation term adds age_l1 x the summed |expected - true age| of the aged rows / batch
+    with torch.no_grad():
+        base, expected = gender_age_loss(logits, targets, 2, bins, 2.0, age_l1=0.0)
+        heavier = gender_age_loss(logits, targets, 2, bins, 2.0, age_l1=1.0)[0]
+    l1 = ((expected[0] - 5).abs() + (expected[3] - 12).abs()) / 4
+    assert heavier.item() == pytest.approx(base.item() + l1.item(), rel=1e-5)
 
 
 def test_years_sd_and_interval_of_known_distributions():

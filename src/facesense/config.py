@@ -72,6 +72,7 @@ class Config:
     age_max: int = 100  # age bins 0..age_max (the last one: age_max and older)
     age_sigma: float = 2.0  # width (years) of the Gaussian label distribution around each true age
     age_weight: float = 1.0  # weight of the age loss beside the gender loss (0: gender only)
+    age_l1: float = 0.1  # weight of |expected age - true age| beside the distribution loss (DLDL-v2's expectation term)
     gender_weight: float = 1.0  # weight of the gender loss (0: age only)
     # optimisation
     epochs: int = 50
@@ -191,7 +192,7 @@ class Config:
         if self.task == "gender_age":
             if self.loss != "ce" or self.teacher or self.soft_labels or self.class_balance != "none" or self.test_time_flip or self.test_time_zoom:
                 raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels, class_balance or test-time views")
-            if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
+            if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.age_l1 < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
                 raise ConfigError(f"task=gender_age needs age_max >= 1, age_sigma > 0 and non-negative age_weight/gender_weight, not both 0 (got {self.age_max}, {self.age_sigma}, {self.age_weight}, {self.gender_weight})")
         elif self.extra_data:
             raise ConfigError("extra_data is for task=gender_age (datasets that train the class head only)")

@@ -21,16 +21,17 @@ from .loop import HISTORY_COLUMNS, Trainer
 
 log = logging.getLogger(__name__)
 
-# weight of the L1 error of the expected age beside the label-distribution loss (DLDL-v2, Gao et
-# al. 2018): the distribution term alone leaves the expectation biased towards the crowded ages
-EXPECTATION_L1 = 0.1
 AGE_COLUMNS = ["train_age_mae", "val_age_mae"]
 
 
 def gender_age_loss(logits: torch.Tensor, targets: torch.Tensor, classes: int, bins: torch.Tensor, sigma: float,
-                    age_weight: float = 1.0, gender_weight: float = 1.0, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                    age_weight: float = 1.0, gender_weight: float = 1.0, label_smoothing: float = 0.0,
+                    age_l1: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (loss, expected age per sample). targets: N x 2 (class, age or -1). The age terms are
-    summed over the samples with an age and divided by the batch size (a masked mean)."""
+    summed over the samples with an age and divided by the batch size (a masked mean): the
+    label-distribution loss plus `age_l1` times the L1 error of the expected age (DLDL-v2, Gao
+    et al. 2018: the distribution term alone leaves the expectation biased towards the crowded
+    ages)."""
     logits = logits.float()
     gender, age_logits = logits[:, :classes], logits[:, classes:]
     loss = gender_weight * F.cross_entropy(gender, targets[:, 0], label_smoothing=label_smoothing)
@@ -41,7 +42,7 @@ def gender_age_loss(logits: torch.Tensor, targets: torch.Tensor, classes: int, b
         age = targets[has_age, 1].float()
         target = torch.exp(-0.5 * ((bins[None, :] - age[:, None]) / sigma) ** 2)
         target = target / target.sum(dim=1, keepdim=True)
-        per_sample = -(target * log_p[has_age]).sum(dim=1) + EXPECTATION_L1 * (expected[has_age] - age).abs()
+        per_sample = -(target * log_p[has_age]).sum(dim=1) + age_l1 * (expected[has_age] - age).abs()
         loss = loss + age_weight * per_sample.sum() / len(targets)
     return loss, expected.detach()
 
@@ -126,7 +127,7 @@ class GenderAgeTrainer(Trainer):
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor):
         cfg = self.cfg
-        return gender_age_loss(logits, y, self.k, self.bins, cfg.age_sigma, cfg.age_weight, cfg.gender_weight, cfg.label_smoothing)
+        return gender_age_loss(logits, y, self.k, self.bins, cfg.age_sigma, cfg.age_weight, cfg.gender_weight, cfg.label_smoothing, cfg.age_l1)
 
     def train_epoch(self, epoch: int, progress: bool) -> dict:
         self.net.train()
@@ -180,7 +181,7 @@ class GenderAgeTrainer(Trainer):
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan, "val_age_mae": math.nan}
         logits, y = predict_logits(model or self.model, self.val_batches, self.device, self.channels_last)
         t_logits, t_y = torch.from_numpy(logits), torch.from_numpy(y)
-        loss, expected = gender_age_loss(t_logits, t_y, self.k, self.bins.cpu(), self.cfg.age_sigma, self.cfg.age_weight, self.cfg.gender_weight)
+        loss, expected = gender_age_loss(t_logits, t_y, self.k, self.bins.cpu(), self.cfg.age_sigma, self.cfg.age_weight, self.cfg.gender_weight, age_l1=self.cfg.age_l1)
         pred = logits[:, : self.k].argmax(1)
         has_age = y[:, 1] >= 0
         return {
