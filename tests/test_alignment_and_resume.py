@@ -175,3 +175,19 @@ def test_weight_averaging_over_the_last_epochs_survives_a_kill(tmp_path, folders
 
     with pytest.raises(ConfigError, match="swa_start"):
         small_config(folders3, tmp_path, swa_start=9)
+
+
+@pytest.mark.parametrize("key", ["init_from", "teacher"])
+def test_a_missing_start_or_teacher_checkpoint_fails_before_any_image_is_read(tmp_path, folders3, capsys, key):
+    """A missing init_from or teacher file is named in one line before the data are read (a
+    broken image would fail first otherwise), and no run folder is left behind."""
+    from facesense.cli import main
+
+    next((folders3 / "angry").iterdir()).write_bytes(b"not an image")
+    missing = tmp_path / "nope" / "best.pt"
+    value = str(missing) if key == "init_from" else f"[{missing}]"
+    args = ["train", "task=custom", f"data={folders3}", "model=resnet_fer_small", f"{key}={value}", f"runs_dir={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{key}={missing}: file not found" in err and "not an image" not in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

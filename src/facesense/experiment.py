@@ -39,13 +39,21 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
 
 
 def check_architecture(cfg: Config) -> None:
-    """Build the configured network once before any data is read, so a wrong model name,
-    model_args or a missing packaged weights file fails at once rather than after minutes of
-    decoding (and aligning) images. The head width here is a stand-in: the data sets the real one."""
+    """Build the configured network once, and look for the weights files it starts from and
+    learns from, before any data is read: a wrong model name, model_args, a missing packaged
+    weights file, init_from or teacher fails at once rather than after minutes of decoding (and
+    aligning) images, and leaves no run folder. The head width here is a stand-in: the data sets
+    the real one."""
     from .age import output_width
+    from .train.init import resolve_weights_path
 
     width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
     build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
+    if cfg.init_from and not resolve_weights_path(cfg.init_from).is_file():
+        raise FacesenseError(f"init_from={cfg.init_from}: file not found (give a local .pt checkpoint or state dict)")
+    for path in cfg.teacher or []:
+        if not Path(path).is_file():
+            raise FacesenseError(f"teacher={path}: file not found (give a local .pt checkpoint trained by facesense)")
 
 
 def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
