@@ -132,13 +132,23 @@ def test_teachers_score_the_face_that_the_student_sees_degraded(tmp_path, folder
         degraded.append((x.clone(), out))
         return out
 
+    student_inputs = []
+    build = loop.build_model
+
+    def spy_build(*args, **kwargs):  # the student network records what it trains on
+        net = build(*args, **kwargs)
+        net.register_forward_pre_hook(lambda module, inputs: student_inputs.append(inputs[0].detach().clone()) if module.training else None)
+        return net
+
     monkeypatch.setattr(distill.Teachers, "soft_targets", spy_teacher)
     monkeypatch.setattr(loop.Trainer, "_degraded", spy_degrade)
+    monkeypatch.setattr(loop, "build_model", spy_build)
     train(small_config(folders3, tmp_path / "s", epochs=1, teacher=[str(teacher.best_checkpoint)], augment={"degrade": 1.0}), progress=False)
-    assert scored and len(scored) == len(degraded)
-    for teacher_x, (clean, student_x) in zip(scored, degraded):
+    assert scored and len(scored) == len(degraded) == len(student_inputs)
+    for teacher_x, (clean, degraded_x), student_x in zip(scored, degraded, student_inputs):
         assert torch.equal(teacher_x, clean)
-        assert (student_x != clean).flatten(1).any(1).all()  # every face degraded
+        assert torch.equal(student_x, degraded_x)
+        assert (degraded_x != clean).flatten(1).any(1).all()  # every face degraded
 
 
 def test_training_without_validation_keeps_the_last_epoch(tmp_path, folders3):

@@ -278,3 +278,24 @@ def test_one_cycle_schedule_steps_per_batch_in_gender_age_training(tmp_path, cap
     run = capsys.readouterr().out.strip().splitlines()[-1]
     lrs = [float(r["lr"]) for r in csv.DictReader(open(f"{run}/history.csv"))]
     assert len(set(lrs)) == 3 and max(lrs) <= 0.05  # warm-up, then annealing: every epoch starts at another rate
+
+
+def test_gender_age_training_sees_the_degraded_faces(tmp_path, capsys, monkeypatch):
+    """augment.degrade=1 in gender_age training: every training batch reaches the network
+    through the degrader (the same Trainer._degraded as the class tasks)."""
+    from facesense.train import loop
+
+    calls = []
+    to_degraded = loop.Trainer._degraded
+
+    def spy(self, x):
+        out = to_degraded(self, x)
+        calls.append((x.shape, (out != x).flatten(1).any(1).all().item()))
+        return out
+
+    monkeypatch.setattr(loop.Trainer, "_degraded", spy)
+    utk = write_age_manifest(tmp_path / "utk", n=32)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=1", "batch_size=8", "test_size=0.2", "val_size=0.2", "age_max=90", "augment={degrade: 1.0}", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    assert calls and all(changed for _, changed in calls)

@@ -67,7 +67,7 @@ def test_degraded_faces_are_drawn_per_face_and_seeded_per_epoch():
     from facesense.train.degrade import Degrader
 
     gen = torch.Generator().manual_seed(0)
-    faces = torch.rand(64, 1, 48, 48, generator=gen)
+    faces = torch.randint(0, 256, (64, 1, 48, 48), generator=gen).float() / 255  # whole pixel values survive the uint8 round trip
     every = Degrader(1.0, seed=3)
     every.set_epoch(2)
     out = every(faces)
@@ -78,6 +78,8 @@ def test_degraded_faces_are_drawn_per_face_and_seeded_per_epoch():
     assert torch.equal(again(faces), out)
     again.set_epoch(3)
     assert not torch.equal(again(faces), out)
+    again.set_epoch(2)  # a used degrader set back to epoch 2 draws epoch 2's copies again
+    assert torch.equal(again(faces), out)
     half = Degrader(0.5, seed=0)
     changed = (half(faces) != faces).flatten(1).any(1).sum().item()
     assert 16 <= changed <= 48

@@ -92,7 +92,7 @@ def _mean_std(x, spec: InputSpec):
     shape = (-1, 1, 1)  # per channel, broadcast over H x W
     mean = np.asarray(spec.mean, np.float32).reshape(shape) if isinstance(spec.mean, tuple) else spec.mean
     std = np.asarray(spec.std, np.float32).reshape(shape) if isinstance(spec.std, tuple) else spec.std
-    if hasattr(x, "float") and not isinstance(mean, float):
+    if hasattr(x, "float") and not (isinstance(mean, float) and isinstance(std, float)):
         import torch
 
         mean, std = torch.as_tensor(mean, device=x.device), torch.as_tensor(std, device=x.device)

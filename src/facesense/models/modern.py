@@ -54,6 +54,7 @@ def resnet_fer(num_outputs: int, in_channels: int = 1, image_size: int = 48, wid
 
 @register("resnet_fer_small", "ResNet-10-style (4 stages x 1 basic block, 16-128 ch): fast on CPU", 48, 1, 7)
 def resnet_fer_small(num_outputs: int, in_channels: int = 1, image_size: int = 48, width: int = 16, dropout: float = 0.2, stem_stride: int = 1):
-    """stem_stride 2 halves the first feature maps: about 4x less compute, for inputs of 64 px and more."""
+    """stem_stride 2 halves the first feature maps: about 4x less compute in the first stage (a
+    48x48 FER2013 epoch about 2.9x faster on a 2-core CPU, configs/expression_fast_onecycle.yaml)."""
     del image_size
     return ResNetFER(num_outputs, in_channels, tuple(width * m for m in (1, 2, 4, 8)), blocks=(1, 1, 1, 1), dropout=dropout, stem_stride=stem_stride)
