@@ -38,22 +38,22 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
     return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
 
 
-def check_architecture(cfg: Config) -> None:
+def check_before_data(cfg: Config) -> None:
     """Build the configured network once, and look for the weights files it starts from and
     learns from, before any data is read: a wrong model name, model_args, a missing packaged
     weights file, init_from or teacher fails at once rather than after minutes of decoding (and
     aligning) images, and leaves no run folder. The head width here is a stand-in: the data sets
     the real one."""
     from .age import output_width
-    from .train.init import resolve_weights_path
+    from .train.distill import existing_teacher_file
+    from .train.init import existing_weights_file
 
     width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
     build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
-    if cfg.init_from and not resolve_weights_path(cfg.init_from).is_file():
-        raise FacesenseError(f"init_from={cfg.init_from}: file not found (give a local .pt checkpoint or state dict)")
+    if cfg.init_from:
+        existing_weights_file(cfg.init_from)
     for path in cfg.teacher or []:
-        if not Path(path).is_file():
-            raise FacesenseError(f"teacher={path}: file not found (give a local .pt checkpoint trained by facesense)")
+        existing_teacher_file(path)
 
 
 def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
@@ -65,7 +65,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         if not run.config.is_file():
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
         cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
-    check_architecture(cfg)
+    check_before_data(cfg)
     data = prepare_data(cfg)
     if resume is None:
         if run_dir is not None:

@@ -18,6 +18,13 @@ from ..runs import atomic_path
 log = logging.getLogger(__name__)
 
 
+def existing_teacher_file(path: str | Path) -> Path:
+    """The teacher checkpoint's path, failing with one line when the file is not there."""
+    if not Path(path).is_file():
+        raise FacesenseError(f"teacher={path}: file not found (give a local .pt checkpoint trained by facesense)")
+    return Path(path)
+
+
 class Teachers:
     """An ensemble of frozen facesense checkpoints; their probabilities at temperature T are averaged."""
 
@@ -26,9 +33,7 @@ class Teachers:
         self.k = len(classes)
         self.models = []
         for path in paths:
-            if not Path(path).is_file():
-                raise FacesenseError(f"teacher={path}: file not found (give a local .pt checkpoint trained by facesense)")
-            loaded = load_model(path)
+            loaded = load_model(existing_teacher_file(path))
             if loaded.binary_logit:
                 raise FacesenseError(f"teacher={path}: a one-logit (loss=bce) model cannot be a teacher; train it with loss=ce")
             if loaded.classes != classes:

@@ -130,10 +130,7 @@ class GenderAgeTrainer(Trainer):
         return gender_age_loss(logits, y, self.k, self.bins, cfg.age_sigma, cfg.age_weight, cfg.gender_weight, cfg.label_smoothing, cfg.age_l1)
 
     def train_epoch(self, epoch: int, progress: bool) -> dict:
-        self.net.train()
-        self.train_batches.set_epoch(epoch)
-        if self.degrader:
-            self.degrader.set_epoch(epoch)
+        self._start_epoch(epoch)
         loss_sum, total, correct, abs_err, aged = 0.0, 0, 0, 0.0, 0
         preds, trues = [], []
         batches = self.train_batches

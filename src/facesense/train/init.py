@@ -20,12 +20,18 @@ def resolve_weights_path(spec: str | Path) -> Path:
     return resolve_packaged_path(spec, "init_from")
 
 
-def load_backbone(model: nn.Module, spec: str | Path) -> int:
-    """Copy every tensor whose name and shape match from a facesense checkpoint or a plain
-    state dict into `model` (heads with another class count are left as initialised)."""
+def existing_weights_file(spec: str | Path) -> Path:
+    """`resolve_weights_path`, failing with one line when the file is not there."""
     path = resolve_weights_path(spec)
     if not path.is_file():
         raise FacesenseError(f"init_from={path}: file not found (give a local .pt checkpoint or state dict)")
+    return path
+
+
+def load_backbone(model: nn.Module, spec: str | Path) -> int:
+    """Copy every tensor whose name and shape match from a facesense checkpoint or a plain
+    state dict into `model` (heads with another class count are left as initialised)."""
+    path = existing_weights_file(spec)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:

@@ -269,11 +269,15 @@ class Trainer:
         save_checkpoint(path, self.model, self.cfg.to_dict(), self.data.classes, self.data.spec, **self._state(epoch))
 
     # -- epochs -----------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, progress: bool) -> dict:
+    def _start_epoch(self, epoch: int) -> None:
+        """Training mode, and the epoch's seeded shuffle and degradations (resume draws the same)."""
         self.net.train()
         self.train_batches.set_epoch(epoch)
         if self.degrader:
             self.degrader.set_epoch(epoch)
+
+    def train_epoch(self, epoch: int, progress: bool) -> dict:
+        self._start_epoch(epoch)
         total, correct, loss_sum = 0, 0, 0.0
         preds, trues = [], []
         batches = self.train_batches
