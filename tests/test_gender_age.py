@@ -299,3 +299,29 @@ def test_gender_age_training_sees_the_degraded_faces(tmp_path, capsys, monkeypat
             "epochs=1", "batch_size=8", "test_size=0.2", "val_size=0.2", "age_max=90", "augment={degrade: 1.0}", f"runs_dir={tmp_path / 'runs'}", "-q"]
     assert main(args) == 0
     assert calls and all(changed for _, changed in calls)
+
+
+def test_folds_on_extra_folds_the_gender_only_data_and_keeps_the_main_split(tmp_path):
+    """Cross-validating the gender head on gender_faces: each fold holds out another fifth of the
+    extra data, while the main dataset's test and validation rows stay the same in every fold."""
+    from conftest import write_class_folders
+    from facesense.config import load_config
+    from facesense.data.gender_age import prepare_gender_age
+    from facesense.errors import ConfigError
+
+    utk = write_age_manifest(tmp_path / "utk", n=40)
+    extra = write_class_folders(tmp_path / "gf", ["man", "woman"], 10, size=32, colour=True)
+    base = {"task": "gender_age", "data": str(utk), "extra_data": [str(extra)], "image_size": 32, "channels": 3,
+            "test_size": 0.25, "val_size": 0.2, "age_max": 90, "folds": 5, "folds_on": "extra"}
+    main_rows, extra_val = set(), []
+    for fold in range(5):
+        data = prepare_gender_age(load_config(overrides=base | {"fold": fold}))
+        held = {(i, s) for i, _, s in data.manifest_rows if ":" not in i and s != "train"}
+        main_rows.add(frozenset(held))
+        extra_val.append({i for i, _, s in data.manifest_rows if ":" in i and s == "val"})
+    assert len(main_rows) == 1 and len(next(iter(main_rows))) > 0
+    assert all(len(v) == 4 for v in extra_val) and len(set().union(*extra_val)) == 20  # 5 disjoint fifths of 20
+    with pytest.raises(ConfigError, match="folds_on"):
+        load_config(overrides={"task": "gender", "folds_on": "extra"})
+    with pytest.raises(ConfigError, match="extra_data"):
+        load_config(overrides={"task": "gender_age", "folds_on": "extra"})

@@ -54,6 +54,7 @@ class Config:
     stratify: list[str] = field(default_factory=list)  # manifest columns the seeded splits also balance (besides the label); `age` is binned into bands
     folds: int = 0  # >1: seeded stratified k-fold on the train pool ...
     fold: int = 0  # ... and this fold is validation
+    folds_on: str = "main"  # task=gender_age: "extra" folds the extra_data (gender-only) datasets instead, the main dataset keeping its test/val split
     seed: int = 0
     # model and input spec
     model: str = "emotion_model_3"
@@ -132,6 +133,7 @@ class Config:
             "device": ("auto", "cpu", "cuda"),
             "teacher_mode": ("online", "cached"),
             "soft_label_mode": ("mix", "majority", "distribution"),
+            "folds_on": ("main", "extra"),
         }
         for key, allowed in choice.items():
             if getattr(self, key) not in allowed:
@@ -194,8 +196,12 @@ class Config:
                 raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels, class_balance or test-time views")
             if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.age_l1 < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
                 raise ConfigError(f"task=gender_age needs age_max >= 1, age_sigma > 0, age_l1 >= 0 and non-negative age_weight/gender_weight, not both 0 (got {self.age_max}, {self.age_sigma}, {self.age_l1}, {self.age_weight}, {self.gender_weight})")
+            if self.folds_on == "extra" and not self.extra_data:
+                raise ConfigError("folds_on=extra folds the extra_data datasets; give extra_data or use folds_on=main")
         elif self.extra_data:
             raise ConfigError("extra_data is for task=gender_age (datasets that train the class head only)")
+        elif self.folds_on != "main":
+            raise ConfigError("folds_on=extra is for task=gender_age (it folds the extra_data datasets)")
         if not self.name:
             self.name = self.model
         return self

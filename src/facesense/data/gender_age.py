@@ -61,11 +61,13 @@ def prepare_gender_age(cfg) -> PreparedData:
         classes_idx = classes_idx[keep]
         ages = ages_of(samples, cfg.age_max) if with_age else np.full(len(samples), NO_AGE, np.int64)
         targets = np.stack([classes_idx, ages], axis=1)
+        # folds_on picks which data the k-fold runs over; the other keeps its fixed split
+        main_folds, extra_folds = ((cfg.folds, cfg.fold), (0, 0)) if cfg.folds_on == "main" else ((0, 0), (cfg.folds, cfg.fold))
         if with_age:
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify)
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, *main_folds, cfg.seed, cfg.test_size, cfg.stratify)
             prefix = ""
-        else:  # class-head data: a validation share for selection, never a test split
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, 0, 0, cfg.seed)
+        else:  # class-head data: a validation share (or fold) for selection, never a test split
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *extra_folds, cfg.seed)
             prefix = f"{Path(source).name}:"
         for name, idx in split.items():
             if len(idx) == 0:
