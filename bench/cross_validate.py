@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--partitions", help="comma-separated split names used as validation in turn")
     ap.add_argument("--out", default="runs/cv")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()  # overrides may follow the options
     folds = args.partitions.split(",") if args.partitions else list(range(args.folds))
     print("| fold | run | val n | accuracy | macro-F1 | ROC AUC | last-epoch accuracy |\n|---|---|---|---|---|---|---|", flush=True)
     results = []
