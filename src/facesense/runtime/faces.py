@@ -74,14 +74,20 @@ class CenterFaceDetector:
 
         fh, fw = frame.shape[:2]
         width = min(fw, self.detect_width) if self.detect_width > 0 else fw
-        height = fh * width / fw
-        tw, th = max(32, int(np.ceil(width / 32) * 32)), max(32, int(np.ceil(height / 32) * 32))
-        rgb = cv2.cvtColor(cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        return self._decode(self._run(rgb[None]), 0, tw / fw, th / fh)
+        factor = width / fw
+        cw, ch = max(1, round(fw * factor)), max(1, round(fh * factor))
+        # the frame keeps its aspect and is padded to the network's multiple of 32 (not
+        # stretched); a whole-number shrink (1280x720 -> 320x180) takes OpenCV's fast path
+        small = cv2.resize(frame, (cw, ch), interpolation=cv2.INTER_AREA) if (cw, ch) != (fw, fh) else frame
+        tw, th = max(32, -(-cw // 32) * 32), max(32, -(-ch // 32) * 32)
+        rgb = cv2.copyMakeBorder(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), 0, th - ch, 0, tw - cw, cv2.BORDER_CONSTANT)
+        return self._decode(self._run(rgb[None]), 0, cw / fw, ch / fh)
 
     def detect_near(self, frame: np.ndarray, boxes: list[Box], expand: float = 0.5, side: int = 96) -> list[Box | None]:
-        """Look again only around known faces: each window (the box widened by `expand` on every
-        side) is resized to side x side and all windows go through the network in one batch."""
+        """Look again only around known faces: each window (a square about the box widened by
+        `expand` on every side) is brought to side x side and all windows go through the network
+        in one batch. A window is snapped to a whole multiple of `side` and moved inside the frame
+        where it fits, so the shrink is a whole-number one (OpenCV's fast path, and no stretch)."""
         import cv2
 
         if not boxes:
@@ -89,11 +95,21 @@ class CenterFaceDetector:
         fh, fw = frame.shape[:2]
         windows, frames = [], []
         for b in boxes:
-            x0, y0 = max(0, int(b.x - expand * b.w)), max(0, int(b.y - expand * b.h))
-            x1, y1 = min(fw, int(b.x + (1 + expand) * b.w)), min(fh, int(b.y + (1 + expand) * b.h))
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                x0, y0, x1, y1 = 0, 0, min(fw, 8), min(fh, 8)
-            windows.append(cv2.cvtColor(cv2.resize(frame[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+            cx, cy = b.x + b.w / 2, b.y + b.h / 2
+            want = (1 + 2 * expand) * max(b.w, b.h)
+            size = max(1, round(want / side)) * side
+            if want >= side / 2 and size <= min(fw, fh):
+                x0, y0 = int(np.clip(round(cx - size / 2), 0, fw - size)), int(np.clip(round(cy - size / 2), 0, fh - size))
+                x1, y1 = x0 + size, y0 + size
+            else:  # a small face (enlarged) or a window the frame cannot hold: as it comes
+                x0, y0 = max(0, int(cx - want / 2)), max(0, int(cy - want / 2))
+                x1, y1 = min(fw, int(cx + want / 2)), min(fh, int(cy + want / 2))
+                if x1 - x0 < 8 or y1 - y0 < 8:
+                    x0, y0, x1, y1 = 0, 0, min(fw, 8), min(fh, 8)
+            window = frame[y0:y1, x0:x1]
+            if window.shape[:2] != (side, side):
+                window = cv2.resize(window, (side, side), interpolation=cv2.INTER_AREA)
+            windows.append(cv2.cvtColor(window, cv2.COLOR_BGR2RGB))
             frames.append((x0, y0, x1, y1))
         outputs = self._run(np.stack(windows))
         found: list[Box | None] = []
