@@ -187,3 +187,57 @@ def test_best_pairs_is_the_optimal_assignment():
         pairs = best_pairs(ious)
         assert len(pairs) == min(shape)
         assert sum(ious[r, c] for r, c in pairs) == pytest.approx(ious[rows, cols].sum())
+
+
+class SixFaces:
+    """Six steady faces, and a seventh from frame 3 on (found by the full pass of frame 5)."""
+
+    def _boxes(self, image):
+        n = 7 if image[0, 0, 0] >= 3 else 6
+        return [Box(10 + 44 * k, 40, 40, 40, 1.0) for k in range(n)]
+
+    def detect(self, image):
+        return self._boxes(image)
+
+    def detect_near(self, image, boxes):
+        return [b if b in self._boxes(image) else None for b in boxes]
+
+
+class CountingModel:
+    """Records how many faces each call classifies; says class b for the face at x >= 150."""
+
+    classes = ["a", "b"]
+
+    def __init__(self):
+        self.batches = []
+
+    def predict_boxes(self, image, boxes):
+        self.batches.append([b.x for b in boxes])
+        return np.array([[0.0, 1.0] if b.x >= 150 else [1.0, 0.0] for b in boxes])
+
+    def result(self, probs):
+        return probs.copy()
+
+
+@pytest.mark.parametrize("budget", [4, 0])
+def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_turn(budget):
+    model = CountingModel()
+    results = list(run_pipeline(Frames(frames(9)), SixFaces(), FaceModels(expression=model), PipelineSettings(classify_per_frame=budget, cut_threshold=0)))
+    sizes = [len(b) for b in model.batches]
+    if budget == 0:  # every face of every frame
+        assert sizes == [len(r.faces) for r in results]
+        return
+    # frame 0: six new faces are all classified; frame 5: the new seventh face goes first
+    assert sizes[0] == 6 and max(sizes[1:]) == budget
+    assert 10 + 44 * 6 not in model.batches[4] and 10 + 44 * 6 in model.batches[5]
+    seen = {}
+    for frame, xs in enumerate(model.batches):
+        for x in xs:
+            seen.setdefault(x, []).append(frame)
+    # no face waits more than one frame for its turn (six faces, four a frame)
+    assert all(max(np.diff(f)) <= 2 for f in seen.values())
+    # every face of every frame still has labels: its own, never a neighbour's
+    for r in results:
+        assert all((f.expression.argmax() == 1) == (f.box.x >= 150) for f in r.faces)
+    with pytest.raises(FacesenseError, match="classify_per_frame"):
+        PipelineSettings(classify_per_frame=-1)

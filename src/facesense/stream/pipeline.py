@@ -60,6 +60,12 @@ class PipelineSettings:
     # one face (2: 451, 6: 462); before the limit, a face that had left stayed on screen for good
     hold_frames: int = 4
     cut_threshold: float = 20.0  # frame change that counts as a scene cut: tracks restart (0 = off)
+    # at most this many faces of a video frame go through the models (0 = every face); the
+    # others show their track's smoothed labels until their turn, least recently classified
+    # first, and a new face is always classified. 4: with six faces each is classified on two
+    # frames of three, the step that takes six_faces_grid.mp4 from about 40 to 45+ FPS on a
+    # 2-core CPU (bench/detectors.py); up to four faces nothing changes
+    classify_per_frame: int = 4
 
     def __post_init__(self) -> None:
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
@@ -73,6 +79,8 @@ class PipelineSettings:
             raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
         if self.hold_frames < 0:
             raise FacesenseError(f"hold_frames={self.hold_frames}: must be >= 0 (0 = show only detected faces)")
+        if self.classify_per_frame < 0:
+            raise FacesenseError(f"classify_per_frame={self.classify_per_frame}: must be >= 0 (faces classified per frame; 0 = every face)")
         if self.cut_threshold < 0:
             raise FacesenseError(f"cut_threshold={self.cut_threshold}: must be >= 0 (mean grey-level change 0-255 between frames; 0 = never restart tracks)")
 
@@ -168,17 +176,35 @@ class LiveSession:
         full_pass = photo or self.frames % settings.detect_every == 0
         boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
         t2 = time.perf_counter()
-        outputs = classify_faces(frame.image, boxes, self.models, settings.margin)
-        t3 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
+        t3 = time.perf_counter()
+        chosen = self._to_classify(tracks, photo)
+        outputs = classify_faces(frame.image, [boxes[i] for i in chosen], self.models, settings.margin)
+        t4 = time.perf_counter()
+        row = {i: n for n, i in enumerate(chosen)}
         faces = []
         for i, (box, track) in enumerate(zip(boxes, tracks)):
             face = FaceResult(track.id, box)
+            if i in row:
+                track.classified_at = self.frames
             for key, model in self.models:
-                setattr(face, key, model.result(smooth(track, key, outputs[key][i], settings.smoothing)))
+                probs = smooth(track, key, outputs[key][row[i]], settings.smoothing) if i in row else track.probs[key]
+                setattr(face, key, model.result(probs))
             faces.append(face)
         self.frames += 1
-        return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t3 - t2, "track": time.perf_counter() - t3})
+        return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t4 - t3, "track": t3 - t2})
+
+    def _to_classify(self, tracks: list, photo: bool) -> list[int]:
+        """Indices of the faces that go through the models this frame: all of them in a photo or
+        within the budget; else every face without labels yet (a new face or one after a cut),
+        then the least recently classified up to the budget."""
+        budget = self.settings.classify_per_frame
+        if photo or budget == 0 or len(tracks) <= budget:
+            return list(range(len(tracks)))
+        keys = [key for key, _ in self.models]
+        new = [i for i, t in enumerate(tracks) if any(k not in t.probs for k in keys)]
+        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: tracks[i].classified_at)
+        return sorted(new + waiting[: max(0, budget - len(new))])
 
 
 def run_pipeline(
