@@ -325,3 +325,22 @@ def test_folds_on_extra_folds_the_gender_only_data_and_keeps_the_main_split(tmp_
         load_config(overrides={"task": "gender", "folds_on": "extra"})
     with pytest.raises(ConfigError, match="extra_data"):
         load_config(overrides={"task": "gender_age", "folds_on": "extra"})
+
+
+def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_path, capsys):
+    """test_time_flip: validation, calibration and the exported graph average each face with its
+    mirror, so a mirrored copy of a face gets the same gender and age."""
+    utk = write_age_manifest(tmp_path / "utk", n=32)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=1", "batch_size=8", "test_size=0.2", "val_size=0.2", "age_max=90", "test_time_flip=true", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    onnx_path = tmp_path / "ga.onnx"
+    assert main(["export", run, "--out", str(onnx_path)]) == 0
+    from facesense.runtime.gender_age import GenderAgeModel
+
+    model = GenderAgeModel.load(onnx_path)
+    face = face_like(0, np.random.default_rng(3), 32, colour=True)
+    face[:, :10] = 0  # make the face lopsided, so a network without the mirror view would differ
+    gender, age = model.run_pixels(np.stack([face.transpose(2, 0, 1), face[:, ::-1].transpose(2, 0, 1)]))
+    assert np.allclose(gender[0], gender[1], atol=1e-5) and np.allclose(age[0], age[1], atol=1e-5)

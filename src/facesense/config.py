@@ -192,8 +192,8 @@ class Config:
         if self.monitor == "val_age_mae" and self.task != "gender_age":
             raise ConfigError("monitor=val_age_mae is for task=gender_age")
         if self.task == "gender_age":
-            if self.loss != "ce" or self.teacher or self.soft_labels or self.class_balance != "none" or self.test_time_flip or self.test_time_zoom:
-                raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels, class_balance or test-time views")
+            if self.loss != "ce" or self.teacher or self.soft_labels or self.class_balance != "none":
+                raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels or class_balance")
             if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.age_l1 < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
                 raise ConfigError(f"task=gender_age needs age_max >= 1, age_sigma > 0, age_l1 >= 0 and non-negative age_weight/gender_weight, not both 0 (got {self.age_max}, {self.age_sigma}, {self.age_l1}, {self.age_weight}, {self.gender_weight})")
             if self.folds_on == "extra" and not self.extra_data:
