@@ -176,7 +176,7 @@ def test_each_camera_connection_has_its_own_tracks_and_recording(server, tmp_pat
         assert done["type"] == "recording" and done["on"] is False and done["frames"] == 12
         status, csv_bytes, _ = request(server.url + done["csv"])
         lines = csv_bytes.decode().splitlines()
-        assert status == 200 and lines[0].startswith("frame,time_s,track_id") and len(lines) > 12
+        assert status == 200 and lines[0].startswith("frame,time_s,source,track_id") and ",browser camera," in lines[1] and len(lines) > 12
         status, png, _ = request(server.url + done["timeline"])
         assert status == 200 and png.startswith(b"\x89PNG")
         a.send(b"not a jpeg")
@@ -199,7 +199,7 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     cap = cv2.VideoCapture(str(out))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     cap.release()
-    assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,track_id")
+    assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,source,track_id")
     # too long, and not a video at all
     long_clip = make_demo_clip(tmp_path / "long.mp4", frames=100, width=160, height=90, fps=4)  # 25 s
     status, data = post_json(server.url + "/api/videos", long_clip.read_bytes())

@@ -119,7 +119,7 @@ def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
     assert summary["frames"] == 12 and summary["dropped_frames"] == 0 and summary["faces"] >= 12
     rows = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert len(rows) == summary["faces"]
-    assert list(rows[0])[:11] == ["frame", "time_s", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+    assert list(rows[0])[:12] == ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
     assert {"p_happy", "p_woman"} <= set(rows[0])
     for r in rows:
         assert r["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral") and r["gender"] in ("man", "woman")
@@ -158,8 +158,26 @@ def test_image_folder_source(models, clip, tmp_path):
         ok, img = cap.read()
         cv2.imwrite(str(folder / f"{i}.png"), img)
     (folder / "broken.jpg").write_bytes(b"nope")
-    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None))
+    log = tmp_path / "f.csv"
+    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
     assert summary["frames"] == 3 and summary["unreadable_frames"] == 1
+    import csv
+
+    rows = list(csv.DictReader(open(log)))
+    assert rows and {r["source"] for r in rows} <= {str(folder / f"{i}.png") for i in range(3)}  # each row names its photo
+
+
+def test_the_frame_log_names_its_source(models, clip, tmp_path):
+    from facesense.stream.frames import source_name
+
+    log = tmp_path / "f.jsonl"
+    run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, log_jsonl=str(log), max_frames=3))
+    import json
+
+    rows = [json.loads(line) for line in open(log)]
+    assert rows and {r["source"] for r in rows} == {str(clip)} and rows[0]["schema_version"] == 2
+    assert source_name("0") == "camera 0"
+    assert source_name("rtsp://user:secret@cam.local:554/live") == "rtsp://cam.local:554/live"  # no password in a log
 
 
 def test_live_source_keeps_only_the_newest_frame(clip):

@@ -8,7 +8,7 @@ from __future__ import annotations
 KEY = "schema_version"
 
 VERSIONS = {
-    "frames": 1,  # live/demo per-face rows: frames.csv, frames.jsonl
+    "frames": 2,  # live/demo per-face rows: frames.csv, frames.jsonl (2: a source column on every row, where 1 had photo for image folders only)
     "live_summary": 1,  # live/demo summary.json
     "predictions": 1,  # evaluate: predictions.csv
     "metrics": 1,  # evaluate: metrics.json

@@ -286,6 +286,20 @@ class LiveSource(Source):
             log.warning("%s: the capture thread is still inside a read; it releases the capture when the read returns", self.target)
 
 
+def source_name(source: str | int) -> str:
+    """What a log row calls its source: 'camera 0', a stream URL without its user and password,
+    or the file's path as given."""
+    text = str(source)
+    if text.isdigit():
+        return f"camera {text}"
+    if "://" in text:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text)
+        return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc).geturl()
+    return text
+
+
 def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
     """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a

@@ -12,7 +12,7 @@ from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
-from .frames import SourceError, open_source
+from .frames import SourceError, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
 from .sinks import VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, write_summary
 
@@ -97,11 +97,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps))
-        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None, photo=source.photos)
+        columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
+        name = source_name(opts.source)
         if opts.log_csv:
-            sinks.append(FrameLogSink(opts.log_csv, columns, "csv"))
+            sinks.append(FrameLogSink(opts.log_csv, columns, "csv", name))
         if opts.log_jsonl:
-            sinks.append(FrameLogSink(opts.log_jsonl, columns, "jsonl"))
+            sinks.append(FrameLogSink(opts.log_jsonl, columns, "jsonl", name))
         window = WindowSink() if opts.window else None
         if window:
             sinks.append(window)

@@ -142,11 +142,10 @@ class VideoSink:
             self.tmp.unlink(missing_ok=True)
 
 
-def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False, photo: bool = False) -> list[str]:
-    """The per-face log's columns (docs/outputs.md): `photo` for image-folder sources, age
-    columns when an age model runs."""
+def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
+    """The per-face log's columns (docs/outputs.md): age columns when an age model runs."""
     return (
-        ["frame", "time_s"] + (["photo"] if photo else []) + ["track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+        ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
         + (["age_years", "age_sd"] if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
@@ -154,10 +153,12 @@ def log_columns(expression_classes: list[str], gender_classes: list[str], age: b
     )
 
 
-def log_rows(result: FrameResult) -> list[dict]:
+def log_rows(result: FrameResult, source: str = "") -> list[dict]:
+    """One row per face; `source` names the video, stream or camera (a photo names itself)."""
     rows = []
+    origin = result.frame.photo or source
     for face in result.faces:
-        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), **({"photo": result.frame.photo} if result.frame.photo else {}), "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
         for key in ("expression", "gender"):
             pred = getattr(face, key)
             row[key] = pred.label if pred else ""
@@ -171,10 +172,11 @@ def log_rows(result: FrameResult) -> list[dict]:
 
 
 class FrameLogSink:
-    """One row per face per frame (columns in `log_columns`), as CSV or JSON lines."""
+    """One row per face per frame (columns in `log_columns`), as CSV or JSON lines. `source`
+    fills the source column of frames that are not photos (a photo's row names its file)."""
 
-    def __init__(self, path: str | Path, columns: list[str], fmt: str = "csv"):
-        self.path, self.fmt, self.columns = Path(path), fmt, columns
+    def __init__(self, path: str | Path, columns: list[str], fmt: str = "csv", source: str = ""):
+        self.path, self.fmt, self.columns, self.source = Path(path), fmt, columns, source
         self.tmp = _tmp_for(self.path)
         self.file = open(self.tmp, "w", newline="")
         self.csv = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore") if fmt == "csv" else None
@@ -182,7 +184,7 @@ class FrameLogSink:
             self.csv.writeheader()
 
     def write(self, result: FrameResult, annotated=None) -> None:
-        for row in log_rows(result):
+        for row in log_rows(result, self.source):
             if self.csv:
                 self.csv.writerow(row)
             else:
