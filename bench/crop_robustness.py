@@ -80,7 +80,8 @@ def raw_label_flips(video: Path, model: FaceClassifier) -> tuple[int, int, int]:
     labels: dict[int, list[tuple[int, str]]] = defaultdict(list)
     source = open_source(str(video))
     try:
-        for index, result in enumerate(run_pipeline(source, build_detector("haar_alt2"), FaceModels(expression=model), PipelineSettings(smoothing=1))):
+        # every face every frame: a raw label that repeats for want of a turn would hide flips
+        for index, result in enumerate(run_pipeline(source, build_detector("haar_alt2"), FaceModels(expression=model), PipelineSettings(smoothing=1, classify_per_frame=0))):
             for face in result.faces:
                 labels[face.track_id].append((index, face.expression.label))
     finally:
