@@ -324,7 +324,9 @@ def test_folds_on_extra_folds_the_gender_only_data_and_keeps_the_main_split(tmp_
     with pytest.raises(ConfigError, match="folds_on"):
         load_config(overrides={"task": "gender", "folds_on": "extra"})
     with pytest.raises(ConfigError, match="extra_data"):
-        load_config(overrides={"task": "gender_age", "folds_on": "extra"})
+        load_config(overrides={"task": "gender_age", "folds_on": "extra", "folds": 5})
+    with pytest.raises(ConfigError, match="folds >= 2"):
+        load_config(overrides={"task": "gender_age", "folds_on": "extra", "extra_data": ["x"]})
 
 
 def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_path, capsys):
@@ -335,6 +337,10 @@ def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_
             "epochs=1", "batch_size=8", "test_size=0.2", "val_size=0.2", "age_max=90", "test_time_flip=true", f"runs_dir={tmp_path / 'runs'}", "-q"]
     assert main(args) == 0
     run = capsys.readouterr().out.strip().splitlines()[-1]
+    # the epoch's validation scored the same views as the calibration of the saved checkpoint
+    history = list(csv.DictReader(open(f"{run}/history.csv")))
+    val = json.loads(open(f"{run}/eval_val/metrics.json").read())
+    assert float(history[-1]["val_age_mae"]) == pytest.approx(val["age_before_calibration"]["mae"], abs=1e-4)  # history keeps 6 digits
     onnx_path = tmp_path / "ga.onnx"
     assert main(["export", run, "--out", str(onnx_path)]) == 0
     from facesense.runtime.gender_age import GenderAgeModel

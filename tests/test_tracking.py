@@ -241,3 +241,20 @@ def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_t
         assert all((f.expression.argmax() == 1) == (f.box.x >= 150) for f in r.faces)
     with pytest.raises(FacesenseError, match="classify_per_frame"):
         PipelineSettings(classify_per_frame=-1)
+
+
+def test_new_faces_on_every_frame_cannot_freeze_the_labels_of_the_others():
+    """Five new (say, false) detections on every frame and a budget of 4: the steady face is
+    still classified on every frame, so its labels follow it."""
+
+    class Flicker:
+        def detect(self, image):
+            i = int(image[0, 0, 0])
+            return [Box(10, 40, 40, 40, 1.0)] + [Box(60 + 50 * k, 40 + 35 * i, 30, 30, 1.0) for k in range(5)]  # new places each frame
+
+        def detect_near(self, image, boxes):
+            return [None for _ in boxes]
+
+    model = CountingModel()
+    list(run_pipeline(Frames(frames(6)), Flicker(), FaceModels(expression=model), PipelineSettings(classify_per_frame=4, detect_every=1, cut_threshold=0, confirm_hits=99)))
+    assert all(10 in xs for xs in model.batches)

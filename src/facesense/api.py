@@ -63,7 +63,9 @@ class FaceAnalyser:
 
     def stream(self, source: str | int, max_frames: int | None = None, settings=None, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Iterator:
         """Camera index, video file, stream URL or image folder -> one `FrameResult` per frame
-        (frame, faces with track ids and smoothed predictions, per-stage timings). The source is
+        (frame, faces with track ids and smoothed predictions, per-stage timings). With more
+        faces than `settings.classify_per_frame` (default 4; 0 = all) in a frame, a face waiting
+        for its turn repeats its last smoothed predictions. The source is
         closed when the loop ends or is left early. A camera or stream that fails mid-way
         raises `SourceFailed` after the frames before it were yielded."""
         from .stream.frames import open_source

@@ -196,8 +196,8 @@ class Config:
                 raise ConfigError("task=gender_age trains with loss=ce and without teacher, soft_labels or class_balance")
             if self.age_max < 1 or self.age_sigma <= 0 or self.age_weight < 0 or self.age_l1 < 0 or self.gender_weight < 0 or self.age_weight + self.gender_weight == 0:
                 raise ConfigError(f"task=gender_age needs age_max >= 1, age_sigma > 0, age_l1 >= 0 and non-negative age_weight/gender_weight, not both 0 (got {self.age_max}, {self.age_sigma}, {self.age_l1}, {self.age_weight}, {self.gender_weight})")
-            if self.folds_on == "extra" and not self.extra_data:
-                raise ConfigError("folds_on=extra folds the extra_data datasets; give extra_data or use folds_on=main")
+            if self.folds_on == "extra" and (not self.extra_data or self.folds < 2):
+                raise ConfigError(f"folds_on=extra folds the extra_data datasets: give extra_data and folds >= 2 (got {len(self.extra_data)} datasets, folds={self.folds})")
         elif self.extra_data:
             raise ConfigError("extra_data is for task=gender_age (datasets that train the class head only)")
         elif self.folds_on != "main":

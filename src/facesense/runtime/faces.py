@@ -86,8 +86,9 @@ class CenterFaceDetector:
     def detect_near(self, frame: np.ndarray, boxes: list[Box], expand: float = 0.5, side: int = 96) -> list[Box | None]:
         """Look again only around known faces: each window (a square about the box widened by
         `expand` on every side) is brought to side x side and all windows go through the network
-        in one batch. A window is snapped to a whole multiple of `side` and moved inside the frame
-        where it fits, so the shrink is a whole-number one (OpenCV's fast path, and no stretch)."""
+        in one batch. A window at least `side` wide is rounded up to a whole multiple of `side` and
+        moved inside the frame, so the shrink is a whole-number one (OpenCV's fast path, and no
+        stretch)."""
         import cv2
 
         if not boxes:
@@ -97,11 +98,12 @@ class CenterFaceDetector:
         for b in boxes:
             cx, cy = b.x + b.w / 2, b.y + b.h / 2
             want = (1 + 2 * expand) * max(b.w, b.h)
-            size = max(1, round(want / side)) * side
-            if want >= side / 2 and size <= min(fw, fh):
+            # never narrower than asked, unless the frame itself is
+            size = min(-(-int(want) // side), min(fw, fh) // side) * side
+            if want >= side and size >= side:
                 x0, y0 = int(np.clip(round(cx - size / 2), 0, fw - size)), int(np.clip(round(cy - size / 2), 0, fh - size))
                 x1, y1 = x0 + size, y0 + size
-            else:  # a small face (enlarged) or a window the frame cannot hold: as it comes
+            else:  # a small face (enlarged to side) or a frame smaller than side: clipped, resized
                 x0, y0 = max(0, int(cx - want / 2)), max(0, int(cy - want / 2))
                 x1, y1 = min(fw, int(cx + want / 2)), min(fh, int(cy + want / 2))
                 if x1 - x0 < 8 or y1 - y0 < 8:
@@ -117,7 +119,9 @@ class CenterFaceDetector:
             # a face is expected here: a lower score is enough
             hits = self._decode(outputs, i, side / (x1 - x0), side / (y1 - y0), x0, y0, threshold=self.threshold * 0.6)
             centre = np.array([b.x + b.w / 2, b.y + b.h / 2])
-            # this track's face: the hit nearest the old centre, if it is about the same size
-            hits = [h for h in hits if 0.5 < h.w / max(1, b.w) < 2.0]
+            # this track's face: the hit nearest the old centre, if it is about the same size and
+            # no further than a face away (a window moved inside the frame reaches past the box)
+            reach = max(b.w, b.h)
+            hits = [h for h in hits if 0.5 < h.w / max(1, b.w) < 2.0 and np.hypot(h.x + h.w / 2 - centre[0], h.y + h.h / 2 - centre[1]) <= reach]
             found.append(min(hits, key=lambda h: np.hypot(*(np.array([h.x + h.w / 2, h.y + h.h / 2]) - centre))) if hits else None)
         return found

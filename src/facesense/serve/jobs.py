@@ -187,7 +187,7 @@ class VideoJobs:
                 sinks.append(VideoSink(job.folder / "annotated.mp4", source.fps or 30.0))
                 expression_classes = list(models.expression.classes) if models.expression else []
                 columns = log_columns(expression_classes, list(models.gender.classes) if models.gender else [], age=models.age is not None)
-                sinks.append(FrameLogSink(job.folder / "frames.csv", columns, "csv", job.upload.name))
+                sinks.append(FrameLogSink(job.folder / "frames.csv", columns, "csv", "upload"))
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
                     annotated = annotate(result)
                     for sink in sinks:

@@ -287,8 +287,8 @@ class LiveSource(Source):
 
 
 def source_name(source: str | int) -> str:
-    """What a log row calls its source: 'camera 0', a stream URL without its user and password,
-    or the file's path as given."""
+    """What a log row calls its source: 'camera 0', a stream URL without its user, password and
+    query, or the file's path as given."""
     text = str(source)
     if text.isdigit():
         return f"camera {text}"
@@ -296,7 +296,8 @@ def source_name(source: str | int) -> str:
         from urllib.parse import urlsplit
 
         parts = urlsplit(text)
-        return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc).geturl()
+        # no user, password or query (it often carries a token) in a log file
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
     return text
 
 

@@ -131,7 +131,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     if collector.frames == 0 and error != "interrupted":
         raise SourceError(error or f"{opts.source}: no frame could be read (empty, truncated, or not a video)")
     summary = collector.summary(dropped=source.dropped, error=error)
-    summary["source"] = str(opts.source)
+    summary["source"] = source_name(opts.source)  # a stream URL without its password
     summary["detector"] = opts.detector
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
     summary["gaps"] = getattr(source, "gaps", [])

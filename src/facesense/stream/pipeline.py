@@ -178,7 +178,7 @@ class LiveSession:
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()
-        chosen = self._to_classify(tracks, photo)
+        chosen = self._to_classify(tracks, held, photo)
         outputs = classify_faces(frame.image, [boxes[i] for i in chosen], self.models, settings.margin)
         t4 = time.perf_counter()
         row = {i: n for n, i in enumerate(chosen)}
@@ -194,17 +194,19 @@ class LiveSession:
         self.frames += 1
         return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t4 - t3, "track": t3 - t2})
 
-    def _to_classify(self, tracks: list, photo: bool) -> list[int]:
+    def _to_classify(self, tracks: list, held: list[bool], photo: bool) -> list[int]:
         """Indices of the faces that go through the models this frame: all of them in a photo or
         within the budget; else every face without labels yet (a new face or one after a cut),
-        then the least recently classified up to the budget."""
+        then the least recently classified up to the budget, detected faces before held boxes
+        (no face was found there this frame). At least one labelled face gets its turn, so a
+        stream of new (often false) detections cannot freeze the others' labels."""
         budget = self.settings.classify_per_frame
         if photo or budget == 0 or len(tracks) <= budget:
             return list(range(len(tracks)))
         keys = [key for key, _ in self.models]
         new = [i for i, t in enumerate(tracks) if any(k not in t.probs for k in keys)]
-        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: tracks[i].classified_at)
-        return sorted(new + waiting[: max(0, budget - len(new))])
+        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: (held[i], tracks[i].classified_at))
+        return sorted(new + waiting[: max(1, budget - len(new))])
 
 
 def run_pipeline(
