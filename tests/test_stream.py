@@ -358,3 +358,16 @@ def test_a_label_near_the_right_edge_stays_whole_in_the_frame():
     label_rows = image[40:57]  # the label band above the box
     filled = np.all(label_rows == _COLOURS[1], axis=2).any(axis=0)
     assert filled[-1] and filled[:250].any()  # reaches the right edge and starts left of the box
+
+
+def test_the_demo_reads_grace_hopper_as_a_woman_in_both_copies(tmp_path, capsys):
+    """The built-in demo's face (Rear Admiral Grace Hopper, 77 in the photo) and its mirrored copy:
+    each track's summary says woman, of an age in her 70s or 80s."""
+    import json
+
+    from facesense.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    tracks = json.loads((tmp_path / "demo" / "summary.json").read_text())["per_track"]
+    assert len(tracks) == 2
+    assert all(t["gender"] == "woman" and 70 <= t["age_median"] <= 90 for t in tracks), tracks
