@@ -115,7 +115,7 @@ def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, se
     page.keyboard.press("Enter")
     page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)  # after the timeline is drawn
     csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download='frames.csv']\").href).then(r => r.text())")
-    assert csv_text.startswith("frame,time_s,track_id") and len(csv_text.splitlines()) > 2
+    assert csv_text.startswith("frame,time_s,source,track_id") and len(csv_text.splitlines()) > 2
     page.screenshot(path=shots / "live_recorded.png", full_page=True)
 
 
