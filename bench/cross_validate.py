@@ -3,7 +3,7 @@ Prints each fold's validation accuracy, macro-F1 and ROC AUC, then mean +- std a
 
     python bench/cross_validate.py configs/gender_small.yaml --folds 5 [--out runs/cv] [key=value ...]
     python bench/cross_validate.py configs/baseline_vgg.yaml --partitions partition1,partition2,partition3,partition4,partition5
-    python bench/cross_validate.py configs/gender_age.yaml --folds 5 folds_on=extra
+    python bench/cross_validate.py configs/gender_age.yaml --folds 5 folds_on=extra [--reuse]
 
 task=gender_age: accuracy is the gender accuracy on the folded data's validation rows (with
 folds_on=extra, the gender-only datasets such as gender_faces; the main dataset keeps its split),
@@ -33,6 +33,14 @@ def gender_age_row(m: dict, folds_on: str) -> dict:
     return {"n": n, "accuracy": acc, "macro_f1": None, "roc_auc": None}
 
 
+def finished_run(runs_dir: Path, name: str):
+    """The newest run of `name` under runs_dir that got as far as its validation metrics."""
+    from facesense.runs import RunDir
+
+    found = sorted(runs_dir.glob(f"*/{name}-*/eval_val/metrics.json"), key=lambda p: p.stat().st_mtime)
+    return RunDir(found[-1].parent.parent) if found else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
@@ -40,6 +48,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--partitions", help="comma-separated split names used as validation in turn")
     ap.add_argument("--out", default="runs/cv")
+    ap.add_argument("--reuse", action="store_true", help="a fold whose finished run is already in --out is read, not trained again (to finish a cut-off run)")
     args = ap.parse_intermixed_args()  # overrides may follow the options
     folds = args.partitions.split(",") if args.partitions else list(range(args.folds))
     print("| fold | run | val n | accuracy | macro-F1 | ROC AUC | last-epoch accuracy |\n|---|---|---|---|---|---|---|", flush=True)
@@ -52,7 +61,8 @@ def main() -> None:
         cfg.name = f"{cfg.name}-cv{fold}"
         cfg.data = str((Path.cwd() / cfg.data).resolve())
         cfg.runs_dir = str((Path.cwd() / args.out).resolve())
-        run = train(cfg.validate(), progress=False)
+        done = finished_run(Path(cfg.runs_dir), cfg.name) if args.reuse else None
+        run = done or train(cfg.validate(), progress=False)
         m = json.loads((run.eval_dir("val") / "metrics.json").read_text())
         if cfg.task == "gender_age":  # the history's val_accuracy mixes both datasets' rows
             m = gender_age_row(m, cfg.folds_on) | {"last_epoch_accuracy": None}
