@@ -54,10 +54,8 @@ def main() -> None:
     print("| fold | run | val n | accuracy | macro-F1 | ROC AUC | last-epoch accuracy |\n|---|---|---|---|---|---|---|", flush=True)
     results = []
     for fold in folds:
-        extra = {"val_split": fold, "train_split": None} if args.partitions else {"folds": args.folds, "fold": fold}
-        cfg = load_config(Path(args.config), args.overrides)
-        for key, value in extra.items():
-            setattr(cfg, key, value)
+        extra = [f"val_split={fold}", "train_split=null"] if args.partitions else [f"folds={args.folds}", f"fold={fold}"]
+        cfg = load_config(Path(args.config), args.overrides + extra)
         cfg.name = f"{cfg.name}-cv{fold}"
         cfg.data = str((Path.cwd() / cfg.data).resolve())
         cfg.runs_dir = str((Path.cwd() / args.out).resolve())
