@@ -39,7 +39,7 @@ def test_timeline_has_one_panel_per_busiest_track(tmp_path):
         collector.add(fake_result(i, [t for t in range(1, 9) if i % t == 0 or t <= 2]), 0.0)
     path = collector.plot_timeline(tmp_path / "timeline.png", CLASSES, max_tracks=6)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert collector._track_title(1).startswith("track 1") and "woman 100%" in collector._track_title(1) and "mean age 31" in collector._track_title(1)
+    assert collector._track_title(1).startswith("track 1") and "woman 100%" in collector._track_title(1) and "median age 31" in collector._track_title(1)
     assert class_colours(CLASSES) == {c: CLASS_COLOURS[c] for c in CLASSES}  # the same colour in every figure
     assert len(set(class_colours(["x", "y", "happy"]).values())) == 3
 

@@ -306,7 +306,7 @@ class SummaryCollector:
     def plot_timeline(self, path: Path, classes: list[str], max_tracks: int = 6) -> Path | None:
         """One panel per track (the `max_tracks` with the most frames), each class's smoothed
         probability over time as stacked areas in a fixed colour per class; the panel title
-        gives the track's span, its gender share and mean age."""
+        gives the track's span, its gender share and median age."""
         if not self.timeline:
             return None
         from matplotlib.figure import Figure
@@ -347,7 +347,7 @@ class SummaryCollector:
         if genders:
             parts.append(", ".join(f"{g} {n / sum(genders.values()):.0%}" for g, n in genders.most_common()))
         if record.ages:
-            parts.append(f"mean age {np.mean(record.ages):.0f}")
+            parts.append(f"median age {np.median(record.ages):.0f}")  # as summary.json's age_median
         return "  ·  ".join(parts)
 
 
