@@ -118,10 +118,13 @@ class CenterFaceDetector:
         for i, (b, (x0, y0, x1, y1)) in enumerate(zip(boxes, frames)):
             # a face is expected here: a lower score is enough
             hits = self._decode(outputs, i, side / (x1 - x0), side / (y1 - y0), x0, y0, threshold=self.threshold * 0.6)
-            centre = np.array([b.x + b.w / 2, b.y + b.h / 2])
+            cx, cy = b.x + b.w / 2, b.y + b.h / 2
+
+            def distance(h: Box) -> float:
+                return float(np.hypot(h.x + h.w / 2 - cx, h.y + h.h / 2 - cy))
+
             # this track's face: the hit nearest the old centre, if it is about the same size and
             # no further than a face away (a window moved inside the frame reaches past the box)
-            reach = max(b.w, b.h)
-            hits = [h for h in hits if 0.5 < h.w / max(1, b.w) < 2.0 and np.hypot(h.x + h.w / 2 - centre[0], h.y + h.h / 2 - centre[1]) <= reach]
-            found.append(min(hits, key=lambda h: np.hypot(*(np.array([h.x + h.w / 2, h.y + h.h / 2]) - centre))) if hits else None)
+            hits = [h for h in hits if 0.5 < h.w / max(1, b.w) < 2.0 and distance(h) <= max(b.w, b.h)]
+            found.append(min(hits, key=distance) if hits else None)
         return found

@@ -90,6 +90,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
     source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
+    name = source_name(opts.source)  # for logs and the summary: a stream URL without its password
     sinks = []
     error = None
     collector = SummaryCollector()
@@ -98,7 +99,6 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
-        name = source_name(opts.source)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv", name))
         if opts.log_jsonl:
@@ -131,7 +131,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     if collector.frames == 0 and error != "interrupted":
         raise SourceError(error or f"{opts.source}: no frame could be read (empty, truncated, or not a video)")
     summary = collector.summary(dropped=source.dropped, error=error)
-    summary["source"] = source_name(opts.source)  # a stream URL without its password
+    summary["source"] = name
     summary["detector"] = opts.detector
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
     summary["gaps"] = getattr(source, "gaps", [])

@@ -16,7 +16,6 @@ from ..age import age_bins, central_interval, output_width, years_and_sd
 from ..data.batches import Batches, inference_batch_size
 from ..eval.inference import autocast_for
 from ..eval.metrics import macro_f1
-from ..models import with_test_time_views
 from ..errors import FacesenseError
 from .loop import HISTORY_COLUMNS, Trainer
 
@@ -177,9 +176,7 @@ class GenderAgeTrainer(Trainer):
     def validate(self, model=None) -> dict:
         if len(self.data.splits["val"]) == 0:
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan, "val_age_mae": math.nan}
-        # the views (test_time_flip) the export and runtime will average, as Trainer.validate
-        model = with_test_time_views(model or self.model, self.cfg.image_size, self.cfg.test_time_flip, self.cfg.test_time_zoom).to(self.device)
-        logits, y = predict_logits(model, self.val_batches, self.device, self.channels_last)
+        logits, y = predict_logits(self._scored(model), self.val_batches, self.device, self.channels_last)
         t_logits, t_y = torch.from_numpy(logits), torch.from_numpy(y)
         loss, expected = gender_age_loss(t_logits, t_y, self.k, self.bins.cpu(), self.cfg.age_sigma, self.cfg.age_weight, self.cfg.gender_weight, age_l1=self.cfg.age_l1)
         pred = logits[:, : self.k].argmax(1)

@@ -341,13 +341,16 @@ class Trainer:
         spec = self.data.spec
         return normalise(self.degrader(denormalise(x, spec)), spec)
 
+    def _scored(self, model=None) -> torch.nn.Module:
+        """The model as validation scores it: with the test-time views (test_time_flip, _zoom)
+        that export, evaluate and the live pipeline average, so selection sees what they will."""
+        return with_test_time_views(model or self.model, self.cfg.image_size, self.cfg.test_time_flip, self.cfg.test_time_zoom).to(self.device)
+
     def validate(self, model=None) -> dict:
         if len(self.data.splits["val"]) == 0:
             return {"val_loss": math.nan, "val_accuracy": math.nan, "val_macro_f1": math.nan}
         # float32, so the numbers that choose the best epoch are the ones the final report shows
-        model = model or self.model
-        # selection sees what evaluate and the live pipeline will
-        model = with_test_time_views(model, self.cfg.image_size, self.cfg.test_time_flip, self.cfg.test_time_zoom).to(self.device)
+        model = self._scored(model)
         _, y, probs, loss = run_inference(model, self.val_batches, self.device, self.binary_logit, False, self.channels_last)
         pred = probs.argmax(1)
         return {
