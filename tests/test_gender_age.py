@@ -13,7 +13,7 @@ from facesense.age import age_bins, central_interval, decade, years_and_sd
 from facesense.cli import main
 from facesense.data.samples import Samples
 from facesense.data.split import assign_splits, stratified_fraction
-from facesense.eval.age import age_metrics, parse_where, where_mask
+from facesense.eval.age import age_metrics, format_age_report, parse_where, where_mask
 from facesense.train.gender_age import fit_temperature, gender_age_loss
 
 from conftest import face_like
@@ -139,6 +139,11 @@ def test_age_metrics_tables():
     assert m["by_group"]["groups"]["x"]["mae"] == 3.0 and m["by_group"]["mae_gap"] == 6.0
     assert m["by_group_within_decade"]["80+"] == {"y": {"n": 1, "mae": 15.0}}
     assert m["uncertainty"]["within_1sd"] == 0.5
+    # errors 1, 3, 5, 15: mean 6, sd 6.218; t(0.975, 3) = 3.182 -> 6 +- 9.89, the low end held at 0
+    lo, hi = m["mae_ci95"]
+    assert lo == 0.0 and hi == pytest.approx(6 + 9.894, abs=0.01)
+    assert "95% CI 0.00-15.89" in format_age_report(m)[0]
+    assert all(np.isnan(age_metrics(years[:1], sd[:1], ages[:1])["mae_ci95"]))
 
 
 def test_where_conditions():
