@@ -4,7 +4,7 @@ faces per frame, track ids, frames with all six / at least five faces on six_fac
 false frames on no_face.mp4, faces found on each photo, and end-to-end FPS with the shipped
 expression and gender models on (`--age` off unless given; no video written: the live path as a window would run).
 
-    python bench/detectors.py [--detectors centerface,haar_alt2,haar_profile] [--detect-every 5] [--classify-per-frame 4]
+    python bench/detectors.py [--detectors centerface,haar_alt2,haar_profile] [--detect-every 5] [--classify-per-frame 4] [--gender-age-per-frame 2]
 
 Each (detector, clip) runs in a fresh process, one after another.
 """
@@ -21,7 +21,7 @@ from facesense.runtime.assets import DEFAULT_EXPRESSION, DEFAULT_GENDER
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_one(detector: str, video: str, detect_every: int, classify_per_frame: int, age: str | None, queue) -> None:
+def run_one(detector: str, video: str, detect_every: int, budgets: tuple[int, int], age: str | None, queue) -> None:
     from facesense.stream.live import LiveOptions, run_live
     from facesense.stream.pipeline import PipelineSettings
 
@@ -31,14 +31,14 @@ def run_one(detector: str, video: str, detect_every: int, classify_per_frame: in
         counts.append(len(result.faces))
         ids.update(f.track_id for f in result.faces)
 
-    summary = run_live(LiveOptions(source=video, detector=detector, age=age, settings=PipelineSettings(detect_every=detect_every, classify_per_frame=classify_per_frame)), on_frame=on_frame)
+    summary = run_live(LiveOptions(source=video, detector=detector, age=age, settings=PipelineSettings(detect_every=detect_every, classify_per_frame=budgets[0], gender_age_per_frame=budgets[1])), on_frame=on_frame)
     queue.put({"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)})
 
 
-def measure(detector: str, video: Path, detect_every: int, classify_per_frame: int, age: str | None) -> dict:
+def measure(detector: str, video: Path, detect_every: int, budgets: tuple[int, int], age: str | None) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, classify_per_frame, age, queue))
+    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, budgets, age, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -61,19 +61,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--detectors", default="centerface,haar_alt2,haar_profile")
     ap.add_argument("--detect-every", type=int, default=5)
-    ap.add_argument("--classify-per-frame", type=int, default=4, help="faces classified per frame, as in live (0 = every face)")
+    ap.add_argument("--classify-per-frame", type=int, default=4, help="faces given a fresh expression per frame, as in live (0 = every face)")
+    ap.add_argument("--gender-age-per-frame", type=int, default=2, help="faces given a fresh gender and age per frame, as in live (0 = every face)")
     ap.add_argument("--age", default="none", help="age model as in live (default none; the default gender model gives age from the same run)")
     args = ap.parse_args()
     age = None if args.age == "none" else args.age
     videos = sorted((DATA / "videos").glob("*.mp4"))
     if not videos:
         raise SystemExit(f"no videos in {DATA / 'videos'}")
-    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; live's default expression and gender models ({DEFAULT_EXPRESSION}, {DEFAULT_GENDER}), age {args.age}, no video written; detect every {args.detect_every}; {f'at most {args.classify_per_frame}' if args.classify_per_frame else 'all'} faces classified per frame\n")
+    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; live's default expression and gender models ({DEFAULT_EXPRESSION}, {DEFAULT_GENDER}), age {args.age}, no video written; detect every {args.detect_every}; faces classified per frame: expression {args.classify_per_frame or 'all'}, gender and age {args.gender_age_per_frame or 'all'}\n")
     print("| detector | clip | frames | FPS | frames with a face | faces/frame | track ids | all 6 faces | >= 5 faces |")
     print("|---|---|---|---|---|---|---|---|---|")
     for detector in args.detectors.split(","):
         for video in videos:
-            r = measure(detector, video, args.detect_every, args.classify_per_frame, age)
+            r = measure(detector, video, args.detect_every, (args.classify_per_frame, args.gender_age_per_frame), age)
             n = max(1, len(r["counts"]))
             with_face = sum(c > 0 for c in r["counts"]) / n
             grid = video.name.startswith("six_faces")

@@ -31,7 +31,7 @@ def track_series(video: Path, models, smoothing: float) -> tuple[dict[int, dict[
     series: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     try:
         # every face every frame: a raw label that repeats for want of a turn would hide flips
-        for result in run_pipeline(source, build_detector("haar_alt2"), models, PipelineSettings(smoothing=smoothing, classify_per_frame=0)):
+        for result in run_pipeline(source, build_detector("haar_alt2"), models, PipelineSettings(smoothing=smoothing, classify_per_frame=0, gender_age_per_frame=0)):
             for face in result.faces:
                 s = series[face.track_id]
                 s["t"].append(result.frame.time_s)

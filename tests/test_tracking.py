@@ -243,6 +243,29 @@ def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_t
         PipelineSettings(classify_per_frame=-1)
 
 
+def test_gender_and_age_take_turns_on_a_smaller_budget_than_expression():
+    """Six faces (seven from frame 5): expression four a frame, gender and age two a frame, in
+    one call for both (the shipped gender_age network is both models: one run serves them)."""
+    expression, gender_age = CountingModel(), CountingModel()
+    models = FaceModels(expression=expression, gender=gender_age, age=gender_age)
+    results = list(run_pipeline(Frames(frames(9)), SixFaces(), models, PipelineSettings(classify_per_frame=4, gender_age_per_frame=2, cut_threshold=0)))
+    assert len(expression.batches) == 9 and len(gender_age.batches) == 2 * 9
+    gender_calls = gender_age.batches[::2]
+    assert gender_age.batches[1::2] == gender_calls  # gender and age asked about the same faces
+    assert [len(b) for b in gender_calls] == [6, 2, 2, 2, 2, 2, 2, 2, 2]
+    assert max(len(b) for b in expression.batches[1:]) == 4
+    assert 10 + 44 * 6 in gender_calls[5]  # the new face at once
+    seen = {}
+    for frame, xs in enumerate(gender_calls):
+        for x in xs:
+            seen.setdefault(x, []).append(frame)
+    assert all(max(np.diff(f), default=0) <= 4 for f in seen.values()) and len(seen) == 7
+    for r in results:  # every face has its own gender on every frame
+        assert all((f.gender.argmax() == 1) == (f.box.x >= 150) for f in r.faces)
+    with pytest.raises(FacesenseError, match="gender_age_per_frame"):
+        PipelineSettings(gender_age_per_frame=-1)
+
+
 def test_new_faces_on_every_frame_cannot_freeze_the_labels_of_the_others():
     """Five new (say, false) detections on every frame and a budget of 4: the steady face is
     still classified on every frame, so its labels follow it."""

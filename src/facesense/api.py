@@ -65,7 +65,8 @@ class FaceAnalyser:
         """Camera index, video file, stream URL or image folder -> one `FrameResult` per frame
         (frame, faces with track ids and smoothed predictions, per-stage timings). With more
         faces than `settings.classify_per_frame` (default 4; 0 = all) in a frame, a face waiting
-        for its turn repeats its last smoothed predictions. The source is
+        for its turn repeats its last smoothed expression (gender and age: more than
+        `settings.gender_age_per_frame`, default 2). The source is
         closed when the loop ends or is left early. A camera or stream that fails mid-way
         raises `SourceFailed` after the frames before it were yielded."""
         from .stream.frames import open_source

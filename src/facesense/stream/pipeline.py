@@ -60,12 +60,16 @@ class PipelineSettings:
     # one face (2: 451, 6: 462); before the limit, a face that had left stayed on screen for good
     hold_frames: int = 4
     cut_threshold: float = 20.0  # frame change that counts as a scene cut: tracks restart (0 = off)
-    # at most this many faces of a video frame go through the models (0 = every face); the
-    # others show their track's smoothed labels until their turn, least recently classified
+    # at most this many faces of a video frame go through the expression model (0 = every face);
+    # the others show their track's smoothed labels until their turn, least recently classified
     # first, and a new face is always classified. 4: with six faces each is classified on two
     # frames of three, the step that takes six_faces_grid.mp4 from about 40 to 45+ FPS on a
     # 2-core CPU (bench/detectors.py); up to four faces nothing changes
     classify_per_frame: int = 4
+    # the same for the gender and age models: a person's gender and age do not change from one
+    # frame to the next, so fewer fresh looks per frame than expression (which does) lose nothing
+    # a viewer sees; 0 = every face
+    gender_age_per_frame: int = 2
 
     def __post_init__(self) -> None:
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
@@ -81,8 +85,14 @@ class PipelineSettings:
             raise FacesenseError(f"hold_frames={self.hold_frames}: must be >= 0 (0 = show only detected faces)")
         if self.classify_per_frame < 0:
             raise FacesenseError(f"classify_per_frame={self.classify_per_frame}: must be >= 0 (faces classified per frame; 0 = every face)")
+        if self.gender_age_per_frame < 0:
+            raise FacesenseError(f"gender_age_per_frame={self.gender_age_per_frame}: must be >= 0 (faces given fresh gender and age per frame; 0 = every face)")
         if self.cut_threshold < 0:
             raise FacesenseError(f"cut_threshold={self.cut_threshold}: must be >= 0 (mean grey-level change 0-255 between frames; 0 = never restart tracks)")
+
+    def budget(self, key: str) -> int:
+        """Faces per video frame that the model of this FaceResult field sees (0 = all)."""
+        return self.classify_per_frame if key == "expression" else self.gender_age_per_frame
 
 
 def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -> dict[str, np.ndarray]:
@@ -178,34 +188,40 @@ class LiveSession:
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()
-        chosen = self._to_classify(tracks, held, photo)
-        outputs = classify_faces(frame.image, [boxes[i] for i in chosen], self.models, settings.margin)
+        # models with the same budget see the same faces in one call, so models that share
+        # crops (or one network that is both the gender and the age model) still share them
+        outputs, rows = {}, {}
+        for budget in sorted({settings.budget(key) for key, _ in self.models}):
+            group = [(key, model) for key, model in self.models if settings.budget(key) == budget]
+            chosen = self._to_classify(tracks, held, photo, [key for key, _ in group], budget)
+            outputs.update(classify_faces(frame.image, [boxes[i] for i in chosen], group, settings.margin))
+            rows.update({key: {i: n for n, i in enumerate(chosen)} for key, _ in group})
         t4 = time.perf_counter()
-        row = {i: n for n, i in enumerate(chosen)}
         faces = []
         for i, (box, track) in enumerate(zip(boxes, tracks)):
             face = FaceResult(track.id, box)
-            if i in row:
-                track.classified_at = self.frames
             for key, model in self.models:
-                probs = smooth(track, key, outputs[key][row[i]], settings.smoothing) if i in row else track.probs[key]
+                if i in rows[key]:
+                    track.classified_at[key] = self.frames
+                    probs = smooth(track, key, outputs[key][rows[key][i]], settings.smoothing)
+                else:
+                    probs = track.probs[key]
                 setattr(face, key, model.result(probs))
             faces.append(face)
         self.frames += 1
         return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t4 - t3, "track": t3 - t2})
 
-    def _to_classify(self, tracks: list, held: list[bool], photo: bool) -> list[int]:
-        """Indices of the faces that go through the models this frame: all of them in a photo or
-        within the budget; else every face without labels yet (a new face or one after a cut),
-        then the least recently classified up to the budget, detected faces before held boxes
-        (no face was found there this frame). At least one labelled face gets its turn, so a
-        stream of new (often false) detections cannot freeze the others' labels."""
-        budget = self.settings.classify_per_frame
+    @staticmethod
+    def _to_classify(tracks: list, held: list[bool], photo: bool, keys: list[str], budget: int) -> list[int]:
+        """Indices of the faces that go through the models `keys` this frame: all of them in a
+        photo or within the budget; else every face without their labels yet (a new face or one
+        after a cut), then the least recently classified up to the budget, detected faces before
+        held boxes (no face was found there this frame). At least one labelled face gets its
+        turn, so a stream of new (often false) detections cannot freeze the others' labels."""
         if photo or budget == 0 or len(tracks) <= budget:
             return list(range(len(tracks)))
-        keys = [key for key, _ in self.models]
         new = [i for i, t in enumerate(tracks) if any(k not in t.probs for k in keys)]
-        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: (held[i], tracks[i].classified_at))
+        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: (held[i], tracks[i].classified_at.get(keys[0], -1)))
         return sorted(new + waiting[: max(1, budget - len(new))])
 
 

@@ -37,7 +37,7 @@ class Track:
     missed: int = 0
     hits: int = 1
     probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
-    classified_at: int = -1  # the stream's frame index when the models last saw this face
+    classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
 
 
 class IoUTracker:
