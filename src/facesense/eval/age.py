@@ -91,7 +91,7 @@ def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
     return out
 
 
-def _mean_interval(values: np.ndarray) -> tuple[float, float]:
+def mean_interval(values: np.ndarray) -> tuple[float, float]:
     """95% t-interval of the mean of non-negative values, its low end at 0 or above (nan, nan
     with fewer than two values)."""
     from scipy import stats
@@ -116,7 +116,7 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
         "mae": float(err.mean()),
         # how far this MAE could move on another sample of the same faces: a target a few
         # hundredths away is inside it
-        "mae_ci95": list(_mean_interval(err)),
+        "mae_ci95": list(mean_interval(err)),
         "median_abs_error": float(np.median(err)),
         "bias": float((years - ages).mean()),
         "uncertainty": {

