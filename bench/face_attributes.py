@@ -25,13 +25,12 @@ from facesense.age import central_interval, decade, years_and_sd
 from facesense.data.images import decode, read_image
 from facesense.data.prepare import face_preparer
 from facesense.data.sources import read_dataset
-from facesense.data.split import assign_splits
+from facesense.data.split import assign_splits, trained_split_settings
 from facesense.eval.age import age_metrics, format_age_report, split_config_of
 from facesense.labels import normalise
 from facesense.runtime.align import align_face, crop_landmarks
 from facesense.runtime.gender_age import GenderAgeModel
 
-SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -104,7 +103,7 @@ def main() -> None:
 
     config = split_config_of(args.model)
     samples = read_dataset(args.data)
-    test = samples.subset(assign_splits(samples, **{k: config[k] for k in SPLIT_KEYS})["test"])
+    test = samples.subset(assign_splits(samples, **trained_split_settings(config))["test"])
     model = GenderAgeModel.load(args.model, threads=2)
     ages = np.array([float(a) for a in test.columns["age"]])
     races = test.columns["race"]

@@ -6,7 +6,7 @@ import pytest
 from conftest import write_fer_csv
 from facesense.data.samples import Samples
 from facesense.data.sources import read_dataset
-from facesense.data.split import assign_splits
+from facesense.data.split import assign_splits, trained_split_settings
 from facesense.errors import DataError
 
 
@@ -56,3 +56,12 @@ def test_predefined_partition_as_validation():
     assert len(parts["train"]) == 16
     with pytest.raises(DataError, match="partition9"):
         assign_splits(s, train_split=None, val_split="partition9")
+
+
+def test_a_model_that_folded_its_extra_data_kept_its_main_split():
+    """A gender_age cross-validation run (folds_on: extra) folded gender_faces only: evaluation
+    and the benchmarks recompute UTKFace's fixed split, not a fold of it."""
+    config = {"train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.1, "folds": 5, "fold": 3, "seed": 0, "test_size": 0.25, "stratify": ["race"]}
+    assert trained_split_settings({**config, "folds_on": "extra"}) == {**config, "folds": 0, "fold": 0}
+    assert trained_split_settings({**config, "folds_on": "main"}) == config
+    assert trained_split_settings({"seed": 1, "task": "expression"}) == {"seed": 1}

@@ -79,8 +79,9 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         meta["facesense_age_bins"] = json.dumps([int(a) for a in age_bins(loaded.config["age_max"])])
         meta["facesense_age_temperature"] = f"{loaded.age_temperature:.6g}"
         # how the training data was split: evaluation recomputes the held-out test split from it
-        split_keys = ("task", "train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
-        meta["facesense_split"] = json.dumps({k: loaded.config.get(k) for k in split_keys})
+        from .data.split import SPLIT_KEYS
+
+        meta["facesense_split"] = json.dumps({k: loaded.config.get(k) for k in ("task", "folds_on", *SPLIT_KEYS)})
     return _with_metadata(proto, meta)
 
 
@@ -153,10 +154,9 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     data = read_dataset(dataset)
     train = _match(data, "train")
     if train is None and config and config.get("test_size"):
-        from .data.split import assign_splits
+        from .data.split import assign_splits, trained_split_settings
 
-        keys = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
-        train = assign_splits(data, **{k: config[k] for k in keys})["train"]
+        train = assign_splits(data, **trained_split_settings(config))["train"]
     pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
     images, _ = decode(data.subset(pick), spec, skip_bad=True, prepare=face_preparer(spec))  # aligned as in training

@@ -90,6 +90,20 @@ def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
     return np.array([i for i, s in enumerate(samples.splits) if s in hits], dtype=np.int64)
 
 
+# the config keys that decide a training run's split (assign_splits' keyword arguments)
+SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
+
+
+def trained_split_settings(config: dict) -> dict:
+    """assign_splits keyword arguments that recompute the split a model's main data had in its
+    training, from its config (or an exported model's split metadata). A task=gender_age run
+    that folded its extra data (folds_on: extra) kept the main data's fixed split."""
+    settings = {k: config[k] for k in SPLIT_KEYS if k in config}
+    if config.get("folds_on") == "extra":
+        settings["folds"], settings["fold"] = 0, 0
+    return settings
+
+
 def assign_splits(
     samples: Samples,
     train_split: str | None = "train",

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.images import decode
 from ..data.sources import canonical_split, read_dataset
-from ..data.split import _match, assign_splits
+from ..data.split import _match, assign_splits, trained_split_settings
 from ..errors import DataError
 from ..labels import map_labels
 from ..preprocess import InputSpec
@@ -80,8 +80,7 @@ def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     if idx is not None:
         return idx
     if not samples.split_names() and canonical_split(split) and "val_size" in config:
-        keys = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
-        idx = assign_splits(samples, **{k: config[k] for k in keys if k in config})[canonical_split(split)]
+        idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
         return idx
