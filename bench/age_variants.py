@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,11 +27,10 @@ from facesense.age import central_interval
 from facesense.data.images import decode
 from facesense.data.prepare import face_preparer
 from facesense.data.sources import read_dataset
-from facesense.data.split import assign_splits
+from facesense.data.split import assign_splits, trained_split_settings
 from facesense.eval.age import mean_interval, split_config_of
 from facesense.runtime.gender_age import GenderAgeModel
 
-SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
 KNOTS = (0, 20, 40, 60, 100)  # the monotone map: one slope per span of ages
 
 
@@ -82,6 +82,8 @@ def fit_monotone_map(probs: np.ndarray, ages: np.ndarray, bins: np.ndarray) -> n
     # |x theta - age| as u+ + u- with x theta + u+ - u- = age; slopes >= 0, the offset free
     cost = np.concatenate([np.zeros(m), np.full(2 * n, 1 / n)])
     result = linprog(cost, A_eq=np.hstack([x, np.eye(n), -np.eye(n)]), b_eq=ages, bounds=[(None, None)] + [(0, None)] * (m - 1 + 2 * n), method="highs")
+    if not result.success:
+        raise RuntimeError(f"the monotone map could not be fitted: {result.message}")
     return basis @ result.x[:m]
 
 
@@ -103,10 +105,17 @@ def main() -> None:
     args = ap.parse_args()
 
     config = split_config_of(checkpoint_of(args.runs[0]))
+    settings = trained_split_settings(config)
+    for run in args.runs[1:]:
+        if trained_split_settings(split_config_of(checkpoint_of(run))) != settings:
+            sys.exit(f"error: {run} was trained on another split of {args.data} than {args.runs[0]}; give runs of one split")
     samples = read_dataset(args.data)
-    parts = assign_splits(samples, **{k: config[k] for k in SPLIT_KEYS})
+    parts = assign_splits(samples, **settings)
     models = [GenderAgeModel.load(checkpoint_of(r), threads=2) for r in args.runs]
     spec, bins = models[0].spec, models[0].bins
+    for run, model in zip(args.runs[1:], models[1:]):
+        if model.spec != spec or not np.array_equal(model.bins, bins):
+            sys.exit(f"error: {run} takes other input or age bins than {args.runs[0]}; give runs of one recipe")
     faces = {}
     for split in ("val", "test"):
         subset = samples.subset(parts[split])
@@ -135,6 +144,8 @@ def main() -> None:
         from facesense.runtime.dlib_models import dlib_age
 
         dlib = dlib_age(2)
+        if (dlib.spec.size, dlib.spec.align) != (spec.size, spec.align):
+            sys.exit(f"error: dlib-age takes {dlib.spec.size}-px faces aligned as {dlib.spec.align}, the runs another input; use --dlib-weight 0")
         dlib_years = {s: age_probs(_PixelsAsRun(dlib), faces[s][0], False) @ dlib.ages for s in faces}
         w = args.dlib_weight
         add(f"{1 - w:g} x the first run + {w:g} x dlib-age", lambda s: (1 - w) * (first[s] @ bins) + w * dlib_years[s])
@@ -142,13 +153,17 @@ def main() -> None:
     add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, faces[s][1]))
     add("the first run, the median of its distribution instead of the mean", lambda s: median_age(first[s], bins))
 
-    print("| variant | validation MAE | test MAE (95% CI) | test bias | true age in the 90% interval (test) |")
-    print("|---|---|---|---|---|")
+    # the variants read the same faces, so a difference is judged face by face (paired)
+    first_err = np.abs(rows[0][1]["test"] - faces["test"][1])
+    print("| variant | validation MAE | test MAE (95% CI) | test MAE minus the first run's (paired 95% CI) | test bias | true age in the 90% interval (test) |")
+    print("|---|---|---|---|---|---|")
     for name, est, cover in rows:
         errs = {s: est[s] - faces[s][1] for s in faces}
-        lo, hi = mean_interval(np.abs(errs["test"]))
+        test_err = np.abs(errs["test"])
+        lo, hi = mean_interval(test_err, floor=0.0)
+        d_lo, d_hi = mean_interval(test_err - first_err) if name != rows[0][0] else (0.0, 0.0)
         covered = f"{100 * cover['test']:.1f}%" if cover else "-"
-        print(f"| {name} | {np.abs(errs['val']).mean():.3f} | {np.abs(errs['test']).mean():.3f} ({lo:.2f}-{hi:.2f}) | {errs['test'].mean():+.2f} | {covered} |")
+        print(f"| {name} | {np.abs(errs['val']).mean():.3f} | {test_err.mean():.3f} ({lo:.2f}-{hi:.2f}) | {(test_err - first_err).mean():+.3f} ({d_lo:+.3f} to {d_hi:+.3f}) | {errs['test'].mean():+.2f} | {covered} |")
 
 
 class _PixelsAsRun:

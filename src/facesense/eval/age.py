@@ -91,15 +91,16 @@ def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
     return out
 
 
-def mean_interval(values: np.ndarray) -> tuple[float, float]:
-    """95% t-interval of the mean of non-negative values, its low end at 0 or above (nan, nan
-    with fewer than two values)."""
+def mean_interval(values: np.ndarray, floor: float | None = None) -> tuple[float, float] | None:
+    """95% t-interval of the mean, its low end raised to `floor` when given (an MAE is never
+    below 0); None with fewer than two values."""
     from scipy import stats
 
     if len(values) < 2:
-        return float("nan"), float("nan")
+        return None
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return max(0.0, float(values.mean() - half)), float(values.mean() + half)
+    low = float(values.mean() - half)
+    return (low if floor is None else max(floor, low)), float(values.mean() + half)
 
 
 def _band_order(key: str):
@@ -114,9 +115,9 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
     m = {
         "n": int(len(ages)),
         "mae": float(err.mean()),
-        # how far this MAE could move on another sample of the same faces: a target a few
-        # hundredths away is inside it
-        "mae_ci95": list(mean_interval(err)),
+        # how far this MAE could move on another sample of faces like these: a target a few
+        # hundredths away is inside it (None with fewer than two faces)
+        "mae_ci95": mean_interval(err, floor=0.0),
         "median_abs_error": float(np.median(err)),
         "bias": float((years - ages).mean()),
         "uncertainty": {
@@ -141,8 +142,8 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
 
 def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     u = m["uncertainty"]
-    lo, hi = m["mae_ci95"]
-    lines = [f"n {m['n']}  age MAE {m['mae']:.2f} years (95% CI {lo:.2f}-{hi:.2f}; median {m['median_abs_error']:.2f}, bias {m['bias']:+.2f})  "
+    ci = "95% CI {:.2f}-{:.2f}; ".format(*m["mae_ci95"]) if m.get("mae_ci95") else ""
+    lines = [f"n {m['n']}  age MAE {m['mae']:.2f} years ({ci}median {m['median_abs_error']:.2f}, bias {m['bias']:+.2f})  "
              f"true age within +-1 sd {100 * u['within_1sd']:.1f}%, +-2 sd {100 * u['within_2sd']:.1f}%"
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
