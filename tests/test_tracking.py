@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from facesense.errors import FacesenseError
+from facesense.preprocess import InputSpec
 from facesense.stream.detect import Box
 from facesense.stream.frames import Frame, Source
 from facesense.stream.pipeline import FaceModels, PipelineSettings, run_pipeline
@@ -244,26 +245,54 @@ def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_t
 
 
 def test_gender_and_age_take_turns_on_a_smaller_budget_than_expression():
-    """Six faces (seven from frame 5): expression four a frame, gender and age two a frame, in
-    one call for both (the shipped gender_age network is both models: one run serves them)."""
-    expression, gender_age = CountingModel(), CountingModel()
+    """Six faces (seven from frame 5): expression four a frame, gender and age two a frame, and
+    both asked with the very same crops list (the shipped gender_age network is both models and
+    runs once when the list is the one it just saw)."""
+
+    class CropModel:  # takes crops as the runtime's models do; says b for a bright face
+        classes = ["a", "b"]
+        spec, margin = InputSpec(size=8, channels=3), None
+
+        def __init__(self):
+            self.calls = []  # (the crops list itself, kept alive so no other list takes its id; faces)
+
+        def predict(self, crops):
+            self.calls.append((crops, len(crops)))
+            return np.array([[0.0, 1.0] if c.mean() > 128 else [1.0, 0.0] for c in crops])
+
+        def result(self, probs):
+            return probs.copy()
+
+    images = frames(9)
+    for image in images:  # the faces (x = 10, 54, ..., 274; 40 wide) left of x 140 dark, the others bright
+        image[40:80, 140:] = 250
+        image[40:80, :140] = 10
+    expression, gender_age = CountingModel(), CropModel()
     models = FaceModels(expression=expression, gender=gender_age, age=gender_age)
-    results = list(run_pipeline(Frames(frames(9)), SixFaces(), models, PipelineSettings(classify_per_frame=4, gender_age_per_frame=2, cut_threshold=0)))
-    assert len(expression.batches) == 9 and len(gender_age.batches) == 2 * 9
-    gender_calls = gender_age.batches[::2]
-    assert gender_age.batches[1::2] == gender_calls  # gender and age asked about the same faces
-    assert [len(b) for b in gender_calls] == [6, 2, 2, 2, 2, 2, 2, 2, 2]
-    assert max(len(b) for b in expression.batches[1:]) == 4
-    assert 10 + 44 * 6 in gender_calls[5]  # the new face at once
-    seen = {}
-    for frame, xs in enumerate(gender_calls):
-        for x in xs:
-            seen.setdefault(x, []).append(frame)
-    assert all(max(np.diff(f), default=0) <= 4 for f in seen.values()) and len(seen) == 7
-    for r in results:  # every face has its own gender on every frame
-        assert all((f.gender.argmax() == 1) == (f.box.x >= 150) for f in r.faces)
+    results = list(run_pipeline(Frames(images), SixFaces(), models, PipelineSettings(classify_per_frame=4, gender_age_per_frame=2, cut_threshold=0)))
+    gender_calls, age_calls = gender_age.calls[::2], gender_age.calls[1::2]
+    assert len(gender_calls) == len(age_calls) == 9
+    assert all(g[0] is a[0] for g, a in zip(gender_calls, age_calls))  # one crops list per frame for both
+    assert [n for _, n in gender_calls] == [6, 2, 2, 2, 2, 2, 2, 2, 2]
+    assert len(expression.batches) == 9 and max(len(b) for b in expression.batches[1:]) == 4
+    for r in results:  # every face has its own gender and age on every frame
+        assert all((f.gender.argmax() == 1) == (f.box.x >= 140) for f in r.faces)
+        assert all((f.age.argmax() == 1) == (f.box.x >= 140) for f in r.faces)
     with pytest.raises(FacesenseError, match="gender_age_per_frame"):
         PipelineSettings(gender_age_per_frame=-1)
+
+
+def test_each_face_gets_its_turn_for_gender_and_age():
+    expression, gender_age = CountingModel(), CountingModel()
+    models = FaceModels(expression=expression, gender=gender_age)
+    list(run_pipeline(Frames(frames(9)), SixFaces(), models, PipelineSettings(classify_per_frame=4, gender_age_per_frame=2, cut_threshold=0)))
+    assert 10 + 44 * 6 in gender_age.batches[5]  # the new face at once
+    seen = {}
+    for frame, xs in enumerate(gender_age.batches):
+        for x in xs:
+            seen.setdefault(x, []).append(frame)
+    # six faces (then seven), two a frame: none waits more than four frames
+    assert len(seen) == 7 and all(max(np.diff(f), default=0) <= 4 for f in seen.values())
 
 
 def test_new_faces_on_every_frame_cannot_freeze_the_labels_of_the_others():

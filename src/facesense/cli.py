@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
     lv.add_argument("--hold-frames", type=int, default=4, help="a followed face the detector misses stays on screen at most this many frames (0 = only detected faces)")
     lv.add_argument("--cut-threshold", type=float, default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (0 = off)")
-    lv.add_argument("--classify-per-frame", type=int, default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their labels until their turn (0 = every face, every frame)")
+    lv.add_argument("--classify-per-frame", type=int, default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (0 = every face, every frame)")
     lv.add_argument("--gender-age-per-frame", type=int, default=2, metavar="N", help="the same for the gender and age models, which need fewer fresh looks: a person's gender and age do not change between frames (0 = every face, every frame)")
     lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
     lv.add_argument("--max-frames", type=int)

@@ -64,11 +64,12 @@ class PipelineSettings:
     # the others show their track's smoothed labels until their turn, least recently classified
     # first, and a new face is always classified. 4: with six faces each is classified on two
     # frames of three, the step that takes six_faces_grid.mp4 from about 40 to 45+ FPS on a
-    # 2-core CPU (bench/detectors.py); up to four faces nothing changes
+    # 2-core CPU (bench/detectors.py); up to four faces every expression is fresh
     classify_per_frame: int = 4
     # the same for the gender and age models: a person's gender and age do not change from one
-    # frame to the next, so fewer fresh looks per frame than expression (which does) lose nothing
-    # a viewer sees; 0 = every face
+    # frame to the next, so they get fewer fresh looks than expression, which does (six faces:
+    # each every third frame; smoothing weighs each look, so they settle over more frames);
+    # 0 = every face
     gender_age_per_frame: int = 2
 
     def __post_init__(self) -> None:
@@ -188,8 +189,8 @@ class LiveSession:
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()
-        # models with the same budget see the same faces in one call, so models that share
-        # crops (or one network that is both the gender and the age model) still share them
+        # models with the same budget see the same faces in one call, so one network that is
+        # both the gender and the age model runs once (crops are shared within a call only)
         outputs, rows = {}, {}
         for budget in sorted({settings.budget(key) for key, _ in self.models}):
             group = [(key, model) for key, model in self.models if settings.budget(key) == budget]
