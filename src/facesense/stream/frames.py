@@ -52,7 +52,7 @@ class VideoFileSource(Source):
 
         self.path, self.stride = Path(path), max(1, stride)
         if not self.path.exists():
-            raise SourceError(f"video {self.path} not found")
+            raise SourceError(f"video {self.path} not found; give a camera index, a video file, a stream URL or an image folder")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: not a video file")
         self.cap = cv2.VideoCapture(str(self.path))

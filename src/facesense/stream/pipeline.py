@@ -51,7 +51,7 @@ class FrameResult:
 
 @dataclass
 class PipelineSettings:
-    smoothing: float = 0.4  # EMA weight of the newest frame (1 = off)
+    smoothing: float = 0.4  # EMA weight of the newest look at a face (a frame it was classified on; 1 = off)
     detect_every: int = 5  # full-frame detection every N frames; in between only around tracked faces
     margin: float = 0.0  # widen face crops by this fraction of the box
     confirm_hits: int = 3  # detections before a track's box may be held through missed frames
@@ -75,7 +75,7 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
         if not 0 < self.smoothing <= 1:
-            raise FacesenseError(f"smoothing={self.smoothing}: must be in (0, 1] (weight of the newest frame; 1 = off, 0.4 = default)")
+            raise FacesenseError(f"smoothing={self.smoothing}: must be in (0, 1] (weight of the newest look at a face; 1 = off, 0.4 = default)")
         if self.detect_every < 1:
             raise FacesenseError(f"detect_every={self.detect_every}: must be >= 1 (1 = detect on every frame)")
         if not 0 <= self.margin <= 1:
