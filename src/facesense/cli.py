@@ -194,7 +194,6 @@ def _model_or_none(value: str | None) -> str | None:
 
 def _live_options(args):
     from .stream.live import LiveOptions
-    from .stream.pipeline import PipelineSettings
 
     return LiveOptions(
         source=args.source,
@@ -209,8 +208,25 @@ def _live_options(args):
         reconnect=args.reconnect,
         stall_timeout=args.stall_timeout,
         device=args.device,
-        settings=PipelineSettings(smoothing=args.smoothing, detect_every=args.detect_every, margin=args.margin, cut_threshold=args.cut_threshold, hold_frames=args.hold_frames, classify_per_frame=args.classify_per_frame, gender_age_per_frame=args.gender_age_per_frame),
+        settings=_pipeline_settings(args),
     )
+
+
+def _pipeline_settings(args):
+    """PipelineSettings from live's flags (one flag per field); a value it refuses is named by
+    the flag the user typed, not the field."""
+    from dataclasses import fields
+
+    from .stream.pipeline import PipelineSettings
+
+    values = {f.name: getattr(args, f.name) for f in fields(PipelineSettings) if hasattr(args, f.name)}
+    try:
+        return PipelineSettings(**values)
+    except FacesenseError as e:
+        name, _, rest = str(e).partition("=")
+        if name not in values:
+            raise
+        raise FacesenseError(f"--{name.replace('_', '-')} {rest}") from None
 
 
 TRACK_LINES = 8  # tracks printed after a run, the longest first
