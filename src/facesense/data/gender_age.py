@@ -18,7 +18,7 @@ from .images import decode
 from .prepare import PreparedData, face_preparer, input_spec, map_labels
 from .samples import Samples
 from .sources import read_dataset
-from .split import assign_splits
+from .split import assign_splits, trained_split_settings
 
 NO_AGE = -1
 
@@ -61,13 +61,13 @@ def prepare_gender_age(cfg) -> PreparedData:
         classes_idx = classes_idx[keep]
         ages = ages_of(samples, cfg.age_max) if with_age else np.full(len(samples), NO_AGE, np.int64)
         targets = np.stack([classes_idx, ages], axis=1)
-        # folds_on picks which data the k-fold runs over; the other keeps its fixed split
-        main_folds, extra_folds = ((cfg.folds, cfg.fold), (0, 0)) if cfg.folds_on == "main" else ((0, 0), (cfg.folds, cfg.fold))
         if with_age:
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, *main_folds, cfg.seed, cfg.test_size, cfg.stratify)
+            # the function evaluation and the benchmarks recompute this split with (folds_on)
+            split = assign_splits(samples, **trained_split_settings(vars(cfg)))
             prefix = ""
-        else:  # class-head data: a validation share (or fold) for selection, never a test split
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *extra_folds, cfg.seed)
+        else:  # class-head data: a validation share (or, with folds_on: extra, a fold) for selection, never a test split
+            folds = (cfg.folds, cfg.fold) if cfg.folds_on == "extra" else (0, 0)
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *folds, cfg.seed)
             prefix = f"{Path(source).name}:"
         for name, idx in split.items():
             if len(idx) == 0:
