@@ -34,17 +34,14 @@ from facesense.runtime.gender_age import GenderAgeModel
 KNOTS = (0, 20, 40, 60, 100)  # the monotone map: one slope per span of ages
 
 
-def checkpoint_of(run: str) -> Path:
-    path = Path(run)
-    return path / "best.pt" if path.is_dir() else path
-
-
 def averaged_weights(runs: list[str], out: Path) -> Path:
     """One checkpoint whose weights (and age temperature) are the runs' means."""
     import torch
 
-    payloads = [torch.load(checkpoint_of(r), map_location="cpu", weights_only=False) for r in runs]
-    merged = dict(payloads[0])
+    from facesense.checkpoint import read_checkpoint
+
+    payloads = [read_checkpoint(r) for r in runs]
+    merged = {k: v for k, v in payloads[0].items() if k != "_path"}
     merged["model_state"] = {
         key: torch.stack([p["model_state"][key].double() for p in payloads]).mean(0).to(value.dtype) if value.is_floating_point() else value
         for key, value in payloads[0]["model_state"].items()
@@ -104,14 +101,14 @@ def main() -> None:
     ap.add_argument("--dlib-weight", type=float, default=0.2, help="weight of dlib-age's expected age in the blend (0 = no blend)")
     args = ap.parse_args()
 
-    config = split_config_of(checkpoint_of(args.runs[0]))
+    config = split_config_of(args.runs[0])
     settings = trained_split_settings(config)
     for run in args.runs[1:]:
-        if trained_split_settings(split_config_of(checkpoint_of(run))) != settings:
+        if trained_split_settings(split_config_of(run)) != settings:
             sys.exit(f"error: {run} was trained on another split of {args.data} than {args.runs[0]}; give runs of one split")
     samples = read_dataset(args.data)
     parts = assign_splits(samples, **settings)
-    models = [GenderAgeModel.load(checkpoint_of(r), threads=2) for r in args.runs]
+    models = [GenderAgeModel.load(r, threads=2) for r in args.runs]
     spec, bins = models[0].spec, models[0].bins
     for run, model in zip(args.runs[1:], models[1:]):
         if model.spec != spec or not np.array_equal(model.bins, bins):
@@ -161,9 +158,13 @@ def main() -> None:
         errs = {s: est[s] - faces[s][1] for s in faces}
         test_err = np.abs(errs["test"])
         lo, hi = mean_interval(test_err, floor=0.0)
-        d_lo, d_hi = mean_interval(test_err - first_err) if name != rows[0][0] else (0.0, 0.0)
+        if name == rows[0][0]:
+            paired = "-"
+        else:
+            d_lo, d_hi = mean_interval(test_err - first_err)
+            paired = f"{(test_err - first_err).mean():+.3f} ({d_lo:+.3f} to {d_hi:+.3f})"
         covered = f"{100 * cover['test']:.1f}%" if cover else "-"
-        print(f"| {name} | {np.abs(errs['val']).mean():.3f} | {test_err.mean():.3f} ({lo:.2f}-{hi:.2f}) | {(test_err - first_err).mean():+.3f} ({d_lo:+.3f} to {d_hi:+.3f}) | {errs['test'].mean():+.2f} | {covered} |")
+        print(f"| {name} | {np.abs(errs['val']).mean():.3f} | {test_err.mean():.3f} ({lo:.2f}-{hi:.2f}) | {paired} | {errs['test'].mean():+.2f} | {covered} |")
 
 
 class _PixelsAsRun:
