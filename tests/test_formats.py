@@ -60,3 +60,31 @@ def test_forced_format(tmp_path, folders3):
     copy = tmp_path / "copy"
     shutil.copytree(folders3, copy)
     assert len(read_dataset(copy, "folders")) == 48
+
+
+def test_decode_on_threads_keeps_order_and_names_bad_files(tmp_path):
+    from PIL import Image
+
+    from facesense.data.images import decode
+    from facesense.data.samples import Samples
+    from facesense.errors import DataError
+    from facesense.preprocess import InputSpec
+
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        if i == 7:
+            path.write_bytes(b"not an image")
+        else:
+            Image.fromarray(np.full((20, 20), i * 20, np.uint8)).save(path)
+        paths.append(path)
+    samples = Samples(source="t", ids=[p.name for p in paths], labels=["a"] * 12, splits=[None] * 12, paths=paths)
+    spec = InputSpec(size=8, channels=1)
+    one, kept_one = decode(samples, spec, skip_bad=True, workers=1)
+    samples.skipped.clear()
+    four, kept_four = decode(samples, spec, skip_bad=True, workers=4)
+    assert kept_four == kept_one == [i for i in range(12) if i != 7]
+    assert np.array_equal(four, one) and [int(x[0, 0, 0]) for x in four] == [i * 20 for i in kept_one]
+    assert [s[0] for s in samples.skipped] == ["7.png"]
+    with pytest.raises(DataError, match="7.png"):
+        decode(samples, spec, workers=4)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -89,27 +92,38 @@ def decode(
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    workers: int | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it.
-    `prepare` (RGB or gray image -> image) runs on each image first, e.g. a face aligner."""
+    `prepare` (RGB or gray image -> image) runs on each image first, e.g. a face aligner.
+    Files are read and prepared on `workers` threads (default: one per CPU core; Pillow's
+    decoder, OpenCV and ONNX Runtime release the GIL), in sample order."""
     n = len(samples)
     if prepare is None and samples.pixels is not None and samples.pixels.shape[1:] == (spec.size, spec.size) and spec.channels == 1:
         return np.ascontiguousarray(samples.pixels[:, None]), list(range(n))  # already model pixels
     out = np.empty((n, spec.channels, spec.size, spec.size), dtype=np.uint8)
     kept: list[int] = []
-    for i in range(n):
-        if samples.pixels is not None:
-            image = samples.pixels[i]
-        else:
-            try:
-                image = read_image(samples.paths[i])
-            except DataError as exc:
+
+    def load(i: int) -> np.ndarray | DataError:
+        try:
+            image = samples.pixels[i] if samples.pixels is not None else read_image(samples.paths[i])
+        except DataError as exc:
+            return exc
+        return to_model_pixels(prepare(image) if prepare else image, spec)
+
+    workers = workers or min(os.cpu_count() or 1, 8)
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        results = pool.map(load, range(n)) if pool else map(load, range(n))
+        for i, pixels in enumerate(results):
+            if isinstance(pixels, DataError):
                 if not skip_bad:
-                    raise
-                samples.skipped.append((samples.ids[i], str(exc)))
+                    if pool:
+                        pool.shutdown(wait=False, cancel_futures=True)  # stop reading the rest
+                    raise pixels
+                samples.skipped.append((samples.ids[i], str(pixels)))
                 continue
-        out[len(kept)] = to_model_pixels(prepare(image) if prepare else image, spec)
-        kept.append(i)
-        if progress is not None:
-            progress(1)
+            out[len(kept)] = pixels
+            kept.append(i)
+            if progress is not None:
+                progress(1)
     return out[: len(kept)], kept
