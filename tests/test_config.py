@@ -37,3 +37,14 @@ def test_shipped_configs_load(path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "x.yaml")
+
+
+def test_off_is_a_word_for_string_keys(tmp_path):
+    # YAML 1.1 reads a bare `off` as false; amp's documented choice is the word
+    assert load_config(overrides=["amp=off"]).amp == "off"
+    path = tmp_path / "c.yaml"
+    path.write_text("amp: off\n")
+    assert load_config(path).amp == "off"
+    assert load_config(overrides=["amp=auto"]).amp == "auto"
+    with pytest.raises(ConfigError, match="amp='on'"):
+        load_config(overrides=["amp=on"])

@@ -243,6 +243,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     if typ is str or text.startswith("str"):
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key} must be a string, got {value!r}")
+        if isinstance(value, bool):  # YAML 1.1 reads a bare off/no/false (on/yes/true) as a bool: amp=off
+            return "on" if value else "off"
         return str(value)
     if text.startswith("list"):
         if not isinstance(value, list):
