@@ -1,9 +1,11 @@
 """Ways to lower the age error of gender+age runs of one recipe, judged on the UTKFace validation
 split and reported on the held-out test split: each run as it is, the runs' weights averaged
 into one network, their age distributions averaged (an ensemble), a blend with dlib's CC0 age
-network, a monotone map of the age bins fitted on validation, and the median instead of the mean.
+network, a monotone map of the age bins fitted on validation, the median instead of the mean, and
+zoomed views of each face averaged with it and its mirror (test-time zoom, as the expression model
+has).
 
-    python bench/age_variants.py RUN [RUN ...] [--data ../shared/data/utkface] [--dlib-weight 0.2]
+    python bench/age_variants.py RUN [RUN ...] [--data ../shared/data/utkface] [--dlib-weight 0.2] [--zoom 1.1]
 
 RUN: gender+age checkpoints or run folders trained on the same UTKFace split (the first run's
 split settings pick the faces), for example the shipped recipe's run and the runs of
@@ -48,6 +50,18 @@ def averaged_weights(runs: list[str], out: Path) -> Path:
     }
     merged["age_temperature"] = float(np.mean([p.get("age_temperature", 1.0) for p in payloads]))
     torch.save(merged, out)
+    return out
+
+
+def with_zoomed_views(run: str, zooms: list[float], out: Path) -> Path:
+    """The run's checkpoint with test-time zoomed views added to its config (the same weights)."""
+    import torch
+
+    from facesense.checkpoint import read_checkpoint
+
+    payload = {k: v for k, v in read_checkpoint(run).items() if k != "_path"}
+    payload["config"] = {**payload["config"], "test_time_flip": True, "test_time_zoom": list(zooms)}
+    torch.save(payload, out)
     return out
 
 
@@ -99,6 +113,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="gender+age checkpoints or run folders of one recipe and split")
     ap.add_argument("--data", default="../shared/data/utkface")
     ap.add_argument("--dlib-weight", type=float, default=0.2, help="weight of dlib-age's expected age in the blend (0 = no blend)")
+    ap.add_argument("--zoom", type=float, nargs="*", default=[1.1], help="zoom factors of the views added in the zoom variant (none: skip it)")
     args = ap.parse_args()
 
     config = split_config_of(args.runs[0])
@@ -149,6 +164,13 @@ def main() -> None:
     mapped = fit_monotone_map(first["val"], faces["val"][1], bins)
     add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, faces[s][1]))
     add("the first run, the median of its distribution instead of the mean", lambda s: median_age(first[s], bins))
+    if args.zoom:
+        with tempfile.TemporaryDirectory() as tmp:
+            zoomed = GenderAgeModel.load(with_zoomed_views(args.runs[0], args.zoom, Path(tmp) / "zoomed.pt"), threads=2)
+            p_zoom = {s: age_probs(zoomed, faces[s][0], True) for s in faces}
+        views = 2 * (1 + len(args.zoom))
+        add(f"the first run with views zoomed {', '.join(f'{z:g}x' for z in args.zoom)} added ({views} views: {views // 2}x the compute)",
+            lambda s: p_zoom[s] @ bins, lambda s: coverage(p_zoom[s], bins, faces[s][1]))
 
     # the variants read the same faces, so a difference is judged face by face (paired)
     first_err = np.abs(rows[0][1]["test"] - faces["test"][1])
