@@ -72,3 +72,33 @@ def test_input_spec_keeps_its_reference_points_through_a_dict():
     spec = InputSpec(size=64, channels=3, align=REFERENCE)
     again = InputSpec.from_dict({**spec.to_dict(), "align": [list(p) for p in REFERENCE]})
     assert again == spec and InputSpec.from_dict({"size": 48}).align is None
+
+
+def test_crop_aligner_builds_its_detector_once_across_threads(monkeypatch):
+    # decode aligns on several threads; each must not build its own ONNX session
+    import threading
+    import time
+
+    from facesense.runtime import align
+
+    built = []
+
+    class SlowDetector:
+        def __init__(self, **kwargs):
+            time.sleep(0.05)  # wide window for a race
+            built.append(self)
+
+        def detect(self, image):
+            return []
+
+    monkeypatch.setattr(align, "CenterFaceDetector", SlowDetector)
+    align._build_crop_landmark_detector.cache_clear()
+    try:
+        threads = [threading.Thread(target=align.crop_landmarks, args=(np.zeros((40, 40, 3), np.uint8),)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        align._build_crop_landmark_detector.cache_clear()
+    assert len(built) == 1

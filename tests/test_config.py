@@ -39,7 +39,7 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "x.yaml")
 
 
-def test_off_is_a_word_for_string_keys(tmp_path):
+def test_on_off_yes_no_are_words_for_text_keys(tmp_path):
     # YAML 1.1 reads a bare `off` as false; amp's documented choice is the word
     assert load_config(overrides=["amp=off"]).amp == "off"
     path = tmp_path / "c.yaml"
@@ -48,3 +48,7 @@ def test_off_is_a_word_for_string_keys(tmp_path):
     assert load_config(overrides=["amp=auto"]).amp == "auto"
     with pytest.raises(ConfigError, match="amp='on'"):
         load_config(overrides=["amp=on"])
+    # text stays the word typed; boolean keys still take YAML 1.1's words
+    cfg = load_config(overrides=["task=custom", "name=no", "classes=[yes, no]", "augment.hflip=yes", "skip_bad=off", "test_time_flip=true"])
+    assert (cfg.name, cfg.classes) == ("no", ["yes", "no"])
+    assert cfg.augment.hflip is True and cfg.skip_bad is False and cfg.test_time_flip is True

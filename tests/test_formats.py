@@ -88,3 +88,5 @@ def test_decode_on_threads_keeps_order_and_names_bad_files(tmp_path):
     assert [s[0] for s in samples.skipped] == ["7.png"]
     with pytest.raises(DataError, match="7.png"):
         decode(samples, spec, workers=4)
+    with pytest.raises(ValueError, match="workers"):
+        decode(samples, spec, workers=0)

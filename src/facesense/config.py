@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -219,6 +220,25 @@ def _suggest(key: str, known: list[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(known))}."
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (as YAML 1.2): PyYAML's YAML 1.1 also reads a bare
+    on/off/yes/no as one, which turned `amp=off` and `name=no` into False."""
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def read_yaml(text: str) -> Any:
+    """A config file's or an override's value, with only true/false read as booleans."""
+    return yaml.load(text, Loader=_ConfigLoader)
+
+
 def _coerce(value: Any, typ: Any, key: str) -> Any:
     """Check/convert one value against a field's annotation (YAML already gives typed scalars)."""
     text = str(typ)
@@ -229,6 +249,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     if typ is bool:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:  # YAML 1.1's words for true/false
+            return _BOOL_WORDS[value.lower()]
         raise ConfigError(f"{key} must be true or false, got {value!r}")
     if typ is int or text.startswith("int"):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -243,8 +265,6 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     if typ is str or text.startswith("str"):
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key} must be a string, got {value!r}")
-        if isinstance(value, bool):  # YAML 1.1 reads a bare off/no/false (on/yes/true) as a bool: amp=off
-            return "on" if value else "off"
         return str(value)
     if text.startswith("list"):
         if not isinstance(value, list):
@@ -281,7 +301,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"override {pair!r} is not key=value (e.g. epochs=2)")
         key, raw = pair.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = read_yaml(raw) if raw != "" else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {pair!r}: value is not valid YAML ({exc})") from None
         node = out
@@ -300,7 +320,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         if not path.is_file():
             raise ConfigError(f"config file {path} not found (see configs/ for examples)")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = read_yaml(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(values, dict):

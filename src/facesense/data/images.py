@@ -96,8 +96,10 @@ def decode(
 ) -> tuple[np.ndarray, list[int]]:
     """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it.
     `prepare` (RGB or gray image -> image) runs on each image first, e.g. a face aligner.
-    Files are read and prepared on `workers` threads (default: one per CPU core; Pillow's
-    decoder, OpenCV and ONNX Runtime release the GIL), in sample order."""
+    Files are read and prepared on `workers` threads (default: one per CPU core this process may
+    use, at most 8; Pillow's decoder, OpenCV and ONNX Runtime release the GIL), in sample order."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     n = len(samples)
     if prepare is None and samples.pixels is not None and samples.pixels.shape[1:] == (spec.size, spec.size) and spec.channels == 1:
         return np.ascontiguousarray(samples.pixels[:, None]), list(range(n))  # already model pixels
@@ -111,7 +113,9 @@ def decode(
             return exc
         return to_model_pixels(prepare(image) if prepare else image, spec)
 
-    workers = workers or min(os.cpu_count() or 1, 8)
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(cores, 8)
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
         results = pool.map(load, range(n)) if pool else map(load, range(n))
         for i, pixels in enumerate(results):

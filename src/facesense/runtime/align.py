@@ -5,6 +5,7 @@ landmarks onto them; a model trained on plain crops gets the box, widened by a m
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -73,9 +74,17 @@ def face_crops(frame: np.ndarray, boxes: list[Box], spec, margin: float = 0.0) -
     return [align_face(frame, landmarks_of(b), reference, spec.size) for b in boxes]
 
 
+_DETECTOR_LOCK = threading.Lock()  # decode aligns on several threads: build the session once
+
+
 @lru_cache(maxsize=1)
-def _crop_landmark_detector() -> CenterFaceDetector:
+def _build_crop_landmark_detector() -> CenterFaceDetector:
     return CenterFaceDetector(detect_width=0, threads=1)
+
+
+def _crop_landmark_detector() -> CenterFaceDetector:
+    with _DETECTOR_LOCK:
+        return _build_crop_landmark_detector()
 
 
 def crop_landmarks(face: np.ndarray, pad: float = 0.25, color_order: str = "RGB") -> np.ndarray:
