@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="gender+age checkpoints or run folders of one recipe and split")
     ap.add_argument("--data", default="../shared/data/utkface")
     ap.add_argument("--dlib-weight", type=float, default=0.2, help="weight of dlib-age's expected age in the blend (0 = no blend)")
-    ap.add_argument("--zoom", type=float, nargs="*", default=[1.1], help="zoom factors of the views added in the zoom variant (none: skip it)")
+    ap.add_argument("--zoom", type=float, nargs="*", default=[1.1], help="zoom factors of the views added in the zoom variant (--zoom with no value skips it)")
     args = ap.parse_args()
 
     config = split_config_of(args.runs[0])

@@ -92,7 +92,10 @@ def main() -> None:
         shifted[:, fear] += fear_off or 0.0
         anger_off = smallest_offset(shifted[fit], labels[fit], angry, grid)
         shifted[:, angry] += anger_off or 0.0
-        print(row(f"half {pick} -> half {1 - pick} (fear {fear_off}, anger {anger_off})", shifted[held], labels[held], classes))
+        def shown(off):
+            return "not reached" if off is None else f"{off:+.2f}"
+
+        print(row(f"half {pick} -> half {1 - pick} (fear {shown(fear_off)}, anger {shown(anger_off)})", shifted[held], labels[held], classes))
         print(row(f"half {1 - pick} without offsets", logp[held], labels[held], classes))
 
 
