@@ -6,7 +6,6 @@ import io
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -116,13 +115,11 @@ def decode(
     if workers is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = min(cores, 8)
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        results = pool.map(load, range(n)) if pool else map(load, range(n))
-        for i, pixels in enumerate(results):
+    with ThreadPoolExecutor(workers) as pool:
+        for i, pixels in enumerate(pool.map(load, range(n))):
             if isinstance(pixels, DataError):
                 if not skip_bad:
-                    if pool:
-                        pool.shutdown(wait=False, cancel_futures=True)  # stop reading the rest
+                    pool.shutdown(wait=False, cancel_futures=True)  # stop reading the rest
                     raise pixels
                 samples.skipped.append((samples.ids[i], str(pixels)))
                 continue
