@@ -52,3 +52,15 @@ def test_on_off_yes_no_are_words_for_text_keys(tmp_path):
     cfg = load_config(overrides=["task=custom", "name=no", "classes=[yes, no]", "augment.hflip=yes", "skip_bad=off", "test_time_flip=true"])
     assert (cfg.name, cfg.classes) == ("no", ["yes", "no"])
     assert cfg.augment.hflip is True and cfg.skip_bad is False and cfg.test_time_flip is True
+
+
+def test_label_map_words_and_bad_yaml_in_one_line(tmp_path, capsys):
+    from facesense.cli import main
+    from facesense.config import read_yaml
+
+    assert read_yaml("yes: positive\nno: null\n", "map.yaml") == {"yes": "positive", "no": None}
+    bad = tmp_path / "map.yaml"
+    bad.write_text("a: [unclosed\n")
+    assert main(["evaluate", "expression", "--data", str(tmp_path), "--label-map", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --label-map {bad}: not valid YAML at line") and "\n" not in err

@@ -59,3 +59,13 @@ def test_study_needs_three_seeds(tmp_path):
     (tmp_path / "s.yaml").write_text("configs: [c.yaml]\nseeds: [0, 1]\n")
     with pytest.raises(ConfigError, match="3 seeds"):
         load_study(tmp_path / "s.yaml")
+
+
+def test_study_overrides_read_like_a_config_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("task: custom\n")
+    study = tmp_path / "study.yaml"
+    study.write_text("name: s\nconfigs: [c.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {amp: off, name: no}\n")
+    assert load_study(study).overrides == {"amp": "off", "name": "no"}
+    study.write_text("name: s\nconfigs: [c.yaml\n")
+    with pytest.raises(ConfigError, match=r"study.yaml: not valid YAML at line \d+"):
+        load_study(study)

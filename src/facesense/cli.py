@@ -143,9 +143,9 @@ def _evaluate(args) -> None:
 
     label_map = None
     if args.label_map:
-        import yaml
+        from .config import read_yaml
 
-        label_map = yaml.safe_load(Path(args.label_map).read_text())
+        label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
     out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()

@@ -234,9 +234,15 @@ _ConfigLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|f
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
-def read_yaml(text: str) -> Any:
-    """A config file's or an override's value, with only true/false read as booleans."""
-    return yaml.load(text, Loader=_ConfigLoader)
+def read_yaml(text: str, source: str) -> Any:
+    """A config, study or label-map file (or an override's value), with only true/false read as
+    booleans; ConfigError naming `source` when it is not valid YAML."""
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)
+    except yaml.YAMLError as exc:
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem or ' '.join(str(exc).split())}; fix the file or value") from None
 
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:
@@ -300,10 +306,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise ConfigError(f"override {pair!r} is not key=value (e.g. epochs=2)")
         key, raw = pair.split("=", 1)
-        try:
-            value = read_yaml(raw) if raw != "" else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {pair!r}: value is not valid YAML ({exc})") from None
+        value = read_yaml(raw, f"override {pair!r}") if raw != "" else None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -319,10 +322,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} not found (see configs/ for examples)")
-        try:
-            values = read_yaml(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        values = read_yaml(path.read_text(), str(path)) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
         _apply(cfg, values)

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .checkpoint import load_model
-from .config import Config, config_from_dict
+from .config import Config, config_from_dict, read_yaml
 from .data.prepare import PreparedData, manifest_csv, prepare_data
 from . import schema
 from .errors import FacesenseError
@@ -64,7 +64,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         run = RunDir(resume)
         if not run.config.is_file():
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
-        cfg = config_from_dict(yaml.safe_load(run.config.read_text())).validate()
+        cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
     check_before_data(cfg)
     data = prepare_data(cfg)
     if resume is None:

@@ -21,10 +21,9 @@ from itertools import product
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from . import schema
-from .config import load_config
+from .config import load_config, read_yaml
 from .errors import ConfigError
 from .eval.compare import compare_runs, run_row
 from .runs import write_text
@@ -46,7 +45,7 @@ def load_study(path: Path) -> Study:
     """Config paths are relative to the study file's folder."""
     if not path.is_file():
         raise ConfigError(f"study file {path} not found")
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = read_yaml(path.read_text(), str(path)) or {}  # overrides read as a config file's are (amp: off)
     unknown = set(spec) - STUDY_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown study keys {sorted(unknown)}; allowed: {sorted(STUDY_KEYS)}")
