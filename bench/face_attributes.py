@@ -32,7 +32,6 @@ from facesense.runtime.align import align_face, crop_landmarks
 from facesense.runtime.gender_age import GenderAgeModel
 
 
-
 def wilson(k: int, n: int) -> tuple[float, float]:
     ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
     return ci.low, ci.high
