@@ -154,7 +154,8 @@ def main() -> None:
     for run, p in zip(args.runs, probs):
         add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, faces[s][1]))
     if len(models) > 1:
-        if len({m.spec for m in models}) == 1:  # one architecture and input: the weights can be averaged
+        checkpoints = not any(str(r).endswith(".onnx") for r in args.runs)
+        if checkpoints and len({m.spec for m in models}) == 1:  # one architecture and input: the weights can be averaged
             with tempfile.TemporaryDirectory() as tmp:
                 soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
                 p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in faces}
@@ -172,7 +173,9 @@ def main() -> None:
     mapped = fit_monotone_map(first["val"], faces["val"][1], bins)
     add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, faces[s][1]))
     add("the first run, the median of its distribution instead of the mean", lambda s: median_age(first[s], bins))
-    if args.zoom:
+    if args.zoom and str(args.runs[0]).endswith(".onnx"):
+        print(f"(no zoom variant: {args.runs[0]} is an exported file; its views are fixed in the graph)\n")
+    elif args.zoom:
         with tempfile.TemporaryDirectory() as tmp:
             zoomed = GenderAgeModel.load(with_zoomed_views(args.runs[0], args.zoom, Path(tmp) / "zoomed.pt"), threads=2)
             p_zoom = {s: age_probs(zoomed, pixels_for(zoomed.spec)[s], True) for s in faces}
