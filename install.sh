@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set-up: a virtual environment (.venv beside this file, unless one is active already) with
-# PyTorch, facesense (editable) and the test tools. Works with a stock Debian/Ubuntu python3,
-# which has no pip and refuses system-wide installs (PEP 668): it needs only python3-venv.
+# Set-up: a virtual environment (.venv beside this file; an already active one is used, and .venv
+# then points to it) with PyTorch, facesense (editable) and the test tools. Works with a stock
+# Debian/Ubuntu python3, which has no pip and refuses system-wide installs (PEP 668): it needs
+# only python3-venv.
 #
 #   bash install.sh && . .venv/bin/activate
 #
@@ -30,6 +31,13 @@ if [[ -z ${VIRTUAL_ENV:-} ]]; then
     echo "facesense goes into $PWD/.venv (activate it with: . .venv/bin/activate)"
 else
     PY=$VIRTUAL_ENV/bin/python
+    # so that the set-up line's '. .venv/bin/activate' works here too
+    if [[ ! -e .venv ]]; then
+        ln -s "$VIRTUAL_ENV" .venv
+        echo "facesense goes into the active venv $VIRTUAL_ENV (.venv here points to it)"
+    elif [[ "$(cd .venv && pwd -P)" != "$(cd "$VIRTUAL_ENV" && pwd -P)" ]]; then
+        echo "facesense goes into the active venv $VIRTUAL_ENV, not into .venv here (another venv): use $VIRTUAL_ENV/bin/activate" >&2
+    fi
 fi
 
 if ! "$PY" -c "import torch" 2>/dev/null; then

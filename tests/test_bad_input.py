@@ -126,3 +126,27 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     # smoothing 0 used to freeze each track's first label for good; detect-every 0 divided by zero
     err = cli_error(capsys, "live", "--source", str(tmp_path / "missing.mp4"), "--no-window", option, value)
     assert re.search(match, err), err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["live", "--source", "x.mp4", "--stall-timeout", "-1"], "argument --stall-timeout: -1: must be > 0"),
+    (["live", "--source", "x.mp4", "--stall-timeout", "abc"], "argument --stall-timeout: invalid float value: 'abc'"),
+    (["live", "--source", "x.mp4", "--stride", "0"], "argument --stride: 0: must be >= 1"),
+    (["serve", "--port", "-5"], "argument --port: -5: must be >= 0"),  # was a bind() OverflowError traceback
+    (["serve", "--port", "70000"], "argument --port: 70000: must be <= 65535"),
+    (["serve", "--workers", "0"], "argument --workers: 0: must be >= 1"),
+    (["no-such-command"], "invalid choice: 'no-such-command'"),
+])
+def test_a_bad_option_is_one_line_naming_the_option(capsys, argv, match):
+    err = cli_error(capsys, *argv)
+    assert match in err and err.count("\n") == 1 and "usage:" not in err, err
+
+
+def test_help_still_shows_the_usage(capsys):
+    assert main(["live", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: facesense live")
+
+
+def test_the_face_detector_is_not_offered_as_a_classifier(tmp_path, capsys):
+    err = cli_error(capsys, "evaluate", "no-such-model", "--data", str(write_class_folders(tmp_path / "g", ["man", "woman"], 2, colour=True)))
+    assert "gender_age" in err and "centerface" not in err, err

@@ -85,3 +85,22 @@ def test_near_duplicates_and_leak_free_split(tmp_path, capsys):
     ids = {p.name for p in clean.paths}
     assert "altered.png" not in ids and "exact.png" not in ids and "a_0.png" in ids
     assert len(clean) == len(read_dataset(root)) - 2
+
+
+def test_other_libraries_info_logs_stay_off_the_terminal(tmp_path):
+    # a first matplotlib use logs "generated new fontManager" at INFO: facesense shows only its own
+    # progress at that level (-v shows everything)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 3)
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmd = [sys.executable, "-m", "facesense", "data", "inspect", str(data), "--out", str(tmp_path / "o")]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode == 0 and "fontManager" not in quiet.stderr, quiet.stderr
+    (tmp_path / "o").rename(tmp_path / "o1")
+    loud_env = {**env, "MPLCONFIGDIR": str(tmp_path / "mpl2")}  # a fresh cache: the line comes again
+    loud = subprocess.run(cmd[:3] + ["-v"] + cmd[3:], capture_output=True, text=True, env=loud_env, timeout=120)
+    assert loud.returncode == 0 and "fontManager" in loud.stderr, loud.stderr

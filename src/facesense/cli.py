@@ -404,8 +404,32 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where the ONNX models run: auto (a GPU when onnxruntime-gpu sees one, else the CPU), cpu or cuda")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad option is one line on stderr and exit 2, like every other user mistake
+    (docs/exit-codes.md), instead of argparse's usage block; --help still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind, low, strict: bool = False, high=None):
+    """An argparse type: a number of `kind` at least `low` (above it when `strict`; at most
+    `high`), so that the message names the option as typed (--stall-timeout), not the setting
+    behind it."""
+    def parse(text: str):
+        value = kind(text)  # a ValueError reads "invalid float value: 'abc'"
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text}: must be <= {high}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
+    p = _Parser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-V", "--version", action="version", version=f"facesense {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -469,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
-    lv.add_argument("--detect-width", type=int, default=320, help="frames are downscaled to this width for detection (default %(default)s)")
+    lv.add_argument("--detect-width", type=_number(int, 0), default=320, help="frames are downscaled to this width for detection (default %(default)s; 0 = the full frame)")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (default %(default)s; 1 = every frame)")
     lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest look in each track's running probabilities (default %(default)s; 1 = off)")
     lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
@@ -477,10 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--cut-threshold", type=float, default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (default %(default)s; 0 = off)")
     lv.add_argument("--classify-per-frame", type=int, default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (default %(default)s; 0 = every face, every frame; a photo always has every face classified)")
     lv.add_argument("--gender-age-per-frame", type=int, default=2, metavar="N", help="the same for the gender and age models, which need fewer fresh looks: a person's gender and age do not change between frames (default %(default)s; 0 = every face, every frame)")
-    lv.add_argument("--stride", type=int, default=1, help="process every Nth frame of a file")
-    lv.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")
-    lv.add_argument("--stall-timeout", type=float, default=5.0, metavar="SECONDS", help="a camera or stream with no new frame for this long has failed (opening may take twice this)")
-    lv.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
+    lv.add_argument("--stride", type=_number(int, 1), default=1, help="process every Nth frame of a file")
+    lv.add_argument("--max-frames", type=_number(int, 1), help="stop after this many frames (default: the whole source)")
+    lv.add_argument("--stall-timeout", type=_number(float, 0, strict=True), default=5.0, metavar="SECONDS", help="a camera or stream with no new frame for this long has failed (opening may take twice this)")
+    lv.add_argument("--reconnect", type=_number(float, 0), default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true", help="no display window: write the requested files only")
     lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
     lv.add_argument("--log", help="per-frame CSV")
@@ -508,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--port", type=_number(int, 0, high=65535), default=8000)
     sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
     sv.add_argument("--gender", default=DEFAULT_GENDER)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
@@ -518,15 +542,15 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
     sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")
     sv.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
-    sv.add_argument("--max-megapixels", type=float, default=40.0, help="largest image size accepted, checked from its header before decoding (default 40)")
-    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="largest photo upload (default 20 MB)")
-    sv.add_argument("--max-video-mb", type=float, default=200.0, help="largest video upload (default 200 MB)")
-    sv.add_argument("--max-video-seconds", type=float, default=600.0, help="longest video accepted (default 600 s)")
-    sv.add_argument("--workers", type=int, default=2, help="analyses running at once (default 2)")
-    sv.add_argument("--queue", type=int, default=8, help="analyses waiting beyond those; more get 503 + Retry-After (default 8)")
-    sv.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take, upload included (default 30)")
-    sv.add_argument("--max-connections", type=int, default=100, help="open connections at once (default 100)")
-    sv.add_argument("--max-live", type=int, default=16, help="camera connections at once (default 16)")
+    sv.add_argument("--max-megapixels", type=_number(float, 0, strict=True), default=40.0, help="largest image size accepted, checked from its header before decoding (default 40)")
+    sv.add_argument("--max-upload-mb", type=_number(float, 0, strict=True), default=20.0, help="largest photo upload (default 20 MB)")
+    sv.add_argument("--max-video-mb", type=_number(float, 0, strict=True), default=200.0, help="largest video upload (default 200 MB)")
+    sv.add_argument("--max-video-seconds", type=_number(float, 0, strict=True), default=600.0, help="longest video accepted (default 600 s)")
+    sv.add_argument("--workers", type=_number(int, 1), default=2, help="analyses running at once (default 2)")
+    sv.add_argument("--queue", type=_number(int, 0), default=8, help="analyses waiting beyond those; more get 503 + Retry-After (default 8)")
+    sv.add_argument("--timeout", type=_number(float, 0, strict=True), default=30.0, help="seconds a request may take, upload included (default 30)")
+    sv.add_argument("--max-connections", type=_number(int, 1), default=100, help="open connections at once (default 100)")
+    sv.add_argument("--max-live", type=_number(int, 1), default=16, help="camera connections at once (default 16)")
     _add_device(sv)
     sv.set_defaults(func=_serve)
 
@@ -545,8 +569,14 @@ def main(argv: list[str] | None = None) -> int:
     """Exit codes (docs/exit-codes.md): 0 done, 2 bad input, 3 the source failed mid-run,
     130 interrupted, 141 stdout closed early (`facesense models | head -1`)."""
     try:
-        args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version (0) or a bad option (2, its line already printed)
+            return int(exc.code or 0)
+        # facesense's own progress at INFO; other libraries only warn (matplotlib's "generated new
+        # fontManager" is not the user's business) unless -v asks for everything
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
+        logging.getLogger("facesense").setLevel(logging.DEBUG if args.verbose else logging.INFO)
         if not args.verbose:
             _quiet_video_libraries()
         args.func(args)

@@ -38,6 +38,10 @@ def shipped_runtime_path(name: str) -> Path | None:
     return None
 
 
+DETECTOR_FILES = {"centerface"}  # shipped beside the models but chosen with --detector, not as a classifier
+
+
 def shipped_model_names() -> list[str]:
+    """The classifiers a user can name (expression, gender, ...): the face detector is left out."""
     names = {p.name.split(".")[0] for p in shipped_models_dir().iterdir() if p.name.endswith(RUNTIME_SUFFIXES)}
-    return sorted(names)
+    return sorted(names - DETECTOR_FILES)
