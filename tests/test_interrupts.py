@@ -72,8 +72,9 @@ def test_ctrl_c_during_live_exits_130_with_complete_outputs(tmp_path):
     with MjpegServer(frames=400, fps=20, then="stall") as server:
         cmd = [sys.executable, "-m", "facesense", "live", "--source", server.url, "--no-window", "--stall-timeout", "30",
                "--log", str(tmp_path / "f.csv"), "--out", str(tmp_path / "a.mp4"), "--summary", str(tmp_path / "s.json")]
-        # Ctrl-C as a terminal delivers it: the child starts with SIGINT's default action, since a
-        # library used earlier in the test session can leave it ignored here (a child inherits that)
+        # Ctrl-C as a terminal delivers it: the child starts with SIGINT's default action, since
+        # the test run itself may ignore SIGINT (a non-interactive shell starts a background job,
+        # `pytest &`, with SIGINT ignored) and a child inherits that
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
