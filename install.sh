@@ -32,6 +32,9 @@ if [[ -z ${VIRTUAL_ENV:-} ]]; then
 else
     PY=$VIRTUAL_ENV/bin/python
     # so that the set-up line's '. .venv/bin/activate' works here too
+    if [[ -L .venv && ! -e .venv ]]; then
+        rm .venv  # a link to a venv that is gone
+    fi
     if [[ ! -e .venv ]]; then
         ln -s "$VIRTUAL_ENV" .venv
         echo "facesense goes into the active venv $VIRTUAL_ENV (.venv here points to it)"

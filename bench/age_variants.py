@@ -155,13 +155,15 @@ def main() -> None:
         add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, faces[s][1]))
     if len(models) > 1:
         checkpoints = not any(str(r).endswith(".onnx") for r in args.runs)
-        if checkpoints and len({m.spec for m in models}) == 1:  # one architecture and input: the weights can be averaged
+        if not (checkpoints and len({m.spec for m in models}) == 1):
+            print("(no weight averaging: it needs checkpoints of one architecture and input size)\n")
+        else:  # one architecture and input: the weights can be averaged
             with tempfile.TemporaryDirectory() as tmp:
                 soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
                 p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in faces}
             add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
         for k in sorted({2, len(models)}):
-            add(f"age distributions of the first {k} runs averaged ({k}x compute)", lambda s, k=k: np.mean([p[s] for p in probs[:k]], 0) @ bins)
+            add(f"age distributions of the first {k} runs averaged ({k} networks)", lambda s, k=k: np.mean([p[s] for p in probs[:k]], 0) @ bins)
     first = probs[0]
     if args.dlib_weight > 0:
         from facesense.runtime.dlib_models import dlib_age

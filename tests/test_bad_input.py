@@ -136,6 +136,12 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["serve", "--port", "70000"], "argument --port: 70000: must be <= 65535"),
     (["serve", "--workers", "0"], "argument --workers: 0: must be >= 1"),
     (["no-such-command"], "invalid choice: 'no-such-command'"),
+    (["live", "--source", "x.mp4", "--stall-timeout", "nan"], "argument --stall-timeout: nan: must be a finite number"),
+    (["serve", "--max-upload-mb", "inf"], "argument --max-upload-mb: inf: must be a finite number"),  # int(inf) overflowed per upload
+    (["export", "gender", "--int8", "--calibration", "d", "--calibration-samples", "0"], "argument --calibration-samples: 0: must be >= 1"),
+    (["data", "split", "d", "--out", "o", "--seed", "-1"], "argument --seed: -1: must be >= 0"),
+    (["data", "split", "d", "--out", "o", "--test-size", "2"], "argument --test-size: 2: must be <= 1"),
+    (["data", "inspect", "d", "--near-threshold", "-3"], "argument --near-threshold: -3: must be >= 0"),
 ])
 def test_a_bad_option_is_one_line_naming_the_option(capsys, argv, match):
     err = cli_error(capsys, *argv)
@@ -148,5 +154,12 @@ def test_help_still_shows_the_usage(capsys):
 
 
 def test_the_face_detector_is_not_offered_as_a_classifier(tmp_path, capsys):
-    err = cli_error(capsys, "evaluate", "no-such-model", "--data", str(write_class_folders(tmp_path / "g", ["man", "woman"], 2, colour=True)))
+    data = str(write_class_folders(tmp_path / "g", ["man", "woman"], 2, colour=True))
+    err = cli_error(capsys, "evaluate", "no-such-model", "--data", data)
     assert "gender_age" in err and "centerface" not in err, err
+    err = cli_error(capsys, "evaluate", "centerface", "--data", data)  # was "ONNX file has no facesense metadata"
+    assert "centerface is the face detector" in err and "--detector centerface" in err, err
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    classifiers, detector = listing.split("Shipped face detector")
+    assert "centerface" not in classifiers and "centerface" in detector.split("Architectures")[0]

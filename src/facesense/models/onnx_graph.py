@@ -119,7 +119,7 @@ class OnnxGraph(nn.Module):
             self._resize_head(num_outputs)
 
     def check_input(self, channels: int, size: int) -> None:
-        """A graph that pools globally before its last layer takes any input size (the
+        """A graph with a global pooling takes any input size its strides can reduce (the
         fine-tune adapts it to the new scale); otherwise the stored size is required."""
         want = self.input_shape[1:]
         any_size = any(op == "GlobalAveragePool" for op, *_ in self.nodes)
@@ -130,8 +130,9 @@ class OnnxGraph(nn.Module):
             try:  # a size the graph's strides cannot take fails here, not mid-training
                 with torch.no_grad():
                     self(torch.zeros(1, channels, size, size))
-            except RuntimeError:
-                raise ConfigError(f"image_size={size} is too small for this ONNX network (stored size {want[1]})") from None
+            except RuntimeError as exc:
+                reason = str(exc).splitlines()[0]
+                raise ConfigError(f"this ONNX network (stored size {want[1]}) cannot take image_size={size}: {reason}") from None
 
     def _head(self) -> tuple[str, str, bool]:
         """The last Gemm's weight and bias keys, and whether its weight is stored out x in."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import FacesenseError
 from . import dlib_models
-from .assets import shipped_model_names, shipped_runtime_path
+from .assets import DETECTOR_FILES, shipped_model_names, shipped_runtime_path
 from .classifier import FaceClassifier
 
 TRAIN_EXTRA = "pip install 'facesense[train]'"
@@ -32,6 +32,8 @@ def resolve(model: str | Path) -> Path | str:
         return path
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
         return str(model)
+    if str(model) in DETECTOR_FILES:
+        raise FacesenseError(f"{model} is the face detector, not a classifier (choose it with --detector {model}); shipped classifiers: {', '.join(shipped_model_names())}")
     shipped = shipped_runtime_path(str(model))
     if shipped is not None:
         return shipped
