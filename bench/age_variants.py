@@ -142,17 +142,17 @@ def main() -> None:
                 prepared[spec][split] = pixels
         return prepared[spec]
 
-    faces = {split: (None, np.array([float(a) for a in subset.columns["age"]])) for split, subset in subsets.items()}
-    print(f"machine: {platform.machine()} CPU; {args.data}: validation {len(faces['val'][1])} faces, held-out test {len(faces['test'][1])} (seed {config['seed']}); each face averaged with its mirror\n")
+    ages = {split: np.array([float(a) for a in subset.columns["age"]]) for split, subset in subsets.items()}
+    print(f"machine: {platform.machine()} CPU; {args.data}: validation {len(ages['val'])} faces, held-out test {len(ages['test'])} (seed {config['seed']}); each face averaged with its mirror\n")
 
     rows = []  # (variant, {split: estimated ages}, {split: 90% coverage or None})
 
     def add(name, estimate, cover=None):
-        rows.append((name, {s: estimate(s) for s in faces}, {s: cover(s) for s in faces} if cover else {}))
+        rows.append((name, {s: estimate(s) for s in ages}, {s: cover(s) for s in ages} if cover else {}))
 
-    probs = [{s: age_probs(m, pixels_for(m.spec)[s], has_mirror_view(m)) for s in faces} for m in models]
+    probs = [{s: age_probs(m, pixels_for(m.spec)[s], has_mirror_view(m)) for s in ages} for m in models]
     for run, p in zip(args.runs, probs):
-        add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, faces[s][1]))
+        add(f"run {run}", lambda s, p=p: p[s] @ bins, lambda s, p=p: coverage(p[s], bins, ages[s]))
     if len(models) > 1:
         checkpoints = not any(str(r).endswith(".onnx") for r in args.runs)
         if not (checkpoints and len({m.spec for m in models}) == 1):
@@ -160,7 +160,7 @@ def main() -> None:
         else:  # one architecture and input: the weights can be averaged
             with tempfile.TemporaryDirectory() as tmp:
                 soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
-                p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in faces}
+                p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in ages}
             add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
         for k in sorted({2, len(models)}):
             add(f"age distributions of the first {k} runs averaged ({k} networks)", lambda s, k=k: np.mean([p[s] for p in probs[:k]], 0) @ bins)
@@ -169,28 +169,28 @@ def main() -> None:
         from facesense.runtime.dlib_models import dlib_age
 
         dlib = dlib_age(2)
-        dlib_years = {s: age_probs(_PixelsAsRun(dlib), pixels_for(dlib.spec)[s], False) @ dlib.ages for s in faces}
+        dlib_years = {s: age_probs(_PixelsAsRun(dlib), pixels_for(dlib.spec)[s], False) @ dlib.ages for s in ages}
         w = args.dlib_weight
         add(f"{1 - w:g} x the first run + {w:g} x dlib-age", lambda s: (1 - w) * (first[s] @ bins) + w * dlib_years[s])
-    mapped = fit_monotone_map(first["val"], faces["val"][1], bins)
-    add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, faces[s][1]))
+    mapped = fit_monotone_map(first["val"], ages["val"], bins)
+    add(f"the first run, its bins mapped monotonically (fitted on validation; knots {', '.join(map(str, KNOTS))})", lambda s: first[s] @ mapped, lambda s: coverage(first[s], mapped, ages[s]))
     add("the first run, the median of its distribution instead of the mean", lambda s: median_age(first[s], bins))
     if args.zoom and str(args.runs[0]).endswith(".onnx"):
         print(f"(no zoom variant: {args.runs[0]} is an exported file; its views are fixed in the graph)\n")
     elif args.zoom:
         with tempfile.TemporaryDirectory() as tmp:
             zoomed = GenderAgeModel.load(with_zoomed_views(args.runs[0], args.zoom, Path(tmp) / "zoomed.pt"), threads=2)
-            p_zoom = {s: age_probs(zoomed, pixels_for(zoomed.spec)[s], True) for s in faces}
+            p_zoom = {s: age_probs(zoomed, pixels_for(zoomed.spec)[s], True) for s in ages}
         views = 2 * (1 + len(args.zoom))
         add(f"the first run with views zoomed {', '.join(f'{z:g}x' for z in args.zoom)} added ({views} views: {views // 2}x the compute)",
-            lambda s: p_zoom[s] @ bins, lambda s: coverage(p_zoom[s], bins, faces[s][1]))
+            lambda s: p_zoom[s] @ bins, lambda s: coverage(p_zoom[s], bins, ages[s]))
 
     # the variants read the same faces, so a difference is judged face by face (paired)
-    first_err = np.abs(rows[0][1]["test"] - faces["test"][1])
+    first_err = np.abs(rows[0][1]["test"] - ages["test"])
     print("| variant | validation MAE | test MAE (95% CI) | test MAE minus the first run's (paired 95% CI) | test bias | true age in the 90% interval (test) |")
     print("|---|---|---|---|---|---|")
     for name, est, cover in rows:
-        errs = {s: est[s] - faces[s][1] for s in faces}
+        errs = {s: est[s] - ages[s] for s in ages}
         test_err = np.abs(errs["test"])
         lo, hi = mean_interval(test_err, floor=0.0)
         if name == rows[0][0]:
