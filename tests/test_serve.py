@@ -18,7 +18,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from facesense.serve.limits import AnalysisGate, Busy
+from facesense.errors import FacesenseError
+from facesense.serve.limits import AnalysisGate, Busy, ServeLimits
 from facesense.stream.demo import demo_photo, make_demo_clip
 from serving import ServerProcess, bomb_png
 
@@ -255,3 +256,11 @@ def test_every_inference_command_takes_a_device():
 
     analyzer = Analyzer(sentiment=None, device="cpu")
     assert analyzer.models.expression.session.get_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_limits_refuse_sizes_that_are_not_positive_and_finite(value):
+    # an API user's inf upload limit used to pass and then overflow the byte count on every upload
+    with pytest.raises(FacesenseError, match="max-upload-mb=.*must be > 0 and finite"):
+        ServeLimits(max_upload_mb=value)
+    assert ServeLimits(max_upload_mb=5.0).max_upload_bytes == 5 * 2**20

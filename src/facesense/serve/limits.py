@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,8 +33,8 @@ class ServeLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_megapixels", "max_upload_mb", "max_frame_mb", "max_video_mb", "max_video_seconds", "request_timeout_s", "live_idle_s", "keep_alive_s"):
-            if not getattr(self, name) > 0:
-                raise FacesenseError(f"{name.replace('_', '-')}={getattr(self, name)}: must be > 0")
+            if not 0 < getattr(self, name) < math.inf:  # nan fails too; inf overflowed byte counts per request
+                raise FacesenseError(f"{name.replace('_', '-')}={getattr(self, name)}: must be > 0 and finite")
         for name in ("workers", "max_connections", "max_live", "keep_downloads", "max_record_frames"):
             if getattr(self, name) < 1:
                 raise FacesenseError(f"{name.replace('_', '-')}={getattr(self, name)}: must be >= 1")
