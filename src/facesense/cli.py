@@ -417,6 +417,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+class _SubcommandParser(_Parser):
+    """A sub-command rejects options it does not know itself, so the message points to its own
+    --help (argparse would hand them up and the top-level parser would point to `facesense --help`)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def _number(kind, low, strict: bool = False, high=None):
     """An argparse type: a number of `kind` at least `low` (above it when `strict`; at most
     `high`), so that the message names the option as typed (--stall-timeout), not the setting
@@ -439,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-V", "--version", action="version", version=f"facesense {package_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
 
     data = sub.add_parser("data", help="inspect or split a dataset").add_subparsers(dest="data_command", required=True)
     for name, func, helptext in (("inspect", _data_inspect, "EDA report: counts, imbalance, baseline, duplicates, sample grid"), ("split", _data_split, "write a seeded stratified split to disk")):
