@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from facesense.age import central_interval
+from facesense.checkpoint import blend_checkpoints
 from facesense.data.images import decode
 from facesense.data.prepare import face_preparer
 from facesense.data.sources import read_dataset
@@ -36,23 +37,6 @@ from facesense.eval.age import mean_interval, split_config_of
 from facesense.runtime.gender_age import GenderAgeModel
 
 KNOTS = (0, 20, 40, 60, 100)  # the monotone map: one slope per span of ages
-
-
-def averaged_weights(runs: list[str], out: Path) -> Path:
-    """One checkpoint whose weights (and age temperature) are the runs' means."""
-    import torch
-
-    from facesense.checkpoint import read_checkpoint
-
-    payloads = [read_checkpoint(r) for r in runs]
-    merged = {k: v for k, v in payloads[0].items() if k != "_path"}
-    merged["model_state"] = {
-        key: torch.stack([p["model_state"][key].double() for p in payloads]).mean(0).to(value.dtype) if value.is_floating_point() else value
-        for key, value in payloads[0]["model_state"].items()
-    }
-    merged["age_temperature"] = float(np.mean([p.get("age_temperature", 1.0) for p in payloads]))
-    torch.save(merged, out)
-    return out
 
 
 def with_zoomed_views(run: str, zooms: list[float], out: Path) -> Path:
@@ -159,7 +143,7 @@ def main() -> None:
             print("(no weight averaging: it needs checkpoints of one architecture and input size)\n")
         else:  # one architecture and input: the weights can be averaged
             with tempfile.TemporaryDirectory() as tmp:
-                soup = GenderAgeModel.load(averaged_weights(args.runs, Path(tmp) / "averaged.pt"), threads=2)
+                soup = GenderAgeModel.load(blend_checkpoints(args.runs, [1.0] * len(args.runs), Path(tmp) / "averaged.pt"), threads=2)
                 p_soup = {s: age_probs(soup, pixels_for(soup.spec)[s], has_mirror_view(soup)) for s in ages}
             add(f"weights of the {len(models)} runs averaged (one network)", lambda s: p_soup[s] @ bins)
         for k in sorted({2, len(models)}):

@@ -29,3 +29,43 @@ def test_every_model_builds_for_3_classes(name, channels, size):
 def test_unknown_model_suggests():
     with pytest.raises(ConfigError, match="emotion_model_1"):
         build_model("emotion_modle_1", 3, 1, 48)
+
+
+def _checkpoint(path, seed, model="resnet_fer_small", size=48):
+    from facesense.checkpoint import save_checkpoint
+    from facesense.preprocess import InputSpec
+
+    torch.manual_seed(seed)
+    save_checkpoint(path, build_model(model, 3, 1, size), {"model": model, "task": "expression", "model_args": {}}, ["a", "b", "c"], InputSpec(size, 1))
+    return path
+
+
+def test_blended_checkpoint_is_the_weighted_mean_of_the_weights_and_runs(tmp_path):
+    from facesense.checkpoint import blend_checkpoints, load_model, read_checkpoint
+
+    a, b = _checkpoint(tmp_path / "a.pt", 0), _checkpoint(tmp_path / "b.pt", 1)
+    out = blend_checkpoints([a, b], [1, 3], tmp_path / "blend.pt")
+    sa, sb, blend = (read_checkpoint(p)["model_state"] for p in (a, b, out))
+    for key, value in blend.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.25 * sa[key] + 0.75 * sb[key], atol=1e-6), key
+        else:  # BatchNorm's batch counter is not averaged
+            assert torch.equal(value, sa[key])
+    assert [round(s["weight"], 2) for s in read_checkpoint(out)["blended_from"]] == [0.25, 0.75]
+    with torch.no_grad():  # the blend loads and runs like any checkpoint
+        assert load_model(out).model(torch.rand(2, 1, 48, 48)).shape == (2, 3)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_blend_refuses_other_architectures_and_bad_weights(tmp_path):
+    from facesense.checkpoint import blend_checkpoints
+    from facesense.errors import FacesenseError
+
+    a, b = _checkpoint(tmp_path / "a.pt", 0), _checkpoint(tmp_path / "b.pt", 1, size=40)
+    with pytest.raises(FacesenseError, match="only checkpoints of one model"):
+        blend_checkpoints([a, b], [1, 1], tmp_path / "x.pt")
+    with pytest.raises(FacesenseError, match="one weight per checkpoint"):
+        blend_checkpoints([a, a], [1], tmp_path / "x.pt")
+    with pytest.raises(FacesenseError, match="finite"):
+        blend_checkpoints([a, a], [float("nan"), 1], tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()

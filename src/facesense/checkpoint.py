@@ -94,6 +94,41 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
+def blend_checkpoints(paths: list[str | Path], weights: list[float], out: str | Path) -> Path:
+    """One checkpoint whose weights are the weighted mean of the given checkpoints' (a "model
+    soup", or WiSE-FT's interpolation between a model and its fine-tune). Only meaningful for
+    runs that share an ancestry (one fine-tuned from the other, or both from one start); the
+    config, classes and input spec are the first checkpoint's. Integer buffers (BatchNorm's batch
+    counter) are the first checkpoint's too."""
+    if len(paths) != len(weights) or not paths:
+        raise FacesenseError(f"blend: {len(paths)} checkpoints but {len(weights)} weights; give one weight per checkpoint")
+    if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise FacesenseError(f"blend: weights {weights} must be finite, >= 0 and not all 0")
+    payloads = [read_checkpoint(p) for p in paths]
+    first = payloads[0]
+    for p in payloads[1:]:
+        same = p["config"].get("model") == first["config"].get("model") and p["config"].get("model_args") == first["config"].get("model_args")
+        same = same and InputSpec.from_dict(p["input_spec"]) == InputSpec.from_dict(first["input_spec"]) and p["classes"] == first["classes"]
+        if not same or p["model_state"].keys() != first["model_state"].keys():
+            raise FacesenseError(f"blend: {p['_path']} is not the architecture, input and classes of {first['_path']}; only checkpoints of one model can be blended")
+    share = [w / sum(weights) for w in weights]
+    state = {}
+    for key, value in first["model_state"].items():
+        if value.is_floating_point():
+            mean = sum(s * p["model_state"][key].double() for s, p in zip(share, payloads))
+            state[key] = mean.to(value.dtype)
+        else:
+            state[key] = value
+    payload = {k: v for k, v in first.items() if k != "_path"}
+    payload["model_state"] = state
+    payload["blended_from"] = [{"path": str(p["_path"]), "weight": s} for p, s in zip(payloads, share)]
+    if "age_temperature" in first:
+        payload["age_temperature"] = float(sum(s * p.get("age_temperature", 1.0) for s, p in zip(share, payloads)))
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
+    return Path(out)
+
+
 def load_model(path: str | Path) -> LoadedModel:
     payload = read_checkpoint(path)
     cfg = payload["config"]
