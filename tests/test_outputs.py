@@ -55,6 +55,12 @@ def test_models_lists_shipped_models_with_their_card_figures(capsys):
     assert "expression" in out and "48x48 gray" in out and "expression.int8.onnx" in out
     assert re.search(r"expression .+ accuracy 0\.\d{4}, macro-F1 0\.\d{4} \(3589 validation samples\)", out)
     assert "classes: man, woman" in out and "Architectures for training" in out and "resnet_fer_small" in out
+    # cards without a validation table give their own figure; every row lines up with its header
+    assert re.search(r"gender_age .+ age MAE \d\.\d+ years", out) and "see " not in out
+    shipped = out.split("Shipped face detector")[0]
+    header, *rows = [l for l in shipped.splitlines() if l.startswith("  ") and not l.startswith("   ")]
+    start = header.index("test figure")
+    assert len(rows) >= 4 and all(r[start - 2 : start] == "  " and r[start] != " " for r in rows), shipped
 
 
 def test_version_and_a_closed_pipe():

