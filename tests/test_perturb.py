@@ -1,9 +1,19 @@
-"""The crop perturbations of bench/crop_robustness.py do what their names say."""
+"""The crop perturbations of bench/crop_robustness.py do what their names say, and
+bench/weight_interpolation.py runs on tiny data."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from conftest import write_fer_csv
+from facesense.checkpoint import read_checkpoint, save_checkpoint
 from facesense.eval import perturb
+from facesense.models import build_model
+from facesense.preprocess import InputSpec
 
 
 def face(size: int = 48) -> np.ndarray:
@@ -73,3 +83,24 @@ def test_perturb_all_is_seeded():
     a = perturb.perturb_all(faces, perturb.shift(0.1), seed=0)
     b = perturb.perturb_all(faces, perturb.shift(0.1), seed=0)
     assert np.array_equal(a, b) and not np.array_equal(a[0], a[1])  # each face its own direction
+
+
+def test_weight_interpolation_bench_prints_a_row_per_alpha_and_the_blend_it_saves(tmp_path):
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("resnet_fer_small", 7, 1, 48)
+        paths.append(tmp_path / f"m{seed}.pt")
+        save_checkpoint(paths[-1], model, {"model": "resnet_fer_small", "task": "expression", "model_args": {}}, classes, InputSpec(48, 1))
+    data = write_fer_csv(tmp_path / "fer.csv", [i % 7 for i in range(14)], ["PublicTest"] * 14)
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "bench" / "weight_interpolation.py"), *map(str, paths), "--alphas", "0,0.5,1",
+                          "--data", str(data), "--save", "0.5", str(tmp_path / "half.pt")], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = [l for l in run.stdout.splitlines() if l.startswith("| 0") or l.startswith("| 1")]
+    assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 0.5", "| 1"]
+    assert all(len(r.strip("| ").split(" | ")) == 6 + 12 + 2 for r in rows)  # scores, one drop per perturbation, largest, mean
+    half, a, b = (read_checkpoint(p)["model_state"] for p in (tmp_path / "half.pt", *paths))
+    key = next(k for k, v in a.items() if v.is_floating_point())
+    assert torch.allclose(half[key], (a[key] + b[key]) / 2, atol=1e-6)
