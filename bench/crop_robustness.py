@@ -42,8 +42,12 @@ def publictest(path: Path, classes: list[str], limit: int | None) -> tuple[np.nd
     return faces, labels
 
 
-def scores(model: FaceClassifier, faces: np.ndarray, labels: np.ndarray, batch: int = 256) -> tuple[float, float]:
-    pred = np.concatenate([model.predict(list(faces[i : i + batch])).argmax(1) for i in range(0, len(faces), batch)])
+def probabilities(model: FaceClassifier, faces: np.ndarray, batch: int = 256) -> np.ndarray:
+    return np.concatenate([model.predict(list(faces[i : i + batch])) for i in range(0, len(faces), batch)])
+
+
+def scores(model: FaceClassifier, faces: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    pred = probabilities(model, faces).argmax(1)
     return float(np.mean(pred == labels)), macro_f1(labels, pred, len(model.classes))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crop_robustness import publictest
+from crop_robustness import probabilities, publictest
 from facesense.checkpoint import blend_checkpoints
 from facesense.errors import FacesenseError
 from facesense.eval.metrics import calibration, macro_f1
@@ -42,10 +42,6 @@ def path_weights(n_checkpoints: int, alpha: float) -> list[float]:
     weights[segment] = 1 - t
     weights[segment + 1] = t
     return weights
-
-
-def probabilities(model: FaceClassifier, faces: np.ndarray, batch: int = 256) -> np.ndarray:
-    return np.concatenate([model.predict(list(faces[i : i + batch])) for i in range(0, len(faces), batch)])
 
 
 def main() -> int:

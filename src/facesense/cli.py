@@ -50,13 +50,18 @@ def _data_split(args) -> None:
     print(Path(args.out).resolve())
 
 
+def _column_widths(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[int]:
+    """Each column as wide as its longest cell or heading, so every row lines up."""
+    return [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+
 def _models(args) -> None:
     from .catalog import installed_backends, shipped_models
     from .models import build_model, count_parameters, list_models
 
     def table(title: str, entries) -> None:
         print(title)
-        w_name, w_task, w_input = (max(len(h), *(len(getattr(e, k)) for e in entries)) for h, k in (("name", "name"), ("task", "task"), ("input", "input")))
+        w_name, w_task, w_input = _column_widths(("name", "task", "input"), [(e.name, e.task, e.input) for e in entries])
         print(f"  {'name':<{w_name}}  {'task':<{w_task}}  {'input':<{w_input}}  test figure (from the card)")
         for e in entries:
             files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in e.files)
@@ -81,7 +86,7 @@ def _models(args) -> None:
         except FacesenseError:  # built from a file its config names (onnx_graph)
             n = "from file"
         rows.append((info.name, n, f"{info.default_size}x{info.default_size}x{info.default_channels}, {info.default_classes} classes", info.description))
-    w_name, w_params, w_input = (max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("name", "params", "default input")))
+    w_name, w_params, w_input = _column_widths(("name", "params", "default input"), [r[:3] for r in rows])
     print(f"  {'name':<{w_name}}  {'params':>{w_params}}  {'default input':<{w_input}}  description")
     for name, n, spec, description in rows:
         print(f"  {name:<{w_name}}  {n:>{w_params}}  {spec:<{w_input}}  {description}")
