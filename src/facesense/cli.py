@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import csv
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
