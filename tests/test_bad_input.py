@@ -121,11 +121,13 @@ def test_csv_non_numeric_pixels(tmp_path):
         read_dataset(path)
 
 
-@pytest.mark.parametrize("option,value,match", [("--smoothing", "0", "--smoothing 0.0: must be in \\(0, 1\\]"), ("--detect-every", "0", "--detect-every 0: must be"), ("--margin", "-0.5", "--margin -0.5: must be"), ("--gender-age-per-frame", "-3", "--gender-age-per-frame -3: must be >= 0")])
+@pytest.mark.parametrize("option,value,match", [("--smoothing", "0", "argument --smoothing: 0.0: must be in \\(0, 1\\]"), ("--detect-every", "0", "argument --detect-every: 0: must be"), ("--margin", "-0.5", "argument --margin: -0.5: must be"), ("--gender-age-per-frame", "-3", "argument --gender-age-per-frame: -3: must be >= 0")])
 def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, capsys, option, value, match):
     # smoothing 0 used to freeze each track's first label for good; detect-every 0 divided by zero
     err = cli_error(capsys, "live", "--source", str(tmp_path / "missing.mp4"), "--no-window", option, value)
     assert re.search(match, err), err
+    # worded as argparse words the other flags' range errors, with the same pointer to help
+    assert err.strip().endswith("(see `facesense live --help`)"), err
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -228,7 +228,7 @@ def _live_options(args):
 
 def _pipeline_settings(args):
     """PipelineSettings from live's flags (one flag per field); a value it refuses is named by
-    the flag the user typed, not the field."""
+    the flag the user typed, not the field, in the words argparse uses for the other flags."""
     from dataclasses import fields
 
     from .stream.pipeline import PipelineSettings
@@ -240,7 +240,7 @@ def _pipeline_settings(args):
         name, _, rest = str(e).partition("=")
         if name not in values:
             raise
-        raise FacesenseError(f"--{name.replace('_', '-')} {rest}") from None
+        raise FacesenseError(f"argument --{name.replace('_', '-')}: {rest} (see `facesense live --help`)") from None
 
 
 TRACK_LINES = 8  # tracks printed after a run, the longest first
