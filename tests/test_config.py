@@ -64,3 +64,13 @@ def test_label_map_words_and_bad_yaml_in_one_line(tmp_path, capsys):
     assert main(["evaluate", "expression", "--data", str(tmp_path), "--label-map", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --label-map {bad}: not valid YAML at line") and "\n" not in err
+
+
+def test_a_bad_value_in_a_file_names_the_file(tmp_path):
+    # an override of the same key reads the same, so the file is what tells them apart
+    path = tmp_path / "mine.yaml"
+    path.write_text("epochs: abc\n")
+    with pytest.raises(ConfigError, match=r"mine\.yaml: epochs must be an integer, got 'abc'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"^epochs must be an integer, got 'abc'"):
+        load_config(overrides=["epochs=abc"])

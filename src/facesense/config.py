@@ -325,7 +325,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         values = read_yaml(path.read_text(), str(path)) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
-        _apply(cfg, values)
+        try:
+            _apply(cfg, values)
+        except ConfigError as exc:  # name the file: the same key may also come from an override
+            raise ConfigError(f"{path}: {exc}") from None
     if overrides:
         _apply(cfg, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
     return cfg.validate()
