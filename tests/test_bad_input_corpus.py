@@ -85,6 +85,11 @@ CASES = [
     ("live file as output folder", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/a_file/x.mp4"], "a_file is a file"),
     ("live --out without extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated"], "use one of .mp4"),
     ("live --out unsupported extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated.gif"], "unsupported extension .gif"),
+    # each output by its own extension, and never over the source: all three used to replace clip.mp4
+    ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
+    ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use one of .csv"),
+    ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use one of .json"),
+    ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "use one of .jsonl, .ndjson"),
     ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
     ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),
     ("live model for another task", LIVE + ["--source", "{c}/clip.mp4", "--expression", "gender"], "is a gender model"),

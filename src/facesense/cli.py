@@ -273,6 +273,18 @@ def _output(value: str | None, option: str, suffixes=None) -> Path | None:
     return check_output_path(value, option, suffixes).resolve() if value else None
 
 
+def _check_not_source(source: str, outputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is the source video: outputs are renamed over their paths at the end,
+    so the video would be replaced by what was made from it. (Outputs cannot share a path with
+    each other: each has its own extension.)"""
+    if not Path(source).is_file():
+        return
+    source_path = Path(source).resolve()
+    for option, path in outputs.items():
+        if path == source_path:
+            raise FacesenseError(f"{option} {path}: is the --source video; outputs would overwrite it, give {option} another name")
+
+
 def _finish_live(summary: dict) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
     _print_summary(summary)
@@ -289,9 +301,11 @@ def _live(args) -> None:
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
     opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
-    opts.log_csv = _output(args.log, "--log")
-    opts.log_jsonl = _output(args.jsonl, "--jsonl")
-    opts.summary_json = _output(args.summary, "--summary")
+    # each file by its own extension, so that swapping --log and --summary cannot go unnoticed
+    opts.log_csv = _output(args.log, "--log", (".csv",))
+    opts.log_jsonl = _output(args.jsonl, "--jsonl", (".jsonl", ".ndjson"))
+    opts.summary_json = _output(args.summary, "--summary", (".json",))
+    _check_not_source(args.source, {"--out": opts.video_out})
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--log/--jsonl/--summary: results were only summarised")
