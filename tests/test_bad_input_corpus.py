@@ -65,6 +65,11 @@ def corpus(tmp_path_factory) -> Path:
     (root / "wrong_type.yaml").write_text("task: gender\nepochs: many\n")
     (root / "a_file").write_text("a file where a folder is expected\n")
     (root / "a_folder").mkdir()
+    (root / "map_drops_all.yaml").write_text("man: null\nwoman: null\n")
+    (root / "map_typo.yaml").write_text("woman: womn\n")
+    for label in ("man", "woman"):  # a dataset whose every image is unreadable
+        (root / "all_bad" / label).mkdir(parents=True)
+        (root / "all_bad" / label / "x.jpg").write_text("not an image\n")
     return root
 
 
@@ -109,6 +114,12 @@ CASES = [
     ("inspect a file where a dataset folder is expected", ["data", "inspect", "{c}/a_file", "--out", "{c}/out/i"], "a_file"),
     ("inspect file as --out folder", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    # nothing left to score or train on: each was a scikit-learn or numpy traceback
+    ("evaluate label map dropping every sample", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_drops_all.yaml", "--out", "{c}/out/e"], "the label map drops every sample"),
+    ("evaluate label map to no class", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_typo.yaml", "--out", "{c}/out/e"], "sends 'woman' to 'womn', which is not a class"),
+    ("evaluate every image skipped", ["evaluate", "gender", "--data", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/e"], "no readable images to evaluate"),
+    ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
+    ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),
     ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),
     ("train config with a wrong type", ["train", "{c}/wrong_type.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "'many'"),
     ("train csv with wrong columns", ["train", "data={c}/wrong_columns.csv", "task=gender", "runs_dir={c}/out/r"], "wrong_columns.csv"),

@@ -58,10 +58,13 @@ def build_label_index(
     data_labels: Iterable[str],
     label_map: Mapping[str, str | None] | None = None,
     source: str = "dataset",
+    map_option: str = "`label_map: {old: new}` in the config",
 ) -> dict[str, int | None]:
     """Map every raw label of a dataset to its index in `classes` (None = dropped by label_map).
 
-    Raises a DataError that lists the difference when a label has no class and no mapping.
+    Raises a DataError that lists the difference when a label has no class and no mapping, or
+    when the map sends a label to a name that is no class; `map_option` is how the user gives
+    the map in the calling command.
     """
     classes = tuple(classes)
     position = {normalise(c): i for i, c in enumerate(classes)}
@@ -76,6 +79,8 @@ def build_label_index(
                 index[raw] = None
                 continue
             key = normalise(target)
+            if key not in position:  # a typo in the map itself: name the target, not the label
+                raise DataError(f"{source}: the label map sends {raw!r} to {target!r}, which is not a class of this task {list(classes)}; fix {map_option}")
         if key in position:
             index[raw] = position[key]
         else:
@@ -85,17 +90,20 @@ def build_label_index(
         raise DataError(
             f"{source}: labels {unknown} are not classes of this task {list(classes)}"
             + (f" (task classes absent from the data: {missing})" if missing else "")
-            + ". Rename them with `label_map: {old: new}` in the config (null drops a label),"
-            " or use `task: custom` to train on the dataset's own classes."
+            + f". Rename them with {map_option} (null drops a label)"
+            + (", or use `task: custom` to train on the dataset's own classes." if "config" in map_option else ".")
         )
     return index
 
 
-def map_labels(samples, classes: list[str], label_map: dict | None):
+def map_labels(samples, classes: list[str], label_map: dict | None, map_option: str | None = None):
     """A dataset's (data.samples.Samples) labels -> (targets int64, keep mask); names decide,
-    never positions."""
+    never positions. A map that drops every sample is an error, not an empty dataset."""
     import numpy as np
 
-    index = build_label_index(classes, samples.labels, label_map, source=samples.source)
+    extra = {"map_option": map_option} if map_option else {}
+    index = build_label_index(classes, samples.labels, label_map, source=samples.source, **extra)
     targets = np.array([-1 if index[x] is None else index[x] for x in samples.labels], dtype=np.int64)
+    if len(targets) and not (targets >= 0).any():
+        raise DataError(f"{samples.source}: the label map drops every sample (labels {sorted(set(samples.labels))}); fix {map_option or 'label_map in the config'}")
     return targets, targets >= 0

@@ -16,6 +16,9 @@ from ..errors import DataError
 from ..preprocess import InputSpec, to_model_pixels
 from .samples import Samples
 
+# how each command is told to skip unreadable samples and list them instead of stopping
+SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate and predict)"
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded
 
@@ -81,7 +84,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
-            "remove or replace it, or skip and list such files (skip_bad=true in a training config, --skip-bad for evaluate and predict)"
+            f"remove or replace it, or {SKIP_BAD_HINT}"
         ) from None
 
 

@@ -80,8 +80,10 @@ def prepare_data(cfg, progress=None) -> PreparedData:
         rows += [(i, classes[t], name) for i, t in zip(ids, y)]
     present = set(splits["train"].targets.tolist())
     missing = [c for i, c in enumerate(classes) if i not in present]
+    if not present:
+        raise DataError(f"{cfg.data}: the training split has no samples (skipped as unreadable: {len(samples.skipped)}); check the data and the split settings")
     if len(present) < 2:
-        raise DataError(f"{cfg.data}: the training split has only class {sorted(present)}; need at least two")
+        raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two")
     if missing:
         raise DataError(f"{cfg.data}: classes {missing} have no training samples; add data, or train on the classes present with `classes: [...]` or task=custom")
     return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..labels import FER2013_CODES
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT
 from .samples import Samples
 
 FORMATS = ("folders", "fer2013", "manifest")
@@ -122,7 +122,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                 if p.suffix.lower() not in IMAGE_SUFFIXES:
                     reason = f"{p}: not an image file (extension {p.suffix or 'none'})"
                     if not skip_bad:
-                        raise DataError(reason + "; move it out of the dataset, or pass skip_bad=true")
+                        raise DataError(f"{reason}; move it out of the dataset, or {SKIP_BAD_HINT}")
                     skipped.append((str(p.relative_to(root)), reason))
             if not images:
                 raise DataError(
@@ -167,7 +167,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
             except (ValueError, TypeError, AttributeError) as exc:
                 reason = f"{path} line {line_no}: {exc}"
                 if not skip_bad:
-                    raise DataError(reason + "; fix or delete the row, or pass skip_bad=true") from None
+                    raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
                 skipped.append((row_id, reason))
                 continue
             ids.append(row_id)
@@ -204,7 +204,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             if problem:
                 reason = f"{path} line {line_no}: {problem}"
                 if not skip_bad:
-                    raise DataError(reason + "; fix the row, or pass skip_bad=true to skip and list it")
+                    raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
                 skipped.append((rel or f"line{line_no}", reason))
                 continue
             ids.append(rel)

@@ -95,7 +95,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
-    targets, keep = map_labels(samples, loaded.classes, label_map)
+    targets, keep = map_labels(samples, loaded.classes, label_map, map_option="--label-map FILE (YAML {old: new})")
     dropped = int((~keep).sum())
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     if split is not None:
@@ -103,6 +103,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         idx = select_split(samples, split, split_config, data)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
+    if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
+        raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)}); check the files")
     y = targets[kept]
     probs = score_images(loaded, images)
     path = loaded.path

@@ -82,6 +82,21 @@ def guarded_http(head_timeout: float):
     return GuardedH11Protocol
 
 
+def check_certificate(certfile: str, keyfile: str) -> None:
+    """Load the pair as uvicorn will, before the page is announced: a file that is not PEM, or a
+    key of another certificate, is a user's mistake with a fix, not a traceback at start-up."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise FacesenseError(
+            f"--ssl-certfile {certfile} / --ssl-keyfile {keyfile}: not a PEM certificate and its private key ({reason}); "
+            "make a pair with `openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -subj /CN=localhost`"
+        ) from None
+
+
 def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, log_level: str = "warning"):
     import uvicorn
 
@@ -90,6 +105,8 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
             raise FacesenseError(f"{name} {path}: file not found")
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise FacesenseError("--ssl-certfile and --ssl-keyfile go together (the certificate and its private key)")
+    if ssl_certfile:
+        check_certificate(ssl_certfile, ssl_keyfile)
     return uvicorn.Config(
         app,
         http=guarded_http(min(10.0, limits.request_timeout_s)),
