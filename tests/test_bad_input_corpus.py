@@ -113,6 +113,8 @@ CASES = [
     ("inspect labels.csv with missing files", ["data", "inspect", "{c}/manifest", "--out", "{c}/out/i"], "missing_a.png not found"),
     ("inspect a file where a dataset folder is expected", ["data", "inspect", "{c}/a_file", "--out", "{c}/out/i"], "a_file"),
     ("inspect file as --out folder", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    ("split an unreadable image", ["data", "split", "{c}/all_bad", "--out", "{c}/out/s"], "x.jpg: not a readable image"),  # was copied into the split
+    ("split every image unreadable, --skip-bad", ["data", "split", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/s"], "no readable images"),
     ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     # nothing left to score or train on: each was a scikit-learn or numpy traceback
     ("evaluate label map dropping every sample", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_drops_all.yaml", "--out", "{c}/out/e"], "the label map drops every sample"),

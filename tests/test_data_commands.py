@@ -40,6 +40,17 @@ def test_split_materialises_stratified(tmp_path, capsys, fer_csv):
     assert main(["data", "split", str(fer_csv), "--out", str(out)]) == 2  # never overwrite
 
 
+def test_split_leaves_out_unreadable_images_only_when_asked(tmp_path, capsys, caplog):
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
+    (data / "a" / "broken.png").write_text("not an image")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s1")]) == 2
+    assert "broken.png: not a readable image" in capsys.readouterr().err and not (tmp_path / "s1").exists()
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--skip-bad"]) == 0
+    assert "skipped 1 unreadable sample(s)" in caplog.text and "a/broken.png" in caplog.text
+    copied = read_dataset(tmp_path / "s2")
+    assert len(copied) == 10 and not any("broken" in i for i in copied.ids)
+
+
 def test_one_conversion_function_for_rgb_and_bgr():
     rgb = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
     spec = InputSpec(size=24, channels=1)

@@ -40,11 +40,15 @@ def _data_inspect(args) -> None:
 
 
 def _data_split(args) -> None:
-    from .data.materialise import materialise_split
+    from .data.materialise import materialise_split, readable_samples
     from .data.sources import read_dataset
 
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    samples = readable_samples(samples, skip_bad=args.skip_bad)
     counts = materialise_split(samples, Path(args.out).resolve(), args.test_size, args.val_size, args.seed)
+    if samples.skipped:
+        names = [name for name, _ in samples.skipped]
+        log.warning("skipped %d unreadable sample(s) (--skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
     for split, n in counts.items():
         print(f"{split}: {n}")
     print(Path(args.out).resolve())

@@ -17,7 +17,7 @@ from ..preprocess import InputSpec, to_model_pixels
 from .samples import Samples
 
 # how each command is told to skip unreadable samples and list them instead of stopping
-SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate and predict)"
+SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict and data split)"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded

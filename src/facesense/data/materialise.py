@@ -11,7 +11,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from ..preprocess import InputSpec
 from ..runs import write_text
+from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
 from .split import stratified_holdout
@@ -27,6 +29,16 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
         pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool)
     out["train"] = pool
     return out
+
+
+def readable_samples(samples: Samples, skip_bad: bool = False) -> Samples:
+    """The samples whose images decode: a split copies files, so an unreadable one would only
+    fail later, in training. Without `skip_bad` the first one is an error naming it; with it,
+    the rest are kept and the skipped listed in `samples.skipped`."""
+    _, kept = decode(samples, InputSpec(size=8, channels=1), skip_bad=skip_bad)
+    if not kept:
+        raise DataError(f"{samples.source}: no readable images (skipped all {len(samples.skipped)}); check the files")
+    return samples if len(kept) == len(samples) else samples.subset(kept)
 
 
 def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> dict[str, int]:
