@@ -74,3 +74,9 @@ def test_a_bad_value_in_a_file_names_the_file(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match=r"^epochs must be an integer, got 'abc'"):
         load_config(overrides=["epochs=abc"])
+
+
+def test_an_unknown_task_is_refused():
+    # a typo used to train as a custom task under runs/<typo>/
+    with pytest.raises(ConfigError, match=r"task='age2' is not one of \['expression', 'gender', 'sentiment', 'custom', 'gender_age'\]"):
+        load_config(overrides=["task=age2"])

@@ -57,7 +57,7 @@ def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch)
 def test_study_needs_three_seeds(tmp_path):
     (tmp_path / "c.yaml").write_text("task: custom\n")
     (tmp_path / "s.yaml").write_text("configs: [c.yaml]\nseeds: [0, 1]\n")
-    with pytest.raises(ConfigError, match="3 seeds"):
+    with pytest.raises(ConfigError, match="3 different seeds"):
         load_study(tmp_path / "s.yaml")
 
 
@@ -69,3 +69,18 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
     study.write_text("name: s\nconfigs: [c.yaml\n")
     with pytest.raises(ConfigError, match=r"study.yaml: not valid YAML at line \d+"):
         load_study(study)
+
+
+@pytest.mark.parametrize("spec,match", [
+    ("seeds: [0, 0, 0]", "3 different seeds"),  # was one run counted three times, with a CI
+    ("seeds: [0, 1, 2, 2]", "repeat a seed"),
+    ("seeds: [0, 1, 2]\nepochs: [0]", "whole numbers >= 1"),  # was trained at the config's epochs, reported as 0
+    ("seeds: [0, 1, 2]\nepochs: [2, 2]", "whole numbers >= 1"),
+    ("seeds: [0, 1, 2]\noverrides: {epochz: 1}", "epochz"),
+])
+def test_study_refuses_a_grid_that_would_mislead_before_making_its_folder(tmp_path, capsys, spec, match):
+    (tmp_path / "c.yaml").write_text("task: custom\n")
+    (tmp_path / "s.yaml").write_text(f"configs: [c.yaml]\n{spec}\n")
+    assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

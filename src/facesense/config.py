@@ -135,6 +135,8 @@ class Config:
             "teacher_mode": ("online", "cached"),
             "soft_label_mode": ("mix", "majority", "distribution"),
             "folds_on": ("main", "extra"),
+            # a typo would otherwise train as a custom task under its own runs/ folder
+            "task": ("expression", "gender", "sentiment", "custom", "gender_age"),
         }
         for key, allowed in choice.items():
             if getattr(self, key) not in allowed:

@@ -52,8 +52,13 @@ def load_study(path: Path) -> Study:
     for key in ("configs", "seeds"):
         if not spec.get(key):
             raise ConfigError(f"{path}: `{key}` must be a non-empty list")
-    if len(spec["seeds"]) < 3:
-        raise ConfigError(f"{path}: at least 3 seeds are needed for a confidence interval, got {spec['seeds']}")
+    if len(set(spec["seeds"])) < 3:
+        raise ConfigError(f"{path}: at least 3 different seeds are needed for a confidence interval, got {spec['seeds']}")
+    if len(set(spec["seeds"])) != len(spec["seeds"]):  # a repeated seed is the same run counted twice
+        raise ConfigError(f"{path}: seeds {spec['seeds']} repeat a seed; give each once")
+    budgets = spec.get("epochs") or []
+    if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in budgets) or len(set(budgets)) != len(budgets):
+        raise ConfigError(f"{path}: epochs {budgets} must be different whole numbers >= 1 (leave it out to use each config's own epochs)")
     configs = [(path.parent / c).resolve() for c in spec["configs"]]
     for c in configs:
         if not c.is_file():
@@ -70,6 +75,8 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     never redone; an interrupted one resumes from its last checkpoint."""
     from .experiment import train
 
+    for config, epochs in product(study.configs, study.epochs):  # every cell's config, before any folder is made
+        load_config(config, {**study.overrides, **({"epochs": epochs} if epochs else {})})
     out.mkdir(parents=True, exist_ok=True)
     finished: dict[str, list[Path]] = {}
     for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
