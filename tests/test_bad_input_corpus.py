@@ -113,6 +113,10 @@ CASES = [
     ("inspect labels.csv with missing files", ["data", "inspect", "{c}/manifest", "--out", "{c}/out/i"], "missing_a.png not found"),
     ("inspect a file where a dataset folder is expected", ["data", "inspect", "{c}/a_file", "--out", "{c}/out/i"], "a_file"),
     ("inspect file as --out folder", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
+    # an output folder inside a folder dataset would be read as a class (or its plots as faces) next time
+    ("inspect --out inside the dataset", ["data", "inspect", "{c}/faces", "--out", "{c}/faces/report"], "is inside the dataset folder"),
+    ("split --out inside the dataset", ["data", "split", "{c}/faces", "--out", "{c}/faces/split"], "is inside the dataset folder"),
+    ("evaluate --out inside the dataset", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/faces/man"], "is inside the dataset folder"),
     ("split an unreadable image", ["data", "split", "{c}/all_bad", "--out", "{c}/out/s"], "x.jpg: not a readable image"),  # was copied into the split
     ("split every image unreadable, --skip-bad", ["data", "split", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/s"], "no readable images"),
     ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),

@@ -16,12 +16,21 @@ from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 log = logging.getLogger("facesense")
 
 
+def _outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Path:
+    """An output folder inside a folder dataset would be read as data next time (a class named
+    'report', or plots among the faces): refuse it before anything is written."""
+    root = Path(dataset).resolve()
+    if root.is_dir() and out.is_relative_to(root):
+        raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it")
+    return out
+
+
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
 
+    out = _outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
-    out = Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve()
     near = args.near_threshold if args.duplicates else None
     report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
     print((out / "report.md").read_text())
@@ -43,15 +52,16 @@ def _data_split(args) -> None:
     from .data.materialise import materialise_split, readable_samples
     from .data.sources import read_dataset
 
+    out = _outside_dataset(Path(args.out).resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     samples = readable_samples(samples, skip_bad=args.skip_bad)
-    counts = materialise_split(samples, Path(args.out).resolve(), args.test_size, args.val_size, args.seed)
+    counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
     if samples.skipped:
         names = [name for name, _ in samples.skipped]
         log.warning("skipped %d unreadable sample(s) (--skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
     for split, n in counts.items():
         print(f"{split}: {n}")
-    print(Path(args.out).resolve())
+    print(out)
 
 
 def _column_widths(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[int]:
@@ -149,7 +159,7 @@ def _evaluate(args) -> None:
     from .eval.evaluate import evaluate_model
 
     if is_age_model(args.model):
-        out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
+        out = _outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
         if "gender_accuracy" in m:
@@ -166,7 +176,7 @@ def _evaluate(args) -> None:
         label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    out = Path(args.out or _default_eval_dir(args.model, args.split)).resolve()
+    out = _outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
