@@ -102,6 +102,7 @@ CASES = [
     ("predict decompression bomb", ["predict", "gender", "{c}/bomb.png"], "bomb.png: over the limit"),
     ("predict truncated png", ["predict", "gender", "{c}/truncated.png"], "truncated.png"),
     ("predict missing path", ["predict", "gender", "{c}/nope/"], "nope"),
+    ("predict every image unreadable, --skip-bad", ["predict", "gender", "{c}/all_bad/man/x.jpg", "{c}/all_bad/woman/x.jpg", "--skip-bad"], "none of the 2 image(s) could be read"),  # was exit 0
     ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
     ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),
     ("evaluate model of random bytes", ["evaluate", "{c}/random.pt", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.pt"),
@@ -138,6 +139,12 @@ CASES = [
     ("study missing file", ["study", "{c}/nope.yaml"], "nope.yaml"),
     ("study with unknown keys", ["study", "{c}/unknown_key.yaml", "--out", "{c}/out/s"], "epochz"),
     ("demo file as --out folder", ["demo", "--out", "{c}/a_file"], "a_file"),
+    ("demo unknown age model", ["demo", "--age", "nosuch", "--out", "{c}/out/demo"], "unknown age model 'nosuch'"),  # left demo_clip.mp4
+    # a part of the path that is a file: said so, instead of 'Not a directory'
+    ("demo --out under a file", ["demo", "--out", "{c}/a_file/demo"], "a_file is a file, not a folder"),
+    ("inspect --out under a file", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file/report"], "a_file is a file, not a folder"),
+    ("evaluate --out under a file", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file/e"], "a_file is a file, not a folder"),
+    ("split --out under a file", ["data", "split", "{c}/faces", "--out", "{c}/a_file/s"], "a_file: is a file, not a folder"),
 ]
 
 

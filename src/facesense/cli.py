@@ -204,7 +204,15 @@ def _predict(args) -> None:
 
     classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
-    if args.format == "json":
+    _print_predictions(rows, classes, args.format)
+    if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
+        raise FacesenseError(f"none of the {len(rows)} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
+
+
+def _print_predictions(rows: list[dict], classes, fmt: str) -> None:
+    from . import schema
+
+    if fmt == "json":
         print(json.dumps(rows, indent=2))
         return
     scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
@@ -334,13 +342,28 @@ def _has_display() -> bool:
 
 def _demo(args) -> None:
     from .stream.demo import make_demo_clip
-    from .stream.live import LiveOptions, run_live
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise FacesenseError(f"--out {args.out}: is a file; the demo writes a folder")
     out = Path(args.out).resolve()
+    made_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out / "demo_clip.mp4")
+    try:
+        _run_demo(clip, out, args)
+    except SourceFailed:
+        raise
+    except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave nothing behind
+        clip.unlink(missing_ok=True)
+        if made_out and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    print(out)
+
+
+def _run_demo(clip: Path, out: Path, args) -> None:
+    from .stream.live import LiveOptions, run_live
+
     opts = LiveOptions(
         source=str(clip),
         video_out=out / "annotated.mp4",
@@ -351,7 +374,6 @@ def _demo(args) -> None:
         device=args.device,
     )
     _finish_live(run_live(opts))
-    print(out)
 
 
 def _compare(args) -> None:
@@ -620,6 +642,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_error_line(exc: OSError) -> str:
+    """An OSError on a path the user named, as the problem and its fix ('Not a directory' alone
+    does not say that a part of the path is a file)."""
+    path = Path(str(exc.filename))
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and path.is_file():  # mkdir on a file
+        return f"{path}: is a file, not a folder; choose another path"
+    blocking = next((p for p in path.parents if p.is_file()), None)
+    if blocking is not None:
+        return f"{path}: {blocking} is a file, not a folder; choose another path"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied; fix its permissions or choose another place"
+    return f"{path}: {exc.strerror}; check the path"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes (docs/exit-codes.md): 0 done, 2 bad input, 3 the source failed mid-run,
     130 interrupted, 141 stdout closed early (`facesense models | head -1`)."""
@@ -663,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         if exc.filename is None:
             raise
         # a file the user named that cannot be read or written (permissions, a folder, a full disk)
-        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 
