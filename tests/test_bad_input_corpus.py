@@ -133,6 +133,10 @@ CASES = [
     ("train labels.csv with missing files", ["train", "data={c}/manifest", "task=gender", "runs_dir={c}/out/r"], "missing_a.png not found"),
     ("train file as runs folder", ["train", "data={c}/faces", "task=gender", "epochs=1", "runs_dir={c}/a_file"], "a_file"),
     ("train --resume a folder that is no run", ["train", "--resume", "{c}/a_folder"], "a_folder"),
+    # options that were silently ignored
+    ("train --resume with a config", ["train", "--resume", "{c}/a_folder", "{c}/wrong_type.yaml"], "continues the run with its own config"),
+    ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
+    ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
     ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
     ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder"),

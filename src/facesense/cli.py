@@ -115,6 +115,9 @@ def _train(args) -> None:
     if config_path is not None and "=" in config_path and not Path(config_path).exists():
         config_path, overrides = None, [config_path, *overrides]
     if args.resume:
+        if config_path is not None or overrides:  # a resumed run keeps the config it started with
+            given = " ".join(filter(None, [config_path, *overrides]))
+            raise FacesenseError(f"--resume {args.resume} continues the run with its own config; leave out {given!r}, or start a new run without --resume")
         cfg = None
     else:
         cfg = load_config(config_path, overrides)
@@ -158,6 +161,8 @@ def _evaluate(args) -> None:
     from .eval.age import evaluate_age, format_age_report, is_age_model
     from .eval.evaluate import evaluate_model
 
+    if args.split_from and not args.split:  # it was ignored, and every sample scored
+        raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
     if is_age_model(args.model):
         out = _outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
@@ -424,6 +429,8 @@ def _export(args) -> None:
 
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
+    if args.calibration and not args.int8:  # would silently write float32
+        raise FacesenseError(f"--calibration {args.calibration}: calibrates int8 quantisation; add --int8, or leave it out for a float32 model")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
