@@ -139,7 +139,8 @@ CASES = [
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
     ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
-    ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder"),
+    ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder: not a run folder"),
+    ("compare a missing path", ["compare", "{c}/nope", "--out", "{c}/out/cmp"], "nope: not found"),  # advised `train --resume nope`
     ("study missing file", ["study", "{c}/nope.yaml"], "nope.yaml"),
     ("study with unknown keys", ["study", "{c}/unknown_key.yaml", "--out", "{c}/out/s"], "epochz"),
     ("demo file as --out folder", ["demo", "--out", "{c}/a_file"], "a_file"),

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,7 +137,9 @@ def test_compare_runs(trained_run, capsys, folders3):
     assert rows[1]["epochs_run"] == "2" and float(rows[0]["parameters"]) < float(rows[1]["parameters"])
     for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
         assert (out / name).is_file()
-    assert main(["compare", str(tmp_path), "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["compare", str(Path(run).parent), "--out", str(out)]) == 2  # the folder holding the runs
+    assert "a folder of runs, not a run; give the runs themselves" in capsys.readouterr().err
 
 
 def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):

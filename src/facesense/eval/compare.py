@@ -17,7 +17,14 @@ COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min"
 
 def run_row(root: Path) -> dict:
     run = RunDir(root)
+    if not root.exists():
+        raise FacesenseError(f"{root}: not found; give run folders such as runs/expression/NAME-1")
     if not run.summary.is_file():
+        runs_inside = sorted(p.parent.name for p in root.glob("*/train_summary.json"))
+        if runs_inside:  # a folder of runs (runs/gender), not a run
+            raise FacesenseError(f"{root}: a folder of runs, not a run; give the runs themselves, e.g. {root / runs_inside[0]}")
+        if not (root / "config.yaml").is_file():
+            raise FacesenseError(f"{root}: not a run folder (no config.yaml or train_summary.json); give run folders such as runs/expression/NAME-1")
         raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `facesense train --resume {root}`")
     s = json.loads(run.summary.read_text())
     metrics_path = run.eval_dir("val") / "metrics.json"
