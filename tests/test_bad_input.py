@@ -103,7 +103,8 @@ def test_missing_dataset_and_model(tmp_path, capsys):
     assert "not found" in cli_error(capsys, "predict", str(tmp_path / "nope.pt"), str(tmp_path))
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
-    assert "not a readable checkpoint" in cli_error(capsys, "evaluate", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "o"))
+    (tmp_path / "data").mkdir()
+    assert "not a readable checkpoint" in cli_error(capsys, "evaluate", str(bad), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"))
 
 
 def test_unknown_classes_for_task(tmp_path, capsys):
@@ -134,6 +135,7 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["live", "--source", "x.mp4", "--stall-timeout", "-1"], "argument --stall-timeout: -1: must be > 0"),
     (["live", "--source", "x.mp4", "--stall-timeout", "abc"], "argument --stall-timeout: invalid float value: 'abc'"),
     (["live", "--source", "x.mp4", "--stride", "0"], "argument --stride: 0: must be >= 1"),
+    (["live", "--source", "x.mp4", "--cut-threshold", "300"], "argument --cut-threshold: 300: must be <= 255"),  # a grey-level change
     (["serve", "--port", "-5"], "argument --port: -5: must be >= 0"),  # was a bind() OverflowError traceback
     (["serve", "--port", "70000"], "argument --port: 70000: must be <= 65535"),
     (["serve", "--workers", "0"], "argument --workers: 0: must be >= 1"),

@@ -97,6 +97,7 @@ CASES = [
     ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "use one of .jsonl, .ndjson"),
     ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
     ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),
+    ("live YuNet model of random bytes", LIVE + ["--source", "{c}/clip.mp4", "--detector", "yunet", "--detector-model", "{c}/random.onnx"], "random.onnx: not a usable YuNet model"),  # OpenCV's text made it two lines
     ("live model for another task", LIVE + ["--source", "{c}/clip.mp4", "--expression", "gender"], "is a gender model"),
     ("predict zero-byte image", ["predict", "gender", "{c}/zero.jpg"], "zero.jpg"),
     ("predict decompression bomb", ["predict", "gender", "{c}/bomb.png"], "bomb.png: over the limit"),
