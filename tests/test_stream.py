@@ -150,7 +150,7 @@ def test_stride_and_models_off(models, clip, tmp_path):
     assert {int(r["frame"]) % 3 for r in rows} == {0}
 
 
-def test_image_folder_source(models, clip, tmp_path):
+def test_image_folder_source(models, clip, tmp_path, caplog):
     folder = tmp_path / "frames"
     folder.mkdir()
     cap = cv2.VideoCapture(str(clip))
@@ -161,6 +161,7 @@ def test_image_folder_source(models, clip, tmp_path):
     log = tmp_path / "f.csv"
     summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
     assert summary["frames"] == 3 and summary["unreadable_frames"] == 1
+    assert "broken.jpg: not a readable image" in caplog.text  # named as it is skipped, not only counted
     import csv
 
     rows = list(csv.DictReader(open(log)))

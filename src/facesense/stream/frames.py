@@ -100,8 +100,9 @@ class ImageFolderSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.files):
             image = _read_frame_image(path)
-            if image is None:
+            if image is None:  # skipped, as a frame that does not decode; named so the user can find it
                 self.unreadable += 1
+                log.warning("%s: not a readable image (or over the pixel limit); skipped", path)
                 continue
             yield Frame(i, float(i), image, str(path))
 
