@@ -65,3 +65,12 @@ def shared_data(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (real data lives in ../shared/data beside the repo)")
     return path
+
+
+def dds_with_unknown_pixel_format() -> bytes:
+    """A DDS header whose pixel-format flags Pillow does not know: its plugin raises
+    NotImplementedError (not OSError) on it, as other plugins raise AttributeError and the like."""
+    import struct
+
+    header = struct.pack("<7I", 124, 0x1007, 8, 8, 0, 0, 0) + b"\0" * 44 + struct.pack("<8I", 32, 0x800, 0, 0, 0, 0, 0, 0) + b"\0" * 20
+    return b"DDS " + header + b"\0" * 256

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_class_folders, write_fer_csv
+from conftest import dds_with_unknown_pixel_format, write_class_folders, write_fer_csv
 from facesense.cli import main
 
 
@@ -65,6 +65,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "wrong_type.yaml").write_text("task: gender\nepochs: many\n")
     (root / "a_file").write_text("a file where a folder is expected\n")
     (root / "a_folder").mkdir()
+    (root / "odd_format.png").write_bytes(dds_with_unknown_pixel_format())
     (root / "map_drops_all.yaml").write_text("man: null\nwoman: null\n")
     (root / "map_typo.yaml").write_text("woman: womn\n")
     for label in ("man", "woman"):  # a dataset whose every image is unreadable
@@ -80,6 +81,9 @@ CASES = [
     ("live text named .jpg", LIVE + ["--source", "{c}/text.jpg"], "text.jpg: not a readable image"),
     ("live text named .png", LIVE + ["--source", "{c}/text.png"], "text.png: not a readable image"),
     ("live text named .mp4", LIVE + ["--source", "{c}/text.mp4"], "text.mp4: cannot be opened as a video"),
+    # a decoder plugin that raises what Pillow's readers were not expecting: a traceback before
+    ("live image its decoder cannot handle", LIVE + ["--source", "{c}/odd_format.png"], "odd_format.png: not a readable image (NotImplementedError"),
+    ("predict image its decoder cannot handle", ["predict", "gender", "{c}/odd_format.png"], "odd_format.png: not a readable image"),
     ("live truncated jpeg", LIVE + ["--source", "{c}/truncated.jpg"], "truncated.jpg"),
     ("live truncated png", LIVE + ["--source", "{c}/truncated.png"], "truncated.png"),
     ("live decompression bomb", LIVE + ["--source", "{c}/bomb.png"], "bomb.png: over the limit"),

@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 from facesense.errors import FacesenseError
 from facesense.serve.limits import AnalysisGate, Busy, ServeLimits
 from facesense.stream.demo import demo_photo, make_demo_clip
+from conftest import dds_with_unknown_pixel_format
 from serving import ServerProcess, bomb_png
 
 
@@ -92,6 +93,8 @@ def test_bad_requests_get_clear_4xx_answers(server):
     status, data = post_json(server.url + "/api/analyze", b"definitely not an image")
     assert status == 400 and "not a readable image" in data["error"]
     assert post_json(server.url + "/api/analyze", b"")[0] == 400
+    status, data = post_json(server.url + "/api/analyze", dds_with_unknown_pixel_format())  # was a 500
+    assert status == 400 and "not a readable image" in data["error"]
     assert request(server.url + "/api/nothing", b"x")[0] == 404
     for path in ("/static/..%2Fapp.py", "/static/index.py", "/api/files/..%2F..%2Fetc/passwd", "/api/files/abc/frames.csv"):
         assert request(server.url + path)[0] == 404, path

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import DataError
 from ..preprocess import InputSpec, to_model_pixels
@@ -27,6 +27,12 @@ class ImageTooLarge(DataError):
     """An image that declares more pixels than the limit (refused before decoding)."""
 
 
+# Why the readers below catch every Exception: Pillow tries each of its format plugins on a file,
+# and on a malformed one a plugin may raise anything, not only OSError or ValueError (a DDS file
+# with unknown pixel flags raises NotImplementedError, a damaged SPIDER file AttributeError). To
+# the user each is the same mistake: a file that is not a readable image.
+
+
 def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[int, int]:
     """(width, height) from an encoded image's header, without decoding its pixels: a 400 KB PNG
     can declare 20,000 x 20,000 pixels and take gigabytes to decode. DataError if the bytes are
@@ -38,7 +44,7 @@ def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "more pixels than Pillow allows"
         raise ImageTooLarge(f"the image declares {declared}; the limit is {max_megapixels:g} megapixels: send a smaller image") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except Exception:  # noqa: BLE001 (any plugin error: see above declared_size)
         raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
     if width * height > max_megapixels * 1e6:
         raise ImageTooLarge(f"the image declares {width} x {height} = {width * height / 1e6:.1f} megapixels; the limit is {max_megapixels:g} megapixels: send a smaller image")
@@ -58,7 +64,7 @@ def check_image_size(path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
             w, h = im.size
     except Image.DecompressionBombError:  # Pillow's own, higher limit: too big for ours as well
         raise DataError(f"{path}: over the limit of {max_pixels:,} pixels; resize it (a tiny file claiming a huge size is a decompression bomb)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except Exception:  # noqa: BLE001 (any plugin error: see above declared_size)
         return  # not Pillow-readable: the decoder that follows reports it
     if w * h > max_pixels:
         raise _too_big(path, w, h, max_pixels)
@@ -81,7 +87,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied); fix its permissions") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 (any plugin error: see above declared_size)
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
             f"remove or replace it, or {SKIP_BAD_HINT}"
