@@ -183,8 +183,42 @@ def test_each_camera_connection_has_its_own_tracks_and_recording(server, tmp_pat
         assert status == 200 and lines[0].startswith("frame,time_s,source,track_id") and ",browser camera," in lines[1] and len(lines) > 12
         status, png, _ = request(server.url + done["timeline"])
         assert status == 200 and png.startswith(b"\x89PNG")
+        a.send(json.dumps({"record": False}))  # already off: answered, not left unanswered
+        assert json.loads(a.recv(10)) == {"type": "recording", "on": False, "unchanged": True}
+        a.send(json.dumps({"record": "false"}))  # a string is no switch (bool("false") started a recording)
+        assert json.loads(a.recv(10))["type"] == "error"
         a.send(b"not a jpeg")
         assert "not a readable image" in json.loads(a.recv(10))["error"]
+
+
+def test_the_file_store_never_evicts_a_folder_still_being_written(tmp_path):
+    from facesense.serve.jobs import FileStore
+
+    store = FileStore(tmp_path, keep=2)
+    running, _ = store.new_folder()  # a video job being annotated
+    finished = []
+    for _ in range(4):  # recordings that end at once
+        item, _ = store.new_folder()
+        store.finished(item)
+        finished.append(item)
+    assert store.has(running)  # used to be evicted after `keep` newer folders: the job failed at its end
+    assert [store.has(i) for i in finished] == [False, False, False, True]  # keep=2 counts the busy one
+    store.finished(running)
+    store.finished(store.new_folder()[0])
+    assert not store.has(running) and store.has(finished[-1])  # now it was the oldest finished one
+
+
+def test_video_places_are_taken_before_the_upload_is_read(tmp_path):
+    from facesense.serve.jobs import FileStore, VideoJobs
+
+    videos = VideoJobs(analyzer=None, store=FileStore(tmp_path), waiting=1)
+    try:
+        # two uploads in flight fill a queue of 1 running + 1 waiting; a third is refused at once
+        assert videos.reserve() and videos.reserve() and not videos.reserve()
+        videos.unreserve()  # one upload refused (too long, not a video): its place is free again
+        assert videos.reserve() and not videos.reserve()
+    finally:
+        videos.close()
 
 
 def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path):

@@ -156,7 +156,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def submit_video(request: Request):
         """Send the video's bytes as the body -> {"id", "status"}; poll the status URL."""
         videos: VideoJobs = state["videos"]
-        if videos.full():
+        if not videos.reserve():
             raise _busy()
         store: FileStore = state["store"]
         item, folder = store.new_folder()
@@ -165,12 +165,12 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             with open(upload, "wb") as sink:
                 await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
             frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)
-        except Refused:
+        except BaseException as exc:  # refused, or the client went away: free its place and folder
+            videos.unreserve()
             store.drop(item)
+            if isinstance(exc, FacesenseError):
+                raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
             raise
-        except FacesenseError as exc:
-            store.drop(item)
-            raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
         job = videos.submit(item, folder, upload, frames)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
@@ -241,8 +241,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                     await ws.send_json(reply)
                 elif message.get("text") is not None:
                     try:
-                        command = json.loads(message["text"])
-                        record = bool(command["record"])
+                        record = json.loads(message["text"])["record"]
+                        if not isinstance(record, bool):  # bool("false") is True
+                            raise TypeError
                     except (ValueError, KeyError, TypeError):
                         await ws.send_json({"type": "error", "error": 'send {"record": true} or {"record": false} as text'})
                         continue
@@ -252,6 +253,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                     elif not record and recording is not None:
                         done, recording = recording, None
                         await ws.send_json({"type": "recording", "on": False, **await asyncio.to_thread(done.finish)})
+                    else:  # already in the state asked for: say so, so the page never waits for nothing
+                        await ws.send_json({"type": "recording", "on": record, "unchanged": True})
         except (WebSocketDisconnect, ConnectionError, RuntimeError):
             pass  # the client went away mid-message: nothing to answer
         finally:

@@ -24,27 +24,43 @@ SERVED_NAME = re.compile(r"^[a-z_]+\.(csv|png|mp4|json)$")
 
 
 class FileStore:
-    """Folders of finished files under unguessable ids; beyond `keep`, the oldest is deleted."""
+    """Folders of files under unguessable ids; beyond `keep`, the oldest finished one is deleted.
+    A folder still being written (a running or queued video job, a recording) is never evicted."""
 
     def __init__(self, root: Path, keep: int = 32):
         self.root, self.keep = Path(root), keep
         self._folders: OrderedDict[str, Path] = OrderedDict()
+        self._busy: set[str] = set()
         self._lock = threading.Lock()
 
     def new_folder(self) -> tuple[str, Path]:
+        """A new folder, busy until `finished(item)` (or `drop`)."""
         item = secrets.token_urlsafe(12)
         folder = self.root / item
         folder.mkdir(parents=True)
         with self._lock:
             self._folders[item] = folder
-            while len(self._folders) > self.keep:
-                _, old = self._folders.popitem(last=False)
-                shutil.rmtree(old, ignore_errors=True)
+            self._busy.add(item)
+        self._evict()
         return item, folder
+
+    def finished(self, item: str) -> None:
+        """Its files are complete: from now on it may be evicted."""
+        with self._lock:
+            self._busy.discard(item)
+        self._evict()
+
+    def _evict(self) -> None:
+        with self._lock:
+            done = [item for item in self._folders if item not in self._busy]  # oldest first
+            old = [self._folders.pop(item) for item in done[: max(0, len(self._folders) - self.keep)]]
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def drop(self, item: str) -> None:
         with self._lock:
             folder = self._folders.pop(item, None)
+            self._busy.discard(item)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -90,6 +106,7 @@ class Recording:
         """Close the log, draw the timeline -> {"csv": url, "timeline": url or None, ...}."""
         self.log.close()
         timeline = self.collector.plot_timeline(self.folder / "timeline.png", self.expression_classes) if self.expression_classes else None
+        self.store.finished(self.item)
         return {
             "frames": self.frames,
             "csv": url(self.item, "frames.csv"),
@@ -155,16 +172,30 @@ class VideoJobs:
     def __init__(self, analyzer, store: FileStore, waiting: int = 2):
         self.analyzer, self.store, self.waiting = analyzer, store, waiting
         self.jobs: dict[str, VideoJob] = {}
+        self._uploading = 0  # places taken by uploads not yet submitted
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facesense-video")
         self._lock = threading.Lock()
 
-    def full(self) -> bool:
+    def reserve(self) -> bool:
+        """Take a place in the queue for an upload about to be read (False: the queue is full).
+        Taken before the upload, so parallel uploads cannot all pass a check made before any
+        of them became a job; give it back with `unreserve` if the upload is refused."""
         with self._lock:
-            return sum(j.state in ("queued", "running") for j in self.jobs.values()) > self.waiting
+            active = sum(j.state in ("queued", "running") for j in self.jobs.values())
+            if active + self._uploading > self.waiting:
+                return False
+            self._uploading += 1
+            return True
+
+    def unreserve(self) -> None:
+        with self._lock:
+            self._uploading -= 1
 
     def submit(self, item: str, folder: Path, upload: Path, frames_total: int) -> VideoJob:
+        """Queue a reserved upload."""
         job = VideoJob(item, folder, upload, frames_total)
         with self._lock:
+            self._uploading -= 1
             self.jobs = {k: j for k, j in self.jobs.items() if self.store.has(k)}  # forget jobs whose files went
             self.jobs[item] = job
         self._executor.submit(self._run, job)
@@ -216,6 +247,7 @@ class VideoJobs:
             job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
         finally:
             job.upload.unlink(missing_ok=True)
+            self.store.finished(job.id)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
