@@ -301,3 +301,23 @@ def test_limits_refuse_sizes_that_are_not_positive_and_finite(value):
     with pytest.raises(FacesenseError, match="max-upload-mb=.*must be > 0 and finite"):
         ServeLimits(max_upload_mb=value)
     assert ServeLimits(max_upload_mb=5.0).max_upload_bytes == 5 * 2**20
+
+
+def test_a_video_without_a_frame_count_is_counted_not_refused(tmp_path):
+    # a browser's MediaRecorder (or any live muxer) writes WebM with no duration: OpenCV then
+    # reports a negative frame count, and the upload was refused as "no frames"
+    av = pytest.importorskip("av")
+    from facesense.serve.jobs import probe_video
+
+    path = tmp_path / "live.webm"
+    with av.open(str(path), "w", format="webm", options={"live": "1"}) as out:
+        stream = out.add_stream("libvpx", rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(12):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 20, np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) <= 0
+    assert probe_video(path, max_seconds=60, max_megapixels=1) == (12, 10.0)
+    with pytest.raises(FacesenseError, match="the limit is 1 s"):  # the count still enforces the length limit
+        probe_video(path, max_seconds=1, max_megapixels=1)

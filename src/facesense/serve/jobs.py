@@ -143,6 +143,14 @@ class VideoJob:
         }
 
 
+def count_frames(cap, limit: int) -> int:
+    """Frames left in an opened capture, counted by demuxing (no decoding), stopping past `limit`."""
+    frames = 0
+    while frames <= limit and cap.grab():
+        frames += 1
+    return frames
+
+
 def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[int, float]:
     """-> (frame count, fps) of an uploaded video; FacesenseError if it is not one we take."""
     import cv2
@@ -154,6 +162,8 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        if frames <= 0:  # no count in the header (a browser's MediaRecorder WebM, a live muxer): count them
+            frames = count_frames(cap, limit=int(max_seconds * fps) + 1)
     finally:
         cap.release()
     if frames <= 0 or width <= 0:
