@@ -66,6 +66,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "a_file").write_text("a file where a folder is expected\n")
     (root / "a_folder").mkdir()
     (root / "odd_format.png").write_bytes(dds_with_unknown_pixel_format())
+    (root / "busy_timeline.png").mkdir()  # where --summary busy.json would draw its timeline
     (root / "map_drops_all.yaml").write_text("man: null\nwoman: null\n")
     (root / "map_typo.yaml").write_text("woman: womn\n")
     for label in ("man", "woman"):  # a dataset whose every image is unreadable
@@ -98,6 +99,7 @@ CASES = [
     ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
     ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use one of .csv"),
     ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use one of .json"),
+    ("live --summary whose timeline is a folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/busy.json"], "busy_timeline.png is a folder"),  # named a temp file, after writing the rest
     ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "use one of .jsonl, .ndjson"),
     ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
     ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),

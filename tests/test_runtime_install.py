@@ -48,7 +48,7 @@ def test_demo_live_and_predict_need_neither_pytorch_nor_scikit_learn(inputs, tmp
     blocked = TRAINING + EVALUATION
     done = run(["demo", "--out", tmp_path / "demo"], blocked, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "demo" / "annotated.mp4").is_file() and (tmp_path / "demo" / "timeline.png").is_file()
+    assert (tmp_path / "demo" / "annotated.mp4").is_file() and (tmp_path / "demo" / "summary_timeline.png").is_file()
     done = run(["live", "--source", inputs / "clip.mp4", "--log", tmp_path / "frames.csv", "--age", "gender_age"], blocked, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len((tmp_path / "frames.csv").read_text().splitlines()) > 10

@@ -138,7 +138,7 @@ def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
         mine = by_track[t["track_id"]]
         assert t["frames"] == len(mine) and sum(t["gender_shares"].values()) == pytest.approx(1, abs=0.01)
         assert t["gender_shares"][t["gender"]] == pytest.approx(max(sum(r["gender"] == g for r in mine) for g in ("man", "woman")) / len(mine), abs=1e-3)
-    assert (tmp_path / "timeline.png").is_file()
+    assert (tmp_path / "s_timeline.png").is_file() and s["timeline_plot"] == str(tmp_path / "s_timeline.png")  # named after its summary
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary leftovers
 
 
@@ -237,7 +237,7 @@ def test_evaluate_an_exported_onnx_like_its_checkpoint(models, tmp_path):
 def test_demo_runs_offline_with_the_shipped_models(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
-    for name in ("demo_clip.mp4", "annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "timeline.png"):
+    for name in ("demo_clip.mp4", "annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "summary_timeline.png"):
         assert (out / name).is_file(), name
     s = json.loads((out / "summary.json").read_text())
     assert s["frames"] == 90 and s["faces_per_frame"] >= 1.5 and s["tracks"] >= 2 and s["error"] is None

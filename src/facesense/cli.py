@@ -323,15 +323,14 @@ def _finish_live(summary: dict) -> None:
 
 def _live(args) -> None:
     from .stream.live import run_live
-    from .stream.sinks import VIDEO_SUFFIXES
+    from .stream.sinks import LOG_SUFFIXES, VIDEO_SUFFIXES
 
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
     opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
-    # each file by its own extension, so that swapping --log and --summary cannot go unnoticed
-    opts.log_csv = _output(args.log, "--log", (".csv",))
-    opts.log_jsonl = _output(args.jsonl, "--jsonl", (".jsonl", ".ndjson"))
-    opts.summary_json = _output(args.summary, "--summary", (".json",))
+    opts.log_csv = _output(args.log, "--log", LOG_SUFFIXES["--log"])
+    opts.log_jsonl = _output(args.jsonl, "--jsonl", LOG_SUFFIXES["--jsonl"])
+    opts.summary_json = _output(args.summary, "--summary", LOG_SUFFIXES["--summary"])
     _check_not_source(args.source, {"--out": opts.video_out})
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
@@ -593,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
     lv.add_argument("--log", help="per-frame CSV")
     lv.add_argument("--jsonl", help="per-frame JSON lines")
-    lv.add_argument("--summary", help="summary JSON (a timeline PNG is written beside it)")
+    lv.add_argument("--summary", help="summary JSON (its timeline figure is written beside it: S.json -> S_timeline.png)")
     _add_device(lv)
     lv.set_defaults(func=_live)
 

@@ -14,7 +14,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, write_summary
+from .sinks import LOG_SUFFIXES, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def check_outputs(opts: LiveOptions) -> None:
         check_output_path(opts.video_out, "--out", VIDEO_SUFFIXES)
     for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
         if value:
-            check_output_path(value, option)
+            check_output_path(value, option, LOG_SUFFIXES[option])
+    if opts.summary_json and timeline_path(Path(opts.summary_json)).is_dir():
+        raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline_path(Path(opts.summary_json))} is a folder; choose another --summary name")
 
 
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
@@ -138,7 +140,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     if opts.summary_json:
         write_summary(Path(opts.summary_json), summary)
         if expression:
-            plot = collector.plot_timeline(Path(opts.summary_json).with_name("timeline.png"), expression.classes)
+            plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
             summary["timeline_plot"] = str(plot) if plot else None
             write_summary(Path(opts.summary_json), summary)
     return summary

@@ -30,6 +30,16 @@ H264_SUFFIXES = (".mp4", ".mov", ".mkv")
 VIDEO_SUFFIXES = (*H264_SUFFIXES, ".avi")
 
 
+# each live output by its own extension, so that swapping --log and --summary cannot go unnoticed
+LOG_SUFFIXES = {"--log": (".csv",), "--jsonl": (".jsonl", ".ndjson"), "--summary": (".json",)}
+
+
+def timeline_path(summary: Path) -> Path:
+    """The timeline figure beside a summary, named after it (two summaries in one folder must
+    not share, and overwrite, one figure)."""
+    return summary.with_name(f"{summary.stem}_timeline.png")
+
+
 def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
     """Refuse, before anything runs, an output path that cannot become a file: a folder (or a
     name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
