@@ -168,6 +168,19 @@ def test_image_folder_source(models, clip, tmp_path, caplog):
     assert rows and {r["source"] for r in rows} <= {str(folder / f"{i}.png") for i in range(3)}  # each row names its photo
 
 
+def test_a_photo_whose_name_is_not_utf8_is_logged_by_its_bytes(models, clip, tmp_path):
+    import os
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    ok, img = cv2.VideoCapture(str(clip)).read()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: not valid UTF-8 (the CSV log stopped with UnicodeEncodeError)
+    (folder / name).write_bytes(cv2.imencode(".png", img)[1].tobytes())
+    log = tmp_path / "f.csv"
+    run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
+    assert b"caf\xe9.png" in log.read_bytes()
+
+
 def test_the_frame_log_names_its_source(models, clip, tmp_path):
     from facesense.stream.frames import source_name
 

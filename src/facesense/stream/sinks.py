@@ -188,7 +188,9 @@ class FrameLogSink:
     def __init__(self, path: str | Path, columns: list[str], fmt: str = "csv", source: str = ""):
         self.path, self.fmt, self.columns, self.source = Path(path), fmt, columns, source
         self.tmp = _tmp_for(self.path)
-        self.file = open(self.tmp, "w", newline="")
+        # UTF-8 whatever the locale; a file name that is not valid UTF-8 (a photo's, in the source
+        # column) is written back as the bytes it had on disk instead of stopping the run
+        self.file = open(self.tmp, "w", newline="", encoding="utf-8", errors="surrogateescape")
         self.csv = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore") if fmt == "csv" else None
         if self.csv:
             self.csv.writeheader()
