@@ -55,3 +55,36 @@ def test_analyse_image_array_and_errors():
         analyser.analyse(np.zeros((4, 4), np.float32))
     with pytest.raises(facesense.FacesenseError, match="is a gender model"):
         facesense.FaceAnalyser(expression="gender", gender=None)
+
+
+@pytest.mark.parametrize("call,match", [
+    # each used to be a TypeError from pathlib, a ZeroDivisionError, an AttributeError or nothing at all
+    (lambda a: a.analyse(None), "image=None: give a photo's file path"),
+    (lambda a: a.analyse(5), "image=5"),
+    (lambda a: a.analyse(""), "image=''"),
+    (lambda a: a.analyse(np.zeros((0, 0, 3), np.uint8)), "has no pixels"),
+    (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=float("nan")), "margin=nan: must be a finite number"),
+    (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=-1), "margin=-1: must be >= 0 and <= 1"),
+    (lambda a: next(a.stream("x.mp4", stride=0)), "stride=0: must be >= 1"),
+    (lambda a: next(a.stream("x.mp4", max_frames=-1)), "max_frames=-1: must be >= 1"),
+    (lambda a: next(a.stream("x.mp4", stall_timeout=-1)), "stall_timeout=-1: must be > 0"),
+    (lambda a: next(a.stream("x.mp4", settings={"smoothin": 1})), "settings: .*smoothin"),
+    (lambda a: next(a.stream("x.mp4", settings=[1])), "settings=\\[1\\]: give a PipelineSettings"),
+    (lambda a: facesense.FaceAnalyser(expression=123), "expression=123: give a model name or a file path"),
+    (lambda a: facesense.FaceAnalyser(detect_width=-5), "detect_width=-5: must be >= 0"),
+    (lambda a: facesense.evaluate("expression", None, "out"), "data=None"),
+    (lambda a: facesense.evaluate("expression", "d.csv", "out", label_map=["a"]), "label_map=\\['a'\\]: give a dict"),
+])
+def test_api_mistakes_raise_facesense_error_naming_the_value(call, match):
+    analyser = facesense.FaceAnalyser(gender=None, age=None)
+    with pytest.raises(facesense.FacesenseError, match=match):
+        call(analyser)
+
+
+def test_api_stream_takes_settings_as_a_dict(tmp_path):
+    from facesense.stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "clip.mp4")
+    analyser = facesense.FaceAnalyser(gender=None, age=None)
+    results = list(analyser.stream(str(clip), max_frames=3, settings={"smoothing": 1}))
+    assert len(results) == 3 and results[0].faces

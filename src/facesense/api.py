@@ -50,6 +50,10 @@ class FaceAnalyser:
         from .stream.detect import build_detector
         from .stream.live import load_face_models
 
+        for name, value in (("expression", expression), ("gender", gender), ("age", age), ("detector_model", detector_model)):
+            if value is not None and not isinstance(value, (str, Path)):
+                raise FacesenseError(f"{name}={value!r}: give a model name or a file path (str or Path), or None to switch it off")
+        _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device)
         self.detector = build_detector(detector, detector_model, detect_width)
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
@@ -59,6 +63,7 @@ class FaceAnalyser:
         face (`face_dict`), in detection order."""
         from .stream.pipeline import analyze_image
 
+        _check_number("margin", margin, 0, high=1)
         return [face_dict(f) for f in analyze_image(_as_bgr(image), self.detector, self.models, margin).faces]
 
     def stream(self, source: str | int, max_frames: int | None = None, settings=None, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Iterator:
@@ -72,6 +77,18 @@ class FaceAnalyser:
         from .stream.frames import open_source
         from .stream.pipeline import PipelineSettings, run_pipeline
 
+        if isinstance(settings, dict):  # {"smoothing": 1} reads as PipelineSettings(smoothing=1)
+            try:
+                settings = PipelineSettings(**settings)
+            except TypeError as exc:
+                raise FacesenseError(f"settings: {exc}; the fields are those of facesense.stream.pipeline.PipelineSettings") from None
+        elif settings is not None and not isinstance(settings, PipelineSettings):
+            raise FacesenseError(f"settings={settings!r}: give a PipelineSettings, a dict of its fields, or None")
+        if max_frames is not None:
+            _check_number("max_frames", max_frames, 1, integer=True)
+        _check_number("stride", stride, 1, integer=True)
+        _check_number("stall_timeout", stall_timeout, 0, strict=True)
+        _check_number("reconnect", reconnect, 0)
         src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect)
         try:
             yield from run_pipeline(src, self.detector, self.models, settings or PipelineSettings(), max_frames)
@@ -79,11 +96,26 @@ class FaceAnalyser:
             src.close()
 
 
+def _check_number(name: str, value, low: float, strict: bool = False, high: float | None = None, integer: bool = False) -> None:
+    """A caller's number, refused with its name and range (nan passes every comparison, so it is
+    refused first; a bool is not a number here)."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
+        raise FacesenseError(f"{name}={value!r}: must be a{'n integer' if integer else ' finite number'}")
+    if value < low or (strict and value == low) or (high is not None and value > high):
+        bounds = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+        raise FacesenseError(f"{name}={value!r}: must be {bounds}")
+
+
 def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise FacesenseError(f"image array of shape {image.shape} and dtype {image.dtype}: expected H x W x 3 uint8 (BGR)")
+        if min(image.shape[:2]) < 1:
+            raise FacesenseError(f"image array of shape {image.shape}: has no pixels")
         return image
+    if not isinstance(image, (str, Path)) or str(image) == "":
+        raise FacesenseError(f"image={image!r}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     from .stream.frames import read_bgr_image
 
     return read_bgr_image(Path(image))
@@ -101,4 +133,9 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     metrics (accuracy, macro_f1, per_class, confusion, roc_auc, baseline...)."""
     from .eval.evaluate import evaluate_model
 
+    for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
+        if not isinstance(value, (str, Path)):
+            raise FacesenseError(f"{name}={value!r}: give a name or a path (str or Path)")
+    if label_map is not None and not isinstance(label_map, dict):
+        raise FacesenseError(f"label_map={label_map!r}: give a dict {{old_label: new_label}} (None drops a label)")
     return evaluate_model(model, data, Path(out_dir), split=split, skip_bad=skip_bad, label_map=label_map)
