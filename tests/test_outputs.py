@@ -98,3 +98,23 @@ def test_h264_video_of_odd_size_frames(tmp_path):
         stream = video.streams.video[0]
         assert (stream.codec_tag, stream.width, stream.height, stream.frames) == ("avc1", 48, 34, 5)
     assert not list(tmp_path.glob(".*"))
+
+
+def test_a_rerun_removes_the_temp_files_a_killed_run_left(tmp_path):
+    import os
+
+    from facesense.runs import temp_beside, write_text
+
+    gone = 2**22 + 1  # above Linux's largest pid_max: no process has it
+    target = tmp_path / "a.csv"
+    left = [tmp_path / f".a.csv.{gone}.tmp.csv", tmp_path / f".a.csv.{gone}.1a2b3c4d.tmp"]  # a sink's and atomic_path's
+    for path in left:
+        path.write_text("half written")
+    mine = tmp_path / f".a.csv.{os.getpid()}.tmp.csv"  # a live process's (this one): kept
+    mine.write_text("in progress")
+    other = tmp_path / f".b.csv.{gone}.tmp.csv"  # another output's: not ours to judge
+    other.write_text("x")
+    assert temp_beside(target, "tmp.csv") == mine
+    assert not any(p.exists() for p in left) and mine.exists() and other.exists()
+    write_text(target, "done\n")
+    assert target.read_text() == "done\n"

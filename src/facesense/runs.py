@@ -6,12 +6,38 @@ crash or a kill leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def temp_beside(path: Path, tag: str) -> Path:
+    """A temp name beside `path` for this process (`.NAME.PID.TAG`): same folder, so the final
+    rename is atomic. Temp files that a killed run left for the same path (their process is
+    gone) are removed first, so a rerun cleans up after a kill -9."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.")
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        match = pattern.match(old.name)
+        if match and old.is_file() and not _process_alive(int(match.group(1))):
+            old.unlink(missing_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.{tag}")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextmanager
@@ -21,7 +47,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # a unique name in the same folder (same filesystem, so the rename is atomic); created by
     # the writer with the usual umask permissions, unlike mkstemp's 0600
-    tmp_path = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp_path = temp_beside(path, f"{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp_path
         os.replace(tmp_path, path)

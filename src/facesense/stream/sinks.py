@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import FacesenseError
-from ..runs import write_json
+from ..runs import temp_beside, write_json
 from .pipeline import STAGES, FrameResult
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
 
 def _tmp_for(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    return temp_beside(path, f"tmp{path.suffix}")
 
 
 def _commit(tmp: Path, path: Path) -> None:
