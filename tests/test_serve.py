@@ -321,3 +321,19 @@ def test_a_video_without_a_frame_count_is_counted_not_refused(tmp_path):
     assert probe_video(path, max_seconds=60, max_megapixels=1) == (12, 10.0)
     with pytest.raises(FacesenseError, match="the limit is 1 s"):  # the count still enforces the length limit
         probe_video(path, max_seconds=1, max_megapixels=1)
+
+
+def test_a_new_server_removes_the_upload_folders_of_killed_ones(tmp_path):
+    import os
+
+    from facesense.serve.app import remove_abandoned_roots
+
+    killed = tmp_path / f"facesense-serve-{2**22 + 1}-abc"  # no process has that pid
+    (killed / "item").mkdir(parents=True)
+    (killed / "item" / "upload.bin").write_bytes(b"x" * 100)
+    running = tmp_path / f"facesense-serve-{os.getpid()}-def"
+    running.mkdir()
+    unrelated = tmp_path / "facesense-serve-notes"
+    unrelated.mkdir()
+    remove_abandoned_roots(tmp_path)
+    assert not killed.exists() and running.exists() and unrelated.exists()

@@ -23,12 +23,12 @@ def temp_beside(path: Path, tag: str) -> Path:
     pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.")
     for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
         match = pattern.match(old.name)
-        if match and old.is_file() and not _process_alive(int(match.group(1))):
+        if match and old.is_file() and not process_alive(int(match.group(1))):
             old.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.{tag}")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:

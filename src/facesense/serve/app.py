@@ -9,6 +9,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
 from ..errors import DataError, FacesenseError
+from ..runs import process_alive
 from ..data.images import ImageTooLarge
 from ..stream.frames import Frame
 from .analyzer import Analyzer, decode_image, face_json
@@ -35,6 +37,17 @@ PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; c
 RETRY_AFTER_S = 2
 IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
+
+
+ROOT_PREFIX = "facesense-serve-"
+
+
+def remove_abandoned_roots(folder: Path) -> None:
+    """Remove the upload folders of servers that were killed (their process is gone)."""
+    for root in folder.glob(f"{ROOT_PREFIX}*-*"):
+        pid = root.name[len(ROOT_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and root.is_dir() and not process_alive(int(pid)):
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class Refused(Exception):
@@ -82,7 +95,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     @asynccontextmanager
     async def lifespan(app):
         # every upload and download lives under this folder, removed when the server stops
-        root = Path(tempfile.mkdtemp(prefix="facesense-serve-"))
+        # (and by the next server, should this one be killed before it can)
+        remove_abandoned_roots(Path(tempfile.gettempdir()))
+        root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
         state["root"] = root
         state["store"] = FileStore(root, limits.keep_downloads)
         state["videos"] = VideoJobs(analyzer, state["store"], limits.video_jobs_waiting)
