@@ -95,7 +95,13 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert post_json(server.url + "/api/analyze", b"")[0] == 400
     status, data = post_json(server.url + "/api/analyze", dds_with_unknown_pixel_format())  # was a 500
     assert status == 400 and "not a readable image" in data["error"]
-    assert request(server.url + "/api/nothing", b"x")[0] == 404
+    status, body, _ = request(server.url + "/api/nothing", b"x")
+    assert status == 404 and "error" in json.loads(body)  # the router's answers have the app's shape ({"detail"} before)
+    status, body, _ = request(server.url + "/api/analyze", method="GET")
+    assert status == 405 and "error" in json.loads(body)
+    form = b"--b\r\nContent-Disposition: form-data; name=file; filename=f.jpg\r\n\r\n" + jpeg(demo_photo()) + b"\r\n--b--\r\n"
+    status, data = post_json(server.url + "/api/analyze", form, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert status == 415 and "--data-binary" in data["error"]  # was "not a readable image"
     for path in ("/static/..%2Fapp.py", "/static/index.py", "/api/files/..%2F..%2Fetc/passwd", "/api/files/abc/frames.csv"):
         assert request(server.url + path)[0] == 404, path
     host, port = server.url.split("//")[1].split(":")
@@ -337,3 +343,30 @@ def test_a_new_server_removes_the_upload_folders_of_killed_ones(tmp_path):
     unrelated.mkdir()
     remove_abandoned_roots(tmp_path)
     assert not killed.exists() and running.exists() and unrelated.exists()
+
+
+def test_a_failed_video_job_leaves_no_half_made_file_to_download(tmp_path):
+    from types import SimpleNamespace
+
+    from facesense.serve.jobs import FileStore, VideoJobs
+    from facesense.stream.pipeline import FaceModels, PipelineSettings
+
+    class BrokenDetector:
+        def detect(self, image):
+            raise RuntimeError("detector broke mid-video")
+
+    store = FileStore(tmp_path / "store")
+    analyzer = SimpleNamespace(models=FaceModels(None, None, None), detector=BrokenDetector(), settings=PipelineSettings())
+    videos = VideoJobs(analyzer, store)
+    item, folder = store.new_folder()
+    upload = make_demo_clip(folder / "upload.mp4", frames=10)
+    assert videos.reserve()
+    job = videos.submit(item, folder, upload, 10)
+    for _ in range(200):
+        if job.state in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    videos.close()
+    assert job.state == "failed" and job.files == {}
+    assert not any(folder.iterdir())  # frames.csv (header only) was served before
+    assert store.path(item, "frames.csv") is None

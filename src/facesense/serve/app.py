@@ -17,9 +17,10 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi import Depends, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.websockets import WebSocketDisconnect
 
@@ -58,6 +59,13 @@ class Refused(Exception):
 
 def _busy() -> Refused:
     return Refused(503, f"the server is busy; try again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _refuse_multipart(request: Request) -> None:
+    """A form upload (curl -F, an HTML form) wraps the file in multipart boundaries, which read
+    as a broken image or video: say how to send it instead."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/"):
+        raise Refused(415, "send the file's bytes as the request body (curl --data-binary @FILE), not as a multipart form")
 
 
 async def read_body(request: Request, limit: int, timeout: float, sink=None) -> bytes:
@@ -119,8 +127,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def refused(request, exc: Refused):
         return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 as well as ours
+    async def http_error(request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
 
     def authorised(presented: str | None) -> bool:
@@ -154,6 +162,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         checked before decoding (413 over the limit); 503 + Retry-After when the server is busy."""
         if gate.pending >= gate.workers + gate.queue:
             raise _busy()  # before reading the body: a full server spends nothing on it
+        _refuse_multipart(request)
         data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
         try:
             async with asyncio.timeout(limits.request_timeout_s):
@@ -171,6 +180,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def submit_video(request: Request):
         """Send the video's bytes as the body -> {"id", "status"}; poll the status URL."""
         videos: VideoJobs = state["videos"]
+        _refuse_multipart(request)
         if not videos.reserve():
             raise _busy()
         store: FileStore = state["store"]

@@ -256,6 +256,10 @@ class VideoJobs:
             log.exception("video job %s failed", job.id)
             job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
         finally:
+            if job.state == "failed":  # no half-made file stays downloadable (a header-only frames.csv)
+                for made in job.folder.glob("*"):
+                    if made != job.upload and made.is_file():
+                        made.unlink(missing_ok=True)
             job.upload.unlink(missing_ok=True)
             self.store.finished(job.id)
 
