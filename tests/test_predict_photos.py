@@ -56,6 +56,15 @@ def test_crops_mode_classifies_each_image_whole(photos):
     assert len(rows) == 3 and all("face" not in r for r in rows)
 
 
+def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    inputs = [photos / "two.jpg", bad, photos / "gray.png"]
+    _, rows = predict_files("gender", inputs, crops=True, skip_bad=True)
+    assert [r["path"] for r in rows] == [str(p) for p in inputs]  # the unreadable one came first
+    assert "error" in rows[1] and rows[0]["pred"] in ("man", "woman") and rows[2]["pred"] in ("man", "woman")
+
+
 def test_predict_age_on_photos_and_the_csv_columns(photos, capsys):
     assert main(["predict", "age", str(photos / "two.jpg")]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

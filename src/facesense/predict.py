@@ -58,20 +58,21 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
     files = expand_inputs(inputs)
     rows: list[dict] = []
     for start in range(0, len(files), batch_size):
-        chunk, pixels = [], []
+        batch, pixels = [], []  # each file's row in input order; readable ones filled after the batch runs
         for path in files[start : start + batch_size]:
             try:
                 image = read_image(path)
                 pixels.append(to_model_pixels(loaded.prepare(image) if loaded.prepare else image, loaded.spec))
-                chunk.append(path)
+                batch.append({"path": str(path)})
             except DataError as exc:
                 if not skip_bad:
                     raise
-                rows.append({"path": str(path), "pred": "", "error": str(exc)})
-        if not chunk:
-            continue
-        probs = loaded.predict_pixels(np.stack(pixels))
-        rows += [{"path": str(path), **class_fields(loaded.classes, p)} for path, p in zip(chunk, probs)]
+                batch.append({"path": str(path), "pred": "", "error": str(exc)})
+        if pixels:
+            readable = [row for row in batch if "error" not in row]
+            for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
+                row.update(class_fields(loaded.classes, p))
+        rows += batch
     return loaded.classes, rows
 
 
