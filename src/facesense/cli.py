@@ -648,6 +648,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# what Ctrl-C leaves, per command (docs/exit-codes.md)
+INTERRUPTED_HINT = {
+    "train": "the run continues from its last checkpoint with `facesense train --resume RUN_DIR`",
+    "study": "finished runs are kept; continue with `facesense study STUDY.yaml --resume`",
+    "live": "the video, logs and summary hold every frame before the interruption",
+    "demo": "the outputs hold every frame before the interruption",
+}
+
+
 def _os_error_line(exc: OSError) -> str:
     """An OSError on a path the user named, as the problem and its fix ('Not a directory' alone
     does not say that a part of the path is a file)."""
@@ -665,6 +674,7 @@ def _os_error_line(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Exit codes (docs/exit-codes.md): 0 done, 2 bad input, 3 the source failed mid-run,
     130 interrupted, 141 stdout closed early (`facesense models | head -1`)."""
+    args = None
     try:
         try:
             args = build_parser().parse_args(argv)
@@ -693,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 2
     except KeyboardInterrupt:
-        print("interrupted; finished outputs are kept (a training run continues with `facesense train --resume RUN_DIR`)", file=sys.stderr)
+        print(f"interrupted; {INTERRUPTED_HINT.get(getattr(args, 'command', None), 'finished outputs are kept')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`| head`): stop quietly, as `ls | head` does; point stdout at
