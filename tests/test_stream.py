@@ -168,6 +168,20 @@ def test_image_folder_source(models, clip, tmp_path, caplog):
     assert rows and {r["source"] for r in rows} <= {str(folder / f"{i}.png") for i in range(3)}  # each row names its photo
 
 
+def test_a_photo_folder_includes_its_subfolders_as_predict_reads_it(models, clip, tmp_path):
+    ok, img = cv2.VideoCapture(str(clip)).read()
+    folder = tmp_path / "album"
+    for name in ("b.png", "trip/a.png", "trip/day2/c.jpg"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), img)
+    log = tmp_path / "f.csv"
+    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
+    assert summary["frames"] == 3  # a folder of subfolders was "no images"
+    import csv
+
+    assert [r["source"] for r in csv.DictReader(open(log)) if r["track_id"]][:1] == [str(folder / "b.png")]
+
+
 def test_a_photo_whose_name_is_not_utf8_is_logged_by_its_bytes(models, clip, tmp_path):
     import os
 

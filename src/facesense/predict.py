@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, read_image
+from .data.images import IMAGE_SUFFIXES, images_under, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -24,7 +24,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = images_under(item)
             if not found:
                 raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             files += found

@@ -20,6 +20,12 @@ from .samples import Samples
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict and data split)"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+def images_under(folder: Path) -> list[Path]:
+    """Every image file in a folder and its subfolders, sorted by path (photo folders of
+    `predict` and `live` alike)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, read_image
+from ..data.images import IMAGE_SUFFIXES, images_under, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,14 @@ class VideoFileSource(Source):
 
 
 class ImageFolderSource(Source):
-    """Every image of a folder (sorted by name), or one image file, as frames 0, 1, 2..."""
+    """Every image of a folder and its subfolders (sorted by path, as `predict` reads a folder),
+    or one image file, as frames 0, 1, 2..."""
 
     photos = True
 
     def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)
-        self.files = files if files is not None else sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = files if files is not None else images_under(self.folder)
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self.unreadable = 0
