@@ -235,7 +235,7 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     while (state := json.loads(request(server.url + job["status"])[1]))["state"] in ("queued", "running"):
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    assert state["state"] == "done" and state["progress"] == 1.0 and state["frames_done"] == 24, state
+    assert state["state"] == "done" and state["progress"] == 1.0 and state["frames_done"] == 24 and state["frames_unreadable"] == 0, state
     status, video, headers = request(server.url + state["files"]["video"])
     assert status == 200 and headers["content-type"] == "video/mp4" and video[4:8] == b"ftyp"
     out = tmp_path / "annotated.mp4"

@@ -73,6 +73,7 @@ def test_a_corrupt_part_is_skipped_and_counted(tmp_path):
     summary = assert_complete_outputs(tmp_path)
     assert summary["unreadable_frames"] == 1
     assert summary["frames"] + summary["dropped_frames"] >= 15  # it read on past the bad part
+    assert "1 frame(s) could not be decoded and were skipped" in proc.stderr  # said, not only counted
 
 
 def test_a_stream_that_never_answers_is_refused_in_bounded_time(tmp_path):

@@ -315,6 +315,8 @@ def _check_not_source(source: str, outputs: dict[str, Path | None]) -> None:
 def _finish_live(summary: dict) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
     _print_summary(summary)
+    if summary.get("unreadable_frames"):  # a truncated or damaged file: said, not only counted
+        log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
     if summary.get("error") == "interrupted":
         raise KeyboardInterrupt
     if summary.get("error"):

@@ -126,6 +126,7 @@ class VideoJob:
     frames_total: int
     state: str = "queued"  # queued, running, done, failed
     frames_done: int = 0
+    frames_unreadable: int = 0  # frames of a damaged or truncated file that did not decode
     error: str | None = None
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -137,6 +138,7 @@ class VideoJob:
             "state": self.state,
             "frames_done": self.frames_done,
             "frames_total": self.frames_total,
+            "frames_unreadable": self.frames_unreadable,
             "progress": 1.0 if self.state == "done" else round(min(progress, 0.99), 3),
             "error": self.error,
             "files": self.files,
@@ -236,6 +238,7 @@ class VideoJobs:
                     collector.add(result, 0.0)
                     job.frames_done += 1
             finally:
+                job.frames_unreadable = getattr(source, "unreadable", 0)
                 source.close()
                 for sink in sinks:
                     sink.close()
