@@ -370,3 +370,30 @@ def test_a_failed_video_job_leaves_no_half_made_file_to_download(tmp_path):
     assert job.state == "failed" and job.files == {}
     assert not any(folder.iterdir())  # frames.csv (header only) was served before
     assert store.path(item, "frames.csv") is None
+
+
+def test_a_video_job_running_when_the_server_stops_ends_quietly(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from facesense.serve.jobs import FileStore, VideoJobs
+    from facesense.stream.pipeline import FaceModels, PipelineSettings
+
+    class SlowDetector:
+        def detect(self, image):
+            time.sleep(0.05)
+            return []
+
+    store = FileStore(tmp_path / "store")
+    videos = VideoJobs(SimpleNamespace(models=FaceModels(None, None, None), detector=SlowDetector(), settings=PipelineSettings()), store)
+    item, folder = store.new_folder()
+    assert videos.reserve()
+    job = videos.submit(item, folder, make_demo_clip(folder / "upload.mp4", frames=60), 60)
+    while job.frames_done < 2:
+        time.sleep(0.02)
+    videos.close()  # Ctrl-C on serve: its folders are removed next
+    for _ in range(200):
+        if job.state == "failed":
+            break
+        time.sleep(0.05)
+    assert job.state == "failed" and "server stopped" in job.error and job.frames_done < 60
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # a traceback was logged

@@ -185,6 +185,7 @@ class VideoJobs:
         self.analyzer, self.store, self.waiting = analyzer, store, waiting
         self.jobs: dict[str, VideoJob] = {}
         self._uploading = 0  # places taken by uploads not yet submitted
+        self._closing = threading.Event()  # the server is stopping: a running job ends quietly
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facesense-video")
         self._lock = threading.Lock()
 
@@ -232,6 +233,8 @@ class VideoJobs:
                 columns = log_columns(expression_classes, list(models.gender.classes) if models.gender else [], age=models.age is not None)
                 sinks.append(FrameLogSink(job.folder / "frames.csv", columns, "csv", "upload"))
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
+                    if self._closing.is_set():  # its folder is about to go: stop before it does
+                        raise FacesenseError("the server stopped before the video was done")
                     annotated = annotate(result)
                     for sink in sinks:
                         sink.write(result, annotated)
@@ -256,7 +259,8 @@ class VideoJobs:
         except FacesenseError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # a job must end in a state the page can show, whatever broke
-            log.exception("video job %s failed", job.id)
+            if not self._closing.is_set():  # while stopping, its files vanish under it: no traceback for that
+                log.exception("video job %s failed", job.id)
             job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
         finally:
             if job.state == "failed":  # no half-made file stays downloadable (a header-only frames.csv)
@@ -267,4 +271,5 @@ class VideoJobs:
             self.store.finished(job.id)
 
     def close(self) -> None:
+        self._closing.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
