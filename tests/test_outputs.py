@@ -103,18 +103,21 @@ def test_h264_video_of_odd_size_frames(tmp_path):
 def test_a_rerun_removes_the_temp_files_a_killed_run_left(tmp_path):
     import os
 
-    from facesense.runs import temp_beside, write_text
+    from facesense.runs import host_name, temp_beside, write_text
 
-    gone = 2**22 + 1  # above Linux's largest pid_max: no process has it
+    gone, host = 2**22 + 1, host_name()  # above Linux's largest pid_max: no process has it
     target = tmp_path / "a.csv"
-    left = [tmp_path / f".a.csv.{gone}.tmp.csv", tmp_path / f".a.csv.{gone}.1a2b3c4d.tmp"]  # a sink's and atomic_path's
-    for path in left:
-        path.write_text("half written")
-    mine = tmp_path / f".a.csv.{os.getpid()}.tmp.csv"  # a live process's (this one): kept
-    mine.write_text("in progress")
-    other = tmp_path / f".b.csv.{gone}.tmp.csv"  # another output's: not ours to judge
-    other.write_text("x")
-    assert temp_beside(target, "tmp.csv") == mine
-    assert not any(p.exists() for p in left) and mine.exists() and other.exists()
+    left = [tmp_path / f".a.csv.{gone}.{host}.tmp.csv", tmp_path / f".a.csv.{gone}.{host}.1a2b3c4d.tmp"]  # a sink's and atomic_path's
+    kept = [
+        tmp_path / f".a.csv.{os.getpid()}.{host}.tmp.csv",  # a live process's (this one)
+        tmp_path / f".a.csv.{gone}.otherhost.tmp.csv",  # another machine's, on a shared filesystem
+        tmp_path / f".a.csv.{gone}.orig",  # a user's own file that only looks alike
+        tmp_path / f".a.csv.99999999999999999999.{host}.tmp.csv",  # no valid pid: in doubt, kept
+        tmp_path / f".b.csv.{gone}.{host}.tmp.csv",  # another output's
+    ]
+    for path in left + kept:
+        path.write_text("x")
+    assert temp_beside(target, "tmp.csv") == kept[0]
+    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
     write_text(target, "done\n")
     assert target.read_text() == "done\n"

@@ -332,17 +332,19 @@ def test_a_video_without_a_frame_count_is_counted_not_refused(tmp_path):
 def test_a_new_server_removes_the_upload_folders_of_killed_ones(tmp_path):
     import os
 
+    from facesense.runs import host_name
     from facesense.serve.app import remove_abandoned_roots
 
-    killed = tmp_path / f"facesense-serve-{2**22 + 1}-abc"  # no process has that pid
+    killed = tmp_path / f"facesense-serve-{host_name()}.{2**22 + 1}-abc"  # no process has that pid
     (killed / "item").mkdir(parents=True)
     (killed / "item" / "upload.bin").write_bytes(b"x" * 100)
-    running = tmp_path / f"facesense-serve-{os.getpid()}-def"
-    running.mkdir()
+    running = tmp_path / f"facesense-serve-{host_name()}.{os.getpid()}-def"
+    elsewhere = tmp_path / f"facesense-serve-otherhost.{2**22 + 1}-ghi"  # another machine's /tmp share
     unrelated = tmp_path / "facesense-serve-notes"
-    unrelated.mkdir()
+    for folder in (running, elsewhere, unrelated):
+        folder.mkdir()
     remove_abandoned_roots(tmp_path)
-    assert not killed.exists() and running.exists() and unrelated.exists()
+    assert not killed.exists() and running.exists() and elsewhere.exists() and unrelated.exists()
 
 
 def test_a_failed_video_job_leaves_no_half_made_file_to_download(tmp_path):

@@ -662,10 +662,12 @@ INTERRUPTED_HINT = {
 def _os_error_line(exc: OSError) -> str:
     """An OSError on a path the user named, as the problem and its fix ('Not a directory' alone
     does not say that a part of the path is a file)."""
-    path = Path(str(exc.filename))
-    if isinstance(exc, (FileExistsError, NotADirectoryError)) and path.is_file():  # mkdir on a file
+    import os.path
+
+    path = Path(str(exc.filename))  # os.path.isfile, unlike Path.is_file, never raises (a private folder on the way)
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and os.path.isfile(path):  # mkdir on a file
         return f"{path}: is a file, not a folder; choose another path"
-    blocking = next((p for p in path.parents if p.is_file()), None)
+    blocking = next((p for p in path.parents if os.path.isfile(p)), None)
     if blocking is not None:
         return f"{path}: {blocking} is a file, not a folder; choose another path"
     if isinstance(exc, PermissionError):

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import re
+import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,25 +18,33 @@ from typing import Any, Iterator
 
 
 def temp_beside(path: Path, tag: str) -> Path:
-    """A temp name beside `path` for this process (`.NAME.PID.TAG`): same folder, so the final
-    rename is atomic. Temp files that a killed run left for the same path (their process is
-    gone) are removed first, so a rerun cleans up after a kill -9."""
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.")
+    """A temp name beside `path` for this process, `.NAME.PID.HOST.TAG` (same folder, so the
+    final rename is atomic). Temp files of exactly this form that a killed run on this host
+    left for the same path (their process is gone) are removed first, so a rerun cleans up
+    after a kill -9. Other hosts' (a shared filesystem) and other files are never touched."""
+    host = host_name()
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp|tmp{re.escape(path.suffix)})$")
     for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
-        match = pattern.match(old.name)
+        match = ours.match(old.name)
         if match and old.is_file() and not process_alive(int(match.group(1))):
             old.unlink(missing_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{tag}")
+    return path.with_name(f".{path.name}.{os.getpid()}.{host}.{tag}")
+
+
+def host_name() -> str:
+    """This machine's name as it may stand in a file name."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
 def process_alive(pid: int) -> bool:
+    """Whether a process of this host has `pid`; when in doubt, alive (nothing is removed)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
+    except (OSError, OverflowError, ValueError):  # someone else's process, or no valid pid
         return True
     return True
 

@@ -6,6 +6,7 @@ the limits in `ServeLimits` hold before any image is decoded."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import hmac
 import json
 import logging
@@ -26,7 +27,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
 from ..errors import DataError, FacesenseError
-from ..runs import process_alive
+from ..runs import host_name, process_alive
 from ..data.images import ImageTooLarge
 from ..stream.frames import Frame
 from .analyzer import Analyzer, decode_image, face_json
@@ -44,9 +45,11 @@ ROOT_PREFIX = "facesense-serve-"
 
 
 def remove_abandoned_roots(folder: Path) -> None:
-    """Remove the upload folders of servers that were killed (their process is gone)."""
-    for root in folder.glob(f"{ROOT_PREFIX}*-*"):
-        pid = root.name[len(ROOT_PREFIX):].split("-", 1)[0]
+    """Remove the upload folders that servers of this host left when they were killed (their
+    process is gone): `facesense-serve-HOST.PID-*`."""
+    mine = f"{ROOT_PREFIX}{host_name()}."
+    for root in folder.glob(f"{glob.escape(mine)}*-*"):
+        pid = root.name[len(mine):].split("-", 1)[0]
         if pid.isdigit() and root.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(root, ignore_errors=True)
 
@@ -76,17 +79,21 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
     if declared.isdigit() and int(declared) > limit:
         raise Refused(413, f"the upload is {int(declared) / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB")
     chunks, size = [], 0
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, f"the upload is over the limit of {limit / 2**20:g} MB")
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                chunks.append(chunk)
+
     try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise Refused(413, f"the upload is over the limit of {limit / 2**20:g} MB")
-                if sink is not None:
-                    sink.write(chunk)
-                else:
-                    chunks.append(chunk)
-    except TimeoutError:
+        await asyncio.wait_for(read(), timeout)  # (asyncio.timeout() would need Python 3.11)
+    except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11, a class of its own before
         raise Refused(408, f"the upload took longer than {timeout:g} s") from None
     except ClientDisconnect:
         raise Refused(400, "the upload was cut short") from None
@@ -105,7 +112,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         # every upload and download lives under this folder, removed when the server stops
         # (and by the next server, should this one be killed before it can)
         remove_abandoned_roots(Path(tempfile.gettempdir()))
-        root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+        root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{host_name()}.{os.getpid()}-"))
         state["root"] = root
         state["store"] = FileStore(root, limits.keep_downloads)
         state["videos"] = VideoJobs(analyzer, state["store"], limits.video_jobs_waiting)
@@ -165,15 +172,14 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         _refuse_multipart(request)
         data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
         try:
-            async with asyncio.timeout(limits.request_timeout_s):
-                return await gate.run(analyzer.analyze, data, limits.max_megapixels)
+            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels), limits.request_timeout_s)
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
             raise Refused(400, str(exc)) from None
         except Busy:
             raise _busy() from None
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise Refused(503, f"the analysis took longer than {limits.request_timeout_s:g} s", {"Retry-After": str(RETRY_AFTER_S)}) from None
 
     @app.post("/api/videos", summary="Start a background job that annotates a video", openapi_extra=VIDEO_BODY, dependencies=[Depends(require_token)])
@@ -243,7 +249,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             while True:
                 try:
                     message = await asyncio.wait_for(ws.receive(), limits.live_idle_s)
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     await ws.close(code=1001, reason=f"idle for {limits.live_idle_s:g} s")
                     break
                 if message["type"] == "websocket.disconnect":
