@@ -74,6 +74,8 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
 @pytest.mark.parametrize("spec,match", [
     ("seeds: [0, 0, 0]", "3 different seeds"),  # was one run counted three times, with a CI
     ("seeds: [0, 1, 2, 2]", "repeat a seed"),
+    ("seeds: [0, 1, '1']", "must be whole numbers"),  # '1' became 1: a repeat the check above missed
+    ("seeds: [[0, 1, 2]]", "must be whole numbers"),  # was a TypeError traceback
     ("seeds: [0, 1, 2]\nepochs: [0]", "whole numbers >= 1"),  # was trained at the config's epochs, reported as 0
     ("seeds: [0, 1, 2]\nepochs: [2, 2]", "whole numbers >= 1"),
     ("seeds: [0, 1, 2]\noverrides: {epochz: 1}", "epochz"),

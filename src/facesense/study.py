@@ -52,10 +52,13 @@ def load_study(path: Path) -> Study:
     for key in ("configs", "seeds"):
         if not spec.get(key):
             raise ConfigError(f"{path}: `{key}` must be a non-empty list")
-    if len(set(spec["seeds"])) < 3:
-        raise ConfigError(f"{path}: at least 3 different seeds are needed for a confidence interval, got {spec['seeds']}")
-    if len(set(spec["seeds"])) != len(spec["seeds"]):  # a repeated seed is the same run counted twice
-        raise ConfigError(f"{path}: seeds {spec['seeds']} repeat a seed; give each once")
+    seeds = spec["seeds"]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"{path}: seeds {seeds} must be whole numbers, e.g. [0, 1, 2]")
+    if len(set(seeds)) < 3:
+        raise ConfigError(f"{path}: at least 3 different seeds are needed for a confidence interval, got {seeds}")
+    if len(set(seeds)) != len(seeds):  # a repeated seed is the same run counted twice
+        raise ConfigError(f"{path}: seeds {seeds} repeat a seed; give each once")
     budgets = spec.get("epochs") or []
     if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in budgets) or len(set(budgets)) != len(budgets):
         raise ConfigError(f"{path}: epochs {budgets} must be different whole numbers >= 1 (leave it out to use each config's own epochs)")

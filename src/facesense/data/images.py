@@ -93,6 +93,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied); fix its permissions") from None
+    except DataError:  # over the pixel limit: already said, in its own words
+        raise
     except Exception as exc:  # noqa: BLE001 (any plugin error: see above declared_size)
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
