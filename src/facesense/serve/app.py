@@ -190,15 +190,17 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         if not videos.reserve():
             raise _busy()
         store: FileStore = state["store"]
-        item, folder = store.new_folder()
-        upload = folder / "upload.bin"
+        item = None
         try:
+            item, folder = store.new_folder()  # inside: a full disk must not keep the place taken
+            upload = folder / "upload.bin"
             with open(upload, "wb") as sink:
                 await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
             frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)
         except BaseException as exc:  # refused, or the client went away: free its place and folder
             videos.unreserve()
-            store.drop(item)
+            if item is not None:
+                store.drop(item)
             if isinstance(exc, FacesenseError):
                 raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
             raise

@@ -24,8 +24,9 @@ SERVED_NAME = re.compile(r"^[a-z_]+\.(csv|png|mp4|json)$")
 
 
 class FileStore:
-    """Folders of files under unguessable ids; beyond `keep`, the oldest finished one is deleted.
-    A folder still being written (a running or queued video job, a recording) is never evicted."""
+    """Folders of files under unguessable ids; beyond `keep` finished ones, the one finished
+    longest ago is deleted. A folder still being written (a running or queued video job, a
+    recording) is never evicted and does not count."""
 
     def __init__(self, root: Path, keep: int = 32):
         self.root, self.keep = Path(root), keep
@@ -45,15 +46,18 @@ class FileStore:
         return item, folder
 
     def finished(self, item: str) -> None:
-        """Its files are complete: from now on it may be evicted."""
+        """Its files are complete: from now on it may be evicted, after those finished before it
+        (a long video job finished now is the newest download, not the oldest)."""
         with self._lock:
             self._busy.discard(item)
+            if item in self._folders:
+                self._folders.move_to_end(item)
         self._evict()
 
     def _evict(self) -> None:
         with self._lock:
             done = [item for item in self._folders if item not in self._busy]  # oldest first
-            old = [self._folders.pop(item) for item in done[: max(0, len(self._folders) - self.keep)]]
+            old = [self._folders.pop(item) for item in done[: max(0, len(done) - self.keep)]]
         for folder in old:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -93,7 +97,11 @@ class Recording:
         expression, gender = models.expression, models.gender
         self.expression_classes = list(expression.classes) if expression else []
         columns = log_columns(self.expression_classes, list(gender.classes) if gender else [], age=models.age is not None)
-        self.log = FrameLogSink(self.folder / "frames.csv", columns, "csv", "browser camera")
+        try:
+            self.log = FrameLogSink(self.folder / "frames.csv", columns, "csv", "browser camera")
+        except BaseException:  # no recording: its folder must not stay busy for good
+            store.drop(self.item)
+            raise
         self.collector = SummaryCollector()
         self.frames = 0
 
@@ -104,9 +112,11 @@ class Recording:
 
     def finish(self) -> dict:
         """Close the log, draw the timeline -> {"csv": url, "timeline": url or None, ...}."""
-        self.log.close()
-        timeline = self.collector.plot_timeline(self.folder / "timeline.png", self.expression_classes) if self.expression_classes else None
-        self.store.finished(self.item)
+        try:
+            self.log.close()
+            timeline = self.collector.plot_timeline(self.folder / "timeline.png", self.expression_classes) if self.expression_classes else None
+        finally:  # whatever broke, the folder may now be evicted like any finished one
+            self.store.finished(self.item)
         return {
             "frames": self.frames,
             "csv": url(self.item, "frames.csv"),
