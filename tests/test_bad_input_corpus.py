@@ -97,6 +97,7 @@ CASES = [
     ("live --out unsupported extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated.gif"], "unsupported extension .gif"),
     # each output by its own extension, and never over the source: all three used to replace clip.mp4
     ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
+    ("live --summary inside the photo folder", LIVE + ["--source", "{c}/faces", "--summary", "{c}/faces/man/s.json"], "is inside the --source photo folder"),  # its timeline became a photo
     ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use one of .csv"),
     ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use one of .json"),
     ("live --summary whose timeline is a folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/busy.json"], "busy_timeline.png is a folder"),  # named a temp file, after writing the rest

@@ -300,18 +300,6 @@ def _output(value: str | None, option: str, suffixes=None) -> Path | None:
     return check_output_path(value, option, suffixes).resolve() if value else None
 
 
-def _check_not_source(source: str, outputs: dict[str, Path | None]) -> None:
-    """Refuse an output that is the source video: outputs are renamed over their paths at the end,
-    so the video would be replaced by what was made from it. (Outputs cannot share a path with
-    each other: each has its own extension.)"""
-    if not Path(source).is_file():
-        return
-    source_path = Path(source).resolve()
-    for option, path in outputs.items():
-        if path == source_path:
-            raise FacesenseError(f"{option} {path}: is the --source video; outputs would overwrite it, give {option} another name")
-
-
 def _finish_live(summary: dict) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
     _print_summary(summary)
@@ -333,7 +321,6 @@ def _live(args) -> None:
     opts.log_csv = _output(args.log, "--log", LOG_SUFFIXES["--log"])
     opts.log_jsonl = _output(args.jsonl, "--jsonl", LOG_SUFFIXES["--jsonl"])
     opts.summary_json = _output(args.summary, "--summary", LOG_SUFFIXES["--summary"])
-    _check_not_source(args.source, {"--out": opts.video_out})
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--log/--jsonl/--summary: results were only summarised")

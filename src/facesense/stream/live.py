@@ -77,8 +77,26 @@ def check_outputs(opts: LiveOptions) -> None:
     for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
         if value:
             check_output_path(value, option, LOG_SUFFIXES[option])
+    _check_outside_source(opts)
     if opts.summary_json and timeline_path(Path(opts.summary_json)).is_dir():
         raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline_path(Path(opts.summary_json))} is a folder; choose another --summary name")
+
+
+def _check_outside_source(opts: LiveOptions) -> None:
+    """An output must not replace the source video (outputs are renamed over their paths at
+    the end), nor land in a photo folder, where its timeline would be read as a photo next time."""
+    source = Path(str(opts.source))
+    if not (source.is_file() or source.is_dir()):
+        return  # a camera index or a stream URL
+    root = source.resolve()
+    for option, value in (("--out", opts.video_out), ("--log", opts.log_csv), ("--jsonl", opts.log_jsonl), ("--summary", opts.summary_json)):
+        if not value:
+            continue
+        path = Path(value).resolve()
+        if path == root:
+            raise FacesenseError(f"{option} {path}: is the --source video; outputs would overwrite it, give {option} another name")
+        if root.is_dir() and path.is_relative_to(root):
+            raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
 
 
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
