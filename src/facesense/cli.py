@@ -339,17 +339,20 @@ def _demo(args) -> None:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise FacesenseError(f"--out {args.out}: is a file; the demo writes a folder")
     out = Path(args.out).resolve()
-    made_out = not out.exists()
+    made = [p for p in (out, *out.parents) if not p.exists()]  # folders this run creates, deepest first
+    clip_was_there = (out / "demo_clip.mp4").exists()
     out.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out / "demo_clip.mp4")
     try:
         _run_demo(clip, out, args)
     except SourceFailed:
         raise
-    except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave nothing behind
-        clip.unlink(missing_ok=True)
-        if made_out and not any(out.iterdir()):
-            out.rmdir()
+    except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave things as they were
+        if not clip_was_there:  # (an earlier demo's clip is the same clip, rewritten)
+            clip.unlink(missing_ok=True)
+        for folder in made:
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
     print(out)
 

@@ -94,8 +94,10 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     samples = read_dataset(data, data_format, skip_bad=skip_bad)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
+    # name the map that was used: the one given, or the one the model was trained with
+    map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
-    targets, keep = map_labels(samples, loaded.classes, label_map, map_option="--label-map FILE (YAML {old: new})")
+    targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     dropped = int((~keep).sum())
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     if split is not None:
