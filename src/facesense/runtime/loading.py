@@ -3,6 +3,7 @@ exported to ONNX on the fly, which is the one thing here that needs PyTorch."""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from ..errors import FacesenseError
@@ -37,7 +38,10 @@ def resolve(model: str | Path) -> Path | str:
     shipped = shipped_runtime_path(str(model))
     if shipped is not None:
         return shipped
-    raise FacesenseError(f"model {model} not found; give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
+    names = shipped_model_names()
+    close = difflib.get_close_matches(str(model), [*names, AGE_ALIAS, *dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS], n=1)
+    hint = f"did you mean {close[0]}? Otherwise " if close else ""
+    raise FacesenseError(f"model {model} not found; {hint}give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(names)})")
 
 
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
