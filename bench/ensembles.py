@@ -62,7 +62,8 @@ def main() -> int:
         print(f"ensembles: {data} not found; pass --data path/to/fer2013.csv.gz", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    names = [Path(c).stem if Path(c).stem != "best" else Path(c).parent.name for c in args.checkpoints]
+    names = [Path(c).stem if Path(c).stem not in ("best", "last") else Path(c).parent.name for c in args.checkpoints]
+    names = [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]  # one row per checkpoint, even with one name
     print(f"machine: {platform.machine()} CPU, {platform.system()}; checkpoints: {', '.join(f'{n} = {c}' for n, c in zip(names, args.checkpoints))}\n")
     try:
         models = [FaceClassifier.load(c, threads=2) for c in args.checkpoints]
