@@ -292,7 +292,7 @@ done_step
 
 step "facesense demo -> mounted folder"
 in_image -v "$OUT:/out" -- facesense demo --out /out/demo
-for f in annotated.mp4 frames.csv frames.jsonl summary.json timeline.png demo_clip.mp4; do
+for f in annotated.mp4 frames.csv frames.jsonl summary.json summary_timeline.png demo_clip.mp4; do
     [[ -s $OUT/demo/$f ]] || fail "demo wrote no $f"
 done
 echo "demo wrote: $(cd "$OUT/demo" && ls | tr '\n' ' ')"
