@@ -7,7 +7,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+import types
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -162,8 +163,20 @@ class Config:
             raise ConfigError(f"val_size must be in [0, 1), got {self.val_size}")
         if self.folds > 1 and not 0 <= self.fold < self.folds:
             raise ConfigError(f"fold must be in [0, {self.folds - 1}], got {self.fold}")
+        if self.folds < 0 or self.folds == 1:
+            raise ConfigError(f"folds must be 0 (no k-fold) or >= 2, got {self.folds}")
+        if self.folds == 0 and self.fold != 0:
+            raise ConfigError(f"fold={self.fold} needs folds >= 2 (the number of folds to split the train pool into)")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule in ("cosine", "plateau", "auto") and self.min_lr >= self.lr and (self.lr_schedule == "cosine" or self.reduce_lr_patience is not None):
+            raise ConfigError(f"min_lr={self.min_lr:g} must be below lr={self.lr:g} (the schedule lowers the rate towards min_lr)")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ConfigError(f"early_stopping is a patience in epochs (>= 1, or null for off), got {self.early_stopping}")
+        if self.swa_lr is not None and self.swa_start is None:
+            raise ConfigError("swa_lr is the rate of the averaged epochs: set swa_start too (the first epoch averaged)")
+        self._check_splits()
+        self._check_name()
         if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
             raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")
         if not 0 < self.reduce_lr_factor < 1:
@@ -186,8 +199,7 @@ class Config:
             raise ConfigError("soft_labels needs loss=ce (vote shares over every class)")
         if self.soft_label_mode != "mix" and self.soft_labels is None:
             raise ConfigError(f"soft_label_mode={self.soft_label_mode} needs soft_labels (a vote table such as FER+'s fer2013new.csv)")
-        if not 0 <= self.augment.degrade <= 1:
-            raise ConfigError(f"augment.degrade is a probability in [0, 1], got {self.augment.degrade}")
+        self._check_ranges()
         if not 0 <= self.soft_label_weight <= 1:
             raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
         if not 0 <= self.test_size < 1 or self.val_size + self.test_size >= 1:
@@ -208,6 +220,52 @@ class Config:
         if not self.name:
             self.name = self.model
         return self
+
+    def _check_ranges(self) -> None:
+        """Bounds of the numbers the optimiser, the loss and the augmentation take; out of them
+        each library fails mid-run with its own traceback, or (a probability above 1) silently
+        does something else."""
+        a = self.augment
+        ranges = [
+            # key, value, low, high, high included
+            ("label_smoothing", self.label_smoothing, 0, 1, False),
+            ("momentum", self.momentum, 0, 1, False),
+            ("weight_decay", self.weight_decay, 0, None, True),
+            ("threads", self.threads, 0, None, True),
+            ("augment.rotation", a.rotation, 0, 180, True),
+            ("augment.shear", a.shear, 0, 89, True),
+            ("augment.shift", a.shift, 0, 1, False),
+            ("augment.zoom", a.zoom, 0, 1, False),
+            ("augment.brightness", a.brightness, 0, 1, False),
+            ("augment.contrast", a.contrast, 0, 1, False),
+            ("augment.saturation", a.saturation, 0, 1, False),
+            ("augment.erasing", a.erasing, 0, 1, True),
+            ("augment.grayscale", a.grayscale, 0, 1, True),
+            ("augment.blur", a.blur, 0, 1, True),
+            ("augment.degrade", a.degrade, 0, 1, True),
+        ]
+        for key, value, low, high, closed in ranges:
+            if value < low or (high is not None and (value > high or (value == high and not closed))):
+                bound = "" if high is None else f", {high}]" if closed else f", {high})"
+                span = f">= {low}" if high is None else f"in [{low}{bound}"
+                raise ConfigError(f"{key} must be {span}, got {value}")
+
+    def _check_splits(self) -> None:
+        """One split name given twice (or two aliases of one split) would validate or test on
+        the training data."""
+        from .data.sources import canonical_split
+
+        named = [(k, getattr(self, k)) for k in ("train_split", "val_split", "test_split") if getattr(self, k) is not None]
+        for i, (a, name_a) in enumerate(named):
+            for b, name_b in named[i + 1:]:
+                same = name_a.strip().lower() == name_b.strip().lower() or (canonical_split(name_a) is not None and canonical_split(name_a) == canonical_split(name_b))
+                if same:
+                    raise ConfigError(f"{a}={name_a!r} and {b}={name_b!r} name the same split; give each its own (or null)")
+
+    def _check_name(self) -> None:
+        """The run folder is runs_dir/task/NAME-N: a path in the name would land elsewhere."""
+        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name)):
+            raise ConfigError(f"name={self.name!r} must be a plain folder name (letters, digits, '.', '_', '-'; no '/')")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -254,6 +312,11 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         if "None" in text:
             return None
         raise ConfigError(f"{key} cannot be null")
+    options = [t for t in get_args(typ) if t is not type(None)] if get_origin(typ) in (Union, types.UnionType) else []
+    if len(options) == 1:  # `X | None`, not null: an X
+        return _coerce(value, options[0], key)
+    if options:  # float | list[float]: one value or one per channel
+        return _coerce(value, next((t for t in options if str(t).startswith("list")), options[0]) if isinstance(value, list) else next(t for t in options if not str(t).startswith("list")), key)
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -267,6 +330,11 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return value
     if typ is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)

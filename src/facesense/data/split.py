@@ -10,12 +10,16 @@ from .samples import Samples
 from .sources import canonical_split
 
 
-def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class."""
+def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size") -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class. `option`
+    names the setting in the error when the pool is too small for that fraction."""
     y = np.asarray(labels)[pool]
     counts = np.unique(y, return_counts=True)[1]
     stratify = y if counts.min() >= 2 else None
-    keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
+    try:
+        keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
+    except ValueError as exc:  # scikit-learn: a side with no sample, or fewer samples than classes
+        raise DataError(f"{option}={fraction:g} cannot split {len(pool)} samples of {len(counts)} classes ({' '.join(str(exc).split())}); choose a {option} that leaves every class on both sides") from None
     return np.sort(keep), np.sort(held)
 
 
@@ -104,6 +108,16 @@ def trained_split_settings(config: dict) -> dict:
     return settings
 
 
+def _refuse_overlap(samples: Samples, named: dict[str, np.ndarray | None]) -> None:
+    """Two split settings that select the same samples (one name twice, or two aliases of one
+    split) would validate or test on training data."""
+    found = [(key, set(idx.tolist())) for key, idx in named.items() if idx is not None and len(idx)]
+    for i, (a, rows_a) in enumerate(found):
+        for b, rows_b in found[i + 1:]:
+            if rows_a & rows_b:
+                raise DataError(f"{samples.source}: {a} and {b} select the same samples; give each a different split of {samples.split_names()}")
+
+
 def assign_splits(
     samples: Samples,
     train_split: str | None = "train",
@@ -129,6 +143,7 @@ def assign_splits(
         if idx is not None:
             taken[idx] = True
     train = _match(samples, train_split)
+    _refuse_overlap(samples, {"train_split": train, "val_split": val, "test_split": test})
     if train is None:
         if has_splits and train_split is not None and canonical_split(train_split) != "train":
             raise DataError(
