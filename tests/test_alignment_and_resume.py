@@ -201,3 +201,66 @@ def test_a_missing_start_or_teacher_checkpoint_fails_before_any_image_is_read(tm
     err = capsys.readouterr().err
     assert f"{key}={missing}: file not found" in err and "not an image" not in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_a_finished_run_and_changed_data(tmp_path, folders3):
+    """Resuming a finished run would retrain (or re-average) into its best.pt; resuming on data
+    that changed since the start would mix two datasets in one run."""
+    from facesense.errors import FacesenseError
+
+    done = train(small_config(folders3, tmp_path / "a", epochs=1), progress=False)
+    best = done.best_checkpoint.read_bytes()
+    with pytest.raises(FacesenseError, match="this run has finished"):
+        train(None, resume=done.root, progress=False)
+    assert done.best_checkpoint.read_bytes() == best
+    part = train(small_config(folders3, tmp_path / "b"), progress=False, stop_after=1)
+    extra = folders3 / "happy" / "happy_0.png"
+    extra.rename(folders3 / "sad" / "moved.png")
+    with pytest.raises(FacesenseError, match="the data changed since the run started"):
+        train(None, resume=part.root, progress=False)
+
+
+def test_resume_does_not_need_the_starting_weights_file(tmp_path, folders3):
+    """After its first checkpoint a run's weights come from last.pt: the init_from file may be
+    gone. A run folder is accepted as init_from (its best.pt)."""
+    start = train(small_config(folders3, tmp_path / "start", epochs=1), progress=False)
+    copy = tmp_path / "start.pt"
+    copy.write_bytes(start.best_checkpoint.read_bytes())
+    part = train(small_config(folders3, tmp_path / "b", init_from=str(copy)), progress=False, stop_after=1)
+    copy.unlink()
+    assert train(None, resume=part.root, progress=False).summary.is_file()
+    assert train(small_config(folders3, tmp_path / "c", epochs=1, init_from=str(start.root)), progress=False).summary.is_file()
+
+
+def test_keep_last_reports_the_last_epochs_value(tmp_path, folders3):
+    import json
+
+    run = train(small_config(folders3, tmp_path, keep="last", lr=0.05), progress=False)
+    summary = json.loads(run.summary.read_text())
+    assert summary["best_epoch"] == 3
+    assert summary["best_val_loss"] == pytest.approx(history(run)[-1]["val_loss"])
+
+
+def test_a_diverged_run_fails_and_leaves_no_folder(tmp_path, folders3):
+    """A validation loss of nan means the weights overflowed: one line, and (no checkpoint yet)
+    no run folder."""
+    from facesense.errors import FacesenseError
+
+    with pytest.raises(FacesenseError, match="training diverged at epoch 1"):
+        train(small_config(folders3, tmp_path / "runs", optimizer="sgd", lr=1e20, amp="off"), progress=False)
+    assert not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))
+
+
+def test_weight_averaging_keeps_frozen_batch_norm_statistics(tmp_path, folders3):
+    """update_bn re-estimates every batch-norm layer of the average; the frozen ones must keep the
+    statistics they started with."""
+    start = train(small_config(folders3, tmp_path / "start", epochs=1), progress=False)
+    run = train(small_config(folders3, tmp_path / "b", init_from=str(start.root), freeze=["stem"], swa_start=1, lr=1e-4), progress=False)
+    before, after = (torch.load(r.best_checkpoint, weights_only=False)["model_state"] for r in (start, run))
+    stem = [k for k in before if k.startswith("stem") and k.endswith(("running_mean", "running_var"))]
+    assert stem and all(torch.equal(before[k], after[k]) for k in stem)
+
+
+def test_scientific_notation_is_a_number():
+    """YAML 1.1 reads 1e-3 (no dot) as a string; a float setting takes it as the number."""
+    assert load_config(overrides=["lr=1e-3", "swa_start=1", "swa_lr=5e-4"]).lr == pytest.approx(0.001)

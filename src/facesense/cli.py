@@ -132,6 +132,8 @@ def _train(args) -> None:
         if cfg.soft_labels:
             cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
         cfg.extra_data = [str(Path(d).expanduser().resolve()) for d in cfg.extra_data]
+        for dataset in (cfg.data, *cfg.extra_data):
+            _outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
 
     def on_epoch(row: dict) -> None:
         log.info(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import shutil
 from pathlib import Path
 
+import torch
 import yaml
 
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml
 from .data.prepare import PreparedData, manifest_csv, prepare_data
 from . import schema
-from .errors import FacesenseError
+from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import build_model, count_parameters
 from .runs import RunDir, new_run_dir, write_json, write_text
@@ -46,12 +49,22 @@ def check_before_data(cfg: Config) -> None:
     the real one."""
     from .age import output_width
     from .train.distill import existing_teacher_file
-    from .train.init import existing_weights_file
+    from .train.init import load_backbone
 
     width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
-    build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
+    model = build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
+    try:  # one tiny batch through it: an input the layers cannot take fails here, not in epoch 1
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, cfg.channels, cfg.image_size, cfg.image_size))
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"model {cfg.model!r} cannot take image_size={cfg.image_size} with channels={cfg.channels} and model_args {cfg.model_args}: {' '.join(str(exc).split())[:300]}") from None
+    if cfg.freeze:
+        from .train.init import freeze
+
+        freeze(model, cfg.freeze)
+    pick_device(cfg.device)
     if cfg.init_from:
-        existing_weights_file(cfg.init_from)
+        load_backbone(model, cfg.init_from)  # readable, and some tensor matches by name and shape
     for path in cfg.teacher or []:
         existing_teacher_file(path)
 
@@ -64,30 +77,49 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         run = RunDir(resume)
         if not run.config.is_file():
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
+        if run.summary.is_file():
+            raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); start a new run to train more")
         cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
+        if run.last_checkpoint.is_file() and cfg.init_from:
+            cfg.init_from = None  # the weights come from last.pt; the starting file may be gone
     check_before_data(cfg)
     data = prepare_data(cfg)
+    if resume is not None:
+        _check_same_data(run, data)
+    created = None
     if resume is None:
         if run_dir is not None:
             run = RunDir(run_dir)
             run.root.mkdir(parents=True, exist_ok=True)
         else:
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
+            created = run
         if world_size > 1:
             run = _broadcast_run(run)
         if rank == 0:
             write_run_inputs(run, cfg, data)
-    trainer_class = Trainer
-    if cfg.task == "gender_age":
-        from .train.gender_age import GenderAgeTrainer as trainer_class
-    trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size)
-    if resume is not None and run.last_checkpoint.is_file():
-        trainer.resume()
-    elif resume is not None:
-        log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
-    result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
+    try:
+        trainer_class = Trainer
+        if cfg.task == "gender_age":
+            from .train.gender_age import GenderAgeTrainer as trainer_class
+        trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size)
+        if resume is not None and run.last_checkpoint.is_file():
+            trainer.resume()
+        elif resume is not None:
+            log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
+        result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
+    except Exception:
+        # a run that failed before its first checkpoint holds nothing worth keeping (a later
+        # failure keeps its checkpoints, for a look or a resume)
+        if created is not None and not run.last_checkpoint.is_file():
+            shutil.rmtree(created.root, ignore_errors=True)
+            with contextlib.suppress(OSError):  # runs_dir/task, when this run was its first
+                created.root.parent.rmdir()
+        raise
     if rank != 0 or (stop_after is not None and result.epochs_run < cfg.epochs and not result.stopped_early):
         return run
+    if not run.best_checkpoint.is_file():
+        raise FacesenseError(f"{run.root}: no epoch gave a finite {trainer.monitor} to keep a best.pt by; the run diverged: lower lr (now {cfg.lr:g})")
     train_labels = data.splits["train"].targets.numpy()
     summary = {
         "model": cfg.model,
@@ -121,6 +153,17 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
     write_json(run.summary, schema.stamped("train_summary", summary))
     return run
+
+
+def _check_same_data(run: RunDir, data: PreparedData) -> None:
+    """A resumed run must see the samples (and split) it started with: new or relabelled images
+    would make its epochs and its validation numbers a mix of two datasets."""
+    if not run.split_manifest.is_file():
+        return
+    with open(run.split_manifest, newline="") as f:
+        started = [tuple(row[:3]) for row in list(csv.reader(f))[1:]]
+    if started != [tuple(row) for row in data.manifest_rows]:
+        raise FacesenseError(f"--resume {run.root}: the data changed since the run started (its samples or split differ from {run.split_manifest.name}); start a new run on the new data")
 
 
 def _broadcast_run(run: RunDir | None) -> RunDir:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -53,9 +54,16 @@ def get_info(name: str) -> ModelInfo:
 
 def build_model(name: str, num_outputs: int, in_channels: int, image_size: int, **kwargs) -> nn.Module:
     try:
-        return get_info(name).factory(num_outputs=num_outputs, in_channels=in_channels, image_size=image_size, **kwargs)
+        with warnings.catch_warnings():  # said below, in one line
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            model = get_info(name).factory(num_outputs=num_outputs, in_channels=in_channels, image_size=image_size, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: bad model_args {kwargs} ({exc})") from None
+    except (ValueError, RuntimeError) as exc:  # a width of 0, a dropout above 1, an input too small for the poolings
+        raise ConfigError(f"model {name!r} with image_size={image_size} and model_args {kwargs}: {' '.join(str(exc).split())}") from None
+    if any(p.numel() == 0 for p in model.parameters()):
+        raise ConfigError(f"model {name!r}: model_args {kwargs} leave a layer with no weights; use widths of at least 1")
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..checkpoint import load_model
+from ..checkpoint import load_model, resolve_model_path
 from ..errors import FacesenseError
 from ..preprocess import InputSpec
 from ..runs import atomic_path
@@ -19,17 +19,21 @@ log = logging.getLogger(__name__)
 
 
 def existing_teacher_file(path: str | Path) -> Path:
-    """The teacher checkpoint's path, failing with one line when the file is not there."""
-    if not Path(path).is_file():
-        raise FacesenseError(f"teacher={path}: file not found (give a local .pt checkpoint trained by facesense)")
-    return Path(path)
+    """The teacher checkpoint's path (a run folder gives its best.pt, a shipped model name its
+    file), failing with one line when there is none."""
+    try:
+        return resolve_model_path(path)
+    except FacesenseError as exc:
+        if not Path(path).exists():
+            raise FacesenseError(f"teacher={path}: file not found (give a run folder, a facesense .pt checkpoint or a shipped model name)") from None
+        raise FacesenseError(f"teacher={exc}") from None
 
 
 class Teachers:
     """An ensemble of frozen facesense checkpoints; their probabilities at temperature T are averaged."""
 
     def __init__(self, paths: list[str], classes: list[str], spec: InputSpec, device: torch.device):
-        self.paths = [str(p) for p in paths]
+        self.paths = [str(existing_teacher_file(p)) for p in paths]
         self.k = len(classes)
         self.models = []
         for path in paths:

@@ -23,8 +23,15 @@ def resolve_weights_path(spec: str | Path) -> Path:
 def existing_weights_file(spec: str | Path) -> Path:
     """`resolve_weights_path`, failing with one line when the file is not there."""
     path = resolve_weights_path(spec)
+    if path.is_dir():  # a run folder: its best checkpoint
+        from ..checkpoint import resolve_model_path
+
+        try:
+            return resolve_model_path(path)
+        except FacesenseError as exc:
+            raise FacesenseError(f"init_from={exc}") from None
     if not path.is_file():
-        raise FacesenseError(f"init_from={path}: file not found (give a local .pt checkpoint or state dict)")
+        raise FacesenseError(f"init_from={path}: file not found (give a run folder, a local .pt checkpoint or a state dict)")
     return path
 
 
@@ -61,6 +68,8 @@ def freeze(model: nn.Module, prefixes: list[str]) -> int:
         if any(name.startswith(p) for p in prefixes):
             param.requires_grad_(False)
             count += 1
+    if not any(param.requires_grad for param in model.parameters()):
+        raise FacesenseError(f"freeze={prefixes} leaves no parameter to train; freeze fewer layers")
     frozen = [m for n, m in model.named_modules() if n and any(n.startswith(p) for p in prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if frozen:
         def keep_frozen_bn_in_eval(module, _inputs):

@@ -208,7 +208,10 @@ class Trainer:
         cfg = self.cfg
         votes = read_votes(cfg.soft_labels, self.data.classes, train.ids, cfg.train_split)
         agreement = check_alignment(cfg.soft_labels, votes, cpu_targets.numpy(), self.k)
-        log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
+        if math.isnan(agreement):
+            log.info("soft labels %s: too few voted rows to check that they line up with the dataset's", cfg.soft_labels)
+        else:
+            log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
         if cfg.soft_label_mode == "mix":
             return train, cpu_targets, mixed_targets(votes, cpu_targets, self.k, cfg.soft_label_weight).to(self.device)
         keep = crowd_faces(votes, non_class_votes(cfg.soft_labels, train.ids, cfg.train_split))
@@ -385,6 +388,8 @@ class Trainer:
                 box = [row]
                 dist.broadcast_object_list(box, src=0)
                 row = box[0]
+            if has_val and not math.isfinite(row["val_loss"]):  # the weights overflowed; every later epoch would too
+                raise FacesenseError(f"training diverged at epoch {epoch} (validation loss {row['val_loss']}); lower lr (now {self.cfg.lr:g})")
             row["seconds"] = time.perf_counter() - t0
             self.train_seconds += row["seconds"]
             self.history.append(row)
@@ -410,16 +415,24 @@ class Trainer:
         if self.swa is not None and finished and self.swa.n_averaged.item() > 0:
             self._finish_swa(epochs_run, has_val)
         best_epoch = epochs_run if keep_last else self.best.best_epoch
-        return FitResult(epochs_run, best_epoch, self.best.best, stopped, self.train_seconds, str(self.device))
+        best_value = self.history[-1][self.monitor] if keep_last and self.history else self.best.best
+        return FitResult(epochs_run, best_epoch, best_value, stopped, self.train_seconds, str(self.device))
 
     def _finish_swa(self, epoch: int, has_val: bool) -> None:
         """Re-estimate batch-norm statistics for the averaged weights (one pass over the training
         batches), validate, and keep the average as best.pt when it beats every single epoch."""
         from torch.optim.swa_utils import update_bn
 
+        averaged = self.swa.module
+        # update_bn re-estimates every batch-norm layer; frozen ones keep the statistics they came with
+        frozen = {n: (m.running_mean.clone(), m.running_var.clone()) for n, m in averaged.named_modules()
+                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None and any(n.startswith(p) for p in self.cfg.freeze or [])}
         with autocast_for(self.device, self.amp):
             update_bn(self.train_batches, self.swa, self.device)
-        averaged = self.swa.module
+        for name, module in averaged.named_modules():
+            if name in frozen:
+                module.running_mean.copy_(frozen[name][0])
+                module.running_var.copy_(frozen[name][1])
         row = self.validate(averaged) if self.rank == 0 else {}
         value = row.get(self.monitor, math.nan)
         better = has_val and self.best.update(value, epoch)
