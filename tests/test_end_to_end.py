@@ -140,6 +140,12 @@ def test_compare_runs(trained_run, capsys, folders3):
     capsys.readouterr()
     assert main(["compare", str(Path(run).parent), "--out", str(out)]) == 2  # the folder holding the runs
     assert "a folder of runs, not a run; give the runs themselves" in capsys.readouterr().err
+    from conftest import write_class_folders  # a run of another task: its accuracy is over other classes
+
+    two = write_class_folders(tmp_path / "two", ["man", "woman"], 4)
+    run3 = train_cli(capsys, f"data={two}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    assert main(["compare", run, run3, "--out", str(tmp_path / "cmp2")]) == 2
+    assert "compare runs of one task" in capsys.readouterr().err and not (tmp_path / "cmp2").exists()
 
 
 def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
@@ -168,6 +174,12 @@ def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
         assert groups[g]["accuracy"] == pytest.approx(np.mean([r["true"] == r["pred"] for r in ids]))
     assert m["by_group"]["accuracy_gap"] == pytest.approx(abs(groups["north"]["accuracy"] - groups["south"]["accuracy"]))
     assert "By site" in (out / "report.md").read_text()
+    # rows without a site form a group named so, not a nameless one
+    header, *lines = (tmp_path / "other" / "labels.csv").read_text().splitlines()
+    blank = [line if i % 3 else line.rsplit(",", 1)[0] + "," for i, line in enumerate(lines)]
+    (tmp_path / "other" / "labels.csv").write_text("\n".join([header, *blank]) + "\n")
+    assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(tmp_path / "e2"), "--label-map", str(label_map), "--group-by", "site"]) == 0
+    assert "(blank)" in json.loads((tmp_path / "e2" / "metrics.json").read_text())["by_group"]["groups"]
 
 
 def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3):

@@ -46,6 +46,7 @@ def run_row(root: Path) -> dict:
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
+        "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
     }
 
 
@@ -53,6 +54,9 @@ def compare_runs(roots: list[Path], out: Path) -> list[dict]:
     if not roots:
         raise FacesenseError("give at least one run directory")
     rows = [run_row(Path(r)) for r in roots]
+    for row in rows[1:]:  # one table compares one task: its accuracies are over the same classes
+        if row["_classes"] != rows[0]["_classes"]:
+            raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")

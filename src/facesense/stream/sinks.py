@@ -34,6 +34,10 @@ VIDEO_SUFFIXES = (*H264_SUFFIXES, ".avi")
 LOG_SUFFIXES = {"--log": (".csv",), "--jsonl": (".jsonl", ".ndjson"), "--summary": (".json",)}
 
 
+# the file name an error suggests inside a folder given where a file belongs, by extension
+EXAMPLE_NAMES = {".mp4": "annotated.mp4", ".onnx": "model.onnx", ".csv": "frames.csv", ".jsonl": "frames.jsonl", ".json": "summary.json"}
+
+
 def timeline_path(summary: Path) -> Path:
     """The timeline figure beside a summary, named after it (two summaries in one folder must
     not share, and overwrite, one figure)."""
@@ -46,7 +50,7 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     text = str(value)
     path = Path(text)
     if text.endswith(("/", os.sep)) or path.is_dir():
-        example = path / ("annotated.mp4" if suffixes else "frames.csv")
+        example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
     if suffixes and path.suffix.lower() not in suffixes:
         raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use one of {', '.join(suffixes)}")
