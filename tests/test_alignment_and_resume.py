@@ -229,6 +229,7 @@ def test_resume_does_not_need_the_starting_weights_file(tmp_path, folders3):
     part = train(small_config(folders3, tmp_path / "b", init_from=str(copy)), progress=False, stop_after=1)
     copy.unlink()
     assert train(None, resume=part.root, progress=False).summary.is_file()
+    assert torch.load(part.last_checkpoint, weights_only=False)["config"]["init_from"] == str(copy)  # the record keeps it
     assert train(small_config(folders3, tmp_path / "c", epochs=1, init_from=str(start.root)), progress=False).summary.is_file()
 
 
@@ -239,6 +240,18 @@ def test_keep_last_reports_the_last_epochs_value(tmp_path, folders3):
     summary = json.loads(run.summary.read_text())
     assert summary["best_epoch"] == 3
     assert summary["best_val_loss"] == pytest.approx(history(run)[-1]["val_loss"])
+
+
+def test_keep_last_with_weight_averaging_reports_what_best_pt_holds(tmp_path, folders3):
+    """keep=last: the average replaces best.pt when it beats the last epoch, and the summary's
+    value is then the average's."""
+    import json
+
+    run = train(small_config(folders3, tmp_path, keep="last", swa_start=2, lr=0.05), progress=False)
+    summary = json.loads(run.summary.read_text())
+    last = history(run)[-1]["val_loss"]
+    assert summary["swa"]["used_as_best"] == (summary["swa"]["val_loss"] < last)
+    assert summary["best_val_loss"] == pytest.approx(summary["swa"]["val_loss"] if summary["swa"]["used_as_best"] else last)
 
 
 def test_a_diverged_run_fails_and_leaves_no_folder(tmp_path, folders3):

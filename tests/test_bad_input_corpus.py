@@ -157,14 +157,17 @@ CASES = [
     ("train model width 0", ["train", "data={c}/faces", "task=gender", "model=resnet_fer_small", "model_args={{width: 0}}", "runs_dir={c}/out/r"], "leave a layer with no weights"),
     ("train dropout above 1", ["train", "data={c}/faces", "task=gender", "model_args={{dropout: 1.5}}", "runs_dir={c}/out/r"], "dropout probability has to be between 0 and 1"),
     ("train input too small for the model", ["train", "data={c}/faces", "task=gender", "model=emotion_model_1", "image_size=8", "runs_dir={c}/out/r"], "too small for 4 2x poolings"),
-    ("train val_size too small for the classes", ["train", "data={c}/faces", "task=gender", "val_size=0.01", "runs_dir={c}/out/r"], "val_size=0.01 cannot split 8 samples of 2 classes"),
-    ("train one split name twice", ["train", "data={c}/fer.csv", "val_split=PublicTest", "test_split=val", "runs_dir={c}/out/r"], "name the same split"),
+    ("train val_size too small for the classes", ["train", "data={c}/faces", "task=gender", "val_size=0.01", "runs_dir={c}/out/r"], "val_size=0.01 holds out 1 of 8 samples"),
+    ("train one split name twice", ["train", "data={c}/fer.csv", "val_split=val", "test_split=VAL", "runs_dir={c}/out/r"], "name the same split"),
+    ("train a learning rate of nan", ["train", "data={c}/faces", "task=gender", "lr=nan", "runs_dir={c}/out/r"], "lr must be a number, got nan"),  # was torch's traceback
+    ("train a probability of nan", ["train", "data={c}/faces", "task=gender", "augment.erasing=.nan", "runs_dir={c}/out/r"], "augment.erasing must be a number"),  # trained as if it were 0
+    ("export a folder as --out", ["export", "gender", "--out", "{c}/a_folder"], "e.g. {c}/a_folder/model.onnx"),
     ("train min_lr above lr", ["train", "data={c}/faces", "task=gender", "lr_schedule=cosine", "lr=0.01", "min_lr=0.1", "runs_dir={c}/out/r"], "min_lr=0.1 must be below lr=0.01"),
     ("train one fold", ["train", "data={c}/faces", "task=gender", "folds=1", "runs_dir={c}/out/r"], "folds must be 0 (no k-fold) or >= 2"),
     ("train fold without folds", ["train", "data={c}/faces", "task=gender", "fold=2", "runs_dir={c}/out/r"], "fold=2 needs folds >= 2"),
     ("train swa_lr without swa_start", ["train", "data={c}/faces", "task=gender", "swa_lr=0.01", "runs_dir={c}/out/r"], "set swa_start too"),
     ("train early_stopping 0", ["train", "data={c}/faces", "task=gender", "early_stopping=0", "runs_dir={c}/out/r"], "early_stopping is a patience in epochs"),
-    ("train name with a path in it", ["train", "data={c}/faces", "task=gender", "name=../../elsewhere", "runs_dir={c}/out/r"], "must be a plain folder name"),
+    ("train name with a path in it", ["train", "data={c}/faces", "task=gender", "name=../../elsewhere", "runs_dir={c}/out/r"], "must be a folder name, without"),
     ("train runs_dir inside the dataset", ["train", "data={c}/faces", "task=gender", "runs_dir={c}/faces/runs"], "is inside the dataset folder"),
     # options that were silently ignored
     ("train --resume with a config", ["train", "--resume", "{c}/a_folder", "{c}/wrong_type.yaml"], "continues the run with its own config"),

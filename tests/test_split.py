@@ -65,3 +65,20 @@ def test_a_model_that_folded_its_extra_data_kept_its_main_split():
     assert trained_split_settings({**config, "folds_on": "extra"}) == {**config, "folds": 0, "fold": 0}
     assert trained_split_settings({**config, "folds_on": "main"}) == config
     assert trained_split_settings({"seed": 1, "task": "expression"}) == {"seed": 1}
+
+
+def test_two_split_settings_that_select_the_same_samples_are_refused():
+    """val_split=PublicTest with test_split=val: two aliases of the one split the data has; the
+    test numbers would be the validation numbers. Data with both a 'dev' and a 'val' split keep
+    them apart (exact names first)."""
+    s = make_samples({"a": 6, "b": 6}, ["Training"] * 8 + ["PublicTest"] * 4)
+    with pytest.raises(DataError, match="val_split and test_split select the same samples"):
+        assign_splits(s, train_split="Training", val_split="PublicTest", test_split="val")
+    both = make_samples({"a": 6, "b": 6}, ["train"] * 8 + ["dev"] * 2 + ["val"] * 2)
+    parts = assign_splits(both, val_split="dev", test_split="val")
+    assert len(parts["val"]) == len(parts["test"]) == 2 and not set(parts["val"]) & set(parts["test"])
+
+
+def test_a_holdout_too_small_for_the_classes_names_the_setting():
+    with pytest.raises(DataError, match=r"val_size=0.05 holds out 1 of 12 samples.*2 classes"):
+        assign_splits(make_samples({"a": 6, "b": 6}), val_size=0.05)

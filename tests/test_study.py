@@ -86,3 +86,15 @@ def test_study_refuses_a_grid_that_would_mislead_before_making_its_folder(tmp_pa
     assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp_path, folders3, capsys):
+    """A cell's runs are named after its config file ('small+aug.yaml' -> small+aug-s0); an --out
+    inside the (folder) dataset is refused before anything is made, as train's runs_dir is."""
+    (tmp_path / "small+aug.yaml").write_text("task: custom\nmodel: resnet_fer_small\nbatch_size: 8\nepochs: 1\n")
+    study = tmp_path / "study.yaml"
+    study.write_text(f"name: plus\nconfigs: ['small+aug.yaml']\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}}}\n")
+    assert main(["study", str(study), "--out", str(folders3 / "study")]) == 2
+    assert "is inside the dataset folder" in capsys.readouterr().err and not (folders3 / "study").exists()
+    assert main(["study", str(study), "--out", str(tmp_path / "st")]) == 0
+    assert sorted(p.name for p in (tmp_path / "st" / "runs").iterdir()) == ["small+aug-s0", "small+aug-s1", "small+aug-s2"]

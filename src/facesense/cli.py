@@ -12,24 +12,16 @@ from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
+from .runs import outside_dataset
 
 log = logging.getLogger("facesense")
-
-
-def _outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Path:
-    """An output folder inside a folder dataset would be read as data next time (a class named
-    'report', or plots among the faces): refuse it before anything is written."""
-    root = Path(dataset).resolve()
-    if root.is_dir() and out.is_relative_to(root):
-        raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it")
-    return out
 
 
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
 
-    out = _outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
+    out = outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     near = args.near_threshold if args.duplicates else None
     report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
@@ -52,7 +44,7 @@ def _data_split(args) -> None:
     from .data.materialise import materialise_split, readable_samples
     from .data.sources import read_dataset
 
-    out = _outside_dataset(Path(args.out).resolve(), args.dataset)
+    out = outside_dataset(Path(args.out).resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     samples = readable_samples(samples, skip_bad=args.skip_bad)
     counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
@@ -127,13 +119,15 @@ def _train(args) -> None:
         cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
         if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
             cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
-        if cfg.teacher:
-            cfg.teacher = [str(Path(t).expanduser().resolve()) for t in cfg.teacher]
+        if cfg.teacher:  # a shipped model's name (teacher=[expression]) stays a name
+            from .runtime.assets import shipped_model_path
+
+            cfg.teacher = [t if not Path(t).exists() and shipped_model_path(t) else str(Path(t).expanduser().resolve()) for t in cfg.teacher]
         if cfg.soft_labels:
             cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
         cfg.extra_data = [str(Path(d).expanduser().resolve()) for d in cfg.extra_data]
         for dataset in (cfg.data, *cfg.extra_data):
-            _outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
+            outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
 
     def on_epoch(row: dict) -> None:
         log.info(
@@ -166,7 +160,7 @@ def _evaluate(args) -> None:
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
     if is_age_model(args.model):
-        out = _outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
+        out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
         if "gender_accuracy" in m:
@@ -183,7 +177,7 @@ def _evaluate(args) -> None:
         label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    out = _outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
+    out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,21 +252,18 @@ class Config:
                 raise ConfigError(f"{key} must be {span}, got {value}")
 
     def _check_splits(self) -> None:
-        """One split name given twice (or two aliases of one split) would validate or test on
-        the training data."""
-        from .data.sources import canonical_split
-
+        """One split name given twice would validate or test on the training data (two aliases
+        that select the same samples are refused where the data are read)."""
         named = [(k, getattr(self, k)) for k in ("train_split", "val_split", "test_split") if getattr(self, k) is not None]
         for i, (a, name_a) in enumerate(named):
             for b, name_b in named[i + 1:]:
-                same = name_a.strip().lower() == name_b.strip().lower() or (canonical_split(name_a) is not None and canonical_split(name_a) == canonical_split(name_b))
-                if same:
+                if name_a.strip().lower() == name_b.strip().lower():  # aliases (val, PublicTest): the data decide
                     raise ConfigError(f"{a}={name_a!r} and {b}={name_b!r} name the same split; give each its own (or null)")
 
     def _check_name(self) -> None:
         """The run folder is runs_dir/task/NAME-N: a path in the name would land elsewhere."""
-        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name)):
-            raise ConfigError(f"name={self.name!r} must be a plain folder name (letters, digits, '.', '_', '-'; no '/')")
+        if self.name in (".", "..") or any(c in self.name for c in "/\\\0"):
+            raise ConfigError(f"name={self.name!r} must be a folder name, without '/' or '\\' (the run goes to runs_dir/task/NAME-N)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -335,7 +333,7 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
                 value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)
     if typ is str or text.startswith("str"):

@@ -41,12 +41,12 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
     return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
 
 
-def check_before_data(cfg: Config) -> None:
+def check_before_data(cfg: Config, resuming: bool = False) -> None:
     """Build the configured network once, and look for the weights files it starts from and
     learns from, before any data is read: a wrong model name, model_args, a missing packaged
     weights file, init_from or teacher fails at once rather than after minutes of decoding (and
     aligning) images, and leaves no run folder. The head width here is a stand-in: the data sets
-    the real one."""
+    the real one. A resumed run takes its weights from last.pt: its init_from file may be gone."""
     from .age import output_width
     from .train.distill import existing_teacher_file
     from .train.init import load_backbone
@@ -61,10 +61,10 @@ def check_before_data(cfg: Config) -> None:
     if cfg.freeze:
         from .train.init import freeze
 
-        freeze(model, cfg.freeze)
+        freeze(model, cfg.freeze, quiet=True)
     pick_device(cfg.device)
-    if cfg.init_from:
-        load_backbone(model, cfg.init_from)  # readable, and some tensor matches by name and shape
+    if cfg.init_from and not resuming:
+        load_backbone(model, cfg.init_from, quiet=True)  # readable, and some tensor matches by name and shape
     for path in cfg.teacher or []:
         existing_teacher_file(path)
 
@@ -79,10 +79,12 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
         if run.summary.is_file():
             raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); start a new run to train more")
-        cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
-        if run.last_checkpoint.is_file() and cfg.init_from:
-            cfg.init_from = None  # the weights come from last.pt; the starting file may be gone
-    check_before_data(cfg)
+        try:
+            cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
+        except ConfigError as exc:  # a value an earlier version accepted
+            raise ConfigError(f"{run.config}: {exc}; correct it in that file, then resume") from None
+    resuming = resume is not None and run.last_checkpoint.is_file()
+    check_before_data(cfg, resuming)
     data = prepare_data(cfg)
     if resume is not None:
         _check_same_data(run, data)
@@ -102,8 +104,8 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         trainer_class = Trainer
         if cfg.task == "gender_age":
             from .train.gender_age import GenderAgeTrainer as trainer_class
-        trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size)
-        if resume is not None and run.last_checkpoint.is_file():
+        trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size, start_weights=not resuming)
+        if resuming:
             trainer.resume()
         elif resume is not None:
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import FacesenseError
+
 
 def temp_beside(path: Path, tag: str) -> Path:
     """A temp name beside `path` for this process, `.NAME.PID.HOST.TAG` (same folder, so the
@@ -29,6 +31,16 @@ def temp_beside(path: Path, tag: str) -> Path:
         if match and old.is_file() and not process_alive(int(match.group(1))):
             old.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.{host}.{tag}")
+
+
+def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Path:
+    """An output folder inside a folder dataset would be read as data next time (a class named
+    'report', or plots among the faces): refuse it before anything is written. Both paths are
+    taken as given (the caller resolves relative ones)."""
+    root = Path(dataset).resolve()
+    if root.is_dir() and Path(out).resolve().is_relative_to(root):
+        raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it")
+    return out
 
 
 def host_name() -> str:

@@ -26,7 +26,7 @@ from . import schema
 from .config import load_config, read_yaml
 from .errors import ConfigError
 from .eval.compare import compare_runs, run_row
-from .runs import write_text
+from .runs import outside_dataset, write_text
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -79,7 +79,9 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     from .experiment import train
 
     for config, epochs in product(study.configs, study.epochs):  # every cell's config, before any folder is made
-        load_config(config, {**study.overrides, **({"epochs": epochs} if epochs else {})})
+        cfg = load_config(config, {**study.overrides, **({"epochs": epochs} if epochs else {})})
+        if cfg.data:
+            outside_dataset(out, base / cfg.data, "--out")
     out.mkdir(parents=True, exist_ok=True)
     finished: dict[str, list[Path]] = {}
     for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
@@ -173,7 +175,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "study.csv", buf.getvalue())
-    compare_runs([d for ds in cells.values() for d in ds], out / "compare")
+    compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
     cols = list(rows[0])
     md = [f"# Study: {study.name}", "", f"Configs (simplest first): {', '.join(c.name for c in study.configs)}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]

@@ -10,16 +10,19 @@ from .samples import Samples
 from .sources import canonical_split
 
 
-def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size") -> tuple[np.ndarray, np.ndarray]:
+def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class. `option`
-    names the setting in the error when the pool is too small for that fraction."""
+    and `given` (the value as the user gave it, where `fraction` is derived from it) name the
+    setting in the error when the pool is too small for that fraction."""
     y = np.asarray(labels)[pool]
     counts = np.unique(y, return_counts=True)[1]
     stratify = y if counts.min() >= 2 else None
     try:
         keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
-    except ValueError as exc:  # scikit-learn: a side with no sample, or fewer samples than classes
-        raise DataError(f"{option}={fraction:g} cannot split {len(pool)} samples of {len(counts)} classes ({' '.join(str(exc).split())}); choose a {option} that leaves every class on both sides") from None
+    except ValueError:  # scikit-learn: a side with no sample, or fewer samples than classes
+        held = int(np.ceil(fraction * len(pool)))
+        raise DataError(f"{option}={fraction if given is None else given:g} holds out {held} of {len(pool)} samples, leaving {len(pool) - held}, "
+                        f"and each side needs one sample of each of the {len(counts)} classes; choose a {option} that leaves that on both sides") from None
     return np.sort(keep), np.sort(held)
 
 

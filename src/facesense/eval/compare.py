@@ -50,11 +50,13 @@ def run_row(root: Path) -> dict:
     }
 
 
-def compare_runs(roots: list[Path], out: Path) -> list[dict]:
+def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> list[dict]:
+    """One table of `roots`; `same_classes` refuses runs over different class lists (their
+    accuracies are not comparable)."""
     if not roots:
         raise FacesenseError("give at least one run directory")
     rows = [run_row(Path(r)) for r in roots]
-    for row in rows[1:]:  # one table compares one task: its accuracies are over the same classes
+    for row in rows[1:] if same_classes else []:
         if row["_classes"] != rows[0]["_classes"]:
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from ..errors import DataError
 from ..labels import map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
+from .metrics import group_names
 from .report import write_evaluation
 
 # images per runtime batch: enough to amortise a run, small enough for 384 px photos
@@ -114,8 +115,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
-        # a blank cell is a group of its own, named so (an empty name read as a missing row)
-        extra["_groups"] = [samples.columns[group_by.lower()][i].strip() or "(blank)" for i in kept]
+        extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept])
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
     title = f"{name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
     ids = [samples.ids[i] for i in kept]

@@ -35,7 +35,7 @@ def existing_weights_file(spec: str | Path) -> Path:
     return path
 
 
-def load_backbone(model: nn.Module, spec: str | Path) -> int:
+def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> int:
     """Copy every tensor whose name and shape match from a facesense checkpoint or a plain
     state dict into `model` (heads with another class count are left as initialised)."""
     path = existing_weights_file(spec)
@@ -51,11 +51,12 @@ def load_backbone(model: nn.Module, spec: str | Path) -> int:
     if not matched:
         raise FacesenseError(f"init_from={path}: no parameter matches this model by name and shape")
     model.load_state_dict(matched, strict=False)
-    log.info("init_from %s: loaded %d of %d tensors", path, len(matched), len(own))
+    if not quiet:
+        log.info("init_from %s: loaded %d of %d tensors", path, len(matched), len(own))
     return len(matched)
 
 
-def freeze(model: nn.Module, prefixes: list[str]) -> int:
+def freeze(model: nn.Module, prefixes: list[str], quiet: bool = False) -> int:
     """Stop gradients for parameters whose names start with any prefix; batch-norm layers inside
     keep their running statistics fixed too (they are put in eval mode by the trainer's hook)."""
     names = [n for n, _ in model.named_parameters()]
@@ -77,5 +78,6 @@ def freeze(model: nn.Module, prefixes: list[str]) -> int:
                 bn.eval()
 
         model.register_forward_pre_hook(keep_frozen_bn_in_eval)
-    log.info("froze %d parameter tensors (%s)", count, ", ".join(prefixes))
+    if not quiet:
+        log.info("froze %d parameter tensors (%s)", count, ", ".join(prefixes))
     return count

@@ -129,7 +129,8 @@ class Trainer:
 
     history_columns = HISTORY_COLUMNS
 
-    def __init__(self, cfg: Config, data: PreparedData, run: RunDir, rank: int = 0, world_size: int = 1):
+    def __init__(self, cfg: Config, data: PreparedData, run: RunDir, rank: int = 0, world_size: int = 1, start_weights: bool = True):
+        """`start_weights`: load cfg.init_from (a resumed run loads last.pt instead)."""
         self.cfg, self.data, self.run = cfg, data, run
         self.rank, self.world_size = rank, world_size
         self.device = pick_device(cfg.device)
@@ -143,7 +144,7 @@ class Trainer:
             raise FacesenseError(f"loss=bce needs exactly 2 classes, the task has {self.k}: {data.classes}")
         seed_everything(cfg.seed)
         model = build_model(cfg.model, self.output_width(), cfg.channels, cfg.image_size, **cfg.model_args)
-        if cfg.init_from:
+        if cfg.init_from and start_weights:
             from .init import load_backbone
 
             load_backbone(model, cfg.init_from)
@@ -413,14 +414,17 @@ class Trainer:
         epochs_run = self.history[-1]["epoch"] if self.history else 0
         finished = stop_after is None or epochs_run >= self.cfg.epochs or stopped
         if self.swa is not None and finished and self.swa.n_averaged.item() > 0:
-            self._finish_swa(epochs_run, has_val)
+            self._finish_swa(epochs_run, has_val, keep_last)
         best_epoch = epochs_run if keep_last else self.best.best_epoch
         best_value = self.history[-1][self.monitor] if keep_last and self.history else self.best.best
+        if self.swa_result and self.swa_result["used_as_best"] and self.monitor in self.swa_result:
+            best_value = self.swa_result[self.monitor]
         return FitResult(epochs_run, best_epoch, best_value, stopped, self.train_seconds, str(self.device))
 
-    def _finish_swa(self, epoch: int, has_val: bool) -> None:
+    def _finish_swa(self, epoch: int, has_val: bool, keep_last: bool = False) -> None:
         """Re-estimate batch-norm statistics for the averaged weights (one pass over the training
-        batches), validate, and keep the average as best.pt when it beats every single epoch."""
+        batches), validate, and keep the average as best.pt when it beats every single epoch
+        (keep=last: the last epoch, which best.pt holds then)."""
         from torch.optim.swa_utils import update_bn
 
         averaged = self.swa.module
@@ -435,7 +439,11 @@ class Trainer:
                 module.running_var.copy_(frozen[name][1])
         row = self.validate(averaged) if self.rank == 0 else {}
         value = row.get(self.monitor, math.nan)
-        better = has_val and self.best.update(value, epoch)
+        rival = self.best
+        if keep_last:
+            rival = Monitor(monitor_mode(self.monitor))
+            rival.update(self.history[-1][self.monitor], epoch)
+        better = has_val and rival.update(value, epoch)
         self.swa_result = {"epochs_averaged": int(self.swa.n_averaged.item()), **row, "used_as_best": bool(better or not has_val)}
         log.info("SWA of %d epochs: %s", self.swa_result["epochs_averaged"], ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
         if self.rank == 0 and (better or not has_val):
