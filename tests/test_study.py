@@ -79,6 +79,12 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
     ("seeds: [0, 1, 2]\nepochs: [0]", "whole numbers >= 1"),  # was trained at the config's epochs, reported as 0
     ("seeds: [0, 1, 2]\nepochs: [2, 2]", "whole numbers >= 1"),
     ("seeds: [0, 1, 2]\noverrides: {epochz: 1}", "epochz"),
+    # each was a TypeError traceback (or a run trained before torch refused the seed)
+    ("seeds: 5", "`seeds` must be a non-empty list"),
+    ("seeds: [0, 1, 2]\nepochs: 1", "`epochs` must be a list"),
+    ("seeds: [0, 1, 2]\noverrides: [a, b]", "`overrides` must be a mapping"),
+    ("seeds: [0, 1, 99999999999999999999]", "in [0, 2**32)"),
+    ("seeds: [0, 1, 2]\noverrides: {data: nowhere.csv}", "nowhere.csv not found"),  # after the first config's runs
 ])
 def test_study_refuses_a_grid_that_would_mislead_before_making_its_folder(tmp_path, capsys, spec, match):
     (tmp_path / "c.yaml").write_text("task: custom\n")
@@ -98,3 +104,26 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     assert "is inside the dataset folder" in capsys.readouterr().err and not (folders3 / "study").exists()
     assert main(["study", str(study), "--out", str(tmp_path / "st")]) == 0
     assert sorted(p.name for p in (tmp_path / "st" / "runs").iterdir()) == ["small+aug-s0", "small+aug-s1", "small+aug-s2"]
+    # the study changed since: its kept runs are not the runs it asks for now
+    study.write_text(f"name: plus\nconfigs: ['small+aug.yaml']\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}, lr: 0.5}}\n")
+    capsys.readouterr()
+    assert main(["study", str(study), "--out", str(tmp_path / "st"), "--resume"]) == 2
+    assert "made with other settings than its cell has now (lr: 0.001 -> 0.5)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files,match", [
+    ({"s.yaml": "configs: [a/c.yaml, b/c.yaml]\nseeds: [0, 1, 2]\n"}, "make the same cell 'c'"),  # one set of runs for both, answered exit 0
+    ({"s.yaml": "configs: [c.yaml, g.yaml]\nseeds: [0, 1, 2]\n"}, "different tasks ['custom', 'gender']"),  # failed after training the first
+    ({"s.yaml": "configs: [1, 2]\nseeds: [0, 1, 2]\n"}, "must be config file paths"),
+    ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
+])
+def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, folders3, capsys, files, match):
+    for name in ("c.yaml", "a/c.yaml", "b/c.yaml"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"task: custom\ndata: {folders3}\n")
+    (tmp_path / "g.yaml").write_text(f"task: gender\ndata: {folders3}\n")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

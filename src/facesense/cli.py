@@ -639,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 # what Ctrl-C leaves, per command (docs/exit-codes.md)
 INTERRUPTED_HINT = {
     "train": "the run continues from its last checkpoint with `facesense train --resume RUN_DIR`",
-    "study": "finished runs are kept; continue with `facesense study STUDY.yaml --resume`",
+    "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
     "live": "the video, logs and summary hold every frame before the interruption",
     "demo": "the outputs hold every frame before the interruption",
 }

@@ -164,6 +164,8 @@ class Config:
             raise ConfigError(f"val_size must be in [0, 1), got {self.val_size}")
         if self.folds > 1 and not 0 <= self.fold < self.folds:
             raise ConfigError(f"fold must be in [0, {self.folds - 1}], got {self.fold}")
+        if not 0 <= self.seed < 2**32:  # numpy's and torch's seeds
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.folds < 0 or self.folds == 1:
             raise ConfigError(f"folds must be 0 (no k-fold) or >= 2, got {self.folds}")
         if self.folds == 0 and self.fold != 0:

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import load_config, read_yaml
+from .config import Config, load_config, read_yaml
 from .errors import ConfigError
 from .eval.compare import compare_runs, run_row
 from .runs import outside_dataset, write_text
+from .runtime.assets import shipped_model_path
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -46,15 +47,23 @@ def load_study(path: Path) -> Study:
     if not path.is_file():
         raise ConfigError(f"study file {path} not found")
     spec = read_yaml(path.read_text(), str(path)) or {}  # overrides read as a config file's are (amp: off)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: expected a mapping of study keys {sorted(STUDY_KEYS)} at the top level")
     unknown = set(spec) - STUDY_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown study keys {sorted(unknown)}; allowed: {sorted(STUDY_KEYS)}")
     for key in ("configs", "seeds"):
-        if not spec.get(key):
-            raise ConfigError(f"{path}: `{key}` must be a non-empty list")
+        if not spec.get(key) or not isinstance(spec[key], list):
+            raise ConfigError(f"{path}: `{key}` must be a non-empty list, got {spec.get(key)!r}")
+    if not isinstance(spec.get("epochs") or [], list):
+        raise ConfigError(f"{path}: `epochs` must be a list of budgets, e.g. [10, 30], got {spec['epochs']!r}")
+    if not isinstance(spec.get("overrides") or {}, dict):
+        raise ConfigError(f"{path}: `overrides` must be a mapping of config keys, e.g. {{data: fer2013.csv}}, got {spec['overrides']!r}")
+    if any(not isinstance(c, str) for c in spec["configs"]):
+        raise ConfigError(f"{path}: configs {spec['configs']} must be config file paths")
     seeds = spec["seeds"]
-    if any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{path}: seeds {seeds} must be whole numbers, e.g. [0, 1, 2]")
+    if any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32 for s in seeds):
+        raise ConfigError(f"{path}: seeds {seeds} must be whole numbers in [0, 2**32), e.g. [0, 1, 2]")
     if len(set(seeds)) < 3:
         raise ConfigError(f"{path}: at least 3 different seeds are needed for a confidence interval, got {seeds}")
     if len(set(seeds)) != len(seeds):  # a repeated seed is the same run counted twice
@@ -78,10 +87,7 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     never redone; an interrupted one resumes from its last checkpoint."""
     from .experiment import train
 
-    for config, epochs in product(study.configs, study.epochs):  # every cell's config, before any folder is made
-        cfg = load_config(config, {**study.overrides, **({"epochs": epochs} if epochs else {})})
-        if cfg.data:
-            outside_dataset(out, base / cfg.data, "--out")
+    check_cells(study, out, base)
     out.mkdir(parents=True, exist_ok=True)
     finished: dict[str, list[Path]] = {}
     for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
@@ -95,17 +101,64 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
             log.info("%s: resuming", run_dir.name)
             train(None, resume=run_dir, progress=progress)
             continue
-        overrides = {**study.overrides, "seed": seed, "name": f"{cell}-s{seed}"}
-        if epochs:
-            overrides["epochs"] = epochs
-        cfg = load_config(config, overrides)
-        for key in ("data", "runs_dir", "init_from"):
-            value = getattr(cfg, key)
-            if value and not Path(value).is_absolute():
-                setattr(cfg, key, str((base / value).resolve()))
         log.info("%s: training", run_dir.name)
-        train(cfg, run_dir=run_dir, progress=progress)
+        train(cell_config(study, config, epochs, seed, base), run_dir=run_dir, progress=progress)
     return summarise(study, finished, out)
+
+
+def cell_config(study: Study, config: Path, epochs: int, seed: int, base: Path) -> Config:
+    """The config of one (config, epochs, seed) run, its relative paths resolved against `base`."""
+    overrides = {**study.overrides, "seed": seed, "name": f"{cell_name(config, epochs)}-s{seed}"}
+    if epochs:
+        overrides["epochs"] = epochs
+    cfg = load_config(config, overrides)
+    def resolved(value: str) -> str:
+        return value if Path(value).is_absolute() else str((base / value).resolve())
+
+    for key in ("data", "runs_dir", "init_from", "soft_labels"):
+        if getattr(cfg, key):
+            setattr(cfg, key, resolved(getattr(cfg, key)))
+    cfg.extra_data = [resolved(d) for d in cfg.extra_data]
+    if cfg.teacher:  # a shipped model's name (teacher: [expression]) stays a name
+        cfg.teacher = [t if not (base / t).exists() and shipped_model_path(t) else resolved(t) for t in cfg.teacher]
+    return cfg
+
+
+def check_cells(study: Study, out: Path, base: Path) -> None:
+    """Everything that would otherwise fail after hours of the earlier cells' training, before any
+    folder is made: each cell's config loads, its dataset exists and --out is not inside it,
+    the cells share one task, no two cells share a name (their runs would be one set), and a
+    run kept from an earlier start (--resume) was made with the config its cell has now."""
+    names: dict[str, Path] = {}
+    tasks = set()
+    for config, epochs in product(study.configs, study.epochs):
+        cell = cell_name(config, epochs)
+        if cell in names:
+            raise ConfigError(f"{config} and {names[cell]} make the same cell {cell!r} (runs are named after the config file): rename one, or list each config once")
+        names[cell] = config
+        cfg = cell_config(study, config, epochs, study.seeds[0], base)
+        if not cfg.data:
+            raise ConfigError(f"{config}: no dataset; set `data:` in it or in the study's overrides")
+        if not Path(cfg.data).exists():
+            raise ConfigError(f"{config}: dataset {cfg.data} not found")
+        outside_dataset(out, cfg.data, "--out")
+        tasks.add(cfg.task)
+        for seed in study.seeds:
+            _check_kept_run(out / "runs" / f"{cell}-s{seed}", cell_config(study, config, epochs, seed, base))
+    if len(tasks) > 1:
+        raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
+
+
+def _check_kept_run(run_dir: Path, cfg: Config) -> None:
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return
+    before = read_yaml(saved.read_text(), str(saved)) or {}
+    now = cfg.to_dict()
+    changed = sorted(k for k in now if k in before and k != "runs_dir" and before[k] != now[k])
+    if changed:
+        raise ConfigError(f"{run_dir}: made with other settings than its cell has now ({', '.join(f'{k}: {before.get(k)!r} -> {now[k]!r}' for k in changed[:3])}); "
+                          "use a new --out for the changed study, or remove that run to redo it")
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, float, float]:
