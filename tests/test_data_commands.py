@@ -121,3 +121,73 @@ def test_other_libraries_info_logs_stay_off_the_terminal(tmp_path):
     loud_env = {**env, "MPLCONFIGDIR": str(tmp_path / "mpl2")}  # a fresh cache: the line comes again
     loud = subprocess.run(cmd[:3] + ["-v"] + cmd[3:], capture_output=True, text=True, env=loud_env, timeout=120)
     assert loud.returncode == 0 and "fontManager" in loud.stderr, loud.stderr
+
+
+def test_split_keeps_every_file_and_every_class(tmp_path, capsys, caplog):
+    """Nested files with one name (and one already named like the renamed copy) are all copied;
+    a class of one image stays in training while the others are still stratified."""
+    data = write_class_folders(tmp_path / "d", ["happy", "sad"], 20)
+    for sub in ("a", "b"):
+        (data / "happy" / sub).mkdir()
+        (data / "happy" / sub / "0.png").write_bytes((data / "happy" / "happy_0.png").read_bytes())
+    (data / "happy" / "2_0.png").write_bytes((data / "happy" / "happy_1.png").read_bytes())
+    write_class_folders(data, ["angry"], 1)
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.2"]) == 0
+    copied = read_dataset(tmp_path / "s")
+    assert len(copied) == len(read_dataset(data)) == 44 and len(set(copied.ids)) == 44
+    test = [l for l, sp in zip(copied.labels, copied.splits) if sp == "test"]
+    assert "angry" not in test and abs(test.count("happy") - 0.2 * 23) <= 1 and abs(test.count("sad") - 4) <= 1
+    assert "'angry' have one sample: kept out of the --test-size hold-out" in caplog.text
+
+
+def test_split_refuses_labels_that_are_paths_and_a_class_left_without_images(tmp_path, capsys):
+    data = write_class_folders(tmp_path / "m", ["happy", "sad"], 4)
+    rows = [f"{p.relative_to(data)},{'../../../escaped' if p.parent.name == 'happy' else 'sad'}" for p in sorted(data.rglob("*.png"))]
+    (data / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "out" / "s")]) == 2
+    assert "label '../../../escaped' cannot be a folder name" in capsys.readouterr().err
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "out").exists()
+    bad = write_class_folders(tmp_path / "b", ["happy", "sad"], 3)
+    for p in (bad / "sad").iterdir():
+        p.write_text("not an image")
+    assert main(["data", "split", str(bad), "--out", str(tmp_path / "s2"), "--skip-bad"]) == 2
+    assert "no readable image of class 'sad'" in capsys.readouterr().err
+
+
+def test_csv_files_as_spreadsheets_and_gzip_leave_them(tmp_path, capsys):
+    """A byte-order mark (Excel's 'CSV UTF-8') is read; a non-UTF-8 byte far down, a field longer
+    than csv's default limit (a 200 px FER row) and a .gz cut short are one line each."""
+    from conftest import write_fer_csv
+
+    fer = write_fer_csv(tmp_path / "f.csv", [i % 7 for i in range(14)])
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + fer.read_bytes())
+    assert len(read_dataset(tmp_path / "bom.csv")) == 14
+    assert len(read_dataset(write_fer_csv(tmp_path / "big.csv", [i % 7 for i in range(14)], side=200))) == 14
+    import gzip
+
+    packed = gzip.compress(fer.read_bytes())
+    (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    data = write_class_folders(tmp_path / "m", ["happy", "sad"], 2)
+    rows = "".join(f"{p.relative_to(data)},{p.parent.name}\n" for p in sorted(data.rglob("*.png"))) * 3000
+    (data / "labels.csv").write_bytes(b"path,label\n" + rows.encode() + "happy/caf\u00e9.png,happy\n".encode("latin-1"))
+    for source, expected in ((tmp_path / "cut.csv.gz", "EOFError"), (data, "UnicodeDecodeError")):
+        assert main(["data", "inspect", str(source), "--out", str(tmp_path / "i")]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "cannot be read" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_names_in_another_encoding_are_named_not_a_traceback(tmp_path, capsys):
+    """A file or class folder whose name is not UTF-8 (a latin-1 'café.png' from an old camera)
+    cannot go into the UTF-8 manifests, reports and logs: one line naming it, or skipped with
+    --skip-bad; a class folder so named is always refused (it would be a class name)."""
+    import os
+
+    data = write_class_folders(tmp_path / "d", ["happy", "sad"], 4)
+    os.rename(data / "happy" / "happy_0.png", os.fsencode(data / "happy") + b"/caf\xe9.png")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s")]) == 2
+    assert "the file name is not UTF-8" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    assert main(["data", "split", str(data), "--skip-bad", "--out", str(tmp_path / "s")]) == 0
+    assert len(read_dataset(tmp_path / "s")) == 7
+    os.rename(data / "sad", os.fsencode(data) + b"/tri\xe9ste")
+    assert main(["data", "inspect", str(data), "--skip-bad", "--out", str(tmp_path / "i")]) == 2
+    assert "the folder name is not UTF-8" in capsys.readouterr().err

@@ -41,11 +41,12 @@ def _data_inspect(args) -> None:
 
 
 def _data_split(args) -> None:
-    from .data.materialise import materialise_split, readable_samples
+    from .data.materialise import check_folder_names, materialise_split, readable_samples
     from .data.sources import read_dataset
 
     out = outside_dataset(Path(args.out).resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    check_folder_names(samples)  # before the images are decoded
     samples = readable_samples(samples, skip_bad=args.skip_bad)
     counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
     if samples.skipped:

@@ -98,9 +98,9 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             created = run
         if world_size > 1:
             run = _broadcast_run(run)
-        if rank == 0:
-            write_run_inputs(run, cfg, data)
     try:
+        if resume is None and rank == 0:
+            write_run_inputs(run, cfg, data)
         trainer_class = Trainer
         if cfg.task == "gender_age":
             from .train.gender_age import GenderAgeTrainer as trainer_class

@@ -38,7 +38,18 @@ def readable_samples(samples: Samples, skip_bad: bool = False) -> Samples:
     _, kept = decode(samples, InputSpec(size=8, channels=1), skip_bad=skip_bad)
     if not kept:
         raise DataError(f"{samples.source}: no readable images (skipped all {len(samples.skipped)}); check the files")
+    lost = sorted(set(samples.labels) - {samples.labels[i] for i in kept})
+    if lost:  # a split without a class is no split of this dataset
+        raise DataError(f"{samples.source}: no readable image of class {', '.join(map(repr, lost))} (all skipped); fix or remove them")
     return samples if len(kept) == len(samples) else samples.subset(kept)
+
+
+def check_folder_names(samples: Samples) -> None:
+    """Each label becomes a folder of the split: a label with a path in it ('../x', 'N/A') would
+    write outside --out or into nested folders that read back as another class."""
+    for label in sorted(set(samples.labels)):
+        if label in (".", "..") or any(c in label for c in "/\\\0"):
+            raise DataError(f"{samples.source}: label {label!r} cannot be a folder name; rename it in the dataset")
 
 
 def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> dict[str, int]:
@@ -46,6 +57,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
         raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists and is not empty; choose a new --out folder")
+    check_folder_names(samples)
     parts = split_indices(samples, test_size, val_size, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # renamed into place when complete
@@ -57,8 +69,8 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
                 name = Path(samples.ids[i]).name if samples.paths is not None else f"{samples.ids[i]}.png"
                 target = tmp / split / label / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists():  # same file name in two source folders
-                    target = target.with_name(f"{i}_{name}")
+                while target.exists():  # the same file name in two source folders (or one named like the renamed copy)
+                    target = target.with_name(f"{i}_{target.name}")
                 if samples.paths is not None:
                     shutil.copy2(samples.paths[i], target)
                 else:

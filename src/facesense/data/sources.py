@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -33,18 +35,41 @@ def canonical_split(name: str) -> str | None:
 
 
 def open_text(path: Path) -> io.TextIOBase:
-    """A csv file as text, gunzipped when it ends in .gz (utf-8, newline="" as csv wants)."""
+    """A csv file as text, gunzipped when it ends in .gz (UTF-8, with or without the byte-order
+    mark that spreadsheets write; newline="" as csv wants)."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+# what a damaged or foreign csv raises while it is read: a byte that is not UTF-8, a broken quote
+# or an over-long field, a gzip file cut short
+CSV_READ_ERRORS = (UnicodeDecodeError, csv.Error, EOFError, zlib.error, gzip.BadGzipFile)
+CSV_HINT = "save it as UTF-8 csv (a .gz must be complete)"
 
 
 def _csv_header(path: Path) -> list[str]:
     try:
         with open_text(path) as f:
             return [c.strip().lower() for c in next(csv.reader(f), [])]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read it as csv ({exc})") from None
+    except (OSError, *CSV_READ_ERRORS) as exc:
+        raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row with lower-case keys) of a csv file with a header, each failure to read
+    it one DataError naming the file and the line."""
+    # a FER-style row of a face over ~180 px a side is longer than csv's default field limit
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    with open_text(path) as f:
+        reader = csv.DictReader(f)
+        line_no = 1
+        try:
+            reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]
+            for line_no, row in enumerate(reader, start=2):
+                yield line_no, row
+        except CSV_READ_ERRORS as exc:
+            raise DataError(f"{path}, at or after line {line_no + 1}: cannot be read ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
 
 
 def detect_format(path: str | Path) -> tuple[str, Path]:
@@ -91,6 +116,19 @@ def check_classes(samples: Samples) -> None:
         )
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a name in another encoding, read with surrogate escapes
+        return False
+
+
+def _shown(path: Path) -> str:
+    """A path as it can be printed: bytes of another encoding as U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -116,14 +154,20 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         if not class_dirs:
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
         for class_dir in class_dirs:
+            if not _utf8(class_dir.name):
+                raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
             files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and _utf8(str(p.relative_to(class_dir)))]
             for p in files:
-                if p.suffix.lower() not in IMAGE_SUFFIXES:
+                reason = None
+                if not _utf8(str(p.relative_to(class_dir))):  # every report, manifest and log is UTF-8
+                    reason = f"{_shown(p)}: the file name is not UTF-8 (rename it, e.g. with convmv)"
+                elif p.suffix.lower() not in IMAGE_SUFFIXES:
                     reason = f"{p}: not an image file (extension {p.suffix or 'none'})"
+                if reason:
                     if not skip_bad:
                         raise DataError(f"{reason}; move it out of the dataset, or {SKIP_BAD_HINT}")
-                    skipped.append((str(p.relative_to(root)), reason))
+                    skipped.append((_shown(p.relative_to(root)), reason))
             if not images:
                 raise DataError(
                     f"{class_dir}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
@@ -146,34 +190,31 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
     side = None
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
-        reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
-        for line_no, row in enumerate(reader, start=2):
-            row_id = f"row{line_no - 1}"
-            try:
-                code = int(row["emotion"])
-                if not 0 <= code < len(FER2013_CODES):
-                    raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
-                # fromstring parses 5x faster than split(); it stops at a bad token, which the
-                # count check below then reports
-                values = np.fromstring(row["pixels"] or "", dtype=np.int32, sep=" ")
-                if side is None:
-                    side = int(round(len(values) ** 0.5))
-                if len(values) != side * side or side == 0:
-                    raise ValueError(f"{len(values)} pixel values, expected {side * side} ({side}x{side})")
-                if values.min() < 0 or values.max() > 255:
-                    raise ValueError("pixel values outside 0..255")
-            except (ValueError, TypeError, AttributeError) as exc:
-                reason = f"{path} line {line_no}: {exc}"
-                if not skip_bad:
-                    raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
-                skipped.append((row_id, reason))
-                continue
-            ids.append(row_id)
-            labels.append(FER2013_CODES[code])
-            splits.append((row.get("usage") or "").strip() or None)
-            rows.append(values.astype(np.uint8))
+    for line_no, row in csv_rows(path):
+        row_id = f"row{line_no - 1}"
+        try:
+            code = int(row["emotion"])
+            if not 0 <= code < len(FER2013_CODES):
+                raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
+            # fromstring parses 5x faster than split(); it stops at a bad token, which the
+            # count check below then reports
+            values = np.fromstring(row["pixels"] or "", dtype=np.int32, sep=" ")
+            if side is None:
+                side = int(round(len(values) ** 0.5))
+            if len(values) != side * side or side == 0:
+                raise ValueError(f"{len(values)} pixel values, expected {side * side} ({side}x{side})")
+            if values.min() < 0 or values.max() > 255:
+                raise ValueError("pixel values outside 0..255")
+        except (ValueError, TypeError, AttributeError) as exc:
+            reason = f"{path} line {line_no}: {exc}"
+            if not skip_bad:
+                raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
+            skipped.append((row_id, reason))
+            continue
+        ids.append(row_id)
+        labels.append(FER2013_CODES[code])
+        splits.append((row.get("usage") or "").strip() or None)
+        rows.append(values.astype(np.uint8))
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
     return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped)
 
@@ -191,26 +232,23 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     columns: dict[str, list[str]] = {c: [] for c in extra}
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
-        reader.fieldnames = [c.strip().lower() for c in reader.fieldnames]
-        for line_no, row in enumerate(reader, start=2):
-            rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            problem = None
-            if not rel or not label:
-                problem = "empty path or label"
-            elif not (path.parent / rel).is_file():
-                problem = f"image {path.parent / rel} not found"
-            if problem:
-                reason = f"{path} line {line_no}: {problem}"
-                if not skip_bad:
-                    raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
-                skipped.append((rel or f"line{line_no}", reason))
-                continue
-            ids.append(rel)
-            labels.append(label)
-            splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
-            paths.append(path.parent / rel)
-            for c in extra:
-                columns[c].append((row.get(c) or "").strip())
+    for line_no, row in csv_rows(path):
+        rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        problem = None
+        if not rel or not label:
+            problem = "empty path or label"
+        elif not (path.parent / rel).is_file():
+            problem = f"image {path.parent / rel} not found"
+        if problem:
+            reason = f"{path} line {line_no}: {problem}"
+            if not skip_bad:
+                raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
+            skipped.append((rel or f"line{line_no}", reason))
+            continue
+        ids.append(rel)
+        labels.append(label)
+        splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
+        paths.append(path.parent / rel)
+        for c in extra:
+            columns[c].append((row.get(c) or "").strip())
     return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, columns=columns)

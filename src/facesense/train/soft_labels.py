@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.sources import open_text, canonical_split
+from ..data.sources import CSV_HINT, CSV_READ_ERRORS, canonical_split, open_text
 from ..errors import DataError
 from ..labels import normalise
 
@@ -60,12 +60,15 @@ def _read_columns(path: str | Path, classes: list[str], ids: list[str], split: s
     path = Path(path)
     if not path.is_file():
         raise DataError(f"soft_labels={path}: file not found (give a vote table such as FER+'s fer2013new.csv)")
-    with open_text(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise DataError(f"soft_labels={path}: empty file")
-        table = list(reader)
+    try:
+        with open_text(path) as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            table = list(reader)
+    except CSV_READ_ERRORS as exc:
+        raise DataError(f"soft_labels={path}: cannot be read ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
+    if not header:
+        raise DataError(f"soft_labels={path}: empty file")
     names = [normalise(h) for h in header]
     wanted = [normalise(c) for c in classes]
     missing = [c for c, w in zip(classes, wanted) if w not in names]
