@@ -191,3 +191,23 @@ def test_names_in_another_encoding_are_named_not_a_traceback(tmp_path, capsys):
     os.rename(data / "sad", os.fsencode(data) + b"/tri\xe9ste")
     assert main(["data", "inspect", str(data), "--skip-bad", "--out", str(tmp_path / "i")]) == 2
     assert "the folder name is not UTF-8" in capsys.readouterr().err
+
+
+def test_leak_free_copy_keeps_columns_and_never_replaces_the_input(tmp_path, capsys):
+    data = write_class_folders(tmp_path / "m", ["happy", "sad"], 3)
+    rows = [f"{p.relative_to(data)},{p.parent.name},train,{20 + i},{'a' if i % 2 else 'b'}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "test").mkdir()
+    (data / "test" / "copy.png").write_bytes((data / "happy" / "happy_0.png").read_bytes())
+    rows.append("test/copy.png,happy,test,30,a")
+    (data / "labels.csv").write_text("path,label,split,age,race\n" + "\n".join(rows) + "\n")
+    before = (data / "labels.csv").read_bytes()
+    for leak, message in ((data / "labels.csv", "is the dataset itself"), (tmp_path / "a_folder", "is a folder")):
+        (tmp_path / "a_folder").mkdir(exist_ok=True)
+        assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o"), "--leak-free", str(leak)]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o"), "--no-duplicates", "--leak-free", str(tmp_path / "x.csv")]) == 2
+    assert "leave out --no-duplicates" in capsys.readouterr().err
+    assert (data / "labels.csv").read_bytes() == before
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o"), "--leak-free", str(tmp_path / "clean.csv")]) == 0
+    clean = read_dataset(tmp_path / "clean.csv")
+    assert len(clean) == 6 and sorted(clean.columns) == ["age", "race"] and clean.columns["age"][0] == "20"

@@ -22,6 +22,15 @@ def _data_inspect(args) -> None:
     from .data.sources import read_dataset
 
     out = outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
+    if args.leak_free:  # checked before the (minutes of) duplicate search
+        from .stream.sinks import check_output_path
+
+        if args.no_duplicates:
+            raise FacesenseError("--leak-free removes the duplicates that the search finds: leave out --no-duplicates")
+        leak_out = Path(args.leak_free).resolve()
+        if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
+            raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
+        outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     near = args.near_threshold if args.duplicates else None
     report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
@@ -35,7 +44,7 @@ def _data_inspect(args) -> None:
         from .data.sources import SPLIT_ALIASES
 
         keep = leak_free(samples, groups, {s for s in samples.split_names() if s.lower() in SPLIT_ALIASES["train"]})
-        path = write_leak_free(samples, keep, Path(args.leak_free).resolve())
+        path = write_leak_free(samples, keep, leak_out)
         print(f"leak-free split: removed {int((~keep).sum())} evaluation samples -> {path}")
     print(out)
 

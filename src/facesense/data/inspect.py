@@ -172,10 +172,11 @@ def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
         w.writerow(["emotion", "pixels", "Usage"])
         for i in np.flatnonzero(keep):
             w.writerow([FER2013_CODES.index(samples.labels[i]), " ".join(map(str, samples.pixels[i].ravel())), samples.splits[i] or ""])
-    else:
-        w.writerow(["path", "label", "split"])
+    else:  # the manifest's other columns (age, race, ...) stay, for --group-by and age evaluation
+        extra = list(samples.columns)
+        w.writerow(["path", "label", "split", *extra])
         for i in np.flatnonzero(keep):
-            w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or ""])
+            w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or "", *(samples.columns[c][i] for c in extra)])
     if out.suffix == ".gz":  # the readers take .csv.gz as well
         import gzip
 
