@@ -356,3 +356,16 @@ def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_
     face[:, :10] = 0  # make the face lopsided, so a network without the mirror view would differ
     gender, age = model.run_pixels(np.stack([face.transpose(2, 0, 1), face[:, ::-1].transpose(2, 0, 1)]))
     assert np.allclose(gender[0], gender[1], atol=1e-5) and np.allclose(age[0], age[1], atol=1e-5)
+
+
+def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, capsys):
+    """`predict age` and `live --age age` take 'age' for the shipped gender+age network; evaluate
+    took it for a missing file ('did you mean age?'). A blank group cell is a named group."""
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    lines = (utk / "labels.csv").read_text().splitlines()
+    race = lines[0].split(",").index("race")
+    blank = [",".join("" if j == race and i % 3 == 0 else v for j, v in enumerate(line.split(","))) for i, line in enumerate(lines[1:])]
+    (utk / "labels.csv").write_text("\n".join([lines[0], *blank]) + "\n")
+    assert main(["evaluate", "age", "--data", str(utk), "--group-by", "race", "--out", str(tmp_path / "e")]) == 0
+    m = json.loads((tmp_path / "e" / "age_metrics.json").read_text())
+    assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"]
