@@ -74,6 +74,10 @@ def test_analyse_image_array_and_errors():
     (lambda a: facesense.FaceAnalyser(detect_width=-5), "detect_width=-5: must be >= 0"),
     (lambda a: facesense.evaluate("expression", None, "out"), "data=None"),
     (lambda a: facesense.evaluate("expression", "d.csv", "out", label_map=["a"]), "label_map=\\['a'\\]: give a dict"),
+    (lambda a: facesense.evaluate("expression", "d.csv", "out", split=3), "split=3: give a name"),  # an AttributeError
+    (lambda a: facesense.evaluate("expression", "d.csv", "out", skip_bad="no"), "skip_bad='no': give True or False"),  # read as True
+    (lambda a: next(a.stream("x.mp4", settings={"smoothing": "0.5"})), "smoothing='0.5': must be a finite number"),  # '<' not supported
+    (lambda a: facesense.face_dict(None), "face=None: give one face of a result"),
 ])
 def test_api_mistakes_raise_facesense_error_naming_the_value(call, match):
     analyser = facesense.FaceAnalyser(gender=None, age=None)
@@ -88,3 +92,20 @@ def test_api_stream_takes_settings_as_a_dict(tmp_path):
     analyser = facesense.FaceAnalyser(gender=None, age=None)
     results = list(analyser.stream(str(clip), max_frames=3, settings={"smoothing": 1}))
     assert len(results) == 3 and results[0].faces
+
+
+def test_api_evaluate_guards_its_outputs_and_scores_ages(tmp_path):
+    """As the CLI: no report inside a folder dataset (its files would be read as faces next
+    time), no file as the report folder; an age model gives age metrics."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "faces", ["man", "woman"], 3, colour=True, size=64)
+    with pytest.raises(facesense.FacesenseError, match="is inside the dataset folder"):
+        facesense.evaluate("gender", data, data / "report")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(facesense.FacesenseError, match="is a file"):
+        facesense.evaluate("gender", data, tmp_path / "afile")
+    rows = [f"{p.relative_to(data)},{p.parent.name},{30 + i}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,age\n" + "\n".join(rows) + "\n")
+    m = facesense.evaluate("age", data, tmp_path / "age")
+    assert m["n"] == 6 and m["mae"] >= 0 and (tmp_path / "age" / "age_metrics.json").is_file()

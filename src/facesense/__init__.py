@@ -19,3 +19,8 @@ def __getattr__(name: str):
 
         return getattr(errors, name)
     raise AttributeError(f"module 'facesense' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # dir() and tab completion list the lazily loaded API names too
+    return sorted([*globals(), *__all__])

@@ -29,6 +29,8 @@ def face_dict(face) -> dict:
     """One face of a result as plain data (what `analyse_image` returns and `serve` answers):
     track_id, box {x, y, w, h}, and per enabled model its label, probability and all class
     probabilities (age: years and sd)."""
+    if not all(hasattr(face, key) for key in ("track_id", "box", "expression", "gender", "age")):
+        raise FacesenseError(f"face={face!r}: give one face of a result (result.faces[i] from FaceAnalyser.stream or .analyse)")
     out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
     for key in ("expression", "gender"):
         pred = getattr(face, key)
@@ -127,15 +129,35 @@ def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAU
     return FaceAnalyser(expression, gender, age, detector).analyse(image)
 
 
-def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None) -> dict:
-    """Full evaluation of `model` (shipped name, checkpoint, run folder, .onnx) on a dataset;
-    writes metrics.json, predictions.csv, plots and report.md into `out_dir` and returns the
-    metrics (accuracy, macro_f1, per_class, confusion, roc_auc, baseline...)."""
+def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
+    """Full evaluation of `model` (shipped name, checkpoint, run folder, .onnx) on a dataset, as
+    `facesense evaluate` does: a classifier writes metrics.json, predictions.csv, plots and
+    report.md into `out_dir` and returns the metrics (accuracy, macro_f1, per_class, confusion,
+    roc_auc, baseline...); an age model (`age`/`gender_age`, `dlib-age`, a gender+age file)
+    writes age_metrics.json and age_predictions.csv and returns the age metrics (mae, by decade).
+    `group_by` names a manifest column (e.g. race) to report each group and the gap between them."""
+    from .eval.age import evaluate_age, is_age_model
     from .eval.evaluate import evaluate_model
+    from .runs import outside_dataset
+    from .runtime.loading import without_age_alias
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
             raise FacesenseError(f"{name}={value!r}: give a name or a path (str or Path)")
+    for name, value in (("split", split), ("group_by", group_by)):
+        if value is not None and not isinstance(value, str):
+            raise FacesenseError(f"{name}={value!r}: give a name (str) or None")
+    if not isinstance(skip_bad, bool):
+        raise FacesenseError(f"skip_bad={skip_bad!r}: give True or False")
     if label_map is not None and not isinstance(label_map, dict):
         raise FacesenseError(f"label_map={label_map!r}: give a dict {{old_label: new_label}} (None drops a label)")
-    return evaluate_model(model, data, Path(out_dir), split=split, skip_bad=skip_bad, label_map=label_map)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
+    outside_dataset(out, data, "out_dir")
+    model = without_age_alias(model)
+    if is_age_model(model):
+        if label_map is not None:
+            raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
+        return evaluate_age(model, data, out, split=split, group_by=group_by, skip_bad=skip_bad)
+    return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by)

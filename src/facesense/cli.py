@@ -169,11 +169,9 @@ def _evaluate(args) -> None:
 
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
-    from .runtime.gender_age import SHIPPED_NAME
-    from .runtime.loading import AGE_ALIAS
+    from .runtime.loading import without_age_alias
 
-    if str(args.model) == AGE_ALIAS and not Path(args.model).exists():  # as `predict age` and `live --age age`
-        args.model = SHIPPED_NAME
+    args.model = without_age_alias(args.model)  # as `predict age` and `live --age age`
     if is_age_model(args.model):
         out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)

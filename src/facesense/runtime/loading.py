@@ -62,6 +62,15 @@ def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
 AGE_ALIAS = "age"
 
 
+def without_age_alias(model: str | Path) -> str | Path:
+    """`age` (not a file here) as the shipped gender+age model's name; anything else as given."""
+    if str(model) == AGE_ALIAS and not Path(model).exists():
+        from .gender_age import SHIPPED_NAME
+
+        return SHIPPED_NAME
+    return model
+
+
 def is_age_name(name: str | Path) -> bool:
     """Whether `name` names an age model by name alone (not a file)."""
     return str(name) == AGE_ALIAS or str(name) in dlib_models.AGE_BACKENDS
