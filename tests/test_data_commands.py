@@ -211,3 +211,19 @@ def test_leak_free_copy_keeps_columns_and_never_replaces_the_input(tmp_path, cap
     assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o"), "--leak-free", str(tmp_path / "clean.csv")]) == 0
     clean = read_dataset(tmp_path / "clean.csv")
     assert len(clean) == 6 and sorted(clean.columns) == ["age", "race"] and clean.columns["age"][0] == "20"
+
+
+def test_a_broken_link_is_a_bad_file_and_a_headerless_csv_a_short_line(tmp_path, capsys):
+    import os
+
+    from conftest import write_fer_csv
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 3)
+    os.symlink(tmp_path / "nowhere.png", data / "a" / "gone.png")
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "i")]) == 2
+    assert "gone.png: a link to a missing file" in capsys.readouterr().err  # was silently left out
+    fer = write_fer_csv(tmp_path / "f.csv", [1, 2, 3])
+    fer.write_text("\n".join(fer.read_text().splitlines()[1:]) + "\n")  # no header: a row of pixels stands there
+    assert main(["data", "inspect", str(fer), "--out", str(tmp_path / "j")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset format" in err and len(err) < 400

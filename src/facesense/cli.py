@@ -56,6 +56,8 @@ def _data_split(args) -> None:
     out = outside_dataset(Path(args.out).resolve(), args.dataset)
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
     check_folder_names(samples)  # before the images are decoded
+    if samples.split_names():
+        log.warning("the data's own splits (%s) are pooled and split anew by --test-size/--val-size", ", ".join(samples.split_names()))
     samples = readable_samples(samples, skip_bad=args.skip_bad)
     counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
     if samples.skipped:

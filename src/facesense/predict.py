@@ -115,7 +115,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "face": "", "pred": "", "error": str(exc)})
+            rows.append({"path": str(path), "face": None, "pred": "", "error": str(exc)})  # JSON null, a blank CSV cell
             continue
         boxes = sorted(found.detect(image), key=lambda b: (b.x, b.y))
         if not boxes:

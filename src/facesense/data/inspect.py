@@ -94,6 +94,9 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
     }
 
 
+NO_SPLIT = "(no split)"
+
+
 def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> tuple[dict, list[list[int]]]:
     """Writes summary.json, report.md and samples.png; -> (report, duplicate groups: the near ones
     when asked for, else the exact ones)."""
@@ -102,9 +105,11 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = sorted(samples.class_counts())
     split_names = samples.split_names() or ["(all)"]
+    if samples.split_names() and None in samples.splits:  # rows with a blank split cell: counted too
+        split_names = [*split_names, NO_SPLIT]
     counts: dict[str, dict[str, int]] = {}
     for split in split_names:
-        labels = [l for l, s in zip(samples.labels, samples.splits) if s == split or split == "(all)"]
+        labels = [l for l, s in zip(samples.labels, samples.splits) if s == split or split == "(all)" or (split == NO_SPLIT and s is None)]
         c = Counter(labels)
         counts[split] = {k: c.get(k, 0) for k in classes}
     total = samples.class_counts()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -56,6 +57,12 @@ def _csv_header(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
 
 
+def _header_shown(header: list[str]) -> str:
+    """A header for an error line: a file without one has a row of 2,304 pixels there."""
+    cells = [c if len(c) <= 24 else c[:21] + "..." for c in header[:6]]
+    return str(cells)[:-1] + (f", ... {len(header) - 6} more]" if len(header) > 6 else "]")
+
+
 def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row with lower-case keys) of a csv file with a header, each failure to read
     it one DataError naming the file and the line."""
@@ -87,7 +94,7 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
     if "path" in header:
         return "manifest", path
     raise DataError(
-        f"{path}: unknown dataset format (header {header}); expected a FER2013 csv "
+        f"{path}: unknown dataset format (header {_header_shown(header)}); expected a FER2013 csv "
         "(emotion,pixels[,Usage]) or a manifest (path,label[,split])"
     )
 
@@ -156,11 +163,14 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         for class_dir in class_dirs:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
-            files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and _utf8(str(p.relative_to(class_dir)))]
+            # a link to a file that is gone counts as a bad file, not as no file
+            files = sorted(p for p in class_dir.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith("."))
+            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and _utf8(str(p.relative_to(class_dir))) and p.exists()]
             for p in files:
                 reason = None
-                if not _utf8(str(p.relative_to(class_dir))):  # every report, manifest and log is UTF-8
+                if not p.exists():
+                    reason = f"{_shown(p)}: a link to a missing file ({os.readlink(p)})"
+                elif not _utf8(str(p.relative_to(class_dir))):  # every report, manifest and log is UTF-8
                     reason = f"{_shown(p)}: the file name is not UTF-8 (rename it, e.g. with convmv)"
                 elif p.suffix.lower() not in IMAGE_SUFFIXES:
                     reason = f"{p}: not an image file (extension {p.suffix or 'none'})"
@@ -186,7 +196,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     header = _csv_header(path)
     for column in ("emotion", "pixels"):
         if column not in header:
-            raise DataError(f"{path}: missing column {column!r} (header: {header}); expected emotion,pixels[,Usage]")
+            raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected emotion,pixels[,Usage]")
     ids, labels, splits, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
     side = None
@@ -226,7 +236,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     header = _csv_header(path)
     for column in ("path", "label"):
         if column not in header:
-            raise DataError(f"{path}: missing column {column!r} (header: {header}); expected path,label[,split]")
+            raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected path,label[,split]")
     split_column = next((c for c in MANIFEST_SPLIT_COLUMNS if c in header), None)
     extra = [c for c in header if c not in ("path", "label", split_column)]
     columns: dict[str, list[str]] = {c: [] for c in extra}

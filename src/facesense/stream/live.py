@@ -49,7 +49,11 @@ def check_task(model, option: str, wanted: str) -> None:
     classes = {normalise(c) for c in model.classes}
     for task, names in TASK_CLASSES.items():
         if task != wanted and classes == set(names):
-            raise FacesenseError(f"--{option} {model.name}: is a {task} model (classes {', '.join(model.classes)}); give {'an' if wanted[0] in 'aeiou' else 'a'} {wanted} model, or 'none'")
+            raise FacesenseError(f"--{option} {model.name}: is {_a(task)} {task} model (classes {', '.join(model.classes)}); give {_a(wanted)} {wanted} model, or 'none'")
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def load_face_models(expression: str | None, gender: str | None, age: str | None = None, device: str = "auto") -> FaceModels:
