@@ -218,6 +218,8 @@ def _predict(args) -> None:
 
     from . import schema
 
+    if not args.inputs:
+        raise FacesenseError(f"predict takes a model, then images: e.g. `facesense predict expression {args.model if Path(args.model).is_file() else 'photo.jpg'}`")
     classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     _print_predictions(rows, classes, args.format)
@@ -294,9 +296,10 @@ def _print_summary(summary: dict) -> None:
     print(f"latency ms median/p95: {stages}")
     tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
-        said = [f"{track[key]} {track[key + '_shares'][track[key]]:.0%}" for key in ("expression", "gender") if key in track]
+        # the share of the track's frames its label won (the video shows each frame's probability)
+        said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]
         if "age_median" in track:
-            said.append(f"age {track['age_median']:.0f}")
+            said.append(f"median age {track['age_median']:.0f}")
         print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {track['frames']} frames): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
         print(f"... and {len(tracks) - TRACK_LINES} shorter tracks (all in the summary file)")
@@ -564,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
     pr.add_argument("model")
-    pr.add_argument("inputs", nargs="+")
+    pr.add_argument("inputs", nargs="*")  # none: a hint that names the argument order
     pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")

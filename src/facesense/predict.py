@@ -20,6 +20,9 @@ from .runtime.loading import is_age_name, load_age_model, load_classifier
 FACE_TASKS = ("expression", "gender", "gender_age")
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv")
+
+
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
@@ -28,6 +31,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             if not found:
                 raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             files += found
+        elif item.is_file() and item.suffix.lower() in VIDEO_SUFFIXES:
+            raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
         elif item.is_file():
             files.append(item)
         else:
