@@ -90,7 +90,7 @@ def test_api_stream_takes_settings_as_a_dict(tmp_path):
 
     clip = make_demo_clip(tmp_path / "clip.mp4")
     analyser = facesense.FaceAnalyser(gender=None, age=None)
-    results = list(analyser.stream(str(clip), max_frames=3, settings={"smoothing": 1}))
+    results = list(analyser.stream(str(clip), max_frames=3, settings={"smoothing": 1, "detect_every": np.int64(2)}))  # numpy numbers too
     assert len(results) == 3 and results[0].faces
 
 

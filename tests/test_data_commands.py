@@ -170,10 +170,14 @@ def test_csv_files_as_spreadsheets_and_gzip_leave_them(tmp_path, capsys):
     data = write_class_folders(tmp_path / "m", ["happy", "sad"], 2)
     rows = "".join(f"{p.relative_to(data)},{p.parent.name}\n" for p in sorted(data.rglob("*.png"))) * 3000
     (data / "labels.csv").write_bytes(b"path,label\n" + rows.encode() + "happy/caf\u00e9.png,happy\n".encode("latin-1"))
-    for source, expected in ((tmp_path / "cut.csv.gz", "EOFError"), (data, "UnicodeDecodeError")):
+    lines = fer.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ',"Training'  # an unclosed quote: the rest of the file was one cell
+    (tmp_path / "quote.csv").write_text("\n".join(lines) + "\n")
+    for source, expected in ((tmp_path / "cut.csv.gz", "cannot be read (EOFError"), (data, "labels.csv line 12002: a byte that is not UTF-8"),
+                             (tmp_path / "quote.csv", "quote.csv line 6: cannot be read (a broken row or an unclosed quote")):
         assert main(["data", "inspect", str(source), "--out", str(tmp_path / "i")]) == 2
         err = capsys.readouterr().err
-        assert expected in err and "cannot be read" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_names_in_another_encoding_are_named_not_a_traceback(tmp_path, capsys):

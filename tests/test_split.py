@@ -82,3 +82,11 @@ def test_two_split_settings_that_select_the_same_samples_are_refused():
 def test_a_holdout_too_small_for_the_classes_names_the_setting():
     with pytest.raises(DataError, match=r"val_size=0.05 holds out 1 of 12 samples.*2 classes"):
         assign_splits(make_samples({"a": 6, "b": 6}), val_size=0.05)
+
+
+def test_a_one_sample_class_leaves_the_training_split_as_it_was():
+    """Training's split of data with a one-sample class is the unstratified one it always was
+    (a model trained earlier is evaluated on the same val); data split keeps such a class in
+    training instead."""
+    s = make_samples({"a": 10, "b": 10, "c": 1})
+    assert len(assign_splits(s, val_size=0.2, seed=0)["val"]) == 5

@@ -109,6 +109,11 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     capsys.readouterr()
     assert main(["study", str(study), "--out", str(tmp_path / "st"), "--resume"]) == 2
     assert "made with other settings than its cell has now (lr: 0.001 -> 0.5)" in capsys.readouterr().err
+    # a run kept from an older version, whose config lacks a key added since, is the same run
+    study.write_text(f"name: plus\nconfigs: ['small+aug.yaml']\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}}}\n")
+    saved = tmp_path / "st" / "runs" / "small+aug-s0" / "config.yaml"
+    saved.write_text("".join(line for line in saved.read_text().splitlines(keepends=True) if "blur:" not in line))
+    assert main(["study", str(study), "--out", str(tmp_path / "st"), "--resume"]) == 0
 
 
 @pytest.mark.parametrize("files,match", [
@@ -116,6 +121,7 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "configs: [c.yaml, g.yaml]\nseeds: [0, 1, 2]\n"}, "different tasks ['custom', 'gender']"),  # failed after training the first
     ({"s.yaml": "configs: [1, 2]\nseeds: [0, 1, 2]\n"}, "must be config file paths"),
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
+    ({"s.yaml": "configs: [c.yaml, t.yaml]\nseeds: [0, 1, 2]\n", "t.yaml": "task: custom\nmodel: resnet_fer_smal\n"}, "t.yaml: unknown model 'resnet_fer_smal'"),  # after c.yaml's three runs
 ])
 def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, folders3, capsys, files, match):
     for name in ("c.yaml", "a/c.yaml", "b/c.yaml"):
@@ -123,7 +129,7 @@ def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, fold
         (tmp_path / name).write_text(f"task: custom\ndata: {folders3}\n")
     (tmp_path / "g.yaml").write_text(f"task: gender\ndata: {folders3}\n")
     for name, text in files.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(text if name == "s.yaml" else text + f"data: {folders3}\n")
     assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

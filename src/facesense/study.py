@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import Config, load_config, read_yaml
-from .errors import ConfigError
+from .config import Config, config_from_dict, load_config, read_yaml
+from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs, run_row
 from .runs import outside_dataset, write_text
 from .runtime.assets import shipped_model_path
@@ -111,7 +111,10 @@ def cell_config(study: Study, config: Path, epochs: int, seed: int, base: Path) 
     overrides = {**study.overrides, "seed": seed, "name": f"{cell_name(config, epochs)}-s{seed}"}
     if epochs:
         overrides["epochs"] = epochs
-    cfg = load_config(config, overrides)
+    return _resolve_paths(load_config(config, overrides), base)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
     def resolved(value: str) -> str:
         return value if Path(value).is_absolute() else str((base / value).resolve())
 
@@ -125,10 +128,13 @@ def cell_config(study: Study, config: Path, epochs: int, seed: int, base: Path) 
 
 
 def check_cells(study: Study, out: Path, base: Path) -> None:
-    """Everything that would otherwise fail after hours of the earlier cells' training, before any
-    folder is made: each cell's config loads, its dataset exists and --out is not inside it,
-    the cells share one task, no two cells share a name (their runs would be one set), and a
-    run kept from an earlier start (--resume) was made with the config its cell has now."""
+    """What would otherwise fail after hours of the earlier cells' training, before any folder
+    is made: no two cells share a name (their runs would be one set), the cells share one task,
+    a run kept from an earlier start (--resume) was made with the settings its cell has now, and
+    each cell with runs still to train has a dataset (not around --out), and a network,
+    init_from, teachers and data files that train's own checks accept."""
+    from .experiment import check_before_data
+
     names: dict[str, Path] = {}
     tasks = set()
     for config, epochs in product(study.configs, study.epochs):
@@ -137,28 +143,56 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             raise ConfigError(f"{config} and {names[cell]} make the same cell {cell!r} (runs are named after the config file): rename one, or list each config once")
         names[cell] = config
         cfg = cell_config(study, config, epochs, study.seeds[0], base)
+        tasks.add(cfg.task)
+        runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
+        for seed, run in zip(study.seeds, runs):
+            _check_kept_run(run, cell_config(study, config, epochs, seed, base), base)
+        if all((run / "train_summary.json").is_file() for run in runs):
+            continue  # nothing left to train: its data may have moved since
         if not cfg.data:
             raise ConfigError(f"{config}: no dataset; set `data:` in it or in the study's overrides")
-        if not Path(cfg.data).exists():
-            raise ConfigError(f"{config}: dataset {cfg.data} not found")
+        for key, path in [("data", cfg.data), ("soft_labels", cfg.soft_labels), *(("extra_data", d) for d in cfg.extra_data)]:
+            if path and not Path(path).exists():
+                raise ConfigError(f"{config}: {key} {path} not found")
         outside_dataset(out, cfg.data, "--out")
-        tasks.add(cfg.task)
-        for seed in study.seeds:
-            _check_kept_run(out / "runs" / f"{cell}-s{seed}", cell_config(study, config, epochs, seed, base))
+        try:
+            check_before_data(cfg)
+        except FacesenseError as exc:
+            raise ConfigError(f"{config}: {exc}") from None
     if len(tasks) > 1:
         raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
 
 
-def _check_kept_run(run_dir: Path, cfg: Config) -> None:
+# settings of the machine, not of the experiment: a kept run may have used others
+_RUN_ONLY_KEYS = {"runs_dir", "device", "threads"}
+
+
+def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
+    """A kept run must be the run its cell asks for now: the saved config (defaults of keys added
+    since filled in, relative paths resolved as the study resolves them) equals the cell's."""
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         return
-    before = read_yaml(saved.read_text(), str(saved)) or {}
-    now = cfg.to_dict()
-    changed = sorted(k for k in now if k in before and k != "runs_dir" and before[k] != now[k])
+    try:
+        before = _flat(_resolve_paths(config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}), base).to_dict())
+    except ConfigError as exc:
+        raise ConfigError(f"{run_dir}: its config.yaml is not one this version reads ({exc}); use a new --out") from None
+    now = _flat(cfg.to_dict())
+    changed = [k for k in now if k.split(".")[0] not in _RUN_ONLY_KEYS and before.get(k) != now[k]]
     if changed:
         raise ConfigError(f"{run_dir}: made with other settings than its cell has now ({', '.join(f'{k}: {before.get(k)!r} -> {now[k]!r}' for k in changed[:3])}); "
                           "use a new --out for the changed study, or remove that run to redo it")
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """{'augment': {'blur': 0.0}} -> {'augment.blur': 0.0}"""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key == "augment":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, float, float]:

@@ -23,10 +23,10 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
     pool = np.arange(len(samples))
     out = {}
     if test_size > 0:
-        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size")
+        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size", keep_singletons=True)
     if val_size > 0:
         # val_size is a fraction of the whole dataset, like test_size
-        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size)
+        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size, keep_singletons=True)
     out["train"] = pool
     return out
 
@@ -48,7 +48,7 @@ def check_folder_names(samples: Samples) -> None:
     """Each label becomes a folder of the split: a label with a path in it ('../x', 'N/A') would
     write outside --out or into nested folders that read back as another class."""
     for label in sorted(set(samples.labels)):
-        if label in (".", "..") or any(c in label for c in "/\\\0"):
+        if label in (".", "..") or any(c in label for c in "/\\\0\n\r"):
             raise DataError(f"{samples.source}: label {label!r} cannot be a folder name; rename it in the dataset")
 
 

@@ -35,12 +35,23 @@ def canonical_split(name: str) -> str | None:
     return next((canon for canon, names in SPLIT_ALIASES.items() if key in names), None)
 
 
-def open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
     """A csv file as text, gunzipped when it ends in .gz (UTF-8, with or without the byte-order
     mark that spreadsheets write; newline="" as csv wants)."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors=errors, newline="")
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")
+
+
+def _allow_long_fields() -> None:
+    # a FER-style row of a face over ~180 px a side is longer than csv's default field limit
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
+def _not_utf8(path: Path, line_no: int, cells) -> None:
+    """Decoded with surrogate escapes, a byte that is not UTF-8 is found in its own row."""
+    if not all(_utf8(c) for c in cells if c):
+        raise DataError(f"{path} line {line_no}: a byte that is not UTF-8; {CSV_HINT}")
 
 
 # what a damaged or foreign csv raises while it is read: a byte that is not UTF-8, a broken quote
@@ -50,9 +61,12 @@ CSV_HINT = "save it as UTF-8 csv (a .gz must be complete)"
 
 
 def _csv_header(path: Path) -> list[str]:
+    _allow_long_fields()
     try:
-        with open_text(path) as f:
-            return [c.strip().lower() for c in next(csv.reader(f), [])]
+        with open_text(path, "surrogateescape") as f:
+            header = next(csv.reader(f, strict=True), [])
+        _not_utf8(path, 1, header)
+        return [c.strip().lower() for c in header]
     except (OSError, *CSV_READ_ERRORS) as exc:
         raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
 
@@ -66,17 +80,17 @@ def _header_shown(header: list[str]) -> str:
 def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row with lower-case keys) of a csv file with a header, each failure to read
     it one DataError naming the file and the line."""
-    # a FER-style row of a face over ~180 px a side is longer than csv's default field limit
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
-        line_no = 1
+    _allow_long_fields()
+    with open_text(path, "surrogateescape") as f:
+        reader = csv.DictReader(f, strict=True)  # an unclosed quote is an error, not the rest of the file in one cell
         try:
             reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]
             for line_no, row in enumerate(reader, start=2):
+                _not_utf8(path, reader.line_num, row.values() if None not in row else [*row[None], *(v for k, v in row.items() if k is not None)])
                 yield line_no, row
         except CSV_READ_ERRORS as exc:
-            raise DataError(f"{path}, at or after line {line_no + 1}: cannot be read ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
+            what = f"a broken row or an unclosed quote ({exc})" if isinstance(exc, csv.Error) else f"{exc.__class__.__name__}: {exc}"
+            raise DataError(f"{path} line {reader.line_num + 1}: cannot be read ({what}); {CSV_HINT}") from None
 
 
 def detect_format(path: str | Path) -> tuple[str, Path]:

@@ -14,24 +14,24 @@ from .sources import canonical_split
 log = logging.getLogger(__name__)
 
 
-def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class. `option`
+def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, keep_singletons: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class (when a
+    class has a single sample: unstratified, the split runs have always used). `keep_singletons`:
+    such classes stay on the kept side and the others stay stratified (data split). `option`
     and `given` (the value as the user gave it, where `fraction` is derived from it) name the
     setting in the error when the pool is too small for that fraction."""
     y = np.asarray(labels)[pool]
     names, counts = np.unique(y, return_counts=True)
     single = names[counts < 2]
-    if len(single) and len(single) < len(names):
-        # a class with one sample cannot be on both sides: it stays on the kept side, and the
-        # other classes are still stratified (scikit-learn would drop stratification for all)
+    if keep_singletons and len(single):
+        if len(single) == len(names):
+            raise DataError(f"{option}={fraction if given is None else given:g}: every class has a single sample, so a hold-out would take whole classes out of training; add images or set {option} to 0")
         log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, single.tolist())), option)
         alone = np.isin(y, single)
         keep, held = stratified_holdout(labels, fraction, seed, pool[~alone], option, given)
         return np.sort(np.concatenate([keep, pool[alone]])), held
-    if len(single) and len(single) == len(names):
-        raise DataError(f"{option}={fraction if given is None else given:g}: every class has a single sample, so a hold-out would take whole classes out of training; add images or set {option} to 0")
     try:
-        keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=y)
+        keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=None if len(single) else y)
     except ValueError:  # scikit-learn: a side with no sample, or fewer samples than classes
         held = int(np.ceil(fraction * len(pool)))
         raise DataError(f"{option}={fraction if given is None else given:g} holds out {held} of {len(pool)} samples, leaving {len(pool) - held}, "

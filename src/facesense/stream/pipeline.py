@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -77,10 +78,9 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # a number given as text ('0.5' from a form or a file)
             value, kind = getattr(self, f.name), (float if f.type in (float, "float") else int)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (kind is int and not float(value).is_integer()):
                 raise FacesenseError(f"{f.name}={value!r}: must be a{'n integer' if kind is int else ' finite number'}")
-            if kind is int:
-                object.__setattr__(self, f.name, int(value))
+            object.__setattr__(self, f.name, kind(value))  # numpy numbers too, as plain Python ones
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
         if not 0 < self.smoothing <= 1:
             raise FacesenseError(f"smoothing={self.smoothing}: must be in (0, 1] (weight of the newest look at a face; 1 = off, 0.4 = default)")
