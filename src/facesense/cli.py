@@ -218,8 +218,6 @@ def _predict(args) -> None:
 
     from . import schema
 
-    if not args.inputs:
-        raise FacesenseError(f"predict takes a model, then images: e.g. `facesense predict expression {args.model if Path(args.model).is_file() else 'photo.jpg'}`")
     classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     _print_predictions(rows, classes, args.format)
@@ -485,6 +483,8 @@ class _Parser(argparse.ArgumentParser):
     (docs/exit-codes.md), instead of argparse's usage block; --help still shows the usage."""
 
     def error(self, message: str):
+        if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
+            message = "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
     pr.add_argument("model")
-    pr.add_argument("inputs", nargs="*")  # none: a hint that names the argument order
+    pr.add_argument("inputs", nargs="+")
     pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")
@@ -579,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
     lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
-    lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
+    lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age or age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=_number(int, 0), default=320, help="frames are downscaled to this width for detection (default %(default)s; 0 = the full frame)")
@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
-    dm.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age (default, shipped), dlib-age (an optional package: see README) or none")
+    dm.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age or age (default, shipped), dlib-age (an optional package: see README) or none")
     _add_device(dm)
     dm.set_defaults(func=_demo)
 
@@ -625,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
     sv.add_argument("--gender", default=DEFAULT_GENDER)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
-    sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: gender_age (default, shipped), dlib-age or none")
+    sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: gender_age or age (default, shipped), dlib-age or none")
     _add_detector(sv)
     sv.add_argument("--detector-model")
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
