@@ -277,3 +277,15 @@ def test_weight_averaging_keeps_frozen_batch_norm_statistics(tmp_path, folders3)
 def test_scientific_notation_is_a_number():
     """YAML 1.1 reads 1e-3 (no dot) as a string; a float setting takes it as the number."""
     assert load_config(overrides=["lr=1e-3", "swa_start=1", "swa_lr=5e-4"]).lr == pytest.approx(0.001)
+
+
+def test_resume_writes_the_run_inputs_a_kill_left_out(tmp_path, folders3):
+    """config.yaml (what --resume looks for) is written after labels.json and split_manifest.csv;
+    a run that has it but lost the others (killed between them by an older version) gets them
+    back on resume, so its data check and its record are whole."""
+    part = train(small_config(folders3, tmp_path, epochs=2), progress=False, stop_after=1)
+    manifest = part.split_manifest.read_text()
+    part.labels.unlink()
+    part.split_manifest.unlink()
+    done = train(None, resume=part.root, progress=False)
+    assert done.labels.is_file() and done.split_manifest.read_text() == manifest and done.summary.is_file()

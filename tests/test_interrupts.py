@@ -61,8 +61,45 @@ def test_ctrl_c_during_evaluate_keeps_the_finished_report(tmp_path, monkeypatch,
     monkeypatch.setattr(report, "plot_reliability", interrupted)  # mid-way through writing the report
     assert main(["evaluate", "gender", "--data", str(data), "--out", str(out)]) == 130
     after = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert set(after) == set(before) and not temp_files(tmp_path)
-    json.loads(after["metrics.json"])  # still whole
+    assert after == before and not temp_files(tmp_path)  # the whole earlier report, not a mix of two
+
+
+def test_a_killed_rerun_leaves_earlier_outputs_whole_and_its_leftovers_go_next_time(tmp_path, monkeypatch):
+    """The demo clip is written beside and renamed (a kill mid-write damaged the finished clip);
+    a folder a killed data split was building, and a killed int8 export's work folder, are
+    removed by the next run to the same place."""
+    import cv2
+
+    from conftest import write_class_folders
+    from facesense.runs import host_name
+    from facesense.stream import demo
+
+    clip = demo.make_demo_clip(tmp_path / "clip.mp4", frames=6)
+    before = clip.read_bytes()
+    calls = []
+
+    def warp(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 5:
+            raise KeyboardInterrupt
+        return real_warp(*args, **kwargs)
+
+    real_warp = cv2.warpAffine
+    monkeypatch.setattr(cv2, "warpAffine", warp)
+    with pytest.raises(KeyboardInterrupt):
+        demo.make_demo_clip(clip, frames=6)
+    monkeypatch.undo()
+    assert clip.read_bytes() == before and not temp_files(tmp_path)
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
+    dead = 2**22 + 12345  # above Linux's pid limit: no such process
+    stale = [tmp_path / f".split.{dead}.{host_name()}.0badf00d.tmpdir", tmp_path / f".m.onnx.{dead}.{host_name()}.0badf00d.tmpdir"]
+    for folder in stale:
+        (folder / "test" / "a").mkdir(parents=True)
+        (folder / "test" / "a" / "x.png").write_bytes(b"half a copy")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "split")]) == 0
+    assert main(["export", "gender", "--int8", "--calibration", str(data), "--calibration-samples", "4", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert not any(folder.exists() for folder in stale) and not temp_files(tmp_path)
+
 
 
 def test_ctrl_c_during_live_exits_130_with_complete_outputs(tmp_path):

@@ -25,15 +25,20 @@ from .train.loop import Trainer, pick_device
 log = logging.getLogger(__name__)
 
 
-def write_run_inputs(run: RunDir, cfg: Config, data: PreparedData) -> None:
-    write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    write_json(run.labels, schema.stamped("labels", {"classes": data.classes, "input_spec": data.spec.to_dict()}))
-    write_text(run.split_manifest, manifest_csv(data.manifest_rows))
-    if data.skipped:
+def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> None:
+    """The run's inputs; config.yaml last, since it marks a folder as a run that --resume can
+    continue. `cfg` None (a resume): only the inputs a kill left unwritten."""
+    if cfg is not None or not run.labels.is_file():
+        write_json(run.labels, schema.stamped("labels", {"classes": data.classes, "input_spec": data.spec.to_dict()}))
+    if cfg is not None or not run.split_manifest.is_file():
+        write_text(run.split_manifest, manifest_csv(data.manifest_rows))
+    if data.skipped and (cfg is not None or not run.skipped.is_file()):
         buf = io.StringIO()
         csv.writer(buf).writerows([("id", "reason", schema.KEY), *[(i, why, schema.VERSIONS["skipped"]) for i, why in data.skipped]])
         write_text(run.skipped, buf.getvalue())
         log.warning("skipped %d unreadable sample(s) (skip_bad=true); listed in %s", len(data.skipped), run.skipped)
+    if cfg is not None:
+        write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None) -> dict:
@@ -88,6 +93,8 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
     data = prepare_data(cfg)
     if resume is not None:
         _check_same_data(run, data)
+        if rank == 0:
+            write_run_inputs(run, None, data)  # those a kill right after config.yaml left unwritten
     created = None
     if resume is None:
         if run_dir is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
-from .runs import atomic_path
+from .runs import atomic_path, temp_folder_beside
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,10 +95,11 @@ def _with_metadata(proto, meta: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
+def quantize_int8(model_bytes: bytes, calibration: "np.ndarray", work_dir: Path | None = None) -> bytes:
     """Static int8 quantisation (ONNX Runtime, QDQ, per-channel weights): activation ranges come
     from `calibration`, a batch of model-ready float32 inputs. About 2x faster on x86 CPUs with
-    VNNI; check the accuracy change with `facesense evaluate FILE.onnx`."""
+    VNNI; check the accuracy change with `facesense evaluate FILE.onnx`. Its intermediate
+    models (tens of MB) go to `work_dir` (default: the system's temp folder)."""
     import tempfile
 
     import onnx
@@ -114,12 +116,17 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray") -> bytes:
         def get_next(self):
             return next(self.items, None)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    system_tmp = tempfile.tempdir
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         fp32, pre, q = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         fp32.write_bytes(model_bytes)
-        quant_pre_process(str(fp32), str(pre))
-        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=output_layers(onnx.load(str(pre))))
+        try:  # ONNX Runtime's own temp folders (ort.quant.*, pre.quant.*) go there too
+            tempfile.tempdir = tmp
+            quant_pre_process(str(fp32), str(pre))
+            quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=output_layers(onnx.load(str(pre))))
+        finally:
+            tempfile.tempdir = system_tmp
         proto = onnx.load(str(q))
     return _with_metadata(proto, {**metadata, "facesense_precision": "int8"})
 
@@ -167,7 +174,12 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     loaded = load_model(model)
     data = onnx_bytes(loaded)
     if int8_calibration is not None:
-        data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config))
+        # its work files beside the output, where a rerun after a kill removes them
+        work = temp_folder_beside(Path(out))
+        try:
+            data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config), work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return Path(out)

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import socket
 import uuid
 from contextlib import contextmanager
@@ -25,12 +26,24 @@ def temp_beside(path: Path, tag: str) -> Path:
     left for the same path (their process is gone) are removed first, so a rerun cleans up
     after a kill -9. Other hosts' (a shared filesystem) and other files are never touched."""
     host = host_name()
-    ours = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp|tmp{re.escape(path.suffix)})$")
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{re.escape(path.suffix)})$")
     for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
         match = ours.match(old.name)
-        if match and old.is_file() and not process_alive(int(match.group(1))):
+        if not match or process_alive(int(match.group(1))):
+            continue
+        if match.group(2) and old.is_dir() and not old.is_symlink():  # a folder being built (`temp_folder_beside`)
+            shutil.rmtree(old, ignore_errors=True)
+        elif not match.group(2) and old.is_file():
             old.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.{host}.{tag}")
+
+
+def temp_folder_beside(path: Path) -> Path:
+    """A new, empty folder beside `path` to build a folder's contents in before one rename;
+    folders that killed runs of this host left for the same path are removed first."""
+    folder = temp_beside(path, f"{uuid.uuid4().hex[:8]}.tmpdir")
+    folder.mkdir(parents=True)
+    return folder
 
 
 def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Path:
@@ -58,7 +71,16 @@ def process_alive(pid: int) -> bool:
         return False
     except (OSError, OverflowError, ValueError):  # someone else's process, or no valid pid
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet (Linux): it writes nothing any more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 @contextmanager
@@ -75,6 +97,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def retire(*paths: Path) -> None:
+    """Remove the files that mark a set of outputs complete (a summary, metrics.json) before the
+    set is replaced; they are written again last, so a kill in between leaves no marker beside
+    a mix of old and new files."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def building(out_dir: Path, last: str) -> Iterator[Path]:
+    """A set of files (a report and its plots) written into a folder beside `out_dir`, then moved
+    into it: an interrupted rerun leaves the earlier set whole, and `last`, the file that marks
+    the set complete, is removed before the move and moved in last, so a kill during the moves
+    leaves no marker beside a mix of two sets."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    build = temp_folder_beside(out_dir)
+    try:
+        yield build
+        retire(out_dir / last)
+        for path in sorted(build.iterdir(), key=lambda p: p.name == last):
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import schema
 from ..preprocess import InputSpec
-from ..runs import write_json, write_text
+from ..runs import building, write_json, write_text
 from .images import decode
 from .samples import Samples
 
@@ -143,9 +143,10 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
-    report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, out_dir / "samples.png").name}
-    write_json(out_dir / "summary.json", schema.stamped("inspect_summary", report))
-    write_text(out_dir / "report.md", markdown(report))
+    with building(out_dir, "summary.json") as build:  # an earlier report here stays whole until this one is
+        report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
+        write_text(build / "report.md", markdown(report))
+        write_json(build / "summary.json", schema.stamped("inspect_summary", report))
     return report, groups
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..preprocess import InputSpec
-from ..runs import write_text
+from ..runs import temp_folder_beside, write_text
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
@@ -60,7 +59,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
     check_folder_names(samples)
     parts = split_indices(samples, test_size, val_size, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # renamed into place when complete
+    tmp = temp_folder_beside(out)  # renamed into place when complete
     rows = []
     try:
         for split, idx in parts.items():

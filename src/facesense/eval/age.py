@@ -18,7 +18,7 @@ from ..data.samples import Samples
 from ..data.sources import read_dataset
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
-from ..runs import write_json, write_text
+from ..runs import building, write_json, write_text
 from .metrics import group_names
 
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -223,8 +223,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     for j, i in enumerate(kept):
         rows.append(",".join([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}"] + ([groups[j]] if groups else [])))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "age_predictions.csv", "\n".join(rows) + "\n")
-    write_json(out_dir / "age_metrics.json", m)
+    with building(out_dir, "age_metrics.json") as build:  # an earlier report here stays whole until this one is
+        write_text(build / "age_predictions.csv", "\n".join(rows) + "\n")
+        write_json(build / "age_metrics.json", m)
     return m
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema
-from ..runs import write_json, write_text
+from ..runs import building, write_json, write_text
 from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
 
@@ -44,6 +44,12 @@ def write_evaluation(
     metrics.update(extra)
     if groups is not None:
         metrics["by_group"] = group_metrics(y_true, probs, groups, classes)
+    with building(out_dir, "metrics.json") as build:
+        _write_report(build, metrics, ids, y_true, probs, classes, title, history_csv)
+    return metrics
+
+
+def _write_report(out_dir: Path, metrics: dict, ids, y_true, probs, classes, title: str, history_csv: Path | None) -> None:
     write_text(out_dir / "predictions.csv", predictions_csv(ids, y_true, probs, classes))
     plots = {"confusion": plot_confusion(metrics, out_dir / "confusion.png").name}
     curves = roc_curves(y_true, probs, classes)
@@ -53,9 +59,8 @@ def write_evaluation(
     if history_csv is not None and history_csv.is_file():
         plots["learning_curves"] = plot_learning_curves(history_csv, out_dir / "learning_curves.png").name
     metrics["plots"] = plots
-    write_json(out_dir / "metrics.json", schema.stamped("metrics", metrics))
     write_text(out_dir / "report.md", markdown_report(metrics, title))
-    return metrics
+    write_json(out_dir / "metrics.json", schema.stamped("metrics", metrics))  # it marks the report complete
 
 
 def _fmt(x) -> str:

@@ -8,11 +8,13 @@ all have work to do.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacesenseError
+from ..runs import temp_beside
 
 
 def demo_photo() -> np.ndarray:
@@ -36,10 +38,14 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
     photo = demo_photo()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    # written beside and renamed into place when whole: a kill mid-write keeps an earlier clip
+    tmp = temp_beside(path, f"tmp{path.suffix}")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
+        tmp.unlink(missing_ok=True)
         raise FacesenseError(f"{path}: cannot write the demo clip here")
     ph, pw = photo.shape[:2]
+    done = False
     try:
         for i in range(frames):
             t = i / max(1, frames - 1)
@@ -56,6 +62,11 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
                 mask = cv2.warpAffine(np.full((ph, pw), 255, np.uint8), m, (width, height)) > 0
                 canvas[mask] = warped[mask]
             writer.write(canvas)
+        done = True
     finally:
         writer.release()
+        if done:
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
     return path

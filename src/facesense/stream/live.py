@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FacesenseError, SourceFailed
+from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
@@ -150,6 +151,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         error = "interrupted"
     finally:
         source.close()  # joins the capture thread: nothing is left reading when we return
+        if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
+            retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
         for sink in sinks:
             sink.close() if collector.frames else sink.discard()  # no frame: no output file at all
     if collector.frames == 0 and error != "interrupted":
@@ -160,9 +163,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
     summary["gaps"] = getattr(source, "gaps", [])
     if opts.summary_json:
-        write_summary(Path(opts.summary_json), summary)
         if expression:
             plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
             summary["timeline_plot"] = str(plot) if plot else None
-            write_summary(Path(opts.summary_json), summary)
+        write_summary(Path(opts.summary_json), summary)  # last: it marks the set complete
     return summary
