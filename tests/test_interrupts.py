@@ -136,3 +136,37 @@ def test_ctrl_c_during_live_exits_130_with_complete_outputs(tmp_path):
     with av.open(str(tmp_path / "a.mp4")) as video:
         assert video.streams.video[0].frames == summary["frames"]
     assert not temp_files(tmp_path)
+
+
+def test_a_report_is_built_inside_its_folder_and_replaces_the_earlier_one_whole(tmp_path, monkeypatch):
+    """The build folder is a hidden one inside the report folder (same filesystem and group;
+    '.' works), and a plot the earlier report had but this one lacks does not stay beside it."""
+    import tempfile
+
+    import facesense
+    from conftest import write_class_folders
+    from facesense.export import quantize_int8
+
+    data = write_class_folders(tmp_path / "g", ["man", "woman"], 3, colour=True, size=64)
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "learning_curves.png").write_bytes(b"an earlier run's curves")
+    (out / "notes.txt").write_text("the user's own file")
+    monkeypatch.chdir(out)
+    m = facesense.evaluate("gender", data, ".")
+    assert m["n"] == 6 and json.loads((out / "metrics.json").read_text())["n"] == 6
+    assert not (out / "learning_curves.png").exists() and (out / "notes.txt").is_file()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    import onnx
+    import onnxruntime.quantization as quantization
+
+    def fails(*args, **kwargs):
+        assert tempfile.gettempdir().startswith(str(tmp_path))  # ONNX Runtime's temp files go to the work folder
+        raise RuntimeError("quantisation failed")
+
+    monkeypatch.setattr(onnx, "load_from_string", lambda data: type("Proto", (), {"metadata_props": []})())
+    monkeypatch.setattr(quantization, "quant_pre_process", fails)
+    before = tempfile.tempdir
+    with pytest.raises(RuntimeError, match="quantisation failed"):
+        quantize_int8(b"a model", __import__("numpy").zeros((1, 1, 8, 8), "float32"), tmp_path)
+    assert tempfile.tempdir == before  # the process's temp folder is given back

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,6 +96,9 @@ def _with_metadata(proto, meta: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
+_QUANTIZING = threading.Lock()
+
+
 def quantize_int8(model_bytes: bytes, calibration: "np.ndarray", work_dir: Path | None = None) -> bytes:
     """Static int8 quantisation (ONNX Runtime, QDQ, per-channel weights): activation ranges come
     from `calibration`, a batch of model-ready float32 inputs. About 2x faster on x86 CPUs with
@@ -116,17 +120,20 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray", work_dir: Path 
         def get_next(self):
             return next(self.items, None)
 
-    system_tmp = tempfile.tempdir
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         fp32, pre, q = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         fp32.write_bytes(model_bytes)
-        try:  # ONNX Runtime's own temp folders (ort.quant.*, pre.quant.*) go there too
-            tempfile.tempdir = tmp
-            quant_pre_process(str(fp32), str(pre))
-            quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            nodes_to_exclude=output_layers(onnx.load(str(pre))))
-        finally:
-            tempfile.tempdir = system_tmp
+        # ONNX Runtime's own temp folders (ort.quant.*, pre.quant.*) go there too: it takes no
+        # folder, so the process's temp folder is pointed there meanwhile (one export at a time)
+        with _QUANTIZING:
+            system_tmp = tempfile.tempdir
+            tempfile.tempdir = tmp if work_dir is not None else system_tmp
+            try:
+                quant_pre_process(str(fp32), str(pre))
+                quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=INT8_OPS, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                nodes_to_exclude=output_layers(onnx.load(str(pre))))
+            finally:
+                tempfile.tempdir = system_tmp
         proto = onnx.load(str(q))
     return _with_metadata(proto, {**metadata, "facesense_precision": "int8"})
 

@@ -39,8 +39,9 @@ def temp_beside(path: Path, tag: str) -> Path:
 
 
 def temp_folder_beside(path: Path) -> Path:
-    """A new, empty folder beside `path` to build a folder's contents in before one rename;
-    folders that killed runs of this host left for the same path are removed first."""
+    """A new, empty folder beside `path` to build its contents in before renaming them into
+    place; folders that killed runs of this host left for the same path are removed first."""
+    path = Path(os.path.abspath(path))  # Path('.') has no name to put in the temp folder's
     folder = temp_beside(path, f"{uuid.uuid4().hex[:8]}.tmpdir")
     folder.mkdir(parents=True)
     return folder
@@ -57,8 +58,14 @@ def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Pa
 
 
 def host_name() -> str:
-    """This machine's name as it may stand in a file name."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+    """This machine's name as it may stand in a file name, with its process-id namespace where
+    the system has one: a container sharing the host's name (docker --network host) numbers its
+    processes apart, and must not take the host's live ones for dead."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+    try:
+        return f"{name}-{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return name
 
 
 def process_alive(pid: int) -> bool:
@@ -108,16 +115,18 @@ def retire(*paths: Path) -> None:
 
 
 @contextmanager
-def building(out_dir: Path, last: str) -> Iterator[Path]:
-    """A set of files (a report and its plots) written into a folder beside `out_dir`, then moved
-    into it: an interrupted rerun leaves the earlier set whole, and `last`, the file that marks
-    the set complete, is removed before the move and moved in last, so a kill during the moves
-    leaves no marker beside a mix of two sets."""
+def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A set of files (a report and its plots) written into a hidden folder inside `out_dir`,
+    then moved out of it: an interrupted rerun leaves the earlier set whole, and `last`, the file
+    that marks the set complete, is removed before the moves and moved in last, so a kill during
+    them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
+    lacks (a plot the earlier report had) go too. Inside `out_dir`, the moves stay on one
+    filesystem and the files get the folder's group and permissions."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    build = temp_folder_beside(out_dir)
+    build = temp_folder_beside(out_dir / last)
     try:
         yield build
-        retire(out_dir / last)
+        retire(out_dir / last, *(out_dir / name for name in owned if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
     finally:

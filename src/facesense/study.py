@@ -155,8 +155,9 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             if path and not Path(path).exists():
                 raise ConfigError(f"{config}: {key} {path} not found")
         outside_dataset(out, cfg.data, "--out")
-        try:
-            check_before_data(cfg)
+        pending = [run for run in runs if not (run / "train_summary.json").is_file()]
+        try:  # runs that resume from last.pt need no init_from file any more
+            check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
         except FacesenseError as exc:
             raise ConfigError(f"{config}: {exc}") from None
     if len(tasks) > 1:

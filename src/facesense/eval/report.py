@@ -25,6 +25,11 @@ def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, class
     return buf.getvalue()
 
 
+# what an evaluation writes besides metrics.json; one an earlier report had and this one does not
+# (roc.png of a binary task, learning curves of a run) is removed with it
+REPORT_FILES = ("predictions.csv", "confusion.png", "roc.png", "reliability.png", "learning_curves.png", "report.md")
+
+
 def write_evaluation(
     out_dir: Path,
     ids: list[str],
@@ -44,7 +49,7 @@ def write_evaluation(
     metrics.update(extra)
     if groups is not None:
         metrics["by_group"] = group_metrics(y_true, probs, groups, classes)
-    with building(out_dir, "metrics.json") as build:
+    with building(out_dir, "metrics.json", REPORT_FILES) as build:
         _write_report(build, metrics, ids, y_true, probs, classes, title, history_csv)
     return metrics
 

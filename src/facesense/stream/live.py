@@ -162,7 +162,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     summary["detector"] = opts.detector
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
     summary["gaps"] = getattr(source, "gaps", [])
-    if opts.summary_json:
+    if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         if expression:
             plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
             summary["timeline_plot"] = str(plot) if plot else None
