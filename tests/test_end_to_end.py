@@ -223,3 +223,16 @@ def test_evaluating_on_a_dataset_without_one_class_reports_it_absent(trained_run
     assert m["balanced_accuracy"] == pytest.approx(np.mean([np.mean(pred[y == c] == c) for c in (0, 1)]))
     assert "Absent from the labels: 'sad'" in (out / "report.md").read_text()
     assert "absent from the labels: sad" in printed
+
+
+def test_custom_classes_are_the_labels_the_map_leaves(tmp_path):
+    """task=custom takes its classes from the data after the label map: dropped labels are no
+    class, renamed ones are one (both failed with 'not a class of this task')."""
+    from conftest import write_class_folders
+    from facesense.config import load_config
+    from facesense.data.prepare import prepare_data
+
+    data = write_class_folders(tmp_path / "pets", ["bird", "cat", "dog"], 6)
+    for label_map, classes in (({"bird": None}, ["cat", "dog"]), ({"bird": "animal", "cat": "animal"}, ["animal", "dog"])):
+        cfg = load_config(overrides={"task": "custom", "data": str(data), "label_map": label_map, "val_size": 0.25})
+        assert prepare_data(cfg).classes == classes

@@ -207,6 +207,9 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
     assert main(["evaluate", run, "--data", str(utk), "--split", "test", "--group-by", "race", "--where", "age>=18", "--out", str(tmp_path / "eval_pt")]) == 0
     m_pt = json.loads((tmp_path / "eval_pt" / "age_metrics.json").read_text())
     assert m_pt["n"] == m["n"] and m_pt["mae"] == pytest.approx(m["mae"], abs=1e-3)
+    capsys.readouterr()
+    assert main(["compare", run, "--out", str(tmp_path / "cmp")]) == 2  # was a KeyError traceback
+    assert "a gender+age run; compare takes classifier runs" in capsys.readouterr().err
 
 
 def test_evaluate_where_on_a_classifier_and_bad_where_exit_2(tmp_path, capsys):
@@ -369,3 +372,20 @@ def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, caps
     assert main(["evaluate", "age", "--data", str(utk), "--group-by", "race", "--out", str(tmp_path / "e")]) == 0
     m = json.loads((tmp_path / "e" / "age_metrics.json").read_text())
     assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"]
+
+
+def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):
+    """A blank age is named (was a float() traceback); nothing readable under --skip-bad is exit 2
+    (was exit 0 with a NaN MAE in the JSON); compare and study take classifier runs only."""
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    text = (utk / "labels.csv").read_text().splitlines()
+    first = text[1].split(",")
+    first[2] = ""
+    (utk / "labels.csv").write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
+    assert main(["evaluate", "age", "--data", str(utk), "--out", str(tmp_path / "e")]) == 2
+    assert "age '' is not a number" in capsys.readouterr().err
+    bad = write_age_manifest(tmp_path / "bad", n=4)
+    for image in (bad / "images").iterdir():
+        image.write_text("not an image")
+    assert main(["evaluate", "age", "--data", str(bad), "--skip-bad", "--out", str(tmp_path / "e2")]) == 2
+    assert "no readable images to evaluate" in capsys.readouterr().err and not (tmp_path / "e2" / "age_metrics.json").exists()

@@ -218,7 +218,7 @@ def _predict(args) -> None:
 
     from . import schema
 
-    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector)
+    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model)
     rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
     _print_predictions(rows, classes, args.format)
     if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
@@ -470,6 +470,7 @@ def _add_detector(parser: argparse.ArgumentParser) -> None:
     from .stream.detect import DEFAULT_DETECTOR, DETECTORS
 
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}: a CNN with five landmarks per face that finds turned and small faces; table in docs/benchmarks.md)")
+    parser.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
@@ -581,7 +582,6 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
     lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age or age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
-    lv.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
     lv.add_argument("--detect-width", type=_number(int, 0), default=320, help="frames are downscaled to this width for detection (default %(default)s; 0 = the full frame)")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (default %(default)s; 1 = every frame)")
     lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest look in each track's running probabilities (default %(default)s; 1 = off)")
@@ -627,7 +627,6 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
     sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: gender_age or age (default, shipped), dlib-age or none")
     _add_detector(sv)
-    sv.add_argument("--detector-model")
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
     sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")
     sv.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")

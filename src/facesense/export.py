@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import threading
 import warnings
@@ -14,7 +15,10 @@ import torch
 from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
+from .errors import DataError
 from .runs import atomic_path, temp_folder_beside
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -173,7 +177,12 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
         train = assign_splits(data, **trained_split_settings(config))["train"]
     pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
-    images, _ = decode(data.subset(pick), spec, skip_bad=True, prepare=face_preparer(spec))  # aligned as in training
+    drawn = data.subset(pick)
+    images, kept = decode(drawn, spec, skip_bad=True, prepare=face_preparer(spec))  # aligned as in training
+    if not kept:
+        raise DataError(f"--calibration {dataset}: none of the {len(pick)} images drawn could be read; give training images of the model's task")
+    if drawn.skipped:
+        log.warning("--calibration %s: skipped %d unreadable of %d images drawn", dataset, len(drawn.skipped), len(pick))
     return scale(images, spec).astype(np.float32)
 
 

@@ -53,6 +53,20 @@ def task_classes(task: str, data_labels: Iterable[str] | None = None) -> tuple[s
     return tuple(sorted({normalise(x) for x in data_labels}))
 
 
+def mapped_labels(data_labels: Iterable[str], label_map: Mapping[str, str | None] | None) -> list[str]:
+    """The labels as a label map leaves them (renamed; dropped ones left out): what a custom
+    task's classes are made of."""
+    explicit = {normalise(k): v for k, v in (label_map or {}).items()}
+    out = []
+    for raw in data_labels:
+        key = normalise(raw)
+        if key not in explicit:
+            out.append(raw)
+        elif explicit[key] is not None:
+            out.append(explicit[key])
+    return out
+
+
 def build_label_index(
     classes: Iterable[str],
     data_labels: Iterable[str],

@@ -45,20 +45,21 @@ def is_face_model(model: str | Path, config: dict) -> bool:
     return str(model) in dlib_models.BACKENDS or config.get("task") in FACE_TASKS
 
 
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None) -> tuple[list[str], list[dict]]:
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None) -> tuple[list[str], list[dict]]:
     """-> (classes, rows of {path, pred, p_<class>...}; with a face model on photos, one row
     per face with {face, x, y, w, h} too); unreadable files error or are reported as rows with
     an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
     exported .onnx, or a third-party backend. `crops`: the images are face crops, each
-    classified whole. `detector`: the face detector for photos (default: the live path's)."""
+    classified whole. `detector`: the face detector for photos (default: the live path's), and
+    `detector_model` its model file where it needs one (yunet)."""
     if is_age_name(model):
         if crops:
             return [], predict_ages(str(model), inputs, skip_bad, device)
-        return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device)
+        return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model)
 
     loaded = load_classifier(model, device=device)
     if not crops and is_face_model(model, getattr(loaded, "config", {})):
-        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device)
+        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
@@ -104,7 +105,7 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
     return rows
 
 
-def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto") -> list[dict]:
+def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None) -> list[dict]:
     """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
     pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
     face 0 and no prediction, so every photo is accounted for."""
@@ -112,7 +113,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
     from .stream.detect import DEFAULT_DETECTOR, build_detector
     from .stream.frames import read_bgr_image
 
-    found = build_detector(detector or DEFAULT_DETECTOR, device=device)
+    found = build_detector(detector or DEFAULT_DETECTOR, detector_model, device=device)
     rows: list[dict] = []
     for path in expand_inputs(inputs):
         try:

@@ -162,6 +162,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             raise ConfigError(f"{config}: {exc}") from None
     if len(tasks) > 1:
         raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
+    if tasks == {"gender_age"}:  # its answers are validation accuracies of classifiers
+        raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
 
 
 # settings of the machine, not of the experiment: a kept run may have used others

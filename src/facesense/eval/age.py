@@ -4,6 +4,7 @@ within the model's stated uncertainty. Rows can be kept by conditions (`age>=18`
 
 from __future__ import annotations
 
+import logging
 import operator
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .metrics import group_names
 
+log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w ]*?)\s*(>=|<=|!=|==|>|<|=)\s*(.+?)\s*$")
 
@@ -190,6 +192,13 @@ def split_config_of(model: str | Path) -> dict:
     return read_checkpoint(model)["config"]
 
 
+def _is_age(text: str) -> bool:
+    try:
+        return np.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
                  group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
     scorer = load_age_scorer(model)
@@ -202,7 +211,14 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
     samples = select_rows(samples, config, split, list(where), data)
+    bad = next((v for v in samples.columns["age"] if not _is_age(v)), None)
+    if bad is not None:  # as training says it
+        raise DataError(f"{data}: age {bad!r} is not a number; fix the age column")
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
+    if not kept:
+        raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)})")
+    if samples.skipped:
+        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics", len(samples.skipped))
     ages = np.array([float(samples.columns["age"][i]) for i in kept])
     gender_probs, age_probs = _score_in_batches(scorer, images)
     years, sd = years_and_sd(age_probs, scorer.bins)

@@ -31,6 +31,8 @@ def run_row(root: Path) -> dict:
     if not metrics_path.is_file():
         raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json)")
     m = json.loads(metrics_path.read_text())
+    if "per_class" not in m:  # a gender+age run: its validation is an age MAE and a calibration
+        raise FacesenseError(f"{root}: a gender+age run; compare takes classifier runs (score gender+age runs with `facesense evaluate RUN --data DATA --split test`)")
     weakest = min(m["per_class"].items(), key=lambda kv: kv[1]["recall"])
     return {
         "run": f"{root.parent.name}/{root.name}",
