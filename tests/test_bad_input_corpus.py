@@ -176,6 +176,9 @@ CASES = [
     ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),
     ("export int8 calibrated on unreadable images", ["export", "gender", "--int8", "--calibration", "{c}/all_bad", "--out", "{c}/out/g.int8.onnx"], "none of the 2 images drawn could be read"),  # was a ValueError traceback
+    ("export an ONNX file", ["export", "{c}/random.onnx", "--out", "{c}/out/x.onnx"], "is an ONNX model already"),  # 'not a readable checkpoint (UnpicklingError'
+    ("export the gender_age network", ["export", "gender_age", "--out", "{c}/out/x.onnx"], "ships as an ONNX file only"),  # 'not found' while listing it
+    ("serve a gender model as --sentiment", ["serve", "--sentiment", "gender", "--port", "0"], "--sentiment gender: is a gender model"),  # answered 'sentiment: woman'
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
     ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
     ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder: not a run folder"),

@@ -389,3 +389,22 @@ def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):
         image.write_text("not an image")
     assert main(["evaluate", "age", "--data", str(bad), "--skip-bad", "--out", str(tmp_path / "e2")]) == 2
     assert "no readable images to evaluate" in capsys.readouterr().err and not (tmp_path / "e2" / "age_metrics.json").exists()
+
+
+def test_gender_age_on_gender_only_data_and_its_training_data_checks(tmp_path, capsys, caplog):
+    """A gender+age network on data without ages is scored as the gender classifier it also is
+    (it said 'no age column'); extra_data that is the main dataset is refused (its test rows
+    trained); ages above age_max are said to count as age_max."""
+    from conftest import write_class_folders
+    from facesense.config import load_config
+    from facesense.data.gender_age import prepare_gender_age
+    from facesense.errors import DataError
+
+    faces = write_class_folders(tmp_path / "faces", ["man", "woman"], 3, colour=True, size=64)
+    assert main(["evaluate", "gender_age", "--data", str(faces), "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 6
+    utk = write_age_manifest(tmp_path / "utk", n=24)
+    with pytest.raises(DataError, match="is the main dataset itself"):
+        prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "extra_data": [str(utk)], "image_size": 32, "channels": 3}))
+    prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "age_max": 30, "image_size": 32, "channels": 3}))
+    assert "are above age_max=30" in caplog.text

@@ -136,7 +136,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     roc_auc, baseline...); an age model (`age`/`gender_age`, `dlib-age`, a gender+age file)
     writes age_metrics.json and age_predictions.csv and returns the age metrics (mae, by decade).
     `group_by` names a manifest column (e.g. race) to report each group and the gap between them."""
-    from .eval.age import evaluate_age, is_age_model
+    from .eval.age import evaluate_age, scores_ages
     from .eval.evaluate import evaluate_model
     from .runs import outside_dataset
     from .runtime.loading import without_age_alias
@@ -156,7 +156,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
     outside_dataset(out, data, "out_dir")
     model = without_age_alias(model)
-    if is_age_model(model):
+    if scores_ages(model, data):
         if label_map is not None:
             raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
         return evaluate_age(model, data, out, split=split, group_by=group_by, skip_bad=skip_bad)

@@ -166,7 +166,7 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .eval.age import evaluate_age, format_age_report, is_age_model
+    from .eval.age import evaluate_age, format_age_report, scores_ages
     from .eval.evaluate import evaluate_model
 
     if args.split_from and not args.split:  # it was ignored, and every sample scored
@@ -174,7 +174,7 @@ def _evaluate(args) -> None:
     from .runtime.loading import without_age_alias
 
     args.model = without_age_alias(args.model)  # as `predict age` and `live --age age`
-    if is_age_model(args.model):
+    if scores_ages(args.model, args.data):
         out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
@@ -434,6 +434,10 @@ def _export(args) -> None:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
     if args.calibration and not args.int8:  # would silently write float32
         raise FacesenseError(f"--calibration {args.calibration}: calibrates int8 quantisation; add --int8, or leave it out for a float32 model")
+    if Path(args.model).suffix.lower() == ".onnx":
+        raise FacesenseError(f"{args.model}: is an ONNX model already; export takes a checkpoint, a run folder or a shipped checkpoint's name")
+    if args.model in ("gender_age", "centerface") and not Path(args.model).exists():  # shipped as ONNX only
+        raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))

@@ -4,6 +4,7 @@ whole years (-1 where the sample has no age, which masks the age loss)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .samples import Samples
 from .sources import read_dataset
 from .split import assign_splits, trained_split_settings
 
+log = logging.getLogger(__name__)
 NO_AGE = -1
 
 
@@ -34,6 +36,10 @@ def ages_of(samples: Samples, age_max: int) -> np.ndarray:
         raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
     if (years < 0).any():
         raise DataError(f"{samples.source}: negative age {years.min():g}; fix the age column")
+    over = int((np.rint(years) > age_max).sum())
+    if over:  # the last bin stands for them: training's age MAE counts them at age_max
+        log.warning("%s: %d of %d ages are above age_max=%d (oldest %g); they train, and count in the validation MAE, as %d",
+                    samples.source, over, len(years), age_max, years.max(), age_max)
     return np.minimum(np.rint(years), age_max).astype(np.int64)
 
 
@@ -53,6 +59,8 @@ def prepare_gender_age(cfg) -> PreparedData:
     dropped = 0
     t0 = time.perf_counter()
     sources = [(cfg.data, True)] + [(extra, False) for extra in cfg.extra_data]
+    if any(Path(extra).resolve() == Path(cfg.data).resolve() for extra in cfg.extra_data):  # its held-out rows would train
+        raise DataError(f"extra_data {cfg.data}: is the main dataset itself; extra_data takes other, gender-only datasets")
     for source, with_age in sources:
         samples = read_dataset(source, cfg.data_format if with_age else "auto", skip_bad=cfg.skip_bad)
         classes_idx, keep = map_labels(samples, classes, cfg.label_map)

@@ -178,10 +178,10 @@ def split_config_of(model: str | Path) -> dict:
     import json
 
     path = Path(str(model))
-    if path.suffix == ".onnx" or not path.exists():
+    if path.suffix.lower() == ".onnx" or not path.exists():
         from ..runtime.assets import shipped_model_path
 
-        onnx = path if path.suffix == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
+        onnx = path if path.suffix.lower() == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
         if onnx is not None and onnx.is_file():
             import onnx as onnx_lib
 
@@ -255,6 +255,21 @@ def _score_in_batches(scorer: AgeScorer, images: np.ndarray, batch: int = 256):
     if not age:
         return None, np.zeros((0, len(scorer.bins)))
     return (np.concatenate(gender) if gender else None), np.concatenate(age)
+
+
+def scores_ages(model: str | Path, data: str | Path) -> bool:
+    """Whether evaluating `model` on `data` scores ages: an age model on data with an `age`
+    column. A gender+age model on gender-only data (no age column) is scored as the gender
+    classifier it also is; dlib-age has nothing else to score."""
+    from ..data.sources import _csv_header, detect_format
+    from ..runtime import dlib_models
+
+    if not is_age_model(model):
+        return False
+    if str(model) in dlib_models.AGE_BACKENDS:
+        return True
+    fmt, path = detect_format(data)
+    return fmt == "manifest" and "age" in _csv_header(path)
 
 
 def is_age_model(model: str | Path) -> bool:

@@ -57,7 +57,7 @@ class GenderAgeModel:
         from .loading import checkpoint_as_onnx, resolve
 
         path = resolve(model)
-        if isinstance(path, Path) and path.suffix == ".onnx":
+        if isinstance(path, Path) and path.suffix.lower() == ".onnx":
             return cls(str(path), name=str(model), threads=threads, device=device)
         if not isinstance(path, Path):
             raise FacesenseError(f"{model} is not a gender+age model; give an .onnx file, a checkpoint or run folder, or the shipped name {SHIPPED_NAME!r}")

@@ -51,7 +51,7 @@ def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
     if str(model) in dlib_models.BACKENDS:
         return dlib_models.BACKENDS[str(model)](threads, device)
     path = resolve(model)
-    if path.suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise FacesenseError(f"model {path}: not a file; give an .onnx file")
         return FaceClassifier(str(path), name=str(model), threads=threads, device=device)
@@ -86,7 +86,7 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
 
     if name == AGE_ALIAS:
         name = SHIPPED_NAME
-    if name == SHIPPED_NAME or name.endswith(".onnx") or Path(name).exists():
+    if name == SHIPPED_NAME or name.lower().endswith(".onnx") or Path(name).exists():
         return AgeHead(GenderAgeModel.load(name, threads, device))
     raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, or 'none'")
 

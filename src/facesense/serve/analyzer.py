@@ -67,10 +67,12 @@ class Analyzer:
     ):
         from ..runtime.classifier import FaceClassifier
         from ..stream.detect import build_detector
-        from ..stream.live import load_face_models
+        from ..stream.live import check_task, load_face_models
 
         self.models = load_face_models(expression, gender, age, device)
         self.sentiment = FaceClassifier.load(sentiment, device=device) if sentiment else None  # scores the whole photo
+        if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
+            check_task(self.sentiment, "sentiment", "sentiment")
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
         self.settings = settings or PipelineSettings()
 
