@@ -87,6 +87,12 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     out = tmp_path / "eval" / "resnet_fer_small-1-val"
     assert capsys.readouterr().out.strip().endswith(str(out))
     assert (out / "metrics.json").is_file()
+    # the same run's val recomputed on data with an image added holds training images: refused
+    extra = folders3 / "angry" / "added.png"
+    extra.write_bytes((folders3 / "angry" / "angry_0.png").read_bytes())
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
+    assert "its recomputed 'val' split is not the one resnet_fer_small-1 was trained with" in capsys.readouterr().err
 
 
 def test_binary_bce_reports_rates(tmp_path, capsys):

@@ -74,6 +74,28 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
+def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Path | None, data) -> None:
+    """A split recomputed from a run's seed and sizes is the run's own only on the data it was
+    trained on: where the run's split_manifest.csv is at hand, its `split` samples must be these
+    (on data with images added or removed, the recomputed split holds training images)."""
+    import csv
+
+    if model_path is None:
+        return
+    run = model_path if model_path.is_dir() else model_path.parent
+    manifest = run / "split_manifest.csv"
+    if not manifest.is_file():
+        return
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = [(r["id"], r["split"]) for r in csv.DictReader(f)]
+    trained = {i for i, s in rows if s == canonical_split(split)}
+    taken = {samples.ids[i] for i in idx}
+    if taken != trained:
+        was_train = len(taken & {i for i, s in rows if s == "train"})
+        raise DataError(f"{data}: its recomputed {split!r} split is not the one {run.name} was trained with ({len(taken - trained)} of its {len(taken)} samples differ, "
+                        f"{was_train} were training samples; {manifest} lists the run's); evaluate it on the data it was trained on, or without --split")
+
+
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the split the model was
     trained with, recomputed from the seed and sizes in its training config (same samples, same order)."""
@@ -102,8 +124,10 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     dropped = int((~keep).sum())
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     if split is not None:
-        split_config = load_for_evaluation(split_from, device).config if split_from else loaded.config
-        idx = select_split(samples, split, split_config, data)
+        source = load_for_evaluation(split_from, device) if split_from else loaded
+        idx = select_split(samples, split, source.config, data)
+        if _match(samples, split) is None:  # recomputed from the training config
+            check_recomputed_split(samples, idx, split, source.path, data)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
