@@ -90,3 +90,15 @@ def test_decode_on_threads_keeps_order_and_names_bad_files(tmp_path):
         decode(samples, spec, workers=4)
     with pytest.raises(ValueError, match="workers"):
         decode(samples, spec, workers=0)
+
+
+def test_a_16_bit_grey_image_is_scaled_not_clipped(tmp_path):
+    """Pillow's convert('L') clips 16-bit values: a mid-grey 16-bit PNG came out near-white."""
+    import numpy as np
+    from PIL import Image
+
+    from facesense.data.images import read_image
+
+    Image.fromarray(np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)).save(tmp_path / "g16.png")
+    pixels = read_image(tmp_path / "g16.png")
+    assert pixels.dtype == np.uint8 and pixels.min() == 0 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 1

@@ -80,6 +80,13 @@ def _too_big(path, w: int, h: int, max_pixels: int) -> DataError:
     return DataError(f"{path}: {w} x {h} pixels is over the limit of {max_pixels:,}; resize it (a tiny file claiming a huge size is a decompression bomb)")
 
 
+def _grey16_to_8(pixels: np.ndarray) -> np.ndarray:
+    values = pixels.astype(np.float64)
+    if values.max(initial=0) > 255:  # 16-bit data (an "I" image of 8-bit values stays as it is)
+        values = values / 257.0
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """File -> uint8 RGB (or gray) array; a clear DataError if it is missing or not an image."""
     path = Path(path)
@@ -87,7 +94,9 @@ def read_image(path: str | Path) -> np.ndarray:
         check_image_size(path)
         with Image.open(path) as im:
             im.load()
-            mode = "L" if im.mode in ("L", "I;16", "I", "1") else "RGB"
+            if im.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it to near-white)
+                return _grey16_to_8(np.asarray(im))
+            mode = "L" if im.mode in ("L", "1") else "RGB"
             return np.asarray(im.convert(mode))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
