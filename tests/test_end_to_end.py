@@ -92,7 +92,19 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     extra.write_bytes((folders3 / "angry" / "angry_0.png").read_bytes())
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
-    assert "its recomputed 'val' split is not the one resnet_fer_small-1 was trained with" in capsys.readouterr().err
+    assert "split have the ids of resnet_fer_small-1's training samples" in capsys.readouterr().err
+
+
+def test_a_skip_bad_run_is_evaluated_on_its_own_split(tmp_path, capsys):
+    """Its split_manifest.csv lists only the images that decoded: the recomputed val of the same
+    data (unreadable files skipped again) is the run's own and is scored."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "d", ["angry", "happy", "sad"], 8)
+    for label in ("angry", "happy", "sad"):
+        (data / label / "corrupt.png").write_text("not an image")
+    run = train_cli(capsys, f"data={data}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "skip_bad=true", f"runs_dir={tmp_path / 'runs'}")
+    assert main(["evaluate", run, "--data", str(data), "--split", "val", "--skip-bad", "--out", str(tmp_path / "e")]) == 0
 
 
 def test_binary_bce_reports_rates(tmp_path, capsys):

@@ -403,6 +403,8 @@ def test_gender_age_on_gender_only_data_and_its_training_data_checks(tmp_path, c
     faces = write_class_folders(tmp_path / "faces", ["man", "woman"], 3, colour=True, size=64)
     assert main(["evaluate", "gender_age", "--data", str(faces), "--out", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 6
+    assert main(["evaluate", "age", "--data", str(faces), "--out", str(tmp_path / "e3")]) == 2  # asked for ages by name
+    assert "no `age` column" in capsys.readouterr().err
     utk = write_age_manifest(tmp_path / "utk", n=24)
     with pytest.raises(DataError, match="is the main dataset itself"):
         prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "extra_data": [str(utk)], "image_size": 32, "channels": 3}))

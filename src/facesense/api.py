@@ -139,7 +139,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     from .eval.age import evaluate_age, scores_ages
     from .eval.evaluate import evaluate_model
     from .runs import outside_dataset
-    from .runtime.loading import without_age_alias
+    from .runtime.loading import is_age_name, without_age_alias
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
@@ -155,8 +155,9 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
     outside_dataset(out, data, "out_dir")
+    age_asked = is_age_name(model)  # `age`, `dlib-age`: an age report or an error
     model = without_age_alias(model)
-    if scores_ages(model, data):
+    if age_asked or scores_ages(model, data):
         if label_map is not None:
             raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
         return evaluate_age(model, data, out, split=split, group_by=group_by, skip_bad=skip_bad)

@@ -171,10 +171,11 @@ def _evaluate(args) -> None:
 
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
-    from .runtime.loading import without_age_alias
+    from .runtime.loading import is_age_name, without_age_alias
 
+    age_asked = is_age_name(args.model)  # `age`, `dlib-age`: an age report or an error
     args.model = without_age_alias(args.model)  # as `predict age` and `live --age age`
-    if scores_ages(args.model, args.data):
+    if age_asked or scores_ages(args.model, args.data):
         out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
@@ -182,8 +183,12 @@ def _evaluate(args) -> None:
             print(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
         print(out)
         return
+    from .eval.age import is_age_model
+
+    if is_age_model(args.model):  # a gender+age network on data without ages
+        log.info("%s: the data have no age column; scoring the model's gender", args.data)
     if args.where:
-        raise FacesenseError("--where keeps rows for age models (dlib-age, gender_age); for a classifier, evaluate a labels.csv of the rows you want")
+        raise FacesenseError("--where keeps rows of an age evaluation (an age model on data with an `age` column); for a classifier, evaluate a labels.csv of the rows you want")
 
     label_map = None
     if args.label_map:
@@ -436,7 +441,7 @@ def _export(args) -> None:
         raise FacesenseError(f"--calibration {args.calibration}: calibrates int8 quantisation; add --int8, or leave it out for a float32 model")
     if Path(args.model).suffix.lower() == ".onnx":
         raise FacesenseError(f"{args.model}: is an ONNX model already; export takes a checkpoint, a run folder or a shipped checkpoint's name")
-    if args.model in ("gender_age", "centerface") and not Path(args.model).exists():  # shipped as ONNX only
+    if args.model in ("gender_age", "age", "centerface") and not Path(args.model).exists():  # shipped as ONNX only
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()

@@ -180,7 +180,9 @@ class Config:
             raise ConfigError("swa_lr is the rate of the averaged epochs: set swa_start too (the first epoch averaged)")
         self._check_splits()
         self._check_name()
-        if self.classes is not None and len({c.strip().lower() for c in self.classes}) != len(self.classes):
+        from .labels import normalise
+
+        if self.classes is not None and len({normalise(c) for c in self.classes}) != len(self.classes):  # man and male are one class
             raise ConfigError(f"classes {self.classes} name a class twice; give each once")
         if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
             raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")

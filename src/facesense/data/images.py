@@ -80,9 +80,9 @@ def _too_big(path, w: int, h: int, max_pixels: int) -> DataError:
     return DataError(f"{path}: {w} x {h} pixels is over the limit of {max_pixels:,}; resize it (a tiny file claiming a huge size is a decompression bomb)")
 
 
-def _grey16_to_8(pixels: np.ndarray) -> np.ndarray:
+def _grey16_to_8(pixels: np.ndarray, known_16_bit: bool) -> np.ndarray:
     values = pixels.astype(np.float64)
-    if values.max(initial=0) > 255:  # 16-bit data (an "I" image of 8-bit values stays as it is)
+    if known_16_bit or values.max(initial=0) > 255:  # a 32-bit "I" image of 8-bit values stays as it is
         values = values / 257.0
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
@@ -95,7 +95,7 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             if im.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it to near-white)
-                return _grey16_to_8(np.asarray(im))
+                return _grey16_to_8(np.asarray(im), known_16_bit=im.mode.startswith("I;16"))
             mode = "L" if im.mode in ("L", "1") else "RGB"
             return np.asarray(im.convert(mode))
     except FileNotFoundError:

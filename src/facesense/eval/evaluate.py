@@ -76,8 +76,9 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
 
 def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Path | None, data) -> None:
     """A split recomputed from a run's seed and sizes is the run's own only on the data it was
-    trained on: where the run's split_manifest.csv is at hand, its `split` samples must be these
-    (on data with images added or removed, the recomputed split holds training images)."""
+    trained on: on data with images added or removed it takes some of the run's training
+    samples. Where the run's split_manifest.csv is at hand, none of the recomputed samples may
+    be one it lists as a training sample."""
     import csv
 
     if model_path is None:
@@ -87,13 +88,11 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
     if not manifest.is_file():
         return
     with open(manifest, newline="", encoding="utf-8") as f:
-        rows = [(r["id"], r["split"]) for r in csv.DictReader(f)]
-    trained = {i for i, s in rows if s == canonical_split(split)}
-    taken = {samples.ids[i] for i in idx}
-    if taken != trained:
-        was_train = len(taken & {i for i, s in rows if s == "train"})
-        raise DataError(f"{data}: its recomputed {split!r} split is not the one {run.name} was trained with ({len(taken - trained)} of its {len(taken)} samples differ, "
-                        f"{was_train} were training samples; {manifest} lists the run's); evaluate it on the data it was trained on, or without --split")
+        trained = {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
+    leaked = sorted({samples.ids[i] for i in idx} & trained)
+    if leaked:
+        raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split have the ids of {run.name}'s training samples "
+                        f"(e.g. {leaked[0]}; {manifest}): the data differ from the data it was trained on; evaluate it on that data, or without --split")
 
 
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
