@@ -113,6 +113,7 @@ CASES = [
     ("predict every image unreadable, --skip-bad", ["predict", "gender", "{c}/all_bad/man/x.jpg", "{c}/all_bad/woman/x.jpg", "--skip-bad"], "none of the 2 image(s) could be read"),  # was exit 0
     ("predict a video", ["predict", "gender", "{c}/clip.mp4"], "is a video; predict reads photos: run `facesense live --source"),  # was 'not a readable image' and a training hint
     ("predict an image and no model", ["predict", "{c}/zero.jpg"], "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"),  # 'the following arguments are required: inputs'
+    ("misspelt command", ["demoo"], "unknown command 'demoo'; did you mean 'demo'?"),
     ("predict misspelt model name", ["predict", "expresion", "{c}/faces"], "did you mean expression?"),
     ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
     ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import csv
 import json
 import logging
@@ -495,6 +497,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
             message = "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"
+        typo = re.match(r"argument command: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if typo:  # `facesense demoo`: name the closest command, as model names and config keys do
+            choices = re.findall(r"'([^']*)'", typo.group(2))
+            close = difflib.get_close_matches(typo.group(1), choices, n=1)
+            if close:
+                message = f"unknown command {typo.group(1)!r}; did you mean {close[0]!r}? (commands: {', '.join(choices)})"
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -576,8 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
-    pr.add_argument("model")
-    pr.add_argument("inputs", nargs="+")
+    pr.add_argument("model", help="a shipped model name (expression, gender, gender_age, sentiment, age), a run folder, a checkpoint or an .onnx file")
+    pr.add_argument("inputs", nargs="+", help="photos or folders of photos (searched for faces with a face model; see --crops)")
     pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
     pr.add_argument("--format", default="csv", choices=["csv", "json"])
     pr.add_argument("--skip-bad", action="store_true")

@@ -41,7 +41,7 @@ def resolve(model: str | Path) -> Path | str:
     names = shipped_model_names()
     close = difflib.get_close_matches(str(model), [*names, AGE_ALIAS, *dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS], n=1)
     hint = f"did you mean {close[0]}? Otherwise " if close else ""
-    raise FacesenseError(f"model {model} not found; {hint}give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(names)})")
+    raise FacesenseError(f"model {model} not found; {hint}give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(names)}; {AGE_ALIAS}: gender_age's age)")
 
 
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
