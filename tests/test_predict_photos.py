@@ -70,6 +70,11 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert list(rows[0])[:8] == ["path", "face", "x", "y", "w", "h", "pred", "age_years"]
     assert len(rows) == 2 and all(0 < float(r["age_years"]) < 110 and float(r["age_sd"]) > 0 for r in rows)
+    # the gender+age network gives both, its ages those of `age` (its own age head); it gave gender only
+    assert main(["predict", "gender_age", str(photos / "two.jpg")]) == 0
+    both = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(both[0])[6:11] == ["pred", "p_man", "p_woman", "age_years", "age_sd"]
+    assert [r["age_years"] for r in both] == [r["age_years"] for r in rows]
 
 
 def test_whole_photo_models_are_not_searched_for_faces(photos):

@@ -239,6 +239,8 @@ def _print_predictions(rows: list[dict], classes, fmt: str) -> None:
         print(json.dumps(rows, indent=2))
         return
     scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
+    if classes and any("age_years" in r for r in rows):  # a gender+age network: both
+        scores += ["age_years", "age_sd"]
     faces = ["face", "x", "y", "w", "h"] if any("face" in r for r in rows) else []  # photos searched for faces
     fields = ["path", *faces, "pred", *scores] + (["error"] if any("error" in r for r in rows) else []) + [schema.KEY]
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")

@@ -59,7 +59,12 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
 
     loaded = load_classifier(model, device=device)
     if not crops and is_face_model(model, getattr(loaded, "config", {})):
-        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
+        ages = None
+        if getattr(loaded, "config", {}).get("task") == "gender_age":  # its age head too, from the same face crops
+            from .runtime.gender_age import AgeHead, GenderAgeModel
+
+            ages = AgeHead(GenderAgeModel.load(model, device=device))
+        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model, ages)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
@@ -105,10 +110,11 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
     return rows
 
 
-def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None) -> list[dict]:
+def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> list[dict]:
     """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
     pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
-    face 0 and no prediction, so every photo is accounted for."""
+    face 0 and no prediction, so every photo is accounted for. `ages`: an age model whose
+    age_years and age_sd join each face's class fields (a gender+age network's age head)."""
     from .runtime.align import face_crops
     from .stream.detect import DEFAULT_DETECTOR, build_detector
     from .stream.frames import read_bgr_image
@@ -136,4 +142,8 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
             else:
                 row.update(class_fields(model.classes, p))
             rows.append(row)
+        if ages is not None:
+            for row, p in zip(rows[-len(boxes):], ages.predict(face_crops(image, boxes, ages.spec, ages.margin or 0.0))):
+                estimate = ages.result(p)
+                row.update(age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
     return rows
