@@ -450,6 +450,8 @@ def _export(args) -> None:
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
+    if args.model == "sentiment" and not Path(args.model).exists():  # the card's "Decision threshold" section
+        log.warning("note: this copy decides at p(positive) 0.5; the shipped sentiment.onnx has its 0.779 threshold folded in (scripts/ship_sentiment_onnx.py)")
 
 
 def _quiet_video_libraries() -> None:
