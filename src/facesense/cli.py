@@ -327,7 +327,8 @@ def _finish_live(summary: dict) -> None:
     if summary.get("unreadable_frames"):  # a truncated or damaged file: said, not only counted
         log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
     if summary.get("error") == "interrupted":
-        raise KeyboardInterrupt
+        # before the first frame nothing was written: earlier outputs at those paths stay
+        raise KeyboardInterrupt("" if summary.get("frames") else "before the first frame; earlier outputs at these paths are left as they were")
     if summary.get("error"):
         raise SourceFailed(f"the source failed: {summary['error']} (outputs hold the {summary['frames']} frames before it)")
 
@@ -730,8 +731,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; {INTERRUPTED_HINT.get(getattr(args, 'command', None), 'finished outputs are kept')}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # its text, when a command gives one, says what is kept
+        print(f"interrupted; {str(exc) or INTERRUPTED_HINT.get(getattr(args, 'command', None), 'finished outputs are kept')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`| head`): stop quietly, as `ls | head` does; point stdout at

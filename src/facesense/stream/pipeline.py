@@ -78,8 +78,13 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # a number given as text ('0.5' from a form or a file)
             value, kind = getattr(self, f.name), (float if f.type in (float, "float") else int)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (kind is int and not float(value).is_integer()):
-                raise FacesenseError(f"{f.name}={value!r}: must be a{'n integer' if kind is int else ' finite number'}")
+            try:
+                usable = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and (kind is float or float(value).is_integer())
+            except OverflowError:  # an integer past float's range: no sensible count or weight
+                usable = False
+            if not usable:
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise FacesenseError(f"{f.name}={shown}: must be a{'n integer' if kind is int else ' finite number'} in range")
             object.__setattr__(self, f.name, kind(value))  # numpy numbers too, as plain Python ones
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
         if not 0 < self.smoothing <= 1:
