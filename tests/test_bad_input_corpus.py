@@ -114,6 +114,8 @@ CASES = [
     ("predict a video", ["predict", "gender", "{c}/clip.mp4"], "is a video; predict reads photos: run `facesense live --source"),  # was 'not a readable image' and a training hint
     ("predict an image and no model", ["predict", "{c}/zero.jpg"], "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"),  # 'the following arguments are required: inputs'
     ("misspelt command", ["demoo"], "unknown command 'demoo'; did you mean 'demo'?"),
+    ("misspelt data command", ["data", "inspct", "{c}/faces"], "unknown command 'inspct'; did you mean 'inspect'?"),
+    ("misspelt option choice", ["predict", "gender", "{c}/faces", "--format", "jsn"], "invalid choice 'jsn'; did you mean 'json'?"),
     ("predict misspelt model name", ["predict", "expresion", "{c}/faces"], "did you mean expression?"),
     ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
     ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),

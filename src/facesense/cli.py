@@ -502,12 +502,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
             message = "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"
-        typo = re.match(r"argument command: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
-        if typo:  # `facesense demoo`: name the closest command, as model names and config keys do
-            choices = re.findall(r"'([^']*)'", typo.group(2))
-            close = difflib.get_close_matches(typo.group(1), choices, n=1)
-            if close:
-                message = f"unknown command {typo.group(1)!r}; did you mean {close[0]!r}? (commands: {', '.join(choices)})"
+        typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
+            what, given, choices = typo.group(1), typo.group(2), re.findall(r"'([^']*)'", typo.group(3))
+            close = difflib.get_close_matches(given, choices, n=1)
+            if close and what.endswith("command"):
+                message = f"unknown command {given!r}; did you mean {close[0]!r}? (commands: {', '.join(choices)})"
+            elif close:
+                message = f"argument {what}: invalid choice {given!r}; did you mean {close[0]!r}? (choices: {', '.join(choices)})"
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
