@@ -80,3 +80,15 @@ def test_an_unknown_task_is_refused():
     # a typo used to train as a custom task under runs/<typo>/
     with pytest.raises(ConfigError, match=r"task='age2' is not one of \['expression', 'gender', 'sentiment', 'custom', 'gender_age'\]"):
         load_config(overrides=["task=age2"])
+
+
+def test_config_paths_resolve_against_the_folder_they_were_given_from(tmp_path):
+    """One rule for `train` (the working folder) and a study (its own base): relative paths made
+    absolute, a packaged init_from and a shipped teacher's name left as they are."""
+    from facesense.config import load_config, resolve_paths
+
+    cfg = resolve_paths(load_config(overrides={"data": "d", "runs_dir": "r", "init_from": "package:facesense/x.pt", "teacher": ["expression", "t.pt"]}), tmp_path)
+    assert (cfg.data, cfg.runs_dir) == (str(tmp_path / "d"), str(tmp_path / "r"))
+    assert cfg.init_from == "package:facesense/x.pt" and cfg.teacher == ["expression", str(tmp_path / "t.pt")]
+    extra = resolve_paths(load_config(overrides={"task": "gender_age", "data": "d", "extra_data": ["e"]}), tmp_path)
+    assert extra.extra_data == [str(tmp_path / "e")]

@@ -113,9 +113,8 @@ def _models(args) -> None:
 
 
 def _train(args) -> None:
-    from .config import load_config
+    from .config import load_config, resolve_paths
     from .experiment import train
-    from .packaged import PACKAGE_PREFIX
 
     config_path, overrides = args.config, list(args.overrides)
     if config_path is not None and "=" in config_path and not Path(config_path).exists():
@@ -129,17 +128,7 @@ def _train(args) -> None:
         cfg = load_config(config_path, overrides)
         if not cfg.data:
             raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
-        cfg.data = str(Path(cfg.data).expanduser().resolve())
-        cfg.runs_dir = str(Path(cfg.runs_dir).expanduser().resolve())
-        if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
-            cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
-        if cfg.teacher:  # a shipped model's name (teacher=[expression]) stays a name
-            from .runtime.assets import shipped_model_path
-
-            cfg.teacher = [t if not Path(t).exists() and shipped_model_path(t) else str(Path(t).expanduser().resolve()) for t in cfg.teacher]
-        if cfg.soft_labels:
-            cfg.soft_labels = str(Path(cfg.soft_labels).expanduser().resolve())
-        cfg.extra_data = [str(Path(d).expanduser().resolve()) for d in cfg.extra_data]
+        cfg = resolve_paths(cfg, Path.cwd())
         for dataset in (cfg.data, *cfg.extra_data):
             outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
 

@@ -408,6 +408,27 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     return cfg.validate()
 
 
+def resolve_paths(cfg: Config, base: Path) -> Config:
+    """The config's file paths made absolute against `base` (the folder they were given from: the
+    working folder of a `train` command, a study's), `~` expanded. A packaged init_from
+    (package:MODULE/...) and a shipped teacher's name (teacher: [expression]) stay as they are."""
+    from .packaged import PACKAGE_PREFIX
+    from .runtime.assets import shipped_model_path
+
+    def resolved(value: str) -> str:
+        return str((base / Path(value).expanduser()).resolve())
+
+    for key in ("data", "runs_dir", "soft_labels"):
+        if getattr(cfg, key):
+            setattr(cfg, key, resolved(getattr(cfg, key)))
+    if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
+        cfg.init_from = resolved(cfg.init_from)
+    cfg.extra_data = [resolved(d) for d in cfg.extra_data]
+    if cfg.teacher:
+        cfg.teacher = [t if not (base / t).exists() and shipped_model_path(t) else resolved(t) for t in cfg.teacher]
+    return cfg
+
+
 def config_from_dict(values: dict[str, Any]) -> Config:
     """Rebuild a saved (resolved) config, e.g. from a checkpoint."""
     cfg = Config()

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import Config, config_from_dict, load_config, read_yaml
+from .config import Config, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs, run_row
 from .runs import outside_dataset, write_text
-from .runtime.assets import shipped_model_path
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -111,20 +110,7 @@ def cell_config(study: Study, config: Path, epochs: int, seed: int, base: Path) 
     overrides = {**study.overrides, "seed": seed, "name": f"{cell_name(config, epochs)}-s{seed}"}
     if epochs:
         overrides["epochs"] = epochs
-    return _resolve_paths(load_config(config, overrides), base)
-
-
-def _resolve_paths(cfg: Config, base: Path) -> Config:
-    def resolved(value: str) -> str:
-        return value if Path(value).is_absolute() else str((base / value).resolve())
-
-    for key in ("data", "runs_dir", "init_from", "soft_labels"):
-        if getattr(cfg, key):
-            setattr(cfg, key, resolved(getattr(cfg, key)))
-    cfg.extra_data = [resolved(d) for d in cfg.extra_data]
-    if cfg.teacher:  # a shipped model's name (teacher: [expression]) stays a name
-        cfg.teacher = [t if not (base / t).exists() and shipped_model_path(t) else resolved(t) for t in cfg.teacher]
-    return cfg
+    return resolve_paths(load_config(config, overrides), base)
 
 
 def check_cells(study: Study, out: Path, base: Path) -> None:
@@ -147,7 +133,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
         for seed, run in zip(study.seeds, runs):
             _check_kept_run(run, cell_config(study, config, epochs, seed, base), base)
-        if all((run / "train_summary.json").is_file() for run in runs):
+        pending = [run for run in runs if not (run / "train_summary.json").is_file()]
+        if not pending:
             continue  # nothing left to train: its data may have moved since
         if not cfg.data:
             raise ConfigError(f"{config}: no dataset; set `data:` in it or in the study's overrides")
@@ -155,7 +142,6 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             if path and not Path(path).exists():
                 raise ConfigError(f"{config}: {key} {path} not found")
         outside_dataset(out, cfg.data, "--out")
-        pending = [run for run in runs if not (run / "train_summary.json").is_file()]
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
         except FacesenseError as exc:
@@ -177,7 +163,7 @@ def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
     if not saved.is_file():
         return
     try:
-        before = _flat(_resolve_paths(config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}), base).to_dict())
+        before = _flat(resolve_paths(config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}), base).to_dict())
     except ConfigError as exc:
         raise ConfigError(f"{run_dir}: its config.yaml is not one this version reads ({exc}); use a new --out") from None
     now = _flat(cfg.to_dict())
