@@ -136,10 +136,9 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     roc_auc, baseline...); an age model (`age`/`gender_age`, `dlib-age`, a gender+age file)
     writes age_metrics.json and age_predictions.csv and returns the age metrics (mae, by decade).
     `group_by` names a manifest column (e.g. race) to report each group and the gap between them."""
-    from .eval.age import evaluate_age, scores_ages
+    from .eval.age import age_target, evaluate_age
     from .eval.evaluate import evaluate_model
     from .runs import outside_dataset
-    from .runtime.loading import is_age_name, without_age_alias
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
@@ -155,9 +154,8 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
     outside_dataset(out, data, "out_dir")
-    age_asked = is_age_name(model)  # `age`, `dlib-age`: an age report or an error
-    model = without_age_alias(model)
-    if age_asked or scores_ages(model, data):
+    model, ages = age_target(model, data)
+    if ages:
         if label_map is not None:
             raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
         return evaluate_age(model, data, out, split=split, group_by=group_by, skip_bad=skip_bad)

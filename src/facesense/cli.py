@@ -157,16 +157,13 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .eval.age import evaluate_age, format_age_report, scores_ages
+    from .eval.age import age_target, evaluate_age, format_age_report, is_age_model
     from .eval.evaluate import evaluate_model
 
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
-    from .runtime.loading import is_age_name, without_age_alias
-
-    age_asked = is_age_name(args.model)  # `age`, `dlib-age`: an age report or an error
-    args.model = without_age_alias(args.model)  # as `predict age` and `live --age age`
-    if age_asked or scores_ages(args.model, args.data):
+    args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
+    if ages:
         out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
@@ -174,8 +171,6 @@ def _evaluate(args) -> None:
             print(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
         print(out)
         return
-    from .eval.age import is_age_model
-
     if is_age_model(args.model):  # a gender+age network on data without ages
         log.info("%s: the data have no age column; scoring the model's gender", args.data)
     if args.where:

@@ -257,6 +257,17 @@ def _score_in_batches(scorer: AgeScorer, images: np.ndarray, batch: int = 256):
     return (np.concatenate(gender) if gender else None), np.concatenate(age)
 
 
+def age_target(model: str | Path, data: str | Path) -> tuple[str | Path, bool]:
+    """-> (`model`, with `age` read as the shipped gender+age network's name; whether evaluating
+    it on `data` scores ages): asked for by an age name (`age`, `dlib-age`: an age report or an
+    error), or a gender+age model on data with an `age` column."""
+    from ..runtime.loading import is_age_name, without_age_alias
+
+    asked = is_age_name(model)
+    model = without_age_alias(model)
+    return model, asked or scores_ages(model, data)
+
+
 def scores_ages(model: str | Path, data: str | Path) -> bool:
     """Whether evaluating `model` on `data` scores ages: an age model on data with an `age`
     column. A gender+age model on gender-only data (no age column) is scored as the gender
