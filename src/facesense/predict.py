@@ -58,13 +58,13 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model)
 
     loaded = load_classifier(model, device=device)
-    if not crops and is_face_model(model, getattr(loaded, "config", {})):
-        ages = None
-        if getattr(loaded, "config", {}).get("task") == "gender_age":  # its age head too, from the same face crops
-            from .runtime.gender_age import AgeHead, GenderAgeModel
+    if not crops and getattr(loaded, "config", {}).get("task") == "gender_age":  # gender and age, from one run of the network per photo
+        from .runtime.gender_age import AgeHead, GenderAgeModel
 
-            ages = AgeHead(GenderAgeModel.load(model, device=device))
-        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model, ages)
+        network = GenderAgeModel.load(model, device=device)
+        return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
+    if not crops and is_face_model(model, getattr(loaded, "config", {})):
+        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
@@ -113,8 +113,9 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
 def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> list[dict]:
     """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
     pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
-    face 0 and no prediction, so every photo is accounted for. `ages`: an age model whose
-    age_years and age_sd join each face's class fields (a gender+age network's age head)."""
+    face 0 and no prediction, so every photo is accounted for. `ages`: the age head of the same
+    network (`model` a GenderAgeModel), whose age_years and age_sd join each face's class fields;
+    it reads the same crops, so the network runs once per photo for both."""
     from .runtime.align import face_crops
     from .stream.detect import DEFAULT_DETECTOR, build_detector
     from .stream.frames import read_bgr_image
@@ -133,7 +134,8 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
         if not boxes:
             rows.append({"path": str(path), "face": 0, "pred": ""})
             continue
-        probs = model.predict(face_crops(image, boxes, model.spec, model.margin or 0.0))
+        crops = face_crops(image, boxes, model.spec, model.margin or 0.0)
+        probs = model.predict(crops)
         for i, (box, p) in enumerate(zip(boxes, probs), start=1):
             row = {"path": str(path), "face": i, "x": box.x, "y": box.y, "w": box.w, "h": box.h}
             estimate = model.result(p)
@@ -143,7 +145,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
                 row.update(class_fields(model.classes, p))
             rows.append(row)
         if ages is not None:
-            for row, p in zip(rows[-len(boxes):], ages.predict(face_crops(image, boxes, ages.spec, ages.margin or 0.0))):
+            for row, p in zip(rows[-len(boxes):], ages.predict(crops)):  # the network's outputs for these crops, kept from its run
                 estimate = ages.result(p)
                 row.update(age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
     return rows

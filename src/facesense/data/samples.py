@@ -44,3 +44,9 @@ class Samples:
             skipped=list(self.skipped),
             columns={k: [v[i] for i in keep] for k, v in self.columns.items()},
         )
+
+
+def group_names(values: list[str]) -> list[str]:
+    """A manifest column's cells as group names (--group-by): a blank cell is a group of its own,
+    named so (an empty name reads as a missing row in a report)."""
+    return [v.strip() or "(blank)" for v in values]

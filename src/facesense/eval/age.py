@@ -15,12 +15,11 @@ import numpy as np
 
 from ..age import central_interval, decade, years_and_sd
 from ..data.images import decode
-from ..data.samples import Samples
+from ..data.samples import Samples, group_names
 from ..data.sources import read_dataset
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
-from .metrics import group_names
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}

@@ -12,13 +12,13 @@ from typing import Callable
 import numpy as np
 
 from ..data.images import decode
+from ..data.samples import group_names
 from ..data.sources import canonical_split, read_dataset
 from ..data.split import _match, assign_splits, trained_split_settings
 from ..errors import DataError
 from ..labels import map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
-from .metrics import group_names
 from .report import write_evaluation
 
 # images per runtime batch: enough to amortise a run, small enough for 384 px photos

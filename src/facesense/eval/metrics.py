@@ -109,12 +109,6 @@ def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
     return {"ece": float(ece), "bins": table}
 
 
-def group_names(values: list[str]) -> list[str]:
-    """Group column cells as group names: a blank cell is a group of its own, named so (an empty
-    name reads as a missing row in a report)."""
-    return [v.strip() or "(blank)" for v in values]
-
-
 def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], classes: list[str]) -> dict:
     """Accuracy and macro-F1 per group value, and the gap between the best and worst group."""
     y_true, groups_arr = np.asarray(y_true), np.asarray(groups)
