@@ -86,7 +86,7 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         try:
             reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]
             for line_no, row in enumerate(reader, start=2):
-                _not_utf8(path, reader.line_num, row.values() if None not in row else [*row[None], *(v for k, v in row.items() if k is not None)])
+                _not_utf8(path, reader.line_num, [c for v in row.values() for c in (v if isinstance(v, list) else [v])])  # extra cells come as a list
                 yield line_no, row
         except CSV_READ_ERRORS as exc:
             what = f"a broken row or an unclosed quote ({exc})" if isinstance(exc, csv.Error) else f"{exc.__class__.__name__}: {exc}"

@@ -36,8 +36,8 @@ class Teachers:
         self.paths = [str(existing_teacher_file(p)) for p in paths]
         self.k = len(classes)
         self.models = []
-        for path in paths:
-            loaded = load_model(existing_teacher_file(path))
+        for path in self.paths:
+            loaded = load_model(path)
             if loaded.binary_logit:
                 raise FacesenseError(f"teacher={path}: a one-logit (loss=bce) model cannot be a teacher; train it with loss=ce")
             if loaded.classes != classes:

@@ -56,6 +56,12 @@ def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> in
     return len(matched)
 
 
+def frozen_batch_norms(model: nn.Module, prefixes: list[str]) -> list[tuple[str, nn.Module]]:
+    """(name, layer) of the batch-norm layers under the frozen prefixes: their running statistics
+    stay as they came."""
+    return [(n, m) for n, m in model.named_modules() if n and any(n.startswith(p) for p in prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def freeze(model: nn.Module, prefixes: list[str], quiet: bool = False) -> int:
     """Stop gradients for parameters whose names start with any prefix; batch-norm layers inside
     keep their running statistics fixed too (they are put in eval mode by the trainer's hook)."""
@@ -71,7 +77,7 @@ def freeze(model: nn.Module, prefixes: list[str], quiet: bool = False) -> int:
             count += 1
     if not any(param.requires_grad for param in model.parameters()):
         raise FacesenseError(f"freeze={prefixes} leaves no parameter to train; freeze fewer layers")
-    frozen = [m for n, m in model.named_modules() if n and any(n.startswith(p) for p in prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    frozen = [m for _, m in frozen_batch_norms(model, prefixes)]
     if frozen:
         def keep_frozen_bn_in_eval(module, _inputs):
             for bn in frozen:

@@ -427,16 +427,16 @@ class Trainer:
         (keep=last: the last epoch, which best.pt holds then)."""
         from torch.optim.swa_utils import update_bn
 
+        from .init import frozen_batch_norms
+
         averaged = self.swa.module
         # update_bn re-estimates every batch-norm layer; frozen ones keep the statistics they came with
-        frozen = {n: (m.running_mean.clone(), m.running_var.clone()) for n, m in averaged.named_modules()
-                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None and any(n.startswith(p) for p in self.cfg.freeze or [])}
+        frozen = [(m, m.running_mean.clone(), m.running_var.clone()) for _, m in frozen_batch_norms(averaged, self.cfg.freeze or []) if m.running_mean is not None]
         with autocast_for(self.device, self.amp):
             update_bn(self.train_batches, self.swa, self.device)
-        for name, module in averaged.named_modules():
-            if name in frozen:
-                module.running_mean.copy_(frozen[name][0])
-                module.running_var.copy_(frozen[name][1])
+        for module, mean, var in frozen:
+            module.running_mean.copy_(mean)
+            module.running_var.copy_(var)
         row = self.validate(averaged) if self.rank == 0 else {}
         value = row.get(self.monitor, math.nan)
         rival = self.best
