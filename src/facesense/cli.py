@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import re
 import csv
+import difflib
 import json
 import logging
 import math
+import re
 import sys
 from pathlib import Path
 

@@ -6,9 +6,9 @@ import dataclasses
 import difflib
 import math
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-import types
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
