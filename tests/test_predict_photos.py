@@ -65,13 +65,19 @@ def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path
     assert "error" in rows[1] and rows[0]["pred"] in ("man", "woman") and rows[2]["pred"] in ("man", "woman")
 
 
-def test_predict_age_on_photos_and_the_csv_columns(photos, capsys):
+def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
     assert main(["predict", "age", str(photos / "two.jpg")]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert list(rows[0])[:8] == ["path", "face", "x", "y", "w", "h", "pred", "age_years"]
     assert len(rows) == 2 and all(0 < float(r["age_years"]) < 110 and float(r["age_sd"]) > 0 for r in rows)
     # the gender+age network gives both, its ages those of `age` (its own age head); it gave gender only
+    from facesense.runtime import classifier, gender_age, session
+
+    opened = []
+    monkeypatch.setattr(classifier, "make_session", lambda *a, **k: opened.append(a[1]) or session.make_session(*a, **k))
+    monkeypatch.setattr(gender_age, "make_session", lambda *a, **k: opened.append(a[1]) or session.make_session(*a, **k))
     assert main(["predict", "gender_age", str(photos / "two.jpg")]) == 0
+    assert opened == ["gender_age"]  # the network is opened once (it was opened again to read its age output)
     both = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert list(both[0])[6:11] == ["pred", "p_man", "p_woman", "age_years", "age_sd"]
     assert [r["age_years"] for r in both] == [r["age_years"] for r in rows]

@@ -61,7 +61,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
     if not crops and getattr(loaded, "config", {}).get("task") == "gender_age":  # gender and age, from one run of the network per photo
         from .runtime.gender_age import AgeHead, GenderAgeModel
 
-        network = GenderAgeModel.load(model, device=device)
+        network = GenderAgeModel.of(loaded)
         return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
     if not crops and is_face_model(model, getattr(loaded, "config", {})):
         return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)

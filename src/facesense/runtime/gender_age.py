@@ -36,8 +36,8 @@ class GenderAgeModel:
 
     task = GENDER_AGE_TASK
 
-    def __init__(self, onnx_model: bytes | str, name: str = "gender_age", threads: int = 0, device: str = "auto"):
-        self.session = make_session(onnx_model, name, threads, device)
+    def __init__(self, session, name: str = "gender_age"):
+        self.session = session  # an ONNX Runtime session (make_session)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("facesense_task") != GENDER_AGE_TASK or "facesense_age_bins" not in meta:
             raise FacesenseError(f"{name}: not a gender+age model (facesense_task={meta.get('facesense_task')!r}); export one trained with task=gender_age")
@@ -57,11 +57,16 @@ class GenderAgeModel:
         from .loading import checkpoint_as_onnx, resolve
 
         path = resolve(model)
-        if isinstance(path, Path) and path.suffix.lower() == ".onnx":
-            return cls(str(path), name=str(model), threads=threads, device=device)
         if not isinstance(path, Path):
             raise FacesenseError(f"{model} is not a gender+age model; give an .onnx file, a checkpoint or run folder, or the shipped name {SHIPPED_NAME!r}")
-        return cls(checkpoint_as_onnx(path), name=str(model), threads=threads, device=device)
+        onnx_model = str(path) if path.suffix.lower() == ".onnx" else checkpoint_as_onnx(path)
+        return cls(make_session(onnx_model, str(model), threads, device), name=str(model))
+
+    @classmethod
+    def of(cls, classifier) -> "GenderAgeModel":
+        """A classifier already loaded from a gender+age model, seen whole (its age output too),
+        without loading or exporting it a second time."""
+        return cls(classifier.session, name=classifier.name)
 
     def run_pixels(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model-ready uint8 N x C x H x W -> (N x K class probabilities, N x B age probabilities)."""
