@@ -360,8 +360,9 @@ class SummaryCollector:
         record = self.tracks[tid]
         parts = [f"track {tid}", f"{record.first_s:.1f}-{record.last_s:.1f} s", f"{record.frames} frames"]
         genders = record.labels["gender"]
-        if genders:
-            parts.append(", ".join(f"{g} {n / sum(genders.values()):.0%}" for g, n in genders.most_common()))
+        if genders:  # the words of the printed per-track line: the label the track's frames gave most
+            label, n = genders.most_common(1)[0]
+            parts.append(f"{label} in {n / sum(genders.values()):.0%} of frames")
         if record.ages:
             parts.append(f"median age {np.median(record.ages):.0f}")  # as summary.json's age_median
         return "  ·  ".join(parts)
