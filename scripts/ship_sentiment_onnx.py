@@ -14,7 +14,8 @@ probability) it finds about a quarter of the negative photos. This script
    one; prints per-fold and pooled balanced accuracy, against the default threshold 0.5;
 4. picks the shipped threshold on all 5 partitions' out-of-fold probabilities;
 5. exports the shipped model to ONNX and folds the threshold into the graph as a prior shift
-   (log t/(1-t) added to the negative class's log-probability, then softmax), so every consumer
+   (facesense.export.with_decision_threshold: log t/(1-t) added to the negative class's
+   log-probability, then softmax; `facesense export --threshold` does the same), so every consumer
    (serve, predict, evaluate) decides "positive" exactly when the original probability is >= t;
 6. with --int8, also quantises it (static, calibrated on 500 images of the data) and compares it
    with the float32 file on all images; the int8 file is written only if its decisions agree on
@@ -100,33 +101,6 @@ def balancing_threshold(p: np.ndarray, y: np.ndarray) -> float:
     return best
 
 
-def fold_in_threshold(model_bytes: bytes, threshold: float) -> bytes:
-    """probabilities -> softmax(log(probabilities) + [log(t / (1 - t)), 0]): class 'positive'
-    wins exactly when the original p(positive) >= t (a prior shift; the order of scores is kept)."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    proto = onnx.load_from_string(model_bytes)
-    graph = proto.graph
-    out = graph.output[0]
-    raw = out.name + "_unshifted"
-    for node in graph.node:
-        node.output[:] = [raw if o == out.name else o for o in node.output]
-    shift = np.array([[np.log(threshold / (1 - threshold)), 0.0]], np.float32)
-    graph.initializer.append(numpy_helper.from_array(shift, "facesense_prior_shift"))
-    graph.initializer.append(numpy_helper.from_array(np.array(1e-12, np.float32), "facesense_eps"))
-    graph.node.extend([
-        helper.make_node("Max", [raw, "facesense_eps"], [raw + "_clipped"]),
-        helper.make_node("Log", [raw + "_clipped"], [raw + "_log"]),
-        helper.make_node("Add", [raw + "_log", "facesense_prior_shift"], [raw + "_shifted"]),
-        helper.make_node("Softmax", [raw + "_shifted"], [out.name], axis=1),
-    ])
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "facesense_decision_threshold", json.dumps({"positive": threshold, "chosen_by": "balanced recalls, 5-fold partitions of image_sentiment"})
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "image_sentiment"))
@@ -138,7 +112,7 @@ def main() -> None:
     from facesense.checkpoint import load_model
     from facesense.data.images import decode
     from facesense.data.sources import read_dataset
-    from facesense.export import calibration_inputs, onnx_bytes, quantize_int8
+    from facesense.export import calibration_inputs, onnx_bytes, quantize_int8, with_decision_threshold
     from facesense.preprocess import scale
 
     torch.set_num_threads(2)
@@ -180,7 +154,8 @@ def main() -> None:
     pooled = (oof >= threshold).astype(int)
     print(f"shipped threshold (all 5 partitions' out-of-fold scores): p(positive) >= {threshold:.3f}; pooled recall neg {recall_score(labels, pooled, pos_label=0):.3f}, pos {recall_score(labels, pooled, pos_label=1):.3f}, balanced accuracy {balanced_accuracy_score(labels, pooled):.4f}")
 
-    model = fold_in_threshold(onnx_bytes(loaded), threshold)
+    chosen_by = "balanced recalls, 5-fold partitions of image_sentiment"
+    model = with_decision_threshold(onnx_bytes(loaded), loaded.classes, threshold, chosen_by)
     out = Path(args.out)
     out.write_bytes(model)
     print(f"{out}: float32 ONNX with the threshold folded in, {out.stat().st_size / 1e6:.2f} MB")
@@ -189,7 +164,7 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    int8 = fold_in_threshold(quantize_int8(onnx_bytes(loaded), calibration_inputs(args.data, loaded.spec, 500)), threshold)
+    int8 = with_decision_threshold(quantize_int8(onnx_bytes(loaded), calibration_inputs(args.data, loaded.spec, 500)), loaded.classes, threshold, chosen_by)
 
     def probabilities(model_bytes: bytes) -> np.ndarray:
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])

@@ -182,6 +182,8 @@ CASES = [
     ("export an ONNX file", ["export", "{c}/random.onnx", "--out", "{c}/out/x.onnx"], "is an ONNX model already"),  # 'not a readable checkpoint (UnpicklingError'
     ("export the gender_age network", ["export", "gender_age", "--out", "{c}/out/x.onnx"], "ships as an ONNX file only"),  # 'not found' while listing it
     ("serve a gender model as --sentiment", ["serve", "--sentiment", "gender", "--port", "0"], "--sentiment gender: is a gender model"),  # answered 'sentiment: woman'
+    ("export a threshold for seven classes", ["export", "expression", "--threshold", "0.7", "--out", "{c}/out/x.onnx"], "--threshold needs a two-class model; this one has 7 classes"),
+    ("export a threshold of 1", ["export", "gender", "--threshold", "1", "--out", "{c}/out/x.onnx"], "--threshold must be between 0 and 1"),
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
     ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
     ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder: not a run folder"),

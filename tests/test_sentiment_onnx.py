@@ -1,34 +1,27 @@
 """The shipped sentiment model runs as ONNX with its cross-validated threshold folded into the
 graph: 'positive' exactly when the original p(positive) >= t."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def ship_script():
-    spec = importlib.util.spec_from_file_location("ship_sentiment_onnx", ROOT / "scripts" / "ship_sentiment_onnx.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_folded_threshold_moves_the_decision_exactly_there():
     onnx = pytest.importorskip("onnx", reason="onnx (training extra) builds the test graph")
+    pytest.importorskip("torch", reason="facesense.export needs the training extra")
     import onnxruntime as ort
     from onnx import TensorProto, helper
+
+    from facesense.errors import DataError
+    from facesense.export import with_decision_threshold
 
     # a graph that passes its input through as the 'probabilities' output
     graph = helper.make_graph([helper.make_node("Identity", ["input"], ["probabilities"])], "g",
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 2])],
                               [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    folded = ship_script().fold_in_threshold(model.SerializeToString(), 0.78)
+    folded = with_decision_threshold(model.SerializeToString(), ["negative", "positive"], 0.78, "a test")
     p_pos = np.array([0.1, 0.5, 0.77, 0.779, 0.781, 0.9, 0.999], np.float32)
     out = ort.InferenceSession(folded).run(None, {"input": np.stack([1 - p_pos, p_pos], 1)})[0]
     assert np.allclose(out.sum(1), 1, atol=1e-5)
@@ -36,6 +29,26 @@ def test_the_folded_threshold_moves_the_decision_exactly_there():
     assert np.all(np.diff(out[:, 1]) > 0)  # scores keep their order
     meta = {p.key: p.value for p in onnx.load_from_string(folded).metadata_props}
     assert json.loads(meta["facesense_decision_threshold"])["positive"] == 0.78
+    with pytest.raises(DataError, match="two-class"):
+        with_decision_threshold(model.SerializeToString(), ["a", "b", "c"], 0.78, "a test")
+
+
+def test_export_of_the_shipped_sentiment_keeps_its_threshold(tmp_path, caplog):
+    """An exported copy decides as the shipped file does (it decided at 0.5); --threshold picks another."""
+    pytest.importorskip("torch", reason="export needs the training extra")
+    from facesense.cli import main
+    from facesense.export import decision_threshold
+    from facesense.runtime.assets import shipped_runtime_path
+    from facesense.runtime.loading import load_classifier
+    from facesense.stream.demo import demo_photo
+
+    assert main(["export", "sentiment", "--out", str(tmp_path / "s.onnx")]) == 0
+    assert "decision threshold" in caplog.text
+    assert decision_threshold(tmp_path / "s.onnx") == decision_threshold(shipped_runtime_path("sentiment"))
+    photos = [demo_photo(), demo_photo()[:, ::-1].copy()]
+    assert np.allclose(load_classifier(tmp_path / "s.onnx").predict(photos), load_classifier("sentiment").predict(photos), atol=1e-4)
+    assert main(["export", "sentiment", "--threshold", "0.5", "--out", str(tmp_path / "half.onnx")]) == 0
+    assert decision_threshold(tmp_path / "half.onnx") == 0.5
 
 
 def test_the_shipped_sentiment_model_is_onnx_with_its_threshold():

@@ -67,9 +67,10 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
         spec_match = re.search(r"(\d+x\d+),? (gray|RGB)", _card_field(text, "Input spec") or "")
         spec = [spec_match.group(1), spec_match.group(2)] if spec_match else ["-"]
         metrics = _table_after(text, "Validation metrics")
-        # cards without a validation table (other data, a detector) state their figure in a field
+        # a card states its figure in a field where its table is not what the runtime file does
+        # (sentiment's threshold) or it has none (other data, a detector)
         figure = _card_field(text, "Test figure") or f"see {card}"
-        if metrics:
+        if metrics and not _card_field(text, "Test figure"):
             header, rows, heading = metrics
             samples = re.search(r"\((\d[\d,]*) samples", heading)
             figure = _figure(header, rows[0], f"{samples.group(1)} validation samples" if samples else "")

@@ -423,6 +423,7 @@ def _serve(args) -> None:
 
 def _export(args) -> None:
     from .export import export_onnx
+    from .runtime.assets import shipped_runtime_path
 
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
@@ -434,9 +435,15 @@ def _export(args) -> None:
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
-    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples))
-    if args.model == "sentiment" and not Path(args.model).exists():  # the card's "Decision threshold" section
-        log.warning("note: this copy decides at p(positive) 0.5; the shipped sentiment.onnx has its 0.779 threshold folded in (scripts/ship_sentiment_onnx.py)")
+    threshold, chosen_by = args.threshold, "given at export"
+    shipped = shipped_runtime_path(str(args.model)) if not Path(args.model).exists() else None
+    if threshold is None and shipped is not None and shipped.suffix == ".onnx":
+        from .export import decision_threshold
+
+        threshold, chosen_by = decision_threshold(shipped), f"as the shipped {shipped.name}"  # sentiment's, chosen by cross-validation (its card)
+        if threshold is not None:
+            log.warning("note: the shipped %s's decision threshold %.3g is folded in, as there (--threshold P for another)", shipped.name, threshold)
+    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by))
 
 
 def _quiet_video_libraries() -> None:
@@ -657,6 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges")
     ex.add_argument("--calibration-samples", type=_number(int, 1), default=500)
+    ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph (default: 0.5; a shipped model's own threshold, as sentiment's)")
     ex.set_defaults(func=_export)
     return p
 

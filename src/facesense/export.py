@@ -100,6 +100,57 @@ def _with_metadata(proto, meta: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
+DECISION_THRESHOLD_KEY = "facesense_decision_threshold"
+
+
+def check_threshold(classes: list[str], threshold: float) -> None:
+    if len(classes) != 2:
+        raise DataError(f"--threshold needs a two-class model; this one has {len(classes)} classes ({', '.join(classes)})")
+    if not 0 < threshold < 1:
+        raise DataError(f"--threshold must be between 0 and 1 (exclusive), got {threshold}")
+
+
+def with_decision_threshold(model_bytes: bytes, classes: list[str], threshold: float, chosen_by: str) -> bytes:
+    """A two-class model whose second class wins exactly when its original probability is >=
+    `threshold`: probabilities -> softmax(log(probabilities) + [log(t / (1 - t)), 0]), a prior
+    shift folded into the graph, so every consumer (live, serve, predict, evaluate) decides
+    there and the order of the scores is kept. The metadata records it."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    check_threshold(classes, threshold)
+    proto = onnx.load_from_string(model_bytes)
+    graph = proto.graph
+    out = graph.output[0]
+    raw = out.name + "_unshifted"
+    for node in graph.node:
+        node.output[:] = [raw if o == out.name else o for o in node.output]
+    shift = np.array([[np.log(threshold / (1 - threshold)), 0.0]], np.float32)
+    graph.initializer.append(numpy_helper.from_array(shift, "facesense_prior_shift"))
+    graph.initializer.append(numpy_helper.from_array(np.array(1e-12, np.float32), "facesense_eps"))
+    graph.node.extend([
+        helper.make_node("Max", [raw, "facesense_eps"], [raw + "_clipped"]),
+        helper.make_node("Log", [raw + "_clipped"], [raw + "_log"]),
+        helper.make_node("Add", [raw + "_log", "facesense_prior_shift"], [raw + "_shifted"]),
+        helper.make_node("Softmax", [raw + "_shifted"], [out.name], axis=1),
+    ])
+    meta = {p.key: p.value for p in proto.metadata_props}
+    meta[DECISION_THRESHOLD_KEY] = json.dumps({classes[1]: threshold, "chosen_by": chosen_by})
+    onnx.checker.check_model(proto)
+    return _with_metadata(proto, meta)
+
+
+def decision_threshold(onnx_file: str | Path) -> float | None:
+    """The threshold folded into an exported two-class model (None: it decides at 0.5)."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file), load_external_data=False).metadata_props}
+    if DECISION_THRESHOLD_KEY not in meta:
+        return None
+    return next(v for k, v in json.loads(meta[DECISION_THRESHOLD_KEY]).items() if k != "chosen_by")
+
+
 _QUANTIZING = threading.Lock()
 
 
@@ -186,8 +237,12 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     return scale(images, spec).astype(np.float32)
 
 
-def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500) -> Path:
+def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export") -> Path:
+    """`threshold`: a two-class model decides its second class when that class's probability
+    is >= it (see with_decision_threshold)."""
     loaded = load_model(model)
+    if threshold is not None:  # before the slow work
+        check_threshold(loaded.classes, threshold)
     data = onnx_bytes(loaded)
     if int8_calibration is not None:
         # its work files beside the output, where a rerun after a kill removes them
@@ -196,6 +251,8 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
             data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config), work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    if threshold is not None:
+        data = with_decision_threshold(data, loaded.classes, threshold, threshold_chosen_by)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return Path(out)
