@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -231,3 +232,18 @@ def test_a_broken_link_is_a_bad_file_and_a_headerless_csv_a_short_line(tmp_path,
     assert main(["data", "inspect", str(fer), "--out", str(tmp_path / "j")]) == 2
     err = capsys.readouterr().err
     assert "unknown dataset format" in err and len(err) < 400
+
+
+def test_split_of_a_manifest_keeps_its_other_columns(tmp_path, capsys):
+    """`data split` of a labels.csv with age/race columns reads back with them (--group-by race
+    on the split); the copied class folders alone lost them."""
+    data = write_class_folders(tmp_path / "d", ["man", "woman"], 6)
+    files = sorted(p.relative_to(data) for p in data.rglob("*.png"))
+    races = {str(f): ("asian", "black", "white")[n % 3] for n, f in enumerate(files)}
+    (data / "labels.csv").write_text("path,label,age,race\n" + "".join(f"{f},{f.parent},{20 + n},{races[str(f)]}\n" for n, f in enumerate(files)))
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.25"]) == 0
+    split = read_dataset(tmp_path / "s")
+    assert len(split) == len(files) and sorted(split.split_names()) == ["test", "train"]
+    by_name = {f.name: races[str(f)] for f in files}
+    assert [by_name[Path(i).name] for i in split.ids] == split.columns["race"]
+    assert set(split.columns) == {"age", "race"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 from pathlib import Path
@@ -60,7 +62,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
     parts = split_indices(samples, test_size, val_size, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_folder_beside(out)  # renamed into place when complete
-    rows = []
+    rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
     try:
         for split, idx in parts.items():
             for i in idx:
@@ -75,7 +77,10 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
                 else:
                     Image.fromarray(samples.pixels[i]).save(target)
                 rows.append((str(target.relative_to(tmp)), label, split))
+                kept.append(i)
         write_text(tmp / "split_manifest.csv", manifest_csv(rows))
+        if samples.columns:  # a manifest's other columns (age, race...): the split reads back with them
+            write_text(tmp / "labels.csv", _labels_csv(rows, {name: [values[i] for i in kept] for name, values in samples.columns.items()}))
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -83,3 +88,13 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
         if tmp.exists():
             shutil.rmtree(tmp)
     return {k: len(v) for k, v in parts.items()}
+
+
+def _labels_csv(rows: list[tuple[str, str, str]], columns: dict[str, list[str]]) -> str:
+    """A labels.csv manifest of the split's files (path,label,split) with the source manifest's
+    other columns, so that the split folder reads as that manifest did (`--group-by race`)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "label", "split", *columns])
+    w.writerows([(*row, *(values[n] for values in columns.values())) for n, row in enumerate(rows)])
+    return buf.getvalue()
