@@ -220,6 +220,17 @@ def test_resume_refuses_a_finished_run_and_changed_data(tmp_path, folders3):
         train(None, resume=part.root, progress=False)
 
 
+def test_a_new_run_names_the_killed_one_it_could_resume(tmp_path, folders3, caplog):
+    """Rerunning the command after a kill starts name-2; it says how to continue name-1 instead."""
+    killed = train(small_config(folders3, tmp_path), progress=False, stop_after=1)
+    again = train(small_config(folders3, tmp_path, epochs=1), progress=False)
+    assert again.root != killed.root and again.summary.exists()
+    assert f"{killed.root} stopped before it finished" in caplog.text and f"--resume {killed.root}" in caplog.text
+    caplog.clear()
+    train(small_config(folders3, tmp_path, epochs=1), progress=False)
+    assert caplog.text.count("stopped before it finished") == 1  # the finished name-2 is not named
+
+
 def test_resume_does_not_need_the_starting_weights_file(tmp_path, folders3):
     """After its first checkpoint a run's weights come from last.pt: the init_from file may be
     gone. A run folder is accepted as init_from (its best.pt)."""

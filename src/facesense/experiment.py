@@ -19,7 +19,7 @@ from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import build_model, count_parameters
-from .runs import RunDir, new_run_dir, write_json, write_text
+from .runs import RunDir, new_run_dir, unfinished_runs, write_json, write_text
 from .train.loop import Trainer, pick_device
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,9 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             run = RunDir(run_dir)
             run.root.mkdir(parents=True, exist_ok=True)
         else:
+            if rank == 0:
+                for earlier in unfinished_runs(cfg.runs_dir, cfg.task, cfg.name)[-3:]:
+                    log.warning("note: %s stopped before it finished (killed, or training elsewhere); `facesense train --resume %s` continues it", earlier.root, earlier.root)
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
             created = run
         if world_size > 1:

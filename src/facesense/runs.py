@@ -174,7 +174,7 @@ def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
     parent = Path(runs_root) / task
     parent.mkdir(parents=True, exist_ok=True)
     n = 1 + max(
-        (int(p.name.rsplit("-", 1)[1]) for p in parent.glob(f"{name}-*") if p.name.rsplit("-", 1)[1].isdigit()),
+        (int(p.name.rsplit("-", 1)[1]) for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[1].isdigit()),
         default=0,
     )
     while True:
@@ -184,3 +184,11 @@ def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
             return RunDir(candidate)
         except FileExistsError:
             n += 1
+
+
+def unfinished_runs(runs_root: str | Path, task: str, name: str) -> list[RunDir]:
+    """Earlier runs name-N with a checkpoint and no summary: killed (or still training in
+    another process), each one `--resume` away from finishing."""
+    parent = Path(runs_root) / task
+    found = [RunDir(p) for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    return sorted((r for r in found if r.last_checkpoint.is_file() and not r.summary.is_file()), key=lambda r: int(r.root.name.rsplit("-", 1)[1]))
