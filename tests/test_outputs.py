@@ -122,3 +122,19 @@ def test_a_rerun_removes_the_temp_files_a_killed_run_left(tmp_path):
     assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
     write_text(target, "done\n")
     assert target.read_text() == "done\n"
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line():
+    """A Ctrl-C during the CLI's imports (the first tens of ms) gave Python's traceback."""
+    script = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'facesense.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from facesense.console import main\n"
+        "raise SystemExit(main(['models']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 130 and done.stderr.startswith("interrupted") and "Traceback" not in done.stderr, done.stderr

@@ -1,5 +1,5 @@
 """`python -m facesense ...`: the CLI without the console script (e.g. from a source tree on PYTHONPATH)."""
 
-from .cli import main
+from .console import main
 
 raise SystemExit(main())
