@@ -102,3 +102,34 @@ def test_a_16_bit_grey_image_is_scaled_not_clipped(tmp_path):
     Image.fromarray(np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)).save(tmp_path / "g16.png")
     pixels = read_image(tmp_path / "g16.png")
     assert pixels.dtype == np.uint8 and pixels.min() == 0 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 1
+
+
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    """A JPEG stored upside down with orientation 3 ("rotate 180") reads upright, as viewers and
+    the web app's decoder show it; predict, live and evaluate read it sideways before."""
+    from PIL import Image
+
+    from facesense.data.images import read_image
+    from facesense.stream.frames import read_bgr_image
+
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[:, :30] = 255  # white on the left
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_180).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    for pixels in (read_image(tmp_path / "phone.jpg"), read_bgr_image(tmp_path / "phone.jpg")):
+        assert pixels.shape[:2] == (40, 60) and pixels[:, :30].mean() > 200 and pixels[:, 30:].mean() < 50
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "side.jpg", exif=exif, quality=95)
+    side = read_image(tmp_path / "side.jpg")
+    assert side.shape[:2] == (40, 60) and side[:, :30].mean() > 200  # width and height swap back
+
+
+def test_a_float_grey_tiff_is_scaled_not_black(tmp_path):
+    from PIL import Image
+
+    from facesense.data.images import read_image
+
+    Image.fromarray(np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32), mode="F").save(tmp_path / "f.tiff")
+    pixels = read_image(tmp_path / "f.tiff")
+    assert pixels.dtype == np.uint8 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 1
