@@ -361,9 +361,15 @@ def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_
     assert np.allclose(gender[0], gender[1], atol=1e-5) and np.allclose(age[0], age[1], atol=1e-5)
 
 
-def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, capsys):
+def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, capsys, monkeypatch):
     """`predict age` and `live --age age` take 'age' for the shipped gender+age network; evaluate
-    took it for a missing file ('did you mean age?'). A blank group cell is a named group."""
+    took it for a missing file ('did you mean age?'). A blank group cell is a named group. Each
+    crop is aligned, as predict and live align it (age evaluation scored unaligned crops), and
+    gender accuracy comes per group too."""
+    from facesense.runtime import align
+
+    aligned = []
+    monkeypatch.setattr(align, "align_crop", lambda face, spec, original=align.align_crop: aligned.append(1) or original(face, spec))
     utk = write_age_manifest(tmp_path / "utk", n=12)
     lines = (utk / "labels.csv").read_text().splitlines()
     race = lines[0].split(",").index("race")
@@ -371,7 +377,9 @@ def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, caps
     (utk / "labels.csv").write_text("\n".join([lines[0], *blank]) + "\n")
     assert main(["evaluate", "age", "--data", str(utk), "--group-by", "race", "--out", str(tmp_path / "e")]) == 0
     m = json.loads((tmp_path / "e" / "age_metrics.json").read_text())
-    assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"]
+    assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"] and len(aligned) == 12
+    assert set(m["gender_by_group"]["groups"]) == set(m["by_group"]["groups"]) and 0 <= m["gender_by_group"]["accuracy_gap"] <= 1
+    assert "gender accuracy by race: " in capsys.readouterr().out
 
 
 def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):

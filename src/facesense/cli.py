@@ -167,8 +167,6 @@ def _evaluate(args) -> None:
         out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
-        if "gender_accuracy" in m:
-            print(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
         print(out)
         return
     if is_age_model(args.model):  # a gender+age network on data without ages

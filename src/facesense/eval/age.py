@@ -82,7 +82,7 @@ def load_age_scorer(model: str | Path) -> AgeScorer:
     from ..runtime.gender_age import GenderAgeModel
 
     net = GenderAgeModel.load(model, threads=2)
-    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes)
+    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes, net.prepare)
 
 
 def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
@@ -155,6 +155,11 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
         lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
         for d, row in m["by_group_within_decade"].items():
             lines.append(f"  {d} | " + " | ".join(f"{row[g]['mae']:.2f} ({row[g]['n']})" if g in row else "-" for g in groups))
+    if "gender_accuracy" in m:
+        lines.append(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
+    if "gender_by_group" in m:
+        by = m["gender_by_group"]
+        lines.append(f"gender accuracy by {group_by}: " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']})" for g, v in by["groups"].items()) + f"; gap {100 * by['accuracy_gap']:.2f} points")
     return lines
 
 
@@ -232,8 +237,12 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         labels = [normalise(samples.labels[i]) for i in kept]
         known = np.array([x in scorer.classes for x in labels])
         if known.any():
-            pred = np.array(scorer.classes)[gender_probs.argmax(1)]
-            m["gender_accuracy"] = float((pred[known] == np.array(labels)[known]).mean())
+            correct = np.array(scorer.classes)[gender_probs.argmax(1)] == np.array(labels)
+            m["gender_accuracy"] = float(correct[known].mean())
+            if groups is not None:  # the gender gap between groups, beside the age gap
+                by_group = {g: {"n": int((known & (np.array(groups) == g)).sum()), "accuracy": float(correct[known & (np.array(groups) == g)].mean())}
+                            for g in sorted(set(np.array(groups)[known]))}
+                m["gender_by_group"] = {"groups": by_group, "accuracy_gap": max(v["accuracy"] for v in by_group.values()) - min(v["accuracy"] for v in by_group.values())}
     rows = ["id,age,age_years,age_sd,age_low90,age_high90" + (f",{group_by.lower()}" if group_by else "")]
     for j, i in enumerate(kept):
         rows.append(",".join([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}"] + ([groups[j]] if groups else [])))

@@ -105,6 +105,15 @@ def crop_landmarks(face: np.ndarray, pad: float = 0.25, color_order: str = "RGB"
     return landmarks_of(Box(0, 0, w, h))
 
 
+def crop_preparer(spec):
+    """What a face crop file goes through first for a model of this spec: alignment, for a model
+    trained on aligned faces (its spec names reference points); None for one trained on plain
+    crops."""
+    if getattr(spec, "align", None) is None:
+        return None
+    return lambda face: align_crop(face, spec)
+
+
 def align_crop(face: np.ndarray, spec) -> np.ndarray:
     """A face crop (a file that evaluate or predict reads) -> the crop the model expects."""
     if getattr(spec, "align", None) is None:

@@ -42,13 +42,10 @@ class FaceClassifier:
 
     @property
     def prepare(self):
-        """What a face crop file goes through first: alignment, for a model trained on aligned
-        faces (its spec names reference points); None for one trained on plain crops."""
-        if self.spec.align is None:
-            return None
-        from .align import align_crop
+        """What a face crop file goes through first (align.crop_preparer)."""
+        from .align import crop_preparer
 
-        return lambda face: align_crop(face, self.spec)
+        return crop_preparer(self.spec)
 
     def predict_pixels(self, batch: np.ndarray) -> np.ndarray:
         """uint8 N x C x H x W at the model's size -> N x K probabilities."""

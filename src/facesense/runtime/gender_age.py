@@ -68,6 +68,14 @@ class GenderAgeModel:
         without loading or exporting it a second time."""
         return cls(classifier.session, name=classifier.name)
 
+    @property
+    def prepare(self):
+        """What a face crop file goes through first (align.crop_preparer): evaluation on a
+        dataset of crops aligns them, as the live path and predict do."""
+        from .align import crop_preparer
+
+        return crop_preparer(self.spec)
+
     def run_pixels(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model-ready uint8 N x C x H x W -> (N x K class probabilities, N x B age probabilities)."""
         if len(batch) == 0:
