@@ -399,3 +399,26 @@ def test_the_demo_reads_grace_hopper_as_a_woman_in_both_copies(tmp_path, capsys)
     tracks = json.loads((tmp_path / "demo" / "summary.json").read_text())["per_track"]
     assert len(tracks) == 2
     assert all(t["gender"] == "woman" and 70 <= t["age_median"] <= 90 for t in tracks), tracks
+
+
+def test_a_truncated_video_says_how_much_it_covers(tmp_path, caplog):
+    """A video cut off half way (a broken download) read its first half and reported the 30
+    grabs it tried past the end as '30 frame(s) could not be decoded'; it now says where the
+    file ended against its declared length, and a whole file says nothing."""
+    from facesense.stream.frames import VideoFileSource
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(60):
+        writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    whole = VideoFileSource(path)
+    assert sum(1 for _ in whole) == 60 and whole.unreadable == 0 and whole.ended_early() is None
+    (tmp_path / "cut.avi").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    cut = VideoFileSource(tmp_path / "cut.avi")
+    read = sum(1 for _ in cut)
+    assert 10 < read < 50 and cut.unreadable == 0 and cut.missing_at_end == 60 - read
+    assert f"ends after frame {read} of the 60 its header declares" in cut.ended_early()
+    assert main(["live", "--source", str(tmp_path / "cut.avi"), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "s.json")]) == 0
+    assert "truncated or damaged" in caplog.text and "could not be decoded" not in caplog.text
+    assert "truncated or damaged" in json.loads((tmp_path / "s.json").read_text())["ended_early"]

@@ -306,8 +306,10 @@ def _output(value: str | None, option: str, suffixes=None) -> Path | None:
 def _finish_live(summary: dict) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
     _print_summary(summary)
-    if summary.get("unreadable_frames"):  # a truncated or damaged file: said, not only counted
+    if summary.get("unreadable_frames"):  # a damaged file: said, not only counted
         log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
+    if summary.get("ended_early"):
+        log.warning("warning: %s", summary["ended_early"])
     if summary.get("error") == "interrupted":
         # before the first frame nothing was written: earlier outputs at those paths stay
         raise KeyboardInterrupt("" if summary.get("frames") else "before the first frame; earlier outputs at these paths are left as they were")

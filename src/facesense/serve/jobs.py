@@ -136,7 +136,8 @@ class VideoJob:
     frames_total: int
     state: str = "queued"  # queued, running, done, failed
     frames_done: int = 0
-    frames_unreadable: int = 0  # frames of a damaged or truncated file that did not decode
+    frames_unreadable: int = 0  # frames of a damaged file that did not decode
+    warning: str | None = None  # done, but on part of the video: it ended before its declared length
     error: str | None = None
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -150,6 +151,7 @@ class VideoJob:
             "frames_total": self.frames_total,
             "frames_unreadable": self.frames_unreadable,
             "progress": 1.0 if self.state == "done" else round(min(progress, 0.99), 3),
+            "warning": self.warning,
             "error": self.error,
             "files": self.files,
         }
@@ -252,6 +254,8 @@ class VideoJobs:
                     job.frames_done += 1
             finally:
                 job.frames_unreadable = getattr(source, "unreadable", 0)
+                ended = source.ended_early() if hasattr(source, "ended_early") else None
+                job.warning = ended.split(": ", 1)[1] if ended else None  # without the server's path of the upload
                 source.close()
                 for sink in sinks:
                     sink.close()

@@ -60,19 +60,24 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path}: cannot be opened as a video (unsupported codec or not a video)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.unreadable = 0
+        self.unreadable = 0  # frames inside the file that did not decode, skipped
+        self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
+        index = failing = 0  # failing: grabs that failed in a row
         while True:
             ok = self.cap.grab()
             if not ok:
                 # a corrupt frame inside a file reads as a failed grab: skip it, stop at the end
-                if self.frame_count and index < self.frame_count - 1 and self.unreadable < 30:
-                    self.unreadable += 1
+                if self.frame_count and index < self.frame_count - 1 and failing < 30:
+                    failing += 1
                     index += 1
                     continue
+                # the failures just before the end were the end itself, not frames skipped
+                self.missing_at_end = max(0, self.frame_count - (index - failing))
                 break
+            self.unreadable += failing
+            failing = 0
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
@@ -80,6 +85,16 @@ class VideoFileSource(Source):
                 else:
                     self.unreadable += 1
             index += 1
+
+    def ended_early(self) -> str | None:
+        """A sentence when the file stopped well before the frames its header declares (a
+        truncated download, a damaged file); None when it ended about where it said. Headers
+        estimate the count from the duration, so a few frames short is normal."""
+        if self.missing_at_end <= max(3, 0.05 * self.frame_count):
+            return None
+        read = self.frame_count - self.missing_at_end
+        return (f"{self.path}: the video ends after frame {read} of the {self.frame_count} its header declares "
+                f"({read / self.fps:.1f} of {self.frame_count / self.fps:.1f} s): truncated or damaged; the outputs cover what was read")
 
     def close(self) -> None:
         self.cap.release()

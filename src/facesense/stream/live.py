@@ -161,6 +161,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     summary["source"] = name
     summary["detector"] = opts.detector
     summary["unreadable_frames"] = getattr(source, "unreadable", 0)
+    summary["ended_early"] = source.ended_early() if hasattr(source, "ended_early") else None  # a truncated file
     summary["gaps"] = getattr(source, "gaps", [])
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         if expression:
