@@ -120,3 +120,34 @@ def test_reconnect_is_only_for_urls(tmp_path, capsys):
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["live", "--source", str(tmp_path / "clip.mp4"), "--no-window", "--reconnect", "5"]) == 2
     assert "--reconnect is for stream URLs" in capsys.readouterr().err
+
+
+def test_sigterm_finishes_the_outputs_as_ctrl_c_does(tmp_path):
+    """`docker stop`, systemd and `timeout` send SIGTERM: it killed live with no summary and
+    only hidden temp files; it now stops it as a Ctrl-C does, with exit 143."""
+    import signal
+
+    import cv2
+    import numpy as np
+
+    clip = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(3000):  # far more than the run gets through before the signal
+        writer.write(np.full((240, 320, 3), i % 200, np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "facesense", "live", "--source", str(clip), "--no-window", "--expression", "none", "--gender", "none", "--age", "none",
+           "--out", str(out / "a.mp4"), "--log", str(out / "f.csv"), "--summary", str(out / "s.json")]
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".a.mp4") for p in out.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # until the video is being written
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and stderr.strip().splitlines()[-1].startswith("terminated; "), stderr
+    summary = json.loads((out / "s.json").read_text())
+    assert summary["error"] == "interrupted" and 0 < summary["frames"] < 3000
+    assert (out / "a.mp4").stat().st_size > 0 and not [p.name for p in out.iterdir() if p.name.startswith(".")]

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, FacesenseError, SourceFailed
+from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from .runs import outside_dataset
 
@@ -675,6 +675,7 @@ INTERRUPTED_HINT = {
     "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
     "live": "the video, logs and summary hold every frame before the interruption",
     "demo": "the outputs hold every frame before the interruption",
+    "serve": "the server stopped; its uploads and results were removed",
 }
 
 
@@ -694,9 +695,42 @@ def _os_error_line(exc: OSError) -> str:
     return f"{path}: {exc.strerror}; check the path"
 
 
+class _Termination:
+    """SIGTERM (`docker stop`, systemd, `timeout`) stops a command as a Ctrl-C does, so that a
+    run finishes its video, logs and summary (it lost them all to the default handler); the
+    command then exits 143, the code of a terminated process."""
+
+    def __init__(self):
+        self.received, self.previous = False, None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:  # a caller's own handler (main() called in-process) comes back
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes (docs/exit-codes.md): 0 done, 2 bad input, 3 the source failed mid-run,
-    130 interrupted, 141 stdout closed early (`facesense models | head -1`)."""
+    130 interrupted, 141 stdout closed early (`facesense models | head -1`), 143 terminated."""
+    with _Termination() as termination:
+        return _main(argv, termination)
+
+
+def _main(argv: list[str] | None, termination: _Termination) -> int:
     args = None
     try:
         try:
@@ -726,8 +760,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 2
     except KeyboardInterrupt as exc:  # its text, when a command gives one, says what is kept
-        print(f"interrupted; {str(exc) or INTERRUPTED_HINT.get(getattr(args, 'command', None), 'finished outputs are kept')}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"{'terminated' if termination.received else 'interrupted'}; {str(exc) or INTERRUPTED_HINT.get(getattr(args, 'command', None), 'finished outputs are kept')}", file=sys.stderr)
+        return EXIT_TERMINATED if termination.received else EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`| head`): stop quietly, as `ls | head` does; point stdout at
         # /dev/null so the interpreter's final flush does not complain again

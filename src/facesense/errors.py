@@ -3,13 +3,14 @@ the error's `exit_code`: 2 for input the user can fix, 3 for a source that faile
 
 Exit codes (docs/exit-codes.md): 0 done, 2 bad input or usage, 3 the source failed after the
 run started (outputs up to the failure are complete), 130 interrupted (Ctrl-C), 141 stdout closed
-early (e.g. `| head`).
+early (e.g. `| head`), 143 terminated (SIGTERM: outputs finished as after a Ctrl-C).
 """
 
 EXIT_BAD_INPUT = 2
 EXIT_SOURCE_FAILED = 3
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+EXIT_TERMINATED = 143
 
 
 class FacesenseError(Exception):
