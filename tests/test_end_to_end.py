@@ -44,7 +44,7 @@ def check_metrics_against_sklearn(out_dir, classes):
     return m
 
 
-def test_train_evaluate_predict(trained_run, capsys, folders3):
+def test_train_evaluate_predict(trained_run, capsys, folders3, caplog):
     tmp_path, run = trained_run
     run_dir = tmp_path / "runs" / "custom" / "resnet_fer_small-1"
     assert str(run_dir) == run
@@ -66,6 +66,13 @@ def test_train_evaluate_predict(trained_run, capsys, folders3):
     classes = json.loads((run_dir / "labels.json").read_text())["classes"]
     m = check_metrics_against_sklearn(out, classes)
     assert m["n"] == 48 and set(m) >= {"classes", "n", "accuracy", "macro_f1", "loss", "per_class", "confusion", "roc_auc"}
+    # all of its data, its training images included: said, with how many (it said nothing)
+    trained = sum(r["split"] == "train" for r in manifest)
+    assert f"these figures include its training images ({trained} of the 48 scored)" in caplog.text and "training_data" in m
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "eval_val")]) == 0
+    assert "training images" not in caplog.text
+    capsys.readouterr()
     report = (out / "report.md").read_text()
     assert "![confusion](confusion.png)" in report and "| happy |" in report
 

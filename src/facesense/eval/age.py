@@ -69,6 +69,7 @@ class AgeScorer:
     score: Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray]]
     classes: list[str] | None = None
     prepare: Callable[[np.ndarray], np.ndarray] | None = None
+    config: dict | None = None  # the training config the model carries (what it trained on)
 
 
 def load_age_scorer(model: str | Path) -> AgeScorer:
@@ -82,7 +83,7 @@ def load_age_scorer(model: str | Path) -> AgeScorer:
     from ..runtime.gender_age import GenderAgeModel
 
     net = GenderAgeModel.load(model, threads=2)
-    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes, net.prepare)
+    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes, net.prepare, net.config)
 
 
 def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
@@ -231,6 +232,12 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     m = {"model": str(model), "data": str(data), "split": split, "where": list(where), "skipped": len(samples.skipped), **age_metrics(years, sd, ages, groups, low, high)}
     if group_by:
         m["group_by"] = group_by.lower()
+    from .evaluate import training_data_note
+
+    note = training_data_note(scorer.config or {}, data, split, model)
+    if note:
+        log.warning("note: %s", note)
+        m["training_data"] = note
     if gender_probs is not None and scorer.classes:
         from ..labels import normalise
 

@@ -5,6 +5,7 @@ model needs no PyTorch; a training checkpoint is exported on the fly (training e
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,6 +21,8 @@ from ..labels import map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
 from .report import write_evaluation
+
+log = logging.getLogger(__name__)
 
 # images per runtime batch: enough to amortise a run, small enough for 384 px photos
 PIXELS_PER_BATCH = 2**21
@@ -95,6 +98,34 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
                         f"(e.g. {leaked[0]}; {manifest}): the data differ from the data it was trained on; evaluate it on that data, or without --split")
 
 
+def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None) -> str | None:
+    """A sentence when the evaluated rows include the model's own training images: the data is
+    one it trained on (by name, as its config records it: shipped models keep no folder) and
+    no held-out split was chosen. With the run's split_manifest.csv at hand, how many."""
+    name = Path(str(data)).name
+    main_data = Path(str(config.get("data") or "")).name
+    extra = {Path(str(d)).name for d in config.get("extra_data") or []}
+    train_split = config.get("train_split")
+    if name == main_data and split is None:
+        where = f"its {train_split!r} split" if train_split else "its training split"
+    elif name == main_data and train_split and canonical_split(split) is not None and canonical_split(split) == canonical_split(str(train_split)):
+        where = f"this split ({split!r})"
+    elif name in extra:
+        where = "all of it (extra_data)"
+    else:
+        return None
+    count = ""
+    manifest = (model_path if model_path.is_dir() else model_path.parent) / "split_manifest.csv" if model_path is not None else None
+    if scored_ids is not None and manifest is not None and manifest.is_file() and name == main_data:
+        import csv
+
+        with open(manifest, newline="", encoding="utf-8") as f:
+            trained = {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
+        count = f" ({len(trained & set(scored_ids))} of the {len(scored_ids)} scored)"
+    held_out = " (--split with a split it held out, e.g. test or val)" if name == main_data else " (other data)"
+    return f"{model} trained on {where} of {name}: these figures include its training images{count} and overstate it; score held-out rows instead{held_out}"
+
+
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the split the model was
     trained with, recomputed from the seed and sizes in its training config (same samples, same order)."""
@@ -139,7 +170,11 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept])
+    ids = [samples.ids[i] for i in kept]
+    note = training_data_note(loaded.config, data, split, model, ids, path)
+    if note:
+        log.warning("note: %s", note)
+        extra["training_data"] = note
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
     title = f"{name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
-    ids = [samples.ids[i] for i in kept]
     return write_evaluation(Path(out_dir), ids, y, probs, loaded.classes, mean_log_loss(y, probs), title, history if history and history.is_file() else None, extra=extra)

@@ -50,6 +50,7 @@ class GenderAgeModel:
         if outputs[:2] != ["probabilities", "age_probabilities"]:
             raise FacesenseError(f"{name}: expected outputs probabilities, age_probabilities; got {outputs}")
         self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
+        self.config: dict = json.loads(meta.get("facesense_config", "{}"))  # the training config, when the export kept it
         self._last: tuple | None = None  # (crops, color_order, outputs) of the latest run
 
     @classmethod
