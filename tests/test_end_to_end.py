@@ -91,7 +91,7 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     tmp_path, run = trained_run
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val"]) == 0
-    out = tmp_path / "eval" / "resnet_fer_small-1-val"
+    out = tmp_path / "eval" / f"resnet_fer_small-1-{folders3.name}-val"
     assert capsys.readouterr().out.strip().endswith(str(out))
     assert (out / "metrics.json").is_file()
     # the same run's val recomputed on data with an image added holds training images: refused
@@ -100,6 +100,18 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
     assert "split have the ids of resnet_fer_small-1's training samples" in capsys.readouterr().err
+
+
+def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
+    """`evaluate gender --data A` and `--data B`, or two runs' best.pt, wrote one eval folder."""
+    from facesense.cli import _default_eval_dir
+
+    for run in ("x-1", "x-2"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "best.pt").write_bytes(b"")
+    folders = {_default_eval_dir(str(tmp_path / "x-1" / "best.pt"), "a/faces", None), _default_eval_dir(str(tmp_path / "x-2" / "best.pt"), "a/faces", None),
+               _default_eval_dir("gender", "a/faces", None), _default_eval_dir("gender", "b/fer2013.csv.gz", "PublicTest")}
+    assert len(folders) == 4 and Path("eval/gender-fer2013-PublicTest") in folders and Path("eval/x-1-best-faces-all") in folders
 
 
 def test_a_skip_bad_run_is_evaluated_on_its_own_split(tmp_path, capsys):

@@ -164,7 +164,7 @@ def _evaluate(args) -> None:
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
     if ages:
-        out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
+        out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
         print(out)
@@ -181,7 +181,7 @@ def _evaluate(args) -> None:
         label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.split)).resolve(), args.data)
+    out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data)
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
@@ -195,11 +195,16 @@ def _evaluate(args) -> None:
     print(out)
 
 
-def _default_eval_dir(model: str, split: str | None) -> Path:
-    """eval/<model>-<split> in the working directory: the run folder's, file's or shipped name."""
+def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
+    """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
+    or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
+    shipped name (a run's best.pt: run-best), the data its file or folder name."""
     path = Path(model)
     name = path.name if path.is_dir() else path.stem if path.suffix else model
-    return Path("eval") / f"{name}-{split or 'all'}"
+    if path.is_file() and path.stem in ("best", "last"):
+        name = f"{path.parent.name}-{path.stem}"
+    dataset = Path(data).name.split(".")[0] or "data"  # fer2013.csv.gz -> fer2013
+    return Path("eval") / f"{name}-{dataset}-{split or 'all'}"
 
 
 def _predict(args) -> None:
