@@ -138,3 +138,16 @@ def test_ctrl_c_while_the_cli_loads_is_one_line():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")})
     assert done.returncode == 130 and done.stderr.startswith("interrupted") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_labels_grow_with_the_frame():
+    """A label sized for 640x360 was a speck on a 12-megapixel photo: drawn at the same share of the image."""
+    from facesense.stream.draw import annotate
+
+    shares = []
+    for height, width in ((360, 640), (3000, 4000)):
+        box = Box(width // 4, height // 3, width // 8, height // 4)
+        face = FaceResult(1, box, Prediction("happy", 0.9, {"happy": 0.9}), Prediction("woman", 0.9, {"woman": 0.9}), AgeEstimate(30.0, 3.0))
+        drawn = annotate(FrameResult(Frame(0, 0.0, np.zeros((height, width, 3), np.uint8)), [face], {}))
+        shares.append((drawn.max(axis=2) > 0).mean())
+    assert shares[1] > shares[0] / 3, shares  # fixed-size text and lines covered about 1/10 of it

@@ -13,10 +13,13 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
     import cv2
 
     image = result.frame.image.copy()
+    # text and lines grow with the image: a label sized for 640x360 is a speck on a 12 MP photo
+    s = max(1.0, min(image.shape[:2]) / 480)
+    font, thick = 0.5 * s, max(1, round(s))
     for face in result.faces:
         colour = _COLOURS[face.track_id % len(_COLOURS)]
         b = face.box
-        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, 2)
+        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, max(2, round(2 * s)))
         lines = [f"#{face.track_id}"]
         if face.expression:
             lines.append(f"{face.expression.label} {face.expression.p:.0%}")
@@ -24,12 +27,13 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
             lines.append(f"{face.gender.label} {face.gender.p:.0%}")
         if face.age:
             lines.append(f"~{face.age.years:.0f}y")
-        y = b.y - 6 if b.y > 40 else b.y + b.h + 16
         text = " ".join(lines)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        x = max(0, min(b.x, image.shape[1] - tw - 4))  # a face near the right edge keeps its whole label in view
-        cv2.rectangle(image, (x, y - th - 4), (x + tw + 4, y + 3), colour, -1)
-        cv2.putText(image, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+        pad = round(3 * s)
+        y = b.y - 2 * pad if b.y > th + 4 * pad else b.y + b.h + th + 2 * pad
+        x = max(0, min(b.x, image.shape[1] - tw - 2 * pad))  # a face near the right edge keeps its whole label in view
+        cv2.rectangle(image, (x, y - th - pad), (x + tw + 2 * pad, y + pad), colour, -1)
+        cv2.putText(image, text, (x + pad, y), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
     if fps is not None:
-        cv2.putText(image, f"{fps:.0f} FPS", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * thick, cv2.LINE_AA)
     return image

@@ -105,6 +105,7 @@ class ImageFolderSource(Source):
     or one image file, as frames 0, 1, 2..."""
 
     photos = True
+    fps = 1.0  # a photo a second in the annotated video, as each photo's time_s in the logs counts
 
     def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)

@@ -137,7 +137,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             t0 = time.perf_counter()
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
-            annotated = annotate(result, fps) if needs_drawing else None
+            annotated = annotate(result, None if getattr(source, "photos", False) else fps) if needs_drawing else None  # a photo has no frame rate
             for sink in sinks:
                 sink.write(result, annotated)
             collector.add(result, time.perf_counter() - t0)

@@ -194,7 +194,9 @@ class LiveSession:
         # a photo is a scene of its own: a full search, and no track, smoothing or held box
         # carries over from the photo before; in a video, a hard cut means other people now
         photo = frame.photo is not None
-        if photo or self.cuts.is_cut(frame.image):
+        if photo:
+            tracker.forget()
+        elif self.cuts.is_cut(frame.image):
             tracker.split()
         recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
         full_pass = photo or self.frames % settings.detect_every == 0

@@ -58,6 +58,11 @@ class IoUTracker:
             track.id, track.probs, track.hits, track.missed = self._next_id, {}, 1, 0
             self._next_id += 1
 
+    def forget(self) -> None:
+        """The next frame is another photo: no face of this one is in it, so every track goes
+        (split() would renumber them, only to let them go: ids ran 1..11, 17..21, 28...)."""
+        self.tracks = []
+
     def update(self, boxes: np.ndarray, held: list[bool] | None = None) -> list[Track]:
         """boxes: N x 4 (x, y, w, h) -> the Track of each box, in the same order. A `held` box is
         a track's last box shown again without a detection: it keeps the track, but counts as a
