@@ -86,3 +86,19 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
 def test_whole_photo_models_are_not_searched_for_faces(photos):
     classes, rows = predict_files("sentiment", [photos / "two.jpg"])
     assert classes == ["negative", "positive"] and len(rows) == 1 and "face" not in rows[0]
+
+
+def test_a_photo_folder_skips_hidden_files_and_reads_gifs(tmp_path):
+    """macOS leaves `._photo.jpg` beside each photo copied to a USB stick: not a photo (it was
+    read as one and failed); a GIF was read when named but skipped in a folder."""
+    from PIL import Image
+
+    from facesense.data.images import images_under
+
+    folder = tmp_path / "photos"
+    (folder / ".thumbnails").mkdir(parents=True)
+    Image.new("RGB", (20, 20)).save(folder / "a.jpg")
+    Image.new("RGB", (20, 20)).save(folder / "b.gif")
+    (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    Image.new("RGB", (20, 20)).save(folder / ".thumbnails" / "a.jpg")
+    assert [p.name for p in images_under(folder)] == ["a.jpg", "b.gif"]

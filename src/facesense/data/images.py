@@ -19,11 +19,14 @@ from .samples import Samples
 # how each command is told to skip unreadable samples and list them instead of stopping
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict and data split)"
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}  # a GIF: its first frame
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
-    `predict` and `live` alike)."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:
+    macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the user's photos."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded
