@@ -273,3 +273,11 @@ def test_custom_classes_are_the_labels_the_map_leaves(tmp_path):
     for label_map, classes in (({"bird": None}, ["cat", "dog"]), ({"bird": "animal", "cat": "animal"}, ["animal", "dog"])):
         cfg = load_config(overrides={"task": "custom", "data": str(data), "label_map": label_map, "val_size": 0.25})
         assert prepare_data(cfg).classes == classes
+
+
+def test_the_closing_line_names_the_rule_and_the_test_score(tmp_path, folders3, capsys, caplog):
+    """'best epoch 1: val accuracy 0.78' while epoch 2 had 0.79 (picked by val_loss) read as a
+    mistake; the held-out test score was only in train_summary.json."""
+    train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "test_size=0.2", "monitor=val_loss", f"runs_dir={tmp_path / 'runs'}")
+    line = next(l for l in caplog.text.splitlines() if "best epoch" in l)
+    assert "best epoch 1 (by val_loss): val accuracy" in line and "; test accuracy " in line, line

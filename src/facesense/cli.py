@@ -152,7 +152,10 @@ def _train(args) -> None:
                 v = s["val"]
                 log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f (%s samples), age temperature %.2f, %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["n"], v["age_temperature"], s["train_seconds"])
             elif "val" in s:
-                log.info("best epoch %s: val accuracy %.4f, macro-F1 %.4f (%s samples), %.1fs of training", s["best_epoch"], s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], s["train_seconds"])
+                # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
+                monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
+                test = f"; test accuracy {s['test']['accuracy']:.4f}, macro-F1 {s['test']['macro_f1']:.4f} ({s['test']['n']} samples)" if "test" in s else ""
+                log.info("best epoch %s (by %s): val accuracy %.4f, macro-F1 %.4f (%s samples)%s, %.1fs of training", s["best_epoch"], monitor, s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], test, s["train_seconds"])
         print(run.root)
 
 
