@@ -194,7 +194,9 @@ def _evaluate(args) -> None:
     if m.get("absent_classes"):
         print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy average over the other classes)")
     if "by_group" in m:
-        print(f"by {args.group_by}: " + ", ".join(f"{g} {v['accuracy']:.3f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}")
+        from .eval.groups import gap_note
+
+        print(f"by {args.group_by}: " + ", ".join(f"{g} {v['accuracy']:.3f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}{gap_note(m['by_group'])}")
     print(out)
 
 
@@ -576,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="full evaluation report of a model on a dataset")
-    e.add_argument("model", help="run directory or checkpoint file")
+    e.add_argument("model", help="a run folder or checkpoint, an exported .onnx, a shipped name (expression, gender, gender_age, age, sentiment) or a dlib backend (dlib-gender, dlib-age)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
     e.add_argument("--out", help="report folder (default: eval/MODEL-SPLIT in the working directory)")

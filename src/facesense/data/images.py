@@ -108,7 +108,7 @@ def read_image(path: str | Path) -> np.ndarray:
             mode = "L" if im.mode in ("L", "1") else "RGB"
             return np.asarray(im.convert(mode))
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found; check the path or the dataset's labels.csv") from None
+        raise DataError(f"{path}: file not found; check the path") from None
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied); fix its permissions") from None
     except DataError:  # over the pixel limit: already said, in its own words

@@ -20,6 +20,7 @@ from ..data.sources import read_dataset
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
+from .groups import gap, gap_note, natural_order
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -134,8 +135,8 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
         m["uncertainty"]["within_90pct_interval"] = float(((ages >= low) & (ages <= high)).mean())
     if groups is not None:
         by_group = _mae_table(err, groups)
-        maes = [v["mae"] for v in by_group.values()]
-        m["by_group"] = {"groups": by_group, "mae_gap": float(max(maes) - min(maes))}
+        spread = gap({g: v["mae"] for g, v in by_group.items()}, {g: v["n"] for g, v in by_group.items()})
+        m["by_group"] = {"groups": by_group, "mae_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
         m["by_group_within_decade"] = {
             d: _mae_table(err[np.array([x == d for x in decades])], [g for g, x in zip(groups, decades) if x == d])
             for d in m["by_decade"]
@@ -151,7 +152,7 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
     if "by_group" in m:
-        lines.append(f"by {group_by}: " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['mae_gap']:.2f}")
+        lines.append(f"by {group_by}: " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['mae_gap']:.2f}{gap_note(m['by_group'])}")
         groups = list(m["by_group"]["groups"])
         lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
         for d, row in m["by_group_within_decade"].items():
@@ -160,7 +161,7 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
         lines.append(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
     if "gender_by_group" in m:
         by = m["gender_by_group"]
-        lines.append(f"gender accuracy by {group_by}: " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']})" for g, v in by["groups"].items()) + f"; gap {100 * by['accuracy_gap']:.2f} points")
+        lines.append(f"gender accuracy by {group_by}: " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']})" for g, v in by["groups"].items()) + f"; gap {100 * by['accuracy_gap']:.2f} points{gap_note(by)}")
     return lines
 
 
@@ -248,8 +249,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
             m["gender_accuracy"] = float(correct[known].mean())
             if groups is not None:  # the gender gap between groups, beside the age gap
                 by_group = {g: {"n": int((known & (np.array(groups) == g)).sum()), "accuracy": float(correct[known & (np.array(groups) == g)].mean())}
-                            for g in sorted(set(np.array(groups)[known]))}
-                m["gender_by_group"] = {"groups": by_group, "accuracy_gap": max(v["accuracy"] for v in by_group.values()) - min(v["accuracy"] for v in by_group.values())}
+                            for g in sorted(set(np.array(groups)[known]), key=natural_order)}
+                spread = gap({g: v["accuracy"] for g, v in by_group.items()}, {g: v["n"] for g, v in by_group.items()})
+                m["gender_by_group"] = {"groups": by_group, "accuracy_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
     rows = ["id,age,age_years,age_sd,age_low90,age_high90" + (f",{group_by.lower()}" if group_by else "")]
     for j, i in enumerate(kept):
         rows.append(",".join([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}"] + ([groups[j]] if groups else [])))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from .groups import gap, natural_order
+
 
 def present_classes(y_true: np.ndarray, k: int) -> list[int]:
     """Class indices that occur in the labels: a class the evaluation set lacks has no recall to
@@ -114,12 +116,12 @@ def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], clas
     y_true, groups_arr = np.asarray(y_true), np.asarray(groups)
     pred = probs.argmax(axis=1)
     table = {}
-    for g in sorted(set(groups)):
+    for g in sorted(set(groups), key=natural_order):
         mask = groups_arr == g
         table[g] = {
             "n": int(mask.sum()),
             "accuracy": float(np.mean(pred[mask] == y_true[mask])),
             "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)),
         }
-    accs = [v["accuracy"] for v in table.values()]
-    return {"groups": table, "accuracy_gap": float(max(accs) - min(accs)) if accs else 0.0}
+    spread = gap({g: v["accuracy"] for g, v in table.items()}, {g: v["n"] for g, v in table.items()})
+    return {"groups": table, "accuracy_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}

@@ -1,0 +1,32 @@
+"""Per-group figures (--group-by race, age...): groups in a natural order, and the gap between
+the best and worst group measured only over groups large enough for the gap to mean something."""
+
+from __future__ import annotations
+
+# A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
+# that includes it says nothing about the model
+MIN_GROUP_FOR_GAP = 30
+
+
+def natural_order(name: str):
+    """Sort key: numbers as numbers (age 9 before 10 before 100), then text."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
+    """{gap, groups_in_gap, left_out}: best minus worst over the groups of at least `min_n`
+    samples (all groups when none is that large, as a small test set has)."""
+    big = [g for g in values if sizes[g] >= min_n] or list(values)
+    picked = [values[g] for g in big]
+    return {"gap": float(max(picked) - min(picked)) if picked else 0.0, "min_n": min_n if len(big) < len(values) else None,
+            "left_out": sorted(set(values) - set(big), key=natural_order)}
+
+
+def gap_note(table: dict) -> str:
+    """' (groups of n >= 30; 3 smaller left out)' when a group table's gap left groups out."""
+    if not table.get("gap_left_out"):
+        return ""
+    return f" (groups of n >= {table['gap_min_n']}; {len(table['gap_left_out'])} smaller left out)"
