@@ -47,7 +47,7 @@ def test_every_face_of_every_photo_gets_a_row_with_its_box(photos):
     assert left["w"] > right["w"]  # the bigger copy has the bigger box
     for r in (left, right):
         assert r["pred"] in classes and abs(r["p_man"] + r["p_woman"] - 1) < 1e-4
-    assert found["none.png"] == [{"path": str(photos / "none.png"), "face": 0, "pred": ""}]  # accounted for, no prediction
+    assert found["none.png"] == [{"path": str(photos / "none.png"), "face": 0, "pred": None}]  # accounted for, no prediction (JSON null, a blank CSV cell)
     assert [r["face"] for r in found["gray.png"]] == [1]
 
 

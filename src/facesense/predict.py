@@ -78,7 +78,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
             except DataError as exc:
                 if not skip_bad:
                     raise
-                batch.append({"path": str(path), "pred": "", "error": str(exc)})
+                batch.append({"path": str(path), "pred": None, "error": str(exc)})
         if pixels:
             readable = [row for row in batch if "error" not in row]
             for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
@@ -103,7 +103,7 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "pred": "", "error": str(exc)})
+            rows.append({"path": str(path), "pred": None, "error": str(exc)})
             continue
         estimate = model.result(model.predict([image], color_order="RGB")[0])
         rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
@@ -128,11 +128,11 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "face": None, "pred": "", "error": str(exc)})  # JSON null, a blank CSV cell
+            rows.append({"path": str(path), "face": None, "pred": None, "error": str(exc)})  # JSON null, a blank CSV cell
             continue
         boxes = sorted(found.detect(image), key=lambda b: (b.x, b.y))
         if not boxes:
-            rows.append({"path": str(path), "face": 0, "pred": ""})
+            rows.append({"path": str(path), "face": 0, "pred": None})  # JSON null, a blank CSV cell
             continue
         crops = face_crops(image, boxes, model.spec, model.margin or 0.0)
         probs = model.predict(crops)
