@@ -174,6 +174,14 @@ def test_compare_runs(trained_run, capsys, folders3):
     assert rows[1]["epochs_run"] == "2" and float(rows[0]["parameters"]) < float(rows[1]["parameters"])
     for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
         assert (out / name).is_file()
+    assert [r["val_set"] for r in rows] == ["A", "A"] and "Note" not in (out / "compare.md").read_text()  # one split, one seed
+    capsys.readouterr()
+    assert main(["compare", run, run, "--out", str(out)]) == 2 and "given twice" in capsys.readouterr().err
+    # another seed draws another validation split: said, and each run's set labelled
+    run4 = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "seed=5", f"runs_dir={tmp_path / 'runs'}")
+    assert main(["compare", run, run4, "--out", str(tmp_path / "cmp3")]) == 0
+    assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp3" / "compare.csv"))] == ["A", "B"]
+    assert "validated on 2 different sets of samples" in (tmp_path / "cmp3" / "compare.md").read_text()
     capsys.readouterr()
     assert main(["compare", str(Path(run).parent), "--out", str(out)]) == 2  # the folder holding the runs
     assert "a folder of runs, not a run; give the runs themselves" in capsys.readouterr().err

@@ -392,10 +392,12 @@ def _compare(args) -> None:
     from .eval.compare import COLUMNS, compare_runs
 
     out = Path(args.out).resolve()
-    rows = compare_runs([Path(r).resolve() for r in args.runs], out)
+    rows, note = compare_runs([Path(r).resolve() for r in args.runs], out)
     print(" | ".join(COLUMNS))
     for r in rows:
         print(" | ".join(str(r[c]) for c in COLUMNS))
+    if note:
+        log.warning("note: %s", note)
     print(out)
 
 

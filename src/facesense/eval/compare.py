@@ -12,7 +12,7 @@ from ..errors import FacesenseError
 from ..runs import RunDir, write_text
 from .plots import _figure, _save, read_history
 
-COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall"]
+COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
 
 
 def run_row(root: Path) -> dict:
@@ -48,19 +48,53 @@ def run_row(root: Path) -> dict:
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
+        "_val_ids": _validation_ids(run),
         "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
     }
 
 
-def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> list[dict]:
-    """One table of `roots`; `same_classes` refuses runs over different class lists (their
-    accuracies are not comparable)."""
+def _validation_ids(run: RunDir) -> frozenset[str] | None:
+    path = run.eval_dir("val") / "predictions.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        return frozenset(row["id"] for row in csv.DictReader(f))
+
+
+def validation_sets(rows: list[dict]) -> str | None:
+    """Labels each row's validation samples (val_set A, B, ...: the same letter, the same
+    samples); -> a note when the runs were validated on different samples (another seed or
+    split moves the figures as well as the model does), None when all share one set."""
+    sets: list[frozenset] = []
+    for row in rows:
+        ids = row["_val_ids"]
+        if ids is not None and ids not in sets:
+            sets.append(ids)
+        row["val_set"] = chr(ord("A") + sets.index(ids)) if ids is not None else "-"
+    if len(sets) < 2:
+        return None
+    shared = len(frozenset.intersection(*sets))
+    return (f"the runs were validated on {len(sets)} different sets of samples (val_set; {shared} samples are in all of them): "
+            f"their figures differ by the samples as well as by the models; to score them on one set, "
+            f"`facesense evaluate RUN --data DATA --split val --split-from {rows[0]['run']}` for each")
+
+
+def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tuple[list[dict], str | None]:
+    """One table of `roots` and a note when they were validated on different samples;
+    `same_classes` refuses runs over different class lists (their accuracies are not
+    comparable)."""
     if not roots:
         raise FacesenseError("give at least one run directory")
+    seen: set[Path] = set()
+    for root in roots:
+        if Path(root).resolve() in seen:
+            raise FacesenseError(f"{root}: given twice; give each run once")
+        seen.add(Path(root).resolve())
     rows = [run_row(Path(r)) for r in roots]
     for row in rows[1:] if same_classes else []:
         if row["_classes"] != rows[0]["_classes"]:
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
+    note = validation_sets(rows)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")
@@ -70,8 +104,9 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> lis
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else str(r[c]) for c in COLUMNS) + " |" for r in rows]
     plots = _plots(rows, out)
-    write_text(out / "compare.md", "# Run comparison\n\n" + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
-    return rows
+    caution = f"**Note**: {note}.\n\n" if note else ""
+    write_text(out / "compare.md", "# Run comparison\n\n" + caution + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
+    return rows, note
 
 
 def _plots(rows: list[dict], out: Path) -> list[str]:
