@@ -133,3 +133,12 @@ def test_a_float_grey_tiff_is_scaled_not_black(tmp_path):
     Image.fromarray(np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32), mode="F").save(tmp_path / "f.tiff")
     pixels = read_image(tmp_path / "f.tiff")
     assert pixels.dtype == np.uint8 and pixels.max() == 255 and abs(pixels.mean() - 127.5) < 1
+
+
+def test_images_outside_any_class_folder_are_named_as_left_out(tmp_path, caplog):
+    """`data inspect photos/` on a photo folder with one subfolder said only "one class ('sub')"."""
+    from PIL import Image
+
+    root = write_class_folders(tmp_path / "ds", ["a", "b"], 2)
+    Image.new("RGB", (8, 8)).save(root / "loose.png")
+    assert len(read_dataset(root)) == 4 and "1 image(s) directly in the folder belong to no class folder" in caplog.text

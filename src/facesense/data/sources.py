@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import os
 import zlib
 from pathlib import Path
@@ -20,6 +21,8 @@ from ..errors import DataError
 from ..labels import FER2013_CODES
 from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT
 from .samples import Samples
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("folders", "fer2013", "manifest")
 SPLIT_ALIASES = {
@@ -174,6 +177,9 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         class_dirs = _class_dirs(base)
         if not class_dirs:
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
+        loose = [p for p in base.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
+            log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", base, len(loose), base)
         for class_dir in class_dirs:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
