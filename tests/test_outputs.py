@@ -151,3 +151,12 @@ def test_labels_grow_with_the_frame():
         drawn = annotate(FrameResult(Frame(0, 0.0, np.zeros((height, width, 3), np.uint8)), [face], {}))
         shares.append((drawn.max(axis=2) > 0).mean())
     assert shares[1] > shares[0] / 3, shares  # fixed-size text and lines covered about 1/10 of it
+
+
+def test_labels_of_faces_side_by_side_do_not_cover_each_other():
+    from facesense.stream.draw import _free_spot
+
+    placed = [_free_spot(Box(100, 100, 60, 60), 100, 200, 20, 480, [])]
+    second = _free_spot(Box(130, 100, 60, 60), 130, 200, 20, 480, placed)  # its label would land on the first
+    assert placed[0] == (100, 80, 300, 100) and second[1] >= 160  # moved below its box
+    assert not (second[0] < placed[0][2] and placed[0][0] < second[2] and second[1] < placed[0][3] and placed[0][1] < second[3])

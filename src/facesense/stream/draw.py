@@ -15,25 +15,45 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
     image = result.frame.image.copy()
     # text and lines grow with the image: a label sized for 640x360 is a speck on a 12 MP photo
     s = max(1.0, min(image.shape[:2]) / 480)
-    font, thick = 0.5 * s, max(1, round(s))
-    for face in result.faces:
-        colour = _COLOURS[face.track_id % len(_COLOURS)]
+    font, thick, pad = 0.5 * s, max(1, round(s)), round(3 * s)
+    for face in result.faces:  # every box first, so that no box line crosses another face's label
         b = face.box
-        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, max(2, round(2 * s)))
-        lines = [f"#{face.track_id}"]
-        if face.expression:
-            lines.append(f"{face.expression.label} {face.expression.p:.0%}")
-        if face.gender:
-            lines.append(f"{face.gender.label} {face.gender.p:.0%}")
-        if face.age:
-            lines.append(f"~{face.age.years:.0f}y")
-        text = " ".join(lines)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
-        pad = round(3 * s)
-        y = b.y - 2 * pad if b.y > th + 4 * pad else b.y + b.h + th + 2 * pad
-        x = max(0, min(b.x, image.shape[1] - tw - 2 * pad))  # a face near the right edge keeps its whole label in view
-        cv2.rectangle(image, (x, y - th - pad), (x + tw + 2 * pad, y + pad), colour, -1)
-        cv2.putText(image, text, (x + pad, y), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
+        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), _COLOURS[face.track_id % len(_COLOURS)], max(2, round(2 * s)))
+    placed: list[tuple[int, int, int, int]] = []
+    for face in result.faces:
+        text = " ".join(_label_parts(face))
+        (tw, th), below = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
+        x = max(0, min(face.box.x, image.shape[1] - tw - 2 * pad))  # a face near the right edge keeps its whole label in view
+        rect = _free_spot(face.box, x, tw + 2 * pad, th + below + 2 * pad, image.shape[0], placed)
+        placed.append(rect)
+        x0, y0, x1, y1 = rect
+        cv2.rectangle(image, (x0, y0), (x1, y1), _COLOURS[face.track_id % len(_COLOURS)], -1)
+        cv2.putText(image, text, (x0 + pad, y1 - pad - below), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * thick, cv2.LINE_AA)
     return image
+
+
+def _label_parts(face) -> list[str]:
+    parts = [f"#{face.track_id}"]
+    if face.expression:
+        parts.append(f"{face.expression.label} {face.expression.p:.0%}")
+    if face.gender:
+        parts.append(f"{face.gender.label} {face.gender.p:.0%}")
+    if face.age:
+        parts.append(f"~{face.age.years:.0f}y")
+    return parts
+
+
+def _free_spot(box, x: int, w: int, h: int, height: int, placed: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a face's label: just above its box, else just below, else further
+    down a label at a time, at the first place that covers no label already drawn (faces side
+    by side in a crowd had their labels on top of each other); above the box if none is free."""
+    above = box.y - h
+    tops = ([above] if above >= 0 else []) + [box.y + box.h + i * h for i in range(4)]
+    tops = [t for t in tops if 0 <= t and t + h <= height] or [max(0, min(above, height - h))]
+    for top in tops:
+        rect = (x, top, x + w, top + h)
+        if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in placed):
+            return rect
+    return (x, tops[0], x + w, tops[0] + h)
