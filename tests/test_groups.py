@@ -14,3 +14,30 @@ def test_the_gap_leaves_out_groups_too_small_to_measure():
     assert gap_note({"gap_min_n": info["min_n"], "gap_left_out": info["left_out"]}) == " (groups of n >= 30; 1 smaller left out)"
     everything_small = gap(values, {"a": 5, "b": 3, "tiny": 2})  # a tiny test set: all of them, said as no note
     assert everything_small["gap"] == 0.95 and everything_small["left_out"] == [] and gap_note({"gap_left_out": []}) == ""
+
+
+def test_bands_sort_by_their_number_and_nan_is_text():
+    assert sorted(["80+", "10-19", "0-9", "nan", "100", "9"], key=natural_order) == ["0-9", "9", "10-19", "80+", "100", "nan"]
+
+
+def test_one_large_group_gives_no_false_parity():
+    """With one group of 30 or more, a gap over it alone read 0.000 beside groups at 0.5."""
+    info = gap({"white": 0.99, "black": 0.5, "asian": 0.5}, {"white": 500, "black": 20, "asian": 25})
+    assert info["gap"] == 0.99 - 0.5 and info["left_out"] == []
+
+
+def test_the_training_data_note_knows_its_dataset(tmp_path, monkeypatch):
+    """Matched by path where the recorded one exists here (a labels.csv stands for its folder),
+    by name where it does not (shipped models); a model without a recorded dataset gets no note."""
+    from facesense.eval.evaluate import training_data_note
+
+    (tmp_path / "a" / "faces").mkdir(parents=True)
+    (tmp_path / "b" / "faces").mkdir(parents=True)
+    run = {"data": str(tmp_path / "a" / "faces"), "train_split": None}
+    assert training_data_note(run, tmp_path / "a" / "faces" / "labels.csv", None, "m")
+    assert training_data_note(run, tmp_path / "b" / "faces", None, "m") is None  # another folder of the same name
+    assert training_data_note(run, tmp_path / "a" / "faces", "train", "m")  # the training rows by name
+    assert training_data_note(run, tmp_path / "a" / "faces", "test", "m") is None
+    assert training_data_note({"data": "faces", "train_split": "train"}, tmp_path / "b" / "faces", None, "gender")  # a shipped model's name
+    monkeypatch.chdir(tmp_path)
+    assert training_data_note({}, ".", None, "m") is None

@@ -11,7 +11,7 @@ VERSIONS = {
     "frames": 2,  # live/demo per-face rows: frames.csv, frames.jsonl (2: a source column on every row, where 1 had photo for image folders only)
     "live_summary": 1,  # live/demo summary.json
     "predictions": 1,  # evaluate: predictions.csv
-    "metrics": 1,  # evaluate: metrics.json
+    "metrics": 2,  # evaluate: metrics.json (2: by_group's accuracy_gap over groups of at least gap_min_n samples, where 1 took every group)
     "history": 1,  # train: history.csv
     "train_summary": 1,  # train: train_summary.json
     "labels": 1,  # train: labels.json
@@ -20,7 +20,7 @@ VERSIONS = {
     "inspect_summary": 1,  # data inspect: summary.json
     "compare": 1,  # compare: compare.csv
     "study": 1,  # study: study.csv, study.json
-    "predict": 1,  # predict: CSV or JSON on stdout
+    "predict": 2,  # predict: CSV or JSON on stdout (2: pred null in JSON for a photo without a face or unreadable, where 1 had "")
 }
 
 

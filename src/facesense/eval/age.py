@@ -89,7 +89,7 @@ def load_age_scorer(model: str | Path) -> AgeScorer:
 
 def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
     out = {}
-    for key in sorted(set(keys), key=_band_order):
+    for key in sorted(set(keys), key=natural_order):
         pick = np.array([k == key for k in keys])
         out[key] = {"n": int(pick.sum()), "mae": float(err[pick].mean())}
     return out
@@ -105,11 +105,6 @@ def mean_interval(values: np.ndarray, floor: float | None = None) -> tuple[float
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
     low = float(values.mean() - half)
     return (low if floor is None else max(floor, low)), float(values.mean() + half)
-
-
-def _band_order(key: str):
-    head = key.split("-")[0].rstrip("+")
-    return (0, float(head), key) if head.replace(".", "", 1).isdigit() else (1, 0.0, key)
 
 
 def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: list[str] | None = None, low: np.ndarray | None = None, high: np.ndarray | None = None) -> dict:

@@ -3,23 +3,30 @@ the best and worst group measured only over groups large enough for the gap to m
 
 from __future__ import annotations
 
+import re
+
 # A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
 # that includes it says nothing about the model
 MIN_GROUP_FOR_GAP = 30
 
 
+_NUMBER_OR_BAND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, 80+, 10-19
+
+
 def natural_order(name: str):
-    """Sort key: numbers as numbers (age 9 before 10 before 100), then text."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
+    """Sort key: numbers and bands by their number (age 9 before 10 before 100; decade 10-19
+    before 80+), then text ('nan', 'Others')."""
+    match = _NUMBER_OR_BAND.match(name)
+    return (0, float(match.group(1)), name) if match else (1, 0.0, name)
 
 
 def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
-    """{gap, groups_in_gap, left_out}: best minus worst over the groups of at least `min_n`
-    samples (all groups when none is that large, as a small test set has)."""
-    big = [g for g in values if sizes[g] >= min_n] or list(values)
+    """{gap, min_n, left_out}: best minus worst over the groups of at least `min_n` samples;
+    over all groups when fewer than two are that large (a small test set), since a gap of one
+    group would read as parity."""
+    big = [g for g in values if sizes[g] >= min_n]
+    if len(big) < 2:
+        big = list(values)
     picked = [values[g] for g in big]
     return {"gap": float(max(picked) - min(picked)) if picked else 0.0, "min_n": min_n if len(big) < len(values) else None,
             "left_out": sorted(set(values) - set(big), key=natural_order)}
