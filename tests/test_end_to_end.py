@@ -68,7 +68,7 @@ def test_train_evaluate_predict(trained_run, capsys, folders3, caplog):
     assert m["n"] == 48 and set(m) >= {"classes", "n", "accuracy", "macro_f1", "loss", "per_class", "confusion", "roc_auc"}
     # all of its data, its training images included: said, with how many (it said nothing)
     trained = sum(r["split"] == "train" for r in manifest)
-    assert f"these figures include its training images ({trained} of the 48 scored)" in caplog.text and "training_data" in m
+    assert f"trained on {trained} of the 48 samples scored here" in caplog.text and "training_data" in m
     caplog.clear()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "eval_val")]) == 0
     assert "training images" not in caplog.text
@@ -112,6 +112,9 @@ def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
     folders = {_default_eval_dir(str(tmp_path / "x-1" / "best.pt"), "a/faces", None), _default_eval_dir(str(tmp_path / "x-2" / "best.pt"), "a/faces", None),
                _default_eval_dir("gender", "a/faces", None), _default_eval_dir("gender", "b/fer2013.csv.gz", "PublicTest")}
     assert len(folders) == 4 and Path("eval/gender-fer2013-PublicTest") in folders and Path("eval/x-1-best-faces-all") in folders
+    # manifests are named by their folder; dots inside a name stay
+    assert _default_eval_dir("age", "utkface/labels.csv", None) != _default_eval_dir("age", "utk2/labels.csv", None) == Path("eval/age-utk2-all")
+    assert _default_eval_dir("age", "faces.v2", None) == Path("eval/age-faces.v2-all")
 
 
 def test_a_skip_bad_run_is_evaluated_on_its_own_split(tmp_path, capsys):
@@ -164,7 +167,7 @@ def test_calibration_by_hand():
     assert [b["count"] for b in c["bins"]] == [2, 2]
 
 
-def test_compare_runs(trained_run, capsys, folders3):
+def test_compare_runs(trained_run, capsys, folders3, caplog):
     tmp_path, run = trained_run
     run2 = train_cli(capsys, f"data={folders3}", "task=custom", "model=emotion_model_3", "epochs=2", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
     out = tmp_path / "cmp"
@@ -182,6 +185,10 @@ def test_compare_runs(trained_run, capsys, folders3):
     assert main(["compare", run, run4, "--out", str(tmp_path / "cmp3")]) == 0
     assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp3" / "compare.csv"))] == ["A", "B"]
     assert "validated on 2 different sets of samples" in (tmp_path / "cmp3" / "compare.md").read_text()
+    # scoring run4 on run's validation split takes some of run4's own training samples: counted
+    caplog.clear()
+    assert main(["evaluate", run4, "--data", str(folders3), "--split", "val", "--split-from", run, "--out", str(tmp_path / "e4")]) == 0
+    assert "samples scored here (its split_manifest.csv)" in caplog.text
     capsys.readouterr()
     assert main(["compare", str(Path(run).parent), "--out", str(out)]) == 2  # the folder holding the runs
     assert "a folder of runs, not a run; give the runs themselves" in capsys.readouterr().err

@@ -75,8 +75,8 @@ def validation_sets(rows: list[dict]) -> str | None:
         return None
     shared = len(frozenset.intersection(*sets))
     return (f"the runs were validated on {len(sets)} different sets of samples (val_set; {shared} samples are in all of them): "
-            f"their figures differ by the samples as well as by the models; to score them on one set, "
-            f"`facesense evaluate RUN --data DATA --split val --split-from {rows[0]['run']}` for each")
+            f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
+            f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
 
 
 def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tuple[list[dict], str | None]:

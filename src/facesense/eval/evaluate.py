@@ -82,16 +82,11 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
     trained on: on data with images added or removed it takes some of the run's training
     samples. Where the run's split_manifest.csv is at hand, none of the recomputed samples may
     be one it lists as a training sample."""
-    import csv
-
-    if model_path is None:
+    trained = _trained_ids(model_path)
+    if trained is None:
         return
     run = model_path if model_path.is_dir() else model_path.parent
     manifest = run / "split_manifest.csv"
-    if not manifest.is_file():
-        return
-    with open(manifest, newline="", encoding="utf-8") as f:
-        trained = {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
     leaked = sorted({samples.ids[i] for i in idx} & trained)
     if leaked:
         raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split have the ids of {run.name}'s training samples "
@@ -99,31 +94,59 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None) -> str | None:
-    """A sentence when the evaluated rows include the model's own training images: the data is
-    one it trained on (by name, as its config records it: shipped models keep no folder) and
-    no held-out split was chosen. With the run's split_manifest.csv at hand, how many."""
-    name = Path(str(data)).name
-    main_data = Path(str(config.get("data") or "")).name
-    extra = {Path(str(d)).name for d in config.get("extra_data") or []}
-    train_split = config.get("train_split")
-    if name == main_data and split is None:
-        where = f"its {train_split!r} split" if train_split else "its training split"
-    elif name == main_data and train_split and canonical_split(split) is not None and canonical_split(split) == canonical_split(str(train_split)):
-        where = f"this split ({split!r})"
-    elif name in extra:
-        where = "all of it (extra_data)"
-    else:
+    """A sentence when the evaluated rows include the model's own training images. With the
+    run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
+    run's recomputed split can hold this run's training samples); otherwise judged from its
+    config: the data it trained on (shipped models record a name only) with no held-out split
+    chosen, or data it took whole (extra_data)."""
+    name = _dataset_path(data).name
+    if not _same_dataset(config.get("data"), data):
+        if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
+            return f"{model} trained on all of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
         return None
-    count = ""
-    manifest = (model_path if model_path.is_dir() else model_path.parent) / "split_manifest.csv" if model_path is not None else None
-    if scored_ids is not None and manifest is not None and manifest.is_file() and name == main_data:
-        import csv
+    trained = _trained_ids(model_path)
+    if trained is not None and scored_ids is not None:
+        n = len(trained & set(scored_ids))
+        if n == 0:
+            return None
+        return (f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; "
+                f"score rows it held out (--split val or test of its own split)")
+    train_split = config.get("train_split")
+    if not (split is None or canonical_split(split) == "train" or (train_split and split.lower() == str(train_split).lower())):
+        return None
+    where = f"its {train_split!r} split" if train_split else "its training split"
+    return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score held-out rows instead (--split with a split it held out, e.g. test or val)"
 
-        with open(manifest, newline="", encoding="utf-8") as f:
-            trained = {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
-        count = f" ({len(trained & set(scored_ids))} of the {len(scored_ids)} scored)"
-    held_out = " (--split with a split it held out, e.g. test or val)" if name == main_data else " (other data)"
-    return f"{model} trained on {where} of {name}: these figures include its training images{count} and overstate it; score held-out rows instead{held_out}"
+
+def _dataset_path(data) -> Path:
+    """A dataset as its folder or file (a labels.csv stands for its folder)."""
+    path = Path(str(data))
+    return path.parent if path.name.lower() == "labels.csv" else path
+
+
+def _same_dataset(recorded, data) -> bool:
+    """Whether `data` is the dataset a config recorded: the same path where that path exists
+    here, else the same name (a shipped model's config records the name, or a path on the
+    machine that trained it)."""
+    if not recorded or not str(recorded).strip():
+        return False
+    was, given = _dataset_path(recorded), _dataset_path(data).resolve()
+    if was.exists():
+        return was.resolve() == given
+    return was.name == given.name
+
+
+def _trained_ids(model_path: Path | None) -> set[str] | None:
+    """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
+    if model_path is None:
+        return None
+    manifest = (model_path if model_path.is_dir() else model_path.parent) / "split_manifest.csv"
+    if not manifest.is_file():
+        return None
+    import csv
+
+    with open(manifest, newline="", encoding="utf-8") as f:
+        return {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
 
 
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
