@@ -229,6 +229,13 @@ def test_a_new_run_names_the_killed_one_it_could_resume(tmp_path, folders3, capl
     caplog.clear()
     train(small_config(folders3, tmp_path, epochs=1), progress=False)
     assert caplog.text.count("stopped before it finished") == 1  # the finished name-2 is not named
+    from facesense.runs import unfinished_runs
+
+    other = tmp_path / "custom" / "resnet_fer_small-x-1"  # a killed run of another name, ending in -x-1
+    other.mkdir()
+    (other / "last.pt").write_bytes(b"")
+    assert [r.root.name for r in unfinished_runs(tmp_path, "custom", "resnet_fer_small-x")] == ["resnet_fer_small-x-1"]
+    assert [r.root for r in unfinished_runs(tmp_path, "custom", "resnet_fer_small")] == [killed.root]  # not name-x-1
 
 
 def test_resume_does_not_need_the_starting_weights_file(tmp_path, folders3):

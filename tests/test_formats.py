@@ -142,3 +142,6 @@ def test_images_outside_any_class_folder_are_named_as_left_out(tmp_path, caplog)
     root = write_class_folders(tmp_path / "ds", ["a", "b"], 2)
     Image.new("RGB", (8, 8)).save(root / "loose.png")
     assert len(read_dataset(root)) == 4 and "1 image(s) directly in the folder belong to no class folder" in caplog.text
+    (root / "a" / ".thumbnails").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "a" / ".thumbnails" / "t.png")  # a viewer's cache: not a face of class a
+    assert len(read_dataset(root)) == 4

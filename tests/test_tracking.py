@@ -174,6 +174,8 @@ def test_each_photo_of_a_folder_is_its_own_scene():
     assert [len(r.faces) for r in results] == counts
     ids = [{f.track_id for f in r.faces} for r in results]
     assert all(not (ids[i] & ids[j]) for i in range(len(ids)) for j in range(i))  # no id shared
+    # numbered in turn across the folder: they jumped (1..5, then 11.. after the old tracks were renumbered)
+    assert sorted(i for photo in ids for i in photo) == list(range(1, sum(counts) + 1))
 
 
 def test_best_pairs_is_the_optimal_assignment():
@@ -310,13 +312,3 @@ def test_new_faces_on_every_frame_cannot_freeze_the_labels_of_the_others():
     model = CountingModel()
     list(run_pipeline(Frames(frames(6)), Flicker(), FaceModels(expression=model), PipelineSettings(classify_per_frame=4, detect_every=1, cut_threshold=0, confirm_hits=99)))
     assert all(10 in xs for xs in model.batches)
-
-
-def test_photos_number_their_faces_in_turn():
-    """Each photo's faces are new people; ids went 1..2, then 5..6 (the old tracks were renumbered
-    by split() only to be let go)."""
-    tracker = IoUTracker()
-    first = [t.id for t in tracker.update(np.array([[0, 0, 50, 50], [100, 0, 50, 50]]))]
-    tracker.forget()
-    second = [t.id for t in tracker.update(np.array([[300, 300, 50, 50], [400, 300, 50, 50]]))]
-    assert first == [1, 2] and second == [3, 4]

@@ -151,11 +151,11 @@ def _train(args) -> None:
             if "age" in s.get("val", {}):
                 v = s["val"]
                 log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f (%s samples), age temperature %.2f, %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["n"], v["age_temperature"], s["train_seconds"])
-            elif "val" in s:
+            elif "val" in s or "test" in s:
                 # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
                 monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
-                test = f"; test accuracy {s['test']['accuracy']:.4f}, macro-F1 {s['test']['macro_f1']:.4f} ({s['test']['n']} samples)" if "test" in s else ""
-                log.info("best epoch %s (by %s): val accuracy %.4f, macro-F1 %.4f (%s samples)%s, %.1fs of training", s["best_epoch"], monitor, s["val"]["accuracy"], s["val"]["macro_f1"], s["val"]["n"], test, s["train_seconds"])
+                scores = "; ".join(f"{split} accuracy {s[split]['accuracy']:.4f}, macro-F1 {s[split]['macro_f1']:.4f} ({s[split]['n']} samples)" for split in ("val", "test") if split in s)
+                log.info("best epoch %s (by %s): %s, %.1fs of training", s["best_epoch"], monitor, scores, s["train_seconds"])
         print(run.root)
 
 
@@ -208,7 +208,9 @@ def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
     name = path.name if path.is_dir() else path.stem if path.suffix else model
     if path.is_file() and path.stem in ("best", "last"):
         name = f"{path.parent.name}-{path.stem}"
-    dataset = Path(data).name.split(".")[0] or "data"  # fer2013.csv.gz -> fer2013
+    where = Path(data).resolve()
+    where = where.parent if where.name.lower() == "labels.csv" else where  # a manifest: its folder's name
+    dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", where.name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
     return Path("eval") / f"{name}-{dataset}-{split or 'all'}"
 
 
@@ -319,7 +321,7 @@ def _finish_live(summary: dict) -> None:
     if summary.get("unreadable_frames"):  # a damaged file: said, not only counted
         log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
     if summary.get("ended_early"):
-        log.warning("warning: %s", summary["ended_early"])
+        log.warning("warning: %s: %s", summary["source"], summary["ended_early"])
     if summary.get("error") == "interrupted":
         # before the first frame nothing was written: earlier outputs at those paths stay
         raise KeyboardInterrupt("" if summary.get("frames") else "before the first frame; earlier outputs at these paths are left as they were")
@@ -583,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", help="a run folder or checkpoint, an exported .onnx, a shipped name (expression, gender, gender_age, age, sentiment) or a dlib backend (dlib-gender, dlib-age)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
-    e.add_argument("--out", help="report folder (default: eval/MODEL-SPLIT in the working directory)")
+    e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")

@@ -173,10 +173,7 @@ def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
     """Create a fresh runs_root/task/name-N (N = 1, 2, ...) without racing another process."""
     parent = Path(runs_root) / task
     parent.mkdir(parents=True, exist_ok=True)
-    n = 1 + max(
-        (int(p.name.rsplit("-", 1)[1]) for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[1].isdigit()),
-        default=0,
-    )
+    n = 1 + max((int(p.name.rsplit("-", 1)[1]) for p in _numbered(parent, name)), default=0)
     while True:
         candidate = parent / f"{name}-{n}"
         try:
@@ -189,6 +186,10 @@ def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
 def unfinished_runs(runs_root: str | Path, task: str, name: str) -> list[RunDir]:
     """Earlier runs name-N with a checkpoint and no summary: killed (or still training in
     another process), each one `--resume` away from finishing."""
-    parent = Path(runs_root) / task
-    found = [RunDir(p) for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    found = [RunDir(p) for p in _numbered(Path(runs_root) / task, name)]
     return sorted((r for r in found if r.last_checkpoint.is_file() and not r.summary.is_file()), key=lambda r: int(r.root.name.rsplit("-", 1)[1]))
+
+
+def _numbered(parent: Path, name: str) -> list[Path]:
+    """The folders name-1, name-2, ... under `parent` (not x-y-1 for name x)."""
+    return [p for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[0] == name and p.name.rsplit("-", 1)[1].isdigit()]

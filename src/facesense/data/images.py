@@ -25,8 +25,13 @@ def images_under(folder: Path) -> list[Path]:
     `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:
     macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the user's photos."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not hidden(p, folder))
+
+
+def hidden(path: Path, root: Path) -> bool:
+    """Whether a file under `root` is hidden, or inside a hidden folder (`._photo.jpg`,
+    `.thumbnails/`): not one of the user's images."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..labels import FER2013_CODES
-from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, hidden
 from .samples import Samples
 
 log = logging.getLogger(__name__)
@@ -177,14 +177,14 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         class_dirs = _class_dirs(base)
         if not class_dirs:
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
-        loose = [p for p in base.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        loose = [p for p in base.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, base)]
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
             log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", base, len(loose), base)
         for class_dir in class_dirs:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
             # a link to a file that is gone counts as a bad file, not as no file
-            files = sorted(p for p in class_dir.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith("."))
+            files = sorted(p for p in class_dir.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and not hidden(p, class_dir))
             images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and _utf8(str(p.relative_to(class_dir))) and p.exists()]
             for p in files:
                 reason = None

@@ -254,8 +254,7 @@ class VideoJobs:
                     job.frames_done += 1
             finally:
                 job.frames_unreadable = getattr(source, "unreadable", 0)
-                ended = source.ended_early() if hasattr(source, "ended_early") else None
-                job.warning = ended.split(": ", 1)[1] if ended else None  # without the server's path of the upload
+                job.warning = source.ended_early() if hasattr(source, "ended_early") else None
                 source.close()
                 for sink in sinks:
                     sink.close()

@@ -87,13 +87,13 @@ class VideoFileSource(Source):
             index += 1
 
     def ended_early(self) -> str | None:
-        """A sentence when the file stopped well before the frames its header declares (a
+        """A sentence (without the file's path) when the file stopped well before the frames its header declares (a
         truncated download, a damaged file); None when it ended about where it said. Headers
         estimate the count from the duration, so a few frames short is normal."""
         if self.missing_at_end <= max(3, 0.05 * self.frame_count):
             return None
         read = self.frame_count - self.missing_at_end
-        return (f"{self.path}: the video ends after frame {read} of the {self.frame_count} its header declares "
+        return (f"the video ends after frame {read} of the {self.frame_count} its header declares "
                 f"({read / self.fps:.1f} of {self.frame_count / self.fps:.1f} s): truncated or damaged; the outputs cover what was read")
 
     def close(self) -> None:
