@@ -193,6 +193,12 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
     from facesense.runtime.classifier import FaceClassifier
 
     assert FaceClassifier.load(onnx_path).predict(faces).shape == (2, 2)
+    # as --gender, with --age left at auto, the network gives its own ages too (they came from the shipped network)
+    from facesense.stream.live import load_face_models
+
+    models = load_face_models(None, str(onnx_path))
+    assert models.age.model is models.gender and models.gender.name == str(onnx_path)
+    assert load_face_models(None, str(onnx_path), "gender_age").age.model.name == "gender_age"  # asked for by name
 
     out = tmp_path / "eval"
     capsys.readouterr()

@@ -609,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
     lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
     lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
-    lv.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age or age (default: the shipped gender+age network, the same run as its gender), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
+    lv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the --gender network's own age when it is a gender+age network, as the shipped default is, one run for both; else the shipped gender_age), gender_age or age (the shipped network), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detect-width", type=_number(int, 0), default=320, help="frames are downscaled to this width for detection (default %(default)s; 0 = the full frame)")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces (default %(default)s; 1 = every frame)")
@@ -633,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="run the real-time pipeline on a built-in clip (offline, no camera)")
     dm.add_argument("--out", default="facesense-demo", help="output folder (default ./facesense-demo)")
-    dm.add_argument("--age", default=DEFAULT_AGE, help=f"age estimate per face: gender_age or age (default, shipped), dlib-age (an optional package: see README) or none")
+    dm.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the gender network's own, else the shipped gender_age), gender_age or age (shipped), dlib-age (an optional package: see README) or none")
     _add_device(dm)
     dm.set_defaults(func=_demo)
 
@@ -654,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
     sv.add_argument("--gender", default=DEFAULT_GENDER)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
-    sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: gender_age or age (default, shipped), dlib-age or none")
+    sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the gender network's own, else the shipped gender_age), gender_age or age (shipped), dlib-age or none")
     _add_detector(sv)
     sv.add_argument("--token", help="access token the page and API clients must present (or env FACESENSE_TOKEN); use it when --host is not loopback")
     sv.add_argument("--ssl-certfile", help="TLS certificate (PEM): browsers give a page the camera only over https or on localhost")

@@ -11,7 +11,9 @@ from pathlib import Path
 # `gender` model's (the models' cards: UTKFace adults 0.960 vs 0.897).
 DEFAULT_EXPRESSION = "expression"
 DEFAULT_GENDER = "gender_age"
-DEFAULT_AGE = "gender_age"
+# age from the gender model itself when it is a gender+age network (the shipped one, or a user's
+# own), else from the shipped gender+age network
+DEFAULT_AGE = "auto"
 
 # the file a shipped name runs, best first: the quantised runtime copy, a float ONNX copy, the checkpoint
 RUNTIME_SUFFIXES = (".int8.onnx", ".onnx", ".pt")

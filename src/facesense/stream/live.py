@@ -57,13 +57,22 @@ def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def load_face_models(expression: str | None, gender: str | None, age: str | None = None, device: str = "auto") -> FaceModels:
-    age_model = load_age_model(age, device=device)
-    shared = getattr(age_model, "model", None)  # the gender+age network behind an age head
-    if gender and shared is not None and same_model(gender, shared.name):
-        gender_model = shared  # one run per frame gives both answers
+def load_face_models(expression: str | None, gender: str | None, age: str | None = DEFAULT_AGE, device: str = "auto") -> FaceModels:
+    """`age` DEFAULT_AGE ('auto'): the gender model's own age when it is a gender+age network
+    (a user's own network gave its gender beside the shipped network's age), else the shipped
+    gender+age network's. A gender+age network that gives both runs once per frame."""
+    from ..age import GENDER_AGE_TASK
+    from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
+
+    gender_model = load_classifier(gender, device=device) if gender else None
+    both = gender_model is not None and getattr(gender_model, "task", "") == GENDER_AGE_TASK
+    if age == DEFAULT_AGE:
+        age = gender if both else SHIPPED_NAME
+    if both and age and same_model(gender, age):
+        gender_model = GenderAgeModel.of(gender_model)  # one run per frame gives both answers
+        age_model = AgeHead(gender_model)
     else:
-        gender_model = load_classifier(gender, device=device) if gender else None
+        age_model = load_age_model(age, device=device)
     models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
