@@ -139,6 +139,8 @@ CASES = [
     ("evaluate label map dropping every sample", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_drops_all.yaml", "--out", "{c}/out/e"], "the label map drops every sample"),
     ("evaluate label map to no class", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_typo.yaml", "--out", "{c}/out/e"], "sends 'woman' to 'womn', which is not a class"),
     ("evaluate every image skipped", ["evaluate", "gender", "--data", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/e"], "no readable images to evaluate"),
+    ("train label map of a label the data lacks", ["train", "data={c}/faces", "task=gender", "label_map={{nobody: man}}", "runs_dir={c}/out/r"], "the label map renames ['nobody'], which is no label of the data (its labels: ['man', 'woman'])"),  # trained as if no map were given
+    ("train label map without the space after its colon", ["train", "data={c}/faces", "task=gender", "label_map={{man:null}}", "runs_dir={c}/out/r"], "YAML needs a space after each colon"),
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
     ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),
     ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),

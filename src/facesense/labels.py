@@ -38,33 +38,51 @@ SYNONYMS: dict[str, str] = {
 }
 
 
+def _plain(name: str) -> str:
+    return str(name).strip().lower().replace(" ", "_")
+
+
 def normalise(name: str) -> str:
     """Case- and spacing-insensitive form of a label, with known synonyms resolved."""
-    key = str(name).strip().lower().replace(" ", "_")
+    key = _plain(name)
     return SYNONYMS.get(key, key)
 
 
 def task_classes(task: str, data_labels: Iterable[str] | None = None) -> tuple[str, ...]:
-    """Class order for a task; a 'custom' task takes the sorted labels found in the data."""
+    """Class order for a task; a 'custom' task takes the sorted class names of the data's labels
+    (mapped_labels: as a label map leaves them)."""
     if task in TASK_CLASSES:
         return TASK_CLASSES[task]
     if data_labels is None:
         raise DataError(f"task {task!r} has no built-in classes; give `classes:` in the config")
-    return tuple(sorted({normalise(x) for x in data_labels}))
+    return tuple(sorted(set(data_labels)))
 
 
 def mapped_labels(data_labels: Iterable[str], label_map: Mapping[str, str | None] | None) -> list[str]:
-    """The labels as a label map leaves them (renamed; dropped ones left out): what a custom
-    task's classes are made of."""
+    """The class names a custom task's labels become: each label normalised, or renamed as the
+    label map says (dropped ones left out). A rename is kept as written (lower case): 'male'
+    stays 'male', where normalising would have turned it back into 'man'."""
     explicit = {normalise(k): v for k, v in (label_map or {}).items()}
     out = []
     for raw in data_labels:
         key = normalise(raw)
         if key not in explicit:
-            out.append(raw)
+            out.append(key)
         elif explicit[key] is not None:
-            out.append(explicit[key])
+            out.append(_plain(explicit[key]))
     return out
+
+
+def check_map_keys(label_map: Mapping[str, str | None] | None, data_labels: Iterable[str], source: str, map_option: str = "`label_map: {old: new}` in the config") -> None:
+    """A label map's keys must each name a label of the data: a typo ('nobody'), or YAML read
+    without the space after a colon ('{man:null}' is the one key 'man:null'), changed nothing
+    without a word."""
+    labels = sorted(set(data_labels))
+    present = {normalise(x) for x in labels}
+    stray = [k for k in label_map or {} if normalise(k) not in present]
+    if stray:
+        colon = " (YAML needs a space after each colon: {man: null})" if any(":" in str(k) for k in stray) else ""
+        raise DataError(f"{source}: the label map renames {stray}, which {'is no label' if len(stray) == 1 else 'are no labels'} of the data (its labels: {labels}){colon}; fix {map_option}")
 
 
 def build_label_index(

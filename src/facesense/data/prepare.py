@@ -12,7 +12,7 @@ import torch
 
 from .. import schema
 from ..errors import DataError
-from ..labels import map_labels, mapped_labels, task_classes
+from ..labels import check_map_keys, map_labels, mapped_labels, task_classes
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
 from .images import decode
@@ -60,6 +60,7 @@ def prepare_data(cfg, progress=None) -> PreparedData:
 
         return prepare_gender_age(cfg)
     samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
+    check_map_keys(cfg.label_map, samples.labels, samples.source)
     classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))
     targets, keep = map_labels(samples, classes, cfg.label_map)
     dropped = int((~keep).sum())

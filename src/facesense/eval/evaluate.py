@@ -17,7 +17,7 @@ from ..data.samples import group_names
 from ..data.sources import canonical_split, read_dataset
 from ..data.split import _match, assign_splits, trained_split_settings
 from ..errors import DataError
-from ..labels import map_labels
+from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
 from .report import write_evaluation
@@ -172,6 +172,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
     # name the map that was used: the one given, or the one the model was trained with
     map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
+    if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)
+        check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     dropped = int((~keep).sum())
