@@ -243,6 +243,8 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     cap.release()
     assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,source,track_id")
+    summary = json.loads(request(server.url + state["files"]["summary"])[1])  # the summary live writes (it lacked the version and source fields)
+    assert summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None
     # too long, and not a video at all
     long_clip = make_demo_clip(tmp_path / "long.mp4", frames=100, width=160, height=90, fps=4)  # 25 s
     status, data = post_json(server.url + "/api/videos", long_clip.read_bytes())

@@ -156,8 +156,8 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
 
         if len(data.splits["val"]):
             summary["val"] = calibrate(run.best_checkpoint, data, pick_device("auto"))
-            write_json(run.eval_dir("val") / "metrics.json", summary["val"])
-        write_json(run.summary, summary)
+            write_json(run.eval_dir("val") / "metrics.json", schema.stamped("age_metrics", summary["val"]))
+        write_json(run.summary, schema.stamped("train_summary", summary))
         return run
     for split in ("val", "test"):
         if len(data.splits[split]):

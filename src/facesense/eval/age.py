@@ -4,6 +4,8 @@ within the model's stated uncertainty. Rows can be kept by conditions (`age>=18`
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import operator
 import re
@@ -13,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import schema
 from ..age import central_interval, decade, years_and_sd
 from ..data.images import decode
 from ..data.samples import Samples, group_names
@@ -247,13 +250,15 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
                             for g in sorted(set(np.array(groups)[known]), key=natural_order)}
                 spread = gap({g: v["accuracy"] for g, v in by_group.items()}, {g: v["n"] for g, v in by_group.items()})
                 m["gender_by_group"] = {"groups": by_group, "accuracy_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
-    rows = ["id,age,age_years,age_sd,age_low90,age_high90" + (f",{group_by.lower()}" if group_by else "")]
+    buf = io.StringIO()
+    writer = csv.writer(buf)  # quotes an id or group with a comma in it
+    writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *([group_by.lower()] if group_by else []), schema.KEY])
     for j, i in enumerate(kept):
-        rows.append(",".join([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}"] + ([groups[j]] if groups else [])))
+        writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
     out_dir.mkdir(parents=True, exist_ok=True)
     with building(out_dir, "age_metrics.json") as build:  # an earlier report here stays whole until this one is
-        write_text(build / "age_predictions.csv", "\n".join(rows) + "\n")
-        write_json(build / "age_metrics.json", m)
+        write_text(build / "age_predictions.csv", buf.getvalue())
+        write_json(build / "age_metrics.json", schema.stamped("age_metrics", m))
     return m
 
 

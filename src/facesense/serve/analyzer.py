@@ -74,6 +74,7 @@ class Analyzer:
         if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
             check_task(self.sentiment, "sentiment", "sentiment")
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
+        self.detector_name = detector
         self.settings = settings or PipelineSettings()
 
     def health(self) -> dict:

@@ -227,11 +227,10 @@ class VideoJobs:
         return job
 
     def _run(self, job: VideoJob) -> None:
-        from ..runs import write_json
         from ..stream.draw import annotate
         from ..stream.frames import open_source
         from ..stream.pipeline import run_pipeline
-        from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, log_columns
+        from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, log_columns, source_fields, write_summary
 
         job.state = "running"
         models = self.analyzer.models
@@ -260,8 +259,11 @@ class VideoJobs:
                     sink.close()
             if collector.frames == 0:
                 raise FacesenseError("no frame of the video could be read")
-            write_json(job.folder / "summary.json", collector.summary())
+            # the summary live writes: the upload's own name stays off it, as in the frame log
+            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name)
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
+            summary["timeline_plot"] = "timeline.png" if timeline else None
+            write_summary(job.folder / "summary.json", summary)
             job.files = {
                 "video": url(job.id, "annotated.mp4"),
                 "csv": url(job.id, "frames.csv"),

@@ -15,7 +15,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, timeline_path, write_summary
+from .sinks import LOG_SUFFIXES, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             sink.close() if collector.frames else sink.discard()  # no frame: no output file at all
     if collector.frames == 0 and error != "interrupted":
         raise SourceError(error or f"{opts.source}: no frame could be read (empty, truncated, or not a video)")
-    summary = collector.summary(dropped=source.dropped, error=error)
-    summary["source"] = name
-    summary["detector"] = opts.detector
-    summary["unreadable_frames"] = getattr(source, "unreadable", 0)
-    summary["ended_early"] = source.ended_early() if hasattr(source, "ended_early") else None  # a truncated file
-    summary["gaps"] = getattr(source, "gaps", [])
+    summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         if expression:
             plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)

@@ -392,5 +392,18 @@ def _segments(times: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges, edges[1:])]
 
 
+def source_fields(source, name: str, detector: str) -> dict:
+    """What a summary says of where its frames came from: the source's name, the detector, the
+    frames that did not decode, where a truncated file ended, and a stream's gaps (live and the
+    web app's video jobs write the same summary)."""
+    return {
+        "source": name,
+        "detector": detector,
+        "unreadable_frames": getattr(source, "unreadable", 0),
+        "ended_early": source.ended_early() if hasattr(source, "ended_early") else None,
+        "gaps": getattr(source, "gaps", []),
+    }
+
+
 def write_summary(path: Path, summary: dict) -> None:
     write_json(path, schema.stamped("live_summary", summary))
