@@ -78,6 +78,7 @@ def test_analyse_image_array_and_errors():
     (lambda a: facesense.evaluate("expression", "d.csv", "out", skip_bad="no"), "skip_bad='no': give True or False"),  # read as True
     (lambda a: next(a.stream("x.mp4", settings={"smoothing": "0.5"})), "smoothing='0.5': must be a finite number"),  # '<' not supported
     (lambda a: facesense.face_dict(None), "face=None: give one face of a result"),
+    (lambda a: facesense.analyse_image(np.zeros((480, 640, 3)).tolist()), "^image=<list of length 480>: give a photo's file path"),  # printed all 5 million characters
 ])
 def test_api_mistakes_raise_facesense_error_naming_the_value(call, match):
     analyser = facesense.FaceAnalyser(gender=None, age=None)
@@ -109,3 +110,14 @@ def test_api_evaluate_guards_its_outputs_and_scores_ages(tmp_path):
     (data / "labels.csv").write_text("path,label,age\n" + "\n".join(rows) + "\n")
     m = facesense.evaluate("age", data, tmp_path / "age")
     assert m["n"] == 6 and m["mae"] >= 0 and (tmp_path / "age" / "age_metrics.json").is_file()
+
+
+def test_api_takes_none_as_the_cli_does_and_face_dict_takes_analyse_output():
+    """A wrong-task message suggests 'none', which the API refused as a model name; face_dict
+    refused the dicts .analyse returns, naming .analyse as what to give it."""
+    from facesense.stream.demo import demo_photo
+
+    analyser = facesense.FaceAnalyser(gender="none", age="none")
+    assert analyser.models.gender is None and analyser.models.age is None
+    faces = analyser.analyse(demo_photo())
+    assert faces and facesense.face_dict(faces[0]) == faces[0]

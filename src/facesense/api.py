@@ -25,12 +25,25 @@ from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from .stream.detect import DEFAULT_DETECTOR
 
 
+def _shown(value) -> str:
+    """A value as an error message quotes it: whole when short, else its type and size (a
+    photo passed as a list printed five million characters)."""
+    text = repr(value)
+    if len(text) <= 80:
+        return text
+    size = f" of shape {value.shape}" if hasattr(value, "shape") else f" of length {len(value)}" if hasattr(value, "__len__") else ""
+    return f"<{type(value).__name__}{size}>"
+
+
 def face_dict(face) -> dict:
     """One face of a result as plain data (what `analyse_image` returns and `serve` answers):
     track_id, box {x, y, w, h}, and per enabled model its label, probability and all class
-    probabilities (age: years and sd)."""
+    probabilities (age: years and sd). A face already in this form (from `.analyse`) is returned
+    as it is."""
+    if isinstance(face, dict) and {"track_id", "box"} <= set(face):
+        return face
     if not all(hasattr(face, key) for key in ("track_id", "box", "expression", "gender", "age")):
-        raise FacesenseError(f"face={face!r}: give one face of a result (result.faces[i] from FaceAnalyser.stream or .analyse)")
+        raise FacesenseError(f"face={_shown(face)}: give one face of a result (result.faces[i] from FaceAnalyser.stream, or a face .analyse returned)")
     out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
     for key in ("expression", "gender"):
         pred = getattr(face, key)
@@ -54,7 +67,9 @@ class FaceAnalyser:
 
         for name, value in (("expression", expression), ("gender", gender), ("age", age), ("detector_model", detector_model)):
             if value is not None and not isinstance(value, (str, Path)):
-                raise FacesenseError(f"{name}={value!r}: give a model name or a file path (str or Path), or None to switch it off")
+                raise FacesenseError(f"{name}={_shown(value)}: give a model name or a file path (str or Path), or None to switch it off")
+        # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
+        expression, gender, age = (None if str(v).lower() in ("none", "off", "") else v for v in (expression, gender, age))
         _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device)
         self.detector = build_detector(detector, detector_model, detect_width)
@@ -85,7 +100,7 @@ class FaceAnalyser:
             except TypeError as exc:
                 raise FacesenseError(f"settings: {exc}; the fields are those of facesense.stream.pipeline.PipelineSettings") from None
         elif settings is not None and not isinstance(settings, PipelineSettings):
-            raise FacesenseError(f"settings={settings!r}: give a PipelineSettings, a dict of its fields, or None")
+            raise FacesenseError(f"settings={_shown(settings)}: give a PipelineSettings, a dict of its fields, or None")
         if max_frames is not None:
             _check_number("max_frames", max_frames, 1, integer=True)
         _check_number("stride", stride, 1, integer=True)
@@ -103,10 +118,10 @@ def _check_number(name: str, value, low: float, strict: bool = False, high: floa
     refused first; a bool is not a number here)."""
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
-        raise FacesenseError(f"{name}={value!r}: must be a{'n integer' if integer else ' finite number'}")
+        raise FacesenseError(f"{name}={_shown(value)}: must be a{'n integer' if integer else ' finite number'}")
     if value < low or (strict and value == low) or (high is not None and value > high):
         bounds = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
-        raise FacesenseError(f"{name}={value!r}: must be {bounds}")
+        raise FacesenseError(f"{name}={_shown(value)}: must be {bounds}")
 
 
 def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
@@ -117,7 +132,7 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
             raise FacesenseError(f"image array of shape {image.shape}: has no pixels")
         return image
     if not isinstance(image, (str, Path)) or str(image) == "":
-        raise FacesenseError(f"image={image!r}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
+        raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     from .stream.frames import read_bgr_image
 
     return read_bgr_image(Path(image))
@@ -142,14 +157,14 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
-            raise FacesenseError(f"{name}={value!r}: give a name or a path (str or Path)")
+            raise FacesenseError(f"{name}={_shown(value)}: give a name or a path (str or Path)")
     for name, value in (("split", split), ("group_by", group_by)):
         if value is not None and not isinstance(value, str):
-            raise FacesenseError(f"{name}={value!r}: give a name (str) or None")
+            raise FacesenseError(f"{name}={_shown(value)}: give a name (str) or None")
     if not isinstance(skip_bad, bool):
-        raise FacesenseError(f"skip_bad={skip_bad!r}: give True or False")
+        raise FacesenseError(f"skip_bad={_shown(skip_bad)}: give True or False")
     if label_map is not None and not isinstance(label_map, dict):
-        raise FacesenseError(f"label_map={label_map!r}: give a dict {{old_label: new_label}} (None drops a label)")
+        raise FacesenseError(f"label_map={_shown(label_map)}: give a dict {{old_label: new_label}} (None drops a label)")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
