@@ -36,8 +36,9 @@ def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkey
     monkeypatch.setattr(cli, "log", InterruptAfterFirstEpoch(logging.getLogger("facesense"), {}))
     argv = ["train", f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=2", "batch_size=8", f"runs_dir={tmp_path}", "image_size=32", "-q"]
     assert main(argv) == 130
-    assert "interrupted; the run continues from its last checkpoint with `facesense train --resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
     [run] = list((tmp_path / "custom").iterdir())
+    assert f"interrupted; the run continues from its last checkpoint with `facesense train --resume {run}`" in err  # the folder, not RUN_DIR
     assert (run / "last.pt").is_file() and not (run / "train_summary.json").exists()
     assert not temp_files(tmp_path)
     monkeypatch.undo()

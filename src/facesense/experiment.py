@@ -120,6 +120,10 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         elif resume is not None:
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
+    except KeyboardInterrupt:
+        if run_dir is None and run is not None and run.last_checkpoint.is_file():  # a study says how to resume itself
+            raise KeyboardInterrupt(f"the run continues from its last checkpoint with `facesense train --resume {run.root}`") from None
+        raise
     except Exception:
         # a run that failed before its first checkpoint holds nothing worth keeping (a later
         # failure keeps its checkpoints, for a look or a resume)
