@@ -92,3 +92,14 @@ def test_config_paths_resolve_against_the_folder_they_were_given_from(tmp_path):
     assert cfg.init_from == "package:facesense/x.pt" and cfg.teacher == ["expression", str(tmp_path / "t.pt")]
     extra = resolve_paths(load_config(overrides={"task": "gender_age", "data": "d", "extra_data": ["e"]}), tmp_path)
     assert extra.extra_data == [str(tmp_path / "e")]
+
+
+def test_init_from_takes_a_shipped_name_and_a_list_key_takes_one_string(tmp_path):
+    """init_from=gender was made a path under the working folder ('file not found'), though
+    teacher, predict and evaluate take shipped names; teacher=runs/x-1 was 'must be a list'."""
+    from facesense.config import load_config, resolve_paths
+    from facesense.train.init import existing_weights_file
+
+    cfg = resolve_paths(load_config(overrides={"task": "gender", "init_from": "gender", "teacher": "gender", "data": "d"}), tmp_path)
+    assert cfg.init_from == "gender" and cfg.teacher == ["gender"]
+    assert existing_weights_file("gender").name == "gender.pt"

@@ -347,9 +347,11 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be a string, got {value!r}")
         return str(value)
     if text.startswith("list"):
+        element = float if "float" in text else str
+        if isinstance(value, str) and element is str:  # teacher=runs/x-1: a list of one
+            value = [value]
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {value!r}")
-        element = float if "float" in text else str
         return [_coerce(v, element, f"{key}[{i}]") for i, v in enumerate(value)]
     if text.startswith("dict"):
         if not isinstance(value, dict):
@@ -411,7 +413,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
 def resolve_paths(cfg: Config, base: Path) -> Config:
     """The config's file paths made absolute against `base` (the folder they were given from: the
     working folder of a `train` command, a study's), `~` expanded. A packaged init_from
-    (package:MODULE/...) and a shipped teacher's name (teacher: [expression]) stay as they are."""
+    (package:MODULE/...) and a shipped model's name as init_from or teacher (teacher: [expression])
+    stay as they are."""
     from .packaged import PACKAGE_PREFIX
     from .runtime.assets import shipped_model_path
 
@@ -421,11 +424,14 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     for key in ("data", "runs_dir", "soft_labels"):
         if getattr(cfg, key):
             setattr(cfg, key, resolved(getattr(cfg, key)))
+    def resolved_model(value: str) -> str:  # a shipped name (expression, gender) stays a name, unless a file here has it
+        return value if not (base / value).exists() and shipped_model_path(value) else resolved(value)
+
     if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
-        cfg.init_from = resolved(cfg.init_from)
+        cfg.init_from = resolved_model(cfg.init_from)
     cfg.extra_data = [resolved(d) for d in cfg.extra_data]
     if cfg.teacher:
-        cfg.teacher = [t if not (base / t).exists() and shipped_model_path(t) else resolved(t) for t in cfg.teacher]
+        cfg.teacher = [resolved_model(t) for t in cfg.teacher]
     return cfg
 
 

@@ -30,8 +30,14 @@ def existing_weights_file(spec: str | Path) -> Path:
             return resolve_model_path(path)
         except FacesenseError as exc:
             raise FacesenseError(f"init_from={exc}") from None
+    if not path.exists():  # a shipped checkpoint by name (init_from=gender), as teacher, predict and evaluate take it
+        from ..runtime.assets import shipped_model_path
+
+        shipped = shipped_model_path(str(spec), ".pt")
+        if shipped is not None:
+            return shipped
     if not path.is_file():
-        raise FacesenseError(f"init_from={path}: file not found (give a run folder, a local .pt checkpoint or a state dict)")
+        raise FacesenseError(f"init_from={path}: file not found (give a run folder, a local .pt checkpoint, a state dict or a shipped checkpoint's name: expression, gender, sentiment)")
     return path
 
 
