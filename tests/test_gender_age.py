@@ -422,5 +422,7 @@ def test_gender_age_on_gender_only_data_and_its_training_data_checks(tmp_path, c
     utk = write_age_manifest(tmp_path / "utk", n=24)
     with pytest.raises(DataError, match="is the main dataset itself"):
         prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "extra_data": [str(utk)], "image_size": 32, "channels": 3}))
+    with pytest.raises(DataError, match="given twice"):  # each of its images counted twice
+        prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "extra_data": [str(faces), str(faces) + "/"], "image_size": 32, "channels": 3}))
     prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "age_max": 30, "image_size": 32, "channels": 3}))
     assert "are above age_max=30" in caplog.text

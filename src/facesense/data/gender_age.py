@@ -61,6 +61,11 @@ def prepare_gender_age(cfg) -> PreparedData:
     sources = [(cfg.data, True)] + [(extra, False) for extra in cfg.extra_data]
     if any(Path(extra).resolve() == Path(cfg.data).resolve() for extra in cfg.extra_data):  # its held-out rows would train
         raise DataError(f"extra_data {cfg.data}: is the main dataset itself; extra_data takes other, gender-only datasets")
+    seen = set()
+    for extra in cfg.extra_data:  # the same dataset twice would count each of its images twice
+        if Path(extra).resolve() in seen:
+            raise DataError(f"extra_data {extra}: given twice; give each dataset once")
+        seen.add(Path(extra).resolve())
     for source, with_age in sources:
         samples = read_dataset(source, cfg.data_format if with_age else "auto", skip_bad=cfg.skip_bad)
         classes_idx, keep = map_labels(samples, classes, cfg.label_map)
