@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -72,6 +73,9 @@ def corpus(tmp_path_factory) -> Path:
     for label in ("man", "woman"):  # a dataset whose every image is unreadable
         (root / "all_bad" / label).mkdir(parents=True)
         (root / "all_bad" / label / "x.jpg").write_text("not an image\n")
+    shutil.copytree(root / "faces" / "man", root / "half_bad" / "man")  # a class whose every image is unreadable
+    shutil.copytree(root / "all_bad" / "woman", root / "half_bad" / "woman")
+    (root / "map_stray_key.yaml").write_text("nobody: man\n")
     return root
 
 
@@ -141,6 +145,8 @@ CASES = [
     ("evaluate every image skipped", ["evaluate", "gender", "--data", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/e"], "no readable images to evaluate"),
     ("train label map of a label the data lacks", ["train", "data={c}/faces", "task=gender", "label_map={{nobody: man}}", "runs_dir={c}/out/r"], "the label map renames ['nobody'], which is no label of the data (its labels: ['man', 'woman'])"),  # trained as if no map were given
     ("train label map without the space after its colon", ["train", "data={c}/faces", "task=gender", "label_map={{man:null}}", "runs_dir={c}/out/r"], "YAML needs a space after each colon"),
+    ("train skip_bad empties a class", ["train", "data={c}/half_bad", "task=gender", "skip_bad=true", "runs_dir={c}/out/r"], "1 image(s) were skipped as unreadable, e.g. woman/x.jpg"),  # said only 'only class man'
+    ("evaluate --label-map of a label the data lacks", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
     ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),
     ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),

@@ -83,10 +83,12 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     missing = [c for i, c in enumerate(classes) if i not in present]
     if not present:
         raise DataError(f"{cfg.data}: the training split has no samples (skipped as unreadable: {len(samples.skipped)}); check the data and the split settings")
+    # a class can be empty because skip_bad skipped every image of it: say so, with an example
+    skipped = f" ({len(samples.skipped)} image(s) were skipped as unreadable, e.g. {samples.skipped[0][0]})" if samples.skipped else ""
     if len(present) < 2:
-        raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two")
+        raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two{skipped}")
     if missing:
-        raise DataError(f"{cfg.data}: classes {missing} have no training samples; add data, or train on the classes present with `classes: [...]` or task=custom")
+        raise DataError(f"{cfg.data}: classes {missing} have no training samples{skipped}; add data, or train on the classes present with `classes: [...]` or task=custom")
     return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
 
 
