@@ -297,3 +297,20 @@ def test_the_closing_line_names_the_rule_and_the_test_score(tmp_path, folders3, 
     train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "test_size=0.2", "monitor=val_loss", f"runs_dir={tmp_path / 'runs'}")
     line = next(l for l in caplog.text.splitlines() if "best epoch" in l)
     assert "best epoch 1 (by val_loss): val accuracy" in line and "; test accuracy " in line, line
+
+
+def test_a_run_without_validation_prints_no_nan_and_too_many_threads_warn(tmp_path, folders3, capsys, caplog):
+    """Without a validation split each epoch printed 'val loss nan acc nan macro-F1 nan'; threads
+    far above the cores slowed a 3 s epoch to 100 s without a word."""
+    import os
+
+    import torch
+
+    before, many = torch.get_num_threads(), len(os.sched_getaffinity(0)) + 1
+    try:
+        train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "val_size=0", f"threads={many}", f"runs_dir={tmp_path / 'runs'}")
+    finally:
+        torch.set_num_threads(before)  # the setting is the process's: the other tests keep theirs
+    epoch = next(l for l in caplog.text.splitlines() if "epoch 1  lr" in l)
+    assert "nan" not in epoch and "train loss" in epoch
+    assert f"threads={many} is more than the" in caplog.text

@@ -133,12 +133,12 @@ def _train(args) -> None:
             outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
 
     def on_epoch(row: dict) -> None:
-        log.info(
-            "epoch %d  lr %.2g  train loss %.4f acc %.4f  val loss %.4f acc %.4f macro-F1 %.4f  (%.1fs)",
-            row["epoch"], row["lr"], row["train_loss"], row["train_accuracy"], row["val_loss"], row["val_accuracy"], row["val_macro_f1"], row["seconds"],
-        )
+        # without a validation split there is nothing to show but training figures (it printed "val loss nan")
+        val = "" if math.isnan(row["val_loss"]) else f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} macro-F1 {row['val_macro_f1']:.4f}"
+        log.info("epoch %d  lr %.2g  train loss %.4f acc %.4f%s  (%.1fs)", row["epoch"], row["lr"], row["train_loss"], row["train_accuracy"], val, row["seconds"])
         if "val_age_mae" in row:
-            log.info("epoch %d  age MAE train %.2f  val %.2f years", row["epoch"], row["train_age_mae"], row["val_age_mae"])
+            val_age = "" if math.isnan(row["val_age_mae"]) else f"  val {row['val_age_mae']:.2f}"
+            log.info("epoch %d  age MAE train %.2f%s years", row["epoch"], row["train_age_mae"], val_age)
 
     from .distributed import distributed_context
 

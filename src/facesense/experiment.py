@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
     from .train.distill import existing_teacher_file
     from .train.init import load_backbone
 
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cfg.threads > cores:  # more threads than cores fight over them: a 3 s epoch took 100 s at threads=1000
+        log.warning("threads=%d is more than the %d CPU core(s) this process may use: training slows down; 0 lets PyTorch choose", cfg.threads, cores)
     width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
     model = build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
     try:  # one tiny batch through it: an input the layers cannot take fails here, not in epoch 1
