@@ -147,6 +147,7 @@ CASES = [
     ("train label map without the space after its colon", ["train", "data={c}/faces", "task=gender", "label_map={{man:null}}", "runs_dir={c}/out/r"], "YAML needs a space after each colon"),
     ("train skip_bad empties a class", ["train", "data={c}/half_bad", "task=gender", "skip_bad=true", "runs_dir={c}/out/r"], "1 image(s) were skipped as unreadable, e.g. woman/x.jpg"),  # said only 'only class man'
     ("evaluate --label-map of a label the data lacks", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),
+    ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
     ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),
     ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),

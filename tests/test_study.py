@@ -64,8 +64,8 @@ def test_study_needs_three_seeds(tmp_path):
 def test_study_overrides_read_like_a_config_file(tmp_path):
     (tmp_path / "c.yaml").write_text("task: custom\n")
     study = tmp_path / "study.yaml"
-    study.write_text("name: s\nconfigs: [c.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {amp: off, name: no}\n")
-    assert load_study(study).overrides == {"amp": "off", "name": "no"}
+    study.write_text("name: s\nconfigs: [c.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {amp: off, optimizer: sgd}\n")
+    assert load_study(study).overrides == {"amp": "off", "optimizer": "sgd"}
     study.write_text("name: s\nconfigs: [c.yaml\n")
     with pytest.raises(ConfigError, match=r"study.yaml: not valid YAML at line \d+"):
         load_study(study)
@@ -79,6 +79,7 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
     ("seeds: [0, 1, 2]\nepochs: [0]", "whole numbers >= 1"),  # was trained at the config's epochs, reported as 0
     ("seeds: [0, 1, 2]\nepochs: [2, 2]", "whole numbers >= 1"),
     ("seeds: [0, 1, 2]\noverrides: {epochz: 1}", "epochz"),
+    ("seeds: [0, 1, 2]\nepochs: [1]\noverrides: {epochs: 5, seed: 7}", "overrides ['epochs', 'seed'] are set by the study itself"),  # silently replaced by the grid's
     # each was a TypeError traceback (or a run trained before torch refused the seed)
     ("seeds: 5", "`seeds` must be a non-empty list"),
     ("seeds: [0, 1, 2]\nepochs: 1", "`epochs` must be a list"),

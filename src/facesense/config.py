@@ -396,6 +396,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     cfg = Config()
     if path is not None:
         path = Path(path)
+        if path.is_dir():  # `facesense train faces/`: the data where the config goes
+            raise ConfigError(f"{path}: is a folder; train takes a config file, with the data as data=PATH: e.g. `facesense train configs/gender.yaml data={path}`")
         if not path.is_file():
             raise ConfigError(f"config file {path} not found (see configs/ for examples)")
         values = read_yaml(path.read_text(), str(path)) or {}

@@ -58,6 +58,10 @@ def load_study(path: Path) -> Study:
         raise ConfigError(f"{path}: `epochs` must be a list of budgets, e.g. [10, 30], got {spec['epochs']!r}")
     if not isinstance(spec.get("overrides") or {}, dict):
         raise ConfigError(f"{path}: `overrides` must be a mapping of config keys, e.g. {{data: fer2013.csv}}, got {spec['overrides']!r}")
+    grid = {"seed": "seeds", "name": "name", **({"epochs": "epochs"} if spec.get("epochs") else {})}
+    taken = sorted(k for k in (spec.get("overrides") or {}) if k in grid)
+    if taken:  # the grid sets these for each run: an override of them was silently replaced
+        raise ConfigError(f"{path}: overrides {taken} are set by the study itself ({', '.join(f'{k} by `{grid[k]}`' for k in taken)}); give them there")
     if any(not isinstance(c, str) for c in spec["configs"]):
         raise ConfigError(f"{path}: configs {spec['configs']} must be config file paths")
     seeds = spec["seeds"]
@@ -227,6 +231,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
         acc = [r["val_accuracy"] for r in runs]
         f1 = [r["val_macro_f1"] for r in runs]
         m, s, lo, hi = mean_ci(acc)
+        lo, hi = max(0.0, lo), min(1.0, hi)  # an accuracy's interval stays within [0, 1]
         fm, fs, _, _ = mean_ci(f1)
         table[cell] = {"accuracy": acc, "macro_f1": f1}
         rows.append({
@@ -252,8 +257,10 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     writer.writerows(rows)
     write_text(out / "study.csv", buf.getvalue())
     compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
-    cols = list(rows[0])
-    md = [f"# Study: {study.name}", "", f"Configs (simplest first): {', '.join(c.name for c in study.configs)}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
+    cols = [c for c in rows[0] if c != schema.KEY]  # the version is for readers of study.csv, not of this page
+    params = {r["cell"]: r["parameters"] for r in rows}
+    order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
+    md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
