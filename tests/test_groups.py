@@ -41,3 +41,19 @@ def test_the_training_data_note_knows_its_dataset(tmp_path, monkeypatch):
     assert training_data_note({"data": "faces", "train_split": "train"}, tmp_path / "b" / "faces", None, "gender")  # a shipped model's name
     monkeypatch.chdir(tmp_path)
     assert training_data_note({}, ".", None, "m") is None
+
+
+def test_the_note_points_at_rows_that_were_held_out_or_at_other_data(tmp_path):
+    """The note sent a user to --split val for a model that held nothing out ('the model's
+    training split has no val samples'); --split on extra_data failed on another dataset's column."""
+    import pytest
+
+    from facesense.errors import DataError
+    from facesense.eval.evaluate import check_not_extra_data, training_data_note
+
+    everything = {"data": "faces", "train_split": "train", "val_size": 0.0, "folds": 0}
+    assert "score it on other data" in training_data_note(everything, tmp_path / "faces", None, "gender")
+    assert "--split PublicTest" in training_data_note({"data": "fer", "train_split": "Training"}, tmp_path / "fer", None, "m", data_splits=["Training", "PublicTest"])
+    assert "--split val or test" in training_data_note({"data": "utk", "test_size": 0.25}, tmp_path / "utk", None, "m")
+    with pytest.raises(DataError, match="trained on all of gender_faces \\(extra_data\\), so no split of it was held out"):
+        check_not_extra_data({"data": "utkface", "extra_data": ["/elsewhere/gender_faces"]}, tmp_path / "gender_faces", "test", "gender_age")

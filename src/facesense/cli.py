@@ -303,7 +303,7 @@ def _print_summary(summary: dict) -> None:
             said.append(f"median age {track['age_median']:.0f}")
         print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {track['frames']} frames): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
-        print(f"... and {len(tracks) - TRACK_LINES} shorter tracks (all in the summary file)")
+        print(f"... and {len(tracks) - TRACK_LINES} shorter tracks (--summary FILE lists every track)")
     for gap in summary.get("gaps", []):
         print(f"gap {gap['start_s']:.1f}-{gap['end_s']:.1f} s: {gap['reason']}")
 
@@ -525,7 +525,10 @@ class _SubcommandParser(_Parser):
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
+            options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+            close = next((difflib.get_close_matches(x.split("=")[0], options, n=1) for x in extras if x.startswith("--")), [])
+            hint = f"; did you mean {close[0]}?" if close else ""  # `--no-widow`, as a misspelt command is named
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return namespace, extras
 
 

@@ -93,7 +93,7 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
                         f"(e.g. {leaked[0]}; {manifest}): the data differ from the data it was trained on; evaluate it on that data, or without --split")
 
 
-def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None) -> str | None:
+def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None) -> str | None:
     """A sentence when the evaluated rows include the model's own training images. With the
     run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
     run's recomputed split can hold this run's training samples); otherwise judged from its
@@ -114,8 +114,29 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     train_split = config.get("train_split")
     if not (split is None or canonical_split(split) == "train" or (train_split and split.lower() == str(train_split).lower())):
         return None
-    where = f"its {train_split!r} split" if train_split else "its training split"
-    return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score held-out rows instead (--split with a split it held out, e.g. test or val)"
+    held_out = _held_out_split(config, data_splits)
+    if held_out is None:
+        return f"{model} trained on all of {name}: these figures are on its training images and overstate it; it held none of this data out: score it on other data"
+    where = f"its {train_split!r} split" if train_split and data_splits else "its training split"
+    return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
+
+
+def _held_out_split(config: dict, data_splits: list[str] | None) -> str | None:
+    """How to name the rows a model did not train on: one of the data's other named splits, or
+    the split its config held out (recomputed); None when it trained on every row."""
+    others = [s for s in data_splits or [] if canonical_split(s) != "train" and s != config.get("train_split")]
+    if others:
+        return others[0]
+    if not data_splits and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
+        return "val or test: its own split, recomputed"
+    return None
+
+
+def check_not_extra_data(config: dict, data, split: str, model) -> None:
+    """A dataset the model took whole as extra_data has no split held out of it: recomputing
+    one from the main data's settings failed with another dataset's column ('no column race')."""
+    if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
+        raise DataError(f"--split {split}: {model} trained on all of {_dataset_path(data).name} (extra_data), so no split of it was held out; evaluate it on other data (without --split its figures are on training images)")
 
 
 def _dataset_path(data) -> Path:
@@ -178,7 +199,9 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     dropped = int((~keep).sum())
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
+    data_splits = samples.split_names()
     if split is not None:
+        check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
         idx = select_split(samples, split, source.config, data)
         if _match(samples, split) is None:  # recomputed from the training config
@@ -196,7 +219,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept])
     ids = [samples.ids[i] for i in kept]
-    note = training_data_note(loaded.config, data, split, model, ids, path)
+    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note

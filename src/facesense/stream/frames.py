@@ -185,7 +185,8 @@ class LiveSource(Source):
         if not cap.isOpened():
             cap.release()
             kind = "camera" if self.is_camera else "stream"
-            raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it")
+            hint = "; without a camera, give a video or photo folder (--source clip.mp4) or run `facesense demo`" if self.is_camera else ""
+            raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it{hint}")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
         self._length = int(length) if length and 0 < length < 1e12 else 0  # live streams report garbage
