@@ -312,3 +312,12 @@ def test_new_faces_on_every_frame_cannot_freeze_the_labels_of_the_others():
     model = CountingModel()
     list(run_pipeline(Frames(frames(6)), Flicker(), FaceModels(expression=model), PipelineSettings(classify_per_frame=4, detect_every=1, cut_threshold=0, confirm_hits=99)))
     assert all(10 in xs for xs in model.batches)
+
+
+def test_after_a_cut_ids_go_only_to_faces_seen_again():
+    """A cut renumbered every track at once, and those let go took their numbers with them: a
+    clip's 20 tracks were numbered 1, 2, 5-15, 21-27."""
+    tracker = IoUTracker()
+    assert [t.id for t in tracker.update(np.array([[0, 0, 50, 50], [100, 0, 50, 50], [200, 0, 50, 50]]))] == [1, 2, 3]
+    tracker.split()
+    assert [t.id for t in tracker.update(np.array([[0, 0, 50, 50], [400, 400, 50, 50]]))] == [4, 5]  # one seen again, one new

@@ -32,7 +32,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    id: int
+    id: int | None  # None: after a scene cut, until a face is matched to it again
     box: np.ndarray
     missed: int = 0
     hits: int = 1
@@ -54,9 +54,8 @@ class IoUTracker:
         its smoothed labels and its confirmation, and keeps only its box, as a place to look
         first (edited video often cuts between similar framings). A box with no face there is
         let go, as an unconfirmed track's would be."""
-        for track in self.tracks:
-            track.id, track.probs, track.hits, track.missed = self._next_id, {}, 1, 0
-            self._next_id += 1
+        for track in self.tracks:  # an id is given when a face is matched to it: one let go takes none
+            track.id, track.probs, track.hits, track.missed = None, {}, 1, 0
 
     def forget(self) -> None:
         """The next frame is another photo: no face of this one is in it, so every track goes
@@ -80,6 +79,9 @@ class IoUTracker:
                         track.missed += 1
                     else:
                         track.box, track.missed, track.hits = boxes[c], 0, track.hits + 1
+                    if track.id is None:  # first face after a cut: a new person's id
+                        track.id = self._next_id
+                        self._next_id += 1
                     assigned[c] = track
                     matched_tracks.add(r)
         for i, t in enumerate(self.tracks):
