@@ -149,6 +149,7 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     # an option the sub-command lacks points to that sub-command's help, not the top level's
     (["live", "--source", "x.mp4", "--bogus", "1"], "unrecognized arguments: --bogus 1 (see `facesense live --help`)"),
     (["data", "inspect", "d", "--bogus"], "unrecognized arguments: --bogus (see `facesense data inspect --help`)"),
+    (["live", "--source", "x.mp4", "--no-widow"], "unrecognized arguments: --no-widow; did you mean --no-window?"),  # a misspelt option, named as misspelt commands are
 ])
 def test_a_bad_option_is_one_line_naming_the_option(capsys, argv, match):
     err = cli_error(capsys, *argv)

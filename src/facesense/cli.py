@@ -526,7 +526,7 @@ class _SubcommandParser(_Parser):
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
-            close = next((difflib.get_close_matches(x.split("=")[0], options, n=1) for x in extras if x.startswith("--")), [])
+            close = next((difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8) for x in extras if x.startswith("--")), [])
             hint = f"; did you mean {close[0]}?" if close else ""  # `--no-widow`, as a misspelt command is named
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return namespace, extras
