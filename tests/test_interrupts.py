@@ -171,3 +171,17 @@ def test_a_report_is_built_inside_its_folder_and_replaces_the_earlier_one_whole(
     with pytest.raises(RuntimeError, match="quantisation failed"):
         quantize_int8(b"a model", __import__("numpy").zeros((1, 1, 8, 8), "float32"), tmp_path)
     assert tempfile.tempdir == before  # the process's temp folder is given back
+
+
+def test_ctrl_c_before_the_first_checkpoint_leaves_no_run(tmp_path, folders3, monkeypatch, capsys):
+    """It printed the resume advice with the placeholder RUN_DIR, and left a folder with nothing to resume."""
+    from facesense.train.loop import Trainer
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    argv = ["train", f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=2", "batch_size=8", f"runs_dir={tmp_path}", "image_size=32", "-q"]
+    assert main(argv) == 130
+    assert "interrupted; before the first epoch finished; no run folder was kept" in capsys.readouterr().err
+    assert not list((tmp_path / "custom").glob("*")) if (tmp_path / "custom").exists() else True

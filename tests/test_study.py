@@ -79,7 +79,7 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
     ("seeds: [0, 1, 2]\nepochs: [0]", "whole numbers >= 1"),  # was trained at the config's epochs, reported as 0
     ("seeds: [0, 1, 2]\nepochs: [2, 2]", "whole numbers >= 1"),
     ("seeds: [0, 1, 2]\noverrides: {epochz: 1}", "epochz"),
-    ("seeds: [0, 1, 2]\nepochs: [1]\noverrides: {epochs: 5, seed: 7}", "overrides ['epochs', 'seed'] are set by the study itself"),  # silently replaced by the grid's
+    ("seeds: [0, 1, 2]\nepochs: [1]\noverrides: {epochs: 5, seed: 7}", "overrides ['epochs', 'seed'] are set by the study itself for each run"),  # silently replaced by the grid's
     # each was a TypeError traceback (or a run trained before torch refused the seed)
     ("seeds: 5", "`seeds` must be a non-empty list"),
     ("seeds: [0, 1, 2]\nepochs: 1", "`epochs` must be a list"),

@@ -57,8 +57,9 @@ def face_dict(face) -> dict:
 class FaceAnalyser:
     """Loads a detector and the face models once. `expression`/`gender`: a shipped name, a
     checkpoint, a run folder or an exported .onnx (None: off; default: the shipped gender+age
-    network for gender); `age`: "gender_age" (default: the same network's age, from the same
-    run), "dlib-age" (an optional package) or None; `detector`: centerface (default), haar_alt2, haar, haar_profile, or yunet with
+    network for gender); `age`: "auto" (default: the gender network's own age when it is a
+    gender+age network, from the same run; else the shipped one's), "gender_age", "dlib-age" (an
+    optional package), a gender+age file, or None; `detector`: centerface (default), haar_alt2, haar, haar_profile, or yunet with
     `detector_model`; `device`: where the ONNX models run (auto, cpu, cuda)."""
 
     def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):

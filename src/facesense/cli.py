@@ -287,7 +287,7 @@ def _pipeline_settings(args):
 TRACK_LINES = 8  # tracks printed after a run, the longest first
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
     print(
@@ -303,7 +303,7 @@ def _print_summary(summary: dict) -> None:
             said.append(f"median age {track['age_median']:.0f}")
         print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {track['frames']} frames): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
-        print(f"... and {len(tracks) - TRACK_LINES} shorter tracks (--summary FILE lists every track)")
+        print(f"... and {len(tracks) - TRACK_LINES} shorter tracks ({summary_file or '--summary FILE'} lists every track)")
     for gap in summary.get("gaps", []):
         print(f"gap {gap['start_s']:.1f}-{gap['end_s']:.1f} s: {gap['reason']}")
 
@@ -315,9 +315,9 @@ def _output(value: str | None, option: str, suffixes=None) -> Path | None:
     return check_output_path(value, option, suffixes).resolve() if value else None
 
 
-def _finish_live(summary: dict) -> None:
+def _finish_live(summary: dict, summary_file: Path | None = None) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
-    _print_summary(summary)
+    _print_summary(summary, summary_file)
     if summary.get("unreadable_frames"):  # a damaged file: said, not only counted
         log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
     if summary.get("ended_early"):
@@ -342,7 +342,7 @@ def _live(args) -> None:
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--log/--jsonl/--summary: results were only summarised")
-    _finish_live(summary)
+    _finish_live(summary, opts.summary_json)
 
 
 def _has_display() -> bool:
@@ -387,7 +387,7 @@ def _run_demo(clip: Path, out: Path, args) -> None:
         age=_model_or_none(args.age),
         device=args.device,
     )
-    _finish_live(run_live(opts))
+    _finish_live(run_live(opts), opts.summary_json)
 
 
 def _compare(args) -> None:
@@ -526,8 +526,8 @@ class _SubcommandParser(_Parser):
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
-            close = next((difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8) for x in extras if x.startswith("--")), [])
-            hint = f"; did you mean {close[0]}?" if close else ""  # `--no-widow`, as a misspelt command is named
+            close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)
+            hint = f"; did you mean {close}?" if close else ""  # `--no-widow`, as a misspelt command is named
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return namespace, extras
 
@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # what Ctrl-C leaves, per command (docs/exit-codes.md)
 INTERRUPTED_HINT = {
-    "train": "the run continues from its last checkpoint with `facesense train --resume RUN_DIR`",
+    "train": "before training started; nothing was written",  # once a run folder exists, train's own message names it
     "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
     "live": "the video, logs and summary hold every frame before the interruption",
     "demo": "the outputs hold every frame before the interruption",

@@ -348,8 +348,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         return str(value)
     if text.startswith("list"):
         element = float if "float" in text else str
-        if isinstance(value, str) and element is str:  # teacher=runs/x-1: a list of one
-            value = [value]
+        if isinstance(value, str) and element is str:  # teacher=runs/x-1: a list of one; classes=man,woman: of two
+            value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {value!r}")
         return [_coerce(v, element, f"{key}[{i}]") for i, v in enumerate(value)]

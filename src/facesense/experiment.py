@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -125,8 +126,11 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
     except KeyboardInterrupt:
+        if created is not None and not run.last_checkpoint.is_file():  # nothing to resume: as a failure, no folder is left
+            shutil.rmtree(created.root, ignore_errors=True)
+            raise KeyboardInterrupt("before the first epoch finished; no run folder was kept") from None
         if run_dir is None and run is not None and run.last_checkpoint.is_file():  # a study says how to resume itself
-            raise KeyboardInterrupt(f"the run continues from its last checkpoint with `facesense train --resume {run.root}`") from None
+            raise KeyboardInterrupt(f"the run continues from its last checkpoint with `facesense train --resume {shlex.quote(str(run.root))}`") from None
         raise
     except Exception:
         # a run that failed before its first checkpoint holds nothing worth keeping (a later

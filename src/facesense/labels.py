@@ -70,7 +70,10 @@ def mapped_labels(data_labels: Iterable[str], label_map: Mapping[str, str | None
             out.append(key)
         elif explicit[key] is not None:
             out.append(_plain(explicit[key]))
-    return out
+    # names that are one class to the label index (a rename to 'female' beside 'woman', its
+    # synonym) stay one class, named as the map named it
+    renamed = {normalise(name): name for name in out if name not in {normalise(r) for r in data_labels}}
+    return [renamed.get(normalise(name), name) for name in out]
 
 
 def check_map_keys(label_map: Mapping[str, str | None] | None, data_labels: Iterable[str], source: str, map_option: str = "`label_map: {old: new}` in the config") -> None:

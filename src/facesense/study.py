@@ -58,10 +58,10 @@ def load_study(path: Path) -> Study:
         raise ConfigError(f"{path}: `epochs` must be a list of budgets, e.g. [10, 30], got {spec['epochs']!r}")
     if not isinstance(spec.get("overrides") or {}, dict):
         raise ConfigError(f"{path}: `overrides` must be a mapping of config keys, e.g. {{data: fer2013.csv}}, got {spec['overrides']!r}")
-    grid = {"seed": "seeds", "name": "name", **({"epochs": "epochs"} if spec.get("epochs") else {})}
+    grid = {"seed": "by `seeds`", "name": "from each cell, as CONFIG-eEPOCHS-sSEED", **({"epochs": "by `epochs`"} if spec.get("epochs") else {})}
     taken = sorted(k for k in (spec.get("overrides") or {}) if k in grid)
     if taken:  # the grid sets these for each run: an override of them was silently replaced
-        raise ConfigError(f"{path}: overrides {taken} are set by the study itself ({', '.join(f'{k} by `{grid[k]}`' for k in taken)}); give them there")
+        raise ConfigError(f"{path}: overrides {taken} are set by the study itself for each run ({'; '.join(f'{k} {grid[k]}' for k in taken)}); leave them out of overrides")
     if any(not isinstance(c, str) for c in spec["configs"]):
         raise ConfigError(f"{path}: configs {spec['configs']} must be config file paths")
     seeds = spec["seeds"]

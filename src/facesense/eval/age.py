@@ -214,6 +214,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
+    data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     samples = select_rows(samples, config, split, list(where), data)
     bad = next((v for v in samples.columns["age"] if not _is_age(v)), None)
     if bad is not None:  # as training says it
@@ -233,7 +234,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["group_by"] = group_by.lower()
     from .evaluate import training_data_note
 
-    note = training_data_note(scorer.config or {}, data, split, model)
+    note = training_data_note(scorer.config or {}, data, split, model, data_splits=data_splits)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note

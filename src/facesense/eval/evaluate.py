@@ -109,8 +109,9 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         n = len(trained & set(scored_ids))
         if n == 0:
             return None
-        return (f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; "
-                f"score rows it held out (--split val or test of its own split)")
+        held_out = _held_out_split(config, data_splits)
+        advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
+        return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
     train_split = config.get("train_split")
     if not (split is None or canonical_split(split) == "train" or (train_split and split.lower() == str(train_split).lower())):
         return None
@@ -124,7 +125,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
 def _held_out_split(config: dict, data_splits: list[str] | None) -> str | None:
     """How to name the rows a model did not train on: one of the data's other named splits, or
     the split its config held out (recomputed); None when it trained on every row."""
-    others = [s for s in data_splits or [] if canonical_split(s) != "train" and s != config.get("train_split")]
+    others = [s for s in data_splits or [] if canonical_split(s) != "train" and s.lower() != str(config.get("train_split")).lower()]
     if others:
         return others[0]
     if not data_splits and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
@@ -136,7 +137,7 @@ def check_not_extra_data(config: dict, data, split: str, model) -> None:
     """A dataset the model took whole as extra_data has no split held out of it: recomputing
     one from the main data's settings failed with another dataset's column ('no column race')."""
     if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
-        raise DataError(f"--split {split}: {model} trained on all of {_dataset_path(data).name} (extra_data), so no split of it was held out; evaluate it on other data (without --split its figures are on training images)")
+        raise DataError(f"--split {split}: {_dataset_path(data).name} has no split column, and {model} trained on all of it (extra_data), so no {split!r} rows of it were held out; evaluate it on other data")
 
 
 def _dataset_path(data) -> Path:
@@ -201,7 +202,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     data_splits = samples.split_names()
     if split is not None:
-        check_not_extra_data(loaded.config, data, split, model)
+        if _match(samples, split) is None:  # a split to recompute: none exists for data the model took whole
+            check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
         idx = select_split(samples, split, source.config, data)
         if _match(samples, split) is None:  # recomputed from the training config

@@ -77,9 +77,10 @@ def is_age_name(name: str | Path) -> bool:
 
 
 def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
-    """An age model by name (None/'' -> None)."""
+    """An age model by name or path (None/'' -> None)."""
     if not name:
         return None
+    name = str(name)  # a Path from the Python API
     if name in dlib_models.AGE_BACKENDS:
         return dlib_models.AGE_BACKENDS[name](threads, device)
     from .gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel

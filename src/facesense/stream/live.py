@@ -67,7 +67,11 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     gender_model = load_classifier(gender, device=device) if gender else None
     both = gender_model is not None and getattr(gender_model, "task", "") == GENDER_AGE_TASK
     if age == DEFAULT_AGE:
-        age = gender if both else SHIPPED_NAME
+        # a network trained with age_weight 0 learned gender only: its age head is untrained
+        own_age = both and (getattr(gender_model, "config", {}) or {}).get("age_weight", 1) != 0
+        age = gender if own_age else SHIPPED_NAME
+        if both and not own_age:
+            log.info("%s was trained without ages (age_weight 0): ages come from the shipped %s", gender, SHIPPED_NAME)
     if both and age and same_model(gender, age):
         gender_model = GenderAgeModel.of(gender_model)  # one run per frame gives both answers
         age_model = AgeHead(gender_model)
