@@ -50,16 +50,15 @@ class IoUTracker:
         self._next_id = 1
 
     def split(self) -> None:
-        """After a scene cut the faces are other people: every track gets a new id and forgets
-        its smoothed labels and its confirmation, and keeps only its box, as a place to look
-        first (edited video often cuts between similar framings). A box with no face there is
-        let go, as an unconfirmed track's would be."""
+        """After a scene cut the faces are other people: every track drops its id (a new one
+        comes when a face is matched to it again), its smoothed labels and its confirmation, and
+        keeps only its box, as a place to look first (edited video often cuts between similar
+        framings). A box with no face there is let go, as an unconfirmed track's would be."""
         for track in self.tracks:  # an id is given when a face is matched to it: one let go takes none
             track.id, track.probs, track.hits, track.missed = None, {}, 1, 0
 
     def forget(self) -> None:
-        """The next frame is another photo: no face of this one is in it, so every track goes
-        (split() would renumber them, only to let them go: ids ran 1..11, 17..21, 28...)."""
+        """The next frame is another photo: no face of this one is in it, so every track goes."""
         self.tracks = []
 
     def update(self, boxes: np.ndarray, held: list[bool] | None = None) -> list[Track]:
