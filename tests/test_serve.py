@@ -244,13 +244,16 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     cap.release()
     assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,source,track_id")
     summary = json.loads(request(server.url + state["files"]["summary"])[1])  # the summary live writes (it lacked the version and source fields)
-    assert summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None
+    assert summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None and state["faces"] == summary["faces"] > 0
     # too long, and not a video at all
     long_clip = make_demo_clip(tmp_path / "long.mp4", frames=100, width=160, height=90, fps=4)  # 25 s
     status, data = post_json(server.url + "/api/videos", long_clip.read_bytes())
     assert status == 413 and "20 s" in data["error"]
     status, data = post_json(server.url + "/api/videos", b"not a video" * 100)
     assert status == 400 and "not a readable video" in data["error"]
+    _, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))  # was annotated as a one-frame video
+    status, data = post_json(server.url + "/api/videos", jpeg.tobytes())
+    assert status == 400 and "this is a photo, not a video: send it to /api/analyze" in data["error"]
 
 
 def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():

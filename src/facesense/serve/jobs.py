@@ -138,6 +138,7 @@ class VideoJob:
     frames_done: int = 0
     frames_unreadable: int = 0  # frames of a damaged file that did not decode
     warning: str | None = None  # done, but on part of the video: it ended before its declared length
+    faces: int = 0  # faces found over all frames (0: the page says no face was found)
     error: str | None = None
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -151,6 +152,7 @@ class VideoJob:
             "frames_total": self.frames_total,
             "frames_unreadable": self.frames_unreadable,
             "progress": 1.0 if self.state == "done" else round(min(progress, 0.99), 3),
+            "faces": self.faces,
             "warning": self.warning,
             "error": self.error,
             "files": self.files,
@@ -168,7 +170,15 @@ def count_frames(cap, limit: int) -> int:
 def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[int, float]:
     """-> (frame count, fps) of an uploaded video; FacesenseError if it is not one we take."""
     import cv2
+    from PIL import Image
 
+    try:
+        with Image.open(path) as im:  # reads the header only
+            photo = im.format in ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO")
+    except Exception:  # noqa: BLE001 (not an image Pillow knows: a video, or nothing readable)
+        photo = False
+    if photo:  # OpenCV opens a photo as a one-frame "video"
+        raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -261,6 +271,7 @@ class VideoJobs:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log
             summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name)
+            job.faces = summary["faces"]
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
             summary["timeline_plot"] = "timeline.png" if timeline else None
             write_summary(job.folder / "summary.json", summary)

@@ -303,7 +303,7 @@ async function uploadVideo(file) {
     if (!r.ok) { result.replaceChildren(el("p", { class: "error", role: "alert", text: await errorText(r) })); return; }
     const s = await r.json();
     bar.value = s.progress;
-    state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing: frame " + s.frames_done + " of " + s.frames_total : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") : "Failed";
+    state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing: frame " + s.frames_done + " of " + s.frames_total : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
     if (s.state === "failed") { result.replaceChildren(el("p", { class: "error", role: "alert", text: s.error })); return; }
     if (s.state === "done") {
       const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
