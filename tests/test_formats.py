@@ -142,6 +142,12 @@ def test_images_outside_any_class_folder_are_named_as_left_out(tmp_path, caplog)
     root = write_class_folders(tmp_path / "ds", ["a", "b"], 2)
     Image.new("RGB", (8, 8)).save(root / "loose.png")
     assert len(read_dataset(root)) == 4 and "1 image(s) directly in the folder belong to no class folder" in caplog.text
+    split = tmp_path / "split"  # the root of a train/test layout too
+    write_class_folders(split / "train", ["a", "b"], 2)
+    write_class_folders(split / "test", ["a", "b"], 1)
+    Image.new("RGB", (8, 8)).save(split / "stray.png")
+    caplog.clear()
+    assert len(read_dataset(split)) == 6 and f"{split}: 1 image(s) directly in the folder" in caplog.text
     (root / "a" / ".thumbnails").mkdir()
     Image.new("RGB", (8, 8)).save(root / "a" / ".thumbnails" / "t.png")  # a viewer's cache: not a face of class a
     assert len(read_dataset(root)) == 4

@@ -173,13 +173,14 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         groups = [(None, root)]
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
+    for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
+        loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
+        if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
+            log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", folder, len(loose), folder)
     for split, base in groups:
         class_dirs = _class_dirs(base)
         if not class_dirs:
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
-        loose = [p for p in base.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, base)]
-        if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
-            log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", base, len(loose), base)
         for class_dir in class_dirs:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
