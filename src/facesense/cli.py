@@ -150,7 +150,8 @@ def _train(args) -> None:
             s = json.loads(summary.read_text())
             if "age" in s.get("val", {}):
                 v = s["val"]
-                log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f (%s samples), age temperature %.2f, %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["n"], v["age_temperature"], s["train_seconds"])
+                # the epoch lines' age MAE is before the temperature is calibrated, this one after it
+                log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f at the calibrated age temperature %.2f (%s samples), %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["age_temperature"], v["n"], s["train_seconds"])
             elif "val" in s or "test" in s:
                 # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
                 monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
