@@ -122,7 +122,7 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
     model = FaceClassifier.load("dlib-gender")
     probs = classify_faces(photo, [b], FaceModels(gender=model).enabled(), margin=0.0)["gender"]
     prediction = model.result(probs[0])
-    assert model.classes == ["woman", "man"] and prediction.label == {"female": "woman", "male": "man"}[expected["value"]]
+    assert model.classes == ["man", "woman"] and prediction.label == {"female": "woman", "male": "man"}[expected["value"]]
     assert abs(prediction.p * 100 - expected["confidence"]) <= 5
     # crop files: predict and evaluate align each one whole, as the package's gender(face) does
     crop = photo[b.y : b.y + b.h, b.x : b.x + b.w]

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FacesenseError
-from ..labels import normalise
+from ..labels import TASK_CLASSES, normalise
 from ..packaged import INSTALL_HINTS
 from ..preprocess import DLIB_CHIP_REFERENCE, InputSpec
 from .classifier import FaceClassifier
@@ -63,9 +63,21 @@ def _aligned_network(task: str, name: str, classes_of: Callable[[dict], list[str
     return model
 
 
+class GenderModel(FaceClassifier):
+    """dlib's gender network with its outputs in facesense's gender order (man, woman), so its
+    probability columns line up with the shipped gender models' (its own order is female, male)."""
+
+    order: list[int]  # the network's output index of each of self.classes
+
+    def predict_pixels(self, batch: np.ndarray) -> np.ndarray:
+        return super().predict_pixels(batch)[:, self.order]
+
+
 def dlib_gender(threads: int = 0, device: str = "auto") -> FaceClassifier:
-    # female/male -> woman/man
-    return _aligned_network("gender", "dlib-gender (CC0)", lambda entry: [normalise(label) for label in entry["labels"]], threads, device)
+    model = _aligned_network("gender", "dlib-gender (CC0)", lambda entry: list(TASK_CLASSES["gender"]), threads, device, cls=GenderModel)
+    own = [normalise(label) for label in model.entry["labels"]]  # female/male -> woman/man
+    model.order = [own.index(c) for c in model.classes]
+    return model
 
 
 class AgeModel(FaceClassifier):
