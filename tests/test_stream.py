@@ -422,3 +422,14 @@ def test_a_truncated_video_says_how_much_it_covers(tmp_path, caplog):
     assert main(["live", "--source", str(tmp_path / "cut.avi"), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "s.json")]) == 0
     assert "truncated or damaged" in caplog.text and "could not be decoded" not in caplog.text
     assert "truncated or damaged" in json.loads((tmp_path / "s.json").read_text())["ended_early"]
+
+
+def test_a_missing_camera_opens_quietly(capfd):
+    """Through the Python API each OpenCV backend printed a WARN line for a missing camera before
+    facesense's own one-line error."""
+    from facesense.stream.frames import default_capture
+
+    cap = default_capture(97, 1.0, 1.0)  # no machine here has 98 cameras
+    assert not cap.isOpened()
+    cap.release()
+    assert "WARN" not in capfd.readouterr().err

@@ -158,7 +158,14 @@ def default_capture(target: int | str, open_timeout: float, read_timeout: float)
     import cv2
 
     if isinstance(target, int):
-        return cv2.VideoCapture(target)
+        # a missing camera makes each of OpenCV's backends print a WARN line before facesense says
+        # it in one; quiet them for the open only (the CLI quiets them for the whole run)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+        try:
+            return cv2.VideoCapture(target)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout * 1000), cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout * 1000)]
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
 
