@@ -7,7 +7,6 @@ import csv
 import io
 import logging
 import os
-import shlex
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import build_model, count_parameters
-from .runs import RunDir, new_run_dir, unfinished_runs, write_json, write_text
+from .runs import RunDir, new_run_dir, resume_command, unfinished_runs, write_json, write_text
 from .train.loop import Trainer, pick_device
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
         else:
             if rank == 0:
                 for earlier in unfinished_runs(cfg.runs_dir, cfg.task, cfg.name)[-3:]:
-                    log.warning("note: %s stopped before it finished (killed, or training elsewhere); `facesense train --resume %s` continues it", earlier.root, earlier.root)
+                    log.warning("note: %s stopped before it finished (killed, or training elsewhere); `%s` continues it", earlier.root, resume_command(earlier.root))
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
             created = run
         if world_size > 1:
@@ -126,19 +125,13 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
     except KeyboardInterrupt:
-        if created is not None and not run.last_checkpoint.is_file():  # nothing to resume: as a failure, no folder is left
-            shutil.rmtree(created.root, ignore_errors=True)
+        if _discard_unstarted(created):  # nothing to resume: as after a failure, no folder is left
             raise KeyboardInterrupt("before the first epoch finished; no run folder was kept") from None
         if run_dir is None and run is not None and run.last_checkpoint.is_file():  # a study says how to resume itself
-            raise KeyboardInterrupt(f"the run continues from its last checkpoint with `facesense train --resume {shlex.quote(str(run.root))}`") from None
+            raise KeyboardInterrupt(f"the run continues from its last checkpoint with `{resume_command(run.root)}`") from None
         raise
     except Exception:
-        # a run that failed before its first checkpoint holds nothing worth keeping (a later
-        # failure keeps its checkpoints, for a look or a resume)
-        if created is not None and not run.last_checkpoint.is_file():
-            shutil.rmtree(created.root, ignore_errors=True)
-            with contextlib.suppress(OSError):  # runs_dir/task, when this run was its first
-                created.root.parent.rmdir()
+        _discard_unstarted(created)
         raise
     if rank != 0 or (stop_after is not None and result.epochs_run < cfg.epochs and not result.stopped_early):
         return run
@@ -177,6 +170,18 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
     write_json(run.summary, schema.stamped("train_summary", summary))
     return run
+
+
+def _discard_unstarted(created: RunDir | None) -> bool:
+    """Remove a run folder this call made if it has no checkpoint yet: a run stopped before its
+    first one holds nothing worth keeping (a later stop keeps its checkpoints, for a look or a
+    resume). -> whether it was removed."""
+    if created is None or created.last_checkpoint.is_file():
+        return False
+    shutil.rmtree(created.root, ignore_errors=True)
+    with contextlib.suppress(OSError):  # runs_dir/task, when this run was its first
+        created.root.parent.rmdir()
+    return True
 
 
 def _check_same_data(run: RunDir, data: PreparedData) -> None:

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import uuid
@@ -188,6 +189,11 @@ def unfinished_runs(runs_root: str | Path, task: str, name: str) -> list[RunDir]
     another process), each one `--resume` away from finishing."""
     found = [RunDir(p) for p in _numbered(Path(runs_root) / task, name)]
     return sorted((r for r in found if r.last_checkpoint.is_file() and not r.summary.is_file()), key=lambda r: int(r.root.name.rsplit("-", 1)[1]))
+
+
+def resume_command(root: Path) -> str:
+    """The command that continues a stopped run, its folder quoted for the shell."""
+    return f"facesense train --resume {shlex.quote(str(root))}"
 
 
 def _numbered(parent: Path, name: str) -> list[Path]:

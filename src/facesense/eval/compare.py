@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import schema
 from ..errors import FacesenseError
-from ..runs import RunDir, write_text
+from ..runs import RunDir, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
@@ -25,7 +25,7 @@ def run_row(root: Path) -> dict:
             raise FacesenseError(f"{root}: a folder of runs, not a run; give the runs themselves, e.g. {root / runs_inside[0]}")
         if not (root / "config.yaml").is_file():
             raise FacesenseError(f"{root}: not a run folder (no config.yaml or train_summary.json); give run folders such as runs/expression/NAME-1")
-        raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `facesense train --resume {root}`")
+        raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `{resume_command(root)}`")
     s = json.loads(run.summary.read_text())
     metrics_path = run.eval_dir("val") / "metrics.json"
     if not metrics_path.is_file():

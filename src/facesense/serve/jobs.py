@@ -263,7 +263,6 @@ class VideoJobs:
                     job.frames_done += 1
             finally:
                 job.frames_unreadable = getattr(source, "unreadable", 0)
-                job.warning = source.ended_early() if hasattr(source, "ended_early") else None
                 source.close()
                 for sink in sinks:
                     sink.close()
@@ -271,7 +270,7 @@ class VideoJobs:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log
             summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name)
-            job.faces = summary["faces"]
+            job.faces, job.warning = summary["faces"], summary["ended_early"]
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
             summary["timeline_plot"] = "timeline.png" if timeline else None
             write_summary(job.folder / "summary.json", summary)
