@@ -23,7 +23,7 @@ from ..data.sources import read_dataset
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
-from .groups import gap, gap_note, natural_order
+from .groups import gap_note, group_table, natural_order
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -132,9 +132,7 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
     if low is not None and high is not None:
         m["uncertainty"]["within_90pct_interval"] = float(((ages >= low) & (ages <= high)).mean())
     if groups is not None:
-        by_group = _mae_table(err, groups)
-        spread = gap({g: v["mae"] for g, v in by_group.items()}, {g: v["n"] for g, v in by_group.items()})
-        m["by_group"] = {"groups": by_group, "mae_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
+        m["by_group"] = group_table(_mae_table(err, groups), "mae", "mae_gap")
         m["by_group_within_decade"] = {
             d: _mae_table(err[np.array([x == d for x in decades])], [g for g, x in zip(groups, decades) if x == d])
             for d in m["by_decade"]
@@ -247,10 +245,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
             correct = np.array(scorer.classes)[gender_probs.argmax(1)] == np.array(labels)
             m["gender_accuracy"] = float(correct[known].mean())
             if groups is not None:  # the gender gap between groups, beside the age gap
-                by_group = {g: {"n": int((known & (np.array(groups) == g)).sum()), "accuracy": float(correct[known & (np.array(groups) == g)].mean())}
-                            for g in sorted(set(np.array(groups)[known]), key=natural_order)}
-                spread = gap({g: v["accuracy"] for g, v in by_group.items()}, {g: v["n"] for g, v in by_group.items()})
-                m["gender_by_group"] = {"groups": by_group, "accuracy_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
+                group_of = np.array(groups)
+                picks = {g: known & (group_of == g) for g in sorted(set(group_of[known]), key=natural_order)}
+                m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean())} for g, p in picks.items()}, "accuracy", "accuracy_gap")
     buf = io.StringIO()
     writer = csv.writer(buf)  # quotes an id or group with a comma in it
     writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *([group_by.lower()] if group_by else []), schema.KEY])

@@ -202,11 +202,12 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     data_splits = samples.split_names()
     if split is not None:
-        if _match(samples, split) is None:  # a split to recompute: none exists for data the model took whole
+        recomputed = _match(samples, split) is None  # from the training config: the data has no such split
+        if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
         idx = select_split(samples, split, source.config, data)
-        if _match(samples, split) is None:  # recomputed from the training config
+        if recomputed:
             check_recomputed_split(samples, idx, split, source.path, data)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)

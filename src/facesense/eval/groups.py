@@ -32,6 +32,13 @@ def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_
             "left_out": sorted(set(values) - set(big), key=natural_order)}
 
 
+def group_table(groups: dict[str, dict], key: str, gap_key: str) -> dict:
+    """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_min_n, gap_left_out}:
+    a report's per-group table (each group a dict with its n)."""
+    spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()})
+    return {"groups": groups, gap_key: spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
+
+
 def gap_note(table: dict) -> str:
     """' (groups of n >= 30; 3 smaller left out)' when a group table's gap left groups out."""
     if not table.get("gap_left_out"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from .groups import gap, natural_order
+from .groups import group_table, natural_order
 
 
 def present_classes(y_true: np.ndarray, k: int) -> list[int]:
@@ -123,5 +123,4 @@ def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], clas
             "accuracy": float(np.mean(pred[mask] == y_true[mask])),
             "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)),
         }
-    spread = gap({g: v["accuracy"] for g, v in table.items()}, {g: v["n"] for g, v in table.items()})
-    return {"groups": table, "accuracy_gap": spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
+    return group_table(table, "accuracy", "accuracy_gap")
