@@ -426,6 +426,7 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     for key in ("data", "runs_dir", "soft_labels"):
         if getattr(cfg, key):
             setattr(cfg, key, resolved(getattr(cfg, key)))
+
     def resolved_model(value: str) -> str:  # a shipped name (expression, gender) stays a name, unless a file here has it
         return value if not (base / value).exists() and shipped_model_path(value) else resolved(value)
 

@@ -63,16 +63,12 @@ def mapped_labels(data_labels: Iterable[str], label_map: Mapping[str, str | None
     label map says (dropped ones left out). A rename is kept as written (lower case): 'male'
     stays 'male', where normalising would have turned it back into 'man'."""
     explicit = {normalise(k): v for k, v in (label_map or {}).items()}
-    out = []
-    for raw in data_labels:
-        key = normalise(raw)
-        if key not in explicit:
-            out.append(key)
-        elif explicit[key] is not None:
-            out.append(_plain(explicit[key]))
+    keys = [normalise(raw) for raw in data_labels]
+    out = [key if key not in explicit else _plain(explicit[key]) for key in keys if key not in explicit or explicit[key] is not None]
     # names that are one class to the label index (a rename to 'female' beside 'woman', its
     # synonym) stay one class, named as the map named it
-    renamed = {normalise(name): name for name in out if name not in {normalise(r) for r in data_labels}}
+    known = set(keys)
+    renamed = {normalise(name): name for name in out if name not in known}
     return [renamed.get(normalise(name), name) for name in out]
 
 
