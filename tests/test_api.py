@@ -121,3 +121,15 @@ def test_api_takes_none_as_the_cli_does_and_face_dict_takes_analyse_output():
     assert analyser.models.gender is None and analyser.models.age is None
     faces = analyser.analyse(demo_photo())
     assert faces and facesense.face_dict(faces[0]) == faces[0]
+
+
+def test_cli_and_api_read_the_off_words_alike():
+    """The command line took only lower-case 'none'/'off' while the API took any case: `--gender
+    None` was looked up as a model named None. Both now use one rule."""
+    from facesense.runtime.assets import model_or_off
+
+    for word in ("none", "None", "OFF", "", " none "):
+        assert model_or_off(word) is None
+    assert model_or_off(None) is None
+    assert model_or_off("expression") == "expression"
+    assert model_or_off(Path("nonexistent/none.onnx")) == Path("nonexistent/none.onnx")

@@ -419,7 +419,7 @@ def test_a_truncated_video_says_how_much_it_covers(tmp_path, caplog):
     read = sum(1 for _ in cut)
     assert 10 < read < 50 and cut.unreadable == 0 and cut.missing_at_end == 60 - read
     assert f"ends after frame {read} of the 60 its header declares" in cut.ended_early()
-    assert main(["live", "--source", str(tmp_path / "cut.avi"), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "s.json")]) == 0
+    assert main(["live", "--source", str(tmp_path / "cut.avi"), "--no-window", "--expression", "none", "--gender", "None", "--age", "OFF", "--summary", str(tmp_path / "s.json")]) == 0
     assert "truncated or damaged" in caplog.text and "could not be decoded" not in caplog.text
     assert "truncated or damaged" in json.loads((tmp_path / "s.json").read_text())["ended_early"]
 

@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import FacesenseError
-from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
+from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
 from .stream.detect import DEFAULT_DETECTOR
 
 
@@ -70,7 +70,7 @@ class FaceAnalyser:
             if value is not None and not isinstance(value, (str, Path)):
                 raise FacesenseError(f"{name}={_shown(value)}: give a model name or a file path (str or Path), or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
-        expression, gender, age = (None if str(v).lower() in ("none", "off", "") else v for v in (expression, gender, age))
+        expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
         _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device)
         self.detector = build_detector(detector, detector_model, detect_width)

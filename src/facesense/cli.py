@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
-from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
+from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
 from .runs import outside_dataset
 
 log = logging.getLogger("facesense")
@@ -243,19 +243,14 @@ def _print_predictions(rows: list[dict], classes, fmt: str) -> None:
     w.writerows(rows)
 
 
-def _model_or_none(value: str | None) -> str | None:
-    """--expression/--gender: 'none' (or 'off', '') switches that model off."""
-    return None if value in (None, "", "none", "off") else value
-
-
 def _live_options(args):
     from .stream.live import LiveOptions
 
     return LiveOptions(
         source=args.source,
-        expression=_model_or_none(args.expression),
-        gender=_model_or_none(args.gender),
-        age=_model_or_none(args.age),
+        expression=model_or_off(args.expression),
+        gender=model_or_off(args.gender),
+        age=model_or_off(args.age),
         detector=args.detector,
         detector_model=args.detector_model,
         detect_width=args.detect_width,
@@ -385,7 +380,7 @@ def _run_demo(clip: Path, out: Path, args) -> None:
         log_csv=out / "frames.csv",
         log_jsonl=out / "frames.jsonl",
         summary_json=out / "summary.json",
-        age=_model_or_none(args.age),
+        age=model_or_off(args.age),
         device=args.device,
     )
     _finish_live(run_live(opts), opts.summary_json)
@@ -432,7 +427,7 @@ def _serve(args) -> None:
         max_connections=args.max_connections, max_live=args.max_live,
     )
     token = args.token or os.environ.get("FACESENSE_TOKEN") or None
-    analyzer = Analyzer(_model_or_none(args.expression), _model_or_none(args.gender), args.detector, args.detector_model, _model_or_none(args.sentiment), _model_or_none(args.age), device=args.device)
+    analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
 
 

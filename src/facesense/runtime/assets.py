@@ -19,6 +19,15 @@ DEFAULT_AGE = "auto"
 RUNTIME_SUFFIXES = (".int8.onnx", ".onnx", ".pt")
 
 
+# the words that switch a model off, on the command line and in the Python API alike
+OFF_WORDS = ("none", "off", "")
+
+
+def model_or_off(value: str | Path | None) -> str | Path | None:
+    """None where `value` switches a model off (None, or 'none'/'off'/'' in any case), else `value`."""
+    return None if value is None or str(value).strip().lower() in OFF_WORDS else value
+
+
 def shipped_models_dir() -> Path:
     return Path(str(files("facesense") / "assets" / "models"))
 
