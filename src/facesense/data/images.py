@@ -19,7 +19,10 @@ from .samples import Samples
 # how each command is told to skip unreadable samples and list them instead of stopping
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict and data split)"
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}  # a GIF: its first frame
+# a GIF: its first frame; .jfif and .jpe are JPEG (browsers on Windows save .jfif)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
     `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:

@@ -7,6 +7,7 @@ so a slow model never builds a backlog; frames it overwrites are counted as drop
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class VideoFileSource(Source):
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.unreadable = 0  # frames inside the file that did not decode, skipped
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
+        self._last_time = 0.0
 
     def __iter__(self) -> Iterator[Frame]:
         index = failing = 0  # failing: grabs that failed in a row
@@ -81,10 +83,23 @@ class VideoFileSource(Source):
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
-                    yield Frame(index, index / self.fps, image)
+                    yield Frame(index, self._time_of(index), image)
                 else:
                     self.unreadable += 1
             index += 1
+
+    def _time_of(self, index: int) -> float:
+        """The grabbed frame's own timestamp: phones record variable frame rates, where the
+        index over the average rate drifts by seconds; the index's time where the container
+        gives none (or one that goes backwards)."""
+        import cv2
+
+        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        t = ms / 1000.0 if math.isfinite(ms) and (ms > 0 or index == 0) else index / self.fps
+        if t < self._last_time:
+            t = index / self.fps if index / self.fps >= self._last_time else self._last_time
+        self._last_time = t
+        return t
 
     def ended_early(self) -> str | None:
         """A sentence (without the file's path) when the file stopped well before the frames its header declares (a
@@ -312,11 +327,17 @@ class LiveSource(Source):
             log.warning("%s: the capture thread is still inside a read; it releases the capture when the read returns", self.target)
 
 
+def is_camera(source: str | int) -> bool:
+    """A camera index: an int, or digits that name no file or folder (a photo folder called
+    2024 is a folder)."""
+    return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())
+
+
 def source_name(source: str | int) -> str:
     """What a log row calls its source: 'camera 0', a stream URL without its user, password and
     query, or the file's path as given."""
     text = str(source)
-    if text.isdigit():
+    if is_camera(source):
         return f"camera {text}"
     if "://" in text:
         from urllib.parse import urlsplit
@@ -332,7 +353,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
     stream that stalled or closed, with back-off."""
     text = str(source)
-    if text.isdigit():
+    if is_camera(source):
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
