@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import errno
 import json
 import logging
 import math
@@ -692,6 +693,10 @@ INTERRUPTED_HINT = {
 }
 
 
+# errors without a file name that the user fixes where the output goes (a full disk, a quota)
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def _os_error_line(exc: OSError) -> str:
     """An OSError on a path the user named, as the problem and its fix ('Not a directory' alone
     does not say that a part of the path is a file)."""
@@ -783,6 +788,9 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except OSError as exc:
+        if exc.filename is None and exc.errno in OUTPUT_ERRNOS:  # stdout or a library's file on a full disk
+            print(f"error: an output could not be written: {exc.strerror}; free space or write it elsewhere", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if exc.filename is None:
             raise
         # a file the user named that cannot be read or written (permissions, a folder, a full disk)

@@ -6,7 +6,9 @@ crash or a kill leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
 import json
 import os
 import re
@@ -26,9 +28,9 @@ def temp_beside(path: Path, tag: str) -> Path:
     final rename is atomic). Temp files of exactly this form that a killed run on this host
     left for the same path (their process is gone) are removed first, so a rerun cleans up
     after a kill -9. Other hosts' (a shared filesystem) and other files are never touched."""
-    host = host_name()
-    ours = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{re.escape(path.suffix)})$")
-    for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
+    host, name = host_name(), _short_name(path.name)
+    ours = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{re.escape(path.suffix)})$")
+    for old in path.parent.glob(f".{glob.escape(name)}.*"):
         match = ours.match(old.name)
         if not match or process_alive(int(match.group(1))):
             continue
@@ -36,7 +38,29 @@ def temp_beside(path: Path, tag: str) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         elif not match.group(2) and old.is_file():
             old.unlink(missing_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{host}.{tag}")
+    return path.with_name(f".{name}.{os.getpid()}.{host}.{tag}")
+
+
+def _short_name(name: str, limit: int = 120) -> str:
+    """`name` as the start of a temp name: a long one (up to the 255 bytes a file system allows)
+    would push its temp name past that limit, so it is cut and a hash of the whole keeps it apart."""
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return name
+    return f"{data[:limit - 9].decode('utf-8', 'ignore')}~{hashlib.sha1(data).hexdigest()[:8]}"
+
+
+def write_failure(path: str | Path, exc: OSError) -> FacesenseError:
+    """An OSError met while writing `path` (or its temp file) as one line naming `path`, the
+    name the user gave, and the fix."""
+    why = {
+        errno.ENOSPC: "the disk is full; free space or choose another place",
+        errno.EDQUOT: "the disk quota is used up; free space or choose another place",
+        errno.ENAMETOOLONG: "the file name is too long; choose a shorter one",
+        errno.EROFS: "the file system is read-only; choose another place",
+        errno.EACCES: "permission denied; choose another place",
+    }.get(exc.errno, f"{exc.strerror or exc}; choose another place")
+    return FacesenseError(f"{path}: cannot be written: {why}")
 
 
 def temp_folder_beside(path: Path) -> Path:
@@ -102,6 +126,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.filename not in (None, str(tmp_path), str(path)):
+            raise  # a file the writer read, not this one
+        raise write_failure(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

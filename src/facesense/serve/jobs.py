@@ -240,7 +240,7 @@ class VideoJobs:
         from ..stream.draw import annotate
         from ..stream.frames import open_source
         from ..stream.pipeline import run_pipeline
-        from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, log_columns, source_fields, write_summary
+        from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, finish_sinks, log_columns, source_fields, write_summary
 
         job.state = "running"
         models = self.analyzer.models
@@ -264,8 +264,7 @@ class VideoJobs:
             finally:
                 job.frames_unreadable = getattr(source, "unreadable", 0)
                 source.close()
-                for sink in sinks:
-                    sink.close()
+                finish_sinks(sinks, keep=True)
             if collector.frames == 0:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log

@@ -15,7 +15,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, log_columns, source_fields, timeline_path, write_summary
+from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,13 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
     name = source_name(opts.source)  # for logs and the summary: a stream URL without its password
     sinks = []
+    broken = None  # the sink whose write failed (a full disk): discarded, not finished
     error = None
     collector = SummaryCollector()
     try:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
-            sinks.append(VideoSink(opts.video_out, fps))
+            sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if getattr(source, "photos", False) else None))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv", name))
@@ -152,7 +153,9 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
             annotated = annotate(result, None if getattr(source, "photos", False) else fps) if needs_drawing else None  # a photo has no frame rate
             for sink in sinks:
+                broken = sink
                 sink.write(result, annotated)
+            broken = None
             collector.add(result, time.perf_counter() - t0)
             if on_frame is not None:
                 on_frame(result)
@@ -166,10 +169,10 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         source.close()  # joins the capture thread: nothing is left reading when we return
         if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
             retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
-        for sink in sinks:
-            sink.close() if collector.frames else sink.discard()  # no frame: no output file at all
+        finish_sinks(sinks, keep=collector.frames > 0, broken=broken)  # no frame: no output file at all
     if collector.frames == 0 and error != "interrupted":
-        raise SourceError(error or f"{opts.source}: no frame could be read (empty, truncated, or not a video)")
+        nothing = "no photo could be read (each was skipped above)" if getattr(source, "photos", False) else "no frame could be read (empty, truncated, or not a video)"
+        raise SourceError(error or f"{opts.source}: {nothing}")
     summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         if expression:

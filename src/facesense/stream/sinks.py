@@ -12,13 +12,14 @@ import logging
 import os
 import time
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from .. import schema
 from ..errors import FacesenseError
-from ..runs import temp_beside, write_json
+from ..runs import temp_beside, write_failure, write_json
 from .pipeline import STAGES, FrameResult
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ VIDEO_SUFFIXES = (*H264_SUFFIXES, ".avi")
 
 # each live output by its own extension, so that swapping --log and --summary cannot go unnoticed
 LOG_SUFFIXES = {"--log": (".csv",), "--jsonl": (".jsonl", ".ndjson"), "--summary": (".json",)}
+
+
+# the longest file name (bytes) that Linux, macOS and Windows file systems take
+NAME_MAX = 255
 
 
 # the file name an error suggests inside a folder given where a file belongs, by extension
@@ -49,6 +54,8 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
     text = str(value)
     path = Path(text)
+    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:  # checked first: is_dir() raises on it
+        raise FacesenseError(f"{option} {text}: the file name is longer than the {NAME_MAX} bytes a file system allows; choose a shorter one")
     if text.endswith(("/", os.sep)) or path.is_dir():
         example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
@@ -64,9 +71,20 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     return path
 
 
-def _tmp_for(path: Path) -> Path:
+def _tmp_for(path: Path) -> tuple[Path, list[Path]]:
+    """A temp file name beside `path`, and the folders made for it (removed again if the output
+    is discarded: a run that wrote nothing leaves no empty folders)."""
+    made = [p for p in reversed(path.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    return temp_beside(path, f"tmp{path.suffix}")
+    return temp_beside(path, f"tmp{path.suffix}"), made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else was put there meanwhile) or gone
+            break
 
 
 def _commit(tmp: Path, path: Path) -> None:
@@ -75,7 +93,7 @@ def _commit(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise FacesenseError(f"{path}: cannot be written ({exc.strerror})") from None
+        raise write_failure(path, exc) from None
 
 
 def h264_available() -> bool:
@@ -89,21 +107,37 @@ def h264_available() -> bool:
         return False
 
 
+# a photo folder's video: its frame size from the first photo, its long side kept within these
+# pixels (a thumbnail first must not make a 10-pixel video, a 48 MP photo a 8000-pixel one)
+PHOTO_VIDEO_SIDE = (640, 1920)
+
+# PyAV timestamps of the annotated video: milliseconds
+TIME_BASE = Fraction(1, 1000)
+
+
 class VideoSink:
     """Annotated frames -> a video file: H.264 (avc1, yuv420p, faststart) through PyAV for
     .mp4/.mov/.mkv, falling back, with a warning, to OpenCV's MPEG-4 Part 2 when PyAV or its
-    libx264 is missing. Frames of another size than the first are resized to it."""
+    libx264 is missing. Each H.264 frame is shown at its frame's time (a phone's variable frame
+    rate plays at its own pace; OpenCV's fallback writes `fps` throughout). The frame size is
+    the first frame's (`side_range`: its long side scaled into these bounds); a frame of
+    another shape is fitted into it with black borders, not stretched."""
 
-    def __init__(self, path: str | Path, fps: float):
-        self.path, self.fps = Path(path), fps or 30.0
-        self.tmp = _tmp_for(self.path)
+    def __init__(self, path: str | Path, fps: float, side_range: tuple[int, int] | None = None):
+        self.path, self.fps, self.side_range = Path(path), fps or 30.0, side_range
+        self.tmp, self._made = _tmp_for(self.path)
         self.size: tuple[int, int] | None = None
         self.container = self.stream = self.writer = None
+        self._last_pts, self._written = -1, 0
         self.codec = "h264" if self.path.suffix.lower() in H264_SUFFIXES and h264_available() else "mp4v"
         if self.codec == "mp4v" and self.path.suffix.lower() in H264_SUFFIXES:
             log.warning("PyAV with libx264 is not installed (pip install av): %s is written as MPEG-4 Part 2, which browsers do not play", self.path.name)
 
     def _open(self, w: int, h: int) -> None:
+        if self.side_range:
+            low, high = self.side_range
+            scale = min(max(1.0, low / max(w, h)), high / max(w, h))
+            w, h = max(2, round(w * scale)), max(2, round(h * scale))
         if self.codec == "h264":
             import av
             from fractions import Fraction
@@ -112,6 +146,7 @@ class VideoSink:
             self.container = av.open(str(self.tmp), mode="w", options={"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {})
             self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
             self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
+            self.stream.codec_context.time_base = self.stream.time_base = TIME_BASE
             self.stream.options = {"crf": "23", "preset": "veryfast"}
         else:
             import cv2
@@ -122,38 +157,71 @@ class VideoSink:
         self.size = (w, h)
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
-        import cv2
+        try:
+            if self.size is None:
+                self._open(annotated.shape[1], annotated.shape[0])
+            annotated = fit_into(annotated, self.size)
+            if self.stream is not None:
+                import av
 
-        if self.size is None:
-            self._open(annotated.shape[1], annotated.shape[0])
-        if (annotated.shape[1], annotated.shape[0]) != self.size:
-            annotated = cv2.resize(annotated, self.size, interpolation=cv2.INTER_AREA)
-        if self.stream is not None:
-            import av
-
-            for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(annotated), format="bgr24")):
-                self.container.mux(packet)
-        else:
-            self.writer.write(annotated)
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(annotated), format="bgr24")
+                # the frame's own time (without a result: the next at `fps`), in milliseconds,
+                # always after the one before
+                time_s = result.frame.time_s if result is not None else self._written / self.fps
+                self._last_pts = frame.pts = max(round(time_s / TIME_BASE), self._last_pts + 1)
+                frame.time_base = TIME_BASE
+                for packet in self.stream.encode(frame):
+                    self.container.mux(packet)
+            else:
+                self.writer.write(annotated)
+            self._written += 1
+        except OSError as exc:  # a full disk, a name too long (PyAV's errors are OSErrors too)
+            raise write_failure(self.path, exc) from None
 
     def close(self) -> None:
-        if self.stream is not None:
-            for packet in self.stream.encode():  # flush the encoder's delayed frames
-                self.container.mux(packet)
-            self.container.close()
-        elif self.writer is not None:
-            self.writer.release()
+        try:
+            if self.stream is not None:
+                for packet in self.stream.encode():  # flush the encoder's delayed frames
+                    self.container.mux(packet)
+                self.container.close()
+            elif self.writer is not None:
+                self.writer.release()
+        except OSError as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise write_failure(self.path, exc) from None
         if self.size is not None:
             _commit(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+            _remove_empty(self._made)
 
     def discard(self) -> None:
         self.size = None
         try:
-            self.close()
+            if self.container is not None:
+                self.container.close()
+            elif self.writer is not None:
+                self.writer.release()
+        except OSError:
+            pass  # the file goes anyway
         finally:
             self.tmp.unlink(missing_ok=True)
+            _remove_empty(self._made)
+
+
+def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit `size` (w, h) with its shape kept, centred on black."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if (w, h) == size:
+        return image
+    scale = min(size[0] / w, size[1] / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    x, y = (size[0] - new_w) // 2, (size[1] - new_h) // 2
+    canvas[y : y + new_h, x : x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return canvas
 
 
 def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
@@ -175,9 +243,8 @@ def log_rows(result: FrameResult, source: str = "") -> list[dict]:
         row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
         for key in ("expression", "gender"):
             pred = getattr(face, key)
-            row[key] = pred.label if pred else ""
-            row[f"{key}_p"] = round(pred.p, 4) if pred else ""
-            if pred:
+            if pred:  # a model that is off leaves its keys out (CSV: empty cells)
+                row[key], row[f"{key}_p"] = pred.label, round(pred.p, 4)
                 row.update({f"p_{c}": round(v, 4) for c, v in pred.probs.items()})
         if face.age:
             row["age_years"], row["age_sd"] = round(face.age.years, 2), round(face.age.sd, 2)
@@ -191,28 +258,63 @@ class FrameLogSink:
 
     def __init__(self, path: str | Path, columns: list[str], fmt: str = "csv", source: str = ""):
         self.path, self.fmt, self.columns, self.source = Path(path), fmt, columns, source
-        self.tmp = _tmp_for(self.path)
-        # UTF-8 whatever the locale; a file name that is not valid UTF-8 (a photo's, in the source
-        # column) is written back as the bytes it had on disk instead of stopping the run
-        self.file = open(self.tmp, "w", newline="", encoding="utf-8", errors="surrogateescape")
+        self.tmp, self._made = _tmp_for(self.path)
+        try:
+            # UTF-8 whatever the locale; a file name that is not valid UTF-8 (a photo's, in the
+            # source column) is written back as the bytes it had on disk instead of stopping the run
+            self.file = open(self.tmp, "w", newline="", encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            _remove_empty(self._made)
+            raise write_failure(self.path, exc) from None
         self.csv = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore") if fmt == "csv" else None
         if self.csv:
-            self.csv.writeheader()
+            self._writing(self.csv.writeheader)
+
+    def _writing(self, step, *args) -> None:
+        try:
+            step(*args)
+        except OSError as exc:  # a full disk
+            raise write_failure(self.path, exc) from None
 
     def write(self, result: FrameResult, annotated=None) -> None:
         for row in log_rows(result, self.source):
             if self.csv:
-                self.csv.writerow(row)
+                self._writing(self.csv.writerow, row)
             else:
-                self.file.write(json.dumps(row) + "\n")
+                self._writing(self.file.write, json.dumps(row) + "\n")
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self._writing(self.file.close)
+        except FacesenseError:
+            self.tmp.unlink(missing_ok=True)
+            raise
         _commit(self.tmp, self.path)
 
     def discard(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass  # the file goes anyway
         self.tmp.unlink(missing_ok=True)
+        _remove_empty(self._made)
+
+
+def finish_sinks(sinks: list, keep: bool, broken=None) -> None:
+    """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
+    write failed, is discarded. A sink that cannot be finished (a full disk) is raised after
+    the others are dealt with: those after it are discarded, so no temp file is left behind."""
+    failure = None
+    for sink in sinks:
+        if keep and failure is None and sink is not broken:
+            try:
+                sink.close()
+            except FacesenseError as exc:
+                failure = exc
+        else:
+            sink.discard()
+    if failure is not None:
+        raise failure
 
 
 class WindowSink:

@@ -1,0 +1,142 @@
+"""What `live` writes from the videos and photo folders people bring: phone videos with a
+variable frame rate, folders of mixed photo sizes, long names, a full disk."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from facesense.cli import main  # noqa: E402
+from facesense.stream.demo import demo_photo  # noqa: E402
+from facesense.stream.frames import ImageFolderSource, VideoFileSource, open_source, source_name  # noqa: E402
+from facesense.stream.sinks import fit_into  # noqa: E402
+
+OFF = ["--expression", "none", "--gender", "none", "--age", "none"]
+
+
+def write_vfr(path, times_ms, size=(160, 120)):
+    """An H.264 clip whose frames are shown at `times_ms`, as a phone records."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 10 * i % 255, np.uint8), format="bgr24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_variable_frame_rate_video_keeps_its_frame_times(tmp_path):
+    """Times were the index over the average rate: with 15 frames at 30 FPS and then one every
+    0.5 s, frame 15 was logged at 3.3 s instead of 0.495 s, and the annotated video played the
+    first half in slow motion."""
+    times = [33 * i for i in range(15)] + [495 + 500 * i for i in range(15)]
+    clip = write_vfr(tmp_path / "phone.mp4", times)
+    read = [round(f.time_s, 3) for f in VideoFileSource(clip)]
+    assert read == [t / 1000 for t in times]
+    out = tmp_path / "annotated.mp4"
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--out", str(out), "--summary", str(tmp_path / "s.json")]) == 0
+    with av.open(str(out)) as video:
+        shown = [round(float(f.pts * f.time_base), 3) for f in video.decode(video=0)]
+    assert shown == [t / 1000 for t in times]
+
+
+def test_a_folder_named_by_digits_is_a_folder_not_a_camera(tmp_path, monkeypatch):
+    """`--source 2024` (a folder of that year's photos) tried to open camera 2024."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "2024").mkdir()
+    cv2.imwrite(str(tmp_path / "2024" / "a.jpg"), demo_photo())
+    assert isinstance(open_source("2024"), ImageFolderSource)
+    assert source_name("2024") == "2024" and source_name("3") == "camera 3" and source_name(0) == "camera 0"
+
+
+def test_photos_of_other_shapes_are_fitted_not_stretched(tmp_path):
+    """Each photo was stretched to the first one's size (a portrait photo's faces 2.5x too wide),
+    and a thumbnail first made a 10-pixel video."""
+    portrait = np.full((200, 100, 3), 255, np.uint8)
+    fitted = fit_into(portrait, (400, 200))
+    assert fitted.shape == (200, 400, 3)
+    assert fitted[:, :150].max() == 0 and fitted[:, 250:].max() == 0 and fitted[:, 150:250].min() == 255
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "0_thumb.jpg"), cv2.resize(demo_photo(), (12, 9)))
+    cv2.imwrite(str(photos / "1_photo.jpg"), demo_photo())
+    out = tmp_path / "photos.mp4"
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--out", str(out)]) == 0
+    with av.open(str(out)) as video:
+        stream = video.streams.video[0]
+        assert max(stream.width, stream.height) == 640
+        assert [round(float(f.pts * f.time_base), 3) for f in video.decode(stream)] == [0.0, 1.0]
+
+
+def test_a_jfif_photo_is_a_photo(tmp_path):
+    """Browsers on Windows save JPEGs as .jfif: live read one as a video (ignoring its EXIF
+    orientation) and left it out of photo folders."""
+    cv2.imwrite(str(tmp_path / "face.jpg"), demo_photo())
+    (tmp_path / "face.jpg").rename(tmp_path / "face.jfif")
+    assert isinstance(open_source(tmp_path / "face.jfif"), ImageFolderSource)
+    assert ImageFolderSource(tmp_path).files == [tmp_path / "face.jfif"]
+
+
+def test_a_model_that_is_off_leaves_its_keys_out_of_jsonl(tmp_path):
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), demo_photo())
+    assert main(["live", "--source", str(photo), "--no-window", "--gender", "none", "--age", "none", "--jsonl", str(tmp_path / "f.jsonl"), "--log", str(tmp_path / "f.csv")]) == 0
+    record = json.loads((tmp_path / "f.jsonl").read_text().splitlines()[0])
+    assert "gender" not in record and "gender_p" not in record and isinstance(record["expression_p"], float)
+    assert "gender,gender_p" in (tmp_path / "f.csv").read_text().splitlines()[0]
+
+
+def test_a_long_output_name_is_refused_or_written(tmp_path, capsys):
+    """A 244-character name is legal, but its temp name was not: a traceback from PyAV; a name
+    over 255 bytes failed only after the whole video had been processed."""
+    clip = write_vfr(tmp_path / "clip.mp4", [33 * i for i in range(5)])
+    long_name = tmp_path / ("a" * 240 + ".csv")
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--log", str(long_name)]) == 0
+    assert long_name.is_file() and {p.name for p in tmp_path.iterdir()} == {"clip.mp4", long_name.name}
+    too_long = tmp_path / ("b" * 260 + ".mp4")
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--out", str(too_long)]) == 2
+    assert "longer than the 255 bytes" in capsys.readouterr().err
+
+
+def _small_files():
+    # files over 200 kB cannot be written (EFBIG) instead of the process being killed
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limits are POSIX")
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tmp_path):
+    """A full disk gave a traceback (PIL, PyAV, stdout) or a line naming a hidden temp file, and
+    left the temp files filling the disk."""
+    # noise does not compress: the annotated video outgrows the limit
+    noisy = tmp_path / "noise.mp4"
+    with av.open(str(noisy), "w") as video:
+        stream = video.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (480, 640, 3), dtype=np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                video.mux(packet)
+        for packet in stream.encode():
+            video.mux(packet)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "facesense", "live", "--source", str(noisy), "--no-window", *OFF, "--out", str(out / "a.mp4"), "--log", str(out / "f.csv")]
+    done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_small_files, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and lines[-1].startswith(f"error: {out / 'a.mp4'}: cannot be written")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
