@@ -140,3 +140,12 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tm
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr and lines[-1].startswith(f"error: {out / 'a.mp4'}: cannot be written")
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_run_that_reads_nothing_leaves_no_new_folders(tmp_path):
+    bad = tmp_path / "photos"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "new" / "deeper"
+    assert main(["live", "--source", str(bad), "--no-window", *OFF, "--log", str(out / "f.csv"), "--out", str(out / "a.mp4")]) == 2
+    assert not (tmp_path / "new").exists()

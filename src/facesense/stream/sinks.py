@@ -303,9 +303,9 @@ class FrameLogSink:
 def finish_sinks(sinks: list, keep: bool, broken=None) -> None:
     """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
     write failed, is discarded. A sink that cannot be finished (a full disk) is raised after
-    the others are dealt with: those after it are discarded, so no temp file is left behind."""
+    the others are dealt with: those not finished yet are discarded, so no temp file is left behind."""
     failure = None
-    for sink in sinks:
+    for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
         if keep and failure is None and sink is not broken:
             try:
                 sink.close()
