@@ -21,6 +21,7 @@ class Samples:
     paths: list[Path] | None = None
     pixels: np.ndarray | None = None  # N x H x W uint8, for sources that carry pixels inline
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+    skipped_splits: list[str | None] = field(default_factory=list)  # the split cell of each row skipped while reading
     columns: dict[str, list[str]] = field(default_factory=dict)  # extra manifest columns (groups)
 
     def __len__(self) -> int:
@@ -42,6 +43,7 @@ class Samples:
             paths=[self.paths[i] for i in keep] if self.paths is not None else None,
             pixels=self.pixels[keep] if self.pixels is not None else None,
             skipped=list(self.skipped),
+            skipped_splits=list(self.skipped_splits),
             columns={k: [v[i] for i in keep] for k, v in self.columns.items()},
         )
 

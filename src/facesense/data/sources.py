@@ -132,11 +132,13 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
 
 def check_classes(samples: Samples) -> None:
     counts = samples.class_counts()
+    # rows skipped as unusable may be why: name the first
+    why = f" ({len(samples.skipped)} skipped as unusable, e.g. {samples.skipped[0][1]})" if samples.skipped else ""
     if len(samples) == 0:
-        raise DataError(f"{samples.source}: no samples found; check the path and the layout (see README)")
+        raise DataError(f"{samples.source}: no samples found{why}; check the path and the layout (see README)")
     if len(counts) < 2:
         raise DataError(
-            f"{samples.source}: only one class ({next(iter(counts))!r}); a classifier needs at least two"
+            f"{samples.source}: only one class ({next(iter(counts))!r}){why}; a classifier needs at least two"
         )
 
 
@@ -173,6 +175,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
         groups = [(None, root)]
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
+    skipped_splits: list[str | None] = []
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
         loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
@@ -199,6 +202,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                     if not skip_bad:
                         raise DataError(f"{reason}; move it out of the dataset, or {SKIP_BAD_HINT}")
                     skipped.append((_shown(p.relative_to(root)), reason))
+                    skipped_splits.append(split)
             if not images:
                 raise DataError(
                     f"{class_dir}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
@@ -209,7 +213,15 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                 labels.append(class_dir.name)
                 splits.append(split)
                 paths.append(p)
-    return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped)
+    return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits)
+
+
+def _pixel_values(text: str) -> np.ndarray:
+    try:
+        return np.fromstring(text, dtype=np.int32, sep=" ")
+    except ValueError:  # numpy's own words name neither the value nor the format
+        bad = next((t for t in text.split() if not t.lstrip("-").isdigit()), text.strip()[:20])
+        raise ValueError(f"pixel value {bad!r} is not a whole number (pixels are numbers 0..255 separated by spaces)") from None
 
 
 def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
@@ -220,6 +232,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
             raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected emotion,pixels[,Usage]")
     ids, labels, splits, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
+    skipped_splits: list[str | None] = []
     side = None
     for line_no, row in csv_rows(path):
         row_id = f"row{line_no - 1}"
@@ -227,9 +240,8 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
             code = int(row["emotion"])
             if not 0 <= code < len(FER2013_CODES):
                 raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
-            # fromstring parses 5x faster than split(); it stops at a bad token, which the
-            # count check below then reports
-            values = np.fromstring(row["pixels"] or "", dtype=np.int32, sep=" ")
+            # fromstring parses 5x faster than split(); a token that is not a number stops it
+            values = _pixel_values(row["pixels"] or "")
             if side is None:
                 side = int(round(len(values) ** 0.5))
             if len(values) != side * side or side == 0:
@@ -241,13 +253,14 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
             if not skip_bad:
                 raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
             skipped.append((row_id, reason))
+            skipped_splits.append((row.get("usage") or "").strip() or None)
             continue
         ids.append(row_id)
         labels.append(FER2013_CODES[code])
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
-    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped)
+    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits)
 
 
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
@@ -263,23 +276,39 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     columns: dict[str, list[str]] = {c: [] for c in extra}
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
+    skipped_splits: list[str | None] = []
+    first_seen: dict[str, tuple[int, str]] = {}  # image -> (line, label) of its first row
+    repeats = []
     for line_no, row in csv_rows(path):
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         problem = None
+        same = os.path.normpath(rel)  # ./a.jpg and a.jpg are one image
         if not rel or not label:
             problem = "empty path or label"
+        elif same in first_seen:
+            # one image twice would land on both sides of a split (trained on, then scored)
+            seen_line, seen_label = first_seen[same]
+            if seen_label == label:
+                repeats.append(line_no)
+                continue
+            problem = f"image {rel} is labelled {label!r} here and {seen_label!r} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
-            problem = f"image {path.parent / rel} not found"
+            hint = " (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel else ""
+            problem = f"image {path.parent / rel} not found{hint}"
         if problem:
             reason = f"{path} line {line_no}: {problem}"
             if not skip_bad:
                 raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
             skipped.append((rel or f"line{line_no}", reason))
+            skipped_splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
             continue
+        first_seen[same] = (line_no, label)
         ids.append(rel)
         labels.append(label)
         splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
         paths.append(path.parent / rel)
         for c in extra:
             columns[c].append((row.get(c) or "").strip())
-    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, columns=columns)
+    if repeats:
+        log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "")
+    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, columns=columns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -36,7 +37,29 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
         held = int(np.ceil(fraction * len(pool)))
         raise DataError(f"{option}={fraction if given is None else given:g} holds out {held} of {len(pool)} samples, leaving {len(pool) - held}, "
                         f"and each side needs one sample of each of the {len(counts)} classes; choose a {option} that leaves that on both sides") from None
+    keep, held = _every_class_on_both_sides(labels, keep, held, seed, option)
     return np.sort(keep), np.sort(held)
+
+
+def _every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.ndarray, seed: int, option: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's stratified split rounds a small class's share of a small hold-out to
+    nothing (2 of 41 samples, 9 held out: none held), and a validation set without a class then
+    scores a perfect macro-F1. A class of two or more samples missing from one side gets one
+    (seeded) sample moved over."""
+    y = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep, held = list(keep), list(held)
+    for name in sorted(set(y[keep].tolist()) | set(y[held].tolist())):
+        on_keep = [i for i in keep if y[i] == name]
+        on_held = [i for i in held if y[i] == name]
+        if len(on_keep) + len(on_held) < 2 or (on_keep and on_held):
+            continue
+        source, target = (keep, held) if not on_held else (held, keep)
+        moved = int(rng.choice(on_keep or on_held))
+        source.remove(moved)
+        target.append(moved)
+        log.warning("class %r has %d samples: one is moved so that each side of the %s hold-out has one", name, len(on_keep) + len(on_held), option)
+    return np.asarray(keep, dtype=np.int64), np.asarray(held, dtype=np.int64)
 
 
 def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[str]:
@@ -97,14 +120,20 @@ def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray)
     return np.sort(pool[train_idx]), np.sort(pool[val_idx])
 
 
+def matching_split_names(names: list[str], wanted: str) -> list[str]:
+    """The split names among `names` that `wanted` selects: the same name in any case, else
+    those of its alias group (val: PublicTest, validation...)."""
+    hits = [n for n in names if n.lower() == wanted.lower()]
+    if not hits and canonical_split(wanted):
+        hits = [n for n in names if canonical_split(n) == canonical_split(wanted)]
+    return hits
+
+
 def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
     """Indices whose split is `wanted` (exact name, case-insensitive, or same alias group)."""
     if wanted is None:
         return None
-    names = samples.split_names()
-    hits = [n for n in names if n.lower() == wanted.lower()]
-    if not hits and canonical_split(wanted):
-        hits = [n for n in names if canonical_split(n) == canonical_split(wanted)]
+    hits = matching_split_names(samples.split_names(), wanted)
     if not hits:
         return None
     return np.array([i for i, s in enumerate(samples.splits) if s in hits], dtype=np.int64)
@@ -184,4 +213,20 @@ def assign_splits(
     out["test"] = test if test is not None else np.zeros(0, np.int64)
     if len(out["train"]) == 0:
         raise DataError(f"{samples.source}: the training split is empty")
+    if has_splits:
+        _warn_unused(samples, out)
     return out
+
+
+def _warn_unused(samples: Samples, out: dict[str, np.ndarray]) -> None:
+    """Rows that no split takes because their split cell is blank or a name that is no known
+    split ('tset'): a typo would otherwise drop them without a word. Rows of a known split left
+    out on purpose (PrivateTest with test_split: null) stay quiet."""
+    used = np.zeros(len(samples), bool)
+    for idx in out.values():
+        used[idx] = True
+    unused = Counter(samples.splits[i] for i in np.flatnonzero(~used) if samples.splits[i] is None or not canonical_split(samples.splits[i]))
+    if unused:
+        shown = ", ".join(f"{'a blank split' if name is None else repr(name)}: {n}" for name, n in sorted(unused.items(), key=lambda kv: str(kv[0])))
+        log.warning("%s: %d row(s) belong to no split and are left out (%s); fix their split cells, or name the split in train_split, val_split or test_split",
+                    samples.source, sum(unused.values()), shown)

@@ -1,0 +1,99 @@
+"""Datasets as researchers make them: repeated rows, split cells with typos or left blank, a
+class too small for a stratified hold-out, a bad row in a split that is not being scored."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import write_class_folders, write_fer_csv
+from facesense.cli import main
+from facesense.data.sources import read_dataset
+from facesense.data.split import assign_splits
+from facesense.errors import DataError
+
+
+def manifest(root, rows, header="path,label"):
+    (root / "labels.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    return root / "labels.csv"
+
+
+def test_a_repeated_row_is_one_image_not_one_on_each_side_of_a_split(tmp_path, caplog):
+    """Five rows repeated put the same images in train and val: the run scored images it had
+    trained on, and evaluate then said the data differed from the training data."""
+    write_class_folders(tmp_path, ["man", "woman"], 10)
+    rows = [f"{c}/{c}_{j}.png,{c}" for c in ("man", "woman") for j in range(10)]
+    samples = read_dataset(manifest(tmp_path, rows + rows[:5] + ["./man/man_6.png,man"]))
+    assert len(samples) == 20 and "6 row(s) repeat an earlier row's image" in caplog.text
+    splits = assign_splits(samples, val_size=0.3)
+    ids = {name: {samples.ids[i] for i in idx} for name, idx in splits.items()}
+    assert not ids["train"] & ids["val"]
+    with pytest.raises(DataError, match=r"man/man_0.png is labelled 'woman' here and 'man' on line 2"):
+        read_dataset(manifest(tmp_path, rows + ["man/man_0.png,woman"]))
+
+
+def test_a_windows_path_is_named_as_such(tmp_path):
+    write_class_folders(tmp_path, ["man", "woman"], 2)
+    with pytest.raises(DataError, match=r"written with /; this one has \\"):
+        read_dataset(manifest(tmp_path, ["man\\man_0.png,man", "woman/woman_0.png,woman"]))
+
+
+def test_rows_that_no_split_takes_are_named(tmp_path, caplog):
+    """Blank split cells and a typo ('tset') dropped 12-26% of the rows without a word."""
+    write_class_folders(tmp_path, ["man", "woman"], 10)
+    rows = [f"{c}/{c}_{j}.png,{c},{['train', 'train', 'train', 'val', 'tset', ''][j % 6]}" for c in ("man", "woman") for j in range(10)]
+    samples = read_dataset(manifest(tmp_path, rows, "path,label,split"))
+    with caplog.at_level(logging.WARNING):
+        splits = assign_splits(samples)
+    assert len(splits["test"]) == 0
+    assert "4 row(s) belong to no split and are left out (a blank split: 2, 'tset': 2)" in caplog.text
+
+
+def test_a_known_split_left_out_on_purpose_stays_quiet(tmp_path, caplog):
+    fer = write_fer_csv(tmp_path / "fer.csv", [i % 2 for i in range(12)], ["Training"] * 8 + ["PublicTest"] * 2 + ["PrivateTest"] * 2)
+    with caplog.at_level(logging.WARNING):
+        assign_splits(read_dataset(fer), train_split="Training", val_split="PublicTest", test_split=None)
+    assert "belong to no split" not in caplog.text
+
+
+def test_every_class_of_two_or_more_reaches_both_sides_of_a_hold_out(tmp_path):
+    """2 'man' images of 41, val_size 0.2: scikit-learn held out no man, and the run reported
+    macro-F1 1.0 on a validation set of one class."""
+    write_class_folders(tmp_path / "man", ["man"], 2)
+    write_class_folders(tmp_path / "woman", ["woman"], 39)
+    rows = [f"man/man/man_{j}.png,man" for j in range(2)] + [f"woman/woman/woman_{j}.png,woman" for j in range(39)]
+    samples = read_dataset(manifest(tmp_path, rows))
+    splits = assign_splits(samples, val_size=0.2, seed=0)
+    for side in ("train", "val"):
+        assert {samples.labels[i] for i in splits[side]} == {"man", "woman"}
+    assert sorted(np.concatenate([splits["train"], splits["val"]]).tolist()) == list(range(41))
+    again = assign_splits(samples, val_size=0.2, seed=0)
+    assert all(np.array_equal(splits[k], again[k]) for k in splits)
+
+
+def test_evaluate_counts_and_checks_only_the_split_it_scores(tmp_path, capsys):
+    """A bad row among the training rows stopped the evaluation of PublicTest, `skipped`
+    counted it, and `dropped_by_label_map` counted the training rows' drops too (86 scored +
+    67 dropped of 100 PublicTest rows)."""
+    fer = write_fer_csv(tmp_path / "fer.csv", [i % 7 for i in range(42)], ["Training"] * 28 + ["PublicTest"] * 14)
+    lines = fer.read_text().splitlines()
+    code, pixels, usage = lines[3].split(",")
+    lines[3] = f"{code},abc {pixels},{usage}"  # a Training row
+    fer.write_text("\n".join(lines) + "\n")
+    (tmp_path / "map.yaml").write_text("disgust: null\nfear: null\n")
+    out = tmp_path / "eval"
+    assert main(["evaluate", "expression", "--data", str(fer), "--split", "PublicTest", "--label-map", str(tmp_path / "map.yaml"), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["n"], metrics["dropped_by_label_map"], metrics["skipped"]) == (10, 4, 0)
+    assert main(["evaluate", "expression", "--data", str(fer), "--split", "Training", "--out", str(tmp_path / "e2")]) == 2
+    assert "line 4: pixel value 'abc' is not a whole number" in capsys.readouterr().err
+
+
+def test_train_takes_overrides_after_an_option_and_names_the_working_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("task: expression\nmodel: emotion_model_3\ndata: data/missing\n")
+    assert main(["train", "cfg.yaml", "-q", "epochs=0"]) == 2
+    assert "epochs must be >= 1" in capsys.readouterr().err
+    assert main(["train", "cfg.yaml"]) == 2
+    assert f"relative paths are taken from the working folder, {tmp_path}" in capsys.readouterr().err
