@@ -24,7 +24,7 @@ def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
 
-    out = outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
+    out = outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).resolve().name.split('.')[0]}").resolve(), args.dataset)
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
 
@@ -129,7 +129,12 @@ def _train(args) -> None:
         cfg = load_config(config_path, overrides)
         if not cfg.data:
             raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
+        given_data = cfg.data
         cfg = resolve_paths(cfg, Path.cwd())
+        if not Path(given_data).expanduser().is_absolute() and not Path(cfg.data).exists():
+            # a config's relative paths are read from the working folder, not from the config's own
+            raise FacesenseError(f"data={given_data}: {cfg.data} does not exist (relative paths are taken from the working folder, {Path.cwd()}); "
+                                 "run from the folder the config was written for, or pass data=PATH")
         for dataset in (cfg.data, *cfg.extra_data):
             outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
 
@@ -521,6 +526,9 @@ class _SubcommandParser(_Parser):
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
+        if extras and hasattr(namespace, "overrides") and all("=" in x and not x.startswith("-") for x in extras):
+            # `train cfg.yaml -q epochs=1`: argparse stops filling key=value overrides at an option
+            namespace.overrides, extras = [*namespace.overrides, *extras], []
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
             close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)

@@ -90,7 +90,8 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
         "groups_across_splits": len(cross),
         "images_in_cross_split_groups": sum(len(g) for g in cross),
         "groups_with_conflicting_labels": len(conflicting),
-        "examples": [[samples.ids[i] for i in g] for g in (conflicting + cross + groups)[:10]],
+        # conflicting first, then across splits, then the rest; a group in several lists once
+        "examples": [[samples.ids[i] for i in g] for g in list({tuple(g): g for g in conflicting + cross + groups}.values())[:10]],
     }
 
 
@@ -228,7 +229,7 @@ def markdown(r: dict) -> str:
             f"{d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]
     if r["skipped"]:
-        lines += ["", f"Skipped {len(r['skipped'])} unreadable items (see summary.json)."]
+        lines += ["", f"Skipped {len(r['skipped'])} rows or files that could not be used (missing images, bad rows, non-image files; summary.json `skipped` says why)."]
     bad = r.get("unreadable", {}).get("files", [])
     if bad:
         lines += ["", f"**Unreadable images: {len(bad)}** (train and evaluate refuse this data unless `skip_bad=true` / `--skip-bad`):", ""]
