@@ -133,3 +133,32 @@ def test_cli_and_api_read_the_off_words_alike():
     assert model_or_off(None) is None
     assert model_or_off("expression") == "expression"
     assert model_or_off(Path("nonexistent/none.onnx")) == Path("nonexistent/none.onnx")
+
+
+def test_the_web_app_decodes_uploads_as_files_are_decoded(tmp_path):
+    """The web app decoded uploads with OpenCV: a float TIFF that predict and live read was
+    refused, and CMYK JPEGs came out a little different."""
+    import io
+
+    from PIL import Image
+
+    from facesense.data.images import read_image
+    from facesense.serve.analyzer import decode_image
+
+    grey = (np.linspace(0, 1, 64 * 48, dtype=np.float32)).reshape(48, 64)
+    Image.fromarray(grey, mode="F").save(tmp_path / "float.tif")
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for name in ("float.tif", "cmyk.jpg"):
+        upload = decode_image((tmp_path / name).read_bytes())
+        from_file = read_image(tmp_path / name)
+        expected = np.repeat(from_file[..., None], 3, axis=2) if from_file.ndim == 2 else from_file[..., ::-1]
+        assert np.array_equal(upload, expected), name
+
+
+def test_a_video_given_as_a_photo_points_to_stream(tmp_path):
+    from facesense.errors import FacesenseError
+
+    (tmp_path / "clip.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + bytes(100))
+    with pytest.raises(FacesenseError, match=r"for a video use FaceAnalyser\(\).stream"):
+        facesense.analyse_image(tmp_path / "clip.mov", gender=None, age=None)

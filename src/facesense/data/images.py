@@ -98,23 +98,29 @@ def _grey16_to_8(pixels: np.ndarray, known_16_bit: bool) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
+def pil_pixels(im: Image.Image) -> np.ndarray:
+    """An opened Pillow image -> uint8 RGB (or gray) array, upright, whatever its mode: the one
+    decoding of photos for files and for the web app's uploads alike."""
+    im.load()
+    # a phone photo stores its pixels as the sensor saw them and says how to turn them
+    # upright in its EXIF orientation tag; viewers obey it
+    im = ImageOps.exif_transpose(im)
+    if im.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it to near-white)
+        return _grey16_to_8(np.asarray(im), known_16_bit=im.mode.startswith("I;16"))
+    if im.mode == "F":  # 32-bit float grey (scientific TIFF): 0-1 or 0-255 values; convert() would clip 0-1 to black
+        values = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        return np.clip(np.rint(values * (255 if values.max(initial=0) <= 1 else 1)), 0, 255).astype(np.uint8)
+    mode = "L" if im.mode in ("L", "1") else "RGB"
+    return np.asarray(im.convert(mode))
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """File -> uint8 RGB (or gray) array; a clear DataError if it is missing or not an image."""
     path = Path(path)
     try:
         check_image_size(path)
         with Image.open(path) as im:
-            im.load()
-            # a phone photo stores its pixels as the sensor saw them and says how to turn them
-            # upright in its EXIF orientation tag; viewers (and the web app's decoder) obey it
-            im = ImageOps.exif_transpose(im)
-            if im.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it to near-white)
-                return _grey16_to_8(np.asarray(im), known_16_bit=im.mode.startswith("I;16"))
-            if im.mode == "F":  # 32-bit float grey (scientific TIFF): 0-1 or 0-255 values; convert() would clip 0-1 to black
-                values = np.nan_to_num(np.asarray(im, dtype=np.float64))
-                return np.clip(np.rint(values * (255 if values.max(initial=0) <= 1 else 1)), 0, 255).astype(np.uint8)
-            mode = "L" if im.mode in ("L", "1") else "RGB"
-            return np.asarray(im.convert(mode))
+            return pil_pixels(im)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the path") from None
     except PermissionError:

@@ -44,13 +44,20 @@ def face_json(face: FaceResult) -> dict:
 
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
     """Encoded bytes -> BGR array; the declared size is checked before any pixel is decoded."""
+    import io
+
     import cv2
+    from PIL import Image
+
+    from ..data.images import pil_pixels
 
     declared_size(data, max_megapixels)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
-    return image
+    try:  # decoded as predict and live decode files (EXIF orientation, 16-bit and float TIFF, CMYK)
+        with Image.open(io.BytesIO(data)) as im:
+            image = pil_pixels(im)
+    except Exception:  # noqa: BLE001 (any decoder plugin's error)
+        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
 class Analyzer:
