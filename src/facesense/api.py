@@ -44,14 +44,9 @@ def face_dict(face) -> dict:
         return face
     if not all(hasattr(face, key) for key in ("track_id", "box", "expression", "gender", "age")):
         raise FacesenseError(f"face={_shown(face)}: give one face of a result (result.faces[i] from FaceAnalyser.stream, or a face .analyse returned)")
-    out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
-    for key in ("expression", "gender"):
-        pred = getattr(face, key)
-        if pred is not None:
-            out[key] = {"label": pred.label, "p": round(pred.p, 4), "probs": {c: round(v, 4) for c, v in pred.probs.items()}}
-    if face.age is not None:
-        out["age"] = {"years": round(face.age.years, 2), "sd": round(face.age.sd, 2)}
-    return out
+    from .stream.pipeline import face_record
+
+    return face_record(face)
 
 
 class FaceAnalyser:

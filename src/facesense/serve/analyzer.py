@@ -12,7 +12,7 @@ import numpy as np
 from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..stream.detect import DEFAULT_DETECTOR
-from ..stream.pipeline import ATTRIBUTES, FaceResult, LiveSession, PipelineSettings
+from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_record
 
 
 class PerThreadDetector:
@@ -32,14 +32,6 @@ class PerThreadDetector:
 
     def detect(self, image: np.ndarray):
         return self.current().detect(image)
-
-
-def face_json(face: FaceResult) -> dict:
-    return {
-        "id": face.track_id,
-        "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h},
-        **{key: asdict(value) if (value := getattr(face, key)) else None for key in ATTRIBUTES},
-    }
 
 
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
@@ -108,7 +100,7 @@ class Analyzer:
         return {
             "width": image.shape[1],
             "height": image.shape[0],
-            "faces": [face_json(f) for f in result.faces],
+            "faces": [face_record(f) for f in result.faces],
             "sentiment": sentiment,
             "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,

@@ -30,7 +30,8 @@ from ..errors import DataError, FacesenseError
 from ..runs import host_name, process_alive
 from ..data.images import ImageTooLarge
 from ..stream.frames import Frame
-from .analyzer import Analyzer, decode_image, face_json
+from ..stream.pipeline import face_record
+from .analyzer import Analyzer, decode_image
 from .jobs import FileStore, Recording, VideoJobs, probe_video
 from .limits import AnalysisGate, Busy, ServeLimits
 
@@ -245,7 +246,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             if recording is not None:
                 recording.add(result)
             return {"type": "result", "frame": index, "width": image.shape[1], "height": image.shape[0],
-                    "faces": [face_json(f) for f in result.faces], "server_ms": round((time.perf_counter() - t0) * 1000, 2)}
+                    "faces": [face_record(f) for f in result.faces], "server_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
         try:
             while True:

@@ -32,6 +32,20 @@ class FaceResult:
     age: AgeEstimate | None = None
 
 
+def face_record(face: FaceResult) -> dict:
+    """One face as plain data, for the Python API and the web app alike: track_id, box
+    {x, y, w, h}, and per model that ran its label, probability and every class probability
+    (age: years and sd), rounded as the logs round them; a model that is off leaves its key out."""
+    out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
+    for key in ("expression", "gender"):
+        pred = getattr(face, key)
+        if pred is not None:
+            out[key] = {"label": pred.label, "p": round(pred.p, 4), "probs": {c: round(v, 4) for c, v in pred.probs.items()}}
+    if face.age is not None:
+        out["age"] = {"years": round(face.age.years, 2), "sd": round(face.age.sd, 2)}
+    return out
+
+
 @dataclass
 class FaceModels:
     """What the pipeline asks of every face; None switches an attribute off. Each model has

@@ -17,7 +17,7 @@ function pct(p) {
 }
 
 function describe(face) {
-  const parts = ["#" + face.id];
+  const parts = ["#" + face.track_id];
   if (face.expression) parts.push(face.expression.label + " " + pct(face.expression.p));
   if (face.gender) parts.push(face.gender.label + " " + pct(face.gender.p));
   if (face.age) parts.push("~" + Math.round(face.age.years) + " y");
@@ -193,7 +193,7 @@ function drawLoop() {
       ctx.lineWidth = Math.max(2, canvas.width / 320);
       ctx.font = Math.max(14, Math.round(canvas.width / 28)) + "px system-ui, sans-serif";
       for (const f of m.faces) {
-        const colour = COLOURS[f.id % COLOURS.length];
+        const colour = COLOURS[f.track_id % COLOURS.length];
         const x = f.box.x * sx, y = f.box.y * sy, w = f.box.w * sx, h = f.box.h * sy;
         ctx.strokeStyle = colour;
         ctx.strokeRect(x, y, w, h);
@@ -243,7 +243,7 @@ $("record").addEventListener("click", toggleRecord);
 function faceTable(faces) {
   const attrs = ["expression", "gender", "age"].filter((k) => faces.some((f) => f[k]));
   const head = el("tr", {}, el("th", { scope: "col", text: "face" }), ...attrs.map((k) => el("th", { scope: "col", text: k })));
-  const rows = faces.map((f) => el("tr", {}, el("td", { text: "#" + f.id }), ...attrs.map((k) => {
+  const rows = faces.map((f) => el("tr", {}, el("td", { text: "#" + f.track_id }), ...attrs.map((k) => {
     const v = f[k];
     if (!v) return el("td", { text: "—" });
     return el("td", { text: k === "age" ? "~" + Math.round(v.years) + " y (± " + Math.round(v.sd) + ")" : v.label + " " + pct(v.p) });
