@@ -149,3 +149,26 @@ def test_a_run_that_reads_nothing_leaves_no_new_folders(tmp_path):
     out = tmp_path / "new" / "deeper"
     assert main(["live", "--source", str(bad), "--no-window", *OFF, "--log", str(out / "f.csv"), "--out", str(out / "a.mp4")]) == 2
     assert not (tmp_path / "new").exists()
+
+
+def test_a_ctrl_c_while_a_frame_is_written_keeps_the_video(tmp_path, monkeypatch):
+    """A Ctrl-C (or SIGTERM) that landed inside the video's write counted it as a failed output
+    and threw the annotated video away, while the message said the outputs were kept."""
+    from facesense.stream import sinks
+    from facesense.stream.live import LiveOptions, run_live
+
+    clip = write_vfr(tmp_path / "clip.mp4", [33 * i for i in range(10)])
+    real_write, calls = sinks.VideoSink.write, []
+
+    def write(self, result, annotated):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real_write(self, result, annotated)
+
+    monkeypatch.setattr(sinks.VideoSink, "write", write)
+    opts = LiveOptions(source=str(clip), expression=None, gender=None, age=None, window=False, video_out=str(tmp_path / "a.mp4"), log_csv=str(tmp_path / "f.csv"))
+    summary = run_live(opts)
+    assert summary["error"] == "interrupted" and (tmp_path / "a.mp4").is_file() and (tmp_path / "f.csv").is_file()
+    with av.open(str(tmp_path / "a.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 3

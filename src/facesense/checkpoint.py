@@ -5,6 +5,7 @@ Evaluate and predict need nothing but this file; a run directory resolves to its
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -60,8 +61,17 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict, classes: l
         "input_spec": spec.to_dict(),
         **extra,
     }
+    save_payload(payload, path)
+
+
+def save_payload(payload: Any, path: str | Path) -> None:
+    """torch.save into `path` through a temp file. The bytes are made in memory first: torch's
+    own file writer reports a full disk as a RuntimeError (a traceback), a plain write as an
+    OSError, which names the file and the fix."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -124,8 +134,7 @@ def blend_checkpoints(paths: list[str | Path], weights: list[float], out: str | 
     payload["blended_from"] = [{"path": str(p["_path"]), "weight": s} for p, s in zip(payloads, share)]
     if "age_temperature" in first:
         payload["age_temperature"] = float(sum(s * p.get("age_temperature", 1.0) for s, p in zip(share, payloads)))
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
+    save_payload(payload, out)
     return Path(out)
 
 

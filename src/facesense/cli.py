@@ -797,7 +797,9 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         return EXIT_BROKEN_PIPE
     except OSError as exc:
         if exc.filename is None and exc.errno in OUTPUT_ERRNOS:  # stdout or a library's file on a full disk
-            print(f"error: an output could not be written: {exc.strerror}; free space or write it elsewhere", file=sys.stderr)
+            from .runs import write_problem
+
+            print(f"error: an output could not be written: {write_problem(exc)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if exc.filename is None:
             raise

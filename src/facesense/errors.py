@@ -27,6 +27,11 @@ class ConfigError(FacesenseError):
     """A config file or key=value override that is not valid."""
 
 
+class OutputError(FacesenseError):
+    """An output that could not be written (a full disk, a name too long): the message names
+    the output and the fix."""
+
+
 class SourceFailed(FacesenseError):
     """A camera or stream that stalled or disappeared after frames had been processed: the
     outputs hold everything up to the failure."""

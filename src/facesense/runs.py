@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import FacesenseError
+from .errors import FacesenseError, OutputError
 
 
 def temp_beside(path: Path, tag: str) -> Path:
@@ -50,17 +50,22 @@ def _short_name(name: str, limit: int = 120) -> str:
     return f"{data[:limit - 9].decode('utf-8', 'ignore')}~{hashlib.sha1(data).hexdigest()[:8]}"
 
 
-def write_failure(path: str | Path, exc: OSError) -> FacesenseError:
-    """An OSError met while writing `path` (or its temp file) as one line naming `path`, the
-    name the user gave, and the fix."""
-    why = {
+def write_problem(exc: OSError) -> str:
+    """What went wrong writing a file, and the fix, in the user's words."""
+    return {
         errno.ENOSPC: "the disk is full; free space or choose another place",
         errno.EDQUOT: "the disk quota is used up; free space or choose another place",
+        errno.EFBIG: "the file is larger than this system allows; choose another place",
         errno.ENAMETOOLONG: "the file name is too long; choose a shorter one",
         errno.EROFS: "the file system is read-only; choose another place",
         errno.EACCES: "permission denied; choose another place",
     }.get(exc.errno, f"{exc.strerror or exc}; choose another place")
-    return FacesenseError(f"{path}: cannot be written: {why}")
+
+
+def write_failure(path: str | Path, exc: OSError) -> OutputError:
+    """An OSError met while writing `path` (or its temp file) as one line naming `path`, the
+    name the user gave, and the fix."""
+    return OutputError(f"{path}: cannot be written: {write_problem(exc)}")
 
 
 def temp_folder_beside(path: Path) -> Path:

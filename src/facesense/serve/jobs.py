@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import FacesenseError
+from ..errors import FacesenseError, OutputError
 from ..stream.pipeline import FrameResult
 
 log = logging.getLogger(__name__)
@@ -261,10 +261,15 @@ class VideoJobs:
                         sink.write(result, annotated)
                     collector.add(result, 0.0)
                     job.frames_done += 1
-            finally:
-                job.frames_unreadable = getattr(source, "unreadable", 0)
+            except BaseException:
                 source.close()
-                finish_sinks(sinks, keep=True)
+                finish_sinks(sinks, keep=False)  # the error on its way is the one to report
+                raise
+            job.frames_unreadable = getattr(source, "unreadable", 0)
+            source.close()
+            failure = finish_sinks(sinks, keep=True)
+            if failure is not None:
+                raise failure
             if collector.frames == 0:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log
@@ -280,6 +285,9 @@ class VideoJobs:
                 "summary": url(job.id, "summary.json"),
             }
             job.state = "done"
+        except OutputError as exc:  # the server's own disk: the operator's business, and its paths stay off the page
+            log.error("video job %s: %s", job.id, exc)
+            job.state, job.error = "failed", "the server could not write the results; try again later"
         except FacesenseError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # a job must end in a state the page can show, whatever broke

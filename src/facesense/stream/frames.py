@@ -63,7 +63,7 @@ class VideoFileSource(Source):
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.unreadable = 0  # frames inside the file that did not decode, skipped
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
-        self._last_time = 0.0
+        self._last_time, self._last_index = 0.0, 0
 
     def __iter__(self) -> Iterator[Frame]:
         index = failing = 0  # failing: grabs that failed in a row
@@ -90,15 +90,16 @@ class VideoFileSource(Source):
 
     def _time_of(self, index: int) -> float:
         """The grabbed frame's own timestamp: phones record variable frame rates, where the
-        index over the average rate drifts by seconds; the index's time where the container
-        gives none (or one that goes backwards)."""
+        index over the average rate drifts by seconds. Where the container gives none (or one
+        that goes backwards), the last time plus the frames since at the average rate."""
         import cv2
 
         ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-        t = ms / 1000.0 if math.isfinite(ms) and (ms > 0 or index == 0) else index / self.fps
-        if t < self._last_time:
-            t = index / self.fps if index / self.fps >= self._last_time else self._last_time
-        self._last_time = t
+        if math.isfinite(ms) and (ms > 0 or index == 0) and ms / 1000.0 >= self._last_time:
+            t = ms / 1000.0
+        else:  # none, or one that goes back: the frames since the last one at the average rate
+            t = self._last_time + (index - self._last_index) / self.fps
+        self._last_time, self._last_index = t, index
         return t
 
     def ended_early(self) -> str | None:

@@ -117,6 +117,15 @@ def _check_outside_source(opts: LiveOptions) -> None:
             raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
 
 
+def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken) -> BaseException | None:
+    """Close the source and finish the outputs (none at all when no frame was processed); -> the
+    first output that could not be finished."""
+    source.close()  # joins the capture thread: nothing is left reading when we return
+    if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
+        retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
+    return finish_sinks(sinks, keep=collector.frames > 0, broken=broken)
+
+
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
     """Run the pipeline over `opts.source` into the chosen outputs; -> the summary dict. A source
     that fails after the start does not raise: its message is the summary's `error` (outputs
@@ -153,9 +162,11 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
             annotated = annotate(result, None if getattr(source, "photos", False) else fps) if needs_drawing else None  # a photo has no frame rate
             for sink in sinks:
-                broken = sink
-                sink.write(result, annotated)
-            broken = None
+                try:
+                    sink.write(result, annotated)
+                except Exception:  # not a Ctrl-C: that keeps every file, as a stop between frames does
+                    broken = sink
+                    raise
             collector.add(result, time.perf_counter() - t0)
             if on_frame is not None:
                 on_frame(result)
@@ -165,11 +176,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         error = str(exc)  # keep what was processed; report the fault in the summary
     except KeyboardInterrupt:
         error = "interrupted"
-    finally:
-        source.close()  # joins the capture thread: nothing is left reading when we return
-        if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
-            retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
-        finish_sinks(sinks, keep=collector.frames > 0, broken=broken)  # no frame: no output file at all
+    except BaseException:
+        _finish(source, sinks, collector, opts, broken)  # the error in flight is the one to report
+        raise
+    failure = _finish(source, sinks, collector, opts, broken)
+    if failure is not None:
+        raise failure
     if collector.frames == 0 and error != "interrupted":
         nothing = "no photo could be read (each was skipped above)" if getattr(source, "photos", False) else "no frame could be read (empty, truncated, or not a video)"
         raise SourceError(error or f"{opts.source}: {nothing}")

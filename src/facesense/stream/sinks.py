@@ -188,6 +188,7 @@ class VideoSink:
                 self.writer.release()
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
+            _remove_empty(self._made)
             raise write_failure(self.path, exc) from None
         if self.size is not None:
             _commit(self.tmp, self.path)
@@ -300,21 +301,25 @@ class FrameLogSink:
         _remove_empty(self._made)
 
 
-def finish_sinks(sinks: list, keep: bool, broken=None) -> None:
+def finish_sinks(sinks: list, keep: bool, broken=None) -> BaseException | None:
     """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
-    write failed, is discarded. A sink that cannot be finished (a full disk) is raised after
-    the others are dealt with: those not finished yet are discarded, so no temp file is left behind."""
+    write failed, is discarded. -> the first sink that could not be finished (a full disk), for
+    the caller to raise unless another error is already on its way; the sinks after it are
+    discarded, so no temp file is left behind."""
     failure = None
     for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
-        if keep and failure is None and sink is not broken:
-            try:
+        try:
+            if keep and failure is None and sink is not broken:
                 sink.close()
-            except FacesenseError as exc:
-                failure = exc
-        else:
-            sink.discard()
-    if failure is not None:
-        raise failure
+            else:
+                sink.discard()
+        except BaseException as exc:  # a full disk, a second Ctrl-C: the others are still dealt with
+            failure = failure or exc
+            try:
+                sink.discard()
+            except BaseException:  # noqa: BLE001 (its temp file is gone or cannot go: nothing more to do)
+                pass
+    return failure
 
 
 class WindowSink:

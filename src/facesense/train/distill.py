@@ -10,10 +10,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..checkpoint import load_model, resolve_model_path
+from ..checkpoint import load_model, resolve_model_path, save_payload
 from ..errors import FacesenseError
 from ..preprocess import InputSpec
-from ..runs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +78,7 @@ class Teachers:
                 # channels_last: measured 2x faster for bfloat16 convolutions on the CPU
                 out[idx] = self.soft_targets(x.to(device).contiguous(memory_format=torch.channels_last), temperature, flip=True).cpu()
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            torch.save({"key": key, "targets": out}, tmp)
+        save_payload({"key": key, "targets": out}, cache)
         log.info("teacher targets for %d samples cached in %s", n, cache)
         return out
 

@@ -192,8 +192,7 @@ class GenderAgeTrainer(Trainer):
 def calibrate(checkpoint_path, data, device: torch.device) -> dict:
     """Fit the age temperature on the validation split with the best checkpoint, store it in the
     checkpoint (`age_temperature`), and return the validation metrics before and after."""
-    from ..checkpoint import load_model, read_checkpoint
-    from ..runs import atomic_path
+    from ..checkpoint import load_model, read_checkpoint, save_payload
 
     loaded = load_model(checkpoint_path)
     cfg, k = loaded.config, len(loaded.classes)
@@ -224,8 +223,7 @@ def calibrate(checkpoint_path, data, device: torch.device) -> dict:
     payload = read_checkpoint(checkpoint_path)
     path = payload.pop("_path")
     payload["age_temperature"] = temperature
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_payload(payload, path)
     log.info("age temperature %.3f on %d validation ages: MAE %.2f, within +-1 sd %.1f%% (was %.1f%%), 90%% interval %.1f%%",
              temperature, len(aged_ids), metrics["age"]["mae"], 100 * metrics["age"]["within_1sd"],
              100 * metrics["age_before_calibration"]["within_1sd"], 100 * metrics["age"]["within_90pct_interval"])
