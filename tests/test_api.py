@@ -160,5 +160,14 @@ def test_a_video_given_as_a_photo_points_to_stream(tmp_path):
     from facesense.errors import FacesenseError
 
     (tmp_path / "clip.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + bytes(100))
-    with pytest.raises(FacesenseError, match=r"for a video use FaceAnalyser\(\).stream"):
+    with pytest.raises(FacesenseError, match=r"a video, not a photo; use FaceAnalyser\(\).stream"):
         facesense.analyse_image(tmp_path / "clip.mov", gender=None, age=None)
+
+
+def test_a_photo_format_that_cannot_be_read_is_not_called_a_video(tmp_path):
+    from facesense.errors import FacesenseError
+
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
+    with pytest.raises(FacesenseError, match=r"IMG_0001.HEIC: not a readable image") as raised:
+        facesense.analyse_image(tmp_path / "IMG_0001.HEIC", gender=None, age=None)
+    assert "stream" not in str(raised.value)

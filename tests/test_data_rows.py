@@ -97,3 +97,27 @@ def test_train_takes_overrides_after_an_option_and_names_the_working_folder(tmp_
     assert "epochs must be >= 1" in capsys.readouterr().err
     assert main(["train", "cfg.yaml"]) == 2
     assert f"relative paths are taken from the working folder, {tmp_path}" in capsys.readouterr().err
+
+
+def test_one_image_in_two_splits_is_refused_and_skip_bad_keeps_neither_row(tmp_path):
+    write_class_folders(tmp_path, ["man", "woman"], 3)
+    rows = [f"{c}/{c}_{j}.png,{c},train" for c in ("man", "woman") for j in range(3)]
+    with pytest.raises(DataError, match=r"man/man_0.png is in split 'test' here and 'train' on line 2"):
+        read_dataset(manifest(tmp_path, rows + ["man/man_0.png,man,test"], "path,label,split"))
+    samples = read_dataset(manifest(tmp_path, rows + ["man/man_0.png,woman,train"], "path,label,split"), skip_bad=True)
+    assert "man/man_0.png" not in samples.ids and len(samples) == 5
+    assert [i for i, _ in samples.skipped] == ["man/man_0.png", "man/man_0.png"]
+
+
+def test_a_run_made_before_the_both_sides_rule_gets_its_split_back(tmp_path):
+    """evaluate recomputes a run's split from its config: a run made before the rule that moves
+    a sample to each side must get the split it trained with, not one holding its training images."""
+    from facesense.data.split import trained_split_settings
+
+    labels = ["man"] * 2 + ["woman"] * 39
+    samples = read_dataset(manifest(write_class_folders(tmp_path, ["man", "woman"], 39), [f"man/man_{j}.png,man" for j in range(2)] + [f"woman/woman_{j}.png,woman" for j in range(39)]))
+    assert samples.labels == labels
+    old = assign_splits(samples, **trained_split_settings({"val_size": 0.2, "seed": 0}))
+    new = assign_splits(samples, **trained_split_settings({"val_size": 0.2, "seed": 0, "split_rule": 2}))
+    assert "man" not in {samples.labels[i] for i in old["val"]}  # as such runs were made
+    assert "man" in {samples.labels[i] for i in new["val"]}

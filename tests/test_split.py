@@ -62,9 +62,9 @@ def test_a_model_that_folded_its_extra_data_kept_its_main_split():
     """A gender_age cross-validation run (folds_on: extra) folded gender_faces only: evaluation
     and the benchmarks recompute UTKFace's fixed split, not a fold of it."""
     config = {"train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.1, "folds": 5, "fold": 3, "seed": 0, "test_size": 0.25, "stratify": ["race"]}
-    assert trained_split_settings({**config, "folds_on": "extra"}) == {**config, "folds": 0, "fold": 0}
-    assert trained_split_settings({**config, "folds_on": "main"}) == config
-    assert trained_split_settings({"seed": 1, "task": "expression"}) == {"seed": 1}
+    assert trained_split_settings({**config, "folds_on": "extra"}) == {**config, "folds": 0, "fold": 0, "split_rule": 1}
+    assert trained_split_settings({**config, "folds_on": "main"}) == {**config, "split_rule": 1}
+    assert trained_split_settings({"seed": 1, "task": "expression"}) == {"seed": 1, "split_rule": 1}
 
 
 def test_two_split_settings_that_select_the_same_samples_are_refused():

@@ -80,7 +80,7 @@ def prepare_gender_age(cfg) -> PreparedData:
             prefix = ""
         else:  # class-head data: a validation share (or, with folds_on: extra, a fold) for selection, never a test split
             folds = (cfg.folds, cfg.fold) if cfg.folds_on == "extra" else (0, 0)
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *folds, cfg.seed)
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *folds, cfg.seed, split_rule=cfg.split_rule)
             prefix = f"{Path(source).name}:"
         for name, idx in split.items():
             if len(idx) == 0:

@@ -277,21 +277,24 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
-    first_seen: dict[str, tuple[int, str]] = {}  # image -> (line, label) of its first row
-    repeats = []
+    first_seen: dict[str, tuple[int, str, str | None]] = {}  # image -> (line, label, split) of its first row
+    repeats, conflicted = [], set()
     for line_no, row in csv_rows(path):
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        split = ((row.get(split_column) or "").strip() or None) if split_column else None
         problem = None
         same = os.path.normpath(rel)  # ./a.jpg and a.jpg are one image
         if not rel or not label:
             problem = "empty path or label"
         elif same in first_seen:
             # one image twice would land on both sides of a split (trained on, then scored)
-            seen_line, seen_label = first_seen[same]
-            if seen_label == label:
+            seen_line, seen_label, seen_split = first_seen[same]
+            if (seen_label, seen_split) == (label, split):
                 repeats.append(line_no)
                 continue
-            problem = f"image {rel} is labelled {label!r} here and {seen_label!r} on line {seen_line}; give each image one row"
+            conflicted.add(same)
+            said = f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"in split {split!r} here and {seen_split!r}"
+            problem = f"image {rel} is {said} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
             hint = " (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel else ""
             problem = f"image {path.parent / rel} not found{hint}"
@@ -302,13 +305,20 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             skipped.append((rel or f"line{line_no}", reason))
             skipped_splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
             continue
-        first_seen[same] = (line_no, label)
+        first_seen[same] = (line_no, label, split)
         ids.append(rel)
         labels.append(label)
-        splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
+        splits.append(split)
         paths.append(path.parent / rel)
         for c in extra:
             columns[c].append((row.get(c) or "").strip())
+    if conflicted:  # (skip_bad) no row of an image with two labels or splits is kept: which one is right is unknown
+        keep = [i for i, rel in enumerate(ids) if os.path.normpath(rel) not in conflicted]
+        for i in sorted(set(range(len(ids))) - set(keep)):
+            skipped.append((ids[i], f"{path} line {first_seen[os.path.normpath(ids[i])][0]}: image {ids[i]} has other rows with another label or split"))
+            skipped_splits.append(splits[i])
+        ids, labels, splits, paths = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [paths[i] for i in keep]
+        columns = {c: [v[i] for i in keep] for c, v in columns.items()}
     if repeats:
         log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "")
     return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, columns=columns)

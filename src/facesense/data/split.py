@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Callable
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ..errors import DataError
 from .samples import Samples
-from .sources import canonical_split
+from .sources import canonical_split, read_dataset
 
 log = logging.getLogger(__name__)
 
 
-def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, keep_singletons: bool = False) -> tuple[np.ndarray, np.ndarray]:
+# the hold-out rule of new runs (config split_rule): 2 puts every class of two or more samples on
+# both sides; a config without the key was made under rule 1
+SPLIT_RULE = 2
+
+
+def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, keep_singletons: bool = False, split_rule: int = SPLIT_RULE) -> tuple[np.ndarray, np.ndarray]:
     """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class (when a
     class has a single sample: unstratified, the split runs have always used). `keep_singletons`:
     such classes stay on the kept side and the others stay stratified (data split). `option`
@@ -29,7 +35,7 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
             raise DataError(f"{option}={fraction if given is None else given:g}: every class has a single sample, so a hold-out would take whole classes out of training; add images or set {option} to 0")
         log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, single.tolist())), option)
         alone = np.isin(y, single)
-        keep, held = stratified_holdout(labels, fraction, seed, pool[~alone], option, given)
+        keep, held = stratified_holdout(labels, fraction, seed, pool[~alone], option, given, split_rule=split_rule)
         return np.sort(np.concatenate([keep, pool[alone]])), held
     try:
         keep, held = train_test_split(pool, test_size=fraction, random_state=seed, shuffle=True, stratify=None if len(single) else y)
@@ -37,7 +43,8 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
         held = int(np.ceil(fraction * len(pool)))
         raise DataError(f"{option}={fraction if given is None else given:g} holds out {held} of {len(pool)} samples, leaving {len(pool) - held}, "
                         f"and each side needs one sample of each of the {len(counts)} classes; choose a {option} that leaves that on both sides") from None
-    keep, held = _every_class_on_both_sides(labels, keep, held, seed, option)
+    if split_rule >= 2:
+        keep, held = _every_class_on_both_sides(labels, keep, held, seed, option)
     return np.sort(keep), np.sort(held)
 
 
@@ -48,7 +55,7 @@ def _every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.nda
     (seeded) sample moved over."""
     y = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    keep, held = list(keep), list(held)
+    keep, held, moved_for = list(keep), list(held), []
     for name in sorted(set(y[keep].tolist()) | set(y[held].tolist())):
         on_keep = [i for i in keep if y[i] == name]
         on_held = [i for i in held if y[i] == name]
@@ -58,7 +65,9 @@ def _every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.nda
         moved = int(rng.choice(on_keep or on_held))
         source.remove(moved)
         target.append(moved)
-        log.warning("class %r has %d samples: one is moved so that each side of the %s hold-out has one", name, len(on_keep) + len(on_held), option)
+        moved_for.append(name)
+    if moved_for:
+        log.warning("class(es) %s too small for their share of the %s hold-out: one sample each moved so that both sides have every class", ", ".join(map(repr, moved_for)), option)
     return np.asarray(keep, dtype=np.int64), np.asarray(held, dtype=np.int64)
 
 
@@ -129,6 +138,23 @@ def matching_split_names(names: list[str], wanted: str) -> list[str]:
     return hits
 
 
+def read_scored_rows(data, split: str | None, skip_bad: bool, fmt: str = "auto") -> tuple[Samples, Callable[[str | None], bool]]:
+    """The dataset as an evaluation of `split` reads it, and a test of whether a row's split cell
+    is among those scored. Rows are read leniently: a bad row of a split that is not scored is
+    not this evaluation's business, and is neither refused nor counted in `skipped`."""
+    samples = read_dataset(data, fmt, skip_bad=True)
+    named = matching_split_names(sorted({*samples.split_names(), *filter(None, samples.skipped_splits)}), split) if split is not None else []
+
+    def in_scope(cell: str | None) -> bool:
+        return not named or cell in named
+
+    scored = [(skip, cell) for skip, cell in zip(samples.skipped, samples.skipped_splits) if in_scope(cell)]
+    samples.skipped, samples.skipped_splits = [skip for skip, _ in scored], [cell for _, cell in scored]
+    if samples.skipped and not skip_bad:
+        raise DataError(f"{samples.skipped[0][1]}; fix it, or pass --skip-bad to skip such samples")
+    return samples, in_scope
+
+
 def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
     """Indices whose split is `wanted` (exact name, case-insensitive, or same alias group)."""
     if wanted is None:
@@ -140,7 +166,7 @@ def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
 
 
 # the config keys that decide a training run's split (assign_splits' keyword arguments)
-SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify")
+SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify", "split_rule")
 
 
 def trained_split_settings(config: dict) -> dict:
@@ -148,6 +174,7 @@ def trained_split_settings(config: dict) -> dict:
     training, from its config (or an exported model's split metadata). A task=gender_age run
     that folded its extra data (folds_on: extra) kept the main data's fixed split."""
     settings = {k: config[k] for k in SPLIT_KEYS if k in config}
+    settings["split_rule"] = config.get("split_rule") or 1  # made before the key existed: rule 1
     if config.get("folds_on") == "extra":
         settings["folds"], settings["fold"] = 0, 0
     return settings
@@ -174,6 +201,7 @@ def assign_splits(
     seed: int = 0,
     test_size: float = 0.0,
     stratify: list[str] | tuple[str, ...] = (),
+    split_rule: int = SPLIT_RULE,
 ) -> dict[str, np.ndarray]:
     """-> {'train': idx, 'val': idx, 'test': idx}: from the dataset's own splits where it has them,
     else seeded and stratified from the training pool. `test_size` > 0 holds out that fraction of
@@ -208,7 +236,7 @@ def assign_splits(
     elif val is None and val_size > 0 and keys is not None:
         train, val = stratified_fraction(keys, val_size, seed + 1, train)
     elif val is None and val_size > 0:
-        train, val = stratified_holdout(samples.labels, val_size, seed, train)
+        train, val = stratified_holdout(samples.labels, val_size, seed, train, split_rule=split_rule)
     out = {"train": train, "val": val if val is not None else np.zeros(0, np.int64)}
     out["test"] = test if test is not None else np.zeros(0, np.int64)
     if len(out["train"]) == 0:

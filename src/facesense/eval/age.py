@@ -19,7 +19,7 @@ from .. import schema
 from ..age import central_interval, decade, years_and_sd
 from ..data.images import decode
 from ..data.samples import Samples, group_names
-from ..data.sources import read_dataset
+from ..data.split import read_scored_rows
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
@@ -204,7 +204,7 @@ def _is_age(text: str) -> bool:
 def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
                  group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
     scorer = load_age_scorer(model)
-    samples = read_dataset(data, skip_bad=skip_bad)
+    samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
     if group_by is not None and group_by.lower() not in samples.columns:

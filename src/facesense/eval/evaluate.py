@@ -14,8 +14,8 @@ import numpy as np
 
 from ..data.images import decode
 from ..data.samples import group_names
-from ..data.sources import canonical_split, read_dataset
-from ..data.split import _match, assign_splits, matching_split_names, trained_split_settings
+from ..data.sources import canonical_split
+from ..data.split import _match, assign_splits, read_scored_rows, trained_split_settings
 from ..errors import DataError
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
@@ -189,13 +189,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     """`split_from`: take the recomputed split of another model's training (to compare two
     models on exactly the same samples)."""
     loaded = load_for_evaluation(model, device)
-    # rows are read leniently: a bad row of a split that is not scored is not this evaluation's business
-    samples = read_dataset(data, data_format, skip_bad=True)
-    named = matching_split_names(sorted({*samples.split_names(), *filter(None, samples.skipped_splits)}), split) if split is not None else []
-    in_scope = (lambda s: s in named) if named else (lambda s: True)  # the rows of the split scored
-    samples.skipped = [skip for skip, s in zip(samples.skipped, samples.skipped_splits) if in_scope(s)]
-    if samples.skipped and not skip_bad:
-        raise DataError(f"{samples.skipped[0][1]}; fix it, or pass --skip-bad to skip such samples")
+    samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
     # name the map that was used: the one given, or the one the model was trained with
