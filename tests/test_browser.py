@@ -117,6 +117,9 @@ def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, se
     csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download='frames.csv']\").href).then(r => r.text())")
     assert csv_text.startswith("frame,time_s,source,track_id") and len(csv_text.splitlines()) > 2
     page.screenshot(path=shots / "live_recorded.png", full_page=True)
+    page.click("#camera-stop")  # the last frame's faces went on being listed after Stop
+    page.wait_for_function("document.querySelector('#camera-status').innerText.includes('Camera off')", timeout=5_000)
+    assert page.locator("#camera-faces li").count() == 0
 
 
 def test_two_tabs_get_separate_tracks(context, server, shots):
@@ -182,3 +185,14 @@ def test_video_upload_ends_with_a_playable_video(context, server, shots, tmp_pat
     assert page.inner_text("#video-state") == "Done"
     assert page.locator("#video-result a[download='frames.csv']").count() == 1
     page.screenshot(path=shots / "video.png", full_page=True)
+
+
+def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp_path):
+    """With the server gone mid-job the page stayed on "Processing: frame 13 of 240" for good."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=160, height=90)
+    page = context.new_page()
+    page.goto(server.url)
+    page.route("**/api/videos/*", lambda route: route.abort())  # the job's status can no longer be fetched
+    page.set_input_files("#video-input", str(clip))
+    page.wait_for_selector("#video-result [role=alert]", timeout=30_000)
+    assert "Could not reach the server" in page.inner_text("#video-result") and page.inner_text("#video-state") == "Failed"

@@ -125,6 +125,8 @@ function stopCamera(byUser = true) {
   $("record").disabled = true;
   $("camera-stop").disabled = true;
   $("camera-start").disabled = false;
+  $("camera-faces").replaceChildren(); // the last frame's faces are not in the picture any more
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   if (byUser) setStatus("Camera off.");
 }
 
@@ -284,38 +286,53 @@ $("photo-input").addEventListener("change", async (event) => {
 });
 
 // ---------------------------------------------------------------- video files
+let videoUpload = 0; // the newest upload owns the job box: an earlier one's polling stops
+
 async function uploadVideo(file) {
+  const mine = ++videoUpload;
+  const current = () => mine === videoUpload;
   const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
+  const fail = (title, text) => {
+    if (!current()) return;
+    state.textContent = title;
+    result.replaceChildren(el("p", { class: "error", role: "alert", text }));
+  };
   box.hidden = false;
   result.replaceChildren();
   bar.value = 0;
   state.textContent = "Uploading " + file.name + "…";
-  const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders() });
-  if (!response.ok) {
-    if (response.status === 401) needToken();
-    state.textContent = "Refused";
-    result.replaceChildren(el("p", { class: "error", role: "alert", text: await errorText(response) }));
-    return;
-  }
-  const job = await response.json();
-  for (;;) {
-    const r = await fetch(job.status, { headers: authHeaders() });
-    if (!r.ok) { result.replaceChildren(el("p", { class: "error", role: "alert", text: await errorText(r) })); return; }
-    const s = await r.json();
-    bar.value = s.progress;
-    state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing: frame " + s.frames_done + " of " + s.frames_total : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
-    if (s.state === "failed") { result.replaceChildren(el("p", { class: "error", role: "alert", text: s.error })); return; }
-    if (s.state === "done") {
-      const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
-      const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
-      if (s.files.timeline) {
-        links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
-        parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
-      }
-      result.replaceChildren(...parts);
+  try {
+    const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders() });
+    if (!response.ok) {
+      if (response.status === 401) needToken();
+      fail("Refused", await errorText(response));
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const job = await response.json();
+    while (current()) {
+      const r = await fetch(job.status, { headers: authHeaders() });
+      if (!r.ok) { fail("Failed", await errorText(r)); return; }
+      const s = await r.json();
+      if (!current()) return;
+      bar.value = s.progress;
+      // a header can declare fewer frames than the video has: then no total is shown
+      const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
+      state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
+      if (s.state === "failed") { fail("Failed", s.error); return; }
+      if (s.state === "done") {
+        const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
+        const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
+        if (s.files.timeline) {
+          links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
+          parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
+        }
+        result.replaceChildren(...parts);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } catch (err) { // the server stopped or the network went: say so instead of freezing
+    fail("Failed", "Could not reach the server: " + err.message);
   }
 }
 
