@@ -244,7 +244,7 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     cap.release()
     assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,source,track_id")
     summary = json.loads(request(server.url + state["files"]["summary"])[1])  # the summary live writes (it lacked the version and source fields)
-    assert summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None and state["faces"] == summary["faces"] > 0
+    assert summary["latency"]["draw"]["median_ms"] > 0 and summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None and state["faces"] == summary["faces"] > 0
     # too long, and not a video at all
     long_clip = make_demo_clip(tmp_path / "long.mp4", frames=100, width=160, height=90, fps=4)  # 25 s
     status, data = post_json(server.url + "/api/videos", long_clip.read_bytes())
@@ -404,3 +404,25 @@ def test_a_video_job_running_when_the_server_stops_ends_quietly(tmp_path, caplog
         time.sleep(0.05)
     assert job.state == "failed" and "server stopped" in job.error and job.frames_done < 60
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # a traceback was logged
+
+
+def test_a_video_longer_than_its_header_says_is_stopped_at_the_limit(tmp_path):
+    """The length limit trusted the header's frame count: a 24 s video whose header declared 2
+    frames went through whole ("frame 400 of 2")."""
+    from facesense.serve.analyzer import Analyzer
+    from facesense.serve.jobs import FileStore, VideoJobs
+
+    videos = VideoJobs(Analyzer(None, None, sentiment=None, age=None), FileStore(tmp_path / "store"))
+    try:
+        item, folder = videos.store.new_folder()
+        assert videos.reserve()
+        upload = make_demo_clip(folder / "upload.bin.mp4", frames=40, width=160, height=90, fps=10)  # 4 s
+        job = videos.submit(item, folder, upload, frames_total=2, max_seconds=1.5)
+        deadline = time.monotonic() + 60
+        while job.state in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert job.state == "failed" and "lasts more than the limit of 1.5 s" in job.error
+        assert job.frames_done <= 16
+    finally:
+        videos.close()

@@ -61,6 +61,11 @@ class Refused(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
+def _megabytes(size: int) -> str:
+    """Bytes as MB with the digits that tell a size from its limit (0.0499992 MB shows as 0.05 MB)."""
+    return f"{size / 2**20:.4g} MB"
+
+
 def _busy() -> Refused:
     return Refused(503, f"the server is busy; try again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -78,7 +83,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
     file) the chunks go there instead of into memory."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, f"the upload is {int(declared) / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB")
+        raise Refused(413, f"the upload is {_megabytes(int(declared))}; the limit is {_megabytes(limit)}")
     chunks, size = [], 0
 
     async def read() -> None:
@@ -86,7 +91,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Refused(413, f"the upload is over the limit of {limit / 2**20:g} MB")
+                raise Refused(413, f"the upload is over the limit of {_megabytes(limit)}")
             if sink is not None:
                 sink.write(chunk)
             else:
@@ -205,7 +210,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             if isinstance(exc, FacesenseError):
                 raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
             raise
-        job = videos.submit(item, folder, upload, frames)
+        job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
     @app.get("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])

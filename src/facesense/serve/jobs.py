@@ -133,7 +133,8 @@ class VideoJob:
     id: str
     folder: Path
     upload: Path
-    frames_total: int
+    frames_total: int  # as the header declares: progress only
+    max_seconds: float = float("inf")  # the length limit, checked again on the frames themselves
     state: str = "queued"  # queued, running, done, failed
     frames_done: int = 0
     frames_unreadable: int = 0  # frames of a damaged file that did not decode
@@ -193,7 +194,7 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
     if frames <= 0 or width <= 0:
         raise FacesenseError("the video has no frames that can be read")
     if frames / fps > max_seconds:
-        raise FacesenseError(f"the video lasts {frames / fps:.0f} s; the limit is {max_seconds:g} s: send a shorter clip")
+        raise FacesenseError(f"the video lasts {frames / fps:.1f} s; the limit is {max_seconds:g} s: send a shorter clip")
     if width * height > max_megapixels * 1e6:
         raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels")
     return frames, fps
@@ -226,9 +227,9 @@ class VideoJobs:
         with self._lock:
             self._uploading -= 1
 
-    def submit(self, item: str, folder: Path, upload: Path, frames_total: int) -> VideoJob:
+    def submit(self, item: str, folder: Path, upload: Path, frames_total: int, max_seconds: float = float("inf")) -> VideoJob:
         """Queue a reserved upload."""
-        job = VideoJob(item, folder, upload, frames_total)
+        job = VideoJob(item, folder, upload, frames_total, max_seconds)
         with self._lock:
             self._uploading -= 1
             self.jobs = {k: j for k, j in self.jobs.items() if self.store.has(k)}  # forget jobs whose files went
@@ -256,10 +257,13 @@ class VideoJobs:
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
                     if self._closing.is_set():  # its folder is about to go: stop before it does
                         raise FacesenseError("the server stopped before the video was done")
+                    if result.frame.time_s > job.max_seconds:  # a header can understate the length
+                        raise FacesenseError(f"the video lasts more than the limit of {job.max_seconds:g} s (its header said less): send a shorter clip")
+                    t0 = time.perf_counter()
                     annotated = annotate(result)
                     for sink in sinks:
                         sink.write(result, annotated)
-                    collector.add(result, 0.0)
+                    collector.add(result, time.perf_counter() - t0)
                     job.frames_done += 1
             except BaseException:
                 source.close()
