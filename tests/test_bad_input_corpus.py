@@ -128,6 +128,10 @@ CASES = [
     ("evaluate labels.csv with missing files", ["evaluate", "gender", "--data", "{c}/manifest", "--out", "{c}/out/e"], "missing_a.png not found"),
     ("evaluate file as --out folder", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     ("evaluate missing data", ["evaluate", "gender", "--data", "{c}/nope"], "nope"),
+    # its bytes were read as a csv's: "a byte that is not UTF-8"
+    ("evaluate a single photo as the data", ["evaluate", "gender", "--data", "{c}/faces/man/man_0.png", "--out", "{c}/out/e"], "a single image, not a dataset"),
+    # `--token "$TOKEN"` with the variable unset served the API to anyone
+    ("serve with an empty --token", ["serve", "--token", ""], "--token is empty"),
     ("inspect csv with wrong columns", ["data", "inspect", "{c}/wrong_columns.csv", "--out", "{c}/out/i"], "wrong_columns.csv"),
     ("inspect labels.csv with missing files", ["data", "inspect", "{c}/manifest", "--out", "{c}/out/i"], "missing_a.png not found"),
     ("inspect a file where a dataset folder is expected", ["data", "inspect", "{c}/a_file", "--out", "{c}/out/i"], "a_file"),
@@ -192,7 +196,8 @@ CASES = [
     ("export the gender_age network", ["export", "gender_age", "--out", "{c}/out/x.onnx"], "ships as an ONNX file only"),  # 'not found' while listing it
     ("serve a gender model as --sentiment", ["serve", "--sentiment", "gender", "--port", "0"], "--sentiment gender: is a gender model"),  # answered 'sentiment: woman'
     ("export a threshold for seven classes", ["export", "expression", "--threshold", "0.7", "--out", "{c}/out/x.onnx"], "--threshold needs a two-class model; this one has 7 classes"),
-    ("export a threshold of 1", ["export", "gender", "--threshold", "1", "--out", "{c}/out/x.onnx"], "--threshold must be between 0 and 1"),
+    # refused by the option (1.5: "must be <= 1") and then by export (1: "between 0 and 1 (exclusive)"): one rule now
+    ("export a threshold of 1", ["export", "gender", "--threshold", "1", "--out", "{c}/out/x.onnx"], "argument --threshold: 1: must be < 1"),
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
     ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
     ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder: not a run folder"),

@@ -432,6 +432,8 @@ def _serve(args) -> None:
         max_video_seconds=args.max_video_seconds, workers=args.workers, queue=args.queue, request_timeout_s=args.timeout,
         max_connections=args.max_connections, max_live=args.max_live,
     )
+    if args.token is not None and not args.token.strip():  # `--token "$TOKEN"` with the variable unset: not "no token"
+        raise FacesenseError("--token is empty (an unset variable?); give the token, or leave the option out to serve without one")
     token = args.token or os.environ.get("FACESENSE_TOKEN") or None
     analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
@@ -450,7 +452,8 @@ def _export(args) -> None:
     if args.model in ("gender_age", "age", "centerface") and not Path(args.model).exists():  # shipped as ONNX only
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
-    out = _output(args.out, "--out", (".onnx",)) if args.out else Path(Path(str(args.model)).stem + suffix).resolve()
+    # the default name lands in the working folder: checked there as a given --out would be
+    out = _output(args.out or Path(str(args.model)).stem + suffix, "--out", (".onnx",)).resolve()
     threshold, chosen_by = args.threshold, "given at export"
     shipped = shipped_runtime_path(str(args.model)) if not Path(args.model).exists() else None
     if threshold is None and shipped is not None and shipped.suffix == ".onnx":
@@ -537,18 +540,18 @@ class _SubcommandParser(_Parser):
         return namespace, extras
 
 
-def _number(kind, low, strict: bool = False, high=None):
+def _number(kind, low, strict: bool = False, high=None, strict_high: bool = False):
     """An argparse type: a number of `kind` at least `low` (above it when `strict`; at most
-    `high`), so that the message names the option as typed (--stall-timeout), not the setting
-    behind it."""
+    `high`, below it when `strict_high`), so that the message names the option as typed
+    (--stall-timeout), not the setting behind it."""
     def parse(text: str):
         value = kind(text)  # a ValueError reads "invalid float value: 'abc'"
         if not math.isfinite(value):  # nan passes every comparison; inf overflows byte limits
             raise argparse.ArgumentTypeError(f"{text}: must be a finite number")
         if value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {low}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"{text}: must be <= {high}")
+        if high is not None and (value > high or (strict_high and value == high)):
+            raise argparse.ArgumentTypeError(f"{text}: must be {'<' if strict_high else '<='} {high}")
         return value
 
     parse.__name__ = kind.__name__
@@ -686,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges")
     ex.add_argument("--calibration-samples", type=_number(int, 1), default=500)
-    ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph (default: 0.5; a shipped model's own threshold, as sentiment's)")
+    ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1, strict_high=True), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph (default: 0.5; a shipped model's own threshold, as sentiment's)")
     ex.set_defaults(func=_export)
     return p
 

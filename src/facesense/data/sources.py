@@ -105,6 +105,8 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
         if (path / "labels.csv").is_file():
             return "manifest", path / "labels.csv"
         return "folders", path
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # its bytes would be read as a csv's
+        raise DataError(f"{path}: a single image, not a dataset; give a folder of class folders, a FER2013 csv or a labels.csv")
     header = _csv_header(path)
     if "pixels" in header:
         return "fer2013", path

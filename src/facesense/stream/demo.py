@@ -43,7 +43,8 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         tmp.unlink(missing_ok=True)
-        raise FacesenseError(f"{path}: cannot write the demo clip here")
+        why = "folder not writable" if not os.access(path.parent, os.W_OK) else "OpenCV cannot write a video there"
+        raise FacesenseError(f"{path}: cannot write the demo clip here ({why}); choose another --out folder")
     ph, pw = photo.shape[:2]
     done = False
     try:
