@@ -172,3 +172,17 @@ def test_a_ctrl_c_while_a_frame_is_written_keeps_the_video(tmp_path, monkeypatch
     assert summary["error"] == "interrupted" and (tmp_path / "a.mp4").is_file() and (tmp_path / "f.csv").is_file()
     with av.open(str(tmp_path / "a.mp4")) as video:
         assert sum(1 for _ in video.decode(video=0)) == 3
+
+
+def test_a_linked_album_is_part_of_the_photo_folder_and_an_empty_video_says_so(tmp_path):
+    album = tmp_path / "album"
+    album.mkdir()
+    cv2.imwrite(str(album / "a.jpg"), demo_photo())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "linked").symlink_to(album, target_is_directory=True)
+    (album / "loop").symlink_to(photos, target_is_directory=True)  # a link back up: read once
+    assert ImageFolderSource(photos).files == [photos / "linked" / "a.jpg"]
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(Exception, match=r"an empty file \(0 bytes\)"):
+        VideoFileSource(tmp_path / "empty.mp4")

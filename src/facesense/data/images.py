@@ -28,7 +28,21 @@ def images_under(folder: Path) -> list[Path]:
     `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:
     macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the user's photos."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not hidden(p, folder))
+    return sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not hidden(p, folder))
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file in a folder and its subfolders, following links to folders (an album linked
+    into a photo folder is part of it; rglob does not follow them), each real folder once."""
+    seen, found = set(), []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree, or two links to one folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [Path(root) / name for name in files]
+    return found
 
 
 def hidden(path: Path, root: Path) -> bool:

@@ -56,6 +56,8 @@ class VideoFileSource(Source):
             raise SourceError(f"video {self.path} not found; give a camera index, a video file, a stream URL or an image folder")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: not a video file")
+        if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
+            raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
             raise SourceError(f"{self.path}: cannot be opened as a video (unsupported codec or not a video)")
