@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..labels import FER2013_CODES
-from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, hidden
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, files_under, hidden
 from .samples import Samples
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
             # a link to a file that is gone counts as a bad file, not as no file
-            files = sorted(p for p in class_dir.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and not hidden(p, class_dir))
+            files = sorted(p for p in files_under(class_dir) if (p.is_file() or (p.is_symlink() and not p.exists())) and not hidden(p, class_dir))
             images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and _utf8(str(p.relative_to(class_dir))) and p.exists()]
             for p in files:
                 reason = None
