@@ -186,3 +186,32 @@ def test_a_linked_album_is_part_of_the_photo_folder_and_an_empty_video_says_so(t
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(Exception, match=r"an empty file \(0 bytes\)"):
         VideoFileSource(tmp_path / "empty.mp4")
+
+
+class _Sink:
+    """A stand-in output: records what happened to it; `fails` raises on close."""
+
+    def __init__(self, name, fails=None):
+        self.path, self.fails, self.done = name, fails, None
+
+    def close(self):
+        if self.fails:
+            raise self.fails
+        self.done = "closed"
+
+    def discard(self):
+        self.done = "discarded"
+
+
+def test_one_output_that_cannot_be_finished_does_not_take_the_others_with_it():
+    """A window that would not close (the window sink is finished first) threw the video and
+    logs away with a traceback; a second Ctrl-C while finishing lost every output after it."""
+    from facesense.stream.sinks import finish_sinks
+
+    video, log, window = _Sink("a.mp4"), _Sink("f.csv"), _Sink("window", RuntimeError("NULL window"))
+    assert isinstance(finish_sinks([video, log, window], keep=True), RuntimeError)
+    assert (video.done, log.done, window.done) == ("closed", "closed", "discarded")
+    video, log = _Sink("a.mp4", KeyboardInterrupt()), _Sink("f.csv")
+    failure = finish_sinks([video, log], keep=True)
+    assert isinstance(failure, KeyboardInterrupt) and "a.mp4 not kept" in str(failure)
+    assert (video.done, log.done) == ("discarded", "closed")

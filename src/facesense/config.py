@@ -444,7 +444,8 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """Rebuild a saved (resolved) config, e.g. from a checkpoint."""
+    """Rebuild a saved (resolved) config, e.g. from a checkpoint. One saved before split_rule
+    existed was split under rule 1, and is resumed and compared as such."""
     cfg = Config()
-    _apply(cfg, values)
+    _apply(cfg, {"split_rule": 1, **values})
     return cfg

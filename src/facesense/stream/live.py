@@ -120,10 +120,13 @@ def _check_outside_source(opts: LiveOptions) -> None:
 def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken) -> BaseException | None:
     """Close the source and finish the outputs (none at all when no frame was processed); -> the
     first output that could not be finished."""
-    source.close()  # joins the capture thread: nothing is left reading when we return
-    if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
-        retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
-    return finish_sinks(sinks, keep=collector.frames > 0, broken=broken)
+    try:
+        source.close()  # joins the capture thread (a camera's may take seconds): nothing is left reading
+        if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
+            retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
+    finally:  # even after a second Ctrl-C: no temp file stays
+        failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken)
+    return failure
 
 
 def run_live(opts: LiveOptions, on_frame=None) -> dict:

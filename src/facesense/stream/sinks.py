@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema
-from ..errors import FacesenseError
+from ..errors import FacesenseError, OutputError
 from ..runs import temp_beside, write_failure, write_json
 from .pipeline import STAGES, FrameResult
 
@@ -153,7 +153,7 @@ class VideoSink:
 
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
-                raise FacesenseError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
+                raise OutputError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
         self.size = (w, h)
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
@@ -303,22 +303,26 @@ class FrameLogSink:
 
 def finish_sinks(sinks: list, keep: bool, broken=None) -> BaseException | None:
     """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
-    write failed, is discarded. -> the first sink that could not be finished (a full disk), for
-    the caller to raise unless another error is already on its way; the sinks after it are
-    discarded, so no temp file is left behind."""
-    failure = None
+    write failed, is discarded. A sink that cannot be finished (a full disk, a window that will
+    not close) is discarded and the others are still finished, so no temp file is left behind.
+    -> the first failure, for the caller to raise unless another error is already on its way; a
+    Ctrl-C while finishing becomes an interruption that names what was not kept."""
+    failure, lost = None, []
     for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
         try:
-            if keep and failure is None and sink is not broken:
+            if keep and sink is not broken:
                 sink.close()
             else:
                 sink.discard()
-        except BaseException as exc:  # a full disk, a second Ctrl-C: the others are still dealt with
+        except BaseException as exc:  # noqa: BLE001 (a full disk, a second Ctrl-C: the others are still finished)
+            lost.append(str(getattr(sink, "path", "the window")))
             failure = failure or exc
             try:
                 sink.discard()
             except BaseException:  # noqa: BLE001 (its temp file is gone or cannot go: nothing more to do)
                 pass
+    if isinstance(failure, KeyboardInterrupt):
+        return KeyboardInterrupt(f"interrupted while the outputs were being finished: {', '.join(lost)} not kept; the others hold every frame before the interruption")
     return failure
 
 
@@ -345,7 +349,10 @@ class WindowSink:
     def close(self) -> None:
         import cv2
 
-        cv2.destroyWindow(self.title)
+        try:
+            cv2.destroyWindow(self.title)
+        except cv2.error:  # closed by the user already, or the display went away: nothing to keep
+            pass
 
     discard = close
 
