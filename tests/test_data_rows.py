@@ -121,3 +121,17 @@ def test_a_run_made_before_the_both_sides_rule_gets_its_split_back(tmp_path):
     new = assign_splits(samples, **trained_split_settings({"val_size": 0.2, "seed": 0, "split_rule": 2}))
     assert "man" not in {samples.labels[i] for i in old["val"]}  # as such runs were made
     assert "man" in {samples.labels[i] for i in new["val"]}
+
+
+def test_a_saved_config_without_split_rule_resumes_under_rule_1():
+    from facesense.config import config_from_dict
+
+    assert config_from_dict({"seed": 3}).split_rule == 1
+    assert config_from_dict({"seed": 3, "split_rule": 2}).split_rule == 2
+
+
+def test_split_cells_naming_one_split_are_one_split(tmp_path):
+    write_class_folders(tmp_path, ["man", "woman"], 3)
+    rows = [f"{c}/{c}_{j}.png,{c},train" for c in ("man", "woman") for j in range(3)]
+    samples = read_dataset(manifest(tmp_path, rows + ["man/man_0.png,man,Train", "woman/woman_1.png,woman,training"], "path,label,split"))
+    assert len(samples) == 6

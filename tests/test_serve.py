@@ -426,3 +426,15 @@ def test_a_video_longer_than_its_header_says_is_stopped_at_the_limit(tmp_path):
         assert job.frames_done <= 16
     finally:
         videos.close()
+
+
+def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
+    from facesense.cli import main
+    from facesense.serve.limits import over_limit
+
+    assert over_limit(30.04, 30) == ("30.04", "30")
+    assert over_limit(52429 / 2**20, 52428 / 2**20) == ("0.05", "0.049999")
+    assert over_limit(2.4, 2) == ("2.4", "2")
+    monkeypatch.setenv("FACESENSE_TOKEN", "")  # `-e FACESENSE_TOKEN=$TOKEN` with TOKEN unset
+    assert main(["serve"]) == 2
+    assert "FACESENSE_TOKEN is set but empty" in capsys.readouterr().err

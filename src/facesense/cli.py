@@ -432,9 +432,13 @@ def _serve(args) -> None:
         max_video_seconds=args.max_video_seconds, workers=args.workers, queue=args.queue, request_timeout_s=args.timeout,
         max_connections=args.max_connections, max_live=args.max_live,
     )
-    if args.token is not None and not args.token.strip():  # `--token "$TOKEN"` with the variable unset: not "no token"
+    # `--token "$TOKEN"` or `-e FACESENSE_TOKEN=$TOKEN` with the variable unset: not "no token"
+    if args.token is not None and not args.token.strip():
         raise FacesenseError("--token is empty (an unset variable?); give the token, or leave the option out to serve without one")
-    token = args.token or os.environ.get("FACESENSE_TOKEN") or None
+    from_env = os.environ.get("FACESENSE_TOKEN")
+    if args.token is None and from_env is not None and not from_env.strip():
+        raise FacesenseError("FACESENSE_TOKEN is set but empty (an unset variable?); set it to the token, or unset it to serve without one")
+    token = args.token or from_env or None
     analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
 

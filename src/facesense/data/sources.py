@@ -38,6 +38,14 @@ def canonical_split(name: str) -> str | None:
     return next((canon for canon, names in SPLIT_ALIASES.items() if key in names), None)
 
 
+def _same_split(a: str | None, b: str | None) -> bool:
+    """Whether two split cells name one split, as splits are matched: in any case, or by alias
+    ('val' and 'validation')."""
+    if a is None or b is None:
+        return a is b
+    return a.lower() == b.lower() or (canonical_split(a) is not None and canonical_split(a) == canonical_split(b))
+
+
 def open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
     """A csv file as text, gunzipped when it ends in .gz (UTF-8, with or without the byte-order
     mark that spreadsheets write; newline="" as csv wants)."""
@@ -291,11 +299,11 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         elif same in first_seen:
             # one image twice would land on both sides of a split (trained on, then scored)
             seen_line, seen_label, seen_split = first_seen[same]
-            if (seen_label, seen_split) == (label, split):
+            if seen_label == label and _same_split(seen_split, split):
                 repeats.append(line_no)
                 continue
             conflicted.add(same)
-            said = f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"in split {split!r} here and {seen_split!r}"
+            said = f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}"
             problem = f"image {rel} is {said} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
             hint = " (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel else ""

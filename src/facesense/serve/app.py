@@ -33,7 +33,7 @@ from ..stream.frames import Frame
 from ..stream.pipeline import face_record
 from .analyzer import Analyzer, decode_image
 from .jobs import FileStore, Recording, VideoJobs, probe_video
-from .limits import AnalysisGate, Busy, ServeLimits
+from .limits import AnalysisGate, Busy, ServeLimits, over_limit
 
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -61,10 +61,6 @@ class Refused(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-def _megabytes(size: int) -> str:
-    """Bytes as MB with the digits that tell a size from its limit (0.0499992 MB shows as 0.05 MB)."""
-    return f"{size / 2**20:.4g} MB"
-
 
 def _busy() -> Refused:
     return Refused(503, f"the server is busy; try again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
@@ -83,7 +79,8 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
     file) the chunks go there instead of into memory."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, f"the upload is {_megabytes(int(declared))}; the limit is {_megabytes(limit)}")
+        size, most = over_limit(int(declared) / 2**20, limit / 2**20)
+        raise Refused(413, f"the upload is {size} MB; the limit is {most} MB")
     chunks, size = [], 0
 
     async def read() -> None:
@@ -91,7 +88,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Refused(413, f"the upload is over the limit of {_megabytes(limit)}")
+                raise Refused(413, f"the upload is over the limit of {limit / 2**20:.6g} MB")
             if sink is not None:
                 sink.write(chunk)
             else:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import FacesenseError, OutputError
 from ..stream.pipeline import FrameResult
+from .limits import MAX_VIDEO_FPS, over_limit
 
 log = logging.getLogger(__name__)
 SERVED_NAME = re.compile(r"^[a-z_]+\.(csv|png|mp4|json)$")
@@ -194,7 +195,8 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
     if frames <= 0 or width <= 0:
         raise FacesenseError("the video has no frames that can be read")
     if frames / fps > max_seconds:
-        raise FacesenseError(f"the video lasts {frames / fps:.1f} s; the limit is {max_seconds:g} s: send a shorter clip")
+        length, most = over_limit(frames / fps, max_seconds)
+        raise FacesenseError(f"the video lasts {length} s; the limit is {most} s: send a shorter clip")
     if width * height > max_megapixels * 1e6:
         raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels")
     return frames, fps
@@ -257,7 +259,8 @@ class VideoJobs:
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
                     if self._closing.is_set():  # its folder is about to go: stop before it does
                         raise FacesenseError("the server stopped before the video was done")
-                    if result.frame.time_s > job.max_seconds:  # a header can understate the length
+                    # a header can understate the length, or state a rate the frames do not have
+                    if result.frame.time_s > job.max_seconds or job.frames_done >= job.max_seconds * MAX_VIDEO_FPS:
                         raise FacesenseError(f"the video lasts more than the limit of {job.max_seconds:g} s (its header said less): send a shorter clip")
                     t0 = time.perf_counter()
                     annotated = annotate(result)

@@ -46,6 +46,21 @@ class ServeLimits:
         return int(self.max_upload_mb * 2**20)
 
 
+def over_limit(value: float, limit: float) -> tuple[str, str]:
+    """`value` and the `limit` it exceeds, written with as many digits as it takes to tell them
+    apart ("30.04" and "30", not "30.0" and "30")."""
+    for digits in range(2, 12):  # significant digits
+        shown, shown_limit = f"{value:.{digits}g}", f"{limit:.{digits}g}"
+        if shown != shown_limit:
+            return shown, shown_limit
+    return f"{value:.12g}", f"{limit:.12g}"
+
+
+# a video job stops after max_seconds of frames at this rate, whatever its header says its rate
+# is (a file without timestamps and a made-up rate would otherwise pass as short)
+MAX_VIDEO_FPS = 240
+
+
 class Busy(Exception):
     """Every worker is busy and the queue is full: try again shortly."""
 

@@ -105,6 +105,7 @@ async function startCamera() {
   };
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = (event) => {
+    if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
     const reasons = { 1008: "this server needs its access token", 1013: "the server has too many cameras connected; try again later" };
     if (event.code === 1008) needToken();
     if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
@@ -125,7 +126,8 @@ function stopCamera(byUser = true) {
   $("record").disabled = true;
   $("camera-stop").disabled = true;
   $("camera-start").disabled = false;
-  $("camera-faces").replaceChildren(); // the last frame's faces are not in the picture any more
+  live.last = null; // the last frame's faces are not in the picture any more
+  $("camera-faces").replaceChildren();
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   if (byUser) setStatus("Camera off.");
 }
@@ -287,14 +289,20 @@ $("photo-input").addEventListener("change", async (event) => {
 
 // ---------------------------------------------------------------- video files
 let videoUpload = 0; // the newest upload owns the job box: an earlier one's polling stops
+let videoAbort = null; // and an earlier upload still being sent is cancelled
 
 async function uploadVideo(file) {
   const mine = ++videoUpload;
   const current = () => mine === videoUpload;
+  if (videoAbort) videoAbort.abort();
+  const abort = (videoAbort = new AbortController());
+  let announced = "";
+  const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
   const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
   const fail = (title, text) => {
     if (!current()) return;
     state.textContent = title;
+    announce(title);
     result.replaceChildren(el("p", { class: "error", role: "alert", text }));
   };
   box.hidden = false;
@@ -302,7 +310,7 @@ async function uploadVideo(file) {
   bar.value = 0;
   state.textContent = "Uploading " + file.name + "…";
   try {
-    const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders() });
+    const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders(), signal: abort.signal });
     if (!response.ok) {
       if (response.status === 401) needToken();
       fail("Refused", await errorText(response));
@@ -318,6 +326,7 @@ async function uploadVideo(file) {
       // a header can declare fewer frames than the video has: then no total is shown
       const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
       state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
+      announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
       if (s.state === "failed") { fail("Failed", s.error); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
@@ -331,8 +340,10 @@ async function uploadVideo(file) {
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-  } catch (err) { // the server stopped or the network went: say so instead of freezing
-    fail("Failed", "Could not reach the server: " + err.message);
+  } catch (err) {
+    if (err.name === "AbortError") return; // replaced by a newer upload
+    // fetch fails with a TypeError when the server stopped or the network went: say so instead of freezing
+    fail("Failed", (err instanceof TypeError ? "Could not reach the server: " : "Unexpected answer from the server: ") + err.message);
   }
 }
 
