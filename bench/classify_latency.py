@@ -2,7 +2,11 @@
 per model and for expression + gender together, one face and a batch of faces, including
 preprocessing (crop -> model pixels).
 
-    python bench/classify_latency.py [--models expression,gender,dlib-gender] [--runs 300]
+    python bench/classify_latency.py [--models expression,gender,gender_age,dlib-gender] [--runs 300]
+
+`gender_age` runs as the live path runs it: one pass gives gender and age. The pairs printed at
+the end are expression with each gender model; expression + gender_age is what `live`, `demo`
+and `serve` run by default.
 
 A model may be given as NAME=FILE to time another file in that slot, e.g.
 `--models expression=flip.int8.onnx,gender` (an exported candidate against the shipped gender).
@@ -11,12 +15,14 @@ A model may be given as NAME=FILE to time another file in that slot, e.g.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
 import numpy as np
 
 from facesense.runtime.classifier import FaceClassifier
+from facesense.runtime.gender_age import GenderAgeModel
 
 
 def timed(fn, runs: int) -> tuple[float, float]:
@@ -32,7 +38,7 @@ def timed(fn, runs: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="expression,gender")
+    ap.add_argument("--models", default="expression,gender,gender_age")
     ap.add_argument("--runs", type=int, default=300)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -41,21 +47,36 @@ def main() -> None:
     for entry in args.models.split(","):
         name, _, path = entry.partition("=")
         try:
-            models[name] = FaceClassifier.load(path or name)
+            if name == "gender_age":  # gender and age from one run, as the pipeline asks it
+                model = GenderAgeModel.load(path or name)
+                # a new list each call: the model reuses its last outputs for the same list object
+                model.predict = lambda crops, model=model: model.estimate(list(crops))
+                models[name] = model
+            else:
+                models[name] = FaceClassifier.load(path or name)
         except Exception as exc:  # an optional backend may be absent
             print(f"{name}: skipped ({exc})")
-    print(f"machine: {platform.machine()}; onnxruntime default threads; 120x120 BGR crops; median / p95 ms\n")
+    print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores; onnxruntime default threads; 120x120 BGR crops; median / p95 ms\n")
     print("| model | input | 1 face | 4 faces |")
     print("|---|---|---|---|")
     for name, m in models.items():
         one = timed(lambda: m.predict(crops[:1]), args.runs)
         four = timed(lambda: m.predict(crops), args.runs)
         print(f"| {name} | {m.spec.size}x{m.spec.size}x{m.spec.channels} | {one[0]:.2f} / {one[1]:.2f} | {four[0]:.2f} / {four[1]:.2f} |")
-    if {"expression", "gender"} <= set(models):
-        e, g = models["expression"], models["gender"]
+    e = models.get("expression")
+    for other in [m for m in models if m != "expression"] if e else []:
+        g = models[other]
         one = timed(lambda: (e.predict(crops[:1]), g.predict(crops[:1])), args.runs)
         four = timed(lambda: (e.predict(crops), g.predict(crops)), args.runs)
-        print(f"| expression + gender | | {one[0]:.2f} / {one[1]:.2f} | {four[0]:.2f} / {four[1]:.2f} |")
+        print(f"| expression + {other} | | {one[0]:.2f} / {one[1]:.2f} | {four[0]:.2f} / {four[1]:.2f} |")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
