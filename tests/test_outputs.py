@@ -53,7 +53,7 @@ def test_models_lists_shipped_models_with_their_card_figures(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "expression" in out and "48x48 gray" in out and "expression.int8.onnx" in out
-    assert re.search(r"expression .+ accuracy 0\.\d{4}, macro-F1 0\.\d{4} \(3589 validation samples\)", out)
+    assert re.search(r"expression .+ accuracy 0\.\d{4}, macro-F1 0\.\d{4} \(3589 PublicTest samples\)", out)
     assert "classes: man, woman" in out and "Architectures for training" in out and "resnet_fer_small" in out
     # cards without a validation table give their own figure; every row lines up with its header
     assert re.search(r"gender_age .+ age MAE \d\.\d+ years", out) and "see " not in out
@@ -160,3 +160,13 @@ def test_labels_of_faces_side_by_side_do_not_cover_each_other():
     second = _free_spot(Box(130, 100, 60, 60), 130, 200, 20, 480, placed)  # its label would land on the first
     assert placed[0] == (100, 80, 300, 100) and second[1] >= 160  # moved below its box
     assert not (second[0] < placed[0][2] and placed[0][0] < second[2] and second[1] < placed[0][3] and placed[0][1] < second[3])
+
+
+def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
+    from facesense.stream.demo import demo_photo
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "face.jpg"), demo_photo())
+    assert main(["live", "--source", str(tmp_path / "face.jpg"), "--no-window", "--gender", "none", "--age", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "1 track)" in out and "1 frame)" in out and "1 tracks" not in out and "1 frames" not in out

@@ -73,7 +73,10 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
         if metrics and not _card_field(text, "Test figure"):
             header, rows, heading = metrics
             samples = re.search(r"\((\d[\d,]*) samples", heading)
-            figure = _figure(header, rows[0], f"{samples.group(1)} validation samples" if samples else "")
+            # which samples: the split the card's command scores (PublicTest), or cross-validation folds
+            split = re.search(r"--split (\w+)", heading)
+            where = split.group(1) if split else "cross-validation" if "fold" in heading else "validation"
+            figure = _figure(header, rows[0], f"{samples.group(1)} {where} samples" if samples else "")
         files = [(p.name, p.stat().st_size) for p in sorted(models_dir.glob(f"{card.stem}.*")) if p.suffix != ".md" and ".".join(p.name.split(".")[:-1]).split(".")[0] == card.stem]
         entries.append(ModelEntry(card.stem, task.strip() or card.stem.replace("_", " + "), [c.strip() for c in classes.split(",") if c.strip()], " ".join(s.strip() for s in spec[:2]), files, figure))
     return entries

@@ -90,9 +90,11 @@ def _models(args) -> None:
             print(f"  {'':<{w_name}}  " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
 
     from .runtime.assets import DETECTOR_FILES
+    from .runtime.loading import AGE_ALIAS
 
     shipped = shipped_models()
     table("Shipped models (--expression / --gender / predict / evaluate NAME):", [e for e in shipped if e.name not in DETECTOR_FILES])
+    print(f"({AGE_ALIAS!r} names gender_age's age by itself: `predict {AGE_ALIAS} PHOTO`, `--age {AGE_ALIAS}`)")
     table("Shipped face detector (--detector NAME):", [e for e in shipped if e.name in DETECTOR_FILES])
     backends = installed_backends()
     if backends:
@@ -289,11 +291,15 @@ def _pipeline_settings(args):
 TRACK_LINES = 8  # tracks printed after a run, the longest first
 
 
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
     print(
-        f"frames {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/frame, {summary['tracks']} tracks)  "
+        f"frames {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/frame, {_counted(summary['tracks'], 'track')})  "
         f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
     )
     print(f"latency ms median/p95: {stages}")
@@ -303,7 +309,7 @@ def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
         said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]
         if "age_median" in track:
             said.append(f"median age {track['age_median']:.0f}")
-        print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {track['frames']} frames): {', '.join(said) or 'no classifier'}")
+        print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {_counted(track['frames'], 'frame')}): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
         print(f"... and {len(tracks) - TRACK_LINES} shorter tracks ({summary_file or '--summary FILE'} lists every track)")
     for gap in summary.get("gaps", []):
@@ -374,7 +380,8 @@ def _demo(args) -> None:
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
-    print(out)
+    written = [name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "summary_timeline.png") if (out / name).is_file()]
+    print(f"outputs in {out}: demo_clip.mp4 (the input), {', '.join(written)}")
 
 
 def _run_demo(clip: Path, out: Path, args) -> None:
@@ -572,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, helptext in (("inspect", _data_inspect, "EDA report: counts, imbalance, baseline, duplicates, sample grid"), ("split", _data_split, "write a seeded stratified split to disk")):
         d = data.add_parser(name, help=helptext)
         d.add_argument("dataset")
-        d.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
+        d.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
         d.add_argument("--skip-bad", action="store_true", help="skip unreadable files/rows and list them")
         d.set_defaults(func=func)
         if name == "inspect":
@@ -601,12 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
     e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory)")
-    e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"])
+    e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
     e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
     e.add_argument("--where", action="append", default=[], metavar="COND", help="age models: keep rows where COND holds, e.g. 'age>=18' or 'race==Asian' (repeatable: all must hold)")
-    e.add_argument("--skip-bad", action="store_true")
+    e.add_argument("--skip-bad", action="store_true", help="skip unreadable images and rows (counted in metrics.json) instead of stopping")
     _add_device(e)
     e.set_defaults(func=_evaluate)
 
@@ -614,8 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model", help="a shipped model name (expression, gender, gender_age, sentiment, age), a run folder, a checkpoint or an .onnx file")
     pr.add_argument("inputs", nargs="+", help="photos or folders of photos (searched for faces with a face model; see --crops)")
     pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
-    pr.add_argument("--format", default="csv", choices=["csv", "json"])
-    pr.add_argument("--skip-bad", action="store_true")
+    pr.add_argument("--format", default="csv", choices=["csv", "json"], help="CSV rows (default) or one JSON list, on stdout")
+    pr.add_argument("--skip-bad", action="store_true", help="list an unreadable photo as a row with its error instead of stopping")
     _add_detector(pr)
     _add_device(pr)
     pr.set_defaults(func=_predict)
