@@ -215,3 +215,23 @@ def test_one_output_that_cannot_be_finished_does_not_take_the_others_with_it():
     failure = finish_sinks([video, log], keep=True)
     assert isinstance(failure, KeyboardInterrupt) and "a.mp4 not kept" in str(failure)
     assert (video.done, log.done) == ("discarded", "closed")
+
+
+def test_photos_out_writes_an_annotated_copy_of_each_photo(tmp_path, capsys):
+    """A photo folder's annotated results came only as a video of the photos."""
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    cv2.imwrite(str(photos / "a.jpg"), demo_photo())
+    cv2.imwrite(str(photos / "trip" / "b.webp"), demo_photo())
+    out = tmp_path / "annotated"
+    assert main(["live", "--source", str(photos), "--no-window", "--gender", "none", "--age", "none", "--photos-out", str(out)]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a.jpg", "trip/b.jpg"]
+    annotated, original = cv2.imread(str(out / "a.jpg")), demo_photo()
+    assert annotated.shape == original.shape and np.abs(annotated.astype(int) - original).mean() > 1  # boxes and labels drawn
+    clip = write_vfr(tmp_path / "clip.mp4", [0, 33])
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--photos-out", str(tmp_path / "x")]) == 2
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(photos / "ann")]) == 2
+    err = capsys.readouterr().err
+    assert "is for a photo folder or a photo" in err and "is inside the --source photo folder" in err
+    assert not (tmp_path / "x").exists() and not (photos / "ann").exists()

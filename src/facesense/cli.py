@@ -344,12 +344,13 @@ def _live(args) -> None:
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
     opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
+    opts.photos_out = Path(args.photos_out).resolve() if args.photos_out else None
     opts.log_csv = _output(args.log, "--log", LOG_SUFFIXES["--log"])
     opts.log_jsonl = _output(args.jsonl, "--jsonl", LOG_SUFFIXES["--jsonl"])
     opts.summary_json = _output(args.summary, "--summary", LOG_SUFFIXES["--summary"])
     summary = run_live(opts)
-    if not opts.window and not (opts.video_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
-        log.warning("no display and no --out/--log/--jsonl/--summary: results were only summarised")
+    if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
+        log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")
     _finish_live(summary, opts.summary_json)
 
 
@@ -647,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--reconnect", type=_number(float, 0), default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true", help="no display window: write the requested files only")
     lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
+    lv.add_argument("--photos-out", metavar="FOLDER", help="photo folders and photos: an annotated copy of each photo in FOLDER, under its path in the source folder")
     lv.add_argument("--log", help="per-frame CSV")
     lv.add_argument("--jsonl", help="per-frame JSON lines")
     lv.add_argument("--summary", help="summary JSON (its timeline figure is written beside it: S.json -> S_timeline.png)")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.images import IMAGE_SUFFIXES
 from ..errors import FacesenseError, SourceFailed
 from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
-from .frames import SourceError, open_source, source_name
+from .frames import SourceError, is_camera, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
+from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class LiveOptions:
     max_frames: int | None = None
     window: bool = False
     video_out: Path | None = None
+    photos_out: Path | None = None  # a folder for annotated copies of the photos (photo sources only)
     log_csv: Path | None = None
     log_jsonl: Path | None = None
     summary_json: Path | None = None
@@ -92,12 +95,26 @@ def check_outputs(opts: LiveOptions) -> None:
         raise FacesenseError(f"reconnect={opts.reconnect}: must be >= 0 seconds (0 = off)")
     if opts.video_out:
         check_output_path(opts.video_out, "--out", VIDEO_SUFFIXES)
+    if opts.photos_out:
+        _check_photos_out(opts)
     for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
         if value:
             check_output_path(value, option, LOG_SUFFIXES[option])
     _check_outside_source(opts)
     if opts.summary_json and timeline_path(Path(opts.summary_json)).is_dir():
         raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline_path(Path(opts.summary_json))} is a folder; choose another --summary name")
+
+
+def _check_photos_out(opts: LiveOptions) -> None:
+    """--photos-out: a folder (made if missing) beside, not inside, a photo folder or photo."""
+    source, out = Path(str(opts.source)), Path(opts.photos_out)
+    if is_camera(opts.source) or "://" in str(opts.source) or not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
+        raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video, camera or stream give --out annotated.mp4")
+    if out.exists() and not out.is_dir():
+        raise FacesenseError(f"--photos-out {out}: is a file; give a folder for the annotated photos")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise FacesenseError(f"--photos-out {out}: folder {parent} is not writable; choose another place")
 
 
 def _check_outside_source(opts: LiveOptions) -> None:
@@ -107,7 +124,7 @@ def _check_outside_source(opts: LiveOptions) -> None:
     if not (source.is_file() or source.is_dir()):
         return  # a camera index or a stream URL
     root = source.resolve()
-    for option, value in (("--out", opts.video_out), ("--log", opts.log_csv), ("--jsonl", opts.log_jsonl), ("--summary", opts.summary_json)):
+    for option, value in (("--out", opts.video_out), ("--photos-out", opts.photos_out), ("--log", opts.log_csv), ("--jsonl", opts.log_jsonl), ("--summary", opts.summary_json)):
         if not value:
             continue
         path = Path(value).resolve()
@@ -149,6 +166,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if getattr(source, "photos", False) else None))
+        if opts.photos_out:
+            sinks.append(AnnotatedPhotosSink(opts.photos_out, source.folder))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv", name))
@@ -157,7 +176,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         window = WindowSink() if opts.window else None
         if window:
             sinks.append(window)
-        needs_drawing = opts.video_out is not None or window is not None
+        needs_drawing = opts.video_out is not None or opts.photos_out is not None or window is not None
         recent: list[float] = []
         for result in run_pipeline(source, detector, models, opts.settings, opts.max_frames):
             t0 = time.perf_counter()

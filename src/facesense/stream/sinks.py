@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import FacesenseError, OutputError
-from ..runs import temp_beside, write_failure, write_json
+from ..runs import temp_beside, write_bytes, write_failure, write_json
 from .pipeline import STAGES, FrameResult
 
 log = logging.getLogger(__name__)
@@ -223,6 +223,42 @@ def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x, y = (size[0] - new_w) // 2, (size[1] - new_h) // 2
     canvas[y : y + new_h, x : x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return canvas
+
+
+class AnnotatedPhotosSink:
+    """Each photo of a photo folder (or one photo) annotated, into `folder` under the path it has
+    in the source folder: JPEG and PNG keep their format, other formats become JPEG. Each file is
+    written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
+
+    def __init__(self, folder: str | Path, source_root: Path):
+        self.folder, self.root = Path(folder), Path(source_root)
+        self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
+        self.written = 0
+
+    def write(self, result: FrameResult, annotated: np.ndarray) -> None:
+        import cv2
+
+        photo = Path(result.frame.photo or f"frame_{result.frame.index:06d}.jpg")
+        try:
+            rel = photo.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            rel = Path(photo.name)
+        out = self.folder / (rel if rel.suffix.lower() in (".jpg", ".jpeg", ".png") else rel.with_suffix(".jpg"))
+        ok, data = cv2.imencode(out.suffix.lower(), annotated, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise OutputError(f"{out}: the annotated photo could not be encoded")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(out, data.tobytes())
+        except OSError as exc:
+            raise write_failure(out, exc) from None
+        self.written += 1
+
+    def close(self) -> None:
+        if not self.written:
+            _remove_empty(self._made)
+
+    discard = close
 
 
 def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
