@@ -12,6 +12,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 av = pytest.importorskip("av")
 
@@ -223,10 +224,11 @@ def test_photos_out_writes_an_annotated_copy_of_each_photo(tmp_path, capsys):
     (photos / "trip").mkdir(parents=True)
     cv2.imwrite(str(photos / "a.jpg"), demo_photo())
     cv2.imwrite(str(photos / "trip" / "b.webp"), demo_photo())
+    Image.fromarray(demo_photo()[..., ::-1]).save(photos / "trip" / "b.gif")  # not to land on b.webp's or a b.jpg's name
     out = tmp_path / "annotated"
     assert main(["live", "--source", str(photos), "--no-window", "--gender", "none", "--age", "none", "--photos-out", str(out)]) == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["a.jpg", "trip/b.jpg"]
+    assert written == ["a.jpg", "trip/b.gif.jpg", "trip/b.webp"]
     annotated, original = cv2.imread(str(out / "a.jpg")), demo_photo()
     assert annotated.shape == original.shape and np.abs(annotated.astype(int) - original).mean() > 1  # boxes and labels drawn
     clip = write_vfr(tmp_path / "clip.mp4", [0, 33])

@@ -225,9 +225,13 @@ def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+# the photo formats an annotated copy keeps (OpenCV encodes them)
+WRITABLE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
 class AnnotatedPhotosSink:
     """Each photo of a photo folder (or one photo) annotated, into `folder` under the path it has
-    in the source folder: JPEG and PNG keep their format, other formats become JPEG. Each file is
+    in the source folder, in its own format where OpenCV writes it (else JPEG). Each file is
     written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
 
     def __init__(self, folder: str | Path, source_root: Path):
@@ -243,7 +247,9 @@ class AnnotatedPhotosSink:
             rel = photo.resolve().relative_to(self.root.resolve())
         except ValueError:
             rel = Path(photo.name)
-        out = self.folder / (rel if rel.suffix.lower() in (".jpg", ".jpeg", ".png") else rel.with_suffix(".jpg"))
+        # its own format where OpenCV writes it; else a JPEG named after the whole file name
+        # (b.gif -> b.gif.jpg), so that b.gif and b.jpg do not end up as one file
+        out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
         ok, data = cv2.imencode(out.suffix.lower(), annotated, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise OutputError(f"{out}: the annotated photo could not be encoded")
