@@ -128,6 +128,8 @@ CASES = [
     ("evaluate labels.csv with missing files", ["evaluate", "gender", "--data", "{c}/manifest", "--out", "{c}/out/e"], "missing_a.png not found"),
     ("evaluate file as --out folder", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     ("evaluate missing data", ["evaluate", "gender", "--data", "{c}/nope"], "nope"),
+    ("live --photos-out for a video", ["live", "--source", "{c}/clip.mp4", "--no-window", "--photos-out", "{c}/out/ann"], "is for a photo folder or a photo"),
+    ("live --photos-out holding the photos", ["live", "--source", "{c}/faces", "--no-window", "--photos-out", "{c}"], "where the photos are read from"),
     # its bytes were read as a csv's: "a byte that is not UTF-8"
     ("evaluate a single photo as the data", ["evaluate", "gender", "--data", "{c}/faces/man/man_0.png", "--out", "{c}/out/e"], "a single image, not a dataset"),
     # `--token "$TOKEN"` with the variable unset served the API to anyone

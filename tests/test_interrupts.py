@@ -128,7 +128,7 @@ def test_ctrl_c_during_live_exits_130_with_complete_outputs(tmp_path):
             proc.kill()
             pytest.fail("live did not stop within 30 s of Ctrl-C")
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted; the video, logs and summary hold every frame" in err  # not advice to resume a training run
+    assert "Traceback" not in err and "interrupted; the outputs asked for (video, annotated photos, logs, summary) hold every frame" in err  # not advice to resume a training run
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["error"] == "interrupted" and summary["frames"] >= 1
     assert len(list(csv.DictReader(open(tmp_path / "f.csv")))) == summary["faces"]

@@ -235,5 +235,28 @@ def test_photos_out_writes_an_annotated_copy_of_each_photo(tmp_path, capsys):
     assert main(["live", "--source", str(clip), "--no-window", *OFF, "--photos-out", str(tmp_path / "x")]) == 2
     assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(photos / "ann")]) == 2
     err = capsys.readouterr().err
-    assert "is for a photo folder or a photo" in err and "is inside the --source photo folder" in err
+    assert "is for a photo folder or a photo" in err and "where the photos are read from" in err
     assert not (tmp_path / "x").exists() and not (photos / "ann").exists()
+
+
+def test_photos_out_never_replaces_a_photo(tmp_path, capsys):
+    """--photos-out set to a single photo's own folder wrote the annotated copy over the photo
+    (exit 0); a linked album's folder as --photos-out had its photos replaced; a linked album's
+    copies were flattened into the top folder, where one replaced another."""
+    photos, album = tmp_path / "photos", tmp_path / "album"
+    photos.mkdir()
+    album.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), demo_photo())
+    cv2.imwrite(str(album / "a.jpg"), cv2.flip(demo_photo(), 1))
+    (photos / "linked").symlink_to(album, target_is_directory=True)
+    before = {p: p.read_bytes() for p in (photos / "a.jpg", album / "a.jpg")}
+    for source, out in ((photos / "a.jpg", photos), (photos, album), (photos, tmp_path), (photos, photos)):
+        assert main(["live", "--source", str(source), "--no-window", *OFF, "--photos-out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("where the photos are read from") == 4
+    assert all(p.read_bytes() == data for p, data in before.items())
+    out = tmp_path / "annotated"
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg")) == ["a.jpg", "linked/a.jpg"]
+    assert main(["live", "--source", str(tmp_path / "missing"), "--no-window", *OFF, "--photos-out", str(out)]) == 2
+    assert "is for a photo folder" not in capsys.readouterr().err

@@ -711,7 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
 INTERRUPTED_HINT = {
     "train": "before training started; nothing was written",  # once a run folder exists, train's own message names it
     "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
-    "live": "the video, logs and summary hold every frame before the interruption",
+    "live": "the outputs asked for (video, annotated photos, logs, summary) hold every frame before the interruption",
     "demo": "the outputs hold every frame before the interruption",
     "serve": "the server stopped; its uploads and results were removed",
 }

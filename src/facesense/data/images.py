@@ -41,6 +41,8 @@ def files_under(folder: Path) -> list[Path]:
             dirs[:] = []
             continue
         seen.add(real)
+        # real folders before links to them, each in name order: a photo reached both ways keeps its real path
+        dirs.sort(key=lambda name: (os.path.islink(os.path.join(root, name)), name))
         found += [Path(root) / name for name in files]
     return found
 

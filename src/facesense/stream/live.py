@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.images import IMAGE_SUFFIXES
+from ..data.images import IMAGE_SUFFIXES, images_under
 from ..errors import FacesenseError, SourceFailed
 from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
@@ -17,7 +17,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, is_camera, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
+from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, NAME_MAX, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,30 @@ def check_outputs(opts: LiveOptions) -> None:
 
 
 def _check_photos_out(opts: LiveOptions) -> None:
-    """--photos-out: a folder (made if missing) beside, not inside, a photo folder or photo."""
+    """--photos-out: a folder (made if missing) for a photo folder's or a photo's annotated
+    copies, apart from every folder the photos are read from: a copy must never replace a photo."""
     source, out = Path(str(opts.source)), Path(opts.photos_out)
+    if not (is_camera(opts.source) or "://" in str(opts.source)) and not source.exists():
+        return  # opening the source says it is missing
     if is_camera(opts.source) or "://" in str(opts.source) or not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
         raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video, camera or stream give --out annotated.mp4")
+    if len(out.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise FacesenseError(f"--photos-out {out}: the folder name is longer than the {NAME_MAX} bytes a file system allows; choose a shorter one")
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"--photos-out {out}: is a file; give a folder for the annotated photos")
     parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise FacesenseError(f"--photos-out {out}: {parent} is a file, not a folder; choose another place")
     if not os.access(parent, os.W_OK):
         raise FacesenseError(f"--photos-out {out}: folder {parent} is not writable; choose another place")
+    target = out.resolve()
+    # the folders photos are read from: the source's (a photo's own folder), and linked albums
+    read_from = {source.resolve() if source.is_dir() else source.resolve().parent}
+    if source.is_dir():
+        read_from |= {p.resolve().parent for p in images_under(source)}
+    for folder in sorted(read_from):
+        if target == folder or target.is_relative_to(folder) or folder.is_relative_to(target):
+            raise FacesenseError(f"--photos-out {out}: holds or is inside {folder}, where the photos are read from; annotated copies could replace them, so write them elsewhere")
 
 
 def _check_outside_source(opts: LiveOptions) -> None:
@@ -129,7 +144,8 @@ def _check_outside_source(opts: LiveOptions) -> None:
             continue
         path = Path(value).resolve()
         if path == root:
-            raise FacesenseError(f"{option} {path}: is the --source video; outputs would overwrite it, give {option} another name")
+            what = "the --source photo folder" if root.is_dir() else "the --source photo" if root.suffix.lower() in IMAGE_SUFFIXES else "the --source video"
+            raise FacesenseError(f"{option} {path}: is {what}; outputs would overwrite it, give {option} another name")
         if root.is_dir() and path.is_relative_to(root):
             raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
 

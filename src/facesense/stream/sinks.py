@@ -235,7 +235,8 @@ class AnnotatedPhotosSink:
     written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
 
     def __init__(self, folder: str | Path, source_root: Path):
-        self.folder, self.root = Path(folder), Path(source_root)
+        self.path = self.folder = Path(folder)
+        self.root = Path(source_root)
         self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
         self.written = 0
 
@@ -243,17 +244,20 @@ class AnnotatedPhotosSink:
         import cv2
 
         photo = Path(result.frame.photo or f"frame_{result.frame.index:06d}.jpg")
-        try:
-            rel = photo.resolve().relative_to(self.root.resolve())
+        try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
+            rel = photo.relative_to(self.root)
         except ValueError:
             rel = Path(photo.name)
         # its own format where OpenCV writes it; else a JPEG named after the whole file name
         # (b.gif -> b.gif.jpg), so that b.gif and b.jpg do not end up as one file
         out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
-        ok, data = cv2.imencode(out.suffix.lower(), annotated, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if out.exists() and os.path.samefile(out, photo):  # checked up front too: never a photo replaced by its copy
+            raise OutputError(f"{out}: is the photo itself; give --photos-out a folder apart from the photos")
+        ok, data = cv2.imencode(out.suffix.lower(), annotated, [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_WEBP_QUALITY, 92])
         if not ok:
             raise OutputError(f"{out}: the annotated photo could not be encoded")
         try:
+            self._made += [p for p in reversed(out.parents) if not p.exists() and p not in self._made]
             out.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(out, data.tobytes())
         except OSError as exc:
