@@ -45,8 +45,10 @@ fi
 
 if ! "$PY" -c "import torch" 2>/dev/null; then
     if "$PY" -c "import urllib.request, sys; urllib.request.urlopen('$CPU_INDEX/torch/', timeout=5)" 2>/dev/null; then
+        echo "PyTorch: from its CPU index ($CPU_INDEX)"
         "$PY" -m pip install --extra-index-url "$CPU_INDEX" "$TORCH"
     else
+        echo "PyTorch: its CPU index ($CPU_INDEX) did not answer; from your configured index (on Linux x86-64, PyPI's build is the larger CUDA one)"
         "$PY" -m pip install "$TORCH"
     fi
 fi
