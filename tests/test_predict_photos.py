@@ -102,3 +102,17 @@ def test_a_photo_folder_skips_hidden_files_and_reads_gifs(tmp_path):
     (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
     Image.new("RGB", (20, 20)).save(folder / ".thumbnails" / "a.jpg")
     assert [p.name for p in images_under(folder)] == ["a.jpg", "b.gif"]
+
+
+def test_a_gender_age_network_gives_ages_for_crops_too(tmp_path, capsys):
+    """predict gender_age --crops gave gender without the ages it gives for photos."""
+    import cv2
+
+    from facesense.cli import main
+    from facesense.stream.demo import demo_photo
+
+    face = demo_photo()[40:360, 120:420]
+    cv2.imwrite(str(tmp_path / "crop.jpg"), face)
+    assert main(["predict", "gender_age", "--crops", str(tmp_path / "crop.jpg")]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header == "path,pred,p_man,p_woman,age_years,age_sd,schema_version" and float(row.split(",")[4]) > 0

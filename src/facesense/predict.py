@@ -58,11 +58,13 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model)
 
     loaded = load_classifier(model, device=device)
-    if not crops and getattr(loaded, "config", {}).get("task") == "gender_age":  # gender and age, from one run of the network per photo
+    network = None
+    if getattr(loaded, "config", {}).get("task") == "gender_age":  # gender and age, from one run of the network per face
         from .runtime.gender_age import AgeHead, GenderAgeModel
 
         network = GenderAgeModel.of(loaded)
-        return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
+        if not crops:
+            return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
     if not crops and is_face_model(model, getattr(loaded, "config", {})):
         return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
     batch_size = batch_size or 64
@@ -81,8 +83,13 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
                 batch.append({"path": str(path), "pred": None, "error": str(exc)})
         if pixels:
             readable = [row for row in batch if "error" not in row]
-            for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
-                row.update(class_fields(loaded.classes, p))
+            if network is not None:  # each crop's age too, as for faces found in photos
+                probs, age_probs = network.run_pixels(np.stack(pixels))
+                for row, p, age in zip(readable, probs, network.age_estimates(age_probs)):
+                    row.update(class_fields(loaded.classes, p), age_years=round(age.years, 2), age_sd=round(age.sd, 2))
+            else:
+                for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
+                    row.update(class_fields(loaded.classes, p))
         rows += batch
     return loaded.classes, rows
 
