@@ -135,3 +135,25 @@ def test_split_cells_naming_one_split_are_one_split(tmp_path):
     rows = [f"{c}/{c}_{j}.png,{c},train" for c in ("man", "woman") for j in range(3)]
     samples = read_dataset(manifest(tmp_path, rows + ["man/man_0.png,man,Train", "woman/woman_1.png,woman,training"], "path,label,split"))
     assert len(samples) == 6
+
+
+def test_compare_writes_apart_from_runs_and_their_datasets(tmp_path, capsys):
+    """compare --out inside a class folder put its CSV and plots among the images, and the
+    dataset was refused from then on; inside a run folder it mixed with the run's files."""
+    data = write_class_folders(tmp_path / "faces", ["man", "woman"], 4)
+    run = tmp_path / "runs" / "gender" / "a-1"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"data: {data}\n")
+    assert main(["compare", str(run), "--out", str(data / "man" / "cmp")]) == 2
+    assert main(["compare", str(run), "--out", str(run / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "is inside the dataset folder" in err and "is inside the run folder" in err
+    assert not (data / "man" / "cmp").exists() and not (run / "cmp").exists()
+
+
+def test_study_overrides_are_checked_with_the_study_file(tmp_path, capsys):
+    (tmp_path / "cfg.yaml").write_text("task: gender\n")
+    for overrides, said in (("lrr: 0.1", "overrides: unknown config key 'lrr'"), ("runs_dir: elsewhere", "overrides ['runs_dir'] are set by the study itself")):
+        (tmp_path / "s.yaml").write_text(f"configs: [cfg.yaml]\nseeds: [0, 1, 2]\noverrides:\n  {overrides}\n")
+        assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
+        assert f"{tmp_path / 's.yaml'}: {said}" in capsys.readouterr().err

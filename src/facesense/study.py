@@ -58,7 +58,7 @@ def load_study(path: Path) -> Study:
         raise ConfigError(f"{path}: `epochs` must be a list of budgets, e.g. [10, 30], got {spec['epochs']!r}")
     if not isinstance(spec.get("overrides") or {}, dict):
         raise ConfigError(f"{path}: `overrides` must be a mapping of config keys, e.g. {{data: fer2013.csv}}, got {spec['overrides']!r}")
-    grid = {"seed": "by `seeds`", "name": "from each cell, as CONFIG-eEPOCHS-sSEED", **({"epochs": "by `epochs`"} if spec.get("epochs") else {})}
+    grid = {"seed": "by `seeds`", "name": "from each cell, as CONFIG-eEPOCHS-sSEED", "runs_dir": "as OUT/runs", **({"epochs": "by `epochs`"} if spec.get("epochs") else {})}
     taken = sorted(k for k in (spec.get("overrides") or {}) if k in grid)
     if taken:  # the grid sets these for each run: an override of them was silently replaced
         raise ConfigError(f"{path}: overrides {taken} are set by the study itself for each run ({'; '.join(f'{k} {grid[k]}' for k in taken)}); leave them out of overrides")
@@ -74,6 +74,10 @@ def load_study(path: Path) -> Study:
     budgets = spec.get("epochs") or []
     if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in budgets) or len(set(budgets)) != len(budgets):
         raise ConfigError(f"{path}: epochs {budgets} must be different whole numbers >= 1 (leave it out to use each config's own epochs)")
+    try:  # a bad key or value is named with this file, not found later as if a config's own
+        load_config(None, dict(spec.get("overrides") or {}))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: overrides: {exc}") from None
     configs = [(path.parent / c).resolve() for c in spec["configs"]]
     for c in configs:
         if not c.is_file():
