@@ -171,3 +171,10 @@ def test_a_photo_format_that_cannot_be_read_is_not_called_a_video(tmp_path):
     with pytest.raises(FacesenseError, match=r"IMG_0001.HEIC: not a readable image") as raised:
         facesense.analyse_image(tmp_path / "IMG_0001.HEIC", gender=None, age=None)
     assert "stream" not in str(raised.value)
+
+
+def test_pipeline_settings_come_with_the_api():
+    """stream(settings=...) took a PipelineSettings that only facesense.stream.pipeline exported."""
+    from facesense.stream.pipeline import PipelineSettings
+
+    assert facesense.PipelineSettings is PipelineSettings and "PipelineSettings" in dir(facesense)

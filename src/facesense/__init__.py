@@ -1,12 +1,12 @@
 """facesense: train, evaluate and run CNN classifiers for human affect in images.
 
 The Python API (`facesense.api`): analyse_image, FaceAnalyser (analyse, stream), evaluate,
-face_dict. Names load on first use, so `import facesense` is cheap and has no side effects.
+face_dict, and PipelineSettings (what `stream` takes as `settings`). Names load on first use, so `import facesense` is cheap and has no side effects.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["FaceAnalyser", "analyse_image", "evaluate", "face_dict", "FacesenseError", "SourceFailed"]
+__all__ = ["FaceAnalyser", "analyse_image", "evaluate", "face_dict", "PipelineSettings", "FacesenseError", "SourceFailed"]
 
 
 def __getattr__(name: str):
@@ -14,6 +14,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "PipelineSettings":
+        from .stream.pipeline import PipelineSettings
+
+        return PipelineSettings
     if name in ("FacesenseError", "SourceFailed"):
         from . import errors
 
