@@ -157,3 +157,13 @@ def test_study_overrides_are_checked_with_the_study_file(tmp_path, capsys):
         (tmp_path / "s.yaml").write_text(f"configs: [cfg.yaml]\nseeds: [0, 1, 2]\noverrides:\n  {overrides}\n")
         assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
         assert f"{tmp_path / 's.yaml'}: {said}" in capsys.readouterr().err
+
+
+def test_study_overrides_that_need_the_configs_other_keys_are_not_refused_alone(tmp_path):
+    """Checking the overrides on a default config refused valid ones: min_lr below a config's
+    own lr, monitor=val_age_mae for a gender_age config."""
+    from facesense.study import load_study
+
+    (tmp_path / "cfg.yaml").write_text("task: gender_age\nlr: 0.0001\n")
+    (tmp_path / "s.yaml").write_text("configs: [cfg.yaml]\nseeds: [0, 1, 2]\noverrides:\n  monitor: val_age_mae\n  min_lr: 0.00001\n")
+    assert load_study(tmp_path / "s.yaml").overrides == {"monitor": "val_age_mae", "min_lr": 0.00001}

@@ -365,7 +365,9 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     return value
 
 
-def _apply(target: Any, values: dict[str, Any], prefix: str = "") -> None:
+def apply_values(target: Any, values: dict[str, Any], prefix: str = "") -> None:
+    """Set config keys from a mapping: an unknown key (with the closest known one) or a value of
+    the wrong type is a ConfigError; nothing checks keys against each other here (validate does)."""
     types = _field_types(type(target))
     for key, value in values.items():
         full = f"{prefix}{key}"
@@ -375,7 +377,7 @@ def _apply(target: Any, values: dict[str, Any], prefix: str = "") -> None:
         if dataclasses.is_dataclass(typ):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full} must be a mapping of {sorted(_field_types(typ))}")
-            _apply(getattr(target, key), value, prefix=f"{full}.")
+            apply_values(getattr(target, key), value, prefix=f"{full}.")
         else:
             setattr(target, key, _coerce(value, typ, full))
 
@@ -409,11 +411,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
         try:
-            _apply(cfg, values)
+            apply_values(cfg, values)
         except ConfigError as exc:  # name the file: the same key may also come from an override
             raise ConfigError(f"{path}: {exc}") from None
     if overrides:
-        _apply(cfg, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+        apply_values(cfg, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
     return cfg.validate()
 
 
@@ -447,5 +449,5 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     """Rebuild a saved (resolved) config, e.g. from a checkpoint. One saved before split_rule
     existed was split under rule 1, and is resumed and compared as such."""
     cfg = Config()
-    _apply(cfg, {"split_rule": 1, **values})
+    apply_values(cfg, {"split_rule": 1, **values})
     return cfg

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import Config, config_from_dict, load_config, read_yaml, resolve_paths
+from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs, run_row
 from .runs import outside_dataset, write_text
@@ -74,8 +74,9 @@ def load_study(path: Path) -> Study:
     budgets = spec.get("epochs") or []
     if any(not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in budgets) or len(set(budgets)) != len(budgets):
         raise ConfigError(f"{path}: epochs {budgets} must be different whole numbers >= 1 (leave it out to use each config's own epochs)")
-    try:  # a bad key or value is named with this file, not found later as if a config's own
-        load_config(None, dict(spec.get("overrides") or {}))
+    try:  # an unknown key or a value of the wrong type is named with this file; checks that
+        # need a config's other keys (min_lr below lr) are made per cell, in check_cells
+        apply_values(Config(), dict(spec.get("overrides") or {}))
     except ConfigError as exc:
         raise ConfigError(f"{path}: overrides: {exc}") from None
     configs = [(path.parent / c).resolve() for c in spec["configs"]]
@@ -136,7 +137,10 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         if cell in names:
             raise ConfigError(f"{config} and {names[cell]} make the same cell {cell!r} (runs are named after the config file): rename one, or list each config once")
         names[cell] = config
-        cfg = cell_config(study, config, epochs, study.seeds[0], base)
+        try:
+            cfg = cell_config(study, config, epochs, study.seeds[0], base)
+        except ConfigError as exc:  # the config file, or the study's overrides on top of it
+            raise ConfigError(f"{config} with the study's overrides: {exc}") from None
         tasks.add(cfg.task)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
         for seed, run in zip(study.seeds, runs):
