@@ -253,10 +253,28 @@ def test_photos_out_never_replaces_a_photo(tmp_path, capsys):
     for source, out in ((photos / "a.jpg", photos), (photos, album), (photos, tmp_path), (photos, photos)):
         assert main(["live", "--source", str(source), "--no-window", *OFF, "--photos-out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("where the photos are read from") == 4
+    assert err.count("where the photos are read from") == 3 and "is the folder of the photo itself" in err
     assert all(p.read_bytes() == data for p, data in before.items())
     out = tmp_path / "annotated"
     assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg")) == ["a.jpg", "linked/a.jpg"]
     assert main(["live", "--source", str(tmp_path / "missing"), "--no-window", *OFF, "--photos-out", str(out)]) == 2
     assert "is for a photo folder" not in capsys.readouterr().err
+
+
+def test_a_single_photos_copies_may_go_below_its_folder_and_no_link_leads_a_copy_onto_a_photo(tmp_path, monkeypatch):
+    """--photos-out annotated beside one photo was refused (its folder was taken as read
+    whole); a link left in the output folder led one photo's copy onto another photo."""
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("single.jpg", demo_photo())
+    assert main(["live", "--source", "single.jpg", "--no-window", *OFF, "--photos-out", "annotated"]) == 0
+    assert (tmp_path / "annotated" / "single.jpg").is_file()
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    cv2.imwrite(str(photos / "a.jpg"), demo_photo())
+    cv2.imwrite(str(photos / "sub" / "a.jpg"), cv2.flip(demo_photo(), 1))
+    before = (photos / "a.jpg").read_bytes()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(photos, target_is_directory=True)
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(tmp_path / "out")]) == 2
+    assert (photos / "a.jpg").read_bytes() == before

@@ -408,9 +408,12 @@ def _compare_out_apart(out: Path, runs: list[Path]) -> None:
     for run in runs:
         if run.is_dir() and (out == run or out.is_relative_to(run)):
             raise FacesenseError(f"--out {out}: is inside the run folder {run}; write the comparison elsewhere")
-        config = run / "config.yaml"
-        data = (read_yaml(config.read_text(), str(config)) or {}).get("data") if config.is_file() else None
-        if data:
+        try:  # compare itself needs no config: one that does not read leaves this check out
+            saved = read_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))
+        except (OSError, FacesenseError):
+            continue
+        data = saved.get("data") if isinstance(saved, dict) else None
+        if isinstance(data, str) and data:
             outside_dataset(out, data)
 
 

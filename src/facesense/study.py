@@ -7,7 +7,7 @@ STUDY.yaml:
     configs: [../configs/emotion_model_3.yaml, ../configs/emotion_model_1.yaml]   # simplest first; relative to this file
     epochs: [5, 20]
     seeds: [0, 1, 2]
-    overrides: {data: ../shared/data/fer2013/fer2013.csv.gz}           # applied to every run
+    overrides: {data: ../shared/data/fer2013/fer2013.csv.gz}           # applied to every run; paths from the working folder
 """
 
 from __future__ import annotations
@@ -151,8 +151,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         if not cfg.data:
             raise ConfigError(f"{config}: no dataset; set `data:` in it or in the study's overrides")
         for key, path in [("data", cfg.data), ("soft_labels", cfg.soft_labels), *(("extra_data", d) for d in cfg.extra_data)]:
-            if path and not Path(path).exists():
-                raise ConfigError(f"{config}: {key} {path} not found")
+            if path and not Path(path).exists():  # relative paths (the config's or the overrides') are read from the working folder
+                raise ConfigError(f"{config}: {key} {path} not found (relative paths in configs and the study's overrides are taken from the working folder, {base})")
         outside_dataset(out, cfg.data, "--out")
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.images import IMAGE_SUFFIXES, images_under
+from ..data.images import IMAGE_SUFFIXES, real_folders_under
 from ..errors import FacesenseError, SourceFailed
 from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
@@ -123,11 +123,12 @@ def _check_photos_out(opts: LiveOptions) -> None:
     if not os.access(parent, os.W_OK):
         raise FacesenseError(f"--photos-out {out}: folder {parent} is not writable; choose another place")
     target = out.resolve()
-    # the folders photos are read from: the source's (a photo's own folder), and linked albums
-    read_from = {source.resolve() if source.is_dir() else source.resolve().parent}
-    if source.is_dir():
-        read_from |= {p.resolve().parent for p in images_under(source)}
-    for folder in sorted(read_from):
+    if not source.is_dir():  # one photo: its copy goes to FOLDER/<its name>, so only its own folder clashes
+        if target in (source.resolve().parent, source.absolute().parent):
+            raise FacesenseError(f"--photos-out {out}: is the folder of the photo itself; its annotated copy would replace it, so write it elsewhere")
+        return
+    # the real folders a photo folder's photos are read from (the folder, linked albums)
+    for folder in sorted(map(Path, real_folders_under(source))):
         if target == folder or target.is_relative_to(folder) or folder.is_relative_to(target):
             raise FacesenseError(f"--photos-out {out}: holds or is inside {folder}, where the photos are read from; annotated copies could replace them, so write them elsewhere")
 
@@ -183,7 +184,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
             sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if getattr(source, "photos", False) else None))
         if opts.photos_out:
-            sinks.append(AnnotatedPhotosSink(opts.photos_out, source.folder))
+            sinks.append(AnnotatedPhotosSink(opts.photos_out, source.folder, source.files))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
         if opts.log_csv:
             sinks.append(FrameLogSink(opts.log_csv, columns, "csv", name))

@@ -234,9 +234,11 @@ class AnnotatedPhotosSink:
     in the source folder, in its own format where OpenCV writes it (else JPEG). Each file is
     written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
 
-    def __init__(self, folder: str | Path, source_root: Path):
+    def __init__(self, folder: str | Path, source_root: Path, photos: list[Path] = ()):
         self.path = self.folder = Path(folder)
         self.root = Path(source_root)
+        # the photos' real paths: a copy must never land on one (a link left in FOLDER could lead there)
+        self._photos = {os.path.realpath(p) for p in photos}
         self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
         self.written = 0
 
@@ -251,9 +253,12 @@ class AnnotatedPhotosSink:
         # its own format where OpenCV writes it; else a JPEG named after the whole file name
         # (b.gif -> b.gif.jpg), so that b.gif and b.jpg do not end up as one file
         out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
-        if out.exists() and os.path.samefile(out, photo):  # checked up front too: never a photo replaced by its copy
-            raise OutputError(f"{out}: is the photo itself; give --photos-out a folder apart from the photos")
-        ok, data = cv2.imencode(out.suffix.lower(), annotated, [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_WEBP_QUALITY, 92])
+        if os.path.realpath(out) in self._photos or (out.exists() and os.path.samefile(out, photo)):  # checked up front too
+            raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
+        # lossy formats at quality 92 (OpenCV's WebP default is lossless: 9x the size); only the
+        # format's own parameter, as OpenCV warns about the others
+        quality = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".jpeg": cv2.IMWRITE_JPEG_QUALITY, ".webp": cv2.IMWRITE_WEBP_QUALITY}.get(out.suffix.lower())
+        ok, data = cv2.imencode(out.suffix.lower(), annotated, [quality, 92] if quality is not None else [])
         if not ok:
             raise OutputError(f"{out}: the annotated photo could not be encoded")
         try:
