@@ -169,4 +169,6 @@ def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "face.jpg"), demo_photo())
     assert main(["live", "--source", str(tmp_path / "face.jpg"), "--no-window", "--gender", "none", "--age", "none"]) == 0
     out = capsys.readouterr().out
-    assert "1 track)" in out and "1 frame)" in out and "1 tracks" not in out and "1 frames" not in out
+    assert "1 frame)" in out and "1 frames" not in out
+    # a photo has no frame rate: photos, and photos a second
+    assert "photos 1  faces 1 (1.0/photo)" in out and "photos/s" in out and "FPS" not in out

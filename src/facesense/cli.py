@@ -298,10 +298,14 @@ def _counted(n: int, noun: str) -> str:
 def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
-    print(
-        f"frames {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/frame, {_counted(summary['tracks'], 'track')})  "
-        f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
-    )
+    if summary.get("source_kind") == "photos":  # a photo has no frame rate: photos, and photos a second
+        print(f"photos {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/photo)  "
+              f"{summary['fps_wall']} photos/s (pipeline {summary['fps_pipeline']})")
+    else:
+        print(
+            f"frames {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/frame, {_counted(summary['tracks'], 'track')})  "
+            f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
+        )
     print(f"latency ms median/p95: {stages}")
     tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first

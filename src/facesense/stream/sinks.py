@@ -563,6 +563,8 @@ def source_fields(source, name: str, detector: str) -> dict:
     web app's video jobs write the same summary)."""
     return {
         "source": name,
+        # what the frames are: photos (fps and latency per photo), a video file, or live frames
+        "source_kind": "photos" if getattr(source, "photos", False) else "live" if getattr(source, "live", False) else "video",
         "detector": detector,
         "unreadable_frames": getattr(source, "unreadable", 0),
         "ended_early": source.ended_early() if hasattr(source, "ended_early") else None,
