@@ -404,30 +404,11 @@ def _run_demo(clip: Path, out: Path, args) -> None:
     _finish_live(run_live(opts), opts.summary_json)
 
 
-def _compare_out_apart(out: Path, runs: list[Path]) -> None:
-    """compare's folder must not land in a run (its files would mix with the run's) nor in a
-    run's folder dataset (its plots would be read as images), as study's and evaluate's may not."""
-    from .config import read_yaml
-
-    for run in runs:
-        if run.is_dir() and (out == run or out.is_relative_to(run)):
-            raise FacesenseError(f"--out {out}: is inside the run folder {run}; write the comparison elsewhere")
-        try:  # compare itself needs no config: one that does not read leaves this check out
-            saved = read_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))
-        except (OSError, FacesenseError):
-            continue
-        data = saved.get("data") if isinstance(saved, dict) else None
-        if isinstance(data, str) and data:
-            outside_dataset(out, data)
-
-
 def _compare(args) -> None:
     from .eval.compare import COLUMNS, compare_runs
 
     out = Path(args.out).resolve()
-    runs = [Path(r).resolve() for r in args.runs]
-    _compare_out_apart(out, runs)
-    rows, note = compare_runs(runs, out)
+    rows, note = compare_runs([Path(r).resolve() for r in args.runs], out)
     print(" | ".join(COLUMNS))
     for r in rows:
         print(" | ".join(str(r[c]) for c in COLUMNS))

@@ -313,7 +313,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             if not skip_bad:
                 raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
             skipped.append((rel or f"line{line_no}", reason))
-            skipped_splits.append(((row.get(split_column) or "").strip() or None) if split_column else None)
+            skipped_splits.append(split)
             continue
         first_seen[same] = (line_no, label, split)
         ids.append(rel)

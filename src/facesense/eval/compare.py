@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 from .. import schema
+from ..config import read_yaml
 from ..errors import FacesenseError
-from ..runs import RunDir, resume_command, write_text
+from ..runs import RunDir, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
@@ -79,6 +80,21 @@ def validation_sets(rows: list[dict]) -> str | None:
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
 
 
+def _check_out_apart(out: Path, roots: list[Path]) -> None:
+    """The comparison's folder must not land in a run (its files would mix with the run's) nor
+    in a run's folder dataset (its plots would be read as images), as study's and evaluate's may not."""
+    for root in roots:
+        if root.is_dir() and (out == root or out.is_relative_to(root)):
+            raise FacesenseError(f"--out {out}: is inside the run folder {root}; write the comparison elsewhere")
+        try:  # compare itself needs no config: one that does not read leaves this check out
+            saved = read_yaml(RunDir(root).config.read_text(), str(RunDir(root).config))
+        except (OSError, FacesenseError):
+            continue
+        data = saved.get("data") if isinstance(saved, dict) else None
+        if isinstance(data, str) and data:
+            outside_dataset(out, data)
+
+
 def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tuple[list[dict], str | None]:
     """One table of `roots` and a note when they were validated on different samples;
     `same_classes` refuses runs over different class lists (their accuracies are not
@@ -90,6 +106,7 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
         if Path(root).resolve() in seen:
             raise FacesenseError(f"{root}: given twice; give each run once")
         seen.add(Path(root).resolve())
+    _check_out_apart(Path(out).resolve(), [Path(r).resolve() for r in roots])
     rows = [run_row(Path(r)) for r in roots]
     for row in rows[1:] if same_classes else []:
         if row["_classes"] != rows[0]["_classes"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, is_camera, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, NAME_MAX, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
+from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +108,12 @@ def _check_photos_out(opts: LiveOptions) -> None:
     """--photos-out: a folder (made if missing) for a photo folder's or a photo's annotated
     copies, apart from every folder the photos are read from: a copy must never replace a photo."""
     source, out = Path(str(opts.source)), Path(opts.photos_out)
-    if not (is_camera(opts.source) or "://" in str(opts.source)) and not source.exists():
+    live = is_camera(opts.source) or "://" in str(opts.source)
+    if not live and not source.exists():
         return  # opening the source says it is missing
-    if is_camera(opts.source) or "://" in str(opts.source) or not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
+    if live or not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
         raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video, camera or stream give --out annotated.mp4")
-    if len(out.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise FacesenseError(f"--photos-out {out}: the folder name is longer than the {NAME_MAX} bytes a file system allows; choose a shorter one")
-    if out.exists() and not out.is_dir():
-        raise FacesenseError(f"--photos-out {out}: is a file; give a folder for the annotated photos")
-    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise FacesenseError(f"--photos-out {out}: {parent} is a file, not a folder; choose another place")
-    if not os.access(parent, os.W_OK):
-        raise FacesenseError(f"--photos-out {out}: folder {parent} is not writable; choose another place")
+    check_output_folder(out, "--photos-out")
     target = out.resolve()
     if not source.is_dir():  # one photo: its copy goes to FOLDER/<its name>, so only its own folder clashes
         if target in (source.resolve().parent, source.absolute().parent):
@@ -182,7 +174,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     try:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
-            sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if getattr(source, "photos", False) else None))
+            sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if source.photos else None))
         if opts.photos_out:
             sinks.append(AnnotatedPhotosSink(opts.photos_out, source.folder, source.files))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)
@@ -199,7 +191,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             t0 = time.perf_counter()
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
-            annotated = annotate(result, None if getattr(source, "photos", False) else fps) if needs_drawing else None  # a photo has no frame rate
+            annotated = annotate(result, None if source.photos else fps) if needs_drawing else None  # a photo has no frame rate
             for sink in sinks:
                 try:
                     sink.write(result, annotated)
@@ -222,7 +214,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     if failure is not None:
         raise failure
     if collector.frames == 0 and error != "interrupted":
-        nothing = "no photo could be read (each was skipped above)" if getattr(source, "photos", False) else "no frame could be read (empty, truncated, or not a video)"
+        nothing = "no photo could be read (each was skipped above)" if source.photos else "no frame could be read (empty, truncated, or not a video)"
         raise SourceError(error or f"{opts.source}: {nothing}")
     summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay

@@ -54,21 +54,42 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
     text = str(value)
     path = Path(text)
-    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:  # checked first: is_dir() raises on it
-        raise FacesenseError(f"{option} {text}: the file name is longer than the {NAME_MAX} bytes a file system allows; choose a shorter one")
+    _check_name_length(path, option, text, "file")  # checked first: is_dir() raises on it
     if text.endswith(("/", os.sep)) or path.is_dir():
         example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
     if suffixes and path.suffix.lower() not in suffixes:
         raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use one of {', '.join(suffixes)}")
-    parent = path.parent
+    _check_writable_place(path.parent, option, text)
+    return path
+
+
+def check_output_folder(value: str | Path, option: str) -> Path:
+    """Refuse, before anything runs, a path that cannot become a folder of outputs (made if
+    missing): a file, a name too long, a parent that is a file, an unwritable place."""
+    text = str(value)
+    path = Path(text)
+    _check_name_length(path, option, text, "folder")
+    if path.exists() and not path.is_dir():
+        raise FacesenseError(f"{option} {text}: is a file; give a folder")
+    _check_writable_place(path, option, text)
+    return path
+
+
+def _check_name_length(path: Path, option: str, text: str, noun: str) -> None:
+    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise FacesenseError(f"{option} {text}: the {noun} name is longer than the {NAME_MAX} bytes a file system allows; choose a shorter one")
+
+
+def _check_writable_place(path: Path, option: str, text: str) -> None:
+    """`path`, or its nearest existing folder above it, must be a writable folder."""
+    parent = path
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise FacesenseError(f"{option} {text}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK):
         raise FacesenseError(f"{option} {text}: folder {parent} is not writable; choose another place")
-    return path
 
 
 def _tmp_for(path: Path) -> tuple[Path, list[Path]]:
@@ -140,7 +161,6 @@ class VideoSink:
             w, h = max(2, round(w * scale)), max(2, round(h * scale))
         if self.codec == "h264":
             import av
-            from fractions import Fraction
 
             w, h = w + w % 2, h + h % 2  # yuv420p needs even sides
             self.container = av.open(str(self.tmp), mode="w", options={"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {})
@@ -234,7 +254,7 @@ class AnnotatedPhotosSink:
     in the source folder, in its own format where OpenCV writes it (else JPEG). Each file is
     written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
 
-    def __init__(self, folder: str | Path, source_root: Path, photos: list[Path] = ()):
+    def __init__(self, folder: str | Path, source_root: Path, photos: list[Path]):
         self.path = self.folder = Path(folder)
         self.root = Path(source_root)
         # the photos' real paths: a copy must never land on one (a link left in FOLDER could lead there)
@@ -253,7 +273,7 @@ class AnnotatedPhotosSink:
         # its own format where OpenCV writes it; else a JPEG named after the whole file name
         # (b.gif -> b.gif.jpg), so that b.gif and b.jpg do not end up as one file
         out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
-        if os.path.realpath(out) in self._photos or (out.exists() and os.path.samefile(out, photo)):  # checked up front too
+        if os.path.realpath(out) in self._photos:  # checked up front too
             raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
         # lossy formats at quality 92 (OpenCV's WebP default is lossless: 9x the size); only the
         # format's own parameter, as OpenCV warns about the others
