@@ -129,16 +129,13 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         return image
     if not isinstance(image, (str, Path)) or str(image) == "":
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
+    from .data.images import VIDEO_FILE_SUFFIXES
     from .stream.frames import read_bgr_image
 
     path = Path(image)
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES and path.is_file():  # a video has its own method
         raise FacesenseError(f"{path}: a video, not a photo; use FaceAnalyser().stream({str(path)!r}) for its frames")
     return read_bgr_image(path)
-
-
-# files that analyse_image points to stream() instead of reading them as photos
-VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
 def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR) -> list[dict]:

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, images_under, read_image
+from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
 
 FACE_TASKS = ("expression", "gender", "gender_age")
-
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv")
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -31,7 +28,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             if not found:
                 raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             files += found
-        elif item.is_file() and item.suffix.lower() in VIDEO_SUFFIXES:
+        elif item.is_file() and item.suffix.lower() in VIDEO_FILE_SUFFIXES:
             raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
         elif item.is_file():
             files.append(item)

@@ -22,6 +22,9 @@ SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config,
 # a GIF: its first frame; .jfif and .jpe are JPEG (browsers on Windows save .jfif)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
+# videos given where photos belong (predict, analyse_image): pointed to the commands for videos
+VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
+
 
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
