@@ -278,3 +278,8 @@ def test_a_single_photos_copies_may_go_below_its_folder_and_no_link_leads_a_copy
     (tmp_path / "out" / "sub").symlink_to(photos, target_is_directory=True)
     assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(tmp_path / "out")]) == 2
     assert (photos / "a.jpg").read_bytes() == before
+
+
+def test_a_missing_photo_folder_is_called_a_folder(tmp_path, capsys):
+    assert main(["live", "--source", f"{tmp_path / 'nosuch'}/", "--no-window", *OFF]) == 2
+    assert f"folder {tmp_path / 'nosuch'} not found" in capsys.readouterr().err

@@ -53,7 +53,8 @@ class VideoFileSource(Source):
 
         self.path, self.stride = Path(path), max(1, stride)
         if not self.path.exists():
-            raise SourceError(f"video {self.path} not found; give a camera index, a video file, a stream URL or an image folder")
+            what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
+            raise SourceError(f"{what} {self.path} not found; give a camera index, a video file, a stream URL or an image folder")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: not a video file")
         if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
@@ -367,4 +368,4 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         return ImageFolderSource(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return single_image_source(path)
-    return VideoFileSource(path, stride)
+    return VideoFileSource(text, stride)  # as typed: a trailing / says a folder was meant
