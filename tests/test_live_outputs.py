@@ -55,6 +55,35 @@ def test_a_variable_frame_rate_video_keeps_its_frame_times(tmp_path):
     assert shown == [t / 1000 for t in times]
 
 
+class _StampedCapture:
+    """Stands in for cv2.VideoCapture's timestamps: what a damaged stream's container reports."""
+
+    def __init__(self, times_ms):
+        self.times_ms = iter(times_ms)
+
+    def get(self, prop):
+        assert prop == cv2.CAP_PROP_POS_MSEC
+        return next(self.times_ms)
+
+
+def test_one_wild_timestamp_does_not_shift_the_frames_after_it(tmp_path):
+    """A lone timestamp 10 minutes ahead (a damaged stream) was believed, and every later frame,
+    whose own time then went backwards, was logged 10 minutes late. A pause the next frame
+    confirms is still believed."""
+    source = VideoFileSource(write_vfr(tmp_path / "c.mp4", [0, 33]))
+    source.fps = 30.0
+    wild = [33 * i for i in range(5)] + [600_000] + [33 * i for i in range(6, 10)]
+    source.cap = _StampedCapture(wild)
+    times = [round(source._time_of(i), 3) for i in range(10)]
+    assert times == [0.0, 0.033, 0.066, 0.099, 0.132, 0.165, 0.198, 0.231, 0.264, 0.297]
+    paused = [33 * i for i in range(5)] + [60_000 + 33 * i for i in range(5)]
+    source._last_time, source._last_index, source._last_raw = 0.0, 0, None
+    source.cap = _StampedCapture(paused)
+    times = [round(source._time_of(i), 3) for i in range(10)]
+    assert times[:6] == [0.0, 0.033, 0.066, 0.099, 0.132, 0.165]  # the first of the pause: not yet believed
+    assert times[6:] == [60.033, 60.066, 60.099, 60.132]
+
+
 def test_a_folder_named_by_digits_is_a_folder_not_a_camera(tmp_path, monkeypatch):
     """`--source 2024` (a folder of that year's photos) tried to open camera 2024."""
     monkeypatch.chdir(tmp_path)

@@ -19,6 +19,9 @@ import numpy as np
 from ..data.images import IMAGE_SUFFIXES, images_under, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
+# A timestamp further than this ahead of the average rate's is believed only when the next agrees
+MAX_TIMESTAMP_LEAP_S = 5.0
+
 log = logging.getLogger(__name__)
 
 
@@ -66,7 +69,7 @@ class VideoFileSource(Source):
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.unreadable = 0  # frames inside the file that did not decode, skipped
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
-        self._last_time, self._last_index = 0.0, 0
+        self._last_time, self._last_index, self._last_raw = 0.0, 0, None
 
     def __iter__(self) -> Iterator[Frame]:
         index = failing = 0  # failing: grabs that failed in a row
@@ -93,16 +96,23 @@ class VideoFileSource(Source):
 
     def _time_of(self, index: int) -> float:
         """The grabbed frame's own timestamp: phones record variable frame rates, where the
-        index over the average rate drifts by seconds. Where the container gives none (or one
-        that goes backwards), the last time plus the frames since at the average rate."""
+        index over the average rate drifts by seconds. Where the container gives none, one that
+        goes backwards, or one that leaps far ahead of its neighbours (a damaged stream), the
+        last time plus the frames since at the average rate."""
         import cv2
 
         ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-        if math.isfinite(ms) and (ms > 0 or index == 0) and ms / 1000.0 >= self._last_time:
-            t = ms / 1000.0
-        else:  # none, or one that goes back: the frames since the last one at the average rate
-            t = self._last_time + (index - self._last_index) / self.fps
-        self._last_time, self._last_index = t, index
+        raw = ms / 1000.0 if math.isfinite(ms) and (ms > 0 or index == 0) else None
+        expected = self._last_time + (index - self._last_index) / self.fps
+        # A leap is believed once the next frame's timestamp agrees with it (a real pause in the
+        # recording); a lone wild one would otherwise pull every later frame's time with it.
+        t = expected
+        if raw is not None and raw >= self._last_time:
+            leap = raw - expected > MAX_TIMESTAMP_LEAP_S
+            confirmed = self._last_raw is not None and abs(raw - self._last_raw) <= MAX_TIMESTAMP_LEAP_S
+            if not leap or confirmed:
+                t = raw
+        self._last_time, self._last_index, self._last_raw = t, index, raw
         return t
 
     def ended_early(self) -> str | None:
