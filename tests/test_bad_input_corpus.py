@@ -105,7 +105,10 @@ CASES = [
     ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use one of .csv"),
     ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use one of .json"),
     ("live --summary whose timeline is a folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/busy.json"], "busy_timeline.png is a folder"),  # named a temp file, after writing the rest
-    ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "use one of .jsonl, .ndjson"),
+    # another log's extension names that log's option: "--log run.jsonl" said only "use one of .csv"
+    ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "--jsonl writes .jsonl files; for .csv use --log {c}/out/frames.csv"),
+    ("live --log as .jsonl", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/out/frames.jsonl"], "for .jsonl use --jsonl {c}/out/frames.jsonl"),
+    ("live --summary as .csv", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/out/s.csv"], "for .csv use --log {c}/out/s.csv"),
     ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
     ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),
     ("live YuNet model of random bytes", LIVE + ["--source", "{c}/clip.mp4", "--detector", "yunet", "--detector-model", "{c}/random.onnx"], "random.onnx: not a usable YuNet model"),  # OpenCV's text made it two lines

@@ -322,9 +322,11 @@ def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
 
 def _output(value: str | None, option: str, suffixes=None) -> Path | None:
     """An output path checked as typed (a trailing '/' means a folder), then made absolute."""
-    from .stream.sinks import check_output_path
+    from .stream.sinks import LOG_SUFFIXES, check_log_path, check_output_path
 
-    return check_output_path(value, option, suffixes).resolve() if value else None
+    if not value:
+        return None
+    return (check_log_path(value, option) if option in LOG_SUFFIXES else check_output_path(value, option, suffixes)).resolve()
 
 
 def _finish_live(summary: dict, summary_file: Path | None = None) -> None:
@@ -343,15 +345,15 @@ def _finish_live(summary: dict, summary_file: Path | None = None) -> None:
 
 def _live(args) -> None:
     from .stream.live import run_live
-    from .stream.sinks import LOG_SUFFIXES, VIDEO_SUFFIXES
+    from .stream.sinks import VIDEO_SUFFIXES
 
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
     opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
     opts.photos_out = Path(args.photos_out).resolve() if args.photos_out else None
-    opts.log_csv = _output(args.log, "--log", LOG_SUFFIXES["--log"])
-    opts.log_jsonl = _output(args.jsonl, "--jsonl", LOG_SUFFIXES["--jsonl"])
-    opts.summary_json = _output(args.summary, "--summary", LOG_SUFFIXES["--summary"])
+    opts.log_csv = _output(args.log, "--log")
+    opts.log_jsonl = _output(args.jsonl, "--jsonl")
+    opts.summary_json = _output(args.summary, "--summary")
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")

@@ -16,7 +16,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, is_camera, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import LOG_SUFFIXES, PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
+from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def check_outputs(opts: LiveOptions) -> None:
         _check_photos_out(opts)
     for value, option in ((opts.log_csv, "--log"), (opts.log_jsonl, "--jsonl"), (opts.summary_json, "--summary")):
         if value:
-            check_output_path(value, option, LOG_SUFFIXES[option])
+            check_log_path(value, option)
     _check_outside_source(opts)
     if opts.summary_json and timeline_path(Path(opts.summary_json)).is_dir():
         raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline_path(Path(opts.summary_json))} is a folder; choose another --summary name")

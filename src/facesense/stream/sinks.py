@@ -64,6 +64,16 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     return path
 
 
+def check_log_path(value: str | Path, option: str) -> Path:
+    """check_output_path for --log, --jsonl and --summary; a name with another one's extension
+    (`--log run.jsonl`) names the option that writes it."""
+    suffix = Path(str(value)).suffix.lower()
+    owner = next((other for other, suffixes in LOG_SUFFIXES.items() if suffix in suffixes), option)
+    if owner != option:
+        raise FacesenseError(f"{option} {value}: {option} writes {LOG_SUFFIXES[option][0]} files; for {suffix} use {owner} {value}")
+    return check_output_path(value, option, LOG_SUFFIXES[option])
+
+
 def check_output_folder(value: str | Path, option: str) -> Path:
     """Refuse, before anything runs, a path that cannot become a folder of outputs (made if
     missing): a file, a name too long, a parent that is a file, an unwritable place."""
