@@ -84,9 +84,15 @@ def test_a_holdout_too_small_for_the_classes_names_the_setting():
         assign_splits(make_samples({"a": 6, "b": 6}), val_size=0.05)
 
 
-def test_a_one_sample_class_leaves_the_training_split_as_it_was():
-    """Training's split of data with a one-sample class is the unstratified one it always was
-    (a model trained earlier is evaluated on the same val); data split keeps such a class in
-    training instead."""
-    s = make_samples({"a": 10, "b": 10, "c": 1})
-    assert len(assign_splits(s, val_size=0.2, seed=0)["val"]) == 5
+def test_a_one_sample_class_stays_in_training_and_the_rest_stays_stratified():
+    """One class with a single image made training's whole hold-out unstratified (val a=3, b=8
+    of 20 each); with two classes the single image could land in val, leaving a one-class
+    training split. Rule 3 keeps it in training (as data split always did); runs made under
+    rules 1 and 2 recompute their split as it was."""
+    s = make_samples({"a": 20, "b": 20, "c": 1})
+    for seed in range(3):
+        parts = assign_splits(s, val_size=0.25, seed=seed)
+        assert Counter(s.labels[i] for i in parts["val"]) == {"a": 5, "b": 5}
+        assert "c" in {s.labels[i] for i in parts["train"]}
+    old = Counter(s.labels[i] for i in assign_splits(s, val_size=0.25, seed=0, split_rule=2)["val"])
+    assert sum(old.values()) == 11 and old != {"a": 5, "b": 5, "c": 1}

@@ -24,10 +24,10 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
     pool = np.arange(len(samples))
     out = {}
     if test_size > 0:
-        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size", keep_singletons=True)
+        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size")
     if val_size > 0:
         # val_size is a fraction of the whole dataset, like test_size
-        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size, keep_singletons=True)
+        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size)
     out["train"] = pool
     return out
 

@@ -16,21 +16,22 @@ from .sources import canonical_split, read_dataset
 log = logging.getLogger(__name__)
 
 
-# the hold-out rule of new runs (config split_rule): 2 puts every class of two or more samples on
-# both sides; a config without the key was made under rule 1
-SPLIT_RULE = 2
+# the hold-out rule of new runs (config split_rule): 3 keeps single-sample classes in training
+# and the rest stratified, 2 puts every class of two or more samples on both sides; a config
+# without the key was made under rule 1
+SPLIT_RULE = 3
 
 
-def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, keep_singletons: bool = False, split_rule: int = SPLIT_RULE) -> tuple[np.ndarray, np.ndarray]:
-    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class (when a
-    class has a single sample: unstratified, the split runs have always used). `keep_singletons`:
-    such classes stay on the kept side and the others stay stratified (data split). `option`
-    and `given` (the value as the user gave it, where `fraction` is derived from it) name the
-    setting in the error when the pool is too small for that fraction."""
+def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, split_rule: int = SPLIT_RULE) -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` (indices) into (keep, held_out) with `fraction` held out, per class. A class
+    with a single sample stays on the kept side and the others stay stratified (rules 1 and 2,
+    of older runs: one such class made the whole split unstratified). `option` and `given` (the
+    value as the user gave it, where `fraction` is derived from it) name the setting in the
+    error when the pool is too small for that fraction."""
     y = np.asarray(labels)[pool]
     names, counts = np.unique(y, return_counts=True)
     single = names[counts < 2]
-    if keep_singletons and len(single):
+    if split_rule >= 3 and len(single):
         if len(single) == len(names):
             raise DataError(f"{option}={fraction if given is None else given:g}: every class has a single sample, so a hold-out would take whole classes out of training; add images or set {option} to 0")
         log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, single.tolist())), option)
