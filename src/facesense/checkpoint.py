@@ -97,7 +97,8 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged file
-        raise FacesenseError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {exc})") from None
+        reason = str(exc).split(". ")[0]  # torch's first sentence; the rest is advice on saving
+        raise FacesenseError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != "facesense-checkpoint":
         raise FacesenseError(f"{path}: not a facesense checkpoint (train one with `facesense train`)")
     payload["_path"] = path

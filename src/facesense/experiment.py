@@ -20,7 +20,7 @@ from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import build_model, count_parameters
-from .runs import RunDir, new_run_dir, resume_command, unfinished_runs, write_json, write_text
+from .runs import RunDir, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
 from .train.loop import Trainer, pick_device
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,13 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
 def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
     """Train (or resume) one run; returns its directory. `cfg.runs_dir` must be absolute or
     relative to a folder the caller chose (the library never reads the working directory).
-    `run_dir` fixes the directory instead of numbering a new one (used by studies)."""
+    `run_dir` fixes the directory instead of numbering a new one (used by studies). The run's
+    folder is locked while it trains (`training_lock`)."""
+    with contextlib.ExitStack() as held:
+        return _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_dir, held)
+
+
+def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_dir, held: contextlib.ExitStack) -> RunDir:
     if resume is not None:
         run = RunDir(resume)
         if not run.config.is_file():
@@ -92,7 +98,12 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
         except ConfigError as exc:  # a value an earlier version accepted
             raise ConfigError(f"{run.config}: {exc}; correct it in that file, then resume") from None
-    resuming = resume is not None and run.last_checkpoint.is_file()
+        if rank == 0:
+            held.enter_context(training_lock(run))
+            for path in (run.last_checkpoint, run.best_checkpoint, run.history):  # what a kill mid-write left
+                remove_stale_temps(path)
+    resume_from = _resume_point(run) if resume is not None else None
+    resuming = resume_from is not None
     check_before_data(cfg, resuming)
     data = prepare_data(cfg)
     if resume is not None:
@@ -110,6 +121,8 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
                     log.warning("note: %s stopped before it finished (killed, or training elsewhere); `%s` continues it", earlier.root, resume_command(earlier.root))
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
             created = run
+        if rank == 0:
+            held.enter_context(training_lock(run))
         if world_size > 1:
             run = _broadcast_run(run)
     try:
@@ -120,7 +133,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             from .train.gender_age import GenderAgeTrainer as trainer_class
         trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size, start_weights=not resuming)
         if resuming:
-            trainer.resume()
+            trainer.resume(resume_from)
         elif resume is not None:
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
@@ -170,6 +183,18 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
     write_json(run.summary, schema.stamped("train_summary", summary))
     return run
+
+
+def _resume_point(run: RunDir) -> Path | None:
+    """The checkpoint a resume goes on from: last.pt; best.pt where last.pt is missing (it holds
+    the training state as of the best epoch, so only the epochs after it are lost); None for a
+    run killed before its first checkpoint."""
+    if run.last_checkpoint.is_file():
+        return run.last_checkpoint
+    if run.best_checkpoint.is_file():
+        log.warning("%s: %s is missing; going on from %s, the best epoch so far (the epochs after it are trained again)", run.root, run.last_checkpoint.name, run.best_checkpoint.name)
+        return run.best_checkpoint
+    return None
 
 
 def _discard_unstarted(created: RunDir | None) -> bool:

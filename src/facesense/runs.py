@@ -26,8 +26,15 @@ from .errors import FacesenseError, OutputError
 def temp_beside(path: Path, tag: str) -> Path:
     """A temp name beside `path` for this process, `.NAME.PID.HOST.TAG` (same folder, so the
     final rename is atomic). Temp files of exactly this form that a killed run on this host
-    left for the same path (their process is gone) are removed first, so a rerun cleans up
-    after a kill -9. Other hosts' (a shared filesystem) and other files are never touched."""
+    left for the same path are removed first (`remove_stale_temps`)."""
+    remove_stale_temps(path)
+    return path.with_name(f".{_short_name(path.name)}.{os.getpid()}.{host_name()}.{tag}")
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove the temp files a killed process of this host left for `path` (their process is
+    gone), so a rerun cleans up after a kill -9. Other hosts' (a shared filesystem), live
+    processes' and other files are never touched."""
     host, name = host_name(), _short_name(path.name)
     ours = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{re.escape(path.suffix)})$")
     for old in path.parent.glob(f".{glob.escape(name)}.*"):
@@ -38,7 +45,6 @@ def temp_beside(path: Path, tag: str) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         elif not match.group(2) and old.is_file():
             old.unlink(missing_ok=True)
-    return path.with_name(f".{name}.{os.getpid()}.{host}.{tag}")
 
 
 def _short_name(name: str, limit: int = 120) -> str:
@@ -206,6 +212,27 @@ class RunDir:
 
     def eval_dir(self, split: str) -> Path:
         return self.root / f"eval_{split}"
+
+
+@contextmanager
+def training_lock(run: RunDir) -> Iterator[None]:
+    """Held on the run's folder while a process trains it: a second process resuming a run that
+    is still training would write its checkpoints from another trajectory. An advisory lock the
+    system drops when the process ends, however it ends; none on systems without flock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    fd = os.open(run.root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FacesenseError(f"{run.root}: another process is training this run now; wait for it to finish, or stop it and resume") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:

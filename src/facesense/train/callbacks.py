@@ -48,6 +48,10 @@ class EarlyStopping:
             self.wait = 0
         else:
             self.wait += 1
+        return self.spent()
+
+    def spent(self) -> bool:
+        """Whether the patience is used up: a run resumed after it stopped trains no more epochs."""
         return self.wait >= self.patience
 
     def state_dict(self) -> dict:

@@ -248,10 +248,20 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
 
-    def resume(self) -> None:
+    def resume(self, path: Path | None = None) -> None:
+        """Go on from a checkpoint of this run (last.pt unless told): its weights, optimiser,
+        policies, history and random states."""
         from ..checkpoint import read_checkpoint
 
-        state = read_checkpoint(self.run.last_checkpoint)
+        path = path or self.run.last_checkpoint
+        try:
+            state = read_checkpoint(path)
+        except FacesenseError as exc:
+            if path == self.run.last_checkpoint and self.run.best_checkpoint.is_file():
+                raise FacesenseError(f"{exc}; delete it to go on from {self.run.best_checkpoint.name}, the best epoch so far") from None
+            raise
+        if "optimizer_state" not in state:  # an averaged (SWA) best.pt holds weights only
+            raise FacesenseError(f"{path}: holds no training state to go on from; start a new run")
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         if self.scheduler and state["scheduler_state"]:
@@ -365,13 +375,16 @@ class Trainer:
 
     def fit(self, progress: bool = True, on_epoch=None, stop_after: int | None = None) -> FitResult:
         """Run epochs start_epoch..epochs. `stop_after` ends the process early (as a kill would) for tests."""
-        stopped = False
         has_val = len(self.data.splits["val"]) > 0
         if not has_val:
-            log.warning("no validation split: callbacks monitor train_loss and best.pt is the last epoch")
+            plateau = isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))
+            log.warning("no validation split: best.pt is the last epoch%s%s", "; early stopping is off (it needs validation numbers)" if self.stopper else "",
+                        "; the plateau schedule watches train_loss" if plateau else "")
+        # resumed after early stopping had stopped it (killed during the final evaluation): no more epochs
+        stopped = self.stopper is not None and has_val and self.start_epoch > 1 and self.stopper.spent()
         keep_last = self.cfg.keep == "last" or not has_val
         swa_from = self.cfg.swa_start or self.cfg.epochs + 1
-        for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+        for epoch in range(self.start_epoch, self.cfg.epochs + 1 if not stopped else self.start_epoch):
             t0 = time.perf_counter()
             holding_lr = epoch >= swa_from and bool(self.cfg.swa_lr)  # SWA epochs at swa_lr replace the schedule
             self.holding_lr = holding_lr

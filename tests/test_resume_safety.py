@@ -1,0 +1,71 @@
+"""Resuming a run as people do after a kill: after it had stopped early, with last.pt lost or
+damaged, while another process still trains it, and with a kill's temp files left behind."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from facesense.errors import FacesenseError
+from facesense.experiment import train
+from facesense.runs import host_name, training_lock
+
+from test_alignment_and_resume import small_config
+
+
+def epochs_in(run):
+    return [row["epoch"] for row in torch.load(run.last_checkpoint, weights_only=False)["history"]]
+
+
+def test_a_run_resumed_after_early_stopping_trains_no_more_epochs(tmp_path, folders3):
+    """Killed during the final evaluation of a run that early stopping had ended: the resume
+    trained one more epoch past the stop, and could have replaced best.pt with it."""
+    cfg = small_config(folders3, tmp_path, epochs=10, early_stopping=1, monitor="val_accuracy", lr=1e-12, min_lr=0)
+    run = train(cfg, progress=False)
+    summary = json.loads(run.summary.read_text())
+    assert summary["stopped_early"] and summary["epochs_run"] < 10
+    best = run.best_checkpoint.read_bytes()
+    run.summary.unlink()  # as a kill during the final evaluation leaves it
+    train(None, resume=run.root, progress=False)
+    again = json.loads(run.summary.read_text())
+    assert again["epochs_run"] == summary["epochs_run"] and again["stopped_early"]
+    assert epochs_in(run) == list(range(1, summary["epochs_run"] + 1))
+    assert run.best_checkpoint.read_bytes() == best
+
+
+def test_resume_goes_on_from_best_pt_when_last_pt_is_lost(tmp_path, folders3, caplog):
+    """With last.pt gone, the resume said "killed before its first checkpoint", started again
+    from epoch 1 and overwrote best.pt; a damaged last.pt was named without a way forward."""
+    run = train(small_config(folders3, tmp_path, epochs=3, keep="last"), progress=False, stop_after=2)
+    run.last_checkpoint.write_bytes(run.last_checkpoint.read_bytes()[:1000])
+    with pytest.raises(FacesenseError, match=r"last.pt: not a readable checkpoint .*; delete it to go on from best.pt"):
+        train(None, resume=run.root, progress=False)
+    run.last_checkpoint.unlink()
+    train(None, resume=run.root, progress=False)
+    assert "last.pt is missing; going on from best.pt" in caplog.text and "killed before its first checkpoint" not in caplog.text
+    assert epochs_in(run) == [1, 2, 3] and json.loads(run.summary.read_text())["epochs_run"] == 3
+
+
+def test_a_run_that_another_process_trains_is_not_resumed(tmp_path, folders3):
+    """Two processes resuming one run wrote the same checkpoints from two trajectories."""
+    run = train(small_config(folders3, tmp_path), progress=False, stop_after=1)
+    before = run.last_checkpoint.read_bytes()
+    with training_lock(run):  # as the process still training it holds
+        with pytest.raises(FacesenseError, match="another process is training this run now"):
+            train(None, resume=run.root, progress=False)
+    assert run.last_checkpoint.read_bytes() == before
+    assert train(None, resume=run.root, progress=False).summary.is_file()  # released with its holder
+
+
+def test_resume_removes_the_temp_files_a_kill_left(tmp_path, folders3):
+    """A kill while best.pt was being written left its temp file (a whole checkpoint) in the
+    finished run: it was only removed when best.pt was next written."""
+    run = train(small_config(folders3, tmp_path, epochs=2), progress=False, stop_after=1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    left = [run.root / f".{name}.{dead}.{host_name()}.deadbeef.tmp" for name in ("best.pt", "last.pt")]
+    for path in left:
+        path.write_bytes(b"half a checkpoint")
+    train(None, resume=run.root, progress=False)
+    assert not any(path.exists() for path in left)
