@@ -230,6 +230,8 @@ def training_lock(run: RunDir) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FacesenseError(f"{run.root}: another process is training this run now; wait for it to finish, or stop it and resume") from None
+        except OSError:  # a file system without locks (some network mounts): train unguarded
+            pass
         yield
     finally:
         os.close(fd)
