@@ -127,6 +127,8 @@ CASES = [
     ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
     ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),
     ("evaluate model of random bytes", ["evaluate", "{c}/random.pt", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.pt"),
+    # protobuf's DecodeError came through as a traceback, from the check for a gender+age model
+    ("evaluate ONNX model of random bytes", ["evaluate", "{c}/random.onnx", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.onnx: not a loadable ONNX model"),
     ("evaluate csv with wrong columns", ["evaluate", "gender", "--data", "{c}/wrong_columns.csv", "--out", "{c}/out/e"], "wrong_columns.csv"),
     ("evaluate labels.csv with missing files", ["evaluate", "gender", "--data", "{c}/manifest", "--out", "{c}/out/e"], "missing_a.png not found"),
     ("evaluate file as --out folder", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
@@ -170,6 +172,7 @@ CASES = [
     ("train loss=bce on seven classes", ["train", "data={c}/fer.csv", "val_size=0.5", "loss=bce", "runs_dir={c}/out/r"], "loss=bce needs exactly 2 classes"),
     ("train freezing every layer", ["train", "data={c}/faces", "task=gender", "freeze=[0,1,3,4]", "runs_dir={c}/out/r"], "leaves no parameter to train"),
     ("train init_from random bytes", ["train", "data={c}/faces", "task=gender", "init_from={c}/random.pt", "runs_dir={c}/out/r"], "random.pt: not a readable PyTorch file"),
+    ("train onnx_graph of random bytes", ["train", "data={c}/faces", "task=gender", "model=onnx_graph", "model_args.onnx={c}/random.onnx", "runs_dir={c}/out/r"], "random.onnx: not a loadable ONNX model"),
     ("train init_from a folder that is no run", ["train", "data={c}/faces", "task=gender", "init_from={c}/a_folder", "runs_dir={c}/out/r"], "a_folder: no best.pt or last.pt"),
     ("train negative rotation", ["train", "data={c}/faces", "task=gender", "augment.rotation=-5", "runs_dir={c}/out/r"], "augment.rotation must be in [0, 180]"),
     ("train zoom above 1", ["train", "data={c}/faces", "task=gender", "augment.zoom=1.5", "runs_dir={c}/out/r"], "augment.zoom must be in [0, 1)"),

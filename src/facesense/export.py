@@ -143,9 +143,9 @@ def with_decision_threshold(model_bytes: bytes, classes: list[str], threshold: f
 
 def decision_threshold(onnx_file: str | Path) -> float | None:
     """The threshold folded into an exported two-class model (None: it decides at 0.5)."""
-    import onnx
+    from .onnx_files import onnx_metadata
 
-    meta = {p.key: p.value for p in onnx.load(str(onnx_file), load_external_data=False).metadata_props}
+    meta = onnx_metadata(onnx_file)
     if DECISION_THRESHOLD_KEY not in meta:
         return None
     return next(v for k, v in json.loads(meta[DECISION_THRESHOLD_KEY]).items() if k != "chosen_by")

@@ -185,9 +185,9 @@ def split_config_of(model: str | Path) -> dict:
 
         onnx = path if path.suffix.lower() == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
         if onnx is not None and onnx.is_file():
-            import onnx as onnx_lib
+            from ..onnx_files import onnx_metadata
 
-            meta = {p.key: p.value for p in onnx_lib.load(str(onnx), load_external_data=False).metadata_props}
+            meta = onnx_metadata(onnx)
             return json.loads(meta.get("facesense_split", "{}"))
     from ..checkpoint import read_checkpoint
 

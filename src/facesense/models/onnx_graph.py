@@ -83,10 +83,11 @@ class OnnxGraph(nn.Module):
 
     def __init__(self, path: str | Path, output: str, num_outputs: int | None = None):
         super().__init__()
-        import onnx
         from onnx import numpy_helper
 
-        graph = onnx.load(str(path)).graph
+        from ..onnx_files import read_onnx
+
+        graph = read_onnx(path, weights=True).graph
         self.input_name = graph.input[0].name
         dims = graph.input[0].type.tensor_type.shape.dim
         self.input_shape = tuple(d.dim_value or None for d in dims)  # None: a symbolic (batch) axis
