@@ -57,3 +57,18 @@ def test_the_note_points_at_rows_that_were_held_out_or_at_other_data(tmp_path):
     assert "--split val or test" in training_data_note({"data": "utk", "test_size": 0.25}, tmp_path / "utk", None, "m")
     with pytest.raises(DataError, match="trained on all of it \\(extra_data\\)"):
         check_not_extra_data({"data": "utkface", "extra_data": ["/elsewhere/gender_faces"]}, tmp_path / "gender_faces", "test", "gender_age")
+
+
+def test_a_model_trained_on_every_row_is_not_sent_to_one_of_them(tmp_path):
+    """train_split null trains on every row no val_split or test_split takes. The shipped
+    sentiment model (all 603 images) was said to have held out partition1, and scoring it there
+    gave no note at all."""
+    from facesense.eval.evaluate import training_data_note
+
+    parts = ["partition1", "partition2", "partition3"]
+    everything = {"data": "sentiment", "train_split": None, "val_split": None, "test_split": "test", "val_size": 0.0}
+    for split in (None, "partition1"):
+        assert "it held none of this data out" in training_data_note(everything, tmp_path / "sentiment", split, "m", data_splits=parts)
+    one_held = {**everything, "val_split": "partition3"}
+    assert "--split partition3" in training_data_note(one_held, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
+    assert training_data_note(one_held, tmp_path / "sentiment", "partition3", "m", data_splits=parts) is None

@@ -15,7 +15,7 @@ import numpy as np
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import canonical_split
-from ..data.split import _match, assign_splits, read_scored_rows, trained_split_settings
+from ..data.split import _match, assign_splits, matching_split_names, read_scored_rows, trained_split_settings
 from ..errors import DataError
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
@@ -113,7 +113,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
         return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
     train_split = config.get("train_split")
-    if not (split is None or canonical_split(split) == "train" or (train_split and split.lower() == str(train_split).lower())):
+    if not _trained_on_split(config, split, data_splits):
         return None
     held_out = _held_out_split(config, data_splits)
     if held_out is None:
@@ -122,10 +122,29 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
+def _trained_on_split(config: dict, split: str | None, data_splits: list[str] | None) -> bool:
+    """Whether the rows of `split` (None: every row) were among the model's training rows, by its
+    config. train_split null trains on every row its val_split and test_split do not take."""
+    if split is None:
+        return True
+    train_split = config.get("train_split")
+    if train_split is not None or not data_splits:  # a split named in the config, or one recomputed
+        return canonical_split(split) == "train" or (bool(train_split) and split.lower() == str(train_split).lower())
+    return not _held_out_by_name(config, [split])
+
+
+def _held_out_by_name(config: dict, data_splits: list[str]) -> list[str]:
+    """Those of the data's splits that the config's val_split or test_split take."""
+    return [s for key in ("val_split", "test_split") if config.get(key) for s in matching_split_names(data_splits, str(config[key]))]
+
+
 def _held_out_split(config: dict, data_splits: list[str] | None) -> str | None:
     """How to name the rows a model did not train on: one of the data's other named splits, or
     the split its config held out (recomputed); None when it trained on every row."""
-    others = [s for s in data_splits or [] if canonical_split(s) != "train" and s.lower() != str(config.get("train_split")).lower()]
+    if config.get("train_split") is None and data_splits:  # the rows no val_split or test_split took
+        others = _held_out_by_name(config, data_splits)
+    else:
+        others = [s for s in data_splits or [] if canonical_split(s) != "train" and s.lower() != str(config.get("train_split")).lower()]
     if others:
         return others[0]
     if not data_splits and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
