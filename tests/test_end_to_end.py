@@ -82,6 +82,7 @@ def test_train_evaluate_predict(trained_run, capsys, folders3, caplog):
     assert len(rows) == 16
     for r in rows:
         assert sum(r[f"p_{c}"] for c in classes) == pytest.approx(1, abs=1e-4)
+        assert next(iter(r)) == "schema_version"  # first, as in every JSON record (it came last)
     assert main(["predict", run, str(folders3 / "sad" / "sad_0.png")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("path,pred,p_angry") and len(lines) == 2

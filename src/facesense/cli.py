@@ -229,7 +229,7 @@ def _predict(args) -> None:
     from . import schema
 
     classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model)
-    rows = [{**r, schema.KEY: schema.VERSIONS["predict"]} for r in rows]
+    rows = [schema.stamped("predict", r) for r in rows]  # JSON: the key first, as in every JSON record
     _print_predictions(rows, classes, args.format)
     if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {len(rows)} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
