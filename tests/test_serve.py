@@ -438,3 +438,12 @@ def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
     monkeypatch.setenv("FACESENSE_TOKEN", "")  # `-e FACESENSE_TOKEN=$TOKEN` with TOKEN unset
     assert main(["serve"]) == 2
     assert "FACESENSE_TOKEN is set but empty" in capsys.readouterr().err
+
+
+def test_the_address_printed_for_every_interface_is_one_a_browser_can_open():
+    """`--host 0.0.0.0` printed http://0.0.0.0:8000/, which a phone cannot open."""
+    from facesense.serve.server import _address_to_open
+
+    for every in ("0.0.0.0", "::"):
+        assert _address_to_open(every) not in ("0.0.0.0", "::", "")
+    assert _address_to_open("127.0.0.1") == "127.0.0.1" and _address_to_open("192.168.1.5") == "192.168.1.5"

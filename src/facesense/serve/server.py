@@ -122,6 +122,21 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
     )
 
 
+def _address_to_open(host: str) -> str:
+    """The address to type into a browser: `--host 0.0.0.0` (every interface) cannot be opened
+    from a phone, so this machine's address on its default route stands in for it."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)  # documentation addresses
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.connect(probe)  # picks the route; a datagram socket sends nothing on connect
+            return udp.getsockname()[0]
+    except OSError:  # no route (an offline machine): the name others may know it by
+        return socket.gethostname()
+
+
 def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
     import uvicorn
 
@@ -134,7 +149,8 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
             file=sys.stderr,
         )
     scheme = "https" if ssl_certfile else "http"
-    shown = f"[{host}]" if ":" in host else host
+    shown = _address_to_open(host)
+    shown = f"[{shown}]" if ":" in shown else shown
     print(f"facesense page on {scheme}://{shown}:{sock.getsockname()[1]}/  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
