@@ -5,7 +5,9 @@ a clip, so a gender change or age movement within a track is noise, unless the t
 passed from one person to another (a cut in an edited clip); expression may really change, so
 fewer changes is better only up to a point.
 
-    python bench/label_stability.py [--videos ../shared/data/videos] [--smoothing 1,0.4] [--age dlib-age]
+    python bench/label_stability.py [--videos ../shared/data/videos] [--smoothing 1,0.4] [--gender gender_age] [--age auto] [--detector centerface]
+
+The defaults are the models and detector `live` runs by default.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facesense.stream.detect import build_detector
+from facesense.runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
+from facesense.stream.detect import DEFAULT_DETECTOR, build_detector
 from facesense.stream.frames import open_source
 from facesense.stream.live import load_face_models
 from facesense.stream.pipeline import PipelineSettings, run_pipeline
@@ -25,13 +28,13 @@ from facesense.stream.pipeline import PipelineSettings, run_pipeline
 MIN_FRAMES = 10  # shorter tracks say little about stability
 
 
-def track_series(video: Path, models, smoothing: float) -> tuple[dict[int, dict[str, list]], float]:
+def track_series(video: Path, models, smoothing: float, detector: str) -> tuple[dict[int, dict[str, list]], float]:
     """-> ({track id: {"t": times, "expression": labels, "gender": labels, "age": years}}, fps)."""
     source = open_source(str(video))
     series: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     try:
         # every face every frame: a raw label that repeats for want of a turn would hide flips
-        for result in run_pipeline(source, build_detector("haar_alt2"), models, PipelineSettings(smoothing=smoothing, classify_per_frame=0, gender_age_per_frame=0)):
+        for result in run_pipeline(source, build_detector(detector), models, PipelineSettings(smoothing=smoothing, classify_per_frame=0, gender_age_per_frame=0)):
             for face in result.faces:
                 s = series[face.track_id]
                 s["t"].append(result.frame.time_s)
@@ -58,16 +61,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", default="../shared/data/videos")
     ap.add_argument("--smoothing", default="1,0.4", help="weights of the newest frame to compare (1 = off)")
-    ap.add_argument("--age", default="dlib-age", help="age backend, or none")
+    ap.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (default {DEFAULT_GENDER}, as live)")
+    ap.add_argument("--age", default=DEFAULT_AGE, help=f"age backend (default {DEFAULT_AGE}, as live), or none")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"face detector (default {DEFAULT_DETECTOR}, as live)")
     args = ap.parse_args()
-    models = load_face_models("expression", "gender", None if args.age == "none" else args.age)
+    models = load_face_models(DEFAULT_EXPRESSION, args.gender, None if args.age == "none" else args.age)
     videos = sorted(p for p in Path(args.videos).glob("*.mp4") if p.stem != "no_face")
-    print(f"machine: {platform.machine()} CPU; shipped expression + gender, age: {args.age}; haar_alt2; tracks of >= {MIN_FRAMES} frames\n")
+    print(f"machine: {platform.machine()} CPU; expression: {DEFAULT_EXPRESSION}, gender: {args.gender}, age: {args.age}; detector {args.detector}; every face every frame; tracks of >= {MIN_FRAMES} frames\n")
     print("| video | smoothing | tracks | track-seconds | expression changes/s | gender changes/s | gender frames = track majority | age: mean within-track sd | age: median frame-to-frame change |")
     print("|---|---|---|---|---|---|---|---|---|")
     for video in videos:
         for smoothing in (float(x) for x in args.smoothing.split(",")):
-            tracks, fps = track_series(video, models, smoothing)
+            tracks, fps = track_series(video, models, smoothing, args.detector)
             seconds = sum(len(s["t"]) for s in tracks.values()) / fps
             expr = sum(changes(s["expression"]) for s in tracks.values()) / seconds if seconds else float("nan")
             gend = sum(changes(s["gender"]) for s in tracks.values()) / seconds if seconds else float("nan")
