@@ -165,7 +165,7 @@ def _train(args) -> None:
                 monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
                 scores = "; ".join(f"{split} accuracy {s[split]['accuracy']:.4f}, macro-F1 {s[split]['macro_f1']:.4f} ({s[split]['n']} samples)" for split in ("val", "test") if split in s)
                 log.info("best epoch %s (by %s): %s, %.1fs of training", s["best_epoch"], monitor, scores, s["train_seconds"])
-        print(run.root)
+        print(run.root.absolute())  # as a new run prints it, whether resumed by a relative path or not
 
 
 def _evaluate(args) -> None:

@@ -57,7 +57,7 @@ class VideoFileSource(Source):
         self.path, self.stride = Path(path), max(1, stride)
         if not self.path.exists():
             what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
-            raise SourceError(f"{what} {self.path} not found; give a camera index, a video file, a stream URL or an image folder")
+            raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: not a video file")
         if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
