@@ -311,4 +311,4 @@ def test_a_single_photos_copies_may_go_below_its_folder_and_no_link_leads_a_copy
 
 def test_a_missing_photo_folder_is_called_a_folder(tmp_path, capsys):
     assert main(["live", "--source", f"{tmp_path / 'nosuch'}/", "--no-window", *OFF]) == 2
-    assert f"folder {tmp_path / 'nosuch'} not found" in capsys.readouterr().err
+    assert f"folder {tmp_path / 'nosuch'}/ not found" in capsys.readouterr().err
