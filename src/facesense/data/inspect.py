@@ -12,7 +12,7 @@ from .. import schema
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .images import decode
-from .samples import Samples
+from .samples import Samples, group_names, natural_order
 
 
 def content_hash(samples: Samples, i: int) -> str:
@@ -96,6 +96,38 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
 
 
 NO_SPLIT = "(no split)"
+# a column of more distinct values than this (ids, file names, exact ages) is not a grouping
+MAX_GROUPS = 20
+
+
+def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """{column: {group: {class: count}}} for each extra manifest column that groups the samples
+    (race, source, `age` in decades): how the classes spread over the groups that evaluate's
+    --group-by then compares. Columns of one group, of more than MAX_GROUPS, or of more groups than
+    half the rows (ids) are left out."""
+    from ..age import decade
+
+    out = {}
+    for name, values in samples.columns.items():
+        groups = group_names(values)
+        if name == "age" and all(_is_number(v) for v in values):
+            groups = [decade(float(v)) for v in values]
+        distinct = sorted(set(groups), key=natural_order)
+        if not 2 <= len(distinct) <= min(MAX_GROUPS, len(values) / 2):  # one group, or mostly groups of one
+            continue
+        table = {g: dict.fromkeys(classes, 0) for g in distinct}
+        for group, label in zip(groups, samples.labels):
+            table[group][label] += 1
+        out[name] = table
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> tuple[dict, list[list[int]]]:
@@ -126,6 +158,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "imbalance_ratio": max(total.values()) / max(1, min(total.values())),
         "naive_baseline": {"majority_class": majority, "from_split": train_name, "accuracy": baseline},
         "skipped": [list(x) for x in samples.skipped],
+        "by_column": column_counts(samples, classes),
     }
     groups: list[list[int]] = []
     # every image is decoded once, always: an unreadable file must be named, not silently left
@@ -198,19 +231,27 @@ def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
 
 
 def markdown(r: dict) -> str:
-    splits = list(r["counts"])
+    splits = [s for s in r["counts"] if s != "(all)"]  # without splits, the one column would repeat the total
     lines = [f"# Dataset report: {r['source']}", "", f"{r['n']} samples, {len(r['classes'])} classes.", ""]
-    lines += ["| class | " + " | ".join(splits) + " | total | share |", "|---" * (len(splits) + 3) + "|"]
+    lines += ["| class | " + "".join(f"{s} | " for s in splits) + "total | share |", "|---" * (len(splits) + 3) + "|"]
     for c in r["classes"]:
-        lines.append(f"| {c} | " + " | ".join(str(r["counts"][s][c]) for s in splits) + f" | {r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
+        lines.append(f"| {c} | " + "".join(f"{r['counts'][s][c]} | " for s in splits) + f"{r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
     nb = r["naive_baseline"]
     lines += [
         "",
         f"Imbalance ratio (largest / smallest class): {r['imbalance_ratio']:.1f}",
         "",
         f"Naive baseline (always '{nb['majority_class']}', the majority of {nb['from_split']}): "
-        + ", ".join(f"{s} {a:.1%}" for s, a in nb["accuracy"].items()),
+        + ", ".join(f"{s} {a:.1%}" for s, a in nb["accuracy"].items())
+        if splits else f"Naive baseline (always '{nb['majority_class']}', the majority class): {nb['accuracy']['(all)']:.1%}",
     ]
+    for column, table in r.get("by_column", {}).items():
+        lines += ["", f"By {column} (class counts per group; the share of the data; the majority class's share within the group):", "",
+                  f"| {column} | " + " | ".join(r["classes"]) + " | total | share | majority share |", "|---" * (len(r["classes"]) + 4) + "|"]
+        for group, counts in table.items():
+            n = sum(counts.values())
+            top = max(counts, key=counts.get)
+            lines.append(f"| {group} | " + " | ".join(str(counts[c]) for c in r["classes"]) + f" | {n} | {n / r['n']:.1%} | {top} {counts[top] / n:.1%} |")
     if "exact_duplicates" in r:
         d = r["exact_duplicates"]
         lines += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,16 @@ class Samples:
             skipped_splits=list(self.skipped_splits),
             columns={k: [v[i] for i in keep] for k, v in self.columns.items()},
         )
+
+
+_NUMBER_OR_BAND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, 80+, 10-19
+
+
+def natural_order(name: str):
+    """Sort key for group names: numbers and bands by their number (age 9 before 10 before 100;
+    decade 10-19 before 80+), then text ('nan', 'Others')."""
+    match = _NUMBER_OR_BAND.match(name)
+    return (0, float(match.group(1)), name) if match else (1, 0.0, name)
 
 
 def group_names(values: list[str]) -> list[str]:

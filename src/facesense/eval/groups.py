@@ -3,21 +3,11 @@ the best and worst group measured only over groups large enough for the gap to m
 
 from __future__ import annotations
 
-import re
+from ..data.samples import natural_order
 
 # A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
 # that includes it says nothing about the model
 MIN_GROUP_FOR_GAP = 30
-
-
-_NUMBER_OR_BAND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, 80+, 10-19
-
-
-def natural_order(name: str):
-    """Sort key: numbers and bands by their number (age 9 before 10 before 100; decade 10-19
-    before 80+), then text ('nan', 'Others')."""
-    match = _NUMBER_OR_BAND.match(name)
-    return (0, float(match.group(1)), name) if match else (1, 0.0, name)
 
 
 def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
