@@ -164,8 +164,10 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
 
 
-# settings of the machine, not of the experiment: a kept run may have used others
-_RUN_ONLY_KEYS = {"runs_dir", "device", "threads"}
+# settings of the machine, not of the experiment, and split_rule, the hold-out rule of the
+# version that made the run (a newer rule moves only a single-sample class): a kept run may
+# have others
+_RUN_ONLY_KEYS = {"runs_dir", "device", "threads", "split_rule"}
 
 
 def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
