@@ -82,6 +82,12 @@ def test_one_wild_timestamp_does_not_shift_the_frames_after_it(tmp_path):
     times = [round(source._time_of(i), 3) for i in range(10)]
     assert times[:6] == [0.0, 0.033, 0.066, 0.099, 0.132, 0.165]  # the first of the pause: not yet believed
     assert times[6:] == [60.033, 60.066, 60.099, 60.132]
+    # frames sampled 10 s apart (--stride 300 at 30 FPS, or a sparse time-lapse) around a 60 s
+    # pause: the pause stayed unbelieved, and every later frame 60 s early
+    sparse = [10_000 * i for i in range(5)] + [110_000 + 10_000 * i for i in range(4)]
+    source._last_time, source._last_index, source._last_raw = 0.0, 0, None
+    source.cap = _StampedCapture(sparse)
+    assert [round(source._time_of(300 * i)) for i in range(9)] == [0, 10, 20, 30, 40, 50, 120, 130, 140]
 
 
 def test_a_folder_named_by_digits_is_a_folder_not_a_camera(tmp_path, monkeypatch):

@@ -109,7 +109,9 @@ class VideoFileSource(Source):
         t = expected
         if raw is not None and raw >= self._last_time:
             leap = raw - expected > MAX_TIMESTAMP_LEAP_S
-            confirmed = self._last_raw is not None and abs(raw - self._last_raw) <= MAX_TIMESTAMP_LEAP_S
+            # against the spacing the frames since should have (a --stride of 300 is 10 s apart)
+            spacing = (index - self._last_index) / self.fps
+            confirmed = self._last_raw is not None and abs(raw - self._last_raw - spacing) <= MAX_TIMESTAMP_LEAP_S
             if not leap or confirmed:
                 t = raw
         self._last_time, self._last_index, self._last_raw = t, index, raw
