@@ -441,9 +441,10 @@ def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
 
 
 def test_the_address_printed_for_every_interface_is_one_a_browser_can_open():
-    """`--host 0.0.0.0` printed http://0.0.0.0:8000/, which a phone cannot open."""
-    from facesense.serve.server import _address_to_open
+    """`--host 0.0.0.0` printed http://0.0.0.0:8000/, which no browser can open: this machine's
+    own address is printed, and where the machine has a route, the one other devices may use."""
+    from facesense.serve.server import _other_devices_address
 
     for every in ("0.0.0.0", "::"):
-        assert _address_to_open(every) not in ("0.0.0.0", "::", "")
-    assert _address_to_open("127.0.0.1") == "127.0.0.1" and _address_to_open("192.168.1.5") == "192.168.1.5"
+        assert _other_devices_address(every) not in ("0.0.0.0", "::", "")
+    assert _other_devices_address("127.0.0.1") is None and _other_devices_address("192.168.1.5") is None

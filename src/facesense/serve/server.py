@@ -122,19 +122,24 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
     )
 
 
-def _address_to_open(host: str) -> str:
-    """The address to type into a browser: `--host 0.0.0.0` (every interface) cannot be opened
-    from a phone, so this machine's address on its default route stands in for it."""
-    if host not in ("0.0.0.0", "::", ""):
-        return host
+def _other_devices_address(host: str) -> str | None:
+    """Where other devices may reach a server listening on every interface (`--host 0.0.0.0`,
+    which no browser can open): this machine's address on its default route. None for a
+    specific host, and inside a container, whose own address is not the one published."""
+    if host not in ("0.0.0.0", "::", "") or any(Path(p).exists() for p in ("/.dockerenv", "/run/.containerenv")):
+        return None
     family = socket.AF_INET6 if host == "::" else socket.AF_INET
     probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)  # documentation addresses
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as udp:
             udp.connect(probe)  # picks the route; a datagram socket sends nothing on connect
             return udp.getsockname()[0]
-    except OSError:  # no route (an offline machine): the name others may know it by
-        return socket.gethostname()
+    except OSError:  # no route (an offline machine)
+        return None
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
 def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
@@ -148,10 +153,11 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
             + ("requests need the access token" if token else "anyone who reaches it can use it: add --token or set FACESENSE_TOKEN"),
             file=sys.stderr,
         )
-    scheme = "https" if ssl_certfile else "http"
-    shown = _address_to_open(host)
-    shown = f"[{shown}]" if ":" in shown else shown
-    print(f"facesense page on {scheme}://{shown}:{sock.getsockname()[1]}/  (API docs at /docs; Ctrl-C stops)", flush=True)
+    scheme, port = "https" if ssl_certfile else "http", sock.getsockname()[1]
+    every = host in ("0.0.0.0", "::", "")
+    other = _other_devices_address(host)
+    print(f"facesense page on {_url(scheme, '127.0.0.1' if every else host, port)}"
+          + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
