@@ -38,14 +38,19 @@ def test_a_run_resumed_after_early_stopping_trains_no_more_epochs(tmp_path, fold
 def test_resume_goes_on_from_best_pt_when_last_pt_is_lost(tmp_path, folders3, caplog):
     """With last.pt gone, the resume said "killed before its first checkpoint", started again
     from epoch 1 and overwrote best.pt; a damaged last.pt was named without a way forward."""
-    run = train(small_config(folders3, tmp_path, epochs=3, keep="last"), progress=False, stop_after=2)
+    # a rate too small to change the validation accuracy: epoch 1 stays the best
+    run = train(small_config(folders3, tmp_path, epochs=4, monitor="val_accuracy", lr=1e-12, min_lr=0), progress=False, stop_after=3)
+    assert torch.load(run.best_checkpoint, weights_only=False)["epoch"] == 1
     run.last_checkpoint.write_bytes(run.last_checkpoint.read_bytes()[:1000])
     with pytest.raises(FacesenseError, match=r"last.pt: not a readable checkpoint .*; delete it to go on from best.pt"):
         train(None, resume=run.root, progress=False)
     run.last_checkpoint.unlink()
     train(None, resume=run.root, progress=False)
     assert "last.pt is missing; going on from best.pt" in caplog.text and "killed before its first checkpoint" not in caplog.text
-    assert epochs_in(run) == [1, 2, 3] and json.loads(run.summary.read_text())["epochs_run"] == 3
+    assert epochs_in(run) == [1, 2, 3, 4]  # epochs 2 and 3 trained again after the best one
+    assert run.history.read_text().count("\n") == 5  # the header and one row per epoch
+    summary = json.loads(run.summary.read_text())
+    assert summary["epochs_run"] == 4 and summary["best_epoch"] == 1
 
 
 def test_a_run_that_another_process_trains_is_not_resumed(tmp_path, folders3):

@@ -92,6 +92,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         run = RunDir(resume)
         if not run.config.is_file():
             raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
+        if rank == 0:  # before the finished check: a process that held the lock until now may have just finished it
+            held.enter_context(training_lock(run))
         if run.summary.is_file():
             raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); start a new run to train more")
         try:
@@ -99,7 +101,6 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         except ConfigError as exc:  # a value an earlier version accepted
             raise ConfigError(f"{run.config}: {exc}; correct it in that file, then resume") from None
         if rank == 0:
-            held.enter_context(training_lock(run))
             for path in (run.last_checkpoint, run.best_checkpoint, run.history):  # what a kill mid-write left
                 remove_stale_temps(path)
     resume_from = _resume_point(run) if resume is not None else None

@@ -10,6 +10,7 @@ import errno
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import FacesenseError, OutputError
+
+log = logging.getLogger(__name__)
 
 
 def temp_beside(path: Path, tag: str) -> Path:
@@ -195,6 +198,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+# held by the process training a run (training_lock); left in place, since removing a lock
+# file lets two processes each lock a file of that name
+LOCK_NAME = ".training.lock"
+
+
 class RunDir:
     """Paths of every artefact of one run."""
 
@@ -216,22 +224,27 @@ class RunDir:
 
 @contextmanager
 def training_lock(run: RunDir) -> Iterator[None]:
-    """Held on the run's folder while a process trains it: a second process resuming a run that
-    is still training would write its checkpoints from another trajectory. An advisory lock the
-    system drops when the process ends, however it ends; none on systems without flock."""
+    """Held while a process trains the run: a second process resuming a run that is still
+    training would write its checkpoints from another trajectory. An advisory lock on the run's
+    `.training.lock` file (a regular file: network file systems lock those, not folders), which
+    the system drops when the process ends, however it ends."""
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    fd = os.open(run.root, os.O_RDONLY)
+    try:
+        fd = os.open(run.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only run folder: this process cannot write its checkpoints either
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FacesenseError(f"{run.root}: another process is training this run now; wait for it to finish, or stop it and resume") from None
-        except OSError:  # a file system without locks (some network mounts): train unguarded
-            pass
+        except OSError as exc:  # a file system without locks (ENOLCK on some network mounts)
+            log.warning("%s: cannot lock this run (%s); nothing stops a second process from training it at the same time", run.root, exc.strerror)
         yield
     finally:
         os.close(fd)
