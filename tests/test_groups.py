@@ -72,3 +72,5 @@ def test_a_model_trained_on_every_row_is_not_sent_to_one_of_them(tmp_path):
     one_held = {**everything, "val_split": "partition3"}
     assert "--split partition3" in training_data_note(one_held, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
     assert training_data_note(one_held, tmp_path / "sentiment", "partition3", "m", data_splits=parts) is None
+    own_hold_out = {**everything, "val_size": 0.2}  # held out a recomputed fifth of every row (found by review)
+    assert "--split val or test: its own split, recomputed" in training_data_note(own_hold_out, tmp_path / "sentiment", "partition1", "m", data_splits=parts)

@@ -147,7 +147,8 @@ def _held_out_split(config: dict, data_splits: list[str] | None) -> str | None:
         others = [s for s in data_splits or [] if canonical_split(s) != "train" and s.lower() != str(config.get("train_split")).lower()]
     if others:
         return others[0]
-    if not data_splits and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
+    recomputed_from = not data_splits or config.get("train_split") is None  # every row its pool
+    if recomputed_from and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
         return "val or test: its own split, recomputed"
     return None
 
