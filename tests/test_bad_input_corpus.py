@@ -109,6 +109,8 @@ CASES = [
     ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "--jsonl writes .jsonl files; for .csv use --log {c}/out/frames.csv"),
     ("live --log as .jsonl", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/out/frames.jsonl"], "for .jsonl use --jsonl {c}/out/frames.jsonl"),
     ("live --summary as .csv", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/out/s.csv"], "for .csv use --log {c}/out/s.csv"),
+    ("live --log as .json", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/out/f.json"], "for per-frame JSON lines use --jsonl {c}/out/f.jsonl, for the run's summary --summary {c}/out/f.json"),
+    ("live --summary as a .csv folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/out.csv/"], "--summary {c}/out.csv/: is a folder"),
     ("live model of random bytes (onnx)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.onnx"], "random.onnx: not a loadable ONNX"),
     ("live model of random bytes (pt)", LIVE + ["--source", "{c}/clip.mp4", "--expression", "{c}/random.pt"], "random.pt: not a readable checkpoint"),
     ("live YuNet model of random bytes", LIVE + ["--source", "{c}/clip.mp4", "--detector", "yunet", "--detector-model", "{c}/random.onnx"], "random.onnx: not a usable YuNet model"),  # OpenCV's text made it two lines

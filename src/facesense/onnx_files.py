@@ -3,6 +3,8 @@ protobuf itself says only "wire format was corrupt", in a traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .errors import FacesenseError
 
 
@@ -11,6 +13,8 @@ def read_onnx(path, weights: bool = False):
     error for a file that is not one (protobuf says only "wire format was corrupt")."""
     import onnx
 
+    if not Path(path).is_file():
+        raise FacesenseError(f"{path}: {'a folder, not' if Path(path).is_dir() else 'not found; give'} an ONNX model file")
     try:
         return onnx.load(str(path), load_external_data=weights)
     except Exception as exc:  # protobuf and onnx raise their own types

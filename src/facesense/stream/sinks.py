@@ -67,10 +67,15 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
 def check_log_path(value: str | Path, option: str) -> Path:
     """check_output_path for --log, --jsonl and --summary; a name with another one's extension
     (`--log run.jsonl`) names the option that writes it."""
-    suffix = Path(str(value)).suffix.lower()
-    owner = next((other for other, suffixes in LOG_SUFFIXES.items() if suffix in suffixes), option)
-    if owner != option:
-        raise FacesenseError(f"{option} {value}: {option} writes {LOG_SUFFIXES[option][0]} files; for {suffix} use {owner} {value}")
+    text, path = str(value), Path(str(value))
+    if not (text.endswith(("/", os.sep)) or path.is_dir()):  # a folder: check_output_path says so
+        suffix = path.suffix.lower()
+        if suffix == ".json" and option != "--summary":  # per-frame records want JSON lines, not the summary
+            raise FacesenseError(f"{option} {value}: {option} writes {LOG_SUFFIXES[option][0]} files; for per-frame JSON lines use --jsonl {path.with_suffix('.jsonl')}, "
+                                 f"for the run's summary --summary {value}")
+        owner = next((other for other, suffixes in LOG_SUFFIXES.items() if suffix in suffixes), option)
+        if owner != option:
+            raise FacesenseError(f"{option} {value}: {option} writes {LOG_SUFFIXES[option][0]} files; for {suffix} use {owner} {value}")
     return check_output_path(value, option, LOG_SUFFIXES[option])
 
 
