@@ -101,6 +101,15 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
     assert "split have the ids of resnet_fer_small-1's training samples" in capsys.readouterr().err
+    # the same images in another layout (a manifest beside them): its recomputed val was another
+    # set of images, mostly training ones, scored without a word
+    extra.unlink()
+    rows = ["path,label"] + [f"../{folders3.name}/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(folders3.glob("*/*.png"))]
+    (tmp_path / "manifest").mkdir()
+    (tmp_path / "manifest" / "labels.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(tmp_path / "manifest"), "--split", "val", "--out", str(tmp_path / "e3")]) == 2
+    assert "none of its sample ids are in resnet_fer_small-1's split_manifest.csv" in capsys.readouterr().err
 
 
 def test_default_report_folders_differ_by_model_run_and_data(tmp_path):

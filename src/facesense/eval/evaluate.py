@@ -82,12 +82,17 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
     trained on: on data with images added or removed it takes some of the run's training
     samples. Where the run's split_manifest.csv is at hand, none of the recomputed samples may
     be one it lists as a training sample."""
-    trained = _trained_ids(model_path)
-    if trained is None:
+    listed = _manifest_ids(model_path)
+    if listed is None:
         return
+    trained = {i for i, part in listed.items() if part == "train"}
     run = model_path if model_path.is_dir() else model_path.parent
     manifest = run / "split_manifest.csv"
-    leaked = sorted({samples.ids[i] for i in idx} & trained)
+    ours = [samples.ids[i] for i in idx]
+    if ours and listed and not set(ours) & set(listed):  # another layout of the data (folders for a manifest...)
+        raise DataError(f"{data}: none of its sample ids are in {run.name}'s {manifest.name} (here {ours[0]!r}, there {next(iter(listed))!r}), so its recomputed "
+                        f"{split!r} split is not the run's; give the data as the run read it, or evaluate without --split")
+    leaked = sorted(set(ours) & trained)
     if leaked:
         raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split have the ids of {run.name}'s training samples "
                         f"(e.g. {leaked[0]}; {manifest}): the data differ from the data it was trained on; evaluate it on that data, or without --split")
@@ -178,8 +183,8 @@ def _same_dataset(recorded, data) -> bool:
     return was.name == given.name
 
 
-def _trained_ids(model_path: Path | None) -> set[str] | None:
-    """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
+def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
+    """{sample id: split} from a run's split_manifest.csv (None: no manifest at hand)."""
     if model_path is None:
         return None
     manifest = (model_path if model_path.is_dir() else model_path.parent) / "split_manifest.csv"
@@ -188,7 +193,13 @@ def _trained_ids(model_path: Path | None) -> set[str] | None:
     import csv
 
     with open(manifest, newline="", encoding="utf-8") as f:
-        return {r["id"] for r in csv.DictReader(f) if r["split"] == "train"}
+        return {r["id"]: r["split"] for r in csv.DictReader(f)}
+
+
+def _trained_ids(model_path: Path | None) -> set[str] | None:
+    """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
+    ids = _manifest_ids(model_path)
+    return None if ids is None else {i for i, split in ids.items() if split == "train"}
 
 
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
