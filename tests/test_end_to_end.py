@@ -324,3 +324,15 @@ def test_a_run_without_validation_prints_no_nan_and_too_many_threads_warn(tmp_pa
     epoch = next(l for l in caplog.text.splitlines() if "epoch 1  lr" in l)
     assert "nan" not in epoch and "train loss" in epoch
     assert f"threads={many} is more than the" in caplog.text
+
+
+def test_two_face_models_with_the_same_class_names_are_refused(trained_run, capsys):
+    """A custom model as both --expression and --gender wrote p_angry, p_happy, p_sad twice in
+    the CSV header, and JSON lines kept only one model's probabilities."""
+    from facesense.stream.demo import make_demo_clip
+
+    tmp_path, run = trained_run
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)
+    capsys.readouterr()
+    assert main(["live", "--source", str(clip), "--no-window", "--expression", run, "--gender", run, "--age", "none", "--log", str(tmp_path / "f.csv")]) == 2
+    assert "share class names (angry, happy, sad)" in capsys.readouterr().err and not (tmp_path / "f.csv").exists()

@@ -83,6 +83,10 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
             check_task(model, task, task)
+    shared = sorted(set(models.expression.classes) & set(models.gender.classes)) if models.expression and models.gender else []
+    if shared:  # two custom models (or one model twice): one p_<class> column or key each
+        raise FacesenseError(f"{expression} and {gender}: the expression and gender models share class names ({', '.join(shared)}), so their per-class "
+                             "probabilities (p_<class>) would overwrite each other in the logs; use models with distinct class names, or switch one off")
     return models
 
 
