@@ -171,3 +171,18 @@ def test_the_face_detector_is_not_offered_as_a_classifier(tmp_path, capsys):
     listing = capsys.readouterr().out
     classifiers, detector = listing.split("Shipped face detector")
     assert "centerface" not in classifiers and "centerface" in detector.split("Architectures")[0]
+
+
+def test_a_model_in_the_wrong_place_names_the_option_and_a_way_that_works(tmp_path, capsys):
+    """`--age GENDER.onnx` said only "GENDER.onnx: not a gender+age model"; another tool's ONNX
+    file was sent to `facesense export`, which refuses ONNX files."""
+    from facesense.runtime.assets import shipped_model_path
+    from facesense.stream.demo import make_demo_clip
+
+    clip = str(make_demo_clip(tmp_path / "clip.mp4", frames=2))
+    gender = str(shipped_model_path("gender", ".int8.onnx"))
+    err = cli_error(capsys, "live", "--source", clip, "--no-window", "--age", gender)
+    assert err.startswith(f"error: --age {gender}: not a gender+age model"), err
+    detector = str(shipped_model_path("centerface", ".onnx"))
+    err = cli_error(capsys, "live", "--source", clip, "--no-window", "--expression", detector)
+    assert "without facesense's metadata" in err and "model: onnx_graph" in err and "export it" not in err, err

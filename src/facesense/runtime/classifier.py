@@ -20,7 +20,8 @@ class FaceClassifier:
         self.session = make_session(onnx_model, name, threads, device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if classes is None and "facesense_classes" not in meta:
-            raise FacesenseError(f"{name}: ONNX file has no facesense metadata; export it with `facesense export`")
+            raise FacesenseError(f"{name}: an ONNX model without facesense's metadata (classes, input size); give one `facesense export` made, "
+                                 "or fine-tune this network into one with `model: onnx_graph` (README)")
         self.name = name
         self.classes: list[str] = classes if classes is not None else json.loads(meta["facesense_classes"])
         self.spec = spec if spec is not None else InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))

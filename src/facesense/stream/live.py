@@ -78,7 +78,10 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
         gender_model = GenderAgeModel.of(gender_model)  # one run per frame gives both answers
         age_model = AgeHead(gender_model)
     else:
-        age_model = load_age_model(age, device=device)
+        try:
+            age_model = load_age_model(age, device=device)
+        except FacesenseError as exc:  # "gen.onnx: not a gender+age model" did not say which option gave it
+            raise FacesenseError(f"--age {exc}" if str(exc).startswith(f"{age}:") else str(exc)) from None
     models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
