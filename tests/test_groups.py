@@ -57,6 +57,11 @@ def test_the_note_points_at_rows_that_were_held_out_or_at_other_data(tmp_path):
     assert "--split val or test" in training_data_note({"data": "utk", "test_size": 0.25}, tmp_path / "utk", None, "m")
     with pytest.raises(DataError, match="trained on all of it \\(extra_data\\)"):
         check_not_extra_data({"data": "utkface", "extra_data": ["/elsewhere/gender_faces"]}, tmp_path / "gender_faces", "test", "gender_age")
+    # a gender+age run holds a validation share of its extra_data out: "all of it" was false
+    run = {"data": "utkface", "extra_data": ["/elsewhere/gender_faces"], "task": "gender_age", "val_size": 0.1}
+    with pytest.raises(DataError, match="trained on all but a validation share of it \\(extra_data\\)"):
+        check_not_extra_data(run, tmp_path / "gender_faces", "val", "gender_age")
+    assert "trained on all but a validation share of gender_faces" in training_data_note(run, tmp_path / "gender_faces", None, "m")
 
 
 def test_a_model_trained_on_every_row_is_not_sent_to_one_of_them(tmp_path):

@@ -107,7 +107,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     name = _dataset_path(data).name
     if not _same_dataset(config.get("data"), data):
         if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
-            return f"{model} trained on all of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
+            return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
         return None
     trained = _trained_ids(model_path)
     if trained is not None and scored_ids is not None:
@@ -162,7 +162,17 @@ def check_not_extra_data(config: dict, data, split: str, model) -> None:
     """A dataset the model took whole as extra_data has no split held out of it: recomputing
     one from the main data's settings failed with another dataset's column ('no column race')."""
     if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
-        raise DataError(f"--split {split}: {_dataset_path(data).name} has no split column, and {model} trained on all of it (extra_data), so no {split!r} rows of it were held out; evaluate it on other data")
+        held = "" if _extra_share(config) == "all" else " (only its validation share, for choosing epochs, which evaluate does not recompute)"
+        raise DataError(f"--split {split}: {_dataset_path(data).name} has no split column, and {model} trained on {_extra_share(config)} of it (extra_data), "
+                        f"so no {split!r} rows of it were held out for testing{held}; evaluate it on other data")
+
+
+def _extra_share(config: dict) -> str:
+    """How much of an extra_data dataset a gender+age run trained on: all of it, or all but the
+    validation share (val_size, or a fold with folds_on: extra) it chose epochs by."""
+    if config.get("task") == "gender_age" and (config.get("val_size") or (config.get("folds_on") == "extra" and (config.get("folds") or 0) >= 2)):
+        return "all but a validation share"
+    return "all"
 
 
 def _dataset_path(data) -> Path:
