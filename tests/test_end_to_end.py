@@ -336,3 +336,23 @@ def test_two_face_models_with_the_same_class_names_are_refused(trained_run, caps
     capsys.readouterr()
     assert main(["live", "--source", str(clip), "--no-window", "--expression", run, "--gender", run, "--age", "none", "--log", str(tmp_path / "f.csv")]) == 2
     assert "share class names (angry, happy, sad)" in capsys.readouterr().err and not (tmp_path / "f.csv").exists()
+
+
+def test_predict_searches_photos_for_faces_with_a_custom_model_when_asked(trained_run, capsys, caplog):
+    """A custom face-attribute model read each whole photo in predict but each face in live, so
+    one photo gave two answers; --faces gives predict live's reading, and without it predict says so."""
+    import cv2
+
+    from facesense.stream.demo import demo_photo
+
+    tmp_path, run = trained_run
+    photo = tmp_path / "two.jpg"
+    cv2.imwrite(str(photo), np.hstack([demo_photo(), demo_photo()[:, ::-1]]))
+    capsys.readouterr()
+    assert main(["predict", run, str(photo), "--format", "json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert len(whole) == 1 and "face" not in whole[0] and "--faces searches each photo for faces" in caplog.text
+    assert main(["predict", run, str(photo), "--faces", "--format", "json"]) == 0
+    faces = json.loads(capsys.readouterr().out)
+    assert [r["face"] for r in faces] == [1, 2] and all(r["w"] > 0 for r in faces)
+    assert main(["predict", run, str(photo), "--faces", "--crops"]) == 2  # one or the other

@@ -228,7 +228,7 @@ def _predict(args) -> None:
 
     from . import schema
 
-    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model)
+    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
     rows = [schema.stamped("predict", r) for r in rows]  # JSON: the key first, as in every JSON record
     _print_predictions(rows, classes, args.format)
     if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
@@ -627,7 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
     pr.add_argument("model", help="a shipped model name (expression, gender, gender_age, sentiment, age), a run folder, a checkpoint or an .onnx file")
     pr.add_argument("inputs", nargs="+", help="photos or folders of photos (searched for faces with a face model; see --crops)")
-    pr.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
+    shape = pr.add_mutually_exclusive_group()
+    shape.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
+    shape.add_argument("--faces", action="store_true", help="search each photo for faces with a custom model too (a face-attribute model of your own, as live runs it); custom models classify whole images otherwise")
     pr.add_argument("--format", default="csv", choices=["csv", "json"], help="CSV rows (default) or one JSON list, on stdout")
     pr.add_argument("--skip-bad", action="store_true", help="list an unreadable photo as a row with its error instead of stopping")
     _add_detector(pr)

@@ -3,10 +3,12 @@
 Face models (expression, gender, gender+age, the dlib backends) look for every face in each
 photo, align it as the model expects and give one row per face with its box; `crops=True`
 takes each image whole as one face crop instead (a dataset of crops). Other models (sentiment,
-custom tasks) classify each image whole."""
+custom tasks) classify each image whole; `faces=True` searches photos for faces with a custom
+model too (a face-attribute model of the user's own, as `live` runs it)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
 
 FACE_TASKS = ("expression", "gender", "gender_age")
+
+log = logging.getLogger(__name__)
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -42,13 +46,14 @@ def is_face_model(model: str | Path, config: dict) -> bool:
     return str(model) in dlib_models.BACKENDS or config.get("task") in FACE_TASKS
 
 
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None) -> tuple[list[str], list[dict]]:
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> tuple[list[str], list[dict]]:
     """-> (classes, rows of {path, pred, p_<class>...}; with a face model on photos, one row
     per face with {face, x, y, w, h} too); unreadable files error or are reported as rows with
     an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
     exported .onnx, or a third-party backend. `crops`: the images are face crops, each
     classified whole. `detector`: the face detector for photos (default: the live path's), and
-    `detector_model` its model file where it needs one (yunet)."""
+    `detector_model` its model file where it needs one (yunet). `faces`: search photos for faces
+    with a model of another task too (a custom face-attribute model, as `live` runs it)."""
     if is_age_name(model):
         if crops:
             return [], predict_ages(str(model), inputs, skip_bad, device)
@@ -62,8 +67,11 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         network = GenderAgeModel.of(loaded)
         if not crops:
             return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
-    if not crops and is_face_model(model, getattr(loaded, "config", {})):
+    if not crops and (faces or is_face_model(model, getattr(loaded, "config", {}))):
         return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
+    task = getattr(loaded, "config", {}).get("task")
+    if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
+        log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
     batch_size = batch_size or 64
     files = expand_inputs(inputs)
     rows: list[dict] = []
