@@ -36,12 +36,12 @@ def test_inspect_counts_the_classes_in_each_group_of_a_manifest(tmp_path, capsys
     rows = ["path,label,age,race,uid"]
     for i in range(6):
         rows.append(f"man/man_{i}.png,man,{41 + i},{'A' if i < 4 else 'B'},u{i}")
-        rows.append(f"woman/woman_{i}.png,woman,{22 + i},B,w{i}")
+        rows.append(f"woman/woman_{i}.png,woman,{22 + i if i < 5 else 'nan'},B,w{i}")  # pandas writes a missing age as nan
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     assert main(["data", "inspect", str(root), "--out", str(tmp_path / "o"), "--no-duplicates"]) == 0
     by = json.loads((tmp_path / "o" / "summary.json").read_text())["by_column"]
     assert by["race"] == {"A": {"man": 4, "woman": 0}, "B": {"man": 2, "woman": 6}}
-    assert by["age"] == {"20-29": {"man": 0, "woman": 6}, "40-49": {"man": 6, "woman": 0}}
+    assert by["age"] == {"20-29": {"man": 0, "woman": 5}, "40-49": {"man": 6, "woman": 0}, "(blank)": {"man": 0, "woman": 1}}
     assert "uid" not in by
     report = (tmp_path / "o" / "report.md").read_text()
     assert "| B | 2 | 6 | 8 | 66.7% | woman 75.0% |" in report and "| class | total | share |" in report

@@ -110,8 +110,8 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     out = {}
     for name, values in samples.columns.items():
         groups = group_names(values)
-        if name == "age" and all(_is_number(v) for v in values):
-            groups = [decade(float(v)) for v in values]
+        if name == "age":  # decades; a blank, nan or negative age is a group of its own
+            groups = [decade(float(v)) if _is_age(v) else "(blank)" for v in values]
         distinct = sorted(set(groups), key=natural_order)
         if not 2 <= len(distinct) <= min(MAX_GROUPS, len(values) / 2):  # one group, or mostly groups of one
             continue
@@ -122,10 +122,9 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     return out
 
 
-def _is_number(text: str) -> bool:
+def _is_age(text: str) -> bool:
     try:
-        float(text)
-        return True
+        return 0 <= float(text) < 1000  # nan and inf fail both comparisons or the second
     except ValueError:
         return False
 
