@@ -356,3 +356,18 @@ def test_predict_searches_photos_for_faces_with_a_custom_model_when_asked(traine
     faces = json.loads(capsys.readouterr().out)
     assert [r["face"] for r in faces] == [1, 2] and all(r["w"] > 0 for r in faces)
     assert main(["predict", run, str(photo), "--faces", "--crops"]) == 2  # one or the other
+
+
+def test_a_run_that_held_val_out_of_every_named_split_is_scored_on_it(tmp_path, folders3, capsys):
+    """train_split null with a val_size hold-out on data whose rows name partitions (the
+    sentiment benchmark's layout): the note pointed to --split val, which then failed with "no
+    split named 'val'". The run's own val is recomputed, the same rows it held out."""
+    rows = ["path,label,partition"] + [f"{p.parent.name}/{p.name},{p.parent.name},partition{i % 2 + 1}" for i, p in enumerate(sorted(folders3.glob("*/*.png")))]
+    (folders3 / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "train_split=null", "val_split=null", "val_size=0.25", f"runs_dir={tmp_path / 'runs'}")
+    out = tmp_path / "ev"
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(out)]) == 0
+    with open(Path(run) / "split_manifest.csv", newline="") as f:
+        held = sorted(r["id"] for r in csv.DictReader(f) if r["split"] == "val")
+    with open(out / "predictions.csv", newline="") as f:
+        assert sorted(r["id"] for r in csv.DictReader(f)) == held and len(held) == 12

@@ -218,7 +218,10 @@ def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     idx = _match(samples, split)
     if idx is not None:
         return idx
-    if not samples.split_names() and canonical_split(split) and "val_size" in config:
+    # recomputed on data without splits, or on the data the run trained on, whose named splits
+    # it drew val and test from (train_split: null holds val out of every row)
+    recomputable = not samples.split_names() or _same_dataset(config.get("data"), data)
+    if recomputable and canonical_split(split) and "val_size" in config:
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
