@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from conftest import write_class_folders
 from facesense.cli import main
 
 RUN_FILES = ["config.yaml", "labels.json", "split_manifest.csv", "history.csv", "best.pt", "last.pt", "train_summary.json"]
@@ -100,16 +101,19 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     extra.write_bytes((folders3 / "angry" / "angry_0.png").read_bytes())
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
-    assert "split have the ids of resnet_fer_small-1's training samples" in capsys.readouterr().err
-    # the same images in another layout (a manifest beside them): its recomputed val was another
-    # set of images, mostly training ones, scored without a word
+    assert "split are resnet_fer_small-1's training samples" in capsys.readouterr().err
+    # the same images in another layout (a manifest beside them, its rows in another order): its
+    # recomputed val was another set of images, mostly training ones, scored without a word
     extra.unlink()
-    rows = ["path,label"] + [f"../{folders3.name}/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(folders3.glob("*/*.png"))]
+    rows = ["path,label"] + [f"../{folders3.name}/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(folders3.glob("*/*.png"), reverse=True)]
     (tmp_path / "manifest").mkdir()
     (tmp_path / "manifest" / "labels.csv").write_text("\n".join(rows) + "\n")
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(tmp_path / "manifest"), "--split", "val", "--out", str(tmp_path / "e3")]) == 2
-    assert "none of its sample ids are in resnet_fer_small-1's split_manifest.csv" in capsys.readouterr().err
+    assert "split are resnet_fer_small-1's training samples (e.g. " in capsys.readouterr().err
+    # other data altogether (no image of the run's): its recomputed split is a fair test
+    other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 8, seed=9)
+    assert main(["evaluate", run, "--data", str(other), "--split", "val", "--out", str(tmp_path / "e4")]) == 0
 
 
 def test_default_report_folders_differ_by_model_run_and_data(tmp_path):

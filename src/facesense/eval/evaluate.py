@@ -77,25 +77,42 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Path | None, data) -> None:
+def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Path | None, data, config: dict | None = None) -> None:
     """A split recomputed from a run's seed and sizes is the run's own only on the data it was
     trained on: on data with images added or removed it takes some of the run's training
-    samples. Where the run's split_manifest.csv is at hand, none of the recomputed samples may
-    be one it lists as a training sample."""
+    samples, and on the same images in another layout (class folders for its labels.csv, rows in
+    another order) it is another draw altogether. Where the run's split_manifest.csv is at hand,
+    none of the recomputed samples may be one of its training samples: compared by file where
+    the run's data is at hand here, else by id."""
     listed = _manifest_ids(model_path)
     if listed is None:
         return
-    trained = {i for i, part in listed.items() if part == "train"}
     run = model_path if model_path.is_dir() else model_path.parent
-    manifest = run / "split_manifest.csv"
-    ours = [samples.ids[i] for i in idx]
-    if ours and listed and not set(ours) & set(listed):  # another layout of the data (folders for a manifest...)
-        raise DataError(f"{data}: none of its sample ids are in {run.name}'s {manifest.name} (here {ours[0]!r}, there {next(iter(listed))!r}), so its recomputed "
-                        f"{split!r} split is not the run's; give the data as the run read it, or evaluate without --split")
-    leaked = sorted(set(ours) & trained)
+    trained = {_posix(i) for i, part in listed.items() if part == "train"}
+    files = _trained_files(config or {}, trained) if samples.paths is not None else set()
+    if files:  # other images that happen to share the run's relative paths are no leak
+        leaked = [str(samples.paths[i]) for i in idx if Path(samples.paths[i]).resolve() in files]
+    else:
+        leaked = sorted(set(_posix(samples.ids[i]) for i in idx) & trained)
     if leaked:
-        raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split have the ids of {run.name}'s training samples "
-                        f"(e.g. {leaked[0]}; {manifest}): the data differ from the data it was trained on; evaluate it on that data, or without --split")
+        raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split are {run.name}'s training samples (e.g. {leaked[0]}; "
+                        f"{run / 'split_manifest.csv'}): the data differ from the data as it trained on them (images added or removed, or another layout), "
+                        f"so the split is not the run's; evaluate the data as the run read it ({(config or {}).get('data')}), or without --split")
+
+
+def _posix(sample_id: str) -> str:
+    """An id as written on any system (a run trained on Windows wrote happy\\x.png)."""
+    return sample_id.replace("\\", "/")
+
+
+def _trained_files(config: dict, trained_ids: set[str]) -> set[Path]:
+    """The image files a run's training ids name, where its recorded data is at hand here: an
+    id is a path under the dataset's folder (extra_data ids, `name:path`, are left out)."""
+    recorded = str(config.get("data") or "").strip()
+    root = _dataset_path(recorded) if recorded else None
+    if root is None or not root.is_dir():
+        return set()
+    return {(root / i).resolve() for i in trained_ids if ":" not in i.split("/")[0]}
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None) -> str | None:
@@ -252,7 +269,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         source = load_for_evaluation(split_from, device) if split_from else loaded
         idx = select_split(samples, split, source.config, data)
         if recomputed:
-            check_recomputed_split(samples, idx, split, source.path, data)
+            check_recomputed_split(samples, idx, split, source.path, data, source.config)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
