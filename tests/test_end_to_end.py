@@ -340,6 +340,10 @@ def test_two_face_models_with_the_same_class_names_are_refused(trained_run, caps
     capsys.readouterr()
     assert main(["live", "--source", str(clip), "--no-window", "--expression", run, "--gender", run, "--age", "none", "--log", str(tmp_path / "f.csv")]) == 2
     assert "share class names (angry, happy, sad)" in capsys.readouterr().err and not (tmp_path / "f.csv").exists()
+    from facesense import FaceAnalyser
+
+    analyser = FaceAnalyser(expression=run, gender=run, age=None)  # no logs: each answer keeps its own probabilities
+    assert analyser.models.expression.classes == ["angry", "happy", "sad"]
 
 
 def test_predict_searches_photos_for_faces_with_a_custom_model_when_asked(trained_run, capsys, caplog):

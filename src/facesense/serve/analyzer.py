@@ -66,9 +66,10 @@ class Analyzer:
     ):
         from ..runtime.classifier import FaceClassifier
         from ..stream.detect import build_detector
-        from ..stream.live import check_task, load_face_models
+        from ..stream.live import check_log_classes, check_task, load_face_models
 
         self.models = load_face_models(expression, gender, age, device)
+        check_log_classes(self.models)  # every video job writes per-frame logs
         self.sentiment = FaceClassifier.load(sentiment, device=device) if sentiment else None  # scores the whole photo
         if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
             check_task(self.sentiment, "sentiment", "sentiment")

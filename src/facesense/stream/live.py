@@ -86,11 +86,17 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
             check_task(model, task, task)
-    shared = sorted(set(models.expression.classes) & set(models.gender.classes)) if models.expression and models.gender else []
-    if shared:  # two custom models (or one model twice): one p_<class> column or key each
-        raise FacesenseError(f"{expression} and {gender}: the expression and gender models share class names ({', '.join(shared)}), so their per-class "
-                             "probabilities (p_<class>) would overwrite each other in the logs; use models with distinct class names, or switch one off")
     return models
+
+
+def check_log_classes(models: FaceModels) -> None:
+    """Per-frame logs hold one p_<class> column (JSON key) per class of either model: two custom
+    models that share class names (or one model given twice) would overwrite each other's."""
+    shared = sorted(set(models.expression.classes) & set(models.gender.classes)) if models.expression and models.gender else []
+    if shared:
+        names = [getattr(m, "name", "model") for m in (models.expression, models.gender)]
+        raise FacesenseError(f"{names[0]} and {names[1]}: the expression and gender models share class names ({', '.join(shared)}), so their "
+                             "per-class probabilities (p_<class>) would overwrite each other in the per-frame logs; use models with distinct class names, or switch one off")
 
 
 def check_outputs(opts: LiveOptions) -> None:
@@ -170,6 +176,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
     models = load_face_models(opts.expression, opts.gender, opts.age, opts.device)
+    if opts.log_csv or opts.log_jsonl:
+        check_log_classes(models)
     expression, gender = models.expression, models.gender
     detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
     source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
