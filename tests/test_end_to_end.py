@@ -364,6 +364,7 @@ def test_predict_searches_photos_for_faces_with_a_custom_model_when_asked(traine
     faces = json.loads(capsys.readouterr().out)
     assert [r["face"] for r in faces] == [1, 2] and all(r["w"] > 0 for r in faces)
     assert main(["predict", run, str(photo), "--faces", "--crops"]) == 2  # one or the other
+    assert main(["predict", "sentiment", str(photo), "--faces"]) == 2  # a photo's mood, not a face's: live refuses it too
 
 
 def test_a_run_that_held_val_out_of_every_named_split_is_scored_on_it(tmp_path, folders3, capsys):

@@ -67,9 +67,11 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         network = GenderAgeModel.of(loaded)
         if not crops:
             return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
+    task = getattr(loaded, "config", {}).get("task")
+    if faces and task == "sentiment":  # live refuses it as a face model too
+        raise DataError(f"--faces: {model} is a sentiment model, which reads the mood of a whole photo, not of a face; leave out --faces")
     if not crops and (faces or is_face_model(model, getattr(loaded, "config", {}))):
         return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
-    task = getattr(loaded, "config", {}).get("task")
     if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
         log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
     batch_size = batch_size or 64

@@ -231,6 +231,7 @@ def training_lock(run: RunDir) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # Windows
+        log.warning("%s: this system has no file locks; nothing stops a second process from training this run at the same time", run.root)
         yield
         return
     try:

@@ -182,6 +182,9 @@ def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
         raise ConfigError(f"{run_dir}: its config.yaml is not one this version reads ({exc}); use a new --out") from None
     now = _flat(cfg.to_dict())
     changed = [k for k in now if k.split(".")[0] not in _RUN_ONLY_KEYS and before.get(k) != now[k]]
+    if before.get("split_rule") != now.get("split_rule"):  # the same split unless a class is tiny
+        log.warning("%s: made under hold-out rule %s, new runs use %s; their validation splits differ only where a class has a single sample or too few for its share",
+                    run_dir, before.get("split_rule"), now.get("split_rule"))
     if changed:
         raise ConfigError(f"{run_dir}: made with other settings than its cell has now ({', '.join(f'{k}: {before.get(k)!r} -> {now[k]!r}' for k in changed[:3])}); "
                           "use a new --out for the changed study, or remove that run to redo it")

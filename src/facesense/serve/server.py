@@ -156,7 +156,8 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
     scheme, port = "https" if ssl_certfile else "http", sock.getsockname()[1]
     every = host in ("0.0.0.0", "::", "")
     other = _other_devices_address(host)
-    print(f"facesense page on {_url(scheme, '127.0.0.1' if every else host, port)}"
+    here = "::1" if host == "::" else "127.0.0.1"  # a v6-only socket does not answer on 127.0.0.1
+    print(f"facesense page on {_url(scheme, here if every else host, port)}"
           + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
