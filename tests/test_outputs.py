@@ -169,6 +169,10 @@ def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "face.jpg"), demo_photo())
     assert main(["live", "--source", str(tmp_path / "face.jpg"), "--no-window", "--gender", "none", "--age", "none"]) == 0
     out = capsys.readouterr().out
-    assert "1 frame)" in out and "1 frames" not in out
     # a photo has no frame rate: photos, and photos a second
     assert "photos 1  faces 1 (1.0/photo)" in out and "photos/s" in out and "FPS" not in out
+    # each face of a photo by its photo: "track 1 (0.0-0.0 s, 1 frame): neutral in 100% of frames" read as video
+    assert f"{tmp_path / 'face.jpg'} face 1: " in out and "track 1" not in out and "% of frames" not in out
+    from facesense.cli import _counted
+
+    assert _counted(1, "frame") == "1 frame" and _counted(2, "frame") == "2 frames"

@@ -295,6 +295,18 @@ def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _print_photo_faces(faces: list[dict], summary_file: Path | None) -> None:
+    """A photo folder's faces, a line each: the photo, the face's number, what it shows."""
+    faces = sorted(faces, key=lambda t: (t["first_s"], t["track_id"]))
+    for face in faces[:TRACK_LINES]:
+        said = [face[key] for key in ("expression", "gender") if key in face]
+        if "age_median" in face:
+            said.append(f"age {face['age_median']:.0f}")
+        print(f"{face.get('photo', 'photo')} face {face['track_id']}: {', '.join(said) or 'no classifier'}")
+    if len(faces) > TRACK_LINES:
+        print(f"... and {len(faces) - TRACK_LINES} more faces ({summary_file or '--summary FILE or --log FILE'} lists every face)")
+
+
 def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
@@ -308,6 +320,9 @@ def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
         )
     print(f"latency ms median/p95: {stages}")
     tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
+    if summary.get("source_kind") == "photos":  # each face once, in the photo's order: no track, time or share
+        _print_photo_faces(tracks, summary_file)
+        return
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
         # the share of the track's frames its label won (the video shows each frame's probability)
         said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]

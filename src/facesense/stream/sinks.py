@@ -446,8 +446,9 @@ class WindowSink:
 class TrackRecord:
     """What one tracked face showed over its life: label counts and age estimates per frame."""
 
-    def __init__(self, time_s: float):
+    def __init__(self, time_s: float, photo: str | None = None):
         self.first_s = self.last_s = time_s
+        self.photo = photo  # a photo folder's face: the photo it is in (a track never spans two)
         self.frames = 0
         self.labels: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}
         self.ages: list[float] = []
@@ -463,6 +464,8 @@ class TrackRecord:
 
     def summary(self, track_id: int) -> dict:
         out = {"track_id": track_id, "first_s": round(self.first_s, 3), "last_s": round(self.last_s, 3), "frames": self.frames}
+        if self.photo is not None:
+            out["photo"] = self.photo
         for key, counts in self.labels.items():
             if counts:
                 out[key] = counts.most_common(1)[0][0]
@@ -494,7 +497,7 @@ class SummaryCollector:
         self.stage_ms["draw"].append(draw_s * 1000)
         self.stage_ms["total"].append((sum(result.timings.values()) + draw_s) * 1000)
         for face in result.faces:
-            self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s)).add(face, result.frame.time_s)
+            self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s, result.frame.photo)).add(face, result.frame.time_s)
             if face.expression:
                 self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.probs))
 
