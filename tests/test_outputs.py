@@ -156,10 +156,23 @@ def test_labels_grow_with_the_frame():
 def test_labels_of_faces_side_by_side_do_not_cover_each_other():
     from facesense.stream.draw import _free_spot
 
-    placed = [_free_spot(Box(100, 100, 60, 60), 100, 200, 20, 480, [])]
-    second = _free_spot(Box(130, 100, 60, 60), 130, 200, 20, 480, placed)  # its label would land on the first
+    placed = [_free_spot(Box(100, 100, 60, 60), 200, 20, (480, 640), [], [])]
+    second = _free_spot(Box(130, 100, 60, 60), 200, 20, (480, 640), placed, [])  # its label would land on the first
     assert placed[0] == (100, 80, 300, 100) and second[1] >= 160  # moved below its box
     assert not (second[0] < placed[0][2] and placed[0][0] < second[2] and second[1] < placed[0][3] and placed[0][1] < second[3])
+
+
+def test_a_label_does_not_cover_a_neighbours_face():
+    """In a group photo a label moved below its box landed on the face beside it: another spot
+    (ending at the box's right edge) is free of both labels and faces."""
+    from facesense.stream.draw import _free_spot
+
+    mine, neighbour = Box(300, 100, 60, 60), Box(420, 170, 60, 60)
+    placed = [(250, 80, 450, 100)]  # a label already over the space above mine
+    rect = _free_spot(mine, 200, 20, (480, 640), placed, [neighbour])
+    face = (420, 170, 480, 230)
+    assert not (rect[0] < face[2] and face[0] < rect[2] and rect[1] < face[3] and face[1] < rect[3]), rect
+    assert rect == (160, 160, 360, 180)  # below the box, ending at its right edge
 
 
 def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):

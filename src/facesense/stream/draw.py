@@ -23,8 +23,8 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
     for face in result.faces:
         text = " ".join(_label_parts(face))
         (tw, th), below = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
-        x = max(0, min(face.box.x, image.shape[1] - tw - 2 * pad))  # a face near the right edge keeps its whole label in view
-        rect = _free_spot(face.box, x, tw + 2 * pad, th + below + 2 * pad, image.shape[0], placed)
+        others = [f.box for f in result.faces if f is not face]
+        rect = _free_spot(face.box, tw + 2 * pad, th + below + 2 * pad, image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), _COLOURS[face.track_id % len(_COLOURS)], -1)
@@ -45,15 +45,26 @@ def _label_parts(face) -> list[str]:
     return parts
 
 
-def _free_spot(box, x: int, w: int, h: int, height: int, placed: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of a face's label: just above its box, else just below, else further
-    down a label at a time, at the first place that covers no label already drawn (faces side
-    by side in a crowd had their labels on top of each other); above the box if none is free."""
+    down a label at a time; starting at the box's left edge, else ending at its right edge. The
+    first place that covers neither a label already drawn nor another face wins (faces side by
+    side in a crowd had their labels on top of each other, or over a neighbour's face); else the
+    first that covers no label; else above the box."""
+    height, width = shape
     above = box.y - h
     tops = ([above] if above >= 0 else []) + [box.y + box.h + i * h for i in range(4)]
     tops = [t for t in tops if 0 <= t and t + h <= height] or [max(0, min(above, height - h))]
-    for top in tops:
-        rect = (x, top, x + w, top + h)
-        if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in placed):
-            return rect
-    return (x, tops[0], x + w, tops[0] + h)
+    # a face near the right edge keeps its whole label in view
+    lefts = list(dict.fromkeys(max(0, min(x, width - w)) for x in (box.x, box.x + box.w - w)))
+    spots = [(x, top, x + w, top + h) for top in tops for x in lefts]
+    faces = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in others]
+    for avoid in (placed + faces, placed):
+        for rect in spots:
+            if not any(_overlap(rect, r) for r in avoid):
+                return rect
+    return spots[0]
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
