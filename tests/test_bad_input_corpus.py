@@ -102,8 +102,8 @@ CASES = [
     # each output by its own extension, and never over the source: all three used to replace clip.mp4
     ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
     ("live --summary inside the photo folder", LIVE + ["--source", "{c}/faces", "--summary", "{c}/faces/man/s.json"], "is inside the --source photo folder"),  # its timeline became a photo
-    ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use one of .csv"),
-    ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use one of .json"),
+    ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use a .csv name"),
+    ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use a .json name"),
     ("live --summary whose timeline is a folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/busy.json"], "busy_timeline.png is a folder"),  # named a temp file, after writing the rest
     # another log's extension names that log's option: "--log run.jsonl" said only "use one of .csv"
     ("live --jsonl as .csv", LIVE + ["--source", "{c}/clip.mp4", "--jsonl", "{c}/out/frames.csv"], "--jsonl writes .jsonl files; for .csv use --log {c}/out/frames.csv"),
@@ -209,7 +209,7 @@ CASES = [
     # refused by the option (1.5: "must be <= 1") and then by export (1: "between 0 and 1 (exclusive)"): one rule now
     ("export a threshold of 1", ["export", "gender", "--threshold", "1", "--out", "{c}/out/x.onnx"], "argument --threshold: 1: must be < 1"),
     ("export model of random bytes", ["export", "{c}/random.pt", "--out", "{c}/out/x.onnx"], "random.pt"),
-    ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use one of .onnx"),
+    ("export --out without extension", ["export", "gender", "--out", "{c}/out/model"], "use a .onnx name"),
     ("compare a folder that is no run", ["compare", "{c}/a_folder", "--out", "{c}/out/cmp"], "a_folder: not a run folder"),
     ("compare a missing path", ["compare", "{c}/nope", "--out", "{c}/out/cmp"], "nope: not found"),  # advised `train --resume nope`
     ("study missing file", ["study", "{c}/nope.yaml"], "nope.yaml"),

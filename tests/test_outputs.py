@@ -189,3 +189,14 @@ def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
     from facesense.cli import _counted
 
     assert _counted(1, "frame") == "1 frame" and _counted(2, "frame") == "2 frames"
+
+
+def test_live_ends_by_naming_what_it_wrote(tmp_path, capsys):
+    """The demo ended with where its outputs are; live ended with the track lines only."""
+    from facesense.stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)
+    out, log = tmp_path / "a.mp4", tmp_path / "f.csv"
+    assert main(["live", "--source", str(clip), "--no-window", "--gender", "none", "--age", "none", "--out", str(out), "--log", str(log), "--summary", str(tmp_path / "s.json")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"outputs: {out}, {log}, {tmp_path / 's.json'}, {tmp_path / 's_timeline.png'}"

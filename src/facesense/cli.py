@@ -373,6 +373,14 @@ def _live(args) -> None:
     if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")
     _finish_live(summary, opts.summary_json)
+    given = [(args.out, opts.video_out), (args.photos_out, opts.photos_out), (args.log, opts.log_csv), (args.jsonl, opts.log_jsonl), (args.summary, opts.summary_json)]
+    if opts.summary_json:
+        from .stream.sinks import timeline_path
+
+        given.append((str(timeline_path(Path(args.summary))), timeline_path(opts.summary_json)))
+    written = [str(typed) for typed, path in given if path is not None and path.exists()]
+    if written:  # as the demo ends: where to look
+        print(f"outputs: {', '.join(written)}")
 
 
 def _has_display() -> bool:

@@ -59,7 +59,8 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
         example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
     if suffixes and path.suffix.lower() not in suffixes:
-        raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use one of {', '.join(suffixes)}")
+        wanted = f"a {suffixes[0]} name" if len(suffixes) == 1 else f"one of {', '.join(suffixes)}"
+        raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use {wanted}")
     _check_writable_place(path.parent, option, text)
     return path
 
