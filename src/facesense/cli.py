@@ -79,6 +79,7 @@ def _column_widths(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list
 def _models(args) -> None:
     from .catalog import installed_backends, shipped_models
     from .models import build_model, count_parameters, list_models
+    from .packaged import INSTALL_HINTS
 
     def table(title: str, entries) -> None:
         print(title)
