@@ -43,6 +43,11 @@ def test_inspect_counts_the_classes_in_each_group_of_a_manifest(tmp_path, capsys
     assert by["race"] == {"A": {"man": 4, "woman": 0}, "B": {"man": 2, "woman": 6}}
     assert by["age"] == {"20-29": {"man": 0, "woman": 5}, "40-49": {"man": 6, "woman": 0}, "(blank)": {"man": 0, "woman": 1}}
     assert "uid" not in by
+    from facesense.data.inspect import column_counts
+    from facesense.data.samples import Samples
+
+    ranges = Samples("x", [str(i) for i in range(8)], ["a", "b"] * 4, [None] * 8, columns={"age": ["0-2", "20-29", "-1", "nan"] * 2})
+    assert list(column_counts(ranges, ["a", "b"])["age"]) == ["0-2", "20-29", "(blank)", "-1"]  # text kept as written (found by review)
     report = (tmp_path / "o" / "report.md").read_text()
     assert "| B | 2 | 6 | 8 | 66.7% | woman 75.0% |" in report and "| class | total | share |" in report
 

@@ -114,6 +114,20 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     # other data altogether (no image of the run's): its recomputed split is a fair test
     other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 8, seed=9)
     assert main(["evaluate", run, "--data", str(other), "--split", "val", "--out", str(tmp_path / "e4")]) == 0
+    # a copy of the run's data with an image added: the same bytes under the same names (found by review)
+    import shutil
+
+    copy = shutil.copytree(folders3, tmp_path / "copy" / folders3.name)
+    shutil.copy(copy / "angry" / "angry_0.png", copy / "angry" / "angry_99.png")
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(copy), "--split", "val", "--out", str(tmp_path / "e5")]) == 2
+    assert "split are resnet_fer_small-1's training samples" in capsys.readouterr().err
+    # the run's data moved away, and given in another layout: matched by the ends of the paths
+    moved = folders3.rename(tmp_path / "moved")
+    rows = ["path,label"] + [f"../moved/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(moved.glob("*/*.png"), reverse=True)]
+    (tmp_path / "manifest" / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", run, "--data", str(tmp_path / "manifest"), "--split", "val", "--out", str(tmp_path / "e6")]) == 2
+    assert "split are resnet_fer_small-1's training samples" in capsys.readouterr().err
 
 
 def test_default_report_folders_differ_by_model_run_and_data(tmp_path):

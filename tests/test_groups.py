@@ -79,3 +79,26 @@ def test_a_model_trained_on_every_row_is_not_sent_to_one_of_them(tmp_path):
     assert training_data_note(one_held, tmp_path / "sentiment", "partition3", "m", data_splits=parts) is None
     own_hold_out = {**everything, "val_size": 0.2}  # held out a recomputed fifth of every row (found by review)
     assert "--split val or test: its own split, recomputed" in training_data_note(own_hold_out, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
+
+
+def test_a_recomputed_split_is_the_run_s_own_data_only_by_path(tmp_path):
+    """A shipped model's config records a dataset's name only: a user's folder of that name with
+    its own named splits got a val recomputed out of its train rows with the shipped settings
+    (found by review). Scoring a recomputed val is no note's business either."""
+    import numpy as np
+    import pytest
+
+    from facesense.data.samples import Samples
+    from facesense.errors import DataError
+    from facesense.eval.evaluate import _trained_on_split, select_split
+
+    labels = ["man", "woman"] * 20
+    samples = Samples("x", [f"s{i}" for i in range(40)], labels, ["train"] * 30 + ["test"] * 10)
+    folder = tmp_path / "utkface"
+    folder.mkdir()
+    shipped = {"data": "utkface", "train_split": None, "val_size": 0.2, "seed": 0}
+    with pytest.raises(DataError, match="no split named 'val'"):
+        select_split(samples, "val", shipped, folder)
+    own = {**shipped, "data": str(folder)}
+    assert len(select_split(samples, "val", own, folder)) > 0 and isinstance(select_split(samples, "test", own, folder), np.ndarray)
+    assert not _trained_on_split(own, "val", ["partition1", "partition2"])

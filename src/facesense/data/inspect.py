@@ -110,8 +110,8 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     out = {}
     for name, values in samples.columns.items():
         groups = group_names(values)
-        if name == "age":  # decades; a blank, nan or negative age is a group of its own
-            groups = [decade(float(v)) if _is_age(v) else "(blank)" for v in values]
+        if name == "age":  # years in decades; ranges as written (FairFace's 20-29), blank and nan as (blank)
+            groups = [decade(float(v)) if _is_age(v) else "(blank)" if v.strip().lower() in ("", "nan") else v.strip() for v in values]
         distinct = sorted(set(groups), key=natural_order)
         if not 2 <= len(distinct) <= min(MAX_GROUPS, len(values) / 2):  # one group, or mostly groups of one
             continue

@@ -81,23 +81,49 @@ def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Pat
     """A split recomputed from a run's seed and sizes is the run's own only on the data it was
     trained on: on data with images added or removed it takes some of the run's training
     samples, and on the same images in another layout (class folders for its labels.csv, rows in
-    another order) it is another draw altogether. Where the run's split_manifest.csv is at hand,
-    none of the recomputed samples may be one of its training samples: compared by file where
-    the run's data is at hand here, else by id."""
+    another order, a copy elsewhere) it is another draw altogether. Where the run's
+    split_manifest.csv is at hand, none of the recomputed samples may be one of its training
+    samples (`_training_sample`)."""
     listed = _manifest_ids(model_path)
     if listed is None:
         return
     run = model_path if model_path.is_dir() else model_path.parent
     trained = {_posix(i) for i, part in listed.items() if part == "train"}
-    files = _trained_files(config or {}, trained) if samples.paths is not None else set()
-    if files:  # other images that happen to share the run's relative paths are no leak
-        leaked = [str(samples.paths[i]) for i in idx if Path(samples.paths[i]).resolve() in files]
-    else:
-        leaked = sorted(set(_posix(samples.ids[i]) for i in idx) & trained)
+    root = _recorded_root(config or {})
+    files = {(root / i).resolve() for i in trained if ":" not in i.split("/")[0]} if root and samples.paths is not None else set()  # extra_data ids are name:path
+    leaked = [samples.ids[i] for i in idx if (files and Path(samples.paths[i]).resolve() in files) or _training_sample(samples, i, trained, root)]
     if leaked:
         raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split are {run.name}'s training samples (e.g. {leaked[0]}; "
                         f"{run / 'split_manifest.csv'}): the data differ from the data as it trained on them (images added or removed, or another layout), "
                         f"so the split is not the run's; evaluate the data as the run read it ({(config or {}).get('data')}), or without --split")
+
+
+def _training_sample(samples, i: int, trained: set[str], root: Path | None) -> bool:
+    """Whether sample `i` is one the run trained on: its id, or the end of its path (the same
+    images in another layout: `../faces/man/x.png` for `man/x.png`), is a training id; where
+    the run's data is at hand here, only if the file is that training file or has its bytes
+    (other images under the same relative names are other data)."""
+    sample_id = _posix(samples.ids[i])
+    parts = sample_id.split("/")
+    match = next((tail for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in trained), None)
+    path = Path(samples.paths[i]) if samples.paths is not None else None
+    if root is None or path is None:
+        return match is not None
+    if match is None:
+        return False
+    theirs = root / match
+    if not theirs.is_file():
+        return True  # named as a training sample, and nothing here says otherwise
+    return path.resolve() == theirs.resolve() or _same_bytes(path, theirs)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    import filecmp
+
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def _posix(sample_id: str) -> str:
@@ -105,14 +131,12 @@ def _posix(sample_id: str) -> str:
     return sample_id.replace("\\", "/")
 
 
-def _trained_files(config: dict, trained_ids: set[str]) -> set[Path]:
-    """The image files a run's training ids name, where its recorded data is at hand here: an
-    id is a path under the dataset's folder (extra_data ids, `name:path`, are left out)."""
+def _recorded_root(config: dict) -> Path | None:
+    """The folder of the data a run recorded, where it is at hand here (an absolute path that
+    exists: a relative one would be read from wherever evaluate runs)."""
     recorded = str(config.get("data") or "").strip()
     root = _dataset_path(recorded) if recorded else None
-    if root is None or not root.is_dir():
-        return set()
-    return {(root / i).resolve() for i in trained_ids if ":" not in i.split("/")[0]}
+    return root if root is not None and root.is_absolute() and root.is_dir() else None
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None) -> str | None:
@@ -150,6 +174,8 @@ def _trained_on_split(config: dict, split: str | None, data_splits: list[str] | 
     if split is None:
         return True
     train_split = config.get("train_split")
+    if canonical_split(split) in ("val", "test") and not matching_split_names(data_splits or [], split):
+        return False  # a split recomputed from the run's settings: the rows it held out
     if train_split is not None or not data_splits:  # a split named in the config, or one recomputed
         return canonical_split(split) == "train" or (bool(train_split) and split.lower() == str(train_split).lower())
     return not _held_out_by_name(config, [split])
@@ -235,9 +261,11 @@ def select_split(samples, split: str, config: dict, data) -> np.ndarray:
     idx = _match(samples, split)
     if idx is not None:
         return idx
-    # recomputed on data without splits, or on the data the run trained on, whose named splits
-    # it drew val and test from (train_split: null holds val out of every row)
-    recomputable = not samples.split_names() or _same_dataset(config.get("data"), data)
+    # recomputed on data without splits, or on the very data (by its path here, not a name a
+    # shipped model recorded) of a run that drew val and test out of every row (train_split: null)
+    here = _recorded_root(config)
+    own_rows = config.get("train_split") is None and here is not None and here.resolve() == _dataset_path(data).resolve()
+    recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
