@@ -178,3 +178,19 @@ def test_pipeline_settings_come_with_the_api():
     from facesense.stream.pipeline import PipelineSettings
 
     assert facesense.PipelineSettings is PipelineSettings and "PipelineSettings" in dir(facesense)
+
+
+def test_the_api_names_its_own_arguments_in_a_wrong_model_message():
+    """FaceAnalyser(expression="gender") said "--expression gender: is a gender model": the
+    command line's option, not the argument the caller wrote."""
+    import pytest
+
+    from facesense import FaceAnalyser
+    from facesense.errors import FacesenseError
+    from facesense.runtime.assets import shipped_model_path
+
+    with pytest.raises(FacesenseError, match=r"^expression=gender: is a gender model"):
+        FaceAnalyser(expression="gender")
+    gender = str(shipped_model_path("gender", ".int8.onnx"))
+    with pytest.raises(FacesenseError, match=r"^age=.*gender.int8.onnx: not a gender\+age model"):
+        FaceAnalyser(age=gender)

@@ -59,7 +59,7 @@ class FaceAnalyser:
 
     def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
         from .stream.detect import build_detector
-        from .stream.live import load_face_models
+        from .stream.live import API_ARGUMENT, load_face_models
 
         for name, value in (("expression", expression), ("gender", gender), ("age", age), ("detector_model", detector_model)):
             if value is not None and not isinstance(value, (str, Path)):
@@ -67,7 +67,7 @@ class FaceAnalyser:
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
         _check_number("detect_width", detect_width, 0, integer=True)
-        self.models = load_face_models(expression, gender, age, device)
+        self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
         self.detector = build_detector(detector, detector_model, detect_width)
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
 

@@ -44,7 +44,11 @@ class LiveOptions:
     device: str = "auto"  # ONNX Runtime device: auto, cpu, cuda
 
 
-def check_task(model, option: str, wanted: str) -> None:
+# how a setting is named in a message: as the command line takes it, or as the Python API does
+CLI_OPTION, API_ARGUMENT = "--{} {}", "{}={}"
+
+
+def check_task(model, option: str, wanted: str, style: str = CLI_OPTION) -> None:
     """Refuse a model whose classes are exactly another built-in task's (a gender model given
     as --expression); custom class sets pass."""
     from ..labels import TASK_CLASSES, normalise
@@ -52,17 +56,18 @@ def check_task(model, option: str, wanted: str) -> None:
     classes = {normalise(c) for c in model.classes}
     for task, names in TASK_CLASSES.items():
         if task != wanted and classes == set(names):
-            raise FacesenseError(f"--{option} {model.name}: is {_a(task)} {task} model (classes {', '.join(model.classes)}); give {_a(wanted)} {wanted} model, or 'none'")
+            raise FacesenseError(f"{style.format(option, model.name)}: is {_a(task)} {task} model (classes {', '.join(model.classes)}); give {_a(wanted)} {wanted} model, or 'none'")
 
 
 def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def load_face_models(expression: str | None, gender: str | None, age: str | None = DEFAULT_AGE, device: str = "auto") -> FaceModels:
+def load_face_models(expression: str | None, gender: str | None, age: str | None = DEFAULT_AGE, device: str = "auto", style: str = CLI_OPTION) -> FaceModels:
     """`age` DEFAULT_AGE ('auto'): the gender model's own age when it is a gender+age network
     (a user's own network gave its gender beside the shipped network's age), else the shipped
-    gender+age network's. A gender+age network that gives both runs once per frame."""
+    gender+age network's. A gender+age network that gives both runs once per frame. `style`
+    names a setting in messages (CLI_OPTION, API_ARGUMENT)."""
     from ..age import GENDER_AGE_TASK
     from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
 
@@ -81,11 +86,12 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
         try:
             age_model = load_age_model(age, device=device)
         except FacesenseError as exc:  # "gen.onnx: not a gender+age model" did not say which option gave it
-            raise FacesenseError(f"--age {exc}" if str(exc).startswith(f"{age}:") else str(exc)) from None
+            said = str(exc)
+            raise FacesenseError(style.format("age", said) if said.startswith(f"{age}:") else said) from None
     models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
     for model, task in ((models.expression, "expression"), (models.gender, "gender")):
         if model is not None:
-            check_task(model, task, task)
+            check_task(model, task, task, style)
     return models
 
 
