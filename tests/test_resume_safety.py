@@ -10,7 +10,7 @@ import torch
 
 from facesense.errors import FacesenseError
 from facesense.experiment import train
-from facesense.runs import host_name, training_lock
+from facesense.runs import being_trained, host_name, training_lock
 
 from test_alignment_and_resume import small_config
 
@@ -60,6 +60,8 @@ def test_a_run_that_another_process_trains_is_not_resumed(tmp_path, folders3):
     with training_lock(run):  # as the process still training it holds
         with pytest.raises(FacesenseError, match="another process is training this run now"):
             train(None, resume=run.root, progress=False)
+        assert being_trained(run)  # a new run of the same name says so instead of offering to resume it
+    assert not being_trained(run)
     assert run.last_checkpoint.read_bytes() == before
     assert train(None, resume=run.root, progress=False).summary.is_file()  # released with its holder
 

@@ -20,7 +20,7 @@ from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .models import build_model, count_parameters
-from .runs import RunDir, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
+from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
 from .train.loop import Trainer, pick_device
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,10 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         else:
             if rank == 0:
                 for earlier in unfinished_runs(cfg.runs_dir, cfg.task, cfg.name)[-3:]:
-                    log.warning("note: %s stopped before it finished (killed, or training elsewhere); `%s` continues it", earlier.root, resume_command(earlier.root))
+                    if being_trained(earlier):
+                        log.info("note: %s is being trained by another process", earlier.root)
+                    else:
+                        log.warning("note: %s stopped before it finished; `%s` continues it", earlier.root, resume_command(earlier.root))
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
             created = run
         if rank == 0:

@@ -251,6 +251,26 @@ def training_lock(run: RunDir) -> Iterator[None]:
         os.close(fd)
 
 
+def being_trained(run: RunDir) -> bool:
+    """Whether another process holds the run's training lock now (False where locks are not
+    to be had: then nothing says so)."""
+    try:
+        import fcntl
+
+        fd = os.open(run.root / LOCK_NAME, os.O_RDONLY)
+    except (ImportError, OSError):  # no lock file: never locked by this version
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the shared lock taken to look
+
+
 def new_run_dir(runs_root: str | Path, task: str, name: str) -> RunDir:
     """Create a fresh runs_root/task/name-N (N = 1, 2, ...) without racing another process."""
     parent = Path(runs_root) / task
