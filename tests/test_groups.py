@@ -1,6 +1,6 @@
 """Per-group figures: numbers sort as numbers, and a gap is not made by groups of one or two."""
 
-from facesense.eval.groups import gap, gap_note, natural_order
+from facesense.eval.groups import gap, gap_note, group_table, natural_order
 
 
 def test_groups_sort_numbers_as_numbers():
@@ -11,9 +11,21 @@ def test_the_gap_leaves_out_groups_too_small_to_measure():
     values = {"a": 0.95, "b": 0.90, "tiny": 0.0}
     info = gap(values, {"a": 500, "b": 300, "tiny": 2})
     assert info["gap"] == 0.95 - 0.90 and info["left_out"] == ["tiny"]
-    assert gap_note({"gap_min_n": info["min_n"], "gap_left_out": info["left_out"]}) == " (groups of n >= 30; 1 smaller left out)"
-    everything_small = gap(values, {"a": 5, "b": 3, "tiny": 2})  # a tiny test set: all of them, said as no note
-    assert everything_small["gap"] == 0.95 and everything_small["left_out"] == [] and gap_note({"gap_left_out": []}) == ""
+    table = group_table({g: {"acc": v, "n": n} for (g, v), n in zip(values.items(), (500, 300, 2))}, "acc", "acc_gap")
+    assert gap_note(table) == " (groups of n >= 30; left out: tiny (n 2))"
+
+
+def test_a_gap_between_tiny_groups_or_of_one_group_says_so():
+    """'Asian 1.000 (n 1), Black 0.667 (n 3), White 0.900 (n 21); gap 0.333' and 'Asian 2.80
+    (n 1); gap 0.00' were printed as plain gaps, the second reading as parity (found by the
+    group-report hunt)."""
+    small = group_table({"Asian": {"acc": 1.0, "n": 1}, "Black": {"acc": 0.667, "n": 3}, "White": {"acc": 0.9, "n": 21}}, "acc", "acc_gap")
+    assert small["acc_gap"] == 1.0 - 0.667 and small["gap_small_groups"] and small["gap_groups"] == 3
+    assert "every group has under 30 samples: too few to tell this gap from chance" in gap_note(small)
+    one = group_table({"Asian": {"mae": 2.8, "n": 1}}, "mae", "mae_gap")
+    assert one["gap_groups"] == 1 and not one["gap_small_groups"] and gap_note(one) == " (one group: nothing to compare)"
+    fine = group_table({"a": {"acc": 0.9, "n": 40}, "b": {"acc": 0.8, "n": 50}}, "acc", "acc_gap")
+    assert gap_note(fine) == "" and not fine["gap_small_groups"]
 
 
 def test_bands_sort_by_their_number_and_nan_is_text():

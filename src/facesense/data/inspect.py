@@ -105,13 +105,9 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     (race, source, `age` in decades): how the classes spread over the groups that evaluate's
     --group-by then compares. Columns of one group, of more than MAX_GROUPS, or of more groups than
     half the rows (ids) are left out."""
-    from ..age import decade
-
     out = {}
     for name, values in samples.columns.items():
-        groups = group_names(values)
-        if name == "age":  # years in decades; ranges as written (FairFace's 20-29), blank and nan as (blank)
-            groups = [decade(float(v)) if _is_age(v) else "(blank)" if v.strip().lower() in ("", "nan") else v.strip() for v in values]
+        groups = group_names(values, name)
         distinct = sorted(set(groups), key=natural_order)
         if not 2 <= len(distinct) <= min(MAX_GROUPS, len(values) / 2):  # one group, or mostly groups of one
             continue
@@ -120,13 +116,6 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
             table[group][label] += 1
         out[name] = table
     return out
-
-
-def _is_age(text: str) -> bool:
-    try:
-        return 0 <= float(text) < 1000  # nan and inf fail both comparisons or the second
-    except ValueError:
-        return False
 
 
 def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> tuple[dict, list[list[int]]]:

@@ -59,7 +59,21 @@ def natural_order(name: str):
     return (0, float(match.group(1)), name) if match else (1, 0.0, name)
 
 
-def group_names(values: list[str]) -> list[str]:
-    """A manifest column's cells as group names (--group-by): a blank cell is a group of its own,
-    named so (an empty name reads as a missing row in a report)."""
-    return [v.strip() or "(blank)" for v in values]
+def group_names(values: list[str], column: str | None = None) -> list[str]:
+    """A manifest column's cells as group names (--group-by, data inspect): a blank cell is a
+    group of its own, named so (an empty name reads as a missing row in a report). An `age`
+    column's years go in decades (one group a year made 96 groups, most too small to compare);
+    ranges written as text (FairFace's 20-29) stay as written, and nan is blank."""
+    names = [v.strip() or "(blank)" for v in values]
+    if column is not None and column.lower() == "age":
+        from ..age import decade
+
+        names = [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
+    return names
+
+
+def _is_age(text: str) -> bool:
+    try:
+        return 0 <= float(text) < 1000  # nan and inf fail one comparison or the other
+    except ValueError:
+        return False

@@ -226,7 +226,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     gender_probs, age_probs = _score_in_batches(scorer, images)
     years, sd = years_and_sd(age_probs, scorer.bins)
     low, high = central_interval(age_probs, scorer.bins, 0.9)
-    groups = group_names([samples.columns[group_by.lower()][i] for i in kept]) if group_by else None
+    groups = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by) if group_by else None
     m = {"model": str(model), "data": str(data), "split": split, "where": list(where), "skipped": len(samples.skipped), **age_metrics(years, sd, ages, groups, low, high)}
     if group_by:
         m["group_by"] = group_by.lower()

@@ -309,7 +309,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
-        extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept])
+        extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits)
     if note:

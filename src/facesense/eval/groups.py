@@ -11,26 +11,37 @@ MIN_GROUP_FOR_GAP = 30
 
 
 def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
-    """{gap, min_n, left_out}: best minus worst over the groups of at least `min_n` samples;
-    over all groups when fewer than two are that large (a small test set), since a gap of one
-    group would read as parity."""
+    """{gap, min_n, left_out, compared, small}: best minus worst over the groups of at least
+    `min_n` samples; over all groups when fewer than two are that large (a small test set), and
+    then `small` says the gap is between groups too small to tell it from chance."""
     big = [g for g in values if sizes[g] >= min_n]
-    if len(big) < 2:
+    small = len(big) < 2
+    if small:
         big = list(values)
     picked = [values[g] for g in big]
     return {"gap": float(max(picked) - min(picked)) if picked else 0.0, "min_n": min_n if len(big) < len(values) else None,
-            "left_out": sorted(set(values) - set(big), key=natural_order)}
+            "left_out": sorted(set(values) - set(big), key=natural_order), "compared": len(big), "small": small and len(big) > 1}
 
 
 def group_table(groups: dict[str, dict], key: str, gap_key: str) -> dict:
-    """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_min_n, gap_left_out}:
-    a report's per-group table (each group a dict with its n)."""
+    """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_min_n, gap_left_out,
+    gap_groups (how many it compares), gap_small_groups}: a report's per-group table (each group
+    a dict with its n)."""
     spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()})
-    return {"groups": groups, gap_key: spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"]}
+    return {"groups": groups, gap_key: spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"],
+            "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
 
 
 def gap_note(table: dict) -> str:
-    """' (groups of n >= 30; 3 smaller left out)' when a group table's gap left groups out."""
-    if not table.get("gap_left_out"):
+    """What a report says beside a group table's gap: which groups it left out (and their n),
+    that it compares groups too small to mean much, or that one group has nothing to compare."""
+    if table.get("gap_groups") == 1:
+        return " (one group: nothing to compare)"
+    if table.get("gap_small_groups"):
+        return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance)"
+    left = table.get("gap_left_out") or []
+    if not left:
         return ""
-    return f" (groups of n >= {table['gap_min_n']}; {len(table['gap_left_out'])} smaller left out)"
+    sizes = table.get("groups", {})
+    named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    return f" (groups of n >= {table['gap_min_n']}; left out: {named})"
