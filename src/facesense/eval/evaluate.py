@@ -77,53 +77,28 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def check_recomputed_split(samples, idx: np.ndarray, split: str, model_path: Path | None, data, config: dict | None = None) -> None:
-    """A split recomputed from a run's seed and sizes is the run's own only on the data it was
-    trained on: on data with images added or removed it takes some of the run's training
-    samples, and on the same images in another layout (class folders for its labels.csv, rows in
-    another order, a copy elsewhere) it is another draw altogether. Where the run's
-    split_manifest.csv is at hand, none of the recomputed samples may be one of its training
-    samples (`_training_sample`)."""
+def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str]) -> np.ndarray | None:
+    """A run's own `split` rows, by the ids its split_manifest.csv lists, where that file is at
+    hand: exact whatever order, layout of the same names or added images the data has (a split
+    recomputed from the run's seed on data in another layout or order was another draw, mostly
+    of training images). Every listed id must be among the data's (`read_ids`, before a
+    --label-map drops rows); else the data is not the run's and the split cannot be scored.
+    None: no manifest at hand, or the run held no such split out."""
     listed = _manifest_ids(model_path)
-    if listed is None:
-        return
-    run = model_path if model_path.is_dir() else model_path.parent
-    trained = {_posix(i) for i, part in listed.items() if part == "train"}
-    root = _recorded_root(config or {})
-    files = {(root / i).resolve() for i in trained if ":" not in i.split("/")[0]} if root and samples.paths is not None else set()  # extra_data ids are name:path
-    leaked = [samples.ids[i] for i in idx if (files and Path(samples.paths[i]).resolve() in files) or _training_sample(samples, i, trained, root)]
-    if leaked:
-        raise DataError(f"{data}: {len(leaked)} of the {len(idx)} samples of its recomputed {split!r} split are {run.name}'s training samples (e.g. {leaked[0]}; "
-                        f"{run / 'split_manifest.csv'}): the data differ from the data as it trained on them (images added or removed, or another layout), "
-                        f"so the split is not the run's; evaluate the data as the run read it ({(config or {}).get('data')}), or without --split")
-
-
-def _training_sample(samples, i: int, trained: set[str], root: Path | None) -> bool:
-    """Whether sample `i` is one the run trained on: its id, or the end of its path (the same
-    images in another layout: `../faces/man/x.png` for `man/x.png`), is a training id; where
-    the run's data is at hand here, only if the file is that training file or has its bytes
-    (other images under the same relative names are other data)."""
-    sample_id = _posix(samples.ids[i])
-    parts = sample_id.split("/")
-    match = next((tail for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in trained), None)
-    path = Path(samples.paths[i]) if samples.paths is not None else None
-    if root is None or path is None:
-        return match is not None
-    if match is None:
-        return False
-    theirs = root / match
-    if not theirs.is_file():
-        return True  # named as a training sample, and nothing here says otherwise
-    return path.resolve() == theirs.resolve() or _same_bytes(path, theirs)
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    import filecmp
-
-    try:
-        return filecmp.cmp(a, b, shallow=False)
-    except OSError:
-        return False
+    part = canonical_split(split)
+    if listed is None or part is None:
+        return None
+    ids = [_posix(i) for i, where in listed.items() if where == part]
+    if not ids:
+        return None  # select_split says the run held none out
+    have = {_posix(i) for i in read_ids}
+    missing = [i for i in ids if i not in have]
+    if missing:
+        run = model_path if model_path.is_dir() else model_path.parent
+        raise DataError(f"{data}: {len(missing)} of the {len(ids)} {part} samples {run.name} held out ({run / 'split_manifest.csv'}) are not in it (e.g. {missing[0]}): "
+                        f"its {split!r} split can be scored only on the data it trained on, as it read it; evaluate without --split (a note says whether the rows include its training images)")
+    where = {_posix(sample_id): k for k, sample_id in enumerate(samples.ids)}
+    return np.asarray(sorted(where[i] for i in ids if i in where), dtype=np.int64)  # those a --label-map kept
 
 
 def _posix(sample_id: str) -> str:
@@ -279,6 +254,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     models on exactly the same samples)."""
     loaded = load_for_evaluation(model, device)
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
+    read_ids = set(samples.ids)
     if group_by is not None and group_by.lower() not in samples.columns:
         raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
     # name the map that was used: the one given, or the one the model was trained with
@@ -295,9 +271,11 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
-        idx = select_split(samples, split, source.config, data)
-        if recomputed:
-            check_recomputed_split(samples, idx, split, source.path, data, source.config)
+        idx = manifest_split(samples, split, source.path, data, read_ids) if recomputed else None
+        if idx is None:
+            idx = select_split(samples, split, source.config, data)
+            if recomputed and source.path is not None and source.path.suffix.lower() == ".onnx":
+                log.warning("no split_manifest.csv beside %s: its %r split is recomputed from its training settings, which gives the run's own rows only on the very data it trained on", source.path.name, split)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
