@@ -386,6 +386,18 @@ def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, caps
     assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"] and len(aligned) == 12
     assert set(m["gender_by_group"]["groups"]) == set(m["by_group"]["groups"]) and 0 <= m["gender_by_group"]["accuracy_gap"] <= 1
     assert "gender accuracy by race: " in capsys.readouterr().out
+    # gender labels the network does not know are counted and said, and the predictions file
+    # carries each row's gender so that the accuracy can be checked by hand (found by the group-report hunt)
+    lines = (utk / "labels.csv").read_text().splitlines()
+    label = lines[0].split(",").index("label")
+    odd = [",".join("unknown" if j == label and i < 4 else v for j, v in enumerate(line.split(","))) for i, line in enumerate(lines[1:])]
+    (utk / "labels.csv").write_text("\n".join([lines[0], *odd]) + "\n")
+    assert main(["evaluate", "age", "--data", str(utk), "--out", str(tmp_path / "e2")]) == 0
+    m = json.loads((tmp_path / "e2" / "age_metrics.json").read_text())
+    assert m["n"] == 12 and m["gender_n"] == 8 and "8 of these rows: those with a gender label" in capsys.readouterr().out
+    with open(tmp_path / "e2" / "age_predictions.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] != "unknown"]
+    assert len(rows) == 8 and sum(r["label"] == r["gender_pred"] for r in rows) / 8 == m["gender_accuracy"]
 
 
 def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):

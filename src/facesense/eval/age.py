@@ -154,7 +154,8 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
         for d, row in m["by_group_within_decade"].items():
             lines.append(f"  {d} | " + " | ".join(f"{row[g]['mae']:.2f} ({row[g]['n']})" if g in row else "-" for g in groups))
     if "gender_accuracy" in m:
-        lines.append(f"gender accuracy {m['gender_accuracy']:.4f} (the same rows)")
+        n = m.get("gender_n", m.get("n"))
+        lines.append(f"gender accuracy {m['gender_accuracy']:.4f} ({'the same rows' if n == m.get('n') else f'{n} of these rows: those with a gender label'})")
     if "gender_by_group" in m:
         by = m["gender_by_group"]
         lines.append(f"gender accuracy by {group_by}: " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']})" for g, v in by["groups"].items()) + f"; gap {100 * by['accuracy_gap']:.2f} points{gap_note(by)}")
@@ -241,18 +242,26 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
 
         labels = [normalise(samples.labels[i]) for i in kept]
         known = np.array([x in scorer.classes for x in labels])
+        if not known.all():  # said and counted: "(the same rows)" was printed over fewer
+            other = sorted({samples.labels[i] for i, k in zip(kept, known) if not k})
+            log.warning("%d of %d rows have a label that is not one of %s (%s): left out of the gender accuracy", int((~known).sum()), len(known), scorer.classes, ", ".join(map(repr, other[:5])))
         if known.any():
-            correct = np.array(scorer.classes)[gender_probs.argmax(1)] == np.array(labels)
+            predicted = np.array(scorer.classes)[gender_probs.argmax(1)]
+            correct = predicted == np.array(labels)
             m["gender_accuracy"] = float(correct[known].mean())
+            m["gender_n"] = int(known.sum())
             if groups is not None:  # the gender gap between groups, beside the age gap
                 group_of = np.array(groups)
                 picks = {g: known & (group_of == g) for g in sorted(set(group_of[known]), key=natural_order)}
                 m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean())} for g, p in picks.items()}, "accuracy", "accuracy_gap")
     buf = io.StringIO()
     writer = csv.writer(buf)  # quotes an id or group with a comma in it
-    writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *([group_by.lower()] if group_by else []), schema.KEY])
+    # the gender columns too, so that gender_accuracy and its per-group gap can be checked by hand
+    genders = gender_probs is not None and bool(scorer.classes)
+    writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *(["label", "gender_pred"] if genders else []), *([group_by.lower()] if group_by else []), schema.KEY])
     for j, i in enumerate(kept):
-        writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
+        said = [samples.labels[i], scorer.classes[int(gender_probs[j].argmax())]] if genders else []
+        writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *said, *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
     out_dir.mkdir(parents=True, exist_ok=True)
     with building(out_dir, "age_metrics.json") as build:  # an earlier report here stays whole until this one is
         write_text(build / "age_predictions.csv", buf.getvalue())
