@@ -159,6 +159,16 @@ def test_where_conditions():
         where_mask(s, ["height>3"])
     with pytest.raises(DataError, match="COLUMN OP VALUE"):
         parse_where("adults")
+    # mistakes that read as "no rows left" (found by the group-report hunt)
+    with pytest.raises(DataError, match="'=>' is not an operator"):
+        parse_where("age=>18")
+    with pytest.raises(DataError, match="no value after the operator"):
+        parse_where("race==")
+    with pytest.raises(DataError, match=r"no row's race is 'a' \(text compares exactly, case too\); its values are 'A', 'B'"):
+        where_mask(s, ["race==a"])
+    assert where_mask(s, ["race=='A'"]).tolist() == [True, False, True]  # quotes are the shell's, not the value's
+    blank = samples_of(["man", "woman"], {"race": ["", "B"]})
+    assert where_mask(blank, ['race==""']).tolist() == [True, False]
 
 
 def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):

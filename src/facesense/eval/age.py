@@ -35,7 +35,15 @@ def parse_where(text: str) -> tuple[str, str, str]:
     match = _WHERE.match(text)
     if not match:
         raise DataError(f"--where {text!r}: write COLUMN OP VALUE with OP one of >=, <=, >, <, ==, != (e.g. --where 'age>=18')")
-    return match.group(1).strip().lower(), match.group(2), match.group(3)
+    column, op, value = match.group(1).strip().lower(), match.group(2), match.group(3)
+    if set(value) <= set("<>=!"):  # 'race==' read as race = '='
+        raise DataError(f"--where {text!r}: no value after the operator (a blank cell: COLUMN==\"\")")
+    if value[0] in "<>=!":  # 'age=>18' read as age = '>18'
+        raise DataError(f"--where {text!r}: {op + value[0]!r} is not an operator; use one of >=, <=, >, <, ==, != "
+                        "(a blank cell: COLUMN==\"\")")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":  # race=='Asian', race==""
+        value = value[1:-1]
+    return column, op, value
 
 
 def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
@@ -57,7 +65,12 @@ def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
         except ValueError:
             if op not in ("==", "=", "!="):
                 raise DataError(f"--where {text!r}: {op} needs numbers, and column {column!r} or {value!r} is not numeric") from None
-            keep &= np.array([compare(str(v), value) for v in values])
+            hit = np.array([compare(str(v).strip(), value) for v in values])
+            if op != "!=" and not hit.any():  # 'race==asian' left "no rows" without a word of why
+                found = sorted({str(v).strip() for v in values})
+                raise DataError(f"--where {text!r}: no row's {column} is {value!r} (text compares exactly, case too); "
+                                f"its values are {', '.join(map(repr, found[:12]))}{' ...' if len(found) > 12 else ''}")
+            keep &= hit
     return keep
 
 
