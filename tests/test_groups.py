@@ -114,3 +114,17 @@ def test_a_recomputed_split_is_the_run_s_own_data_only_by_path(tmp_path):
     own = {**shipped, "data": str(folder)}
     assert len(select_split(samples, "val", own, folder)) > 0 and isinstance(select_split(samples, "test", own, folder), np.ndarray)
     assert not _trained_on_split(own, "val", ["partition1", "partition2"])
+
+
+def test_grouping_by_the_label_points_to_the_per_class_table():
+    """`--group-by label` said "no column 'label'" of a manifest that has one (its class column)."""
+    import pytest
+
+    from facesense.errors import DataError
+    from facesense.eval.groups import check_group_column
+
+    check_group_column({"race": []}, "Race", "d")
+    with pytest.raises(DataError, match="that is the class itself.*per_class.*\\['race'\\]"):
+        check_group_column({"race": []}, "label", "d")
+    with pytest.raises(DataError, match="no column 'height' to group by; the manifest has \\['race'\\]"):
+        check_group_column({"race": []}, "height", "d")

@@ -23,7 +23,7 @@ from ..data.split import read_scored_rows
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
-from .groups import gap_note, group_table, natural_order
+from .groups import check_group_column, gap_note, group_table, natural_order
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -221,8 +221,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
-    if group_by is not None and group_by.lower() not in samples.columns:
-        raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns)}")
+    check_group_column(samples.columns, group_by, data)
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")

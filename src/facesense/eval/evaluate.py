@@ -20,6 +20,7 @@ from ..errors import DataError
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
+from .groups import check_group_column
 from .report import write_evaluation
 
 log = logging.getLogger(__name__)
@@ -255,8 +256,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     loaded = load_for_evaluation(model, device)
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
-    if group_by is not None and group_by.lower() not in samples.columns:
-        raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
+    check_group_column(samples.columns, group_by, data)
     # name the map that was used: the one given, or the one the model was trained with
     map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
     if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)

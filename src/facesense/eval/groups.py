@@ -4,6 +4,7 @@ the best and worst group measured only over groups large enough for the gap to m
 from __future__ import annotations
 
 from ..data.samples import natural_order
+from ..errors import DataError
 
 # A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
 # that includes it says nothing about the model
@@ -45,3 +46,14 @@ def gap_note(table: dict) -> str:
     sizes = table.get("groups", {})
     named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
     return f" (groups of n >= {table['gap_min_n']}; left out: {named})"
+
+
+def check_group_column(columns: dict, group_by: str | None, data) -> None:
+    """--group-by must name one of a manifest's extra columns; the label itself is not one (its
+    per-class figures are the report's per-class table)."""
+    if group_by is None or group_by.lower() in columns:
+        return
+    others = sorted(columns) or "no extra columns"
+    if group_by.lower() in ("label", "class"):
+        raise DataError(f"--group-by {group_by}: that is the class itself, whose figures per class are already in the report (per_class: recall per class); group by another column ({others})")
+    raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {others}")
