@@ -262,6 +262,14 @@ def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
     (tmp_path / "other" / "labels.csv").write_text("\n".join([header, *blank]) + "\n")
     assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(tmp_path / "e2"), "--label-map", str(label_map), "--group-by", "site"]) == 0
     assert "(blank)" in json.loads((tmp_path / "e2" / "metrics.json").read_text())["by_group"]["groups"]
+    # a group of one class is named so: its accuracy is how often that class is said (found by the group-report hunt)
+    header, *lines = (tmp_path / "other" / "labels.csv").read_text().splitlines()
+    one = [line.rsplit(",", 1)[0] + (",east" if line.startswith("images/happy/") else ",west") for line in lines]
+    (tmp_path / "other" / "labels.csv").write_text("\n".join([header, *one]) + "\n")
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(tmp_path / "e3"), "--label-map", str(label_map), "--group-by", "site"]) == 0
+    assert json.loads((tmp_path / "e3" / "metrics.json").read_text())["by_group"]["groups"]["east"]["classes"] == ["happy"]
+    assert "(n 4, only happy)" in capsys.readouterr().out
 
 
 def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3):

@@ -206,8 +206,14 @@ def _evaluate(args) -> None:
     if "by_group" in m:
         from .eval.groups import gap_note
 
-        print(f"by {args.group_by}: " + ", ".join(f"{g} {v['accuracy']:.3f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}{gap_note(m['by_group'])}")
+        print(f"by {args.group_by}: " + ", ".join(_group_figure(g, v) for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}{gap_note(m['by_group'])}")
     print(out)
+
+
+def _group_figure(group: str, figures: dict) -> str:
+    """'Others 1.000 (n 35, only woman)': a group of one class is named as such."""
+    only = f", only {figures['classes'][0]}" if len(figures.get("classes", [])) == 1 else ""
+    return f"{group} {figures['accuracy']:.3f} (n {figures['n']}{only})"
 
 
 def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
