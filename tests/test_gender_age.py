@@ -395,7 +395,7 @@ def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, caps
     m = json.loads((tmp_path / "e" / "age_metrics.json").read_text())
     assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"] and len(aligned) == 12
     assert set(m["gender_by_group"]["groups"]) == set(m["by_group"]["groups"]) and 0 <= m["gender_by_group"]["accuracy_gap"] <= 1
-    assert "gender accuracy by race: " in capsys.readouterr().out
+    assert "gender accuracy by race (95% CI): " in capsys.readouterr().out
     # gender labels the network does not know are counted and said, and the predictions file
     # carries each row's gender so that the accuracy can be checked by hand (found by the group-report hunt)
     lines = (utk / "labels.csv").read_text().splitlines()

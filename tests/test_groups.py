@@ -128,3 +128,13 @@ def test_grouping_by_the_label_points_to_the_per_class_table():
         check_group_column({"race": []}, "label", "d")
     with pytest.raises(DataError, match="no column 'height' to group by; the manifest has \\['race'\\]"):
         check_group_column({"race": []}, "height", "d")
+
+
+def test_each_group_s_accuracy_has_a_95_percent_interval_that_widens_when_small():
+    """Per-group accuracies had no interval: 1.000 of 5 faces read like 1.000 of 500."""
+    from facesense.eval.groups import proportion_ci95
+
+    small, large = proportion_ci95(5, 5), proportion_ci95(500, 500)
+    assert small[1] == 1.0 and large[1] == 1.0 and small[0] < 0.6 < 0.99 < large[0]
+    low, high = proportion_ci95(45, 50)  # Wilson: 0.786-0.957
+    assert abs(low - 0.7864) < 1e-3 and abs(high - 0.9565) < 1e-3

@@ -23,7 +23,7 @@ from ..data.split import read_scored_rows
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
-from .groups import check_group_column, gap_note, group_table, natural_order
+from .groups import check_group_column, gap_note, group_table, natural_order, proportion_ci95
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -171,7 +171,8 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
         lines.append(f"gender accuracy {m['gender_accuracy']:.4f} ({'the same rows' if n == m.get('n') else f'{n} of these rows: those with a gender label'})")
     if "gender_by_group" in m:
         by = m["gender_by_group"]
-        lines.append(f"gender accuracy by {group_by}: " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']})" for g, v in by["groups"].items()) + f"; gap {100 * by['accuracy_gap']:.2f} points{gap_note(by)}")
+        lines.append(f"gender accuracy by {group_by} (95% CI): " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']}, {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f})" for g, v in by["groups"].items())
+                     + f"; gap {100 * by['accuracy_gap']:.2f} points{gap_note(by)}")
     return lines
 
 
@@ -265,7 +266,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
             if groups is not None:  # the gender gap between groups, beside the age gap
                 group_of = np.array(groups)
                 picks = {g: known & (group_of == g) for g in sorted(set(group_of[known]), key=natural_order)}
-                m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean())} for g, p in picks.items()}, "accuracy", "accuracy_gap")
+                m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean()), "accuracy_ci95": proportion_ci95(int(correct[p].sum()), int(p.sum()))}
+                                                    for g, p in picks.items()}, "accuracy", "accuracy_gap")
     buf = io.StringIO()
     writer = csv.writer(buf)  # quotes an id or group with a comma in it
     # the gender columns too, so that gender_accuracy and its per-group gap can be checked by hand

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from .groups import group_table, natural_order
+from .groups import group_table, natural_order, proportion_ci95
 
 
 def present_classes(y_true: np.ndarray, k: int) -> list[int]:
@@ -119,9 +119,11 @@ def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], clas
     for g in sorted(set(groups), key=natural_order):
         mask = groups_arr == g
         present = sorted({classes[int(c)] for c in y_true[mask]})
+        hits = int(np.sum(pred[mask] == y_true[mask]))
         table[g] = {
             "n": int(mask.sum()),
             "accuracy": float(np.mean(pred[mask] == y_true[mask])),
+            "accuracy_ci95": proportion_ci95(hits, int(mask.sum())),
             "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)),
             # a group of one class (35 women) scores how often that class is said, not the task:
             # its accuracy is no fair side of a gap
