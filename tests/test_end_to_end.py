@@ -129,7 +129,7 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     # other data: the run's val is not in it either; without --split it is scored whole
     other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 8, seed=9)
     assert main(["evaluate", run, "--data", str(other), "--split", "val", "--out", str(tmp_path / "e4")]) == 2
-    assert "evaluate without --split" in capsys.readouterr().err
+    assert "evaluate it without --split" in capsys.readouterr().err
     assert main(["evaluate", run, "--data", str(other), "--out", str(tmp_path / "e4")]) == 0
 
 
@@ -405,3 +405,20 @@ def test_a_run_that_held_val_out_of_every_named_split_is_scored_on_it(tmp_path, 
         held = sorted(r["id"] for r in csv.DictReader(f) if r["split"] == "val")
     with open(out / "predictions.csv", newline="") as f:
         assert sorted(r["id"] for r in csv.DictReader(f)) == held and len(held) == 12
+
+
+def test_a_csv_run_s_split_is_scored_only_on_its_own_file(tmp_path, capsys, fer_csv):
+    """A csv's rows are ids by number: a shuffled copy passed the manifest check and scored the
+    run's training rows as its val (found by review)."""
+    import shutil
+
+    lines = fer_csv.read_text().splitlines()
+    plain = tmp_path / "plain.csv"  # no Usage column: val is drawn from the rows
+    plain.write_text("\n".join(",".join(line.split(",")[:2]) for line in lines) + "\n")
+    run = train_cli(capsys, f"data={plain}", "task=expression", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    assert main(["evaluate", run, "--data", str(plain), "--split", "val", "--out", str(tmp_path / "e1")]) == 0
+    copy = tmp_path / "copy.csv"
+    shutil.copy(plain, copy)
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", str(copy), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
+    assert "a csv's rows are matched by their number" in capsys.readouterr().err

@@ -78,7 +78,7 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str]) -> np.ndarray | None:
+def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str], config: dict | None = None) -> np.ndarray | None:
     """A run's own `split` rows, by the ids its split_manifest.csv lists, where that file is at
     hand: exact whatever order, layout of the same names or added images the data has (a split
     recomputed from the run's seed on data in another layout or order was another draw, mostly
@@ -89,15 +89,18 @@ def manifest_split(samples, split: str, model_path: Path | None, data, read_ids:
     part = canonical_split(split)
     if listed is None or part is None:
         return None
-    ids = [_posix(i) for i, where in listed.items() if where == part]
+    # a gender+age run's extra_data rows are `name:path`: never rows of the data evaluated here
+    ids = [_posix(i) for i, where in listed.items() if where == part and ":" not in _posix(i).split("/")[0]]
     if not ids:
         return None  # select_split says the run held none out
+    run = model_path if model_path.is_dir() else model_path.parent
+    refuse = f"its {split!r} split can be scored only on the data it trained on, as it read it; evaluate it without --split, knowing the rows may include its training images"
+    if samples.paths is None and not _is_recorded_file(config, data):  # csv rows are named by number: any csv has a row12
+        raise DataError(f"{data}: {run.name} trained on {config.get('data')}: a csv's rows are matched by their number, so {refuse}")
     have = {_posix(i) for i in read_ids}
     missing = [i for i in ids if i not in have]
     if missing:
-        run = model_path if model_path.is_dir() else model_path.parent
-        raise DataError(f"{data}: {len(missing)} of the {len(ids)} {part} samples {run.name} held out ({run / 'split_manifest.csv'}) are not in it (e.g. {missing[0]}): "
-                        f"its {split!r} split can be scored only on the data it trained on, as it read it; evaluate without --split (a note says whether the rows include its training images)")
+        raise DataError(f"{data}: {len(missing)} of the {len(ids)} {part} samples {run.name} held out ({run / 'split_manifest.csv'}) are not in it (e.g. {missing[0]}): {refuse}")
     where = {_posix(sample_id): k for k, sample_id in enumerate(samples.ids)}
     return np.asarray(sorted(where[i] for i in ids if i in where), dtype=np.int64)  # those a --label-map kept
 
@@ -105,6 +108,12 @@ def manifest_split(samples, split: str, model_path: Path | None, data, read_ids:
 def _posix(sample_id: str) -> str:
     """An id as written on any system (a run trained on Windows wrote happy\\x.png)."""
     return sample_id.replace("\\", "/")
+
+
+def _is_recorded_file(config: dict | None, data) -> bool:
+    """Whether `data` is the very file a run recorded as its data (a csv is known only by its path)."""
+    recorded = str((config or {}).get("data") or "").strip()
+    return bool(recorded) and Path(recorded).is_file() and Path(recorded).resolve() == Path(str(data)).resolve()
 
 
 def _recorded_root(config: dict) -> Path | None:
@@ -128,7 +137,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         return None
     trained = _trained_ids(model_path)
     if trained is not None and scored_ids is not None:
-        n = len(trained & set(scored_ids))
+        n = len(trained & {_posix(i) for i in scored_ids})
         if n == 0:
             return None
         held_out = _held_out_split(config, data_splits)
@@ -228,7 +237,7 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
 def _trained_ids(model_path: Path | None) -> set[str] | None:
     """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
     ids = _manifest_ids(model_path)
-    return None if ids is None else {i for i, split in ids.items() if split == "train"}
+    return None if ids is None else {_posix(i) for i, split in ids.items() if split == "train"}
 
 
 def select_split(samples, split: str, config: dict, data) -> np.ndarray:
@@ -271,7 +280,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
-        idx = manifest_split(samples, split, source.path, data, read_ids) if recomputed else None
+        idx = manifest_split(samples, split, source.path, data, read_ids, source.config) if recomputed else None
         if idx is None:
             idx = select_split(samples, split, source.config, data)
             if recomputed and source.path is not None and source.path.suffix.lower() == ".onnx":
