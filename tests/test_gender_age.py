@@ -448,3 +448,15 @@ def test_gender_age_on_gender_only_data_and_its_training_data_checks(tmp_path, c
         prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "extra_data": [str(faces), str(faces) + "/"], "image_size": 32, "channels": 3}))
     prepare_gender_age(load_config(overrides={"task": "gender_age", "data": str(utk), "age_max": 30, "image_size": 32, "channels": 3}))
     assert "are above age_max=30" in caplog.text
+
+
+def test_age_predictions_keep_the_age_apart_from_its_decade_group(tmp_path, capsys):
+    """--group-by age wrote two `age` columns, the second in decades, and a csv reader kept the
+    decade as the age (found by review)."""
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    assert main(["evaluate", "age", "--data", str(utk), "--group-by", "age", "--out", str(tmp_path / "e")]) == 0
+    with open(tmp_path / "e" / "age_predictions.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames.count("age") == 1 and "age_group" in reader.fieldnames
+    assert all(float(r["age"]) >= 0 and r["age_group"].endswith(("9", "+")) for r in rows)

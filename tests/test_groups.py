@@ -24,6 +24,8 @@ def test_a_gap_between_tiny_groups_or_of_one_group_says_so():
     assert "every group has under 30 samples: too few to tell this gap from chance" in gap_note(small)
     one = group_table({"Asian": {"mae": 2.8, "n": 1}}, "mae", "mae_gap")
     assert one["gap_groups"] == 1 and not one["gap_small_groups"] and gap_note(one) == " (one group: nothing to compare)"
+    one_big = group_table({"A": {"acc": 0.9, "n": 100}, "B": {"acc": 0.7, "n": 10}, "C": {"acc": 0.8, "n": 12}}, "acc", "acc_gap")
+    assert "only one group has 30 samples or more" in gap_note(one_big)  # not "every group" (found by review)
     fine = group_table({"a": {"acc": 0.9, "n": 40}, "b": {"acc": 0.8, "n": 50}}, "acc", "acc_gap")
     assert gap_note(fine) == "" and not fine["gap_small_groups"]
 

@@ -119,10 +119,12 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         else:
             if rank == 0:
                 for earlier in unfinished_runs(cfg.runs_dir, cfg.task, cfg.name)[-3:]:
-                    if being_trained(earlier):
+                    busy = being_trained(earlier)
+                    if busy:
                         log.info("note: %s is being trained by another process", earlier.root)
                     else:
-                        log.warning("note: %s stopped before it finished; `%s` continues it", earlier.root, resume_command(earlier.root))
+                        maybe = " (killed, or training elsewhere)" if busy is None else ""
+                        log.warning("note: %s stopped before it finished%s; `%s` continues it", earlier.root, maybe, resume_command(earlier.root))
             run = new_run_dir(cfg.runs_dir, cfg.task, cfg.name) if rank == 0 else None
             created = run
         if rank == 0:

@@ -251,22 +251,22 @@ def training_lock(run: RunDir) -> Iterator[None]:
         os.close(fd)
 
 
-def being_trained(run: RunDir) -> bool:
-    """Whether another process holds the run's training lock now (False where locks are not
-    to be had: then nothing says so)."""
+def being_trained(run: RunDir) -> bool | None:
+    """Whether another process holds the run's training lock now; None where that cannot be
+    known (no file locks here, or a run folder from before the lock)."""
     try:
         import fcntl
 
         fd = os.open(run.root / LOCK_NAME, os.O_RDONLY)
-    except (ImportError, OSError):  # no lock file: never locked by this version
-        return False
+    except (ImportError, OSError):
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
         return True
-    except OSError:
-        return False
+    except OSError:  # a file system without locks
+        return None
     finally:
         os.close(fd)  # closing drops the shared lock taken to look
 

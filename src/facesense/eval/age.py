@@ -222,7 +222,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
-    check_group_column(samples.columns, group_by, data)
+    check_group_column(samples.columns, group_by, data, per_class=False)
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
@@ -272,9 +272,11 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     writer = csv.writer(buf)  # quotes an id or group with a comma in it
     # the gender columns too, so that gender_accuracy and its per-group gap can be checked by hand
     genders = gender_probs is not None and bool(scorer.classes)
-    writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *(["label", "gender_pred"] if genders else []), *([group_by.lower()] if group_by else []), schema.KEY])
+    # the group column under its own name; `age` in decades is `age_group` (two `age` columns)
+    group_column = ("age_group" if group_by.lower() == "age" else group_by.lower()) if group_by else None
+    writer.writerow(["id", "age", "age_years", "age_sd", "age_low90", "age_high90", *(["label", "gender_pred"] if genders else []), *([group_column] if group_by else []), schema.KEY])
     for j, i in enumerate(kept):
-        said = [samples.labels[i], scorer.classes[int(gender_probs[j].argmax())]] if genders else []
+        said = [labels[j], scorer.classes[int(gender_probs[j].argmax())]] if genders else []  # the label as the network names it
         writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *said, *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
     out_dir.mkdir(parents=True, exist_ok=True)
     with building(out_dir, "age_metrics.json") as build:  # an earlier report here stays whole until this one is

@@ -39,6 +39,9 @@ def gap_note(table: dict) -> str:
     if table.get("gap_groups") == 1:
         return " (one group: nothing to compare)"
     if table.get("gap_small_groups"):
+        sizes = [v["n"] for v in table.get("groups", {}).values()]
+        if sizes and max(sizes) >= MIN_GROUP_FOR_GAP:
+            return f" (only one group has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance)"
         return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance)"
     left = table.get("gap_left_out") or []
     if not left:
@@ -48,14 +51,16 @@ def gap_note(table: dict) -> str:
     return f" (groups of n >= {table['gap_min_n']}; left out: {named})"
 
 
-def check_group_column(columns: dict, group_by: str | None, data) -> None:
-    """--group-by must name one of a manifest's extra columns; the label itself is not one (its
-    per-class figures are the report's per-class table)."""
+def check_group_column(columns: dict, group_by: str | None, data, per_class: bool = True) -> None:
+    """--group-by must name one of a manifest's extra columns; the label itself is not one (a
+    classifier's per-class figures are its report's per-class table; `per_class` False: an age
+    report, which has none)."""
     if group_by is None or group_by.lower() in columns:
         return
     others = sorted(columns) or "no extra columns"
     if group_by.lower() in ("label", "class"):
-        raise DataError(f"--group-by {group_by}: that is the class itself, whose figures per class are already in the report (per_class: recall per class); group by another column ({others})")
+        where = "whose figures per class are already in the report (per_class: recall per class)" if per_class else "which an age report does not group by"
+        raise DataError(f"--group-by {group_by}: that is the class itself, {where}; group by another column ({others})")
     raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {others}")
 
 
