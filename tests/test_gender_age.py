@@ -223,6 +223,16 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
     assert main(["evaluate", run, "--data", str(utk), "--split", "test", "--group-by", "race", "--where", "age>=18", "--out", str(tmp_path / "eval_pt")]) == 0
     m_pt = json.loads((tmp_path / "eval_pt" / "age_metrics.json").read_text())
     assert m_pt["n"] == m["n"] and m_pt["mae"] == pytest.approx(m["mae"], abs=1e-3)
+    # the run's test rows are its manifest's, even with a face added to the data; a recomputed
+    # draw took training rows there (found by review)
+    import shutil
+
+    lines = (utk / "labels.csv").read_text().splitlines()
+    first = utk / lines[1].split(",")[0]
+    shutil.copy(first, first.with_name("added_" + first.name))
+    (utk / "labels.csv").write_text("\n".join([*lines, lines[1].replace(first.name, "added_" + first.name)]) + "\n")
+    assert main(["evaluate", run, "--data", str(utk), "--split", "test", "--out", str(tmp_path / "eval_added")]) == 0
+    assert {r["id"] for r in csv.DictReader(open(tmp_path / "eval_added" / "age_predictions.csv"))} == test_ids
     capsys.readouterr()
     assert main(["compare", run, "--out", str(tmp_path / "cmp")]) == 2  # was a KeyError traceback
     assert "a gender+age run; compare takes classifier runs" in capsys.readouterr().err

@@ -176,13 +176,15 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     return lines
 
 
-def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data) -> Samples:
-    """The named split (recomputed from a model's config for data without splits), then the
-    --where conditions."""
+def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None) -> Samples:
+    """The named split (for data without one: the rows the run's split_manifest.csv lists, where
+    that file is at hand, else recomputed from the model's config), then the --where conditions."""
     if split is not None:
-        from .evaluate import select_split
+        from ..data.split import _match
+        from .evaluate import manifest_split, select_split
 
-        samples = samples.subset(select_split(samples, split, model_config or {}, data))
+        idx = manifest_split(samples, split, model_path, data, set(samples.ids), model_config) if _match(samples, split) is None else None
+        samples = samples.subset(idx if idx is not None else select_split(samples, split, model_config or {}, data))
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
@@ -227,7 +229,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
-    samples = select_rows(samples, config, split, list(where), data)
+    source = Path(str(split_from or model))
+    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None)
     bad = next((v for v in samples.columns["age"] if not _is_age(v)), None)
     if bad is not None:  # as training says it
         raise DataError(f"{data}: age {bad!r} is not a number; fix the age column")
