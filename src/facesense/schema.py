@@ -12,7 +12,7 @@ VERSIONS = {
     "live_summary": 1,  # live/demo summary.json
     "predictions": 1,  # evaluate: predictions.csv
     "age_metrics": 1,  # evaluate of an age model: age_metrics.json; a gender+age run: eval_val/metrics.json
-    "age_predictions": 1,  # evaluate of an age model: age_predictions.csv
+    "age_predictions": 2,  # evaluate of an age model: age_predictions.csv (2: --group-by age's column is age_group, in decades, where 1 repeated the age column)
     "metrics": 2,  # evaluate: metrics.json (2: by_group's accuracy_gap over groups of at least gap_min_n samples, where 1 took every group)
     "history": 1,  # train: history.csv
     "train_summary": 1,  # train: train_summary.json

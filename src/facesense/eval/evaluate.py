@@ -89,14 +89,15 @@ def manifest_split(samples, split: str, model_path: Path | None, data, read_ids:
     part = canonical_split(split)
     if listed is None or part is None:
         return None
-    # a gender+age run's extra_data rows are `name:path`: never rows of the data evaluated here
-    ids = [_posix(i) for i, where in listed.items() if where == part and ":" not in _posix(i).split("/")[0]]
+    # a gender+age run's extra_data rows are `name:path` (data/gender_age): never rows of the data evaluated here
+    extra = tuple(f"{Path(str(e)).name}:" for e in (config or {}).get("extra_data") or [])
+    ids = [_posix(i) for i, where in listed.items() if where == part and not (extra and i.startswith(extra))]
     if not ids:
         return None  # select_split says the run held none out
     run = model_path if model_path.is_dir() else model_path.parent
     refuse = f"its {split!r} split can be scored only on the data it trained on, as it read it; evaluate it without --split, knowing the rows may include its training images"
     if samples.paths is None and not _is_recorded_file(config, data):  # csv rows are named by number: any csv has a row12
-        raise DataError(f"{data}: {run.name} trained on {config.get('data')}: a csv's rows are matched by their number, so {refuse}")
+        raise DataError(f"{data}: {run.name} trained on {(config or {}).get('data')}: a csv's rows are matched by their number, so {refuse}")
     have = {_posix(i) for i in read_ids}
     missing = [i for i in ids if i not in have]
     if missing:
