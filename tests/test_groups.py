@@ -140,3 +140,12 @@ def test_each_group_s_accuracy_has_a_95_percent_interval_that_widens_when_small(
     assert small[1] == 1.0 and large[1] == 1.0 and small[0] < 0.6 < 0.99 < large[0]
     low, high = proportion_ci95(45, 50)  # Wilson: 0.786-0.957
     assert abs(low - 0.7864) < 1e-3 and abs(high - 0.9565) < 1e-3
+
+
+def test_numbers_written_two_ways_are_one_group():
+    """A band column written 20, 20.0 and ' 20' made two groups of one band (found by the group-report hunt)."""
+    from facesense.data.samples import group_names
+
+    assert group_names(["20", "20.0", " 20", "30", ""], "band") == ["20", "20", "20", "30", "(blank)"]
+    assert group_names(["A", "20.0"], "site") == ["A", "20.0"]  # text columns are left as written
+    assert group_names(["14", "nan", ""], "age") == ["10-19", "(blank)", "(blank)"]

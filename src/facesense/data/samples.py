@@ -68,8 +68,18 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
     if column is not None and column.lower() == "age":
         from ..age import decade
 
-        names = [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
+        return [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
+    cells = [v for v in names if v != "(blank)"]
+    if cells and all(_is_finite(v) for v in cells):  # a numeric column: "20" and "20.0" are one group
+        return [v if v == "(blank)" else f"{float(v):g}" for v in names]
     return names
+
+
+def _is_finite(text: str) -> bool:
+    try:
+        return np.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _is_age(text: str) -> bool:
