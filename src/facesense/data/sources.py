@@ -289,6 +289,8 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     skipped_splits: list[str | None] = []
     first_seen: dict[str, tuple[int, str, str | None]] = {}  # image -> (line, label, split) of its first row
     repeats, conflicted = [], set()
+    first_extra: dict[str, dict[str, str]] = {}  # image -> its first row's other columns
+    repeat_differs: list[str] = []
     for line_no, row in csv_rows(path):
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         split = ((row.get(split_column) or "").strip() or None) if split_column else None
@@ -301,6 +303,9 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             seen_line, seen_label, seen_split = first_seen[same]
             if seen_label == label and _same_split(seen_split, split):
                 repeats.append(line_no)
+                differ = [c for c in extra if (row.get(c) or "").strip() != first_extra[same][c]]
+                if differ and not repeat_differs:  # a group column (race) that disagrees: the first row's is kept
+                    repeat_differs.append(f"line {line_no} gives {differ[0]} {(row.get(differ[0]) or '').strip()!r} where line {seen_line} gave {first_extra[same][differ[0]]!r}")
                 continue
             conflicted.add(same)
             said = f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}"
@@ -316,6 +321,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             skipped_splits.append(split)
             continue
         first_seen[same] = (line_no, label, split)
+        first_extra[same] = {c: (row.get(c) or "").strip() for c in extra}
         ids.append(rel)
         labels.append(label)
         splits.append(split)
@@ -330,5 +336,6 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         ids, labels, splits, paths = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [paths[i] for i in keep]
         columns = {c: [v[i] for i in keep] for c, v in columns.items()}
     if repeats:
-        log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "")
+        log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once%s", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "",
+                    f", with its first row's other columns ({repeat_differs[0]})" if repeat_differs else "")
     return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, columns=columns)
