@@ -135,7 +135,7 @@ def test_age_metrics_tables():
     sd = np.array([2, 2, 6, 5.0])
     m = age_metrics(years, sd, ages, ["x", "y", "x", "y"])
     assert m["mae"] == pytest.approx((1 + 3 + 5 + 15) / 4)
-    assert m["by_decade"]["20-29"] == {"n": 2, "mae": 2.0}
+    assert m["by_decade"]["20-29"] == {"n": 2, "mae": 2.0, "mae_ci95": [0.0, 14.706]}  # errors 1 and 3: 2 +- t(0.975, 1) = 12.706
     assert m["by_group"]["groups"]["x"]["mae"] == 3.0 and m["by_group"]["mae_gap"] == 6.0
     assert m["by_group_within_decade"]["80+"] == {"y": {"n": 1, "mae": 15.0}}
     assert m["uncertainty"]["within_1sd"] == 0.5
@@ -214,8 +214,10 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(onnx_path), "--data", str(utk), "--split", "test", "--group-by", "race", "--where", "age>=18", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "age MAE" in text and "by race" in text
+    assert "age MAE" in text and "MAE by race (95% CI): " in text
     m = json.loads((out / "age_metrics.json").read_text())
+    for group in m["by_group"]["groups"].values():  # each group's MAE with its interval (one face: none)
+        assert ("mae_ci95" in group) == (group["n"] > 1) and (group["n"] < 2 or group["mae_ci95"][0] <= group["mae"] <= group["mae_ci95"][1])
     test_ids = {r["id"] for r in manifest if r["split"] == "test"}
     rows = list(csv.DictReader(open(out / "age_predictions.csv")))
     assert {r["id"] for r in rows} <= test_ids and all(float(r["age"]) >= 18 for r in rows) and len(rows) == m["n"] > 0

@@ -108,6 +108,9 @@ def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
     for key in sorted(set(keys), key=natural_order):
         pick = np.array([k == key for k in keys])
         out[key] = {"n": int(pick.sum()), "mae": float(err[pick].mean())}
+        ci = mean_interval(err[pick], floor=0.0)
+        if ci is not None:  # a group of one face has none
+            out[key]["mae_ci95"] = [round(ci[0], 3), round(ci[1], 3)]
     return out
 
 
@@ -153,6 +156,10 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
     return m
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f", {ci[0]:.2f}-{ci[1]:.2f}" if ci else ""
+
+
 def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     u = m["uncertainty"]
     ci = "95% CI {:.2f}-{:.2f}; ".format(*m["mae_ci95"]) if m.get("mae_ci95") else ""
@@ -161,7 +168,8 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
     if "by_group" in m:
-        lines.append(f"by {group_by}: " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']})" for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['mae_gap']:.2f}{gap_note(m['by_group'])}")
+        lines.append(f"MAE by {group_by} (95% CI): " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']}{_interval(v.get('mae_ci95'))})" for g, v in m["by_group"]["groups"].items())
+                     + f"; gap {m['by_group']['mae_gap']:.2f}{gap_note(m['by_group'])}")
         groups = list(m["by_group"]["groups"])
         lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
         for d, row in m["by_group_within_decade"].items():
