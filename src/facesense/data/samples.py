@@ -70,12 +70,12 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
 
         return [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
     cells = [v for v in names if v != "(blank)"]
-    if cells and all(_is_finite(v) for v in cells):  # a numeric column: "20" and "20.0" are one group
+    if cells and all(is_finite_number(v) for v in cells):  # a numeric column: "20" and "20.0" are one group
         return [v if v == "(blank)" else f"{float(v):g}" for v in names]
     return names
 
 
-def _is_finite(text: str) -> bool:
+def is_finite_number(text: str) -> bool:
     try:
         return np.isfinite(float(text))
     except ValueError:

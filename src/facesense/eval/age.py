@@ -18,7 +18,7 @@ import numpy as np
 from .. import schema
 from ..age import central_interval, decade, years_and_sd
 from ..data.images import decode
-from ..data.samples import Samples, group_names
+from ..data.samples import Samples, group_names, is_finite_number
 from ..data.split import read_scored_rows
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
@@ -188,11 +188,9 @@ def select_rows(samples: Samples, model_config: dict | None, split: str | None, 
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
     that file is at hand, else recomputed from the model's config), then the --where conditions."""
     if split is not None:
-        from ..data.split import _match
-        from .evaluate import manifest_split, select_split
+        from .evaluate import select_split
 
-        idx = manifest_split(samples, split, model_path, data, set(samples.ids), model_config) if _match(samples, split) is None else None
-        samples = samples.subset(idx if idx is not None else select_split(samples, split, model_config or {}, data))
+        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path))
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
@@ -219,13 +217,6 @@ def split_config_of(model: str | Path) -> dict:
     return read_checkpoint(model)["config"]
 
 
-def _is_age(text: str) -> bool:
-    try:
-        return np.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
                  group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
     scorer = load_age_scorer(model)
@@ -239,7 +230,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     source = Path(str(split_from or model))
     samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None)
-    bad = next((v for v in samples.columns["age"] if not _is_age(v)), None)
+    bad = next((v for v in samples.columns["age"] if not is_finite_number(v)), None)
     if bad is not None:  # as training says it
         raise DataError(f"{data}: age {bad!r} is not a number; fix the age column")
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)

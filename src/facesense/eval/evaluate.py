@@ -96,7 +96,9 @@ def manifest_split(samples, split: str, model_path: Path | None, data, read_ids:
         return None  # select_split says the run held none out
     run = model_path if model_path.is_dir() else model_path.parent
     refuse = f"its {split!r} split can be scored only on the data it trained on, as it read it; evaluate it without --split, knowing the rows may include its training images"
-    if samples.paths is None and not _is_recorded_file(config, data):  # csv rows are named by number: any csv has a row12
+    recorded = _recorded_data(config)
+    own_file = recorded is not None and recorded.is_file() and recorded.resolve() == Path(str(data)).resolve()
+    if samples.paths is None and not own_file:  # csv rows are named by number: any csv has a row12 (a csv is known only by its path)
         raise DataError(f"{data}: {run.name} trained on {(config or {}).get('data')}: a csv's rows are matched by their number, so {refuse}")
     have = {_posix(i) for i in read_ids}
     missing = [i for i in ids if i not in have]
@@ -111,18 +113,12 @@ def _posix(sample_id: str) -> str:
     return sample_id.replace("\\", "/")
 
 
-def _is_recorded_file(config: dict | None, data) -> bool:
-    """Whether `data` is the very file a run recorded as its data (a csv is known only by its path)."""
+def _recorded_data(config: dict | None) -> Path | None:
+    """The data a run recorded, where it is at hand here (an absolute path that exists: a
+    relative one would be read from wherever evaluate runs)."""
     recorded = str((config or {}).get("data") or "").strip()
-    return bool(recorded) and Path(recorded).is_file() and Path(recorded).resolve() == Path(str(data)).resolve()
-
-
-def _recorded_root(config: dict) -> Path | None:
-    """The folder of the data a run recorded, where it is at hand here (an absolute path that
-    exists: a relative one would be read from wherever evaluate runs)."""
-    recorded = str(config.get("data") or "").strip()
-    root = _dataset_path(recorded) if recorded else None
-    return root if root is not None and root.is_absolute() and root.is_dir() else None
+    path = Path(recorded) if recorded else None
+    return path if path is not None and path.is_absolute() and path.exists() else None
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None) -> str | None:
@@ -241,18 +237,26 @@ def _trained_ids(model_path: Path | None) -> set[str] | None:
     return None if ids is None else {_posix(i) for i, split in ids.items() if split == "train"}
 
 
-def select_split(samples, split: str, config: dict, data) -> np.ndarray:
-    """Indices of a named split. A dataset without its own splits gets the split the model was
-    trained with, recomputed from the seed and sizes in its training config (same samples, same order)."""
+def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None) -> np.ndarray:
+    """Indices of a named split. A dataset without its own splits gets the rows the run held out,
+    as its split_manifest.csv beside `model_path` lists them (`manifest_split`; `read_ids`: the
+    data's ids before a --label-map dropped rows), else the split recomputed from the seed and
+    sizes in its training config (same samples, same order)."""
     idx = _match(samples, split)
+    if idx is not None:
+        return idx
+    idx = manifest_split(samples, split, model_path, data, set(samples.ids) if read_ids is None else read_ids, config)
     if idx is not None:
         return idx
     # recomputed on data without splits, or on the very data (by its path here, not a name a
     # shipped model recorded) of a run that drew val and test out of every row (train_split: null)
-    here = _recorded_root(config)
-    own_rows = config.get("train_split") is None and here is not None and here.resolve() == _dataset_path(data).resolve()
+    recorded = _recorded_data(config)
+    here = _dataset_path(recorded) if recorded is not None else None
+    own_rows = config.get("train_split") is None and here is not None and here.is_dir() and here.resolve() == _dataset_path(data).resolve()
     recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
+        if model_path is not None and model_path.suffix.lower() == ".onnx":
+            log.warning("no split_manifest.csv beside %s: its %r split is recomputed from its training settings, which gives the run's own rows only on the very data it trained on", model_path.name, split)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
@@ -281,11 +285,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
-        idx = manifest_split(samples, split, source.path, data, read_ids, source.config) if recomputed else None
-        if idx is None:
-            idx = select_split(samples, split, source.config, data)
-            if recomputed and source.path is not None and source.path.suffix.lower() == ".onnx":
-                log.warning("no split_manifest.csv beside %s: its %r split is recomputed from its training settings, which gives the run's own rows only on the very data it trained on", source.path.name, split)
+        idx = select_split(samples, split, source.config, data, source.path, read_ids)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
