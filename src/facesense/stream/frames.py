@@ -103,14 +103,13 @@ class VideoFileSource(Source):
 
         ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
         raw = ms / 1000.0 if math.isfinite(ms) and (ms > 0 or index == 0) else None
-        expected = self._last_time + (index - self._last_index) / self.fps
+        spacing = (index - self._last_index) / self.fps  # what the frames since take at the average rate (--stride 300: 10 s)
+        expected = self._last_time + spacing
         # A leap is believed once the next frame's timestamp agrees with it (a real pause in the
         # recording); a lone wild one would otherwise pull every later frame's time with it.
         t = expected
         if raw is not None and raw >= self._last_time:
             leap = raw - expected > MAX_TIMESTAMP_LEAP_S
-            # against the spacing the frames since should have (a --stride of 300 is 10 s apart)
-            spacing = (index - self._last_index) / self.fps
             confirmed = self._last_raw is not None and abs(raw - self._last_raw - spacing) <= MAX_TIMESTAMP_LEAP_S
             if not leap or confirmed:
                 t = raw

@@ -376,8 +376,8 @@ class Trainer:
     def fit(self, progress: bool = True, on_epoch=None, stop_after: int | None = None) -> FitResult:
         """Run epochs start_epoch..epochs. `stop_after` ends the process early (as a kill would) for tests."""
         has_val = len(self.data.splits["val"]) > 0
+        plateau = isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))  # stepped by the monitored value
         if not has_val:
-            plateau = isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))
             log.warning("no validation split: best.pt is the last epoch%s%s", "; early stopping is off (it needs validation numbers)" if self.stopper else "",
                         "; the plateau schedule watches train_loss" if plateau else "")
         # resumed after early stopping had stopped it (killed during the final evaluation): no more epochs
@@ -411,7 +411,7 @@ class Trainer:
             if self.stopper is not None and has_val:
                 stopped = self.stopper.step(value, epoch)
             improved = self.best.update(value, epoch) or keep_last
-            if isinstance(self.scheduler, (PlateauScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
+            if plateau:
                 self.scheduler.step(value)
             elif self.scheduler is not None and not holding_lr and not self.per_batch_schedule:
                 self.scheduler.step()
