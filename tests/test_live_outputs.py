@@ -146,6 +146,9 @@ def test_a_long_output_name_is_refused_or_written(tmp_path, capsys):
     too_long = tmp_path / ("b" * 260 + ".mp4")
     assert main(["live", "--source", str(clip), "--no-window", *OFF, "--out", str(too_long)]) == 2
     assert "longer than the 255 bytes" in capsys.readouterr().err
+    # a log name too long was looked at as a folder first, which the file system refused ("File name too long")
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--log", str(tmp_path / ("c" * 260 + ".csv"))]) == 2
+    assert "longer than the 255 bytes" in capsys.readouterr().err
 
 
 def _small_files():

@@ -320,7 +320,8 @@ def _print_photo_faces(faces: list[dict], summary_file: Path | None) -> None:
 def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
-    if summary.get("source_kind") == "photos":  # a photo has no frame rate: photos, and photos a second
+    photos = summary.get("source_kind") == "photos"
+    if photos:  # a photo has no frame rate: photos, and photos a second
         print(f"photos {summary['frames']}  faces {summary['faces']} ({summary['faces_per_frame']}/photo)  "
               f"{summary['fps_wall']} photos/s (pipeline {summary['fps_pipeline']})")
     else:
@@ -329,10 +330,10 @@ def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
             f"dropped {summary['dropped_frames']}  FPS {summary['fps_wall']} (pipeline {summary['fps_pipeline']})"
         )
     print(f"latency ms median/p95: {stages}")
-    tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
-    if summary.get("source_kind") == "photos":  # each face once, in the photo's order: no track, time or share
-        _print_photo_faces(tracks, summary_file)
+    if photos:  # each face once, in the photos' order: no track, time or share
+        _print_photo_faces(summary.get("per_track", []), summary_file)
         return
+    tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
         # the share of the track's frames its label won (the video shows each frame's probability)
         said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]

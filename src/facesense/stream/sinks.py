@@ -54,8 +54,7 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
     text = str(value)
     path = Path(text)
-    _check_name_length(path, option, text, "file")  # checked first: is_dir() raises on it
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    if _names_a_folder(path, option, text):
         example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
     if suffixes and path.suffix.lower() not in suffixes:
@@ -69,7 +68,7 @@ def check_log_path(value: str | Path, option: str) -> Path:
     """check_output_path for --log, --jsonl and --summary; a name with another one's extension
     (`--log run.jsonl`) names the option that writes it."""
     text, path = str(value), Path(str(value))
-    if not (text.endswith(("/", os.sep)) or path.is_dir()):  # a folder: check_output_path says so
+    if not _names_a_folder(path, option, text):  # a folder: check_output_path says so
         suffix = path.suffix.lower()
         if suffix == ".json" and option != "--summary":  # per-frame records want JSON lines, not the summary
             raise FacesenseError(f"{option} {value}: {option} writes {LOG_SUFFIXES[option][0]} files; for per-frame JSON lines use --jsonl {path.with_suffix('.jsonl')}, "
@@ -90,6 +89,13 @@ def check_output_folder(value: str | Path, option: str) -> Path:
         raise FacesenseError(f"{option} {text}: is a file; give a folder")
     _check_writable_place(path, option, text)
     return path
+
+
+def _names_a_folder(path: Path, option: str, text: str) -> bool:
+    """Whether an output file's path names a folder (ends in '/', or is one); its name's length is
+    checked first, since is_dir() raises on a name too long for the file system."""
+    _check_name_length(path, option, text, "file")
+    return text.endswith(("/", os.sep)) or path.is_dir()
 
 
 def _check_name_length(path: Path, option: str, text: str, noun: str) -> None:
