@@ -122,11 +122,15 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
     )
 
 
+# `--host` values that listen on every interface, which no browser can open by that name
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
+
+
 def _other_devices_address(host: str) -> str | None:
     """Where other devices may reach a server listening on every interface (`--host 0.0.0.0`,
     which no browser can open): this machine's address on its default route. None for a
     specific host, and inside a container, whose own address is not the one published."""
-    if host not in ("0.0.0.0", "::", "") or any(Path(p).exists() for p in ("/.dockerenv", "/run/.containerenv")):
+    if host not in EVERY_INTERFACE or any(Path(p).exists() for p in ("/.dockerenv", "/run/.containerenv")):
         return None
     family = socket.AF_INET6 if host == "::" else socket.AF_INET
     probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)  # documentation addresses
@@ -154,7 +158,7 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
             file=sys.stderr,
         )
     scheme, port = "https" if ssl_certfile else "http", sock.getsockname()[1]
-    every = host in ("0.0.0.0", "::", "")
+    every = host in EVERY_INTERFACE
     other = _other_devices_address(host)
     here = "::1" if host == "::" else "127.0.0.1"  # a v6-only socket does not answer on 127.0.0.1
     print(f"facesense page on {_url(scheme, here if every else host, port)}"
