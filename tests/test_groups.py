@@ -1,5 +1,7 @@
 """Per-group figures: numbers sort as numbers, and a gap is not made by groups of one or two."""
 
+import pytest
+
 from facesense.eval.groups import gap, gap_note, group_table, natural_order
 
 
@@ -149,3 +151,23 @@ def test_numbers_written_two_ways_are_one_group():
     assert group_names(["20", "20.0", " 20", "30", ""], "band") == ["20", "20", "20", "30", "(blank)"]
     assert group_names(["A", "20.0"], "site") == ["A", "20.0"]  # text columns are left as written
     assert group_names(["14", "nan", ""], "age") == ["10-19", "(blank)", "(blank)"]
+
+
+def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():
+    """A gap was printed bare, so a 7-point gap between 20 faces and 2,000 read as firmly as one
+    between two large groups. Newcombe's published examples (1998, method 10): 56/70 vs 48/80
+    -> 0.0524 to 0.3339; 9/10 vs 3/10 -> 0.1705 to 0.8090."""
+    from facesense.eval.groups import difference_ci95, gap_text, proportion_ci95
+
+    low, high = difference_ci95(56 / 70, proportion_ci95(56, 70), 48 / 80, proportion_ci95(48, 80))
+    assert (round(low, 3), round(high, 3)) == (0.052, 0.334)
+    low, high = difference_ci95(0.9, proportion_ci95(9, 10), 0.3, proportion_ci95(3, 10))
+    assert (round(low, 3), round(high, 3)) == (0.171, 0.809)
+    groups = {"a": {"n": 70, "acc": 56 / 70, "acc_ci95": proportion_ci95(56, 70)}, "b": {"n": 80, "acc": 0.6, "acc_ci95": proportion_ci95(48, 80)},
+              "tiny": {"n": 2, "acc": 0.0, "acc_ci95": proportion_ci95(0, 2)}}
+    table = group_table(groups, "acc", "acc_gap")
+    assert table["gap_between"] == ["a", "b"] and table["gap_ci95"] == pytest.approx([0.0524, 0.3339], abs=2e-4)
+    assert gap_text(table, "acc_gap", 100, " points", 1) == "gap 20.0 points (a - b, 95% CI 5.2 to 33.4) (groups of n >= 30; left out: tiny (n 2))"
+    # groups without intervals (a one-face MAE group has none) get the gap and its groups alone
+    bare = group_table({"x": {"n": 40, "mae": 5.0}, "y": {"n": 40, "mae": 3.0}}, "mae", "mae_gap")
+    assert bare["gap_ci95"] is None and gap_text(bare, "mae_gap", unit=" years", digits=2) == "gap 2.00 years (x - y)"

@@ -204,9 +204,9 @@ def _evaluate(args) -> None:
     if m.get("absent_classes"):
         print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy average over the other classes)")
     if "by_group" in m:
-        from .eval.groups import gap_note
+        from .eval.groups import gap_text
 
-        print(f"by {args.group_by} (95% CI): " + ", ".join(_group_figure(g, v) for g, v in m["by_group"]["groups"].items()) + f"; gap {m['by_group']['accuracy_gap']:.3f}{gap_note(m['by_group'])}")
+        print(f"by {args.group_by} (95% CI): " + ", ".join(_group_figure(g, v) for g, v in m["by_group"]["groups"].items()) + "; accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1))
     print(out)
 
 

@@ -23,7 +23,7 @@ from ..data.split import read_scored_rows
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
-from .groups import check_group_column, gap_note, group_table, natural_order, proportion_ci95
+from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -169,7 +169,7 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
     if "by_group" in m:
         lines.append(f"MAE by {group_by} (95% CI): " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']}{_interval(v.get('mae_ci95'))})" for g, v in m["by_group"]["groups"].items())
-                     + f"; gap {m['by_group']['mae_gap']:.2f}{gap_note(m['by_group'])}")
+                     + "; MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2))
         groups = list(m["by_group"]["groups"])
         lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
         for d, row in m["by_group_within_decade"].items():
@@ -180,7 +180,7 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     if "gender_by_group" in m:
         by = m["gender_by_group"]
         lines.append(f"gender accuracy by {group_by} (95% CI): " + ", ".join(f"{g} {v['accuracy']:.4f} (n {v['n']}, {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f})" for g, v in by["groups"].items())
-                     + f"; gap {100 * by['accuracy_gap']:.2f} points{gap_note(by)}")
+                     + "; accuracy " + gap_text(by, "accuracy_gap", 100, " points", 1))
     return lines
 
 

@@ -12,25 +12,51 @@ MIN_GROUP_FOR_GAP = 30
 
 
 def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
-    """{gap, min_n, left_out, compared, small}: best minus worst over the groups of at least
-    `min_n` samples; over all groups when fewer than two are that large (a small test set), and
-    then `small` says the gap is between groups too small to tell it from chance."""
+    """{gap, between, min_n, left_out, compared, small}: highest minus lowest over the groups of
+    at least `min_n` samples (`between`: those two groups, highest first); over all groups when
+    fewer than two are that large (a small test set), and then `small` says the gap is between
+    groups too small to tell it from chance."""
     big = [g for g in values if sizes[g] >= min_n]
     small = len(big) < 2
     if small:
         big = list(values)
-    picked = [values[g] for g in big]
-    return {"gap": float(max(picked) - min(picked)) if picked else 0.0, "min_n": min_n if len(big) < len(values) else None,
+    high = max(big, key=lambda g: values[g], default=None)
+    low = min(big, key=lambda g: values[g], default=None)
+    return {"gap": float(values[high] - values[low]) if big else 0.0, "between": [high, low] if len(big) > 1 else None,
+            "min_n": min_n if len(big) < len(values) else None,
             "left_out": sorted(set(values) - set(big), key=natural_order), "compared": len(big), "small": small and len(big) > 1}
 
 
+def difference_ci95(high: float, high_ci: list[float], low: float, low_ci: list[float]) -> list[float]:
+    """95% interval of high - low for two independent groups, from each group's own 95% interval
+    (MOVER, Zou & Donner 2008; with Wilson intervals it is Newcombe's interval for a difference of
+    proportions): whether a gap is larger than chance would make it."""
+    d = high - low
+    return [d - ((high - high_ci[0]) ** 2 + (low_ci[1] - low) ** 2) ** 0.5, d + ((high_ci[1] - high) ** 2 + (low - low_ci[0]) ** 2) ** 0.5]
+
+
 def group_table(groups: dict[str, dict], key: str, gap_key: str) -> dict:
-    """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_min_n, gap_left_out,
-    gap_groups (how many it compares), gap_small_groups}: a report's per-group table (each group
-    a dict with its n)."""
+    """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_between (the two
+    groups), gap_ci95 (where both have a `key`_ci95 interval), gap_min_n, gap_left_out, gap_groups
+    (how many it compares), gap_small_groups}: a report's per-group table (each group a dict
+    with its n)."""
     spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()})
-    return {"groups": groups, gap_key: spread["gap"], "gap_min_n": spread["min_n"], "gap_left_out": spread["left_out"],
-            "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
+    between, ci = spread["between"], None
+    if between and all(groups[g].get(f"{key}_ci95") for g in between):
+        high, low = (groups[g] for g in between)
+        ci = [round(v, 4) for v in difference_ci95(high[key], high[f"{key}_ci95"], low[key], low[f"{key}_ci95"])]
+    return {"groups": groups, gap_key: spread["gap"], "gap_between": between, "gap_ci95": ci, "gap_min_n": spread["min_n"],
+            "gap_left_out": spread["left_out"], "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
+
+
+def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
+    """'gap 5.2 points (Indian - Black, 95% CI 2.1 to 8.3)': a table's gap, the two groups it is
+    between and its interval, then gap_note. `scale`/`unit` print accuracies in points."""
+    head = f"gap {scale * table[gap_key]:.{digits}f}{unit}"
+    between, ci = table.get("gap_between"), table.get("gap_ci95")
+    if between:
+        head += f" ({between[0]} - {between[1]}" + (f", 95% CI {scale * ci[0]:.{digits}f} to {scale * ci[1]:.{digits}f})" if ci else ")")
+    return head + gap_note(table)
 
 
 def gap_note(table: dict) -> str:

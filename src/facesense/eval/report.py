@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import schema
 from ..runs import building, write_json, write_text
-from .groups import gap_note
+from .groups import gap_text
 from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
 
@@ -108,8 +108,8 @@ def markdown_report(m: dict, title: str) -> str:
         b = m["binary"]
         lines += ["", f"Positive class '{b['positive_class']}': TPR {b['tpr']:.3f}, FPR {b['fpr']:.3f}, TNR {b['tnr']:.3f}, FNR {b['fnr']:.3f}"]
     if "by_group" in m:
-        lines += ["", f"## By {m.get('group_by', 'group')} (accuracy gap best - worst: {m['by_group']['accuracy_gap']:.3f}{gap_note(m['by_group'])})", "", "| group | n | accuracy | macro-F1 |", "|---|---|---|---|"]
-        lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
+        lines += ["", f"## By {m.get('group_by', 'group')}", "", "Accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1) + ".", "", "| group | n | accuracy | 95% CI | macro-F1 |", "|---|---|---|---|---|"]
+        lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
     classes = m["classes"]
     lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
