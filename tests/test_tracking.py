@@ -321,3 +321,18 @@ def test_after_a_cut_ids_go_only_to_faces_seen_again():
     assert [t.id for t in tracker.update(np.array([[0, 0, 50, 50], [100, 0, 50, 50], [200, 0, 50, 50]]))] == [1, 2, 3]
     tracker.split()
     assert [t.id for t in tracker.update(np.array([[0, 0, 50, 50], [400, 400, 50, 50]]))] == [4, 5]  # one seen again, one new
+
+
+def test_a_face_cut_by_the_frame_edge_is_reported_with_the_part_inside():
+    """Boxes overhanging the image (x -5, or y + h past the bottom) reached the log, predict and
+    the API, so `image[y:y+h, x:x+w]` wrapped round or came out empty (found by a bug hunt);
+    the tracker keeps following the detector's own box."""
+    assert Box(-5, 10, 40, 50).within(100, 40).as_tuple() == (0, 10, 35, 30)
+    assert Box(120, 5, 10, 10).within(100, 40).as_tuple() == (100, 5, 0, 10)  # wholly outside: empty, never negative
+
+    class Overhanging:
+        def detect(self, image):
+            return [Box(-20, 200, 60, 60, 1.0)]  # the frame is 320 x 240
+
+    [result] = list(run_pipeline(Frames(frames(1)), Overhanging(), FaceModels(age=Constant()), PipelineSettings(cut_threshold=0)))
+    assert result.faces[0].box.as_tuple() == (0, 200, 40, 40)

@@ -151,7 +151,8 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
         crops = face_crops(image, boxes, model.spec, model.margin or 0.0)
         probs = model.predict(crops)
         for i, (box, p) in enumerate(zip(boxes, probs), start=1):
-            row = {"path": str(path), "face": i, "x": box.x, "y": box.y, "w": box.w, "h": box.h}
+            shown = box.within(image.shape[1], image.shape[0])  # the crop used the whole box
+            row = {"path": str(path), "face": i, "x": shown.x, "y": shown.y, "w": shown.w, "h": shown.h}
             estimate = model.result(p)
             if hasattr(estimate, "years"):  # an age model
                 row.update(pred=f"{estimate.years:.0f}", age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))

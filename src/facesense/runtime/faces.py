@@ -30,6 +30,14 @@ class Box:
     def as_tuple(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.w, self.h
 
+    def within(self, width: int, height: int) -> "Box":
+        """The part of the box inside a width x height image, as results report it (a face cut by
+        the frame's edge gets a box that overhangs it: the crop fills what the frame never held,
+        but a box a user slices the image with must not start at -5)."""
+        x0, y0 = min(max(self.x, 0), width), min(max(self.y, 0), height)
+        x1, y1 = max(min(self.x + self.w, width), x0), max(min(self.y + self.h, height), y0)
+        return Box(x0, y0, x1 - x0, y1 - y0, self.score, self.landmarks)
+
 
 class CenterFaceDetector:
     """CenterFace on ONNX Runtime: a heatmap of face centres with box sizes and landmarks at a

@@ -151,7 +151,7 @@ def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: 
     outputs = classify_faces(image, boxes, models, margin)
     faces = []
     for i, box in enumerate(boxes):
-        face = FaceResult(i + 1, box)
+        face = FaceResult(i + 1, box.within(image.shape[1], image.shape[0]))
         for key, model in models:
             setattr(face, key, model.result(outputs[key][i]))
         faces.append(face)
@@ -229,7 +229,7 @@ class LiveSession:
         t4 = time.perf_counter()
         faces = []
         for i, (box, track) in enumerate(zip(boxes, tracks)):
-            face = FaceResult(track.id, box)
+            face = FaceResult(track.id, box.within(frame.image.shape[1], frame.image.shape[0]))  # the crop above used the whole box
             for key, model in self.models:
                 if i in rows[key]:
                     track.classified_at[key] = self.frames
