@@ -282,8 +282,10 @@ def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, 
     onnx_path = tmp_path / "model.onnx"
     assert main(["export", run, "--format", "onnx", "--out", str(onnx_path)]) == 0
     capsys.readouterr()
-    classes, torch_rows = predict_files(run, [folders3 / "happy"])
-    onnx_classes, onnx_rows = predict_files(onnx_path, [folders3 / "happy"])
+    found = predict_files(run, [folders3 / "happy"])
+    classes, torch_rows = found.classes, found.rows
+    found = predict_files(onnx_path, [folders3 / "happy"])
+    onnx_classes, onnx_rows = found.classes, found.rows
     assert onnx_classes == classes and len(onnx_rows) == len(torch_rows) == 16
     for a, b in zip(torch_rows, onnx_rows):
         assert a["path"] == b["path"] and a["pred"] == b["pred"]

@@ -37,7 +37,8 @@ def by_photo(rows):
 
 
 def test_every_face_of_every_photo_gets_a_row_with_its_box(photos):
-    classes, rows = predict_files("gender", [photos])
+    found = predict_files("gender", [photos])
+    classes, rows = found.classes, found.rows
     assert classes == ["man", "woman"]
     found = by_photo(rows)
     assert [r["face"] for r in found["two.jpg"]] == [1, 2]  # left to right
@@ -52,7 +53,7 @@ def test_every_face_of_every_photo_gets_a_row_with_its_box(photos):
 
 
 def test_crops_mode_classifies_each_image_whole(photos):
-    _, rows = predict_files("gender", [photos], crops=True)
+    rows = predict_files("gender", [photos], crops=True).rows
     assert len(rows) == 3 and all("face" not in r for r in rows)
 
 
@@ -60,7 +61,7 @@ def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
     inputs = [photos / "two.jpg", bad, photos / "gray.png"]
-    _, rows = predict_files("gender", inputs, crops=True, skip_bad=True)
+    rows = predict_files("gender", inputs, crops=True, skip_bad=True).rows
     assert [r["path"] for r in rows] == [str(p) for p in inputs]  # the unreadable one came first
     assert "error" in rows[1] and rows[0]["pred"] in ("man", "woman") and rows[2]["pred"] in ("man", "woman")
 
@@ -84,7 +85,8 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
 
 
 def test_whole_photo_models_are_not_searched_for_faces(photos):
-    classes, rows = predict_files("sentiment", [photos / "two.jpg"])
+    found = predict_files("sentiment", [photos / "two.jpg"])
+    classes, rows = found.classes, found.rows
     assert classes == ["negative", "positive"] and len(rows) == 1 and "face" not in rows[0]
 
 
@@ -116,3 +118,13 @@ def test_a_gender_age_network_gives_ages_for_crops_too(tmp_path, capsys):
     assert main(["predict", "gender_age", "--crops", str(tmp_path / "crop.jpg")]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header == "path,pred,p_man,p_woman,age_years,age_sd,schema_version" and float(row.split(",")[4]) > 0
+
+
+def test_the_csv_header_is_set_by_the_model_and_options_not_by_what_was_found(photos, capsys):
+    """With no face found, gender_age's CSV had no age columns, and --skip-bad's error column
+    came only when a file failed: two runs' files did not line up (found by a bug hunt)."""
+    headers = []
+    for inputs in ([photos / "none.png"], [photos / "two.jpg"]):
+        assert main(["predict", "gender_age", "--skip-bad", *map(str, inputs)]) == 0
+        headers.append(capsys.readouterr().out.splitlines()[0])
+    assert headers[0] == headers[1] and "age_years" in headers[0] and "error" in headers[0] and headers[0].startswith("path,face,x,y,w,h,pred,")

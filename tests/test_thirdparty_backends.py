@@ -69,7 +69,8 @@ def test_predict_takes_the_age_backend_on_face_crops(tmp_path, photo_and_box):
     cv2.imwrite(str(tmp_path / "face.png"), crop)
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
 
-    classes, rows = predict_files("dlib-age", [tmp_path], skip_bad=True, crops=True)
+    found = predict_files("dlib-age", [tmp_path], skip_bad=True, crops=True)
+    classes, rows = found.classes, found.rows
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
     assert classes == [] and "error" in by_name["broken.jpg"]
     expected = AgeAndGender().age(np.ascontiguousarray(crop[:, :, ::-1]))["value"]
@@ -131,13 +132,13 @@ def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tm
     cv2.imwrite(str(tmp_path / "man" / "hopper_mirrored.png"), crop[:, ::-1])
     expected = [package.gender(np.ascontiguousarray(c[:, :, ::-1])) for c in (crop, crop[:, ::-1])]
     assert all(e["value"] == "male" for e in expected)
-    _, rows = predict_files("dlib-gender", [tmp_path / "man"], crops=True)
+    rows = predict_files("dlib-gender", [tmp_path / "man"], crops=True).rows
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
     # our alignment is not dlib's pixel for pixel: the same call, a close confidence (UTKFace-wide: bench/alignment_check.py)
     assert all(by_name[n]["pred"] == "man" and abs(by_name[n]["p_man"] * 100 - e["confidence"]) <= 20 for n, e in zip(("hopper.png", "hopper_mirrored.png"), expected))
     (tmp_path / "woman").mkdir()  # evaluate needs two classes: the demo face again, smaller
     cv2.imwrite(str(tmp_path / "woman" / "small.png"), cv2.resize(crop, (120, 120), interpolation=cv2.INTER_AREA))
-    _, small = predict_files("dlib-gender", [tmp_path / "woman"], crops=True)
+    small = predict_files("dlib-gender", [tmp_path / "woman"], crops=True).rows
     evaluate_model("dlib-gender", tmp_path, tmp_path / "eval", data_format="folders")
     scored = {r["id"]: float(r["p_man"]) for r in csv.DictReader((tmp_path / "eval" / "predictions.csv").open())}
     assert scored == pytest.approx({"man/hopper.png": by_name["hopper.png"]["p_man"], "man/hopper_mirrored.png": by_name["hopper_mirrored.png"]["p_man"], "woman/small.png": small[0]["p_man"]}, abs=1e-5)

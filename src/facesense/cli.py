@@ -238,27 +238,16 @@ def _predict(args) -> None:
 
     from . import schema
 
-    classes, rows = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
-    rows = [schema.stamped("predict", r) for r in rows]  # JSON: the key first, as in every JSON record
-    _print_predictions(rows, classes, args.format)
+    found = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
+    rows = [schema.stamped("predict", r) for r in found.rows]  # JSON: the key first, as in every JSON record
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
     if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {len(rows)} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
-
-
-def _print_predictions(rows: list[dict], classes, fmt: str) -> None:
-    from . import schema
-
-    if fmt == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    scores = [f"p_{c}" for c in classes] if classes else ["age_years", "age_sd"]  # no classes: an age backend
-    if classes and any("age_years" in r for r in rows):  # a gender+age network: both
-        scores += ["age_years", "age_sd"]
-    faces = ["face", "x", "y", "w", "h"] if any("face" in r for r in rows) else []  # photos searched for faces
-    fields = ["path", *faces, "pred", *scores] + (["error"] if any("error" in r for r in rows) else []) + [schema.KEY]
-    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
 
 
 def _live_options(args):

@@ -9,6 +9,7 @@ model too (a face-attribute model of the user's own, as `live` runs it)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,23 +42,41 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+@dataclass
+class Predictions:
+    classes: list[str]  # empty for an age model
+    rows: list[dict]
+    faces: bool  # photos were searched for faces: rows carry face, x, y, w, h
+    ages: bool  # rows carry age_years and age_sd
+    skip_bad: bool  # unreadable files are rows with an error
+
+    def columns(self) -> list[str]:
+        """The CSV header: set by the model and the options, never by what was found, so that
+        the files of two runs (one of them without a face or an error) line up."""
+        from . import schema
+
+        faces = ["face", "x", "y", "w", "h"] if self.faces else []
+        scores = [f"p_{c}" for c in self.classes] + (["age_years", "age_sd"] if self.ages else [])
+        return ["path", *faces, "pred", *scores] + (["error"] if self.skip_bad else []) + [schema.KEY]
+
+
 def is_face_model(model: str | Path, config: dict) -> bool:
     """Whether a model classifies faces (so photos are searched for them) rather than whole images."""
     return str(model) in dlib_models.BACKENDS or config.get("task") in FACE_TASKS
 
 
-def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> tuple[list[str], list[dict]]:
-    """-> (classes, rows of {path, pred, p_<class>...}; with a face model on photos, one row
-    per face with {face, x, y, w, h} too); unreadable files error or are reported as rows with
-    an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
+def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> Predictions:
+    """-> Predictions: classes, rows of {path, pred, p_<class>...} (with a face model on photos,
+    one row per face with {face, x, y, w, h} too); unreadable files error or are reported as
+    rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
     exported .onnx, or a third-party backend. `crops`: the images are face crops, each
     classified whole. `detector`: the face detector for photos (default: the live path's), and
     `detector_model` its model file where it needs one (yunet). `faces`: search photos for faces
     with a model of another task too (a custom face-attribute model, as `live` runs it)."""
     if is_age_name(model):
         if crops:
-            return [], predict_ages(str(model), inputs, skip_bad, device)
-        return [], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model)
+            return Predictions([], predict_ages(str(model), inputs, skip_bad, device), False, True, skip_bad)
+        return Predictions([], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model), True, True, skip_bad)
 
     loaded = load_classifier(model, device=device)
     network = None
@@ -66,12 +85,12 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
 
         network = GenderAgeModel.of(loaded)
         if not crops:
-            return network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network))
+            return Predictions(network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network)), True, True, skip_bad)
     task = getattr(loaded, "config", {}).get("task")
     if faces and task == "sentiment":  # live refuses it as a face model too
         raise DataError(f"--faces: {model} is a sentiment model, which reads the mood of a whole photo, not of a face; leave out --faces")
     if not crops and (faces or is_face_model(model, getattr(loaded, "config", {}))):
-        return loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model)
+        return Predictions(loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model), True, False, skip_bad)
     if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
         log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
     batch_size = batch_size or 64
@@ -98,7 +117,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
                 for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
                     row.update(class_fields(loaded.classes, p))
         rows += batch
-    return loaded.classes, rows
+    return Predictions(loaded.classes, rows, False, network is not None, skip_bad)
 
 
 def class_fields(classes: list[str], probs: np.ndarray) -> dict:
