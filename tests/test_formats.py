@@ -125,6 +125,28 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
     assert side.shape[:2] == (40, 60) and side[:, :30].mean() > 200  # width and height swap back
 
 
+
+def test_a_photo_saved_without_an_image_suffix_is_read_as_a_photo(tmp_path):
+    """`live --source photo` (a download saved as `photo` or `photo.jpg_large`) was opened as a
+    video, which ignores the EXIF orientation: the box came out sideways and the summary said
+    'video' (found by a bug hunt). Pillow's reading of the header decides."""
+    from PIL import Image
+
+    from facesense.data.images import is_photo_file
+    from facesense.stream.frames import open_source
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[:, :30] = 255
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "photo_noext", format="JPEG", exif=exif, quality=95)
+    (tmp_path / "clip.mp4").write_bytes(b"not really a video")
+    (tmp_path / "notes").write_text("not an image")
+    assert is_photo_file(tmp_path / "photo_noext") and not is_photo_file(tmp_path / "clip.mp4") and not is_photo_file(tmp_path / "notes")
+    source = open_source(str(tmp_path / "photo_noext"))
+    [frame] = list(source)
+    assert getattr(source, "photos", False) and frame.image.shape[:2] == (40, 60)
+
 def test_a_float_grey_tiff_is_scaled_not_black(tmp_path):
     from PIL import Image
 

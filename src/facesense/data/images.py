@@ -26,6 +26,22 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".ti
 VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
+def is_photo_file(path: Path) -> bool:
+    """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
+    content Pillow recognises (a download saved as `photo` or `photo.jpg_large` is a photo, and
+    read as a video it would lose its EXIF orientation). Reads the header only."""
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    if path.suffix.lower() in VIDEO_FILE_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # not an image Pillow knows, or not readable: left to the video reader to say
+        return False
+
+
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
     `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:

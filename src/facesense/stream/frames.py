@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, images_under, read_image
+from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
@@ -377,6 +377,6 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     path = Path(text)
     if path.is_dir():
         return ImageFolderSource(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if is_photo_file(path):
         return single_image_source(path)
     return VideoFileSource(text, stride)  # as typed: a trailing / says a folder was meant

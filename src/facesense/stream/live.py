@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.images import IMAGE_SUFFIXES, real_folders_under
+from ..data.images import is_photo_file, real_folders_under
 from ..errors import FacesenseError, SourceFailed
 from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
@@ -130,7 +130,7 @@ def _check_photos_out(opts: LiveOptions) -> None:
     live = is_camera(opts.source) or "://" in str(opts.source)
     if not live and not source.exists():
         return  # opening the source says it is missing
-    if live or not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
+    if live or not (source.is_dir() or is_photo_file(source)):
         raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video, camera or stream give --out annotated.mp4")
     check_output_folder(out, "--photos-out")
     target = out.resolve()
@@ -156,7 +156,7 @@ def _check_outside_source(opts: LiveOptions) -> None:
             continue
         path = Path(value).resolve()
         if path == root:
-            what = "the --source photo folder" if root.is_dir() else "the --source photo" if root.suffix.lower() in IMAGE_SUFFIXES else "the --source video"
+            what = "the --source photo folder" if root.is_dir() else "the --source photo" if is_photo_file(root) else "the --source video"
             raise FacesenseError(f"{option} {path}: is {what}; outputs would overwrite it, give {option} another name")
         if root.is_dir() and path.is_relative_to(root):
             raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
