@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -146,6 +148,28 @@ def test_a_photo_saved_without_an_image_suffix_is_read_as_a_photo(tmp_path):
     source = open_source(str(tmp_path / "photo_noext"))
     [frame] = list(source)
     assert getattr(source, "photos", False) and frame.image.shape[:2] == (40, 60)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_phone_photos_of_48_to_108_megapixels_are_read_and_pillow_keeps_quiet(tmp_path):
+    """An 8000 x 6000 phone photo was refused at the web app's 40-megapixel upload limit, and a
+    photo with damaged EXIF data printed Pillow's UserWarning with a path into site-packages
+    (found by a bug hunt). A file's limit is now 150 megapixels, checked from its header."""
+    from PIL import Image
+
+    from facesense.data.images import check_image_size
+    from facesense.errors import DataError
+    from serving import bomb_png
+
+    for name, (w, h) in {"48mp.png": (8000, 6000), "108mp.png": (12000, 9000)}.items():
+        (tmp_path / name).write_bytes(bomb_png(w, h))
+        check_image_size(tmp_path / name)  # passes: no pixel is decoded here
+    (tmp_path / "bomb.png").write_bytes(bomb_png(16000, 10000))
+    with pytest.raises(DataError, match="16000 x 10000 pixels is over the limit of 150,000,000"):
+        check_image_size(tmp_path / "bomb.png")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "exif.jpg", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00\x01")
+    done = subprocess.run([sys.executable, "-m", "facesense", "predict", "gender", "--crops", str(tmp_path / "exif.jpg")], capture_output=True, text=True)
+    assert done.returncode == 0 and "Corrupt EXIF" not in done.stderr  # in a process of its own: pytest catches warnings itself
 
 def test_a_float_grey_tiff_is_scaled_not_black(tmp_path):
     from PIL import Image

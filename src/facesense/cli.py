@@ -506,6 +506,17 @@ def _export(args) -> None:
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by))
 
 
+def _quiet_image_warnings() -> None:
+    """Pillow warns on stderr about a photo it reads fine (damaged EXIF data; a photo over its
+    89-megapixel warning size, under our own limit); -v keeps them."""
+    import warnings
+
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", message="(?i)corrupt exif", category=UserWarning)
+
+
 def _quiet_video_libraries() -> None:
     """OpenCV and its FFmpeg print their own warnings (a stream timeout, an undecodable part) on
     stderr; facesense reports those faults itself, in one line. Read when cv2 is first imported;
@@ -816,6 +827,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         logging.getLogger("facesense").setLevel(logging.DEBUG if args.verbose else logging.INFO)
         if not args.verbose:
             _quiet_video_libraries()
+            _quiet_image_warnings()
         args.func(args)
         sys.stdout.flush()
     except FacesenseError as exc:

@@ -118,8 +118,10 @@ def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[
 
 
 # Image files larger than this are refused from their header, before any pixel is decoded (a
-# tiny file can claim 20,000 x 20,000 pixels): the same limit as the web app's uploads.
-MAX_IMAGE_PIXELS = int(MAX_MEGAPIXELS * 1_000_000)
+# tiny file can claim 20,000 x 20,000 pixels). Higher than the web app's limit for uploads from
+# strangers: a user's own phone photos reach 48-108 megapixels (450 MB decoded at 150), and
+# Pillow itself refuses from 179 megapixels.
+MAX_IMAGE_PIXELS = 150_000_000
 
 
 def check_image_size(path, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
