@@ -191,6 +191,25 @@ def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
     assert _counted(1, "frame") == "1 frame" and _counted(2, "frame") == "2 frames"
 
 
+def test_a_photo_faces_printed_age_is_its_logged_age_rounded_once_and_the_list_points_to_the_log(capsys):
+    """A logged age of 31.47 (drawn "~31y") was printed "age 32": the summary rounded it to 31.5
+    first. With more faces than lines, the pointer said "--log FILE" to a run that had one."""
+    from types import SimpleNamespace
+
+    from facesense.cli import TRACK_LINES, _print_summary
+    from facesense.stream.sinks import TrackRecord
+
+    record = TrackRecord(0.0, photo="a.jpg")
+    record.add(SimpleNamespace(expression=None, gender=None, age=SimpleNamespace(years=31.47)), 0.0)
+    face = record.summary(1)
+    latency = {"total": {"median_ms": 1.0, "p95_ms": 1.0}}
+    summary = {"source_kind": "photos", "frames": 1, "faces": TRACK_LINES + 1, "faces_per_frame": 1.0, "fps_wall": 1.0, "fps_pipeline": 1.0, "latency": latency,
+               "per_track": [face] + [{**face, "track_id": i} for i in range(2, TRACK_LINES + 2)]}
+    _print_summary(summary, None, "faces.csv")
+    out = capsys.readouterr().out
+    assert "a.jpg face 1: age 31\n" in out and "(faces.csv lists every face)" in out
+
+
 def test_live_ends_by_naming_what_it_wrote(tmp_path, capsys):
     """The demo ended with where its outputs are; live ended with the track lines only."""
     from facesense.stream.demo import make_demo_clip

@@ -294,7 +294,7 @@ def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _print_photo_faces(faces: list[dict], summary_file: Path | None) -> None:
+def _print_photo_faces(faces: list[dict], listing: Path | None) -> None:
     """A photo folder's faces, a line each: the photo, the face's number, what it shows."""
     faces = sorted(faces, key=lambda t: (t["first_s"], t["track_id"]))
     for face in faces[:TRACK_LINES]:
@@ -303,10 +303,12 @@ def _print_photo_faces(faces: list[dict], summary_file: Path | None) -> None:
             said.append(f"age {face['age_median']:.0f}")
         print(f"{face.get('photo', 'photo')} face {face['track_id']}: {', '.join(said) or 'no classifier'}")
     if len(faces) > TRACK_LINES:
-        print(f"... and {len(faces) - TRACK_LINES} more faces ({summary_file or '--summary FILE or --log FILE'} lists every face)")
+        print(f"... and {len(faces) - TRACK_LINES} more faces ({listing or '--summary FILE or --log FILE'} lists every face)")
 
 
-def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
+def _print_summary(summary: dict, summary_file: Path | None = None, log_file: Path | None = None) -> None:
+    """The run's figures and a line per track (per face for photos); `summary_file` and
+    `log_file` are pointed to for what the lines leave out."""
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
     photos = summary.get("source_kind") == "photos"
@@ -320,7 +322,7 @@ def _print_summary(summary: dict, summary_file: Path | None = None) -> None:
         )
     print(f"latency ms median/p95: {stages}")
     if photos:  # each face once, in the photos' order: no track, time or share
-        _print_photo_faces(summary.get("per_track", []), summary_file)
+        _print_photo_faces(summary.get("per_track", []), summary_file or log_file)
         return
     tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
@@ -344,9 +346,9 @@ def _output(value: str | None, option: str, suffixes=None) -> Path | None:
     return (check_log_path(value, option) if option in LOG_SUFFIXES else check_output_path(value, option, suffixes)).resolve()
 
 
-def _finish_live(summary: dict, summary_file: Path | None = None) -> None:
+def _finish_live(summary: dict, opts) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
-    _print_summary(summary, summary_file)
+    _print_summary(summary, opts.summary_json, opts.log_csv or opts.log_jsonl)
     if summary.get("unreadable_frames"):  # a damaged file: said, not only counted
         log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
     if summary.get("ended_early"):
@@ -372,7 +374,7 @@ def _live(args) -> None:
     summary = run_live(opts)
     if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")
-    _finish_live(summary, opts.summary_json)
+    _finish_live(summary, opts)
     given = [(args.out, opts.video_out), (args.photos_out, opts.photos_out), (args.log, opts.log_csv), (args.jsonl, opts.log_jsonl), (args.summary, opts.summary_json)]
     if opts.summary_json:
         from .stream.sinks import timeline_path
@@ -426,7 +428,7 @@ def _run_demo(clip: Path, out: Path, args) -> None:
         age=model_or_off(args.age),
         device=args.device,
     )
-    _finish_live(run_live(opts), opts.summary_json)
+    _finish_live(run_live(opts), opts)
 
 
 def _compare(args) -> None:

@@ -215,6 +215,8 @@ class LiveSession:
         recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
         full_pass = photo or self.frames % settings.detect_every == 0
         boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
+        if photo:  # a photo's faces are numbered left to right, as predict numbers them
+            boxes = sorted(boxes, key=lambda b: (b.x, b.y))
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()

@@ -478,7 +478,7 @@ class TrackRecord:
                 out[key] = counts.most_common(1)[0][0]
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
         if self.ages:
-            out["age_median"] = round(float(np.median(self.ages)), 1)
+            out["age_median"] = round(float(np.median(self.ages)), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
         return out
 
 
