@@ -64,6 +64,8 @@ def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path
     rows = predict_files("gender", inputs, crops=True, skip_bad=True).rows
     assert [r["path"] for r in rows] == [str(p) for p in inputs]  # the unreadable one came first
     assert "error" in rows[1] and rows[0]["pred"] in ("man", "woman") and rows[2]["pred"] in ("man", "woman")
+    # the listing does not advise --skip-bad to a run that passed it (found by a bug hunt)
+    assert "not a readable image" in rows[1]["error"] and "skip-bad" not in rows[1]["error"] and rows[1]["error"].endswith("remove or replace it")
 
 
 def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, read_image
+from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, listed_reason, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -106,7 +106,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
             except DataError as exc:
                 if not skip_bad:
                     raise
-                batch.append({"path": str(path), "pred": None, "error": str(exc)})
+                batch.append({"path": str(path), "pred": None, "error": listed_reason(exc)})
         if pixels:
             readable = [row for row in batch if "error" not in row]
             if network is not None:  # each crop's age too, as for faces found in photos
@@ -136,7 +136,7 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "pred": None, "error": str(exc)})
+            rows.append({"path": str(path), "pred": None, "error": listed_reason(exc)})
             continue
         estimate = model.result(model.predict([image], color_order="RGB")[0])
         rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
@@ -161,7 +161,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "face": None, "pred": None, "error": str(exc)})  # JSON null, a blank CSV cell
+            rows.append({"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)})  # JSON null, a blank CSV cell
             continue
         boxes = sorted(found.detect(image), key=lambda b: (b.x, b.y))
         if not boxes:

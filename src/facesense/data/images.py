@@ -19,6 +19,13 @@ from .samples import Samples
 # how each command is told to skip unreadable samples and list them instead of stopping
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict, data split and data inspect)"
 
+
+def listed_reason(exc: Exception) -> str:
+    """An unreadable file's message as a skip listing shows it: without the advice to skip it,
+    which the listing's user already took."""
+    return str(exc).replace(f", or {SKIP_BAD_HINT}", "")
+
+
 # a GIF: its first frame; .jfif and .jpe are JPEG (browsers on Windows save .jfif)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
@@ -221,7 +228,7 @@ def decode(
                 if not skip_bad:
                     pool.shutdown(wait=False, cancel_futures=True)  # stop reading the rest
                     raise pixels
-                samples.skipped.append((samples.ids[i], str(pixels)))
+                samples.skipped.append((samples.ids[i], listed_reason(pixels)))
                 continue
             out[len(kept)] = pixels
             kept.append(i)
