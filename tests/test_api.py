@@ -163,6 +163,29 @@ def test_a_video_given_as_a_photo_points_to_stream(tmp_path):
     with pytest.raises(FacesenseError, match=r"a video, not a photo; use FaceAnalyser\(\).stream"):
         facesense.analyse_image(tmp_path / "clip.mov", gender=None, age=None)
 
+    (tmp_path / "album").mkdir()  # a folder was called "not a readable image (IsADirectoryError...)"
+    with pytest.raises(FacesenseError, match=r"album: a folder, not a photo; use FaceAnalyser\(\).stream"):
+        facesense.analyse_image(tmp_path / "album", gender=None, age=None)
+
+
+def test_stream_of_a_folder_with_no_readable_photo_raises_and_names_why(tmp_path, caplog):
+    """stream() over a folder of unreadable files yielded nothing and returned, where `live`
+    exits 2; and a photo folder's skipped photos were only counted, never named with why."""
+    from facesense.errors import FacesenseError
+    from facesense.stream.frames import open_source
+
+    (tmp_path / "a.jpg").write_text("not a photo")
+    (tmp_path / "b.png").write_bytes(b"")
+    with pytest.raises(FacesenseError, match="no photo could be read"):
+        list(facesense.FaceAnalyser(gender=None, age=None).stream(tmp_path))
+    assert "a.jpg: not a readable image" in caplog.text and "remove or replace it; skipped" in caplog.text
+    source = open_source(str(tmp_path))
+    assert list(source) == [] and [photo for photo, _ in source.skipped] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+    with pytest.raises(FacesenseError, match="--stride 3 is for video files: photos are each read once"):
+        open_source(str(tmp_path), stride=3)
+    with pytest.raises(FacesenseError, match="--stride 2 is for video files: a camera or stream"):
+        open_source("rtsp://example.invalid/x", stride=2)
+
 
 def test_a_photo_format_that_cannot_be_read_is_not_called_a_video(tmp_path):
     from facesense.errors import FacesenseError

@@ -162,6 +162,8 @@ def test_image_folder_source(models, clip, tmp_path, caplog):
     summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
     assert summary["frames"] == 3 and summary["unreadable_frames"] == 1
     assert "broken.jpg: not a readable image" in caplog.text  # named as it is skipped, not only counted
+    [skipped] = summary["skipped_photos"]  # and in the summary, with why
+    assert skipped["photo"] == str(folder / "broken.jpg") and "not a readable image" in skipped["reason"]
     import csv
 
     rows = list(csv.DictReader(open(log)))

@@ -103,10 +103,15 @@ class FaceAnalyser:
         _check_number("stall_timeout", stall_timeout, 0, strict=True)
         _check_number("reconnect", reconnect, 0)
         src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect)
+        frames = 0
         try:
-            yield from run_pipeline(src, self.detector, self.models, settings or PipelineSettings(), max_frames)
+            for result in run_pipeline(src, self.detector, self.models, settings or PipelineSettings(), max_frames):
+                frames += 1
+                yield result
         finally:
             src.close()
+        if frames == 0:  # as `live` says it: an empty result is not a success
+            raise FacesenseError(f"{source}: " + ("no photo could be read (each was skipped with a warning naming why)" if src.photos else "no frame could be read (empty, truncated, or not a video)"))
 
 
 def _check_number(name: str, value, low: float, strict: bool = False, high: float | None = None, integer: bool = False) -> None:
@@ -135,6 +140,8 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     path = Path(image)
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES and path.is_file():  # a video has its own method
         raise FacesenseError(f"{path}: a video, not a photo; use FaceAnalyser().stream({str(path)!r}) for its frames")
+    if path.is_dir():  # a photo folder too
+        raise FacesenseError(f"{path}: a folder, not a photo; use FaceAnalyser().stream({str(path)!r}) for each of its photos")
     return read_bgr_image(path)
 
 

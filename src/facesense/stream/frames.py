@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, read_image
+from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
@@ -142,24 +142,21 @@ class ImageFolderSource(Source):
         self.files = files if files is not None else images_under(self.folder)
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.unreadable = 0
+        self.skipped: list[tuple[str, str]] = []  # (photo, why): unreadable or over the pixel limit
+
+    @property
+    def unreadable(self) -> int:
+        return len(self.skipped)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.files):
-            image = _read_frame_image(path)
-            if image is None:  # skipped, as a frame that does not decode; named so the user can find it
-                self.unreadable += 1
-                log.warning("%s: not a readable image (or over the pixel limit); skipped", path)
+            try:
+                image = read_bgr_image(path)
+            except DataError as exc:  # skipped, as a frame that does not decode; named with why, so the user can fix it
+                self.skipped.append((str(path), listed_reason(exc)))
+                log.warning("%s; skipped", listed_reason(exc))
                 continue
             yield Frame(i, float(i), image, str(path))
-
-
-def _read_frame_image(path: Path) -> np.ndarray | None:
-    """BGR image, or None when the file is not a readable image or is over the pixel limit."""
-    try:
-        return read_bgr_image(path)
-    except DataError:
-        return None
 
 
 def read_bgr_image(path: Path) -> np.ndarray:
@@ -368,13 +365,17 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
     stream that stalled or closed, with back-off."""
     text = str(source)
+    path = Path(text)
+    live = is_camera(source) or "://" in text
+    if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
+        what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
+        raise SourceError(f"--stride {stride} is for video files: {what}")
     if is_camera(source):
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
         raise SourceError(f"--reconnect is for stream URLs (rtsp://, http://...), not {text!r}")
-    path = Path(text)
     if path.is_dir():
         return ImageFolderSource(path)
     if is_photo_file(path):

@@ -612,6 +612,8 @@ def source_fields(source, name: str, detector: str) -> dict:
         "source_kind": "photos" if getattr(source, "photos", False) else "live" if getattr(source, "live", False) else "video",
         "detector": detector,
         "unreadable_frames": getattr(source, "unreadable", 0),
+        # a photo folder's skipped photos, each with why (unreadable, over the pixel limit)
+        **({"skipped_photos": [{"photo": photo, "reason": why} for photo, why in source.skipped]} if getattr(source, "photos", False) else {}),
         "ended_early": source.ended_early() if hasattr(source, "ended_early") else None,
         "gaps": getattr(source, "gaps", []),
     }
