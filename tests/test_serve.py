@@ -254,6 +254,17 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     _, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))  # was annotated as a one-frame video
     status, data = post_json(server.url + "/api/videos", jpeg.tobytes())
     assert status == 400 and "this is a photo, not a video: send it to /api/analyze" in data["error"]
+    # zeros (a broken download) and a tar archive were read as "text art" videos, as the upload was saved as upload.bin
+    for body in (bytes(25600), b"ustar".rjust(512, b"\0") * 40):
+        status, data = post_json(server.url + "/api/videos", body)
+        assert status == 400 and "not a readable video" in data["error"], data
+    wide = tmp_path / "wide.avi"  # 3.4 megapixels, but wider than the H.264 encoder takes: it failed mid-job with a traceback
+    writer = cv2.VideoWriter(str(wide), cv2.VideoWriter_fourcc(*"MJPG"), 10, (17000, 200))
+    for _ in range(3):
+        writer.write(np.full((200, 17000, 3), 100, np.uint8))
+    writer.release()
+    status, data = post_json(server.url + "/api/videos", wide.read_bytes())
+    assert status == 413 and "17000 x 200; the limit is 8192 pixels a side" in data["error"]
 
 
 def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
@@ -435,6 +446,8 @@ def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
     assert over_limit(30.04, 30) == ("30.04", "30")
     assert over_limit(52429 / 2**20, 52428 / 2**20) == ("0.05", "0.049999")
     assert over_limit(2.4, 2) == ("2.4", "2")
+    # "the upload is 2.5e+02 MB; the limit is 2e+02 MB" (found by a bug hunt)
+    assert over_limit(250, 200) == ("250", "200") and over_limit(700, 600) == ("700", "600") and over_limit(254.3, 200) == ("254", "200")
     monkeypatch.setenv("FACESENSE_TOKEN", "")  # `-e FACESENSE_TOKEN=$TOKEN` with TOKEN unset
     assert main(["serve"]) == 2
     assert "FACESENSE_TOKEN is set but empty" in capsys.readouterr().err

@@ -196,7 +196,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         item = None
         try:
             item, folder = store.new_folder()  # inside: a full disk must not keep the place taken
-            upload = folder / "upload.bin"
+            upload = folder / "upload"  # no suffix: FFmpeg tells the container from the bytes (".bin" made it read any bytes as text art)
             with open(upload, "wb") as sink:
                 await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
             frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)

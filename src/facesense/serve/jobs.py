@@ -169,6 +169,9 @@ def count_frames(cap, limit: int) -> int:
     return frames
 
 
+MAX_VIDEO_SIDE = 8192  # DCI 8K; H.264 encoders refuse frames much wider (17,000 x 200 failed)
+
+
 def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[int, float]:
     """-> (frame count, fps) of an uploaded video; FacesenseError if it is not one we take."""
     import cv2
@@ -199,6 +202,8 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         raise FacesenseError(f"the video lasts {length} s; the limit is {most} s: send a shorter clip")
     if width * height > max_megapixels * 1e6:
         raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels")
+    if max(width, height) > MAX_VIDEO_SIDE:  # the annotated video's encoder would refuse them mid-job
+        raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {MAX_VIDEO_SIDE} pixels a side")
     return frames, fps
 
 
