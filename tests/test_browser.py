@@ -122,6 +122,21 @@ def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, se
     assert page.locator("#camera-faces li").count() == 0
 
 
+def test_stop_while_recording_finishes_the_recording_first(context, server):
+    """Stop pressed while recording closed the connection, and the server threw the recording
+    away without a word (found by a bug hunt): it is finished and offered, then the camera stops."""
+    page = context.new_page()
+    page.goto(server.url)
+    page.click("#camera-start")
+    page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+    page.click("#record")
+    page.wait_for_timeout(1500)
+    page.click("#camera-stop")
+    page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=5_000)
+    assert page.locator("#camera-start").is_enabled() and not page.locator("#camera-stop").is_enabled()
+
+
 def test_two_tabs_get_separate_tracks(context, server, shots):
     first = context.new_page()
     first.goto(server.url)

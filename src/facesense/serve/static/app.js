@@ -115,6 +115,21 @@ async function startCamera() {
 }
 
 function stopCamera(byUser = true) {
+  if (byUser && live.recording && live.ws && live.ws.readyState === 1 && !live.stopping) {
+    // the server keeps a recording only when asked to finish it before the connection closes:
+    // finish it, offer its files, then stop (a server that never answers is left after 10 s)
+    live.stopping = true;
+    live.running = false;
+    live.ws.send(JSON.stringify({ record: false }));
+    setStatus("Finishing the recording…");
+    $("camera-stop").disabled = true;
+    $("record").disabled = true;
+    live.stopTimer = setTimeout(() => stopCamera(true), 10000);
+    return;
+  }
+  clearTimeout(live.stopTimer);
+  const finished = live.stopping && !live.recording;
+  live.stopping = false;
   live.running = false;
   if (live.ws && live.ws.readyState <= 1) live.ws.close();
   if (live.stream) live.stream.getTracks().forEach((t) => t.stop());
@@ -129,7 +144,7 @@ function stopCamera(byUser = true) {
   live.last = null; // the last frame's faces are not in the picture any more
   $("camera-faces").replaceChildren();
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
-  if (byUser) setStatus("Camera off.");
+  if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
 }
 
 function sendFrame() {
@@ -174,6 +189,7 @@ function onMessage(m) {
     setTimeout(sendFrame, m.type === "busy" ? m.retry_ms || 200 : 0);
   } else if (m.type === "recording") {
     if (!m.on && m.csv) showRecording(m);
+    if (!m.on && live.stopping) stopCamera(true); // Stop was pressed while recording: now it stops
   }
 }
 
@@ -236,7 +252,8 @@ function showRecording(r) {
     box.append(el("img", { src: r.timeline, alt: "Expression of each tracked face over time" }));
   }
   $("recordings").prepend(box);
-  setStatus("Recording finished: " + r.frames + " frames; download below.");
+  $("camera-status").dataset.recorded = "Recording finished: " + r.frames + " frames; download below.";
+  setStatus($("camera-status").dataset.recorded);
 }
 
 $("camera-start").addEventListener("click", startCamera);
