@@ -300,6 +300,9 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
         with connect(srv.ws_url + "/ws/live?token=s3cret") as ws:
             ws.send(photo)
             assert json.loads(ws.recv(30))["type"] == "result"
+        with connect(srv.ws_url + "/ws/live", additional_headers={"Authorization": "Bearer s3cret"}) as ws:  # the README's header, for clients that can send one
+            ws.send(photo)
+            assert json.loads(ws.recv(30))["type"] == "result"
     finally:
         srv.close()
 

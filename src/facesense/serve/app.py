@@ -141,12 +141,17 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def http_error(request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
 
-    def authorised(presented: str | None) -> bool:
-        return token is None or (presented is not None and hmac.compare_digest(presented.encode(), token.encode()))
+    def authorised(presented: bytes | None) -> bool:
+        return token is None or (presented is not None and hmac.compare_digest(presented, token.encode()))
+
+    def bearer(headers) -> bytes | None:
+        """The token of an `Authorization: Bearer TOKEN` header, as the bytes sent (HTTP headers
+        arrive decoded as Latin-1: a UTF-8 token sent by curl is those bytes again)."""
+        header = headers.get("authorization", "")
+        return header[7:].encode("latin-1", "replace") if header.lower().startswith("bearer ") else None
 
     async def require_token(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        if not authorised(header[7:] if header.lower().startswith("bearer ") else None):
+        if not authorised(bearer(request.headers)):
             raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
 
     page_files = files("facesense.serve") / "static"
@@ -230,7 +235,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         """Camera frames in (binary JPEG, one at a time), faces out (JSON). Text messages
         {"record": true|false} start and stop the connection's per-frame log."""
         await ws.accept()  # then refuse with a close code the page can show (a refused handshake has none)
-        if not authorised(ws.query_params.get("token")):
+        # a browser cannot give a WebSocket a header: the page sends ?token=; other clients may send the header
+        query = ws.query_params.get("token")
+        if not (authorised(bearer(ws.headers)) or authorised(None if query is None else query.encode())):
             await ws.close(code=1008, reason="this server needs its access token")
             return
         if state["live"] >= limits.max_live:
