@@ -464,3 +464,23 @@ def test_the_address_printed_for_every_interface_is_one_a_browser_can_open():
     for every in ("0.0.0.0", "::"):
         assert _other_devices_address(every) not in ("0.0.0.0", "::", "")
     assert _other_devices_address("127.0.0.1") is None and _other_devices_address("192.168.1.5") is None
+
+
+def test_a_video_job_can_be_cancelled_and_every_page_answers_head(server, tmp_path):
+    """DELETE /api/videos/ID was 405, so a job the page had replaced ran on and held one of the
+    few places; HEAD was 405 on every route, so uptime monitors saw the server as down (found by
+    a bug hunt)."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=200)
+    status, job = post_json(server.url + "/api/videos", clip.read_bytes())
+    assert status == 200
+    status, body, _ = request(server.url + job["status"], method="DELETE")
+    assert status == 200 and json.loads(body) == {"id": job["id"], "state": "cancelled"}
+    deadline = time.monotonic() + 60
+    while (state := json.loads(request(server.url + job["status"])[1]))["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state["state"] == "cancelled" and state["frames_done"] < 200 and state["files"] == {}, state
+    assert request(server.url + "/api/videos/nosuchjob", method="DELETE")[0] == 404
+    for path in ("/", "/api/health", "/static/app.js"):
+        status, body, headers = request(server.url + path, method="HEAD")
+        assert status == 200 and body == b"" and int(headers["content-length"]) > 0, path

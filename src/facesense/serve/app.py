@@ -38,6 +38,7 @@ from .limits import AnalysisGate, Busy, ServeLimits, over_limit
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 RETRY_AFTER_S = 2
+READ = ["GET", "HEAD"]  # HEAD wherever GET is answered: uptime monitors and link checkers ask with it
 IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
 
@@ -156,17 +157,17 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
 
     page_files = files("facesense.serve") / "static"
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=READ, include_in_schema=False)
     async def index():
         return HTMLResponse((page_files / "index.html").read_bytes())
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.api_route("/static/{name}", methods=READ, include_in_schema=False)
     async def static(name: str):
         if name not in PAGES:  # a fixed set of names: nothing from the client reaches the file system
             raise Refused(404, f"no file {name}")
         return Response((page_files / name).read_bytes(), media_type=PAGES[name], headers={"Cache-Control": "no-cache"})
 
-    @app.get("/api/health", summary="Which models are loaded; whether a token is needed")
+    @app.api_route("/api/health", methods=READ, summary="Which models are loaded; whether a token is needed")
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
@@ -195,8 +196,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         """Send the video's bytes as the body -> {"id", "status"}; poll the status URL."""
         videos: VideoJobs = state["videos"]
         _refuse_multipart(request)
-        if not videos.reserve():
-            raise _busy()
+        if not videos.reserve():  # a place frees when a video is done: minutes, not the 2 s of a photo
+            wait = int(videos.remaining_s()) + 1
+            raise Refused(503, f"the server is busy with other videos; try again in about {wait} s", {"Retry-After": str(wait)})
         store: FileStore = state["store"]
         item = None
         try:
@@ -215,14 +217,21 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
-    @app.get("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
+    @app.api_route("/api/videos/{job_id}", methods=READ, summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
     async def video_status(job_id: str):
         job = state["videos"].jobs.get(job_id)
         if job is None:
             raise Refused(404, "no such video job (finished jobs are kept only for a while)")
         return job.status()
 
-    @app.get("/api/files/{item}/{name}", summary="A finished recording's or video job's file")
+    @app.delete("/api/videos/{job_id}", summary="Cancel a video job, or delete a finished one's files", dependencies=[Depends(require_token)])
+    async def cancel_video(job_id: str):
+        outcome = state["videos"].cancel(job_id)
+        if outcome is None:
+            raise Refused(404, "no such video job (finished jobs are kept only for a while)")
+        return {"id": job_id, "state": outcome}
+
+    @app.api_route("/api/files/{item}/{name}", methods=READ, summary="A finished recording's or video job's file")
     async def download(item: str, name: str):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)

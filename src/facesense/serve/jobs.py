@@ -136,7 +136,7 @@ class VideoJob:
     upload: Path
     frames_total: int  # as the header declares: progress only
     max_seconds: float = float("inf")  # the length limit, checked again on the frames themselves
-    state: str = "queued"  # queued, running, done, failed
+    state: str = "queued"  # queued, running, done, failed, cancelled
     frames_done: int = 0
     frames_unreadable: int = 0  # frames of a damaged file that did not decode
     warning: str | None = None  # done, but on part of the video: it ended before its declared length
@@ -144,6 +144,7 @@ class VideoJob:
     error: str | None = None
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    cancel: threading.Event = field(default_factory=threading.Event)  # DELETE: stop at the next frame
 
     def status(self) -> dict:
         progress = self.frames_done / self.frames_total if self.frames_total else 0.0
@@ -244,13 +245,46 @@ class VideoJobs:
         self._executor.submit(self._run, job)
         return job
 
+    def remaining_s(self) -> float:
+        """Roughly how long until a place in the queue frees: the running job's frames left at
+        the rate it has run so far (30 s when that is not known yet)."""
+        with self._lock:
+            running = [j for j in self.jobs.values() if j.state == "running" and j.frames_done]
+        if not running:
+            return 30.0
+        job = running[0]
+        rate = job.frames_done / max(time.time() - job.started, 1e-3)
+        return max(1.0, (job.frames_total - job.frames_done) / rate)
+
+    def cancel(self, job_id: str) -> str | None:
+        """Stop a queued or running job and delete its files ('cancelled'), or delete a finished
+        job's files ('deleted'); None: no such job."""
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            job.cancel.set()
+            if job.state == "queued":  # its place frees at once; the worker skips it
+                job.state = "cancelled"
+            if job.state in ("queued", "running", "cancelled"):
+                return "cancelled"
+            del self.jobs[job_id]
+        self.store.drop(job_id)
+        return "deleted"
+
     def _run(self, job: VideoJob) -> None:
         from ..stream.draw import annotate
         from ..stream.frames import open_source
         from ..stream.pipeline import run_pipeline
         from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, finish_sinks, log_columns, source_fields, write_summary
 
-        job.state = "running"
+        with self._lock:
+            if job.cancel.is_set():  # cancelled while it waited
+                job.upload.unlink(missing_ok=True)
+                self.store.finished(job.id)
+                self.store.drop(job.id)
+                return
+            job.state = "running"
         models = self.analyzer.models
         sinks = []
         try:
@@ -264,6 +298,8 @@ class VideoJobs:
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
                     if self._closing.is_set():  # its folder is about to go: stop before it does
                         raise FacesenseError("the server stopped before the video was done")
+                    if job.cancel.is_set():
+                        raise FacesenseError("cancelled")
                     # a header can understate the length, or state a rate the frames do not have
                     if result.frame.time_s > job.max_seconds or job.frames_done >= job.max_seconds * MAX_VIDEO_FPS:
                         raise FacesenseError(f"the video lasts more than the limit of {job.max_seconds:g} s (its header said less): send a shorter clip")
@@ -301,18 +337,20 @@ class VideoJobs:
             log.error("video job %s: %s", job.id, exc)
             job.state, job.error = "failed", "the server could not write the results; try again later"
         except FacesenseError as exc:
-            job.state, job.error = "failed", str(exc)
+            job.state, job.error = ("cancelled", None) if job.cancel.is_set() else ("failed", str(exc))
         except Exception as exc:  # a job must end in a state the page can show, whatever broke
             if not self._closing.is_set():  # while stopping, its files vanish under it: no traceback for that
                 log.exception("video job %s failed", job.id)
             job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
         finally:
-            if job.state == "failed":  # no half-made file stays downloadable (a header-only frames.csv)
+            if job.state in ("failed", "cancelled"):  # no half-made file stays downloadable (a header-only frames.csv)
                 for made in job.folder.glob("*"):
                     if made != job.upload and made.is_file():
                         made.unlink(missing_ok=True)
             job.upload.unlink(missing_ok=True)
             self.store.finished(job.id)
+            if job.state == "cancelled":  # nothing of it is kept
+                self.store.drop(job.id)
 
     def close(self) -> None:
         self._closing.set()

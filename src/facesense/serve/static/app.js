@@ -275,6 +275,11 @@ function faceTable(faces) {
 async function analysePhoto(file) {
   const card = el("article", { class: "card", "aria-busy": "true" }, el("h3", { text: file.name }), el("p", { text: "Analysing…" }));
   $("photo-cards").append(card);
+  if (file.size === 0) { // the server's answer is worded for API users
+    card.setAttribute("aria-busy", "false");
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "The file is empty (0 bytes): choose the photo again." }));
+    return;
+  }
   let response;
   try {
     response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders() });
@@ -307,11 +312,14 @@ $("photo-input").addEventListener("change", async (event) => {
 // ---------------------------------------------------------------- video files
 let videoUpload = 0; // the newest upload owns the job box: an earlier one's polling stops
 let videoAbort = null; // and an earlier upload still being sent is cancelled
+let videoJob = null; // the newest job's status URL: a job replaced before it is done is cancelled on the server
 
 async function uploadVideo(file) {
   const mine = ++videoUpload;
   const current = () => mine === videoUpload;
   if (videoAbort) videoAbort.abort();
+  if (videoJob) fetch(videoJob, { method: "DELETE", headers: authHeaders() }).catch(() => {});
+  videoJob = null;
   const abort = (videoAbort = new AbortController());
   let announced = "";
   const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
@@ -326,6 +334,7 @@ async function uploadVideo(file) {
   result.replaceChildren();
   bar.value = 0;
   state.textContent = "Uploading " + file.name + "…";
+  if (file.size === 0) { fail("Refused", "The file is empty (0 bytes): choose the video again."); return; }
   try {
     const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders(), signal: abort.signal });
     if (!response.ok) {
@@ -334,6 +343,7 @@ async function uploadVideo(file) {
       return;
     }
     const job = await response.json();
+    if (current()) videoJob = job.status;
     while (current()) {
       const r = await fetch(job.status, { headers: authHeaders() });
       if (!r.ok) { fail("Failed", await errorText(r)); return; }
@@ -344,6 +354,7 @@ async function uploadVideo(file) {
       const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
       state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
       announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
+      if (s.state === "done" || s.state === "failed") videoJob = null; // ended: nothing to cancel, its files stay
       if (s.state === "failed") { fail("Failed", s.error); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
