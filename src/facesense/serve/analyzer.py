@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from dataclasses import asdict
 
 import numpy as np
 
@@ -96,7 +95,9 @@ class Analyzer:
 
         image = decode_image(data, max_megapixels)
         result = analyze_image(image, self.detector, self.models, self.settings.margin)
-        sentiment = asdict(self.sentiment.result(self.sentiment.predict([image])[0])) if self.sentiment else None
+        mood = self.sentiment.result(self.sentiment.predict([image])[0]) if self.sentiment else None
+        # rounded as each face's figures are
+        sentiment = {"label": mood.label, "p": round(mood.p, 4), "probs": {c: round(v, 4) for c, v in mood.probs.items()}} if mood else None
         ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
         return {
             "width": image.shape[1],
