@@ -481,6 +481,9 @@ def test_a_video_job_can_be_cancelled_and_every_page_answers_head(server, tmp_pa
         time.sleep(0.2)
     assert state["state"] == "cancelled" and state["frames_done"] < 200 and state["files"] == {}, state
     assert request(server.url + "/api/videos/nosuchjob", method="DELETE")[0] == 404
+    # curl -d @photo.jpg: the bytes arrive without their line breaks, as form data
+    status, data = post_json(server.url + "/api/analyze", jpeg(np.full((64, 64, 3), 90, np.uint8)).replace(b"\n", b""), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400 and "send it with curl --data-binary @FILE" in data["error"], data
     for path in ("/", "/api/health", "/static/app.js"):
         status, body, headers = request(server.url + path, method="HEAD")
         assert status == 200 and body == b"" and int(headers["content-length"]) > 0, path

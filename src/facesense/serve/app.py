@@ -74,6 +74,14 @@ def _refuse_multipart(request: Request) -> None:
         raise Refused(415, "send the file's bytes as the request body (curl --data-binary @FILE), not as a multipart form")
 
 
+def _form_hint(request: Request) -> str:
+    """curl -d @FILE sends a file as a form field, without its newlines: the bytes that arrive are
+    no longer the file's. Said when such bytes fail to decode."""
+    if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+        return "; it came as form data (curl -d drops the file's line breaks): send it with curl --data-binary @FILE"
+    return ""
+
+
 async def read_body(request: Request, limit: int, timeout: float, sink=None) -> bytes:
     """The request body, refused (413) as soon as it is, or says it will be, over `limit`
     bytes; a body that takes longer than `timeout` is refused (408). With `sink` (a binary
@@ -185,7 +193,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
-            raise Refused(400, str(exc)) from None
+            raise Refused(400, str(exc) + _form_hint(request)) from None
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
@@ -212,7 +220,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             if item is not None:
                 store.drop(item)
             if isinstance(exc, FacesenseError):
-                raise Refused(413 if "limit" in str(exc) else 400, str(exc)) from None
+                raise Refused(413 if "limit" in str(exc) else 400, str(exc) + ("" if "limit" in str(exc) else _form_hint(request))) from None
             raise
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
