@@ -67,14 +67,17 @@ RUN groupadd --system --gid 10001 facesense \
 ENV PATH=/opt/facesense/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    FACESENSE_URL_FILE=/tmp/facesense-serve.url
 # outputs land here: mount a host folder on /work
 WORKDIR /work
 USER facesense
 EXPOSE 8000
-# the health endpoint of `facesense serve` on its default port (python: the image has no curl)
+# the health endpoint of `facesense serve` at the address it wrote to FACESENSE_URL_FILE, so
+# that --port and https (--ssl-certfile: its own certificate, not checked here) are followed
+# (python: the image has no curl)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4).status != 200)"]
+    CMD ["python", "-c", "import os, ssl, sys, urllib.request; url = open(os.environ['FACESENSE_URL_FILE']).read().strip(); sys.exit(urllib.request.urlopen(url + 'api/health', timeout=4, context=ssl._create_unverified_context()).status != 200)"]
 ENTRYPOINT ["facesense"]
 # in a container the server must listen on every address to be reachable through -p; beyond
 # localhost, protect it with the server's token option (see README)

@@ -487,3 +487,17 @@ def test_a_video_job_can_be_cancelled_and_every_page_answers_head(server, tmp_pa
     for path in ("/", "/api/health", "/static/app.js"):
         status, body, headers = request(server.url + path, method="HEAD")
         assert status == 200 and body == b"" and int(headers["content-length"]) > 0, path
+
+
+def test_the_server_writes_its_address_for_a_health_check_and_removes_it_when_it_stops(tmp_path):
+    """The container's HEALTHCHECK asked port 8000 over http, so `serve --port 9000` or a TLS
+    server read as unhealthy: the server now says where it is, in $FACESENSE_URL_FILE."""
+    url_file = tmp_path / "serve.url"
+    srv = ServerProcess("--sentiment", "none", env={"FACESENSE_URL_FILE": str(url_file)})
+    try:
+        written = url_file.read_text().strip()
+        assert written == srv.url + "/"
+        assert request(written + "api/health")[0] == 200
+    finally:
+        srv.close()
+    assert not url_file.exists()

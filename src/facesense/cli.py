@@ -481,7 +481,8 @@ def _serve(args) -> None:
         raise FacesenseError("FACESENSE_TOKEN is set but empty (an unset variable?); set it to the token, or unset it to serve without one")
     token = args.token or from_env or None
     analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
-    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile)
+    url_file = os.environ.get("FACESENSE_URL_FILE")  # set in the container image, for its health check
+    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None)
 
 
 def _export(args) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FacesenseError
+from ..runs import write_text
 from .limits import ServeLimits
 
 
@@ -146,7 +147,9 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
-def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None) -> None:
+    """Serve until stopped. `url_file`: where to write the page's local address while serving
+    (a container's health check reads it, so it follows --port and https)."""
     import uvicorn
 
     config = uvicorn_config(app, limits, ssl_certfile, ssl_keyfile)
@@ -161,9 +164,14 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
     every = host in EVERY_INTERFACE
     other = _other_devices_address(host)
     here = "::1" if host == "::" else "127.0.0.1"  # a v6-only socket does not answer on 127.0.0.1
-    print(f"facesense page on {_url(scheme, here if every else host, port)}"
+    local = _url(scheme, here if every else host, port)
+    if url_file is not None:  # before the address is printed: whoever reads that may look for it
+        write_text(url_file, local + "\n")
+    print(f"facesense page on {local}"
           + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        if url_file is not None:
+            url_file.unlink(missing_ok=True)
