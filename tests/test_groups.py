@@ -168,6 +168,8 @@ def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():
     table = group_table(groups, "acc", "acc_gap")
     assert table["gap_between"] == ["a", "b"] and table["gap_ci95"] == pytest.approx([0.0524, 0.3339], abs=2e-4)
     assert gap_text(table, "acc_gap", 100, " points", 1) == "gap 20.0 points (a - b, 95% CI 5.2 to 33.4) (groups of n >= 30; left out: tiny (n 2))"
+    tied = group_table({"A": {"n": 40, "acc": 1.0}, "B": {"n": 50, "acc": 1.0}}, "acc", "acc_gap")
+    assert tied["gap_between"] == ["B", "A"]  # two groups, not A against itself (found by review)
     # groups without intervals (a one-face MAE group has none) get the gap and its groups alone
     bare = group_table({"x": {"n": 40, "mae": 5.0}, "y": {"n": 40, "mae": 3.0}}, "mae", "mae_gap")
     assert bare["gap_ci95"] is None and gap_text(bare, "mae_gap", unit=" years", digits=2) == "gap 2.00 years (x - y)"

@@ -75,6 +75,8 @@ def test_page_health_and_docs(server):
     assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
     status, spec, _ = request(server.url + "/openapi.json")
     assert {"/api/analyze", "/api/health", "/api/videos"} <= set(json.loads(spec)["paths"])
+    ids = [op["operationId"] for path in json.loads(spec)["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)) and not any(i.endswith("_head") for i in ids)  # HEAD twins repeated the GET ids
 
 
 def test_analyze_a_photo(server):
@@ -484,6 +486,17 @@ def test_a_video_job_can_be_cancelled_and_every_page_answers_head(server, tmp_pa
     # curl -d @photo.jpg: the bytes arrive without their line breaks, as form data
     status, data = post_json(server.url + "/api/analyze", jpeg(np.full((64, 64, 3), 90, np.uint8)).replace(b"\n", b""), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and "send it with curl --data-binary @FILE" in data["error"], data
+    # an animated GIF sent as a video is a video: read as a photo, it came out as one frame (found by review)
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((48, 64, 3), 20 * i, np.uint8)) for i in range(12)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    status, job = post_json(server.url + "/api/videos", (tmp_path / "anim.gif").read_bytes())
+    assert status == 200, job
+    while (state := json.loads(request(server.url + job["status"])[1]))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline + 60
+        time.sleep(0.2)
+    assert state["state"] == "done" and state["frames_done"] == 12, state
     for path in ("/", "/api/health", "/static/app.js"):
         status, body, headers = request(server.url + path, method="HEAD")
         assert status == 200 and body == b"" and int(headers["content-length"]) > 0, path
@@ -493,11 +506,15 @@ def test_the_server_writes_its_address_for_a_health_check_and_removes_it_when_it
     """The container's HEALTHCHECK asked port 8000 over http, so `serve --port 9000` or a TLS
     server read as unhealthy: the server now says where it is, in $FACESENSE_URL_FILE."""
     url_file = tmp_path / "serve.url"
-    srv = ServerProcess("--sentiment", "none", env={"FACESENSE_URL_FILE": str(url_file)})
+    srv = ServerProcess("--sentiment", "none", "--token", "café", env={"FACESENSE_URL_FILE": str(url_file)})
     try:
         written = url_file.read_text().strip()
         assert written == srv.url + "/"
         assert request(written + "api/health")[0] == 200
+        # a token beyond ASCII, as browsers and Python send it (Latin-1: one byte) and as curl does (UTF-8)
+        for sent in ("café", "café".encode().decode("latin-1")):
+            assert request(srv.url + "/api/analyze", b"", headers={"Authorization": f"Bearer {sent}"})[0] == 400, sent  # past the token: an empty body
+        assert request(srv.url + "/api/analyze", b"", headers={"Authorization": "Bearer cafe"})[0] == 401
     finally:
         srv.close()
     assert not url_file.exists()

@@ -33,6 +33,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".ti
 VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
+# Pillow's names of the formats of IMAGE_SUFFIXES (it also identifies MPEG video streams)
+STILL_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP", "GIF"}
+
+
 def is_photo_file(path: Path) -> bool:
     """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
     content Pillow recognises (a download saved as `photo` or `photo.jpg_large` is a photo, and
@@ -43,8 +47,8 @@ def is_photo_file(path: Path) -> bool:
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES or not path.is_file():
         return False
     try:
-        with Image.open(path):
-            return True
+        with Image.open(path) as im:
+            return im.format in STILL_FORMATS
     except Exception:  # not an image Pillow knows, or not readable: left to the video reader to say
         return False
 

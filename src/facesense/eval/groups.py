@@ -20,8 +20,8 @@ def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_
     small = len(big) < 2
     if small:
         big = list(values)
-    high = max(big, key=lambda g: values[g], default=None)
-    low = min(big, key=lambda g: values[g], default=None)
+    ordered = sorted(big, key=lambda g: values[g])  # two groups even when tied (max and min gave one group twice)
+    low, high = (ordered[0], ordered[-1]) if ordered else (None, None)
     return {"gap": float(values[high] - values[low]) if big else 0.0, "between": [high, low] if len(big) > 1 else None,
             "min_n": min_n if len(big) < len(values) else None,
             "left_out": sorted(set(values) - set(big), key=natural_order), "compared": len(big), "small": small and len(big) > 1}

@@ -38,7 +38,6 @@ from .limits import AnalysisGate, Busy, ServeLimits, over_limit
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 RETRY_AFTER_S = 2
-READ = ["GET", "HEAD"]  # HEAD wherever GET is answered: uptime monitors and link checkers ask with it
 IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
 
@@ -150,32 +149,48 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def http_error(request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
 
-    def authorised(presented: bytes | None) -> bool:
-        return token is None or (presented is not None and hmac.compare_digest(presented, token.encode()))
+    def authorised(presented: str | None) -> bool:
+        return token is None or (presented is not None and hmac.compare_digest(presented.encode(), token.encode()))
 
-    def bearer(headers) -> bytes | None:
-        """The token of an `Authorization: Bearer TOKEN` header, as the bytes sent (HTTP headers
-        arrive decoded as Latin-1: a UTF-8 token sent by curl is those bytes again)."""
+    def bearer(headers) -> str | None:
+        """The token of an `Authorization: Bearer TOKEN` header. Headers arrive decoded as
+        Latin-1: a browser or Python client sends 'é' as that one byte, curl as its two UTF-8
+        bytes, which decode back to the token."""
         header = headers.get("authorization", "")
-        return header[7:].encode("latin-1", "replace") if header.lower().startswith("bearer ") else None
+        if not header.lower().startswith("bearer "):
+            return None
+        sent = header[7:]
+        try:
+            as_utf8 = sent.encode("latin-1").decode("utf-8")
+        except UnicodeError:  # not UTF-8 bytes: the Latin-1 reading is what was meant
+            return sent
+        return as_utf8 if token is not None and hmac.compare_digest(as_utf8.encode(), token.encode()) else sent
 
     async def require_token(request: Request) -> None:
         if not authorised(bearer(request.headers)):
             raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
 
+    def read(path: str, **options):
+        """A GET route that answers HEAD too (uptime monitors and link checkers ask with it); the
+        HEAD twin stays out of the API schema, where it would repeat the GET's operation id."""
+        def register(endpoint):
+            app.head(path, include_in_schema=False, dependencies=options.get("dependencies"))(endpoint)
+            return app.get(path, **options)(endpoint)
+        return register
+
     page_files = files("facesense.serve") / "static"
 
-    @app.api_route("/", methods=READ, include_in_schema=False)
+    @read("/", include_in_schema=False)
     async def index():
         return HTMLResponse((page_files / "index.html").read_bytes())
 
-    @app.api_route("/static/{name}", methods=READ, include_in_schema=False)
+    @read("/static/{name}", include_in_schema=False)
     async def static(name: str):
         if name not in PAGES:  # a fixed set of names: nothing from the client reaches the file system
             raise Refused(404, f"no file {name}")
         return Response((page_files / name).read_bytes(), media_type=PAGES[name], headers={"Cache-Control": "no-cache"})
 
-    @app.api_route("/api/health", methods=READ, summary="Which models are loaded; whether a token is needed")
+    @read("/api/health", summary="Which models are loaded; whether a token is needed")
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
@@ -215,6 +230,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             with open(upload, "wb") as sink:
                 await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
             frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)
+            if await request.is_disconnected():  # the page chose another video meanwhile: nobody would follow this job
+                raise Refused(400, "the client went away before the job started")
         except BaseException as exc:  # refused, or the client went away: free its place and folder
             videos.unreserve()
             if item is not None:
@@ -225,7 +242,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
-    @app.api_route("/api/videos/{job_id}", methods=READ, summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
+    @read("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
     async def video_status(job_id: str):
         job = state["videos"].jobs.get(job_id)
         if job is None:
@@ -239,7 +256,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise Refused(404, "no such video job (finished jobs are kept only for a while)")
         return {"id": job_id, "state": outcome}
 
-    @app.api_route("/api/files/{item}/{name}", methods=READ, summary="A finished recording's or video job's file")
+    @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file")
     async def download(item: str, name: str):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)
@@ -254,7 +271,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         await ws.accept()  # then refuse with a close code the page can show (a refused handshake has none)
         # a browser cannot give a WebSocket a header: the page sends ?token=; other clients may send the header
         query = ws.query_params.get("token")
-        if not (authorised(bearer(ws.headers)) or authorised(None if query is None else query.encode())):
+        if not (authorised(bearer(ws.headers)) or authorised(query)):
             await ws.close(code=1008, reason="this server needs its access token")
             return
         if state["live"] >= limits.max_live:

@@ -145,6 +145,7 @@ class VideoJob:
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)  # DELETE: stop at the next frame
+    running_since: float | None = None  # when the worker took it up (the queue's wait is not its processing)
 
     def status(self) -> dict:
         progress = self.frames_done / self.frames_total if self.frames_total else 0.0
@@ -253,7 +254,7 @@ class VideoJobs:
         if not running:
             return 30.0
         job = running[0]
-        rate = job.frames_done / max(time.time() - job.started, 1e-3)
+        rate = job.frames_done / max(time.time() - (job.running_since or job.started), 1e-3)
         return max(1.0, (job.frames_total - job.frames_done) / rate)
 
     def cancel(self, job_id: str) -> str | None:
@@ -274,7 +275,7 @@ class VideoJobs:
 
     def _run(self, job: VideoJob) -> None:
         from ..stream.draw import annotate
-        from ..stream.frames import open_source
+        from ..stream.frames import VideoFileSource
         from ..stream.pipeline import run_pipeline
         from ..stream.sinks import FrameLogSink, SummaryCollector, VideoSink, finish_sinks, log_columns, source_fields, write_summary
 
@@ -284,11 +285,11 @@ class VideoJobs:
                 self.store.finished(job.id)
                 self.store.drop(job.id)
                 return
-            job.state = "running"
+            job.state, job.running_since = "running", time.time()
         models = self.analyzer.models
         sinks = []
         try:
-            source = open_source(str(job.upload))
+            source = VideoFileSource(str(job.upload))  # a video, as probe_video took it: an animated GIF too (open_source reads one as a photo)
             collector = SummaryCollector()
             try:
                 sinks.append(VideoSink(job.folder / "annotated.mp4", source.fps or 30.0))
@@ -332,7 +333,10 @@ class VideoJobs:
                 "timeline": url(job.id, "timeline.png") if timeline else None,
                 "summary": url(job.id, "summary.json"),
             }
-            job.state = "done"
+            with self._lock:  # a DELETE answered "cancelled" while the outputs were being finished wins
+                job.state = "cancelled" if job.cancel.is_set() else "done"
+                if job.state == "cancelled":
+                    job.files = {}
         except OutputError as exc:  # the server's own disk: the operator's business, and its paths stay off the page
             log.error("video job %s: %s", job.id, exc)
             job.state, job.error = "failed", "the server could not write the results; try again later"

@@ -143,9 +143,10 @@ def classify_faces(image: np.ndarray, boxes: list[Box], models, margin: float) -
 
 
 def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: float = 0.0) -> FrameResult:
-    """One still image (BGR): detection and classification, no tracking or smoothing."""
+    """One still image (BGR): detection and classification, no tracking or smoothing; faces
+    numbered left to right, as predict and live number a photo's faces."""
     t0 = time.perf_counter()
-    boxes = detector.detect(image)
+    boxes = sorted(detector.detect(image), key=lambda b: (b.x, b.y))
     t1 = time.perf_counter()
     models = face_models.enabled()
     outputs = classify_faces(image, boxes, models, margin)

@@ -291,8 +291,8 @@ def _encoded(image: np.ndarray, suffix: str) -> bytes | None:
 
 
 def _free_name(out: Path, taken: set[Path]) -> Path:
-    """`out`, or `name (2).jpg`, `(3)`... when this run already wrote a copy there (b.gif's copy
-    b.gif.jpg beside a photo named b.gif.jpg)."""
+    """`out`, or `name (2).jpg`, `(3)`... when another copy of this run has that name (b.gif's
+    copy beside a photo named b.gif.jpg)."""
     n, free = 2, out
     while free in taken:
         free, n = out.with_name(f"{out.stem} ({n}){out.suffix}"), n + 1
@@ -301,8 +301,10 @@ def _free_name(out: Path, taken: set[Path]) -> Path:
 
 class AnnotatedPhotosSink:
     """Each photo of a photo folder (or one photo) annotated, into `folder` under the path it has
-    in the source folder, in its own format where OpenCV writes it (else JPEG). Each file is
-    written whole (temp name, then renamed): a run stopped midway leaves the photos done so far."""
+    in the source folder, in its own format where OpenCV writes it; else as a JPEG named after the
+    whole file name (b.gif -> b.gif.jpg), or 'b.gif (2).jpg' where a photo of the folder is
+    itself named b.gif.jpg (a photo keeps its own name). Each file is written whole (temp name,
+    then renamed): a run stopped midway leaves the photos done so far."""
 
     def __init__(self, folder: str | Path, source_root: Path, photos: list[Path]):
         self.path = self.folder = Path(folder)
@@ -311,25 +313,34 @@ class AnnotatedPhotosSink:
         self._photos = {os.path.realpath(p) for p in photos}
         self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
         self.written = 0
-        self._taken: set[Path] = set()  # copies written by this run: b.gif's b.gif.jpg must not replace b.gif.jpg's
+        # every copy's name, decided before any is written: the photos that keep theirs first
+        rels = {str(p): self._relative(p) for p in photos}
+        self._names = {photo: rel for photo, rel in rels.items() if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES}
+        self._taken = set(self._names.values())
+        for photo, rel in rels.items():
+            if photo not in self._names:
+                self._names[photo] = _free_name(rel.with_name(rel.name + ".jpg"), self._taken)
+                self._taken.add(self._names[photo])
+
+    def _relative(self, photo: Path) -> Path:
+        try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
+            return Path(photo).relative_to(self.root)
+        except ValueError:
+            return Path(Path(photo).name)
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
-        photo = Path(result.frame.photo or f"frame_{result.frame.index:06d}.jpg")
-        try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
-            rel = photo.relative_to(self.root)
-        except ValueError:
-            rel = Path(photo.name)
-        # its own format where OpenCV writes it; else a JPEG named after the whole file name
-        # (b.gif -> b.gif.jpg), so that b.gif and b.jpg do not end up as one file
-        out = self.folder / (rel if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES else rel.with_name(rel.name + ".jpg"))
+        photo = result.frame.photo or f"frame_{result.frame.index:06d}.jpg"
+        rel = self._names.get(photo) or self._relative(Path(photo))
+        out = self.folder / rel
         if os.path.realpath(out) in self._photos:  # checked up front too
             raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
         data = _encoded(annotated, out.suffix.lower())
-        if data is None:  # over the format's own size limit (WebP: 16,383 px a side): a JPEG instead
-            out, data = out.with_name(out.name + ".jpg"), _encoded(annotated, ".jpg")
-            if data is None:
-                raise OutputError(f"{out}: the annotated photo could not be encoded ({annotated.shape[1]} x {annotated.shape[0]} pixels)")
-        out = _free_name(out, self._taken)
+        if data is None and out.suffix.lower() not in (".jpg", ".jpeg"):  # over the format's own size limit (WebP: 16,383 px a side): a JPEG instead
+            out = self.folder / _free_name(rel.with_name(rel.name + ".jpg"), self._taken)
+            self._taken.add(out.relative_to(self.folder))
+            data = _encoded(annotated, ".jpg")
+        if data is None:
+            raise OutputError(f"{out}: the annotated photo could not be encoded ({annotated.shape[1]} x {annotated.shape[0]} pixels: JPEG holds at most 65,535 a side)")
         blocking = next((p for p in reversed(out.parents) if p.is_file()), None)
         if blocking is not None:  # mkdir would say only "File exists"
             raise OutputError(f"{out}: cannot be written: {blocking} is a file where a folder of --photos-out goes; move it away or choose another --photos-out")
@@ -339,7 +350,6 @@ class AnnotatedPhotosSink:
             write_bytes(out, data)
         except OSError as exc:
             raise write_failure(out, exc) from None
-        self._taken.add(out)
         self.written += 1
 
     def close(self) -> None:

@@ -129,6 +129,7 @@ function stopCamera(byUser = true) {
   }
   clearTimeout(live.stopTimer);
   const finished = live.stopping && !live.recording;
+  const lost = live.stopping && live.recording; // the connection closed, or no answer in 10 s
   live.stopping = false;
   live.running = false;
   if (live.ws && live.ws.readyState <= 1) live.ws.close();
@@ -144,7 +145,8 @@ function stopCamera(byUser = true) {
   live.last = null; // the last frame's faces are not in the picture any more
   $("camera-faces").replaceChildren();
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
-  if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
+  if (lost) setStatus("Camera off. The server did not finish the recording, so it was not kept.");
+  else if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
 }
 
 function sendFrame() {
@@ -343,7 +345,11 @@ async function uploadVideo(file) {
       return;
     }
     const job = await response.json();
-    if (current()) videoJob = job.status;
+    if (!current()) { // another video was chosen while this one was checked: nobody follows this job
+      fetch(job.status, { method: "DELETE", headers: authHeaders() }).catch(() => {});
+      return;
+    }
+    videoJob = job.status;
     while (current()) {
       const r = await fetch(job.status, { headers: authHeaders() });
       if (!r.ok) { fail("Failed", await errorText(r)); return; }
