@@ -435,3 +435,69 @@ def test_a_missing_camera_opens_quietly(capfd):
     assert not cap.isOpened()
     cap.release()
     assert "WARN" not in capfd.readouterr().err
+
+
+def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path):
+    """`--source "$VIDEO"` with the variable unset read every photo under the working directory;
+    a file:// or http:// address of a video file was read as a live stream (most frames dropped,
+    wall-clock times); an IP camera's .mjpeg dump was read as one photo (found by a bug hunt)."""
+    import functools
+    import http.server
+    import threading
+
+    with pytest.raises(SourceError, match="--source is empty"):
+        open_source("")
+    local = open_source(clip.resolve().as_uri())  # file:///...
+    assert not local.live and not local.photos and len(list(local)) == 12
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))  # no index at the end to seek to
+    for i in range(12):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = open_source(f"http://127.0.0.1:{server.server_address[1]}/clip.avi")
+        frames = list(remote)
+        assert not remote.live and [f.index for f in frames] == list(range(12))
+        remote.close()
+    finally:
+        server.shutdown()
+    frames = [cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes() for i in range(5)]
+    (tmp_path / "cam.mjpeg").write_bytes(b"".join(frames))  # JPEGs back to back, as an IP camera records them
+    dump = open_source(str(tmp_path / "cam.mjpeg"))
+    assert not dump.photos and len(list(dump)) == 5
+
+
+def test_a_video_of_unknown_length_skips_a_bad_frame_instead_of_ending(clip, monkeypatch):
+    """A browser's WebM has no frame count (OpenCV reports a huge negative one): reading stopped
+    at its first undecodable frame, 20 of 72 frames, without a word; a Matroska file reporting its
+    1 ms time base as 1000 fps was called truncated (found by a bug hunt)."""
+    from facesense.stream import frames as frames_module
+
+    class Recording:  # 10 frames, the fourth does not decode, no count in the header
+        def __init__(self, *args, fps=30.0, count=-2.8e17):
+            self.i, self.fps, self.count = 0, fps, count
+
+        def isOpened(self):
+            return True
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.count}.get(prop, -1.0)
+
+        def grab(self):
+            self.i += 1
+            return self.i <= 10 and self.i != 4
+
+        def retrieve(self):
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", Recording)
+    source = frames_module.VideoFileSource(clip)
+    assert [f.index for f in source] == [0, 1, 2, 4, 5, 6, 7, 8, 9] and source.unreadable == 1 and source.ended_early() is None
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a: Recording(fps=1000.0, count=2535))
+    source = frames_module.VideoFileSource(clip)
+    assert len(list(source)) == 9 and source.ended_early() is None

@@ -30,7 +30,8 @@ def listed_reason(exc: Exception) -> str:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 # videos given where photos belong (predict, analyse_image): pointed to the commands for videos
-VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
+VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
+                       ".mjpeg", ".mjpg"}  # an IP camera's Motion-JPEG dump: JPEGs one after another, which Pillow reads as one photo
 
 
 # Pillow's names of the formats of IMAGE_SUFFIXES (it also identifies MPEG video streams)

@@ -16,11 +16,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
+from ..data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
 MAX_TIMESTAMP_LEAP_S = 5.0
+MAX_DECLARED_FPS = 240  # above it a header's rate is a time base, not frames (Matroska: 1000)
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,26 @@ class VideoFileSource(Source):
     def __init__(self, path: str | Path, stride: int = 1):
         import cv2
 
-        self.path, self.stride = Path(path), max(1, stride)
-        if not self.path.exists():
-            what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
-            raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
-        if not self.path.is_file():
-            raise SourceError(f"{self.path}: not a video file")
-        if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
-            raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
+        self.stride = max(1, stride)
+        remote = "://" in str(path)  # a video file on a web server, read frame by frame as a local one
+        self.path = str(path) if remote else Path(path)
+        if not remote:
+            if not self.path.exists():
+                what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
+                raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
+            if not self.path.is_file():
+                raise SourceError(f"{self.path}: not a video file")
+            if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
+                raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
-            raise SourceError(f"{self.path}: cannot be opened as a video (unsupported codec or not a video)")
+            raise SourceError(f"{source_name(str(self.path))}: cannot be opened as a video (unsupported codec or not a video)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
-        self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        declared = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        # 0: not known. A browser's WebM has no count (OpenCV reports a huge negative number), and
+        # a Matroska file without a frame rate reports its 1 ms time base as 1000 fps, so that
+        # its duration times that rate is no frame count
+        self.frame_count = int(declared) if math.isfinite(declared) and declared > 0 and self.fps <= MAX_DECLARED_FPS else 0
         self.unreadable = 0  # frames inside the file that did not decode, skipped
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
         self._last_time, self._last_index, self._last_raw = 0.0, 0, None
@@ -76,8 +84,9 @@ class VideoFileSource(Source):
         while True:
             ok = self.cap.grab()
             if not ok:
-                # a corrupt frame inside a file reads as a failed grab: skip it, stop at the end
-                if self.frame_count and index < self.frame_count - 1 and failing < 30:
+                # a corrupt frame inside a file reads as a failed grab: skip it, stop at the end (a
+                # file of unknown length: after 30 failures in a row, which cost nothing at its end)
+                if (not self.frame_count or index < self.frame_count - 1) and failing < 30:
                     failing += 1
                     index += 1
                     continue
@@ -360,12 +369,31 @@ def source_name(source: str | int) -> str:
     return text
 
 
+def is_video_url(url: str) -> bool:
+    """A web address of a video file (http://host/clip.mp4), which has an end and is read frame by
+    frame: read as a live stream, most of its frames were dropped to keep up with it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and Path(parts.path).suffix.lower() in VIDEO_FILE_SUFFIXES
+
+
 def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
     """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
     stream that stalled or closed, with back-off."""
     text = str(source)
+    if not text.strip():  # `--source "$VIDEO"` with the variable unset: not the working directory's photos
+        raise SourceError("--source is empty (an unset variable?); give a camera index, a video file, a stream URL or a photo folder")
+    if text.lower().startswith("file://"):  # a local file, however it is named
+        from urllib.parse import unquote, urlsplit
+
+        text = unquote(urlsplit(text).path)
     path = Path(text)
+    if "://" in text and is_video_url(text):
+        if reconnect:
+            raise SourceError(f"--reconnect is for live streams; {source_name(text)} is a video file, read to its end")
+        return VideoFileSource(text, stride)
     live = is_camera(source) or "://" in text
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
