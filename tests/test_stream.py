@@ -339,7 +339,8 @@ def test_a_fault_mid_stream_keeps_the_outputs(models, tmp_path, monkeypatch):
 
 
 def test_stream_url_source(clip, tmp_path):
-    """An http URL goes through the live (newest-frame) reader; served from this machine only."""
+    """An http stream URL goes through the live (newest-frame) reader; served from this machine
+    only, at an address without a video file's suffix (http://host/clip.avi is read as a file)."""
     import functools
     import http.server
     import threading
@@ -358,7 +359,8 @@ def test_stream_url_source(clip, tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        src = open_source(f"http://127.0.0.1:{server.server_address[1]}/{avi.name}")
+        avi.rename(tmp_path / "feed")
+        src = open_source(f"http://127.0.0.1:{server.server_address[1]}/feed")
         assert isinstance(src, LiveSource)
         frames = [f.index for f in src]
         src.close()
@@ -501,3 +503,16 @@ def test_a_video_of_unknown_length_skips_a_bad_frame_instead_of_ending(clip, mon
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a: Recording(fps=1000.0, count=2535))
     source = frames_module.VideoFileSource(clip)
     assert len(list(source)) == 9 and source.ended_early() is None
+
+
+def test_a_second_ctrl_c_while_the_summary_is_written_names_it_as_not_kept(models, clip, tmp_path, monkeypatch):
+    """It said every output held every frame, and the summary was missing (found by a bug hunt)."""
+    from facesense.stream import live as live_module
+
+    def interrupted(path, summary):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(live_module, "write_summary", interrupted)
+    with pytest.raises(KeyboardInterrupt, match=r"summary.json not kept; the other outputs hold every frame"):
+        run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, age=None, log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "summary.json")))
+    assert (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists()

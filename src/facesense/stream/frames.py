@@ -371,11 +371,14 @@ def source_name(source: str | int) -> str:
 
 def is_video_url(url: str) -> bool:
     """A web address of a video file (http://host/clip.mp4), which has an end and is read frame by
-    frame: read as a live stream, most of its frames were dropped to keep up with it."""
+    frame: read as a live stream, most of its frames were dropped to keep up with it. An .mjpg
+    address is a camera's live feed."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return parts.scheme.lower() in ("http", "https") and Path(parts.path).suffix.lower() in VIDEO_FILE_SUFFIXES
+    suffix = Path(parts.path).suffix.lower()
+    # an IP camera's live feed is served as .../video.mjpg: a stream, not a recording
+    return parts.scheme.lower() in ("http", "https") and suffix in VIDEO_FILE_SUFFIXES and suffix not in (".mjpg", ".mjpeg")
 
 
 def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:

@@ -181,12 +181,15 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     check_outputs(opts)
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
-    models = load_face_models(opts.expression, opts.gender, opts.age, opts.device)
-    if opts.log_csv or opts.log_jsonl:
-        check_log_classes(models)
+    try:
+        models = load_face_models(opts.expression, opts.gender, opts.age, opts.device)
+        if opts.log_csv or opts.log_jsonl:
+            check_log_classes(models)
+        detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
+        source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
+    except KeyboardInterrupt:  # while loading: nothing was written yet
+        raise KeyboardInterrupt("before the first frame; earlier outputs at these paths are left as they were") from None
     expression, gender = models.expression, models.gender
-    detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
-    source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
     name = source_name(opts.source)  # for logs and the summary: a stream URL without its password
     sinks = []
     broken = None  # the sink whose write failed (a full disk): discarded, not finished
@@ -239,8 +242,11 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         raise SourceError(error or f"{opts.source}: {nothing}")
     summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
-        if expression:
-            plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
-            summary["timeline_plot"] = str(plot) if plot else None
-        write_summary(Path(opts.summary_json), summary)  # last: it marks the set complete
+        try:
+            if expression:
+                plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
+                summary["timeline_plot"] = str(plot) if plot else None
+            write_summary(Path(opts.summary_json), summary)  # last: it marks the set complete
+        except KeyboardInterrupt:  # a second Ctrl-C: the rest is complete, the summary is not there
+            raise KeyboardInterrupt(f"while the summary was being written: {opts.summary_json} not kept; the other outputs hold every frame before the interruption") from None
     return summary
