@@ -516,3 +516,20 @@ def test_a_second_ctrl_c_while_the_summary_is_written_names_it_as_not_kept(model
     with pytest.raises(KeyboardInterrupt, match=r"summary.json not kept; the other outputs hold every frame"):
         run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, age=None, log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "summary.json")))
     assert (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists()
+
+
+def test_a_recording_of_sound_alone_is_named_as_such(tmp_path):
+    av = pytest.importorskip("av")
+    path = tmp_path / "memo.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for i in range(8):
+            frame.pts = i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(SourceError, match="memo.mp4: cannot be opened as a video \\(it has sound only, no video track\\)"):
+        open_source(str(path))

@@ -309,6 +309,8 @@ def _print_photo_faces(faces: list[dict], listing: Path | None) -> None:
 def _print_summary(summary: dict, summary_file: Path | None = None, log_file: Path | None = None) -> None:
     """The run's figures and a line per track (per face for photos); `summary_file` and
     `log_file` are pointed to for what the lines leave out."""
+    if not summary.get("frames"):  # stopped before the first frame: no figures to print (an empty latency line was)
+        return
     lat = summary["latency"]
     stages = ", ".join(f"{k} {v['median_ms']:.1f}/{v['p95_ms']:.1f}" for k, v in lat.items())
     photos = summary.get("source_kind") == "photos"

@@ -51,6 +51,20 @@ class Source:
         pass
 
 
+def _why_not_a_video(path) -> str:
+    """Why OpenCV could not open a file, where PyAV can tell: a recording of sound alone is a
+    common mistake (a voice memo, an .m4a renamed .mp4)."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.video and container.streams.audio:
+                return "it has sound only, no video track"
+    except Exception:  # noqa: BLE001 (PyAV missing, or it cannot read the file either)
+        pass
+    return "unsupported codec or not a video"
+
+
 class VideoFileSource(Source):
     def __init__(self, path: str | Path, stride: int = 1):
         import cv2
@@ -68,7 +82,7 @@ class VideoFileSource(Source):
                 raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
-            raise SourceError(f"{source_name(str(self.path))}: cannot be opened as a video (unsupported codec or not a video)")
+            raise SourceError(f"{source_name(str(self.path))}: cannot be opened as a video ({_why_not_a_video(self.path)})")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         declared = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         # 0: not known. A browser's WebM has no count (OpenCV reports a huge negative number), and
