@@ -229,6 +229,27 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     run3 = train_cli(capsys, f"data={two}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
     assert main(["compare", run, run3, "--out", str(tmp_path / "cmp2")]) == 2
     assert "compare runs of one task" in capsys.readouterr().err and not (tmp_path / "cmp2").exists()
+    # found by a bug hunt: a damaged record gave a traceback; two runs named alike looked like one;
+    # a class without validation samples was named the weakest
+    import json
+    import shutil
+
+    copy = tmp_path / "elsewhere" / Path(run).parent.name / Path(run).name
+    shutil.copytree(run, copy)
+    assert main(["compare", run, str(copy), "--out", str(tmp_path / "cmp5")]) == 0
+    assert [r["run"] for r in csv.DictReader(open(tmp_path / "cmp5" / "compare.csv"))] == [run, str(copy)]
+    metrics = copy / "eval_val" / "metrics.json"
+    scored = json.loads(metrics.read_text())
+    scored["per_class"]["angry" if "angry" in scored["per_class"] else next(iter(scored["per_class"]))].update(support=0, recall=0.0)
+    metrics.write_text(json.dumps(scored))
+    absent = next(c for c, v in scored["per_class"].items() if v["support"] == 0)
+    assert main(["compare", str(copy), "--out", str(tmp_path / "cmp6")]) == 0
+    assert next(csv.DictReader(open(tmp_path / "cmp6" / "compare.csv")))["weakest_class"] != absent
+    metrics.write_text('{"accur')
+    capsys.readouterr()
+    assert main(["compare", run, str(copy), "--out", str(tmp_path / "cmp7")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{metrics}: damaged, not the JSON the run wrote" in err
 
 
 def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):

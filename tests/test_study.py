@@ -138,3 +138,29 @@ def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, fold
     assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cells_without_spread_cannot_answer_a_question():
+    """Every seed at 0.5 against every seed at 0.5833 was called a firm "yes" with a zero-wide
+    interval (a tiny validation set; found by a bug hunt)."""
+    from facesense.study import answer
+
+    said = answer("Q?", "a", "b", [0.5] * 3, [0.5833] * 3)
+    assert said.startswith("Q? cannot be told") and "excludes" not in said
+
+
+def test_a_study_stops_at_a_run_it_cannot_use_and_leaves_no_empty_run(tmp_path, folders3, capsys, monkeypatch):
+    """A study without a validation split trained every run, then failed summarising; a run
+    that diverged left a folder without a checkpoint, which blocked --resume (bug hunt)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small.yaml").write_text("task: custom\nmodel: resnet_fer_small\nbatch_size: 8\nepochs: 1\n")
+    study = tmp_path / "noval.yaml"
+    study.write_text(f"name: noval\nconfigs: [small.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}, val_size: 0}}\n")
+    assert main(["study", str(study), "--out", str(tmp_path / "a")]) == 2
+    assert "small-e1-s0: trained without a validation split" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "a" / "runs").iterdir()] == ["small-e1-s0"]  # it stopped there
+    study.write_text(f"name: wild\nconfigs: [small.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}, lr: 1.0e+12, optimizer: sgd}}\n")
+    assert main(["study", str(study), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "small-e1-s0: training diverged" in err, err
+    assert not (tmp_path / "b" / "runs" / "small-e1-s0").exists()

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -105,12 +106,18 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
         if (run_dir / "train_summary.json").is_file():
             log.info("%s: finished earlier, kept", run_dir.name)
             continue
-        if (run_dir / "config.yaml").is_file():
-            log.info("%s: resuming", run_dir.name)
-            train(None, resume=run_dir, progress=progress)
-            continue
-        log.info("%s: training", run_dir.name)
-        train(cell_config(study, config, epochs, seed, base), run_dir=run_dir, progress=progress)
+        resuming = (run_dir / "config.yaml").is_file()
+        log.info("%s: %s", run_dir.name, "resuming" if resuming else "training")
+        cfg = None if resuming else cell_config(study, config, epochs, seed, base)
+        try:
+            train(cfg, resume=run_dir if resuming else None, run_dir=None if resuming else run_dir, progress=progress)
+        except FacesenseError as exc:  # named by its run; a run that never saved a checkpoint is not left to block --resume
+            if not resuming and not any(run_dir.glob("*.pt")):
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise type(exc)(f"{run_dir.name}: {exc}") from None
+        if not (run_dir / "eval_val" / "metrics.json").is_file():  # the answers are validation accuracies: stop before the next run
+            raise ConfigError(f"{run_dir.name}: trained without a validation split (val_size 0, and no '{study.overrides.get('val_split', 'val')}' split in its data), "
+                              "and a study compares validation accuracies; give the study val_size > 0 (or data with a val split) and a new --out")
     return summarise(study, finished, out)
 
 
@@ -228,6 +235,11 @@ def difference(a: list[float], b: list[float]) -> tuple[float, float, float]:
 
 
 def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float]) -> str:
+    if np.ptp(low) == 0 and np.ptp(high) == 0:  # no spread at all: the t-interval is undefined, not zero-wide
+        diff = float(np.mean(high) - np.mean(low))
+        return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but every seed of each "
+                f"cell scored the same (n = {len(low)} and {len(high)} seeds), so there is no spread to judge it by: the validation set is "
+                "likely too small to tell the runs apart; use more validation samples")
     diff, lo, hi = difference(low, high)
     excludes = lo > 0 or hi < 0
     verdict = ("yes" if diff > 0 else "no, it predicts worse") if excludes else "no clear difference"

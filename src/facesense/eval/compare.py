@@ -27,14 +27,16 @@ def run_row(root: Path) -> dict:
         if not (root / "config.yaml").is_file():
             raise FacesenseError(f"{root}: not a run folder (no config.yaml or train_summary.json); give run folders such as runs/expression/NAME-1")
         raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `{resume_command(root)}`")
-    s = json.loads(run.summary.read_text())
+    s = _record(run.summary, ("model", "parameters", "epochs_run", "best_epoch", "train_seconds", "seconds_per_epoch"))
     metrics_path = run.eval_dir("val") / "metrics.json"
     if not metrics_path.is_file():
-        raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json)")
-    m = json.loads(metrics_path.read_text())
+        raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json): it trained without a validation split (val_size 0); compare takes runs that held one out")
+    m = _record(metrics_path, ("loss", "accuracy", "macro_f1"))
     if "per_class" not in m:  # a gender+age run: its validation is an age MAE and a calibration
         raise FacesenseError(f"{root}: a gender+age run; compare takes classifier runs (score gender+age runs with `facesense evaluate RUN --data DATA --split test`)")
-    weakest = min(m["per_class"].items(), key=lambda kv: kv[1]["recall"])
+    # a class without validation samples has no recall to be weakest at (its 0 is no measurement)
+    present = {c: v for c, v in m["per_class"].items() if v.get("support", 1)} or m["per_class"]
+    weakest = min(present.items(), key=lambda kv: kv[1]["recall"])
     return {
         "run": f"{root.parent.name}/{root.name}",
         "model": s["model"],
@@ -52,6 +54,19 @@ def run_row(root: Path) -> dict:
         "_val_ids": _validation_ids(run),
         "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
     }
+
+
+def _record(path: Path, keys: tuple[str, ...]) -> dict:
+    """A run's JSON record with the keys compare reads; one line naming the file when it is
+    damaged (a disk that filled, a hand edit) instead of a traceback."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        missing = [k for k in keys if k not in record]
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise FacesenseError(f"{path}: damaged, not the JSON the run wrote ({exc.__class__.__name__}: {exc}); retrain the run, or leave it out of the comparison") from None
+    if missing:
+        raise FacesenseError(f"{path}: lacks {', '.join(missing)}; not a record facesense wrote: retrain the run, or leave it out of the comparison")
+    return record
 
 
 def _validation_ids(run: RunDir) -> frozenset[str] | None:
@@ -108,6 +123,10 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
         seen.add(Path(root).resolve())
     _check_out_apart(Path(out).resolve(), [Path(r).resolve() for r in roots])
     rows = [run_row(Path(r)) for r in roots]
+    named = [r["run"] for r in rows]
+    for row, root in zip(rows, roots):  # two runs named alike in different folders: told apart by their paths
+        if named.count(row["run"]) > 1:
+            row["run"] = str(root)
     for row in rows[1:] if same_classes else []:
         if row["_classes"] != rows[0]["_classes"]:
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
@@ -144,7 +163,7 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
     for r in rows:
         if r["_history"].is_file():
             h = read_history(r["_history"])
-            ax.plot(h["epoch"], h["val_accuracy"], label=r["run"])
+            ax.plot(h["epoch"], h["val_accuracy"], marker="o", markersize=3, label=r["run"])  # a one-epoch run is a point
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.legend(fontsize=7)
