@@ -31,11 +31,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".ti
 
 # videos given where photos belong (predict, analyse_image): pointed to the commands for videos
 VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
-                       ".mjpeg", ".mjpg"}  # an IP camera's Motion-JPEG dump: JPEGs one after another, which Pillow reads as one photo
+                       ".mjpeg", ".mjpg"}  # an IP camera's Motion-JPEG recording: JPEGs one after another, which Pillow reads as one photo
 
 
-# Pillow's names of the formats of IMAGE_SUFFIXES (it also identifies MPEG video streams)
-STILL_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP", "GIF"}
+# formats Pillow identifies that are videos, not photos
+MOVING_FORMATS = {"MPEG"}
 
 
 def is_photo_file(path: Path) -> bool:
@@ -49,7 +49,7 @@ def is_photo_file(path: Path) -> bool:
         return False
     try:
         with Image.open(path) as im:
-            return im.format in STILL_FORMATS
+            return im.format not in MOVING_FORMATS
     except Exception:  # not an image Pillow knows, or not readable: left to the video reader to say
         return False
 

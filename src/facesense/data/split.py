@@ -254,8 +254,14 @@ def _warn_unused(samples: Samples, out: dict[str, np.ndarray]) -> None:
     used = np.zeros(len(samples), bool)
     for idx in out.values():
         used[idx] = True
-    unused = Counter(samples.splits[i] for i in np.flatnonzero(~used) if samples.splits[i] is None or not canonical_split(samples.splits[i]))
+    # by the name a used split has in the data: 'validation' rows left out beside the 'val' rows taken
+    taken = {canonical_split(samples.splits[i]): samples.splits[i] for i in np.flatnonzero(used) if samples.splits[i] and canonical_split(samples.splits[i])}
+    unused = Counter(samples.splits[i] for i in np.flatnonzero(~used) if samples.splits[i] is None or not canonical_split(samples.splits[i]) or canonical_split(samples.splits[i]) in taken)
     if unused:
-        shown = ", ".join(f"{'a blank split' if name is None else repr(name)}: {n}" for name, n in sorted(unused.items(), key=lambda kv: str(kv[0])))
+        def said(name):
+            also = taken.get(canonical_split(name)) if name is not None else None
+            return "a blank split" if name is None else repr(name) + (f" (the data also calls that split {also!r}: write one name)" if also else "")
+
+        shown = ", ".join(f"{said(name)}: {n}" for name, n in sorted(unused.items(), key=lambda kv: str(kv[0])))
         log.warning("%s: %d row(s) belong to no split and are left out (%s); fix their split cells, or name the split in train_split, val_split or test_split",
                     samples.source, sum(unused.values()), shown)

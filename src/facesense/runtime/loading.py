@@ -89,7 +89,7 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
         name = SHIPPED_NAME
     if name == SHIPPED_NAME or name.lower().endswith(".onnx") or Path(name).exists():
         return AgeHead(GenderAgeModel.load(name, threads, device))
-    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, 'none', or (live, demo, serve) 'auto'")
+    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, 'none', or (live, demo, serve, the Python API) 'auto'")
 
 
 def same_model(a: str | Path, b: str | Path) -> bool:

@@ -73,11 +73,13 @@ def _refuse_multipart(request: Request) -> None:
         raise Refused(415, "send the file's bytes as the request body (curl --data-binary @FILE), not as a multipart form")
 
 
-def _form_hint(request: Request) -> str:
-    """curl -d @FILE sends a file as a form field, without its newlines: the bytes that arrive are
-    no longer the file's. Said when such bytes fail to decode."""
-    if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
-        return "; it came as form data (curl -d drops the file's line breaks): send it with curl --data-binary @FILE"
+def _form_hint(request: Request, data: bytes | None = None) -> str:
+    """curl -d @FILE sends a file as a form field, without its line breaks: the bytes that arrive
+    are no longer the file's. Said when such bytes (a form's content type and not one line break
+    in a file of some size; Python's urllib labels intact bytes as a form too) fail to decode."""
+    form = request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+    if form and (data is None or (len(data) > 512 and b"\n" not in data and b"\r" not in data)):
+        return "; it came as form data without line breaks, as curl -d sends a file: send it with curl --data-binary @FILE"
     return ""
 
 
@@ -208,7 +210,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
-            raise Refused(400, str(exc) + _form_hint(request)) from None
+            raise Refused(400, str(exc) + _form_hint(request, data)) from None
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
@@ -223,7 +225,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             wait = int(videos.remaining_s()) + 1
             raise Refused(503, f"the server is busy with other videos; try again in about {wait} s", {"Retry-After": str(wait)})
         store: FileStore = state["store"]
-        item = None
+        item = upload = None
         try:
             item, folder = store.new_folder()  # inside: a full disk must not keep the place taken
             upload = folder / "upload"  # no suffix: FFmpeg tells the container from the bytes (".bin" made it read any bytes as text art)
@@ -233,11 +235,13 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             if await request.is_disconnected():  # the page chose another video meanwhile: nobody would follow this job
                 raise Refused(400, "the client went away before the job started")
         except BaseException as exc:  # refused, or the client went away: free its place and folder
+            over = "limit" in str(exc)
+            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _form_hint(request, upload.read_bytes()[: 1 << 20])
             videos.unreserve()
             if item is not None:
                 store.drop(item)
             if isinstance(exc, FacesenseError):
-                raise Refused(413 if "limit" in str(exc) else 400, str(exc) + ("" if "limit" in str(exc) else _form_hint(request))) from None
+                raise Refused(413 if over else 400, str(exc) + hint) from None
             raise
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}

@@ -347,6 +347,9 @@ class VideoJobs:
                 log.exception("video job %s failed", job.id)
             job.state, job.error = "failed", f"the video could not be processed ({exc.__class__.__name__})"
         finally:
+            with self._lock:  # a DELETE answered "cancelled": so it ends, whatever else went wrong meanwhile
+                if job.cancel.is_set() and job.state != "done":
+                    job.state, job.error = "cancelled", None
             if job.state in ("failed", "cancelled"):  # no half-made file stays downloadable (a header-only frames.csv)
                 for made in job.folder.glob("*"):
                     if made != job.upload and made.is_file():

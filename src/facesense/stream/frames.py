@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
+from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
@@ -69,20 +69,17 @@ class VideoFileSource(Source):
     def __init__(self, path: str | Path, stride: int = 1):
         import cv2
 
-        self.stride = max(1, stride)
-        remote = "://" in str(path)  # a video file on a web server, read frame by frame as a local one
-        self.path = str(path) if remote else Path(path)
-        if not remote:
-            if not self.path.exists():
-                what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
-                raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
-            if not self.path.is_file():
-                raise SourceError(f"{self.path}: not a video file")
-            if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
-                raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
+        self.path, self.stride = Path(path), max(1, stride)
+        if not self.path.exists():
+            what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
+            raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: not a video file")
+        if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
+            raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
-            raise SourceError(f"{source_name(str(self.path))}: cannot be opened as a video ({_why_not_a_video(self.path)})")
+            raise SourceError(f"{self.path}: cannot be opened as a video ({_why_not_a_video(self.path)})")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         declared = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         # 0: not known. A browser's WebM has no count (OpenCV reports a huge negative number), and
@@ -247,6 +244,7 @@ class LiveSource(Source):
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
         self._length = int(length) if length and 0 < length < 1e12 else 0  # live streams report garbage
+        self.declared_frames = self._length  # > 0: a file served over the network, read live all the same
         self._lock = threading.Lock()
         self._frame: tuple[int, np.ndarray] | None = None
         self._read_count = 0
@@ -383,34 +381,27 @@ def source_name(source: str | int) -> str:
     return text
 
 
-def is_video_url(url: str) -> bool:
-    """A web address of a video file (http://host/clip.mp4), which has an end and is read frame by
-    frame: read as a live stream, most of its frames were dropped to keep up with it. An .mjpg
-    address is a camera's live feed."""
-    from urllib.parse import urlsplit
+def local_source(source: str | int) -> str | int:
+    """A source as the checks and the readers take it: a file:// address as its local path (so a
+    file:// video is read frame by frame, and no output may replace it); an empty one refused
+    (`--source "$VIDEO"` with the variable unset would read every photo under the working folder)."""
+    text = str(source)
+    if not text.strip():
+        raise SourceError("--source is empty (an unset variable?); give a camera index, a video file, a stream URL or a photo folder")
+    if text.lower().startswith("file://"):
+        from urllib.parse import unquote, urlsplit
 
-    parts = urlsplit(url)
-    suffix = Path(parts.path).suffix.lower()
-    # an IP camera's live feed is served as .../video.mjpg: a stream, not a recording
-    return parts.scheme.lower() in ("http", "https") and suffix in VIDEO_FILE_SUFFIXES and suffix not in (".mjpg", ".mjpeg")
+        return unquote(urlsplit(text).path)
+    return source
 
 
 def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
     """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
     stream that stalled or closed, with back-off."""
+    source = local_source(source)
     text = str(source)
-    if not text.strip():  # `--source "$VIDEO"` with the variable unset: not the working directory's photos
-        raise SourceError("--source is empty (an unset variable?); give a camera index, a video file, a stream URL or a photo folder")
-    if text.lower().startswith("file://"):  # a local file, however it is named
-        from urllib.parse import unquote, urlsplit
-
-        text = unquote(urlsplit(text).path)
     path = Path(text)
-    if "://" in text and is_video_url(text):
-        if reconnect:
-            raise SourceError(f"--reconnect is for live streams; {source_name(text)} is a video file, read to its end")
-        return VideoFileSource(text, stride)
     live = is_camera(source) or "://" in text
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"

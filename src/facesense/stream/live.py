@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..data.images import is_photo_file, real_folders_under
@@ -14,7 +14,7 @@ from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
-from .frames import SourceError, is_camera, open_source, source_name
+from .frames import SourceError, is_camera, local_source, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
 from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
@@ -178,6 +178,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     """Run the pipeline over `opts.source` into the chosen outputs; -> the summary dict. A source
     that fails after the start does not raise: its message is the summary's `error` (outputs
     hold everything up to it; the CLI exits 3). A source that gives no frame at all raises."""
+    opts = replace(opts, source=local_source(opts.source))  # a file:// video is checked as the file it is
     check_outputs(opts)
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
@@ -241,6 +242,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         nothing = "no photo could be read (each was skipped above)" if source.photos else "no frame could be read (empty, truncated, or not a video)"
         raise SourceError(error or f"{opts.source}: {nothing}")
     summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector)
+    if source.live and source.dropped and getattr(source, "declared_frames", 0):  # a file on a web server, read as a stream
+        log.warning("%s: a video file of %d frames read as a live stream: %d frames were dropped to keep up; to analyse every frame, download it and give the file", name, source.declared_frames, source.dropped)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         try:
             if expression:
