@@ -55,6 +55,26 @@ def test_rows_that_no_split_takes_are_named(tmp_path, caplog):
     assert "4 row(s) belong to no split and are left out (a blank split: 2, 'tset': 2)" in caplog.text
 
 
+def test_a_split_named_two_ways_and_odd_cells_are_named_by_train_and_data_inspect(tmp_path, caplog, capsys, monkeypatch):
+    """A 'validation' row beside 'val' rows was left out without a word, and data inspect named
+    no blank or unknown split cell; its default folder for any labels.csv was ./inspect-labels
+    (found by a bug hunt)."""
+    from facesense.cli import main
+
+    write_class_folders(tmp_path, ["man", "woman"], 10)
+    cells = ["train"] * 6 + ["val", "val", "validation", "holdout"]
+    rows = [f"{c}/{c}_{j}.png,{c},{cells[j]}" for c in ("man", "woman") for j in range(10)]
+    path = manifest(tmp_path, rows, "path,label,split")
+    with caplog.at_level(logging.WARNING):
+        assign_splits(read_dataset(path))
+    assert "'validation' (the data also calls that split 'val': write one name): 2" in caplog.text and "'holdout': 2" in caplog.text
+    caplog.clear()
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "inspect", str(path), "--no-duplicates"]) == 0
+    assert "2 row(s) have a blank split cell or one that names no known split ('holdout': 2)" in caplog.text
+    assert (tmp_path / f"inspect-{tmp_path.name}" / "report.md").is_file()
+
+
 def test_a_known_split_left_out_on_purpose_stays_quiet(tmp_path, caplog):
     fer = write_fer_csv(tmp_path / "fer.csv", [i % 2 for i in range(12)], ["Training"] * 8 + ["PublicTest"] * 2 + ["PrivateTest"] * 2)
     with caplog.at_level(logging.WARNING):

@@ -24,7 +24,9 @@ def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
 
-    out = outside_dataset(Path(args.out or f"inspect-{Path(args.dataset).resolve().name.split('.')[0]}").resolve(), args.dataset)
+    where = Path(args.dataset).resolve()
+    where = where.parent if where.name.lower() == "labels.csv" else where  # every manifest is labels.csv: named by its folder
+    out = outside_dataset(Path(args.out or f"inspect-{where.name.split('.')[0]}").resolve(), args.dataset)
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
 
@@ -35,6 +37,15 @@ def _data_inspect(args) -> None:
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    if samples.split_names():  # as train would warn of them: a typo ('tset') or a blank cell
+        from collections import Counter
+
+        from .data.sources import canonical_split
+
+        odd = Counter("a blank split" if s is None else repr(s) for s in samples.splits if s is None or not canonical_split(s))
+        if odd:
+            log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
+                        args.dataset, sum(odd.values()), ", ".join(f"{k}: {n}" for k, n in sorted(odd.items())))
     near = args.near_threshold if args.duplicates else None
     report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
     print((out / "report.md").read_text())
@@ -638,8 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
         else:
             d.add_argument("--out", required=True)
-            d.add_argument("--test-size", type=_number(float, 0, high=1), default=0.2)
-            d.add_argument("--val-size", type=_number(float, 0, high=1), default=0.0)
+            d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1)")
+            d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1)")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
