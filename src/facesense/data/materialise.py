@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +20,8 @@ from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
 from .split import stratified_holdout
+
+log = logging.getLogger(__name__)
 
 
 def split_indices(samples: Samples, test_size: float, val_size: float, seed: int) -> dict[str, np.ndarray]:
@@ -59,7 +63,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists and is not empty; choose a new --out folder")
     check_folder_names(samples)
-    parts = split_indices(samples, test_size, val_size, seed)
+    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_folder_beside(out)  # renamed into place when complete
     rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
@@ -88,6 +92,27 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
         if tmp.exists():
             shutil.rmtree(tmp)
     return {k: len(v) for k, v in parts.items()}
+
+
+def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Identical images (the same bytes, or for a csv the same pixels) all go to training when the
+    split put them on both sides: a test copy of a training image scores the model on what it
+    learned (data inspect calls it leakage)."""
+    side = {int(i): split for split, idx in parts.items() for i in idx}
+    groups: dict[str, list[int]] = {}
+    for i in side:
+        if samples.paths is not None:
+            digest = hashlib.blake2b(Path(samples.paths[i]).read_bytes(), digest_size=16).hexdigest()
+        else:
+            digest = hashlib.blake2b(np.ascontiguousarray(samples.pixels[i]).tobytes(), digest_size=16).hexdigest()
+        groups.setdefault(digest, []).append(i)
+    moved = [m for members in groups.values() if len({side[m] for m in members}) > 1 for m in members if side[m] != "train"]
+    if not moved:
+        return parts
+    for i in moved:
+        side[i] = "train"
+    log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", len(moved))
+    return {split: np.asarray(sorted(i for i, s in side.items() if s == split), dtype=np.int64) for split in parts}
 
 
 def _labels_csv(rows: list[tuple[str, str, str]], columns: dict[str, list[str]]) -> str:
