@@ -33,7 +33,8 @@ def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch)
     out = tmp_path / "st"
     assert main(["study", str(study), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Does a more complex model predict better?" in printed and "95% CI" in printed
+    # (these tiny cells often score alike on every seed: then the answer says it cannot be told)
+    assert "Does a more complex model predict better?" in printed and ("95% CI" in printed or "cannot be told" in printed)
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 12
     result = json.loads((out / "study.json").read_text())

@@ -270,7 +270,11 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     top_epochs = max(study.epochs)
     if len(study.configs) > 1:
         simple, complex_ = cell_name(study.configs[0], top_epochs), cell_name(study.configs[-1], top_epochs)
-        answers.append(answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"]))
+        said = answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"])
+        sizes = {r["cell"]: r["parameters"] for r in rows}
+        if sizes[simple] > sizes[complex_]:  # the order says which is "more complex"; the counts may say otherwise
+            said += f" (more complex by the study's order of configs; {simple} has more parameters, {sizes[simple]:,} against {sizes[complex_]:,})"
+        answers.append(said)
     if len(study.epochs) > 1:
         for config in study.configs:
             short, long = cell_name(config, min(study.epochs)), cell_name(config, top_epochs)

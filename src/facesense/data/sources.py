@@ -134,6 +134,8 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
     path = Path(path)
     if fmt == "manifest" and path.is_dir():
         path = path / "labels.csv"
+    if fmt == "fer2013" and path.is_dir():  # it said "cannot read it as csv (IsADirectoryError...)"
+        raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or --format folders/manifest for a folder")
     reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
     samples = reader(path, skip_bad=skip_bad)
     check_classes(samples)
@@ -179,7 +181,8 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     elif split_dirs:
         raise DataError(
             f"{root}: mixes split folders {[d.name for d in split_dirs]} with class folders "
-            f"{[d.name for d in subdirs if d not in split_dirs]}; use one layout"
+            f"{[d.name for d in subdirs if d not in split_dirs]}; use one layout (a class named like a split, "
+            f"{split_dirs[0].name!r}, reads as a split folder: rename its folder, or list the images in a labels.csv)"
         )
     else:
         groups = [(None, root)]
