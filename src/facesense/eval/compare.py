@@ -153,7 +153,8 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
         for r in rows:
             ax.scatter(r[x_key], r["val_accuracy"])
             ax.annotate(r["run"], (r[x_key], r["val_accuracy"]), fontsize=7)
-        if x_key == "parameters":
+        sizes = [r["parameters"] for r in rows]
+        if x_key == "parameters" and max(sizes) > 10 * min(sizes):  # a log axis over less than a decade prints unreadable ticks
             ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
