@@ -287,3 +287,12 @@ def test_split_keeps_exact_copies_on_one_side(tmp_path, caplog):
         side.setdefault(Path(path).read_bytes(), set()).add(split)
     assert all(len(s) == 1 for s in side.values()) and len(copied) == 48
     assert "exact copies of images on another side of the split: moved to train" in caplog.text
+
+
+def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys):
+    """--skip-bad still counted a corrupt image in n and the baseline (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
+    (data / "a" / "bad.jpg").write_bytes(b"nope")
+    assert main(["data", "inspect", str(data), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["n"] == 10 and summary["total"] == {"a": 5, "b": 5} and any("bad.jpg" in s[0] for s in summary["skipped"])

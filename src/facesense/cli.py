@@ -37,6 +37,10 @@ def _data_inspect(args) -> None:
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    if args.skip_bad:  # counted as training counts them: without the images that do not decode
+        from .data.materialise import readable_samples
+
+        samples = readable_samples(samples, skip_bad=True)
     if samples.split_names():  # as train would warn of them: a typo ('tset') or a blank cell
         from collections import Counter
 
