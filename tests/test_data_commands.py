@@ -295,4 +295,21 @@ def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys):
     (data / "a" / "bad.jpg").write_bytes(b"nope")
     assert main(["data", "inspect", str(data), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["n"] == 10 and summary["total"] == {"a": 5, "b": 5} and any("bad.jpg" in s[0] for s in summary["skipped"])
+    assert summary["n"] == 10 and summary["total"] == {"a": 5, "b": 5} and summary["unreadable"] == {"count": 1, "files": ["a/bad.jpg"], "counted": False}
+    # a class of nothing but unreadable images is still reported on, not refused (found by review)
+    for j in range(5):
+        (data / "b" / f"b_{j}.png").write_bytes(b"nope")
+    assert main(["data", "inspect", str(data), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r2")]) == 0
+
+
+def test_keeping_copies_together_never_empties_a_class_of_a_held_out_split(tmp_path, caplog):
+    """Class b made of one image copied four times lost its whole test side to the move, and
+    data split exited 0 with a test split of one class (found by review)."""
+    data = write_class_folders(tmp_path / "d", ["a"], 10)
+    (data / "b").mkdir()
+    for j in range(4):
+        (data / "b" / f"b_{j}.png").write_bytes((data / "a" / "a_0.png").read_bytes().replace(b"IEND", b"IEND") + bytes([j % 1]))
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.25"]) == 0
+    copied = read_dataset(tmp_path / "s")
+    assert {l for l, sp in zip(copied.labels, copied.splits) if sp == "test"} == {"a", "b"}
+    assert "still cross the split: their class has no other image for a held-out side (b)" in caplog.text

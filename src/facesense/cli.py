@@ -25,7 +25,7 @@ def _data_inspect(args) -> None:
     from .data.sources import read_dataset
 
     where = Path(args.dataset).resolve()
-    where = where.parent if where.name.lower() == "labels.csv" else where  # every manifest is labels.csv: named by its folder
+    where = where.parent if where.name.lower() in ("labels.csv", "labels.csv.gz") else where  # every manifest is labels.csv: named by its folder
     out = outside_dataset(Path(args.out or f"inspect-{where.name.split('.')[0]}").resolve(), args.dataset)
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
@@ -37,10 +37,6 @@ def _data_inspect(args) -> None:
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
-    if args.skip_bad:  # counted as training counts them: without the images that do not decode
-        from .data.materialise import readable_samples
-
-        samples = readable_samples(samples, skip_bad=True)
     if samples.split_names():  # as train would warn of them: a typo ('tset') or a blank cell
         from collections import Counter
 
@@ -51,12 +47,13 @@ def _data_inspect(args) -> None:
             log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
                         args.dataset, sum(odd.values()), ", ".join(f"{k}: {n}" for k, n in sorted(odd.items())))
     near = args.near_threshold if args.duplicates else None
-    report, groups = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near)
+    report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
     print((out / "report.md").read_text())
     bad = report["unreadable"]["files"]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        log.warning("warning: %d unreadable image(s): %s; listed in %s; train/evaluate refuse them unless --skip-bad", len(bad), shown, out / "report.md")
+        then = "left out of the counts, as training leaves them out with skip_bad" if args.skip_bad else "train/evaluate refuse them unless --skip-bad"
+        log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
     if args.leak_free:
         from .data.inspect import leak_free, write_leak_free
         from .data.sources import SPLIT_ALIASES

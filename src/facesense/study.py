@@ -27,7 +27,7 @@ from . import schema
 from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs, run_row
-from .runs import outside_dataset, write_text
+from .runs import RunDir, being_trained, outside_dataset, write_text
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -109,14 +109,17 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
         resuming = (run_dir / "config.yaml").is_file()
         log.info("%s: %s", run_dir.name, "resuming" if resuming else "training")
         cfg = None if resuming else cell_config(study, config, epochs, seed, base)
+        made = not run_dir.exists()
         try:
             train(cfg, resume=run_dir if resuming else None, run_dir=None if resuming else run_dir, progress=progress)
-        except FacesenseError as exc:  # named by its run; a run that never saved a checkpoint is not left to block --resume
-            if not resuming and not any(run_dir.glob("*.pt")):
+        except FacesenseError as exc:  # named by its run; a run this call made that never saved a checkpoint is not left to block --resume
+            if made and not any(run_dir.glob("*.pt")) and being_trained(RunDir(run_dir)) is not True:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise type(exc)(f"{run_dir.name}: {exc}") from None
         if not (run_dir / "eval_val" / "metrics.json").is_file():  # the answers are validation accuracies: stop before the next run
-            raise ConfigError(f"{run_dir.name}: trained without a validation split (val_size 0, and no '{study.overrides.get('val_split', 'val')}' split in its data), "
+            val_split = (cfg or cell_config(study, config, epochs, seed, base)).val_split
+            where = f"no {val_split!r} split in its data" if val_split else "val_split null"
+            raise ConfigError(f"{run_dir.name}: trained without a validation split (val_size 0, and {where}), "
                               "and a study compares validation accuracies; give the study val_size > 0 (or data with a val split) and a new --out")
     return summarise(study, finished, out)
 

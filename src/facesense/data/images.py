@@ -35,7 +35,7 @@ VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", 
 
 
 # formats Pillow identifies that are videos, not photos
-MOVING_FORMATS = {"MPEG"}
+MOVING_FORMATS = {"MPEG", "FLI"}
 
 
 def is_photo_file(path: Path) -> bool:

@@ -118,12 +118,22 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     return out
 
 
-def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None) -> tuple[dict, list[list[int]]]:
+def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None, skip_bad: bool = False) -> tuple[dict, list[list[int]], Samples]:
     """Writes summary.json, report.md and samples.png; -> (report, duplicate groups: the near ones
-    when asked for, else the exact ones)."""
+    when asked for, else the exact ones, and the samples they index). Images that do not decode
+    are named in `unreadable` either way; `skip_bad` leaves them out of every count too, as
+    training leaves them out."""
     from ..eval.plots import plot_sample_grid
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # every image is decoded once, always: an unreadable file must be named, not silently left
+    # out; the same decode serves the blank check and the hashes
+    small, decoded = small_gray(samples)
+    unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
+    left_out = skip_bad and bool(unreadable) and bool(decoded.any())
+    if left_out:
+        keep = np.flatnonzero(decoded)
+        samples, small, decoded = samples.subset(keep), small[keep], decoded[keep]
     classes = sorted(samples.class_counts())
     split_names = samples.split_names() or ["(all)"]
     if samples.split_names() and None in samples.splits:  # rows with a blank split cell: counted too
@@ -149,12 +159,8 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "by_column": column_counts(samples, classes),
     }
     groups: list[list[int]] = []
-    # every image is decoded once, always: an unreadable file must be named, not silently left
-    # out; the same decode serves the blank check and the hashes
-    small, decoded = small_gray(samples)
     blank = blank_images(small) & decoded
-    unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
-    report["unreadable"] = {"count": len(unreadable), "files": unreadable}
+    report["unreadable"] = {"count": len(unreadable), "files": unreadable, "counted": not left_out}
     if duplicates:
         groups = exact_duplicate_groups(samples)
         report["exact_duplicates"] = summarise_groups(samples, groups)
@@ -169,7 +175,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
         write_text(build / "report.md", markdown(report))
         write_json(build / "summary.json", schema.stamped("inspect_summary", report))
-    return report, groups
+    return report, groups, samples
 
 
 def leak_free(samples: Samples, groups: list[list[int]], train_names: set[str]) -> np.ndarray:
@@ -261,7 +267,8 @@ def markdown(r: dict) -> str:
         lines += ["", f"Skipped {len(r['skipped'])} rows or files that could not be used (missing images, bad rows, non-image files; summary.json `skipped` says why)."]
     bad = r.get("unreadable", {}).get("files", [])
     if bad:
-        lines += ["", f"**Unreadable images: {len(bad)}** (train and evaluate refuse this data unless `skip_bad=true` / `--skip-bad`):", ""]
+        said = "left out of the counts above (--skip-bad), as training leaves them out" if not r["unreadable"].get("counted", True) else "train and evaluate refuse this data unless `skip_bad=true` / `--skip-bad`"
+        lines += ["", f"**Unreadable images: {len(bad)}** ({said}):", ""]
         lines += [f"* {name}" for name in bad[:50]] + ([f"* ... and {len(bad) - 50} more (summary.json lists all)"] if len(bad) > 50 else [])
     lines += ["", "![samples](samples.png)", ""]
     return "\n".join(lines)

@@ -97,7 +97,8 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
 def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Identical images (the same bytes, or for a csv the same pixels) all go to training when the
     split put them on both sides: a test copy of a training image scores the model on what it
-    learned (data inspect calls it leakage)."""
+    learned (data inspect calls it leakage). Except where that would take the last images of a
+    class out of a held-out split: those copies stay as drawn, and a warning says so."""
     side = {int(i): split for split, idx in parts.items() for i in idx}
     groups: dict[str, list[int]] = {}
     for i in side:
@@ -106,13 +107,25 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dic
         else:
             digest = hashlib.blake2b(np.ascontiguousarray(samples.pixels[i]).tobytes(), digest_size=16).hexdigest()
         groups.setdefault(digest, []).append(i)
-    moved = [m for members in groups.values() if len({side[m] for m in members}) > 1 for m in members if side[m] != "train"]
-    if not moved:
+    crossing = [members for members in groups.values() if len({side[m] for m in members}) > 1]
+    if not crossing:
         return parts
-    for i in moved:
-        side[i] = "train"
-    log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", len(moved))
-    return {split: np.asarray(sorted(i for i, s in side.items() if s == split), dtype=np.int64) for split in parts}
+    moved = {**side, **{m: "train" for members in crossing for m in members}}
+    left = []  # groups left across the split so that a held-out split keeps every class it had
+    for split in (s for s in parts if s != "train"):
+        had = {samples.labels[i] for i, s in side.items() if s == split}
+        lost = had - {samples.labels[i] for i, s in moved.items() if s == split}
+        for members in crossing:
+            if lost & {samples.labels[m] for m in members} and members not in left:
+                moved.update({m: side[m] for m in members})
+                left.append(members)
+    n_moved = sum(moved[i] != side[i] for i in side)
+    if n_moved:
+        log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", n_moved)
+    if left:
+        log.warning("%d group(s) of identical images still cross the split: their class has no other image for a held-out side (%s); remove the copies for a split without leakage",
+                    len(left), ", ".join(sorted({samples.labels[g[0]] for g in left})))
+    return {split: np.asarray(sorted(i for i, s in moved.items() if s == split), dtype=np.int64) for split in parts}
 
 
 def _labels_csv(rows: list[tuple[str, str, str]], columns: dict[str, list[str]]) -> str:

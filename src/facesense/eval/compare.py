@@ -31,9 +31,10 @@ def run_row(root: Path) -> dict:
     metrics_path = run.eval_dir("val") / "metrics.json"
     if not metrics_path.is_file():
         raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json): it trained without a validation split (val_size 0); compare takes runs that held one out")
-    m = _record(metrics_path, ("loss", "accuracy", "macro_f1"))
-    if "per_class" not in m:  # a gender+age run: its validation is an age MAE and a calibration
+    m = _record(metrics_path, ())
+    if "per_class" not in m and _task(run) == "gender_age":  # its validation is an age MAE and a calibration
         raise FacesenseError(f"{root}: a gender+age run; compare takes classifier runs (score gender+age runs with `facesense evaluate RUN --data DATA --split test`)")
+    m = _record(metrics_path, ("loss", "accuracy", "macro_f1", "per_class"))
     # a class without validation samples has no recall to be weakest at (its 0 is no measurement)
     present = {c: v for c, v in m["per_class"].items() if v.get("support", 1)} or m["per_class"]
     weakest = min(present.items(), key=lambda kv: kv[1]["recall"])
@@ -54,6 +55,14 @@ def run_row(root: Path) -> dict:
         "_val_ids": _validation_ids(run),
         "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
     }
+
+
+def _task(run: RunDir) -> str | None:
+    try:
+        saved = read_yaml(run.config.read_text(), str(run.config))
+    except (OSError, FacesenseError):
+        return None
+    return saved.get("task") if isinstance(saved, dict) else None
 
 
 def _record(path: Path, keys: tuple[str, ...]) -> dict:

@@ -73,6 +73,12 @@ def _refuse_multipart(request: Request) -> None:
         raise Refused(415, "send the file's bytes as the request body (curl --data-binary @FILE), not as a multipart form")
 
 
+def _head(path: Path, size: int = 1 << 20) -> bytes:
+    """The first `size` bytes of an upload: enough to tell curl -d's damage (never the whole video)."""
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
 def _form_hint(request: Request, data: bytes | None = None) -> str:
     """curl -d @FILE sends a file as a form field, without its line breaks: the bytes that arrive
     are no longer the file's. Said when such bytes (a form's content type and not one line break
@@ -236,7 +242,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                 raise Refused(400, "the client went away before the job started")
         except BaseException as exc:  # refused, or the client went away: free its place and folder
             over = "limit" in str(exc)
-            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _form_hint(request, upload.read_bytes()[: 1 << 20])
+            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _form_hint(request, _head(upload))
             videos.unreserve()
             if item is not None:
                 store.drop(item)
