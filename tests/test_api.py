@@ -217,3 +217,30 @@ def test_the_api_names_its_own_arguments_in_a_wrong_model_message():
     gender = str(shipped_model_path("gender", ".int8.onnx"))
     with pytest.raises(FacesenseError, match=r"^age=.*gender.int8.onnx: not a gender\+age model"):
         FaceAnalyser(age=gender)
+
+
+def test_a_folder_named_like_a_shipped_model_does_not_hide_it(tmp_path, monkeypatch):
+    """From runs/ (which holds runs/gender_age/, runs/expression/...), every command failed with
+    "gender_age: no best.pt or last.pt in this folder", the demo included (found by a bug hunt)."""
+    from facesense.runtime.assets import names_a_local_model
+    from facesense.runtime.loading import load_classifier, resolve
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("gender_age", "expression", "gender"):
+        (tmp_path / name / "x-1").mkdir(parents=True)
+    assert not names_a_local_model("gender") and resolve("gender").name.startswith("gender.")
+    assert load_classifier("expression").classes[0] == "angry"
+    assert len(facesense.analyse_image(np.full((64, 64, 3), 90, np.uint8))) == 0  # the default gender_age model loads
+    (tmp_path / "gender" / "last.pt").write_bytes(b"")  # a run folder of that name is the user's own
+    assert names_a_local_model("gender") and resolve("gender") == Path("gender")
+
+
+def test_stream_refuses_sources_it_cannot_read_before_opencv_sees_them():
+    """stream(-1) crashed the interpreter inside OpenCV; stream(True) and stream(array) raised
+    ValueError and OSError (found by a bug hunt)."""
+    from facesense.errors import FacesenseError
+
+    analyser = facesense.FaceAnalyser(expression=None, gender=None, age=None)
+    for bad, said in ((-1, "source=-1: must be >= 0"), (True, "source=True"), (np.zeros((4, 4, 3), np.uint8), "for an image array use analyse")):
+        with pytest.raises(FacesenseError, match=re.escape(said)):
+            next(analyser.stream(bad))

@@ -102,6 +102,11 @@ class FaceAnalyser:
         _check_number("stride", stride, 1, integer=True)
         _check_number("stall_timeout", stall_timeout, 0, strict=True)
         _check_number("reconnect", reconnect, 0)
+        if isinstance(source, bool) or not isinstance(source, (int, np.integer, str, Path)):  # True read as camera "True"; an array as a file name
+            raise FacesenseError(f"source={_shown(source)}: give a camera index (int), a video or photo folder path, or a stream URL; for an image array use analyse()")
+        if isinstance(source, (int, np.integer)):
+            _check_number("source", int(source), 0, integer=True)  # OpenCV crashes the interpreter on -1 and -2
+            source = int(source)
         src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect)
         frames = 0
         try:

@@ -19,7 +19,7 @@ from .errors import FacesenseError
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
-from .runtime.assets import shipped_model_names, shipped_model_path
+from .runtime.assets import names_a_local_model, shipped_model_names, shipped_model_path
 
 FORMAT_VERSION = 1
 
@@ -79,7 +79,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    if not Path(path).exists() and shipped_model_path(str(path)) is not None:
+    if not names_a_local_model(path) and shipped_model_path(str(path)) is not None:
         return shipped_model_path(str(path))
     path = Path(path)
     if path.is_dir():

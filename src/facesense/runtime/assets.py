@@ -41,6 +41,18 @@ def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def names_a_local_model(model: str | Path) -> bool:
+    """Whether `model` names a model on disk here rather than a shipped one: a file, or a folder
+    holding a run's checkpoint. A folder that merely shares a shipped name (runs/gender_age/,
+    the parent of gender_age runs, seen from runs/) does not hide the shipped model."""
+    path = Path(model)
+    if path.is_file():
+        return True
+    if not path.is_dir():
+        return False
+    return shipped_runtime_path(str(model)) is None or any((path / name).is_file() for name in ("best.pt", "last.pt"))
+
+
 def shipped_runtime_path(name: str) -> Path | None:
     """The file a shipped name runs on: its ONNX copy when there is one, else its checkpoint."""
     for suffix in RUNTIME_SUFFIXES:

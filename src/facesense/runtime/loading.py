@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import FacesenseError
 from . import dlib_models
-from .assets import DETECTOR_FILES, shipped_model_names, shipped_runtime_path
+from .assets import DETECTOR_FILES, names_a_local_model, shipped_model_names, shipped_runtime_path
 from .classifier import FaceClassifier
 
 TRAIN_EXTRA = "pip install 'facesense[train]'"
@@ -29,7 +29,7 @@ def checkpoint_as_onnx(model: str | Path) -> bytes:
 def resolve(model: str | Path) -> Path | str:
     """A path that exists, a shipped name's runtime file, or the name itself (a backend)."""
     path = Path(model)
-    if path.exists():
+    if names_a_local_model(path):
         return path
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
         return str(model)

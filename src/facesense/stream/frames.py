@@ -407,6 +407,8 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
         raise SourceError(f"--stride {stride} is for video files: {what}")
     if is_camera(source):
+        if int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
+            raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
