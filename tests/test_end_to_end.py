@@ -445,3 +445,18 @@ def test_a_csv_run_s_split_is_scored_only_on_its_own_file(tmp_path, capsys, fer_
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(copy), "--split", "val", "--out", str(tmp_path / "e2")]) == 2
     assert "a csv's rows are matched by their number" in capsys.readouterr().err
+
+
+def test_export_default_names_come_from_the_run(tmp_path, monkeypatch):
+    """`export .` inside a run said "--out .onnx: unsupported extension"; run g.v1.5-1 was
+    written as g.v1.onnx, so two runs of that name overwrote one file (found by a bug hunt)."""
+    from facesense.cli import _export_name
+
+    run = tmp_path / "runs" / "gender" / "g.v1.5-1"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"")
+    (tmp_path / "mine.v2.pt").write_bytes(b"")
+    monkeypatch.chdir(run)
+    assert _export_name(".") == "g.v1.5-1" and _export_name(str(run)) == "g.v1.5-1"
+    assert _export_name(str(run / "best.pt")) == "g.v1.5-1-best" and _export_name(str(tmp_path / "mine.v2.pt")) == "mine.v2"
+    assert _export_name("expression") == "expression"

@@ -513,7 +513,7 @@ def _export(args) -> None:
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     # the default name lands in the working folder: checked there as a given --out would be
-    out = _output(args.out or Path(str(args.model)).stem + suffix, "--out", (".onnx",)).resolve()
+    out = _output(args.out or _export_name(args.model) + suffix, "--out", (".onnx",)).resolve()
     threshold, chosen_by = args.threshold, "given at export"
     shipped = shipped_runtime_path(str(args.model)) if not Path(args.model).exists() else None
     if threshold is None and shipped is not None and shipped.suffix == ".onnx":
@@ -523,6 +523,20 @@ def _export(args) -> None:
         if threshold is not None:
             log.warning("note: the shipped %s's decision threshold %.3g is folded in, as there (--threshold P for another)", shipped.name, threshold)
     print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by))
+
+
+def _export_name(model: str) -> str:
+    """The default export's name: a run folder's own name (`.` and `..` as the folders they are;
+    `g.v1.5-1` whole, where a stem cut it to `g.v1`), `RUN-best` for a run's best.pt or last.pt
+    (two runs' best.pt do not land on one file), a checkpoint's name without .pt, a shipped name."""
+    path = Path(model)
+    if path.is_dir():
+        return path.resolve().name
+    if path.is_file():
+        if path.name in ("best.pt", "last.pt"):
+            return f"{path.resolve().parent.name}-{path.stem}"
+        return path.name[: -len(path.suffix)] if path.suffix.lower() == ".pt" else path.name
+    return str(model)
 
 
 def _quiet_image_warnings() -> None:
