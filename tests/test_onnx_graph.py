@@ -155,3 +155,29 @@ def test_a_missing_network_fails_before_any_image_is_read(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no_such_network_pkg" in err and "not installed" in err and "f0.png" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_onnx_file_whose_outputs_do_not_match_its_classes_is_refused_and_batch_one_works(tmp_path):
+    """A graph giving 3 scores with metadata naming 2 classes gave an IndexError in predict and
+    live, and a graph exported for batch 1 failed in evaluate with ONNX Runtime's shape error
+    (found by a bug hunt)."""
+    from facesense.errors import FacesenseError
+    from facesense.runtime.classifier import FaceClassifier
+
+    def labelled(path, classes, batch):
+        model = onnx.load(str(tiny_onnx(path)))
+        for value in (*model.graph.input, *model.graph.output):
+            value.type.tensor_type.shape.dim[0].Clear()
+            if batch is not None:
+                value.type.tensor_type.shape.dim[0].dim_value = batch
+            else:
+                value.type.tensor_type.shape.dim[0].dim_param = "N"
+        onnx.helper.set_model_props(model, {"facesense_classes": json.dumps(classes), "facesense_input_spec": json.dumps({"size": 8, "channels": 3})})
+        onnx.save(model, str(path))
+        return str(path)
+
+    with pytest.raises(FacesenseError, match="gives 3 scores per face but its metadata names 2 classes"):
+        FaceClassifier(labelled(tmp_path / "wrong.onnx", ["a", "b"], None))
+    single = FaceClassifier(labelled(tmp_path / "one.onnx", ["a", "b", "c"], 1))
+    probs = single.predict_pixels(np.zeros((5, 3, 8, 8), np.uint8))
+    assert probs.shape == (5, 3)

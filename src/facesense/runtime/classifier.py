@@ -33,6 +33,11 @@ class FaceClassifier:
         shape = self.session.get_inputs()[0].shape
         if len(shape) != 4 or shape[1] != self.spec.channels:
             raise FacesenseError(f"{name}: model input {shape} does not match its input spec {self.spec}")
+        width = self.session.get_outputs()[0].shape[-1] if self.session.get_outputs()[0].shape else None
+        if isinstance(width, int) and width != len(self.classes):  # an IndexError or a shape error mid-run otherwise
+            raise FacesenseError(f"{name}: the model gives {width} scores per face but its metadata names {len(self.classes)} classes ({', '.join(self.classes)}); export it again, or give it the classes it was trained on")
+        # a graph exported for one image at a time takes a batch of faces one by one
+        self.one_at_a_time = shape[0] == 1
 
     @classmethod
     def load(cls, model: str | Path, threads: int = 0, device: str = "auto") -> "FaceClassifier":
@@ -52,6 +57,8 @@ class FaceClassifier:
         """uint8 N x C x H x W at the model's size -> N x K probabilities."""
         if len(batch) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
+        if self.one_at_a_time and len(batch) > 1:
+            return np.concatenate([self.predict_pixels(batch[i : i + 1]) for i in range(len(batch))])
         return self.session.run(None, {self.input_name: scale(batch, self.spec)})[0]
 
     def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
