@@ -171,7 +171,7 @@ def test_where_conditions():
     assert where_mask(blank, ['race==""']).tolist() == [True, False]
 
 
-def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
+def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys, caplog):
     utk = write_age_manifest(tmp_path / "utk")
     from conftest import write_class_folders
 
@@ -190,6 +190,10 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys):
 
     onnx_path = tmp_path / "ga.onnx"
     assert main(["export", run, "--out", str(onnx_path)]) == 0
+    assert "never calibrated" not in caplog.text  # best.pt carries its temperature
+    # last.pt carries none: exported as it is, its age sd was a third of the calibrated one, without a word (bug hunt)
+    assert main(["export", f"{run}/last.pt", "--out", str(tmp_path / "ga_last.onnx")]) == 0
+    assert "its age uncertainty was never calibrated" in caplog.text
     from facesense.runtime.gender_age import GenderAgeModel
 
     model = GenderAgeModel.load(onnx_path)
@@ -380,6 +384,10 @@ def test_gender_age_with_test_time_flip_answers_a_face_and_its_mirror_alike(tmp_
     assert float(history[-1]["val_age_mae"]) == pytest.approx(val["age_before_calibration"]["mae"], abs=1e-4)  # history keeps 6 digits
     onnx_path = tmp_path / "ga.onnx"
     assert main(["export", run, "--out", str(onnx_path)]) == 0
+    assert "never calibrated" not in caplog.text  # best.pt carries its temperature
+    # last.pt carries none: exported as it is, its age sd was a third of the calibrated one, without a word (bug hunt)
+    assert main(["export", f"{run}/last.pt", "--out", str(tmp_path / "ga_last.onnx")]) == 0
+    assert "its age uncertainty was never calibrated" in caplog.text
     from facesense.runtime.gender_age import GenderAgeModel
 
     model = GenderAgeModel.load(onnx_path)

@@ -6,6 +6,7 @@ Evaluate and predict need nothing but this file; a run directory resolves to its
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,8 @@ from .errors import FacesenseError
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
+
+log = logging.getLogger(__name__)
 from .runtime.assets import names_a_local_model, shipped_model_names, shipped_model_path
 
 FORMAT_VERSION = 1
@@ -139,9 +142,14 @@ def blend_checkpoints(paths: list[str | Path], weights: list[float], out: str | 
     return Path(out)
 
 
-def load_model(path: str | Path) -> LoadedModel:
+def load_model(path: str | Path, calibrating: bool = False) -> LoadedModel:
+    """A checkpoint as a network ready to run. `calibrating`: the gender+age run's own end of
+    training, which fits the age temperature the checkpoint lacks so far."""
     payload = read_checkpoint(path)
     cfg = payload["config"]
+    if cfg.get("task") == GENDER_AGE_TASK and "age_temperature" not in payload and not calibrating:
+        log.warning("%s: its age uncertainty was never calibrated (a last.pt, or a run stopped before its end): its age sd and 90%% interval are too narrow; "
+                    "use the run's best.pt, which the end of training calibrates", payload["_path"])
     spec = InputSpec.from_dict(payload["input_spec"])
     classes = payload["classes"]
     binary_logit = cfg.get("loss") == "bce"

@@ -194,7 +194,7 @@ def calibrate(checkpoint_path, data, device: torch.device) -> dict:
     checkpoint (`age_temperature`), and return the validation metrics before and after."""
     from ..checkpoint import load_model, read_checkpoint, save_payload
 
-    loaded = load_model(checkpoint_path)
+    loaded = load_model(checkpoint_path, calibrating=True)
     cfg, k = loaded.config, len(loaded.classes)
     val = data.splits["val"]
     batches = Batches(val, loaded.spec, inference_batch_size(loaded.spec), train=False)
