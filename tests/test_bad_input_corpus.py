@@ -139,6 +139,7 @@ CASES = [
     ("live --photos-out holding the photos", ["live", "--source", "{c}/faces", "--no-window", "--photos-out", "{c}"], "where the photos are read from"),
     # its bytes were read as a csv's: "a byte that is not UTF-8"
     ("evaluate a single photo as the data", ["evaluate", "gender", "--data", "{c}/faces/man/man_0.png", "--out", "{c}/out/e"], "a single image, not a dataset"),
+    ("export calibrated on a video", ["export", "gender", "--int8", "--calibration", "{c}/clip.mp4", "--out", "{c}/out/g.int8.onnx"], "clip.mp4: a video, not a dataset"),
     # `--token "$TOKEN"` with the variable unset served the API to anyone
     ("serve with an empty --token", ["serve", "--token", ""], "--token is empty"),
     ("inspect csv with wrong columns", ["data", "inspect", "{c}/wrong_columns.csv", "--out", "{c}/out/i"], "wrong_columns.csv"),

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..labels import FER2013_CODES
-from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, files_under, hidden
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, VIDEO_FILE_SUFFIXES, files_under, hidden
 from .samples import Samples
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,10 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
         if (path / "labels.csv").is_file():
             return "manifest", path / "labels.csv"
         return "folders", path
-    if path.suffix.lower() in IMAGE_SUFFIXES:  # its bytes would be read as a csv's
-        raise DataError(f"{path}: a single image, not a dataset; give a folder of class folders, a FER2013 csv or a labels.csv")
+    what = ("a single image" if path.suffix.lower() in IMAGE_SUFFIXES else "a video" if path.suffix.lower() in VIDEO_FILE_SUFFIXES
+            else "a model" if path.suffix.lower() in (".onnx", ".pt", ".pth") else None)
+    if what:  # its bytes would be read as a csv's ("a byte that is not UTF-8")
+        raise DataError(f"{path}: {what}, not a dataset; give a folder of class folders, a FER2013 csv or a labels.csv")
     header = _csv_header(path)
     if "pixels" in header:
         return "fer2013", path
