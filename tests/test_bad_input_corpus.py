@@ -269,7 +269,7 @@ def test_inspect_names_corrupt_images_and_evaluate_counts_the_skipped(corpus, tm
     (data / "woman" / "empty.png").write_bytes(b"")
     assert main(["data", "inspect", str(data), "--out", str(tmp_path / "i")]) == 0
     report = json.loads((tmp_path / "i" / "summary.json").read_text())
-    assert report["unreadable"] == {"count": 2, "files": ["man/broken.jpg", "woman/empty.png"]}
+    assert report["unreadable"] == {"count": 2, "files": ["man/broken.jpg", "woman/empty.png"], "counted": True}
     assert "man/broken.jpg" in (tmp_path / "i" / "report.md").read_text()
     assert "2 unreadable image(s): man/broken.jpg, woman/empty.png" in caplog.text
     assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e")]) == 2
