@@ -144,7 +144,7 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["serve", "--max-upload-mb", "inf"], "argument --max-upload-mb: inf: must be a finite number"),  # int(inf) overflowed per upload
     (["export", "gender", "--int8", "--calibration", "d", "--calibration-samples", "0"], "argument --calibration-samples: 0: must be >= 1"),
     (["data", "split", "d", "--out", "o", "--seed", "-1"], "argument --seed: -1: must be >= 0"),
-    (["data", "split", "d", "--out", "o", "--test-size", "2"], "argument --test-size: 2: must be <= 1"),
+    (["data", "split", "d", "--out", "o", "--test-size", "2"], "argument --test-size: 2: must be < 1"),
     (["data", "inspect", "d", "--near-threshold", "-3"], "argument --near-threshold: -3: must be >= 0"),
     # an option the sub-command lacks points to that sub-command's help, not the top level's
     (["live", "--source", "x.mp4", "--bogus", "1"], "unrecognized arguments: --bogus 1 (see `facesense live --help`)"),

@@ -289,7 +289,7 @@ def test_split_keeps_exact_copies_on_one_side(tmp_path, caplog):
     assert "exact copies of images on another side of the split: moved to train" in caplog.text
 
 
-def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys):
+def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys, caplog):
     """--skip-bad still counted a corrupt image in n and the baseline (found by a bug hunt)."""
     data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
     (data / "a" / "bad.jpg").write_bytes(b"nope")
@@ -300,6 +300,7 @@ def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys):
     for j in range(5):
         (data / "b" / f"b_{j}.png").write_bytes(b"nope")
     assert main(["data", "inspect", str(data), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r2")]) == 0
+    assert "class 'b' has no readable image, so the report (with --skip-bad) leaves it out" in caplog.text
 
 
 def test_keeping_copies_together_never_empties_a_class_of_a_held_out_split(tmp_path, caplog):

@@ -20,9 +20,9 @@ from .errors import FacesenseError
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
+from .runtime.assets import names_a_local_model, shipped_model_names, shipped_model_path
 
 log = logging.getLogger(__name__)
-from .runtime.assets import names_a_local_model, shipped_model_names, shipped_model_path
 
 FORMAT_VERSION = 1
 
@@ -148,8 +148,10 @@ def load_model(path: str | Path, calibrating: bool = False) -> LoadedModel:
     payload = read_checkpoint(path)
     cfg = payload["config"]
     if cfg.get("task") == GENDER_AGE_TASK and "age_temperature" not in payload and not calibrating:
-        log.warning("%s: its age uncertainty was never calibrated (a last.pt, or a run stopped before its end): its age sd and 90%% interval are too narrow; "
-                    "use the run's best.pt, which the end of training calibrates", payload["_path"])
+        where = Path(payload["_path"])
+        fix = ("use the run's best.pt, which the end of training calibrates" if where.name != "best.pt" and (where.parent / "best.pt").is_file()
+               else "train it with a validation split (val_size > 0): the end of training calibrates it on that")
+        log.warning("%s: its age uncertainty was never calibrated: its age sd and 90%% interval are not to be trusted; %s", where, fix)
     spec = InputSpec.from_dict(payload["input_spec"])
     classes = payload["classes"]
     binary_logit = cfg.get("loss") == "bce"

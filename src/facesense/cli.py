@@ -47,7 +47,11 @@ def _data_inspect(args) -> None:
             log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
                         args.dataset, sum(odd.values()), ", ".join(f"{k}: {n}" for k, n in sorted(odd.items())))
     near = args.near_threshold if args.duplicates else None
+    read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
+    gone = sorted(set(read.labels) - set(samples.labels))
+    if gone:  # --skip-bad left every image of a class out: the report has no such class
+        log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
     print((out / "report.md").read_text())
     bad = report["unreadable"]["files"]
     if bad:
@@ -501,7 +505,7 @@ def _serve(args) -> None:
 
 def _export(args) -> None:
     from .export import export_onnx
-    from .runtime.assets import shipped_runtime_path
+    from .runtime.assets import names_a_local_model, shipped_runtime_path
 
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
@@ -509,13 +513,13 @@ def _export(args) -> None:
         raise FacesenseError(f"--calibration {args.calibration}: calibrates int8 quantisation; add --int8, or leave it out for a float32 model")
     if Path(args.model).suffix.lower() == ".onnx":
         raise FacesenseError(f"{args.model}: is an ONNX model already; export takes a checkpoint, a run folder or a shipped checkpoint's name")
-    if args.model in ("gender_age", "age", "centerface") and not Path(args.model).exists():  # shipped as ONNX only
+    if args.model in ("gender_age", "age", "centerface") and not names_a_local_model(args.model):  # shipped as ONNX only
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     # the default name lands in the working folder: checked there as a given --out would be
     out = _output(args.out or _export_name(args.model) + suffix, "--out", (".onnx",)).resolve()
     threshold, chosen_by = args.threshold, "given at export"
-    shipped = shipped_runtime_path(str(args.model)) if not Path(args.model).exists() else None
+    shipped = shipped_runtime_path(str(args.model)) if not names_a_local_model(args.model) else None
     if threshold is None and shipped is not None and shipped.suffix == ".onnx":
         from .export import decision_threshold
 

@@ -114,11 +114,13 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dic
     left = []  # groups left across the split so that a held-out split keeps every class it had
     for split in (s for s in parts if s != "train"):
         had = {samples.labels[i] for i, s in side.items() if s == split}
-        lost = had - {samples.labels[i] for i, s in moved.items() if s == split}
-        for members in crossing:
-            if lost & {samples.labels[m] for m in members} and members not in left:
-                moved.update({m: side[m] for m in members})
-                left.append(members)
+        for label in sorted(had):
+            if any(samples.labels[i] == label and s == split for i, s in moved.items()):
+                continue
+            # one group of this class that had a copy here is enough to give it back
+            members = next(g for g in crossing if g not in left and any(side[m] == split and samples.labels[m] == label for m in g))
+            moved.update({m: side[m] for m in members})
+            left.append(members)
     n_moved = sum(moved[i] != side[i] for i in side)
     if n_moved:
         log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", n_moved)

@@ -202,9 +202,10 @@ def split_config_of(model: str | Path) -> dict:
     metadata of an exported gender+age model."""
     import json
 
+    from ..runtime.assets import names_a_local_model, shipped_model_path
+
     path = Path(str(model))
-    if path.suffix.lower() == ".onnx" or not path.exists():
-        from ..runtime.assets import shipped_model_path
+    if path.suffix.lower() == ".onnx" or not names_a_local_model(path):
 
         onnx = path if path.suffix.lower() == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
         if onnx is not None and onnx.is_file():

@@ -13,6 +13,15 @@ from .results import Prediction, to_prediction
 from .session import make_session
 
 
+def run_graph(session, input_name: str, inputs: np.ndarray) -> list[np.ndarray]:
+    """A graph's outputs for a scaled batch; a graph exported for one image at a time (a fixed
+    batch of 1) takes the batch's images one by one."""
+    if session.get_inputs()[0].shape[0] == 1 and len(inputs) > 1:
+        parts = [session.run(None, {input_name: inputs[i : i + 1]}) for i in range(len(inputs))]
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
+    return session.run(None, {input_name: inputs})
+
+
 class FaceClassifier:
     """An exported (or on-the-fly exported) model: class names and input spec from its metadata."""
 
@@ -36,8 +45,6 @@ class FaceClassifier:
         width = self.session.get_outputs()[0].shape[-1] if self.session.get_outputs()[0].shape else None
         if isinstance(width, int) and width != len(self.classes):  # an IndexError or a shape error mid-run otherwise
             raise FacesenseError(f"{name}: the model gives {width} scores per face but its metadata names {len(self.classes)} classes ({', '.join(self.classes)}); export it again, or give it the classes it was trained on")
-        # a graph exported for one image at a time takes a batch of faces one by one
-        self.one_at_a_time = shape[0] == 1
 
     @classmethod
     def load(cls, model: str | Path, threads: int = 0, device: str = "auto") -> "FaceClassifier":
@@ -57,9 +64,10 @@ class FaceClassifier:
         """uint8 N x C x H x W at the model's size -> N x K probabilities."""
         if len(batch) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        if self.one_at_a_time and len(batch) > 1:
-            return np.concatenate([self.predict_pixels(batch[i : i + 1]) for i in range(len(batch))])
-        return self.session.run(None, {self.input_name: scale(batch, self.spec)})[0]
+        return self.run_batch(scale(batch, self.spec))[0]
+
+    def run_batch(self, inputs: np.ndarray) -> list[np.ndarray]:
+        return run_graph(self.session, self.input_name, inputs)
 
     def predict(self, crops: list[np.ndarray], color_order: str = "BGR") -> np.ndarray:
         """crops (uint8 images) -> N x K probabilities, one batched run."""

@@ -16,6 +16,7 @@ import numpy as np
 from ..age import GENDER_AGE_TASK, central_interval, years_and_sd
 from ..errors import FacesenseError
 from ..preprocess import InputSpec, scale, to_model_pixels
+from .classifier import run_graph
 from .results import AgeEstimate, Prediction, to_prediction
 from .session import make_session
 
@@ -81,7 +82,7 @@ class GenderAgeModel:
         """Model-ready uint8 N x C x H x W -> (N x K class probabilities, N x B age probabilities)."""
         if len(batch) == 0:
             return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, len(self.bins)), np.float32)
-        gender, age = self.session.run(None, {self.input_name: scale(np.asarray(batch), self.spec).astype(np.float32)})[:2]
+        gender, age = run_graph(self.session, self.input_name, scale(np.asarray(batch), self.spec).astype(np.float32))[:2]
         return gender, age
 
     def run(self, crops: list[np.ndarray], color_order: str = "BGR") -> tuple[np.ndarray, np.ndarray]:

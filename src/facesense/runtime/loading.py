@@ -4,12 +4,15 @@ exported to ONNX on the fly, which is the one thing here that needs PyTorch."""
 from __future__ import annotations
 
 import difflib
+import logging
 from pathlib import Path
 
 from ..errors import FacesenseError
 from . import dlib_models
 from .assets import DETECTOR_FILES, names_a_local_model, shipped_model_names, shipped_runtime_path
 from .classifier import FaceClassifier
+
+log = logging.getLogger(__name__)
 
 TRAIN_EXTRA = "pip install 'facesense[train]'"
 
@@ -31,6 +34,8 @@ def resolve(model: str | Path) -> Path | str:
     path = Path(model)
     if names_a_local_model(path):
         return path
+    if path.is_dir():  # said, so that a run folder still without a checkpoint is not taken for the shipped model silently
+        log.info("%s: the folder here holds no run (no best.pt or last.pt); the shipped %s model is used (give ./%s/RUN for a run in it)", model, model, model)
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
         return str(model)
     if str(model) in DETECTOR_FILES:

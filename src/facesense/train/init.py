@@ -30,8 +30,9 @@ def existing_weights_file(spec: str | Path) -> Path:
             return resolve_model_path(path)
         except FacesenseError as exc:
             raise FacesenseError(f"init_from={exc}") from None
-    if not path.exists():  # a shipped checkpoint by name (init_from=gender), as teacher, predict and evaluate take it
-        from ..runtime.assets import shipped_model_path
+    from ..runtime.assets import names_a_local_model, shipped_model_path
+
+    if not names_a_local_model(path):  # a shipped checkpoint by name (init_from=gender), as teacher, predict and evaluate take it
 
         shipped = shipped_model_path(str(spec), ".pt")
         if shipped is not None:
