@@ -48,7 +48,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
         echo "PyTorch: from its CPU index ($CPU_INDEX)"
         "$PY" -m pip install --extra-index-url "$CPU_INDEX" "$TORCH"
     else
-        echo "PyTorch: its CPU index ($CPU_INDEX) did not answer; from your configured index (on Linux x86-64, PyPI's build is the larger CUDA one)"
+        echo "PyTorch: its CPU index ($CPU_INDEX) did not answer; from your configured index (on Linux x86-64, PyPI's default build is the larger CUDA one; the last lines say which build came)"
         "$PY" -m pip install "$TORCH"
     fi
 fi

@@ -186,7 +186,7 @@ def test_a_run_of_one_track_and_one_frame_reads_as_english(tmp_path, capsys):
     # a photo has no frame rate: photos, and photos a second
     assert "photos 1  faces 1 (1.0/photo)" in out and "photos/s" in out and "FPS" not in out
     # each face of a photo by its photo: "track 1 (0.0-0.0 s, 1 frame): neutral in 100% of frames" read as video
-    assert f"{tmp_path / 'face.jpg'} face 1: " in out and "track 1" not in out and "% of frames" not in out
+    assert f"{tmp_path / 'face.jpg'} face 1 (#1): " in out and "track 1" not in out and "% of frames" not in out
     from facesense.cli import _counted
 
     assert _counted(1, "frame") == "1 frame" and _counted(2, "frame") == "2 frames"
@@ -208,7 +208,11 @@ def test_a_photo_faces_printed_age_is_its_logged_age_rounded_once_and_the_list_p
                "per_track": [face] + [{**face, "track_id": i} for i in range(2, TRACK_LINES + 2)]}
     _print_summary(summary, None, "faces.csv")
     out = capsys.readouterr().out
-    assert "a.jpg face 1: age 31\n" in out and "(faces.csv lists every face)" in out
+    assert "a.jpg face 1 (#1): age 31\n" in out and "(faces.csv lists every face)" in out
+    # faces of another photo are numbered from 1 again, as predict numbers them; #id is the log's (newcomer trial)
+    summary["per_track"][1]["photo"] = "b.jpg"
+    _print_summary(summary, None, "faces.csv")
+    assert "b.jpg face 1 (#2): " in capsys.readouterr().out
 
 
 def test_live_ends_by_naming_what_it_wrote(tmp_path, capsys):

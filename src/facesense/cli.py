@@ -313,11 +313,14 @@ def _counted(n: int, noun: str) -> str:
 def _print_photo_faces(faces: list[dict], listing: Path | None) -> None:
     """A photo folder's faces, a line each: the photo, the face's number, what it shows."""
     faces = sorted(faces, key=lambda t: (t["first_s"], t["track_id"]))
+    number: dict[str, int] = {}
     for face in faces[:TRACK_LINES]:
         said = [face[key] for key in ("expression", "gender") if key in face]
         if "age_median" in face:
             said.append(f"age {face['age_median']:.0f}")
-        print(f"{face.get('photo', 'photo')} face {face['track_id']}: {', '.join(said) or 'no classifier'}")
+        photo = face.get("photo", "photo")
+        number[photo] = number.get(photo, 0) + 1  # left to right in its photo, as predict numbers it; #id: the log's track_id and the drawn label
+        print(f"{photo} face {number[photo]} (#{face['track_id']}): {', '.join(said) or 'no classifier'}")
     if len(faces) > TRACK_LINES:
         print(f"... and {len(faces) - TRACK_LINES} more faces ({listing or '--summary FILE or --log FILE'} lists every face)")
 
