@@ -244,3 +244,33 @@ def test_stream_refuses_sources_it_cannot_read_before_opencv_sees_them():
     for bad, said in ((-1, "source=-1: must be >= 0"), (True, "source=True"), (np.zeros((4, 4, 3), np.uint8), "for an image array use analyse")):
         with pytest.raises(FacesenseError, match=re.escape(said)):
             next(analyser.stream(bad))
+
+
+def test_init_from_and_teachers_see_through_a_folder_named_like_a_shipped_model(tmp_path, monkeypatch):
+    """The rule reached predict and evaluate but not train: init_from=gender in a folder holding
+    an empty gender/ became that folder's absolute path and failed (found by review)."""
+    from facesense.config import load_config, resolve_paths
+    from facesense.runtime.assets import shipped_model_path
+    from facesense.train.init import existing_weights_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gender").mkdir()
+    cfg = resolve_paths(load_config(overrides={"task": "gender", "init_from": "gender", "teacher": ["expression", "gender"]}), tmp_path)
+    assert cfg.init_from == "gender" and cfg.teacher == ["expression", "gender"]
+    assert existing_weights_file("gender") == shipped_model_path("gender")
+
+
+def test_an_uncalibrated_age_checkpoint_is_told_its_own_fix(tmp_path):
+    """The warning sent a stopped run's best.pt to 'train with a validation split' and its
+    last.pt to an equally uncalibrated best.pt (found by review)."""
+    import json
+
+    from facesense.checkpoint import _calibration_fix
+
+    run = tmp_path / "ga-1"
+    run.mkdir()
+    assert "finish it with `facesense train --resume" in _calibration_fix(run / "best.pt")
+    (run / "train_summary.json").write_text(json.dumps({"val": {"n": 10}}))
+    assert "no validation split" in _calibration_fix(run / "best.pt")
+    (run / "train_summary.json").write_text(json.dumps({"val": {"age_temperature": 1.1}}))
+    assert "use the run's best.pt" in _calibration_fix(run / "last.pt")

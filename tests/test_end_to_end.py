@@ -252,7 +252,7 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     assert "Traceback" not in err and f"{metrics}: damaged, not the JSON the run wrote" in err
     metrics.write_text("null")  # valid JSON, not a record: a TypeError before (found by review)
     assert main(["compare", str(copy), "--out", str(tmp_path / "cmp8")]) == 2
-    assert "damaged, not the JSON the run wrote (ValueError: a JSON NoneType, not an object)" in capsys.readouterr().err
+    assert "damaged, not the JSON the run wrote (ValueError: a JSON null, not an object)" in capsys.readouterr().err
 
 
 def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):

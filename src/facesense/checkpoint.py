@@ -142,6 +142,20 @@ def blend_checkpoints(paths: list[str | Path], weights: list[float], out: str | 
     return Path(out)
 
 
+def _calibration_fix(checkpoint: Path) -> str:
+    """How a gender+age checkpoint without its age temperature gets one: the end of training
+    calibrates best.pt on the validation split, if the run reached its end and had one."""
+    import json
+
+    try:
+        summary = json.loads((checkpoint.parent / "train_summary.json").read_text())
+    except (OSError, ValueError):
+        return f"its run stopped before its end, where best.pt is calibrated: finish it with `facesense train --resume {checkpoint.parent}`"
+    if "age_temperature" not in (summary.get("val") or {}):
+        return "its run had no validation split to calibrate on: train it with val_size > 0"
+    return "use the run's best.pt, which the end of training calibrated"
+
+
 def load_model(path: str | Path, calibrating: bool = False) -> LoadedModel:
     """A checkpoint as a network ready to run. `calibrating`: the gender+age run's own end of
     training, which fits the age temperature the checkpoint lacks so far."""
@@ -149,9 +163,7 @@ def load_model(path: str | Path, calibrating: bool = False) -> LoadedModel:
     cfg = payload["config"]
     if cfg.get("task") == GENDER_AGE_TASK and "age_temperature" not in payload and not calibrating:
         where = Path(payload["_path"])
-        fix = ("use the run's best.pt, which the end of training calibrates" if where.name != "best.pt" and (where.parent / "best.pt").is_file()
-               else "train it with a validation split (val_size > 0): the end of training calibrates it on that")
-        log.warning("%s: its age uncertainty was never calibrated: its age sd and 90%% interval are not to be trusted; %s", where, fix)
+        log.warning("%s: its age uncertainty was never calibrated: its age sd and 90%% interval are not to be trusted; %s", where, _calibration_fix(where))
     spec = InputSpec.from_dict(payload["input_spec"])
     classes = payload["classes"]
     binary_logit = cfg.get("loss") == "bce"

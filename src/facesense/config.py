@@ -437,7 +437,7 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
             setattr(cfg, key, resolved(getattr(cfg, key)))
 
     def resolved_model(value: str) -> str:  # a shipped name (expression, gender) stays a name, unless a file here has it
-        return value if not names_a_local_model(base / value) and shipped_model_path(value) else resolved(value)
+        return value if not names_a_local_model(base / value, value) and shipped_model_path(value) else resolved(value)
 
     if cfg.init_from and not cfg.init_from.startswith(PACKAGE_PREFIX):  # package:MODULE/... is found by import
         cfg.init_from = resolved_model(cfg.init_from)

@@ -71,7 +71,8 @@ def _record(path: Path, keys: tuple[str, ...]) -> dict:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(record, dict):
-            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+            kind = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array"}.get(type(record), "value")
+            raise ValueError(f"a JSON {kind}, not an object")
         missing = [k for k in keys if k not in record]
     except (ValueError, UnicodeDecodeError, TypeError) as exc:
         raise FacesenseError(f"{path}: damaged, not the JSON the run wrote ({exc.__class__.__name__}: {exc}); retrain the run, or leave it out of the comparison") from None

@@ -41,16 +41,17 @@ def shipped_model_path(name: str, suffix: str = ".pt") -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def names_a_local_model(model: str | Path) -> bool:
+def names_a_local_model(model: str | Path, name: str | None = None) -> bool:
     """Whether `model` names a model on disk here rather than a shipped one: a file, or a folder
     holding a run's checkpoint. A folder that merely shares a shipped name (runs/gender_age/,
-    the parent of gender_age runs, seen from runs/) does not hide the shipped model."""
+    the parent of gender_age runs, seen from runs/) does not hide the shipped model. `name`: the
+    name as the user wrote it, where `model` is that name resolved against a folder."""
     path = Path(model)
     if path.is_file():
         return True
     if not path.is_dir():
         return False
-    return shipped_runtime_path(str(model)) is None or any((path / name).is_file() for name in ("best.pt", "last.pt"))
+    return shipped_runtime_path(name or str(model)) is None or any((path / f).is_file() for f in ("best.pt", "last.pt"))
 
 
 def shipped_runtime_path(name: str) -> Path | None:

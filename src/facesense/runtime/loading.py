@@ -4,6 +4,7 @@ exported to ONNX on the fly, which is the one thing here that needs PyTorch."""
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 from pathlib import Path
 
@@ -34,19 +35,24 @@ def resolve(model: str | Path) -> Path | str:
     path = Path(model)
     if names_a_local_model(path):
         return path
-    if path.is_dir():  # said, so that a run folder still without a checkpoint is not taken for the shipped model silently
-        log.info("%s: the folder here holds no run (no best.pt or last.pt); the shipped %s model is used (give ./%s/RUN for a run in it)", model, model, model)
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
         return str(model)
     if str(model) in DETECTOR_FILES:
         raise FacesenseError(f"{model} is the face detector, not a classifier (choose it with --detector {model}); shipped classifiers: {', '.join(shipped_model_names())}")
     shipped = shipped_runtime_path(str(model))
     if shipped is not None:
+        if path.is_dir():  # said (once), so that a run folder still without a checkpoint is not taken for the shipped model silently
+            _passed_over(str(model))
         return shipped
     names = shipped_model_names()
     close = difflib.get_close_matches(str(model), [*names, AGE_ALIAS, *dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS], n=1)
     hint = f"did you mean {close[0]}? Otherwise " if close else ""
     raise FacesenseError(f"model {model} not found; {hint}give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(names)}; {AGE_ALIAS}: gender_age's age)")
+
+
+@functools.lru_cache(maxsize=None)
+def _passed_over(name: str) -> None:
+    log.info("%s: the folder of that name here holds no run (no best.pt or last.pt); the shipped %s model is used (give ./%s/RUN for a run in it)", name, name, name)
 
 
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):

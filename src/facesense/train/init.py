@@ -22,7 +22,13 @@ def resolve_weights_path(spec: str | Path) -> Path:
 
 def existing_weights_file(spec: str | Path) -> Path:
     """`resolve_weights_path`, failing with one line when the file is not there."""
+    from ..runtime.assets import names_a_local_model, shipped_model_path
+
     path = resolve_weights_path(spec)
+    if not names_a_local_model(path, str(spec)):  # a shipped checkpoint by name (init_from=gender), as teacher, predict and evaluate take it
+        shipped = shipped_model_path(str(spec), ".pt")
+        if shipped is not None:
+            return shipped
     if path.is_dir():  # a run folder: its best checkpoint
         from ..checkpoint import resolve_model_path
 
@@ -30,13 +36,6 @@ def existing_weights_file(spec: str | Path) -> Path:
             return resolve_model_path(path)
         except FacesenseError as exc:
             raise FacesenseError(f"init_from={exc}") from None
-    from ..runtime.assets import names_a_local_model, shipped_model_path
-
-    if not names_a_local_model(path):  # a shipped checkpoint by name (init_from=gender), as teacher, predict and evaluate take it
-
-        shipped = shipped_model_path(str(spec), ".pt")
-        if shipped is not None:
-            return shipped
     if not path.is_file():
         raise FacesenseError(f"init_from={path}: file not found (give a run folder, a local .pt checkpoint, a state dict or a shipped checkpoint's name: expression, gender, sentiment)")
     return path
