@@ -103,3 +103,10 @@ def test_init_from_takes_a_shipped_name_and_a_list_key_takes_one_string(tmp_path
     cfg = resolve_paths(load_config(overrides={"task": "gender", "init_from": "gender", "teacher": "gender", "data": "d"}), tmp_path)
     assert cfg.init_from == "gender" and cfg.teacher == ["gender"]
     assert existing_weights_file("gender").name == "gender.pt"
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    """`epochs: 1` then `epochs: 2` trained 2 epochs without a word (found by a bug hunt)."""
+    (tmp_path / "dup.yaml").write_text("task: gender\nepochs: 1\naugment:\n  hflip: true\nepochs: 2\n")
+    with pytest.raises(ConfigError, match=r"key 'epochs' is given twice \(lines 2 and 5\)"):
+        load_config(tmp_path / "dup.yaml")

@@ -192,3 +192,15 @@ def test_study_overrides_that_need_the_configs_other_keys_are_not_refused_alone(
     (tmp_path / "cfg.yaml").write_text("task: gender_age\nlr: 0.0001\n")
     (tmp_path / "s.yaml").write_text("configs: [cfg.yaml]\nseeds: [0, 1, 2]\noverrides:\n  monitor: val_age_mae\n  min_lr: 0.00001\n")
     assert load_study(tmp_path / "s.yaml").overrides == {"monitor": "val_age_mae", "min_lr": 0.00001}
+
+
+def test_a_dataset_split_named_as_validation_that_the_data_lacks_is_refused(tmp_path):
+    """val_split=PrivateTest on a file with Training and PublicTest only carved a random val out
+    of Training and left PublicTest unused, exit 0 (found by a bug hunt); the generic name 'val'
+    still carves val_size from training where the data has no such split."""
+    fer = write_fer_csv(tmp_path / "fer.csv", [i % 2 for i in range(12)], ["Training"] * 10 + ["PublicTest"] * 2)
+    with pytest.raises(DataError, match=r"no split named 'PrivateTest'; the data has \['PublicTest', 'Training'\]"):
+        assign_splits(read_dataset(fer), train_split="Training", val_split="PrivateTest", test_split=None)
+    two = write_fer_csv(tmp_path / "two.csv", [i % 2 for i in range(12)], ["Training"] * 10 + ["PrivateTest"] * 2)
+    splits = assign_splits(read_dataset(two), train_split="Training", val_split="val", test_split="PrivateTest", val_size=0.2)
+    assert len(splits["val"]) == 2 and len(splits["test"]) == 2

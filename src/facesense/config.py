@@ -293,7 +293,19 @@ def _suggest(key: str, known: list[str]) -> str:
 
 class _ConfigLoader(yaml.SafeLoader):
     """YAML with only true/false as booleans (as YAML 1.2): PyYAML's YAML 1.1 also reads a bare
-    on/off/yes/no as one, which turned `amp=off` and `name=no` into False."""
+    on/off/yes/no as one, which turned `amp=off` and `name=no` into False. A key given twice in
+    one mapping is an error (PyYAML keeps the last without a word: `epochs: 1` then `epochs: 2`)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                continue  # an unusual key: SafeLoader's own check names it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1}): keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"

@@ -227,8 +227,13 @@ def assign_splits(
         if has_splits and train_split is not None and any(canonical_split(s) for s in samples.split_names()):
             raise DataError(f"{samples.source}: no training split among {samples.split_names()}")
         train = np.flatnonzero(~taken)
-    if val is None and val_split is not None and has_splits and not canonical_split(val_split):
-        raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()}")
+    # a generic name (val, validation) absent from the data is carved from training (val_size); a
+    # split named for a dataset (PrivateTest on a file without it) is a mistake to say: carving
+    # instead would leave the split the data does have (PublicTest) unused without a word
+    generic = val_split is not None and val_split.lower() in ("val", "valid", "validation", "dev")
+    if val is None and val_split is not None and has_splits and not generic:
+        raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()} "
+                        "(set val_split to one of them, or to val to hold val_size of the training rows out)")
     keys = strata_keys(samples, stratify) if stratify else None
     if test is None and test_size > 0:
         train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
