@@ -110,3 +110,18 @@ def test_a_key_given_twice_is_refused(tmp_path):
     (tmp_path / "dup.yaml").write_text("task: gender\nepochs: 1\naugment:\n  hflip: true\nepochs: 2\n")
     with pytest.raises(ConfigError, match=r"key 'epochs' is given twice \(lines 2 and 5\)"):
         load_config(tmp_path / "dup.yaml")
+
+
+def test_a_network_too_large_for_memory_is_refused_by_its_size(monkeypatch):
+    """image_size=2000 with baseline_vgg (2 billion dense weights) got the process killed by the
+    system, leaving a half-made run folder (found by a bug hunt): counted on the meta device."""
+    import os
+
+    from facesense.experiment import check_before_data
+
+    with pytest.raises(ConfigError, match=r"model 'baseline_vgg' at image_size=2000 has 2,048 million weights"):
+        check_before_data(load_config(overrides={"task": "gender", "model": "baseline_vgg", "image_size": 2000, "channels": 3}))
+    real = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 256 if name == "SC_PHYS_PAGES" else real(name))  # a 1 MB machine
+    with pytest.raises(ConfigError, match="lower image_size"):
+        check_before_data(load_config(overrides={"task": "gender", "model": "resnet_fer_small", "image_size": 48}))

@@ -47,6 +47,22 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
     return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
 
 
+def _check_model_fits(cfg: Config, width: int) -> None:
+    """A network too large for this machine's memory (baseline_vgg at image_size=2000: 2 billion
+    weights in its dense layer) is refused by its size, counted without allocating it; building
+    it got the process killed by the system, with a half-made run folder left behind."""
+    try:
+        with torch.device("meta"):
+            weights = sum(p.numel() for p in build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args).parameters())
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (RuntimeError, ValueError, TypeError, OSError, AttributeError, NotImplementedError):
+        return  # a model that cannot be built this way, or no memory figure: the real build says what it says
+    need = weights * 4 * 4  # float32 weights, their gradients and two optimiser moments
+    if need > 0.8 * memory:
+        raise ConfigError(f"model {cfg.model!r} at image_size={cfg.image_size} has {weights / 1e6:,.0f} million weights, about {need / 2**30:,.0f} GB to train "
+                          f"where this machine has {memory / 2**30:,.0f} GB; lower image_size (or the model_args that widen it)")
+
+
 def check_before_data(cfg: Config, resuming: bool = False) -> None:
     """Build the configured network once, and look for the weights files it starts from and
     learns from, before any data is read: a wrong model name, model_args, a missing packaged
@@ -61,6 +77,7 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
     if cfg.threads > cores:  # more threads than cores fight over them: a 3 s epoch took 100 s at threads=1000
         log.warning("threads=%d is more than the %d CPU core(s) this process may use: training slows down; 0 lets PyTorch choose", cfg.threads, cores)
     width = output_width(2, cfg.age_max) if cfg.task == "gender_age" else max(8, len(cfg.classes or []))
+    _check_model_fits(cfg, width)
     model = build_model(cfg.model, width, cfg.channels, cfg.image_size, **cfg.model_args)
     try:  # one tiny batch through it: an input the layers cannot take fails here, not in epoch 1
         with torch.no_grad():
