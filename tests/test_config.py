@@ -125,3 +125,10 @@ def test_a_network_too_large_for_memory_is_refused_by_its_size(monkeypatch):
     monkeypatch.setattr(os, "sysconf", lambda name: 256 if name == "SC_PHYS_PAGES" else real(name))  # a 1 MB machine
     with pytest.raises(ConfigError, match="lower image_size"):
         check_before_data(load_config(overrides={"task": "gender", "model": "resnet_fer_small", "image_size": 48}))
+
+
+def test_plateau_settings_under_another_schedule_are_refused():
+    """lr_schedule=cosine reduce_lr_patience=1 dropped the plateau settings without a word (bug hunt)."""
+    with pytest.raises(ConfigError, match="reduce_lr_patience=1 lowers the rate on a plateau, which lr_schedule=cosine does not do"):
+        load_config(overrides={"task": "gender", "lr_schedule": "cosine", "reduce_lr_patience": 1})
+    assert load_config(overrides={"task": "gender", "reduce_lr_patience": 1}).lr_schedule == "auto"

@@ -193,6 +193,9 @@ class Config:
             raise ConfigError(f"classes {self.classes} name a class twice; give each once")
         if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
             raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")
+        if self.reduce_lr_patience is not None and self.lr_schedule in ("constant", "cosine", "onecycle"):  # it was dropped without a word
+            raise ConfigError(f"reduce_lr_patience={self.reduce_lr_patience} lowers the rate on a plateau, which lr_schedule={self.lr_schedule} does not do; "
+                              "leave one of them out (lr_schedule=plateau, or auto, uses it)")
         if not 0 < self.reduce_lr_factor < 1:
             raise ConfigError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor}")
         if self.reduce_lr_min_delta < 0 or self.reduce_lr_cooldown < 0 or self.min_lr < 0:
