@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import re
 import types
@@ -14,6 +15,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -194,8 +197,9 @@ class Config:
         if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
             raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")
         if self.reduce_lr_patience is not None and self.lr_schedule in ("constant", "cosine", "onecycle"):  # it was dropped without a word
-            raise ConfigError(f"reduce_lr_patience={self.reduce_lr_patience} lowers the rate on a plateau, which lr_schedule={self.lr_schedule} does not do; "
-                              "leave one of them out (lr_schedule=plateau, or auto, uses it)")
+            # said, not refused: runs saved with both must still resume
+            log.warning("reduce_lr_patience=%s lowers the rate on a plateau, which lr_schedule=%s does not do: it has no effect here (lr_schedule=plateau, or auto, uses it)",
+                        self.reduce_lr_patience, self.lr_schedule)
         if not 0 < self.reduce_lr_factor < 1:
             raise ConfigError(f"reduce_lr_factor must be in (0, 1), got {self.reduce_lr_factor}")
         if self.reduce_lr_min_delta < 0 or self.reduce_lr_cooldown < 0 or self.min_lr < 0:
