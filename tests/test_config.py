@@ -133,3 +133,9 @@ def test_plateau_settings_under_another_schedule_are_said(caplog):
     load_config(overrides={"task": "gender", "lr_schedule": "cosine", "reduce_lr_patience": 1})
     assert "reduce_lr_patience=1 lowers the rate on a plateau, which lr_schedule=cosine does not do: it has no effect here" in caplog.text
     assert load_config(overrides={"task": "gender", "reduce_lr_patience": 1}).lr_schedule == "auto"
+
+
+def test_amp_false_is_answered_in_the_words_it_takes():
+    """amp=false said "amp='False' is not one of ['auto', 'off']", a value the user never typed (bug hunt)."""
+    with pytest.raises(ConfigError, match=r"amp=false: write amp=off \(one of \['auto', 'off'\]\)"):
+        load_config(overrides={"task": "gender", "amp": False})

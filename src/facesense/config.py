@@ -152,7 +152,10 @@ class Config:
         }
         for key, allowed in choice.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {list(allowed)}")
+                said = getattr(self, key)
+                if said in ("True", "False") and "off" in allowed:  # YAML's false, read as text: the user meant on or off
+                    raise ConfigError(f"{key}={said.lower()}: write {key}={'off' if said == 'False' else allowed[0]} (one of {list(allowed)})")
+                raise ConfigError(f"{key}={said!r} is not one of {list(allowed)}")
         positive = ("epochs", "batch_size", "image_size")
         for key in positive:
             if getattr(self, key) < 1:
