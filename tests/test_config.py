@@ -16,7 +16,7 @@ def test_unknown_key_suggests():
 
 
 def test_overrides_are_typed():
-    cfg = load_config(overrides=["epochs=3", "lr=0.01", "augment.hflip=true", "val_split=null", "classes=[a, b]"])
+    cfg = load_config(overrides=["task=custom", "epochs=3", "lr=0.01", "augment.hflip=true", "val_split=null", "classes=[a, b]"])
     assert cfg.epochs == 3 and cfg.lr == 0.01 and cfg.augment.hflip is True and cfg.val_split is None
     assert cfg.classes == ["a", "b"]
     assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
@@ -139,3 +139,11 @@ def test_amp_false_is_answered_in_the_words_it_takes():
     """amp=false said "amp='False' is not one of ['auto', 'off']", a value the user never typed (bug hunt)."""
     with pytest.raises(ConfigError, match=r"amp=false: write amp=off \(one of \['auto', 'off'\]\)"):
         load_config(overrides={"task": "gender", "amp": False})
+
+
+def test_classes_of_its_own_are_for_a_custom_task():
+    """classes=[woman, man] with task=gender reordered the gender classes, and classes=[man] made
+    'woman' an unknown label (found by a bug hunt)."""
+    with pytest.raises(ConfigError, match=r"task=gender has its own classes \(man, woman\); leave classes out, or use task=custom"):
+        load_config(overrides={"task": "gender", "classes": ["woman", "man"]})
+    assert load_config(overrides={"task": "gender", "classes": ["man", "woman"]}).classes == ["man", "woman"]
