@@ -147,3 +147,4 @@ def test_classes_of_its_own_are_for_a_custom_task():
     with pytest.raises(ConfigError, match=r"task=gender has its own classes \(man, woman\); leave classes out, or use task=custom"):
         load_config(overrides={"task": "gender", "classes": ["woman", "man"]})
     assert load_config(overrides={"task": "gender", "classes": ["man", "woman"]}).classes == ["man", "woman"]
+    assert load_config(overrides={"task": "gender", "classes": ["male", "Female"]}).classes == ["male", "Female"]  # other spellings of its own (review)

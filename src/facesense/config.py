@@ -200,7 +200,7 @@ class Config:
         from .labels import TASK_CLASSES
 
         fixed = TASK_CLASSES.get(self.task)
-        if self.classes is not None and fixed is not None and list(self.classes) != list(fixed):  # it reordered or dropped a task's own classes
+        if self.classes is not None and fixed is not None and [normalise(c) for c in self.classes] != list(fixed):  # it reordered or dropped a task's own classes (spellings as labels read them: male is man)
             raise ConfigError(f"classes {self.classes}: task={self.task} has its own classes ({', '.join(fixed)}); leave classes out, or use task=custom for classes of your own")
         if self.reduce_lr_patience is not None and self.reduce_lr_patience < 1:
             raise ConfigError(f"reduce_lr_patience must be >= 1 epoch, got {self.reduce_lr_patience}")
