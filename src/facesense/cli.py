@@ -23,10 +23,9 @@ log = logging.getLogger("facesense")
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
+    from .data.split import cells_shown, odd_split_cells
 
-    where = Path(args.dataset).resolve()
-    where = where.parent if where.name.lower() in ("labels.csv", "labels.csv.gz") else where  # every manifest is labels.csv: named by its folder
-    out = outside_dataset(Path(args.out or f"inspect-{where.name.split('.')[0]}").resolve(), args.dataset)
+    out = outside_dataset(Path(args.out or f"inspect-{_dataset_named(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
 
@@ -37,15 +36,10 @@ def _data_inspect(args) -> None:
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
     samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
-    if samples.split_names():  # as train would warn of them: a typo ('tset') or a blank cell
-        from collections import Counter
-
-        from .data.sources import canonical_split
-
-        odd = Counter("a blank split" if s is None else repr(s) for s in samples.splits if s is None or not canonical_split(s))
-        if odd:
-            log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
-                        args.dataset, sum(odd.values()), ", ".join(f"{k}: {n}" for k, n in sorted(odd.items())))
+    odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
+    if odd:
+        log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
+                    args.dataset, sum(odd.values()), cells_shown(odd))
     near = args.near_threshold if args.duplicates else None
     read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
@@ -235,6 +229,13 @@ def _group_figure(group: str, figures: dict) -> str:
     return f"{group} {figures['accuracy']:.3f} (n {figures['n']}{interval}{only})"
 
 
+def _dataset_named(data: str) -> Path:
+    """The path a default output folder is named after: a dataset's own, or for a manifest (every
+    one is labels.csv) its folder's."""
+    where = Path(data).resolve()
+    return where.parent if where.name.lower() in ("labels.csv", "labels.csv.gz") else where
+
+
 def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
     """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
     or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
@@ -243,9 +244,7 @@ def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
     name = path.name if path.is_dir() else path.stem if path.suffix else model
     if path.is_file() and path.stem in ("best", "last"):
         name = f"{path.parent.name}-{path.stem}"
-    where = Path(data).resolve()
-    where = where.parent if where.name.lower() == "labels.csv" else where  # a manifest: its folder's name
-    dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", where.name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
+    dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", _dataset_named(data).name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
     return Path("eval") / f"{name}-{dataset}-{split or 'all'}"
 
 

@@ -150,6 +150,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
     network (`model` a GenderAgeModel), whose age_years and age_sd join each face's class fields;
     it reads the same crops, so the network runs once per photo for both."""
     from .runtime.align import face_crops
+    from .runtime.faces import left_to_right
     from .stream.detect import DEFAULT_DETECTOR, build_detector
     from .stream.frames import read_bgr_image
 
@@ -163,7 +164,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
                 raise
             rows.append({"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)})  # JSON null, a blank CSV cell
             continue
-        boxes = sorted(found.detect(image), key=lambda b: (b.x, b.y))
+        boxes = left_to_right(found.detect(image))
         if not boxes:
             rows.append({"path": str(path), "face": 0, "pred": None})  # JSON null, a blank CSV cell
             continue

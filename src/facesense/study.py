@@ -270,13 +270,13 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
             "val_macro_f1_mean": round(fm, 4), "val_macro_f1_std": round(fs, 4),
         })
     answers = []
+    params = {r["cell"]: r["parameters"] for r in rows}
     top_epochs = max(study.epochs)
     if len(study.configs) > 1:
         simple, complex_ = cell_name(study.configs[0], top_epochs), cell_name(study.configs[-1], top_epochs)
         said = answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"])
-        sizes = {r["cell"]: r["parameters"] for r in rows}
-        if sizes[simple] > sizes[complex_]:  # the order says which is "more complex"; the counts may say otherwise
-            said += f" (more complex by the study's order of configs; {simple} has more parameters, {sizes[simple]:,} against {sizes[complex_]:,})"
+        if params[simple] > params[complex_]:  # the order says which is "more complex"; the counts may say otherwise
+            said += f" (more complex by the study's order of configs; {simple} has more parameters, {params[simple]:,} against {params[complex_]:,})"
         answers.append(said)
     if len(study.epochs) > 1:
         for config in study.configs:
@@ -290,7 +290,6 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     write_text(out / "study.csv", buf.getvalue())
     compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
     cols = [c for c in rows[0] if c != schema.KEY]  # the version is for readers of study.csv, not of this page
-    params = {r["cell"]: r["parameters"] for r in rows}
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
     md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 import os
@@ -99,15 +98,10 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dic
     split put them on both sides: a test copy of a training image scores the model on what it
     learned (data inspect calls it leakage). Except where that would take the last images of a
     class out of a held-out split: those copies stay as drawn, and a warning says so."""
+    from .inspect import exact_duplicate_groups
+
     side = {int(i): split for split, idx in parts.items() for i in idx}
-    groups: dict[str, list[int]] = {}
-    for i in side:
-        if samples.paths is not None:
-            digest = hashlib.blake2b(Path(samples.paths[i]).read_bytes(), digest_size=16).hexdigest()
-        else:
-            digest = hashlib.blake2b(np.ascontiguousarray(samples.pixels[i]).tobytes(), digest_size=16).hexdigest()
-        groups.setdefault(digest, []).append(i)
-    crossing = [members for members in groups.values() if len({side[m] for m in members}) > 1]
+    crossing = [members for members in exact_duplicate_groups(samples) if len({side[m] for m in members}) > 1]
     if not crossing:
         return parts
     moved = {**side, **{m: "train" for members in crossing for m in members}}

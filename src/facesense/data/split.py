@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ..errors import DataError
 from .samples import Samples
-from .sources import canonical_split, read_dataset
+from .sources import SPLIT_ALIASES, canonical_split, read_dataset
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def assign_splits(
     # a generic name (val, validation) absent from the data is carved from training (val_size); a
     # split named for a dataset (PrivateTest on a file without it) is a mistake to say: carving
     # instead would leave the split the data does have (PublicTest) unused without a word
-    generic = val_split is not None and val_split.lower() in ("val", "valid", "validation", "dev")
+    generic = val_split is not None and val_split.lower() in SPLIT_ALIASES["val"] - {"publictest"}  # PublicTest: FER2013's own name
     if val is None and val_split is not None and has_splits and not generic:
         raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()} "
                         "(set val_split to one of them, or to val to hold val_size of the training rows out)")
@@ -263,10 +263,20 @@ def _warn_unused(samples: Samples, out: dict[str, np.ndarray]) -> None:
     taken = {canonical_split(samples.splits[i]): samples.splits[i] for i in np.flatnonzero(used) if samples.splits[i] and canonical_split(samples.splits[i])}
     unused = Counter(samples.splits[i] for i in np.flatnonzero(~used) if samples.splits[i] is None or not canonical_split(samples.splits[i]) or canonical_split(samples.splits[i]) in taken)
     if unused:
-        def said(name):
-            also = taken.get(canonical_split(name)) if name is not None else None
-            return "a blank split" if name is None else repr(name) + (f" (the data also calls that split {also!r}: write one name)" if also else "")
+        def also(name: str) -> str:
+            other = taken.get(canonical_split(name))
+            return f" (the data also calls that split {other!r}: write one name)" if other else ""
 
-        shown = ", ".join(f"{said(name)}: {n}" for name, n in sorted(unused.items(), key=lambda kv: str(kv[0])))
         log.warning("%s: %d row(s) belong to no split and are left out (%s); fix their split cells, or name the split in train_split, val_split or test_split",
-                    samples.source, sum(unused.values()), shown)
+                    samples.source, sum(unused.values()), cells_shown(unused, also))
+
+
+def odd_split_cells(splits: list[str | None]) -> Counter:
+    """How many rows have each blank split cell (None) or one that names no known split ('tset')."""
+    return Counter(s for s in splits if s is None or not canonical_split(s))
+
+
+def cells_shown(counts: Counter, note=lambda name: "") -> str:
+    """"a blank split: 2, 'tset': 2": split cells and their row counts as a warning shows them;
+    `note(name)` adds a word to a named one."""
+    return ", ".join(f"{'a blank split' if name is None else repr(name) + note(name)}: {n}" for name, n in sorted(counts.items(), key=lambda kv: str(kv[0])))

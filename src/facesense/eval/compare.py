@@ -31,10 +31,10 @@ def run_row(root: Path) -> dict:
     metrics_path = run.eval_dir("val") / "metrics.json"
     if not metrics_path.is_file():
         raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json): it trained without a validation split (val_size 0); compare takes runs that held one out")
-    m = _record(metrics_path, ())
+    m = _record(metrics_path)
     if "per_class" not in m and _task(run) == "gender_age":  # its validation is an age MAE and a calibration
         raise FacesenseError(f"{root}: a gender+age run; compare takes classifier runs (score gender+age runs with `facesense evaluate RUN --data DATA --split test`)")
-    m = _record(metrics_path, ("loss", "accuracy", "macro_f1", "per_class"))
+    _require(metrics_path, m, ("loss", "accuracy", "macro_f1", "per_class"))
     # a class without validation samples has no recall to be weakest at (its 0 is no measurement)
     present = {c: v for c, v in m["per_class"].items() if v.get("support", 1)} or m["per_class"]
     weakest = min(present.items(), key=lambda kv: kv[1]["recall"])
@@ -65,7 +65,7 @@ def _task(run: RunDir) -> str | None:
     return saved.get("task") if isinstance(saved, dict) else None
 
 
-def _record(path: Path, keys: tuple[str, ...]) -> dict:
+def _record(path: Path, keys: tuple[str, ...] = ()) -> dict:
     """A run's JSON record with the keys compare reads; one line naming the file when it is
     damaged (a disk that filled, a hand edit) instead of a traceback."""
     try:
@@ -73,12 +73,16 @@ def _record(path: Path, keys: tuple[str, ...]) -> dict:
         if not isinstance(record, dict):
             kind = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array"}.get(type(record), "value")
             raise ValueError(f"a JSON {kind}, not an object")
-        missing = [k for k in keys if k not in record]
-    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise FacesenseError(f"{path}: damaged, not the JSON the run wrote ({exc.__class__.__name__}: {exc}); retrain the run, or leave it out of the comparison") from None
+    _require(path, record, keys)
+    return record
+
+
+def _require(path: Path, record: dict, keys: tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in record]
     if missing:
         raise FacesenseError(f"{path}: lacks {', '.join(missing)}; not a record facesense wrote: retrain the run, or leave it out of the comparison")
-    return record
 
 
 def _validation_ids(run: RunDir) -> frozenset[str] | None:

@@ -157,25 +157,25 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def http_error(request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
 
-    def authorised(presented: str | None) -> bool:
-        return token is None or (presented is not None and hmac.compare_digest(presented.encode(), token.encode()))
+    def authorised(*presented: str | None) -> bool:
+        """Whether any of the readings of what a client presented is the token (None: nothing)."""
+        return token is None or any(p is not None and hmac.compare_digest(p.encode(), token.encode()) for p in presented)
 
-    def bearer(headers) -> str | None:
-        """The token of an `Authorization: Bearer TOKEN` header. Headers arrive decoded as
-        Latin-1: a browser or Python client sends 'é' as that one byte, curl as its two UTF-8
-        bytes, which decode back to the token."""
+    def bearer(headers) -> tuple[str, ...]:
+        """The token of an `Authorization: Bearer TOKEN` header, in both readings: headers arrive
+        decoded as Latin-1, so a browser or Python client's 'é' (one byte) is the text as it came,
+        and curl's (two UTF-8 bytes) is those bytes decoded as UTF-8."""
         header = headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
-            return None
+            return ()
         sent = header[7:]
         try:
-            as_utf8 = sent.encode("latin-1").decode("utf-8")
-        except UnicodeError:  # not UTF-8 bytes: the Latin-1 reading is what was meant
-            return sent
-        return as_utf8 if token is not None and hmac.compare_digest(as_utf8.encode(), token.encode()) else sent
+            return sent, sent.encode("latin-1").decode("utf-8")
+        except UnicodeError:  # not UTF-8 bytes: the Latin-1 reading is the only one
+            return (sent,)
 
     async def require_token(request: Request) -> None:
-        if not authorised(bearer(request.headers)):
+        if not authorised(*bearer(request.headers)):
             raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
 
     def read(path: str, **options):
@@ -281,7 +281,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         await ws.accept()  # then refuse with a close code the page can show (a refused handshake has none)
         # a browser cannot give a WebSocket a header: the page sends ?token=; other clients may send the header
         query = ws.query_params.get("token")
-        if not (authorised(bearer(ws.headers)) or authorised(query)):
+        if not authorised(*bearer(ws.headers), query):
             await ws.close(code=1008, reason="this server needs its access token")
             return
         if state["live"] >= limits.max_live:

@@ -267,7 +267,7 @@ class VideoJobs:
             job.cancel.set()
             if job.state == "queued":  # its place frees at once; the worker skips it
                 job.state = "cancelled"
-            if job.state in ("queued", "running", "cancelled"):
+            if job.state in ("running", "cancelled"):
                 return "cancelled"
             del self.jobs[job_id]
         self.store.drop(job_id)

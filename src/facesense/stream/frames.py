@@ -243,8 +243,8 @@ class LiveSource(Source):
             raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it{hint}")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
-        self._length = int(length) if length and 0 < length < 1e12 else 0  # live streams report garbage
-        self.declared_frames = self._length  # > 0: a file served over the network, read live all the same
+        # > 0: a file served over the network, read live all the same (live streams report garbage)
+        self.declared_frames = int(length) if length and 0 < length < 1e12 else 0
         self._lock = threading.Lock()
         self._frame: tuple[int, np.ndarray] | None = None
         self._read_count = 0
@@ -284,7 +284,7 @@ class LiveSource(Source):
                 failed_reads += 1
                 if not stalled and failed_reads < 5 and not self.is_camera:
                     continue
-                if self._length > 0 and self._read_count >= self._length - 1:
+                if self.declared_frames > 0 and self._read_count >= self.declared_frames - 1:
                     self._failed = True  # a stream of known length that reached its end
                     return
                 why = f"no new frame for {self.stall_timeout:g} s (stalled)" if stalled else "the connection closed"
@@ -366,6 +366,11 @@ def is_camera(source: str | int) -> bool:
     return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())
 
 
+def is_live(source: str | int) -> bool:
+    """A camera or a stream URL: read as it comes, not a file read frame by frame."""
+    return is_camera(source) or "://" in str(source)
+
+
 def source_name(source: str | int) -> str:
     """What a log row calls its source: 'camera 0', a stream URL without its user, password and
     query, or the file's path as given."""
@@ -402,7 +407,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     source = local_source(source)
     text = str(source)
     path = Path(text)
-    live = is_camera(source) or "://" in text
+    live = is_live(source)
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
         raise SourceError(f"--stride {stride} is for video files: {what}")

@@ -14,7 +14,7 @@ from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
-from .frames import SourceError, is_camera, local_source, open_source, source_name
+from .frames import SourceError, is_live, local_source, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
 from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
@@ -127,7 +127,7 @@ def _check_photos_out(opts: LiveOptions) -> None:
     """--photos-out: a folder (made if missing) for a photo folder's or a photo's annotated
     copies, apart from every folder the photos are read from: a copy must never replace a photo."""
     source, out = Path(str(opts.source)), Path(opts.photos_out)
-    live = is_camera(opts.source) or "://" in str(opts.source)
+    live = is_live(opts.source)
     if not live and not source.exists():
         return  # opening the source says it is missing
     if live or not (source.is_dir() or is_photo_file(source)):

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import FacesenseError
 from ..runtime.align import face_crops
 from ..runtime.classifier import FaceClassifier
+from ..runtime.faces import left_to_right
 from ..runtime.results import AgeEstimate, Prediction
 from .detect import Box
 from .frames import Frame, Source
@@ -146,7 +147,7 @@ def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: 
     """One still image (BGR): detection and classification, no tracking or smoothing; faces
     numbered left to right, as predict and live number a photo's faces."""
     t0 = time.perf_counter()
-    boxes = sorted(detector.detect(image), key=lambda b: (b.x, b.y))
+    boxes = left_to_right(detector.detect(image))
     t1 = time.perf_counter()
     models = face_models.enabled()
     outputs = classify_faces(image, boxes, models, margin)
@@ -217,7 +218,7 @@ class LiveSession:
         full_pass = photo or self.frames % settings.detect_every == 0
         boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
         if photo:  # a photo's faces are numbered left to right, as predict numbers them
-            boxes = sorted(boxes, key=lambda b: (b.x, b.y))
+            boxes = left_to_right(boxes)
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()
