@@ -26,19 +26,26 @@ WIDTH, HEIGHT = 640, 360
 
 
 def camera_frames(seconds: float = 2.0) -> list[np.ndarray]:
-    """A face for `seconds` (a real clip when ../shared/data is here, else the built-in demo
-    clip), then a second with no face, so every loop of the fake camera starts a new track."""
-    source = SHARED_CLIP if SHARED_CLIP.is_file() else None
-    if source is None:
-        source = make_demo_clip(Path(pytest.camera_tmp) / "demo.mp4", frames=int(30 * seconds))
-    cap = cv2.VideoCapture(str(source))
+    """One face for `seconds` (a real clip when ../shared/data is here, else the built-in demo
+    photo: the demo clip shows two faces, and a second face is a second track in every tab),
+    then a second with no face, so every loop of the fake camera starts a new track."""
     frames = []
-    while len(frames) < int(30 * seconds):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
-    cap.release()
+    if SHARED_CLIP.is_file():
+        cap = cv2.VideoCapture(str(SHARED_CLIP))
+        while len(frames) < int(30 * seconds):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
+        cap.release()
+    else:
+        face = demo_photo()
+        canvas = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
+        scale = 0.8 * HEIGHT / face.shape[0]
+        small = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        top, left = (HEIGHT - small.shape[0]) // 2, (WIDTH - small.shape[1]) // 2
+        canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+        frames = [canvas] * int(30 * seconds)
     return frames + [np.full((HEIGHT, WIDTH, 3), 90, np.uint8)] * 30
 
 
