@@ -314,3 +314,27 @@ def test_keeping_copies_together_never_empties_a_class_of_a_held_out_split(tmp_p
     copied = read_dataset(tmp_path / "s")
     assert {l for l, sp in zip(copied.labels, copied.splits) if sp == "test"} == {"a", "b"}
     assert "still cross the split: their class has no other image for a held-out side (b)" in caplog.text
+
+
+def test_inspect_and_split_count_spellings_of_one_class_as_one(tmp_path, capsys, caplog):
+    """A manifest labelled 'Angry' in some rows and 'angry' in others trains one class, but the
+    report counted two and the split made two folders of it: both now count what training reads."""
+    data = write_class_folders(tmp_path / "d", ["angry", "happy"], 6)
+    files = sorted(p.relative_to(data) for p in data.rglob("*.png"))
+    spelled = {"angry": ("Angry", "angry"), "happy": ("happy", "happy")}
+    (data / "labels.csv").write_text("path,label\n" + "".join(f"{f},{spelled[f.parent.name][n % 2]}\n" for n, f in enumerate(files)))
+    assert main(["data", "inspect", str(data / "labels.csv"), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["total"] == {"angry": 6, "happy": 6}
+    assert "labels 'Angry' and 'angry' are one class to train" in caplog.text
+    assert main(["data", "split", str(data / "labels.csv"), "--out", str(tmp_path / "s"), "--test-size", "0.5"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s" / "train").iterdir()) == ["angry", "happy"]
+
+
+def test_inspect_with_skip_bad_names_a_class_lost_while_reading_the_manifest(tmp_path, capsys, caplog):
+    """Rows whose images are missing are skipped as the manifest is read, before the report sees
+    them: a class of nothing but such rows vanished from the report without a word."""
+    data = write_class_folders(tmp_path / "d", ["a", "b", "c"], 4)
+    rows = [f"{c}/{c}_{j}.png,{c}" for c in "ac" for j in range(4)] + [f"b/gone_{j}.png,b" for j in range(3)]
+    (data / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    assert main(["data", "inspect", str(data / "labels.csv"), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
+    assert "class 'b' has no readable image" in caplog.text

@@ -20,6 +20,23 @@ from .runs import outside_dataset
 log = logging.getLogger("facesense")
 
 
+def _spellings_folded(samples, dataset: str):
+    """The dataset with labels that training reads as one class counted (and split) as one."""
+    import dataclasses
+
+    from .labels import fold_spellings
+
+    every = [*samples.labels, *filter(None, samples.skipped_labels)]
+    folded, folds = fold_spellings(every)
+    for name, raws in folds.items():
+        log.warning("%s: labels %s are one class to train (case, spaces and synonyms are folded): counted as %r; rename them in the data to keep them apart",
+                    dataset, " and ".join(map(repr, raws)), name)
+    if not folds:
+        return samples
+    fold = dict(zip(every, folded))
+    return dataclasses.replace(samples, labels=[fold[x] for x in samples.labels], skipped_labels=[fold.get(x, x) for x in samples.skipped_labels])
+
+
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
@@ -35,7 +52,7 @@ def _data_inspect(args) -> None:
         if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
-    samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
     if odd:
         log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
@@ -43,7 +60,7 @@ def _data_inspect(args) -> None:
     near = args.near_threshold if args.duplicates else None
     read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
-    gone = sorted(set(read.labels) - set(samples.labels))
+    gone = sorted({*read.labels, *filter(None, read.skipped_labels)} - set(samples.labels))
     if gone:  # --skip-bad left every image of a class out: the report has no such class
         log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
     print((out / "report.md").read_text())
@@ -67,7 +84,7 @@ def _data_split(args) -> None:
     from .data.sources import read_dataset
 
     out = outside_dataset(Path(args.out).resolve(), args.dataset)
-    samples = read_dataset(args.dataset, args.format, skip_bad=args.skip_bad)
+    samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     check_folder_names(samples)  # before the images are decoded
     if samples.split_names():
         log.warning("the data's own splits (%s) are pooled and split anew by --test-size/--val-size", ", ".join(samples.split_names()))

@@ -48,6 +48,18 @@ def normalise(name: str) -> str:
     return SYNONYMS.get(key, key)
 
 
+def fold_spellings(labels: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Labels that training reads as one class ('Angry' and 'angry', 'male' and 'man') -> that
+    one class's name, as a custom task names it; a label spelled one way only is kept as is.
+    -> (labels, {folded name: the spellings folded into it}), the second only for folds made."""
+    labels = list(labels)
+    spellings: dict[str, set[str]] = {}
+    for raw in labels:
+        spellings.setdefault(normalise(raw), set()).add(raw)
+    folds = {key: sorted(raws) for key, raws in spellings.items() if len(raws) > 1}
+    return [normalise(raw) if normalise(raw) in folds else raw for raw in labels], folds
+
+
 def task_classes(task: str, data_labels: Iterable[str] | None = None) -> tuple[str, ...]:
     """Class order for a task; a 'custom' task takes the sorted class names of the data's labels
     (mapped_labels: as a label map leaves them)."""

@@ -23,6 +23,7 @@ class Samples:
     pixels: np.ndarray | None = None  # N x H x W uint8, for sources that carry pixels inline
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
     skipped_splits: list[str | None] = field(default_factory=list)  # the split cell of each row skipped while reading
+    skipped_labels: list[str | None] = field(default_factory=list)  # the label of each row skipped while reading (None: unknown)
     columns: dict[str, list[str]] = field(default_factory=dict)  # extra manifest columns (groups)
 
     def __len__(self) -> int:
@@ -45,6 +46,7 @@ class Samples:
             pixels=self.pixels[keep] if self.pixels is not None else None,
             skipped=list(self.skipped),
             skipped_splits=list(self.skipped_splits),
+            skipped_labels=list(self.skipped_labels),
             columns={k: [v[i] for i in keep] for k, v in self.columns.items()},
         )
 

@@ -191,6 +191,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
+    skipped_labels: list[str | None] = []
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
         loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
@@ -218,6 +219,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                         raise DataError(f"{reason}; move it out of the dataset, or {SKIP_BAD_HINT}")
                     skipped.append((_shown(p.relative_to(root)), reason))
                     skipped_splits.append(split)
+                    skipped_labels.append(class_dir.name)
             if not images:
                 raise DataError(
                     f"{class_dir}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
@@ -228,7 +230,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                 labels.append(class_dir.name)
                 splits.append(split)
                 paths.append(p)
-    return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits)
+    return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels)
 
 
 def _pixel_values(text: str) -> np.ndarray:
@@ -237,6 +239,12 @@ def _pixel_values(text: str) -> np.ndarray:
     except ValueError:  # numpy's own words name neither the value nor the format
         bad = next((t for t in text.split() if not t.lstrip("-").isdigit()), text.strip()[:20])
         raise ValueError(f"pixel value {bad!r} is not a whole number (pixels are numbers 0..255 separated by spaces)") from None
+
+
+def _fer2013_name(code) -> str | None:
+    """The class a FER2013 row's emotion cell names, or None when it names none."""
+    text = str(code or "").strip()
+    return FER2013_CODES[int(text)] if text.isdigit() and int(text) < len(FER2013_CODES) else None
 
 
 def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
@@ -248,6 +256,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
+    skipped_labels: list[str | None] = []
     side = None
     for line_no, row in csv_rows(path):
         row_id = f"row{line_no - 1}"
@@ -269,13 +278,14 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
                 raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
             skipped.append((row_id, reason))
             skipped_splits.append((row.get("usage") or "").strip() or None)
+            skipped_labels.append(_fer2013_name(row.get("emotion")))
             continue
         ids.append(row_id)
         labels.append(FER2013_CODES[code])
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
-    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits)
+    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels)
 
 
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
@@ -292,6 +302,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     ids, labels, splits, paths = [], [], [], []
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
+    skipped_labels: list[str | None] = []
     first_seen: dict[str, tuple[int, str, str | None]] = {}  # image -> (line, label, split) of its first row
     repeats, conflicted = [], set()
     first_extra: dict[str, dict[str, str]] = {}  # image -> its first row's other columns
@@ -324,6 +335,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
                 raise DataError(f"{reason}; fix the row, or {SKIP_BAD_HINT}")
             skipped.append((rel or f"line{line_no}", reason))
             skipped_splits.append(split)
+            skipped_labels.append(label or None)
             continue
         first_seen[same] = (line_no, label, split)
         first_extra[same] = {c: (row.get(c) or "").strip() for c in extra}
@@ -338,9 +350,10 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         for i in sorted(set(range(len(ids))) - set(keep)):
             skipped.append((ids[i], f"{path} line {first_seen[os.path.normpath(ids[i])][0]}: image {ids[i]} has other rows with another label or split"))
             skipped_splits.append(splits[i])
+            skipped_labels.append(labels[i])
         ids, labels, splits, paths = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [paths[i] for i in keep]
         columns = {c: [v[i] for i in keep] for c, v in columns.items()}
     if repeats:
         log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once%s", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "",
                     f", with its first row's other columns ({repeat_differs[0]})" if repeat_differs else "")
-    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, columns=columns)
+    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, columns=columns)

@@ -149,8 +149,10 @@ def read_scored_rows(data, split: str | None, skip_bad: bool, fmt: str = "auto")
     def in_scope(cell: str | None) -> bool:
         return not named or cell in named
 
-    scored = [(skip, cell) for skip, cell in zip(samples.skipped, samples.skipped_splits) if in_scope(cell)]
-    samples.skipped, samples.skipped_splits = [skip for skip, _ in scored], [cell for _, cell in scored]
+    scored = [i for i, cell in enumerate(samples.skipped_splits) if in_scope(cell)]
+    samples.skipped, samples.skipped_splits = [samples.skipped[i] for i in scored], [samples.skipped_splits[i] for i in scored]
+    if samples.skipped_labels:
+        samples.skipped_labels = [samples.skipped_labels[i] for i in scored]
     if samples.skipped and not skip_bad:
         raise DataError(f"{samples.skipped[0][1]}; fix it, or pass --skip-bad to skip such samples")
     return samples, in_scope
