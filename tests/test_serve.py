@@ -518,3 +518,21 @@ def test_the_server_writes_its_address_for_a_health_check_and_removes_it_when_it
     finally:
         srv.close()
     assert not url_file.exists()
+
+
+def test_a_second_server_leaves_the_running_servers_address_for_the_health_check(tmp_path):
+    """A second `serve` in one container took over $FACESENSE_URL_FILE and removed it on exit,
+    so the health check failed while the first server still ran. A file a killed server left
+    (nobody answers at its address) is taken over."""
+    import socket
+
+    from facesense.serve.server import claim_url_file
+
+    url_file = tmp_path / "serve.url"
+    with socket.socket() as running:
+        running.bind(("127.0.0.1", 0))
+        running.listen()
+        first = f"http://127.0.0.1:{running.getsockname()[1]}/"
+        assert claim_url_file(url_file, first)
+        assert not claim_url_file(url_file, "http://127.0.0.1:9/") and url_file.read_text().strip() == first
+    assert claim_url_file(url_file, "http://127.0.0.1:9/") and url_file.read_text().strip() == "http://127.0.0.1:9/"  # the first is gone

@@ -147,6 +147,38 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
+def _read_url(url_file: Path) -> str | None:
+    try:
+        return url_file.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _answers(url: str) -> bool:
+    """Whether something accepts connections at the host and port of `url`."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=1):
+            return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def claim_url_file(url_file: Path, local: str) -> bool:
+    """Write this server's address to `url_file` unless another running server's address is
+    there: a second `serve` in one container (on another port) would otherwise take over the
+    health check and, on exit, remove the address of the server still running. A file left by a
+    server that was killed names an address nobody answers at, and is taken over."""
+    other = _read_url(url_file)
+    if other and other != local and _answers(other):
+        print(f"note: {url_file} names another running facesense page ({other}); it stays the one the health check follows", file=sys.stderr)
+        return False
+    write_text(url_file, local + "\n")
+    return True
+
+
 def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None) -> None:
     """Serve until stopped. `url_file`: where to write the page's local address while serving
     (a container's health check reads it, so it follows --port and https)."""
@@ -165,13 +197,13 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
     other = _other_devices_address(host)
     here = "::1" if host == "::" else "127.0.0.1"  # a v6-only socket does not answer on 127.0.0.1
     local = _url(scheme, here if every else host, port)
-    if url_file is not None:  # before the address is printed: whoever reads that may look for it
-        write_text(url_file, local + "\n")
+    # before the address is printed: whoever reads that may look for it
+    claimed = url_file is not None and claim_url_file(url_file, local)
     print(f"facesense page on {local}"
           + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        if url_file is not None:
+        if claimed and _read_url(url_file) == local:  # not a file another serve has claimed since
             url_file.unlink(missing_ok=True)
