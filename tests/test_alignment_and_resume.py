@@ -220,6 +220,20 @@ def test_resume_refuses_a_finished_run_and_changed_data(tmp_path, folders3):
         train(None, resume=part.root, progress=False)
 
 
+def test_resume_says_when_an_image_was_replaced_under_the_same_name(tmp_path, folders3, caplog):
+    """Its id and label unchanged, an image with other pixels went unnoticed: the resumed epochs
+    trained on another dataset than the first. A newer image library can decode a JPEG a little
+    differently, so this warns (with the count and a file) instead of refusing."""
+    from PIL import Image
+
+    part = train(small_config(folders3, tmp_path), progress=False, stop_after=1)
+    train(None, resume=part.root, progress=False, stop_after=2)
+    assert "other pixels than when the run started" not in caplog.text
+    Image.fromarray(np.full((48, 48), 7, np.uint8)).save(folders3 / "happy" / "happy_3.png")
+    train(None, resume=part.root, progress=False)
+    assert "1 image(s) have other pixels than when the run started (e.g. happy/happy_3.png)" in caplog.text
+
+
 def test_a_new_run_names_the_killed_one_it_could_resume(tmp_path, folders3, caplog):
     """Rerunning the command after a kill starts name-2; it says how to continue name-1 instead."""
     killed = train(small_config(folders3, tmp_path), progress=False, stop_after=1)

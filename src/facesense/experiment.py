@@ -15,7 +15,7 @@ import yaml
 
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml
-from .data.prepare import PreparedData, manifest_csv, prepare_data
+from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data
 from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
@@ -32,7 +32,7 @@ def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> Non
     if cfg is not None or not run.labels.is_file():
         write_json(run.labels, schema.stamped("labels", {"classes": data.classes, "input_spec": data.spec.to_dict()}))
     if cfg is not None or not run.split_manifest.is_file():
-        write_text(run.split_manifest, manifest_csv(data.manifest_rows))
+        write_text(run.split_manifest, manifest_csv(data.manifest_rows, pixel_digests(data)))
     if data.skipped and (cfg is not None or not run.skipped.is_file()):
         buf = io.StringIO()
         csv.writer(buf).writerows([("id", "reason", schema.KEY), *[(i, why, schema.VERSIONS["skipped"]) for i, why in data.skipped]])
@@ -238,9 +238,17 @@ def _check_same_data(run: RunDir, data: PreparedData) -> None:
     if not run.split_manifest.is_file():
         return
     with open(run.split_manifest, newline="") as f:
-        started = [tuple(row[:3]) for row in list(csv.reader(f))[1:]]
+        header, *rows = list(csv.reader(f))
+    started = [tuple(row[:3]) for row in rows]
     if started != [tuple(row) for row in data.manifest_rows]:
         raise FacesenseError(f"--resume {run.root}: the data changed since the run started (its samples or split differ from {run.split_manifest.name}); start a new run on the new data")
+    if "pixels_digest" not in header:  # a run started before manifests carried the pixels' hash
+        return
+    column = header.index("pixels_digest")
+    changed = [row[0] for row, now in zip(rows, pixel_digests(data)) if row[column] != now]
+    if changed:  # a warning: a newer image library may decode the same JPEG a little differently
+        log.warning("--resume %s: %d image(s) have other pixels than when the run started (e.g. %s): replaced under the same name, or decoded by another version of the image library; "
+                    "the epochs from here train and validate on the new pixels (start a new run to train on one version of the data)", run.root, len(changed), changed[0])
 
 
 def _broadcast_run(run: RunDir | None) -> RunDir:

@@ -92,9 +92,23 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
 
 
-def manifest_csv(rows: list[tuple[str, str, str]]) -> str:
+def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = None) -> str:
+    """The split manifest; `digests` (a training run's) adds each sample's pixels_digest."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["id", "label", "split", schema.KEY])
-    w.writerows([(*row, schema.VERSIONS["split_manifest"]) for row in rows])
+    w.writerow(["id", "label", "split", *(["pixels_digest"] if digests is not None else []), schema.KEY])
+    w.writerows([(*row, *([d] if digests is not None else []), schema.VERSIONS["split_manifest"]) for row, d in zip(rows, digests or [None] * len(rows))])
     return buf.getvalue()
+
+
+def pixel_digests(data: PreparedData) -> list[str]:
+    """A short hash of each manifest row's decoded pixels, in `manifest_rows` order: a resumed
+    run can tell an image replaced under the same name (its id and label unchanged)."""
+    import hashlib
+
+    where = {(name, i): (part, n) for name, part in data.splits.items() for n, i in enumerate(part.ids)}
+    out = []
+    for sample_id, _, split in data.manifest_rows:
+        part, n = where[(split, sample_id)]
+        out.append(hashlib.blake2b(part.images[n].numpy().tobytes(), digest_size=8).hexdigest())
+    return out
