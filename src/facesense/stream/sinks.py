@@ -21,6 +21,7 @@ from .. import schema
 from ..errors import FacesenseError, OutputError
 from ..runs import temp_beside, write_bytes, write_failure, write_json
 from .pipeline import STAGES, FrameResult
+from .tallies import Median, Percentiles, Series
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +500,7 @@ class TrackRecord:
         self.photo = photo  # a photo folder's face: the photo it is in (a track never spans two)
         self.frames = 0
         self.labels: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}
-        self.ages: list[float] = []
+        self.ages = Median()
 
     def add(self, face, time_s: float) -> None:
         self.frames += 1
@@ -508,7 +509,7 @@ class TrackRecord:
             if getattr(face, key):
                 counts[getattr(face, key).label] += 1
         if face.age:
-            self.ages.append(face.age.years)
+            self.ages.add(face.age.years)
 
     def summary(self, track_id: int) -> dict:
         out = {"track_id": track_id, "first_s": round(self.first_s, 3), "last_s": round(self.last_s, 3), "frames": self.frames}
@@ -519,7 +520,7 @@ class TrackRecord:
                 out[key] = counts.most_common(1)[0][0]
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
         if self.ages:
-            out["age_median"] = round(float(np.median(self.ages)), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
+            out["age_median"] = round(self.ages.value(), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
         return out
 
 
@@ -528,11 +529,12 @@ class SummaryCollector:
     and what each track showed most (expression and gender shares, median age)."""
 
     def __init__(self):
-        self.stage_ms: dict[str, list[float]] = {s: [] for s in (*STAGES, "draw", "total")}
+        self.stage_ms = {s: Percentiles() for s in (*STAGES, "draw", "total")}
         self.frames = 0
         self.faces = 0
         self.frames_with_faces = 0
-        self.timeline: dict[int, list[tuple[float, dict[str, float]]]] = {}  # per track: (time, expression probabilities)
+        self.timeline: dict[int, Series] = {}  # per track: (time, expression probabilities in timeline_classes order)
+        self.timeline_classes: list[str] = []
         self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
 
@@ -541,21 +543,22 @@ class SummaryCollector:
         self.faces += len(result.faces)
         self.frames_with_faces += bool(result.faces)
         for stage, seconds in result.timings.items():
-            self.stage_ms[stage].append(seconds * 1000)
-        self.stage_ms["draw"].append(draw_s * 1000)
-        self.stage_ms["total"].append((sum(result.timings.values()) + draw_s) * 1000)
+            self.stage_ms[stage].add(seconds * 1000)
+        self.stage_ms["draw"].add(draw_s * 1000)
+        self.stage_ms["total"].add((sum(result.timings.values()) + draw_s) * 1000)
         for face in result.faces:
             self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s, result.frame.photo)).add(face, result.frame.time_s)
             if face.expression:
-                self.timeline.setdefault(face.track_id, []).append((result.frame.time_s, face.expression.probs))
+                self.timeline_classes = self.timeline_classes or list(face.expression.probs)
+                self.timeline.setdefault(face.track_id, Series()).add(result.frame.time_s, [face.expression.probs.get(c, 0.0) for c in self.timeline_classes])
 
     def summary(self, dropped: int = 0, error: str | None = None) -> dict:
         wall = time.perf_counter() - self.t_start
         latency = {
-            stage: {"median_ms": round(float(np.median(v)), 3), "p95_ms": round(float(np.percentile(v, 95)), 3)}
+            stage: {"median_ms": round(v.percentile(50), 3), "p95_ms": round(v.percentile(95), 3)}
             for stage, v in self.stage_ms.items() if v
         }
-        processing = sum(self.stage_ms["total"]) / 1000
+        processing = self.stage_ms["total"].total / 1000
         return {
             "frames": self.frames,
             "faces": self.faces,
@@ -581,15 +584,17 @@ class SummaryCollector:
 
         from ..runs import atomic_path
 
-        busiest = sorted(self.timeline, key=lambda tid: -len(self.timeline[tid]))[:max_tracks]
+        busiest = sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:max_tracks]
         colours = class_colours(classes)
-        t_end = max(points[-1][0] for points in self.timeline.values())
+        series = {tid: s.all_points() for tid, s in self.timeline.items()}
+        t_end = max(points[-1][0] for points in series.values())
+        column = {c: i for i, c in enumerate(self.timeline_classes)}
         fig = Figure(figsize=(9, 1.0 + 1.45 * len(busiest)), dpi=100, layout="constrained")
         axes = fig.subplots(len(busiest), 1, sharex=True, squeeze=False)[:, 0]
         for ax, tid in zip(axes, sorted(busiest)):
-            points = self.timeline[tid]
+            points = series[tid]
             times = np.array([t for t, _ in points])
-            probs = np.array([[p.get(c, 0.0) for c in classes] for _, p in points])
+            probs = np.array([[p[column[c]] if c in column else 0.0 for c in classes] for _, p in points])
             for segment in _segments(times):  # a track the detector lost for a while: no area across the gap
                 ax.stackplot(times[segment], probs[segment].T, colors=[colours[c] for c in classes], linewidth=0)
             ax.set_ylim(0, 1)
@@ -615,7 +620,7 @@ class SummaryCollector:
             label, n = genders.most_common(1)[0]
             parts.append(f"{label} in {n / sum(genders.values()):.0%} of frames")
         if record.ages:
-            parts.append(f"median age {np.median(record.ages):.0f}")  # as summary.json's age_median
+            parts.append(f"median age {record.ages.value():.0f}")  # as summary.json's age_median
         return "  ·  ".join(parts)
 
 
