@@ -119,13 +119,24 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     assert main(["evaluate", run, "--data", str(copy), "--split", "val", "--out", str(tmp_path / "e5")]) == 0
     assert scored(tmp_path / "e5") == held
     # the same images in another layout (a manifest beside them, its rows in another order): a
-    # recomputed val was another set of images, mostly training ones, scored without a word
+    # recomputed val was another set of images, mostly training ones, scored without a word; they
+    # are found by the files the ids name, the run's data being at hand
     rows = ["path,label"] + [f"../{folders3.name}/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(folders3.glob("*/*.png"), reverse=True)]
     (tmp_path / "manifest").mkdir()
     (tmp_path / "manifest" / "labels.csv").write_text("\n".join(rows) + "\n")
-    capsys.readouterr()
-    assert main(["evaluate", run, "--data", str(tmp_path / "manifest"), "--split", "val", "--out", str(tmp_path / "e3")]) == 2
-    assert f"of the {len(held)} val samples resnet_fer_small-1 held out" in capsys.readouterr().err
+    assert main(["evaluate", run, "--data", str(tmp_path / "manifest"), "--split", "val", "--out", str(tmp_path / "e3")]) == 0
+    assert sorted(i.split("/", 2)[2] for i in scored(tmp_path / "e3")) == held
+    # the same images listed in a manifest but the run's data is not where it trained: by id only, refused
+    moved = tmp_path / "moved"
+    shutil.copytree(folders3, moved / folders3.name)
+    shutil.copytree(tmp_path / "manifest", moved / "manifest")
+    folders3.rename(tmp_path / "gone")
+    try:
+        capsys.readouterr()
+        assert main(["evaluate", run, "--data", str(moved / "manifest"), "--split", "val", "--out", str(tmp_path / "e6")]) == 2
+        assert f"of the {len(held)} val samples resnet_fer_small-1 held out" in capsys.readouterr().err
+    finally:
+        (tmp_path / "gone").rename(folders3)
     # other data: the run's val is not in it either; without --split it is scored whole
     other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 8, seed=9)
     assert main(["evaluate", run, "--data", str(other), "--split", "val", "--out", str(tmp_path / "e4")]) == 2
@@ -463,3 +474,41 @@ def test_export_default_names_come_from_the_run(tmp_path, monkeypatch):
     assert _export_name(".") == "g.v1.5-1" and _export_name(str(run)) == "g.v1.5-1"
     assert _export_name(str(run / "best.pt")) == "g.v1.5-1-best" and _export_name(str(tmp_path / "mine.v2.pt")) == "mine.v2"
     assert _export_name("expression") == "expression"
+
+
+def test_training_images_are_recognised_by_file_in_a_copy_a_subset_or_the_whole_folder(tmp_path, folders3, capsys, caplog):
+    """A run trained on a manifest of part of a folder: evaluating it on a copy of that manifest
+    elsewhere, or on the whole folder, scored its training images without a note, and --split val
+    on the whole folder refused its held-out rows as 'not in it' (found by a bug hunt)."""
+    images = sorted(folders3.glob("*/*.png"))[::2]
+    rows = "path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images)  # absolute paths
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "labels.csv").write_text(rows)
+    run = train_cli(capsys, f"data={tmp_path / 'sub' / 'labels.csv'}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "labels.csv").write_text(rows)
+    n_train = sum(1 for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "train")
+    for data in (tmp_path / "copy" / "labels.csv", folders3):
+        caplog.clear()
+        assert main(["evaluate", run, "--data", str(data), "--out", str(tmp_path / "e" / data.parent.name)]) == 0
+        assert f"trained on {n_train} of the" in caplog.text, data
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "val")]) == 0
+    held = {Path(r["id"]).name for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"}
+    assert {Path(r["id"]).name for r in csv.DictReader(open(tmp_path / "val" / "predictions.csv"))} == held
+
+
+def test_a_split_recomputed_on_data_not_the_models_own_says_so(trained_run, folders3, caplog):
+    """Without the run's split_manifest.csv (a shipped model has none), --split val on a subset
+    of its data was a fresh draw, mostly of training images, scored without a word."""
+    import shutil
+
+    tmp_path, run = trained_run
+    (Path(run) / "split_manifest.csv").unlink()
+    assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "own")]) == 0
+    assert "split recomputed from the model's training settings" not in caplog.text
+    subset = tmp_path / "subset" / folders3.name
+    for p in sorted(folders3.glob("*/*.png"))[::2]:
+        (subset / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, subset / p.parent.name / p.name)
+    assert main(["evaluate", run, "--data", str(subset), "--split", "val", "--out", str(tmp_path / "sub")]) == 0
+    assert f"'val' split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on ({folders3.name})" in caplog.text

@@ -249,7 +249,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["group_by"] = group_by.lower()
     from .evaluate import training_data_note
 
-    note = training_data_note(scorer.config or {}, data, split, model, data_splits=data_splits)
+    own = Path(str(model))
+    note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own if own.exists() else None, data_splits,
+                              [samples.paths[i] for i in kept] if samples.paths is not None else None)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note

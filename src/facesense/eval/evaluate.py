@@ -6,6 +6,7 @@ model needs no PyTorch; a training checkpoint is exported on the fly (training e
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -78,7 +79,7 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
 
 
-def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str], config: dict | None = None) -> np.ndarray | None:
+def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str], config: dict | None = None, read_paths: set[str] | None = None) -> np.ndarray | None:
     """A run's own `split` rows, by the ids its split_manifest.csv lists, where that file is at
     hand: exact whatever order, layout of the same names or added images the data has (a split
     recomputed from the run's seed on data in another layout or order was another draw, mostly
@@ -100,12 +101,19 @@ def manifest_split(samples, split: str, model_path: Path | None, data, read_ids:
     own_file = recorded is not None and recorded.is_file() and recorded.resolve() == Path(str(data)).resolve()
     if samples.paths is None and not own_file:  # csv rows are named by number: any csv has a row12 (a csv is known only by its path)
         raise DataError(f"{data}: {run.name} trained on {(config or {}).get('data')}: a csv's rows are matched by their number, so {refuse}")
-    have = {_posix(i) for i in read_ids}
-    missing = [i for i in ids if i not in have]
+    # an id is found as the data names it (the same layout, wherever the data now is), or as the
+    # file it names (a copy of the run's manifest elsewhere, a subset, the whole folder it came from)
+    have = {_posix(i) for i in read_ids} | (read_paths or set())
+    paths = _id_path_list(ids, config) if samples.paths is not None else None
+    as_path = dict(zip(ids, paths)) if paths else {}
+    missing = [i for i in ids if i not in have and as_path.get(i) not in have]
     if missing:
         raise DataError(f"{data}: {len(missing)} of the {len(ids)} {part} samples {run.name} held out ({run / 'split_manifest.csv'}) are not in it (e.g. {missing[0]}): {refuse}")
     where = {_posix(sample_id): k for k, sample_id in enumerate(samples.ids)}
-    return np.asarray(sorted(where[i] for i in ids if i in where), dtype=np.int64)  # those a --label-map kept
+    if samples.paths is not None:
+        where.update({_normal_path(p): k for k, p in enumerate(samples.paths) if _normal_path(p) not in where})
+    found = {where.get(i, where.get(as_path.get(i))) for i in ids}
+    return np.asarray(sorted(k for k in found if k is not None), dtype=np.int64)  # those a --label-map kept
 
 
 def _posix(sample_id: str) -> str:
@@ -121,25 +129,33 @@ def _recorded_data(config: dict | None) -> Path | None:
     return path if path is not None and path.is_absolute() and path.exists() else None
 
 
-def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None) -> str | None:
+def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None,
+                       scored_paths: list | None = None) -> str | None:
     """A sentence when the evaluated rows include the model's own training images. With the
     run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
-    run's recomputed split can hold this run's training samples); otherwise judged from its
+    run's recomputed split can hold this run's training samples), by the images' paths where the
+    data it trained on is at hand (so a copy of its manifest, a subset or the whole folder it
+    was a subset of count too), else by id on the same dataset; otherwise judged from its
     config: the data it trained on (shipped models record a name only) with no held-out split
     chosen, or data it took whole (extra_data)."""
     name = _dataset_path(data).name
-    if not _same_dataset(config.get("data"), data):
-        if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
-            return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
-        return None
+    same = _same_dataset(config.get("data"), data)
     trained = _trained_ids(model_path)
-    if trained is not None and scored_ids is not None:
-        n = len(trained & {_posix(i) for i in scored_ids})
+    by_path = _id_paths(trained, config) if trained is not None and scored_paths is not None else None
+    if trained is not None and scored_ids is not None and (same or by_path):
+        scored = {_posix(i) for i in scored_ids} if same else set()
+        n = len(trained & scored) if same else 0
+        if by_path:
+            n = max(n, sum(1 for p in scored_paths if _normal_path(p) in by_path))
         if n == 0:
             return None
         held_out = _held_out_split(config, data_splits)
         advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
         return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
+    if not same:
+        if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
+            return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
+        return None
     train_split = config.get("train_split")
     if not _trained_on_split(config, split, data_splits):
         return None
@@ -231,13 +247,35 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
 
 
+def _normal_path(path) -> str:
+    return os.path.normpath(os.path.abspath(str(path)))
+
+
+def _id_paths(ids, config: dict | None) -> set[str] | None:
+    """A run's sample ids as the files they name, where the data it trained on is at hand here
+    (ids are relative to its folder, or to its labels.csv's; absolute in a manifest that gave
+    them so; a csv of pixel rows names rows, rowN, which name no file). None: that data is not
+    here."""
+    paths = _id_path_list(ids, config)
+    return set(paths) if paths is not None else None
+
+
+def _id_path_list(ids, config: dict | None) -> list[str] | None:
+    """_id_paths, one per id in order."""
+    recorded = _recorded_data(config)
+    if recorded is None:
+        return None
+    base = recorded if recorded.is_dir() else recorded.parent
+    return [_normal_path(base / _posix(i)) for i in ids]
+
+
 def _trained_ids(model_path: Path | None) -> set[str] | None:
     """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
     ids = _manifest_ids(model_path)
     return None if ids is None else {_posix(i) for i, split in ids.items() if split == "train"}
 
 
-def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None) -> np.ndarray:
+def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None, read_paths: set[str] | None = None) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the rows the run held out,
     as its split_manifest.csv beside `model_path` lists them (`manifest_split`; `read_ids`: the
     data's ids before a --label-map dropped rows), else the split recomputed from the seed and
@@ -245,7 +283,7 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     idx = _match(samples, split)
     if idx is not None:
         return idx
-    idx = manifest_split(samples, split, model_path, data, set(samples.ids) if read_ids is None else read_ids, config)
+    idx = manifest_split(samples, split, model_path, data, set(samples.ids) if read_ids is None else read_ids, config, read_paths)
     if idx is not None:
         return idx
     # recomputed on data without splits, or on the very data (by its path here, not a name a
@@ -255,8 +293,11 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     own_rows = config.get("train_split") is None and here is not None and here.is_dir() and here.resolve() == _dataset_path(data).resolve()
     recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
-        if model_path is not None and model_path.suffix.lower() == ".onnx":
-            log.warning("no split_manifest.csv beside %s: its %r split is recomputed from its training settings, which gives the run's own rows only on the very data it trained on", model_path.name, split)
+        own_data = here is not None and here.resolve() == _dataset_path(data).resolve()
+        if not own_data:  # a shipped model records its data's name only; a subset of it draws other rows
+            named = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
+            log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it; "
+                        "on a subset or other data the draw may hold its training images", split, named)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
@@ -270,6 +311,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     loaded = load_for_evaluation(model, device)
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
+    read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None
     check_group_column(samples.columns, group_by, data)
     # name the map that was used: the one given, or the one the model was trained with
     map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
@@ -285,7 +327,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
-        idx = select_split(samples, split, source.config, data, source.path, read_ids)
+        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
@@ -299,7 +341,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
-    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits)
+    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
