@@ -435,7 +435,7 @@ def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):
     first[2] = ""
     (utk / "labels.csv").write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
     assert main(["evaluate", "age", "--data", str(utk), "--out", str(tmp_path / "e")]) == 2
-    assert "age '' is not a number" in capsys.readouterr().err
+    assert "age '' of images/f0.png is not a number" in capsys.readouterr().err
     bad = write_age_manifest(tmp_path / "bad", n=4)
     for image in (bad / "images").iterdir():
         image.write_text("not an image")
@@ -476,3 +476,30 @@ def test_age_predictions_keep_the_age_apart_from_its_decade_group(tmp_path, caps
         rows = list(reader)
     assert reader.fieldnames.count("age") == 1 and "age_group" in reader.fieldnames
     assert all(float(r["age"]) >= 0 and r["age_group"].endswith(("9", "+")) for r in rows)
+
+
+def test_one_report_per_folder_and_skipped_rows_listed(tmp_path, capsys):
+    """An age report written where a classifier report was (or the other way) left the other's
+    files beside it; --skip-bad said how many rows it skipped but not which; a blank age could
+    not be skipped (found by a bug hunt)."""
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    lines = (utk / "labels.csv").read_text().splitlines()
+    age = lines[0].split(",").index("age")
+    lines[1] = ",".join("" if j == age else v for j, v in enumerate(lines[1].split(",")))
+    (utk / "labels.csv").write_text("\n".join(lines) + "\n")
+    first = lines[1].split(",")[0]
+    out = tmp_path / "e"
+    assert main(["evaluate", "gender", "--data", str(utk), "--out", str(out)]) == 0
+    assert main(["evaluate", "age", "--data", str(utk), "--out", str(out)]) == 2
+    assert f"of {first} is not a number" in capsys.readouterr().err
+    assert main(["evaluate", "age", "--data", str(utk), "--skip-bad", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json", "age_predictions.csv", "skipped.csv"]
+    with open(out / "skipped.csv", newline="") as f:
+        assert [(r["id"], r["reason"]) for r in csv.DictReader(f)] == [(first, "age '' is not a number")]
+    (utk / first).write_text("not an image")
+    assert main(["evaluate", "gender", "--data", str(utk), "--skip-bad", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "age_metrics.json" not in names and "age_predictions.csv" not in names and "metrics.json" in names
+    with open(out / "skipped.csv", newline="") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == [first]
+    assert "listed with why in skipped.csv" in (out / "report.md").read_text()

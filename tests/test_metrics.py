@@ -66,3 +66,17 @@ def test_report_names_the_absent_classes():
     text = markdown_report(m, "six of seven")
     assert "Absent from the labels: 'disgust'. Macro-F1, balanced accuracy and ROC AUC average over the 6 classes present." in text
     assert "| disgust (absent) | 0.000 | - | - | 0 |" in text
+
+
+def test_binary_rates_of_a_class_absent_from_the_labels_are_undefined_not_zero():
+    """With every 'woman' row mapped away, TPR and FNR printed 0.000 each (they sum to 1 when
+    defined): there is nothing to count, which the report shows as '-' (found by a bug hunt)."""
+    from facesense.eval.report import markdown_report
+
+    y = np.zeros(10, dtype=int)
+    probs = np.tile([0.9, 0.1], (10, 1))
+    probs[0] = [0.2, 0.8]
+    m = classification_metrics(y, probs, ["man", "woman"])
+    assert m["binary"]["tpr"] is None and m["binary"]["fnr"] is None
+    assert m["binary"]["fpr"] == pytest.approx(0.1) and m["binary"]["tnr"] == pytest.approx(0.9)
+    assert "TPR -, FPR 0.100, TNR 0.900, FNR -" in markdown_report(m, "t")

@@ -225,7 +225,7 @@ def _evaluate(args) -> None:
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
-        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics", m["skipped"])
+        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):

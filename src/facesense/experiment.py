@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_dat
 from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
+from .eval.report import skipped_csv
 from .models import build_model, count_parameters
 from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
 from .train.loop import Trainer, pick_device
@@ -34,9 +34,7 @@ def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> Non
     if cfg is not None or not run.split_manifest.is_file():
         write_text(run.split_manifest, manifest_csv(data.manifest_rows, pixel_digests(data)))
     if data.skipped and (cfg is not None or not run.skipped.is_file()):
-        buf = io.StringIO()
-        csv.writer(buf).writerows([("id", "reason", schema.KEY), *[(i, why, schema.VERSIONS["skipped"]) for i, why in data.skipped]])
-        write_text(run.skipped, buf.getvalue())
+        write_text(run.skipped, skipped_csv(data.skipped))
         log.warning("skipped %d unreadable sample(s) (skip_bad=true); listed in %s", len(data.skipped), run.skipped)
     if cfg is not None:
         write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

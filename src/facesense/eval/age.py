@@ -24,6 +24,7 @@ from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
+from .report import REPORT_FILES, skipped_csv
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -231,14 +232,19 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     source = Path(str(split_from or model))
     samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None)
-    bad = next((v for v in samples.columns["age"] if not is_finite_number(v)), None)
-    if bad is not None:  # as training says it
-        raise DataError(f"{data}: age {bad!r} is not a number; fix the age column")
+    bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
+    if bad and not skip_bad:  # as training says it, with the row
+        first = bad[0]
+        raise DataError(f"{data}: age {samples.columns['age'][first]!r} of {samples.ids[first]} is not a number; fix the age column, or pass --skip-bad to leave such rows out")
+    if bad:
+        skipped = [(samples.ids[i], f"age {samples.columns['age'][i]!r} is not a number") for i in bad]
+        samples = samples.subset([i for i in range(len(samples)) if i not in set(bad)])
+        samples.skipped = samples.skipped + skipped
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
     if not kept:
         raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)})")
     if samples.skipped:
-        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics", len(samples.skipped))
+        log.warning("skipped %d sample(s) (--skip-bad: unreadable images, unusable ages); they are not in these metrics and are listed in skipped.csv", len(samples.skipped))
     ages = np.array([float(samples.columns["age"][i]) for i in kept])
     gender_probs, age_probs = _score_in_batches(scorer, images)
     years, sd = years_and_sd(age_probs, scorer.bins)
@@ -284,8 +290,11 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         said = [labels[j], scorer.classes[int(gender_probs[j].argmax())]] if genders else []  # the label as the network names it
         writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *said, *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
     out_dir.mkdir(parents=True, exist_ok=True)
-    with building(out_dir, "age_metrics.json") as build:  # an earlier report here stays whole until this one is
+    # an earlier report here stays whole until this one is; a classifier report's files go
+    with building(out_dir, "age_metrics.json", ("age_predictions.csv", "metrics.json", *REPORT_FILES)) as build:
         write_text(build / "age_predictions.csv", buf.getvalue())
+        if samples.skipped:
+            write_text(build / "skipped.csv", skipped_csv(samples.skipped))
         write_json(build / "age_metrics.json", schema.stamped("age_metrics", m))
     return m
 

@@ -336,7 +336,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     probs = score_images(loaded, images)
     path = loaded.path
     history = path.parent / "history.csv" if path is not None and path.is_file() else None
-    extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped}
+    extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped, "_skipped": list(samples.skipped)}
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)

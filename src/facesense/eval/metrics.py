@@ -60,7 +60,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
     }
     if k == 2:
         tn, fp, fn, tp = confusion.ravel()
-        rate = lambda a, b: float(a / (a + b)) if (a + b) else 0.0  # noqa: E731
+        rate = lambda a, b: float(a / (a + b)) if (a + b) else None  # noqa: E731  (None: a class absent from the labels leaves nothing to count)
         out["binary"] = {
             "positive_class": classes[1],
             "tpr": rate(tp, fn), "fpr": rate(fp, tn), "tnr": rate(tn, fp), "fnr": rate(fn, tp),

@@ -28,7 +28,16 @@ def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, class
 
 # what an evaluation writes besides metrics.json; one an earlier report had and this one does not
 # (roc.png of a binary task, learning curves of a run) is removed with it
-REPORT_FILES = ("predictions.csv", "confusion.png", "roc.png", "reliability.png", "learning_curves.png", "report.md")
+REPORT_FILES = ("predictions.csv", "confusion.png", "roc.png", "reliability.png", "learning_curves.png", "report.md", "skipped.csv")
+# what an age evaluation writes: one folder holds one report, so each kind removes the other's
+AGE_REPORT_FILES = ("age_metrics.json", "age_predictions.csv")
+
+
+def skipped_csv(skipped: list[tuple[str, str]]) -> str:
+    """The samples an evaluation with --skip-bad left out, each with why."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows([("id", "reason", schema.KEY), *[(i, why, schema.VERSIONS["skipped"]) for i, why in skipped]])
+    return buf.getvalue()
 
 
 def write_evaluation(
@@ -47,10 +56,13 @@ def write_evaluation(
     metrics = classification_metrics(y_true, probs, classes, loss=loss, train_labels=train_labels)
     extra = dict(extra or {})
     groups = extra.pop("_groups", None)
+    skipped = extra.pop("_skipped", None)
     metrics.update(extra)
     if groups is not None:
         metrics["by_group"] = group_metrics(y_true, probs, groups, classes)
-    with building(out_dir, "metrics.json", REPORT_FILES) as build:
+    with building(out_dir, "metrics.json", REPORT_FILES + AGE_REPORT_FILES) as build:
+        if skipped:
+            write_text(build / "skipped.csv", skipped_csv(skipped))
         _write_report(build, metrics, ids, y_true, probs, classes, title, history_csv)
     return metrics
 
@@ -106,10 +118,13 @@ def markdown_report(m: dict, title: str) -> str:
             lines.append(f"| {c} (absent) | {v['precision']:.3f} | - | - | 0 |")
     if "binary" in m:
         b = m["binary"]
-        lines += ["", f"Positive class '{b['positive_class']}': TPR {b['tpr']:.3f}, FPR {b['fpr']:.3f}, TNR {b['tnr']:.3f}, FNR {b['fnr']:.3f}"]
+        rate = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731  (-: a class absent from the labels)
+        lines += ["", f"Positive class '{b['positive_class']}': TPR {rate(b['tpr'])}, FPR {rate(b['fpr'])}, TNR {rate(b['tnr'])}, FNR {rate(b['fnr'])}"]
     if "by_group" in m:
         lines += ["", f"## By {m.get('group_by', 'group')}", "", "Accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1) + ".", "", "| group | n | accuracy | 95% CI | macro-F1 |", "|---|---|---|---|---|"]
         lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
+    if m.get("skipped"):
+        lines += ["", f"Skipped {m['skipped']} unreadable sample(s) (--skip-bad): not in these figures; listed with why in skipped.csv."]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
     classes = m["classes"]
     lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
