@@ -209,6 +209,7 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys, caplog):
     assert len(history) == 2 and float(history[0]["val_age_mae"]) > 0
     manifest = list(csv.DictReader(open(f"{run}/split_manifest.csv")))
     assert not any(r["split"] == "test" and ":" in r["id"] for r in manifest)  # gender-only data is never test
+    assert f"the test split (23 faces) is held out and not scored here: facesense evaluate {run} --data {utk} --split test" in caplog.text
 
     onnx_path = tmp_path / "ga.onnx"
     assert main(["export", run, "--out", str(onnx_path)]) == 0

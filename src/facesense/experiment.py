@@ -190,12 +190,15 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     if trainer.swa_result is not None:
         summary["swa"] = trainer.swa_result
     if cfg.task == "gender_age":
-        # the held-out test split is left to bench/face_attributes.py: nothing here looks at it
+        # the held-out test split is scored by `facesense evaluate RUN --split test` (the age
+        # report, per decade and group), touched once, when the user asks: nothing here looks at it
         from .train.gender_age import calibrate
 
         if len(data.splits["val"]):
             summary["val"] = calibrate(run.best_checkpoint, data, pick_device("auto"))
             write_json(run.eval_dir("val") / "metrics.json", schema.stamped("age_metrics", summary["val"]))
+        if len(data.splits.get("test", ())):
+            log.info("the test split (%d faces) is held out and not scored here: facesense evaluate %s --data %s --split test", len(data.splits["test"]), run.root, cfg.data)
         write_json(run.summary, schema.stamped("train_summary", summary))
         return run
     for split in ("val", "test"):
