@@ -50,13 +50,16 @@ CLI_OPTION, API_ARGUMENT = "--{} {}", "{}={}"
 
 def check_task(model, option: str, wanted: str, style: str = CLI_OPTION) -> None:
     """Refuse a model whose classes are exactly another built-in task's (a gender model given
-    as --expression); custom class sets pass."""
+    as --expression), whatever task it was trained as: its labels would fill the wrong column.
+    Other custom class sets pass."""
     from ..labels import TASK_CLASSES, normalise
 
     classes = {normalise(c) for c in model.classes}
     for task, names in TASK_CLASSES.items():
         if task != wanted and classes == set(names):
-            raise FacesenseError(f"{style.format(option, model.name)}: is {_a(task)} {task} model (classes {', '.join(model.classes)}); give {_a(wanted)} {wanted} model, or 'none'")
+            instead = f", and give this one as {style.format(task, model.name)}" if task in ("gender", "expression") else ""
+            raise FacesenseError(f"{style.format(option, model.name)}: is {_a(task)} {task} model (classes {', '.join(model.classes)}), so its labels would be shown as {option}; "
+                                 f"give {_a(wanted)} {wanted} model, or 'none'{instead}")
 
 
 def _a(word: str) -> str:
