@@ -129,6 +129,7 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
 
 
 def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) -> Samples:
+    listed_folder = fmt == "auto" and Path(path).is_dir()  # a folder read through its labels.csv
     if fmt == "auto":
         fmt, path = detect_format(path)
     elif fmt not in FORMATS:
@@ -141,7 +142,21 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
     reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
     samples = reader(path, skip_bad=skip_bad)
     check_classes(samples)
+    if listed_folder and fmt == "manifest":
+        _warn_of_unlisted_images(path, samples)
     return samples
+
+
+def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
+    """A folder with a labels.csv is read through it alone: images put into its class folders
+    afterwards (or a `data split` output a user added to) were left out without a word."""
+    listed = {os.path.normpath(os.path.abspath(p)) for p in samples.paths or []}
+    listed |= {os.path.normpath(os.path.abspath(manifest.parent / i)) for i, _ in samples.skipped}
+    folder = manifest.parent
+    unlisted = sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder) and os.path.normpath(os.path.abspath(p)) not in listed)
+    if unlisted:
+        log.warning("%s: %d image(s) in the folder are not in its labels.csv, which is what is read (e.g. %s): list them there, or read the class folders instead with --format folders (data_format: folders in a config)",
+                    folder, len(unlisted), unlisted[0].relative_to(folder))
 
 
 def check_classes(samples: Samples) -> None:
