@@ -105,6 +105,13 @@ def test_missing_dataset_and_model(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     (tmp_path / "data").mkdir()
     assert "not a readable checkpoint" in cli_error(capsys, "evaluate", str(bad), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"))
+    # the folder above a run, and a run's config file given as the model, point to the run (found by a bug hunt)
+    run = tmp_path / "runs" / "x-1"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"garbage")
+    (run / "config.yaml").write_text("task: gender\n")
+    assert f"(it holds {run}: give one of them)" in cli_error(capsys, "predict", str(tmp_path / "runs"), str(tmp_path))
+    assert f"give the run folder {run} (or its best.pt)" in cli_error(capsys, "predict", str(run / "config.yaml"), str(tmp_path))
 
 
 def test_unknown_classes_for_task(tmp_path, capsys):

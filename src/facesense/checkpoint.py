@@ -89,10 +89,22 @@ def resolve_model_path(path: str | Path) -> Path:
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
                 return path / name
-        raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt file")
+        raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt or .onnx file{_models_inside(path)}")
     if not path.is_file():
         raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
     return path
+
+
+def _models_inside(folder: Path, shown: int = 3) -> str:
+    """The runs (folders with best.pt or last.pt) and .onnx files a folder holds, named for the
+    user who gave the folder above them (runs/gender for runs/gender/x-1)."""
+    try:
+        found = sorted(str(p) for p in folder.iterdir() if (p.is_dir() and any((p / n).is_file() for n in ("best.pt", "last.pt"))) or p.suffix.lower() == ".onnx")
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    return f" (it holds {', '.join(found[:shown])}{f' and {len(found) - shown} more' if len(found) > shown else ''}: give one of them)"
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -101,7 +113,9 @@ def read_checkpoint(path: str | Path) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged file
         reason = str(exc).split(". ")[0]  # torch's first sentence; the rest is advice on saving
-        raise FacesenseError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {reason})") from None
+        run = next((path.parent / n for n in ("best.pt", "last.pt") if (path.parent / n).is_file() and path.name != n), None)
+        hint = f"; give the run folder {path.parent} (or its {run.name})" if run is not None else ""
+        raise FacesenseError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {reason}){hint}") from None
     if not isinstance(payload, dict) or payload.get("format") != "facesense-checkpoint":
         raise FacesenseError(f"{path}: not a facesense checkpoint (train one with `facesense train`)")
     payload["_path"] = path
