@@ -617,9 +617,12 @@ class _Parser(argparse.ArgumentParser):
     """A bad option is one line on stderr and exit 2, like every other user mistake
     (docs/exit-codes.md), instead of argparse's usage block; --help still shows the usage."""
 
+    given: list[str] = []  # the command line being parsed
+
     def error(self, message: str):
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
-            message = "predict takes a model, then images: e.g. `facesense predict expression photo.jpg`"
+            given = [a for a in self.given if not a.startswith("-")][1:2]  # the one path after `predict`
+            message = f"predict takes a model, then images: e.g. `facesense predict expression {given[0] if given else 'photo.jpg'}`"
         typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
             what, given, choices = typo.group(1), typo.group(2), re.findall(r"'([^']*)'", typo.group(3))
@@ -874,6 +877,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
     args = None
     try:
         try:
+            _Parser.given = sys.argv[1:] if argv is None else list(argv)  # what a parse error may quote back (the subcommands' parsers too)
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version (0) or a bad option (2, its line already printed)
             return int(exc.code or 0)
