@@ -132,6 +132,8 @@ def test_grouping_by_the_label_points_to_the_per_class_table():
         check_group_column({"race": []}, "label", "d")
     with pytest.raises(DataError, match="no column 'height' to group by; the manifest has \\['race'\\]"):
         check_group_column({"race": []}, "height", "d")
+    with pytest.raises(DataError, match="groups come from a labels.csv manifest's extra columns \\(path,label,race\\), and this data has none"):
+        check_group_column({}, "race", "faces")  # class folders: there is no manifest to speak of
 
 
 def test_each_group_s_accuracy_has_a_95_percent_interval_that_widens_when_small():
