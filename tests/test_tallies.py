@@ -37,8 +37,30 @@ def test_a_long_series_keeps_at_most_its_points_and_their_mean():
 def test_median_of_rounded_estimates():
     rng = np.random.default_rng(1)
     for n in (1, 2, 7, 100):
-        values = rng.uniform(1, 90, n).round(3)
+        values = rng.uniform(1, 90, n).round(2)  # as the frame logs round ages
         tally = Median()
         for v in values:
             tally.add(v)
         assert np.isclose(tally.value(), np.median(values)), n
+
+
+def test_the_summary_keeps_timelines_of_the_busiest_tracks_only():
+    """A camera left on sees ever more tracks; each kept its timeline, so memory still grew by the
+    hour (found by review). The plot shows the six busiest: only those (and the tracks in view) stay."""
+    from facesense.runtime.results import to_prediction
+    from facesense.stream.detect import Box
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+    from facesense.stream.sinks import PLOTTED_TRACKS, SummaryCollector
+
+    classes = ["angry", "happy"]
+    collector = SummaryCollector()
+    image = np.zeros((4, 4, 3), np.uint8)
+    frame = 0
+    for track in range(1, 41):  # 40 people pass, one after another; track 7 stays longest
+        for _ in range(100 if track == 7 else 10 + track % 5):
+            face = FaceResult(track, Box(0, 0, 2, 2), expression=to_prediction(classes, np.array([0.3, 0.7])))
+            collector.add(FrameResult(Frame(frame, frame / 30, image), [face], {"detect": 0.001}), 0.0)
+            frame += 1
+    assert len(collector.timeline) <= 2 * PLOTTED_TRACKS + 1 and 7 in collector.timeline
+    assert len(collector.expression_tracks) == 40 and len(collector.tracks) == 40

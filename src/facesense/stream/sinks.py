@@ -492,6 +492,9 @@ class WindowSink:
     discard = close
 
 
+PLOTTED_TRACKS = 6  # the timeline plot's panels: the tracks with the most frames
+
+
 class TrackRecord:
     """What one tracked face showed over its life: label counts and age estimates per frame."""
 
@@ -533,8 +536,11 @@ class SummaryCollector:
         self.frames = 0
         self.faces = 0
         self.frames_with_faces = 0
-        self.timeline: dict[int, Series] = {}  # per track: (time, expression probabilities in timeline_classes order)
+        # per track: (time, expression probabilities in timeline_classes order), for the plot's
+        # busiest tracks only: a camera left on sees ever more tracks, and the plot shows six
+        self.timeline: dict[int, Series] = {}
         self.timeline_classes: list[str] = []
+        self.expression_tracks: set[int] = set()  # every track with an expression, for the plot's "6 of N"
         self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
 
@@ -551,6 +557,16 @@ class SummaryCollector:
             if face.expression:
                 self.timeline_classes = self.timeline_classes or list(face.expression.probs)
                 self.timeline.setdefault(face.track_id, Series()).add(result.frame.time_s, [face.expression.probs.get(c, 0.0) for c in self.timeline_classes])
+                self.expression_tracks.add(face.track_id)
+        if len(self.timeline) > 2 * PLOTTED_TRACKS + len(result.faces):
+            self._keep_busiest_series({face.track_id for face in result.faces})
+
+    def _keep_busiest_series(self, current: set[int]) -> None:
+        """Drop the timelines of tracks that can no longer be among the plot's busiest: not in the
+        current frame, and with fewer frames than the PLOTTED_TRACKS busiest."""
+        busiest = set(sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:PLOTTED_TRACKS])
+        for tid in [t for t in self.timeline if t not in busiest and t not in current]:
+            del self.timeline[tid]
 
     def summary(self, dropped: int = 0, error: str | None = None) -> dict:
         wall = time.perf_counter() - self.t_start
@@ -573,7 +589,7 @@ class SummaryCollector:
             "per_track": [record.summary(tid) for tid, record in sorted(self.tracks.items())],
         }
 
-    def plot_timeline(self, path: Path, classes: list[str], max_tracks: int = 6) -> Path | None:
+    def plot_timeline(self, path: Path, classes: list[str], max_tracks: int = PLOTTED_TRACKS) -> Path | None:
         """One panel per track (the `max_tracks` with the most frames), each class's smoothed
         probability over time as stacked areas in a fixed colour per class; the panel title
         gives the track's span, its gender share and median age."""
@@ -587,7 +603,7 @@ class SummaryCollector:
         busiest = sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:max_tracks]
         colours = class_colours(classes)
         series = {tid: s.all_points() for tid, s in self.timeline.items()}
-        t_end = max(points[-1][0] for points in series.values())
+        t_end = max(record.last_s for record in self.tracks.values())
         column = {c: i for i, c in enumerate(self.timeline_classes)}
         fig = Figure(figsize=(9, 1.0 + 1.45 * len(busiest)), dpi=100, layout="constrained")
         axes = fig.subplots(len(busiest), 1, sharex=True, squeeze=False)[:, 0]
@@ -606,7 +622,7 @@ class SummaryCollector:
         axes[-1].set_xlabel("time (s)")
         handles = [Patch(color=colours[c], label=c) for c in classes]
         fig.legend(handles=handles, loc="outside lower center", ncol=len(classes), fontsize=8, frameon=False)
-        shown = f"the {len(busiest)} longest of {len(self.timeline)} tracks" if len(self.timeline) > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
+        shown = f"the {len(busiest)} longest of {len(self.expression_tracks)} tracks" if len(self.expression_tracks) > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
         fig.suptitle(f"expression probabilities per track ({shown})", fontsize=10)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")

@@ -1,6 +1,7 @@
 """What a summary keeps of a stream, in memory that does not grow with its length: a camera left
 on all day, or a two-hour film, must not take more memory by the hour (1.3 kB per frame with two
-faces: about 140 MB an hour at 30 FPS, before these)."""
+faces: about 140 MB an hour at 30 FPS, before these). What still grows is a few hundred bytes
+per track (its label counts), which summary.json lists one by one anyway."""
 
 from __future__ import annotations
 
@@ -67,10 +68,11 @@ def _mean(points: list[tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
 
 
 class Median:
-    """The median of a stream of estimates, each rounded to `decimals` (a summary prints fewer):
-    a count per value instead of every value."""
+    """The median of a stream of estimates, each rounded to `decimals` (ages as the frame logs
+    round them, to 0.01 year, so that the median printed matches the rows: a track's ages span a
+    few years, a few hundred values): a count per value instead of every value."""
 
-    def __init__(self, decimals: int = 3):
+    def __init__(self, decimals: int = 2):
         self.decimals = decimals
         self.counts: Counter = Counter()
 
