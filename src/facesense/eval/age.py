@@ -238,7 +238,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         raise DataError(f"{data}: age {samples.columns['age'][first]!r} of {samples.ids[first]} is not a number; fix the age column, or pass --skip-bad to leave such rows out")
     if bad:
         skipped = [(samples.ids[i], f"age {samples.columns['age'][i]!r} is not a number") for i in bad]
-        samples = samples.subset([i for i in range(len(samples)) if i not in set(bad)])
+        dropped = set(bad)
+        samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
     if not kept:

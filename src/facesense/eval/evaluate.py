@@ -147,12 +147,13 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         n = len(trained & scored) if same else 0
         if by_path:
             n = max(n, sum(1 for p in scored_paths if _normal_path(p) in by_path))
-        if n == 0:
+        if n:
+            held_out = _held_out_split(config, data_splits)
+            advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
+            return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
+        if same:
             return None
-        held_out = _held_out_split(config, data_splits)
-        advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
-        return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
-    if not same:
+    if not same:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
         if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
             return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
         return None
@@ -283,6 +284,8 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     idx = _match(samples, split)
     if idx is not None:
         return idx
+    if read_paths is None and read_ids is None and samples.paths is not None:  # the rows as read are these (age evaluation)
+        read_paths = {_normal_path(p) for p in samples.paths}
     idx = manifest_split(samples, split, model_path, data, set(samples.ids) if read_ids is None else read_ids, config, read_paths)
     if idx is not None:
         return idx
