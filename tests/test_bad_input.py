@@ -112,6 +112,8 @@ def test_missing_dataset_and_model(tmp_path, capsys):
     (run / "config.yaml").write_text("task: gender\n")
     assert f"(it holds {run}: give one of them)" in cli_error(capsys, "predict", str(tmp_path / "runs"), str(tmp_path))
     assert f"give the run folder {run} (or its best.pt)" in cli_error(capsys, "predict", str(run / "config.yaml"), str(tmp_path))
+    (run / "last.pt").write_bytes(b"garbage too")  # a damaged best.pt: the folder would give it again, so last.pt is named
+    assert f"the run's last.pt may be whole: give {run / 'last.pt'}" in cli_error(capsys, "predict", str(run), str(tmp_path))
 
 
 def test_unknown_classes_for_task(tmp_path, capsys):

@@ -121,7 +121,8 @@ CASES = [
     ("predict missing path", ["predict", "gender", "{c}/nope/"], "nope"),
     ("predict every image unreadable, --skip-bad", ["predict", "gender", "{c}/all_bad/man/x.jpg", "{c}/all_bad/woman/x.jpg", "--skip-bad"], "none of the 2 image(s) could be read"),  # was exit 0
     ("predict a video", ["predict", "gender", "{c}/clip.mp4"], "is a video; predict reads photos: run `facesense live --source"),  # was 'not a readable image' and a training hint
-    ("predict an image and no model", ["predict", "{c}/zero.jpg"], "predict takes a model, then images: e.g. `facesense predict expression {c}/zero.jpg`"),  # 'the following arguments are required: inputs'
+    ("predict an image and no model", ["predict", "{c}/zero.jpg"], "predict takes a model, then images: e.g. `facesense predict expression {c}/zero.jpg`"),
+    ("predict an image and no model, with options", ["predict", "--device", "cpu", "--format=json", "{c}/zero.jpg"], "e.g. `facesense predict expression {c}/zero.jpg`"),  # quoted 'cpu' as the photo  # 'the following arguments are required: inputs'
     ("misspelt command", ["demoo"], "unknown command 'demoo'; did you mean 'demo'?"),
     ("misspelt data command", ["data", "inspct", "{c}/faces"], "unknown command 'inspct'; did you mean 'inspect'?"),
     ("misspelt option choice", ["predict", "gender", "{c}/faces", "--format", "jsn"], "invalid choice 'jsn'; did you mean 'json'?"),

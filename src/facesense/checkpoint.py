@@ -113,8 +113,13 @@ def read_checkpoint(path: str | Path) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged file
         reason = str(exc).split(". ")[0]  # torch's first sentence; the rest is advice on saving
-        run = next((path.parent / n for n in ("best.pt", "last.pt") if (path.parent / n).is_file() and path.name != n), None)
-        hint = f"; give the run folder {path.parent} (or its {run.name})" if run is not None else ""
+        other = next((path.parent / n for n in ("best.pt", "last.pt") if (path.parent / n).is_file() and path.name != n), None)
+        if other is None:
+            hint = ""
+        elif path.name in ("best.pt", "last.pt"):  # the run's own checkpoint is damaged: the folder would give it again
+            hint = f"; the run's {other.name} may be whole: give {other}"
+        else:
+            hint = f"; give the run folder {path.parent} (or its {other.name})"
         raise FacesenseError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {reason}){hint}") from None
     if not isinstance(payload, dict) or payload.get("format") != "facesense-checkpoint":
         raise FacesenseError(f"{path}: not a facesense checkpoint (train one with `facesense train`)")

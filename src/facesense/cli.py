@@ -619,9 +619,22 @@ class _Parser(argparse.ArgumentParser):
 
     given: list[str] = []  # the command line being parsed
 
+    def _words_given(self) -> list[str]:
+        """The command line's words that are no option or option value (--device cpu)."""
+        words, skip = [], False
+        for word in self.given:
+            if skip:
+                skip = False
+            elif word.startswith("-"):
+                action = self._option_string_actions.get(word.split("=", 1)[0])
+                skip = "=" not in word and action is not None and action.nargs != 0
+            else:
+                words.append(word)
+        return words
+
     def error(self, message: str):
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
-            given = [a for a in self.given if not a.startswith("-")][1:2]  # the one path after `predict`
+            given = self._words_given()[1:2]  # the one path after `predict`
             message = f"predict takes a model, then images: e.g. `facesense predict expression {given[0] if given else 'photo.jpg'}`"
         typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
