@@ -150,13 +150,22 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
 def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     """A folder with a labels.csv is read through it alone: images put into its class folders
     afterwards (or a `data split` output a user added to) were left out without a word."""
-    listed = {os.path.normpath(os.path.abspath(p)) for p in samples.paths or []}
-    listed |= {os.path.normpath(os.path.abspath(manifest.parent / i)) for i, _ in samples.skipped}
-    folder = manifest.parent
-    unlisted = sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder) and os.path.normpath(os.path.abspath(p)) not in listed)
+    folder = os.path.normpath(os.path.abspath(manifest.parent))
+    listed = {os.path.normpath(os.path.join(folder, str(p))) for p in samples.paths or []}
+    listed |= {os.path.normpath(os.path.join(folder, i)) for i, _ in samples.skipped}
+    # plain string work: a folder of 50,000 images is walked on every read (Path objects took 0.8 s)
+    unlisted, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        if os.path.realpath(root) in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(os.path.realpath(root))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+                     and (path := os.path.join(root, name)) not in listed]
     if unlisted:
         log.warning("%s: %d image(s) in the folder are not in its labels.csv, which is what is read (e.g. %s): list them there, or read the class folders instead with --format folders (data_format: folders in a config)",
-                    folder, len(unlisted), unlisted[0].relative_to(folder))
+                    manifest.parent, len(unlisted), os.path.relpath(unlisted[0], folder))
 
 
 def check_classes(samples: Samples) -> None:
