@@ -520,19 +520,27 @@ def test_the_server_writes_its_address_for_a_health_check_and_removes_it_when_it
     assert not url_file.exists()
 
 
-def test_a_second_server_leaves_the_running_servers_address_for_the_health_check(tmp_path):
+def test_two_servers_in_one_container_each_keep_their_address_for_the_health_check(tmp_path):
     """A second `serve` in one container took over $FACESENSE_URL_FILE and removed it on exit,
-    so the health check failed while the first server still ran. A file a killed server left
-    (nobody answers at its address) is taken over."""
+    so the health check failed while the first still ran (and the other way round: found by
+    review). Each server keeps its own line; a killed server's line (nobody answers) is dropped."""
     import socket
 
-    from facesense.serve.server import claim_url_file
+    from facesense.serve.server import claim_url_file, release_url_file
 
     url_file = tmp_path / "serve.url"
-    with socket.socket() as running:
-        running.bind(("127.0.0.1", 0))
-        running.listen()
-        first = f"http://127.0.0.1:{running.getsockname()[1]}/"
-        assert claim_url_file(url_file, first)
-        assert not claim_url_file(url_file, "http://127.0.0.1:9/") and url_file.read_text().strip() == first
-    assert claim_url_file(url_file, "http://127.0.0.1:9/") and url_file.read_text().strip() == "http://127.0.0.1:9/"  # the first is gone
+    with socket.socket() as first_socket, socket.socket() as second_socket:
+        for sock in (first_socket, second_socket):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        first, second = (f"http://127.0.0.1:{sock.getsockname()[1]}/" for sock in (first_socket, second_socket))
+        claim_url_file(url_file, first)
+        claim_url_file(url_file, second)
+        assert url_file.read_text().split() == [first, second]
+        release_url_file(url_file, first)  # the first stops: the second is still found
+        assert url_file.read_text().split() == [second]
+        claim_url_file(url_file, first)
+    claim_url_file(url_file, "http://127.0.0.1:9/")  # both were killed: their lines go
+    assert url_file.read_text().split() == ["http://127.0.0.1:9/"]
+    release_url_file(url_file, "http://127.0.0.1:9/")
+    assert not url_file.exists()

@@ -147,11 +147,11 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
-def _read_url(url_file: Path) -> str | None:
+def _read_urls(url_file: Path) -> list[str]:
     try:
-        return url_file.read_text().strip()
+        return url_file.read_text().split()
     except (OSError, UnicodeDecodeError):
-        return None
+        return []
 
 
 def _answers(url: str) -> bool:
@@ -166,17 +166,21 @@ def _answers(url: str) -> bool:
         return False
 
 
-def claim_url_file(url_file: Path, local: str) -> bool:
-    """Write this server's address to `url_file` unless another running server's address is
-    there: a second `serve` in one container (on another port) would otherwise take over the
-    health check and, on exit, remove the address of the server still running. A file left by a
-    server that was killed names an address nobody answers at, and is taken over."""
-    other = _read_url(url_file)
-    if other and other != local and _answers(other):
-        print(f"note: {url_file} names another running facesense page ({other}); it stays the one the health check follows", file=sys.stderr)
-        return False
-    write_text(url_file, local + "\n")
-    return True
+def claim_url_file(url_file: Path, local: str) -> None:
+    """Add this server's address to `url_file`, one address a line, the running servers' first:
+    the container's health check asks each in turn. Two `serve` in one container (on two ports)
+    each keep their line; addresses nobody answers at (a server that was killed) are dropped."""
+    others = [url for url in _read_urls(url_file) if url != local and _answers(url)]
+    write_text(url_file, "".join(f"{url}\n" for url in [*others, local]))
+
+
+def release_url_file(url_file: Path, local: str) -> None:
+    """Take this server's address out of `url_file`; the file goes with the last address."""
+    others = [url for url in _read_urls(url_file) if url != local]
+    if others:
+        write_text(url_file, "".join(f"{url}\n" for url in others))
+    else:
+        url_file.unlink(missing_ok=True)
 
 
 def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None) -> None:
@@ -198,12 +202,13 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
     here = "::1" if host == "::" else "127.0.0.1"  # a v6-only socket does not answer on 127.0.0.1
     local = _url(scheme, here if every else host, port)
     # before the address is printed: whoever reads that may look for it
-    claimed = url_file is not None and claim_url_file(url_file, local)
+    if url_file is not None:
+        claim_url_file(url_file, local)
     print(f"facesense page on {local}"
           + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        if claimed and _read_url(url_file) == local:  # not a file another serve has claimed since
-            url_file.unlink(missing_ok=True)
+        if url_file is not None:
+            release_url_file(url_file, local)
