@@ -17,7 +17,7 @@ class Percentiles:
     of `keep` of them (reservoir sampling), whose median and 95th percentile are those of the
     whole stream to well within the rounding a summary prints. The sum and count are exact."""
 
-    def __init__(self, keep: int = 100_000, seed: int = 0):
+    def __init__(self, keep: int = 20_000, seed: int = 0):
         self.keep, self.count, self.total = keep, 0, 0.0
         self._values = array("d")
         self._rng = random.Random(seed)
@@ -45,7 +45,7 @@ class Series:
     a few hundred pixels wide, so what it shows of a long track does not change; a short track
     keeps every frame."""
 
-    def __init__(self, keep: int = 2000):
+    def __init__(self, keep: int = 1000):
         self.keep, self.span = keep - keep % 2, 1  # frames per point
         self.points: list[tuple[float, np.ndarray]] = []
         self._pending: list[tuple[float, np.ndarray]] = []  # frames of the point being filled
