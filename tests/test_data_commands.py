@@ -340,7 +340,7 @@ def test_inspect_with_skip_bad_names_a_class_lost_while_reading_the_manifest(tmp
     assert "class 'b' has no readable image" in caplog.text
 
 
-def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_path, capsys, caplog):
+def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_path, capsys, caplog, monkeypatch):
     """`data split` of a manifest writes labels.csv beside the class folders; an image added to
     those folders later was left out of every command without a word (found by a bug hunt)."""
     data = write_class_folders(tmp_path / "d", ["a", "b"], 6)
@@ -354,3 +354,8 @@ def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_
     assert len(read_dataset(tmp_path / "s")) == 12
     assert "1 image(s) in the folder are not in its labels.csv, which is what is read (e.g. test/a/added.png)" in caplog.text
     assert len(read_dataset(tmp_path / "s", "folders")) == 13
+    # given as a relative path (the README's ../shared/data/...), every listed image was called unlisted (found by a bug hunt)
+    caplog.clear()
+    monkeypatch.chdir(tmp_path)
+    read_dataset("d")
+    assert "not in its labels.csv" not in caplog.text

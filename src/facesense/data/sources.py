@@ -151,8 +151,8 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     """A folder with a labels.csv is read through it alone: images put into its class folders
     afterwards (or a `data split` output a user added to) were left out without a word."""
     folder = os.path.normpath(os.path.abspath(manifest.parent))
-    listed = {os.path.normpath(os.path.join(folder, str(p))) for p in samples.paths or []}
-    listed |= {os.path.normpath(os.path.join(folder, i)) for i, _ in samples.skipped}
+    listed = {os.path.normpath(os.path.abspath(p)) for p in samples.paths or []}  # as read: relative to the working folder, or absolute
+    listed |= {os.path.normpath(os.path.join(folder, i)) for i, _ in samples.skipped}  # ids: relative to the manifest's folder
     # plain string work: a folder of 50,000 images is walked on every read (Path objects took 0.8 s)
     unlisted, seen = [], set()
     for root, dirs, files in os.walk(folder, followlinks=True):
