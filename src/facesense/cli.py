@@ -55,7 +55,7 @@ def _data_inspect(args) -> None:
     samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
     if odd:
-        log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them",
+        log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them (train_split: null takes every row the other two do not)",
                     args.dataset, sum(odd.values()), cells_shown(odd))
     near = args.near_threshold if args.duplicates else None
     read = samples
