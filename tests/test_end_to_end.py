@@ -512,3 +512,26 @@ def test_a_split_recomputed_on_data_not_the_models_own_says_so(trained_run, fold
         shutil.copy(p, subset / p.parent.name / p.name)
     assert main(["evaluate", run, "--data", str(subset), "--split", "val", "--out", str(tmp_path / "sub")]) == 0
     assert f"'val' split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on ({folders3.name})" in caplog.text
+
+
+def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an_export(tmp_path, folders3, capsys, caplog):
+    """A copy of the training data in another folder, or the run's ONNX export (no manifest
+    beside it) scored on its training data: figures of training images without a note (found
+    by a bug hunt). The run records each image's pixel digest; an export carries them."""
+    import shutil
+
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    n_train = sum(1 for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "train")
+    copy = shutil.copytree(folders3, tmp_path / "elsewhere" / "mine")
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file)]) == 0
+    for model in (run, str(onnx_file)):
+        for data in (copy, folders3):
+            caplog.clear()
+            assert main(["evaluate", model, "--data", str(data), "--out", str(tmp_path / "e" / Path(model).name / data.name)]) == 0
+            # (the export on its own data: the note from its config, as before)
+            assert (f"trained on {n_train} of the" if data == copy or model == run else "trained on its training split") in caplog.text, (model, data)
+    other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 4, seed=11)
+    caplog.clear()
+    assert main(["evaluate", str(onnx_file), "--data", str(other), "--out", str(tmp_path / "e_other")]) == 0
+    assert "trained on" not in caplog.text

@@ -81,6 +81,13 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         # the training config: evaluation recomputes the model's own split from it
         "facesense_config": json.dumps(loaded.config, default=str),
     }
+    # the training images' digests, so that evaluating the export on a copy of its training
+    # data says so as evaluating the run does
+    from .data.digests import METADATA_KEY, manifest_train_digests, packed
+
+    trained = manifest_train_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
+    if trained:
+        meta[METADATA_KEY] = packed(trained)
     if gender_age:
         meta["facesense_age_bins"] = json.dumps([int(a) for a in age_bins(loaded.config["age_max"])])
         meta["facesense_age_temperature"] = f"{loaded.age_temperature:.6g}"

@@ -104,11 +104,11 @@ def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = N
 def pixel_digests(data: PreparedData) -> list[str]:
     """A short hash of each manifest row's decoded pixels, in `manifest_rows` order: a resumed
     run can tell an image replaced under the same name (its id and label unchanged)."""
-    import hashlib
+    from .digests import pixel_digest
 
     where = {(name, i): (part, n) for name, part in data.splits.items() for n, i in enumerate(part.ids)}
     out = []
     for sample_id, _, split in data.manifest_rows:
         part, n = where[(split, sample_id)]
-        out.append(hashlib.blake2b(part.images[n].numpy().tobytes(), digest_size=8).hexdigest())
+        out.append(pixel_digest(part.images[n].numpy()))
     return out

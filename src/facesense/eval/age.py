@@ -258,7 +258,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
 
     own = Path(str(model))
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own if own.exists() else None, data_splits,
-                              [samples.paths[i] for i in kept] if samples.paths is not None else None)
+                              [samples.paths[i] for i in kept] if samples.paths is not None else None, images)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note

@@ -130,7 +130,7 @@ def _recorded_data(config: dict | None) -> Path | None:
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None,
-                       scored_paths: list | None = None) -> str | None:
+                       scored_paths: list | None = None, scored_pixels: np.ndarray | None = None) -> str | None:
     """A sentence when the evaluated rows include the model's own training images. With the
     run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
     run's recomputed split can hold this run's training samples), by the images' paths where the
@@ -140,6 +140,13 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     chosen, or data it took whole (extra_data)."""
     name = _dataset_path(data).name
     same = _same_dataset(config.get("data"), data)
+    # other data (by path or name): known by the pixels themselves, a copy of the training data
+    # anywhere or an export's training images. (On its own data the ids below are exact: pixels
+    # would also count the duplicates a dataset holds across its splits, which data inspect reports.)
+    extra_data = not same and any(_same_dataset(d, data) for d in config.get("extra_data") or [])
+    copies = 0 if same or extra_data else _training_images_among(model_path, scored_pixels)
+    if copies:
+        return f"{model} trained on {copies} of the {len(scored_pixels)} images scored here (the same pixels as its training images): these figures overstate it; score it on images it did not train on"
     trained = _trained_ids(model_path)
     by_path = _id_paths(trained, config) if trained is not None and scored_paths is not None else None
     if trained is not None and scored_ids is not None and (same or by_path):
@@ -153,9 +160,9 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
             return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
         if same:
             return None
-    if not same:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
-        if any(_same_dataset(d, data) for d in config.get("extra_data") or []):
-            return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
+    if extra_data:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
+        return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
+    if not same:
         return None
     train_split = config.get("train_split")
     if not _trained_on_split(config, split, data_splits):
@@ -246,6 +253,17 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
 
     with open(manifest, newline="", encoding="utf-8") as f:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
+
+
+def _training_images_among(model_path: Path | None, pixels: np.ndarray | None) -> int:
+    """How many of these decoded images have the pixels of one of the model's training images
+    (0 where the model records none: shipped models, runs from before digests were recorded)."""
+    from ..data.digests import pixel_digest, trained_digests
+
+    if pixels is None or not len(pixels):
+        return 0
+    trained = trained_digests(model_path)
+    return sum(pixel_digest(p) in trained for p in pixels) if trained else 0
 
 
 def _normal_path(path) -> str:
@@ -344,7 +362,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
-    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None)
+    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, images)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
