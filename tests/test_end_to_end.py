@@ -535,3 +535,13 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     caplog.clear()
     assert main(["evaluate", str(onnx_file), "--data", str(other), "--out", str(tmp_path / "e_other")]) == 0
     assert "trained on" not in caplog.text
+
+
+def test_int8_export_says_how_often_it_decides_as_float32_and_names_calibration_of_another_task(tmp_path, caplog):
+    """An int8 export changed 12% of the shipped sentiment model's decisions and said nothing;
+    calibrating a gender model on images labelled with other classes passed without a word
+    (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5, colour=True, size=64)
+    assert main(["export", "gender", "--int8", "--calibration", str(data), "--calibration-samples", "6", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "its labels (a, b) are none of the model's classes (man, woman)" in caplog.text
+    assert re.search(r"int8 decides (as float32 does|otherwise than float32) on [\d.]+% of 6 calibration images", caplog.text)

@@ -228,6 +228,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     from .preprocess import scale
 
     data = read_dataset(dataset)
+    _check_calibration_labels(data.labels, config, dataset)
     train = _match(data, "train")
     if train is None and config and config.get("test_size"):
         from .data.split import assign_splits, trained_split_settings
@@ -244,6 +245,38 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     return scale(images, spec).astype(np.float32)
 
 
+def _check_calibration_labels(labels, config: dict | None, dataset) -> None:
+    """Calibration images of another task (face crops for the sentiment model) set int8 ranges
+    the model never sees in use: said, not refused (unlabelled images of the right kind, put in
+    any folders, are fine for ranges)."""
+    from .labels import normalise, task_classes
+
+    task = (config or {}).get("task")
+    try:
+        classes = {normalise(c) for c in ((config or {}).get("classes") or task_classes(task))}
+    except DataError:  # a custom task: its classes are the data's own
+        return
+    found = {normalise(x) for x in labels}
+    if classes and not classes & found:
+        log.warning("--calibration %s: its labels (%s) are none of the model's classes (%s): int8 ranges set on another task's images may not fit this model; give training images of its task",
+                    dataset, ", ".join(sorted(found)[:6]), ", ".join(sorted(classes)))
+
+
+def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", most: int = 200) -> float:
+    """The share of images (the first `most` calibration inputs) on which the int8 model decides
+    as the float32 one does: static quantisation can move a decision (it changed 12% of the
+    shipped sentiment model's), and nothing else in an export would say so."""
+    import numpy as np
+    import onnxruntime as ort
+
+    def decisions(model_bytes: bytes) -> np.ndarray:
+        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return np.concatenate([session.run(None, {name: inputs[i : i + 16]})[0].argmax(1) for i in range(0, min(most, len(inputs)), 16)])
+
+    return float((decisions(float_bytes) == decisions(int8_bytes)).mean())
+
+
 def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export") -> Path:
     """`threshold`: a two-class model decides its second class when that class's probability
     is >= it (see with_decision_threshold)."""
@@ -255,9 +288,17 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
         # its work files beside the output, where a rerun after a kill removes them
         work = temp_folder_beside(Path(out))
         try:
-            data = quantize_int8(data, calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config), work)
+            inputs = calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config)
+            float_data, data = data, quantize_int8(data, inputs, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        agree = int8_agreement(float_data, data, inputs)
+        checked = min(200, len(inputs))
+        if agree < 0.99:
+            log.warning("int8 decides otherwise than float32 on %.1f%% of %d calibration images: check it on held-out data (facesense evaluate %s ...) before using it, or export float32 (without --int8)",
+                        100 * (1 - agree), checked, out)
+        else:
+            log.info("int8 decides as float32 does on %.1f%% of %d calibration images", 100 * agree, checked)
     if threshold is not None:
         data = with_decision_threshold(data, loaded.classes, threshold, threshold_chosen_by)
     with atomic_path(out) as tmp:
