@@ -71,6 +71,7 @@ def test_page_health_and_docs(server):
     health = json.loads(body)
     assert {k: health[k] for k in ("status", "expression", "gender", "age", "sentiment", "token_required")} == {
         "status": "ok", "expression": True, "gender": True, "age": True, "sentiment": True, "token_required": False}
+    assert health["classes"]["sentiment"] == ["negative", "positive"]  # the sentiment model's were left out (found by a bug hunt)
     status, docs, _ = request(server.url + "/docs")
     assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
     status, spec, _ = request(server.url + "/openapi.json")
@@ -87,6 +88,7 @@ def test_analyze_a_photo(server):
     assert sum(face["gender"]["probs"].values()) == pytest.approx(1, abs=1e-3)
     mood = data["sentiment"]  # the whole photo's, from the shipped sentiment model
     assert set(mood["probs"]) == {"negative", "positive"} and mood["probs"][mood["label"]] == mood["p"] >= 0.5
+    assert data["timings_ms"]["sentiment"] > 0  # its time was in no stage
     annotated = cv2.imdecode(np.frombuffer(base64.b64decode(data["annotated_jpeg_base64"]), np.uint8), 1)
     assert annotated.shape[:2] == (data["height"], data["width"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class Analyzer:
         check_log_classes(self.models)  # every video job writes per-frame logs
         self.sentiment = FaceClassifier.load(sentiment, device=device) if sentiment else None  # scores the whole photo
         if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
-            check_task(self.sentiment, "sentiment", "sentiment")
+            check_task(self.sentiment, "sentiment", "sentiment", given=str(sentiment))
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
         self.detector_name = detector
         self.settings = settings or PipelineSettings()
@@ -80,7 +81,8 @@ class Analyzer:
         return {key: getattr(self.models, key) is not None for key in ATTRIBUTES} | {"sentiment": self.sentiment is not None}
 
     def classes(self) -> dict:
-        return {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}
+        faces = {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}
+        return faces | ({"sentiment": list(self.sentiment.classes)} if self.sentiment is not None else {})
 
     def new_session(self) -> LiveSession:
         """A stream's own tracking and smoothing state over the shared models."""
@@ -95,7 +97,9 @@ class Analyzer:
 
         image = decode_image(data, max_megapixels)
         result = analyze_image(image, self.detector, self.models, self.settings.margin)
+        t0 = time.perf_counter()
         mood = self.sentiment.result(self.sentiment.predict([image])[0]) if self.sentiment else None
+        sentiment_s = time.perf_counter() - t0
         # rounded as each face's figures are
         sentiment = {"label": mood.label, "p": round(mood.p, 4), "probs": {c: round(v, 4) for c, v in mood.probs.items()}} if mood else None
         ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -104,6 +108,6 @@ class Analyzer:
             "height": image.shape[0],
             "faces": [face_record(f) for f in result.faces],
             "sentiment": sentiment,
-            "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
+            "timings_ms": {k: round(v * 1000, 2) for k, v in (result.timings | ({"sentiment": sentiment_s} if mood else {})).items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
         }

@@ -48,7 +48,7 @@ class LiveOptions:
 CLI_OPTION, API_ARGUMENT = "--{} {}", "{}={}"
 
 
-def check_task(model, option: str, wanted: str, style: str = CLI_OPTION) -> None:
+def check_task(model, option: str, wanted: str, style: str = CLI_OPTION, given: str | None = None) -> None:
     """Refuse a model whose classes are exactly another built-in task's (a gender model given
     as --expression), whatever task it was trained as: its labels would fill the wrong column.
     Other custom class sets pass."""
@@ -57,8 +57,9 @@ def check_task(model, option: str, wanted: str, style: str = CLI_OPTION) -> None
     classes = {normalise(c) for c in model.classes}
     for task, names in TASK_CLASSES.items():
         if task != wanted and classes == set(names):
-            instead = f", and give this one as {style.format(task, model.name)}" if task in ("gender", "expression") else ""
-            raise FacesenseError(f"{style.format(option, model.name)}: is {_a(task)} {task} model (classes {', '.join(model.classes)}), so its labels would be shown as {option}; "
+            name = given or model.name  # as the user wrote it ('dlib-gender', not its display name)
+            instead = f", and give this one as {style.format(task, name)}" if task in ("gender", "expression") else ""
+            raise FacesenseError(f"{style.format(option, name)}: is {_a(task)} {task} model (classes {', '.join(model.classes)}), so its labels would be shown as {option}; "
                                  f"give {_a(wanted)} {wanted} model, or 'none'{instead}")
 
 
@@ -92,9 +93,9 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
             said = str(exc)
             raise FacesenseError(style.format("age", said) if said.startswith(f"{age}:") else said) from None
     models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
-    for model, task in ((models.expression, "expression"), (models.gender, "gender")):
+    for model, task, given in ((models.expression, "expression", expression), (models.gender, "gender", gender)):
         if model is not None:
-            check_task(model, task, task, style)
+            check_task(model, task, task, style, str(given))
     return models
 
 
