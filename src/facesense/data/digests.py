@@ -50,8 +50,8 @@ def trained_digests(model_path: Path | None) -> set[str] | None:
         return None
     path = Path(model_path)
     if path.suffix.lower() == ".onnx":
-        from ..onnx_files import onnx_metadata
+        import onnxruntime as ort  # not `onnx`: evaluation runs without it (the eval extra)
 
-        text = onnx_metadata(path).get(METADATA_KEY)
+        text = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         return unpacked(text) if text else None
     return manifest_train_digests((path if path.is_dir() else path.parent) / "split_manifest.csv")
