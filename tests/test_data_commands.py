@@ -359,3 +359,15 @@ def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_
     monkeypatch.chdir(tmp_path)
     read_dataset("d")
     assert "not in its labels.csv" not in caplog.text
+
+
+def test_the_unlisted_image_check_follows_a_link_to_a_listed_folder_after_the_folder(tmp_path, caplog):
+    """A link sorting before the folder it points to (archive -> photos) made every listed image
+    'unlisted' as archive/...; real folders are walked before links to them (found by review)."""
+    data = tmp_path / "d"
+    write_class_folders(data / "photos", ["a", "b"], 3)
+    files = sorted(p.relative_to(data) for p in data.rglob("*.png"))
+    (data / "labels.csv").write_text("path,label\n" + "".join(f"{f},{f.parent.name}\n" for f in files))
+    (data / "archive").symlink_to(data / "photos")
+    assert len(read_dataset(data)) == 6
+    assert "not in its labels.csv" not in caplog.text

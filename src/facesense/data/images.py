@@ -65,20 +65,20 @@ def images_under(folder: Path) -> list[Path]:
 def files_under(folder: Path) -> list[Path]:
     """Every file in a folder and its subfolders, following links to folders (an album linked
     into a photo folder is part of it; rglob does not follow them), each real folder once."""
-    return [Path(root) / name for root, _, files in _walk_once(folder) for name in files]
+    return [Path(root) / name for root, _, files in walk_once(folder) for name in files]
 
 
 def real_folders_under(folder: Path) -> set[str]:
     """The real paths of the folders `files_under` reads, and of the folders that linked files
     in them point into: where a folder's photos really are."""
     found = set()
-    for root, _, files in _walk_once(folder):
+    for root, _, files in walk_once(folder):
         found.add(os.path.realpath(root))
         found |= {os.path.dirname(os.path.realpath(p)) for name in files if os.path.islink(p := os.path.join(root, name))}
     return found
 
 
-def _walk_once(folder: Path):
+def walk_once(folder: Path):
     """os.walk following links to folders, each real folder once (a link back up the tree, or
     two links to one folder); in name order, real folders before links beside them."""
     seen = set()

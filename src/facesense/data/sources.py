@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..labels import FER2013_CODES
-from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, VIDEO_FILE_SUFFIXES, files_under, hidden
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
 from .samples import Samples
 
 log = logging.getLogger(__name__)
@@ -154,13 +154,9 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     listed = {os.path.normpath(os.path.abspath(p)) for p in samples.paths or []}  # as read: relative to the working folder, or absolute
     listed |= {os.path.normpath(os.path.join(folder, i)) for i, _ in samples.skipped}  # ids: relative to the manifest's folder
     # plain string work: a folder of 50,000 images is walked on every read (Path objects took 0.8 s)
-    unlisted, seen = [], set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        if os.path.realpath(root) in seen:  # a link back up the tree
-            dirs[:] = []
-            continue
-        seen.add(os.path.realpath(root))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    unlisted = []
+    for root, dirs, files in walk_once(folder):  # real folders before links to them, each once
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
                      and (path := os.path.join(root, name)) not in listed]
     if unlisted:
