@@ -524,7 +524,12 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     n_train = sum(1 for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "train")
     copy = shutil.copytree(folders3, tmp_path / "elsewhere" / "mine")
     onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file), "--no-training-hashes"]) == 0
+    caplog.clear()
+    assert main(["evaluate", str(onnx_file), "--data", str(copy), "--out", str(tmp_path / "e_without")]) == 0
+    assert "trained on" not in caplog.text  # a model to be shared without them: nothing to know its training images by
     assert main(["export", run, "--out", str(onnx_file)]) == 0
+    assert f"carries the pixel hashes of its {n_train} training images" in caplog.text
     for model in (run, str(onnx_file)):
         for data in (copy, folders3):
             caplog.clear()
@@ -545,3 +550,9 @@ def test_int8_export_says_how_often_it_decides_as_float32_and_names_calibration_
     assert main(["export", "gender", "--int8", "--calibration", str(data), "--calibration-samples", "6", "--out", str(tmp_path / "m.onnx")]) == 0
     assert "its labels (a, b) are none of the model's classes (man, woman)" in caplog.text
     assert re.search(r"int8 decides (as float32 does|otherwise than float32) on [\d.]+% of 6 calibration images", caplog.text)
+    # labels a label_map of the model's training renames are the model's classes (found by review)
+    from facesense.export import _check_calibration_labels
+
+    caplog.clear()
+    _check_calibration_labels(["M", "F"], ["man", "woman"], {"task": "gender", "label_map": {"M": "man", "F": "woman"}}, "faces")
+    assert "none of the model's classes" not in caplog.text

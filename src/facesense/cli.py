@@ -545,7 +545,7 @@ def _export(args) -> None:
         threshold, chosen_by = decision_threshold(shipped), f"as the shipped {shipped.name}"  # sentiment's, chosen by cross-validation (its card)
         if threshold is not None:
             log.warning("note: the shipped %s's decision threshold %.3g is folded in, as there (--threshold P for another)", shipped.name, threshold)
-    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by))
+    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by, training_hashes=not args.no_training_hashes))
 
 
 def _export_name(model: str) -> str:
@@ -816,6 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges")
     ex.add_argument("--calibration-samples", type=_number(int, 1), default=500)
+    ex.add_argument("--no-training-hashes", action="store_true", help="leave out the training images' pixel hashes (by which evaluate knows them; someone holding an exact image could tell it was trained on)")
     ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1, strict_high=True), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph (default: 0.5; a shipped model's own threshold, as sentiment's)")
     ex.set_defaults(func=_export)
     return p

@@ -81,13 +81,6 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         # the training config: evaluation recomputes the model's own split from it
         "facesense_config": json.dumps(loaded.config, default=str),
     }
-    # the training images' digests, so that evaluating the export on a copy of its training
-    # data says so as evaluating the run does
-    from .data.digests import METADATA_KEY, manifest_train_digests, packed
-
-    trained = manifest_train_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
-    if trained:
-        meta[METADATA_KEY] = packed(trained)
     if gender_age:
         meta["facesense_age_bins"] = json.dumps([int(a) for a in age_bins(loaded.config["age_max"])])
         meta["facesense_age_temperature"] = f"{loaded.age_temperature:.6g}"
@@ -96,6 +89,23 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
 
         meta["facesense_split"] = json.dumps({k: loaded.config.get(k) for k in ("task", "folds_on", *SPLIT_KEYS)})
     return _with_metadata(proto, meta)
+
+
+def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
+    """The export with its training images' pixel hashes (8 bytes each) in its metadata, where
+    its run recorded them. They tell whether a given image was among the training images, which
+    is the point (a copy of the training data scored says so) and also what someone holding the
+    exact image could learn: `--no-training-hashes` leaves them out of a model to be shared."""
+    import onnx
+
+    from .data.digests import METADATA_KEY, manifest_train_digests, packed
+
+    trained = manifest_train_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
+    if not trained:
+        return model_bytes
+    log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(trained))
+    proto = onnx.load_from_string(model_bytes)
+    return _with_metadata(proto, {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(trained)})
 
 
 def _with_metadata(proto, meta: dict[str, str]) -> bytes:
@@ -215,7 +225,7 @@ def output_layers(proto) -> list[str]:
     return names
 
 
-def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0, config: dict | None = None) -> "np.ndarray":
+def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0, config: dict | None = None, classes: list[str] | None = None) -> "np.ndarray":
     """A seeded random draw of model-ready inputs from a dataset's training rows (all rows when
     it has no split column; with the model's `config` and a held-out test_size in it, the
     training split that config recomputes, so no held-out image sets a range)."""
@@ -228,7 +238,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     from .preprocess import scale
 
     data = read_dataset(dataset)
-    _check_calibration_labels(data.labels, config, dataset)
+    _check_calibration_labels(data.labels, classes, config, dataset)
     train = _match(data, "train")
     if train is None and config and config.get("test_size"):
         from .data.split import assign_splits, trained_split_settings
@@ -245,18 +255,17 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     return scale(images, spec).astype(np.float32)
 
 
-def _check_calibration_labels(labels, config: dict | None, dataset) -> None:
+def _check_calibration_labels(labels, classes: list[str] | None, config: dict | None, dataset) -> None:
     """Calibration images of another task (face crops for the sentiment model) set int8 ranges
     the model never sees in use: said, not refused (unlabelled images of the right kind, put in
-    any folders, are fine for ranges)."""
-    from .labels import normalise, task_classes
+    any folders, are fine for ranges). Labels are read as the model's training read them (its
+    label_map: M/F, numbered folders)."""
+    from .labels import mapped_labels, normalise
 
-    task = (config or {}).get("task")
-    try:
-        classes = {normalise(c) for c in ((config or {}).get("classes") or task_classes(task))}
-    except DataError:  # a custom task: its classes are the data's own
+    if not classes:
         return
-    found = {normalise(x) for x in labels}
+    classes = {normalise(c) for c in classes}
+    found = {normalise(x) for x in mapped_labels(set(labels), (config or {}).get("label_map"))}
     if classes and not classes & found:
         log.warning("--calibration %s: its labels (%s) are none of the model's classes (%s): int8 ranges set on another task's images may not fit this model; give training images of its task",
                     dataset, ", ".join(sorted(found)[:6]), ", ".join(sorted(classes)))
@@ -264,43 +273,49 @@ def _check_calibration_labels(labels, config: dict | None, dataset) -> None:
 
 def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", most: int = 200) -> float:
     """The share of images (the first `most` calibration inputs) on which the int8 model decides
-    as the float32 one does: static quantisation can move a decision (it changed 12% of the
-    shipped sentiment model's), and nothing else in an export would say so."""
+    as the float32 one does (each with the decision threshold it ships with, if any): static
+    quantisation can move a decision (it changed 12% of the shipped sentiment model's), and
+    nothing else in an export would say so."""
     import numpy as np
     import onnxruntime as ort
+
+    inputs = inputs[:most]
 
     def decisions(model_bytes: bytes) -> np.ndarray:
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        return np.concatenate([session.run(None, {name: inputs[i : i + 16]})[0].argmax(1) for i in range(0, min(most, len(inputs)), 16)])
+        return np.concatenate([session.run(None, {name: inputs[i : i + 16]})[0].argmax(1) for i in range(0, len(inputs), 16)])
 
     return float((decisions(float_bytes) == decisions(int8_bytes)).mean())
 
 
-def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export") -> Path:
+def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export",
+                training_hashes: bool = True) -> Path:
     """`threshold`: a two-class model decides its second class when that class's probability
-    is >= it (see with_decision_threshold)."""
+    is >= it (see with_decision_threshold). `training_hashes`: carry the training images' pixel
+    hashes (from the run's split_manifest.csv), so that evaluating the file on its training
+    images, wherever they are, says so."""
     loaded = load_model(model)
     if threshold is not None:  # before the slow work
         check_threshold(loaded.classes, threshold)
-    data = onnx_bytes(loaded)
+    data = _with_training_hashes(onnx_bytes(loaded), loaded) if training_hashes else onnx_bytes(loaded)
+    decided = (lambda b: with_decision_threshold(b, loaded.classes, threshold, threshold_chosen_by)) if threshold is not None else (lambda b: b)
     if int8_calibration is not None:
         # its work files beside the output, where a rerun after a kill removes them
         work = temp_folder_beside(Path(out))
         try:
-            inputs = calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config)
+            inputs = calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config, classes=loaded.classes)
             float_data, data = data, quantize_int8(data, inputs, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        agree = int8_agreement(float_data, data, inputs)
         checked = min(200, len(inputs))
+        agree = int8_agreement(decided(float_data), decided(data), inputs, checked)
         if agree < 0.99:
             log.warning("int8 decides otherwise than float32 on %.1f%% of %d calibration images: check it on held-out data (facesense evaluate %s ...) before using it, or export float32 (without --int8)",
                         100 * (1 - agree), checked, out)
         else:
             log.info("int8 decides as float32 does on %.1f%% of %d calibration images", 100 * agree, checked)
-    if threshold is not None:
-        data = with_decision_threshold(data, loaded.classes, threshold, threshold_chosen_by)
+    data = decided(data)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return Path(out)
