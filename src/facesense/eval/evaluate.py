@@ -140,15 +140,10 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     chosen, or data it took whole (extra_data)."""
     name = _dataset_path(data).name
     same = _same_dataset(config.get("data"), data)
-    # other data (by path or name): known by the pixels themselves, a copy of the training data
-    # anywhere or an export's training images. (On its own data the ids below are exact: pixels
-    # would also count the duplicates a dataset holds across its splits, which data inspect reports.)
     extra_data = not same and any(_same_dataset(d, data) for d in config.get("extra_data") or [])
-    copies = 0 if same or extra_data else _training_images_among(model_path, scored_pixels)
-    if copies:
-        return f"{model} trained on {copies} of the {len(scored_pixels)} images scored here (the same pixels as its training images): these figures overstate it; score it on images it did not train on"
     trained = _trained_ids(model_path)
     by_path = _id_paths(trained, config) if trained is not None and scored_paths is not None else None
+    counted = False  # the run's ids were matched against these rows: their answer is exact
     if trained is not None and scored_ids is not None and (same or by_path):
         scored = {_posix(i) for i in scored_ids} if same else set()
         n = len(trained & scored) if same else 0
@@ -158,8 +153,18 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
             held_out = _held_out_split(config, data_splits)
             advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
             return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
-        if same:
-            return None
+        counted = same
+    # then by the pixels themselves, on any data: a copy of the training data anywhere, an
+    # export's training images, and the duplicates a dataset holds across its splits
+    copies = 0 if extra_data else _training_images_among(model_path, scored_pixels)
+    if copies:
+        n_scored = len(scored_pixels)
+        if counted or copies <= n_scored // 2:  # the rows are held out: duplicates of training images among them
+            return (f"{copies} of the {n_scored} images scored here ({copies / n_scored:.1%}) have the same pixels as training images of {model} "
+                    "(duplicates the data holds across its splits, or copies; data inspect lists duplicates): these figures include them")
+        return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images): these figures overstate it; score it on images it did not train on"
+    if counted:
+        return None
     if extra_data:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
         return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
     if not same:
