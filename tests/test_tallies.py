@@ -64,3 +64,34 @@ def test_the_summary_keeps_timelines_of_the_busiest_tracks_only():
             frame += 1
     assert len(collector.timeline) <= 2 * PLOTTED_TRACKS + 1 and 7 in collector.timeline
     assert len(collector.expression_tracks) == 40 and len(collector.tracks) == 40
+
+
+def test_a_track_missed_for_a_frame_keeps_its_timeline():
+    """The pruning took 'not in this frame' for 'gone': a face the detector missed once lost its
+    timeline, and its panel started where it came back (found by review)."""
+    from facesense.runtime.results import to_prediction
+    from facesense.stream.detect import Box
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+    from facesense.stream.sinks import SummaryCollector
+
+    collector = SummaryCollector()
+    image = np.zeros((4, 4, 3), np.uint8)
+    frame = 0
+
+    def add(tracks):
+        nonlocal frame
+        faces = [FaceResult(t, Box(0, 0, 2, 2), expression=to_prediction(["a", "b"], np.array([0.4, 0.6]))) for t in tracks]
+        collector.add(FrameResult(Frame(frame, frame / 30, image), faces, {"detect": 0.001}), 0.0)
+        frame += 1
+
+    for t in range(1, 13):
+        for _ in range(10):
+            add([t])
+    first = frame / 30
+    for k in range(300):
+        add([*range(13, 19), *([] if k == 150 else [19])])
+    for _ in range(1500):
+        add([19])
+    points = collector.timeline[19].all_points()
+    assert abs(points[0][0] - first) < 1.0 and collector.tracks[19].first_s == first

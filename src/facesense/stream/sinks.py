@@ -559,13 +559,14 @@ class SummaryCollector:
                 self.timeline.setdefault(face.track_id, Series()).add(result.frame.time_s, [face.expression.probs.get(c, 0.0) for c in self.timeline_classes])
                 self.expression_tracks.add(face.track_id)
         if len(self.timeline) > 2 * PLOTTED_TRACKS + len(result.faces):
-            self._keep_busiest_series({face.track_id for face in result.faces})
+            self._keep_busiest_series(result.frame.time_s)
 
-    def _keep_busiest_series(self, current: set[int]) -> None:
-        """Drop the timelines of tracks that can no longer be among the plot's busiest: not in the
-        current frame, and with fewer frames than the PLOTTED_TRACKS busiest."""
+    def _keep_busiest_series(self, now_s: float, gone_after_s: float = 2.0) -> None:
+        """Drop the timelines of tracks that can no longer be among the plot's busiest: unseen for
+        `gone_after_s` (a tracker keeps a missed face for a few frames, and a face back after
+        that is a new track), and with fewer frames than the PLOTTED_TRACKS busiest."""
         busiest = set(sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:PLOTTED_TRACKS])
-        for tid in [t for t in self.timeline if t not in busiest and t not in current]:
+        for tid in [t for t in self.timeline if t not in busiest and now_s - self.tracks[t].last_s > gone_after_s]:
             del self.timeline[tid]
 
     def summary(self, dropped: int = 0, error: str | None = None) -> dict:
