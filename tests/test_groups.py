@@ -135,7 +135,9 @@ def test_grouping_by_the_label_points_to_the_per_class_table():
     with pytest.raises(DataError, match="groups come from a labels.csv manifest's extra columns \\(path,label,race\\), and this data has none"):
         check_group_column({}, "race", "faces")  # class folders: there is no manifest to speak of
     with pytest.raises(DataError, match="a 'partition' column holds the data's splits; score one at a time with --split NAME"):
-        check_group_column({}, "partition", "image_sentiment")
+        check_group_column({}, "partition", "image_sentiment", split_column="partition")
+    with pytest.raises(DataError, match="and this data has none"):  # no such column: not called the split column (found by review)
+        check_group_column({}, "split", "faces")
 
 
 def test_each_group_s_accuracy_has_a_95_percent_interval_that_widens_when_small():

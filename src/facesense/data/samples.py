@@ -25,6 +25,7 @@ class Samples:
     skipped_splits: list[str | None] = field(default_factory=list)  # the split cell of each row skipped while reading
     skipped_labels: list[str | None] = field(default_factory=list)  # the label of each row skipped while reading (None: unknown)
     columns: dict[str, list[str]] = field(default_factory=dict)  # extra manifest columns (groups)
+    split_column: str | None = None  # the csv column the splits were read from (split, partition, usage, fold)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -48,6 +49,7 @@ class Samples:
             skipped_splits=list(self.skipped_splits),
             skipped_labels=list(self.skipped_labels),
             columns={k: [v[i] for i in keep] for k, v in self.columns.items()},
+            split_column=self.split_column,
         )
 
 

@@ -305,7 +305,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
-    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels)
+    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, split_column="usage" if "usage" in header else None)
 
 
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
@@ -376,4 +376,4 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     if repeats:
         log.warning("%s: %d row(s) repeat an earlier row's image and label (line %s%s); each image is used once%s", path, len(repeats), repeats[0], ", ..." if len(repeats) > 1 else "",
                     f", with its first row's other columns ({repeat_differs[0]})" if repeat_differs else "")
-    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, columns=columns)
+    return Samples(str(path), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, columns=columns, split_column=split_column)

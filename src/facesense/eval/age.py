@@ -225,7 +225,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
-    check_group_column(samples.columns, group_by, data, per_class=False)
+    check_group_column(samples.columns, group_by, data, per_class=False, split_column=samples.split_column)
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")

@@ -338,7 +338,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None
-    check_group_column(samples.columns, group_by, data)
+    check_group_column(samples.columns, group_by, data, split_column=samples.split_column)
     # name the map that was used: the one given, or the one the model was trained with
     map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
     if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)

@@ -77,7 +77,7 @@ def gap_note(table: dict) -> str:
     return f" (groups of n >= {table['gap_min_n']}; left out: {named})"
 
 
-def check_group_column(columns: dict, group_by: str | None, data, per_class: bool = True) -> None:
+def check_group_column(columns: dict, group_by: str | None, data, per_class: bool = True, split_column: str | None = None) -> None:
     """--group-by must name one of a manifest's extra columns; the label itself is not one (a
     classifier's per-class figures are its report's per-class table; `per_class` False: an age
     report, which has none)."""
@@ -87,9 +87,7 @@ def check_group_column(columns: dict, group_by: str | None, data, per_class: boo
     if group_by.lower() in ("label", "class"):
         where = "whose figures per class are already in the report (per_class: recall per class)" if per_class else "which an age report does not group by"
         raise DataError(f"--group-by {group_by}: that is the class itself, {where}; group by another column ({others})")
-    from ..data.sources import MANIFEST_SPLIT_COLUMNS
-
-    if group_by.lower() in MANIFEST_SPLIT_COLUMNS:  # read as the data's splits, not as groups
+    if split_column is not None and group_by.lower() == split_column:  # read as the data's splits, not as groups
         raise DataError(f"{data}: --group-by {group_by}: a {group_by.lower()!r} column holds the data's splits; score one at a time with --split NAME")
     if not columns:  # class folders, a FER2013 csv, or a manifest of path and label only
         raise DataError(f"{data}: no column {group_by!r} to group by: groups come from a labels.csv manifest's extra columns (path,label,{group_by.lower()}), and this data has none")
