@@ -377,7 +377,12 @@ print(json.dumps(test[1:] if test[:1] == ["CMD"] else []))
 step "facesense serve: health check and a photo"
 if [[ $RUNNER == buildah ]]; then
     # buildah run shares the host's network: a free loopback port, the server in the background
-    PORT=$(in_image -- python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+    # (retried: a buildah run right after the last one has once exited 2 with no output)
+    for _ in 1 2 3; do
+        PORT=$(in_image -- python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])") && [[ -n $PORT ]] && break
+        sleep 2
+    done
+    [[ -n $PORT ]] || fail "no free port could be read from inside the image"
     HC=$(healthcheck_cmd)
     [[ $HC != "[]" ]] || fail "the image has no HEALTHCHECK command"
     setsid buildah run --isolation chroot "$CTR" -- facesense serve --host 127.0.0.1 --port "$PORT" \
