@@ -563,3 +563,18 @@ def test_int8_export_says_how_often_it_decides_as_float32_and_names_calibration_
     caplog.clear()
     _check_calibration_labels(["M", "F"], ["man", "woman"], {"task": "gender", "label_map": {"M": "man", "F": "woman"}}, "faces")
     assert "none of the model's classes" not in caplog.text
+
+
+def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog):
+    """Calibration sets ranges, which need no labels, but a plain folder of photos was refused
+    for want of class folders."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / f"p{i}.jpg")
+    assert main(["export", "gender", "--int8", "--calibration", str(photos), "--calibration-samples", "4", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "5 images, read as unlabelled photos" in caplog.text and "none of the model's classes" not in caplog.text
+    assert (tmp_path / "m.onnx").is_file()

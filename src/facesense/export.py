@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import numpy as np
 
+    from .data.samples import Samples
+
 # the layers that carry the compute; the output (softmax / sigmoid) stays in float32 so the
 # probabilities still sum to 1
 INT8_OPS = ["Conv", "Gemm", "MatMul", "Add", "Relu", "MaxPool", "GlobalAveragePool", "Flatten"]
@@ -233,12 +235,12 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
 
     from .data.images import decode
     from .data.prepare import face_preparer
-    from .data.sources import read_dataset
     from .data.split import _match
     from .preprocess import scale
 
-    data = read_dataset(dataset)
-    _check_calibration_labels(data.labels, classes, config, dataset)
+    data, labelled = _calibration_samples(dataset)
+    if labelled:  # the labels can be checked against the model's classes
+        _check_calibration_labels(data.labels, classes, config, dataset)
     train = _match(data, "train")
     if train is None and config and config.get("test_size"):
         from .data.split import assign_splits, trained_split_settings
@@ -253,6 +255,26 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     if drawn.skipped:
         log.warning("--calibration %s: skipped %d unreadable of %d images drawn", dataset, len(drawn.skipped), len(pick))
     return scale(images, spec).astype(np.float32)
+
+
+def _calibration_samples(dataset: str | Path) -> tuple[Samples, bool]:
+    """-> (the calibration dataset, whether it is labelled). A folder of photos without class
+    folders (ranges need no labels) is taken as it is: every image in it, unlabelled."""
+    from .data.images import IMAGE_SUFFIXES, files_under, hidden
+    from .data.samples import Samples
+    from .data.sources import read_dataset
+
+    try:
+        return read_dataset(dataset), True
+    except DataError:
+        folder = Path(dataset)
+        if not folder.is_dir() or (folder / "labels.csv").is_file():
+            raise
+        photos = sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder))
+        if not photos:
+            raise
+        log.info("--calibration %s: %d images, read as unlabelled photos (ranges need no labels)", dataset, len(photos))
+        return Samples(str(folder), [str(p.relative_to(folder)) for p in photos], ["(unlabelled)"] * len(photos), [None] * len(photos), paths=photos), False
 
 
 def _check_calibration_labels(labels, classes: list[str] | None, config: dict | None, dataset) -> None:
