@@ -3,6 +3,7 @@ included), warn when the app is reachable from other machines, pass TLS files th
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import sys
@@ -170,17 +171,33 @@ def claim_url_file(url_file: Path, local: str) -> None:
     """Add this server's address to `url_file`, one address a line, the running servers' first:
     the container's health check asks each in turn. Two `serve` in one container (on two ports)
     each keep their line; addresses nobody answers at (a server that was killed) are dropped."""
-    others = [url for url in _read_urls(url_file) if url != local and _answers(url)]
-    write_text(url_file, "".join(f"{url}\n" for url in [*others, local]))
+    with _locked(url_file):
+        others = [url for url in _read_urls(url_file) if url != local and _answers(url)]
+        write_text(url_file, "".join(f"{url}\n" for url in [*others, local]))
 
 
 def release_url_file(url_file: Path, local: str) -> None:
     """Take this server's address out of `url_file`; the file goes with the last address."""
-    others = [url for url in _read_urls(url_file) if url != local]
-    if others:
-        write_text(url_file, "".join(f"{url}\n" for url in others))
-    else:
-        url_file.unlink(missing_ok=True)
+    with _locked(url_file):
+        others = [url for url in _read_urls(url_file) if url != local]
+        if others:
+            write_text(url_file, "".join(f"{url}\n" for url in others))
+        else:
+            url_file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(url_file: Path):
+    """One server at a time reads and rewrites the file (two starting at once lost a line): a
+    lock on a file beside it, which stays (removing it would race the next taker)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; servers started one at a time are unaffected
+        yield
+        return
+    with open(url_file.with_name(url_file.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None) -> None:
