@@ -537,3 +537,19 @@ def test_a_recording_of_sound_alone_is_named_as_such(tmp_path):
             out.mux(packet)
     with pytest.raises(SourceError, match="memo.mp4: cannot be opened as a video \\(it has sound only, no video track\\)"):
         open_source(str(path))
+
+
+def test_skipped_photos_are_pointed_to_where_they_are_listed(tmp_path, caplog):
+    """Without --summary, the end of a photo-folder run sent the user to a summary that was never
+    written (found by a newcomer's trial)."""
+    from facesense.stream.demo import demo_photo
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "hopper.jpg"), demo_photo())
+    (photos / "bad.jpg").write_bytes(b"not a photo")
+    assert main(["live", "--source", str(photos), "--no-window", "--log", str(tmp_path / "faces.csv")]) == 0
+    assert "1 photo(s) could not be read and were skipped (each was named above; --summary FILE lists them with why)" in caplog.text
+    caplog.clear()
+    assert main(["live", "--source", str(photos), "--no-window", "--summary", str(tmp_path / "s.json")]) == 0
+    assert f"skipped_photos in {tmp_path / 's.json'} names each with why" in caplog.text

@@ -387,9 +387,10 @@ def _finish_live(summary: dict, opts) -> None:
     """Print the summary; a source that failed mid-run or Ctrl-C is not a success."""
     _print_summary(summary, opts.summary_json, opts.log_csv or opts.log_jsonl)
     if summary.get("skipped_photos"):  # each was named as it was skipped: the count, at the end
-        log.warning("%d photo(s) could not be read and were skipped (skipped_photos in the summary names each with why)", len(summary["skipped_photos"]))
+        listed = f"skipped_photos in {opts.summary_json} names each with why" if opts.summary_json else "each was named above; --summary FILE lists them with why"
+        log.warning("%d photo(s) could not be read and were skipped (%s)", len(summary["skipped_photos"]), listed)
     elif summary.get("unreadable_frames"):  # a damaged file: said, not only counted
-        log.warning("%d frame(s) could not be decoded and were skipped (unreadable_frames in the summary)", summary["unreadable_frames"])
+        log.warning("%d frame(s) could not be decoded and were skipped%s", summary["unreadable_frames"], f" (unreadable_frames in {opts.summary_json})" if opts.summary_json else "")
     if summary.get("ended_early"):
         log.warning("warning: %s: %s", summary["source"], summary["ended_early"])
     if summary.get("error") == "interrupted":

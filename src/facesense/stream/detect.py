@@ -136,7 +136,7 @@ class YuNetDetector:
         path = Path(model_path) if model_path else None
         if path is None or not path.is_file():
             raise FacesenseError(
-                f"yunet needs its model file: --detector-model PATH/face_detection_yunet_2023mar.onnx (got {model_path}); "
+                f"yunet needs its model file: --detector-model PATH/face_detection_yunet_2023mar.onnx" + (f" ({model_path} is no file)" if model_path else "") + "; "
                 "it is not downloaded at run time"
             )
         if not hasattr(cv2, "FaceDetectorYN"):
