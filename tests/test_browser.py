@@ -16,7 +16,7 @@ from facesense.stream.demo import demo_photo, make_demo_clip
 from serving import ServerProcess, bomb_png
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser tests drive Chromium with it)")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright not installed: pip install -e \".[browser]\" and apt-get install -y chromium (the browser tests drive Chromium with it)")
 if not Path(CHROMIUM).exists():
     pytest.skip("no Chromium: apt-get install -y chromium", allow_module_level=True)
 

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright not installed: pip install -e \".[browser]\" and apt-get install -y chromium")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt install chromium)")
 

