@@ -143,27 +143,33 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     extra_data = not same and any(_same_dataset(d, data) for d in config.get("extra_data") or [])
     trained = _trained_ids(model_path)
     by_path = _id_paths(trained, config) if trained is not None and scored_paths is not None else None
-    counted = False  # the run's ids were matched against these rows: their answer is exact
+    held_out = _held_out_split(config, data_splits) if same else None
+    advice = f"score the rows it held out (--split {held_out})" if held_out else "score it on images it did not train on"
     if trained is not None and scored_ids is not None and (same or by_path):
         scored = {_posix(i) for i in scored_ids} if same else set()
         n = len(trained & scored) if same else 0
         if by_path:
             n = max(n, sum(1 for p in scored_paths if _normal_path(p) in by_path))
         if n:
-            held_out = _held_out_split(config, data_splits)
-            advice = f"score the rows it held out (--split {held_out})" if held_out else "it held none of this data out: score it on other data"
-            return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice}"
-        counted = same
+            advice_ids = advice if held_out else "it held none of this data out: score it on other data"
+            return f"{model} trained on {n} of the {len(scored_ids)} samples scored here (its split_manifest.csv): these figures overstate it; {advice_ids}"
     # then by the pixels themselves, on any data: a copy of the training data anywhere, an
-    # export's training images, and the duplicates a dataset holds across its splits
-    copies = 0 if extra_data else _training_images_among(model_path, scored_pixels)
-    if copies:
-        n_scored = len(scored_pixels)
-        if counted or copies <= n_scored // 2:  # the rows are held out: duplicates of training images among them
-            return (f"{copies} of the {n_scored} images scored here ({copies / n_scored:.1%}) have the same pixels as training images of {model} "
-                    "(duplicates the data holds across its splits, or copies; data inspect lists duplicates): these figures include them")
-        return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images): these figures overstate it; score it on images it did not train on"
-    if counted:
+    # export's training images; a row the run held out (by id or file) with a training image's
+    # pixels is one of the duplicates a dataset holds across its splits
+    matches = None if extra_data else _training_images_among(model_path, scored_pixels)
+    if matches is not None and matches.any():
+        held = np.zeros(len(matches), bool)
+        if trained is not None and scored_ids is not None:
+            held_ids = {_posix(i) for i, where in (_manifest_ids(model_path) or {}).items() if where != "train"}
+            held_paths = _id_paths(held_ids, config) if scored_paths is not None else None
+            held = np.array([_posix(i) in held_ids or bool(held_paths and _normal_path(p) in held_paths) for i, p in zip(scored_ids, scored_paths or [None] * len(scored_ids))])
+        n_scored, copies, duplicates = len(matches), int((matches & ~held).sum()), int((matches & held).sum())
+        also = f" ({duplicates} more are held-out rows with a training image's pixels: duplicates the data holds across its splits)" if duplicates else ""
+        if copies:
+            return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images){also}: these figures overstate it; {advice}"
+        return (f"{duplicates} of the {n_scored} images scored here ({duplicates / n_scored:.1%}) have the same pixels as training images of {model} "
+                "(duplicates the data holds across its splits; data inspect lists them): these figures include them")
+    if trained is not None and scored_ids is not None and same:  # the run's own ids said none was trained on
         return None
     if extra_data:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
         return f"{model} trained on {_extra_share(config)} of {name} (extra_data): these figures are on its training images and overstate it; score it on other data"
@@ -260,15 +266,15 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
 
 
-def _training_images_among(model_path: Path | None, pixels: np.ndarray | None) -> int:
-    """How many of these decoded images have the pixels of one of the model's training images
-    (0 where the model records none: shipped models, runs from before digests were recorded)."""
+def _training_images_among(model_path: Path | None, pixels: np.ndarray | None) -> np.ndarray | None:
+    """Which of these decoded images have the pixels of one of the model's training images (None
+    where the model records none: shipped models, runs from before digests were recorded)."""
     from ..data.digests import pixel_digest, trained_digests
 
     if pixels is None or not len(pixels):
-        return 0
+        return None
     trained = trained_digests(model_path)
-    return sum(pixel_digest(p) in trained for p in pixels) if trained else 0
+    return np.array([pixel_digest(p) in trained for p in pixels]) if trained else None
 
 
 def _normal_path(path) -> str:
