@@ -242,7 +242,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     if labelled:  # the labels can be checked against the model's classes
         _check_calibration_labels(data.labels, classes, config, dataset)
     train = _match(data, "train")
-    if train is None and config and config.get("test_size"):
+    if train is None and labelled and config and config.get("test_size"):  # (photos: not the model's data, no split to recompute)
         from .data.split import assign_splits, trained_split_settings
 
         train = assign_splits(data, **trained_split_settings(config))["train"]
@@ -264,6 +264,9 @@ def _calibration_samples(dataset: str | Path) -> tuple[Samples, bool]:
     from .data.samples import Samples
     from .data.sources import read_dataset
 
+    sources_log = logging.getLogger("facesense.data.sources")
+    level = sources_log.level
+    sources_log.setLevel(logging.ERROR)  # "images directly in the folder are left out": not so, if they are photos
     try:
         return read_dataset(dataset), True
     except DataError:
@@ -275,6 +278,8 @@ def _calibration_samples(dataset: str | Path) -> tuple[Samples, bool]:
             raise
         log.info("--calibration %s: %d images, read as unlabelled photos (ranges need no labels)", dataset, len(photos))
         return Samples(str(folder), [str(p.relative_to(folder)) for p in photos], ["(unlabelled)"] * len(photos), [None] * len(photos), paths=photos), False
+    finally:
+        sources_log.setLevel(level)
 
 
 def _check_calibration_labels(labels, classes: list[str] | None, config: dict | None, dataset) -> None:
@@ -289,7 +294,7 @@ def _check_calibration_labels(labels, classes: list[str] | None, config: dict | 
     classes = {normalise(c) for c in classes}
     found = {normalise(x) for x in mapped_labels(set(labels), (config or {}).get("label_map"))}
     if classes and not classes & found:
-        log.warning("--calibration %s: its labels (%s) are none of the model's classes (%s): int8 ranges set on another task's images may not fit this model; give training images of its task",
+        log.warning("--calibration %s: its labels or folder names (%s) are none of the model's classes (%s): fine for photos of the kind the model sees (int8 ranges need no labels), but images of another task set ranges that may not fit it",
                     dataset, ", ".join(sorted(found)[:6]), ", ".join(sorted(classes)))
 
 
