@@ -82,15 +82,15 @@ def test_a_track_missed_for_a_frame_keeps_its_timeline():
     def add(tracks):
         nonlocal frame
         faces = [FaceResult(t, Box(0, 0, 2, 2), expression=to_prediction(["a", "b"], np.array([0.4, 0.6]))) for t in tracks]
-        collector.add(FrameResult(Frame(frame, frame / 30, image), faces, {"detect": 0.001}), 0.0)
+        collector.add(FrameResult(Frame(frame, frame / 2, image), faces, {"detect": 0.001}), 0.0)  # 2 frames a second (a slow CPU, --stride)
         frame += 1
 
     for t in range(1, 13):
         for _ in range(10):
             add([t])
-    first = frame / 30
-    for k in range(300):
-        add([*range(13, 19), *([] if k == 150 else [19])])
+    first = (frame + 20) / 2
+    for k in range(300):  # 19 comes later than 13-18 (fewer frames: not among the busiest), then is missed for 8 frames (4 s), which the tracker bridges
+        add([*range(13, 19), *([] if k < 20 or 150 <= k < 158 else [19]), 1000 + k])  # and a new passer-by every frame
     for _ in range(1500):
         add([19])
     points = collector.timeline[19].all_points()

@@ -177,8 +177,9 @@ def claim_url_file(url_file: Path, local: str) -> None:
 
 
 def release_url_file(url_file: Path, local: str) -> None:
-    """Take this server's address out of `url_file`; the file goes with the last address."""
-    with _locked(url_file):
+    """Take this server's address out of `url_file`; the file goes with the last address. A
+    server stopping never fails for it (the folder may be gone)."""
+    with contextlib.suppress(OSError), _locked(url_file):
         others = [url for url in _read_urls(url_file) if url != local]
         if others:
             write_text(url_file, "".join(f"{url}\n" for url in others))
@@ -192,10 +193,12 @@ def _locked(url_file: Path):
     lock on a file beside it, which stays (removing it would race the next taker)."""
     try:
         import fcntl
-    except ImportError:  # Windows: no flock; servers started one at a time are unaffected
+
+        lock = open(url_file.with_name(url_file.name + ".lock"), "a")
+    except (ImportError, OSError):  # Windows has no flock; a folder gone or another user's lock file: unlocked
         yield
         return
-    with open(url_file.with_name(url_file.name + ".lock"), "a") as lock:
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

@@ -541,6 +541,7 @@ class SummaryCollector:
         self.timeline: dict[int, Series] = {}
         self.timeline_classes: list[str] = []
         self.expression_tracks: set[int] = set()  # every track with an expression, for the plot's "6 of N"
+        self.last_seen: dict[int, int] = {}  # frame count when each timeline's track was last in a frame
         self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
 
@@ -558,16 +559,19 @@ class SummaryCollector:
                 self.timeline_classes = self.timeline_classes or list(face.expression.probs)
                 self.timeline.setdefault(face.track_id, Series()).add(result.frame.time_s, [face.expression.probs.get(c, 0.0) for c in self.timeline_classes])
                 self.expression_tracks.add(face.track_id)
+        for face in result.faces:
+            self.last_seen[face.track_id] = self.frames
         if len(self.timeline) > 2 * PLOTTED_TRACKS + len(result.faces):
-            self._keep_busiest_series(result.frame.time_s)
+            self._keep_busiest_series()
 
-    def _keep_busiest_series(self, now_s: float, gone_after_s: float = 2.0) -> None:
+    def _keep_busiest_series(self, gone_after: int = 30) -> None:
         """Drop the timelines of tracks that can no longer be among the plot's busiest: unseen for
-        `gone_after_s` (a tracker keeps a missed face for a few frames, and a face back after
-        that is a new track), and with fewer frames than the PLOTTED_TRACKS busiest."""
+        `gone_after` frames (the tracker keeps a missed face for 10, and a face back after that
+        is a new track), and with fewer frames than the PLOTTED_TRACKS busiest."""
         busiest = set(sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:PLOTTED_TRACKS])
-        for tid in [t for t in self.timeline if t not in busiest and now_s - self.tracks[t].last_s > gone_after_s]:
+        for tid in [t for t in self.timeline if t not in busiest and self.frames - self.last_seen[t] > gone_after]:
             del self.timeline[tid]
+            del self.last_seen[tid]
 
     def summary(self, dropped: int = 0, error: str | None = None) -> dict:
         wall = time.perf_counter() - self.t_start
