@@ -371,3 +371,16 @@ def test_the_unlisted_image_check_follows_a_link_to_a_listed_folder_after_the_fo
     (data / "archive").symlink_to(data / "photos")
     assert len(read_dataset(data)) == 6
     assert "not in its labels.csv" not in caplog.text
+
+
+def test_the_unlisted_image_check_follows_a_link_inside_another_folder(tmp_path, caplog):
+    """A link inside an earlier-sorting folder (backup/archive -> photos) still claimed the
+    folder first: its images are compared as real paths now (found by review)."""
+    data = tmp_path / "d"
+    write_class_folders(data / "photos", ["a", "b"], 3)
+    files = sorted(p.relative_to(data) for p in data.rglob("*.png"))
+    (data / "labels.csv").write_text("path,label\n" + "".join(f"{f},{f.parent.name}\n" for f in files))
+    (data / "backup").mkdir()
+    (data / "backup" / "archive").symlink_to(data / "photos")
+    assert len(read_dataset(data)) == 6
+    assert "not in its labels.csv" not in caplog.text

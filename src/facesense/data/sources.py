@@ -151,14 +151,22 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     """A folder with a labels.csv is read through it alone: images put into its class folders
     afterwards (or a `data split` output a user added to) were left out without a word."""
     folder = os.path.normpath(os.path.abspath(manifest.parent))
-    listed = {os.path.normpath(os.path.abspath(p)) for p in samples.paths or []}  # as read: relative to the working folder, or absolute
-    listed |= {os.path.normpath(os.path.join(folder, i)) for i, _ in samples.skipped}  # ids: relative to the manifest's folder
+    real_dirs: dict[str, str] = {}  # compared as real paths (a folder reached through a link), one realpath per folder
+
+    def real(path: str) -> str:
+        head, name = os.path.split(path)
+        if head not in real_dirs:
+            real_dirs[head] = os.path.realpath(head)
+        return os.path.join(real_dirs[head], name)
+
+    listed = {real(os.path.abspath(p)) for p in samples.paths or []}  # as read: relative to the working folder, or absolute
+    listed |= {real(os.path.normpath(os.path.join(folder, i))) for i, _ in samples.skipped}  # ids: relative to the manifest's folder
     # plain string work: a folder of 50,000 images is walked on every read (Path objects took 0.8 s)
     unlisted = []
-    for root, dirs, files in walk_once(folder):  # real folders before links to them, each once
+    for root, dirs, files in walk_once(folder):  # each real folder once
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
-                     and (path := os.path.join(root, name)) not in listed]
+                     and real(path := os.path.join(root, name)) not in listed]
     if unlisted:
         log.warning("%s: %d image(s) in the folder are not in its labels.csv, which is what is read (e.g. %s): list them there, or read the class folders instead with --format folders (data_format: folders in a config)",
                     manifest.parent, len(unlisted), os.path.relpath(unlisted[0], folder))
