@@ -63,7 +63,7 @@ def test_the_summary_keeps_timelines_of_the_busiest_tracks_only():
             collector.add(FrameResult(Frame(frame, frame / 30, image), [face], {"detect": 0.001}), 0.0)
             frame += 1
     assert len(collector.timeline) <= 2 * PLOTTED_TRACKS + 1 and 7 in collector.timeline
-    assert len(collector.expression_tracks) == 40 and len(collector.tracks) == 40
+    assert sum(1 for r in collector.tracks.values() if r.labels["expression"]) == 40 and len(collector.tracks) == 40
 
 
 def test_a_track_missed_for_a_frame_keeps_its_timeline():

@@ -540,7 +540,6 @@ class SummaryCollector:
         # busiest tracks only: a camera left on sees ever more tracks, and the plot shows six
         self.timeline: dict[int, Series] = {}
         self.timeline_classes: list[str] = []
-        self.expression_tracks: set[int] = set()  # every track with an expression, for the plot's "6 of N"
         self.last_seen: dict[int, int] = {}  # frame count when each timeline's track was last in a frame
         self.tracks: dict[int, TrackRecord] = {}
         self.t_start = time.perf_counter()
@@ -558,9 +557,7 @@ class SummaryCollector:
             if face.expression:
                 self.timeline_classes = self.timeline_classes or list(face.expression.probs)
                 self.timeline.setdefault(face.track_id, Series()).add(result.frame.time_s, [face.expression.probs.get(c, 0.0) for c in self.timeline_classes])
-                self.expression_tracks.add(face.track_id)
-        for face in result.faces:
-            self.last_seen[face.track_id] = self.frames
+                self.last_seen[face.track_id] = self.frames
         if len(self.timeline) > 2 * PLOTTED_TRACKS + len(result.faces):
             self._keep_busiest_series()
 
@@ -627,7 +624,8 @@ class SummaryCollector:
         axes[-1].set_xlabel("time (s)")
         handles = [Patch(color=colours[c], label=c) for c in classes]
         fig.legend(handles=handles, loc="outside lower center", ncol=len(classes), fontsize=8, frameon=False)
-        shown = f"the {len(busiest)} longest of {len(self.expression_tracks)} tracks" if len(self.expression_tracks) > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
+        with_expression = sum(1 for record in self.tracks.values() if record.labels["expression"])  # the plot's "6 of N"
+        shown = f"the {len(busiest)} longest of {with_expression} tracks" if with_expression > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
         fig.suptitle(f"expression probabilities per track ({shown})", fontsize=10)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
