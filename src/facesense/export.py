@@ -293,7 +293,7 @@ def _check_calibration_labels(labels, classes: list[str] | None, config: dict | 
         return
     classes = {normalise(c) for c in classes}
     found = {normalise(x) for x in mapped_labels(set(labels), (config or {}).get("label_map"))}
-    if classes and not classes & found:
+    if not classes & found:
         log.warning("--calibration %s: its labels or folder names (%s) are none of the model's classes (%s): fine for photos of the kind the model sees (int8 ranges need no labels), but images of another task set ranges that may not fit it",
                     dataset, ", ".join(sorted(found)[:6]), ", ".join(sorted(classes)))
 

@@ -141,7 +141,8 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     name = _dataset_path(data).name
     same = _same_dataset(config.get("data"), data)
     extra_data = not same and any(_same_dataset(d, data) for d in config.get("extra_data") or [])
-    trained = _trained_ids(model_path)
+    listed = _manifest_ids(model_path)  # the run's split_manifest.csv, read once: {id: split}
+    trained = None if listed is None else {_posix(i) for i, where in listed.items() if where == "train"}
     by_path = _id_paths(trained, config) if trained is not None and scored_paths is not None else None
     held_out = _held_out_split(config, data_splits) if same else None
     advice = f"score the rows it held out (--split {held_out})" if held_out else "score it on images it did not train on"
@@ -160,7 +161,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     if matches is not None and matches.any():
         held = np.zeros(len(matches), bool)
         if trained is not None and scored_ids is not None:
-            held_ids = {_posix(i) for i, where in (_manifest_ids(model_path) or {}).items() if where != "train"}
+            held_ids = {_posix(i) for i, where in listed.items() if where != "train"}
             held_paths = _id_paths(held_ids, config) if scored_paths is not None else None
             held = np.array([_posix(i) in held_ids or bool(held_paths and _normal_path(p) in held_paths) for i, p in zip(scored_ids, scored_paths or [None] * len(scored_ids))])
         n_scored, copies, duplicates = len(matches), int((matches & ~held).sum()), int((matches & held).sum())
@@ -297,12 +298,6 @@ def _id_path_list(ids, config: dict | None) -> list[str] | None:
         return None
     base = recorded if recorded.is_dir() else recorded.parent
     return [_normal_path(base / _posix(i)) for i in ids]
-
-
-def _trained_ids(model_path: Path | None) -> set[str] | None:
-    """The training sample ids in a run's split_manifest.csv (None: no manifest at hand)."""
-    ids = _manifest_ids(model_path)
-    return None if ids is None else {_posix(i) for i, split in ids.items() if split == "train"}
 
 
 def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None, read_paths: set[str] | None = None) -> np.ndarray:
