@@ -55,3 +55,10 @@ python scripts/ship_model.py "$sent_run" sentiment --machine "$MACHINE" --comman
   --limits "Trained on 603 Twitter images (image_sentiment, 78% positive): small data; the labels are what the photos' viewers felt, which features of objects and scenes only partly capture." \
   --limits "At the default decision (the larger probability) it finds few of the negative images: it is tuned for accuracy on 78%-positive data. Rank by p_negative, or threshold it lower, to find more negatives at the cost of accuracy." \
   --limits "Whole images only: it scores the picture, not the faces in it, and is not part of the live pipeline."
+python scripts/ship_sentiment_onnx.py --out "$ASSETS/sentiment.onnx"
+
+# every runtime file carries its training images' pixel hashes (evaluate knows them under any
+# name); an export of a run has them already, the others get them here
+for f in expression.int8 gender.int8 gender_age.int8 sentiment; do
+  python scripts/stamp_training_hashes.py "$ASSETS/$f.onnx"
+done

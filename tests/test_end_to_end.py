@@ -547,6 +547,44 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
         caplog.clear()
         assert main(["evaluate", run, "--data", str(data), "--split", "val", "--out", str(tmp_path / "e_dup" / data.name)]) == 0
         assert "have the same pixels as training images of" in caplog.text and "duplicates the data holds across its splits" in caplog.text, data
+        # and the figures without them, beside the note
+        n_val = sum(1 for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val")
+        rest = json.loads((tmp_path / "e_dup" / data.name / "metrics.json").read_text())["without_training_pixels"]
+        assert rest["n"] == n_val - 1 and f"on the {n_val - 1} images without a training image's pixels" in caplog.text
+        assert f"Without them ({n_val - 1} images)" in (tmp_path / "e_dup" / data.name / "report.md").read_text()
+    # the export alone (no manifest, as a shipped model): a split it held out by its config holds duplicates, not training rows
+    caplog.clear()
+    assert main(["evaluate", str(onnx_file), "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e_dup_onnx")]) == 0
+    assert "duplicates the data holds across its splits" in caplog.text and "trained on" not in caplog.text
+
+
+def test_training_hashes_can_be_added_to_an_export_made_without_them(tmp_path, folders3, capsys, caplog):
+    """The shipped models were exported before runs recorded their images' digests:
+    scripts/stamp_training_hashes.py recomputes the training rows from the config the export
+    carries and adds them, graph untouched; a recomputed split then needs no warning that it
+    may hold training images (they are looked for by pixels)."""
+    import shutil
+    import subprocess
+    import sys
+
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    n_train = sum(1 for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "train")
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file), "--no-training-hashes"]) == 0
+    before = onnx_file.read_bytes()
+    script = Path(__file__).resolve().parents[1] / "scripts" / "stamp_training_hashes.py"
+    done = subprocess.run([sys.executable, str(script), str(onnx_file)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"rows per split {{'train': {n_train}," in done.stdout and len(onnx_file.read_bytes()) > len(before)
+    again = subprocess.run([sys.executable, str(script), str(onnx_file)], capture_output=True, text=True)
+    assert "already carries exactly these hashes" in again.stdout
+    copy = shutil.copytree(folders3, tmp_path / "elsewhere" / "mine")
+    caplog.clear()
+    assert main(["evaluate", str(onnx_file), "--data", str(copy), "--out", str(tmp_path / "e")]) == 0
+    assert f"trained on {n_train} of the" in caplog.text
+    caplog.clear()
+    assert main(["evaluate", str(onnx_file), "--data", str(copy), "--split", "val", "--out", str(tmp_path / "v")]) == 0
+    assert "split recomputed from the model's training settings" not in caplog.text and "trained on" not in caplog.text
 
 
 def test_int8_export_says_how_often_it_decides_as_float32_and_names_calibration_of_another_task(tmp_path, caplog):

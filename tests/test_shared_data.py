@@ -19,3 +19,19 @@ def test_image_sentiment_counts():
     s = read_dataset(shared_data("image_sentiment"))
     assert s.class_counts() == {"Positive": 470, "Negative": 133}
     assert s.split_names() == [f"partition{i}" for i in range(1, 6)]
+
+
+def test_the_shipped_expression_model_knows_its_training_images_under_other_names(tmp_path, caplog):
+    """FER2013 is often passed around as folders of PNGs: scoring the shipped model on some of
+    its Training rows saved that way printed figures of its training images without a note."""
+    from PIL import Image
+
+    from facesense.cli import main
+
+    s = read_dataset(shared_data("fer2013/fer2013.csv.gz"))
+    training = [i for i, split in enumerate(s.splits) if split == "Training"][:40]
+    for n, i in enumerate(training):
+        (tmp_path / "faces" / s.labels[i]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(s.pixels[i]).save(tmp_path / "faces" / s.labels[i] / f"img_{n}.png")
+    assert main(["evaluate", "expression", "--data", str(tmp_path / "faces"), "--out", str(tmp_path / "e")]) == 0
+    assert "expression trained on 40 of the 40 images scored here (the same pixels as its training images)" in caplog.text

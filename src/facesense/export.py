@@ -98,16 +98,24 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     its run recorded them. They tell whether a given image was among the training images, which
     is the point (a copy of the training data scored says so) and also what someone holding the
     exact image could learn: `--no-training-hashes` leaves them out of a model to be shared."""
-    import onnx
-
-    from .data.digests import METADATA_KEY, manifest_train_digests, packed
+    from .data.digests import manifest_train_digests
 
     trained = manifest_train_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
     if not trained:
         return model_bytes
     log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(trained))
+    return with_training_hashes(model_bytes, trained)
+
+
+def with_training_hashes(model_bytes: bytes, digests: set[str]) -> bytes:
+    """An ONNX model with these training-image digests in its metadata (replacing any it had);
+    its graph and other metadata unchanged."""
+    import onnx
+
+    from .data.digests import METADATA_KEY, packed
+
     proto = onnx.load_from_string(model_bytes)
-    return _with_metadata(proto, {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(trained)})
+    return _with_metadata(proto, {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(digests)})
 
 
 def _with_metadata(proto, meta: dict[str, str]) -> bytes:

@@ -43,15 +43,14 @@ def unpacked(text: str) -> set[str]:
     return {raw[i : i + DIGEST_BYTES].hex() for i in range(0, len(raw), DIGEST_BYTES)}
 
 
-def trained_digests(model_path: Path | None) -> set[str] | None:
-    """The training images' digests a model carries: its run's split_manifest.csv beside a
-    checkpoint or run folder, or an export's metadata. None: it carries none."""
-    if model_path is None:
+def trained_digests(metadata: dict[str, str] | None, model_path: Path | None) -> set[str] | None:
+    """The training images' digests a model carries: an export's (or a shipped model's)
+    metadata, as its loaded session read it, else its run's split_manifest.csv beside a
+    checkpoint or run folder. None: it carries none."""
+    text = (metadata or {}).get(METADATA_KEY)
+    if text:
+        return unpacked(text)
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx":
         return None
     path = Path(model_path)
-    if path.suffix.lower() == ".onnx":
-        import onnxruntime as ort  # not `onnx`: evaluation runs without it (the eval extra)
-
-        text = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        return unpacked(text) if text else None
     return manifest_train_digests((path if path.is_dir() else path.parent) / "split_manifest.csv")

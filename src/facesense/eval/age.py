@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import schema
 from ..age import central_interval, decade, years_and_sd
+from ..data.digests import trained_digests
 from ..data.images import decode
 from ..data.samples import Samples, group_names, is_finite_number
 from ..data.split import read_scored_rows
@@ -88,6 +89,7 @@ class AgeScorer:
     classes: list[str] | None = None
     prepare: Callable[[np.ndarray], np.ndarray] | None = None
     config: dict | None = None  # the training config the model carries (what it trained on)
+    metadata: dict | None = None  # an export's metadata (its training images' hashes)
 
 
 def load_age_scorer(model: str | Path) -> AgeScorer:
@@ -101,7 +103,7 @@ def load_age_scorer(model: str | Path) -> AgeScorer:
     from ..runtime.gender_age import GenderAgeModel
 
     net = GenderAgeModel.load(model, threads=2)
-    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes, net.prepare, net.config)
+    return AgeScorer(net.name, net.spec, net.bins, net.run_pixels, net.classes, net.prepare, net.config, net.metadata)
 
 
 def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
@@ -168,6 +170,9 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
              f"true age within +-1 sd {100 * u['within_1sd']:.1f}%, +-2 sd {100 * u['within_2sd']:.1f}%"
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
+    if "without_training_pixels" in m:
+        rest = m["without_training_pixels"]
+        lines.append(f"without the images that have a training image's pixels: MAE {rest['mae']:.2f} years (n {rest['n']})")
     if "by_group" in m:
         lines.append(f"MAE by {group_by} (95% CI): " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']}{_interval(v.get('mae_ci95'))})" for g, v in m["by_group"]["groups"].items())
                      + "; MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2))
@@ -185,13 +190,13 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     return lines
 
 
-def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None) -> Samples:
+def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False) -> Samples:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
     that file is at hand, else recomputed from the model's config), then the --where conditions."""
     if split is not None:
         from .evaluate import select_split
 
-        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path))
+        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked))
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
@@ -231,7 +236,10 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     source = Path(str(split_from or model))
-    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None)
+    own = Path(str(model))
+    own = own if own.exists() else None
+    trained = trained_digests(scorer.metadata, own)  # its training images' pixel digests, where it carries them
+    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
@@ -254,14 +262,18 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     m = {"model": str(model), "data": str(data), "split": split, "where": list(where), "skipped": len(samples.skipped), **age_metrics(years, sd, ages, groups, low, high)}
     if group_by:
         m["group_by"] = group_by.lower()
-    from .evaluate import training_data_note
+    from .evaluate import training_data_note, training_images_among
 
-    own = Path(str(model))
-    note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own if own.exists() else None, data_splits,
-                              [samples.paths[i] for i in kept] if samples.paths is not None else None, images)
+    matches = training_images_among(trained, images)
+    note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
+                              [samples.paths[i] for i in kept] if samples.paths is not None else None, matches)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note
+    if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
+        rest = ~matches
+        m["without_training_pixels"] = {"n": int(rest.sum()), "mae": float(np.abs(years[rest] - ages[rest]).mean())}
+        log.warning("on the %d images without a training image's pixels: age MAE %.2f years", rest.sum(), m["without_training_pixels"]["mae"])
     if gender_probs is not None and scorer.classes:
         from ..labels import normalise
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.digests import trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import canonical_split
@@ -22,6 +23,7 @@ from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
 from ..runtime.loading import load_classifier, resolve
 from .groups import check_group_column
+from .metrics import macro_f1
 from .report import write_evaluation
 
 log = logging.getLogger(__name__)
@@ -41,13 +43,14 @@ class EvalModel:
     path: Path | None  # the file it came from (None: a backend by name)
     score: Callable[[np.ndarray], np.ndarray]  # uint8 N x C x H x W -> N x K probabilities
     prepare: Callable[[np.ndarray], np.ndarray] | None = None  # a face aligner, for the dlib backends
+    metadata: dict | None = None  # an export's metadata (its training images' hashes)
 
 
 def load_for_evaluation(model: str | Path, device: str = "auto") -> EvalModel:
     """A checkpoint/run dir/shipped name, an exported .onnx, or a third-party backend name."""
     clf = load_classifier(model, threads=0, device=device)
     where = resolve(model)
-    return EvalModel(str(model), clf.classes, clf.spec, getattr(clf, "config", {}), where if isinstance(where, Path) else None, clf.predict_pixels, getattr(clf, "prepare", None))
+    return EvalModel(str(model), clf.classes, clf.spec, getattr(clf, "config", {}), where if isinstance(where, Path) else None, clf.predict_pixels, getattr(clf, "prepare", None), getattr(clf, "metadata", None))
 
 
 def score_images(model: EvalModel, images: np.ndarray) -> np.ndarray:
@@ -130,7 +133,7 @@ def _recorded_data(config: dict | None) -> Path | None:
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None,
-                       scored_paths: list | None = None, scored_pixels: np.ndarray | None = None) -> str | None:
+                       scored_paths: list | None = None, matches: np.ndarray | None = None) -> str | None:
     """A sentence when the evaluated rows include the model's own training images. With the
     run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
     run's recomputed split can hold this run's training samples), by the images' paths where the
@@ -157,13 +160,14 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     # then by the pixels themselves, on any data: a copy of the training data anywhere, an
     # export's training images; a row the run held out (by id or file) with a training image's
     # pixels is one of the duplicates a dataset holds across its splits
-    matches = None if extra_data else _training_images_among(model_path, scored_pixels)
-    if matches is not None and matches.any():
+    if matches is not None and matches.any() and not extra_data:
         held = np.zeros(len(matches), bool)
         if trained is not None and scored_ids is not None:
             held_ids = {_posix(i) for i, where in listed.items() if where != "train"}
             held_paths = _id_paths(held_ids, config) if scored_paths is not None else None
             held = np.array([_posix(i) in held_ids or bool(held_paths and _normal_path(p) in held_paths) for i, p in zip(scored_ids, scored_paths or [None] * len(scored_ids))])
+        elif same and not _trained_on_split(config, split, data_splits):  # a split held out by name (a shipped model has no manifest)
+            held[:] = True
         n_scored, copies, duplicates = len(matches), int((matches & ~held).sum()), int((matches & held).sum())
         also = f" ({duplicates} more are held-out rows with a training image's pixels: duplicates the data holds across its splits)" if duplicates else ""
         if copies:
@@ -267,15 +271,15 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
 
 
-def _training_images_among(model_path: Path | None, pixels: np.ndarray | None) -> np.ndarray | None:
-    """Which of these decoded images have the pixels of one of the model's training images (None
-    where the model records none: shipped models, runs from before digests were recorded)."""
-    from ..data.digests import pixel_digest, trained_digests
+def training_images_among(trained: set[str] | None, pixels: np.ndarray | None) -> np.ndarray | None:
+    """Which of these decoded images have the pixels of one of the model's training images, by
+    the digests it carries (data.digests.trained_digests; None: it carries none, as runs from
+    before digests were recorded and exports made without them)."""
+    from ..data.digests import pixel_digest
 
-    if pixels is None or not len(pixels):
+    if not trained or pixels is None or not len(pixels):
         return None
-    trained = trained_digests(model_path)
-    return np.array([pixel_digest(p) in trained for p in pixels]) if trained else None
+    return np.array([pixel_digest(p) in trained for p in pixels])
 
 
 def _normal_path(path) -> str:
@@ -300,11 +304,14 @@ def _id_path_list(ids, config: dict | None) -> list[str] | None:
     return [_normal_path(base / _posix(i)) for i in ids]
 
 
-def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None, read_paths: set[str] | None = None) -> np.ndarray:
+def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None, read_paths: set[str] | None = None,
+                 pixels_checked: bool = False) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the rows the run held out,
     as its split_manifest.csv beside `model_path` lists them (`manifest_split`; `read_ids`: the
     data's ids before a --label-map dropped rows), else the split recomputed from the seed and
-    sizes in its training config (same samples, same order)."""
+    sizes in its training config (same samples, same order). `pixels_checked`: the evaluated
+    model carries its training images' digests, so training images in a recomputed draw will be
+    found and named after decoding, and the warning that they may be there is not needed."""
     idx = _match(samples, split)
     if idx is not None:
         return idx
@@ -321,7 +328,7 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
         own_data = here is not None and here.resolve() == _dataset_path(data).resolve()
-        if not own_data:  # a shipped model records its data's name only; a subset of it draws other rows
+        if not own_data and not pixels_checked:  # a shipped model records its data's name only; a subset of it draws other rows
             named = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it; "
                         "on a subset or other data the draw may hold its training images", split, named)
@@ -336,6 +343,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     """`split_from`: take the recomputed split of another model's training (to compare two
     models on exactly the same samples)."""
     loaded = load_for_evaluation(model, device)
+    trained = trained_digests(loaded.metadata, loaded.path)  # its training images' pixel digests, where it carries them
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None
@@ -354,7 +362,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
-        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths)
+        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
@@ -368,10 +376,16 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
-    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, images)
+    matches = training_images_among(trained, images)
+    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
+    if matches is not None and 0 < matches.sum() < len(matches):  # the figures without them, beside the note
+        rest = ~matches
+        pred = probs[rest].argmax(axis=1)
+        extra["without_training_pixels"] = {"n": int(rest.sum()), "accuracy": float((pred == y[rest]).mean()), "macro_f1": macro_f1(y[rest], pred, len(loaded.classes))}
+        log.warning("on the %d images without a training image's pixels: accuracy %.4f, macro-F1 %.4f", rest.sum(), extra["without_training_pixels"]["accuracy"], extra["without_training_pixels"]["macro_f1"])
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
     title = f"{name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
     return write_evaluation(Path(out_dir), ids, y, probs, loaded.classes, mean_log_loss(y, probs), title, history if history and history.is_file() else None, extra=extra)

@@ -96,6 +96,16 @@ def _absent_note(m: dict) -> list[str]:
     return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over the {present} classes present.", ""]
 
 
+def _training_data_note(m: dict) -> list[str]:
+    """The note on the model's own training images among those scored, with the figures
+    without them where some are not, or nothing."""
+    if not m.get("training_data"):
+        return []
+    rest = m.get("without_training_pixels")
+    without = f" Without them ({rest['n']} images): accuracy {rest['accuracy']:.4f}, macro-F1 {rest['macro_f1']:.4f}." if rest else ""
+    return [f"Note: {m['training_data']}.{without}", ""]
+
+
 def markdown_report(m: dict, title: str) -> str:
     lines = [f"# Evaluation: {title}", ""]
     lines += [
@@ -106,6 +116,7 @@ def markdown_report(m: dict, title: str) -> str:
         f"('{m['baseline']['majority_class']}') |",
         "",
         *_absent_note(m),
+        *_training_data_note(m),
         "## Per class",
         "",
         "| class | precision | recall | F1 | support |",

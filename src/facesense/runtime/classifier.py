@@ -37,6 +37,7 @@ class FaceClassifier:
         self.task = meta.get("facesense_task", "")
         # the training config, when the export kept it (which split the model trained on)
         self.config: dict = json.loads(meta["facesense_config"]) if "facesense_config" in meta else {}
+        self.metadata: dict[str, str] = dict(meta)  # all of it (an export's training-image hashes, for evaluation)
         self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape

@@ -52,6 +52,7 @@ class GenderAgeModel:
             raise FacesenseError(f"{name}: expected outputs probabilities, age_probabilities; got {outputs}")
         self.margin: float | None = None  # crop margin this model was trained with (None: the pipeline's)
         self.config: dict = json.loads(meta.get("facesense_config", "{}"))  # the training config, when the export kept it
+        self.metadata: dict[str, str] = dict(meta)  # all of it (an export's training-image hashes, for evaluation)
         self._last: tuple | None = None  # (crops, color_order, outputs) of the latest run
 
     @classmethod

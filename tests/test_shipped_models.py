@@ -1,0 +1,20 @@
+"""What ships with facesense: the model files' size, and what evaluation needs of them."""
+
+from facesense.data.digests import METADATA_KEY, unpacked
+from facesense.onnx_files import onnx_metadata
+from facesense.runtime.assets import shipped_runtime_path
+
+MODELS = ("expression", "gender", "gender_age", "sentiment")
+
+
+def test_shipped_model_files_stay_small():
+    folder = shipped_runtime_path("expression").parent
+    total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    assert total <= 40_000_000, f"{folder}: {total:,} bytes of shipped files (at most 40 MB)"
+
+
+def test_shipped_models_carry_their_training_images_hashes():
+    """So that evaluating one on its training images, under any name, says so."""
+    for name in MODELS:
+        digests = unpacked(onnx_metadata(shipped_runtime_path(name)).get(METADATA_KEY, ""))
+        assert len(digests) > 500, name
