@@ -458,10 +458,18 @@ def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:  # read live (a web address may be a live feed), but known to be a file of 12 frames, so live can say what it dropped
-        remote = open_source(f"http://127.0.0.1:{server.server_address[1]}/clip.avi")
+    (tmp_path / "feed").write_bytes((tmp_path / "clip.avi").read_bytes())
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:  # a video file's address is read as the file: every frame (it was read live, dropping frames to keep up)
+        remote = open_source(f"{base}/clip.avi?token=x")
+        assert not remote.live and len(list(remote)) == 12
+        assert len(list(open_source(f"{base}/clip.avi", stride=2))) == 6
+        # an address that does not name a video file may be a live feed: read live, but known to be a file of 12 frames, so live can say what it dropped
+        remote = open_source(f"{base}/feed")
         assert remote.live and remote.declared_frames == 12
         remote.close()
+        with pytest.raises(SourceError, match="cannot be opened as a video"):
+            open_source(f"{base}/missing.mp4")
     finally:
         server.shutdown()
     # a file:// source is the file for the output checks too: --out onto it was not refused (found by review)

@@ -80,6 +80,28 @@ class VideoFileSource(Source):
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
             raise SourceError(f"{self.path}: cannot be opened as a video ({_why_not_a_video(self.path)})")
+        self._read_header()
+
+    @classmethod
+    def at_url(cls, url: str, stride: int = 1, timeout: float = 5.0) -> "VideoFileSource | None":
+        """A video file on a web server, read frame by frame as a local one is (every frame, its
+        own timestamps). None when the server does not say how many frames it has: then it may
+        be a live feed, and a file read would wait out a timeout at its end."""
+        cap = default_capture(url, 2 * timeout, timeout)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"{url!r} cannot be opened as a video; check the address (and that the server answers)")
+        source = cls.__new__(cls)
+        source.path, source.stride, source.cap = url, max(1, stride), cap
+        source._read_header()
+        if not source.frame_count:
+            cap.release()
+            return None
+        return source
+
+    def _read_header(self) -> None:
+        import cv2
+
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         declared = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         # 0: not known. A browser's WebM has no count (OpenCV reports a huge negative number), and
@@ -366,9 +388,25 @@ def is_camera(source: str | int) -> bool:
     return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())
 
 
+# an http(s) address whose path ends so names a video file, read frame by frame as a file is
+VIDEO_URL_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+def is_video_url(source: str | int) -> bool:
+    """An http(s) address of a video file, by its path's suffix (not a feed such as /video.mjpg
+    or an HLS playlist)."""
+    text = str(source)
+    if not text.lower().startswith(("http://", "https://")):
+        return False
+    from urllib.parse import urlsplit
+
+    return urlsplit(text).path.lower().endswith(VIDEO_URL_SUFFIXES)
+
+
 def is_live(source: str | int) -> bool:
-    """A camera or a stream URL: read as it comes, not a file read frame by frame."""
-    return is_camera(source) or "://" in str(source)
+    """A camera or a stream URL: read as it comes, not a file read frame by frame (a video
+    file's web address is read as the file, where the server says how long it is)."""
+    return is_camera(source) or ("://" in str(source) and not is_video_url(source))
 
 
 def source_name(source: str | int) -> str:
@@ -415,6 +453,12 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         if int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
             raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
+    if is_video_url(text) and not reconnect:
+        remote = VideoFileSource.at_url(text, stride, stall_timeout)
+        if remote is not None:
+            return remote
+        if stride > 1:
+            raise SourceError(f"--stride {stride}: {text} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
