@@ -21,6 +21,7 @@ from facesense.stream.demo import make_demo_clip
 from facesense.stream.detect import build_detector
 from facesense.errors import SourceFailed
 from facesense.stream.frames import LiveSource, SourceError, open_source
+from facesense.stream import frames as frames_module
 from facesense.stream.live import LiveOptions, run_live
 from facesense.stream.track import IoUTracker, iou_matrix, smooth, Track
 
@@ -439,7 +440,7 @@ def test_a_missing_camera_opens_quietly(capfd):
     assert "WARN" not in capfd.readouterr().err
 
 
-def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path):
+def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path, monkeypatch):
     """`--source "$VIDEO"` with the variable unset read every photo under the working directory;
     a file:// address of a video file was read as a live stream (most frames dropped, wall-clock
     times); an IP camera's .mjpeg recording was read as one photo (found by a bug hunt)."""
@@ -470,6 +471,23 @@ def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path):
         remote.close()
         with pytest.raises(SourceError, match="cannot be opened as a video"):
             open_source(f"{base}/missing.mp4")
+        # an MP4 with its index at the end, from a server that cannot send parts of it: FFmpeg opens it, counts its frames, reads none
+        class Unseekable:
+            def isOpened(self):
+                return True
+
+            def get(self, prop):
+                return {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_COUNT: 72.0}.get(prop, 0.0)
+
+            def grab(self):
+                return False
+
+            def release(self):
+                pass
+
+        monkeypatch.setattr(frames_module, "default_capture", lambda *a: Unseekable())
+        with pytest.raises(SourceError, match="none of its 72 frames .* HTTP Range requests"):
+            open_source(f"{base}/moov_last.mp4")
     finally:
         server.shutdown()
     # a file:// source is the file for the output checks too: --out onto it was not refused (found by review)

@@ -97,6 +97,12 @@ class VideoFileSource(Source):
         if not source.frame_count:
             cap.release()
             return None
+        readable = cap.grab()  # a first frame, then the file again from its start
+        cap.release()
+        if not readable:
+            raise SourceError(f"{url}: the server sent none of its {source.frame_count} frames (an MP4 with its index at the end needs a server "
+                              "that sends parts of a file, HTTP Range requests); download it and give the file")
+        source.cap = default_capture(url, 2 * timeout, timeout)
         return source
 
     def _read_header(self) -> None:
