@@ -130,3 +130,27 @@ def test_the_csv_header_is_set_by_the_model_and_options_not_by_what_was_found(ph
         assert main(["predict", "gender_age", "--skip-bad", *map(str, inputs)]) == 0
         headers.append(capsys.readouterr().out.splitlines()[0])
     assert headers[0] == headers[1] and "age_years" in headers[0] and "error" in headers[0] and headers[0].startswith("path,face,x,y,w,h,pred,")
+
+
+def test_small_faces_in_a_large_photo_are_found(tmp_path):
+    """A group photo from a phone (4000 px wide, faces about 80 px): predict and live found none
+    of the five, searching it at the video path's 320 px (found by a bug hunt)."""
+    from facesense.runtime.faces import CenterFaceDetector
+    from facesense.stream.live import LiveOptions, run_live
+
+    face = demo_photo()
+    small = cv2.resize(face, (180, face.shape[0] * 180 // face.shape[1]))  # her face about 80 px wide
+    canvas = np.full((3000, 4000, 3), 70, np.uint8)
+    for k in range(5):
+        x = 1200 + 300 * k
+        canvas[1300 : 1300 + small.shape[0], x : x + small.shape[1]] = small
+    photo = tmp_path / "group.jpg"
+    cv2.imwrite(str(photo), canvas)
+    assert len(CenterFaceDetector().detect(canvas)) < 5  # what a video frame's search finds
+    rows = predict_files("expression", [photo]).rows
+    assert [r["face"] for r in rows] == [1, 2, 3, 4, 5] and all(r["w"] < 150 for r in rows)
+    summary = tmp_path / "s.json"
+    run_live(LiveOptions(source=str(photo), expression="expression", gender=None, age=None, summary_json=str(summary)))
+    import json
+
+    assert json.loads(summary.read_text())["faces"] == 5

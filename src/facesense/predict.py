@@ -151,7 +151,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
     it reads the same crops, so the network runs once per photo for both."""
     from .runtime.align import face_crops
     from .runtime.faces import left_to_right
-    from .stream.detect import DEFAULT_DETECTOR, build_detector
+    from .stream.detect import DEFAULT_DETECTOR, build_detector, detect_photo
     from .stream.frames import read_bgr_image
 
     found = build_detector(detector or DEFAULT_DETECTOR, detector_model, device=device)
@@ -164,7 +164,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
                 raise
             rows.append({"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)})  # JSON null, a blank CSV cell
             continue
-        boxes = left_to_right(found.detect(image))
+        boxes = left_to_right(detect_photo(found, image))
         if not boxes:
             rows.append({"path": str(path), "face": 0, "pred": None})  # JSON null, a blank CSV cell
             continue

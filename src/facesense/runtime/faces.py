@@ -82,11 +82,13 @@ class CenterFaceDetector:
             boxes.append(Box(int(round(x0[k] / sx + dx)), int(round(y0[k] / sy + dy)), int(round(w[k] / sx)), int(round(h[k] / sy)), float(scores[k]), points))
         return boxes
 
-    def detect(self, frame: np.ndarray) -> list[Box]:
+    def detect(self, frame: np.ndarray, width: int | None = None) -> list[Box]:
+        """The frame's faces, searched at `width` pixels wide (default detect_width; 0: as is)."""
         import cv2
 
         fh, fw = frame.shape[:2]
-        width = min(fw, self.detect_width) if self.detect_width > 0 else fw
+        width = self.detect_width if width is None else width
+        width = min(fw, width) if width > 0 else fw
         factor = width / fw
         cw, ch = max(1, round(fw * factor)), max(1, round(fh * factor))
         # the frame keeps its aspect and is padded to the network's multiple of 32 (not

@@ -30,8 +30,12 @@ class PerThreadDetector:
             detector = self._local.detector = self._build()
         return detector
 
-    def detect(self, image: np.ndarray):
-        return self.current().detect(image)
+    def detect(self, image: np.ndarray, width: int | None = None):
+        return self.current().detect(image, width)
+
+    @property
+    def detect_width(self) -> int:
+        return self.current().detect_width
 
 
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..runtime.align import face_crops
 from ..runtime.classifier import FaceClassifier
 from ..runtime.faces import left_to_right
 from ..runtime.results import AgeEstimate, Prediction
-from .detect import Box
+from .detect import Box, detect_photo
 from .frames import Frame, Source
 from .track import CutDetector, IoUTracker, iou_matrix, smooth
 
@@ -147,7 +147,7 @@ def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: 
     """One still image (BGR): detection and classification, no tracking or smoothing; faces
     numbered left to right, as predict and live number a photo's faces."""
     t0 = time.perf_counter()
-    boxes = left_to_right(detector.detect(image))
+    boxes = left_to_right(detect_photo(detector, image))
     t1 = time.perf_counter()
     models = face_models.enabled()
     outputs = classify_faces(image, boxes, models, margin)
@@ -216,9 +216,11 @@ class LiveSession:
             tracker.split()
         recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
         full_pass = photo or self.frames % settings.detect_every == 0
-        boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
-        if photo:  # a photo's faces are numbered left to right, as predict numbers them
-            boxes = left_to_right(boxes)
+        if photo:  # searched for small faces too; numbered left to right, as predict numbers them
+            boxes = left_to_right(detect_photo(self.detector, frame.image))
+            held = [False] * len(boxes)
+        else:
+            boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
         t2 = time.perf_counter()
         tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
         t3 = time.perf_counter()
