@@ -201,7 +201,7 @@ def test_a_photo_faces_printed_age_is_its_logged_age_rounded_once_and_the_list_p
     from facesense.stream.sinks import TrackRecord
 
     record = TrackRecord(0.0, photo="a.jpg")
-    record.add(SimpleNamespace(expression=None, gender=None, age=SimpleNamespace(years=31.47)), 0.0)
+    record.add(SimpleNamespace(expression=None, gender=None, age=SimpleNamespace(years=31.47), held=False), 0.0)
     face = record.summary(1)
     latency = {"total": {"median_ms": 1.0, "p95_ms": 1.0}}
     summary = {"source_kind": "photos", "frames": 1, "faces": TRACK_LINES + 1, "faces_per_frame": 1.0, "fps_wall": 1.0, "fps_pipeline": 1.0, "latency": latency,

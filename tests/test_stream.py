@@ -120,7 +120,7 @@ def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
     assert summary["frames"] == 12 and summary["dropped_frames"] == 0 and summary["faces"] >= 12
     rows = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert len(rows) == summary["faces"]
-    assert list(rows[0])[:12] == ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+    assert list(rows[0])[:13] == ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "expression", "expression_p", "gender", "gender_p"]
     assert {"p_happy", "p_woman"} <= set(rows[0])
     for r in rows:
         assert r["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral") and r["gender"] in ("man", "woman")
@@ -206,7 +206,7 @@ def test_the_frame_log_names_its_source(models, clip, tmp_path):
     import json
 
     rows = [json.loads(line) for line in open(log)]
-    assert rows and {r["source"] for r in rows} == {str(clip)} and rows[0]["schema_version"] == 3
+    assert rows and {r["source"] for r in rows} == {str(clip)} and rows[0]["schema_version"] == 4
     assert source_name("0") == "camera 0"
     assert source_name("rtsp://user:secret@cam.local:554/live") == "rtsp://cam.local:554/live"  # no password in a log
     assert source_name("rtsp://user:secret@[::1]:554/live?token=abc") == "rtsp://[::1]:554/live"

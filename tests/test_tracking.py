@@ -339,3 +339,28 @@ def test_a_face_cut_by_the_frame_edge_is_reported_with_the_part_inside():
 
     [result] = list(run_pipeline(Frames(frames(1)), Overhanging(), FaceModels(age=Constant()), PipelineSettings(cut_threshold=0)))
     assert result.faces[0].box.as_tuple() == (0, 200, 40, 40)
+
+
+def test_a_held_box_keeps_its_labels_and_is_marked():
+    """A held box (no face found there this frame) went through the models: the crop of whatever
+    covered the face (a grey patch, a hand) pulled its smoothed labels away, and the summary
+    counted it as a face (found by a bug hunt)."""
+    from facesense.stream.sinks import SummaryCollector, log_rows
+
+    from facesense.runtime.results import to_prediction
+
+    class Labeller(Constant):
+        def result(self, probs):
+            return to_prediction(self.classes, probs)
+
+    present = [i < 8 for i in range(12)]
+    covered = frames(12, scene=lambda i: int(i >= 8))  # what the model would read there once the face is gone
+    results = list(run_pipeline(Frames(covered), ScriptedDetector(present, present), FaceModels(expression=Labeller()), PipelineSettings(cut_threshold=0, hold_frames=2)))
+    assert [f.held for r in results[7:10] for f in r.faces] == [False, True, True]
+    assert [r.faces[0].expression.probs for r in results[8:10]] == [results[7].faces[0].expression.probs] * 2
+    assert [row["held"] for r in results[7:10] for row in log_rows(r)] == [0, 1, 1]
+    collector = SummaryCollector()
+    for r in results:
+        collector.add(r, 0.0)
+    summary = collector.summary()
+    assert summary["faces"] == 8 and summary["held_boxes"] == 2 and summary["frames_with_faces"] == 8

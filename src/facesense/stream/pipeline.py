@@ -31,13 +31,17 @@ class FaceResult:
     expression: Prediction | None = None
     gender: Prediction | None = None
     age: AgeEstimate | None = None
+    held: bool = False  # no face was found here this frame: the track's last box, with its last labels
 
 
 def face_record(face: FaceResult) -> dict:
     """One face as plain data, for the Python API and the web app alike: track_id, box
-    {x, y, w, h}, and per model that ran its label, probability and every class probability
+    {x, y, w, h}, `held: true` where no face was found there this frame (the track's last box
+    and labels), and per model that ran its label, probability and every class probability
     (age: years and sd), rounded as the logs round them; a model that is off leaves its key out."""
     out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
+    if face.held:
+        out["held"] = True
     for key in ("expression", "gender"):
         pred = getattr(face, key)
         if pred is not None:
@@ -235,7 +239,7 @@ class LiveSession:
         t4 = time.perf_counter()
         faces = []
         for i, (box, track) in enumerate(zip(boxes, tracks)):
-            face = FaceResult(track.id, box.within(frame.image.shape[1], frame.image.shape[0]))  # the crop above used the whole box
+            face = FaceResult(track.id, box.within(frame.image.shape[1], frame.image.shape[0]), held=held[i])  # the crop above used the whole box
             for key, model in self.models:
                 if i in rows[key]:
                     track.classified_at[key] = self.frames
@@ -251,13 +255,16 @@ class LiveSession:
     def _to_classify(tracks: list, held: list[bool], photo: bool, keys: list[str], budget: int) -> list[int]:
         """Indices of the faces that go through the models `keys` this frame: all of them in a
         photo or within the budget; else every face without their labels yet (a new face or one
-        after a cut), then the least recently classified up to the budget, detected faces before
-        held boxes (no face was found there this frame). At least one labelled face gets its
-        turn, so a stream of new (often false) detections cannot freeze the others' labels."""
-        if photo or budget == 0 or len(tracks) <= budget:
-            return list(range(len(tracks)))
-        new = [i for i, t in enumerate(tracks) if any(k not in t.probs for k in keys)]
-        waiting = sorted((i for i in range(len(tracks)) if i not in new), key=lambda i: (held[i], tracks[i].classified_at.get(keys[0], -1)))
+        after a cut), then the least recently classified up to the budget. A held box (no face
+        was found there this frame) keeps its labels: what it holds may be a hand or a wall, whose
+        crop would pull the smoothed labels away. At least one labelled face gets its turn, so a
+        stream of new (often false) detections cannot freeze the others' labels."""
+        labelled = [all(k in t.probs for k in keys) for t in tracks]
+        candidates = [i for i in range(len(tracks)) if not (held[i] and labelled[i])]
+        if photo or budget == 0 or len(candidates) <= budget:
+            return candidates
+        new = [i for i in candidates if not labelled[i]]
+        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: tracks[i].classified_at.get(keys[0], -1))
         return sorted(new + waiting[: max(1, budget - len(new))])
 
 

@@ -363,7 +363,7 @@ class AnnotatedPhotosSink:
 def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
     """The per-face log's columns (docs/outputs.md): age columns when an age model runs."""
     return (
-        ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "expression", "expression_p", "gender", "gender_p"]
+        ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "expression", "expression_p", "gender", "gender_p"]
         + (["age_years", "age_sd"] if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
@@ -376,7 +376,7 @@ def log_rows(result: FrameResult, source: str = "") -> list[dict]:
     rows = []
     origin = result.frame.photo or source
     for face in result.faces:
-        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}
+        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h, "held": int(face.held)}
         for key in ("expression", "gender"):
             pred = getattr(face, key)
             if pred:  # a model that is off leaves its keys out (CSV: empty cells)
@@ -506,8 +506,10 @@ class TrackRecord:
         self.ages = Median()
 
     def add(self, face, time_s: float) -> None:
-        self.frames += 1
         self.last_s = time_s
+        if face.held:  # its labels are the last ones again, not a new reading of the face
+            return
+        self.frames += 1
         for key, counts in self.labels.items():
             if getattr(face, key):
                 counts[getattr(face, key).label] += 1
@@ -534,7 +536,8 @@ class SummaryCollector:
     def __init__(self):
         self.stage_ms = {s: Percentiles() for s in (*STAGES, "draw", "total")}
         self.frames = 0
-        self.faces = 0
+        self.faces = 0  # found by the detector; a held box (no face found there) is counted apart
+        self.held_boxes = 0
         self.frames_with_faces = 0
         # per track: (time, expression probabilities in timeline_classes order), for the plot's
         # busiest tracks only: a camera left on sees ever more tracks, and the plot shows six
@@ -546,8 +549,10 @@ class SummaryCollector:
 
     def add(self, result: FrameResult, draw_s: float) -> None:
         self.frames += 1
-        self.faces += len(result.faces)
-        self.frames_with_faces += bool(result.faces)
+        found = sum(not face.held for face in result.faces)
+        self.faces += found
+        self.held_boxes += len(result.faces) - found
+        self.frames_with_faces += bool(found)
         for stage, seconds in result.timings.items():
             self.stage_ms[stage].add(seconds * 1000)
         self.stage_ms["draw"].add(draw_s * 1000)
@@ -582,6 +587,7 @@ class SummaryCollector:
             "faces": self.faces,
             "faces_per_frame": round(self.faces / self.frames, 3) if self.frames else 0.0,
             "frames_with_faces": self.frames_with_faces,
+            "held_boxes": self.held_boxes,
             "tracks": len(self.tracks),
             "dropped_frames": dropped,
             "fps_wall": round(self.frames / wall, 2) if wall > 0 else 0.0,
