@@ -195,3 +195,22 @@ def test_a_model_in_the_wrong_place_names_the_option_and_a_way_that_works(tmp_pa
     detector = str(shipped_model_path("centerface", ".onnx"))
     err = cli_error(capsys, "live", "--source", clip, "--no-window", "--expression", detector)
     assert "without facesense's metadata" in err and "model: onnx_graph" in err and "export it" not in err, err
+
+
+def test_a_detector_model_file_of_another_kind_is_one_line(tmp_path, capsys):
+    """Another network given as --detector-model failed on the first frame with a traceback
+    (ONNX Runtime's or OpenCV's), a missing one said "reinstall facesense", and one given with a
+    Haar detector was ignored (found by a bug hunt)."""
+    from facesense.runtime.assets import shipped_model_path
+
+    photo = tmp_path / "p.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(photo), np.full((64, 64, 3), 90, np.uint8))
+    other = shipped_model_path("gender", ".int8.onnx")
+    assert "not a CenterFace model" in cli_error(capsys, "predict", "expression", str(photo), "--detector-model", str(other))
+    assert "not a usable YuNet model" in cli_error(capsys, "predict", "expression", str(photo), "--detector", "yunet", "--detector-model", str(shipped_model_path("centerface", ".onnx")))
+    err = cli_error(capsys, "predict", "expression", str(photo), "--detector-model", str(tmp_path / "none.onnx"))
+    assert "not found" in err and "--detector yunet" in err and "reinstall" not in err
+    assert "is for --detector centerface or yunet" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--detector", "haar", "--detector-model", str(other))

@@ -50,11 +50,19 @@ class CenterFaceDetector:
 
     def __init__(self, model_path: str | Path | None = None, detect_width: int = 320, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0, device: str = "auto"):
         path = Path(model_path) if model_path else shipped_model_path("centerface", ".onnx")
+        if model_path and not path.is_file():
+            raise FacesenseError(f"--detector-model {model_path}: {'a folder' if path.is_dir() else 'not found'}; give a CenterFace ONNX file (a YuNet file goes with --detector yunet), or leave the option out for the shipped one")
         if path is None or not path.is_file():
-            raise FacesenseError(f"centerface model file not found ({model_path or 'assets/models/centerface.onnx'}); reinstall facesense")
+            raise FacesenseError("the shipped CenterFace model file (assets/models/centerface.onnx) is missing; reinstall facesense")
         self.session = make_session(str(path), str(path), threads, device)
         self.input_name = self.session.get_inputs()[0].name
         self.detect_width, self.threshold, self.nms_iou = detect_width, threshold, nms_iou
+        try:  # another network's file fails here, in one line, not on the first frame in a traceback
+            outputs = self._run(np.zeros((1, 32, 32, 3), np.uint8))
+            if len(outputs) != 4 or [o.shape[1] for o in outputs] != [1, 2, 2, 10]:
+                raise ValueError(f"outputs {[o.shape for o in outputs]}")
+        except Exception as exc:  # onnxruntime raises its own types
+            raise FacesenseError(f"{path}: not a CenterFace model ({str(exc).splitlines()[0][:160]}); give CenterFace's ONNX file, or --detector yunet for a YuNet file") from None
 
     def _run(self, rgb_batch: np.ndarray) -> list[np.ndarray]:
         blob = np.ascontiguousarray(rgb_batch.transpose(0, 3, 1, 2), dtype=np.float32)

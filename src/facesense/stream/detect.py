@@ -129,6 +129,15 @@ class HaarDetector:
         ]
 
 
+def _opencv_reason(exc: Exception) -> str:
+    """OpenCV's own words from a cv2.error, without its source path and function."""
+    import re
+
+    text = " ".join(str(exc).split())
+    found = re.search(r"error: \(-?\d+:[^)]*\)\s*(.*?)(?: in function .*)?$", text)
+    return (found.group(1) if found else text)[:160]
+
+
 class YuNetDetector:
     def __init__(self, model_path: str | Path, detect_width: int = 320, score_threshold: float = 0.7):
         import cv2
@@ -143,8 +152,9 @@ class YuNetDetector:
             raise FacesenseError("this OpenCV build has no FaceDetectorYN (needs OpenCV >= 4.5.4)")
         try:
             self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold)
+            self.net.detect(np.zeros((320, 320, 3), np.uint8))  # another network's file fails here, not on the first frame
         except cv2.error as exc:
-            raise FacesenseError(f"{path}: not a usable YuNet model ({exc})") from None
+            raise FacesenseError(f"{path}: not a usable YuNet model ({_opencv_reason(exc)}); give face_detection_yunet_*.onnx") from None
         self.detect_width = detect_width
         self._size: tuple[int, int] | None = None
 
@@ -182,6 +192,8 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
 
 
 def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int = 320, device: str = "auto"):
+    if model_path and name.startswith("haar"):  # it would be ignored without a word
+        raise FacesenseError(f"--detector-model {model_path}: is for --detector centerface or yunet; --detector {name} uses OpenCV's own cascade files")
     if name == "centerface":
         return CenterFaceDetector(model_path, detect_width=detect_width, device=device)
     if name == "haar":
