@@ -214,3 +214,16 @@ def test_a_detector_model_file_of_another_kind_is_one_line(tmp_path, capsys):
     err = cli_error(capsys, "predict", "expression", str(photo), "--detector-model", str(tmp_path / "none.onnx"))
     assert "not found" in err and "--detector yunet" in err and "reinstall" not in err
     assert "is for --detector centerface or yunet" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--detector", "haar", "--detector-model", str(other))
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["live", "--source", "clip.mp4", "--no-window", "--out", "a.mp4", "--log", ""], "--log is empty"),
+    (["live", "--source", "clip.mp4", "--no-window", "--summary="], "--summary is empty"),
+    (["demo", "--out", ""], "--out is empty"),
+    (["predict", "expression", ""], "argument 3 is empty"),
+])
+def test_an_empty_value_is_refused_not_taken_as_off(tmp_path, capsys, monkeypatch, argv, named):
+    """`--log "$LOG"` with the variable unset wrote no log without a word; `demo --out ""`
+    wrote into the working folder (found by a bug hunt)."""
+    monkeypatch.chdir(tmp_path)
+    assert named in cli_error(capsys, *argv) and not list(tmp_path.iterdir())

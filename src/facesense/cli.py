@@ -888,6 +888,19 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv, termination)
 
 
+def _refuse_empty_arguments(given: list[str]) -> None:
+    """An empty value (`--log "$LOG"` with the variable unset) is refused, not taken as "off" or
+    as the working folder: `--log ""` wrote no log without a word, `demo --out ""` wrote into
+    the working folder."""
+    for i, token in enumerate(given):
+        if token.startswith("--") and token.endswith("=") and len(token) > 3:
+            raise FacesenseError(f"{token[:-1]} is empty (an unset variable?); give a value or leave the option out")
+        if not token.strip():
+            before = given[i - 1] if i and given[i - 1].startswith("-") else None
+            what = f"{before} is empty" if before else f"argument {i + 1} is empty"
+            raise FacesenseError(f"{what} (an unset variable?); give a value or leave the option out")
+
+
 def _main(argv: list[str] | None, termination: _Termination) -> int:
     args = None
     try:
@@ -896,6 +909,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version (0) or a bad option (2, its line already printed)
             return int(exc.code or 0)
+        _refuse_empty_arguments(_Parser.given)
         # facesense's own progress at INFO; other libraries only warn (matplotlib's "generated new
         # fontManager" is not the user's business) unless -v asks for everything
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
