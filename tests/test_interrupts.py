@@ -185,3 +185,18 @@ def test_ctrl_c_before_the_first_checkpoint_leaves_no_run(tmp_path, folders3, mo
     assert main(argv) == 130
     assert "interrupted; before the first epoch finished; no run folder was kept" in capsys.readouterr().err
     assert not list((tmp_path / "custom").glob("*")) if (tmp_path / "custom").exists() else True
+
+
+def test_a_demo_stopped_before_its_first_frame_leaves_nothing_and_says_so(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the demo made its clip said "the outputs hold every frame before the
+    interruption" and left the empty folders it had made (found by a bug hunt)."""
+    import facesense.stream.demo as demo
+    from facesense.cli import main
+
+    def stopped(path, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "make_demo_clip", stopped)
+    assert main(["demo", "--out", str(tmp_path / "new" / "demo")]) == 130
+    assert "before the demo's first frame; nothing of this run was kept" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

@@ -438,19 +438,30 @@ def _demo(args) -> None:
         raise FacesenseError(f"--out {args.out}: is a file; the demo writes a folder")
     out = Path(args.out).resolve()
     made = [p for p in (out, *out.parents) if not p.exists()]  # folders this run creates, deepest first
-    clip_was_there = (out / "demo_clip.mp4").exists()
-    out.mkdir(parents=True, exist_ok=True)
-    clip = make_demo_clip(out / "demo_clip.mp4")
-    try:
-        _run_demo(clip, out, args)
-    except SourceFailed:
-        raise
-    except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave things as they were
+    clip = out / "demo_clip.mp4"
+    clip_was_there = clip.exists()
+
+    def leave_as_it_was() -> None:
         if not clip_was_there:  # (an earlier demo's clip is the same clip, rewritten)
             clip.unlink(missing_ok=True)
         for folder in made:
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        make_demo_clip(clip)
+        _run_demo(clip, out, args)
+    except SourceFailed:
+        raise
+    except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave things as they were
+        leave_as_it_was()
+        raise
+    except KeyboardInterrupt:
+        outputs = [out / name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json")]
+        if not (clip.is_file() and any(p.is_file() and p.stat().st_mtime >= clip.stat().st_mtime for p in outputs)):
+            leave_as_it_was()  # stopped while the clip was made or the models loaded: no output of this run exists
+            raise KeyboardInterrupt("before the demo's first frame; nothing of this run was kept" + (" (the earlier demo's outputs are as they were)" if clip_was_there else "")) from None
         raise
     written = [name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "summary_timeline.png") if (out / name).is_file()]
     print(f"outputs in {out}: demo_clip.mp4 (the input), {', '.join(written)}")
