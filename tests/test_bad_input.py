@@ -228,3 +228,18 @@ def test_an_empty_value_is_refused_not_taken_as_off(tmp_path, capsys, monkeypatc
     wrote into the working folder (found by a bug hunt)."""
     monkeypatch.chdir(tmp_path)
     assert named in cli_error(capsys, *argv) and not list(tmp_path.iterdir())
+
+
+def test_a_model_argument_that_is_an_image_or_the_age_name_says_so(tmp_path, capsys):
+    """`predict photo.jpg expression` said "not a readable checkpoint (UnpicklingError...)",
+    `--gender age` said "model age not found; did you mean age?", and `predict expression`
+    without photos suggested `facesense predict expression expression` (found by a bug hunt)."""
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "p.jpg"
+    cv2.imwrite(str(photo), np.full((64, 64, 3), 90, np.uint8))
+    assert "is an image, not a model" in cli_error(capsys, "predict", str(photo), "expression")
+    assert "is an image, not a model" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--expression", str(photo))
+    assert "age estimates ages, not classes; use it as an age model (--age age)" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--gender", "age")
+    assert "facesense predict expression photo.jpg" in cli_error(capsys, "predict", "expression")

@@ -646,8 +646,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
-            given = self._words_given()[1:2]  # the one path after `predict`
-            message = f"predict takes a model, then images: e.g. `facesense predict expression {given[0] if given else 'photo.jpg'}`"
+            given = self._words_given()[1:2]  # the one word after `predict`: a photo taken as the model, or a model without photos
+            from .runtime.assets import shipped_model_names
+
+            photo = given[0] if given and given[0] not in shipped_model_names() else "photo.jpg"
+            message = f"predict takes a model, then images: e.g. `facesense predict expression {photo}`"
         typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
             what, given, choices = typo.group(1), typo.group(2), re.findall(r"'([^']*)'", typo.group(3))

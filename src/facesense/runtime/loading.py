@@ -8,6 +8,7 @@ import functools
 import logging
 from pathlib import Path
 
+from ..data.images import IMAGE_SUFFIXES
 from ..errors import FacesenseError
 from . import dlib_models
 from .assets import DETECTOR_FILES, names_a_local_model, shipped_model_names, shipped_runtime_path
@@ -33,6 +34,8 @@ def checkpoint_as_onnx(model: str | Path) -> bytes:
 def resolve(model: str | Path) -> Path | str:
     """A path that exists, a shipped name's runtime file, or the name itself (a backend)."""
     path = Path(model)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # `predict photo.jpg expression`, `--expression photo.jpg`
+        raise FacesenseError(f"{model}: is an image, not a model; give a model name or file (predict takes the model first: facesense predict MODEL {model})")
     if names_a_local_model(path):
         return path
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
@@ -57,7 +60,7 @@ def _passed_over(name: str) -> None:
 
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
     """A classifier (FaceClassifier or an aligned third-party network) for `model`."""
-    if str(model) in dlib_models.AGE_BACKENDS:
+    if str(model) in dlib_models.AGE_BACKENDS or (str(model) == AGE_ALIAS and not Path(model).exists()):
         raise FacesenseError(f"{model} estimates ages, not classes; use it as an age model (--age {model})")
     if str(model) in dlib_models.BACKENDS:
         return dlib_models.BACKENDS[str(model)](threads, device)
