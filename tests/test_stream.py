@@ -178,8 +178,11 @@ def test_a_photo_folder_includes_its_subfolders_as_predict_reads_it(models, clip
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / name), img)
     log = tmp_path / "f.csv"
-    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
+    (tmp_path / "s_timeline.png").write_bytes(b"an earlier run's")
+    summary = run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log), summary_json=str(tmp_path / "s.json")))
     assert summary["frames"] == 3  # a folder of subfolders was "no images"
+    # photos have no time to plot over: a timeline of one-point tracks was a figure of empty panels (found by a bug hunt)
+    assert not (tmp_path / "s_timeline.png").exists() and not summary.get("timeline_plot")
     import csv
 
     assert [r["source"] for r in csv.DictReader(open(log)) if r["track_id"]][:1] == [str(folder / "b.png")]

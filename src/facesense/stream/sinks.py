@@ -639,7 +639,7 @@ class SummaryCollector:
 
     def _track_title(self, tid: int) -> str:
         record = self.tracks[tid]
-        parts = [f"track {tid}", f"{record.first_s:.1f}-{record.last_s:.1f} s", f"{record.frames} frames"]
+        parts = [f"track {tid}", f"{record.first_s:.1f}-{record.last_s:.1f} s", f"{record.frames} frame{'s' if record.frames != 1 else ''}"]
         genders = record.labels["gender"]
         if genders:  # the words of the printed per-track line: the label the track's frames gave most
             label, n = genders.most_common(1)[0]
