@@ -154,3 +154,25 @@ def test_small_faces_in_a_large_photo_are_found(tmp_path):
     import json
 
     assert json.loads(summary.read_text())["faces"] == 5
+
+
+def test_a_photo_folder_names_what_it_leaves_out_and_reads_avif(tmp_path, caplog):
+    """.avif photos, which Pillow reads, were left out of a photo folder, and an iPhone's HEIC
+    photos and videos without a word (found by a bug hunt)."""
+    from PIL import Image, features
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    face = demo_photo()
+    cv2.imwrite(str(folder / "a.jpg"), face)
+    (folder / "IMG_0001.HEIC").write_bytes(b"not read")
+    (folder / "clip.mp4").write_bytes(b"not read")
+    if features.check("avif"):
+        Image.fromarray(face[:, :, ::-1]).save(folder / "b.avif")
+    rows = predict_files("expression", [folder]).rows
+    assert {r["path"].rsplit("/", 1)[-1] for r in rows} == ({"a.jpg", "b.avif"} if features.check("avif") else {"a.jpg"})
+    assert "1 photo(s) in formats facesense does not read (1 .heic; convert them to JPEG or PNG) and 1 video(s)" in caplog.text
+    for name in ("a.jpg", "b.avif"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(Exception, match="it holds 1 photo"):
+        predict_files("expression", [folder])

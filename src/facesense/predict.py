@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, listed_reason, read_image
+from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, listed_reason, photo_folder_leftovers, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -29,9 +29,11 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = images_under(item)
+            found, leftovers = images_under(item), photo_folder_leftovers(item)
             if not found:
-                raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise DataError(f"{item}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})" + (f"; it holds {leftovers}" if leftovers else ""))
+            if leftovers:
+                log.warning("%s: left out %s", item, leftovers)
             files += found
         elif item.is_file() and item.suffix.lower() in VIDEO_FILE_SUFFIXES:
             raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")

@@ -26,8 +26,13 @@ def listed_reason(exc: Exception) -> str:
     return str(exc).replace(f", or {SKIP_BAD_HINT}", "")
 
 
-# a GIF: its first frame; .jfif and .jpe are JPEG (browsers on Windows save .jfif)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+# a GIF: its first frame; .jfif and .jpe are JPEG (browsers on Windows save .jfif); AVIF with
+# Pillow 11.3 or later
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".avif"}
+
+# photos Pillow does not read without a plugin (an iPhone's HEIC, camera raw files): a photo
+# folder names them rather than leaving them out without a word
+UNREAD_PHOTO_SUFFIXES = {".heic", ".heif", ".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf"}
 
 # videos given where photos belong (predict, analyse_image): pointed to the commands for videos
 VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
@@ -60,6 +65,32 @@ def images_under(folder: Path) -> list[Path]:
     macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the user's photos."""
     folder = Path(folder)
     return sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not hidden(p, folder))
+
+
+def photo_folder_leftovers(folder: Path) -> str | None:
+    """What a photo folder holds that is not read as photos, for a sentence ("2 photo(s) in
+    formats ..."): photos in formats Pillow does not read, and videos; None when there is none."""
+    from collections import Counter
+
+    folder = Path(folder)
+    photos, videos = Counter(), Counter()
+    for p in files_under(folder):
+        suffix = p.suffix.lower()
+        if not hidden(p, folder):
+            if suffix in UNREAD_PHOTO_SUFFIXES:
+                photos[suffix] += 1
+            elif suffix in VIDEO_FILE_SUFFIXES:
+                videos[suffix] += 1
+
+    def listed(counts: Counter) -> str:
+        return ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items()))
+
+    parts = []
+    if photos:
+        parts.append(f"{sum(photos.values())} photo(s) in formats facesense does not read ({listed(photos)}; convert them to JPEG or PNG)")
+    if videos:
+        parts.append(f"{sum(videos.values())} video(s) ({listed(videos)}; give each to `facesense live --source VIDEO`)")
+    return " and ".join(parts) if parts else None
 
 
 def files_under(folder: Path) -> list[Path]:

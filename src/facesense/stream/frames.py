@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, read_image
+from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
@@ -188,8 +188,11 @@ class ImageFolderSource(Source):
     def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)
         self.files = files if files is not None else images_under(self.folder)
+        leftovers = photo_folder_leftovers(self.folder) if files is None else None
         if not self.files:
-            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})" + (f"; it holds {leftovers}" if leftovers else ""))
+        if leftovers:
+            log.warning("%s: left out %s", self.folder, leftovers)
         self.skipped: list[tuple[str, str]] = []  # (photo, why): unreadable or over the pixel limit
 
     @property
