@@ -582,3 +582,20 @@ def test_skipped_photos_are_pointed_to_where_they_are_listed(tmp_path, caplog):
     caplog.clear()
     assert main(["live", "--source", str(photos), "--no-window", "--summary", str(tmp_path / "s.json")]) == 0
     assert f"skipped_photos in {tmp_path / 's.json'} names each with why" in caplog.text
+
+
+def test_a_photo_without_a_face_has_a_row_in_the_log(models, clip, tmp_path):
+    """A photo folder's log had no row for a photo without a face, where predict writes one
+    (face 0): the two did not line up photo for photo (found by a bug hunt)."""
+    import csv
+
+    ok, img = cv2.VideoCapture(str(clip)).read()
+    folder = tmp_path / "album"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), img)
+    cv2.imwrite(str(folder / "b.png"), np.full((120, 160, 3), 90, np.uint8))  # no face
+    log = tmp_path / "f.csv"
+    run_live(LiveOptions(source=str(folder), expression=str(models[0]), gender=None, log_csv=str(log)))
+    rows = list(csv.DictReader(open(log)))
+    names = [r["source"].rsplit("/", 1)[-1] for r in rows]
+    assert names[-1] == "b.png" and set(names[:-1]) == {"a.png"} and all(r["track_id"] for r in rows[:-1]) and not rows[-1]["track_id"]

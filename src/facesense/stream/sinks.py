@@ -372,9 +372,13 @@ def log_columns(expression_classes: list[str], gender_classes: list[str], age: b
 
 
 def log_rows(result: FrameResult, source: str = "") -> list[dict]:
-    """One row per face; `source` names the video, stream or camera (a photo names itself)."""
-    rows = []
+    """One row per face; `source` names the video, stream or camera (a photo names itself). A
+    photo without a face gets one row with its frame, time and source only, as predict gives it
+    a row with face 0, so that a photo folder's log lists every photo read."""
     origin = result.frame.photo or source
+    if result.frame.photo is not None and not result.faces:
+        return [{schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin}]
+    rows = []
     for face in result.faces:
         row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h, "held": int(face.held)}
         for key in ("expression", "gender"):
