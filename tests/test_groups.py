@@ -179,3 +179,24 @@ def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():
     # groups without intervals (a one-face MAE group has none) get the gap and its groups alone
     bare = group_table({"x": {"n": 40, "mae": 5.0}, "y": {"n": 40, "mae": 3.0}}, "mae", "mae_gap")
     assert bare["gap_ci95"] is None and gap_text(bare, "mae_gap", unit=" years", digits=2) == "gap 2.00 years (x - y)"
+
+
+def test_training_pixels_in_a_held_out_split_are_duplicates_only_where_the_rows_are_known(tmp_path):
+    """A shipped model records its data's name only: a recomputed 'test' split of a subset or
+    copy of that name is another draw, and its training images there were called duplicates the
+    data holds across its splits (found by review). Rows held out by the data's own split
+    column, or a split recomputed on the very data it read, are its held-out rows."""
+    import numpy as np
+
+    from facesense.eval.evaluate import training_data_note
+
+    one = np.array([True, False, False])
+    shipped = {"data": "/machine/that/trained/utkface", "train_split": "train", "val_size": 0.1, "test_size": 0.25, "folds": 0}
+    note = training_data_note(shipped, tmp_path / "utkface", "test", "gender_age", matches=one)
+    assert "gender_age trained on 1 of the 3 images scored here" in note and "score it on images it did not train on" in note
+    (tmp_path / "utkface").mkdir()
+    own = dict(shipped, data=str(tmp_path / "utkface"))
+    assert "duplicates the data holds across its splits" in training_data_note(own, tmp_path / "utkface", "test", "gender_age", matches=one)
+    fer = {"data": "fer2013.csv.gz", "train_split": "Training", "val_split": "PublicTest"}
+    assert "duplicates the data holds across its splits" in training_data_note(fer, tmp_path / "fer2013.csv.gz", "PublicTest", "expression", data_splits=["Training", "PublicTest"], matches=one)
+    assert "trained on 1 of the 3" in training_data_note(own, tmp_path / "utkface", "test", "gender_age", matches=one, own_split=False)  # --split-from: another model's draw

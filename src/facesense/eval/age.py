@@ -266,7 +266,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
 
     matches = training_images_among(trained, images)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
-                              [samples.paths[i] for i in kept] if samples.paths is not None else None, matches)
+                              [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=split_from is None)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note

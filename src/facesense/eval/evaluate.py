@@ -133,7 +133,7 @@ def _recorded_data(config: dict | None) -> Path | None:
 
 
 def training_data_note(config: dict, data, split: str | None, model, scored_ids: list[str] | None = None, model_path: Path | None = None, data_splits: list[str] | None = None,
-                       scored_paths: list | None = None, matches: np.ndarray | None = None) -> str | None:
+                       scored_paths: list | None = None, matches: np.ndarray | None = None, own_split: bool = True) -> str | None:
     """A sentence when the evaluated rows include the model's own training images. With the
     run's split_manifest.csv at hand, counted exactly (whatever split was asked for: another
     run's recomputed split can hold this run's training samples), by the images' paths where the
@@ -166,12 +166,13 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
             held_ids = {_posix(i) for i, where in listed.items() if where != "train"}
             held_paths = _id_paths(held_ids, config) if scored_paths is not None else None
             held = np.array([_posix(i) in held_ids or bool(held_paths and _normal_path(p) in held_paths) for i, p in zip(scored_ids, scored_paths or [None] * len(scored_ids))])
-        elif same and not _trained_on_split(config, split, data_splits):  # a split held out by name (a shipped model has no manifest)
+        elif own_split and _held_out_rows(config, data, split, data_splits):  # its held-out rows, without a manifest (a shipped model)
             held[:] = True
         n_scored, copies, duplicates = len(matches), int((matches & ~held).sum()), int((matches & held).sum())
         also = f" ({duplicates} more are held-out rows with a training image's pixels: duplicates the data holds across its splits)" if duplicates else ""
-        if copies:
-            return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images){also}: these figures overstate it; {advice}"
+        if copies:  # a split was asked for and still held training images: another draw than its held-out rows
+            advice_px = advice if split is None else "score it on images it did not train on"
+            return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images){also}: these figures overstate it; {advice_px}"
         return (f"{duplicates} of the {n_scored} images scored here ({duplicates / n_scored:.1%}) have the same pixels as training images of {model} "
                 "(duplicates the data holds across its splits; data inspect lists them): these figures include them")
     if trained is not None and scored_ids is not None and same:  # the run's own ids said none was trained on
@@ -188,6 +189,19 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         return f"{model} trained on all of {name}: these figures are on its training images and overstate it; it held none of this data out: score it on other data"
     where = f"its {train_split!r} split" if train_split and data_splits else "its training split"
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
+
+
+def _held_out_rows(config: dict, data, split: str | None, data_splits: list[str] | None) -> bool:
+    """Whether the rows scored are rows the model held out, known without its manifest: a split
+    of the data's own split column that its config held out, or a split recomputed from its
+    settings on the very data it read (by its path here). A recomputed split on data that only
+    has its data's name (a subset, a copy) is another draw, which may hold training images."""
+    if split is None or not _same_dataset(config.get("data"), data) or _trained_on_split(config, split, data_splits):
+        return False
+    if matching_split_names(data_splits or [], split):
+        return True
+    recorded = _recorded_data(config)
+    return recorded is not None and _dataset_path(recorded).resolve() == _dataset_path(data).resolve()
 
 
 def _trained_on_split(config: dict, split: str | None, data_splits: list[str] | None) -> bool:
@@ -310,8 +324,10 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     as its split_manifest.csv beside `model_path` lists them (`manifest_split`; `read_ids`: the
     data's ids before a --label-map dropped rows), else the split recomputed from the seed and
     sizes in its training config (same samples, same order). `pixels_checked`: the evaluated
-    model carries its training images' digests, so training images in a recomputed draw will be
-    found and named after decoding, and the warning that they may be there is not needed."""
+    model carries its training images' digests, so exact copies of its training images in a
+    recomputed draw are found after decoding and counted as training images (training_data_note:
+    a draw on data other than its own is not taken for its held-out rows), and the warning that
+    they may be there is not needed."""
     idx = _match(samples, split)
     if idx is not None:
         return idx
@@ -377,7 +393,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
     matches = training_images_among(trained, images)
-    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches)
+    note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
+                              own_split=split_from is None)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
