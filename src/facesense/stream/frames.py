@@ -90,7 +90,7 @@ class VideoFileSource(Source):
         cap = default_capture(url, 2 * timeout, timeout)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"{url!r} cannot be opened as a video; check the address (and that the server answers)")
+            raise SourceError(f"{source_name(url)} cannot be opened as a video; check the address (and that the server answers)")
         source = cls.__new__(cls)
         source.path, source.stride, source.cap = url, max(1, stride), cap
         source._read_header()
@@ -100,7 +100,7 @@ class VideoFileSource(Source):
         readable = cap.grab()  # a first frame, then the file again from its start
         cap.release()
         if not readable:
-            raise SourceError(f"{url}: the server sent none of its {source.frame_count} frames (an MP4 with its index at the end needs a server "
+            raise SourceError(f"{source_name(url)}: the server sent none of its {source.frame_count} frames (an MP4 with its index at the end needs a server "
                               "that sends parts of a file, HTTP Range requests); download it and give the file")
         source.cap = default_capture(url, 2 * timeout, timeout)
         return source
@@ -263,6 +263,7 @@ class LiveSource(Source):
         import cv2
 
         self.target, self.stall_timeout, self.reconnect = target, stall_timeout, reconnect
+        self.shown = target if isinstance(target, int) else source_name(target)  # messages never show a URL's password or token
         self.is_camera = isinstance(target, int)
         self._factory = capture_factory or (lambda t: default_capture(t, open_timeout, stall_timeout))
         self.gaps: list[dict] = []  # each outage bridged by --reconnect: start and end (s)
@@ -271,7 +272,7 @@ class LiveSource(Source):
             cap.release()
             kind = "camera" if self.is_camera else "stream"
             hint = "; without a camera, give a video or photo folder (--source clip.mp4) or run `facesense demo`" if self.is_camera else ""
-            raise SourceError(f"{kind} {target!r} cannot be opened; check the index/URL and that no other program holds it{hint}")
+            raise SourceError(f"{kind} {self.shown!r} cannot be opened; check the index/URL and that no other program holds it{hint}")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
         # > 0: a file served over the network, read live all the same (live streams report garbage)
@@ -292,7 +293,7 @@ class LiveSource(Source):
             time.sleep(0.005)
         if self._frame is None:
             self.close()
-            raise SourceError(f"{target!r} opened but delivered no frame within {open_timeout:g} s; check the URL or camera")
+            raise SourceError(f"{self.shown!r} opened but delivered no frame within {open_timeout:g} s; check the URL or camera")
         self._t0 = time.monotonic()
 
     def _reader(self, cap) -> None:
@@ -340,7 +341,7 @@ class LiveSource(Source):
         passed; log the gap. -> the new capture, or None."""
         self._reconnecting = True
         lost = time.monotonic()
-        log.warning("%s: %s; reconnecting (up to %.0f s)", self.target, why, self.reconnect)
+        log.warning("%s: %s; reconnecting (up to %.0f s)", self.shown, why, self.reconnect)
         delay = 0.5
         try:
             while not self._stop.is_set() and time.monotonic() - lost < self.reconnect:
@@ -353,7 +354,7 @@ class LiveSource(Source):
                     back = time.monotonic()
                     gap = {"start_s": round(lost - self._t0, 3), "end_s": round(back - self._t0, 3), "reason": why}
                     self.gaps.append(gap)
-                    log.warning("%s: back after a %.1f s gap (%.1f-%.1f s)", self.target, back - lost, gap["start_s"], gap["end_s"])
+                    log.warning("%s: back after a %.1f s gap (%.1f-%.1f s)", self.shown, back - lost, gap["start_s"], gap["end_s"])
                     with self._lock:
                         self._last_new = back
                     return cap
@@ -375,20 +376,20 @@ class LiveSource(Source):
             if self._failed:
                 if self._failure:
                     kind = "camera" if self.is_camera else "stream"
-                    raise SourceFailed(f"{kind} {self.target}: {self._failure}")
+                    raise SourceFailed(f"{kind} {self.shown}: {self._failure}")
                 return  # a stream of known length ended
             if not self._reconnecting and time.monotonic() - stamp > self.stall_timeout + 1.0:
                 # the reader's own read timeout normally reports this first; a capture without
                 # one (a camera) is caught here
                 if not self.reconnect or self.is_camera:
-                    raise SourceFailed(f"{self.target!r} stalled: no new frame for {self.stall_timeout:g} s")
+                    raise SourceFailed(f"{self.shown!r} stalled: no new frame for {self.stall_timeout:g} s")
             time.sleep(0.002)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self.stall_timeout + 5.0)
         if self._thread.is_alive():
-            log.warning("%s: the capture thread is still inside a read; it releases the capture when the read returns", self.target)
+            log.warning("%s: the capture thread is still inside a read; it releases the capture when the read returns", self.shown)
 
 
 def is_camera(source: str | int) -> bool:
@@ -454,7 +455,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     source = local_source(source)
     text = str(source)
     path = Path(text)
-    live = is_live(source)
+    live = is_live(source) or (bool(reconnect) and "://" in text)  # --reconnect reads even a video file's address live
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
         raise SourceError(f"--stride {stride} is for video files: {what}")
@@ -467,7 +468,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         if remote is not None:
             return remote
         if stride > 1:
-            raise SourceError(f"--stride {stride}: {text} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
+            raise SourceError(f"--stride {stride}: {source_name(text)} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
