@@ -221,7 +221,8 @@ def test_a_detector_model_file_of_another_kind_is_one_line(tmp_path, capsys):
     (["live", "--source", "clip.mp4", "--no-window", "--out", "a.mp4", "--log", ""], "--log is empty"),
     (["live", "--source", "clip.mp4", "--no-window", "--summary="], "--summary is empty"),
     (["demo", "--out", ""], "--out is empty"),
-    (["predict", "expression", ""], "argument 3 is empty"),
+    (["predict", "expression", ""], "an argument (inputs) is empty"),
+    (["predict", "expression", "--skip-bad", ""], "an argument (inputs) is empty"),
 ])
 def test_an_empty_value_is_refused_not_taken_as_off(tmp_path, capsys, monkeypatch, argv, named):
     """`--log "$LOG"` with the variable unset wrote no log without a word; `demo --out ""`

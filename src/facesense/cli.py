@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import sys
+import time
 from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
@@ -448,6 +449,7 @@ def _demo(args) -> None:
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
 
+    started = time.time() - 0.05  # a file's time comes from a coarser clock, a few ms behind
     try:
         out.mkdir(parents=True, exist_ok=True)
         make_demo_clip(clip)
@@ -459,7 +461,7 @@ def _demo(args) -> None:
         raise
     except KeyboardInterrupt:
         outputs = [out / name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json")]
-        if not (clip.is_file() and any(p.is_file() and p.stat().st_mtime >= clip.stat().st_mtime for p in outputs)):
+        if not any(p.is_file() and p.stat().st_mtime >= started for p in outputs):
             leave_as_it_was()  # stopped while the clip was made or the models loaded: no output of this run exists
             raise KeyboardInterrupt("before the demo's first frame; nothing of this run was kept" + (" (the earlier demo's outputs are as they were)" if clip_was_there else "")) from None
         raise
@@ -902,17 +904,18 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv, termination)
 
 
-def _refuse_empty_arguments(given: list[str]) -> None:
+def _refuse_empty_arguments(parser: argparse.ArgumentParser, args) -> None:
     """An empty value (`--log "$LOG"` with the variable unset) is refused, not taken as "off" or
     as the working folder: `--log ""` wrote no log without a word, `demo --out ""` wrote into
     the working folder."""
-    for i, token in enumerate(given):
-        if token.startswith("--") and token.endswith("=") and len(token) > 3:
-            raise FacesenseError(f"{token[:-1]} is empty (an unset variable?); give a value or leave the option out")
-        if not token.strip():
-            before = given[i - 1] if i and given[i - 1].startswith("-") else None
-            what = f"{before} is empty" if before else f"argument {i + 1} is empty"
-            raise FacesenseError(f"{what} (an unset variable?); give a value or leave the option out")
+    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    chosen = commands.get(getattr(args, "command", None))
+    for action in chosen._actions if chosen is not None else []:
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            what = action.option_strings[-1] if action.option_strings else f"an argument ({action.metavar or action.dest})"
+            raise FacesenseError(f"{what} is empty (an unset variable?); give a value or leave it out")
 
 
 def _main(argv: list[str] | None, termination: _Termination) -> int:
@@ -920,10 +923,11 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
     try:
         try:
             _Parser.given = sys.argv[1:] if argv is None else list(argv)  # what a parse error may quote back (the subcommands' parsers too)
-            args = build_parser().parse_args(argv)
+            parser = build_parser()
+            args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, --version (0) or a bad option (2, its line already printed)
             return int(exc.code or 0)
-        _refuse_empty_arguments(_Parser.given)
+        _refuse_empty_arguments(parser, args)
         # facesense's own progress at INFO; other libraries only warn (matplotlib's "generated new
         # fontManager" is not the user's business) unless -v asks for everything
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)

@@ -8,7 +8,6 @@ import functools
 import logging
 from pathlib import Path
 
-from ..data.images import IMAGE_SUFFIXES
 from ..errors import FacesenseError
 from . import dlib_models
 from .assets import DETECTOR_FILES, names_a_local_model, shipped_model_names, shipped_runtime_path
@@ -34,8 +33,8 @@ def checkpoint_as_onnx(model: str | Path) -> bytes:
 def resolve(model: str | Path) -> Path | str:
     """A path that exists, a shipped name's runtime file, or the name itself (a backend)."""
     path = Path(model)
-    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # `predict photo.jpg expression`, `--expression photo.jpg`
-        raise FacesenseError(f"{model}: is an image, not a model; give a model name or file (predict takes the model first: facesense predict MODEL {model})")
+    if _is_image_file(path):  # `predict photo.jpg expression`, `--expression photo.jpg`: unpickling said "invalid load key"
+        raise FacesenseError(f"{model}: is an image, not a model; give a model name, an .onnx file, a checkpoint or a run folder (predict takes the model first, then the photos)")
     if names_a_local_model(path):
         return path
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
@@ -51,6 +50,20 @@ def resolve(model: str | Path) -> Path | str:
     close = difflib.get_close_matches(str(model), [*names, AGE_ALIAS, *dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS], n=1)
     hint = f"did you mean {close[0]}? Otherwise " if close else ""
     raise FacesenseError(f"model {model} not found; {hint}give an .onnx file, a run folder, a checkpoint file or a shipped model name ({', '.join(names)}; {AGE_ALIAS}: gender_age's age)")
+
+
+# the first bytes of the image files a model argument is mistaken for: JPEG, PNG, GIF, BMP, WebP (RIFF)
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF")
+
+
+def _is_image_file(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(4).startswith(IMAGE_SIGNATURES)
+    except OSError:
+        return False
 
 
 @functools.lru_cache(maxsize=None)
