@@ -197,7 +197,7 @@ MIN_DETECT_WIDTH = 64
 
 def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int = 320, device: str = "auto"):
     if 0 < detect_width < MIN_DETECT_WIDTH:
-        raise FacesenseError(f"--detect-width {detect_width}: too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px (default 320)")
+        raise FacesenseError(f"detect width {detect_width} (--detect-width, detect_width=): too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px (default 320)")
     if model_path and name.startswith("haar"):  # it would be ignored without a word
         raise FacesenseError(f"--detector-model {model_path}: is for --detector centerface or yunet; --detector {name} uses OpenCV's own cascade files")
     if name == "centerface":
