@@ -209,7 +209,7 @@ def test_the_frame_log_names_its_source(models, clip, tmp_path):
     import json
 
     rows = [json.loads(line) for line in open(log)]
-    assert rows and {r["source"] for r in rows} == {str(clip)} and rows[0]["schema_version"] == 4
+    assert rows and {r["source"] for r in rows} == {str(clip)} and rows[0]["schema_version"] == 3
     assert source_name("0") == "camera 0"
     assert source_name("rtsp://user:secret@cam.local:554/live") == "rtsp://cam.local:554/live"  # no password in a log
     assert source_name("rtsp://user:secret@[::1]:554/live?token=abc") == "rtsp://[::1]:554/live"

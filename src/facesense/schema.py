@@ -8,7 +8,7 @@ from __future__ import annotations
 KEY = "schema_version"
 
 VERSIONS = {
-    "frames": 4,  # live/demo per-face rows: frames.csv, frames.jsonl (2: a source column on every row, where 1 had photo for image folders only; 3: a model that is off leaves its keys out of JSON lines, where 2 wrote ""; 4: a held column)
+    "frames": 3,  # live/demo per-face rows: frames.csv, frames.jsonl (2: a source column on every row, where 1 had photo for image folders only; 3: a model that is off leaves its keys out of JSON lines, where 2 wrote "")
     "live_summary": 2,  # live/demo summary.json (2: faces counts found faces only, held_boxes the rest)
     "predictions": 1,  # evaluate: predictions.csv
     "age_metrics": 1,  # evaluate of an age model: age_metrics.json; a gender+age run: eval_val/metrics.json
