@@ -602,3 +602,37 @@ def test_a_photo_without_a_face_has_a_row_in_the_log(models, clip, tmp_path):
     rows = list(csv.DictReader(open(log)))
     names = [r["source"].rsplit("/", 1)[-1] for r in rows]
     assert names[-1] == "b.png" and set(names[:-1]) == {"a.png"} and all(r["track_id"] for r in rows[:-1]) and not rows[-1]["track_id"]
+
+
+def test_a_recording_with_a_pause_is_not_called_truncated(tmp_path):
+    """A browser's recording paused for 3 s: 60 frames over 4.9 s, which the header's duration
+    times its rate calls 148: it was reported 'truncated or damaged' at frame 60 of 148 (found by
+    a bug hunt). Whole when its last frame comes about where the header says it ends."""
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    path = tmp_path / "paused.webm"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = int(1000 * (i / 30 + (3.0 if i >= 30 else 0.0))), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    source = frames_module.VideoFileSource(path)
+    frames = list(source)
+    assert len(frames) == 60 and frames[-1].time_s > 4.5
+    assert source.frame_count > 60 and source.ended_early() is None
+
+
+def test_a_text_file_is_not_read_as_a_video(tmp_path):
+    """FFmpeg reads a .txt (.nfo, .asc) file as text-art video: `live --source readme.txt` gave
+    186 frames and exit 0 (found by a bug hunt)."""
+    readme = tmp_path / "readme.txt"
+    readme.write_text("facesense\n" * 200 + "caf\u00e9\n")
+    with pytest.raises(SourceError, match="a text file, not a video"):
+        open_source(str(readme))

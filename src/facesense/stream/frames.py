@@ -65,6 +65,20 @@ def _why_not_a_video(path) -> str:
     return "unsupported codec or not a video"
 
 
+def _is_text(path: Path) -> bool:
+    """Whether a file is plain text: its first 4 kB have no NUL byte and read as UTF-8 (every
+    video container has binary bytes there; a Y4M file's text header is followed by pixels)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if b"\0" in head or head.startswith(b"YUV4MPEG2"):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the 4 kB boundary
+    return True
+
+
 class VideoFileSource(Source):
     def __init__(self, path: str | Path, stride: int = 1):
         import cv2
@@ -77,6 +91,8 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path}: not a video file")
         if self.path.stat().st_size == 0:  # said here: FFmpeg would print its own complaint first
             raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
+        if _is_text(self.path):  # FFmpeg reads .txt, .nfo and .asc files as text-art video: 186 "frames" of a README
+            raise SourceError(f"{self.path}: a text file, not a video; give a video file, a photo folder, a camera index or a stream URL")
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
             raise SourceError(f"{self.path}: cannot be opened as a video ({_why_not_a_video(self.path)})")
@@ -167,8 +183,13 @@ class VideoFileSource(Source):
     def ended_early(self) -> str | None:
         """A sentence (without the file's path) when the file stopped well before the frames its header declares (a
         truncated download, a damaged file); None when it ended about where it said. Headers
-        estimate the count from the duration, so a few frames short is normal."""
+        estimate the count from the duration, so a few frames short is normal; and a recording
+        with a pause in it (a variable frame rate) has fewer frames than its duration times its
+        average rate, so one whose last frame comes about where the header says it ends is whole."""
         if self.missing_at_end <= max(3, 0.05 * self.frame_count):
+            return None
+        declared_s = self.frame_count / self.fps
+        if self._last_time + self.stride / self.fps >= 0.95 * declared_s:
             return None
         read = self.frame_count - self.missing_at_end
         return (f"the video ends after frame {read} of the {self.frame_count} its header declares "
