@@ -546,3 +546,24 @@ def test_two_servers_in_one_container_each_keep_their_address_for_the_health_che
     assert url_file.read_text().split() == ["http://127.0.0.1:9/"]
     release_url_file(url_file, "http://127.0.0.1:9/")
     assert not url_file.exists()
+
+
+def test_max_connections_holds_that_many_and_a_token_must_fit_a_header(capsys):
+    """--max-connections 1 refused every request (uvicorn counts the asking connection), and a
+    token with a character outside Latin-1 was taken, though no browser can send it in a header:
+    the page's uploads failed as "could not reach the server" (found by a bug hunt)."""
+    from facesense.cli import main
+
+    assert main(["serve", "--token", "k\u20acy"]) == 2 and "a character an HTTP header cannot carry" in capsys.readouterr().err
+    srv = ServerProcess("--max-connections", "1", "--expression", "none", "--gender", "none", "--age", "none", "--sentiment", "none")
+    try:
+        assert request(srv.url + "/api/health")[0] == 200
+        host, port = srv.url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10):  # the one connection it holds
+            time.sleep(0.3)
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                request(srv.url + "/api/health")
+        time.sleep(0.3)
+        assert request(srv.url + "/api/health")[0] == 200
+    finally:
+        srv.close()

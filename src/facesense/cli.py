@@ -531,6 +531,12 @@ def _serve(args) -> None:
     if args.token is None and from_env is not None and not from_env.strip():
         raise FacesenseError("FACESENSE_TOKEN is set but empty (an unset variable?); set it to the token, or unset it to serve without one")
     token = args.token or from_env or None
+    if token is not None:  # a browser's fetch cannot put it in a header (the page's uploads failed as "could not reach the server")
+        try:
+            token.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            where = "--token" if args.token else "FACESENSE_TOKEN"
+            raise FacesenseError(f"{where}: {token[exc.start]!r} is a character an HTTP header cannot carry; use letters, digits and ASCII punctuation") from None
     analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
     url_file = os.environ.get("FACESENSE_URL_FILE")  # set in the container image, for its health check
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None)

@@ -48,7 +48,7 @@ def guarded_http(head_timeout: float):
 
         def connection_made(self, transport):
             super().connection_made(transport)
-            if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+            if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:  # (the bound + 1: see uvicorn_config)
                 transport.close()
                 return
             self._arm()
@@ -115,9 +115,12 @@ def uvicorn_config(app, limits: ServeLimits, ssl_certfile: str | None = None, ss
         log_level=log_level,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
-        limit_concurrency=limits.max_connections,  # beyond it uvicorn answers 503 at once
+        # uvicorn answers 503 once the open connections, the asking one counted, reach its limit:
+        # +1 lets --max-connections N hold N (1 refused every request)
+        limit_concurrency=limits.max_connections + 1,
         timeout_keep_alive=int(limits.keep_alive_s),
-        ws_max_size=int(limits.max_frame_mb * 2**20) + 1024,
+        # twice the frame limit: a frame over it gets the app's own JSON error, not a bare close
+        ws_max_size=int(2 * limits.max_frame_mb * 2**20) + 1024,
         ws_ping_interval=20,
         ws_ping_timeout=20,
         timeout_graceful_shutdown=5,

@@ -106,7 +106,7 @@ async function startCamera() {
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = (event) => {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
-    const reasons = { 1008: "this server needs its access token", 1013: "the server has too many cameras connected; try again later" };
+    const reasons = { 1008: "this server needs its access token", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
     if (event.code === 1008) needToken();
     if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
     stopCamera(false);
