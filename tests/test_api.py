@@ -274,3 +274,24 @@ def test_an_uncalibrated_age_checkpoint_is_told_its_own_fix(tmp_path):
     assert "no validation split" in _calibration_fix(run / "best.pt")
     (run / "train_summary.json").write_text(json.dumps({"val": {"age_temperature": 1.1}}))
     assert "use the run's best.pt" in _calibration_fix(run / "last.pt")
+
+
+def test_one_analyser_serves_a_thread_pool_and_refuses_an_empty_model_name():
+    """One FaceAnalyser with a Haar detector shared by 4 threads raised OpenCV's errors and gave
+    other boxes than one at a time; FaceAnalyser(expression='') switched the model off without a
+    word (found by a bug hunt)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        image = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    sizes = [cv2.resize(image, None, fx=s, fy=s) for s in (0.5, 0.7, 1.0, 1.3)] * 5
+    analyser = facesense.FaceAnalyser(detector="haar", gender=None, age=None)
+    alone = [[f["box"] for f in analyser.analyse(im)] for im in sizes]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda im: [f["box"] for f in analyser.analyse(im)], sizes))
+    assert together == alone
+    with pytest.raises(facesense.FacesenseError, match="expression=.. is empty"):
+        facesense.FaceAnalyser(expression="")

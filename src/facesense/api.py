@@ -58,17 +58,20 @@ class FaceAnalyser:
     `detector_model`; `device`: where the ONNX models run (auto, cpu, cuda)."""
 
     def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
-        from .stream.detect import build_detector
+        from .stream.detect import PerThreadDetector, build_detector
         from .stream.live import API_ARGUMENT, load_face_models
 
         for name, value in (("expression", expression), ("gender", gender), ("age", age), ("detector_model", detector_model)):
             if value is not None and not isinstance(value, (str, Path)):
                 raise FacesenseError(f"{name}={_shown(value)}: give a model name or a file path (str or Path), or None to switch it off")
+            if isinstance(value, str) and not value.strip():  # os.environ.get("MODEL", "") unset: not "off"
+                raise FacesenseError(f"{name}='' is empty (an unset variable?); give a model name or a file path, or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
         _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
-        self.detector = build_detector(detector, detector_model, detect_width)
+        # one per calling thread: a Haar cascade shared by a thread pool raised OpenCV errors and gave wrong boxes
+        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, detect_width))
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
 
     def analyse(self, image: str | Path | np.ndarray, margin: float = 0.0) -> list[dict]:

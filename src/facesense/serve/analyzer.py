@@ -4,38 +4,14 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 
 import numpy as np
 
 from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
-from ..stream.detect import DEFAULT_DETECTOR
+from ..stream.detect import DEFAULT_DETECTOR, PerThreadDetector
 from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_record
-
-
-class PerThreadDetector:
-    """One detector per worker thread: OpenCV's cascade keeps the image it searches inside the
-    object, so two threads must not share one. Built on first use in each thread."""
-
-    def __init__(self, build):
-        self._build, self._local = build, threading.local()
-        if hasattr(self.current(), "detect_near"):  # the pipeline asks for it only where it exists
-            self.detect_near = lambda image, boxes: self.current().detect_near(image, boxes)
-
-    def current(self):
-        detector = getattr(self._local, "detector", None)
-        if detector is None:
-            detector = self._local.detector = self._build()
-        return detector
-
-    def detect(self, image: np.ndarray, width: int | None = None):
-        return self.current().detect(image, width)
-
-    @property
-    def detect_width(self) -> int:
-        return self.current().detect_width
 
 
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:

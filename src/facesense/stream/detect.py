@@ -20,6 +20,7 @@ Detection runs on a downscaled copy of the frame (`detect_width`) and boxes are 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,31 @@ class YuNetDetector:
         if faces is None:
             return []
         return [Box(*(int(round(v / factor)) for v in f[:4]), float(f[-1])) for f in faces]
+
+
+class PerThreadDetector:
+    """One detector per thread: OpenCV's cascade keeps the image it searches inside the object,
+    so two threads must not share one (the web app's workers, the Python API called from a
+    thread pool). Built on first use in each thread; the first is built at once, so a bad
+    detector or model file is said where it is made."""
+
+    def __init__(self, build):
+        self._build, self._local = build, threading.local()
+        if hasattr(self.current(), "detect_near"):  # the pipeline asks for it only where it exists
+            self.detect_near = lambda image, boxes: self.current().detect_near(image, boxes)
+
+    def current(self):
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = self._build()
+        return detector
+
+    def detect(self, image: np.ndarray, width: int | None = None):
+        return self.current().detect(image, width)
+
+    @property
+    def detect_width(self) -> int:
+        return self.current().detect_width
 
 
 # a photo is searched again at this many times the detector's width (up to its own width)
