@@ -567,3 +567,39 @@ def test_max_connections_holds_that_many_and_a_token_must_fit_a_header(capsys):
         assert request(srv.url + "/api/health")[0] == 200
     finally:
         srv.close()
+
+
+def test_an_empty_recording_keeps_no_folder_and_an_evicted_job_says_so(tmp_path):
+    """33 empty recordings pushed every finished video job's files out, and the job still said
+    "done" with links that answered 404 (found by a bug hunt)."""
+    from types import SimpleNamespace
+
+    from facesense.serve.jobs import FileStore, Recording
+
+    store = FileStore(tmp_path, keep=2)
+    models = SimpleNamespace(expression=None, gender=None, age=None)
+    kept, kept_folder = store.new_folder()
+    store.finished(kept)
+    for _ in range(5):
+        assert Recording(store, models).finish() == {"frames": 0, "csv": None, "timeline": None}
+    assert store.has(kept) and kept_folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == [kept]
+    from facesense.serve.jobs import VideoJob, VideoJobs
+
+    jobs = VideoJobs(None, store)
+    jobs.jobs[kept] = VideoJob(kept, kept_folder, kept_folder / "upload", 1, state="done")
+    assert jobs.get(kept) is not None
+    store.drop(kept)  # made room for newer downloads
+    assert jobs.get(kept) is None
+
+
+def test_a_huge_photo_still_gets_its_annotated_copy(server):
+    """A 70,000 x 5 px photo: annotated_jpeg_base64 was null (JPEG holds 65,500 px at most) and
+    the page showed a broken image (found by a bug hunt)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (70000, 5), (90, 90, 90)).save(buf, format="PNG")
+    status, data = post_json(server.url + "/api/analyze", buf.getvalue())
+    assert status == 200 and data["width"] == 70000 and data["annotated_jpeg_base64"]

@@ -14,6 +14,9 @@ from ..stream.detect import DEFAULT_DETECTOR, PerThreadDetector
 from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_record
 
 
+JPEG_MAX_SIDE = 65500  # the longest side a JPEG (OpenCV's encoder) takes
+
+
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
     """Encoded bytes -> BGR array; the declared size is checked before any pixel is decoded."""
     import io
@@ -82,7 +85,11 @@ class Analyzer:
         sentiment_s = time.perf_counter() - t0
         # rounded as each face's figures are
         sentiment = {"label": mood.label, "p": round(mood.p, 4), "probs": {c: round(v, 4) for c, v in mood.probs.items()}} if mood else None
-        ok, jpeg = cv2.imencode(".jpg", annotate(result), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        annotated = annotate(result)
+        if max(annotated.shape[:2]) > JPEG_MAX_SIDE:  # JPEG cannot hold it: a smaller copy (a 70,000 px banner gave none)
+            factor = JPEG_MAX_SIDE / max(annotated.shape[:2])
+            annotated = cv2.resize(annotated, (max(1, round(annotated.shape[1] * factor)), max(1, round(annotated.shape[0] * factor))), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 85])
         return {
             "width": image.shape[1],
             "height": image.shape[0],

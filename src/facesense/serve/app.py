@@ -254,9 +254,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
 
     @read("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
     async def video_status(job_id: str):
-        job = state["videos"].jobs.get(job_id)
+        job = state["videos"].get(job_id)
         if job is None:
-            raise Refused(404, "no such video job (finished jobs are kept only for a while)")
+            raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
         return job.status()
 
     @app.delete("/api/videos/{job_id}", summary="Cancel a video job, or delete a finished one's files", dependencies=[Depends(require_token)])

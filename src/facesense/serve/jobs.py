@@ -112,7 +112,11 @@ class Recording:
         self.frames += 1
 
     def finish(self) -> dict:
-        """Close the log, draw the timeline -> {"csv": url, "timeline": url or None, ...}."""
+        """Close the log, draw the timeline -> {"csv": url, "timeline": url or None, ...}. A
+        recording without a frame keeps no folder (empty ones pushed everyone's downloads out)."""
+        if not self.frames:
+            self.discard()
+            return {"frames": 0, "csv": None, "timeline": None}
         try:
             self.log.close()
             timeline = self.collector.plot_timeline(self.folder / "timeline.png", self.expression_classes) if self.expression_classes else None
@@ -245,6 +249,13 @@ class VideoJobs:
             self.jobs[item] = job
         self._executor.submit(self._run, job)
         return job
+
+    def get(self, job_id: str) -> VideoJob | None:
+        """A job, unless it is none or a finished one whose files made room for newer ones (it
+        said "done" with links that answered 404). A cancelled or failed job has no files."""
+        with self._lock:
+            job = self.jobs.get(job_id)
+        return None if job is None or (job.state == "done" and not self.store.has(job_id)) else job
 
     def remaining_s(self) -> float:
         """Roughly how long until a place in the queue frees: the running job's frames left at

@@ -246,6 +246,11 @@ function showRecording(r) {
   live.recording = false;
   $("record").setAttribute("aria-pressed", "false");
   $("record").textContent = "Record";
+  if (!r.csv) { // stopped before a frame was analysed: nothing was kept
+    $("camera-status").dataset.recorded = "Recording stopped before any frame was analysed: nothing to download.";
+    setStatus($("camera-status").dataset.recorded);
+    return;
+  }
   const box = el("div", { class: "downloads" },
     el("p", { text: "Recording: " + r.frames + " frames." }),
     el("a", { href: r.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
@@ -358,10 +363,11 @@ async function uploadVideo(file) {
       bar.value = s.progress;
       // a header can declare fewer frames than the video has: then no total is shown
       const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
-      state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : "Failed";
+      state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : s.state === "cancelled" ? "Cancelled" : "Failed";
       announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
-      if (s.state === "done" || s.state === "failed") videoJob = null; // ended: nothing to cancel, its files stay
+      if (s.state === "done" || s.state === "failed" || s.state === "cancelled") videoJob = null; // ended: nothing to cancel, its files stay
       if (s.state === "failed") { fail("Failed", s.error); return; }
+      if (s.state === "cancelled") { fail("Cancelled", "the job was cancelled before it finished"); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
         const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
