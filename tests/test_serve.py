@@ -603,3 +603,13 @@ def test_a_huge_photo_still_gets_its_annotated_copy(server):
     Image.new("RGB", (70000, 5), (90, 90, 90)).save(buf, format="PNG")
     status, data = post_json(server.url + "/api/analyze", buf.getvalue())
     assert status == 200 and data["width"] == 70000 and data["annotated_jpeg_base64"]
+
+
+def test_a_video_sent_as_a_photo_is_pointed_to_the_video_api(tmp_path):
+    """POST /api/analyze with a video said only "not a readable image" (found by a bug hunt)."""
+    from facesense.errors import FacesenseError
+    from facesense.serve.analyzer import decode_image
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)
+    with pytest.raises(FacesenseError, match="this is a video, not a photo: send it to POST /api/videos"):
+        decode_image(clip.read_bytes())

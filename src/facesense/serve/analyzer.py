@@ -17,6 +17,11 @@ from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_re
 JPEG_MAX_SIDE = 65500  # the longest side a JPEG (OpenCV's encoder) takes
 
 
+def _looks_like_video(data: bytes) -> bool:
+    """MP4/MOV (an ftyp box), Matroska/WebM (EBML), AVI (RIFF....AVI): by their first bytes."""
+    return data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3" or (data[:4] == b"RIFF" and data[8:11] == b"AVI")
+
+
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:
     """Encoded bytes -> BGR array; the declared size is checked before any pixel is decoded."""
     import io
@@ -31,6 +36,8 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
         with Image.open(io.BytesIO(data)) as im:
             image = pil_pixels(im)
     except Exception:  # noqa: BLE001 (any decoder plugin's error)
+        if _looks_like_video(data):
+            raise DataError("this is a video, not a photo: send it to POST /api/videos (a background job), or open it under the page's \"Video file\"") from None
         raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
