@@ -31,13 +31,13 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
 
     from ..data.images import pil_pixels
 
+    if _looks_like_video(data):
+        raise DataError("this is a video, not a photo: send it to POST /api/videos (a background job), or open it under the page's \"Video file\"")
     declared_size(data, max_megapixels)
     try:  # decoded as predict and live decode files (EXIF orientation, 16-bit and float TIFF, CMYK)
         with Image.open(io.BytesIO(data)) as im:
             image = pil_pixels(im)
     except Exception:  # noqa: BLE001 (any decoder plugin's error)
-        if _looks_like_video(data):
-            raise DataError("this is a video, not a photo: send it to POST /api/videos (a background job), or open it under the page's \"Video file\"") from None
         raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
