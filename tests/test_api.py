@@ -295,3 +295,13 @@ def test_one_analyser_serves_a_thread_pool_and_refuses_an_empty_model_name():
     assert together == alone
     with pytest.raises(facesense.FacesenseError, match="expression=.. is empty"):
         facesense.FaceAnalyser(expression="")
+
+
+def test_an_unreadable_photo_is_said_without_command_line_advice(tmp_path):
+    """analyse('trunc.jpg') suggested 'skip_bad=true in a training config, --skip-bad for
+    evaluate...' to a Python caller (found by a bug hunt)."""
+    broken = tmp_path / "trunc.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
+    with pytest.raises(facesense.FacesenseError) as raised:
+        facesense.FaceAnalyser(gender=None, age=None).analyse(broken)
+    assert "not a readable image" in str(raised.value) and "skip" not in str(raised.value)

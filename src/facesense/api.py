@@ -142,7 +142,7 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         return image
     if not isinstance(image, (str, Path)) or str(image) == "":
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
-    from .data.images import VIDEO_FILE_SUFFIXES
+    from .data.images import VIDEO_FILE_SUFFIXES, listed_reason
     from .stream.frames import read_bgr_image
 
     path = Path(image)
@@ -150,7 +150,10 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         raise FacesenseError(f"{path}: a video, not a photo; use FaceAnalyser().stream({str(path)!r}) for its frames")
     if path.is_dir():  # a photo folder too
         raise FacesenseError(f"{path}: a folder, not a photo; use FaceAnalyser().stream({str(path)!r}) for each of its photos")
-    return read_bgr_image(path)
+    try:
+        return read_bgr_image(path)
+    except FacesenseError as exc:  # without the command line's advice to skip it (--skip-bad, a training config's skip_bad)
+        raise type(exc)(listed_reason(exc)) from None
 
 
 def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR) -> list[dict]:
