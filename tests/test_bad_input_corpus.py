@@ -85,7 +85,7 @@ CASES = [
     ("live zero-byte image", LIVE + ["--source", "{c}/zero.jpg"], "zero.jpg"),
     ("live text named .jpg", LIVE + ["--source", "{c}/text.jpg"], "text.jpg: not a readable image"),
     ("live text named .png", LIVE + ["--source", "{c}/text.png"], "text.png: not a readable image"),
-    ("live text named .mp4", LIVE + ["--source", "{c}/text.mp4"], "text.mp4: cannot be opened as a video"),
+    ("live text named .mp4", LIVE + ["--source", "{c}/text.mp4"], "text.mp4: a text file, not a video"),
     # a decoder plugin that raises what Pillow's readers were not expecting: a traceback before
     ("live image its decoder cannot handle", LIVE + ["--source", "{c}/odd_format.png"], "odd_format.png: not a readable image (NotImplementedError"),
     ("predict image its decoder cannot handle", ["predict", "gender", "{c}/odd_format.png"], "odd_format.png: not a readable image"),

@@ -233,6 +233,9 @@ def test_faults_are_clear(models, clip, tmp_path, capsys):
         open_source(str(tmp_path / "missing.mp4"))
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="a text file, not a video"):
+        open_source(str(bad))
+    bad.write_bytes(b"\x00\x01binary, but no video")
     with pytest.raises(SourceError, match="cannot be opened"):
         open_source(str(bad))
     with pytest.raises(SourceError, match="camera 97"):
