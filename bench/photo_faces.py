@@ -63,7 +63,7 @@ def main() -> None:
     photos += [(f"multi_face.jpg x{s:g}", group_photo(s)) for s in (1.0, 1.5, 2.0)]
     photos = [(name, image) for name, image in photos if image is not None]
     print(f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; photos {CANVAS[1]} x {CANVAS[0]}, 5 faces each")
-    print("| detector | photo | faces (320 px, as a video frame) | faces (photo search) | s per photo (320 px) | s per photo (photo search) |")
+    print("| detector | photo | faces (320 px) | faces (photo search) | s per photo (320 px) | s per photo (photo search) |")
     print("|---|---|---|---|---|---|")
     for name in args.detectors.split(","):
         detector = build_detector(name)

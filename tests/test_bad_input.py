@@ -221,6 +221,8 @@ def test_a_detector_model_file_of_another_kind_is_one_line(tmp_path, capsys):
     (["live", "--source", "clip.mp4", "--no-window", "--out", "a.mp4", "--log", ""], "--log is empty"),
     (["live", "--source", "clip.mp4", "--no-window", "--summary="], "--summary is empty"),
     (["demo", "--out", ""], "--out is empty"),
+    (["data", "inspect", "faces", "--out", ""], "--out is empty"),  # a nested command's options too (found by review)
+    (["data", "inspect", ""], "an argument (dataset) is empty"),
     (["predict", "expression", ""], "an argument (inputs) is empty"),
     (["predict", "expression", "--skip-bad", ""], "an argument (inputs) is empty"),
 ])

@@ -556,6 +556,9 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     caplog.clear()
     assert main(["evaluate", str(onnx_file), "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "e_dup_onnx")]) == 0
     assert "duplicates the data holds across its splits" in caplog.text and "trained on" not in caplog.text
+    caplog.clear()  # --split-from a model with the same split settings: the same draw (found by review)
+    assert main(["evaluate", str(onnx_file), "--data", str(folders3), "--split", "val", "--split-from", str(onnx_file), "--out", str(tmp_path / "e_dup_from")]) == 0
+    assert "duplicates the data holds across its splits" in caplog.text and "trained on" not in caplog.text
 
 
 def test_training_hashes_can_be_added_to_an_export_made_without_them(tmp_path, folders3, capsys, caplog):

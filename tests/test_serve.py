@@ -554,7 +554,9 @@ def test_max_connections_holds_that_many_and_a_token_must_fit_a_header(capsys):
     the page's uploads failed as "could not reach the server" (found by a bug hunt)."""
     from facesense.cli import main
 
-    assert main(["serve", "--token", "k\u20acy"]) == 2 and "a character an HTTP header cannot carry" in capsys.readouterr().err
+    for token in ("k\u20acy", "line\nbreak"):
+        assert main(["serve", "--token", token]) == 2 and "a character an HTTP header cannot carry" in capsys.readouterr().err
+    assert main(["serve", "--token", "s3cret "]) == 2 and "a browser leaves out of the header" in capsys.readouterr().err
     srv = ServerProcess("--max-connections", "1", "--expression", "none", "--gender", "none", "--age", "none", "--sentiment", "none")
     try:
         assert request(srv.url + "/api/health")[0] == 200
@@ -613,3 +615,11 @@ def test_a_video_sent_as_a_photo_is_pointed_to_the_video_api(tmp_path):
     clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)
     with pytest.raises(FacesenseError, match="this is a video, not a photo: send it to POST /api/videos"):
         decode_image(clip.read_bytes())
+    from PIL import Image, features
+
+    if features.check("avif"):  # an AVIF photo shares MP4's container: it is still a photo (found by review)
+        import io
+
+        buf = io.BytesIO()
+        Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(buf, format="AVIF")
+        assert decode_image(buf.getvalue()).shape == (48, 64, 3)

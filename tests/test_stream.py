@@ -430,6 +430,10 @@ def test_a_truncated_video_says_how_much_it_covers(tmp_path, caplog):
     read = sum(1 for _ in cut)
     assert 10 < read < 50 and cut.unreadable == 0 and cut.missing_at_end == 60 - read
     assert f"ends after frame {read} of the 60 its header declares" in cut.ended_early()
+    strided = VideoFileSource(tmp_path / "cut.avi", stride=57)  # one frame read, then a stride as long as the file: still cut (found by review)
+    assert sum(1 for _ in strided) == 1 and "truncated or damaged" in strided.ended_early()
+    whole = VideoFileSource(path, stride=25)
+    assert sum(1 for _ in whole) == 3 and whole.ended_early() is None
     assert main(["live", "--source", str(tmp_path / "cut.avi"), "--no-window", "--expression", "none", "--gender", "None", "--age", "OFF", "--summary", str(tmp_path / "s.json")]) == 0
     assert "truncated or damaged" in caplog.text and "could not be decoded" not in caplog.text
     assert "truncated or damaged" in json.loads((tmp_path / "s.json").read_text())["ended_early"]
@@ -639,3 +643,8 @@ def test_a_text_file_is_not_read_as_a_video(tmp_path):
     readme.write_text("facesense\n" * 200 + "caf\u00e9\n")
     with pytest.raises(SourceError, match="a text file, not a video"):
         open_source(str(readme))
+    playlist = tmp_path / "play.m3u8"  # text that FFmpeg plays is not refused as text (found by review)
+    playlist.write_text("#EXTM3U\n#EXT-X-VERSION:3\n")
+    with pytest.raises(SourceError) as raised:
+        open_source(str(playlist))
+    assert "a text file" not in str(raised.value)

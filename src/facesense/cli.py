@@ -532,11 +532,12 @@ def _serve(args) -> None:
         raise FacesenseError("FACESENSE_TOKEN is set but empty (an unset variable?); set it to the token, or unset it to serve without one")
     token = args.token or from_env or None
     if token is not None:  # a browser's fetch cannot put it in a header (the page's uploads failed as "could not reach the server")
-        try:
-            token.encode("latin-1")
-        except UnicodeEncodeError as exc:
-            where = "--token" if args.token else "FACESENSE_TOKEN"
-            raise FacesenseError(f"{where}: {token[exc.start]!r} is a character an HTTP header cannot carry; use letters, digits and ASCII punctuation") from None
+        where = "--token" if args.token else "FACESENSE_TOKEN"
+        bad = next((c for c in token if ord(c) > 0xFF or not c.isprintable()), None)
+        if bad is not None:
+            raise FacesenseError(f"{where}: {bad!r} is a character an HTTP header cannot carry; use printable characters (letters, digits, punctuation)")
+        if token != token.strip():  # a browser trims a header's outer spaces: the token would never match
+            raise FacesenseError(f"{where}: starts or ends with a space, which a browser leaves out of the header; remove it")
     analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
     url_file = os.environ.get("FACESENSE_URL_FILE")  # set in the container image, for its health check
     serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None)
@@ -913,15 +914,21 @@ def main(argv: list[str] | None = None) -> int:
 def _refuse_empty_arguments(parser: argparse.ArgumentParser, args) -> None:
     """An empty value (`--log "$LOG"` with the variable unset) is refused, not taken as "off" or
     as the working folder: `--log ""` wrote no log without a word, `demo --out ""` wrote into
-    the working folder."""
-    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
-    chosen = commands.get(getattr(args, "command", None))
-    for action in chosen._actions if chosen is not None else []:
-        value = getattr(args, action.dest, None)
-        values = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and not v.strip() for v in values):
-            what = action.option_strings[-1] if action.option_strings else f"an argument ({action.metavar or action.dest})"
-            raise FacesenseError(f"{what} is empty (an unset variable?); give a value or leave it out")
+    the working folder. The chosen command's options are read, down nested commands (`data
+    inspect`)."""
+    while parser is not None:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None))
+                continue
+            value = getattr(args, action.dest, None)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                long = [o for o in action.option_strings if o.startswith("--")]
+                what = (long or action.option_strings)[0] if action.option_strings else f"an argument ({action.metavar or action.dest})"
+                raise FacesenseError(f"{what} is empty (an unset variable?); give a value or leave it out")
+        parser = chosen
 
 
 def _main(argv: list[str] | None, termination: _Termination) -> int:

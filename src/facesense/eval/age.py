@@ -20,7 +20,7 @@ from ..age import central_interval, decade, years_and_sd
 from ..data.digests import trained_digests
 from ..data.images import decode
 from ..data.samples import Samples, group_names, is_finite_number
-from ..data.split import read_scored_rows
+from ..data.split import read_scored_rows, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
@@ -235,6 +235,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
+    # a draw recomputed from another model's settings is not this model's held-out rows
+    own_split = config is None or not split_from or trained_split_settings(split_config_of(model)) == trained_split_settings(config)
     source = Path(str(split_from or model))
     own = Path(str(model))
     own = own if own.exists() else None
@@ -266,7 +268,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
 
     matches = training_images_among(trained, images)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
-                              [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=split_from is None)
+                              [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note

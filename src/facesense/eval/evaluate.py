@@ -373,11 +373,13 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     dropped = sum(1 for k, s in zip(keep, samples.splits) if not k and in_scope(s))
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     data_splits = samples.split_names()
+    own_split = True  # the rows scored are this model's own split (not another model's draw)
     if split is not None:
         recomputed = _match(samples, split) is None  # from the training config: the data has no such split
         if recomputed:  # none exists for data the model took whole
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
+        own_split = not recomputed or trained_split_settings(source.config) == trained_split_settings(loaded.config)
         idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None)
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
@@ -394,7 +396,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     ids = [samples.ids[i] for i in kept]
     matches = training_images_among(trained, images)
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
-                              own_split=split_from is None)
+                              own_split=own_split)
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note

@@ -17,9 +17,15 @@ from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_re
 JPEG_MAX_SIDE = 65500  # the longest side a JPEG (OpenCV's encoder) takes
 
 
+# ftyp brands of photos in the MP4 family's container (AVIF, HEIC): not videos
+PHOTO_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
+
+
 def _looks_like_video(data: bytes) -> bool:
-    """MP4/MOV (an ftyp box), Matroska/WebM (EBML), AVI (RIFF....AVI): by their first bytes."""
-    return data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3" or (data[:4] == b"RIFF" and data[8:11] == b"AVI")
+    """MP4/MOV (an ftyp box not of a photo brand), Matroska/WebM (EBML), AVI (RIFF....AVI): by
+    their first bytes."""
+    mp4 = data[4:8] == b"ftyp" and data[8:12] not in PHOTO_BRANDS
+    return mp4 or data[:4] == b"\x1a\x45\xdf\xa3" or (data[:4] == b"RIFF" and data[8:11] == b"AVI")
 
 
 def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndarray:

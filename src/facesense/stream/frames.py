@@ -65,17 +65,21 @@ def _why_not_a_video(path) -> str:
     return "unsupported codec or not a video"
 
 
+# text FFmpeg plays: a Y4M header (pixels follow), an HLS playlist, an ffconcat list, an SDP description
+PLAYLIST_STARTS = (b"YUV4MPEG2", b"#EXTM3U", b"ffconcat", b"v=0")
+
+
 def _is_text(path: Path) -> bool:
     """Whether a file is plain text: its first 4 kB have no NUL byte and read as UTF-8 (every
     video container has binary bytes there; a Y4M file's text header is followed by pixels)."""
     with open(path, "rb") as f:
         head = f.read(4096)
-    if b"\0" in head or head.startswith(b"YUV4MPEG2"):
+    if b"\0" in head or head.startswith(PLAYLIST_STARTS):
         return False
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3  # a character cut by the 4 kB boundary
+        return len(head) == 4096 and exc.start >= len(head) - 3  # a character cut by the 4 kB boundary
     return True
 
 
@@ -133,8 +137,11 @@ class VideoFileSource(Source):
         self.unreadable = 0  # frames inside the file that did not decode, skipped
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
         self._last_time, self._last_index, self._last_raw = 0.0, 0, None
+        self._reached_s = 0.0  # the time of the last frame grabbed but skipped (--stride)
 
     def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
         index = failing = 0  # failing: grabs that failed in a row
         while True:
             ok = self.cap.grab()
@@ -156,6 +163,10 @@ class VideoFileSource(Source):
                     yield Frame(index, self._time_of(index), image)
                 else:
                     self.unreadable += 1
+            else:  # skipped by --stride: how far into the file it reached still counts (ended_early)
+                ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+                if math.isfinite(ms):
+                    self._reached_s = max(self._reached_s, ms / 1000.0)
             index += 1
 
     def _time_of(self, index: int) -> float:
@@ -189,7 +200,7 @@ class VideoFileSource(Source):
         if self.missing_at_end <= max(3, 0.05 * self.frame_count):
             return None
         declared_s = self.frame_count / self.fps
-        if self._last_time + self.stride / self.fps >= 0.95 * declared_s:
+        if max(self._last_time, self._reached_s) + 1 / self.fps >= 0.95 * declared_s:
             return None
         read = self.frame_count - self.missing_at_end
         return (f"the video ends after frame {read} of the {self.frame_count} its header declares "
