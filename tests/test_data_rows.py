@@ -31,6 +31,9 @@ def test_a_repeated_row_is_one_image_not_one_on_each_side_of_a_split(tmp_path, c
     assert not ids["train"] & ids["val"]
     with pytest.raises(DataError, match=r"man/man_0.png is labelled 'woman' here and 'man' on line 2"):
         read_dataset(manifest(tmp_path, rows + ["man/man_0.png,woman"]))
+    # the same image by its absolute path, with another label (found by a bug hunt: trained and validated on it)
+    with pytest.raises(DataError, match=r"man_0.png is labelled 'woman' here and 'man' on line 2"):
+        read_dataset(manifest(tmp_path, rows + [f"{tmp_path / 'man' / 'man_0.png'},woman"]))
     # a repeat whose group column disagrees says which value is kept (found by the group-report hunt)
     caplog.clear()
     raced = [f"{r},{'White' if i % 2 else 'Black'}" for i, r in enumerate(rows)]

@@ -316,6 +316,12 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, split_column="usage" if "usage" in header else None)
 
 
+def _image_key(manifest: Path, rel: str) -> str:
+    """One image however a manifest row names it: relative, with ./, absolute, or through a link
+    (an absolute path to an image listed relatively put it in train and val with two labels)."""
+    return os.path.realpath(manifest.parent / rel) if rel else ""
+
+
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     """labels.csv: path,label[,split|partition]; paths relative to the csv's folder."""
     if not path.is_file():
@@ -339,7 +345,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         split = ((row.get(split_column) or "").strip() or None) if split_column else None
         problem = None
-        same = os.path.normpath(rel)  # ./a.jpg and a.jpg are one image
+        same = _image_key(path, rel)  # ./a.jpg, a.jpg and its absolute path are one image
         if not rel or not label:
             problem = "empty path or label"
         elif same in first_seen:
@@ -374,9 +380,9 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         for c in extra:
             columns[c].append((row.get(c) or "").strip())
     if conflicted:  # (skip_bad) no row of an image with two labels or splits is kept: which one is right is unknown
-        keep = [i for i, rel in enumerate(ids) if os.path.normpath(rel) not in conflicted]
+        keep = [i for i, rel in enumerate(ids) if _image_key(path, rel) not in conflicted]
         for i in sorted(set(range(len(ids))) - set(keep)):
-            skipped.append((ids[i], f"{path} line {first_seen[os.path.normpath(ids[i])][0]}: image {ids[i]} has other rows with another label or split"))
+            skipped.append((ids[i], f"{path} line {first_seen[_image_key(path, ids[i])][0]}: image {ids[i]} has other rows with another label or split"))
             skipped_splits.append(splits[i])
             skipped_labels.append(labels[i])
         ids, labels, splits, paths = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [paths[i] for i in keep]
