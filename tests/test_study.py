@@ -126,6 +126,8 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "configs: [a/c.yaml, b/c.yaml]\nseeds: [0, 1, 2]\n"}, "make the same cell 'c'"),  # one set of runs for both, answered exit 0
     ({"s.yaml": "configs: [c.yaml, g.yaml]\nseeds: [0, 1, 2]\n"}, "different tasks ['custom', 'gender']"),  # failed after training the first
     ({"s.yaml": "configs: [1, 2]\nseeds: [0, 1, 2]\n"}, "must be config file paths"),
+    # 2-class accuracy beside 3-class accuracy answered "does a more complex model help?" (found by a bug hunt)
+    ({"s.yaml": "configs: [c.yaml, m.yaml]\nseeds: [0, 1, 2]\n", "m.yaml": "task: custom\nlabel_map: {sad: null}\n"}, "score on other data or classes"),
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
     ({"s.yaml": "configs: [c.yaml, t.yaml]\nseeds: [0, 1, 2]\n", "t.yaml": "task: custom\nmodel: resnet_fer_smal\n"}, "t.yaml: unknown model 'resnet_fer_smal'"),  # after c.yaml's three runs
 ])

@@ -142,6 +142,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
 
     names: dict[str, Path] = {}
     tasks = set()
+    seen_labelling = None  # (the first config, what its accuracies are of)
     for config, epochs in product(study.configs, study.epochs):
         cell = cell_name(config, epochs)
         if cell in names:
@@ -152,6 +153,14 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         except ConfigError as exc:  # the config file, or the study's overrides on top of it
             raise ConfigError(f"{config} with the study's overrides: {exc}") from None
         tasks.add(cfg.task)
+        # what the accuracies are of: the same data, read and labelled the same way (3-class
+        # accuracy beside 2-class accuracy answered "does a more complex model help?" anyway)
+        labelling = (str(Path(cfg.data).resolve()) if cfg.data else None, tuple(cfg.classes or ()), tuple(sorted((cfg.label_map or {}).items(), key=str)),
+                     cfg.train_split, cfg.val_split)
+        if seen_labelling and labelling != seen_labelling[1]:
+            raise ConfigError(f"{config} and {seen_labelling[0]} score on other data or classes (data, classes, label_map or the splits differ); "
+                              "a study compares configs on one dataset and one set of classes: give them the same in the study's overrides")
+        seen_labelling = seen_labelling or (config, labelling)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
         for seed, run in zip(study.seeds, runs):
             _check_kept_run(run, cell_config(study, config, epochs, seed, base), base)
