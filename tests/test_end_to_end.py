@@ -222,6 +222,15 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     assert [r["val_set"] for r in rows] == ["A", "A"] and "Note" not in (out / "compare.md").read_text()  # one split, one seed
     capsys.readouterr()
     assert main(["compare", run, run, "--out", str(out)]) == 2 and "given twice" in capsys.readouterr().err
+    # a damaged history.csv: one line naming it, and the earlier comparison left whole (found by a bug hunt)
+    import shutil
+
+    damaged = Path(shutil.copytree(run2, tmp_path / "damaged" / Path(run2).name))
+    (damaged / "history.csv").write_text("epoch,lr\nfoo,bar\n")
+    before = {name: (out / name).read_bytes() for name in ("compare.csv", "compare.md")}
+    assert main(["compare", run, str(damaged), "--out", str(out)]) == 2
+    assert "history.csv: not a training history" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before and not [p for p in out.iterdir() if p.name.startswith(".")]
     # another seed draws another validation split: said, and each run's set labelled
     run4 = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "seed=5", f"runs_dir={tmp_path / 'runs'}")
     assert main(["compare", run, run4, "--out", str(tmp_path / "cmp3")]) == 0

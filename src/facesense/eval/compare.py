@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import schema
 from ..config import read_yaml
 from ..errors import FacesenseError
-from ..runs import RunDir, outside_dataset, resume_command, write_text
+from ..runs import RunDir, building, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
@@ -147,18 +147,23 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
         if row["_classes"] != rows[0]["_classes"]:
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     note = validation_sets(rows)
-    out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")
     writer.writeheader()
     writer.writerows([{**r, schema.KEY: schema.VERSIONS["compare"]} for r in rows])
-    write_text(out / "compare.csv", buf.getvalue())
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    plots = _plots(rows, out)
     caution = f"**Note**: {note}.\n\n" if note else ""
-    write_text(out / "compare.md", "# Run comparison\n\n" + caution + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
+    # written as one set: a failure or Ctrl-C half way left a new compare.csv beside an old compare.md
+    with building(Path(out), "compare.md", owned=COMPARE_FILES) as build:
+        write_text(build / "compare.csv", buf.getvalue())
+        plots = _plots(rows, build)
+        write_text(build / "compare.md", "# Run comparison\n\n" + caution + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
     return rows, note
+
+
+# what a comparison writes: one an earlier comparison had and this one lacks goes with it
+COMPARE_FILES = ("compare.csv", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png")
 
 
 def _plots(rows: list[dict], out: Path) -> list[str]:

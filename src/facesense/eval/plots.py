@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FacesenseError
+
 from ..runs import atomic_path
 
 
@@ -59,10 +61,17 @@ def plot_roc(curves: dict, path: Path, title: str = "ROC") -> Path:
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
+    """A run's history.csv as columns of numbers; a damaged one is named, not a traceback."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     keys = [k for k in (rows[0] if rows else {}) if k != "schema_version"]
-    return {k: [float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows] for k in keys}
+    try:
+        history = {k: [float(r[k]) if r[k] not in ("", "nan", None) else np.nan for r in rows] for k in keys}
+    except ValueError as exc:
+        raise FacesenseError(f"{path}: not a training history as facesense writes it ({exc}); restore it from the run, or leave that run out") from None
+    if rows and "epoch" not in history:
+        raise FacesenseError(f"{path}: not a training history as facesense writes it (no epoch column); restore it from the run, or leave that run out")
+    return history
 
 
 def plot_learning_curves(history_csv: Path, path: Path) -> Path:
