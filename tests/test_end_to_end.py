@@ -236,6 +236,17 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     assert main(["compare", run, run4, "--out", str(tmp_path / "cmp3")]) == 0
     assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp3" / "compare.csv"))] == ["A", "B"]
     assert "validated on 2 different sets of samples" in (tmp_path / "cmp3" / "compare.md").read_text()
+    # the same file names with other pixels (another dataset laid out alike): other samples (found by a bug hunt)
+    import shutil
+
+    import cv2
+
+    other = Path(shutil.copytree(folders3, tmp_path / "other_pixels" / folders3.name))
+    for image in sorted(other.rglob("*.png")):
+        cv2.imwrite(str(image), 255 - cv2.imread(str(image)))
+    run5 = train_cli(capsys, f"data={other}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs5'}")
+    assert main(["compare", run, run5, "--out", str(tmp_path / "cmp5")]) == 0
+    assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp5" / "compare.csv"))] == ["A", "B"]
     # scoring run4 on run's validation split takes some of run4's own training samples: counted
     caplog.clear()
     assert main(["evaluate", run4, "--data", str(folders3), "--split", "val", "--split-from", run, "--out", str(tmp_path / "e4")]) == 0

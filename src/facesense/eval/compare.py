@@ -53,6 +53,7 @@ def run_row(root: Path) -> dict:
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
         "_val_ids": _validation_ids(run),
+        "_val_pixels": _validation_pixels(run),
         "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
     }
 
@@ -93,20 +94,37 @@ def _validation_ids(run: RunDir) -> frozenset[str] | None:
         return frozenset(row["id"] for row in csv.DictReader(f))
 
 
+def _validation_pixels(run: RunDir) -> frozenset[str] | None:
+    """The pixel digests of the run's validation samples (its split_manifest.csv), which tell two
+    datasets with the same file names (or two FER-style csvs, whose ids are row numbers) apart;
+    None for runs from before manifests carried them."""
+    path = run.split_manifest
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        if "pixels_digest" not in (rows.fieldnames or []):
+            return None
+        return frozenset(r["pixels_digest"] for r in rows if r["split"] == "val")
+
+
 def validation_sets(rows: list[dict]) -> str | None:
     """Labels each row's validation samples (val_set A, B, ...: the same letter, the same
     samples); -> a note when the runs were validated on different samples (another seed or
     split moves the figures as well as the model does), None when all share one set."""
-    sets: list[frozenset] = []
+    # by ids, and by pixels where every run recorded them (same names, other images: other samples)
+    by_pixels = all(row.get("_val_pixels") is not None for row in rows if row["_val_ids"] is not None)
+    keys: list[tuple] = []
     for row in rows:
         ids = row["_val_ids"]
-        if ids is not None and ids not in sets:
-            sets.append(ids)
-        row["val_set"] = chr(ord("A") + sets.index(ids)) if ids is not None else "-"
-    if len(sets) < 2:
+        key = (ids, row.get("_val_pixels") if by_pixels else None) if ids is not None else None
+        if key is not None and key not in keys:
+            keys.append(key)
+        row["val_set"] = chr(ord("A") + keys.index(key)) if key is not None else "-"
+    if len(keys) < 2:
         return None
-    shared = len(frozenset.intersection(*sets))
-    return (f"the runs were validated on {len(sets)} different sets of samples (val_set; {shared} samples are in all of them): "
+    shared = len(frozenset.intersection(*[pixels if by_pixels else ids for ids, pixels in keys]))
+    return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} samples are in all of them): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
 
