@@ -246,3 +246,20 @@ def test_a_model_argument_that_is_an_image_or_the_age_name_says_so(tmp_path, cap
     assert "is an image, not a model" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--expression", str(photo))
     assert "age estimates ages, not classes; use it as an age model (--age age)" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--gender", "age")
     assert "facesense predict expression photo.jpg" in cli_error(capsys, "predict", "expression")
+
+
+def test_a_fer_csv_emotion_cell_that_is_no_code_is_named(tmp_path, capsys):
+    """A blank or named emotion cell said "invalid literal for int() with base 10: ''" (found by a bug hunt)."""
+    data = tmp_path / "fer.csv"
+    data.write_text("emotion,pixels,Usage\nhappy,1 2 3 4,Training\n")
+    assert "line 2: emotion 'happy' is not a label code (expected a number 0..6)" in cli_error(capsys, "data", "inspect", str(data), "--out", str(tmp_path / "o"))
+
+
+def test_data_inspects_default_folder_keeps_a_folders_dots(tmp_path, monkeypatch, capsys):
+    """faces.v1 and faces.v2 both wrote inspect-faces, the second replacing the first (found by a bug hunt)."""
+    for name in ("faces.v1", "faces.v2"):
+        write_class_folders(tmp_path / name, ["man", "woman"], 3)
+    monkeypatch.chdir(tmp_path)
+    for name in ("faces.v1", "faces.v2"):
+        assert main(["data", "inspect", name, "--no-duplicates"]) == 0
+    assert (tmp_path / "inspect-faces.v1").is_dir() and (tmp_path / "inspect-faces.v2").is_dir()

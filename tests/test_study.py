@@ -167,3 +167,11 @@ def test_a_study_stops_at_a_run_it_cannot_use_and_leaves_no_empty_run(tmp_path, 
     err = capsys.readouterr().err
     assert "small-e1-s0: training diverged" in err, err
     assert not (tmp_path / "b" / "runs" / "small-e1-s0").exists()
+
+
+def test_a_study_name_that_is_a_path_is_refused(tmp_path):
+    """name: ../../escape wrote the study outside studies/ (found by a bug hunt)."""
+    (tmp_path / "c.yaml").write_text("task: custom\n")
+    (tmp_path / "s.yaml").write_text("name: ../../escape\nconfigs: [c.yaml]\nseeds: [0, 1, 2]\n")
+    with pytest.raises(ConfigError, match="name '../../escape' is a path"):
+        load_study(tmp_path / "s.yaml")

@@ -43,7 +43,7 @@ def _data_inspect(args) -> None:
     from .data.sources import read_dataset
     from .data.split import cells_shown, odd_split_cells
 
-    out = outside_dataset(Path(args.out or f"inspect-{_dataset_named(args.dataset).name.split('.')[0]}").resolve(), args.dataset)
+    out = outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset)
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
 
@@ -245,6 +245,14 @@ def _group_figure(group: str, figures: dict) -> str:
     interval = f", {ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
     only = f", only {figures['classes'][0]}" if len(figures.get("classes", [])) == 1 else ""
     return f"{group} {figures['accuracy']:.3f} (n {figures['n']}{interval}{only})"
+
+
+def _without_data_suffix(name: str) -> str:
+    """A dataset's name without its file suffix (fer2013.csv.gz -> fer2013; a folder faces.v2 keeps its dots)."""
+    for suffix in (".csv.gz", ".csv"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _dataset_named(data: str) -> Path:

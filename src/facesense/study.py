@@ -84,7 +84,10 @@ def load_study(path: Path) -> Study:
     for c in configs:
         if not c.is_file():
             raise ConfigError(f"{path}: config {c} not found")
-    return Study(spec.get("name") or path.stem, configs, [int(e) for e in spec.get("epochs") or [0]], [int(s) for s in spec["seeds"]], spec.get("overrides") or {})
+    name = str(spec.get("name") or path.stem)
+    if name in (".", "..") or "/" in name or "\\" in name:  # studies/NAME: '../../x' wrote the study outside studies/
+        raise ConfigError(f"{path}: name {name!r} is a path; give a plain name (the study goes to studies/NAME, or --out elsewhere)")
+    return Study(name, configs, [int(e) for e in spec.get("epochs") or [0]], [int(s) for s in spec["seeds"]], spec.get("overrides") or {})
 
 
 def cell_name(config: Path, epochs: int) -> str:

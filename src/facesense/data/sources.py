@@ -289,7 +289,10 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     for line_no, row in csv_rows(path):
         row_id = f"row{line_no - 1}"
         try:
-            code = int(row["emotion"])
+            cell = (row["emotion"] or "").strip()
+            if not cell.lstrip("-").isdigit():  # int() said "invalid literal for int() with base 10: ''"
+                raise ValueError(f"emotion {cell!r} is not a label code (expected a number 0..{len(FER2013_CODES) - 1})")
+            code = int(cell)
             if not 0 <= code < len(FER2013_CODES):
                 raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
             # fromstring parses 5x faster than split(); a token that is not a number stops it
