@@ -68,7 +68,8 @@ def _data_inspect(args) -> None:
     bad = report["unreadable"]["files"]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        then = "left out of the counts, as training leaves them out with skip_bad" if args.skip_bad else "train/evaluate refuse them unless --skip-bad"
+        counted = report["unreadable"].get("counted", True)
+        then = "train/evaluate refuse them unless --skip-bad" if counted else "left out of the counts, as training leaves them out with skip_bad"
         log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
     if args.leak_free:
         from .data.inspect import leak_free, write_leak_free

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema
+from ..errors import DataError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .images import decode
@@ -125,11 +126,13 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     training leaves them out."""
     from ..eval.plots import plot_sample_grid
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     # every image is decoded once, always: an unreadable file must be named, not silently left
     # out; the same decode serves the blank check and the hashes
     small, decoded = small_gray(samples)
     unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
+    if len(samples) and not decoded.any():  # a report of counts and a baseline over no image (exit 0) said nothing true
+        raise DataError(f"{samples.source}: none of its {len(samples)} images could be read (e.g. {unreadable[0]}); check the files")
+    out_dir.mkdir(parents=True, exist_ok=True)
     left_out = skip_bad and bool(unreadable) and bool(decoded.any())
     if left_out:
         keep = np.flatnonzero(decoded)
