@@ -275,3 +275,12 @@ def test_data_inspect_with_no_readable_image_is_a_failure(tmp_path, capsys):
     for extra in ([], ["--skip-bad"]):
         assert "none of its 4 images could be read" in cli_error(capsys, "data", "inspect", str(tmp_path / "d"), "--out", str(tmp_path / "o"), *extra)
     assert not (tmp_path / "o").exists()
+
+
+def test_data_split_refuses_a_full_out_before_reading_the_data(tmp_path, capsys):
+    """A full --out was refused only after the whole dataset was read (7 s of FER2013; found by
+    a bug hunt): said first, even of data that would fail to read."""
+    (tmp_path / "bad.csv").write_text("emotion,pixels,Usage\nhappy,1 2 3 4,Training\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "kept.txt").write_text("x")
+    assert "exists and is not empty; choose a new --out folder" in cli_error(capsys, "data", "split", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "out"))
