@@ -126,6 +126,8 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "configs: [a/c.yaml, b/c.yaml]\nseeds: [0, 1, 2]\n"}, "make the same cell 'c'"),  # one set of runs for both, answered exit 0
     ({"s.yaml": "configs: [c.yaml, g.yaml]\nseeds: [0, 1, 2]\n"}, "different tasks ['custom', 'gender']"),  # failed after training the first
     ({"s.yaml": "configs: [1, 2]\nseeds: [0, 1, 2]\n"}, "must be config file paths"),
+    # it trained the first run, then stopped asking for a new --out (found by a bug hunt)
+    ({"s.yaml": "configs: [c.yaml]\nseeds: [0, 1, 2]\noverrides: {val_size: 0}\n"}, "would train without a validation split (val_size 0, and no 'val' split in its data)"),
     # 2-class accuracy beside 3-class accuracy answered "does a more complex model help?" (found by a bug hunt)
     ({"s.yaml": "configs: [c.yaml, m.yaml]\nseeds: [0, 1, 2]\n", "m.yaml": "task: custom\nlabel_map: {sad: null}\n"}, "score on other data or classes"),
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
@@ -160,8 +162,8 @@ def test_a_study_stops_at_a_run_it_cannot_use_and_leaves_no_empty_run(tmp_path, 
     study = tmp_path / "noval.yaml"
     study.write_text(f"name: noval\nconfigs: [small.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}, val_size: 0}}\n")
     assert main(["study", str(study), "--out", str(tmp_path / "a")]) == 2
-    assert "small-e1-s0: trained without a validation split" in capsys.readouterr().err
-    assert [p.name for p in (tmp_path / "a" / "runs").iterdir()] == ["small-e1-s0"]  # it stopped there
+    assert "small.yaml: would train without a validation split" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()  # said before training (it trained the first run, then stopped)
     study.write_text(f"name: wild\nconfigs: [small.yaml]\nepochs: [1]\nseeds: [0, 1, 2]\noverrides: {{data: {folders3}, lr: 1.0e+12, optimizer: sgd}}\n")
     assert main(["study", str(study), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err

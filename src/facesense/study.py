@@ -127,6 +127,24 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     return summarise(study, finished, out)
 
 
+def _check_validation_split(config: Path, cfg: Config, split_names: dict[str, list[str]]) -> None:
+    """A cell that would train without a validation split (val_size 0 and no val split in its
+    data) stopped the study after its first run had trained: said before any training."""
+    if cfg.val_size or (cfg.folds or 0) >= 2:
+        return
+    if cfg.val_split:
+        from .data.sources import read_dataset
+        from .data.split import matching_split_names
+
+        if cfg.data not in split_names:
+            split_names[cfg.data] = read_dataset(cfg.data, cfg.data_format, skip_bad=True).split_names()
+        if matching_split_names(split_names[cfg.data], cfg.val_split):
+            return
+    where = f"no {cfg.val_split!r} split in its data" if cfg.val_split else "val_split null"
+    raise ConfigError(f"{config}: would train without a validation split (val_size 0, and {where}), and a study compares validation accuracies; "
+                      "give the study val_size > 0 in its overrides (or data with a val split)")
+
+
 def cell_config(study: Study, config: Path, epochs: int, seed: int, base: Path) -> Config:
     """The config of one (config, epochs, seed) run, its relative paths resolved against `base`."""
     overrides = {**study.overrides, "seed": seed, "name": f"{cell_name(config, epochs)}-s{seed}"}
@@ -146,6 +164,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
     names: dict[str, Path] = {}
     tasks = set()
     seen_labelling = None  # (the first config, what its accuracies are of)
+    split_names: dict[str, list[str]] = {}  # each dataset's own split names, read once
     for config, epochs in product(study.configs, study.epochs):
         cell = cell_name(config, epochs)
         if cell in names:
@@ -176,6 +195,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             if path and not Path(path).exists():  # relative paths (the config's or the overrides') are read from the working folder
                 raise ConfigError(f"{config}: {key} {path} not found (relative paths in configs and the study's overrides are taken from the working folder, {base})")
         outside_dataset(out, cfg.data, "--out")
+        _check_validation_split(config, cfg, split_names)
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
         except FacesenseError as exc:
