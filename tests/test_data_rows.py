@@ -219,3 +219,21 @@ def test_inspect_says_nothing_of_a_column_of_the_datas_own_split_names(tmp_path,
     path = manifest(tmp_path, rows, "path,label,partition")
     assert main(["data", "inspect", str(path), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
     assert "names no known split" not in caplog.text
+
+
+def test_data_inspect_counts_split_spellings_as_train_reads_them(tmp_path, capsys, caplog):
+    """A 'Train' row beside 'train' rows was a split of its own in data inspect, whose naive
+    baseline came from that one row; 'Training' beside 'train' was not said, though train
+    leaves one name's rows out (found by a bug hunt)."""
+    write_class_folders(tmp_path, ["man", "woman"], 10)
+    rows = [f"{c}/{c}_{j}.png,{c},{'val' if j >= 7 else 'train'}" for c in ("man", "woman") for j in range(10)]
+    rows[0] = rows[0].replace(",train", ",Train")
+    manifest(tmp_path, rows, "path,label,split")
+    assert main(["data", "inspect", str(tmp_path), "--out", str(tmp_path.parent / "ins"), "--no-duplicates"]) == 0
+    report = json.loads((tmp_path.parent / "ins" / "summary.json").read_text())
+    assert sorted(report["counts"]) == ["train", "val"] and "split cells 'Train' and 'train' are one split to train" in caplog.text
+    assert report["naive_baseline"]["from_split"] == "train" and report["counts"]["train"] == {"man": 7, "woman": 7}
+    rows[1] = rows[1].replace(",train", ",Training")
+    manifest(tmp_path, rows, "path,label,split")
+    assert main(["data", "inspect", str(tmp_path), "--out", str(tmp_path.parent / "ins2"), "--no-duplicates"]) == 0
+    assert "the data names one split 'Training' and 'train'" in caplog.text

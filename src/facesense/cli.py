@@ -38,6 +38,36 @@ def _spellings_folded(samples, dataset: str):
     return dataclasses.replace(samples, labels=[fold[x] for x in samples.labels], skipped_labels=[fold.get(x, x) for x in samples.skipped_labels])
 
 
+def _split_spellings_folded(samples, dataset: str):
+    """The dataset with split cells that train reads as one split ('Train' and 'train': names
+    are matched in any case) counted as one, and a split named two ways that train does not join
+    ('train' and 'Training': it takes one name's rows, leaving the other's out) said, as train
+    says it: the report counted 'Train' apart and took its baseline from that one row."""
+    import dataclasses
+    from collections import Counter
+
+    from .data.sources import canonical_split
+
+    present = Counter(s for s in samples.splits if s is not None)
+    spelling = {}
+    for name, _ in present.most_common():  # the most used spelling of each name in any case
+        spelling.setdefault(name.lower(), name)
+    folds = {key: sorted(n for n in present if n.lower() == key) for key in spelling}
+    for key, raws in folds.items():
+        if len(raws) > 1:
+            log.warning("%s: split cells %s are one split to train (names are matched in any case): counted as %r", dataset, " and ".join(map(repr, raws)), spelling[key])
+    groups: dict[str, list[str]] = {}
+    for name in spelling.values():
+        if canonical_split(name):
+            groups.setdefault(canonical_split(name), []).append(name)
+    for names in groups.values():
+        if len(names) > 1:
+            log.warning("%s: the data names one split %s; train takes the rows of the name its config gives and leaves the other's out: write one name", dataset, " and ".join(map(repr, sorted(names))))
+    if all(len(raws) == 1 for raws in folds.values()):
+        return samples
+    return dataclasses.replace(samples, splits=[spelling[s.lower()] if s is not None else None for s in samples.splits])
+
+
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
@@ -53,7 +83,7 @@ def _data_inspect(args) -> None:
         if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
-    samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
+    samples = _split_spellings_folded(_spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset), args.dataset)
     odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
     if odd:
         log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them (train_split: null takes every row the other two do not)",

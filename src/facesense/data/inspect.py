@@ -13,6 +13,7 @@ from ..errors import DataError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .images import decode
+from .split import matching_split_names
 from .samples import Samples, group_names, natural_order
 
 
@@ -147,7 +148,8 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         c = Counter(labels)
         counts[split] = {k: c.get(k, 0) for k in classes}
     total = samples.class_counts()
-    train_name = next((s for s in split_names if s.lower() in ("train", "training")), split_names[0])
+    # the split train takes by default: 'train' in any case, else its alias ('Training')
+    train_name = next(iter(matching_split_names([s for s in split_names if s not in ("(all)", NO_SPLIT)], "train")), split_names[0])
     majority = max(counts[train_name], key=counts[train_name].get)
     baseline = {s: (counts[s][majority] / sum(counts[s].values())) if sum(counts[s].values()) else 0.0 for s in split_names}
     report = {
