@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,22 @@ def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch)
     assert main(["study", str(study), "--out", str(out), "--resume"]) == 0
     assert os.stat(kept / "best.pt").st_mtime_ns == stamp  # finished runs are not redone
     assert (interrupted / "train_summary.json").is_file() and (out / "runs" / "small-e2-s2" / "train_summary.json").is_file()
+    # Ctrl-C while the summary is written: the study's files stay one set (found by a bug hunt)
+    import facesense.study as study_module
+
+    for name in ("study.csv", "study.md", "study.json"):  # marked, so that a rewrite with the same figures shows
+        (out / name).write_text((out / name).read_text() + "\n")
+    before = {name: (out / name).read_bytes() for name in ("study.csv", "study.md", "study.json")}
+    real_write = study_module.write_text
+
+    def stopped_at_the_page(path, text):
+        if Path(path).name == "study.md":
+            raise KeyboardInterrupt
+        real_write(path, text)
+
+    monkeypatch.setattr(study_module, "write_text", stopped_at_the_page)
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 130
+    assert {name: (out / name).read_bytes() for name in before} == before and not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_study_needs_three_seeds(tmp_path):

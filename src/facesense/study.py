@@ -27,7 +27,7 @@ from . import schema
 from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs, run_row
-from .runs import RunDir, being_trained, outside_dataset, write_text
+from .runs import RunDir, being_trained, building, outside_dataset, write_text
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -319,7 +319,8 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    write_text(out / "study.csv", buf.getvalue())
+    # the per-run comparison (a set of its own), then the study's files as one set with study.json
+    # last: a Ctrl-C half way left a study.csv of 4 seeds beside a study.md of 3 (found by a bug hunt)
     compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
     cols = [c for c in rows[0] if c != schema.KEY]  # the version is for readers of study.csv, not of this page
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
@@ -328,7 +329,9 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
     md += ["", "Per-run table and plots: [compare/compare.md](compare/compare.md)", ""]
-    write_text(out / "study.md", "\n".join(md))
     result = {"rows": rows, "answers": answers}
-    write_text(out / "study.json", json.dumps(schema.stamped("study", result), indent=2))
+    with building(out, "study.json", owned=("study.csv", "study.md")) as build:
+        write_text(build / "study.csv", buf.getvalue())
+        write_text(build / "study.md", "\n".join(md))
+        write_text(build / "study.json", json.dumps(schema.stamped("study", result), indent=2))
     return result
