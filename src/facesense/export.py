@@ -98,9 +98,9 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     its run recorded them. They tell whether a given image was among the training images, which
     is the point (a copy of the training data scored says so) and also what someone holding the
     exact image could learn: `--no-training-hashes` leaves them out of a model to be shared."""
-    from .data.digests import manifest_train_digests
+    from .data.digests import manifest_digests
 
-    trained = manifest_train_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
+    trained = manifest_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
     if not trained:
         return model_bytes
     log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(trained))

@@ -21,16 +21,16 @@ def pixel_digest(pixels: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(pixels).tobytes(), digest_size=DIGEST_BYTES).hexdigest()
 
 
-def manifest_train_digests(manifest: Path) -> set[str] | None:
-    """The training rows' digests a run's split_manifest.csv records (None: a run from before
-    manifests carried them, or no such file)."""
+def manifest_digests(manifest: Path, split: str = "train") -> set[str] | None:
+    """The digests a run's split_manifest.csv records for one split's rows (None: a run from
+    before manifests carried them, or no such file)."""
     if not manifest.is_file():
         return None
     with open(manifest, newline="", encoding="utf-8") as f:
         rows = csv.DictReader(f)
         if "pixels_digest" not in (rows.fieldnames or []):
             return None
-        return {r["pixels_digest"] for r in rows if r["split"] == "train" and r["pixels_digest"]}
+        return {r["pixels_digest"] for r in rows if r["split"] == split and r["pixels_digest"]}
 
 
 def packed(digests: set[str]) -> str:
@@ -53,4 +53,4 @@ def trained_digests(metadata: dict[str, str] | None, model_path: Path | None) ->
     if model_path is None or Path(model_path).suffix.lower() == ".onnx":
         return None
     path = Path(model_path)
-    return manifest_train_digests((path if path.is_dir() else path.parent) / "split_manifest.csv")
+    return manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv")

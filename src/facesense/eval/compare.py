@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import schema
 from ..config import read_yaml
+from ..data.digests import manifest_digests
 from ..errors import FacesenseError
 from ..runs import RunDir, building, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
@@ -98,14 +99,8 @@ def _validation_pixels(run: RunDir) -> frozenset[str] | None:
     """The pixel digests of the run's validation samples (its split_manifest.csv), which tell two
     datasets with the same file names (or two FER-style csvs, whose ids are row numbers) apart;
     None for runs from before manifests carried them."""
-    path = run.split_manifest
-    if not path.is_file():
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = csv.DictReader(f)
-        if "pixels_digest" not in (rows.fieldnames or []):
-            return None
-        return frozenset(r["pixels_digest"] for r in rows if r["split"] == "val")
+    digests = manifest_digests(run.split_manifest, "val")
+    return frozenset(digests) if digests is not None else None
 
 
 def validation_sets(rows: list[dict]) -> str | None:

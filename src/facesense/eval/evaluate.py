@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.digests import trained_digests
+from ..data.digests import pixel_digest, trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import canonical_split
@@ -198,8 +198,12 @@ def _held_out_rows(config: dict, data, split: str | None, data_splits: list[str]
     has its data's name (a subset, a copy) is another draw, which may hold training images."""
     if split is None or not _same_dataset(config.get("data"), data) or _trained_on_split(config, split, data_splits):
         return False
-    if matching_split_names(data_splits or [], split):
-        return True
+    return bool(matching_split_names(data_splits or [], split)) or _is_recorded_data(config, data)
+
+
+def _is_recorded_data(config: dict, data) -> bool:
+    """Whether `data` is, by its path here, the very dataset the model's config recorded (not a
+    copy or subset that only shares its name)."""
     recorded = _recorded_data(config)
     return recorded is not None and _dataset_path(recorded).resolve() == _dataset_path(data).resolve()
 
@@ -289,8 +293,6 @@ def training_images_among(trained: set[str] | None, pixels: np.ndarray | None) -
     """Which of these decoded images have the pixels of one of the model's training images, by
     the digests it carries (data.digests.trained_digests; None: it carries none, as runs from
     before digests were recorded and exports made without them)."""
-    from ..data.digests import pixel_digest
-
     if not trained or pixels is None or not len(pixels):
         return None
     return np.array([pixel_digest(p) in trained for p in pixels])
@@ -338,12 +340,10 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         return idx
     # recomputed on data without splits, or on the very data (by its path here, not a name a
     # shipped model recorded) of a run that drew val and test out of every row (train_split: null)
-    recorded = _recorded_data(config)
-    here = _dataset_path(recorded) if recorded is not None else None
-    own_rows = config.get("train_split") is None and here is not None and here.is_dir() and here.resolve() == _dataset_path(data).resolve()
+    own_data = _is_recorded_data(config, data)
+    own_rows = config.get("train_split") is None and own_data and _dataset_path(data).is_dir()
     recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
-        own_data = here is not None and here.resolve() == _dataset_path(data).resolve()
         if not own_data and not pixels_checked:  # a shipped model records its data's name only; a subset of it draws other rows
             named = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it; "
