@@ -176,3 +176,17 @@ def test_a_photo_folder_names_what_it_leaves_out_and_reads_avif(tmp_path, caplog
         (folder / name).unlink(missing_ok=True)
     with pytest.raises(Exception, match="it holds 1 photo"):
         predict_files("expression", [folder])
+
+
+def test_a_typescript_file_in_a_photo_folder_is_not_called_a_video(tmp_path, caplog):
+    """`.ts` is both MPEG-TS and TypeScript: a photo folder beside a web project's sources
+    counted `app.ts` as a video left out (found by a review); a transport stream still is one."""
+    from facesense.data.images import is_video_file, photo_folder_leftovers
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), demo_photo())
+    (folder / "app.ts").write_text("export const x: number = 1;\n" * 20)
+    assert photo_folder_leftovers(folder) is None and not is_video_file(folder / "app.ts")
+    (folder / "clip.ts").write_bytes((b"\x47" + bytes(187)) * 3)  # three empty transport-stream packets
+    assert is_video_file(folder / "clip.ts") and photo_folder_leftovers(folder) == "1 video(s) (1 .ts; give each to `facesense live --source VIDEO`)"

@@ -142,11 +142,11 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         return image
     if not isinstance(image, (str, Path)) or str(image) == "":
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
-    from .data.images import VIDEO_FILE_SUFFIXES, listed_reason
+    from .data.images import is_video_file, listed_reason
     from .stream.frames import read_bgr_image
 
     path = Path(image)
-    if path.suffix.lower() in VIDEO_FILE_SUFFIXES and path.is_file():  # a video has its own method
+    if is_video_file(path):  # a video has its own method
         raise FacesenseError(f"{path}: a video, not a photo; use FaceAnalyser().stream({str(path)!r}) for its frames")
     if path.is_dir():  # a photo folder too
         raise FacesenseError(f"{path}: a folder, not a photo; use FaceAnalyser().stream({str(path)!r}) for each of its photos")

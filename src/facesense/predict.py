@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, VIDEO_FILE_SUFFIXES, images_under, listed_reason, photo_folder_leftovers, read_image
+from .data.images import IMAGE_SUFFIXES, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -35,7 +35,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             if leftovers:
                 log.warning("%s: left out %s", item, leftovers)
             files += found
-        elif item.is_file() and item.suffix.lower() in VIDEO_FILE_SUFFIXES:
+        elif is_video_file(item):
             raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
         elif item.is_file():
             files.append(item)

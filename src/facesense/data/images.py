@@ -42,6 +42,25 @@ VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", 
 # formats Pillow identifies that are videos, not photos
 MOVING_FORMATS = {"MPEG", "FLI"}
 
+MPEG_TS_PACKET = 188  # bytes; each packet starts with the sync byte 0x47
+
+
+def is_video_file(path: Path) -> bool:
+    """Whether a file is a video by its suffix; a `.ts` file only where it starts as an MPEG
+    transport stream does (two packets' sync bytes), since TypeScript sources share the suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_FILE_SUFFIXES or not path.is_file():
+        return False
+    if suffix != ".ts":
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(MPEG_TS_PACKET + 1)
+    except OSError:
+        return False
+    return len(head) > MPEG_TS_PACKET and head[0] == head[MPEG_TS_PACKET] == 0x47
+
 
 def is_photo_file(path: Path) -> bool:
     """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
@@ -79,7 +98,7 @@ def photo_folder_leftovers(folder: Path) -> str | None:
         if not hidden(p, folder):
             if suffix in UNREAD_PHOTO_SUFFIXES:
                 photos[suffix] += 1
-            elif suffix in VIDEO_FILE_SUFFIXES:
+            elif is_video_file(p):
                 videos[suffix] += 1
 
     def listed(counts: Counter) -> str:
