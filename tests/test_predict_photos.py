@@ -190,3 +190,22 @@ def test_a_typescript_file_in_a_photo_folder_is_not_called_a_video(tmp_path, cap
     assert photo_folder_leftovers(folder) is None and not is_video_file(folder / "app.ts")
     (folder / "clip.ts").write_bytes((b"\x47" + bytes(187)) * 3)  # three empty transport-stream packets
     assert is_video_file(folder / "clip.ts") and photo_folder_leftovers(folder) == "1 video(s) (1 .ts; give each to `facesense live --source VIDEO`)"
+
+
+def test_the_photo_search_keeps_a_face_whose_part_the_finer_search_scores_higher():
+    """The second, finer search of a photo merged its boxes with the first by score, so a small
+    high-scoring box on a large face's eye would have pushed the face itself out (found by a review)."""
+    from facesense.runtime.faces import Box
+    from facesense.stream.detect import detect_photo
+
+    face, eye, small_face = Box(400, 400, 800, 800, 0.80), Box(550, 600, 120, 90, 0.95), Box(3000, 100, 90, 90, 0.9)
+
+    class TwoSearches:
+        detect_width = 320
+
+        def detect(self, image, width=None):
+            return [face] if width is None else [eye, small_face, Box(420, 410, 780, 790, 0.85)]
+
+    found = detect_photo(TwoSearches(), np.zeros((3000, 4000, 3), np.uint8))
+    assert eye not in found and small_face in found and len(found) == 2
+    assert any(abs(b.x - 410) < 20 and b.w > 700 for b in found)  # the face once, at the higher score

@@ -198,6 +198,7 @@ class PerThreadDetector:
 
 # a photo is searched again at this many times the detector's width (up to its own width)
 PHOTO_FINE_FACTOR = 4
+PART_OF_FACE_AREA = 0.25  # a fine box this much smaller than a face it lies in is part of it
 
 
 def detect_photo(detector, image: np.ndarray) -> list[Box]:
@@ -210,11 +211,16 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     fine = min(image.shape[1], PHOTO_FINE_FACTOR * base)
     if base <= 0 or fine < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
+    # a fine box mostly inside a face the first search found whole, at under a quarter of its
+    # area, is a part of that face (an eye, a mouth) however high it scores: it would push the face out
+    finer = [box for box in detector.detect(image, width=fine)
+             if not any(_overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h for face in boxes)]
     kept: list[Box] = []
-    for box in sorted(boxes + detector.detect(image, width=fine), key=lambda b: -b.score):
+    for box in sorted(boxes + finer, key=lambda b: -b.score):
         if not _overlaps(box, kept):
             kept.append(box)
     return kept
+
 
 
 # below this a frame is too small to find a face in (--detect-width 10 found none, and said nothing)
