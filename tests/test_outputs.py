@@ -154,6 +154,23 @@ def test_labels_grow_with_the_frame():
     assert shares[1] > shares[0] / 3, shares  # fixed-size text and lines covered about 1/10 of it
 
 
+def test_a_small_face_in_a_large_photo_gets_a_label_near_its_size():
+    """Faces 90 px wide in a 4000 px group photo had labels sized to the photo, 19 times their
+    width, over their neighbours' faces: a small face's label is smaller, still larger than a
+    640x360 frame's, and a large face's keeps the photo's size."""
+    from facesense.stream.draw import annotate
+
+    def label_width(box):
+        face = FaceResult(1, box, Prediction("happy", 0.9, {"happy": 0.9}), Prediction("woman", 0.9, {"woman": 0.9}), AgeEstimate(30.0, 3.0))
+        drawn = annotate(FrameResult(Frame(0, 0.0, np.zeros((3000, 4000, 3), np.uint8)), [face], {}))
+        band = drawn[: box.y - 5].max(axis=2) > 0  # the label above the box
+        cols = np.flatnonzero(band.any(axis=0))
+        return cols[-1] - cols[0]
+
+    small, large = label_width(Box(2000, 1500, 90, 90)), label_width(Box(1500, 1200, 1000, 1000))
+    assert 2.5 * 90 < small < 8 * 90 and large > 2.5 * small, (small, large)  # it was 19 times the face
+
+
 def test_labels_of_faces_side_by_side_do_not_cover_each_other():
     from facesense.stream.draw import _free_spot
 
