@@ -31,7 +31,7 @@ def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
         cv2.rectangle(image, (x0, y0), (x1, y1), _COLOURS[face.track_id % len(_COLOURS)], -1)
         cv2.putText(image, text, (x0 + pad, y1 - pad - below), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
     if fps is not None:
-        cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * thick, cv2.LINE_AA)
+        cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * max(1, round(s)), cv2.LINE_AA)
     return image
 
 
