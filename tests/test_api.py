@@ -181,9 +181,9 @@ def test_stream_of_a_folder_with_no_readable_photo_raises_and_names_why(tmp_path
     assert "a.jpg: not a readable image" in caplog.text and "remove or replace it; skipped" in caplog.text
     source = open_source(str(tmp_path))
     assert list(source) == [] and [photo for photo, _ in source.skipped] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
-    with pytest.raises(FacesenseError, match="--stride 3 is for video files: photos are each read once"):
+    with pytest.raises(FacesenseError, match=r"stride 3 \(--stride, stride=\) is for video files: photos are each read once"):
         open_source(str(tmp_path), stride=3)
-    with pytest.raises(FacesenseError, match="--stride 2 is for video files: a camera or stream"):
+    with pytest.raises(FacesenseError, match=r"stride 2 \(--stride, stride=\) is for video files: a camera or stream"):
         open_source("rtsp://example.invalid/x", stride=2)
 
 

@@ -213,7 +213,7 @@ def test_a_detector_model_file_of_another_kind_is_one_line(tmp_path, capsys):
     assert "not a usable YuNet model" in cli_error(capsys, "predict", "expression", str(photo), "--detector", "yunet", "--detector-model", str(shipped_model_path("centerface", ".onnx")))
     err = cli_error(capsys, "predict", "expression", str(photo), "--detector-model", str(tmp_path / "none.onnx"))
     assert "not found" in err and "--detector yunet" in err and "reinstall" not in err
-    assert "is for --detector centerface or yunet" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--detector", "haar", "--detector-model", str(other))
+    assert "(--detector-model, detector_model=): is for the centerface or yunet detector" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--detector", "haar", "--detector-model", str(other))
     assert "detect width 10 (--detect-width, detect_width=): too small to find faces in" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--detect-width", "10")
 
 

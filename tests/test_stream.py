@@ -482,7 +482,7 @@ def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path, monkeypatch)
         with pytest.raises(SourceError, match="cannot be opened as a video") as raised:
             open_source(f"http://me:pw@{base[7:]}/missing.mp4?token=secret")
         assert "secret" not in str(raised.value) and "pw" not in str(raised.value)  # as the logs name it (found by review)
-        with pytest.raises(SourceError, match="--stride 2"):  # --reconnect reads it live: no frames to skip (found by review)
+        with pytest.raises(SourceError, match=r"stride 2 \(--stride"):  # --reconnect reads it live: no frames to skip (found by review)
             open_source(f"{base}/clip.avi", stride=2, reconnect=5)
         # an MP4 with its index at the end, from a server that cannot send parts of it: FFmpeg opens it, counts its frames, reads none
         class Unseekable:

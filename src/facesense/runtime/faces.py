@@ -51,7 +51,7 @@ class CenterFaceDetector:
     def __init__(self, model_path: str | Path | None = None, detect_width: int = 320, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0, device: str = "auto"):
         path = Path(model_path) if model_path else shipped_model_path("centerface", ".onnx")
         if model_path and not path.is_file():
-            raise FacesenseError(f"--detector-model {model_path}: {'a folder' if path.is_dir() else 'not found'}; give a CenterFace ONNX file (a YuNet file goes with --detector yunet), or leave the option out for the shipped one")
+            raise FacesenseError(f"detector model {model_path} (--detector-model, detector_model=): {'a folder' if path.is_dir() else 'not found'}; give a CenterFace ONNX file (a YuNet file goes with the yunet detector: --detector yunet, detector='yunet'), or leave it out for the shipped one")
         if path is None or not path.is_file():
             raise FacesenseError("the shipped CenterFace model file (assets/models/centerface.onnx) is missing; reinstall facesense")
         self.session = make_session(str(path), str(path), threads, device)
@@ -62,7 +62,7 @@ class CenterFaceDetector:
             if len(outputs) != 4 or [o.shape[1] for o in outputs] != [1, 2, 2, 10]:
                 raise ValueError(f"outputs {[o.shape for o in outputs]}")
         except Exception as exc:  # onnxruntime raises its own types
-            raise FacesenseError(f"{path}: not a CenterFace model ({str(exc).splitlines()[0][:160]}); give CenterFace's ONNX file, or --detector yunet for a YuNet file") from None
+            raise FacesenseError(f"{path}: not a CenterFace model ({str(exc).splitlines()[0][:160]}); give CenterFace's ONNX file, or the yunet detector (--detector yunet, detector='yunet') for a YuNet file") from None
 
     def _run(self, rgb_batch: np.ndarray) -> list[np.ndarray]:
         blob = np.ascontiguousarray(rgb_batch.transpose(0, 3, 1, 2), dtype=np.float32)

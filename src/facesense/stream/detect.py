@@ -146,7 +146,7 @@ class YuNetDetector:
         path = Path(model_path) if model_path else None
         if path is None or not path.is_file():
             raise FacesenseError(
-                "yunet needs its model file: --detector-model PATH/face_detection_yunet_2023mar.onnx" + (f" ({model_path} is no file)" if model_path else "") + "; "
+                "yunet needs its model file (--detector-model, detector_model=): PATH/face_detection_yunet_2023mar.onnx" + (f" ({model_path} is no file)" if model_path else "") + "; "
                 "it is not downloaded at run time"
             )
         if not hasattr(cv2, "FaceDetectorYN"):
@@ -231,7 +231,7 @@ def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None =
     if 0 < detect_width < MIN_DETECT_WIDTH:
         raise FacesenseError(f"detect width {detect_width} (--detect-width, detect_width=): too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px (default 320)")
     if model_path and name.startswith("haar"):  # it would be ignored without a word
-        raise FacesenseError(f"--detector-model {model_path}: is for --detector centerface or yunet; --detector {name} uses OpenCV's own cascade files")
+        raise FacesenseError(f"detector model {model_path} (--detector-model, detector_model=): is for the centerface or yunet detector; {name} uses OpenCV's own cascade files")
     if name == "centerface":
         return CenterFaceDetector(model_path, detect_width=detect_width, device=device)
     if name == "haar":

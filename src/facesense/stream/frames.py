@@ -490,7 +490,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     live = is_live(source) or (bool(reconnect) and "://" in text)  # --reconnect reads even a video file's address live
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
-        raise SourceError(f"--stride {stride} is for video files: {what}")
+        raise SourceError(f"stride {stride} (--stride, stride=) is for video files: {what}")
     if is_camera(source):
         if int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
             raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
@@ -500,7 +500,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         if remote is not None:
             return remote
         if stride > 1:
-            raise SourceError(f"--stride {stride}: {source_name(text)} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
+            raise SourceError(f"stride {stride} (--stride, stride=): {source_name(text)} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
