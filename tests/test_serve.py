@@ -592,6 +592,23 @@ def test_an_empty_recording_keeps_no_folder_and_an_evicted_job_says_so(tmp_path)
     assert jobs.get(kept) is not None
     store.drop(kept)  # made room for newer downloads
     assert jobs.get(kept) is None
+    assert jobs.cancel(kept) is None  # DELETE answered "deleted" where GET answers 404 (found by a bug hunt)
+
+
+def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
+    """A still GIF sent to /api/videos became a one-frame video job (found by a bug hunt)."""
+    from PIL import Image
+
+    from facesense.errors import FacesenseError
+    from facesense.serve.jobs import probe_video
+
+    still, moving = tmp_path / "still.gif", tmp_path / "moving.gif"
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(still)
+    frames = [Image.new("RGB", (64, 48), (10 * i, 90, 90)) for i in range(6)]
+    frames[0].save(moving, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(FacesenseError, match="this is a photo, not a video"):
+        probe_video(still, 20, 4)
+    assert probe_video(moving, 20, 4)[0] == 6
 
 
 def test_a_huge_photo_still_gets_its_annotated_copy(server):

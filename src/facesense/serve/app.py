@@ -263,7 +263,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def cancel_video(job_id: str):
         outcome = state["videos"].cancel(job_id)
         if outcome is None:
-            raise Refused(404, "no such video job (finished jobs are kept only for a while)")
+            raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
         return {"id": job_id, "state": outcome}
 
     @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file")

@@ -185,7 +185,8 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
 
     try:
         with Image.open(path) as im:  # reads the header only
-            photo = im.format in ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO")
+            # a GIF or AVIF of one frame is a photo too: it made a one-frame "video" job
+            photo = im.format in ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO") or (im.format in ("GIF", "AVIF") and getattr(im, "n_frames", 1) == 1)
     except Exception:  # noqa: BLE001 (not an image Pillow knows: a video, or nothing readable)
         photo = False
     if photo:  # OpenCV opens a photo as a one-frame "video"
@@ -273,7 +274,7 @@ class VideoJobs:
         job's files ('deleted'); None: no such job."""
         with self._lock:
             job = self.jobs.get(job_id)
-            if job is None:
+            if job is None or (job.state == "done" and not self.store.has(job_id)):  # its files made room already: as get() says
                 return None
             job.cancel.set()
             if job.state == "queued":  # its place frees at once; the worker skips it
