@@ -237,3 +237,21 @@ def test_data_inspect_counts_split_spellings_as_train_reads_them(tmp_path, capsy
     manifest(tmp_path, rows, "path,label,split")
     assert main(["data", "inspect", str(tmp_path), "--out", str(tmp_path.parent / "ins2"), "--no-duplicates"]) == 0
     assert "the data names one split 'Training' and 'train'" in caplog.text
+
+
+def test_copies_under_two_names_of_one_split_are_no_leak(tmp_path, capsys):
+    """An image in 'train' and its copy in 'Training' was counted as leakage across splits, and
+    an image in 'val' with its copy in 'PublicTest' lost both copies to --leak-free (found by a
+    bug hunt): by their names these are one split each, as train and evaluate match them."""
+    write_class_folders(tmp_path, ["man", "woman"], 10)
+    for src, dst in (("man/man_0.png", "man/man_copy.png"), ("woman/woman_9.png", "woman/woman_copy.png")):
+        (tmp_path / dst).write_bytes((tmp_path / src).read_bytes())
+    rows = [f"{c}/{c}_{j}.png,{c},{'val' if j >= 7 else 'train'}" for c in ("man", "woman") for j in range(10)]
+    rows += ["man/man_copy.png,man,Training", "woman/woman_copy.png,woman,PublicTest"]
+    manifest(tmp_path, rows, "path,label,split")
+    clean = tmp_path.parent / "clean.csv"
+    assert main(["data", "inspect", str(tmp_path), "--out", str(tmp_path.parent / "ins"), "--leak-free", str(clean)]) == 0
+    dup = json.loads((tmp_path.parent / "ins" / "summary.json").read_text())["exact_duplicates"]
+    assert dup["groups"] == 2 and dup["groups_across_splits"] == 0
+    kept = read_dataset(clean)
+    assert len(kept) == 21 and sum(str(p).endswith(("woman_9.png", "woman_copy.png")) for p in kept.paths) == 1

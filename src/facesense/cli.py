@@ -103,9 +103,8 @@ def _data_inspect(args) -> None:
         log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
     if args.leak_free:
         from .data.inspect import leak_free, write_leak_free
-        from .data.sources import SPLIT_ALIASES
 
-        keep = leak_free(samples, groups, {s for s in samples.split_names() if s.lower() in SPLIT_ALIASES["train"]})
+        keep = leak_free(samples, groups)
         path = write_leak_free(samples, keep, leak_out)
         print(f"leak-free split: removed {int((~keep).sum())} evaluation samples -> {path}")
     print(out)

@@ -15,6 +15,7 @@ from ..runs import building, write_json, write_text
 from .images import decode
 from .split import matching_split_names
 from .samples import Samples, group_names, natural_order
+from .sources import canonical_split
 
 
 def content_hash(samples: Samples, i: int) -> str:
@@ -83,8 +84,14 @@ def blank_images(images: np.ndarray, std_threshold: float = 3.0) -> np.ndarray:
     return images.reshape(len(images), -1).std(axis=1) < std_threshold
 
 
+def split_key(cell: str | None) -> str | None:
+    """One key per split as train and evaluate match them: 'Training' and 'train' are one split
+    (two copies of an image in them are no leak), so are 'PublicTest' and 'val'."""
+    return None if cell is None else canonical_split(cell) or cell.strip().lower()
+
+
 def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
-    cross = [g for g in groups if len({samples.splits[i] for i in g}) > 1]
+    cross = [g for g in groups if len({split_key(samples.splits[i]) for i in g}) > 1]
     conflicting = [g for g in groups if len({samples.labels[i] for i in g}) > 1]
     return {
         "groups": len(groups),
@@ -183,17 +190,18 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     return report, groups, samples
 
 
-def leak_free(samples: Samples, groups: list[list[int]], train_names: set[str]) -> np.ndarray:
+def leak_free(samples: Samples, groups: list[list[int]]) -> np.ndarray:
     """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
-    split, and all but one copy of duplicates inside an evaluation split; training keeps its own."""
+    split, and all but one copy of duplicates inside an evaluation split; training (a split named
+    'train' or 'Training', in any case) keeps its own."""
     keep = np.ones(len(samples), bool)
     for g in groups:
-        splits = {samples.splits[i] for i in g}
-        if len(splits) > 1:
-            for i in g:
-                if samples.splits[i] not in train_names:
+        keys = [split_key(samples.splits[i]) for i in g]
+        if len(set(keys)) > 1:
+            for i, key in zip(g, keys):
+                if key != "train":
                     keep[i] = False
-        elif samples.splits[g[0]] not in train_names:
+        elif keys[0] != "train":
             keep[g[1:]] = False
     return keep
 
