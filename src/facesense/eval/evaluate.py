@@ -352,7 +352,16 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
         return idx
+    if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
+        raise DataError(no_split_of_its_own(data, split))
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+
+
+def no_split_of_its_own(data, split: str) -> str:
+    """Why a model trained on other data (a dlib network) has no rows of `split` on data without
+    a split column, and how to score the rows a facesense model held out there."""
+    return (f"{data}: no split named {split!r} (the data has no split column), and this model was trained elsewhere, so it held no rows of it out; "
+            f"add --split-from MODEL to score the rows a facesense model held out (e.g. --split-from gender_age on UTKFace), or leave --split out to score every row")
 
 
 def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None, split_from: str | Path | None = None, device: str = "auto") -> dict:
