@@ -852,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
-    sv.add_argument("--port", type=_number(int, 0, high=65535), default=8000)
+    sv.add_argument("--port", type=_number(int, 0, high=65535), default=8000, help="port to listen on (default 8000; 0 picks a free one)")
     sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
     sv.add_argument("--gender", default=DEFAULT_GENDER)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
