@@ -3,9 +3,10 @@
 For every (backend, video): end-to-end FPS (frames / wall time of the whole loop, including
 decode and drawing the annotated frame), per-stage latency median/p95, faces per frame, share
 of frames with a face, frames dropped, and the peak memory of the child process that ran it.
-Both models (the shipped expression and gender models) are on.
+The models are `facesense live`'s defaults (expression, gender_age with its age) unless --gender
+or --age name others (e.g. `--gender gender --age none`).
 
-    python bench/stream_fps.py [--backends haar,haar_alt2] [--detect-every 1] [--yunet-model PATH] [--peer-fer PYTHON]
+    python bench/stream_fps.py [--backends haar,haar_alt2] [--detect-every 1] [--gender NAME] [--age NAME|none] [--yunet-model PATH] [--peer-fer PYTHON]
 
 --peer-fer names the interpreter of a side environment with the peer package `fer` installed
 (it needs tensorflow); it is then run on the same videos (bench/peer_fer.py) and the ratio of
@@ -26,26 +27,28 @@ import resource
 import subprocess
 from pathlib import Path
 
+from facesense.runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None, queue) -> None:
+def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None, models: dict, queue) -> None:
     from facesense.stream.live import LiveOptions, run_live
     from facesense.stream.pipeline import PipelineSettings
 
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:  # the annotated video is written, as a user would
-        opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4")
+        opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4", **models)
         summary = run_live(opts)
     summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(summary)
 
 
-def measure(backend: str, video: Path, detect_every: int, yunet_model: str | None) -> dict:
+def measure(backend: str, video: Path, detect_every: int, yunet_model: str | None, models: dict) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_one, args=(backend, str(video), detect_every, yunet_model, queue))
+    proc = ctx.Process(target=run_one, args=(backend, str(video), detect_every, yunet_model, models, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -68,6 +71,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backends", default="haar,haar_alt2")
     ap.add_argument("--detect-every", default="5,1", help="comma-separated: full-frame detection every N frames (5 is the default of facesense live)")
+    ap.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (default {DEFAULT_GENDER}, live's)")
+    ap.add_argument("--age", default=DEFAULT_AGE, help=f"age model or none (default {DEFAULT_AGE}: the gender network's own age, as live)")
     ap.add_argument("--yunet-model", help="face_detection_yunet_*.onnx, to include the yunet backend")
     ap.add_argument("--peer-fer", metavar="PYTHON", help="python of a side environment with the `fer` package, to measure it on the same videos")
     args = ap.parse_args()
@@ -75,12 +80,13 @@ def main() -> None:
     if not videos:
         raise SystemExit(f"no videos in {DATA / 'videos'}")
     backends = args.backends.split(",") + (["yunet"] if args.yunet_model and "yunet" not in args.backends else [])
-    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; expression + gender models on; annotated video written\n")
+    models = {"gender": args.gender, "age": None if args.age == "none" else args.age}
+    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores; models: expression {DEFAULT_EXPRESSION}, gender {models['gender']}, age {models['age']}; annotated video written\n")
     ours: dict[str, float] = {}
     print("| backend | detect every | video | frames | FPS | decode | detect | classify | track | draw+write | total | faces/frame | frames with face | dropped | unreadable | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend, every, video in ((b, int(e), v) for b in backends for e in args.detect_every.split(",") for v in videos):
-        s = measure(backend, video, every, args.yunet_model)
+        s = measure(backend, video, every, args.yunet_model, models)
         lat = s["latency"]
         if backend == "haar_alt2" and every == 5:
             ours[video.name] = s["fps_wall"]
