@@ -76,3 +76,61 @@ def test_resume_removes_the_temp_files_a_kill_left(tmp_path, folders3):
         path.write_bytes(b"half a checkpoint")
     train(None, resume=run.root, progress=False)
     assert not any(path.exists() for path in left)
+
+
+def _edit(run, **values):
+    import yaml
+
+    cfg = yaml.safe_load(run.config.read_text())
+    cfg.update(values)
+    run.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def test_a_resume_refuses_a_config_yaml_edited_since_the_run_started(tmp_path, folders3, capsys):
+    """Edits to config.yaml before --resume: another model gave a traceback loading its weights,
+    classes in another order silently swapped what the head's outputs mean, another lr was
+    ignored while the file recorded it, fewer epochs than trained ended with epochs_run > epochs_max
+    (found by a bug hunt). Each is one line naming the key and both values, exit 2; a longer run
+    on a constant schedule, or data moved elsewhere, goes on."""
+    from facesense.cli import main
+
+    part = train(small_config(folders3, tmp_path, epochs=3, classes=["angry", "happy", "sad"], reduce_lr_patience=None), progress=False, stop_after=2)
+    original = part.config.read_text()
+    for values, said in (({"model": "emotion_model_3"}, "model is 'emotion_model_3', but the run started with 'resnet_fer_small'"),
+                         ({"classes": ["happy", "angry", "sad"]}, "classes is ['happy', 'angry', 'sad'], but the run started with ['angry', 'happy', 'sad']"),
+                         ({"lr": 0.5}, "lr is 0.5, but the run started with 0.001"),
+                         ({"epochs": 1}, "epochs 1: the run has trained 2 epochs already")):
+        _edit(part, **values)
+        assert main(["train", "--resume", str(part.root), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        part.config.write_text(original)
+    assert len(epochs_in(part)) == 2
+    moved = tmp_path / "moved"
+    folders3.rename(moved)
+    _edit(part, epochs=4, data=str(moved))
+    done = train(None, resume=part.root, progress=False)
+    assert json.loads(done.summary.read_text())["epochs_run"] == 4
+
+
+def test_a_resume_without_its_split_manifest_still_notices_other_data(tmp_path, folders3):
+    """With split_manifest.csv deleted, the resume trained on other data without a word (found by a bug hunt)."""
+    part = train(small_config(folders3, tmp_path), progress=False, stop_after=1)
+    part.split_manifest.unlink()
+    (folders3 / "sad" / "sad_0.png").unlink()
+    with pytest.raises(FacesenseError, match="the data changed since the run started"):
+        train(None, resume=part.root, progress=False)
+
+
+def test_a_resume_refuses_a_teacher_changed_since_the_run_started(tmp_path, folders3):
+    """Distillation went on from another teacher file under the same name (found by a bug hunt)."""
+    import shutil
+
+    first = train(small_config(folders3, tmp_path / "t1", epochs=1), progress=False)
+    other = train(small_config(folders3, tmp_path / "t2", epochs=1, seed=3), progress=False)
+    teacher = tmp_path / "teacher.pt"
+    shutil.copy(first.best_checkpoint, teacher)
+    part = train(small_config(folders3, tmp_path / "s", teacher=[str(teacher)]), progress=False, stop_after=1)
+    shutil.copy(other.best_checkpoint, teacher)
+    with pytest.raises(FacesenseError, match="teacher=.*teacher.pt: the file changed since the run started"):
+        train(None, resume=part.root, progress=False)

@@ -14,14 +14,14 @@ import yaml
 
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml
-from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data
+from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest
 from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .eval.report import skipped_csv
 from .models import build_model, count_parameters
 from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
-from .train.loop import Trainer, pick_device
+from .train.loop import Trainer, pick_device, read_resume_state
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,13 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
                 remove_stale_temps(path)
     resume_from = _resume_point(run) if resume is not None else None
     resuming = resume_from is not None
+    started = read_resume_state(run, resume_from) if resuming else None
+    if resuming:
+        _check_same_config(run, cfg, resume_from, started)
     check_before_data(cfg, resuming)
     data = prepare_data(cfg)
     if resume is not None:
-        _check_same_data(run, data)
+        _check_same_data(run, data, started)
         if rank == 0:
             write_run_inputs(run, None, data)  # those a kill right after config.yaml left unwritten
     created = None
@@ -154,7 +157,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             from .train.gender_age import GenderAgeTrainer as trainer_class
         trainer = trainer_class(cfg, data, run, rank=rank, world_size=world_size, start_weights=not resuming)
         if resuming:
-            trainer.resume(resume_from)
+            trainer.resume(resume_from, started)
         elif resume is not None:
             log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
@@ -233,10 +236,42 @@ def _discard_unstarted(created: RunDir | None) -> bool:
     return True
 
 
-def _check_same_data(run: RunDir, data: PreparedData) -> None:
+# what an edited config.yaml may change in a resumed run: where and how fast it runs, where its
+# data lies (the samples themselves are checked against split_manifest.csv), and how many epochs
+# it trains where the learning-rate schedule does not span them
+RESUME_MAY_CHANGE = frozenset({"device", "threads", "amp", "channels_last", "data", "data_format", "runs_dir", "name", "epochs"})
+SCHEDULES_OVER_EPOCHS = ("cosine", "onecycle")
+
+
+def _check_same_config(run: RunDir, cfg: Config, checkpoint: Path, state: dict) -> None:
+    """A resumed run goes on as it started. Its config.yaml edited since (another model, classes in
+    another order, another lr or image size) loaded weights into the wrong network with a
+    traceback, silently swapped what the head's outputs mean, or was half applied (lr kept from
+    the checkpoint, image size taken): each such key is refused, naming both values."""
+    started = dict(state.get("config") or {})
+    with contextlib.suppress(Exception):  # the same defaults as the edited file gets (a checkpoint of an older version may lack keys)
+        started = config_from_dict(started).validate().to_dict()
+    now = cfg.to_dict()
+    for key, value in now.items():
+        if key in started and key not in RESUME_MAY_CHANGE and value != started[key]:
+            raise ConfigError(f"{run.config}: {key} is {value!r}, but the run started with {started[key]!r} ({checkpoint.name}); a resumed run goes on as it started: "
+                              f"put {key} back to {started[key]!r}, or start a new run with the new value")
+    done = int(state.get("epoch") or 0)
+    if now["epochs"] != started.get("epochs", now["epochs"]):
+        if now["lr_schedule"] in SCHEDULES_OVER_EPOCHS:
+            raise ConfigError(f"{run.config}: epochs is {now['epochs']}, but the run started with {started['epochs']}, over which its {now['lr_schedule']} learning rate runs; put epochs back, or start a new run")
+        if now["epochs"] < done:
+            raise ConfigError(f"{run.config}: epochs {now['epochs']}: the run has trained {done} epochs already; give at least {done}, or start a new run")
+
+
+def _check_same_data(run: RunDir, data: PreparedData, state: dict | None) -> None:
     """A resumed run must see the samples (and split) it started with: new or relabelled images
-    would make its epochs and its validation numbers a mix of two datasets."""
-    if not run.split_manifest.is_file():
+    would make its epochs and its validation numbers a mix of two datasets. `state`: the
+    checkpoint it goes on from (None: killed before its first one)."""
+    if not run.split_manifest.is_file():  # written before config.yaml: deleted since, or a kill of an older version
+        started = (state or {}).get("data_rows_sha256")
+        if started and started != rows_digest(data.manifest_rows):
+            raise FacesenseError(f"--resume {run.root}: the data changed since the run started (its samples or split differ from those its checkpoints record; {run.split_manifest.name} is missing); start a new run on the new data")
         return
     with open(run.split_manifest, newline="") as f:
         header, *rows = list(csv.reader(f))

@@ -101,6 +101,14 @@ def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = N
     return buf.getvalue()
 
 
+def rows_digest(rows: list[tuple[str, str, str]]) -> str:
+    """One hash of the manifest rows (id, label, split), kept in a run's checkpoints: a resumed
+    run whose split_manifest.csv has gone still knows whether its data is the same."""
+    import hashlib
+
+    return hashlib.sha256("\n".join("\t".join(row) for row in rows).encode()).hexdigest()
+
+
 def pixel_digests(data: PreparedData) -> list[str]:
     """A short hash of each manifest row's decoded pixels, in `manifest_rows` order: a resumed
     run can tell an image replaced under the same name (its id and label unchanged)."""

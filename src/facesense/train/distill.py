@@ -33,6 +33,8 @@ class Teachers:
 
     def __init__(self, paths: list[str], classes: list[str], spec: InputSpec, device: torch.device):
         self.paths = [str(existing_teacher_file(p)) for p in paths]
+        # each file's hash: a resumed run refuses teachers changed since it started
+        self.digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in self.paths]
         self.k = len(classes)
         self.models = []
         for path in self.paths:

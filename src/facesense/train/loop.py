@@ -9,6 +9,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch.nn import functional as F
 from ..checkpoint import save_checkpoint
 from ..config import Config
 from ..data.batches import ArrayDataset, Batches, build_augment, inference_batch_size
-from ..data.prepare import PreparedData
+from ..data.prepare import PreparedData, rows_digest
 from ..errors import FacesenseError
 from ..eval.inference import autocast_for, loss_fn, run_inference
 from ..eval.metrics import macro_f1
@@ -122,6 +123,22 @@ def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, mode: str, st
     if kind == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.min_lr)
     return None
+
+
+def read_resume_state(run, path: Path) -> dict:
+    """A run's checkpoint to go on from, with the way out where it is damaged (last.pt: its
+    best.pt may be whole) or holds weights only."""
+    from ..checkpoint import read_checkpoint
+
+    try:
+        state = read_checkpoint(path)
+    except FacesenseError as exc:
+        if path == run.last_checkpoint and run.best_checkpoint.is_file():
+            raise FacesenseError(f"{exc}; delete it to go on from {run.best_checkpoint.name}, the best epoch so far") from None
+        raise
+    if "optimizer_state" not in state:  # an averaged (SWA) best.pt holds weights only
+        raise FacesenseError(f"{path}: holds no training state to go on from; start a new run")
+    return state
 
 
 class Trainer:
@@ -238,6 +255,8 @@ class Trainer:
     def _state(self, epoch: int) -> dict:
         return {
             "epoch": epoch,
+            "data_rows_sha256": rows_digest(self.data.manifest_rows),
+            "teacher_sha256": self.teachers.digests if self.teachers else None,
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
             "stopper_state": self.stopper.state_dict() if self.stopper else None,
@@ -248,20 +267,14 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
 
-    def resume(self, path: Path | None = None) -> None:
-        """Go on from a checkpoint of this run (last.pt unless told): its weights, optimiser,
-        policies, history and random states."""
-        from ..checkpoint import read_checkpoint
-
+    def resume(self, path: Path | None = None, state: dict | None = None) -> None:
+        """Go on from a checkpoint of this run (last.pt unless told; `state`: its contents, read
+        already): its weights, optimiser, policies, history and random states."""
         path = path or self.run.last_checkpoint
-        try:
-            state = read_checkpoint(path)
-        except FacesenseError as exc:
-            if path == self.run.last_checkpoint and self.run.best_checkpoint.is_file():
-                raise FacesenseError(f"{exc}; delete it to go on from {self.run.best_checkpoint.name}, the best epoch so far") from None
-            raise
-        if "optimizer_state" not in state:  # an averaged (SWA) best.pt holds weights only
-            raise FacesenseError(f"{path}: holds no training state to go on from; start a new run")
+        state = state if state is not None else read_resume_state(self.run, path)
+        if self.teachers and state.get("teacher_sha256") and state["teacher_sha256"] != self.teachers.digests:
+            changed = next(p for p, a, b in zip(self.teachers.paths, state["teacher_sha256"], self.teachers.digests) if a != b)
+            raise FacesenseError(f"teacher={changed}: the file changed since the run started (its bytes differ); a resumed run learns from the teachers it started with: put that file back, or start a new run")
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         if self.scheduler and state["scheduler_state"]:
