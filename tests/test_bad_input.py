@@ -284,3 +284,25 @@ def test_data_split_refuses_a_full_out_before_reading_the_data(tmp_path, capsys)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "kept.txt").write_text("x")
     assert "exists and is not empty; choose a new --out folder" in cli_error(capsys, "data", "split", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "out"))
+
+
+def test_an_evaluation_is_not_written_into_a_training_run(tmp_path, capsys, folders3):
+    """`evaluate --out RUN/eval_val` replaced the report the run's training wrote, and compare
+    then showed another model's figures as the run's; `--out` naming a file was said only after
+    the whole evaluation had run (found by a bug hunt)."""
+    import json
+
+    from facesense.experiment import train
+    from test_alignment_and_resume import small_config
+
+    run = train(small_config(folders3, tmp_path / "runs", epochs=1), progress=False)
+    report = (run.eval_dir("val") / "metrics.json").read_text()
+    for out in (run.eval_dir("val"), run.root):
+        err = cli_error(capsys, "evaluate", str(run.root), "--data", str(folders3), "--out", str(out))
+        assert f"is inside the training run {run.root}" in err
+    assert (run.eval_dir("val") / "metrics.json").read_text() == report
+    (tmp_path / "notes.txt").write_text("mine")
+    err = cli_error(capsys, "evaluate", str(run.root), "--data", str(folders3), "--out", str(tmp_path / "notes.txt"))
+    assert "is a file" in err and "note" not in err.split("error:")[0]
+    assert main(["evaluate", str(run.root), "--data", str(folders3), "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 48

@@ -171,7 +171,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     `group_by` names a manifest column (e.g. race) to report each group and the gap between them."""
     from .eval.age import age_target, evaluate_age
     from .eval.evaluate import evaluate_model
-    from .runs import outside_dataset
+    from .runs import outside_dataset, outside_runs
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
@@ -186,7 +186,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
-    outside_dataset(out, data, "out_dir")
+    outside_runs(outside_dataset(out, data, "out_dir"), "out_dir")
     model, ages = age_target(model, data)
     if ages:
         if label_map is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
-from .runs import outside_dataset
+from .runs import outside_dataset, outside_runs
 
 log = logging.getLogger("facesense")
 
@@ -236,14 +236,14 @@ def _evaluate(args) -> None:
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
+    out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data))
+    if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
+        raise FacesenseError(f"--out {args.out}: is a file; give a folder for the report")
     if ages:
-        out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data)
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
         print(out)
         return
-    if is_age_model(args.model):  # a gender+age network on data without ages
-        log.info("%s: the data have no age column; scoring the model's gender", args.data)
     if args.where:
         raise FacesenseError("--where keeps rows of an age evaluation (an age model on data with an `age` column); for a classifier, evaluate a labels.csv of the rows you want")
 
@@ -254,8 +254,9 @@ def _evaluate(args) -> None:
         label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
-    out = outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data)
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
+    if is_age_model(args.model):  # a gender+age network on data without ages (said once it scored, not before an error)
+        log.info("%s: the data have no age column; scored the model's gender", args.data)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
         log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")

@@ -96,6 +96,16 @@ def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Pa
     return out
 
 
+def outside_runs(out: Path, option: str = "--out") -> Path:
+    """An evaluation written into a training run's folder replaced the report its training wrote
+    (eval_val/), which compare then read as the run's figures: refuse any folder inside a run."""
+    for folder in (Path(out).resolve(), *Path(out).resolve().parents):
+        run = RunDir(folder)
+        if run.config.is_file() and any(p.is_file() for p in (run.best_checkpoint, run.last_checkpoint, run.summary)):
+            raise FacesenseError(f"{option} {out}: is inside the training run {folder}, whose own reports it could replace; write the evaluation elsewhere")
+    return out
+
+
 def host_name() -> str:
     """This machine's name as it may stand in a file name, with its process-id namespace where
     the system has one: a container sharing the host's name (docker --network host) numbers its
