@@ -95,6 +95,11 @@ def test_bad_transfer_inputs(tmp_path, folders3):
         train(small_config(folders3, tmp_path, init_from=str(tmp_path / "none.pt")), progress=False)
     with pytest.raises(FacesenseError, match="top-level names"):
         train(small_config(folders3, tmp_path, freeze=["backbone"]), progress=False)
+    # a 3-channel checkpoint's first layer cannot load into a 1-channel model: frozen, it stayed random (found by a bug hunt)
+    colour = train(small_config(folders3, tmp_path / "rgb", epochs=1, channels=3), progress=False)
+    with pytest.raises(FacesenseError, match=r"freeze=\['stem'\]: stem.0.weight would stay frozen at random values"):
+        train(small_config(folders3, tmp_path / "grey", init_from=str(colour.best_checkpoint), freeze=["stem"]), progress=False)
+    assert not (tmp_path / "grey").exists() or not any((tmp_path / "grey").rglob("config.yaml"))
 
 
 def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3):

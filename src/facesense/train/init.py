@@ -41,9 +41,10 @@ def existing_weights_file(spec: str | Path) -> Path:
     return path
 
 
-def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> int:
+def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> set[str]:
     """Copy every tensor whose name and shape match from a facesense checkpoint or a plain
-    state dict into `model` (heads with another class count are left as initialised)."""
+    state dict into `model` (heads with another class count are left as initialised); -> the
+    names loaded."""
     path = existing_weights_file(spec)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
@@ -59,7 +60,16 @@ def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> in
     model.load_state_dict(matched, strict=False)
     if not quiet:
         log.info("init_from %s: loaded %d of %d tensors", path, len(matched), len(own))
-    return len(matched)
+    return set(matched)
+
+
+def check_frozen_loaded(model: nn.Module, prefixes: list[str], loaded: set[str], init_from: str) -> None:
+    """A frozen parameter that init_from did not load (another shape: a 3-channel checkpoint's
+    first layer in a 1-channel model) would stay as randomly initialised for the whole run."""
+    missed = [n for n, _ in model.named_parameters() if any(n.startswith(p) for p in prefixes) and n not in loaded]
+    if missed:
+        raise FacesenseError(f"freeze={prefixes}: {missed[0]}{f' and {len(missed) - 1} more' if len(missed) > 1 else ''} would stay frozen at random values: "
+                             f"init_from={init_from} has no tensor of that name and shape; freeze only layers it loads, or leave freeze out")
 
 
 def frozen_batch_norms(model: nn.Module, prefixes: list[str]) -> list[tuple[str, nn.Module]]:

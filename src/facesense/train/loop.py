@@ -161,13 +161,16 @@ class Trainer:
             raise FacesenseError(f"loss=bce needs exactly 2 classes, the task has {self.k}: {data.classes}")
         seed_everything(cfg.seed)
         model = build_model(cfg.model, self.output_width(), cfg.channels, cfg.image_size, **cfg.model_args)
+        loaded = None
         if cfg.init_from and start_weights:
             from .init import load_backbone
 
-            load_backbone(model, cfg.init_from)
+            loaded = load_backbone(model, cfg.init_from)
         if cfg.freeze:
-            from .init import freeze
+            from .init import check_frozen_loaded, freeze
 
+            if loaded is not None:
+                check_frozen_loaded(model, cfg.freeze, loaded, cfg.init_from)
             freeze(model, cfg.freeze)
         self.model = model.to(self.device)
         self.channels_last = cfg.channels_last
