@@ -1,4 +1,4 @@
-"""Add the pixel hashes of a model's training images to an exported ONNX file that lacks them.
+"""Add the pixel hashes of a model's training images (and its held-out rows' ids digests) to an exported ONNX file that lacks them.
 
 `facesense export` of a run carries them (from the run's split_manifest.csv); the shipped
 models were exported before runs recorded them. This recomputes the model's training rows from
@@ -41,7 +41,8 @@ def main() -> int:
     from facesense.config import config_from_dict
     from facesense.data.digests import METADATA_KEY, unpacked
     from facesense.data.prepare import pixel_digests, prepare_data
-    from facesense.export import with_training_hashes
+    from facesense.data.split import held_out_digests, recorded_held_out
+    from facesense.export import with_held_out_rows, with_training_hashes
     from facesense.onnx_files import onnx_metadata, read_onnx
     from facesense.runs import write_bytes
 
@@ -57,12 +58,14 @@ def main() -> int:
     trained = {d for (_, _, split), d in zip(data.manifest_rows, pixel_digests(data)) if split == "train"}
     print(f"{args.model.name}: {cfg.data}{' + ' + ', '.join(cfg.extra_data) if cfg.extra_data else ''}; rows per split {counts}; "
           f"{len(trained)} distinct training images ({counts['train'] - len(trained)} repeat another's pixels)")
+    held_out = held_out_digests(data.manifest_rows, tuple(f"{Path(extra).name}:" for extra in cfg.extra_data))
     before = meta.get(METADATA_KEY)
-    if before is not None and unpacked(before) == trained:
+    if before is not None and unpacked(before) == trained and recorded_held_out(meta) == (held_out or None):
         print("already carries exactly these hashes; unchanged")
         return 0
     original = args.model.read_bytes()
-    stamped = with_training_hashes(original, trained)
+    # the held-out rows' ids digests too: evaluate --split on other data than these rows is refused
+    stamped = with_training_hashes(with_held_out_rows(original, data.manifest_rows, cfg.extra_data), trained)
     if onnx.load_from_string(stamped).graph.SerializeToString() != read_onnx(args.model).graph.SerializeToString():
         sys.exit("the graph changed on rewriting; not written")
     write_bytes(args.model, stamped)

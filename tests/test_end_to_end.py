@@ -534,6 +534,31 @@ def test_a_split_recomputed_on_data_not_the_models_own_says_so(trained_run, fold
     assert f"'val' split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on ({folders3.name})" in caplog.text
 
 
+def test_an_exports_held_out_rows_are_known_without_its_run(tmp_path, folders3, capsys, caplog):
+    """The run folder refuses `--split val` on data lacking the rows it held out; its ONNX export
+    drew another 'val' from a subset, mostly training images, and scored it (exit 0; found by a
+    bug hunt). The export carries its held-out rows' ids digest: the same data (or a whole copy)
+    is scored, a subset refused in one line."""
+    import shutil
+
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file), "--no-training-hashes"]) == 0
+    held = {Path(r["id"]).name for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"}
+    copy = shutil.copytree(folders3, tmp_path / "elsewhere" / folders3.name)
+    assert main(["evaluate", str(onnx_file), "--data", str(copy), "--split", "val", "--out", str(tmp_path / "v")]) == 0
+    assert {Path(r["id"]).name for r in csv.DictReader(open(tmp_path / "v" / "predictions.csv"))} == held
+    assert "split recomputed from the model's training settings" not in caplog.text
+    subset = tmp_path / "subset" / folders3.name
+    for p in sorted(folders3.glob("*/*.png"))[::2]:
+        (subset / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, subset / p.parent.name / p.name)
+    capsys.readouterr()
+    assert main(["evaluate", str(onnx_file), "--data", str(subset), "--split", "val", "--out", str(tmp_path / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "rows drawn as 'val' from the model's split settings are not the rows it held out" in err and not (tmp_path / "sub").exists()
+
+
 def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an_export(tmp_path, folders3, capsys, caplog):
     """A copy of the training data in another folder, or the run's ONNX export (no manifest
     beside it) scored on its training data: figures of training images without a note (found

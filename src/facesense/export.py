@@ -107,6 +107,35 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     return with_training_hashes(model_bytes, trained)
 
 
+def _with_held_out_rows(model_bytes: bytes, loaded: LoadedModel) -> bytes:
+    """The export with the ids digests of the rows its run held out (val, test), from the run's
+    split_manifest.csv: evaluating the file with --split on data without a split column can then
+    tell the rows it held out from another draw, as the run folder can."""
+    import csv
+
+    manifest = loaded.path.parent / "split_manifest.csv" if loaded.path is not None else None
+    if manifest is None or not manifest.is_file():
+        return model_bytes
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = [(r["id"], r["label"], r["split"]) for r in csv.DictReader(f)]
+    return with_held_out_rows(model_bytes, rows, loaded.config.get("extra_data") or [])
+
+
+def with_held_out_rows(model_bytes: bytes, rows, extra_data: list[str]) -> bytes:
+    """An ONNX model with the held-out rows' ids digests in its metadata (data.split.HELD_OUT_KEY);
+    rows of a gender+age run's extra datasets (ids prefixed with the dataset's name) left out."""
+    import onnx
+
+    from .data.split import HELD_OUT_KEY, held_out_digests
+
+    digests = held_out_digests(rows, tuple(f"{Path(extra).name}:" for extra in extra_data))
+    proto = onnx.load_from_string(model_bytes)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if digests:
+        meta[HELD_OUT_KEY] = json.dumps(digests)
+    return _with_metadata(proto, meta)
+
+
 def with_training_hashes(model_bytes: bytes, digests: set[str]) -> bytes:
     """An ONNX model with these training-image digests in its metadata (replacing any it had);
     its graph and other metadata unchanged."""
@@ -333,7 +362,8 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     loaded = load_model(model)
     if threshold is not None:  # before the slow work
         check_threshold(loaded.classes, threshold)
-    data = _with_training_hashes(onnx_bytes(loaded), loaded) if training_hashes else onnx_bytes(loaded)
+    data = _with_held_out_rows(onnx_bytes(loaded), loaded)
+    data = _with_training_hashes(data, loaded) if training_hashes else data
     decided = (lambda b: with_decision_threshold(b, loaded.classes, threshold, threshold_chosen_by)) if threshold is not None else (lambda b: b)
     if int8_calibration is not None:
         # its work files beside the output, where a rerun after a kill removes them

@@ -172,6 +172,36 @@ def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
 SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify", "split_rule")
 
 
+# an exported model's record of the rows it held out, where its split was drawn from data without
+# a split column: {"val"|"test": sha256 of the rows' sorted ids}. With it, evaluation tells a draw
+# on the very data it trained on from one on a subset or other data, without its split_manifest.csv.
+HELD_OUT_KEY = "facesense_held_out"
+
+
+def rows_ids_digest(ids) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def held_out_digests(rows, left_out_prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+    """From a run's manifest rows (id, label, split): each held-out split's ids digest. Rows of a
+    gender+age run's extra (gender-only) datasets, ids prefixed with the dataset's name, are left
+    out: the split is recomputed on the main dataset alone."""
+    ids: dict[str, list[str]] = {}
+    for sample_id, _, split in rows:
+        if split in ("val", "test") and not (left_out_prefixes and sample_id.startswith(left_out_prefixes)):
+            ids.setdefault(split, []).append(sample_id)
+    return {split: rows_ids_digest(found) for split, found in ids.items()}
+
+
+def recorded_held_out(metadata: dict | None) -> dict[str, str] | None:
+    import json
+
+    text = (metadata or {}).get(HELD_OUT_KEY)
+    return json.loads(text) if text else None
+
+
 def trained_split_settings(config: dict) -> dict:
     """assign_splits keyword arguments that recompute the split a model's main data had in its
     training, from its config (or an exported model's split metadata). A task=gender_age run

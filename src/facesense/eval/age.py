@@ -20,7 +20,7 @@ from ..age import central_interval, decade, years_and_sd
 from ..data.digests import trained_digests
 from ..data.images import decode
 from ..data.samples import Samples, group_names, is_finite_number
-from ..data.split import read_scored_rows, trained_split_settings
+from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
@@ -190,17 +190,32 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     return lines
 
 
-def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False) -> Samples:
+def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False,
+                held_out: dict[str, str] | None = None) -> Samples:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
     that file is at hand, else recomputed from the model's config), then the --where conditions."""
     if split is not None:
         from .evaluate import select_split
 
-        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked))
+        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked, held_out=held_out))
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
     return samples.subset(np.flatnonzero(keep))
+
+
+def _export_metadata(model: str | Path) -> dict | None:
+    """The metadata of an exported model (an .onnx, or a shipped name's file); None for a checkpoint."""
+    from ..runtime.assets import names_a_local_model, shipped_model_path
+
+    path = Path(str(model))
+    if path.suffix.lower() == ".onnx" or not names_a_local_model(path):
+        onnx = path if path.suffix.lower() == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
+        if onnx is not None and onnx.is_file():
+            from ..onnx_files import onnx_metadata
+
+            return onnx_metadata(onnx)
+    return None
 
 
 def split_config_of(model: str | Path) -> dict:
@@ -208,17 +223,9 @@ def split_config_of(model: str | Path) -> dict:
     metadata of an exported gender+age model."""
     import json
 
-    from ..runtime.assets import names_a_local_model, shipped_model_path
-
-    path = Path(str(model))
-    if path.suffix.lower() == ".onnx" or not names_a_local_model(path):
-
-        onnx = path if path.suffix.lower() == ".onnx" else shipped_model_path(str(model), ".int8.onnx")
-        if onnx is not None and onnx.is_file():
-            from ..onnx_files import onnx_metadata
-
-            meta = onnx_metadata(onnx)
-            return json.loads(meta.get("facesense_split", "{}"))
+    meta = _export_metadata(model)
+    if meta is not None:
+        return json.loads(meta.get("facesense_split", "{}"))
     from ..checkpoint import read_checkpoint
 
     return read_checkpoint(model)["config"]
@@ -247,7 +254,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     own = Path(str(model))
     own = own if own.exists() else None
     trained = trained_digests(scorer.metadata, own)  # its training images' pixel digests, where it carries them
-    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None)
+    held_out = recorded_held_out(_export_metadata(split_from) if split_from else scorer.metadata) if config is not None else None
+    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]

@@ -17,7 +17,7 @@ from ..data.digests import pixel_digest, trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import canonical_split
-from ..data.split import _match, assign_splits, matching_split_names, read_scored_rows, trained_split_settings
+from ..data.split import _match, assign_splits, matching_split_names, read_scored_rows, recorded_held_out, rows_ids_digest, trained_split_settings
 from ..errors import DataError
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
@@ -321,7 +321,7 @@ def _id_path_list(ids, config: dict | None) -> list[str] | None:
 
 
 def select_split(samples, split: str, config: dict, data, model_path: Path | None = None, read_ids: set[str] | None = None, read_paths: set[str] | None = None,
-                 pixels_checked: bool = False) -> np.ndarray:
+                 pixels_checked: bool = False, held_out: dict[str, str] | None = None) -> np.ndarray:
     """Indices of a named split. A dataset without its own splits gets the rows the run held out,
     as its split_manifest.csv beside `model_path` lists them (`manifest_split`; `read_ids`: the
     data's ids before a --label-map dropped rows), else the split recomputed from the seed and
@@ -329,7 +329,9 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     model carries its training images' digests, so exact copies of its training images in a
     recomputed draw are found after decoding and counted as training images (training_data_note:
     a draw on data other than its own is not taken for its held-out rows), and the warning that
-    they may be there is not needed."""
+    they may be there is not needed. `held_out`: the ids digests of the rows an exported model
+    held out (recorded_held_out): a draw that is not those rows is refused, as a run's
+    split_manifest.csv refuses data lacking its rows."""
     idx = _match(samples, split)
     if idx is not None:
         return idx
@@ -344,13 +346,17 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     own_rows = config.get("train_split") is None and own_data and _dataset_path(data).is_dir()
     recomputable = not samples.split_names() or own_rows
     if recomputable and canonical_split(split) and "val_size" in config:
-        if not own_data and not pixels_checked:  # a shipped model records its data's name only; a subset of it draws other rows
+        recorded = (held_out or {}).get(canonical_split(split))
+        if not own_data and not pixels_checked and not recorded:  # a shipped model records its data's name only; a subset of it draws other rows
             named = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it; "
                         "on a subset or other data the draw may hold its training images", split, named)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
+        if recorded and rows_ids_digest(samples.ids[i] for i in idx) != recorded:
+            raise DataError(f"{data}: the {len(idx)} rows drawn as {split!r} from the model's split settings are not the rows it held out, so this is not the data it trained on, whole and as it read it "
+                            f"(a subset, a copy with other rows, or other data); evaluate without --split to score every row (the figures without its training images are printed beside), or on the data it trained on")
         return idx
     if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
         raise DataError(no_split_of_its_own(data, split))
@@ -389,7 +395,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
         own_split = not recomputed or trained_split_settings(source.config) == trained_split_settings(loaded.config)
-        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None)
+        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None, held_out=recorded_held_out(source.metadata))
         samples, targets = samples.subset(idx), targets[idx]
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
