@@ -70,7 +70,7 @@ def test_the_note_points_at_rows_that_were_held_out_or_at_other_data(tmp_path):
     everything = {"data": "faces", "train_split": "train", "val_size": 0.0, "folds": 0}
     assert "score it on other data" in training_data_note(everything, tmp_path / "faces", None, "gender")
     assert "--split PublicTest" in training_data_note({"data": "fer", "train_split": "Training"}, tmp_path / "fer", None, "m", data_splits=["Training", "PublicTest"])
-    assert "--split val or test" in training_data_note({"data": "utk", "test_size": 0.25}, tmp_path / "utk", None, "m")
+    assert "--split val or test" in training_data_note({"data": "utk", "val_size": 0.1, "test_size": 0.25}, tmp_path / "utk", None, "m")
     with pytest.raises(DataError, match="trained on all of it \\(extra_data\\)"):
         check_not_extra_data({"data": "utkface", "extra_data": ["/elsewhere/gender_faces"]}, tmp_path / "gender_faces", "test", "gender_age")
     # a gender+age run holds a validation share of its extra_data out: "all of it" was false
@@ -94,7 +94,9 @@ def test_a_model_trained_on_every_row_is_not_sent_to_one_of_them(tmp_path):
     assert "--split partition3" in training_data_note(one_held, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
     assert training_data_note(one_held, tmp_path / "sentiment", "partition3", "m", data_splits=parts) is None
     own_hold_out = {**everything, "val_size": 0.2}  # held out a recomputed fifth of every row (found by review)
-    assert "--split val or test: its own split, recomputed" in training_data_note(own_hold_out, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
+    # only the splits it drew: "--split test" of a run without a test share was refused (found by a bug hunt)
+    assert "--split val: its own split, recomputed" in training_data_note(own_hold_out, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
+    assert "--split val or test: its own split, recomputed" in training_data_note({**own_hold_out, "test_size": 0.2}, tmp_path / "sentiment", "partition1", "m", data_splits=parts)
 
 
 def test_a_recomputed_split_is_the_run_s_own_data_only_by_path(tmp_path):

@@ -236,8 +236,10 @@ def _held_out_split(config: dict, data_splits: list[str] | None) -> str | None:
     if others:
         return others[0]
     recomputed_from = not data_splits or config.get("train_split") is None  # every row its pool
-    if recomputed_from and (config.get("val_size") or config.get("test_size") or (config.get("folds") or 0) >= 2):
-        return "val or test: its own split, recomputed"
+    if recomputed_from:  # name only the splits the run drew ("test" for a run that held none out was refused)
+        drawn = [name for name, held in (("val", config.get("val_size") or (config.get("folds") or 0) >= 2), ("test", config.get("test_size"))) if held]
+        if drawn:
+            return f"{' or '.join(drawn)}: its own split, recomputed"
     return None
 
 
