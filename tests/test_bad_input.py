@@ -306,3 +306,11 @@ def test_an_evaluation_is_not_written_into_a_training_run(tmp_path, capsys, fold
     assert "is a file" in err and "note" not in err.split("error:")[0]
     assert main(["evaluate", str(run.root), "--data", str(folders3), "--out", str(tmp_path / "ev")]) == 0
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 48
+
+
+def test_a_custom_tasks_own_classes_list_is_named_as_the_fix(tmp_path, capsys):
+    """task=custom with a classes list the data does not match was told to 'use task: custom'
+    (found by a bug hunt): the fix is that list, or a label map."""
+    data = write_class_folders(tmp_path / "d", ["adult_m", "adult_w"], 4)
+    err = cli_error(capsys, "train", "task=custom", f"data={data}", "model=resnet_fer_small", "epochs=1", f"runs_dir={tmp_path / 'runs'}", "classes=[adult_w,adult_x]")
+    assert "labels ['adult_m'] are not classes of this task ['adult_w', 'adult_x']" in err and "the config's `classes` list" in err and "use `task: custom`" not in err

@@ -134,7 +134,7 @@ def build_label_index(
             f"{source}: labels {unknown} are not classes of this task {list(classes)}"
             + (f" (task classes absent from the data: {missing})" if missing else "")
             + f". Rename them with {map_option} (null drops a label)"
-            + (", or use `task: custom` to train on the dataset's own classes." if map_option.startswith("`label_map") else ".")  # training, not evaluate
+            + (", or use `task: custom` to train on the dataset's own classes." if map_option == "`label_map: {old: new}` in the config" else ".")  # training a task's fixed classes
         )
     return index
 

@@ -62,7 +62,9 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
     check_map_keys(cfg.label_map, samples.labels, samples.source)
     classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))
-    targets, keep = map_labels(samples, classes, cfg.label_map)
+    # a custom task's own classes list: the fix is there (the advice to use task: custom would send it in a circle)
+    own_classes = "`label_map: {old: new}` in the config, or the config's `classes` list" if cfg.task == "custom" and cfg.classes else None
+    targets, keep = map_labels(samples, classes, cfg.label_map, map_option=own_classes)
     dropped = int((~keep).sum())
     samples = samples.subset(np.flatnonzero(keep))
     targets = targets[keep]
