@@ -134,3 +134,37 @@ def test_a_resume_refuses_a_teacher_changed_since_the_run_started(tmp_path, fold
     shutil.copy(other.best_checkpoint, teacher)
     with pytest.raises(FacesenseError, match="teacher=.*teacher.pt: the file changed since the run started"):
         train(None, resume=part.root, progress=False)
+
+
+def test_compare_of_a_run_in_training_or_missing_its_report_says_what_it_is(tmp_path, folders3):
+    """compare told to resume a run another process was training (the lock refuses that), and
+    called a run whose eval_val/ was deleted one 'trained without a validation split' (found by a bug hunt)."""
+    import shutil
+
+    from facesense.eval.compare import compare_runs
+
+    done = train(small_config(folders3, tmp_path, epochs=1), progress=False)
+    shutil.rmtree(done.eval_dir("val"))
+    with pytest.raises(FacesenseError, match="its validation report eval_val/metrics.json is missing"):
+        compare_runs([done.root], tmp_path / "cmp")
+    part = train(small_config(folders3, tmp_path / "p"), progress=False, stop_after=1)
+    with pytest.raises(FacesenseError, match="finish it with `facesense train --resume"):
+        compare_runs([part.root], tmp_path / "cmp")
+    with training_lock(part):
+        with pytest.raises(FacesenseError, match="still being trained"):
+            compare_runs([part.root], tmp_path / "cmp")
+
+
+def test_a_resume_whose_data_moved_says_where_to_point_it(tmp_path, folders3, capsys):
+    """The data moved: the resume said only 'dataset ... does not exist; give a folder tree, a
+    FER2013 csv or a labels.csv' (found by a bug hunt); --split-from of a model that is not
+    there did not name the option."""
+    from facesense.cli import main
+
+    part = train(small_config(folders3, tmp_path), progress=False, stop_after=1)
+    folders3.rename(tmp_path / "elsewhere")
+    assert main(["train", "--resume", str(part.root), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "is not there (moved or renamed?)" in err and "set `data:` in" in err
+    assert main(["evaluate", "gender", "--data", str(tmp_path / "elsewhere"), "--split", "val", "--split-from", "nosuch", "--out", str(tmp_path / "e")]) == 2
+    assert "--split-from nosuch: model nosuch not found" in capsys.readouterr().err

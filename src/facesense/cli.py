@@ -235,6 +235,13 @@ def _evaluate(args) -> None:
 
     if args.split_from and not args.split:  # it was ignored, and every sample scored
         raise FacesenseError(f"--split-from {args.split_from}: borrows the split named by --split; add --split val (or test)")
+    if args.split_from:  # named as the option it came from ("model nosuch not found" named none)
+        from .runtime.loading import resolve
+
+        try:
+            resolve(args.split_from)
+        except FacesenseError as exc:
+            raise FacesenseError(f"--split-from {args.split_from}: {exc}") from None
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
     out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it

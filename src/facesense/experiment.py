@@ -124,6 +124,9 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     if resuming:
         _check_same_config(run, cfg, resume_from, started)
     check_before_data(cfg, resuming)
+    if resume is not None and cfg.data and not Path(cfg.data).exists():  # moved since it started
+        raise FacesenseError(f"--resume {run.root}: its data {cfg.data} is not there (moved or renamed?); put it back, or set `data:` in {run.config} to where it is now "
+                             f"(the samples are checked against those the run started with)")
     data = prepare_data(cfg)
     if resume is not None:
         _check_same_data(run, data, started)

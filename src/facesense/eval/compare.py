@@ -11,7 +11,7 @@ from .. import schema
 from ..config import read_yaml
 from ..data.digests import manifest_digests
 from ..errors import FacesenseError
-from ..runs import RunDir, building, outside_dataset, resume_command, write_text
+from ..runs import RunDir, being_trained, building, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
@@ -27,10 +27,14 @@ def run_row(root: Path) -> dict:
             raise FacesenseError(f"{root}: a folder of runs, not a run; give the runs themselves, e.g. {root / runs_inside[0]}")
         if not (root / "config.yaml").is_file():
             raise FacesenseError(f"{root}: not a run folder (no config.yaml or train_summary.json); give run folders such as runs/expression/NAME-1")
+        if being_trained(run):  # its resume would be refused by the lock
+            raise FacesenseError(f"{root}: still being trained (no train_summary.json yet); compare it once it has finished")
         raise FacesenseError(f"{root}: not a finished run (no train_summary.json); finish it with `{resume_command(root)}`")
     s = _record(run.summary, ("model", "parameters", "epochs_run", "best_epoch", "train_seconds", "seconds_per_epoch"))
     metrics_path = run.eval_dir("val") / "metrics.json"
     if not metrics_path.is_file():
+        if (s.get("samples") or {}).get("val"):  # it held rows out, and its training wrote their report: gone since
+            raise FacesenseError(f"{root}: its validation report {metrics_path.relative_to(root)} is missing (its training wrote it; removed since?); compare reads each run's own: put it back, or train the run again")
         raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json): it trained without a validation split (val_size 0); compare takes runs that held one out")
     m = _record(metrics_path)
     if "per_class" not in m and _task(run) == "gender_age":  # its validation is an age MAE and a calibration
