@@ -665,3 +665,20 @@ def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog):
     assert "5 images, read as unlabelled photos" in caplog.text and "none of the model's classes" not in caplog.text
     assert "belong to no class folder" not in caplog.text  # the failed read's warning, contradicted by the next line (found by review)
     assert (tmp_path / "m.onnx").is_file()
+
+
+def test_an_export_of_a_run_that_skipped_unreadable_images_scores_its_held_out_rows(tmp_path, folders3, capsys):
+    """Trained with skip_bad on data with unreadable files, the export refused its own val split
+    ('not the rows it held out'): its record lists the rows it read, the draw all of them
+    (found by review)."""
+    import shutil
+
+    data = shutil.copytree(folders3, tmp_path / "d")
+    for p in sorted(data.glob("*/*.png"))[::4]:
+        p.write_bytes(b"not an image")
+    run = train_cli(capsys, f"data={data}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "skip_bad=true", "val_size=0.3", f"runs_dir={tmp_path / 'runs'}")
+    held = {r["id"] for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"}
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file), "--no-training-hashes"]) == 0
+    assert main(["evaluate", str(onnx_file), "--data", str(data), "--split", "val", "--skip-bad", "--out", str(tmp_path / "v")]) == 0
+    assert {r["id"] for r in csv.DictReader(open(tmp_path / "v" / "predictions.csv"))} == held

@@ -139,6 +139,14 @@ def build_label_index(
     return index
 
 
+def dropped_by_map(labels, label_map: Mapping[str, str | None] | None):
+    """Mask of the labels a label map drops (sends to null), as training dropped them."""
+    import numpy as np
+
+    dropped = {normalise(k) for k, v in (label_map or {}).items() if v is None}
+    return np.array([normalise(x) in dropped for x in labels], dtype=bool)
+
+
 def map_labels(samples, classes: list[str], label_map: dict | None, map_option: str | None = None):
     """A dataset's (data.samples.Samples) labels -> (targets int64, keep mask); names decide,
     never positions. A map that drops every sample is an error, not an empty dataset."""

@@ -22,6 +22,7 @@ from ..data.images import decode
 from ..data.samples import Samples, group_names, is_finite_number
 from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
+from ..labels import dropped_by_map
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
@@ -191,17 +192,19 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
 
 
 def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False,
-                held_out: dict[str, str] | None = None) -> Samples:
+                held_out: dict[str, str] | None = None) -> tuple[Samples, list[str]]:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
-    that file is at hand, else recomputed from the model's config), then the --where conditions."""
+    that file is at hand, else recomputed from the model's config), then the --where conditions;
+    and the ids of the split's rows before --where (to check against the rows it held out)."""
     if split is not None:
         from .evaluate import select_split
 
         samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked, held_out=held_out))
+    drawn_ids = list(samples.ids)
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
-    return samples.subset(np.flatnonzero(keep))
+    return samples.subset(np.flatnonzero(keep)), drawn_ids
 
 
 def _export_metadata(model: str | Path) -> dict | None:
@@ -224,8 +227,9 @@ def split_config_of(model: str | Path) -> dict:
     import json
 
     meta = _export_metadata(model)
-    if meta is not None:
-        return json.loads(meta.get("facesense_split", "{}"))
+    if meta is not None:  # with the label map, whose dropped rows were not in the draw
+        trained = json.loads(meta.get("facesense_config", "{}"))
+        return json.loads(meta.get("facesense_split", "{}")) | {"label_map": trained.get("label_map") or {}}
     from ..checkpoint import read_checkpoint
 
     return read_checkpoint(model)["config"]
@@ -255,7 +259,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     own = own if own.exists() else None
     trained = trained_digests(scorer.metadata, own)  # its training images' pixel digests, where it carries them
     held_out = recorded_held_out(_export_metadata(split_from) if split_from else scorer.metadata) if config is not None else None
-    samples = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
+    if config is not None:  # rows the split's model dropped by its label_map were not in its draw
+        samples = samples.subset(np.flatnonzero(~dropped_by_map(samples.labels, config.get("label_map"))))
+    samples, drawn_ids = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
@@ -266,6 +272,10 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
+    if config is not None:
+        from .evaluate import check_held_out
+
+        check_held_out(drawn_ids, (i for i, _ in samples.skipped), split, held_out, data)
     if not kept:
         raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)})")
     if samples.skipped:

@@ -332,8 +332,8 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     recomputed draw are found after decoding and counted as training images (training_data_note:
     a draw on data other than its own is not taken for its held-out rows), and the warning that
     they may be there is not needed. `held_out`: the ids digests of the rows an exported model
-    held out (recorded_held_out): a draw that is not those rows is refused, as a run's
-    split_manifest.csv refuses data lacking its rows."""
+    held out (recorded_held_out); the draw is checked against them by check_held_out once the
+    unreadable rows are known."""
     idx = _match(samples, split)
     if idx is not None:
         return idx
@@ -356,13 +356,25 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
-        if recorded and rows_ids_digest(samples.ids[i] for i in idx) != recorded:
-            raise DataError(f"{data}: the {len(idx)} rows drawn as {split!r} from the model's split settings are not the rows it held out, so this is not the data it trained on, whole and as it read it "
-                            f"(a subset, a copy with other rows, or other data); evaluate without --split to score every row (the figures without its training images are printed beside), or on the data it trained on")
         return idx
     if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
         raise DataError(no_split_of_its_own(data, split))
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+
+
+def check_held_out(drawn_ids: list[str], unreadable_ids, split: str, held_out: dict[str, str] | None, data) -> None:
+    """Refuse a split recomputed from an exported model's settings that is not the rows it held
+    out (its recorded ids digest, recorded_held_out), as a run's split_manifest.csv refuses data
+    lacking its rows. Its training left out the rows it could not read (skip_bad) and recorded
+    the rest, so the draw matches with or without the rows unreadable here."""
+    recorded = (held_out or {}).get(canonical_split(split) or "")
+    if not recorded or rows_ids_digest(drawn_ids) == recorded:
+        return
+    unreadable = set(unreadable_ids)
+    if unreadable and rows_ids_digest(i for i in drawn_ids if i not in unreadable) == recorded:
+        return
+    raise DataError(f"{data}: the {len(drawn_ids)} rows drawn as {split!r} from the model's split settings are not the rows it held out, so this is not the data it trained on, whole and as it read it "
+                    f"(a subset, a copy with other rows, or other data); evaluate without --split to score every row (the figures without its training images are printed beside), or on the data it trained on")
 
 
 def no_split_of_its_own(data, split: str) -> str:
@@ -397,9 +409,13 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
             check_not_extra_data(loaded.config, data, split, model)
         source = load_for_evaluation(split_from, device) if split_from else loaded
         own_split = not recomputed or trained_split_settings(source.config) == trained_split_settings(loaded.config)
-        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None, held_out=recorded_held_out(source.metadata))
+        held_out = recorded_held_out(source.metadata)
+        idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None, held_out=held_out)
         samples, targets = samples.subset(idx), targets[idx]
+    drawn_ids = list(samples.ids)
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
+    if split is not None and recomputed:
+        check_held_out(drawn_ids, (i for i, _ in samples.skipped), split, held_out, data)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
         raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)}); check the files")
     y = targets[kept]
