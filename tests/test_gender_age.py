@@ -537,3 +537,40 @@ def test_one_report_per_folder_and_skipped_rows_listed(tmp_path, capsys):
     with open(out / "skipped.csv", newline="") as f:
         assert [r["id"] for r in csv.DictReader(f)] == [first]
     assert "listed with why in skipped.csv" in (out / "report.md").read_text()
+
+
+def test_a_moved_gender_age_run_resumes_and_its_export_scores_the_rows_it_held_out(tmp_path, capsys):
+    """Two gaps found by review: a gender+age run whose datasets moved could not be resumed
+    (extra_data counted as a changed setting), and an export of a run whose label_map dropped
+    rows refused its own test split (the draw was recomputed over the dropped rows too)."""
+    import shutil
+
+    import yaml
+
+    from conftest import write_class_folders
+
+    store = tmp_path / "store"
+    utk = write_age_manifest(store / "utk", n=48)
+    rows = list(csv.reader(open(utk / "labels.csv")))
+    for row in rows[1:][::6]:
+        row[1] = "unknown"
+    csv.writer(open(utk / "labels.csv", "w", newline="")).writerows(rows)
+    extra = write_class_folders(store / "gf", ["man", "woman"], 4, size=32, colour=True)
+    from facesense.config import load_config
+    from facesense.experiment import train
+
+    settings = {"task": "gender_age", "data": str(utk), "extra_data": [str(extra)], "model": "resnet_fer_small", "model_args": {"width": 4, "stem_stride": 2},
+                "image_size": 32, "channels": 3, "epochs": 2, "batch_size": 16, "test_size": 0.25, "val_size": 0.2, "age_max": 90,
+                "label_map": {"unknown": None}, "runs_dir": str(tmp_path / "runs")}
+    run = train(load_config(overrides=settings), progress=False, stop_after=1).root
+    moved = shutil.move(store, tmp_path / "moved")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"], config["extra_data"] = str(Path(moved) / "utk"), [str(Path(moved) / "gf")]
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["train", "--resume", str(run), "-q"]) == 0
+    assert json.loads((run / "train_summary.json").read_text())["epochs_run"] == 2
+    onnx_path = tmp_path / "ga.onnx"
+    assert main(["export", str(run), "--out", str(onnx_path)]) == 0
+    assert main(["evaluate", str(onnx_path), "--data", str(Path(moved) / "utk"), "--split", "test", "--out", str(tmp_path / "ev")]) == 0
+    test_ids = {r["id"] for r in csv.DictReader(open(run / "split_manifest.csv")) if r["split"] == "test"}
+    assert {r["id"] for r in csv.DictReader(open(tmp_path / "ev" / "age_predictions.csv"))} == test_ids

@@ -134,6 +134,14 @@ def test_a_resume_refuses_a_teacher_changed_since_the_run_started(tmp_path, fold
     shutil.copy(other.best_checkpoint, teacher)
     with pytest.raises(FacesenseError, match="teacher=.*teacher.pt: the file changed since the run started"):
         train(None, resume=part.root, progress=False)
+    # the same bytes moved elsewhere, config.yaml pointed at them: goes on (was refused as a changed setting; found by review)
+    moved = tmp_path / "models" / "teacher.pt"
+    moved.parent.mkdir()
+    shutil.copy(first.best_checkpoint, moved)
+    teacher.unlink()
+    _edit(part, teacher=[str(moved)])
+    done = train(None, resume=part.root, progress=False)
+    assert len(epochs_in(done)) == 3
 
 
 def test_compare_of_a_run_in_training_or_missing_its_report_says_what_it_is(tmp_path, folders3):

@@ -174,3 +174,35 @@ def test_crowd_label_modes_need_a_vote_table(tmp_path, fer_with_votes):
 
     with pytest.raises(ConfigError, match="soft_label_mode=majority needs soft_labels"):
         config(fer_with_votes[0], tmp_path / "runs", soft_label_mode="majority")
+
+
+def test_a_resume_goes_on_with_a_moved_vote_table_and_refuses_changed_votes(tmp_path, fer_with_votes):
+    """soft_labels could not be moved for a resume (the path counted as a changed setting; found
+    by review), and nothing noticed other votes under the same name: the checkpoint records the
+    votes' digest, so a moved table goes on and other votes are refused."""
+    import shutil
+
+    import yaml
+
+    from facesense.errors import FacesenseError
+
+    data, labels, usages = fer_with_votes
+    votes_path = write_votes(tmp_path / "votes.csv", labels, usages)
+    part = train(config(data, tmp_path / "runs", epochs=3, soft_labels=str(votes_path), soft_label_mode="distribution"), progress=False, stop_after=1)
+    moved = tmp_path / "elsewhere" / "votes.csv"
+    moved.parent.mkdir()
+    shutil.move(votes_path, moved)
+    with pytest.raises(FacesenseError, match=r"its soft_labels .*votes.csv is not there \(moved or renamed\?\); put it back, or set `soft_labels:`"):
+        train(None, resume=part.root, progress=False)
+    edited = yaml.safe_load(part.config.read_text())
+    edited["soft_labels"] = str(moved)
+    part.config.write_text(yaml.safe_dump(edited, sort_keys=False))
+    rows = list(csv.reader(open(moved)))
+    rows[1][2] = str(int(rows[1][2]) + 1)  # one more neutral vote for the first training row, under the moved name
+    with open(moved, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with pytest.raises(FacesenseError, match="its votes for the training rows changed since the run started"):
+        train(None, resume=part.root, progress=False)
+    write_votes(moved, labels, usages)
+    done = train(None, resume=part.root, progress=False)
+    assert done.summary.is_file()

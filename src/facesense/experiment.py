@@ -124,9 +124,11 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     if resuming:
         _check_same_config(run, cfg, resume_from, started)
     check_before_data(cfg, resuming)
-    if resume is not None and cfg.data and not Path(cfg.data).exists():  # moved since it started
-        raise FacesenseError(f"--resume {run.root}: its data {cfg.data} is not there (moved or renamed?); put it back, or set `data:` in {run.config} to where it is now "
-                             f"(the samples are checked against those the run started with)")
+    if resume is not None:  # data moved since it started
+        for key, path in [("data", cfg.data), *(("extra_data", extra) for extra in cfg.extra_data), ("soft_labels", cfg.soft_labels)]:
+            if path and not Path(path).exists():
+                raise FacesenseError(f"--resume {run.root}: its {key} {path} is not there (moved or renamed?); put it back, or set `{key}:` in {run.config} to where it is now "
+                                     f"(the samples are checked against those the run started with)")
     data = prepare_data(cfg)
     if resume is not None:
         _check_same_data(run, data, started)
@@ -240,9 +242,10 @@ def _discard_unstarted(created: RunDir | None) -> bool:
 
 
 # what an edited config.yaml may change in a resumed run: where and how fast it runs, where its
-# data lies (the samples themselves are checked against split_manifest.csv), and how many epochs
-# it trains where the learning-rate schedule does not span them
-RESUME_MAY_CHANGE = frozenset({"device", "threads", "amp", "channels_last", "data", "data_format", "runs_dir", "name", "epochs"})
+# data lie (the samples themselves are checked against split_manifest.csv, the vote table's votes
+# against their digest in the checkpoint), and how many epochs it trains where the learning-rate
+# schedule does not span them
+RESUME_MAY_CHANGE = frozenset({"device", "threads", "amp", "channels_last", "data", "extra_data", "soft_labels", "data_format", "runs_dir", "name", "epochs"})
 SCHEDULES_OVER_EPOCHS = ("cosine", "onecycle")
 
 
@@ -255,8 +258,15 @@ def _check_same_config(run: RunDir, cfg: Config, checkpoint: Path, state: dict) 
     with contextlib.suppress(Exception):  # the same defaults as the edited file gets (a checkpoint of an older version may lack keys)
         started = config_from_dict(started).validate().to_dict()
     now = cfg.to_dict()
+    movable = set(RESUME_MAY_CHANGE)
+    if state.get("teacher_sha256") and len(now.get("teacher") or []) == len(started.get("teacher") or []):
+        movable.add("teacher")  # moved teacher files: the resume compares their bytes with the digests recorded
+    if not state.get("soft_labels_sha256") and started.get("soft_labels"):
+        movable.discard("soft_labels")  # a checkpoint without the votes' digest: the table stays where it was
+    if len(now.get("extra_data") or []) != len(started.get("extra_data") or []):
+        movable.discard("extra_data")  # another number of datasets is other data, not moved data
     for key, value in now.items():
-        if key in started and key not in RESUME_MAY_CHANGE and value != started[key]:
+        if key in started and key not in movable and value != started[key]:
             raise ConfigError(f"{run.config}: {key} is {value!r}, but the run started with {started[key]!r} ({checkpoint.name}); a resumed run goes on as it started: "
                               f"put {key} back to {started[key]!r}, or start a new run with the new value")
     done = int(state.get("epoch") or 0)

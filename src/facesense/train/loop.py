@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -194,6 +195,7 @@ class Trainer:
             self.teachers = Teachers(cfg.teacher, data.classes, data.spec, self.device)
         # per-sample targets, indexed by the batches' sample indices
         self.label_targets = None
+        self.votes_sha256 = None  # of the vote table's rows used: a resumed run learns from the same votes
         cpu_targets = data.splits["train"].targets
         if cfg.soft_labels:
             train, cpu_targets, self.label_targets = self._crowd_labels(train, cpu_targets)
@@ -228,6 +230,7 @@ class Trainer:
         CPU, per-row targets on the device)."""
         cfg = self.cfg
         votes = read_votes(cfg.soft_labels, self.data.classes, train.ids, cfg.train_split)
+        self.votes_sha256 = hashlib.sha256(np.ascontiguousarray(votes, dtype=np.float32).tobytes()).hexdigest()
         agreement = check_alignment(cfg.soft_labels, votes, cpu_targets.numpy(), self.k)
         if math.isnan(agreement):
             log.info("soft labels %s: too few voted rows to check that they line up with the dataset's", cfg.soft_labels)
@@ -260,6 +263,7 @@ class Trainer:
             "epoch": epoch,
             "data_rows_sha256": rows_digest(self.data.manifest_rows),
             "teacher_sha256": self.teachers.digests if self.teachers else None,
+            "soft_labels_sha256": self.votes_sha256,
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
             "stopper_state": self.stopper.state_dict() if self.stopper else None,
@@ -278,6 +282,8 @@ class Trainer:
         if self.teachers and state.get("teacher_sha256") and state["teacher_sha256"] != self.teachers.digests:
             changed = next(p for p, a, b in zip(self.teachers.paths, state["teacher_sha256"], self.teachers.digests) if a != b)
             raise FacesenseError(f"teacher={changed}: the file changed since the run started (its bytes differ); a resumed run learns from the teachers it started with: put that file back, or start a new run")
+        if self.votes_sha256 and state.get("soft_labels_sha256") and state["soft_labels_sha256"] != self.votes_sha256:
+            raise FacesenseError(f"soft_labels={self.cfg.soft_labels}: its votes for the training rows changed since the run started; a resumed run learns from the votes it started with: put that table back, or start a new run")
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         if self.scheduler and state["scheduler_state"]:
