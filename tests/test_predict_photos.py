@@ -209,3 +209,23 @@ def test_the_photo_search_keeps_a_face_whose_part_the_finer_search_scores_higher
     found = detect_photo(TwoSearches(), np.zeros((3000, 4000, 3), np.uint8))
     assert eye not in found and small_face in found and len(found) == 2
     assert any(abs(b.x - 410) < 20 and b.w > 700 for b in found)  # the face once, at the higher score
+
+
+def test_the_photo_search_keeps_small_faces_under_a_false_face_the_finer_search_does_not_confirm():
+    """A low-scoring first-search box over a group of small faces hid them all: every finer box
+    inside it counted as a part of that 'face' (found by review). Unconfirmed by the finer search
+    and outscored, it gives way to them."""
+    from facesense.runtime.faces import Box
+    from facesense.stream.detect import detect_photo
+
+    false_face = Box(400, 400, 900, 900, 0.55)
+    small = [Box(450 + 250 * i, 600, 120, 120, 0.95) for i in range(3)]
+
+    class TwoSearches:
+        detect_width = 320
+
+        def detect(self, image, width=None):
+            return [false_face] if width is None else small
+
+    found = detect_photo(TwoSearches(), np.zeros((3000, 4000, 3), np.uint8))
+    assert sorted(found, key=lambda b: b.x) == small

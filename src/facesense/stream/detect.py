@@ -211,16 +211,29 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     fine = min(image.shape[1], PHOTO_FINE_FACTOR * base)
     if base <= 0 or fine < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
-    # a fine box mostly inside a face the first search found whole, at under a quarter of its
-    # area, is a part of that face (an eye, a mouth) however high it scores: it would push the face out
-    finer = [box for box in detector.detect(image, width=fine)
-             if not any(_overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h for face in boxes)]
+    # a fine box mostly inside a face the first search found, at under a quarter of its area, is
+    # a part of that face (an eye, a mouth) when the fine search finds the face whole too, or the
+    # face scores at least as high: it would push the face out. A first-search box the fine search
+    # does not confirm, scoring lower than the small boxes in it, may instead be a false face over
+    # a group of small ones: there the higher scores win.
+    found = detector.detect(image, width=fine)
+    confirmed = [face for face in boxes if any(_same_size(face, other) for other in found)]
+
+    def part_of_a_face(box: Box) -> bool:
+        return any(_overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h and (face in confirmed or face.score >= box.score) for face in boxes)
+
+    finer = [box for box in found if not part_of_a_face(box)]
     kept: list[Box] = []
     for box in sorted(boxes + finer, key=lambda b: -b.score):
         if not _overlaps(box, kept):
             kept.append(box)
     return kept
 
+
+
+def _same_size(a: Box, b: Box) -> bool:
+    """Whether two boxes cover much the same region: they overlap, and neither is under half the other's area."""
+    return _overlaps(a, [b]) and 0.5 <= (a.w * a.h) / max(b.w * b.h, 1e-9) <= 2.0
 
 
 # below this a frame is too small to find a face in (--detect-width 10 found none, and said nothing)
