@@ -299,7 +299,13 @@ def test_an_evaluation_is_not_written_into_a_training_run(tmp_path, capsys, fold
     report = (run.eval_dir("val") / "metrics.json").read_text()
     for out in (run.eval_dir("val"), run.root):
         err = cli_error(capsys, "evaluate", str(run.root), "--data", str(folders3), "--out", str(out))
-        assert f"is inside the training run {run.root}" in err
+        assert f"is the training run {run.root} or one of its own reports" in err
+    # a folder of its own inside the run is fine, and so is one below a folder that merely
+    # holds a config.yaml and a checkpoint (a project's root; found by review)
+    assert main(["evaluate", str(run.root), "--data", str(folders3), "--out", str(run.root / "eval_again")]) == 0
+    (tmp_path / "config.yaml").write_text("model: resnet_fer_small\n")
+    (tmp_path / "best.pt").write_bytes(run.best_checkpoint.read_bytes())
+    assert main(["evaluate", str(run.root), "--data", str(folders3), "--out", str(tmp_path / "eval" / "mine")]) == 0
     assert (run.eval_dir("val") / "metrics.json").read_text() == report
     (tmp_path / "notes.txt").write_text("mine")
     err = cli_error(capsys, "evaluate", str(run.root), "--data", str(folders3), "--out", str(tmp_path / "notes.txt"))

@@ -97,12 +97,18 @@ def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Pa
 
 
 def outside_runs(out: Path, option: str = "--out") -> Path:
-    """An evaluation written into a training run's folder replaced the report its training wrote
-    (eval_val/), which compare then read as the run's figures: refuse any folder inside a run."""
-    for folder in (Path(out).resolve(), *Path(out).resolve().parents):
+    """An evaluation written into a training run's own reports (eval_val/, eval_test/) replaced
+    them, and compare then read another model's figures as the run's: refuse those folders and
+    the run's root. A folder of its own inside a run (RUN/eval_on_fer) is the user's to keep."""
+    out_path = Path(out).resolve()
+    for folder in (out_path, *out_path.parents):
         run = RunDir(folder)
         if run.config.is_file() and any(p.is_file() for p in (run.best_checkpoint, run.last_checkpoint, run.summary)):
-            raise FacesenseError(f"{option} {out}: is inside the training run {folder}, whose own reports it could replace; write the evaluation elsewhere")
+            reports = [run.eval_dir(split) for split in ("val", "test")]
+            if out_path == run.root or any(out_path.is_relative_to(r) for r in reports):
+                raise FacesenseError(f"{option} {out}: is the training run {folder} or one of its own reports, which the evaluation would replace; "
+                                     f"write it elsewhere (a new folder inside the run, such as {folder / 'eval_other'}, is fine)")
+            return out
     return out
 
 
