@@ -245,7 +245,7 @@ def _evaluate(args) -> None:
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
     out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
-        raise FacesenseError(f"--out {args.out}: is a file; give a folder for the report")
+        raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
     if ages:
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
