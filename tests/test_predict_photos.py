@@ -190,6 +190,10 @@ def test_a_typescript_file_in_a_photo_folder_is_not_called_a_video(tmp_path, cap
     assert photo_folder_leftovers(folder) is None and not is_video_file(folder / "app.ts")
     (folder / "clip.ts").write_bytes((b"\x47" + bytes(187)) * 3)  # three empty transport-stream packets
     assert is_video_file(folder / "clip.ts") and photo_folder_leftovers(folder) == "1 video(s) (1 .ts; give each to `facesense live --source VIDEO`)"
+    # a capture cut mid-packet, and Blu-ray's 192-byte packets, are transport streams too (found by review)
+    (folder / "cut.ts").write_bytes(bytes(50) + (b"\x47" + bytes(187)) * 4)
+    (folder / "disc.ts").write_bytes((bytes(4) + b"\x47" + bytes(187)) * 4)
+    assert is_video_file(folder / "cut.ts") and is_video_file(folder / "disc.ts")
 
 
 def test_the_photo_search_keeps_a_face_whose_part_the_finer_search_scores_higher():

@@ -42,12 +42,15 @@ VIDEO_FILE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", 
 # formats Pillow identifies that are videos, not photos
 MOVING_FORMATS = {"MPEG", "FLI"}
 
-MPEG_TS_PACKET = 188  # bytes; each packet starts with the sync byte 0x47
+# MPEG transport-stream packet sizes in bytes (plain; Blu-ray's M2TS with a 4-byte timestamp);
+# each packet holds the sync byte 0x47 at the same place
+MPEG_TS_PACKETS = (188, 192)
 
 
 def is_video_file(path: Path) -> bool:
-    """Whether a file is a video by its suffix; a `.ts` file only where it starts as an MPEG
-    transport stream does (two packets' sync bytes), since TypeScript sources share the suffix."""
+    """Whether a file is a video by its suffix; a `.ts` file only where it reads as an MPEG
+    transport stream (sync bytes three packets running, from any offset: a capture may start
+    mid-packet), since TypeScript sources share the suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in VIDEO_FILE_SUFFIXES or not path.is_file():
@@ -56,10 +59,11 @@ def is_video_file(path: Path) -> bool:
         return True
     try:
         with open(path, "rb") as f:
-            head = f.read(MPEG_TS_PACKET + 1)
+            head = f.read(4 * max(MPEG_TS_PACKETS))
     except OSError:
         return False
-    return len(head) > MPEG_TS_PACKET and head[0] == head[MPEG_TS_PACKET] == 0x47
+    return any(all(start + k * size < len(head) and head[start + k * size] == 0x47 for k in range(3))
+               for size in MPEG_TS_PACKETS for start in range(size))
 
 
 def is_photo_file(path: Path) -> bool:
