@@ -21,6 +21,7 @@ from .eval.evaluate import evaluate_dataset
 from .eval.report import skipped_csv
 from .models import build_model, count_parameters
 from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
+from .train.distill import check_same_teachers
 from .train.loop import Trainer, pick_device, read_resume_state
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     started = read_resume_state(run, resume_from) if resuming else None
     if resuming:
         _check_same_config(run, cfg, resume_from, started)
+        check_same_teachers(cfg.teacher, started.get("teacher_sha256"))
     check_before_data(cfg, resuming)
     if resume is not None:  # data moved since it started
         for key, path in [("data", cfg.data), *(("extra_data", extra) for extra in cfg.extra_data), ("soft_labels", cfg.soft_labels)]:

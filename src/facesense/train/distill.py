@@ -28,13 +28,28 @@ def existing_teacher_file(path: str | Path) -> Path:
         raise FacesenseError(f"teacher={exc}") from None
 
 
+def teacher_digest(path: str | Path) -> str:
+    """A teacher file's sha256: a resumed run refuses teachers changed since it started."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_same_teachers(paths: list[str], started: list[str] | None) -> None:
+    """A resumed run learns from the teachers it started with (`started`: their digests, from its
+    checkpoint); said before the data are read or a cached teacher scores them."""
+    if not started:
+        return
+    for path, digest in zip(paths, started):
+        file = existing_teacher_file(path)
+        if teacher_digest(file) != digest:
+            raise FacesenseError(f"teacher={file}: the file changed since the run started (its bytes differ); a resumed run learns from the teachers it started with: put that file back, or start a new run")
+
+
 class Teachers:
     """An ensemble of frozen facesense checkpoints; their probabilities at temperature T are averaged."""
 
     def __init__(self, paths: list[str], classes: list[str], spec: InputSpec, device: torch.device):
         self.paths = [str(existing_teacher_file(p)) for p in paths]
-        # each file's hash: a resumed run refuses teachers changed since it started
-        self.digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in self.paths]
+        self.digests = [teacher_digest(p) for p in self.paths]  # recorded in each checkpoint
         self.k = len(classes)
         self.models = []
         for path in self.paths:

@@ -279,9 +279,6 @@ class Trainer:
         already): its weights, optimiser, policies, history and random states."""
         path = path or self.run.last_checkpoint
         state = state if state is not None else read_resume_state(self.run, path)
-        if self.teachers and state.get("teacher_sha256") and state["teacher_sha256"] != self.teachers.digests:
-            changed = next(p for p, a, b in zip(self.teachers.paths, state["teacher_sha256"], self.teachers.digests) if a != b)
-            raise FacesenseError(f"teacher={changed}: the file changed since the run started (its bytes differ); a resumed run learns from the teachers it started with: put that file back, or start a new run")
         if self.votes_sha256 and state.get("soft_labels_sha256") and state["soft_labels_sha256"] != self.votes_sha256:
             raise FacesenseError(f"soft_labels={self.cfg.soft_labels}: its votes for the training rows changed since the run started; a resumed run learns from the votes it started with: put that table back, or start a new run")
         self.model.load_state_dict(state["model_state"])
