@@ -233,3 +233,13 @@ def test_the_photo_search_keeps_small_faces_under_a_false_face_the_finer_search_
 
     found = detect_photo(TwoSearches(), np.zeros((3000, 4000, 3), np.uint8))
     assert sorted(found, key=lambda b: b.x) == small
+    # one higher-scoring box inside a close-up face the finer search cannot find whole is its eye
+    close_up, eye = Box(300, 200, 700, 800, 0.80), Box(450, 450, 120, 120, 0.83)
+
+    class CloseUp:
+        detect_width = 320
+
+        def detect(self, image, width=None):
+            return [close_up] if width is None else [eye]
+
+    assert detect_photo(CloseUp(), np.zeros((3000, 4000, 3), np.uint8)) == [close_up]

@@ -198,7 +198,7 @@ def test_a_resume_goes_on_with_a_moved_vote_table_and_refuses_changed_votes(tmp_
     edited["soft_labels"] = str(moved)
     part.config.write_text(yaml.safe_dump(edited, sort_keys=False))
     rows = list(csv.reader(open(moved)))
-    rows[1][2] = str(int(rows[1][2]) + 1)  # one more neutral vote for the first training row, under the moved name
+    rows[1][-1] = "10"  # the crowd now calls the first training row not-a-face (it drops out), under the moved name
     with open(moved, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     with pytest.raises(FacesenseError, match="its votes for the training rows changed since the run started"):
@@ -206,3 +206,23 @@ def test_a_resume_goes_on_with_a_moved_vote_table_and_refuses_changed_votes(tmp_
     write_votes(moved, labels, usages)
     done = train(None, resume=part.root, progress=False)
     assert done.summary.is_file()
+
+
+def test_a_resume_refuses_a_vote_table_added_or_dropped_since_the_run_started(tmp_path, fer_with_votes):
+    """A run started without soft labels went on with vote targets once soft_labels was added to
+    its config.yaml, and one started with them (mixed into the labels) went on without them once
+    it was set to null (found by review)."""
+    import yaml
+
+    from facesense.errors import ConfigError
+
+    data, labels, usages = fer_with_votes
+    votes = str(write_votes(tmp_path / "votes.csv", labels, usages))
+    for name, started, edited_value, said in (("plain", None, votes, "soft_labels is .*votes.csv', but the run started with None"),
+                                              ("mixed", votes, None, "soft_labels is None, but the run started with .*votes.csv")):
+        part = train(config(data, tmp_path / "runs", epochs=3, name=name, soft_labels=started), progress=False, stop_after=1)
+        edited = yaml.safe_load(part.config.read_text())
+        edited["soft_labels"] = edited_value
+        part.config.write_text(yaml.safe_dump(edited, sort_keys=False))
+        with pytest.raises(ConfigError, match=said):
+            train(None, resume=part.root, progress=False)

@@ -129,7 +129,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     if resume is not None:  # data moved since it started
         for key, path in [("data", cfg.data), *(("extra_data", extra) for extra in cfg.extra_data), ("soft_labels", cfg.soft_labels)]:
             if path and not Path(path).exists():
-                raise FacesenseError(f"--resume {run.root}: its {key} {path} is not there (moved or renamed?); put it back, or set `{key}:` in {run.config} to where it is now "
+                named = f" under the same folder name {Path(path).name!r}, which its samples' ids carry" if key == "extra_data" else ""
+                raise FacesenseError(f"--resume {run.root}: its {key} {path} is not there (moved or renamed?); put it back, or set `{key}:` in {run.config} to where it is now{named} "
                                      f"(the samples are checked against those the run started with)")
     data = prepare_data(cfg)
     if resume is not None:
@@ -263,8 +264,8 @@ def _check_same_config(run: RunDir, cfg: Config, checkpoint: Path, state: dict) 
     movable = set(RESUME_MAY_CHANGE)
     if state.get("teacher_sha256") and len(now.get("teacher") or []) == len(started.get("teacher") or []):
         movable.add("teacher")  # moved teacher files: the resume compares their bytes with the digests recorded
-    if not state.get("soft_labels_sha256") and started.get("soft_labels"):
-        movable.discard("soft_labels")  # a checkpoint without the votes' digest: the table stays where it was
+    if not (state.get("soft_labels_sha256") and now.get("soft_labels") and started.get("soft_labels")):
+        movable.discard("soft_labels")  # moved only: not added, not dropped, and checked against the votes' digest
     if len(now.get("extra_data") or []) != len(started.get("extra_data") or []):
         movable.discard("extra_data")  # another number of datasets is other data, not moved data
     for key, value in now.items():

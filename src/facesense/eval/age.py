@@ -192,19 +192,18 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
 
 
 def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False,
-                held_out: dict[str, str] | None = None) -> tuple[Samples, list[str]]:
+                held_out: dict[str, str] | None = None) -> tuple[Samples, Samples]:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
     that file is at hand, else recomputed from the model's config), then the --where conditions;
-    and the ids of the split's rows before --where (to check against the rows it held out)."""
+    and the split's rows before --where (to check against the rows it held out)."""
     if split is not None:
         from .evaluate import select_split
 
         samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked, held_out=held_out))
-    drawn_ids = list(samples.ids)
     keep = where_mask(samples, where)
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
-    return samples.subset(np.flatnonzero(keep)), drawn_ids
+    return samples.subset(np.flatnonzero(keep)), samples
 
 
 def _export_metadata(model: str | Path) -> dict | None:
@@ -261,7 +260,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     held_out = recorded_held_out(_export_metadata(split_from) if split_from else scorer.metadata) if config is not None else None
     if config is not None:  # rows the split's model dropped by its label_map were not in its draw
         samples = samples.subset(np.flatnonzero(~dropped_by_map(samples.labels, config.get("label_map"))))
-    samples, drawn_ids = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
+    samples, drawn = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
@@ -275,7 +274,12 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if config is not None:
         from .evaluate import check_held_out
 
-        check_held_out(drawn_ids, (i for i, _ in samples.skipped), split, held_out, data)
+        def unreadable():  # those scored, and those --where left out (decoded only here)
+            left_out = drawn.subset([i for i, sample_id in enumerate(drawn.ids) if sample_id not in set(samples.ids)])
+            decode(left_out, scorer.spec, skip_bad=True, prepare=scorer.prepare)
+            return [i for i, _ in samples.skipped + left_out.skipped]
+
+        check_held_out(list(drawn.ids), unreadable, split, held_out, data)
     if not kept:
         raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)})")
     if samples.skipped:

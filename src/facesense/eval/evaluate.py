@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -362,15 +362,16 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
 
 
-def check_held_out(drawn_ids: list[str], unreadable_ids, split: str, held_out: dict[str, str] | None, data) -> None:
+def check_held_out(drawn_ids: list[str], unreadable_ids: Callable[[], Iterable[str]], split: str, held_out: dict[str, str] | None, data) -> None:
     """Refuse a split recomputed from an exported model's settings that is not the rows it held
     out (its recorded ids digest, recorded_held_out), as a run's split_manifest.csv refuses data
     lacking its rows. Its training left out the rows it could not read (skip_bad) and recorded
-    the rest, so the draw matches with or without the rows unreadable here."""
+    the rest, so the draw matches with or without the rows unreadable here (`unreadable_ids`:
+    asked only when the whole draw does not match)."""
     recorded = (held_out or {}).get(canonical_split(split) or "")
     if not recorded or rows_ids_digest(drawn_ids) == recorded:
         return
-    unreadable = set(unreadable_ids)
+    unreadable = set(unreadable_ids())
     if unreadable and rows_ids_digest(i for i in drawn_ids if i not in unreadable) == recorded:
         return
     raise DataError(f"{data}: the {len(drawn_ids)} rows drawn as {split!r} from the model's split settings are not the rows it held out, so this is not the data it trained on, whole and as it read it "
@@ -415,7 +416,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     drawn_ids = list(samples.ids)
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if split is not None and recomputed:
-        check_held_out(drawn_ids, (i for i, _ in samples.skipped), split, held_out, data)
+        check_held_out(drawn_ids, lambda: (i for i, _ in samples.skipped), split, held_out, data)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
         raise DataError(f"{data}: no readable images to evaluate (--skip-bad skipped all {len(samples.skipped)}); check the files")
     y = targets[kept]

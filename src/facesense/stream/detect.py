@@ -212,17 +212,20 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     if base <= 0 or fine < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
     # a fine box mostly inside a face the first search found, at under a quarter of its area, is
-    # a part of that face (an eye, a mouth) when the fine search finds the face whole too, or the
-    # face scores at least as high: it would push the face out. A first-search box the fine search
-    # does not confirm, scoring lower than the small boxes in it, may instead be a false face over
-    # a group of small ones: there the higher scores win.
+    # a part of that face (an eye, a mouth): it would push the face out. Unless the face is a
+    # false one over a group: the fine search does not find it whole, and two or more small boxes
+    # in it outscore it; there the higher scores win.
     found = detector.detect(image, width=fine)
-    confirmed = [face for face in boxes if any(_same_size(face, other) for other in found)]
 
-    def part_of_a_face(box: Box) -> bool:
-        return any(_overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h and (face in confirmed or face.score >= box.score) for face in boxes)
+    def inside(box: Box, face: Box) -> bool:
+        return _overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h
 
-    finer = [box for box in found if not part_of_a_face(box)]
+    def false_face(face: Box) -> bool:
+        stronger = [box for box in found if inside(box, face) and box.score > face.score]
+        return len(stronger) >= 2 and not any(_same_size(face, other) for other in found)
+
+    faces = [face for face in boxes if not false_face(face)]
+    finer = [box for box in found if not any(inside(box, face) for face in faces)]
     kept: list[Box] = []
     for box in sorted(boxes + finer, key=lambda b: -b.score):
         if not _overlaps(box, kept):

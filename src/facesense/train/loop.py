@@ -230,7 +230,10 @@ class Trainer:
         CPU, per-row targets on the device)."""
         cfg = self.cfg
         votes = read_votes(cfg.soft_labels, self.data.classes, train.ids, cfg.train_split)
-        self.votes_sha256 = hashlib.sha256(np.ascontiguousarray(votes, dtype=np.float32).tobytes()).hexdigest()
+        # the votes used: the class columns, and in the crowd modes the not-a-face/unknown ones, which decide the rows kept
+        non_class = None if cfg.soft_label_mode == "mix" else non_class_votes(cfg.soft_labels, train.ids, cfg.train_split)
+        used = [votes] if non_class is None else [votes, non_class]
+        self.votes_sha256 = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.float32).tobytes() for v in used)).hexdigest()
         agreement = check_alignment(cfg.soft_labels, votes, cpu_targets.numpy(), self.k)
         if math.isnan(agreement):
             log.info("soft labels %s: too few voted rows to check that they line up with the dataset's", cfg.soft_labels)
@@ -238,7 +241,7 @@ class Trainer:
             log.info("soft labels %s: vote majority agrees with the labels on %.1f%% of rows", cfg.soft_labels, 100 * agreement)
         if cfg.soft_label_mode == "mix":
             return train, cpu_targets, mixed_targets(votes, cpu_targets, self.k, cfg.soft_label_weight).to(self.device)
-        keep = crowd_faces(votes, non_class_votes(cfg.soft_labels, train.ids, cfg.train_split))
+        keep = crowd_faces(votes, non_class)
         if not keep.any():
             raise FacesenseError(f"soft_labels={cfg.soft_labels}: the crowd calls every training row not-a-face or unknown")
         log.info("soft labels (%s): %d of %d training rows kept; the crowd calls the rest not-a-face or unknown", cfg.soft_label_mode, keep.sum(), len(keep))
