@@ -63,6 +63,23 @@ def test_csv_wrong_pixel_count_names_the_line(tmp_path, capsys):
     assert len(s) == 2 and "line 3" in s.skipped[0][1]
 
 
+def test_csv_rows_are_named_by_their_line_in_the_file_and_a_short_first_row_is_the_odd_one(tmp_path, capsys):
+    """Blank lines shifted every line number named after them, and the face size came from the
+    first row: a first row cut short made every other row 'bad' (found by a bug hunt)."""
+    path = write_fer_csv(tmp_path / "f.csv", [0, 1, 2, 3])
+    lines = path.read_text().splitlines()
+    lines[1] = "1," + " ".join(["7"] * 100)  # the first data row is the odd one
+    path.write_text("\n".join(lines[:3] + ["", ""] + lines[3:]) + "\n")  # two blank lines before the 4th data row
+    err = cli_error(capsys, "data", "inspect", str(path))
+    assert "line 2: 100 pixel values, expected 2304 (48x48, as most rows have)" in err
+    s = read_dataset(path, skip_bad=True)
+    assert s.ids == ["row2", "row3", "row4"] and s.pixels.shape == (3, 48, 48) and [i for i, _ in s.skipped] == ["row1"]
+    lines[4] = "9," + lines[4].split(",", 1)[1]
+    path.write_text("\n".join(lines[:3] + ["", ""] + lines[3:]) + "\n")
+    with pytest.raises(DataError, match=r"line 7: unknown label code 9"):  # the file's 7th line
+        read_dataset(path)
+
+
 def test_csv_unknown_label(tmp_path):
     path = write_fer_csv(tmp_path / "f.csv", [0, 1, 9])
     with pytest.raises(DataError, match=r"line 4: unknown label code 9"):

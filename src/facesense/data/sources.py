@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -96,9 +97,9 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         reader = csv.DictReader(f, strict=True)  # an unclosed quote is an error, not the rest of the file in one cell
         try:
             reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]
-            for line_no, row in enumerate(reader, start=2):
+            for row in reader:  # line_num: the file's line, blank lines counted (the reader skips them)
                 _not_utf8(path, reader.line_num, [c for v in row.values() for c in (v if isinstance(v, list) else [v])])  # extra cells come as a list
-                yield line_no, row
+                yield reader.line_num, row
         except CSV_READ_ERRORS as exc:
             what = f"a broken row or an unclosed quote ({exc})" if isinstance(exc, csv.Error) else f"{exc.__class__.__name__}: {exc}"
             raise DataError(f"{path} line {reader.line_num + 1}: cannot be read ({what}); {CSV_HINT}") from None
@@ -281,13 +282,21 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     for column in ("emotion", "pixels"):
         if column not in header:
             raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected emotion,pixels[,Usage]")
-    ids, labels, splits, rows = [], [], [], []
+    ids, labels, splits, rows, lines = [], [], [], [], []
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
-    side = None
-    for line_no, row in csv_rows(path):
-        row_id = f"row{line_no - 1}"
+
+    def bad(row_id: str, line_no: int, row: dict, problem: str) -> None:
+        reason = f"{path} line {line_no}: {problem}"
+        if not skip_bad:
+            raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}")
+        skipped.append((row_id, reason))
+        skipped_splits.append((row.get("usage") or "").strip() or None)
+        skipped_labels.append(_fer2013_name(row.get("emotion")))
+
+    for row_no, (line_no, row) in enumerate(csv_rows(path), start=1):
+        row_id = f"row{row_no}"  # the row's place among the data rows: FER+'s vote table lines up by it
         try:
             cell = (row["emotion"] or "").strip()
             if not cell.lstrip("-").isdigit():  # int() said "invalid literal for int() with base 10: ''"
@@ -297,24 +306,28 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
                 raise ValueError(f"unknown label code {code} (expected 0..{len(FER2013_CODES) - 1})")
             # fromstring parses 5x faster than split(); a token that is not a number stops it
             values = _pixel_values(row["pixels"] or "")
-            if side is None:
-                side = int(round(len(values) ** 0.5))
-            if len(values) != side * side or side == 0:
-                raise ValueError(f"{len(values)} pixel values, expected {side * side} ({side}x{side})")
+            if len(values) == 0:
+                raise ValueError("no pixel values")
             if values.min() < 0 or values.max() > 255:
                 raise ValueError("pixel values outside 0..255")
         except (ValueError, TypeError, AttributeError) as exc:
-            reason = f"{path} line {line_no}: {exc}"
-            if not skip_bad:
-                raise DataError(f"{reason}; fix or delete the row, or {SKIP_BAD_HINT}") from None
-            skipped.append((row_id, reason))
-            skipped_splits.append((row.get("usage") or "").strip() or None)
-            skipped_labels.append(_fer2013_name(row.get("emotion")))
+            bad(row_id, line_no, row, str(exc))
             continue
         ids.append(row_id)
         labels.append(FER2013_CODES[code])
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
+        lines.append((line_no, {"usage": row.get("usage"), "emotion": row.get("emotion")}))  # not its pixel text: 8 kB a row
+    # the face size is the rows' most common one: a first row cut short made every other row "bad"
+    sizes = Counter(len(r) for r in rows)
+    side = int(round(max(sizes, key=sizes.get) ** 0.5)) if rows else 48
+    odd = [i for i, r in enumerate(rows) if len(r) != side * side]
+    for i in odd:
+        expected = f"expected {side * side} ({side}x{side}, as most rows have)" if len(rows[i]) != max(sizes, key=sizes.get) else "not a square image"
+        bad(ids[i], *lines[i], f"{len(rows[i])} pixel values, {expected}")
+    if odd:
+        keep = sorted(set(range(len(rows))) - set(odd))
+        ids, labels, splits, rows = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [rows[i] for i in keep]
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
     return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, split_column="usage" if "usage" in header else None)
 
