@@ -159,6 +159,21 @@ def test_numbers_written_two_ways_are_one_group():
     assert group_names(["20", "20.0", " 20", "30", ""], "band") == ["20", "20", "20", "30", "(blank)"]
     assert group_names(["A", "20.0"], "site") == ["A", "20.0"]  # text columns are left as written
     assert group_names(["14", "nan", ""], "age") == ["10-19", "(blank)", "(blank)"]
+    # six significant digits merged 1000001 and 1000002 into one group '1e+06', and zip codes 02134 and 2134 (found by a bug hunt)
+    assert group_names(["1000001", "1000002", "2e1", "0.50"], "site") == ["1000001", "1000002", "20", "0.5"]
+    assert group_names(["02134", "2134"], "zip") == ["02134", "2134"]
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """`race` and `Race` in one header gave each row two values, which shifted the group column
+    against the rows: group figures silently wrong (found by a bug hunt)."""
+    from facesense.data.sources import read_dataset
+    from facesense.errors import DataError
+
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "labels.csv").write_text("path,label,race,Race\na.png,man,A,A\n")
+    with pytest.raises(DataError, match=r"labels.csv: column 'race' appears 2 times in the header \(race, Race; names are read without case\); rename or remove all but one"):
+        read_dataset(tmp_path)
 
 
 def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():

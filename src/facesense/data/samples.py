@@ -74,9 +74,21 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
 
         return [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
     cells = [v for v in names if v != "(blank)"]
-    if cells and all(is_finite_number(v) for v in cells):  # a numeric column: "20" and "20.0" are one group
-        return [v if v == "(blank)" else f"{float(v):g}" for v in names]
+    # a numeric column: "20" and "20.0" are one group, each number exactly (1000001 and 1000002
+    # are two); codes with leading zeros (zip code 02134) are names as written
+    if cells and all(is_finite_number(v) for v in cells) and not any(re.match(r"[+-]?0\d", v) for v in cells):
+        return [v if v == "(blank)" else _number_name(v) for v in names]
     return names
+
+
+def _number_name(text: str) -> str:
+    """A number written in any of its ways, named one way: 20, 20.0 and 2e1 are '20', 0.50 is '0.5'."""
+    from decimal import Decimal
+
+    value = Decimal(text)
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
 
 
 def is_finite_number(text: str) -> bool:

@@ -78,9 +78,15 @@ def _csv_header(path: Path) -> list[str]:
         with open_text(path, "surrogateescape") as f:
             header = next(csv.reader(f, strict=True), [])
         _not_utf8(path, 1, header)
-        return [c.strip().lower() for c in header]
     except (OSError, *CSV_READ_ERRORS) as exc:
         raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
+    names = [c.strip().lower() for c in header]
+    # columns are found by name, case aside: two of one name gave each row two values, shifting a group column's rows
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        spelled = [c.strip() for c in header if c.strip().lower() == twice[0]]
+        raise DataError(f"{path}: column {twice[0]!r} appears {len(spelled)} times in the header ({', '.join(spelled)}; names are read without case); rename or remove all but one")
+    return names
 
 
 def _header_shown(header: list[str]) -> str:
