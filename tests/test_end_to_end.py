@@ -247,6 +247,10 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     run5 = train_cli(capsys, f"data={other}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs5'}")
     assert main(["compare", run, run5, "--out", str(tmp_path / "cmp5")]) == 0
     assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp5" / "compare.csv"))] == ["A", "B"]
+    # the same split read at another input size: the same samples (their model-ready pixels differ; found by a bug hunt)
+    run6 = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", "image_size=32", f"runs_dir={tmp_path / 'runs6'}")
+    assert main(["compare", run, run6, "--out", str(tmp_path / "cmp6")]) == 0
+    assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp6" / "compare.csv"))] == ["A", "A"]
     # scoring run4 on run's validation split takes some of run4's own training samples: counted
     caplog.clear()
     assert main(["evaluate", run4, "--data", str(folders3), "--split", "val", "--split-from", run, "--out", str(tmp_path / "e4")]) == 0

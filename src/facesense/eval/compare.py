@@ -43,6 +43,7 @@ def run_row(root: Path) -> dict:
     # a class without validation samples has no recall to be weakest at (its 0 is no measurement)
     present = {c: v for c, v in m["per_class"].items() if v.get("support", 1)} or m["per_class"]
     weakest = min(present.items(), key=lambda kv: kv[1]["recall"])
+    labels = json.loads(run.labels.read_text()) if run.labels.is_file() else {}
     return {
         "run": f"{root.parent.name}/{root.name}",
         "model": s["model"],
@@ -59,7 +60,8 @@ def run_row(root: Path) -> dict:
         "_history": run.history,
         "_val_ids": _validation_ids(run),
         "_val_pixels": _validation_pixels(run),
-        "_classes": json.loads(run.labels.read_text())["classes"] if run.labels.is_file() else None,
+        "_classes": labels.get("classes"),
+        "_input_spec": json.dumps(labels.get("input_spec"), sort_keys=True),
     }
 
 
@@ -111,8 +113,11 @@ def validation_sets(rows: list[dict]) -> str | None:
     """Labels each row's validation samples (val_set A, B, ...: the same letter, the same
     samples); -> a note when the runs were validated on different samples (another seed or
     split moves the figures as well as the model does), None when all share one set."""
-    # by ids, and by pixels where every run recorded them (same names, other images: other samples)
-    by_pixels = all(row.get("_val_pixels") is not None for row in rows if row["_val_ids"] is not None)
+    # by ids, and by pixels where every run recorded them (same names, other images: other
+    # samples) from inputs made alike: the digests are of the model-ready pixels, so one file
+    # read at 32 and at 48 px has two
+    compared = [row for row in rows if row["_val_ids"] is not None]
+    by_pixels = all(row.get("_val_pixels") is not None for row in compared) and len({row.get("_input_spec") for row in compared}) <= 1
     keys: list[tuple] = []
     for row in rows:
         ids = row["_val_ids"]
