@@ -296,6 +296,12 @@ def test_inspect_with_skip_bad_counts_what_training_would_use(tmp_path, capsys, 
     assert main(["data", "inspect", str(data), "--skip-bad", "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["n"] == 10 and summary["total"] == {"a": 5, "b": 5} and summary["unreadable"] == {"count": 1, "files": ["a/bad.jpg"], "counted": False}
+    assert [row[0] for row in summary["skipped"]] == ["a/bad.jpg"]
+    # without --skip-bad it is counted, so not listed as skipped too (found by a bug hunt)
+    assert main(["data", "inspect", str(data), "--no-duplicates", "--out", str(tmp_path / "r1")]) == 0
+    counted = json.loads((tmp_path / "r1" / "summary.json").read_text())
+    assert counted["n"] == 11 and counted["unreadable"]["counted"] and counted["skipped"] == []
+    assert "Skipped" not in (tmp_path / "r1" / "report.md").read_text()
     # a class of nothing but unreadable images is still reported on, not refused (found by review)
     for j in range(5):
         (data / "b" / f"b_{j}.png").write_bytes(b"nope")

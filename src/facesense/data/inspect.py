@@ -136,12 +136,15 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
 
     # every image is decoded once, always: an unreadable file must be named, not silently left
     # out; the same decode serves the blank check and the hashes
-    small, decoded = small_gray(samples)
+    listed = len(samples.skipped)
+    small, decoded = small_gray(samples)  # its decode lists the unreadable files as skipped
     unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
     if len(samples) and not decoded.any():  # a report of counts and a baseline over no image (exit 0) said nothing true
         raise DataError(f"{samples.source}: none of its {len(samples)} images could be read (e.g. {unreadable[0]}); check the files")
     out_dir.mkdir(parents=True, exist_ok=True)
     left_out = skip_bad and bool(unreadable) and bool(decoded.any())
+    if not left_out:  # counted, so not skipped (they are named under `unreadable`)
+        del samples.skipped[listed:]
     if left_out:
         keep = np.flatnonzero(decoded)
         samples, small, decoded = samples.subset(keep), small[keep], decoded[keep]
