@@ -278,5 +278,5 @@ def test_inspect_names_corrupt_images_and_evaluate_counts_the_skipped(corpus, tm
     assert "broken.jpg" in err or "empty.png" in err
     caplog.clear()
     assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e"), "--skip-bad"]) == 0
-    assert "skipped 2 unreadable sample(s)" in caplog.text
+    assert "skipped 2 unusable sample(s)" in caplog.text
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 8

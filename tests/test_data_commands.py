@@ -71,7 +71,7 @@ def test_split_leaves_out_unreadable_images_only_when_asked(tmp_path, capsys, ca
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s1")]) == 2
     assert "broken.png: not a readable image" in capsys.readouterr().err and not (tmp_path / "s1").exists()
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--skip-bad"]) == 0
-    assert "skipped 1 unreadable sample(s)" in caplog.text and "a/broken.png" in caplog.text
+    assert "skipped 1 unusable sample(s)" in caplog.text and "a/broken.png" in caplog.text
     copied = read_dataset(tmp_path / "s2")
     assert len(copied) == 10 and not any("broken" in i for i in copied.ids)
 
@@ -390,3 +390,41 @@ def test_the_unlisted_image_check_follows_a_link_inside_another_folder(tmp_path,
     (data / "backup" / "archive").symlink_to(data / "photos")
     assert len(read_dataset(data)) == 6
     assert "not in its labels.csv" not in caplog.text
+
+
+def test_inspect_refuses_options_it_would_ignore_and_keeps_its_report_out_of_a_manifest_folder(tmp_path, capsys, monkeypatch):
+    """Found by a bug hunt: --near-threshold without --duplicates was ignored, --duplicates with
+    --no-duplicates half applied, --leak-free on data without splits 'removed evaluation samples'
+    it did not have, and `data inspect labels.csv` from inside its folder wrote the report there,
+    whose sample grid every later read warned about as an unlisted image."""
+    import shutil
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 4)
+    for argv, said in ((["--near-threshold", "6"], "--near-threshold 6: sets the near-duplicate search, which --duplicates turns on; add --duplicates"),
+                       (["--duplicates", "--no-duplicates"], "contradict each other: give one"),
+                       (["--duplicates", "--leak-free", str(tmp_path / "clean.csv")], "has no splits (no split column or split folders)")):
+        assert main(["data", "inspect", str(data), *argv, "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and not (tmp_path / "r").exists(), err
+    manifest = tmp_path / "m"
+    shutil.copytree(data, manifest / "images")
+    (manifest / "labels.csv").write_text("path,label\n" + "".join(f"images/{c}/{c}_{j}.png,{c}\n" for c in "ab" for j in range(4)))
+    monkeypatch.chdir(manifest)
+    assert main(["data", "inspect", "labels.csv"]) == 2
+    assert "is inside the dataset folder" in capsys.readouterr().err and not list(manifest.glob("inspect-*"))
+
+
+def test_the_naive_baseline_of_data_in_partitions_is_the_majority_of_all_rows(tmp_path, capsys):
+    """Data in partitions (each held out in turn, no train split) took the majority of the first
+    partition for its baseline (found by a bug hunt)."""
+    root = tmp_path / "p"
+    rows = []
+    for i, (label, part) in enumerate([("a", "partition1")] * 3 + [("b", "partition1")] * 4 + [("a", "partition2")] * 6 + [("b", "partition2")]):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(root / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png,{label},{part}\n")
+    (root / "labels.csv").write_text("path,label,split\n" + "".join(rows))
+    assert main(["data", "inspect", str(root), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
+    baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
+    assert baseline["majority_class"] == "a" and baseline["from_split"] == "all rows"
+    assert "the majority of all rows" in (tmp_path / "r" / "report.md").read_text()

@@ -68,12 +68,19 @@ def _split_spellings_folded(samples, dataset: str):
     return dataclasses.replace(samples, splits=[spelling[s.lower()] if s is not None else None for s in samples.splits])
 
 
+NEAR_THRESHOLD = 4  # hash bits of 64: near duplicates by default
+
+
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
     from .data.sources import read_dataset
     from .data.split import cells_shown, odd_split_cells
 
     out = outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset)
+    if args.duplicates and args.no_duplicates:
+        raise FacesenseError("--duplicates (near duplicates too) and --no-duplicates (no duplicate search) contradict each other: give one")
+    if args.near_threshold is not None and not args.duplicates:  # it would be ignored without a word
+        raise FacesenseError(f"--near-threshold {args.near_threshold}: sets the near-duplicate search, which --duplicates turns on; add --duplicates")
     if args.leak_free:  # checked before the (minutes of) duplicate search
         from .stream.sinks import check_output_path
 
@@ -88,7 +95,10 @@ def _data_inspect(args) -> None:
     if odd:
         log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them (train_split: null takes every row the other two do not)",
                     args.dataset, sum(odd.values()), cells_shown(odd))
-    near = args.near_threshold if args.duplicates else None
+    if args.leak_free and not samples.split_names():
+        raise FacesenseError(f"--leak-free: {args.dataset} has no splits (no split column or split folders), so no evaluation image can repeat a training one; "
+                             f"split it with `facesense data split` (which keeps copies on one side), or leave out --leak-free")
+    near = (NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold) if args.duplicates else None
     read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
     gone = sorted({*read.labels, *filter(None, read.skipped_labels)} - set(samples.labels))
@@ -125,7 +135,7 @@ def _data_split(args) -> None:
     counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
     if samples.skipped:
         names = [name for name, _ in samples.skipped]
-        log.warning("skipped %d unreadable sample(s) (--skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
+        log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
     for split, n in counts.items():
         print(f"{split}: {n}")
     print(out)
@@ -266,7 +276,7 @@ def _evaluate(args) -> None:
         log.info("%s: the data have no age column; scored the model's gender", args.data)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
-        log.warning("skipped %d unreadable sample(s) (--skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")
+        log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):
@@ -771,7 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--out", help="report folder (default: inspect-<dataset>)")
             d.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate and blank-image scan")
             d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
-            d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=4, help="near duplicates: at most this many of 64 hash bits differ")
+            d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=None, help=f"with --duplicates: near duplicates differ in at most this many of 64 hash bits (default {NEAR_THRESHOLD})")
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
         else:
             d.add_argument("--out", required=True)

@@ -36,7 +36,7 @@ def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> Non
         write_text(run.split_manifest, manifest_csv(data.manifest_rows, pixel_digests(data)))
     if data.skipped and (cfg is not None or not run.skipped.is_file()):
         write_text(run.skipped, skipped_csv(data.skipped))
-        log.warning("skipped %d unreadable sample(s) (skip_bad=true); listed in %s", len(data.skipped), run.skipped)
+        log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; skip_bad=true); listed in %s", len(data.skipped), run.skipped)
     if cfg is not None:
         write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 

@@ -309,6 +309,8 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
         said = answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"])
         if params[simple] > params[complex_]:  # the order says which is "more complex"; the counts may say otherwise
             said += f" (more complex by the study's order of configs; {simple} has more parameters, {params[simple]:,} against {params[complex_]:,})"
+        elif params[simple] == params[complex_]:
+            said += f" (more complex by the study's order of configs only: both have {params[simple]:,} parameters, so they differ in their training, not their size)"
         answers.append(said)
     if len(study.epochs) > 1:
         for config in study.configs:

@@ -159,8 +159,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         counts[split] = {k: c.get(k, 0) for k in classes}
     total = samples.class_counts()
     # the split train takes by default: 'train' in any case, else its alias ('Training')
-    train_name = next(iter(matching_split_names([s for s in split_names if s not in ("(all)", NO_SPLIT)], "train")), split_names[0])
-    majority = max(counts[train_name], key=counts[train_name].get)
+    # without one (partitions, each held out in turn), the majority over all rows
+    train_name = next(iter(matching_split_names([s for s in split_names if s not in ("(all)", NO_SPLIT)], "train")), "all rows")
+    majority = max(counts[train_name], key=counts[train_name].get) if train_name in counts else max(total, key=total.get)
     baseline = {s: (counts[s][majority] / sum(counts[s].values())) if sum(counts[s].values()) else 0.0 for s in split_names}
     report = {
         "source": samples.source,

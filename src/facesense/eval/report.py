@@ -135,7 +135,7 @@ def markdown_report(m: dict, title: str) -> str:
         lines += ["", f"## By {m.get('group_by', 'group')}", "", "Accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1) + ".", "", "| group | n | accuracy | 95% CI | macro-F1 |", "|---|---|---|---|---|"]
         lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
     if m.get("skipped"):
-        lines += ["", f"Skipped {m['skipped']} unreadable sample(s) (--skip-bad): not in these figures; listed with why in skipped.csv."]
+        lines += ["", f"Skipped {m['skipped']} unusable sample(s) (unreadable images, bad rows; --skip-bad): not in these figures; listed with why in skipped.csv."]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
     classes = m["classes"]
     lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
