@@ -686,3 +686,18 @@ def test_an_export_of_a_run_that_skipped_unreadable_images_scores_its_held_out_r
     assert main(["export", run, "--out", str(onnx_file), "--no-training-hashes"]) == 0
     assert main(["evaluate", str(onnx_file), "--data", str(data), "--split", "val", "--skip-bad", "--out", str(tmp_path / "v")]) == 0
     assert {r["id"] for r in csv.DictReader(open(tmp_path / "v" / "predictions.csv"))} == held
+
+
+def test_validation_sets_compare_pixels_between_runs_whose_inputs_were_made_alike():
+    """One run at another input size switched the pixel check off for every run, so two FER csvs
+    with the same row ids and other faces were called one set (found by review)."""
+    from facesense.eval.compare import validation_sets
+
+    ids = frozenset({"row1", "row2", "row3"})
+
+    def run(pixels, size=48):
+        return {"_val_ids": ids, "_val_pixels": frozenset(pixels), "_pixel_spec": json.dumps({"size": size, "channels": 1, "align": None})}
+
+    rows = [run({"a1", "a2", "a3"}), run({"b1", "b2", "b3"}), run({"c1", "c2", "c3"}, size=32), run({"a1", "a2", "a3"})]
+    note = validation_sets(rows)
+    assert [r["val_set"] for r in rows] == ["A", "B", "A", "A"] and "2 different sets of samples (val_set; 0 samples are in all of them)" in note

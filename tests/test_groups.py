@@ -162,6 +162,7 @@ def test_numbers_written_two_ways_are_one_group():
     # six significant digits merged 1000001 and 1000002 into one group '1e+06', and zip codes 02134 and 2134 (found by a bug hunt)
     assert group_names(["1000001", "1000002", "2e1", "0.50"], "site") == ["1000001", "1000002", "20", "0.5"]
     assert group_names(["02134", "2134"], "zip") == ["02134", "2134"]
+    assert group_names(["12345678901234567890123456789.5", "12345678901234567890123456790", "-0.0"], "id") == ["12345678901234567890123456789.5", "12345678901234567890123456790", "0"]
 
 
 def test_a_column_named_twice_is_refused(tmp_path):

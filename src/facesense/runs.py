@@ -6,7 +6,6 @@ crash or a kill leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import glob
 import hashlib
@@ -92,11 +91,6 @@ def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Pa
     'report', or plots among the faces): refuse it before anything is written. Both paths are
     taken as given (the caller resolves relative ones)."""
     root = Path(dataset).resolve()
-    if root.is_file():  # a manifest's images lie in its folder, which reading it searches for unlisted ones
-        from .data.sources import detect_format
-
-        with contextlib.suppress(FacesenseError):
-            root = root.parent if detect_format(root)[0] == "manifest" else root
     if root.is_dir() and Path(out).resolve().is_relative_to(root):
         raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it")
     return out

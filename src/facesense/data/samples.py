@@ -86,9 +86,11 @@ def _number_name(text: str) -> str:
     from decimal import Decimal
 
     value = Decimal(text)
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
+    if abs(value.adjusted()) > 40:  # written out it would run to hundreds of digits: kept as written
+        return text
+    plain = format(value, "f")  # exact, as written (normalize() rounds to 28 digits)
+    plain = plain.rstrip("0").rstrip(".") if "." in plain else plain
+    return "0" if plain in ("-0", "") else plain
 
 
 def is_finite_number(text: str) -> bool:

@@ -61,7 +61,8 @@ def run_row(root: Path) -> dict:
         "_val_ids": _validation_ids(run),
         "_val_pixels": _validation_pixels(run),
         "_classes": labels.get("classes"),
-        "_input_spec": json.dumps(labels.get("input_spec"), sort_keys=True),
+        # what the pixel digests depend on (the uint8 model-ready pixels: not mean and std)
+        "_pixel_spec": json.dumps({k: (labels.get("input_spec") or {}).get(k) for k in ("size", "channels", "align")}, sort_keys=True),
     }
 
 
@@ -109,25 +110,38 @@ def _validation_pixels(run: RunDir) -> frozenset[str] | None:
     return frozenset(digests) if digests is not None else None
 
 
+def _same_samples(a: dict, b: dict) -> bool:
+    """Two runs' validation samples are one set: the same ids, and the same pixels where both
+    recorded them from inputs made alike (the digests are of the model-ready pixels, so one file
+    read at 32 and at 48 px has two; same names with other images are other samples)."""
+    if a["_val_ids"] != b["_val_ids"]:
+        return False
+    if a.get("_val_pixels") is None or b.get("_val_pixels") is None or a.get("_pixel_spec") != b.get("_pixel_spec"):
+        return True
+    return a["_val_pixels"] == b["_val_pixels"]
+
+
 def validation_sets(rows: list[dict]) -> str | None:
     """Labels each row's validation samples (val_set A, B, ...: the same letter, the same
     samples); -> a note when the runs were validated on different samples (another seed or
     split moves the figures as well as the model does), None when all share one set."""
-    # by ids, and by pixels where every run recorded them (same names, other images: other
-    # samples) from inputs made alike: the digests are of the model-ready pixels, so one file
-    # read at 32 and at 48 px has two
-    compared = [row for row in rows if row["_val_ids"] is not None]
-    by_pixels = all(row.get("_val_pixels") is not None for row in compared) and len({row.get("_input_spec") for row in compared}) <= 1
-    keys: list[tuple] = []
+    sets: list[list[dict]] = []
     for row in rows:
-        ids = row["_val_ids"]
-        key = (ids, row.get("_val_pixels") if by_pixels else None) if ids is not None else None
-        if key is not None and key not in keys:
-            keys.append(key)
-        row["val_set"] = chr(ord("A") + keys.index(key)) if key is not None else "-"
+        if row["_val_ids"] is None:
+            row["val_set"] = "-"
+            continue
+        found = next((i for i, members in enumerate(sets) if all(_same_samples(row, m) for m in members)), None)
+        if found is None:
+            sets.append([row])
+            found = len(sets) - 1
+        else:
+            sets[found].append(row)
+        row["val_set"] = chr(ord("A") + found)
+    keys = [members[0] for members in sets]
     if len(keys) < 2:
         return None
-    shared = len(frozenset.intersection(*[pixels if by_pixels else ids for ids, pixels in keys]))
+    by_pixels = all(k.get("_val_pixels") is not None for k in keys) and len({k.get("_pixel_spec") for k in keys}) == 1
+    shared = len(frozenset.intersection(*[k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
     return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} samples are in all of them): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
