@@ -321,3 +321,21 @@ def test_a_single_photos_copies_may_go_below_its_folder_and_no_link_leads_a_copy
 def test_a_missing_photo_folder_is_called_a_folder(tmp_path, capsys):
     assert main(["live", "--source", f"{tmp_path / 'nosuch'}/", "--no-window", *OFF]) == 2
     assert f"folder {tmp_path / 'nosuch'}/ not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes are a POSIX matter")
+def test_a_video_whose_name_is_not_utf8_is_read_and_written(tmp_path):
+    """A Latin-1 file name (an old camera's, a zip's) crashed the process in OpenCV's reader and
+    AVI writer with a segmentation fault and no output (found by a bug hunt)."""
+    from facesense.stream.demo import make_demo_clip
+
+    folder = os.fsencode(tmp_path)
+    clip, out = os.fsdecode(folder + b"/clip\xe9.mp4"), os.fsdecode(folder + b"/out\xe9.avi")
+    os.rename(make_demo_clip(tmp_path / "clip.mp4", frames=6), clip)
+    # in a process of its own: without the fix it crashes
+    done = subprocess.run([sys.executable, "-m", "facesense", "live", "--source", clip, "--no-window", *OFF, "--out", out],
+                          capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, (done.returncode, done.stderr.decode(errors="replace"))
+    assert sorted(os.listdir(folder)) == [b"clip\xe9.mp4", b"out\xe9.avi"]  # no link or temp file left
+    os.rename(out, tmp_path / "out.avi")
+    assert VideoFileSource(tmp_path / "out.avi").frame_count == 6

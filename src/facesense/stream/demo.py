@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import FacesenseError
 from ..runs import temp_beside
+from .cv_paths import OpenCVName
 
 
 def demo_photo() -> np.ndarray:
@@ -40,8 +41,10 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
     path.parent.mkdir(parents=True, exist_ok=True)
     # written beside and renamed into place when whole: a kill mid-write keeps an earlier clip
     tmp = temp_beside(path, f"tmp{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    cv_name = OpenCVName(tmp)
+    writer = cv2.VideoWriter(cv_name.name, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
+        cv_name.close()
         tmp.unlink(missing_ok=True)
         why = "folder not writable" if not os.access(path.parent, os.W_OK) else "OpenCV cannot write a video there"
         raise FacesenseError(f"{path}: cannot write the demo clip here ({why}); choose another --out folder")
@@ -66,6 +69,7 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
         done = True
     finally:
         writer.release()
+        cv_name.close()
         if done:
             os.replace(tmp, path)
         else:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image
 from ..errors import DataError, FacesenseError, SourceFailed
+from .cv_paths import OpenCVName
 
 # A timestamp further than this ahead of the average rate's is believed only when the next agrees
 MAX_TIMESTAMP_LEAP_S = 5.0
@@ -97,8 +98,10 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path}: an empty file (0 bytes), not a video; check the download or copy")
         if _is_text(self.path):  # FFmpeg reads .txt, .nfo and .asc files as text-art video: 186 "frames" of a README
             raise SourceError(f"{self.path}: a text file, not a video; give a video file, a photo folder, a camera index or a stream URL")
-        self.cap = cv2.VideoCapture(str(self.path))
+        self._cv_name = OpenCVName(self.path)
+        self.cap = cv2.VideoCapture(self._cv_name.name)
         if not self.cap.isOpened():
+            self._cv_name.close()
             raise SourceError(f"{self.path}: cannot be opened as a video ({_why_not_a_video(self.path)})")
         self._read_header()
 
@@ -112,7 +115,7 @@ class VideoFileSource(Source):
             cap.release()
             raise SourceError(f"{source_name(url)} cannot be opened as a video; check the address (and that the server answers)")
         source = cls.__new__(cls)
-        source.path, source.stride, source.cap = url, max(1, stride), cap
+        source.path, source.stride, source.cap, source._cv_name = url, max(1, stride), cap, None
         source._read_header()
         if not source.frame_count:
             cap.release()
@@ -208,6 +211,8 @@ class VideoFileSource(Source):
 
     def close(self) -> None:
         self.cap.release()
+        if self._cv_name is not None:
+            self._cv_name.close()
 
 
 class ImageFolderSource(Source):

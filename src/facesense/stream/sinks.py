@@ -20,6 +20,7 @@ import numpy as np
 from .. import schema
 from ..errors import FacesenseError, OutputError
 from ..runs import temp_beside, write_bytes, write_failure, write_json
+from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
 from .tallies import Median, Percentiles, Series
 
@@ -194,8 +195,10 @@ class VideoSink:
         else:
             import cv2
 
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self._cv_name = OpenCVName(self.tmp)
+            self.writer = cv2.VideoWriter(self._cv_name.name, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
+                self._cv_name.close()
                 raise OutputError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
         self.size = (w, h)
 
@@ -229,6 +232,7 @@ class VideoSink:
                 self.container.close()
             elif self.writer is not None:
                 self.writer.release()
+                self._cv_name.close()
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
             _remove_empty(self._made)
@@ -246,6 +250,7 @@ class VideoSink:
                 self.container.close()
             elif self.writer is not None:
                 self.writer.release()
+                self._cv_name.close()
         except OSError:
             pass  # the file goes anyway
         finally:
