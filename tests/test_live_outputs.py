@@ -339,3 +339,18 @@ def test_a_video_whose_name_is_not_utf8_is_read_and_written(tmp_path):
     assert sorted(os.listdir(folder)) == [b"clip\xe9.mp4", b"out\xe9.avi"]  # no link or temp file left
     os.rename(out, tmp_path / "out.avi")
     assert VideoFileSource(tmp_path / "out.avi").frame_count == 6
+
+
+def test_links_to_files_that_are_not_photos_do_not_fence_off_photos_out(tmp_path, capsys):
+    """A linked notes file counted its folder as one the photos are read from, and a broken link
+    counted '/', so every --photos-out was refused (found by a bug hunt)."""
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    photos.mkdir()
+    elsewhere.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), demo_photo())
+    (elsewhere / "notes.txt").write_text("notes")
+    (photos / "notes.txt").symlink_to(elsewhere / "notes.txt")
+    (photos / "gone.jpg").symlink_to(tmp_path / "nowhere" / "gone.jpg")
+    out = elsewhere / "annotated"
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 0, capsys.readouterr().err
+    assert [p.name for p in out.glob("*.jpg")] == ["a.jpg"]

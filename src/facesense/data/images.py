@@ -123,13 +123,11 @@ def files_under(folder: Path) -> list[Path]:
 
 
 def real_folders_under(folder: Path) -> set[str]:
-    """The real paths of the folders `files_under` reads, and of the folders that linked files
-    in them point into: where a folder's photos really are."""
-    found = set()
-    for root, _, files in walk_once(folder):
-        found.add(os.path.realpath(root))
-        found |= {os.path.dirname(os.path.realpath(p)) for name in files if os.path.islink(p := os.path.join(root, name))}
-    return found
+    """The real paths of the folders `files_under` reads, and of the folders that linked photos
+    in them point into: where a folder's photos really are. Links that `images_under` does not
+    read (a linked notes file, a broken link) point at no photo."""
+    linked = {os.path.dirname(os.path.realpath(p)) for p in images_under(folder) if os.path.islink(p)}
+    return {os.path.realpath(root) for root, _, _ in walk_once(folder)} | linked
 
 
 def walk_once(folder: Path):
