@@ -391,12 +391,30 @@ def test_a_label_near_the_right_edge_stays_whole_in_the_frame():
     from facesense.stream.frames import Frame
     from facesense.stream.pipeline import FaceResult, FrameResult
 
-    frame = Frame(0, 0.0, np.zeros((120, 300, 3), np.uint8))
-    face = FaceResult(1, Box(250, 60, 40, 40), Prediction("neutral", 0.6, {}), Prediction("woman", 0.7, {}), AgeEstimate(79.0, 5.0))
+    frame = Frame(0, 0.0, np.zeros((360, 900, 3), np.uint8))
+    face = FaceResult(1, Box(750, 180, 120, 120), Prediction("neutral", 0.6, {}), Prediction("woman", 0.7, {}), AgeEstimate(79.0, 5.0))
     image = annotate(FrameResult(frame, [face]))
-    label_rows = image[40:57]  # the label band above the box
+    label_rows = image[163:180]  # the label band above the box
     filled = np.all(label_rows == _COLOURS[1], axis=2).any(axis=0)
-    assert filled[-1] and filled[:250].any()  # reaches the right edge and starts left of the box
+    assert filled[-1] and filled[:750].any()  # reaches the right edge and starts left of the box
+
+
+def test_a_small_frame_is_drawn_enlarged_so_that_its_label_leaves_the_face_in_view():
+    """On a 64x48 video the smallest readable label covered the top half of the frame, face
+    included, cut to '#1 neu...' (found by a bug hunt): a small frame is drawn on an enlarged copy."""
+    from facesense.runtime.faces import Box
+    from facesense.runtime.results import AgeEstimate, Prediction
+    from facesense.stream.draw import MIN_DRAWN_SIDE, annotate
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+
+    small = np.full((48, 64, 3), 90, np.uint8)
+    face = FaceResult(1, Box(22, 16, 20, 24), Prediction("neutral", 0.6, {}), Prediction("woman", 0.7, {}), AgeEstimate(79.0, 5.0))
+    image = annotate(FrameResult(Frame(0, 0.0, small), [face]))
+    k = MIN_DRAWN_SIDE / 48
+    assert image.shape == (MIN_DRAWN_SIDE, round(64 * k), 3)
+    inside = image[round(18 * k): round(38 * k), round(24 * k): round(40 * k)]  # within the box: the face, not a label
+    assert (np.abs(inside.astype(int) - 90) < 3).mean() > 0.95
 
 
 def test_the_demo_reads_grace_hopper_as_a_woman_in_both_copies(tmp_path, capsys):

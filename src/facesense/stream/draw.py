@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.faces import Box
 from .pipeline import FrameResult
 
 _COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
 
 
+# a frame whose short side is under this is drawn on a copy enlarged to it: a label at its
+# smallest readable size covered half of a 64x48 frame, face included
+MIN_DRAWN_SIDE = 360
+
+
 def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
+    """The frame with each face's box and label (and the FPS); a frame with a short side under
+    MIN_DRAWN_SIDE comes back enlarged to it."""
     import cv2
 
     image = result.frame.image.copy()
+    k = MIN_DRAWN_SIDE / min(image.shape[:2]) if 0 < min(image.shape[:2]) < MIN_DRAWN_SIDE else 1.0
+    boxes = [face.box for face in result.faces]
+    if k > 1.0:
+        image = cv2.resize(image, (round(image.shape[1] * k), round(image.shape[0] * k)), interpolation=cv2.INTER_LINEAR)
+        boxes = [Box(round(b.x * k), round(b.y * k), round(b.w * k), round(b.h * k), b.score) for b in boxes]
     # text and lines grow with the image: a label sized for 640x360 is a speck on a 12 MP photo
     s = max(1.0, min(image.shape[:2]) / 480)
-    for face in result.faces:  # every box first, so that no box line crosses another face's label
-        b = face.box
+    for face, b in zip(result.faces, boxes):  # every box first, so that no box line crosses another face's label
         cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), _COLOURS[face.track_id % len(_COLOURS)], max(2, round(2 * _face_scale(b, s))))
     placed: list[tuple[int, int, int, int]] = []
-    for face in result.faces:
-        fs = _face_scale(face.box, s)
+    for face, box in zip(result.faces, boxes):
+        fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
         text = " ".join(_label_parts(face))
         (tw, th), below = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
-        others = [f.box for f in result.faces if f is not face]
-        rect = _free_spot(face.box, tw + 2 * pad, th + below + 2 * pad, image.shape[:2], placed, others)
+        others = [other for other in boxes if other is not box]
+        rect = _free_spot(box, tw + 2 * pad, th + below + 2 * pad, image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), _COLOURS[face.track_id % len(_COLOURS)], -1)
