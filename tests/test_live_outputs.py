@@ -354,3 +354,12 @@ def test_links_to_files_that_are_not_photos_do_not_fence_off_photos_out(tmp_path
     out = elsewhere / "annotated"
     assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 0, capsys.readouterr().err
     assert [p.name for p in out.glob("*.jpg")] == ["a.jpg"]
+
+
+def test_an_animated_gif_as_the_source_says_only_its_first_frame_is_read(tmp_path, caplog):
+    """An animated GIF given as --source was analysed as one photo without a word (found by a bug hunt)."""
+    frames = [Image.fromarray(np.roll(demo_photo()[..., ::-1], 10 * i, axis=1)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert main(["live", "--source", str(tmp_path / "anim.gif"), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
+    assert "an animated image of 3 frames; it is read as a photo, its first frame only" in caplog.text
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1

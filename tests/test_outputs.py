@@ -286,3 +286,17 @@ def test_the_model_listing_gives_dlib_age_the_figure_its_card_measures():
 
     figure = _dlib_age_figure()
     assert figure is not None and figure.startswith("age MAE ") and "3,411 faces; gender_age card" in figure
+
+
+def test_a_tracks_last_time_is_the_last_time_its_face_was_found():
+    """last_s counted the held boxes shown after the face was lost, which neither `frames` nor
+    the console's frame count do (a track found until 0.87 s read '0.7-1.0 s'; found by a bug hunt)."""
+    from types import SimpleNamespace
+
+    from facesense.stream.sinks import TrackRecord
+
+    record = TrackRecord(0.7)
+    for time_s, held in ((0.7, False), (0.8, False), (0.87, False), (0.93, True), (1.0, True)):
+        record.add(SimpleNamespace(expression=None, gender=None, age=None, held=held), time_s)
+    track = record.summary(1)
+    assert (track["first_s"], track["last_s"], track["frames"]) == (0.7, 0.87, 3)

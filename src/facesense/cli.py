@@ -839,7 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--classify-per-frame", type=int, default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (default %(default)s; 0 = every face, every frame; a photo always has every face classified)")
     lv.add_argument("--gender-age-per-frame", type=int, default=2, metavar="N", help="the same for the gender and age models, which need fewer fresh looks: a person's gender and age do not change between frames (default %(default)s; 0 = every face, every frame)")
     lv.add_argument("--stride", type=_number(int, 1), default=1, help="process every Nth frame of a file")
-    lv.add_argument("--max-frames", type=_number(int, 1), help="stop after this many frames (default: the whole source)")
+    lv.add_argument("--max-frames", type=_number(int, 1), help="stop after this many processed frames (with --stride N, about N times as many of the source's; default: the whole source)")
     lv.add_argument("--stall-timeout", type=_number(float, 0, strict=True), default=5.0, metavar="SECONDS", help="a camera or stream with no new frame for this long has failed (opening may take twice this; default 5)")
     lv.add_argument("--reconnect", type=_number(float, 0), default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true", help="no display window: write the requested files only")

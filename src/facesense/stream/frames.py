@@ -264,7 +264,21 @@ def single_image_source(path: Path) -> ImageFolderSource:
         read_bgr_image(path)
     except DataError as exc:
         raise SourceError(str(exc).split("; remove or replace")[0]) from None
+    frames = _image_frames(path)
+    if frames > 1:  # read as one photo, which it is not quite
+        log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
+                    path, frames, path.name)
     return ImageFolderSource(path.parent, [path])
+
+
+def _image_frames(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
+        return 1
 
 
 def default_capture(target: int | str, open_timeout: float, read_timeout: float):

@@ -250,6 +250,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         log.warning("%s: a video file of %d frames read as a live stream: %d frames were dropped to keep up; to analyse every frame, download it and give the file", name, source.declared_frames, source.dropped)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         try:
+            summary["timeline_plot"] = None  # the key is always there (null: no plot)
             if expression and not source.photos:  # photos have no time to plot over: each track is one photo
                 plot = collector.plot_timeline(timeline_path(Path(opts.summary_json)), expression.classes)
                 summary["timeline_plot"] = str(plot) if plot else None

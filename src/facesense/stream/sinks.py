@@ -515,9 +515,9 @@ class TrackRecord:
         self.ages = Median()
 
     def add(self, face, time_s: float) -> None:
-        self.last_s = time_s
-        if face.held:  # its labels are the last ones again, not a new reading of the face
+        if face.held:  # its labels are the last ones again, not a new reading of the face (nor a sighting: last_s stays)
             return
+        self.last_s = time_s
         self.frames += 1
         for key, counts in self.labels.items():
             if getattr(face, key):
