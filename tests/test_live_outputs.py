@@ -363,3 +363,8 @@ def test_an_animated_gif_as_the_source_says_only_its_first_frame_is_read(tmp_pat
     assert main(["live", "--source", str(tmp_path / "anim.gif"), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
     assert "an animated image of 3 frames; it is read as a photo, its first frame only" in caplog.text
     assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1
+    # a phone's JPEG with a second picture in it (MPO) is no animation (found by review)
+    caplog.clear()
+    frames[0].convert("RGB").save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[frames[1].convert("RGB")])
+    assert main(["live", "--source", str(tmp_path / "phone.jpg"), "--no-window", *OFF]) == 0
+    assert "animated" not in caplog.text

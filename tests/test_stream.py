@@ -415,6 +415,10 @@ def test_a_small_frame_is_drawn_enlarged_so_that_its_label_leaves_the_face_in_vi
     assert image.shape == (MIN_DRAWN_SIDE, round(64 * k), 3)
     inside = image[round(18 * k): round(38 * k), round(24 * k): round(40 * k)]  # within the box: the face, not a label
     assert (np.abs(inside.astype(int) - 90) < 3).mean() > 0.95
+    assert annotate(FrameResult(Frame(0, 0.0, small), [face]), enlarge=False).shape == small.shape  # an image a client overlays boxes on
+    # a thin strip is not enlarged past a frame's size: 360 / 5 would have made 5x70000 into 360x5040000 (found by review)
+    strip = annotate(FrameResult(Frame(0, 0.0, np.zeros((5, 70000, 3), np.uint8)), []))
+    assert strip.shape == (5, 70000, 3)
 
 
 def test_the_demo_reads_grace_hopper_as_a_woman_in_both_copies(tmp_path, capsys):

@@ -11,17 +11,21 @@ _COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135
 
 
 # a frame whose short side is under this is drawn on a copy enlarged to it: a label at its
-# smallest readable size covered half of a 64x48 frame, face included
+# smallest readable size covered half of a 64x48 frame, face included; never past
+# MAX_ENLARGED_SIDE on its long side (a 60000x1 strip would have asked for gigabytes)
 MIN_DRAWN_SIDE = 360
+MAX_ENLARGED_SIDE = 1920
 
 
-def annotate(result: FrameResult, fps: float | None = None) -> np.ndarray:
-    """The frame with each face's box and label (and the FPS); a frame with a short side under
-    MIN_DRAWN_SIDE comes back enlarged to it."""
+def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True) -> np.ndarray:
+    """The frame with each face's box and label (and the FPS); with `enlarge`, a frame with a
+    short side under MIN_DRAWN_SIDE comes back enlarged toward it (the long side at most
+    MAX_ENLARGED_SIDE); without, at its own size (an image whose boxes a client overlays)."""
     import cv2
 
     image = result.frame.image.copy()
-    k = MIN_DRAWN_SIDE / min(image.shape[:2]) if 0 < min(image.shape[:2]) < MIN_DRAWN_SIDE else 1.0
+    short, long = min(image.shape[:2]), max(image.shape[:2])
+    k = min(MIN_DRAWN_SIDE / short, MAX_ENLARGED_SIDE / long) if enlarge and 0 < short < MIN_DRAWN_SIDE else 1.0
     boxes = [face.box for face in result.faces]
     if k > 1.0:
         image = cv2.resize(image, (round(image.shape[1] * k), round(image.shape[0] * k)), interpolation=cv2.INTER_LINEAR)

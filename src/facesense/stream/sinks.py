@@ -620,7 +620,7 @@ class SummaryCollector:
         busiest = sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:max_tracks]
         colours = class_colours(classes)
         series = {tid: s.all_points() for tid, s in self.timeline.items()}
-        t_end = max(record.last_s for record in self.tracks.values())
+        t_end = max(max(record.last_s for record in self.tracks.values()), *(points[-1][0] for points in series.values() if points))  # held boxes' points too
         column = {c: i for i, c in enumerate(self.timeline_classes)}
         fig = Figure(figsize=(9, 1.0 + 1.45 * len(busiest)), dpi=100, layout="constrained")
         axes = fig.subplots(len(busiest), 1, sharex=True, squeeze=False)[:, 0]
