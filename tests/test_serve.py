@@ -4,6 +4,8 @@ API, the camera WebSocket (own tracks per connection, recording), video jobs, an
 
 import asyncio
 import base64
+import csv
+import io
 import json
 import socket
 import threading
@@ -179,10 +181,17 @@ def test_each_camera_connection_has_its_own_tracks_and_recording(server, tmp_pat
             reply = json.loads(a.recv(30))
             assert reply["type"] == "result" and reply["frame"] == i
             ids_a |= {f["track_id"] for f in reply["faces"]}
+            if i == 9:  # b records from its 4th frame on
+                b.send(json.dumps({"record": True}))
+                assert json.loads(b.recv(10))["on"] is True
             if i >= 6:  # b joins later: its tracks still start from its own first id
                 b.send(frame)
                 ids_b |= {f["track_id"] for f in json.loads(b.recv(30))["faces"]}
         assert ids_a and ids_b and min(ids_b) == 1 == min(ids_a)
+        # a recording's log and timeline count from its start, not the camera's (found by a newcomer trial)
+        b.send(json.dumps({"record": False}))
+        rows = list(csv.DictReader(io.StringIO(request(server.url + json.loads(b.recv(30))["csv"])[1].decode())))
+        assert (rows[0]["frame"], float(rows[0]["time_s"])) == ("0", 0.0) and max(int(r["frame"]) for r in rows) == 2
         face = reply["faces"][0]
         assert face["expression"]["label"] and face["gender"]["label"] in ("man", "woman")
         a.send(json.dumps({"record": False}))

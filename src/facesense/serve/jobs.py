@@ -13,10 +13,11 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import FacesenseError, OutputError
+from ..stream.frames import Frame
 from ..stream.pipeline import FrameResult
 from .limits import MAX_VIDEO_FPS, over_limit
 
@@ -105,8 +106,15 @@ class Recording:
             raise
         self.collector = SummaryCollector()
         self.frames = 0
+        self.origin: Frame | None = None  # the first frame recorded: times and frame numbers count from it
 
     def add(self, result: FrameResult) -> None:
+        # the connection's clock started with the camera: a recording begun 9 s later had a
+        # timeline two thirds empty, and its log started at 9.2 s
+        if self.origin is None:
+            self.origin = result.frame
+        frame = replace(result.frame, index=result.frame.index - self.origin.index, time_s=result.frame.time_s - self.origin.time_s)
+        result = replace(result, frame=frame)
         self.log.write(result)
         self.collector.add(result, 0.0)
         self.frames += 1

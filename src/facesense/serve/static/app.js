@@ -34,14 +34,21 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function sentence(text) { // the server's messages are worded for API users: shown as a sentence
+  text = String(text || "").trim();
+  return text ? text[0].toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".") : text;
+}
+
 async function errorText(response) {
   try {
     const body = await response.json();
-    return body.error || response.statusText;
+    return sentence(body.error || response.statusText);
   } catch (_) {
     return response.status + " " + response.statusText;
   }
 }
+
+const UNREACHABLE = "Could not reach the server: is it still running? Reload the page once it is.";
 
 function needToken() {
   $("token-box").hidden = false;
@@ -84,7 +91,12 @@ async function startCamera() {
   try {
     live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
   } catch (err) {
-    setStatus("No camera: " + err.message);
+    const why = {
+      NotAllowedError: "the browser was not allowed to use it. Allow the camera for this page (the camera icon in the address bar, or the site's settings), then press Start camera again.",
+      NotFoundError: "none was found. Connect one and press Start camera again, or analyse a photo or a video below.",
+      NotReadableError: "another program is using it. Close that program and press Start camera again.",
+    };
+    setStatus("No camera: " + (why[err.name] || err.message));
     $("camera-start").disabled = false;
     return;
   }
@@ -145,6 +157,8 @@ function stopCamera(byUser = true) {
   live.last = null; // the last frame's faces are not in the picture any more
   $("camera-faces").replaceChildren();
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  canvas.hidden = true; // no grey box and old figures standing for a camera that is off
+  $("camera-stats").textContent = "— FPS · latency — ms";
   if (lost) setStatus("Camera off. The server did not finish the recording, so it was not kept.");
   else if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
 }
@@ -291,7 +305,8 @@ async function analysePhoto(file) {
   try {
     response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders() });
   } catch (err) {
-    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "Could not reach the server: " + err.message }));
+    card.setAttribute("aria-busy", "false");
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: UNREACHABLE }));
     return;
   }
   card.setAttribute("aria-busy", "false");
@@ -301,9 +316,14 @@ async function analysePhoto(file) {
     return;
   }
   const r = await response.json();
-  const summary = r.faces.length === 1 ? "1 face" : r.faces.length + " faces";
-  const parts = [el("img", { src: "data:image/jpeg;base64," + r.annotated_jpeg_base64, alt: file.name + " with " + summary + " marked" }),
-    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") })];
+  const summary = r.faces.length === 0 ? "No face found" : r.faces.length === 1 ? "1 face" : r.faces.length + " faces";
+  // the annotated photo full size in a tab of its own (a card is too narrow to read its labels), and to keep
+  const bytes = Uint8Array.from(atob(r.annotated_jpeg_base64), (c) => c.charCodeAt(0));
+  const annotated = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+  const stem = file.name.replace(/\.[^.]*$/, "");
+  const parts = [el("a", { href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + summary.toLowerCase() + " marked" })),
+    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") }),
+    el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
 }
@@ -363,10 +383,10 @@ async function uploadVideo(file) {
       bar.value = s.progress;
       // a header can declare fewer frames than the video has: then no total is shown
       const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
-      state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done" + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : s.state === "cancelled" ? "Cancelled" : "Failed";
+      state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done: " + file.name + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : s.state === "cancelled" ? "Cancelled" : "Failed";
       announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
       if (s.state === "done" || s.state === "failed" || s.state === "cancelled") videoJob = null; // ended: nothing to cancel, its files stay
-      if (s.state === "failed") { fail("Failed", s.error); return; }
+      if (s.state === "failed") { fail("Failed", sentence(s.error)); return; }
       if (s.state === "cancelled") { fail("Cancelled", "the job was cancelled before it finished"); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
@@ -383,7 +403,7 @@ async function uploadVideo(file) {
   } catch (err) {
     if (err.name === "AbortError") return; // replaced by a newer upload
     // fetch fails with a TypeError when the server stopped or the network went: say so instead of freezing
-    fail("Failed", (err instanceof TypeError ? "Could not reach the server: " : "Unexpected answer from the server: ") + err.message);
+    fail("Failed", err instanceof TypeError ? UNREACHABLE : "Unexpected answer from the server: " + err.message);
   }
 }
 
