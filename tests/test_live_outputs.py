@@ -368,3 +368,21 @@ def test_an_animated_gif_as_the_source_says_only_its_first_frame_is_read(tmp_pat
     frames[0].convert("RGB").save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[frames[1].convert("RGB")])
     assert main(["live", "--source", str(tmp_path / "phone.jpg"), "--no-window", *OFF]) == 0
     assert "animated" not in caplog.text
+
+
+def test_an_output_whose_folder_turned_read_only_is_named_not_its_temp_file(tmp_path, monkeypatch):
+    """With the folder made read-only mid-run, removing the temp file failed too, and its
+    PermissionError named the hidden temp file instead of the output (found by a bug hunt)."""
+    from pathlib import Path
+
+    from facesense.errors import OutputError
+    from facesense.stream import sinks
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(sinks.os, "replace", refused)
+    monkeypatch.setattr(Path, "unlink", refused)
+    with pytest.raises(OutputError, match=r"a\.csv: cannot be written: permission denied") as failure:
+        sinks._commit(tmp_path / ".a.csv.tmp", tmp_path / "a.csv")
+    assert ".tmp" not in str(failure.value)

@@ -6,6 +6,7 @@ run leaves complete files (or none), never half-written ones.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -137,7 +138,8 @@ def _commit(tmp: Path, path: Path) -> None:
     try:
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder made read-only mid-run refuses this too: the error to give is the rename's, naming the output
+            tmp.unlink(missing_ok=True)
         raise write_failure(path, exc) from None
 
 
