@@ -129,8 +129,12 @@ def class_fields(classes: list[str], probs: np.ndarray) -> dict:
 
 def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> list[dict]:
     """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age model;
-    each crop is taken whole as the face box, as a detector's box would be."""
+    each crop is taken whole as the face box, as a detector's box would be, and aligned first
+    where the model was trained on aligned faces, as `gender_age --crops` and evaluate align it."""
+    from .runtime.align import crop_preparer
+
     model = load_age_model(backend, device=device)
+    prepare = crop_preparer(model.spec)
     rows: list[dict] = []
     for path in expand_inputs(inputs):
         try:
@@ -140,7 +144,7 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
                 raise
             rows.append({"path": str(path), "pred": None, "error": listed_reason(exc)})
             continue
-        estimate = model.result(model.predict([image], color_order="RGB")[0])
+        estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
         rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
     return rows
 
