@@ -247,3 +247,24 @@ def test_the_photo_search_keeps_small_faces_under_a_false_face_the_finer_search_
             return [close_up] if width is None else [eye]
 
     assert detect_photo(CloseUp(), np.zeros((3000, 4000, 3), np.uint8)) == [close_up]
+
+
+def test_a_panorama_is_searched_by_its_short_side_too():
+    """The second search was 4x the first's width whatever the shape: a 12000x700 panorama was
+    searched 1280 px wide, its 100 px faces shrunk to 10 px, none found (found by a bug hunt)."""
+    from facesense.stream.detect import detect_photo, photo_fine_width
+
+    assert photo_fine_width(4000, 3000, 320) == 1280  # a 4:3 photo as before
+    assert photo_fine_width(12000, 700, 320) == 12000  # its short side whole: 8.4 megapixels
+    assert photo_fine_width(60000, 300, 320) * 300 * 300 <= 10_000_000 * 60000  # within the pixel budget
+    widths = []
+
+    class Searches:
+        detect_width = 320
+
+        def detect(self, image, width=None):
+            widths.append(width)
+            return []
+
+    detect_photo(Searches(), np.zeros((700, 12000, 3), np.uint8))
+    assert widths == [None, 12000]

@@ -201,6 +201,23 @@ PHOTO_FINE_FACTOR = 4
 PART_OF_FACE_AREA = 0.25  # a fine box this much smaller than a face it lies in is part of it
 
 
+# the second search's short side is at least this many times the first's width x 3/4 (a 4:3
+# photo's short side at 4x), so a panorama's faces are not shrunk by its width alone (a
+# 12000x700 panorama searched 1280 px wide had its 100 px faces at 10 px); within a pixel budget
+PHOTO_FINE_SHORT_SIDE = 0.75 * PHOTO_FINE_FACTOR
+PHOTO_FINE_MAX_PIXELS = 10_000_000
+
+
+def photo_fine_width(width: int, height: int, base: int) -> int:
+    """The width a photo is searched at the second time: 4x the first search's, or wider for a
+    panorama, so that its short side gets as many pixels as a 4:3 photo's would; at most the
+    photo's own width and PHOTO_FINE_MAX_PIXELS."""
+    by_width = PHOTO_FINE_FACTOR * base
+    by_short_side = round(width * PHOTO_FINE_SHORT_SIDE * base / max(1, min(width, height)))
+    budget = int(width * (PHOTO_FINE_MAX_PIXELS / max(1, width * height)) ** 0.5)
+    return min(width, max(by_width, min(by_short_side, budget)))
+
+
 def detect_photo(detector, image: np.ndarray) -> list[Box]:
     """A photo's faces, small ones too. A video frame is searched at the detector's detect_width
     (320 px by default: the real-time budget), where a face under about 10 px is lost: in a phone
@@ -208,7 +225,7 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     4x that width (up to its own): a face both searches find is kept once, at the higher score."""
     boxes = detector.detect(image)
     base = getattr(detector, "detect_width", 0)
-    fine = min(image.shape[1], PHOTO_FINE_FACTOR * base)
+    fine = photo_fine_width(image.shape[1], image.shape[0], base)
     if base <= 0 or fine < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
     # a fine box mostly inside a face the first search found, at under a quarter of its area, is
