@@ -251,20 +251,29 @@ def test_the_photo_search_keeps_small_faces_under_a_false_face_the_finer_search_
 
 def test_a_panorama_is_searched_by_its_short_side_too():
     """The second search was 4x the first's width whatever the shape: a 12000x700 panorama was
-    searched 1280 px wide, its 100 px faces shrunk to 10 px, none found (found by a bug hunt)."""
-    from facesense.stream.detect import detect_photo, photo_fine_width
+    searched 1280 px wide, its 100 px faces shrunk to 10 px, none found (found by a bug hunt).
+    It is searched in tiles of a normal second search's size (searched whole it took gigabytes;
+    found by review), each face once, in the photo's coordinates."""
+    from facesense.runtime.faces import Box
+    from facesense.stream.detect import detect_photo, photo_fine_scale
 
-    assert photo_fine_width(4000, 3000, 320) == 1280  # a 4:3 photo as before
-    assert photo_fine_width(12000, 700, 320) == 12000  # its short side whole: 8.4 megapixels
-    assert photo_fine_width(60000, 300, 320) * 300 * 300 <= 10_000_000 * 60000  # within the pixel budget
-    widths = []
+    assert photo_fine_scale(4000, 3000, 320) == 0.32  # a 4:3 photo as before: 1280 px wide
+    assert photo_fine_scale(12000, 700, 320) == 1.0  # its short side whole
+    assert photo_fine_scale(1_000_000, 1, 320) == 0.00128  # too thin for a face: not widened
+    panorama = np.zeros((700, 12000, 3), np.uint8)
+    columns = np.arange(12000)
+    panorama[:, :, 0], panorama[:, :, 1] = columns % 256, columns // 256  # each column says where it is
+    calls = []
 
     class Searches:
         detect_width = 320
 
         def detect(self, image, width=None):
-            widths.append(width)
-            return []
+            calls.append((image.shape[1], width))
+            start = int(image[0, 0, 0]) + 256 * int(image[0, 0, 1])  # where this tile begins in the panorama
+            # one face at x 2000-2100, found wherever a tile holds it whole
+            return [Box(2000 - start, 300, 100, 110, 0.9)] if width and 0 <= 2000 - start <= image.shape[1] - 100 else []
 
-    detect_photo(Searches(), np.zeros((700, 12000, 3), np.uint8))
-    assert widths == [None, 12000]
+    found = detect_photo(Searches(), panorama)
+    assert calls[0] == (12000, None) and len(calls) > 3 and all(shape <= 1280 and width == shape for shape, width in calls[1:])
+    assert [(b.x, b.y, b.w, b.h) for b in found] == [(2000, 300, 100, 110)]

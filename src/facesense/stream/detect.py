@@ -201,21 +201,58 @@ PHOTO_FINE_FACTOR = 4
 PART_OF_FACE_AREA = 0.25  # a fine box this much smaller than a face it lies in is part of it
 
 
-# the second search's short side is at least this many times the first's width x 3/4 (a 4:3
-# photo's short side at 4x), so a panorama's faces are not shrunk by its width alone (a
-# 12000x700 panorama searched 1280 px wide had its 100 px faces at 10 px); within a pixel budget
+# a panorama's second search gives its short side as many pixels as a 4:3 photo's gets (3/4 of
+# the 4x width): searched 1280 px wide, a 12000x700 panorama had its 100 px faces at 10 px. It
+# is searched in overlapping tiles of a normal second search's size (memory stays that of one;
+# searched whole it took gigabytes), within a budget of scaled pixels (time)
 PHOTO_FINE_SHORT_SIDE = 0.75 * PHOTO_FINE_FACTOR
 PHOTO_FINE_MAX_PIXELS = 10_000_000
+MIN_FACE_SIDE = 20  # px: a photo thinner than this holds no face to find
 
 
-def photo_fine_width(width: int, height: int, base: int) -> int:
-    """The width a photo is searched at the second time: 4x the first search's, or wider for a
-    panorama, so that its short side gets as many pixels as a 4:3 photo's would; at most the
-    photo's own width and PHOTO_FINE_MAX_PIXELS."""
-    by_width = PHOTO_FINE_FACTOR * base
-    by_short_side = round(width * PHOTO_FINE_SHORT_SIDE * base / max(1, min(width, height)))
-    budget = int(width * (PHOTO_FINE_MAX_PIXELS / max(1, width * height)) ** 0.5)
-    return min(width, max(by_width, min(by_short_side, budget)))
+def photo_fine_scale(width: int, height: int, base: int) -> float:
+    """The scale of a photo's second search: 4x the first search's width over the photo's, or
+    more for a panorama (see PHOTO_FINE_SHORT_SIDE); never above 1 (the photo's own pixels)."""
+    scale = min(1.0, PHOTO_FINE_FACTOR * base / max(1, width))
+    short = min(width, height)
+    if short >= MIN_FACE_SIDE:
+        wanted = min(1.0, PHOTO_FINE_SHORT_SIDE * base / short)
+        budget = (PHOTO_FINE_MAX_PIXELS / (width * height)) ** 0.5
+        scale = max(scale, min(wanted, budget))
+    return scale
+
+
+def _fine_search(detector, image: np.ndarray, scale: float, base: int) -> list[Box]:
+    """The second search at `scale`: whole where that is at most twice a normal second search's
+    width, else in tiles along the long side, each a normal one's width once scaled, overlapping
+    by the short side (a face is never taller than the photo) or half a tile, whichever is less."""
+    from dataclasses import replace
+
+    height, width = image.shape[:2]
+    tile = PHOTO_FINE_FACTOR * base  # scaled pixels along the long side
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side * scale <= 2 * tile:
+        return detector.detect(image, width=max(1, round(width * scale)))
+    span = int(tile / scale)  # a tile's length in the photo's pixels
+    step = max(1, span - int(min(short_side, span / 2)))
+    starts = list(range(0, max(1, long_side - span), step)) + [max(0, long_side - span)]
+    found: list[Box] = []
+    for start in dict.fromkeys(starts):
+        part = image[:, start:start + span] if width >= height else image[start:start + span]
+        dx, dy = (start, 0) if width >= height else (0, start)
+        for box in detector.detect(part, width=max(1, round(part.shape[1] * scale))):
+            landmarks = box.landmarks + np.array([dx, dy], np.float32) if box.landmarks is not None else None
+            found.append(replace(box, x=box.x + dx, y=box.y + dy, landmarks=landmarks))
+    return _once(found)
+
+
+def _once(boxes: list[Box]) -> list[Box]:
+    """Each face once: the highest-scoring of boxes that cover it."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if not _overlaps(box, kept):
+            kept.append(box)
+    return kept
 
 
 def detect_photo(detector, image: np.ndarray) -> list[Box]:
@@ -225,14 +262,14 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     4x that width (up to its own): a face both searches find is kept once, at the higher score."""
     boxes = detector.detect(image)
     base = getattr(detector, "detect_width", 0)
-    fine = photo_fine_width(image.shape[1], image.shape[0], base)
-    if base <= 0 or fine < 1.5 * base:  # searched whole already, or barely larger than searched
+    scale = photo_fine_scale(image.shape[1], image.shape[0], base)
+    if base <= 0 or image.shape[1] * scale < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
     # a fine box mostly inside a face the first search found, at under a quarter of its area, is
     # a part of that face (an eye, a mouth): it would push the face out. Unless the face is a
     # false one over a group: the fine search does not find it whole, and two or more small boxes
     # in it outscore it; there the higher scores win.
-    found = detector.detect(image, width=fine)
+    found = _fine_search(detector, image, scale, base)
 
     def inside(box: Box, face: Box) -> bool:
         return _overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h
@@ -243,11 +280,7 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
 
     faces = [face for face in boxes if not false_face(face)]
     finer = [box for box in found if not any(inside(box, face) for face in faces)]
-    kept: list[Box] = []
-    for box in sorted(boxes + finer, key=lambda b: -b.score):
-        if not _overlaps(box, kept):
-            kept.append(box)
-    return kept
+    return _once(boxes + finer)
 
 
 
