@@ -260,6 +260,7 @@ def test_a_panorama_is_searched_by_its_short_side_too():
     assert photo_fine_scale(4000, 3000, 320) == 0.32  # a 4:3 photo as before: 1280 px wide
     assert photo_fine_scale(12000, 700, 320) == 1.0  # its short side whole
     assert photo_fine_scale(1_000_000, 1, 320) == 0.00128  # too thin for a face: not widened
+    assert round(photo_fine_scale(1280, 200_000, 320), 3) == 0.198  # a tall strip: within the pixel budget
     panorama = np.zeros((700, 12000, 3), np.uint8)
     columns = np.arange(12000)
     panorama[:, :, 0], panorama[:, :, 1] = columns % 256, columns // 256  # each column says where it is
@@ -277,3 +278,23 @@ def test_a_panorama_is_searched_by_its_short_side_too():
     found = detect_photo(Searches(), panorama)
     assert calls[0] == (12000, None) and len(calls) > 3 and all(shape <= 1280 and width == shape for shape, width in calls[1:])
     assert [(b.x, b.y, b.w, b.h) for b in found] == [(2000, 300, 100, 110)]
+
+
+def test_a_strip_of_any_length_is_searched_in_pieces_or_not_at_all():
+    """A photo's first search ran whole at the detector's width: a 1 x 100000 strip took 700 MB,
+    and a server takes 40-megapixel images (found by review). A long strip is searched in pieces
+    of a normal search's size; one too thin to hold a face is not searched."""
+    from facesense.stream.detect import detect_photo
+
+    sizes = []
+
+    class Searches:
+        detect_width = 320
+
+        def detect(self, image, width=None):
+            sizes.append(image.shape[:2])
+            return []
+
+    assert detect_photo(Searches(), np.zeros((100_000, 1, 3), np.uint8)) == [] and sizes == []
+    detect_photo(Searches(), np.zeros((200_000, 400, 3), np.uint8))
+    assert len(sizes) > 10 and max(h for h, _ in sizes) <= 2 * 1280 * 400 / 320

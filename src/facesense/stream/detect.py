@@ -216,16 +216,16 @@ def photo_fine_scale(width: int, height: int, base: int) -> float:
     scale = min(1.0, PHOTO_FINE_FACTOR * base / max(1, width))
     short = min(width, height)
     if short >= MIN_FACE_SIDE:
-        wanted = min(1.0, PHOTO_FINE_SHORT_SIDE * base / short)
-        budget = (PHOTO_FINE_MAX_PIXELS / (width * height)) ** 0.5
-        scale = max(scale, min(wanted, budget))
-    return scale
+        scale = max(scale, min(1.0, PHOTO_FINE_SHORT_SIDE * base / short))
+    return min(scale, (PHOTO_FINE_MAX_PIXELS / max(1, width * height)) ** 0.5)  # a tall strip too
 
 
-def _fine_search(detector, image: np.ndarray, scale: float, base: int) -> list[Box]:
-    """The second search at `scale`: whole where that is at most twice a normal second search's
+def _search(detector, image: np.ndarray, scale: float, base: int) -> list[Box]:
+    """A search of a photo at `scale`: whole where that is at most twice a normal second search's
     width, else in tiles along the long side, each a normal one's width once scaled, overlapping
-    by the short side (a face is never taller than the photo) or half a tile, whichever is less."""
+    by the short side (a face is never taller than the photo) or half a tile, whichever is less.
+    Memory stays that of one normal search whatever the photo's shape (a 1 x 100000 strip
+    searched whole took 700 MB at the first search's scale)."""
     from dataclasses import replace
 
     height, width = image.shape[:2]
@@ -260,16 +260,23 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
     (320 px by default: the real-time budget), where a face under about 10 px is lost: in a phone
     photo 4000 px wide, faces 90 px wide were all missed. A photo has time for a second search at
     4x that width (up to its own): a face both searches find is kept once, at the higher score."""
-    boxes = detector.detect(image)
     base = getattr(detector, "detect_width", 0)
-    scale = photo_fine_scale(image.shape[1], image.shape[0], base)
-    if base <= 0 or image.shape[1] * scale < 1.5 * base:  # searched whole already, or barely larger than searched
+    if base <= 0:  # it searches every frame whole
+        return detector.detect(image)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_FACE_SIDE:  # no face fits: a 1 x 40,000,000 strip would be 31,000 searches for nothing
+        return []
+    coarse = min(1.0, base / width)
+    # at the detector's own width, as a video frame is searched, unless that is a strip too long for one search
+    boxes = detector.detect(image) if max(height, width) * coarse <= 2 * PHOTO_FINE_FACTOR * base else _search(detector, image, coarse, base)
+    scale = photo_fine_scale(width, height, base)
+    if width * scale < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
     # a fine box mostly inside a face the first search found, at under a quarter of its area, is
     # a part of that face (an eye, a mouth): it would push the face out. Unless the face is a
     # false one over a group: the fine search does not find it whole, and two or more small boxes
     # in it outscore it; there the higher scores win.
-    found = _fine_search(detector, image, scale, base)
+    found = _search(detector, image, scale, base)
 
     def inside(box: Box, face: Box) -> bool:
         return _overlaps(box, [face]) and box.w * box.h < PART_OF_FACE_AREA * face.w * face.h
