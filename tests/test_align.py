@@ -88,7 +88,7 @@ def test_crop_aligner_builds_its_detector_once_across_threads(monkeypatch):
             time.sleep(0.05)  # wide window for a race
             built.append(self)
 
-        def detect(self, image):
+        def detect(self, image, width=None):
             return []
 
     monkeypatch.setattr(align, "CenterFaceDetector", SlowDetector)
