@@ -701,3 +701,20 @@ def test_validation_sets_compare_pixels_between_runs_whose_inputs_were_made_alik
     rows = [run({"a1", "a2", "a3"}), run({"b1", "b2", "b3"}), run({"c1", "c2", "c3"}, size=32), run({"a1", "a2", "a3"})]
     note = validation_sets(rows)
     assert [r["val_set"] for r in rows] == ["A", "B", "A", "A"] and "2 different sets of samples (val_set; 0 samples are in all of them)" in note
+
+
+def test_a_shipped_checkpoint_knows_its_training_images_by_its_runtime_copys_digests(tmp_path):
+    """The shipped .pt files have no run folder: scored on a copy or subset of their training
+    data they gave no note, where their ONNX copies did (found by a bug hunt)."""
+    import shutil
+
+    from facesense.data.digests import trained_digests
+    from facesense.eval.evaluate import shipped_runtime_digests
+    from facesense.onnx_files import onnx_metadata
+    from facesense.runtime.assets import shipped_model_path
+
+    shipped = shipped_model_path("gender")
+    runtime = shipped_model_path("gender", ".int8.onnx")
+    digests = shipped_runtime_digests(shipped)
+    assert digests and digests == trained_digests(onnx_metadata(runtime), runtime)
+    assert shipped_runtime_digests(Path(shutil.copy(shipped, tmp_path / "gender.pt"))) is None  # only the shipped file itself

@@ -213,6 +213,11 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys, caplog):
     assert not any(r["split"] == "test" and ":" in r["id"] for r in manifest)  # gender-only data is never test
     assert f"the test split (23 faces) is held out and not scored here: facesense evaluate {run} --data {utk} --split test" in caplog.text
 
+    # another model scored on the extra data's "val" by this run's split: refused for what it is,
+    # not with the main data's stratify column ('no column race'; found by a bug hunt)
+    capsys.readouterr()
+    assert main(["evaluate", "gender", "--data", str(extra), "--split", "val", "--split-from", run, "--out", str(tmp_path / "ev_extra")]) == 2
+    assert "trained on all but a validation share of it (extra_data)" in capsys.readouterr().err
     onnx_path = tmp_path / "ga.onnx"
     assert main(["export", run, "--out", str(onnx_path)]) == 0
     assert "never calibrated" not in caplog.text  # best.pt carries its temperature
@@ -579,3 +584,16 @@ def test_a_moved_gender_age_run_resumes_and_its_export_scores_the_rows_it_held_o
     # with --where too: the unreadable rows it leaves out are still the draw's (refused before; found by review)
     for race in RACES:
         assert main(["evaluate", str(onnx_path), "--data", str(Path(moved) / "utk"), "--split", "test", "--skip-bad", "--where", f"race={race}", "--out", str(tmp_path / f"ev_{race}")]) == 0
+
+
+def test_where_on_ages_applies_after_the_rows_without_a_number_are_skipped(tmp_path, capsys):
+    """`--where age>=18 --skip-bad` on data with one blank age was refused ('>= needs numbers'),
+    though --skip-bad leaves such rows out (found by a bug hunt)."""
+    utk = write_age_manifest(tmp_path / "utk", n=20)
+    rows = list(csv.reader(open(utk / "labels.csv")))
+    rows[3][2] = ""
+    csv.writer(open(utk / "labels.csv", "w", newline="")).writerows(rows)
+    out = tmp_path / "ev"
+    assert main(["evaluate", "gender_age", "--data", str(utk), "--skip-bad", "--where", "age>=18", "--out", str(out)]) == 0, capsys.readouterr().err
+    scored = list(csv.DictReader(open(out / "age_predictions.csv")))
+    assert scored and all(float(r["age"]) >= 18 for r in scored) and len(scored) == sum(1 for r in rows[1:] if r[2] and float(r[2]) >= 18)

@@ -260,7 +260,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     held_out = recorded_held_out(_export_metadata(split_from) if split_from else scorer.metadata) if config is not None else None
     if config is not None:  # rows the split's model dropped by its label_map were not in its draw
         samples = samples.subset(np.flatnonzero(~dropped_by_map(samples.labels, config.get("label_map"))))
-    samples, drawn = select_rows(samples, config, split, list(where), data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
+    # --where after the rows whose age is no number are skipped: `age>=18` refused data with one blank age, --skip-bad or not
+    samples, drawn = select_rows(samples, config, split, [], data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
@@ -270,6 +271,10 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         dropped = set(bad)
         samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
+    keep = where_mask(samples, list(where))
+    if not keep.any():
+        raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
+    samples = samples.subset(np.flatnonzero(keep))
     images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
     if config is not None:
         from .evaluate import check_held_out
