@@ -277,6 +277,8 @@ def _evaluate(args) -> None:
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     if m.get("skipped"):
         log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")
+    if m.get("dropped_by_label_map"):
+        log.warning("left out %d sample(s) whose label the label map drops (null); they are not in these metrics", m["dropped_by_label_map"])
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):

@@ -295,6 +295,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     low, high = central_interval(age_probs, scorer.bins, 0.9)
     groups = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by) if group_by else None
     m = {"model": str(model), "data": str(data), "split": split, "where": list(where), "skipped": len(samples.skipped), **age_metrics(years, sd, ages, groups, low, high)}
+    if split is not None and split_from:  # whose draw the rows are
+        m["split_from"] = str(split_from)
     if group_by:
         m["group_by"] = group_by.lower()
     from .evaluate import training_data_note, training_images_among

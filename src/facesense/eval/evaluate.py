@@ -441,6 +441,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     path = loaded.path
     history = path.parent / "history.csv" if path is not None and path.is_file() else None
     extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped, "_skipped": list(samples.skipped)}
+    if split is not None and split_from:  # whose draw the rows are: not this model's own split
+        extra["split_from"] = str(split_from)
     if group_by is not None:
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
@@ -457,5 +459,5 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["without_training_pixels"] = {"n": int(rest.sum()), "accuracy": float((pred == y[rest]).mean()), "macro_f1": macro_f1(y[rest], pred, len(loaded.classes))}
         log.warning("on the %d images without a training image's pixels: accuracy %.4f, macro-F1 %.4f", rest.sum(), extra["without_training_pixels"]["accuracy"], extra["without_training_pixels"]["macro_f1"])
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
-    title = f"{name} on {Path(str(data)).name}" + (f" [{split}]" if split else "")
+    title = f"{name} on {Path(str(data)).name}" + (f" [{split}" + (f", {split_from}'s draw]" if split_from else "]") if split else "")
     return write_evaluation(Path(out_dir), ids, y, probs, loaded.classes, mean_log_loss(y, probs), title, history if history and history.is_file() else None, extra=extra)
