@@ -254,7 +254,9 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     # scoring run4 on run's validation split takes some of run4's own training samples: counted
     caplog.clear()
     assert main(["evaluate", run4, "--data", str(folders3), "--split", "val", "--split-from", run, "--out", str(tmp_path / "e4")]) == 0
-    assert json.loads((tmp_path / "e4" / "metrics.json").read_text())["split_from"] == run  # whose draw: recorded (found by a bug hunt)
+    import json as jsonlib  # (the name json is bound further down in this function)
+
+    assert jsonlib.loads((tmp_path / "e4" / "metrics.json").read_text())["split_from"] == run  # whose draw: recorded (found by a bug hunt)
     assert "samples scored here (its split_manifest.csv)" in caplog.text
     capsys.readouterr()
     assert main(["compare", str(Path(run).parent), "--out", str(out)]) == 2  # the folder holding the runs
