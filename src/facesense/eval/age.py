@@ -191,19 +191,15 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     return lines
 
 
-def select_rows(samples: Samples, model_config: dict | None, split: str | None, where: list[str], data, model_path: Path | None = None, pixels_checked: bool = False,
-                held_out: dict[str, str] | None = None) -> tuple[Samples, Samples]:
+def select_rows(samples: Samples, model_config: dict | None, split: str | None, data, model_path: Path | None = None, pixels_checked: bool = False,
+                held_out: dict[str, str] | None = None) -> Samples:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
-    that file is at hand, else recomputed from the model's config), then the --where conditions;
-    and the split's rows before --where (to check against the rows it held out)."""
-    if split is not None:
-        from .evaluate import select_split
+    that file is at hand, else recomputed from the model's config); all rows without a split."""
+    if split is None:
+        return samples
+    from .evaluate import select_split
 
-        samples = samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked, held_out=held_out))
-    keep = where_mask(samples, where)
-    if not keep.any():
-        raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
-    return samples.subset(np.flatnonzero(keep)), samples
+    return samples.subset(select_split(samples, split, model_config or {}, data, model_path, pixels_checked=pixels_checked, held_out=held_out))
 
 
 def _export_metadata(model: str | Path) -> dict | None:
@@ -261,7 +257,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if config is not None:  # rows the split's model dropped by its label_map were not in its draw
         samples = samples.subset(np.flatnonzero(~dropped_by_map(samples.labels, config.get("label_map"))))
     # --where after the rows whose age is no number are skipped: `age>=18` refused data with one blank age, --skip-bad or not
-    samples, drawn = select_rows(samples, config, split, [], data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
+    samples = drawn = select_rows(samples, config, split, data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
     bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
@@ -280,7 +276,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         from .evaluate import check_held_out
 
         def unreadable():  # those scored, and those --where left out (decoded only here)
-            left_out = drawn.subset([i for i, sample_id in enumerate(drawn.ids) if sample_id not in set(samples.ids)])
+            scored = set(samples.ids)
+            left_out = drawn.subset([i for i, sample_id in enumerate(drawn.ids) if sample_id not in scored])
             decode(left_out, scorer.spec, skip_bad=True, prepare=scorer.prepare)
             return [i for i, _ in samples.skipped + left_out.skipped]
 
