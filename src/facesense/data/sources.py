@@ -325,11 +325,11 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         rows.append(values.astype(np.uint8))
         lines.append((line_no, {"usage": row.get("usage"), "emotion": row.get("emotion")}))  # not its pixel text: 8 kB a row
     # the face size is the rows' most common one: a first row cut short made every other row "bad"
-    sizes = Counter(len(r) for r in rows)
-    side = int(round(max(sizes, key=sizes.get) ** 0.5)) if rows else 48
+    common = Counter(len(r) for r in rows).most_common(1)[0][0] if rows else 48 * 48
+    side = int(round(common ** 0.5))
     odd = [i for i, r in enumerate(rows) if len(r) != side * side]
     for i in odd:
-        expected = f"expected {side * side} ({side}x{side}, as most rows have)" if len(rows[i]) != max(sizes, key=sizes.get) else "not a square image"
+        expected = f"expected {side * side} ({side}x{side}, as most rows have)" if len(rows[i]) != common else "not a square image"
         bad(ids[i], *lines[i], f"{len(rows[i])} pixel values, {expected}")
     if odd:
         keep = sorted(set(range(len(rows))) - set(odd))

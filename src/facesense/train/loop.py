@@ -196,6 +196,7 @@ class Trainer:
         # per-sample targets, indexed by the batches' sample indices
         self.label_targets = None
         self.votes_sha256 = None  # of the vote table's rows used: a resumed run learns from the same votes
+        self.data_rows_sha256 = rows_digest(data.manifest_rows)  # in each checkpoint: the data do not change during a run
         cpu_targets = data.splits["train"].targets
         if cfg.soft_labels:
             train, cpu_targets, self.label_targets = self._crowd_labels(train, cpu_targets)
@@ -264,7 +265,7 @@ class Trainer:
     def _state(self, epoch: int) -> dict:
         return {
             "epoch": epoch,
-            "data_rows_sha256": rows_digest(self.data.manifest_rows),
+            "data_rows_sha256": self.data_rows_sha256,
             "teacher_sha256": self.teachers.digests if self.teachers else None,
             "soft_labels_sha256": self.votes_sha256,
             "optimizer_state": self.optimizer.state_dict(),
