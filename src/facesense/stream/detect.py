@@ -229,10 +229,10 @@ def _search(detector, image: np.ndarray, scale: float, base: int) -> list[Box]:
     from dataclasses import replace
 
     height, width = image.shape[:2]
+    if _in_one_search(image, scale, base):
+        return detector.detect(image, width=max(1, round(width * scale)))
     tile = PHOTO_FINE_FACTOR * base  # scaled pixels along the long side
     long_side, short_side = max(width, height), min(width, height)
-    if long_side * scale <= 2 * tile:
-        return detector.detect(image, width=max(1, round(width * scale)))
     span = int(tile / scale)  # a tile's length in the photo's pixels
     step = max(1, span - int(min(short_side, span / 2)))
     starts = list(range(0, max(1, long_side - span), step)) + [max(0, long_side - span)]
@@ -244,6 +244,11 @@ def _search(detector, image: np.ndarray, scale: float, base: int) -> list[Box]:
             landmarks = box.landmarks + np.array([dx, dy], np.float32) if box.landmarks is not None else None
             found.append(replace(box, x=box.x + dx, y=box.y + dy, landmarks=landmarks))
     return _once(found)
+
+
+def _in_one_search(image: np.ndarray, scale: float, base: int) -> bool:
+    """Whether a photo at `scale` is searched whole: its long side at most twice a normal second search's width."""
+    return max(image.shape[:2]) * scale <= 2 * PHOTO_FINE_FACTOR * base
 
 
 def _once(boxes: list[Box]) -> list[Box]:
@@ -268,7 +273,7 @@ def detect_photo(detector, image: np.ndarray) -> list[Box]:
         return []
     coarse = min(1.0, base / width)
     # at the detector's own width, as a video frame is searched, unless that is a strip too long for one search
-    boxes = detector.detect(image) if max(height, width) * coarse <= 2 * PHOTO_FINE_FACTOR * base else _search(detector, image, coarse, base)
+    boxes = detector.detect(image) if _in_one_search(image, coarse, base) else _search(detector, image, coarse, base)
     scale = photo_fine_scale(width, height, base)
     if width * scale < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes

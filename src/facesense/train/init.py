@@ -66,29 +66,34 @@ def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> se
 def check_frozen_loaded(model: nn.Module, prefixes: list[str], loaded: set[str], init_from: str) -> None:
     """A frozen parameter that init_from did not load (another shape: a 3-channel checkpoint's
     first layer in a 1-channel model) would stay as randomly initialised for the whole run."""
-    missed = [n for n, _ in model.named_parameters() if any(n.startswith(p) for p in prefixes) and n not in loaded]
+    missed = [n for n, _ in model.named_parameters() if frozen_by(n, prefixes) and n not in loaded]
     if missed:
         raise FacesenseError(f"freeze={prefixes}: {missed[0]}{f' and {len(missed) - 1} more' if len(missed) > 1 else ''} would stay frozen at random values: "
                              f"init_from={init_from} has no tensor of that name and shape; freeze only layers it loads, or leave freeze out")
 
 
+def frozen_by(name: str, prefixes: list[str]) -> bool:
+    """Whether `freeze` stops a parameter of this name: it starts with one of the prefixes."""
+    return any(name.startswith(p) for p in prefixes)
+
+
 def frozen_batch_norms(model: nn.Module, prefixes: list[str]) -> list[tuple[str, nn.Module]]:
     """(name, layer) of the batch-norm layers under the frozen prefixes: their running statistics
     stay as they came."""
-    return [(n, m) for n, m in model.named_modules() if n and any(n.startswith(p) for p in prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [(n, m) for n, m in model.named_modules() if n and frozen_by(n, prefixes) and isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def freeze(model: nn.Module, prefixes: list[str], quiet: bool = False) -> int:
     """Stop gradients for parameters whose names start with any prefix; batch-norm layers inside
     keep their running statistics fixed too (they are put in eval mode by the trainer's hook)."""
     names = [n for n, _ in model.named_parameters()]
-    unused = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    unused = [p for p in prefixes if not any(frozen_by(n, [p]) for n in names)]
     if unused:
         tops = sorted({n.split(".")[0] for n in names})
         raise FacesenseError(f"freeze: no parameters start with {unused}; top-level names are {tops}")
     count = 0
     for name, param in model.named_parameters():
-        if any(name.startswith(p) for p in prefixes):
+        if frozen_by(name, prefixes):
             param.requires_grad_(False)
             count += 1
     if not any(param.requires_grad for param in model.parameters()):
