@@ -4,7 +4,8 @@ frame is searched (the detector's 320 px) and as photos are searched (that, then
 
 The photos are 4000 x 3000 canvases, as a phone takes them, holding a group of five faces at
 several sizes: matplotlib's public-domain portrait (Grace Hopper) five times, and, where
-../shared/data is at hand, its multi_face.jpg (five people) scaled onto the canvas.
+../shared/data is at hand, its multi_face.jpg (five people) scaled onto the canvas; and a
+12000 x 700 panorama with the portrait eight times, faces about 100 px wide.
 
     python bench/photo_faces.py [--detectors centerface,haar_alt2] [--repeats 3]
 """
@@ -23,18 +24,36 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CANVAS = (3000, 4000)  # rows, columns
 
 
-def hopper_group(face_width: int) -> np.ndarray:
-    """Five copies of the portrait side by side, her face about `face_width` px wide (it fills
-    about 45% of the portrait's width)."""
+def portrait(face_width: int) -> np.ndarray:
+    """The portrait scaled so that her face is about `face_width` px wide (it fills about 45% of
+    the portrait's width)."""
     from facesense.stream.demo import demo_photo
 
     face = demo_photo()
     width = round(face_width / 0.45)
-    small = cv2.resize(face, (width, face.shape[0] * width // face.shape[1]), interpolation=cv2.INTER_AREA)
+    return cv2.resize(face, (width, face.shape[0] * width // face.shape[1]), interpolation=cv2.INTER_AREA)
+
+
+def hopper_group(face_width: int) -> np.ndarray:
+    """Five copies of the portrait side by side, her face about `face_width` px wide."""
+    small = portrait(face_width)
+    width = small.shape[1]
     canvas = np.full((*CANVAS, 3), 70, np.uint8)
     x0, y0 = (CANVAS[1] - 5 * width) // 2, (CANVAS[0] - small.shape[0]) // 2
     for k in range(5):
         canvas[y0 : y0 + small.shape[0], x0 + k * width : x0 + (k + 1) * width] = small
+    return canvas
+
+
+def hopper_panorama(face_width: int = 100, copies: int = 8, size: tuple[int, int] = (700, 12000)) -> np.ndarray:
+    """A panorama (rows, columns) with the portrait `copies` times, spread along it."""
+    small = portrait(face_width)
+    width = small.shape[1]
+    canvas = np.full((*size, 3), 70, np.uint8)
+    y0, step = (size[0] - small.shape[0]) // 2, size[1] // copies
+    for k in range(copies):
+        x0 = k * step + (step - width) // 2
+        canvas[y0 : y0 + small.shape[0], x0 : x0 + width] = small
     return canvas
 
 
@@ -61,8 +80,9 @@ def main() -> None:
 
     photos = [(f"portrait x5, faces ~{w} px", hopper_group(w)) for w in (60, 90, 140)]
     photos += [(f"multi_face.jpg x{s:g}", group_photo(s)) for s in (1.0, 1.5, 2.0)]
+    photos += [("panorama 12000 x 700, portrait x8, faces ~100 px", hopper_panorama())]
     photos = [(name, image) for name, image in photos if image is not None]
-    print(f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; photos {CANVAS[1]} x {CANVAS[0]}, 5 faces each")
+    print(f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; photos {CANVAS[1]} x {CANVAS[0]} with 5 faces, but for the panorama")
     print("| detector | photo | faces (320 px) | faces (photo search) | s per photo (320 px) | s per photo (photo search) |")
     print("|---|---|---|---|---|---|")
     for name in args.detectors.split(","):
