@@ -72,8 +72,14 @@ def test_train_evaluate_predict(trained_run, capsys, folders3, caplog):
     trained = sum(r["split"] == "train" for r in manifest)
     assert f"trained on {trained} of the 48 samples scored here" in caplog.text and "training_data" in m
     caplog.clear()
+    assert "chose its best epoch" not in caplog.text  # all rows: not only those it was chosen by
+    caplog.clear()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "eval_val")]) == 0
     assert "training images" not in caplog.text
+    # the rows it chose its epoch by: said in the log, the metrics and the report
+    assert "chose its best epoch by these rows" in caplog.text
+    assert "chose its best epoch" in json.loads((tmp_path / "eval_val" / "metrics.json").read_text())["selection_split"]
+    assert "chose its best epoch" in (tmp_path / "eval_val" / "report.md").read_text()
     capsys.readouterr()
     report = (out / "report.md").read_text()
     assert "![confusion](confusion.png)" in report and "| happy |" in report
@@ -721,3 +727,29 @@ def test_a_shipped_checkpoint_knows_its_training_images_by_its_runtime_copys_dig
     digests = shipped_runtime_digests(shipped)
     assert digests and digests == trained_digests(onnx_metadata(runtime), runtime)
     assert shipped_runtime_digests(Path(shutil.copy(shipped, tmp_path / "gender.pt"))) is None  # only the shipped file itself
+
+
+@pytest.mark.parametrize("split, data_splits, expected", [
+    ("PublicTest", ["PublicTest", "Training"], "rows it never saw"),
+    ("val", ["PublicTest", "Training"], "rows it never saw"),  # an alias of PublicTest
+    ("PublicTest", ["PrivateTest", "PublicTest", "Training"], "--split PrivateTest"),
+    ("PrivateTest", ["PrivateTest", "PublicTest", "Training"], None),
+    ("Training", ["PublicTest", "Training"], None),
+    (None, ["PublicTest", "Training"], None),
+])
+def test_selection_split_note_names_the_split_a_model_was_chosen_by(split, data_splits, expected):
+    from facesense.eval.evaluate import selection_split_note
+
+    config = {"data": "/somewhere/fer2013.csv", "train_split": "Training", "val_split": "PublicTest", "test_split": "test"}
+    note = selection_split_note(config, "/elsewhere/fer2013.csv", split, "expression", data_splits)
+    assert (note is None) if expected is None else (expected in note and "chose its best epoch" in note)
+    assert selection_split_note(config, "/elsewhere/other.csv", split, "expression", data_splits) is None  # other data
+
+
+def test_selection_split_note_on_a_recomputed_split():
+    from facesense.eval.evaluate import selection_split_note
+
+    config = {"data": "faces", "train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.1, "test_size": 0.25}
+    assert "--split test" in selection_split_note(config, "faces", "val", "m", [])
+    assert selection_split_note(config, "faces", "test", "m", []) is None
+    assert "rows it never saw" in selection_split_note({**config, "test_size": 0.0}, "faces", "val", "m", [])

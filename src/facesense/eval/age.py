@@ -296,7 +296,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["split_from"] = str(split_from)
     if group_by:
         m["group_by"] = group_by.lower()
-    from .evaluate import training_data_note, training_images_among
+    from .evaluate import selection_split_note, training_data_note, training_images_among
 
     matches = training_images_among(trained, images)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
@@ -304,6 +304,10 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note
+    selected = selection_split_note(scorer.config or {}, data, split, model, data_splits)
+    if selected:
+        log.warning("note: %s", selected)
+        m["selection_split"] = selected
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
         rest = ~matches
         m["without_training_pixels"] = {"n": int(rest.sum()), "mae": float(np.abs(years[rest] - ages[rest]).mean())}

@@ -191,6 +191,28 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
+def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None) -> str | None:
+    """A sentence when the rows scored are those the model chose its checkpoint by (its
+    val_split: the best epoch, early stopping and the fitted calibration all looked at them), so
+    that its figures on them lean a little optimistic, naming its test split where it has one."""
+    val = config.get("val_split")
+    if split is None or not val or not _same_dataset(config.get("data"), data):
+        return None
+    named = matching_split_names(data_splits or [], str(val))
+    if named:  # the data's own split column
+        asked = matching_split_names(data_splits or [], split)
+        if not asked or not set(asked) <= set(named):
+            return None
+    elif matching_split_names(data_splits or [], split) or canonical_split(split) != "val":
+        return None  # not the validation rows its settings carve out of the training pool
+    test = config.get("test_split")
+    tests = matching_split_names(data_splits or [], str(test)) if test else []
+    if not tests and test and not named and config.get("test_size"):
+        tests = ["test"]  # held out by the run's settings, recomputed like its val rows
+    advice = f"score its test split for a figure it never saw (--split {tests[0]})" if tests else "score it on rows it never saw for a figure it was not chosen by"
+    return f"{model} chose its best epoch by these rows (its validation split): these figures lean optimistic; {advice}"
+
+
 def _held_out_rows(config: dict, data, split: str | None, data_splits: list[str] | None) -> bool:
     """Whether the rows scored are rows the model held out, known without its manifest: a split
     of the data's own split column that its config held out, or a split recomputed from its
@@ -453,6 +475,10 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
+    selected = selection_split_note(loaded.config, data, split, model, data_splits)
+    if selected:
+        log.warning("note: %s", selected)
+        extra["selection_split"] = selected
     if matches is not None and 0 < matches.sum() < len(matches):  # the figures without them, beside the note
         rest = ~matches
         pred = probs[rest].argmax(axis=1)

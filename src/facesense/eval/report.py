@@ -117,6 +117,7 @@ def markdown_report(m: dict, title: str) -> str:
         "",
         *_absent_note(m),
         *_training_data_note(m),
+        *([f"Note: {m['selection_split']}.", ""] if m.get("selection_split") else []),
         "## Per class",
         "",
         "| class | precision | recall | F1 | support |",
