@@ -78,6 +78,13 @@ def test_page_health_and_docs(server):
     assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
     status, spec, _ = request(server.url + "/openapi.json")
     assert {"/api/analyze", "/api/health", "/api/videos"} <= set(json.loads(spec)["paths"])
+    # the answers are documented: the photo result's fields, the errors really given and no 422
+    # (FastAPI's, which these routes cannot give); no token, so no bearer scheme (found by a bug hunt)
+    answers = json.loads(spec)["paths"]["/api/analyze"]["post"]["responses"]
+    assert answers["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PhotoResult"}
+    assert {"400", "413", "415", "503"} <= set(answers) and "401" not in answers
+    assert "image/bmp" in json.loads(spec)["paths"]["/api/analyze"]["post"]["requestBody"]["content"]
+    assert "422" not in spec.decode() and "HTTPValidationError" not in spec.decode() and "securitySchemes" not in spec.decode()
     ids = [op["operationId"] for path in json.loads(spec)["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids)) and not any(i.endswith("_head") for i in ids)  # HEAD twins repeated the GET ids
 
@@ -102,9 +109,24 @@ def test_bad_requests_get_clear_4xx_answers(server):
     status, data = post_json(server.url + "/api/analyze", dds_with_unknown_pixel_format())  # was a 500
     assert status == 400 and "not a readable image" in data["error"]
     status, body, _ = request(server.url + "/api/nothing", b"x")
-    assert status == 404 and "error" in json.loads(body)  # the router's answers have the app's shape ({"detail"} before)
+    assert status == 404 and "/docs" in json.loads(body)["error"]  # the router's answers have the app's shape ({"detail"} before)
     status, body, _ = request(server.url + "/api/analyze", method="GET")
-    assert status == 405 and "error" in json.loads(body)
+    assert status == 405 and "takes POST" in json.loads(body)["error"]  # it said only "Method Not Allowed"
+    # found by a bug hunt: a query parameter was ignored as if obeyed; base64 or JSON text, a
+    # compressed body and a cut-short JPEG were "not a readable image" or got curl -d's advice
+    photo = jpeg(demo_photo())
+    status, data = post_json(server.url + "/api/analyze?detector=haar&expression=none", photo)
+    assert status == 400 and "'detector'" in data["error"] and "facesense serve --help" in data["error"]
+    status, data = post_json(server.url + "/api/analyze?token=abc", photo)
+    assert status == 400 and "Authorization: Bearer" in data["error"]
+    status, data = post_json(server.url + "/api/analyze", base64.b64encode(photo), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400 and "base64 text" in data["error"] and "curl -d" not in data["error"]
+    status, data = post_json(server.url + "/api/analyze", json.dumps({"image": base64.b64encode(photo).decode()}).encode(), headers={"Content-Type": "application/json"})
+    assert status == 400 and "the body is JSON" in data["error"]
+    status, data = post_json(server.url + "/api/analyze", __import__("gzip").compress(photo), headers={"Content-Encoding": "gzip"})
+    assert status == 415 and "uncompressed" in data["error"]
+    status, data = post_json(server.url + "/api/analyze", photo[: len(photo) // 2])
+    assert status == 400 and "cut short" in data["error"]
     form = b"--b\r\nContent-Disposition: form-data; name=file; filename=f.jpg\r\n\r\n" + jpeg(demo_photo()) + b"\r\n--b--\r\n"
     status, data = post_json(server.url + "/api/analyze", form, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert status == 415 and "--data-binary" in data["error"]  # was "not a readable image"
@@ -153,6 +175,16 @@ def test_a_full_server_answers_busy_with_retry_after():
         await asyncio.sleep(0.05)
         with pytest.raises(Busy):  # one running, one waiting: the third is refused at once
             await gate.run(release.wait, 10)
+        # whether a worker took it: a request that timed out waiting is "busy", not "too slow"
+        waiting, taken = asyncio.Event(), asyncio.Event()
+        release.set()
+        assert await first and await second
+        release.clear()
+        running = asyncio.ensure_future(gate.run(release.wait, 10, started=taken))
+        queued = asyncio.ensure_future(gate.run(release.wait, 10, started=waiting))
+        await asyncio.sleep(0.05)
+        assert taken.is_set() and not waiting.is_set()
+        first, second = running, queued
         release.set()
         assert await first and await second and gate.pending == 0
         gate.close()
@@ -306,6 +338,9 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
         status, data = post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer s3cret"})
         assert status == 200 and data["sentiment"] is None and "gender" not in data["faces"][0]
         assert json.loads(request(srv.url + "/api/health")[1])["token_required"] is True
+        spec = json.loads(request(srv.url + "/openapi.json")[1])  # /docs has an Authorize button that sends the token
+        assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert {"HTTPBearer": []} in spec["paths"]["/api/analyze"]["post"]["security"] and "401" in spec["paths"]["/api/analyze"]["post"]["responses"]
         with pytest.raises(ConnectionClosed) as closed:
             with connect(srv.ws_url + "/ws/live") as ws:
                 ws.recv(10)
@@ -457,13 +492,17 @@ def test_a_video_longer_than_its_header_says_is_stopped_at_the_limit(tmp_path):
 
 def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
     from facesense.cli import main
-    from facesense.serve.limits import over_limit
+    from facesense.errors import over_limit
 
     assert over_limit(30.04, 30) == ("30.04", "30")
     assert over_limit(52429 / 2**20, 52428 / 2**20) == ("0.05", "0.049999")
     assert over_limit(2.4, 2) == ("2.4", "2")
     # "the upload is 2.5e+02 MB; the limit is 2e+02 MB" (found by a bug hunt)
     assert over_limit(250, 200) == ("250", "200") and over_limit(700, 600) == ("700", "600") and over_limit(254.3, 200) == ("254", "200")
+    from facesense.data.images import ImageTooLarge, declared_size
+
+    with pytest.raises(ImageTooLarge, match="= 40.01 megapixels; the limit is 40 megapixels"):  # "40.0 ... limit is 40" (found by a bug hunt)
+        declared_size(bomb_png(6330, 6320, rows_per_block=10), 40)
     monkeypatch.setenv("FACESENSE_TOKEN", "")  # `-e FACESENSE_TOKEN=$TOKEN` with TOKEN unset
     assert main(["serve"]) == 2
     assert "FACESENSE_TOKEN is set but empty" in capsys.readouterr().err
@@ -618,6 +657,39 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
     with pytest.raises(FacesenseError, match="this is a photo, not a video"):
         probe_video(still, 20, 4)
     assert probe_video(moving, 20, 4)[0] == 6
+    for fmt in ("PPM", "ICO", "TIFF"):  # any still format: these became one-frame video jobs (found by a bug hunt)
+        upload = tmp_path / f"upload_{fmt}"
+        Image.new("RGB", (64, 48), (90, 90, 90)).save(upload, format=fmt)
+        with pytest.raises(FacesenseError, match="this is a photo, not a video"):
+            probe_video(upload, 20, 4)
+
+
+def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path):
+    """An audio-only MP4 was sent from /api/analyze ("this is a video") to /api/videos ("not a
+    readable video") and back (found by a bug hunt)."""
+    import av
+
+    from facesense.serve.analyzer import decode_image
+    from facesense.serve.jobs import probe_video
+
+    sound = tmp_path / "sound.mp4"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for i in range(5):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(FacesenseError, match="no video track"):
+        probe_video(sound, 20, 4)
+    with pytest.raises(FacesenseError, match="this is a sound file"):
+        decode_image(sound.read_bytes())
+    video = make_demo_clip(tmp_path / "clip.mp4", frames=3)  # a video with its picture is no sound file
+    with pytest.raises(FacesenseError, match="this is a video, not a photo"):
+        decode_image(video.read_bytes())
 
 
 def test_a_huge_photo_still_gets_its_annotated_copy(server):

@@ -37,3 +37,18 @@ class SourceFailed(FacesenseError):
     outputs hold everything up to the failure."""
 
     exit_code = EXIT_SOURCE_FAILED
+
+
+def over_limit(value: float, limit: float) -> tuple[str, str]:
+    """`value` and the `limit` it exceeds, written with as many digits as it takes to tell them
+    apart ("30.04" and "30", not "30.0" and "30")."""
+    import numpy as np
+
+    def plain(x: float, digits: int) -> str:  # never "2.5e+02", and every digit before the point: "254", not "250"
+        return np.format_float_positional(x, precision=max(digits, len(str(int(abs(x))))), unique=False, fractional=False, trim="-")
+
+    for digits in range(2, 12):  # significant digits
+        shown, shown_limit = plain(value, digits), plain(limit, digits)
+        if shown != shown_limit:
+            return shown, shown_limit
+    return plain(value, 12), plain(limit, 12)

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError
+from ..errors import DataError, over_limit
 from ..preprocess import InputSpec, to_model_pixels
 from .samples import Samples
 
@@ -177,7 +177,8 @@ def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[
     except Exception:  # noqa: BLE001 (any plugin error: see above declared_size)
         raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
     if width * height > max_megapixels * 1e6:
-        raise ImageTooLarge(f"the image declares {width} x {height} = {width * height / 1e6:.1f} megapixels; the limit is {max_megapixels:g} megapixels: send a smaller image")
+        declared, most = over_limit(width * height / 1e6, max_megapixels)
+        raise ImageTooLarge(f"the image declares {width} x {height} = {declared} megapixels; the limit is {most} megapixels: send a smaller image")
     return width, height
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 
 import numpy as np
@@ -19,6 +20,19 @@ JPEG_MAX_SIDE = 65500  # the longest side a JPEG (OpenCV's encoder) takes
 
 # ftyp brands of photos in the MP4 family's container (AVIF, HEIC): not videos
 PHOTO_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
+
+
+# an MP4/MOV track's handler type (the `hdlr` box: "hdlr", version+flags or QuickTime's
+# component type, then the handler: vide, soun...)
+TRACK_HANDLER = re.compile(rb"hdlr.{8}(vide|soun)", re.DOTALL)
+
+
+def audio_only(data) -> bool:
+    """Whether an MP4/MOV file's bytes (or a mmap of them) hold sound tracks and no video (an
+    M4A, or a video's sound kept alone)."""
+    if data[4:8] != b"ftyp":
+        return False
+    return {m.group(1) for m in TRACK_HANDLER.finditer(data)} == {b"soun"}
 
 
 def _looks_like_video(data: bytes) -> bool:
@@ -37,13 +51,17 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
 
     from ..data.images import pil_pixels
 
+    if audio_only(data):
+        raise DataError("this is a sound file (no picture): send a photo's bytes")
     if _looks_like_video(data):
         raise DataError("this is a video, not a photo: send it to POST /api/videos (a background job), or open it under the page's \"Video file\"")
     declared_size(data, max_megapixels)
     try:  # decoded as predict and live decode files (EXIF orientation, 16-bit and float TIFF, CMYK)
         with Image.open(io.BytesIO(data)) as im:
             image = pil_pixels(im)
-    except Exception:  # noqa: BLE001 (any decoder plugin's error)
+    except Exception as exc:  # noqa: BLE001 (any decoder plugin's error)
+        if "truncated" in str(exc):  # the header was whole, the pixels were not
+            raise DataError(f"the image is cut short ({len(data):,} bytes arrived): send the whole file") from None
         raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPBearer
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,19 +28,21 @@ from starlette.requests import ClientDisconnect
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
-from ..errors import DataError, FacesenseError
+from ..errors import DataError, FacesenseError, over_limit
 from ..runs import host_name, process_alive
 from ..data.images import ImageTooLarge
 from ..stream.frames import Frame
 from ..stream.pipeline import face_record
 from .analyzer import Analyzer, decode_image
 from .jobs import FileStore, Recording, VideoJobs, probe_video
-from .limits import AnalysisGate, Busy, ServeLimits, over_limit
+from .limits import AnalysisGate, Busy, ServeLimits
+from .openapi import JobDeleted, JobStarted, JobStatus, PhotoResult, errors, without_validation_errors
 
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 RETRY_AFTER_S = 2
-IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}}
+IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                                           for t in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
 
 
@@ -80,13 +84,39 @@ def _head(path: Path, size: int = 1 << 20) -> bytes:
 
 
 def _form_hint(request: Request, data: bytes | None = None) -> str:
-    """curl -d @FILE sends a file as a form field, without its line breaks: the bytes that arrive
-    are no longer the file's. Said when such bytes (a form's content type and not one line break
-    in a file of some size; Python's urllib labels intact bytes as a form too) fail to decode."""
+    """Why bytes that failed to decode may not be the file's: base64 or JSON text instead of the
+    bytes; or curl -d @FILE, which sends a file as a form field without its line breaks (a
+    form's content type and not one line break in a file of some size; Python's urllib labels
+    intact bytes as a form too)."""
+    text = _text_hint(data)
+    if text:
+        return text
     form = request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
     if form and (data is None or (len(data) > 512 and b"\n" not in data and b"\r" not in data)):
         return "; it came as form data without line breaks, as curl -d sends a file: send it with curl --data-binary @FILE"
     return ""
+
+
+BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
+
+
+def _text_hint(data: bytes | None) -> str:
+    """A body that is text standing for the file (base64 of it, or JSON around it)."""
+    if not data:
+        return ""
+    head = data[:64].lstrip()
+    if head[:1] in (b"{", b"["):
+        return "; the body is JSON: send the file's own bytes as the body (curl --data-binary @FILE), not JSON around them"
+    if len(data) >= 16 and BASE64.fullmatch(re.sub(rb"\s+", b"", data)):
+        return "; the body is base64 text: send the file's own bytes (curl --data-binary @FILE), or decode it first (base64 -d)"
+    return ""
+
+
+def _refuse_compressed(request: Request) -> None:
+    """A body sent with Content-Encoding (gzip...) would be read as the file's bytes."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Refused(415, f"Content-Encoding {encoding} is not taken: send the file's bytes uncompressed")
 
 
 async def read_body(request: Request, limit: int, timeout: float, sink=None) -> bytes:
@@ -155,7 +185,13 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
 
     @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 as well as ours
     async def http_error(request, exc: StarletteHTTPException):
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no such URL: {request.url.path} (the API's URLs are listed at /docs)"
+        elif exc.status_code == 405:
+            allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+            message = f"{request.method} is not taken here; {request.url.path} takes {allowed or 'other methods'} (see /docs)"
+        return JSONResponse({"error": message}, exc.status_code, headers=getattr(exc, "headers", None))
 
     def authorised(*presented: str | None) -> bool:
         """Whether any of the readings of what a client presented is the token (None: nothing)."""
@@ -177,6 +213,18 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def require_token(request: Request) -> None:
         if not authorised(*bearer(request.headers)):
             raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
+
+    async def no_query(request: Request) -> None:
+        """These routes take no query parameters: one ignored (?detector=haar) would look obeyed."""
+        for name in request.query_params:
+            fix = "send the token as a header: Authorization: Bearer TOKEN" if name.lower() == "token" else \
+                "the models, the detector and the limits are chosen when the server starts (facesense serve --help)"
+            raise Refused(400, f"unknown query parameter {name!r}: {request.url.path} takes none; {fix}")
+
+    # the token check, declared as a bearer scheme where there is a token: /docs then has an
+    # Authorize button, and its "Try it out" sends the token
+    guarded = [Depends(require_token), Depends(no_query)] + ([Depends(HTTPBearer(auto_error=False, description="the token given to facesense serve --token"))] if token else [])
+    auth_errors = (401,) if token else ()
 
     def read(path: str, **options):
         """A GET route that answers HEAD too (uptime monitors and link checkers ask with it); the
@@ -203,16 +251,19 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
 
-    @app.post("/api/analyze", summary="Every face of a photo, the photo's sentiment and the annotated image", openapi_extra=IMAGE_BODY, dependencies=[Depends(require_token)])
+    @app.post("/api/analyze", summary="Every face of a photo, the photo's sentiment and the annotated image", openapi_extra=IMAGE_BODY, dependencies=guarded,
+              responses={200: {"model": PhotoResult}, **errors(400, *auth_errors, 408, 413, 415, 503)})
     async def analyze(request: Request):
         """Send the image's bytes (JPEG, PNG, BMP, TIFF, WebP) as the body. The declared size is
         checked before decoding (413 over the limit); 503 + Retry-After when the server is busy."""
         if gate.pending >= gate.workers + gate.queue:
             raise _busy()  # before reading the body: a full server spends nothing on it
         _refuse_multipart(request)
+        _refuse_compressed(request)
         data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
+        started = asyncio.Event()  # a worker took it (until then it waited behind others)
         try:
-            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels), limits.request_timeout_s)
+            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), limits.request_timeout_s)
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
@@ -220,13 +271,18 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
-            raise Refused(503, f"the analysis took longer than {limits.request_timeout_s:g} s", {"Retry-After": str(RETRY_AFTER_S)}) from None
+            if not started.is_set():  # it never ran: the others took the time, and a retry may pass
+                raise _busy() from None
+            raise Refused(503, f"the analysis of this image took longer than {limits.request_timeout_s:g} s: send a smaller image "
+                          "(fewer megapixels), or start the server with a longer --timeout") from None
 
-    @app.post("/api/videos", summary="Start a background job that annotates a video", openapi_extra=VIDEO_BODY, dependencies=[Depends(require_token)])
+    @app.post("/api/videos", summary="Start a background job that annotates a video", openapi_extra=VIDEO_BODY, dependencies=guarded,
+              responses={200: {"model": JobStarted}, **errors(400, *auth_errors, 408, 413, 415, 503)})
     async def submit_video(request: Request):
         """Send the video's bytes as the body -> {"id", "status"}; poll the status URL."""
         videos: VideoJobs = state["videos"]
         _refuse_multipart(request)
+        _refuse_compressed(request)
         if not videos.reserve():  # a place frees when a video is done: minutes, not the 2 s of a photo
             wait = int(videos.remaining_s()) + 1
             raise Refused(503, f"the server is busy with other videos; try again in about {wait} s", {"Retry-After": str(wait)})
@@ -252,21 +308,23 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
-    @read("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=[Depends(require_token)])
+    @read("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=guarded,
+          responses={200: {"model": JobStatus}, **errors(400, *auth_errors, 404)})
     async def video_status(job_id: str):
         job = state["videos"].get(job_id)
         if job is None:
             raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
         return job.status()
 
-    @app.delete("/api/videos/{job_id}", summary="Cancel a video job, or delete a finished one's files", dependencies=[Depends(require_token)])
+    @app.delete("/api/videos/{job_id}", summary="Cancel a video job, or delete a finished one's files", dependencies=guarded,
+                responses={200: {"model": JobDeleted}, **errors(400, *auth_errors, 404)})
     async def cancel_video(job_id: str):
         outcome = state["videos"].cancel(job_id)
         if outcome is None:
             raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
         return {"id": job_id, "state": outcome}
 
-    @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file")
+    @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", responses=errors(404))
     async def download(item: str, name: str):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)
@@ -349,4 +407,12 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             if recording is not None:
                 recording.discard()
 
+    generate = app.openapi
+
+    def schema() -> dict:  # generated once, as FastAPI's own is, less the 422 it cannot give
+        if app.openapi_schema is None:
+            app.openapi_schema = without_validation_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = schema
     return app

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import FacesenseError, OutputError
+from ..errors import FacesenseError, OutputError, over_limit
 from ..stream.frames import Frame
 from ..stream.pipeline import FrameResult
-from .limits import MAX_VIDEO_FPS, over_limit
+from .analyzer import audio_only
+from .limits import MAX_VIDEO_FPS
 
 log = logging.getLogger(__name__)
 SERVED_NAME = re.compile(r"^[a-z_]+\.(csv|png|mp4|json)$")
@@ -152,7 +153,7 @@ class VideoJob:
     frames_done: int = 0
     frames_unreadable: int = 0  # frames of a damaged file that did not decode
     warning: str | None = None  # done, but on part of the video: it ended before its declared length
-    faces: int = 0  # faces found over all frames (0: the page says no face was found)
+    faces: int = 0  # faces found over all frames so far (0 when done: the page says no face was found)
     error: str | None = None
     files: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -186,6 +187,19 @@ def count_frames(cap, limit: int) -> int:
 MAX_VIDEO_SIDE = 8192  # DCI 8K; H.264 encoders refuse frames much wider (17,000 x 200 failed)
 
 
+# Pillow's formats that may hold more than one frame: a video job takes them when they do
+ANIMATIONS = ("GIF", "PNG", "WEBP", "AVIF", "FLI")
+
+
+def _audio_only_file(path: Path) -> bool:
+    import mmap
+
+    if path.stat().st_size < 12:
+        return False
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:  # the moov box may come last
+        return audio_only(data)
+
+
 def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[int, float]:
     """-> (frame count, fps) of an uploaded video; FacesenseError if it is not one we take."""
     import cv2
@@ -193,15 +207,18 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
 
     try:
         with Image.open(path) as im:  # reads the header only
-            # a GIF or AVIF of one frame is a photo too: it made a one-frame "video" job
-            photo = im.format in ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO") or (im.format in ("GIF", "AVIF") and getattr(im, "n_frames", 1) == 1)
+            # any still format Pillow knows (PPM, JPEG 2000, ICO...), and an animation of one
+            # frame: OpenCV opened them as one-frame "videos"; MPEG is a video Pillow only names
+            photo = im.format != "MPEG" and (im.format not in ANIMATIONS or getattr(im, "n_frames", 1) == 1)
     except Exception:  # noqa: BLE001 (not an image Pillow knows: a video, or nothing readable)
         photo = False
-    if photo:  # OpenCV opens a photo as a one-frame "video"
+    if photo:
         raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
+            if _audio_only_file(path):
+                raise FacesenseError("the file has no video track (only sound): send a video")
             raise FacesenseError("not a readable video (send an MP4, WebM, AVI or MOV file)")
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -329,7 +346,7 @@ class VideoJobs:
                     for sink in sinks:
                         sink.write(result, annotated)
                     collector.add(result, time.perf_counter() - t0)
-                    job.frames_done += 1
+                    job.frames_done, job.faces = job.frames_done + 1, collector.faces  # so far: a running job said 0
             except BaseException:
                 source.close()
                 finish_sinks(sinks, keep=False)  # the error on its way is the one to report

@@ -46,21 +46,6 @@ class ServeLimits:
         return int(self.max_upload_mb * 2**20)
 
 
-def over_limit(value: float, limit: float) -> tuple[str, str]:
-    """`value` and the `limit` it exceeds, written with as many digits as it takes to tell them
-    apart ("30.04" and "30", not "30.0" and "30")."""
-    import numpy as np
-
-    def plain(x: float, digits: int) -> str:  # never "2.5e+02", and every digit before the point: "254", not "250"
-        return np.format_float_positional(x, precision=max(digits, len(str(int(abs(x))))), unique=False, fractional=False, trim="-")
-
-    for digits in range(2, 12):  # significant digits
-        shown, shown_limit = plain(value, digits), plain(limit, digits)
-        if shown != shown_limit:
-            return shown, shown_limit
-    return plain(value, 12), plain(limit, 12)
-
-
 # a video job stops after max_seconds of frames at this rate, whatever its header says its rate
 # is (a file without timestamps and a made-up rate would otherwise pass as short)
 MAX_VIDEO_FPS = 240
@@ -81,7 +66,8 @@ class AnalysisGate:
         self.pending = 0  # running + waiting
         self._slots: asyncio.Semaphore | None = None
 
-    async def run(self, func, *args):
+    async def run(self, func, *args, started: asyncio.Event | None = None):
+        """func(*args) on a worker thread; `started` is set once a worker has taken it."""
         if self.pending >= self.workers + self.queue:
             raise Busy()
         if self._slots is None:  # made in the server's event loop
@@ -92,6 +78,8 @@ class AnalysisGate:
         except BaseException:
             self.pending -= 1
             raise
+        if started is not None:
+            started.set()
         future = asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
         def finished(_):
