@@ -1,6 +1,7 @@
 """What `live` writes from the videos and photo folders people bring: phone videos with a
 variable frame rate, folders of mixed photo sizes, long names, a full disk."""
 
+import csv
 import json
 import os
 import resource
@@ -356,15 +357,28 @@ def test_links_to_files_that_are_not_photos_do_not_fence_off_photos_out(tmp_path
     assert [p.name for p in out.glob("*.jpg")] == ["a.jpg"]
 
 
-def test_an_animated_gif_as_the_source_says_only_its_first_frame_is_read(tmp_path, caplog):
-    """An animated GIF given as --source was analysed as one photo without a word (found by a bug hunt)."""
+def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_its_first_frame_is_read(tmp_path, caplog):
+    """An animated GIF given as --source was analysed as one photo without a word (found by a bug
+    hunt), then with a warning; a GIF or PNG animation is now read as the clip it is, frame by
+    frame with its own delays. OpenCV cannot decode an animated WebP's frames: that one still
+    says it is read as a photo."""
     frames = [Image.fromarray(np.roll(demo_photo()[..., ::-1], 10 * i, axis=1)) for i in range(3)]
-    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert main(["live", "--source", str(tmp_path / "anim.gif"), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
+    for suffix in ("gif", "png"):
+        frames[0].save(tmp_path / f"anim.{suffix}", save_all=True, append_images=frames[1:], duration=100, loop=0)
+        summary, log = tmp_path / f"{suffix}.json", tmp_path / f"{suffix}.csv"
+        assert main(["live", "--source", str(tmp_path / f"anim.{suffix}"), "--no-window", *OFF, "--summary", str(summary), "--log", str(log)]) == 0
+        assert json.loads(summary.read_text())["frames"] == 3 and "animated" not in caplog.text
+        with open(log, newline="") as f:
+            assert [round(float(r["time_s"]), 2) for r in csv.DictReader(f)] == [0.0, 0.1, 0.2]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert main(["live", "--source", str(tmp_path / "anim.webp"), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
     assert "an animated image of 3 frames; it is read as a photo, its first frame only" in caplog.text
     assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1
-    # a phone's JPEG with a second picture in it (MPO) is no animation (found by review)
+    # a still GIF is a photo; a phone's JPEG with a second picture in it (MPO) is no animation (found by review)
     caplog.clear()
+    frames[0].save(tmp_path / "still.gif")
+    assert main(["live", "--source", str(tmp_path / "still.gif"), "--no-window", *OFF, "--summary", str(tmp_path / "still.json")]) == 0
+    assert json.loads((tmp_path / "still.json").read_text())["frames"] == 1
     frames[0].convert("RGB").save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[frames[1].convert("RGB")])
     assert main(["live", "--source", str(tmp_path / "phone.jpg"), "--no-window", *OFF]) == 0
     assert "animated" not in caplog.text

@@ -66,20 +66,26 @@ def is_video_file(path: Path) -> bool:
                for size in MPEG_TS_PACKETS for start in range(size))
 
 
+# animations that OpenCV's FFmpeg plays frame by frame with their own delays (GIF, APNG; not
+# animated WebP, whose frames it does not decode)
+PLAYABLE_ANIMATIONS = ("GIF", "PNG")
+
+
 def is_photo_file(path: Path) -> bool:
     """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
     content Pillow recognises (a download saved as `photo` or `photo.jpg_large` is a photo, and
-    read as a video it would lose its EXIF orientation). Reads the header only."""
+    read as a video it would lose its EXIF orientation); an animated GIF or PNG of more than
+    one frame is a clip. Reads the header only."""
     path = Path(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES or not path.is_file():
-        return False
+        return path.suffix.lower() in IMAGE_SUFFIXES and not path.exists()  # a missing photo is still named as one
     try:
         with Image.open(path) as im:
+            if im.format in PLAYABLE_ANIMATIONS and getattr(im, "n_frames", 1) > 1:
+                return False
             return im.format not in MOVING_FORMATS
-    except Exception:  # not an image Pillow knows, or not readable: left to the video reader to say
-        return False
+    except Exception:  # not an image Pillow knows, or not readable: by its suffix, else left to the video reader to say
+        return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def images_under(folder: Path) -> list[Path]:
