@@ -11,8 +11,23 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 def test_unknown_key_suggests():
     with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
         load_config(overrides=["epoch=3"])
-    with pytest.raises(ConfigError, match="augment.hflipp.*'hflip'"):
+    with pytest.raises(ConfigError, match="augment.hflipp.*Did you mean 'augment.hflip'"):  # it named 'hflip'
         load_config(overrides=["augment.hflipp=true"])
+    # a study's overrides are a mapping: a command line's dotted key there is told how to nest
+    with pytest.raises(ConfigError, match=r"'augment.hflip': in a mapping, nest it: augment: \{hflip: true\}"):
+        load_config(overrides={"augment.hflip": True})
+
+
+@pytest.mark.parametrize("pairs, match", [
+    (["epochs=2", "epochs.x=3"], "epochs and epochs.x are both given"),  # a traceback (found by a bug hunt)
+    (["augment=1", "augment.hflip=true"], "augment and augment.hflip are both given"),
+    (["augment.hflip=true", "augment={}"], "augment.hflip and augment are both given"),
+    (["epochs=1", "epochs=3"], "epochs is given twice, with 'epochs=1' before it"),  # the last one won without a word
+])
+def test_an_override_given_twice_is_refused(pairs, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_overrides(pairs)
+    assert parse_overrides(["augment.hflip=true", "augment.vflip=false"]) == {"augment": {"hflip": True, "vflip": False}}
 
 
 def test_overrides_are_typed():

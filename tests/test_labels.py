@@ -50,3 +50,20 @@ def test_prepare_drops_mapped_out_labels(tmp_path):
     data = prepare_data(cfg)
     assert data.dropped == 6
     assert sum(len(s) for s in data.splits.values()) == 12
+
+
+def test_a_class_without_training_samples_gets_the_fix_that_works_for_its_task(tmp_path):
+    """The hint offered `classes: [...]` to a fixed-class task, which refuses it, and to a custom
+    one, whose classes are its data's labels (found by a bug hunt)."""
+    fer = write_fer_csv(tmp_path / "f.csv", [0, 2, 3, 4, 5, 6] * 4 + [1], ["Training"] * 24 + ["PublicTest"])  # disgust only in PublicTest
+    cfg = load_config(overrides={"task": "expression", "data": str(fer), "val_split": "PublicTest"})
+    with pytest.raises(DataError, match=r"\['disgust'\] have no training samples; add data, or train on the classes present with task=custom") as refused:
+        prepare_data(cfg)
+    assert "classes: [...]` or task=custom" not in str(refused.value)
+    root = tmp_path / "kids"
+    for split, classes in (("train", ["man", "woman"]), ("val", ["man", "woman", "kid"])):
+        write_class_folders(root / split, classes, 3, seed=len(classes))
+    cfg = load_config(overrides={"task": "custom", "data": str(root)})
+    with pytest.raises(DataError, match=r"\['kid'\] have no training samples; add data, or drop them with label_map: \{kid: null\}"):
+        prepare_data(cfg)
+    assert prepare_data(load_config(overrides={"task": "custom", "data": str(root), "label_map": {"kid": None}})).classes == ["man", "woman"]

@@ -42,8 +42,9 @@ def test_resume_goes_on_from_best_pt_when_last_pt_is_lost(tmp_path, folders3, ca
     run = train(small_config(folders3, tmp_path, epochs=4, monitor="val_accuracy", lr=1e-12, min_lr=0), progress=False, stop_after=3)
     assert torch.load(run.best_checkpoint, weights_only=False)["epoch"] == 1
     run.last_checkpoint.write_bytes(run.last_checkpoint.read_bytes()[:1000])
-    with pytest.raises(FacesenseError, match=r"last.pt: not a readable checkpoint .*; delete it to go on from best.pt"):
+    with pytest.raises(FacesenseError, match=r"last.pt: not a readable checkpoint .*\); delete last.pt to go on from best.pt") as refused:
         train(None, resume=run.root, progress=False)
+    assert "give " not in str(refused.value)  # "give best.pt" could not be followed: --resume takes a run folder (found by a bug hunt)
     run.last_checkpoint.unlink()
     train(None, resume=run.root, progress=False)
     assert "last.pt is missing; going on from best.pt" in caplog.text and "killed before its first checkpoint" not in caplog.text

@@ -107,14 +107,16 @@ def _models_inside(folder: Path, shown: int = 3) -> str:
     return f" (it holds {', '.join(found[:shown])}{f' and {len(found) - shown} more' if len(found) > shown else ''}: give one of them)"
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path, suggest_other: bool = True) -> dict:
+    """A facesense checkpoint; a damaged one is a one-line error that, with `suggest_other`,
+    names the run's other checkpoint to give instead (a resume has its own way out)."""
     path = resolve_model_path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged file
         reason = str(exc).split(". ")[0]  # torch's first sentence; the rest is advice on saving
         other = next((path.parent / n for n in ("best.pt", "last.pt") if (path.parent / n).is_file() and path.name != n), None)
-        if other is None:
+        if other is None or not suggest_other:
             hint = ""
         elif path.name in ("best.pt", "last.pt"):  # the run's own checkpoint is damaged: the folder would give it again
             hint = f"; the run's {other.name} may be whole: give {other}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import logging
 import math
 import re
@@ -301,9 +302,10 @@ def _field_types(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
-def _suggest(key: str, known: list[str]) -> str:
+def _suggest(key: str, known: list[str], prefix: str = "") -> str:
+    """The closest known key, named as it was given (augment.hflip, not hflip), or all of them."""
     close = difflib.get_close_matches(key, known, n=1)
-    return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(known))}."
+    return f" Did you mean {prefix + close[0]!r}?" if close else f" Known keys: {', '.join(sorted(known))}."
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -401,7 +403,10 @@ def apply_values(target: Any, values: dict[str, Any], prefix: str = "") -> None:
     for key, value in values.items():
         full = f"{prefix}{key}"
         if key not in types:
-            raise ConfigError(f"unknown config key {full!r}.{_suggest(key, list(types))}")
+            head, _, rest = str(key).partition(".")
+            if rest and head in types:  # a command line's dotted key in a mapping (a study's overrides)
+                raise ConfigError(f"unknown config key {full!r}: in a mapping, nest it: {head}: {{{rest}: {json.dumps(value, default=str)}}}")
+            raise ConfigError(f"unknown config key {full!r}.{_suggest(key, list(types), prefix)}")
         typ = types[key]
         if dataclasses.is_dataclass(typ):
             if not isinstance(value, dict):
@@ -414,13 +419,22 @@ def apply_values(target: Any, values: dict[str, Any], prefix: str = "") -> None:
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """['epochs=2', 'augment.hflip=true'] -> nested dict with YAML-typed values."""
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # key -> the override that set it
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"override {pair!r} is not key=value (e.g. epochs=2)")
         key, raw = pair.split("=", 1)
+        key = key.strip()
+        # a key given twice, or a key and one of its sub-keys (augment=... augment.hflip=...),
+        # as a YAML file may not repeat a key: one of them would be dropped without a word
+        clash = next((k for k in given if k == key or k.startswith(key + ".") or key.startswith(k + ".")), None)
+        if clash is not None:
+            both = f"{key} is given twice" if clash == key else f"{clash} and {key} are both given (one sets the whole of the other)"
+            raise ConfigError(f"override {pair!r}: {both}, with {given[clash]!r} before it; give {'it once' if clash == key else 'one of them'}")
+        given[key] = pair
         value = read_yaml(raw, f"override {pair!r}") if raw != "" else None
         node = out
-        parts = key.strip().split(".")
+        parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value

@@ -90,7 +90,10 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     if len(present) < 2:
         raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two{skipped}")
     if missing:
-        raise DataError(f"{cfg.data}: classes {missing} have no training samples{skipped}; add data, or train on the classes present with `classes: [...]` or task=custom")
+        # the way that works for this task: a fixed task's classes cannot be narrowed in place
+        narrow = (f"drop them with label_map: {{{', '.join(f'{c}: null' for c in missing)}}}" if cfg.task == "custom"
+                  else "train on the classes present with task=custom (its classes are the data's labels, or `classes: [...]`)")
+        raise DataError(f"{cfg.data}: classes {missing} have no training samples{skipped}; add data, or {narrow}")
     return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
 
 

@@ -132,10 +132,10 @@ def read_resume_state(run, path: Path) -> dict:
     from ..checkpoint import read_checkpoint
 
     try:
-        state = read_checkpoint(path)
+        state = read_checkpoint(path, suggest_other=False)
     except FacesenseError as exc:
         if path == run.last_checkpoint and run.best_checkpoint.is_file():
-            raise FacesenseError(f"{exc}; delete it to go on from {run.best_checkpoint.name}, the best epoch so far") from None
+            raise FacesenseError(f"{exc}; delete {path.name} to go on from {run.best_checkpoint.name}, the best epoch so far") from None
         raise
     if "optimizer_state" not in state:  # an averaged (SWA) best.pt holds weights only
         raise FacesenseError(f"{path}: holds no training state to go on from; start a new run")
