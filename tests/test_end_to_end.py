@@ -753,3 +753,22 @@ def test_selection_split_note_on_a_recomputed_split():
     assert "--split test" in selection_split_note(config, "faces", "val", "m", [])
     assert selection_split_note(config, "faces", "test", "m", []) is None
     assert "rows it never saw" in selection_split_note({**config, "test_size": 0.0}, "faces", "val", "m", [])
+
+
+def test_train_notes_held_out_rows_that_are_copies_of_training_images(tmp_path, capsys, caplog):
+    """evaluate said of such rows that they have a training image's pixels; train's own eval_val
+    (which compare and study read) said nothing (found by a bug hunt)."""
+    import shutil
+
+    data = tmp_path / "data"
+    write_class_folders(data / "train", ["a", "b"], 8)
+    write_class_folders(data / "val", ["a", "b"], 2, seed=5)
+    for c in "ab":
+        shutil.copy(data / "train" / c / f"{c}_0.png", data / "val" / c / f"{c}_copy.png")
+    run = Path(train_cli(capsys, f"data={data}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}"))
+    m = json.loads((run / "eval_val" / "metrics.json").read_text())
+    assert m["training_data"].startswith("2 of the 6 images scored here (33.3%) have the same pixels as training images of resnet_fer_small-1")
+    assert m["without_training_pixels"]["n"] == 4 and "Without them (4 images)" in (run / "eval_val" / "report.md").read_text()
+    # what evaluate says of the same rows
+    assert main(["evaluate", str(run), "--data", str(data), "--split", "val", "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["training_data"].startswith("2 of the 6 images scored here (33.3%) have the same pixels")

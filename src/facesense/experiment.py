@@ -14,6 +14,7 @@ import yaml
 
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml
+from .data.digests import pixel_digest
 from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest
 from . import schema
 from .errors import ConfigError, FacesenseError
@@ -41,9 +42,12 @@ def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> Non
         write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None) -> dict:
-    """The best checkpoint, reloaded from disk (as a user would), on one prepared split."""
-    return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")))
+def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Path, title: str, history: Path | None = None, train_labels=None,
+                   trained: set[str] | None = None) -> dict:
+    """The best checkpoint, reloaded from disk (as a user would), on one prepared split; rows
+    with a training image's pixels (`trained` digests) are noted, as evaluate notes them."""
+    return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")),
+                            trained=trained, model=model_path.parent.name)
 
 
 def _check_model_fits(cfg: Config, width: int) -> None:
@@ -212,9 +216,10 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             log.info("the test split (%d faces) is held out and not scored here: facesense evaluate %s --data %s --split test", len(data.splits["test"]), run.root, cfg.data)
         write_json(run.summary, schema.stamped("train_summary", summary))
         return run
+    trained = {pixel_digest(image.numpy()) for image in data.splits["train"].images}
     for split in ("val", "test"):
         if len(data.splits[split]):
-            m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels)
+            m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels, trained)
             summary[split] = {k: m[k] for k in ("n", "loss", "accuracy", "macro_f1", "roc_auc")}
     write_json(run.summary, schema.stamped("train_summary", summary))
     return run

@@ -69,8 +69,10 @@ def mean_log_loss(y: np.ndarray, probs: np.ndarray) -> float:
     return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
 
 
-def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None) -> dict:
-    """A training run's in-memory PyTorch model on a prepared split (used right after training)."""
+def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None,
+                     trained: set[str] | None = None, model: str = "the model") -> dict:
+    """A training run's in-memory PyTorch model on a prepared split (used right after training).
+    `trained`: its training images' pixel digests, to note held-out rows with their pixels."""
     import torch
 
     from ..data.batches import Batches, inference_batch_size
@@ -79,7 +81,15 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     batches = Batches(dataset, loaded.spec, inference_batch_size(loaded.spec), train=False)
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
     ids = [dataset.ids[i] for i in idx]
-    return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra)
+    extra = dict(extra or {})
+    matches = training_images_among(trained, np.stack([dataset.images[i].numpy() for i in idx]) if trained and len(idx) else None)
+    if matches is not None and matches.any():  # rows the data holds in two splits: as evaluate says of them
+        extra["training_data"] = duplicates_note(int(matches.sum()), len(matches), model)
+        log.warning("note: %s", extra["training_data"])
+        without = figures_without(matches, y, probs, len(loaded.classes))
+        if without:
+            extra["without_training_pixels"] = without
+    return write_evaluation(out_dir, ids, y, probs, loaded.classes, loss, title, history_csv=history, train_labels=train_labels, extra=extra or None)
 
 
 def manifest_split(samples, split: str, model_path: Path | None, data, read_ids: set[str], config: dict | None = None, read_paths: set[str] | None = None) -> np.ndarray | None:
@@ -173,8 +183,7 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
         if copies:  # a split was asked for and still held training images: another draw than its held-out rows
             advice_px = advice if split is None else "score it on images it did not train on"
             return f"{model} trained on {copies} of the {n_scored} images scored here (the same pixels as its training images){also}: these figures overstate it; {advice_px}"
-        return (f"{duplicates} of the {n_scored} images scored here ({duplicates / n_scored:.1%}) have the same pixels as training images of {model} "
-                "(duplicates the data holds across its splits; data inspect lists them): these figures include them")
+        return duplicates_note(duplicates, n_scored, model)
     if trained is not None and scored_ids is not None and same:  # the run's own ids said none was trained on
         return None
     if extra_data:  # (a manifest lists extra_data rows as NAME:path, no file of that data: its config tells)
@@ -211,6 +220,25 @@ def selection_split_note(config: dict, data, split: str | None, model, data_spli
         tests = ["test"]  # held out by the run's settings, recomputed like its val rows
     advice = f"score its test split for a figure it never saw (--split {tests[0]})" if tests else "score it on rows it never saw for a figure it was not chosen by"
     return f"{model} chose its best epoch by these rows (its validation split): these figures lean optimistic; {advice}"
+
+
+def duplicates_note(duplicates: int, n_scored: int, model) -> str:
+    """The note on held-out rows that have a training image's pixels (the dataset's own
+    duplicates across its splits: FER2013's PublicTest holds 280 Training faces)."""
+    return (f"{duplicates} of the {n_scored} images scored here ({duplicates / n_scored:.1%}) have the same pixels as training images of {model} "
+            "(duplicates the data holds across its splits; data inspect lists them): these figures include them")
+
+
+def figures_without(matches: np.ndarray | None, y: np.ndarray, probs: np.ndarray, n_classes: int) -> dict | None:
+    """Accuracy and macro-F1 on the images without a training image's pixels, where some (not
+    all) of those scored have them; logged beside the note."""
+    if matches is None or not 0 < matches.sum() < len(matches):
+        return None
+    rest = ~matches
+    pred = probs[rest].argmax(axis=1)
+    figures = {"n": int(rest.sum()), "accuracy": float((pred == y[rest]).mean()), "macro_f1": macro_f1(y[rest], pred, n_classes)}
+    log.warning("on the %d images without a training image's pixels: accuracy %.4f, macro-F1 %.4f", figures["n"], figures["accuracy"], figures["macro_f1"])
+    return figures
 
 
 def _held_out_rows(config: dict, data, split: str | None, data_splits: list[str] | None) -> bool:
@@ -479,11 +507,9 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if selected:
         log.warning("note: %s", selected)
         extra["selection_split"] = selected
-    if matches is not None and 0 < matches.sum() < len(matches):  # the figures without them, beside the note
-        rest = ~matches
-        pred = probs[rest].argmax(axis=1)
-        extra["without_training_pixels"] = {"n": int(rest.sum()), "accuracy": float((pred == y[rest]).mean()), "macro_f1": macro_f1(y[rest], pred, len(loaded.classes))}
-        log.warning("on the %d images without a training image's pixels: accuracy %.4f, macro-F1 %.4f", rest.sum(), extra["without_training_pixels"]["accuracy"], extra["without_training_pixels"]["macro_f1"])
+    without = figures_without(matches, y, probs, len(loaded.classes))  # beside the note
+    if without:
+        extra["without_training_pixels"] = without
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
     title = f"{name} on {Path(str(data)).name}" + (f" [{split}" + (f", {split_from}'s draw]" if split_from else "]") if split else "")
     return write_evaluation(Path(out_dir), ids, y, probs, loaded.classes, mean_log_loss(y, probs), title, history if history and history.is_file() else None, extra=extra)
