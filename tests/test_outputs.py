@@ -300,3 +300,14 @@ def test_a_tracks_last_time_is_the_last_time_its_face_was_found():
         record.add(SimpleNamespace(expression=None, gender=None, age=None, held=held), time_s)
     track = record.summary(1)
     assert (track["first_s"], track["last_s"], track["frames"]) == (0.7, 0.87, 3)
+
+
+def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwarn):
+    """A class named in Japanese printed one matplotlib warning per character and drawing at the
+    end of training (found by a bug hunt); now one line names the characters."""
+    from facesense.eval.plots import plot_confusion
+
+    metrics = {"classes": ["日本", "cat"], "confusion": [[1, 0], [0, 1]], "confusion_normalised": [[1, 0], [0, 1]], "accuracy": 1.0, "macro_f1": 1.0}
+    assert plot_confusion(metrics, tmp_path / "c.png").is_file()
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+    assert [r.getMessage() for r in caplog.records if "glyph" in r.getMessage()] == ["c.png: the plot's font has no glyph for 日 本 in its labels: they are drawn as boxes"]

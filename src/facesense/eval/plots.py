@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacesenseError
 
-from ..runs import atomic_path
+from ..figures import save_png
 
 
 def _figure(figsize=(6, 5)):
@@ -20,10 +21,10 @@ def _figure(figsize=(6, 5)):
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    with warnings.catch_warnings():  # the missing glyphs are said once, by save_png
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from")
+        fig.tight_layout()
+    return save_png(fig, path)
 
 
 def plot_confusion(metrics: dict, path: Path, normalised: bool = True) -> Path:

@@ -617,7 +617,7 @@ class SummaryCollector:
         from matplotlib.figure import Figure
         from matplotlib.patches import Patch
 
-        from ..runs import atomic_path
+        from ..figures import save_png
 
         busiest = sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:max_tracks]
         colours = class_colours(classes)
@@ -644,9 +644,7 @@ class SummaryCollector:
         with_expression = sum(1 for record in self.tracks.values() if record.labels["expression"])  # the plot's "6 of N"
         shown = f"the {len(busiest)} longest of {with_expression} tracks" if with_expression > len(busiest) else f"{len(busiest)} track{'s' * (len(busiest) > 1)}"
         fig.suptitle(f"expression probabilities per track ({shown})", fontsize=10)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        return path
+        return save_png(fig, path)
 
     def _track_title(self, tid: int) -> str:
         record = self.tracks[tid]
