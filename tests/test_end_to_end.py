@@ -341,7 +341,7 @@ def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
     assert re.search(r"\(n 4, [0-9.]+-[0-9.]+, only happy\)", capsys.readouterr().out)  # with its 95% interval
 
 
-def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3):
+def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3, caplog):
     """predict accepts what evaluate accepts: an exported ONNX copy (and so the third-party
     backends, which are ONNX too) gives the checkpoint's probabilities for the same files."""
     from facesense.predict import predict_files
@@ -349,6 +349,14 @@ def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, 
     tmp_path, run = trained_run
     onnx_path = tmp_path / "model.onnx"
     assert main(["export", run, "--format", "onnx", "--out", str(onnx_path)]) == 0
+    assert "not finished" not in caplog.text
+    # a run stopped before its end exports its best epoch so far: said (found by a bug hunt)
+    summary = Path(run) / "train_summary.json"
+    kept = summary.read_bytes()
+    summary.unlink()
+    assert main(["export", run, "--format", "onnx", "--out", str(tmp_path / "early.onnx")]) == 0
+    assert "is not finished (finish it with `facesense train --resume" in caplog.text
+    summary.write_bytes(kept)
     capsys.readouterr()
     found = predict_files(run, [folders3 / "happy"])
     classes, torch_rows = found.classes, found.rows
@@ -664,7 +672,7 @@ def test_int8_export_says_how_often_it_decides_as_float32_and_names_calibration_
     assert "none of the model's classes" not in caplog.text
 
 
-def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog):
+def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog, capsys):
     """Calibration sets ranges, which need no labels, but a plain folder of photos was refused
     for want of class folders."""
     from PIL import Image
@@ -678,6 +686,11 @@ def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog):
     assert "5 images, read as unlabelled photos" in caplog.text and "none of the model's classes" not in caplog.text
     assert "belong to no class folder" not in caplog.text  # the failed read's warning, contradicted by the next line (found by review)
     assert (tmp_path / "m.onnx").is_file()
+    empty = tmp_path / "empty"  # "no class folders; expected empty/<class>/<images>" (found by a bug hunt)
+    empty.mkdir()
+    assert main(["export", "gender", "--int8", "--calibration", str(empty), "--out", str(tmp_path / "e.onnx")]) == 2
+    assert "no images in it; give a folder of photos of the kind the model sees" in capsys.readouterr().err
+    assert not (tmp_path / "e.onnx").exists()
 
 
 def test_an_export_of_a_run_that_skipped_unreadable_images_scores_its_held_out_rows(tmp_path, folders3, capsys):

@@ -69,3 +69,14 @@ def test_blend_refuses_other_architectures_and_bad_weights(tmp_path):
     with pytest.raises(FacesenseError, match="finite"):
         blend_checkpoints([a, a], [float("nan"), 1], tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("args, match", [({"width": "abc"}, r"model_args.width='abc' must be a number \(its default is 16\)"),
+                                         ({"dropout": True}, "model_args.dropout=True must be a number")])
+def test_a_model_arg_of_the_wrong_type_is_named(args, match):
+    """width=abc failed inside the factory: "bad model_args {'width': 'abc'} (not all arguments
+    converted during string formatting)" (found by a bug hunt)."""
+    from facesense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        build_model("resnet_fer_small", 3, 1, 48, **args)

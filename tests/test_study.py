@@ -108,6 +108,7 @@ def test_study_overrides_read_like_a_config_file(tmp_path):
     ("seeds: [0, 1, 2]\noverrides: [a, b]", "`overrides` must be a mapping"),
     ("seeds: [0, 1, 99999999999999999999]", "in [0, 2**32)"),
     ("seeds: [0, 1, 2]\noverrides: {data: nowhere.csv}", "nowhere.csv not found"),  # after the first config's runs
+    ("seeds: [0, 1, 2]\noverrides: {augment.hflip: true}", "nest it: augment: {hflip: true}"),  # "unknown config key" (found by a bug hunt)
 ])
 def test_study_refuses_a_grid_that_would_mislead_before_making_its_folder(tmp_path, capsys, spec, match):
     (tmp_path / "c.yaml").write_text("task: custom\n")
@@ -115,6 +116,13 @@ def test_study_refuses_a_grid_that_would_mislead_before_making_its_folder(tmp_pa
     assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_given_as_a_study_config_is_called_a_folder(tmp_path, folders3, capsys):
+    """It was "config ... not found" of a folder that is there (found by a bug hunt)."""
+    (tmp_path / "s.yaml").write_text(f"configs: [{folders3}]\nseeds: [0, 1, 2]\n")
+    assert main(["study", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert "is a folder; `configs` lists config files" in capsys.readouterr().err
 
 
 def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp_path, folders3, capsys):

@@ -311,8 +311,8 @@ def _calibration_samples(dataset: str | Path) -> tuple[Samples, bool]:
         if not folder.is_dir() or (folder / "labels.csv").is_file():
             raise
         photos = sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder))
-        if not photos:
-            raise
+        if not photos:  # "no class folders" read as if a dataset were needed; a folder of photos does
+            raise DataError(f"--calibration {dataset}: no images in it; give a folder of photos of the kind the model sees, or a dataset of its task") from None
         log.info("--calibration %s: %d images, read as unlabelled photos (ranges need no labels)", dataset, len(photos))
         return Samples(str(folder), [str(p.relative_to(folder)) for p in photos], ["(unlabelled)"] * len(photos), [None] * len(photos), paths=photos), False
     finally:
@@ -353,6 +353,20 @@ def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", 
     return float((decisions(float_bytes) == decisions(int8_bytes)).mean())
 
 
+def _say_if_unfinished(model: str | Path) -> None:
+    """A run still training, or stopped before its end, exports its best epoch so far: said, as
+    compare refuses such runs (the export would quietly be an early model)."""
+    from .runs import RunDir, being_trained, resume_command
+
+    path = Path(model)
+    root = path if path.is_dir() else path.parent
+    run = RunDir(root)
+    if not (run.config.is_file() and (run.best_checkpoint.is_file() or run.last_checkpoint.is_file())) or run.summary.is_file():
+        return  # not a run folder's checkpoint, or a finished run
+    state = "is still being trained" if being_trained(run) else f"is not finished (finish it with `{resume_command(root)}`)"
+    log.warning("%s %s: this exports its best epoch so far", root, state)
+
+
 def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export",
                 training_hashes: bool = True) -> Path:
     """`threshold`: a two-class model decides its second class when that class's probability
@@ -360,6 +374,7 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     hashes (from the run's split_manifest.csv), so that evaluating the file on its training
     images, wherever they are, says so."""
     loaded = load_model(model)
+    _say_if_unfinished(model)
     if threshold is not None:  # before the slow work
         check_threshold(loaded.classes, threshold)
     data = _with_held_out_rows(onnx_bytes(loaded), loaded)

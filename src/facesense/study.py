@@ -82,6 +82,8 @@ def load_study(path: Path) -> Study:
         raise ConfigError(f"{path}: overrides: {exc}") from None
     configs = [(path.parent / c).resolve() for c in spec["configs"]]
     for c in configs:
+        if c.is_dir():  # it said "not found" of a folder that is there
+            raise ConfigError(f"{path}: config {c} is a folder; `configs` lists config files (e.g. configs/expression_fast.yaml), the data goes in overrides: {{data: {c.name}}}")
         if not c.is_file():
             raise ConfigError(f"{path}: config {c} not found")
     name = str(spec.get("name") or path.stem)

@@ -145,7 +145,7 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
     if fmt == "manifest" and path.is_dir():
         path = path / "labels.csv"
     if fmt == "fer2013" and path.is_dir():  # it said "cannot read it as csv (IsADirectoryError...)"
-        raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or --format folders/manifest for a folder")
+        raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or read the folder with --format folders or manifest (data_format: in a config)")
     reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
     samples = reader(path, skip_bad=skip_bad)
     check_classes(samples)

@@ -52,7 +52,29 @@ def get_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def _check_arg_types(name: str, factory: Callable, kwargs: dict) -> None:
+    """A model_args value of another type than its default's (width=abc) failed deep inside
+    the factory with Python's own words ("not all arguments converted during string formatting")."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in kwargs.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        numbers = isinstance(default, (int, float)) and not isinstance(default, bool)
+        wrong = (isinstance(default, bool) and not isinstance(value, bool)) or (numbers and (isinstance(value, bool) or not isinstance(value, (int, float)))) \
+            or (isinstance(default, str) and not isinstance(value, str)) or (isinstance(default, (list, tuple)) and not isinstance(value, (list, tuple)))
+        if wrong:
+            kind = "true or false" if isinstance(default, bool) else "a number" if numbers else "a list" if isinstance(default, (list, tuple)) else "text"
+            raise ConfigError(f"model {name!r}: model_args.{key}={value!r} must be {kind} (its default is {default!r})")
+
+
 def build_model(name: str, num_outputs: int, in_channels: int, image_size: int, **kwargs) -> nn.Module:
+    _check_arg_types(name, get_info(name).factory, kwargs)
     try:
         with warnings.catch_warnings():  # said below, in one line
             warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
