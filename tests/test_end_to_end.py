@@ -72,14 +72,14 @@ def test_train_evaluate_predict(trained_run, capsys, folders3, caplog):
     trained = sum(r["split"] == "train" for r in manifest)
     assert f"trained on {trained} of the 48 samples scored here" in caplog.text and "training_data" in m
     caplog.clear()
-    assert "chose its best epoch" not in caplog.text  # all rows: not only those it was chosen by
+    assert "which decided" not in caplog.text and "selection_split" not in m  # all rows: not only those it was chosen by
     caplog.clear()
     assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(tmp_path / "eval_val")]) == 0
     assert "training images" not in caplog.text
     # the rows it chose its epoch by: said in the log, the metrics and the report
-    assert "chose its best epoch by these rows" in caplog.text
-    assert "chose its best epoch" in json.loads((tmp_path / "eval_val" / "metrics.json").read_text())["selection_split"]
-    assert "chose its best epoch" in (tmp_path / "eval_val" / "report.md").read_text()
+    assert "these rows are the validation split of" in caplog.text and "which decided its best epoch" in caplog.text
+    assert "which decided its best epoch" in json.loads((tmp_path / "eval_val" / "metrics.json").read_text())["selection_split"]
+    assert "which decided its best epoch" in (tmp_path / "eval_val" / "report.md").read_text()
     capsys.readouterr()
     report = (out / "report.md").read_text()
     assert "![confusion](confusion.png)" in report and "| happy |" in report
@@ -755,8 +755,24 @@ def test_selection_split_note_names_the_split_a_model_was_chosen_by(split, data_
 
     config = {"data": "/somewhere/fer2013.csv", "train_split": "Training", "val_split": "PublicTest", "test_split": "test"}
     note = selection_split_note(config, "/elsewhere/fer2013.csv", split, "expression", data_splits)
-    assert (note is None) if expected is None else (expected in note and "chose its best epoch" in note)
+    assert (note is None) if expected is None else (expected in note and "which decided its best epoch" in note)
     assert selection_split_note(config, "/elsewhere/other.csv", split, "expression", data_splits) is None  # other data
+
+
+def test_selection_split_note_says_what_the_validation_rows_decided():
+    """Found by review: a run that kept its last epoch was said to have chosen it by validation,
+    and a k-fold run or another model's draw (--split-from) got the note too."""
+    from facesense.eval.evaluate import selection_split_note
+
+    config = {"data": "faces", "train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.1, "test_size": 0.25}
+    note = lambda **changes: selection_split_note({**config, **changes}, "faces", "val", "m", [])  # noqa: E731
+    assert note(keep="last") is None
+    assert note(keep="last", early_stopping=3).endswith("of m, which decided when it stopped: these figures lean optimistic; score its test split for a figure it never saw (--split test)")
+    assert "which decided when its learning rate fell:" in note(keep="last", lr_schedule="auto", reduce_lr_patience=2)
+    assert "which decided its age temperature:" in note(keep="last", task="gender_age")  # the shipped gender_age
+    assert note(folds=5) is None
+    assert "which decided its best epoch:" in note(val_split=None)  # val_split null still carves val_size out
+    assert selection_split_note(config, "faces", "val", "m", [], own_split=False) is None
 
 
 def test_selection_split_note_on_a_recomputed_split():

@@ -67,3 +67,7 @@ def test_a_class_without_training_samples_gets_the_fix_that_works_for_its_task(t
     with pytest.raises(DataError, match=r"\['kid'\] have no training samples; add data, or drop them with label_map: \{kid: null\}"):
         prepare_data(cfg)
     assert prepare_data(load_config(overrides={"task": "custom", "data": str(root), "label_map": {"kid": None}})).classes == ["man", "woman"]
+    # named in `classes`: a label_map drop alone gave the same error and advice again (found by review)
+    named = load_config(overrides={"task": "custom", "data": str(root), "classes": ["man", "woman", "kid"], "label_map": {"kid": None}})
+    with pytest.raises(DataError, match=r"\['kid'\] have no training samples; add data, or remove them from `classes`"):
+        prepare_data(named)

@@ -357,7 +357,7 @@ def test_links_to_files_that_are_not_photos_do_not_fence_off_photos_out(tmp_path
     assert [p.name for p in out.glob("*.jpg")] == ["a.jpg"]
 
 
-def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_its_first_frame_is_read(tmp_path, caplog):
+def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_its_first_frame_is_read(tmp_path, caplog, capsys):
     """An animated GIF given as --source was analysed as one photo without a word (found by a bug
     hunt), then with a warning; a GIF or PNG animation is now read as the clip it is, frame by
     frame with its own delays. OpenCV cannot decode an animated WebP's frames: that one still
@@ -368,6 +368,8 @@ def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_
         summary, log = tmp_path / f"{suffix}.json", tmp_path / f"{suffix}.csv"
         assert main(["live", "--source", str(tmp_path / f"anim.{suffix}"), "--no-window", *OFF, "--summary", str(summary), "--log", str(log)]) == 0
         assert json.loads(summary.read_text())["frames"] == 3 and "animated" not in caplog.text
+        assert main(["live", "--source", str(tmp_path / f"anim.{suffix}"), "--no-window", *OFF, "--photos-out", str(tmp_path / "out")]) == 2
+        assert "read as a clip" in capsys.readouterr().err
         with open(log, newline="") as f:
             assert [round(float(r["time_s"]), 2) for r in csv.DictReader(f)] == [0.0, 0.1, 0.2]
     frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)

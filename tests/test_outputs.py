@@ -311,3 +311,13 @@ def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwar
     assert plot_confusion(metrics, tmp_path / "c.png").is_file()
     assert not [w for w in recwarn if "Glyph" in str(w.message)]
     assert [r.getMessage() for r in caplog.records if "glyph" in r.getMessage()] == ["c.png: the plot's font has no glyph for 日 本 in its labels: they are drawn as boxes"]
+    # labels the font has draw with the warnings machinery untouched (it swaps process-wide state, found by review)
+    from matplotlib.figure import Figure
+
+    from facesense.figures import _may_lack_glyphs
+
+    fig = Figure()
+    fig.add_subplot().set_title("café naïve")
+    assert not _may_lack_glyphs(fig)
+    fig.axes[0].set_xlabel("日本")
+    assert _may_lack_glyphs(fig)

@@ -14,7 +14,7 @@ import yaml
 
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml
-from .data.digests import pixel_digest
+from .data.digests import manifest_digests, pixel_digest
 from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest
 from . import schema
 from .errors import ConfigError, FacesenseError
@@ -216,7 +216,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             log.info("the test split (%d faces) is held out and not scored here: facesense evaluate %s --data %s --split test", len(data.splits["test"]), run.root, cfg.data)
         write_json(run.summary, schema.stamped("train_summary", summary))
         return run
-    trained = {pixel_digest(image.numpy()) for image in data.splits["train"].images}
+    # the training images' digests, as split_manifest.csv recorded them when the run began
+    trained = manifest_digests(run.split_manifest, "train") or {pixel_digest(image.numpy()) for image in data.splits["train"].images}
     for split in ("val", "test"):
         if len(data.splits[split]):
             m = evaluate_split(run.best_checkpoint, data, split, run.eval_dir(split), f"{cfg.name} on {split}", run.history, train_labels, trained)

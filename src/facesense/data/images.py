@@ -81,7 +81,7 @@ def is_photo_file(path: Path) -> bool:
         return path.suffix.lower() in IMAGE_SUFFIXES and not path.exists()  # a missing photo is still named as one
     try:
         with Image.open(path) as im:
-            if im.format in PLAYABLE_ANIMATIONS and getattr(im, "n_frames", 1) > 1:
+            if im.format in PLAYABLE_ANIMATIONS and getattr(im, "is_animated", False):  # (n_frames walks every frame of a GIF)
                 return False
             return im.format not in MOVING_FORMATS
     except Exception:  # not an image Pillow knows, or not readable: by its suffix, else left to the video reader to say

@@ -91,8 +91,12 @@ def prepare_data(cfg, progress=None) -> PreparedData:
         raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two{skipped}")
     if missing:
         # the way that works for this task: a fixed task's classes cannot be narrowed in place
-        narrow = (f"drop them with label_map: {{{', '.join(f'{c}: null' for c in missing)}}}" if cfg.task == "custom"
-                  else "train on the classes present with task=custom (its classes are the data's labels, or `classes: [...]`)")
+        if cfg.task != "custom":
+            narrow = "train on the classes present with task=custom (its classes are the data's labels, or `classes: [...]`)"
+        elif cfg.classes:  # named in `classes`: a label_map drop would leave them there
+            narrow = f"remove them from `classes` (and drop their rows with label_map: {{{', '.join(f'{c}: null' for c in missing)}}})"
+        else:
+            narrow = f"drop them with label_map: {{{', '.join(f'{c}: null' for c in missing)}}}"
         raise DataError(f"{cfg.data}: classes {missing} have no training samples{skipped}; add data, or {narrow}")
     return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
 

@@ -304,7 +304,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if note:
         log.warning("note: %s", note)
         m["training_data"] = note
-    selected = selection_split_note(scorer.config or {}, data, split, model, data_splits)
+    selected = selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split)
     if selected:
         log.warning("note: %s", selected)
         m["selection_split"] = selected

@@ -82,7 +82,7 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
     ids = [dataset.ids[i] for i in idx]
     extra = dict(extra or {})
-    matches = training_images_among(trained, np.stack([dataset.images[i].numpy() for i in idx]) if trained and len(idx) else None)
+    matches = training_images_among(trained, [dataset.images[i].numpy() for i in idx] if trained else None)  # views: no copy of the split
     if matches is not None and matches.any():  # rows the data holds in two splits: as evaluate says of them
         extra["training_data"] = duplicates_note(int(matches.sum()), len(matches), model)
         log.warning("note: %s", extra["training_data"])
@@ -200,26 +200,44 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
-def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None) -> str | None:
-    """A sentence when the rows scored are those the model chose its checkpoint by (its
-    val_split: the best epoch, early stopping and the fitted calibration all looked at them), so
-    that its figures on them lean a little optimistic, naming its test split where it has one."""
-    val = config.get("val_split")
-    if split is None or not val or not _same_dataset(config.get("data"), data):
+def _decided_by_validation(config: dict) -> list[str]:
+    """What a run's validation rows decided: its best epoch (keep: best), when it stopped
+    (early stopping), when its rate fell (a plateau schedule), its age temperature (gender_age);
+    nothing for a run that kept its last epoch on a fixed schedule."""
+    decided = []
+    if config.get("keep", "best") == "best":
+        decided.append("its best epoch")
+    elif config.get("early_stopping"):
+        decided.append("when it stopped")
+    if config.get("lr_schedule") == "plateau" or (config.get("lr_schedule", "auto") == "auto" and config.get("reduce_lr_patience") is not None):
+        decided.append("when its learning rate fell")
+    if config.get("task") == "gender_age":
+        decided.append("its age temperature")
+    return decided
+
+
+def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None, own_split: bool = True) -> str | None:
+    """A sentence when the rows scored are the model's own validation rows and they decided
+    something of it (its best epoch, when it stopped, its age temperature), so that its figures
+    on them lean a little optimistic, naming its test split where it has one. Not for another
+    model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold."""
+    decided = _decided_by_validation(config)
+    if split is None or not own_split or not decided or (config.get("folds") or 0) >= 2 or not _same_dataset(config.get("data"), data):
         return None
-    named = matching_split_names(data_splits or [], str(val))
+    val = config.get("val_split")
+    named = matching_split_names(data_splits or [], str(val)) if val else []
     if named:  # the data's own split column
         asked = matching_split_names(data_splits or [], split)
         if not asked or not set(asked) <= set(named):
             return None
-    elif matching_split_names(data_splits or [], split) or canonical_split(split) != "val":
+    elif matching_split_names(data_splits or [], split) or canonical_split(split) != "val" or not (val or config.get("val_size")):
         return None  # not the validation rows its settings carve out of the training pool
     test = config.get("test_split")
     tests = matching_split_names(data_splits or [], str(test)) if test else []
     if not tests and test and not named and config.get("test_size"):
         tests = ["test"]  # held out by the run's settings, recomputed like its val rows
-    advice = f"score its test split for a figure it never saw (--split {tests[0]})" if tests else "score it on rows it never saw for a figure it was not chosen by"
-    return f"{model} chose its best epoch by these rows (its validation split): these figures lean optimistic; {advice}"
+    advice = f"score its test split for a figure it never saw (--split {tests[0]})" if tests else "score it on rows it never saw for a figure they did not decide"
+    return f"these rows are the validation split of {model}, which decided {' and '.join(decided)}: these figures lean optimistic; {advice}"
 
 
 def duplicates_note(duplicates: int, n_scored: int, model) -> str:
@@ -341,7 +359,7 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
 
 
-def training_images_among(trained: set[str] | None, pixels: np.ndarray | None) -> np.ndarray | None:
+def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[np.ndarray] | None") -> np.ndarray | None:
     """Which of these decoded images have the pixels of one of the model's training images, by
     the digests it carries (data.digests.trained_digests; None: it carries none, as runs from
     before digests were recorded and exports made without them)."""
@@ -503,7 +521,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if note:
         log.warning("note: %s", note)
         extra["training_data"] = note
-    selected = selection_split_note(loaded.config, data, split, model, data_splits)
+    selected = selection_split_note(loaded.config, data, split, model, data_splits, own_split)
     if selected:
         log.warning("note: %s", selected)
         extra["selection_split"] = selected

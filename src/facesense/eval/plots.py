@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,7 @@ def _figure(figsize=(6, 5)):
 
 
 def _save(fig, path: Path) -> Path:
-    with warnings.catch_warnings():  # the missing glyphs are said once, by save_png
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from")
-        fig.tight_layout()
-    return save_png(fig, path)
+    return save_png(fig, path, tight=True)
 
 
 def plot_confusion(metrics: dict, path: Path, normalised: bool = True) -> Path:

@@ -217,13 +217,15 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def no_query(request: Request) -> None:
         """These routes take no query parameters: one ignored (?detector=haar) would look obeyed."""
         for name in request.query_params:
-            fix = "send the token as a header: Authorization: Bearer TOKEN" if name.lower() == "token" else \
-                "the models, the detector and the limits are chosen when the server starts (facesense serve --help)"
+            if name.lower() == "token":
+                fix = "send the token as a header: Authorization: Bearer TOKEN" if token else "this server needs no token"
+            else:
+                fix = "the models, the detector and the limits are chosen when the server starts (facesense serve --help)"
             raise Refused(400, f"unknown query parameter {name!r}: {request.url.path} takes none; {fix}")
 
     # the token check, declared as a bearer scheme where there is a token: /docs then has an
     # Authorize button, and its "Try it out" sends the token
-    guarded = [Depends(require_token), Depends(no_query)] + ([Depends(HTTPBearer(auto_error=False, description="the token given to facesense serve --token"))] if token else [])
+    guarded = [Depends(no_query), Depends(require_token)] + ([Depends(HTTPBearer(auto_error=False, description="the token given to facesense serve --token"))] if token else [])
     auth_errors = (401,) if token else ()
 
     def read(path: str, **options):
@@ -246,7 +248,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise Refused(404, f"no file {name}")
         return Response((page_files / name).read_bytes(), media_type=PAGES[name], headers={"Cache-Control": "no-cache"})
 
-    @read("/api/health", summary="Which models are loaded; whether a token is needed")
+    @read("/api/health", summary="Which models are loaded; whether a token is needed", dependencies=[Depends(no_query)], responses=errors(400))
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
@@ -262,6 +264,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         _refuse_compressed(request)
         data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
         started = asyncio.Event()  # a worker took it (until then it waited behind others)
+        arrived = time.monotonic()
         try:
             return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), limits.request_timeout_s)
         except ImageTooLarge as exc:
@@ -271,7 +274,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
-            if not started.is_set():  # it never ran: the others took the time, and a retry may pass
+            # mostly spent waiting behind others (or never started): a retry may pass
+            if not started.is_set() or started.at - arrived > limits.request_timeout_s / 2:
                 raise _busy() from None
             raise Refused(503, f"the analysis of this image took longer than {limits.request_timeout_s:g} s: send a smaller image "
                           "(fewer megapixels), or start the server with a longer --timeout") from None

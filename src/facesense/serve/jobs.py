@@ -326,7 +326,7 @@ class VideoJobs:
         models = self.analyzer.models
         sinks = []
         try:
-            source = VideoFileSource(str(job.upload))  # a video, as probe_video took it: an animated GIF too (open_source reads one as a photo)
+            source = VideoFileSource(str(job.upload))  # a video, as probe_video took it: an animated GIF too
             collector = SummaryCollector()
             try:
                 sinks.append(VideoSink(job.folder / "annotated.mp4", source.fps or 30.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -67,7 +68,8 @@ class AnalysisGate:
         self._slots: asyncio.Semaphore | None = None
 
     async def run(self, func, *args, started: asyncio.Event | None = None):
-        """func(*args) on a worker thread; `started` is set once a worker has taken it."""
+        """func(*args) on a worker thread; `started` is set once a worker has taken it, its
+        `at` the monotonic time it was."""
         if self.pending >= self.workers + self.queue:
             raise Busy()
         if self._slots is None:  # made in the server's event loop
@@ -79,6 +81,7 @@ class AnalysisGate:
             self.pending -= 1
             raise
         if started is not None:
+            started.at = time.monotonic()  # when a worker took it: the rest of its time is its own
             started.set()
         future = asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 

@@ -276,8 +276,9 @@ def _image_frames(path: Path) -> int:
 
     try:
         with Image.open(path) as image:
-            # animation only: a phone's JPEG (MPO, with a depth map or gain map) or a TIFF's pages are not frames of a clip
-            animated = getattr(image, "is_animated", False) and image.format in ("GIF", "WEBP", "PNG")
+            # animation only: a phone's JPEG (MPO, with a depth map or gain map) or a TIFF's pages
+            # are not frames of a clip; an animated GIF or PNG given alone is read as a clip
+            animated = getattr(image, "is_animated", False) and image.format == "WEBP"
             return int(image.n_frames) if animated else 1
     except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
         return 1

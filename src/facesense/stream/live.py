@@ -135,7 +135,8 @@ def _check_photos_out(opts: LiveOptions) -> None:
     if not live and not source.exists():
         return  # opening the source says it is missing
     if live or not (source.is_dir() or is_photo_file(source)):
-        raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video, camera or stream give --out annotated.mp4")
+        clip = " (an animated GIF or PNG is read as a clip)" if source.suffix.lower() in (".gif", ".png") and source.is_file() else ""
+        raise FacesenseError(f"--photos-out {out}: is for a photo folder or a photo; for a video{clip}, camera or stream give --out annotated.mp4")
     check_output_folder(out, "--photos-out")
     target = out.resolve()
     if not source.is_dir():  # one photo: its copy goes to FOLDER/<its name>, so only its own folder clashes
