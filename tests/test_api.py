@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -79,6 +80,14 @@ def test_analyse_image_array_and_errors():
     (lambda a: next(a.stream("x.mp4", settings={"smoothing": "0.5"})), "smoothing='0.5': must be a finite number"),  # '<' not supported
     (lambda a: facesense.face_dict(None), "face=None: give one face of a result"),
     (lambda a: facesense.analyse_image(np.zeros((480, 640, 3)).tolist()), "^image=<list of length 480>: give a photo's file path"),  # printed all 5 million characters
+    # found by a bug hunt: "" was the working folder (its files scored, the report written there);
+    # an int past 64 bits was numpy's TypeError; a camera past OpenCV's int was cv2.error
+    (lambda a: facesense.evaluate("expression", "", "out"), "data='': is empty"),
+    (lambda a: facesense.evaluate("expression", "d.csv", ""), "out_dir='': is empty"),
+    (lambda a: next(a.stream("x.mp4", stall_timeout=10**400)), "stall_timeout=.*: must be a finite number"),
+    (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=10**400), "margin=.*: must be a finite number"),
+    (lambda a: next(a.stream(2**31)), "camera 2147483648: no camera has such an index"),
+    (lambda a: next(a.stream("99999999999")), "camera 99999999999: no camera has such an index"),
 ])
 def test_api_mistakes_raise_facesense_error_naming_the_value(call, match):
     analyser = facesense.FaceAnalyser(gender=None, age=None)
@@ -93,6 +102,30 @@ def test_api_stream_takes_settings_as_a_dict(tmp_path):
     analyser = facesense.FaceAnalyser(gender=None, age=None)
     results = list(analyser.stream(str(clip), max_frames=3, settings={"smoothing": 1, "detect_every": np.int64(2)}))  # numpy numbers too
     assert len(results) == 3 and results[0].faces
+
+    # a setting changed after the checks ran: smoothing 0 froze every label for good (found by a bug hunt)
+    import dataclasses
+
+    settings = facesense.PipelineSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.smoothing = 0
+    with pytest.raises(facesense.FacesenseError, match="smoothing=0.0: must be in"):
+        dataclasses.replace(settings, smoothing=0)
+
+
+def test_api_stream_warns_of_a_truncated_video_as_live_does(tmp_path, caplog):
+    """live warned that a cut file ended early; stream() said nothing (found by a bug hunt)."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(60):
+        writer.write(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    (tmp_path / "cut.avi").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    analyser = facesense.FaceAnalyser(expression=None, gender=None, age=None)
+    assert 10 < sum(1 for _ in analyser.stream(str(tmp_path / "cut.avi"))) < 50
+    assert "its header declares" in caplog.text and "truncated or damaged" in caplog.text
+    caplog.clear()
+    assert sum(1 for _ in analyser.stream(str(path))) == 60 and "truncated" not in caplog.text
 
 
 def test_api_evaluate_guards_its_outputs_and_scores_ages(tmp_path):

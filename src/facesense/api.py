@@ -15,6 +15,8 @@ models load when a `FaceAnalyser` is made. Errors the caller can fix raise `Face
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +25,8 @@ import numpy as np
 from .errors import FacesenseError
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
 from .stream.detect import DEFAULT_DETECTOR
+
+log = logging.getLogger(__name__)
 
 
 def _shown(value) -> str:
@@ -120,13 +124,20 @@ class FaceAnalyser:
             src.close()
         if frames == 0:  # as `live` says it: an empty result is not a success
             raise FacesenseError(f"{source}: " + ("no photo could be read (each was skipped with a warning naming why)" if src.photos else "no frame could be read (empty, truncated, or not a video)"))
+        ended_early = src.ended_early() if hasattr(src, "ended_early") else None
+        if ended_early:  # as `live` warns of it (the frames yielded stop there)
+            log.warning("%s: %s", source, ended_early)
 
 
 def _check_number(name: str, value, low: float, strict: bool = False, high: float | None = None, integer: bool = False) -> None:
     """A caller's number, refused with its name and range (nan passes every comparison, so it is
     refused first; a bool is not a number here)."""
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
+    try:
+        finite = math.isfinite(value)  # (numpy's isfinite refuses an int past 64 bits with a TypeError)
+    except (TypeError, OverflowError):
+        finite = False
+    if isinstance(value, bool) or not isinstance(value, kinds) or not finite:
         raise FacesenseError(f"{name}={_shown(value)}: must be a{'n integer' if integer else ' finite number'}")
     if value < low or (strict and value == low) or (high is not None and value > high):
         bounds = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
@@ -156,10 +167,12 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         raise type(exc)(listed_reason(exc)) from None
 
 
-def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR) -> list[dict]:
+def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR,
+                  detector_model: str | None = None, margin: float = 0.0, device: str = "auto") -> list[dict]:
     """Every face of one photo with its box, expression, gender (and age) and their
-    probabilities. Loads the models on each call: for many images make one `FaceAnalyser`."""
-    return FaceAnalyser(expression, gender, age, detector).analyse(image)
+    probabilities, as `FaceAnalyser(...).analyse(image, margin)` gives them. Loads the models on
+    each call: for many images make one `FaceAnalyser`."""
+    return FaceAnalyser(expression, gender, age, detector, detector_model=detector_model, device=device).analyse(image, margin)
 
 
 def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
@@ -176,6 +189,8 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
             raise FacesenseError(f"{name}={_shown(value)}: give a name or a path (str or Path)")
+        if not str(value).strip():  # Path("") is the working folder: its files were scored, or the report written there
+            raise FacesenseError(f"{name}={_shown(value)}: is empty; give a name or a path")
     for name, value in (("split", split), ("group_by", group_by)):
         if value is not None and not isinstance(value, str):
             raise FacesenseError(f"{name}={_shown(value)}: give a name (str) or None")

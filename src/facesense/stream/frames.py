@@ -516,6 +516,8 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     if is_camera(source):
         if int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
             raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
+        if int(text) >= 2**31:  # past OpenCV's int: its own error, a traceback
+            raise SourceError(f"camera {text}: no camera has such an index (0 is the first camera)")
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if is_video_url(text) and not reconnect:
         remote = VideoFileSource.at_url(text, stride, stall_timeout)

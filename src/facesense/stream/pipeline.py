@@ -71,7 +71,7 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-@dataclass
+@dataclass(frozen=True)  # checked once, when made: a field set afterwards (smoothing=0) escaped the checks; dataclasses.replace makes a checked copy
 class PipelineSettings:
     smoothing: float = 0.4  # EMA weight of the newest look at a face (a frame it was classified on; 1 = off)
     detect_every: int = 5  # full-frame detection every N frames; in between only around tracked faces
