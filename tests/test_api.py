@@ -66,25 +66,25 @@ def test_analyse_image_array_and_errors():
     (lambda a: a.analyse(np.zeros((0, 0, 3), np.uint8)), "has no pixels"),
     (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=float("nan")), "margin=nan: must be a finite number"),
     (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=-1), "margin=-1: must be >= 0 and <= 1"),
-    (lambda a: next(a.stream("x.mp4", stride=0)), "stride=0: must be >= 1"),
-    (lambda a: next(a.stream("x.mp4", max_frames=-1)), "max_frames=-1: must be >= 1"),
-    (lambda a: next(a.stream("x.mp4", stall_timeout=-1)), "stall_timeout=-1: must be > 0"),
-    (lambda a: next(a.stream("x.mp4", settings={"smoothin": 1})), "settings: .*smoothin"),
-    (lambda a: next(a.stream("x.mp4", settings=[1])), "settings=\\[1\\]: give a PipelineSettings"),
+    (lambda a: a.stream("x.mp4", stride=0), "stride=0: must be >= 1"),  # by the call itself, not at the first next() (found by a bug hunt)
+    (lambda a: a.stream("x.mp4", max_frames=-1), "max_frames=-1: must be >= 1"),
+    (lambda a: a.stream("x.mp4", stall_timeout=-1), "stall_timeout=-1: must be > 0"),
+    (lambda a: a.stream("x.mp4", settings={"smoothin": 1}), "settings: .*smoothin"),
+    (lambda a: a.stream("x.mp4", settings=[1]), "settings=\\[1\\]: give a PipelineSettings"),
     (lambda a: facesense.FaceAnalyser(expression=123), "expression=123: give a model name or a file path"),
     (lambda a: facesense.FaceAnalyser(detect_width=-5), "detect_width=-5: must be >= 0"),
     (lambda a: facesense.evaluate("expression", None, "out"), "data=None"),
     (lambda a: facesense.evaluate("expression", "d.csv", "out", label_map=["a"]), "label_map=\\['a'\\]: give a dict"),
     (lambda a: facesense.evaluate("expression", "d.csv", "out", split=3), "split=3: give a name"),  # an AttributeError
     (lambda a: facesense.evaluate("expression", "d.csv", "out", skip_bad="no"), "skip_bad='no': give True or False"),  # read as True
-    (lambda a: next(a.stream("x.mp4", settings={"smoothing": "0.5"})), "smoothing='0.5': must be a finite number"),  # '<' not supported
+    (lambda a: a.stream("x.mp4", settings={"smoothing": "0.5"}), "smoothing='0.5': must be a finite number"),  # '<' not supported
     (lambda a: facesense.face_dict(None), "face=None: give one face of a result"),
     (lambda a: facesense.analyse_image(np.zeros((480, 640, 3)).tolist()), "^image=<list of length 480>: give a photo's file path"),  # printed all 5 million characters
     # found by a bug hunt: "" was the working folder (its files scored, the report written there);
     # an int past 64 bits was numpy's TypeError; a camera past OpenCV's int was cv2.error
     (lambda a: facesense.evaluate("expression", "", "out"), "data='': is empty"),
     (lambda a: facesense.evaluate("expression", "d.csv", ""), "out_dir='': is empty"),
-    (lambda a: next(a.stream("x.mp4", stall_timeout=10**400)), "stall_timeout=.*: must be a finite number"),
+    (lambda a: a.stream("x.mp4", stall_timeout=10**400), "stall_timeout=.*: must be a finite number"),
     (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=10**400), "margin=.*: must be a finite number"),
     (lambda a: next(a.stream(2**31)), "camera 2147483648: no camera has such an index"),
     (lambda a: next(a.stream("99999999999")), "camera 99999999999: no camera has such an index"),

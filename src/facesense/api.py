@@ -93,9 +93,9 @@ class FaceAnalyser:
         for its turn repeats its last smoothed expression (gender and age: more than
         `settings.gender_age_per_frame`, default 2). The source is
         closed when the loop ends or is left early. A camera or stream that fails mid-way
-        raises `SourceFailed` after the frames before it were yielded."""
-        from .stream.frames import open_source
-        from .stream.pipeline import PipelineSettings, run_pipeline
+        raises `SourceFailed` after the frames before it were yielded. Its arguments are checked
+        when it is called; the source is opened at the first frame asked for."""
+        from .stream.pipeline import PipelineSettings
 
         if isinstance(settings, dict):  # {"smoothing": 1} reads as PipelineSettings(smoothing=1)
             try:
@@ -114,10 +114,17 @@ class FaceAnalyser:
         if isinstance(source, (int, np.integer)):
             _check_number("source", int(source), 0, integer=True)  # OpenCV crashes the interpreter on -1 and -2
             source = int(source)
+        # a generator of its own: a mistake above is raised by this call, not by the first next()
+        return self._frames(source, max_frames, settings or PipelineSettings(), stride, stall_timeout, reconnect)
+
+    def _frames(self, source, max_frames, settings, stride, stall_timeout, reconnect) -> Iterator:
+        from .stream.frames import open_source
+        from .stream.pipeline import run_pipeline
+
         src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect)
         frames = 0
         try:
-            for result in run_pipeline(src, self.detector, self.models, settings or PipelineSettings(), max_frames):
+            for result in run_pipeline(src, self.detector, self.models, settings, max_frames):
                 frames += 1
                 yield result
         finally:
