@@ -80,7 +80,7 @@ class FaceAnalyser:
 
     def analyse(self, image: str | Path | np.ndarray, margin: float = 0.0) -> list[dict]:
         """A photo (a path, or an H x W x 3 BGR uint8 array as OpenCV gives) -> one dict per
-        face (`face_dict`), in detection order."""
+        face (`face_dict`), numbered left to right (track_id 1, 2, ...) as predict and live number them."""
         from .stream.pipeline import analyze_image
 
         _check_number("margin", margin, 0, high=1)
