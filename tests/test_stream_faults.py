@@ -119,7 +119,7 @@ def test_reconnect_is_only_for_urls(tmp_path, capsys):
 
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["live", "--source", str(tmp_path / "clip.mp4"), "--no-window", "--reconnect", "5"]) == 2
-    assert "--reconnect is for stream URLs" in capsys.readouterr().err
+    assert "--reconnect (reconnect=) is for stream URLs" in capsys.readouterr().err
 
 
 def test_sigterm_finishes_the_outputs_as_ctrl_c_does(tmp_path):

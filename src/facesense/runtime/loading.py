@@ -40,7 +40,7 @@ def resolve(model: str | Path) -> Path | str:
     if str(model) in dlib_models.BACKENDS or str(model) in dlib_models.AGE_BACKENDS:
         return str(model)
     if str(model) in DETECTOR_FILES:
-        raise FacesenseError(f"{model} is the face detector, not a classifier (choose it with --detector {model}); shipped classifiers: {', '.join(shipped_model_names())}")
+        raise FacesenseError(f"{model} is the face detector, not a classifier (choose it with --detector {model}, detector='{model}' in Python); shipped classifiers: {', '.join(shipped_model_names())}")
     shipped = shipped_runtime_path(str(model))
     if shipped is not None:
         if path.is_dir():  # said (once), so that a run folder still without a checkpoint is not taken for the shipped model silently

@@ -528,7 +528,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if reconnect:
-        raise SourceError(f"--reconnect is for stream URLs (rtsp://, http://...), not {text!r}")
+        raise SourceError(f"--reconnect (reconnect=) is for stream URLs (rtsp://, http://...), not {text!r}")
     if path.is_dir():
         return ImageFolderSource(path)
     if is_photo_file(path):
