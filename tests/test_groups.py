@@ -199,6 +199,29 @@ def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():
     assert bare["gap_ci95"] is None and gap_text(bare, "mae_gap", unit=" years", digits=2) == "gap 2.00 years (x - y)"
 
 
+
+def test_a_gap_between_the_extremes_of_many_groups_has_a_wider_interval_and_no_one_class_side():
+    """The gap is max - min over k groups, the widest of k(k-1)/2 differences: with eight groups
+    of equal accuracy, a plain 95% interval of it missed zero about half the time; and a group
+    whose labels are one class (all women) scores how often that class is said, yet was a side
+    of the gap (both found by an audit)."""
+    from facesense.eval.groups import gap_text, proportion_ci95
+
+    def group(hits: int, n: int, classes=("man", "woman")) -> dict:
+        return {"n": n, "accuracy": hits / n, "accuracy_ci95": proportion_ci95(hits, n), "classes": list(classes)}
+
+    two = group_table({"a": group(56, 70), "b": group(48, 80)}, "accuracy", "accuracy_gap")
+    assert two["gap_ci95"] == pytest.approx([0.0524, 0.3339], abs=2e-4) and two["gap_pairs"] == 1
+    many = group_table({"a": group(56, 70), "b": group(48, 80), "c": group(50, 70), "d": group(52, 75)}, "accuracy", "accuracy_gap")
+    assert many["gap_between"] == ["a", "b"] and many["gap_pairs"] == 6
+    assert many["gap_ci95"][0] < two["gap_ci95"][0] and many["gap_ci95"][1] > two["gap_ci95"][1]  # Wilson at 1 - 0.05/6 on each side
+    assert "95% CI" in gap_text(many, "accuracy_gap", 100, " points", 1) and "widened for 4 groups" in gap_text(many, "accuracy_gap", 100, " points", 1)
+    # a group of one class is left out of the gap, and said so
+    skewed = group_table({"mixed": group(60, 100), "women_only": group(40, 40, ["woman"]), "other": group(55, 90)}, "accuracy", "accuracy_gap")
+    assert skewed["gap_between"] == ["other", "mixed"] and skewed["gap_one_class"] == {"women_only": "woman"}
+    assert "left out: women_only (only woman)" in gap_text(skewed, "accuracy_gap", 100, " points", 1)
+
+
 def test_training_pixels_in_a_held_out_split_are_duplicates_only_where_the_rows_are_known(tmp_path):
     """A shipped model records its data's name only: a recomputed 'test' split of a subset or
     copy of that name is another draw, and its training images there were called duplicates the

@@ -118,14 +118,14 @@ def _mae_table(err: np.ndarray, keys: list[str]) -> dict[str, dict]:
     return out
 
 
-def mean_interval(values: np.ndarray, floor: float | None = None) -> tuple[float, float] | None:
-    """95% t-interval of the mean, its low end raised to `floor` when given (an MAE is never
-    below 0); None with fewer than two values."""
+def mean_interval(values: np.ndarray, floor: float | None = None, level: float = 0.95) -> tuple[float, float] | None:
+    """t-interval of the mean (95% unless `level` says), its low end raised to `floor` when
+    given (an MAE is never below 0); None with fewer than two values."""
     from scipy import stats
 
     if len(values) < 2:
         return None
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
     low = float(values.mean() - half)
     return (low if floor is None else max(floor, low)), float(values.mean() + half)
 
@@ -152,7 +152,9 @@ def age_metrics(years: np.ndarray, sd: np.ndarray, ages: np.ndarray, groups: lis
     if low is not None and high is not None:
         m["uncertainty"]["within_90pct_interval"] = float(((ages >= low) & (ages <= high)).mean())
     if groups is not None:
-        m["by_group"] = group_table(_mae_table(err, groups), "mae", "mae_gap")
+        group_of = np.array(groups)
+        # the gap's interval from each group's own, unclipped, at the level the number of groups asks
+        m["by_group"] = group_table(_mae_table(err, groups), "mae", "mae_gap", lambda g, level: mean_interval(err[group_of == g], level=level))
         m["by_group_within_decade"] = {
             d: _mae_table(err[np.array([x == d for x in decades])], [g for g, x in zip(groups, decades) if x == d])
             for d in m["by_decade"]
@@ -328,7 +330,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
             if groups is not None:  # the gender gap between groups, beside the age gap
                 group_of = np.array(groups)
                 picks = {g: known & (group_of == g) for g in sorted(set(group_of[known]), key=natural_order)}
-                m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean()), "accuracy_ci95": proportion_ci95(int(correct[p].sum()), int(p.sum()))}
+                m["gender_by_group"] = group_table({g: {"n": int(p.sum()), "accuracy": float(correct[p].mean()), "accuracy_ci95": proportion_ci95(int(correct[p].sum()), int(p.sum())),
+                                                        "classes": sorted(set(np.array(labels)[p]))}
                                                     for g, p in picks.items()}, "accuracy", "accuracy_gap")
     buf = io.StringIO()
     writer = csv.writer(buf)  # quotes an id or group with a comma in it

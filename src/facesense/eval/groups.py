@@ -3,6 +3,8 @@ the best and worst group measured only over groups large enough for the gap to m
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..data.samples import natural_order
 from ..errors import DataError
 
@@ -11,15 +13,18 @@ from ..errors import DataError
 MIN_GROUP_FOR_GAP = 30
 
 
-def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP) -> dict:
+def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP, one_class: dict[str, str] | None = None) -> dict:
     """{gap, between, min_n, left_out, compared, small}: highest minus lowest over the groups of
     at least `min_n` samples (`between`: those two groups, highest first); over all groups when
     fewer than two are that large (a small test set), and then `small` says the gap is between
-    groups too small to tell it from chance."""
-    big = [g for g in values if sizes[g] >= min_n]
+    groups too small to tell it from chance. A group whose labels are all one class
+    (`one_class`: group -> that class) scores how often the model says that class, not the task:
+    it is never a side of the gap."""
+    fit = [g for g in values if g not in (one_class or {})]
+    big = [g for g in fit if sizes[g] >= min_n]
     small = len(big) < 2
     if small:
-        big = list(values)
+        big = fit
     ordered = sorted(big, key=lambda g: values[g])  # two groups even when tied (max and min gave one group twice)
     low, high = (ordered[0], ordered[-1]) if ordered else (None, None)
     return {"gap": float(values[high] - values[low]) if big else 0.0, "between": [high, low] if len(big) > 1 else None,
@@ -35,18 +40,36 @@ def difference_ci95(high: float, high_ci: list[float], low: float, low_ci: list[
     return [d - ((high - high_ci[0]) ** 2 + (low_ci[1] - low) ** 2) ** 0.5, d + ((high_ci[1] - high) ** 2 + (low - low_ci[0]) ** 2) ** 0.5]
 
 
-def group_table(groups: dict[str, dict], key: str, gap_key: str) -> dict:
+def group_table(groups: dict[str, dict], key: str, gap_key: str, interval_at: Callable[[str, float], list[float] | None] | None = None) -> dict:
     """{"groups": groups, gap_key: the gap of each group's `key` figure, gap_between (the two
-    groups), gap_ci95 (where both have a `key`_ci95 interval), gap_min_n, gap_left_out, gap_groups
-    (how many it compares), gap_small_groups}: a report's per-group table (each group a dict
-    with its n)."""
-    spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()})
-    between, ci = spread["between"], None
-    if between and all(groups[g].get(f"{key}_ci95") for g in between):
-        high, low = (groups[g] for g in between)
-        ci = [round(v, 4) for v in difference_ci95(high[key], high[f"{key}_ci95"], low[key], low[f"{key}_ci95"])]
-    return {"groups": groups, gap_key: spread["gap"], "gap_between": between, "gap_ci95": ci, "gap_min_n": spread["min_n"],
-            "gap_left_out": spread["left_out"], "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
+    groups), gap_ci95, gap_pairs, gap_min_n, gap_left_out, gap_one_class, gap_groups (how many it
+    compares), gap_small_groups}: a report's per-group table (each group a dict with its n, and
+    `classes` where a classifier's labels are known).
+
+    The gap is the best minus the worst of k groups: the widest of k(k-1)/2 differences, which
+    chance alone makes wide when k is large (eight groups of equal accuracy: half of plain 95%
+    intervals of max - min missed zero). Its interval is therefore built from each group's
+    interval at 1 - 0.05/pairs (Bonferroni over the `gap_pairs` pairs): at least 95% over every
+    pair at once. `interval_at(group, level)` gives a group's interval at a level (accuracy:
+    Wilson, from its n and accuracy, without it)."""
+    one_class = {g: v["classes"][0] for g, v in groups.items() if len(v.get("classes") or [None, None]) == 1}
+    spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()}, one_class=one_class)
+    between, ci, pairs = spread["between"], None, None
+    if interval_at is None and key == "accuracy":
+        def interval_at(g: str, level: float) -> list[float]:
+            return proportion_interval(round(groups[g]["accuracy"] * groups[g]["n"]), groups[g]["n"], level)
+    if between:
+        pairs = spread["compared"] * (spread["compared"] - 1) // 2
+        if interval_at is not None:
+            high_ci, low_ci = interval_at(between[0], 1 - 0.05 / pairs), interval_at(between[1], 1 - 0.05 / pairs)
+        elif pairs == 1:  # two groups: their own 95% intervals are the ones to use
+            high_ci, low_ci = (groups[g].get(f"{key}_ci95") for g in between)
+        else:  # no way to widen them: no interval rather than one too narrow
+            high_ci = low_ci = None
+        if high_ci is not None and low_ci is not None:
+            ci = [round(v, 4) for v in difference_ci95(groups[between[0]][key], high_ci, groups[between[1]][key], low_ci)]
+    return {"groups": groups, gap_key: spread["gap"], "gap_between": between, "gap_ci95": ci, "gap_pairs": pairs if ci else None, "gap_min_n": spread["min_n"],
+            "gap_left_out": spread["left_out"], "gap_one_class": one_class, "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
 
 
 def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
@@ -55,7 +78,9 @@ def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digi
     head = f"gap {scale * table[gap_key]:.{digits}f}{unit}"
     between, ci = table.get("gap_between"), table.get("gap_ci95")
     if between:
-        head += f" ({between[0]} - {between[1]}" + (f", 95% CI {scale * ci[0]:.{digits}f} to {scale * ci[1]:.{digits}f})" if ci else ")")
+        pairs = table.get("gap_pairs") or 1
+        widened = f", widened for {table['gap_groups']} groups" if pairs > 1 else ""
+        head += f" ({between[0]} - {between[1]}" + (f", 95% CI {scale * ci[0]:.{digits}f} to {scale * ci[1]:.{digits}f}{widened})" if ci else ")")
     return head + gap_note(table)
 
 
@@ -72,9 +97,15 @@ def gap_note(table: dict) -> str:
     left = table.get("gap_left_out") or []
     if not left:
         return ""
-    sizes = table.get("groups", {})
-    named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-    return f" (groups of n >= {table['gap_min_n']}; left out: {named})"
+    sizes, one_class = table.get("groups", {}), table.get("gap_one_class") or {}
+
+    def why(g: str) -> str:
+        return f"{g} (only {one_class[g]})" if g in one_class else f"{g} (n {sizes[g]['n']})" if g in sizes else g
+
+    named = ", ".join(why(g) for g in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    rule = "; ".join(r for r in ((f"groups of n >= {table['gap_min_n']}" if table.get("gap_min_n") else ""),
+                                 ("a group of one class is no side of a gap" if one_class else "")) if r)
+    return f" ({rule}; left out: {named})"
 
 
 def check_group_column(columns: dict, group_by: str | None, data, per_class: bool = True, split_column: str | None = None) -> None:
@@ -97,9 +128,14 @@ def check_group_column(columns: dict, group_by: str | None, data, per_class: boo
 def proportion_ci95(hits: int, n: int) -> list[float]:
     """The 95% Wilson interval of a proportion (a group's accuracy): wide for a small group,
     so that a figure of 5 faces is read as the guess it is."""
+    return [round(v, 4) for v in proportion_interval(hits, n, 0.95)]
+
+
+def proportion_interval(hits: int, n: int, level: float) -> list[float]:
+    """The Wilson interval of a proportion at `level`."""
     from scipy.stats import binomtest
 
     if n == 0:
         return [0.0, 1.0]
-    ci = binomtest(hits, n).proportion_ci(0.95, method="wilson")
-    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+    ci = binomtest(hits, n).proportion_ci(level, method="wilson")
+    return [float(ci.low), float(ci.high)]
