@@ -41,6 +41,9 @@ def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch)
     result = json.loads((out / "study.json").read_text())
     assert len(result["rows"]) == 4 and all(r["seeds"] == 3 for r in result["rows"])
     assert len(result["answers"]) == 3  # complexity + epochs for each config
+    # folders without a split: each seed drew its own validation rows, shared by that seed's runs
+    # of every cell, so the answers compare the cells seed by seed (found by an audit)
+    assert all("cannot be told" in a or "paired by seed" in a for a in result["answers"]), result["answers"]
     assert (out / "study.md").is_file() and (out / "compare" / "compare.csv").is_file()
     # half-finish the study: one run interrupted after its checkpoint, one never started
     interrupted, kept = out / "runs" / "big-e2-s1", out / "runs" / "small-e1-s0"
@@ -202,3 +205,25 @@ def test_a_study_name_that_is_a_path_is_refused(tmp_path):
     (tmp_path / "s.yaml").write_text("name: ../../escape\nconfigs: [c.yaml]\nseeds: [0, 1, 2]\n")
     with pytest.raises(ConfigError, match="name '../../escape' is a path"):
         load_study(tmp_path / "s.yaml")
+
+
+def test_paired_answers_take_out_the_seeds_draw_and_a_shared_validation_set_keeps_runs_independent():
+    """Each seed draws the validation rows when the data has no split of its own: the two cells'
+    runs of one seed share them, and Welch's unpaired interval said "no clear difference" to a
+    gain every seed showed (found by an audit). With one validation set for every run (FER2013's
+    PublicTest), the seed changes only each run's start: they stay independent."""
+    from scipy import stats
+
+    from facesense.study import answer, pairs_by_seed, paired_difference
+
+    low, high = [0.600, 0.640, 0.580], [0.610, 0.652, 0.591]
+    diff, lo, hi = paired_difference(low, high)
+    ref = stats.ttest_rel(high, low).confidence_interval(0.95)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high)) and diff == pytest.approx(0.011)
+    assert answer("Q?", "a", "b", low, high, paired=True).startswith("Q? yes:") and "paired by seed" in answer("Q?", "a", "b", low, high, paired=True)
+    assert "no clear difference" in answer("Q?", "a", "b", low, high)  # Welch: the seeds' spread swamps the gain
+    cell_a, cell_b = [Path(f"runs/a-s{i}") for i in range(3)], [Path(f"runs/b-s{i}") for i in range(3)]
+    drawn = {**{str(d): "ABC"[i] for i, d in enumerate(cell_a)}, **{str(d): "ABC"[i] for i, d in enumerate(cell_b)}}
+    assert pairs_by_seed(cell_a, cell_b, drawn) == list(zip(cell_a, cell_b))
+    assert pairs_by_seed(cell_a, cell_b, {d: "A" for d in drawn}) is None  # one validation set for all
+    assert pairs_by_seed(cell_a, cell_b[:2] + [Path("runs/b-s7")], drawn) is None  # seeds not shared

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass
 from itertools import product
@@ -271,23 +272,68 @@ def difference(a: list[float], b: list[float]) -> tuple[float, float, float]:
     return diff, diff - half, diff + half
 
 
-def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float]) -> str:
+def paired_difference(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Mean of b - a over pairs (one seed's two runs) with a 95% t-interval on n - 1 degrees."""
+    from scipy import stats
+
+    d = np.asarray(b, float) - np.asarray(a, float)
+    diff = float(d.mean())
+    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return diff, diff - half, diff + half
+
+
+def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float], paired: bool = False) -> str:
+    """One question's answer from the two cells' accuracies. `paired`: the lists are in seed
+    order and each seed drew its own validation rows, shared by its two runs, so that the
+    seed's draw is taken out by comparing the runs seed by seed; otherwise (one validation set
+    for every run) the runs are independent and Welch's interval compares them."""
     if np.ptp(low) == 0 and np.ptp(high) == 0:  # no spread at all: the t-interval is undefined, not zero-wide
         diff = float(np.mean(high) - np.mean(low))
         return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but every seed of each "
                 f"cell scored the same (n = {len(low)} and {len(high)} seeds), so there is no spread to judge it by: the validation set is "
                 "likely too small to tell the runs apart; use more validation samples")
-    diff, lo, hi = difference(low, high)
+    diff, lo, hi = paired_difference(low, high) if paired else difference(low, high)
     excludes = lo > 0 or hi < 0
     verdict = ("yes" if diff > 0 else "no, it predicts worse") if excludes else "no clear difference"
     return (
         f"{question} {verdict}: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f} "
-        f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; n = {len(low)} and {len(high)} seeds)"
+        f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; "
+        + (f"paired by seed, each seed's runs validated on the rows it drew; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
     )
 
 
+def _seed(run_dir: Path) -> int | None:
+    found = re.search(r"-s(\d+)$", Path(run_dir).name)
+    return int(found.group(1)) if found else None
+
+
+def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str]) -> list[tuple[Path, Path]] | None:
+    """The two cells' runs seed by seed, where pairing them is what the design asks: every seed
+    shared, each seed's two runs validated on one set of rows, and those sets differing between
+    seeds (the seed drew the split). None otherwise: with one validation set for every run
+    (a dataset's own split), the seed changes only each run's start, and runs are independent."""
+    by_low, by_high = {_seed(d): d for d in low}, {_seed(d): d for d in high}
+    if None in by_low or set(by_low) != set(by_high) or len(by_low) < 3:
+        return None
+    sets = {s: (val_set.get(str(by_low[s])), val_set.get(str(by_high[s]))) for s in by_low}
+    if any(a is None or a == "-" or a != b for a, b in sets.values()) or len({a for a, _ in sets.values()}) < 2:
+        return None
+    return [(by_low[s], by_high[s]) for s in sorted(by_low)]
+
+
 def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
+    # the per-run comparison (a set of its own) first: its validation sets decide how the answers pair runs
+    compared, _ = compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
+    val_set = {str(d): row["val_set"] for d, row in zip([d for ds in cells.values() for d in ds], compared)}
+    accuracy_of = {str(d): row["val_accuracy"] for d, row in zip([d for ds in cells.values() for d in ds], compared)}
     rows, table = [], {}
+
+    def ask(question: str, low: str, high: str) -> str:
+        pairs = pairs_by_seed(cells[low], cells[high], val_set)
+        if pairs is None:
+            return answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
+        return answer(question, low, high, [accuracy_of[str(a)] for a, _ in pairs], [accuracy_of[str(b)] for _, b in pairs], paired=True)
+
     for cell, run_dirs in cells.items():
         runs = [run_row(d) for d in run_dirs]
         acc = [r["val_accuracy"] for r in runs]
@@ -308,7 +354,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     top_epochs = max(study.epochs)
     if len(study.configs) > 1:
         simple, complex_ = cell_name(study.configs[0], top_epochs), cell_name(study.configs[-1], top_epochs)
-        said = answer("Does a more complex model predict better?", simple, complex_, table[simple]["accuracy"], table[complex_]["accuracy"])
+        said = ask("Does a more complex model predict better?", simple, complex_)
         if params[simple] > params[complex_]:  # the order says which is "more complex"; the counts may say otherwise
             said += f" (more complex by the study's order of configs; {simple} has more parameters, {params[simple]:,} against {params[complex_]:,})"
         elif params[simple] == params[complex_]:
@@ -317,21 +363,23 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     if len(study.epochs) > 1:
         for config in study.configs:
             short, long = cell_name(config, min(study.epochs)), cell_name(config, top_epochs)
-            answers.append(answer(f"Does training for more epochs predict better ({config.stem})?", short, long, table[short]["accuracy"], table[long]["accuracy"]))
+            answers.append(ask(f"Does training for more epochs predict better ({config.stem})?", short, long))
     buf = io.StringIO()
     rows = [{**r, schema.KEY: schema.VERSIONS["study"]} for r in rows]
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    # the per-run comparison (a set of its own), then the study's files as one set with study.json
-    # last: a Ctrl-C half way left a study.csv of 4 seeds beside a study.md of 3 (found by a bug hunt)
-    compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
+    # the study's files as one set with study.json last: a Ctrl-C half way left a study.csv of 4
+    # seeds beside a study.md of 3 (found by a bug hunt)
     cols = [c for c in rows[0] if c != schema.KEY]  # the version is for readers of study.csv, not of this page
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
     md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
+    if len(answers) > 1:  # each interval is 95% on its own
+        md += ["", f"Each interval is 95% on its own: of {len(answers)} answers, one in 20 of each would exclude zero by chance alone, "
+                   "so read a single \"yes\" among several with that in mind."]
     md += ["", "Per-run table and plots: [compare/compare.md](compare/compare.md)", ""]
     result = {"rows": rows, "answers": answers}
     with building(out, "study.json", owned=("study.csv", "study.md")) as build:
