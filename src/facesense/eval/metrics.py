@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from ..errors import FacesenseError
 from .groups import group_table, natural_order, proportion_ci95
 
 
@@ -29,6 +30,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
     k = len(classes)
     if probs.shape != (len(y_true), k):
         raise ValueError(f"probabilities have shape {probs.shape}, expected ({len(y_true)}, {k})")
+    bad = int((~np.isfinite(probs)).any(axis=1).sum())
+    if bad:  # argmax picks a NaN's column: a broken model scored perfect accuracy and ROC AUC 1.0
+        raise FacesenseError(f"the model gave probabilities that are not numbers (NaN or inf) for {bad} of {len(probs)} images: its weights are broken "
+                             "(a run whose loss diverged, a damaged file); no figures can be computed from them")
     y_pred = probs.argmax(axis=1)
     labels = list(range(k))
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
