@@ -84,9 +84,10 @@ def test_analyse_image_array_and_errors():
     # an int past 64 bits was numpy's TypeError; a camera past OpenCV's int was cv2.error
     (lambda a: facesense.evaluate("expression", "", "out"), "data='': is empty"),
     (lambda a: facesense.evaluate("expression", "d.csv", ""), "out_dir='': is empty"),
-    (lambda a: a.stream("x.mp4", stall_timeout=10**400), "stall_timeout=.*: must be a finite number"),
-    (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=10**400), "margin=.*: must be a finite number"),
-    (lambda a: next(a.stream(2**31)), "camera 2147483648: no camera has such an index"),
+    (lambda a: a.stream("x.mp4", stall_timeout=10**400), "stall_timeout=.*: too large"),
+    (lambda a: a.analyse(np.zeros((8, 8, 3), np.uint8), margin=10**400), "margin=.*: too large"),
+    (lambda a: a.stream("x.mp4", stall_timeout=float("inf")), "stall_timeout=inf: must be a finite number"),
+    (lambda a: a.stream(2**31), "source=2147483648: must be >= 0 and <= 2.14748e\\+09"),  # by the call (found by review)
     (lambda a: next(a.stream("99999999999")), "camera 99999999999: no camera has such an index"),
 ])
 def test_api_mistakes_raise_facesense_error_naming_the_value(call, match):

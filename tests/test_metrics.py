@@ -93,3 +93,10 @@ def test_probabilities_that_are_not_numbers_are_refused_not_scored():
 
     with pytest.raises(FacesenseError, match="not numbers \\(NaN or inf\\) for 1 of 2 images"):
         classification_metrics(np.array([0, 1]), np.array([[np.nan, 0.5], [0.2, 0.8]]), ["a", "b"])
+
+    from facesense.eval.age import age_metrics  # noqa: F401 (the age report refuses them too: refuse_non_finite)
+    from facesense.eval.metrics import refuse_non_finite
+
+    with pytest.raises(FacesenseError, match="for 1 of 3 images"):
+        refuse_non_finite(np.array([[0.2, 0.8], [0.5, 0.5], [np.inf, 0.0]]))
+    refuse_non_finite(np.zeros((0, 2)))

@@ -227,3 +227,36 @@ def test_paired_answers_take_out_the_seeds_draw_and_a_shared_validation_set_keep
     assert pairs_by_seed(cell_a, cell_b, drawn) == list(zip(cell_a, cell_b))
     assert pairs_by_seed(cell_a, cell_b, {d: "A" for d in drawn}) is None  # one validation set for all
     assert pairs_by_seed(cell_a, cell_b[:2] + [Path("runs/b-s7")], drawn) is None  # seeds not shared
+
+
+def test_summarise_pairs_the_cells_by_seed_where_each_seed_drew_its_validation_rows(tmp_path, monkeypatch):
+    """The end-to-end study's tiny cells all answer "cannot be told", so the wiring from compare's
+    validation sets to a paired answer needs runs whose accuracies vary (found by review)."""
+    import facesense.study as study_module
+    from facesense.study import Study, summarise
+
+    accuracy = {"small-e1": [0.600, 0.640, 0.580], "small-e2": [0.610, 0.652, 0.591], "big-e1": [0.62, 0.60, 0.66], "big-e2": [0.63, 0.61, 0.672]}
+    cells = {cell: [tmp_path / "runs" / f"{cell}-s{seed}" for seed in range(3)] for cell in accuracy}
+
+    def row(run_dir):
+        cell, seed = run_dir.name.rsplit("-s", 1)
+        return {"run": run_dir.name, "model": cell.split("-")[0], "parameters": 10 if cell.startswith("small") else 20, "epochs_run": 1, "train_min": 0.1,
+                "val_accuracy": accuracy[cell][int(seed)], "val_macro_f1": 0.5, "val_set": "ABC"[int(seed)]}
+
+    def compare_stub(roots, out, same_classes=True):
+        return [row(Path(r)) for r in roots], None
+
+    monkeypatch.setattr(study_module, "run_row", row)
+    monkeypatch.setattr(study_module, "compare_runs", compare_stub)
+    study = Study("s", [Path("small.yaml"), Path("big.yaml")], [1, 2], [0, 1, 2], {})
+    answers = summarise(study, cells, tmp_path / "out")["answers"]
+    epochs_small = next(a for a in answers if "(small)" in a)
+    assert epochs_small.startswith("Does training for more epochs predict better (small)? yes:") and "paired by seed" in epochs_small
+    # one validation set for every run: the same numbers are independent runs, and Welch cannot tell
+    monkeypatch.setattr(study_module, "compare_runs", lambda roots, out, same_classes=True: ([{**row(Path(r)), "val_set": "A"} for r in roots], None))
+    answers = summarise(study, cells, tmp_path / "out2")["answers"]
+    assert "no clear difference" in next(a for a in answers if "(small)" in a) and not any("paired" in a for a in answers)
+    # paired, and every seed gave the same difference: no spread to judge by, not a zero-wide interval (found by review)
+    from facesense.study import answer
+
+    assert "cannot be told" in answer("Q?", "a", "b", [0.60, 0.65, 0.70], [0.62, 0.67, 0.72], paired=True)

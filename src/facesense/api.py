@@ -112,7 +112,7 @@ class FaceAnalyser:
         if isinstance(source, bool) or not isinstance(source, (int, np.integer, str, Path)):  # True read as camera "True"; an array as a file name
             raise FacesenseError(f"source={_shown(source)}: give a camera index (int), a video or photo folder path, or a stream URL; for an image array use analyse()")
         if isinstance(source, (int, np.integer)):
-            _check_number("source", int(source), 0, integer=True)  # OpenCV crashes the interpreter on -1 and -2
+            _check_number("source", int(source), 0, integer=True, high=2**31 - 1)  # OpenCV crashes the interpreter on -1 and -2, and takes a C int
             source = int(source)
         # a generator of its own: a mistake above is raised by this call, not by the first next()
         return self._frames(source, max_frames, settings or PipelineSettings(), stride, stall_timeout, reconnect)
@@ -144,6 +144,8 @@ def _check_number(name: str, value, low: float, strict: bool = False, high: floa
         finite = math.isfinite(value)  # (numpy's isfinite refuses an int past 64 bits with a TypeError)
     except (TypeError, OverflowError):
         finite = False
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and not finite:  # an int past float's range
+        raise FacesenseError(f"{name}={_shown(value)}: too large")
     if isinstance(value, bool) or not isinstance(value, kinds) or not finite:
         raise FacesenseError(f"{name}={_shown(value)}: must be a{'n integer' if integer else ' finite number'}")
     if value < low or (strict and value == low) or (high is not None and value > high):

@@ -287,10 +287,13 @@ def answer(question: str, low_name: str, high_name: str, low: list[float], high:
     order and each seed drew its own validation rows, shared by its two runs, so that the
     seed's draw is taken out by comparing the runs seed by seed; otherwise (one validation set
     for every run) the runs are independent and Welch's interval compares them."""
-    if np.ptp(low) == 0 and np.ptp(high) == 0:  # no spread at all: the t-interval is undefined, not zero-wide
+    # (accuracies are counts over one validation set: the same difference on every seed comes out alike up to rounding)
+    no_spread = np.ptp(np.asarray(high, float) - np.asarray(low, float)) < 1e-9 if paired else np.ptp(low) == 0 and np.ptp(high) == 0
+    if no_spread:  # the t-interval is undefined, not zero-wide
         diff = float(np.mean(high) - np.mean(low))
-        return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but every seed of each "
-                f"cell scored the same (n = {len(low)} and {len(high)} seeds), so there is no spread to judge it by: the validation set is "
+        same = "every seed gave the same difference" if paired else "every seed of each cell scored the same"
+        return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but {same} "
+                f"(n = {len(low)} and {len(high)} seeds), so there is no spread to judge it by: the validation set is "
                 "likely too small to tell the runs apart; use more validation samples")
     diff, lo, hi = paired_difference(low, high) if paired else difference(low, high)
     excludes = lo > 0 or hi < 0
@@ -378,8 +381,8 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
     if len(answers) > 1:  # each interval is 95% on its own
-        md += ["", f"Each interval is 95% on its own: of {len(answers)} answers, one in 20 of each would exclude zero by chance alone, "
-                   "so read a single \"yes\" among several with that in mind."]
+        md += ["", f"Each of these {len(answers)} intervals is 95% on its own: where there is no difference, each has a 1-in-20 chance of "
+                   "excluding zero, so read a single \"yes\" among several with that in mind."]
     md += ["", "Per-run table and plots: [compare/compare.md](compare/compare.md)", ""]
     result = {"rows": rows, "answers": answers}
     with building(out, "study.json", owned=("study.csv", "study.md")) as build:

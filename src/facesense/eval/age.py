@@ -26,6 +26,7 @@ from ..labels import dropped_by_map
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
+from .metrics import refuse_non_finite
 from .report import REPORT_FILES, skipped_csv
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         log.warning("skipped %d sample(s) (--skip-bad: unreadable images, unusable ages); they are not in these metrics and are listed in skipped.csv", len(samples.skipped))
     ages = np.array([float(samples.columns["age"][i]) for i in kept])
     gender_probs, age_probs = _score_in_batches(scorer, images)
+    for probs in (age_probs, gender_probs):
+        if probs is not None:
+            refuse_non_finite(probs)
     years, sd = years_and_sd(age_probs, scorer.bins)
     low, high = central_interval(age_probs, scorer.bins, 0.9)
     groups = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by) if group_by else None

@@ -14,22 +14,27 @@ MIN_GROUP_FOR_GAP = 30
 
 
 def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP, one_class: dict[str, str] | None = None) -> dict:
-    """{gap, between, min_n, left_out, compared, small}: highest minus lowest over the groups of
-    at least `min_n` samples (`between`: those two groups, highest first); over all groups when
-    fewer than two are that large (a small test set), and then `small` says the gap is between
-    groups too small to tell it from chance. A group whose labels are all one class
-    (`one_class`: group -> that class) scores how often the model says that class, not the task:
-    it is never a side of the gap."""
-    fit = [g for g in values if g not in (one_class or {})]
+    """{gap, between, min_n, left_out, one_class, compared, small}: highest minus lowest over the
+    groups of at least `min_n` samples (`between`: those two groups, highest first); over all
+    groups when fewer than two are that large (a small test set), and then `small` says the gap
+    is between groups too small to tell it from chance (`min_n` is set only when the size rule
+    left groups out). A group whose labels are all one class (`one_class`: group -> that class)
+    scores how often the model says that class, not the task: where other groups hold more than
+    one class it is no side of the gap (`one_class` then names it); where every group is of one
+    class they all measure the same thing and are compared."""
+    mixed = [g for g in values if g not in (one_class or {})]
+    skipped = {g: c for g, c in (one_class or {}).items() if g in values} if mixed else {}
+    fit = [g for g in values if g not in skipped]
     big = [g for g in fit if sizes[g] >= min_n]
     small = len(big) < 2
     if small:
         big = fit
     ordered = sorted(big, key=lambda g: values[g])  # two groups even when tied (max and min gave one group twice)
     low, high = (ordered[0], ordered[-1]) if ordered else (None, None)
-    return {"gap": float(values[high] - values[low]) if big else 0.0, "between": [high, low] if len(big) > 1 else None,
-            "min_n": min_n if len(big) < len(values) else None,
-            "left_out": sorted(set(values) - set(big), key=natural_order), "compared": len(big), "small": small and len(big) > 1}
+    too_small = sorted(set(fit) - set(big), key=natural_order)
+    return {"gap": float(values[high] - values[low]) if len(big) > 1 else 0.0, "between": [high, low] if len(big) > 1 else None,
+            "min_n": min_n if too_small else None, "left_out": sorted(set(values) - set(big), key=natural_order), "one_class": skipped,
+            "compared": len(big), "compared_groups": big, "small": small and len(big) > 1}
 
 
 def difference_ci95(high: float, high_ci: list[float], low: float, low_ci: list[float]) -> list[float]:
@@ -48,9 +53,11 @@ def group_table(groups: dict[str, dict], key: str, gap_key: str, interval_at: Ca
 
     The gap is the best minus the worst of k groups: the widest of k(k-1)/2 differences, which
     chance alone makes wide when k is large (eight groups of equal accuracy: half of plain 95%
-    intervals of max - min missed zero). Its interval is therefore built from each group's
-    interval at 1 - 0.05/pairs (Bonferroni over the `gap_pairs` pairs): at least 95% over every
-    pair at once. `interval_at(group, level)` gives a group's interval at a level (accuracy:
+    intervals of max - min missed zero). Each group's interval is taken at 1 - 0.05/pairs
+    (Bonferroni over the `gap_pairs` pairs), so that every pair's difference interval (MOVER)
+    holds at once with 95% or more; the gap's interval runs from the low end of the two named
+    groups' difference to the highest high end of any pair's (the true best and worst may be
+    other groups). `interval_at(group, level)` gives a group's interval at a level (accuracy:
     Wilson, from its n and accuracy, without it)."""
     one_class = {g: v["classes"][0] for g, v in groups.items() if len(v.get("classes") or [None, None]) == 1}
     spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()}, one_class=one_class)
@@ -59,17 +66,22 @@ def group_table(groups: dict[str, dict], key: str, gap_key: str, interval_at: Ca
         def interval_at(g: str, level: float) -> list[float]:
             return proportion_interval(round(groups[g]["accuracy"] * groups[g]["n"]), groups[g]["n"], level)
     if between:
-        pairs = spread["compared"] * (spread["compared"] - 1) // 2
+        compared = spread["compared_groups"]
+        pairs = len(compared) * (len(compared) - 1) // 2
         if interval_at is not None:
-            high_ci, low_ci = interval_at(between[0], 1 - 0.05 / pairs), interval_at(between[1], 1 - 0.05 / pairs)
+            intervals = {g: interval_at(g, 1 - 0.05 / pairs) for g in compared}
         elif pairs == 1:  # two groups: their own 95% intervals are the ones to use
-            high_ci, low_ci = (groups[g].get(f"{key}_ci95") for g in between)
+            intervals = {g: groups[g].get(f"{key}_ci95") for g in compared}
         else:  # no way to widen them: no interval rather than one too narrow
-            high_ci = low_ci = None
-        if high_ci is not None and low_ci is not None:
-            ci = [round(v, 4) for v in difference_ci95(groups[between[0]][key], high_ci, groups[between[1]][key], low_ci)]
+            intervals = {}
+        if intervals and all(v is not None for v in intervals.values()):
+            def difference(a: str, b: str) -> list[float]:
+                return difference_ci95(groups[a][key], intervals[a], groups[b][key], intervals[b])
+
+            highest = max(difference(a, b)[1] for a in compared for b in compared if a != b)
+            ci = [round(difference(*between)[0], 4), round(highest, 4)]
     return {"groups": groups, gap_key: spread["gap"], "gap_between": between, "gap_ci95": ci, "gap_pairs": pairs if ci else None, "gap_min_n": spread["min_n"],
-            "gap_left_out": spread["left_out"], "gap_one_class": one_class, "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
+            "gap_left_out": spread["left_out"], "gap_one_class": spread["one_class"], "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
 
 
 def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
@@ -85,27 +97,24 @@ def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digi
 
 
 def gap_note(table: dict) -> str:
-    """What a report says beside a group table's gap: which groups it left out (and their n),
-    that it compares groups too small to mean much, or that one group has nothing to compare."""
-    if table.get("gap_groups") == 1:
-        return " (one group: nothing to compare)"
-    if table.get("gap_small_groups"):
-        sizes = [v["n"] for v in table.get("groups", {}).values()]
-        if sizes and max(sizes) >= MIN_GROUP_FOR_GAP:
-            return f" (only one group has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance)"
-        return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance)"
-    left = table.get("gap_left_out") or []
-    if not left:
-        return ""
+    """What a report says beside a group table's gap: which groups it left out (too small, with
+    their n; of one class), that it compares groups too small to mean much, or that one group has
+    nothing to compare."""
     sizes, one_class = table.get("groups", {}), table.get("gap_one_class") or {}
-
-    def why(g: str) -> str:
-        return f"{g} (only {one_class[g]})" if g in one_class else f"{g} (n {sizes[g]['n']})" if g in sizes else g
-
-    named = ", ".join(why(g) for g in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-    rule = "; ".join(r for r in ((f"groups of n >= {table['gap_min_n']}" if table.get("gap_min_n") else ""),
-                                 ("a group of one class is no side of a gap" if one_class else "")) if r)
-    return f" ({rule}; left out: {named})"
+    of_one_class = f"; left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}" if one_class else ""
+    if table.get("gap_groups", 0) <= 1:
+        return f" (one group: nothing to compare{of_one_class})" if table.get("gap_groups") == 1 else f" (no group to compare{of_one_class})"
+    if table.get("gap_small_groups"):
+        compared = [v["n"] for g, v in sizes.items() if g not in one_class]
+        if compared and max(compared) >= MIN_GROUP_FOR_GAP:
+            return f" (only one group has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance{of_one_class})"
+        return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance{of_one_class})"
+    small = [g for g in table.get("gap_left_out") or [] if g not in one_class]
+    if not small and not one_class:
+        return ""
+    named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+    parts = ([f"groups of n >= {table['gap_min_n']}; left out: {named}"] if small else []) + ([of_one_class[2:]] if one_class else [])
+    return f" ({'; '.join(parts)})"
 
 
 def check_group_column(columns: dict, group_by: str | None, data, per_class: bool = True, split_column: str | None = None) -> None:

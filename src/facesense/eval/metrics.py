@@ -24,16 +24,22 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
     return float(skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
 
 
+def refuse_non_finite(probs: np.ndarray) -> None:
+    """A model's outputs with NaN or inf in them are refused: argmax picks a NaN's column, so a
+    broken model scored perfect accuracy and ROC AUC 1.0, and an age of NaN wrote NaN to JSON."""
+    bad = int((~np.isfinite(np.asarray(probs, dtype=np.float64))).reshape(len(probs), -1).any(axis=1).sum()) if len(probs) else 0
+    if bad:
+        raise FacesenseError(f"the model gave probabilities that are not numbers (NaN or inf) for {bad} of {len(probs)} images: its weights are broken "
+                             "(a run whose loss diverged, a damaged file); no figures can be computed from them")
+
+
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], loss: float | None = None, train_labels: np.ndarray | None = None) -> dict:
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     k = len(classes)
     if probs.shape != (len(y_true), k):
         raise ValueError(f"probabilities have shape {probs.shape}, expected ({len(y_true)}, {k})")
-    bad = int((~np.isfinite(probs)).any(axis=1).sum())
-    if bad:  # argmax picks a NaN's column: a broken model scored perfect accuracy and ROC AUC 1.0
-        raise FacesenseError(f"the model gave probabilities that are not numbers (NaN or inf) for {bad} of {len(probs)} images: its weights are broken "
-                             "(a run whose loss diverged, a damaged file); no figures can be computed from them")
+    refuse_non_finite(probs)
     y_pred = probs.argmax(axis=1)
     labels = list(range(k))
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
