@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# the real datasets: ../shared/data beside the repo, or wherever FACESENSE_SHARED_DATA says (a clone elsewhere)
+SHARED_DATA = Path(os.environ.get("FACESENSE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def face_like(label_index: int, rng: np.random.Generator, size: int = 48, colour: bool = False) -> np.ndarray:
@@ -63,7 +65,7 @@ def fer_csv(tmp_path) -> Path:
 def shared_data(sub: str) -> Path:
     path = SHARED_DATA / sub
     if not path.exists():
-        pytest.skip(f"{path} not present (real data lives in ../shared/data beside the repo)")
+        pytest.skip(f"{path} not present (real data lives in ../shared/data beside the repo, or set FACESENSE_SHARED_DATA)")
     return path
 
 
