@@ -451,6 +451,10 @@ def test_evaluate_age_names_the_shipped_age_model_as_predict_does(tmp_path, caps
     assert m["n"] == 12 and "(blank)" in m["by_group"]["groups"] and len(aligned) == 12
     assert set(m["gender_by_group"]["groups"]) == set(m["by_group"]["groups"]) and 0 <= m["gender_by_group"]["accuracy_gap"] <= 1
     assert "gender accuracy by race (95% CI): " in capsys.readouterr().out
+    # a report.md beside the numbers, as a classifier's evaluation has (a newcomer found only JSON and CSV)
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert report.startswith("# Age evaluation: gender_age on utk") and "## By decade" in report and "## By race" in report and "MAE gap" in report
+    assert "## Gender" in report and f"{m['mae']:.2f}" in report
     # gender labels the network does not know are counted and said, and the predictions file
     # carries each row's gender so that the accuracy can be checked by hand (found by the group-report hunt)
     lines = (utk / "labels.csv").read_text().splitlines()
@@ -532,7 +536,9 @@ def test_one_report_per_folder_and_skipped_rows_listed(tmp_path, capsys):
     assert main(["evaluate", "age", "--data", str(utk), "--out", str(out)]) == 2
     assert f"of {first} is not a number" in capsys.readouterr().err
     assert main(["evaluate", "age", "--data", str(utk), "--skip-bad", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json", "age_predictions.csv", "skipped.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json", "age_predictions.csv", "report.md", "skipped.csv"]
+    assert (out / "report.md").read_text().startswith("# Age evaluation")  # the classifier's report.md was replaced, not kept
+    assert "1 row(s) skipped (--skip-bad" in (out / "report.md").read_text()
     with open(out / "skipped.csv", newline="") as f:
         assert [(r["id"], r["reason"]) for r in csv.DictReader(f)] == [(first, "age '' is not a number")]
     (utk / first).write_text("not an image")

@@ -194,6 +194,42 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     return lines
 
 
+def age_report_md(m: dict, group_by: str | None = None) -> str:
+    """report.md of an age evaluation: the figures `format_age_report` prints, as tables, with
+    the notes on training images and on the validation split."""
+    split = f" [{m['split']}]" if m.get("split") else ""
+    where = f", where {' and '.join(m['where'])}" if m.get("where") else ""
+    lines = [f"# Age evaluation: {Path(str(m['model'])).name} on {Path(str(m['data'])).name}{split}{where}", ""]
+    lines += [f"Note: {m[key]}.\n" for key in ("training_data", "selection_split") if m.get(key)]
+    if m.get("skipped"):
+        lines += [f"{m['skipped']} row(s) skipped (--skip-bad: unreadable images, ages that are not numbers), listed with why in skipped.csv.\n"]
+    lines += ["| faces | MAE (years) | 95% CI | median error | bias | within +-1 sd | within +-2 sd | within the 90% interval |", "|---|---|---|---|---|---|---|---|"]
+    u, ci = m["uncertainty"], m.get("mae_ci95")
+    inside = f"{100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "-"
+    lines.append(f"| {m['n']} | {m['mae']:.2f} | {f'{ci[0]:.2f}-{ci[1]:.2f}' if ci else '-'} | {m['median_abs_error']:.2f} | {m['bias']:+.2f} "
+                 f"| {100 * u['within_1sd']:.1f}% | {100 * u['within_2sd']:.1f}% | {inside} |")
+    if "without_training_pixels" in m:
+        rest = m["without_training_pixels"]
+        lines += ["", f"Without the images that have a training image's pixels ({rest['n']}): MAE {rest['mae']:.2f} years."]
+
+    def table(title: str, rows: dict) -> list[str]:
+        out = ["", f"## {title}", "", "| | n | MAE | 95% CI |", "|---|---|---|---|"]
+        return out + [f"| {k} | {v['n']} | {v['mae']:.2f} | {_interval(v.get('mae_ci95'))[2:] or '-'} |" for k, v in rows.items()]
+
+    lines += table("By decade", m["by_decade"])
+    if "by_group" in m:
+        lines += table(f"By {group_by}", m["by_group"]["groups"]) + ["", "MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2) + "."]
+    if "gender_accuracy" in m:
+        n = m.get("gender_n", m.get("n"))
+        lines += ["", "## Gender", "", f"Accuracy {m['gender_accuracy']:.4f} on {n} faces with a gender label."]
+        if "gender_by_group" in m:
+            by = m["gender_by_group"]
+            lines += ["", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
+            lines += [f"| {g} | {v['n']} | {v['accuracy']:.4f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} |" for g, v in by["groups"].items()]
+            lines += ["", "Accuracy " + gap_text(by, "accuracy_gap", 100, " points", 1) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def select_rows(samples: Samples, model_config: dict | None, split: str | None, data, model_path: Path | None = None, pixels_checked: bool = False,
                 held_out: dict[str, str] | None = None) -> Samples:
     """The named split (for data without one: the rows the run's split_manifest.csv lists, where
@@ -353,6 +389,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         write_text(build / "age_predictions.csv", buf.getvalue())
         if samples.skipped:
             write_text(build / "skipped.csv", skipped_csv(samples.skipped))
+        write_text(build / "report.md", age_report_md(m, group_by))
         write_json(build / "age_metrics.json", schema.stamped("age_metrics", m))
     return m
 
