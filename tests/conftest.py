@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 # the real datasets: ../shared/data beside the repo, or wherever FACESENSE_SHARED_DATA says (a clone elsewhere)
-SHARED_DATA = Path(os.environ.get("FACESENSE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+SHARED_DATA = Path(os.path.expanduser(os.environ.get("FACESENSE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")).resolve()
 
 
 def face_like(label_index: int, rng: np.random.Generator, size: int = 48, colour: bool = False) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The web page in a real browser: Playwright drives the system Chromium (apt-get install
 chromium; pip install playwright) with a video clip as the camera. Each test saves a screenshot
-of what the user sees under its tmp dir. Skipped when Playwright or Chromium is missing."""
+of what the user sees under its tmp dir (kept when the test fails). Skipped when Playwright or
+Chromium is missing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from facesense.stream.demo import demo_photo, make_demo_clip
 from serving import ServerProcess, bomb_png
 
@@ -20,7 +22,7 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright n
 if not Path(CHROMIUM).exists():
     pytest.skip("no Chromium: apt-get install -y chromium", allow_module_level=True)
 
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "single_face.mp4"
+SHARED_CLIP = SHARED_DATA / "videos" / "single_face.mp4"
 LABELLED = re.compile(r"#(\d+) · (angry|disgust|fear|happy|sad|surprise|neutral) \d+% · (man|woman) \d+%")
 WIDTH, HEIGHT = 640, 360
 

@@ -218,13 +218,14 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
 
     lines += table("By decade", m["by_decade"])
     if "by_group" in m:
-        lines += table(f"By {group_by}", m["by_group"]["groups"]) + ["", "MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2) + "."]
+        column = group_by or m.get("group_by", "group")
+        lines += table(f"By {column}", m["by_group"]["groups"]) + ["", "MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2) + "."]
     if "gender_accuracy" in m:
         n = m.get("gender_n", m.get("n"))
         lines += ["", "## Gender", "", f"Accuracy {m['gender_accuracy']:.4f} on {n} faces with a gender label."]
         if "gender_by_group" in m:
             by = m["gender_by_group"]
-            lines += ["", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
+            lines += ["", f"By {group_by or m.get('group_by', 'group')}:", "", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
             lines += [f"| {g} | {v['n']} | {v['accuracy']:.4f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} |" for g, v in by["groups"].items()]
             lines += ["", "Accuracy " + gap_text(by, "accuracy_gap", 100, " points", 1) + "."]
     return "\n".join(lines) + "\n"

@@ -103,11 +103,13 @@ def gap_note(table: dict) -> str:
     sizes, one_class = table.get("groups", {}), table.get("gap_one_class") or {}
     of_one_class = f"; left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}" if one_class else ""
     if table.get("gap_groups", 0) <= 1:
-        return f" (one group: nothing to compare{of_one_class})" if table.get("gap_groups") == 1 else f" (no group to compare{of_one_class})"
+        one = "one group left to compare" if one_class else "one group: nothing to compare"
+        return f" ({one}{of_one_class})" if table.get("gap_groups") == 1 else f" (no group to compare{of_one_class})"
     if table.get("gap_small_groups"):
         compared = [v["n"] for g, v in sizes.items() if g not in one_class]
         if compared and max(compared) >= MIN_GROUP_FOR_GAP:
-            return f" (only one group has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance{of_one_class})"
+            compared_word = " compared" if one_class else ""
+            return f" (only one group{compared_word} has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance{of_one_class})"
         return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance{of_one_class})"
     small = [g for g in table.get("gap_left_out") or [] if g not in one_class]
     if not small and not one_class:
