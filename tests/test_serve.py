@@ -112,6 +112,10 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert status == 404 and "/docs" in json.loads(body)["error"]  # the router's answers have the app's shape ({"detail"} before)
     status, body, _ = request(server.url + "/api/analyze", method="GET")
     assert status == 405 and "takes POST" in json.loads(body)["error"]  # it said only "Method Not Allowed"
+    # a GET route's 405 named only its HEAD twin; /docs and /redoc refused HEAD (found by a second hunt)
+    status, body, headers = request(server.url + "/api/videos/x", method="PUT")
+    assert status == 405 and headers["allow"] == "DELETE, GET, HEAD" and "takes DELETE, GET, HEAD" in json.loads(body)["error"]
+    assert request(server.url + "/docs", method="HEAD")[0] == 200 and request(server.url + "/redoc", method="HEAD")[0] == 200
     # found by a bug hunt: a query parameter was ignored as if obeyed; base64 or JSON text, a
     # compressed body and a cut-short JPEG were "not a readable image" or got curl -d's advice
     photo = jpeg(demo_photo())
@@ -124,6 +128,8 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert status == 400 and "base64 text" in data["error"] and "curl -d" not in data["error"]
     status, data = post_json(server.url + "/api/analyze", json.dumps({"image": base64.b64encode(photo).decode()}).encode(), headers={"Content-Type": "application/json"})
     assert status == 400 and "the body is JSON" in data["error"]
+    status, data = post_json(server.url + "/api/analyze", b"data:image/jpeg;base64," + base64.b64encode(photo), headers={"Content-Type": "image/jpeg"})
+    assert status == 400 and "the body is a data: URL" in data["error"]  # a canvas's toDataURL() got no hint
     status, data = post_json(server.url + "/api/analyze", __import__("gzip").compress(photo), headers={"Content-Encoding": "gzip"})
     assert status == 415 and "uncompressed" in data["error"]
     status, data = post_json(server.url + "/api/analyze", photo[: len(photo) // 2])
@@ -667,7 +673,7 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
             probe_video(upload, 20, 4)
 
 
-def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path):
+def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
     """An audio-only MP4 was sent from /api/analyze ("this is a video") to /api/videos ("not a
     readable video") and back (found by a bug hunt)."""
     import av
@@ -690,6 +696,18 @@ def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path):
         probe_video(sound, 20, 4)
     with pytest.raises(FacesenseError, match="this is a sound file"):
         decode_image(sound.read_bytes())
+    for path, said in (("/api/analyze", "this is a sound file"), ("/api/videos", "no video track")):  # sent as urllib sends bytes: a form's type
+        status, data = post_json(server.url + path, sound.read_bytes())
+        assert status == 400 and said in data["error"] and "curl -d" not in data["error"], data
+    # a file named for what it is gets no hint about its bytes: a sound file without a line break,
+    # sent with curl --data-binary (a form's type), was told to use curl --data-binary (found by a second hunt)
+    from types import SimpleNamespace
+
+    from facesense.serve.app import _bytes_hint
+
+    form = SimpleNamespace(headers={"content-type": "application/x-www-form-urlencoded"})
+    assert _bytes_hint("the file has no video track (only sound): send a video", form, bytes(600)) == ""
+    assert "curl -d" in _bytes_hint("not a readable image (send JPEG ...)", form, bytes(600))
     video = make_demo_clip(tmp_path / "clip.mp4", frames=3)  # a video with its picture is no sound file
     with pytest.raises(FacesenseError, match="this is a video, not a photo"):
         decode_image(video.read_bytes())

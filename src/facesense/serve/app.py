@@ -36,7 +36,7 @@ from ..stream.pipeline import face_record
 from .analyzer import Analyzer, decode_image
 from .jobs import FileStore, Recording, VideoJobs, probe_video
 from .limits import AnalysisGate, Busy, ServeLimits
-from .openapi import JobDeleted, JobStarted, JobStatus, PhotoResult, errors, without_validation_errors
+from .openapi import Health, JobDeleted, JobStarted, JobStatus, PhotoResult, errors, without_validation_errors
 
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -97,6 +97,13 @@ def _form_hint(request: Request, data: bytes | None = None) -> str:
     return ""
 
 
+def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
+    """_form_hint for bytes that could not be read as a file at all; a file already named for what
+    it is (a photo sent as a video, a sound file) needs none (curl --data-binary's were told to use
+    curl --data-binary)."""
+    return _form_hint(request, data) if message.startswith("not a readable") else ""
+
+
 BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
 
 
@@ -105,6 +112,8 @@ def _text_hint(data: bytes | None) -> str:
     if not data:
         return ""
     head = data[:64].lstrip()
+    if head[:5].lower() == b"data:" and b";base64," in data[:200]:  # a canvas's toDataURL()
+        return "; the body is a data: URL (base64 text): send the file's own bytes, or strip its 'data:...;base64,' prefix and decode the rest"
     if head[:1] in (b"{", b"["):
         return "; the body is JSON: send the file's own bytes as the body (curl --data-binary @FILE), not JSON around them"
     if len(data) >= 16 and BASE64.fullmatch(re.sub(rb"\s+", b"", data)):
@@ -188,9 +197,11 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"no such URL: {request.url.path} (the API's URLs are listed at /docs)"
-        elif exc.status_code == 405:
-            allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
-            message = f"{request.method} is not taken here; {request.url.path} takes {allowed or 'other methods'} (see /docs)"
+        elif exc.status_code == 405:  # every route of the path (the router named only the first's: HEAD)
+            allowed = sorted({m for route in app.routes if getattr(route, "methods", None) and route.path_regex.match(request.url.path) for m in route.methods})
+            headers = {**(getattr(exc, "headers", None) or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not taken here; {request.url.path} takes {', '.join(allowed) or 'other methods'} (see /docs)"
+            return JSONResponse({"error": message}, 405, headers=headers)
         return JSONResponse({"error": message}, exc.status_code, headers=getattr(exc, "headers", None))
 
     def authorised(*presented: str | None) -> bool:
@@ -218,7 +229,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         """These routes take no query parameters: one ignored (?detector=haar) would look obeyed."""
         for name in request.query_params:
             if name.lower() == "token":
-                fix = "send the token as a header: Authorization: Bearer TOKEN" if token else "this server needs no token"
+                guarded_path = request.url.path != "/api/health"
+                fix = "send the token as a header: Authorization: Bearer TOKEN" if token and guarded_path else "this server needs no token" if not token else f"{request.url.path} needs no token"
             else:
                 fix = "the models, the detector and the limits are chosen when the server starts (facesense serve --help)"
             raise Refused(400, f"unknown query parameter {name!r}: {request.url.path} takes none; {fix}")
@@ -236,6 +248,10 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             return app.get(path, **options)(endpoint)
         return register
 
+    for route in list(app.routes):  # the docs pages answer HEAD as the app's own pages do (a link checker called /docs broken)
+        if route.path in ("/docs", "/redoc") and "HEAD" not in route.methods:
+            app.head(route.path, include_in_schema=False)(route.endpoint)
+
     page_files = files("facesense.serve") / "static"
 
     @read("/", include_in_schema=False)
@@ -248,7 +264,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise Refused(404, f"no file {name}")
         return Response((page_files / name).read_bytes(), media_type=PAGES[name], headers={"Cache-Control": "no-cache"})
 
-    @read("/api/health", summary="Which models are loaded; whether a token is needed", dependencies=[Depends(no_query)], responses=errors(400))
+    @read("/api/health", summary="Which models are loaded; whether a token is needed", dependencies=[Depends(no_query)], responses={200: {"model": Health}, **errors(400)})
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
@@ -270,7 +286,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
-            raise Refused(400, str(exc) + _form_hint(request, data)) from None
+            raise Refused(400, str(exc) + _bytes_hint(str(exc), request, data)) from None
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
@@ -302,7 +318,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                 raise Refused(400, "the client went away before the job started")
         except BaseException as exc:  # refused, or the client went away: free its place and folder
             over = "limit" in str(exc)
-            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _form_hint(request, _head(upload))
+            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _bytes_hint(str(exc), request, _head(upload))
             videos.unreserve()
             if item is not None:
                 store.drop(item)
@@ -328,7 +344,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
         return {"id": job_id, "state": outcome}
 
-    @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", responses=errors(404))
+    @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", response_class=FileResponse,
+          responses={200: {"description": "the file", "content": {t: {} for t in ("video/mp4", "text/csv", "image/png", "application/json")}}, **errors(404)})
     async def download(item: str, name: str):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)

@@ -47,6 +47,17 @@ class PhotoResult(BaseModel):
     annotated_jpeg_base64: str | None = Field(description="the photo with its faces drawn, as base64 JPEG")
 
 
+class Health(BaseModel):
+    status: str = Field(description="ok")
+    expression: bool
+    gender: bool
+    age: bool
+    sentiment: bool
+    token_required: bool
+    classes: dict[str, list[str]] = Field(description="each loaded model's classes, in its order")
+    limits: dict[str, float] = Field(description="max_megapixels, max_upload_mb, max_video_mb, max_video_seconds")
+
+
 class JobStarted(BaseModel):
     id: str
     status: str = Field(description="the URL to poll for the job's state")
