@@ -2,6 +2,7 @@
 
 import csv
 import socket
+import os
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def test_two_processes_match_one(tmp_path, folders3, capsys):
     single = capsys.readouterr().out.strip().splitlines()[-1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
            "-m", "facesense.cli", "train", *args, f"runs_dir={tmp_path / 'two'}", "-q"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # torchrun makes a torchelastic_* folder in the temp folder and leaves it: inside tmp_path, it goes with it
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
     double = done.stdout.strip().splitlines()[-1]
     assert double.endswith("baseline_vgg-1") and "two" in double
