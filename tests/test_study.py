@@ -246,7 +246,6 @@ def test_summarise_pairs_the_cells_by_seed_where_each_seed_drew_its_validation_r
     def compare_stub(roots, out, same_classes=True):
         return [row(Path(r)) for r in roots], None
 
-    monkeypatch.setattr(study_module, "run_row", row)
     monkeypatch.setattr(study_module, "compare_runs", compare_stub)
     study = Study("s", [Path("small.yaml"), Path("big.yaml")], [1, 2], [0, 1, 2], {})
     answers = summarise(study, cells, tmp_path / "out")["answers"]

@@ -144,10 +144,8 @@ def _check_number(name: str, value, low: float, strict: bool = False, high: floa
         finite = math.isfinite(value)  # (numpy's isfinite refuses an int past 64 bits with a TypeError)
     except (TypeError, OverflowError):
         finite = False
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and not finite and value > 0:  # an int past float's range
-        raise FacesenseError(f"{name}={_shown(value)}: too large")
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and not finite:
-        raise FacesenseError(f"{name}={_shown(value)}: must be >= {low:g}")
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and not finite:  # an int past float's range
+        raise FacesenseError(f"{name}={_shown(value)}: " + ("too large" if value > 0 else f"must be >= {low:g}"))
     if isinstance(value, bool) or not isinstance(value, kinds) or not finite:
         raise FacesenseError(f"{name}={_shown(value)}: must be a{'n integer' if integer else ' finite number'}")
     if value < low or (strict and value == low) or (high is not None and value > high):

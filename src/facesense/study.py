@@ -27,7 +27,7 @@ import numpy as np
 from . import schema
 from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
-from .eval.compare import compare_runs, run_row
+from .eval.compare import compare_runs
 from .runs import RunDir, being_trained, building, outside_dataset, write_text
 
 log = logging.getLogger(__name__)
@@ -326,20 +326,21 @@ def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str]) ->
 
 
 def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
-    # the per-run comparison (a set of its own) first: its validation sets decide how the answers pair runs
-    compared, _ = compare_runs([d for ds in cells.values() for d in ds], out / "compare", same_classes=False)  # the study's configs decide
-    val_set = {str(d): row["val_set"] for d, row in zip([d for ds in cells.values() for d in ds], compared)}
-    accuracy_of = {str(d): row["val_accuracy"] for d, row in zip([d for ds in cells.values() for d in ds], compared)}
+    # the per-run comparison (a set of its own) first: its rows are the runs' figures, and their
+    # validation sets decide how the answers pair runs
+    run_dirs_all = [d for ds in cells.values() for d in ds]
+    compared, _ = compare_runs(run_dirs_all, out / "compare", same_classes=False)  # the study's configs decide
+    row_of = {str(d): row for d, row in zip(run_dirs_all, compared)}
     rows, table = [], {}
 
     def ask(question: str, low: str, high: str) -> str:
-        pairs = pairs_by_seed(cells[low], cells[high], val_set)
+        pairs = pairs_by_seed(cells[low], cells[high], {d: row["val_set"] for d, row in row_of.items()})
         if pairs is None:
             return answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
-        return answer(question, low, high, [accuracy_of[str(a)] for a, _ in pairs], [accuracy_of[str(b)] for _, b in pairs], paired=True)
+        return answer(question, low, high, [row_of[str(a)]["val_accuracy"] for a, _ in pairs], [row_of[str(b)]["val_accuracy"] for _, b in pairs], paired=True)
 
     for cell, run_dirs in cells.items():
-        runs = [run_row(d) for d in run_dirs]
+        runs = [row_of[str(d)] for d in run_dirs]  # (read once, by compare)
         acc = [r["val_accuracy"] for r in runs]
         f1 = [r["val_macro_f1"] for r in runs]
         m, s, lo, hi = mean_ci(acc)

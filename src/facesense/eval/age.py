@@ -199,6 +199,11 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
     the notes on training images and on the validation split."""
     split = f" [{m['split']}]" if m.get("split") else ""
     where = f", where {' and '.join(m['where'])}" if m.get("where") else ""
+    column = group_by or m.get("group_by", "group")
+
+    def span(ci: list[float] | None) -> str:
+        return f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "-"
+
     lines = [f"# Age evaluation: {Path(str(m['model'])).name} on {Path(str(m['data'])).name}{split}{where}", ""]
     lines += [f"Note: {m[key]}.\n" for key in ("training_data", "selection_split") if m.get(key)]
     if m.get("skipped"):
@@ -206,7 +211,7 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
     lines += ["| faces | MAE (years) | 95% CI | median error | bias | within +-1 sd | within +-2 sd | within the 90% interval |", "|---|---|---|---|---|---|---|---|"]
     u, ci = m["uncertainty"], m.get("mae_ci95")
     inside = f"{100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "-"
-    lines.append(f"| {m['n']} | {m['mae']:.2f} | {f'{ci[0]:.2f}-{ci[1]:.2f}' if ci else '-'} | {m['median_abs_error']:.2f} | {m['bias']:+.2f} "
+    lines.append(f"| {m['n']} | {m['mae']:.2f} | {span(ci)} | {m['median_abs_error']:.2f} | {m['bias']:+.2f} "
                  f"| {100 * u['within_1sd']:.1f}% | {100 * u['within_2sd']:.1f}% | {inside} |")
     if "without_training_pixels" in m:
         rest = m["without_training_pixels"]
@@ -214,18 +219,17 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
 
     def table(title: str, rows: dict) -> list[str]:
         out = ["", f"## {title}", "", "| | n | MAE | 95% CI |", "|---|---|---|---|"]
-        return out + [f"| {k} | {v['n']} | {v['mae']:.2f} | {_interval(v.get('mae_ci95'))[2:] or '-'} |" for k, v in rows.items()]
+        return out + [f"| {k} | {v['n']} | {v['mae']:.2f} | {span(v.get('mae_ci95'))} |" for k, v in rows.items()]
 
     lines += table("By decade", m["by_decade"])
     if "by_group" in m:
-        column = group_by or m.get("group_by", "group")
         lines += table(f"By {column}", m["by_group"]["groups"]) + ["", "MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2) + "."]
     if "gender_accuracy" in m:
         n = m.get("gender_n", m.get("n"))
         lines += ["", "## Gender", "", f"Accuracy {m['gender_accuracy']:.4f} on {n} faces with a gender label."]
         if "gender_by_group" in m:
             by = m["gender_by_group"]
-            lines += ["", f"By {group_by or m.get('group_by', 'group')}:", "", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
+            lines += ["", f"By {column}:", "", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
             lines += [f"| {g} | {v['n']} | {v['accuracy']:.4f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} |" for g, v in by["groups"].items()]
             lines += ["", "Accuracy " + gap_text(by, "accuracy_gap", 100, " points", 1) + "."]
     return "\n".join(lines) + "\n"
@@ -339,18 +343,13 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["split_from"] = str(split_from)
     if group_by:
         m["group_by"] = group_by.lower()
-    from .evaluate import selection_split_note, training_data_note, training_images_among
+    from .evaluate import add_note, selection_split_note, training_data_note, training_images_among
 
     matches = training_images_among(trained, images)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
-    if note:
-        log.warning("note: %s", note)
-        m["training_data"] = note
-    selected = selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split)
-    if selected:
-        log.warning("note: %s", selected)
-        m["selection_split"] = selected
+    add_note(m, "training_data", note)
+    add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split))
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
         rest = ~matches
         m["without_training_pixels"] = {"n": int(rest.sum()), "mae": float(np.abs(years[rest] - ages[rest]).mean())}

@@ -84,8 +84,7 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     extra = dict(extra or {})
     matches = training_images_among(trained, [dataset.images[i].numpy() for i in idx] if trained else None)  # views: no copy of the split
     if matches is not None and matches.any():  # rows the data holds in two splits: as evaluate says of them
-        extra["training_data"] = duplicates_note(int(matches.sum()), len(matches), model)
-        log.warning("note: %s", extra["training_data"])
+        add_note(extra, "training_data", duplicates_note(int(matches.sum()), len(matches), model))
         without = figures_without(matches, y, probs, len(loaded.classes))
         if without:
             extra["without_training_pixels"] = without
@@ -238,6 +237,13 @@ def selection_split_note(config: dict, data, split: str | None, model, data_spli
         tests = ["test"]  # held out by the run's settings, recomputed like its val rows
     advice = f"score its test split for a figure it never saw (--split {tests[0]})" if tests else "score it on rows it never saw for a figure they did not decide"
     return f"these rows are the validation split of {model}, which decided {' and '.join(decided)}: these figures lean optimistic; {advice}"
+
+
+def add_note(record: dict, key: str, sentence: str | None) -> None:
+    """A report's note, where there is one: on the console and under `key` in its metrics."""
+    if sentence:
+        log.warning("note: %s", sentence)
+        record[key] = sentence
 
 
 def duplicates_note(duplicates: int, n_scored: int, model) -> str:
@@ -518,13 +524,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     matches = training_images_among(trained, images)
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
                               own_split=own_split)
-    if note:
-        log.warning("note: %s", note)
-        extra["training_data"] = note
-    selected = selection_split_note(loaded.config, data, split, model, data_splits, own_split)
-    if selected:
-        log.warning("note: %s", selected)
-        extra["selection_split"] = selected
+    add_note(extra, "training_data", note)
+    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split))
     without = figures_without(matches, y, probs, len(loaded.classes))  # beside the note
     if without:
         extra["without_training_pixels"] = without

@@ -101,7 +101,8 @@ def gap_note(table: dict) -> str:
     their n; of one class), that it compares groups too small to mean much, or that one group has
     nothing to compare."""
     sizes, one_class = table.get("groups", {}), table.get("gap_one_class") or {}
-    of_one_class = f"; left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}" if one_class else ""
+    one_class_text = f"left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}"
+    of_one_class = f"; {one_class_text}" if one_class else ""
     if table.get("gap_groups", 0) <= 1:
         one = "one group left to compare" if one_class else "one group: nothing to compare"
         return f" ({one}{of_one_class})" if table.get("gap_groups") == 1 else f" (no group to compare{of_one_class})"
@@ -115,7 +116,7 @@ def gap_note(table: dict) -> str:
     if not small and not one_class:
         return ""
     named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
-    parts = ([f"groups of n >= {table['gap_min_n']}; left out: {named}"] if small else []) + ([of_one_class[2:]] if one_class else [])
+    parts = ([f"groups of n >= {table['gap_min_n']}; left out: {named}"] if small else []) + ([one_class_text] if one_class else [])
     return f" ({'; '.join(parts)})"
 
 

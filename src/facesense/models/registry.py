@@ -65,11 +65,17 @@ def _check_arg_types(name: str, factory: Callable, kwargs: dict) -> None:
         default = params[key].default if key in params else inspect.Parameter.empty
         if default is inspect.Parameter.empty or default is None:
             continue
-        numbers = isinstance(default, (int, float)) and not isinstance(default, bool)
-        wrong = (isinstance(default, bool) and not isinstance(value, bool)) or (numbers and (isinstance(value, bool) or not isinstance(value, (int, float)))) \
-            or (isinstance(default, str) and not isinstance(value, str)) or (isinstance(default, (list, tuple)) and not isinstance(value, (list, tuple)))
-        if wrong:
-            kind = "true or false" if isinstance(default, bool) else "a number" if numbers else "a list" if isinstance(default, (list, tuple)) else "text"
+        if isinstance(default, bool):
+            kind, fits = "true or false", isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            kind, fits = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            kind, fits = "text", isinstance(value, str)
+        elif isinstance(default, (list, tuple)):
+            kind, fits = "a list", isinstance(value, (list, tuple))
+        else:
+            continue
+        if not fits:
             raise ConfigError(f"model {name!r}: model_args.{key}={value!r} must be {kind} (its default is {default!r})")
 
 

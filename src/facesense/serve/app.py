@@ -83,11 +83,14 @@ def _head(path: Path, size: int = 1 << 20) -> bytes:
         return f.read(size)
 
 
-def _form_hint(request: Request, data: bytes | None = None) -> str:
-    """Why bytes that failed to decode may not be the file's: base64 or JSON text instead of the
-    bytes; or curl -d @FILE, which sends a file as a form field without its line breaks (a
-    form's content type and not one line break in a file of some size; Python's urllib labels
-    intact bytes as a form too)."""
+def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
+    """Why bytes that could not be read as a file at all may not be the file's: base64 or JSON
+    text instead of the bytes; or curl -d @FILE, which sends a file as a form field without its
+    line breaks (a form's content type and not one line break in a file of some size; Python's
+    urllib labels intact bytes as a form too). A file already named for what it is (a photo sent
+    as a video, a sound file) needs none: curl --data-binary's were told to use curl --data-binary."""
+    if not message.startswith("not a readable"):
+        return ""
     text = _text_hint(data)
     if text:
         return text
@@ -95,13 +98,6 @@ def _form_hint(request: Request, data: bytes | None = None) -> str:
     if form and (data is None or (len(data) > 512 and b"\n" not in data and b"\r" not in data)):
         return "; it came as form data without line breaks, as curl -d sends a file: send it with curl --data-binary @FILE"
     return ""
-
-
-def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
-    """_form_hint for bytes that could not be read as a file at all; a file already named for what
-    it is (a photo sent as a video, a sound file) needs none (curl --data-binary's were told to use
-    curl --data-binary)."""
-    return _form_hint(request, data) if message.startswith("not a readable") else ""
 
 
 BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
@@ -228,9 +224,12 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def no_query(request: Request) -> None:
         """These routes take no query parameters: one ignored (?detector=haar) would look obeyed."""
         for name in request.query_params:
-            if name.lower() == "token":
-                guarded_path = request.url.path != "/api/health"
-                fix = "send the token as a header: Authorization: Bearer TOKEN" if token and guarded_path else "this server needs no token" if not token else f"{request.url.path} needs no token"
+            if name.lower() == "token" and not token:
+                fix = "this server needs no token"
+            elif name.lower() == "token" and request.url.path == "/api/health":
+                fix = f"{request.url.path} needs no token"
+            elif name.lower() == "token":
+                fix = "send the token as a header: Authorization: Bearer TOKEN"
             else:
                 fix = "the models, the detector and the limits are chosen when the server starts (facesense serve --help)"
             raise Refused(400, f"unknown query parameter {name!r}: {request.url.path} takes none; {fix}")
