@@ -224,3 +224,81 @@ def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp
     page.set_input_files("#video-input", str(clip))
     page.wait_for_selector("#video-result [role=alert]", timeout=30_000)
     assert "Could not reach the server" in page.inner_text("#video-result") and page.inner_text("#video-state") == "Failed"
+
+
+def test_a_token_is_checked_as_typed_and_a_refused_one_asked_again(context, tmp_path):
+    """A token with a character no header can carry made every upload say the server could not be
+    reached, even after a reload (the token was kept); a pasted trailing space worked for photos
+    (fetch trims headers) but not for the camera (found by a bug hunt)."""
+    photo = tmp_path / "hopper.jpg"
+    cv2.imwrite(str(photo), demo_photo())
+    guarded = ServerProcess("--token", "secret")
+    try:
+        page = context.new_page()
+        page.goto(guarded.url)
+        page.wait_for_selector("#token-box:not([hidden])")
+        page.fill("#token", "s€cret")
+        page.press("#token", "Enter")
+        assert page.locator("#token-box").is_visible() and "a character no access token can have" in page.inner_text("#token-problem")
+        page.fill("#token", "secret ")
+        page.press("#token", "Enter")
+        assert page.locator("#token-box").is_hidden()
+        page.set_input_files("#photo-input", str(photo))
+        page.wait_for_selector("#photo-cards .card table", timeout=30_000)
+        page.click("#camera-start")  # the camera's token travels in the address: the same trimmed token
+        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        page.click("#camera-stop")
+        page.evaluate("sessionStorage.setItem('facesense-token', 'wrong')")
+        page.reload()
+        page.set_input_files("#photo-input", str(photo))
+        page.wait_for_selector("#token-box:not([hidden])", timeout=10_000)
+        assert "refused that token" in page.inner_text("#token-problem")
+    finally:
+        guarded.close()
+
+
+def test_recording_turned_off_before_any_frame_says_so(context, server):
+    """Record pressed twice within one frame left "Recording: ..." standing with the button back
+    at Record (the server's answer for a recording of no frame was skipped; found by a bug hunt)."""
+    page = context.new_page()
+    page.goto(server.url)
+    page.click("#camera-start")
+    page.wait_for_function("!document.querySelector('#record').disabled", timeout=15_000)
+    page.evaluate("(() => { const b = document.querySelector('#record'); b.click(); b.click(); })()")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.includes('nothing to download')", timeout=10_000)
+    assert page.get_attribute("#record", "aria-pressed") == "false" and page.inner_text("#record") == "Record"
+    page.click("#camera-stop")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off')", timeout=5_000)
+    assert "did not finish the recording" not in page.inner_text("#camera-status")
+
+
+def _job_state(url: str) -> str:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)["state"]
+
+
+def test_a_video_job_can_be_cancelled_and_a_reload_cancels_it(context, server, tmp_path):
+    """There was no way to cancel a video job from the page, and a reload left it running ahead of
+    every later upload (found by a bug hunt): Cancel, and leaving the page, cancel it on the server.
+    The same file chosen again right after a Cancel starts a new job (it was ignored as no change)."""
+    clip = make_demo_clip(tmp_path / "long.mp4", frames=600, width=320, height=180)
+    page = context.new_page()
+    page.goto(server.url)
+    for leave in (False, True):
+        with page.expect_request(lambda r: re.search(r"/api/videos/[^/]+$", r.url) and r.method == "GET", timeout=30_000) as polled:
+            page.set_input_files("#video-input", str(clip))
+        status_url = polled.value.url  # the job's status, as the page follows it
+        page.wait_for_function("/^(Processing|Waiting)/.test(document.querySelector('#video-state').innerText)", timeout=30_000)
+        if leave:
+            page.reload()
+        else:
+            assert page.locator("#video-cancel").is_visible()
+            page.click("#video-cancel")
+            assert page.inner_text("#video-state") == "Cancelled" and page.locator("#video-cancel").is_hidden()
+        deadline = __import__("time").monotonic() + 15
+        while _job_state(status_url) != "cancelled" and __import__("time").monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert _job_state(status_url) == "cancelled", (leave, _job_state(status_url))

@@ -126,6 +126,8 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert request(server.url + "/api/health?x=1")[0] == 400
     status, data = post_json(server.url + "/api/analyze", base64.b64encode(photo), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and "base64 text" in data["error"] and "curl -d" not in data["error"]
+    status, data = post_json(server.url + "/api/analyze", b"hello this is not an image\n" * 10)  # words fit base64's alphabet too
+    assert status == 400 and "not a readable image" in data["error"] and "base64" not in data["error"]
     status, data = post_json(server.url + "/api/analyze", json.dumps({"image": base64.b64encode(photo).decode()}).encode(), headers={"Content-Type": "application/json"})
     assert status == 400 and "the body is JSON" in data["error"]
     status, data = post_json(server.url + "/api/analyze", b"data:image/jpeg;base64," + base64.b64encode(photo), headers={"Content-Type": "image/jpeg"})

@@ -6,6 +6,7 @@ the limits in `ServeLimits` hold before any image is decoded."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import glob
 import hmac
 import json
@@ -101,6 +102,21 @@ def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
 
 
 BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
+# the first bytes of the files people send: JPEG, PNG, GIF, BMP, RIFF (WebP, AVI), TIFF both ways,
+# Matroska/WebM; an MP4/MOV has "ftyp" at byte 4
+FILE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*", b"\x1aE\xdf\xa3")
+
+
+def _is_base64_of_a_file(text: bytes) -> bool:
+    """Whether text is base64 whose bytes begin as an image or video does (plain words match
+    base64's alphabet too: a text file is not called base64)."""
+    if len(text) < 16 or not BASE64.fullmatch(text):
+        return False
+    try:
+        head = base64.b64decode(text[:32].replace(b"-", b"+").replace(b"_", b"/"), validate=True)
+    except ValueError:
+        return False
+    return head.startswith(FILE_SIGNATURES) or head[4:8] == b"ftyp"
 
 
 def _text_hint(data: bytes | None) -> str:
@@ -112,7 +128,7 @@ def _text_hint(data: bytes | None) -> str:
         return "; the body is a data: URL (base64 text): send the file's own bytes, or strip its 'data:...;base64,' prefix and decode the rest"
     if head[:1] in (b"{", b"["):
         return "; the body is JSON: send the file's own bytes as the body (curl --data-binary @FILE), not JSON around them"
-    if len(data) >= 16 and BASE64.fullmatch(re.sub(rb"\s+", b"", data)):
+    if _is_base64_of_a_file(re.sub(rb"\s+", b"", data)):
         return "; the body is base64 text: send the file's own bytes (curl --data-binary @FILE), or decode it first (base64 -d)"
     return ""
 

@@ -5,7 +5,11 @@
 const $ = (id) => document.getElementById(id);
 const COLOURS = ["#f58742", "#42f587", "#8742f5", "#42c5f5", "#f542c5", "#f5e142"];
 const FRAME_WIDTH = 640; // frames are downscaled to at most this width before sending
-let token = sessionStorage.getItem("facesense-token") || "";
+// what an HTTP header can carry (Latin-1, no control characters): fetch() throws on anything else,
+// which would read as an unreachable server; the server's token is held to the same rule
+const TOKEN_CHARS = /^[\x20-\x7e\xa1-\xac\xae-\xff]+$/;
+let token = (sessionStorage.getItem("facesense-token") || "").trim();
+if (token && !TOKEN_CHARS.test(token)) token = "";
 let health = null;
 
 function authHeaders() {
@@ -50,15 +54,27 @@ async function errorText(response) {
 
 const UNREACHABLE = "Could not reach the server: is it still running? Reload the page once it is.";
 
-function needToken() {
+function needToken(problem = "") {
+  $("token-problem").textContent = problem;
   $("token-box").hidden = false;
   $("token").focus();
 }
 
+function refusedToken() { // a 401 (or the camera's 1008): none was given, or this one is wrong
+  needToken(token ? "The server refused that token: type it again." : "");
+}
+
 $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  token = $("token").value;
+  // trimmed as fetch() trims a header: a pasted trailing space must not work for photos and fail for the camera
+  const typed = $("token").value.trim();
+  if (!TOKEN_CHARS.test(typed)) {
+    needToken("That token has a character no access token can have (letters, digits, punctuation and spaces only): type it again.");
+    return;
+  }
+  token = typed;
   sessionStorage.setItem("facesense-token", token);
+  $("token-problem").textContent = "";
   $("token-box").hidden = true;
 });
 
@@ -119,7 +135,7 @@ async function startCamera() {
   ws.onclose = (event) => {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
     const reasons = { 1008: "this server needs its access token", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
-    if (event.code === 1008) needToken();
+    if (event.code === 1008) refusedToken();
     if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
     stopCamera(false);
   };
@@ -204,7 +220,7 @@ function onMessage(m) {
     if (m.recording) showRecording(m.recording);
     setTimeout(sendFrame, m.type === "busy" ? m.retry_ms || 200 : 0);
   } else if (m.type === "recording") {
-    if (!m.on && m.csv) showRecording(m);
+    if (!m.on && !m.unchanged) showRecording(m); // (a recording of no frame has no csv: showRecording says so)
     if (!m.on && live.stopping) stopCamera(true); // Stop was pressed while recording: now it stops
   }
 }
@@ -311,7 +327,7 @@ async function analysePhoto(file) {
   }
   card.setAttribute("aria-busy", "false");
   if (!response.ok) {
-    if (response.status === 401) needToken();
+    if (response.status === 401) refusedToken();
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: await errorText(response) }));
     return;
   }
@@ -328,12 +344,14 @@ async function analysePhoto(file) {
   card.lastChild.replaceWith(...parts);
 }
 
+// each input is emptied as soon as its files are taken: the same file chosen again (after a
+// Cancel, or while the first is still being analysed) is then a change, not ignored
 $("photo-input").addEventListener("change", async (event) => {
   const pending = [...event.target.files];
+  event.target.value = "";
   // two at a time: the server runs a bounded number of analyses and refuses the rest
   const worker = async () => { while (pending.length) await analysePhoto(pending.shift()); };
   await Promise.all([worker(), worker()]);
-  event.target.value = "";
 });
 
 // ---------------------------------------------------------------- video files
@@ -341,18 +359,26 @@ let videoUpload = 0; // the newest upload owns the job box: an earlier one's pol
 let videoAbort = null; // and an earlier upload still being sent is cancelled
 let videoJob = null; // the newest job's status URL: a job replaced before it is done is cancelled on the server
 
+function dropVideo(keepalive = false) {
+  // the upload being sent is stopped and the job the page follows cancelled on the server, which
+  // would otherwise go on processing a video nobody waits for, ahead of the next one in its queue
+  if (videoAbort) videoAbort.abort();
+  if (videoJob) fetch(videoJob, { method: "DELETE", headers: authHeaders(), keepalive }).catch(() => {});
+  videoAbort = videoJob = null;
+}
+
 async function uploadVideo(file) {
   const mine = ++videoUpload;
   const current = () => mine === videoUpload;
-  if (videoAbort) videoAbort.abort();
-  if (videoJob) fetch(videoJob, { method: "DELETE", headers: authHeaders() }).catch(() => {});
-  videoJob = null;
+  dropVideo();
   const abort = (videoAbort = new AbortController());
   let announced = "";
   const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
   const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
+  const cancel = $("video-cancel");
   const fail = (title, text) => {
     if (!current()) return;
+    cancel.hidden = true;
     state.textContent = title;
     announce(title);
     result.replaceChildren(el("p", { class: "error", role: "alert", text }));
@@ -361,11 +387,17 @@ async function uploadVideo(file) {
   result.replaceChildren();
   bar.value = 0;
   state.textContent = "Uploading " + file.name + "…";
+  cancel.hidden = false;
+  cancel.onclick = () => {
+    dropVideo();
+    fail("Cancelled", "You cancelled " + file.name + ": choose a video to start again.");
+    videoUpload++; // this upload's polling stops
+  };
   if (file.size === 0) { fail("Refused", "The file is empty (0 bytes): choose the video again."); return; }
   try {
     const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders(), signal: abort.signal });
     if (!response.ok) {
-      if (response.status === 401) needToken();
+      if (response.status === 401) refusedToken();
       fail("Refused", await errorText(response));
       return;
     }
@@ -385,7 +417,10 @@ async function uploadVideo(file) {
       const of = s.frames_total >= s.frames_done ? " of " + s.frames_total : "";
       state.textContent = s.state === "queued" ? "Waiting for the video before it…" : s.state === "running" ? "Processing " + file.name + ": frame " + s.frames_done + of : s.state === "done" ? "Done: " + file.name + (s.frames_unreadable ? " (" + s.frames_unreadable + " damaged frames could not be decoded and were skipped)" : "") + (s.warning ? ": " + s.warning : "") + (s.faces === 0 ? " (no face was found in the video)" : "") : s.state === "cancelled" ? "Cancelled" : "Failed";
       announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
-      if (s.state === "done" || s.state === "failed" || s.state === "cancelled") videoJob = null; // ended: nothing to cancel, its files stay
+      if (s.state === "done" || s.state === "failed" || s.state === "cancelled") { // ended: nothing to cancel, its files stay
+        videoJob = null;
+        cancel.hidden = true;
+      }
       if (s.state === "failed") { fail("Failed", sentence(s.error)); return; }
       if (s.state === "cancelled") { fail("Cancelled", "the job was cancelled before it finished"); return; }
       if (s.state === "done") {
@@ -407,8 +442,11 @@ async function uploadVideo(file) {
   }
 }
 
-$("video-input").addEventListener("change", async (event) => {
+// a reload or a closed tab leaves nobody to follow the job (keepalive: the request outlives the page)
+window.addEventListener("pagehide", () => dropVideo(true));
+
+$("video-input").addEventListener("change", (event) => {
   const file = event.target.files[0];
-  if (file) await uploadVideo(file);
   event.target.value = "";
+  if (file) uploadVideo(file);
 });
