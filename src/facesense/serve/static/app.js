@@ -212,7 +212,7 @@ function onMessage(m) {
       live.rtts = [...live.rtts, now - live.sentAt].slice(-30);
       const span = (live.times[live.times.length - 1] - live.times[0]) / 1000;
       const fps = live.times.length > 1 && span > 0 ? (live.times.length - 1) / span : 0;
-      $("camera-stats").textContent = fps.toFixed(1) + " FPS · latency " + Math.round(median(live.rtts)) + " ms";
+      $("camera-stats").textContent = (fps ? fps.toFixed(1) : "—") + " FPS · latency " + Math.round(median(live.rtts)) + " ms";
       showFaces(m.faces);
     } else if (m.type === "error") {
       setStatus("Frame refused: " + m.error);
@@ -272,6 +272,10 @@ function toggleRecord() {
   if (live.recording) setStatus("Recording: each frame's labels (no images) are kept for this connection until you stop.");
 }
 
+function frames(n) {
+  return n + (n === 1 ? " frame" : " frames");
+}
+
 function showRecording(r) {
   live.recording = false;
   $("record").setAttribute("aria-pressed", "false");
@@ -282,14 +286,14 @@ function showRecording(r) {
     return;
   }
   const box = el("div", { class: "downloads" },
-    el("p", { text: "Recording: " + r.frames + " frames." }),
+    el("p", { text: "Recording: " + frames(r.frames) + "." }),
     el("a", { href: r.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
   if (r.timeline) {
     box.append(el("a", { href: r.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
     box.append(el("img", { src: r.timeline, alt: "Expression of each tracked face over time" }));
   }
   $("recordings").prepend(box);
-  $("camera-status").dataset.recorded = "Recording finished: " + r.frames + " frames; download below.";
+  $("camera-status").dataset.recorded = "Recording finished: " + frames(r.frames) + "; download below.";
   setStatus($("camera-status").dataset.recorded);
 }
 
