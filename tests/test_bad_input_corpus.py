@@ -222,7 +222,7 @@ CASES = [
     ("demo --out under a file", ["demo", "--out", "{c}/a_file/demo"], "a_file is a file, not a folder"),
     ("inspect --out under a file", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file/report"], "a_file is a file, not a folder"),
     ("evaluate --out under a file", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file/e"], "a_file is a file, not a folder"),
-    ("split --out under a file", ["data", "split", "{c}/faces", "--out", "{c}/a_file/s"], "a_file: is a file, not a folder"),
+    ("split --out under a file", ["data", "split", "{c}/faces", "--out", "{c}/a_file/s"], "a_file is a file, not a folder"),
 ]
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import write_class_folders
+from conftest import write_class_folders, write_fer_csv
 from facesense.cli import main
 from facesense.data.sources import read_dataset
 from facesense.preprocess import InputSpec, to_model_pixels
@@ -319,7 +319,7 @@ def test_keeping_copies_together_never_empties_a_class_of_a_held_out_split(tmp_p
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.25"]) == 0
     copied = read_dataset(tmp_path / "s")
     assert {l for l, sp in zip(copied.labels, copied.splits) if sp == "test"} == {"a", "b"}
-    assert "still cross the split: their class has no other image for a held-out side (b)" in caplog.text
+    assert "still cross the split: no other image of their class could go to that held-out side (b in test: b/b_" in caplog.text
 
 
 def test_inspect_and_split_count_spellings_of_one_class_as_one(tmp_path, capsys, caplog):
@@ -419,3 +419,125 @@ def test_the_naive_baseline_of_data_in_partitions_is_the_majority_of_all_rows(tm
     baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
     assert baseline["majority_class"] == "a" and baseline["from_split"] == "all rows"
     assert "the majority of all rows" in (tmp_path / "r" / "report.md").read_text()
+
+
+def _run_with_file_size_limit(args: list[str], limit_bytes: int, cwd: Path):
+    """`python -m facesense ARGS` with writes past `limit_bytes` refused (EFBIG), as a full disk would be."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLCONFIGDIR": str(cwd / "mpl"), "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    (cwd / "mpl").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "facesense", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=180,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes)))
+
+
+def test_split_into_an_existing_empty_folder_keeps_the_folder(tmp_path, monkeypatch):
+    """The folder was removed and a new one put in its place: its permissions (a group's private
+    folder became world-readable) were lost, a mount point failed after every image was copied,
+    and `--out .` left the shell in a deleted folder (found by a bug hunt)."""
+    import os
+    import stat
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
+    out = tmp_path / "private"
+    out.mkdir()
+    out.chmod(0o2770)
+    before = out.stat()
+    assert main(["data", "split", str(data), "--out", str(out), "--test-size", "0.4"]) == 0
+    after = out.stat()
+    assert (after.st_ino, stat.S_IMODE(after.st_mode)) == (before.st_ino, 0o2770)
+    assert sorted(p.name for p in out.iterdir()) == ["split_manifest.csv", "test", "train"]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["data", "split", str(data), "--out", ".", "--test-size", "0.4"]) == 0
+    assert os.getcwd() == str(here) and (here / "split_manifest.csv").is_file()
+    # a killed run's half-built split inside the folder does not make it "not empty" for the rerun
+    again = tmp_path / "again"
+    again.mkdir()
+    stale = again / f".split_manifest.csv.999999999.{__import__('facesense.runs', fromlist=['host_name']).host_name()}.0123abcd.tmpdir"
+    (stale / "train").mkdir(parents=True)
+    assert main(["data", "split", str(data), "--out", str(again)]) == 0 and not stale.exists()
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
+    """A write refused for its size named a good dataset image ("ds/a/0.png: File too large; check
+    the path") or a hidden temp file, and inspect left an empty report folder (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 4, size=96)
+    split = _run_with_file_size_limit(["data", "split", str(data), "--out", "sp"], 1024, tmp_path)
+    assert split.returncode == 2 and "Traceback" not in split.stderr, split.stderr
+    line = split.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {tmp_path / 'sp'}/") and "larger than this system allows" in line and str(data) not in line, line
+    assert not (tmp_path / "sp").exists() and not list(tmp_path.glob(".sp*")) and not list(tmp_path.glob(".split*"))
+    inspect = _run_with_file_size_limit(["data", "inspect", str(data), "--out", "rep"], 4096, tmp_path)
+    assert inspect.returncode == 2 and "Traceback" not in inspect.stderr, inspect.stderr
+    line = inspect.stderr.strip().splitlines()[-1]
+    assert ".tmp" not in line and "larger than this system allows" in line and str(tmp_path / "rep") in line, line
+    assert not (tmp_path / "rep").exists()
+
+
+def test_a_leak_free_copy_that_cannot_be_written_leaves_no_new_report(tmp_path):
+    """The report was published and then the command exited 2 for the leak-free copy (exit 2 means
+    none written; found by a bug hunt)."""
+    data = write_fer_csv(tmp_path / "f.csv", [i % 7 for i in range(120)], ["Training"] * 90 + ["PublicTest"] * 30)
+    run = _run_with_file_size_limit(["data", "inspect", str(data), "--out", "rep", "--leak-free", "clean.csv"], 200_000, tmp_path)
+    assert run.returncode == 2 and "clean.csv: cannot be written" in run.stderr.strip().splitlines()[-1], run.stderr
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "clean.csv").exists()
+
+
+def test_leak_free_removes_exact_copies_with_near_search_and_keeps_one_copy_without_a_train_split(tmp_path, capsys):
+    """With --duplicates the leak-free copy was made from the near-duplicate groups only, which leave
+    out blank images: an all-black PublicTest face with Training copies stayed (FER2013 has one).
+    Data with no train split (k-fold partitions) lost every copy of a duplicate (found by a bug hunt)."""
+    import csv
+
+    from facesense.data.sources import read_dataset as read
+
+    data = write_fer_csv(tmp_path / "f.csv", [i % 7 for i in range(21)], ["Training"] * 14 + ["PublicTest"] * 7)
+    with open(data, "a", newline="") as f:
+        csv.writer(f).writerows([[3, " ".join(["0"] * 2304), "Training"], [3, " ".join(["0"] * 2304), "PublicTest"]])
+    for flags in ([], ["--duplicates"]):
+        clean = tmp_path / f"clean{len(flags)}.csv"
+        assert main(["data", "inspect", str(data), "--out", str(tmp_path / f"r{len(flags)}"), "--leak-free", str(clean), *flags]) == 0
+        kept = read(clean)
+        assert len(kept) == 22 and sum(not p.any() for p in kept.pixels) == 1, flags  # the PublicTest blank copy is gone
+    parts = write_class_folders(tmp_path / "p" / "img", ["x"], 6, size=32)
+    rows = ["path,label,partition"] + [f"img/x/x_{j}.png,{'pos' if j % 2 else 'neg'},partition{j % 3 + 1}" for j in range(6)]
+    (parts / "x" / "copy.png").write_bytes((parts / "x" / "x_0.png").read_bytes())
+    rows.append("img/x/copy.png,neg,partition2")
+    (tmp_path / "p" / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["data", "inspect", str(tmp_path / "p"), "--out", str(tmp_path / "rp"), "--leak-free", str(tmp_path / "p.csv")]) == 0
+    kept = read(tmp_path / "p.csv")
+    assert len(kept) == 6 and "removed 1 evaluation samples" in capsys.readouterr().out
+
+
+def test_the_warning_on_copies_left_across_the_split_names_their_class(tmp_path, caplog):
+    """It named the class of the group's first image, not the class left without another held-out
+    image (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["angry", "happy"], 6)
+    (data / "happy" / "copy.png").write_bytes((data / "angry" / "angry_0.png").read_bytes())
+    for seed in range(20):
+        caplog.clear()
+        out = tmp_path / f"s{seed}"
+        assert main(["data", "split", str(data), "--out", str(out), "--test-size", "0.15", "--seed", str(seed)]) == 0
+        if "still cross the split" in caplog.text:
+            test_files = [line.split(",")[0] for line in (out / "split_manifest.csv").read_text().splitlines()[1:] if line.split(",")[2] == "test"]
+            named = caplog.text.split("held-out side (", 1)[1].split(";")[0].split(")")[0]
+            label, rest = named.split(" in test: ")
+            assert any(f.startswith(f"test/{label}/") and f.endswith(Path(rest).name) for f in test_files), (named, test_files)
+            return
+    raise AssertionError("no seed left a copy across the split")
+
+
+def test_a_flat_folder_of_photos_is_one_error_line(tmp_path, caplog):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for j in range(3):
+        Image.fromarray(np.full((8, 8), j * 40, np.uint8)).save(flat / f"{j}.png")
+    with __import__("pytest").raises(Exception) as err:
+        read_dataset(flat)
+    assert "no class folders" in str(err.value) and "its 3 image(s) lie directly in it" in str(err.value)
+    assert "belong to no class folder" not in caplog.text

@@ -93,7 +93,8 @@ def test_a_killed_rerun_leaves_earlier_outputs_whole_and_its_leftovers_go_next_t
     assert clip.read_bytes() == before and not temp_files(tmp_path)
     data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
     dead = 2**22 + 12345  # above Linux's pid limit: no such process
-    stale = [tmp_path / f".split.{dead}.{host_name()}.0badf00d.tmpdir", tmp_path / f".m.onnx.{dead}.{host_name()}.0badf00d.tmpdir"]
+    # (a split is built inside its --out folder, which a killed run leaves holding only its build)
+    stale = [tmp_path / "split" / f".split_manifest.csv.{dead}.{host_name()}.0badf00d.tmpdir", tmp_path / f".m.onnx.{dead}.{host_name()}.0badf00d.tmpdir"]
     for folder in stale:
         (folder / "test" / "a").mkdir(parents=True)
         (folder / "test" / "a" / "x.png").write_bytes(b"half a copy")

@@ -100,7 +100,8 @@ def _data_inspect(args) -> None:
                              f"split it with `facesense data split` (which keeps copies on one side), or leave out --leak-free")
     near = (NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold) if args.duplicates else None
     read = samples
-    report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad)
+    report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad,
+                                              leak_free_to=leak_out if args.leak_free else None)
     gone = sorted({*read.labels, *filter(None, read.skipped_labels)} - set(samples.labels))
     if gone:  # --skip-bad left every image of a class out: the report has no such class
         log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
@@ -112,21 +113,18 @@ def _data_inspect(args) -> None:
         then = "train/evaluate refuse them unless --skip-bad" if counted else "left out of the counts, as training leaves them out with skip_bad"
         log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
     if args.leak_free:
-        from .data.inspect import leak_free, write_leak_free
+        from .data.inspect import leak_free
 
-        keep = leak_free(samples, groups)
-        path = write_leak_free(samples, keep, leak_out)
-        print(f"leak-free split: removed {int((~keep).sum())} evaluation samples -> {path}")
+        print(f"leak-free split: removed {int((~leak_free(samples, groups)).sum())} evaluation samples -> {leak_out}")
     print(out)
 
 
 def _data_split(args) -> None:
-    from .data.materialise import check_folder_names, materialise_split, readable_samples
+    from .data.materialise import check_empty_out, check_folder_names, materialise_split, readable_samples
     from .data.sources import read_dataset
 
     out = outside_dataset(Path(args.out).resolve(), args.dataset)
-    if out.exists() and any(out.iterdir()):  # before reading the data (7 s of FER2013 to be told this)
-        raise FacesenseError(f"{out} exists and is not empty; choose a new --out folder")
+    check_empty_out(out)  # before reading the data (7 s of FER2013 to be told this)
     samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     check_folder_names(samples)  # before the images are decoded
     if samples.split_names():

@@ -29,7 +29,10 @@ class ConfigError(FacesenseError):
 
 class OutputError(FacesenseError):
     """An output that could not be written (a full disk, a name too long): the message names
-    the output and the fix."""
+    the output and the fix; `path` is that output, `cause` the OSError (when one was met)."""
+
+    path = None
+    cause = None
 
 
 class SourceFailed(FacesenseError):

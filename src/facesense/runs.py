@@ -6,6 +6,7 @@ crash or a kill leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -59,6 +60,11 @@ def _short_name(name: str, limit: int = 120) -> str:
     return f"{data[:limit - 9].decode('utf-8', 'ignore')}~{hashlib.sha1(data).hexdigest()[:8]}"
 
 
+# the errors of a write that the place, not the file written, causes: full, over quota or a
+# size limit, read-only
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
 def write_problem(exc: OSError) -> str:
     """What went wrong writing a file, and the fix, in the user's words."""
     return {
@@ -74,7 +80,9 @@ def write_problem(exc: OSError) -> str:
 def write_failure(path: str | Path, exc: OSError) -> OutputError:
     """An OSError met while writing `path` (or its temp file) as one line naming `path`, the
     name the user gave, and the fix."""
-    return OutputError(f"{path}: cannot be written: {write_problem(exc)}")
+    error = OutputError(f"{path}: cannot be written: {write_problem(exc)}")
+    error.path, error.cause = Path(path), exc
+    return error
 
 
 def temp_folder_beside(path: Path) -> Path:
@@ -181,13 +189,29 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
     them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
     lacks (a plot the earlier report had) go too. Inside `out_dir`, the moves stay on one
     filesystem and the files get the folder's group and permissions."""
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     build = temp_folder_beside(out_dir / last)
     try:
-        yield build
+        try:
+            yield build
+        except OutputError as exc:  # a file of the set that could not be written: named as the user will see it, not by its place in the build
+            if exc.path is None or not Path(exc.path).is_relative_to(build):
+                raise
+            raise write_failure(out_dir / Path(exc.path).relative_to(build), exc.cause) from None
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise write_failure(out_dir, exc) from None
         retire(out_dir / last, *(out_dir / name for name in owned if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        if created:  # a folder made for a set that never came is not left behind, empty
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     finally:
         shutil.rmtree(build, ignore_errors=True)
 

@@ -127,9 +127,11 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
     return out
 
 
-def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None, skip_bad: bool = False) -> tuple[dict, list[list[int]], Samples]:
-    """Writes summary.json, report.md and samples.png; -> (report, duplicate groups: the near ones
-    when asked for, else the exact ones, and the samples they index). Images that do not decode
+def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None, skip_bad: bool = False,
+                    leak_free_to: Path | None = None) -> tuple[dict, list[list[int]], Samples]:
+    """Writes summary.json, report.md and samples.png, and with `leak_free_to` the data without
+    its leaked copies (`write_leak_free`); -> (report, duplicate groups: the exact ones, joined
+    with the near ones when asked for, and the samples they index). Images that do not decode
     are named in `unreadable` either way; `skip_bad` leaves them out of every count too, as
     training leaves them out."""
     from ..eval.plots import plot_sample_grid
@@ -141,7 +143,6 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
     if len(samples) and not decoded.any():  # a report of counts and a baseline over no image (exit 0) said nothing true
         raise DataError(f"{samples.source}: none of its {len(samples)} images could be read (e.g. {unreadable[0]}); check the files")
-    out_dir.mkdir(parents=True, exist_ok=True)
     left_out = skip_bad and bool(unreadable) and bool(decoded.any())
     if not left_out:  # counted, so not skipped (they are named under `unreadable`)
         del samples.skipped[listed:]
@@ -182,12 +183,15 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         report["exact_duplicates"] = summarise_groups(samples, groups)
         report["blank_images"] = {"count": int(blank.sum()), "examples": [samples.ids[i] for i in np.flatnonzero(blank)[:10]]}
     if near_threshold is not None:
-        groups = near_duplicate_groups(perceptual_hashes(small), near_threshold, blank | ~decoded)
-        report["near_duplicates"] = {"threshold_bits": near_threshold, **summarise_groups(samples, groups)}
+        near = near_duplicate_groups(perceptual_hashes(small), near_threshold, blank | ~decoded)
+        report["near_duplicates"] = {"threshold_bits": near_threshold, **summarise_groups(samples, near)}
+        groups = merged_groups(groups, near)
     picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
     with building(out_dir, "summary.json") as build:  # an earlier report here stays whole until this one is
+        if leak_free_to is not None:  # first: a copy that cannot be written leaves no new report either (exit 2, none written)
+            write_leak_free(samples, leak_free(samples, groups), leak_free_to)
         report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
         write_text(build / "report.md", markdown(report))
         write_json(build / "summary.json", schema.stamped("inspect_summary", report))
@@ -197,17 +201,36 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
 def leak_free(samples: Samples, groups: list[list[int]]) -> np.ndarray:
     """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
     split, and all but one copy of duplicates inside an evaluation split; training (a split named
-    'train' or 'Training', in any case) keeps its own."""
+    'train' or 'Training', in any case) keeps its own. A group with no training copy (k-fold
+    partitions, or only val and test) keeps its first copy: one is enough to end the leak."""
     keep = np.ones(len(samples), bool)
     for g in groups:
         keys = [split_key(samples.splits[i]) for i in g]
-        if len(set(keys)) > 1:
-            for i, key in zip(g, keys):
-                if key != "train":
-                    keep[i] = False
-        elif keys[0] != "train":
+        if "train" in keys:
+            keep[[i for i, key in zip(g, keys) if key != "train"]] = False
+        else:
             keep[g[1:]] = False
     return keep
+
+
+def merged_groups(*lists: list[list[int]]) -> list[list[int]]:
+    """Groups that share a sample joined into one (exact and near duplicates: the near search
+    leaves out blank images, which the exact one groups)."""
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            parent[i] = i = parent[parent[i]]
+        return i
+
+    for groups in lists:
+        for g in groups:
+            for i in g[1:]:
+                parent[root(i)] = root(g[0])
+    joined: dict[int, list[int]] = {}
+    for i in sorted(parent):
+        joined.setdefault(root(i), []).append(i)
+    return [g for g in joined.values() if len(g) > 1]
 
 
 def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:

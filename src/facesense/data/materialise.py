@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..preprocess import InputSpec
-from ..runs import temp_folder_beside, write_text
+from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, write_text
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
@@ -56,40 +55,49 @@ def check_folder_names(samples: Samples) -> None:
             raise DataError(f"{samples.source}: label {label!r} cannot be a folder name; rename it in the dataset")
 
 
+MANIFEST = "split_manifest.csv"
+
+
+def check_empty_out(out: Path) -> None:
+    """A split goes into a new or empty folder (a killed run's half-built split in it is removed
+    first: it is not the user's)."""
+    remove_stale_temps(out / MANIFEST)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not empty; choose a new --out folder")
+
+
 def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> dict[str, int]:
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out} exists and is not empty; choose a new --out folder")
+    check_empty_out(out)
     check_folder_names(samples)
     parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_folder_beside(out)  # renamed into place when complete
     rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
-    try:
+    # built inside --out and moved up when complete, the manifest last: an existing empty folder
+    # (a mount point, a folder shared with a group) is kept as it is, not replaced
+    with building(out, MANIFEST) as build:
         for split, idx in parts.items():
             for i in idx:
                 label = samples.labels[i]
                 name = Path(samples.ids[i]).name if samples.paths is not None else f"{samples.ids[i]}.png"
-                target = tmp / split / label / name
+                target = build / split / label / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 while target.exists():  # the same file name in two source folders (or one named like the renamed copy)
                     target = target.with_name(f"{i}_{target.name}")
-                if samples.paths is not None:
-                    shutil.copy2(samples.paths[i], target)
-                else:
-                    Image.fromarray(samples.pixels[i]).save(target)
-                rows.append((str(target.relative_to(tmp)), label, split))
+                try:
+                    if samples.paths is not None:
+                        shutil.copy2(samples.paths[i], target)
+                    else:
+                        Image.fromarray(samples.pixels[i]).save(target)
+                except OSError as exc:
+                    if exc.errno in WRITE_ERRNOS:  # (copy2 names the source file, which is fine)
+                        raise write_failure(out / target.relative_to(build), exc) from None
+                    raise
+                rows.append((str(target.relative_to(build)), label, split))
                 kept.append(i)
-        write_text(tmp / "split_manifest.csv", manifest_csv(rows))
         if samples.columns:  # a manifest's other columns (age, race...): the split reads back with them
-            write_text(tmp / "labels.csv", _labels_csv(rows, {name: [values[i] for i in kept] for name, values in samples.columns.items()}))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+            write_text(build / "labels.csv", _labels_csv(rows, {name: [values[i] for i in kept] for name, values in samples.columns.items()}))
+        write_text(build / MANIFEST, manifest_csv(rows))
     return {k: len(v) for k, v in parts.items()}
 
 
@@ -105,7 +113,7 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dic
     if not crossing:
         return parts
     moved = {**side, **{m: "train" for members in crossing for m in members}}
-    left = []  # groups left across the split so that a held-out split keeps every class it had
+    left, short = [], []  # groups left across the split so that a held-out split keeps every class it had; (class, split, its copy there)
     for split in (s for s in parts if s != "train"):
         had = {samples.labels[i] for i, s in side.items() if s == split}
         for label in sorted(had):
@@ -115,12 +123,13 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dic
             members = next(g for g in crossing if g not in left and any(side[m] == split and samples.labels[m] == label for m in g))
             moved.update({m: side[m] for m in members})
             left.append(members)
+            short.append((label, split, next(samples.ids[m] for m in members if side[m] == split and samples.labels[m] == label)))
     n_moved = sum(moved[i] != side[i] for i in side)
     if n_moved:
         log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", n_moved)
     if left:
-        log.warning("%d group(s) of identical images still cross the split: their class has no other image for a held-out side (%s); remove the copies for a split without leakage",
-                    len(left), ", ".join(sorted({samples.labels[g[0]] for g in left})))
+        log.warning("%d group(s) of identical images still cross the split: no other image of their class could go to that held-out side (%s); remove the copies for a split without leakage",
+                    len(left), "; ".join(f"{label} in {split}: {name}" for label, split, name in short))
     return {split: np.asarray(sorted(i for i, s in moved.items() if s == split), dtype=np.int64) for split in parts}
 
 

@@ -227,14 +227,20 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
+    def loose_images(folder: Path) -> list[Path]:
+        return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
+
+    for split, base in groups:  # checked first: a flat folder of photos gets one line, not a warning and then the error
+        if not _class_dirs(base):
+            loose = loose_images(base)
+            held = f"; its {len(loose)} image(s) lie directly in it: move them into one folder per class" if loose else ""
+            raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>{held}")
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
-        loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
+        loose = loose_images(folder)
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
             log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", folder, len(loose), folder)
     for split, base in groups:
         class_dirs = _class_dirs(base)
-        if not class_dirs:
-            raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>")
         for class_dir in class_dirs:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")

@@ -52,7 +52,6 @@ def write_evaluation(
     train_labels: np.ndarray | None = None,
     extra: dict | None = None,
 ) -> dict:
-    out_dir.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(y_true, probs, classes, loss=loss, train_labels=train_labels)
     extra = dict(extra or {})
     groups = extra.pop("_groups", None)
