@@ -179,6 +179,8 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tm
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr and lines[-1].startswith(f"error: {out / 'a.mp4'}: cannot be written")
+    # the log kept beside it is said to be partial (it was kept under its name without a word; found by a bug hunt)
+    assert f"{out / 'f.csv'} holds the " in lines[-1] and "frame(s) before it" in lines[-1], lines[-1]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
@@ -402,3 +404,66 @@ def test_an_output_whose_folder_turned_read_only_is_named_not_its_temp_file(tmp_
     with pytest.raises(OutputError, match=r"a\.csv: cannot be written: permission denied") as failure:
         sinks._commit(tmp_path / ".a.csv.tmp", tmp_path / "a.csv")
     assert ".tmp" not in str(failure.value)
+
+
+def test_a_ctrl_c_between_a_frames_video_packets_keeps_video_and_log_frame_for_frame(tmp_path, monkeypatch):
+    """A Ctrl-C that landed between the packets of one frame lost an earlier frame's packets from
+    the video, and the frame being written was in the video but not in the log (found by a bug
+    hunt): the frame now goes to every output before the Ctrl-C is taken."""
+    from facesense.stream import sinks
+    from facesense.stream.live import LiveOptions, run_live
+
+    from facesense.stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=40, width=320, height=180)  # a face in every frame: a log row each
+    real_open, muxed = sinks.VideoSink._open, []
+
+    class Interrupting:  # the container, with a real SIGINT sent from inside its 5th mux
+        def __init__(self, container):
+            self.container = container
+
+        def mux(self, packet):
+            muxed.append(1)
+            if len(muxed) == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+            self.container.mux(packet)
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+    def _open(self, w, h):
+        real_open(self, w, h)
+        self.container = Interrupting(self.container)
+
+    monkeypatch.setattr(sinks.VideoSink, "_open", _open)
+    opts = LiveOptions(source=str(clip), expression=None, gender=None, age=None, window=False, video_out=str(tmp_path / "a.mp4"), log_csv=str(tmp_path / "f.csv"))
+    summary = run_live(opts)
+    assert summary["error"] == "interrupted" and 0 < summary["frames"] < 40
+    with av.open(str(tmp_path / "a.mp4")) as video:
+        shown = [round(float(f.time), 3) for f in video.decode(video=0)]
+    with open(tmp_path / "f.csv") as f:
+        logged = sorted({round(float(row["time_s"]), 3) for row in csv.DictReader(f)})
+    assert shown == logged and len(logged) == summary["frames"], (shown, logged)
+
+
+def test_a_summary_whose_timeline_is_the_source_or_an_annotated_copy_removes_neither(tmp_path, capsys):
+    """`--summary s.json` with the source photo named s_timeline.png deleted the photo (exit 0), an
+    animated PNG of that name was overwritten by the plot, and an annotated copy of that name in
+    --photos-out was removed (found by a bug hunt)."""
+    photo = tmp_path / "s_timeline.png"
+    cv2.imwrite(str(photo), demo_photo())
+    before = photo.read_bytes()
+    assert main(["live", "--source", str(photo), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 2
+    assert "its timeline" in capsys.readouterr().err and photo.read_bytes() == before
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "report_timeline.png"), demo_photo())
+    cv2.imwrite(str(photos / "b.jpg"), demo_photo())
+    out = tmp_path / "out"
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out), "--summary", str(out / "report.json")]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["b.jpg", "report.json", "report_timeline.png"]
+
+
+def test_a_negative_camera_index_is_named_as_one(tmp_path, capsys):
+    assert main(["live", "--source", "-1", "--no-window", *OFF, "--log", str(tmp_path / "f.csv")]) == 2
+    assert "a camera index is 0 or more" in capsys.readouterr().err

@@ -449,7 +449,8 @@ class LiveSource(Source):
 def is_camera(source: str | int) -> bool:
     """A camera index: an int, or digits that name no file or folder (a photo folder called
     2024 is a folder)."""
-    return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())
+    # (a negative index is one too, refused as such when opened)
+    return isinstance(source, int) or (str(source).removeprefix("-").isdigit() and not Path(str(source)).exists())
 
 
 # an http(s) address whose path ends so names a video file, read frame by frame as a file is

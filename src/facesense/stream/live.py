@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..data.images import is_photo_file, real_folders_under
-from ..errors import FacesenseError, SourceFailed
+from ..errors import FacesenseError, OutputError, SourceFailed
+from ..interrupts import interrupts_held
 from ..runs import retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
@@ -156,6 +157,9 @@ def _check_outside_source(opts: LiveOptions) -> None:
     if not (source.is_file() or source.is_dir()):
         return  # a camera index or a stream URL
     root = source.resolve()
+    if opts.summary_json and timeline_path(Path(opts.summary_json)).resolve() == root:  # replaced by the plot, or removed before a photo run's summary
+        raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline_path(Path(opts.summary_json))} is the --source file; outputs would overwrite it, "
+                             "give --summary another name")
     for option, value in (("--out", opts.video_out), ("--photos-out", opts.photos_out), ("--log", opts.log_csv), ("--jsonl", opts.log_jsonl), ("--summary", opts.summary_json)):
         if not value:
             continue
@@ -173,7 +177,10 @@ def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions,
     try:
         source.close()  # joins the capture thread (a camera's may take seconds): nothing is left reading
         if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
-            retire(Path(opts.summary_json), timeline_path(Path(opts.summary_json)))
+            timeline = timeline_path(Path(opts.summary_json))
+            # (a photo run draws no timeline, and an annotated photo of that name is its own output)
+            copied = any(isinstance(sink, AnnotatedPhotosSink) and sink.holds(timeline) for sink in sinks)
+            retire(Path(opts.summary_json), *([] if copied else [timeline]))
     finally:  # even after a second Ctrl-C: no temp file stays
         failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken)
     return failure
@@ -222,13 +229,14 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
             annotated = annotate(result, None if source.photos else fps) if needs_drawing else None  # a photo has no frame rate
-            for sink in sinks:
-                try:
-                    sink.write(result, annotated)
-                except Exception:  # not a Ctrl-C: that keeps every file, as a stop between frames does
-                    broken = sink
-                    raise
-            collector.add(result, time.perf_counter() - t0)
+            with interrupts_held():  # every output gets the frame, or none does: a Ctrl-C mid-way is taken after it
+                for sink in sinks:
+                    try:
+                        sink.write(result, annotated)
+                    except Exception:  # not a Ctrl-C: that keeps every file, as a stop between frames does
+                        broken = sink
+                        raise
+                collector.add(result, time.perf_counter() - t0)
             if on_frame is not None:
                 on_frame(result)
             if window is not None and window.quit:
@@ -237,8 +245,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         error = str(exc)  # keep what was processed; report the fault in the summary
     except KeyboardInterrupt:
         error = "interrupted"
-    except BaseException:
+    except BaseException as exc:
         _finish(source, sinks, collector, opts, broken)  # the error in flight is the one to report
+        kept = [str(sink.path) for sink in sinks if sink is not broken and getattr(sink, "path", None) is not None]
+        if isinstance(exc, OutputError) and broken is not None and collector.frames and kept:  # (a full disk) the others are kept: say they are partial
+            raise OutputError(f"{exc}; {', '.join(kept)} hold{'s' if len(kept) == 1 else ''} the {collector.frames} frame(s) before it"
+                              + (" (no summary was written)" if opts.summary_json else "")) from None
         raise
     failure = _finish(source, sinks, collector, opts, broken)
     if failure is not None:

@@ -330,6 +330,10 @@ class AnnotatedPhotosSink:
                 self._names[photo] = _free_name(rel.with_name(rel.name + ".jpg"), self._taken)
                 self._taken.add(self._names[photo])
 
+    def holds(self, path: Path) -> bool:
+        """Whether `path` is the name of one of this run's annotated copies."""
+        return Path(os.path.abspath(path)) in {Path(os.path.abspath(self.folder / rel)) for rel in self._taken}
+
     def _relative(self, photo: Path) -> Path:
         try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
             return Path(photo).relative_to(self.root)
