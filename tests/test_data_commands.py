@@ -461,17 +461,20 @@ def test_split_into_an_existing_empty_folder_keeps_the_folder(tmp_path, monkeypa
     stale = again / f".split_manifest.csv.999999999.{__import__('facesense.runs', fromlist=['host_name']).host_name()}.0123abcd.tmpdir"
     (stale / "train").mkdir(parents=True)
     assert main(["data", "split", str(data), "--out", str(again)]) == 0 and not stale.exists()
+    mounted = tmp_path / "mounted"  # a new file system's root: empty but for lost+found
+    (mounted / "lost+found").mkdir(parents=True)
+    assert main(["data", "split", str(data), "--out", str(mounted)]) == 0 and (mounted / "split_manifest.csv").is_file()
 
 
 def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
     """A write refused for its size named a good dataset image ("ds/a/0.png: File too large; check
     the path") or a hidden temp file, and inspect left an empty report folder (found by a bug hunt)."""
     data = write_class_folders(tmp_path / "d", ["a", "b"], 4, size=96)
-    split = _run_with_file_size_limit(["data", "split", str(data), "--out", "sp"], 1024, tmp_path)
+    split = _run_with_file_size_limit(["data", "split", str(data), "--out", "new/sp"], 1024, tmp_path)
     assert split.returncode == 2 and "Traceback" not in split.stderr, split.stderr
     line = split.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"error: {tmp_path / 'sp'}/") and "larger than this system allows" in line and str(data) not in line, line
-    assert not (tmp_path / "sp").exists() and not list(tmp_path.glob(".sp*")) and not list(tmp_path.glob(".split*"))
+    assert line.startswith(f"error: {tmp_path / 'new' / 'sp'}/") and "larger than this system allows" in line and str(data) not in line, line
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".*sp*")) and not list(tmp_path.glob(".split*"))  # nor the folders made for it
     inspect = _run_with_file_size_limit(["data", "inspect", str(data), "--out", "rep"], 4096, tmp_path)
     assert inspect.returncode == 2 and "Traceback" not in inspect.stderr, inspect.stderr
     line = inspect.stderr.strip().splitlines()[-1]
@@ -486,6 +489,13 @@ def test_a_leak_free_copy_that_cannot_be_written_leaves_no_new_report(tmp_path):
     run = _run_with_file_size_limit(["data", "inspect", str(data), "--out", "rep", "--leak-free", "clean.csv"], 200_000, tmp_path)
     assert run.returncode == 2 and "clean.csv: cannot be written" in run.stderr.strip().splitlines()[-1], run.stderr
     assert not (tmp_path / "rep").exists() and not (tmp_path / "clean.csv").exists()
+    # nor the other way round: a report that cannot be written leaves no new leak-free copy (found by review)
+    folders = write_class_folders(tmp_path / "ds" / "train", ["a", "b"], 3, size=96)
+    write_class_folders(tmp_path / "ds" / "test", ["a", "b"], 2, size=96, seed=1)
+    (folders / "a" / "copy.png").write_bytes((tmp_path / "ds" / "test" / "a" / "a_0.png").read_bytes())
+    run = _run_with_file_size_limit(["data", "inspect", str(tmp_path / "ds"), "--out", "rep2", "--leak-free", "clean2.csv"], 4096, tmp_path)
+    assert run.returncode == 2 and "rep2/samples.png: cannot be written" in run.stderr.strip().splitlines()[-1], run.stderr
+    assert not (tmp_path / "rep2").exists() and not (tmp_path / "clean2.csv").exists() and not list(tmp_path.glob(".clean2*"))
 
 
 def test_leak_free_removes_exact_copies_with_near_search_and_keeps_one_copy_without_a_train_split(tmp_path, capsys):

@@ -189,14 +189,15 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
     them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
     lacks (a plot the earlier report had) go too. Inside `out_dir`, the moves stay on one
     filesystem and the files get the folder's group and permissions."""
-    created = not out_dir.exists()
+    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # innermost first
     out_dir.mkdir(parents=True, exist_ok=True)
-    build = temp_folder_beside(out_dir / last)
+    build = None
     try:
         try:
+            build = temp_folder_beside(out_dir / last)
             yield build
         except OutputError as exc:  # a file of the set that could not be written: named as the user will see it, not by its place in the build
-            if exc.path is None or not Path(exc.path).is_relative_to(build):
+            if exc.path is None or build is None or not Path(exc.path).is_relative_to(build):
                 raise
             raise write_failure(out_dir / Path(exc.path).relative_to(build), exc.cause) from None
         except OSError as exc:
@@ -207,13 +208,15 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
     except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        if created:  # a folder made for a set that never came is not left behind, empty
+        if build is not None:
+            shutil.rmtree(build, ignore_errors=True)
+        for folder in made:  # folders made for a set that never came are not left behind, empty
             with contextlib.suppress(OSError):
-                out_dir.rmdir()
+                folder.rmdir()
         raise
     finally:
-        shutil.rmtree(build, ignore_errors=True)
+        if build is not None:
+            shutil.rmtree(build, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from .. import schema
 from ..errors import DataError
 from ..preprocess import InputSpec
-from ..runs import building, write_json, write_text
+from ..runs import atomic_path, building, write_json, write_text
 from .images import decode
 from .split import matching_split_names
 from .samples import Samples, group_names, natural_order
@@ -130,7 +131,7 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
 def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None, skip_bad: bool = False,
                     leak_free_to: Path | None = None) -> tuple[dict, list[list[int]], Samples]:
     """Writes summary.json, report.md and samples.png, and with `leak_free_to` the data without
-    its leaked copies (`write_leak_free`); -> (report, duplicate groups: the exact ones, joined
+    its leaked copies (`leak_free_bytes`); -> (report, duplicate groups: the exact ones, joined
     with the near ones when asked for, and the samples they index). Images that do not decode
     are named in `unreadable` either way; `skip_bad` leaves them out of every count too, as
     training leaves them out."""
@@ -189,12 +190,15 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
-    with building(out_dir, "summary.json") as build:  # an earlier report here stays whole until this one is
-        if leak_free_to is not None:  # first: a copy that cannot be written leaves no new report either (exit 2, none written)
-            write_leak_free(samples, leak_free(samples, groups), leak_free_to)
-        report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
-        write_text(build / "report.md", markdown(report))
-        write_json(build / "summary.json", schema.stamped("inspect_summary", report))
+    # the leak-free copy is written beside its place first and put there only once the report
+    # is: either failing leaves neither new (exit 2, none written)
+    with atomic_path(leak_free_to) if leak_free_to is not None else nullcontext() as leak_tmp:
+        if leak_tmp is not None:
+            leak_tmp.write_bytes(leak_free_bytes(samples, leak_free(samples, groups), gzipped=leak_free_to.suffix.lower() == ".gz"))
+        with building(out_dir, "summary.json") as build:
+            report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
+            write_text(build / "report.md", markdown(report))
+            write_json(build / "summary.json", schema.stamped("inspect_summary", report))
     return report, groups, samples
 
 
@@ -233,8 +237,9 @@ def merged_groups(*lists: list[list[int]]) -> list[list[int]]:
     return [g for g in joined.values() if len(g) > 1]
 
 
-def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
-    """FER2013 csv in, FER2013 csv out; file datasets -> labels.csv manifest with absolute paths."""
+def leak_free_bytes(samples: Samples, keep: np.ndarray, gzipped: bool = False) -> bytes:
+    """FER2013 csv in, FER2013 csv out; file datasets -> labels.csv manifest with absolute paths
+    (the readers take .csv.gz as well)."""
     import csv
     import io
 
@@ -251,17 +256,12 @@ def write_leak_free(samples: Samples, keep: np.ndarray, out: Path) -> Path:
         w.writerow(["path", "label", "split", *extra])
         for i in np.flatnonzero(keep):
             w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or "", *(samples.columns[c][i] for c in extra)])
-    if out.suffix == ".gz":  # the readers take .csv.gz as well
+    data = buf.getvalue().encode()
+    if gzipped:
         import gzip
 
-        from ..runs import atomic_path
-
-        with atomic_path(out) as tmp:
-            with gzip.open(tmp, "wt", newline="") as f:
-                f.write(buf.getvalue())
-    else:
-        write_text(out, buf.getvalue())
-    return out
+        return gzip.compress(data, mtime=0)
+    return data
 
 
 def markdown(r: dict) -> str:

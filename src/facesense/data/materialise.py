@@ -60,9 +60,11 @@ MANIFEST = "split_manifest.csv"
 
 def check_empty_out(out: Path) -> None:
     """A split goes into a new or empty folder (a killed run's half-built split in it is removed
-    first: it is not the user's)."""
+    first: it is not the user's, nor one an earlier version built beside it; a new file
+    system's lost+found does not count)."""
     remove_stale_temps(out / MANIFEST)
-    if out.exists() and any(out.iterdir()):
+    remove_stale_temps(out)
+    if out.exists() and any(p.name != "lost+found" for p in out.iterdir()):
         raise DataError(f"{out} exists and is not empty; choose a new --out folder")
 
 
