@@ -201,3 +201,45 @@ def test_a_demo_stopped_before_its_first_frame_leaves_nothing_and_says_so(tmp_pa
     assert main(["demo", "--out", str(tmp_path / "new" / "demo")]) == 130
     assert "before the demo's first frame; nothing of this run was kept" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_interrupts_held_acts_after_the_block_or_at_once_on_a_second_signal():
+    """A frame's outputs are written inside the block (a Ctrl-C between a video's packets lost a
+    frame); a second Ctrl-C still stops a write that hangs, and every handler comes back."""
+    import signal
+    import time
+
+    from facesense.interrupts import interrupts_held
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            steps.append("finished")
+    assert steps == ["finished"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            steps.append("not reached")
+    assert steps == ["finished"]
+    terminated = []
+
+    def on_term(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # a Ctrl-C then a SIGTERM: the SIGTERM's handler runs (the CLI exits 143)
+            with interrupts_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+        assert terminated == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is on_term
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -180,7 +180,7 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tm
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr and lines[-1].startswith(f"error: {out / 'a.mp4'}: cannot be written")
     # the log kept beside it is said to be partial (it was kept under its name without a word; found by a bug hunt)
-    assert f"{out / 'f.csv'} holds the " in lines[-1] and "frame(s) before it" in lines[-1], lines[-1]
+    assert f"kept with the frames before it: {out / 'f.csv'} (" in lines[-1] and "a.mp4 (" not in lines[-1], lines[-1]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
@@ -467,3 +467,42 @@ def test_a_summary_whose_timeline_is_the_source_or_an_annotated_copy_removes_nei
 def test_a_negative_camera_index_is_named_as_one(tmp_path, capsys):
     assert main(["live", "--source", "-1", "--no-window", *OFF, "--log", str(tmp_path / "f.csv")]) == 2
     assert "a camera index is 0 or more" in capsys.readouterr().err
+
+
+def test_a_full_disk_names_only_the_outputs_kept_each_with_its_frames(tmp_path, monkeypatch):
+    """The line named an output that could not be finished either (its close failed too), and gave
+    the video, written before the log broke, one frame too few (found by review)."""
+    import errno
+
+    from facesense.errors import OutputError
+    from facesense.runs import write_failure
+    from facesense.stream import sinks
+    from facesense.stream.demo import make_demo_clip
+    from facesense.stream.live import LiveOptions, run_live
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=320, height=180)
+    real_write, rows = sinks.FrameLogSink.write, []
+
+    def write(self, result, annotated):
+        rows.append(1)
+        if len(rows) == 6:
+            raise write_failure(self.path, OSError(errno.ENOSPC, "No space left on device"))
+        real_write(self, result, annotated)
+
+    monkeypatch.setattr(sinks.FrameLogSink, "write", write)
+    opts = LiveOptions(source=str(clip), expression=None, gender=None, age=None, window=False, video_out=str(tmp_path / "a.mp4"), log_csv=str(tmp_path / "f.csv"))
+    with pytest.raises(OutputError) as err:
+        run_live(opts)
+    assert str(err.value).endswith(f"kept with the frames before it: {tmp_path / 'a.mp4'} (6 frames)"), str(err.value)
+    with av.open(str(tmp_path / "a.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 6
+    (tmp_path / "a.mp4").unlink()
+    rows.clear()
+
+    def close(self):
+        raise write_failure(self.path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(sinks.VideoSink, "close", close)
+    with pytest.raises(OutputError) as err:
+        run_live(opts)
+    assert "kept with" not in str(err.value) and not (tmp_path / "a.mp4").exists()

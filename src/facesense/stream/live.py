@@ -171,9 +171,9 @@ def _check_outside_source(opts: LiveOptions) -> None:
             raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
 
 
-def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken) -> BaseException | None:
+def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken, lost: list | None = None) -> BaseException | None:
     """Close the source and finish the outputs (none at all when no frame was processed); -> the
-    first output that could not be finished."""
+    first output that could not be finished (each added to `lost`)."""
     try:
         source.close()  # joins the capture thread (a camera's may take seconds): nothing is left reading
         if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
@@ -182,8 +182,17 @@ def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions,
             copied = any(isinstance(sink, AnnotatedPhotosSink) and sink.holds(timeline) for sink in sinks)
             retire(Path(opts.summary_json), *([] if copied else [timeline]))
     finally:  # even after a second Ctrl-C: no temp file stays
-        failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken)
+        failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken, lost=lost)
     return failure
+
+
+def _kept_with_frames(sinks: list, failed: list, frames: int) -> str:
+    """The outputs kept after `failed[0]` broke mid-frame (the others in `failed` could not be
+    finished), each with its frame count ("a.mp4 (6 frames)"): those before the broken one in
+    the list got the failing frame too."""
+    before = sinks.index(failed[0])
+    return ", ".join(f"{sink.path} ({frames + (i < before)} frames)" for i, sink in enumerate(sinks)
+                     if sink not in failed and getattr(sink, "path", None) is not None)
 
 
 def run_live(opts: LiveOptions, on_frame=None) -> dict:
@@ -246,11 +255,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     except KeyboardInterrupt:
         error = "interrupted"
     except BaseException as exc:
-        _finish(source, sinks, collector, opts, broken)  # the error in flight is the one to report
-        kept = [str(sink.path) for sink in sinks if sink is not broken and getattr(sink, "path", None) is not None]
-        if isinstance(exc, OutputError) and broken is not None and collector.frames and kept:  # (a full disk) the others are kept: say they are partial
-            raise OutputError(f"{exc}; {', '.join(kept)} hold{'s' if len(kept) == 1 else ''} the {collector.frames} frame(s) before it"
-                              + (" (no summary was written)" if opts.summary_json else "")) from None
+        lost: list = []
+        _finish(source, sinks, collector, opts, broken, lost)  # the error in flight is the one to report
+        if isinstance(exc, OutputError) and broken is not None and collector.frames:  # (a full disk) the outputs kept are partial: say so
+            kept = _kept_with_frames(sinks, [broken, *lost], collector.frames)
+            if kept:
+                raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (" (no summary was written)" if opts.summary_json else "")) from None
         raise
     failure = _finish(source, sinks, collector, opts, broken)
     if failure is not None:

@@ -332,7 +332,7 @@ class AnnotatedPhotosSink:
 
     def holds(self, path: Path) -> bool:
         """Whether `path` is the name of one of this run's annotated copies."""
-        return Path(os.path.abspath(path)) in {Path(os.path.abspath(self.folder / rel)) for rel in self._taken}
+        return os.path.realpath(path) in {os.path.realpath(self.folder / rel) for rel in self._taken}
 
     def _relative(self, photo: Path) -> Path:
         try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
@@ -451,13 +451,14 @@ class FrameLogSink:
         _remove_empty(self._made)
 
 
-def finish_sinks(sinks: list, keep: bool, broken=None) -> BaseException | None:
+def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None) -> BaseException | None:
     """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
     write failed, is discarded. A sink that cannot be finished (a full disk, a window that will
     not close) is discarded and the others are still finished, so no temp file is left behind.
     -> the first failure, for the caller to raise unless another error is already on its way; a
-    Ctrl-C while finishing becomes an interruption that names what was not kept."""
-    failure, lost = None, []
+    Ctrl-C while finishing becomes an interruption that names what was not kept. The sinks that
+    could not be finished are added to `lost`."""
+    failure, lost_names = None, []
     for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
         try:
             if keep and sink is not broken:
@@ -465,14 +466,16 @@ def finish_sinks(sinks: list, keep: bool, broken=None) -> BaseException | None:
             else:
                 sink.discard()
         except BaseException as exc:  # noqa: BLE001 (a full disk, a second Ctrl-C: the others are still finished)
-            lost.append(str(getattr(sink, "path", "the window")))
+            lost_names.append(str(getattr(sink, "path", "the window")))
+            if lost is not None:
+                lost.append(sink)
             failure = failure or exc
             try:
                 sink.discard()
             except BaseException:  # noqa: BLE001 (its temp file is gone or cannot go: nothing more to do)
                 pass
     if isinstance(failure, KeyboardInterrupt):
-        return KeyboardInterrupt(f"interrupted while the outputs were being finished: {', '.join(lost)} not kept; the others hold every frame before the interruption")
+        return KeyboardInterrupt(f"interrupted while the outputs were being finished: {', '.join(lost_names)} not kept; the others hold every frame before the interruption")
     return failure
 
 
