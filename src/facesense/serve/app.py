@@ -103,8 +103,8 @@ def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
 
 BASE64 = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
 # the first bytes of the files people send: JPEG, PNG, GIF, BMP, RIFF (WebP, AVI), TIFF both ways,
-# Matroska/WebM; an MP4/MOV has "ftyp" at byte 4
-FILE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*", b"\x1aE\xdf\xa3")
+# Matroska/WebM, Ogg, FLV; an MP4/MOV has "ftyp" at byte 4 (an MPEG-TS starts with one common byte: not told)
+FILE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*", b"\x1aE\xdf\xa3", b"OggS", b"FLV")
 
 
 def _is_base64_of_a_file(text: bytes) -> bool:

@@ -68,6 +68,10 @@ $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   // trimmed as fetch() trims a header: a pasted trailing space must not work for photos and fail for the camera
   const typed = $("token").value.trim();
+  if (!typed) {
+    needToken("Type the token (it was empty).");
+    return;
+  }
   if (!TOKEN_CHARS.test(typed)) {
     needToken("That token has a character no access token can have (letters, digits, punctuation and spaces only): type it again.");
     return;
@@ -446,8 +450,9 @@ async function uploadVideo(file) {
   }
 }
 
-// a reload or a closed tab leaves nobody to follow the job (keepalive: the request outlives the page)
-window.addEventListener("pagehide", () => dropVideo(true));
+// a reload or a closed tab leaves nobody to follow the job (keepalive: the request outlives the
+// page); a page kept in the back/forward cache comes back still following it
+window.addEventListener("pagehide", (event) => { if (!event.persisted) dropVideo(true); });
 
 $("video-input").addEventListener("change", (event) => {
   const file = event.target.files[0];
