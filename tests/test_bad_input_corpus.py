@@ -128,7 +128,7 @@ CASES = [
     ("misspelt option choice", ["predict", "gender", "{c}/faces", "--format", "jsn"], "invalid choice 'jsn'; did you mean 'json'?"),
     ("predict misspelt model name", ["predict", "expresion", "{c}/faces"], "did you mean expression?"),
     ("predict model of random bytes", ["predict", "{c}/random.onnx", "{c}/faces"], "random.onnx"),
-    ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "not classes of this task"),
+    ("evaluate model for another task", ["evaluate", "gender", "--data", "{c}/fer.csv", "--out", "{c}/out/e"], "is a class of this task ['man', 'woman']: data for another task"),
     ("evaluate model of random bytes", ["evaluate", "{c}/random.pt", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.pt"),
     # protobuf's DecodeError came through as a traceback, from the check for a gender+age model
     ("evaluate ONNX model of random bytes", ["evaluate", "{c}/random.onnx", "--data", "{c}/faces", "--out", "{c}/out/e"], "random.onnx: not a loadable ONNX model"),
@@ -222,6 +222,9 @@ CASES = [
     ("demo --out under a file", ["demo", "--out", "{c}/a_file/demo"], "a_file is a file, not a folder"),
     ("inspect --out under a file", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file/report"], "a_file is a file, not a folder"),
     ("evaluate --out under a file", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file/e"], "a_file is a file, not a folder"),
+    # checked before the scoring (it came after it, behind the notes; found by a docs audit)
+    ("evaluate --out under a file", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file/e"], "a_file is a file, not a folder"),
+    ("compare --out under a file", ["compare", "{c}/a_folder", "--out", "{c}/a_file/c"], "a_file is a file, not a folder"),
     ("split --out under a file", ["data", "split", "{c}/faces", "--out", "{c}/a_file/s"], "a_file is a file, not a folder"),
 ]
 

@@ -801,3 +801,42 @@ def test_train_notes_held_out_rows_that_are_copies_of_training_images(tmp_path, 
     # what evaluate says of the same rows
     assert main(["evaluate", str(run), "--data", str(data), "--split", "val", "--out", str(tmp_path / "ev")]) == 0
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["training_data"].startswith("2 of the 6 images scored here (33.3%) have the same pixels")
+
+
+def test_evaluate_says_what_it_left_out_and_what_it_scored(trained_run, capsys, caplog, tmp_path):
+    """From a bug hunt of evaluate on users' own data: rows whose split cell is blank or a typo
+    were left out of --split test without a word; report.md did not say a label map dropped
+    rows; a set of one class was refused ("a classifier needs two"); an unfinished run was scored
+    silently; a '|' in a group value shifted every column of its row in report.md."""
+    import shutil
+
+    _, run = trained_run
+    root = write_class_folders(tmp_path / "d" / "images", ["angry", "happy", "sad", "contempt"], 4)
+    files = sorted(root.rglob("*.png"))
+    cells = ["test", "tset", "", "test"]
+    rows = ["path,label,split,region"] + [f"{p.relative_to(tmp_path / 'd')},{p.parent.name},{cells[i % 4]},{'EU|US' if i % 2 else 'Asia'}" for i, p in enumerate(files)]
+    (tmp_path / "d" / "labels.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "map.yaml").write_text("contempt: null\n")
+    out = tmp_path / "e"
+    assert main(["evaluate", run, "--data", str(tmp_path / "d"), "--split", "test", "--label-map", str(tmp_path / "map.yaml"), "--group-by", "region", "--out", str(out)]) == 0
+    assert "8 row(s) have a blank split cell or one that names no known split (a blank split: 4, 'tset': 4): --split test leaves them out" in caplog.text
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 6 and m["dropped_by_label_map"] == 2 and m["dropped_labels"] == ["contempt"]
+    report = (out / "report.md").read_text()
+    assert "Left out 2 sample(s) labelled 'contempt', which the label map drops (null)" in report
+    assert "scored whole, with no face search" in report
+    group_rows = [line for line in report.splitlines() if line.startswith("| EU")]
+    assert group_rows and group_rows[0].startswith("| EU\\|US |") and group_rows[0].count(" | ") == 4, group_rows
+    # one class: how often the model says it (was refused as untrainable)
+    one = write_class_folders(tmp_path / "one", ["happy"], 4)
+    assert main(["evaluate", run, "--data", str(one), "--out", str(tmp_path / "e1")]) == 0
+    assert "the one class present" in (tmp_path / "e1" / "report.md").read_text()
+    # a run that has not reached its end is scored with a note
+    unfinished = Path(run).parent / "unfinished-1"
+    shutil.copytree(run, unfinished)
+    (unfinished / "train_summary.json").unlink()
+    caplog.clear()
+    assert main(["evaluate", str(unfinished), "--data", str(one), "--out", str(tmp_path / "e2")]) == 0
+    m = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    assert "is not finished (finish it with" in m["unfinished_run"] and "not of the finished model" in (tmp_path / "e2" / "report.md").read_text()
+    assert "note: " in caplog.text and "unfinished-1 is not finished" in caplog.text

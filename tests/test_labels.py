@@ -71,3 +71,21 @@ def test_a_class_without_training_samples_gets_the_fix_that_works_for_its_task(t
     named = load_config(overrides={"task": "custom", "data": str(root), "classes": ["man", "woman", "kid"], "label_map": {"kid": None}})
     with pytest.raises(DataError, match=r"\['kid'\] have no training samples; add data, or remove them from `classes`"):
         prepare_data(named)
+
+
+def test_the_unknown_label_error_counts_classes_the_map_supplies_and_names_data_of_another_task():
+    """'task classes absent from the data: [disgust, neutral]' while the map supplied neutral
+    ('calm: neutral'); a gender model on expression labels got advice to rename them (found by a
+    bug hunt)."""
+    import pytest
+
+    from facesense.errors import DataError
+    from facesense.labels import build_label_index
+
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    with pytest.raises(DataError) as err:
+        build_label_index(classes, ["anger", "calm", "happy", "sad", "fear", "surprise", "contempt"], {"anger": "angry", "calm": "neutral"})
+    assert "labels ['contempt'] are not classes" in str(err.value) and "absent from the data: ['disgust']" in str(err.value)
+    with pytest.raises(DataError) as err:
+        build_label_index(["man", "woman"], ["angry", "happy", "sad"])
+    assert "none of its labels" in str(err.value) and "data for another task" in str(err.value)

@@ -76,7 +76,7 @@ def _data_inspect(args) -> None:
     from .data.sources import read_dataset
     from .data.split import cells_shown, odd_split_cells
 
-    out = outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset)
+    out = _report_folder(outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset))
     if args.duplicates and args.no_duplicates:
         raise FacesenseError("--duplicates (near duplicates too) and --no-duplicates (no duplicate search) contradict each other: give one")
     if args.near_threshold is not None and not args.duplicates:  # it would be ignored without a word
@@ -123,7 +123,7 @@ def _data_split(args) -> None:
     from .data.materialise import check_empty_out, check_folder_names, materialise_split, readable_samples
     from .data.sources import read_dataset
 
-    out = outside_dataset(Path(args.out).resolve(), args.dataset)
+    out = _report_folder(outside_dataset(Path(args.out).resolve(), args.dataset))
     check_empty_out(out)  # before reading the data (7 s of FER2013 to be told this)
     samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     check_folder_names(samples)  # before the images are decoded
@@ -254,6 +254,7 @@ def _evaluate(args) -> None:
     out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
+    _report_folder(out)
     if ages:
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
         print("\n".join(format_age_report(m, args.group_by)))
@@ -542,10 +543,18 @@ def _run_demo(clip: Path, out: Path, args) -> None:
     _finish_live(run_live(opts), opts)
 
 
+def _report_folder(out: Path) -> Path:
+    """A command's --out folder, checked before the work that fills it (a parent that is a file,
+    an unwritable place: said after minutes of scoring, behind the notes, it was)."""
+    from .stream.sinks import check_output_folder
+
+    return check_output_folder(out, "--out")
+
+
 def _compare(args) -> None:
     from .eval.compare import COLUMNS, compare_runs
 
-    out = Path(args.out).resolve()
+    out = _report_folder(Path(args.out).resolve())
     rows, note = compare_runs([Path(r).resolve() for r in args.runs], out)
     print(" | ".join(COLUMNS))
     for r in rows:
@@ -560,7 +569,7 @@ def _study(args) -> None:
 
     path = Path(args.study).resolve()
     study = load_study(path)
-    out = Path(args.out or f"studies/{study.name}").resolve()
+    out = _report_folder(Path(args.out or f"studies/{study.name}").resolve())
     if (out / "runs").exists() and not args.resume:
         raise FacesenseError(f"{out} already holds runs; add --resume to continue the study (finished runs are kept)")
     result = run_study(study, out, Path.cwd(), progress=False)
@@ -800,7 +809,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="full evaluation report of a model on a dataset")
     e.add_argument("model", help="a run folder or checkpoint, an exported .onnx, a shipped name (expression, gender, gender_age, age, sentiment) or a dlib backend (dlib-gender, dlib-age)")
-    e.add_argument("--data", required=True)
+    e.add_argument("--data", required=True, help="a dataset of face crops (class folders, a FER2013-style csv or a labels.csv): each image is scored whole as one face, "
+                   "with no face search (for photos of people, find the faces first: facesense predict)")
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
     e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")

@@ -356,15 +356,11 @@ def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", 
 def _say_if_unfinished(model: str | Path) -> None:
     """A run still training, or stopped before its end, exports its best epoch so far: said, as
     compare refuses such runs (the export would quietly be an early model)."""
-    from .runs import RunDir, being_trained, resume_command
+    from .runs import unfinished_run
 
-    path = Path(model)
-    root = path if path.is_dir() else path.parent
-    run = RunDir(root)
-    if not (run.config.is_file() and (run.best_checkpoint.is_file() or run.last_checkpoint.is_file())) or run.summary.is_file():
-        return  # not a run folder's checkpoint, or a finished run
-    state = "is still being trained" if being_trained(run) else f"is not finished (finish it with `{resume_command(root)}`)"
-    log.warning("%s %s: this exports its best epoch so far", root, state)
+    found = unfinished_run(model)
+    if found:
+        log.warning("%s %s: this exports its best epoch so far", *found)
 
 
 def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path | None = None, samples: int = 500, threshold: float | None = None, threshold_chosen_by: str = "given at export",

@@ -129,7 +129,11 @@ def build_label_index(
         else:
             unknown.append(raw)
     if unknown:
-        missing = sorted(set(position) - {normalise(x) for x in data_labels if normalise(x) in position})
+        reached = {i for i in index.values() if i is not None}  # through the map too ('calm: neutral')
+        missing = [c for i, c in enumerate(classes) if i not in reached]
+        if not reached:  # not one label is a class: most likely data for another task
+            raise DataError(f"{source}: none of its labels {unknown[:8]}{' ...' if len(unknown) > 8 else ''} is a class of this task {list(classes)}: "
+                            f"data for another task (a gender model on expression labels)? If not, rename them with {map_option} (null drops a label)")
         raise DataError(
             f"{source}: labels {unknown} are not classes of this task {list(classes)}"
             + (f" (task classes absent from the data: {missing})" if missing else "")

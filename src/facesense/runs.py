@@ -343,3 +343,15 @@ def resume_command(root: Path) -> str:
 def _numbered(parent: Path, name: str) -> list[Path]:
     """The folders name-1, name-2, ... under `parent` (not x-y-1 for name x)."""
     return [p for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[0] == name and p.name.rsplit("-", 1)[1].isdigit()]
+
+
+def unfinished_run(model: str | Path) -> tuple[Path, str] | None:
+    """(the run folder, "is still being trained" or "is not finished (finish it with ...)") for a
+    run folder or one of its checkpoints whose training has not reached its end; None for a
+    finished run or anything else (a shipped name, an .onnx)."""
+    path = Path(model)
+    root = path if path.is_dir() else path.parent
+    run = RunDir(root)
+    if not (run.config.is_file() and (run.best_checkpoint.is_file() or run.last_checkpoint.is_file())) or run.summary.is_file():
+        return None
+    return root, ("is still being trained" if being_trained(run) else f"is not finished (finish it with `{resume_command(root)}`)")

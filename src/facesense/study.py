@@ -29,6 +29,7 @@ from .config import Config, apply_values, config_from_dict, load_config, read_ya
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs
 from .runs import RunDir, being_trained, building, outside_dataset, write_text
+from .markdown import cell as md_cell
 
 log = logging.getLogger(__name__)
 STUDY_KEYS = {"name", "configs", "epochs", "seeds", "overrides"}
@@ -380,7 +381,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
     md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    md += ["| " + " | ".join(md_cell(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
     if len(answers) > 1:  # each interval is 95% on its own
         md += ["", f"Each of these {len(answers)} intervals is 95% on its own: where there is no difference, each has a 1-in-20 chance of "

@@ -17,6 +17,7 @@ from .images import decode
 from .split import matching_split_names
 from .samples import Samples, group_names, natural_order
 from .sources import canonical_split
+from ..markdown import cell as md_cell
 
 
 def content_hash(samples: Samples, i: int) -> str:
@@ -267,9 +268,9 @@ def leak_free_bytes(samples: Samples, keep: np.ndarray, gzipped: bool = False) -
 def markdown(r: dict) -> str:
     splits = [s for s in r["counts"] if s != "(all)"]  # without splits, the one column would repeat the total
     lines = [f"# Dataset report: {r['source']}", "", f"{r['n']} samples, {len(r['classes'])} classes.", ""]
-    lines += ["| class | " + "".join(f"{s} | " for s in splits) + "total | share |", "|---" * (len(splits) + 3) + "|"]
+    lines += ["| class | " + "".join(f"{md_cell(s)} | " for s in splits) + "total | share |", "|---" * (len(splits) + 3) + "|"]
     for c in r["classes"]:
-        lines.append(f"| {c} | " + "".join(f"{r['counts'][s][c]} | " for s in splits) + f"{r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
+        lines.append(f"| {md_cell(c)} | " + "".join(f"{r['counts'][s][c]} | " for s in splits) + f"{r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
     nb = r["naive_baseline"]
     lines += [
         "",
@@ -281,11 +282,11 @@ def markdown(r: dict) -> str:
     ]
     for column, table in r.get("by_column", {}).items():
         lines += ["", f"By {column} (class counts per group; the share of the data; the majority class's share within the group):", "",
-                  f"| {column} | " + " | ".join(r["classes"]) + " | total | share | majority share |", "|---" * (len(r["classes"]) + 4) + "|"]
+                  f"| {md_cell(column)} | " + " | ".join(map(md_cell, r["classes"])) + " | total | share | majority share |", "|---" * (len(r["classes"]) + 4) + "|"]
         for group, counts in table.items():
             n = sum(counts.values())
             top = max(counts, key=counts.get)
-            lines.append(f"| {group} | " + " | ".join(str(counts[c]) for c in r["classes"]) + f" | {n} | {n / r['n']:.1%} | {top} {counts[top] / n:.1%} |")
+            lines.append(f"| {md_cell(group)} | " + " | ".join(str(counts[c]) for c in r["classes"]) + f" | {n} | {n / r['n']:.1%} | {top} {counts[top] / n:.1%} |")
     if "exact_duplicates" in r:
         d = r["exact_duplicates"]
         lines += [

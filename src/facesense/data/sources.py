@@ -135,7 +135,9 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
     )
 
 
-def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) -> Samples:
+def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False, min_classes: int = 2) -> Samples:
+    """A dataset in any of FORMATS; `min_classes`: 2 to train a classifier on it, 1 to score one
+    (how often a model calls the women of a set women)."""
     listed_folder = fmt == "auto" and Path(path).is_dir()  # a folder read through its labels.csv
     if fmt == "auto":
         fmt, path = detect_format(path)
@@ -148,7 +150,7 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False) ->
         raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or read the folder with --format folders or manifest (data_format: in a config)")
     reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
     samples = reader(path, skip_bad=skip_bad)
-    check_classes(samples)
+    check_classes(samples, min_classes)
     if listed_folder and fmt == "manifest":
         _warn_of_unlisted_images(path, samples)
     return samples
@@ -179,13 +181,13 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
                     manifest.parent, len(unlisted), os.path.relpath(unlisted[0], folder))
 
 
-def check_classes(samples: Samples) -> None:
+def check_classes(samples: Samples, min_classes: int = 2) -> None:
     counts = samples.class_counts()
     # rows skipped as unusable may be why: name the first
     why = f" ({len(samples.skipped)} skipped as unusable, e.g. {samples.skipped[0][1]})" if samples.skipped else ""
     if len(samples) == 0:
         raise DataError(f"{samples.source}: no samples found{why}; check the path and the layout (see README)")
-    if len(counts) < 2:
+    if len(counts) < min_classes:
         raise DataError(
             f"{samples.source}: only one class ({next(iter(counts))!r}){why}; a classifier needs at least two"
         )

@@ -143,8 +143,12 @@ def read_scored_rows(data, split: str | None, skip_bad: bool, fmt: str = "auto")
     """The dataset as an evaluation of `split` reads it, and a test of whether a row's split cell
     is among those scored. Rows are read leniently: a bad row of a split that is not scored is
     not this evaluation's business, and is neither refused nor counted in `skipped`."""
-    samples = read_dataset(data, fmt, skip_bad=True)
+    samples = read_dataset(data, fmt, skip_bad=True, min_classes=1)
     named = matching_split_names(sorted({*samples.split_names(), *filter(None, samples.skipped_splits)}), split) if split is not None else []
+    odd = odd_split_cells(samples.splits) if named else None
+    if odd:  # a typo ('tset') or a blank cell would drop the row from --split test without a word, as train warns
+        log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): --split %s leaves them out; fix their split cells to score them",
+                    data, sum(odd.values()), cells_shown(odd), split)
 
     def in_scope(cell: str | None) -> bool:
         return not named or cell in named

@@ -28,6 +28,7 @@ from ..runs import building, write_json, write_text
 from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
 from .metrics import refuse_non_finite
 from .report import REPORT_FILES, skipped_csv
+from ..markdown import cell as md_cell
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -205,7 +206,7 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
         return f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "-"
 
     lines = [f"# Age evaluation: {Path(str(m['model'])).name} on {Path(str(m['data'])).name}{split}{where}", ""]
-    lines += [f"Note: {m[key]}.\n" for key in ("training_data", "selection_split") if m.get(key)]
+    lines += [f"Note: {m[key]}.\n" for key in ("training_data", "selection_split", "unfinished_run") if m.get(key)]
     if m.get("skipped"):
         lines += [f"{m['skipped']} row(s) skipped (--skip-bad: unreadable images, ages that are not numbers), listed with why in skipped.csv.\n"]
     lines += ["| faces | MAE (years) | 95% CI | median error | bias | within +-1 sd | within +-2 sd | within the 90% interval |", "|---|---|---|---|---|---|---|---|"]
@@ -219,7 +220,7 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
 
     def table(title: str, rows: dict) -> list[str]:
         out = ["", f"## {title}", "", "| | n | MAE | 95% CI |", "|---|---|---|---|"]
-        return out + [f"| {k} | {v['n']} | {v['mae']:.2f} | {span(v.get('mae_ci95'))} |" for k, v in rows.items()]
+        return out + [f"| {md_cell(k)} | {v['n']} | {v['mae']:.2f} | {span(v.get('mae_ci95'))} |" for k, v in rows.items()]
 
     lines += table("By decade", m["by_decade"])
     if "by_group" in m:
@@ -230,7 +231,7 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
         if "gender_by_group" in m:
             by = m["gender_by_group"]
             lines += ["", f"By {column}:", "", "| | n | accuracy | 95% CI |", "|---|---|---|---|"]
-            lines += [f"| {g} | {v['n']} | {v['accuracy']:.4f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} |" for g, v in by["groups"].items()]
+            lines += [f"| {md_cell(g)} | {v['n']} | {v['accuracy']:.4f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} |" for g, v in by["groups"].items()]
             lines += ["", "Accuracy " + gap_text(by, "accuracy_gap", 100, " points", 1) + "."]
     return "\n".join(lines) + "\n"
 
@@ -343,13 +344,14 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["split_from"] = str(split_from)
     if group_by:
         m["group_by"] = group_by.lower()
-    from .evaluate import add_note, selection_split_note, training_data_note, training_images_among
+    from .evaluate import add_note, selection_split_note, training_data_note, training_images_among, unfinished_note
 
     matches = training_images_among(trained, images)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     add_note(m, "training_data", note)
     add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split))
+    add_note(m, "unfinished_run", unfinished_note(model, None))
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
         rest = ~matches
         m["without_training_pixels"] = {"n": int(rest.sum()), "mae": float(np.abs(years[rest] - ages[rest]).mean())}

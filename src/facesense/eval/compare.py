@@ -13,6 +13,7 @@ from ..data.digests import manifest_digests
 from ..errors import FacesenseError
 from ..runs import RunDir, being_trained, building, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
+from ..markdown import cell as md_cell
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
 
@@ -188,7 +189,7 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
     writer.writeheader()
     writer.writerows([{**r, schema.KEY: schema.VERSIONS["compare"]} for r in rows])
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
-    md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else str(r[c]) for c in COLUMNS) + " |" for r in rows]
+    md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else md_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
     caution = f"**Note**: {note}.\n\n" if note else ""
     # written as one set: a failure or Ctrl-C half way left a new compare.csv beside an old compare.md
     with building(Path(out), "compare.md", owned=COMPARE_FILES) as build:

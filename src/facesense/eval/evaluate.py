@@ -239,6 +239,17 @@ def selection_split_note(config: dict, data, split: str | None, model, data_spli
     return f"these rows are the validation split of {model}, which decided {' and '.join(decided)}: these figures lean optimistic; {advice}"
 
 
+def unfinished_note(model, checkpoint: Path | None) -> str | None:
+    """The note on a run scored before its training reached its end (compare refuses such runs)."""
+    from ..runs import unfinished_run
+
+    found = unfinished_run(model)
+    if not found:
+        return None
+    scored = f"its {checkpoint.name}" if checkpoint is not None and checkpoint.suffix == ".pt" else "its best checkpoint"
+    return f"{found[0]} {found[1]}: these figures are of {scored} so far, not of the finished model"
+
+
 def add_note(record: dict, key: str, sentence: str | None) -> None:
     """A report's note, where there is one: on the console and under `key` in its metrics."""
     if sentence:
@@ -486,12 +497,13 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None
     check_group_column(samples.columns, group_by, data, split_column=samples.split_column)
     # name the map that was used: the one given, or the one the model was trained with
-    map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "the model's own label_map (from its training config) by passing --label-map FILE"
+    map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "a label map: --label-map FILE (YAML {old: new})"
     if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)
         check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     dropped = sum(1 for k, s in zip(keep, samples.splits) if not k and in_scope(s))
+    dropped_labels = sorted({label for label, k, s in zip(samples.labels, keep, samples.splits) if not k and in_scope(s)})
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     data_splits = samples.split_names()
     own_split = True  # the rows scored are this model's own split (not another model's draw)
@@ -514,7 +526,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     probs = score_images(loaded, images)
     path = loaded.path
     history = path.parent / "history.csv" if path is not None and path.is_file() else None
-    extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped, "_skipped": list(samples.skipped)}
+    extra = {"model": str(path or loaded.name), "data": str(data), "split": split, "skipped": len(samples.skipped), "dropped_by_label_map": dropped, "dropped_labels": dropped_labels, "_skipped": list(samples.skipped)}
     if split is not None and split_from:  # whose draw the rows are: not this model's own split
         extra["split_from"] = str(split_from)
     if group_by is not None:
@@ -526,6 +538,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
                               own_split=own_split)
     add_note(extra, "training_data", note)
     add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split))
+    add_note(extra, "unfinished_run", unfinished_note(model, path))
     without = figures_without(matches, y, probs, len(loaded.classes))  # beside the note
     if without:
         extra["without_training_pixels"] = without

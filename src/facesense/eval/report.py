@@ -13,6 +13,7 @@ from ..runs import building, write_json, write_text
 from .groups import gap_text
 from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
+from ..markdown import cell as md_cell
 
 
 def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
@@ -92,7 +93,8 @@ def _absent_note(m: dict) -> list[str]:
         return []
     present = len(m["classes"]) - len(absent)
     names = ", ".join(f"'{c}'" for c in absent)
-    return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over the {present} classes present.", ""]
+    over = f"the {present} classes present" if present != 1 else "the one class present (ROC AUC needs two)"
+    return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over {over}.", ""]
 
 
 def _training_data_note(m: dict) -> list[str]:
@@ -114,9 +116,12 @@ def markdown_report(m: dict, title: str) -> str:
         f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
         f"('{m['baseline']['majority_class']}') |",
         "",
+        "Each image was scored whole, with no face search (a face model expects face crops).",
+        "",
         *_absent_note(m),
         *_training_data_note(m),
         *([f"Note: {m['selection_split']}.", ""] if m.get("selection_split") else []),
+        *([f"Note: {m['unfinished_run']}.", ""] if m.get("unfinished_run") else []),
         "## Per class",
         "",
         "| class | precision | recall | F1 | support |",
@@ -124,23 +129,26 @@ def markdown_report(m: dict, title: str) -> str:
     ]
     for c, v in m["per_class"].items():
         if v["support"]:
-            lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+            lines.append(f"| {md_cell(c)} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
         else:  # no recall or F1 to measure; a precision of 0 only counts wrong predictions of it
-            lines.append(f"| {c} (absent) | {v['precision']:.3f} | - | - | 0 |")
+            lines.append(f"| {md_cell(c)} (absent) | {v['precision']:.3f} | - | - | 0 |")
     if "binary" in m:
         b = m["binary"]
         rate = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731  (-: a class absent from the labels)
         lines += ["", f"Positive class '{b['positive_class']}': TPR {rate(b['tpr'])}, FPR {rate(b['fpr'])}, TNR {rate(b['tnr'])}, FNR {rate(b['fnr'])}"]
     if "by_group" in m:
         lines += ["", f"## By {m.get('group_by', 'group')}", "", "Accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1) + ".", "", "| group | n | accuracy | 95% CI | macro-F1 |", "|---|---|---|---|---|"]
-        lines += [f"| {g} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
+        lines += [f"| {md_cell(g)} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
+    if m.get("dropped_by_label_map"):
+        names = ", ".join(f"'{label}'" for label in m.get("dropped_labels", []))
+        lines += ["", f"Left out {m['dropped_by_label_map']} sample(s) labelled {names}, which the label map drops (null): not in these figures."]
     if m.get("skipped"):
         lines += ["", f"Skipped {m['skipped']} unusable sample(s) (unreadable images, bad rows; --skip-bad): not in these figures; listed with why in skipped.csv."]
     lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
     classes = m["classes"]
-    lines += ["| true \\ pred | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    lines += ["| true \\ pred | " + " | ".join(map(md_cell, classes)) + " |", "|---" * (len(classes) + 1) + "|"]
     for c, row in zip(classes, m["confusion"]):
-        lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+        lines.append(f"| {md_cell(c)} | " + " | ".join(str(v) for v in row) + " |")
     lines.append("")
     for key, name in m.get("plots", {}).items():
         lines += [f"![{key}]({name})", ""]

@@ -1,0 +1,10 @@
+"""Text put into the Markdown tables of reports."""
+
+from __future__ import annotations
+
+
+def cell(value) -> str:
+    """`value` as one table cell: a '|' in a group value or a run's name ('EU|US') split the row
+    into one cell too many, and every figure after it sat under the wrong heading; a line break
+    ended the row."""
+    return " ".join(str(value).replace("|", "\\|").split())
