@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def majority_share(labels: list[str]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--videos", default="../shared/data/videos")
+    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"), help="folder of .mp4 clips (default: ../shared/data/videos beside the repo)")
     ap.add_argument("--smoothing", default="1,0.4", help="weights of the newest frame to compare (1 = off)")
     ap.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (default {DEFAULT_GENDER}, as live)")
     ap.add_argument("--age", default=DEFAULT_AGE, help=f"age backend (default {DEFAULT_AGE}, as live), or none")
@@ -67,6 +68,9 @@ def main() -> None:
     args = ap.parse_args()
     models = load_face_models(DEFAULT_EXPRESSION, args.gender, None if args.age == "none" else args.age)
     videos = sorted(p for p in Path(args.videos).glob("*.mp4") if p.stem != "no_face")
+    if not videos:  # an empty table looked like a result
+        print(f"error: --videos {args.videos}: no .mp4 clip in it; give the folder of the clips", file=sys.stderr)
+        raise SystemExit(2)
     print(f"machine: {platform.machine()} CPU; expression: {DEFAULT_EXPRESSION}, gender: {args.gender}, age: {args.age}; detector {args.detector}; every face every frame; tracks of >= {MIN_FRAMES} frames\n")
     print("| video | smoothing | tracks | track-seconds | expression changes/s | gender changes/s | gender frames = track majority | age: mean within-track sd | age: median frame-to-frame change |")
     print("|---|---|---|---|---|---|---|---|---|")
