@@ -803,7 +803,7 @@ def test_train_notes_held_out_rows_that_are_copies_of_training_images(tmp_path, 
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["training_data"].startswith("2 of the 6 images scored here (33.3%) have the same pixels")
 
 
-def test_evaluate_says_what_it_left_out_and_what_it_scored(trained_run, capsys, caplog, tmp_path):
+def test_evaluate_says_what_it_left_out_and_what_it_scored(trained_run, capsys, caplog, tmp_path, monkeypatch):
     """From a bug hunt of evaluate on users' own data: rows whose split cell is blank or a typo
     were left out of --split test without a word; report.md did not say a label map dropped
     rows; a set of one class was refused ("a classifier needs two"); an unfinished run was scored
@@ -840,3 +840,13 @@ def test_evaluate_says_what_it_left_out_and_what_it_scored(trained_run, capsys, 
     m = json.loads((tmp_path / "e2" / "metrics.json").read_text())
     assert "is not finished (finish it with" in m["unfinished_run"] and "not of the finished model" in (tmp_path / "e2" / "report.md").read_text()
     assert "note: " in caplog.text and "unfinished-1 is not finished" in caplog.text
+    # a split of the data's own name is the one scored, not a typo (found by review)
+    (tmp_path / "d" / "labels.csv").write_text("\n".join(line.replace(",tset,", ",holdout,").replace(",test,", ",train,") for line in rows) + "\n")
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(tmp_path / "d"), "--split", "holdout", "--label-map", str(tmp_path / "map.yaml"), "--out", str(tmp_path / "e3")]) == 0
+    assert "'holdout'" not in caplog.text and "a blank split: 4" in caplog.text
+    # the working folder is no run of a shipped model's (found by review)
+    from facesense.runs import unfinished_run
+
+    monkeypatch.chdir(unfinished)
+    assert unfinished_run("gender") is None and unfinished_run(".") is not None

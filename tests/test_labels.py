@@ -87,5 +87,18 @@ def test_the_unknown_label_error_counts_classes_the_map_supplies_and_names_data_
         build_label_index(classes, ["anger", "calm", "happy", "sad", "fear", "surprise", "contempt"], {"anger": "angry", "calm": "neutral"})
     assert "labels ['contempt'] are not classes" in str(err.value) and "absent from the data: ['disgust']" in str(err.value)
     with pytest.raises(DataError) as err:
-        build_label_index(["man", "woman"], ["angry", "happy", "sad"])
-    assert "none of its labels" in str(err.value) and "data for another task" in str(err.value)
+        build_label_index(["man", "woman"], ["angry", "happy", "sad"], map_option="--label-map FILE")
+    assert "none of its labels" in str(err.value) and "data for another task" in str(err.value) and "task: custom" not in str(err.value)
+    # training keeps its advice to train the data's own classes (found by review)
+    with pytest.raises(DataError) as err:
+        build_label_index(classes, ["cat", "dog"])
+    assert "none of its labels" in str(err.value) and "or use `task: custom`" in str(err.value)
+    with pytest.raises(DataError) as err:  # a map at work: not "data for another task"
+        build_label_index(classes, ["cat", "dog"], {"cat": None})
+    assert "labels ['dog'] are not classes" in str(err.value)
+
+
+def test_markdown_cells_hold_pipes_backslashes_and_line_breaks():
+    from facesense.markdown import cell
+
+    assert cell("EU|US") == "EU\\|US" and cell("a\\|b") == "a\\\\\\|b" and cell("two\nlines") == "two lines"

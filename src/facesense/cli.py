@@ -809,8 +809,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="full evaluation report of a model on a dataset")
     e.add_argument("model", help="a run folder or checkpoint, an exported .onnx, a shipped name (expression, gender, gender_age, age, sentiment) or a dlib backend (dlib-gender, dlib-age)")
-    e.add_argument("--data", required=True, help="a dataset of face crops (class folders, a FER2013-style csv or a labels.csv): each image is scored whole as one face, "
-                   "with no face search (for photos of people, find the faces first: facesense predict)")
+    e.add_argument("--data", required=True, help="class folders, a FER2013-style csv or a labels.csv; each image is scored whole, with no face search: a face model "
+                   "needs face crops (for photos of people, find the faces first: facesense predict)")
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
     e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")

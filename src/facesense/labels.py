@@ -96,12 +96,15 @@ def check_map_keys(label_map: Mapping[str, str | None] | None, data_labels: Iter
         raise DataError(f"{source}: the label map renames {stray}, which {'is no label' if len(stray) == 1 else 'are no labels'} of the data (its labels: {labels}){colon}; fix {map_option}")
 
 
+CONFIG_MAP_OPTION = "`label_map: {old: new}` in the config"  # how training is given a label map
+
+
 def build_label_index(
     classes: Iterable[str],
     data_labels: Iterable[str],
     label_map: Mapping[str, str | None] | None = None,
     source: str = "dataset",
-    map_option: str = "`label_map: {old: new}` in the config",
+    map_option: str = CONFIG_MAP_OPTION,
 ) -> dict[str, int | None]:
     """Map every raw label of a dataset to its index in `classes` (None = dropped by label_map).
 
@@ -131,14 +134,15 @@ def build_label_index(
     if unknown:
         reached = {i for i in index.values() if i is not None}  # through the map too ('calm: neutral')
         missing = [c for i, c in enumerate(classes) if i not in reached]
-        if not reached:  # not one label is a class: most likely data for another task
+        custom = ", or use `task: custom` to train on the dataset's own classes." if map_option == CONFIG_MAP_OPTION else "."  # training a task's fixed classes
+        if not reached and None not in index.values():  # not one label is a class, and no map at work: most likely data for another task
             raise DataError(f"{source}: none of its labels {unknown[:8]}{' ...' if len(unknown) > 8 else ''} is a class of this task {list(classes)}: "
-                            f"data for another task (a gender model on expression labels)? If not, rename them with {map_option} (null drops a label)")
+                            f"data for another task? If not, rename them with {map_option} (null drops a label){custom}")
         raise DataError(
             f"{source}: labels {unknown} are not classes of this task {list(classes)}"
             + (f" (task classes absent from the data: {missing})" if missing else "")
             + f". Rename them with {map_option} (null drops a label)"
-            + (", or use `task: custom` to train on the dataset's own classes." if map_option == "`label_map: {old: new}` in the config" else ".")  # training a task's fixed classes
+            + custom
         )
     return index
 

@@ -348,8 +348,11 @@ def _numbered(parent: Path, name: str) -> list[Path]:
 def unfinished_run(model: str | Path) -> tuple[Path, str] | None:
     """(the run folder, "is still being trained" or "is not finished (finish it with ...)") for a
     run folder or one of its checkpoints whose training has not reached its end; None for a
-    finished run or anything else (a shipped name, an .onnx)."""
+    finished run or anything else (a shipped name, an .onnx: the working folder is no run of
+    theirs)."""
     path = Path(model)
+    if not (path.is_dir() or (path.suffix == ".pt" and path.is_file())):
+        return None
     root = path if path.is_dir() else path.parent
     run = RunDir(root)
     if not (run.config.is_file() and (run.best_checkpoint.is_file() or run.last_checkpoint.is_file())) or run.summary.is_file():

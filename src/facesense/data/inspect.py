@@ -286,7 +286,7 @@ def markdown(r: dict) -> str:
         for group, counts in table.items():
             n = sum(counts.values())
             top = max(counts, key=counts.get)
-            lines.append(f"| {md_cell(group)} | " + " | ".join(str(counts[c]) for c in r["classes"]) + f" | {n} | {n / r['n']:.1%} | {top} {counts[top] / n:.1%} |")
+            lines.append(f"| {md_cell(group)} | " + " | ".join(str(counts[c]) for c in r["classes"]) + f" | {n} | {n / r['n']:.1%} | {md_cell(top)} {counts[top] / n:.1%} |")
     if "exact_duplicates" in r:
         d = r["exact_duplicates"]
         lines += [

@@ -145,7 +145,8 @@ def read_scored_rows(data, split: str | None, skip_bad: bool, fmt: str = "auto")
     not this evaluation's business, and is neither refused nor counted in `skipped`."""
     samples = read_dataset(data, fmt, skip_bad=True, min_classes=1)
     named = matching_split_names(sorted({*samples.split_names(), *filter(None, samples.skipped_splits)}), split) if split is not None else []
-    odd = odd_split_cells(samples.splits) if named else None
+    # (not the rows asked for: a split of the data's own name, 'holdout' beside 'train')
+    odd = Counter({cell: n for cell, n in odd_split_cells(samples.splits).items() if cell not in named}) if named else None
     if odd:  # a typo ('tset') or a blank cell would drop the row from --split test without a word, as train warns
         log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): --split %s leaves them out; fix their split cells to score them",
                     data, sum(odd.values()), cells_shown(odd), split)

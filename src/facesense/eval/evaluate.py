@@ -516,6 +516,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         held_out = recorded_held_out(source.metadata)
         idx = select_split(samples, split, source.config, data, source.path, read_ids, read_paths, pixels_checked=trained is not None, held_out=held_out)
         samples, targets = samples.subset(idx), targets[idx]
+        if recomputed:  # the split is drawn from the rows the map kept, as training drew it: none it dropped was in it
+            dropped, dropped_labels = 0, []
     drawn_ids = list(samples.ids)
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
     if split is not None and recomputed:

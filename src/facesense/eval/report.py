@@ -93,8 +93,9 @@ def _absent_note(m: dict) -> list[str]:
         return []
     present = len(m["classes"]) - len(absent)
     names = ", ".join(f"'{c}'" for c in absent)
-    over = f"the {present} classes present" if present != 1 else "the one class present (ROC AUC needs two)"
-    return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over {over}.", ""]
+    if present == 1:
+        return [f"Absent from the labels: {names}. Macro-F1 and balanced accuracy are over the one class present; ROC AUC needs two.", ""]
+    return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over the {present} classes present.", ""]
 
 
 def _training_data_note(m: dict) -> list[str]:
@@ -114,7 +115,7 @@ def markdown_report(m: dict, title: str) -> str:
         "|---|---|---|---|---|---|---|---|---|",
         f"| {m['n']} | {_fmt(m['loss'])} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} "
         f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
-        f"('{m['baseline']['majority_class']}') |",
+        f"('{md_cell(m['baseline']['majority_class'])}') |",
         "",
         "Each image was scored whole, with no face search (a face model expects face crops).",
         "",
