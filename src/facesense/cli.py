@@ -543,6 +543,12 @@ def _run_demo(clip: Path, out: Path, args) -> None:
     _finish_live(run_live(opts), opts)
 
 
+# the face models of live and serve, said once for both
+EXPRESSION_HELP = "expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off"
+GENDER_HELP = (f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; "
+               "dlib-gender, the CC0 dlib model); 'none' to switch off")
+
+
 def _report_folder(out: Path) -> Path:
     """A command's --out folder, checked before the work that fills it (a parent that is a file,
     an unwritable place: said after minutes of scoring, behind the notes, it was)."""
@@ -836,8 +842,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lv = sub.add_parser("live", help="expression, gender and age for every face of a camera, video, stream or image folder")
     lv.add_argument("--source", default="0", help="camera index, video file, rtsp/http URL or image folder (default 0)")
-    lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help="expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off")
-    lv.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; dlib-gender, the CC0 dlib model); 'none' to switch off")
+    lv.add_argument("--expression", default=DEFAULT_EXPRESSION, help=EXPRESSION_HELP)
+    lv.add_argument("--gender", default=DEFAULT_GENDER, help=GENDER_HELP)
     lv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the --gender network's own age when it is a gender+age network, as the shipped default is, one run for both; else the shipped gender_age), gender_age or age (the shipped network), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detect-width", type=_number(int, 0), default=320, help="frames are downscaled to this width for detection (default %(default)s; 0 = the full frame)")
@@ -881,8 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="web app: live camera, photos and videos in the browser, plus a JSON API (docs at /docs)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; another prints a warning)")
     sv.add_argument("--port", type=_number(int, 0, high=65535), default=8000, help="port to listen on (default 8000; 0 picks a free one)")
-    sv.add_argument("--expression", default=DEFAULT_EXPRESSION)
-    sv.add_argument("--gender", default=DEFAULT_GENDER)
+    sv.add_argument("--expression", default=DEFAULT_EXPRESSION, help=EXPRESSION_HELP)
+    sv.add_argument("--gender", default=DEFAULT_GENDER, help=GENDER_HELP)
     sv.add_argument("--sentiment", default="sentiment", help="whole-photo sentiment model (none: off)")
     sv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the gender network's own, else the shipped gender_age), gender_age or age (shipped), dlib-age or none")
     _add_detector(sv)
