@@ -201,6 +201,7 @@ CASES = [
     ("train runs_dir inside the dataset", ["train", "data={c}/faces", "task=gender", "runs_dir={c}/faces/runs"], "is inside the dataset folder"),
     # options that were silently ignored
     ("train --resume with a config", ["train", "--resume", "{c}/a_folder", "{c}/wrong_type.yaml"], "continues the run with its own config"),
+    ("train --resume epochs=N", ["train", "--resume", "{c}/a_folder", "epochs=30"], "leave out 'epochs=30'; to train longer, raise epochs in its config.yaml"),  # found by a newcomer's trial
     ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),
     ("export int8 calibrated on unreadable images", ["export", "gender", "--int8", "--calibration", "{c}/all_bad", "--out", "{c}/out/g.int8.onnx"], "none of the 2 images drawn could be read"),  # was a ValueError traceback

@@ -194,7 +194,8 @@ def _train(args) -> None:
     if args.resume:
         if config_path is not None or overrides:  # a resumed run keeps the config it started with
             given = " ".join(filter(None, [config_path, *overrides]))
-            raise FacesenseError(f"--resume {args.resume} continues the run with its own config; leave out {given!r}, or start a new run without --resume")
+            longer = "; to train longer, raise epochs in its config.yaml" if any(o.split("=", 1)[0].strip() == "epochs" for o in overrides) else ""
+            raise FacesenseError(f"--resume {args.resume} continues the run with its own config; leave out {given!r}{longer}, or start a new run without --resume")
         cfg = None
     else:
         cfg = load_config(config_path, overrides)
