@@ -302,3 +302,42 @@ def test_a_video_job_can_be_cancelled_and_a_reload_cancels_it(context, server, t
         while _job_state(status_url) != "cancelled" and __import__("time").monotonic() < deadline:
             page.wait_for_timeout(200)
         assert _job_state(status_url) == "cancelled", (leave, _job_state(status_url))
+
+
+def test_record_pressed_three_times_records_and_stop_keeps_the_recording(context, server):
+    """The answer to the second press turned the button back to Record while the third had the
+    server recording; Stop then closed the connection and the recording was thrown away (found by
+    a second bug hunt): the button follows the last press, and Stop finishes that recording."""
+    page = context.new_page()
+    page.goto(server.url)
+    page.click("#camera-start")
+    page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+    for _ in range(3):
+        page.click("#record")
+    page.wait_for_timeout(1500)
+    assert page.inner_text("#record") == "Stop recording" and page.get_attribute("#record", "aria-pressed") == "true"
+    assert page.inner_text("#camera-status").startswith("Recording:")
+    page.click("#camera-stop")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
+    assert page.locator("#recordings a[download='frames.csv']").count() >= 1
+
+
+def test_one_lost_status_answer_does_not_end_a_video_job(context, server, tmp_path):
+    """One failed status poll said the server could not be reached and stopped following a job
+    the server went on running (found by a second bug hunt): the poll is asked again."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=90, width=320, height=180)
+    page = context.new_page()
+    page.goto(server.url)
+    lost = []
+
+    def once(route):
+        if not lost and route.request.method == "GET":
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/videos/*", once)
+    page.set_input_files("#video-input", str(clip))
+    page.wait_for_function("/^(Done|Failed)/.test(document.querySelector('#video-state').innerText)", timeout=90_000)
+    assert lost and page.inner_text("#video-state") == "Done: clip.mp4", page.inner_text("#video-job")

@@ -60,8 +60,14 @@ function needToken(problem = "") {
   $("token").focus();
 }
 
-function refusedToken() { // a 401 (or the camera's 1008): none was given, or this one is wrong
-  needToken(token ? "The server refused that token: type it again." : "");
+function refusedToken(used = token) { // a 401 (or the camera's 1008) for the token a request carried: none, or a wrong one
+  if (used !== token) return; // a token typed since: the answer is about the old one
+  needToken(used ? "The server refused that token: type it again." : "");
+}
+
+function tokenText(used) { // a refused request's line in the page's words (the server's are for API users)
+  return used ? "The server refused the access token: type the right one above, then choose the file again."
+    : "This server needs its access token: type it above, then choose the file again.";
 }
 
 $("token-form").addEventListener("submit", (event) => {
@@ -90,6 +96,7 @@ fetch("/api/health").then((r) => r.json()).then((h) => {
 // ---------------------------------------------------------------- live camera
 const live = {
   stream: null, ws: null, inFlight: false, sentAt: 0, last: null, recording: false,
+  recordAsks: 0, // record asks not answered yet
   times: [], rtts: [], running: false,
 };
 const grab = document.createElement("canvas");
@@ -124,10 +131,12 @@ async function startCamera() {
   await video.play();
   canvas.hidden = false;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  const wsToken = token;
+  const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (wsToken ? "?token=" + encodeURIComponent(wsToken) : ""));
   live.ws = ws;
   live.running = true;
   live.times = [];
+  live.recordAsks = 0;
   live.rtts = [];
   ws.onopen = () => {
     setStatus("Camera on: frames go to the server, are analysed in memory and are not kept.");
@@ -138,8 +147,8 @@ async function startCamera() {
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = (event) => {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
-    const reasons = { 1008: "this server needs its access token", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
-    if (event.code === 1008) refusedToken();
+    const reasons = { 1008: wsToken ? "the server refused the access token; type the right one above and press Start camera again" : "this server needs its access token; type it above and press Start camera again", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
+    if (event.code === 1008) refusedToken(wsToken);
     if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
     stopCamera(false);
   };
@@ -152,7 +161,8 @@ function stopCamera(byUser = true) {
     // finish it, offer its files, then stop (a server that never answers is left after 10 s)
     live.stopping = true;
     live.running = false;
-    live.ws.send(JSON.stringify({ record: false }));
+    live.recording = false;
+    askRecord(false);
     setStatus("Finishing the recording…");
     $("camera-stop").disabled = true;
     $("record").disabled = true;
@@ -160,8 +170,8 @@ function stopCamera(byUser = true) {
     return;
   }
   clearTimeout(live.stopTimer);
-  const finished = live.stopping && !live.recording;
-  const lost = live.stopping && live.recording; // the connection closed, or no answer in 10 s
+  const finished = live.stopping && !live.recordAsks;
+  const lost = live.stopping && live.recordAsks > 0; // the connection closed, or no answer in 10 s
   live.stopping = false;
   live.running = false;
   if (live.ws && live.ws.readyState <= 1) live.ws.close();
@@ -169,8 +179,8 @@ function stopCamera(byUser = true) {
   live.stream = null;
   live.inFlight = false;
   live.recording = false;
-  $("record").setAttribute("aria-pressed", "false");
-  $("record").textContent = "Record";
+  live.recordAsks = 0;
+  showRecordButton();
   $("record").disabled = true;
   $("camera-stop").disabled = true;
   $("camera-start").disabled = false;
@@ -221,11 +231,21 @@ function onMessage(m) {
     } else if (m.type === "error") {
       setStatus("Frame refused: " + m.error);
     }
-    if (m.recording) showRecording(m.recording);
+    if (m.recording) { // the server ended a recording that reached its length limit
+      live.recording = false;
+      showRecording(m.recording);
+      showRecordButton();
+    }
     setTimeout(sendFrame, m.type === "busy" ? m.retry_ms || 200 : 0);
   } else if (m.type === "recording") {
+    // one answer per ask, in order: only the answer to the last ask says how things stand (Record
+    // pressed three times quickly must end recording, as the button says)
+    live.recordAsks = Math.max(0, live.recordAsks - 1);
+    const settled = live.recordAsks === 0;
+    if (settled) live.recording = m.on;
     if (!m.on && !m.unchanged) showRecording(m); // (a recording of no frame has no csv: showRecording says so)
-    if (!m.on && live.stopping) stopCamera(true); // Stop was pressed while recording: now it stops
+    if (settled) showRecordButton();
+    if (settled && live.stopping) stopCamera(true); // Stop was pressed while recording: now it stops
   }
 }
 
@@ -267,13 +287,24 @@ function drawLoop() {
   requestAnimationFrame(drawLoop);
 }
 
+const RECORDING = "Recording: each frame's labels (no images) are kept for this connection until you stop.";
+
+function askRecord(on) {
+  live.recordAsks += 1;
+  live.ws.send(JSON.stringify({ record: on }));
+}
+
 function toggleRecord() {
-  if (!live.ws || live.ws.readyState !== 1) return;
+  if (!live.ws || live.ws.readyState !== 1 || live.stopping) return;
   live.recording = !live.recording;
-  live.ws.send(JSON.stringify({ record: live.recording }));
+  askRecord(live.recording);
+  showRecordButton();
+  if (live.recording) setStatus(RECORDING);
+}
+
+function showRecordButton() {
   $("record").setAttribute("aria-pressed", String(live.recording));
   $("record").textContent = live.recording ? "Stop recording" : "Record";
-  if (live.recording) setStatus("Recording: each frame's labels (no images) are kept for this connection until you stop.");
 }
 
 function frames(n) {
@@ -281,12 +312,13 @@ function frames(n) {
 }
 
 function showRecording(r) {
-  live.recording = false;
-  $("record").setAttribute("aria-pressed", "false");
-  $("record").textContent = "Record";
+  // a recording that ended: its files offered; the status says so unless a new one is under way
+  const say = (text) => {
+    $("camera-status").dataset.recorded = text;
+    setStatus(live.recording ? RECORDING : text);
+  };
   if (!r.csv) { // stopped before a frame was analysed: nothing was kept
-    $("camera-status").dataset.recorded = "Recording stopped before any frame was analysed: nothing to download.";
-    setStatus($("camera-status").dataset.recorded);
+    say("Recording stopped before any frame was analysed: nothing to download.");
     return;
   }
   const box = el("div", { class: "downloads" },
@@ -297,8 +329,7 @@ function showRecording(r) {
     box.append(el("img", { src: r.timeline, alt: "Expression of each tracked face over time" }));
   }
   $("recordings").prepend(box);
-  $("camera-status").dataset.recorded = "Recording finished: " + frames(r.frames) + "; download below.";
-  setStatus($("camera-status").dataset.recorded);
+  say("Recording finished: " + frames(r.frames) + "; download below.");
 }
 
 $("camera-start").addEventListener("click", startCamera);
@@ -326,6 +357,7 @@ async function analysePhoto(file) {
     return;
   }
   let response;
+  const tokenUsed = token;
   try {
     response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders() });
   } catch (err) {
@@ -335,8 +367,8 @@ async function analysePhoto(file) {
   }
   card.setAttribute("aria-busy", "false");
   if (!response.ok) {
-    if (response.status === 401) refusedToken();
-    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: await errorText(response) }));
+    if (response.status === 401) refusedToken(tokenUsed);
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: response.status === 401 ? tokenText(tokenUsed) : await errorText(response) }));
     return;
   }
   const r = await response.json();
@@ -364,22 +396,60 @@ $("photo-input").addEventListener("change", async (event) => {
 
 // ---------------------------------------------------------------- video files
 let videoUpload = 0; // the newest upload owns the job box: an earlier one's polling stops
-let videoAbort = null; // and an earlier upload still being sent is cancelled
+let videoDrop = null; // drops the upload being sent (see postVideo)
 let videoJob = null; // the newest job's status URL: a job replaced before it is done is cancelled on the server
 
 function dropVideo(keepalive = false) {
   // the upload being sent is stopped and the job the page follows cancelled on the server, which
   // would otherwise go on processing a video nobody waits for, ahead of the next one in its queue
-  if (videoAbort) videoAbort.abort();
+  if (videoDrop) videoDrop();
   if (videoJob) fetch(videoJob, { method: "DELETE", headers: authHeaders(), keepalive }).catch(() => {});
-  videoAbort = videoJob = null;
+  videoDrop = videoJob = null;
+}
+
+function postVideo(file) {
+  // XMLHttpRequest, not fetch: it says when the body is all sent. A drop before then aborts the
+  // upload; after it the server may already have made the job, which an abort would leave
+  // running unseen, so the answer is awaited and its job cancelled (`dropped`)
+  const xhr = new XMLHttpRequest();
+  const upload = { sent: false, dropped: false };
+  videoDrop = () => {
+    upload.dropped = true;
+    if (!upload.sent) xhr.abort();
+  };
+  upload.answer = new Promise((resolve, reject) => {
+    xhr.open("POST", "/api/videos");
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.upload.onload = () => { upload.sent = true; };
+    xhr.onload = () => resolve({
+      ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, statusText: xhr.statusText,
+      json: async () => JSON.parse(xhr.responseText),
+    });
+    xhr.onerror = () => reject(new TypeError("the upload failed"));
+    xhr.onabort = () => reject(new DOMException("dropped", "AbortError"));
+    xhr.send(file);
+  });
+  return upload;
+}
+
+async function pollStatus(url) {
+  // a status the network lost once is asked again (back-off to 8 s, about 30 s in all) before
+  // the page gives up on a job the server may still be running
+  for (let wait = 500; ; wait *= 2) {
+    try {
+      const r = await fetch(url, { headers: authHeaders() });
+      if (r.ok || r.status < 500 || wait > 8000) return r;
+    } catch (err) {
+      if (!(err instanceof TypeError) || wait > 8000) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }
 
 async function uploadVideo(file) {
   const mine = ++videoUpload;
   const current = () => mine === videoUpload;
   dropVideo();
-  const abort = (videoAbort = new AbortController());
   let announced = "";
   const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
   const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
@@ -399,25 +469,35 @@ async function uploadVideo(file) {
   cancel.onclick = () => {
     dropVideo();
     fail("Cancelled", "You cancelled " + file.name + ": choose a video to start again.");
+    bar.value = 0;
     videoUpload++; // this upload's polling stops
   };
   if (file.size === 0) { fail("Refused", "The file is empty (0 bytes): choose the video again."); return; }
+  const tokenUsed = token;
   try {
-    const response = await fetch("/api/videos", { method: "POST", body: file, headers: authHeaders(), signal: abort.signal });
+    const upload = postVideo(file);
+    const response = await upload.answer;
     if (!response.ok) {
-      if (response.status === 401) refusedToken();
-      fail("Refused", await errorText(response));
+      if (response.status === 401) refusedToken(tokenUsed);
+      fail("Refused", response.status === 401 ? tokenText(tokenUsed) : await errorText(response));
       return;
     }
     const job = await response.json();
-    if (!current()) { // another video was chosen while this one was checked: nobody follows this job
-      fetch(job.status, { method: "DELETE", headers: authHeaders() }).catch(() => {});
+    if (upload.dropped || !current()) { // dropped once sent, or another video chosen meanwhile: nobody follows this job
+      fetch(job.status, { method: "DELETE", headers: authHeaders(), keepalive: true }).catch(() => {});
       return;
     }
+    videoDrop = null;
     videoJob = job.status;
     while (current()) {
-      const r = await fetch(job.status, { headers: authHeaders() });
-      if (!r.ok) { fail("Failed", await errorText(r)); return; }
+      const r = await pollStatus(job.status);
+      if (!current()) return;
+      if (!r.ok) {
+        if (r.status === 401) refusedToken(tokenUsed);
+        if (r.status !== 404) dropVideo(); // given up on: not left running unseen
+        fail("Failed", r.status === 401 ? tokenText(tokenUsed) : await errorText(r));
+        return;
+      }
       const s = await r.json();
       if (!current()) return;
       bar.value = s.progress;
@@ -444,8 +524,10 @@ async function uploadVideo(file) {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   } catch (err) {
-    if (err.name === "AbortError") return; // replaced by a newer upload
-    // fetch fails with a TypeError when the server stopped or the network went: say so instead of freezing
+    if (err.name === "AbortError") return; // dropped while being sent: the server made no job
+    // the server stopped or the network went, and asking again did not help: say so instead of
+    // freezing, and cancel the job in case the server is still running it
+    if (current()) dropVideo();
     fail("Failed", err instanceof TypeError ? UNREACHABLE : "Unexpected answer from the server: " + err.message);
   }
 }
