@@ -201,6 +201,7 @@ CASES = [
     ("train runs_dir inside the dataset", ["train", "data={c}/faces", "task=gender", "runs_dir={c}/faces/runs"], "is inside the dataset folder"),
     # options that were silently ignored
     ("train --resume with a config", ["train", "--resume", "{c}/a_folder", "{c}/wrong_type.yaml"], "continues the run with its own config"),
+    ("train bad override after -q", ["train", "data={c}/faces", "task=gender", "-q", "epochs=1", "epochs", "runs_dir={c}/out/r"], "override 'epochs' is not key=value"),  # named every word after -q unrecognized
     ("train --resume epochs=N", ["train", "--resume", "{c}/a_folder", "epochs=30"], "leave out 'epochs=30'; to train longer, raise epochs in its config.yaml"),  # found by a newcomer's trial
     ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),

@@ -102,3 +102,12 @@ def test_markdown_cells_hold_pipes_backslashes_and_line_breaks():
     from facesense.markdown import cell
 
     assert cell("EU|US") == "EU\\|US" and cell("a\\|b") == "a\\\\\\|b" and cell("two\nlines") == "two lines"
+
+
+def test_a_custom_task_says_when_two_folders_become_one_class(tmp_path, caplog):
+    """Folders 'Dog' and 'dog' trained as one class without a word, where data inspect warns
+    (found by a bug hunt)."""
+    root = write_class_folders(tmp_path / "d", ["Dog", "dog", "cat"], 3)
+    data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0}))
+    assert data.classes == ["cat", "dog"]
+    assert "labels 'Dog' and 'dog' are one class to train" in caplog.text and "trained as 'dog'" in caplog.text

@@ -751,9 +751,11 @@ class _SubcommandParser(_Parser):
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
-        if extras and hasattr(namespace, "overrides") and all("=" in x and not x.startswith("-") for x in extras):
-            # `train cfg.yaml -q epochs=1`: argparse stops filling key=value overrides at an option
-            namespace.overrides, extras = [*namespace.overrides, *extras], []
+        if extras and hasattr(namespace, "overrides"):
+            # `train cfg.yaml -q epochs=1`: argparse stops filling key=value overrides at an option;
+            # the words after it are overrides too, and the override check names a bad one alone
+            namespace.overrides = [*namespace.overrides, *(x for x in extras if not x.startswith("-"))]
+            extras = [x for x in extras if x.startswith("-")]
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
             close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)
