@@ -320,6 +320,15 @@ def test_record_pressed_three_times_records_and_stop_keeps_the_recording(context
     page.click("#camera-stop")
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
     assert page.locator("#recordings a[download='frames.csv']").count() >= 1
+    # Stop recording, then Stop at once: the recording's answer is waited for (it was lost; found by review)
+    page.click("#camera-start")
+    page.wait_for_function("!document.querySelector('#record').disabled", timeout=15_000)
+    page.click("#record")
+    page.wait_for_timeout(1500)
+    before = page.locator("#recordings a[download='frames.csv']").count()
+    page.evaluate("(() => { document.querySelector('#record').click(); document.querySelector('#camera-stop').click(); })()")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
+    assert page.locator("#recordings a[download='frames.csv']").count() == before + 1
 
 
 def test_one_lost_status_answer_does_not_end_a_video_job(context, server, tmp_path):

@@ -111,3 +111,8 @@ def test_a_custom_task_says_when_two_folders_become_one_class(tmp_path, caplog):
     data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0}))
     assert data.classes == ["cat", "dog"]
     assert "labels 'Dog' and 'dog' are one class to train" in caplog.text and "trained as 'dog'" in caplog.text
+    # a map key stands for every spelling of its label: said by the map check, not as a fold to 'dog' (found by review)
+    caplog.clear()
+    data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0, "label_map": {"DOG": "canine"}}))
+    assert data.classes == ["canine", "cat"] and "trained as" not in caplog.text
+    assert "the label map's 'DOG' stands for the labels 'Dog' and 'dog'" in caplog.text and "all are renamed 'canine'" in caplog.text

@@ -7,9 +7,13 @@ through positions, so the two orders cannot be mixed up.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Iterable, Mapping
 
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 FER2013_CODES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -94,6 +98,11 @@ def check_map_keys(label_map: Mapping[str, str | None] | None, data_labels: Iter
     if stray:
         colon = " (YAML needs a space after each colon: {man: null})" if any(":" in str(k) for k in stray) else ""
         raise DataError(f"{source}: the label map renames {stray}, which {'is no label' if len(stray) == 1 else 'are no labels'} of the data (its labels: {labels}){colon}; fix {map_option}")
+    for key in label_map or {}:  # a key matches every spelling of its label: renaming 'Dog' renames 'dog' too
+        spelled = [x for x in labels if normalise(x) == normalise(key)]
+        if len(spelled) > 1:
+            log.warning("%s: the label map's %r stands for the labels %s (case, spaces and synonyms are folded): all are %s",
+                        source, key, " and ".join(map(repr, spelled)), "dropped" if label_map[key] is None else f"renamed {label_map[key]!r}")
 
 
 CONFIG_MAP_OPTION = "`label_map: {old: new}` in the config"  # how training is given a label map

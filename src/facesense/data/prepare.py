@@ -13,7 +13,7 @@ import torch
 
 from .. import schema
 from ..errors import DataError
-from ..labels import check_map_keys, fold_spellings, map_labels, mapped_labels, task_classes
+from ..labels import check_map_keys, fold_spellings, map_labels, mapped_labels, normalise, task_classes
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
 from .images import decode
@@ -65,7 +65,8 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
     check_map_keys(cfg.label_map, samples.labels, samples.source)
     if cfg.task == "custom" and not cfg.classes:  # the data's own labels are the classes: two spellings of one would silently be one class
-        for name, raws in fold_spellings(sorted(set(samples.labels) - set(cfg.label_map or {})))[1].items():
+        mapped = {normalise(key) for key in cfg.label_map or {}}  # the map renames or drops every spelling of its keys (check_map_keys says so)
+        for name, raws in fold_spellings(sorted(x for x in set(samples.labels) if normalise(x) not in mapped))[1].items():
             log.warning("%s: labels %s are one class to train (case, spaces and synonyms are folded): trained as %r; rename them in the data to keep them apart",
                         cfg.data, " and ".join(map(repr, raws)), name)
     classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))

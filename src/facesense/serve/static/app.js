@@ -12,8 +12,8 @@ let token = (sessionStorage.getItem("facesense-token") || "").trim();
 if (token && !TOKEN_CHARS.test(token)) token = "";
 let health = null;
 
-function authHeaders() {
-  return token ? { Authorization: "Bearer " + token } : {};
+function authHeaders(used = token) {
+  return used ? { Authorization: "Bearer " + used } : {};
 }
 
 function pct(p) {
@@ -156,13 +156,14 @@ async function startCamera() {
 }
 
 function stopCamera(byUser = true) {
-  if (byUser && live.recording && live.ws && live.ws.readyState === 1 && !live.stopping) {
+  if (byUser && (live.recording || live.recordAsks > 0) && live.ws && live.ws.readyState === 1 && !live.stopping) {
     // the server keeps a recording only when asked to finish it before the connection closes:
     // finish it, offer its files, then stop (a server that never answers is left after 10 s)
+    // (a recording just stopped, its answer still to come, is waited for too)
     live.stopping = true;
     live.running = false;
+    if (live.recording) askRecord(false);
     live.recording = false;
-    askRecord(false);
     setStatus("Finishing the recording…");
     $("camera-stop").disabled = true;
     $("record").disabled = true;
@@ -189,7 +190,7 @@ function stopCamera(byUser = true) {
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   canvas.hidden = true; // no grey box and old figures standing for a camera that is off
   $("camera-stats").textContent = "— FPS · latency — ms";
-  if (lost) setStatus("Camera off. The server did not finish the recording, so it was not kept.");
+  if (lost) setStatus("Camera off. The server did not finish the recording in time, so it is not offered here.");
   else if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
 }
 
@@ -232,7 +233,7 @@ function onMessage(m) {
       setStatus("Frame refused: " + m.error);
     }
     if (m.recording) { // the server ended a recording that reached its length limit
-      live.recording = false;
+      if (!live.recordAsks) live.recording = false; // (with presses unanswered, their answers say how things stand)
       showRecording(m.recording);
       showRecordButton();
     }
@@ -245,6 +246,7 @@ function onMessage(m) {
     if (settled) live.recording = m.on;
     if (!m.on && !m.unchanged) showRecording(m); // (a recording of no frame has no csv: showRecording says so)
     if (settled) showRecordButton();
+    if (settled && m.on && !live.stopping) setStatus(RECORDING);
     if (settled && live.stopping) stopCamera(true); // Stop was pressed while recording: now it stops
   }
 }
@@ -432,13 +434,13 @@ function postVideo(file) {
   return upload;
 }
 
-async function pollStatus(url) {
-  // a status the network lost once is asked again (back-off to 8 s, about 30 s in all) before
-  // the page gives up on a job the server may still be running
+async function pollStatus(url, used) {
+  // a status the network lost once is asked again (back-off to 8 s, about 15 s in all) before
+  // the page gives up on a job the server may still be running; so is a busy or timed-out answer
   for (let wait = 500; ; wait *= 2) {
     try {
-      const r = await fetch(url, { headers: authHeaders() });
-      if (r.ok || r.status < 500 || wait > 8000) return r;
+      const r = await fetch(url, { headers: authHeaders(used) });
+      if (r.ok || (r.status < 500 && r.status !== 408 && r.status !== 429) || wait > 8000) return r;
     } catch (err) {
       if (!(err instanceof TypeError) || wait > 8000) throw err;
     }
@@ -477,6 +479,7 @@ async function uploadVideo(file) {
   try {
     const upload = postVideo(file);
     const response = await upload.answer;
+    if (!response.ok && (upload.dropped || !current())) return; // refused, and nobody waits for it any more
     if (!response.ok) {
       if (response.status === 401) refusedToken(tokenUsed);
       fail("Refused", response.status === 401 ? tokenText(tokenUsed) : await errorText(response));
@@ -490,7 +493,7 @@ async function uploadVideo(file) {
     videoDrop = null;
     videoJob = job.status;
     while (current()) {
-      const r = await pollStatus(job.status);
+      const r = await pollStatus(job.status, tokenUsed);
       if (!current()) return;
       if (!r.ok) {
         if (r.status === 401) refusedToken(tokenUsed);
