@@ -350,3 +350,20 @@ def test_one_lost_status_answer_does_not_end_a_video_job(context, server, tmp_pa
     page.set_input_files("#video-input", str(clip))
     page.wait_for_function("/^(Done|Failed)/.test(document.querySelector('#video-state').innerText)", timeout=90_000)
     assert lost and page.inner_text("#video-state") == "Done: clip.mp4", page.inner_text("#video-job")
+
+
+def test_a_video_over_the_size_limit_is_refused_before_its_upload(context, tmp_path):
+    """Refused mid-upload, it could reach the page as a broken connection ("could not reach the
+    server"; found by review): the page checks the server's limit first."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=30, width=320, height=180)
+    small = ServerProcess("--max-video-mb", "0.01")
+    try:
+        page = context.new_page()
+        page.goto(small.url)
+        page.wait_for_function("document.readyState === 'complete'")
+        page.wait_for_timeout(300)  # the page's health answer, which holds the limits
+        page.set_input_files("#video-input", str(clip))
+        page.wait_for_selector("#video-result [role=alert]", timeout=10_000)
+        assert page.inner_text("#video-state") == "Refused" and "this server takes videos up to 0.01 MB" in page.inner_text("#video-result")
+    finally:
+        small.close()

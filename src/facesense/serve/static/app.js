@@ -475,6 +475,11 @@ async function uploadVideo(file) {
     videoUpload++; // this upload's polling stops
   };
   if (file.size === 0) { fail("Refused", "The file is empty (0 bytes): choose the video again."); return; }
+  const most = health && health.limits ? health.limits.max_video_mb : null;
+  if (most && file.size > most * 2 ** 20) { // said before the upload: a refusal mid-upload can reach the page as a broken connection
+    fail("Refused", file.name + " is " + (file.size / 2 ** 20).toFixed(1) + " MB; this server takes videos up to " + most + " MB (facesense serve --max-video-mb): choose a shorter or smaller video.");
+    return;
+  }
   const tokenUsed = token;
   try {
     const upload = postVideo(file);
