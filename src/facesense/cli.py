@@ -25,13 +25,11 @@ def _spellings_folded(samples, dataset: str):
     """The dataset with labels that training reads as one class counted (and split) as one."""
     import dataclasses
 
-    from .labels import fold_spellings
+    from .labels import fold_spellings, warn_of_folds
 
     every = [*samples.labels, *filter(None, samples.skipped_labels)]
     folded, folds = fold_spellings(every)
-    for name, raws in folds.items():
-        log.warning("%s: labels %s are one class to train (case, spaces and synonyms are folded): counted as %r; rename them in the data to keep them apart",
-                    dataset, " and ".join(map(repr, raws)), name)
+    warn_of_folds(dataset, folds, "counted as")
     if not folds:
         return samples
     fold = dict(zip(every, folded))

@@ -64,6 +64,15 @@ def fold_spellings(labels: Iterable[str]) -> tuple[list[str], dict[str, list[str
     return [normalise(raw) if normalise(raw) in folds else raw for raw in labels], folds
 
 
+def warn_of_folds(source, folds: dict[str, list[str]], taken_as: str) -> None:
+    """Say which labels are read as one class (`fold_spellings`' folds): 'Dog' and 'dog' folders
+    meant as two classes would otherwise be one without a word. `taken_as`: "counted as" (a
+    report) or "trained as"."""
+    for name, raws in folds.items():
+        log.warning("%s: labels %s are one class to train (case, spaces and synonyms are folded): %s %r; rename them in the data to keep them apart",
+                    source, " and ".join(map(repr, raws)), taken_as, name)
+
+
 def task_classes(task: str, data_labels: Iterable[str] | None = None) -> tuple[str, ...]:
     """Class order for a task; a 'custom' task takes the sorted class names of the data's labels
     (mapped_labels: as a label map leaves them)."""

@@ -191,7 +191,7 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
     filesystem and the files get the folder's group and permissions."""
     made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # innermost first
     out_dir.mkdir(parents=True, exist_ok=True)
-    build = None
+    build, complete = None, False
     try:
         try:
             build = temp_folder_beside(out_dir / last)
@@ -207,16 +207,13 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
         retire(out_dir / last, *(out_dir / name for name in owned if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
-    except BaseException:
-        if build is not None:
-            shutil.rmtree(build, ignore_errors=True)
-        for folder in made:  # folders made for a set that never came are not left behind, empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+        complete = True
     finally:
         if build is not None:
             shutil.rmtree(build, ignore_errors=True)
+        for folder in made if not complete else ():  # folders made for a set that never came are not left behind, empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -11,13 +11,13 @@ import numpy as np
 
 from .. import schema
 from ..errors import DataError
+from ..markdown import cell as md_cell
 from ..preprocess import InputSpec
 from ..runs import atomic_path, building, write_json, write_text
 from .images import decode
 from .split import matching_split_names
 from .samples import Samples, group_names, natural_order
 from .sources import canonical_split
-from ..markdown import cell as md_cell
 
 
 def content_hash(samples: Samples, i: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -13,15 +12,13 @@ import torch
 
 from .. import schema
 from ..errors import DataError
-from ..labels import check_map_keys, fold_spellings, map_labels, mapped_labels, normalise, task_classes
+from ..labels import check_map_keys, fold_spellings, map_labels, mapped_labels, normalise, task_classes, warn_of_folds
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
 from .images import decode
 from .samples import Samples
 from .sources import read_dataset
 from .split import assign_splits
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,9 +63,7 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     check_map_keys(cfg.label_map, samples.labels, samples.source)
     if cfg.task == "custom" and not cfg.classes:  # the data's own labels are the classes: two spellings of one would silently be one class
         mapped = {normalise(key) for key in cfg.label_map or {}}  # the map renames or drops every spelling of its keys (check_map_keys says so)
-        for name, raws in fold_spellings(sorted(x for x in set(samples.labels) if normalise(x) not in mapped))[1].items():
-            log.warning("%s: labels %s are one class to train (case, spaces and synonyms are folded): trained as %r; rename them in the data to keep them apart",
-                        cfg.data, " and ".join(map(repr, raws)), name)
+        warn_of_folds(cfg.data, fold_spellings(sorted(x for x in set(samples.labels) if normalise(x) not in mapped))[1], "trained as")
     classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))
     # a custom task's own classes list: the fix is there (the advice to use task: custom would send it in a circle)
     own_classes = "`label_map: {old: new}` in the config, or the config's `classes` list" if cfg.task == "custom" and cfg.classes else None

@@ -210,6 +210,11 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _loose_images(folder: Path) -> list[Path]:
+    """The images directly in a folder of class folders, where no class is."""
+    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
+
+
 def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
@@ -229,21 +234,18 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
-    def loose_images(folder: Path) -> list[Path]:
-        return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p, folder)]
-
-    for split, base in groups:  # checked first: a flat folder of photos gets one line, not a warning and then the error
-        if not _class_dirs(base):
-            loose = loose_images(base)
+    class_dirs_of = {base: _class_dirs(base) for _, base in groups}
+    for base, class_dirs in class_dirs_of.items():  # checked first: a flat folder of photos gets one line, not a warning and then the error
+        if not class_dirs:
+            loose = _loose_images(base)
             held = f"; its {len(loose)} image(s) lie directly in it: move them into one folder per class" if loose else ""
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>{held}")
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
-        loose = loose_images(folder)
+        loose = _loose_images(folder)
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
             log.warning("%s: %d image(s) directly in the folder belong to no class folder and are left out (a dataset of class folders is %s/<class>/<images>)", folder, len(loose), folder)
     for split, base in groups:
-        class_dirs = _class_dirs(base)
-        for class_dir in class_dirs:
+        for class_dir in class_dirs_of[base]:
             if not _utf8(class_dir.name):
                 raise DataError(f"{_shown(class_dir)}: the folder name is not UTF-8 (another encoding's bytes); rename it, e.g. with convmv")
             # a link to a file that is gone counts as a bad file, not as no file

@@ -23,12 +23,12 @@ from ..data.samples import Samples, group_names, is_finite_number
 from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..labels import dropped_by_map
+from ..markdown import cell as md_cell
 from ..preprocess import InputSpec
 from ..runs import building, write_json, write_text
 from .groups import check_group_column, gap_text, group_table, natural_order, proportion_ci95
 from .metrics import refuse_non_finite
 from .report import REPORT_FILES, skipped_csv
-from ..markdown import cell as md_cell
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq, ">": operator.gt, "<": operator.lt, "=": operator.eq}

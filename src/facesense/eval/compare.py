@@ -11,9 +11,9 @@ from .. import schema
 from ..config import read_yaml
 from ..data.digests import manifest_digests
 from ..errors import FacesenseError
+from ..markdown import cell as md_cell
 from ..runs import RunDir, being_trained, building, outside_dataset, resume_command, write_text
 from .plots import _figure, _save, read_history
-from ..markdown import cell as md_cell
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
 

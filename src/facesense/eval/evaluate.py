@@ -502,8 +502,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
-    dropped = sum(1 for k, s in zip(keep, samples.splits) if not k and in_scope(s))
-    dropped_labels = sorted({label for label, k, s in zip(samples.labels, keep, samples.splits) if not k and in_scope(s)})
+    gone = [label for label, k, s in zip(samples.labels, keep, samples.splits) if not k and in_scope(s)]  # the rows of the split scored that the map drops
+    dropped, dropped_labels = len(gone), sorted(set(gone))
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
     data_splits = samples.split_names()
     own_split = True  # the rows scored are this model's own split (not another model's draw)

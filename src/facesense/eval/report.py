@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema
+from ..markdown import cell as md_cell
 from ..runs import building, write_json, write_text
 from .groups import gap_text
 from .metrics import classification_metrics, group_metrics, roc_curves
 from .plots import plot_confusion, plot_learning_curves, plot_reliability, plot_roc
-from ..markdown import cell as md_cell
 
 
 def predictions_csv(ids: list[str], y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:

@@ -458,7 +458,7 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None)
     -> the first failure, for the caller to raise unless another error is already on its way; a
     Ctrl-C while finishing becomes an interruption that names what was not kept. The sinks that
     could not be finished are added to `lost`."""
-    failure, lost_names = None, []
+    failure, lost = None, ([] if lost is None else lost)
     for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
         try:
             if keep and sink is not broken:
@@ -466,16 +466,15 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None)
             else:
                 sink.discard()
         except BaseException as exc:  # noqa: BLE001 (a full disk, a second Ctrl-C: the others are still finished)
-            lost_names.append(str(getattr(sink, "path", "the window")))
-            if lost is not None:
-                lost.append(sink)
+            lost.append(sink)
             failure = failure or exc
             try:
                 sink.discard()
             except BaseException:  # noqa: BLE001 (its temp file is gone or cannot go: nothing more to do)
                 pass
     if isinstance(failure, KeyboardInterrupt):
-        return KeyboardInterrupt(f"interrupted while the outputs were being finished: {', '.join(lost_names)} not kept; the others hold every frame before the interruption")
+        names = ", ".join(str(getattr(sink, "path", "the window")) for sink in lost)
+        return KeyboardInterrupt(f"interrupted while the outputs were being finished: {names} not kept; the others hold every frame before the interruption")
     return failure
 
 
