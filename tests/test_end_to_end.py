@@ -693,6 +693,43 @@ def test_int8_calibration_takes_a_folder_of_unlabelled_photos(tmp_path, caplog, 
     assert not (tmp_path / "e.onnx").exists()
 
 
+def test_a_failed_int8_export_leaves_no_folders_and_names_the_output_it_could_not_write(tmp_path, capsys, monkeypatch):
+    """A calibration dataset that did not exist left the output's new folders behind, found
+    only after the export's slow work; an unwritable place was named by the quantiser's hidden
+    work folder, not by --out (found by a bug hunt)."""
+    out = tmp_path / "new" / "sub" / "m.onnx"
+    assert main(["export", "gender", "--int8", "--calibration", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    data = write_class_folders(tmp_path / "d", ["man", "woman"], 3, colour=True, size=64)
+    import errno
+
+    import facesense.runs
+
+    def refused(path):  # as a folder the user may not write refuses the work folder beside the output
+        raise PermissionError(errno.EACCES, "Permission denied", str(path.parent / f".{path.name}.1.tmpdir"))
+
+    monkeypatch.setattr(facesense.runs, "temp_folder_beside", refused)
+    assert main(["export", "gender", "--int8", "--calibration", str(data), "--calibration-samples", "4", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'm.onnx'}: cannot be written: permission denied" in err and "tmpdir" not in err
+
+
+def test_an_export_of_a_shipped_checkpoint_carries_its_training_hashes(tmp_path):
+    """Exported, the shipped models lost the training images' hashes their runtime copies carry:
+    scored on their own training faces, the export gave no note where the name did (found by a
+    bug hunt)."""
+    from facesense.data.digests import trained_digests
+    from facesense.onnx_files import onnx_metadata
+    from facesense.runtime.assets import shipped_checkpoint_digests, shipped_model_path
+
+    assert main(["export", "gender", "--out", str(tmp_path / "g.onnx")]) == 0
+    carried = trained_digests(onnx_metadata(tmp_path / "g.onnx"), tmp_path / "g.onnx")
+    assert carried and carried == shipped_checkpoint_digests(shipped_model_path("gender"))
+    assert main(["export", "gender", "--no-training-hashes", "--out", str(tmp_path / "bare.onnx")]) == 0
+    assert trained_digests(onnx_metadata(tmp_path / "bare.onnx"), tmp_path / "bare.onnx") is None
+
+
 def test_an_export_of_a_run_that_skipped_unreadable_images_scores_its_held_out_rows(tmp_path, folders3, capsys):
     """Trained with skip_bad on data with unreadable files, the export refused its own val split
     ('not the rows it held out'): its record lists the rows it read, the draw all of them
@@ -731,15 +768,14 @@ def test_a_shipped_checkpoint_knows_its_training_images_by_its_runtime_copys_dig
     import shutil
 
     from facesense.data.digests import trained_digests
-    from facesense.eval.evaluate import shipped_runtime_digests
     from facesense.onnx_files import onnx_metadata
-    from facesense.runtime.assets import shipped_model_path
+    from facesense.runtime.assets import shipped_checkpoint_digests, shipped_model_path
 
     shipped = shipped_model_path("gender")
     runtime = shipped_model_path("gender", ".int8.onnx")
-    digests = shipped_runtime_digests(shipped)
+    digests = shipped_checkpoint_digests(shipped)
     assert digests and digests == trained_digests(onnx_metadata(runtime), runtime)
-    assert shipped_runtime_digests(Path(shutil.copy(shipped, tmp_path / "gender.pt"))) is None  # only the shipped file itself
+    assert shipped_checkpoint_digests(Path(shutil.copy(shipped, tmp_path / "gender.pt"))) is None  # only the shipped file itself
 
 
 @pytest.mark.parametrize("split, data_splits, expected", [

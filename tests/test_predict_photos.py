@@ -182,6 +182,21 @@ def test_a_photo_folder_names_what_it_leaves_out_and_reads_avif(tmp_path, caplog
         predict_files("expression", [folder])
 
 
+def test_a_link_to_a_photo_that_is_gone_is_named_not_dropped(tmp_path, caplog):
+    """A broken link in a photo folder vanished from the output without a word, and a folder of
+    only such links was said to have no images (found by a bug hunt)."""
+    folder = tmp_path / "album"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), demo_photo())
+    (folder / "b.jpg").symlink_to(tmp_path / "moved" / "b.jpg")
+    rows = predict_files("expression", [folder]).rows
+    assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["a.jpg"]
+    assert "left out 1 link(s) to photos that are not there (b.jpg; link them again or remove them)" in caplog.text
+    (folder / "a.jpg").unlink()
+    with pytest.raises(Exception, match="it holds 1 link"):
+        predict_files("expression", [folder])
+
+
 def test_a_typescript_file_in_a_photo_folder_is_not_called_a_video(tmp_path, caplog):
     """`.ts` is both MPEG-TS and TypeScript: a photo folder beside a web project's sources
     counted `app.ts` as a video left out (found by a review); a transport stream still is one."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 import threading
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .errors import DataError
-from .runs import atomic_path, temp_folder_beside
+from .runs import atomic_path, scratch_folder_beside
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +94,14 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
 
 def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     """The export with its training images' pixel hashes (8 bytes each) in its metadata, where
-    its run recorded them. They tell whether a given image was among the training images, which
-    is the point (a copy of the training data scored says so) and also what someone holding the
-    exact image could learn: `--no-training-hashes` leaves them out of a model to be shared."""
-    from .data.digests import manifest_digests
+    its run recorded them (a shipped checkpoint's come from its runtime copy). They tell whether
+    a given image was among the training images, which is the point (a copy of the training data
+    scored says so) and also what someone holding the exact image could learn:
+    `--no-training-hashes` leaves them out of a model to be shared."""
+    from .data.digests import trained_digests
+    from .runtime.assets import shipped_checkpoint_digests
 
-    trained = manifest_digests(loaded.path.parent / "split_manifest.csv") if loaded.path is not None else None
+    trained = trained_digests(None, loaded.path) or shipped_checkpoint_digests(loaded.path)
     if not trained:
         return model_bytes
     log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(trained))
@@ -332,7 +333,7 @@ def _check_calibration_labels(labels, classes: list[str] | None, config: dict | 
     found = {normalise(x) for x in mapped_labels(set(labels), (config or {}).get("label_map"))}
     if not classes & found:
         log.warning("--calibration %s: its labels or folder names (%s) are none of the model's classes (%s): fine for photos of the kind the model sees (int8 ranges need no labels), but images of another task set ranges that may not fit it",
-                    dataset, ", ".join(sorted(found)[:6]), ", ".join(sorted(classes)))
+                    dataset, ", ".join(sorted(found)[:6]) + (", ..." if len(found) > 6 else ""), ", ".join(sorted(classes)))
 
 
 def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", most: int = 200) -> float:
@@ -373,17 +374,14 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     _say_if_unfinished(model)
     if threshold is not None:  # before the slow work
         check_threshold(loaded.classes, threshold)
+    if int8_calibration is not None:  # a dataset that cannot serve is said before the export
+        inputs = calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config, classes=loaded.classes)
     data = _with_held_out_rows(onnx_bytes(loaded), loaded)
     data = _with_training_hashes(data, loaded) if training_hashes else data
     decided = (lambda b: with_decision_threshold(b, loaded.classes, threshold, threshold_chosen_by)) if threshold is not None else (lambda b: b)
     if int8_calibration is not None:
-        # its work files beside the output, where a rerun after a kill removes them
-        work = temp_folder_beside(Path(out))
-        try:
-            inputs = calibration_inputs(int8_calibration, loaded.spec, samples, config=loaded.config, classes=loaded.classes)
+        with scratch_folder_beside(Path(out)) as work:  # the quantiser's work files
             float_data, data = data, quantize_int8(data, inputs, work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         checked = min(200, len(inputs))
         agree = int8_agreement(decided(float_data), decided(data), inputs, checked)
         if agree < 0.99:

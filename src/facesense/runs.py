@@ -182,6 +182,27 @@ def retire(*paths: Path) -> None:
 
 
 @contextmanager
+def scratch_folder_beside(path: Path) -> Iterator[Path]:
+    """A temp folder beside `path` for work files (where a rerun after a kill removes them),
+    removed on the way out with any folders made for it; a place where it cannot be made is
+    named as `path`, the name the user gave."""
+    made = [p for p in Path(os.path.abspath(path)).parents if not p.exists()]  # innermost first
+    folder = None
+    try:
+        try:
+            folder = temp_folder_beside(path)
+        except OSError as exc:
+            raise write_failure(path, exc) from None
+        yield folder
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        for parent in made:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+@contextmanager
 def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[Path]:
     """A set of files (a report and its plots) written into a hidden folder inside `out_dir`,
     then moved out of it: an interrupted rerun leaves the earlier set whole, and `last`, the file

@@ -98,11 +98,12 @@ def images_under(folder: Path) -> list[Path]:
 
 def photo_folder_leftovers(folder: Path) -> str | None:
     """What a photo folder holds that is not read as photos, for a sentence ("2 photo(s) in
-    formats ..."): photos in formats Pillow does not read, and videos; None when there is none."""
+    formats ..."): photos in formats Pillow does not read, videos, and links to photos that are
+    not there; None when there is none."""
     from collections import Counter
 
     folder = Path(folder)
-    photos, videos = Counter(), Counter()
+    photos, videos, broken = Counter(), Counter(), []
     for p in files_under(folder):
         suffix = p.suffix.lower()
         if not hidden(p, folder):
@@ -110,6 +111,8 @@ def photo_folder_leftovers(folder: Path) -> str | None:
                 photos[suffix] += 1
             elif is_video_file(p):
                 videos[suffix] += 1
+            elif suffix in IMAGE_SUFFIXES and not p.is_file():  # a link whose photo was moved or deleted
+                broken.append(p)
 
     def listed(counts: Counter) -> str:
         return ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items()))
@@ -119,6 +122,9 @@ def photo_folder_leftovers(folder: Path) -> str | None:
         parts.append(f"{sum(photos.values())} photo(s) in formats facesense does not read ({listed(photos)}; convert them to JPEG or PNG)")
     if videos:
         parts.append(f"{sum(videos.values())} video(s) ({listed(videos)}; give each to `facesense live --source VIDEO`)")
+    if broken:
+        names = ", ".join(str(p.relative_to(folder)) for p in sorted(broken)[:3]) + (", ..." if len(broken) > 3 else "")
+        parts.append(f"{len(broken)} link(s) to photos that are not there ({names}; link them again or remove them)")
     return " and ".join(parts) if parts else None
 
 

@@ -21,6 +21,7 @@ from ..data.split import _match, assign_splits, matching_split_names, read_score
 from ..errors import DataError
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
+from ..runtime.assets import shipped_checkpoint_digests
 from ..runtime.loading import load_classifier, resolve
 from .groups import check_group_column
 from .metrics import macro_f1
@@ -447,23 +448,6 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
 
 
-def shipped_runtime_digests(path: Path | None) -> set[str] | None:
-    """A shipped checkpoint's (assets/models/expression.pt) training images' digests: those its
-    runtime copy beside it carries (expression.int8.onnx, the same training), since the .pt has
-    no run folder to read them from. None for any other file."""
-    from ..runtime.assets import shipped_model_path, shipped_models_dir
-
-    if path is None or Path(path).suffix != ".pt" or Path(path).resolve().parent != shipped_models_dir().resolve():
-        return None
-    for suffix in (".int8.onnx", ".onnx"):
-        runtime = shipped_model_path(Path(path).stem, suffix)
-        if runtime is not None:
-            from ..onnx_files import onnx_metadata
-
-            return trained_digests(onnx_metadata(runtime), runtime)
-    return None
-
-
 def check_held_out(drawn_ids: list[str], unreadable_ids: Callable[[], Iterable[str]], split: str, held_out: dict[str, str] | None, data) -> None:
     """Refuse a split recomputed from an exported model's settings that is not the rows it held
     out (its recorded ids digest, recorded_held_out), as a run's split_manifest.csv refuses data
@@ -491,7 +475,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     """`split_from`: take the recomputed split of another model's training (to compare two
     models on exactly the same samples)."""
     loaded = load_for_evaluation(model, device)
-    trained = trained_digests(loaded.metadata, loaded.path) or shipped_runtime_digests(loaded.path)  # its training images' pixel digests, where it carries them
+    trained = trained_digests(loaded.metadata, loaded.path) or shipped_checkpoint_digests(loaded.path)  # its training images' pixel digests, where it carries them
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None

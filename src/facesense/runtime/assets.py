@@ -62,6 +62,22 @@ def shipped_runtime_path(name: str) -> Path | None:
     return None
 
 
+def shipped_checkpoint_digests(path: str | Path | None) -> set[str] | None:
+    """A shipped checkpoint's (assets/models/expression.pt) training images' digests: those its
+    runtime copy beside it carries (expression.int8.onnx, the same training), since the .pt has
+    no run folder to read them from. None for any other file."""
+    if path is None or Path(path).suffix != ".pt" or Path(path).resolve().parent != shipped_models_dir().resolve():
+        return None
+    for suffix in (".int8.onnx", ".onnx"):
+        runtime = shipped_model_path(Path(path).stem, suffix)
+        if runtime is not None:
+            from ..data.digests import trained_digests
+            from ..onnx_files import onnx_metadata
+
+            return trained_digests(onnx_metadata(runtime), runtime)
+    return None
+
+
 DETECTOR_FILES = {"centerface"}  # shipped beside the models but chosen with --detector, not as a classifier
 
 

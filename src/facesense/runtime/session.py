@@ -16,7 +16,7 @@ def providers_for(device: str = "auto") -> list[str]:
         raise FacesenseError(f"device {device!r}: choose one of {', '.join(DEVICES)}")
     available = ort.get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise FacesenseError("device 'cuda': this onnxruntime has no CUDA provider; pip install onnxruntime-gpu (and a CUDA-capable GPU), or use --device cpu")
+        raise FacesenseError("device 'cuda': this onnxruntime has no CUDA provider; pip install onnxruntime-gpu (and a CUDA-capable GPU), or run on device 'cpu'")
     if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
