@@ -282,6 +282,11 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     shutil.copytree(run, copy)
     assert main(["compare", run, str(copy), "--out", str(tmp_path / "cmp5")]) == 0
     assert [r["run"] for r in csv.DictReader(open(tmp_path / "cmp5" / "compare.csv"))] == [run, str(copy)]
+    # the same classes in another order (`classes: [sad, happy, angry]`) are one task (found by a bug hunt)
+    reordered = Path(shutil.copytree(run, tmp_path / "reordered" / Path(run).name))
+    labels = json.loads((reordered / "labels.json").read_text())
+    (reordered / "labels.json").write_text(json.dumps({**labels, "classes": labels["classes"][::-1]}))
+    assert main(["compare", run, str(reordered), "--out", str(tmp_path / "cmp9")]) == 0
     metrics = copy / "eval_val" / "metrics.json"
     scored = json.loads(metrics.read_text())
     scored["per_class"]["angry" if "angry" in scored["per_class"] else next(iter(scored["per_class"]))].update(support=0, recall=0.0)

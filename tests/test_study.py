@@ -160,6 +160,10 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "configs: [c.yaml, m.yaml]\nseeds: [0, 1, 2]\n", "m.yaml": "task: custom\nlabel_map: {sad: null}\n"}, "score on other data or classes"),
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
     ({"s.yaml": "configs: [c.yaml, t.yaml]\nseeds: [0, 1, 2]\n", "t.yaml": "task: custom\nmodel: resnet_fer_smal\n"}, "t.yaml: unknown model 'resnet_fer_smal'"),  # after c.yaml's three runs
+    # what the run's data preparation refuses was found after the earlier cells' runs had trained (found by a bug hunt)
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.01\n"}, "v.yaml: "),
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nstratify: [age]\n"}, "no column 'age' to stratify by"),
+    ({"s.yaml": "configs: [c.yaml]\nseeds: [0, 1, 2]\noverrides: {task: expression}\n"}, "have no training samples"),
 ])
 def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, folders3, capsys, files, match):
     for name in ("c.yaml", "a/c.yaml", "b/c.yaml"):
@@ -196,7 +200,7 @@ def test_a_study_stops_at_a_run_it_cannot_use_and_leaves_no_empty_run(tmp_path, 
     assert main(["study", str(study), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "small-e1-s0: training diverged" in err, err
-    assert not (tmp_path / "b" / "runs" / "small-e1-s0").exists()
+    assert not (tmp_path / "b").exists()  # nor the study's folders, made for it (found by a bug hunt)
 
 
 def test_a_study_name_that_is_a_path_is_refused(tmp_path):
@@ -241,7 +245,8 @@ def test_summarise_pairs_the_cells_by_seed_where_each_seed_drew_its_validation_r
     def row(run_dir):
         cell, seed = run_dir.name.rsplit("-s", 1)
         return {"run": run_dir.name, "model": cell.split("-")[0], "parameters": 10 if cell.startswith("small") else 20, "epochs_run": 1, "train_min": 0.1,
-                "val_accuracy": accuracy[cell][int(seed)], "val_macro_f1": 0.5, "val_set": "ABC"[int(seed)]}
+                "val_accuracy": accuracy[cell][int(seed)], "val_macro_f1": 0.5, "val_set": "ABC"[int(seed)],
+                "_val_accuracy": accuracy[cell][int(seed)], "_val_macro_f1": 0.5}
 
     def compare_stub(roots, out, same_classes=True):
         return [row(Path(r)) for r in roots], None
@@ -259,5 +264,60 @@ def test_summarise_pairs_the_cells_by_seed_where_each_seed_drew_its_validation_r
     from facesense.study import answer
 
     assert "cannot be told" in answer("Q?", "a", "b", [0.60, 0.65, 0.70], [0.62, 0.67, 0.72], paired=True)
-    # one more right answer of 3 on every seed, as compare's rounded table gives it (found by review)
-    assert "cannot be told" in answer("Q?", "a", "b", [0.3333, 0.0, 0.6667], [0.6667, 0.3333, 1.0], paired=True)
+    # one more right answer of 3 on every seed (found by review)
+    assert "cannot be told" in answer("Q?", "a", "b", [1 / 3, 0.0, 2 / 3], [2 / 3, 1 / 3, 1.0], paired=True)
+    assert "(n = 3 seeds, paired)" in answer("Q?", "a", "b", [1 / 3, 0.0, 2 / 3], [2 / 3, 1 / 3, 1.0], paired=True)
+
+
+def test_a_kept_run_must_have_trained_on_the_data_the_new_runs_will(tmp_path, folders3, capsys):
+    """A seed added after the dataset changed trained on the new data, and the answer compared
+    it with runs of the old data, "paired by seed" (found by a bug hunt)."""
+    import shutil
+
+    from conftest import write_class_folders
+
+    data = shutil.copytree(folders3, tmp_path / "data")
+    (tmp_path / "small.yaml").write_text("task: custom\nmodel: resnet_fer_small\nbatch_size: 16\nepochs: 1\n")
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2]\noverrides: {{data: {data}}}\n")
+    out = tmp_path / "st"
+    assert main(["study", str(study), "--out", str(out)]) == 0
+    more = write_class_folders(tmp_path / "more", ["angry", "happy", "sad"], 4, seed=7)
+    for image in more.rglob("*.png"):
+        shutil.copy(image, data / image.parent.name / f"new_{image.name}")
+    study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2, 3]\noverrides: {{data: {data}}}\n")
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 2
+    assert "small-s0: trained on other samples or another split than the data gives now" in capsys.readouterr().err
+    assert not (out / "runs" / "small-s3").exists()
+    study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2]\noverrides: {{data: {data}}}\n")
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 0  # nothing to train: the kept runs' figures stand as they are
+
+
+def test_study_figures_come_from_unrounded_accuracies_and_a_lone_cell_says_there_is_no_question(tmp_path, monkeypatch):
+    """Means and intervals were computed from compare's 4-decimal table: the mean of 1/3, 2/3,
+    1/3, 1/3 read 0.4166 (found by a bug hunt)."""
+    import csv
+
+    import facesense.study as study_module
+    from facesense.study import Study, summarise
+
+    accuracy = [1 / 3, 2 / 3, 1 / 3, 1 / 3]
+    cells = {"small": [tmp_path / "runs" / f"small-s{seed}" for seed in range(4)]}
+
+    def compare_stub(roots, out, same_classes=True):
+        return [{"run": Path(r).name, "model": "m", "parameters": 10, "epochs_run": 1, "train_min": 0.1, "val_accuracy": round(accuracy[i], 4),
+                 "val_macro_f1": round(accuracy[i], 4), "val_set": "A", "_val_accuracy": accuracy[i], "_val_macro_f1": accuracy[i]} for i, r in enumerate(roots)], None
+
+    monkeypatch.setattr(study_module, "compare_runs", compare_stub)
+    summarise(Study("s", [Path("small.yaml")], [0], [0, 1, 2, 3], {}), cells, tmp_path / "out")
+    row = next(csv.DictReader(open(tmp_path / "out" / "study.csv")))
+    mean, _, low, _ = mean_ci(accuracy)
+    assert row["val_accuracy_mean"] == "0.4167" == f"{mean:.4f}" and float(row["ci95_low"]) == round(max(0.0, low), 4)
+    assert "No question to answer: the study has one config and one epoch budget" in (tmp_path / "out" / "study.md").read_text()
+
+
+def test_validation_sets_past_z_are_named_as_spreadsheet_columns():
+    """The 27th set was '[' and the 28th a backslash (found by a bug hunt)."""
+    from facesense.eval.compare import set_label
+
+    assert [set_label(i) for i in (0, 25, 26, 27, 51, 52, 701, 702)] == ["A", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]

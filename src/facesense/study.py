@@ -12,6 +12,7 @@ STUDY.yaml:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -104,6 +105,7 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     from .experiment import train
 
     check_cells(study, out, base)
+    made_folders = [p for p in (out / "runs", out, *out.parents) if not p.exists()]  # innermost first
     out.mkdir(parents=True, exist_ok=True)
     finished: dict[str, list[Path]] = {}
     for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
@@ -122,6 +124,9 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
         except FacesenseError as exc:  # named by its run; a run this call made that never saved a checkpoint is not left to block --resume
             if made and not any(run_dir.glob("*.pt")) and being_trained(RunDir(run_dir)) is not True:
                 shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in made_folders:  # a study whose first run failed leaves no empty folders behind
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             raise type(exc)(f"{run_dir.name}: {exc}") from None
         if not (run_dir / "eval_val" / "metrics.json").is_file():  # the answers are validation accuracies: stop before the next run
             val_split = (cfg or cell_config(study, config, epochs, seed, base)).val_split
@@ -131,18 +136,46 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     return summarise(study, finished, out)
 
 
-def _check_validation_split(config: Path, cfg: Config, split_names: dict[str, list[str]]) -> None:
+class _DataPlans:
+    """The study's datasets, each read once (labels and splits, no image decoded), and the rows
+    each distinct split plan (data, labelling, split settings, seed) gives, each computed once."""
+
+    def __init__(self):
+        self.datasets: dict[tuple, object] = {}
+        self.plans: dict[str, set[tuple[str, str, str]]] = {}
+
+    def dataset(self, cfg: Config):
+        from .data.sources import read_dataset
+
+        key = (cfg.data, cfg.data_format, cfg.skip_bad)
+        if key not in self.datasets:
+            self.datasets[key] = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
+        return self.datasets[key]
+
+    def rows(self, cfg: Config) -> set[tuple[str, str, str]]:
+        """(id, label, split) of every row a run of `cfg` trains, validates and tests on; what
+        its data preparation would refuse (a val_size too small for the classes, a stratify
+        column the data lacks, a class with no training samples) is raised here."""
+        from .data.prepare import check_planned_data, planned_splits
+        from .data.split import SPLIT_KEYS
+
+        plan = repr((cfg.data, cfg.data_format, cfg.skip_bad, cfg.task, cfg.classes, cfg.label_map, *(getattr(cfg, k) for k in SPLIT_KEYS)))
+        if plan not in self.plans:
+            samples, classes, targets, parts, _ = planned_splits(cfg, self.dataset(cfg))
+            check_planned_data(cfg, classes, targets, parts)
+            self.plans[plan] = {(samples.ids[i], classes[targets[i]], name) for name, idx in parts.items() for i in idx}
+        return self.plans[plan]
+
+
+def _check_validation_split(config: Path, cfg: Config, plans: _DataPlans) -> None:
     """A cell that would train without a validation split (val_size 0 and no val split in its
     data) stopped the study after its first run had trained: said before any training."""
     if cfg.val_size or (cfg.folds or 0) >= 2:
         return
     if cfg.val_split:
-        from .data.sources import read_dataset
         from .data.split import matching_split_names
 
-        if cfg.data not in split_names:
-            split_names[cfg.data] = read_dataset(cfg.data, cfg.data_format, skip_bad=True).split_names()
-        if matching_split_names(split_names[cfg.data], cfg.val_split):
+        if matching_split_names(plans.dataset(cfg).split_names(), cfg.val_split):
             return
     where = f"no {cfg.val_split!r} split in its data" if cfg.val_split else "val_split null"
     raise ConfigError(f"{config}: would train without a validation split (val_size 0, and {where}), and a study compares validation accuracies; "
@@ -168,7 +201,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
     names: dict[str, Path] = {}
     tasks = set()
     seen_labelling = None  # (the first config, what its accuracies are of)
-    split_names: dict[str, list[str]] = {}  # each dataset's own split names, read once
+    plans = _DataPlans()
+    kept, any_pending = [], False  # runs kept from an earlier start: (run, config, epochs, seed)
     for config, epochs in product(study.configs, study.epochs):
         cell = cell_name(config, epochs)
         if cell in names:
@@ -179,6 +213,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         except ConfigError as exc:  # the config file, or the study's overrides on top of it
             raise ConfigError(f"{config} with the study's overrides: {exc}") from None
         tasks.add(cfg.task)
+        if len(tasks) > 1:
+            raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
         # what the accuracies are of: the same data, read and labelled the same way (3-class
         # accuracy beside 2-class accuracy answered "does a more complex model help?" anyway)
         labelling = (str(Path(cfg.data).resolve()) if cfg.data else None, tuple(cfg.classes or ()), tuple(sorted((cfg.label_map or {}).items(), key=str)),
@@ -191,6 +227,8 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         for seed, run in zip(study.seeds, runs):
             _check_kept_run(run, cell_config(study, config, epochs, seed, base), base)
         pending = [run for run in runs if not (run / "train_summary.json").is_file()]
+        kept += [(run, config, epochs, seed) for seed, run in zip(study.seeds, runs) if run.is_dir()]
+        any_pending = any_pending or bool(pending)
         if not pending:
             continue  # nothing left to train: its data may have moved since
         if not cfg.data:
@@ -199,15 +237,36 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             if path and not Path(path).exists():  # relative paths (the config's or the overrides') are read from the working folder
                 raise ConfigError(f"{config}: {key} {path} not found (relative paths in configs and the study's overrides are taken from the working folder, {base})")
         outside_dataset(out, cfg.data, "--out")
-        _check_validation_split(config, cfg, split_names)
+        _check_validation_split(config, cfg, plans)
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
+            if cfg.task != "gender_age":  # (refused below) what its data preparation would refuse, before any run trains
+                plans.rows(cfg)
         except FacesenseError as exc:
-            raise ConfigError(f"{config}: {exc}") from None
-    if len(tasks) > 1:
-        raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
+            raise type(exc)(f"{config}: {exc}") from None
     if tasks == {"gender_age"}:  # its answers are validation accuracies of classifiers
         raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
+    for run, config, epochs, seed in kept if any_pending else ():  # kept beside runs still to train, they must have trained on the data those will
+        cfg = cell_config(study, config, epochs, seed, base)
+        if cfg.data and Path(cfg.data).exists():
+            _check_kept_run_data(run, cfg, plans)
+
+
+def _check_kept_run_data(run_dir: Path, cfg: Config, plans: _DataPlans) -> None:
+    """A run kept beside runs still to train: its samples and split (split_manifest.csv) must be
+    those the data gives now, or the study would compare runs trained and validated on two
+    versions of the dataset (said before anything trains; an unfinished run's resume would
+    refuse it only when its turn came)."""
+    manifest = RunDir(run_dir).split_manifest
+    if not manifest.is_file():
+        return
+    with open(manifest, newline="", encoding="utf-8") as f:
+        kept = {(r["id"], r["label"], r["split"]) for r in csv.DictReader(f)}
+    now = plans.rows(cfg)
+    # a run that skipped unreadable images recorded only those it read
+    if kept != now and not (cfg.skip_bad and kept < now):
+        raise ConfigError(f"{run_dir}: trained on other samples or another split than the data gives now ({len(kept ^ now)} row(s) differ from its {manifest.name}), "
+                          "so the study would compare runs of two versions of the dataset; use a new --out for the changed data, or remove the runs made before it changed")
 
 
 # settings of the machine, not of the experiment, and split_rule, the hold-out rule of the
@@ -288,14 +347,13 @@ def answer(question: str, low_name: str, high_name: str, low: list[float], high:
     order and each seed drew its own validation rows, shared by its two runs, so that the
     seed's draw is taken out by comparing the runs seed by seed; otherwise (one validation set
     for every run) the runs are independent and Welch's interval compares them."""
-    # the accuracies come rounded to 4 decimals (compare's table): the same gain in correct answers
-    # on every seed gives differences up to 2e-4 apart, and a near-zero-wide interval said "yes"
-    no_spread = np.ptp(np.asarray(high, float) - np.asarray(low, float)) <= 2e-4 + 1e-12 if paired else np.ptp(low) == 0 and np.ptp(high) == 0
+    # (a near-zero-wide interval from float noise said "yes")
+    no_spread = np.ptp(np.asarray(high, float) - np.asarray(low, float)) <= 1e-9 if paired else np.ptp(low) == 0 and np.ptp(high) == 0
     if no_spread:  # the t-interval is undefined, not zero-wide
         diff = float(np.mean(high) - np.mean(low))
         same = "every seed gave the same difference" if paired else "every seed of each cell scored the same"
         return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but {same} "
-                f"(n = {len(low)} and {len(high)} seeds), so there is no spread to judge it by: the validation set is "
+                f"({f'n = {len(low)} seeds, paired' if paired else f'n = {len(low)} and {len(high)} seeds'}), so there is no spread to judge it by: the validation set is "
                 "likely too small to tell the runs apart; use more validation samples")
     diff, lo, hi = paired_difference(low, high) if paired else difference(low, high)
     excludes = lo > 0 or hi < 0
@@ -338,12 +396,12 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
         pairs = pairs_by_seed(cells[low], cells[high], {d: row["val_set"] for d, row in row_of.items()})
         if pairs is None:
             return answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
-        return answer(question, low, high, [row_of[str(a)]["val_accuracy"] for a, _ in pairs], [row_of[str(b)]["val_accuracy"] for _, b in pairs], paired=True)
+        return answer(question, low, high, [row_of[str(a)]["_val_accuracy"] for a, _ in pairs], [row_of[str(b)]["_val_accuracy"] for _, b in pairs], paired=True)
 
     for cell, run_dirs in cells.items():
         runs = [row_of[str(d)] for d in run_dirs]  # (read once, by compare)
-        acc = [r["val_accuracy"] for r in runs]
-        f1 = [r["val_macro_f1"] for r in runs]
+        acc = [r["_val_accuracy"] for r in runs]  # unrounded: the table's 4 decimals are for reading
+        f1 = [r["_val_macro_f1"] for r in runs]
         m, s, lo, hi = mean_ci(acc)
         lo, hi = max(0.0, lo), min(1.0, hi)  # an accuracy's interval stays within [0, 1]
         fm, fs, _, _ = mean_ci(f1)
@@ -382,7 +440,8 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(md_cell(r[c]) for c in cols) + " |" for r in rows]
-    md += ["", "## Answers (computed from the table)", ""] + [f"* {a}" for a in answers]
+    md += ["", "## Answers (computed from the table)", ""] + ([f"* {a}" for a in answers] or [
+        "No question to answer: the study has one config and one epoch budget; list two configs (simpler first) or two epoch budgets to compare them."])
     if len(answers) > 1:  # each interval is 95% on its own
         md += ["", f"Each of these {len(answers)} intervals is 95% on its own: where there is no difference, each has a 1-in-20 chance of "
                    "excluding zero, so read a single \"yes\" among several with that in mind."]

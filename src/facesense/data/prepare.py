@@ -59,20 +59,8 @@ def prepare_data(cfg, progress=None) -> PreparedData:
         from .gender_age import prepare_gender_age
 
         return prepare_gender_age(cfg)
-    samples = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
-    check_map_keys(cfg.label_map, samples.labels, samples.source)
-    if cfg.task == "custom" and not cfg.classes:  # the data's own labels are the classes: two spellings of one would silently be one class
-        mapped = {normalise(key) for key in cfg.label_map or {}}  # the map renames or drops every spelling of its keys (check_map_keys says so)
-        warn_of_folds(cfg.data, fold_spellings(sorted(x for x in set(samples.labels) if normalise(x) not in mapped))[1], "trained as")
-    classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))
-    # a custom task's own classes list: the fix is there (the advice to use task: custom would send it in a circle)
-    own_classes = "`label_map: {old: new}` in the config, or the config's `classes` list" if cfg.task == "custom" and cfg.classes else None
-    targets, keep = map_labels(samples, classes, cfg.label_map, map_option=own_classes)
-    dropped = int((~keep).sum())
-    samples = samples.subset(np.flatnonzero(keep))
-    targets = targets[keep]
+    samples, classes, targets, parts, dropped = planned_splits(cfg, read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad))
     spec = input_spec(cfg)
-    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify, cfg.split_rule)
     t0 = time.perf_counter()
     splits: dict[str, ArrayDataset] = {}
     rows: list[tuple[str, str, str]] = []
@@ -84,14 +72,44 @@ def prepare_data(cfg, progress=None) -> PreparedData:
         ids = [part.ids[i] for i in kept]
         splits[name] = ArrayDataset(torch.from_numpy(images), torch.from_numpy(y), ids)
         rows += [(i, classes[t], name) for i, t in zip(ids, y)]
-    present = set(splits["train"].targets.tolist())
+    _check_training_classes(cfg, classes, set(splits["train"].targets.tolist()), samples.skipped)
+    return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
+
+
+def planned_splits(cfg, samples: Samples) -> tuple[Samples, list[str], np.ndarray, dict[str, np.ndarray], int]:
+    """The rows a run of `cfg` trains, validates and tests on, from the labels alone (no image
+    decoded): (the samples its label_map keeps, its classes, their targets, the split's indices
+    into them, how many rows the map dropped)."""
+    check_map_keys(cfg.label_map, samples.labels, samples.source)
+    if cfg.task == "custom" and not cfg.classes:  # the data's own labels are the classes: two spellings of one would silently be one class
+        mapped = {normalise(key) for key in cfg.label_map or {}}  # the map renames or drops every spelling of its keys (check_map_keys says so)
+        warn_of_folds(cfg.data, fold_spellings(sorted(x for x in set(samples.labels) if normalise(x) not in mapped))[1], "trained as")
+    classes = list(cfg.classes) if cfg.classes else list(task_classes(cfg.task, mapped_labels(set(samples.labels), cfg.label_map)))
+    # a custom task's own classes list: the fix is there (the advice to use task: custom would send it in a circle)
+    own_classes = "`label_map: {old: new}` in the config, or the config's `classes` list" if cfg.task == "custom" and cfg.classes else None
+    targets, keep = map_labels(samples, classes, cfg.label_map, map_option=own_classes)
+    samples = samples.subset(np.flatnonzero(keep))
+    targets = targets[keep]
+    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify, cfg.split_rule)
+    return samples, classes, targets, parts, int((~keep).sum())
+
+
+def check_planned_data(cfg, classes: list[str], targets: np.ndarray, parts: dict[str, np.ndarray]) -> None:
+    """What prepare_data would refuse about a planned split's classes (planned_splits), found
+    from the labels alone: a study says it before any of its runs trains (unreadable images,
+    which only a decode finds, are left to the run)."""
+    _check_training_classes(cfg, classes, set(targets[parts["train"]].tolist()), [])
+
+
+def _check_training_classes(cfg, classes: list[str], present: set[int], skipped: list) -> None:
+    """The training split must hold at least two classes, and every class the run predicts."""
     missing = [c for i, c in enumerate(classes) if i not in present]
     if not present:
-        raise DataError(f"{cfg.data}: the training split has no samples (skipped as unreadable: {len(samples.skipped)}); check the data and the split settings")
+        raise DataError(f"{cfg.data}: the training split has no samples (skipped as unreadable: {len(skipped)}); check the data and the split settings")
     # a class can be empty because skip_bad skipped every image of it: say so, with an example
-    skipped = f" ({len(samples.skipped)} image(s) were skipped as unreadable, e.g. {samples.skipped[0][0]})" if samples.skipped else ""
+    unread = f" ({len(skipped)} image(s) were skipped as unreadable, e.g. {skipped[0][0]})" if skipped else ""
     if len(present) < 2:
-        raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two{skipped}")
+        raise DataError(f"{cfg.data}: the training split has only class {[classes[i] for i in sorted(present)]}; need at least two{unread}")
     if missing:
         # the way that works for this task: a fixed task's classes cannot be narrowed in place
         if cfg.task != "custom":
@@ -100,8 +118,7 @@ def prepare_data(cfg, progress=None) -> PreparedData:
             narrow = f"remove them from `classes` (and drop their rows with label_map: {{{', '.join(f'{c}: null' for c in missing)}}})"
         else:
             narrow = f"drop them with label_map: {{{', '.join(f'{c}: null' for c in missing)}}}"
-        raise DataError(f"{cfg.data}: classes {missing} have no training samples{skipped}; add data, or {narrow}")
-    return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
+        raise DataError(f"{cfg.data}: classes {missing} have no training samples{unread}; add data, or {narrow}")
 
 
 def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = None) -> str:

@@ -56,6 +56,8 @@ def run_row(root: Path) -> dict:
         "val_loss": round(m["loss"], 4),
         "val_accuracy": round(m["accuracy"], 4),
         "val_macro_f1": round(m["macro_f1"], 4),
+        "_val_accuracy": m["accuracy"],  # unrounded, for a study's means and intervals
+        "_val_macro_f1": m["macro_f1"],
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
@@ -122,6 +124,16 @@ def _same_samples(a: dict, b: dict) -> bool:
     return a["_val_pixels"] == b["_val_pixels"]
 
 
+def set_label(index: int) -> str:
+    """A, B, ... Z, AA, AB, ... as spreadsheets name columns (past Z, chr() gave '[' and '\\')."""
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
+
+
 def validation_sets(rows: list[dict]) -> str | None:
     """Labels each row's validation samples (val_set A, B, ...: the same letter, the same
     samples); -> a note when the runs were validated on different samples (another seed or
@@ -137,7 +149,7 @@ def validation_sets(rows: list[dict]) -> str | None:
             found = len(sets) - 1
         else:
             sets[found].append(row)
-        row["val_set"] = chr(ord("A") + found)
+        row["val_set"] = set_label(found)
     keys = [members[0] for members in sets]
     if len(keys) < 2:
         return None
@@ -181,7 +193,7 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
         if named.count(row["run"]) > 1:
             row["run"] = str(root)
     for row in rows[1:] if same_classes else []:
-        if row["_classes"] != rows[0]["_classes"]:
+        if set(row["_classes"] or ()) != set(rows[0]["_classes"] or ()):  # the same classes in another order score alike
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     note = validation_sets(rows)
     buf = io.StringIO()
@@ -203,7 +215,12 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
 COMPARE_FILES = ("compare.csv", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png")
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def _plots(rows: list[dict], out: Path) -> list[str]:
+    from matplotlib.ticker import MaxNLocator
+
     names = []
     for x_key, label, name in (("parameters", "parameters", "accuracy_vs_parameters.png"), ("epochs_run", "epochs run", "accuracy_vs_epochs.png")):
         fig = _figure((6, 4))
@@ -217,14 +234,16 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
         names.append(_save(fig, out / name).name)
-    fig = _figure((7, 4))
+    fig = _figure((8, 4))
     ax = fig.add_subplot()
-    for r in rows:
+    for i, r in enumerate(rows):
         if r["_history"].is_file():
             h = read_history(r["_history"])
-            ax.plot(h["epoch"], h["val_accuracy"], marker="o", markersize=3, label=r["run"])  # a one-epoch run is a point
+            # past the 10 colours of the cycle, runs differ by line style too (two runs shared a colour)
+            ax.plot(h["epoch"], h["val_accuracy"], marker="o", markersize=3, label=r["run"], color=f"C{i % 10}", linestyle=LINE_STYLES[i // 10 % len(LINE_STYLES)])
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
-    ax.legend(fontsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the curves, not over them
     names.append(_save(fig, out / "learning_curves.png").name)
     return names
