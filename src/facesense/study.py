@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 
@@ -248,6 +248,9 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
     for run, config, epochs, seed in kept if any_pending else ():  # kept beside runs still to train, they must have trained on the data those will
         cfg = cell_config(study, config, epochs, seed, base)
+        saved = run / "config.yaml"
+        if saved.is_file():  # its draw by its own hold-out rule (an older version's may differ, see _check_kept_run)
+            cfg = replace(cfg, split_rule=config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}).split_rule)
         if cfg.data and Path(cfg.data).exists():
             _check_kept_run_data(run, cfg, plans)
 
