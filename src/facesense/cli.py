@@ -594,7 +594,7 @@ def _serve(args) -> None:
     limits = ServeLimits(
         max_megapixels=args.max_megapixels, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
         max_video_seconds=args.max_video_seconds, workers=args.workers, queue=args.queue, request_timeout_s=args.timeout,
-        max_connections=args.max_connections, max_live=args.max_live,
+        max_connections=args.max_connections, max_live=args.max_live, video_jobs_waiting=args.video_queue,
     )
     # `--token "$TOKEN"` or `-e FACESENSE_TOKEN=$TOKEN` with the variable unset: not "no token"
     if args.token is not None and not args.token.strip():
@@ -902,6 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-video-seconds", type=_number(float, 0, strict=True), default=600.0, help="longest video accepted (default 600 s)")
     sv.add_argument("--workers", type=_number(int, 1), default=2, help="analyses running at once (default 2)")
     sv.add_argument("--queue", type=_number(int, 0), default=8, help="analyses waiting beyond those; more get 503 + Retry-After (default 8)")
+    sv.add_argument("--video-queue", type=_number(int, 0), default=2, help="video jobs waiting behind the one being annotated (one at a time); more get 503 + Retry-After (default 2)")
     sv.add_argument("--timeout", type=_number(float, 0, strict=True), default=30.0, help="seconds a request may take, upload included (default 30)")
     sv.add_argument("--max-connections", type=_number(int, 1), default=100, help="open connections at once (default 100)")
     sv.add_argument("--max-live", type=_number(int, 1), default=16, help="camera connections at once (default 16)")

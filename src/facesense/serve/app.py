@@ -67,6 +67,23 @@ class Refused(Exception):
 
 
 
+def _check_range(request: Request, path: Path) -> None:
+    """A Range the file cannot answer, refused in the API's own JSON (the file response would
+    answer a bare text 400 or an empty 416); a good one is left to the file response."""
+    from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+
+    asked = request.headers.get("range")
+    if asked is None or request.method not in ("GET", "HEAD") or request.headers.get("if-range") is not None:
+        return
+    size = path.stat().st_size
+    try:
+        FileResponse._parse_range_header(asked, size)
+    except MalformedRangeHeader:
+        raise Refused(400, f"Range {asked!r} is not one this server reads: ask for bytes=START-END (or bytes=START-), or leave Range out for the whole file") from None
+    except RangeNotSatisfiable:
+        raise Refused(416, f"Range {asked!r} starts past the file's end ({size} bytes)", {"Content-Range": f"bytes */{size}"}) from None
+
+
 def _busy() -> Refused:
     return Refused(503, f"the server is busy; try again in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -161,12 +178,22 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
             else:
                 chunks.append(chunk)
 
+    reading = asyncio.ensure_future(asyncio.wait_for(read(), timeout))  # (asyncio.timeout() would need Python 3.11)
+    stopping = getattr(request.app.state, "stopping", None)  # set as the server begins to stop
+    stop = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
     try:
-        await asyncio.wait_for(read(), timeout)  # (asyncio.timeout() would need Python 3.11)
+        await asyncio.wait([reading, *([stop] if stop else [])], return_when=asyncio.FIRST_COMPLETED)
+        if not reading.done():  # answered now, not cut off with a bare 500 when the server's grace period ends
+            raise Refused(503, "the server is stopping; send the file again once it is back")
+        reading.result()
     except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11, a class of its own before
         raise Refused(408, f"the upload took longer than {timeout:g} s") from None
     except ClientDisconnect:
         raise Refused(400, "the upload was cut short") from None
+    finally:
+        for task in (reading, stop):
+            if task is not None and not task.done():
+                task.cancel()
     if size == 0:
         raise Refused(400, "send the file's bytes as the request body")
     return b"".join(chunks)
@@ -184,6 +211,10 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         remove_abandoned_roots(Path(tempfile.gettempdir()))
         root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{host_name()}.{os.getpid()}-"))
         state["root"] = root
+        # uploads still arriving when the server is told to stop are answered at once (serve.server sets it)
+        app.state.stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        app.state.begin_stopping = lambda: loop.call_soon_threadsafe(app.state.stopping.set)
         state["store"] = FileStore(root, limits.keep_downloads)
         state["videos"] = VideoJobs(analyzer, state["store"], limits.video_jobs_waiting)
         try:
@@ -361,11 +392,12 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
 
     @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", response_class=FileResponse,
           responses={200: {"description": "the file", "content": {t: {} for t in ("video/mp4", "text/csv", "image/png", "application/json")}}, **errors(404)})
-    async def download(item: str, name: str):
+    async def download(item: str, name: str, request: Request):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)
         if path is None:
             raise Refused(404, "no such file (downloads are kept only for a while)")
+        _check_range(request, path)
         return FileResponse(path, content_disposition_type="inline", filename=name)
 
     @app.websocket("/ws/live")

@@ -60,6 +60,8 @@ class FileStore:
     def _evict(self) -> None:
         with self._lock:
             done = [item for item in self._folders if item not in self._busy]  # oldest first
+            # a failed video job's folder holds no file: it goes before anyone's results do
+            done.sort(key=lambda item: any(self._folders[item].iterdir()) if self._folders[item].is_dir() else False)
             old = [self._folders.pop(item) for item in done[: max(0, len(done) - self.keep)]]
         for folder in old:
             shutil.rmtree(folder, ignore_errors=True)
@@ -248,6 +250,7 @@ class VideoJobs:
         self.jobs: dict[str, VideoJob] = {}
         self._uploading = 0  # places taken by uploads not yet submitted
         self._closing = threading.Event()  # the server is stopping: a running job ends quietly
+        self._last_rate: float | None = None  # frames a second of the last job done
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facesense-video")
         self._lock = threading.Lock()
 
@@ -287,11 +290,16 @@ class VideoJobs:
         """Roughly how long until a place in the queue frees: the running job's frames left at
         the rate it has run so far (30 s when that is not known yet)."""
         with self._lock:
-            running = [j for j in self.jobs.values() if j.state == "running" and j.frames_done]
+            running = [j for j in self.jobs.values() if j.state == "running"]
         if not running:
             return 30.0
         job = running[0]
-        rate = job.frames_done / max(time.time() - (job.running_since or job.started), 1e-3)
+        if job.frames_done:
+            rate = job.frames_done / max(time.time() - (job.running_since or job.started), 1e-3)
+        elif self._last_rate:  # just started: at the pace of the last job done (a 72-frame clip said 30 s)
+            rate = self._last_rate
+        else:
+            return 30.0
         return max(1.0, (job.frames_total - job.frames_done) / rate)
 
     def cancel(self, job_id: str) -> str | None:
@@ -302,9 +310,9 @@ class VideoJobs:
             if job is None or (job.state == "done" and not self.store.has(job_id)):  # its files made room already: as get() says
                 return None
             job.cancel.set()
-            if job.state == "queued":  # its place frees at once; the worker skips it
+            if job.state in ("queued", "running"):  # a queued one's worker skips it, a running one stops at its next frame; its status says so at once
                 job.state = "cancelled"
-            if job.state in ("running", "cancelled"):
+            if job.state == "cancelled":
                 return "cancelled"
             del self.jobs[job_id]
         self.store.drop(job_id)
@@ -372,10 +380,12 @@ class VideoJobs:
             }
             with self._lock:  # a DELETE answered "cancelled" while the outputs were being finished wins
                 job.state = "cancelled" if job.cancel.is_set() else "done"
+                self._last_rate = job.frames_done / max(time.time() - job.running_since, 1e-3)
                 if job.state == "cancelled":
                     job.files = {}
         except OutputError as exc:  # the server's own disk: the operator's business, and its paths stay off the page
-            log.error("video job %s: %s", job.id, exc)
+            if not self._closing.is_set():  # while stopping, its folder is removed under it: no disk problem to report
+                log.error("video job %s: %s", job.id, exc)
             job.state, job.error = "failed", "the server could not write the results; try again later"
         except FacesenseError as exc:
             job.state, job.error = ("cancelled", None) if job.cancel.is_set() else ("failed", str(exc))

@@ -40,7 +40,7 @@ class ServeLimits:
             if getattr(self, name) < 1:
                 raise FacesenseError(f"{name.replace('_', '-')}={getattr(self, name)}: must be >= 1")
         if self.queue < 0 or self.video_jobs_waiting < 0:
-            raise FacesenseError("queue and video-jobs-waiting must be >= 0")
+            raise FacesenseError("queue and video_jobs_waiting (--queue, --video-queue) must be >= 0")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -229,8 +229,15 @@ def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = No
         claim_url_file(url_file, local)
     print(f"facesense page on {local}"
           + (f" (other devices: {_url(scheme, other, port)})" if other else "") + "  (API docs at /docs; Ctrl-C stops)", flush=True)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            begin = getattr(app.state, "begin_stopping", None)  # (the app's lifespan made it)
+            if begin is not None:
+                begin()
+            super().handle_exit(sig, frame)
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        Server(config).run(sockets=[sock])
     finally:
         sock.close()
         if url_file is not None:
