@@ -161,7 +161,7 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
     ({"s.yaml": "configs: [c.yaml, t.yaml]\nseeds: [0, 1, 2]\n", "t.yaml": "task: custom\nmodel: resnet_fer_smal\n"}, "t.yaml: unknown model 'resnet_fer_smal'"),  # after c.yaml's three runs
     # what the run's data preparation refuses was found after the earlier cells' runs had trained (found by a bug hunt)
-    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.01\n"}, "v.yaml: "),
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.01\n"}, "v.yaml: val_size=0.01 holds out 1 of 48 samples"),
     ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nstratify: [age]\n"}, "no column 'age' to stratify by"),
     ({"s.yaml": "configs: [c.yaml]\nseeds: [0, 1, 2]\noverrides: {task: expression}\n"}, "have no training samples"),
 ])
@@ -291,6 +291,33 @@ def test_a_kept_run_must_have_trained_on_the_data_the_new_runs_will(tmp_path, fo
     assert not (out / "runs" / "small-s3").exists()
     study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2]\noverrides: {{data: {data}}}\n")
     assert main(["study", str(study), "--out", str(out), "--resume"]) == 0  # nothing to train: the kept runs' figures stand as they are
+
+
+def test_a_kept_skip_bad_run_is_refused_when_its_fixed_split_grew(tmp_path, capsys):
+    """With skip_bad, any kept run missing rows passed as 'those were unreadable': on data with
+    its own split, images added since were taken for unreadable ones (found by review)."""
+    import shutil
+
+    from conftest import write_class_folders
+
+    data = tmp_path / "data"
+    for split, n in (("train", 12), ("val", 6)):
+        write_class_folders(data / split, ["angry", "happy", "sad"], n, seed=len(split))
+    (data / "train" / "sad" / "broken.png").write_bytes(b"not a png")  # unreadable from the start: its run skipped it
+    (tmp_path / "small.yaml").write_text("task: custom\nmodel: resnet_fer_small\nbatch_size: 16\nepochs: 1\nskip_bad: true\n")
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2]\noverrides: {{data: {data}}}\n")
+    out = tmp_path / "st"
+    assert main(["study", str(study), "--out", str(out)]) == 0
+    study.write_text(f"name: grow\nconfigs: [small.yaml]\nseeds: [0, 1, 2, 3]\noverrides: {{data: {data}}}\n")
+    shutil.rmtree(out / "runs" / "small-s2")  # (a run to train again: the kept ones are checked)
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 0  # only the unreadable image is missing from the kept runs
+    more = write_class_folders(tmp_path / "more", ["angry", "happy", "sad"], 2, seed=9)
+    for image in more.rglob("*.png"):
+        shutil.copy(image, data / "train" / image.parent.name / f"new_{image.name}")
+    shutil.rmtree(out / "runs" / "small-s3")
+    assert main(["study", str(study), "--out", str(out), "--resume"]) == 2
+    assert "small-s0: trained on other samples or another split than the data gives now (" in capsys.readouterr().err
 
 
 def test_study_figures_come_from_unrounded_accuracies_and_a_lone_cell_says_there_is_no_question(tmp_path, monkeypatch):

@@ -142,7 +142,7 @@ class _DataPlans:
 
     def __init__(self):
         self.datasets: dict[tuple, object] = {}
-        self.plans: dict[str, set[tuple[str, str, str]]] = {}
+        self.plans: dict[str, tuple] = {}
 
     def dataset(self, cfg: Config):
         from .data.sources import read_dataset
@@ -156,6 +156,10 @@ class _DataPlans:
         """(id, label, split) of every row a run of `cfg` trains, validates and tests on; what
         its data preparation would refuse (a val_size too small for the classes, a stratify
         column the data lacks, a class with no training samples) is raised here."""
+        return self.plan(cfg)[1]
+
+    def plan(self, cfg: Config):
+        """-> (the samples the plan keeps, the set of rows() of `cfg`)."""
         from .data.prepare import check_planned_data, planned_splits
         from .data.split import SPLIT_KEYS
 
@@ -163,7 +167,7 @@ class _DataPlans:
         if plan not in self.plans:
             samples, classes, targets, parts, _ = planned_splits(cfg, self.dataset(cfg))
             check_planned_data(cfg, classes, targets, parts)
-            self.plans[plan] = {(samples.ids[i], classes[targets[i]], name) for name, idx in parts.items() for i in idx}
+            self.plans[plan] = (samples, {(samples.ids[i], classes[targets[i]], name) for name, idx in parts.items() for i in idx})
         return self.plans[plan]
 
 
@@ -265,11 +269,23 @@ def _check_kept_run_data(run_dir: Path, cfg: Config, plans: _DataPlans) -> None:
         return
     with open(manifest, newline="", encoding="utf-8") as f:
         kept = {(r["id"], r["label"], r["split"]) for r in csv.DictReader(f)}
-    now = plans.rows(cfg)
-    # a run that skipped unreadable images recorded only those it read
-    if kept != now and not (cfg.skip_bad and kept < now):
+    try:
+        samples, now = plans.plan(cfg)
+    except FacesenseError as exc:
+        raise type(exc)(f"{run_dir}: {exc}") from None
+    # a run that skipped unreadable images recorded only those it read: the rows it lacks must still be unreadable
+    if kept != now and not (cfg.skip_bad and kept < now and not _readable(samples, {row[0] for row in now - kept}, cfg)):
         raise ConfigError(f"{run_dir}: trained on other samples or another split than the data gives now ({len(kept ^ now)} row(s) differ from its {manifest.name}), "
                           "so the study would compare runs of two versions of the dataset; use a new --out for the changed data, or remove the runs made before it changed")
+
+
+def _readable(samples, ids: set[str], cfg: Config) -> bool:
+    """Whether any of these samples' images decodes now."""
+    from .data.images import decode
+    from .data.prepare import input_spec
+
+    _, read = decode(samples.subset([i for i, sample_id in enumerate(samples.ids) if sample_id in ids]), input_spec(cfg), skip_bad=True)
+    return len(read) > 0
 
 
 # settings of the machine, not of the experiment, and split_rule, the hold-out rule of the

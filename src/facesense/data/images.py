@@ -98,7 +98,7 @@ def images_under(folder: Path) -> list[Path]:
 
 def photo_folder_leftovers(folder: Path) -> str | None:
     """What a photo folder holds that is not read as photos, for a sentence ("2 photo(s) in
-    formats ..."): photos in formats Pillow does not read, videos, and links to photos that are
+    formats ..."): photos in formats Pillow does not read, videos, and links to photos or videos that are
     not there; None when there is none."""
     from collections import Counter
 
@@ -107,12 +107,13 @@ def photo_folder_leftovers(folder: Path) -> str | None:
     for p in files_under(folder):
         suffix = p.suffix.lower()
         if not hidden(p, folder):
-            if suffix in UNREAD_PHOTO_SUFFIXES:
+            if p.is_symlink() and not p.exists():  # a link whose photo or video was moved or deleted
+                if suffix in IMAGE_SUFFIXES | UNREAD_PHOTO_SUFFIXES | VIDEO_FILE_SUFFIXES:
+                    broken.append(p)
+            elif suffix in UNREAD_PHOTO_SUFFIXES:
                 photos[suffix] += 1
             elif is_video_file(p):
                 videos[suffix] += 1
-            elif suffix in IMAGE_SUFFIXES and not p.is_file():  # a link whose photo was moved or deleted
-                broken.append(p)
 
     def listed(counts: Counter) -> str:
         return ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items()))
@@ -124,7 +125,7 @@ def photo_folder_leftovers(folder: Path) -> str | None:
         parts.append(f"{sum(videos.values())} video(s) ({listed(videos)}; give each to `facesense live --source VIDEO`)")
     if broken:
         names = ", ".join(str(p.relative_to(folder)) for p in sorted(broken)[:3]) + (", ..." if len(broken) > 3 else "")
-        parts.append(f"{len(broken)} link(s) to photos that are not there ({names}; link them again or remove them)")
+        parts.append(f"{len(broken)} link(s) to files that are not there ({names}; link them again or remove them)")
     return " and ".join(parts) if parts else None
 
 

@@ -234,7 +234,9 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
         names.append(_save(fig, out / name).name)
-    fig = _figure((8, 4))
+    # the legend beside the curves: columns of at most 20 runs, the figure as tall as the tallest
+    columns = -(-len(rows) // 20)
+    fig = _figure((7 + 2 * columns, max(4.0, 1.0 + 0.17 * -(-len(rows) // columns))))
     ax = fig.add_subplot()
     for i, r in enumerate(rows):
         if r["_history"].is_file():
@@ -244,6 +246,6 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the curves, not over them
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, ncol=columns)  # beside the curves, not over them
     names.append(_save(fig, out / "learning_curves.png").name)
     return names

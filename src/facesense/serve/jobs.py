@@ -59,10 +59,14 @@ class FileStore:
 
     def _evict(self) -> None:
         with self._lock:
-            done = [item for item in self._folders if item not in self._busy]  # oldest first
-            # a failed video job's folder holds no file: it goes before anyone's results do
-            done.sort(key=lambda item: any(self._folders[item].iterdir()) if self._folders[item].is_dir() else False)
-            old = [self._folders.pop(item) for item in done[: max(0, len(done) - self.keep)]]
+            done = [(item, self._folders[item]) for item in self._folders if item not in self._busy]  # oldest first
+        # a failed video job's folder holds no file: such folders are kept (their jobs' status with
+        # them) apart from the results, so that failed jobs never push anyone's results out
+        empty = [item for item, folder in done if not _holds_files(folder)]
+        full = [item for item, _ in done if item not in empty]
+        with self._lock:
+            old = [self._folders.pop(item) for group in (empty, full) for item in group[: max(0, len(group) - self.keep)]
+                   if item in self._folders and item not in self._busy]
         for folder in old:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -85,6 +89,13 @@ class FileStore:
             return None
         path = folder / name
         return path if path.is_file() else None
+
+
+def _holds_files(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except OSError:  # gone already
+        return False
 
 
 def url(item: str, name: str) -> str:
@@ -161,6 +172,13 @@ class VideoJob:
     started: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)  # DELETE: stop at the next frame
     running_since: float | None = None  # when the worker took it up (the queue's wait is not its processing)
+    ended: bool = False  # its worker is done with it
+
+    @property
+    def holds_place(self) -> bool:
+        """Queued, or taken up and not ended yet: a job cancelled mid-video holds its place until
+        its worker has stopped (its status says cancelled at once)."""
+        return not self.ended and (self.state == "queued" or self.running_since is not None)
 
     def status(self) -> dict:
         progress = self.frames_done / self.frames_total if self.frames_total else 0.0
@@ -259,7 +277,7 @@ class VideoJobs:
         Taken before the upload, so parallel uploads cannot all pass a check made before any
         of them became a job; give it back with `unreserve` if the upload is refused."""
         with self._lock:
-            active = sum(j.state in ("queued", "running") for j in self.jobs.values())
+            active = sum(j.holds_place for j in self.jobs.values())
             if active + self._uploading > self.waiting:
                 return False
             self._uploading += 1
@@ -290,10 +308,12 @@ class VideoJobs:
         """Roughly how long until a place in the queue frees: the running job's frames left at
         the rate it has run so far (30 s when that is not known yet)."""
         with self._lock:
-            running = [j for j in self.jobs.values() if j.state == "running"]
+            running = [j for j in self.jobs.values() if j.running_since is not None and not j.ended]
         if not running:
             return 30.0
         job = running[0]
+        if job.state == "cancelled":  # it stops at its next frame
+            return 1.0
         if job.frames_done:
             rate = job.frames_done / max(time.time() - (job.running_since or job.started), 1e-3)
         elif self._last_rate:  # just started: at the pace of the last job done (a 72-frame clip said 30 s)
@@ -329,6 +349,7 @@ class VideoJobs:
                 job.upload.unlink(missing_ok=True)
                 self.store.finished(job.id)
                 self.store.drop(job.id)
+                job.ended = True
                 return
             job.state, job.running_since = "running", time.time()
         models = self.analyzer.models
@@ -405,6 +426,7 @@ class VideoJobs:
             self.store.finished(job.id)
             if job.state == "cancelled":  # nothing of it is kept
                 self.store.drop(job.id)
+            job.ended = True
 
     def close(self) -> None:
         self._closing.set()
