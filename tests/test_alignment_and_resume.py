@@ -95,6 +95,17 @@ def test_bad_transfer_inputs(tmp_path, folders3):
         train(small_config(folders3, tmp_path, init_from=str(tmp_path / "none.pt")), progress=False)
     with pytest.raises(FacesenseError, match="top-level names"):
         train(small_config(folders3, tmp_path, freeze=["backbone"]), progress=False)
+    # layers are named part by part: _blocks.1 froze _blocks.10-15 too, and a typo 'ste' froze stem (found by a bug hunt)
+    from facesense.train.init import frozen_by
+
+    assert frozen_by("features.1.weight", ["features.1"]) and not frozen_by("features.10.weight", ["features.1"])
+    assert frozen_by("features.1.0.weight", ["features.1."]) and not frozen_by("stem.0.weight", ["ste"])
+    with pytest.raises(FacesenseError, match=r"no layer is named \['ste'\]"):
+        train(small_config(folders3, tmp_path, freeze=["ste"]), progress=False)
+    # without init_from a frozen layer keeps its random start for the whole run (found by a bug hunt)
+    with pytest.raises(FacesenseError, match=r"freeze=\['head'\] without init_from: those layers would stay at their random starting values"):
+        train(small_config(folders3, tmp_path / "nofrom", freeze=["head"]), progress=False)
+    assert not (tmp_path / "nofrom").exists()
     # a 3-channel checkpoint's first layer cannot load into a 1-channel model: frozen, it stayed random (found by a bug hunt)
     colour = train(small_config(folders3, tmp_path / "rgb", epochs=1, channels=3), progress=False)
     with pytest.raises(FacesenseError, match=r"freeze=\['stem'\]: stem.0.weight would stay frozen at random values"):
@@ -275,8 +286,16 @@ def test_keep_last_reports_the_last_epochs_value(tmp_path, folders3):
 
     run = train(small_config(folders3, tmp_path, keep="last", lr=0.05), progress=False)
     summary = json.loads(run.summary.read_text())
-    assert summary["best_epoch"] == 3
+    assert summary["best_epoch"] == 3 and summary["kept"] == "last"  # it read as picked by the monitor (found by a bug hunt)
     assert summary["best_val_loss"] == pytest.approx(history(run)[-1]["val_loss"])
+
+
+def test_keep_last_is_said_as_the_last_epoch_not_the_best(tmp_path, folders3, caplog):
+    """keep=last printed "best epoch 3 (by val_loss)" for the last epoch (found by a bug hunt)."""
+    from facesense.cli import main
+
+    assert main(["train", f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=2", "batch_size=8", "keep=last", f"runs_dir={tmp_path}"]) == 0
+    assert "last epoch 2 kept (keep=last): val accuracy" in caplog.text and "best epoch" not in caplog.text
 
 
 def test_keep_last_with_weight_averaging_reports_what_best_pt_holds(tmp_path, folders3):

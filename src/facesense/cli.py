@@ -232,7 +232,8 @@ def _train(args) -> None:
                 # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
                 monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
                 scores = "; ".join(f"{split} accuracy {s[split]['accuracy']:.4f}, macro-F1 {s[split]['macro_f1']:.4f} ({s[split]['n']} samples)" for split in ("val", "test") if split in s)
-                log.info("best epoch %s (by %s): %s, %.1fs of training", s["best_epoch"], monitor, scores, s["train_seconds"])
+                picked = f"best epoch {s['best_epoch']} (by {monitor})" if s.get("kept", "best") == "best" else f"last epoch {s['best_epoch']} kept ({'keep=last' if 'val' in s else 'no validation split'})"
+                log.info("%s: %s, %.1fs of training", picked, scores, s["train_seconds"])
         print(run.root.absolute())  # as a new run prints it, whether resumed by a relative path or not
 
 

@@ -123,7 +123,7 @@ class Config:
     reduce_lr_patience: int | None = None  # None: off
     reduce_lr_factor: float = 0.5
     reduce_lr_min_delta: float = 1e-4  # improvement threshold: absolute for keras, relative to the best for torch (each library's default)
-    reduce_lr_cooldown: int = 0  # epochs after a reduction before epochs without improvement count again
+    reduce_lr_cooldown: int = 0  # epochs after a reduction before epochs without improvement count again (Keras's count: the last of them counts)
     plateau_policy: str = "keras"  # keras: reduce after `reduce_lr_patience` epochs without improvement | torch: PyTorch's ReduceLROnPlateau (after patience + 1)
     min_lr: float = 1e-6
     # speed
@@ -215,10 +215,11 @@ class Config:
             raise ConfigError("reduce_lr_min_delta, reduce_lr_cooldown and min_lr must be >= 0")
         if self.lr_schedule == "plateau" and self.reduce_lr_patience is None:
             raise ConfigError("lr_schedule=plateau needs reduce_lr_patience (epochs without improvement)")
-        if self.teacher is not None and not 0 < self.distill_weight <= 1:
+        if not 0 < self.distill_weight <= 1:
             raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
-        if self.teacher is not None and self.distill_temperature <= 0:
+        if self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        self._warn_of_idle_options()
         if any(not 0.5 <= z <= 2 for z in self.test_time_zoom):
             raise ConfigError(f"test_time_zoom factors must be in [0.5, 2] (1.1: zoom in 10%), got {self.test_time_zoom}")
         if self.swa_start is not None and not 1 <= self.swa_start <= self.epochs:
@@ -250,6 +251,21 @@ class Config:
         if not self.name:
             self.name = self.model
         return self
+
+    def _warn_of_idle_options(self) -> None:
+        """Options set away from their defaults that take effect only with another: said, not
+        refused (a run saved with them must still resume)."""
+        defaults = Config()
+        idle = []
+        if self.teacher is None:
+            idle += [f"{k}={getattr(self, k)}" for k in ("distill_weight", "distill_temperature", "teacher_mode", "distill_flip") if getattr(self, k) != getattr(defaults, k)]
+        if idle:
+            log.warning("%s: no effect without teacher (distillation settings)", ", ".join(idle))
+        if self.soft_labels is None and self.soft_label_weight != defaults.soft_label_weight:
+            log.warning("soft_label_weight=%s: no effect without soft_labels (a vote table)", self.soft_label_weight)
+        grey = [f"augment.{k}={getattr(self.augment, k)}" for k in ("saturation", "grayscale") if getattr(self.augment, k) and self.channels == 1]
+        if grey:
+            log.warning("%s: no effect on grey input (channels 1): it changes colour", ", ".join(grey))
 
     def _check_ranges(self) -> None:
         """Bounds of the numbers the optimiser, the loss and the augmentation take; out of them

@@ -90,7 +90,10 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
     if cfg.freeze:
         from .train.init import freeze
 
-        freeze(model, cfg.freeze, quiet=True)
+        freeze(model, cfg.freeze, quiet=True)  # names that match no layer, or every layer, first
+        if not cfg.init_from:  # frozen where they start: random values for the whole run
+            raise ConfigError(f"freeze={cfg.freeze} without init_from: those layers would stay at their random starting values; "
+                              "give init_from (weights to start from, e.g. a run's best.pt), or leave freeze out")
     pick_device(cfg.device)
     if cfg.init_from and not resuming:
         load_backbone(model, cfg.init_from, quiet=True)  # readable, and some tensor matches by name and shape
@@ -194,6 +197,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         "epochs_run": result.epochs_run,
         "epochs_max": cfg.epochs,
         "stopped_early": result.stopped_early,
+        # the epoch kept (best.pt): the best by the monitor, or the last (keep=last, or nothing to validate on)
+        "kept": "last" if cfg.keep == "last" or not len(data.splits["val"]) else "best",
         "best_epoch": result.best_epoch,
         "best_" + trainer.monitor: result.best_value,
         "train_seconds": round(result.train_seconds, 2),

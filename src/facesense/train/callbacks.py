@@ -70,7 +70,8 @@ class KerasPlateau:
     """Keras's ReduceLROnPlateau, as its documentation and code define it: after `patience` epochs
     in a row without improvement the rate is multiplied by `factor` (never below `min_lr`, and
     not at all once it is there); improvement means beating the best by more than `min_delta`,
-    an absolute amount; after a reduction `cooldown` epochs pass before epochs count again.
+    an absolute amount; after a reduction `cooldown` epochs pass before epochs count again (in
+    Keras's code the last of them already counts: a cooldown of 1 changes nothing).
     (PyTorch's policy lowers the rate only after `patience + 1` such epochs and measures
     improvement relative to the best by default.)"""
 

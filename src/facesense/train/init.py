@@ -73,8 +73,10 @@ def check_frozen_loaded(model: nn.Module, prefixes: list[str], loaded: set[str],
 
 
 def frozen_by(name: str, prefixes: list[str]) -> bool:
-    """Whether `freeze` stops a parameter of this name: it starts with one of the prefixes."""
-    return any(name.startswith(p) for p in prefixes)
+    """Whether `freeze` stops a parameter (or layer) of this name: it is one of the named layers
+    or inside one, name part by name part (`_blocks.1` is not `_blocks.10`, `ste` not `stem`);
+    a trailing dot, as older configs wrote to get that, is the same name."""
+    return any(name == p.rstrip(".") or name.startswith(p.rstrip(".") + ".") for p in prefixes)
 
 
 def frozen_batch_norms(model: nn.Module, prefixes: list[str]) -> list[tuple[str, nn.Module]]:
@@ -84,13 +86,13 @@ def frozen_batch_norms(model: nn.Module, prefixes: list[str]) -> list[tuple[str,
 
 
 def freeze(model: nn.Module, prefixes: list[str], quiet: bool = False) -> int:
-    """Stop gradients for parameters whose names start with any prefix; batch-norm layers inside
+    """Stop gradients for the parameters of the named layers (frozen_by); batch-norm layers inside
     keep their running statistics fixed too (they are put in eval mode by the trainer's hook)."""
     names = [n for n, _ in model.named_parameters()]
     unused = [p for p in prefixes if not any(frozen_by(n, [p]) for n in names)]
     if unused:
         tops = sorted({n.split(".")[0] for n in names})
-        raise FacesenseError(f"freeze: no parameters start with {unused}; top-level names are {tops}")
+        raise FacesenseError(f"freeze: no layer is named {unused} (names are matched part by part: _blocks.1 is not _blocks.10); top-level names are {tops}")
     count = 0
     for name, param in model.named_parameters():
         if frozen_by(name, prefixes):
