@@ -307,6 +307,7 @@ def test_keep_last_with_weight_averaging_reports_what_best_pt_holds(tmp_path, fo
     summary = json.loads(run.summary.read_text())
     last = history(run)[-1]["val_loss"]
     assert summary["swa"]["used_as_best"] == (summary["swa"]["val_loss"] < last)
+    assert summary["kept"] == ("average" if summary["swa"]["used_as_best"] else "last")  # what best.pt holds (found by review)
     assert summary["best_val_loss"] == pytest.approx(summary["swa"]["val_loss"] if summary["swa"]["used_as_best"] else last)
 
 

@@ -198,3 +198,21 @@ def test_the_gender_age_network_exported_for_one_face_takes_a_batch(tmp_path):
     one, batched = GenderAgeModel.load(tmp_path / "ga_one.onnx"), GenderAgeModel.load("gender_age")
     for got, want in zip(one.run_pixels(faces), batched.run_pixels(faces)):
         assert got.shape == want.shape and np.allclose(got, want, atol=1e-4)
+
+
+def test_an_onnx_graphs_own_layers_can_be_frozen_without_init_from(tmp_path):
+    """Its weights come from the ONNX file: freezing them was refused as 'random starting
+    values' (found by review)."""
+    from facesense.config import load_config
+    from facesense.experiment import check_before_data
+
+    path = tiny_onnx(tmp_path / "net.onnx")
+    from facesense.models.registry import build_model
+
+    first = next(name for name, _ in build_model("onnx_graph", 3, 3, 8, onnx=str(path)).named_parameters())
+    cfg = load_config(overrides={"task": "custom", "model": "onnx_graph", "model_args": {"onnx": str(path)}, "image_size": 8, "channels": 3, "freeze": [first]})
+    check_before_data(cfg)  # no refusal
+    plain = load_config(overrides={"task": "custom", "model": "resnet_fer_small", "freeze": ["stem"]})
+    with pytest.raises(Exception, match="without init_from"):
+        check_before_data(plain)
+    check_before_data(plain, resuming=True)  # a run started before the rule goes on as it began

@@ -255,10 +255,12 @@ def test_the_file_store_never_evicts_a_folder_still_being_written(tmp_path):
     from facesense.serve.jobs import FileStore
 
     store = FileStore(tmp_path, keep=2)
-    running, _ = store.new_folder()  # a video job being annotated
+    running, folder = store.new_folder()  # a video job being annotated
+    (folder / "frames.csv").write_text("frame\n")  # (folders with results: empty ones are counted apart)
     finished = []
     for _ in range(4):  # recordings that end at once
-        item, _ = store.new_folder()
+        item, folder = store.new_folder()
+        (folder / "frames.csv").write_text("frame\n")
         store.finished(item)
         finished.append(item)
     assert store.has(running)  # used to be evicted after `keep` newer folders: the job failed at its end

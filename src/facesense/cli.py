@@ -224,17 +224,26 @@ def _train(args) -> None:
         summary = run.summary
         if summary.is_file():
             s = json.loads(summary.read_text())
+            # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
+            monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
             if "age" in s.get("val", {}):
                 v = s["val"]
                 # the epoch lines' age MAE is before the temperature is calibrated, this one after it
-                log.info("best epoch %s: val gender accuracy %.4f, age MAE %.2f at the calibrated age temperature %.2f (%s samples), %.1fs of training", s["best_epoch"], v["gender"]["accuracy"], v["age"]["mae"], v["age_temperature"], v["n"], s["train_seconds"])
+                log.info("%s: val gender accuracy %.4f, age MAE %.2f at the calibrated age temperature %.2f (%s samples), %.1fs of training", _kept_epoch(s, monitor), v["gender"]["accuracy"], v["age"]["mae"], v["age_temperature"], v["n"], s["train_seconds"])
             elif "val" in s or "test" in s:
-                # the rule that picked the epoch: by val_loss, a later epoch can have a higher accuracy
-                monitor = next((k[len("best_"):] for k in s if k.startswith("best_") and k != "best_epoch"), "")
                 scores = "; ".join(f"{split} accuracy {s[split]['accuracy']:.4f}, macro-F1 {s[split]['macro_f1']:.4f} ({s[split]['n']} samples)" for split in ("val", "test") if split in s)
-                picked = f"best epoch {s['best_epoch']} (by {monitor})" if s.get("kept", "best") == "best" else f"last epoch {s['best_epoch']} kept ({'keep=last' if 'val' in s else 'no validation split'})"
-                log.info("%s: %s, %.1fs of training", picked, scores, s["train_seconds"])
+                log.info("%s: %s, %.1fs of training", _kept_epoch(s, monitor), scores, s["train_seconds"])
         print(run.root.absolute())  # as a new run prints it, whether resumed by a relative path or not
+
+
+def _kept_epoch(summary: dict, monitor: str) -> str:
+    """What best.pt holds, in the run's closing line (train_summary.json's `kept`)."""
+    kept, epoch = summary.get("kept", "best"), summary["best_epoch"]
+    if kept == "average":
+        return f"the weight average (SWA) kept, in place of epoch {epoch}"
+    if kept == "last":
+        return f"last epoch {epoch} kept ({'keep=last' if 'val' in summary else 'no validation split'})"
+    return f"best epoch {epoch} (by {monitor})"
 
 
 def _evaluate(args) -> None:

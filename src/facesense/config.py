@@ -80,7 +80,7 @@ class Config:
     test_time_flip: bool = False  # validate, evaluate, predict and export average each image with its mirror (2x compute per face)
     test_time_zoom: list[float] = field(default_factory=list)  # ... and with copies zoomed by these factors (> 1: in; each one more view)
     init_from: str | None = None  # local checkpoint/state dict to start from (no download)
-    freeze: list[str] | None = None  # parameter-name prefixes kept fixed (e.g. [stem, features.0])
+    freeze: list[str] | None = None  # layers kept fixed, by name (e.g. [stem, features.0]: those layers and everything inside them)
     # task=gender_age: one network, gender classes + age as a distribution over one-year bins
     extra_data: list[str] = field(default_factory=list)  # more labelled datasets for the class head only (no age: masked age loss); split with val_size, never tested on
     age_max: int = 100  # age bins 0..age_max (the last one: age_max and older)
@@ -215,11 +215,10 @@ class Config:
             raise ConfigError("reduce_lr_min_delta, reduce_lr_cooldown and min_lr must be >= 0")
         if self.lr_schedule == "plateau" and self.reduce_lr_patience is None:
             raise ConfigError("lr_schedule=plateau needs reduce_lr_patience (epochs without improvement)")
-        if not 0 < self.distill_weight <= 1:
+        if self.teacher is not None and not 0 < self.distill_weight <= 1:
             raise ConfigError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
-        if self.distill_temperature <= 0:
+        if self.teacher is not None and self.distill_temperature <= 0:
             raise ConfigError(f"distill_temperature must be > 0, got {self.distill_temperature}")
-        self._warn_of_idle_options()
         if any(not 0.5 <= z <= 2 for z in self.test_time_zoom):
             raise ConfigError(f"test_time_zoom factors must be in [0.5, 2] (1.1: zoom in 10%), got {self.test_time_zoom}")
         if self.swa_start is not None and not 1 <= self.swa_start <= self.epochs:
@@ -251,21 +250,6 @@ class Config:
         if not self.name:
             self.name = self.model
         return self
-
-    def _warn_of_idle_options(self) -> None:
-        """Options set away from their defaults that take effect only with another: said, not
-        refused (a run saved with them must still resume)."""
-        defaults = Config()
-        idle = []
-        if self.teacher is None:
-            idle += [f"{k}={getattr(self, k)}" for k in ("distill_weight", "distill_temperature", "teacher_mode", "distill_flip") if getattr(self, k) != getattr(defaults, k)]
-        if idle:
-            log.warning("%s: no effect without teacher (distillation settings)", ", ".join(idle))
-        if self.soft_labels is None and self.soft_label_weight != defaults.soft_label_weight:
-            log.warning("soft_label_weight=%s: no effect without soft_labels (a vote table)", self.soft_label_weight)
-        grey = [f"augment.{k}={getattr(self.augment, k)}" for k in ("saturation", "grayscale") if getattr(self.augment, k) and self.channels == 1]
-        if grey:
-            log.warning("%s: no effect on grey input (channels 1): it changes colour", ", ".join(grey))
 
     def _check_ranges(self) -> None:
         """Bounds of the numbers the optimiser, the loss and the augmentation take; out of them
@@ -502,6 +486,23 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     if cfg.teacher:
         cfg.teacher = [resolved_model(t) for t in cfg.teacher]
     return cfg
+
+
+def warn_of_idle_options(cfg: Config) -> None:
+    """Options set away from their defaults that take effect only with another: said once as a
+    run starts (a study: as it checks its cells), not refused, so that a run saved with them
+    still resumes; out of range, without what they need, they are idle all the same."""
+    defaults = Config()
+    idle = []
+    if cfg.teacher is None:
+        idle += [f"{k}={getattr(cfg, k)}" for k in ("distill_weight", "distill_temperature", "teacher_mode", "distill_flip") if getattr(cfg, k) != getattr(defaults, k)]
+    if idle:
+        log.warning("%s: no effect without teacher (distillation settings)", ", ".join(idle))
+    if cfg.soft_labels is None and cfg.soft_label_weight != defaults.soft_label_weight:
+        log.warning("soft_label_weight=%s: no effect without soft_labels (a vote table)", cfg.soft_label_weight)
+    grey = [f"augment.{k}={getattr(cfg.augment, k)}" for k in ("saturation", "grayscale") if getattr(cfg.augment, k) and cfg.channels == 1]
+    if grey:
+        log.warning("%s: no effect on grey input (channels 1): it changes colour", ", ".join(grey))
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:

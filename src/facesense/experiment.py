@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from .checkpoint import load_model
-from .config import Config, config_from_dict, read_yaml
+from .config import Config, config_from_dict, read_yaml, warn_of_idle_options
 from .data.digests import manifest_digests, pixel_digest
 from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest
 from . import schema
@@ -76,6 +76,7 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
     from .train.distill import existing_teacher_file
     from .train.init import load_backbone
 
+    warn_of_idle_options(cfg)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cfg.threads > cores:  # more threads than cores fight over them: a 3 s epoch took 100 s at threads=1000
         log.warning("threads=%d is more than the %d CPU core(s) this process may use: training slows down; 0 lets PyTorch choose", cfg.threads, cores)
@@ -91,7 +92,9 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
         from .train.init import freeze
 
         freeze(model, cfg.freeze, quiet=True)  # names that match no layer, or every layer, first
-        if not cfg.init_from:  # frozen where they start: random values for the whole run
+        # frozen where they start: random values for the whole run (an onnx_graph network brings
+        # its own weights; a run started before this rule goes on as it began)
+        if not cfg.init_from and cfg.model != "onnx_graph" and not resuming:
             raise ConfigError(f"freeze={cfg.freeze} without init_from: those layers would stay at their random starting values; "
                               "give init_from (weights to start from, e.g. a run's best.pt), or leave freeze out")
     pick_device(cfg.device)
@@ -197,8 +200,9 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         "epochs_run": result.epochs_run,
         "epochs_max": cfg.epochs,
         "stopped_early": result.stopped_early,
-        # the epoch kept (best.pt): the best by the monitor, or the last (keep=last, or nothing to validate on)
-        "kept": "last" if cfg.keep == "last" or not len(data.splits["val"]) else "best",
+        # what best.pt holds: the best epoch by the monitor, the last (keep=last, or nothing to
+        # validate on), or the weight average (SWA) where it beat them
+        "kept": "average" if (trainer.swa_result or {}).get("used_as_best") else "last" if cfg.keep == "last" or not len(data.splits["val"]) else "best",
         "best_epoch": result.best_epoch,
         "best_" + trainer.monitor: result.best_value,
         "train_seconds": round(result.train_seconds, 2),

@@ -280,12 +280,12 @@ def _check_kept_run_data(run_dir: Path, cfg: Config, plans: _DataPlans) -> None:
 
 
 def _readable(samples, ids: set[str], cfg: Config) -> bool:
-    """Whether any of these samples' images decodes now."""
+    """Whether any of these samples' images decodes now (one at a time: the first is enough)."""
     from .data.images import decode
     from .data.prepare import input_spec
 
-    _, read = decode(samples.subset([i for i, sample_id in enumerate(samples.ids) if sample_id in ids]), input_spec(cfg), skip_bad=True)
-    return len(read) > 0
+    spec = input_spec(cfg)
+    return any(decode(samples.subset([i]), spec, skip_bad=True, workers=1)[1] for i, sample_id in enumerate(samples.ids) if sample_id in ids)
 
 
 # settings of the machine, not of the experiment, and split_rule, the hold-out rule of the

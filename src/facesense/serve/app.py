@@ -79,8 +79,8 @@ def _check_range(request: Request, path: Path) -> None:
     try:
         size = path.stat().st_size
         parse(asked, size)
-    except OSError:  # evicted just now: the file response says so
-        return
+    except OSError:  # evicted just now
+        raise Refused(404, "no such file (downloads are kept only for a while)") from None
     except responses.MalformedRangeHeader:
         raise Refused(400, f"Range {asked!r} is not one this server reads: ask for bytes=START-END (or bytes=START-), or leave Range out for the whole file") from None
     except responses.RangeNotSatisfiable:

@@ -286,7 +286,12 @@ class Trainer:
         if self.votes_sha256 and state.get("soft_labels_sha256") and state["soft_labels_sha256"] != self.votes_sha256:
             raise FacesenseError(f"soft_labels={self.cfg.soft_labels}: its votes for the training rows changed since the run started; a resumed run learns from the votes it started with: put that table back, or start a new run")
         self.model.load_state_dict(state["model_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer_state"])
+        except ValueError:  # other parameters train now than when it was saved
+            raise FacesenseError(f"{path}: its optimiser state is for another set of trainable layers than freeze={self.cfg.freeze} gives now "
+                                 "(a run started before freeze named layers part by part: _blocks.1 froze _blocks.10-15 too); "
+                                 "start a new run, with init_from its last.pt to keep its weights") from None
         if self.scheduler and state["scheduler_state"]:
             self.scheduler.load_state_dict(state["scheduler_state"])
         if self.stopper and state["stopper_state"]:
