@@ -67,6 +67,42 @@ class _StampedCapture:
         return next(self.times_ms)
 
 
+class _FailingOnceCapture:
+    """A file whose fourth grab fails (a later frame's damaged packet, as B-frames order them):
+    the frames on either side keep their own timestamps, 40 ms apart."""
+
+    def __init__(self):
+        self.grabs = iter([True, True, True, False, True, True, True])
+        self.stamps = iter([0, 40, 80, 120, 160, 200])
+        self.ms = 0.0
+
+    def grab(self):
+        ok = next(self.grabs, False)
+        if ok:
+            self.ms = float(next(self.stamps))
+        return ok
+
+    def retrieve(self):
+        return True, np.zeros((8, 8, 3), np.uint8)
+
+    def get(self, prop):
+        return self.ms
+
+    def release(self):
+        pass
+
+
+def test_a_failed_grab_does_not_shift_the_frame_numbers_after_it(tmp_path):
+    """Counting a failed grab as a frame numbered every later row one ahead of its time, when
+    the packet that failed was a later frame's (found by a bug hunt on a truncated MP4)."""
+    source = VideoFileSource(write_vfr(tmp_path / "c.mp4", [0, 33]))
+    source.fps, source.frame_count = 25.0, 0
+    source.cap = _FailingOnceCapture()
+    read = [(f.index, round(f.time_s, 3)) for f in source]
+    assert read == [(0, 0.0), (1, 0.04), (2, 0.08), (3, 0.12), (4, 0.16), (5, 0.2)]
+    assert source.unreadable == 1
+
+
 def test_one_wild_timestamp_does_not_shift_the_frames_after_it(tmp_path):
     """A lone timestamp 10 minutes ahead (a damaged stream) was believed, and every later frame,
     whose own time then went backwards, was logged 10 minutes late. A pause the next frame

@@ -249,6 +249,33 @@ def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_t
         PipelineSettings(classify_per_frame=-1)
 
 
+class OnlySixFaces(SixFaces):
+    def _boxes(self, image):
+        return [Box(10 + 44 * k, 40, 40, 40, 1.0) for k in range(6)]
+
+
+def test_faces_share_their_turns_evenly():
+    """Six faces, four a frame: the first two were read on every frame and the other four on
+    every other one (ties went to the lowest index; found by a bug hunt); each is read on two
+    frames of three, as the README says."""
+    model = CountingModel()
+    list(run_pipeline(Frames(frames(13)), OnlySixFaces(), FaceModels(expression=model), PipelineSettings(classify_per_frame=4, cut_threshold=0)))
+    reads = {}
+    for xs in model.batches[1:]:  # frame 0 reads every new face
+        for x in xs:
+            reads[x] = reads.get(x, 0) + 1
+    assert sorted(reads.values()) == [8] * 6, reads
+
+
+def test_a_face_back_within_hold_frames_keeps_its_id():
+    """--hold-frames above 11 did nothing: the tracker dropped a face after 10 missed frames,
+    and it came back as a new track (found by a bug hunt)."""
+    from facesense.stream.pipeline import LiveSession
+
+    assert LiveSession(None, FaceModels(), PipelineSettings(hold_frames=30)).tracker.max_missed == 30
+    assert LiveSession(None, FaceModels(), PipelineSettings(hold_frames=4)).tracker.max_missed == 10
+
+
 def test_gender_and_age_take_turns_on_a_smaller_budget_than_expression():
     """Six faces (seven from frame 5): expression four a frame, gender and age two a frame, and
     both asked with the very same crops list (the shipped gender_age network is both models and

@@ -141,6 +141,7 @@ class VideoFileSource(Source):
         self.missing_at_end = 0  # declared frames after the last that decoded (a truncated file)
         self._last_time, self._last_index, self._last_raw = 0.0, 0, None
         self._reached_s = 0.0  # the time of the last frame grabbed but skipped (--stride)
+        self._grabbed: tuple[int, float] | None = None  # (index, seconds) of the last frame grabbed, where it had a timestamp
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
@@ -158,19 +159,33 @@ class VideoFileSource(Source):
                 # the failures just before the end were the end itself, not frames skipped
                 self.missing_at_end = max(0, self.frame_count - (index - failing))
                 break
+            if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
+                index = self._index_after_failures(index - failing - 1, index)
             self.unreadable += failing
             failing = 0
+            ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+            self._grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
                     yield Frame(index, self._time_of(index), image)
                 else:
                     self.unreadable += 1
-            else:  # skipped by --stride: how far into the file it reached still counts (ended_early)
-                ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-                if math.isfinite(ms):
-                    self._reached_s = max(self._reached_s, ms / 1000.0)
+            elif math.isfinite(ms):  # skipped by --stride: how far into the file it reached still counts (ended_early)
+                self._reached_s = max(self._reached_s, ms / 1000.0)
             index += 1
+
+    def _index_after_failures(self, last: int, counted: int) -> int:
+        """The index of the frame grabbed after failed grabs: from its timestamp and the last
+        good frame's, at the average rate, where both have one (counting each failure as a
+        frame numbered every later frame one ahead when the failed packet was a later frame's,
+        which decoded after all); `counted` (the count) otherwise."""
+        import cv2
+
+        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        if self._grabbed is None or self._grabbed[0] != last or not math.isfinite(ms) or ms <= 0:
+            return counted
+        return last + max(1, round((ms / 1000.0 - self._grabbed[1]) * self.fps))
 
     def _time_of(self, index: int) -> float:
         """The grabbed frame's own timestamp: phones record variable frame rates, where the

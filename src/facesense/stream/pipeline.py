@@ -203,7 +203,9 @@ class LiveSession:
         self.detector = detector
         self.settings = settings or PipelineSettings()
         self.models = face_models.enabled()
-        self.tracker = IoUTracker()
+        # a track outlives its held box: a face back within --hold-frames keeps its id (the
+        # tracker's own 10 frames capped the hold)
+        self.tracker = IoUTracker(max_missed=max(10, self.settings.hold_frames))
         self.cuts = CutDetector(self.settings.cut_threshold)
         self.frames = 0  # frames processed so far
 
@@ -243,6 +245,7 @@ class LiveSession:
             for key, model in self.models:
                 if i in rows[key]:
                     track.classified_at[key] = self.frames
+                    track.turns[key] = track.turns.get(key, 0) + 1
                     probs = smooth(track, key, outputs[key][rows[key][i]], settings.smoothing)
                 else:
                     probs = track.probs[key]
@@ -264,7 +267,9 @@ class LiveSession:
         if photo or budget == 0 or len(candidates) <= budget:
             return candidates
         new = [i for i in candidates if not labelled[i]]
-        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: tracks[i].classified_at.get(keys[0], -1))
+        # the least recently read first; among those read on the same frame, the one read fewest
+        # times (by index alone, the first faces won every tie and were read on every frame)
+        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: (tracks[i].classified_at.get(keys[0], -1), tracks[i].turns.get(keys[0], 0)))
         return sorted(new + waiting[: max(1, budget - len(new))])
 
 

@@ -38,6 +38,7 @@ class Track:
     hits: int = 1
     probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
     classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
+    turns: dict[str, int] = field(default_factory=dict)  # per model: how many frames it has seen this face on
 
 
 class IoUTracker:
