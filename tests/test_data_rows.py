@@ -39,6 +39,12 @@ def test_a_repeated_row_is_one_image_not_one_on_each_side_of_a_split(tmp_path, c
     raced = [f"{r},{'White' if i % 2 else 'Black'}" for i, r in enumerate(rows)]
     samples = read_dataset(manifest(tmp_path, raced + ["man/man_1.png,man,Black"], header="path,label,race"))
     assert samples.columns["race"][1] == "White" and "line 22 gives race 'Black' where line 3 gave 'White'" in caplog.text
+    # an age is a target (gender+age training, age evaluation): one image with two ages is two labels (found by a bug hunt)
+    aged = [f"{r},{20 + i}" for i, r in enumerate(rows)]
+    with pytest.raises(DataError, match=r"man/man_0.png is given age '60' here and '20' on line 2"):
+        read_dataset(manifest(tmp_path, aged + ["man/man_0.png,man,60"], header="path,label,age"))
+    samples = read_dataset(manifest(tmp_path, aged + ["man/man_0.png,man,60"], header="path,label,age"), skip_bad=True)
+    assert "man/man_0.png" not in samples.ids and len(samples) == 19  # which age is right is unknown: neither row is kept
 
 
 def test_a_windows_path_is_named_as_such(tmp_path):

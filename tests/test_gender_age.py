@@ -478,7 +478,12 @@ def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):
     first[2] = ""
     (utk / "labels.csv").write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
     assert main(["evaluate", "age", "--data", str(utk), "--out", str(tmp_path / "e")]) == 2
-    assert "age '' of images/f0.png is not a number" in capsys.readouterr().err
+    assert "age '' of images/f0.png is not an age in years (a number from 0 to 130)" in capsys.readouterr().err
+    # a negative age (a typo) was scored: it moved the MAE and made a decade '-10--1' (found by a bug hunt)
+    first[2] = "-3"
+    (utk / "labels.csv").write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
+    assert main(["evaluate", "age", "--data", str(utk), "--out", str(tmp_path / "e")]) == 2
+    assert "age '-3' of images/f0.png is not an age in years" in capsys.readouterr().err and not (tmp_path / "e").exists()
     bad = write_age_manifest(tmp_path / "bad", n=4)
     for image in (bad / "images").iterdir():
         image.write_text("not an image")
@@ -534,13 +539,13 @@ def test_one_report_per_folder_and_skipped_rows_listed(tmp_path, capsys):
     out = tmp_path / "e"
     assert main(["evaluate", "gender", "--data", str(utk), "--out", str(out)]) == 0
     assert main(["evaluate", "age", "--data", str(utk), "--out", str(out)]) == 2
-    assert f"of {first} is not a number" in capsys.readouterr().err
+    assert f"of {first} is not an age in years" in capsys.readouterr().err
     assert main(["evaluate", "age", "--data", str(utk), "--skip-bad", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json", "age_predictions.csv", "report.md", "skipped.csv"]
     assert (out / "report.md").read_text().startswith("# Age evaluation")  # the classifier's report.md was replaced, not kept
     assert "1 row(s) skipped (--skip-bad" in (out / "report.md").read_text()
     with open(out / "skipped.csv", newline="") as f:
-        assert [(r["id"], r["reason"]) for r in csv.DictReader(f)] == [(first, "age '' is not a number")]
+        assert [(r["id"], r["reason"]) for r in csv.DictReader(f)] == [(first, "age '' is not an age in years")]
     (utk / first).write_text("not an image")
     assert main(["evaluate", "gender", "--data", str(utk), "--skip-bad", "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())

@@ -40,6 +40,17 @@ def central_interval(age_probs: np.ndarray, bins: np.ndarray, mass: float = 0.9)
     return low, high
 
 
+OLDEST_AGE = 130  # years: an age label above it (or below 0) is a typo, not a person
+
+
+def is_age_in_years(text: str) -> bool:
+    """Whether a cell is an age a person can have: a number from 0 to OLDEST_AGE."""
+    try:
+        return 0 <= float(text) <= OLDEST_AGE  # nan fails the comparison
+    except ValueError:
+        return False
+
+
 def decade(age: float) -> str:
     """'0-9', '10-19', ..., '80+'."""
     top = DECADE_EDGES[-1]

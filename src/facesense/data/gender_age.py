@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..age import GENDER_CLASSES
+from ..age import GENDER_CLASSES, OLDEST_AGE
 from ..errors import DataError
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
@@ -34,8 +34,9 @@ def ages_of(samples: Samples, age_max: int) -> np.ndarray:
     except ValueError:
         bad = next(v for v in samples.columns["age"] if not v.replace(".", "", 1).isdigit())
         raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
-    if (years < 0).any():
-        raise DataError(f"{samples.source}: negative age {years.min():g}; fix the age column")
+    impossible = years[(years < 0) | (years > OLDEST_AGE) | ~np.isfinite(years)]
+    if len(impossible):
+        raise DataError(f"{samples.source}: age {impossible[0]:g} is not an age in years (a number from 0 to {OLDEST_AGE}); fix the age column")
     over = int((np.rint(years) > age_max).sum())
     if over:  # the last bin stands for them: training's age MAE counts them at age_max
         log.warning("%s: %d of %d ages are above age_max=%d (oldest %g); they train, and count in the validation MAE, as %d",

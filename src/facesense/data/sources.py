@@ -383,14 +383,17 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
         elif same in first_seen:
             # one image twice would land on both sides of a split (trained on, then scored)
             seen_line, seen_label, seen_split = first_seen[same]
-            if seen_label == label and _same_split(seen_split, split):
+            # an age is a target too (gender+age training, age evaluation): two ages are two labels
+            age, seen_age = ((row.get("age") or "").strip(), first_extra[same]["age"]) if "age" in extra else ("", "")
+            if seen_label == label and _same_split(seen_split, split) and age == seen_age:
                 repeats.append(line_no)
                 differ = [c for c in extra if (row.get(c) or "").strip() != first_extra[same][c]]
                 if differ and not repeat_differs:  # a group column (race) that disagrees: the first row's is kept
                     repeat_differs.append(f"line {line_no} gives {differ[0]} {(row.get(differ[0]) or '').strip()!r} where line {seen_line} gave {first_extra[same][differ[0]]!r}")
                 continue
             conflicted.add(same)
-            said = f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}"
+            said = (f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"given age {age!r} here and {seen_age!r}" if age != seen_age
+                    else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}")
             problem = f"image {rel} is {said} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
             hint = " (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel else ""
@@ -414,7 +417,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     if conflicted:  # (skip_bad) no row of an image with two labels or splits is kept: which one is right is unknown
         keep = [i for i, rel in enumerate(ids) if _image_key(path, rel) not in conflicted]
         for i in sorted(set(range(len(ids))) - set(keep)):
-            skipped.append((ids[i], f"{path} line {first_seen[_image_key(path, ids[i])][0]}: image {ids[i]} has other rows with another label or split"))
+            skipped.append((ids[i], f"{path} line {first_seen[_image_key(path, ids[i])][0]}: image {ids[i]} has other rows with another label, age or split"))
             skipped_splits.append(splits[i])
             skipped_labels.append(labels[i])
         ids, labels, splits, paths = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [paths[i] for i in keep]

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 
 from .. import schema
-from ..age import central_interval, decade, years_and_sd
+from ..age import OLDEST_AGE, central_interval, decade, is_age_in_years, years_and_sd
 from ..data.digests import trained_digests
 from ..data.images import decode
-from ..data.samples import Samples, group_names, is_finite_number
+from ..data.samples import Samples, group_names
 from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..labels import dropped_by_map
@@ -303,12 +303,14 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         samples = samples.subset(np.flatnonzero(~dropped_by_map(samples.labels, config.get("label_map"))))
     # --where after the rows whose age is no number are skipped: `age>=18` refused data with one blank age, --skip-bad or not
     samples = drawn = select_rows(samples, config, split, data, source if source.exists() else None, pixels_checked=trained is not None, held_out=held_out)
-    bad = [i for i, v in enumerate(samples.columns["age"]) if not is_finite_number(v)]
+    # a negative age or one of 150 is a typo: scored, it moved the MAE and made a decade '-10--1'
+    bad = [i for i, v in enumerate(samples.columns["age"]) if not is_age_in_years(v)]
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
-        raise DataError(f"{data}: age {samples.columns['age'][first]!r} of {samples.ids[first]} is not a number; fix the age column, or pass --skip-bad to leave such rows out")
+        raise DataError(f"{data}: age {samples.columns['age'][first]!r} of {samples.ids[first]} is not an age in years (a number from 0 to {OLDEST_AGE}); "
+                        "fix the age column, or pass --skip-bad to leave such rows out")
     if bad:
-        skipped = [(samples.ids[i], f"age {samples.columns['age'][i]!r} is not a number") for i in bad]
+        skipped = [(samples.ids[i], f"age {samples.columns['age'][i]!r} is not an age in years") for i in bad]
         dropped = set(bad)
         samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
