@@ -45,6 +45,10 @@ def test_a_repeated_row_is_one_image_not_one_on_each_side_of_a_split(tmp_path, c
         read_dataset(manifest(tmp_path, aged + ["man/man_0.png,man,60"], header="path,label,age"))
     samples = read_dataset(manifest(tmp_path, aged + ["man/man_0.png,man,60"], header="path,label,age"), skip_bad=True)
     assert "man/man_0.png" not in samples.ids and len(samples) == 19  # which age is right is unknown: neither row is kept
+    assert len(read_dataset(manifest(tmp_path, aged + ["man/man_0.png,man,20.0"], header="path,label,age"))) == 20  # one age written two ways
+    blank_first = [f"{r},{'' if i == 0 else 20 + i}" for i, r in enumerate(rows)]  # a blank age says none: the filled row's is kept (found by review)
+    samples = read_dataset(manifest(tmp_path, blank_first + ["man/man_0.png,man,33"], header="path,label,age"))
+    assert len(samples) == 20 and samples.columns["age"][0] == "33"
 
 
 def test_a_windows_path_is_named_as_such(tmp_path):

@@ -354,6 +354,17 @@ def _image_key(manifest: Path, rel: str) -> str:
     return os.path.realpath(manifest.parent / rel) if rel else ""
 
 
+def _same_age(a: str, b: str) -> bool:
+    """Two age cells that do not contradict each other: 25 and 25.0 say one age, and a blank
+    says none (the filled row's is kept)."""
+    if a == b or not a or not b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     """labels.csv: path,label[,split|partition]; paths relative to the csv's folder."""
     if not path.is_file():
@@ -372,6 +383,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     first_seen: dict[str, tuple[int, str, str | None]] = {}  # image -> (line, label, split) of its first row
     repeats, conflicted = [], set()
     first_extra: dict[str, dict[str, str]] = {}  # image -> its first row's other columns
+    first_pos: dict[str, int] = {}  # image -> its row among those kept
     repeat_differs: list[str] = []
     for line_no, row in csv_rows(path):
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
@@ -385,14 +397,16 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             seen_line, seen_label, seen_split = first_seen[same]
             # an age is a target too (gender+age training, age evaluation): two ages are two labels
             age, seen_age = ((row.get("age") or "").strip(), first_extra[same]["age"]) if "age" in extra else ("", "")
-            if seen_label == label and _same_split(seen_split, split) and age == seen_age:
+            if seen_label == label and _same_split(seen_split, split) and _same_age(age, seen_age):
                 repeats.append(line_no)
+                if age and not seen_age:  # the row that gives the age is the one to keep it from
+                    columns["age"][first_pos[same]] = first_extra[same]["age"] = age
                 differ = [c for c in extra if (row.get(c) or "").strip() != first_extra[same][c]]
                 if differ and not repeat_differs:  # a group column (race) that disagrees: the first row's is kept
                     repeat_differs.append(f"line {line_no} gives {differ[0]} {(row.get(differ[0]) or '').strip()!r} where line {seen_line} gave {first_extra[same][differ[0]]!r}")
                 continue
             conflicted.add(same)
-            said = (f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"given age {age!r} here and {seen_age!r}" if age != seen_age
+            said = (f"labelled {label!r} here and {seen_label!r}" if seen_label != label else f"given age {age!r} here and {seen_age!r}" if not _same_age(age, seen_age)
                     else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}")
             problem = f"image {rel} is {said} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
@@ -407,6 +421,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
             skipped_labels.append(label or None)
             continue
         first_seen[same] = (line_no, label, split)
+        first_pos[same] = len(ids)
         first_extra[same] = {c: (row.get(c) or "").strip() for c in extra}
         ids.append(rel)
         labels.append(label)

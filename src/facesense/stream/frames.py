@@ -160,8 +160,9 @@ class VideoFileSource(Source):
                 self.missing_at_end = max(0, self.frame_count - (index - failing))
                 break
             if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
-                index = self._index_after_failures(index - failing - 1, index)
-            self.unreadable += failing
+                last = index - failing - 1
+                index = self._index_after_failures(last, index)
+                self.unreadable += index - last - 1  # the frames the numbering shows missing
             failing = 0
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             self._grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None
@@ -179,13 +180,15 @@ class VideoFileSource(Source):
         """The index of the frame grabbed after failed grabs: from its timestamp and the last
         good frame's, at the average rate, where both have one (counting each failure as a
         frame numbered every later frame one ahead when the failed packet was a later frame's,
-        which decoded after all); `counted` (the count) otherwise."""
+        which decoded after all); never past `counted`, the count (a wild timestamp, a pause in
+        a variable-rate file, or a header's time base as its rate would leap ahead), nor before
+        the frame after `last`."""
         import cv2
 
         ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
         if self._grabbed is None or self._grabbed[0] != last or not math.isfinite(ms) or ms <= 0:
             return counted
-        return last + max(1, round((ms / 1000.0 - self._grabbed[1]) * self.fps))
+        return min(counted, last + max(1, round((ms / 1000.0 - self._grabbed[1]) * self.fps)))
 
     def _time_of(self, index: int) -> float:
         """The grabbed frame's own timestamp: phones record variable frame rates, where the

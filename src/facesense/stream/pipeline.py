@@ -18,10 +18,11 @@ from ..runtime.faces import left_to_right
 from ..runtime.results import AgeEstimate, Prediction
 from .detect import Box, detect_photo
 from .frames import Frame, Source
-from .track import CutDetector, IoUTracker, iou_matrix, smooth
+from .track import KEEP_MISSED, CutDetector, IoUTracker, iou_matrix, smooth
 
 STAGES = ("decode", "detect", "classify", "track")
 ATTRIBUTES = ("expression", "gender", "age")  # FaceResult fields, in display order
+MAX_HOLD_FRAMES = KEEP_MISSED  # a held box needs its track, which the tracker keeps that long
 
 
 @dataclass
@@ -114,8 +115,8 @@ class PipelineSettings:
             raise FacesenseError(f"margin={self.margin}: must be in [0, 1] (fraction of the face box added on each side)")
         if self.confirm_hits < 1:
             raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
-        if self.hold_frames < 0:
-            raise FacesenseError(f"hold_frames={self.hold_frames}: must be >= 0 (0 = show only detected faces)")
+        if not 0 <= self.hold_frames <= MAX_HOLD_FRAMES:  # the tracker lets a face go after that many misses: more did nothing
+            raise FacesenseError(f"hold_frames={self.hold_frames}: must be from 0 to {MAX_HOLD_FRAMES} (0 = show only detected faces; a face missed longer is let go)")
         if self.classify_per_frame < 0:
             raise FacesenseError(f"classify_per_frame={self.classify_per_frame}: must be >= 0 (faces classified per frame; 0 = every face)")
         if self.gender_age_per_frame < 0:
@@ -203,9 +204,7 @@ class LiveSession:
         self.detector = detector
         self.settings = settings or PipelineSettings()
         self.models = face_models.enabled()
-        # a track outlives its held box: a face back within --hold-frames keeps its id (the
-        # tracker's own 10 frames capped the hold)
-        self.tracker = IoUTracker(max_missed=max(10, self.settings.hold_frames))
+        self.tracker = IoUTracker()
         self.cuts = CutDetector(self.settings.cut_threshold)
         self.frames = 0  # frames processed so far
 
@@ -244,8 +243,8 @@ class LiveSession:
             face = FaceResult(track.id, box.within(frame.image.shape[1], frame.image.shape[0]), held=held[i])  # the crop above used the whole box
             for key, model in self.models:
                 if i in rows[key]:
+                    track.classified_before[key] = track.classified_at.get(key, -1)
                     track.classified_at[key] = self.frames
-                    track.turns[key] = track.turns.get(key, 0) + 1
                     probs = smooth(track, key, outputs[key][rows[key][i]], settings.smoothing)
                 else:
                     probs = track.probs[key]
@@ -267,9 +266,10 @@ class LiveSession:
         if photo or budget == 0 or len(candidates) <= budget:
             return candidates
         new = [i for i in candidates if not labelled[i]]
-        # the least recently read first; among those read on the same frame, the one read fewest
-        # times (by index alone, the first faces won every tie and were read on every frame)
-        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: (tracks[i].classified_at.get(keys[0], -1), tracks[i].turns.get(keys[0], 0)))
+        # the least recently read first; among those read on the same frame, the one whose read
+        # before that was longer ago (by index alone, the first faces won every tie and were
+        # read on every frame)
+        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: (tracks[i].classified_at.get(keys[0], -1), tracks[i].classified_before.get(keys[0], -1)))
         return sorted(new + waiting[: max(1, budget - len(new))])
 
 

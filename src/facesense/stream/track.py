@@ -30,6 +30,10 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
+# frames a tracker keeps a face it no longer finds, so that one back within them keeps its id
+KEEP_MISSED = 10
+
+
 @dataclass
 class Track:
     id: int | None  # None: after a scene cut, until a face is matched to it again
@@ -38,14 +42,14 @@ class Track:
     hits: int = 1
     probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
     classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
-    turns: dict[str, int] = field(default_factory=dict)  # per model: how many frames it has seen this face on
+    classified_before: dict[str, int] = field(default_factory=dict)  # per model: the frame of the look before that
 
 
 class IoUTracker:
     """Greedy-free IoU tracker: optimal assignment per frame; a track survives `max_missed` frames
     without a match (so a face lost for a moment keeps its id)."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 10):
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = KEEP_MISSED):
         self.iou_threshold, self.max_missed = iou_threshold, max_missed
         self.tracks: list[Track] = []
         self._next_id = 1
