@@ -49,6 +49,8 @@ def test_a_repeated_row_is_one_image_not_one_on_each_side_of_a_split(tmp_path, c
     blank_first = [f"{r},{'' if i == 0 else 20 + i}" for i, r in enumerate(rows)]  # a blank age says none: the filled row's is kept (found by review)
     samples = read_dataset(manifest(tmp_path, blank_first + ["man/man_0.png,man,33"], header="path,label,age"))
     assert len(samples) == 20 and samples.columns["age"][0] == "33"
+    with pytest.raises(DataError, match=r"given age '30' here and '33' on line 22"):  # the line the kept age came from
+        read_dataset(manifest(tmp_path, blank_first + ["man/man_0.png,man,33", "man/man_0.png,man,30"], header="path,label,age"))
 
 
 def test_a_windows_path_is_named_as_such(tmp_path):

@@ -162,7 +162,7 @@ class VideoFileSource(Source):
             if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
                 last = index - failing - 1
                 index = self._index_after_failures(last, index)
-                self.unreadable += index - last - 1  # the frames the numbering shows missing
+                self.unreadable += failing  # frames that failed to decode (in a variable-rate file the numbering alone cannot tell)
             failing = 0
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             self._grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None

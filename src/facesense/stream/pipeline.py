@@ -22,7 +22,7 @@ from .track import KEEP_MISSED, CutDetector, IoUTracker, iou_matrix, smooth
 
 STAGES = ("decode", "detect", "classify", "track")
 ATTRIBUTES = ("expression", "gender", "age")  # FaceResult fields, in display order
-MAX_HOLD_FRAMES = KEEP_MISSED  # a held box needs its track, which the tracker keeps that long
+MAX_HOLD_FRAMES = KEEP_MISSED  # a held box needs its track, which the tracker keeps about that long
 
 
 @dataclass
@@ -115,7 +115,7 @@ class PipelineSettings:
             raise FacesenseError(f"margin={self.margin}: must be in [0, 1] (fraction of the face box added on each side)")
         if self.confirm_hits < 1:
             raise FacesenseError(f"confirm_hits={self.confirm_hits}: must be >= 1")
-        if not 0 <= self.hold_frames <= MAX_HOLD_FRAMES:  # the tracker lets a face go after that many misses: more did nothing
+        if not 0 <= self.hold_frames <= MAX_HOLD_FRAMES:  # the tracker lets a face go after that many misses: beyond, the hold ended there all the same
             raise FacesenseError(f"hold_frames={self.hold_frames}: must be from 0 to {MAX_HOLD_FRAMES} (0 = show only detected faces; a face missed longer is let go)")
         if self.classify_per_frame < 0:
             raise FacesenseError(f"classify_per_frame={self.classify_per_frame}: must be >= 0 (faces classified per frame; 0 = every face)")
@@ -243,8 +243,8 @@ class LiveSession:
             face = FaceResult(track.id, box.within(frame.image.shape[1], frame.image.shape[0]), held=held[i])  # the crop above used the whole box
             for key, model in self.models:
                 if i in rows[key]:
-                    track.classified_before[key] = track.classified_at.get(key, -1)
                     track.classified_at[key] = self.frames
+                    track.read_rank[key] = rows[key][i]  # its place in this frame's queue order
                     probs = smooth(track, key, outputs[key][rows[key][i]], settings.smoothing)
                 else:
                     probs = track.probs[key]
@@ -266,11 +266,11 @@ class LiveSession:
         if photo or budget == 0 or len(candidates) <= budget:
             return candidates
         new = [i for i in candidates if not labelled[i]]
-        # the least recently read first; among those read on the same frame, the one whose read
-        # before that was longer ago (by index alone, the first faces won every tie and were
-        # read on every frame)
-        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: (tracks[i].classified_at.get(keys[0], -1), tracks[i].classified_before.get(keys[0], -1)))
-        return sorted(new + waiting[: max(1, budget - len(new))])
+        # a queue: the least recently read first, and those read on one frame in the order they
+        # were taken then (returned in that order, which read_rank keeps); ties broken by list
+        # position read the first faces on every frame and the others on every other
+        waiting = sorted((i for i in candidates if labelled[i]), key=lambda i: (tracks[i].classified_at.get(keys[0], -1), tracks[i].read_rank.get(keys[0], 0)))
+        return new + waiting[: max(1, budget - len(new))]
 
 
 def run_pipeline(

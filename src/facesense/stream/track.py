@@ -42,7 +42,7 @@ class Track:
     hits: int = 1
     probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
     classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
-    classified_before: dict[str, int] = field(default_factory=dict)  # per model: the frame of the look before that
+    read_rank: dict[str, int] = field(default_factory=dict)  # per model: its place in the queue of that frame's looks
 
 
 class IoUTracker:
