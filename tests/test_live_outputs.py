@@ -100,7 +100,14 @@ def test_a_failed_grab_does_not_shift_the_frame_numbers_after_it(tmp_path):
     source.cap = _FailingOnceCapture()
     read = [(f.index, round(f.time_s, 3)) for f in source]
     assert read == [(0, 0.0), (1, 0.04), (2, 0.08), (3, 0.12), (4, 0.16), (5, 0.2)]
-    assert source.unreadable == 1  # a grab that failed to decode (in a variable-rate file the numbering cannot tell it from a later frame's)
+    assert source.unreadable == 0  # frames at the average rate, none missing from the numbering: none said skipped
+    # a variable-rate file: the numbering cannot tell a lost frame from a later frame's packet, so the failure counts (found by review)
+    source = VideoFileSource(write_vfr(tmp_path / "v.mp4", [0, 33]))
+    source.fps, source.frame_count = 30.0, 0
+    source.cap = _FailingOnceCapture()
+    source.cap.stamps = iter([0, 17, 33, 67, 83, 100])  # 60 frames a second in a file said to be 30
+    list(source)
+    assert source.unreadable == 1
     # a wild timestamp after the failure may not leap the numbering ahead of the count (found by review)
     source = VideoFileSource(write_vfr(tmp_path / "d.mp4", [0, 33]))
     source.fps, source.frame_count = 25.0, 0

@@ -401,7 +401,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
                 repeats.append(line_no)
                 if age and not seen_age:  # the row that gives the age is the one to keep it from (and to name)
                     columns["age"][first_pos[same]] = first_extra[same]["age"] = age
-                    first_seen[same] = (line_no, label, seen_split)
+                    first_seen[same] = (line_no, label, split)
                 differ = [c for c in extra if c != "age" and (row.get(c) or "").strip() != first_extra[same][c]]  # (ages: compared above)
                 if differ and not repeat_differs:  # a group column (race) that disagrees: the first row's is kept
                     repeat_differs.append(f"line {line_no} gives {differ[0]} {(row.get(differ[0]) or '').strip()!r} where line {seen_line} gave {first_extra[same][differ[0]]!r}")

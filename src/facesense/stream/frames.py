@@ -142,6 +142,7 @@ class VideoFileSource(Source):
         self._last_time, self._last_index, self._last_raw = 0.0, 0, None
         self._reached_s = 0.0  # the time of the last frame grabbed but skipped (--stride)
         self._grabbed: tuple[int, float] | None = None  # (index, seconds) of the last frame grabbed, where it had a timestamp
+        self._steady = False  # the last two frames in a row came at the average rate (a constant-rate file)
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
@@ -162,10 +163,15 @@ class VideoFileSource(Source):
             if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
                 last = index - failing - 1
                 index = self._index_after_failures(last, index)
-                self.unreadable += failing  # frames that failed to decode (in a variable-rate file the numbering alone cannot tell)
+                # frames lost: where frames come at the average rate, those the numbering shows
+                # missing (a failed packet that was a later frame's lost none); else each failure
+                self.unreadable += index - last - 1 if self._steady else failing
             failing = 0
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-            self._grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None
+            grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None
+            if grabbed and self._grabbed and grabbed[0] == self._grabbed[0] + 1:  # two frames in a row: their spacing against the average rate
+                self._steady = abs((grabbed[1] - self._grabbed[1]) * self.fps - 1) < 0.25
+            self._grabbed = grabbed
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
