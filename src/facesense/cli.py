@@ -501,21 +501,20 @@ def _has_display() -> bool:
 
 
 def _demo(args) -> None:
+    from .runs import missing_folders, remove_empty
     from .stream.demo import make_demo_clip
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise FacesenseError(f"--out {args.out}: is a file; the demo writes a folder")
     out = Path(args.out).resolve()
-    made = [p for p in (out, *out.parents) if not p.exists()]  # folders this run creates, deepest first
+    made = missing_folders(out)  # folders this run creates, deepest first
     clip = out / "demo_clip.mp4"
     clip_was_there = clip.exists()
 
     def leave_as_it_was() -> None:
         if not clip_was_there:  # (an earlier demo's clip is the same clip, rewritten)
             clip.unlink(missing_ok=True)
-        for folder in made:
-            if folder.exists() and not any(folder.iterdir()):
-                folder.rmdir()
+        remove_empty(made)
 
     started = time.time() - 0.05  # a file's time comes from a coarser clock, a few ms behind
     try:

@@ -181,12 +181,27 @@ def retire(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those above it that do not exist yet, innermost first: the folders a
+    mkdir(parents=True) of it would make, to remove (remove_empty) if what they were made for
+    never comes."""
+    folder = Path(os.path.abspath(folder))
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove these folders, innermost first, where they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 @contextmanager
 def scratch_folder_beside(path: Path) -> Iterator[Path]:
     """A temp folder beside `path` for work files (where a rerun after a kill removes them),
     removed on the way out with any folders made for it; a place where it cannot be made is
     named as `path`, the name the user gave."""
-    made = [p for p in Path(os.path.abspath(path)).parents if not p.exists()]  # innermost first
+    made = missing_folders(Path(path).parent)
     folder = None
     try:
         try:
@@ -197,9 +212,7 @@ def scratch_folder_beside(path: Path) -> Iterator[Path]:
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-        for parent in made:
-            with contextlib.suppress(OSError):
-                parent.rmdir()
+        remove_empty(made)
 
 
 @contextmanager
@@ -210,7 +223,7 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
     them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
     lacks (a plot the earlier report had) go too. Inside `out_dir`, the moves stay on one
     filesystem and the files get the folder's group and permissions."""
-    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # innermost first
+    made = missing_folders(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     build, complete = None, False
     try:
@@ -232,9 +245,8 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
     finally:
         if build is not None:
             shutil.rmtree(build, ignore_errors=True)
-        for folder in made if not complete else ():  # folders made for a set that never came are not left behind, empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        if not complete:  # folders made for a set that never came are not left behind, empty
+            remove_empty(made)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -12,7 +12,6 @@ STUDY.yaml:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -29,7 +28,7 @@ from . import schema
 from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs
-from .runs import RunDir, being_trained, building, outside_dataset, write_text
+from .runs import RunDir, being_trained, building, missing_folders, outside_dataset, remove_empty, write_text
 from .markdown import cell as md_cell
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
     from .experiment import train
 
     check_cells(study, out, base)
-    made_folders = [p for p in (out / "runs", out, *out.parents) if not p.exists()]  # innermost first
+    made_folders = missing_folders(out / "runs")
     out.mkdir(parents=True, exist_ok=True)
     finished: dict[str, list[Path]] = {}
     for config, epochs, seed in product(study.configs, study.epochs, study.seeds):
@@ -124,9 +123,7 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
         except FacesenseError as exc:  # named by its run; a run this call made that never saved a checkpoint is not left to block --resume
             if made and not any(run_dir.glob("*.pt")) and being_trained(RunDir(run_dir)) is not True:
                 shutil.rmtree(run_dir, ignore_errors=True)
-            for folder in made_folders:  # a study whose first run failed leaves no empty folders behind
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            remove_empty(made_folders)  # a study whose first run failed leaves no empty folders behind
             raise type(exc)(f"{run_dir.name}: {exc}") from None
         if not (run_dir / "eval_val" / "metrics.json").is_file():  # the answers are validation accuracies: stop before the next run
             val_split = (cfg or cell_config(study, config, epochs, seed, base)).val_split
@@ -152,14 +149,11 @@ class _DataPlans:
             self.datasets[key] = read_dataset(cfg.data, cfg.data_format, skip_bad=cfg.skip_bad)
         return self.datasets[key]
 
-    def rows(self, cfg: Config) -> set[tuple[str, str, str]]:
-        """(id, label, split) of every row a run of `cfg` trains, validates and tests on; what
-        its data preparation would refuse (a val_size too small for the classes, a stratify
-        column the data lacks, a class with no training samples) is raised here."""
-        return self.plan(cfg)[1]
-
-    def plan(self, cfg: Config):
-        """-> (the samples the plan keeps, the set of rows() of `cfg`)."""
+    def plan(self, cfg: Config) -> tuple:
+        """-> (the samples a run of `cfg` keeps, the set of (id, label, split) of every row it
+        trains, validates and tests on); what its data preparation would refuse (a val_size too
+        small for the classes, a stratify column the data lacks, a class with no training
+        samples) is raised here."""
         from .data.prepare import check_planned_data, planned_splits
         from .data.split import SPLIT_KEYS
 
@@ -206,7 +200,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
     tasks = set()
     seen_labelling = None  # (the first config, what its accuracies are of)
     plans = _DataPlans()
-    kept, any_pending = [], False  # runs kept from an earlier start: (run, config, epochs, seed)
+    kept, any_pending = [], False  # runs kept from an earlier start: (run, the config of its draw)
     for config, epochs in product(study.configs, study.epochs):
         cell = cell_name(config, epochs)
         if cell in names:
@@ -229,9 +223,11 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         seen_labelling = seen_labelling or (config, labelling)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
         for seed, run in zip(study.seeds, runs):
-            _check_kept_run(run, cell_config(study, config, epochs, seed, base), base)
+            run_cfg = cell_config(study, config, epochs, seed, base)
+            saved_rule = _check_kept_run(run, run_cfg, base)
+            if run.is_dir():  # its draw by its own hold-out rule (an older version's may differ, see _check_kept_run)
+                kept.append((run, run_cfg if saved_rule is None else replace(run_cfg, split_rule=saved_rule)))
         pending = [run for run in runs if not (run / "train_summary.json").is_file()]
-        kept += [(run, config, epochs, seed) for seed, run in zip(study.seeds, runs) if run.is_dir()]
         any_pending = any_pending or bool(pending)
         if not pending:
             continue  # nothing left to train: its data may have moved since
@@ -245,16 +241,12 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
             if cfg.task != "gender_age":  # (refused below) what its data preparation would refuse, before any run trains
-                plans.rows(cfg)
+                plans.plan(cfg)
         except FacesenseError as exc:
             raise type(exc)(f"{config}: {exc}") from None
     if tasks == {"gender_age"}:  # its answers are validation accuracies of classifiers
         raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
-    for run, config, epochs, seed in kept if any_pending else ():  # kept beside runs still to train, they must have trained on the data those will
-        cfg = cell_config(study, config, epochs, seed, base)
-        saved = run / "config.yaml"
-        if saved.is_file():  # its draw by its own hold-out rule (an older version's may differ, see _check_kept_run)
-            cfg = replace(cfg, split_rule=config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}).split_rule)
+    for run, cfg in kept if any_pending else ():  # kept beside runs still to train, they must have trained on the data those will
         if cfg.data and Path(cfg.data).exists():
             _check_kept_run_data(run, cfg, plans)
 
@@ -294,12 +286,13 @@ def _readable(samples, ids: set[str], cfg: Config) -> bool:
 _RUN_ONLY_KEYS = {"runs_dir", "device", "threads", "split_rule"}
 
 
-def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
+def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> int | None:
     """A kept run must be the run its cell asks for now: the saved config (defaults of keys added
-    since filled in, relative paths resolved as the study resolves them) equals the cell's."""
+    since filled in, relative paths resolved as the study resolves them) equals the cell's.
+    -> the hold-out rule it was made under (None: no saved config)."""
     saved = run_dir / "config.yaml"
     if not saved.is_file():
-        return
+        return None
     try:
         before = _flat(resolve_paths(config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}), base).to_dict())
     except ConfigError as exc:
@@ -312,6 +305,7 @@ def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> None:
     if changed:
         raise ConfigError(f"{run_dir}: made with other settings than its cell has now ({', '.join(f'{k}: {before.get(k)!r} -> {now[k]!r}' for k in changed[:3])}); "
                           "use a new --out for the changed study, or remove that run to redo it")
+    return before["split_rule"]
 
 
 def _flat(values: dict, prefix: str = "") -> dict:

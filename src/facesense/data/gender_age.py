@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..age import GENDER_CLASSES, OLDEST_AGE
+from ..age import GENDER_CLASSES, OLDEST_AGE, is_age_in_years
 from ..errors import DataError
 from ..preprocess import InputSpec
 from .batches import ArrayDataset
@@ -29,14 +29,10 @@ def ages_of(samples: Samples, age_max: int) -> np.ndarray:
     """The manifest's `age` column as whole years, clipped to the last bin."""
     if "age" not in samples.columns:
         raise DataError(f"{samples.source}: task=gender_age needs an `age` column in the manifest (path,label,age); give gender-only datasets as extra_data")
-    try:
-        years = np.array([float(v) for v in samples.columns["age"]])
-    except ValueError:
-        bad = next(v for v in samples.columns["age"] if not v.replace(".", "", 1).isdigit())
-        raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
-    impossible = years[(years < 0) | (years > OLDEST_AGE) | ~np.isfinite(years)]
-    if len(impossible):
-        raise DataError(f"{samples.source}: age {impossible[0]:g} is not an age in years (a number from 0 to {OLDEST_AGE}); fix the age column")
+    bad = next((v for v in samples.columns["age"] if not is_age_in_years(v)), None)  # as age evaluation reads them
+    if bad is not None:
+        raise DataError(f"{samples.source}: age {bad!r} is not an age in years (a number from 0 to {OLDEST_AGE}); fix the age column")
+    years = np.array([float(v) for v in samples.columns["age"]])
     over = int((np.rint(years) > age_max).sum())
     if over:  # the last bin stands for them: training's age MAE counts them at age_max
         log.warning("%s: %d of %d ages are above age_max=%d (oldest %g); they train, and count in the validation MAE, as %d",

@@ -160,14 +160,14 @@ class VideoFileSource(Source):
                 # the failures just before the end were the end itself, not frames skipped
                 self.missing_at_end = max(0, self.frame_count - (index - failing))
                 break
+            ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
                 last = index - failing - 1
-                index = self._index_after_failures(last, index)
+                index = self._index_after_failures(last, index, ms)
                 # frames lost: where frames come at the average rate, those the numbering shows
                 # missing (a failed packet that was a later frame's lost none); else each failure
                 self.unreadable += index - last - 1 if self._steady else failing
             failing = 0
-            ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             grabbed = (index, ms / 1000.0) if math.isfinite(ms) and (ms > 0 or index == 0) else None
             if grabbed and self._grabbed and grabbed[0] == self._grabbed[0] + 1:  # two frames in a row: their spacing against the average rate
                 self._steady = abs((grabbed[1] - self._grabbed[1]) * self.fps - 1) < 0.25
@@ -182,16 +182,13 @@ class VideoFileSource(Source):
                 self._reached_s = max(self._reached_s, ms / 1000.0)
             index += 1
 
-    def _index_after_failures(self, last: int, counted: int) -> int:
+    def _index_after_failures(self, last: int, counted: int, ms: float) -> int:
         """The index of the frame grabbed after failed grabs: from its timestamp and the last
         good frame's, at the average rate, where both have one (counting each failure as a
         frame numbered every later frame one ahead when the failed packet was a later frame's,
         which decoded after all); never past `counted`, the count (a wild timestamp, a pause in
         a variable-rate file, or a header's time base as its rate would leap ahead), nor before
-        the frame after `last`."""
-        import cv2
-
-        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        the frame after `last`. `ms`: its timestamp, as the capture gives it."""
         if self._grabbed is None or self._grabbed[0] != last or not math.isfinite(ms) or ms <= 0:
             return counted
         return min(counted, last + max(1, round((ms / 1000.0 - self._grabbed[1]) * self.fps)))
