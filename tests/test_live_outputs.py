@@ -555,3 +555,27 @@ def test_a_full_disk_names_only_the_outputs_kept_each_with_its_frames(tmp_path, 
     with pytest.raises(OutputError) as err:
         run_live(opts)
     assert "kept with" not in str(err.value) and not (tmp_path / "a.mp4").exists()
+
+
+def test_photos_out_removes_every_folder_it_made_when_no_copy_is_written(tmp_path, monkeypatch):
+    """The folders made for --photos-out and for a photo's subfolder go again when the copy fails,
+    innermost first (so the outer ones are empty by then)."""
+    from facesense.stream import sinks
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FrameResult
+
+    photo = tmp_path / "photos" / "trip" / "deep" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    cv2.imwrite(str(photo), demo_photo())
+    sink = sinks.AnnotatedPhotosSink(tmp_path / "new" / "ann", tmp_path / "photos", [photo])
+
+    def refuse(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sinks, "write_bytes", refuse)
+    image = demo_photo()
+    with pytest.raises(Exception, match="cannot be written|No space"):
+        sink.write(FrameResult(Frame(0, 0.0, image, str(photo)), []), image)
+    assert (tmp_path / "new" / "ann" / "trip" / "deep").is_dir()  # made for the copy
+    sink.close()
+    assert not (tmp_path / "new").exists()

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import FacesenseError, OutputError
-from ..runs import temp_beside, write_bytes, write_failure, write_json
+from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
 from .tallies import Median, Percentiles, Series
@@ -120,17 +120,9 @@ def _check_writable_place(path: Path, option: str, text: str) -> None:
 def _tmp_for(path: Path) -> tuple[Path, list[Path]]:
     """A temp file name beside `path`, and the folders made for it (removed again if the output
     is discarded: a run that wrote nothing leaves no empty folders)."""
-    made = [p for p in reversed(path.parents) if not p.exists()]
+    made = missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     return temp_beside(path, f"tmp{path.suffix}"), made
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (something else was put there meanwhile) or gone
-            break
 
 
 def _commit(tmp: Path, path: Path) -> None:
@@ -237,13 +229,13 @@ class VideoSink:
                 self._cv_name.close()
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
-            _remove_empty(self._made)
+            remove_empty(self._made)
             raise write_failure(self.path, exc) from None
         if self.size is not None:
             _commit(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
-            _remove_empty(self._made)
+            remove_empty(self._made)
 
     def discard(self) -> None:
         self.size = None
@@ -257,7 +249,7 @@ class VideoSink:
             pass  # the file goes anyway
         finally:
             self.tmp.unlink(missing_ok=True)
-            _remove_empty(self._made)
+            remove_empty(self._made)
 
 
 def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -319,7 +311,7 @@ class AnnotatedPhotosSink:
         self.root = Path(source_root)
         # the photos' real paths: a copy must never land on one (a link left in FOLDER could lead there)
         self._photos = {os.path.realpath(p) for p in photos}
-        self._made = [p for p in reversed([self.folder, *self.folder.parents]) if not p.exists()]
+        self._made = missing_folders(self.folder)
         self.written = 0
         # every copy's name, decided before any is written: the photos that keep theirs first
         rels = {str(p): self._relative(p) for p in photos}
@@ -357,7 +349,8 @@ class AnnotatedPhotosSink:
         if blocking is not None:  # mkdir would say only "File exists"
             raise OutputError(f"{out}: cannot be written: {blocking} is a file where a folder of --photos-out goes; move it away or choose another --photos-out")
         try:
-            self._made += [p for p in reversed(out.parents) if not p.exists() and p not in self._made]
+            # innermost first, as remove_empty takes them: a new folder lies inside those made before it
+            self._made = [p for p in missing_folders(out.parent) if p not in self._made] + self._made
             out.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(out, data)
         except OSError as exc:
@@ -366,7 +359,7 @@ class AnnotatedPhotosSink:
 
     def close(self) -> None:
         if not self.written:
-            _remove_empty(self._made)
+            remove_empty(self._made)
 
     discard = close
 
@@ -415,7 +408,7 @@ class FrameLogSink:
             # source column) is written back as the bytes it had on disk instead of stopping the run
             self.file = open(self.tmp, "w", newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
-            _remove_empty(self._made)
+            remove_empty(self._made)
             raise write_failure(self.path, exc) from None
         self.csv = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore") if fmt == "csv" else None
         if self.csv:
@@ -448,7 +441,7 @@ class FrameLogSink:
         except OSError:
             pass  # the file goes anyway
         self.tmp.unlink(missing_ok=True)
-        _remove_empty(self._made)
+        remove_empty(self._made)
 
 
 def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None) -> BaseException | None:
