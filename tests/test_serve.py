@@ -116,6 +116,8 @@ def test_bad_requests_get_clear_4xx_answers(server):
     status, body, headers = request(server.url + "/api/videos/x", method="PUT")
     assert status == 405 and headers["allow"] == "DELETE, GET, HEAD" and "takes DELETE, GET, HEAD" in json.loads(body)["error"]
     assert request(server.url + "/docs", method="HEAD")[0] == 200 and request(server.url + "/redoc", method="HEAD")[0] == 200
+    status, body, headers = request(server.url + "/ws/live")  # a plain GET of the camera's WebSocket was "no such URL"
+    assert status == 426 and headers["upgrade"] == "websocket" and "is a WebSocket" in json.loads(body)["error"]
     # found by a bug hunt: a query parameter was ignored as if obeyed; base64 or JSON text, a
     # compressed body and a cut-short JPEG were "not a readable image" or got curl -d's advice
     photo = jpeg(demo_photo())

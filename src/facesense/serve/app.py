@@ -26,6 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
@@ -241,6 +242,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 as well as ours
     async def http_error(request, exc: StarletteHTTPException):
         message = str(exc.detail)
+        if exc.status_code == 404 and any(isinstance(route, WebSocketRoute) and route.path_regex.match(request.url.path) for route in app.routes):
+            message = f"{request.url.path} is a WebSocket: open it with a WebSocket client (ws://, or wss:// behind TLS), as the page at / does"
+            return JSONResponse({"error": message}, 426, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
         if exc.status_code == 404:
             message = f"no such URL: {request.url.path} (the API's URLs are listed at /docs)"
         elif exc.status_code == 405:  # every route of the path (the router named only the first's: HEAD)
