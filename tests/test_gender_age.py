@@ -555,6 +555,24 @@ def test_one_report_per_folder_and_skipped_rows_listed(tmp_path, capsys):
     assert "listed with why in skipped.csv" in (out / "report.md").read_text()
 
 
+def test_a_report_removes_another_reports_files_only_where_that_report_is_there(tmp_path):
+    """An age evaluation deleted a user's own predictions.csv and metrics.json (files named as a
+    classifier report's) from --out though no report had been written there (found by a bug hunt)."""
+    utk = write_age_manifest(tmp_path / "utk", n=12)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "predictions.csv").write_text("customer,score\nalice,3\n")
+    (out / "metrics.json").write_text('{"my": "numbers"}')
+    (out / "roc.png").write_bytes(b"my plot")
+    assert main(["evaluate", "age", "--data", str(utk), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json", "age_predictions.csv", "metrics.json", "predictions.csv", "report.md", "roc.png"]
+    assert (out / "metrics.json").read_text() == '{"my": "numbers"}'
+    (out / "age_metrics.json").unlink()
+    (out / "age_metrics.json").write_text("[1, 2]")  # a user's file again: the gender report leaves age_predictions.csv too
+    assert main(["evaluate", "gender", "--data", str(utk), "--out", str(out)]) == 0
+    assert (out / "age_predictions.csv").exists() and (out / "age_metrics.json").read_text() == "[1, 2]"
+
+
 def test_a_moved_gender_age_run_resumes_and_its_export_scores_the_rows_it_held_out(tmp_path, capsys):
     """Two gaps found by review: a gender+age run whose datasets moved could not be resumed
     (extra_data counted as a changed setting), and an export of a run whose label_map dropped

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import FacesenseError, OutputError
+from .schema import KEY
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +217,16 @@ def scratch_folder_beside(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[Path]:
+def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), earlier: tuple[str, ...] = ()) -> Iterator[Path]:
     """A set of files (a report and its plots) written into a hidden folder inside `out_dir`,
     then moved out of it: an interrupted rerun leaves the earlier set whole, and `last`, the file
     that marks the set complete, is removed before the moves and moved in last, so a kill during
     them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
-    lacks (a plot the earlier report had) go too. Inside `out_dir`, the moves stay on one
-    filesystem and the files get the folder's group and permissions."""
+    lacks (a plot the earlier report had) go too, where the folder holds an earlier set: its
+    marker, `last` or one of `earlier` (another kind of set the folder may hold), written by
+    facesense (a JSON marker carries its schema_version): a user's own files that happen
+    to have those names are left alone. Inside `out_dir`, the moves stay on one filesystem and
+    the files get the folder's group and permissions."""
     made = missing_folders(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     build, complete = None, False
@@ -238,7 +242,8 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
             if exc.errno not in WRITE_ERRNOS:
                 raise
             raise write_failure(out_dir, exc) from None
-        retire(out_dir / last, *(out_dir / name for name in owned if not (build / name).exists()))
+        stale = [out_dir / name for name in owned if not (build / name).exists()] if any(_written_by_us(out_dir / m) for m in (last, *earlier)) else []
+        retire(out_dir / last, *stale)
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
         complete = True
@@ -247,6 +252,18 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = ()) -> Iterator[
             shutil.rmtree(build, ignore_errors=True)
         if not complete:  # folders made for a set that never came are not left behind, empty
             remove_empty(made)
+
+
+def _written_by_us(marker: Path) -> bool:
+    """Whether this marker of a set of outputs is there and is facesense's: a JSON marker
+    carries a schema_version key (compare.md, a markdown marker, is taken as found)."""
+    if marker.suffix != ".json":
+        return marker.is_file()
+    try:
+        record = json.loads(marker.read_bytes())
+    except (OSError, ValueError, RecursionError):  # absent, unreadable or not JSON
+        return False
+    return isinstance(record, dict) and KEY in record
 
 
 def write_text(path: str | Path, text: str) -> None:
