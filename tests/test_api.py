@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import facesense
 from conftest import write_class_folders
+from facesense.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -339,3 +341,33 @@ def test_an_unreadable_photo_is_said_without_command_line_advice(tmp_path):
     with pytest.raises(facesense.FacesenseError) as raised:
         facesense.FaceAnalyser(gender=None, age=None).analyse(broken)
     assert "not a readable image" in str(raised.value) and "skip" not in str(raised.value)
+
+
+def test_evaluate_borrows_another_models_split_and_stream_refuses_a_source_when_called(tmp_path):
+    """The API's advice named --split-from, which facesense.evaluate did not take; stream('')
+    and a stride on a photo folder were refused only at the first next() (found by a bug hunt)."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "faces", ["man", "woman"], 20, colour=True, size=64)
+    rows = [f"{p.relative_to(data)},{p.parent.name},{20 + i},{'ab'[i % 2]}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,age,race\n" + "\n".join(rows) + "\n")  # gender_age's split is stratified by race
+    with pytest.raises(facesense.FacesenseError, match=r"split_from=MODEL"):
+        facesense.evaluate("gender", data, tmp_path / "e0", split="test")
+    with pytest.raises(facesense.FacesenseError, match=r"give split= too"):
+        facesense.evaluate("gender", data, tmp_path / "e0", split_from="gender_age")
+    with pytest.raises(facesense.FacesenseError, match=r"split_from='nosuch'"):
+        facesense.evaluate("gender", data, tmp_path / "e0", split="test", split_from="nosuch")
+    assert main(["train", f"data={data}", "task=gender", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}", "-q"]) == 0
+    run = str(next((tmp_path / "runs").rglob("train_summary.json")).parent)
+    m = facesense.evaluate("gender", data, tmp_path / "e1", split="val", split_from=run)
+    assert m["split_from"] == run and 0 < m["n"] < 40
+    assert main(["evaluate", "gender", "--data", str(data), "--split", "val", "--split-from", run, "--out", str(tmp_path / "e2")]) == 0
+    cli = {r["id"] for r in csv.DictReader(open(tmp_path / "e2" / "predictions.csv"))}
+    assert {r["id"] for r in csv.DictReader(open(tmp_path / "e1" / "predictions.csv"))} == cli
+    analyser = facesense.FaceAnalyser(expression=None, gender=None, age=None)
+    with pytest.raises(facesense.FacesenseError, match=r"\(--source, source=\) is empty"):
+        analyser.stream("")
+    with pytest.raises(facesense.FacesenseError, match="photos are each read once"):
+        analyser.stream(data / "man", stride=2)
+    with pytest.raises(facesense.FacesenseError, match="is for stream URLs"):
+        analyser.stream(0, reconnect=5)

@@ -480,7 +480,7 @@ def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path, monkeypatch)
     import http.server
     import threading
 
-    with pytest.raises(SourceError, match="--source is empty"):
+    with pytest.raises(SourceError, match=r"\(--source, source=\) is empty"):
         open_source("")
     local = open_source(clip.resolve().as_uri())  # file:///...
     assert not local.live and not local.photos and len(list(local)) == 12
@@ -528,7 +528,7 @@ def test_sources_as_scripts_and_downloads_name_them(clip, tmp_path, monkeypatch)
     # a file:// source is the file for the output checks too: --out onto it was not refused (found by review)
     with pytest.raises(FacesenseError, match="is the --source video"):
         run_live(LiveOptions(source=clip.resolve().as_uri(), expression=None, gender=None, age=None, video_out=str(clip)))
-    with pytest.raises(FacesenseError, match="--source is empty"):  # before the outputs are checked against a photo folder '.'
+    with pytest.raises(FacesenseError, match=r"\(--source, source=\) is empty"):  # before the outputs are checked against a photo folder '.'
         run_live(LiveOptions(source="", expression=None, gender=None, age=None, log_csv=str(tmp_path / "x.csv")))
     frames = [cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes() for i in range(5)]
     (tmp_path / "cam.mjpeg").write_bytes(b"".join(frames))  # JPEGs back to back, as an IP camera records them

@@ -95,6 +95,7 @@ class FaceAnalyser:
         closed when the loop ends or is left early. A camera or stream that fails mid-way
         raises `SourceFailed` after the frames before it were yielded. Its arguments are checked
         when it is called; the source is opened at the first frame asked for."""
+        from .stream.frames import check_source
         from .stream.pipeline import PipelineSettings
 
         if isinstance(settings, dict):  # {"smoothing": 1} reads as PipelineSettings(smoothing=1)
@@ -114,6 +115,7 @@ class FaceAnalyser:
         if isinstance(source, (int, np.integer)):
             _check_number("source", int(source), 0, integer=True, high=2**31 - 1)  # OpenCV crashes the interpreter on -1 and -2, and takes a C int
             source = int(source)
+        check_source(source, stride, reconnect)  # an empty source, a stride or reconnect it cannot use
         # a generator of its own: a mistake above is raised by this call, not by the first next()
         return self._frames(source, max_frames, settings or PipelineSettings(), stride, stall_timeout, reconnect)
 
@@ -184,13 +186,17 @@ def analyse_image(image: str | Path | np.ndarray, expression: str | None = DEFAU
     return FaceAnalyser(expression, gender, age, detector, detector_model=detector_model, device=device).analyse(image, margin)
 
 
-def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None) -> dict:
+def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: str | None = None, skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None,
+             split_from: str | Path | None = None) -> dict:
     """Full evaluation of `model` (shipped name, checkpoint, run folder, .onnx) on a dataset, as
     `facesense evaluate` does: a classifier writes metrics.json, predictions.csv, plots and
     report.md into `out_dir` and returns the metrics (accuracy, macro_f1, per_class, confusion,
     roc_auc, baseline...); an age model (`age`/`gender_age`, `dlib-age`, a gender+age file)
     writes age_metrics.json and age_predictions.csv and returns the age metrics (mae, by decade).
-    `group_by` names a manifest column (e.g. race) to report each group and the gap between them."""
+    `group_by` names a manifest column (e.g. race) to report each group and the gap between them.
+    `split_from` (with `split`): score the rows another facesense model held out of this data
+    (e.g. split_from="gender_age", split="test" on UTKFace), as `--split-from` does. Messages
+    name the command line's option beside the argument (`--skip-bad (skip_bad=True)`)."""
     from .eval.age import age_target, evaluate_age
     from .eval.evaluate import evaluate_model
     from .runs import outside_dataset, outside_runs
@@ -203,6 +209,17 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     for name, value in (("split", split), ("group_by", group_by)):
         if value is not None and not isinstance(value, str):
             raise FacesenseError(f"{name}={_shown(value)}: give a name (str) or None")
+    if split_from is not None:
+        if not isinstance(split_from, (str, Path)) or not str(split_from).strip():
+            raise FacesenseError(f"split_from={_shown(split_from)}: give a model's name or path (str or Path), or None")
+        if split is None:  # as the command line refuses --split-from without --split
+            raise FacesenseError(f"split_from={_shown(split_from)}: borrows that model's split of the data; give split= too (e.g. split='test')")
+        from .runtime.loading import resolve
+
+        try:  # named as the argument it came from
+            resolve(split_from)
+        except FacesenseError as exc:
+            raise FacesenseError(f"split_from={_shown(split_from)}: {exc}") from None
     if not isinstance(skip_bad, bool):
         raise FacesenseError(f"skip_bad={_shown(skip_bad)}: give True or False")
     if label_map is not None and not isinstance(label_map, dict):
@@ -215,5 +232,5 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     if ages:
         if label_map is not None:
             raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
-        return evaluate_age(model, data, out, split=split, group_by=group_by, skip_bad=skip_bad)
-    return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by)
+        return evaluate_age(model, data, out, split=split, split_from=split_from, group_by=group_by, skip_bad=skip_bad)
+    return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by, split_from=split_from)

@@ -17,7 +17,7 @@ from ..preprocess import InputSpec, to_model_pixels
 from .samples import Samples
 
 # how each command is told to skip unreadable samples and list them instead of stopping
-SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict, data split and data inspect)"
+SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict, data split and data inspect, skip_bad=True for facesense.evaluate)"
 
 
 def listed_reason(exc: Exception) -> str:

@@ -290,7 +290,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         raise DataError(no_split_of_its_own(data, split))
     config = split_config_of(split_from or model) if split is not None and not samples.split_names() else None
     if config is not None and "test_size" not in config:
-        raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from a gender+age model")
+        raise FacesenseError(f"{split_from or model}: its split settings are unknown; give data with a split column, or --split-from (split_from=) a gender+age model")
     data_splits = samples.split_names()  # for the training-data note: before the rows are narrowed
     # a draw recomputed from another model's settings is not this model's held-out rows
     own_split = config is None or not split_from or (str(model) not in dlib_models.AGE_BACKENDS and trained_split_settings(split_config_of(model)) == trained_split_settings(config))
@@ -308,7 +308,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if bad and not skip_bad:  # as training says it, with the row
         first = bad[0]
         raise DataError(f"{data}: age {samples.columns['age'][first]!r} of {samples.ids[first]} is not an age in years (a number from 0 to {OLDEST_AGE}); "
-                        "fix the age column, or pass --skip-bad to leave such rows out")
+                        "fix the age column, or pass --skip-bad (skip_bad=True) to leave such rows out")
     if bad:
         skipped = [(samples.ids[i], f"age {samples.columns['age'][i]!r} is not an age in years") for i in bad]
         dropped = set(bad)

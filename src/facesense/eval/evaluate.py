@@ -441,7 +441,7 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
                         "on a subset or other data the draw may hold its training images", split, named)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
-            raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL to borrow another model's split")
+            raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         return idx
     if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
         raise DataError(no_split_of_its_own(data, split))
@@ -468,7 +468,7 @@ def no_split_of_its_own(data, split: str) -> str:
     """Why a model trained on other data (a dlib network) has no rows of `split` on data without
     a split column, and how to score the rows a facesense model held out there."""
     return (f"{data}: no split named {split!r} (the data has no split column), and this model was trained elsewhere, so it held no rows of it out; "
-            f"add --split-from MODEL to score the rows a facesense model held out (e.g. --split-from gender_age on UTKFace), or leave --split out to score every row")
+            f"add --split-from MODEL (split_from=MODEL) to score the rows a facesense model held out (e.g. --split-from gender_age on UTKFace), or leave --split out (split=None) to score every row")
 
 
 def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, data_format: str = "auto", skip_bad: bool = False, label_map: dict | None = None, group_by: str | None = None, split_from: str | Path | None = None, device: str = "auto") -> dict:
@@ -481,7 +481,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None
     check_group_column(samples.columns, group_by, data, split_column=samples.split_column)
     # name the map that was used: the one given, or the one the model was trained with
-    map_option = "the label map given (--label-map FILE, YAML {old: new})" if label_map is not None else "a label map: --label-map FILE (YAML {old: new})"
+    map_option = "the label map given (--label-map FILE, YAML {old: new}; label_map=)" if label_map is not None else "a label map: --label-map FILE (YAML {old: new}; label_map={old: new})"
     if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)
         check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}

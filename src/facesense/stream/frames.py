@@ -346,7 +346,7 @@ class LiveSource(Source):
         if not cap.isOpened():
             cap.release()
             kind = "camera" if self.is_camera else "stream"
-            hint = "; without a camera, give a video or photo folder (--source clip.mp4) or run `facesense demo`" if self.is_camera else ""
+            hint = "; without a camera, give a video or photo folder (--source clip.mp4; source='clip.mp4' in Python) or run `facesense demo`" if self.is_camera else ""
             raise SourceError(f"{kind} {self.shown!r} cannot be opened; check the index/URL and that no other program holds it{hint}")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
         length = cap.get(cv2.CAP_PROP_FRAME_COUNT) if not self.is_camera else 0
@@ -516,7 +516,7 @@ def local_source(source: str | int) -> str | int:
     (`--source "$VIDEO"` with the variable unset would read every photo under the working folder)."""
     text = str(source)
     if not text.strip():
-        raise SourceError("--source is empty (an unset variable?); give a camera index, a video file, a stream URL or a photo folder")
+        raise SourceError("the source (--source, source=) is empty (an unset variable?); give a camera index, a video file, a stream URL or a photo folder")
     if text.lower().startswith("file://"):
         from urllib.parse import unquote, urlsplit
 
@@ -524,10 +524,10 @@ def local_source(source: str | int) -> str | int:
     return source
 
 
-def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
-    """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
-    -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
-    stream that stalled or closed, with back-off."""
+def check_source(source: str | int, stride: int = 1, reconnect: float = 0.0) -> str | int:
+    """The source as local_source gives it, with the refusals that need nothing opened: a
+    stride where there are no frames to skip, reconnect for what is not a stream URL, a camera
+    index OpenCV cannot take. Made before models load (live) or when stream() is called (API)."""
     source = local_source(source)
     text = str(source)
     path = Path(text)
@@ -535,11 +535,23 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     if stride > 1 and (live or path.is_dir() or is_photo_file(path)):  # it would be ignored without a word
         what = "a camera or stream has no file to skip frames of (--detect-every N searches every Nth frame)" if live else "photos are each read once"
         raise SourceError(f"stride {stride} (--stride, stride=) is for video files: {what}")
+    if reconnect and "://" not in text:  # a camera's or a file's would be ignored without a word
+        raise SourceError(f"--reconnect (reconnect=) is for stream URLs (rtsp://, http://...), not {'camera ' + text if is_camera(source) else repr(text)}")
+    if is_camera(source) and int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
+        raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
+    if is_camera(source) and int(text) >= 2**31:  # past OpenCV's int: its own error, a traceback
+        raise SourceError(f"camera {text}: no camera has such an index (0 is the first camera)")
+    return source
+
+
+def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
+    """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
+    -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
+    stream that stalled or closed, with back-off."""
+    source = check_source(source, stride, reconnect)
+    text = str(source)
+    path = Path(text)
     if is_camera(source):
-        if int(text) < 0:  # OpenCV crashes the interpreter on -1 and -2
-            raise SourceError(f"camera {text}: a camera index is 0 or more (0 is the first camera)")
-        if int(text) >= 2**31:  # past OpenCV's int: its own error, a traceback
-            raise SourceError(f"camera {text}: no camera has such an index (0 is the first camera)")
         return LiveSource(int(text), stall_timeout, open_timeout=2 * stall_timeout)
     if is_video_url(text) and not reconnect:
         remote = VideoFileSource.at_url(text, stride, stall_timeout)
@@ -549,8 +561,6 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
             raise SourceError(f"stride {stride} (--stride, stride=): {source_name(text)} does not say how many frames it has, so it is read as a live stream, which has no frames to skip; download it and give the file")
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
-    if reconnect:
-        raise SourceError(f"--reconnect (reconnect=) is for stream URLs (rtsp://, http://...), not {text!r}")
     if path.is_dir():
         return ImageFolderSource(path)
     if is_photo_file(path):

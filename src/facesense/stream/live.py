@@ -15,7 +15,7 @@ from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
-from .frames import SourceError, is_live, local_source, open_source, source_name
+from .frames import SourceError, check_source, is_live, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
 from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
 
@@ -199,7 +199,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     """Run the pipeline over `opts.source` into the chosen outputs; -> the summary dict. A source
     that fails after the start does not raise: its message is the summary's `error` (outputs
     hold everything up to it; the CLI exits 3). A source that gives no frame at all raises."""
-    opts = replace(opts, source=local_source(opts.source))  # a file:// video is checked as the file it is
+    # a file:// video is checked as the file it is; a source refused without opening it, before models load
+    opts = replace(opts, source=check_source(opts.source, opts.stride, opts.reconnect))
     check_outputs(opts)
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
