@@ -321,3 +321,29 @@ def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwar
     assert not _may_lack_glyphs(fig)
     fig.axes[0].set_xlabel("日本")
     assert _may_lack_glyphs(fig)
+
+
+def test_a_report_set_replaces_its_own_stale_files_and_another_kinds_only_where_it_is_ours(tmp_path):
+    """A rerun removes the files of its kind it no longer writes (an older report's skipped.csv,
+    whatever its marker says); another kind's files go only where that kind's marker is
+    facesense's: a user's metrics.json, even one with a schema_version of its own, keeps their
+    predictions.csv."""
+    from facesense.runs import building
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"accuracy": 0.5}')  # a report from before the schema key
+    (out / "skipped.csv").write_text("id,reason\n")
+    with building(out, "metrics.json", ("predictions.csv", "skipped.csv")) as build:
+        (build / "metrics.json").write_text('{"schema_version": 3}')
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text('{"schema_version": "1.0", "customers": 3}')
+    (mine / "predictions.csv").write_text("customer,score\n")
+    with building(mine, "age_metrics.json", ("age_predictions.csv",), replaces=("metrics.json", ("metrics.json", "predictions.csv"))) as build:
+        (build / "age_metrics.json").write_text('{"schema_version": 2}')
+    assert sorted(p.name for p in mine.iterdir()) == ["age_metrics.json", "metrics.json", "predictions.csv"]
+    with building(out, "age_metrics.json", ("age_predictions.csv",), replaces=("metrics.json", ("metrics.json", "predictions.csv"))) as build:
+        (build / "age_metrics.json").write_text('{"schema_version": 2}')
+    assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json"]  # the classifier report it replaces

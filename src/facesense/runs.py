@@ -97,11 +97,13 @@ def temp_folder_beside(path: Path) -> Path:
 
 def outside_dataset(out: Path, dataset: str | Path, option: str = "--out") -> Path:
     """An output folder inside a folder dataset would be read as data next time (a class named
-    'report', or plots among the faces): refuse it before anything is written. Both paths are
-    taken as given (the caller resolves relative ones)."""
+    'report', or plots among the faces): refuse it before anything is written. A labels.csv
+    given as a file is read through its rows alone, so its folder may hold outputs. Both paths
+    are taken as given (the caller resolves relative ones)."""
     root = Path(dataset).resolve()
     if root.is_dir() and Path(out).resolve().is_relative_to(root):
-        raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it")
+        how = " with --out DIR" if option.startswith("the default") else ""  # the user gave no option to change
+        raise FacesenseError(f"{option} {out}: is inside the dataset folder {root}, where its files would be read as data; choose a folder outside it{how}")
     return out
 
 
@@ -217,16 +219,16 @@ def scratch_folder_beside(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), earlier: tuple[str, ...] = ()) -> Iterator[Path]:
+def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), replaces: tuple[str, tuple[str, ...]] | None = None) -> Iterator[Path]:
     """A set of files (a report and its plots) written into a hidden folder inside `out_dir`,
     then moved out of it: an interrupted rerun leaves the earlier set whole, and `last`, the file
     that marks the set complete, is removed before the moves and moved in last, so a kill during
     them leaves no marker beside a mix of two sets. Files named in `owned` that the new set
-    lacks (a plot the earlier report had) go too, where the folder holds an earlier set: its
-    marker, `last` or one of `earlier` (another kind of set the folder may hold), written by
-    facesense (a JSON marker carries its schema_version): a user's own files that happen
-    to have those names are left alone. Inside `out_dir`, the moves stay on one filesystem and
-    the files get the folder's group and permissions."""
+    lacks (a plot the earlier report had) go too. `replaces`: (marker, files) of another kind of
+    set that one folder holds instead of this one; its files go where its marker is there and is
+    facesense's (a JSON marker with its schema_version), so a user's own files that only share
+    its names are left alone. Inside `out_dir`, the moves stay on one filesystem and the files
+    get the folder's group and permissions."""
     made = missing_folders(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     build, complete = None, False
@@ -242,8 +244,8 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), earlier: tup
             if exc.errno not in WRITE_ERRNOS:
                 raise
             raise write_failure(out_dir, exc) from None
-        stale = [out_dir / name for name in owned if not (build / name).exists()] if any(_written_by_us(out_dir / m) for m in (last, *earlier)) else []
-        retire(out_dir / last, *stale)
+        stale = [*owned, *(replaces[1] if replaces and _written_by_us(out_dir / replaces[0]) else ())]
+        retire(out_dir / last, *(out_dir / name for name in stale if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
             os.replace(path, out_dir / path.name)
         complete = True
@@ -255,15 +257,13 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), earlier: tup
 
 
 def _written_by_us(marker: Path) -> bool:
-    """Whether this marker of a set of outputs is there and is facesense's: a JSON marker
-    carries a schema_version key (compare.md, a markdown marker, is taken as found)."""
-    if marker.suffix != ".json":
-        return marker.is_file()
+    """Whether this JSON marker of a set of outputs is there and is facesense's: its
+    schema_version is one of ours, a whole number."""
     try:
         record = json.loads(marker.read_bytes())
     except (OSError, ValueError, RecursionError):  # absent, unreadable or not JSON
         return False
-    return isinstance(record, dict) and KEY in record
+    return isinstance(record, dict) and type(record.get(KEY)) is int
 
 
 def write_text(path: str | Path, text: str) -> None:

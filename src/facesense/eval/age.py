@@ -388,7 +388,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         said = [labels[j], scorer.classes[int(gender_probs[j].argmax())]] if genders else []  # the label as the network names it
         writer.writerow([samples.ids[i], f"{ages[j]:g}", f"{years[j]:.2f}", f"{sd[j]:.2f}", f"{low[j]:g}", f"{high[j]:g}", *said, *([groups[j]] if groups else []), schema.VERSIONS["age_predictions"]])
     # an earlier report here stays whole until this one is; a classifier report's files go
-    with building(out_dir, "age_metrics.json", ("age_predictions.csv", "metrics.json", *REPORT_FILES), earlier=("metrics.json",)) as build:
+    with building(out_dir, "age_metrics.json", ("age_predictions.csv", "report.md", "skipped.csv"), replaces=("metrics.json", ("metrics.json", *REPORT_FILES))) as build:
         write_text(build / "age_predictions.csv", buf.getvalue())
         if samples.skipped:
             write_text(build / "skipped.csv", skipped_csv(samples.skipped))

@@ -60,7 +60,7 @@ def write_evaluation(
     metrics.update(extra)
     if groups is not None:
         metrics["by_group"] = group_metrics(y_true, probs, groups, classes)
-    with building(out_dir, "metrics.json", REPORT_FILES + AGE_REPORT_FILES, earlier=("age_metrics.json",)) as build:
+    with building(out_dir, "metrics.json", REPORT_FILES, replaces=("age_metrics.json", AGE_REPORT_FILES)) as build:
         if skipped:
             write_text(build / "skipped.csv", skipped_csv(skipped))
         _write_report(build, metrics, ids, y_true, probs, classes, title, history_csv)
