@@ -551,3 +551,34 @@ def test_a_flat_folder_of_photos_is_one_error_line(tmp_path, caplog):
         read_dataset(flat)
     assert "no class folders" in str(err.value) and "its 3 image(s) lie directly in it" in str(err.value)
     assert "belong to no class folder" not in caplog.text
+
+
+def test_data_commands_from_a_bug_hunt(tmp_path, capsys, monkeypatch):
+    """A default report folder inside a folder dataset was named as --out, which was not given;
+    two empty files were one exact duplicate, across the splits; --leak-free given a folder was
+    told live's frames.csv; an option after `--` was 'did you mean' itself; a --format that does
+    not fit said no fix."""
+    data = write_class_folders(tmp_path / "ds", ["a", "b"], 5)
+    rows = [f"{p.relative_to(data)},{p.parent.name}" for p in sorted(data.rglob("*.png"))]
+    (data / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.chdir(data)
+    assert main(["data", "inspect", "."]) == 2
+    assert "the default report folder (no --out given)" in capsys.readouterr().err and not list(data.glob("inspect-*"))
+    assert main(["data", "inspect", "labels.csv"]) == 0  # read through its rows: a report beside them is not read as data
+    folders = write_class_folders(tmp_path / "sp" / "train", ["a", "b"], 4)
+    write_class_folders(tmp_path / "sp" / "test", ["a", "b"], 2, seed=1)
+    (folders / "a" / "empty.png").write_bytes(b"")
+    (tmp_path / "sp" / "test" / "b" / "empty.png").write_bytes(b"")
+    assert main(["data", "inspect", str(tmp_path / "sp"), "--out", str(tmp_path / "r"), "--skip-bad"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["unreadable"]["count"] == 2 and summary["exact_duplicates"]["groups"] == 0
+    (tmp_path / "dir").mkdir()
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "r2"), "--leak-free", str(tmp_path / "dir")]) == 2
+    assert f"e.g. {tmp_path / 'dir' / 'leak_free.csv'}" in capsys.readouterr().err
+    assert main(["data", "inspect", "--", str(data), "--out", str(tmp_path / "r3")]) == 2
+    err = capsys.readouterr().err
+    assert "--out came after --" in err and "did you mean" not in err
+    assert main(["data", "inspect", "--format", "folders", str(data / "labels.csv")]) == 2
+    assert "is a file, not a folder of class folders; let its format be found (--format auto" in capsys.readouterr().err
+    assert main(["data", "inspect", "--format", "manifest", str(tmp_path / "sp" / "train")]) == 2
+    assert "has no labels.csv: read its class folders with --format folders" in capsys.readouterr().err

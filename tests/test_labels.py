@@ -102,6 +102,7 @@ def test_markdown_cells_hold_pipes_backslashes_and_line_breaks():
     from facesense.markdown import cell
 
     assert cell("EU|US") == "EU\\|US" and cell("a\\|b") == "a\\\\\\|b" and cell("two\nlines") == "two lines"
+    assert cell("*e*") == "\\*e\\*" and cell("<i>") == "\\<i\\>" and cell("emotion_model_3") == "emotion_model_3"  # italics and HTML were rendered
 
 
 def test_a_custom_task_says_when_two_folders_become_one_class(tmp_path, caplog):

@@ -74,7 +74,8 @@ def _data_inspect(args) -> None:
     from .data.sources import read_dataset
     from .data.split import cells_shown, odd_split_cells
 
-    out = _report_folder(outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset))
+    out = _report_folder(outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset,
+                                         "--out" if args.out else "the default report folder (no --out given)"))
     if args.duplicates and args.no_duplicates:
         raise FacesenseError("--duplicates (near duplicates too) and --no-duplicates (no duplicate search) contradict each other: give one")
     if args.near_threshold is not None and not args.duplicates:  # it would be ignored without a word
@@ -87,7 +88,7 @@ def _data_inspect(args) -> None:
         leak_out = Path(args.leak_free).resolve()
         if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
-        outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz")), args.dataset, "--leak-free")
+        outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz"), example="leak_free.csv"), args.dataset, "--leak-free")
     samples = _split_spellings_folded(_spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset), args.dataset)
     odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
     if odd:
@@ -260,7 +261,8 @@ def _evaluate(args) -> None:
         except FacesenseError as exc:
             raise FacesenseError(f"--split-from {args.split_from}: {exc}") from None
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
-    out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data))
+    out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data,
+                                       "--out" if args.out else "the default report folder (no --out given)"))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
     _report_folder(out)
@@ -765,8 +767,12 @@ class _SubcommandParser(_Parser):
             extras = [x for x in extras if x.startswith("-")]
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+            known = next((x.split("=")[0] for x in extras if x.split("=")[0] in options), None)
             close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)
-            hint = f"; did you mean {close}?" if close else ""  # `--no-widow`, as a misspelt command is named
+            if known:  # an option of this command left over: it came after `--`, which ends the options
+                hint = f"; {known} came after --, which ends the options: put the options before it (or name the file ./-name without --)"
+            else:
+                hint = f"; did you mean {close}?" if close else ""  # `--no-widow`, as a misspelt command is named
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return namespace, extras
 

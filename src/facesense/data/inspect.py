@@ -27,10 +27,13 @@ def content_hash(samples: Samples, i: int) -> str:
     return hashlib.md5(Path(samples.paths[i]).read_bytes()).hexdigest()
 
 
-def exact_duplicate_groups(samples: Samples) -> list[list[int]]:
+def exact_duplicate_groups(samples: Samples, decoded: np.ndarray | None = None) -> list[list[int]]:
+    """Samples with the same bytes, among those that `decoded` (two empty files are no copies of
+    one image: they are unreadable, and listed as such)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i in range(len(samples)):
-        groups[content_hash(samples, i)].append(i)
+        if decoded is None or decoded[i]:
+            groups[content_hash(samples, i)].append(i)
     return [g for g in groups.values() if len(g) > 1]
 
 
@@ -181,7 +184,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     blank = blank_images(small) & decoded
     report["unreadable"] = {"count": len(unreadable), "files": unreadable, "counted": not left_out}
     if duplicates:
-        groups = exact_duplicate_groups(samples)
+        groups = exact_duplicate_groups(samples, decoded)
         report["exact_duplicates"] = summarise_groups(samples, groups)
         report["blank_images"] = {"count": int(blank.sum()), "examples": [samples.ids[i] for i in np.flatnonzero(blank)[:10]]}
     if near_threshold is not None:

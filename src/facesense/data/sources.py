@@ -217,7 +217,8 @@ def _loose_images(folder: Path) -> list[Path]:
 
 def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     if not root.is_dir():
-        raise DataError(f"{root}: not a folder")
+        what = "does not exist; give a folder of class folders" if not root.exists() else "is a file, not a folder of class folders; let its format be found (--format auto, data_format: auto in a config)"
+        raise DataError(f"{root}: {what}")
     subdirs = _class_dirs(root)
     split_dirs = [d for d in subdirs if canonical_split(d.name)]
     if split_dirs and len(split_dirs) == len(subdirs):
@@ -368,7 +369,9 @@ def _same_age(a: str, b: str) -> bool:
 def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     """labels.csv: path,label[,split|partition]; paths relative to the csv's folder."""
     if not path.is_file():
-        raise DataError(f"{path}: manifest not found")
+        folder = path.parent if path.name == "labels.csv" and path.parent.is_dir() else None
+        fix = f"{folder} has no labels.csv: read its class folders with --format folders or auto (data_format: in a config)" if folder else "give a labels.csv (path,label[,split])"
+        raise DataError(f"{path}: manifest not found; {fix}")
     header = _csv_header(path)
     for column in ("path", "label"):
         if column not in header:

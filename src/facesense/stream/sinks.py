@@ -52,14 +52,15 @@ def timeline_path(summary: Path) -> Path:
     return summary.with_name(f"{summary.stem}_timeline.png")
 
 
-def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
+def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] | None = None, example: str | None = None) -> Path:
     """Refuse, before anything runs, an output path that cannot become a file: a folder (or a
-    name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder."""
+    name ending in '/'), an unsupported extension, a parent that is a file, an unwritable folder.
+    `example`: the file name a folder given is told to add (default: live's name for the suffix)."""
     text = str(value)
     path = Path(text)
     if _names_a_folder(path, option, text):
-        example = path / EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
-        raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {example}")
+        example = example or EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
+        raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {path / example}")
     if suffixes and path.suffix.lower() not in suffixes:
         wanted = f"a {suffixes[0]} name" if len(suffixes) == 1 else f"one of {', '.join(suffixes)}"
         raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use {wanted}")
