@@ -44,6 +44,8 @@ def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     write_class_folders(root / "faces", ["man", "woman"], 4, colour=True, size=64)
     write_fer_csv(root / "fer.csv", [i % 7 for i in range(14)])
+    lines = (root / "fer.csv").read_text().splitlines()
+    (root / "fer_superscript.csv").write_text("\n".join([lines[0], "\u00b2" + lines[1][1:], *lines[2:]]) + "\n")  # '²' is a digit to isdigit(), not to int()
     (root / "zero.jpg").write_bytes(b"")
     for suffix in (".jpg", ".png", ".mp4"):
         (root / f"text{suffix}").write_text("just some text\n")
@@ -204,6 +206,8 @@ CASES = [
     ("train bad override after -q", ["train", "data={c}/faces", "task=gender", "-q", "epochs=1", "epochs", "runs_dir={c}/out/r"], "override 'epochs' is not key=value"),  # named every word after -q unrecognized
     ("train --resume epochs=N", ["train", "--resume", "{c}/a_folder", "epochs=30"], "leave out 'epochs=30'; to train longer, raise epochs in its config.yaml"),  # found by a newcomer's trial
     ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
+    ("inspect an emotion code '²'", ["data", "inspect", "{c}/fer_superscript.csv", "--out", "{c}/out/i"], "emotion '²' is not a label code"),  # int() traceback
+    ("live from camera '²'", ["live", "--source", "²", "--no-window"], "video ² not found"),  # int() traceback
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),
     ("export int8 calibrated on unreadable images", ["export", "gender", "--int8", "--calibration", "{c}/all_bad", "--out", "{c}/out/g.int8.onnx"], "none of the 2 images drawn could be read"),  # was a ValueError traceback
     ("export an ONNX file", ["export", "{c}/random.onnx", "--out", "{c}/out/x.onnx"], "is an ONNX model already"),  # 'not a readable checkpoint (UnpicklingError'

@@ -389,7 +389,7 @@ def resume_command(root: Path) -> str:
 
 def _numbered(parent: Path, name: str) -> list[Path]:
     """The folders name-1, name-2, ... under `parent` (not x-y-1 for name x)."""
-    return [p for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[0] == name and p.name.rsplit("-", 1)[1].isdigit()]
+    return [p for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[0] == name and p.name.rsplit("-", 1)[1].isdecimal()]
 
 
 def unfinished_run(model: str | Path) -> tuple[Path, str] | None:

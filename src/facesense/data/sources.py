@@ -283,14 +283,14 @@ def _pixel_values(text: str) -> np.ndarray:
     try:
         return np.fromstring(text, dtype=np.int32, sep=" ")
     except ValueError:  # numpy's own words name neither the value nor the format
-        bad = next((t for t in text.split() if not t.lstrip("-").isdigit()), text.strip()[:20])
+        bad = next((t for t in text.split() if not t.lstrip("-").isdecimal()), text.strip()[:20])
         raise ValueError(f"pixel value {bad!r} is not a whole number (pixels are numbers 0..255 separated by spaces)") from None
 
 
 def _fer2013_name(code) -> str | None:
     """The class a FER2013 row's emotion cell names, or None when it names none."""
     text = str(code or "").strip()
-    return FER2013_CODES[int(text)] if text.isdigit() and int(text) < len(FER2013_CODES) else None
+    return FER2013_CODES[int(text)] if text.isdecimal() and int(text) < len(FER2013_CODES) else None
 
 
 def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
@@ -316,7 +316,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         row_id = f"row{row_no}"  # the row's place among the data rows: FER+'s vote table lines up by it
         try:
             cell = (row["emotion"] or "").strip()
-            if not cell.lstrip("-").isdigit():  # int() said "invalid literal for int() with base 10: ''"
+            if not cell.lstrip("-").isdecimal():  # int() said "invalid literal for int() with base 10: ''"
                 raise ValueError(f"emotion {cell!r} is not a label code (expected a number 0..{len(FER2013_CODES) - 1})")
             code = int(cell)
             if not 0 <= code < len(FER2013_CODES):

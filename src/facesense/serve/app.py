@@ -57,7 +57,7 @@ def remove_abandoned_roots(folder: Path) -> None:
     mine = f"{ROOT_PREFIX}{host_name()}."
     for root in folder.glob(f"{glob.escape(mine)}*-*"):
         pid = root.name[len(mine):].split("-", 1)[0]
-        if pid.isdigit() and root.is_dir() and not process_alive(int(pid)):
+        if pid.isdecimal() and root.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -166,7 +166,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
     bytes; a body that takes longer than `timeout` is refused (408). With `sink` (a binary
     file) the chunks go there instead of into memory."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdecimal() and int(declared) > limit:
         size, most = over_limit(int(declared) / 2**20, limit / 2**20)
         raise Refused(413, f"the upload is {size} MB; the limit is {most} MB")
     chunks, size = [], 0

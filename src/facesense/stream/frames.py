@@ -471,7 +471,7 @@ def is_camera(source: str | int) -> bool:
     """A camera index: an int, or digits that name no file or folder (a photo folder called
     2024 is a folder)."""
     # (a negative index is one too, refused as such when opened)
-    return isinstance(source, int) or (str(source).removeprefix("-").isdigit() and not Path(str(source)).exists())
+    return isinstance(source, int) or (str(source).removeprefix("-").isdecimal() and not Path(str(source)).exists())
 
 
 # an http(s) address whose path ends so names a video file, read frame by frame as a file is
