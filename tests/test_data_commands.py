@@ -582,3 +582,18 @@ def test_data_commands_from_a_bug_hunt(tmp_path, capsys, monkeypatch):
     assert "is a file, not a folder of class folders; let its format be found (--format auto" in capsys.readouterr().err
     assert main(["data", "inspect", "--format", "manifest", str(tmp_path / "sp" / "train")]) == 2
     assert "has no labels.csv: read its class folders with --format folders" in capsys.readouterr().err
+
+
+def test_data_split_with_group_keeps_each_persons_photos_on_one_side(tmp_path, capsys):
+    data = write_class_folders(tmp_path / "ds", ["a", "b"], 24)
+    rows = [f"{p.relative_to(data)},{p.parent.name},person{i % 12}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,subject\n" + "\n".join(rows) + "\n")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.25", "--group", "subject"]) == 0
+    import csv
+
+    placed: dict[str, set] = {}
+    for row in csv.DictReader(open(tmp_path / "s" / "labels.csv")):
+        placed.setdefault(row["subject"], set()).add(row["split"])
+    assert len(placed) == 12 and all(len(v) == 1 for v in placed.values()) and {"train", "test"} == set().union(*placed.values())
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--group", "person"]) == 2
+    assert "no column 'person' to keep together (--group)" in capsys.readouterr().err

@@ -96,3 +96,48 @@ def test_a_one_sample_class_stays_in_training_and_the_rest_stays_stratified():
         assert "c" in {s.labels[i] for i in parts["train"]}
     old = Counter(s.labels[i] for i in assign_splits(s, val_size=0.25, seed=0, split_rule=2)["val"])
     assert sum(old.values()) == 11 and old != {"a": 5, "b": 5, "c": 1}
+
+
+def grouped_samples(people: int = 30, seed: int = 0) -> Samples:
+    """Several photos per person (2-5), each person's photos of one or two classes."""
+    rng = np.random.default_rng(seed)
+    labels, subject = [], []
+    for person in range(people):
+        for _ in range(int(rng.integers(2, 6))):
+            labels.append("ab"[int(rng.integers(0, 2))])
+            subject.append(f"p{person}" if person != 3 else "")  # person 3's cells are blank
+    s = Samples("mem", [f"s{i}" for i in range(len(labels))], labels, [None] * len(labels))
+    s.columns = {"subject": subject}
+    return s
+
+
+def sides(s: Samples, parts: dict) -> dict[str, set]:
+    """The splits each person's rows landed in."""
+    out: dict[str, set] = {}
+    for split, idx in parts.items():
+        for i in idx:
+            out.setdefault(s.columns["subject"][i] or s.ids[i], set()).add(split)
+    return out
+
+
+def test_split_group_keeps_each_persons_rows_on_one_side(caplog):
+    """A user's photos of one person were split across training and validation (identity
+    leakage); split_group keeps them together in every seeded hold-out and fold."""
+    s = grouped_samples()
+    parts = assign_splits(s, val_size=0.2, test_size=0.2, seed=1, split_group="subject")
+    assert all(len(v) == 1 for v in sides(s, parts).values())
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(len(s)))
+    assert 0.1 < len(parts["test"]) / len(s) < 0.3 and len(parts["val"]) > 0
+    assert "blank 'subject' cell" in caplog.text  # each blank row is a group of its own
+    assert assign_splits(s, val_size=0.2, seed=1, split_group="subject")["val"].tolist() == assign_splits(s, val_size=0.2, seed=1, split_group="subject")["val"].tolist()
+    assert assign_splits(s, val_size=0.2, seed=2, split_group="subject")["val"].tolist() != assign_splits(s, val_size=0.2, seed=1, split_group="subject")["val"].tolist()
+    for fold in range(3):
+        folded = assign_splits(s, folds=3, fold=fold, seed=0, split_group="subject")
+        assert all(len(v) == 1 for v in sides(s, folded).values())
+    plain = assign_splits(s, val_size=0.2, seed=1)  # without it, people straddle the split
+    assert any(len(v) > 1 for v in sides(s, plain).values())
+    with pytest.raises(DataError, match="no column 'person' to keep together"):
+        assign_splits(s, val_size=0.2, split_group="person")
+    with pytest.raises(DataError, match=r"test_size=0.01 with split_group: holding out one in 100 needs at least 100 groups.*choose a share of at least 1/"):
+        assign_splits(s, test_size=0.01, split_group="subject")
+    assert trained_split_settings({"val_size": 0.2, "split_group": "subject"})["split_group"] == "subject"  # evaluate recomputes it

@@ -129,7 +129,7 @@ def _data_split(args) -> None:
     if samples.split_names():
         log.warning("the data's own splits (%s) are pooled and split anew by --test-size/--val-size", ", ".join(samples.split_names()))
     samples = readable_samples(samples, skip_bad=args.skip_bad)
-    counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed)
+    counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed, args.group)
     if samples.skipped:
         names = [name for name, _ in samples.skipped]
         log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
@@ -819,6 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1)")
             d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1)")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
+            d.add_argument("--group", metavar="COLUMN", help="a labels.csv column (a person's id, e.g. subject) whose rows stay together: "
+                           "no person on both sides (the shares come out about as asked: 1/round(1/share) of the rows, in whole groups)")
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 

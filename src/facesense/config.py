@@ -59,6 +59,9 @@ class Config:
     val_size: float = 0.2
     test_size: float = 0.0  # > 0 and no test split in the data: hold out this seeded fraction first
     stratify: list[str] = field(default_factory=list)  # manifest columns the seeded splits also balance (besides the label); `age` is binned into bands
+    # a manifest column (a person's id, e.g. subject) whose rows the seeded splits keep together:
+    # one person's photos are never on both sides of a hold-out or a fold
+    split_group: str | None = None
     folds: int = 0  # >1: seeded stratified k-fold on the train pool ...
     fold: int = 0  # ... and this fold is validation
     folds_on: str = "main"  # task=gender_age: "extra" folds the extra_data (gender-only) datasets instead, the main dataset keeping its test/val split

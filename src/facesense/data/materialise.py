@@ -17,18 +17,25 @@ from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, wr
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
-from .split import stratified_holdout
+from .split import group_keys, grouped_holdout, stratified_holdout
 
 log = logging.getLogger(__name__)
 
 
-def split_indices(samples: Samples, test_size: float, val_size: float, seed: int) -> dict[str, np.ndarray]:
+def split_indices(samples: Samples, test_size: float, val_size: float, seed: int, group: str | None = None) -> dict[str, np.ndarray]:
+    """Seeded stratified hold-outs; with `group` (a manifest column), each group's rows whole on
+    one side (about the shares asked: see grouped_holdout)."""
     pool = np.arange(len(samples))
+    groups = group_keys(samples, group, "--group") if group else None
     out = {}
-    if test_size > 0:
+    if test_size > 0 and groups is not None:
+        pool, out["test"] = grouped_holdout(samples.labels, samples.labels, groups, test_size, seed, pool, "--test-size", group_option="--group")
+    elif test_size > 0:
         pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size")
-    if val_size > 0:
-        # val_size is a fraction of the whole dataset, like test_size
+    # val_size is a fraction of the whole dataset, like test_size
+    if val_size > 0 and groups is not None:
+        pool, out["val"] = grouped_holdout(samples.labels, samples.labels, groups, val_size / (1 - test_size), seed, pool, "--val-size", val_size, group_option="--group")
+    elif val_size > 0:
         pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size)
     out["train"] = pool
     return out
@@ -68,12 +75,12 @@ def check_empty_out(out: Path) -> None:
         raise DataError(f"{out} exists and is not empty; choose a new --out folder")
 
 
-def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0) -> dict[str, int]:
+def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0, group: str | None = None) -> dict[str, int]:
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
     check_empty_out(out)
     check_folder_names(samples)
-    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed))
+    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed, group))
     rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
     # built inside --out and moved up when complete, the manifest last: an existing empty folder
     # (a mount point, a folder shared with a group) is kept as it is, not replaced

@@ -90,7 +90,7 @@ def planned_splits(cfg, samples: Samples) -> tuple[Samples, list[str], np.ndarra
     targets, keep = map_labels(samples, classes, cfg.label_map, map_option=own_classes)
     samples = samples.subset(np.flatnonzero(keep))
     targets = targets[keep]
-    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify, cfg.split_rule)
+    parts = assign_splits(samples, cfg.train_split, cfg.val_split, cfg.test_split, cfg.val_size, cfg.folds, cfg.fold, cfg.seed, cfg.test_size, cfg.stratify, cfg.split_rule, cfg.split_group)
     return samples, classes, targets, parts, int((~keep).sum())
 
 

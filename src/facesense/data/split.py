@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from typing import Callable
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from ..errors import DataError
 from .samples import Samples
@@ -92,6 +93,56 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
     return keys
 
 
+def group_keys(samples: Samples, column: str, option: str = "split_group") -> list[str]:
+    """One group per sample from a manifest column (a person's id): the seeded splits keep each
+    group on one side. A blank cell is a group of its own row (said once)."""
+    name = column.lower()
+    if name not in samples.columns:
+        raise DataError(f"{samples.source}: no column {column!r} to keep together ({option}); the manifest has {sorted(samples.columns) or 'no extra columns'}")
+    values = [str(v).strip() for v in samples.columns[name]]
+    blank = values.count("")
+    if blank:
+        log.warning("%s: %d row(s) have a blank %r cell: each is kept as a group of its own", samples.source, blank, column)
+    return [v if v else f"\0row {i}" for i, v in enumerate(values)]  # \0: no cell's text
+
+
+def grouped_holdout(labels: list[str], strata: list[str], groups: list[str], fraction: float, seed: int, pool: np.ndarray, option: str, given: float | None = None,
+                    group_option: str = "split_group") -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` into (keep, held_out) with every group whole on one side: scikit-learn's
+    StratifiedGroupKFold with k = round(1/fraction) folds, its first fold held out, so about
+    1/k is held out (0.2: 1/5; 0.15: 1/7), the strata (the labels, or the labels and the
+    `stratify` columns) balanced as far as whole groups allow."""
+    folds = max(2, round(1 / fraction))
+    setting = f"{option}{' ' if option.startswith('-') else '='}{fraction if given is None else given:g} with {group_option}"
+    held_idx = _group_folds(strata, groups, folds, seed, pool, setting, f"holding out one in {folds}", "choose a share of at least 1/{n}", group_option)[0][1]
+    held = np.sort(pool[held_idx])
+    keep = np.setdiff1d(pool, held)
+    log.info("%s: %d of %d rows held out (%.1f%%), each group whole on one side", setting, len(held), len(pool), 100 * len(held) / max(len(pool), 1))
+    _warn_of_one_sided_classes(labels, keep, held, setting)
+    return keep, held
+
+
+def _group_folds(strata: list[str], groups: list[str], folds: int, seed: int, pool: np.ndarray, setting: str, purpose: str, fix: str, group_option: str = "split_group") -> list[tuple[np.ndarray, np.ndarray]]:
+    """StratifiedGroupKFold's (train, test) positions in `pool`, refused where there are fewer
+    groups than folds (`fix`: what to change, with {n} the number of groups)."""
+    y, g = np.asarray(strata)[pool], np.asarray(groups)[pool]
+    n_groups = len(set(g.tolist()))
+    if n_groups < folds:
+        raise DataError(f"{setting}: {purpose} needs at least {folds} groups, and the data has {n_groups}; {fix.format(n=n_groups)}, or leave {group_option} out")
+    with warnings.catch_warnings():  # "the least populated class has only N members": said below, per class, in words
+        warnings.simplefilter("ignore", UserWarning)
+        return list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(pool, y, g))
+
+
+def _warn_of_one_sided_classes(labels: list[str], keep: np.ndarray, held: np.ndarray, option: str) -> None:
+    """Whole groups cannot always give both sides every class: say which is missing where."""
+    labels = np.asarray(labels)
+    kept, out = set(labels[keep].tolist()), set(labels[held].tolist())
+    missing = [f"{c!r} (only held out)" for c in sorted(out - kept)] + [f"{c!r} (not held out)" for c in sorted(kept - out)]
+    if missing:
+        log.warning("%s: class(es) %s: their rows belong to too few groups for both sides", option, ", ".join(missing))
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -121,7 +172,12 @@ def stratified_fraction(keys: list[str], fraction: float, seed: int, pool: np.nd
     return keep, held_arr
 
 
-def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray, groups: list[str] | None = None, strata: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if groups is not None:  # every group whole in one fold
+        train_idx, val_idx = _group_folds(strata or labels, groups, folds, seed, pool, f"folds={folds} with split_group", f"a {folds}-fold split", "use at most {n} folds")[fold]
+        keep, held = np.sort(pool[train_idx]), np.sort(pool[val_idx])
+        _warn_of_one_sided_classes(labels, keep, held, f"folds={folds} with split_group, fold {fold}")
+        return keep, held
     y = np.asarray(labels)[pool]
     if np.unique(y, return_counts=True)[1].min() < folds:
         raise DataError(f"{folds}-fold split needs at least {folds} samples of every class")
@@ -174,7 +230,7 @@ def _match(samples: Samples, wanted: str | None) -> np.ndarray | None:
 
 
 # the config keys that decide a training run's split (assign_splits' keyword arguments)
-SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify", "split_rule")
+SPLIT_KEYS = ("train_split", "val_split", "test_split", "val_size", "folds", "fold", "seed", "test_size", "stratify", "split_rule", "split_group")
 
 
 # an exported model's record of the rows it held out, where its split was drawn from data without
@@ -240,11 +296,13 @@ def assign_splits(
     test_size: float = 0.0,
     stratify: list[str] | tuple[str, ...] = (),
     split_rule: int = SPLIT_RULE,
+    split_group: str | None = None,
 ) -> dict[str, np.ndarray]:
     """-> {'train': idx, 'val': idx, 'test': idx}: from the dataset's own splits where it has them,
     else seeded and stratified from the training pool. `test_size` > 0 holds out that fraction of
     the pool as test first (when the data has no test split); `stratify` names manifest columns
-    that both seeded holdouts balance besides the label. val_size is a fraction of what remains."""
+    that both seeded holdouts balance besides the label; `split_group` a column whose rows every
+    seeded hold-out and fold keeps together. val_size is a fraction of what remains."""
     n = len(samples)
     has_splits = bool(samples.split_names())
     val = _match(samples, val_split)
@@ -272,10 +330,15 @@ def assign_splits(
         raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()} "
                         "(set val_split to one of them, or to val to hold val_size of the training rows out)")
     keys = strata_keys(samples, stratify) if stratify else None
-    if test is None and test_size > 0:
+    groups = group_keys(samples, split_group) if split_group else None
+    if test is None and test_size > 0 and groups is not None:
+        train, test = grouped_holdout(samples.labels, keys or samples.labels, groups, test_size, seed, train, "test_size")
+    elif test is None and test_size > 0:
         train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
     if folds > 1:
-        train, val = kfold(samples.labels, folds, fold, seed, train)
+        train, val = kfold(samples.labels, folds, fold, seed, train, groups, keys)
+    elif val is None and val_size > 0 and groups is not None:
+        train, val = grouped_holdout(samples.labels, keys or samples.labels, groups, val_size, seed + 1, train, "val_size")
     elif val is None and val_size > 0 and keys is not None:
         train, val = stratified_fraction(keys, val_size, seed + 1, train)
     elif val is None and val_size > 0:
