@@ -596,4 +596,19 @@ def test_data_split_with_group_keeps_each_persons_photos_on_one_side(tmp_path, c
         placed.setdefault(row["subject"], set()).add(row["split"])
     assert len(placed) == 12 and all(len(v) == 1 for v in placed.values()) and {"train", "test"} == set().union(*placed.values())
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--group", "person"]) == 2
-    assert "no column 'person' to keep together (--group)" in capsys.readouterr().err
+    assert "no column 'person' for --group" in capsys.readouterr().err
+
+
+def test_inspect_with_group_names_the_people_in_more_than_one_split(tmp_path, capsys):
+    data = write_class_folders(tmp_path / "ds", ["a", "b"], 6)
+    rows = [f"{p.relative_to(data)},{p.parent.name},{'train' if i % 3 else 'test'},{['ann', 'bob', 'cy', 'dee'][i % 4] if i != 5 else ''}"
+            for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,split,subject\n" + "\n".join(rows) + "\n")
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "r"), "--group", "subject"]) == 0
+    g = json.loads((tmp_path / "r" / "summary.json").read_text())["group_leakage"]
+    # rows 0..11: test on 0,3,6,9 -> ann (0), dee (3), cy (6), bob (9); every person also has train rows
+    assert (g["groups"], g["groups_across_splits"], g["rows_in_cross_split_groups"]) == (5, 4, 11)
+    assert g["examples"]["ann"] == ["test", "train"]
+    assert "4 appear in more than one split (11 rows; identity leakage" in (tmp_path / "r" / "report.md").read_text()
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "r2"), "--group", "person"]) == 2
+    assert "no column 'person' for --group" in capsys.readouterr().err and not (tmp_path / "r2").exists()

@@ -136,7 +136,7 @@ def test_split_group_keeps_each_persons_rows_on_one_side(caplog):
         assert all(len(v) == 1 for v in sides(s, folded).values())
     plain = assign_splits(s, val_size=0.2, seed=1)  # without it, people straddle the split
     assert any(len(v) > 1 for v in sides(s, plain).values())
-    with pytest.raises(DataError, match="no column 'person' to keep together"):
+    with pytest.raises(DataError, match="no column 'person' for split_group"):
         assign_splits(s, val_size=0.2, split_group="person")
     with pytest.raises(DataError, match=r"test_size=0.01 with split_group: holding out one in 100 needs at least 100 groups.*choose a share of at least 1/"):
         assign_splits(s, test_size=0.01, split_group="subject")

@@ -100,7 +100,7 @@ def _data_inspect(args) -> None:
     near = (NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold) if args.duplicates else None
     read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad,
-                                              leak_free_to=leak_out if args.leak_free else None)
+                                              leak_free_to=leak_out if args.leak_free else None, group=args.group)
     gone = sorted({*read.labels, *filter(None, read.skipped_labels)} - set(samples.labels))
     if gone:  # --skip-bad left every image of a class out: the report has no such class
         log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
@@ -814,6 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
             d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=None, help=f"with --duplicates: near duplicates differ in at most this many of 64 hash bits (default {NEAR_THRESHOLD})")
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
+            d.add_argument("--group", metavar="COLUMN", help="a labels.csv column naming each row's person (e.g. subject): report the people found in more than one split (identity leakage)")
         else:
             d.add_argument("--out", required=True)
             d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1)")

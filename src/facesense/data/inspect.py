@@ -15,7 +15,7 @@ from ..markdown import cell as md_cell
 from ..preprocess import InputSpec
 from ..runs import atomic_path, building, write_json, write_text
 from .images import decode
-from .split import matching_split_names
+from .split import group_column, group_keys, matching_split_names
 from .samples import Samples, group_names, natural_order
 from .sources import canonical_split
 
@@ -109,6 +109,24 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
     }
 
 
+def group_leakage(samples: Samples, column: str) -> dict:
+    """The groups of `column` (a person's id) whose rows lie in more than one split: a model
+    validated or tested on a person it trained on. A blank cell is a group of its own."""
+    keys = group_keys(samples, column, "--group")
+    splits: dict[str, set] = defaultdict(set)
+    rows: Counter = Counter(keys)
+    for key, cell in zip(keys, samples.splits):
+        splits[key].add(split_key(cell))
+    cross = sorted((k for k, s in splits.items() if len(s) > 1), key=natural_order)
+    return {
+        "column": column.lower(),
+        "groups": len(splits),
+        "groups_across_splits": len(cross),
+        "rows_in_cross_split_groups": sum(rows[k] for k in cross),
+        "examples": {k: sorted(str(s) for s in splits[k]) for k in cross[:10]},
+    }
+
+
 NO_SPLIT = "(no split)"
 # a column of more distinct values than this (ids, file names, exact ages) is not a grouping
 MAX_GROUPS = 20
@@ -133,16 +151,19 @@ def column_counts(samples: Samples, classes: list[str]) -> dict[str, dict[str, d
 
 
 def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplicates: bool = True, near_threshold: int | None = None, skip_bad: bool = False,
-                    leak_free_to: Path | None = None) -> tuple[dict, list[list[int]], Samples]:
+                    leak_free_to: Path | None = None, group: str | None = None) -> tuple[dict, list[list[int]], Samples]:
     """Writes summary.json, report.md and samples.png, and with `leak_free_to` the data without
     its leaked copies (`leak_free_bytes`); -> (report, duplicate groups: the exact ones, joined
     with the near ones when asked for, and the samples they index). Images that do not decode
     are named in `unreadable` either way; `skip_bad` leaves them out of every count too, as
-    training leaves them out."""
+    training leaves them out. `group`: a column naming each row's person, whose groups found in
+    more than one split are reported (identity leakage)."""
     from ..eval.plots import plot_sample_grid
 
     # every image is decoded once, always: an unreadable file must be named, not silently left
     # out; the same decode serves the blank check and the hashes
+    if group:  # before the images are read
+        group_column(samples, group, "--group")
     listed = len(samples.skipped)
     small, decoded = small_gray(samples)  # its decode lists the unreadable files as skipped
     unreadable = [samples.ids[i] for i in np.flatnonzero(~decoded)]
@@ -180,6 +201,8 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "skipped": [list(x) for x in samples.skipped],
         "by_column": column_counts(samples, classes),
     }
+    if group:
+        report["group_leakage"] = group_leakage(samples, group)
     groups: list[list[int]] = []
     blank = blank_images(small) & decoded
     report["unreadable"] = {"count": len(unreadable), "files": unreadable, "counted": not left_out}
@@ -297,6 +320,14 @@ def markdown(r: dict) -> str:
             f"Exact duplicates: {d['groups']} groups ({d['images_in_groups']} images); "
             f"{d['groups_across_splits']} groups cross splits (leakage); {d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]
+    if "group_leakage" in r:
+        g = r["group_leakage"]
+        shown = "; ".join(f"{md_cell(k)} ({', '.join(map(md_cell, v))})" for k, v in g["examples"].items())
+        if g["groups_across_splits"]:
+            lines += ["", f"By {md_cell(g['column'])} ({g['groups']} groups): {g['groups_across_splits']} appear in more than one split "
+                      f"({g['rows_in_cross_split_groups']} rows; identity leakage: a person validated or tested on was trained on), e.g. {shown}."]
+        else:
+            lines += ["", f"By {md_cell(g['column'])} ({g['groups']} groups): none appears in more than one split."]
     if "blank_images" in r:
         lines += ["", f"Blank or near-constant images: {r['blank_images']['count']}."]
     if "near_duplicates" in r:

@@ -93,13 +93,18 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
     return keys
 
 
+def group_column(samples: Samples, column: str, option: str = "split_group") -> str:
+    """The manifest column that names each row's group (a person), as the samples hold it."""
+    name = column.lower()
+    if name not in samples.columns:
+        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the manifest has {sorted(samples.columns) or 'no extra columns'}")
+    return name
+
+
 def group_keys(samples: Samples, column: str, option: str = "split_group") -> list[str]:
     """One group per sample from a manifest column (a person's id): the seeded splits keep each
     group on one side. A blank cell is a group of its own row (said once)."""
-    name = column.lower()
-    if name not in samples.columns:
-        raise DataError(f"{samples.source}: no column {column!r} to keep together ({option}); the manifest has {sorted(samples.columns) or 'no extra columns'}")
-    values = [str(v).strip() for v in samples.columns[name]]
+    values = [str(v).strip() for v in samples.columns[group_column(samples, column, option)]]
     blank = values.count("")
     if blank:
         log.warning("%s: %d row(s) have a blank %r cell: each is kept as a group of its own", samples.source, blank, column)
