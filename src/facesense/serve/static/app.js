@@ -70,7 +70,7 @@ function tokenText(used) { // a refused request's line in the page's words (the 
     : "This server needs its access token: type it above, then choose the file again.";
 }
 
-$("token-form").addEventListener("submit", (event) => {
+$("token-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   // trimmed as fetch() trims a header: a pasted trailing space must not work for photos and fail for the camera
   const typed = $("token").value.trim();
@@ -82,10 +82,21 @@ $("token-form").addEventListener("submit", (event) => {
     needToken("That token has a character no access token can have (letters, digits, punctuation and spaces only): type it again.");
     return;
   }
+  let answer; // checked before it is kept: a wrong token was taken silently, refused at the next photo
+  try {
+    answer = await fetch("/api/token", { headers: authHeaders(typed) });
+  } catch (err) {
+    answer = null; // the server is unreachable: kept, and each request says so
+  }
+  if (answer && answer.status === 401) {
+    needToken("The server refused that token: type it again.");
+    return;
+  }
   token = typed;
   sessionStorage.setItem("facesense-token", token);
   $("token-problem").textContent = "";
   $("token-box").hidden = true;
+  if (focusIsLost()) $("camera-start").focus(); // the box, and its button under the keyboard, are hidden
 });
 
 fetch("/api/health").then((r) => r.json()).then((h) => {
@@ -103,6 +114,11 @@ const grab = document.createElement("canvas");
 const video = $("camera-video");
 const canvas = $("camera-canvas");
 const ctx = canvas.getContext("2d");
+
+function focusIsLost() { // a button that disabled itself, or one in a box just hidden, leaves the focus on <body>
+  const active = document.activeElement;
+  return !active || active === document.body || active.disabled || Boolean(active.closest("[hidden]"));
+}
 
 function setStatus(text) {
   $("camera-status").textContent = text;
@@ -127,6 +143,13 @@ async function startCamera() {
     $("camera-start").disabled = false;
     return;
   }
+  const stream = live.stream;
+  // a camera unplugged or taken by the system ends its track: the page said "Camera on" and sent black frames
+  stream.getVideoTracks().forEach((track) => track.addEventListener("ended", () => {
+    if (live.stream !== stream) return; // stopped here already (a track we stop fires no "ended")
+    live.cameraLost = true;
+    stopCamera(true); // a recording is finished first
+  }));
   video.srcObject = live.stream;
   await video.play();
   canvas.hidden = false;
@@ -142,6 +165,7 @@ async function startCamera() {
     setStatus("Camera on: frames go to the server, are analysed in memory and are not kept.");
     $("camera-stop").disabled = false;
     $("record").disabled = false;
+    if (focusIsLost()) $("camera-stop").focus(); // Start disabled itself under the keyboard
     sendFrame();
   };
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
@@ -190,8 +214,11 @@ function stopCamera(byUser = true) {
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   canvas.hidden = true; // no grey box and old figures standing for a camera that is off
   $("camera-stats").textContent = "— FPS · latency — ms";
-  if (lost) setStatus("Camera off. The server did not finish the recording in time, so it is not offered here.");
-  else if (byUser) setStatus(finished ? "Camera off. " + $("camera-status").dataset.recorded : "Camera off.");
+  const off = live.cameraLost ? "Camera off: it stopped sending (unplugged, or taken by another program). " : "Camera off. ";
+  live.cameraLost = false;
+  if (lost) setStatus(off + "The server did not finish the recording in time, so it is not offered here.");
+  else if (byUser) setStatus(finished ? off + $("camera-status").dataset.recorded : off.trim());
+  if (byUser && focusIsLost()) $("camera-start").focus(); // Stop disabled itself under the keyboard
 }
 
 function sendFrame() {
@@ -260,7 +287,7 @@ function showFaces(faces) {
 function drawLoop() {
   if (!live.running) return;
   if (video.videoWidth) {
-    if (canvas.width !== video.videoWidth) {
+    if (canvas.width !== video.videoWidth || canvas.height !== video.videoHeight) { // a 640x480 camera on the 640x360 start size: cut and boxes misplaced
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
     }
@@ -379,7 +406,7 @@ async function analysePhoto(file) {
   const bytes = Uint8Array.from(atob(r.annotated_jpeg_base64), (c) => c.charCodeAt(0));
   const annotated = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
   const stem = file.name.replace(/\.[^.]*$/, "");
-  const parts = [el("a", { href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + summary.toLowerCase() + " marked" })),
+  const parts = [el("a", { href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found") })),
     el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") }),
     el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
   if (r.faces.length) parts.push(faceTable(r.faces));
@@ -518,7 +545,7 @@ async function uploadVideo(file) {
         cancel.hidden = true;
       }
       if (s.state === "failed") { fail("Failed", sentence(s.error)); return; }
-      if (s.state === "cancelled") { fail("Cancelled", "the job was cancelled before it finished"); return; }
+      if (s.state === "cancelled") { fail("Cancelled", "The job was cancelled before it finished."); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
         const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
