@@ -401,6 +401,10 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
         status, data = post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer s3cret"})
         assert status == 200 and data["sentiment"] is None and "gender" not in data["faces"][0]
         assert json.loads(request(srv.url + "/api/health")[1])["token_required"] is True
+        # the page checks a typed token before keeping it (a wrong one was kept silently; found by a bug hunt)
+        assert request(srv.url + "/api/token", headers={"Authorization": "Bearer wrong"})[0] == 401
+        status, body, _ = request(srv.url + "/api/token", headers={"Authorization": "Bearer s3cret"})
+        assert status == 200 and json.loads(body) == {"token": "accepted"}
         status, data = post_json(srv.url + "/api/analyze?token=s3cret", photo)  # a 401 that never said why (found by review)
         assert status == 400 and "send the token as a header: Authorization: Bearer TOKEN" in data["error"]
         spec = json.loads(request(srv.url + "/openapi.json")[1])  # /docs has an Authorize button that sends the token

@@ -38,7 +38,7 @@ from ..stream.pipeline import face_record
 from .analyzer import Analyzer, decode_image
 from .jobs import FileStore, Recording, VideoJobs, probe_video
 from .limits import AnalysisGate, Busy, ServeLimits
-from .openapi import Health, JobDeleted, JobStarted, JobStatus, PhotoResult, errors, without_validation_errors
+from .openapi import Health, JobDeleted, JobStarted, JobStatus, PhotoResult, TokenAccepted, errors, without_validation_errors
 
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -321,6 +321,13 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "limits": {
             "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
+
+    @read("/api/token", summary="Check an access token: 200 when the request carries this server's token, 401 when not",
+          dependencies=guarded, responses={200: {"model": TokenAccepted}, **errors(400, *auth_errors)})
+    async def check_token():
+        """The web page checks a typed token here before keeping it (a wrong one was taken
+        silently, and refused only at the next photo)."""
+        return {"token": "accepted" if token else "not needed"}
 
     @app.post("/api/analyze", summary="Every face of a photo, the photo's sentiment and the annotated image", openapi_extra=IMAGE_BODY, dependencies=guarded,
               responses={200: {"model": PhotoResult}, **errors(400, *auth_errors, 408, 413, 415, 503)})

@@ -77,6 +77,10 @@ class JobStatus(BaseModel):
                                          "timeline (PNG; null without an expression model), summary (JSON); empty before")
 
 
+class TokenAccepted(BaseModel):
+    token: str = Field(description="accepted (or not needed: the server has no token)")
+
+
 class JobDeleted(BaseModel):
     id: str
     state: str = Field(description="cancelled (it was queued or running) or deleted (its files are gone)")
