@@ -199,3 +199,24 @@ def test_images_outside_any_class_folder_are_named_as_left_out(tmp_path, caplog)
     (root / "a" / ".thumbnails").mkdir()
     Image.new("RGB", (8, 8)).save(root / "a" / ".thumbnails" / "t.png")  # a viewer's cache: not a face of class a
     assert len(read_dataset(root)) == 4
+
+
+def test_transparent_pixels_are_read_as_a_viewer_shows_them_over_white(tmp_path):
+    """convert('RGB') dropped the alpha: a fully transparent PNG whose stored colours were a
+    photo was analysed as that photo ("1 face"), and a cut-out came out on black (found by a bug
+    hunt). Opaque pixels and images without alpha are unchanged."""
+    from PIL import Image
+
+    from facesense.data.images import read_image
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = 40
+    rgba[:4, :, 3] = 255  # the top half opaque, the bottom half fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cut.png")
+    pixels = read_image(tmp_path / "cut.png")
+    assert pixels.shape == (8, 8, 3) and (pixels[:4] == 40).all() and (pixels[4:] == 255).all()
+    grey = Image.fromarray(np.stack([np.full((8, 8), 40, np.uint8), np.full((8, 8), 128, np.uint8)], -1), "LA")
+    grey.save(tmp_path / "half.png")
+    assert read_image(tmp_path / "half.png").shape == (8, 8) and abs(int(read_image(tmp_path / "half.png")[0, 0]) - (40 * 128 + 255 * 127) / 255) <= 1
+    Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(tmp_path / "plain.png")
+    assert (read_image(tmp_path / "plain.png") == 40).all()

@@ -239,8 +239,12 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     if im.mode == "F":  # 32-bit float grey (scientific TIFF): 0-1 or 0-255 values; convert() would clip 0-1 to black
         values = np.nan_to_num(np.asarray(im, dtype=np.float64))
         return np.clip(np.rint(values * (255 if values.max(initial=0) <= 1 else 1)), 0, 255).astype(np.uint8)
-    mode = "L" if im.mode in ("L", "1") else "RGB"
-    return np.asarray(im.convert(mode))
+    grey = im.mode in ("L", "1", "LA", "La")
+    if im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info:
+        # shown as a viewer shows it, over white: convert() dropped the alpha, so a transparent
+        # area showed whatever colours it stored (a fully transparent PNG had "a face")
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
+    return np.asarray(im.convert("L" if grey else "RGB"))
 
 
 def read_image(path: str | Path) -> np.ndarray:
