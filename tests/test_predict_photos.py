@@ -315,3 +315,34 @@ def test_a_strip_of_any_length_is_searched_in_pieces_or_not_at_all():
     assert detect_photo(Searches(), np.zeros((100_000, 1, 3), np.uint8)) == [] and sizes == []
     detect_photo(Searches(), np.zeros((200_000, 400, 3), np.uint8))
     assert len(sizes) > 10 and max(h for h, _ in sizes) <= 2 * 1280 * 400 / 320
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_interrupted_predict_keeps_the_rows_of_the_photos_done(photos, tmp_path, capsys, monkeypatch, fmt):
+    """Every row was gathered before any was written, so a Ctrl-C on a large folder left nothing
+    (0 bytes) while saying "finished outputs are kept" (found by a bug hunt)."""
+    import json
+
+    from facesense.stream import frames
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"p{i}.jpg").write_bytes((photos / "two.jpg").read_bytes())
+    read, calls = frames.read_bgr_image, []
+
+    def stopped_at_the_third(path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return read(path)
+
+    monkeypatch.setattr(frames, "read_bgr_image", stopped_at_the_third)
+    assert main(["predict", "gender", str(folder), "--format", fmt]) == 130
+    out, err = capsys.readouterr()
+    assert "the rows of the photos done before it were written" in err
+    if fmt == "json":
+        rows = json.loads(out)  # the list is closed
+    else:
+        rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["p0.jpg", "p0.jpg", "p1.jpg", "p1.jpg"]

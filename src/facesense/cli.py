@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -337,20 +338,33 @@ def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
 
 
 def _predict(args) -> None:
-    from .predict import predict_files
+    from .predict import predict_rows
 
     from . import schema
 
-    found = predict_files(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
-    rows = [schema.stamped("predict", r) for r in found.rows]  # JSON: the key first, as in every JSON record
+    found = predict_rows(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
+    # each photo's rows are written as it is done: a stop (Ctrl-C, a bad file) keeps those before it,
+    # and a JSON list is closed whatever ends it
+    written = errors = 0
+    w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        sys.stdout.write("[")
     else:
-        w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
-    if rows and all("error" in r for r in rows):  # the listing of skipped files is printed, but nothing was predicted
-        raise FacesenseError(f"none of the {len(rows)} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
+    try:
+        for row in found.rows:
+            row = schema.stamped("predict", row)  # JSON: the key first, as in every JSON record
+            if args.format == "json":
+                sys.stdout.write(("\n" if not written else ",\n") + textwrap.indent(json.dumps(row, indent=2), "  "))
+            else:
+                w.writerow(row)
+            sys.stdout.flush()
+            written, errors = written + 1, errors + ("error" in row)
+    finally:
+        if args.format == "json":
+            sys.stdout.write("\n]\n" if written else "]\n")
+    if written and errors == written:  # the listing of skipped files is printed, but nothing was predicted
+        raise FacesenseError(f"none of the {written} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
 
 
 def _live_options(args):
@@ -943,6 +957,7 @@ def build_parser() -> argparse.ArgumentParser:
 # what Ctrl-C leaves, per command (docs/exit-codes.md)
 INTERRUPTED_HINT = {
     "train": "before training started; nothing was written",  # once a run folder exists, train's own message names it
+    "predict": "the rows of the photos done before it were written",
     "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
     "live": "the outputs asked for (video, annotated photos, logs, summary) hold every frame before the interruption",
     "demo": "the outputs hold every frame before the interruption",

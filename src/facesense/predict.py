@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 @dataclass
 class Predictions:
     classes: list[str]  # empty for an age model
-    rows: list[dict]
+    rows: Iterable[dict]  # a list from predict_files; rows as each photo is done from predict_rows
     faces: bool  # photos were searched for faces: rows carry face, x, y, w, h
     ages: bool  # rows carry age_years and age_sd
     skip_bad: bool  # unreadable files are rows with an error
@@ -68,13 +69,22 @@ def is_face_model(model: str | Path, config: dict) -> bool:
 
 
 def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> Predictions:
+    """predict_rows with every row read: -> Predictions whose rows are a list."""
+    found = predict_rows(model, inputs, batch_size, skip_bad, device, crops, detector, detector_model, faces)
+    found.rows = list(found.rows)
+    return found
+
+
+def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> Predictions:
     """-> Predictions: classes, rows of {path, pred, p_<class>...} (with a face model on photos,
     one row per face with {face, x, y, w, h} too); unreadable files error or are reported as
     rows with an error. `model` is anything `evaluate` takes: a checkpoint, run dir or shipped name, an
     exported .onnx, or a third-party backend. `crops`: the images are face crops, each
     classified whole. `detector`: the face detector for photos (default: the live path's), and
     `detector_model` its model file where it needs one (yunet). `faces`: search photos for faces
-    with a model of another task too (a custom face-attribute model, as `live` runs it)."""
+    with a model of another task too (a custom face-attribute model, as `live` runs it). The
+    model is loaded and the inputs listed (and refused) here, in that order; the rows come as
+    each photo (or batch of crops) is done, so a caller can write them as they come."""
     if is_age_name(model):
         if crops:
             return Predictions([], predict_ages(str(model), inputs, skip_bad, device), False, True, skip_bad)
@@ -95,9 +105,11 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
         return Predictions(loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model), True, False, skip_bad)
     if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
         log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
-    batch_size = batch_size or 64
-    files = expand_inputs(inputs)
-    rows: list[dict] = []
+    return Predictions(loaded.classes, _whole_image_rows(loaded, network, expand_inputs(inputs), batch_size or 64, skip_bad), False, network is not None, skip_bad)
+
+
+def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_bad: bool) -> Iterator[dict]:
+    """Each image classified whole (crops, or a whole-photo model), a batch at a time."""
     for start in range(0, len(files), batch_size):
         batch, pixels = [], []  # each file's row in input order; readable ones filled after the batch runs
         for path in files[start : start + batch_size]:
@@ -118,8 +130,7 @@ def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int |
             else:
                 for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
                     row.update(class_fields(loaded.classes, p))
-        rows += batch
-    return Predictions(loaded.classes, rows, False, network is not None, skip_bad)
+        yield from batch
 
 
 def class_fields(classes: list[str], probs: np.ndarray) -> dict:
@@ -127,7 +138,7 @@ def class_fields(classes: list[str], probs: np.ndarray) -> dict:
     return {"pred": classes[int(probs.argmax())], **{f"p_{c}": round(float(v), 6) for c, v in zip(classes, probs)}}
 
 
-def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> list[dict]:
+def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> Iterator[dict]:
     """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age model;
     each crop is taken whole as the face box, as a detector's box would be, and aligned first
     where the model was trained on aligned faces, as `gender_age --crops` and evaluate align it."""
@@ -135,45 +146,54 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
 
     model = load_age_model(backend, device=device)
     prepare = crop_preparer(model.spec)
-    rows: list[dict] = []
-    for path in expand_inputs(inputs):
+    return _age_rows(model, prepare, expand_inputs(inputs), skip_bad)
+
+
+def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dict]:
+    for path in files:
         try:
             image = read_image(path)
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "pred": None, "error": listed_reason(exc)})
+            yield {"path": str(path), "pred": None, "error": listed_reason(exc)}
             continue
         estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
-        rows.append({"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)})
-    return rows
+        yield {"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)}
 
 
-def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> list[dict]:
+def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> Iterator[dict]:
     """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
     pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
     face 0 and no prediction, so every photo is accounted for. `ages`: the age head of the same
     network (`model` a GenderAgeModel), whose age_years and age_sd join each face's class fields;
     it reads the same crops, so the network runs once per photo for both."""
+    from .stream.detect import DEFAULT_DETECTOR, build_detector
+
+    found = build_detector(detector or DEFAULT_DETECTOR, detector_model, device=device)  # refused here, before any row
+    return _face_rows(model, found, expand_inputs(inputs), skip_bad, ages)
+
+
+def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterator[dict]:
+    """A photo's rows, one per face, as each photo is done."""
     from .runtime.align import face_crops
     from .runtime.faces import left_to_right
-    from .stream.detect import DEFAULT_DETECTOR, build_detector, detect_photo
+    from .stream.detect import detect_photo
     from .stream.frames import read_bgr_image
 
-    found = build_detector(detector or DEFAULT_DETECTOR, detector_model, device=device)
-    rows: list[dict] = []
-    for path in expand_inputs(inputs):
+    for path in files:
         try:
             image = read_bgr_image(path)  # as frames come
         except DataError as exc:
             if not skip_bad:
                 raise
-            rows.append({"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)})  # JSON null, a blank CSV cell
+            yield {"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)}  # JSON null, a blank CSV cell
             continue
         boxes = left_to_right(detect_photo(found, image))
         if not boxes:
-            rows.append({"path": str(path), "face": 0, "pred": None})  # JSON null, a blank CSV cell
+            yield {"path": str(path), "face": 0, "pred": None}  # JSON null, a blank CSV cell
             continue
+        rows = []
         crops = face_crops(image, boxes, model.spec, model.margin or 0.0)
         probs = model.predict(crops)
         for i, (box, p) in enumerate(zip(boxes, probs), start=1):
@@ -186,7 +206,7 @@ def predict_faces(model, inputs: list[str | Path], detector: str | None = None, 
                 row.update(class_fields(model.classes, p))
             rows.append(row)
         if ages is not None:
-            for row, p in zip(rows[-len(boxes):], ages.predict(crops)):  # the network's outputs for these crops, kept from its run
+            for row, p in zip(rows, ages.predict(crops)):  # the network's outputs for these crops, kept from its run
                 estimate = ages.result(p)
                 row.update(age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
-    return rows
+        yield from rows
