@@ -891,3 +891,17 @@ def test_evaluate_says_what_it_left_out_and_what_it_scored(trained_run, capsys, 
 
     monkeypatch.chdir(unfinished)
     assert unfinished_run("gender") is None and unfinished_run(".") is not None
+
+
+def test_int8_calibration_leaves_out_the_validation_rows_of_the_models_own_data(tmp_path):
+    """Without a test_size the split was not recomputed, so the run's validation images set int8
+    ranges too (all 45 of 36 + 9; found by a bug hunt); data the split settings do not fit is
+    taken whole."""
+    from facesense.export import calibration_inputs
+    from facesense.preprocess import InputSpec
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 10)
+    spec = InputSpec(size=32, channels=1)
+    assert len(calibration_inputs(data, spec, samples=100)) == 20
+    assert len(calibration_inputs(data, spec, samples=100, config={"task": "custom", "val_size": 0.2, "seed": 0})) == 16
+    assert len(calibration_inputs(data, spec, samples=100, config={"task": "custom", "val_size": 0.2, "stratify": ["race"]})) == 20  # no race column here

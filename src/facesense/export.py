@@ -266,9 +266,10 @@ def output_layers(proto) -> list[str]:
 
 
 def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int = 0, config: dict | None = None, classes: list[str] | None = None) -> "np.ndarray":
-    """A seeded random draw of model-ready inputs from a dataset's training rows (all rows when
-    it has no split column; with the model's `config` and a held-out test_size in it, the
-    training split that config recomputes, so no held-out image sets a range)."""
+    """A seeded random draw of model-ready inputs from a dataset's training rows: its train
+    split, or without a split column the training rows the model's `config` recomputes (its
+    val_size, test_size or fold held out), so no held-out image sets a range; every row where
+    the config's split does not fit the data (another dataset), or there is no config."""
     import numpy as np
 
     from .data.images import decode
@@ -280,10 +281,13 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
     if labelled:  # the labels can be checked against the model's classes
         _check_calibration_labels(data.labels, classes, config, dataset)
     train = _match(data, "train")
-    if train is None and labelled and config and config.get("test_size"):  # (photos: not the model's data, no split to recompute)
+    if train is None and labelled and config:  # (photos: not the model's data, no split to recompute)
         from .data.split import assign_splits, trained_split_settings
 
-        train = assign_splits(data, **trained_split_settings(config))["train"]
+        try:  # the validation rows went into the ranges too where only test_size was looked at
+            train = assign_splits(data, **trained_split_settings(config))["train"]
+        except DataError:  # a split its settings cannot draw here (a column this data lacks): every row
+            train = None
     pool = train if train is not None else np.arange(len(data))
     pick = np.sort(np.random.default_rng(seed).choice(pool, min(samples, len(pool)), replace=False))
     drawn = data.subset(pick)
