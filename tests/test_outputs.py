@@ -63,6 +63,8 @@ def test_models_lists_shipped_models_with_their_card_figures(capsys):
     header, *rows = [l for l in shipped.splitlines() if l.startswith("  ") and not l.startswith("   ")]
     start = header.index("test figure")
     assert len(rows) >= 4 and all(r[start - 2 : start] == "  " and r[start] != " " for r in rows), shipped
+    if "dlib-gender" in out:  # its classes in the order of its outputs (man, woman), not the network's own (found by a bug hunt)
+        assert re.search(r"dlib-gender .+\n +classes: man, woman;", out)
 
 
 def test_version_and_a_closed_pipe():

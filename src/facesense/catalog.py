@@ -135,9 +135,9 @@ def installed_backends() -> list[ModelEntry]:
             classes = [f"years (expectation over {len(weights)} one-year bins up to {weights[-1]:g})"] if weights else []
             figure = _dlib_age_figure() or "-"
         else:
-            from .labels import normalise
+            from .labels import TASK_CLASSES
 
-            classes = [normalise(c) for c in entry.get("labels", [])]
+            classes = list(TASK_CLASSES["gender"])  # the order its outputs are put in (dlib_models.GenderModel), not the network's own
             figure = _card_row_for(f"evaluate {name}") or "-"
         artifact = entry["artifact"]
         entries.append(ModelEntry(name, task, classes, f"{height}x{width} {'RGB' if channels == 3 else 'gray'} (aligned)", [(artifact["filename"], int(artifact["bytes"]))], figure))
