@@ -612,3 +612,21 @@ def test_inspect_with_group_names_the_people_in_more_than_one_split(tmp_path, ca
     assert "4 appear in more than one split (11 rows; identity leakage" in (tmp_path / "r" / "report.md").read_text()
     assert main(["data", "inspect", str(data), "--out", str(tmp_path / "r2"), "--group", "person"]) == 2
     assert "no column 'person' for --group" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_data_split_with_group_keeps_together_the_people_who_share_a_copy(tmp_path):
+    """Two people sharing an exact copy of an image: the copy was moved to train alone, leaving
+    each person on both sides (found by a review)."""
+    import csv
+
+    data = write_class_folders(tmp_path / "ds", ["a", "b"], 20)
+    files = sorted(data.rglob("*.png"))
+    for i in range(4, len(files), 8):  # people 1, 3, 5...: their first image is also the previous person's last
+        files[i].write_bytes(files[i - 1].read_bytes())
+    rows = [f"{p.relative_to(data)},{p.parent.name},person{i // 4}" for i, p in enumerate(files)]
+    (data / "labels.csv").write_text("path,label,subject\n" + "\n".join(rows) + "\n")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.3", "--group", "subject", "--seed", "3"]) == 0
+    placed: dict[str, set] = {}
+    for row in csv.DictReader(open(tmp_path / "s" / "labels.csv")):
+        placed.setdefault(row["subject"], set()).add(row["split"])
+    assert all(len(v) == 1 for v in placed.values()), placed

@@ -138,6 +138,38 @@ def test_split_group_keeps_each_persons_rows_on_one_side(caplog):
     assert any(len(v) > 1 for v in sides(s, plain).values())
     with pytest.raises(DataError, match="no column 'person' for split_group"):
         assign_splits(s, val_size=0.2, split_group="person")
-    with pytest.raises(DataError, match=r"test_size=0.01 with split_group: holding out one in 100 needs at least 100 groups.*choose a share of at least 1/"):
-        assign_splits(s, test_size=0.01, split_group="subject")
     assert trained_split_settings({"val_size": 0.2, "split_group": "subject"})["split_group"] == "subject"  # evaluate recomputes it
+
+
+def test_split_group_draws_anew_for_each_seed_and_refuses_in_words(caplog):
+    """Where every person had a different number of photos, every seed drew the same people
+    (StratifiedGroupKFold orders groups by their class mix); four rows a class and five folds
+    ended in scikit-learn's ValueError; a single group was told to take 'a share of at least
+    1/1' (found by a review)."""
+    labels, subject = [], []
+    for person in range(10):  # 1 to 10 photos each, one class per person
+        labels += ["ab"[person % 2]] * (person + 1)
+        subject += [f"p{person}"] * (person + 1)
+    s = Samples("mem", [f"s{i}" for i in range(len(labels))], labels, [None] * len(labels))
+    s.columns = {"subject": subject}
+    draws = {tuple(assign_splits(s, val_size=0.2, seed=seed, split_group="subject")["val"].tolist()) for seed in range(6)}
+    assert len(draws) > 2
+    small = Samples("mem", [f"s{i}" for i in range(8)], ["a"] * 4 + ["b"] * 4, [None] * 8)
+    small.columns = {"subject": [f"p{i}" for i in range(8)]}
+    held = assign_splits(small, val_size=0.2, seed=0, split_group="subject")["val"]
+    assert len(held) == 2 and {small.labels[i] for i in held} == {"a", "b"}
+    with pytest.raises(DataError, match=r"folds=5 with split_group: 5 folds need 5 groups and a class of 5 rows.*use at most 4 folds"):
+        assign_splits(small, folds=5, fold=0, split_group="subject")
+    small.columns = {"subject": ["one"] * 8}
+    with pytest.raises(DataError, match=r"the rows are a single group, which cannot be on both sides"):
+        assign_splits(small, val_size=0.2, split_group="subject")
+    with pytest.raises(DataError, match=r"the rows are a single group \(or each class a single row\)"):
+        assign_splits(small, folds=2, split_group="subject")
+
+
+def test_an_empty_split_group_is_refused():
+    from facesense.config import Config
+    from facesense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="split_group is empty"):
+        Config(split_group=" ").validate()

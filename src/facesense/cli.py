@@ -835,7 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1)")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
             d.add_argument("--group", metavar="COLUMN", help="a labels.csv column (a person's id, e.g. subject) whose rows stay together: "
-                           "no person on both sides (the shares come out about as asked: 1/round(1/share) of the rows, in whole groups)")
+                           "no person on both sides (whole people are held out, so the shares come out near those asked)")
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 

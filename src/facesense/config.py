@@ -235,6 +235,8 @@ class Config:
         self._check_ranges()
         if not 0 <= self.soft_label_weight <= 1:
             raise ConfigError(f"soft_label_weight must be in [0, 1], got {self.soft_label_weight}")
+        if self.split_group is not None and not self.split_group.strip():  # read as no grouping at all
+            raise ConfigError("split_group is empty: name the labels.csv column that gives each row's person (split_group: subject), or leave it out")
         if not 0 <= self.test_size < 1 or self.val_size + self.test_size >= 1:
             raise ConfigError(f"test_size must be in [0, 1) with val_size + test_size < 1, got test_size={self.test_size}, val_size={self.val_size}")
         if self.monitor == "val_age_mae" and self.task != "gender_age":

@@ -77,7 +77,11 @@ def prepare_gender_age(cfg) -> PreparedData:
             prefix = ""
         else:  # class-head data: a validation share (or, with folds_on: extra, a fold) for selection, never a test split
             folds = (cfg.folds, cfg.fold) if cfg.folds_on == "extra" else (0, 0)
-            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *folds, cfg.seed, split_rule=cfg.split_rule)
+            # its people kept together too where it names them in the same column (said where it does not)
+            grouped = cfg.split_group if cfg.split_group and cfg.split_group.lower() in samples.columns else None
+            if cfg.split_group and not grouped:
+                log.warning("%s: no %r column, so split_group does not keep its people together: its validation rows may share people with its training rows", source, cfg.split_group)
+            split = assign_splits(samples, cfg.train_split, cfg.val_split, None, cfg.val_size, *folds, cfg.seed, split_rule=cfg.split_rule, split_group=grouped)
             prefix = f"{Path(source).name}:"
         for name, idx in split.items():
             if len(idx) == 0:

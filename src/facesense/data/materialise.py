@@ -26,7 +26,7 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
     """Seeded stratified hold-outs; with `group` (a manifest column), each group's rows whole on
     one side (about the shares asked: see grouped_holdout)."""
     pool = np.arange(len(samples))
-    groups = group_keys(samples, group, "--group") if group else None
+    groups = _joined_by_copies(samples, group_keys(samples, group, "--group")) if group else None
     out = {}
     if test_size > 0 and groups is not None:
         pool, out["test"] = grouped_holdout(samples.labels, samples.labels, groups, test_size, seed, pool, "--test-size", group_option="--group")
@@ -39,6 +39,26 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
         pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size)
     out["train"] = pool
     return out
+
+
+def _joined_by_copies(samples: Samples, groups: list[str]) -> list[str]:
+    """Groups that share an exact copy of an image made one (the copies are kept on one side,
+    and so must their people be: moving a copy alone put a person on both sides)."""
+    from .inspect import exact_duplicate_groups
+
+    root = {g: g for g in groups}
+
+    def find(g: str) -> str:
+        while root[g] != g:
+            root[g] = root[root[g]]
+            g = root[g]
+        return g
+
+    for copies in exact_duplicate_groups(samples):
+        first = find(groups[copies[0]])
+        for i in copies[1:]:
+            root[find(groups[i])] = first
+    return [find(g) for g in groups]
 
 
 def readable_samples(samples: Samples, skip_bad: bool = False) -> Samples:

@@ -113,28 +113,46 @@ def group_keys(samples: Samples, column: str, option: str = "split_group") -> li
 
 def grouped_holdout(labels: list[str], strata: list[str], groups: list[str], fraction: float, seed: int, pool: np.ndarray, option: str, given: float | None = None,
                     group_option: str = "split_group") -> tuple[np.ndarray, np.ndarray]:
-    """Split `pool` into (keep, held_out) with every group whole on one side: scikit-learn's
-    StratifiedGroupKFold with k = round(1/fraction) folds, its first fold held out, so about
-    1/k is held out (0.2: 1/5; 0.15: 1/7), the strata (the labels, or the labels and the
-    `stratify` columns) balanced as far as whole groups allow."""
-    folds = max(2, round(1 / fraction))
+    """Split `pool` into (keep, held_out) with every group whole on one side. The groups are
+    taken in a seeded random order, each held out where that brings the held-out count of every
+    stratum (the label, or the label and the `stratify` columns) nearer its share of `fraction`:
+    about `fraction` of the rows, stratified as far as whole groups allow, and each seed its own
+    draw (scikit-learn's StratifiedGroupKFold orders the groups by their class mix, so where
+    groups differ in size every seed drew the same ones)."""
     setting = f"{option}{' ' if option.startswith('-') else '='}{fraction if given is None else given:g} with {group_option}"
-    held_idx = _group_folds(strata, groups, folds, seed, pool, setting, f"holding out one in {folds}", "choose a share of at least 1/{n}", group_option)[0][1]
-    held = np.sort(pool[held_idx])
+    pool = np.asarray(pool, dtype=np.int64)
+    names, group_of = np.unique(np.asarray(groups)[pool], return_inverse=True)
+    if len(names) < 2:
+        raise DataError(f"{setting}: the rows are a single group, which cannot be on both sides of a hold-out; leave {group_option} out")
+    kinds, stratum_of = np.unique(np.asarray(strata)[pool], return_inverse=True)
+    counts = np.zeros((len(names), len(kinds)), np.int64)  # rows of each stratum in each group
+    np.add.at(counts, (group_of, stratum_of), 1)
+    target = fraction * counts.sum(axis=0)
+    taken, held_groups = np.zeros(len(kinds)), np.zeros(len(names), bool)
+    for g in np.random.default_rng(seed).permutation(len(names)):
+        if ((taken + counts[g] - target) ** 2).sum() < ((taken - target) ** 2).sum():
+            taken += counts[g]
+            held_groups[g] = True
+    if not held_groups.any():
+        raise DataError(f"{setting}: every group has more rows than a share of {fraction:g} holds; hold out a larger share, or leave {group_option} out")
+    held = np.sort(pool[held_groups[group_of]])
     keep = np.setdiff1d(pool, held)
     log.info("%s: %d of %d rows held out (%.1f%%), each group whole on one side", setting, len(held), len(pool), 100 * len(held) / max(len(pool), 1))
     _warn_of_one_sided_classes(labels, keep, held, setting)
     return keep, held
 
 
-def _group_folds(strata: list[str], groups: list[str], folds: int, seed: int, pool: np.ndarray, setting: str, purpose: str, fix: str, group_option: str = "split_group") -> list[tuple[np.ndarray, np.ndarray]]:
-    """StratifiedGroupKFold's (train, test) positions in `pool`, refused where there are fewer
-    groups than folds (`fix`: what to change, with {n} the number of groups)."""
+def _group_folds(strata: list[str], groups: list[str], folds: int, seed: int, pool: np.ndarray, setting: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """StratifiedGroupKFold's (train, test) positions in `pool`, refused in words where the
+    groups, or the rows of the largest class, are fewer than the folds."""
     y, g = np.asarray(strata)[pool], np.asarray(groups)[pool]
-    n_groups = len(set(g.tolist()))
-    if n_groups < folds:
-        raise DataError(f"{setting}: {purpose} needs at least {folds} groups, and the data has {n_groups}; {fix.format(n=n_groups)}, or leave {group_option} out")
-    with warnings.catch_warnings():  # "the least populated class has only N members": said below, per class, in words
+    most = min(len(set(g.tolist())), max(Counter(y.tolist()).values()))
+    if most < 2:
+        raise DataError(f"{setting}: the rows are a single group (or each class a single row), which cannot be split into folds; leave split_group out")
+    if most < folds:
+        raise DataError(f"{setting}: {folds} folds need {folds} groups and a class of {folds} rows, and the data has {len(set(g.tolist()))} groups, its largest class "
+                        f"{max(Counter(y.tolist()).values())} rows; use at most {most} folds, or leave split_group out")
+    with warnings.catch_warnings():  # "the least populated class has only N members": said in words, per class
         warnings.simplefilter("ignore", UserWarning)
         return list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(pool, y, g))
 
@@ -179,7 +197,7 @@ def stratified_fraction(keys: list[str], fraction: float, seed: int, pool: np.nd
 
 def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray, groups: list[str] | None = None, strata: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     if groups is not None:  # every group whole in one fold
-        train_idx, val_idx = _group_folds(strata or labels, groups, folds, seed, pool, f"folds={folds} with split_group", f"a {folds}-fold split", "use at most {n} folds")[fold]
+        train_idx, val_idx = _group_folds(strata or labels, groups, folds, seed, pool, f"folds={folds} with split_group")[fold]
         keep, held = np.sort(pool[train_idx]), np.sort(pool[val_idx])
         _warn_of_one_sided_classes(labels, keep, held, f"folds={folds} with split_group, fold {fold}")
         return keep, held
