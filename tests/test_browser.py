@@ -257,7 +257,10 @@ def test_a_token_is_checked_as_typed_and_a_refused_one_asked_again(context, tmp_
         page.fill("#token", "secret ")
         page.press("#token", "Enter")
         page.wait_for_selector("#token-box[hidden]", state="attached", timeout=10_000)
-        assert page.evaluate("document.activeElement.id") == "camera-start"  # not left on <body> with the box hidden
+        assert page.evaluate("document.activeElement.id") == "camera-title"  # not left on <body> with the box hidden
+        page.keyboard.press("Enter")  # a second Enter on the token started the camera when the focus went to Start (found by review)
+        page.wait_for_timeout(300)
+        assert page.inner_text("#camera-status") == "Camera off."
         page.set_input_files("#photo-input", str(photo))
         page.wait_for_selector("#photo-cards .card table", timeout=30_000)
         page.click("#camera-start")  # the camera's token travels in the address: the same trimmed token
@@ -400,6 +403,13 @@ def test_a_four_by_three_camera_is_drawn_whole_and_a_camera_that_goes_away_is_sa
         page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
         size = page.evaluate("[video.videoWidth, video.videoHeight, canvas.width, canvas.height]")
         assert size == [640, 480, 640, 480], size
+        page.click("#record")  # the camera ending while its recording is finished keeps the recording (found by review)
+        page.wait_for_timeout(1000)
+        page.evaluate("document.querySelector('#camera-stop').click(); live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")
+        page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)
+        assert "it stopped sending" in page.inner_text("#camera-status")
+        page.click("#camera-start")
+        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
         page.evaluate("live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")  # as an unplugged camera's track ends
         page.wait_for_function("document.querySelector('#camera-status').innerText.includes('it stopped sending')", timeout=5_000)
         assert page.locator("#camera-canvas").is_hidden() and page.is_enabled("#camera-start") and page.evaluate("live.stream") is None

@@ -70,6 +70,7 @@ function tokenText(used) { // a refused request's line in the page's words (the 
     : "This server needs its access token: type it above, then choose the file again.";
 }
 
+let tokenChecks = 0; // the latest submit's number: an earlier one's late answer is not about the token typed now
 $("token-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   // trimmed as fetch() trims a header: a pasted trailing space must not work for photos and fail for the camera
@@ -82,21 +83,27 @@ $("token-form").addEventListener("submit", async (event) => {
     needToken("That token has a character no access token can have (letters, digits, punctuation and spaces only): type it again.");
     return;
   }
+  const check = ++tokenChecks;
+  const typing = $("token-box").contains(document.activeElement);
   let answer; // checked before it is kept: a wrong token was taken silently, refused at the next photo
   try {
     answer = await fetch("/api/token", { headers: authHeaders(typed) });
   } catch (err) {
     answer = null; // the server is unreachable: kept, and each request says so
   }
+  if (check !== tokenChecks) return;
   if (answer && answer.status === 401) {
-    needToken("The server refused that token: type it again.");
+    $("token-problem").textContent = "The server refused that token: type it again.";
+    if (typing && $("token-box").contains(document.activeElement)) $("token").select();
     return;
   }
   token = typed;
   sessionStorage.setItem("facesense-token", token);
   $("token-problem").textContent = "";
   $("token-box").hidden = true;
-  if (focusIsLost()) $("camera-start").focus(); // the box, and its button under the keyboard, are hidden
+  // the box, and the field or button the keyboard was on, are hidden: the focus goes to the
+  // camera's heading, where a second Enter starts nothing
+  if (typing && focusIsLost()) $("camera-title").focus({ preventScroll: true });
 });
 
 fetch("/api/health").then((r) => r.json()).then((h) => {
@@ -129,6 +136,7 @@ async function startCamera() {
     setStatus("This browser gives no camera to this page: open it on localhost or over https.");
     return;
   }
+  const fromStart = document.activeElement === $("camera-start"); // the keyboard is on it: Stop takes it over once enabled
   $("camera-start").disabled = true;
   setStatus("Asking for the camera…");
   try {
@@ -148,10 +156,11 @@ async function startCamera() {
   stream.getVideoTracks().forEach((track) => track.addEventListener("ended", () => {
     if (live.stream !== stream) return; // stopped here already (a track we stop fires no "ended")
     live.cameraLost = true;
-    stopCamera(true); // a recording is finished first
+    if (!live.stopping) stopCamera(true); // a recording is finished first (and one being finished is waited for)
   }));
   video.srcObject = live.stream;
-  await video.play();
+  await video.play().catch(() => {});
+  if (live.stream !== stream) return; // the camera ended while it started: stopped, and said
   canvas.hidden = false;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const wsToken = token;
@@ -165,7 +174,7 @@ async function startCamera() {
     setStatus("Camera on: frames go to the server, are analysed in memory and are not kept.");
     $("camera-stop").disabled = false;
     $("record").disabled = false;
-    if (focusIsLost()) $("camera-stop").focus(); // Start disabled itself under the keyboard
+    if (fromStart && focusIsLost()) $("camera-stop").focus({ preventScroll: true }); // Start disabled itself under the keyboard
     sendFrame();
   };
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
@@ -218,7 +227,8 @@ function stopCamera(byUser = true) {
   live.cameraLost = false;
   if (lost) setStatus(off + "The server did not finish the recording in time, so it is not offered here.");
   else if (byUser) setStatus(finished ? off + $("camera-status").dataset.recorded : off.trim());
-  if (byUser && focusIsLost()) $("camera-start").focus(); // Stop disabled itself under the keyboard
+  if (live.fromStop && focusIsLost()) $("camera-start").focus({ preventScroll: true }); // Stop disabled itself under the keyboard
+  live.fromStop = false;
 }
 
 function sendFrame() {
@@ -362,7 +372,10 @@ function showRecording(r) {
 }
 
 $("camera-start").addEventListener("click", startCamera);
-$("camera-stop").addEventListener("click", () => stopCamera(true));
+$("camera-stop").addEventListener("click", () => {
+  live.fromStop = document.activeElement === $("camera-stop");
+  stopCamera(true);
+});
 $("record").addEventListener("click", toggleRecord);
 
 // ---------------------------------------------------------------- photos
