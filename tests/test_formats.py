@@ -218,5 +218,8 @@ def test_transparent_pixels_are_read_as_a_viewer_shows_them_over_white(tmp_path)
     grey = Image.fromarray(np.stack([np.full((8, 8), 40, np.uint8), np.full((8, 8), 128, np.uint8)], -1), "LA")
     grey.save(tmp_path / "half.png")
     assert read_image(tmp_path / "half.png").shape == (8, 8) and abs(int(read_image(tmp_path / "half.png")[0, 0]) - (40 * 128 + 255 * 127) / 255) <= 1
+    from facesense.data.images import pil_pixels
+
+    assert pil_pixels(Image.new("La", (4, 4))).shape == (4, 4)  # "conversion from La to L not supported" made it unreadable
     Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(tmp_path / "plain.png")
     assert (read_image(tmp_path / "plain.png") == 40).all()

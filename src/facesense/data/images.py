@@ -240,7 +240,9 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
         values = np.nan_to_num(np.asarray(im, dtype=np.float64))
         return np.clip(np.rint(values * (255 if values.max(initial=0) <= 1 else 1)), 0, 255).astype(np.uint8)
     grey = im.mode in ("L", "1", "LA", "La")
-    if im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info:
+    if im.mode == "La":  # grey with premultiplied alpha (a TIFF's associated alpha): Pillow converts it only to LA
+        im = im.convert("LA")
+    if im.mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in im.info:
         # shown as a viewer shows it, over white: convert() dropped the alpha, so a transparent
         # area showed whatever colours it stored (a fully transparent PNG had "a face")
         im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
