@@ -221,5 +221,9 @@ def test_transparent_pixels_are_read_as_a_viewer_shows_them_over_white(tmp_path)
     from facesense.data.images import pil_pixels
 
     assert pil_pixels(Image.new("La", (4, 4))).shape == (4, 4)  # "conversion from La to L not supported" made it unreadable
+    deep = np.full((4, 4), 40000, np.uint16)
+    deep[0, 0] = 1000
+    Image.fromarray(deep).save(tmp_path / "key16.png", transparency=40000)  # a 16-bit grey PNG's transparent level
+    assert (read_image(tmp_path / "key16.png").ravel()[1:] == 255).all() and read_image(tmp_path / "key16.png")[0, 0] < 255
     Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(tmp_path / "plain.png")
     assert (read_image(tmp_path / "plain.png") == 40).all()

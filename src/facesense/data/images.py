@@ -235,7 +235,12 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     # upright in its EXIF orientation tag; viewers obey it
     im = ImageOps.exif_transpose(im)
     if im.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it to near-white)
-        return _grey16_to_8(np.asarray(im), known_16_bit=im.mode.startswith("I;16"))
+        values = np.asarray(im)
+        grey = _grey16_to_8(values, known_16_bit=im.mode.startswith("I;16"))
+        key = im.info.get("transparency")
+        if isinstance(key, int):  # a PNG's transparent grey level: white, as over a viewer's page
+            grey[values == key] = 255
+        return grey
     if im.mode == "F":  # 32-bit float grey (scientific TIFF): 0-1 or 0-255 values; convert() would clip 0-1 to black
         values = np.nan_to_num(np.asarray(im, dtype=np.float64))
         return np.clip(np.rint(values * (255 if values.max(initial=0) <= 1 else 1)), 0, 255).astype(np.uint8)
