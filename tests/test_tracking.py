@@ -413,16 +413,25 @@ def test_a_held_box_keeps_its_labels_and_is_marked():
     assert summary["faces"] == 8 and summary["held_boxes"] == 2 and summary["frames_with_faces"] == 8
 
 
-def test_a_face_seen_on_the_last_frame_is_matched_before_a_face_missed_for_a_while():
-    """Two faces crossing: the one in front (seen on every frame) took the id of the one hidden
-    behind him, whose old box overlapped his new box more than his own last box did (found by a
-    bug hunt)."""
-    tracker = IoUTracker()
-    front, behind = tracker.update(np.array([[200, 100, 120, 120], [250, 110, 100, 100]]))
-    tracker.update(np.array([[200, 100, 120, 120]]))  # the one behind is hidden
-    # the front face moves onto the hidden one's last box: IoU 0.69 with it, 0.60 with his own
-    (now,) = tracker.update(np.array([[230, 100, 120, 120]]))
-    assert now.id == front.id and behind.id != front.id
+class Flicker:
+    """Two overlapping faces (IoU 0.33), each missed on one frame: A on frame 5, B on frame 4."""
+
+    A, B = Box(100, 100, 100, 100, 1.0), Box(150, 100, 100, 100, 1.0)
+
+    def detect(self, image):
+        frame = int(image[0, 0, 0])
+        return [box for box, missing in ((self.A, 5), (self.B, 4)) if frame != missing]
+
+    def detect_near(self, image, boxes):
+        return [None for _ in boxes]
+
+
+def test_two_overlapping_faces_keep_their_ids_through_a_missed_frame():
+    """A change that matched the faces seen on the last frame first swapped these two ids for
+    good after one missed frame (found by a review; the matching is one optimal assignment)."""
+    results = run(frames(10), Flicker(), detect_every=1)
+    ids = {(f.box.x, f.track_id) for r in results for f in r.faces if not getattr(f, "held", False)}
+    assert ids == {(100, 1), (150, 2)}
 
 
 class TwoFaces:
@@ -443,7 +452,8 @@ class TwoFaces:
 
 def test_a_face_back_after_a_gap_beside_another_keeps_its_id_and_is_found_at_once():
     """With another face in view, a face back after more than hold_frames was looked for only by
-    the next full pass: unboxed for up to four frames, then a new id (found by a bug hunt)."""
+    the next full pass: unboxed for up to four frames, then a new id (found by a bug hunt). A
+    confirmed face lost but still kept is now searched for by a full pass on every frame."""
     gone = set(range(10, 18))  # 8 frames: past hold_frames (4), within what the tracker keeps (10)
     results = run(frames(30), TwoFaces(gone), detect_every=5, hold_frames=4)
     ids_of_b = {f.track_id for r in results for f in r.faces if f.box.x > 100 and not getattr(f, "held", False)}

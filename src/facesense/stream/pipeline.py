@@ -166,14 +166,12 @@ def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: 
 
 
 def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, settings: PipelineSettings, iou_threshold: float) -> tuple[list[Box], list[bool]]:
-    """-> (boxes, held flags). A full-frame pass on full-pass frames, or when no face to follow
-    was seen within `hold_frames`; then a closer, cheaper look around each face the tracker still
-    keeps (`recent`) that the pass did not find, so that one back where it was is found at once.
-    A confirmed face that the closer look misses too is shown at its last box (held) for at most
+    """-> (boxes, held flags). A full-frame pass on full-pass frames (or with no face to follow);
+    then a closer, cheaper look around each recently seen face the pass did not find. A
+    confirmed face that the closer look misses too is shown at its last box (held) for at most
     `hold_frames` frames in a row; an unconfirmed one (a likely false detection) is let go."""
     near_ok = hasattr(detector, "detect_near")
-    seen = any(t.missed <= settings.hold_frames for t in recent)
-    boxes = detector.detect(image) if full_pass or not seen or not near_ok else []
+    boxes = detector.detect(image) if full_pass or not recent or not near_ok else []
     held = [False] * len(boxes)
     if not recent or not near_ok:
         return boxes, held
@@ -221,10 +219,12 @@ class LiveSession:
             tracker.forget()
         elif self.cuts.is_cut(frame.image):
             tracker.split()
-        # every face the tracker keeps is looked for where it was: a face back after more than
-        # hold_frames, with another in view, was found only by the next full pass, under a new id
-        recent = [] if photo else list(tracker.tracks)
-        full_pass = photo or self.frames % settings.detect_every == 0
+        recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
+        # a confirmed face lost for longer than it is held, but still kept by the tracker, is
+        # searched for on every frame: back within those frames, it keeps its id (with another
+        # face in view, only the next full pass looked for it, and it came back under a new id)
+        lost = any(t.hits >= settings.confirm_hits and t.missed > settings.hold_frames for t in tracker.tracks)
+        full_pass = photo or lost or self.frames % settings.detect_every == 0
         if photo:  # searched for small faces too; numbered left to right, as predict numbers them
             boxes = left_to_right(detect_photo(self.detector, frame.image))
             held = [False] * len(boxes)

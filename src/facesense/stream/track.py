@@ -73,27 +73,21 @@ class IoUTracker:
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         held = held or [False] * len(boxes)
         assigned: list[Track | None] = [None] * len(boxes)
+        ious = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
         matched_tracks = set()
-        # the faces seen on the last frame are matched first, then those missed for a while, to
-        # the boxes left: in one matching, a face in front of another took the hidden one's id
-        # (its old box overlapped his new one more than his own last box did)
-        for stage in ([i for i, t in enumerate(self.tracks) if t.missed == 0], [i for i, t in enumerate(self.tracks) if t.missed > 0]):
-            free = [c for c in range(len(boxes)) if assigned[c] is None]
-            ious = iou_matrix(np.array([self.tracks[i].box for i in stage]).reshape(-1, 4), boxes[free])
-            if not ious.size:
-                continue
+        if ious.size:
             for r, c in best_pairs(ious):
                 if ious[r, c] >= self.iou_threshold:
-                    track, box = self.tracks[stage[r]], free[c]
-                    if held[box]:
+                    track = self.tracks[r]
+                    if held[c]:
                         track.missed += 1
                     else:
-                        track.box, track.missed, track.hits = boxes[box], 0, track.hits + 1
+                        track.box, track.missed, track.hits = boxes[c], 0, track.hits + 1
                     if track.id is None:  # first face after a cut: a new person's id
                         track.id = self._next_id
                         self._next_id += 1
-                    assigned[box] = track
-                    matched_tracks.add(stage[r])
+                    assigned[c] = track
+                    matched_tracks.add(r)
         for i, t in enumerate(self.tracks):
             if i not in matched_tracks:
                 t.missed += 1
