@@ -109,9 +109,10 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
 
 
 def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_bad: bool) -> Iterator[dict]:
-    """Each image classified whole (crops, or a whole-photo model), a batch at a time."""
+    """Each image classified whole (crops, or a whole-photo model), a batch at a time; an
+    unreadable file (without `skip_bad`) is raised after the rows of the files before it."""
     for start in range(0, len(files), batch_size):
-        batch, pixels = [], []  # each file's row in input order; readable ones filled after the batch runs
+        batch, pixels, failed = [], [], None  # each file's row in input order; readable ones filled after the batch runs
         for path in files[start : start + batch_size]:
             try:
                 image = read_image(path)
@@ -119,7 +120,8 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
                 batch.append({"path": str(path)})
             except DataError as exc:
                 if not skip_bad:
-                    raise
+                    failed = exc
+                    break
                 batch.append({"path": str(path), "pred": None, "error": listed_reason(exc)})
         if pixels:
             readable = [row for row in batch if "error" not in row]
@@ -131,6 +133,8 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
                 for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
                     row.update(class_fields(loaded.classes, p))
         yield from batch
+        if failed is not None:
+            raise failed
 
 
 def class_fields(classes: list[str], probs: np.ndarray) -> dict:
