@@ -413,6 +413,19 @@ def test_a_held_box_keeps_its_labels_and_is_marked():
     assert summary["faces"] == 8 and summary["held_boxes"] == 2 and summary["frames_with_faces"] == 8
 
 
+def test_a_face_passing_in_front_of_another_keeps_its_own_id():
+    """Two faces crossing: the one in front moved onto the hidden one's last box, which
+    overlapped his new box more than his own last box did, and took the hidden one's id and
+    smoothed labels (found by a bug hunt). Each face is now compared where it should be, its
+    last box moved on at its velocity."""
+    tracker = IoUTracker()
+    front, behind = tracker.update(np.array([[140, 100, 120, 120], [250, 110, 100, 100]]))
+    tracker.update(np.array([[170, 100, 120, 120], [250, 110, 100, 100]]))
+    tracker.update(np.array([[200, 100, 120, 120]]))  # the one behind is hidden now
+    (now,) = tracker.update(np.array([[230, 100, 120, 120]]))  # IoU 0.69 with her last box, 0.60 with his
+    assert now.id == front.id != behind.id
+
+
 class Flicker:
     """Two overlapping faces (IoU 0.33), each missed on one frame: A on frame 5, B on frame 4."""
 

@@ -178,9 +178,10 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     def as_array(bs: list[Box]) -> np.ndarray:
         return np.array([b.as_tuple() for b in bs], dtype=float).reshape(-1, 4)
 
-    overlap = iou_matrix(np.array([t.box for t in recent]), as_array(boxes))
+    overlap = iou_matrix(np.array([t.predicted() for t in recent]), as_array(boxes))
     pending = [t for t, row in zip(recent, overlap) if not (row >= iou_threshold).any()]
-    near = detector.detect_near(image, [Box(*map(int, t.box)) for t in pending]) if pending else []
+    # looked for where each face should be by now (a moving face's last box lags behind it)
+    near = detector.detect_near(image, [Box(*map(int, t.predicted())) for t in pending]) if pending else []
     for box, track in zip(near, pending):
         if box is not None:
             # a face this frame already has (found by the full pass) is not added twice; the

@@ -32,6 +32,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # frames a tracker keeps a face it no longer finds, so that one back within them keeps its id
 KEEP_MISSED = 10
+# a face whose box moves less than this share of its width per frame is taken as still: the
+# detector's jitter around a face that does not move (a few pixels) would move its predicted box
+STILL = 0.05
 
 
 @dataclass
@@ -43,6 +46,23 @@ class Track:
     probs: dict[str, np.ndarray] = field(default_factory=dict)  # smoothed, per model
     classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
     read_rank: dict[str, int] = field(default_factory=dict)  # per model: its place in the queue of that frame's looks
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its box centre's movement per frame (x, y), from its detections
+
+    def predicted(self) -> np.ndarray:
+        """Where its box should be on the next frame: the last box moved on at its velocity for
+        each frame since it was seen (two faces crossing: the one passing in front no longer
+        lands on the hidden one's last box and takes its id)."""
+        box = np.array(self.box, dtype=float)
+        if np.hypot(*self.velocity) > STILL * max(box[2], 1.0):  # a still face's detection jitter is no movement
+            box[:2] += self.velocity * (self.missed + 1)
+        return box
+
+    def moved_to(self, box: np.ndarray) -> None:
+        """A detection of this face: its box, and its velocity (a running average of the centre's
+        movement per frame, over the frames since it was last seen)."""
+        step = (np.asarray(box[:2]) + np.asarray(box[2:]) / 2 - (self.box[:2] + self.box[2:] / 2)) / (self.missed + 1)
+        self.velocity = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
+        self.box, self.missed, self.hits = box, 0, self.hits + 1
 
 
 class IoUTracker:
@@ -60,7 +80,7 @@ class IoUTracker:
         keeps only its box, as a place to look first (edited video often cuts between similar
         framings). A box with no face there is let go, as an unconfirmed track's would be."""
         for track in self.tracks:  # an id is given when a face is matched to it: one let go takes none
-            track.id, track.probs, track.hits, track.missed = None, {}, 1, 0
+            track.id, track.probs, track.hits, track.missed, track.velocity = None, {}, 1, 0, np.zeros(2)
 
     def forget(self) -> None:
         """The next frame is another photo: no face of this one is in it, so every track goes."""
@@ -73,7 +93,12 @@ class IoUTracker:
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         held = held or [False] * len(boxes)
         assigned: list[Track | None] = [None] * len(boxes)
-        ious = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
+        # a detection is compared with where each face should be now; a held box, a track's last
+        # box shown again, with that last box
+        ious = iou_matrix(np.array([t.predicted() for t in self.tracks]).reshape(-1, 4), boxes)
+        shown_again = [c for c in range(len(boxes)) if held[c]]
+        if shown_again and self.tracks:
+            ious[:, shown_again] = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes[shown_again])
         matched_tracks = set()
         if ious.size:
             for r, c in best_pairs(ious):
@@ -82,7 +107,7 @@ class IoUTracker:
                     if held[c]:
                         track.missed += 1
                     else:
-                        track.box, track.missed, track.hits = boxes[c], 0, track.hits + 1
+                        track.moved_to(boxes[c])
                     if track.id is None:  # first face after a cut: a new person's id
                         track.id = self._next_id
                         self._next_id += 1
