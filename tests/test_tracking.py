@@ -426,6 +426,22 @@ def test_a_face_passing_in_front_of_another_keeps_its_own_id():
     assert now.id == front.id != behind.id
 
 
+def test_a_face_that_stops_while_hidden_or_comes_in_after_a_cut_keeps_its_id():
+    """A prediction without bounds ran on past a face that stopped behind something, and it came
+    back under a new id; after a scene cut, the jump from the last scene's box was taken as the
+    new face's movement (found by a review)."""
+    tracker = IoUTracker()
+    (moving,) = tracker.update(np.array([[100, 100, 100, 100]]))
+    for x in (115, 130, 145, 160):
+        tracker.update(np.array([[x, 100, 100, 100]]))
+    for _ in range(3):
+        tracker.update(np.zeros((0, 4)))  # hidden; it stopped at 160
+    assert tracker.update(np.array([[160, 100, 100, 100]]))[0] is moving
+    tracker.split()
+    (after,) = tracker.update(np.array([[195, 100, 100, 100]]))  # another face, near the last scene's box
+    assert after is moving and not after.velocity.any()
+
+
 class Flicker:
     """Two overlapping faces (IoU 0.33), each missed on one frame: A on frame 5, B on frame 4."""
 

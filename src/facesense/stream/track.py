@@ -35,6 +35,8 @@ KEEP_MISSED = 10
 # a face whose box moves less than this share of its width per frame is taken as still: the
 # detector's jitter around a face that does not move (a few pixels) would move its predicted box
 STILL = 0.05
+# how far ahead of its last box, as a share of its width, a face is looked for
+MAX_LEAD = 0.4
 
 
 @dataclass
@@ -54,14 +56,20 @@ class Track:
         lands on the hidden one's last box and takes its id)."""
         box = np.array(self.box, dtype=float)
         if np.hypot(*self.velocity) > STILL * max(box[2], 1.0):  # a still face's detection jitter is no movement
-            box[:2] += self.velocity * (self.missed + 1)
+            lead = self.velocity * (self.missed + 1)
+            # at most a share of its width ahead: a face that stopped while it was hidden is still
+            # matched (unbounded, its prediction ran on and it came back under a new id)
+            box[:2] += lead * min(1.0, MAX_LEAD * box[2] / np.hypot(*lead))
         return box
 
     def moved_to(self, box: np.ndarray) -> None:
         """A detection of this face: its box, and its velocity (a running average of the centre's
         movement per frame, over the frames since it was last seen)."""
         step = (np.asarray(box[:2]) + np.asarray(box[2:]) / 2 - (self.box[:2] + self.box[2:] / 2)) / (self.missed + 1)
-        self.velocity = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
+        if self.id is None:  # the first face after a scene cut: the jump from the last scene's box is no movement
+            self.velocity = np.zeros(2)
+        else:
+            self.velocity = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
         self.box, self.missed, self.hits = box, 0, self.hits + 1
 
 
@@ -99,20 +107,15 @@ class IoUTracker:
         shown_again = [c for c in range(len(boxes)) if held[c]]
         if shown_again and self.tracks:
             ious[:, shown_again] = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes[shown_again])
-        matched_tracks = set()
-        if ious.size:
-            for r, c in best_pairs(ious):
-                if ious[r, c] >= self.iou_threshold:
-                    track = self.tracks[r]
-                    if held[c]:
-                        track.missed += 1
-                    else:
-                        track.moved_to(boxes[c])
-                    if track.id is None:  # first face after a cut: a new person's id
-                        track.id = self._next_id
-                        self._next_id += 1
-                    assigned[c] = track
-                    matched_tracks.add(r)
+        matched_tracks: set[int] = set()
+        self._match(ious, boxes, held, assigned, matched_tracks, range(len(self.tracks)), range(len(boxes)))
+        # then a face its prediction missed (it stopped, or turned back) is taken where it was
+        # last seen, by a detection no other face claimed
+        left = [r for r in range(len(self.tracks)) if r not in matched_tracks]
+        free = [c for c in range(len(boxes)) if assigned[c] is None and not held[c]]
+        if left and free:
+            last = iou_matrix(np.array([self.tracks[r].box for r in left]).reshape(-1, 4), boxes[free])
+            self._match(last, boxes, held, assigned, matched_tracks, left, free)
         for i, t in enumerate(self.tracks):
             if i not in matched_tracks:
                 t.missed += 1
@@ -124,6 +127,27 @@ class IoUTracker:
                 self.tracks.append(track)
                 assigned[c] = track
         return assigned  # type: ignore[return-value]
+
+
+    def _match(self, ious: np.ndarray, boxes: np.ndarray, held: list[bool], assigned: list, matched_tracks: set[int], rows, cols) -> None:
+        """The best assignment of these tracks (`rows`, indices into self.tracks) to these boxes
+        (`cols`) by `ious`, pairs under the IoU threshold left apart."""
+        if not ious.size:
+            return
+        rows, cols = list(rows), list(cols)
+        for r, c in best_pairs(ious):
+            if ious[r, c] < self.iou_threshold:
+                continue
+            track, box = self.tracks[rows[r]], cols[c]
+            if held[box]:
+                track.missed += 1
+            else:
+                track.moved_to(boxes[box])
+            if track.id is None:  # first face after a cut: a new person's id
+                track.id = self._next_id
+                self._next_id += 1
+            assigned[box] = track
+            matched_tracks.add(rows[r])
 
 
 def smooth(track: Track, key: str, probs: np.ndarray, alpha: float) -> np.ndarray:
