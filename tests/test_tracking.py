@@ -440,6 +440,13 @@ def test_a_face_that_stops_while_hidden_or_comes_in_after_a_cut_keeps_its_id():
     tracker.split()
     (after,) = tracker.update(np.array([[195, 100, 100, 100]]))  # another face, near the last scene's box
     assert after is moving and not after.velocity.any()
+    steady = IoUTracker()  # and one that goes on moving while hidden is found where it should be
+    (face,) = steady.update(np.array([[100, 100, 100, 100]]))
+    for f in range(1, 6):
+        steady.update(np.array([[100 + 20 * f, 100, 100, 100]]))
+    for _ in range(4):
+        steady.update(np.zeros((0, 4)))
+    assert steady.update(np.array([[100 + 20 * 10, 100, 100, 100]]))[0] is face  # 100 px past its last box
 
 
 class Flicker:

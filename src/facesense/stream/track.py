@@ -35,8 +35,6 @@ KEEP_MISSED = 10
 # a face whose box moves less than this share of its width per frame is taken as still: the
 # detector's jitter around a face that does not move (a few pixels) would move its predicted box
 STILL = 0.05
-# how far ahead of its last box, as a share of its width, a face is looked for
-MAX_LEAD = 0.4
 
 
 @dataclass
@@ -56,10 +54,7 @@ class Track:
         lands on the hidden one's last box and takes its id)."""
         box = np.array(self.box, dtype=float)
         if np.hypot(*self.velocity) > STILL * max(box[2], 1.0):  # a still face's detection jitter is no movement
-            lead = self.velocity * (self.missed + 1)
-            # at most a share of its width ahead: a face that stopped while it was hidden is still
-            # matched (unbounded, its prediction ran on and it came back under a new id)
-            box[:2] += lead * min(1.0, MAX_LEAD * box[2] / np.hypot(*lead))
+            box[:2] += self.velocity * (self.missed + 1)
         return box
 
     def moved_to(self, box: np.ndarray) -> None:
