@@ -173,3 +173,14 @@ def test_an_empty_split_group_is_refused():
 
     with pytest.raises(ConfigError, match="split_group is empty"):
         Config(split_group=" ").validate()
+
+
+def test_split_group_says_when_the_datas_own_splits_put_a_person_on_two_sides(caplog):
+    """The data's own split column is taken as it is: with each person in train and test, a run
+    with split_group said nothing, and its log said each group was whole on one side (found by a
+    bug hunt)."""
+    s = grouped_samples(people=12)
+    s.splits = ["test" if i % 5 == 0 else "train" for i in range(len(s))]
+    parts = assign_splits(s, val_size=0.2, seed=0, split_group="subject")
+    assert len(parts["test"]) and "people (subject) are in more than one of the data's own splits" in caplog.text
+    assert "--group subject" in caplog.text

@@ -372,7 +372,24 @@ def assign_splits(
         raise DataError(f"{samples.source}: the training split is empty")
     if has_splits:
         _warn_unused(samples, out)
+    if has_splits and groups is not None:
+        _warn_of_people_across(samples, out, groups, split_group)
     return out
+
+
+def _warn_of_people_across(samples: Samples, parts: dict[str, np.ndarray], groups: list[str], column: str) -> None:
+    """split_group keeps together the rows it holds out itself; the data's own splits are taken as
+    they are, and may put one person on two sides: said, with how to split by person instead."""
+    sides: dict[str, set] = {}
+    for name, idx in parts.items():
+        for i in idx:
+            sides.setdefault(groups[i], set()).add(name)
+    across = sorted(g for g, s in sides.items() if len(s) > 1 and not g.startswith("\0"))
+    if across:
+        example = f"{across[0]} ({', '.join(sorted(sides[across[0]]))})"
+        log.warning("%s: %d of %d people (%s) are in more than one of the data's own splits, e.g. %s: split_group keeps together only the rows "
+                    "it holds out itself; to split by person, pool the rows (facesense data split DATA --out DIR --group %s, or train_split: null "
+                    "with val_split and test_split names the data lacks)", samples.source, len(across), len(sides), column, example, column)
 
 
 def _warn_unused(samples: Samples, out: dict[str, np.ndarray]) -> None:
