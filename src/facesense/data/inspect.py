@@ -15,7 +15,7 @@ from ..markdown import cell as md_cell
 from ..preprocess import InputSpec
 from ..runs import atomic_path, building, write_json, write_text
 from .images import decode
-from .split import group_column, group_keys, matching_split_names
+from .split import group_column, group_keys, matching_split_names, sides_of_groups
 from .samples import Samples, group_names, natural_order
 from .sources import canonical_split
 
@@ -113,10 +113,8 @@ def group_leakage(samples: Samples, column: str) -> dict:
     """The groups of `column` (a person's id) whose rows lie in more than one split: a model
     validated or tested on a person it trained on. A blank cell is a group of its own."""
     keys = group_keys(samples, column, "--group")
-    splits: dict[str, set] = defaultdict(set)
+    splits = sides_of_groups(keys, (split_key(cell) for cell in samples.splits))
     rows: Counter = Counter(keys)
-    for key, cell in zip(keys, samples.splits):
-        splits[key].add(split_key(cell))
     cross = sorted((k for k, s in splits.items() if len(s) > 1), key=natural_order)
     return {
         "column": column.lower(),

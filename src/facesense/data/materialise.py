@@ -17,16 +17,17 @@ from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, wr
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
-from .split import group_keys, grouped_holdout, stratified_holdout
+from .split import group_column, group_keys, grouped_holdout, stratified_holdout
 
 log = logging.getLogger(__name__)
 
 
-def split_indices(samples: Samples, test_size: float, val_size: float, seed: int, group: str | None = None) -> dict[str, np.ndarray]:
+def split_indices(samples: Samples, test_size: float, val_size: float, seed: int, group: str | None = None, copies: list[list[int]] = ()) -> dict[str, np.ndarray]:
     """Seeded stratified hold-outs; with `group` (a manifest column), each group's rows whole on
-    one side (about the shares asked: see grouped_holdout)."""
+    one side (about the shares asked: see grouped_holdout), the groups that share one of the
+    exact `copies` taken as one."""
     pool = np.arange(len(samples))
-    groups = _joined_by_copies(samples, group_keys(samples, group, "--group")) if group else None
+    groups = _joined_by_copies(group_keys(samples, group, "--group"), copies) if group else None
     out = {}
     if test_size > 0 and groups is not None:
         pool, out["test"] = grouped_holdout(samples.labels, samples.labels, groups, test_size, seed, pool, "--test-size", group_option="--group")
@@ -41,11 +42,9 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
     return out
 
 
-def _joined_by_copies(samples: Samples, groups: list[str]) -> list[str]:
+def _joined_by_copies(groups: list[str], copies: list[list[int]]) -> list[str]:
     """Groups that share an exact copy of an image made one (the copies are kept on one side,
     and so must their people be: moving a copy alone put a person on both sides)."""
-    from .inspect import exact_duplicate_groups
-
     root = {g: g for g in groups}
 
     def find(g: str) -> str:
@@ -54,9 +53,9 @@ def _joined_by_copies(samples: Samples, groups: list[str]) -> list[str]:
             g = root[g]
         return g
 
-    for copies in exact_duplicate_groups(samples):
-        first = find(groups[copies[0]])
-        for i in copies[1:]:
+    for members in copies:
+        first = find(groups[members[0]])
+        for i in members[1:]:
             root[find(groups[i])] = first
     return [find(g) for g in groups]
 
@@ -96,11 +95,16 @@ def check_empty_out(out: Path) -> None:
 
 
 def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0, group: str | None = None) -> dict[str, int]:
+    from .inspect import exact_duplicate_groups
+
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
     check_empty_out(out)
     check_folder_names(samples)
-    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed, group))
+    if group:  # before every file is read for its copies
+        group_column(samples, group, "--group")
+    copies = exact_duplicate_groups(samples)  # every file read once: copies kept together, and the people sharing one
+    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed, group, copies), copies)
     rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
     # built inside --out and moved up when complete, the manifest last: an existing empty folder
     # (a mount point, a folder shared with a group) is kept as it is, not replaced
@@ -130,15 +134,14 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
     return {k: len(v) for k, v in parts.items()}
 
 
-def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies: list[list[int]]) -> dict[str, np.ndarray]:
     """Identical images (the same bytes, or for a csv the same pixels) all go to training when the
     split put them on both sides: a test copy of a training image scores the model on what it
     learned (data inspect calls it leakage). Except where that would take the last images of a
-    class out of a held-out split: those copies stay as drawn, and a warning says so."""
-    from .inspect import exact_duplicate_groups
-
+    class out of a held-out split: those copies stay as drawn, and a warning says so. `copies`:
+    the exact duplicate groups (data.inspect.exact_duplicate_groups)."""
     side = {int(i): split for split, idx in parts.items() for i in idx}
-    crossing = [members for members in exact_duplicate_groups(samples) if len({side[m] for m in members}) > 1]
+    crossing = [members for members in copies if len({side[m] for m in members}) > 1]
     if not crossing:
         return parts
     moved = {**side, **{m: "train" for members in crossing for m in members}}

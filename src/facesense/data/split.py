@@ -111,6 +111,14 @@ def group_keys(samples: Samples, column: str, option: str = "split_group") -> li
     return [v if v else f"\0row {i}" for i, v in enumerate(values)]  # \0: no cell's text
 
 
+def sides_of_groups(groups: list[str], sides) -> dict[str, set]:
+    """Each group's set of the sides (splits) its rows lie on; `sides` gives each row's."""
+    found: dict[str, set] = {}
+    for group, side in zip(groups, sides):
+        found.setdefault(group, set()).add(side)
+    return found
+
+
 def grouped_holdout(labels: list[str], strata: list[str], groups: list[str], fraction: float, seed: int, pool: np.ndarray, option: str, given: float | None = None,
                     group_option: str = "split_group") -> tuple[np.ndarray, np.ndarray]:
     """Split `pool` into (keep, held_out) with every group whole on one side. The groups are
@@ -146,12 +154,13 @@ def _group_folds(strata: list[str], groups: list[str], folds: int, seed: int, po
     """StratifiedGroupKFold's (train, test) positions in `pool`, refused in words where the
     groups, or the rows of the largest class, are fewer than the folds."""
     y, g = np.asarray(strata)[pool], np.asarray(groups)[pool]
-    most = min(len(set(g.tolist())), max(Counter(y.tolist()).values()))
+    n_groups, largest = len(set(g.tolist())), max(Counter(y.tolist()).values())
+    most = min(n_groups, largest)
     if most < 2:
         raise DataError(f"{setting}: the rows are a single group (or each class a single row), which cannot be split into folds; leave split_group out")
     if most < folds:
-        raise DataError(f"{setting}: {folds} folds need {folds} groups and a class of {folds} rows, and the data has {len(set(g.tolist()))} groups, its largest class "
-                        f"{max(Counter(y.tolist()).values())} rows; use at most {most} folds, or leave split_group out")
+        raise DataError(f"{setting}: {folds} folds need {folds} groups and a class of {folds} rows, and the data has {n_groups} groups, its largest class "
+                        f"{largest} rows; use at most {most} folds, or leave split_group out")
     with warnings.catch_warnings():  # "the least populated class has only N members": said in words, per class
         warnings.simplefilter("ignore", UserWarning)
         return list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(pool, y, g))
@@ -380,11 +389,10 @@ def assign_splits(
 def _warn_of_people_across(samples: Samples, parts: dict[str, np.ndarray], groups: list[str], column: str) -> None:
     """split_group keeps together the rows it holds out itself; the data's own splits are taken as
     they are, and may put one person on two sides: said, with how to split by person instead."""
-    sides: dict[str, set] = {}
-    for name, idx in parts.items():
-        for i in idx:
-            sides.setdefault(groups[i], set()).add(name)
-    across = sorted(g for g, s in sides.items() if len(s) > 1 and not g.startswith("\0"))
+    side = {int(i): name for name, idx in parts.items() for i in idx}
+    taken = sorted(side)
+    sides = sides_of_groups([groups[i] for i in taken], [side[i] for i in taken])
+    across = sorted(g for g, s in sides.items() if len(s) > 1)
     if across:
         example = f"{across[0]} ({', '.join(sorted(sides[across[0]]))})"
         log.warning("%s: %d of %d people (%s) are in more than one of the data's own splits, e.g. %s: split_group keeps together only the rows "
