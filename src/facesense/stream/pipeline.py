@@ -178,15 +178,16 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     def as_array(bs: list[Box]) -> np.ndarray:
         return np.array([b.as_tuple() for b in bs], dtype=float).reshape(-1, 4)
 
-    overlap = iou_matrix(np.array([t.predicted() for t in recent]), as_array(boxes))
-    pending = [t for t, row in zip(recent, overlap) if not (row >= iou_threshold).any()]
+    ahead = [t.predicted() for t in recent]
+    overlap = iou_matrix(np.array(ahead), as_array(boxes))
+    pending = [(t, p) for t, p, row in zip(recent, ahead, overlap) if not (row >= iou_threshold).any()]
     # looked for where each face should be by now (a moving face's last box lags behind it), and
     # where it was last seen if not there (it stopped, or turned back)
-    near = detector.detect_near(image, [Box(*map(int, t.predicted())) for t in pending]) if pending else []
-    again = [i for i, (box, track) in enumerate(zip(near, pending)) if box is None and not np.array_equal(track.predicted(), track.box)]
-    for i, box in zip(again, detector.detect_near(image, [Box(*map(int, pending[i].box)) for i in again]) if again else []):
+    near = detector.detect_near(image, [Box(*map(int, p)) for _, p in pending]) if pending else []
+    again = [i for i, (box, (track, p)) in enumerate(zip(near, pending)) if box is None and not np.array_equal(p, track.box)]
+    for i, box in zip(again, detector.detect_near(image, [Box(*map(int, pending[i][0].box)) for i in again]) if again else []):
         near[i] = box
-    for box, track in zip(near, pending):
+    for box, (track, _) in zip(near, pending):
         if box is not None:
             # a face this frame already has (found by the full pass) is not added twice; the
             # track is then let go as missed

@@ -123,7 +123,6 @@ class IoUTracker:
                 assigned[c] = track
         return assigned  # type: ignore[return-value]
 
-
     def _match(self, ious: np.ndarray, boxes: np.ndarray, held: list[bool], assigned: list, matched_tracks: set[int], rows, cols) -> None:
         """The best assignment of these tracks (`rows`, indices into self.tracks) to these boxes
         (`cols`) by `ious`, pairs under the IoU threshold left apart."""
