@@ -177,3 +177,17 @@ def test_a_resume_whose_data_moved_says_where_to_point_it(tmp_path, folders3, ca
     assert "is not there (moved or renamed?)" in err and "set `data:` in" in err
     assert main(["evaluate", "gender", "--data", str(tmp_path / "elsewhere"), "--split", "val", "--split-from", "nosuch", "--out", str(tmp_path / "e")]) == 2
     assert "--split-from nosuch: model nosuch not found" in capsys.readouterr().err
+
+
+def test_a_run_without_best_pt_is_used_through_its_last_pt_with_a_note(tmp_path, caplog):
+    """A run folder holding only last.pt was used silently: its latest epoch, not its best."""
+    from facesense.checkpoint import resolve_model_path
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"x")
+    with caplog.at_level("INFO", logger="facesense"):
+        assert resolve_model_path(run) == run / "last.pt"
+    assert "no best.pt in this run; its last.pt is used (the latest epoch, not the best)" in caplog.text
+    (run / "best.pt").write_bytes(b"x")
+    caplog.clear()
+    assert resolve_model_path(run) == run / "best.pt" and "last.pt is used" not in caplog.text

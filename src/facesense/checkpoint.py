@@ -5,6 +5,7 @@ Evaluate and predict need nothing but this file; a run directory resolves to its
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from dataclasses import dataclass
@@ -86,13 +87,21 @@ def resolve_model_path(path: str | Path) -> Path:
         return shipped_model_path(str(path))
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                return path / name
+        if (path / "best.pt").is_file():
+            return path / "best.pt"
+        if (path / "last.pt").is_file():  # stopped before its first epoch ended, or best.pt removed
+            _last_pt_used(str(path))
+            return path / "last.pt"
         raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt or .onnx file{_models_inside(path)}")
     if not path.is_file():
         raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def _last_pt_used(run: str) -> None:
+    """Said once per run: a command reads its checkpoint more than once."""
+    log.info("%s: no best.pt in this run; its last.pt is used (the latest epoch, not the best)", run)
 
 
 def _models_inside(folder: Path, shown: int = 3) -> str:
