@@ -630,3 +630,15 @@ def test_data_split_with_group_keeps_together_the_people_who_share_a_copy(tmp_pa
     for row in csv.DictReader(open(tmp_path / "s" / "labels.csv")):
         placed.setdefault(row["subject"], set()).add(row["split"])
     assert all(len(v) == 1 for v in placed.values()), placed
+
+
+def test_a_group_column_with_a_value_for_every_row_is_said_to_change_nothing(tmp_path, caplog):
+    """`--group path` (or an image id) kept no two rows together, and nothing said so."""
+    data = write_class_folders(tmp_path / "ds", ["a", "b"], 8)
+    rows = [f"{p.relative_to(data)},{p.parent.name},img{i},person{i % 4}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,image_id,subject\n" + "\n".join(rows) + "\n")
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--group", "image_id"]) == 0
+    assert "every row has its own 'image_id' value, so each group is a single row and --group changes nothing" in caplog.text
+    caplog.clear()
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--group", "subject"]) == 0
+    assert "changes nothing" not in caplog.text
