@@ -596,7 +596,10 @@ def test_data_split_with_group_keeps_each_persons_photos_on_one_side(tmp_path, c
         placed.setdefault(row["subject"], set()).add(row["split"])
     assert len(placed) == 12 and all(len(v) == 1 for v in placed.values()) and {"train", "test"} == set().union(*placed.values())
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--group", "person"]) == 2
-    assert "no column 'person' for --group" in capsys.readouterr().err
+    assert "no column 'person' for --group (the column naming each row's person or group); the manifest has ['subject']" in capsys.readouterr().err
+    (data / "labels.csv").unlink()  # class folders name no one: the fix is a manifest, not another column
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s3"), "--group", "subject"]) == 2
+    assert "this data has only images and labels; --group needs a labels.csv manifest with a column naming each row's person (path,label,subject)" in capsys.readouterr().err
 
 
 def test_inspect_with_group_names_the_people_in_more_than_one_split(tmp_path, capsys):

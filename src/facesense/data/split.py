@@ -96,8 +96,11 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
 def group_column(samples: Samples, column: str, option: str = "split_group") -> str:
     """The manifest column that names each row's group (a person), as the samples hold it."""
     name = column.lower()
+    if not samples.columns:  # class folders, a FER2013-style csv: nothing names a person
+        raise DataError(f"{samples.source}: no column {column!r} for {option}: this data has only images and labels; "
+                        f"{option} needs a labels.csv manifest with a column naming each row's person (path,label,{name})")
     if name not in samples.columns:
-        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the manifest has {sorted(samples.columns) or 'no extra columns'}")
+        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the manifest has {sorted(samples.columns)}")
     return name
 
 
