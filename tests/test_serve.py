@@ -827,3 +827,46 @@ def test_a_server_told_to_stop_answers_an_upload_still_arriving_and_the_video_qu
         assert "Traceback" not in "".join(srv.stderr) and "ERROR" not in "".join(srv.stderr), "".join(srv.stderr)[-2000:]
     finally:
         srv.close()
+
+
+class SlowAnalyzer:
+    """Stands in for the models: each photo takes `seconds` to analyse."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def analyze(self, data, max_megapixels):
+        time.sleep(self.seconds)
+        return {"faces": []}
+
+
+def test_timeout_bounds_the_whole_request_upload_included(tmp_path):
+    """A photo trickled in over most of --timeout was then given a whole --timeout more to be
+    analysed: with --timeout 2, an answer after 3-5 s (found by a bug hunt)."""
+    import uvicorn
+
+    from facesense.serve.app import create_app
+    from facesense.serve.server import uvicorn_config
+
+    limits = ServeLimits(request_timeout_s=2.0)
+    server = uvicorn.Server(uvicorn_config(create_app(SlowAnalyzer(1.5), limits), limits))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        with socket.create_connection(sock.getsockname(), timeout=10) as s:
+            body = b"x" * 1000
+            t0 = time.monotonic()
+            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), 100):  # the upload takes 1.2 s of the 2
+                s.sendall(body[i:i + 100])
+                time.sleep(0.12)
+            answer, took = raw_answer(s), time.monotonic() - t0
+        assert answer.startswith(b"HTTP/1.1 503") and b"the upload and analysis of this image took longer than 2 s (--timeout)" in answer, answer
+        assert took < 2.6, took
+    finally:
+        server.should_exit = True
+        thread.join(10)

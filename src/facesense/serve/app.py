@@ -338,11 +338,13 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise _busy()  # before reading the body: a full server spends nothing on it
         _refuse_multipart(request)
         _refuse_compressed(request)
+        begun = time.monotonic()
         data = await read_body(request, limits.max_upload_bytes, limits.request_timeout_s)
         started = asyncio.Event()  # a worker took it (until then it waited behind others)
         arrived = time.monotonic()
+        left = max(limits.request_timeout_s - (arrived - begun), 0.001)  # --timeout is the whole request's, upload included
         try:
-            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), limits.request_timeout_s)
+            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), left)
         except ImageTooLarge as exc:
             raise Refused(413, str(exc)) from None
         except DataError as exc:
@@ -351,9 +353,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             raise _busy() from None
         except asyncio.TimeoutError:
             # mostly spent waiting behind others (or never started): a retry may pass
-            if not started.is_set() or started.at - arrived > limits.request_timeout_s / 2:
+            if not started.is_set() or started.at - arrived > left / 2:
                 raise _busy() from None
-            raise Refused(503, f"the analysis of this image took longer than {limits.request_timeout_s:g} s: send a smaller image "
+            raise Refused(503, f"the upload and analysis of this image took longer than {limits.request_timeout_s:g} s (--timeout): send a smaller image "
                           "(fewer megapixels), or start the server with a longer --timeout") from None
 
     @app.post("/api/videos", summary="Start a background job that annotates a video", openapi_extra=VIDEO_BODY, dependencies=guarded,
