@@ -4,6 +4,7 @@ API, the camera WebSocket (own tracks per connection, recording), video jobs, an
 
 import asyncio
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -840,16 +841,15 @@ class SlowAnalyzer:
         return {"faces": []}
 
 
-def test_timeout_bounds_the_whole_request_upload_included(tmp_path):
-    """A photo trickled in over most of --timeout was then given a whole --timeout more to be
-    analysed: with --timeout 2, an answer after 3-5 s (found by a bug hunt)."""
+@contextlib.contextmanager
+def in_process_server(analyzer, limits: ServeLimits):
+    """The app on a loopback port of this process, for analyzers that stand in for the models."""
     import uvicorn
 
     from facesense.serve.app import create_app
     from facesense.serve.server import uvicorn_config
 
-    limits = ServeLimits(request_timeout_s=2.0)
-    server = uvicorn.Server(uvicorn_config(create_app(SlowAnalyzer(1.5), limits), limits))
+    server = uvicorn.Server(uvicorn_config(create_app(analyzer, limits), limits))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -857,7 +857,17 @@ def test_timeout_bounds_the_whole_request_upload_included(tmp_path):
     try:
         while not server.started:
             time.sleep(0.02)
-        with socket.create_connection(sock.getsockname(), timeout=10) as s:
+        yield sock.getsockname()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_timeout_bounds_the_whole_request_upload_included():
+    """A photo trickled in over most of --timeout was then given a whole --timeout more to be
+    analysed: with --timeout 2, an answer after 3-5 s (found by a bug hunt)."""
+    with in_process_server(SlowAnalyzer(1.5), ServeLimits(request_timeout_s=2.0)) as address:
+        with socket.create_connection(address, timeout=10) as s:
             body = b"x" * 1000
             t0 = time.monotonic()
             s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
@@ -867,6 +877,23 @@ def test_timeout_bounds_the_whole_request_upload_included(tmp_path):
             answer, took = raw_answer(s), time.monotonic() - t0
         assert answer.startswith(b"HTTP/1.1 503") and b"the upload and analysis of this image took longer than 2 s (--timeout)" in answer, answer
         assert took < 2.6, took
-    finally:
-        server.should_exit = True
-        thread.join(10)
+
+
+def test_an_upload_over_a_fractional_limit_names_the_limit_as_given():
+    """A chunked upload over --max-upload-mb 0.05 was told the limit was 0.0499992 MB."""
+    with in_process_server(SlowAnalyzer(0), ServeLimits(max_upload_mb=0.05)) as address:
+        with socket.create_connection(address, timeout=10) as s:
+            chunk = b"x" * 60000
+            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
+            answer = raw_answer(s)
+    assert answer.startswith(b"HTTP/1.1 413") and b"over the limit of 0.05 MB" in answer, answer
+
+
+def test_a_photo_cut_short_after_its_header_is_said_to_be_cut_short():
+    """Pillow's "Truncated File Read" (a capital T) was answered "not a readable image"."""
+    from facesense.serve.analyzer import decode_image
+
+    photo = jpeg(demo_photo())
+    for n in (1000, 3000, 5000, len(photo) // 2):
+        with pytest.raises(FacesenseError, match=f"the image is cut short \\({n:,} bytes arrived\\): send the whole file"):
+            decode_image(photo[:n])

@@ -176,7 +176,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Refused(413, f"the upload is over the limit of {limit / 2**20:.6g} MB")
+                raise Refused(413, f"the upload is over the limit of {limit / 2**20:.4g} MB")  # (0.05, not the 0.0499992 whole bytes make it)
             if sink is not None:
                 sink.write(chunk)
             else:
