@@ -176,6 +176,14 @@ class ImageTooLarge(DataError):
 # the user each is the same mistake: a file that is not a readable image.
 
 
+def unreadable_upload(exc: Exception, size: int) -> DataError:
+    """Pillow's error for an image's bytes, as the sender can act on it: a file cut short (in its
+    pixels, or in a camera photo's metadata before them) or not an image at all."""
+    if "truncated" in str(exc).lower():  # "image file is truncated", "Truncated File Read"
+        return DataError(f"the image is cut short ({size:,} bytes arrived): send the whole file")
+    return DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
+
+
 def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[int, int]:
     """(width, height) from an encoded image's header, without decoding its pixels: a 400 KB PNG
     can declare 20,000 x 20,000 pixels and take gigabytes to decode. DataError if the bytes are
@@ -187,8 +195,8 @@ def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "more pixels than Pillow allows"
         raise ImageTooLarge(f"the image declares {declared}; the limit is {max_megapixels:g} megapixels: send a smaller image") from None
-    except Exception:  # noqa: BLE001 (any plugin error: see above declared_size)
-        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
+    except Exception as exc:  # noqa: BLE001 (any plugin error: see above declared_size)
+        raise unreadable_upload(exc, len(data)) from None
     if width * height > max_megapixels * 1e6:
         declared, most = over_limit(width * height / 1e6, max_megapixels)
         raise ImageTooLarge(f"the image declares {width} x {height} = {declared} megapixels; the limit is {most} megapixels: send a smaller image")

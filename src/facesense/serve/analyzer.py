@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ..data.images import MAX_MEGAPIXELS, DataError, declared_size
+from ..data.images import MAX_MEGAPIXELS, DataError, declared_size, unreadable_upload
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..stream.detect import DEFAULT_DETECTOR, PerThreadDetector
 from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_record
@@ -60,9 +60,7 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
         with Image.open(io.BytesIO(data)) as im:
             image = pil_pixels(im)
     except Exception as exc:  # noqa: BLE001 (any decoder plugin's error)
-        if "truncated" in str(exc).lower():  # the header was whole, the pixels were not ("Truncated File Read" too)
-            raise DataError(f"the image is cut short ({len(data):,} bytes arrived): send the whole file") from None
-        raise DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)") from None
+        raise unreadable_upload(exc, len(data)) from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
