@@ -351,6 +351,16 @@ def test_video_job_ends_with_a_playable_video_csv_and_timeline(server, tmp_path)
     assert status == 416 and "the file does not have" in json.loads(body)["error"] and headers["content-range"] == f"bytes */{len(video)}"
     status, part, _ = request(server.url + state["files"]["video"], headers={"Range": "bytes=0-9"})
     assert status == 206 and part == video[:10]
+    # a resumed download sends If-Range: a matching one kept the bare text answers (found by a bug hunt)
+    whole_headers = request(server.url + state["files"]["video"], method="HEAD")[2]
+    for if_range in (whole_headers["etag"], whole_headers["last-modified"]):
+        status, body, _ = request(server.url + state["files"]["video"], headers={"Range": "bytes=5-2", "If-Range": if_range})
+        assert status == 400 and "ask for bytes=START-END" in json.loads(body)["error"]
+        status, body, _ = request(server.url + state["files"]["video"], headers={"Range": f"bytes={len(video) + 10}-", "If-Range": if_range})
+        assert status == 416 and "the file does not have" in json.loads(body)["error"]
+        assert request(server.url + state["files"]["video"], headers={"Range": "bytes=0-9", "If-Range": if_range})[:2] == (206, video[:10])
+    status, whole, _ = request(server.url + state["files"]["video"], headers={"Range": "bytes=abc", "If-Range": '"another-version"'})
+    assert status == 200 and whole == video  # the file changed since: the whole of it, the range set aside
     assert request(server.url + state["files"]["csv"])[1].startswith(b"frame,time_s,source,track_id")
     summary = json.loads(request(server.url + state["files"]["summary"])[1])  # the summary live writes (it lacked the version and source fields)
     assert summary["latency"]["draw"]["median_ms"] > 0 and summary["schema_version"] >= 1 and summary["source"] == "upload" and summary["ended_early"] is None and summary["frames"] == 24 and state["warning"] is None and state["faces"] == summary["faces"] > 0

@@ -68,20 +68,21 @@ class Refused(Exception):
 
 
 
-def _check_range(request: Request, path: Path) -> None:
+def _check_range(request: Request, file: FileResponse, size: int) -> None:
     """A Range the file cannot answer, refused in the API's own JSON (the file response would
-    answer a bare text 400 or an empty 416); a good one is left to the file response."""
+    answer a bare text 400 or an empty 416); a good one, or one an If-Range no longer matching
+    sets aside (the whole file is sent), is left to the file response."""
     import starlette.responses as responses
 
     asked = request.headers.get("range")
-    parse = getattr(FileResponse, "_parse_range_header", None)  # starlette's own reading (private: skipped where it is not there)
-    if asked is None or parse is None or request.method not in ("GET", "HEAD") or request.headers.get("if-range") is not None:
+    parse = getattr(file, "_parse_range_header", None)  # starlette's own reading (private: skipped where it is not there)
+    if asked is None or parse is None or request.method not in ("GET", "HEAD"):
+        return
+    if_range = request.headers.get("if-range")  # a resumed download's: the range holds only while the file is the same
+    if if_range is not None and not getattr(file, "_should_use_range", lambda _: False)(if_range):
         return
     try:
-        size = path.stat().st_size
         parse(asked, size)
-    except OSError:  # evicted just now
-        raise Refused(404, "no such file (downloads are kept only for a while)") from None
     except responses.MalformedRangeHeader:
         raise Refused(400, f"Range {asked!r} is not one this server reads: ask for bytes=START-END (or bytes=START-), or leave Range out for the whole file") from None
     except responses.RangeNotSatisfiable:
@@ -413,8 +414,13 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         path = state["store"].path(item, name)
         if path is None:
             raise Refused(404, "no such file (downloads are kept only for a while)")
-        _check_range(request, path)
-        return FileResponse(path, content_disposition_type="inline", filename=name)
+        try:
+            stat = path.stat()
+        except OSError:  # evicted just now
+            raise Refused(404, "no such file (downloads are kept only for a while)") from None
+        file = FileResponse(path, content_disposition_type="inline", filename=name, stat_result=stat)
+        _check_range(request, file, stat.st_size)
+        return file
 
     @app.websocket("/ws/live")
     async def live(ws: WebSocket):
