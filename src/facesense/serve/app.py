@@ -408,7 +408,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         return {"id": job_id, "state": outcome}
 
     @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", response_class=FileResponse,
-          responses={200: {"description": "the file", "content": {t: {} for t in ("video/mp4", "text/csv", "image/png", "application/json")}}, **errors(404)})
+          responses={200: {"description": "the file", "content": {t: {} for t in ("video/mp4", "text/csv", "image/png", "application/json")}},
+                     206: {"description": "the part of the file a Range header asked for (bytes=START-END)"}, **errors(400, 404, 416)})
     async def download(item: str, name: str, request: Request):
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)

@@ -74,7 +74,7 @@ class JobStatus(BaseModel):
     warning: str | None
     error: str | None = Field(description="why the job failed")
     files: dict[str, str | None] = Field(description="when done, the URLs of its files: video (the annotated MP4), csv (one row per face per frame), "
-                                         "timeline (PNG; null without an expression model), summary (JSON); empty before")
+                                         "timeline (PNG; null without an expression model or where no face was followed), summary (JSON); empty before")
 
 
 class TokenAccepted(BaseModel):
@@ -95,6 +95,7 @@ def errors(*statuses: int) -> dict:
         408: "the upload took too long",
         413: "the upload, the image's declared pixels or the video's length is over the server's limit",
         415: "a multipart form or a compressed body: send the file's bytes as the body",
+        416: "the Range asks for bytes the file does not have (Content-Range says its size)",
         503: "the server is busy (Retry-After says when to try again) or the analysis took too long",
     }
     return {status: {"model": ErrorBody, "description": said[status]} for status in statuses}
