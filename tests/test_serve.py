@@ -783,6 +783,45 @@ def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
         decode_image(video.read_bytes())
 
 
+def song_with_cover(path, picture: bytes):
+    """An MP3 of silence whose ID3 tag holds a cover picture (APIC), as most music files do."""
+    import av
+
+    song = path.with_suffix(".bare.mp3")
+    with av.open(str(song), "w") as out:
+        stream = out.add_stream("mp3", rate=44100)
+        stream.layout = "mono"
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1152
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    body = b"\0image/jpeg\0\x03\0" + picture  # Latin-1 text, MIME type, "front cover", no description
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\0\0" + body
+    size = bytes((len(frame) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # ID3's 7-bit bytes
+    path.write_bytes(b"ID3\x03\0\0" + size + frame + song.read_bytes())
+    return path
+
+
+def test_a_song_with_a_cover_picture_is_not_a_one_frame_video(tmp_path, server):
+    """An MP3 with album art was annotated as a video of one frame (frames_total 230400), and
+    `live --source song.mp3` labelled the cover's face (found by a bug hunt)."""
+    from facesense.serve.jobs import probe_video
+    from facesense.stream.frames import SourceError, VideoFileSource
+
+    song = song_with_cover(tmp_path / "song.mp3", jpeg(demo_photo()))
+    with pytest.raises(FacesenseError, match="sound with a cover picture"):
+        probe_video(song, 20, 4)
+    status, data = post_json(server.url + "/api/videos", song.read_bytes())
+    assert status == 400 and "sound with a cover picture (no video track): send a video" in data["error"], data
+    with pytest.raises(SourceError, match="song.mp3: a sound file with a cover picture, no video track; give a video"):
+        VideoFileSource(song)
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)  # a video stays a video
+    VideoFileSource(clip).close()
+
+
 def test_a_huge_photo_still_gets_its_annotated_copy(server):
     """A 70,000 x 5 px photo: annotated_jpeg_base64 was null (JPEG holds 65,500 px at most) and
     the page showed a broken image (found by a bug hunt)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import FacesenseError, OutputError, over_limit
-from ..stream.frames import Frame
+from ..stream.frames import Frame, only_a_cover_picture
 from ..stream.pipeline import FrameResult
 from .analyzer import audio_only
 from .limits import MAX_VIDEO_FPS
@@ -234,6 +234,8 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         photo = False
     if photo:
         raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
+    if only_a_cover_picture(path):
+        raise FacesenseError("the file is sound with a cover picture (no video track): send a video")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

@@ -66,6 +66,22 @@ def _why_not_a_video(path) -> str:
     return "unsupported codec or not a video"
 
 
+ATTACHED_PICTURE = 0x400  # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a cover picture, not a video track
+
+
+def only_a_cover_picture(path) -> bool:
+    """Whether a file's only "video" is a sound file's cover picture (an MP3's or M4A's album
+    art): FFmpeg hands it over as a one-frame video, which read as a clip of one frame."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            pictures = container.streams.video
+            return bool(pictures) and bool(container.streams.audio) and all(s.disposition & ATTACHED_PICTURE for s in pictures)
+    except Exception:  # noqa: BLE001 (PyAV missing, or it cannot read the file: OpenCV's reading stands)
+        return False
+
+
 # text FFmpeg plays: a Y4M header (pixels follow), an HLS playlist, an ffconcat list, an SDP description
 PLAYLIST_STARTS = (b"YUV4MPEG2", b"#EXTM3U", b"ffconcat", b"v=0")
 
@@ -103,6 +119,9 @@ class VideoFileSource(Source):
         if not self.cap.isOpened():
             self._cv_name.close()
             raise SourceError(f"{self.path}: cannot be opened as a video ({_why_not_a_video(self.path)})")
+        if only_a_cover_picture(self.path):
+            self.close()
+            raise SourceError(f"{self.path}: a sound file with a cover picture, no video track; give a video (or the picture, as a photo)")
         self._read_header()
 
     @classmethod
