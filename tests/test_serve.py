@@ -736,6 +736,10 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
     with pytest.raises(FacesenseError, match="this is a photo, not a video"):
         probe_video(still, 20, 4)
     assert probe_video(moving, 20, 4)[0] == 6
+    webp = tmp_path / "moving.webp"  # FFmpeg cannot decode animated WebP: it was "the video has no frames that can be read"
+    frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(FacesenseError, match="an animated WEBP whose frames cannot be read as a video here: convert it to MP4 or GIF, or send it to /api/analyze"):
+        probe_video(webp, 20, 4)
     for fmt in ("PPM", "ICO", "TIFF"):  # any still format: these became one-frame video jobs (found by a bug hunt)
         upload = tmp_path / f"upload_{fmt}"
         Image.new("RGB", (64, 48), (90, 90, 90)).save(upload, format=fmt)

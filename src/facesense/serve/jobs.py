@@ -225,15 +225,20 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
     import cv2
     from PIL import Image
 
+    animation = None  # an animated image's format (GIF, WEBP...)
     try:
         with Image.open(path) as im:  # reads the header only
             # any still format Pillow knows (PPM, JPEG 2000, ICO...), and an animation of one
             # frame: OpenCV opened them as one-frame "videos"; MPEG is a video Pillow only names
             photo = im.format != "MPEG" and (im.format not in ANIMATIONS or getattr(im, "n_frames", 1) == 1)
+            animation = im.format if im.format in ANIMATIONS and not photo else None
     except Exception:  # noqa: BLE001 (not an image Pillow knows: a video, or nothing readable)
         photo = False
     if photo:
         raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
+    # FFmpeg plays animated GIF and PNG, not animated WebP: say so, not "not a readable video"
+    unplayable = FacesenseError(f"an animated {animation} whose frames cannot be read as a video here: convert it to MP4 or GIF, "
+                                "or send it to /api/analyze (its first frame)") if animation else None
     if only_a_cover_picture(path):
         raise FacesenseError("the file is sound with a cover picture (no video track): send a video")
     cap = cv2.VideoCapture(str(path))
@@ -241,7 +246,7 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         if not cap.isOpened():
             if _audio_only_file(path):
                 raise FacesenseError("the file has no video track (only sound): send a video")
-            raise FacesenseError("not a readable video (send an MP4, WebM, AVI or MOV file)")
+            raise unplayable or FacesenseError("not a readable video (send an MP4, WebM, AVI or MOV file)")
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
@@ -250,7 +255,7 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
     finally:
         cap.release()
     if frames <= 0 or width <= 0:
-        raise FacesenseError("the video has no frames that can be read")
+        raise unplayable or FacesenseError("the video has no frames that can be read")
     if frames / fps > max_seconds:
         length, most = over_limit(frames / fps, max_seconds)
         raise FacesenseError(f"the video lasts {length} s; the limit is {most} s: send a shorter clip")
