@@ -191,3 +191,25 @@ def test_a_run_without_best_pt_is_used_through_its_last_pt_with_a_note(tmp_path,
     (run / "best.pt").write_bytes(b"x")
     caplog.clear()
     assert resolve_model_path(run) == run / "best.pt" and "last.pt is used" not in caplog.text
+
+
+def test_an_interrupt_during_the_final_evaluation_names_the_resume(tmp_path, folders3, monkeypatch, caplog):
+    """Ctrl-C after the last epoch, while the run was scored, said "before training started;
+    nothing was written" with no way on (found by a bug hunt)."""
+    import facesense.experiment as experiment
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    cfg = small_config(folders3, tmp_path, epochs=2)
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "evaluate_split", interrupted)
+        with pytest.raises(KeyboardInterrupt, match=r"every epoch is done; `facesense train --resume .*` writes the run's final evaluation and summary"):
+            train(cfg, progress=False)
+    run = next(tmp_path.rglob("last.pt")).parent
+    assert not (run / "train_summary.json").exists()
+    with caplog.at_level("INFO", logger="facesense"):
+        train(None, resume=run, progress=False)
+    assert "its 2 epochs are done; its final evaluation follows" in caplog.text
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["epochs_run"] == 2 and (run / "eval_val" / "metrics.json").is_file()

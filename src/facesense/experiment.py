@@ -190,6 +190,16 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         raise
     if rank != 0 or (stop_after is not None and result.epochs_run < cfg.epochs and not result.stopped_early):
         return run
+    try:
+        return _finish(cfg, data, run, trainer, result, world_size)
+    except KeyboardInterrupt:  # after the last epoch: a resume writes what is missing
+        if run_dir is None:
+            raise KeyboardInterrupt(f"every epoch is done; `{resume_command(run.root)}` writes the run's final evaluation and summary") from None
+        raise
+
+
+def _finish(cfg, data, run: RunDir, trainer, result, world_size: int) -> RunDir:
+    """After the last epoch: the final evaluation of the kept checkpoint and the run's summary."""
     if not run.best_checkpoint.is_file():
         raise FacesenseError(f"{run.root}: no epoch gave a finite {trainer.monitor} to keep a best.pt by; the run diverged: lower lr (now {cfg.lr:g})")
     train_labels = data.splits["train"].targets.numpy()

@@ -305,7 +305,10 @@ class Trainer:
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         self.start_epoch = state["epoch"] + 1
-        log.info("resumed %s at epoch %d", self.run.root, self.start_epoch)
+        if self.start_epoch > self.cfg.epochs:  # stopped during the final evaluation
+            log.info("resumed %s: its %d epochs are done; its final evaluation follows", self.run.root, self.cfg.epochs)
+        else:
+            log.info("resumed %s at epoch %d", self.run.root, self.start_epoch)
 
     def _save(self, path, epoch: int) -> None:
         save_checkpoint(path, self.model, self.cfg.to_dict(), self.data.classes, self.data.spec, **self._state(epoch))
