@@ -40,7 +40,7 @@ def main() -> int:
 
     from facesense.config import config_from_dict
     from facesense.data.digests import METADATA_KEY, unpacked
-    from facesense.data.prepare import pixel_digests, prepare_data
+    from facesense.data.prepare import pixel_digests, prepare_data, unaligned_digests
     from facesense.data.split import held_out_digests, recorded_held_out
     from facesense.export import with_held_out_rows, with_training_hashes
     from facesense.onnx_files import onnx_metadata, read_onnx
@@ -56,8 +56,11 @@ def main() -> int:
     data = prepare_data(cfg)
     counts = {name: len(part) for name, part in data.splits.items()}
     trained = {d for (_, _, split), d in zip(data.manifest_rows, pixel_digests(data)) if split == "train"}
+    distinct = len(trained)
+    # a model of aligned faces: each image's digest before alignment too, the same on every CPU
+    trained |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned_digests(data) or []) if split == "train" and d}
     print(f"{args.model.name}: {cfg.data}{' + ' + ', '.join(cfg.extra_data) if cfg.extra_data else ''}; rows per split {counts}; "
-          f"{len(trained)} distinct training images ({counts['train'] - len(trained)} repeat another's pixels)")
+          f"{distinct} distinct training images ({counts['train'] - distinct} repeat another's pixels); {len(trained)} hashes")
     held_out = held_out_digests(data.manifest_rows, tuple(f"{Path(extra).name}:" for extra in cfg.extra_data))
     before = meta.get(METADATA_KEY)
     if before is not None and unpacked(before) == trained and recorded_held_out(meta) == (held_out or None):

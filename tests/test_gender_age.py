@@ -626,3 +626,27 @@ def test_where_on_ages_applies_after_the_rows_without_a_number_are_skipped(tmp_p
     assert main(["evaluate", "gender_age", "--data", str(utk), "--skip-bad", "--where", "age>=18", "--out", str(out)]) == 0, capsys.readouterr().err
     scored = list(csv.DictReader(open(out / "age_predictions.csv")))
     assert scored and all(float(r["age"]) >= 18 for r in scored) and len(scored) == sum(1 for r in rows[1:] if r[2] and float(r[2]) >= 18)
+
+
+def test_training_images_of_an_aligned_model_are_known_whatever_cpu_found_their_landmarks(tmp_path, capsys, monkeypatch):
+    """The shipped gender_age model knew 17 of 60 of its own training images on another CPU: an
+    aligned chip's pixels, so its digest, follow landmarks that differ in their last digits from
+    one CPU to another (found by a bug hunt). Its images' own digests do not."""
+    import shutil
+
+    import facesense.runtime.align as align
+
+    utk = write_age_manifest(tmp_path / "utk", n=40)
+    assert main(["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "align=dlib_chip",
+                 "image_size=32", "channels=3", "epochs=1", "batch_size=16", "test_size=0.25", "val_size=0.2", "age_max=90", f"runs_dir={tmp_path / 'runs'}", "-q"]) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    trained = sum(r["split"] == "train" for r in csv.DictReader(open(f"{run}/split_manifest.csv")))
+    assert all(r["unaligned_digest"] for r in csv.DictReader(open(f"{run}/split_manifest.csv")))
+    assert main(["export", run, "--out", str(tmp_path / "ga.onnx")]) == 0
+    copy = shutil.copytree(utk, tmp_path / "elsewhere")  # other ids: only the pixels can tell
+    found = align.crop_landmarks
+    monkeypatch.setattr(align, "crop_landmarks", lambda face: found(face) + np.float32(0.37))  # another CPU's landmarks
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "ga.onnx"), "--data", str(copy), "--out", str(tmp_path / "ev")]) == 0
+    note = json.loads((tmp_path / "ev" / "age_metrics.json").read_text())["training_data"]
+    assert f"trained on {trained} of the 40 images scored here (the same pixels as its training images)" in note

@@ -15,7 +15,7 @@ import yaml
 from .checkpoint import load_model
 from .config import Config, config_from_dict, read_yaml, warn_of_idle_options
 from .data.digests import manifest_digests, pixel_digest
-from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest
+from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest, unaligned_digests
 from . import schema
 from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
@@ -34,7 +34,7 @@ def write_run_inputs(run: RunDir, cfg: Config | None, data: PreparedData) -> Non
     if cfg is not None or not run.labels.is_file():
         write_json(run.labels, schema.stamped("labels", {"classes": data.classes, "input_spec": data.spec.to_dict()}))
     if cfg is not None or not run.split_manifest.is_file():
-        write_text(run.split_manifest, manifest_csv(data.manifest_rows, pixel_digests(data)))
+        write_text(run.split_manifest, manifest_csv(data.manifest_rows, pixel_digests(data), unaligned_digests(data)))
     if data.skipped and (cfg is not None or not run.skipped.is_file()):
         write_text(run.skipped, skipped_csv(data.skipped))
         log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; skip_bad=true); listed in %s", len(data.skipped), run.skipped)
@@ -321,8 +321,10 @@ def _check_same_data(run: RunDir, data: PreparedData, state: dict | None) -> Non
         raise FacesenseError(f"--resume {run.root}: the data changed since the run started (its samples or split differ from {run.split_manifest.name}); start a new run on the new data")
     if "pixels_digest" not in header:  # a run started before manifests carried the pixels' hash
         return
-    column = header.index("pixels_digest")
-    changed = [row[0] for row, now in zip(rows, pixel_digests(data)) if row[column] != now]
+    # aligned faces: their images' digests before alignment, which another CPU does not change
+    aligned = "unaligned_digest" in header and unaligned_digests(data) is not None
+    column = header.index("unaligned_digest" if aligned else "pixels_digest")
+    changed = [row[0] for row, now in zip(rows, unaligned_digests(data) if aligned else pixel_digests(data)) if row[column] != now]
     if changed:  # a warning: a newer image library may decode the same JPEG a little differently
         log.warning("--resume %s: %d image(s) have other pixels than when the run started (e.g. %s): replaced under the same name, or decoded by another version of the image library; "
                     "the epochs from here train and validate on the new pixels (start a new run to train on one version of the data)", run.root, len(changed), changed[0])

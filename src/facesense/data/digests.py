@@ -22,15 +22,16 @@ def pixel_digest(pixels: np.ndarray) -> str:
 
 
 def manifest_digests(manifest: Path, split: str = "train") -> set[str] | None:
-    """The digests a run's split_manifest.csv records for one split's rows (None: a run from
-    before manifests carried them, or no such file)."""
+    """The digests a run's split_manifest.csv records for one split's rows, aligned and unaligned
+    (None: a run from before manifests carried them, or no such file)."""
     if not manifest.is_file():
         return None
     with open(manifest, newline="", encoding="utf-8") as f:
         rows = csv.DictReader(f)
         if "pixels_digest" not in (rows.fieldnames or []):
             return None
-        return {r["pixels_digest"] for r in rows if r["split"] == split and r["pixels_digest"]}
+        columns = [c for c in ("pixels_digest", "unaligned_digest") if c in rows.fieldnames]  # the second: a run on aligned faces
+        return {r[c] for r in rows if r["split"] == split for c in columns if r[c]}
 
 
 def packed(digests: set[str]) -> str:

@@ -42,9 +42,10 @@ def ages_of(samples: Samples, age_max: int) -> np.ndarray:
 
 def _decode_part(samples: Samples, idx: np.ndarray, targets: np.ndarray, spec: InputSpec, skip_bad: bool, prefix: str):
     part = samples.subset(idx)
-    images, kept = decode(part, spec, skip_bad=skip_bad, prepare=face_preparer(spec))
+    unaligned: list[str] = []
+    images, kept = decode(part, spec, skip_bad=skip_bad, prepare=face_preparer(spec), unaligned_digests=unaligned)
     ids = [prefix + part.ids[i] for i in kept]
-    return images, targets[idx][kept], ids, part.skipped
+    return images, targets[idx][kept], ids, part.skipped, unaligned
 
 
 def prepare_gender_age(cfg) -> PreparedData:
@@ -53,6 +54,7 @@ def prepare_gender_age(cfg) -> PreparedData:
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
     rows: list[tuple[str, str, str]] = []
     skipped: list[tuple[str, str]] = []
+    unaligned: dict[tuple[str, str], str] = {}
     dropped = 0
     t0 = time.perf_counter()
     sources = [(cfg.data, True)] + [(extra, False) for extra in cfg.extra_data]
@@ -86,8 +88,9 @@ def prepare_gender_age(cfg) -> PreparedData:
         for name, idx in split.items():
             if len(idx) == 0:
                 continue
-            images, y, ids, bad = _decode_part(samples, idx, targets, spec, cfg.skip_bad, prefix)
+            images, y, ids, bad, digests = _decode_part(samples, idx, targets, spec, cfg.skip_bad, prefix)
             skipped += bad
+            unaligned.update(((name, i), d) for i, d in zip(ids, digests))
             parts[name].append((images, y, ids))
             rows += [(i, classes[t[0]], name) for i, t in zip(ids, y)]
     splits = {}
@@ -106,4 +109,4 @@ def prepare_gender_age(cfg) -> PreparedData:
         raise DataError(f"{cfg.data}: classes {missing} have no training samples")
     if cfg.age_weight > 0 and not (train_y[:, 1] >= 0).any():
         raise DataError(f"{cfg.data}: no training sample has an age; task=gender_age learns age from the main dataset's `age` column")
-    return PreparedData(classes, spec, splits, rows, skipped, dropped, time.perf_counter() - t0)
+    return PreparedData(classes, spec, splits, rows, skipped, dropped, time.perf_counter() - t0, unaligned_digests=unaligned)

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from ..errors import DataError, over_limit
 from ..preprocess import InputSpec, to_model_pixels
+from .digests import pixel_digest
 from .samples import Samples
 
 # how each command is told to skip unreadable samples and list them instead of stopping
@@ -289,9 +290,13 @@ def decode(
     progress: Callable[[int], None] | None = None,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     workers: int | None = None,
+    unaligned_digests: list[str] | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """All samples -> (N x C x H x W uint8 array, indices kept). Done once per run; epochs reuse it.
     `prepare` (RGB or gray image -> image) runs on each image first, e.g. a face aligner.
+    `unaligned_digests` (with `prepare`) gets each kept image's digest as it is before `prepare`
+    (resized as the model's input): an aligned chip depends on landmarks that differ in their
+    last digits from one CPU to another, and so its digest; the image's own pixels do not.
     Files are read and prepared on `workers` threads (default: one per CPU core this process may
     use, at most 8; Pillow's decoder, OpenCV and ONNX Runtime release the GIL), in sample order."""
     if workers is not None and workers < 1:
@@ -307,7 +312,11 @@ def decode(
             image = samples.pixels[i] if samples.pixels is not None else read_image(samples.paths[i])
         except DataError as exc:
             return exc
+        if unaligned_digests is not None and prepare is not None:
+            unaligned[i] = pixel_digest(to_model_pixels(image, spec))
         return to_model_pixels(prepare(image) if prepare else image, spec)
+
+    unaligned: dict[int, str] = {}
 
     if workers is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -322,6 +331,8 @@ def decode(
                 continue
             out[len(kept)] = pixels
             kept.append(i)
+            if i in unaligned:
+                unaligned_digests.append(unaligned[i])
             if progress is not None:
                 progress(1)
     return out[: len(kept)], kept

@@ -31,6 +31,8 @@ class PreparedData:
     dropped: int  # samples whose label the label_map drops
     decode_seconds: float = 0.0
     source_splits: dict[str, str] = field(default_factory=dict)
+    # aligned inputs: each row's image digest before alignment, by (split, id) (images.decode)
+    unaligned_digests: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def input_spec(cfg) -> InputSpec:
@@ -64,16 +66,19 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     t0 = time.perf_counter()
     splits: dict[str, ArrayDataset] = {}
     rows: list[tuple[str, str, str]] = []
+    unaligned: dict[tuple[str, str], str] = {}
     for name, idx in parts.items():
         part = samples.subset(idx)
-        images, kept = decode(part, spec, skip_bad=cfg.skip_bad, progress=progress, prepare=face_preparer(spec))
+        digests: list[str] = []
+        images, kept = decode(part, spec, skip_bad=cfg.skip_bad, progress=progress, prepare=face_preparer(spec), unaligned_digests=digests)
         samples.skipped = part.skipped
         y = targets[idx][kept]
         ids = [part.ids[i] for i in kept]
+        unaligned.update(((name, i), d) for i, d in zip(ids, digests))
         splits[name] = ArrayDataset(torch.from_numpy(images), torch.from_numpy(y), ids)
         rows += [(i, classes[t], name) for i, t in zip(ids, y)]
     _check_training_classes(cfg, classes, set(splits["train"].targets.tolist()), samples.skipped)
-    return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0)
+    return PreparedData(classes, spec, splits, rows, samples.skipped, dropped, time.perf_counter() - t0, unaligned_digests=unaligned)
 
 
 def planned_splits(cfg, samples: Samples) -> tuple[Samples, list[str], np.ndarray, dict[str, np.ndarray], int]:
@@ -121,13 +126,22 @@ def _check_training_classes(cfg, classes: list[str], present: set[int], skipped:
         raise DataError(f"{cfg.data}: classes {missing} have no training samples{unread}; add data, or {narrow}")
 
 
-def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = None) -> str:
-    """The split manifest; `digests` (a training run's) adds each sample's pixels_digest."""
+def manifest_csv(rows: list[tuple[str, str, str]], digests: list[str] | None = None, unaligned: list[str] | None = None) -> str:
+    """The split manifest; `digests` (a training run's) adds each sample's pixels_digest, and
+    `unaligned` (a run on aligned faces) each image's digest before alignment."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["id", "label", "split", *(["pixels_digest"] if digests is not None else []), schema.KEY])
-    w.writerows([(*row, *([d] if digests is not None else []), schema.VERSIONS["split_manifest"]) for row, d in zip(rows, digests or [None] * len(rows))])
+    extra = [d for d in (digests, unaligned) if d is not None]
+    w.writerow(["id", "label", "split", *(["pixels_digest"] if digests is not None else []), *(["unaligned_digest"] if unaligned is not None else []), schema.KEY])
+    w.writerows([(*row, *(d[n] for d in extra), schema.VERSIONS["split_manifest"]) for n, row in enumerate(rows)])
     return buf.getvalue()
+
+
+def unaligned_digests(data: PreparedData) -> list[str] | None:
+    """Each manifest row's image digest before alignment (None: the inputs are not aligned)."""
+    if not data.unaligned_digests:
+        return None
+    return [data.unaligned_digests.get((split, sample_id), "") for sample_id, _, split in data.manifest_rows]
 
 
 def rows_digest(rows: list[tuple[str, str, str]]) -> str:

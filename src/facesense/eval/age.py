@@ -318,7 +318,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
     samples = samples.subset(np.flatnonzero(keep))
-    images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare)
+    unaligned: list[str] = []
+    images, kept = decode(samples, scorer.spec, skip_bad=skip_bad, prepare=scorer.prepare, unaligned_digests=unaligned)
     if config is not None:
         from .evaluate import check_held_out
 
@@ -348,7 +349,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["group_by"] = group_by.lower()
     from .evaluate import add_note, selection_split_note, training_data_note, training_images_among, unfinished_note
 
-    matches = training_images_among(trained, images)
+    matches = training_images_among(trained, images, unaligned)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     add_note(m, "training_data", note)

@@ -377,13 +377,15 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
         return {r["id"]: r["split"] for r in csv.DictReader(f)}
 
 
-def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[np.ndarray] | None") -> np.ndarray | None:
+def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[np.ndarray] | None", unaligned: list[str] | None = None) -> np.ndarray | None:
     """Which of these decoded images have the pixels of one of the model's training images, by
     the digests it carries (data.digests.trained_digests; None: it carries none, as runs from
-    before digests were recorded and exports made without them)."""
+    before digests were recorded and exports made without them). `unaligned`: for a model of
+    aligned faces, each image's digest before alignment (images.decode), which does not
+    depend on the CPU that found the landmarks."""
     if not trained or pixels is None or not len(pixels):
         return None
-    return np.array([pixel_digest(p) in trained for p in pixels])
+    return np.array([pixel_digest(p) in trained or bool(unaligned and unaligned[i] in trained) for i, p in enumerate(pixels)])
 
 
 def _normal_path(path) -> str:
@@ -503,7 +505,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         if recomputed:  # the split is drawn from the rows the map kept, as training drew it: none it dropped was in it
             dropped, dropped_labels = 0, []
     drawn_ids = list(samples.ids)
-    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare)
+    unaligned: list[str] = []
+    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare, unaligned_digests=unaligned)
     if split is not None and recomputed:
         check_held_out(drawn_ids, lambda: (i for i, _ in samples.skipped), split, held_out, data)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
@@ -519,7 +522,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         extra["group_by"] = group_by.lower()
         extra["_groups"] = group_names([samples.columns[group_by.lower()][i] for i in kept], group_by)
     ids = [samples.ids[i] for i in kept]
-    matches = training_images_among(trained, images)
+    matches = training_images_among(trained, images, unaligned)
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
                               own_split=own_split)
     add_note(extra, "training_data", note)
