@@ -933,14 +933,16 @@ def test_timeout_bounds_the_whole_request_upload_included():
         assert took < 2.6, took
 
 
-def test_an_upload_over_a_fractional_limit_names_the_limit_as_given():
-    """A chunked upload over --max-upload-mb 0.05 was told the limit was 0.0499992 MB."""
-    with in_process_server(SlowAnalyzer(0), ServeLimits(max_upload_mb=0.05)) as address:
-        with socket.create_connection(address, timeout=10) as s:
-            chunk = b"x" * 60000
+@pytest.mark.parametrize("limit", ["0.05", "1.2345"])
+def test_an_upload_over_a_fractional_limit_names_the_limit_as_given(limit):
+    """A chunked upload over --max-upload-mb 0.05 was told the limit was 0.0499992 MB (and
+    one over 1.2345 would have read 1.234; found by a review)."""
+    with in_process_server(SlowAnalyzer(0), ServeLimits(max_upload_mb=float(limit))) as address:
+        with socket.create_connection(address, timeout=30) as s:
+            chunk = b"x" * int(float(limit) * 2**20 + 4096)
             s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
             answer = raw_answer(s)
-    assert answer.startswith(b"HTTP/1.1 413") and b"over the limit of 0.05 MB" in answer, answer
+    assert answer.startswith(b"HTTP/1.1 413") and f"over the limit of {limit} MB".encode() in answer, answer
 
 
 def test_a_photo_cut_short_after_its_header_is_said_to_be_cut_short():

@@ -184,3 +184,21 @@ def test_split_group_says_when_the_datas_own_splits_put_a_person_on_two_sides(ca
     parts = assign_splits(s, val_size=0.2, seed=0, split_group="subject")
     assert len(parts["test"]) and "people (subject) are in more than one of the data's own splits" in caplog.text
     assert "--group subject" in caplog.text
+
+
+def test_runs_on_aligned_faces_from_two_cpus_share_a_validation_set():
+    """Runs on aligned faces record each image's digest before alignment; compare took the two
+    digests of each image as two samples (a run from before them, on the same data, was another
+    set), and two CPUs' aligned chips as other images (found by a review)."""
+    from facesense.eval.compare import validation_sets
+
+    ids = frozenset({"a.png", "b.png"})
+    spec = '{"align": "dlib_chip", "channels": 3, "size": 64}'
+    old = {"_val_ids": ids, "_val_pixels": frozenset({"aa", "bb"}), "_val_images": None, "_pixel_spec": spec}
+    here = {"_val_ids": ids, "_val_pixels": frozenset({"aa", "bb"}), "_val_images": frozenset({"11", "22"}), "_pixel_spec": spec}
+    elsewhere = {"_val_ids": ids, "_val_pixels": frozenset({"cc", "dd"}), "_val_images": frozenset({"11", "22"}), "_pixel_spec": spec}
+    other = {"_val_ids": ids, "_val_pixels": frozenset({"ee", "ff"}), "_val_images": frozenset({"33", "22"}), "_pixel_spec": spec}
+    for rows in ([old, here], [here, elsewhere]):  # (an old run and another CPU's: nothing can tell)
+        assert validation_sets(rows) is None and [r["val_set"] for r in rows] == ["A", "A"]
+    rows = [here, other]
+    assert "2 different sets of samples (val_set; 1 samples are in all of them)" in validation_sets(rows)

@@ -42,6 +42,13 @@ class SourceFailed(FacesenseError):
     exit_code = EXIT_SOURCE_FAILED
 
 
+def plain_number(x: float) -> str:
+    """A number as people write it: 12345, 123.45, 0.05 (never 1.234e+04)."""
+    import numpy as np
+
+    return np.format_float_positional(x, trim="-")
+
+
 def over_limit(value: float, limit: float) -> tuple[str, str]:
     """`value` and the `limit` it exceeds, written with as many digits as it takes to tell them
     apart ("30.04" and "30", not "30.0" and "30")."""

@@ -46,8 +46,10 @@ def evaluate_split(model_path: Path, data: PreparedData, split: str, out_dir: Pa
                    trained: set[str] | None = None) -> dict:
     """The best checkpoint, reloaded from disk (as a user would), on one prepared split; rows
     with a training image's pixels (`trained` digests) are noted, as evaluate notes them."""
-    return evaluate_dataset(load_model(model_path), data.splits[split], out_dir, title, history, train_labels, str(pick_device("auto")),
-                            trained=trained, model=model_path.parent.name)
+    dataset = data.splits[split]
+    unaligned = [data.unaligned_digests.get((split, i), "") for i in dataset.ids] if data.unaligned_digests else None
+    return evaluate_dataset(load_model(model_path), dataset, out_dir, title, history, train_labels, str(pick_device("auto")),
+                            trained=trained, model=model_path.parent.name, unaligned=unaligned)
 
 
 def _check_model_fits(cfg: Config, width: int) -> None:

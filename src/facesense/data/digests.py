@@ -21,17 +21,20 @@ def pixel_digest(pixels: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(pixels).tobytes(), digest_size=DIGEST_BYTES).hexdigest()
 
 
-def manifest_digests(manifest: Path, split: str = "train") -> set[str] | None:
-    """The digests a run's split_manifest.csv records for one split's rows, aligned and unaligned
-    (None: a run from before manifests carried them, or no such file)."""
+def manifest_digests(manifest: Path, split: str = "train", columns: tuple[str, ...] = ("pixels_digest", "unaligned_digest")) -> set[str] | None:
+    """The digests a run's split_manifest.csv records for one split's rows in `columns`: by
+    default both, the model-ready pixels' and, for a run on aligned faces, the image's before
+    alignment (None: a run from before manifests carried them, no such column, or no file)."""
     if not manifest.is_file():
         return None
     with open(manifest, newline="", encoding="utf-8") as f:
         rows = csv.DictReader(f)
         if "pixels_digest" not in (rows.fieldnames or []):
             return None
-        columns = [c for c in ("pixels_digest", "unaligned_digest") if c in rows.fieldnames]  # the second: a run on aligned faces
-        return {r[c] for r in rows if r["split"] == split for c in columns if r[c]}
+        present = [c for c in columns if c in rows.fieldnames]
+        if not present:
+            return None
+        return {r[c] for r in rows if r["split"] == split for c in present if r[c]}
 
 
 def packed(digests: set[str]) -> str:

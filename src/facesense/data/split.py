@@ -113,8 +113,8 @@ def group_keys(samples: Samples, column: str, option: str = "split_group") -> li
         log.warning("%s: %d row(s) have a blank %r cell: each is kept as a group of its own", samples.source, blank, column)
     named = [v for v in values if v]
     if len(named) > 1 and len(set(named)) == len(named):  # a path or an image id: no two rows kept together
-        log.warning("%s: every row has its own %r value, so each group is a single row and %s changes nothing; give the column that names each row's person",
-                    samples.source, column, option)
+        log.warning("%s: every row has its own %r value, so each group is a single row and %s changes nothing (fine if each person has one image; "
+                    "otherwise give the column that names each row's person)", samples.source, column, option)
     return [v if v else f"\0row {i}" for i, v in enumerate(values)]  # \0: no cell's text
 
 

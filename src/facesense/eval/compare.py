@@ -63,6 +63,7 @@ def run_row(root: Path) -> dict:
         "_history": run.history,
         "_val_ids": _validation_ids(run),
         "_val_pixels": _validation_pixels(run),
+        "_val_images": _validation_images(run),
         "_classes": labels.get("classes"),
         # what the pixel digests depend on (the uint8 model-ready pixels: not mean and std)
         "_pixel_spec": json.dumps({k: (labels.get("input_spec") or {}).get(k) for k in ("size", "channels", "align")}, sort_keys=True),
@@ -109,8 +110,15 @@ def _validation_pixels(run: RunDir) -> frozenset[str] | None:
     """The pixel digests of the run's validation samples (its split_manifest.csv), which tell two
     datasets with the same file names (or two FER-style csvs, whose ids are row numbers) apart;
     None for runs from before manifests carried them."""
-    digests = manifest_digests(run.split_manifest, "val")
+    digests = manifest_digests(run.split_manifest, "val", ("pixels_digest",))
     return frozenset(digests) if digests is not None else None
+
+
+def _validation_images(run: RunDir) -> frozenset[str] | None:
+    """A run on aligned faces: its validation images' digests before alignment, the same on
+    every CPU (the aligned chips' follow landmarks found differently from one CPU to another)."""
+    digests = manifest_digests(run.split_manifest, "val", ("unaligned_digest",))
+    return frozenset(digests) if digests else None
 
 
 def _same_samples(a: dict, b: dict) -> bool:
@@ -119,6 +127,8 @@ def _same_samples(a: dict, b: dict) -> bool:
     read at 32 and at 48 px has two; same names with other images are other samples)."""
     if a["_val_ids"] != b["_val_ids"]:
         return False
+    if a.get("_val_images") is not None and b.get("_val_images") is not None:
+        return a["_val_images"] == b["_val_images"]
     if a.get("_val_pixels") is None or b.get("_val_pixels") is None or a.get("_pixel_spec") != b.get("_pixel_spec"):
         return True
     return a["_val_pixels"] == b["_val_pixels"]
@@ -153,8 +163,9 @@ def validation_sets(rows: list[dict]) -> str | None:
     keys = [members[0] for members in sets]
     if len(keys) < 2:
         return None
+    by_images = all(k.get("_val_images") is not None for k in keys)
     by_pixels = all(k.get("_val_pixels") is not None for k in keys) and len({k.get("_pixel_spec") for k in keys}) == 1
-    shared = len(frozenset.intersection(*[k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
+    shared = len(frozenset.intersection(*[k["_val_images"] if by_images else k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
     return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} samples are in all of them): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")

@@ -71,9 +71,10 @@ def mean_log_loss(y: np.ndarray, probs: np.ndarray) -> float:
 
 
 def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path | None = None, train_labels=None, device: str = "cpu", extra: dict | None = None,
-                     trained: set[str] | None = None, model: str = "the model") -> dict:
+                     trained: set[str] | None = None, model: str = "the model", unaligned: list[str] | None = None) -> dict:
     """A training run's in-memory PyTorch model on a prepared split (used right after training).
-    `trained`: its training images' pixel digests, to note held-out rows with their pixels."""
+    `trained`: its training images' pixel digests, to note held-out rows with their pixels;
+    `unaligned`: for aligned faces, each row's image digest before alignment."""
     import torch
 
     from ..data.batches import Batches, inference_batch_size
@@ -83,7 +84,8 @@ def evaluate_dataset(loaded, dataset, out_dir: Path, title: str, history: Path |
     idx, y, probs, loss = run_inference(loaded.model.to(device), batches, torch.device(device), loaded.binary_logit)
     ids = [dataset.ids[i] for i in idx]
     extra = dict(extra or {})
-    matches = training_images_among(trained, [dataset.images[i].numpy() for i in idx] if trained else None)  # views: no copy of the split
+    matches = training_images_among(trained, [dataset.images[i].numpy() for i in idx] if trained else None,  # views: no copy of the split
+                                    [unaligned[i] for i in idx] if unaligned else None)
     if matches is not None and matches.any():  # rows the data holds in two splits: as evaluate says of them
         add_note(extra, "training_data", duplicates_note(int(matches.sum()), len(matches), model))
         without = figures_without(matches, y, probs, len(loaded.classes))

@@ -30,7 +30,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
-from ..errors import DataError, FacesenseError, over_limit
+from ..errors import DataError, FacesenseError, over_limit, plain_number
 from ..runs import host_name, process_alive
 from ..data.images import ImageTooLarge
 from ..stream.frames import Frame
@@ -177,7 +177,7 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Refused(413, f"the upload is over the limit of {limit / 2**20:.4g} MB")  # (0.05, not the 0.0499992 whole bytes make it)
+                raise Refused(413, f"the upload is over the limit of {plain_number(round(limit / 2**20, 4))} MB")  # (0.05, not the 0.0499992 whole bytes make it)
             if sink is not None:
                 sink.write(chunk)
             else:
