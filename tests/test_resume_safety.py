@@ -204,12 +204,24 @@ def test_an_interrupt_during_the_final_evaluation_names_the_resume(tmp_path, fol
     cfg = small_config(folders3, tmp_path, epochs=2)
     with monkeypatch.context() as m:
         m.setattr(experiment, "evaluate_split", interrupted)
-        with pytest.raises(KeyboardInterrupt, match=r"every epoch is done; `facesense train --resume .*` writes the run's final evaluation and summary"):
+        with pytest.raises(KeyboardInterrupt, match=r"its training is done; `facesense train --resume .*` writes the run's final evaluation and summary"):
             train(cfg, progress=False)
     run = next(tmp_path.rglob("last.pt")).parent
     assert not (run / "train_summary.json").exists()
     with caplog.at_level("INFO", logger="facesense"):
         train(None, resume=run, progress=False)
-    assert "its 2 epochs are done; its final evaluation follows" in caplog.text
+    assert "its training is done (2 epochs); its final evaluation follows" in caplog.text
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["epochs_run"] == 2 and (run / "eval_val" / "metrics.json").is_file()
+    # a run that early stopping ended: "resumed at epoch N+1" of a run that trains no more (found by a review)
+    stopped = small_config(folders3, tmp_path / "stopped", epochs=10, early_stopping=1, monitor="val_accuracy", lr=1e-12, min_lr=0)
+    with monkeypatch.context() as m:
+        m.setattr(experiment, "evaluate_split", interrupted)
+        with pytest.raises(KeyboardInterrupt, match="its training is done"):
+            train(stopped, progress=False)
+    run = next((tmp_path / "stopped").rglob("last.pt")).parent
+    caplog.clear()
+    with caplog.at_level("INFO", logger="facesense"):
+        train(None, resume=run, progress=False)
+    epochs = json.loads((run / "train_summary.json").read_text())["epochs_run"]
+    assert epochs < 10 and f"its training is done ({epochs} epochs); its final evaluation follows" in caplog.text and "at epoch" not in caplog.text

@@ -196,7 +196,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         return _finish(cfg, data, run, trainer, result, world_size)
     except KeyboardInterrupt:  # after the last epoch: a resume writes what is missing
         if run_dir is None:
-            raise KeyboardInterrupt(f"every epoch is done; `{resume_command(run.root)}` writes the run's final evaluation and summary") from None
+            raise KeyboardInterrupt(f"its training is done; `{resume_command(run.root)}` writes the run's final evaluation and summary") from None
         raise
 
 

@@ -305,8 +305,8 @@ class Trainer:
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         self.start_epoch = state["epoch"] + 1
-        if self.start_epoch > self.cfg.epochs:  # stopped during the final evaluation
-            log.info("resumed %s: its %d epochs are done; its final evaluation follows", self.run.root, self.cfg.epochs)
+        if self.start_epoch > self.cfg.epochs or (self.stopper and self.stopper.spent()):  # stopped during the final evaluation
+            log.info("resumed %s: its training is done (%d epochs); its final evaluation follows", self.run.root, state["epoch"])
         else:
             log.info("resumed %s at epoch %d", self.run.root, self.start_epoch)
 
