@@ -925,12 +925,39 @@ def test_timeout_bounds_the_whole_request_upload_included():
             body = b"x" * 1000
             t0 = time.monotonic()
             s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
-            for i in range(0, len(body), 100):  # the upload takes 1.2 s of the 2
+            for i in range(0, len(body), 100):  # the upload takes 0.8 s of the 2
                 s.sendall(body[i:i + 100])
-                time.sleep(0.12)
+                time.sleep(0.08)
             answer, took = raw_answer(s), time.monotonic() - t0
         assert answer.startswith(b"HTTP/1.1 503") and b"the upload and analysis of this image took longer than 2 s (--timeout)" in answer, answer
         assert took < 2.6, took
+
+
+def test_a_photo_whose_upload_took_most_of_the_timeout_is_told_so_not_busy():
+    """With the upload using most of --timeout, a short wait for a worker was answered "the
+    server is busy; try again": the retry would be as slow (found by a review)."""
+    release = threading.Event()
+
+    class Blocking(SlowAnalyzer):
+        def analyze(self, data, max_megapixels):
+            release.wait(10)
+            return {"faces": []}
+
+    with in_process_server(Blocking(0), ServeLimits(request_timeout_s=2.0, workers=1, queue=1)) as address:
+        blocker = threading.Thread(target=lambda: request(f"http://{address[0]}:{address[1]}/api/analyze", b"x" * 10, timeout=15))
+        blocker.start()  # the one worker busy
+        time.sleep(0.2)
+        with socket.create_connection(address, timeout=10) as s:
+            body = b"x" * 1000
+            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), 100):  # 1.5 s of the 2
+                s.sendall(body[i:i + 100])
+                time.sleep(0.15)
+            answer = raw_answer(s)
+        release.set()
+        blocker.join(15)
+    assert answer.startswith(b"HTTP/1.1 503") and b"of the 2 s a request may take (--timeout), leaving too little for the analysis" in answer, answer
+    assert b"Retry-After" not in answer
 
 
 @pytest.mark.parametrize("limit", ["0.05", "1.2345"])
