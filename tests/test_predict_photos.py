@@ -360,3 +360,13 @@ def test_an_unreadable_crop_is_said_after_the_rows_of_the_crops_before_it(photos
     out, err = capsys.readouterr()
     assert [r["path"].rsplit("/", 1)[-1] for r in csv.DictReader(io.StringIO(out))] == ["a0.png", "a1.png", "a2.png"]
     assert "z_broken.jpg" in err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_predict_that_fails_before_any_row_writes_nothing(tmp_path, capsys, fmt):
+    """`predict expression bad.jpg > out.csv` exited 2 leaving a header that looked like an
+    empty result (found by a newcomer's trial); a JSON list was "[]"."""
+    (tmp_path / "bad.jpg").write_text("not a photo")
+    assert main(["predict", "gender", str(tmp_path / "bad.jpg"), "--format", fmt]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "bad.jpg: not a readable image" in err

@@ -345,24 +345,29 @@ def _predict(args) -> None:
     found = predict_rows(args.model, args.inputs, skip_bad=args.skip_bad, device=args.device, crops=args.crops, detector=args.detector, detector_model=args.detector_model, faces=args.faces)
     # each photo's rows are written as it is done: a stop (Ctrl-C, a bad file) keeps those before it,
     # and a JSON list is closed whatever ends it
+    # the header (or the list's "[") goes out with the first row: a run that fails before any,
+    # `predict expression bad.jpg > out.csv`, leaves an empty file, not a header that looks like a result
     written = errors = 0
     w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
-    if args.format == "json":
-        sys.stdout.write("[")
-    else:
-        w.writeheader()
+    json_list = args.format == "json"
     try:
         for row in found.rows:
             row = schema.stamped("predict", row)  # JSON: the key first, as in every JSON record
-            if args.format == "json":
-                sys.stdout.write(("\n" if not written else ",\n") + textwrap.indent(json.dumps(row, indent=2), "  "))
+            if json_list:
+                sys.stdout.write(("[\n" if not written else ",\n") + textwrap.indent(json.dumps(row, indent=2), "  "))
             else:
+                if not written:
+                    w.writeheader()
                 w.writerow(row)
             sys.stdout.flush()
             written, errors = written + 1, errors + ("error" in row)
     finally:
-        if args.format == "json":
-            sys.stdout.write("\n]\n" if written else "]\n")
+        if json_list and written:  # a list begun is closed whatever ends it
+            sys.stdout.write("\n]\n")
+    if not written:  # nothing to list, and nothing went wrong: an empty table or list
+        sys.stdout.write("[]\n" if json_list else "")
+        if not json_list:
+            w.writeheader()
     if written and errors == written:  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {written} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
 
@@ -862,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files or folders: every face of each photo for face models (one row per face, with its box), whole photos for sentiment")
-    pr.add_argument("model", help="a shipped model name (expression, gender, gender_age, sentiment, age), a run folder, a checkpoint or an .onnx file")
+    pr.add_argument("model", help="a shipped model name (expression, gender, gender_age, sentiment, age), a dlib backend (dlib-gender, dlib-age), a run folder, a checkpoint or an .onnx file")
     pr.add_argument("inputs", nargs="+", help="photos or folders of photos (searched for faces with a face model; see --crops)")
     shape = pr.add_mutually_exclusive_group()
     shape.add_argument("--crops", action="store_true", help="the images are face crops: classify each whole instead of searching it for faces")
