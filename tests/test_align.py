@@ -102,3 +102,21 @@ def test_crop_aligner_builds_its_detector_once_across_threads(monkeypatch):
     finally:
         align._build_crop_landmark_detector.cache_clear()
     assert len(built) == 1
+
+
+def test_a_face_in_a_panorama_wider_than_opencv_warps_is_aligned():
+    """A 33,000 px wide photo with a face: warpAffine refuses images of 32,767 px or more a
+    side, and `live` ended with a traceback (found by a bug hunt). The chip is cut from the part
+    of the photo it samples: the same chip."""
+    from facesense.preprocess import REFERENCES
+    from facesense.runtime.align import align_face
+
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 255, (300, 33000, 3), dtype=np.uint8)
+    landmarks = np.array([[16050, 120], [16110, 120], [16080, 150], [16055, 180], [16105, 180]], np.float32)
+    chip = align_face(wide, landmarks, REFERENCES["dlib_chip"], 64)
+    assert np.array_equal(chip, align_face(wide[:, 15000:17500].copy(), landmarks - [15000, 0], REFERENCES["dlib_chip"], 64))
+    edge = np.array([[10, 5], [60, 5], [35, 30], [15, 60], [55, 60]], np.float32)  # the chip leaves the photo: edges replicate as before
+    assert np.array_equal(align_face(wide, edge, REFERENCES["dlib_chip"], 64), align_face(wide[:, :3000].copy(), edge, REFERENCES["dlib_chip"], 64))
+    tall = np.ascontiguousarray(wide.transpose(1, 0, 2))
+    assert align_face(tall, landmarks[:, ::-1].copy(), REFERENCES["dlib_chip"], 64).shape == (64, 64, 3)

@@ -50,7 +50,28 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, reference, size: int) -
     import cv2
 
     m = similarity_to(landmarks, np.asarray(reference, np.float64) * size)
+    if max(image.shape[:2]) >= WARP_SIDE_LIMIT:
+        image, m = _around_chip(image, m, size)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+WARP_SIDE_LIMIT = 32767  # OpenCV's warpAffine takes images under SHRT_MAX pixels a side
+
+
+def _around_chip(image: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a long image (a 33,000 px panorama) that the chip `m` samples, and `m` for
+    it: the same chip, from an image warpAffine takes."""
+    import cv2
+
+    inverse = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+    h, w = image.shape[:2]
+    # two pixels more each way for the bilinear neighbours; the edge pixels still replicate where the chip leaves the image
+    x0, y0 = (np.clip(np.floor(corners.min(0)) - 2, 0, [w - 1, h - 1])).astype(int)
+    x1, y1 = (np.clip(np.ceil(corners.max(0)) + 3, [x0 + 1, y0 + 1], [w, h])).astype(int)
+    shifted = m.copy()
+    shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+    return image[y0:y1, x0:x1], shifted
 
 
 def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:
