@@ -370,3 +370,26 @@ def test_a_predict_that_fails_before_any_row_writes_nothing(tmp_path, capsys, fm
     assert main(["predict", "gender", str(tmp_path / "bad.jpg"), "--format", fmt]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "bad.jpg: not a readable image" in err
+
+
+def test_a_subfolder_that_cannot_be_read_is_said_not_left_out_silently(photos, tmp_path, capsys, caplog, monkeypatch):
+    """A photo folder with a subfolder it may not list: its photos went missing without a word,
+    and where every photo was in it, "no images" (found by a bug hunt). (Root reads any folder:
+    the refusal is made here.)"""
+    folder = tmp_path / "album"
+    for part in ("ok", "locked"):
+        (folder / part).mkdir(parents=True)
+        (folder / part / "two.jpg").write_bytes((photos / "two.jpg").read_bytes())
+    listing = os.scandir
+
+    def refused(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    assert main(["predict", "gender", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "ok/two.jpg" in out and "locked" not in out
+    assert f"{folder / 'locked'}: a folder that cannot be read (permission denied); the images in it are left out: fix its permissions" in caplog.text
+    assert caplog.text.count("a folder that cannot be read") == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,8 @@ from ..errors import DataError, over_limit
 from ..preprocess import InputSpec, to_model_pixels
 from .digests import pixel_digest
 from .samples import Samples
+
+log = logging.getLogger(__name__)
 
 # how each command is told to skip unreadable samples and list them instead of stopping
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict, data split and data inspect, skip_bad=True for facesense.evaluate)"
@@ -132,8 +136,19 @@ def photo_folder_leftovers(folder: Path) -> str | None:
 
 def files_under(folder: Path) -> list[Path]:
     """Every file in a folder and its subfolders, following links to folders (an album linked
-    into a photo folder is part of it; rglob does not follow them), each real folder once."""
-    return [Path(root) / name for root, _, files in walk_once(folder) for name in files]
+    into a photo folder is part of it; rglob does not follow them), each real folder once. A
+    subfolder that cannot be listed is said (its images would go missing without a word)."""
+    return [Path(root) / name for root, _, files in walk_once(folder, on_unreadable=_say_unreadable_folder) for name in files]
+
+
+def _say_unreadable_folder(error: OSError) -> None:
+    _unreadable_folder(str(error.filename), "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error)))
+
+
+@functools.lru_cache(maxsize=None)
+def _unreadable_folder(folder: str, reason: str) -> None:
+    """Said once per folder: a command lists a photo folder more than once."""
+    log.warning("%s: a folder that cannot be read (%s); the images in it are left out: fix its permissions", folder, reason)
 
 
 def real_folders_under(folder: Path) -> set[str]:
@@ -144,11 +159,12 @@ def real_folders_under(folder: Path) -> set[str]:
     return {os.path.realpath(root) for root, _, _ in walk_once(folder)} | linked
 
 
-def walk_once(folder: Path):
+def walk_once(folder: Path, on_unreadable=None):
     """os.walk following links to folders, each real folder once (a link back up the tree, or
-    two links to one folder); in name order, real folders before links beside them."""
+    two links to one folder); in name order, real folders before links beside them.
+    `on_unreadable(OSError)`: for each folder that cannot be listed (skipped either way)."""
     seen = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=on_unreadable):
         real = os.path.realpath(root)
         if real in seen:
             dirs[:] = []
