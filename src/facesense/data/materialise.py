@@ -137,28 +137,37 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
 def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies: list[list[int]]) -> dict[str, np.ndarray]:
     """Identical images (the same bytes, or for a csv the same pixels) all go to training when the
     split put them on both sides: a test copy of a training image scores the model on what it
-    learned (data inspect calls it leakage). Except where that would take the last images of a
-    class out of a held-out split: those copies stay as drawn, and a warning says so. `copies`:
+    learned (data inspect calls it leakage). Where that would take the last images of a class out
+    of a held-out split, a training image of that class that is nobody's copy goes there instead;
+    where there is none, those copies stay as drawn, and a warning says so. `copies`:
     the exact duplicate groups (data.inspect.exact_duplicate_groups)."""
     side = {int(i): split for split, idx in parts.items() for i in idx}
     crossing = [members for members in copies if len({side[m] for m in members}) > 1]
     if not crossing:
         return parts
     moved = {**side, **{m: "train" for members in crossing for m in members}}
+    copied = {m for members in copies for m in members}
     left, short = [], []  # groups left across the split so that a held-out split keeps every class it had; (class, split, its copy there)
     for split in (s for s in parts if s != "train"):
         had = {samples.labels[i] for i, s in side.items() if s == split}
         for label in sorted(had):
             if any(samples.labels[i] == label and s == split for i, s in moved.items()):
                 continue
-            # one group of this class that had a copy here is enough to give it back
+            # a training image of this class that is nobody's copy takes the place its copies left
+            stand_in = next((i for i in sorted(moved) if moved[i] == "train" and side[i] == "train" and samples.labels[i] == label and i not in copied), None)
+            if stand_in is not None:
+                moved[stand_in] = split
+                continue
+            # none: one group of this class that had a copy here is enough to give it back
             members = next(g for g in crossing if g not in left and any(side[m] == split and samples.labels[m] == label for m in g))
             moved.update({m: side[m] for m in members})
             left.append(members)
             short.append((label, split, next(samples.ids[m] for m in members if side[m] == split and samples.labels[m] == label)))
-    n_moved = sum(moved[i] != side[i] for i in side)
+    n_moved = sum(side[i] != "train" and moved[i] == "train" for i in side)
+    n_stand_ins = sum(side[i] == "train" and moved[i] != "train" for i in side)
     if n_moved:
-        log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split", n_moved)
+        log.warning("%d held-out image(s) are exact copies of images on another side of the split: moved to train with their copies, so that no copy crosses the split%s", n_moved,
+                    f" ({n_stand_ins} training image(s) of their classes, copies of none, took their places)" if n_stand_ins else "")
     if left:
         log.warning("%d group(s) of identical images still cross the split: no other image of their class could go to that held-out side (%s); remove the copies for a split without leakage",
                     len(left), "; ".join(f"{label} in {split}: {name}" for label, split, name in short))
