@@ -206,6 +206,7 @@ CASES = [
     ("train bad override after -q", ["train", "data={c}/faces", "task=gender", "-q", "epochs=1", "epochs", "runs_dir={c}/out/r"], "override 'epochs' is not key=value"),  # named every word after -q unrecognized
     ("train --resume epochs=N", ["train", "--resume", "{c}/a_folder", "epochs=30"], "leave out 'epochs=30'; to train longer, raise epochs in its config.yaml"),  # found by a newcomer's trial
     ("export --calibration without --int8", ["export", "gender", "--calibration", "{c}/faces", "--out", "{c}/out/g.onnx"], "add --int8"),
+    ("export --calibration-samples without --int8", ["export", "gender", "--calibration-samples", "7", "--out", "{c}/out/g.onnx"], "--calibration-samples 7: the number of images that calibrate int8 quantisation; add --int8"),  # was a float32 model, silently
     ("inspect an emotion code '²'", ["data", "inspect", "{c}/fer_superscript.csv", "--out", "{c}/out/i"], "emotion '²' is not a label code"),  # int() traceback
     ("live from camera '²'", ["live", "--source", "²", "--no-window"], "video ² not found"),  # int() traceback
     ("evaluate --split-from without --split", ["evaluate", "gender", "--data", "{c}/faces", "--split-from", "gender", "--out", "{c}/out/e"], "add --split"),

@@ -653,6 +653,8 @@ def _export(args) -> None:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
     if args.calibration and not args.int8:  # would silently write float32
         raise FacesenseError(f"--calibration {args.calibration}: calibrates int8 quantisation; add --int8, or leave it out for a float32 model")
+    if args.calibration_samples is not None and not args.int8:
+        raise FacesenseError(f"--calibration-samples {args.calibration_samples}: the number of images that calibrate int8 quantisation; add --int8 --calibration DATASET, or leave it out for a float32 model")
     if Path(args.model).suffix.lower() == ".onnx":
         raise FacesenseError(f"{args.model}: is an ONNX model already; export takes a checkpoint, a run folder or a shipped checkpoint's name")
     if args.model in ("gender_age", "age", "centerface") and not names_a_local_model(args.model):  # shipped as ONNX only
@@ -668,7 +670,7 @@ def _export(args) -> None:
         threshold, chosen_by = decision_threshold(shipped), f"as the shipped {shipped.name}"  # sentiment's, chosen by cross-validation (its card)
         if threshold is not None:
             log.warning("note: the shipped %s's decision threshold %.3g is folded in, as there (--threshold P for another)", shipped.name, threshold)
-    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples, threshold, chosen_by, training_hashes=not args.no_training_hashes))
+    print(export_onnx(args.model, out, args.calibration if args.int8 else None, args.calibration_samples or 500, threshold, chosen_by, training_hashes=not args.no_training_hashes))
 
 
 def _export_name(model: str) -> str:
@@ -952,7 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out")
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges (or a folder of photos of the kind the model sees, unlabelled)")
-    ex.add_argument("--calibration-samples", type=_number(int, 1), default=500)
+    ex.add_argument("--calibration-samples", type=_number(int, 1), default=None, metavar="N", help="with --int8: how many training images calibrate it (default 500)")
     ex.add_argument("--no-training-hashes", action="store_true", help="leave out the training images' pixel hashes (by which evaluate knows them; someone holding an exact image could tell it was trained on)")
     ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1, strict_high=True), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph as a prior shift, so that every consumer decides alike: the file's probabilities are the shifted ones (the second class's is >= 0.5 exactly when the network's own is >= P; ROC AUC unchanged, loss and calibration those of the shifted model) (default: 0.5; a shipped model's own threshold, as sentiment's)")
     ex.set_defaults(func=_export)
