@@ -329,6 +329,25 @@ def test_photos_out_writes_an_annotated_copy_of_each_photo(tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (photos / "ann").exists()
 
 
+def test_a_link_in_photos_out_into_the_photos_is_refused_before_any_photo(tmp_path, capsys):
+    """A link inside --photos-out leading into the photo folder: copies were written through it
+    among the photos (read as photos by the next run), with exit 0, or exit 2 only at the photo
+    it reached (found by a bug hunt)."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    (photos / "album").mkdir(parents=True)
+    out.mkdir()
+    cv2.imwrite(str(photos / "album" / "a.jpg"), demo_photo())
+    __import__("PIL.Image").Image.fromarray(demo_photo()[:, :, ::-1]).save(photos / "album" / "b.gif")  # written as b.gif.jpg: no photo of that name
+    (out / "album").symlink_to(photos / "album", target_is_directory=True)
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 2
+    assert f"{out / 'album'} is a link into {photos}, where the photos are read from" in capsys.readouterr().err
+    assert sorted(p.name for p in (photos / "album").iterdir()) == ["a.jpg", "b.gif"]
+    (out / "album").unlink()
+    (out / "a.jpg").symlink_to(photos / "album" / "a.jpg")  # one photo, a stale link to it beside where its copy goes
+    assert main(["live", "--source", str(photos / "album" / "a.jpg"), "--no-window", *OFF, "--photos-out", str(out)]) == 2
+    assert "a.jpg is a link into" in capsys.readouterr().err
+
+
 def test_photos_out_never_replaces_a_photo(tmp_path, capsys):
     """--photos-out set to a single photo's own folder wrote the annotated copy over the photo
     (exit 0); a linked album's folder as --photos-out had its photos replaced; a linked album's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -143,11 +144,32 @@ def _check_photos_out(opts: LiveOptions) -> None:
     if not source.is_dir():  # one photo: its copy goes to FOLDER/<its name>, so only its own folder clashes
         if target in (source.resolve().parent, source.absolute().parent):
             raise FacesenseError(f"--photos-out {out}: is the folder of the photo itself; its annotated copy would replace it, so write it elsewhere")
+        _refuse_links_into(out, [source.resolve().parent])
         return
     # the real folders a photo folder's photos are read from (the folder, linked albums)
-    for folder in sorted(map(Path, real_folders_under(source))):
+    folders = sorted(map(Path, real_folders_under(source)))
+    for folder in folders:
         if target == folder or target.is_relative_to(folder) or folder.is_relative_to(target):
             raise FacesenseError(f"--photos-out {out}: holds or is inside {folder}, where the photos are read from; annotated copies could replace them, so write them elsewhere")
+    _refuse_links_into(out, folders)
+
+
+def _refuse_links_into(out: Path, folders: list[Path]) -> None:
+    """A link inside --photos-out (left by an earlier run, or made on purpose) that leads into a
+    folder the photos are read from: copies written through it would land among the photos
+    (and be read as photos next time). Said before any photo is read, not at the one it hits."""
+    if not out.is_dir():
+        return
+    for root, dirs, files in os.walk(out):  # links are not followed: each is looked at itself
+        for name in dirs + files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                continue
+            real = Path(os.path.realpath(path))
+            folder = next((f for f in folders if real == f or real.is_relative_to(f)), None)
+            if folder is not None:
+                raise FacesenseError(f"--photos-out {out}: {path} is a link into {folder}, where the photos are read from; annotated copies written through it "
+                                     f"would land among them: remove the link, or choose another --photos-out")
 
 
 def _check_outside_source(opts: LiveOptions) -> None:
