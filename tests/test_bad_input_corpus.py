@@ -139,6 +139,7 @@ CASES = [
     ("evaluate file as --out folder", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     ("evaluate missing data", ["evaluate", "gender", "--data", "{c}/nope"], "nope"),
     ("live --photos-out for a video", ["live", "--source", "{c}/clip.mp4", "--no-window", "--photos-out", "{c}/out/ann"], "is for a photo folder or a photo"),
+    ("live with one path for two outputs", ["live", "--source", "{c}/faces", "--no-window", "--log", "{c}/out/o.csv", "--photos-out", "{c}/out/o.csv"], "--log {c}/out/o.csv: is also --photos-out; give each output its own name"),  # refused only after every photo was written
     ("live --photos-out holding the photos", ["live", "--source", "{c}/faces", "--no-window", "--photos-out", "{c}"], "where the photos are read from"),
     # its bytes were read as a csv's: "a byte that is not UTF-8"
     ("evaluate a single photo as the data", ["evaluate", "gender", "--data", "{c}/faces/man/man_0.png", "--out", "{c}/out/e"], "a single image, not a dataset"),

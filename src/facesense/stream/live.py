@@ -117,6 +117,7 @@ def check_outputs(opts: LiveOptions) -> None:
         raise FacesenseError(f"stall_timeout={opts.stall_timeout}: must be > 0 seconds")
     if not opts.reconnect >= 0:
         raise FacesenseError(f"reconnect={opts.reconnect}: must be >= 0 seconds (0 = off)")
+    _check_outputs_apart(opts)
     if opts.video_out:
         check_output_path(opts.video_out, "--out", VIDEO_SUFFIXES)
     if opts.photos_out:
@@ -170,6 +171,19 @@ def _refuse_links_into(out: Path, folders: list[Path]) -> None:
             if folder is not None:
                 raise FacesenseError(f"--photos-out {out}: {path} is a link into {folder}, where the photos are read from; annotated copies written through it "
                                      f"would land among them: remove the link, or choose another --photos-out")
+
+
+def _check_outputs_apart(opts: LiveOptions) -> None:
+    """Two outputs given one path (`--log out.csv --photos-out out.csv`) would write over each
+    other, or fail only once the whole run is done."""
+    given: dict[Path, str] = {}
+    for option, value in (("--out", opts.video_out), ("--photos-out", opts.photos_out), ("--log", opts.log_csv), ("--jsonl", opts.log_jsonl), ("--summary", opts.summary_json)):
+        if not value:
+            continue
+        path = Path(value).resolve()
+        if path in given:
+            raise FacesenseError(f"{option} {value}: is also {given[path]}; give each output its own name")
+        given[path] = option
 
 
 def _check_outside_source(opts: LiveOptions) -> None:
