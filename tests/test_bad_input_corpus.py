@@ -85,7 +85,8 @@ LIVE = ["live", "--no-window", "--gender", "none"]
 # (case id, argv with {c} for the corpus folder, text the error line must contain)
 CASES = [
     ("live zero-byte image", LIVE + ["--source", "{c}/zero.jpg"], "zero.jpg"),
-    ("live text named .jpg", LIVE + ["--source", "{c}/text.jpg"], "text.jpg: not a readable image"),
+    ("live text named .jpg", LIVE + ["--source", "{c}/text.jpg"], "text.jpg: not a readable image (UnidentifiedImageError"),
+    ("live text named .jpg, the fix", LIVE + ["--source", "{c}/text.jpg"], "; give a photo that opens in an image viewer"),  # it named no fix
     ("live text named .png", LIVE + ["--source", "{c}/text.png"], "text.png: not a readable image"),
     ("live text named .mp4", LIVE + ["--source", "{c}/text.mp4"], "text.mp4: a text file, not a video"),
     # a decoder plugin that raises what Pillow's readers were not expecting: a traceback before

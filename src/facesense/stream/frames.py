@@ -303,7 +303,8 @@ def single_image_source(path: Path) -> ImageFolderSource:
     try:
         read_bgr_image(path)
     except DataError as exc:
-        raise SourceError(str(exc).split("; remove or replace")[0]) from None
+        # the dataset advice (skip_bad...) does not fit one photo: what does
+        raise SourceError(str(exc).split("; remove or replace")[0] + "; give a photo that opens in an image viewer (a download cut short, or another kind of file, reads so)") from None
     frames = _image_frames(path)
     if frames > 1:  # read as one photo, which it is not quite
         log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
