@@ -118,5 +118,7 @@ def test_a_face_in_a_panorama_wider_than_opencv_warps_is_aligned():
     assert np.array_equal(chip, align_face(wide[:, 15000:17500].copy(), landmarks - [15000, 0], REFERENCES["dlib_chip"], 64))
     edge = np.array([[10, 5], [60, 5], [35, 30], [15, 60], [55, 60]], np.float32)  # the chip leaves the photo: edges replicate as before
     assert np.array_equal(align_face(wide, edge, REFERENCES["dlib_chip"], 64), align_face(wide[:, :3000].copy(), edge, REFERENCES["dlib_chip"], 64))
+    one_point = np.full((5, 2), 100, np.float32)  # a degenerate detection: no transform, but no OpenCV error either (found by a review)
+    assert align_face(wide, one_point, REFERENCES["dlib_chip"], 64).shape == (64, 64, 3)
     tall = np.ascontiguousarray(wide.transpose(1, 0, 2))
     assert align_face(tall, landmarks[:, ::-1].copy(), REFERENCES["dlib_chip"], 64).shape == (64, 64, 3)

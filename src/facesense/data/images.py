@@ -142,13 +142,19 @@ def files_under(folder: Path) -> list[Path]:
 
 
 def _say_unreadable_folder(error: OSError) -> None:
-    _unreadable_folder(str(error.filename), "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error)))
+    name = os.path.basename(str(error.filename))
+    if name.startswith(".") or name == "lost+found":  # left out anyway (hidden), or a file system's own (at every ext4 mount point)
+        return
+    if isinstance(error, PermissionError):
+        _unreadable_folder(str(error.filename), "permission denied", ": fix its permissions")
+    else:
+        _unreadable_folder(str(error.filename), error.strerror or str(error), "")
 
 
 @functools.lru_cache(maxsize=None)
-def _unreadable_folder(folder: str, reason: str) -> None:
+def _unreadable_folder(folder: str, reason: str, fix: str) -> None:
     """Said once per folder: a command lists a photo folder more than once."""
-    log.warning("%s: a folder that cannot be read (%s); the images in it are left out: fix its permissions", folder, reason)
+    log.warning("%s: a folder that cannot be read (%s); the images in it are left out%s", folder, reason, fix)
 
 
 def real_folders_under(folder: Path) -> set[str]:

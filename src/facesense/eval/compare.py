@@ -127,9 +127,11 @@ def _same_samples(a: dict, b: dict) -> bool:
     read at 32 and at 48 px has two; same names with other images are other samples)."""
     if a["_val_ids"] != b["_val_ids"]:
         return False
+    if a.get("_pixel_spec") != b.get("_pixel_spec"):  # both digests are of pixels resized to the input: not comparable
+        return True
     if a.get("_val_images") is not None and b.get("_val_images") is not None:
         return a["_val_images"] == b["_val_images"]
-    if a.get("_val_pixels") is None or b.get("_val_pixels") is None or a.get("_pixel_spec") != b.get("_pixel_spec"):
+    if a.get("_val_pixels") is None or b.get("_val_pixels") is None:
         return True
     return a["_val_pixels"] == b["_val_pixels"]
 
@@ -163,8 +165,9 @@ def validation_sets(rows: list[dict]) -> str | None:
     keys = [members[0] for members in sets]
     if len(keys) < 2:
         return None
-    by_images = all(k.get("_val_images") is not None for k in keys)
-    by_pixels = all(k.get("_val_pixels") is not None for k in keys) and len({k.get("_pixel_spec") for k in keys}) == 1
+    one_spec = len({k.get("_pixel_spec") for k in keys}) == 1
+    by_images = all(k.get("_val_images") is not None for k in keys) and one_spec
+    by_pixels = all(k.get("_val_pixels") is not None for k in keys) and one_spec
     shared = len(frozenset.intersection(*[k["_val_images"] if by_images else k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
     return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} samples are in all of them): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "

@@ -38,7 +38,8 @@ def similarity_to(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[-1] = -1
     rot = u @ np.diag(sign) @ vt
-    scale = (sig * sign).sum() / s.var(0).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # five landmarks on one point: nan, handled where it is used
+        scale = (sig * sign).sum() / s.var(0).sum()
     m = np.zeros((2, 3))
     m[:, :2] = scale * rot
     m[:, 2] = mu_d - scale * rot @ mu_s
@@ -63,6 +64,8 @@ def _around_chip(image: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarra
     it: the same chip, from an image warpAffine takes."""
     import cv2
 
+    if not np.isfinite(m).all():  # five landmarks on one point (a degenerate detection): no region to take
+        return image[:1, :1], m
     inverse = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
     h, w = image.shape[:2]

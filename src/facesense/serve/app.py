@@ -353,9 +353,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         except Busy:
             raise _busy() from None
         except asyncio.TimeoutError:
-            uploading = arrived - begun
-            if uploading > limits.request_timeout_s / 2:  # the slow upload used the time, not the queue: a retry would not pass
-                raise Refused(503, f"the upload took {uploading:.1f} of the {limits.request_timeout_s:g} s a request may take (--timeout), leaving too little "
+            uploading, waiting = arrived - begun, (started.at if started.is_set() else time.monotonic()) - arrived
+            if uploading > limits.request_timeout_s / 2 and uploading > waiting:  # the slow upload used the time more than the queue did
+                raise Refused(503, f"the upload took {uploading:.2f} of the {limits.request_timeout_s:g} s a request may take (--timeout), leaving too little "
                               "for the analysis: send a smaller image, over a faster connection, or start the server with a longer --timeout") from None
             # mostly spent waiting behind others (or never started): a retry may pass
             if not started.is_set() or started.at - arrived > left / 2:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..data.images import is_photo_file, real_folders_under
+from ..data.images import images_under, is_photo_file, real_folders_under
 from ..errors import FacesenseError, OutputError, SourceFailed
 from ..interrupts import interrupts_held
 from ..runs import retire
@@ -145,31 +145,35 @@ def _check_photos_out(opts: LiveOptions) -> None:
     if not source.is_dir():  # one photo: its copy goes to FOLDER/<its name>, so only its own folder clashes
         if target in (source.resolve().parent, source.absolute().parent):
             raise FacesenseError(f"--photos-out {out}: is the folder of the photo itself; its annotated copy would replace it, so write it elsewhere")
-        _refuse_links_into(out, [source.resolve().parent])
+        _refuse_links_into(out, [source.resolve().parent], [source], source.parent)
         return
     # the real folders a photo folder's photos are read from (the folder, linked albums)
     folders = sorted(map(Path, real_folders_under(source)))
     for folder in folders:
         if target == folder or target.is_relative_to(folder) or folder.is_relative_to(target):
             raise FacesenseError(f"--photos-out {out}: holds or is inside {folder}, where the photos are read from; annotated copies could replace them, so write them elsewhere")
-    _refuse_links_into(out, folders)
+    _refuse_links_into(out, folders, images_under(source), source)
 
 
-def _refuse_links_into(out: Path, folders: list[Path]) -> None:
-    """A link inside --photos-out (left by an earlier run, or made on purpose) that leads into a
-    folder the photos are read from: copies written through it would land among the photos
-    (and be read as photos next time). Said before any photo is read, not at the one it hits."""
+def _refuse_links_into(out: Path, folders: list[Path], photos: list[Path], root: Path) -> None:
+    """A link inside --photos-out (left by an earlier run, or made on purpose) on the path of a
+    photo's copy that leads into a folder the photos are read from: the copy would land among the
+    photos (and be read as one next time). Said before any photo is read, not at the one it hits;
+    links elsewhere in the folder are no concern."""
     if not out.is_dir():
-        return
-    for root, dirs, files in os.walk(out):  # links are not followed: each is looked at itself
-        for name in dirs + files:
-            path = Path(root) / name
-            if not path.is_symlink():
-                continue
+        return  # made by this run: nothing in it
+    looked = set()
+    for photo in photos:
+        try:  # where the sink writes its copy (AnnotatedPhotosSink: its path in the folder, else its name)
+            copy = out / Path(photo).relative_to(root)
+        except ValueError:
+            copy = out / Path(photo).name
+        for path in ([copy.parent] if copy.parent not in looked else []) + ([copy] if os.path.islink(copy) else []):
+            looked.add(path)
             real = Path(os.path.realpath(path))
             folder = next((f for f in folders if real == f or real.is_relative_to(f)), None)
             if folder is not None:
-                raise FacesenseError(f"--photos-out {out}: {path} is a link into {folder}, where the photos are read from; annotated copies written through it "
+                raise FacesenseError(f"--photos-out {out}: {path} leads into {folder} through a link, where the photos are read from; annotated copies written there "
                                      f"would land among them: remove the link, or choose another --photos-out")
 
 
