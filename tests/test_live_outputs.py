@@ -308,6 +308,18 @@ def test_one_output_that_cannot_be_finished_does_not_take_the_others_with_it():
     assert (video.done, log.done) == ("discarded", "closed")
 
 
+def test_a_converted_copy_never_takes_the_name_of_a_folder_of_copies(tmp_path):
+    """x.gif's copy (x.gif.jpg) took the name of the source's folder x.gif.jpg, and the run failed
+    every time at the photo inside it, telling the user to move a file facesense had made (found
+    by a bug hunt)."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    (photos / "x.gif.jpg").mkdir(parents=True)
+    cv2.imwrite(str(photos / "x.gif.jpg" / "inner.jpg"), demo_photo())
+    __import__("PIL.Image").Image.fromarray(demo_photo()[..., ::-1]).save(photos / "x.gif")
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["x.gif (2).jpg", "x.gif.jpg/inner.jpg"]
+
+
 def test_photos_out_writes_an_annotated_copy_of_each_photo(tmp_path, capsys):
     """A photo folder's annotated results came only as a video of the photos."""
     photos = tmp_path / "photos"

@@ -318,9 +318,12 @@ class AnnotatedPhotosSink:
         rels = {str(p): self._relative(p) for p in photos}
         self._names = {photo: rel for photo, rel in rels.items() if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES}
         self._taken = set(self._names.values())
+        # nor may a copy take the name of a folder the copies go in (a source folder named
+        # x.gif.jpg holds photos: x.gif's copy is 'x.gif (2).jpg')
+        self._folders = {folder for rel in rels.values() for folder in rel.parents if folder != Path(".")}
         for photo, rel in rels.items():
             if photo not in self._names:
-                self._names[photo] = _free_name(rel.with_name(rel.name + ".jpg"), self._taken)
+                self._names[photo] = _free_name(rel.with_name(rel.name + ".jpg"), self._taken | self._folders)
                 self._taken.add(self._names[photo])
 
     def holds(self, path: Path) -> bool:
@@ -341,7 +344,7 @@ class AnnotatedPhotosSink:
             raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
         data = _encoded(annotated, out.suffix.lower())
         if data is None and out.suffix.lower() not in (".jpg", ".jpeg"):  # over the format's own size limit (WebP: 16,383 px a side): a JPEG instead
-            out = self.folder / _free_name(rel.with_name(rel.name + ".jpg"), self._taken)
+            out = self.folder / _free_name(rel.with_name(rel.name + ".jpg"), self._taken | self._folders)
             self._taken.add(out.relative_to(self.folder))
             data = _encoded(annotated, ".jpg")
         if data is None:
