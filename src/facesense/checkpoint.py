@@ -5,7 +5,6 @@ Evaluate and predict need nothing but this file; a run directory resolves to its
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from .age import GENDER_AGE_TASK, output_width
-from .errors import FacesenseError
+from .errors import FacesenseError, say_once
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
 from .runs import atomic_path
@@ -90,18 +89,12 @@ def resolve_model_path(path: str | Path) -> Path:
         if (path / "best.pt").is_file():
             return path / "best.pt"
         if (path / "last.pt").is_file():  # stopped before its first epoch ended, or best.pt removed
-            _last_pt_used(str(path))
+            say_once(__name__, logging.INFO, "%s: no best.pt in this run; its last.pt is used (the latest epoch, not the best)", str(path))
             return path / "last.pt"
         raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt or .onnx file{_models_inside(path)}")
     if not path.is_file():
         raise FacesenseError(f"model {path} not found; give a run directory, a checkpoint file or a shipped model name ({', '.join(shipped_model_names())})")
     return path
-
-
-@functools.lru_cache(maxsize=None)
-def _last_pt_used(run: str) -> None:
-    """Said once per run: a command reads its checkpoint more than once."""
-    log.info("%s: no best.pt in this run; its last.pt is used (the latest epoch, not the best)", run)
 
 
 def _models_inside(folder: Path, shown: int = 3) -> str:

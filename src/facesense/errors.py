@@ -6,6 +6,9 @@ run started (outputs up to the failure are complete), 130 interrupted (Ctrl-C), 
 early (e.g. `| head`), 143 terminated (SIGTERM: outputs finished as after a Ctrl-C).
 """
 
+import functools
+import logging
+
 EXIT_BAD_INPUT = 2
 EXIT_SOURCE_FAILED = 3
 EXIT_INTERRUPTED = 130
@@ -40,6 +43,13 @@ class SourceFailed(FacesenseError):
     outputs hold everything up to the failure."""
 
     exit_code = EXIT_SOURCE_FAILED
+
+
+@functools.lru_cache(maxsize=None)
+def say_once(logger: str, level: int, message: str, *args) -> None:
+    """A note said once per process however often the code reaching it runs (a command reads a
+    run's checkpoint, or lists a photo folder, more than once)."""
+    logging.getLogger(logger).log(level, message, *args)
 
 
 def plain_number(x: float) -> str:

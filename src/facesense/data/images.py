@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import os
@@ -14,12 +13,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError, over_limit
+from ..errors import DataError, over_limit, say_once
 from ..preprocess import InputSpec, to_model_pixels
 from .digests import pixel_digest
 from .samples import Samples
-
-log = logging.getLogger(__name__)
 
 # how each command is told to skip unreadable samples and list them instead of stopping
 SKIP_BAD_HINT = "skip and list such samples (skip_bad=true in a training config, --skip-bad for evaluate, predict, data split and data inspect, skip_bad=True for facesense.evaluate)"
@@ -145,16 +142,9 @@ def _say_unreadable_folder(error: OSError) -> None:
     name = os.path.basename(str(error.filename))
     if name.startswith(".") or name == "lost+found":  # left out anyway (hidden), or a file system's own (at every ext4 mount point)
         return
-    if isinstance(error, PermissionError):
-        _unreadable_folder(str(error.filename), "permission denied", ": fix its permissions")
-    else:
-        _unreadable_folder(str(error.filename), error.strerror or str(error), "")
-
-
-@functools.lru_cache(maxsize=None)
-def _unreadable_folder(folder: str, reason: str, fix: str) -> None:
-    """Said once per folder: a command lists a photo folder more than once."""
-    log.warning("%s: a folder that cannot be read (%s); the images in it are left out%s", folder, reason, fix)
+    permission = isinstance(error, PermissionError)
+    say_once(__name__, logging.WARNING, "%s: a folder that cannot be read (%s); the images in it are left out%s", str(error.filename),
+             "permission denied" if permission else error.strerror or str(error), ": fix its permissions" if permission else "")
 
 
 def real_folders_under(folder: Path) -> set[str]:

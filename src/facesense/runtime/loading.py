@@ -4,11 +4,10 @@ exported to ONNX on the fly, which is the one thing here that needs PyTorch."""
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 from pathlib import Path
 
-from ..errors import FacesenseError
+from ..errors import FacesenseError, say_once
 from . import dlib_models
 from .assets import DETECTOR_FILES, names_a_local_model, shipped_model_names, shipped_runtime_path
 from .classifier import FaceClassifier
@@ -44,7 +43,8 @@ def resolve(model: str | Path) -> Path | str:
     shipped = shipped_runtime_path(str(model))
     if shipped is not None:
         if path.is_dir():  # said (once), so that a run folder still without a checkpoint is not taken for the shipped model silently
-            _passed_over(str(model))
+            say_once(__name__, logging.INFO, "%s: the folder of that name here holds no run (no best.pt or last.pt); the shipped %s model is used (give ./%s/RUN for a run in it)",
+                     str(model), str(model), str(model))
         return shipped
     names = shipped_model_names()
     close = difflib.get_close_matches(str(model), [*names, AGE_ALIAS, *dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS], n=1)
@@ -64,11 +64,6 @@ def _is_image_file(path: Path) -> bool:
             return f.read(4).startswith(IMAGE_SIGNATURES)
     except OSError:
         return False
-
-
-@functools.lru_cache(maxsize=None)
-def _passed_over(name: str) -> None:
-    log.info("%s: the folder of that name here holds no run (no best.pt or last.pt); the shipped %s model is used (give ./%s/RUN for a run in it)", name, name, name)
 
 
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
