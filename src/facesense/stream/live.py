@@ -18,7 +18,7 @@ from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, check_source, is_live, open_source, source_name
 from .pipeline import FaceModels, PipelineSettings, run_pipeline
-from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, source_fields, timeline_path, write_summary
+from .sinks import PHOTO_VIDEO_SIDE, AnnotatedPhotosSink, VIDEO_SUFFIXES, FrameLogSink, SummaryCollector, VideoSink, WindowSink, check_log_path, check_output_folder, check_output_path, finish_sinks, log_columns, photo_copy_path, source_fields, timeline_path, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +164,7 @@ def _refuse_links_into(out: Path, folders: list[Path], photos: list[Path], root:
         return  # made by this run: nothing in it
     looked = set()
     for photo in photos:
-        try:  # where the sink writes its copy (AnnotatedPhotosSink: its path in the folder, else its name)
-            copy = out / Path(photo).relative_to(root)
-        except ValueError:
-            copy = out / Path(photo).name
+        copy = out / photo_copy_path(photo, root)  # (a converted one's name differs; its folder does not)
         for path in ([copy.parent] if copy.parent not in looked else []) + ([copy] if os.path.islink(copy) else []):
             looked.add(path)
             real = Path(os.path.realpath(path))

@@ -300,6 +300,15 @@ def _free_name(out: Path, taken: set[Path]) -> Path:
     return free
 
 
+def photo_copy_path(photo, root: Path) -> Path:
+    """Where a photo's annotated copy goes in --photos-out: its path as its folder `root` lists it
+    (a linked album keeps its place, as in the log), else its name."""
+    try:
+        return Path(photo).relative_to(root)
+    except ValueError:
+        return Path(Path(photo).name)
+
+
 class AnnotatedPhotosSink:
     """Each photo of a photo folder (or one photo) annotated, into `folder` under the path it has
     in the source folder, in its own format where OpenCV writes it; else as a JPEG named after the
@@ -315,7 +324,7 @@ class AnnotatedPhotosSink:
         self._made = missing_folders(self.folder)
         self.written = 0
         # every copy's name, decided before any is written: the photos that keep theirs first
-        rels = {str(p): self._relative(p) for p in photos}
+        rels = {str(p): photo_copy_path(p, self.root) for p in photos}
         self._names = {photo: rel for photo, rel in rels.items() if rel.suffix.lower() in WRITABLE_PHOTO_SUFFIXES}
         self._taken = set(self._names.values())
         # nor may a copy take the name of a folder the copies go in (a source folder named
@@ -330,15 +339,9 @@ class AnnotatedPhotosSink:
         """Whether `path` is the name of one of this run's annotated copies."""
         return os.path.realpath(path) in {os.path.realpath(self.folder / rel) for rel in self._taken}
 
-    def _relative(self, photo: Path) -> Path:
-        try:  # the path as the folder lists it (a linked album keeps its place, as in the log)
-            return Path(photo).relative_to(self.root)
-        except ValueError:
-            return Path(Path(photo).name)
-
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
         photo = result.frame.photo or f"frame_{result.frame.index:06d}.jpg"
-        rel = self._names.get(photo) or self._relative(Path(photo))
+        rel = self._names.get(photo) or photo_copy_path(photo, self.root)
         out = self.folder / rel
         if os.path.realpath(out) in self._photos:  # checked up front too
             raise OutputError(f"{out}: is one of the photos; give --photos-out a folder apart from the photos")
