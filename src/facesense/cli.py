@@ -364,10 +364,10 @@ def _predict(args) -> None:
     finally:
         if json_list and written:  # a list begun is closed whatever ends it
             sys.stdout.write("\n]\n")
-    if not written:  # nothing to list, and nothing went wrong: an empty table or list
-        sys.stdout.write("[]\n" if json_list else "")
-        if not json_list:
-            w.writeheader()
+    if not written and json_list:  # nothing to list, and nothing went wrong: an empty list or table
+        sys.stdout.write("[]\n")
+    elif not written:
+        w.writeheader()
     if written and errors == written:  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {written} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
 

@@ -62,8 +62,8 @@ def run_row(root: Path) -> dict:
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
         "_val_ids": _validation_ids(run),
-        "_val_pixels": _validation_pixels(run),
-        "_val_images": _validation_images(run),
+        "_val_pixels": _validation_digests(run, "pixels_digest"),
+        "_val_images": _validation_digests(run, "unaligned_digest"),
         "_classes": labels.get("classes"),
         # what the pixel digests depend on (the uint8 model-ready pixels: not mean and std)
         "_pixel_spec": json.dumps({k: (labels.get("input_spec") or {}).get(k) for k in ("size", "channels", "align")}, sort_keys=True),
@@ -106,19 +106,14 @@ def _validation_ids(run: RunDir) -> frozenset[str] | None:
         return frozenset(row["id"] for row in csv.DictReader(f))
 
 
-def _validation_pixels(run: RunDir) -> frozenset[str] | None:
-    """The pixel digests of the run's validation samples (its split_manifest.csv), which tell two
-    datasets with the same file names (or two FER-style csvs, whose ids are row numbers) apart;
-    None for runs from before manifests carried them."""
-    digests = manifest_digests(run.split_manifest, "val", ("pixels_digest",))
+def _validation_digests(run: RunDir, column: str) -> frozenset[str] | None:
+    """The digests in one column of the run's split_manifest.csv for its validation samples,
+    which tell two datasets with the same file names (or two FER-style csvs, whose ids are row
+    numbers) apart: `pixels_digest`, or for a run on aligned faces `unaligned_digest`, the same on
+    every CPU (the aligned chips follow landmarks found differently from one CPU to another).
+    None for runs without that column."""
+    digests = manifest_digests(run.split_manifest, "val", (column,))
     return frozenset(digests) if digests is not None else None
-
-
-def _validation_images(run: RunDir) -> frozenset[str] | None:
-    """A run on aligned faces: its validation images' digests before alignment, the same on
-    every CPU (the aligned chips' follow landmarks found differently from one CPU to another)."""
-    digests = manifest_digests(run.split_manifest, "val", ("unaligned_digest",))
-    return frozenset(digests) if digests else None
 
 
 def _same_samples(a: dict, b: dict) -> bool:
