@@ -747,25 +747,30 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
             probe_video(upload, 20, 4)
 
 
-def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
-    """An audio-only MP4 was sent from /api/analyze ("this is a video") to /api/videos ("not a
-    readable video") and back (found by a bug hunt)."""
+def silence(path, codec: str, rate: int, samples: int, frames: int):
+    """A sound file of `frames` mono frames of silence, `samples` each: no video track."""
     import av
 
-    from facesense.serve.analyzer import decode_image
-    from facesense.serve.jobs import probe_video
-
-    sound = tmp_path / "sound.mp4"
-    with av.open(str(sound), "w") as out:
-        stream = out.add_stream("aac", rate=16000)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate)
         stream.layout = "mono"
-        for i in range(5):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
+        for i in range(frames):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * samples
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+    return path
+
+
+def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
+    """An audio-only MP4 was sent from /api/analyze ("this is a video") to /api/videos ("not a
+    readable video") and back (found by a bug hunt)."""
+    from facesense.serve.analyzer import decode_image
+    from facesense.serve.jobs import probe_video
+
+    sound = silence(tmp_path / "sound.mp4", "aac", 16000, 1024, 5)
     with pytest.raises(FacesenseError, match="no video track"):
         probe_video(sound, 20, 4)
     with pytest.raises(FacesenseError, match="this is a sound file"):
@@ -789,19 +794,7 @@ def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
 
 def song_with_cover(path, picture: bytes):
     """An MP3 of silence whose ID3 tag holds a cover picture (APIC), as most music files do."""
-    import av
-
-    song = path.with_suffix(".bare.mp3")
-    with av.open(str(song), "w") as out:
-        stream = out.add_stream("mp3", rate=44100)
-        stream.layout = "mono"
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, i * 1152
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    song = silence(path.with_suffix(".bare.mp3"), "mp3", 44100, 1152, 20)
     body = b"\0image/jpeg\0\x03\0" + picture  # Latin-1 text, MIME type, "front cover", no description
     frame = b"APIC" + len(body).to_bytes(4, "big") + b"\0\0" + body
     size = bytes((len(frame) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # ID3's 7-bit bytes
