@@ -349,17 +349,18 @@ def int8_agreement(float_bytes: bytes, int8_bytes: bytes, inputs: "np.ndarray", 
     as the float32 one does (each with the decision threshold it ships with, if any): static
     quantisation can move a decision (it changed 12% of the shipped sentiment model's), and
     nothing else in an export would say so."""
+    inputs = inputs[:most]
+    return float((first_outputs(float_bytes, inputs).argmax(1) == first_outputs(int8_bytes, inputs).argmax(1)).mean())
+
+
+def first_outputs(model_bytes: bytes, inputs: "np.ndarray") -> "np.ndarray":
+    """An ONNX model's first output for each input, run on the CPU 16 at a time."""
     import numpy as np
     import onnxruntime as ort
 
-    inputs = inputs[:most]
-
-    def decisions(model_bytes: bytes) -> np.ndarray:
-        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return np.concatenate([session.run(None, {name: inputs[i : i + 16]})[0].argmax(1) for i in range(0, len(inputs), 16)])
-
-    return float((decisions(float_bytes) == decisions(int8_bytes)).mean())
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: inputs[i : i + 16]})[0] for i in range(0, len(inputs), 16)])
 
 
 def _say_if_unfinished(model: str | Path) -> None:
