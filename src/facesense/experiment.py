@@ -324,9 +324,9 @@ def _check_same_data(run: RunDir, data: PreparedData, state: dict | None) -> Non
     if "pixels_digest" not in header:  # a run started before manifests carried the pixels' hash
         return
     # aligned faces: their images' digests before alignment, which another CPU does not change
-    aligned = "unaligned_digest" in header and unaligned_digests(data) is not None
-    column = header.index("unaligned_digest" if aligned else "pixels_digest")
-    changed = [row[0] for row, now in zip(rows, unaligned_digests(data) if aligned else pixel_digests(data)) if row[column] != now]
+    before_alignment = unaligned_digests(data) if "unaligned_digest" in header else None
+    column = header.index("unaligned_digest" if before_alignment is not None else "pixels_digest")
+    changed = [row[0] for row, now in zip(rows, before_alignment if before_alignment is not None else pixel_digests(data)) if row[column] != now]
     if changed:  # a warning: a newer image library may decode the same JPEG a little differently
         log.warning("--resume %s: %d image(s) have other pixels than when the run started (e.g. %s): replaced under the same name, or decoded by another version of the image library; "
                     "the epochs from here train and validate on the new pixels (start a new run to train on one version of the data)", run.root, len(changed), changed[0])
