@@ -18,7 +18,7 @@ from ..runtime.faces import left_to_right
 from ..runtime.results import AgeEstimate, Prediction
 from .detect import Box, detect_photo
 from .frames import Frame, Source
-from .track import KEEP_MISSED, CutDetector, IoUTracker, iou_matrix, smooth
+from .track import KEEP_MISSED, CutDetector, IoUTracker, iou_matrix, look, smooth
 
 STAGES = ("decode", "detect", "classify", "track")
 ATTRIBUTES = ("expression", "gender", "age")  # FaceResult fields, in display order
@@ -187,14 +187,21 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
     again = [i for i, (box, (track, p)) in enumerate(zip(near, pending)) if box is None and not np.array_equal(p, track.box)]
     for i, box in zip(again, detector.detect_near(image, [Box(*map(int, pending[i][0].box)) for i in again]) if again else []):
         near[i] = box
-    for box, (track, _) in zip(near, pending):
-        if box is not None:
-            # a face this frame already has (found by the full pass) is not added twice; the
-            # track is then let go as missed
-            if iou_matrix(as_array([box]), as_array(boxes)).max(initial=0) < iou_threshold:
-                boxes.append(box)
-                held.append(False)
-        elif track.hits >= settings.confirm_hits and track.missed < settings.hold_frames:
+    for box in near:
+        # a face this frame already has (found by the full pass, or by another face's closer
+        # look) is not added twice
+        if box is not None and iou_matrix(as_array([box]), as_array(boxes)).max(initial=0) < iou_threshold:
+            boxes.append(box)
+            held.append(False)
+    found = as_array(boxes)
+    for box, (track, p) in zip(near, pending):
+        # a face its closer look missed is held, and one whose look found another face nearby
+        # (two faces close together), unless a box was found where it should be or was: a face
+        # found by another's look is not held as well (the held box would take its track)
+        others = [q for t, q in zip(recent, ahead) if t is not track]
+        someone_else = box is not None and iou_matrix(as_array([box]), np.array(others).reshape(-1, 4)).max(initial=0) >= iou_threshold
+        if (box is None or someone_else) and track.hits >= settings.confirm_hits and track.missed < settings.hold_frames \
+                and iou_matrix(np.array([p, track.box]), found).max(initial=0) < iou_threshold:
             boxes.append(Box(*map(int, track.box), 0.0))
             held.append(True)
     return boxes, held
@@ -210,7 +217,7 @@ class LiveSession:
         self.detector = detector
         self.settings = settings or PipelineSettings()
         self.models = face_models.enabled()
-        self.tracker = IoUTracker()
+        self.tracker = IoUTracker(confirm_hits=self.settings.confirm_hits)
         self.cuts = CutDetector(self.settings.cut_threshold)
         self.frames = 0  # frames processed so far
 
@@ -237,7 +244,10 @@ class LiveSession:
         else:
             boxes, held = find_faces(self.detector, frame.image, recent, full_pass, settings, tracker.iou_threshold)
         t2 = time.perf_counter()
-        tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held)
+        # each found face's colour look, by which the tracker tells crossing people apart and
+        # knows one again after a while out of sight (a photo has no tracks to match)
+        looks = None if photo else [None if h else look(frame.image, b.as_tuple()) for b, h in zip(boxes, held)]
+        tracks = tracker.update(np.array([b.as_tuple() for b in boxes], dtype=float), held, looks)
         t3 = time.perf_counter()
         # models with the same budget see the same faces in one call, so one network that is
         # both the gender and the age model runs once (crops are shared within a call only)
