@@ -393,3 +393,17 @@ def test_a_subfolder_that_cannot_be_read_is_said_not_left_out_silently(photos, t
     assert "ok/two.jpg" in out and "locked" not in out
     assert f"{folder / 'locked'}: a folder that cannot be read (permission denied); the images in it are left out: fix its permissions" in caplog.text
     assert caplog.text.count("a folder that cannot be read") == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["expression", "--crops", "--detector", "yunet", "--detector-model", "missing.onnx"],
+    ["sentiment", "--detector-model", "missing.onnx"],
+    ["age", "--crops", "--detector", "haar"],
+])
+def test_a_detector_given_where_no_face_is_searched_for_is_refused(photos, capsys, args):
+    """--detector and --detector-model were ignored without a word with --crops or a
+    whole-image model, a file that does not exist included (found by a bug hunt)."""
+    assert main(["predict", args[0], str(photos / "gray.png"), *args[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no face is searched for; leave" in err and "--detector" in err and "Traceback" not in err
+    assert main(["predict", args[0], str(photos / "gray.png"), *[a for a in args[1:] if a == "--crops"]]) == 0

@@ -725,10 +725,12 @@ TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
 EVAL_MODULES = ("sklearn", "scipy")  # the `eval` extra: metrics, splits, statistics
 
 
-def _add_detector(parser: argparse.ArgumentParser) -> None:
+def _add_detector(parser: argparse.ArgumentParser, given_only: bool = False) -> None:
+    """given_only: the default is left to the command (None here), so that it can tell a
+    --detector given where no face search runs (predict --crops) from one not given."""
     from .stream.detect import DEFAULT_DETECTOR, DETECTORS
 
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}: a CNN with five landmarks per face that finds turned and small faces; table in docs/benchmarks.md)")
+    parser.add_argument("--detector", default=None if given_only else DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR}: a CNN with five landmarks per face that finds turned and small faces; table in docs/benchmarks.md)")
     parser.add_argument("--detector-model", help="model file for --detector yunet (face_detection_yunet_*.onnx)")
 
 
@@ -876,7 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--faces", action="store_true", help="search each photo for faces with a custom model too (a face-attribute model of your own, as live runs it); custom models classify whole images otherwise")
     pr.add_argument("--format", default="csv", choices=["csv", "json"], help="CSV rows (default) or one JSON list, on stdout")
     pr.add_argument("--skip-bad", action="store_true", help="list an unreadable photo as a row with its error instead of stopping")
-    _add_detector(pr)
+    _add_detector(pr, given_only=True)
     _add_device(pr)
     pr.set_defaults(func=_predict)
 

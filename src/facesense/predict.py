@@ -85,8 +85,15 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
     with a model of another task too (a custom face-attribute model, as `live` runs it). The
     model is loaded and the inputs listed (and refused) here, in that order; the rows come as
     each photo (or batch of crops) is done, so a caller can write them as they come."""
+    def no_face_search(why: str) -> None:
+        """A detector given where no photo is searched for faces would look obeyed."""
+        given = [f"{name} {value}" for name, value in (("--detector", detector), ("--detector-model", detector_model)) if value]
+        if given:
+            raise DataError(f"{' and '.join(given)}: {why}, so no face is searched for; leave {'them' if len(given) > 1 else 'it'} out")
+
     if is_age_name(model):
         if crops:
+            no_face_search("--crops classifies each image whole")
             return Predictions([], predict_ages(str(model), inputs, skip_bad, device), False, True, skip_bad)
         return Predictions([], predict_faces(load_age_model(str(model), device=device), inputs, detector, skip_bad, device, detector_model), True, True, skip_bad)
 
@@ -103,6 +110,12 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
         raise DataError(f"--faces: {model} is a sentiment model, which reads the mood of a whole photo, not of a face; leave out --faces")
     if not crops and (faces or is_face_model(model, getattr(loaded, "config", {}))):
         return Predictions(loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model), True, False, skip_bad)
+    if crops:
+        no_face_search("--crops classifies each image whole")
+    elif task == "custom":
+        no_face_search(f"{model} is a custom model, which classifies each image whole unless --faces is given")
+    else:
+        no_face_search(f"{model} is a{'n' if str(task)[:1] in 'aeiou' else ''} {task} model, which reads whole images")
     if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
         log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
     return Predictions(loaded.classes, _whole_image_rows(loaded, network, expand_inputs(inputs), batch_size or 64, skip_bad), False, network is not None, skip_bad)
