@@ -247,3 +247,19 @@ def test_training_pixels_in_a_held_out_split_are_duplicates_only_where_the_rows_
     fer = {"data": "fer2013.csv.gz", "train_split": "Training", "val_split": "PublicTest"}
     assert "duplicates the data holds across its splits" in training_data_note(fer, tmp_path / "fer2013.csv.gz", "PublicTest", "expression", data_splits=["Training", "PublicTest"], matches=one)
     assert "trained on 1 of the 3" in training_data_note(own, tmp_path / "utkface", "test", "gender_age", matches=one, own_split=False)  # --split-from: another model's draw
+
+
+def test_a_cell_reading_blank_is_not_merged_with_empty_cells_and_non_ages_are_named(caplog):
+    """A literal '(blank)' cell was reported as one group with the empty cells; under --group-by
+    age, cells such as 'abc' or '-5' became groups of their own without a word (found by a bug
+    hunt). Text ranges (FairFace's '20-29') are groups as written, and not warned about."""
+    from facesense.data.samples import group_names
+
+    assert group_names(["(blank)", "", "B"], "site") == ["(blank)", "(empty cell)", "B"]
+    with caplog.at_level("WARNING"):
+        assert group_names(["34", "", "abc", "-5", "71"], "age") == ["30-39", "(blank)", "abc", "-5", "70-79"]
+    assert "age column: 2 cells are not an age in years ('-5', 'abc')" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert group_names(["20-29", "more than 70", ""], "age") == ["20-29", "more than 70", "(blank)"]
+    assert not caplog.text

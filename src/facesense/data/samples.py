@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,17 +70,27 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
     """A manifest column's cells as group names (--group-by, data inspect): a blank cell is a
     group of its own, named so (an empty name reads as a missing row in a report). An `age`
     column's years go in decades (one group a year made 96 groups, most too small to compare);
-    ranges written as text (FairFace's 20-29) stay as written, and nan is blank."""
-    names = [v.strip() or "(blank)" for v in values]
+    ranges written as text (FairFace's 20-29) stay as written, and nan is blank; other text in a
+    column of years is warned about."""
+    # a cell that says "(blank)" itself is not merged with the empty ones
+    blank = "(blank)" if not any(v.strip() == "(blank)" for v in values) else "(empty cell)"
+    names = [v.strip() or blank for v in values]
     if column is not None and column.lower() == "age":
         from ..age import decade
 
-        return [decade(float(v)) if _is_age(v) else "(blank)" if v.lower() == "nan" else v for v in names]
-    cells = [v for v in names if v != "(blank)"]
+        grouped = [decade(float(v)) if _is_age(v) else blank if v.lower() == "nan" else v for v in names]
+        # years mixed with other text: a typo or a negative number would pass for a group
+        odd = sorted({v for v in names if v != blank and v.lower() != "nan" and not _is_age(v)})
+        if odd and any(_is_age(v) for v in names):
+            shown = ", ".join(repr(v) for v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+            log.warning("%s column: %d cell%s not an age in years (%s), each a group of its own; fix them to group them by decade", column,
+                        sum(v in odd for v in names), "s are" if sum(v in odd for v in names) > 1 else " is", shown)
+        return grouped
+    cells = [v for v in names if v != blank]
     # a numeric column: "20" and "20.0" are one group, each number exactly (1000001 and 1000002
     # are two); codes with leading zeros (zip code 02134) are names as written
     if cells and all(is_finite_number(v) for v in cells) and not any(re.match(r"[+-]?0\d", v) for v in cells):
-        return [v if v == "(blank)" else _number_name(v) for v in names]
+        return [v if v == blank else _number_name(v) for v in names]
     return names
 
 
