@@ -348,3 +348,24 @@ def test_validation_sets_past_z_are_named_as_spreadsheet_columns():
     from facesense.eval.compare import set_label
 
     assert [set_label(i) for i in (0, 25, 26, 27, 51, 52, 701, 702)] == ["A", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]
+
+
+def test_compare_plots_tell_twelve_runs_apart(tmp_path, monkeypatch):
+    """With more than 10 runs, runs 1 and 11 had the same colour and marker in the learning
+    curves (a one-epoch run shows too little line for its dash), and runs at one point of the
+    accuracy plots printed their names over each other (found by a bug hunt)."""
+    from facesense.eval import compare
+
+    figures = []
+    monkeypatch.setattr(compare, "_save", lambda fig, path: figures.append(fig) or path)
+    rows = []
+    for i in range(12):
+        history = tmp_path / f"history{i}.csv"
+        history.write_text("epoch,val_accuracy\n1,0.5\n")
+        rows.append({"run": f"run{i}", "parameters": 1000, "epochs_run": 1, "val_accuracy": 0.5 if i < 3 else 0.4 + i / 1000, "_history": history})
+    compare._plots(rows, tmp_path)
+    lines = figures[-1].axes[0].get_lines()
+    styles = [(line.get_color(), line.get_marker(), line.get_linestyle()) for line in lines]
+    assert len(set(styles)) == 12 and lines[0].get_marker() != lines[10].get_marker()
+    labels = [t.get_text() for t in figures[1].axes[0].texts]
+    assert "run0\nrun1\nrun2" in labels and len(labels) == 10

@@ -225,6 +225,7 @@ COMPARE_FILES = ("compare.csv", "accuracy_vs_parameters.png", "accuracy_vs_epoch
 
 
 LINE_STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
 
 
 def _plots(rows: list[dict], out: Path) -> list[str]:
@@ -234,9 +235,17 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
     for x_key, label, name in (("parameters", "parameters", "accuracy_vs_parameters.png"), ("epochs_run", "epochs run", "accuracy_vs_epochs.png")):
         fig = _figure((6, 4))
         ax = fig.add_subplot()
+        # runs at one point (equal budgets and accuracies) get one label listing them, where
+        # labels of their own were drawn over each other
+        at: dict[tuple, list[str]] = {}
         for r in rows:
             ax.scatter(r[x_key], r["val_accuracy"])
-            ax.annotate(r["run"], (r[x_key], r["val_accuracy"]), fontsize=7)
+            at.setdefault((r[x_key], r["val_accuracy"]), []).append(r["run"])
+        for point, runs in at.items():
+            ax.annotate("\n".join(runs), point, fontsize=7, va="top" if len(runs) > 1 else "baseline")
+        ax.margins(x=0.12, y=0.15)  # room for the labels of the outermost points
+        if x_key == "epochs_run":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         sizes = [r["parameters"] for r in rows]
         if x_key == "parameters" and max(sizes) > 10 * min(sizes):  # a log axis over less than a decade prints unreadable ticks
             ax.set_xscale("log")
@@ -250,8 +259,10 @@ def _plots(rows: list[dict], out: Path) -> list[str]:
     for i, r in enumerate(rows):
         if r["_history"].is_file():
             h = read_history(r["_history"])
-            # past the 10 colours of the cycle, runs differ by line style too (two runs shared a colour)
-            ax.plot(h["epoch"], h["val_accuracy"], marker="o", markersize=3, label=r["run"], color=f"C{i % 10}", linestyle=LINE_STYLES[i // 10 % len(LINE_STYLES)])
+            # past the 10 colours of the cycle, runs differ by line style and marker too (two runs
+            # shared a colour; a run of one or two epochs shows too little line for its style)
+            cycle = i // 10 % len(LINE_STYLES)
+            ax.plot(h["epoch"], h["val_accuracy"], marker=MARKERS[cycle], markersize=3 + cycle, label=r["run"], color=f"C{i % 10}", linestyle=LINE_STYLES[cycle])
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
