@@ -407,3 +407,23 @@ def test_a_detector_given_where_no_face_is_searched_for_is_refused(photos, capsy
     err = capsys.readouterr().err
     assert "no face is searched for; leave" in err and "--detector" in err and "Traceback" not in err
     assert main(["predict", args[0], str(photos / "gray.png"), *[a for a in args[1:] if a == "--crops"]]) == 0
+
+
+def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, caplog):
+    """An animated GIF or PNG was read as its first frame by predict and analyse() without a
+    word, where stream() reads every frame (found by a bug hunt)."""
+    from PIL import Image
+
+    from facesense import FaceAnalyser
+
+    first = Image.open(photos / "two.jpg").convert("RGB")
+    for name in ("clip.gif", "clip.png"):
+        first.save(tmp_path / name, save_all=True, append_images=[first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], duration=100)
+    first.save(tmp_path / "still.gif")
+    with caplog.at_level("WARNING"):
+        rows = predict_files("gender", [tmp_path / "clip.gif", tmp_path / "still.gif"]).rows
+        FaceAnalyser(expression=None, age=None).analyse(tmp_path / "clip.png")
+    assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"clip.gif", "still.gif"}
+    assert "clip.gif: an animated image of 2 frames; only its first is read" in caplog.text
+    assert "clip.png: an animated image of 2 frames; only its first is analysed" in caplog.text
+    assert "still.gif" not in caplog.text

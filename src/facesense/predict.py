@@ -196,7 +196,7 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
     from .runtime.align import face_crops
     from .runtime.faces import left_to_right
     from .stream.detect import detect_photo
-    from .stream.frames import read_bgr_image
+    from .stream.frames import animation_frames, read_bgr_image
 
     for path in files:
         try:
@@ -206,6 +206,8 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
                 raise
             yield {"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)}  # JSON null, a blank CSV cell
             continue
+        if (frames := animation_frames(path)) > 1:  # rows for one frame would read as the whole clip's
+            log.warning("%s: an animated image of %d frames; only its first is read (facesense live --source %s reads every frame)", path, frames, path)
         boxes = left_to_right(detect_photo(found, image))
         if not boxes:
             yield {"path": str(path), "face": 0, "pred": None}  # JSON null, a blank CSV cell

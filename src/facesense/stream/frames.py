@@ -305,21 +305,23 @@ def single_image_source(path: Path) -> ImageFolderSource:
     except DataError as exc:
         # the dataset advice (skip_bad...) does not fit one photo: what does
         raise SourceError(str(exc).split("; remove or replace")[0] + "; give a photo that opens in an image viewer (a download cut short, or another kind of file, reads so)") from None
-    frames = _image_frames(path)
+    frames = animation_frames(path, ("WEBP",))  # an animated GIF or PNG given alone is read as a clip
     if frames > 1:  # read as one photo, which it is not quite
         log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
                     path, frames, path.name)
     return ImageFolderSource(path.parent, [path])
 
 
-def _image_frames(path: Path) -> int:
+def animation_frames(path: Path, formats: tuple[str, ...] = ("GIF", "PNG", "WEBP")) -> int:
+    """The frames of an animated image in one of `formats` (1 for a still one), for a warning
+    that only the first is read."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             # animation only: a phone's JPEG (MPO, with a depth map or gain map) or a TIFF's pages
-            # are not frames of a clip; an animated GIF or PNG given alone is read as a clip
-            animated = getattr(image, "is_animated", False) and image.format == "WEBP"
+            # are not frames of a clip
+            animated = getattr(image, "is_animated", False) and image.format in formats
             return int(image.n_frames) if animated else 1
     except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
         return 1
