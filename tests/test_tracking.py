@@ -541,6 +541,25 @@ def test_someone_else_or_a_face_too_far_from_where_one_was_lost_is_a_new_face():
     assert back is face
 
 
+def test_a_face_first_seen_half_hidden_takes_its_id_back_once_it_is_seen_clearly():
+    """Coming out from behind someone, a face is first found overlapping him, its look half
+    his: it took a new id for good (overtaking in bench/track_crossings.py). Its first clear
+    views now give it the id, and what was known, of the face it is."""
+    tracker = IoUTracker()
+    for _ in range(5):
+        (face,) = step(tracker, (300, 60, 80, 80, BLUE))
+    face.probs["gender"] = np.array([0.2, 0.8])
+    for _ in range(20):
+        step(tracker)
+    image = coloured((300, 60, 80, 80, BLUE), (340, 60, 80, 80, RED))  # she is half behind him
+    boxes = np.array([[300, 60, 80, 80], [340, 60, 80, 80]], dtype=float)
+    emerging, walker = tracker.update(boxes, looks=[look(image, boxes[0]), look(image, boxes[1])])
+    assert emerging.id not in (face.id, None) and tracker.gone
+    (clear,) = step(tracker, (296, 60, 80, 80, BLUE))
+    assert clear is emerging and clear.id == face.id and not tracker.gone
+    assert np.allclose(clear.probs["gender"], [0.2, 0.8])
+
+
 def test_a_box_that_is_plainly_another_person_does_not_take_a_face_by_overlap():
     tracker = IoUTracker()
     for _ in range(3):

@@ -46,6 +46,7 @@ REMEMBER = 90
 SAME_LOOK = 0.3  # a face out of sight is known again only this close
 OTHER_LOOK = 0.55  # a box this far from a face's look is another person, however well it overlaps
 LOOK_WEIGHT = 0.1  # how fast a face's look follows the newest clear view of it
+ADOPT_HITS = 15  # a new face is matched with a face out of sight over at most this many detections
 DARK = 40  # pixels darker than this (HSV value, 0-255) have no colour to compare
 # how far from where it was last seen a face out of sight is looked for: its width, and a
 # fortieth of it more for each frame away, up to 2.5 widths (a walk behind someone at 30 FPS)
@@ -112,6 +113,15 @@ class Track:
         """A clear view of this face (no other box overlapped it): its look follows it slowly."""
         if view is not None:
             self.look = view if self.look is None else (1 - LOOK_WEIGHT) * self.look + LOOK_WEIGHT * view
+
+    def adopt(self, gone: Track) -> None:
+        """This new track is a face it had lost: it takes that face's id, its detections and
+        what was known of it (labels this track has not read yet; an average where both have)."""
+        self.id, self.hits = gone.id, self.hits + gone.hits
+        for key, probs in gone.probs.items():
+            self.probs[key] = probs if key not in self.probs else (probs + self.probs[key]) / 2
+        if gone.look is not None and self.look is not None:
+            self.look = (gone.look + self.look) / 2
 
     def unlike(self, view: np.ndarray | None) -> bool:
         return self.look is not None and view is not None and look_distance(self.look, view) > OTHER_LOOK
@@ -195,10 +205,17 @@ class IoUTracker:
                 self.tracks.append(track)
                 assigned[c] = track
         # a face's look follows its clear views only: where boxes overlap, each holds some of the other
-        overlaps = iou_matrix(boxes, boxes) > 0
+        clear = [not held[c] and row.sum() == 1 for c, row in enumerate(iou_matrix(boxes, boxes) > 0)]
         for c, track in enumerate(assigned):
-            if not held[c] and overlaps[c].sum() == 1:
+            if clear[c]:
                 track.seen_as(looks[c])
+        # a face that came out from behind another was first seen overlapping it, with no clear
+        # look to be known by, and took a new id: its first clear views may show whose face it is
+        young = [c for c in range(len(boxes)) if clear[c] and assigned[c].id is not None and assigned[c].hits <= ADOPT_HITS]
+        if young and self.gone:
+            for c, gone in self._known_again(boxes, [assigned[c].look for c in range(len(boxes))], young, self.gone):
+                assigned[c].adopt(gone)
+                self.gone = [t for t in self.gone if t is not gone]
         return assigned  # type: ignore[return-value]
 
     def _match(self, ious: np.ndarray, boxes: np.ndarray, held: list[bool], looks: list, assigned: list, matched_tracks: set[int], rows, cols) -> None:
