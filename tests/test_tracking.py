@@ -605,3 +605,20 @@ def test_a_face_found_by_another_faces_closer_look_is_not_held_as_well():
     results = run(frames(5), NearestOnly(), detect_every=5, confirm_hits=1)
     assert [len(r.faces) for r in results] == [2, 2, 2, 2, 2]
     assert {f.track_id for r in results for f in r.faces} == {1, 2}
+
+
+def test_looks_of_frames_without_8_bit_colour_are_unknown_and_of_two_alike_the_nearer_is_taken():
+    """A (H, W, 1) or 16-bit frame from a custom source raised OpenCV's error in look(); looks
+    given as one array raised numpy's truth-value error; and of two boxes with a lost face's look,
+    the farther could take its id (found by a review)."""
+    image = coloured((100, 60, 80, 80, BLUE))
+    assert look(image[:, :, :1], (100, 60, 80, 80)) is None and look(image.astype(np.uint16), (100, 60, 80, 80)) is None
+    tracker = IoUTracker()
+    for _ in range(3):
+        (face,) = step(tracker, (300, 60, 80, 80, BLUE))
+    for _ in range(15):
+        step(tracker)
+    boxes = np.array([[330, 60, 80, 80], [300, 60, 80, 80]], dtype=float)
+    same = look(image, (100, 60, 80, 80))
+    far, near = tracker.update(boxes, looks=np.stack([same, same]))
+    assert near is face and far is not face

@@ -61,8 +61,8 @@ def look(image: np.ndarray, box) -> np.ndarray | None:
     x, y, w, h = (float(v) for v in box)
     x0, y0 = max(0, int(x + 0.1 * w)), max(0, int(y + 0.1 * h))
     x1, y1 = min(image.shape[1], int(x + 0.9 * w)), min(image.shape[0], int(y + 0.9 * h))
-    if x1 - x0 < 2 or y1 - y0 < 2 or image.ndim != 3:
-        return None
+    if x1 - x0 < 2 or y1 - y0 < 2 or image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        return None  # no pixels, or no 8-bit colour to compare
     step = max(1, min(x1 - x0, y1 - y0) // 64)  # about 64 pixels across are enough for a histogram
     hsv = cv2.cvtColor(np.ascontiguousarray(image[y0:y1:step, x0:x1:step]), cv2.COLOR_BGR2HSV)
     lit = cv2.inRange(hsv, (0, 0, DARK), (180, 255, 255))  # the hue of a near-black pixel is noise
@@ -161,7 +161,7 @@ class IoUTracker:
         `look` (None where unknown), by which faces are told apart and known again."""
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         held = held or [False] * len(boxes)
-        looks = looks or [None] * len(boxes)
+        looks = [None] * len(boxes) if looks is None else list(looks)
         assigned: list[Track | None] = [None] * len(boxes)
         # a detection is compared with where each face should be now; a held box, a track's last
         # box shown again, with that last box
@@ -258,7 +258,7 @@ class IoUTracker:
             far = np.hypot(*(box[:2] + box[2:] / 2 - last[:2] - last[2:] / 2))
             distance = look_distance(t.look, looks[c])
             if distance <= SAME_LOOK and 1 / 1.5 <= size <= 1.5 and far <= reach:
-                scores[r, k] = 1.0 - distance
+                scores[r, k] = 1.0 - distance - 0.01 * far / reach  # of two alike, the nearer
         return [(free[r], candidates[k]) for r, k in best_pairs(scores) if scores[r, k] > 0] if scores.size else []
 
 
