@@ -415,3 +415,33 @@ def test_a_four_by_three_camera_is_drawn_whole_and_a_camera_that_goes_away_is_sa
         assert page.locator("#camera-canvas").is_hidden() and page.is_enabled("#camera-start") and page.evaluate("live.stream") is None
     finally:
         b.close()
+
+
+def test_camera_labels_are_placed_as_the_server_places_them(context, server):
+    """The page put a label above a face, else just below it, whether or not that was in the
+    picture or on another face: a face filling the camera had its label under the picture, and
+    in a crowd labels covered each other and neighbours' faces (found by a bug hunt). It now
+    places them as the server's annotation does: same spots for the same boxes."""
+    from facesense.stream.detect import Box
+    from facesense.stream.draw import _free_spot
+
+    page = context.new_page()
+    page.goto(server.url)
+    scenes = {
+        "a face filling the picture": [Box(40, 15, 560, 345)],
+        "six faces in a grid": [Box(x, y, 150, 150) for y in (10, 190) for x in (20, 240, 460)],
+        "faces side by side at the top": [Box(x, 0, 120, 120) for x in (0, 110, 220, 330, 440, 520)],
+        "a face at the right edge": [Box(560, 200, 80, 80)],
+    }
+    for name, boxes in scenes.items():
+        placed, drawn = [], []
+        for i, box in enumerate(boxes):
+            rect = _free_spot(box, 190, 28, (HEIGHT, WIDTH), placed, [b for b in boxes if b is not box])
+            placed.append(rect)
+        drawn = page.evaluate("""([boxes, w, h, width, height]) => {
+            const placed = [];
+            boxes.forEach((b, i) => placed.push(freeSpot(b, w, h, width, height, placed, boxes.filter((_, j) => j !== i))));
+            return placed;
+        }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], 190, 28, WIDTH, HEIGHT])
+        assert [tuple(r) for r in drawn] == placed, name
+        assert all(0 <= r[1] and r[3] <= HEIGHT and 0 <= r[0] and r[2] <= WIDTH for r in drawn), name

@@ -294,6 +294,26 @@ function showFaces(faces) {
   if (!faces.length) list.append(el("li", { text: "no face found" }));
 }
 
+// Where a face's label goes, as the server's annotation places it (stream/draw.py _free_spot):
+// just above its box, else just below, else further down a label at a time; starting at the
+// box's left edge, else ending at its right edge; the first place inside the picture that covers
+// neither a label already drawn nor another face, else the first that covers no label, else the
+// top of the picture (a face that fills the camera had its label drawn below the picture)
+function freeSpot(box, w, h, width, height, placed, faces) {
+  const [x0, y0, x1, y1] = box;
+  const above = y0 - h;
+  let tops = (above >= 0 ? [above] : []).concat([0, 1, 2, 3].map((i) => y1 + i * h)).filter((t) => t >= 0 && t + h <= height);
+  if (!tops.length) tops = [Math.max(0, Math.min(above, height - h))];
+  const lefts = [...new Set([x0, x1 - w].map((x) => Math.max(0, Math.min(x, width - w))))]; // a face near the right edge keeps its whole label in view
+  const spots = tops.flatMap((t) => lefts.map((l) => [l, t, l + w, t + h]));
+  const overlap = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+  for (const avoid of [placed.concat(faces), placed]) {
+    const spot = spots.find((r) => !avoid.some((o) => overlap(r, o)));
+    if (spot) return spot;
+  }
+  return spots[0];
+}
+
 function drawLoop() {
   if (!live.running) return;
   if (video.videoWidth) {
@@ -307,20 +327,23 @@ function drawLoop() {
       const sx = canvas.width / m.width, sy = canvas.height / m.height;
       ctx.lineWidth = Math.max(2, canvas.width / 320);
       ctx.font = Math.max(14, Math.round(canvas.width / 28)) + "px system-ui, sans-serif";
-      for (const f of m.faces) {
-        const colour = COLOURS[f.track_id % COLOURS.length];
-        const x = f.box.x * sx, y = f.box.y * sy, w = f.box.w * sx, h = f.box.h * sy;
-        ctx.strokeStyle = colour;
-        ctx.strokeRect(x, y, w, h);
+      const boxes = m.faces.map((f) => [f.box.x * sx, f.box.y * sy, (f.box.x + f.box.w) * sx, (f.box.y + f.box.h) * sy]);
+      m.faces.forEach((f, i) => {
+        ctx.strokeStyle = COLOURS[f.track_id % COLOURS.length];
+        ctx.strokeRect(boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]);
+      });
+      const placed = []; // labels after all boxes, each where it covers no other label or face
+      m.faces.forEach((f, i) => {
         const text = describe(f);
         const tw = ctx.measureText(text).width + 8, th = parseInt(ctx.font, 10) + 6;
-        const ty = y > th ? y - th : y + h;
-        const lx = Math.max(0, Math.min(x, canvas.width - tw));  // a face near the right edge keeps its whole label in view
-        ctx.fillStyle = colour;
+        const others = boxes.filter((_, j) => j !== i);
+        const [lx, ty] = freeSpot(boxes[i], tw, th, canvas.width, canvas.height, placed, others);
+        placed.push([lx, ty, lx + tw, ty + th]);
+        ctx.fillStyle = COLOURS[f.track_id % COLOURS.length];
         ctx.fillRect(lx, ty, tw, th);
         ctx.fillStyle = "#000";
         ctx.fillText(text, lx + 4, ty + th - 6);
-      }
+      });
     }
   }
   requestAnimationFrame(drawLoop);
