@@ -102,6 +102,22 @@ def test_analyze_a_photo(server):
     assert data["timings_ms"]["sentiment"] > 0  # its time was in no stage
     annotated = cv2.imdecode(np.frombuffer(base64.b64decode(data["annotated_jpeg_base64"]), np.uint8), 1)
     assert annotated.shape[:2] == (data["height"], data["width"])
+    assert data["warning"] is None
+
+
+def test_an_animated_photo_is_answered_for_its_first_frame_and_says_so(server):
+    """An animated GIF sent as a photo was answered as if the figures covered the whole
+    animation (found by a bug hunt); the answer now says only its first frame was read."""
+    import io
+
+    from PIL import Image
+
+    first = Image.fromarray(cv2.cvtColor(demo_photo(), cv2.COLOR_BGR2RGB))
+    buffer = io.BytesIO()
+    first.save(buffer, format="GIF", save_all=True, append_images=[first.rotate(90)], duration=100)
+    status, data = post_json(server.url + "/api/analyze", buffer.getvalue())
+    assert status == 200 and len(data["faces"]) == 1
+    assert data["warning"].startswith("an animated image of 2 frames: only its first was analysed") and "/api/videos" in data["warning"]
 
 
 def test_bad_requests_get_clear_4xx_answers(server):

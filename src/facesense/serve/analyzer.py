@@ -64,6 +64,22 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
+def animation_warning(data: bytes) -> str | None:
+    """What to say of an animated image sent as a photo: only its first frame is read."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            frames = int(getattr(im, "n_frames", 1)) if getattr(im, "is_animated", False) and im.format in ("GIF", "PNG", "WEBP") else 1
+    except Exception:  # noqa: BLE001 - decoded already; a count is only for a warning
+        return None
+    if frames < 2:
+        return None
+    return f"an animated image of {frames} frames: only its first was analysed (for every frame, send it to POST /api/videos, or open it under the page's \"Video file\")"
+
+
 class Analyzer:
     def __init__(
         self,
@@ -126,4 +142,5 @@ class Analyzer:
             "sentiment": sentiment,
             "timings_ms": {k: round(v * 1000, 2) for k, v in (result.timings | ({"sentiment": sentiment_s} if mood else {})).items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
+            "warning": animation_warning(data),
         }

@@ -45,6 +45,7 @@ class PhotoResult(BaseModel):
     sentiment: Label | None = Field(description="the whole photo's sentiment; null when the server runs without a sentiment model")
     timings_ms: dict[str, float] = Field(description="milliseconds per stage")
     annotated_jpeg_base64: str | None = Field(description="the photo with its faces drawn, as base64 JPEG")
+    warning: str | None = Field(description="what the figures do not cover (an animated image: its first frame only); null when nothing")
 
 
 class Health(BaseModel):

@@ -443,7 +443,7 @@ async function analysePhoto(file) {
   const annotated = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
   const stem = file.name.replace(/\.[^.]*$/, "");
   const parts = [el("a", { href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found") })),
-    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") }),
+    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") + (r.warning ? " (" + r.warning + ")" : "") }),
     el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
