@@ -445,3 +445,20 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
         }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], 190, 28, WIDTH, HEIGHT])
         assert [tuple(r) for r in drawn] == placed, name
         assert all(0 <= r[1] and r[3] <= HEIGHT and 0 <= r[0] and r[2] <= WIDTH for r in drawn), name
+
+
+def test_a_recording_cut_off_by_a_lost_connection_is_said_to_be_lost(context):
+    """The server stopping while recording showed only 'Disconnected: the connection closed.',
+    and nothing said the recording was gone (found by a bug hunt)."""
+    own = ServerProcess()
+    try:
+        page = context.new_page()
+        page.goto(own.url)
+        page.click("#camera-start")
+        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        page.click("#record")
+        page.wait_for_timeout(1000)
+    finally:
+        own.close()
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected')", timeout=15_000)
+    assert "The recording was not finished, so it is not kept." in page.locator("#camera-status").inner_text()

@@ -182,7 +182,9 @@ async function startCamera() {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
     const reasons = { 1008: wsToken ? "the server refused the access token; type the right one above and press Start camera again" : "this server needs its access token; type it above and press Start camera again", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
     if (event.code === 1008) refusedToken(wsToken);
-    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + ".");
+    // a recording is kept by the server only when finished before the connection closes
+    const lostRecording = live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
+    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + "." + lostRecording);
     stopCamera(false);
   };
   requestAnimationFrame(drawLoop);
