@@ -306,6 +306,9 @@ def test_one_output_that_cannot_be_finished_does_not_take_the_others_with_it():
     failure = finish_sinks([video, log], keep=True)
     assert isinstance(failure, KeyboardInterrupt) and "a.mp4 not kept" in str(failure)
     assert (video.done, log.done) == ("discarded", "closed")
+    # the summary, written after the outputs, is named too (the message named the video alone)
+    failure = finish_sinks([_Sink("a.mp4", KeyboardInterrupt()), _Sink("f.csv")], keep=True, then=("summary.json",))
+    assert "a.mp4, summary.json not kept" in str(failure)
 
 
 def test_a_converted_copy_never_takes_the_name_of_a_folder_of_copies(tmp_path):

@@ -606,6 +606,21 @@ def test_a_second_ctrl_c_while_the_summary_is_written_names_it_as_not_kept(model
     assert (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists()
 
 
+def test_a_second_ctrl_c_while_the_video_is_closed_names_the_summary_too(models, clip, tmp_path, monkeypatch):
+    """The message named the annotated video alone as not kept; the summary, which comes after
+    it, was missing too (found by a bug hunt)."""
+    from facesense.stream import sinks
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sinks.VideoSink, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt, match=r"a\.mp4, .*summary\.json not kept; the others hold every frame"):
+        run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, age=None, video_out=str(tmp_path / "a.mp4"),
+                             log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "summary.json")))
+    assert (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists() and not (tmp_path / "a.mp4").exists()
+
+
 def test_a_recording_of_sound_alone_is_named_as_such(tmp_path):
     av = pytest.importorskip("av")
     path = tmp_path / "memo.mp4"

@@ -219,7 +219,9 @@ def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions,
             copied = any(isinstance(sink, AnnotatedPhotosSink) and sink.holds(timeline) for sink in sinks)
             retire(Path(opts.summary_json), *([] if copied else [timeline]))
     finally:  # even after a second Ctrl-C: no temp file stays
-        failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken, lost=lost)
+        # the summary is written after the others: an interruption now leaves it unwritten too
+        summary = (opts.summary_json,) if opts.summary_json and collector.frames else ()
+        failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken, lost=lost, then=summary)
     return failure
 
 

@@ -451,13 +451,14 @@ class FrameLogSink:
         remove_empty(self._made)
 
 
-def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None) -> BaseException | None:
+def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None, then: tuple = ()) -> BaseException | None:
     """Close every sink (`keep`: put its file in place) or discard it; `broken`, a sink whose
     write failed, is discarded. A sink that cannot be finished (a full disk, a window that will
     not close) is discarded and the others are still finished, so no temp file is left behind.
     -> the first failure, for the caller to raise unless another error is already on its way; a
     Ctrl-C while finishing becomes an interruption that names what was not kept. The sinks that
-    could not be finished are added to `lost`."""
+    could not be finished are added to `lost`; `then` names the outputs written after these (a
+    summary), which an interruption here leaves unwritten too."""
     failure, lost = None, ([] if lost is None else lost)
     for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
         try:
@@ -473,7 +474,7 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None)
             except BaseException:  # noqa: BLE001 (its temp file is gone or cannot go: nothing more to do)
                 pass
     if isinstance(failure, KeyboardInterrupt):
-        names = ", ".join(str(getattr(sink, "path", "the window")) for sink in lost)
+        names = ", ".join([str(getattr(sink, "path", "the window")) for sink in lost] + [str(name) for name in then])
         return KeyboardInterrupt(f"interrupted while the outputs were being finished: {names} not kept; the others hold every frame before the interruption")
     return failure
 
