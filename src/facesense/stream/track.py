@@ -43,7 +43,7 @@ REMEMBER = 90
 # Bhattacharyya distance of two looks (hue-saturation histograms of the top, middle and bottom
 # thirds of the face box, averaged). Measured on 300 UTKFace faces (python bench/track_crossings.py
 # --looks): the same face shifted, rescaled, blurred or brightened is over 0.3 in 0.8% of cases;
-# two people are within 0.3 in 1.7% of pairs (one histogram of the whole box: 5.0%)
+# two people are within 0.3 in 1.7% of pairs (one histogram of the whole box: 5.4%)
 SAME_LOOK = 0.3  # a face out of sight is known again only this close
 OTHER_LOOK = 0.55  # a box this far from a face's look is another person, however well it overlaps
 LOOK_WEIGHT = 0.1  # how fast a face's look follows the newest clear view of it
@@ -84,11 +84,13 @@ def look(image: np.ndarray, box) -> np.ndarray | None:
 
 
 def look_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """0 (alike) to 1: the Bhattacharyya distance of two looks, averaged over their thirds (a
-    third with no lit pixels in one look counts as unlike)."""
+    """0 (alike) to 1: the Bhattacharyya distance of two looks, averaged over their thirds; a
+    third dark in one look and lit in the other counts as unlike, one dark in both is left out
+    (a black cap or mask is the same in both)."""
     import cv2
 
-    return float(np.mean([cv2.compareHist(p, q, cv2.HISTCMP_BHATTACHARYYA) if p.any() and q.any() else 1.0 for p, q in zip(a, b)]))
+    parts = [cv2.compareHist(p, q, cv2.HISTCMP_BHATTACHARYYA) if p.any() and q.any() else 1.0 for p, q in zip(a, b) if p.any() or q.any()]
+    return float(np.mean(parts)) if parts else 0.0
 
 
 @dataclass(eq=False)  # a track is one face: compared by identity
@@ -102,6 +104,7 @@ class Track:
     read_rank: dict[str, int] = field(default_factory=dict)  # per model: its place in the queue of that frame's looks
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its box centre's movement per frame (x, y), from its detections
     look: np.ndarray | None = None  # colour histogram of its face (`look`), from views no other face overlapped
+    born: int = 0  # the tracker's frame count when it was made
 
     def predicted(self) -> np.ndarray:
         """Where its box should be on the next frame: the last box moved on at its velocity for
@@ -150,6 +153,7 @@ class IoUTracker:
         self.tracks: list[Track] = []
         self.gone: list[Track] = []  # let go, but known again by their look within `remember` frames
         self._next_id = 1
+        self._frame = 0  # updates so far
 
     def split(self) -> None:
         """After a scene cut the faces are other people: every track drops its id (a new one
@@ -171,7 +175,8 @@ class IoUTracker:
         miss (so holding cannot keep a face that has gone on screen for ever). `looks`: each box's
         `look` (None where unknown), by which faces are told apart and known again."""
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-        held = held or [False] * len(boxes)
+        held = [False] * len(boxes) if held is None else list(held)
+        self._frame += 1
         looks = [None] * len(boxes) if looks is None else list(looks)
         assigned: list[Track | None] = [None] * len(boxes)
         # a detection is compared with where each face should be now; a held box, a track's last
@@ -214,7 +219,7 @@ class IoUTracker:
                 track.probs, track.classified_at, track.read_rank = {}, {}, {}
         for c, box in enumerate(boxes):
             if assigned[c] is None:
-                track = Track(self._next_id, box)
+                track = Track(self._next_id, box, born=self._frame)
                 self._next_id += 1
                 self.tracks.append(track)
                 assigned[c] = track
@@ -226,8 +231,10 @@ class IoUTracker:
         # a face that came out from behind another was first seen overlapping it, with no clear
         # look to be known by, and took a new id: its first clear views may show whose face it is
         young = [c for c in range(len(boxes)) if clear[c] and assigned[c].id is not None and assigned[c].hits <= ADOPT_HITS]
-        if young and self.gone:
-            for c, gone in self._known_again(boxes, [assigned[c].look for c in range(len(boxes))], young, self.gone):
+        for c in young:
+            # only a face last seen before this one appeared: two faces seen together are two people
+            earlier = [g for g in self.gone if self._frame - g.missed < assigned[c].born]
+            for _, gone in self._known_again(boxes, [assigned[c].look if i == c else None for i in range(len(boxes))], [c], earlier):
                 assigned[c].adopt(gone)
                 self.gone = [t for t in self.gone if t is not gone]
         return assigned  # type: ignore[return-value]
