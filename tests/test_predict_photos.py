@@ -424,6 +424,13 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
         rows = predict_files("gender", [tmp_path / "clip.gif", tmp_path / "still.gif"]).rows
         FaceAnalyser(expression=None, age=None).analyse(tmp_path / "clip.png")
     assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"clip.gif", "still.gif"}
-    assert "clip.gif: an animated image of 2 frames; only its first is read" in caplog.text
-    assert "clip.png: an animated image of 2 frames; only its first is analysed" in caplog.text
+    assert "clip.gif: an animated image of 2 frames; only its first is read (facesense live --source" in caplog.text
+    assert "clip.png: an animated image of 2 frames; only its first is read (FaceAnalyser().stream(" in caplog.text
     assert "still.gif" not in caplog.text
+    # a WebP, whose frames nothing here decodes, is to be converted (live read it as a photo too);
+    # a whole-image model warns as well (found by a review)
+    first.save(tmp_path / "clip.webp", save_all=True, append_images=[first.rotate(90)], duration=100)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        predict_files("sentiment", [tmp_path / "clip.webp"]).rows
+    assert "clip.webp: an animated image of 2 frames; only its first is read (convert it to a video to read every frame, e.g. `ffmpeg -i clip.webp clip.mp4`)" in caplog.text

@@ -117,7 +117,7 @@ def test_an_animated_photo_is_answered_for_its_first_frame_and_says_so(server):
     first.save(buffer, format="GIF", save_all=True, append_images=[first.rotate(90)], duration=100)
     status, data = post_json(server.url + "/api/analyze", buffer.getvalue())
     assert status == 200 and len(data["faces"]) == 1
-    assert data["warning"].startswith("an animated image of 2 frames: only its first was analysed") and "/api/videos" in data["warning"]
+    assert data["warning"].startswith("an animated image of 2 frames; only its first is read (POST /api/videos") 
 
 
 def test_bad_requests_get_clear_4xx_answers(server):

@@ -165,7 +165,7 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     if not isinstance(image, (str, Path)) or str(image) == "":
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     from .data.images import is_video_file, listed_reason
-    from .stream.frames import animation_frames, read_bgr_image
+    from .stream.frames import first_frame_only, read_bgr_image
 
     path = Path(image)
     if is_video_file(path):  # a video has its own method
@@ -176,9 +176,9 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         image = read_bgr_image(path)
     except FacesenseError as exc:  # without the command line's advice to skip it (--skip-bad, a training config's skip_bad)
         raise type(exc)(listed_reason(exc)) from None
-    frames = animation_frames(path)
-    if frames > 1:  # an answer for one frame would read as the whole clip's
-        log.warning("%s: an animated image of %d frames; only its first is analysed (FaceAnalyser().stream(%r) reads every frame)", path, frames, str(path))
+    note = first_frame_only(path, f"FaceAnalyser().stream({str(path)!r})", path.name)
+    if note:  # an answer for one frame would read as the whole clip's
+        log.warning("%s: %s", path, note)
     return image
 
 

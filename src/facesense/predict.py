@@ -121,6 +121,15 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
     return Predictions(loaded.classes, _whole_image_rows(loaded, network, expand_inputs(inputs), batch_size or 64, skip_bad), False, network is not None, skip_bad)
 
 
+def warn_if_animated(path: Path) -> None:
+    """Rows for an animated image's first frame would read as the whole clip's: said."""
+    from .stream.frames import first_frame_only
+
+    note = first_frame_only(path, f"facesense live --source {path}", Path(path).name)
+    if note:
+        log.warning("%s: %s", path, note)
+
+
 def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_bad: bool) -> Iterator[dict]:
     """Each image classified whole (crops, or a whole-photo model), a batch at a time; an
     unreadable file (without `skip_bad`) is raised after the rows of the files before it."""
@@ -129,6 +138,7 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
         for path in files[start : start + batch_size]:
             try:
                 image = read_image(path)
+                warn_if_animated(path)
                 pixels.append(to_model_pixels(loaded.prepare(image) if loaded.prepare else image, loaded.spec))
                 batch.append({"path": str(path)})
             except DataError as exc:
@@ -175,6 +185,7 @@ def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dic
                 raise
             yield {"path": str(path), "pred": None, "error": listed_reason(exc)}
             continue
+        warn_if_animated(path)
         estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
         yield {"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)}
 
@@ -196,7 +207,7 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
     from .runtime.align import face_crops
     from .runtime.faces import left_to_right
     from .stream.detect import detect_photo
-    from .stream.frames import animation_frames, read_bgr_image
+    from .stream.frames import read_bgr_image
 
     for path in files:
         try:
@@ -206,8 +217,7 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
                 raise
             yield {"path": str(path), "face": None, "pred": None, "error": listed_reason(exc)}  # JSON null, a blank CSV cell
             continue
-        if (frames := animation_frames(path)) > 1:  # rows for one frame would read as the whole clip's
-            log.warning("%s: an animated image of %d frames; only its first is read (facesense live --source %s reads every frame)", path, frames, path)
+        warn_if_animated(path)
         boxes = left_to_right(detect_photo(found, image))
         if not boxes:
             yield {"path": str(path), "face": 0, "pred": None}  # JSON null, a blank CSV cell

@@ -12,6 +12,7 @@ import numpy as np
 from ..data.images import MAX_MEGAPIXELS, DataError, declared_size, unreadable_upload
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..stream.detect import DEFAULT_DETECTOR, PerThreadDetector
+from ..stream.frames import first_frame_only
 from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_record
 
 
@@ -62,22 +63,6 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
     except Exception as exc:  # noqa: BLE001 (any decoder plugin's error)
         raise unreadable_upload(exc, len(data)) from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
-
-
-def animation_warning(data: bytes) -> str | None:
-    """What to say of an animated image sent as a photo: only its first frame is read."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            frames = int(getattr(im, "n_frames", 1)) if getattr(im, "is_animated", False) and im.format in ("GIF", "PNG", "WEBP") else 1
-    except Exception:  # noqa: BLE001 - decoded already; a count is only for a warning
-        return None
-    if frames < 2:
-        return None
-    return f"an animated image of {frames} frames: only its first was analysed (for every frame, send it to POST /api/videos, or open it under the page's \"Video file\")"
 
 
 class Analyzer:
@@ -142,5 +127,5 @@ class Analyzer:
             "sentiment": sentiment,
             "timings_ms": {k: round(v * 1000, 2) for k, v in (result.timings | ({"sentiment": sentiment_s} if mood else {})).items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
-            "warning": animation_warning(data),
+            "warning": first_frame_only(data, "POST /api/videos (the page's \"Video file\")", "upload.webp"),
         }

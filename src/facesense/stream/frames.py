@@ -312,19 +312,37 @@ def single_image_source(path: Path) -> ImageFolderSource:
     return ImageFolderSource(path.parent, [path])
 
 
-def animation_frames(path: Path, formats: tuple[str, ...] = ("GIF", "PNG", "WEBP")) -> int:
-    """The frames of an animated image in one of `formats` (1 for a still one), for a warning
-    that only the first is read."""
+def _animation(image: Path | bytes) -> tuple[int, str]:
+    """(frames, format) of an image: 1 frame for a still one (or one that cannot be opened)."""
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as opened:
             # animation only: a phone's JPEG (MPO, with a depth map or gain map) or a TIFF's pages
             # are not frames of a clip
-            animated = getattr(image, "is_animated", False) and image.format in formats
-            return int(image.n_frames) if animated else 1
+            animated = getattr(opened, "is_animated", False) and opened.format in ("GIF", "PNG", "WEBP")
+            return (int(opened.n_frames) if animated else 1), str(opened.format)
     except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
-        return 1
+        return 1, ""
+
+
+def animation_frames(path: Path, formats: tuple[str, ...] = ("GIF", "PNG", "WEBP")) -> int:
+    """The frames of an animated image in one of `formats` (1 for a still one)."""
+    frames, kind = _animation(path)
+    return frames if kind in formats else 1
+
+
+def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:
+    """What to say of an animated GIF, PNG or WebP read as a photo (None for a still one): its
+    frames, that only the first is read, and what reads them all: `every_frame` for a GIF or PNG;
+    a WebP, whose frames OpenCV cannot decode, is converted to a video first."""
+    frames, kind = _animation(image)
+    if frames < 2:
+        return None
+    how = f"convert it to a video to read every frame, e.g. `ffmpeg -i {name} clip.mp4`" if kind == "WEBP" else f"{every_frame} reads every frame"
+    return f"an animated image of {frames} frames; only its first is read ({how})"
 
 
 def default_capture(target: int | str, open_timeout: float, read_timeout: float):
