@@ -621,6 +621,25 @@ def test_a_second_ctrl_c_while_the_video_is_closed_names_the_summary_too(models,
     assert (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists() and not (tmp_path / "a.mp4").exists()
 
 
+def test_a_second_ctrl_c_while_the_source_closes_keeps_the_outputs_and_no_old_summary(models, clip, tmp_path, monkeypatch):
+    """It ended with an empty message, and the previous run's summary stayed beside the new
+    outputs as if it were theirs (found by a review)."""
+    from facesense.stream import frames as frames_module
+
+    (tmp_path / "summary.json").write_text('{"old": true}')
+    close = frames_module.VideoFileSource.close
+
+    def interrupted(self):
+        close(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(frames_module.VideoFileSource, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt, match=r"summary\.json not kept; the others hold every frame"):
+        run_live(LiveOptions(source=str(clip), expression=str(models[0]), gender=None, age=None, video_out=str(tmp_path / "a.mp4"),
+                             log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "summary.json")))
+    assert (tmp_path / "a.mp4").is_file() and (tmp_path / "f.csv").is_file() and not (tmp_path / "summary.json").exists()
+
+
 def test_a_recording_of_sound_alone_is_named_as_such(tmp_path):
     av = pytest.importorskip("av")
     path = tmp_path / "memo.mp4"

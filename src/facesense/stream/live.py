@@ -211,17 +211,24 @@ def _check_outside_source(opts: LiveOptions) -> None:
 def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken, lost: list | None = None) -> BaseException | None:
     """Close the source and finish the outputs (none at all when no frame was processed); -> the
     first output that could not be finished (each added to `lost`)."""
+    summary = (opts.summary_json,) if opts.summary_json and collector.frames else ()
+    interrupted = False
     try:
-        source.close()  # joins the capture thread (a camera's may take seconds): nothing is left reading
-        if opts.summary_json and collector.frames:  # the new outputs replace the old ones: their summary goes first
-            timeline = timeline_path(Path(opts.summary_json))
-            # (a photo run draws no timeline, and an annotated photo of that name is its own output)
-            copied = any(isinstance(sink, AnnotatedPhotosSink) and sink.holds(timeline) for sink in sinks)
-            retire(Path(opts.summary_json), *([] if copied else [timeline]))
+        try:
+            source.close()  # joins the capture thread (a camera's may take seconds): nothing is left reading
+        finally:  # even after a second Ctrl-C there: the old summary does not stay beside new outputs
+            if summary:  # the new outputs replace the old ones: their summary goes first
+                timeline = timeline_path(Path(opts.summary_json))
+                # (a photo run draws no timeline, and an annotated photo of that name is its own output)
+                copied = any(isinstance(sink, AnnotatedPhotosSink) and sink.holds(timeline) for sink in sinks)
+                retire(Path(opts.summary_json), *([] if copied else [timeline]))
+    except KeyboardInterrupt:  # a second Ctrl-C while the source closed: the outputs are still finished
+        interrupted = True
     finally:  # even after a second Ctrl-C: no temp file stays
         # the summary is written after the others: an interruption now leaves it unwritten too
-        summary = (opts.summary_json,) if opts.summary_json and collector.frames else ()
         failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken, lost=lost, then=summary)
+    if interrupted and failure is None:
+        failure = KeyboardInterrupt(f"interrupted while the outputs were being finished: {', '.join(map(str, summary)) or 'nothing'} not kept; the others hold every frame before the interruption")
     return failure
 
 
