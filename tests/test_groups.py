@@ -256,9 +256,10 @@ def test_a_cell_reading_blank_is_not_merged_with_empty_cells_and_non_ages_are_na
     from facesense.data.samples import group_names
 
     assert group_names(["(blank)", "", "B"], "site") == ["(blank)", "(empty cell)", "B"]
+    assert group_names(["(blank)", "(empty cell)", "", "B"], "site") == ["(blank)", "(empty cell)", "(empty cell 2)", "B"]
     with caplog.at_level("WARNING"):
         assert group_names(["34", "", "abc", "-5", "71"], "age") == ["30-39", "(blank)", "abc", "-5", "70-79"]
-    assert "age column: 2 cells are not an age in years ('-5', 'abc')" in caplog.text
+    assert "age column: 2 cells are not an age in years ('-5', 'abc'), grouped as written, not by decade" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"):
         assert group_names(["20-29", "more than 70", ""], "age") == ["20-29", "more than 70", "(blank)"]

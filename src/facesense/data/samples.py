@@ -73,7 +73,8 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
     ranges written as text (FairFace's 20-29) stay as written, and nan is blank; other text in a
     column of years is warned about."""
     # a cell that says "(blank)" itself is not merged with the empty ones
-    blank = "(blank)" if not any(v.strip() == "(blank)" for v in values) else "(empty cell)"
+    written = {v.strip() for v in values}
+    blank = next(name for name in ("(blank)", "(empty cell)", *(f"(empty cell {i})" for i in range(2, len(written) + 3))) if name not in written)
     names = [v.strip() or blank for v in values]
     if column is not None and column.lower() == "age":
         from ..age import decade
@@ -83,8 +84,9 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
         odd = sorted({v for v in names if v != blank and v.lower() != "nan" and not _is_age(v)})
         if odd and any(_is_age(v) for v in names):
             shown = ", ".join(repr(v) for v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
-            log.warning("%s column: %d cell%s not an age in years (%s), each a group of its own; fix them to group them by decade", column,
-                        sum(v in odd for v in names), "s are" if sum(v in odd for v in names) > 1 else " is", shown)
+            cells = sum(v in odd for v in names)
+            log.warning("%s column: %d cell%s not an age in years (%s), grouped as written, not by decade; fix %s to group %s by decade", column,
+                        cells, "s are" if cells > 1 else " is", shown, "them" if cells > 1 else "it", "them" if cells > 1 else "it")
         return grouped
     cells = [v for v in names if v != blank]
     # a numeric column: "20" and "20.0" are one group, each number exactly (1000001 and 1000002
