@@ -30,7 +30,9 @@ WIDTH, HEIGHT = 640, 360
 def camera_frames(seconds: float = 2.0) -> list[np.ndarray]:
     """One face for `seconds` (a real clip when ../shared/data is here, else the built-in demo
     photo: the demo clip shows two faces, and a second face is a second track in every tab),
-    then a second with no face, so every loop of the fake camera starts a new track."""
+    then half a second with no face, then the same face mirrored in other colours (another
+    person to the tracker, which knows a face back within three seconds by its colours), then a
+    second with no face: every loop of the fake camera holds two tracks."""
     frames = []
     if SHARED_CLIP.is_file():
         cap = cv2.VideoCapture(str(SHARED_CLIP))
@@ -48,7 +50,9 @@ def camera_frames(seconds: float = 2.0) -> list[np.ndarray]:
         top, left = (HEIGHT - small.shape[0]) // 2, (WIDTH - small.shape[1]) // 2
         canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
         frames = [canvas] * int(30 * seconds)
-    return frames + [np.full((HEIGHT, WIDTH, 3), 90, np.uint8)] * 30
+    other = [cv2.flip(f[:, :, ::-1], 1) for f in frames[: len(frames) // 2]]  # channels swapped: blue skin, another look
+    blank = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
+    return frames + [blank] * 15 + other + [blank] * 30
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
