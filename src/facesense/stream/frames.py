@@ -305,8 +305,8 @@ def single_image_source(path: Path) -> ImageFolderSource:
     except DataError as exc:
         # the dataset advice (skip_bad...) does not fit one photo: what does
         raise SourceError(str(exc).split("; remove or replace")[0] + "; give a photo that opens in an image viewer (a download cut short, or another kind of file, reads so)") from None
-    frames = animation_frames(path, ("WEBP",))  # an animated GIF or PNG given alone is read as a clip
-    if frames > 1:  # read as one photo, which it is not quite
+    frames, kind = _animation(path)  # an animated GIF or PNG given alone is read as a clip
+    if kind == "WEBP" and frames > 1:  # read as one photo, which it is not quite
         log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
                     path, frames, path.name)
     return ImageFolderSource(path.parent, [path])
@@ -326,12 +326,6 @@ def _animation(image: Path | bytes) -> tuple[int, str]:
             return (int(opened.n_frames) if animated else 1), str(opened.format)
     except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
         return 1, ""
-
-
-def animation_frames(path: Path, formats: tuple[str, ...] = ("GIF", "PNG", "WEBP")) -> int:
-    """The frames of an animated image in one of `formats` (1 for a still one)."""
-    frames, kind = _animation(path)
-    return frames if kind in formats else 1
 
 
 def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:

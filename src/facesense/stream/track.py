@@ -234,7 +234,7 @@ class IoUTracker:
         for c in young:
             # only a face last seen before this one appeared: two faces seen together are two people
             earlier = [g for g in self.gone if self._frame - g.missed < assigned[c].born]
-            for _, gone in self._known_again(boxes, [assigned[c].look if i == c else None for i in range(len(boxes))], [c], earlier):
+            for _, gone in self._known_again(boxes, {c: assigned[c].look}, [c], earlier):
                 assigned[c].adopt(gone)
                 self.gone = [t for t in self.gone if t is not gone]
         return assigned  # type: ignore[return-value]
@@ -266,9 +266,10 @@ class IoUTracker:
             matched_tracks.add(rows[r])
 
     @staticmethod
-    def _known_again(boxes: np.ndarray, looks: list, free: list[int], candidates: list[Track]) -> list[tuple[int, Track]]:
+    def _known_again(boxes: np.ndarray, looks, free: list[int], candidates: list[Track]) -> list[tuple[int, Track]]:
         """(box, track) pairs of faces out of sight found again: the look within SAME_LOOK, the
-        size within 1.5x, and the box within reach of where the face was last seen."""
+        size within 1.5x, and the box within reach of where the face was last seen. `looks`: the
+        look of each box in `free`, by its index (a list, or a dict)."""
         scores = np.zeros((len(free), len(candidates)))
         for (r, c), (k, t) in itertools.product(enumerate(free), enumerate(candidates)):
             if looks[c] is None or t.look is None:
