@@ -111,6 +111,12 @@ def no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def start_camera(page, timeout: int = 15_000) -> None:
+    """Press Start camera and wait for the first face labelled with a gender."""
+    page.click("#camera-start")
+    page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=timeout)
+
+
 def labelled_faces(page) -> list[tuple[int, str, str]]:
     return [(int(m.group(1)), m.group(2), m.group(3)) for text in page.locator("#camera-faces li").all_inner_texts() if (m := LABELLED.search(text))]
 
@@ -152,8 +158,7 @@ def test_stop_while_recording_finishes_the_recording_first(context, server):
     away without a word (found by a bug hunt): it is finished and offered, then the camera stops."""
     page = context.new_page()
     page.goto(server.url)
-    page.click("#camera-start")
-    page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+    start_camera(page)
     page.click("#record")
     page.wait_for_timeout(1500)
     page.click("#camera-stop")
@@ -170,9 +175,8 @@ def test_two_tabs_get_separate_tracks(context, server, shots):
     first.wait_for_function("[...document.querySelectorAll('#camera-faces li')].some(li => /^#([2-9]|\\d\\d)/.test(li.innerText))", timeout=60_000)
     second = context.new_page()
     second.goto(server.url)
-    second.click("#camera-start")
     # (two cameras share the server: on a busy machine the first answer can take longer)
-    second.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=30_000)
+    start_camera(second, timeout=30_000)
     ids_second = {i for i, _, _ in labelled_faces(second)}
     ids_first = {i for i, _, _ in labelled_faces(first)}
     second.screenshot(path=shots / "second_tab.png", full_page=True)
@@ -267,8 +271,7 @@ def test_a_token_is_checked_as_typed_and_a_refused_one_asked_again(context, tmp_
         assert page.inner_text("#camera-status") == "Camera off."
         page.set_input_files("#photo-input", str(photo))
         page.wait_for_selector("#photo-cards .card table", timeout=30_000)
-        page.click("#camera-start")  # the camera's token travels in the address: the same trimmed token
-        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        start_camera(page)  # the camera's token travels in the address: the same trimmed token
         page.click("#camera-stop")
         page.evaluate("sessionStorage.setItem('facesense-token', 'wrong')")
         page.reload()
@@ -332,8 +335,7 @@ def test_record_pressed_three_times_records_and_stop_keeps_the_recording(context
     a second bug hunt): the button follows the last press, and Stop finishes that recording."""
     page = context.new_page()
     page.goto(server.url)
-    page.click("#camera-start")
-    page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+    start_camera(page)
     for _ in range(3):
         page.click("#record")
     page.wait_for_timeout(1500)
@@ -403,8 +405,7 @@ def test_a_four_by_three_camera_is_drawn_whole_and_a_camera_that_goes_away_is_sa
         page = b.new_context(viewport={"width": 320, "height": 700}, permissions=["camera"]).new_page()
         page.goto(server.url)
         assert no_sideways_scroll(page)
-        page.click("#camera-start")
-        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        start_camera(page)
         size = page.evaluate("[video.videoWidth, video.videoHeight, canvas.width, canvas.height]")
         assert size == [640, 480, 640, 480], size
         page.click("#record")  # the camera ending while its recording is finished keeps the recording (found by review)
@@ -412,8 +413,7 @@ def test_a_four_by_three_camera_is_drawn_whole_and_a_camera_that_goes_away_is_sa
         page.evaluate("document.querySelector('#camera-stop').click(); live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")
         page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)
         assert "it stopped sending" in page.inner_text("#camera-status")
-        page.click("#camera-start")
-        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        start_camera(page)
         page.evaluate("live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")  # as an unplugged camera's track ends
         page.wait_for_function("document.querySelector('#camera-status').innerText.includes('it stopped sending')", timeout=5_000)
         assert page.locator("#camera-canvas").is_hidden() and page.is_enabled("#camera-start") and page.evaluate("live.stream") is None
@@ -458,8 +458,7 @@ def test_a_recording_cut_off_by_a_lost_connection_is_said_to_be_lost(context):
     try:
         page = context.new_page()
         page.goto(own.url)
-        page.click("#camera-start")
-        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        start_camera(page)
         page.click("#record")
         page.wait_for_timeout(1000)
     finally:
