@@ -632,6 +632,38 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     assert "duplicates the data holds across its splits" in caplog.text and "trained on" not in caplog.text
 
 
+def test_a_renamed_copy_or_subset_of_the_validation_rows_is_noted_by_its_pixels(trained_run, folders3, caplog):
+    """The rows a run chose its best epoch by, copied under other names (another folder, some
+    of them beside new images), lean optimistic as its own --split val does: said by their
+    pixels, not only when the data is the run's own (found and left open at an earlier stop)."""
+    import shutil
+
+    tmp_path, run = trained_run
+    val = [r["id"] for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"]
+    copy = tmp_path / "copied_val"
+    for n, name in enumerate(val):
+        (copy / Path(name).parent).mkdir(parents=True, exist_ok=True)
+        shutil.copy(folders3 / name, copy / Path(name).parent / f"renamed_{n}.png")
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(copy), "--out", str(tmp_path / "e_copy")]) == 0
+    said = f"{len(val)} of the {len(val)} images scored here have the same pixels as the validation rows of"
+    assert said in caplog.text and "which decided its best epoch" in caplog.text
+    assert said in json.loads((tmp_path / "e_copy" / "metrics.json").read_text())["selection_split"]
+    assert "trained on" not in caplog.text
+    # a subset beside new images: counted
+    write_class_folders(copy, ["angry", "happy", "sad"], 2, seed=23)
+    for extra in list(copy.rglob("renamed_*.png"))[2:]:
+        extra.unlink()
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(copy), "--out", str(tmp_path / "e_subset")]) == 0
+    assert "2 of the 8 images scored here have the same pixels as the validation rows of" in caplog.text
+    # other images: no note
+    other = write_class_folders(tmp_path / "other", ["angry", "happy", "sad"], 3, seed=29)
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(other), "--out", str(tmp_path / "e_other")]) == 0
+    assert "validation rows" not in caplog.text and "trained on" not in caplog.text
+
+
 def test_training_hashes_can_be_added_to_an_export_made_without_them(tmp_path, folders3, capsys, caplog):
     """The shipped models were exported before runs recorded their images' digests:
     scripts/stamp_training_hashes.py recomputes the training rows from the config the export

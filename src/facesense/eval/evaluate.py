@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..data.digests import pixel_digest, trained_digests
+from ..data.digests import manifest_digests, pixel_digest, trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import canonical_split
@@ -218,14 +218,22 @@ def _decided_by_validation(config: dict) -> list[str]:
     return decided
 
 
-def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None, own_split: bool = True) -> str | None:
+def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None, own_split: bool = True,
+                         validation: np.ndarray | None = None) -> str | None:
     """A sentence when the rows scored are the model's own validation rows and they decided
     something of it (its best epoch, when it stopped, its age temperature), so that its figures
     on them lean a little optimistic, naming its test split where it has one. Not for another
-    model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold."""
+    model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold.
+    `validation`: which scored images have the pixels of its validation rows
+    (validation_images_among), so that a copy or subset of them under other names is noted too."""
     decided = _decided_by_validation(config)
-    if split is None or not own_split or not decided or (config.get("folds") or 0) >= 2 or not _same_dataset(config.get("data"), data):
+    if not decided or (config.get("folds") or 0) >= 2:
         return None
+    if split is None or not own_split or not _same_dataset(config.get("data"), data):
+        if validation is None or not validation.any():
+            return None
+        return (f"{int(validation.sum())} of the {len(validation)} images scored here have the same pixels as the validation rows of {model}, which decided "
+                f"{' and '.join(decided)}: these figures lean optimistic; score it on images it never saw")
     val = config.get("val_split")
     named = matching_split_names(data_splits or [], str(val)) if val else []
     if named:  # the data's own split column
@@ -390,6 +398,16 @@ def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[n
     return np.array([pixel_digest(p) in trained or bool(unaligned and unaligned[i] in trained) for i, p in enumerate(pixels)])
 
 
+def validation_images_among(model_path: Path | None, pixels, unaligned: list[str] | None = None, trained: np.ndarray | None = None) -> np.ndarray | None:
+    """Which of these decoded images have the pixels of a run's validation rows, by the digests
+    its split_manifest.csv records (None: no run folder at hand, as for an export, or the scored
+    images hold training images too, whose note says more)."""
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx" or (trained is not None and trained.any()):
+        return None
+    path = Path(model_path)
+    return training_images_among(manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", "val"), pixels, unaligned)
+
+
 def _normal_path(path) -> str:
     return os.path.normpath(os.path.abspath(str(path)))
 
@@ -528,7 +546,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
                               own_split=own_split)
     add_note(extra, "training_data", note)
-    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split))
+    validation = validation_images_among(path, images, unaligned, matches)
+    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, validation))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
     without = figures_without(matches, y, probs, len(loaded.classes))  # beside the note
     if without:
