@@ -130,6 +130,20 @@ def test_evaluate_counts_and_checks_only_the_split_it_scores(tmp_path, capsys):
     assert "line 4: pixel value 'abc' is not a whole number" in capsys.readouterr().err
 
 
+def test_evaluate_is_not_refused_for_a_label_only_another_split_holds(tmp_path, capsys):
+    """contempt among the training rows only (FER+ or AffectNet style) refused --split test, whose
+    rows are all expression classes (found by a bug hunt); scoring every row still names it."""
+    write_class_folders(tmp_path / "img", ["happy", "sad"], 3)
+    rows = ["path,label,split", "img/happy/happy_0.png,contempt,train", "img/sad/sad_0.png,sad,train",
+            "img/happy/happy_1.png,happy,test", "img/sad/sad_1.png,sad,test", "img/happy/happy_2.png,happy,test"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", "expression", "--data", str(tmp_path / "labels.csv"), "--split", "test", "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 3
+    capsys.readouterr()
+    assert main(["evaluate", "expression", "--data", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "e_all")]) == 2
+    assert "['contempt'] are not classes of this task" in capsys.readouterr().err
+
+
 def test_train_takes_overrides_after_an_option_and_names_the_working_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cfg.yaml").write_text("task: expression\nmodel: emotion_model_3\ndata: data/missing\n")

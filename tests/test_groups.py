@@ -122,6 +122,27 @@ def test_a_recomputed_split_is_the_run_s_own_data_only_by_path(tmp_path):
     assert not _trained_on_split(own, "val", ["partition1", "partition2"])
 
 
+def test_a_split_named_for_a_dataset_is_not_drawn_from_data_without_a_split_column(tmp_path):
+    """--split PublicTest on FER rows without their Usage column scored a seeded fifth of them as
+    "PublicTest", most of them training faces, with no note (found by a bug hunt): a model whose
+    held-out rows were its data's own named split has no draw to repeat on other data."""
+    import pytest
+
+    from facesense.data.samples import Samples
+    from facesense.errors import DataError
+    from facesense.eval.evaluate import select_split
+
+    samples = Samples("fer.csv", [f"row{i}" for i in range(40)], ["happy", "sad"] * 20, [None] * 40)
+    fer = {"data": "fer2013.csv.gz", "train_split": "Training", "val_split": "PublicTest", "test_split": None, "val_size": 0.2, "seed": 0}
+    for split in ("PublicTest", "val", "Training", "test"):
+        with pytest.raises(DataError, match=f"no split named '{split}' \\(the data has no split column\\), and the model held out its training data's own 'PublicTest' rows"):
+            select_split(samples, split, fer, tmp_path / "fer.csv")
+    carved = {"data": "faces", "train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.25, "seed": 0}
+    assert len(select_split(samples, "val", carved, tmp_path / "faces")) == 10  # a run that carved its val: the draw repeats
+    with pytest.raises(DataError, match="'PrivateTest' names a dataset's own split"):
+        select_split(samples, "PrivateTest", carved, tmp_path / "faces")
+
+
 def test_grouping_by_the_label_points_to_the_per_class_table():
     """`--group-by label` said "no column 'label'" of a manifest that has one (its class column)."""
     import pytest

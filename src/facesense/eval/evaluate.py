@@ -16,7 +16,7 @@ import numpy as np
 from ..data.digests import manifest_digests, pixel_digest, trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
-from ..data.sources import canonical_split
+from ..data.sources import SPLIT_ALIASES, canonical_split
 from ..data.split import _match, assign_splits, matching_split_names, read_scored_rows, recorded_held_out, rows_ids_digest, trained_split_settings
 from ..errors import DataError
 from ..labels import check_map_keys, map_labels
@@ -455,6 +455,12 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     own_data = _is_recorded_data(config, data)
     own_rows = config.get("train_split") is None and own_data and _dataset_path(data).is_dir()
     recomputable = not samples.split_names() or own_rows
+    named = [config.get(k) for k in ("train_split", "val_split", "test_split") if _named_for_a_dataset(config.get(k))]
+    if not samples.split_names() and not own_rows and (_named_for_a_dataset(split) or named):
+        why = (f"the model held out its training data's own {named[-1]!r} rows, which no draw of these rows repeats" if named
+               else f"{split!r} names a dataset's own split, which no draw of these rows repeats")
+        raise DataError(f"{data}: no split named {split!r} (the data has no split column), and {why}; "
+                        "leave --split out (split=None) to score every row, or give the data with its split column")
     if recomputable and canonical_split(split) and "val_size" in config:
         recorded = (held_out or {}).get(canonical_split(split))
         if not own_data and not pixels_checked and not recorded:  # a shipped model records its data's name only; a subset of it draws other rows
@@ -468,6 +474,12 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
         raise DataError(no_split_of_its_own(data, split))
     raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+
+
+def _named_for_a_dataset(split: str | None) -> bool:
+    """Whether a split name is one dataset's own (FER2013's PublicTest, a benchmark's partition1),
+    not a generic train/val/test that a run carves from any data by its seed and sizes."""
+    return split is not None and str(split).strip().lower() not in set().union(*SPLIT_ALIASES.values()) - {"publictest", "privatetest"}
 
 
 def check_held_out(drawn_ids: list[str], unreadable_ids: Callable[[], Iterable[str]], split: str, held_out: dict[str, str] | None, data) -> None:
@@ -507,11 +519,13 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     if label_map is not None:  # the user's map for this data (the model's own may name labels of its training data only)
         check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
+    data_splits = samples.split_names()
+    if split is not None and _match(samples, split) is not None:  # the data's own split: a label only other splits hold is not this evaluation's business
+        samples = samples.subset(_match(samples, split))
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     gone = [label for label, k, s in zip(samples.labels, keep, samples.splits) if not k and in_scope(s)]  # the rows of the split scored that the map drops
     dropped, dropped_labels = len(gone), sorted(set(gone))
     samples, targets = samples.subset(np.flatnonzero(keep)), targets[keep]
-    data_splits = samples.split_names()
     own_split = True  # the rows scored are this model's own split (not another model's draw)
     if split is not None:
         recomputed = _match(samples, split) is None  # from the training config: the data has no such split
