@@ -117,3 +117,14 @@ def test_a_custom_task_says_when_two_folders_become_one_class(tmp_path, caplog):
     data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0, "label_map": {"DOG": "canine"}}))
     assert data.classes == ["canine", "cat"] and "trained as" not in caplog.text
     assert "the label map's 'DOG' stands for the labels 'Dog' and 'dog'" in caplog.text and "all are renamed 'canine'" in caplog.text
+
+
+def test_a_label_map_with_two_spellings_of_one_label_that_disagree_is_refused():
+    """'happy: sad' beside 'Happy: null' dropped every happy face: the last key won without a
+    word (found by a bug hunt). Two spellings that agree are one instruction."""
+    from facesense.errors import DataError
+    from facesense.labels import check_map_keys
+
+    with pytest.raises(DataError, match="the label map's 'happy' and 'Happy' name one label .* but say rename it 'sad' and drop it; keep one of them in --label-map FILE"):
+        check_map_keys({"happy": "sad", "Happy": None}, ["happy", "sad"], "faces", "--label-map FILE")
+    check_map_keys({"happy": "sad", "HAPPY": "Sad"}, ["happy", "sad"], "faces")

@@ -102,6 +102,13 @@ def check_map_keys(label_map: Mapping[str, str | None] | None, data_labels: Iter
     without the space after a colon ('{man:null}' is the one key 'man:null'), changed nothing
     without a word."""
     labels = sorted(set(data_labels))
+    said: dict[str, list] = {}
+    for key, value in (label_map or {}).items():  # 'happy: sad' and 'Happy: null' are one label: the last one won without a word
+        said.setdefault(normalise(key), []).append((key, value))
+    for both in said.values():
+        if len({normalise(v) if v is not None else None for _, v in both}) > 1:
+            raise DataError(f"{source}: the label map's {' and '.join(repr(k) for k, _ in both)} name one label (case, spaces and synonyms are folded) "
+                            f"but say {' and '.join('drop it' if v is None else f'rename it {v!r}' for _, v in both)}; keep one of them in {map_option}")
     present = {normalise(x) for x in labels}
     stray = [k for k in label_map or {} if normalise(k) not in present]
     if stray:
