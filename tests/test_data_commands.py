@@ -242,6 +242,24 @@ def test_leak_free_copy_keeps_columns_and_never_replaces_the_input(tmp_path, cap
     assert len(clean) == 6 and sorted(clean.columns) == ["age", "race"] and clean.columns["age"][0] == "20"
 
 
+def test_a_fer_style_csv_keeps_its_other_columns_for_groups_and_in_its_leak_free_copy(tmp_path, capsys):
+    """A subject column in a FER2013-style csv was dropped: --group-by and --group said the data
+    had no such column, and --leak-free wrote the copy without it (found by a bug hunt)."""
+    from conftest import write_fer_csv
+
+    fer = write_fer_csv(tmp_path / "fer.csv", [i % 7 for i in range(28)], ["Training"] * 21 + ["PublicTest"] * 7)
+    lines = fer.read_text().splitlines()
+    lines[25] = lines[1].replace("Training", "PublicTest")  # a Training face again in PublicTest: the leak-free copy drops one
+    fer.write_text("\n".join([lines[0] + ",subject"] + [f"{line},{'ab'[i % 2]}" for i, line in enumerate(lines[1:])]) + "\n")
+    assert read_dataset(fer).columns["subject"][:3] == ["a", "b", "a"]
+    assert main(["data", "inspect", str(fer), "--out", str(tmp_path / "r"), "--group", "subject", "--leak-free", str(tmp_path / "clean.csv")]) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["group_leakage"]["groups"] == 2
+    clean = read_dataset(tmp_path / "clean.csv")
+    assert len(clean) == 27 and list(clean.columns) == ["subject"]
+    assert main(["evaluate", "expression", "--data", str(fer), "--split", "PublicTest", "--group-by", "subject", "--out", str(tmp_path / "e")]) == 0
+    assert set(json.loads((tmp_path / "e" / "metrics.json").read_text())["by_group"]["groups"]) == {"a", "b"}
+
+
 def test_a_broken_link_is_a_bad_file_and_a_headerless_csv_a_short_line(tmp_path, capsys):
     import os
 
@@ -616,10 +634,10 @@ def test_data_split_with_group_keeps_each_persons_photos_on_one_side(tmp_path, c
         placed.setdefault(row["subject"], set()).add(row["split"])
     assert len(placed) == 12 and all(len(v) == 1 for v in placed.values()) and {"train", "test"} == set().union(*placed.values())
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s2"), "--group", "person"]) == 2
-    assert "no column 'person' for --group (the column naming each row's person or group); the manifest has ['subject']" in capsys.readouterr().err
+    assert "no column 'person' for --group (the column naming each row's person or group); the data has ['subject']" in capsys.readouterr().err
     (data / "labels.csv").unlink()  # class folders name no one: the fix is a manifest, not another column
     assert main(["data", "split", str(data), "--out", str(tmp_path / "s3"), "--group", "subject"]) == 2
-    assert "this data has only images and labels; --group needs a labels.csv manifest with a column naming each row's person (path,label,subject)" in capsys.readouterr().err
+    assert "this data has only images and labels; --group needs a csv with a column naming each row's person (a labels.csv's path,label,subject" in capsys.readouterr().err
 
 
 def test_inspect_with_group_names_the_people_in_more_than_one_split(tmp_path, capsys):

@@ -153,9 +153,9 @@ def test_grouping_by_the_label_points_to_the_per_class_table():
     check_group_column({"race": []}, "Race", "d")
     with pytest.raises(DataError, match="that is the class itself.*per_class.*\\['race'\\]"):
         check_group_column({"race": []}, "label", "d")
-    with pytest.raises(DataError, match="no column 'height' to group by; the manifest has \\['race'\\]"):
+    with pytest.raises(DataError, match="no column 'height' to group by; the data has \\['race'\\]"):
         check_group_column({"race": []}, "height", "d")
-    with pytest.raises(DataError, match="groups come from a labels.csv manifest's extra columns \\(path,label,race\\), and this data has none"):
+    with pytest.raises(DataError, match="groups come from a csv's extra columns \\(a labels.csv's path,label,race; a FER2013-style csv's emotion,pixels,Usage,race\\), and this data has none"):
         check_group_column({}, "race", "faces")  # class folders: there is no manifest to speak of
     with pytest.raises(DataError, match="a 'partition' column holds the data's splits; score one at a time with --split NAME"):
         check_group_column({}, "partition", "image_sentiment", split_column="partition")

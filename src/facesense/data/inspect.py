@@ -272,12 +272,12 @@ def leak_free_bytes(samples: Samples, keep: np.ndarray, gzipped: bool = False) -
 
     buf = io.StringIO()
     w = csv.writer(buf)
+    extra = list(samples.columns)  # the data's other columns (age, race, a subject) stay, for --group-by and age evaluation
     if samples.pixels is not None:
-        w.writerow(["emotion", "pixels", "Usage"])
+        w.writerow(["emotion", "pixels", "Usage", *extra])
         for i in np.flatnonzero(keep):
-            w.writerow([FER2013_CODES.index(samples.labels[i]), " ".join(map(str, samples.pixels[i].ravel())), samples.splits[i] or ""])
-    else:  # the manifest's other columns (age, race, ...) stay, for --group-by and age evaluation
-        extra = list(samples.columns)
+            w.writerow([FER2013_CODES.index(samples.labels[i]), " ".join(map(str, samples.pixels[i].ravel())), samples.splits[i] or "", *(samples.columns[c][i] for c in extra)])
+    else:
         w.writerow(["path", "label", "split", *extra])
         for i in np.flatnonzero(keep):
             w.writerow([str(Path(samples.paths[i]).resolve()), samples.labels[i], samples.splits[i] or "", *(samples.columns[c][i] for c in extra)])

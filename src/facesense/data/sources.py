@@ -300,6 +300,8 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         if column not in header:
             raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected emotion,pixels[,Usage]")
     ids, labels, splits, rows, lines = [], [], [], [], []
+    extra = [c for c in header if c and c not in ("emotion", "pixels", "usage")]  # (a subject, a site): for --group-by, as a manifest's
+    columns: dict[str, list[str]] = {c: [] for c in extra}
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
@@ -334,6 +336,8 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         labels.append(FER2013_CODES[code])
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
+        for c in extra:
+            columns[c].append((row.get(c) or "").strip() if isinstance(row.get(c), str) else "")
         lines.append((line_no, {"usage": row.get("usage"), "emotion": row.get("emotion")}))  # not its pixel text: 8 kB a row
     # the face size is the rows' most common one: a first row cut short made every other row "bad"
     common = Counter(len(r) for r in rows).most_common(1)[0][0] if rows else 48 * 48
@@ -345,8 +349,10 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
     if odd:
         keep = sorted(set(range(len(rows))) - set(odd))
         ids, labels, splits, rows = [ids[i] for i in keep], [labels[i] for i in keep], [splits[i] for i in keep], [rows[i] for i in keep]
+        columns = {c: [v[i] for i in keep] for c, v in columns.items()}
     pixels = np.stack(rows).reshape(-1, side, side) if rows else np.zeros((0, 48, 48), np.uint8)
-    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, split_column="usage" if "usage" in header else None)
+    return Samples(str(path), ids, labels, splits, pixels=pixels, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels, columns=columns,
+                   split_column="usage" if "usage" in header else None)
 
 
 def _image_key(manifest: Path, rel: str) -> str:

@@ -96,11 +96,11 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
 def group_column(samples: Samples, column: str, option: str = "split_group") -> str:
     """The manifest column that names each row's group (a person), as the samples hold it."""
     name = column.lower()
-    if not samples.columns:  # class folders, a FER2013-style csv: nothing names a person
+    if not samples.columns:  # class folders, a csv of images and labels only: nothing names a person
         raise DataError(f"{samples.source}: no column {column!r} for {option}: this data has only images and labels; "
-                        f"{option} needs a labels.csv manifest with a column naming each row's person (path,label,{name})")
+                        f"{option} needs a csv with a column naming each row's person (a labels.csv's path,label,{name}; a FER2013-style csv's emotion,pixels,Usage,{name})")
     if name not in samples.columns:
-        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the manifest has {sorted(samples.columns)}")
+        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the data has {sorted(samples.columns)}")
     return name
 
 

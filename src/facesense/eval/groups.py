@@ -132,9 +132,10 @@ def check_group_column(columns: dict, group_by: str | None, data, per_class: boo
         raise DataError(f"--group-by {group_by}: that is the class itself, {where}; group by another column ({others})")
     if split_column is not None and group_by.lower() == split_column:  # read as the data's splits, not as groups
         raise DataError(f"{data}: --group-by {group_by}: a {group_by.lower()!r} column holds the data's splits; score one at a time with --split NAME")
-    if not columns:  # class folders, a FER2013 csv, or a manifest of path and label only
-        raise DataError(f"{data}: no column {group_by!r} to group by: groups come from a labels.csv manifest's extra columns (path,label,{group_by.lower()}), and this data has none")
-    raise DataError(f"{data}: no column {group_by!r} to group by; the manifest has {others}")
+    if not columns:  # class folders, or a csv of images and labels only
+        raise DataError(f"{data}: no column {group_by!r} to group by: groups come from a csv's extra columns (a labels.csv's path,label,{group_by.lower()}; "
+                        f"a FER2013-style csv's emotion,pixels,Usage,{group_by.lower()}), and this data has none")
+    raise DataError(f"{data}: no column {group_by!r} to group by; the data has {others}")
 
 
 def proportion_ci95(hits: int, n: int) -> list[float]:
