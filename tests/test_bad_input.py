@@ -47,9 +47,14 @@ def test_empty_class_folder(tmp_path, capsys):
     assert "no images" in cli_error(capsys, "data", "inspect", str(root))
 
 
-def test_single_class(tmp_path, capsys):
+def test_single_class(tmp_path, capsys, caplog):
+    """A classifier needs two classes, so splitting or training refuses one; the report is still
+    worth its counts and duplicates (a folder of one person's photos), with a warning."""
     root = write_class_folders(tmp_path / "d", ["a"], 3)
-    assert "only one class" in cli_error(capsys, "data", "inspect", str(root))
+    assert "only one class ('a'); a classifier needs at least two" in cli_error(capsys, "data", "split", str(root), "--out", str(tmp_path / "s"))
+    assert main(["data", "inspect", str(root), "--out", str(tmp_path / "r")]) == 0
+    assert "only one class ('a'): the report counts it and searches it for duplicates, but a classifier needs at least two to train" in caplog.text
+    assert (tmp_path / "r" / "report.md").read_text().startswith(f"# Dataset report: {root}\n\n3 samples, 1 class.")
 
 
 def test_csv_wrong_pixel_count_names_the_line(tmp_path, capsys):

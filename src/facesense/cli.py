@@ -90,7 +90,10 @@ def _data_inspect(args) -> None:
         if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
         outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz"), example="leak_free.csv"), args.dataset, "--leak-free")
-    samples = _split_spellings_folded(_spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset), args.dataset)
+    samples = _split_spellings_folded(_spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad, min_classes=1), args.dataset), args.dataset)
+    if len(samples.class_counts()) == 1:  # still worth its counts and its duplicates (a folder of one person's photos)
+        log.warning("%s: only one class (%r): the report counts it and searches it for duplicates, but a classifier needs at least two to train",
+                    args.dataset, next(iter(samples.class_counts())))
     odd = odd_split_cells(samples.splits) if samples.split_names() else None  # as train warns of them: a typo ('tset') or a blank cell
     if odd:
         log.warning("%s: %d row(s) have a blank split cell or one that names no known split (%s): the report counts them apart, and train leaves them out unless train_split, val_split or test_split names them (train_split: null takes every row the other two do not)",

@@ -291,7 +291,7 @@ def leak_free_bytes(samples: Samples, keep: np.ndarray, gzipped: bool = False) -
 
 def markdown(r: dict) -> str:
     splits = [s for s in r["counts"] if s != "(all)"]  # without splits, the one column would repeat the total
-    lines = [f"# Dataset report: {r['source']}", "", f"{r['n']} samples, {len(r['classes'])} classes.", ""]
+    lines = [f"# Dataset report: {r['source']}", "", f"{r['n']} samples, {len(r['classes'])} class{'es' if len(r['classes']) != 1 else ''}.", ""]
     lines += ["| class | " + "".join(f"{md_cell(s)} | " for s in splits) + "total | share |", "|---" * (len(splits) + 3) + "|"]
     for c in r["classes"]:
         lines.append(f"| {md_cell(c)} | " + "".join(f"{r['counts'][s][c]} | " for s in splits) + f"{r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
