@@ -215,6 +215,8 @@ CASES = [
     ("export int8 calibrated on unreadable images", ["export", "gender", "--int8", "--calibration", "{c}/all_bad", "--out", "{c}/out/g.int8.onnx"], "none of the 2 images drawn could be read"),  # was a ValueError traceback
     ("export an ONNX file", ["export", "{c}/random.onnx", "--out", "{c}/out/x.onnx"], "is an ONNX model already"),  # 'not a readable checkpoint (UnpicklingError'
     ("export the gender_age network", ["export", "gender_age", "--out", "{c}/out/x.onnx"], "ships as an ONNX file only"),  # 'not found' while listing it
+    ("export a dlib backend", ["export", "dlib-gender", "--out", "{c}/out/x.onnx"], "dlib-gender: a dlib network (an optional backend), not a facesense checkpoint"),  # 'not found' beside predict and live taking it
+    ("export a missing model", ["export", "nosuch", "--out", "{c}/out/x.onnx"], "a shipped checkpoint's name (expression, gender, sentiment)"),  # listed gender_age, which export refuses
     ("serve a gender model as --sentiment", ["serve", "--sentiment", "gender", "--port", "0"], "--sentiment gender: is a gender model"),  # answered 'sentiment: woman'
     ("export a threshold for seven classes", ["export", "expression", "--threshold", "0.7", "--out", "{c}/out/x.onnx"], "--threshold needs a two-class model; this one has 7 classes"),
     # refused by the option (1.5: "must be <= 1") and then by export (1: "between 0 and 1 (exclusive)"): one rule now

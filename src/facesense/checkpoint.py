@@ -89,7 +89,7 @@ def resolve_model_path(path: str | Path) -> Path:
         if (path / "best.pt").is_file():
             return path / "best.pt"
         if (path / "last.pt").is_file():  # stopped before its first epoch ended, or best.pt removed
-            say_once(__name__, logging.INFO, "%s: no best.pt in this run; its last.pt is used (the latest epoch, not the best)", str(path))
+            say_once(__name__, logging.WARNING, "%s: no best.pt in this run; its last.pt is used (the latest epoch, not the best)", str(path))
             return path / "last.pt"
         raise FacesenseError(f"{path}: no best.pt or last.pt in this folder; give a run directory or a .pt or .onnx file{_models_inside(path)}")
     if not path.is_file():

@@ -650,7 +650,8 @@ def _serve(args) -> None:
 
 def _export(args) -> None:
     from .export import export_onnx
-    from .runtime.assets import names_a_local_model, shipped_runtime_path
+    from .runtime import dlib_models
+    from .runtime.assets import names_a_local_model, shipped_model_names, shipped_runtime_path
 
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
@@ -660,8 +661,14 @@ def _export(args) -> None:
         raise FacesenseError(f"--calibration-samples {args.calibration_samples}: the number of images that calibrate int8 quantisation; add --int8 --calibration DATASET, or leave it out for a float32 model")
     if Path(args.model).suffix.lower() == ".onnx":
         raise FacesenseError(f"{args.model}: is an ONNX model already; export takes a checkpoint, a run folder or a shipped checkpoint's name")
-    if args.model in ("gender_age", "age", "centerface") and not names_a_local_model(args.model):  # shipped as ONNX only
+    onnx_only = ("gender_age", "age", "centerface")  # shipped as ONNX only
+    if args.model in onnx_only and not names_a_local_model(args.model):
         raise FacesenseError(f"{args.model}: ships as an ONNX file only, with nothing to export; facesense uses it as it is")
+    if args.model in (*dlib_models.BACKENDS, *dlib_models.AGE_BACKENDS) and not names_a_local_model(args.model):
+        raise FacesenseError(f"{args.model}: a dlib network (an optional backend), not a facesense checkpoint: there is nothing to export; facesense uses it as it is")
+    if not Path(args.model).exists() and shipped_runtime_path(str(args.model)) is None:  # not the shipped names export refuses
+        exportable = [name for name in shipped_model_names() if name not in onnx_only]
+        raise FacesenseError(f"model {args.model} not found; give a run directory, a checkpoint file or a shipped checkpoint's name ({', '.join(exportable)})")
     suffix = ".int8.onnx" if args.int8 else ".onnx"
     # the default name lands in the working folder: checked there as a given --out would be
     out = _output(args.out or _export_name(args.model) + suffix, "--out", (".onnx",)).resolve()

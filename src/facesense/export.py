@@ -98,13 +98,15 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     a given image was among the training images, which is the point (a copy of the training data
     scored says so) and also what someone holding the exact image could learn:
     `--no-training-hashes` leaves them out of a model to be shared."""
-    from .data.digests import trained_digests
+    from .data.digests import manifest_digests, trained_digests
     from .runtime.assets import shipped_checkpoint_digests
 
     trained = trained_digests(None, loaded.path) or shipped_checkpoint_digests(loaded.path)
     if not trained:
         return model_bytes
-    log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(trained))
+    # a run on aligned faces records two hashes an image (before and after alignment): count images
+    images = manifest_digests(loaded.path.parent / "split_manifest.csv", "train", ("pixels_digest",)) if loaded.path is not None else None
+    log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(images or trained))
     return with_training_hashes(model_bytes, trained)
 
 
