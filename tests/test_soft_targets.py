@@ -65,6 +65,28 @@ def test_cached_teacher_targets_average_image_and_mirror_and_are_reused(tmp_path
     # another temperature is another cache key: it must score again (and fails here)
     with pytest.raises(TypeError):
         teachers.cached_targets(Batches(data, spec, 4, train=False), 3.0, cache, torch.no_grad)
+    # so are other images under the same ids (a FER csv of as many rows read the first one's targets; found by a bug hunt)
+    other = ArrayDataset(255 - data.images, data.targets, data.ids)
+    with pytest.raises(TypeError):
+        teachers.cached_targets(Batches(other, spec, 4, train=False), 2.0, cache, torch.no_grad)
+
+
+def test_a_teacher_sees_faces_normalised_as_it_learned_them_and_refuses_another_crop(tmp_path, folders3):
+    """A teacher trained with another input_mean/std was fed the student's batches as they were
+    normalised for the student, and one trained on plain crops scored aligned faces, without a
+    word (found by a bug hunt)."""
+    from facesense.errors import FacesenseError
+    from facesense.preprocess import DLIB_CHIP_REFERENCE, normalise
+
+    teacher = str(train(config(folders3, tmp_path / "t", task="custom", train_split="train", val_split="val", epochs=1), progress=False).best_checkpoint)
+    classes = ["angry", "happy", "sad"]
+    raw = torch.rand(6, 1, 48, 48)
+    own = Teachers([teacher], classes, InputSpec(48, 1), torch.device("cpu")).soft_targets(raw, 2.0)
+    student = InputSpec(48, 1, mean=0.5, std=0.25)
+    other = Teachers([teacher], classes, student, torch.device("cpu")).soft_targets(normalise(raw, student), 2.0)
+    assert torch.allclose(other, own, atol=1e-5)
+    with pytest.raises(FacesenseError, match="it was trained on plain crops and the student on aligned faces"):
+        Teachers([teacher], classes, InputSpec(48, 1, align=DLIB_CHIP_REFERENCE), torch.device("cpu"))
 
 
 def test_online_teacher_targets_with_distill_flip_average_image_and_mirror(tmp_path, folders3):
