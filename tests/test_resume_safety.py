@@ -225,3 +225,17 @@ def test_an_interrupt_during_the_final_evaluation_names_the_resume(tmp_path, fol
         train(None, resume=run, progress=False)
     epochs = json.loads((run / "train_summary.json").read_text())["epochs_run"]
     assert epochs < 10 and f"its training is done ({epochs} epochs); its final evaluation follows" in caplog.text and "at epoch" not in caplog.text
+
+
+def test_the_hint_to_train_longer_fits_the_runs_schedule(tmp_path, capsys):
+    """`--resume RUN epochs=N` advised raising epochs in config.yaml, which the resume then refuses
+    for a cosine or one-cycle run (every shipped config's schedule; found by a bug hunt)."""
+    from facesense.cli import main
+
+    for schedule, hint in (("cosine", "its cosine learning rate runs over the epochs it started with, so to train longer start a new run from its weights: "
+                                      f"facesense train {tmp_path / 'cosine' / 'config.yaml'} init_from={tmp_path / 'cosine'}/best.pt epochs=30"),
+                           ("constant", "to train longer, raise epochs in its config.yaml")):
+        (tmp_path / schedule).mkdir()
+        (tmp_path / schedule / "config.yaml").write_text(f"task: custom\nlr_schedule: {schedule}\nepochs: 3\n")
+        assert main(["train", "--resume", str(tmp_path / schedule), "epochs=30"]) == 2
+        assert hint in capsys.readouterr().err

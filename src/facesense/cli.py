@@ -187,6 +187,26 @@ def _models(args) -> None:
         print(f"  {name:<{w_name}}  {n:>{w_params}}  {spec:<{w_input}}  {description}")
 
 
+def _how_to_train_longer(run: Path, epochs: str) -> str:
+    """The hint for `--resume RUN epochs=N`: raise epochs in its config.yaml, except where its
+    learning rate runs over the epochs it started with (cosine, one-cycle), which a resume
+    refuses to change: then a new run from its weights."""
+    import yaml
+
+    from .experiment import SCHEDULES_OVER_EPOCHS
+    from .runs import RunDir
+
+    config = RunDir(run).config
+    try:
+        schedule = (yaml.safe_load(config.read_text()) or {}).get("lr_schedule")
+    except (OSError, yaml.YAMLError, AttributeError):
+        schedule = None
+    if schedule in SCHEDULES_OVER_EPOCHS:
+        return (f"; its {schedule} learning rate runs over the epochs it started with, so to train longer start a new run from its weights: "
+                f"facesense train {config} init_from={run}/best.pt epochs={epochs}")
+    return "; to train longer, raise epochs in its config.yaml"
+
+
 def _train(args) -> None:
     from .config import load_config, resolve_paths
     from .experiment import train
@@ -197,7 +217,8 @@ def _train(args) -> None:
     if args.resume:
         if config_path is not None or overrides:  # a resumed run keeps the config it started with
             given = " ".join(filter(None, [config_path, *overrides]))
-            longer = "; to train longer, raise epochs in its config.yaml" if any(o.split("=", 1)[0].strip() == "epochs" for o in overrides) else ""
+            epochs = next((o.split("=", 1)[1].strip() for o in overrides if o.split("=", 1)[0].strip() == "epochs"), None)
+            longer = _how_to_train_longer(Path(args.resume), epochs) if epochs is not None else ""
             raise FacesenseError(f"--resume {args.resume} continues the run with its own config; leave out {given!r}{longer}, or start a new run without --resume")
         cfg = None
     else:
