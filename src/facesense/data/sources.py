@@ -147,7 +147,7 @@ def read_dataset(path: str | Path, fmt: str = "auto", skip_bad: bool = False, mi
     if fmt == "manifest" and path.is_dir():
         path = path / "labels.csv"
     if fmt == "fer2013" and path.is_dir():  # it said "cannot read it as csv (IsADirectoryError...)"
-        raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or read the folder with --format folders or manifest (data_format: in a config)")
+        raise DataError(f"{path}: a folder, not a FER2013-style csv file; give the .csv (or .csv.gz), or read the folder with --format folders or manifest (train: data_format=folders or manifest)")
     reader = {"folders": read_folders, "fer2013": read_fer2013, "manifest": read_manifest}[fmt]
     samples = reader(path, skip_bad=skip_bad)
     check_classes(samples, min_classes)
@@ -376,7 +376,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     """labels.csv: path,label[,split|partition]; paths relative to the csv's folder."""
     if not path.is_file():
         folder = path.parent if path.name == "labels.csv" and path.parent.is_dir() else None
-        fix = f"{folder} has no labels.csv: read its class folders with --format folders or auto (data_format: in a config)" if folder else "give a labels.csv (path,label[,split])"
+        fix = f"{folder} has no labels.csv: read its class folders with --format folders or auto (train: data_format=folders or auto)" if folder else "give a labels.csv (path,label[,split])"
         raise DataError(f"{path}: manifest not found; {fix}")
     header = _csv_header(path)
     for column in ("path", "label"):
