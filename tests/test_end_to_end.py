@@ -662,6 +662,30 @@ def test_a_renamed_copy_or_subset_of_the_validation_rows_is_noted_by_its_pixels(
     caplog.clear()
     assert main(["evaluate", run, "--data", str(other), "--out", str(tmp_path / "e_other")]) == 0
     assert "validation rows" not in caplog.text and "trained on" not in caplog.text
+    # a training image among them (FER's PublicTest holds 280): both notes, the rest counted (found by review)
+    trained_one = next(r["id"] for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "train")
+    shutil.copy(folders3 / trained_one, copy / Path(trained_one).parent / "a_training_face.png")
+    caplog.clear()
+    assert main(["evaluate", run, "--data", str(copy), "--out", str(tmp_path / "e_mixed")]) == 0
+    assert "trained on 1 of the 9 images scored here" in caplog.text and "2 of the 9 images scored here have the same pixels as the validation rows of" in caplog.text
+
+
+def test_the_validation_note_on_other_data_fits_the_split_and_checkpoint_scored():
+    """Scored as a copy's test split, validation images are duplicates across its splits, not a
+    reason to score the test split; a run's last.pt was not chosen by its validation rows (found
+    by review)."""
+    import numpy as np
+
+    from facesense.eval.evaluate import selection_split_note
+
+    config = {"data": "faces", "keep": "best", "early_stopping": 3, "test_split": "test", "test_size": 0.0}
+    found = np.array([True, False, False])
+    on_test = selection_split_note(config, "copy", "test", "m", ["train", "val", "test"], validation=found)
+    assert on_test == "1 of the 3 images scored here have the same pixels as the validation rows of m (duplicates the data holds across its splits), which decided its best epoch: these figures lean a little optimistic"
+    assert selection_split_note(config, "copy", "val", "m", ["train", "val", "test"], validation=found).endswith("lean optimistic; score its test split (--split test)")
+    assert selection_split_note(config, "copy", "val", "m", [], validation=found).endswith("lean optimistic; score it on images it never saw")  # a copy without a test split
+    assert "which decided when it stopped:" in selection_split_note(config, "copy", None, "runs/m-1/last.pt", [], validation=found)
+    assert selection_split_note({**config, "early_stopping": None}, "copy", None, "runs/m-1/last.pt", [], validation=found) is None
 
 
 def test_training_hashes_can_be_added_to_an_export_made_without_them(tmp_path, folders3, capsys, caplog):

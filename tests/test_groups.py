@@ -122,10 +122,12 @@ def test_a_recomputed_split_is_the_run_s_own_data_only_by_path(tmp_path):
     assert not _trained_on_split(own, "val", ["partition1", "partition2"])
 
 
-def test_a_split_named_for_a_dataset_is_not_drawn_from_data_without_a_split_column(tmp_path):
+def test_a_split_named_for_a_dataset_is_not_drawn_from_data_without_a_split_column(tmp_path, caplog):
     """--split PublicTest on FER rows without their Usage column scored a seeded fifth of them as
-    "PublicTest", most of them training faces, with no note (found by a bug hunt): a model whose
-    held-out rows were its data's own named split has no draw to repeat on other data."""
+    "PublicTest", most of them training faces, with no note (found by a bug hunt). A generic
+    --split val still draws the rows by the model's seed and sizes (a run of the expression config
+    on a folder drew its val so; refusing it was found by review), with a note where the model's
+    settings name its data's own split, whose rows such a draw is not."""
     import pytest
 
     from facesense.data.samples import Samples
@@ -134,13 +136,17 @@ def test_a_split_named_for_a_dataset_is_not_drawn_from_data_without_a_split_colu
 
     samples = Samples("fer.csv", [f"row{i}" for i in range(40)], ["happy", "sad"] * 20, [None] * 40)
     fer = {"data": "fer2013.csv.gz", "train_split": "Training", "val_split": "PublicTest", "test_split": None, "val_size": 0.2, "seed": 0}
-    for split in ("PublicTest", "val", "Training", "test"):
-        with pytest.raises(DataError, match=f"no split named '{split}' \\(the data has no split column\\), and the model held out its training data's own 'PublicTest' rows"):
-            select_split(samples, split, fer, tmp_path / "fer.csv")
     carved = {"data": "faces", "train_split": "train", "val_split": "val", "test_split": "test", "val_size": 0.25, "seed": 0}
-    assert len(select_split(samples, "val", carved, tmp_path / "faces")) == 10  # a run that carved its val: the draw repeats
-    with pytest.raises(DataError, match="'PrivateTest' names a dataset's own split"):
-        select_split(samples, "PrivateTest", carved, tmp_path / "faces")
+    for config in (fer, carved):
+        for split in ("PublicTest", "PrivateTest"):
+            with pytest.raises(DataError, match=f"no split named '{split}' \\(the data has no split column\\); --split (val|test) scores the rows a model drew"):
+                select_split(samples, split, config, tmp_path / "fer.csv", pixels_checked=True)
+    caplog.clear()
+    assert len(select_split(samples, "val", fer, tmp_path / "fer.csv", pixels_checked=True)) == 8
+    assert "where that data had a split column, its held-out rows were its 'PublicTest' split and this draw is none of them" in caplog.text
+    caplog.clear()
+    assert len(select_split(samples, "val", carved, tmp_path / "faces", pixels_checked=True)) == 10  # a run that carved its val: the draw repeats
+    assert "recomputed" not in caplog.text
 
 
 def test_grouping_by_the_label_points_to_the_per_class_table():

@@ -202,18 +202,18 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
-def _decided_by_validation(config: dict) -> list[str]:
-    """What a run's validation rows decided: its best epoch (keep: best), when it stopped
-    (early stopping), when its rate fell (a plateau schedule), its age temperature (gender_age);
-    nothing for a run that kept its last epoch on a fixed schedule."""
+def _decided_by_validation(config: dict, last_epoch: bool = False) -> list[str]:
+    """What a run's validation rows decided: its best epoch (keep: best; not for its last.pt,
+    `last_epoch`), when it stopped (early stopping), when its rate fell (a plateau schedule), its
+    age temperature (gender_age); nothing for a run that kept its last epoch on a fixed schedule."""
     decided = []
-    if config.get("keep", "best") == "best":
+    if config.get("keep", "best") == "best" and not last_epoch:
         decided.append("its best epoch")
     elif config.get("early_stopping"):
         decided.append("when it stopped")
     if config.get("lr_schedule") == "plateau" or (config.get("lr_schedule", "auto") == "auto" and config.get("reduce_lr_patience") is not None):
         decided.append("when its learning rate fell")
-    if config.get("task") == "gender_age":
+    if config.get("task") == "gender_age" and not last_epoch:  # (last.pt carries none)
         decided.append("its age temperature")
     return decided
 
@@ -226,14 +226,19 @@ def selection_split_note(config: dict, data, split: str | None, model, data_spli
     model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold.
     `validation`: which scored images have the pixels of its validation rows
     (validation_images_among), so that a copy or subset of them under other names is noted too."""
-    decided = _decided_by_validation(config)
+    decided = _decided_by_validation(config, last_epoch=Path(str(model)).name == "last.pt")
     if not decided or (config.get("folds") or 0) >= 2:
         return None
+    test = config.get("test_split")
     if split is None or not own_split or not _same_dataset(config.get("data"), data):
         if validation is None or not validation.any():
             return None
-        return (f"{int(validation.sum())} of the {len(validation)} images scored here have the same pixels as the validation rows of {model}, which decided "
-                f"{' and '.join(decided)}: these figures lean optimistic; score it on images it never saw")
+        said = f"{int(validation.sum())} of the {len(validation)} images scored here have the same pixels as the validation rows of {model}"
+        if split is not None and canonical_split(split) != "val":  # its held-out test rows, say, on a copy: images the data holds twice
+            return f"{said} (duplicates the data holds across its splits), which decided {' and '.join(decided)}: these figures lean a little optimistic"
+        has_test = test and (matching_split_names(data_splits or [], str(test)) or config.get("test_size"))
+        advice = f"score its test split (--split {test})" if split is not None and has_test else "score it on images it never saw"
+        return f"{said}, which decided {' and '.join(decided)}: these figures lean optimistic; {advice}"
     val = config.get("val_split")
     named = matching_split_names(data_splits or [], str(val)) if val else []
     if named:  # the data's own split column
@@ -242,7 +247,6 @@ def selection_split_note(config: dict, data, split: str | None, model, data_spli
             return None
     elif matching_split_names(data_splits or [], split) or canonical_split(split) != "val" or not (val or config.get("val_size")):
         return None  # not the validation rows its settings carve out of the training pool
-    test = config.get("test_split")
     tests = matching_split_names(data_splits or [], str(test)) if test else []
     if not tests and test and not named and config.get("test_size"):
         tests = ["test"]  # held out by the run's settings, recomputed like its val rows
@@ -399,13 +403,14 @@ def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[n
 
 
 def validation_images_among(model_path: Path | None, pixels, unaligned: list[str] | None = None, trained: np.ndarray | None = None) -> np.ndarray | None:
-    """Which of these decoded images have the pixels of a run's validation rows, by the digests
-    its split_manifest.csv records (None: no run folder at hand, as for an export, or the scored
-    images hold training images too, whose note says more)."""
-    if model_path is None or Path(model_path).suffix.lower() == ".onnx" or (trained is not None and trained.any()):
+    """Which of these decoded images, other than its training images (`trained`), have the pixels
+    of a run's validation rows, by the digests its split_manifest.csv records. None: no run folder
+    at hand (an export), or mostly training images are scored, whose note says more."""
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx" or (trained is not None and trained.mean() > 0.5):
         return None
     path = Path(model_path)
-    return training_images_among(manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", "val"), pixels, unaligned)
+    found = training_images_among(manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", "val"), pixels, unaligned)
+    return found & ~trained if found is not None and trained is not None else found
 
 
 def _normal_path(path) -> str:
@@ -455,18 +460,19 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     own_data = _is_recorded_data(config, data)
     own_rows = config.get("train_split") is None and own_data and _dataset_path(data).is_dir()
     recomputable = not samples.split_names() or own_rows
-    named = [config.get(k) for k in ("train_split", "val_split", "test_split") if _named_for_a_dataset(config.get(k))]
-    if not samples.split_names() and not own_rows and (_named_for_a_dataset(split) or named):
-        why = (f"the model held out its training data's own {named[-1]!r} rows, which no draw of these rows repeats" if named
-               else f"{split!r} names a dataset's own split, which no draw of these rows repeats")
-        raise DataError(f"{data}: no split named {split!r} (the data has no split column), and {why}; "
-                        "leave --split out (split=None) to score every row, or give the data with its split column")
+    if not samples.split_names() and not own_rows and _named_for_a_dataset(split):  # --split PublicTest: a draw is no such split
+        raise DataError(f"{data}: no split named {split!r} (the data has no split column); --split {canonical_split(split) or 'val'} scores the rows a model drew "
+                        "by its seed and sizes from data without a split column, and leaving --split out (split=None) scores every row")
     if recomputable and canonical_split(split) and "val_size" in config:
         recorded = (held_out or {}).get(canonical_split(split))
-        if not own_data and not pixels_checked and not recorded:  # a shipped model records its data's name only; a subset of it draws other rows
-            named = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
-            log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it; "
-                        "on a subset or other data the draw may hold its training images", split, named)
+        # a model whose settings name its data's own split (PublicTest) drew nothing where its data had that split
+        named = next((config[k] for k in ("val_split", "test_split", "train_split") if _named_for_a_dataset(config.get(k))), None)
+        if not own_data and not recorded and (not pixels_checked or named):  # a shipped model records its data's name only; a subset of it draws other rows
+            where = f" ({_dataset_path(config['data']).name})" if str(config.get("data") or "").strip() else ""
+            unless = (f"; where that data had a split column, its held-out rows were its {named!r} split and this draw is none of them" if named
+                      else "; on a subset or other data the draw may hold its training images")
+            log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it%s",
+                        split, where, unless)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
