@@ -301,6 +301,11 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
             raise DataError(f"{path}: missing column {column!r} (header: {_header_shown(header)}); expected emotion,pixels[,Usage]")
     ids, labels, splits, rows, lines = [], [], [], [], []
     extra = [c for c in header if c and c not in ("emotion", "pixels", "usage")]  # (a subject, a site): for --group-by, as a manifest's
+    reserved = [c for c in extra if c in ("path", "label", *MANIFEST_SPLIT_COLUMNS)]  # a manifest's own columns: a copy as labels.csv would name them twice
+    if reserved:
+        log.warning("%s: column%s %s not read (a FER2013-style csv's splits are its Usage column and its labels its emotion codes)",
+                    path, "s" if len(reserved) > 1 else "", ", ".join(map(repr, reserved)) + (" are" if len(reserved) > 1 else " is"))
+        extra = [c for c in extra if c not in reserved]
     columns: dict[str, list[str]] = {c: [] for c in extra}
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
