@@ -55,6 +55,8 @@ def test_single_class(tmp_path, capsys, caplog):
     assert main(["data", "inspect", str(root), "--out", str(tmp_path / "r")]) == 0
     assert "only one class ('a'): the report counts it and searches it for duplicates, but a classifier needs at least two to train" in caplog.text
     assert (tmp_path / "r" / "report.md").read_text().startswith(f"# Dataset report: {root}\n\n3 samples, 1 class.")
+    err = cli_error(capsys, "data", "inspect", str(root), "--out", str(tmp_path / "r2"), "--leak-free", str(tmp_path / "x.csv"))
+    assert err.strip().endswith("no evaluation image can repeat a training one; leave out --leak-free") and "data split" not in err  # which refuses it (found by review)
 
 
 def test_csv_wrong_pixel_count_names_the_line(tmp_path, capsys):

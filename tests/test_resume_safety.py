@@ -232,10 +232,15 @@ def test_the_hint_to_train_longer_fits_the_runs_schedule(tmp_path, capsys):
     for a cosine or one-cycle run (every shipped config's schedule; found by a bug hunt)."""
     from facesense.cli import main
 
-    for schedule, hint in (("cosine", "its cosine learning rate runs over the epochs it started with, so to train longer start a new run from its weights: "
-                                      f"facesense train {tmp_path / 'cosine' / 'config.yaml'} init_from={tmp_path / 'cosine'}/best.pt epochs=30"),
+    for schedule, hint in (("cosine", "its cosine learning rate runs over the epochs it started with, so to train longer start a new run of 30 more epochs from its weights: "
+                                      f"facesense train {tmp_path / 'cosine' / 'config.yaml'} init_from={tmp_path / 'cosine' / 'best.pt'} epochs=30"),
                            ("constant", "to train longer, raise epochs in its config.yaml")):
         (tmp_path / schedule).mkdir()
         (tmp_path / schedule / "config.yaml").write_text(f"task: custom\nlr_schedule: {schedule}\nepochs: 3\n")
         assert main(["train", "--resume", str(tmp_path / schedule), "epochs=30"]) == 2
         assert hint in capsys.readouterr().err
+    # a path with a space, quoted for the shell (found by review)
+    (tmp_path / "my runs").mkdir()
+    (tmp_path / "my runs" / "config.yaml").write_text("task: custom\nlr_schedule: onecycle\nepochs: 3\n")
+    assert main(["train", "--resume", str(tmp_path / "my runs"), "epochs=30"]) == 2
+    assert f"facesense train '{tmp_path / 'my runs' / 'config.yaml'}' 'init_from={tmp_path / 'my runs' / 'best.pt'}' epochs=30" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def _data_inspect(args) -> None:
                     args.dataset, sum(odd.values()), cells_shown(odd))
     if args.leak_free and not samples.split_names():
         raise FacesenseError(f"--leak-free: {args.dataset} has no splits (no split column or split folders), so no evaluation image can repeat a training one; "
-                             f"split it with `facesense data split` (which keeps copies on one side), or leave out --leak-free")
+                             + ("split it with `facesense data split` (which keeps copies on one side), or leave out --leak-free" if len(samples.class_counts()) > 1 else "leave out --leak-free"))
     near = (NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold) if args.duplicates else None
     read = samples
     report, groups, samples = inspect_samples(samples, out, duplicates=not args.no_duplicates, near_threshold=near, skip_bad=args.skip_bad,
@@ -191,6 +191,8 @@ def _how_to_train_longer(run: Path, epochs: str) -> str:
     """The hint for `--resume RUN epochs=N`: raise epochs in its config.yaml, except where its
     learning rate runs over the epochs it started with (cosine, one-cycle), which a resume
     refuses to change: then a new run from its weights."""
+    import shlex
+
     import yaml
 
     from .experiment import SCHEDULES_OVER_EPOCHS
@@ -202,8 +204,9 @@ def _how_to_train_longer(run: Path, epochs: str) -> str:
     except (OSError, yaml.YAMLError, AttributeError):
         schedule = None
     if schedule in SCHEDULES_OVER_EPOCHS:
-        return (f"; its {schedule} learning rate runs over the epochs it started with, so to train longer start a new run from its weights: "
-                f"facesense train {config} init_from={run}/best.pt epochs={epochs}")
+        start = shlex.quote(f"init_from={run / 'best.pt'}")
+        return (f"; its {schedule} learning rate runs over the epochs it started with, so to train longer start a new run of {epochs} more epochs from its weights: "
+                f"facesense train {shlex.quote(str(config))} {start} epochs={shlex.quote(epochs)}")
     return "; to train longer, raise epochs in its config.yaml"
 
 
@@ -868,13 +871,13 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
             d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=None, help=f"with --duplicates: near duplicates differ in at most this many of 64 hash bits (default {NEAR_THRESHOLD})")
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
-            d.add_argument("--group", metavar="COLUMN", help="a labels.csv column naming each row's person (e.g. subject): report the people found in more than one split (identity leakage)")
+            d.add_argument("--group", metavar="COLUMN", help="a csv column naming each row's person (e.g. subject; a labels.csv's or a FER2013-style csv's): report the people found in more than one split (identity leakage)")
         else:
             d.add_argument("--out", required=True)
             d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1)")
             d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1)")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
-            d.add_argument("--group", metavar="COLUMN", help="a labels.csv column (a person's id, e.g. subject) whose rows stay together: "
+            d.add_argument("--group", metavar="COLUMN", help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
                            "no person on both sides (whole people are held out, so the shares come out near those asked)")
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
