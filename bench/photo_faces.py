@@ -4,8 +4,9 @@ frame is searched (the detector's 320 px) and as photos are searched (that, then
 
 The photos are 4000 x 3000 canvases, as a phone takes them, holding a group of five faces at
 several sizes: matplotlib's public-domain portrait (Grace Hopper) five times, and, where
-../shared/data is at hand, its multi_face.jpg (five people) scaled onto the canvas; and a
-12000 x 700 panorama with the portrait eight times, faces about 100 px wide.
+../shared/data is at hand, its multi_face.jpg (five people) scaled onto the canvas; the portrait
+five times on an 8000 x 6000 canvas (a 48 MP phone photo); and a 12000 x 700 panorama with the
+portrait eight times, faces about 100 px wide.
 
     python bench/photo_faces.py [--detectors centerface,haar_alt2] [--repeats 3]
 """
@@ -34,12 +35,13 @@ def portrait(face_width: int) -> np.ndarray:
     return cv2.resize(face, (width, face.shape[0] * width // face.shape[1]), interpolation=cv2.INTER_AREA)
 
 
-def hopper_group(face_width: int) -> np.ndarray:
-    """Five copies of the portrait side by side, her face about `face_width` px wide."""
+def hopper_group(face_width: int, size: tuple[int, int] = CANVAS) -> np.ndarray:
+    """Five copies of the portrait side by side, her face about `face_width` px wide, on a canvas
+    of `size` (rows, columns)."""
     small = portrait(face_width)
     width = small.shape[1]
-    canvas = np.full((*CANVAS, 3), 70, np.uint8)
-    x0, y0 = (CANVAS[1] - 5 * width) // 2, (CANVAS[0] - small.shape[0]) // 2
+    canvas = np.full((*size, 3), 70, np.uint8)
+    x0, y0 = (size[1] - 5 * width) // 2, (size[0] - small.shape[0]) // 2
     for k in range(5):
         canvas[y0 : y0 + small.shape[0], x0 + k * width : x0 + (k + 1) * width] = small
     return canvas
@@ -80,9 +82,10 @@ def main() -> None:
 
     photos = [(f"portrait x5, faces ~{w} px", hopper_group(w)) for w in (60, 90, 140)]
     photos += [(f"multi_face.jpg x{s:g}", group_photo(s)) for s in (1.0, 1.5, 2.0)]
+    photos += [(f"8000 x 6000 (48 MP), portrait x5, faces ~{w} px", hopper_group(w, (6000, 8000))) for w in (60, 90)]
     photos += [("panorama 12000 x 700, portrait x8, faces ~100 px", hopper_panorama())]
     photos = [(name, image) for name, image in photos if image is not None]
-    print(f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; photos {CANVAS[1]} x {CANVAS[0]} with 5 faces, but for the panorama")
+    print(f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; photos {CANVAS[1]} x {CANVAS[0]} with 5 faces, but where named")
     print("| detector | photo | faces (320 px) | faces (photo search) | s per photo (320 px) | s per photo (photo search) |")
     print("|---|---|---|---|---|---|")
     for name in args.detectors.split(","):

@@ -275,6 +275,8 @@ def test_a_panorama_is_searched_by_its_short_side_too():
     from facesense.stream.detect import detect_photo, photo_fine_scale
 
     assert photo_fine_scale(4000, 3000, 320) == 0.32  # a 4:3 photo as before: 1280 px wide
+    # a wider one at the same scale, so that faces of as many pixels are found: a 48 MP photo was searched 1280 px wide (found by a bug hunt)
+    assert photo_fine_scale(8000, 6000, 320) == photo_fine_scale(6000, 4000, 320) == 0.32
     assert photo_fine_scale(12000, 700, 320) == 1.0  # its short side whole
     assert photo_fine_scale(1_000_000, 1, 320) == 0.00128  # too thin for a face: not widened
     assert round(photo_fine_scale(1280, 200_000, 320), 3) == 0.198  # a tall strip: within the pixel budget
@@ -295,6 +297,17 @@ def test_a_panorama_is_searched_by_its_short_side_too():
     found = detect_photo(Searches(), panorama)
     assert calls[0] == (12000, None) and len(calls) > 3 and all(shape <= 1280 and width == shape for shape, width in calls[1:])
     assert [(b.x, b.y, b.w, b.h) for b in found] == [(2000, 300, 100, 110)]
+
+    class CutAtTheEdge(Searches):  # a tile that cuts the face finds its visible part, at a higher score
+        def detect(self, image, width=None):
+            start = int(image[0, 0, 0]) + 256 * int(image[0, 0, 1])
+            x0, x1 = max(0, 2000 - start), min(image.shape[1], 2100 - start)
+            if not width or x1 - x0 < 30:
+                return []
+            return [Box(x0, 300, x1 - x0, 110, 0.9 if x1 - x0 == 100 else 0.99)]
+
+    # the box cut at a tile's inner edge outscored the whole one (found by a bug hunt)
+    assert [(b.x, b.y, b.w, b.h) for b in detect_photo(CutAtTheEdge(), panorama)] == [(2000, 300, 100, 110)]
 
 
 def test_a_strip_of_any_length_is_searched_in_pieces_or_not_at_all():
