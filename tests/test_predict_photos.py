@@ -107,6 +107,13 @@ def test_a_photo_folder_skips_hidden_files_and_reads_gifs(tmp_path):
     (folder / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
     Image.new("RGB", (20, 20)).save(folder / ".thumbnails" / "a.jpg")
     assert [p.name for p in images_under(folder)] == ["a.jpg", "b.gif"]
+    # photos read when given alone, by their content, were left out of their folder without a word (found by a bug hunt)
+    Image.new("RGB", (20, 20)).save(folder / "c.ppm")
+    Image.new("RGB", (20, 20)).save(folder / "download", format="JPEG")
+    Image.new("RGB", (20, 20)).save(folder / "d.jpg_large", format="JPEG")
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "clip.mp4").write_bytes(b"\x00" * 64)
+    assert [p.name for p in images_under(folder)] == ["a.jpg", "b.gif", "c.ppm", "d.jpg_large", "download"]
 
 
 def test_a_gender_age_network_gives_ages_for_crops_too(tmp_path, capsys):

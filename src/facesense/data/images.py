@@ -92,10 +92,24 @@ def is_photo_file(path: Path) -> bool:
 
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
-    `predict` and `live` alike). Hidden files and folders are left out, as datasets leave them:
-    macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the user's photos."""
+    `predict` and `live` alike): by an image suffix, or by the content Pillow recognises where
+    the suffix is none it knows (`photo`, `photo.jpg_large`, a `.ppm`: read when given alone,
+    they were left out of their folder without a word). Hidden files and folders are left out,
+    as datasets leave them: macOS's `._photo.jpg` resource forks and `.thumbnails/` are not the
+    user's photos."""
     folder = Path(folder)
-    return sorted(p for p in files_under(folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not hidden(p, folder))
+    known = IMAGE_SUFFIXES | VIDEO_FILE_SUFFIXES | UNREAD_PHOTO_SUFFIXES
+    return sorted(p for p in files_under(folder) if p.is_file() and not hidden(p, folder)
+                  and (p.suffix.lower() in IMAGE_SUFFIXES or (p.suffix.lower() not in known and _still_image(p))))
+
+
+def _still_image(path: Path) -> bool:
+    """Whether Pillow recognises a file as a still image (its header only)."""
+    try:
+        with Image.open(path) as im:
+            return im.format not in MOVING_FORMATS
+    except Exception:  # not an image Pillow knows, or not readable
+        return False
 
 
 def photo_folder_leftovers(folder: Path) -> str | None:
