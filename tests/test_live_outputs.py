@@ -472,6 +472,12 @@ def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_
     frames[0].convert("RGB").save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[frames[1].convert("RGB")])
     assert main(["live", "--source", str(tmp_path / "phone.jpg"), "--no-window", *OFF]) == 0
     assert "animated" not in caplog.text
+    # in a photo folder, an animated one is read as its first frame: said, as predict says it (found by a bug hunt)
+    (tmp_path / "folder").mkdir()
+    frames[0].save(tmp_path / "folder" / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "folder" / "still.gif")
+    assert main(["live", "--source", str(tmp_path / "folder"), "--no-window", *OFF, "--summary", str(tmp_path / "f.json")]) == 0
+    assert "anim.gif: an animated image of 3 frames; only its first is read (facesense live --source" in caplog.text and "still.gif:" not in caplog.text
 
 
 def test_an_output_whose_folder_turned_read_only_is_named_not_its_temp_file(tmp_path, monkeypatch):

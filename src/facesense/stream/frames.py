@@ -271,6 +271,7 @@ class ImageFolderSource(Source):
         if leftovers:
             log.warning("%s: left out %s", self.folder, leftovers)
         self.skipped: list[tuple[str, str]] = []  # (photo, why): unreadable or over the pixel limit
+        self.warn_animations = files is None  # a photo given alone is a clip if animated, or live says so
 
     @property
     def unreadable(self) -> int:
@@ -284,6 +285,9 @@ class ImageFolderSource(Source):
                 self.skipped.append((str(path), listed_reason(exc)))
                 log.warning("%s; skipped", listed_reason(exc))
                 continue
+            note = first_frame_only(path, f"facesense live --source {path}", path.name) if self.warn_animations else None  # as predict and serve say it
+            if note:
+                log.warning("%s: %s", path, note)
             yield Frame(i, float(i), image, str(path))
 
 
