@@ -103,6 +103,11 @@ def test_analyze_a_photo(server):
     annotated = cv2.imdecode(np.frombuffer(base64.b64decode(data["annotated_jpeg_base64"]), np.uint8), 1)
     assert annotated.shape[:2] == (data["height"], data["width"])
     assert data["warning"] is None
+    # a small photo's annotated copy is enlarged so that its labels can be read (they were cut to '#1 happ'; found by a bug hunt)
+    small = cv2.resize(demo_photo(), (96, 112), interpolation=cv2.INTER_AREA)
+    status, data = post_json(server.url + "/api/analyze", jpeg(small))
+    annotated = cv2.imdecode(np.frombuffer(base64.b64decode(data["annotated_jpeg_base64"]), np.uint8), 1)
+    assert status == 200 and (data["width"], data["height"]) == (96, 112) and annotated.shape[:2] == (420, 360)
 
 
 def test_an_animated_photo_is_answered_for_its_first_frame_and_says_so(server):

@@ -115,7 +115,9 @@ class Analyzer:
         sentiment_s = time.perf_counter() - t0
         # rounded as each face's figures are
         sentiment = {"label": mood.label, "p": round(mood.p, 4), "probs": {c: round(v, 4) for c, v in mood.probs.items()}} if mood else None
-        annotated = annotate(result, enlarge=False)  # at the photo's size, as its width, height and boxes are
+        # a small photo enlarged toward a 360 px short side, as live's --photos-out draws it: at
+        # 64 px its labels were cut to '#1 happ' (the boxes in the answer stay in its own pixels)
+        annotated = annotate(result)
         if max(annotated.shape[:2]) > JPEG_MAX_SIDE:  # JPEG cannot hold it: a smaller copy (a 70,000 px banner gave none)
             factor = JPEG_MAX_SIDE / max(annotated.shape[:2])
             annotated = cv2.resize(annotated, (max(1, round(annotated.shape[1] * factor)), max(1, round(annotated.shape[0] * factor))), interpolation=cv2.INTER_AREA)
