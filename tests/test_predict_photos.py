@@ -113,6 +113,10 @@ def test_a_photo_folder_skips_hidden_files_and_reads_gifs(tmp_path):
     Image.new("RGB", (20, 20)).save(folder / "d.jpg_large", format="JPEG")
     (folder / "notes.txt").write_text("not a photo")
     (folder / "clip.mp4").write_bytes(b"\x00" * 64)
+    # but not what Pillow knows and cannot decode here (EPS needs Ghostscript: it stopped predict), nor a
+    # text file its IM reader takes for a header and reads whole (found by review)
+    Image.new("RGB", (20, 20)).save(folder / "art.eps")
+    (folder / "README").write_text("Name: notes\n" + "a" * 100)
     assert [p.name for p in images_under(folder)] == ["a.jpg", "b.gif", "c.ppm", "d.jpg_large", "download"]
 
 
@@ -311,7 +315,8 @@ def test_a_panorama_is_searched_by_its_short_side_too():
             x0, x1 = max(0, 2000 - start), min(image.shape[1], 2100 - start)
             if not width or x1 - x0 < 30:
                 return []
-            return [Box(x0, 300, x1 - x0, 110, 0.9 if x1 - x0 == 100 else 0.99)]
+            whole = x1 - x0 == 100
+            return [Box(x0, 300, x1 - x0 if whole else x1 - x0 - 3, 110, 0.9 if whole else 0.99)]  # a cut box ends a little short of the edge (found by review)
 
     # the box cut at a tile's inner edge outscored the whole one (found by a bug hunt)
     assert [(b.x, b.y, b.w, b.h) for b in detect_photo(CutAtTheEdge(), panorama)] == [(2000, 300, 100, 110)]

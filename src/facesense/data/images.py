@@ -103,10 +103,17 @@ def images_under(folder: Path) -> list[Path]:
                   and (p.suffix.lower() in IMAGE_SUFFIXES or (p.suffix.lower() not in known and _still_image(p))))
 
 
+# the formats a file without an image suffix is recognised as: photos Pillow decodes by itself
+# (EPS needs Ghostscript and WMF a Windows loader: listed, they stopped predict; the IM format
+# accepts any text and read a large notes file whole)
+SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "DIB", "PPM", "JPEG2000", "AVIF", "PCX", "TGA", "SGI", "PSD", "QOI")
+
+
 def _still_image(path: Path) -> bool:
-    """Whether Pillow recognises a file as a still image (its header only)."""
+    """Whether Pillow recognises a file as a still photo of a format it decodes (its header only)."""
+    Image.init()
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=[f for f in SNIFFED_FORMATS if f in Image.OPEN]) as im:  # (an older Pillow lacks some)
             return im.format not in MOVING_FORMATS
     except Exception:  # not an image Pillow knows, or not readable
         return False

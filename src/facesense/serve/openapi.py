@@ -44,7 +44,7 @@ class PhotoResult(BaseModel):
     faces: list[Face]
     sentiment: Label | None = Field(description="the whole photo's sentiment; null when the server runs without a sentiment model")
     timings_ms: dict[str, float] = Field(description="milliseconds per stage")
-    annotated_jpeg_base64: str | None = Field(description="the photo with its faces drawn, as base64 JPEG")
+    annotated_jpeg_base64: str | None = Field(description="the photo with its faces drawn, as base64 JPEG; a photo with a short side under 360 px is drawn enlarged toward it (its labels readable), one over 65,500 px scaled down: draw `box` on the photo sent, not on this copy")
     warning: str | None = Field(description="what the figures do not cover (an animated image: its first frame only); null when nothing")
 
 
