@@ -80,3 +80,21 @@ def test_a_model_arg_of_the_wrong_type_is_named(args, match):
 
     with pytest.raises(ConfigError, match=match):
         build_model("resnet_fer_small", 3, 1, 48, **args)
+
+
+def test_bfloat16_autocast_only_on_a_cpu_that_computes_it(monkeypatch):
+    """amp=auto turned bfloat16 autocast on for every CPU: emulated on an AVX2-only AMD EPYC, a
+    training step ran 8x slower than float32 (found by a newcomer's trial)."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from facesense.eval import inference
+
+    monkeypatch.setattr(inference, "cpu_computes_bfloat16", lambda: False)
+    assert isinstance(inference.autocast_for(torch.device("cpu"), True), nullcontext)
+    monkeypatch.setattr(inference, "cpu_computes_bfloat16", lambda: True)
+    with inference.autocast_for(torch.device("cpu"), True):
+        assert torch.is_autocast_enabled("cpu")
+    assert isinstance(inference.autocast_for(torch.device("cpu"), False), nullcontext)
+    assert isinstance(inference.cpu_computes_bfloat16(), bool)

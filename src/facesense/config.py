@@ -130,7 +130,7 @@ class Config:
     plateau_policy: str = "keras"  # keras: reduce after `reduce_lr_patience` epochs without improvement | torch: PyTorch's ReduceLROnPlateau (after patience + 1)
     min_lr: float = 1e-6
     # speed
-    amp: str = "auto"  # auto (bfloat16 autocast on CPU and on GPUs that support it) | off
+    amp: str = "auto"  # auto (bfloat16 autocast on CPUs and GPUs that compute it in hardware) | off
     channels_last: bool = True
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # 0: torch's default
