@@ -342,7 +342,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         splits.append((row.get("usage") or "").strip() or None)
         rows.append(values.astype(np.uint8))
         for c in extra:
-            columns[c].append((row.get(c) or "").strip() if isinstance(row.get(c), str) else "")
+            columns[c].append((row.get(c) or "").strip())
         lines.append((line_no, {"usage": row.get("usage"), "emotion": row.get("emotion")}))  # not its pixel text: 8 kB a row
     # the face size is the rows' most common one: a first row cut short made every other row "bad"
     common = Counter(len(r) for r in rows).most_common(1)[0][0] if rows else 48 * 48

@@ -526,8 +526,9 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
         check_map_keys(label_map, samples.labels, samples.source, map_option)
     label_map = label_map if label_map is not None else loaded.config.get("label_map") or {}
     data_splits = samples.split_names()
-    if split is not None and _match(samples, split) is not None:  # the data's own split: a label only other splits hold is not this evaluation's business
-        samples = samples.subset(_match(samples, split))
+    scored = _match(samples, split)
+    if scored is not None:  # the data's own split: a label only other splits hold is not this evaluation's business
+        samples = samples.subset(scored)
     targets, keep = map_labels(samples, loaded.classes, label_map, map_option=map_option)
     gone = [label for label, k, s in zip(samples.labels, keep, samples.splits) if not k and in_scope(s)]  # the rows of the split scored that the map drops
     dropped, dropped_labels = len(gone), sorted(set(gone))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 
 import numpy as np
@@ -21,6 +22,7 @@ def autocast_for(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+@functools.cache  # asked at every training step; the CPU does not change
 def cpu_computes_bfloat16() -> bool:
     """Whether oneDNN runs bfloat16 on this CPU's own instructions (AVX-512, AMX), as PyTorch
     checks it: emulated on an AVX2-only CPU (an AMD EPYC), autocast made a training step 8x
