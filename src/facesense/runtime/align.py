@@ -78,14 +78,17 @@ def _around_chip(image: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarra
 
 
 def crop_faces(frame: np.ndarray, boxes, margin: float = 0.0) -> list[np.ndarray]:
-    """Crops of each box (clipped to the frame), optionally widened by `margin` of the box size."""
+    """Crops of each box (clipped to the frame), optionally widened by `margin` of the box size,
+    each turned by its box's `turn` (a face on its side comes out upright)."""
     h, w = frame.shape[:2]
     crops = []
     for b in boxes:
         dx, dy = int(b.w * margin), int(b.h * margin)
         x0, y0 = max(0, b.x - dx), max(0, b.y - dy)
         x1, y1 = min(w, b.x + b.w + dx), min(h, b.y + b.h + dy)
-        crops.append(frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
+        crop = frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+        turn = getattr(b, "turn", 0) % 4
+        crops.append(np.ascontiguousarray(np.rot90(crop, turn)) if turn else crop)
     return crops
 
 

@@ -26,6 +26,10 @@ class Box:
     # five (x, y) points in frame pixels: eye, eye, nose, mouth corner, mouth corner, in image
     # order left to right (None: the detector gives none)
     landmarks: np.ndarray | None = None
+    # quarter turns (counter-clockwise, as numpy's rot90) of its crop that stand the face upright:
+    # a face on its side in a photo turned without an EXIF orientation is read from its crop
+    # turned back (0: as it stands in the image)
+    turn: int = 0
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.w, self.h
@@ -36,7 +40,7 @@ class Box:
         but a box a user slices the image with must not start at -5)."""
         x0, y0 = min(max(self.x, 0), width), min(max(self.y, 0), height)
         x1, y1 = max(min(self.x + self.w, width), x0), max(min(self.y + self.h, height), y0)
-        return Box(x0, y0, x1 - x0, y1 - y0, self.score, self.landmarks)
+        return Box(x0, y0, x1 - x0, y1 - y0, self.score, self.landmarks, self.turn)
 
 
 def left_to_right(boxes: list[Box]) -> list[Box]:
