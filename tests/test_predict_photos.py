@@ -530,3 +530,25 @@ def test_a_photo_without_a_tilted_face_is_searched_no_more_than_before(photos):
     image = cv2.imread(str(photos / "two.jpg"))
     assert len(detect_photo(detector, image)) == 2
     assert all(shape == image.shape for shape in calls) and len(calls) == 2
+
+
+def test_a_whole_frame_search_of_a_large_photo_keeps_to_the_pixel_budget():
+    """--detect-width 0 (the whole frame) on a 48 MP photo searched all its pixels at once: 9.2 GB
+    and 44 s. A photo over the budget of one search is searched scaled to it; a smaller one whole."""
+    from facesense.stream.detect import PHOTO_FINE_MAX_PIXELS, detect_photo
+
+    class Whole:
+        detect_width = 0
+
+        def __init__(self):
+            self.widths = []
+
+        def detect(self, image, width=None):
+            self.widths.append(width)
+            return []
+
+    detector = Whole()
+    detect_photo(detector, np.zeros((3000, 4000, 3), np.uint8))
+    detect_photo(detector, np.zeros((600, 800, 3), np.uint8))
+    assert detector.widths[1] is None  # as is
+    assert detector.widths[0] * detector.widths[0] * 3 / 4 <= PHOTO_FINE_MAX_PIXELS * 1.001 and detector.widths[0] > 3500
