@@ -622,3 +622,20 @@ def test_photos_out_removes_every_folder_it_made_when_no_copy_is_written(tmp_pat
     assert (tmp_path / "new" / "ann" / "trip" / "deep").is_dir()  # made for the copy
     sink.close()
     assert not (tmp_path / "new").exists()
+
+
+def test_an_age_reads_the_same_whole_years_on_the_label_the_printed_line_and_the_log(capsys):
+    """A face aged 27.497: the drawn label said "~27y", the log 27.5 and the printed line "age 28"
+    (the printed line rounded the log's figure again, the label the exact one; found by a bug
+    hunt). All now round the log's two-decimal figure half up, as the web page's Math.round."""
+    from facesense.cli import _print_photo_faces
+    from facesense.runtime.faces import Box
+    from facesense.runtime.results import AgeEstimate, whole_years
+    from facesense.stream.draw import _label_parts
+    from facesense.stream.pipeline import FaceResult
+
+    for years, shown in ((27.497, 28), (26.5, 27), (26.494, 26), (31.47, 31)):
+        assert whole_years(years) == shown
+        assert _label_parts(FaceResult(1, Box(0, 0, 10, 10), age=AgeEstimate(years, 3.0)))[-1] == f"~{shown}y"
+        _print_photo_faces([{"track_id": 1, "first_s": 0.0, "photo": "a.jpg", "age_median": round(years, 2)}], None)
+        assert capsys.readouterr().out.strip() == f"a.jpg face 1 (#1): age {shown}"

@@ -450,7 +450,9 @@ def _print_photo_faces(faces: list[dict], listing: Path | None) -> None:
     for face in faces[:TRACK_LINES]:
         said = [face[key] for key in ("expression", "gender") if key in face]
         if "age_median" in face:
-            said.append(f"age {face['age_median']:.0f}")
+            from .runtime.results import whole_years
+
+            said.append(f"age {whole_years(face['age_median'])}")
         photo = face.get("photo", "photo")
         number[photo] = number.get(photo, 0) + 1  # left to right in its photo, as predict numbers it; #id: the log's track_id and the drawn label
         print(f"{photo} face {number[photo]} (#{face['track_id']}): {', '.join(said) or 'no classifier'}")
@@ -483,7 +485,9 @@ def _print_summary(summary: dict, summary_file: Path | None = None, log_file: Pa
         # the share of the track's frames its label won (the video shows each frame's probability)
         said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]
         if "age_median" in track:
-            said.append(f"median age {track['age_median']:.0f}")
+            from .runtime.results import whole_years
+
+            said.append(f"median age {whole_years(track['age_median'])}")
         print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {_counted(track['frames'], 'frame')}): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
         print(f"... and {len(tracks) - TRACK_LINES} shorter tracks ({summary_file or '--summary FILE'} lists every track)")

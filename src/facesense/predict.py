@@ -18,6 +18,7 @@ import numpy as np
 from .data.images import IMAGE_SUFFIXES, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
+from .runtime.results import whole_years
 from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
 
@@ -187,7 +188,7 @@ def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dic
             continue
         warn_if_animated(path)
         estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
-        yield {"path": str(path), "pred": f"{estimate.years:.0f}", "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)}
+        yield {"path": str(path), "pred": str(whole_years(estimate.years)), "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)}
 
 
 def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> Iterator[dict]:
@@ -230,7 +231,7 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
             row = {"path": str(path), "face": i, "x": shown.x, "y": shown.y, "w": shown.w, "h": shown.h}
             estimate = model.result(p)
             if hasattr(estimate, "years"):  # an age model
-                row.update(pred=f"{estimate.years:.0f}", age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
+                row.update(pred=str(whole_years(estimate.years)), age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
             else:
                 row.update(class_fields(model.classes, p))
             rows.append(row)

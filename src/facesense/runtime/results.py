@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,13 @@ class Prediction:
 class AgeEstimate:
     years: float  # expected age under the model's distribution over ages
     sd: float  # that distribution's standard deviation: how unsure the model is
+
+
+def whole_years(years: float) -> int:
+    """An age in whole years as every output shows it: the logs' two-decimal figure rounded half
+    up (as the web page's Math.round does), so that a face's label, its printed line and its log
+    row agree (27.497 was drawn "~27y", logged 27.5 and printed "age 28")."""
+    return math.floor(round(years, 2) + 0.5)
 
 
 def to_prediction(classes: list[str], probs: np.ndarray) -> Prediction:

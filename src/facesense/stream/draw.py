@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.faces import Box
+from ..runtime.results import whole_years
 from .pipeline import FrameResult
 
 _COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
@@ -68,7 +69,7 @@ def _label_parts(face) -> list[str]:
     if face.gender:
         parts.append(f"{face.gender.label} {face.gender.p:.0%}")
     if face.age:
-        parts.append(f"~{face.age.years:.0f}y")
+        parts.append(f"~{whole_years(face.age.years)}y")
     return parts
 
 

@@ -23,6 +23,7 @@ from ..errors import FacesenseError, OutputError
 from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
+from ..runtime.results import whole_years
 from .tallies import Median, Percentiles, Series
 
 log = logging.getLogger(__name__)
@@ -661,7 +662,7 @@ class SummaryCollector:
             label, n = genders.most_common(1)[0]
             parts.append(f"{label} in {n / sum(genders.values()):.0%} of frames")
         if record.ages:
-            parts.append(f"median age {record.ages.value():.0f}")  # as summary.json's age_median
+            parts.append(f"median age {whole_years(record.ages.value())}")  # as summary.json's age_median
         return "  ·  ".join(parts)
 
 
