@@ -215,7 +215,10 @@ def test_a_model_in_the_wrong_place_names_the_option_and_a_way_that_works(tmp_pa
     clip = str(make_demo_clip(tmp_path / "clip.mp4", frames=2))
     gender = str(shipped_model_path("gender", ".int8.onnx"))
     err = cli_error(capsys, "live", "--source", clip, "--no-window", "--age", gender)
-    assert err.startswith(f"error: --age {gender}: not a gender+age model"), err
+    assert err.startswith(f"error: --age {gender}: a gender model, not a gender+age network; give one trained with task: gender_age"), err
+    # a model not found, or of another kind, named the model but not the option that gave it
+    assert cli_error(capsys, "live", "--source", clip, "--no-window", "--gender", "gint-1").startswith("error: --gender gint-1: not found; give an .onnx file")
+    assert cli_error(capsys, "live", "--source", clip, "--no-window", "--expression", "gint-1").startswith("error: --expression gint-1: not found")
     detector = str(shipped_model_path("centerface", ".onnx"))
     err = cli_error(capsys, "live", "--source", clip, "--no-window", "--expression", detector)
     assert "without facesense's metadata" in err and "model: onnx_graph" in err and "export it" not in err, err
@@ -268,7 +271,7 @@ def test_a_model_argument_that_is_an_image_or_the_age_name_says_so(tmp_path, cap
     cv2.imwrite(str(photo), np.full((64, 64, 3), 90, np.uint8))
     assert "is an image, not a model" in cli_error(capsys, "predict", str(photo), "expression")
     assert "is an image, not a model" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--expression", str(photo))
-    assert "age estimates ages, not classes; use it as an age model (--age age)" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--gender", "age")
+    assert "--gender age: estimates ages, not classes; use it as an age model (--age age)" in cli_error(capsys, "live", "--source", str(photo), "--no-window", "--gender", "age")
     assert "facesense predict expression photo.jpg" in cli_error(capsys, "predict", "expression")
 
 

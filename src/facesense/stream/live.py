@@ -69,6 +69,22 @@ def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def _named(option: str, given, style: str, load):
+    """load(), its refusal naming the option that gave the model ("model gint-1 not found" did
+    not say it was --gender's)."""
+    try:
+        return load()
+    except FacesenseError as exc:
+        said, named = str(exc), style.format(option, given)
+        if said.startswith(named):
+            raise
+        for own in (f"{given}: ", f"model {given} ", f"{given} "):
+            if said.startswith(own):
+                said = said[len(own):]
+                break
+        raise FacesenseError(f"{named}: {said}") from None
+
+
 def load_face_models(expression: str | None, gender: str | None, age: str | None = DEFAULT_AGE, device: str = "auto", style: str = CLI_OPTION) -> FaceModels:
     """`age` DEFAULT_AGE ('auto'): the gender model's own age when it is a gender+age network
     (a user's own network gave its gender beside the shipped network's age), else the shipped
@@ -77,7 +93,7 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     from ..age import GENDER_AGE_TASK
     from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
 
-    gender_model = load_classifier(gender, device=device) if gender else None
+    gender_model = _named("gender", gender, style, lambda: load_classifier(gender, device=device)) if gender else None
     both = gender_model is not None and getattr(gender_model, "task", "") == GENDER_AGE_TASK
     if age == DEFAULT_AGE:
         # a network trained with age_weight 0 learned gender only: its age head is untrained
@@ -89,12 +105,9 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
         gender_model = GenderAgeModel.of(gender_model)  # one run per frame gives both answers
         age_model = AgeHead(gender_model)
     else:
-        try:
-            age_model = load_age_model(age, device=device)
-        except FacesenseError as exc:  # "gen.onnx: not a gender+age model" did not say which option gave it
-            said = str(exc)
-            raise FacesenseError(style.format("age", said) if said.startswith(f"{age}:") else said) from None
-    models = FaceModels(load_classifier(expression, device=device) if expression else None, gender_model, age_model)
+        age_model = _named("age", age, style, lambda: load_age_model(age, device=device)) if age else None
+    expression_model = _named("expression", expression, style, lambda: load_classifier(expression, device=device)) if expression else None
+    models = FaceModels(expression_model, gender_model, age_model)
     for model, task, given in ((models.expression, "expression", expression), (models.gender, "gender", gender)):
         if model is not None:
             check_task(model, task, task, style, str(given))
