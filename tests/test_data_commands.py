@@ -297,6 +297,26 @@ def test_split_of_a_manifest_keeps_its_other_columns(tmp_path, capsys):
     assert set(split.columns) == {"age", "race"}
 
 
+def test_a_report_is_refused_inside_a_folder_of_a_manifests_images(tmp_path, capsys):
+    """`--data split/labels.csv --out split/test/evalout` wrote the report beside split/test's
+    class folders, and `--data split/test` then read it as a class (found by a bug hunt). The
+    csv's own folder may still hold reports; an image folder outside it may not either."""
+    assert main(["data", "split", str(write_class_folders(tmp_path / "d", ["man", "woman"], 6)), "--out", str(tmp_path / "s"), "--test-size", "0.25"]) == 0
+    manifest = tmp_path / "s" / "labels.csv"
+    images = sorted(p.relative_to(tmp_path / "s") for p in (tmp_path / "s").rglob("*.png"))
+    manifest.write_text("path,label,split\n" + "".join(f"{p},{p.parent.name},{p.parts[0]}\n" for p in images))
+    capsys.readouterr()
+    assert main(["data", "inspect", str(manifest), "--out", str(tmp_path / "s" / "test" / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"is inside {tmp_path / 's' / 'test'}, which holds images of {manifest}" in err and "choose a folder outside it" in err
+    assert not (tmp_path / "s" / "test" / "report").exists()
+    assert main(["data", "inspect", str(manifest), "--out", str(tmp_path / "s" / "report")]) == 0  # beside the csv
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text("path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in sorted((tmp_path / "d").rglob("*.png"))))
+    assert main(["data", "inspect", str(elsewhere), "--out", str(tmp_path / "d" / "man" / "report")]) == 2
+    assert main(["data", "inspect", str(elsewhere), "--out", str(tmp_path / "report")]) == 0
+
+
 def test_split_keeps_exact_copies_on_one_side(tmp_path, caplog):
     """8 copied images landed on both sides of `data split` in 5 of 8 cases, which data inspect
     then reported as leakage (found by a bug hunt): copies go to training together."""

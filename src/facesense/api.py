@@ -203,7 +203,8 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     name the command line's option beside the argument (`--skip-bad (skip_bad=True)`)."""
     from .eval.age import age_target, evaluate_age
     from .eval.evaluate import evaluate_model
-    from .runs import outside_dataset, outside_runs
+    from .data.sources import outside_data
+    from .runs import outside_runs
 
     for name, value in (("model", model), ("data", data), ("out_dir", out_dir)):
         if not isinstance(value, (str, Path)):
@@ -231,7 +232,7 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
-    outside_runs(outside_dataset(out, data, "out_dir"), "out_dir")
+    outside_runs(outside_data(out, data, "out_dir"), "out_dir")
     model, ages = age_target(model, data)
     if ages:
         if label_map is not None:

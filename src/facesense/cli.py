@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
-from .runs import outside_dataset, outside_runs
+from .runs import outside_runs
 
 log = logging.getLogger("facesense")
 
@@ -72,10 +72,10 @@ NEAR_THRESHOLD = 4  # hash bits of 64: near duplicates by default
 
 def _data_inspect(args) -> None:
     from .data.inspect import inspect_samples
-    from .data.sources import read_dataset
+    from .data.sources import outside_data, read_dataset
     from .data.split import cells_shown, odd_split_cells
 
-    out = _report_folder(outside_dataset(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset,
+    out = _report_folder(outside_data(Path(args.out or f"inspect-{_without_data_suffix(_dataset_named(args.dataset).name)}").resolve(), args.dataset,
                                          "--out" if args.out else "the default report folder (no --out given)"))
     if args.duplicates and args.no_duplicates:
         raise FacesenseError("--duplicates (near duplicates too) and --no-duplicates (no duplicate search) contradict each other: give one")
@@ -89,7 +89,7 @@ def _data_inspect(args) -> None:
         leak_out = Path(args.leak_free).resolve()
         if leak_out in (Path(args.dataset).resolve(), Path(args.dataset).resolve() / "labels.csv"):
             raise FacesenseError(f"--leak-free {args.leak_free}: is the dataset itself; write the leak-free copy to a new file")
-        outside_dataset(check_output_path(leak_out, "--leak-free", (".csv", ".gz"), example="leak_free.csv"), args.dataset, "--leak-free")
+        outside_data(check_output_path(leak_out, "--leak-free", (".csv", ".gz"), example="leak_free.csv"), args.dataset, "--leak-free")
     samples = _split_spellings_folded(_spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad, min_classes=1), args.dataset), args.dataset)
     if len(samples.class_counts()) == 1:  # still worth its counts and its duplicates (a folder of one person's photos)
         log.warning("%s: only one class (%r): the report counts it and searches it for duplicates, but a classifier needs at least two to train",
@@ -124,9 +124,9 @@ def _data_inspect(args) -> None:
 
 def _data_split(args) -> None:
     from .data.materialise import check_empty_out, check_folder_names, materialise_split, readable_samples
-    from .data.sources import read_dataset
+    from .data.sources import outside_data, read_dataset
 
-    out = _report_folder(outside_dataset(Path(args.out).resolve(), args.dataset))
+    out = _report_folder(outside_data(Path(args.out).resolve(), args.dataset))
     check_empty_out(out)  # before reading the data (7 s of FER2013 to be told this)
     samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     check_folder_names(samples)  # before the images are decoded
@@ -234,8 +234,10 @@ def _train(args) -> None:
             # a config's relative paths are read from the working folder, not from the config's own
             raise FacesenseError(f"data={given_data}: {cfg.data} does not exist (relative paths are taken from the working folder, {Path.cwd()}); "
                                  "run from the folder the config was written for, or pass data=PATH")
+        from .data.sources import outside_data
+
         for dataset in (cfg.data, *cfg.extra_data):
-            outside_dataset(Path(cfg.runs_dir), dataset, "runs_dir")
+            outside_data(Path(cfg.runs_dir), dataset, "runs_dir")
 
     def on_epoch(row: dict) -> None:
         # without a validation split there is nothing to show but training figures (it printed "val loss nan")
@@ -289,7 +291,9 @@ def _evaluate(args) -> None:
         except FacesenseError as exc:
             raise FacesenseError(f"--split-from {args.split_from}: {exc}") from None
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
-    out = outside_runs(outside_dataset(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data,
+    from .data.sources import outside_data
+
+    out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data,
                                        "--out" if args.out else "the default report folder (no --out given)"))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")

@@ -26,9 +26,10 @@ import numpy as np
 
 from . import schema
 from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
+from .data.sources import outside_data
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs
-from .runs import RunDir, being_trained, building, missing_folders, outside_dataset, remove_empty, write_text
+from .runs import RunDir, being_trained, building, missing_folders, remove_empty, write_text
 from .markdown import cell as md_cell
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         for key, path in [("data", cfg.data), ("soft_labels", cfg.soft_labels), *(("extra_data", d) for d in cfg.extra_data)]:
             if path and not Path(path).exists():  # relative paths (the config's or the overrides') are read from the working folder
                 raise ConfigError(f"{config}: {key} {path} not found (relative paths in configs and the study's overrides are taken from the working folder, {base})")
-        outside_dataset(out, cfg.data, "--out")
+        outside_data(out, cfg.data, "--out")
         _check_validation_split(config, cfg, plans)
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))

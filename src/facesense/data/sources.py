@@ -18,8 +18,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, FacesenseError
 from ..labels import FER2013_CODES
+from ..runs import outside_dataset
 from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
 from .samples import Samples
 
@@ -109,6 +110,42 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         except CSV_READ_ERRORS as exc:
             what = f"a broken row or an unclosed quote ({exc})" if isinstance(exc, csv.Error) else f"{exc.__class__.__name__}: {exc}"
             raise DataError(f"{path} line {reader.line_num + 1}: cannot be read ({what}); {CSV_HINT}") from None
+
+
+def outside_data(out: Path, dataset: str | Path, option: str = "--out") -> Path:
+    """An output folder that no later reading of the dataset takes for data: outside a folder
+    dataset (runs.outside_dataset), and for a labels.csv given as a file, outside every folder
+    that holds its images below the csv's own (which may hold outputs): a report written into
+    split/test/ beside its class folders was read as a class by `--data split/test` next."""
+    outside_dataset(out, dataset, option)
+    path = Path(dataset)
+    if not path.is_file() or path.suffix.lower() not in (".csv", ".gz"):
+        return out
+    try:
+        header = _csv_header(path)
+        if "path" not in header or "pixels" in header:  # not a manifest (a FER2013 csv holds its pixels)
+            return out
+        home, folders = path.resolve().parent, set()
+        for _, row in csv_rows(path):
+            rel = (row.get("path") or "").strip()
+            if not rel:
+                continue
+            folder = Path(os.path.normpath(home / rel)).parent
+            # the folders from each image's up to the csv's own (only its own, for an image elsewhere)
+            while folder not in folders and folder != home and folder != folder.parent:
+                folders.add(folder)
+                if not folder.is_relative_to(home):
+                    break
+                folder = folder.parent
+    except DataError:  # said where the dataset is read
+        return out
+    out_path = Path(out).resolve()
+    for folder in (out_path, *out_path.parents):
+        if folder in folders:
+            how = " with --out DIR" if option.startswith("the default") else ""
+            raise FacesenseError(f"{option} {out}: is inside {folder}, which holds images of {path}, where its files would be read as data "
+                                 f"(as a class folder, with --data {folder}); choose a folder outside it{how}")
+    return out
 
 
 def detect_format(path: str | Path) -> tuple[str, Path]:

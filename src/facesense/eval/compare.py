@@ -10,9 +10,10 @@ from pathlib import Path
 from .. import schema
 from ..config import read_yaml
 from ..data.digests import manifest_digests
+from ..data.sources import outside_data
 from ..errors import FacesenseError
 from ..markdown import cell as md_cell
-from ..runs import RunDir, being_trained, building, outside_dataset, resume_command, write_text
+from ..runs import RunDir, being_trained, building, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
@@ -181,7 +182,7 @@ def _check_out_apart(out: Path, roots: list[Path]) -> None:
             continue
         data = saved.get("data") if isinstance(saved, dict) else None
         if isinstance(data, str) and data:
-            outside_dataset(out, data)
+            outside_data(out, data)
 
 
 def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tuple[list[dict], str | None]:
