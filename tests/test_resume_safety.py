@@ -244,3 +244,21 @@ def test_the_hint_to_train_longer_fits_the_runs_schedule(tmp_path, capsys):
     (tmp_path / "my runs" / "config.yaml").write_text("task: custom\nlr_schedule: onecycle\nepochs: 3\n")
     assert main(["train", "--resume", str(tmp_path / "my runs"), "epochs=30"]) == 2
     assert f"facesense train '{tmp_path / 'my runs' / 'config.yaml'}' 'init_from={tmp_path / 'my runs' / 'best.pt'}' epochs=30" in capsys.readouterr().err
+
+
+def test_the_hint_to_train_a_finished_run_longer_is_a_new_run(tmp_path, capsys):
+    """`--resume FINISHED epochs=2` advised raising epochs in its config.yaml; done so, the resume
+    refused the finished run ("start a new run") without saying how (found by a newcomer's trial).
+    Both now give the new run from its weights."""
+    from facesense.cli import main
+
+    run = tmp_path / "done"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: custom\nlr_schedule: constant\nepochs: 3\n")
+    (run / "train_summary.json").write_text("{}")
+    command = f"facesense train {run / 'config.yaml'} init_from={run / 'best.pt'} epochs="
+    assert main(["train", "--resume", str(run), "epochs=30"]) == 2
+    err = capsys.readouterr().err
+    assert f"it has finished, so to train longer start a new run of 30 more epochs from its weights: {command}30" in err and "raise epochs" not in err
+    assert main(["train", "--resume", str(run)]) == 2
+    assert f"this run has finished (see train_summary.json); to train more, start a new run from its weights: {command}N" in capsys.readouterr().err

@@ -203,10 +203,12 @@ def _how_to_train_longer(run: Path, epochs: str) -> str:
         schedule = (yaml.safe_load(config.read_text()) or {}).get("lr_schedule")
     except (OSError, yaml.YAMLError, AttributeError):
         schedule = None
+    best = run / "best.pt"
+    start = f"facesense train {shlex.quote(str(config))} {shlex.quote(f'init_from={best}')} epochs={shlex.quote(epochs)}"
+    if RunDir(run).summary.is_file():  # raising epochs in its config was advised, and the resume then refused a finished run
+        return f"; it has finished, so to train longer start a new run of {epochs} more epochs from its weights: {start}"
     if schedule in SCHEDULES_OVER_EPOCHS:
-        start = shlex.quote(f"init_from={run / 'best.pt'}")
-        return (f"; its {schedule} learning rate runs over the epochs it started with, so to train longer start a new run of {epochs} more epochs from its weights: "
-                f"facesense train {shlex.quote(str(config))} {start} epochs={shlex.quote(epochs)}")
+        return f"; its {schedule} learning rate runs over the epochs it started with, so to train longer start a new run of {epochs} more epochs from its weights: {start}"
     return "; to train longer, raise epochs in its config.yaml"
 
 

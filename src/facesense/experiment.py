@@ -6,6 +6,7 @@ import contextlib
 import csv
 import logging
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         if rank == 0:  # before the finished check: a process that held the lock until now may have just finished it
             held.enter_context(training_lock(run))
         if run.summary.is_file():
-            raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); start a new run to train more")
+            raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); to train more, start a new run from its weights: "
+                                 f"facesense train {shlex.quote(str(run.config))} {shlex.quote(f'init_from={run.best_checkpoint}')} epochs=N")
         try:
             cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
         except ConfigError as exc:  # a value an earlier version accepted
