@@ -346,3 +346,22 @@ def test_resume_writes_the_run_inputs_a_kill_left_out(tmp_path, folders3):
     part.split_manifest.unlink()
     done = train(None, resume=part.root, progress=False)
     assert done.labels.is_file() and done.split_manifest.read_text() == manifest and done.summary.is_file()
+
+
+def test_init_from_names_the_tensors_that_start_afresh(tmp_path, caplog):
+    """init_from said "loaded 37 of 38 tensors" and not which one started afresh (the last
+    layer, for another class count; found by a bug hunt)."""
+    import logging
+
+    import torch
+
+    from facesense.models import build_model
+    from facesense.train.init import load_backbone
+
+    seven = build_model("resnet_fer_small", num_outputs=7, in_channels=1, image_size=48)
+    torch.save(seven.state_dict(), tmp_path / "seven.pt")
+    two = build_model("resnet_fer_small", num_outputs=2, in_channels=1, image_size=48)
+    with caplog.at_level(logging.INFO):
+        loaded = load_backbone(two, tmp_path / "seven.pt")
+    fresh = [k for k in two.state_dict() if k not in loaded]
+    assert fresh and f"loaded {len(loaded)} of {len(two.state_dict())} tensors; starting afresh: {', '.join(fresh)}" in caplog.text

@@ -429,8 +429,11 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
             s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1000\r\n\r\n")
             assert raw_answer(s).startswith(b"HTTP/1.1 408")
         photo = jpeg(demo_photo())
-        assert post_json(srv.url + "/api/analyze", photo)[0] == 401
-        assert post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer wrong"})[0] == 401
+        status, data = post_json(srv.url + "/api/analyze", photo)
+        assert status == 401 and data["error"].startswith("this server needs its access token")
+        # a wrong token was told it was missing (found by a newcomer's trial)
+        status, data = post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer wrong"})
+        assert status == 401 and data["error"].startswith("the access token sent is not this server's")
         status, data = post_json(srv.url + "/api/analyze", photo, headers={"Authorization": "Bearer s3cret"})
         assert status == 200 and data["sentiment"] is None and "gender" not in data["faces"][0]
         assert json.loads(request(srv.url + "/api/health")[1])["token_required"] is True

@@ -106,7 +106,7 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
         return model_bytes
     # a run on aligned faces records two hashes an image (before and after alignment): count images
     images = manifest_digests(loaded.path.parent / "split_manifest.csv", "train", ("pixels_digest",)) if loaded.path is not None else None
-    log.info("the export carries the pixel hashes of its %d training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(images or trained))
+    log.info("the export carries the pixel hashes of its %d distinct training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(images or trained))
     return with_training_hashes(model_bytes, trained)
 
 

@@ -273,8 +273,10 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             return (sent,)
 
     async def require_token(request: Request) -> None:
-        if not authorised(*bearer(request.headers)):
-            raise Refused(401, "this server needs its access token (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
+        sent = bearer(request.headers)
+        if not authorised(*sent):  # a wrong token was told it was missing
+            why = "the access token sent is not this server's" if sent else "this server needs its access token"
+            raise Refused(401, f"{why} (Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"})
 
     async def no_query(request: Request) -> None:
         """These routes take no query parameters: one ignored (?detector=haar) would look obeyed."""

@@ -147,7 +147,7 @@ class YuNetDetector:
         if path is None or not path.is_file():
             raise FacesenseError(
                 "yunet needs its model file (--detector-model, detector_model=): PATH/face_detection_yunet_2023mar.onnx" + (f" ({model_path} is no file)" if model_path else "") + "; "
-                "it is not downloaded at run time"
+                "it is not downloaded at run time: get it from OpenCV Zoo (github.com/opencv/opencv_zoo, models/face_detection_yunet), or use the shipped centerface"
             )
         if not hasattr(cv2, "FaceDetectorYN"):
             raise FacesenseError("this OpenCV build has no FaceDetectorYN (needs OpenCV >= 4.5.4)")

@@ -59,7 +59,10 @@ def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> se
         raise FacesenseError(f"init_from={path}: no parameter matches this model by name and shape")
     model.load_state_dict(matched, strict=False)
     if not quiet:
-        log.info("init_from %s: loaded %d of %d tensors", path, len(matched), len(own))
+        fresh = [k for k in own if k not in matched]
+        # a layer whose shape changed (the last one, for another number of classes) starts afresh: say which
+        said = f"; starting afresh: {', '.join(fresh[:4])}{f' and {len(fresh) - 4} more' if len(fresh) > 4 else ''}" if fresh else ""
+        log.info("init_from %s: loaded %d of %d tensors%s", path, len(matched), len(own), said)
     return set(matched)
 
 
