@@ -155,3 +155,26 @@ def test_onecycle_is_stepped_per_batch_peaks_at_lr_and_ends_near_zero():
     peak = max(range(100), key=lrs.__getitem__)
     assert lrs[0] == pytest.approx(0.2 / 25) and lrs[peak] == pytest.approx(0.2, rel=1e-3)
     assert 25 <= peak <= 35 and lrs[-1] < 1e-4
+
+
+def test_training_logs_a_progress_line_a_minute_where_no_bar_is_shown(caplog, monkeypatch, tmp_path, fer_csv):
+    """`facesense train ... > train.log` showed nothing until the first epoch ended, 13 minutes on a
+    2-core CPU (the bar is for terminals only; found by a newcomer's trial): off a terminal,
+    training logs how far each epoch is once a minute."""
+    import logging
+
+    from facesense import experiment
+    from facesense.cli import main
+    from facesense.train.loop import PROGRESS_LINES, progress_lines
+
+    times = iter(range(0, 1000, 25))  # 25 s a batch
+    with caplog.at_level(logging.INFO):
+        assert list(progress_lines(list(range(10)), "epoch 1/3", clock=lambda: next(times))) == list(range(10))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/3: batch")]
+    assert lines == ["epoch 1/3: batch 3 of 10 (30%), 75 s so far, about 175 s left", "epoch 1/3: batch 6 of 10 (60%), 150 s so far, about 100 s left",
+                     "epoch 1/3: batch 9 of 10 (90%), 225 s so far, about 25 s left"]
+    asked = []
+    monkeypatch.setattr(experiment, "train", lambda cfg, **kw: asked.append(kw["progress"]) or (_ for _ in ()).throw(KeyboardInterrupt))
+    for quiet, shown in (([], PROGRESS_LINES), (["-q"], False)):  # pytest's stderr is no terminal
+        main(["train", "task=expression", f"data={fer_csv}", f"runs_dir={tmp_path}", "epochs=1", *quiet])
+        assert asked.pop() == shown

@@ -250,9 +250,12 @@ def _train(args) -> None:
             log.info("epoch %d  age MAE train %.2f%s years", row["epoch"], row["train_age_mae"], val_age)
 
     from .distributed import distributed_context
+    from .train.loop import PROGRESS_LINES
 
     with distributed_context() as (rank, world_size):
-        run = train(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), on_epoch=on_epoch, rank=rank, world_size=world_size)
+        # a bar on a terminal; elsewhere (a log file, CI) a line a minute
+        progress = False if args.quiet else (True if sys.stderr.isatty() else PROGRESS_LINES)
+        run = train(cfg, resume=args.resume, progress=progress, on_epoch=on_epoch, rank=rank, world_size=world_size)
     if rank == 0:
         summary = run.summary
         if summary.is_file():

@@ -107,11 +107,12 @@ def check_before_data(cfg: Config, resuming: bool = False) -> None:
         existing_teacher_file(path)
 
 
-def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
+def train(cfg: Config, resume: str | Path | None = None, progress: bool | str = True, on_epoch=None, stop_after: int | None = None, rank: int = 0, world_size: int = 1, run_dir: Path | None = None) -> RunDir:
     """Train (or resume) one run; returns its directory. `cfg.runs_dir` must be absolute or
     relative to a folder the caller chose (the library never reads the working directory).
     `run_dir` fixes the directory instead of numbering a new one (used by studies). The run's
-    folder is locked while it trains (`training_lock`)."""
+    folder is locked while it trains (`training_lock`). `progress`: True a bar, "lines" a log
+    line a minute (for output that is no terminal), False none."""
     with contextlib.ExitStack() as held:
         return _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_dir, held)
 
