@@ -585,6 +585,39 @@ def test_an_exports_held_out_rows_are_known_without_its_run(tmp_path, folders3, 
     assert "rows drawn as 'val' from the model's split settings are not the rows it held out" in err and not (tmp_path / "sub").exists()
 
 
+def test_an_export_scores_the_val_rows_its_run_drew_from_data_with_its_own_train_and_test(tmp_path, folders3, capsys):
+    """A labels.csv with train and test rows, val drawn from train: the run folder scored
+    `--split val`, its export was refused "no split named 'val'", and on a copy without the split
+    column `--split test` blamed a val_size draw (found by a bug hunt)."""
+    images = sorted(folders3.glob("*/*.png"))
+    manifest = folders3 / "labels.csv"
+    manifest.write_text("path,label,split\n" + "".join(f"{p.relative_to(folders3)},{p.parent.name},{'test' if n % 4 == 0 else 'train'}\n" for n, p in enumerate(images)))
+    run = train_cli(capsys, f"data={manifest}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", run, "--out", str(onnx_file)]) == 0
+    held = {r["id"] for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"}
+    for model, out in ((run, "r"), (str(onnx_file), "e")):
+        assert main(["evaluate", model, "--data", str(manifest), "--split", "val", "--out", str(tmp_path / out)]) == 0
+        assert {r["id"] for r in csv.DictReader(open(tmp_path / out / "predictions.csv"))} == held
+    bare = tmp_path / "bare.csv"
+    bare.write_text("path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images))
+    capsys.readouterr()
+    assert main(["evaluate", str(onnx_file), "--data", str(bare), "--split", "test", "--out", str(tmp_path / "t")]) == 2
+    assert f"the model's 'test' rows were the 'test' split of the data it trained on ({manifest})" in capsys.readouterr().err
+
+
+def test_validation_rows_among_training_images_are_noted(trained_run, folders3, caplog):
+    """Every row scored, training images among them: "on the N images without a training image's
+    pixels" gave figures of which most were the validation rows that chose the epoch, and did not
+    say so (found by a bug hunt)."""
+    tmp_path, run = trained_run
+    held = sum(r["split"] == "val" for r in csv.DictReader(open(Path(run) / "split_manifest.csv")))
+    assert main(["evaluate", run, "--data", str(folders3), "--out", str(tmp_path / "all")]) == 0
+    m = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert m["training_data"] and "selection_split" not in m  # all rows: not only those it was chosen by
+    assert m["without_training_pixels"]["validation_rows"] == held and f"({held} of them its validation rows)" in caplog.text
+
+
 def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an_export(tmp_path, folders3, capsys, caplog):
     """A copy of the training data in another folder, or the run's ONNX export (no manifest
     beside it) scored on its training data: figures of training images without a note (found
@@ -600,7 +633,7 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     assert main(["evaluate", str(onnx_file), "--data", str(copy), "--out", str(tmp_path / "e_without")]) == 0
     assert "trained on" not in caplog.text  # a model to be shared without them: nothing to know its training images by
     assert main(["export", run, "--out", str(onnx_file)]) == 0
-    assert f"carries the pixel hashes of its {n_train} training images" in caplog.text
+    assert f"carries the pixel hashes of its {n_train} distinct training images" in caplog.text
     for model in (run, str(onnx_file)):
         for data in (copy, folders3):
             caplog.clear()

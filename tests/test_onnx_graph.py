@@ -134,7 +134,7 @@ def test_train_on_aligned_faces_and_export_the_spec(tmp_path, capsys, caplog):
         assert main(["export", run, "--out", str(out)]) == 0
     # two hashes an aligned image (before and after alignment) were counted as two images (found by a bug hunt)
     trained = {r["pixels_digest"] for r in csv.DictReader(open(f"{run}/split_manifest.csv")) if r["split"] == "train"}
-    assert f"carries the pixel hashes of its {len(trained)} training images" in caplog.text
+    assert f"carries the pixel hashes of its {len(trained)} distinct training images" in caplog.text
     spec = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}["facesense_input_spec"])
     assert spec["align"] == [list(p) for p in DLIB_CHIP_REFERENCE] and spec["mean"] == [0.48, 0.46, 0.41] and spec["std"] == 1.0039
     from facesense.runtime.gender_age import GenderAgeModel

@@ -279,15 +279,20 @@ def duplicates_note(duplicates: int, n_scored: int, model) -> str:
             "(duplicates the data holds across its splits; data inspect lists them): these figures include them")
 
 
-def figures_without(matches: np.ndarray | None, y: np.ndarray, probs: np.ndarray, n_classes: int) -> dict | None:
+def figures_without(matches: np.ndarray | None, y: np.ndarray, probs: np.ndarray, n_classes: int, validation: np.ndarray | None = None) -> dict | None:
     """Accuracy and macro-F1 on the images without a training image's pixels, where some (not
-    all) of those scored have them; logged beside the note."""
+    all) of those scored have them; logged beside the note, saying how many of them have the
+    pixels of its validation rows (`validation`)."""
     if matches is None or not 0 < matches.sum() < len(matches):
         return None
     rest = ~matches
     pred = probs[rest].argmax(axis=1)
     figures = {"n": int(rest.sum()), "accuracy": float((pred == y[rest]).mean()), "macro_f1": macro_f1(y[rest], pred, n_classes)}
-    log.warning("on the %d images without a training image's pixels: accuracy %.4f, macro-F1 %.4f", figures["n"], figures["accuracy"], figures["macro_f1"])
+    among = int((validation & rest).sum()) if validation is not None else 0
+    if among:
+        figures["validation_rows"] = among
+    said = f" ({among} of them its validation rows)" if among else ""
+    log.warning("on the %d images without a training image's pixels%s: accuracy %.4f, macro-F1 %.4f", figures["n"], said, figures["accuracy"], figures["macro_f1"])
     return figures
 
 
@@ -405,12 +410,18 @@ def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[n
 def validation_images_among(model_path: Path | None, pixels, unaligned: list[str] | None = None, trained: np.ndarray | None = None) -> np.ndarray | None:
     """Which of these decoded images, other than its training images (`trained`), have the pixels
     of a run's validation rows, by the digests its split_manifest.csv records. None: no run folder
-    at hand (an export), or mostly training images are scored, whose note says more."""
-    if model_path is None or Path(model_path).suffix.lower() == ".onnx" or (trained is not None and trained.mean() > 0.5):
+    at hand (an export)."""
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx":
         return None
     path = Path(model_path)
     found = training_images_among(manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", "val"), pixels, unaligned)
     return found & ~trained if found is not None and trained is not None else found
+
+
+def among_held_out(validation: np.ndarray | None, trained: np.ndarray | None) -> np.ndarray | None:
+    """The validation images for the selection note: none where mostly training images are
+    scored, whose note says more (the figures without them still say how many they hold)."""
+    return None if trained is not None and trained.mean() > 0.5 else validation
 
 
 def _normal_path(path) -> str:
@@ -459,7 +470,12 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     # shipped model recorded) of a run that drew val and test out of every row (train_split: null)
     own_data = _is_recorded_data(config, data)
     own_rows = config.get("train_split") is None and own_data and _dataset_path(data).is_dir()
-    recomputable = not samples.split_names() or own_rows
+    # data with its own train (and test) split, whose val the run drew out of its train rows: an
+    # exported model (no split_manifest.csv beside it) was refused "no split named 'val'"
+    part = canonical_split(split)
+    names = samples.split_names()
+    drawn_from_train = bool(part and names and config.get("train_split") in names and config.get(f"{part}_split") not in names)
+    recomputable = not names or own_rows or drawn_from_train
     if not samples.split_names() and not own_rows and _named_for_a_dataset(split):  # --split PublicTest: a draw is no such split
         raise DataError(f"{data}: no split named {split!r} (the data has no split column); --split {canonical_split(split) or 'val'} scores the rows a model drew "
                         "by its seed and sizes from data without a split column, and leaving --split out (split=None) scores every row")
@@ -474,6 +490,12 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it%s",
                         split, where, unless)
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
+        own_split = config.get(f"{part}_split")
+        if len(idx) == 0 and own_split and not config.get(f"{part}_size") and str(config.get("data") or "").strip():
+            # its rows were its data's own split (a split column), which this data has none of: no
+            # draw's "val_size" is to blame (the message said it trained with val_size 0.2)
+            raise DataError(f"{data}: the model's {split!r} rows were the {own_split!r} split of the data it trained on ({config['data']}), and this data has no such split; "
+                            f"evaluate on that data with --split {split}, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         return idx
@@ -568,9 +590,9 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
                               own_split=own_split)
     add_note(extra, "training_data", note)
     validation = validation_images_among(path, images, unaligned, matches)
-    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, validation))
+    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches)))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
-    without = figures_without(matches, y, probs, len(loaded.classes))  # beside the note
+    without = figures_without(matches, y, probs, len(loaded.classes), validation)  # beside the note
     if without:
         extra["without_training_pixels"] = without
     name = f"{path.parent.name}/{path.name}" if path is not None else loaded.name
