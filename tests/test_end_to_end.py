@@ -618,6 +618,19 @@ def test_validation_rows_among_training_images_are_noted(trained_run, folders3, 
     assert m["without_training_pixels"]["validation_rows"] == held and f"({held} of them its validation rows)" in caplog.text
 
 
+def test_the_validation_note_says_only_what_the_validation_rows_decided(tmp_path, folders3, capsys, caplog):
+    """A one-epoch run with a plateau schedule was said to have had "its best epoch and when its
+    learning rate fell" decided by its validation rows: it had one epoch and its rate never fell
+    (found by a newcomer's trial). Its history says what happened."""
+    for epochs, said in ((1, None), (2, "which decided its best epoch: these figures")):
+        run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", f"epochs={epochs}", "batch_size=8", "reduce_lr_patience=5",
+                        f"runs_dir={tmp_path / 'runs'}")
+        out = tmp_path / f"val{epochs}"
+        assert main(["evaluate", run, "--data", str(folders3), "--split", "val", "--out", str(out)]) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m.get("selection_split") is None if said is None else said in m["selection_split"], m.get("selection_split")
+
+
 def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an_export(tmp_path, folders3, capsys, caplog):
     """A copy of the training data in another folder, or the run's ONNX export (no manifest
     beside it) scored on its training data: figures of training images without a note (found

@@ -354,7 +354,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     add_note(m, "training_data", note)
     validation = validation_images_among(own, images, unaligned, matches)
-    add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split, among_held_out(validation, matches)))
+    history = ((own if own.is_dir() else own.parent) / "history.csv") if own is not None and own.suffix.lower() != ".onnx" else None
+    add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split, among_held_out(validation, matches), history))
     add_note(m, "unfinished_run", unfinished_note(model, None))
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
         rest = ~matches

@@ -5,6 +5,7 @@ model needs no PyTorch; a training checkpoint is exported on the fly (training e
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -202,31 +203,48 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
-def _decided_by_validation(config: dict, last_epoch: bool = False) -> list[str]:
+def _decided_by_validation(config: dict, last_epoch: bool = False, history: Path | None = None) -> list[str]:
     """What a run's validation rows decided: its best epoch (keep: best; not for its last.pt,
     `last_epoch`), when it stopped (early stopping), when its rate fell (a plateau schedule), its
-    age temperature (gender_age); nothing for a run that kept its last epoch on a fixed schedule."""
+    age temperature (gender_age); nothing for a run that kept its last epoch on a fixed schedule.
+    Its `history` (history.csv), where at hand, says what happened: a run of one epoch chose no
+    epoch, and a rate that never fell was not lowered (a one-epoch run was said to have both)."""
+    rows = _history_rows(history)
+    one_epoch = rows is not None and len(rows) <= 1
     decided = []
     if config.get("keep", "best") == "best" and not last_epoch:
-        decided.append("its best epoch")
-    elif config.get("early_stopping"):
+        if not one_epoch:
+            decided.append("its best epoch")
+    elif config.get("early_stopping") and not one_epoch:
         decided.append("when it stopped")
-    if config.get("lr_schedule") == "plateau" or (config.get("lr_schedule", "auto") == "auto" and config.get("reduce_lr_patience") is not None):
+    plateau = config.get("lr_schedule") == "plateau" or (config.get("lr_schedule", "auto") == "auto" and config.get("reduce_lr_patience") is not None)
+    if plateau and (rows is None or any(later < earlier for earlier, later in zip(rows, rows[1:]))):
         decided.append("when its learning rate fell")
     if config.get("task") == "gender_age" and not last_epoch:  # (last.pt carries none)
         decided.append("its age temperature")
     return decided
 
 
+def _history_rows(history: Path | None) -> list[float] | None:
+    """The learning rate of each epoch a run's history.csv lists; None where it is not at hand."""
+    if history is None or not Path(history).is_file():
+        return None
+    try:
+        with open(history, newline="") as f:
+            return [float(row["lr"]) for row in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError, csv.Error):
+        return None
+
+
 def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None, own_split: bool = True,
-                         validation: np.ndarray | None = None) -> str | None:
+                         validation: np.ndarray | None = None, history: Path | None = None) -> str | None:
     """A sentence when the rows scored are the model's own validation rows and they decided
     something of it (its best epoch, when it stopped, its age temperature), so that its figures
     on them lean a little optimistic, naming its test split where it has one. Not for another
     model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold.
     `validation`: which scored images have the pixels of its validation rows
     (validation_images_among), so that a copy or subset of them under other names is noted too."""
-    decided = _decided_by_validation(config, last_epoch=Path(str(model)).name == "last.pt")
+    decided = _decided_by_validation(config, last_epoch=Path(str(model)).name == "last.pt", history=history)
     if not decided or (config.get("folds") or 0) >= 2:
         return None
     test = config.get("test_split")
@@ -590,7 +608,8 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
                               own_split=own_split)
     add_note(extra, "training_data", note)
     validation = validation_images_among(path, images, unaligned, matches)
-    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches)))
+    run_history = (path if path.is_dir() else path.parent) / "history.csv" if path is not None and path.suffix.lower() != ".onnx" else None
+    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_history))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
     without = figures_without(matches, y, probs, len(loaded.classes), validation)  # beside the note
     if without:
