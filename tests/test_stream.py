@@ -422,6 +422,23 @@ def test_a_label_near_the_right_edge_stays_whole_in_the_frame():
     assert filled[-1] and filled[:750].any()  # reaches the right edge and starts left of the box
 
 
+def test_a_label_in_the_top_left_corner_leaves_the_fps_figure_clear():
+    """A face near the top-left corner had its label drawn under the FPS figure ("33#FPSad 29%
+    woman"; found by a newcomer's trial): the figure's corner is kept free of labels."""
+    from facesense.runtime.faces import Box
+    from facesense.runtime.results import Prediction
+    from facesense.stream.draw import _COLOURS, annotate, fps_corner
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+
+    frame = Frame(0, 0.0, np.zeros((360, 640, 3), np.uint8))
+    face = FaceResult(1, Box(4, 40, 90, 90), Prediction("sad", 0.29, {}), Prediction("woman", 0.65, {}))
+    image = annotate(FrameResult(frame, [face]), fps=33.0)
+    x0, y0, x1, y1 = fps_corner(image.shape[:2], 1.0)
+    assert not np.all(image[y0:y1, x0:x1] == _COLOURS[1], axis=2).any()  # no label background there
+    assert np.all(image == _COLOURS[1], axis=2).any()  # the label is drawn (below the box)
+
+
 def test_a_small_frame_is_drawn_enlarged_so_that_its_label_leaves_the_face_in_view():
     """On a 64x48 video the smallest readable label covered the top half of the frame, face
     included, cut to '#1 neu...' (found by a bug hunt): a small frame is drawn on an enlarged copy."""

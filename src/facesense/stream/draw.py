@@ -35,7 +35,8 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
     s = max(1.0, min(image.shape[:2]) / 480)
     for face, b in zip(result.faces, boxes):  # every box first, so that no box line crosses another face's label
         cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), _COLOURS[face.track_id % len(_COLOURS)], max(2, round(2 * _face_scale(b, s))))
-    placed: list[tuple[int, int, int, int]] = []
+    # the FPS figure's corner is taken first: a face's label there was drawn under it ("33#FPSad")
+    placed: list[tuple[int, int, int, int]] = [fps_corner(image.shape[:2], s)] if fps is not None else []
     for face, box in zip(result.faces, boxes):
         fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
@@ -50,6 +51,15 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * max(1, round(s)), cv2.LINE_AA)
     return image
+
+
+def fps_corner(shape: tuple[int, int], s: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) the FPS figure covers, at the image scale `s` (room for "999 FPS")."""
+    import cv2
+
+    (tw, th), below = cv2.getTextSize("999 FPS", cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, 2 * max(1, round(s)))
+    x, y = round(8 * s), round(22 * s)
+    return (x - round(2 * s), y - th - round(2 * s), x + tw + round(2 * s), y + below + round(2 * s))
 
 
 def _face_scale(box, image_scale: float) -> float:
