@@ -178,3 +178,25 @@ def test_training_logs_a_progress_line_a_minute_where_no_bar_is_shown(caplog, mo
     for quiet, shown in (([], PROGRESS_LINES), (["-q"], False)):  # pytest's stderr is no terminal
         main(["train", "task=expression", f"data={fer_csv}", f"runs_dir={tmp_path}", "epochs=1", *quiet])
         assert asked.pop() == shown
+
+
+def test_a_model_that_meets_onednns_strided_1x1_fault_trains_in_the_default_memory_format(tmp_path, caplog, fer_csv):
+    """A strided 1x1 convolution of 4 input channels (resnet_fer_small at width 4) in channels_last:
+    oneDNN's weight gradient was 49% off on an AVX2 CPU, and a 2-thread test run hung for over 15
+    minutes (oneDNN issue 6035). Such a model trains without channels_last, and says so; the
+    shipped widths (16 channels and more there) keep it."""
+    import logging
+
+    import torch
+
+    from facesense.cli import main
+    from facesense.models.registry import build_model
+    from facesense.train.loop import _channels_last_breaks
+
+    cpu = torch.device("cpu")
+    assert _channels_last_breaks(build_model("resnet_fer_small", num_outputs=7, in_channels=1, image_size=48, width=4, stem_stride=2), cpu)
+    assert not _channels_last_breaks(build_model("resnet_fer_small", num_outputs=7, in_channels=1, image_size=48), cpu)
+    with caplog.at_level(logging.INFO):
+        assert main(["train", "task=expression", f"data={fer_csv}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "epochs=1", "batch_size=16",
+                     f"runs_dir={tmp_path}", "-q"]) == 0
+    assert "channels_last off: " in caplog.text and "oneDNN issue 6035" in caplog.text

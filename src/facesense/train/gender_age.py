@@ -150,12 +150,7 @@ class GenderAgeTrainer(Trainer):
         self._start_epoch(epoch)
         loss_sum, total, correct, abs_err, aged = 0.0, 0, 0, 0.0, 0
         preds, trues = [], []
-        batches = self.train_batches
-        if progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
-        for x, y, _ in batches:
+        for x, y, _ in self._shown(epoch, progress):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.degrader:
                 x = self._degraded(x)

@@ -39,6 +39,26 @@ PROGRESS_LINES = "lines"
 PROGRESS_EVERY_S = 60.0
 
 
+# oneDNN computes the weight gradient of a strided 1x1 convolution with fewer input channels
+# than its channel block (8 with AVX2, 16 with AVX-512) wrongly in channels_last, or never
+# finishes it (uxlfoundation/oneDNN#6035): 49% off with 4 channels on an AVX2 CPU, and a
+# 2-thread run that hung for over 15 minutes
+ONEDNN_CHANNEL_BLOCK = 16
+
+
+def _channels_last_breaks(model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether training `model` in channels_last on this CPU meets the oneDNN fault above; said
+    once in the log, and the model trains in the default memory format instead."""
+    if device.type != "cpu":
+        return False
+    for name, conv in model.named_modules():
+        if isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (1, 1) and max(conv.stride) > 1 and conv.in_channels < ONEDNN_CHANNEL_BLOCK:
+            log.info("channels_last off: %s is a strided 1x1 convolution of %d input channels, whose weight gradient oneDNN computes wrongly "
+                     "in channels_last on x86 CPUs (fewer than %d; oneDNN issue 6035)", name, conv.in_channels, ONEDNN_CHANNEL_BLOCK)
+            return True
+    return False
+
+
 def progress_lines(batches, title: str, every_s: float = PROGRESS_EVERY_S, clock=time.monotonic):
     """The batches, with a line logged every `every_s` seconds: how far the epoch is and about how
     long it has left."""
@@ -196,7 +216,7 @@ class Trainer:
                 check_frozen_loaded(model, cfg.freeze, loaded, cfg.init_from)
             freeze(model, cfg.freeze)
         self.model = model.to(self.device)
-        self.channels_last = cfg.channels_last
+        self.channels_last = cfg.channels_last and not _channels_last_breaks(model, self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model
@@ -343,17 +363,22 @@ class Trainer:
         if self.degrader:
             self.degrader.set_epoch(epoch)
 
-    def train_epoch(self, epoch: int, progress: bool) -> dict:
+    def _shown(self, epoch: int, progress: bool | str):
+        """The epoch's training batches, with a bar (progress True), a line a minute
+        (PROGRESS_LINES) or nothing shown."""
+        if progress == PROGRESS_LINES:
+            return progress_lines(self.train_batches, f"epoch {epoch}/{self.cfg.epochs}")
+        if progress:
+            from tqdm import tqdm
+
+            return tqdm(self.train_batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
+        return self.train_batches
+
+    def train_epoch(self, epoch: int, progress: bool | str) -> dict:
         self._start_epoch(epoch)
         total, correct, loss_sum = 0, 0, 0.0
         preds, trues = [], []
-        batches = self.train_batches
-        if progress == PROGRESS_LINES:
-            batches = progress_lines(batches, f"epoch {epoch}/{self.cfg.epochs}")
-        elif progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
+        batches = self._shown(epoch, progress)
         for x, y, idx in batches:
             x, y, idx = (t.to(self.device, non_blocking=True) for t in (x, y, idx))
             seen = self._degraded(x) if self.degrader else x  # the teachers score x
