@@ -639,3 +639,16 @@ def test_an_age_reads_the_same_whole_years_on_the_label_the_printed_line_and_the
         assert _label_parts(FaceResult(1, Box(0, 0, 10, 10), age=AgeEstimate(years, 3.0)))[-1] == f"~{shown}y"
         _print_photo_faces([{"track_id": 1, "first_s": 0.0, "photo": "a.jpg", "age_median": round(years, 2)}], None)
         assert capsys.readouterr().out.strip() == f"a.jpg face 1 (#1): age {shown}"
+
+
+def test_the_summary_names_the_models_that_ran(tmp_path):
+    """summary.json said which source and detector, not which models: a run of one's own gender
+    model read like one of the default's (found by a bug hunt)."""
+    from facesense.cli import main
+    from facesense.stream.demo import demo_photo
+
+    cv2.imwrite(str(tmp_path / "p.jpg"), demo_photo())
+    for args, names in (([], {"expression": "expression", "gender": "gender_age", "age": "gender_age"}),
+                        (["--gender", "gender", "--age", "none", "--expression", "none"], {"expression": None, "gender": "gender", "age": None})):
+        assert main(["live", "--source", str(tmp_path / "p.jpg"), "--no-window", "--summary", str(tmp_path / "s.json"), *args]) == 0
+        assert json.loads((tmp_path / "s.json").read_text())["models"] == names

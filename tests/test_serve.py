@@ -75,6 +75,8 @@ def test_page_health_and_docs(server):
     assert {k: health[k] for k in ("status", "expression", "gender", "age", "sentiment", "token_required")} == {
         "status": "ok", "expression": True, "gender": True, "age": True, "sentiment": True, "token_required": False}
     assert health["classes"]["sentiment"] == ["negative", "positive"]  # the sentiment model's were left out (found by a bug hunt)
+    # which models answer: a server of one's own model looked like the default's (found by a bug hunt)
+    assert health["models"] == {"expression": "expression", "gender": "gender_age", "age": "gender_age", "sentiment": "sentiment"}
     status, docs, _ = request(server.url + "/docs")
     assert status == 200 and b"swagger-ui-bundle.js" in docs and b"cdn." not in docs  # served offline
     status, spec, _ = request(server.url + "/openapi.json")

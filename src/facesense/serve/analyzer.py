@@ -93,6 +93,10 @@ class Analyzer:
     def health(self) -> dict:
         return {key: getattr(self.models, key) is not None for key in ATTRIBUTES} | {"sentiment": self.sentiment is not None}
 
+    def model_names(self) -> dict[str, str | None]:
+        """Which model gives each answer, as the server was started with (None: off)."""
+        return self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)}
+
     def classes(self) -> dict:
         faces = {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}
         return faces | ({"sentiment": list(self.sentiment.classes)} if self.sentiment is not None else {})

@@ -395,7 +395,7 @@ class VideoJobs:
             if collector.frames == 0:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log
-            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name)
+            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name, self.analyzer.models.names())
             job.faces, job.warning = summary["faces"], summary["ended_early"]
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
             summary["timeline_plot"] = "timeline.png" if timeline else None

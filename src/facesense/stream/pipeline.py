@@ -64,6 +64,11 @@ class FaceModels:
     def enabled(self) -> list[tuple[str, object]]:
         return [(key, m) for key in ATTRIBUTES if (m := getattr(self, key)) is not None]
 
+    def names(self) -> dict[str, str | None]:
+        """Which model gives each attribute, as it was named (a shipped name, a run folder, a
+        file), None where it is off: a summary of one's own model looked like the default's."""
+        return {key: None if (m := getattr(self, key)) is None else str(getattr(m, "name", type(m).__name__)) for key in ATTRIBUTES}
+
 
 @dataclass
 class FrameResult:

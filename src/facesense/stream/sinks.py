@@ -690,12 +690,13 @@ def _segments(times: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges, edges[1:])]
 
 
-def source_fields(source, name: str, detector: str) -> dict:
+def source_fields(source, name: str, detector: str, models: dict[str, str | None] | None = None) -> dict:
     """What a summary says of where its frames came from: the source's name, the detector, the
-    frames that did not decode, where a truncated file ended, and a stream's gaps (live and the
-    web app's video jobs write the same summary)."""
+    models (FaceModels.names), the frames that did not decode, where a truncated file ended, and
+    a stream's gaps (live and the web app's video jobs write the same summary)."""
     return {
         "source": name,
+        **({"models": models} if models is not None else {}),
         # what the frames are: photos (fps and latency per photo), a video file, or live frames
         "source_kind": "photos" if getattr(source, "photos", False) else "live" if getattr(source, "live", False) else "video",
         "detector": detector,
