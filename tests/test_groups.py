@@ -291,3 +291,19 @@ def test_a_cell_reading_blank_is_not_merged_with_empty_cells_and_non_ages_are_na
     with caplog.at_level("WARNING"):
         assert group_names(["20-29", "more than 70", ""], "age") == ["20-29", "more than 70", "(blank)"]
     assert not caplog.text
+
+
+def test_a_model_that_reads_every_face_as_one_class_is_noted():
+    """A model that answered 'woman' for every face got a race "accuracy gap" of 11.9 points and
+    no word that the gap was the groups' class mix (found by a bug hunt)."""
+    import numpy as np
+
+    from facesense.eval.evaluate import one_class_note
+
+    y = np.array([0, 1, 1, 0, 1])
+    always_woman = np.tile([0.3, 0.7], (5, 1))
+    said = one_class_note(y, always_woman, ["man", "woman"], "race")
+    assert said.startswith("it read every one of the 5 images as 'woman'") and "gaps between groups measure their class mix" in said
+    assert "race" not in one_class_note(y, always_woman, ["man", "woman"])
+    assert one_class_note(y, np.array([[0.6, 0.4]] + [[0.3, 0.7]] * 4), ["man", "woman"], "race") is None  # two classes given
+    assert one_class_note(np.ones(5, int), always_woman, ["man", "woman"], "race") is None  # the images hold one class

@@ -283,6 +283,18 @@ def unfinished_note(model, checkpoint: Path | None) -> str | None:
     return f"{found[0]} {found[1]}: these figures are of {scored} so far, not of the finished model"
 
 
+def one_class_note(y: np.ndarray, probs: np.ndarray, classes: list[str], group_by: str | None = None) -> str | None:
+    """The note on a model that gave every image one class (an untrained or collapsed one) where
+    the images hold several: its accuracy is that class's share, and a group's its share in the
+    group (a race gap of 11.9 points was reported of such a model; found by a bug hunt)."""
+    predicted = np.unique(probs.argmax(axis=1))
+    if len(predicted) != 1 or len(np.unique(y)) < 2:
+        return None
+    name = classes[int(predicted[0])]
+    groups = f"; each {group_by} group's accuracy is its share of {name!r}, so the gaps between groups measure their class mix, not the model" if group_by else ""
+    return f"it read every one of the {len(y)} images as {name!r}: its accuracy is the share of {name!r} among them{groups}"
+
+
 def add_note(record: dict, key: str, sentence: str | None) -> None:
     """A report's note, where there is one: on the console and under `key` in its metrics."""
     if sentence:
@@ -611,6 +623,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     run_history = (path if path.is_dir() else path.parent) / "history.csv" if path is not None and path.suffix.lower() != ".onnx" else None
     add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_history))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
+    add_note(extra, "one_class_predicted", one_class_note(y, probs, loaded.classes, group_by))
     without = figures_without(matches, y, probs, len(loaded.classes), validation)  # beside the note
     if without:
         extra["without_training_pixels"] = without
