@@ -347,3 +347,18 @@ def test_a_custom_tasks_own_classes_list_is_named_as_the_fix(tmp_path, capsys):
     data = write_class_folders(tmp_path / "d", ["adult_m", "adult_w"], 4)
     err = cli_error(capsys, "train", "task=custom", f"data={data}", "model=resnet_fer_small", "epochs=1", f"runs_dir={tmp_path / 'runs'}", "classes=[adult_w,adult_x]")
     assert "labels ['adult_m'] are not classes of this task ['adult_w', 'adult_x']" in err and "the config's `classes` list" in err and "use `task: custom`" not in err
+
+
+def test_a_dataset_csv_given_to_predict_and_a_run_folder_given_as_data_are_named(tmp_path, capsys):
+    """`predict MODEL labels.csv` called the csv an unreadable image, and `evaluate --data RUN`
+    read the run's reports as images of classes (found by a bug hunt)."""
+    (tmp_path / "labels.csv").write_text("path,label\na.png,happy\n")
+    err = cli_error(capsys, "predict", "expression", str(tmp_path / "labels.csv"))
+    assert "a csv, not a photo" in err and f"facesense evaluate MODEL --data {tmp_path / 'labels.csv'}" in err
+    run = tmp_path / "run"
+    (run / "eval_val").mkdir(parents=True)
+    (run / "config.yaml").write_text("task: expression\n")
+    (run / "best.pt").write_bytes(b"")
+    (run / "eval_val" / "metrics.json").write_text("{}")
+    for command in (["evaluate", "expression", "--data", str(run), "--out", str(tmp_path / "e")], ["data", "inspect", str(run), "--out", str(tmp_path / "i")]):
+        assert f"{run}: a training run's folder, not a dataset" in cli_error(capsys, *command)

@@ -156,6 +156,9 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
     if path.is_dir():
         if (path / "labels.csv").is_file():
             return "manifest", path / "labels.csv"
+        if (path / "config.yaml").is_file() and any((path / name).is_file() for name in ("best.pt", "last.pt", "train_summary.json")):
+            # its reports' files were read as images of classes named eval_test, eval_val...
+            raise DataError(f"{path}: a training run's folder, not a dataset; give the data it trained on (its config.yaml names it under data:) or other data")
         return "folders", path
     what = ("a single image" if path.suffix.lower() in IMAGE_SUFFIXES else "a video" if path.suffix.lower() in VIDEO_FILE_SUFFIXES
             else "a model" if path.suffix.lower() in (".onnx", ".pt", ".pth") else None)
