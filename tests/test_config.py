@@ -181,3 +181,13 @@ def test_classes_of_its_own_are_for_a_custom_task():
         load_config(overrides={"task": "gender", "classes": ["woman", "man"]})
     assert load_config(overrides={"task": "gender", "classes": ["man", "woman"]}).classes == ["man", "woman"]
     assert load_config(overrides={"task": "gender", "classes": ["male", "Female"]}).classes == ["male", "Female"]  # other spellings of its own (review)
+
+
+def test_a_misspelt_config_file_name_gets_the_file_meant(tmp_path):
+    """`facesense train configs/emotion_modl_3.yaml` said only "not found", where commands, models
+    and config keys get a "did you mean" (found by a newcomer's trial)."""
+    (tmp_path / "emotion_model_3.yaml").write_text("task: expression\n")
+    with pytest.raises(ConfigError, match=f"did you mean {tmp_path / 'emotion_model_3.yaml'}"):
+        load_config(tmp_path / "emotion_modl_3.yaml")
+    with pytest.raises(ConfigError, match=r"not found \(see configs/ for examples\)"):
+        load_config(tmp_path / "nothing_like_it.yaml")

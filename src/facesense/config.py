@@ -454,7 +454,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         if path.is_dir():  # `facesense train faces/`: the data where the config goes
             raise ConfigError(f"{path}: is a folder; train takes a config file, with the data as data=PATH: e.g. `facesense train configs/gender.yaml data={path}`")
         if not path.is_file():
-            raise ConfigError(f"config file {path} not found (see configs/ for examples)")
+            import difflib
+
+            # a typo in the name (configs/emotion_modl_3.yaml): the file beside it that was meant
+            folder = path.parent if path.parent.is_dir() else None
+            near = difflib.get_close_matches(path.name, [f.name for f in folder.glob("*.y*ml")], n=1, cutoff=0.8) if folder else []
+            meant = f"; did you mean {folder / near[0]}?" if near else " (see configs/ for examples)"
+            raise ConfigError(f"config file {path} not found{meant}")
         values = read_yaml(path.read_text(), str(path)) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")

@@ -165,7 +165,7 @@ def validation_sets(rows: list[dict]) -> str | None:
     by_images = all(k.get("_val_images") is not None for k in keys) and one_spec
     by_pixels = all(k.get("_val_pixels") is not None for k in keys) and one_spec
     shared = len(frozenset.intersection(*[k["_val_images"] if by_images else k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
-    return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} samples are in all of them): "
+    return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} {'sample is' if shared == 1 else 'samples are'} in all of them): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
 
