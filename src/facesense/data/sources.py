@@ -125,12 +125,13 @@ def outside_data(out: Path, dataset: str | Path, option: str = "--out") -> Path:
         header = _csv_header(path)
         if "path" not in header or "pixels" in header:  # not a manifest (a FER2013 csv holds its pixels)
             return out
-        home, folders = path.resolve().parent, set()
+        home, folders, seen = path.resolve().parent, set(), set()
         for _, row in csv_rows(path):
-            rel = (row.get("path") or "").strip()
-            if not rel:
+            rel = os.path.dirname((row.get("path") or "").strip())
+            if rel in seen:  # rows share few folders: each is walked once
                 continue
-            folder = Path(os.path.normpath(home / rel)).parent
+            seen.add(rel)
+            folder = Path(os.path.normpath(home / rel)) if rel else home
             # the folders from each image's up to the csv's own (only its own, for an image elsewhere)
             while folder not in folders and folder != home and folder != folder.parent:
                 folders.add(folder)
