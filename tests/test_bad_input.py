@@ -215,7 +215,7 @@ def test_a_model_in_the_wrong_place_names_the_option_and_a_way_that_works(tmp_pa
     clip = str(make_demo_clip(tmp_path / "clip.mp4", frames=2))
     gender = str(shipped_model_path("gender", ".int8.onnx"))
     err = cli_error(capsys, "live", "--source", clip, "--no-window", "--age", gender)
-    assert err.startswith(f"error: --age {gender}: a gender model, not a gender+age network; give one trained with task: gender_age"), err
+    assert err.startswith(f"error: --age {gender}: not a gender+age network (its task is gender); give one trained with task: gender_age"), err
     # a model not found, or of another kind, named the model but not the option that gave it
     assert cli_error(capsys, "live", "--source", clip, "--no-window", "--gender", "gint-1").startswith("error: --gender gint-1: not found; give an .onnx file")
     assert cli_error(capsys, "live", "--source", clip, "--no-window", "--expression", "gint-1").startswith("error: --expression gint-1: not found")

@@ -315,6 +315,14 @@ def test_a_report_is_refused_inside_a_folder_of_a_manifests_images(tmp_path, cap
     elsewhere.write_text("path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in sorted((tmp_path / "d").rglob("*.png"))))
     assert main(["data", "inspect", str(elsewhere), "--out", str(tmp_path / "d" / "man" / "report")]) == 2
     assert main(["data", "inspect", str(elsewhere), "--out", str(tmp_path / "report")]) == 0
+    # a csv beside its images' folder: that folder and the ones below it (../d/man/x.png: d/ too)
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    (meta / "labels.csv").write_text("path,label\n" + "".join(f"../d/{p.parent.name}/{p.name},{p.parent.name}\n" for p in sorted((tmp_path / "d").rglob("*.png"))))
+    assert main(["data", "inspect", str(meta / "labels.csv"), "--out", str(tmp_path / "d" / "report")]) == 2
+    # through a link to the images' folder, the folder reached is guarded
+    (tmp_path / "linked").symlink_to(tmp_path / "d", target_is_directory=True)
+    assert main(["data", "inspect", str(elsewhere), "--out", str(tmp_path / "linked" / "man" / "report")]) == 2
 
 
 def test_split_keeps_exact_copies_on_one_side(tmp_path, caplog):

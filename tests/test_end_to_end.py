@@ -589,7 +589,7 @@ def test_an_export_scores_the_val_rows_its_run_drew_from_data_with_its_own_train
     column `--split test` blamed a val_size draw (found by a bug hunt)."""
     images = sorted(folders3.glob("*/*.png"))
     manifest = folders3 / "labels.csv"
-    manifest.write_text("path,label,split\n" + "".join(f"{p.relative_to(folders3)},{p.parent.name},{'test' if n % 4 == 0 else 'train'}\n" for n, p in enumerate(images)))
+    manifest.write_text("path,label,split\n" + "".join(f"{p.relative_to(folders3)},{p.parent.name},{'Test' if n % 4 == 0 else 'Train'}\n" for n, p in enumerate(images)))  # spelt as training matches them
     run = train_cli(capsys, f"data={manifest}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
     onnx_file = tmp_path / "m.onnx"
     assert main(["export", run, "--out", str(onnx_file)]) == 0
@@ -601,7 +601,14 @@ def test_an_export_scores_the_val_rows_its_run_drew_from_data_with_its_own_train
     bare.write_text("path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images))
     capsys.readouterr()
     assert main(["evaluate", str(onnx_file), "--data", str(bare), "--split", "test", "--out", str(tmp_path / "t")]) == 2
-    assert f"the model's 'test' rows were the 'test' split of the data it trained on ({manifest})" in capsys.readouterr().err
+    assert f"its 'test' rows, if it had any, were the 'test' split of the data it trained on ({manifest})" in capsys.readouterr().err
+    # a run on data without a split column holds no test rows by default: said so, not blamed on a split column
+    from conftest import write_class_folders
+
+    folders = write_class_folders(tmp_path / "plain", ["angry", "happy"], 8)
+    plain = train_cli(capsys, f"data={folders}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs2'}")
+    assert main(["evaluate", plain, "--data", str(folders), "--split", "test", "--out", str(tmp_path / "t2")]) == 2
+    assert f"{folders}: the model held out no 'test' rows of this data (test_size 0, and the data has no split column)" in capsys.readouterr().err
 
 
 def test_validation_rows_among_training_images_are_noted(trained_run, folders3, caplog):

@@ -634,7 +634,7 @@ def test_an_age_reads_the_same_whole_years_on_the_label_the_printed_line_and_the
     from facesense.stream.draw import _label_parts
     from facesense.stream.pipeline import FaceResult
 
-    for years, shown in ((27.497, 28), (26.5, 27), (26.494, 26), (31.47, 31)):
+    for years, shown in ((27.497, 28), (26.5, 27), (26.494, 26), (31.47, 31), (float("nan"), "?")):  # a model's nan must not end a live run
         assert whole_years(years) == shown
         assert _label_parts(FaceResult(1, Box(0, 0, 10, 10), age=AgeEstimate(years, 3.0)))[-1] == f"~{shown}y"
         _print_photo_faces([{"track_id": 1, "first_s": 0.0, "photo": "a.jpg", "age_median": round(years, 2)}], None)

@@ -39,7 +39,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             files += found
         elif is_video_file(item):
             raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
-        elif item.name.lower().endswith((".csv", ".csv.gz", ".tsv")):  # it was called an unreadable image
+        elif item.is_file() and item.name.lower().endswith((".csv", ".csv.gz")):  # it was called an unreadable image
             raise DataError(f"{item}: a csv, not a photo; predict reads photos: to score a dataset (a labels.csv, a FER2013 csv) run `facesense evaluate MODEL --data {item}`")
         elif item.is_file():
             files.append(item)

@@ -125,21 +125,23 @@ def outside_data(out: Path, dataset: str | Path, option: str = "--out") -> Path:
         header = _csv_header(path)
         if "path" not in header or "pixels" in header:  # not a manifest (a FER2013 csv holds its pixels)
             return out
-        home, folders, seen = path.resolve().parent, set(), set()
+        home, folders, seen = Path(os.path.abspath(path.parent)), set(), set()  # as read_manifest reads the paths
         for _, row in csv_rows(path):
             rel = os.path.dirname((row.get("path") or "").strip())
             if rel in seen:  # rows share few folders: each is walked once
                 continue
             seen.add(rel)
             folder = Path(os.path.normpath(home / rel)) if rel else home
-            # the folders from each image's up to the csv's own (only its own, for an image elsewhere)
-            while folder not in folders and folder != home and folder != folder.parent:
+            # each image's folder and those above it, up to the csv's own (for an image elsewhere, up
+            # to the folder it shares with the csv: ../imgs/happy/a.png protects imgs/ too)
+            top = Path(os.path.commonpath([folder, home]))
+            while folder not in folders and folder != top and folder != folder.parent:
                 folders.add(folder)
-                if not folder.is_relative_to(home):
-                    break
                 folder = folder.parent
     except DataError:  # said where the dataset is read
         return out
+    # both sides as the files they reach (a link to the images, a linked csv)
+    folders = {Path(os.path.realpath(f)): f for f in folders}
     out_path = Path(out).resolve()
     for folder in (out_path, *out_path.parents):
         if folder in folders:

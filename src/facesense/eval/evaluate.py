@@ -504,7 +504,11 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
     # exported model (no split_manifest.csv beside it) was refused "no split named 'val'"
     part = canonical_split(split)
     names = samples.split_names()
-    drawn_from_train = bool(part and names and config.get("train_split") in names and config.get(f"{part}_split") not in names)
+    # (only on the very data it trained on, or where the export recorded those rows: on other
+    # data a draw would be scored as its held-out rows)
+    drawn_from_train = bool(part and names and config.get("train_split") and matching_split_names(names, str(config["train_split"]))
+                            and not matching_split_names(names, str(config.get(f"{part}_split") or part))
+                            and (own_data or (held_out or {}).get(part)))
     recomputable = not names or own_rows or drawn_from_train
     if not samples.split_names() and not own_rows and _named_for_a_dataset(split):  # --split PublicTest: a draw is no such split
         raise DataError(f"{data}: no split named {split!r} (the data has no split column); --split {canonical_split(split) or 'val'} scores the rows a model drew "
@@ -522,10 +526,14 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
         own_split = config.get(f"{part}_split")
         if len(idx) == 0 and own_split and not config.get(f"{part}_size") and str(config.get("data") or "").strip():
-            # its rows were its data's own split (a split column), which this data has none of: no
-            # draw's "val_size" is to blame (the message said it trained with val_size 0.2)
-            raise DataError(f"{data}: the model's {split!r} rows were the {own_split!r} split of the data it trained on ({config['data']}), and this data has no such split; "
-                            f"evaluate on that data with --split {split}, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
+            # no draw makes such rows ({part}_size 0): where its data had a split column, they were
+            # its split of that name (the message blamed val_size 0.2); on its own data, it had none
+            if own_data:
+                raise DataError(f"{data}: the model held out no {split!r} rows of this data ({part}_size 0, and the data has no split column); "
+                                "evaluate without --split, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
+            raise DataError(f"{data}: the model's settings draw no {split!r} rows from data without a split column ({part}_size 0): its {split!r} rows, if it had any, "
+                            f"were the {own_split!r} split of the data it trained on ({config['data']}); evaluate on that data with --split {split}, "
+                            "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         if len(idx) == 0:
             raise DataError(f"{data}: the model's training split has no {split!r} samples (it trained with val_size={config['val_size']}, folds={config['folds']}); evaluate on other data, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         return idx

@@ -41,8 +41,9 @@ class GenderAgeModel:
         self.session = session  # an ONNX Runtime session (make_session)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("facesense_task") != GENDER_AGE_TASK or "facesense_age_bins" not in meta:
-            task = meta.get("facesense_task") or "unknown"
-            raise FacesenseError(f"{name}: a {task} model, not a gender+age network; give one trained with task: gender_age (configs/gender_age.yaml), or the shipped {SHIPPED_NAME!r}")
+            task = meta.get("facesense_task")
+            what = "its age bins are missing" if task == GENDER_AGE_TASK else f"its task is {task}" if task else "it names no task"
+            raise FacesenseError(f"{name}: not a gender+age network ({what}); give one trained with task: gender_age (configs/gender_age.yaml), or the shipped {SHIPPED_NAME!r}")
         self.name = name
         self.classes: list[str] = json.loads(meta["facesense_classes"])
         self.spec = InputSpec.from_dict(json.loads(meta["facesense_input_spec"]))

@@ -21,11 +21,12 @@ class AgeEstimate:
     sd: float  # that distribution's standard deviation: how unsure the model is
 
 
-def whole_years(years: float) -> int:
+def whole_years(years: float) -> int | str:
     """An age in whole years as every output shows it: the logs' two-decimal figure rounded half
     up (as the web page's Math.round does), so that a face's label, its printed line and its log
-    row agree (27.497 was drawn "~27y", logged 27.5 and printed "age 28")."""
-    return math.floor(round(years, 2) + 0.5)
+    row agree (27.497 was drawn "~27y", logged 27.5 and printed "age 28"); "?" for a model's
+    non-finite answer, which must not end a live run."""
+    return math.floor(round(years, 2) + 0.5) if math.isfinite(years) else "?"
 
 
 def to_prediction(classes: list[str], probs: np.ndarray) -> Prediction:

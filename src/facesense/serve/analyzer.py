@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -94,8 +95,10 @@ class Analyzer:
         return {key: getattr(self.models, key) is not None for key in ATTRIBUTES} | {"sentiment": self.sentiment is not None}
 
     def model_names(self) -> dict[str, str | None]:
-        """Which model gives each answer, as the server was started with (None: off)."""
-        return self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)}
+        """Which model gives each answer (None: off), as any client may read it: a shipped name as
+        it is, one's own model by its file's or run folder's name (not the server's paths)."""
+        names = self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)}
+        return {key: None if name is None else Path(name).name for key, name in names.items()}
 
     def classes(self) -> dict:
         faces = {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}

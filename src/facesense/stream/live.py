@@ -76,13 +76,15 @@ def _named(option: str, given, style: str, load):
         return load()
     except FacesenseError as exc:
         said, named = str(exc), style.format(option, given)
-        if said.startswith(named):
+        # only a message about the model itself: a --device mistake, say, is no --gender's
+        own = next((p for p in (f"{given}: ", f"model {given} ", f"{given} ") if said.startswith(p)), None)
+        if own is None or said.startswith(named):
             raise
-        for own in (f"{given}: ", f"model {given} ", f"{given} "):
-            if said.startswith(own):
-                said = said[len(own):]
-                break
-        raise FacesenseError(f"{named}: {said}") from None
+        try:
+            renamed = type(exc)(f"{named}: {said[len(own):]}")
+        except TypeError:  # a subclass that takes more than the message
+            renamed = FacesenseError(f"{named}: {said[len(own):]}")
+        raise renamed from None
 
 
 def load_face_models(expression: str | None, gender: str | None, age: str | None = DEFAULT_AGE, device: str = "auto", style: str = CLI_OPTION) -> FaceModels:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import math
+import platform
 import random
 import time
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ ONEDNN_CHANNEL_BLOCK = 16
 def _channels_last_breaks(model: torch.nn.Module, device: torch.device) -> bool:
     """Whether training `model` in channels_last on this CPU meets the oneDNN fault above; said
     once in the log, and the model trains in the default memory format instead."""
-    if device.type != "cpu":
+    if device.type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):  # oneDNN's x64 kernels only
         return False
     for name, conv in model.named_modules():
         if isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (1, 1) and max(conv.stride) > 1 and conv.in_channels < ONEDNN_CHANNEL_BLOCK:
