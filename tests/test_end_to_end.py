@@ -685,13 +685,14 @@ def test_training_images_are_recognised_by_their_pixels_in_a_copy_and_through_an
     assert "duplicates the data holds across its splits" in caplog.text and "trained on" not in caplog.text
 
 
-def test_a_renamed_copy_or_subset_of_the_validation_rows_is_noted_by_its_pixels(trained_run, folders3, caplog):
+def test_a_renamed_copy_or_subset_of_the_validation_rows_is_noted_by_its_pixels(tmp_path, folders3, capsys, caplog):
     """The rows a run chose its best epoch by, copied under other names (another folder, some
     of them beside new images), lean optimistic as its own --split val does: said by their
-    pixels, not only when the data is the run's own (found and left open at an earlier stop)."""
+    pixels, not only when the data is the run's own (found and left open at an earlier stop).
+    Two epochs: a run of one chose no epoch by them."""
     import shutil
 
-    tmp_path, run = trained_run
+    run = train_cli(capsys, f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=2", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
     val = [r["id"] for r in csv.DictReader(open(Path(run) / "split_manifest.csv")) if r["split"] == "val"]
     copy = tmp_path / "copied_val"
     for n, name in enumerate(val):

@@ -201,7 +201,7 @@ def test_runs_on_aligned_faces_from_two_cpus_share_a_validation_set():
     for rows in ([old, here], [here, elsewhere]):  # (an old run and another CPU's: nothing can tell)
         assert validation_sets(rows) is None and [r["val_set"] for r in rows] == ["A", "A"]
     rows = [here, other]
-    assert "2 different sets of samples (val_set; 1 samples are in all of them)" in validation_sets(rows)
+    assert "2 different sets of samples (val_set; 1 sample is in all of them)" in validation_sets(rows)
     # both digests are of pixels resized to the input: runs at two input sizes are not told apart by them (found by a review)
     other_size = {**other, "_pixel_spec": spec.replace("64", "48")}
     assert validation_sets([here, other_size]) is None
