@@ -347,15 +347,14 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         m["split_from"] = str(split_from)
     if group_by:
         m["group_by"] = group_by.lower()
-    from .evaluate import add_note, among_held_out, selection_split_note, training_data_note, training_images_among, unfinished_note, validation_images_among
+    from .evaluate import add_note, among_held_out, run_folder_of, selection_split_note, training_data_note, training_images_among, unfinished_note, validation_images_among
 
     matches = training_images_among(trained, images, unaligned)
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     add_note(m, "training_data", note)
     validation = validation_images_among(own, images, unaligned, matches)
-    history = ((own if own.is_dir() else own.parent) / "history.csv") if own is not None and own.suffix.lower() != ".onnx" else None
-    add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split, among_held_out(validation, matches), history))
+    add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_folder_of(own)))
     add_note(m, "unfinished_run", unfinished_note(model, None))
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note
         rest = ~matches

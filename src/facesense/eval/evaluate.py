@@ -5,7 +5,6 @@ model needs no PyTorch; a training checkpoint is exported on the fly (training e
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import SPLIT_ALIASES, canonical_split
 from ..data.split import _match, assign_splits, matching_split_names, read_scored_rows, recorded_held_out, rows_ids_digest, trained_split_settings
-from ..errors import DataError
+from ..errors import DataError, FacesenseError
+from ..runs import RunDir
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
 from ..runtime.assets import shipped_checkpoint_digests
@@ -203,13 +203,13 @@ def training_data_note(config: dict, data, split: str | None, model, scored_ids:
     return f"{model} trained on {where} of {name}: these figures include its training images and overstate it; score the rows it held out instead (--split {held_out})"
 
 
-def _decided_by_validation(config: dict, last_epoch: bool = False, history: Path | None = None) -> list[str]:
+def _decided_by_validation(config: dict, last_epoch: bool = False, run: Path | None = None) -> list[str]:
     """What a run's validation rows decided: its best epoch (keep: best; not for its last.pt,
     `last_epoch`), when it stopped (early stopping), when its rate fell (a plateau schedule), its
     age temperature (gender_age); nothing for a run that kept its last epoch on a fixed schedule.
-    Its `history` (history.csv), where at hand, says what happened: a run of one epoch chose no
+    The `run` folder's history, where at hand, says what happened: a run of one epoch chose no
     epoch, and a rate that never fell was not lowered (a one-epoch run was said to have both)."""
-    rows = _history_rows(history)
+    rows = _learning_rates(run)
     one_epoch = rows is not None and len(rows) <= 1
     decided = []
     if config.get("keep", "best") == "best" and not last_epoch:
@@ -225,26 +225,38 @@ def _decided_by_validation(config: dict, last_epoch: bool = False, history: Path
     return decided
 
 
-def _history_rows(history: Path | None) -> list[float] | None:
-    """The learning rate of each epoch a run's history.csv lists; None where it is not at hand."""
-    if history is None or not Path(history).is_file():
+def _learning_rates(run: Path | None) -> list[float] | None:
+    """The learning rate of each epoch a run folder's history.csv lists; None where it is not at
+    hand (or damaged: the note then goes by the config alone)."""
+    from .plots import read_history
+
+    history = RunDir(run).history if run is not None else None
+    if history is None or not history.is_file():
         return None
     try:
-        with open(history, newline="") as f:
-            return [float(row["lr"]) for row in csv.DictReader(f)]
-    except (OSError, KeyError, ValueError, csv.Error):
+        return read_history(history).get("lr")
+    except (OSError, FacesenseError):
         return None
+
+
+def run_folder_of(model_path: Path | None) -> Path | None:
+    """The run folder a scored model is (a run folder) or lies in (its best.pt); None for no path
+    or an ONNX export, which has no run beside it."""
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx":
+        return None
+    path = Path(model_path)
+    return path if path.is_dir() else path.parent
 
 
 def selection_split_note(config: dict, data, split: str | None, model, data_splits: list[str] | None, own_split: bool = True,
-                         validation: np.ndarray | None = None, history: Path | None = None) -> str | None:
+                         validation: np.ndarray | None = None, run: Path | None = None) -> str | None:
     """A sentence when the rows scored are the model's own validation rows and they decided
     something of it (its best epoch, when it stopped, its age temperature), so that its figures
     on them lean a little optimistic, naming its test split where it has one. Not for another
     model's draw (--split-from) nor for a k-fold run, whose validation rows were a fold.
     `validation`: which scored images have the pixels of its validation rows
     (validation_images_among), so that a copy or subset of them under other names is noted too."""
-    decided = _decided_by_validation(config, last_epoch=Path(str(model)).name == "last.pt", history=history)
+    decided = _decided_by_validation(config, last_epoch=Path(str(model)).name == "last.pt", run=run)
     if not decided or (config.get("folds") or 0) >= 2:
         return None
     test = config.get("test_split")
@@ -441,10 +453,10 @@ def validation_images_among(model_path: Path | None, pixels, unaligned: list[str
     """Which of these decoded images, other than its training images (`trained`), have the pixels
     of a run's validation rows, by the digests its split_manifest.csv records. None: no run folder
     at hand (an export)."""
-    if model_path is None or Path(model_path).suffix.lower() == ".onnx":
+    run = run_folder_of(model_path)
+    if run is None:
         return None
-    path = Path(model_path)
-    found = training_images_among(manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", "val"), pixels, unaligned)
+    found = training_images_among(manifest_digests(run / "split_manifest.csv", "val"), pixels, unaligned)
     return found & ~trained if found is not None and trained is not None else found
 
 
@@ -628,8 +640,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
                               own_split=own_split)
     add_note(extra, "training_data", note)
     validation = validation_images_among(path, images, unaligned, matches)
-    run_history = (path if path.is_dir() else path.parent) / "history.csv" if path is not None and path.suffix.lower() != ".onnx" else None
-    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_history))
+    add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_folder_of(path)))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
     add_note(extra, "one_class_predicted", one_class_note(y, probs, loaded.classes, group_by))
     without = figures_without(matches, y, probs, len(loaded.classes), validation)  # beside the note
