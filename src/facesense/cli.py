@@ -191,20 +191,17 @@ def _how_to_train_longer(run: Path, epochs: str) -> str:
     """The hint for `--resume RUN epochs=N`: raise epochs in its config.yaml, except where its
     learning rate runs over the epochs it started with (cosine, one-cycle), which a resume
     refuses to change: then a new run from its weights."""
-    import shlex
-
     import yaml
 
     from .experiment import SCHEDULES_OVER_EPOCHS
-    from .runs import RunDir
+    from .runs import RunDir, train_longer_command
 
     config = RunDir(run).config
     try:
         schedule = (yaml.safe_load(config.read_text()) or {}).get("lr_schedule")
     except (OSError, yaml.YAMLError, AttributeError):
         schedule = None
-    best = run / "best.pt"
-    start = f"facesense train {shlex.quote(str(config))} {shlex.quote(f'init_from={best}')} epochs={shlex.quote(epochs)}"
+    start = train_longer_command(run, epochs)
     if RunDir(run).summary.is_file():  # raising epochs in its config was advised, and the resume then refused a finished run
         return f"; it has finished, so to train longer start a new run of {epochs} more epochs from its weights: {start}"
     if schedule in SCHEDULES_OVER_EPOCHS:

@@ -6,7 +6,6 @@ import contextlib
 import csv
 import logging
 import os
-import shlex
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .errors import ConfigError, FacesenseError
 from .eval.evaluate import evaluate_dataset
 from .eval.report import skipped_csv
 from .models import build_model, count_parameters
-from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, training_lock, unfinished_runs, write_json, write_text
+from .runs import RunDir, being_trained, new_run_dir, remove_stale_temps, resume_command, train_longer_command, training_lock, unfinished_runs, write_json, write_text
 from .train.distill import check_same_teachers
 from .train.loop import Trainer, pick_device, read_resume_state
 
@@ -126,7 +125,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             held.enter_context(training_lock(run))
         if run.summary.is_file():
             raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); to train more, start a new run from its weights: "
-                                 f"facesense train {shlex.quote(str(run.config))} {shlex.quote(f'init_from={run.best_checkpoint}')} epochs=N")
+                                 f"{train_longer_command(run.root)}")
         try:
             cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
         except ConfigError as exc:  # a value an earlier version accepted

@@ -387,6 +387,13 @@ def resume_command(root: Path) -> str:
     return f"facesense train --resume {shlex.quote(str(root))}"
 
 
+def train_longer_command(root: Path, epochs: str = "N") -> str:
+    """The command that trains a run longer as a new run from its weights (a finished run, or one
+    whose schedule spans the epochs it started with), quoted for the shell."""
+    run = RunDir(root)
+    return f"facesense train {shlex.quote(str(run.config))} {shlex.quote(f'init_from={run.best_checkpoint}')} epochs={shlex.quote(epochs)}"
+
+
 def _numbered(parent: Path, name: str) -> list[Path]:
     """The folders name-1, name-2, ... under `parent` (not x-y-1 for name x)."""
     return [p for p in parent.glob(f"{glob.escape(name)}-*") if p.name.rsplit("-", 1)[0] == name and p.name.rsplit("-", 1)[1].isdecimal()]
