@@ -18,9 +18,9 @@ import numpy as np
 from .data.images import IMAGE_SUFFIXES, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image
 from .errors import DataError
 from .preprocess import to_model_pixels
-from .runtime.results import whole_years
 from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
+from .runtime.results import whole_years
 
 FACE_TASKS = ("expression", "gender", "gender_age")
 

@@ -119,11 +119,10 @@ def outside_data(out: Path, dataset: str | Path, option: str = "--out") -> Path:
     split/test/ beside its class folders was read as a class by `--data split/test` next."""
     outside_dataset(out, dataset, option)
     path = Path(dataset)
-    if not path.is_file() or path.suffix.lower() not in (".csv", ".gz"):
+    if not path.is_file():  # a folder: outside_dataset keeps outputs out of it whole
         return out
     try:
-        header = _csv_header(path)
-        if "path" not in header or "pixels" in header:  # not a manifest (a FER2013 csv holds its pixels)
+        if detect_format(path)[0] != "manifest":  # a FER2013 csv holds its pixels
             return out
         home, folders, seen = Path(os.path.abspath(path.parent)), set(), set()  # as read_manifest reads the paths
         for _, row in csv_rows(path):

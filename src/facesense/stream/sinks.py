@@ -21,9 +21,9 @@ import numpy as np
 from .. import schema
 from ..errors import FacesenseError, OutputError
 from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
+from ..runtime.results import whole_years
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
-from ..runtime.results import whole_years
 from .tallies import Median, Percentiles, Series
 
 log = logging.getLogger(__name__)
