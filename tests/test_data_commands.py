@@ -65,6 +65,26 @@ def test_split_materialises_stratified(tmp_path, capsys, fer_csv):
     assert main(["data", "split", str(fer_csv), "--out", str(out)]) == 2  # never overwrite
 
 
+def test_split_holds_each_group_of_a_column_in_proportion(tmp_path, capsys, caplog):
+    """`data split --stratify race` (as training's `stratify:`): a small group (10 of 40 rows) keeps
+    its share in test; a class whose stratum rounds whole to one side is named."""
+    root = write_class_folders(tmp_path / "d", ["man", "woman"], 20)
+    rows = ["path,label,race"] + [f"{c}/{c}_{i}.png,{c},{'B' if i < 5 else 'A'}" for c in ("man", "woman") for i in range(20)]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    for seed in range(3):
+        out = tmp_path / f"s{seed}"
+        assert main(["data", "split", str(root / "labels.csv"), "--out", str(out), "--stratify", "race", "--seed", str(seed)]) == 0
+        s = read_dataset(out / "labels.csv")
+        held = [(l, r) for l, r, sp in zip(s.labels, s.columns["race"], s.splits) if sp == "test"]
+        assert sorted(held).count(("man", "B")) == 1 and sorted(held).count(("woman", "B")) == 1 and len(held) == 8
+    assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "x"), "--stratify", "rac"]) == 2
+    assert "no column 'rac' to stratify by" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    rare = write_class_folders(tmp_path / "r", ["a", "b", "c"], 4)
+    (rare / "labels.csv").write_text("path,label,race\n" + "".join(f"{c}/{c}_{i}.png,{c},A\n" for c in "ab" for i in range(4)) + "c/c_0.png,c,A\n")
+    assert main(["data", "split", str(rare / "labels.csv"), "--out", str(tmp_path / "r_out"), "--stratify", "race", "--test-size", "0.5"]) == 0
+    assert "class(es) 'c' have all their rows held out" in caplog.text
+
+
 def test_split_leaves_out_unreadable_images_only_when_asked(tmp_path, capsys, caplog):
     data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
     (data / "a" / "broken.png").write_text("not an image")

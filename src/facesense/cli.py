@@ -133,7 +133,7 @@ def _data_split(args) -> None:
     if samples.split_names():
         log.warning("the data's own splits (%s) are pooled and split anew by --test-size/--val-size", ", ".join(samples.split_names()))
     samples = readable_samples(samples, skip_bad=args.skip_bad)
-    counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed, args.group)
+    counts = materialise_split(samples, out, args.test_size, args.val_size, args.seed, args.group, args.stratify)
     if samples.skipped:
         names = [name for name, _ in samples.skipped]
         log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad), not in the split: %s%s", len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
@@ -862,6 +862,14 @@ def _number(kind, low, strict: bool = False, high=None, strict_high: bool = Fals
     return parse
 
 
+def _column_list(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated column names ('race,age')."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: name each column, separated by commas (race,age)")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="facesense", description="Train, evaluate and run CNN classifiers for human affect in images.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -889,6 +897,9 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
             d.add_argument("--group", metavar="COLUMN", help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
                            "no person on both sides (whole people are held out, so the shares come out near those asked)")
+            d.add_argument("--stratify", metavar="COLUMN[,COLUMN]", type=_column_list, default=(),
+                           help="manifest columns (e.g. race, or race,age: age in bands) each split holds in proportion besides the label, "
+                                "so that a small group is in test and val too")
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 

@@ -17,28 +17,40 @@ from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, wr
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
-from .split import group_column, group_keys, grouped_holdout, stratified_holdout
+from .split import group_column, group_keys, grouped_holdout, strata_keys, stratified_fraction, stratified_holdout
 
 log = logging.getLogger(__name__)
 
 
-def split_indices(samples: Samples, test_size: float, val_size: float, seed: int, group: str | None = None, copies: list[list[int]] = ()) -> dict[str, np.ndarray]:
-    """Seeded stratified hold-outs; with `group` (a manifest column), each group's rows whole on
+def split_indices(samples: Samples, test_size: float, val_size: float, seed: int, group: str | None = None, copies: list[list[int]] = (),
+                  stratify: list[str] | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Seeded stratified hold-outs; with `stratify` (manifest columns), each label and column
+    value together holds its share (as training's `stratify:` does), so that a small group is in
+    every split in proportion; with `group` (a manifest column), each group's rows whole on
     one side (about the shares asked: see grouped_holdout), the groups that share one of the
     exact `copies` taken as one."""
     pool = np.arange(len(samples))
     groups = _joined_by_copies(group_keys(samples, group, "--group"), copies) if group else None
+    keys = strata_keys(samples, stratify) if stratify else None
     out = {}
-    if test_size > 0 and groups is not None:
-        pool, out["test"] = grouped_holdout(samples.labels, samples.labels, groups, test_size, seed, pool, "--test-size", group_option="--group")
-    elif test_size > 0:
-        pool, out["test"] = stratified_holdout(samples.labels, test_size, seed, pool, "--test-size")
     # val_size is a fraction of the whole dataset, like test_size
-    if val_size > 0 and groups is not None:
-        pool, out["val"] = grouped_holdout(samples.labels, samples.labels, groups, val_size / (1 - test_size), seed, pool, "--val-size", val_size, group_option="--group")
-    elif val_size > 0:
-        pool, out["val"] = stratified_holdout(samples.labels, val_size / (1 - test_size), seed, pool, "--val-size", val_size)
+    for split, size, fraction in (("test", test_size, test_size), ("val", val_size, val_size / (1 - test_size))):
+        option = f"--{split}-size"
+        if size <= 0:
+            continue
+        if groups is not None:
+            pool, out[split] = grouped_holdout(samples.labels, keys or samples.labels, groups, fraction, seed, pool, option, size, group_option="--group")
+        elif keys is not None:
+            pool, out[split] = stratified_fraction(keys, fraction, seed, pool)
+        else:
+            pool, out[split] = stratified_holdout(samples.labels, fraction, seed, pool, option, size)
     out["train"] = pool
+    if keys is not None and groups is None:  # each stratum rounds its own share: a rare class can go whole to one side
+        trained = {samples.labels[i] for i in pool}
+        gone = sorted({samples.labels[i] for split in ("test", "val") for i in out.get(split, ())} - trained)
+        if gone:
+            log.warning("--stratify %s: class(es) %s have all their rows held out (each label and %s value holds its own share); "
+                        "stratify by fewer columns, or add images of them", ",".join(stratify), ", ".join(map(repr, gone)), " and ".join(stratify))
     return out
 
 
@@ -94,7 +106,8 @@ def check_empty_out(out: Path) -> None:
         raise DataError(f"{out} exists and is not empty; choose a new --out folder")
 
 
-def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0, group: str | None = None) -> dict[str, int]:
+def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0, group: str | None = None,
+                      stratify: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
     from .inspect import exact_duplicate_groups
 
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
@@ -103,8 +116,9 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
     check_folder_names(samples)
     if group:  # before every file is read for its copies
         group_column(samples, group, "--group")
+    strata_keys(samples, stratify)  # (likewise: a column it lacks)
     copies = exact_duplicate_groups(samples)  # every file read once: copies kept together, and the people sharing one
-    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed, group, copies), copies)
+    parts = _copies_kept_together(samples, split_indices(samples, test_size, val_size, seed, group, copies, stratify), copies)
     rows, kept = [], []  # each copied file's (path, label, split), and its sample's index
     # built inside --out and moved up when complete, the manifest last: an existing empty folder
     # (a mount point, a folder shared with a group) is kept as it is, not replaced
