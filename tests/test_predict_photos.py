@@ -59,6 +59,15 @@ def test_crops_mode_classifies_each_image_whole(photos):
     assert len(rows) == 3 and all("face" not in r for r in rows)
 
 
+def test_a_photo_named_twice_is_scored_once(photos, tmp_path, caplog):
+    """`predict two.jpg DIR` (DIR holding two.jpg) and a link to it: its faces were rows twice."""
+    (tmp_path / "link.jpg").symlink_to(photos / "two.jpg")
+    rows = predict_files("gender", [photos / "two.jpg", photos, tmp_path / "link.jpg", photos / "gray.png"], crops=True).rows
+    assert sorted(r["path"] for r in rows) == sorted([str(photos / "two.jpg"), str(photos / "none.png"), str(photos / "gray.png")])
+    assert f"{photos / 'gray.png'}: the same file as {photos / 'gray.png'}, given earlier: scored once" in caplog.text
+    assert f"{tmp_path / 'link.jpg'}: the same file as {photos / 'two.jpg'}" in caplog.text
+
+
 def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")

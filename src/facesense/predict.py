@@ -9,6 +9,7 @@ model too (a face-attribute model of the user's own, as `live` runs it)."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -45,7 +46,22 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             files.append(item)
         else:
             raise DataError(f"{item}: no such file or folder")
-    return files
+    return _each_file_once(files)
+
+
+def _each_file_once(files: list[Path]) -> list[Path]:
+    """A photo named twice (`a.jpg a.jpg`, a folder and a file in it, a link) scored once, where
+    it was first named: its faces counted twice in the output read as twice the people."""
+    seen: dict[str, Path] = {}
+    once = []
+    for path in files:
+        key = os.path.realpath(path)
+        if key in seen:
+            log.warning("%s: the same file as %s, given earlier: scored once", path, seen[key])
+            continue
+        seen[key] = path
+        once.append(path)
+    return once
 
 
 @dataclass
