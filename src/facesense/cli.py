@@ -522,9 +522,28 @@ def _finish_live(summary: dict, opts) -> None:
         log.warning("warning: %s: %s", summary["source"], summary["ended_early"])
     if summary.get("error") == "interrupted":
         # before the first frame nothing was written: earlier outputs at those paths stay
-        raise KeyboardInterrupt("" if summary.get("frames") else "before the first frame; earlier outputs at these paths are left as they were")
+        raise KeyboardInterrupt(_outputs_kept(summary, opts) if summary.get("frames") else "before the first frame; earlier outputs at these paths are left as they were")
     if summary.get("error"):
         raise SourceFailed(f"the source failed: {summary['error']} (outputs hold the {summary['frames']} frames before it)")
+
+
+def _outputs_kept(summary: dict, opts) -> str:
+    """What an interrupted live run kept: the outputs it was asked for, by name (the generic line
+    listed every kind of output, asked for or not)."""
+    unit = "photo" if summary.get("source_kind") == "photos" else "frame"
+    done = _counted(summary["frames"], unit)
+    asked = [path for path in (opts.video_out, opts.photos_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path]
+    if not asked:
+        return f"{done} read; no output was asked for (--out, --log, --jsonl, --summary)"
+    return f"{', '.join(_shown_path(path) for path in asked)} {'hold' if len(asked) > 1 else 'holds'} the {done} before it"
+
+
+def _shown_path(path: Path) -> str:
+    """A path as short as it reads: relative to the working folder where it lies inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _live(args) -> None:
