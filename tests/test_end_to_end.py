@@ -926,6 +926,20 @@ def test_selection_split_note_says_what_the_validation_rows_decided():
     assert selection_split_note(config, "faces", "val", "m", [], own_split=False) is None
 
 
+def test_validation_note_reads_no_plateau_fall_into_swa_epochs(tmp_path):
+    """SWA's epochs hold swa_lr: a plateau schedule whose rate never fell before them was said to
+    have lowered it, read from the swa_lr below (found by a review)."""
+    from facesense.eval.evaluate import _decided_by_validation
+
+    history = lambda lrs: "epoch,lr,train_loss\n" + "".join(f"{e},{lr},1.0\n" for e, lr in enumerate(lrs, 1))  # noqa: E731
+    config = {"keep": "last", "lr_schedule": "plateau", "swa_start": 4, "swa_lr": 0.0001}
+    (tmp_path / "history.csv").write_text(history([0.01, 0.01, 0.01, 0.0001, 0.0001]))
+    assert _decided_by_validation(config, run=tmp_path) == []
+    (tmp_path / "history.csv").write_text(history([0.01, 0.01, 0.001, 0.0001, 0.0001]))  # it did fall, at epoch 3
+    assert _decided_by_validation(config, run=tmp_path) == ["when its learning rate fell"]
+    assert _decided_by_validation({**config, "swa_lr": None}, run=tmp_path) == ["when its learning rate fell"]
+
+
 def test_selection_split_note_on_a_recomputed_split():
     from facesense.eval.evaluate import selection_split_note
 

@@ -209,8 +209,11 @@ def _decided_by_validation(config: dict, last_epoch: bool = False, run: Path | N
     age temperature (gender_age); nothing for a run that kept its last epoch on a fixed schedule.
     The `run` folder's history, where at hand, says what happened: a run of one epoch chose no
     epoch, and a rate that never fell was not lowered (a one-epoch run was said to have both)."""
-    rows = _learning_rates(run)
+    history = _history(run)
+    rows = history.get("lr") if history is not None else None
     one_epoch = rows is not None and len(rows) <= 1
+    if rows is not None and config.get("swa_start") and config.get("swa_lr"):  # SWA's epochs hold swa_lr: a lower one is no plateau's fall
+        rows = [lr for epoch, lr in zip(history["epoch"], rows) if epoch < config["swa_start"]]
     decided = []
     if config.get("keep", "best") == "best" and not last_epoch:
         if not one_epoch:
@@ -225,16 +228,16 @@ def _decided_by_validation(config: dict, last_epoch: bool = False, run: Path | N
     return decided
 
 
-def _learning_rates(run: Path | None) -> list[float] | None:
-    """The learning rate of each epoch a run folder's history.csv lists; None where it is not at
-    hand (or damaged: the note then goes by the config alone)."""
+def _history(run: Path | None) -> dict[str, list[float]] | None:
+    """A run folder's history.csv as columns (epoch, lr, ...); None where it is not at hand (or
+    damaged: the note then goes by the config alone)."""
     from .plots import read_history
 
     history = RunDir(run).history if run is not None else None
     if history is None or not history.is_file():
         return None
     try:
-        return read_history(history).get("lr")
+        return read_history(history)
     except (OSError, FacesenseError):
         return None
 
