@@ -92,6 +92,8 @@ CASES = [
     # a decoder plugin that raises what Pillow's readers were not expecting: a traceback before
     ("live image its decoder cannot handle", LIVE + ["--source", "{c}/odd_format.png"], "odd_format.png: not a readable image (NotImplementedError"),
     ("predict image its decoder cannot handle", ["predict", "gender", "{c}/odd_format.png"], "odd_format.png: not a readable image"),
+    # the advice is this command's own way to skip such files (it named training configs too), and an empty file is said to be one
+    ("predict a zero-byte image", ["predict", "gender", "{c}/zero.jpg"], "zero.jpg: not a readable image (an empty file (0 bytes)); remove or replace it, or add --skip-bad to skip and list such files"),
     ("live truncated jpeg", LIVE + ["--source", "{c}/truncated.jpg"], "truncated.jpg"),
     ("live truncated png", LIVE + ["--source", "{c}/truncated.png"], "truncated.png"),
     ("live decompression bomb", LIVE + ["--source", "{c}/bomb.png"], "bomb.png: over the limit"),
@@ -156,6 +158,7 @@ CASES = [
     ("split --out inside the dataset", ["data", "split", "{c}/faces", "--out", "{c}/faces/split"], "is inside the dataset folder"),
     ("evaluate --out inside the dataset", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/faces/man"], "is inside the dataset folder"),
     ("split an unreadable image", ["data", "split", "{c}/all_bad", "--out", "{c}/out/s"], "x.jpg: not a readable image"),  # was copied into the split
+    ("train an unreadable image", ["train", "data={c}/all_bad", "task=gender", "val_size=0", "runs_dir={c}/out/r"], "or add skip_bad=true to skip and list such samples"),
     ("split every image unreadable, --skip-bad", ["data", "split", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/s"], "no readable images"),
     ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),
     # nothing left to score or train on: each was a scikit-learn or numpy traceback

@@ -1123,6 +1123,19 @@ def _refuse_empty_arguments(parser: argparse.ArgumentParser, args) -> None:
         parser = chosen
 
 
+def _hint_for_this_command(message: str, args) -> str:
+    """The library's advice on skipping unreadable samples names every command's way; the user
+    ran one ('predict' was told of training configs)."""
+    from .data.images import SKIP_BAD_HINT
+
+    command = " ".join(filter(None, (getattr(args, "command", None), getattr(args, "data_command", None))))
+    if command in ("predict", "evaluate", "data split", "data inspect"):
+        return message.replace(SKIP_BAD_HINT, "add --skip-bad to skip and list such files")
+    if command == "train":
+        return message.replace(SKIP_BAD_HINT, "add skip_bad=true to skip and list such samples")
+    return message
+
+
 def _main(argv: list[str] | None, termination: _Termination) -> int:
     args = None
     try:
@@ -1144,7 +1157,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         sys.stdout.flush()
     except FacesenseError as exc:
         # one line, even when the message quotes a library's multi-line text (OpenCV's errors)
-        print("error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip()), file=sys.stderr)
+        print("error: " + " ".join(line.strip() for line in _hint_for_this_command(str(exc), args).splitlines() if line.strip()), file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
         # a runtime-only install (the serving image, a plain `pip install facesense`) asked for

@@ -310,10 +310,15 @@ def read_image(path: str | Path) -> np.ndarray:
     except DataError:  # over the pixel limit: already said, in its own words
         raise
     except Exception as exc:  # noqa: BLE001 (any plugin error: see above declared_size)
-        raise DataError(
-            f"{path}: not a readable image ({exc.__class__.__name__}: {exc}); "
-            f"remove or replace it, or {SKIP_BAD_HINT}"
-        ) from None
+        why = "an empty file (0 bytes)" if _empty(path) else f"{exc.__class__.__name__}: {exc}"  # (PIL says only 'cannot identify')
+        raise DataError(f"{path}: not a readable image ({why}); remove or replace it, or {SKIP_BAD_HINT}") from None
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def decode(
