@@ -600,6 +600,33 @@ def test_a_full_disk_names_only_the_outputs_kept_each_with_its_frames(tmp_path, 
     assert "kept with" not in str(err.value) and not (tmp_path / "a.mp4").exists()
 
 
+def test_a_video_that_fails_as_it_is_closed_keeps_the_log_and_the_summary_and_says_so(tmp_path, monkeypatch):
+    """The disk filled as the annotated video was finished (its final pass, after the last
+    frame): the line named the video alone, and the summary of the whole run was not written
+    (found by a bug hunt)."""
+    import errno
+
+    from facesense.errors import OutputError
+    from facesense.runs import write_failure
+    from facesense.stream import sinks
+    from facesense.stream.demo import make_demo_clip
+    from facesense.stream.live import LiveOptions, run_live
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=320, height=180)
+
+    def close(self):
+        raise write_failure(self.path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(sinks.VideoSink, "close", close)
+    opts = LiveOptions(source=str(clip), expression=None, gender=None, age=None, window=False, video_out=str(tmp_path / "a.mp4"),
+                       log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "s.json"))
+    with pytest.raises(OutputError) as err:
+        run_live(opts)
+    assert str(err.value).endswith(f"the disk is full; free space or choose another place; kept with all 12 frames: {tmp_path / 'f.csv'}, {tmp_path / 's.json'}"), str(err.value)
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 12 and len((tmp_path / "f.csv").read_text().splitlines()) > 1
+    assert not (tmp_path / "a.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_photos_out_removes_every_folder_it_made_when_no_copy_is_written(tmp_path, monkeypatch):
     """The folders made for --photos-out and for a photo's subfolder go again when the copy fails,
     innermost first (so the outer ones are empty by then)."""

@@ -324,8 +324,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             if kept:
                 raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (" (no summary was written)" if opts.summary_json else "")) from None
         raise
-    failure = _finish(source, sinks, collector, opts, broken)
-    if failure is not None:
+    unfinished: list = []
+    failure = _finish(source, sinks, collector, opts, broken, unfinished)
+    # an output that failed as it was closed (a full disk met by the video's final pass): the run
+    # is done and the others hold all of it, so its summary is written too, and the error says so
+    closing_failed = isinstance(failure, OutputError) and collector.frames > 0
+    if failure is not None and not closing_failed:
         raise failure
     if collector.frames == 0 and error != "interrupted":
         nothing = "no photo could be read (each was skipped above)" if source.photos else "no frame could be read (empty, truncated, or not a video)"
@@ -342,4 +346,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             write_summary(Path(opts.summary_json), summary)  # last: it marks the set complete
         except KeyboardInterrupt:  # a second Ctrl-C: the rest is complete, the summary is not there
             raise KeyboardInterrupt(f"while the summary was being written: {opts.summary_json} not kept; the other outputs hold every frame before the interruption") from None
+    if closing_failed:
+        kept = [str(sink.path) for sink in sinks if sink not in unfinished and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json else [])
+        raise OutputError(f"{failure}; " + (f"kept with all {collector.frames} frames: {', '.join(kept)}" if kept else "no other output was asked for")) from None
     return summary
