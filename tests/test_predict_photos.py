@@ -469,6 +469,13 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
     with caplog.at_level("WARNING"):
         predict_files("sentiment", [tmp_path / "clip.webp"]).rows
     assert "clip.webp: an animated image of 2 frames; only its first is read (convert it to a video to read every frame, e.g. `ffmpeg -i clip.webp clip.mp4`)" in caplog.text
+    # a TIFF's further pages are no clip, but go unread all the same: said (found by a bug hunt)
+    first.save(tmp_path / "pages.tiff", save_all=True, append_images=[first.rotate(90)])
+    first.save(tmp_path / "one.tiff")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        predict_files("gender", [tmp_path / "pages.tiff", tmp_path / "one.tiff"]).rows
+    assert "pages.tiff: a TIFF of 2 pages; only its first is read (save each page as an image of its own to read them all)" in caplog.text and "one.tiff" not in caplog.text
 
 
 def test_crops_of_a_turned_box_are_the_faces_as_found_in_the_turned_photo():

@@ -332,13 +332,26 @@ def _animation(image: Path | bytes) -> tuple[int, str]:
         return 1, ""
 
 
+def _tiff_pages(image: Path | bytes) -> int:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as opened:
+            return int(getattr(opened, "n_frames", 1)) if opened.format == "TIFF" else 1
+    except Exception:  # noqa: BLE001 - as _animation
+        return 1
+
+
 def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:
     """What to say of an animated GIF, PNG or WebP read as a photo (None for a still one): its
     frames, that only the first is read, and what reads them all: `every_frame` for a GIF or PNG;
     a WebP, whose frames OpenCV cannot decode, is converted to a video first."""
     frames, kind = _animation(image)
     if frames < 2:
-        return None
+        pages = _tiff_pages(image)  # a scan's or a microscope's pages: no clip, but unread all the same
+        return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
     how = f"convert it to a video to read every frame, e.g. `ffmpeg -i {name} clip.mp4`" if kind == "WEBP" else f"{every_frame} reads every frame"
     return f"an animated image of {frames} frames; only its first is read ({how})"
 
