@@ -575,6 +575,26 @@ def test_a_face_first_seen_half_hidden_takes_its_id_back_once_it_is_seen_clearly
     assert clear is emerging and clear.id == face.id and not tracker.gone and "gender" not in clear.probs
 
 
+def test_a_face_overtaken_slowly_takes_its_id_back_when_it_comes_out():
+    """Overtaken at walking pace, a face is half hidden for a second: its new track had more than
+    15 detections when it came out, too many to be matched with the face it had lost; and a
+    frame that missed the one in front made its half-hidden view look clear (bench/track_crossings.py,
+    overtake). Its first clear views still give it its id back."""
+    tracker = IoUTracker()
+    for _ in range(5):
+        she, he = step(tracker, (300, 60, 80, 80, BLUE), (180, 60, 80, 80, RED))
+    for k in range(1, 21):  # he walks in front of her: she is hidden
+        step(tracker, (180 + 6 * k, 60, 80, 80, RED))
+    for k in range(20):  # she comes out on his left, half behind him; he is missed every other frame
+        image = coloured((250, 60, 80, 80, BLUE), (300 + k, 60, 80, 80, RED))
+        boxes = [(250, 60, 80, 80)] + ([(300 + k, 60, 80, 80)] if k % 2 == 0 else [])
+        emerging = tracker.update(np.array(boxes, dtype=float), looks=[look(image, b) for b in boxes])[0]
+    assert emerging.id != she.id and emerging.hits > 15
+    for k in range(5):  # he has walked on: she is in the clear
+        out, _ = step(tracker, (250, 60, 80, 80, BLUE), (340 + 10 * k, 60, 80, 80, RED))
+    assert out is emerging and out.id == she.id and he.id not in (out.id, None)
+
+
 def test_a_box_that_is_plainly_another_person_does_not_take_a_face_by_overlap():
     tracker = IoUTracker()
     for _ in range(3):

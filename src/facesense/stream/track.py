@@ -47,7 +47,9 @@ REMEMBER = 90
 SAME_LOOK = 0.3  # a face out of sight is known again only this close
 OTHER_LOOK = 0.55  # a box this far from a face's look is another person, however well it overlaps
 LOOK_WEIGHT = 0.1  # how fast a face's look follows the newest clear view of it
-ADOPT_HITS = 15  # a new face is matched with a face out of sight over at most this many detections
+# a new face is matched with a face out of sight over its first clear views (however long it was
+# seen only overlapping the face in front: one overtaken at walking pace is half hidden for seconds)
+ADOPT_VIEWS = 3
 DARK = 40  # pixels darker than this (HSV value, 0-255) have no colour to compare
 GREY = 32  # nor do pixels less saturated than this (0-255): a black-and-white or infrared frame
 # how far from where it was last seen a face out of sight is looked for: its width, and a
@@ -104,6 +106,7 @@ class Track:
     read_rank: dict[str, int] = field(default_factory=dict)  # per model: its place in the queue of that frame's looks
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its box centre's movement per frame (x, y), from its detections
     look: np.ndarray | None = None  # colour histogram of its face (`look`), from views no other face overlapped
+    clear_views: int = 0  # views of it that gave its look
     born: int = 0  # the tracker's frame count when it was made
 
     def predicted(self) -> np.ndarray:
@@ -127,13 +130,14 @@ class Track:
 
     def seen_as(self, view: np.ndarray | None) -> None:
         """A clear view of this face (no other box overlapped it): its look follows it slowly."""
-        if view is not None:
-            self.look = view if self.look is None else (1 - LOOK_WEIGHT) * self.look + LOOK_WEIGHT * view
+        if view is not None:  # (the first clear view replaces a look taken while it was partly hidden)
+            self.look = view if self.look is None or not self.clear_views else (1 - LOOK_WEIGHT) * self.look + LOOK_WEIGHT * view
+            self.clear_views += 1
 
     def adopt(self, gone: Track) -> None:
         """This new track is a face it had lost: it takes that face's id and detections, and
         keeps its own labels (read afresh, as a face known again after a while out of sight)."""
-        self.id, self.hits = gone.id, self.hits + gone.hits
+        self.id, self.hits, self.clear_views = gone.id, self.hits + gone.hits, self.clear_views + gone.clear_views
         if gone.look is not None and self.look is not None:
             self.look = (gone.look + self.look) / 2
 
@@ -162,7 +166,7 @@ class IoUTracker:
         between similar framings). A box with no face there is let go, as an unconfirmed track's
         would be. No face of the last scene is remembered."""
         for track in self.tracks:  # an id is given when a face is matched to it: one let go takes none
-            track.id, track.probs, track.hits, track.missed, track.velocity, track.look = None, {}, 1, 0, np.zeros(2), None
+            track.id, track.probs, track.hits, track.missed, track.velocity, track.look, track.clear_views = None, {}, 1, 0, np.zeros(2), None, 0
         self.gone = []
 
     def forget(self) -> None:
@@ -223,14 +227,21 @@ class IoUTracker:
                 self._next_id += 1
                 self.tracks.append(track)
                 assigned[c] = track
-        # a face's look follows its clear views only: where boxes overlap, each holds some of the other
-        clear = [not held[c] and row.sum() == 1 for c, row in enumerate(iou_matrix(boxes, boxes) > 0)]
+        # a face's look follows its clear views only: where boxes overlap, each holds some of the
+        # other; so do those over where a face missed this frame should be (the one in front,
+        # not found for a frame, still hides part of the one coming out from behind it)
+        unseen = [t.predicted() for t in self.tracks if t.missed > 0 and t.hits >= self.confirm_hits and not any(t is a for a in assigned)]
+        hidden = (iou_matrix(boxes, np.array(unseen).reshape(-1, 4)) > 0).any(axis=1) if unseen else np.zeros(len(boxes), bool)
+        alone = [not held[c] and row.sum() == 1 for c, row in enumerate(iou_matrix(boxes, boxes) > 0)]
+        clear = [alone[c] and not hidden[c] for c in range(len(boxes))]
         for c, track in enumerate(assigned):
             if clear[c]:
                 track.seen_as(looks[c])
+            elif alone[c] and track.look is None:  # a first look, until a clear one: enough to tell it from another face
+                track.look = looks[c]
         # a face that came out from behind another was first seen overlapping it, with no clear
         # look to be known by, and took a new id: its first clear views may show whose face it is
-        young = [c for c in range(len(boxes)) if clear[c] and assigned[c].id is not None and assigned[c].hits <= ADOPT_HITS]
+        young = [c for c in range(len(boxes)) if clear[c] and assigned[c].id is not None and assigned[c].clear_views <= ADOPT_VIEWS]
         for c in young:
             # only a face last seen before this one appeared: two faces seen together are two people
             earlier = [g for g in self.gone if self._frame - g.missed < assigned[c].born]
