@@ -14,7 +14,8 @@ labels, smoothed history and counts pass to another id, or start again under a n
 No classifier runs (ids come from the detector and the tracker only); live's default settings.
 With --looks: on 300 UTKFace adults (seed 1), how often the same face, shifted, rescaled,
 brightened or blurred, is further than the tracker's SAME_LOOK and OTHER_LOOK from itself, and
-how often two different people are within SAME_LOOK.
+how often two different people are within SAME_LOOK; then the same for those faces made grey
+(grey looks, at SAME_GREY_LOOK).
 """
 
 from __future__ import annotations
@@ -122,10 +123,22 @@ def id_series(clip: Clip, detector, settings: PipelineSettings) -> list[list[int
 def look_separation(paths: list[Path], n: int = 300, seed: int = 1) -> None:
     import cv2
 
-    from facesense.stream.track import OTHER_LOOK, SAME_LOOK, look, look_distance
+    from facesense.stream.track import OTHER_LOOK, SAME_GREY_LOOK, SAME_LOOK
 
     rng = np.random.default_rng(seed)
-    images = [cv2.imread(str(paths[i])) for i in rng.choice(len(paths), n, replace=False)]
+    chosen = [cv2.imread(str(paths[i])) for i in rng.choice(len(paths), n, replace=False)]
+    separation(chosen, "colour", SAME_LOOK, OTHER_LOOK)
+    # the same faces made grey (a black-and-white or infrared video): grey looks, compared at SAME_GREY_LOOK
+    grey = [cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for im in chosen]
+    separation(grey, "grey", SAME_GREY_LOOK, None)
+
+
+def separation(images: list[np.ndarray], kind: str, same_at: float, other_at: float | None) -> None:
+    import cv2
+
+    from facesense.stream.track import is_grey, look, look_distance
+
+    n = len(images)
 
     def box(image, dx=0.0, dy=0.0, scale=1.0):  # the face of an aligned 200 px UTKFace photo
         side = image.shape[1]
@@ -133,17 +146,22 @@ def look_separation(paths: list[Path], n: int = 300, seed: int = 1) -> None:
         return (side / 2 + dx * side - half, side / 2 + dy * side - half, 2 * half, 2 * half)
 
     base = [look(im, box(im)) for im in images]
-    same = []
+    same, bright = [], []
     for im, b in zip(images, base):
+        if b is None or is_grey(b) != (kind == "grey"):
+            continue
         views = [(im, box(im, 0.07)), (im, box(im, 0, 0.05, 0.9)), (im, box(im, 0, 0, 1.15)), (im, box(im, -0.05, 0.03, 1.05)),
                  (np.clip(im * 1.15, 0, 255).astype(np.uint8), box(im)), (cv2.GaussianBlur(im, (0, 0), 2), box(im))]
-        same += [look_distance(b, v) for v in (look(*view) for view in views) if b is not None and v is not None]
-    known = [b for b in base if b is not None]
-    other = np.array([look_distance(known[i], known[j]) for i in range(len(known)) for j in range(i + 1, len(known))])
+        distances = [look_distance(b, v) if v is not None else np.nan for v in (look(*view) for view in views)]
+        same += [d for d in distances if np.isfinite(d)]
+        bright += [distances[4]] if np.isfinite(distances[4]) else []
+    known = [b for b in base if b is not None and is_grey(b) == (kind == "grey")]
     same_a = np.array(same)
-    print(f"looks of {len(known)} of {n} faces ({n - len(known)} without colour to compare); {len(same_a)} altered views, {len(other)} pairs of people")
-    print(f"same face further than SAME_LOOK {SAME_LOOK}: {np.mean(same_a > SAME_LOOK):.3f}; further than OTHER_LOOK {OTHER_LOOK}: {np.mean(same_a > OTHER_LOOK):.4f}")
-    print(f"two people within SAME_LOOK {SAME_LOOK}: {np.mean(other <= SAME_LOOK):.4f}; median distance of two people {np.median(other):.2f}")
+    other = np.array([look_distance(known[i], known[j]) for i in range(len(known)) for j in range(i + 1, len(known))])
+    print(f"{kind} looks of {len(known)} of {n} faces (the others {'in colour' if kind == 'grey' else 'without colour'}); {len(same_a)} altered views, {len(other)} pairs of people")
+    print(f"  same face further than {same_at}: {np.mean(same_a > same_at):.3f}" + (f"; further than OTHER_LOOK {other_at}: {np.mean(same_a > other_at):.4f}" if other_at else "")
+          + f"; brightened views further than {same_at}: {np.mean(np.array(bright) > same_at):.3f}")
+    print(f"  two people within {same_at}: {np.mean(other <= same_at):.4f}; median distance of two people {np.median(other):.2f}")
 
 
 def main() -> int:

@@ -542,19 +542,42 @@ def test_someone_else_or_a_face_too_far_from_where_one_was_lost_is_a_new_face():
     assert back is face and back.probs == {}  # the id comes back, the labels start afresh
 
 
-def test_in_a_grey_video_no_face_is_known_by_its_look():
-    """In a black-and-white (or infrared) clip every face had the same look: a man who walked in
-    where a woman had left took her id and her smoothed labels (found by a bug hunt). Without
-    colour there is no look: faces are matched by position alone, as before looks."""
-    image = cv2.cvtColor(cv2.cvtColor(coloured((100, 60, 80, 80, BLUE)), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    assert look(image, (100, 60, 80, 80)) is None
+def grey_face(top: int, middle: int, bottom: int, x: int = 100) -> tuple[np.ndarray, tuple]:
+    """A grey frame (BGR, no colour) with a face of three grey levels, top to bottom, at x."""
+    image = np.full((240, 640, 3), 128, np.uint8)
+    for i, level in enumerate((top, middle, bottom)):
+        image[60 + i * 27:60 + (i + 1) * 27, x:x + 80] = level
+    return image, (x, 60, 80, 80)
+
+
+def test_in_a_grey_video_faces_are_told_apart_and_known_again_by_their_grey_levels():
+    """In a black-and-white (or infrared) clip every face had the same colour look: a man who
+    walked in where a woman had left took her id and her smoothed labels (found by a bug hunt),
+    so grey faces had no look and one hidden for a while came back under a new id. A grey look
+    (grey levels by thirds) now knows her again and tells him apart; brightness moves it, so it
+    never keeps a face from the box over it."""
+    she, him = grey_face(200, 120, 60), grey_face(70, 210, 140)
+    assert look(*she).shape == (3, 16, 1) and look_distance(look(*she), look(*coloured_face())) != look_distance(look(*she), look(*coloured_face()))  # NaN: no comparison
     tracker = IoUTracker()
     for _ in range(3):
-        (face,) = tracker.update(np.array([[100, 60, 80, 80]]), looks=[look(image, (100, 60, 80, 80))])
+        (face,) = tracker.update(np.array([she[1]]), looks=[look(*she)])
     for _ in range(20):
         tracker.update(np.zeros((0, 4)))
-    (other,) = tracker.update(np.array([[100, 60, 80, 80]]), looks=[look(image, (100, 60, 80, 80))])
-    assert other is not face and not tracker.gone
+    (other,) = tracker.update(np.array([him[1]]), looks=[look(*him)])
+    assert other is not face and [t.id for t in tracker.gone] == [face.id]
+    for _ in range(12):
+        tracker.update(np.zeros((0, 4)))
+    back = grey_face(200, 120, 60, x=110)
+    (again,) = tracker.update(np.array([back[1]]), looks=[look(*back)])
+    assert again is face
+    brighter = (np.clip(back[0].astype(int) + 50, 0, 255).astype(np.uint8), back[1])
+    assert look_distance(look(*back), look(*brighter)) > 0.55
+    (same,) = tracker.update(np.array([brighter[1]]), looks=[look(*brighter)])
+    assert same is face
+
+
+def coloured_face() -> tuple[np.ndarray, tuple]:
+    return coloured((100, 60, 80, 80, BLUE)), (100, 60, 80, 80)
 
 
 def test_a_face_first_seen_half_hidden_takes_its_id_back_once_it_is_seen_clearly():
