@@ -79,10 +79,19 @@ def test_split_holds_each_group_of_a_column_in_proportion(tmp_path, capsys, capl
         assert sorted(held).count(("man", "B")) == 1 and sorted(held).count(("woman", "B")) == 1 and len(held) == 8
     assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "x"), "--stratify", "rac"]) == 2
     assert "no column 'rac' to stratify by" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # held to the plain split's rules (found by review): a class of one row stays in training, every
+    # other class is on both sides, and a hold-out that rounds to nothing is refused
     rare = write_class_folders(tmp_path / "r", ["a", "b", "c"], 4)
     (rare / "labels.csv").write_text("path,label,race\n" + "".join(f"{c}/{c}_{i}.png,{c},A\n" for c in "ab" for i in range(4)) + "c/c_0.png,c,A\n")
     assert main(["data", "split", str(rare / "labels.csv"), "--out", str(tmp_path / "r_out"), "--stratify", "race", "--test-size", "0.5"]) == 0
-    assert "class(es) 'c' have all their rows held out" in caplog.text
+    assert "class(es) 'c' have one sample: kept out of the --test-size hold-out" in caplog.text
+    assert sorted(read_dataset(tmp_path / "r_out" / "labels.csv").labels) == sorted(["a"] * 4 + ["b"] * 4 + ["c"])
+    assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "few"), "--stratify", "race", "--test-size", "0.03"]) == 0
+    few = read_dataset(tmp_path / "few" / "labels.csv")
+    assert sorted(l for l, sp in zip(few.labels, few.splits) if sp == "test") == ["man", "woman"]  # one class's share had rounded to none
+    assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "none"), "--stratify", "race", "--test-size", "0.01"]) == 2
+    assert "--test-size=0.01 with --stratify race: every class-and-race share of the rows rounds to none held out" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
 
 
 def test_split_leaves_out_unreadable_images_only_when_asked(tmp_path, capsys, caplog):

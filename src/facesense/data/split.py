@@ -46,11 +46,11 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
         raise DataError(f"{option}={fraction if given is None else given:g} holds out {held} of {len(pool)} samples, leaving {len(pool) - held}, "
                         f"and each side needs one sample of each of the {len(counts)} classes; choose a {option} that leaves that on both sides") from None
     if split_rule >= 2:
-        keep, held = _every_class_on_both_sides(labels, keep, held, seed, option)
+        keep, held = every_class_on_both_sides(labels, keep, held, seed, option)
     return np.sort(keep), np.sort(held)
 
 
-def _every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.ndarray, seed: int, option: str) -> tuple[np.ndarray, np.ndarray]:
+def every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.ndarray, seed: int, option: str) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's stratified split rounds a small class's share of a small hold-out to
     nothing (2 of 41 samples, 9 held out: none held), and a validation set without a class then
     scores a perfect macro-F1. A class of two or more samples missing from one side gets one
