@@ -476,6 +476,13 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
     with caplog.at_level("WARNING"):
         predict_files("gender", [tmp_path / "pages.tiff", tmp_path / "one.tiff"]).rows
     assert "pages.tiff: a TIFF of 2 pages; only its first is read (save each page as an image of its own to read them all)" in caplog.text and "one.tiff" not in caplog.text
+    # reduced-resolution copies (NewSubfileType bit 0) are no pages; a TIFF given alone to live says it too (found by review)
+    first.save(tmp_path / "thumbs.tiff", save_all=True, append_images=[first.resize((40, 30))], tiffinfo={254: 1})
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        predict_files("gender", [tmp_path / "thumbs.tiff"]).rows
+        main(["live", "--source", str(tmp_path / "pages.tiff"), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--log", str(tmp_path / "l.csv")])
+    assert "thumbs.tiff" not in caplog.text and f"{tmp_path / 'pages.tiff'}: a TIFF of 2 pages; only its first is read" in caplog.text
 
 
 def test_crops_of_a_turned_box_are_the_faces_as_found_in_the_turned_photo():

@@ -313,6 +313,8 @@ def single_image_source(path: Path) -> ImageFolderSource:
     if kind == "WEBP" and frames > 1:  # read as one photo, which it is not quite
         log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
                     path, frames, path.name)
+    elif kind == "TIFF" and _tiff_pages(path) > 1:  # as a photo folder says of it
+        log.warning("%s: %s", path, first_frame_only(path, "", path.name))
     return ImageFolderSource(path.parent, [path])
 
 
@@ -339,7 +341,13 @@ def _tiff_pages(image: Path | bytes) -> int:
 
     try:
         with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as opened:
-            return int(getattr(opened, "n_frames", 1)) if opened.format == "TIFF" else 1
+            if opened.format != "TIFF":
+                return 1
+            pages = 0
+            for i in range(int(getattr(opened, "n_frames", 1))):
+                opened.seek(i)
+                pages += not int(opened.tag_v2.get(254, 0)) & 1  # (NewSubfileType bit 0: a reduced-resolution copy of a page, no page)
+            return pages
     except Exception:  # noqa: BLE001 - as _animation
         return 1
 
