@@ -937,7 +937,9 @@ def test_validation_note_reads_no_plateau_fall_into_swa_epochs(tmp_path):
     assert _decided_by_validation(config, run=tmp_path) == []
     (tmp_path / "history.csv").write_text(history([0.01, 0.01, 0.001, 0.0001, 0.0001]))  # it did fall, at epoch 3
     assert _decided_by_validation(config, run=tmp_path) == ["when its learning rate fell"]
+    (tmp_path / "history.csv").write_text(history([0.01, 0.01, 0.01, 0.001, 0.001]))  # fell in the SWA epochs: no fall without an swa_lr to hold
     assert _decided_by_validation({**config, "swa_lr": None}, run=tmp_path) == ["when its learning rate fell"]
+    assert _decided_by_validation({**config, "swa_lr": 0.001}, run=tmp_path) == []
 
 
 def test_selection_split_note_on_a_recomputed_split():

@@ -623,7 +623,9 @@ def test_a_video_that_fails_as_it_is_closed_keeps_the_log_and_the_summary_and_sa
     with pytest.raises(OutputError) as err:
         run_live(opts)
     assert str(err.value).endswith(f"the disk is full; free space or choose another place; kept with all 12 frames: {tmp_path / 'f.csv'}, {tmp_path / 's.json'}"), str(err.value)
-    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 12 and len((tmp_path / "f.csv").read_text().splitlines()) > 1
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames"] == 12 and len((tmp_path / "f.csv").read_text().splitlines()) > 1
+    assert [o["output"] for o in summary["outputs_not_kept"]] == [str(tmp_path / "a.mp4")] and "the disk is full" in summary["outputs_not_kept"][0]["reason"]  # (it read as a complete set: found by review)
     assert not (tmp_path / "a.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -534,7 +534,7 @@ def _outputs_kept(summary: dict, opts) -> str:
     done = _counted(summary["frames"], unit)
     asked = [path for path in (opts.video_out, opts.photos_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path]
     if not asked:
-        return f"{done} read; no output was asked for (--out, --log, --jsonl, --summary)"
+        return f"{done} read; no output was asked for (--out, --photos-out, --log, --jsonl, --summary)"
     return f"{', '.join(_shown_path(path) for path in asked)} {'hold' if len(asked) > 1 else 'holds'} the {done} before it"
 
 

@@ -335,6 +335,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         nothing = "no photo could be read (each was skipped above)" if source.photos else "no frame could be read (empty, truncated, or not a video)"
         raise SourceError(error or f"{opts.source}: {nothing}")
     summary = collector.summary(dropped=source.dropped, error=error) | source_fields(source, name, opts.detector, models.names())
+    # an output that could not be finished (see closing_failed): the summary would read as a complete set without it
+    summary["outputs_not_kept"] = [{"output": str(sink.path), "reason": str(failure)} for sink in unfinished if getattr(sink, "path", None) is not None]
     if source.live and source.dropped and getattr(source, "declared_frames", 0):  # a file on a web server, read as a stream
         log.warning("%s: a video file of %d frames read as a live stream: %d frames were dropped to keep up; to analyse every frame, download it and give the file", name, source.declared_frames, source.dropped)
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
