@@ -59,13 +59,20 @@ def test_crops_mode_classifies_each_image_whole(photos):
     assert len(rows) == 3 and all("face" not in r for r in rows)
 
 
-def test_a_photo_named_twice_is_scored_once(photos, tmp_path, caplog):
+def test_a_photo_named_twice_is_scored_once(photos, tmp_path, caplog, capsys):
     """`predict two.jpg DIR` (DIR holding two.jpg) and a link to it: its faces were rows twice."""
     (tmp_path / "link.jpg").symlink_to(photos / "two.jpg")
     rows = predict_files("gender", [photos / "two.jpg", photos, tmp_path / "link.jpg", photos / "gray.png"], crops=True).rows
     assert sorted(r["path"] for r in rows) == sorted([str(photos / "two.jpg"), str(photos / "none.png"), str(photos / "gray.png")])
-    assert f"{photos / 'gray.png'}: the same file as {photos / 'gray.png'}, given earlier: scored once" in caplog.text
-    assert f"{tmp_path / 'link.jpg'}: the same file as {photos / 'two.jpg'}" in caplog.text
+    assert f"3 photo(s) named again, the same file as one before (a link, a folder named twice): {photos / 'two.jpg'} (as {photos / 'two.jpg'}), " in caplog.text
+    assert f"{tmp_path / 'link.jpg'} (as {photos / 'two.jpg'}), {photos / 'gray.png'} (as {photos / 'gray.png'}): scored once each" in caplog.text
+    # live reads a folder holding a link to one of its photos once too (found by review)
+    album = tmp_path / "album"
+    album.mkdir()
+    (album / "a.jpg").symlink_to(photos / "two.jpg")
+    (album / "b.jpg").symlink_to(photos / "two.jpg")
+    assert main(["live", "--source", str(album), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1 and f"{album / 'b.jpg'} (as {album / 'a.jpg'}): read once each" in caplog.text
 
 
 def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path):

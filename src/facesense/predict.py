@@ -9,14 +9,13 @@ model too (a face-attribute model of the user's own, as `live` runs it)."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image
+from .data.images import IMAGE_SUFFIXES, each_file_once, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -46,21 +45,9 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             files.append(item)
         else:
             raise DataError(f"{item}: no such file or folder")
-    return _each_file_once(files)
-
-
-def _each_file_once(files: list[Path]) -> list[Path]:
-    """A photo named twice (`a.jpg a.jpg`, a folder and a file in it, a link) scored once, where
-    it was first named: its faces counted twice in the output read as twice the people."""
-    seen: dict[str, Path] = {}
-    once = []
-    for path in files:
-        key = os.path.realpath(path)
-        if key in seen:
-            log.warning("%s: the same file as %s, given earlier: scored once", path, seen[key])
-            continue
-        seen[key] = path
-        once.append(path)
+    once, repeats = each_file_once(files)
+    if repeats:
+        log.warning("%s: scored once each", repeated_files(repeats))
     return once
 
 

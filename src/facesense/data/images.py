@@ -90,6 +90,27 @@ def is_photo_file(path: Path) -> bool:
         return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def each_file_once(files: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """A photo list with each file once, where it was first named (a photo named twice, a folder
+    and a file in it, a link to a photo or an album: its faces read twice were twice the people),
+    and the (repeat, first) pairs left out."""
+    seen: dict[str, Path] = {}
+    once, repeats = [], []
+    for path in files:
+        first = seen.setdefault(os.path.realpath(path), path)
+        if first is path:
+            once.append(path)
+        else:
+            repeats.append((path, first))
+    return once, repeats
+
+
+def repeated_files(repeats: list[tuple[Path, Path]]) -> str:
+    """One line for the repeats each_file_once left out, the first few named."""
+    named = ", ".join(f"{path} (as {first})" for path, first in repeats[:3])
+    return f"{len(repeats)} photo(s) named again, the same file as one before (a link, a folder named twice): {named}{' ...' if len(repeats) > 3 else ''}"
+
+
 def images_under(folder: Path) -> list[Path]:
     """Every image file in a folder and its subfolders, sorted by path (photo folders of
     `predict` and `live` alike): by an image suffix, or by the content Pillow recognises where

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image
+from ..data.images import IMAGE_SUFFIXES, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
 from ..errors import DataError, FacesenseError, SourceFailed
 from .cv_paths import OpenCVName
 
@@ -264,7 +264,9 @@ class ImageFolderSource(Source):
 
     def __init__(self, folder: str | Path, files: list[Path] | None = None):
         self.folder = Path(folder)
-        self.files = files if files is not None else images_under(self.folder)
+        self.files, repeats = each_file_once(files if files is not None else images_under(self.folder))
+        if repeats:  # a link to a photo or an album beside it
+            log.warning("%s: read once each", repeated_files(repeats))
         leftovers = photo_folder_leftovers(self.folder) if files is None else None
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})" + (f"; it holds {leftovers}" if leftovers else ""))
