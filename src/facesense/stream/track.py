@@ -47,9 +47,8 @@ REMEMBER = 90
 SAME_LOOK = 0.3  # a face out of sight is known again only this close
 # a grey look (a face without colour: a black-and-white or infrared frame) is the grey-level
 # histogram of each third, which brightness moves: measured the same way on those 300 faces made
-# grey, the same face is over 0.2 in 16% of views (a brightened one in most), two people within
-# 0.2 in 0.8% of pairs (within 0.3: 11%). So it only knows a face again, this close, and never
-# vetoes an overlap
+# grey, the same face is over 0.2 in 16.6% of views (93% of those 15% brighter), two people within
+# 0.2 in 0.58% of pairs. So it only knows a face again, this close, and never vetoes an overlap
 SAME_GREY_LOOK = 0.2
 OTHER_LOOK = 0.55  # a box this far from a face's look is another person, however well it overlaps
 LOOK_WEIGHT = 0.1  # how fast a face's look follows the newest clear view of it
@@ -121,7 +120,7 @@ class Track:
     classified_at: dict[str, int] = field(default_factory=dict)  # per model: the stream's frame index when it last saw this face
     read_rank: dict[str, int] = field(default_factory=dict)  # per model: its place in the queue of that frame's looks
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # its box centre's movement per frame (x, y), from its detections
-    look: np.ndarray | None = None  # colour histogram of its face (`look`), from views no other face overlapped
+    look: np.ndarray | None = None  # histograms of its face (`look`: colour, or grey levels), from views no other face overlapped
     clear_views: int = 0  # views of it that gave its look
     born: int = 0  # the tracker's frame count when it was made
 
