@@ -35,3 +35,14 @@ def test_the_shipped_expression_model_knows_its_training_images_under_other_name
         Image.fromarray(s.pixels[i]).save(tmp_path / "faces" / s.labels[i] / f"img_{n}.png")
     assert main(["evaluate", "expression", "--data", str(tmp_path / "faces"), "--out", str(tmp_path / "e")]) == 0
     assert "expression trained on 40 of the 40 images scored here (the same pixels as its training images)" in caplog.text
+
+
+def test_a_split_the_shipped_models_data_lacks_is_named_with_the_splits_it_has(tmp_path, capsys):
+    """`evaluate expression --data fer2013.csv.gz --split PrivateTest` (the shared file has no
+    PrivateTest rows) said the data had no split column and advised scoring every row, its
+    training rows included (found by a bug hunt)."""
+    from facesense.cli import main
+
+    assert main(["evaluate", "expression", "--data", str(shared_data("fer2013/fer2013.csv.gz")), "--split", "PrivateTest", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "no split named 'PrivateTest'; the data has ['PublicTest', 'Training']: score one of those with --split" in err and "no split column" not in err

@@ -543,9 +543,12 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         if len(idx) == 0 and own_split and not config.get(f"{part}_size") and str(config.get("data") or "").strip():
             # no draw makes such rows ({part}_size 0): where its data had a split column, they were
             # its split of that name (the message blamed val_size 0.2); on its own data, it had none
+            if own_data and names:  # its data's own split of that name, which this copy lacks (the shared FER2013 has no PrivateTest)
+                raise DataError(f"{data}: no split named {split!r}; the data has {names}: score one of those with --split, "
+                                "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
             if own_data:
                 raise DataError(f"{data}: the model held out no {split!r} rows of this data ({part}_size 0, and the data has no split column); "
-                                "evaluate without --split, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
+                                "evaluate without --split (every row, its training rows included), or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
             raise DataError(f"{data}: the model's settings draw no {split!r} rows from data without a split column ({part}_size 0): its {split!r} rows, if it had any, "
                             f"were the {own_split!r} split of the data it trained on ({config['data']}); evaluate on that data with --split {split}, "
                             "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
