@@ -161,6 +161,9 @@ def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
     # manifests are named by their folder; dots inside a name stay
     assert _default_eval_dir("age", "utkface/labels.csv", None) != _default_eval_dir("age", "utk2/labels.csv", None) == Path("eval/age-utk2-all")
     assert _default_eval_dir("age", "faces.v2", None) == Path("eval/age-faces.v2-all")
+    # other rows, other reports: a loop over groups kept only its last (found by a bug hunt)
+    assert _default_eval_dir("gender_age", "utk/labels.csv", None, ["race==Asian", "age>=18"]) == Path("eval/gender_age-utk-all-race==Asian-age-ge-18")
+    assert _default_eval_dir("gender", "faces", "test", label_map="maps/six.yaml") == Path("eval/gender-faces-test-map-six")
 
 
 def test_a_skip_bad_run_is_evaluated_on_its_own_split(tmp_path, capsys):

@@ -295,7 +295,7 @@ def _evaluate(args) -> None:
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
     from .data.sources import outside_data
 
-    out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split)).resolve(), args.data,
+    out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split, args.where, args.label_map)).resolve(), args.data,
                                        "--out" if args.out else "the default report folder (no --out given)"))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
@@ -358,16 +358,20 @@ def _dataset_named(data: str) -> Path:
     return where.parent if where.name.lower() in ("labels.csv", "labels.csv.gz") else where
 
 
-def _default_eval_dir(model: str, data: str, split: str | None) -> Path:
+def _default_eval_dir(model: str, data: str, split: str | None, where: list[str] = (), label_map: str | None = None) -> Path:
     """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
     or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
-    shipped name (a run's best.pt: run-best), the data its file or folder name."""
+    shipped name (a run's best.pt: run-best), the data its file or folder name; then the
+    --where conditions and the label map's name, which score other rows (a loop over groups,
+    `--where race==Asian` then `race==Black`, kept only the last report)."""
     path = Path(model)
     name = path.name if path.is_dir() else path.stem if path.suffix else model
     if path.is_file() and path.stem in ("best", "last"):
         name = f"{path.parent.name}-{path.stem}"
     dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", _dataset_named(data).name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
-    return Path("eval") / f"{name}-{dataset}-{split or 'all'}"
+    rows = [re.sub(r"[^\w.=+-]+", "_", condition.replace(">=", "-ge-").replace("<=", "-le-").replace(">", "-gt-").replace("<", "-lt-").replace("!=", "-ne-")) for condition in where]
+    rows += [f"map-{Path(label_map).stem}"] if label_map else []
+    return Path("eval") / "-".join([name, dataset, split or "all", *rows])
 
 
 def _predict(args) -> None:
