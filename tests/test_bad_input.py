@@ -179,6 +179,8 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["data", "split", "d", "--out", "o", "--seed", "-1"], "argument --seed: -1: must be >= 0"),
     (["data", "split", "d", "--out", "o", "--test-size", "2"], "argument --test-size: 2: must be < 1"),
     (["data", "inspect", "d", "--near-threshold", "-3"], "argument --near-threshold: -3: must be >= 0"),
+    (["evaluate", "gender", "--data", "d", "--group-by", "race", "--group-by", "age"], "argument --group-by: given twice (race, age); it takes one value"),  # age alone was reported
+    (["data", "split", "d", "--out", "o", "--stratify", "race,"], "argument --stratify: 'race,': name each column, separated by commas (race,age)"),
     # an option the sub-command lacks points to that sub-command's help, not the top level's
     (["live", "--source", "x.mp4", "--bogus", "1"], "unrecognized arguments: --bogus 1 (see `facesense live --help`)"),
     (["data", "inspect", "d", "--bogus"], "unrecognized arguments: --bogus (see `facesense data inspect --help`)"),

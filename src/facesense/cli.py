@@ -885,6 +885,17 @@ def _number(kind, low, strict: bool = False, high=None, strict_high: bool = Fals
     return parse
 
 
+class _Once(argparse.Action):
+    """An option that takes one value: given twice, argparse kept the last without a word
+    (`--group-by race --group-by age` reported age alone)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None and earlier != value:
+            raise argparse.ArgumentError(self, f"given twice ({earlier}, {value}); it takes one value: run the command once for each")
+        setattr(namespace, self.dest, value)
+
+
 def _column_list(text: str) -> tuple[str, ...]:
     """An argparse type: comma-separated column names ('race,age')."""
     names = tuple(name.strip() for name in text.split(","))
@@ -942,7 +953,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")
-    e.add_argument("--group-by", help="manifest column to report metrics per group (e.g. a demographic column)")
+    e.add_argument("--group-by", action=_Once, help="manifest column to report metrics per group (e.g. a demographic column)")
     e.add_argument("--where", action="append", default=[], metavar="COND", help="age models: keep rows where COND holds, e.g. 'age>=18' or 'race==Asian' (repeatable: all must hold)")
     e.add_argument("--skip-bad", action="store_true", help="skip unreadable images and rows (counted in metrics.json) instead of stopping")
     _add_device(e)
