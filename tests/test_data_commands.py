@@ -79,6 +79,14 @@ def test_split_holds_each_group_of_a_column_in_proportion(tmp_path, capsys, capl
         assert sorted(held).count(("man", "B")) == 1 and sorted(held).count(("woman", "B")) == 1 and len(held) == 8
     assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "x"), "--stratify", "rac"]) == 2
     assert "no column 'rac' to stratify by" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # an age column in bands: a blank cell is a band of its own (it stopped the split, naming no row); a word names its row
+    (root / "ages.csv").write_text("path,label,age\n" + "".join(f"{c}/{c}_{i}.png,{c},{'' if i < 2 else 20 + i}\n" for c in ("man", "woman") for i in range(20)))
+    assert main(["data", "split", str(root / "ages.csv"), "--out", str(tmp_path / "ages"), "--stratify", "age"]) == 0
+    (root / "ages.csv").write_text((root / "ages.csv").read_text().replace("man/man_5.png,man,25", "man/man_5.png,man,old"))
+    assert main(["data", "split", str(root / "ages.csv"), "--out", str(tmp_path / "ages2"), "--stratify", "age"]) == 2
+    assert "age 'old' of man/man_5.png is not a number" in capsys.readouterr().err
+    assert main(["data", "split", str(root / "labels.csv"), "--out", str(tmp_path / "x"), "--stratify", "label"]) == 2
+    assert "the label is stratified always" in capsys.readouterr().err
     # held to the plain split's rules (found by review): a class of one row stays in training, every
     # other class is on both sides, and a hold-out that rounds to nothing is refused
     rare = write_class_folders(tmp_path / "r", ["a", "b", "c"], 4)

@@ -926,8 +926,8 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--group", metavar="COLUMN", help="a csv column naming each row's person (e.g. subject; a labels.csv's or a FER2013-style csv's): report the people found in more than one split (identity leakage)")
         else:
             d.add_argument("--out", required=True)
-            d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1)")
-            d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1)")
+            d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1) (default 0.2; 0: no test split)")
+            d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1) (default 0: no val split), besides --test-size's")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
             d.add_argument("--group", metavar="COLUMN", help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
                            "no person on both sides (whole people are held out, so the shares come out near those asked)")

@@ -80,15 +80,18 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
     keys = list(samples.labels)
     for column in columns:
         name = column.lower()
+        if name == "label":
+            raise DataError(f"{samples.source}: the label is stratified always; name other columns to stratify by besides it (race, age)")
         if name not in samples.columns:
-            raise DataError(f"{samples.source}: no column {column!r} to stratify by; the manifest has {sorted(samples.columns) or 'no extra columns'}")
+            has = f"the manifest has {sorted(samples.columns)}" if samples.columns else "the data has no columns besides its labels (a labels.csv manifest can have them)"
+            raise DataError(f"{samples.source}: no column {column!r} to stratify by; {has}")
         values = samples.columns[name]
-        if name == "age":
-            try:
-                values = [age_band(float(v)) for v in values]
-            except ValueError:
-                bad = next(v for v in values if not _is_number(v))
-                raise DataError(f"{samples.source}: age {bad!r} is not a number; fix the age column") from None
+        if name == "age":  # in bands; a blank cell is a band of its own, as data inspect counts it
+            blank = [v is None or str(v).strip().lower() in ("", "nan") for v in values]
+            bad = next((i for i, v in enumerate(values) if not blank[i] and not _is_number(v)), None)
+            if bad is not None:
+                raise DataError(f"{samples.source}: age {values[bad]!r} of {samples.ids[bad]} is not a number; fix the age column (a blank cell is taken as unknown)")
+            values = ["(blank)" if b else age_band(float(v)) for v, b in zip(values, blank)]
         keys = [f"{k}|{v}" for k, v in zip(keys, values)]
     return keys
 
