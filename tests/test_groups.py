@@ -34,6 +34,7 @@ def test_a_gap_between_tiny_groups_or_of_one_group_says_so():
 
 def test_bands_sort_by_their_number_and_nan_is_text():
     assert sorted(["80+", "10-19", "0-9", "nan", "100", "9"], key=natural_order) == ["0-9", "9", "10-19", "80+", "100", "nan"]
+    assert sorted(["1.5", "10", "2", "-1", "nan"], key=natural_order) == ["-1", "1.5", "2", "10", "nan"]  # a negative number was put after 10 (found by a bug hunt)
 
 
 def test_one_large_group_gives_no_false_parity():
@@ -221,6 +222,8 @@ def test_a_gap_has_the_interval_of_the_difference_between_its_two_groups():
     assert gap_text(table, "acc_gap", 100, " points", 1) == "gap 20.0 points (a - b, 95% CI 5.2 to 33.4) (groups of n >= 30; left out: tiny (n 2))"
     tied = group_table({"A": {"n": 40, "acc": 1.0}, "B": {"n": 50, "acc": 1.0}}, "acc", "acc_gap")
     assert tied["gap_between"] == ["B", "A"]  # two groups, not A against itself (found by review)
+    # of groups tied at the top or bottom, the largest: the last listed (5 faces) was taken over 17 (found by a bug hunt)
+    assert gap({"Indian": 1.0, "Others": 1.0, "Black": 0.75, "Asian": 0.75}, {"Indian": 17, "Others": 5, "Black": 9, "Asian": 30}, min_n=1)["between"] == ["Indian", "Asian"]
     # groups without intervals (a one-face MAE group has none) get the gap and its groups alone
     bare = group_table({"x": {"n": 40, "mae": 5.0}, "y": {"n": 40, "mae": 3.0}}, "mae", "mae_gap")
     assert bare["gap_ci95"] is None and gap_text(bare, "mae_gap", unit=" years", digits=2) == "gap 2.00 years (x - y)"

@@ -56,7 +56,7 @@ class Samples:
         )
 
 
-_NUMBER_OR_BAND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, 80+, 10-19
+_NUMBER_OR_BAND = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, -1, 80+, 10-19
 
 
 def natural_order(name: str):

@@ -29,8 +29,10 @@ def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_
     small = len(big) < 2
     if small:
         big = fit
-    ordered = sorted(big, key=lambda g: values[g])  # two groups even when tied (max and min gave one group twice)
-    low, high = (ordered[0], ordered[-1]) if ordered else (None, None)
+    # of groups tied at the top or the bottom, the largest (its figure the surest; the last listed,
+    # 5 faces, was taken over 17 that scored the same); two groups even when all are tied
+    high = max(big, key=lambda g: (values[g], sizes[g])) if big else None
+    low = min((g for g in big if g != high), key=lambda g: (values[g], -sizes[g]), default=high)
     too_small = sorted(set(fit) - set(big), key=natural_order)
     return {"gap": float(values[high] - values[low]) if len(big) > 1 else 0.0, "between": [high, low] if len(big) > 1 else None,
             "min_n": min_n if too_small else None, "left_out": sorted(set(values) - set(big), key=natural_order), "one_class": skipped,
