@@ -47,9 +47,28 @@ def test_inspect_counts_the_classes_in_each_group_of_a_manifest(tmp_path, capsys
     from facesense.data.samples import Samples
 
     ranges = Samples("x", [str(i) for i in range(8)], ["a", "b"] * 4, [None] * 8, columns={"age": ["0-2", "20-29", "-1", "nan"] * 2})
-    assert list(column_counts(ranges, ["a", "b"])["age"]) == ["0-2", "20-29", "(blank)", "-1"]  # text kept as written (found by review)
+    assert list(column_counts(ranges, ["a", "b"])["age"]) == ["-1", "0-2", "20-29", "(blank)"]  # text kept as written (found by review), a negative number in its order
     report = (tmp_path / "o" / "report.md").read_text()
     assert "| B | 2 | 6 | 8 | 66.7% | woman 75.0% |" in report and "| class | total | share |" in report
+
+
+def test_the_sample_grid_draws_its_faces_from_each_whole_class(tmp_path, capsys, monkeypatch):
+    """The grid showed the first 8 files of each class by path: UTKFace's 100-year-olds (found by
+    a bug hunt). It is a seeded draw from the whole class: the same grid each run."""
+    import facesense.eval.plots as plots
+
+    root = tmp_path / "d"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(np.full((16, 16), 8 * i, np.uint8)).save(root / c / f"{i:02d}.png")
+    shown = []
+    real = plots.plot_sample_grid
+    monkeypatch.setattr(plots, "plot_sample_grid", lambda images, labels, classes, path: (shown.append(images), real(images, labels, classes, path))[1])
+    for out in ("o1", "o2"):
+        assert main(["data", "inspect", str(root), "--out", str(tmp_path / out), "--no-duplicates"]) == 0
+    levels = [sorted(round(float(im.mean()) / 8) for im in images[:8]) for images in shown]
+    assert levels[0] == levels[1] and len(levels[0]) == 8 and max(levels[0]) >= 8  # not files 00-07 alone
 
 
 def test_split_materialises_stratified(tmp_path, capsys, fer_csv):

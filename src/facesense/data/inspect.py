@@ -212,7 +212,11 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         near = near_duplicate_groups(perceptual_hashes(small), near_threshold, blank | ~decoded)
         report["near_duplicates"] = {"threshold_bits": near_threshold, **summarise_groups(samples, near)}
         groups = merged_groups(groups, near)
-    picks = [i for c in classes for i in [j for j, l in enumerate(samples.labels) if l == c][:8]]
+    # 8 of each class drawn at random (seeded: the same grid each time), in their order: the first
+    # 8 by path were UTKFace's 100-year-olds and 10-year-olds, named by age
+    rng = np.random.default_rng(0)
+    members = {c: [j for j, label in enumerate(samples.labels) if label == c] for c in classes}
+    picks = [i for c in classes for i in sorted(rng.choice(members[c], min(8, len(members[c])), replace=False).tolist())]
     grid_samples = samples.subset(picks)
     images, kept = decode(grid_samples, InputSpec(size=grid_size, channels=3), skip_bad=True)
     # the leak-free copy is written beside its place first and put there only once the report
