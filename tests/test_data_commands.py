@@ -121,6 +121,19 @@ def test_split_holds_each_group_of_a_column_in_proportion(tmp_path, capsys, capl
     assert not (tmp_path / "none").exists()
 
 
+def test_split_copies_are_the_users_to_edit(tmp_path, capsys):
+    """A read-only source file gave a read-only copy (found by a bug hunt): the split copies bytes."""
+    import os
+    import stat
+
+    data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
+    for p in (data / "a").iterdir():
+        os.chmod(p, 0o444)
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s")]) == 0
+    copies = list((tmp_path / "s").glob("*/a/*.png"))
+    assert len(copies) == 5 and all(p.stat().st_mode & stat.S_IWUSR for p in copies)
+
+
 def test_split_leaves_out_unreadable_images_only_when_asked(tmp_path, capsys, caplog):
     data = write_class_folders(tmp_path / "d", ["a", "b"], 5)
     (data / "a" / "broken.png").write_text("not an image")

@@ -123,11 +123,12 @@ def _data_inspect(args) -> None:
 
 
 def _data_split(args) -> None:
-    from .data.materialise import check_empty_out, check_folder_names, materialise_split, readable_samples
+    from .data.materialise import check_empty_out, check_folder_names, check_shares, materialise_split, readable_samples
     from .data.sources import outside_data, read_dataset
 
     out = _report_folder(outside_data(Path(args.out).resolve(), args.dataset))
-    check_empty_out(out)  # before reading the data (7 s of FER2013 to be told this)
+    check_shares(args.test_size, args.val_size)  # both before reading the data (7 s of FER2013 to be told this)
+    check_empty_out(out)
     samples = _spellings_folded(read_dataset(args.dataset, args.format, skip_bad=args.skip_bad), args.dataset)
     check_folder_names(samples)  # before the images are decoded
     if samples.split_names():
@@ -836,12 +837,16 @@ class _Parser(argparse.ArgumentParser):
         typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
             what, given, choices = typo.group(1), typo.group(2), re.findall(r"'([^']*)'", typo.group(3))
-            close = difflib.get_close_matches(given, choices, n=1)
+            close = [SYNONYMS[given.lower()]] if SYNONYMS.get(given.lower()) in choices else difflib.get_close_matches(given, choices, n=1)
             if close and what.endswith("command"):
                 message = f"unknown command {given!r}; did you mean {close[0]!r}? (commands: {', '.join(choices)})"
             elif close:
                 message = f"argument {what}: invalid choice {given!r}; did you mean {close[0]!r}? (choices: {', '.join(choices)})"
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+# a word for a choice that is spelt unlike it (difflib offered 'cpu' for `--device gpu`)
+SYNONYMS = {"gpu": "cuda"}
 
 
 class _SubcommandParser(_Parser):

@@ -99,6 +99,11 @@ def readable_samples(samples: Samples, skip_bad: bool = False) -> Samples:
     return samples if len(kept) == len(samples) else samples.subset(kept)
 
 
+def check_shares(test_size: float, val_size: float) -> None:
+    if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
+        raise DataError(f"--test-size {test_size:g} and --val-size {val_size:g} hold out {test_size + val_size:g} of the data: each in [0, 1), their sum below 1, so that rows are left to train on")
+
+
 def check_folder_names(samples: Samples) -> None:
     """Each label becomes a folder of the split: a label with a path in it ('../x', 'N/A') would
     write outside --out or into nested folders that read back as another class."""
@@ -124,8 +129,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
                       stratify: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
     from .inspect import exact_duplicate_groups
 
-    if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
-        raise DataError(f"test_size {test_size} and val_size {val_size} must be in [0, 1) and sum below 1")
+    check_shares(test_size, val_size)
     check_empty_out(out)
     check_folder_names(samples)
     if group:  # before every file is read for its copies
@@ -147,11 +151,11 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
                     target = target.with_name(f"{i}_{target.name}")
                 try:
                     if samples.paths is not None:
-                        shutil.copy2(samples.paths[i], target)
+                        shutil.copyfile(samples.paths[i], target)  # the bytes only: a read-only source gave read-only copies
                     else:
                         Image.fromarray(samples.pixels[i]).save(target)
                 except OSError as exc:
-                    if exc.errno in WRITE_ERRNOS:  # (copy2 names the source file, which is fine)
+                    if exc.errno in WRITE_ERRNOS:  # (copyfile names the source file, which is fine)
                         raise write_failure(out / target.relative_to(build), exc) from None
                     raise
                 rows.append((str(target.relative_to(build)), label, split))
