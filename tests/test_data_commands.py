@@ -309,6 +309,14 @@ def test_leak_free_copy_keeps_columns_and_never_replaces_the_input(tmp_path, cap
     assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o"), "--leak-free", str(tmp_path / "clean.csv")]) == 0
     clean = read_dataset(tmp_path / "clean.csv")
     assert len(clean) == 6 and sorted(clean.columns) == ["age", "race"] and clean.columns["age"][0] == "20"
+    # with --group, a held-out row of a person who has training rows goes too: the report named
+    # such people, and the "leak-free" copy kept them (found by a bug hunt)
+    Image.fromarray(np.random.default_rng(7).integers(0, 255, (48, 48), dtype=np.uint8)).save(data / "test" / "other.png")
+    (data / "labels.csv").write_text("path,label,split,age,race\n" + "\n".join(rows + ["test/other.png,sad,test,40,b", "test/new.png,sad,test,41,c"]) + "\n")
+    Image.fromarray(np.random.default_rng(8).integers(0, 255, (48, 48), dtype=np.uint8)).save(data / "test" / "new.png")
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "o2"), "--group", "race", "--leak-free", str(tmp_path / "clean2.csv")]) == 0
+    assert "leak-free split: removed 2 evaluation samples (1 copies of other splits' images, 1 more of people in training, by race)" in capsys.readouterr().out
+    assert sorted(read_dataset(tmp_path / "clean2.csv").ids)[-1].endswith("new.png") and len(read_dataset(tmp_path / "clean2.csv")) == 7
 
 
 def test_a_fer_style_csv_keeps_its_other_columns_for_groups_and_in_its_leak_free_copy(tmp_path, capsys):

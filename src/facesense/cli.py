@@ -118,7 +118,10 @@ def _data_inspect(args) -> None:
     if args.leak_free:
         from .data.inspect import leak_free
 
-        print(f"leak-free split: removed {int((~leak_free(samples, groups)).sum())} evaluation samples -> {leak_out}")
+        copies = int((~leak_free(samples, groups)).sum())
+        removed = int((~leak_free(samples, groups, args.group)).sum())
+        people = f" ({copies} copies of other splits' images, {removed - copies} more of people in training, by {args.group})" if args.group else ""
+        print(f"leak-free split: removed {removed} evaluation samples{people} -> {leak_out}")
     print(out)
 
 

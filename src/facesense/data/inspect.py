@@ -223,7 +223,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     # is: either failing leaves neither new (exit 2, none written)
     with atomic_path(leak_free_to) if leak_free_to is not None else nullcontext() as leak_tmp:
         if leak_tmp is not None:
-            leak_tmp.write_bytes(leak_free_bytes(samples, leak_free(samples, groups), gzipped=leak_free_to.suffix.lower() == ".gz"))
+            leak_tmp.write_bytes(leak_free_bytes(samples, leak_free(samples, groups, group), gzipped=leak_free_to.suffix.lower() == ".gz"))
         with building(out_dir, "summary.json") as build:
             report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
             write_text(build / "report.md", markdown(report))
@@ -231,11 +231,13 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     return report, groups, samples
 
 
-def leak_free(samples: Samples, groups: list[list[int]]) -> np.ndarray:
+def leak_free(samples: Samples, groups: list[list[int]], group: str | None = None) -> np.ndarray:
     """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
     split, and all but one copy of duplicates inside an evaluation split; training (a split named
     'train' or 'Training', in any case) keeps its own. A group with no training copy (k-fold
-    partitions, or only val and test) keeps its first copy: one is enough to end the leak."""
+    partitions, or only val and test) keeps its first copy: one is enough to end the leak. With
+    `group` (the column naming each row's person), every evaluation row of a person who has
+    training rows goes too (identity leakage: the report named them, and the copy kept them)."""
     keep = np.ones(len(samples), bool)
     for g in groups:
         keys = [split_key(samples.splits[i]) for i in g]
@@ -243,6 +245,11 @@ def leak_free(samples: Samples, groups: list[list[int]]) -> np.ndarray:
             keep[[i for i, key in zip(g, keys) if key != "train"]] = False
         else:
             keep[g[1:]] = False
+    if group:
+        people = group_keys(samples, group, "--group")
+        sides = [split_key(cell) for cell in samples.splits]
+        trained = {person for person, side in zip(people, sides) if side == "train"}
+        keep &= np.array([side == "train" or person not in trained for person, side in zip(people, sides)], bool)
     return keep
 
 
