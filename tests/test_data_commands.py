@@ -506,7 +506,16 @@ def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_
     assert "not in its labels.csv" not in caplog.text
     (tmp_path / "s" / "test" / "a" / "added.png").write_bytes((data / "a" / "a_0.png").read_bytes())
     assert len(read_dataset(tmp_path / "s")) == 12
-    assert "1 image(s) in the folder are not in its labels.csv, which is what is read (e.g. test/a/added.png)" in caplog.text
+    assert "1 image(s) in the folder are not in its labels.csv, which is what is read (e.g. test/a/added.png): list them there, or read the class folders instead with --format folders" in caplog.text
+    # a subset's labels.csv beside one folder of every image (UTKFace's images/): no class folders to read (read so, they were one class; found by a bug hunt)
+    subset = tmp_path / "subset"
+    (subset / "images").mkdir(parents=True)
+    for f in files:
+        (subset / "images" / f.name).write_bytes((data / f).read_bytes())
+    (subset / "labels.csv").write_text("path,label\n" + "".join(f"images/{f.name},{f.parent}\n" for f in files[:8]))
+    caplog.clear()
+    assert len(read_dataset(subset)) == 8
+    assert "4 image(s) in the folder are not in its labels.csv" in caplog.text and "a labels.csv of a subset reads its own rows only" in caplog.text and "--format folders" not in caplog.text
     assert len(read_dataset(tmp_path / "s", "folders")) == 13
     # given as a relative path (the README's ../shared/data/...), every listed image was called unlisted (found by a bug hunt)
     caplog.clear()
