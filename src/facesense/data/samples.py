@@ -59,6 +59,14 @@ class Samples:
 _NUMBER_OR_BAND = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:\+|-\s*\d+(?:\.\d+)?)?\s*$")  # 9, 10.5, -1, 80+, 10-19
 
 
+def closest(name: str, columns) -> str:
+    """' (did you mean 'race'?)' for a column name one typo away from one of `columns`, else ''."""
+    import difflib
+
+    match = difflib.get_close_matches(name.lower(), [str(c).lower() for c in columns], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
 def natural_order(name: str):
     """Sort key for group names: numbers and bands by their number (age 9 before 10 before 100;
     decade 10-19 before 80+), then text ('nan', 'Others')."""

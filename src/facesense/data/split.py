@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from ..errors import DataError
-from .samples import Samples
+from .samples import Samples, closest
 from .sources import SPLIT_ALIASES, canonical_split, read_dataset
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
             raise DataError(f"{samples.source}: the label is stratified always; name other columns to stratify by besides it (race, age)")
         if name not in samples.columns:
             has = f"the manifest has {sorted(samples.columns)}" if samples.columns else "the data has no columns besides its labels (a labels.csv manifest can have them)"
-            raise DataError(f"{samples.source}: no column {column!r} to stratify by; {has}")
+            raise DataError(f"{samples.source}: no column {column!r} to stratify by{closest(column, samples.columns)}; {has}")
         values = samples.columns[name]
         if name == "age":  # in bands; a blank cell is a band of its own, as data inspect counts it
             blank = [v is None or str(v).strip().lower() in ("", "nan") for v in values]
@@ -103,7 +103,7 @@ def group_column(samples: Samples, column: str, option: str = "split_group") -> 
         raise DataError(f"{samples.source}: no column {column!r} for {option}: this data has only images and labels; "
                         f"{option} needs a csv with a column naming each row's person (a labels.csv's path,label,{name}; a FER2013-style csv's emotion,pixels,Usage,{name})")
     if name not in samples.columns:
-        raise DataError(f"{samples.source}: no column {column!r} for {option} (the column naming each row's person or group); the data has {sorted(samples.columns)}")
+        raise DataError(f"{samples.source}: no column {column!r} for {option}{closest(column, samples.columns)} (the column naming each row's person or group); the data has {sorted(samples.columns)}")
     return name
 
 

@@ -19,7 +19,7 @@ from .. import schema
 from ..age import OLDEST_AGE, central_interval, decade, is_age_in_years, years_and_sd
 from ..data.digests import trained_digests
 from ..data.images import decode
-from ..data.samples import Samples, group_names
+from ..data.samples import Samples, closest, group_names
 from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..labels import dropped_by_map
@@ -61,7 +61,7 @@ def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
         elif column in samples.columns:
             values = samples.columns[column]
         else:
-            raise DataError(f"--where {text!r}: no column {column!r}; the manifest has {['label', *sorted(samples.columns)]}")
+            raise DataError(f"--where {text!r}: no column {column!r}{closest(column, ['label', *samples.columns])}; the manifest has {['label', *sorted(samples.columns)]}")
         compare = _OPS[op]
         try:
             target = float(value)

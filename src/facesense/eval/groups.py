@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..data.samples import natural_order
+from ..data.samples import closest, natural_order
 from ..errors import DataError
 
 # A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
@@ -137,7 +137,7 @@ def check_group_column(columns: dict, group_by: str | None, data, per_class: boo
     if not columns:  # class folders, or a csv of images and labels only
         raise DataError(f"{data}: no column {group_by!r} to group by: groups come from a csv's extra columns (a labels.csv's path,label,{group_by.lower()}; "
                         f"a FER2013-style csv's emotion,pixels,Usage,{group_by.lower()}), and this data has none")
-    raise DataError(f"{data}: no column {group_by!r} to group by; the data has {others}")
+    raise DataError(f"{data}: no column {group_by!r} to group by{closest(group_by, columns)}; the data has {others}")
 
 
 def proportion_ci95(hits: int, n: int) -> list[float]:
