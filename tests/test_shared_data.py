@@ -45,4 +45,4 @@ def test_a_split_the_shipped_models_data_lacks_is_named_with_the_splits_it_has(t
 
     assert main(["evaluate", "expression", "--data", str(shared_data("fer2013/fer2013.csv.gz")), "--split", "PrivateTest", "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
-    assert "no split named 'PrivateTest'; the data has ['PublicTest', 'Training']: score one of those with --split" in err and "no split column" not in err
+    assert "no split named 'PrivateTest'; the data has ['PublicTest', 'Training']: score PublicTest with --split (Training: its training rows)" in err and "no split column" not in err

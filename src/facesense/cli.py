@@ -116,12 +116,9 @@ def _data_inspect(args) -> None:
         then = "train/evaluate refuse them unless --skip-bad" if counted else "left out of the counts, as training leaves them out with skip_bad"
         log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
     if args.leak_free:
-        from .data.inspect import leak_free
-
-        copies = int((~leak_free(samples, groups)).sum())
-        removed = int((~leak_free(samples, groups, args.group)).sum())
-        people = f" ({copies} copies of other splits' images, {removed - copies} more of people in training, by {args.group})" if args.group else ""
-        print(f"leak-free split: removed {removed} evaluation samples{people} -> {leak_out}")
+        counts = report["leak_free"]
+        people = f" ({_counted(counts['duplicates'], 'duplicate')}, {counts['of_people_in_training']} more of people in training, by {args.group})" if args.group else ""
+        print(f"leak-free split: removed {counts['removed']} evaluation samples{people} -> {leak_out}")
     print(out)
 
 
@@ -930,16 +927,16 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate and blank-image scan")
             d.add_argument("--duplicates", action="store_true", help="also find near duplicates (perceptual hash)")
             d.add_argument("--near-threshold", type=_number(int, 0, high=64), default=None, help=f"with --duplicates: near duplicates differ in at most this many of 64 hash bits (default {NEAR_THRESHOLD})")
-            d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split")
-            d.add_argument("--group", metavar="COLUMN", help="a csv column naming each row's person (e.g. subject; a labels.csv's or a FER2013-style csv's): report the people found in more than one split (identity leakage)")
+            d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split (with --group, nor those of people who have training rows)")
+            d.add_argument("--group", metavar="COLUMN", action=_Once, help="a csv column naming each row's person (e.g. subject; a labels.csv's or a FER2013-style csv's): report the people found in more than one split (identity leakage; --leak-free leaves out their held-out rows)")
         else:
             d.add_argument("--out", required=True)
             d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1) (default 0.2; 0: no test split)")
             d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1) (default 0: no val split), besides --test-size's")
             d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
-            d.add_argument("--group", metavar="COLUMN", help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
+            d.add_argument("--group", metavar="COLUMN", action=_Once, help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
                            "no person on both sides (whole people are held out, so the shares come out near those asked)")
-            d.add_argument("--stratify", metavar="COLUMN[,COLUMN]", type=_column_list, default=(),
+            d.add_argument("--stratify", metavar="COLUMN[,COLUMN]", type=_column_list, action="extend", default=[],
                            help="manifest columns (e.g. race, or race,age: age in bands) each split holds in proportion besides the label, "
                                 "so that a small group is in test and val too")
 
@@ -957,7 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="class folders, a FER2013-style csv or a labels.csv; each image is scored whole, with no face search: a face model "
                    "needs face crops (for photos of people, find the faces first: facesense predict)")
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
-    e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory)")
+    e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory, then any --where conditions and map-NAME of --label-map)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")

@@ -109,10 +109,10 @@ def summarise_groups(samples: Samples, groups: list[list[int]]) -> dict:
     }
 
 
-def group_leakage(samples: Samples, column: str) -> dict:
-    """The groups of `column` (a person's id) whose rows lie in more than one split: a model
-    validated or tested on a person it trained on. A blank cell is a group of its own."""
-    keys = group_keys(samples, column, "--group")
+def group_leakage(samples: Samples, column: str, keys: list[str]) -> dict:
+    """The groups of `column` (a person's id; `keys`, each row's: group_keys) whose rows lie in
+    more than one split: a model validated or tested on a person it trained on. A blank cell is
+    a group of its own."""
     splits = sides_of_groups(keys, (split_key(cell) for cell in samples.splits))
     rows: Counter = Counter(keys)
     cross = sorted((k for k, s in splits.items() if len(s) > 1), key=natural_order)
@@ -199,8 +199,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "skipped": [list(x) for x in samples.skipped],
         "by_column": column_counts(samples, classes),
     }
+    people = group_keys(samples, group, "--group") if group else None  # once: its warnings too
     if group:
-        report["group_leakage"] = group_leakage(samples, group)
+        report["group_leakage"] = group_leakage(samples, group, people)
     groups: list[list[int]] = []
     blank = blank_images(small) & decoded
     report["unreadable"] = {"count": len(unreadable), "files": unreadable, "counted": not left_out}
@@ -223,7 +224,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     # is: either failing leaves neither new (exit 2, none written)
     with atomic_path(leak_free_to) if leak_free_to is not None else nullcontext() as leak_tmp:
         if leak_tmp is not None:
-            leak_tmp.write_bytes(leak_free_bytes(samples, leak_free(samples, groups, group), gzipped=leak_free_to.suffix.lower() == ".gz"))
+            copies, keep = leak_free(samples, groups), leak_free(samples, groups, people)
+            report["leak_free"] = {"removed": int((~keep).sum()), "duplicates": int((~copies).sum()), "of_people_in_training": int((~keep).sum() - (~copies).sum())}
+            leak_tmp.write_bytes(leak_free_bytes(samples, keep, gzipped=leak_free_to.suffix.lower() == ".gz"))
         with building(out_dir, "summary.json") as build:
             report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
             write_text(build / "report.md", markdown(report))
@@ -231,13 +234,14 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     return report, groups, samples
 
 
-def leak_free(samples: Samples, groups: list[list[int]], group: str | None = None) -> np.ndarray:
+def leak_free(samples: Samples, groups: list[list[int]], people: list[str] | None = None) -> np.ndarray:
     """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
     split, and all but one copy of duplicates inside an evaluation split; training (a split named
     'train' or 'Training', in any case) keeps its own. A group with no training copy (k-fold
     partitions, or only val and test) keeps its first copy: one is enough to end the leak. With
-    `group` (the column naming each row's person), every evaluation row of a person who has
-    training rows goes too (identity leakage: the report named them, and the copy kept them)."""
+    `people` (each row's person: group_keys of the --group column), every evaluation row of a
+    person who has training rows goes too (identity leakage: the report named them, and the
+    copy kept them)."""
     keep = np.ones(len(samples), bool)
     for g in groups:
         keys = [split_key(samples.splits[i]) for i in g]
@@ -245,8 +249,7 @@ def leak_free(samples: Samples, groups: list[list[int]], group: str | None = Non
             keep[[i for i, key in zip(g, keys) if key != "train"]] = False
         else:
             keep[g[1:]] = False
-    if group:
-        people = group_keys(samples, group, "--group")
+    if people is not None:
         sides = [split_key(cell) for cell in samples.splits]
         trained = {person for person, side in zip(people, sides) if side == "train"}
         keep &= np.array([side == "train" or person not in trained for person, side in zip(people, sides)], bool)

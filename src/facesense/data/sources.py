@@ -219,10 +219,13 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
         unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
                      and real(path := os.path.join(root, name)) not in listed]
     if unlisted:
-        # the class folders are another way to read them only where the images lie in folders
-        # named for the classes or splits (a subset's labels.csv beside UTKFace's images/ read as one class)
-        tops = {os.path.relpath(path, folder).split(os.sep)[0] for path in unlisted if os.sep in os.path.relpath(path, folder)}
-        instead = ("list them there, or read the class folders instead with --format folders (data_format: folders in a config)" if tops and all(top in samples.labels or canonical_split(top) for top in tops)
+        # the class folders are another way to read them only where the listed images lie in
+        # folders named for their classes (or split/class folders): a subset's labels.csv beside
+        # UTKFace's one images/ folder, read as folders, made one class of every image
+        where = [os.path.relpath(os.path.abspath(p), folder).split(os.sep) for p in samples.paths or []]
+        in_class_folders = bool(where) and all(parts[0] == label or (len(parts) > 2 and canonical_split(parts[0]) and parts[1] == label)
+                                               for parts, label in zip(where, samples.labels))
+        instead = ("list them there, or read the class folders instead with --format folders (data_format: folders in a config)" if in_class_folders
                    else "list them there if they belong to the data (a labels.csv of a subset reads its own rows only, as meant)")
         log.warning("%s: %d image(s) in the folder are not in its labels.csv, which is what is read (e.g. %s): %s",
                     manifest.parent, len(unlisted), os.path.relpath(unlisted[0], folder), instead)

@@ -86,12 +86,10 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
             has = f"the manifest has {sorted(samples.columns)}" if samples.columns else "the data has no columns besides its labels (a labels.csv manifest can have them)"
             raise DataError(f"{samples.source}: no column {column!r} to stratify by{closest(column, samples.columns)}; {has}")
         values = samples.columns[name]
-        if name == "age":  # in bands; a blank cell is a band of its own, as data inspect counts it
+        if name == "age":  # years in bands; as data inspect and --group-by count them, a blank cell is a band of
+            # its own and text (FairFace's ranges, 20-29) a band as written
             blank = [v is None or str(v).strip().lower() in ("", "nan") for v in values]
-            bad = next((i for i, v in enumerate(values) if not blank[i] and not _is_number(v)), None)
-            if bad is not None:
-                raise DataError(f"{samples.source}: age {values[bad]!r} of {samples.ids[bad]} is not a number; fix the age column (a blank cell is taken as unknown)")
-            values = ["(blank)" if b else age_band(float(v)) for v, b in zip(values, blank)]
+            values = ["(blank)" if b else age_band(float(v)) if _is_number(v) else str(v).strip() for v, b in zip(values, blank)]
         keys = [f"{k}|{v}" for k, v in zip(keys, values)]
     return keys
 

@@ -544,7 +544,10 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
             # no draw makes such rows ({part}_size 0): where its data had a split column, they were
             # its split of that name (the message blamed val_size 0.2); on its own data, it had none
             if own_data and names:  # its data's own split of that name, which this copy lacks (the shared FER2013 has no PrivateTest)
-                raise DataError(f"{data}: no split named {split!r}; the data has {names}: score one of those with --split, "
+                trained = matching_split_names(names, str(config.get("train_split") or ""))
+                held = [name for name in names if name not in trained]
+                offer = f"score {' or '.join(held)} with --split ({' and '.join(trained) or 'the rest'}: its training rows)" if held else "it trained on all of them"
+                raise DataError(f"{data}: no split named {split!r}; the data has {names}: {offer}, "
                                 "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
             if own_data:
                 raise DataError(f"{data}: the model held out no {split!r} rows of this data ({part}_size 0, and the data has no split column); "
