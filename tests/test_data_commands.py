@@ -15,6 +15,7 @@ def test_inspect_report(tmp_path, capsys, fer_csv):
     assert main(["data", "inspect", str(fer_csv), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 70 and summary["counts"]["Training"]["happy"] == 8
+    assert summary["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # FER's code order, as evaluate lists them (not alphabetical)
     assert (out / "samples.png").is_file() and "Naive baseline" in (out / "report.md").read_text()
 
 

@@ -173,7 +173,10 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     if left_out:
         keep = np.flatnonzero(decoded)
         samples, small, decoded = samples.subset(keep), small[keep], decoded[keep]
-    classes = sorted(samples.class_counts())
+    # a FER2013-style csv's classes in FER's code order, as evaluate and its models list them
+    from ..labels import FER2013_CODES
+
+    classes = sorted(samples.class_counts(), key=lambda c: (FER2013_CODES.index(c), c) if samples.pixels is not None and c in FER2013_CODES else (len(FER2013_CODES), c))
     split_names = samples.split_names() or ["(all)"]
     if samples.split_names() and None in samples.splits:  # rows with a blank split cell: counted too
         split_names = [*split_names, NO_SPLIT]
