@@ -169,6 +169,12 @@ def test_age_metrics_tables():
     assert "95% CI 0.00-15.89" in format_age_report(m)[0]
     one = age_metrics(years[:1], sd[:1], ages[:1])
     assert one["mae_ci95"] is None and "CI" not in format_age_report(one)[0]
+    # grouped by another column the table by decade is printed; by age itself it repeats the groups' line (found by a bug hunt)
+    assert any(line.startswith("MAE by race within decade") for line in format_age_report(m, "race"))
+    by_age = age_metrics(years, sd, ages, ["20-29", "20-29", "40-49", "80+"])
+    assert not any("within decade" in line for line in format_age_report(by_age, "age"))
+    # the figure without training images is the warning line's, not printed again
+    assert not any("without the images" in line for line in format_age_report({**m, "without_training_pixels": {"n": 2, "mae": 3.0}}, "race"))
 
 
 def test_where_conditions():

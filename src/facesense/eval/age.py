@@ -175,16 +175,15 @@ def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
              f"true age within +-1 sd {100 * u['within_1sd']:.1f}%, +-2 sd {100 * u['within_2sd']:.1f}%"
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
     lines.append("by decade: " + ", ".join(f"{d} {v['mae']:.2f} (n {v['n']})" for d, v in m["by_decade"].items()))
-    if "without_training_pixels" in m:
-        rest = m["without_training_pixels"]
-        lines.append(f"without the images that have a training image's pixels: MAE {rest['mae']:.2f} years (n {rest['n']})")
+    # (the figure without training images is on the warning line beside the note: not twice)
     if "by_group" in m:
         lines.append(f"MAE by {group_by} (95% CI): " + ", ".join(f"{g} {v['mae']:.2f} (n {v['n']}{_interval(v.get('mae_ci95'))})" for g, v in m["by_group"]["groups"].items())
                      + "; MAE " + gap_text(m["by_group"], "mae_gap", 1, " years", 2))
         groups = list(m["by_group"]["groups"])
-        lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
-        for d, row in m["by_group_within_decade"].items():
-            lines.append(f"  {d} | " + " | ".join(f"{row[g]['mae']:.2f} ({row[g]['n']})" if g in row else "-" for g in groups))
+        if str(group_by).lower() != "age":  # by age, each group is its decade: the table would repeat the line above
+            lines.append(f"MAE by {group_by} within decade: decade | " + " | ".join(groups))
+            for d, row in m["by_group_within_decade"].items():
+                lines.append(f"  {d} | " + " | ".join(f"{row[g]['mae']:.2f} ({row[g]['n']})" if g in row else "-" for g in groups))
     if "gender_accuracy" in m:
         n = m.get("gender_n", m.get("n"))
         lines.append(f"gender accuracy {m['gender_accuracy']:.4f} ({'the same rows' if n == m.get('n') else f'{n} of these rows: those with a gender label'})")
