@@ -194,6 +194,12 @@ def test_where_conditions():
         parse_where("age=>18")
     with pytest.raises(DataError, match="no value after the operator"):
         parse_where("race==")
+    for joined in ("age>=18 and race==A", "age>=18, race==A", "age>=18 && race!=B"):  # read as age >= '18 and race==A': not a number (found by a bug hunt)
+        with pytest.raises(DataError, match="one condition per --where; give each its own"):
+            parse_where(joined)
+    assert parse_where("race==Black and White") == ("race", "==", "Black and White") and parse_where("note==a,b") == ("note", "==", "a,b")
+    with pytest.raises(DataError, match="no column 'rac' \\(did you mean 'race'\\?\\)"):
+        where_mask(s, ["rac==A"])
     with pytest.raises(DataError, match=r"no row's race is 'a' \(text compares exactly, case too\); its values are 'A', 'B'"):
         where_mask(s, ["race==a"])
     assert where_mask(s, ["race=='A'"]).tolist() == [True, False, True]  # quotes are the shell's, not the value's

@@ -41,6 +41,9 @@ def parse_where(text: str) -> tuple[str, str, str]:
     if not match:
         raise DataError(f"--where {text!r}: write COLUMN OP VALUE with OP one of >=, <=, >, <, ==, != (e.g. --where 'age>=18')")
     column, op, value = match.group(1).strip().lower(), match.group(2), match.group(3)
+    joined = re.search(r"(\s(and|or)\s+|\s*(&&|\|\||&|,)\s*)\w+\s*(>=|<=|==|!=|>|<)", value, flags=re.I)
+    if joined:  # 'age>=18 and race==Asian' read as age >= '18 and race==Asian'
+        raise DataError(f"--where {text!r}: one condition per --where; give each its own (--where 'age>=18' --where 'race==Asian': all must hold)")
     if set(value) <= set("<>=!"):  # 'race==' read as race = '='
         raise DataError(f"--where {text!r}: no value after the operator (a blank cell: COLUMN==\"\")")
     if value[0] in "<>=!":  # 'age=>18' read as age = '>18'
