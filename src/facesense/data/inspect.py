@@ -227,8 +227,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     # is: either failing leaves neither new (exit 2, none written)
     with atomic_path(leak_free_to) if leak_free_to is not None else nullcontext() as leak_tmp:
         if leak_tmp is not None:
-            copies, keep = leak_free(samples, groups), leak_free(samples, groups, people)
-            report["leak_free"] = {"removed": int((~keep).sum()), "duplicates": int((~copies).sum()), "of_people_in_training": int((~keep).sum() - (~copies).sum())}
+            copies = leak_free(samples, groups)
+            keep = copies & ~rows_of_people_in_training(samples, people) if people is not None else copies
+            report["leak_free"] = {"removed": int((~keep).sum()), "duplicates": int((~copies).sum()), "of_people_in_training": int((copies & ~keep).sum())}
             leak_tmp.write_bytes(leak_free_bytes(samples, keep, gzipped=leak_free_to.suffix.lower() == ".gz"))
         with building(out_dir, "summary.json") as build:
             report["plots"] = {"samples": plot_sample_grid(images, [grid_samples.labels[i] for i in kept], classes, build / "samples.png").name}
@@ -237,14 +238,11 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     return report, groups, samples
 
 
-def leak_free(samples: Samples, groups: list[list[int]], people: list[str] | None = None) -> np.ndarray:
+def leak_free(samples: Samples, groups: list[list[int]]) -> np.ndarray:
     """Keep-mask that removes every evaluation-split sample with a (near-)duplicate in another
     split, and all but one copy of duplicates inside an evaluation split; training (a split named
     'train' or 'Training', in any case) keeps its own. A group with no training copy (k-fold
-    partitions, or only val and test) keeps its first copy: one is enough to end the leak. With
-    `people` (each row's person: group_keys of the --group column), every evaluation row of a
-    person who has training rows goes too (identity leakage: the report named them, and the
-    copy kept them)."""
+    partitions, or only val and test) keeps its first copy: one is enough to end the leak."""
     keep = np.ones(len(samples), bool)
     for g in groups:
         keys = [split_key(samples.splits[i]) for i in g]
@@ -252,11 +250,16 @@ def leak_free(samples: Samples, groups: list[list[int]], people: list[str] | Non
             keep[[i for i, key in zip(g, keys) if key != "train"]] = False
         else:
             keep[g[1:]] = False
-    if people is not None:
-        sides = [split_key(cell) for cell in samples.splits]
-        trained = {person for person, side in zip(people, sides) if side == "train"}
-        keep &= np.array([side == "train" or person not in trained for person, side in zip(people, sides)], bool)
     return keep
+
+
+def rows_of_people_in_training(samples: Samples, people: list[str]) -> np.ndarray:
+    """Mask of the evaluation rows whose person (`people`: each row's, group_keys of the --group
+    column) has training rows: identity leakage, which --leak-free leaves out with --group (the
+    report named such people, and the copy kept them)."""
+    sides = [split_key(cell) for cell in samples.splits]
+    trained = {person for person, side in zip(people, sides) if side == "train"}
+    return np.array([side != "train" and person in trained for person, side in zip(people, sides)], bool)
 
 
 def merged_groups(*lists: list[list[int]]) -> list[list[int]]:

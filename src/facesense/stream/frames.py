@@ -360,7 +360,7 @@ def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gi
     a WebP, whose frames OpenCV cannot decode, is converted to a video first."""
     frames, kind = _animation(image)
     if frames < 2:
-        pages = _tiff_pages(image)  # a scan's or a microscope's pages: no clip, but unread all the same
+        pages = _tiff_pages(image) if kind == "TIFF" else 1  # a scan's or a microscope's pages: no clip, but unread all the same
         return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
     how = f"convert it to a video to read every frame, e.g. `ffmpeg -i {name} clip.mp4`" if kind == "WEBP" else f"{every_frame} reads every frame"
     return f"an animated image of {frames} frames; only its first is read ({how})"
