@@ -62,3 +62,5 @@ python scripts/ship_sentiment_onnx.py --out "$ASSETS/sentiment.onnx"
 for f in expression.int8 gender.int8 gender_age.int8 sentiment; do
   python scripts/stamp_training_hashes.py "$ASSETS/$f.onnx"
 done
+# and names its data and runs as the checkpoints do, not by this machine's paths
+python scripts/ship_paths.py "$ASSETS"/*.onnx

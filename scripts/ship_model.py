@@ -16,6 +16,7 @@ import torch
 
 from facesense.checkpoint import read_checkpoint
 from facesense.runs import atomic_path, write_text
+from ship_paths import without_local_paths  # scripts/ beside this file
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "facesense" / "assets" / "models"
 KEEP = ("format", "version", "model_state", "config", "classes", "input_spec", "epoch", "age_temperature")
@@ -151,13 +152,7 @@ def main() -> None:
     args = ap.parse_args()
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
-    slim["config"] = {**slim["config"], "data": Path(slim["config"]["data"]).name, "runs_dir": "runs"}  # no local paths
-    if slim["config"].get("extra_data"):
-        slim["config"]["extra_data"] = [Path(d).name for d in slim["config"]["extra_data"]]
-    if slim["config"].get("init_from") and not str(slim["config"]["init_from"]).startswith("package:"):
-        slim["config"]["init_from"] = str(Path("runs", *Path(slim["config"]["init_from"]).parts[-3:]))
-    if slim["config"].get("teacher"):
-        slim["config"]["teacher"] = [str(Path("runs", *Path(t).parts[-3:])) for t in slim["config"]["teacher"]]
+    slim["config"] = without_local_paths(slim["config"])
     ASSETS.mkdir(parents=True, exist_ok=True)
     target = ASSETS / f"{args.name}.pt"
     with atomic_path(target) as tmp:

@@ -18,3 +18,21 @@ def test_shipped_models_carry_their_training_images_hashes():
     for name in MODELS:
         digests = unpacked(onnx_metadata(shipped_runtime_path(name)).get(METADATA_KEY, ""))
         assert len(digests) > 500, name
+
+
+def test_shipped_models_name_their_data_not_the_trainers_paths():
+    """A shipped config naming /work/shared/data/... made evaluate answer differently on the
+    machine that trained it (where that path exists) than on any user's machine."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    for name in MODELS:
+        configs = [json.loads(onnx_metadata(shipped_runtime_path(name))["facesense_config"])]
+        checkpoint = shipped_runtime_path(name).with_name(f"{name}.pt")
+        if checkpoint.exists():
+            configs.append(torch.load(checkpoint, map_location="cpu", weights_only=False)["config"])
+        for config in configs:
+            paths = [config.get("data"), config.get("runs_dir"), config.get("init_from"), *(config.get("extra_data") or []), *(config.get("teacher") or [])]
+            assert not [p for p in paths if p and Path(str(p)).is_absolute()], (name, paths)

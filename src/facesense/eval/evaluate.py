@@ -544,11 +544,7 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
             # no draw makes such rows ({part}_size 0): where its data had a split column, they were
             # its split of that name (the message blamed val_size 0.2); on its own data, it had none
             if own_data and names:  # its data's own split of that name, which this copy lacks (the shared FER2013 has no PrivateTest)
-                trained = matching_split_names(names, str(config.get("train_split") or ""))
-                held = [name for name in names if name not in trained]
-                offer = f"score {' or '.join(held)} with --split ({' and '.join(trained) or 'the rest'}: its training rows)" if held else "it trained on all of them"
-                raise DataError(f"{data}: no split named {split!r}; the data has {names}: {offer}, "
-                                "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
+                raise DataError(_no_such_split_offering_others(data, split, names, config))
             if own_data:
                 raise DataError(f"{data}: the model held out no {split!r} rows of this data ({part}_size 0, and the data has no split column); "
                                 "evaluate without --split (every row, its training rows included), or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
@@ -560,7 +556,18 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
         return idx
     if not samples.split_names() and "val_size" not in config:  # a network trained elsewhere (dlib's) has no draw of its own here
         raise DataError(no_split_of_its_own(data, split))
-    raise DataError(f"{data}: no split named {split!r}; the data has {samples.split_names() or 'no split column'}")
+    if names and _same_dataset(config.get("data"), data):  # a shipped model names its data only: the held-out splits by name
+        raise DataError(_no_such_split_offering_others(data, split, names, config))
+    raise DataError(f"{data}: no split named {split!r}; the data has {names or 'no split column'}")
+
+
+def _no_such_split_offering_others(data, split: str, names: list[str], config: dict) -> str:
+    """The data the model trained on lacks this split (the shared FER2013 has no PrivateTest):
+    which of its splits the model held out, and which it trained on."""
+    trained = matching_split_names(names, str(config.get("train_split") or ""))
+    held = [name for name in names if name not in trained]
+    offer = f"score {' or '.join(held)} with --split ({' and '.join(trained) or 'the rest'}: its training rows)" if held else "it trained on all of them"
+    return f"{data}: no split named {split!r}; the data has {names}: {offer}, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split"
 
 
 def _named_for_a_dataset(split: str | None) -> bool:
