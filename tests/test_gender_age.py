@@ -75,6 +75,29 @@ def test_assign_splits_holds_out_test_first_stratified_by_columns():
         assert share == pytest.approx(0.25, abs=0.03)
 
 
+def test_a_split_stratified_by_columns_keeps_the_plain_splits_rules_and_older_runs_keep_theirs():
+    """Each class-and-race stratum rounded its own share, so a class of one row could be held out
+    (none left to train on) and one of three rows in three races none held out: its validation
+    scored it perfect. As `data split --stratify` does (rule 4); a run made under rule 3 draws as it did."""
+    labels = ["a"] * 7 + ["b"] * 7 + ["c"] * 3 + ["d"]
+    races = [RACES[i % 3] for i in range(14)] + RACES + ["White"]
+    s = samples_of(labels, {"race": races})
+    for seed in range(4):
+        parts = assign_splits(s, val_size=0.25, seed=seed, stratify=["race"])
+        held, kept = {labels[i] for i in parts["val"]}, {labels[i] for i in parts["train"]}
+        assert "d" in kept and "d" not in held
+        assert {"a", "b", "c"} <= held and {"a", "b", "c"} <= kept
+        old = assign_splits(s, val_size=0.25, seed=seed, stratify=["race"], split_rule=3)
+        assert np.array_equal(old["val"], stratified_fraction([f"{l}|{r}" for l, r in zip(labels, races)], 0.25, seed + 1, np.arange(len(labels)))[1])
+    from facesense.errors import DataError
+
+    lone = samples_of(["a"] * 9 + ["b"] * 9 + ["c"], {})  # test_size without columns too: a lone sample stays in training
+    assert "c" not in {lone.labels[i] for i in assign_splits(lone, test_size=0.5, val_size=0, seed=0)["test"]}
+    assert "c" in {lone.labels[i] for i in assign_splits(lone, test_size=0.5, val_size=0, seed=0, split_rule=3)["test"]}
+    with pytest.raises(DataError, match=r"val_size=0.005 with stratify \['race'\]: every class-and-race share of the rows rounds to none held out"):
+        assign_splits(s, val_size=0.005, seed=0, stratify=["race"])
+
+
 def test_stratify_by_a_missing_column_is_a_clear_error():
     from facesense.errors import DataError
 

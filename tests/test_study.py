@@ -54,8 +54,8 @@ def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch)
     stamp = os.stat(kept / "best.pt").st_mtime_ns
     # a run an older version made records its own hold-out rule: still kept (it was refused as changed)
     saved = (kept / "config.yaml").read_text()
-    assert "split_rule: 3" in saved
-    (kept / "config.yaml").write_text(saved.replace("split_rule: 3", "split_rule: 2"))
+    assert "split_rule: 4" in saved
+    (kept / "config.yaml").write_text(saved.replace("split_rule: 4", "split_rule: 2"))
     assert main(["study", str(study), "--out", str(out)]) == 2  # refuses without --resume
     capsys.readouterr()
     assert main(["study", str(study), "--out", str(out), "--resume"]) == 0

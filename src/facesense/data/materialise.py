@@ -17,7 +17,7 @@ from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, wr
 from .images import decode
 from .prepare import manifest_csv
 from .samples import Samples
-from .split import every_class_on_both_sides, group_column, group_keys, grouped_holdout, strata_keys, stratified_fraction, stratified_holdout
+from .split import group_column, group_keys, grouped_holdout, strata_keys, stratified_by_strata, stratified_holdout
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +41,11 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
         if groups is not None:
             pool, out[split] = grouped_holdout(samples.labels, keys or samples.labels, groups, fraction, seed, pool, option, size, group_option="--group")
         elif keys is not None:
-            pool, out[split] = _stratified_by_columns(samples.labels, keys, fraction, seed, pool, option, size, stratify)
+            pool, out[split] = stratified_by_strata(samples.labels, keys, fraction, seed, pool, option, size, stratify)
         else:
             pool, out[split] = stratified_holdout(samples.labels, fraction, seed, pool, option, size)
     out["train"] = pool
     return out
-
-
-def _stratified_by_columns(labels: list[str], keys: list[str], fraction: float, seed: int, pool: np.ndarray, option: str, given: float,
-                           stratify) -> tuple[np.ndarray, np.ndarray]:
-    """stratified_fraction by class and column value, held to the plain split's rules: a hold-out
-    of no row is refused, a class of one row stays in training, and every other class is on both
-    sides (each stratum rounds its own share, so a small class could go whole to one side)."""
-    keep, held = stratified_fraction(keys, fraction, seed, pool)
-    if not len(held):
-        raise DataError(f"{option}={given:g} with --stratify {','.join(stratify)}: every class-and-{' and '.join(stratify)} share of the rows rounds to none held out; "
-                        f"hold out a larger share, or stratify by fewer columns")
-    y = np.asarray(labels)
-    names, counts = np.unique(y[np.concatenate([keep, held])], return_counts=True)
-    single = set(names[counts < 2].tolist())
-    alone = np.isin(y[held], list(single))
-    if alone.any():  # as stratified_holdout keeps it
-        log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, sorted(set(y[held[alone]].tolist())))), option)
-        keep, held = np.sort(np.concatenate([keep, held[alone]])), held[~alone]
-    keep, held = every_class_on_both_sides(labels, keep, held, seed, option)
-    return np.sort(keep), np.sort(held)
 
 
 def _joined_by_copies(groups: list[str], copies: list[list[int]]) -> list[str]:

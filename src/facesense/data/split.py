@@ -17,10 +17,11 @@ from .sources import SPLIT_ALIASES, canonical_split, read_dataset
 log = logging.getLogger(__name__)
 
 
-# the hold-out rule of new runs (config split_rule): 3 keeps single-sample classes in training
-# and the rest stratified, 2 puts every class of two or more samples on both sides; a config
-# without the key was made under rule 1
-SPLIT_RULE = 3
+# the hold-out rule of new runs (config split_rule): 4 holds a split stratified by `stratify`
+# columns to the plain split's rules too, 3 keeps single-sample classes in training and the
+# rest stratified, 2 puts every class of two or more samples on both sides; a config without
+# the key was made under rule 1
+SPLIT_RULE = 4
 
 
 def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.ndarray, option: str = "val_size", given: float | None = None, split_rule: int = SPLIT_RULE) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +213,29 @@ def stratified_fraction(keys: list[str], fraction: float, seed: int, pool: np.nd
     return keep, held_arr
 
 
+def stratified_by_strata(labels: list[str], keys: list[str], fraction: float, seed: int, pool: np.ndarray, option: str, given: float | None,
+                         stratify) -> tuple[np.ndarray, np.ndarray]:
+    """stratified_fraction by class (and column value), held to the plain split's rules: a hold-out
+    of no row is refused, a class of one row stays in training, and every other class is on both
+    sides (each stratum rounds its own share, so a small class could go whole to one side)."""
+    keep, held = stratified_fraction(keys, fraction, seed, pool)
+    if not len(held) and stratify:
+        named = f"--stratify {','.join(stratify)}" if option.startswith("-") else f"stratify {list(stratify)}"
+        raise DataError(f"{option}={fraction if given is None else given:g} with {named}: every class-and-{' and '.join(stratify)} "
+                        "share of the rows rounds to none held out; hold out a larger share, or stratify by fewer columns")
+    if not len(held):
+        raise DataError(f"{option}={fraction if given is None else given:g}: every class's share of the {len(pool)} rows rounds to none held out; hold out a larger share")
+    y = np.asarray(labels)
+    names, counts = np.unique(y[np.concatenate([keep, held])], return_counts=True)
+    single = set(names[counts < 2].tolist())
+    alone = np.isin(y[held], list(single))
+    if alone.any():  # as stratified_holdout keeps it
+        log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, sorted(set(y[held[alone]].tolist())))), option)
+        keep, held = np.sort(np.concatenate([keep, held[alone]])), held[~alone]
+    keep, held = every_class_on_both_sides(labels, keep, held, seed, option)
+    return np.sort(keep), np.sort(held)
+
+
 def kfold(labels: list[str], folds: int, fold: int, seed: int, pool: np.ndarray, groups: list[str] | None = None, strata: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     if groups is not None:  # every group whole in one fold
         train_idx, val_idx = _group_folds(strata or labels, groups, folds, seed, pool, f"folds={folds} with split_group")[fold]
@@ -373,12 +397,16 @@ def assign_splits(
     groups = group_keys(samples, split_group) if split_group else None
     if test is None and test_size > 0 and groups is not None:
         train, test = grouped_holdout(samples.labels, keys or samples.labels, groups, test_size, seed, train, "test_size")
-    elif test is None and test_size > 0:
+    elif test is None and test_size > 0 and split_rule >= 4:
+        train, test = stratified_by_strata(samples.labels, keys or samples.labels, test_size, seed, train, "test_size", None, stratify)
+    elif test is None and test_size > 0:  # (rules 1-3 held test_size's share to no rule)
         train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
     if folds > 1:
         train, val = kfold(samples.labels, folds, fold, seed, train, groups, keys)
     elif val is None and val_size > 0 and groups is not None:
         train, val = grouped_holdout(samples.labels, keys or samples.labels, groups, val_size, seed + 1, train, "val_size")
+    elif val is None and val_size > 0 and keys is not None and split_rule >= 4:
+        train, val = stratified_by_strata(samples.labels, keys, val_size, seed + 1, train, "val_size", None, stratify)
     elif val is None and val_size > 0 and keys is not None:
         train, val = stratified_fraction(keys, val_size, seed + 1, train)
     elif val is None and val_size > 0:
