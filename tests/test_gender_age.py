@@ -524,6 +524,10 @@ def test_age_evaluation_refuses_what_training_refuses(tmp_path, capsys):
         image.write_text("not an image")
     assert main(["evaluate", "age", "--data", str(bad), "--skip-bad", "--out", str(tmp_path / "e2")]) == 2
     assert "no readable images to evaluate" in capsys.readouterr().err and not (tmp_path / "e2" / "age_metrics.json").exists()
+    # a label map was read by nothing in an age evaluation (and named its report folder map-...)
+    (tmp_path / "map.yaml").write_text("man: male\n")
+    assert main(["evaluate", "age", "--data", str(utk), "--label-map", str(tmp_path / "map.yaml"), "--out", str(tmp_path / "e3")]) == 2
+    assert "--label-map " in capsys.readouterr().err and not (tmp_path / "e3").exists()
 
 
 def test_gender_age_on_gender_only_data_and_its_training_data_checks(tmp_path, capsys, caplog):

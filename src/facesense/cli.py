@@ -294,6 +294,9 @@ def _evaluate(args) -> None:
         except FacesenseError as exc:
             raise FacesenseError(f"--split-from {args.split_from}: {exc}") from None
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
+    if ages and args.label_map:  # it was read by nothing (and named the report folder)
+        raise FacesenseError(f"--label-map {args.label_map}: renames the class labels a classifier is scored on; an age evaluation scores the data's age column "
+                             "(keep rows with --where, e.g. --where \"race==Asian\"); leave --label-map out")
     from .data.sources import outside_data
 
     out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split, args.where, args.label_map)).resolve(), args.data,
