@@ -1,4 +1,4 @@
-"""Add the pixel hashes of a model's training images (and its held-out rows' ids digests) to an exported ONNX file that lacks them.
+"""Add the pixel hashes of a model's training and validation images (and its held-out rows' ids digests) to an exported ONNX file that lacks them.
 
 `facesense export` of a run carries them (from the run's split_manifest.csv); the shipped
 models were exported before runs recorded them. This recomputes the model's training rows from
@@ -11,7 +11,8 @@ under any name, and names held-out rows that duplicate one.
     python scripts/stamp_training_hashes.py src/facesense/assets/models/expression.int8.onnx [--data-dir ../shared/data]
 
 A recorded data path that does not exist here is looked for under --data-dir (by the path as
-recorded, then by its last part: a shipped config records the trainer's own paths).
+recorded, then by its last part, in the folder or one below it: a shipped config records the
+dataset's name).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 
 def _here(recorded: str, data_dir: Path) -> str:
     path = Path(recorded)
-    for candidate in (path, data_dir / recorded, data_dir / path.parent.name / path.name, data_dir / path.name):
+    # a shipped config names its data only (fer2013.csv.gz): also looked for one folder down
+    for candidate in (path, data_dir / recorded, data_dir / path.parent.name / path.name, data_dir / path.name, *sorted(data_dir.glob(f"*/{path.name}"))):
         if candidate.exists():
             return str(candidate)
     sys.exit(f"{recorded}: the data this model trained on is not here; give the folder that holds it with --data-dir")
@@ -39,7 +41,7 @@ def main() -> int:
     import onnx
 
     from facesense.config import config_from_dict
-    from facesense.data.digests import METADATA_KEY, unpacked
+    from facesense.data.digests import METADATA_KEY, VALIDATION_METADATA_KEY, unpacked
     from facesense.data.prepare import pixel_digests, prepare_data, unaligned_digests
     from facesense.data.split import held_out_digests, recorded_held_out
     from facesense.export import with_held_out_rows, with_training_hashes
@@ -55,20 +57,25 @@ def main() -> int:
     cfg = config_from_dict(values)
     data = prepare_data(cfg)
     counts = {name: len(part) for name, part in data.splits.items()}
-    trained = {d for (_, _, split), d in zip(data.manifest_rows, pixel_digests(data)) if split == "train"}
+    digests, unaligned = pixel_digests(data), unaligned_digests(data) or []
+    trained = {d for (_, _, split), d in zip(data.manifest_rows, digests) if split == "train"}
     distinct = len(trained)
     # a model of aligned faces: each image's digest before alignment too, the same on every CPU
-    trained |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned_digests(data) or []) if split == "train" and d}
+    trained |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned) if split == "train" and d}
+    # the validation rows' too, which chose its best epoch (a copy of them scored is said to be those)
+    validation = {d for (_, _, split), d in zip(data.manifest_rows, digests) if split == "val"}
+    validation |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned) if split == "val" and d}
     print(f"{args.model.name}: {cfg.data}{' + ' + ', '.join(cfg.extra_data) if cfg.extra_data else ''}; rows per split {counts}; "
-          f"{distinct} distinct training images ({counts['train'] - distinct} repeat another's pixels); {len(trained)} hashes")
+          f"{distinct} distinct training images ({counts['train'] - distinct} repeat another's pixels); {len(trained)} hashes; {len(validation)} of validation rows")
     held_out = held_out_digests(data.manifest_rows, tuple(f"{Path(extra).name}:" for extra in cfg.extra_data))
-    before = meta.get(METADATA_KEY)
-    if before is not None and unpacked(before) == trained and recorded_held_out(meta) == (held_out or None):
+    before, before_val = meta.get(METADATA_KEY), meta.get(VALIDATION_METADATA_KEY)
+    if (before is not None and unpacked(before) == trained and recorded_held_out(meta) == (held_out or None)
+            and (unpacked(before_val) if before_val else set()) == validation):
         print("already carries exactly these hashes; unchanged")
         return 0
     original = args.model.read_bytes()
     # the held-out rows' ids digests too: evaluate --split on other data than these rows is refused
-    stamped = with_training_hashes(with_held_out_rows(original, data.manifest_rows, cfg.extra_data), trained)
+    stamped = with_training_hashes(with_held_out_rows(original, data.manifest_rows, cfg.extra_data), trained, validation)
     if onnx.load_from_string(stamped).graph.SerializeToString() != read_onnx(args.model).graph.SerializeToString():
         sys.exit("the graph changed on rewriting; not written")
     write_bytes(args.model, stamped)

@@ -707,6 +707,12 @@ def test_a_renamed_copy_or_subset_of_the_validation_rows_is_noted_by_its_pixels(
     assert said in caplog.text and "which decided its best epoch" in caplog.text
     assert said in json.loads((tmp_path / "e_copy" / "metrics.json").read_text())["selection_split"]
     assert "trained on" not in caplog.text
+    # through an export too (no run folder beside it): the Kaggle folders of FER2013 hold PublicTest,
+    # which chose the shipped model's best epoch, under other names
+    assert main(["export", run, "--out", str(tmp_path / "m.onnx")]) == 0
+    caplog.clear()
+    assert main(["evaluate", str(tmp_path / "m.onnx"), "--data", str(copy), "--out", str(tmp_path / "e_copy_onnx")]) == 0
+    assert f"{len(val)} of the {len(val)} images scored here have the same pixels as the validation rows of" in caplog.text and "which decided its best epoch" in caplog.text
     # a subset beside new images: counted
     write_class_folders(copy, ["angry", "happy", "sad"], 2, seed=23)
     for extra in list(copy.rglob("renamed_*.png"))[2:]:

@@ -106,8 +106,10 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
         return model_bytes
     # a run on aligned faces records two hashes an image (before and after alignment): count images
     images = manifest_digests(loaded.path.parent / "split_manifest.csv", "train", ("pixels_digest",)) if loaded.path is not None else None
+    # and its validation rows': a copy of them scored is said to be the rows that chose its best epoch
+    validation = trained_digests(None, loaded.path, "val") or shipped_checkpoint_digests(loaded.path, "val")
     log.info("the export carries the pixel hashes of its %d distinct training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(images or trained))
-    return with_training_hashes(model_bytes, trained)
+    return with_training_hashes(model_bytes, trained, validation)
 
 
 def _with_held_out_rows(model_bytes: bytes, loaded: LoadedModel) -> bytes:
@@ -139,15 +141,18 @@ def with_held_out_rows(model_bytes: bytes, rows, extra_data: list[str]) -> bytes
     return _with_metadata(proto, meta)
 
 
-def with_training_hashes(model_bytes: bytes, digests: set[str]) -> bytes:
-    """An ONNX model with these training-image digests in its metadata (replacing any it had);
-    its graph and other metadata unchanged."""
+def with_training_hashes(model_bytes: bytes, digests: set[str], validation: set[str] | None = None) -> bytes:
+    """An ONNX model with these training-image digests (and its validation rows', where given) in
+    its metadata (replacing any it had); its graph and other metadata unchanged."""
     import onnx
 
-    from .data.digests import METADATA_KEY, packed
+    from .data.digests import METADATA_KEY, VALIDATION_METADATA_KEY, packed
 
     proto = onnx.load_from_string(model_bytes)
-    return _with_metadata(proto, {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(digests)})
+    meta = {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(digests)}
+    if validation:
+        meta[VALIDATION_METADATA_KEY] = packed(validation)
+    return _with_metadata(proto, meta)
 
 
 def _with_metadata(proto, meta: dict[str, str]) -> bytes:

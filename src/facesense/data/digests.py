@@ -14,6 +14,7 @@ import numpy as np
 
 DIGEST_BYTES = 8
 METADATA_KEY = "facesense_train_digests"  # base64 of the training rows' digests, back to back
+VALIDATION_METADATA_KEY = "facesense_val_digests"  # the same of the validation rows (which chose its best epoch)
 
 
 def pixel_digest(pixels: np.ndarray) -> str:
@@ -47,14 +48,14 @@ def unpacked(text: str) -> set[str]:
     return {raw[i : i + DIGEST_BYTES].hex() for i in range(0, len(raw), DIGEST_BYTES)}
 
 
-def trained_digests(metadata: dict[str, str] | None, model_path: Path | None) -> set[str] | None:
-    """The training images' digests a model carries: an export's (or a shipped model's)
-    metadata, as its loaded session read it, else its run's split_manifest.csv beside a
-    checkpoint or run folder. None: it carries none."""
-    text = (metadata or {}).get(METADATA_KEY)
+def trained_digests(metadata: dict[str, str] | None, model_path: Path | None, split: str = "train") -> set[str] | None:
+    """The training images' digests a model carries (`split` "val": its validation rows'): an
+    export's (or a shipped model's) metadata, as its loaded session read it, else its run's
+    split_manifest.csv beside a checkpoint or run folder. None: it carries none."""
+    text = (metadata or {}).get(METADATA_KEY if split == "train" else VALIDATION_METADATA_KEY)
     if text:
         return unpacked(text)
     if model_path is None or Path(model_path).suffix.lower() == ".onnx":
         return None
     path = Path(model_path)
-    return manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv")
+    return manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", split)

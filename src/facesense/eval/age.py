@@ -355,7 +355,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     note = training_data_note(scorer.config or {}, data, split, model, [samples.ids[i] for i in kept], own, data_splits,
                               [samples.paths[i] for i in kept] if samples.paths is not None else None, matches, own_split=own_split)
     add_note(m, "training_data", note)
-    validation = validation_images_among(own, images, unaligned, matches)
+    validation = validation_images_among(own, images, unaligned, matches, scorer.metadata)
     add_note(m, "selection_split", selection_split_note(scorer.config or {}, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_folder_of(own)))
     add_note(m, "unfinished_run", unfinished_note(model, None))
     if matches is not None and 0 < matches.sum() < len(matches):  # the figure without them, beside the note

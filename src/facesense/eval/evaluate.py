@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..data.digests import manifest_digests, pixel_digest, trained_digests
+from ..data.digests import pixel_digest, trained_digests
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import SPLIT_ALIASES, canonical_split
@@ -452,14 +452,13 @@ def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[n
     return np.array([pixel_digest(p) in trained or bool(unaligned and unaligned[i] in trained) for i, p in enumerate(pixels)])
 
 
-def validation_images_among(model_path: Path | None, pixels, unaligned: list[str] | None = None, trained: np.ndarray | None = None) -> np.ndarray | None:
+def validation_images_among(model_path: Path | None, pixels, unaligned: list[str] | None = None, trained: np.ndarray | None = None,
+                            metadata: dict[str, str] | None = None) -> np.ndarray | None:
     """Which of these decoded images, other than its training images (`trained`), have the pixels
-    of a run's validation rows, by the digests its split_manifest.csv records. None: no run folder
-    at hand (an export)."""
-    run = run_folder_of(model_path)
-    if run is None:
-        return None
-    found = training_images_among(manifest_digests(run / "split_manifest.csv", "val"), pixels, unaligned)
+    of a model's validation rows, by the digests an export (or a shipped model) carries in its
+    `metadata`, else those its run's split_manifest.csv records. None: it carries none."""
+    digests = trained_digests(metadata, model_path, "val") or shipped_checkpoint_digests(model_path, "val")
+    found = training_images_among(digests, pixels, unaligned)
     return found & ~trained if found is not None and trained is not None else found
 
 
@@ -655,7 +654,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     note = training_data_note(loaded.config, data, split, model, ids, path, data_splits, [samples.paths[i] for i in kept] if samples.paths is not None else None, matches,
                               own_split=own_split)
     add_note(extra, "training_data", note)
-    validation = validation_images_among(path, images, unaligned, matches)
+    validation = validation_images_among(path, images, unaligned, matches, loaded.metadata)
     add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_folder_of(path)))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
     add_note(extra, "one_class_predicted", one_class_note(y, probs, loaded.classes, group_by))

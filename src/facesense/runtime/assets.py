@@ -62,10 +62,10 @@ def shipped_runtime_path(name: str) -> Path | None:
     return None
 
 
-def shipped_checkpoint_digests(path: str | Path | None) -> set[str] | None:
-    """A shipped checkpoint's (assets/models/expression.pt) training images' digests: those its
-    runtime copy beside it carries (expression.int8.onnx, the same training), since the .pt has
-    no run folder to read them from. None for any other file."""
+def shipped_checkpoint_digests(path: str | Path | None, split: str = "train") -> set[str] | None:
+    """A shipped checkpoint's (assets/models/expression.pt) training images' digests (`split`
+    "val": its validation rows'): those its runtime copy beside it carries (expression.int8.onnx,
+    the same training), since the .pt has no run folder to read them from. None for any other file."""
     if path is None or Path(path).suffix != ".pt" or Path(path).resolve().parent != shipped_models_dir().resolve():
         return None
     for suffix in (".int8.onnx", ".onnx"):
@@ -74,7 +74,7 @@ def shipped_checkpoint_digests(path: str | Path | None) -> set[str] | None:
             from ..data.digests import trained_digests
             from ..onnx_files import onnx_metadata
 
-            return trained_digests(onnx_metadata(runtime), runtime)
+            return trained_digests(onnx_metadata(runtime), runtime, split)
     return None
 
 
