@@ -1054,7 +1054,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges (or a folder of photos of the kind the model sees, unlabelled)")
     ex.add_argument("--calibration-samples", type=_number(int, 1), default=None, metavar="N", help="with --int8: how many training images calibrate it (default 500)")
-    ex.add_argument("--no-training-hashes", action="store_true", help="leave out the training images' pixel hashes (by which evaluate knows them; someone holding an exact image could tell it was trained on)")
+    ex.add_argument("--no-training-hashes", action="store_true", help="leave out the training and validation images' pixel hashes (by which evaluate knows them; someone holding an exact image could tell it was trained on)")
     ex.add_argument("--threshold", type=_number(float, 0, strict=True, high=1, strict_high=True), metavar="P", help="two-class models: decide the second class (e.g. positive) when its probability is >= P, folded into the graph as a prior shift, so that every consumer decides alike: the file's probabilities are the shifted ones (the second class's is >= 0.5 exactly when the network's own is >= P; ROC AUC unchanged, loss and calibration those of the shifted model) (default: 0.5; a shipped model's own threshold, as sentiment's)")
     ex.set_defaults(func=_export)
     return p
