@@ -18,11 +18,17 @@ import sys
 from pathlib import Path
 
 
+def _dataset_name(path) -> str:
+    """A dataset's name: its file's or folder's (a labels.csv stands for its folder)."""
+    path = Path(str(path))
+    return path.parent.name if path.name.lower() in ("labels.csv", "labels.csv.gz") else path.name
+
+
 def without_local_paths(config: dict) -> dict:
     """The config with its data named by the datasets' names and its runs relative."""
-    out = {**config, "data": Path(str(config["data"])).name, "runs_dir": "runs"}
+    out = {**config, "data": _dataset_name(config["data"]), "runs_dir": "runs"}
     if out.get("extra_data"):
-        out["extra_data"] = [Path(str(d)).name for d in out["extra_data"]]
+        out["extra_data"] = [_dataset_name(d) for d in out["extra_data"]]
     if out.get("init_from") and not str(out["init_from"]).startswith("package:"):
         out["init_from"] = str(Path("runs", *Path(str(out["init_from"])).parts[-3:]))
     if out.get("teacher"):
@@ -37,7 +43,7 @@ def main() -> int:
 
     import onnx
 
-    from facesense.export import _with_metadata
+    from facesense.export import with_metadata
     from facesense.onnx_files import read_onnx
     from facesense.runs import write_bytes
 
@@ -53,11 +59,11 @@ def main() -> int:
             print(f"{path}: names no local paths; unchanged")
             continue
         graph = proto.graph.SerializeToString()
-        rewritten = _with_metadata(proto, meta | {"facesense_config": json.dumps(shipped)})
+        rewritten = with_metadata(proto, meta | {"facesense_config": json.dumps(shipped)})
         if onnx.load_from_string(rewritten).graph.SerializeToString() != graph:
             sys.exit(f"{path}: the graph changed on rewriting; not written")
         write_bytes(path, rewritten)
-        print(f"{path}: " + ", ".join(f"{k} {config[k]!r} -> {shipped[k]!r}" for k in shipped if shipped[k] != config.get(k)))
+        print(f"{path}: " + ", ".join(f"{k} {config.get(k)!r} -> {shipped[k]!r}" for k in shipped if shipped[k] != config.get(k)))
     return 0
 
 

@@ -62,6 +62,8 @@ def corpus(tmp_path_factory) -> Path:
     (root / "random.pt").write_bytes(np.random.default_rng(1).bytes(4000))
     (root / "random.onnx").write_bytes(np.random.default_rng(2).bytes(4000))
     (root / "wrong_columns.csv").write_text("a,b\n1,2\n")
+    (root / "ages").mkdir()  # a labels.csv with ages, for an age evaluation
+    (root / "ages" / "labels.csv").write_text("path,label,age\n" + "".join(f"../faces/{g}/{g}_{i}.png,{g},{20 + i}\n" for g in ("man", "woman") for i in range(4)))
     (root / "manifest").mkdir()
     (root / "manifest" / "labels.csv").write_text("path,label\nmissing_a.png,man\nmissing_b.png,woman\n")
     (root / "unknown_key.yaml").write_text("task: gender\nepochz: 3\n")
@@ -169,6 +171,8 @@ CASES = [
     ("train label map without the space after its colon", ["train", "data={c}/faces", "task=gender", "label_map={{man:null}}", "runs_dir={c}/out/r"], "YAML needs a space after each colon"),
     ("train skip_bad empties a class", ["train", "data={c}/half_bad", "task=gender", "skip_bad=true", "runs_dir={c}/out/r"], "1 image(s) were skipped as unreadable, e.g. woman/x.jpg"),  # said only 'only class man'
     ("evaluate --label-map of a label the data lacks", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),
+    ("evaluate age --label-map of a label the data lacks", ["evaluate", "age", "--data", "{c}/ages", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),  # the map was read by nothing
+    ("train test_size holding out no row", ["train", "data={c}/faces", "task=gender", "test_size=0.01", "runs_dir={c}/out/r"], "test_size=0.01: every class's share of the 8 rows rounds to none held out"),
     ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
     ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),

@@ -36,3 +36,12 @@ def test_shipped_models_name_their_data_not_the_trainers_paths():
         for config in configs:
             paths = [config.get("data"), config.get("runs_dir"), config.get("init_from"), *(config.get("extra_data") or []), *(config.get("teacher") or [])]
             assert not [p for p in paths if p and Path(str(p)).is_absolute()], (name, paths)
+
+
+def test_the_shipped_models_that_chose_epochs_on_validation_rows_carry_their_hashes():
+    """So that their validation rows under other names (FER2013's image-folder copies hold
+    PublicTest) are said to be the rows that chose their best epoch."""
+    from facesense.data.digests import VALIDATION_METADATA_KEY
+
+    for name, at_least in (("expression", 3000), ("gender_age", 1000)):
+        assert len(unpacked(onnx_metadata(shipped_runtime_path(name)).get(VALIDATION_METADATA_KEY, ""))) > at_least, name

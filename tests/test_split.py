@@ -205,3 +205,22 @@ def test_runs_on_aligned_faces_from_two_cpus_share_a_validation_set():
     # both digests are of pixels resized to the input: runs at two input sizes are not told apart by them (found by a review)
     other_size = {**other, "_pixel_spec": spec.replace("64", "48")}
     assert validation_sets([here, other_size]) is None
+
+
+def test_a_missing_split_is_answered_with_the_splits_the_model_held_out(tmp_path, monkeypatch):
+    """A model trained on every partition (train_split null, as the shipped sentiment model) was
+    told to score them all 'with --split (the rest: its training rows)' (found by review); a
+    shipped config's data name is a name, not a file of the working folder (found by review)."""
+    from facesense.eval.evaluate import _no_such_split_offering_others, _same_dataset
+
+    names = ["partition1", "partition2", "partition3"]
+    said = _no_such_split_offering_others("d", "partition9", names, {"train_split": None, "val_split": None, "test_split": None})
+    assert "it trained on all of them" in said and "score" not in said
+    said = _no_such_split_offering_others("d", "partition9", names, {"train_split": None, "val_split": "partition2", "test_split": None})
+    assert "score partition2 with --split (partition1 and partition3: its training rows)" in said
+    said = _no_such_split_offering_others("d", "PrivateTest", ["PublicTest", "Training"], {"train_split": "Training", "val_split": "PublicTest"})
+    assert "score PublicTest with --split (Training: its training rows)" in said
+    elsewhere = tmp_path / "copy" / "fer2013.csv.gz"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fer2013.csv.gz").write_bytes(b"")  # a file of that name in the working folder
+    assert _same_dataset("fer2013.csv.gz", elsewhere) and not _same_dataset("fer2013.csv.gz", tmp_path / "other.csv.gz")

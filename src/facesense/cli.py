@@ -294,24 +294,12 @@ def _evaluate(args) -> None:
         except FacesenseError as exc:
             raise FacesenseError(f"--split-from {args.split_from}: {exc}") from None
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
-    if ages and args.label_map:  # it was read by nothing (and named the report folder)
-        raise FacesenseError(f"--label-map {args.label_map}: renames the class labels a classifier is scored on; an age evaluation scores the data's age column "
-                             "(keep rows with --where, e.g. --where \"race==Asian\"); leave --label-map out")
     from .data.sources import outside_data
 
     out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split, args.where, args.label_map)).resolve(), args.data,
                                        "--out" if args.out else "the default report folder (no --out given)"))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
-    _report_folder(out)
-    if ages:
-        m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad)
-        print("\n".join(format_age_report(m, args.group_by)))
-        print(out)
-        return
-    if args.where:
-        raise FacesenseError("--where keeps rows of an age evaluation (an age model on data with an `age` column); for a classifier, evaluate a labels.csv of the rows you want")
-
     label_map = None
     if args.label_map:
         from .config import read_yaml
@@ -319,6 +307,16 @@ def _evaluate(args) -> None:
         label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
+    _report_folder(out)
+    if ages:  # the map renames the labels a gender+age model's gender is scored against
+        m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad,
+                         label_map=label_map)
+        print("\n".join(format_age_report(m, args.group_by)))
+        print(out)
+        return
+    if args.where:
+        raise FacesenseError("--where keeps rows of an age evaluation (an age model on data with an `age` column); for a classifier, evaluate a labels.csv of the rows you want")
+
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
     if is_age_model(args.model):  # a gender+age network on data without ages (said once it scored, not before an error)
         log.info("%s: the data have no age column; scored the model's gender", args.data)

@@ -66,8 +66,8 @@ class Config:
     fold: int = 0  # ... and this fold is validation
     folds_on: str = "main"  # task=gender_age: "extra" folds the extra_data (gender-only) datasets instead, the main dataset keeping its test/val split
     seed: int = 0
-    # how seeded hold-outs are drawn: 4 holds a hold-out stratified by `stratify` columns to the
-    # rules below too (rules 1-3 left its small classes to rounding); 3 keeps a class with a single sample in training and the
+    # how seeded hold-outs are drawn: 4 holds test_size's hold-out and one stratified by `stratify`
+    # columns to the rules below too (rules 1-3 left their small classes to rounding); 3 keeps a class with a single sample in training and the
     # rest stratified; 2 gives both sides a sample of every class that has two or more (but one
     # single-sample class made the whole hold-out unstratified); 1 (runs made before 2 existed,
     # whose configs lack the key) left a small class's share to rounding. Recorded so that

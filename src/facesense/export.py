@@ -89,7 +89,7 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
         from .data.split import SPLIT_KEYS
 
         meta["facesense_split"] = json.dumps({k: loaded.config.get(k) for k in ("task", "folds_on", *SPLIT_KEYS)})
-    return _with_metadata(proto, meta)
+    return with_metadata(proto, meta)
 
 
 def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
@@ -138,7 +138,7 @@ def with_held_out_rows(model_bytes: bytes, rows, extra_data: list[str]) -> bytes
     meta = {p.key: p.value for p in proto.metadata_props}
     if digests:
         meta[HELD_OUT_KEY] = json.dumps(digests)
-    return _with_metadata(proto, meta)
+    return with_metadata(proto, meta)
 
 
 def with_training_hashes(model_bytes: bytes, digests: set[str], validation: set[str] | None = None) -> bytes:
@@ -150,12 +150,13 @@ def with_training_hashes(model_bytes: bytes, digests: set[str], validation: set[
 
     proto = onnx.load_from_string(model_bytes)
     meta = {p.key: p.value for p in proto.metadata_props} | {METADATA_KEY: packed(digests)}
+    meta.pop(VALIDATION_METADATA_KEY, None)  # replaced, or gone with no validation rows
     if validation:
         meta[VALIDATION_METADATA_KEY] = packed(validation)
-    return _with_metadata(proto, meta)
+    return with_metadata(proto, meta)
 
 
-def _with_metadata(proto, meta: dict[str, str]) -> bytes:
+def with_metadata(proto, meta: dict[str, str]) -> bytes:
     """The model serialised with exactly these metadata entries."""
     del proto.metadata_props[:]
     for key, value in meta.items():
@@ -202,7 +203,7 @@ def with_decision_threshold(model_bytes: bytes, classes: list[str], threshold: f
     meta = {p.key: p.value for p in proto.metadata_props}
     meta[DECISION_THRESHOLD_KEY] = json.dumps({classes[1]: threshold, "chosen_by": chosen_by})
     onnx.checker.check_model(proto)
-    return _with_metadata(proto, meta)
+    return with_metadata(proto, meta)
 
 
 def decision_threshold(onnx_file: str | Path) -> float | None:
@@ -258,7 +259,7 @@ def quantize_int8(model_bytes: bytes, calibration: "np.ndarray", work_dir: Path 
             finally:
                 tempfile.tempdir = system_tmp
         proto = onnx.load(str(q))
-    return _with_metadata(proto, {**metadata, "facesense_precision": "int8"})
+    return with_metadata(proto, {**metadata, "facesense_precision": "int8"})
 
 
 def output_layers(proto) -> list[str]:

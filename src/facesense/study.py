@@ -282,7 +282,7 @@ def _readable(samples, ids: set[str], cfg: Config) -> bool:
 
 
 # settings of the machine, not of the experiment, and split_rule, the hold-out rule of the
-# version that made the run (a newer rule moves only a single-sample class): a kept run may
+# version that made the run (a newer rule moves only a class too small for its share): a kept run may
 # have others
 _RUN_ONLY_KEYS = {"runs_dir", "device", "threads", "split_rule"}
 
@@ -301,7 +301,7 @@ def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> int | None:
     now = _flat(cfg.to_dict())
     changed = [k for k in now if k.split(".")[0] not in _RUN_ONLY_KEYS and before.get(k) != now[k]]
     if before.get("split_rule") != now.get("split_rule"):  # the same split unless a class is tiny
-        log.warning("%s: made under hold-out rule %s, new runs use %s; where a class has a single sample or too few for its share, their validation splits differ",
+        log.warning("%s: made under hold-out rule %s, new runs use %s; where a class has a single sample or too few for its share, their validation and test splits differ",
                     run_dir, before.get("split_rule"), now.get("split_rule"))
     if changed:
         raise ConfigError(f"{run_dir}: made with other settings than its cell has now ({', '.join(f'{k}: {before.get(k)!r} -> {now[k]!r}' for k in changed[:3])}); "

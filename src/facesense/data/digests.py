@@ -55,7 +55,7 @@ def trained_digests(metadata: dict[str, str] | None, model_path: Path | None, sp
     text = (metadata or {}).get(METADATA_KEY if split == "train" else VALIDATION_METADATA_KEY)
     if text:
         return unpacked(text)
-    if model_path is None or Path(model_path).suffix.lower() == ".onnx":
-        return None
+    if model_path is None or Path(model_path).suffix.lower() == ".onnx" or not Path(model_path).exists():
+        return None  # (a model named, not a file: not the working folder's split_manifest.csv)
     path = Path(model_path)
     return manifest_digests((path if path.is_dir() else path.parent) / "split_manifest.csv", split)

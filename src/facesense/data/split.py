@@ -17,8 +17,8 @@ from .sources import SPLIT_ALIASES, canonical_split, read_dataset
 log = logging.getLogger(__name__)
 
 
-# the hold-out rule of new runs (config split_rule): 4 holds a split stratified by `stratify`
-# columns to the plain split's rules too, 3 keeps single-sample classes in training and the
+# the hold-out rule of new runs (config split_rule): 4 holds test_size's hold-out and one
+# stratified by `stratify` columns to val_size's rules too, 3 keeps single-sample classes in training and the
 # rest stratified, 2 puts every class of two or more samples on both sides; a config without
 # the key was made under rule 1
 SPLIT_RULE = 4
@@ -232,6 +232,8 @@ def stratified_by_strata(labels: list[str], keys: list[str], fraction: float, se
     if alone.any():  # as stratified_holdout keeps it
         log.warning("class(es) %s have one sample: kept out of the %s hold-out", ", ".join(map(repr, sorted(set(y[held[alone]].tolist())))), option)
         keep, held = np.sort(np.concatenate([keep, held[alone]])), held[~alone]
+    if not len(held):  # as stratified_holdout refuses it
+        raise DataError(f"{option}={fraction if given is None else given:g}: every row it would hold out is its class's only sample, kept in training; add images or set {option} to 0")
     keep, held = every_class_on_both_sides(labels, keep, held, seed, option)
     return np.sort(keep), np.sort(held)
 

@@ -278,13 +278,19 @@ def split_config_of(model: str | Path) -> dict:
 
 
 def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str | None = None, split_from: str | Path | None = None,
-                 group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False) -> dict:
+                 group_by: str | None = None, where: list[str] | tuple[str, ...] = (), skip_bad: bool = False, label_map: dict | None = None) -> dict:
+    """`label_map` ({old: new}, null drops) renames the labels a gender+age model's gender
+    accuracy is scored against (UTKFace's own files say 0 and 1)."""
+    from ..labels import check_map_keys
     from ..runtime import dlib_models
 
     scorer = load_age_scorer(model)
+    if label_map and not scorer.classes:
+        raise FacesenseError(f"--label-map: {model} estimates age only, and the map renames the labels a gender accuracy is scored against; leave it out")
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
+    check_map_keys(label_map, samples.labels, str(data), "--label-map FILE (YAML {old: new})")
     check_group_column(samples.columns, group_by, data, per_class=False, split_column=samples.split_column)
     if split is not None and not samples.split_names() and not split_from and str(model) in dlib_models.AGE_BACKENDS:
         from .evaluate import no_split_of_its_own
@@ -365,11 +371,17 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
     if gender_probs is not None and scorer.classes:
         from ..labels import normalise
 
-        labels = [normalise(samples.labels[i]) for i in kept]
-        known = np.array([x in scorer.classes for x in labels])
-        if not known.all():  # said and counted: "(the same rows)" was printed over fewer
-            other = sorted({samples.labels[i] for i, k in zip(kept, known) if not k})
-            log.warning("%d of %d rows have a label that is not one of %s (%s): left out of the gender accuracy", int((~known).sum()), len(known), scorer.classes, ", ".join(map(repr, other[:5])))
+        renamed = {normalise(k): v for k, v in (label_map or {}).items()}
+        mapped = [renamed.get(normalise(samples.labels[i]), samples.labels[i]) for i in kept]
+        dropped = np.array([m is None for m in mapped], dtype=bool)
+        labels = [normalise(str(m)) if m is not None else "" for m in mapped]
+        known = np.array([x in scorer.classes for x in labels], dtype=bool) & ~dropped
+        if dropped.any():
+            log.warning("left out %d row(s) whose label the label map drops (null) of the gender accuracy", int(dropped.sum()))
+        if not (known | dropped).all():  # said and counted: "(the same rows)" was printed over fewer
+            other = sorted({str(m) for m, k, d in zip(mapped, known, dropped) if not k and not d})
+            log.warning("%d of %d rows have a label that is not one of %s (%s): left out of the gender accuracy%s", int((~known & ~dropped).sum()), len(known), scorer.classes,
+                        ", ".join(map(repr, other[:5])), "" if label_map else "; --label-map FILE (YAML {old: new}) renames them")
         if known.any():
             predicted = np.array(scorer.classes)[gender_probs.argmax(1)]
             correct = predicted == np.array(labels)

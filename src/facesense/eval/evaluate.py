@@ -336,7 +336,7 @@ def figures_without(matches: np.ndarray | None, y: np.ndarray, probs: np.ndarray
     among = int((validation & rest).sum()) if validation is not None else 0
     if among:
         figures["validation_rows"] = among
-    said = f" ({among} of them its validation rows)" if among else ""
+    said = f" ({among} of them its validation rows)" if 0 < among < figures["n"] else ""  # all of them: the note above says so
     log.warning("on the %d images without a training image's pixels%s: accuracy %.4f, macro-F1 %.4f", figures["n"], said, figures["accuracy"], figures["macro_f1"])
     return figures
 
@@ -417,13 +417,13 @@ def _dataset_path(data) -> Path:
 
 
 def _same_dataset(recorded, data) -> bool:
-    """Whether `data` is the dataset a config recorded: the same path where that path exists
-    here, else the same name (a shipped model's config records the name, or a path on the
-    machine that trained it)."""
+    """Whether `data` is the dataset a config recorded: the same path where that (absolute) path
+    exists here, else the same name (a shipped model's config records the name only, which is
+    not looked for in the working folder, or a path on the machine that trained it)."""
     if not recorded or not str(recorded).strip():
         return False
     was, given = _dataset_path(recorded), _dataset_path(data).resolve()
-    if was.exists():
+    if was.is_absolute() and was.exists():
         return was.resolve() == given
     return was.name == given.name
 
@@ -562,10 +562,15 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
 
 def _no_such_split_offering_others(data, split: str, names: list[str], config: dict) -> str:
     """The data the model trained on lacks this split (the shared FER2013 has no PrivateTest):
-    which of its splits the model held out, and which it trained on."""
-    trained = matching_split_names(names, str(config.get("train_split") or ""))
-    held = [name for name in names if name not in trained]
-    offer = f"score {' or '.join(held)} with --split ({' and '.join(trained) or 'the rest'}: its training rows)" if held else "it trained on all of them"
+    which of its splits the model held out, and which it trained on (train_split null: every
+    one its val_split and test_split do not name)."""
+    if config.get("train_split"):
+        trained = matching_split_names(names, str(config["train_split"]))
+        held = [name for name in names if name not in trained]
+    else:
+        held = _held_out_by_name(config, names)
+        trained = [name for name in names if name not in held]
+    offer = f"score {' or '.join(held)} with --split ({' and '.join(trained) or 'none'}: its training rows)" if held else "it trained on all of them"
     return f"{data}: no split named {split!r}; the data has {names}: {offer}, or pass --split-from MODEL (split_from=MODEL) to borrow another model's split"
 
 
