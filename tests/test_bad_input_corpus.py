@@ -62,6 +62,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "random.pt").write_bytes(np.random.default_rng(1).bytes(4000))
     (root / "random.onnx").write_bytes(np.random.default_rng(2).bytes(4000))
     (root / "wrong_columns.csv").write_text("a,b\n1,2\n")
+    (root / "latin1.yaml").write_bytes("task: expression\nname: café\n".encode("latin-1"))  # as some Windows editors save it
     (root / "ages").mkdir()  # a labels.csv with ages, for an age evaluation
     (root / "ages" / "labels.csv").write_text("path,label,age\n" + "".join(f"../faces/{g}/{g}_{i}.png,{g},{20 + i}\n" for g in ("man", "woman") for i in range(4)))
     (root / "manifest").mkdir()
@@ -172,6 +173,10 @@ CASES = [
     ("train skip_bad empties a class", ["train", "data={c}/half_bad", "task=gender", "skip_bad=true", "runs_dir={c}/out/r"], "1 image(s) were skipped as unreadable, e.g. woman/x.jpg"),  # said only 'only class man'
     ("evaluate --label-map of a label the data lacks", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),
     ("evaluate age --label-map of a label the data lacks", ["evaluate", "age", "--data", "{c}/ages", "--label-map", "{c}/map_stray_key.yaml", "--out", "{c}/out/e"], "the label map renames ['nobody']"),  # the map was read by nothing
+    ("train a config saved as Latin-1", ["train", "{c}/latin1.yaml"], "latin1.yaml: a byte that is not UTF-8 at line 2; save the file as UTF-8"),  # a UnicodeDecodeError traceback
+    ("study a file saved as Latin-1", ["study", "{c}/latin1.yaml", "--out", "{c}/out/s"], "latin1.yaml: a byte that is not UTF-8 at line 2"),
+    ("evaluate --label-map saved as Latin-1", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/latin1.yaml", "--out", "{c}/out/e"], "--label-map {c}/latin1.yaml: a byte that is not UTF-8"),
+    ("study a folder", ["study", "{c}/faces", "--out", "{c}/out/s"], "faces: is a folder; study takes a study file"),  # 'study file ... not found'
     ("train test_size holding out no row", ["train", "data={c}/faces", "task=gender", "test_size=0.01", "runs_dir={c}/out/r"], "test_size=0.01: every class's share of the 8 rows rounds to none held out"),
     ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),

@@ -302,9 +302,9 @@ def _evaluate(args) -> None:
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
     label_map = None
     if args.label_map:
-        from .config import read_yaml
+        from .config import read_yaml_file
 
-        label_map = read_yaml(Path(args.label_map).read_text(), f"--label-map {args.label_map}")  # labels such as yes/no stay words
+        label_map = read_yaml_file(Path(args.label_map), f"--label-map {args.label_map}")  # labels such as yes/no stay words
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
     _report_folder(out)

@@ -340,6 +340,18 @@ _ConfigLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|f
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
+def read_yaml_file(path: Path, source: str | None = None) -> Any:
+    """read_yaml of a file: one saved in another encoding than UTF-8 (Latin-1, as some Windows
+    editors save it) is a ConfigError naming the file and the line, not a decoding traceback."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{source or path}: a byte that is not UTF-8 at line {line}; save the file as UTF-8") from None
+    return read_yaml(text, source or str(path))
+
+
 def read_yaml(text: str, source: str) -> Any:
     """A config, study or label-map file (or an override's value), with only true/false read as
     booleans; ConfigError naming `source` when it is not valid YAML."""
@@ -462,7 +474,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
             near = difflib.get_close_matches(path.name, [f.name for f in folder.glob("*.y*ml")], n=1, cutoff=0.8) if folder else []
             meant = f"; did you mean {folder / near[0]}?" if near else " (see configs/ for examples)"
             raise ConfigError(f"config file {path} not found{meant}")
-        values = read_yaml(path.read_text(), str(path)) or {}
+        values = read_yaml_file(path) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
         try:

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from .checkpoint import load_model
-from .config import Config, config_from_dict, read_yaml, warn_of_idle_options
+from .config import Config, config_from_dict, read_yaml_file, warn_of_idle_options
 from .data.digests import manifest_digests, pixel_digest
 from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest, unaligned_digests
 from . import schema
@@ -127,7 +127,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             raise FacesenseError(f"--resume {resume}: this run has finished (see {run.summary.name}); to train more, start a new run from its weights: "
                                  f"{train_longer_command(run.root)}")
         try:
-            cfg = config_from_dict(read_yaml(run.config.read_text(), str(run.config))).validate()
+            cfg = config_from_dict(read_yaml_file(run.config)).validate()
         except ConfigError as exc:  # a value an earlier version accepted
             raise ConfigError(f"{run.config}: {exc}; correct it in that file, then resume") from None
         if rank == 0:

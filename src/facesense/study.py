@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .config import Config, apply_values, config_from_dict, load_config, read_yaml, resolve_paths
+from .config import Config, apply_values, config_from_dict, load_config, read_yaml_file, resolve_paths
 from .data.sources import outside_data
 from .errors import ConfigError, FacesenseError
 from .eval.compare import compare_runs
@@ -47,9 +47,11 @@ class Study:
 
 def load_study(path: Path) -> Study:
     """Config paths are relative to the study file's folder."""
+    if path.is_dir():  # `facesense study runs/`: said as train says it ('not found' of a folder that is there)
+        raise ConfigError(f"{path}: is a folder; study takes a study file (YAML naming configs, seeds and epochs, as studies/source_a_expression.yaml)")
     if not path.is_file():
         raise ConfigError(f"study file {path} not found")
-    spec = read_yaml(path.read_text(), str(path)) or {}  # overrides read as a config file's are (amp: off)
+    spec = read_yaml_file(path) or {}  # overrides read as a config file's are (amp: off)
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: expected a mapping of study keys {sorted(STUDY_KEYS)} at the top level")
     unknown = set(spec) - STUDY_KEYS
@@ -295,7 +297,7 @@ def _check_kept_run(run_dir: Path, cfg: Config, base: Path) -> int | None:
     if not saved.is_file():
         return None
     try:
-        before = _flat(resolve_paths(config_from_dict(read_yaml(saved.read_text(), str(saved)) or {}), base).to_dict())
+        before = _flat(resolve_paths(config_from_dict(read_yaml_file(saved) or {}), base).to_dict())
     except ConfigError as exc:
         raise ConfigError(f"{run_dir}: its config.yaml is not one this version reads ({exc}); use a new --out") from None
     now = _flat(cfg.to_dict())

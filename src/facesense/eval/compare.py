@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from .. import schema
-from ..config import read_yaml
+from ..config import read_yaml_file
 from ..data.digests import manifest_digests
 from ..data.sources import outside_data
 from ..errors import FacesenseError
@@ -73,7 +73,7 @@ def run_row(root: Path) -> dict:
 
 def _task(run: RunDir) -> str | None:
     try:
-        saved = read_yaml(run.config.read_text(), str(run.config))
+        saved = read_yaml_file(run.config)
     except (OSError, FacesenseError):
         return None
     return saved.get("task") if isinstance(saved, dict) else None
@@ -177,7 +177,7 @@ def _check_out_apart(out: Path, roots: list[Path]) -> None:
         if root.is_dir() and (out == root or out.is_relative_to(root)):
             raise FacesenseError(f"--out {out}: is inside the run folder {root}; write the comparison elsewhere")
         try:  # compare itself needs no config: one that does not read leaves this check out
-            saved = read_yaml(RunDir(root).config.read_text(), str(RunDir(root).config))
+            saved = read_yaml_file(RunDir(root).config)
         except (OSError, FacesenseError):
             continue
         data = saved.get("data") if isinstance(saved, dict) else None
