@@ -44,6 +44,7 @@ def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     write_class_folders(root / "faces", ["man", "woman"], 4, colour=True, size=64)
     write_fer_csv(root / "fer.csv", [i % 7 for i in range(14)])
+    write_fer_csv(root / "fer_usage.csv", [i % 7 for i in range(14)], ["Training"] * 7 + ["PublicTest"] * 7)
     lines = (root / "fer.csv").read_text().splitlines()
     (root / "fer_superscript.csv").write_text("\n".join([lines[0], "\u00b2" + lines[1][1:], *lines[2:]]) + "\n")  # '²' is a digit to isdigit(), not to int()
     (root / "zero.jpg").write_bytes(b"")
@@ -177,6 +178,9 @@ CASES = [
     ("study a file saved as Latin-1", ["study", "{c}/latin1.yaml", "--out", "{c}/out/s"], "latin1.yaml: a byte that is not UTF-8 at line 2"),
     ("evaluate --label-map saved as Latin-1", ["evaluate", "gender", "--data", "{c}/faces", "--label-map", "{c}/latin1.yaml", "--out", "{c}/out/e"], "--label-map {c}/latin1.yaml: a byte that is not UTF-8"),
     ("study a folder", ["study", "{c}/faces", "--out", "{c}/out/s"], "faces: is a folder; study takes a study file"),  # 'study file ... not found'
+    ("train with an ONNX export as the teacher", ["train", "data={c}/faces", "task=gender", "teacher={c}/random.onnx", "runs_dir={c}/out/r"], "teacher={c}/random.onnx: an ONNX export cannot teach"),  # 'not a readable checkpoint (UnpicklingError ...)'
+    ("train from an ONNX export", ["train", "data={c}/faces", "task=gender", "init_from={c}/random.onnx", "runs_dir={c}/out/r"], "init_from={c}/random.onnx: an ONNX export cannot start a training"),
+    ("split --group by the split column", ["data", "split", "{c}/fer_usage.csv", "--out", "{c}/out/s", "--group", "Usage"], "'Usage' is the data's split column"),  # 'this data has only images and labels'
     ("train test_size holding out no row", ["train", "data={c}/faces", "task=gender", "test_size=0.01", "runs_dir={c}/out/r"], "test_size=0.01: every class's share of the 8 rows rounds to none held out"),
     ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),

@@ -651,6 +651,11 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
     line = inspect.stderr.strip().splitlines()[-1]
     assert ".tmp" not in line and "larger than this system allows" in line and str(tmp_path / "rep") in line, line
     assert not (tmp_path / "rep").exists()
+    # an int8 export's float32 work files (larger than the result) beside --out: named as --out, not "an output"
+    export = _run_with_file_size_limit(["export", "gender", "--int8", "--calibration", str(data), "--out", "m.int8.onnx"], 600_000, tmp_path)
+    line = export.stderr.strip().splitlines()[-1]
+    assert export.returncode == 2 and line.startswith(f"error: {tmp_path / 'm.int8.onnx'}: cannot be written") and "larger than this system allows" in line, export.stderr
+    assert not list(tmp_path.glob("*m.int8*"))
 
 
 def test_a_leak_free_copy_that_cannot_be_written_leaves_no_new_report(tmp_path):

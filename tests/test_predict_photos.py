@@ -582,3 +582,17 @@ def test_a_whole_frame_search_of_a_large_photo_keeps_to_the_pixel_budget():
     detect_photo(detector, np.zeros((600, 800, 3), np.uint8))
     assert detector.widths[1] is None  # as is
     assert detector.widths[0] * detector.widths[0] * 3 / 4 <= PHOTO_FINE_MAX_PIXELS * 1.001 and detector.widths[0] > 3500
+
+
+def test_a_folder_of_crops_without_crops_says_why_nothing_was_predicted(tmp_path, capsys, caplog):
+    """A dataset's face crops given to a face model without --crops were searched for faces,
+    none found: a row of nothing per image, exit 0 and not a word (found by a bug hunt)."""
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"crop{i}.png"), rng.integers(0, 255, (48, 48), dtype=np.uint8))
+    assert main(["predict", "expression", str(tmp_path)]) == 0
+    assert "no face found in any of the 3 image(s)" in caplog.text and "add --crops" in caplog.text
+    caplog.clear()
+    capsys.readouterr()
+    assert main(["predict", "expression", str(tmp_path), "--crops"]) == 0
+    assert "no face found" not in caplog.text and len(capsys.readouterr().out.splitlines()) == 4

@@ -386,7 +386,7 @@ def _predict(args) -> None:
     # and a JSON list is closed whatever ends it
     # the header (or the list's "[") goes out with the first row: a run that fails before any,
     # `predict expression bad.jpg > out.csv`, leaves an empty file, not a header that looks like a result
-    written = errors = 0
+    written = errors = faceless = 0
     w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
     json_list = args.format == "json"
     try:
@@ -399,7 +399,7 @@ def _predict(args) -> None:
                     w.writeheader()
                 w.writerow(row)
             sys.stdout.flush()
-            written, errors = written + 1, errors + ("error" in row)
+            written, errors, faceless = written + 1, errors + ("error" in row), faceless + (row.get("face") == 0)
     finally:
         if json_list and written:  # a list begun is closed whatever ends it
             sys.stdout.write("\n]\n")
@@ -409,6 +409,8 @@ def _predict(args) -> None:
         w.writeheader()
     if written and errors == written:  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {written} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
+    if faceless and faceless == written - errors:  # a folder of face crops searched for faces: rows of nothing, without a word
+        log.warning("no face found in any of the %d image(s), so nothing was predicted: if they are face crops (a dataset's faces), add --crops to classify each image whole", faceless)
 
 
 def _live_options(args):

@@ -15,7 +15,7 @@ from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .errors import DataError
-from .runs import atomic_path, scratch_folder_beside
+from .runs import WRITE_ERRNOS, atomic_path, scratch_folder_beside, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +397,13 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
     data = _with_training_hashes(data, loaded) if training_hashes else data
     decided = (lambda b: with_decision_threshold(b, loaded.classes, threshold, threshold_chosen_by)) if threshold is not None else (lambda b: b)
     if int8_calibration is not None:
-        with scratch_folder_beside(Path(out)) as work:  # the quantiser's work files
-            float_data, data = data, quantize_int8(data, inputs, work)
+        try:
+            with scratch_folder_beside(Path(out)) as work:  # the quantiser's work files
+                float_data, data = data, quantize_int8(data, inputs, work)
+        except OSError as exc:  # its work files beside --out (larger than the result) did not fit: named as the output
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise write_failure(out, exc) from None
         checked = min(200, len(inputs))
         agree = int8_agreement(decided(float_data), decided(data), inputs, checked)
         if agree < 0.99:

@@ -98,6 +98,8 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
 def group_column(samples: Samples, column: str, option: str = "split_group") -> str:
     """The manifest column that names each row's group (a person), as the samples hold it."""
     name = column.lower()
+    if samples.split_column and name == samples.split_column.lower():  # FER2013's Usage: "this data has only images and labels" named it
+        raise DataError(f"{samples.source}: {column!r} is the data's split column ({', '.join(samples.split_names())}), not a person's; {option} names the column of each row's person or group")
     if not samples.columns:  # class folders, a csv of images and labels only: nothing names a person
         raise DataError(f"{samples.source}: no column {column!r} for {option}: this data has only images and labels; "
                         f"{option} needs a csv with a column naming each row's person (a labels.csv's path,label,{name}; a FER2013-style csv's emotion,pixels,Usage,{name})")

@@ -21,11 +21,14 @@ def existing_teacher_file(path: str | Path) -> Path:
     """The teacher checkpoint's path (a run folder gives its best.pt, a shipped model name its
     file), failing with one line when there is none."""
     try:
-        return resolve_model_path(path)
+        found = resolve_model_path(path)
     except FacesenseError as exc:
         if not Path(path).exists():
             raise FacesenseError(f"teacher={path}: file not found (give a run folder, a facesense .pt checkpoint or a shipped model name)") from None
         raise FacesenseError(f"teacher={exc}") from None
+    if found.suffix.lower() == ".onnx":  # an export: torch read it as a damaged pickle ('invalid load key')
+        raise FacesenseError(f"teacher={path}: an ONNX export cannot teach (training needs its PyTorch weights); give the run folder it was exported from, or its best.pt")
+    return found
 
 
 def teacher_digest(path: str | Path) -> str:

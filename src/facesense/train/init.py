@@ -46,6 +46,9 @@ def load_backbone(model: nn.Module, spec: str | Path, quiet: bool = False) -> se
     state dict into `model` (heads with another class count are left as initialised); -> the
     names loaded."""
     path = existing_weights_file(spec)
+    if path.suffix.lower() == ".onnx":  # an export: torch read it as a damaged pickle ('invalid load key')
+        raise FacesenseError(f"init_from={path}: an ONNX export cannot start a training (it needs PyTorch weights); give the run folder it was exported from, or its best.pt "
+                             "(an ONNX network of plain ops trains as model: onnx_graph)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
