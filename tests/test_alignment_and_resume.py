@@ -113,15 +113,23 @@ def test_bad_transfer_inputs(tmp_path, folders3):
     assert not (tmp_path / "grey").exists() or not any((tmp_path / "grey").rglob("config.yaml"))
 
 
-def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3):
+def test_distillation_pulls_the_student_towards_its_teachers(tmp_path, folders3, caplog):
     """With distill_weight=1 the labels play no part: the student's loss is the KL divergence to
-    the averaged teachers, which falls as it trains; a teacher for other classes is refused."""
+    the averaged teachers, which falls as it trains; a teacher for other classes is refused. A
+    teacher that trained on the student's validation rows (another seed's draw) is said to
+    (found by a bug hunt: accepted without a word)."""
     from facesense.train.distill import Teachers, distillation_loss
     from facesense.errors import FacesenseError
 
     teacher = train(small_config(folders3, tmp_path / "t", epochs=3), progress=False)
     cfg = small_config(folders3, tmp_path / "s", epochs=3, teacher=[str(teacher.best_checkpoint)] * 2, distill_weight=1.0, augment={})
     student = train(cfg, progress=False)
+    assert "trained on" not in caplog.text  # the same draw: its validation rows were the teacher's too
+    train(small_config(folders3, tmp_path / "s2", epochs=1, seed=5, teacher=[str(teacher.best_checkpoint)]), progress=False)
+    import re
+
+    said = re.search(r"trained on (\d+) of this run's (\d+) validation rows \(the same pixels\)", caplog.text)
+    assert f"teacher={teacher.best_checkpoint} trained on " in caplog.text and said and 0 < int(said[1]) <= int(said[2]), caplog.text
     losses = [float(r.split(",")[3]) for r in student.history.read_text().splitlines()[1:]]
     assert losses[-1] < losses[0]
     soft = torch.tensor([[0.5, 0.5]])

@@ -29,7 +29,7 @@ from ..preprocess import denormalise, normalise
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
 from .degrade import Degrader
-from .distill import Teachers, distillation_loss
+from .distill import Teachers, distillation_loss, warn_of_teachers_trained_on_held_out_rows
 from .soft_labels import check_alignment, crowd_faces, crowd_targets, mixed_targets, non_class_votes, read_votes
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,8 @@ class Trainer:
             if self.binary_logit:
                 raise FacesenseError("distillation (teacher=...) needs loss=ce")
             self.teachers = Teachers(cfg.teacher, data.classes, data.spec, self.device)
+            if rank == 0:
+                warn_of_teachers_trained_on_held_out_rows(self.teachers.paths, data.splits)
         # per-sample targets, indexed by the batches' sample indices
         self.label_targets = None
         self.votes_sha256 = None  # of the vote table's rows used: a resumed run learns from the same votes
