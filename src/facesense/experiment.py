@@ -181,7 +181,7 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         if resuming:
             trainer.resume(resume_from, started)
         elif resume is not None:
-            log.warning("%s: killed before its first checkpoint; starting it again from epoch 1", run.root)
+            log.warning("%s: stopped before its first checkpoint (interrupted or killed); starting it again from epoch 1", run.root)
         result = trainer.fit(progress=progress, on_epoch=on_epoch, stop_after=stop_after)
     except KeyboardInterrupt:
         if _discard_unstarted(created):  # nothing to resume: as after a failure, no folder is left
