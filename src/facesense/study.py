@@ -225,11 +225,13 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
                               "a study compares configs on one dataset and one set of classes: give them the same in the study's overrides")
         seen_labelling = seen_labelling or (config, labelling)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
+        rules = {}  # each run's hold-out rule: a kept run's own (an older version's may differ, see _check_kept_run)
         for seed, run in zip(study.seeds, runs):
             run_cfg = cell_config(study, config, epochs, seed, base)
             saved_rule = _check_kept_run(run, run_cfg, base)
-            if run.is_dir():  # its draw by its own hold-out rule (an older version's may differ, see _check_kept_run)
-                kept.append((run, run_cfg if saved_rule is None else replace(run_cfg, split_rule=saved_rule)))
+            rules[run] = run_cfg.split_rule if saved_rule is None else saved_rule
+            if run.is_dir():  # its draw by its own rule
+                kept.append((run, replace(run_cfg, split_rule=rules[run])))
         pending = [run for run in runs if not (run / "train_summary.json").is_file()]
         any_pending = any_pending or bool(pending)
         if not pending:
@@ -243,8 +245,9 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         _check_validation_split(config, cfg, plans)
         try:  # runs that resume from last.pt need no init_from file any more
             check_before_data(cfg, resuming=all((run / "last.pt").is_file() for run in pending))
-            if cfg.task != "gender_age":  # (refused below) what its data preparation would refuse, before any run trains
-                plans.plan(cfg)
+            if cfg.task != "gender_age":  # (refused below) what its data preparation would refuse, before any run trains,
+                for rule in sorted({rules[run] for run in pending}):  # by the rule each pending run draws with
+                    plans.plan(replace(cfg, split_rule=rule))
         except FacesenseError as exc:
             raise type(exc)(f"{config}: {exc}") from None
     if tasks == {"gender_age"}:  # its answers are validation accuracies of classifiers
