@@ -336,7 +336,7 @@ def figures_without(matches: np.ndarray | None, y: np.ndarray, probs: np.ndarray
     among = int((validation & rest).sum()) if validation is not None else 0
     if among:
         figures["validation_rows"] = among
-    said = f" ({among} of them its validation rows)" if 0 < among < figures["n"] else ""  # all of them: the note above says so
+    said = f" ({among} of them its validation rows)" if among else ""
     log.warning("on the %d images without a training image's pixels%s: accuracy %.4f, macro-F1 %.4f", figures["n"], said, figures["accuracy"], figures["macro_f1"])
     return figures
 
