@@ -237,10 +237,16 @@ def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp
     """With the server gone mid-job the page stayed on "Processing: frame 13 of 240" for good."""
     clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=160, height=90)
     page = context.new_page()
+    page.clock.install()  # the page asks again for about 15 s before it gives up: run its timers on
     page.goto(server.url)
     page.route("**/api/videos/*", lambda route: route.abort())  # the job's status can no longer be fetched
     page.set_input_files("#video-input", str(clip))
-    page.wait_for_selector("#video-result [role=alert]", timeout=30_000)
+    for _ in range(60):
+        if page.locator("#video-result [role=alert]").count():
+            break
+        page.clock.run_for(1000)
+        page.wait_for_timeout(50)
+    page.wait_for_selector("#video-result [role=alert]", timeout=5_000)
     assert "Could not reach the server" in page.inner_text("#video-result") and page.inner_text("#video-state") == "Failed"
 
 
