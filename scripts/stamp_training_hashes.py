@@ -58,13 +58,14 @@ def main() -> int:
     data = prepare_data(cfg)
     counts = {name: len(part) for name, part in data.splits.items()}
     digests, unaligned = pixel_digests(data), unaligned_digests(data) or []
-    trained = {d for (_, _, split), d in zip(data.manifest_rows, digests) if split == "train"}
-    distinct = len(trained)
-    # a model of aligned faces: each image's digest before alignment too, the same on every CPU
-    trained |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned) if split == "train" and d}
+
+    def hashes(part: str, of=digests) -> set[str]:
+        return {d for (_, _, split), d in zip(data.manifest_rows, of) if split == part and d}
+
+    distinct = len(hashes("train"))
+    # a model of aligned faces: each image's digest before alignment too, the same on every CPU;
     # the validation rows' too, which chose its best epoch (a copy of them scored is said to be those)
-    validation = {d for (_, _, split), d in zip(data.manifest_rows, digests) if split == "val"}
-    validation |= {d for (_, _, split), d in zip(data.manifest_rows, unaligned) if split == "val" and d}
+    trained, validation = (hashes(part) | hashes(part, unaligned) for part in ("train", "val"))
     print(f"{args.model.name}: {cfg.data}{' + ' + ', '.join(cfg.extra_data) if cfg.extra_data else ''}; rows per split {counts}; "
           f"{distinct} distinct training images ({counts['train'] - distinct} repeat another's pixels); {len(trained)} hashes; {len(validation)} of validation rows")
     held_out = held_out_digests(data.manifest_rows, tuple(f"{Path(extra).name}:" for extra in cfg.extra_data))

@@ -98,16 +98,16 @@ def _with_training_hashes(model_bytes: bytes, loaded: LoadedModel) -> bytes:
     a given image was among the training images, which is the point (a copy of the training data
     scored says so) and also what someone holding the exact image could learn:
     `--no-training-hashes` leaves them out of a model to be shared."""
-    from .data.digests import manifest_digests, trained_digests
-    from .runtime.assets import shipped_checkpoint_digests
+    from .data.digests import manifest_digests
+    from .runtime.assets import carried_digests
 
-    trained = trained_digests(None, loaded.path) or shipped_checkpoint_digests(loaded.path)
+    trained = carried_digests(None, loaded.path)
     if not trained:
         return model_bytes
     # a run on aligned faces records two hashes an image (before and after alignment): count images
     images = manifest_digests(loaded.path.parent / "split_manifest.csv", "train", ("pixels_digest",)) if loaded.path is not None else None
     # and its validation rows': a copy of them scored is said to be the rows that chose its best epoch
-    validation = trained_digests(None, loaded.path, "val") or shipped_checkpoint_digests(loaded.path, "val")
+    validation = carried_digests(None, loaded.path, "val")
     log.info("the export carries the pixel hashes of its %d distinct training images (evaluate knows them wherever they are; --no-training-hashes leaves them out)", len(images or trained))
     return with_training_hashes(model_bytes, trained, validation)
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..data.digests import pixel_digest, trained_digests
+from ..data.digests import pixel_digest
 from ..data.images import decode
 from ..data.samples import group_names
 from ..data.sources import SPLIT_ALIASES, canonical_split
@@ -22,7 +22,7 @@ from ..errors import DataError, FacesenseError
 from ..runs import RunDir
 from ..labels import check_map_keys, map_labels
 from ..preprocess import InputSpec
-from ..runtime.assets import shipped_checkpoint_digests
+from ..runtime.assets import carried_digests
 from ..runtime.loading import load_classifier, resolve
 from .groups import check_group_column
 from .metrics import macro_f1
@@ -443,7 +443,7 @@ def _manifest_ids(model_path: Path | None) -> dict[str, str] | None:
 
 def training_images_among(trained: set[str] | None, pixels: "np.ndarray | list[np.ndarray] | None", unaligned: list[str] | None = None) -> np.ndarray | None:
     """Which of these decoded images have the pixels of one of the model's training images, by
-    the digests it carries (data.digests.trained_digests; None: it carries none, as runs from
+    the digests it carries (runtime.assets.carried_digests; None: it carries none, as runs from
     before digests were recorded and exports made without them). `unaligned`: for a model of
     aligned faces, each image's digest before alignment (images.decode), which does not
     depend on the CPU that found the landmarks."""
@@ -457,8 +457,7 @@ def validation_images_among(model_path: Path | None, pixels, unaligned: list[str
     """Which of these decoded images, other than its training images (`trained`), have the pixels
     of a model's validation rows, by the digests an export (or a shipped model) carries in its
     `metadata`, else those its run's split_manifest.csv records. None: it carries none."""
-    digests = trained_digests(metadata, model_path, "val") or shipped_checkpoint_digests(model_path, "val")
-    found = training_images_among(digests, pixels, unaligned)
+    found = training_images_among(carried_digests(metadata, model_path, "val"), pixels, unaligned)
     return found & ~trained if found is not None and trained is not None else found
 
 
@@ -607,7 +606,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     """`split_from`: take the recomputed split of another model's training (to compare two
     models on exactly the same samples)."""
     loaded = load_for_evaluation(model, device)
-    trained = trained_digests(loaded.metadata, loaded.path) or shipped_checkpoint_digests(loaded.path)  # its training images' pixel digests, where it carries them
+    trained = carried_digests(loaded.metadata, loaded.path)  # its training images' pixel digests, where it carries them
     samples, in_scope = read_scored_rows(data, split, skip_bad, data_format)
     read_ids = set(samples.ids)
     read_paths = {_normal_path(p) for p in samples.paths} if samples.paths is not None else None

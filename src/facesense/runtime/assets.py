@@ -62,6 +62,15 @@ def shipped_runtime_path(name: str) -> Path | None:
     return None
 
 
+def carried_digests(metadata: dict[str, str] | None, path: str | Path | None, split: str = "train") -> set[str] | None:
+    """The pixel digests of a model's training rows (`split` "val": its validation rows') wherever
+    it carries them: an export's metadata, its run's split_manifest.csv, or for a shipped
+    checkpoint its runtime copy's. None: it carries none."""
+    from ..data.digests import trained_digests
+
+    return trained_digests(metadata, path, split) or shipped_checkpoint_digests(path, split)
+
+
 def shipped_checkpoint_digests(path: str | Path | None, split: str = "train") -> set[str] | None:
     """A shipped checkpoint's (assets/models/expression.pt) training images' digests (`split`
     "val": its validation rows'): those its runtime copy beside it carries (expression.int8.onnx,

@@ -36,20 +36,21 @@ def warn_of_teachers_trained_on_held_out_rows(paths: list[str], splits: dict) ->
     passes their labels on through its targets: the student's validation figures, and the epoch
     they chose, lean optimistic. Said per teacher and split, by the pixels its run recorded
     (a teacher without a run folder or a shipped model's hashes is not checked)."""
-    from ..data.digests import pixel_digest, trained_digests
-    from ..runtime.assets import shipped_checkpoint_digests
+    from ..data.digests import pixel_digest
+    from ..runtime.assets import carried_digests
 
     held = {name: [pixel_digest(image.numpy()) for image in splits[name].images] for name in ("val", "test") if len(splits[name])}
     if not held:
         return
     for path in paths:
-        taught = trained_digests(None, path) or shipped_checkpoint_digests(path)
+        taught = carried_digests(None, path)
         for name, digests in held.items() if taught else ():
             shared = sum(d in taught for d in digests)
+            part = "validation" if name == "val" else "test"
             if shared:
                 log.warning("teacher=%s trained on %d of this run's %d %s rows (the same pixels): its targets carry their labels, so the %s figures lean optimistic%s; "
                             "give a teacher trained without them (the same data, seed and split settings as this run)", path, shared, len(digests),
-                            "validation" if name == "val" else "test", "validation" if name == "val" else "test", " and the best epoch rests on them" if name == "val" else "")
+                            part, part, " and the best epoch rests on them" if name == "val" else "")
 
 
 def teacher_digest(path: str | Path) -> str:
