@@ -45,6 +45,8 @@ def corpus(tmp_path_factory) -> Path:
     write_class_folders(root / "faces", ["man", "woman"], 4, colour=True, size=64)
     write_fer_csv(root / "fer.csv", [i % 7 for i in range(14)])
     write_fer_csv(root / "fer_usage.csv", [i % 7 for i in range(14)], ["Training"] * 7 + ["PublicTest"] * 7)
+    (root / "fer_folder").mkdir()  # the folder a FER2013 csv came in, given for the csv
+    write_fer_csv(root / "fer_folder" / "fer2013.csv", [i % 7 for i in range(14)])
     lines = (root / "fer.csv").read_text().splitlines()
     (root / "fer_superscript.csv").write_text("\n".join([lines[0], "\u00b2" + lines[1][1:], *lines[2:]]) + "\n")  # '²' is a digit to isdigit(), not to int()
     (root / "zero.jpg").write_bytes(b"")
@@ -181,6 +183,7 @@ CASES = [
     ("train with an ONNX export as the teacher", ["train", "data={c}/faces", "task=gender", "teacher={c}/random.onnx", "runs_dir={c}/out/r"], "teacher={c}/random.onnx: an ONNX export cannot teach"),  # 'not a readable checkpoint (UnpicklingError ...)'
     ("train from an ONNX export", ["train", "data={c}/faces", "task=gender", "init_from={c}/random.onnx", "runs_dir={c}/out/r"], "init_from={c}/random.onnx: an ONNX export cannot start a training"),
     ("split --group by the split column", ["data", "split", "{c}/fer_usage.csv", "--out", "{c}/out/s", "--group", "Usage"], "'Usage' is the data's split column"),  # 'this data has only images and labels'
+    ("evaluate the folder a FER2013 csv lies in", ["evaluate", "expression", "--data", "{c}/fer_folder", "--out", "{c}/out/e"], "it holds fer2013.csv: give the csv itself as the data"),  # said only 'no class folders'
     ("train test_size holding out no row", ["train", "data={c}/faces", "task=gender", "test_size=0.01", "runs_dir={c}/out/r"], "test_size=0.01: every class's share of the 8 rows rounds to none held out"),
     ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),

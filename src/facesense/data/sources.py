@@ -289,7 +289,9 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     for base, class_dirs in class_dirs_of.items():  # checked first: a flat folder of photos gets one line, not a warning and then the error
         if not class_dirs:
             loose = _loose_images(base)
-            held = f"; its {len(loose)} image(s) lie directly in it: move them into one folder per class" if loose else ""
+            tables = sorted(f.name for f in base.iterdir() if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz")))
+            held = (f"; its {len(loose)} image(s) lie directly in it: move them into one folder per class" if loose
+                    else f"; it holds {', '.join(tables)}: give the csv itself as the data (e.g. {base / tables[0]})" if tables else "")  # FER2013's folder given for its file
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>{held}")
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
         loose = _loose_images(folder)
