@@ -164,6 +164,10 @@ def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
     # other rows, other reports: a loop over groups kept only its last (found by a bug hunt)
     assert _default_eval_dir("gender_age", "utk/labels.csv", None, ["race==Asian", "age>=18"]) == Path("eval/gender_age-utk-all-race==Asian-age-ge-18")
     assert _default_eval_dir("gender", "faces", "test", label_map="maps/six.yaml") == Path("eval/gender-faces-test-map-six")
+    # conditions that differ only in characters a folder name cannot hold get folders of their own
+    spaced, slashed = (_default_eval_dir("gender", "faces", None, [f'name=="a{c}b"']) for c in " /")
+    assert spaced != slashed and spaced.name.startswith("gender-faces-all-name==_a_b_-")
+
 
 
 def test_a_skip_bad_run_is_evaluated_on_its_own_split(tmp_path, capsys):

@@ -6,6 +6,7 @@ import argparse
 import csv
 import difflib
 import errno
+import hashlib
 import json
 import logging
 import math
@@ -360,6 +361,15 @@ def _dataset_named(data: str) -> Path:
     return where.parent if where.name.lower() in ("labels.csv", "labels.csv.gz") else where
 
 
+def _condition_named(condition: str) -> str:
+    """A --where condition as part of a folder name: age>=18 -> age-ge-18. Characters a folder
+    name cannot hold become _, and then a short hash of the condition is added, so that
+    conditions differing only in them (name=="a b", name=="a/b") get reports of their own."""
+    spelled = condition.replace(">=", "-ge-").replace("<=", "-le-").replace(">", "-gt-").replace("<", "-lt-").replace("!=", "-ne-")
+    named = re.sub(r"[^\w.=+-]", "_", spelled)
+    return named if named == spelled else f"{named}-{hashlib.sha1(condition.encode()).hexdigest()[:6]}"
+
+
 def _default_eval_dir(model: str, data: str, split: str | None, where: list[str] = (), label_map: str | None = None) -> Path:
     """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
     or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
@@ -371,7 +381,7 @@ def _default_eval_dir(model: str, data: str, split: str | None, where: list[str]
     if path.is_file() and path.stem in ("best", "last"):
         name = f"{path.parent.name}-{path.stem}"
     dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", _dataset_named(data).name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
-    rows = [re.sub(r"[^\w.=+-]+", "_", condition.replace(">=", "-ge-").replace("<=", "-le-").replace(">", "-gt-").replace("<", "-lt-").replace("!=", "-ne-")) for condition in where]
+    rows = [_condition_named(condition) for condition in where]
     rows += [f"map-{Path(label_map).stem}"] if label_map else []
     return Path("eval") / "-".join([name, dataset, split or "all", *rows])
 
