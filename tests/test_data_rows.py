@@ -178,10 +178,13 @@ def test_a_run_made_before_the_both_sides_rule_gets_its_split_back(tmp_path):
 
 
 def test_a_saved_config_without_split_rule_resumes_under_rule_1():
-    from facesense.config import config_from_dict
+    from facesense.config import Config, config_from_dict
+    from facesense.data.split import SPLIT_RULE
 
     assert config_from_dict({"seed": 3}).split_rule == 1
     assert config_from_dict({"seed": 3, "split_rule": 2}).split_rule == 2
+    # the config's default (what a new run records) is the rule the split code draws new runs with
+    assert Config().split_rule == SPLIT_RULE == config_from_dict({"split_rule": SPLIT_RULE}).split_rule
 
 
 def test_split_cells_naming_one_split_are_one_split(tmp_path):

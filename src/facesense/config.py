@@ -71,7 +71,8 @@ class Config:
     # rest stratified; 2 gives both sides a sample of every class that has two or more (but one
     # single-sample class made the whole hold-out unstratified); 1 (runs made before 2 existed,
     # whose configs lack the key) left a small class's share to rounding. Recorded so that
-    # evaluate recomputes an old run's split as it was made.
+    # evaluate recomputes an old run's split as it was made. The default is data.split.SPLIT_RULE
+    # (config knows nothing of the data layer; a test keeps the two equal).
     split_rule: int = 4
     # model and input spec
     model: str = "emotion_model_3"
