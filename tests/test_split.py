@@ -205,6 +205,9 @@ def test_runs_on_aligned_faces_from_two_cpus_share_a_validation_set():
     # both digests are of pixels resized to the input: runs at two input sizes are not told apart by them (found by a review)
     other_size = {**other, "_pixel_spec": spec.replace("64", "48")}
     assert validation_sets([here, other_size]) is None
+    # ... but the same ids from another dataset are other samples (two FER csvs' row numbers, found by an audit)
+    assert "2 different sets of samples (val_set): " in validation_sets([{**here, "_data": "/d/ferX.csv"}, {**other_size, "_data": "/d/ferY.csv"}])
+    assert validation_sets([{**here, "_data": "/d/fer.csv"}, {**other_size, "_data": "/d/fer.csv"}]) is None
 
 
 def test_a_missing_split_is_answered_with_the_splits_the_model_held_out(tmp_path, monkeypatch):

@@ -63,6 +63,7 @@ def run_row(root: Path) -> dict:
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
         "_val_ids": _validation_ids(run),
+        "_data": _saved(run).get("data"),
         "_val_pixels": _validation_digests(run, "pixels_digest"),
         "_val_images": _validation_digests(run, "unaligned_digest"),
         "_classes": labels.get("classes"),
@@ -71,12 +72,17 @@ def run_row(root: Path) -> dict:
     }
 
 
-def _task(run: RunDir) -> str | None:
+def _saved(run: RunDir) -> dict:
+    """The run's saved config ({} where it does not read: compare itself needs none)."""
     try:
         saved = read_yaml_file(run.config)
     except (OSError, FacesenseError):
-        return None
-    return saved.get("task") if isinstance(saved, dict) else None
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _task(run: RunDir) -> str | None:
+    return _saved(run).get("task")
 
 
 def _record(path: Path, keys: tuple[str, ...] = ()) -> dict:
@@ -99,12 +105,13 @@ def _require(path: Path, record: dict, keys: tuple[str, ...]) -> None:
         raise FacesenseError(f"{path}: lacks {', '.join(missing)}; not a record facesense wrote: retrain the run, or leave it out of the comparison")
 
 
-def _validation_ids(run: RunDir) -> frozenset[str] | None:
+def _validation_ids(run: RunDir) -> frozenset[tuple[str, str]] | None:
+    """The run's validation samples as (id, label) pairs."""
     path = run.eval_dir("val") / "predictions.csv"
     if not path.is_file():
         return None
     with open(path, newline="", encoding="utf-8") as f:
-        return frozenset(row["id"] for row in csv.DictReader(f))
+        return frozenset((row["id"], row.get("true", "")) for row in csv.DictReader(f))
 
 
 def _validation_digests(run: RunDir, column: str) -> frozenset[str] | None:
@@ -118,13 +125,14 @@ def _validation_digests(run: RunDir, column: str) -> frozenset[str] | None:
 
 
 def _same_samples(a: dict, b: dict) -> bool:
-    """Two runs' validation samples are one set: the same ids, and the same pixels where both
-    recorded them from inputs made alike (the digests are of the model-ready pixels, so one file
-    read at 32 and at 48 px has two; same names with other images are other samples)."""
+    """Two runs' validation samples are one set: the same ids and labels, and the same pixels where
+    both recorded them from inputs made alike (the digests are of the model-ready pixels, so one
+    file read at 32 and at 48 px has two; same names with other images are other samples); runs
+    whose inputs differ must have read the same data."""
     if a["_val_ids"] != b["_val_ids"]:
         return False
-    if a.get("_pixel_spec") != b.get("_pixel_spec"):  # both digests are of pixels resized to the input: not comparable
-        return True
+    if a.get("_pixel_spec") != b.get("_pixel_spec"):  # both digests are of pixels resized to the input: not comparable;
+        return a.get("_data") == b.get("_data")  # ids (FER csv row numbers, relative paths) recur across datasets
     if a.get("_val_images") is not None and b.get("_val_images") is not None:
         return a["_val_images"] == b["_val_images"]
     if a.get("_val_pixels") is None or b.get("_val_pixels") is None:
@@ -164,8 +172,11 @@ def validation_sets(rows: list[dict]) -> str | None:
     one_spec = len({k.get("_pixel_spec") for k in keys}) == 1
     by_images = all(k.get("_val_images") is not None for k in keys) and one_spec
     by_pixels = all(k.get("_val_pixels") is not None for k in keys) and one_spec
-    shared = len(frozenset.intersection(*[k["_val_images"] if by_images else k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
-    return (f"the runs were validated on {len(keys)} different sets of samples (val_set; {shared} {'sample is' if shared == 1 else 'samples are'} in all of them): "
+    one_data = len({k.get("_data") for k in keys}) == 1  # else equal ids may be other images, and no digest can tell
+    shared = (len(frozenset.intersection(*[k["_val_images"] if by_images else k["_val_pixels"] if by_pixels else k["_val_ids"] for k in keys]))
+              if by_images or by_pixels or one_data else None)
+    common = "" if shared is None else f"; {shared} {'sample is' if shared == 1 else 'samples are'} in all of them"
+    return (f"the runs were validated on {len(keys)} different sets of samples (val_set{common}): "
             f"their figures differ by the samples as well as by the models; to compare them on one set, train each on the same "
             f"split (a dataset with its own split column or folders, e.g. made once by `facesense data split`, or the same seed)")
 
@@ -176,11 +187,7 @@ def _check_out_apart(out: Path, roots: list[Path]) -> None:
     for root in roots:
         if root.is_dir() and (out == root or out.is_relative_to(root)):
             raise FacesenseError(f"--out {out}: is inside the run folder {root}; write the comparison elsewhere")
-        try:  # compare itself needs no config: one that does not read leaves this check out
-            saved = read_yaml_file(RunDir(root).config)
-        except (OSError, FacesenseError):
-            continue
-        data = saved.get("data") if isinstance(saved, dict) else None
+        data = _saved(RunDir(root)).get("data")  # compare itself needs no config: one that does not read leaves this check out
         if isinstance(data, str) and data:
             outside_data(out, data)
 
