@@ -347,8 +347,15 @@ def test_cross_dataset_label_map_and_group_by(trained_run, capsys, tmp_path):
     (tmp_path / "other" / "labels.csv").write_text("\n".join([header, *one]) + "\n")
     capsys.readouterr()
     assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--out", str(tmp_path / "e3"), "--label-map", str(label_map), "--group-by", "site"]) == 0
-    assert json.loads((tmp_path / "e3" / "metrics.json").read_text())["by_group"]["groups"]["east"]["classes"] == ["happy"]
-    assert re.search(r"\(n 4, [0-9.]+-[0-9.]+, only happy\)", capsys.readouterr().out)  # with its 95% interval
+    m3 = json.loads((tmp_path / "e3" / "metrics.json").read_text())
+    east = m3["by_group"]["groups"]["east"]
+    printed = capsys.readouterr().out
+    assert east["classes"] == ["happy"] and re.search(r"\(n 4, [0-9.]+-[0-9.]+, only happy\)", printed)  # with its 95% interval
+    # ... and no macro-F1: with one class its precision is 1 whatever the model says (found by an audit)
+    assert east["macro_f1"] is None and "| east | 4 |" in (tmp_path / "e3" / "report.md").read_text() and "east holds one class only" in (tmp_path / "e3" / "report.md").read_text()
+    # the overall accuracy with its 95% interval, as each group's
+    low, high = m3["accuracy_ci95"]
+    assert low <= m3["accuracy"] <= high and f"(95% CI {low:.4f}-{high:.4f})" in printed and "95% interval" in (tmp_path / "e3" / "report.md").read_text()
 
 
 def test_predict_takes_an_exported_onnx_file_like_evaluate(trained_run, capsys, folders3, caplog):

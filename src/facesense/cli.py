@@ -326,10 +326,12 @@ def _evaluate(args) -> None:
         log.warning("skipped %d unusable sample(s) (unreadable images, bad rows; --skip-bad); they are not in these metrics and are listed in %s", m["skipped"], out / "skipped.csv")
     if m.get("dropped_by_label_map"):
         log.warning("left out %d sample(s) whose label the label map drops (null); they are not in these metrics", m["dropped_by_label_map"])
-    print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
+    ci = m["accuracy_ci95"]
+    print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f} (95% CI {ci[0]:.4f}-{ci[1]:.4f})  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):
-        print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy average over the other classes)")
+        rest = "are over the one class left, whose precision is 1 by definition: read its recall" if len(m["absent_classes"]) == len(m["classes"]) - 1 else "average over the other classes"
+        print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy {rest})")
     if "by_group" in m:
         from .eval.groups import gap_text
 

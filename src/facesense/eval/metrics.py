@@ -52,6 +52,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
         "n": int(len(y_true)),
         "loss": None if loss is None else float(loss),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        # how far the accuracy of these few (or many) samples may be from the model's own
+        "accuracy_ci95": proportion_ci95(int(np.sum(y_pred == y_true)), len(y_true)),
         "macro_f1": macro_f1(y_true, y_pred, k),
         "absent_classes": [classes[i] for i in labels if s[i] == 0],
         "weighted_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
@@ -135,9 +137,9 @@ def group_metrics(y_true: np.ndarray, probs: np.ndarray, groups: list[str], clas
             "n": int(mask.sum()),
             "accuracy": float(np.mean(pred[mask] == y_true[mask])),
             "accuracy_ci95": proportion_ci95(hits, int(mask.sum())),
-            "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)),
             # a group of one class (35 women) scores how often that class is said, not the task:
-            # its accuracy is no fair side of a gap
+            # its accuracy is no fair side of a gap, and its macro-F1 (precision 1 by definition) none at all
+            "macro_f1": macro_f1(y_true[mask], pred[mask], len(classes)) if len(present) > 1 else None,
             "classes": present,
         }
     return group_table(table, "accuracy", "accuracy_gap")

@@ -81,8 +81,16 @@ def _write_report(out_dir: Path, metrics: dict, ids, y_true, probs, classes, tit
     write_json(out_dir / "metrics.json", schema.stamped("metrics", metrics))  # it marks the report complete
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+def _fmt(x, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _accuracy_interval(m: dict) -> list[str]:
+    """The accuracy's 95% interval: what these samples say of the model's accuracy on more like them."""
+    ci = m.get("accuracy_ci95")
+    if not ci:  # a report of a version before the interval
+        return []
+    return [f"Accuracy {m['accuracy']:.4f}, 95% interval {ci[0]:.4f}-{ci[1]:.4f} (Wilson, {m['n']} samples).", ""]
 
 
 def _absent_note(m: dict) -> list[str]:
@@ -94,7 +102,8 @@ def _absent_note(m: dict) -> list[str]:
     present = len(m["classes"]) - len(absent)
     names = ", ".join(f"'{c}'" for c in absent)
     if present == 1:
-        return [f"Absent from the labels: {names}. Macro-F1 and balanced accuracy are over the one class present; ROC AUC needs two.", ""]
+        return [f"Absent from the labels: {names}. Macro-F1 and balanced accuracy are over the one class present (whose precision is 1 by definition: "
+                "read its recall); ROC AUC needs two.", ""]
     return [f"Absent from the labels: {names}. Macro-F1, balanced accuracy and ROC AUC average over the {present} classes present.", ""]
 
 
@@ -117,6 +126,7 @@ def markdown_report(m: dict, title: str) -> str:
         f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
         f"('{md_cell(m['baseline']['majority_class'])}') |",
         "",
+        *_accuracy_interval(m),
         "Each image was scored whole, with no face search (a face model expects face crops).",
         "",
         *_absent_note(m),
@@ -139,7 +149,12 @@ def markdown_report(m: dict, title: str) -> str:
         lines += ["", f"Positive class '{b['positive_class']}': TPR {rate(b['tpr'])}, FPR {rate(b['fpr'])}, TNR {rate(b['tnr'])}, FNR {rate(b['fnr'])}"]
     if "by_group" in m:
         lines += ["", f"## By {m.get('group_by', 'group')}", "", "Accuracy " + gap_text(m["by_group"], "accuracy_gap", 100, " points", 1) + ".", "", "| group | n | accuracy | 95% CI | macro-F1 |", "|---|---|---|---|---|"]
-        lines += [f"| {md_cell(g)} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {v['macro_f1']:.3f} |" for g, v in m["by_group"]["groups"].items()]
+        groups = m["by_group"]["groups"].items()
+        lines += [f"| {md_cell(g)} | {v['n']} | {v['accuracy']:.3f} | {v['accuracy_ci95'][0]:.3f}-{v['accuracy_ci95'][1]:.3f} | {_fmt(v['macro_f1'], 3)} |" for g, v in groups]
+        single = [g for g, v in groups if v["macro_f1"] is None]
+        if single:
+            holds = "holds one class only" if len(single) == 1 else "each hold one class only"
+            lines += ["", f"Macro-F1 '-': {', '.join(map(md_cell, single))} {holds} (whose precision is 1 by definition); accuracy there is that class's recall."]
     if m.get("dropped_by_label_map"):
         names = ", ".join(f"'{label}'" for label in m.get("dropped_labels", []))
         lines += ["", f"Left out {m['dropped_by_label_map']} sample(s) labelled {names}, which the label map drops (null): not in these figures."]
