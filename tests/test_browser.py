@@ -471,3 +471,70 @@ def test_a_recording_cut_off_by_a_lost_connection_is_said_to_be_lost(context):
         own.close()
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected')", timeout=15_000)
     assert "The recording was not finished, so it is not kept." in page.locator("#camera-status").inner_text()
+
+
+def test_a_server_that_stops_answering_is_said_and_its_old_labels_cleared(context, shots):
+    """A suspended server (or a network gone without closing the connection) left "Camera on",
+    its last figures and last boxes over the moving picture for good (found by a bug hunt)."""
+    import os
+    import signal
+
+    own = ServerProcess()
+    try:
+        page = context.new_page()
+        page.clock.install()  # time flows as usual; run_for() skips the half minute the page waits before it gives up
+        page.goto(own.url)
+        start_camera(page)
+        os.kill(own.proc.pid, signal.SIGSTOP)
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Waiting for the server')", timeout=15_000)
+        assert page.locator("#camera-faces li").count() == 0 and page.inner_text("#camera-stats").startswith("— FPS")
+        page.screenshot(path=shots / "stalled.png", full_page=True)
+        os.kill(own.proc.pid, signal.SIGCONT)  # it answers again: so does the page
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera on')", timeout=15_000)
+        page.wait_for_function("/(man|woman) \\d+%/.test(document.querySelector('#camera-faces').innerText)", timeout=15_000)
+        os.kill(own.proc.pid, signal.SIGSTOP)
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Waiting for the server')", timeout=15_000)
+        page.clock.run_for(30_000)
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected: the server gave no answer')", timeout=10_000)
+        assert page.is_enabled("#camera-start") and page.is_hidden("#camera-canvas")
+        # a photo waits the server's --timeout and a margin, then says so instead of "Analysing…" for good
+        photo = Path(pytest.camera_tmp) / "stalled.jpg"
+        cv2.imwrite(str(photo), demo_photo())
+        page.set_input_files("#photo-input", str(photo))
+        page.wait_for_selector("#photo-cards .card", timeout=5_000)
+        page.clock.run_for(41_000)
+        error = page.wait_for_selector("#photo-cards .card .error", timeout=10_000)
+        assert error.inner_text().startswith("No answer from the server in 40 s")
+    finally:
+        os.kill(own.proc.pid, signal.SIGCONT)
+        own.close()
+    # a camera started with the server gone says it could not be reached, as photos do
+    page.click("#camera-start")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected')", timeout=15_000)
+    assert "could not reach the server" in page.inner_text("#camera-status")
+
+
+def test_a_busy_server_gets_the_photo_again_and_a_video_in_the_photo_box_is_sent_to_its_own(context, server, tmp_path):
+    """Six photos sent to a busy server ended five cards on 'The server is busy; try again in 2 s',
+    each to be chosen again; a video chosen as a photo was answered in the API's words (found by a bug hunt)."""
+    photo = tmp_path / "hopper.jpg"
+    cv2.imwrite(str(photo), demo_photo())
+    page = context.new_page()
+    page.goto(server.url)
+    refused = []
+
+    def busy_once(route):
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=503, headers={"Retry-After": "1"}, json={"error": "the server is busy; try again in 1 s"})
+        else:
+            route.continue_()
+
+    page.route("**/api/analyze", busy_once)
+    page.set_input_files("#photo-input", str(photo))
+    page.wait_for_function("document.querySelectorAll('#photo-cards .card table').length === 1", timeout=30_000)
+    assert refused and "1 face" in page.inner_text("#photo-cards .card")
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3, width=160, height=90)
+    page.set_input_files("#photo-input", str(clip))
+    error = page.wait_for_selector("#photo-cards .card:nth-child(2) .error", timeout=5_000)
+    assert error.inner_text() == "clip.mp4 is a video: choose it under Video file below."

@@ -323,7 +323,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     @read("/api/health", summary="Which models are loaded; whether a token is needed", dependencies=[Depends(no_query)], responses={200: {"model": Health}, **errors(400)})
     async def health():
         return {"status": "ok", **analyzer.health(), "token_required": token is not None, "classes": analyzer.classes(), "models": analyzer.model_names(), "limits": {
-            "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds}}
+            "max_megapixels": limits.max_megapixels, "max_upload_mb": limits.max_upload_mb, "max_video_mb": limits.max_video_mb, "max_video_seconds": limits.max_video_seconds,
+            "request_timeout_s": limits.request_timeout_s}}
 
     @read("/api/token", summary="Check an access token: 200 when the request carries this server's token, 401 when not",
           dependencies=guarded, responses={200: {"model": TokenAccepted}, **errors(400, *auth_errors)})

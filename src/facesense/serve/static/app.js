@@ -53,6 +53,23 @@ async function errorText(response) {
 }
 
 const UNREACHABLE = "Could not reach the server: is it still running? Reload the page once it is.";
+// a server that stops answering (suspended, or a network gone without closing the connection)
+// answers nothing at all: after STALL_MS the camera says so and drops the old boxes, after
+// GIVE_UP_MS it disconnects; a photo waits the server's own --timeout and GIVE_UP_MARGIN_MS more
+const STALL_MS = 5000;
+const GIVE_UP_MS = 30000;
+const GIVE_UP_MARGIN_MS = 10000;
+const BUSY_RETRIES = 5; // a photo the server is too busy for is sent again, as its Retry-After says
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function timeLimit(ms) { // (AbortSignal.timeout's, on the page's own timers)
+  const control = new AbortController();
+  setTimeout(() => control.abort(new DOMException("no answer in time", "TimeoutError")), ms);
+  return control.signal;
+}
 
 function needToken(problem = "") {
   $("token-problem").textContent = problem;
@@ -113,7 +130,7 @@ fetch("/api/health").then((r) => r.json()).then((h) => {
 
 // ---------------------------------------------------------------- live camera
 const live = {
-  stream: null, ws: null, inFlight: false, sentAt: 0, last: null, recording: false,
+  stream: null, ws: null, inFlight: false, askedAt: 0, sentAt: 0, last: null, recording: false, stalled: false, watchdog: 0,
   recordAsks: 0, // record asks not answered yet
   times: [], rtts: [], running: false,
 };
@@ -166,12 +183,14 @@ async function startCamera() {
   const wsToken = token;
   const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (wsToken ? "?token=" + encodeURIComponent(wsToken) : ""));
   live.ws = ws;
+  live.opened = false;
   live.running = true;
   live.times = [];
   live.recordAsks = 0;
   live.rtts = [];
   ws.onopen = () => {
-    setStatus("Camera on: frames go to the server, are analysed in memory and are not kept.");
+    live.opened = true;
+    setStatus(CAMERA_ON);
     $("camera-stop").disabled = false;
     $("record").disabled = false;
     if (fromStart && focusIsLost()) $("camera-stop").focus({ preventScroll: true }); // Start disabled itself under the keyboard
@@ -184,10 +203,36 @@ async function startCamera() {
     if (event.code === 1008) refusedToken(wsToken);
     // a recording is kept by the server only when finished before the connection closes
     const lostRecording = live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
-    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || "the connection closed") + "." + lostRecording);
+    // a server that was never reached (stopped before Start was pressed) is said as photos say it
+    const closed = live.opened ? "the connection closed" : "could not reach the server; is it still running? Press Start camera again once it is";
+    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || closed) + "." + lostRecording);
     stopCamera(false);
   };
+  clearInterval(live.watchdog);
+  live.watchdog = setInterval(checkStall, 1000);
   requestAnimationFrame(drawLoop);
+}
+
+const CAMERA_ON = "Camera on: frames go to the server, are analysed in memory and are not kept.";
+
+function checkStall() {
+  // the frame in flight has had no answer: the boxes drawn are of a picture long gone
+  if (!live.running || !live.inFlight) return;
+  const waited = performance.now() - live.askedAt;
+  if (waited >= GIVE_UP_MS) {
+    const lostRecording = live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
+    const ws = live.ws;
+    live.ws = null; // its close, whenever the network lets it happen, is not news any more
+    if (ws) ws.close();
+    setStatus("Disconnected: the server gave no answer for " + Math.round(waited / 1000) + " s (it stopped, or the network went). Press Start camera again once it answers." + lostRecording);
+    stopCamera(false);
+  } else if (waited >= STALL_MS) {
+    live.stalled = true;
+    live.last = null;
+    $("camera-faces").replaceChildren();
+    $("camera-stats").textContent = "— FPS · latency — ms";
+    setStatus("Waiting for the server: no answer for " + Math.floor(waited / 1000) + " s. The labels come back when it answers.");
+  }
 }
 
 function stopCamera(byUser = true) {
@@ -206,6 +251,8 @@ function stopCamera(byUser = true) {
     return;
   }
   clearTimeout(live.stopTimer);
+  clearInterval(live.watchdog);
+  live.stalled = false;
   const finished = live.stopping && !live.recordAsks;
   const lost = live.stopping && live.recordAsks > 0; // the connection closed, or no answer in 10 s
   live.stopping = false;
@@ -244,6 +291,7 @@ function sendFrame() {
   grab.height = Math.round(video.videoHeight * scale);
   grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
   live.inFlight = true;
+  live.askedAt = performance.now();
   grab.toBlob((blob) => {
     if (!live.running || !live.ws || live.ws.readyState !== 1) { live.inFlight = false; return; }
     live.sentAt = performance.now();
@@ -260,6 +308,8 @@ function onMessage(m) {
   if (m.type === "result" || m.type === "busy" || m.type === "error") {
     live.inFlight = false;
     const now = performance.now();
+    if (live.stalled && !live.stopping) setStatus(live.recording ? RECORDING : CAMERA_ON); // answering again
+    live.stalled = false;
     if (m.type === "result") {
       live.last = m;
       live.times = [...live.times, now].slice(-30);
@@ -423,14 +473,30 @@ async function analysePhoto(file) {
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "The file is empty (0 bytes): choose the photo again." }));
     return;
   }
+  if (/^video\//.test(file.type)) { // the API's answer names an endpoint
+    card.setAttribute("aria-busy", "false");
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: file.name + " is a video: choose it under Video file below." }));
+    return;
+  }
   let response;
   const tokenUsed = token;
-  try {
-    response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders() });
-  } catch (err) {
-    card.setAttribute("aria-busy", "false");
-    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: UNREACHABLE }));
-    return;
+  // the server bounds a photo's upload and analysis by its --timeout: one that has not answered
+  // by then and a margin more has stopped, or the network went without closing the connection
+  const limit = ((health && health.limits && health.limits.request_timeout_s) || 30) * 1000 + GIVE_UP_MARGIN_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders(), signal: timeLimit(limit) });
+    } catch (err) {
+      const text = err.name === "TimeoutError" ? "No answer from the server in " + Math.round(limit / 1000) + " s: is it still running? Choose the photo again once it answers." : UNREACHABLE;
+      card.setAttribute("aria-busy", "false");
+      card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text }));
+      return;
+    }
+    const wait = Number(response.headers.get("Retry-After"));
+    if (response.status !== 503 || !wait || attempt >= BUSY_RETRIES) break;
+    card.lastChild.replaceWith(el("p", { text: "The server is busy: trying again in " + wait + " s…" })); // (it says when, in Retry-After)
+    await sleep(wait * 1000);
+    card.lastChild.replaceWith(el("p", { text: "Analysing…" }));
   }
   card.setAttribute("aria-busy", "false");
   if (!response.ok) {
@@ -504,10 +570,11 @@ async function pollStatus(url, used) {
   // the page gives up on a job the server may still be running; so is a busy or timed-out answer
   for (let wait = 500; ; wait *= 2) {
     try {
-      const r = await fetch(url, { headers: authHeaders(used) });
+      // a server that stopped answering would hold an unbounded request for good
+      const r = await fetch(url, { headers: authHeaders(used), signal: timeLimit(GIVE_UP_MARGIN_MS) });
       if (r.ok || (r.status < 500 && r.status !== 408 && r.status !== 429) || wait > 8000) return r;
     } catch (err) {
-      if (!(err instanceof TypeError) || wait > 8000) throw err;
+      if (!(err instanceof TypeError || err.name === "TimeoutError") || wait > 8000) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
@@ -601,7 +668,7 @@ async function uploadVideo(file) {
     // the server stopped or the network went, and asking again did not help: say so instead of
     // freezing, and cancel the job in case the server is still running it
     if (current()) dropVideo();
-    fail("Failed", err instanceof TypeError ? UNREACHABLE : "Unexpected answer from the server: " + err.message);
+    fail("Failed", err instanceof TypeError || err.name === "TimeoutError" ? UNREACHABLE : "Unexpected answer from the server: " + err.message);
   }
 }
 
