@@ -217,6 +217,22 @@ def test_a_demo_stopped_before_its_first_frame_leaves_nothing_and_says_so(tmp_pa
     assert not (tmp_path / "new").exists()
 
 
+def test_live_stopped_while_it_starts_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    """Ctrl-C 0.3 s into `live` (its imports, its checks) said "the outputs asked for ... hold
+    every frame before the interruption" of files an earlier run had written (found by a bug hunt)."""
+    import facesense.stream.live as live
+    from facesense.cli import main
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(live, "check_outputs", stopped)
+    (tmp_path / "f.csv").write_text("earlier run\n")
+    assert main(["live", "--source", str(tmp_path / "clip.mp4"), "--no-window", "--log", str(tmp_path / "f.csv")]) == 130
+    assert "interrupted; before the first frame; earlier outputs at these paths are left as they were" in capsys.readouterr().err
+    assert (tmp_path / "f.csv").read_text() == "earlier run\n"
+
+
 def test_interrupts_held_acts_after_the_block_or_at_once_on_a_second_signal():
     """A frame's outputs are written inside the block (a Ctrl-C between a video's packets lost a
     frame); a second Ctrl-C still stops a write that hangs, and every handler comes back."""

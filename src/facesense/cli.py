@@ -1077,8 +1077,9 @@ INTERRUPTED_HINT = {
     "train": "before training started; nothing was written",  # once a run folder exists, train's own message names it
     "predict": "the rows of the photos done before it were written",
     "study": "finished runs are kept; continue with the same command plus --resume (the same --out)",
-    "live": "the outputs asked for (video, annotated photos, logs, summary) hold every frame before the interruption",
-    "demo": "the outputs hold every frame before the interruption",
+    # (once frames flow, live and demo say what they kept; without a text they had not started)
+    "live": "before the first frame; earlier outputs at these paths are left as they were",
+    "demo": "before the demo's first frame; nothing of this run was kept",
     "serve": "the server stopped; its uploads and results were removed",
 }
 
