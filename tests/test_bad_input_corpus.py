@@ -149,6 +149,8 @@ CASES = [
     ("evaluate missing data", ["evaluate", "gender", "--data", "{c}/nope"], "nope"),
     ("live --photos-out for a video", ["live", "--source", "{c}/clip.mp4", "--no-window", "--photos-out", "{c}/out/ann"], "is for a photo folder or a photo"),
     ("live with one path for two outputs", ["live", "--source", "{c}/faces", "--no-window", "--log", "{c}/out/o.csv", "--photos-out", "{c}/out/o.csv"], "--log {c}/out/o.csv: is also --photos-out; give each output its own name"),  # refused only after every photo was written
+    ("live --photos-out named as the summary's timeline", ["live", "--source", "{c}/faces", "--no-window", "--summary", "{c}/out/s.json", "--photos-out", "{c}/out/s_timeline.png"],
+     "--summary {c}/out/s.json: its timeline {c}/out/s_timeline.png is also --photos-out; give --summary another name"),  # refused only after every photo was done, summary lost
     ("live --photos-out holding the photos", ["live", "--source", "{c}/faces", "--no-window", "--photos-out", "{c}"], "where the photos are read from"),
     # its bytes were read as a csv's: "a byte that is not UTF-8"
     ("evaluate a single photo as the data", ["evaluate", "gender", "--data", "{c}/faces/man/man_0.png", "--out", "{c}/out/e"], "a single image, not a dataset"),

@@ -200,6 +200,10 @@ def _check_outputs_apart(opts: LiveOptions) -> None:
         if path in given:
             raise FacesenseError(f"{option} {value}: is also {given[path]}; give each output its own name")
         given[path] = option
+    if opts.summary_json:  # its timeline too: a photo run made the folder, then failed to write the plot over it, summary lost
+        timeline = timeline_path(Path(opts.summary_json))
+        if timeline.resolve() in given:
+            raise FacesenseError(f"--summary {opts.summary_json}: its timeline {timeline} is also {given[timeline.resolve()]}; give --summary another name")
 
 
 def _check_outside_source(opts: LiveOptions) -> None:
