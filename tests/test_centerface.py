@@ -61,3 +61,19 @@ def test_a_frame_smaller_than_the_window_still_works(detector):
     assert len(ref) == 1
     found = detector.detect_near(frame, ref)[0]
     assert found is not None and iou(found, ref[0]) > 0.6
+
+
+def test_a_small_face_in_hd_video_is_found_at_the_default_width():
+    """Searched at 320 px, a 1920 x 1080 video lost every face under about 100 px high, and
+    said nothing (found by a bug hunt): by default a frame over 960 px is searched at about a
+    third of its width; a width given is kept."""
+    from facesense.runtime.faces import search_width
+
+    assert [search_width(None, w) for w in (640, 960, 1280, 1920, 3840)] == [320, 320, 448, 640, 1280]
+    assert search_width(320, 1920) == 320 and search_width(0, 1920) == 0
+    face = cv2.resize(demo_photo(), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)  # its face about 67 px high
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    frame[400:400 + face.shape[0], 900:900 + face.shape[1]] = face
+    found = CenterFaceDetector().detect(frame)
+    assert len(found) == 1 and 55 <= found[0].h <= 80 and 900 <= found[0].x <= 900 + face.shape[1]
+    assert CenterFaceDetector(detect_width=320).detect(frame) == []

@@ -61,7 +61,7 @@ class FaceAnalyser:
     optional package), a gender+age file, or None; `detector`: centerface (default), haar_alt2, haar, haar_profile, or yunet with
     `detector_model`; `device`: where the ONNX models run (auto, cpu, cuda)."""
 
-    def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int = 320, device: str = "auto"):
+    def __init__(self, expression: str | None = DEFAULT_EXPRESSION, gender: str | None = DEFAULT_GENDER, age: str | None = DEFAULT_AGE, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None, detect_width: int | None = None, device: str = "auto"):
         from .stream.detect import PerThreadDetector, build_detector
         from .stream.live import API_ARGUMENT, load_face_models
 
@@ -72,7 +72,8 @@ class FaceAnalyser:
                 raise FacesenseError(f"{name}='' is empty (an unset variable?); give a model name or a file path, or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
-        _check_number("detect_width", detect_width, 0, integer=True)
+        if detect_width is not None:  # None: 320 px, or a third of a wider video frame (runtime.faces.search_width)
+            _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
         # one per calling thread: a Haar cascade shared by a thread pool raised OpenCV errors and gave wrong boxes
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, detect_width))

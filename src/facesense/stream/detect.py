@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacesenseError
-from ..runtime.faces import Box, CenterFaceDetector
+from ..runtime.faces import DEFAULT_DETECT_WIDTH, Box, CenterFaceDetector, search_width
 
 DETECTORS = ("centerface", "haar", "haar_alt2", "haar_profile", "yunet")
 DEFAULT_DETECTOR = "centerface"
@@ -66,7 +66,7 @@ def _overlaps(box: Box, others: list[Box], threshold: float = 0.5) -> bool:
 
 
 class HaarDetector:
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", detect_width: int = 320, min_size: int = 20, neighbors: int = 5, scale_factor: float = 1.1, profile: bool = False):
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", detect_width: int | None = None, min_size: int = 20, neighbors: int = 5, scale_factor: float = 1.1, profile: bool = False):
         self.cascade = _load_cascade(cascade)
         # turned faces: OpenCV's profile cascade (trained on one side; the mirror finds the other)
         self.profile = _load_cascade("haarcascade_profileface.xml") if profile else None
@@ -75,7 +75,7 @@ class HaarDetector:
     def detect(self, frame: np.ndarray, width: int | None = None) -> list[Box]:
         import cv2
 
-        small, factor = _downscale(frame, self.detect_width if width is None else width)
+        small, factor = _downscale(frame, search_width(self.detect_width, frame.shape[1]) if width is None else width)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         faces = self._cascade(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0)
         if self.profile is not None:
@@ -140,7 +140,7 @@ def _opencv_reason(exc: Exception) -> str:
 
 
 class YuNetDetector:
-    def __init__(self, model_path: str | Path, detect_width: int = 320, score_threshold: float = 0.7):
+    def __init__(self, model_path: str | Path, detect_width: int | None = None, score_threshold: float = 0.7):
         import cv2
 
         path = Path(model_path) if model_path else None
@@ -160,7 +160,7 @@ class YuNetDetector:
         self._size: tuple[int, int] | None = None
 
     def detect(self, frame: np.ndarray, width: int | None = None) -> list[Box]:
-        small, factor = _downscale(frame, self.detect_width if width is None else width)
+        small, factor = _downscale(frame, search_width(self.detect_width, frame.shape[1]) if width is None else width)
         size = (small.shape[1], small.shape[0])
         if size != self._size:
             self.net.setInputSize(size)
@@ -192,7 +192,7 @@ class PerThreadDetector:
         return self.current().detect(image, width)
 
     @property
-    def detect_width(self) -> int:
+    def detect_width(self) -> int | None:
         return self.current().detect_width
 
 
@@ -286,7 +286,8 @@ def _photo_faces(detector, image: np.ndarray) -> list[Box]:
     (320 px by default: the real-time budget), where a face under about 10 px is lost: in a phone
     photo 4000 px wide, faces 90 px wide were all missed. A photo has time for a second search at
     4x that width (up to its own): a face both searches find is kept once, at the higher score."""
-    base = getattr(detector, "detect_width", 0)
+    own = getattr(detector, "detect_width", 0)
+    base = DEFAULT_DETECT_WIDTH if own is None else own  # (the HD rule of a video's frames: a photo has its fine search instead)
     if base <= 0:  # it searches every frame whole: a photo within the pixel budget of a search
         # (a 48 MP photo searched whole took 9.2 GB and 44 s; scaled to 10 MP, its faces of 20 px
         # and more are still found)
@@ -298,7 +299,7 @@ def _photo_faces(detector, image: np.ndarray) -> list[Box]:
         return []
     coarse = min(1.0, base / width)
     # at the detector's own width, as a video frame is searched, unless that is a strip too long for one search
-    boxes = detector.detect(image) if _in_one_search(image, coarse, base) else _search(detector, image, coarse, base)
+    boxes = (detector.detect(image, None if own else base) if _in_one_search(image, coarse, base) else _search(detector, image, coarse, base))
     scale = photo_fine_scale(width, height, base)
     if width * scale < 1.5 * base:  # searched whole already, or barely larger than searched
         return boxes
@@ -411,9 +412,11 @@ def _same_size(a: Box, b: Box) -> bool:
 MIN_DETECT_WIDTH = 64
 
 
-def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int = 320, device: str = "auto"):
-    if 0 < detect_width < MIN_DETECT_WIDTH:
-        raise FacesenseError(f"detect width {detect_width} (--detect-width, detect_width=): too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px (default 320)")
+def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int | None = None, device: str = "auto"):
+    """`detect_width`: the width a video frame is searched at (None: see search_width; 0: whole)."""
+    if detect_width is not None and 0 < detect_width < MIN_DETECT_WIDTH:
+        raise FacesenseError(f"detect width {detect_width} (--detect-width, detect_width=): too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px "
+                             f"(default: {DEFAULT_DETECT_WIDTH}, or a third of a frame over {3 * DEFAULT_DETECT_WIDTH} px wide)")
     if model_path and name.startswith("haar"):  # it would be ignored without a word
         raise FacesenseError(f"detector model {model_path} (--detector-model, detector_model=): is for the centerface or yunet detector; {name} uses OpenCV's own cascade files")
     if name == "centerface":
