@@ -343,6 +343,38 @@ def test_study_figures_come_from_unrounded_accuracies_and_a_lone_cell_says_there
     assert "No question to answer: the study has one config and one epoch budget" in (tmp_path / "out" / "study.md").read_text()
 
 
+def test_runs_that_gave_every_image_one_class_are_said_to_have_learnt_nothing(tmp_path, monkeypatch):
+    """Twelve runs that each predicted a single class were answered "no clear difference" and
+    "the validation set is likely too small" (found by an audit)."""
+    import facesense.study as study_module
+    from facesense.eval.compare import _one_class_predicted, one_class_note
+    from facesense.study import Study, summarise
+
+    assert _one_class_predicted({"classes": ["man", "woman"], "confusion": [[0, 28], [0, 32]]}) == "woman"
+    assert _one_class_predicted({"classes": ["man", "woman"], "confusion": [[20, 8], [3, 29]]}) is None
+    assert _one_class_predicted({"classes": ["man", "woman"], "confusion": [[0, 0], [0, 32]]}) is None  # one class in the labels: nothing to collapse from
+    cells = {f"{m}-e{e}": [tmp_path / "runs" / f"{m}-e{e}-s{seed}" for seed in range(3)] for m in ("a", "b") for e in (1, 3)}
+    collapsed = {"a-e1", "a-e3", "b-e1", "b-e3"}
+
+    def compare_stub(roots, out, same_classes=True):
+        rows = []
+        for i, r in enumerate(roots):
+            cell = Path(r).name.rsplit("-s", 1)[0]
+            one = "woman" if cell in collapsed else None
+            rows.append({"run": Path(r).name, "model": cell[0], "parameters": 10, "epochs_run": 1, "train_min": 0.1, "val_accuracy": 0.5, "val_macro_f1": 0.3,
+                         "val_set": "A", "_val_accuracy": 0.5 + 0.01 * (i % 3), "_val_macro_f1": 0.3, "_one_class": one})
+        return rows, None
+
+    monkeypatch.setattr(study_module, "compare_runs", compare_stub)
+    result = summarise(Study("s", [Path("a.yaml"), Path("b.yaml")], [1, 3], [0, 1, 2], {}), cells, tmp_path / "out")
+    assert all("cannot be told: each run of" in a and "gave all its validation images one class ('woman')" in a for a in result["answers"])
+    collapsed = {"a-e1"}  # one cell of four: answered, with a caution
+    result = summarise(Study("s", [Path("a.yaml"), Path("b.yaml")], [1, 3], [0, 1, 2], {}), cells, tmp_path / "out2")
+    epochs_a = next(a for a in result["answers"] if "(a)" in a)
+    assert "but 3 of these 6 runs gave every validation image one class" in epochs_a and "cannot be told: each run" not in epochs_a
+    assert one_class_note([{"run": "x", "_one_class": "woman"}, {"run": "y", "_one_class": None}]).startswith("1 of the 2 runs gave every validation image one class: x ('woman')")
+
+
 def test_validation_sets_past_z_are_named_as_spreadsheet_columns():
     """The 27th set was '[' and the 28th a backslash (found by a bug hunt)."""
     from facesense.eval.compare import set_label

@@ -663,15 +663,16 @@ def _report_folder(out: Path) -> Path:
 
 
 def _compare(args) -> None:
-    from .eval.compare import COLUMNS, compare_runs
+    from .eval.compare import COLUMNS, compare_runs, one_class_note
 
     out = _report_folder(Path(args.out).resolve())
     rows, note = compare_runs([Path(r).resolve() for r in args.runs], out)
     print(" | ".join(COLUMNS))
     for r in rows:
         print(" | ".join(str(r[c]) for c in COLUMNS))
-    if note:
-        log.warning("note: %s", note)
+    for said in (note, one_class_note(rows)):
+        if said:
+            log.warning("note: %s", said)
     print(out)
 
 

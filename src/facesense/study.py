@@ -412,10 +412,20 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     rows, table = [], {}
 
     def ask(question: str, low: str, high: str) -> str:
+        asked = [row_of[str(d)] for d in cells[low] + cells[high]]
+        collapsed = [r for r in asked if r.get("_one_class")]
+        if len(collapsed) == len(asked):  # accuracies that are class shares: no answer about the models, whatever the interval says
+            said = sorted({r["_one_class"] for r in collapsed})
+            return (f"{question} cannot be told: each run of {high} and {low} gave all its validation images one class ({' or '.join(map(repr, said))}), "
+                    "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
         pairs = pairs_by_seed(cells[low], cells[high], {d: row["val_set"] for d, row in row_of.items()})
         if pairs is None:
-            return answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
-        return answer(question, low, high, [row_of[str(a)]["_val_accuracy"] for a, _ in pairs], [row_of[str(b)]["_val_accuracy"] for _, b in pairs], paired=True)
+            said = answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
+        else:
+            said = answer(question, low, high, [row_of[str(a)]["_val_accuracy"] for a, _ in pairs], [row_of[str(b)]["_val_accuracy"] for _, b in pairs], paired=True)
+        if collapsed:
+            said += f"; but {len(collapsed)} of these {len(asked)} runs gave every validation image one class (their accuracy is that class's share): see compare/compare.md"
+        return said
 
     for cell, run_dirs in cells.items():
         runs = [row_of[str(d)] for d in run_dirs]  # (read once, by compare)

@@ -67,9 +67,31 @@ def run_row(root: Path) -> dict:
         "_val_pixels": _validation_digests(run, "pixels_digest"),
         "_val_images": _validation_digests(run, "unaligned_digest"),
         "_classes": labels.get("classes"),
+        "_one_class": _one_class_predicted(m),
         # what the pixel digests depend on (the uint8 model-ready pixels: not mean and std)
         "_pixel_spec": json.dumps({k: (labels.get("input_spec") or {}).get(k) for k in ("size", "channels", "align")}, sort_keys=True),
     }
+
+
+def _one_class_predicted(metrics: dict) -> str | None:
+    """The class a run gave every validation image where they hold several (an untrained or
+    collapsed run: its accuracy is that class's share), else None; from its confusion matrix."""
+    confusion = metrics.get("confusion")
+    classes = metrics.get("classes") or []
+    if not confusion or len(confusion) != len(classes):
+        return None
+    predicted = [j for j in range(len(classes)) if any(row[j] for row in confusion)]
+    present = [i for i, row in enumerate(confusion) if any(row)]
+    return classes[predicted[0]] if len(predicted) == 1 and len(present) > 1 else None
+
+
+def one_class_note(rows: list[dict]) -> str | None:
+    """The note on runs that gave every validation image one class, or None."""
+    collapsed = [f"{r['run']} ('{r['_one_class']}')" for r in rows if r.get("_one_class")]
+    if not collapsed:
+        return None
+    return (f"{len(collapsed)} of the {len(rows)} runs gave every validation image one class: {', '.join(collapsed)}; their accuracy is that class's "
+            "share of the validation images, not what they learnt (train longer, or check the learning rate and the data)")
 
 
 def _saved(run: RunDir) -> dict:
@@ -213,13 +235,14 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
         if set(row["_classes"] or ()) != set(rows[0]["_classes"] or ()):  # the same classes in another order score alike
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     note = validation_sets(rows)
+    collapsed = one_class_note(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")
     writer.writeheader()
     writer.writerows([{**r, schema.KEY: schema.VERSIONS["compare"]} for r in rows])
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     md += ["| " + " | ".join(f"{r[c]:,}" if c == "parameters" else md_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
-    caution = f"**Note**: {note}.\n\n" if note else ""
+    caution = "".join(f"**Note**: {said}.\n\n" for said in (note, collapsed) if said)
     # written as one set: a failure or Ctrl-C half way left a new compare.csv beside an old compare.md
     with building(Path(out), "compare.md", owned=COMPARE_FILES) as build:
         write_text(build / "compare.csv", buf.getvalue())
