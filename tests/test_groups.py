@@ -256,6 +256,10 @@ def test_a_gap_between_the_extremes_of_many_groups_has_a_wider_interval_and_no_o
     # the true best and worst may be other groups than the observed ones: the high end covers every pair (found by review)
     wide = group_table({"A": group(900, 1000), "B": group(800, 1000), "C": group(27, 31)}, "accuracy", "accuracy_gap")
     assert wide["gap_between"] == ["A", "B"] and wide["gap_ci95"][1] > 0.2
+    # rows without a value (no group of people) are no side of the gap: "Indian - (blank)" was reported (found by an audit)
+    blank = group_table({"(blank)": group(58, 67), "Asian": group(59, 64), "Indian": group(60, 64), "Black": group(57, 64)}, "accuracy", "accuracy_gap")
+    assert blank["gap_between"] == ["Indian", "Black"] and blank["gap_unknown"] == ["(blank)"] and blank["gap_groups"] == 3
+    assert gap_text(blank, "accuracy_gap", 100, " points", 1).endswith("(left out as rows without a value: (blank))")
 
 
 def test_training_pixels_in_a_held_out_split_are_duplicates_only_where_the_rows_are_known(tmp_path):

@@ -74,6 +74,16 @@ def natural_order(name: str):
     return (0, float(match.group(1)), name) if match else (1, 0.0, name)
 
 
+# the name group_names gives the rows with no value ("(blank)", or where a cell says that, "(empty cell)", ...)
+_BLANK_GROUP = re.compile(r"^\((blank|empty cell( \d+)?)\)$")
+
+
+def is_blank_group(name: str) -> bool:
+    """Whether a group is group_names' group of rows without a value (no group of people: a
+    report does not compare it with the others)."""
+    return bool(_BLANK_GROUP.match(name))
+
+
 def group_names(values: list[str], column: str | None = None) -> list[str]:
     """A manifest column's cells as group names (--group-by, data inspect): a blank cell is a
     group of its own, named so (an empty name reads as a missing row in a report). An `age`

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..data.samples import closest, natural_order
+from ..data.samples import closest, is_blank_group, natural_order
 from ..errors import DataError
 
 # A group of two faces is right 0%, 50% or 100% of the time: its figure is noise, and a gap
@@ -13,18 +13,20 @@ from ..errors import DataError
 MIN_GROUP_FOR_GAP = 30
 
 
-def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP, one_class: dict[str, str] | None = None) -> dict:
-    """{gap, between, min_n, left_out, one_class, compared, small}: highest minus lowest over the
+def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_FOR_GAP, one_class: dict[str, str] | None = None, unknown: frozenset[str] = frozenset()) -> dict:
+    """{gap, between, min_n, left_out, one_class, unknown, compared, small}: highest minus lowest over the
     groups of at least `min_n` samples (`between`: those two groups, highest first); over all
     groups when fewer than two are that large (a small test set), and then `small` says the gap
     is between groups too small to tell it from chance (`min_n` is set only when the size rule
     left groups out). A group whose labels are all one class (`one_class`: group -> that class)
     scores how often the model says that class, not the task: where other groups hold more than
     one class it is no side of the gap (`one_class` then names it); where every group is of one
-    class they all measure the same thing and are compared."""
-    mixed = [g for g in values if g not in (one_class or {})]
-    skipped = {g: c for g, c in (one_class or {}).items() if g in values} if mixed else {}
-    fit = [g for g in values if g not in skipped]
+    class they all measure the same thing and are compared. The `unknown` groups (rows without a
+    value: no group of people) are never a side of it."""
+    unknown = sorted(set(unknown) & set(values), key=natural_order)
+    mixed = [g for g in values if g not in (one_class or {}) and g not in unknown]
+    skipped = {g: c for g, c in (one_class or {}).items() if g in values and g not in unknown} if mixed else {}
+    fit = [g for g in values if g not in skipped and g not in unknown]
     big = [g for g in fit if sizes[g] >= min_n]
     small = len(big) < 2
     if small:
@@ -35,7 +37,7 @@ def gap(values: dict[str, float], sizes: dict[str, int], min_n: int = MIN_GROUP_
     low = min((g for g in big if g != high), key=lambda g: (values[g], -sizes[g]), default=high)
     too_small = sorted(set(fit) - set(big), key=natural_order)
     return {"gap": float(values[high] - values[low]) if len(big) > 1 else 0.0, "between": [high, low] if len(big) > 1 else None,
-            "min_n": min_n if too_small else None, "left_out": sorted(set(values) - set(big), key=natural_order), "one_class": skipped,
+            "min_n": min_n if too_small else None, "left_out": sorted(set(values) - set(big), key=natural_order), "one_class": skipped, "unknown": unknown,
             "compared": len(big), "compared_groups": big, "small": small and len(big) > 1}
 
 
@@ -62,7 +64,8 @@ def group_table(groups: dict[str, dict], key: str, gap_key: str, interval_at: Ca
     other groups). `interval_at(group, level)` gives a group's interval at a level (accuracy:
     Wilson, from its n and accuracy, without it)."""
     one_class = {g: v["classes"][0] for g, v in groups.items() if len(v.get("classes") or [None, None]) == 1}
-    spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()}, one_class=one_class)
+    spread = gap({g: v[key] for g, v in groups.items()}, {g: v["n"] for g, v in groups.items()}, one_class=one_class,
+                 unknown=frozenset(g for g in groups if is_blank_group(g)))
     between, ci, pairs = spread["between"], None, None
     if interval_at is None and key == "accuracy":
         def interval_at(g: str, level: float) -> list[float]:
@@ -83,7 +86,7 @@ def group_table(groups: dict[str, dict], key: str, gap_key: str, interval_at: Ca
             highest = max(difference(a, b)[1] for a in compared for b in compared if a != b)
             ci = [round(difference(*between)[0], 4), round(highest, 4)]
     return {"groups": groups, gap_key: spread["gap"], "gap_between": between, "gap_ci95": ci, "gap_pairs": pairs if ci else None, "gap_min_n": spread["min_n"],
-            "gap_left_out": spread["left_out"], "gap_one_class": spread["one_class"], "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
+            "gap_left_out": spread["left_out"], "gap_one_class": spread["one_class"], "gap_unknown": spread["unknown"], "gap_groups": spread["compared"], "gap_small_groups": spread["small"]}
 
 
 def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
@@ -100,25 +103,28 @@ def gap_text(table: dict, gap_key: str, scale: float = 1.0, unit: str = "", digi
 
 def gap_note(table: dict) -> str:
     """What a report says beside a group table's gap: which groups it left out (too small, with
-    their n; of one class), that it compares groups too small to mean much, or that one group has
-    nothing to compare."""
-    sizes, one_class = table.get("groups", {}), table.get("gap_one_class") or {}
-    one_class_text = f"left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}"
-    of_one_class = f"; {one_class_text}" if one_class else ""
+    their n; of one class; rows without a value), that it compares groups too small to mean
+    much, or that one group has nothing to compare."""
+    sizes, one_class, unknown = table.get("groups", {}), table.get("gap_one_class") or {}, table.get("gap_unknown") or []
+    set_aside = set(one_class) | set(unknown)  # not compared for what they are, whatever their size
+    why = ([f"left out as of one class: {', '.join(f'{g} (only {c})' for g, c in sorted(one_class.items(), key=lambda x: natural_order(x[0])))}"] if one_class else [])
+    why += [f"left out as rows without a value: {', '.join(unknown)}"] if unknown else []
+    set_aside_text = "; ".join(why)
+    and_set_aside = f"; {set_aside_text}" if set_aside_text else ""
     if table.get("gap_groups", 0) <= 1:
-        one = "one group left to compare" if one_class else "one group: nothing to compare"
-        return f" ({one}{of_one_class})" if table.get("gap_groups") == 1 else f" (no group to compare{of_one_class})"
+        one = "one group left to compare" if set_aside else "one group: nothing to compare"
+        return f" ({one}{and_set_aside})" if table.get("gap_groups") == 1 else f" (no group to compare{and_set_aside})"
     if table.get("gap_small_groups"):
-        compared = [v["n"] for g, v in sizes.items() if g not in one_class]
+        compared = [v["n"] for g, v in sizes.items() if g not in set_aside]
         if compared and max(compared) >= MIN_GROUP_FOR_GAP:
-            compared_word = " compared" if one_class else ""
-            return f" (only one group{compared_word} has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance{of_one_class})"
-        return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance{of_one_class})"
-    small = [g for g in table.get("gap_left_out") or [] if g not in one_class]
-    if not small and not one_class:
+            compared_word = " compared" if set_aside else ""
+            return f" (only one group{compared_word} has {MIN_GROUP_FOR_GAP} samples or more: the gap includes groups too small to tell it from chance{and_set_aside})"
+        return f" (every group has under {MIN_GROUP_FOR_GAP} samples: too few to tell this gap from chance{and_set_aside})"
+    small = [g for g in table.get("gap_left_out") or [] if g not in set_aside]
+    if not small and not set_aside:
         return ""
     named = ", ".join(f"{g} (n {sizes[g]['n']})" if g in sizes else g for g in small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
-    parts = ([f"groups of n >= {table['gap_min_n']}; left out: {named}"] if small else []) + ([one_class_text] if one_class else [])
+    parts = ([f"groups of n >= {table['gap_min_n']}; left out: {named}"] if small else []) + ([set_aside_text] if set_aside_text else [])
     return f" ({'; '.join(parts)})"
 
 
