@@ -314,3 +314,9 @@ def test_a_model_that_reads_every_face_as_one_class_is_noted():
     assert "race" not in one_class_note(y, always_woman, ["man", "woman"])
     assert one_class_note(y, np.array([[0.6, 0.4]] + [[0.3, 0.7]] * 4), ["man", "woman"], "race") is None  # two classes given
     assert one_class_note(np.ones(5, int), always_woman, ["man", "woman"], "race") is None  # the images hold one class
+    # said in report.md too, as in metrics.json and on the console (it was left out of the page)
+    from facesense.eval.metrics import classification_metrics
+    from facesense.eval.report import markdown_report
+
+    m = {**classification_metrics(y, always_woman, ["man", "woman"], loss=0.7), "one_class_predicted": said}
+    assert f"Note: {said}." in markdown_report(m, "t")

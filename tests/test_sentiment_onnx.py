@@ -61,3 +61,21 @@ def test_the_shipped_sentiment_model_is_onnx_with_its_threshold():
     assert 0.5 < json.loads(meta["facesense_decision_threshold"])["positive"] < 0.9
     probs = model.predict([demo_photo()])[0]
     assert probs.shape == (2,) and probs.sum() == pytest.approx(1, abs=1e-4)
+
+
+def test_an_evaluation_of_a_model_with_a_folded_threshold_says_what_its_loss_and_ece_are_of(tmp_path):
+    """The sentiment report's loss and ECE are of the shifted probabilities, and only the README
+    said so (found by an audit)."""
+    import cv2
+
+    from facesense.cli import main
+
+    rng = np.random.default_rng(0)
+    for label in ("negative", "positive"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / "photos" / label / f"{i}.jpg"), rng.integers(0, 255, (64, 64, 3), np.uint8))
+    assert main(["evaluate", "sentiment", "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "e")]) == 0
+    said = json.loads((tmp_path / "e" / "metrics.json").read_text())["decision_threshold"]
+    assert said.startswith("the model decides 'positive' at p >= 0.7") and "calibration (ECE) of those shifted probabilities" in said
+    assert f"Note: {said}." in (tmp_path / "e" / "report.md").read_text()

@@ -15,6 +15,7 @@ from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .errors import DataError
+from .onnx_files import DECISION_THRESHOLD_KEY, folded_threshold
 from .runs import WRITE_ERRNOS, atomic_path, scratch_folder_beside, write_failure
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,6 @@ def with_metadata(proto, meta: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-DECISION_THRESHOLD_KEY = "facesense_decision_threshold"
-
-
 def check_threshold(classes: list[str], threshold: float) -> None:
     if len(classes) != 2:
         raise DataError(f"--threshold needs a two-class model; this one has {len(classes)} classes ({', '.join(classes)})")
@@ -210,10 +208,8 @@ def decision_threshold(onnx_file: str | Path) -> float | None:
     """The threshold folded into an exported two-class model (None: it decides at 0.5)."""
     from .onnx_files import onnx_metadata
 
-    meta = onnx_metadata(onnx_file)
-    if DECISION_THRESHOLD_KEY not in meta:
-        return None
-    return next(v for k, v in json.loads(meta[DECISION_THRESHOLD_KEY]).items() if k != "chosen_by")
+    folded = folded_threshold(onnx_metadata(onnx_file))
+    return folded[1] if folded else None
 
 
 _QUANTIZING = threading.Lock()

@@ -24,3 +24,19 @@ def read_onnx(path, weights: bool = False):
 def onnx_metadata(path) -> dict[str, str]:
     """The key/value metadata an exported facesense model carries (classes, split, threshold)."""
     return {p.key: p.value for p in read_onnx(path).metadata_props}
+
+
+# a two-class export's decision threshold, folded into its probabilities (facesense export --threshold)
+DECISION_THRESHOLD_KEY = "facesense_decision_threshold"
+
+
+def folded_threshold(metadata: dict[str, str] | None) -> tuple[str, float, str] | None:
+    """(the class it decides, its threshold, how it was chosen) of a model whose metadata carry a
+    folded decision threshold; None for one that decides at 0.5."""
+    import json
+
+    if not metadata or DECISION_THRESHOLD_KEY not in metadata:
+        return None
+    record = json.loads(metadata[DECISION_THRESHOLD_KEY])
+    name, threshold = next((k, v) for k, v in record.items() if k != "chosen_by")
+    return name, float(threshold), str(record.get("chosen_by", ""))

@@ -21,6 +21,7 @@ from ..data.split import _match, assign_splits, matching_split_names, read_score
 from ..errors import DataError, FacesenseError
 from ..runs import RunDir
 from ..labels import check_map_keys, map_labels
+from ..onnx_files import folded_threshold
 from ..preprocess import InputSpec
 from ..runtime.assets import carried_digests
 from ..runtime.loading import load_classifier, resolve
@@ -308,6 +309,17 @@ def one_class_note(y: np.ndarray, probs: np.ndarray, classes: list[str], group_b
     name = classes[int(predicted[0])]
     groups = f"; each {group_by} group's accuracy is its share of {name!r}, so the gaps between groups measure their class mix, not the model" if group_by else ""
     return f"it read every one of the {len(y)} images as {name!r}: its accuracy is the share of {name!r} among them{groups}"
+
+
+def threshold_note(metadata: dict | None) -> str | None:
+    """The note on a model whose decision threshold is folded into its probabilities (as the
+    shipped sentiment model's): its loss and calibration are those of the shifted ones."""
+    folded = folded_threshold(metadata)
+    if folded is None:
+        return None
+    name, threshold, chosen_by = folded
+    return (f"the model decides {name!r} at p >= {threshold:g}, folded into the probabilities it gives ({chosen_by or 'facesense export --threshold'}): "
+            "accuracy and the per-class figures are of that decision, and the loss and calibration (ECE) of those shifted probabilities")
 
 
 def add_note(record: dict, key: str, sentence: str | None) -> None:
@@ -662,6 +674,7 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
     add_note(extra, "selection_split", selection_split_note(loaded.config, data, split, model, data_splits, own_split, among_held_out(validation, matches), run_folder_of(path)))
     add_note(extra, "unfinished_run", unfinished_note(model, path))
     add_note(extra, "one_class_predicted", one_class_note(y, probs, loaded.classes, group_by))
+    add_note(extra, "decision_threshold", threshold_note(loaded.metadata))
     without = figures_without(matches, y, probs, len(loaded.classes), validation)  # beside the note
     if without:
         extra["without_training_pixels"] = without
