@@ -230,7 +230,7 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     assert rows[1]["epochs_run"] == "2" and float(rows[0]["parameters"]) < float(rows[1]["parameters"])
     for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
         assert (out / name).is_file()
-    assert [r["val_set"] for r in rows] == ["A", "A"] and "Note" not in (out / "compare.md").read_text()  # one split, one seed
+    assert [r["val_set"] for r in rows] == ["A", "A"] and "validated on" not in (out / "compare.md").read_text()  # one split, one seed
     capsys.readouterr()
     assert main(["compare", run, run, "--out", str(out)]) == 2 and "given twice" in capsys.readouterr().err
     # a damaged history.csv: one line naming it, and the earlier comparison left whole (found by a bug hunt)
