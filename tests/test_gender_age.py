@@ -704,3 +704,15 @@ def test_training_images_of_an_aligned_model_are_known_whatever_cpu_found_their_
     assert main(["evaluate", str(tmp_path / "ga.onnx"), "--data", str(copy), "--out", str(tmp_path / "ev")]) == 0
     note = json.loads((tmp_path / "ev" / "age_metrics.json").read_text())["training_data"]
     assert f"trained on {trained} of the 40 images scored here (the same pixels as its training images)" in note
+
+
+def test_an_age_report_of_one_face_says_it_has_no_interval():
+    """`--where age==43 --where race==White` on a small set left one face: 'MAE 12.11' with no
+    interval and no word why (found by an audit)."""
+    from facesense.eval.age import format_age_report
+
+    one = {"n": 1, "mae": 12.11, "median_abs_error": 12.11, "bias": -12.11, "by_decade": {"40-49": {"n": 1, "mae": 12.11}},
+           "uncertainty": {"within_1sd": 0.0, "within_2sd": 1.0, "mean_sd": 7.0}}
+    assert "age MAE 12.11 years (one face: no interval; median" in format_age_report(one)[0]
+    two = {**one, "n": 2, "mae_ci95": [1.0, 20.0]}
+    assert "(95% CI 1.00-20.00; median" in format_age_report(two)[0]

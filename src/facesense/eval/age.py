@@ -173,7 +173,8 @@ def _interval(ci: list[float] | None) -> str:
 
 def format_age_report(m: dict, group_by: str | None = None) -> list[str]:
     u = m["uncertainty"]
-    ci = "95% CI {:.2f}-{:.2f}; ".format(*m["mae_ci95"]) if m.get("mae_ci95") else ""
+    # one face: no spread to give an interval from, and a figure that says little; said, not left blank
+    ci = "95% CI {:.2f}-{:.2f}; ".format(*m["mae_ci95"]) if m.get("mae_ci95") else "one face: no interval; " if m["n"] == 1 else ""
     lines = [f"n {m['n']}  age MAE {m['mae']:.2f} years ({ci}median {m['median_abs_error']:.2f}, bias {m['bias']:+.2f})  "
              f"true age within +-1 sd {100 * u['within_1sd']:.1f}%, +-2 sd {100 * u['within_2sd']:.1f}%"
              + (f", 90% interval {100 * u['within_90pct_interval']:.1f}%" if "within_90pct_interval" in u else "") + f" (mean sd {u['mean_sd']:.2f})"]
