@@ -31,7 +31,7 @@ def run_one(detector: str, video: str, detect_every: int, budgets: tuple[int, in
         counts.append(len(result.faces))
         ids.update(f.track_id for f in result.faces)
 
-    summary = run_live(LiveOptions(source=video, detector=detector, age=age, settings=PipelineSettings(detect_every=detect_every, classify_per_frame=budgets[0], gender_age_per_frame=budgets[1])), on_frame=on_frame)
+    summary = run_live(LiveOptions(source=video, detector=detector, detect_width=320, age=age, settings=PipelineSettings(detect_every=detect_every, classify_per_frame=budgets[0], gender_age_per_frame=budgets[1])), on_frame=on_frame)
     queue.put({"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)})
 
 
@@ -50,7 +50,7 @@ def photos(detector: str) -> str:
 
     from facesense.stream.detect import build_detector
 
-    det = build_detector(detector)
+    det = build_detector(detector, detect_width=320)
     found = []
     for path in sorted((DATA / "images").glob("*.jpg")):
         found.append(f"{path.name} {len(det.detect(cv2.imread(str(path))))}")

@@ -39,7 +39,7 @@ def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:  # the annotated video is written, as a user would
-        opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4", **models)
+        opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, detect_width=320, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4", **models)
         summary = run_live(opts)
     summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(summary)
@@ -63,7 +63,7 @@ def still_image_hits(backend: str, yunet_model: str | None) -> str:
     out = []
     for name in ("multi_face.jpg", "single_face.jpg"):
         img = cv2.imread(str(DATA / "images" / name))
-        out.append(f"{name}: {len(build_detector(backend, yunet_model).detect(img))} faces")
+        out.append(f"{name}: {len(build_detector(backend, yunet_model, 320).detect(img))} faces")
     return ", ".join(out)
 
 

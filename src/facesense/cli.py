@@ -998,7 +998,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--gender", default=DEFAULT_GENDER, help=GENDER_HELP)
     lv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the --gender network's own age when it is a gender+age network, as the shipped default is, one run for both; else the shipped gender_age), gender_age or age (the shipped network), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
-    lv.add_argument("--detect-width", type=_number(int, 0), default=None, help="frames are downscaled to this width for detection (default: 320, or a third of the width of a frame over 960 px wide, so that small faces in HD video are found; 0 = the full frame, a photo at most 10 megapixels)")
+    lv.add_argument("--detect-width", type=_number(int, 0), default=None, help="frames are downscaled to this width for detection (default: 320, and for the centerface detector a third of the width of a frame over 960 px wide, so that small faces in HD video are found; 0 = the full frame, a photo at most 10 megapixels)")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces, and on every frame while a lost face may still come back under its id (default %(default)s; 1 = every frame)")
     lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest look in each track's running probabilities (default %(default)s; 1 = off)")
     lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
