@@ -233,6 +233,23 @@ def test_live_stopped_while_it_starts_says_nothing_was_written(tmp_path, capsys,
     assert (tmp_path / "f.csv").read_text() == "earlier run\n"
 
 
+def test_live_stopped_once_its_run_is_done_says_what_it_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the summary of a finished run was printed fell back to 'before the first
+    frame', of a log holding this run's frames (found by a review)."""
+    from facesense import cli
+    from facesense.stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=3, width=160, height=90)
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_print_summary", stopped)
+    assert cli.main(["live", "--source", str(clip), "--no-window", "--log", str(tmp_path / "f.csv")]) == 130
+    assert f"interrupted; {tmp_path / 'f.csv'} holds the 3 frames before it" in capsys.readouterr().err
+    assert (tmp_path / "f.csv").read_text().startswith("frame,time_s,")  # this run's log, finished
+
+
 def test_interrupts_held_acts_after_the_block_or_at_once_on_a_second_signal():
     """A frame's outputs are written inside the block (a Ctrl-C between a video's packets lost a
     frame); a second Ctrl-C still stops a write that hangs, and every handler comes back."""

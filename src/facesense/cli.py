@@ -578,6 +578,15 @@ def _live(args) -> None:
     opts.log_jsonl = _output(args.jsonl, "--jsonl")
     opts.summary_json = _output(args.summary, "--summary")
     summary = run_live(opts)
+    try:
+        _report_live(summary, opts, args)
+    except KeyboardInterrupt as exc:  # once the run is done (while its summary is printed): what it kept, not INTERRUPTED_HINT's "before the first frame"
+        if str(exc):
+            raise
+        raise KeyboardInterrupt(_outputs_kept(summary, opts)) from None
+
+
+def _report_live(summary: dict, opts, args) -> None:
     if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
         log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")
     _finish_live(summary, opts)
@@ -623,12 +632,14 @@ def _demo(args) -> None:
     except FacesenseError:  # a bad option (--age nosuch) is found only when the models load: leave things as they were
         leave_as_it_was()
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         outputs = [out / name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json")]
         if not any(p.is_file() and p.stat().st_mtime >= started for p in outputs):
             leave_as_it_was()  # stopped while the clip was made or the models loaded: no output of this run exists
             raise KeyboardInterrupt("before the demo's first frame; nothing of this run was kept" + (" (the earlier demo's outputs are as they were)" if clip_was_there else "")) from None
-        raise
+        if str(exc):
+            raise
+        raise KeyboardInterrupt(f"the outputs in {out} hold every frame before it") from None  # (without a text: INTERRUPTED_HINT's "before the first frame")
     written = [name for name in ("annotated.mp4", "frames.csv", "frames.jsonl", "summary.json", "summary_timeline.png") if (out / name).is_file()]
     print(f"outputs in {out}: demo_clip.mp4 (the input), {', '.join(written)}")
 
