@@ -505,6 +505,12 @@ def test_a_server_that_stops_answering_is_said_and_its_old_labels_cleared(contex
         page.clock.run_for(41_000)
         error = page.wait_for_selector("#photo-cards .card .error", timeout=10_000)
         assert error.inner_text().startswith("No answer from the server in 40 s")
+        # a camera started while it is suspended: the connection is taken but never answered (both buttons stayed disabled)
+        page.click("#camera-start")
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Connecting to the server')", timeout=10_000)
+        page.clock.run_for(11_000)
+        page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Could not reach the server: no answer in 10 s')", timeout=10_000)
+        assert page.is_enabled("#camera-start") and page.is_disabled("#camera-stop")
     finally:
         os.kill(own.proc.pid, signal.SIGCONT)
         own.close()

@@ -65,10 +65,12 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function timeLimit(ms) { // (AbortSignal.timeout's, on the page's own timers)
+function fetchAnswered(url, options, ms) {
+  // fetch() that gives up (TimeoutError) when no answer has begun in `ms`; an answer that has
+  // begun is not cut off while its body still downloads (a large annotated photo on a slow link)
   const control = new AbortController();
-  setTimeout(() => control.abort(new DOMException("no answer in time", "TimeoutError")), ms);
-  return control.signal;
+  const timer = setTimeout(() => control.abort(new DOMException("no answer in time", "TimeoutError")), ms);
+  return fetch(url, { ...options, signal: control.signal }).finally(() => clearTimeout(timer));
 }
 
 function needToken(problem = "") {
@@ -184,6 +186,8 @@ async function startCamera() {
   const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (wsToken ? "?token=" + encodeURIComponent(wsToken) : ""));
   live.ws = ws;
   live.opened = false;
+  live.connectingSince = performance.now();
+  setStatus("Connecting to the server…");
   live.running = true;
   live.times = [];
   live.recordAsks = 0;
@@ -216,6 +220,16 @@ async function startCamera() {
 const CAMERA_ON = "Camera on: frames go to the server, are analysed in memory and are not kept.";
 
 function checkStall() {
+  // a server that takes the connection but never answers its handshake (suspended) left the page
+  // on "Connecting…" with both buttons disabled until the browser's own limit
+  if (live.running && live.ws && live.ws.readyState === 0 && performance.now() - live.connectingSince >= 2 * STALL_MS) {
+    const ws = live.ws;
+    live.ws = null;
+    ws.close();
+    setStatus("Could not reach the server: no answer in " + Math.round(2 * STALL_MS / 1000) + " s. Is it still running? Press Start camera again once it is.");
+    stopCamera(false);
+    return;
+  }
   // the frame in flight has had no answer: the boxes drawn are of a picture long gone
   if (!live.running || !live.inFlight) return;
   const waited = performance.now() - live.askedAt;
@@ -226,12 +240,12 @@ function checkStall() {
     if (ws) ws.close();
     setStatus("Disconnected: the server gave no answer for " + Math.round(waited / 1000) + " s (it stopped, or the network went). Press Start camera again once it answers." + lostRecording);
     stopCamera(false);
-  } else if (waited >= STALL_MS) {
+  } else if (waited >= STALL_MS && !live.stalled) { // said once: the status is read out at every change
     live.stalled = true;
     live.last = null;
     $("camera-faces").replaceChildren();
     $("camera-stats").textContent = "— FPS · latency — ms";
-    setStatus("Waiting for the server: no answer for " + Math.floor(waited / 1000) + " s. The labels come back when it answers.");
+    setStatus("Waiting for the server: it has not answered for " + Math.round(STALL_MS / 1000) + " s. The labels come back when it answers; the camera disconnects after " + Math.round(GIVE_UP_MS / 1000) + " s.");
   }
 }
 
@@ -485,7 +499,7 @@ async function analysePhoto(file) {
   const limit = ((health && health.limits && health.limits.request_timeout_s) || 30) * 1000 + GIVE_UP_MARGIN_MS;
   for (let attempt = 0; ; attempt++) {
     try {
-      response = await fetch("/api/analyze", { method: "POST", body: file, headers: authHeaders(), signal: timeLimit(limit) });
+      response = await fetchAnswered("/api/analyze", { method: "POST", body: file, headers: authHeaders() }, limit);
     } catch (err) {
       const text = err.name === "TimeoutError" ? "No answer from the server in " + Math.round(limit / 1000) + " s: is it still running? Choose the photo again once it answers." : UNREACHABLE;
       card.setAttribute("aria-busy", "false");
@@ -504,7 +518,13 @@ async function analysePhoto(file) {
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: response.status === 401 ? tokenText(tokenUsed) : await errorText(response) }));
     return;
   }
-  const r = await response.json();
+  let r;
+  try {
+    r = await response.json();
+  } catch (err) { // the connection went while the answer came
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "The answer was cut off (the server stopped, or the network went): choose the photo again." }));
+    return;
+  }
   const summary = r.faces.length === 0 ? "No face found" : r.faces.length === 1 ? "1 face" : r.faces.length + " faces";
   // the annotated photo full size in a tab of its own (a card is too narrow to read its labels), and to keep
   const bytes = Uint8Array.from(atob(r.annotated_jpeg_base64), (c) => c.charCodeAt(0));
@@ -571,7 +591,7 @@ async function pollStatus(url, used) {
   for (let wait = 500; ; wait *= 2) {
     try {
       // a server that stopped answering would hold an unbounded request for good
-      const r = await fetch(url, { headers: authHeaders(used), signal: timeLimit(GIVE_UP_MARGIN_MS) });
+      const r = await fetchAnswered(url, { headers: authHeaders(used) }, GIVE_UP_MARGIN_MS);
       if (r.ok || (r.status < 500 && r.status !== 408 && r.status !== 429) || wait > 8000) return r;
     } catch (err) {
       if (!(err instanceof TypeError || err.name === "TimeoutError") || wait > 8000) throw err;
