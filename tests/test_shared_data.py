@@ -46,3 +46,19 @@ def test_a_split_the_shipped_models_data_lacks_is_named_with_the_splits_it_has(t
     assert main(["evaluate", "expression", "--data", str(shared_data("fer2013/fer2013.csv.gz")), "--split", "PrivateTest", "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert "no split named 'PrivateTest'; the data has ['PublicTest', 'Training']: score PublicTest with --split (Training: its training rows)" in err and "no split column" not in err
+
+
+def test_an_upside_down_group_photo_saved_as_jpeg_has_no_false_face(tmp_path):
+    """multi_face.jpg turned a half and saved at JPEG quality 75 (PIL's default) gave a sixth
+    'face' between two real ones, found weakly as the photo stood and by no turned search; it
+    took a gender, an age and 'sad', and shifted the numbering (found by a bug hunt)."""
+    import cv2
+
+    from facesense.stream.detect import build_detector, detect_photo
+
+    photo = cv2.imread(str(shared_data("images/multi_face.jpg")))
+    detector = build_detector("centerface")
+    for turn in (cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE):
+        ok, jpeg = cv2.imencode(".jpg", cv2.rotate(photo, turn), [cv2.IMWRITE_JPEG_QUALITY, 75])
+        faces = detect_photo(detector, cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+        assert len(faces) == 5 and len({f.turn for f in faces}) == 1

@@ -368,6 +368,13 @@ def box_from_turned(box: Box, turn: int, width: int, height: int) -> Box:
     return Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), box.score, landmarks, turn % 4)
 
 
+# in a photo that lies turned, a box found only as it stands, by no search of it turned, is kept
+# only at this score or above (a face that stands upright in a turned photo); an upside-down
+# multi_face.jpg saved as JPEG at quality 75 had a false face at 0.51 between two real ones,
+# whose own boxes as it stood scored 0.63-0.92 and were all found turned too
+LONE_UNTURNED_SCORE = 0.8
+
+
 def upright_faces(detector, image: np.ndarray, boxes: list[Box]) -> list[Box]:
     """A photo's faces, each read as it stands upright. Where a face's eyes lie more than
     TURNED_ROLL off level, the photo is searched again turned by a quarter, a half and three
@@ -399,6 +406,8 @@ def upright_faces(detector, image: np.ndarray, boxes: list[Box]) -> list[Box]:
     faces = []
     for box in boxes:
         found = [(off, other) for off, other in nearer(box, 0.0) if other.turn == photo_turn] or nearer(box, TURN_GAIN)
+        if not found and photo_turn is not None and box.score < LONE_UNTURNED_SCORE and not any(_same_size(box, other) for _, other in turned):
+            continue  # in a turned photo, a weak box no turned search finds is no face (upside down, one lay between two faces)
         faces.append(min(found, key=lambda pair: pair[0])[1] if found else box)
     # a photo turned as a whole is searched best as it stands upright: the faces found only
     # there join (upside down, multi_face.jpg had 4 of its 5 faces found, turned back 5)
