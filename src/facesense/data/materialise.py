@@ -31,7 +31,7 @@ def split_indices(samples: Samples, test_size: float, val_size: float, seed: int
     exact `copies` taken as one."""
     pool = np.arange(len(samples))
     groups = _joined_by_copies(group_keys(samples, group, "--group"), copies) if group else None
-    keys = strata_keys(samples, stratify) if stratify else None
+    keys = strata_keys(samples, stratify, warn=False) if stratify else None  # (said as `data split` checked its columns)
     out = {}
     # val_size is a fraction of the whole dataset, like test_size
     for split, size, fraction in (("test", test_size, test_size), ("val", val_size, val_size / (1 - test_size))):

@@ -95,16 +95,10 @@ def group_names(values: list[str], column: str | None = None) -> list[str]:
     blank = next(name for name in ("(blank)", "(empty cell)", *(f"(empty cell {i})" for i in range(2, len(written) + 3))) if name not in written)
     names = [v.strip() or blank for v in values]
     if column is not None and column.lower() == "age":
-        from ..age import decade
+        from ..age import decade, is_age_in_years
 
-        grouped = [decade(float(v)) if _is_age(v) else blank if v.lower() == "nan" else v for v in names]
-        # years mixed with other text: a typo or a negative number would pass for a group
-        odd = sorted({v for v in names if v != blank and v.lower() != "nan" and not _is_age(v)})
-        if odd and any(_is_age(v) for v in names):
-            shown = ", ".join(repr(v) for v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
-            cells = sum(v in odd for v in names)
-            log.warning("%s column: %d cell%s not an age in years (%s), grouped as written, not by decade; fix %s to group %s by decade", column,
-                        cells, "s are" if cells > 1 else " is", shown, "them" if cells > 1 else "it", "them" if cells > 1 else "it")
+        grouped = [decade(float(v)) if is_age_in_years(v) else blank if v.lower() == "nan" else v for v in names]
+        warn_of_odd_ages(values, column, "grouped as written, not by decade; fix {them} to group {them} by decade")
         return grouped
     cells = [v for v in names if v != blank]
     # a numeric column: "20" and "20.0" are one group, each number exactly (1000001 and 1000002
@@ -133,8 +127,16 @@ def is_finite_number(text: str) -> bool:
         return False
 
 
-def _is_age(text: str) -> bool:
-    try:
-        return 0 <= float(text) < 1000  # nan and inf fail one comparison or the other
-    except ValueError:
-        return False
+def warn_of_odd_ages(cells: list[str], column: str, what_happens: str) -> None:
+    """Warn of the cells (as written) of a column of years that are no age in years (text, below 0,
+    above OLDEST_AGE: a typo, a -1 for 'unknown', 200) where the others are: they would pass for a
+    group of their own. Blank and nan cells are the blank group. `what_happens` may say {them}."""
+    from ..age import is_age_in_years
+
+    written = [str(v).strip() for v in cells]
+    odd = sorted({v for v in written if v and v.lower() != "nan" and not is_age_in_years(v)})
+    if odd and any(is_age_in_years(v) for v in written):
+        shown = ", ".join(repr(v) for v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        count = sum(v in odd for v in written)
+        log.warning("%s column: %d cell%s not an age in years (%s), %s", column, count, "s are" if count > 1 else " is", shown,
+                    what_happens.format(them="them" if count > 1 else "it"))

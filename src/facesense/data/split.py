@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from ..errors import DataError
-from .samples import Samples, closest
+from .samples import Samples, closest, warn_of_odd_ages
 from .sources import SPLIT_ALIASES, canonical_split, read_dataset
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def every_class_on_both_sides(labels: list[str], keep: np.ndarray, held: np.ndar
     return np.asarray(keep, dtype=np.int64), np.asarray(held, dtype=np.int64)
 
 
-def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[str]:
+def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...], warn: bool = True) -> list[str]:
     """One key per sample: its label plus each named manifest column (`age` binned into bands)."""
     from ..age import age_band
 
@@ -90,6 +90,8 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...]) -> list[
         if name == "age":  # years in bands; as data inspect and --group-by count them, a blank cell is a band of
             # its own and text (FairFace's ranges, 20-29) a band as written
             blank = [v is None or str(v).strip().lower() in ("", "nan") for v in values]
+            if warn:  # (a caller that checked the columns first has said it)
+                warn_of_odd_ages(["" if b else str(v) for v, b in zip(values, blank)], column, "stratified as written (text) or in the nearest band (numbers); fix {them} to stratify {them} by age")
             values = ["(blank)" if b else age_band(float(v)) if _is_number(v) else str(v).strip() for v, b in zip(values, blank)]
         keys = [f"{k}|{v}" for k, v in zip(keys, values)]
     return keys
