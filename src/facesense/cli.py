@@ -421,8 +421,11 @@ def _predict(args) -> None:
         w.writeheader()
     if written and errors == written:  # the listing of skipped files is printed, but nothing was predicted
         raise FacesenseError(f"none of the {written} image(s) could be read (--skip-bad listed each with its error); nothing was predicted")
-    if faceless and faceless == written - errors:  # a folder of face crops searched for faces: rows of nothing, without a word
-        log.warning("no face found in any of the %d image(s), so nothing was predicted: if they are face crops (a dataset's faces), add --crops to classify each image whole", faceless)
+    if faceless and faceless == written - errors:  # a folder of face crops searched for faces: rows of nothing (it exited 0)
+        raise FacesenseError(f"no face found in any of the {faceless} image(s), so nothing was predicted (each has its row with face 0): "
+                             "if they are face crops (a dataset's faces), add --crops to classify each image whole")
+    if faceless and 2 * faceless >= written - errors:  # (crops mixed with photos, or crops the search finds a face in now and then)
+        log.warning("no face found in %d of the %d image(s): if they are face crops (a dataset's faces), add --crops to classify each image whole", faceless, written - errors)
 
 
 def _live_options(args):
