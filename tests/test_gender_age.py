@@ -318,6 +318,11 @@ def test_train_export_runtime_and_evaluate_end_to_end(tmp_path, capsys, caplog):
     (tmp_path / "other" / "labels.csv").write_text("\n".join([lines[0], *(f"{utk / r.split(',', 1)[0]},{r.split(',', 1)[1]}" for r in lines[1:])]) + "\n")
     assert main(["evaluate", run, "--data", str(tmp_path / "other"), "--split", "test", "--out", str(tmp_path / "eval_other")]) == 0
     assert {Path(r["id"]).name for r in csv.DictReader(open(tmp_path / "eval_other" / "age_predictions.csv"))} == {Path(i).name for i in test_ids}
+    # every row, some trained on: the figures without them give the gender accuracy too, not the age MAE only (found by a newcomer's trial)
+    assert main(["evaluate", run, "--data", str(utk), "--out", str(tmp_path / "eval_all")]) == 0
+    rest = json.loads((tmp_path / "eval_all" / "age_metrics.json").read_text())["without_training_pixels"]
+    assert 0 < rest["gender_n"] <= rest["n"] and 0 <= rest["gender_accuracy"] <= 1
+    assert f"gender accuracy {rest['gender_accuracy']:.4f} ({rest['gender_n']} with a gender label)" in (tmp_path / "eval_all" / "report.md").read_text()
     capsys.readouterr()
     assert main(["compare", run, "--out", str(tmp_path / "cmp")]) == 2  # was a KeyError traceback
     assert "a gender+age run; compare takes classifier runs" in capsys.readouterr().err

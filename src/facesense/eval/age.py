@@ -219,7 +219,8 @@ def age_report_md(m: dict, group_by: str | None = None) -> str:
                  f"| {100 * u['within_1sd']:.1f}% | {100 * u['within_2sd']:.1f}% | {inside} |")
     if "without_training_pixels" in m:
         rest = m["without_training_pixels"]
-        lines += ["", f"Without the images that have a training image's pixels ({rest['n']}): MAE {rest['mae']:.2f} years."]
+        gender = f"; gender accuracy {rest['gender_accuracy']:.4f} ({rest['gender_n']} with a gender label)" if "gender_accuracy" in rest else ""
+        lines += ["", f"Without the images that have a training image's pixels ({rest['n']}): MAE {rest['mae']:.2f} years{gender}."]
 
     def table(title: str, rows: dict) -> list[str]:
         out = ["", f"## {title}", "", "| | n | MAE | 95% CI |", "|---|---|---|---|"]
@@ -388,6 +389,10 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
             correct = predicted == np.array(labels)
             m["gender_accuracy"] = float(correct[known].mean())
             m["gender_n"] = int(known.sum())
+            rest = known & ~matches if "without_training_pixels" in m else None
+            if rest is not None and rest.any():  # the gender figure without them too, as the age one
+                m["without_training_pixels"].update(gender_accuracy=float(correct[rest].mean()), gender_n=int(rest.sum()))
+                log.warning("on the %d images without a training image's pixels: gender accuracy %.4f", rest.sum(), m["without_training_pixels"]["gender_accuracy"])
             if groups is not None:  # the gender gap between groups, beside the age gap
                 group_of = np.array(groups)
                 picks = {g: known & (group_of == g) for g in sorted(set(group_of[known]), key=natural_order)}
