@@ -161,8 +161,10 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "hello\n"}, "expected a mapping of study keys"),
     ({"s.yaml": "configs: [c.yaml, t.yaml]\nseeds: [0, 1, 2]\n", "t.yaml": "task: custom\nmodel: resnet_fer_smal\n"}, "t.yaml: unknown model 'resnet_fer_smal'"),  # after c.yaml's three runs
     # what the run's data preparation refuses was found after the earlier cells' runs had trained (found by a bug hunt)
-    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.01\n"}, "v.yaml: val_size=0.01 holds out 1 of 48 samples"),
-    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nstratify: [age]\n"}, "no column 'age' to stratify by"),
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\noverrides: {val_size: 0.01}\n", "v.yaml": "task: custom\nmodel: emotion_model_3\n"}, "val_size=0.01 holds out 1 of 48 samples"),
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\noverrides: {stratify: [age]}\n", "v.yaml": "task: custom\nmodel: emotion_model_3\n"}, "no column 'age' to stratify by"),
+    # configs holding out other shares validated on other rows, one training on more: answered as if alike (found by a bug hunt)
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.3\n"}, "score on other data or classes (data, classes, label_map or the splits differ: train_split, val_split, val_size"),
     ({"s.yaml": "configs: [c.yaml]\nseeds: [0, 1, 2]\noverrides: {task: expression}\n"}, "have no training samples"),
 ])
 def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, folders3, capsys, files, match):
@@ -373,6 +375,42 @@ def test_runs_that_gave_every_image_one_class_are_said_to_have_learnt_nothing(tm
     epochs_a = next(a for a in result["answers"] if "(a)" in a)
     assert "but 3 of these 6 runs gave every validation image one class" in epochs_a and "cannot be told: each run" not in epochs_a
     assert one_class_note([{"run": "x", "_one_class": "woman"}, {"run": "y", "_one_class": None}]).startswith("1 of the 2 runs gave every validation image one class: x ('woman')")
+
+
+def test_epoch_answers_come_from_the_test_split_where_every_run_held_one_out(tmp_path, monkeypatch):
+    """Each run's validation figure is its best epoch's, picked on those rows: a longer budget,
+    the best over more epochs from the same start, could only gain, and the study said 'yes'
+    where the same runs' test accuracy fell (found by a bug hunt). A cell whose seeds all scored
+    alike had a zero-wide 95% interval."""
+    import csv
+
+    import facesense.study as study_module
+    from facesense.study import Study, summarise
+
+    cells = {f"a-e{e}": [tmp_path / "runs" / f"a-e{e}-s{seed}" for seed in range(3)] for e in (1, 8)}
+    val = {"a-e1": [0.50, 0.50, 0.50], "a-e8": [0.52, 0.53, 0.51]}
+    test = {"a-e1": [0.50, 0.49, 0.51], "a-e8": [0.45, 0.43, 0.48]}
+
+    def stub(with_test):
+        def compare_stub(roots, out, same_classes=True):
+            rows = []
+            for r in roots:
+                cell, seed = Path(r).name.rsplit("-s", 1)
+                rows.append({"run": Path(r).name, "model": "m", "parameters": 10, "epochs_run": 1, "train_min": 0.1, "val_accuracy": 0.5, "val_macro_f1": 0.4,
+                             "val_set": "A", "_val_accuracy": val[cell][int(seed)], "_val_macro_f1": 0.4,
+                             "_test_accuracy": test[cell][int(seed)] if with_test else None})
+            return rows, None
+        return compare_stub
+
+    monkeypatch.setattr(study_module, "compare_runs", stub(True))
+    said = summarise(Study("s", [Path("a.yaml")], [1, 8], [0, 1, 2], {}), cells, tmp_path / "t")["answers"][0]
+    assert said.startswith("Does training for more epochs predict better (a)? no clear difference: a-e8 vs a-e1, test accuracy difference -0.0467")
+    assert "on the test split, which every run held out" in (tmp_path / "t" / "study.md").read_text()
+    rows = {r["cell"]: r for r in csv.DictReader(open(tmp_path / "t" / "study.csv"))}
+    assert rows["a-e8"]["test_accuracy_mean"] == "0.4533" and rows["a-e1"]["ci95_low"] == "" and "| - | - |" in (tmp_path / "t" / "study.md").read_text()
+    monkeypatch.setattr(study_module, "compare_runs", stub(False))
+    said = summarise(Study("s", [Path("a.yaml")], [1, 8], [0, 1, 2], {}), cells, tmp_path / "v")["answers"][0]
+    assert "validation accuracy difference +0.0200" in said and "which favours the longer budget" in said and "give the configs test_size" in said
 
 
 def test_validation_sets_past_z_are_named_as_spreadsheet_columns():

@@ -218,10 +218,12 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
         # what the accuracies are of: the same data, read and labelled the same way (3-class
         # accuracy beside 2-class accuracy answered "does a more complex model help?" anyway)
+        # ... and split the same way (val_size 0.3 against 0.2: other validation rows, and more training rows for one)
         labelling = (str(Path(cfg.data).resolve()) if cfg.data else None, tuple(cfg.classes or ()), tuple(sorted((cfg.label_map or {}).items(), key=str)),
-                     cfg.train_split, cfg.val_split)
+                     cfg.train_split, cfg.val_split, cfg.val_size, cfg.test_size, tuple(cfg.stratify or ()), cfg.split_group, cfg.folds, cfg.fold)
         if seen_labelling and labelling != seen_labelling[1]:
-            raise ConfigError(f"{config} and {seen_labelling[0]} score on other data or classes (data, classes, label_map or the splits differ); "
+            raise ConfigError(f"{config} and {seen_labelling[0]} score on other data or classes (data, classes, label_map or the splits differ: "
+                              "train_split, val_split, val_size, test_size, stratify, split_group, folds, fold); "
                               "a study compares configs on one dataset and one set of classes: give them the same in the study's overrides")
         seen_labelling = seen_labelling or (config, labelling)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
@@ -361,7 +363,7 @@ def paired_difference(a: list[float], b: list[float]) -> tuple[float, float, flo
     return diff, diff - half, diff + half
 
 
-def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float], paired: bool = False) -> str:
+def answer(question: str, low_name: str, high_name: str, low: list[float], high: list[float], paired: bool = False, measure: str = "validation accuracy") -> str:
     """One question's answer from the two cells' accuracies. `paired`: the lists are in seed
     order and each seed drew its own validation rows, shared by its two runs, so that the
     seed's draw is taken out by comparing the runs seed by seed; otherwise (one validation set
@@ -371,14 +373,14 @@ def answer(question: str, low_name: str, high_name: str, low: list[float], high:
     if no_spread:  # the t-interval is undefined, not zero-wide
         diff = float(np.mean(high) - np.mean(low))
         same = "every seed gave the same difference" if paired else "every seed of each cell scored the same"
-        return (f"{question} cannot be told: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f}, but {same} "
+        return (f"{question} cannot be told: {high_name} vs {low_name}, {measure} difference {diff:+.4f}, but {same} "
                 f"({f'n = {len(low)} seeds, paired' if paired else f'n = {len(low)} and {len(high)} seeds'}), so there is no spread to judge it by: the validation set is "
                 "likely too small to tell the runs apart; use more validation samples")
     diff, lo, hi = paired_difference(low, high) if paired else difference(low, high)
     excludes = lo > 0 or hi < 0
     verdict = ("yes" if diff > 0 else "no, it predicts worse") if excludes else "no clear difference"
     return (
-        f"{question} {verdict}: {high_name} vs {low_name}, validation accuracy difference {diff:+.4f} "
+        f"{question} {verdict}: {high_name} vs {low_name}, {measure} difference {diff:+.4f} "
         f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; "
         + (f"paired by seed, each seed's runs validated on the rows it drew; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
     )
@@ -403,15 +405,31 @@ def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str]) ->
     return [(by_low[s], by_high[s]) for s in sorted(by_low)]
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _test_columns(accuracy: list[float]) -> dict:
+    """A cell's test accuracy: mean, and its 95% interval where the seeds spread."""
+    m, s, lo, hi = mean_ci(accuracy)
+    lo, hi = (max(0.0, lo), min(1.0, hi)) if s > 0 else (None, None)
+    return {"test_accuracy_mean": round(m, 4), "test_ci95_low": _rounded(lo), "test_ci95_high": _rounded(hi)}
+
+
 def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     # the per-run comparison (a set of its own) first: its rows are the runs' figures, and their
     # validation sets decide how the answers pair runs
     run_dirs_all = [d for ds in cells.values() for d in ds]
     compared, _ = compare_runs(run_dirs_all, out / "compare", same_classes=False)  # the study's configs decide
     row_of = {str(d): row for d, row in zip(run_dirs_all, compared)}
-    rows, table = [], {}
+    rows = []
+    # each run's validation figure is its best epoch's, picked on those same rows: a longer budget
+    # is the best over more epochs of the same start, so it can only gain there. Where every run
+    # held out a test split, the answers are on it (rows nothing was picked on).
+    on_test = all(row.get("_test_accuracy") is not None for row in compared)
+    score, measure = ("_test_accuracy", "test accuracy") if on_test else ("_val_accuracy", "validation accuracy")
 
-    def ask(question: str, low: str, high: str) -> str:
+    def ask(question: str, low: str, high: str, epochs: bool = False) -> str:
         asked = [row_of[str(d)] for d in cells[low] + cells[high]]
         collapsed = [r for r in asked if r.get("_one_class")]
         if len(collapsed) == len(asked):  # accuracies that are class shares: no answer about the models, whatever the interval says
@@ -420,9 +438,12 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
                     "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
         pairs = pairs_by_seed(cells[low], cells[high], {d: row["val_set"] for d, row in row_of.items()})
         if pairs is None:
-            said = answer(question, low, high, table[low]["accuracy"], table[high]["accuracy"])
+            said = answer(question, low, high, [row_of[str(d)][score] for d in cells[low]], [row_of[str(d)][score] for d in cells[high]], measure=measure)
         else:
-            said = answer(question, low, high, [row_of[str(a)]["_val_accuracy"] for a, _ in pairs], [row_of[str(b)]["_val_accuracy"] for _, b in pairs], paired=True)
+            said = answer(question, low, high, [row_of[str(a)][score] for a, _ in pairs], [row_of[str(b)][score] for _, b in pairs], paired=True, measure=measure)
+        if epochs and not on_test:
+            said += ("; but each run's figure is its best epoch's, picked on these same validation rows, which favours the longer budget "
+                     "(a longer run is the best over more epochs from the same start): give the configs test_size to answer on rows nothing was picked on")
         if collapsed:
             said += f"; but {len(collapsed)} of these {len(asked)} runs gave every validation image one class (their accuracy is that class's share): see compare/compare.md"
         return said
@@ -432,15 +453,16 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
         acc = [r["_val_accuracy"] for r in runs]  # unrounded: the table's 4 decimals are for reading
         f1 = [r["_val_macro_f1"] for r in runs]
         m, s, lo, hi = mean_ci(acc)
-        lo, hi = max(0.0, lo), min(1.0, hi)  # an accuracy's interval stays within [0, 1]
+        # an accuracy's interval stays within [0, 1]; with no spread (every seed alike) there is none, not one of zero width
+        lo, hi = (max(0.0, lo), min(1.0, hi)) if s > 0 else (None, None)
         fm, fs, _, _ = mean_ci(f1)
-        table[cell] = {"accuracy": acc, "macro_f1": f1}
         rows.append({
             "cell": cell, "model": runs[0]["model"], "parameters": runs[0]["parameters"], "seeds": len(runs),
             "epochs_run_mean": round(float(np.mean([r["epochs_run"] for r in runs])), 1),
             "train_min_mean": round(float(np.mean([r["train_min"] for r in runs])), 2),
-            "val_accuracy_mean": round(m, 4), "val_accuracy_std": round(s, 4), "ci95_low": round(lo, 4), "ci95_high": round(hi, 4),
+            "val_accuracy_mean": round(m, 4), "val_accuracy_std": round(s, 4), "ci95_low": _rounded(lo), "ci95_high": _rounded(hi),
             "val_macro_f1_mean": round(fm, 4), "val_macro_f1_std": round(fs, 4),
+            **(_test_columns([r["_test_accuracy"] for r in runs]) if on_test else {}),
         })
     answers = []
     params = {r["cell"]: r["parameters"] for r in rows}
@@ -456,7 +478,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     if len(study.epochs) > 1:
         for config in study.configs:
             short, long = cell_name(config, min(study.epochs)), cell_name(config, top_epochs)
-            answers.append(ask(f"Does training for more epochs predict better ({config.stem})?", short, long))
+            answers.append(ask(f"Does training for more epochs predict better ({config.stem})?", short, long, epochs=True))
     buf = io.StringIO()
     rows = [{**r, schema.KEY: schema.VERSIONS["study"]} for r in rows]
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -468,8 +490,10 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
     md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-    md += ["| " + " | ".join(md_cell(r[c]) for c in cols) + " |" for r in rows]
-    md += ["", "## Answers (computed from the table)", ""] + ([f"* {a}" for a in answers] or [
+    md += ["| " + " | ".join(md_cell("-" if r[c] is None else r[c]) for c in cols) + " |" for r in rows]  # (-: no spread, no interval)
+    where = ("on the test split, which every run held out (each run's validation figure is its best epoch's, picked on those rows)" if on_test
+             else "on the validation split (no run held out a test split)")
+    md += ["", f"## Answers (computed from the table, {where})", ""] + ([f"* {a}" for a in answers] or [
         "No question to answer: the study has one config and one epoch budget; list two configs (simpler first) or two epoch budgets to compare them."])
     if len(answers) > 1:  # each interval is 95% on its own
         md += ["", f"Each of these {len(answers)} intervals is 95% on its own: where there is no difference, each has a 1-in-20 chance of "

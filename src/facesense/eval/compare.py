@@ -58,6 +58,8 @@ def run_row(root: Path) -> dict:
         "val_accuracy": round(m["accuracy"], 4),
         "val_macro_f1": round(m["macro_f1"], 4),
         "_val_accuracy": m["accuracy"],  # unrounded, for a study's means and intervals
+        # the held-out test split's, where the run drew one: rows no epoch or run was picked on
+        "_test_accuracy": (s.get("test") or {}).get("accuracy"),
         "_val_macro_f1": m["macro_f1"],
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
