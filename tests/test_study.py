@@ -164,7 +164,7 @@ def test_study_config_names_need_not_be_plain_and_out_stays_outside_the_data(tmp
     ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\noverrides: {val_size: 0.01}\n", "v.yaml": "task: custom\nmodel: emotion_model_3\n"}, "val_size=0.01 holds out 1 of 48 samples"),
     ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\noverrides: {stratify: [age]}\n", "v.yaml": "task: custom\nmodel: emotion_model_3\n"}, "no column 'age' to stratify by"),
     # configs holding out other shares validated on other rows, one training on more: answered as if alike (found by a bug hunt)
-    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.3\n"}, "score on other data or classes (data, classes, label_map or the splits differ: train_split, val_split, val_size"),
+    ({"s.yaml": "configs: [c.yaml, v.yaml]\nseeds: [0, 1, 2]\n", "v.yaml": "task: custom\nval_size: 0.3\n"}, "split the data otherwise (seed 0: "),
     ({"s.yaml": "configs: [c.yaml]\nseeds: [0, 1, 2]\noverrides: {task: expression}\n"}, "have no training samples"),
 ])
 def test_study_refuses_cells_that_cannot_work_before_any_training(tmp_path, folders3, capsys, files, match):
@@ -377,6 +377,20 @@ def test_runs_that_gave_every_image_one_class_are_said_to_have_learnt_nothing(tm
     assert one_class_note([{"run": "x", "_one_class": "woman"}, {"run": "y", "_one_class": None}]).startswith("1 of the 2 runs gave every validation image one class: x ('woman')")
 
 
+def test_configs_are_compared_by_the_rows_they_split_into_not_by_their_settings(tmp_path, fer_csv):
+    """Settings were compared: val_size 0.1 beside none was refused on data with its own
+    validation split, where it changes nothing, and test_split was not compared at all (found by
+    a review). The rows each config's first seed trains, validates and tests on are compared."""
+    from facesense.study import Study, check_cells
+
+    (tmp_path / "a.yaml").write_text(f"task: expression\ndata: {fer_csv}\n")
+    (tmp_path / "b.yaml").write_text(f"task: expression\ndata: {fer_csv}\nval_size: 0.1\nmodel: emotion_model_3\n")  # PublicTest validates either way
+    (tmp_path / "c.yaml").write_text(f"task: expression\ndata: {fer_csv}\ntest_size: 0.2\n")  # draws test rows out of Training
+    check_cells(Study("s", [tmp_path / "a.yaml", tmp_path / "b.yaml"], [1], [0, 1, 2], {}), tmp_path / "out", tmp_path)
+    with pytest.raises(ConfigError, match=r"c.yaml and .*a.yaml split the data otherwise \(seed 0: \d+ rows in another split"):
+        check_cells(Study("s", [tmp_path / "a.yaml", tmp_path / "c.yaml"], [1], [0, 1, 2], {}), tmp_path / "out", tmp_path)
+
+
 def test_epoch_answers_come_from_the_test_split_where_every_run_held_one_out(tmp_path, monkeypatch):
     """Each run's validation figure is its best epoch's, picked on those rows: a longer budget,
     the best over more epochs from the same start, could only gain, and the study said 'yes'
@@ -398,13 +412,15 @@ def test_epoch_answers_come_from_the_test_split_where_every_run_held_one_out(tmp
                 cell, seed = Path(r).name.rsplit("-s", 1)
                 rows.append({"run": Path(r).name, "model": "m", "parameters": 10, "epochs_run": 1, "train_min": 0.1, "val_accuracy": 0.5, "val_macro_f1": 0.4,
                              "val_set": "A", "_val_accuracy": val[cell][int(seed)], "_val_macro_f1": 0.4,
-                             "_test_accuracy": test[cell][int(seed)] if with_test else None})
+                             "_test_accuracy": test[cell][int(seed)] if with_test else None,
+                             "_test_ids": frozenset({(f"row{seed}", "man")}) if with_test else None})  # each seed drew its own test rows
             return rows, None
         return compare_stub
 
     monkeypatch.setattr(study_module, "compare_runs", stub(True))
     said = summarise(Study("s", [Path("a.yaml")], [1, 8], [0, 1, 2], {}), cells, tmp_path / "t")["answers"][0]
-    assert said.startswith("Does training for more epochs predict better (a)? no clear difference: a-e8 vs a-e1, test accuracy difference -0.0467")
+    # paired by seed: each seed's runs share the test rows it drew, though every run validated on one set (found by a review)
+    assert said.startswith("Does training for more epochs predict better (a)? no, it predicts worse: a-e8 vs a-e1, test accuracy difference -0.0467") and "paired by seed" in said
     assert "on the test split, which every run held out" in (tmp_path / "t" / "study.md").read_text()
     rows = {r["cell"]: r for r in csv.DictReader(open(tmp_path / "t" / "study.csv"))}
     assert rows["a-e8"]["test_accuracy_mean"] == "0.4533" and rows["a-e1"]["ci95_low"] == "" and "| - | - |" in (tmp_path / "t" / "study.md").read_text()

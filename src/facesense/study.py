@@ -13,6 +13,7 @@ STUDY.yaml:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -202,6 +203,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
     names: dict[str, Path] = {}
     tasks = set()
     seen_labelling = None  # (the first config, what its accuracies are of)
+    seen_rows = None  # (the first config with runs to train, the rows its first seed's runs use)
     plans = _DataPlans()
     kept, any_pending = [], False  # runs kept from an earlier start: (run, the config of its draw)
     for config, epochs in product(study.configs, study.epochs):
@@ -218,12 +220,10 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
             raise ConfigError(f"the study's configs train different tasks {sorted(tasks)}; a study compares configs of one task")
         # what the accuracies are of: the same data, read and labelled the same way (3-class
         # accuracy beside 2-class accuracy answered "does a more complex model help?" anyway)
-        # ... and split the same way (val_size 0.3 against 0.2: other validation rows, and more training rows for one)
         labelling = (str(Path(cfg.data).resolve()) if cfg.data else None, tuple(cfg.classes or ()), tuple(sorted((cfg.label_map or {}).items(), key=str)),
-                     cfg.train_split, cfg.val_split, cfg.val_size, cfg.test_size, tuple(cfg.stratify or ()), cfg.split_group, cfg.folds, cfg.fold)
+                     cfg.train_split, cfg.val_split)
         if seen_labelling and labelling != seen_labelling[1]:
-            raise ConfigError(f"{config} and {seen_labelling[0]} score on other data or classes (data, classes, label_map or the splits differ: "
-                              "train_split, val_split, val_size, test_size, stratify, split_group, folds, fold); "
+            raise ConfigError(f"{config} and {seen_labelling[0]} score on other data or classes (data, classes, label_map or the splits differ); "
                               "a study compares configs on one dataset and one set of classes: give them the same in the study's overrides")
         seen_labelling = seen_labelling or (config, labelling)
         runs = [out / "runs" / f"{cell}-s{seed}" for seed in study.seeds]
@@ -252,6 +252,14 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
                     plans.plan(replace(cfg, split_rule=rule))
         except FacesenseError as exc:
             raise type(exc)(f"{config}: {exc}") from None
+        if cfg.task != "gender_age":  # the rows the first seed trains, validates and tests on: the same for every config
+            rows = plans.plan(cfg)[1]
+            if seen_rows and rows != seen_rows[1]:
+                moved = len(rows ^ seen_rows[1]) // 2 or len(rows ^ seen_rows[1])
+                raise ConfigError(f"{config} and {seen_rows[0]} split the data otherwise (seed {study.seeds[0]}: {moved} rows in another split or left out): their runs "
+                                  "would validate and test on other rows, one training on more; give them the same split settings (val_size, test_size, "
+                                  "test_split, stratify, split_group, folds) in the study's overrides")
+            seen_rows = seen_rows or (config, rows)
     if tasks == {"gender_age"}:  # its answers are validation accuracies of classifiers
         raise ConfigError("a study compares classifier configs; task=gender_age runs are scored with `facesense evaluate RUN --data DATA --split test`")
     for run, cfg in kept if any_pending else ():  # kept beside runs still to train, they must have trained on the data those will
@@ -369,20 +377,21 @@ def answer(question: str, low_name: str, high_name: str, low: list[float], high:
     seed's draw is taken out by comparing the runs seed by seed; otherwise (one validation set
     for every run) the runs are independent and Welch's interval compares them."""
     # (a near-zero-wide interval from float noise said "yes")
+    split = measure.split()[0]  # validation, test
     no_spread = np.ptp(np.asarray(high, float) - np.asarray(low, float)) <= 1e-9 if paired else np.ptp(low) == 0 and np.ptp(high) == 0
     if no_spread:  # the t-interval is undefined, not zero-wide
         diff = float(np.mean(high) - np.mean(low))
         same = "every seed gave the same difference" if paired else "every seed of each cell scored the same"
         return (f"{question} cannot be told: {high_name} vs {low_name}, {measure} difference {diff:+.4f}, but {same} "
-                f"({f'n = {len(low)} seeds, paired' if paired else f'n = {len(low)} and {len(high)} seeds'}), so there is no spread to judge it by: the validation set is "
-                "likely too small to tell the runs apart; use more validation samples")
+                f"({f'n = {len(low)} seeds, paired' if paired else f'n = {len(low)} and {len(high)} seeds'}), so there is no spread to judge it by: the {split} set is "
+                f"likely too small to tell the runs apart; use more {split} samples")
     diff, lo, hi = paired_difference(low, high) if paired else difference(low, high)
     excludes = lo > 0 or hi < 0
     verdict = ("yes" if diff > 0 else "no, it predicts worse") if excludes else "no clear difference"
     return (
         f"{question} {verdict}: {high_name} vs {low_name}, {measure} difference {diff:+.4f} "
         f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; "
-        + (f"paired by seed, each seed's runs validated on the rows it drew; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
+        + (f"paired by seed, each seed's runs {'tested' if split == 'test' else 'validated'} on the rows it drew; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
     )
 
 
@@ -403,6 +412,11 @@ def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str]) ->
     if any(a is None or a == "-" or a != b for a, b in sets.values()) or len({a for a, _ in sets.values()}) < 2:
         return None
     return [(by_low[s], by_high[s]) for s in sorted(by_low)]
+
+
+def set_of_rows(rows: frozenset | None) -> str | None:
+    """A name for a set of (id, label) rows, alike for alike sets (pairs_by_seed compares names)."""
+    return None if rows is None else hashlib.sha1("\n".join(sorted("\t".join(r) for r in rows)).encode()).hexdigest()[:12]
 
 
 def _rounded(value: float | None) -> float | None:
@@ -436,7 +450,9 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
             said = sorted({r["_one_class"] for r in collapsed})
             return (f"{question} cannot be told: each run of {high} and {low} gave all its validation images one class ({' or '.join(map(repr, said))}), "
                     "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
-        pairs = pairs_by_seed(cells[low], cells[high], {d: row["val_set"] for d, row in row_of.items()})
+        # the rows the figures are on decide the pairing: a seed that drew its own test rows shares them between its runs
+        sets = {d: (set_of_rows(row.get("_test_ids")) if on_test else row["val_set"]) for d, row in row_of.items()}
+        pairs = pairs_by_seed(cells[low], cells[high], sets)
         if pairs is None:
             said = answer(question, low, high, [row_of[str(d)][score] for d in cells[low]], [row_of[str(d)][score] for d in cells[high]], measure=measure)
         else:
@@ -492,7 +508,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(md_cell("-" if r[c] is None else r[c]) for c in cols) + " |" for r in rows]  # (-: no spread, no interval)
     where = ("on the test split, which every run held out (each run's validation figure is its best epoch's, picked on those rows)" if on_test
-             else "on the validation split (no run held out a test split)")
+             else "on the validation split (not every run held out a test split)")
     md += ["", f"## Answers (computed from the table, {where})", ""] + ([f"* {a}" for a in answers] or [
         "No question to answer: the study has one config and one epoch budget; list two configs (simpler first) or two epoch budgets to compare them."])
     if len(answers) > 1:  # each interval is 95% on its own

@@ -65,6 +65,7 @@ def run_row(root: Path) -> dict:
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
         "_val_ids": _validation_ids(run),
+        "_test_ids": _validation_ids(run, "test"),
         "_data": _saved(run).get("data"),
         "_val_pixels": _validation_digests(run, "pixels_digest"),
         "_val_images": _validation_digests(run, "unaligned_digest"),
@@ -129,9 +130,9 @@ def _require(path: Path, record: dict, keys: tuple[str, ...]) -> None:
         raise FacesenseError(f"{path}: lacks {', '.join(missing)}; not a record facesense wrote: retrain the run, or leave it out of the comparison")
 
 
-def _validation_ids(run: RunDir) -> frozenset[tuple[str, str]] | None:
-    """The run's validation samples as (id, label) pairs."""
-    path = run.eval_dir("val") / "predictions.csv"
+def _validation_ids(run: RunDir, split: str = "val") -> frozenset[tuple[str, str]] | None:
+    """The run's validation (or test) samples as (id, label) pairs."""
+    path = run.eval_dir(split) / "predictions.csv"
     if not path.is_file():
         return None
     with open(path, newline="", encoding="utf-8") as f:
