@@ -399,6 +399,7 @@ def _predict(args) -> None:
     # the header (or the list's "[") goes out with the first row: a run that fails before any,
     # `predict expression bad.jpg > out.csv`, leaves an empty file, not a header that looks like a result
     written = errors = faceless = 0
+    photos = set()
     w = csv.DictWriter(sys.stdout, fieldnames=found.columns(), extrasaction="ignore")
     json_list = args.format == "json"
     try:
@@ -412,6 +413,7 @@ def _predict(args) -> None:
                 w.writerow(row)
             sys.stdout.flush()
             written, errors, faceless = written + 1, errors + ("error" in row), faceless + (row.get("face") == 0)
+            photos.add(row.get("path"))  # (a photo with faces has a row each)
     finally:
         if json_list and written:  # a list begun is closed whatever ends it
             sys.stdout.write("\n]\n")
@@ -424,8 +426,9 @@ def _predict(args) -> None:
     if faceless and faceless == written - errors:  # a folder of face crops searched for faces: rows of nothing (it exited 0)
         raise FacesenseError(f"no face found in any of the {faceless} image(s), so nothing was predicted (each has its row with face 0): "
                              "if they are face crops (a dataset's faces), add --crops to classify each image whole")
-    if faceless and 2 * faceless >= written - errors:  # (crops mixed with photos, or crops the search finds a face in now and then)
-        log.warning("no face found in %d of the %d image(s): if they are face crops (a dataset's faces), add --crops to classify each image whole", faceless, written - errors)
+    readable = len(photos) - errors
+    if faceless and 2 * faceless >= readable:  # (crops mixed with photos, or crops the search finds a face in now and then)
+        log.warning("no face found in %d of the %d image(s): if they are face crops (a dataset's faces), add --crops to classify each image whole", faceless, readable)
 
 
 def _live_options(args):
