@@ -73,6 +73,12 @@ function fetchAnswered(url, options, ms) {
   return fetch(url, { ...options, signal: control.signal }).finally(() => clearTimeout(timer));
 }
 
+function within(promise, ms) { // an answer's body that stops coming (a server suspended half way) is given up on
+  let timer;
+  const late = new Promise((resolve, reject) => { timer = setTimeout(() => reject(new DOMException("no answer in time", "TimeoutError")), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 function needToken(problem = "") {
   $("token-problem").textContent = problem;
   $("token-box").hidden = false;
@@ -520,7 +526,7 @@ async function analysePhoto(file) {
   }
   let r;
   try {
-    r = await response.json();
+    r = await within(response.json(), limit);
   } catch (err) { // the connection went while the answer came
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "The answer was cut off (the server stopped, or the network went): choose the photo again." }));
     return;
@@ -658,7 +664,7 @@ async function uploadVideo(file) {
         fail("Failed", r.status === 401 ? tokenText(tokenUsed) : await errorText(r));
         return;
       }
-      const s = await r.json();
+      const s = await within(r.json(), GIVE_UP_MARGIN_MS);
       if (!current()) return;
       bar.value = s.progress;
       // a header can declare fewer frames than the video has: then no total is shown
