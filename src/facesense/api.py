@@ -72,7 +72,7 @@ class FaceAnalyser:
                 raise FacesenseError(f"{name}='' is empty (an unset variable?); give a model name or a file path, or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
-        if detect_width is not None:  # None: 320 px, or a third of a wider video frame (runtime.faces.search_width)
+        if detect_width is not None:  # None: 320 px, and for centerface a third of a video frame over 960 px (runtime.faces.search_width)
             _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
         # one per calling thread: a Haar cascade shared by a thread pool raised OpenCV errors and gave wrong boxes

@@ -424,7 +424,8 @@ MIN_DETECT_WIDTH = 64
 
 
 def build_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, detect_width: int | None = None, device: str = "auto"):
-    """`detect_width`: the width a video frame is searched at (None: see search_width; 0: whole)."""
+    """`detect_width`: the width a video frame is searched at (None: 320 px, and for centerface
+    runtime.faces.search_width's third of a frame over 960 px; 0: the whole frame)."""
     if detect_width is not None and 0 < detect_width < MIN_DETECT_WIDTH:
         raise FacesenseError(f"detect width {detect_width} (--detect-width, detect_width=): too small to find faces in; give 0 (the whole frame) or at least {MIN_DETECT_WIDTH} px "
                              f"(default: {DEFAULT_DETECT_WIDTH}, or for centerface a third of a frame over {3 * DEFAULT_DETECT_WIDTH} px wide)")

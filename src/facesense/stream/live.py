@@ -31,7 +31,7 @@ class LiveOptions:
     age: str | None = DEFAULT_AGE  # an age model (runtime.loading.load_age_model): gender_age, dlib-age, None
     detector: str = DEFAULT_DETECTOR
     detector_model: str | None = None
-    detect_width: int | None = None  # None: 320 px, or a third of a frame over 960 px wide (runtime.faces.search_width)
+    detect_width: int | None = None  # None: 320 px, and for centerface a third of a frame over 960 px wide (runtime.faces.search_width)
     stride: int = 1
     max_frames: int | None = None
     window: bool = False
