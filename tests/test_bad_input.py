@@ -366,3 +366,11 @@ def test_a_dataset_csv_given_to_predict_and_a_run_folder_given_as_data_are_named
     (run / "eval_val" / "metrics.json").write_text("{}")
     for command in (["evaluate", "expression", "--data", str(run), "--out", str(tmp_path / "e")], ["data", "inspect", str(run), "--out", str(tmp_path / "i")]):
         assert f"{run}: a training run's folder, not a dataset" in cli_error(capsys, *command)
+
+
+def test_a_file_whose_name_starts_with_a_dash_is_said_to_need_a_double_dash(tmp_path, capsys, monkeypatch):
+    """`predict gender -dash.jpg` said "predict takes a model, then images" (found by a bug hunt)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-dash.jpg").write_bytes(b"")
+    err = cli_error(capsys, "predict", "gender", "-dash.jpg")
+    assert "-dash.jpg: a file whose name starts with '-' reads as an option; put `--` before it" in err

@@ -861,6 +861,10 @@ class _Parser(argparse.ArgumentParser):
         return words
 
     def error(self, message: str):
+        # a file named -dash.jpg reads as an option: "predict takes a model, then images" misled (found by a bug hunt)
+        dashed = next((w for w in self.given if w.startswith("-") and w.split("=", 1)[0] not in self._option_string_actions and Path(w).exists()), None)
+        if dashed is not None:
+            self.exit(2, f"error: {dashed}: a file whose name starts with '-' reads as an option; put `--` before it: `{self.prog} ... -- {dashed}`\n")
         if self.prog.endswith(" predict") and message.endswith("required: inputs"):  # `predict photo.jpg`: the photo was taken as the model
             given = self._words_given()[1:2]  # the one word after `predict`: a photo taken as the model, or a model without photos
             from .runtime.assets import shipped_model_names
