@@ -310,6 +310,11 @@ def test_a_cell_reading_blank_is_not_merged_with_empty_cells_and_non_ages_are_na
     with caplog.at_level("WARNING"):
         assert strata_keys(samples, ["age"]) == ["man|30-39", "woman|unknown", "man|0-17"]
     assert "2 cells are not an age in years ('-3', 'unknown'), stratified as written (text) or in the nearest band (numbers)" in caplog.text
+    caplog.clear()
+    samples.columns["note"] = ["x", "y", "z"]
+    with caplog.at_level("WARNING"):
+        strata_keys(samples, ["note"])
+    assert "every row has its own 'note' value, so stratifying by it changes nothing" in caplog.text
 
 
 def test_a_model_that_reads_every_face_as_one_class_is_noted():

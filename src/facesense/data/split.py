@@ -93,6 +93,8 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...], warn: bo
             if warn:  # (a caller that checked the columns first has said it)
                 warn_of_odd_ages(["" if b else str(v) for v, b in zip(values, blank)], column, "stratified as written (text) or in the nearest band (numbers); fix {them} to stratify {them} by age")
             values = ["(blank)" if b else age_band(float(v)) if _is_number(v) else str(v).strip() for v, b in zip(values, blank)]
+        elif warn and len(values) > 1 and len(set(values)) == len(values):  # a note or an id per row: no group to keep in proportion (found by a bug hunt)
+            log.warning("%s: every row has its own %r value, so stratifying by it changes nothing; give a column of groups (race, age)", samples.source, column)
         keys = [f"{k}|{v}" for k, v in zip(keys, values)]
     return keys
 
