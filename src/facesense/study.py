@@ -391,7 +391,7 @@ def answer(question: str, low_name: str, high_name: str, low: list[float], high:
     return (
         f"{question} {verdict}: {high_name} vs {low_name}, {measure} difference {diff:+.4f} "
         f"(95% CI {lo:+.4f} to {hi:+.4f}, {'excludes' if excludes else 'includes'} zero; "
-        + (f"paired by seed, each seed's runs {'tested' if split == 'test' else 'validated'} on the rows it drew; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
+        + (f"paired by seed, each seed's runs {'tested' if split == 'test' else 'validated'} on the same rows; n = {len(low)} seeds)" if paired else f"n = {len(low)} and {len(high)} seeds)")
     )
 
 
@@ -400,16 +400,18 @@ def _seed(run_dir: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str]) -> list[tuple[Path, Path]] | None:
+def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str], same_start: bool = False) -> list[tuple[Path, Path]] | None:
     """The two cells' runs seed by seed, where pairing them is what the design asks: every seed
     shared, each seed's two runs validated on one set of rows, and those sets differing between
-    seeds (the seed drew the split). None otherwise: with one validation set for every run
-    (a dataset's own split), the seed changes only each run's start, and runs are independent."""
+    seeds (the seed drew the split), or `same_start`: two epoch budgets of one config, where a
+    seed's runs share their start and first epochs whatever the split. None otherwise: with one
+    validation set for every run (a dataset's own split), two configs' runs of one seed share
+    nothing, and runs are independent."""
     by_low, by_high = {_seed(d): d for d in low}, {_seed(d): d for d in high}
     if None in by_low or set(by_low) != set(by_high) or len(by_low) < 3:
         return None
     sets = {s: (val_set.get(str(by_low[s])), val_set.get(str(by_high[s]))) for s in by_low}
-    if any(a is None or a == "-" or a != b for a, b in sets.values()) or len({a for a, _ in sets.values()}) < 2:
+    if any(a is None or a == "-" or a != b for a, b in sets.values()) or (len({a for a, _ in sets.values()}) < 2 and not same_start):
         return None
     return [(by_low[s], by_high[s]) for s in sorted(by_low)]
 
@@ -452,7 +454,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
                     "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
         # the rows the figures are on decide the pairing: a seed that drew its own test rows shares them between its runs
         sets = {d: (set_of_rows(row.get("_test_ids")) if on_test else row["val_set"]) for d, row in row_of.items()}
-        pairs = pairs_by_seed(cells[low], cells[high], sets)
+        pairs = pairs_by_seed(cells[low], cells[high], sets, same_start=epochs)
         if pairs is None:
             said = answer(question, low, high, [row_of[str(d)][score] for d in cells[low]], [row_of[str(d)][score] for d in cells[high]], measure=measure)
         else:
