@@ -13,7 +13,6 @@ STUDY.yaml:
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -255,7 +254,7 @@ def check_cells(study: Study, out: Path, base: Path) -> None:
         if cfg.task != "gender_age":  # the rows the first seed trains, validates and tests on: the same for every config
             rows = plans.plan(cfg)[1]
             if seen_rows and rows != seen_rows[1]:
-                moved = len(rows ^ seen_rows[1]) // 2 or len(rows ^ seen_rows[1])
+                moved = len({sample_id for sample_id, _, _ in rows ^ seen_rows[1]})
                 raise ConfigError(f"{config} and {seen_rows[0]} split the data otherwise (seed {study.seeds[0]}: {moved} rows in another split or left out): their runs "
                                   "would validate and test on other rows, one training on more; give them the same split settings (val_size, test_size, "
                                   "test_split, stratify, split_group, folds) in the study's overrides")
@@ -400,7 +399,7 @@ def _seed(run_dir: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str], same_start: bool = False) -> list[tuple[Path, Path]] | None:
+def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, object], same_start: bool = False) -> list[tuple[Path, Path]] | None:
     """The two cells' runs seed by seed, where pairing them is what the design asks: every seed
     shared, each seed's two runs validated on one set of rows, and those sets differing between
     seeds (the seed drew the split), or `same_start`: two epoch budgets of one config, where a
@@ -416,19 +415,20 @@ def pairs_by_seed(low: list[Path], high: list[Path], val_set: dict[str, str], sa
     return [(by_low[s], by_high[s]) for s in sorted(by_low)]
 
 
-def set_of_rows(rows: frozenset | None) -> str | None:
-    """A name for a set of (id, label) rows, alike for alike sets (pairs_by_seed compares names)."""
-    return None if rows is None else hashlib.sha1("\n".join(sorted("\t".join(r) for r in rows)).encode()).hexdigest()[:12]
-
-
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+def accuracy_ci(values: list[float]) -> tuple[float, float, float | None, float | None]:
+    """mean_ci of accuracies: the interval kept within [0, 1], and none where the seeds do not
+    spread (every seed alike: undefined, not zero-wide)."""
+    m, s, lo, hi = mean_ci(values)
+    return (m, s, max(0.0, lo), min(1.0, hi)) if s > 0 else (m, s, None, None)
+
+
 def _test_columns(accuracy: list[float]) -> dict:
     """A cell's test accuracy: mean, and its 95% interval where the seeds spread."""
-    m, s, lo, hi = mean_ci(accuracy)
-    lo, hi = (max(0.0, lo), min(1.0, hi)) if s > 0 else (None, None)
+    m, _, lo, hi = accuracy_ci(accuracy)
     return {"test_accuracy_mean": round(m, 4), "test_ci95_low": _rounded(lo), "test_ci95_high": _rounded(hi)}
 
 
@@ -453,7 +453,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
             return (f"{question} cannot be told: each run of {high} and {low} gave all its validation images one class ({' or '.join(map(repr, said))}), "
                     "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
         # the rows the figures are on decide the pairing: a seed that drew its own test rows shares them between its runs
-        sets = {d: (set_of_rows(row.get("_test_ids")) if on_test else row["val_set"]) for d, row in row_of.items()}
+        sets = {d: (row.get("_test_ids") if on_test else row["val_set"]) for d, row in row_of.items()}
         pairs = pairs_by_seed(cells[low], cells[high], sets, same_start=epochs)
         if pairs is None:
             said = answer(question, low, high, [row_of[str(d)][score] for d in cells[low]], [row_of[str(d)][score] for d in cells[high]], measure=measure)
@@ -470,9 +470,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
         runs = [row_of[str(d)] for d in run_dirs]  # (read once, by compare)
         acc = [r["_val_accuracy"] for r in runs]  # unrounded: the table's 4 decimals are for reading
         f1 = [r["_val_macro_f1"] for r in runs]
-        m, s, lo, hi = mean_ci(acc)
-        # an accuracy's interval stays within [0, 1]; with no spread (every seed alike) there is none, not one of zero width
-        lo, hi = (max(0.0, lo), min(1.0, hi)) if s > 0 else (None, None)
+        m, s, lo, hi = accuracy_ci(acc)
         fm, fs, _, _ = mean_ci(f1)
         rows.append({
             "cell": cell, "model": runs[0]["model"], "parameters": runs[0]["parameters"], "seeds": len(runs),
