@@ -15,7 +15,7 @@ from torch import nn
 
 from .checkpoint import LoadedModel, load_model, logits_to_probs
 from .errors import DataError
-from .onnx_files import DECISION_THRESHOLD_KEY, folded_threshold
+from .onnx_files import DECISION_THRESHOLD_KEY, folded_threshold, onnx_metadata
 from .runs import WRITE_ERRNOS, atomic_path, scratch_folder_beside, write_failure
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,6 @@ def with_decision_threshold(model_bytes: bytes, classes: list[str], threshold: f
 
 def decision_threshold(onnx_file: str | Path) -> float | None:
     """The threshold folded into an exported two-class model (None: it decides at 0.5)."""
-    from .onnx_files import onnx_metadata
-
     folded = folded_threshold(onnx_metadata(onnx_file))
     return folded[1] if folded else None
 
