@@ -32,6 +32,14 @@ DETECTORS = ("centerface", "haar", "haar_alt2", "haar_profile", "yunet")
 DEFAULT_DETECTOR = "centerface"
 
 
+def fixed_width(detect_width: int | None) -> int:
+    """The width a frame is searched at by the detectors without centerface's HD rule
+    (runtime.faces.search_width): as given, or DEFAULT_DETECT_WIDTH for None. (A cascade's cost
+    grows with the pixels: at 448 px haar_alt2 ran six_faces_grid.mp4 at 15 FPS with 22 tracks
+    for its 6 faces, against 25 and 14 at 320; YuNet's is not measured.)"""
+    return DEFAULT_DETECT_WIDTH if detect_width is None else detect_width
+
+
 def _downscale(frame: np.ndarray, width: int) -> tuple[np.ndarray, float]:
     import cv2
 
@@ -75,9 +83,7 @@ class HaarDetector:
     def detect(self, frame: np.ndarray, width: int | None = None) -> list[Box]:
         import cv2
 
-        # (not a third of an HD frame: the cascade's cost grows with the pixels, and at 448 px
-        # six_faces_grid.mp4 ran at 15 FPS with 22 tracks for its 6 faces, against 25 and 14 at 320)
-        small, factor = _downscale(frame, (DEFAULT_DETECT_WIDTH if self.detect_width is None else self.detect_width) if width is None else width)
+        small, factor = _downscale(frame, fixed_width(self.detect_width) if width is None else width)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         faces = self._cascade(gray, factor, (self.min_size, self.min_size), (0, 0), 0, 0)
         if self.profile is not None:
@@ -162,7 +168,7 @@ class YuNetDetector:
         self._size: tuple[int, int] | None = None
 
     def detect(self, frame: np.ndarray, width: int | None = None) -> list[Box]:
-        small, factor = _downscale(frame, (DEFAULT_DETECT_WIDTH if self.detect_width is None else self.detect_width) if width is None else width)  # (the HD rule is measured for centerface only)
+        small, factor = _downscale(frame, fixed_width(self.detect_width) if width is None else width)
         size = (small.shape[1], small.shape[0])
         if size != self._size:
             self.net.setInputSize(size)
@@ -289,7 +295,7 @@ def _photo_faces(detector, image: np.ndarray) -> list[Box]:
     photo 4000 px wide, faces 90 px wide were all missed. A photo has time for a second search at
     4x that width (up to its own): a face both searches find is kept once, at the higher score."""
     own = getattr(detector, "detect_width", 0)
-    base = DEFAULT_DETECT_WIDTH if own is None else own  # (the HD rule of a video's frames: a photo has its fine search instead)
+    base = fixed_width(own)  # (not centerface's HD rule for a video's frames: a photo has its fine search instead)
     if base <= 0:  # it searches every frame whole: a photo within the pixel budget of a search
         # (a 48 MP photo searched whole took 9.2 GB and 44 s; scaled to 10 MP, its faces of 20 px
         # and more are still found)
