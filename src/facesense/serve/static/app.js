@@ -211,11 +211,9 @@ async function startCamera() {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
     const reasons = { 1008: wsToken ? "the server refused the access token; type the right one above and press Start camera again" : "this server needs its access token; type it above and press Start camera again", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
     if (event.code === 1008) refusedToken(wsToken);
-    // a recording is kept by the server only when finished before the connection closes
-    const lostRecording = live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
     // a server that was never reached (stopped before Start was pressed) is said as photos say it
     const closed = live.opened ? "the connection closed" : "could not reach the server; is it still running? Press Start camera again once it is";
-    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || closed) + "." + lostRecording);
+    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || closed) + "." + lostRecording());
     stopCamera(false);
   };
   clearInterval(live.watchdog);
@@ -224,33 +222,38 @@ async function startCamera() {
 }
 
 const CAMERA_ON = "Camera on: frames go to the server, are analysed in memory and are not kept.";
+const NO_STATS = "— FPS · latency — ms";
+
+function lostRecording() { // a recording is kept by the server only when finished before the connection closes
+  return live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
+}
+
+function abandonConnection(status) {
+  // given up on: its close, whenever the network lets it happen, is not news any more
+  const ws = live.ws;
+  live.ws = null;
+  if (ws) ws.close();
+  setStatus(status);
+  stopCamera(false);
+}
 
 function checkStall() {
   // a server that takes the connection but never answers its handshake (suspended) left the page
   // on "Connecting…" with both buttons disabled until the browser's own limit
   if (live.running && live.ws && live.ws.readyState === 0 && performance.now() - live.connectingSince >= 2 * STALL_MS) {
-    const ws = live.ws;
-    live.ws = null;
-    ws.close();
-    setStatus("Could not reach the server: no answer in " + Math.round(2 * STALL_MS / 1000) + " s. Is it still running? Press Start camera again once it is.");
-    stopCamera(false);
+    abandonConnection("Could not reach the server: no answer in " + Math.round(2 * STALL_MS / 1000) + " s. Is it still running? Press Start camera again once it is.");
     return;
   }
   // the frame in flight has had no answer: the boxes drawn are of a picture long gone
   if (!live.running || !live.inFlight) return;
   const waited = performance.now() - live.askedAt;
   if (waited >= GIVE_UP_MS) {
-    const lostRecording = live.recording || live.recordAsks > 0 ? " The recording was not finished, so it is not kept." : "";
-    const ws = live.ws;
-    live.ws = null; // its close, whenever the network lets it happen, is not news any more
-    if (ws) ws.close();
-    setStatus("Disconnected: the server gave no answer for " + Math.round(waited / 1000) + " s (it stopped, or the network went). Press Start camera again once it answers." + lostRecording);
-    stopCamera(false);
+    abandonConnection("Disconnected: the server gave no answer for " + Math.round(waited / 1000) + " s (it stopped, or the network went). Press Start camera again once it answers." + lostRecording());
   } else if (waited >= STALL_MS && !live.stalled) { // said once: the status is read out at every change
     live.stalled = true;
     live.last = null;
     $("camera-faces").replaceChildren();
-    $("camera-stats").textContent = "— FPS · latency — ms";
+    $("camera-stats").textContent = NO_STATS;
     setStatus("Waiting for the server: it has not answered for " + Math.round(STALL_MS / 1000) + " s. The labels come back when it answers; the camera disconnects after " + Math.round(GIVE_UP_MS / 1000) + " s.");
   }
 }
@@ -291,7 +294,7 @@ function stopCamera(byUser = true) {
   $("camera-faces").replaceChildren();
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   canvas.hidden = true; // no grey box and old figures standing for a camera that is off
-  $("camera-stats").textContent = "— FPS · latency — ms";
+  $("camera-stats").textContent = NO_STATS;
   const off = live.cameraLost ? "Camera off: it stopped sending (unplugged, or taken by another program). " : "Camera off. ";
   live.cameraLost = false;
   if (lost) setStatus(off + "The server did not finish the recording in time, so it is not offered here.");
