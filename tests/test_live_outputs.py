@@ -681,3 +681,21 @@ def test_the_summary_names_the_models_that_ran(tmp_path):
                         (["--gender", "gender", "--age", "none", "--expression", "none"], {"expression": None, "gender": "gender", "age": None})):
         assert main(["live", "--source", str(tmp_path / "p.jpg"), "--no-window", "--summary", str(tmp_path / "s.json"), *args]) == 0
         assert json.loads((tmp_path / "s.json").read_text())["models"] == names
+
+
+def test_a_killed_runs_temp_files_go_even_when_the_next_run_asks_for_other_outputs(tmp_path):
+    """Only the temp files of the outputs a rerun wrote again went: a kill -9 during `--out a.mp4`
+    left the hidden half-written clip beside a later run's `--out b.mp4` for good."""
+    from facesense.runs import host_name
+
+    clip = write_vfr(tmp_path / "clip.mp4", [33 * i for i in range(5)])
+    dead = 2**22 + 12345  # above Linux's pid limit: no such process
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [out / f".a.mp4.{dead}.{host_name()}.tmp.mp4", out / f".log.csv.{dead}.{host_name()}.0badf00d.tmp"]
+    alive = out / f".c.mp4.{os.getpid()}.{host_name()}.tmp.mp4"  # a run still writing it
+    for path in (*left, alive, out / ".notes.txt"):
+        path.write_bytes(b"half")
+    assert main(["live", "--source", str(clip), "--no-window", *OFF, "--out", str(out / "b.mp4")]) == 0
+    assert not any(path.exists() for path in left)
+    assert alive.exists() and (out / ".notes.txt").exists() and (out / "b.mp4").is_file()

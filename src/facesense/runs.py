@@ -40,9 +40,22 @@ def remove_stale_temps(path: Path) -> None:
     """Remove the temp files a killed process of this host left for `path` (their process is
     gone), so a rerun cleans up after a kill -9. Other hosts' (a shared filesystem), live
     processes' and other files are never touched."""
-    host, name = host_name(), _short_name(path.name)
-    ours = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.{re.escape(host)}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{re.escape(path.suffix)})$")
-    for old in path.parent.glob(f".{glob.escape(name)}.*"):
+    name = _short_name(path.name)
+    _remove_dead_temps(path.parent, f".{glob.escape(name)}.*", re.escape(name), re.escape(path.suffix))
+
+
+def remove_stale_temps_in(folder: Path) -> None:
+    """`remove_stale_temps` for every file of `folder`: a killed run's temp files of outputs that
+    the next run into the same folder does not ask for (another --out name) would stay otherwise."""
+    if folder.is_dir():
+        _remove_dead_temps(folder, ".*", ".+", r"(?:\.[^.]*)?")
+
+
+def _remove_dead_temps(folder: Path, pattern: str, name: str, suffix: str) -> None:
+    """Remove `folder`'s temp files (`temp_beside` names matching the glob `pattern`, with the
+    regexes `name` and `suffix` for the output's name and suffix) whose process on this host is gone."""
+    ours = re.compile(rf"^\.{name}\.(\d+)\.{re.escape(host_name())}\.(?:[0-9a-f]{{8}}\.tmp(dir)?|tmp{suffix})$")
+    for old in folder.glob(pattern):
         match = ours.match(old.name)
         if not match or process_alive(int(match.group(1))):
             continue

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..data.images import images_under, is_photo_file, real_folders_under
 from ..errors import FacesenseError, OutputError, SourceFailed
 from ..interrupts import interrupts_held
-from ..runs import retire
+from ..runs import remove_stale_temps_in, retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..runtime.loading import load_age_model, load_classifier, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
@@ -267,6 +267,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     # a file:// video is checked as the file it is; a source refused without opening it, before models load
     opts = replace(opts, source=check_source(opts.source, opts.stride, opts.reconnect))
     check_outputs(opts)
+    for folder in {Path(path).absolute().parent for path in (opts.video_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path}:
+        remove_stale_temps_in(folder)  # a killed run's, of outputs this one may not ask for
     if not (opts.expression or opts.gender or opts.age):
         log.info("no classifier enabled: detection and tracking only")
     try:
