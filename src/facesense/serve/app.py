@@ -162,14 +162,31 @@ def _refuse_compressed(request: Request) -> None:
         raise Refused(415, f"Content-Encoding {encoding} is not taken: send the file's bytes uncompressed")
 
 
-async def read_body(request: Request, limit: int, timeout: float, sink=None) -> bytes:
+async def unless_stopping(request: Request, work, message: str):
+    """`work`'s result, or a 503 with `message` as soon as the server begins to stop: answered
+    then, not cut off with a bare 500 and a traceback when the server's grace period ends."""
+    task = asyncio.ensure_future(work)
+    stopping = getattr(request.app.state, "stopping", None)  # set as the server begins to stop
+    stop = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
+    try:
+        await asyncio.wait([task, *([stop] if stop else [])], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            raise Refused(503, message)
+        return task.result()
+    finally:
+        for each in (task, stop):
+            if each is not None and not each.done():
+                each.cancel()
+
+
+async def read_body(request: Request, limit: int, timeout: float, sink=None, option: str = "--max-upload-mb") -> bytes:
     """The request body, refused (413) as soon as it is, or says it will be, over `limit`
-    bytes; a body that takes longer than `timeout` is refused (408). With `sink` (a binary
-    file) the chunks go there instead of into memory."""
+    bytes (set by the server's `option`); a body that takes longer than `timeout` (--timeout)
+    is refused (408). With `sink` (a binary file) the chunks go there instead of into memory."""
     declared = request.headers.get("content-length", "")
     if declared.isdecimal() and int(declared) > limit:
         size, most = over_limit(int(declared) / 2**20, limit / 2**20)
-        raise Refused(413, f"the upload is {size} MB; the limit is {most} MB")
+        raise Refused(413, f"the upload is {size} MB; the limit is {most} MB (the server's {option})")
     chunks, size = [], 0
 
     async def read() -> None:
@@ -177,28 +194,18 @@ async def read_body(request: Request, limit: int, timeout: float, sink=None) -> 
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Refused(413, f"the upload is over the limit of {plain_number(round(limit / 2**20, 4))} MB")  # (0.05, not the 0.0499992 whole bytes make it)
+                raise Refused(413, f"the upload is over the limit of {plain_number(round(limit / 2**20, 4))} MB (the server's {option})")  # (0.05, not the 0.0499992 whole bytes make it)
             if sink is not None:
                 sink.write(chunk)
             else:
                 chunks.append(chunk)
 
-    reading = asyncio.ensure_future(asyncio.wait_for(read(), timeout))  # (asyncio.timeout() would need Python 3.11)
-    stopping = getattr(request.app.state, "stopping", None)  # set as the server begins to stop
-    stop = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
-    try:
-        await asyncio.wait([reading, *([stop] if stop else [])], return_when=asyncio.FIRST_COMPLETED)
-        if not reading.done():  # answered now, not cut off with a bare 500 when the server's grace period ends
-            raise Refused(503, "the server is stopping; send the file again once it is back")
-        reading.result()
+    try:  # (asyncio.timeout() would need Python 3.11)
+        await unless_stopping(request, asyncio.wait_for(read(), timeout), "the server is stopping; send the file again once it is back")
     except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11, a class of its own before
-        raise Refused(408, f"the upload took longer than {timeout:g} s") from None
+        raise Refused(408, f"the upload took longer than {timeout:g} s (the server's --timeout{' x 4 for a video' if sink is not None else ''})") from None
     except ClientDisconnect:
         raise Refused(400, "the upload was cut short") from None
-    finally:
-        for task in (reading, stop):
-            if task is not None and not task.done():
-                task.cancel()
     if size == 0:
         raise Refused(400, "send the file's bytes as the request body")
     return b"".join(chunks)
@@ -348,9 +355,10 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         arrived = time.monotonic()
         left = max(limits.request_timeout_s - (arrived - begun), 0.001)  # --timeout is the whole request's, upload included
         try:
-            return await asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), left)
+            return await unless_stopping(request, asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), left),
+                                         "the server is stopping; send the photo again once it is back")
         except ImageTooLarge as exc:
-            raise Refused(413, str(exc)) from None
+            raise Refused(413, f"{exc} (the server's --max-megapixels)") from None
         except DataError as exc:
             raise Refused(400, str(exc) + _bytes_hint(str(exc), request, data)) from None
         except Busy:
@@ -382,7 +390,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             item, folder = store.new_folder()  # inside: a full disk must not keep the place taken
             upload = folder / "upload"  # no suffix: FFmpeg tells the container from the bytes (".bin" made it read any bytes as text art)
             with open(upload, "wb") as sink:
-                await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink)
+                await read_body(request, int(limits.max_video_mb * 2**20), limits.request_timeout_s * 4, sink, option="--max-video-mb")
             frames, _ = await asyncio.to_thread(probe_video, upload, limits.max_video_seconds, limits.max_megapixels)
             if await request.is_disconnected():  # the page chose another video meanwhile: nobody would follow this job
                 raise Refused(400, "the client went away before the job started")

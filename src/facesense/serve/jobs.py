@@ -258,9 +258,9 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         raise unplayable or FacesenseError("the video has no frames that can be read")
     if frames / fps > max_seconds:
         length, most = over_limit(frames / fps, max_seconds)
-        raise FacesenseError(f"the video lasts {length} s; the limit is {most} s: send a shorter clip")
+        raise FacesenseError(f"the video lasts {length} s; the limit is {most} s (the server's --max-video-seconds): send a shorter clip")
     if width * height > max_megapixels * 1e6:
-        raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels")
+        raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {max_megapixels:g} megapixels (the server's --max-megapixels)")
     if max(width, height) > MAX_VIDEO_SIDE:  # the annotated video's encoder would refuse them mid-job
         raise FacesenseError(f"the video's frames are {width:.0f} x {height:.0f}; the limit is {MAX_VIDEO_SIDE} pixels a side")
     return frames, fps
