@@ -203,6 +203,12 @@ def test_a_video_given_as_a_photo_points_to_stream(tmp_path):
     with pytest.raises(FacesenseError, match=r"album: a folder, not a photo; use FaceAnalyser\(\).stream"):
         facesense.analyse_image(tmp_path / "album", gender=None, age=None)
 
+    # an address: "https:/example.com/a.jpg: file not found", and a file:// one that stream() takes refused (found by a bug hunt)
+    with pytest.raises(FacesenseError, match=r"^https://example.com/a.jpg: analyse\(\) reads a file or an array, not an address; download the photo first"):
+        facesense.analyse_image("https://example.com/a.jpg", gender=None, age=None)
+    cv2.imwrite(str(tmp_path / "a photo.png"), np.full((40, 40, 3), 128, np.uint8))
+    assert facesense.analyse_image((tmp_path / "a photo.png").as_uri(), expression=None, gender=None, age=None) == []
+
 
 def test_stream_of_a_folder_with_no_readable_photo_raises_and_names_why(tmp_path, caplog):
     """stream() over a folder of unreadable files yielded nothing and returned, where `live`

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -166,9 +167,12 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     if not isinstance(image, (str, Path)) or str(image) == "":
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     from .data.images import is_video_file, listed_reason
-    from .stream.frames import first_frame_only, read_bgr_image
+    from .stream.frames import first_frame_only, local_source, read_bgr_image
 
-    path = Path(image)
+    text = str(local_source(str(image)))  # a file:// address as its path, as stream() takes it
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):  # Path() would fold https:// into "https:/" and call it not found
+        raise FacesenseError(f"{text}: analyse() reads a file or an array, not an address; download the photo first (a video stream's address goes to FaceAnalyser().stream())")
+    path = Path(text)
     if is_video_file(path):  # a video has its own method
         raise FacesenseError(f"{path}: a video, not a photo; use FaceAnalyser().stream({str(path)!r}) for its frames")
     if path.is_dir():  # a photo folder too
