@@ -74,7 +74,7 @@ class CenterFaceDetector:
             raise FacesenseError(f"detector model {model_path} (--detector-model, detector_model=): {'a folder' if path.is_dir() else 'not found'}; give a CenterFace ONNX file (a YuNet file goes with the yunet detector: --detector yunet, detector='yunet'), or leave it out for the shipped one")
         if path is None or not path.is_file():
             raise FacesenseError("the shipped CenterFace model file (assets/models/centerface.onnx) is missing; reinstall facesense")
-        self.session = make_session(str(path), str(path), threads, device)
+        self.session = make_session(str(path), str(path), threads, device, sizes_vary=True)
         self.input_name = self.session.get_inputs()[0].name
         self.detect_width, self.threshold, self.nms_iou = detect_width, threshold, nms_iou
         try:  # another network's file fails here, in one line, not on the first frame in a traceback
