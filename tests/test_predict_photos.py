@@ -453,7 +453,8 @@ def test_a_detector_given_where_no_face_is_searched_for_is_refused(photos, capsy
 
 def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, caplog):
     """An animated GIF or PNG was read as its first frame by predict and analyse() without a
-    word, where stream() reads every frame (found by a bug hunt)."""
+    word, where stream() reads every frame of a GIF (found by a bug hunt); an animated PNG's
+    warning promised stream() would read every frame, which reads one (found by a bug hunt)."""
     from PIL import Image
 
     from facesense import FaceAnalyser
@@ -467,7 +468,7 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
         FaceAnalyser(expression=None, age=None).analyse(tmp_path / "clip.png")
     assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"clip.gif", "still.gif"}
     assert "clip.gif: an animated image of 2 frames; only its first is read (facesense live --source" in caplog.text
-    assert "clip.png: an animated image of 2 frames; only its first is read (FaceAnalyser().stream(" in caplog.text
+    assert "clip.png: an animated image of 2 frames; only its first is read (convert clip.png to an MP4 or a GIF to read every frame)" in caplog.text
     assert "still.gif" not in caplog.text
     # a WebP, whose frames nothing here decodes, is to be converted (live read it as a photo too);
     # a whole-image model warns as well (found by a review)
@@ -475,7 +476,7 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
     caplog.clear()
     with caplog.at_level("WARNING"):
         predict_files("sentiment", [tmp_path / "clip.webp"]).rows
-    assert "clip.webp: an animated image of 2 frames; only its first is read (convert it to a video to read every frame, e.g. `ffmpeg -i clip.webp clip.mp4`)" in caplog.text
+    assert "clip.webp: an animated image of 2 frames; only its first is read (convert clip.webp to an MP4 or a GIF to read every frame)" in caplog.text
     # a TIFF's further pages are no clip, but go unread all the same: said (found by a bug hunt)
     first.save(tmp_path / "pages.tiff", save_all=True, append_images=[first.rotate(90)])
     first.save(tmp_path / "one.tiff")

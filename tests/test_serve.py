@@ -124,7 +124,7 @@ def test_an_animated_photo_is_answered_for_its_first_frame_and_says_so(server):
     first.save(buffer, format="GIF", save_all=True, append_images=[first.rotate(90)], duration=100)
     status, data = post_json(server.url + "/api/analyze", buffer.getvalue())
     assert status == 200 and len(data["faces"]) == 1
-    assert data["warning"].startswith("an animated image of 2 frames; only its first is read (POST /api/videos") 
+    assert data["warning"].startswith("an animated image of 2 frames; only its first is read (the page's \"Video file\", POST /api/videos, reads every frame)")
 
 
 def test_bad_requests_get_clear_4xx_answers(server):
@@ -766,6 +766,10 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
     frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100)
     with pytest.raises(FacesenseError, match="an animated WEBP whose frames cannot be read as a video here: convert it to MP4 or GIF, or send it to /api/analyze"):
         probe_video(webp, 20, 4)
+    apng = tmp_path / "upload"  # FFmpeg reads one frame of an animated PNG: a "done" job of 1 frame of 6 (found by a bug hunt)
+    frames[0].save(apng, format="PNG", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(FacesenseError, match="an animated PNG whose frames cannot be read as a video here: convert it to MP4 or GIF"):
+        probe_video(apng, 20, 4)
     for fmt in ("PPM", "ICO", "TIFF"):  # any still format: these became one-frame video jobs (found by a bug hunt)
         upload = tmp_path / f"upload_{fmt}"
         Image.new("RGB", (64, 48), (90, 90, 90)).save(upload, format=fmt)

@@ -68,16 +68,18 @@ def is_video_file(path: Path) -> bool:
                for size in MPEG_TS_PACKETS for start in range(size))
 
 
-# animations that OpenCV's FFmpeg plays frame by frame with their own delays (GIF, APNG; not
-# animated WebP, whose frames it does not decode)
-PLAYABLE_ANIMATIONS = ("GIF", "PNG")
+# animations that OpenCV's FFmpeg plays frame by frame with their own delays: GIF only (of an
+# animated PNG or AVIF it reads the first frame, of an animated WebP none)
+PLAYABLE_ANIMATIONS = ("GIF",)
+# animations read as photos, their first frame (said where it happens)
+STILL_ANIMATIONS = ("PNG", "WEBP", "AVIF")
 
 
 def is_photo_file(path: Path) -> bool:
     """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
     content Pillow recognises (a download saved as `photo` or `photo.jpg_large` is a photo, and
-    read as a video it would lose its EXIF orientation); an animated GIF or PNG of more than
-    one frame is a clip. Reads the header only."""
+    read as a video it would lose its EXIF orientation); an animated GIF of more than one frame
+    is a clip. Reads the header only."""
     path = Path(path)
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES or not path.is_file():
         return path.suffix.lower() in IMAGE_SUFFIXES and not path.exists()  # a missing photo is still named as one

@@ -136,5 +136,5 @@ class Analyzer:
             "sentiment": sentiment,
             "timings_ms": {k: round(v * 1000, 2) for k, v in (result.timings | ({"sentiment": sentiment_s} if mood else {})).items()},
             "annotated_jpeg_base64": base64.b64encode(jpeg.tobytes()).decode() if ok else None,
-            "warning": first_frame_only(data, "POST /api/videos (the page's \"Video file\")", "upload.webp"),
+            "warning": first_frame_only(data, "the page's \"Video file\", POST /api/videos,", "it"),
         }

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..data.images import STILL_ANIMATIONS
 from ..errors import FacesenseError, OutputError, over_limit
 from ..stream.frames import Frame, only_a_cover_picture
 from ..stream.pipeline import FrameResult
@@ -236,9 +237,12 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         photo = False
     if photo:
         raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
-    # FFmpeg plays animated GIF and PNG, not animated WebP: say so, not "not a readable video"
+    # FFmpeg plays an animated GIF, not the others (of an animated PNG or AVIF it reads one frame):
+    # say so, not "not a readable video" or a job of one frame
     unplayable = FacesenseError(f"an animated {animation} whose frames cannot be read as a video here: convert it to MP4 or GIF, "
                                 "or send it to /api/analyze (its first frame)") if animation else None
+    if animation in STILL_ANIMATIONS:
+        raise unplayable
     if only_a_cover_picture(path):
         raise FacesenseError("the file is sound with a cover picture (no video track): send a video")
     cap = cv2.VideoCapture(str(path))

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
+from ..data.images import IMAGE_SUFFIXES, PLAYABLE_ANIMATIONS, STILL_ANIMATIONS, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
 from ..errors import DataError, FacesenseError, SourceFailed
 from .cv_paths import OpenCVName
 
@@ -311,11 +311,8 @@ def single_image_source(path: Path) -> ImageFolderSource:
     except DataError as exc:
         # the dataset advice (skip_bad...) does not fit one photo: what does
         raise SourceError(str(exc).split("; remove or replace")[0] + "; give a photo that opens in an image viewer (a download cut short, or another kind of file, reads so)") from None
-    frames, kind = _animation(path)  # an animated GIF or PNG given alone is read as a clip
-    if kind == "WEBP" and frames > 1:  # read as one photo, which it is not quite
-        log.warning("%s: an animated image of %d frames; it is read as a photo, its first frame only (to analyse every frame, convert it to a video, e.g. `ffmpeg -i %s clip.mp4`)",
-                    path, frames, path.name)
-    elif kind == "TIFF" and _tiff_pages(path) > 1:  # as a photo folder says of it
+    frames, kind = _animation(path)  # (an animated GIF given alone is read as a clip)
+    if (kind in STILL_ANIMATIONS and frames > 1) or (kind == "TIFF" and _tiff_pages(path) > 1):  # read as one photo, which it is not quite
         log.warning("%s: %s", path, first_frame_only(path, "", path.name))
     return ImageFolderSource(path.parent, [path])
 
@@ -330,7 +327,7 @@ def _animation(image: Path | bytes) -> tuple[int, str]:
         with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as opened:
             # animation only: a phone's JPEG (MPO, with a depth map or gain map) or a TIFF's pages
             # are not frames of a clip
-            animated = getattr(opened, "is_animated", False) and opened.format in ("GIF", "PNG", "WEBP")
+            animated = getattr(opened, "is_animated", False) and opened.format in (*PLAYABLE_ANIMATIONS, *STILL_ANIMATIONS)
             return (int(opened.n_frames) if animated else 1), str(opened.format)
     except Exception:  # noqa: BLE001 - read above already; a count is only for a warning
         return 1, ""
@@ -355,14 +352,14 @@ def _tiff_pages(image: Path | bytes) -> int:
 
 
 def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:
-    """What to say of an animated GIF, PNG or WebP read as a photo (None for a still one): its
-    frames, that only the first is read, and what reads them all: `every_frame` for a GIF or PNG;
-    a WebP, whose frames OpenCV cannot decode, is converted to a video first."""
+    """What to say of an animated GIF, PNG, WebP or AVIF read as a photo (None for a still one):
+    its frames, that only the first is read, and what reads them all: `every_frame` for a GIF;
+    the others, whose frames OpenCV cannot read, are converted to a video or a GIF first."""
     frames, kind = _animation(image)
     if frames < 2:
         pages = _tiff_pages(image) if kind == "TIFF" else 1  # a scan's or a microscope's pages: no clip, but unread all the same
         return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
-    how = f"convert it to a video to read every frame, e.g. `ffmpeg -i {name} clip.mp4`" if kind == "WEBP" else f"{every_frame} reads every frame"
+    how = f"{every_frame} reads every frame" if kind in PLAYABLE_ANIMATIONS else f"convert {name} to an MP4 or a GIF to read every frame"
     return f"an animated image of {frames} frames; only its first is read ({how})"
 
 
