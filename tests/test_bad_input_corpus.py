@@ -84,6 +84,17 @@ def corpus(tmp_path_factory) -> Path:
     shutil.copytree(root / "faces" / "man", root / "half_bad" / "man")  # a class whose every image is unreadable
     shutil.copytree(root / "all_bad" / "woman", root / "half_bad" / "woman")
     (root / "map_stray_key.yaml").write_text("nobody: man\n")
+    for label in ("man", "woman"):  # each class holding its split folders, read as one pool (found by a bug hunt)
+        for split in ("train", "test"):
+            shutil.copytree(root / "faces" / label, root / "class_then_split" / label / split)
+    shutil.copytree(root / "faces", root / "one_up" / "mydata" / "train")  # the dataset one folder down
+    shutil.copytree(root / "faces", root / "one_up" / "mydata" / "test")
+    shutil.copytree(root / "faces", root / "not_images")
+    for name in ("notes.txt", "list.doc"):  # each named by a run of its own
+        (root / "not_images" / "man" / name).write_text("x\n")
+    (root / "semicolons.csv").write_text("path;label\nfaces/man/man_0.png;man\n")  # a European-locale spreadsheet's csv
+    (root / "tabs.csv").write_text("path\tlabel\nfaces/man/man_0.png\tman\n")
+    (root / "empty.csv").write_text("")
     return root
 
 
@@ -258,6 +269,15 @@ CASES = [
     ("evaluate --out under a file", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/a_file/e"], "a_file is a file, not a folder"),
     ("compare --out under a file", ["compare", "{c}/a_folder", "--out", "{c}/a_file/c"], "a_file is a file, not a folder"),
     ("split --out under a file", ["data", "split", "{c}/faces", "--out", "{c}/a_file/s"], "a_file is a file, not a folder"),
+    # found by a bug hunt
+    ("inspect class folders holding split folders", ["data", "inspect", "{c}/class_then_split", "--out", "{c}/out/i"],
+     "class_then_split: its class folders hold split folders (man/test, ...); facesense reads <split>/<class>/<images> (e.g. test/man/)"),
+    ("split the dataset one folder up", ["data", "split", "{c}/one_up", "--out", "{c}/out/s"], "one_up: its one folder mydata holds the split folders test, train: give {c}/one_up/mydata as the data"),
+    ("inspect files that are no images", ["data", "inspect", "{c}/not_images", "--out", "{c}/out/i"],
+     "not_images/man/list.doc: not an image file (extension .doc) (1 more such file(s), e.g. {c}/not_images/man/notes.txt); move them out of the dataset, or add --skip-bad"),
+    ("inspect a semicolon csv", ["data", "inspect", "{c}/semicolons.csv", "--out", "{c}/out/i"], "semicolons.csv: its columns are separated by ';', not commas (header 'path;label'); save it as comma-separated csv"),
+    ("inspect a tab csv", ["data", "inspect", "{c}/tabs.csv", "--out", "{c}/out/i"], "tabs.csv: its columns are separated by tabs, not commas"),
+    ("inspect an empty csv", ["data", "inspect", "{c}/empty.csv", "--out", "{c}/out/i"], "empty.csv: is empty (no header line)"),
 ]
 
 

@@ -284,3 +284,15 @@ def test_copies_under_two_names_of_one_split_are_no_leak(tmp_path, capsys):
     assert dup["groups"] == 2 and dup["groups_across_splits"] == 0
     kept = read_dataset(clean)
     assert len(kept) == 21 and sum(str(p).endswith(("woman_9.png", "woman_copy.png")) for p in kept.paths) == 1
+
+
+def test_files_the_system_makes_beside_photos_are_not_the_users_images(tmp_path):
+    """A Windows folder of photos was refused as a dataset for its Thumbs.db ("not an image
+    file"), and an unzipped Mac archive's __MACOSX folder read as a class (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["man", "woman"], 3)
+    (data / "man" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    (data / "woman" / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    (data / "__MACOSX" / "man").mkdir(parents=True)
+    (data / "__MACOSX" / "man" / "._man_0.png").write_bytes(b"\x00\x05\x16\x07")
+    samples = read_dataset(data)
+    assert sorted(samples.class_counts().items()) == [("man", 3), ("woman", 3)] and not samples.skipped

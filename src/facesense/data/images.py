@@ -214,10 +214,19 @@ def walk_once(folder: Path, on_unreadable=None):
         yield root, dirs, files
 
 
+# files and folders the system makes beside photos: Windows' thumbnail caches and folder
+# settings, macOS's folder icon and the resource forks an unzipped Mac archive holds
+SYSTEM_FILES = {"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r"}
+SYSTEM_FOLDERS = {"__macosx"}
+
+
 def hidden(path: Path, root: Path) -> bool:
     """Whether a file under `root` is hidden, or inside a hidden folder (`._photo.jpg`,
-    `.thumbnails/`): not one of the user's images."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+    `.thumbnails/`), or one the system made (`Thumbs.db`, `desktop.ini`, `__MACOSX/`): not one
+    of the user's images (a Windows folder of photos refused as a dataset for its Thumbs.db)."""
+    parts = path.relative_to(root).parts
+    return (any(part.startswith(".") or part.lower() in SYSTEM_FOLDERS for part in parts)
+            or (bool(parts) and parts[-1].lower() in SYSTEM_FILES))
 
 
 MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before it is decoded

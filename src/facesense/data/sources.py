@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DataError, FacesenseError
 from ..labels import FER2013_CODES
 from ..runs import outside_dataset
-from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
+from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, SYSTEM_FOLDERS, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
 from .samples import Samples
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,12 @@ def _csv_header(path: Path) -> list[str]:
         _not_utf8(path, 1, header)
     except (OSError, *CSV_READ_ERRORS) as exc:
         raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
+    if not header:
+        raise DataError(f"{path}: is empty (no header line); expected a header such as path,label[,split] or emotion,pixels[,Usage]")
+    separator = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
+    if separator:  # a spreadsheet saved in a locale whose list separator is not the comma: "missing column 'path'" did not say why
+        shown = {"\t": "tabs"}.get(separator, repr(separator))
+        raise DataError(f"{path}: its columns are separated by {shown}, not commas (header {header[0][:60]!r}); save it as comma-separated csv")
     names = [c.strip().lower() for c in header]
     # columns are found by name, case aside: two of one name gave each row two values, shifting a group column's rows
     twice = sorted({n for n in names if n and names.count(n) > 1})
@@ -257,7 +263,21 @@ def _shown(path: Path) -> str:
 
 
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name.lower() not in SYSTEM_FOLDERS)
+
+
+def _check_not_split_inside(root: Path, class_dirs: list[Path]) -> None:
+    """Class folders that each hold split folders (`man/train`, `man/test`) were read as one pool
+    without a word: the data's own test images were drawn into training, and a copy across them
+    was no leak. A single "class" holding them is the dataset one folder down."""
+    inside = {c: [d.name for d in _class_dirs(c) if canonical_split(d.name)] for c in class_dirs}
+    if not class_dirs or not all(inside.values()):
+        return
+    if len(class_dirs) == 1:
+        raise DataError(f"{root}: its one folder {class_dirs[0].name} holds the split folders {', '.join(inside[class_dirs[0]])}: give {class_dirs[0]} as the data")
+    first = class_dirs[0]
+    raise DataError(f"{root}: its class folders hold split folders ({first.name}/{inside[first][0]}, ...); facesense reads <split>/<class>/<images> "
+                    f"(e.g. {inside[first][0]}/{first.name}/): move them into that layout, or list the images in a labels.csv with a split column")
 
 
 def _loose_images(folder: Path) -> list[Path]:
@@ -285,6 +305,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
     skipped: list[tuple[str, str]] = []
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
+    refused: list[str] = []  # files that are no images, without skip_bad: all counted in one error
     class_dirs_of = {base: _class_dirs(base) for _, base in groups}
     for base, class_dirs in class_dirs_of.items():  # checked first: a flat folder of photos gets one line, not a warning and then the error
         if not class_dirs:
@@ -293,6 +314,8 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
             held = (f"; its {len(loose)} image(s) lie directly in it: move them into one folder per class" if loose
                     else f"; it holds {', '.join(tables)}: give the csv itself as the data (e.g. {base / tables[0]})" if tables else "")  # FER2013's folder given for its file
             raise DataError(f"{base}: no class folders; expected {base}/<class>/<images>{held}")
+    if groups[0][0] is None:
+        _check_not_split_inside(root, class_dirs_of[root])
     for folder in ([root] if groups[0][0] is not None else []) + [base for _, base in groups]:
         loose = _loose_images(folder)
         if loose:  # a photo folder with a subfolder read as a dataset of one class: say what was left out
@@ -314,7 +337,8 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                     reason = f"{p}: not an image file (extension {p.suffix or 'none'})"
                 if reason:
                     if not skip_bad:
-                        raise DataError(f"{reason}; move it out of the dataset, or {SKIP_BAD_HINT}")
+                        refused.append(reason)
+                        continue
                     skipped.append((_shown(p.relative_to(root)), reason))
                     skipped_splits.append(split)
                     skipped_labels.append(class_dir.name)
@@ -328,6 +352,9 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                 labels.append(class_dir.name)
                 splits.append(split)
                 paths.append(p)
+    if refused:  # one run names them all: fixed one a run, a folder of ten took ten runs
+        more = f" ({len(refused) - 1} more such file(s), e.g. {refused[1].split(': ')[0]})" if len(refused) > 1 else ""
+        raise DataError(f"{refused[0]}{more}; move {'them' if more else 'it'} out of the dataset, or {SKIP_BAD_HINT}")
     return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels)
 
 
