@@ -529,6 +529,13 @@ def test_a_folder_read_through_its_labels_csv_names_images_it_does_not_list(tmp_
     monkeypatch.chdir(tmp_path)
     read_dataset("d")
     assert "not in its labels.csv" not in caplog.text
+    # the report `data inspect labels.csv` writes into the working folder by default, there the data's: its plots are no images of it (found by a bug hunt)
+    monkeypatch.chdir(data)
+    assert main(["data", "inspect", "labels.csv", "--no-duplicates"]) == 0
+    assert list(data.glob("inspect-*/samples.png"))
+    caplog.clear()
+    read_dataset(data)
+    assert "not in its labels.csv" not in caplog.text
     # class folders with a labels.csv that lists two of three classes: the new class's folder can be read so (found by review)
     (data / "c").mkdir()
     (data / "c" / "c_0.png").write_bytes((data / "a" / "a_0.png").read_bytes())

@@ -222,6 +222,9 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     unlisted = []
     for root, dirs, files in walk_once(folder):  # each real folder once
         dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if "report.md" in files and ("summary.json" in files or "metrics.json" in files):  # a report facesense wrote here (inspect's default folder): its plots are no data
+            dirs[:] = []
+            continue
         unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
                      and real(path := os.path.join(root, name)) not in listed]
     if unlisted:
