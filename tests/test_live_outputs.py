@@ -699,3 +699,30 @@ def test_a_killed_runs_temp_files_go_even_when_the_next_run_asks_for_other_outpu
     assert main(["live", "--source", str(clip), "--no-window", *OFF, "--out", str(out / "b.mp4")]) == 0
     assert not any(path.exists() for path in left)
     assert alive.exists() and (out / ".notes.txt").exists() and (out / "b.mp4").is_file()
+
+
+def test_the_broken_output_goes_first_so_the_others_are_kept_on_a_full_disk():
+    """On a full disk the half-written video was removed last: the jsonl log, finished before
+    it, found no space and was thrown away without a word (found by a bug hunt)."""
+    from facesense.stream.sinks import finish_sinks
+
+    disk = {"full": True}
+    done = []
+
+    class Sink:
+        def __init__(self, path):
+            self.path = path
+
+        def close(self):
+            if disk["full"]:
+                raise OSError(28, "No space left on device")
+            done.append(self.path)
+
+        def discard(self):
+            if self.path == "a.mp4":
+                disk["full"] = False  # its temp file held the space
+
+    video, csv_log, jsonl = Sink("a.mp4"), Sink("f.csv"), Sink("f.jsonl")
+    lost = []
+    assert finish_sinks([video, csv_log, jsonl], keep=True, broken=video, lost=lost) is None
+    assert done == ["f.jsonl", "f.csv"] and lost == []

@@ -328,7 +328,8 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if isinstance(exc, OutputError) and broken is not None and collector.frames:  # (a full disk) the outputs kept are partial: say so
             kept = _kept_with_frames(sinks, [broken, *lost], collector.frames)
             if kept:
-                raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (" (no summary was written)" if opts.summary_json else "")) from None
+                not_kept = [str(sink.path) for sink in lost if sink is not broken and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json else [])
+                raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (f" (not kept: {', '.join(not_kept)})" if not_kept else "")) from None
         raise
     unfinished: list = []
     failure = _finish(source, sinks, collector, opts, broken, unfinished)

@@ -461,7 +461,9 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None,
     could not be finished are added to `lost`; `then` names the outputs written after these (a
     summary), which an interruption here leaves unwritten too."""
     failure, lost = None, ([] if lost is None else lost)
-    for sink in reversed(sinks):  # last made first: the first one's new folders are then empty
+    # the broken one first: its temp file may hold the space of the full disk the others need
+    # to be put in place (a half video took it, and the jsonl log was lost with it)
+    for sink in sorted(reversed(sinks), key=lambda sink: sink is not broken):  # then last made first: the first one's new folders are then empty
         try:
             if keep and sink is not broken:
                 sink.close()
