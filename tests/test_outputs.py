@@ -143,6 +143,21 @@ def test_ctrl_c_while_the_cli_loads_is_one_line():
     assert done.returncode == 130 and done.stderr.startswith("interrupted") and "Traceback" not in done.stderr, done.stderr
 
 
+def test_a_second_ctrl_c_as_the_process_exits_prints_no_traceback():
+    """Ctrl-C twice during training: after the one-line message, the second one landed in
+    torch's exit hook and Python printed "Exception ignored in atexit callback" with a
+    traceback (found by a bug hunt)."""
+    script = (
+        "import atexit, os, signal, sys\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), [None for _ in range(10**6)]))  # a Ctrl-C in an exit hook\n"
+        "sys.argv = ['facesense', '--version']\n"
+        "from facesense.console import run\n"
+        "run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+
+
 def test_labels_grow_with_the_frame():
     """A label sized for 640x360 was a speck on a 12-megapixel photo: drawn at the same share of the image."""
     from facesense.stream.draw import annotate

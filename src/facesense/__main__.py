@@ -1,5 +1,5 @@
 """`python -m facesense ...`: the CLI without the console script (e.g. from a source tree on PYTHONPATH)."""
 
-from .console import main
+from .console import run
 
-raise SystemExit(main())
+run()

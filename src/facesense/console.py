@@ -4,6 +4,7 @@ of Python's traceback from inside an import."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -16,3 +17,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted before the command started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return cli_main(argv)
+
+
+def run() -> None:
+    """The console script and `python -m facesense`: main(), then exit with its code. A second
+    Ctrl-C while the process exits (in a library's exit hook, after the one-line message) printed
+    Python's "Exception ignored in atexit callback" traceback: from here on it is ignored."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
