@@ -820,6 +820,17 @@ def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
     video = make_demo_clip(tmp_path / "clip.mp4", frames=3)  # a video with its picture is no sound file
     with pytest.raises(FacesenseError, match="this is a video, not a photo"):
         decode_image(video.read_bytes())
+    # sound of other kinds was "not a readable image" or "not a readable video" (found by a bug hunt)
+    for codec, name, rate, samples in (("pcm_s16le", "sound.wav", 16000, 1024), ("mp3", "sound.mp3", 44100, 1152), ("flac", "sound.flac", 16000, 1024)):
+        sound = silence(tmp_path / name, codec, rate, samples, 5)
+        with pytest.raises(FacesenseError, match="this is a sound file"):
+            decode_image(sound.read_bytes())
+        with pytest.raises(FacesenseError, match="no video track"):
+            probe_video(sound, 20, 4)
+    # an iPhone's HEIC photo, which Pillow cannot read without a plugin, is named with the way out
+    heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(200)
+    with pytest.raises(FacesenseError, match=r"a HEIC photo \(an iPhone's default format\), which cannot be read here: send it as JPEG"):
+        decode_image(heic)
 
 
 def song_with_cover(path, picture: bytes):

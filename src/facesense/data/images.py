@@ -247,7 +247,7 @@ def unreadable_upload(exc: Exception, size: int) -> DataError:
     pixels, or in a camera photo's metadata before them) or not an image at all."""
     if "truncated" in str(exc).lower():  # "image file is truncated", "Truncated File Read"
         return DataError(f"the image is cut short ({size:,} bytes arrived): send the whole file")
-    return DataError("not a readable image (send JPEG, PNG, BMP, TIFF or WebP bytes)")
+    return DataError("not a readable image (send JPEG, PNG, BMP, TIFF, WebP, GIF or AVIF bytes)")
 
 
 def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.images import MAX_MEGAPIXELS, DataError, declared_size, unreadable_upload
+from ..data.images import MAX_MEGAPIXELS, DataError, ImageTooLarge, declared_size, unreadable_upload
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 from ..stream.detect import DEFAULT_DETECTOR, PerThreadDetector
 from ..stream.frames import first_frame_only
@@ -20,8 +20,9 @@ from ..stream.pipeline import ATTRIBUTES, LiveSession, PipelineSettings, face_re
 JPEG_MAX_SIDE = 65500  # the longest side a JPEG (OpenCV's encoder) takes
 
 
-# ftyp brands of photos in the MP4 family's container (AVIF, HEIC): not videos
-PHOTO_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
+# ftyp brands of photos in the MP4 family's container (HEIC, AVIF): not videos
+HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
+PHOTO_BRANDS = (b"avif", b"avis", *HEIC_BRANDS)
 
 
 # an MP4/MOV track's handler type (the `hdlr` box: "hdlr", version+flags or QuickTime's
@@ -30,9 +31,17 @@ TRACK_HANDLER = re.compile(rb"hdlr.{8}(vide|soun)", re.DOTALL)
 
 
 def audio_only(data) -> bool:
-    """Whether an MP4/MOV file's bytes (or a mmap of them) hold sound tracks and no video (an
-    M4A, or a video's sound kept alone)."""
-    if data[4:8] != b"ftyp":
+    """Whether a file's bytes (or a mmap of them) are sound with no video: an MP4/MOV with sound
+    tracks only (an M4A, or a video's sound kept alone), or a WAV, FLAC, Ogg Vorbis/Opus or MP3
+    (an ID3 tag or an MPEG audio frame first) file."""
+    head = bytes(data[:64])
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE" or head[:4] == b"fLaC" or head[:3] == b"ID3":
+        return True
+    if head[:4] == b"OggS" and (b"OpusHead" in head or b"\x01vorbis" in head):
+        return True
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:  # an MPEG audio frame's sync and layer (JPEG's FF D8 is none)
+        return True
+    if head[4:8] != b"ftyp":
         return False
     return {m.group(1) for m in TRACK_HANDLER.finditer(data)} == {b"soun"}
 
@@ -57,7 +66,13 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
         raise DataError("this is a sound file (no picture): send a photo's bytes")
     if _looks_like_video(data):
         raise DataError("this is a video, not a photo: send it to POST /api/videos (a background job), or open it under the page's \"Video file\"")
-    declared_size(data, max_megapixels)
+    try:
+        declared_size(data, max_megapixels)
+    except DataError as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in HEIC_BRANDS and not isinstance(exc, ImageTooLarge):  # an iPhone's photo: say what it is and the way out
+            raise DataError("a HEIC photo (an iPhone's default format), which cannot be read here: send it as JPEG (export it as JPEG, or set the camera's "
+                            "format to Most Compatible)") from None
+        raise
     try:  # decoded as predict and live decode files (EXIF orientation, 16-bit and float TIFF, CMYK)
         with Image.open(io.BytesIO(data)) as im:
             image = pil_pixels(im)
