@@ -168,6 +168,9 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert status == 415 and "--data-binary" in data["error"]  # was "not a readable image"
     for path in ("/static/..%2Fapp.py", "/static/index.py", "/api/files/..%2F..%2Fetc/passwd", "/api/files/abc/frames.csv"):
         assert request(server.url + path)[0] == 404, path
+    # a final slash was an empty 307, which curl without -L printed as nothing (found by a bug hunt)
+    status, data = post_json(server.url + "/api/analyze/", photo)
+    assert status == 404 and data["error"] == "no such URL: /api/analyze/; the URL is /api/analyze, without the final /", data
     host, port = server.url.split("//")[1].split(":")
     # a malformed header and an upload cut short: an answer (or a clean close), no traceback
     with socket.create_connection((host, int(port)), timeout=10) as s:

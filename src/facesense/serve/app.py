@@ -241,6 +241,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         version=__version__,
         description="Expression, gender (and age) of every face in a photo, a camera stream or a video; the photo's sentiment.",
         lifespan=lifespan,
+        # /api/analyze/ was answered by an empty 307 to /api/analyze, which curl without -L
+        # printed as nothing at all: a 404 that names the URL meant (below)
+        redirect_slashes=False,
     )
 
     @app.exception_handler(Refused)
@@ -254,7 +257,12 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             message = f"{request.url.path} is a WebSocket: open it with a WebSocket client (ws://, or wss:// behind TLS), as the page at / does"
             return JSONResponse({"error": message}, 426, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
         if exc.status_code == 404:
-            message = f"no such URL: {request.url.path} (the API's URLs are listed at /docs)"
+            path = request.url.path
+            meant = path.rstrip("/")
+            if meant != path and meant and any(getattr(route, "path_regex", None) and route.path_regex.match(meant) for route in app.routes):
+                message = f"no such URL: {path}; the URL is {meant}, without the final /"
+            else:
+                message = f"no such URL: {path} (the API's URLs are listed at /docs)"
         elif exc.status_code == 405:  # every route of the path (the router named only the first's: HEAD)
             allowed = sorted({m for route in app.routes if getattr(route, "methods", None) and route.path_regex.match(request.url.path) for m in route.methods})
             headers = {**(getattr(exc, "headers", None) or {}), "Allow": ", ".join(allowed)}
