@@ -325,8 +325,11 @@ def test_inspect_names_corrupt_images_and_evaluate_counts_the_skipped(corpus, tm
     (data / "woman" / "empty.png").write_bytes(b"")
     assert main(["data", "inspect", str(data), "--out", str(tmp_path / "i")]) == 0
     report = json.loads((tmp_path / "i" / "summary.json").read_text())
+    # each with why: a file cut short read like an empty one, or one too large (found by a bug hunt)
+    truncated, empty = report["unreadable"].pop("reasons")  # (Pillow words a file cut short its own way)
     assert report["unreadable"] == {"count": 2, "files": ["man/broken.jpg", "woman/empty.png"], "counted": True}
-    assert "man/broken.jpg" in (tmp_path / "i" / "report.md").read_text()
+    assert "truncated" in truncated.lower() and empty == "not a readable image (an empty file (0 bytes))"
+    assert f"* man/broken.jpg: {truncated}" in (tmp_path / "i" / "report.md").read_text()
     assert "2 unreadable image(s): man/broken.jpg, woman/empty.png" in caplog.text
     assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
@@ -335,3 +338,10 @@ def test_inspect_names_corrupt_images_and_evaluate_counts_the_skipped(corpus, tm
     assert main(["evaluate", "gender", "--data", str(data), "--out", str(tmp_path / "e"), "--skip-bad"]) == 0
     assert "skipped 2 unusable sample(s)" in caplog.text
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n"] == 8
+    # a file skipped as no image was only counted in report.md ("summary.json says why"), and not named on the console
+    (data / "woman" / "notes.txt").write_text("x\n")
+    caplog.clear()
+    assert main(["data", "inspect", str(data), "--out", str(tmp_path / "i2"), "--skip-bad", "--no-duplicates"]) == 0
+    page = (tmp_path / "i2" / "report.md").read_text()
+    assert "Skipped 1 rows or files that could not be used" in page and "* woman/notes.txt: not an image file (extension .txt)" in page
+    assert "skipped 1 row(s) or file(s) that could not be used (--skip-bad): woman/notes.txt; listed with why in" in caplog.text

@@ -111,6 +111,10 @@ def _data_inspect(args) -> None:
         log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
     print((out / "report.md").read_text())
     bad = report["unreadable"]["files"]
+    unusable = [name for name, _ in report["skipped"] if name not in set(bad)]
+    if unusable:  # as data split says of them (inspect said nothing on the console)
+        log.warning("warning: skipped %d row(s) or file(s) that could not be used (--skip-bad): %s%s; listed with why in %s", len(unusable), ", ".join(unusable[:5]),
+                    f" and {len(unusable) - 5} more" if len(unusable) > 5 else "", out / "report.md")
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         counted = report["unreadable"].get("counted", True)

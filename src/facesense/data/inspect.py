@@ -168,6 +168,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     if len(samples) and not decoded.any():  # a report of counts and a baseline over no image (exit 0) said nothing true
         raise DataError(f"{samples.source}: none of its {len(samples)} images could be read (e.g. {unreadable[0]}); check the files")
     left_out = skip_bad and bool(unreadable) and bool(decoded.any())
+    # why each did not decode (empty, cut short, too large...): the names alone told a truncated
+    # file from a 30,000 px one no better than a corrupt one
+    why = dict(samples.skipped[listed:])
     if not left_out:  # counted, so not skipped (they are named under `unreadable`)
         del samples.skipped[listed:]
     if left_out:
@@ -207,7 +210,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         report["group_leakage"] = group_leakage(samples, group, people)
     groups: list[list[int]] = []
     blank = blank_images(small) & decoded
-    report["unreadable"] = {"count": len(unreadable), "files": unreadable, "counted": not left_out}
+    report["unreadable"] = {"count": len(unreadable), "files": unreadable, "reasons": [_reason(why.get(name, "not decoded"), name) for name in unreadable], "counted": not left_out}
     if duplicates:
         groups = exact_duplicate_groups(samples, decoded)
         report["exact_duplicates"] = summarise_groups(samples, groups)
@@ -356,12 +359,26 @@ def markdown(r: dict) -> str:
             f"({d['images_in_groups']} images); {d['groups_across_splits']} groups ({d['images_in_cross_split_groups']} images) cross splits; "
             f"{d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]
-    if r["skipped"]:
-        lines += ["", f"Skipped {len(r['skipped'])} rows or files that could not be used (missing images, bad rows, non-image files; summary.json `skipped` says why)."]
     bad = r.get("unreadable", {}).get("files", [])
+    unusable = [(name, reason) for name, reason in r["skipped"] if name not in set(bad)]  # (the unreadable images have a list of their own)
+    if unusable:
+        lines += ["", f"Skipped {len(unusable)} rows or files that could not be used (missing images, bad rows, non-image files; --skip-bad):", ""]
+        lines += _listed([f"{name}: {_reason(reason, name)}" for name, reason in unusable])
     if bad:
         said = "left out of the counts above (--skip-bad), as training leaves them out" if not r["unreadable"].get("counted", True) else "train and evaluate refuse this data unless `skip_bad=true` / `--skip-bad`"
         lines += ["", f"**Unreadable images: {len(bad)}** ({said}):", ""]
-        lines += [f"* {name}" for name in bad[:50]] + ([f"* ... and {len(bad) - 50} more (summary.json lists all)"] if len(bad) > 50 else [])
+        lines += _listed([f"{name}: {reason}" for name, reason in zip(bad, r["unreadable"].get("reasons") or [""] * len(bad))])
     lines += ["", "![samples](samples.png)", ""]
     return "\n".join(lines)
+
+
+def _reason(reason: str, name: str) -> str:
+    """A skip's reason without the path it starts with (the list names it) or the advice to
+    remove it (the report is where that decision is made)."""
+    text = reason.split(": ", 1)[1] if ": " in reason and name in reason.split(": ", 1)[0] else reason
+    return text.split("; remove or replace")[0]
+
+
+def _listed(items: list[str], most: int = 50) -> list[str]:
+    """Markdown bullets, at most `most` (summary.json lists all)."""
+    return [f"* {item}" for item in items[:most]] + ([f"* ... and {len(items) - most} more (summary.json lists all)"] if len(items) > most else [])
