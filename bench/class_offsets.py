@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facesense.eval.metrics import macro_f1
+from facesense.errors import FacesenseError
 from facesense.runtime.classifier import FaceClassifier
 
 from crop_robustness import publictest
@@ -60,6 +61,8 @@ def main() -> None:
 
     model = FaceClassifier.load(args.model)
     classes = model.classes
+    if not {"angry", "fear"} <= set(classes):  # the offsets move anger and fear
+        raise FacesenseError(f"--model {args.model}: a model of classes {list(classes)}; give an expression model (with angry and fear)")
     angry, fear = classes.index("angry"), classes.index("fear")
     faces, labels = publictest(args.data, classes, None)
     logp = log_probs(model, faces)
@@ -100,4 +103,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchkit import run
+
+    run(main)

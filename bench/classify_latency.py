@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from facesense.errors import FacesenseError
 from facesense.runtime.classifier import FaceClassifier
 from facesense.runtime.gender_age import GenderAgeModel
 
@@ -41,6 +42,8 @@ def main() -> None:
     ap.add_argument("--models", default="expression,gender,gender_age")
     ap.add_argument("--runs", type=int, default=300)
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error(f"--runs {args.runs}: must be 1 or more")
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (120, 120, 3), dtype=np.uint8) for _ in range(4)]
     models = {}
@@ -56,6 +59,8 @@ def main() -> None:
                 models[name] = FaceClassifier.load(path or name)
         except Exception as exc:  # an optional backend may be absent
             print(f"{name}: skipped ({exc})")
+    if not models:  # an empty table read as a result
+        raise FacesenseError(f"--models {args.models}: none of them could be loaded (see above)")
     print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores; onnxruntime default threads; 120x120 BGR crops; median / p95 ms\n")
     print("| model | input | 1 face | 4 faces |")
     print("|---|---|---|---|")
@@ -80,4 +85,6 @@ def cpu_name() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from benchkit import run
+
+    run(main)

@@ -138,4 +138,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchkit import run
+
+    run(main)

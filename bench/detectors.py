@@ -16,12 +16,13 @@ import multiprocessing as mp
 import platform
 from pathlib import Path
 
+from benchkit import in_fresh_process, run
 from facesense.runtime.assets import DEFAULT_EXPRESSION, DEFAULT_GENDER
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_one(detector: str, video: str, detect_every: int, budgets: tuple[int, int], age: str | None, queue) -> None:
+def run_one(detector: str, video: str, detect_every: int, budgets: tuple[int, int], age: str | None) -> dict:
     from facesense.stream.live import LiveOptions, run_live
     from facesense.stream.pipeline import PipelineSettings
 
@@ -32,17 +33,11 @@ def run_one(detector: str, video: str, detect_every: int, budgets: tuple[int, in
         ids.update(f.track_id for f in result.faces)
 
     summary = run_live(LiveOptions(source=video, detector=detector, detect_width=320, age=age, settings=PipelineSettings(detect_every=detect_every, classify_per_frame=budgets[0], gender_age_per_frame=budgets[1])), on_frame=on_frame)
-    queue.put({"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)})
+    return {"fps": summary["fps_wall"], "counts": counts, "ids": len(ids), "cuts": summary.get("scene_cuts", cuts)}
 
 
 def measure(detector: str, video: Path, detect_every: int, budgets: tuple[int, int], age: str | None) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run_one, args=(detector, str(video), detect_every, budgets, age, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    return in_fresh_process(run_one, detector, str(video), detect_every, budgets, age)
 
 
 def photos(detector: str) -> str:
@@ -86,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -27,12 +27,13 @@ import resource
 import subprocess
 from pathlib import Path
 
+from benchkit import in_fresh_process, run
 from facesense.runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None, models: dict, queue) -> None:
+def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None, models: dict) -> dict:
     from facesense.stream.live import LiveOptions, run_live
     from facesense.stream.pipeline import PipelineSettings
 
@@ -42,17 +43,11 @@ def run_one(backend: str, video: str, detect_every: int, yunet_model: str | None
         opts = LiveOptions(source=video, detector=backend, detector_model=yunet_model, detect_width=320, settings=PipelineSettings(detect_every=detect_every), video_out=Path(tmp) / "annotated.mp4", **models)
         summary = run_live(opts)
     summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(summary)
+    return summary
 
 
 def measure(backend: str, video: Path, detect_every: int, yunet_model: str | None, models: dict) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run_one, args=(backend, str(video), detect_every, yunet_model, models, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    return in_fresh_process(run_one, backend, str(video), detect_every, yunet_model, models)
 
 
 def still_image_hits(backend: str, yunet_model: str | None) -> str:
@@ -120,4 +115,4 @@ def peer_table(python: str, videos: list[Path], ours: dict[str, float]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -67,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill removes the temporary runs too
     device = "cuda" if torch.cuda.is_available() else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-    print(f"target PublicTest accuracy {args.target:.1%}; budget {args.budget_min:.0f} min per recipe; {device}\n")
+    print(f"target PublicTest accuracy {args.target:.1%}; budget {args.budget_min:g} min per recipe; {device}\n")
     print("| recipe | wall minutes to target (data loading included) | training minutes to target | epochs run | best accuracy | wall minutes spent | wall time vs first recipe |")
     print("|---|---|---|---|---|---|---|")
     print("| source A emotion_model_1 (the report, its machine) | - | 103 | 50 | 0.6122 | - | - |")
