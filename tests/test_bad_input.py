@@ -166,7 +166,9 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
 
 @pytest.mark.parametrize("argv,match", [
     (["live", "--source", "x.mp4", "--stall-timeout", "-1"], "argument --stall-timeout: -1: must be > 0"),
-    (["live", "--source", "x.mp4", "--stall-timeout", "abc"], "argument --stall-timeout: invalid float value: 'abc'"),
+    (["live", "--source", "x.mp4", "--stall-timeout", "abc"], "argument --stall-timeout: 'abc': not a number; give one > 0"),
+    (["live", "--source", "x.mp4", "--stride", "2.5"], "argument --stride: '2.5': not a whole number; give one >= 1"),  # argparse named no range (found by a docs audit)
+    (["live", "--source", "x.mp4", "--margin", "-0.1"], "argument --margin: -0.1: must be >= 0"),
     (["live", "--source", "x.mp4", "--stride", "0"], "argument --stride: 0: must be >= 1"),
     (["live", "--source", "x.mp4", "--cut-threshold", "300"], "argument --cut-threshold: 300: must be <= 255"),  # a grey-level change
     (["serve", "--port", "-5"], "argument --port: -5: must be >= 0"),  # was a bind() OverflowError traceback

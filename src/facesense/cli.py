@@ -917,8 +917,13 @@ def _number(kind, low, strict: bool = False, high=None, strict_high: bool = Fals
     """An argparse type: a number of `kind` at least `low` (above it when `strict`; at most
     `high`, below it when `strict_high`), so that the message names the option as typed
     (--stall-timeout), not the setting behind it."""
+    bounds = f"{'>' if strict else '>='} {low}" + (f" and {'<' if strict_high else '<='} {high}" if high is not None else "")
+
     def parse(text: str):
-        value = kind(text)  # a ValueError reads "invalid float value: 'abc'"
+        try:
+            value = kind(text)
+        except ValueError:  # argparse said only "invalid float value: 'abc'"
+            raise argparse.ArgumentTypeError(f"{text!r}: not {'a whole number' if kind is int else 'a number'}; give one {bounds}") from None
         if not math.isfinite(value):  # nan passes every comparison; inf overflows byte limits
             raise argparse.ArgumentTypeError(f"{text}: must be a finite number")
         if value < low or (strict and value == low):
@@ -1026,7 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--detect-width", type=_number(int, 0), default=None, help="frames are downscaled to this width for detection (default: 320, and for the centerface detector a third of the width of a frame over 960 px wide, so that small faces in HD video are found; 0 = the full frame, a photo at most 10 megapixels)")
     lv.add_argument("--detect-every", type=int, default=5, help="full-frame detection every N frames; in between only around tracked faces, and on every frame while a lost face may still come back under its id (default %(default)s; 1 = every frame)")
     lv.add_argument("--smoothing", type=float, default=0.4, help="weight of the newest look in each track's running probabilities (default %(default)s; 1 = off)")
-    lv.add_argument("--margin", type=float, default=0.0, help="widen face crops by this fraction")
+    lv.add_argument("--margin", type=_number(float, 0), default=0.0, metavar="FRACTION", help="widen each face crop by this fraction of its box on every side before classifying (default 0: the detector's box)")
     lv.add_argument("--hold-frames", type=int, default=4, help="a followed face the detector misses stays on screen at most this many frames, 0 to 10 (default %(default)s; 0 = only detected faces)")
     lv.add_argument("--cut-threshold", type=_number(float, 0, high=255), default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (default %(default)s; 0 = off)")
     lv.add_argument("--classify-per-frame", type=int, default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (default %(default)s; 0 = every face, every frame; a photo always has every face classified)")
@@ -1086,9 +1091,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(func=_serve)
 
     ex = sub.add_parser("export", help="export a model to ONNX with class names and input spec as metadata")
-    ex.add_argument("model")
-    ex.add_argument("--format", default="onnx", choices=["onnx"])
-    ex.add_argument("--out")
+    ex.add_argument("model", help="a run folder, a checkpoint (.pt) or a shipped model's name (facesense models lists them)")
+    ex.add_argument("--format", default="onnx", choices=["onnx"], help="the file format (default onnx)")
+    ex.add_argument("--out", metavar="FILE.onnx", help="where to write it (default ./<run or model name>.onnx, .int8.onnx with --int8)")
     ex.add_argument("--int8", action="store_true", help="static int8 quantisation (about 2x faster on CPU); needs --calibration")
     ex.add_argument("--calibration", metavar="DATASET", help="dataset whose training images calibrate the int8 ranges (or a folder of photos of the kind the model sees, unlabelled)")
     ex.add_argument("--calibration-samples", type=_number(int, 1), default=None, metavar="N", help="with --int8: how many training images calibrate it (default 500)")
