@@ -296,3 +296,12 @@ def test_files_the_system_makes_beside_photos_are_not_the_users_images(tmp_path)
     (data / "__MACOSX" / "man" / "._man_0.png").write_bytes(b"\x00\x05\x16\x07")
     samples = read_dataset(data)
     assert sorted(samples.class_counts().items()) == [("man", 3), ("woman", 3)] and not samples.skipped
+
+
+def test_a_link_up_the_tree_does_not_pull_other_classes_into_a_class(tmp_path):
+    """`sad/loop -> ..` read every other class's images as sad (found by a bug hunt)."""
+    data = write_class_folders(tmp_path / "d", ["happy", "sad"], 3)
+    (data / "sad" / "loop").symlink_to("..")
+    assert sorted(read_dataset(data).class_counts().items()) == [("happy", 3), ("sad", 3)]
+    (data / "sad" / "album").symlink_to(tmp_path / "d" / "happy")  # a link across, to another folder: still read
+    assert sorted(read_dataset(data).class_counts().items()) == [("happy", 3), ("sad", 6)]

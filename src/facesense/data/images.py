@@ -201,12 +201,14 @@ def real_folders_under(folder: Path) -> set[str]:
 
 def walk_once(folder: Path, on_unreadable=None):
     """os.walk following links to folders, each real folder once (a link back up the tree, or
-    two links to one folder); in name order, real folders before links beside them.
-    `on_unreadable(OSError)`: for each folder that cannot be listed (skipped either way)."""
+    two links to one folder), and never a folder that holds `folder` (a link up to the dataset
+    put every other class's images into one class); in name order, real folders before links
+    beside them. `on_unreadable(OSError)`: for each folder that cannot be listed (skipped either way)."""
     seen = set()
+    start = os.path.realpath(folder)
     for root, dirs, files in os.walk(folder, followlinks=True, onerror=on_unreadable):
         real = os.path.realpath(root)
-        if real in seen:
+        if real in seen or start.startswith(real.rstrip(os.sep) + os.sep):
             dirs[:] = []
             continue
         seen.add(real)
