@@ -5,7 +5,7 @@ from facesense.config import load_config
 from facesense.data.prepare import map_labels, prepare_data
 from facesense.data.sources import read_dataset
 from facesense.errors import DataError
-from facesense.labels import FER2013_CODES, TASK_CLASSES, build_label_index
+from facesense.labels import FER2013_CODES, TASK_CLASSES, build_label_index, normalise
 
 # Hand-written oracle: FER2013 code -> name (Kaggle's documentation of the csv).
 FER_TABLE = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
@@ -117,6 +117,18 @@ def test_a_custom_task_says_when_two_folders_become_one_class(tmp_path, caplog):
     data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0, "label_map": {"DOG": "canine"}}))
     assert data.classes == ["canine", "cat"] and "trained as" not in caplog.text
     assert "the label map's 'DOG' stands for the labels 'Dog' and 'dog'" in caplog.text and "all are renamed 'canine'" in caplog.text
+
+
+def test_a_name_written_composed_and_decomposed_is_one_class(tmp_path):
+    """'Zoë' as macOS writes it (e + combining diaeresis) and as others do (one letter) looked
+    alike and were two classes (found by a bug hunt)."""
+    import unicodedata
+
+    composed, decomposed = unicodedata.normalize("NFC", "Zoë"), unicodedata.normalize("NFD", "Zoë")
+    assert composed != decomposed
+    root = write_class_folders(tmp_path / "d", [composed, decomposed, "cat"], 3)
+    data = prepare_data(load_config(overrides={"task": "custom", "data": str(root), "val_size": 0}))
+    assert len(data.classes) == 2 and normalise(decomposed) == normalise(composed)
 
 
 def test_a_label_map_with_two_spellings_of_one_label_that_disagree_is_refused():

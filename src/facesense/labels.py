@@ -8,7 +8,7 @@ through positions, so the two orders cannot be mixed up.
 from __future__ import annotations
 
 import logging
-
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from .errors import DataError
@@ -43,7 +43,9 @@ SYNONYMS: dict[str, str] = {
 
 
 def _plain(name: str) -> str:
-    return str(name).strip().lower().replace(" ", "_")
+    # NFC: macOS writes "Zoë" decomposed (e + combining diaeresis), other systems composed;
+    # the two looked alike and were two classes
+    return unicodedata.normalize("NFC", str(name)).strip().lower().replace(" ", "_")
 
 
 def normalise(name: str) -> str:
