@@ -95,6 +95,13 @@ def corpus(tmp_path_factory) -> Path:
     (root / "semicolons.csv").write_text("path;label\nfaces/man/man_0.png;man\n")  # a European-locale spreadsheet's csv
     (root / "tabs.csv").write_text("path\tlabel\nfaces/man/man_0.png\tman\n")
     (root / "empty.csv").write_text("")
+    (root / "spelled").mkdir()  # a labels.csv naming its images in another case, or Unicode form, than the files have
+    shutil.copy(root / "faces" / "man" / "man_0.png", root / "spelled" / "W0.PNG")
+    shutil.copy(root / "faces" / "man" / "man_0.png", root / "spelled" / "Zoe\u0308.png")  # decomposed, as macOS writes it
+    (root / "spelled" / "album").mkdir()
+    (root / "spelled" / "case.csv").write_text("path,label\nw0.png,man\n")
+    (root / "spelled" / "form.csv").write_text("path,label\nZo\u00eb.png,man\n")
+    (root / "spelled" / "folder.csv").write_text("path,label\nalbum,man\n")
     return root
 
 
@@ -278,6 +285,9 @@ CASES = [
     ("inspect a semicolon csv", ["data", "inspect", "{c}/semicolons.csv", "--out", "{c}/out/i"], "semicolons.csv: its columns are separated by ';', not commas (header 'path;label'); save it as comma-separated csv"),
     ("inspect a tab csv", ["data", "inspect", "{c}/tabs.csv", "--out", "{c}/out/i"], "tabs.csv: its columns are separated by tabs, not commas"),
     ("inspect an empty csv", ["data", "inspect", "{c}/empty.csv", "--out", "{c}/out/i"], "empty.csv: is empty (no header line)"),
+    ("inspect a row whose file differs in case", ["data", "inspect", "{c}/spelled/case.csv", "--out", "{c}/out/i"], "w0.png not found ('W0.PNG' is there: names must match exactly, in case)"),
+    ("inspect a row whose file differs in form", ["data", "inspect", "{c}/spelled/form.csv", "--out", "{c}/out/i"], "is there: names must match exactly, in Unicode's form too"),
+    ("inspect a row naming a folder", ["data", "inspect", "{c}/spelled/folder.csv", "--out", "{c}/out/i"], "spelled/album is a folder, not an image"),
 ]
 
 

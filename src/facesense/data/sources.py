@@ -11,6 +11,7 @@ import gzip
 import io
 import logging
 import os
+import unicodedata
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -442,6 +443,23 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
                    split_column="usage" if "usage" in header else None)
 
 
+def _spelled_otherwise(path: Path, listings: dict) -> Path | None:
+    """A file beside `path` whose name differs from its name only in case or Unicode form
+    (`W0.JPG` for `w0.jpg`, a decomposed `Zoë.jpg`): where a missing image most likely is.
+    `listings`: each folder's names by that key, read once per manifest."""
+    def key(name: str) -> str:
+        return unicodedata.normalize("NFC", name).casefold()
+
+    folder = path.parent
+    if folder not in listings:
+        try:
+            listings[folder] = {key(other.name): other for other in folder.iterdir()}
+        except OSError:  # no such folder either
+            listings[folder] = {}
+    other = listings[folder].get(key(path.name))
+    return other if other is not None and other.is_file() else None
+
+
 def _image_key(manifest: Path, rel: str) -> str:
     """One image however a manifest row names it: relative, with ./, absolute, or through a link
     (an absolute path to an image listed relatively put it in train and val with two labels)."""
@@ -477,6 +495,7 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
     skipped_splits: list[str | None] = []
     skipped_labels: list[str | None] = []
     first_seen: dict[str, tuple[int, str, str | None]] = {}  # image -> (line, label, split) of its first row
+    listings: dict = {}  # folders listed to find a missing image spelled otherwise
     repeats, conflicted = [], set()
     first_extra: dict[str, dict[str, str]] = {}  # image -> its first row's other columns
     first_pos: dict[str, int] = {}  # image -> its row among those kept
@@ -507,8 +526,11 @@ def read_manifest(path: Path, skip_bad: bool = False) -> Samples:
                     else f"in split {split or '(blank)'!r} here and {seen_split or '(blank)'!r}")
             problem = f"image {rel} is {said} on line {seen_line}; give each image one row"
         elif not (path.parent / rel).is_file():
-            hint = " (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel else ""
-            problem = f"image {path.parent / rel} not found{hint}"
+            near = None if "\\" in rel else _spelled_otherwise(path.parent / rel, listings)
+            hint = (" (paths are written with /; this one has \\, as Windows writes them)" if "\\" in rel
+                    else f" ({near.name!r} is there: names must match exactly, " + ("in case)" if near.name.casefold() == Path(rel).name.casefold()
+                                                                                     else "in Unicode's form too: macOS writes accents as separate marks)") if near else "")
+            problem = f"image {path.parent / rel} {'is a folder, not an image' if (path.parent / rel).is_dir() else 'not found'}{hint}"
         if problem:
             reason = f"{path} line {line_no}: {problem}"
             if not skip_bad:
