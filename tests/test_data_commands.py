@@ -239,6 +239,9 @@ def test_split_keeps_every_file_and_every_class(tmp_path, capsys, caplog):
     test = [l for l, sp in zip(copied.labels, copied.splits) if sp == "test"]
     assert "angry" not in test and abs(test.count("happy") - 0.2 * 23) <= 1 and abs(test.count("sad") - 4) <= 1
     assert "'angry' have one sample: kept out of the --test-size hold-out" in caplog.text
+    # each file keeps the subfolders it had in its class folder: a/0.png and b/0.png were flattened, one renamed 13_0.png (found by a bug hunt)
+    placed = {Path(i).relative_to(Path(i).parts[0], "happy").as_posix() for i, label in zip(copied.ids, copied.labels) if label == "happy"}
+    assert {"a/0.png", "b/0.png", "2_0.png", "happy_0.png"} <= placed and len(placed) == 23
 
 
 def test_split_refuses_labels_that_are_paths_and_a_class_left_without_images(tmp_path, capsys):

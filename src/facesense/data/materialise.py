@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from ..labels import normalise
 from ..preprocess import InputSpec
 from ..runs import WRITE_ERRNOS, building, remove_stale_temps, write_failure, write_text
 from .images import decode
@@ -124,7 +125,7 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
         for split, idx in parts.items():
             for i in idx:
                 label = samples.labels[i]
-                name = Path(samples.ids[i]).name if samples.paths is not None else f"{samples.ids[i]}.png"
+                name = _path_in_class_folder(samples.ids[i], label) if samples.paths is not None else f"{samples.ids[i]}.png"
                 target = build / split / label / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 while target.exists():  # the same file name in two source folders (or one named like the renamed copy)
@@ -144,6 +145,17 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
             write_text(build / "labels.csv", _labels_csv(rows, {name: [values[i] for i in kept] for name, values in samples.columns.items()}))
         write_text(build / MANIFEST, manifest_csv(rows))
     return {k: len(v) for k, v in parts.items()}
+
+
+def _path_in_class_folder(sample_id: str, label: str) -> Path:
+    """Where a file goes inside its class folder of the split: the subfolders it had inside its
+    own class folder kept (cat/a/5.jpg and cat/b/5.jpg were flattened, one renamed 13_5.jpg, and
+    per-person subfolders were lost), else (a manifest's images/x.jpg) its name alone."""
+    parts = Path(sample_id).parts
+    folders = [normalise(part) for part in parts[:-1]]
+    if normalise(label) in folders:
+        return Path(*parts[len(folders) - folders[::-1].index(normalise(label)):])
+    return Path(parts[-1])
 
 
 def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies: list[list[int]]) -> dict[str, np.ndarray]:
