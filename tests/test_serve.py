@@ -1054,3 +1054,20 @@ def test_a_photo_cut_short_after_its_header_is_said_to_be_cut_short():
     for n in (1000, 3000, 5000, len(photo) // 2):
         with pytest.raises(FacesenseError, match=f"the image is cut short \\({n:,} bytes arrived\\): send the whole file"):
             decode_image(photo[:n])
+
+
+def test_a_port_in_use_is_said_before_the_models_load(monkeypatch, capsys):
+    """`serve --port <in use>` loaded every model (seconds) before saying so (found by a bug hunt)."""
+    import facesense.serve.analyzer as analyzer_module
+    from facesense.cli import main
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("the models were loaded")
+
+    monkeypatch.setattr(analyzer_module, "Analyzer", no_models)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port or --host" in capsys.readouterr().err

@@ -717,7 +717,7 @@ def _serve(args) -> None:
     from .serve.analyzer import Analyzer
     from .serve.app import create_app
     from .serve.limits import ServeLimits
-    from .serve.server import serve
+    from .serve.server import bind, serve
 
     limits = ServeLimits(
         max_megapixels=args.max_megapixels, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
@@ -738,9 +738,14 @@ def _serve(args) -> None:
             raise FacesenseError(f"{where}: {bad!r} is a character an HTTP header cannot carry; use printable characters (letters, digits, punctuation)")
         if token != token.strip():  # a browser trims a header's outer spaces: the token would never match
             raise FacesenseError(f"{where}: starts or ends with a space, which a browser leaves out of the header; remove it")
-    analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
+    sock = bind(args.host, args.port)  # a port in use is said at once, not after the models have loaded (seconds)
+    try:
+        analyzer = Analyzer(model_or_off(args.expression), model_or_off(args.gender), args.detector, args.detector_model, model_or_off(args.sentiment), model_or_off(args.age), device=args.device)
+    except BaseException:
+        sock.close()
+        raise
     url_file = os.environ.get("FACESENSE_URL_FILE")  # set in the container image, for its health check
-    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None)
+    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None, sock=sock)
 
 
 def _export(args) -> None:

@@ -206,13 +206,20 @@ def _locked(url_file: Path):
         yield
 
 
-def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None) -> None:
+def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None,
+          sock: socket.socket | None = None) -> None:
     """Serve until stopped. `url_file`: where to write the page's local address while serving
-    (a container's health check reads it, so it follows --port and https)."""
+    (a container's health check reads it, so it follows --port and https). `sock`: the socket
+    `bind(host, port)` gave, when it was bound before the models loaded."""
     import uvicorn
 
-    config = uvicorn_config(app, limits, ssl_certfile, ssl_keyfile)
-    sock = bind(host, port)
+    try:
+        config = uvicorn_config(app, limits, ssl_certfile, ssl_keyfile)
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
+    sock = sock or bind(host, port)
     if not is_loopback(host):
         print(
             f"warning: listening on {host}, reachable from other machines; "
