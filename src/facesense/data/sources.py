@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import DataError, FacesenseError
-from ..labels import FER2013_CODES
+from ..labels import FER2013_CODES, normalise
 from ..runs import outside_dataset
 from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, SYSTEM_FOLDERS, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
 from .samples import Samples
@@ -406,6 +406,10 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         row_id = f"row{row_no}"  # the row's place among the data rows: FER+'s vote table lines up by it
         try:
             cell = (row["emotion"] or "").strip()
+            if normalise(cell) in FER2013_CODES:  # every row would be skipped: --skip-bad is no way out
+                codes = ", ".join(f"{i} {name}" for i, name in enumerate(FER2013_CODES))
+                raise DataError(f"{path} line {line_no}: emotion {cell!r} is a class name; a FER2013-style csv gives label codes ({codes}): "
+                                "write the codes, or list the images in a labels.csv, whose labels are names")
             if not cell.lstrip("-").isdecimal():  # int() said "invalid literal for int() with base 10: ''"
                 raise ValueError(f"emotion {cell!r} is not a label code (expected a number 0..{len(FER2013_CODES) - 1})")
             code = int(cell)
