@@ -305,3 +305,15 @@ def test_a_link_up_the_tree_does_not_pull_other_classes_into_a_class(tmp_path):
     assert sorted(read_dataset(data).class_counts().items()) == [("happy", 3), ("sad", 3)]
     (data / "sad" / "album").symlink_to(tmp_path / "d" / "happy")  # a link across, to another folder: still read
     assert sorted(read_dataset(data).class_counts().items()) == [("happy", 3), ("sad", 6)]
+
+
+def test_cells_beyond_the_header_are_said_not_dropped_without_a_word(tmp_path, caplog):
+    """`img/a.jpg,woman,1,2,3` under a path,label,subject header: its extra cells were left out
+    silently (found by a bug hunt); a spreadsheet's empty trailing cells say nothing."""
+    data = write_class_folders(tmp_path / "d", ["man", "woman"], 2)
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    (data / "labels.csv").write_text("path,label,subject\n" + "".join(f"{f},{f.split('/')[0]},s{i},,\n" for i, f in enumerate(files[:-1]))
+                                     + f"{files[-1]},woman,s9,extra,more\n")
+    assert len(read_dataset(data)) == 4
+    assert "labels.csv line 5: 2 cell(s) beyond the header's 3 columns ('extra', 'more'), which are not read; a cell holding a comma needs quotes" in caplog.text
+    assert caplog.text.count("beyond the header") == 1

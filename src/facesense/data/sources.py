@@ -111,8 +111,14 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         reader = csv.DictReader(f, strict=True)  # an unclosed quote is an error, not the rest of the file in one cell
         try:
             reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]
+            said = False
             for row in reader:  # line_num: the file's line, blank lines counted (the reader skips them)
                 _not_utf8(path, reader.line_num, [c for v in row.values() for c in (v if isinstance(v, list) else [v])])  # extra cells come as a list
+                beyond = [c for c in row.get(None) or () if c.strip()]  # (empty ones: a spreadsheet's trailing commas)
+                if beyond and not said:  # left out without a word: a path with a comma split in two read as a short path
+                    log.warning("%s line %d: %d cell(s) beyond the header's %d columns (%s), which are not read; a cell holding a comma needs quotes",
+                                path, reader.line_num, len(beyond), len(reader.fieldnames), ", ".join(repr(c[:20]) for c in beyond[:3]))
+                    said = True
                 yield reader.line_num, row
         except CSV_READ_ERRORS as exc:
             what = f"a broken row or an unclosed quote ({exc})" if isinstance(exc, csv.Error) else f"{exc.__class__.__name__}: {exc}"
