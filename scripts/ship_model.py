@@ -67,7 +67,11 @@ def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
     return pooled, lines
 
 
-def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = (), cv_dir: Path | None = None) -> str:
+LICENCE = "MIT, as facesense ([LICENSE](../../../../LICENSE))"
+
+
+def card(name: str, run: Path, payload: dict, command: str, limits: list[str], size_bytes: int, machine: str, peers: list[str] = (), notes: list[str] = (), cv_dir: Path | None = None,
+         licence: str = LICENCE) -> str:
     cfg = payload["config"]
     summary = json.loads((run / "train_summary.json").read_text())
     if not summary["samples"].get("val"):
@@ -96,6 +100,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         + ("; whole images, resized (not cropped) with bilinear filtering" if cfg["task"] == "sentiment" else "; face crops from the detector, resized with bilinear filtering"),
         f"* **Data**: `{Path(cfg['data']).name}` from ../shared/data; splits: {data_splits}; samples {summary['samples']}",
         f"* **Command**: `{command}` (seed {cfg['seed']})",
+        f"* **Licence**: {licence}",
         f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, {selection}, "
         f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}, {machine} ({summary['seconds_per_epoch']:.0f} s/epoch)",
         "",
@@ -149,6 +154,7 @@ def main() -> None:
     ap.add_argument("--cv", type=Path, help="bench/cross_validate.py output folder: its folds give the card's validation metrics (for a model trained on all the data)")
     ap.add_argument("--note", action="append", default=[], help="a line for the card's 'how it was made' section (repeatable)")
     ap.add_argument("--peer", action="append", default=[], help="LABEL=COMMAND=METRICS_JSON of another model on the same samples")
+    ap.add_argument("--licence", default=LICENCE, help="the card's licence line (default: MIT, as facesense; a model built on third-party weights names theirs)")
     args = ap.parse_args()
     payload = read_checkpoint(args.run / "best.pt")
     slim = {k: payload[k] for k in KEEP if k in payload}
@@ -161,7 +167,7 @@ def main() -> None:
         # its card quotes bench/face_attributes.py on the held-out split: written from that output
         print(target)
         return
-    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note, args.cv))
+    write_text(ASSETS / f"{args.name}.md", card(args.name, args.run, payload, args.command, args.limits, target.stat().st_size, args.machine, args.peer, args.note, args.cv, args.licence))
     print(target)
 
 
