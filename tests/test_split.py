@@ -227,3 +227,18 @@ def test_a_missing_split_is_answered_with_the_splits_the_model_held_out(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fer2013.csv.gz").write_bytes(b"")  # a file of that name in the working folder
     assert _same_dataset("fer2013.csv.gz", elsewhere) and not _same_dataset("fer2013.csv.gz", tmp_path / "other.csv.gz")
+
+
+def test_a_class_left_with_one_sample_by_an_earlier_hold_out_is_not_said_to_have_one(caplog):
+    """`data split --test-size 0.3 --val-size 0.2` of a class of two: "class(es) 'two' have one
+    sample", where it had two and the test hold-out took one (found by a bug hunt)."""
+    import numpy as np
+
+    from facesense.data.split import stratified_holdout
+
+    labels = ["one"] * 6 + ["two"] * 2
+    stratified_holdout(labels, 0.2, 0, np.array([0, 1, 2, 3, 4, 6]), "--val-size")  # row 7, the other 'two', is in the test split
+    assert "class(es) 'two' have one sample left here (its others are in another split): kept out of the --val-size hold-out" in caplog.text
+    caplog.clear()
+    stratified_holdout(labels[:7], 0.2, 0, np.arange(7), "--val-size")
+    assert "class(es) 'two' have one sample: kept out" in caplog.text
