@@ -242,6 +242,9 @@ def test_split_keeps_every_file_and_every_class(tmp_path, capsys, caplog):
     # each file keeps the subfolders it had in its class folder: a/0.png and b/0.png were flattened, one renamed 13_0.png (found by a bug hunt)
     placed = {Path(i).relative_to(Path(i).parts[0], "happy").as_posix() for i, label in zip(copied.ids, copied.labels) if label == "happy"}
     assert {"a/0.png", "b/0.png", "2_0.png", "happy_0.png"} <= placed and len(placed) == 23
+    # its report's columns in the order the data flows (alphabetical put test before train; found by a bug hunt)
+    assert main(["data", "inspect", str(tmp_path / "s"), "--no-duplicates", "--out", str(tmp_path / "i")]) == 0
+    assert "| class | train | test | total | share |" in (tmp_path / "i" / "report.md").read_text()
 
 
 def test_split_refuses_labels_that_are_paths_and_a_class_left_without_images(tmp_path, capsys):

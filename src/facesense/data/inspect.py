@@ -180,7 +180,9 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     from ..labels import FER2013_CODES
 
     classes = sorted(samples.class_counts(), key=lambda c: (FER2013_CODES.index(c), c) if samples.pixels is not None and c in FER2013_CODES else (len(FER2013_CODES), c))
-    split_names = samples.split_names() or ["(all)"]
+    # in the order data flows: training, validation, test, then any others (alphabetical put test first)
+    order = {"train": 0, "val": 1, "test": 2}
+    split_names = sorted(samples.split_names(), key=lambda name: (order.get(canonical_split(name), 3), name)) or ["(all)"]
     if samples.split_names() and None in samples.splits:  # rows with a blank split cell: counted too
         split_names = [*split_names, NO_SPLIT]
     counts: dict[str, dict[str, int]] = {}
