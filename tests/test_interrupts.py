@@ -47,6 +47,32 @@ def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkey
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
 
 
+def test_a_full_disk_mid_run_says_the_epochs_so_far_are_kept_and_how_to_go_on(tmp_path, folders3, monkeypatch, capsys):
+    """A full disk at epoch 2's checkpoint: "cannot be written: the disk is full; free space or
+    choose another place", not that epoch 1's checkpoint was kept and resumes (found by a bug hunt)."""
+    import errno
+
+    from facesense import checkpoint
+    from facesense.runs import atomic_path
+
+    real_save, saves = checkpoint.save_payload, []
+
+    def full_at_the_second_epoch(payload, path):
+        saves.append(Path(path).name)
+        if saves.count("last.pt") == 2:
+            with atomic_path(path) as tmp:  # as a write into a full disk fails
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        real_save(payload, path)
+
+    monkeypatch.setattr(checkpoint, "save_payload", full_at_the_second_epoch)
+    argv = ["train", f"data={folders3}", "task=custom", "model=resnet_fer_small", "epochs=3", "batch_size=8", f"runs_dir={tmp_path}", "image_size=32", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    [run] = list((tmp_path / "custom").iterdir())
+    assert "the disk is full" in err and f"the epochs before it are kept: once there is room, `facesense train --resume {run}` continues the run" in err, err
+    assert (run / "last.pt").is_file() and not temp_files(tmp_path)
+
+
 def test_ctrl_c_during_evaluate_keeps_the_finished_report(tmp_path, monkeypatch, capsys):
     from conftest import write_class_folders
     from facesense.eval import report

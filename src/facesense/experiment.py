@@ -17,7 +17,7 @@ from .config import Config, config_from_dict, read_yaml_file, warn_of_idle_optio
 from .data.digests import manifest_digests, pixel_digest
 from .data.prepare import PreparedData, manifest_csv, pixel_digests, prepare_data, rows_digest, unaligned_digests
 from . import schema
-from .errors import ConfigError, FacesenseError
+from .errors import ConfigError, FacesenseError, OutputError
 from .eval.evaluate import evaluate_dataset
 from .eval.report import skipped_csv
 from .models import build_model, count_parameters
@@ -188,6 +188,12 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
             raise KeyboardInterrupt("before the first epoch finished; no run folder was kept") from None
         if run_dir is None and run is not None and run.last_checkpoint.is_file():  # a study says how to resume itself
             raise KeyboardInterrupt(f"the run continues from its last checkpoint with `{resume_command(run.root)}`") from None
+        raise
+    except OutputError as exc:  # a full disk mid-run: "choose another place" alone did not say the epochs so far are kept
+        if not _discard_unstarted(created) and run_dir is None and run is not None and run.last_checkpoint.is_file():
+            failure = OutputError(f"{exc}; the epochs before it are kept: once there is room, `{resume_command(run.root)}` continues the run")
+            failure.path, failure.cause = exc.path, exc.cause
+            raise failure from None
         raise
     except Exception:
         _discard_unstarted(created)
