@@ -935,12 +935,20 @@ class SlowAnalyzer:
 @contextlib.contextmanager
 def in_process_server(analyzer, limits: ServeLimits):
     """The app on a loopback port of this process, for analyzers that stand in for the models."""
+    from facesense.serve.app import create_app
+
+    with in_process_app(create_app(analyzer, limits), limits) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def in_process_app(app, limits: ServeLimits):
+    """`app` served on a loopback port of this process -> its address."""
     import uvicorn
 
-    from facesense.serve.app import create_app
     from facesense.serve.server import uvicorn_config
 
-    server = uvicorn.Server(uvicorn_config(create_app(analyzer, limits), limits))
+    server = uvicorn.Server(uvicorn_config(app, limits))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -958,30 +966,16 @@ def test_a_photo_being_analysed_when_the_server_begins_to_stop_is_answered_not_c
     """Ctrl-C with photos in flight: uvicorn's grace period ended them with a bare 500 "Internal
     Server Error" and a traceback each (found by a bug hunt); uploads still arriving were
     already answered 503."""
-    import uvicorn
-
     from facesense.serve.app import create_app
-    from facesense.serve.server import uvicorn_config
 
     limits = ServeLimits()
     app = create_app(SlowAnalyzer(3), limits)
-    server = uvicorn.Server(uvicorn_config(app, limits))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.02)
-        with socket.create_connection(sock.getsockname(), timeout=10) as s:
-            s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)
-            time.sleep(0.5)  # being analysed
-            t0 = time.monotonic()
-            app.state.begin_stopping()
-            answer, took = raw_answer(s), time.monotonic() - t0
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with in_process_app(app, limits) as address, socket.create_connection(address, timeout=10) as s:
+        s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)
+        time.sleep(0.5)  # being analysed
+        t0 = time.monotonic()
+        app.state.begin_stopping()
+        answer, took = raw_answer(s), time.monotonic() - t0
     assert answer.startswith(b"HTTP/1.1 503") and b"the server is stopping; send the photo again once it is back" in answer, answer
     assert took < 1.5, took
 
