@@ -346,6 +346,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     summary["outputs_not_kept"] = [{"output": str(sink.path), "reason": str(failure)} for sink in unfinished if getattr(sink, "path", None) is not None]
     if source.live and source.dropped and getattr(source, "declared_frames", 0):  # a file on a web server, read as a stream
         log.warning("%s: a video file of %d frames read as a live stream: %d frames were dropped to keep up; to analyse every frame, download it and give the file", name, source.declared_frames, source.dropped)
+    summary_lost = False
     if opts.summary_json and collector.frames:  # no frame: the earlier outputs and their summary stay
         try:
             summary["timeline_plot"] = None  # the key is always there (null: no plot)
@@ -355,7 +356,13 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             write_summary(Path(opts.summary_json), summary)  # last: it marks the set complete
         except KeyboardInterrupt:  # a second Ctrl-C: the rest is complete, the summary is not there
             raise KeyboardInterrupt(f"while the summary was being written: {opts.summary_json} not kept; the other outputs hold every frame before the interruption") from None
+        except OutputError as exc:  # (a folder made read-only mid-run) the first failure is the one to tell, with this one
+            if not closing_failed:
+                raise
+            failure, summary_lost = f"{failure}; {exc}", True
     if closing_failed:
-        kept = [str(sink.path) for sink in sinks if sink not in unfinished and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json else [])
-        raise OutputError(f"{failure}; " + (f"kept with all {collector.frames} frames: {', '.join(kept)}" if kept else "no other output was asked for")) from None
+        kept = [str(sink.path) for sink in sinks if sink not in unfinished and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json and not summary_lost else [])
+        not_kept = [str(sink.path) for sink in unfinished if getattr(sink, "path", None) is not None]
+        raise OutputError(f"{failure}; " + (f"kept with all {collector.frames} frames: {', '.join(kept)}" if kept else "no output was kept")
+                          + (f" (not kept: {', '.join(not_kept)})" if len(not_kept) > 1 else "")) from None
     return summary
