@@ -8,7 +8,9 @@ import resource
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -445,6 +447,12 @@ def test_links_to_files_that_are_not_photos_do_not_fence_off_photos_out(tmp_path
     assert [p.name for p in out.glob("*.jpg")] == ["a.jpg"]
 
 
+def camera_profile() -> bytes:
+    """4 KB of colour-profile bytes that do not compress, as a camera photo's ICC profile: in an
+    animated PNG's iCCP chunk, before its animation chunk, FFmpeg no longer sees the animation."""
+    return np.random.default_rng(0).bytes(4000)
+
+
 def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_its_first_frame_is_read(tmp_path, caplog, capsys):
     """An animated GIF given as --source was analysed as one photo without a word (found by a bug
     hunt), then with a warning; a GIF or PNG animation is now read as the clip it is, frame by
@@ -461,9 +469,14 @@ def test_an_animated_gif_as_the_source_is_a_clip_and_an_animated_webp_says_only_
         with open(log, newline="") as f:
             assert [round(float(r["time_s"]), 2) for r in csv.DictReader(f)] == [0.0, 0.1, 0.2]
     frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert main(["live", "--source", str(tmp_path / "anim.webp"), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
-    assert "an animated image of 3 frames; it is read as a photo, its first frame only" in caplog.text
-    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1
+    # an APNG with a colour profile, as one made from a camera photo, plays as one frame in OpenCV:
+    # it was a "clip" of 1 frame, promised as read whole (found by a bug hunt)
+    frames[0].save(tmp_path / "profiled.png", save_all=True, append_images=frames[1:], duration=100, loop=0, icc_profile=camera_profile())
+    for name in ("anim.webp", "profiled.png"):
+        caplog.clear()
+        assert main(["live", "--source", str(tmp_path / name), "--no-window", *OFF, "--summary", str(tmp_path / "s.json")]) == 0
+        assert f"{name}: an animated image of 3 frames; only its first is read (convert {name} to an MP4 or a GIF to read every frame)" in caplog.text
+        assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1
     # a still GIF is a photo; a phone's JPEG with a second picture in it (MPO) is no animation (found by review)
     caplog.clear()
     frames[0].save(tmp_path / "still.gif")
@@ -627,6 +640,20 @@ def test_a_video_that_fails_as_it_is_closed_keeps_the_log_and_the_summary_and_sa
     assert summary["frames"] == 12 and len((tmp_path / "f.csv").read_text().splitlines()) > 1
     assert [o["output"] for o in summary["outputs_not_kept"]] == [str(tmp_path / "a.mp4")] and "the disk is full" in summary["outputs_not_kept"][0]["reason"]  # (it read as a complete set: found by review)
     assert not (tmp_path / "a.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # a folder made read-only mid-run: every output and then the summary failed, and the line named
+    # the summary's timeline alone, as if the rest were kept (found by a bug hunt)
+    monkeypatch.setattr(sinks.FrameLogSink, "close", close)
+
+    def plot(self, path, classes):
+        raise write_failure(Path(path), OSError(errno.EROFS, "Read-only file system"))
+
+    monkeypatch.setattr(sinks.SummaryCollector, "plot_timeline", plot)
+    opts = replace(opts, expression="expression")
+    with pytest.raises(OutputError) as err:
+        run_live(opts)
+    said = str(err.value)
+    assert said.startswith(f"{tmp_path / 'f.csv'}: cannot be written") and f"{tmp_path / 's_timeline.png'}: cannot be written" in said, said  # (the last made is finished first)
+    assert said.endswith(f"no output was kept (not kept: {tmp_path / 'f.csv'}, {tmp_path / 'a.mp4'})"), said
 
 
 def test_photos_out_removes_every_folder_it_made_when_no_copy_is_written(tmp_path, monkeypatch):

@@ -453,8 +453,8 @@ def test_a_detector_given_where_no_face_is_searched_for_is_refused(photos, capsy
 
 def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, caplog):
     """An animated GIF or PNG was read as its first frame by predict and analyse() without a
-    word, where stream() reads every frame of a GIF (found by a bug hunt); an animated PNG's
-    warning promised stream() would read every frame, which reads one (found by a bug hunt)."""
+    word, where stream() reads every frame (found by a bug hunt); of an animated PNG that OpenCV
+    plays as one frame, the warning promised stream() would read every frame (found by a bug hunt)."""
     from PIL import Image
 
     from facesense import FaceAnalyser
@@ -468,7 +468,14 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
         FaceAnalyser(expression=None, age=None).analyse(tmp_path / "clip.png")
     assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"clip.gif", "still.gif"}
     assert "clip.gif: an animated image of 2 frames; only its first is read (facesense live --source" in caplog.text
-    assert "clip.png: an animated image of 2 frames; only its first is read (convert clip.png to an MP4 or a GIF to read every frame)" in caplog.text
+    assert "clip.png: an animated image of 2 frames; only its first is read (FaceAnalyser().stream(" in caplog.text
+    from test_live_outputs import camera_profile  # one OpenCV plays as a single frame is to be converted instead
+
+    first.save(tmp_path / "profiled.png", save_all=True, append_images=[first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], duration=100, icc_profile=camera_profile())
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        FaceAnalyser(expression=None, age=None).analyse(tmp_path / "profiled.png")
+    assert "profiled.png: an animated image of 2 frames; only its first is read (convert profiled.png to an MP4 or a GIF to read every frame)" in caplog.text
     assert "still.gif" not in caplog.text
     # a WebP, whose frames nothing here decodes, is to be converted (live read it as a photo too);
     # a whole-image model warns as well (found by a review)

@@ -769,8 +769,12 @@ def test_a_still_gif_is_a_photo_and_a_moving_one_a_video(tmp_path):
     frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100)
     with pytest.raises(FacesenseError, match="an animated WEBP whose frames cannot be read as a video here: convert it to MP4 or GIF, or send it to /api/analyze"):
         probe_video(webp, 20, 4)
-    apng = tmp_path / "upload"  # FFmpeg reads one frame of an animated PNG: a "done" job of 1 frame of 6 (found by a bug hunt)
+    apng = tmp_path / "upload"  # an animated PNG FFmpeg plays is a video of its frames
     frames[0].save(apng, format="PNG", save_all=True, append_images=frames[1:], duration=100)
+    assert probe_video(apng, 20, 4)[0] == 6
+    from test_live_outputs import camera_profile  # one with a colour profile it plays as one frame: a "done" job of 1 frame of 6 (found by a bug hunt)
+
+    frames[0].save(apng, format="PNG", save_all=True, append_images=frames[1:], duration=100, icc_profile=camera_profile())
     with pytest.raises(FacesenseError, match="an animated PNG whose frames cannot be read as a video here: convert it to MP4 or GIF"):
         probe_video(apng, 20, 4)
     for fmt in ("PPM", "ICO", "TIFF"):  # any still format: these became one-frame video jobs (found by a bug hunt)

@@ -68,25 +68,39 @@ def is_video_file(path: Path) -> bool:
                for size in MPEG_TS_PACKETS for start in range(size))
 
 
-# animations that OpenCV's FFmpeg plays frame by frame with their own delays: GIF only (of an
-# animated PNG or AVIF it reads the first frame, of an animated WebP none)
+# animations that OpenCV's FFmpeg plays frame by frame with their own delays: GIF always; an
+# animated PNG or AVIF only some of the time (an APNG whose animation chunk comes after a few KB
+# of metadata, such as a camera photo's colour profile, gives one frame: `plays_as_clip` tries); an
+# animated WebP never. The others are read as photos, their first frame (said where it happens).
 PLAYABLE_ANIMATIONS = ("GIF",)
-# animations read as photos, their first frame (said where it happens)
+SOMETIMES_PLAYABLE_ANIMATIONS = ("PNG", "AVIF")
 STILL_ANIMATIONS = ("PNG", "WEBP", "AVIF")
+
+
+def plays_as_clip(path: Path) -> bool:
+    """Whether OpenCV reads more than one frame of an animated image file (two decodes)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return cap.isOpened() and cap.read()[0] and cap.read()[0]
+    finally:
+        cap.release()
 
 
 def is_photo_file(path: Path) -> bool:
     """Whether a file given on its own is a photo: an image suffix, or no known video suffix and
     content Pillow recognises (a download saved as `photo` or `photo.jpg_large` is a photo, and
     read as a video it would lose its EXIF orientation); an animated GIF of more than one frame
-    is a clip. Reads the header only."""
+    is a clip, and so is an animated PNG or AVIF that OpenCV plays. Reads the header only (and
+    two frames of an animated PNG or AVIF)."""
     path = Path(path)
     if path.suffix.lower() in VIDEO_FILE_SUFFIXES or not path.is_file():
         return path.suffix.lower() in IMAGE_SUFFIXES and not path.exists()  # a missing photo is still named as one
     try:
         with Image.open(path) as im:
-            if im.format in PLAYABLE_ANIMATIONS and getattr(im, "is_animated", False):  # (n_frames walks every frame of a GIF)
-                return False
+            if getattr(im, "is_animated", False) and (im.format in PLAYABLE_ANIMATIONS or (im.format in SOMETIMES_PLAYABLE_ANIMATIONS and plays_as_clip(path))):
+                return False  # (is_animated, not n_frames: that walks every frame of a GIF)
             return im.format not in MOVING_FORMATS
     except Exception:  # not an image Pillow knows, or not readable: by its suffix, else left to the video reader to say
         return path.suffix.lower() in IMAGE_SUFFIXES

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..data.images import STILL_ANIMATIONS
 from ..errors import FacesenseError, OutputError, over_limit
 from ..stream.frames import Frame, only_a_cover_picture
 from ..stream.pipeline import FrameResult
@@ -237,12 +236,10 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
         photo = False
     if photo:
         raise FacesenseError("this is a photo, not a video: send it to /api/analyze (the page's photo upload)")
-    # FFmpeg plays an animated GIF, not the others (of an animated PNG or AVIF it reads one frame):
-    # say so, not "not a readable video" or a job of one frame
+    # FFmpeg plays an animated GIF, some animated PNGs and AVIFs (of others it reads one frame)
+    # and no animated WebP: say so, not "not a readable video" or a job of one frame
     unplayable = FacesenseError(f"an animated {animation} whose frames cannot be read as a video here: convert it to MP4 or GIF, "
                                 "or send it to /api/analyze (its first frame)") if animation else None
-    if animation in STILL_ANIMATIONS:
-        raise unplayable
     if only_a_cover_picture(path):
         raise FacesenseError("the file is sound with a cover picture (no video track): send a video")
     cap = cv2.VideoCapture(str(path))
@@ -258,7 +255,7 @@ def probe_video(path: Path, max_seconds: float, max_megapixels: float) -> tuple[
             frames = count_frames(cap, limit=int(max_seconds * fps) + 1)
     finally:
         cap.release()
-    if frames <= 0 or width <= 0:
+    if frames <= 0 or width <= 0 or (animation and frames < 2):
         raise unplayable or FacesenseError("the video has no frames that can be read")
     if frames / fps > max_seconds:
         length, most = over_limit(frames / fps, max_seconds)

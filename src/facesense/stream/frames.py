@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, PLAYABLE_ANIMATIONS, STILL_ANIMATIONS, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
+from ..data.images import IMAGE_SUFFIXES, PLAYABLE_ANIMATIONS, SOMETIMES_PLAYABLE_ANIMATIONS, STILL_ANIMATIONS, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, plays_as_clip, read_image, repeated_files
 from ..errors import DataError, FacesenseError, SourceFailed
 from .cv_paths import OpenCVName
 
@@ -353,13 +353,15 @@ def _tiff_pages(image: Path | bytes) -> int:
 
 def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:
     """What to say of an animated GIF, PNG, WebP or AVIF read as a photo (None for a still one):
-    its frames, that only the first is read, and what reads them all: `every_frame` for a GIF;
-    the others, whose frames OpenCV cannot read, are converted to a video or a GIF first."""
+    its frames, that only the first is read, and what reads them all: `every_frame` for one that
+    OpenCV plays; the others are converted to a video or a GIF first."""
     frames, kind = _animation(image)
     if frames < 2:
         pages = _tiff_pages(image) if kind == "TIFF" else 1  # a scan's or a microscope's pages: no clip, but unread all the same
         return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
-    how = f"{every_frame} reads every frame" if kind in PLAYABLE_ANIMATIONS else f"convert {name} to an MP4 or a GIF to read every frame"
+    # (an upload's bytes cannot be tried here: the video endpoint says whether it plays)
+    plays = kind in PLAYABLE_ANIMATIONS or (kind in SOMETIMES_PLAYABLE_ANIMATIONS and (isinstance(image, bytes) or plays_as_clip(image)))
+    how = f"{every_frame} reads every frame" if plays else f"convert {name} to an MP4 or a GIF to read every frame"
     return f"an animated image of {frames} frames; only its first is read ({how})"
 
 
