@@ -242,6 +242,18 @@ def test_split_keeps_every_file_and_every_class(tmp_path, capsys, caplog):
     # each file keeps the subfolders it had in its class folder: a/0.png and b/0.png were flattened, one renamed 13_0.png (found by a bug hunt)
     placed = {Path(i).relative_to(Path(i).parts[0], "happy").as_posix() for i, label in zip(copied.ids, copied.labels) if label == "happy"}
     assert {"a/0.png", "b/0.png", "2_0.png", "happy_0.png"} <= placed and len(placed) == 23
+    # a labels.csv whose paths go up out of its folder through a class-named folder: copies were written outside --out (found by a review)
+    (tmp_path / "m" / "happy").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    for label in ("happy", "sad"):
+        for i in range(5):
+            (tmp_path / "elsewhere" / f"{label}_{i}.png").write_bytes((data / label / f"{label}_{i}.png").read_bytes())
+    rows = [f"happy/../../elsewhere/{label}_{i}.png,{label}" for label in ("happy", "sad") for i in range(5)]
+    (tmp_path / "m" / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    assert main(["data", "split", str(tmp_path / "m" / "labels.csv"), "--out", str(tmp_path / "out" / "s")]) == 0
+    copies = [p.relative_to(tmp_path / "out" / "s").parts for p in (tmp_path / "out" / "s").rglob("*.png")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s"] and len(copies) == 10
+    assert all(len(parts) == 3 and parts[0] in ("train", "test") for parts in copies), copies  # each in <split>/<class>/, not in s/elsewhere/
     # its report's columns in the order the data flows (alphabetical put test before train; found by a bug hunt)
     assert main(["data", "inspect", str(tmp_path / "s"), "--no-duplicates", "--out", str(tmp_path / "i")]) == 0
     assert "| class | train | test | total | share |" in (tmp_path / "i" / "report.md").read_text()

@@ -127,6 +127,8 @@ def materialise_split(samples: Samples, out: Path, test_size: float = 0.2, val_s
                 label = samples.labels[i]
                 name = _path_in_class_folder(samples.ids[i], label) if samples.paths is not None else f"{samples.ids[i]}.png"
                 target = build / split / label / name
+                if not target.resolve().is_relative_to((build / split / label).resolve()):  # (see _path_in_class_folder)
+                    target = build / split / label / Path(samples.ids[i]).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 while target.exists():  # the same file name in two source folders (or one named like the renamed copy)
                     target = target.with_name(f"{i}_{target.name}")
@@ -151,11 +153,13 @@ def _path_in_class_folder(sample_id: str, label: str) -> Path:
     """Where a file goes inside its class folder of the split: the subfolders it had inside its
     own class folder kept (cat/a/5.jpg and cat/b/5.jpg were flattened, one renamed 13_5.jpg, and
     per-person subfolders were lost), else (a manifest's images/x.jpg) its name alone."""
-    parts = Path(sample_id).parts
-    folders = [normalise(part) for part in parts[:-1]]
-    if normalise(label) in folders:
-        return Path(*parts[len(folders) - folders[::-1].index(normalise(label)):])
-    return Path(parts[-1])
+    path = Path(sample_id)
+    parts = path.parts
+    if path.is_absolute() or ".." in parts:  # a manifest's path out of its folder: nothing of it may lead out of --out
+        return Path(parts[-1])
+    # the class folder is the first part, or the second under a split folder (`train/happy/...`)
+    place = next((i for i in range(min(2, len(parts) - 1)) if normalise(parts[i]) == normalise(label)), None)
+    return Path(*parts[place + 1:]) if place is not None else Path(parts[-1])
 
 
 def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies: list[list[int]]) -> dict[str, np.ndarray]:
