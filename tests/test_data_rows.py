@@ -317,3 +317,18 @@ def test_cells_beyond_the_header_are_said_not_dropped_without_a_word(tmp_path, c
     assert len(read_dataset(data)) == 4
     assert "labels.csv line 5: 2 cell(s) beyond the header's 3 columns ('extra', 'more'), which are not read; a cell holding a comma needs quotes" in caplog.text
     assert caplog.text.count("beyond the header") == 1
+    caplog.clear()  # once for a command that reads the csv twice (its --out is checked against it first; found by a review)
+    assert main(["data", "split", str(data), "--out", str(tmp_path / "s"), "--test-size", "0.5"]) == 0
+    assert caplog.text.count("beyond the header") <= 1
+
+
+def test_one_class_name_among_fer_codes_is_a_bad_row_that_skip_bad_skips(tmp_path, capsys):
+    """Only names from the first row on mean a csv of names: one stray 'happy' among codes was
+    refused even with --skip-bad (found by a review)."""
+    csv_file = write_fer_csv(tmp_path / "fer.csv", [i % 7 for i in range(14)])
+    lines = csv_file.read_text().splitlines()
+    lines[5] = "happy" + lines[5][1:]
+    csv_file.write_text("\n".join(lines) + "\n")
+    assert len(read_dataset(csv_file, skip_bad=True)) == 13
+    with pytest.raises(DataError, match="line 6: emotion 'happy' is not a label code"):
+        read_dataset(csv_file)

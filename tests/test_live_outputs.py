@@ -753,3 +753,10 @@ def test_the_broken_output_goes_first_so_the_others_are_kept_on_a_full_disk():
     lost = []
     assert finish_sinks([video, csv_log, jsonl], keep=True, broken=video, lost=lost) is None
     assert done == ["f.jsonl", "f.csv"] and lost == []
+    # every sink discarded (a write failed at the first frame): the first made goes last, as its
+    # folder holds the others' temp files, and it removes the folder it made (found by a review)
+    order = []
+    for sink in (video, csv_log, jsonl):
+        sink.discard = lambda sink=sink: order.append(sink.path)
+    finish_sinks([video, csv_log, jsonl], keep=False, broken=video)
+    assert order == ["f.jsonl", "f.csv", "a.mp4"]

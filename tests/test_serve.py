@@ -804,7 +804,7 @@ def silence(path, codec: str, rate: int, samples: int, frames: int):
 def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
     """An audio-only MP4 was sent from /api/analyze ("this is a video") to /api/videos ("not a
     readable video") and back (found by a bug hunt)."""
-    from facesense.serve.analyzer import decode_image
+    from facesense.serve.analyzer import audio_only, decode_image
     from facesense.serve.jobs import probe_video
 
     sound = silence(tmp_path / "sound.mp4", "aac", 16000, 1024, 5)
@@ -834,6 +834,9 @@ def test_a_sound_file_is_neither_a_photo_nor_a_video(tmp_path, server):
             decode_image(sound.read_bytes())
         with pytest.raises(FacesenseError, match="no video track"):
             probe_video(sound, 20, 4)
+    assert audio_only(b"\xff\xf1\x50\x80" + bytes(60))  # AAC in ADTS frames
+    with pytest.raises(FacesenseError, match="not a readable image"):  # UTF-16 text's FF FE is no MPEG frame (found by a review)
+        decode_image(b"\xff\xfe" + "hello, world".encode("utf-16-le"))
     # an iPhone's HEIC photo, which Pillow cannot read without a plugin, is named with the way out
     heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(200)
     with pytest.raises(FacesenseError, match=r"a HEIC photo \(an iPhone's default format\), which cannot be read here: send it as JPEG"):

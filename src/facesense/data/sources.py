@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import DataError, FacesenseError
+from ..errors import DataError, FacesenseError, say_once
 from ..labels import FER2013_CODES, normalise
 from ..runs import outside_dataset
 from .images import IMAGE_SUFFIXES, SKIP_BAD_HINT, SYSTEM_FOLDERS, VIDEO_FILE_SUFFIXES, files_under, hidden, walk_once
@@ -116,7 +116,7 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 _not_utf8(path, reader.line_num, [c for v in row.values() for c in (v if isinstance(v, list) else [v])])  # extra cells come as a list
                 beyond = [c for c in row.get(None) or () if c.strip()]  # (empty ones: a spreadsheet's trailing commas)
                 if beyond and not said:  # left out without a word: a path with a comma split in two read as a short path
-                    log.warning("%s line %d: %d cell(s) beyond the header's %d columns (%s), which are not read; a cell holding a comma needs quotes",
+                    say_once(__name__, logging.WARNING, "%s line %d: %d cell(s) beyond the header's %d columns (%s), which are not read; a cell holding a comma needs quotes",
                                 path, reader.line_num, len(beyond), len(reader.fieldnames), ", ".join(repr(c[:20]) for c in beyond[:3]))
                     said = True
                 yield reader.line_num, row
@@ -412,7 +412,7 @@ def read_fer2013(path: Path, skip_bad: bool = False) -> Samples:
         row_id = f"row{row_no}"  # the row's place among the data rows: FER+'s vote table lines up by it
         try:
             cell = (row["emotion"] or "").strip()
-            if normalise(cell) in FER2013_CODES:  # every row would be skipped: --skip-bad is no way out
+            if not ids and not skipped and normalise(cell) in FER2013_CODES:  # names from the first row on: --skip-bad would drop every row
                 codes = ", ".join(f"{i} {name}" for i, name in enumerate(FER2013_CODES))
                 raise DataError(f"{path} line {line_no}: emotion {cell!r} is a class name; a FER2013-style csv gives label codes ({codes}): "
                                 "write the codes, or list the images in a labels.csv, whose labels are names")

@@ -39,8 +39,10 @@ def audio_only(data) -> bool:
         return True
     if head[:4] == b"OggS" and (b"OpusHead" in head or b"\x01vorbis" in head):
         return True
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:  # an MPEG audio frame's sync and layer (JPEG's FF D8 is none)
-        return True
+    if len(head) > 2 and head[0] == 0xFF:  # (JPEG's FF D8 and UTF-16's FF FE are neither)
+        mp3 = head[1] & 0xE0 == 0xE0 and head[1] & 0x06 in (0x02, 0x04) and head[2] >> 4 not in (0, 15) and (head[2] >> 2) & 3 != 3  # MPEG layer III or II: its sync, a bitrate and a rate
+        adts = head[1] & 0xF6 == 0xF0  # AAC in ADTS frames
+        return mp3 or adts
     if head[4:8] != b"ftyp":
         return False
     return {m.group(1) for m in TRACK_HANDLER.finditer(data)} == {b"soun"}

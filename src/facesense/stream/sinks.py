@@ -463,7 +463,9 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None,
     failure, lost = None, ([] if lost is None else lost)
     # the broken one first: its temp file may hold the space of the full disk the others need
     # to be put in place (a half video took it, and the jsonl log was lost with it)
-    for sink in sorted(reversed(sinks), key=lambda sink: sink is not broken):  # then last made first: the first one's new folders are then empty
+    # (only where the others are kept: with every sink discarded, the first made must go last, as
+    # it made the folders the others' temp files are in)
+    for sink in sorted(reversed(sinks), key=lambda sink: not keep or sink is not broken):  # then last made first: the first one's new folders are then empty
         try:
             if keep and sink is not broken:
                 sink.close()
