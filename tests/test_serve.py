@@ -613,6 +613,10 @@ def test_limit_messages_tell_the_value_from_the_limit(monkeypatch, capsys):
 
     with pytest.raises(ImageTooLarge, match="= 40.01 megapixels; the limit is 40 megapixels"):  # "40.0 ... limit is 40" (found by a bug hunt)
         declared_size(bomb_png(6330, 6320, rows_per_block=10), 40)
+    # past Pillow's own limit (about 179 MP), a higher --max-megapixels is not the limit that stops it (found by a review)
+    with pytest.raises(ImageTooLarge, match=r"declares 225 megapixels; the image reader \(Pillow\) decodes at most 179 megapixels") as err:
+        declared_size(bomb_png(15000, 15000), 500)
+    assert not err.value.set_by_option
     monkeypatch.setenv("FACESENSE_TOKEN", "")  # `-e FACESENSE_TOKEN=$TOKEN` with TOKEN unset
     assert main(["serve"]) == 2
     assert "FACESENSE_TOKEN is set but empty" in capsys.readouterr().err

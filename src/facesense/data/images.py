@@ -249,7 +249,13 @@ MAX_MEGAPIXELS = 40.0  # default limit on the pixels an image may declare before
 
 
 class ImageTooLarge(DataError):
-    """An image that declares more pixels than the limit (refused before decoding)."""
+    """An image that declares more pixels than the limit (refused before decoding);
+    `set_by_option`: the limit is the caller's (e.g. the server's --max-megapixels), not the
+    image reader's own."""
+
+    def __init__(self, message: str, set_by_option: bool = True):
+        super().__init__(message)
+        self.set_by_option = set_by_option
 
 
 # Why the readers below catch every Exception: Pillow tries each of its format plugins on a file,
@@ -273,10 +279,14 @@ def declared_size(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> tuple[
     try:
         with Image.open(io.BytesIO(data)) as im:  # Pillow reads only the header here
             width, height = im.size
-    except Image.DecompressionBombError as exc:  # Pillow's own, higher, limit
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, which may be below a limit set higher
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "more pixels than Pillow allows"
-        raise ImageTooLarge(f"the image declares {declared}; the limit is {max_megapixels:g} megapixels: send a smaller image") from None
+        pillows = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        if max_megapixels <= pillows:
+            raise ImageTooLarge(f"the image declares {declared}; the limit is {max_megapixels:g} megapixels: send a smaller image") from None
+        raise ImageTooLarge(f"the image declares {declared}; the image reader (Pillow) decodes at most {pillows:.0f} megapixels: send a smaller image",
+                            set_by_option=False) from None
     except Exception as exc:  # noqa: BLE001 (any plugin error: see above declared_size)
         raise unreadable_upload(exc, len(data)) from None
     if width * height > max_megapixels * 1e6:

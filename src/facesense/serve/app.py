@@ -366,7 +366,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             return await unless_stopping(request, asyncio.wait_for(gate.run(analyzer.analyze, data, limits.max_megapixels, started=started), left),
                                          "the server is stopping; send the photo again once it is back")
         except ImageTooLarge as exc:
-            raise Refused(413, f"{exc} (the server's --max-megapixels)") from None
+            raise Refused(413, str(exc) + (" (the server's --max-megapixels)" if exc.set_by_option else "")) from None
         except DataError as exc:
             raise Refused(400, str(exc) + _bytes_hint(str(exc), request, data)) from None
         except Busy:
