@@ -208,6 +208,13 @@ def test_a_video_given_as_a_photo_points_to_stream(tmp_path):
         facesense.analyse_image("https://example.com/a.jpg", gender=None, age=None)
     cv2.imwrite(str(tmp_path / "a photo.png"), np.full((40, 40, 3), 128, np.uint8))
     assert facesense.analyse_image((tmp_path / "a photo.png").as_uri(), expression=None, gender=None, age=None) == []
+    # blank, another machine's file:// and a Windows drive path (found by a review)
+    with pytest.raises(FacesenseError, match="is blank; give a photo's file path"):
+        facesense.analyse_image("   ", gender=None, age=None)
+    with pytest.raises(FacesenseError, match="a file on otherhost, not this machine"):
+        facesense.analyse_image("file://otherhost/tmp/x.jpg", gender=None, age=None)
+    with pytest.raises(FacesenseError, match=r"C://photos/a.jpg: not found|C:/photos/a.jpg"):
+        facesense.analyse_image("C://photos/a.jpg", gender=None, age=None)
 
 
 def test_stream_of_a_folder_with_no_readable_photo_raises_and_names_why(tmp_path, caplog):

@@ -95,6 +95,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "semicolons.csv").write_text("path;label\nfaces/man/man_0.png;man\n")  # a European-locale spreadsheet's csv
     (root / "tabs.csv").write_text("path\tlabel\nfaces/man/man_0.png\tman\n")
     (root / "empty.csv").write_text("")
+    (root / "blank_first_line.csv").write_text("\npath,label\nfaces/man/man_0.png,man\n")
     (root / "spelled").mkdir()  # a labels.csv naming its images in another case, or Unicode form, than the files have
     shutil.copy(root / "faces" / "man" / "man_0.png", root / "spelled" / "W0.PNG")
     shutil.copy(root / "faces" / "man" / "man_0.png", root / "spelled" / "Zoe\u0308.png")  # decomposed, as macOS writes it
@@ -281,10 +282,11 @@ CASES = [
      "class_then_split: its class folders hold split folders (man/test, ...); facesense reads <split>/<class>/<images> (e.g. test/man/)"),
     ("split the dataset one folder up", ["data", "split", "{c}/one_up", "--out", "{c}/out/s"], "one_up: its one folder mydata holds the split folders test, train: give {c}/one_up/mydata as the data"),
     ("inspect files that are no images", ["data", "inspect", "{c}/not_images", "--out", "{c}/out/i"],
-     "not_images/man/list.doc: not an image file (extension .doc) (1 more such file(s), e.g. {c}/not_images/man/notes.txt); move them out of the dataset, or add --skip-bad"),
+     "not_images/man/list.doc: not an image file (extension .doc) (1 more file(s) that cannot be used, e.g. {c}/not_images/man/notes.txt: not an image file (extension .txt)); move them out of the dataset, or add --skip-bad"),
     ("inspect a semicolon csv", ["data", "inspect", "{c}/semicolons.csv", "--out", "{c}/out/i"], "semicolons.csv: its columns are separated by ';', not commas (header 'path;label'); save it as comma-separated csv"),
     ("inspect a tab csv", ["data", "inspect", "{c}/tabs.csv", "--out", "{c}/out/i"], "tabs.csv: its columns are separated by tabs, not commas"),
     ("inspect an empty csv", ["data", "inspect", "{c}/empty.csv", "--out", "{c}/out/i"], "empty.csv: is empty (no header line)"),
+    ("inspect a csv whose first line is blank", ["data", "inspect", "{c}/blank_first_line.csv", "--out", "{c}/out/i"], "blank_first_line.csv: its first line is blank (no header line)"),
     ("inspect a row whose file differs in case", ["data", "inspect", "{c}/spelled/case.csv", "--out", "{c}/out/i"], "w0.png not found ('W0.PNG' is there: names must match exactly, in case)"),
     ("inspect a row whose file differs in form", ["data", "inspect", "{c}/spelled/form.csv", "--out", "{c}/out/i"], "is there: names must match exactly, in Unicode's form too"),
     ("inspect a row naming a folder", ["data", "inspect", "{c}/spelled/folder.csv", "--out", "{c}/out/i"], "spelled/album is a folder, not an image"),

@@ -20,6 +20,7 @@ import math
 import re
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -169,8 +170,16 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     from .data.images import is_video_file, listed_reason
     from .stream.frames import first_frame_only, local_source, read_bgr_image
 
-    text = str(local_source(str(image)))  # a file:// address as its path, as stream() takes it
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):  # Path() would fold https:// into "https:/" and call it not found
+    text = str(image)
+    if not text.strip():
+        raise FacesenseError(f"image={_shown(image)}: is blank; give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
+    if text.lower().startswith("file://"):  # as stream() takes it; another machine's file:// is not this one's
+        host = urlsplit(text).netloc
+        if host not in ("", "localhost"):
+            raise FacesenseError(f"{text}: a file on {host}, not this machine; copy it here, or give a local path")
+        text = str(local_source(text))
+    # (two letters or more: C://photos/a.jpg is a Windows path) Path() would fold https:// into "https:/" and call it not found
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", text):
         raise FacesenseError(f"{text}: analyse() reads a file or an array, not an address; download the photo first (a video stream's address goes to FaceAnalyser().stream())")
     path = Path(text)
     if is_video_file(path):  # a video has its own method

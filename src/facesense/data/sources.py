@@ -82,8 +82,9 @@ def _csv_header(path: Path) -> list[str]:
         _not_utf8(path, 1, header)
     except (OSError, *CSV_READ_ERRORS) as exc:
         raise DataError(f"{path}: cannot read it as csv ({exc.__class__.__name__}: {exc}); {CSV_HINT}") from None
-    if not header:
-        raise DataError(f"{path}: is empty (no header line); expected a header such as path,label[,split] or emotion,pixels[,Usage]")
+    if not header:  # (a blank first line: the reader would take the next line for the header, but a manifest's rows never start there)
+        what = "is empty" if path.stat().st_size == 0 else "its first line is blank"
+        raise DataError(f"{path}: {what} (no header line); expected a header such as path,label[,split] or emotion,pixels[,Usage] on the first line")
     separator = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
     if separator:  # a spreadsheet saved in a locale whose list separator is not the comma: "missing column 'path'" did not say why
         shown = {"\t": "tabs"}.get(separator, repr(separator))
@@ -229,7 +230,8 @@ def _warn_of_unlisted_images(manifest: Path, samples: Samples) -> None:
     unlisted = []
     for root, dirs, files in walk_once(folder):  # each real folder once
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if "report.md" in files and ("summary.json" in files or "metrics.json" in files):  # a report facesense wrote here (inspect's default folder): its plots are no data
+        # a report facesense wrote here (inspect's default folder, an evaluation): its plots are no data
+        if root != folder and "report.md" in files and ({"summary.json", "samples.png"} <= set(files) or {"metrics.json", "predictions.csv"} <= set(files)):
             dirs[:] = []
             continue
         unlisted += [path for name in sorted(files) if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
@@ -363,7 +365,7 @@ def read_folders(root: Path, skip_bad: bool = False) -> Samples:
                 splits.append(split)
                 paths.append(p)
     if refused:  # one run names them all: fixed one a run, a folder of ten took ten runs
-        more = f" ({len(refused) - 1} more such file(s), e.g. {refused[1].split(': ')[0]})" if len(refused) > 1 else ""
+        more = f" ({len(refused) - 1} more file(s) that cannot be used, e.g. {refused[1]})" if len(refused) > 1 else ""
         raise DataError(f"{refused[0]}{more}; move {'them' if more else 'it'} out of the dataset, or {SKIP_BAD_HINT}")
     return Samples(str(root), ids, labels, splits, paths=paths, skipped=skipped, skipped_splits=skipped_splits, skipped_labels=skipped_labels)
 
