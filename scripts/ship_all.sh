@@ -18,6 +18,7 @@ t1=$(facesense train configs/expression_teacher.yaml runs_dir="$RUNS" name=teach
 student_run=$(facesense train configs/expression.yaml runs_dir="$RUNS" "teacher=[$t0/best.pt,$t1/best.pt]" -q | tail -n 1)
 expr_run=$(facesense train configs/expression_robust.yaml runs_dir="$RUNS" init_from="$student_run/best.pt" "teacher=[$student_run/best.pt]" -q | tail -n 1)
 python scripts/ship_model.py "$expr_run" expression --machine "$MACHINE" --command "facesense train configs/expression_robust.yaml (after configs/expression_teacher.yaml x2 and configs/expression.yaml)" \
+  --licence "MIT, as facesense ([LICENSE](../../../../LICENSE)); trained by facesense on FER2013, which is not distributed with it." \
   --limits "Trained on FER2013 only: 48x48 gray, mostly frontal, posed and web faces; webcam faces at other angles, lighting or ethnic mix may score lower." \
   --limits "The FER2013 labels agree with the FER+ crowd majority on only about 63% of faces, which caps any model's measured accuracy." \
   --limits "Selected on PublicTest, so the PublicTest number is a validation score, not an independent test score (PrivateTest is withheld)."
@@ -32,6 +33,7 @@ if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('age
 fi
 python scripts/ship_model.py "$gender_run" gender --machine "$MACHINE" --command "facesense train configs/gender.yaml" \
   --cv "$RUNS/cv_gender" ${PEER:+--peer "$PEER"} \
+  --licence "MIT, as facesense ([LICENSE](../../../../LICENSE)); trained by facesense on gender_faces (web face crops), which is not distributed with it." \
   --limits "Trained on 2,307 web face crops (gender_faces): small data; binary labels man/woman only, as the dataset defines them." \
   --limits "Demographic balance of the data (age, skin tone) is unknown; accuracy per group has not been measured."
 facesense export gender --int8 --calibration ../shared/data/gender_faces --out "$ASSETS/gender.int8.onnx"
