@@ -685,6 +685,23 @@ def test_where_on_ages_applies_after_the_rows_without_a_number_are_skipped(tmp_p
     assert main(["evaluate", "gender_age", "--data", str(utk), "--skip-bad", "--where", "age>=18", "--out", str(out)]) == 0, capsys.readouterr().err
     scored = list(csv.DictReader(open(out / "age_predictions.csv")))
     assert scored and all(float(r["age"]) >= 18 for r in scored) and len(scored) == sum(1 for r in rows[1:] if r[2] and float(r[2]) >= 18)
+    # another column with a blank cell: the cell is named, and a condition before it that leaves
+    # such rows out lets the number one through (each condition was checked on every row; found by a bug hunt)
+    rows[0].append("quality")
+    for i, row in enumerate(rows[1:]):
+        row.append("" if i == 5 else str(i % 10))
+    rows[3][2] = "30"
+    csv.writer(open(utk / "labels.csv", "w", newline="")).writerows(rows)
+    capsys.readouterr()
+    assert main(["evaluate", "gender_age", "--data", str(utk), "--where", "quality>=5", "--out", str(tmp_path / "q")]) == 2
+    assert f"--where 'quality>=5': >= needs numbers, and {rows[6][0]}'s quality is ''; --where 'quality!=\"\"' given before it leaves such rows out" in capsys.readouterr().err
+    assert main(["evaluate", "gender_age", "--data", str(utk), "--where", 'quality!=""', "--where", "quality>=5", "--out", str(tmp_path / "q")]) == 0
+    # --skip-bad that leaves out every row blamed a --where nobody gave (found by a bug hunt)
+    for row in rows[1:]:
+        row[2] = "20-29"
+    csv.writer(open(utk / "labels.csv", "w", newline="")).writerows(rows)
+    assert main(["evaluate", "gender_age", "--data", str(utk), "--skip-bad", "--out", str(tmp_path / "r")]) == 2
+    assert "no row has an age in years (a number from 0 to" in capsys.readouterr().err
 
 
 def test_training_images_of_an_aligned_model_are_known_whatever_cpu_found_their_landmarks(tmp_path, capsys, monkeypatch):

@@ -54,6 +54,14 @@ def parse_where(text: str) -> tuple[str, str, str]:
     return column, op, value
 
 
+def _is_number(text) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
     """Rows meeting every condition; numbers compare as numbers, anything else as text."""
     keep = np.ones(len(samples), bool)
@@ -68,11 +76,17 @@ def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
         compare = _OPS[op]
         try:
             target = float(value)
-            numeric = np.array([float(v) for v in values])
+            # only the rows the earlier conditions kept: `quality!=""` first lets `quality>=5` pass a blank cell by
+            numeric = np.array([float(v) if kept else np.nan for v, kept in zip(values, keep)])
             keep &= compare(numeric, target)
         except ValueError:
             if op not in ("==", "=", "!="):
-                raise DataError(f"--where {text!r}: {op} needs numbers, and column {column!r} or {value!r} is not numeric") from None
+                not_number = next((i for i, v in enumerate(values) if keep[i] and not _is_number(v)), None)
+                if not_number is None:
+                    raise DataError(f"--where {text!r}: {op} needs numbers, and {value!r} is not one") from None
+                bad = str(values[not_number]).strip()
+                raise DataError(f"--where {text!r}: {op} needs numbers, and {samples.ids[not_number]}'s {column} is {bad!r}; "
+                                f"--where '{column}!=\"{bad}\"' given before it leaves such rows out") from None
             hit = np.array([compare(str(v).strip(), value) for v in values])
             if op != "!=" and not hit.any():  # 'race==asian' left "no rows" without a word of why
                 found = sorted({str(v).strip() for v in values})
@@ -324,6 +338,9 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         dropped = set(bad)
         samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
+    if not len(samples):  # every row's age skipped: no --where was to blame (none may have been given)
+        raise DataError(f"{data}: no row has an age in years (a number from 0 to {OLDEST_AGE}; e.g. {skipped[0][1]}), so --skip-bad (skip_bad=True) left out all {len(skipped)}; "
+                        "fix the age column")
     keep = where_mask(samples, list(where))
     if not keep.any():
         raise DataError(f"{data}: no rows left after --where {' and '.join(where)}")
