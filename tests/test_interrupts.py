@@ -24,7 +24,7 @@ def temp_files(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".*") if ".tmp" in p.name]
 
 
-def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkeypatch, capsys):
+def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkeypatch, capsys, caplog):
     from facesense import cli
 
     class InterruptAfterFirstEpoch(logging.LoggerAdapter):
@@ -42,6 +42,10 @@ def test_ctrl_c_during_training_keeps_a_resumable_run(tmp_path, folders3, monkey
     assert (run / "last.pt").is_file() and not (run / "train_summary.json").exists()
     assert not temp_files(tmp_path)
     monkeypatch.undo()
+    # predict with the stopped run says so, as evaluate and export do (found by a newcomer's trial)
+    photo = next(folders3.rglob("*.png"))
+    assert main(["predict", str(run), str(photo), "--crops"]) == 0
+    assert f"{run} is not finished (finish it with `facesense train --resume {run}`): these are the predictions of its best epoch so far" in caplog.text
     assert main(["train", "--resume", str(run), "-q"]) == 0
     with open(run / "history.csv") as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]

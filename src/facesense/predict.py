@@ -97,6 +97,11 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
         if given:
             raise DataError(f"{' and '.join(given)}: {why}, so no face is searched for; leave {'them' if len(given) > 1 else 'it'} out")
 
+    from .runs import unfinished_run
+
+    unfinished = unfinished_run(model)
+    if unfinished:  # as evaluate and export say it: the answers are an early model's
+        log.warning("%s %s: these are the predictions of its best epoch so far", *unfinished)
     if is_age_name(model):
         if crops:
             no_face_search("--crops classifies each image whole")
