@@ -90,6 +90,7 @@ def test_live_logs_an_age_for_every_face(tmp_path):
     assert summary["faces"] == len(rows) > 0
     ages = [float(r["age_years"]) for r in rows]
     assert all(0 <= a <= 80 for a in ages) and all(float(r["age_sd"]) > 0 for r in rows)
+    assert summary["models"]["age"] == "dlib-age"  # as it was named ("dlib-age (CC0)"; found by a bug hunt)
 
 
 @needs_package

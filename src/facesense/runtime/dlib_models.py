@@ -74,7 +74,7 @@ class GenderModel(FaceClassifier):
 
 
 def dlib_gender(threads: int = 0, device: str = "auto") -> FaceClassifier:
-    model = _aligned_network("gender", "dlib-gender (CC0)", lambda entry: list(TASK_CLASSES["gender"]), threads, device, cls=GenderModel)
+    model = _aligned_network("gender", "dlib-gender", lambda entry: list(TASK_CLASSES["gender"]), threads, device, cls=GenderModel)
     own = [normalise(label) for label in model.entry["labels"]]  # female/male -> woman/man
     model.order = [own.index(c) for c in model.classes]
     return model
@@ -94,7 +94,7 @@ class AgeModel(FaceClassifier):
 
 
 def dlib_age(threads: int = 0, device: str = "auto") -> AgeModel:
-    model = _aligned_network("age", "dlib-age (CC0)", lambda entry: [f"{a:g}" for a in entry["age_weights"]], threads, device, AgeModel)
+    model = _aligned_network("age", "dlib-age", lambda entry: [f"{a:g}" for a in entry["age_weights"]], threads, device, AgeModel)
     if model.session.get_outputs()[0].shape[-1] != len(model.classes):
         raise FacesenseError(f"{model.name}: output does not match the manifest's {len(model.classes)} age bins")
     model.ages = np.asarray(model.entry["age_weights"], dtype=np.float64)
