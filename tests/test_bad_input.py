@@ -285,7 +285,9 @@ def test_a_fer_csv_emotion_cell_that_is_no_code_is_named(tmp_path, capsys):
     """A blank or named emotion cell said "invalid literal for int() with base 10: ''" (found by a bug hunt)."""
     data = tmp_path / "fer.csv"
     data.write_text("emotion,pixels,Usage\nhappy,1 2 3 4,Training\n")
-    assert "line 2: emotion 'happy' is not a label code (expected a number 0..6)" in cli_error(capsys, "data", "inspect", str(data), "--out", str(tmp_path / "o"))
+    assert "line 2: emotion 'happy' is a class name; a FER2013-style csv gives label codes (0 angry, 1 disgust" in cli_error(capsys, "data", "inspect", str(data), "--out", str(tmp_path / "o"))
+    data.write_text("emotion,pixels,Usage\n,1 2 3 4,Training\n")
+    assert "line 2: emotion '' is not a label code (expected a number 0..6)" in cli_error(capsys, "data", "inspect", str(data), "--out", str(tmp_path / "o"))
 
 
 def test_data_inspects_default_folder_keeps_a_folders_dots(tmp_path, monkeypatch, capsys):
