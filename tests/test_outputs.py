@@ -364,3 +364,17 @@ def test_a_report_set_replaces_its_own_stale_files_and_another_kinds_only_where_
     with building(out, "age_metrics.json", ("age_predictions.csv",), replaces=("metrics.json", ("metrics.json", "predictions.csv"))) as build:
         (build / "age_metrics.json").write_text('{"schema_version": 2}')
     assert sorted(p.name for p in out.iterdir()) == ["age_metrics.json"]  # the classifier report it replaces
+
+
+def test_an_age_the_model_is_unsure_of_is_drawn_as_a_span():
+    """An 8-year-old in a video was labelled "~26y": the mean of a distribution with humps at 7
+    and 44 (sd 23), which the label drew like a sure estimate (found by a hunt of age)."""
+    from facesense.runtime.faces import Box
+    from facesense.runtime.results import AgeEstimate
+    from facesense.stream.draw import _label_parts
+    from facesense.stream.pipeline import FaceResult
+
+    box = Box(0, 0, 40, 40)
+    assert _label_parts(FaceResult(1, box, age=AgeEstimate(26.4, 23.0)))[-1] == "3-49y"
+    assert _label_parts(FaceResult(2, box, age=AgeEstimate(8.0, 15.0)))[-1] == "0-23y"
+    assert _label_parts(FaceResult(3, box, age=AgeEstimate(30.2, 6.5)))[-1] == "~30y"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..runtime.faces import Box
@@ -79,8 +81,16 @@ def _label_parts(face) -> list[str]:
     if face.gender:
         parts.append(f"{face.gender.label} {face.gender.p:.0%}")
     if face.age:
-        parts.append(f"~{whole_years(face.age.years)}y")
+        # a wide distribution's mean is no age to read off: a child's two humps (7 and 44) gave
+        # "~26y"; a span of one sd each side, "3-49y", tells a guess from an estimate (the
+        # drawing font has no "±")
+        years, sd = face.age.years, face.age.sd
+        wide = math.isfinite(years) and sd >= WIDE_AGE_SD
+        parts.append(f"{whole_years(max(0.0, years - sd))}-{whole_years(years + sd)}y" if wide else f"~{whole_years(years)}y")
     return parts
+
+
+WIDE_AGE_SD = 12.0  # years: UTKFace faces' estimates average an sd of about 7
 
 
 def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[int, int, int, int]:

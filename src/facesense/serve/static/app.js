@@ -24,8 +24,16 @@ function describe(face) {
   const parts = ["#" + face.track_id];
   if (face.expression) parts.push(face.expression.label + " " + pct(face.expression.p));
   if (face.gender) parts.push(face.gender.label + " " + pct(face.gender.p));
-  if (face.age) parts.push("~" + Math.round(face.age.years) + " y");
+  if (face.age) parts.push(ageText(face.age));
   return parts.join(" · ");
+}
+
+// As the annotated video draws it: a model unsure of the age (a child's estimate can spread over
+// decades) shows the span of one sd each side, not a mean that reads as sure.
+const WIDE_AGE_SD = 12;
+function ageText(age) {
+  if (age.sd >= WIDE_AGE_SD) return Math.round(Math.max(0, age.years - age.sd)) + "-" + Math.round(age.years + age.sd) + " y";
+  return "~" + Math.round(age.years) + " y";
 }
 
 function el(tag, attrs = {}, ...children) {
