@@ -90,7 +90,7 @@ def _label_parts(face) -> list[str]:
     return parts
 
 
-WIDE_AGE_SD = 12.0  # years: UTKFace faces' estimates average an sd of about 7
+WIDE_AGE_SD = 15.0  # years: UTKFace faces' estimates average an sd of about 7, the demo's 9 (at most 12)
 
 
 def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[int, int, int, int]:

@@ -30,7 +30,7 @@ function describe(face) {
 
 // As the annotated video draws it: a model unsure of the age (a child's estimate can spread over
 // decades) shows the span of one sd each side, not a mean that reads as sure.
-const WIDE_AGE_SD = 12;
+const WIDE_AGE_SD = 15;
 function ageText(age) {
   if (age.sd >= WIDE_AGE_SD) return Math.round(Math.max(0, age.years - age.sd)) + "-" + Math.round(age.years + age.sd) + " y";
   return "~" + Math.round(age.years) + " y";
