@@ -5,7 +5,7 @@ a clip, so a gender change or age movement within a track is noise, unless the t
 passed from one person to another (a cut in an edited clip); expression may really change, so
 fewer changes is better only up to a point.
 
-    python bench/label_stability.py [--videos ../shared/data/videos] [--smoothing 1,0.4] [--gender gender_age] [--age auto] [--detector centerface]
+    python bench/label_stability.py [--videos ../shared/data/videos] [--smoothing 1,0.4] [--age-smoothing 0.4,0.15] [--gender gender_age] [--age auto] [--detector centerface]
 
 The defaults are the models and detector `live` runs by default.
 """
@@ -29,13 +29,13 @@ from facesense.stream.pipeline import PipelineSettings, run_pipeline
 MIN_FRAMES = 10  # shorter tracks say little about stability
 
 
-def track_series(video: Path, models, smoothing: float, detector: str) -> tuple[dict[int, dict[str, list]], float]:
+def track_series(video: Path, models, smoothing: float, detector: str, age_smoothing: float | None = None) -> tuple[dict[int, dict[str, list]], float]:
     """-> ({track id: {"t": times, "expression": labels, "gender": labels, "age": years}}, fps)."""
     source = open_source(str(video))
     series: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     try:
         # every face every frame: a raw label that repeats for want of a turn would hide flips
-        for result in run_pipeline(source, build_detector(detector), models, PipelineSettings(smoothing=smoothing, classify_per_frame=0, gender_age_per_frame=0)):
+        for result in run_pipeline(source, build_detector(detector), models, PipelineSettings(smoothing=smoothing, age_smoothing=smoothing if age_smoothing is None else age_smoothing, classify_per_frame=0, gender_age_per_frame=0)):
             for face in result.faces:
                 s = series[face.track_id]
                 s["t"].append(result.frame.time_s)
@@ -62,6 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"), help="folder of .mp4 clips (default: ../shared/data/videos beside the repo)")
     ap.add_argument("--smoothing", default="1,0.4", help="weights of the newest frame to compare (1 = off)")
+    ap.add_argument("--age-smoothing", help="weights of the newest frame for the age alone, each with every --smoothing (default: the --smoothing weight, and live's own age weight)")
     ap.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (default {DEFAULT_GENDER}, as live)")
     ap.add_argument("--age", default=DEFAULT_AGE, help=f"age backend (default {DEFAULT_AGE}, as live), or none")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"face detector (default {DEFAULT_DETECTOR}, as live)")
@@ -72,11 +73,12 @@ def main() -> None:
         print(f"error: --videos {args.videos}: no .mp4 clip in it; give the folder of the clips", file=sys.stderr)
         raise SystemExit(2)
     print(f"machine: {platform.machine()} CPU; expression: {DEFAULT_EXPRESSION}, gender: {args.gender}, age: {args.age}; detector {args.detector}; every face every frame; tracks of >= {MIN_FRAMES} frames\n")
-    print("| video | smoothing | tracks | track-seconds | expression changes/s | gender changes/s | gender frames = track majority | age: mean within-track sd | age: median frame-to-frame change |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| video | smoothing | age smoothing | tracks | track-seconds | expression changes/s | gender changes/s | gender frames = track majority | age: mean within-track sd | age: median frame-to-frame change | age: largest frame-to-frame change |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ages_weights = [float(x) for x in args.age_smoothing.split(",")] if args.age_smoothing else [None]
     for video in videos:
-        for smoothing in (float(x) for x in args.smoothing.split(",")):
-            tracks, fps = track_series(video, models, smoothing, args.detector)
+        for smoothing, age_smoothing in ((float(x), a) for x in args.smoothing.split(",") for a in ages_weights):
+            tracks, fps = track_series(video, models, smoothing, args.detector, age_smoothing)
             seconds = sum(len(s["t"]) for s in tracks.values()) / fps
             expr = sum(changes(s["expression"]) for s in tracks.values()) / seconds if seconds else float("nan")
             gend = sum(changes(s["gender"]) for s in tracks.values()) / seconds if seconds else float("nan")
@@ -84,8 +86,10 @@ def main() -> None:
             agree = sum(majority_share(s["gender"]) * len(s["gender"]) for s in tracks.values()) / frames if frames else float("nan")
             ages = [np.asarray(s["age"]) for s in tracks.values() if s["age"]]
             sd = f"{np.mean([a.std() for a in ages]):.2f} y" if ages else "-"
-            step = f"{np.median(np.concatenate([np.abs(np.diff(a)) for a in ages])):.2f} y" if ages else "-"
-            print(f"| {video.name} | {smoothing:g} | {len(tracks)} | {seconds:.1f} | {expr:.2f} | {gend:.2f} | {agree:.3f} | {sd} | {step} |")
+            steps = np.concatenate([np.abs(np.diff(a)) for a in ages]) if ages else np.array([])
+            step, jump = (f"{np.median(steps):.2f} y", f"{steps.max():.2f} y") if len(steps) else ("-", "-")
+            shown = smoothing if age_smoothing is None else age_smoothing
+            print(f"| {video.name} | {smoothing:g} | {shown:g} | {len(tracks)} | {seconds:.1f} | {expr:.2f} | {gend:.2f} | {agree:.3f} | {sd} | {step} | {jump} |")
 
 
 if __name__ == "__main__":

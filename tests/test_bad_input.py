@@ -155,7 +155,8 @@ def test_csv_non_numeric_pixels(tmp_path):
         read_dataset(path)
 
 
-@pytest.mark.parametrize("option,value,match", [("--smoothing", "0", "argument --smoothing: 0.0: must be in \\(0, 1\\]"), ("--detect-every", "0", "argument --detect-every: 0: must be"), ("--margin", "-0.5", "argument --margin: -0.5: must be"), ("--gender-age-per-frame", "-3", "argument --gender-age-per-frame: -3: must be >= 0")])
+@pytest.mark.parametrize("option,value,match", [("--smoothing", "0", "argument --smoothing: 0: must be > 0"), ("--age-smoothing", "1.5", "argument --age-smoothing: 1.5: must be <= 1"), ("--detect-every", "0", "argument --detect-every: 0: must be"),
+                                                  ("--hold-frames", "2.5", "argument --hold-frames: '2.5': not a whole number; give one >= 0 and <= 10"), ("--margin", "-0.5", "argument --margin: -0.5: must be"), ("--gender-age-per-frame", "-3", "argument --gender-age-per-frame: -3: must be >= 0")])
 def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, capsys, option, value, match):
     # smoothing 0 used to freeze each track's first label for good; detect-every 0 divided by zero
     err = cli_error(capsys, "live", "--source", str(tmp_path / "missing.mp4"), "--no-window", option, value)

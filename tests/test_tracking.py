@@ -104,12 +104,15 @@ def test_a_closer_look_does_not_add_a_face_the_full_pass_already_found():
 def test_a_scene_cut_restarts_ids_and_smoothing():
     scene = lambda i: int(i >= 10)  # noqa: E731 - a hard cut at frame 10, the face at the same place
     everywhere = [True] * 20
-    results = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), cut_threshold=20, smoothing=0.2)
+    results = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), cut_threshold=20, smoothing=0.2, age_smoothing=0.2)
     ids = [r.faces[0].track_id for r in results]
     assert len(set(ids[:10])) == 1 and len(set(ids[10:])) == 1 and ids[9] != ids[10]
     assert results[10].faces[0].age[1] == pytest.approx(1.0)  # no smoothing carried across the cut
-    without = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2)
+    without = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2, age_smoothing=0.2)
     assert len({r.faces[0].track_id for r in without}) == 1 and without[10].faces[0].age[1] == pytest.approx(0.2)
+    # the age has a weight of its own: a person's age does not change within a clip, the expression does
+    apart = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2, age_smoothing=0.5)
+    assert apart[10].faces[0].age[1] == pytest.approx(0.5)
 
 
 def test_cut_detector_and_settings():

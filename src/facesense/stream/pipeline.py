@@ -80,6 +80,10 @@ class FrameResult:
 @dataclass(frozen=True)  # checked once, when made: a field set afterwards (smoothing=0) escaped the checks; dataclasses.replace makes a checked copy
 class PipelineSettings:
     smoothing: float = 0.4  # EMA weight of the newest look at a face (a frame it was classified on; 1 = off)
+    # the same for the age estimate, which does not change within a clip: at 0.4 a track's age
+    # jumped up to 8 years between two frames on the shared clips, at 0.2 at most 4.3 (0.1: 2.4,
+    # but a poor first look then weighs on for longer; bench/label_stability.py --age-smoothing)
+    age_smoothing: float = 0.2
     detect_every: int = 5  # full-frame detection every N frames; in between only around tracked faces
     margin: float = 0.0  # widen face crops by this fraction of the box
     confirm_hits: int = 3  # detections before a track's box may be held through missed frames
@@ -112,8 +116,10 @@ class PipelineSettings:
                 raise FacesenseError(f"{f.name}={shown}: must be a{'n integer' if kind is int else ' finite number'} in range")
             object.__setattr__(self, f.name, kind(value))  # numpy numbers too, as plain Python ones
         # 0 would freeze every track's first prediction for good; 0 frames would divide by zero
-        if not 0 < self.smoothing <= 1:
-            raise FacesenseError(f"smoothing={self.smoothing}: must be in (0, 1] (weight of the newest look at a face; 1 = off, 0.4 = default)")
+        for name in ("smoothing", "age_smoothing"):
+            if not 0 < getattr(self, name) <= 1:
+                raise FacesenseError(f"{name}={getattr(self, name)}: must be in (0, 1] (weight of the newest look at a face; 1 = off, "
+                                     f"{getattr(PipelineSettings, name)} = default)")
         if self.detect_every < 1:
             raise FacesenseError(f"detect_every={self.detect_every}: must be >= 1 (1 = detect on every frame)")
         if not 0 <= self.margin <= 1:
@@ -270,7 +276,7 @@ class LiveSession:
                 if i in rows[key]:
                     track.classified_at[key] = self.frames
                     track.read_rank[key] = rows[key][i]  # its place in this frame's queue order
-                    probs = smooth(track, key, outputs[key][rows[key][i]], settings.smoothing)
+                    probs = smooth(track, key, outputs[key][rows[key][i]], settings.age_smoothing if key == "age" else settings.smoothing)
                 else:
                     probs = track.probs[key]
                 setattr(face, key, model.result(probs))
