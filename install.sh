@@ -48,7 +48,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
         echo "PyTorch: from its CPU index ($CPU_INDEX)"
         "$PY" -m pip install --extra-index-url "$CPU_INDEX" "$TORCH"
     else
-        echo "PyTorch: its CPU index ($CPU_INDEX) did not answer; from your configured index (on Linux x86-64, PyPI's default build is the larger CUDA one; the last lines say which build came)"
+        echo "PyTorch: from your configured package index (PyTorch's CPU index, $CPU_INDEX, is not reachable from here; the last lines say which build was installed)"
         "$PY" -m pip install "$TORCH"
     fi
 fi
