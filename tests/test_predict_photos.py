@@ -610,3 +610,26 @@ def test_a_folder_of_crops_without_crops_says_why_nothing_was_predicted(tmp_path
     cv2.imwrite(str(tmp_path / "photo.jpg"), np.hstack([demo_photo(), demo_photo()]))
     assert main(["predict", "expression", str(tmp_path)]) == 0
     assert "no face found in 3 of the 4 image(s): if they are face crops" in caplog.text
+
+
+def test_an_animated_png_is_not_given_to_opencv_under_a_name_it_crashes_on_or_past_the_pixel_limit(tmp_path):
+    """Whether an animated PNG plays was asked of OpenCV with a name that is not UTF-8 (the
+    process crashed: OpenCV cannot take such a name) and by decoding frames of any size (a
+    600 KB APNG of 10000 x 10000 took 1.2 GB); found by a review."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    frames = [Image.new("RGB", (64, 48), (10 * i, 90, 90)) for i in range(3)]
+    frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:], duration=100)
+    latin = os.path.join(os.fsencode(tmp_path), b"lat\xe9.png")
+    os.link(tmp_path / "a.png", latin)
+    script = f"import os; from facesense.data.images import is_photo_file; print(is_photo_file(os.fsdecode({latin!r})))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")})
+    assert done.returncode == 0 and done.stdout.strip() == "True", (done.returncode, done.stderr[-500:])
+    from facesense.data.images import is_photo_file
+
+    big = [Image.new("L", (8000, 6000), i * 40) for i in range(2)]  # 48 MP, over the 40 MP limit
+    big[0].save(tmp_path / "big.png", save_all=True, append_images=big[1:], duration=100)
+    assert is_photo_file(tmp_path / "big.png") and not is_photo_file(tmp_path / "a.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -78,12 +79,30 @@ STILL_ANIMATIONS = ("PNG", "WEBP", "AVIF")
 
 
 def plays_as_clip(path: Path) -> bool:
-    """Whether OpenCV reads more than one frame of an animated image file (two decodes)."""
+    """Whether OpenCV reads more than one frame of an animated image file (two decodes), for a
+    file OpenCV may be given: a name that is not UTF-8 crashes it (see stream/cv_paths.py), and
+    frames over the pixel limit are not decoded to find out (a 600 KB APNG of 10000 x 10000
+    took 1.2 GB): such a file is read as a photo, its first frame, with the warning."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+        with Image.open(path) as im:
+            if im.size[0] * im.size[1] > MAX_MEGAPIXELS * 1e6:
+                return False
+    except Exception:  # noqa: BLE001 (not UTF-8, or not an image Pillow reads: no clip)
+        return False
+    stat = os.stat(path)
+    return _plays(name, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _plays(name: str, mtime_ns: int, size: int) -> bool:
+    """plays_as_clip's decodes, once per file version (a photo folder's checks ask again)."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(name)
     try:
-        return cap.isOpened() and cap.read()[0] and cap.read()[0]
+        return bool(cap.isOpened() and cap.read()[0] and cap.read()[0])
     finally:
         cap.release()
 
