@@ -254,6 +254,10 @@ def test_split_keeps_every_file_and_every_class(tmp_path, capsys, caplog):
     copies = [p.relative_to(tmp_path / "out" / "s").parts for p in (tmp_path / "out" / "s").rglob("*.png")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s"] and len(copies) == 10
     assert all(len(parts) == 3 and parts[0] in ("train", "test") for parts in copies), copies  # each in <split>/<class>/, not in s/elsewhere/
+    from facesense.data.materialise import _path_in_class_folder as placed_at  # where a manifest's rows go (found by a review)
+
+    assert [placed_at(i, "happy").as_posix() for i in ("happy/2019/happy/1.png", "faces/images/happy/bob/0.png", "train/happy/sub/1.png", "images/x.png")] == \
+        ["2019/happy/1.png", "bob/0.png", "sub/1.png", "x.png"]
     # its report's columns in the order the data flows (alphabetical put test before train; found by a bug hunt)
     assert main(["data", "inspect", str(tmp_path / "s"), "--no-duplicates", "--out", str(tmp_path / "i")]) == 0
     assert "| class | train | test | total | share |" in (tmp_path / "i" / "report.md").read_text()

@@ -157,8 +157,9 @@ def _path_in_class_folder(sample_id: str, label: str) -> Path:
     parts = path.parts
     if path.is_absolute() or ".." in parts:  # a manifest's path out of its folder: nothing of it may lead out of --out
         return Path(parts[-1])
-    # the class folder is the first part, or the second under a split folder (`train/happy/...`)
-    place = next((i for i in range(min(2, len(parts) - 1)) if normalise(parts[i]) == normalise(label)), None)
+    # the first folder named for the class: `happy/...`, `train/happy/...`, a manifest's
+    # `faces/images/happy/bob/0.png`; `happy/2019/happy/1.png` keeps `2019/happy/`
+    place = next((i for i in range(len(parts) - 1) if normalise(parts[i]) == normalise(label)), None)
     return Path(*parts[place + 1:]) if place is not None else Path(parts[-1])
 
 
