@@ -62,7 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"), help="folder of .mp4 clips (default: ../shared/data/videos beside the repo)")
     ap.add_argument("--smoothing", default="1,0.4", help="weights of the newest frame to compare (1 = off)")
-    ap.add_argument("--age-smoothing", help="weights of the newest frame for the age alone, each with every --smoothing (default: the --smoothing weight, and live's own age weight)")
+    ap.add_argument("--age-smoothing", help="weights of the newest frame for the age alone, each with every --smoothing (default: the --smoothing weight itself; live's own are --smoothing 0.4 --age-smoothing 0.2)")
     ap.add_argument("--gender", default=DEFAULT_GENDER, help=f"gender model (default {DEFAULT_GENDER}, as live)")
     ap.add_argument("--age", default=DEFAULT_AGE, help=f"age backend (default {DEFAULT_AGE}, as live), or none")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"face detector (default {DEFAULT_DETECTOR}, as live)")

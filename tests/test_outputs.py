@@ -378,3 +378,5 @@ def test_an_age_the_model_is_unsure_of_is_drawn_as_a_span():
     assert _label_parts(FaceResult(1, box, age=AgeEstimate(26.4, 23.0)))[-1] == "3-49y"
     assert _label_parts(FaceResult(2, box, age=AgeEstimate(8.0, 15.0)))[-1] == "0-23y"
     assert _label_parts(FaceResult(3, box, age=AgeEstimate(85.0, 11.8)))[-1] == "~85y"  # the demo's widest
+    assert _label_parts(FaceResult(4, box, age=AgeEstimate(91.0, 18.0)))[-1] == "73-100y"  # not past the models' top age (found by a review)
+    assert _label_parts(FaceResult(5, box, age=AgeEstimate(50.0, float("inf"))))[-1] == "~50y"

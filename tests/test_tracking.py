@@ -111,8 +111,10 @@ def test_a_scene_cut_restarts_ids_and_smoothing():
     without = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2, age_smoothing=0.2)
     assert len({r.faces[0].track_id for r in without}) == 1 and without[10].faces[0].age[1] == pytest.approx(0.2)
     # the age has a weight of its own: a person's age does not change within a clip, the expression does
-    apart = run(frames(20, scene), ScriptedDetector(everywhere, everywhere), smoothing=0.2, age_smoothing=0.5)
-    assert apart[10].faces[0].age[1] == pytest.approx(0.5)
+    apart = list(run_pipeline(Frames(frames(20, scene)), ScriptedDetector(everywhere, everywhere), FaceModels(expression=Constant(), gender=Constant(), age=Constant()),
+                              PipelineSettings(smoothing=0.2, age_smoothing=0.5, cut_threshold=0)))
+    face = apart[10].faces[0]
+    assert face.age[1] == pytest.approx(0.5) and face.expression[1] == pytest.approx(0.2) and face.gender[1] == pytest.approx(0.2)
 
 
 def test_cut_detector_and_settings():

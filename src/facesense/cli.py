@@ -1035,7 +1035,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detector(lv)
     lv.add_argument("--detect-width", type=_number(int, 0), default=None, help="frames are downscaled to this width for detection (default: 320, and for the centerface detector a third of the width of a frame over 960 px wide, so that small faces in HD video are found; 0 = the full frame, a photo at most 10 megapixels)")
     lv.add_argument("--detect-every", type=_number(int, 1), default=5, help="full-frame detection every N frames; in between only around tracked faces, and on every frame while a lost face may still come back under its id (default %(default)s; 1 = every frame)")
-    lv.add_argument("--smoothing", type=_number(float, 0, strict=True, high=1), default=0.4, help="weight of the newest look in each track's running probabilities (default %(default)s; 1 = off)")
+    lv.add_argument("--smoothing", type=_number(float, 0, strict=True, high=1), default=0.4, help="weight of the newest look in each track's running expression and gender probabilities (default %(default)s; 1 = off; the age: --age-smoothing)")
     lv.add_argument("--age-smoothing", type=_number(float, 0, strict=True, high=1), default=0.2,
                     help="the same for the age estimate, which does not change within a clip (default %(default)s; 1 = off)")
     lv.add_argument("--margin", type=_number(float, 0), default=0.0, metavar="FRACTION", help="widen each face crop by this fraction of its box on every side before classifying (default 0: the detector's box)")

@@ -85,11 +85,12 @@ def _label_parts(face) -> list[str]:
         # "~26y"; a span of one sd each side, "3-49y", tells a guess from an estimate (the
         # drawing font has no "±")
         years, sd = face.age.years, face.age.sd
-        wide = math.isfinite(years) and sd >= WIDE_AGE_SD
-        parts.append(f"{whole_years(max(0.0, years - sd))}-{whole_years(years + sd)}y" if wide else f"~{whole_years(years)}y")
+        wide = math.isfinite(years) and math.isfinite(sd) and sd >= WIDE_AGE_SD
+        parts.append(f"{whole_years(max(0.0, years - sd))}-{whole_years(min(OLDEST_SHOWN, years + sd))}y" if wide else f"~{whole_years(years)}y")
     return parts
 
 
+OLDEST_SHOWN = 100.0  # the age models' top bin (gender_age's; dlib-age's is 80): a span ends there
 WIDE_AGE_SD = 15.0  # years: UTKFace faces' estimates average an sd of about 7, the demo's 9 (at most 12)
 
 

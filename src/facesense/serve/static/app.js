@@ -32,7 +32,7 @@ function describe(face) {
 // decades) shows the span of one sd each side, not a mean that reads as sure.
 const WIDE_AGE_SD = 15;
 function ageText(age) {
-  if (age.sd >= WIDE_AGE_SD) return Math.round(Math.max(0, age.years - age.sd)) + "-" + Math.round(age.years + age.sd) + " y";
+  if (age.sd >= WIDE_AGE_SD) return Math.round(Math.max(0, age.years - age.sd)) + "-" + Math.round(Math.min(100, age.years + age.sd)) + " y";
   return "~" + Math.round(age.years) + " y";
 }
 
