@@ -696,6 +696,8 @@ def test_where_on_ages_applies_after_the_rows_without_a_number_are_skipped(tmp_p
     assert main(["evaluate", "gender_age", "--data", str(utk), "--where", "quality>=5", "--out", str(tmp_path / "q")]) == 2
     assert f"--where 'quality>=5': >= needs numbers, and {rows[6][0]}'s quality is ''; --where 'quality!=\"\"' given before it leaves such rows out" in capsys.readouterr().err
     assert main(["evaluate", "gender_age", "--data", str(utk), "--where", 'quality!=""', "--where", "quality>=5", "--out", str(tmp_path / "q")]) == 0
+    assert main(["evaluate", "gender_age", "--data", str(utk), "--where", "quality>=high", "--out", str(tmp_path / "q2")]) == 2  # the value, not a cell, is to blame (found by a review)
+    assert "--where 'quality>=high': >= needs numbers, and 'high' is not one" in capsys.readouterr().err
     # --skip-bad that leaves out every row blamed a --where nobody gave (found by a bug hunt)
     for row in rows[1:]:
         row[2] = "20-29"

@@ -242,3 +242,7 @@ def test_a_class_left_with_one_sample_by_an_earlier_hold_out_is_not_said_to_have
     caplog.clear()
     stratified_holdout(labels[:7], 0.2, 0, np.arange(7), "--val-size")
     assert "class(es) 'two' have one sample: kept out" in caplog.text
+    caplog.clear()  # a class of one beside it is not said to have others elsewhere (found by a review)
+    labels = ["one"] * 6 + ["two"] * 2 + ["three"]
+    stratified_holdout(labels, 0.2, 0, np.array([0, 1, 2, 3, 4, 6, 8]), "--val-size")
+    assert "class(es) 'three' have one sample: kept out" in caplog.text and "class(es) 'two' have one sample left here" in caplog.text

@@ -20,7 +20,6 @@ import math
 import re
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -173,10 +172,7 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     text = str(image)
     if not text.strip():
         raise FacesenseError(f"image={_shown(image)}: is blank; give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
-    if text.lower().startswith("file://"):  # as stream() takes it; another machine's file:// is not this one's
-        host = urlsplit(text).netloc
-        if host not in ("", "localhost"):
-            raise FacesenseError(f"{text}: a file on {host}, not this machine; copy it here, or give a local path")
+    if text.lower().startswith("file://"):  # as stream() takes it (another machine's is refused there)
         text = str(local_source(text))
     # (two letters or more: C://photos/a.jpg is a Windows path) Path() would fold https:// into "https:/" and call it not found
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", text):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import logging
 import os
 import shutil
@@ -191,7 +192,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
         raise
     except OutputError as exc:  # a full disk mid-run: "choose another place" alone did not say the epochs so far are kept
         if not _discard_unstarted(created) and run_dir is None and run is not None and run.last_checkpoint.is_file():
-            failure = OutputError(f"{exc}; the epochs before it are kept: once there is room, `{resume_command(run.root)}` continues the run")
+            full = getattr(exc.cause, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            failure = OutputError(f"{exc}; the epochs before it are kept: {'once there is room' if full else 'once it can be written'}, `{resume_command(run.root)}` continues the run")
             failure.path, failure.cause = exc.path, exc.cause
             raise failure from None
         raise

@@ -101,7 +101,9 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
 
     unfinished = unfinished_run(model)
     if unfinished:  # as evaluate and export say it: the answers are an early model's
-        log.warning("%s %s: these are the predictions of its best epoch so far", *unfinished)
+        given = Path(model)
+        which = f"its {given.name}" if given.suffix == ".pt" else "its best epoch"
+        log.warning("%s %s: these are the predictions of %s so far", *unfinished, which)
     if is_age_name(model):
         if crops:
             no_face_search("--crops classifies each image whole")

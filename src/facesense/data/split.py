@@ -37,9 +37,11 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int, pool: np.n
         if len(single) == len(names):
             raise DataError(f"{option}={fraction if given is None else given:g}: every class has a single sample, so a hold-out would take whole classes out of training; add images or set {option} to 0")
         # (a class of two whose other sample an earlier hold-out took was said to have one)
-        earlier = np.isin(np.asarray(labels)[np.setdiff1d(np.arange(len(labels)), pool)], single).any()
-        log.warning("class(es) %s have one sample%s: kept out of the %s hold-out", ", ".join(map(repr, single.tolist())),
-                    " left here (its others are in another split)" if earlier else "", option)
+        elsewhere = set(np.asarray(labels)[np.setdiff1d(np.arange(len(labels)), pool)].tolist())
+        alone_here = [c for c in single.tolist() if c in elsewhere]
+        for said, classes in (("", [c for c in single.tolist() if c not in elsewhere]), (" left here (its others are in another split)", alone_here)):
+            if classes:
+                log.warning("class(es) %s have one sample%s: kept out of the %s hold-out", ", ".join(map(repr, classes)), said, option)
         alone = np.isin(y, single)
         keep, held = stratified_holdout(labels, fraction, seed, pool[~alone], option, given, split_rule=split_rule)
         return np.sort(np.concatenate([keep, pool[alone]])), held

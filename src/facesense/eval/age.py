@@ -81,9 +81,11 @@ def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
             keep &= compare(numeric, target)
         except ValueError:
             if op not in ("==", "=", "!="):
-                not_number = next((i for i, v in enumerate(values) if keep[i] and not _is_number(v)), None)
-                if not_number is None:
+                if not _is_number(value):  # the value first: leaving rows out would not help
                     raise DataError(f"--where {text!r}: {op} needs numbers, and {value!r} is not one") from None
+                if not any(_is_number(v) for v, kept in zip(values, keep) if kept):
+                    raise DataError(f"--where {text!r}: {op} needs numbers, and column {column!r} holds none (in the rows kept so far)") from None
+                not_number = next(i for i, v in enumerate(values) if keep[i] and not _is_number(v))
                 bad = str(values[not_number]).strip()
                 raise DataError(f"--where {text!r}: {op} needs numbers, and {samples.ids[not_number]}'s {column} is {bad!r}; "
                                 f"--where '{column}!=\"{bad}\"' given before it leaves such rows out") from None
@@ -338,7 +340,7 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
         dropped = set(bad)
         samples = samples.subset([i for i in range(len(samples)) if i not in dropped])
         samples.skipped = samples.skipped + skipped
-    if not len(samples):  # every row's age skipped: no --where was to blame (none may have been given)
+    if bad and not len(samples):  # every row's age skipped: no --where was to blame (none may have been given)
         raise DataError(f"{data}: no row has an age in years (a number from 0 to {OLDEST_AGE}; e.g. {skipped[0][1]}), so --skip-bad (skip_bad=True) left out all {len(skipped)}; "
                         "fix the age column")
     keep = where_mask(samples, list(where))

@@ -359,9 +359,11 @@ def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gi
     if frames < 2:
         pages = _tiff_pages(image) if kind == "TIFF" else 1  # a scan's or a microscope's pages: no clip, but unread all the same
         return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
-    # (an upload's bytes cannot be tried here: the video endpoint says whether it plays)
-    plays = kind in PLAYABLE_ANIMATIONS or (kind in SOMETIMES_PLAYABLE_ANIMATIONS and (isinstance(image, bytes) or plays_as_clip(image)))
-    how = f"{every_frame} reads every frame" if plays else f"convert {name} to an MP4 or a GIF to read every frame"
+    # (an upload's bytes are not tried here: the video endpoint says whether it plays)
+    maybe = kind in SOMETIMES_PLAYABLE_ANIMATIONS and isinstance(image, bytes)
+    plays = kind in PLAYABLE_ANIMATIONS or maybe or (kind in SOMETIMES_PLAYABLE_ANIMATIONS and plays_as_clip(image))
+    how = (f"{every_frame} may read every frame, or else convert {name} to an MP4 or a GIF" if maybe else f"{every_frame} reads every frame" if plays
+           else f"convert {name} to an MP4 or a GIF to read every frame")
     return f"an animated image of {frames} frames; only its first is read ({how})"
 
 
@@ -580,7 +582,10 @@ def local_source(source: str | int) -> str | int:
     if text.lower().startswith("file://"):
         from urllib.parse import unquote, urlsplit
 
-        return unquote(urlsplit(text).path)
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):  # file://host/x.mp4 read this machine's /x.mp4
+            raise SourceError(f"{text}: a file on {parts.netloc}, not this machine; copy it here, or give a local path")
+        return unquote(parts.path)
     return source
 
 
