@@ -45,7 +45,9 @@ def in_fresh_process(target: Callable, *args):
                 break
             except queues.Empty:
                 if not proc.is_alive() and results.empty():
-                    raise FacesenseError(f"the measurement's process ended (exit code {proc.exitcode}) without a result; its error is printed above") from None
+                    killed = (proc.exitcode or 0) < 0  # (a SIGKILL prints nothing of its own)
+                    raise FacesenseError(f"the measurement's process {'was killed (signal ' + str(-proc.exitcode) + ')' if killed else f'ended (exit code {proc.exitcode})'} "
+                                         f"before it gave a result{'' if killed else '; its error is printed above'}") from None
     finally:
         proc.join(timeout=30)
     if not ok:
