@@ -247,6 +247,8 @@ def test_each_camera_connection_has_its_own_tracks_and_recording(server, tmp_pat
         a.send(json.dumps({"record": True}))
         assert json.loads(a.recv(10)) == {"type": "recording", "on": True}
         ids_a, ids_b = set(), set()
+        a.send(b"not a frame")  # refused: the next frame is still the stream's first (found by a bug hunt)
+        assert json.loads(a.recv(10))["type"] == "error"
         for i, frame in enumerate(frames):
             a.send(frame)
             reply = json.loads(a.recv(30))

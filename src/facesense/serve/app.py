@@ -493,7 +493,8 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                         reply = {"type": "busy", "retry_ms": 200}
                     except DataError as exc:
                         reply = {"type": "error", "error": str(exc)}
-                    index += 1
+                    if reply.get("type") == "result":  # a refused frame is no frame of the stream (the count ran on past it)
+                        index += 1
                     if recording is not None and recording.frames >= limits.max_record_frames:
                         reply["recording"] = await asyncio.to_thread(recording.finish)
                         recording = None
