@@ -72,7 +72,7 @@ NEAR_THRESHOLD = 4  # hash bits of 64: near duplicates by default
 
 
 def _data_inspect(args) -> None:
-    from .data.inspect import inspect_samples
+    from .data.inspect import inspect_samples, unusable_rows
     from .data.sources import outside_data, read_dataset
     from .data.split import cells_shown, odd_split_cells
 
@@ -111,7 +111,7 @@ def _data_inspect(args) -> None:
         log.warning("warning: class %s has no readable image, so the report (with --skip-bad) leaves it out; a classifier trained on this data would not know it", ", ".join(map(repr, gone)))
     print((out / "report.md").read_text())
     bad = report["unreadable"]["files"]
-    unusable = [name for name, _ in report["skipped"] if name not in set(bad)]
+    unusable = [name for name, _ in unusable_rows(report)]
     if unusable:  # as data split says of them (inspect said nothing on the console)
         log.warning("warning: skipped %d row(s) or file(s) that could not be used (--skip-bad): %s%s; listed with why in %s", len(unusable), ", ".join(unusable[:5]),
                     f" and {len(unusable) - 5} more" if len(unusable) > 5 else "", out / "report.md")

@@ -362,7 +362,7 @@ def markdown(r: dict) -> str:
             f"{d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]
     bad = r.get("unreadable", {}).get("files", [])
-    unusable = [(name, reason) for name, reason in r["skipped"] if name not in set(bad)]  # (the unreadable images have a list of their own)
+    unusable = unusable_rows(r)
     if unusable:
         lines += ["", f"Skipped {len(unusable)} rows or files that could not be used (missing images, bad rows, non-image files; --skip-bad):", ""]
         lines += _listed([f"{name}: {_reason(reason, name)}" for name, reason in unusable])
@@ -372,6 +372,13 @@ def markdown(r: dict) -> str:
         lines += _listed([f"{name}: {reason}" for name, reason in zip(bad, r["unreadable"].get("reasons") or [""] * len(bad))])
     lines += ["", "![samples](samples.png)", ""]
     return "\n".join(lines)
+
+
+def unusable_rows(report: dict) -> list[tuple[str, str]]:
+    """The report's skipped rows and files, (name, reason), but for the unreadable images, which
+    have a list of their own."""
+    unreadable = set(report.get("unreadable", {}).get("files", []))
+    return [(name, reason) for name, reason in report["skipped"] if name not in unreadable]
 
 
 def _reason(reason: str, name: str) -> str:
