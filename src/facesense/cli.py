@@ -745,7 +745,7 @@ def _serve(args) -> None:
         sock.close()
         raise
     url_file = os.environ.get("FACESENSE_URL_FILE")  # set in the container image, for its health check
-    serve(create_app(analyzer, limits, token), args.host, args.port, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None, sock=sock)
+    serve(create_app(analyzer, limits, token), sock, args.host, limits, token, args.ssl_certfile, args.ssl_keyfile, Path(url_file) if url_file else None)
 
 
 def _export(args) -> None:

@@ -206,20 +206,19 @@ def _locked(url_file: Path):
         yield
 
 
-def serve(app, host: str, port: int, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, url_file: Path | None = None,
-          sock: socket.socket | None = None) -> None:
-    """Serve until stopped. `url_file`: where to write the page's local address while serving
-    (a container's health check reads it, so it follows --port and https). `sock`: the socket
-    `bind(host, port)` gave, when it was bound before the models loaded."""
+def serve(app, sock: socket.socket, host: str, limits: ServeLimits, token: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+          url_file: Path | None = None) -> None:
+    """Serve on `sock` (what `bind(host, port)` gave, before the models loaded: a port in use is
+    said at once) until stopped, closing it then (or when the settings are refused). `url_file`: where to write the
+    page's local address while serving (a container's health check reads it, so it follows
+    --port and https)."""
     import uvicorn
 
     try:
         config = uvicorn_config(app, limits, ssl_certfile, ssl_keyfile)
     except BaseException:
-        if sock is not None:
-            sock.close()
+        sock.close()
         raise
-    sock = sock or bind(host, port)
     if not is_loopback(host):
         print(
             f"warning: listening on {host}, reachable from other machines; "
