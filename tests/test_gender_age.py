@@ -144,6 +144,20 @@ def test_years_sd_and_interval_of_known_distributions():
     assert [decade(a) for a in (3, 18, 45, 79, 80, 116)] == ["0-9", "10-19", "40-49", "70-79", "80+", "80+"]
 
 
+def test_the_age_head_gives_each_face_its_interval_as_well_as_mean_and_sd():
+    """A smoothed two-humped distribution (a child read as 7 or 44): its 90% interval spans both
+    humps, which the live logs, predict and the API now carry beside the mean and sd."""
+    from facesense.runtime.gender_age import AgeHead, GenderAgeModel
+    from facesense.runtime.results import age_fields
+
+    model = GenderAgeModel.__new__(GenderAgeModel)
+    model.name, model.spec, model.margin, model.bins = "x", None, 0.0, age_bins(100)
+    p = np.zeros(101)
+    p[[7, 44]] = [0.6, 0.4]
+    estimate = AgeHead(model).result(p * 1.01)  # smoothed sums need not be exactly 1
+    assert age_fields(estimate) == {"age_years": 21.8, "age_sd": 18.13, "age_low90": 7.0, "age_high90": 44.0}
+
+
 def test_temperature_widens_an_overconfident_head():
     rng = np.random.default_rng(0)
     bins = age_bins(60)
@@ -361,6 +375,7 @@ def test_live_takes_the_shipped_gender_age_model_as_its_age_model(tmp_path):
     rows = list(csv.DictReader(log.open()))
     assert summary["faces"] == len(rows) > 0
     assert all(0 <= float(r["age_years"]) <= 100 and float(r["age_sd"]) > 0 for r in rows)
+    assert all(float(r["age_low90"]) <= float(r["age_years"]) <= float(r["age_high90"]) for r in rows)
 
 
 def test_one_gender_age_model_answers_gender_and_age_in_one_run_per_frame():

@@ -91,6 +91,8 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert list(rows[0])[:8] == ["path", "face", "x", "y", "w", "h", "pred", "age_years"]
     assert len(rows) == 2 and all(0 < float(r["age_years"]) < 110 and float(r["age_sd"]) > 0 for r in rows)
+    # each face's central 90% interval, which mean +- sd misstates for a skewed distribution (it was in evaluate only)
+    assert all(float(r["age_low90"]) <= float(r["age_years"]) <= float(r["age_high90"]) for r in rows)
     # the gender+age network gives both, its ages those of `age` (its own age head); it gave gender only
     from facesense.runtime import classifier, gender_age, session
 
@@ -100,8 +102,8 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
     assert main(["predict", "gender_age", str(photos / "two.jpg")]) == 0
     assert opened == ["gender_age"]  # the network is opened once (it was opened again to read its age output)
     both = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert list(both[0])[6:11] == ["pred", "p_man", "p_woman", "age_years", "age_sd"]
-    assert [r["age_years"] for r in both] == [r["age_years"] for r in rows]
+    assert list(both[0])[6:13] == ["pred", "p_man", "p_woman", "age_years", "age_sd", "age_low90", "age_high90"]
+    assert [(r["age_years"], r["age_low90"]) for r in both] == [(r["age_years"], r["age_low90"]) for r in rows]
 
 
 def test_whole_photo_models_are_not_searched_for_faces(photos):
@@ -148,7 +150,7 @@ def test_a_gender_age_network_gives_ages_for_crops_too(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "crop.jpg"), face)
     assert main(["predict", "gender_age", "--crops", str(tmp_path / "crop.jpg")]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
-    assert header == "path,pred,p_man,p_woman,age_years,age_sd,schema_version" and float(row.split(",")[4]) > 0
+    assert header == "path,pred,p_man,p_woman,age_years,age_sd,age_low90,age_high90,schema_version" and float(row.split(",")[4]) > 0
     # `age` is gender_age's age: its crops are aligned alike (they were not: up to 7.5 years apart; found by a bug hunt)
     assert main(["predict", "age", "--crops", str(tmp_path / "crop.jpg")]) == 0
     age_row = capsys.readouterr().out.splitlines()[1].split(",")
@@ -540,9 +542,12 @@ def test_a_photo_turned_without_an_exif_orientation_reads_its_faces_upright(tmp_
             assert turned["pred"] == upright["pred"]
             # the expression model's plain crop turns back exactly; the aligned chip of the
             # gender + age network is warped from the turned landmarks, which land within a pixel
+            # (the interval's ends are whole-year quantiles of the old face's wide, flat tail:
+            # they move more than its mean)
             for key in upright:
                 if key.startswith("p_") or key.startswith("age_"):
-                    assert turned[key] == pytest.approx(upright[key], abs=0.03 if key.startswith("p_") else 1.0), (turn, model, key)
+                    tolerance = 0.03 if key.startswith("p_") else 5.0 if key.endswith("90") else 1.0
+                    assert turned[key] == pytest.approx(upright[key], abs=tolerance), (turn, model, key)
         h, w = face.shape[:2]
         x, y, bw, bh = (rows[0, "expression"][k] for k in "xywh")
         corners = {1: (y, w - x - bw, bh, bw), 2: (w - x - bw, h - y - bh, bw, bh), 3: (h - y - bh, x, bh, bw)}[turn]

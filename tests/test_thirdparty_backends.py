@@ -101,9 +101,10 @@ def test_web_api_and_demo_report_age(tmp_path, capsys):
     ok, jpeg = cv2.imencode(".jpg", demo_photo())
     face = Analyzer(gender="dlib-gender", sentiment=None, age="dlib-age").analyze(jpeg.tobytes())["faces"][0]
     assert 0 <= face["age"]["years"] <= 80 and face["age"]["sd"] > 0 and face["gender"]["label"] in ("woman", "man")
+    assert face["age"]["low90"] <= face["age"]["high90"] <= 80  # (the demo face's mean is 79.9, its interval 80-80)
     assert main(["demo", "--out", str(tmp_path), "--age", "dlib-age"]) == 0
     header = (tmp_path / "frames.csv").read_text().splitlines()[0].split(",")
-    assert {"age_years", "age_sd"} <= set(header)
+    assert {"age_years", "age_sd", "age_low90", "age_high90"} <= set(header)
 
 
 @needs_package

@@ -43,7 +43,7 @@ def _shown(value) -> str:
 def face_dict(face) -> dict:
     """One face of a result as plain data (what `analyse_image` returns and `serve` answers):
     track_id, box {x, y, w, h}, and per enabled model its label, probability and all class
-    probabilities (age: years and sd). A face already in this form (from `.analyse`) is returned
+    probabilities (age: years, sd and the central 90% interval, low90 and high90). A face already in this form (from `.analyse`) is returned
     as it is."""
     if isinstance(face, dict) and {"track_id", "box"} <= set(face):
         return face

@@ -20,7 +20,7 @@ from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
-from .runtime.results import whole_years
+from .runtime.results import AGE_COLUMNS, age_fields, whole_years
 
 FACE_TASKS = ("expression", "gender", "gender_age")
 
@@ -56,7 +56,7 @@ class Predictions:
     classes: list[str]  # empty for an age model
     rows: Iterable[dict]  # a list from predict_files; rows as each photo is done from predict_rows
     faces: bool  # photos were searched for faces: rows carry face, x, y, w, h
-    ages: bool  # rows carry age_years and age_sd
+    ages: bool  # rows carry the age columns (AGE_COLUMNS)
     skip_bad: bool  # unreadable files are rows with an error
 
     def columns(self) -> list[str]:
@@ -65,7 +65,7 @@ class Predictions:
         from . import schema
 
         faces = ["face", "x", "y", "w", "h"] if self.faces else []
-        scores = [f"p_{c}" for c in self.classes] + (["age_years", "age_sd"] if self.ages else [])
+        scores = [f"p_{c}" for c in self.classes] + (list(AGE_COLUMNS) if self.ages else [])
         return ["path", *faces, "pred", *scores] + (["error"] if self.skip_bad else []) + [schema.KEY]
 
 
@@ -164,7 +164,7 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
             if network is not None:  # each crop's age too, as for faces found in photos
                 probs, age_probs = network.run_pixels(np.stack(pixels))
                 for row, p, age in zip(readable, probs, network.age_estimates(age_probs)):
-                    row.update(class_fields(loaded.classes, p), age_years=round(age.years, 2), age_sd=round(age.sd, 2))
+                    row.update(class_fields(loaded.classes, p), **age_fields(age))
             else:
                 for row, p in zip(readable, loaded.predict_pixels(np.stack(pixels))):
                     row.update(class_fields(loaded.classes, p))
@@ -179,7 +179,7 @@ def class_fields(classes: list[str], probs: np.ndarray) -> dict:
 
 
 def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False, device: str = "auto") -> Iterator[dict]:
-    """Face crops -> rows of {path, pred (whole years), age_years, age_sd} from an age model;
+    """Face crops -> rows of {path, pred (whole years), age_years, age_sd, age_low90, age_high90} from an age model;
     each crop is taken whole as the face box, as a detector's box would be, and aligned first
     where the model was trained on aligned faces, as `gender_age --crops` and evaluate align it."""
     from .runtime.align import crop_preparer
@@ -200,14 +200,14 @@ def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dic
             continue
         warn_if_animated(path)
         estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
-        yield {"path": str(path), "pred": str(whole_years(estimate.years)), "age_years": round(estimate.years, 2), "age_sd": round(estimate.sd, 2)}
+        yield {"path": str(path), "pred": str(whole_years(estimate.years)), **age_fields(estimate)}
 
 
 def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> Iterator[dict]:
     """Photos -> one row per face found: {path, face (1, 2, ... left to right), x, y, w, h,
-    pred, p_<class>... or age_years and age_sd}; a photo without a face gets one row with
+    pred, p_<class>... or the age columns}; a photo without a face gets one row with
     face 0 and no prediction, so every photo is accounted for. `ages`: the age head of the same
-    network (`model` a GenderAgeModel), whose age_years and age_sd join each face's class fields;
+    network (`model` a GenderAgeModel), whose age columns join each face's class fields;
     it reads the same crops, so the network runs once per photo for both."""
     from .stream.detect import DEFAULT_DETECTOR, build_detector
 
@@ -243,12 +243,12 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
             row = {"path": str(path), "face": i, "x": shown.x, "y": shown.y, "w": shown.w, "h": shown.h}
             estimate = model.result(p)
             if hasattr(estimate, "years"):  # an age model
-                row.update(pred=str(whole_years(estimate.years)), age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
+                row.update(pred=str(whole_years(estimate.years)), **age_fields(estimate))
             else:
                 row.update(class_fields(model.classes, p))
             rows.append(row)
         if ages is not None:
             for row, p in zip(rows, ages.predict(crops)):  # the network's outputs for these crops, kept from its run
                 estimate = ages.result(p)
-                row.update(age_years=round(estimate.years, 2), age_sd=round(estimate.sd, 2))
+                row.update(age_fields(estimate))
         yield from rows

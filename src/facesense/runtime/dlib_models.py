@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..age import central_interval
 from ..errors import FacesenseError
 from ..labels import TASK_CLASSES, normalise
 from ..packaged import INSTALL_HINTS
@@ -90,7 +91,9 @@ class AgeModel(FaceClassifier):
         p = np.asarray(probs, dtype=np.float64)
         p = p / p.sum()
         years = float(p @ self.ages)
-        return AgeEstimate(years, float(np.sqrt(p @ (self.ages - years) ** 2)))
+        order = np.argsort(self.ages)  # the interval walks the ages upwards
+        low, high = central_interval(p[order][None], self.ages[order], 0.9)
+        return AgeEstimate(years, float(np.sqrt(p @ (self.ages - years) ** 2)), float(low[0]), float(high[0]))
 
 
 def dlib_age(threads: int = 0, device: str = "auto") -> AgeModel:

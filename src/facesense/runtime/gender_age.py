@@ -111,18 +111,15 @@ class GenderAgeModel:
 
     def age_estimates(self, age_probs: np.ndarray) -> list[AgeEstimate]:
         years, sd = years_and_sd(age_probs, self.bins)
-        return [AgeEstimate(float(y), float(s)) for y, s in zip(years, sd)]
+        low, high = central_interval(age_probs, self.bins, 0.9)
+        return [AgeEstimate(float(y), float(s), float(lo), float(hi)) for y, s, lo, hi in zip(years, sd, low, high)]
 
     def estimate(self, crops: list[np.ndarray], color_order: str = "BGR") -> list[GenderAgeResult]:
         """Every face's gender and age from one batched run."""
         gender, age = self.run(crops, color_order)
         if len(gender) == 0:
             return []
-        low, high = central_interval(age, self.bins, 0.9)
-        results = []
-        for g, estimate, lo, hi in zip(gender, self.age_estimates(age), low, high):
-            results.append(GenderAgeResult(to_prediction(self.classes, g), estimate, float(lo), float(hi)))
-        return results
+        return [GenderAgeResult(to_prediction(self.classes, g), estimate, estimate.low90, estimate.high90) for g, estimate in zip(gender, self.age_estimates(age))]
 
 
 class AgeHead:

@@ -19,6 +19,20 @@ class Prediction:
 class AgeEstimate:
     years: float  # expected age under the model's distribution over ages
     sd: float  # that distribution's standard deviation: how unsure the model is
+    # the distribution's central 90% interval (equal tails), in the model's age bins: a
+    # two-humped or skewed distribution is not mean +- sd; None where the model gives no distribution
+    low90: float | None = None
+    high90: float | None = None
+
+
+AGE_COLUMNS = ("age_years", "age_sd", "age_low90", "age_high90")
+
+
+def age_fields(age: AgeEstimate) -> dict:
+    """An estimate as a log or prediction row's age columns (AGE_COLUMNS), rounded as every
+    output rounds them; a model without a distribution leaves the interval blank."""
+    low, high = (None if v is None else round(v, 2) for v in (age.low90, age.high90))
+    return dict(zip(AGE_COLUMNS, (round(age.years, 2), round(age.sd, 2), low, high)))
 
 
 def whole_years(years: float) -> int | str:

@@ -27,6 +27,8 @@ class Label(BaseModel):
 class Age(BaseModel):
     years: float
     sd: float = Field(description="the estimate's standard deviation in years")
+    low90: float | None = Field(None, description="the age distribution's central 90% interval, low end (years)")
+    high90: float | None = Field(None, description="its high end (years)")
 
 
 class Face(BaseModel):

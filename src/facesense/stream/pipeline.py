@@ -39,7 +39,7 @@ def face_record(face: FaceResult) -> dict:
     """One face as plain data, for the Python API and the web app alike: track_id, box
     {x, y, w, h}, `held: true` where no face was found there this frame (the track's last box
     and labels), and per model that ran its label, probability and every class probability
-    (age: years and sd), rounded as the logs round them; a model that is off leaves its key out."""
+    (age: years, sd, and low90 and high90, its central 90% interval), rounded as the logs round them; a model that is off leaves its key out."""
     out: dict = {"track_id": face.track_id, "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h}}
     if face.held:
         out["held"] = True
@@ -49,6 +49,8 @@ def face_record(face: FaceResult) -> dict:
             out[key] = {"label": pred.label, "p": round(pred.p, 4), "probs": {c: round(v, 4) for c, v in pred.probs.items()}}
     if face.age is not None:
         out["age"] = {"years": round(face.age.years, 2), "sd": round(face.age.sd, 2)}
+        if face.age.low90 is not None:  # the central 90% interval of the age distribution
+            out["age"].update(low90=round(face.age.low90, 2), high90=round(face.age.high90, 2))
     return out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from .. import schema
 from ..errors import FacesenseError, OutputError
 from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
-from ..runtime.results import whole_years
+from ..runtime.results import AGE_COLUMNS, age_fields, whole_years
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
 from .tallies import Median, Percentiles, Series
@@ -376,7 +376,7 @@ def log_columns(expression_classes: list[str], gender_classes: list[str], age: b
     """The per-face log's columns (docs/outputs.md): age columns when an age model runs."""
     return (
         ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "expression", "expression_p", "gender", "gender_p"]
-        + (["age_years", "age_sd"] if age else [])
+        + (list(AGE_COLUMNS) if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
         + [schema.KEY]
@@ -399,7 +399,7 @@ def log_rows(result: FrameResult, source: str = "") -> list[dict]:
                 row[key], row[f"{key}_p"] = pred.label, round(pred.p, 4)
                 row.update({f"p_{c}": round(v, 4) for c, v in pred.probs.items()})
         if face.age:
-            row["age_years"], row["age_sd"] = round(face.age.years, 2), round(face.age.sd, 2)
+            row.update(age_fields(face.age))
         rows.append(row)
     return rows
 

@@ -36,6 +36,12 @@ function ageText(age) {
   return "~" + Math.round(age.years) + " y";
 }
 
+// The result table gives the distribution's central 90% interval where the model has one.
+function ageCell(age) {
+  const spread = age.low90 == null ? "± " + Math.round(age.sd) : "90%: " + Math.round(age.low90) + "-" + Math.round(age.high90);
+  return "~" + Math.round(age.years) + " y (" + spread + ")";
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -491,7 +497,7 @@ function faceTable(faces) {
   const rows = faces.map((f) => el("tr", {}, el("td", { text: "#" + f.track_id }), ...attrs.map((k) => {
     const v = f[k];
     if (!v) return el("td", { text: "—" });
-    return el("td", { text: k === "age" ? "~" + Math.round(v.years) + " y (± " + Math.round(v.sd) + ")" : v.label + " " + pct(v.p) });
+    return el("td", { text: k === "age" ? ageCell(v) : v.label + " " + pct(v.p) });
   })));
   return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
 }
