@@ -250,6 +250,21 @@ def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp
     assert "Could not reach the server" in page.inner_text("#video-result") and page.inner_text("#video-state") == "Failed"
 
 
+def test_a_video_job_the_server_no_longer_has_says_why_and_what_to_do(context, server, tmp_path):
+    """A server restarted while the page followed a job answers 404 for it: the page said its files
+    had made room for newer ones, which no running job's do (found by a third bug hunt)."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=160, height=90)
+    page = context.new_page()
+    page.goto(server.url)
+    # the job's status as a restarted server answers it
+    page.route("**/api/videos/*", lambda route: route.fulfill(status=404, json={"error": "no such video job"}) if route.request.method == "GET" else route.continue_())
+    page.set_input_files("#video-input", str(clip))
+    page.wait_for_selector("#video-result [role=alert]", timeout=30_000)
+    assert page.inner_text("#video-state") == "Failed"
+    assert page.inner_text("#video-result").startswith("The server no longer has this job: it was restarted"), page.inner_text("#video-result")
+    assert "Choose the video again." in page.inner_text("#video-result")
+
+
 def test_a_token_is_checked_as_typed_and_a_refused_one_asked_again(context, tmp_path):
     """A token with a character no header can carry made every upload say the server could not be
     reached, even after a reload (the token was kept); a pasted trailing space worked for photos
@@ -455,6 +470,13 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
         }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], 190, 28, WIDTH, HEIGHT])
         assert [tuple(r) for r in drawn] == placed, name
         assert all(0 <= r[1] and r[3] <= HEIGHT and 0 <= r[0] and r[2] <= WIDTH for r in drawn), name
+    # and coloured as the server colours them: two faces of one frame never alike (#6 and #12 were)
+    from facesense.stream.draw import _COLOURS, colour_indices
+
+    for ids in ([1, 2, 3], [12, 6], [6, 12, 7], [7, 13, 19, 25, 31, 37, 43]):
+        assert page.evaluate("ids => colourIndices(ids)", ids) == colour_indices(ids), ids
+    # the same colours too: three of six differed from the annotated video's (found by a third bug hunt)
+    assert page.evaluate("COLOURS") == ["#%02x%02x%02x" % (r, g, b) for b, g, r in _COLOURS]
 
 
 def test_a_recording_cut_off_by_a_lost_connection_is_said_to_be_lost(context):
@@ -470,7 +492,10 @@ def test_a_recording_cut_off_by_a_lost_connection_is_said_to_be_lost(context):
     finally:
         own.close()
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected')", timeout=15_000)
-    assert "The recording was not finished, so it is not kept." in page.locator("#camera-status").inner_text()
+    status = page.locator("#camera-status").inner_text()
+    assert "The recording was not finished, so it is not kept." in status
+    # why, and what to do: it said only "the connection closed" (found by a third bug hunt)
+    assert status.startswith("Disconnected: the server stopped or is restarting; press Start camera again once the server answers."), status
 
 
 def test_a_server_that_stops_answering_is_said_and_its_old_labels_cleared(context, shots):

@@ -646,6 +646,10 @@ def test_a_video_job_can_be_cancelled_and_every_page_answers_head(server, tmp_pa
     state = json.loads(request(server.url + job["status"])[1])  # at once: it said "running" for another second (found by a bug hunt)
     assert state["state"] == "cancelled" and state["frames_done"] < 200 and state["files"] == {}, state
     assert request(server.url + "/api/videos/nosuchjob", method="DELETE")[0] == 404
+    # a restarted server has no job nor file of the one before: said so (it blamed newer downloads; found by a third bug hunt)
+    for path in ("/api/videos/nosuchjob", "/api/files/nosuchitem/frames.csv"):
+        status, body, _ = request(server.url + path)
+        assert status == 404 and "restarted" in json.loads(body)["error"], (path, body)
     # curl -d @photo.jpg: the bytes arrive without their line breaks, as form data
     status, data = post_json(server.url + "/api/analyze", jpeg(np.full((64, 64, 3), 90, np.uint8)).replace(b"\n", b""), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and "send it with curl --data-binary @FILE" in data["error"], data

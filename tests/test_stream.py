@@ -422,6 +422,25 @@ def test_a_label_near_the_right_edge_stays_whole_in_the_frame():
     assert filled[-1] and filled[:750].any()  # reaches the right edge and starts left of the box
 
 
+def test_faces_of_one_frame_never_share_a_colour():
+    """Ids 6 apart shared a colour: #6 and #12 side by side had the same orange box and label, and
+    a label set apart from its face read as the other's (found by a third bug hunt)."""
+    from facesense.runtime.faces import Box
+    from facesense.stream.draw import _COLOURS, annotate, colour_indices
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FaceResult, FrameResult
+
+    assert colour_indices([1, 2, 3]) == [1, 2, 3]  # a track keeps its own colour where none is shared
+    assert colour_indices([12, 6]) == [1, 0] and colour_indices([6, 12, 7]) == [0, 2, 1]  # the lower id keeps its own
+    assert sorted(colour_indices(list(range(6, 42, 6)))) == list(range(6))  # six faces: six colours
+    frame = Frame(0, 0.0, np.zeros((360, 640, 3), np.uint8))
+    faces = [FaceResult(tid, Box(x, 150, 100, 100)) for tid, x in ((6, 60), (12, 400))]
+    image = annotate(FrameResult(frame, faces))
+    left, right = image[150:250, 55:170], image[150:250, 395:510]
+    assert np.all(left == _COLOURS[0], axis=2).any() and not np.all(right == _COLOURS[0], axis=2).any()
+    assert np.all(right == _COLOURS[1], axis=2).any()
+
+
 def test_a_label_in_the_top_left_corner_leaves_the_fps_figure_clear():
     """A face near the top-left corner had its label drawn under the FPS figure ("33#FPSad 29%
     woman"; found by a newcomer's trial): the figure's corner is kept free of labels."""

@@ -43,6 +43,7 @@ from .openapi import Health, JobDeleted, JobStarted, JobStatus, PhotoResult, Tok
 log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 RETRY_AFTER_S = 2
+NO_SUCH_FILE = "no such file: downloads are kept only for a while, and not when the server is restarted"
 IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}}
                                                            for t in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
@@ -414,12 +415,17 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         job = videos.submit(item, folder, upload, frames, limits.max_video_seconds)
         return {"id": job.id, "status": f"/api/videos/{job.id}"}
 
+    # a restarted server has none of the jobs and files of the one before it: a page that followed
+    # a job across a restart was told its files had made room for newer ones
+    no_such_job = (f"no such video job: the files of the latest {limits.keep_downloads} finished jobs and recordings are kept (older ones make room for them), "
+                   "and a server that was restarted has none of those of the one before it; send the video again")
+
     @read("/api/videos/{job_id}", summary="A video job's state, progress and, when done, its files", dependencies=guarded,
           responses={200: {"model": JobStatus}, **errors(400, *auth_errors, 404)})
     async def video_status(job_id: str):
         job = state["videos"].get(job_id)
         if job is None:
-            raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
+            raise Refused(404, no_such_job)
         return job.status()
 
     @app.delete("/api/videos/{job_id}", summary="Cancel a video job, or delete a finished one's files", dependencies=guarded,
@@ -427,7 +433,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     async def cancel_video(job_id: str):
         outcome = state["videos"].cancel(job_id)
         if outcome is None:
-            raise Refused(404, f"no such video job (the files of the latest {limits.keep_downloads} finished jobs and recordings are kept; older ones make room for them)")
+            raise Refused(404, no_such_job)
         return {"id": job_id, "state": outcome}
 
     @read("/api/files/{item}/{name}", summary="A finished recording's or video job's file", response_class=FileResponse,
@@ -437,11 +443,11 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         # the item id is random and long: knowing it is the permission (a <video> cannot send a token)
         path = state["store"].path(item, name)
         if path is None:
-            raise Refused(404, "no such file (downloads are kept only for a while)")
+            raise Refused(404, NO_SUCH_FILE)
         try:
             stat = path.stat()
         except OSError:  # evicted just now
-            raise Refused(404, "no such file (downloads are kept only for a while)") from None
+            raise Refused(404, NO_SUCH_FILE) from None
         file = FileResponse(path, content_disposition_type="inline", filename=name, stat_result=stat)
         _check_range(request, file, stat.st_size)
         return file

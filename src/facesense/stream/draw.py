@@ -13,6 +13,21 @@ from .pipeline import FrameResult
 _COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
 
 
+def colour_indices(track_ids: list[int]) -> list[int]:
+    """Each face's colour (an index into _COLOURS): its track's own (id modulo the number of
+    colours), unless a face of a lower id in the same frame has it; then the next colour no face
+    of the frame has. Ids 6 apart shared a colour, so two faces side by side (#6 and #12) had
+    the same box and label colour, and a label set apart from its face read as the other's. Up
+    to len(_COLOURS) faces are never alike; the web page's camera colours its faces the same way."""
+    n, taken, chosen = len(_COLOURS), set(), {}
+    for tid in sorted(set(track_ids)):
+        own = tid % n
+        pick = next((c for c in ((own + k) % n for k in range(n)) if c not in taken), own)
+        taken.add(pick)
+        chosen[tid] = pick
+    return [chosen[tid] for tid in track_ids]
+
+
 # a frame whose short side is under this is drawn on a copy enlarged to it: a label at its
 # smallest readable size covered half of a 64x48 frame, face included; never past
 # MAX_ENLARGED_SIDE on its long side (a 60000x1 strip would have asked for gigabytes)
@@ -35,11 +50,12 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
         boxes = [Box(round(b.x * k), round(b.y * k), round(b.w * k), round(b.h * k), b.score) for b in boxes]
     # text and lines grow with the image: a label sized for 640x360 is a speck on a 12 MP photo
     s = max(1.0, min(image.shape[:2]) / 480)
-    for face, b in zip(result.faces, boxes):  # every box first, so that no box line crosses another face's label
-        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), _COLOURS[face.track_id % len(_COLOURS)], max(2, round(2 * _face_scale(b, s))))
+    colours = [_COLOURS[i] for i in colour_indices([face.track_id for face in result.faces])]
+    for face, b, colour in zip(result.faces, boxes, colours):  # every box first, so that no box line crosses another face's label
+        cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, max(2, round(2 * _face_scale(b, s))))
     # the FPS figure's corner is taken first: a face's label there was drawn under it ("33#FPSad")
     placed: list[tuple[int, int, int, int]] = [fps_corner(image.shape[:2], s)] if fps is not None else []
-    for face, box in zip(result.faces, boxes):
+    for face, box, colour in zip(result.faces, boxes, colours):
         fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
         text = " ".join(_label_parts(face))
@@ -48,7 +64,7 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
         rect = _free_spot(box, tw + 2 * pad, th + below + 2 * pad, image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
-        cv2.rectangle(image, (x0, y0), (x1, y1), _COLOURS[face.track_id % len(_COLOURS)], -1)
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
         cv2.putText(image, text, (x0 + pad, y1 - pad - below), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * max(1, round(s)), cv2.LINE_AA)

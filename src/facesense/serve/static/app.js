@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const COLOURS = ["#f58742", "#42f587", "#8742f5", "#42c5f5", "#f542c5", "#f5e142"];
+const COLOURS = ["#f58742", "#87f542", "#8742f5", "#42c5f5", "#f54287", "#f5f542"]; // stream/draw.py's _COLOURS (BGR there), so a face has one colour on the page and in the annotated video
 const FRAME_WIDTH = 640; // frames are downscaled to at most this width before sending
 // what an HTTP header can carry (Latin-1, no control characters): fetch() throws on anything else,
 // which would read as an unreachable server; the server's token is held to the same rule
@@ -224,10 +224,15 @@ async function startCamera() {
   ws.onclose = (event) => {
     if (live.ws !== ws) return; // a connection already replaced by Stop and Start: not this session's end
     const reasons = { 1008: wsToken ? "the server refused the access token; type the right one above and press Start camera again" : "this server needs its access token; type it above and press Start camera again", 1009: "a camera frame was larger than this server takes; use a lower camera resolution", 1013: "the server has too many cameras connected; try again later" };
+    // a server stopped (Ctrl-C, a restart: 1012), killed or cut off by the network (1006, no
+    // close frame) or failing (1011) said only "the connection closed", with no way on
+    const ended = { 1001: "the server went away", 1006: "the connection to the server was lost (it stopped, or the network went)", 1011: "the server had an error", 1012: "the server stopped or is restarting" };
     if (event.code === 1008) refusedToken(wsToken);
     // a server that was never reached (stopped before Start was pressed) is said as photos say it
-    const closed = live.opened ? "the connection closed" : "could not reach the server; is it still running? Press Start camera again once it is";
-    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || event.reason || closed) + "." + lostRecording());
+    const closed = !live.opened ? "could not reach the server; is it still running? Press Start camera again once it is"
+      : event.reason ? event.reason + "; press Start camera again"
+      : (ended[event.code] || "the connection closed") + "; press Start camera again once the server answers";
+    if (live.running) setStatus("Disconnected: " + (reasons[event.code] || closed) + "." + lostRecording());
     stopCamera(false);
   };
   clearInterval(live.watchdog);
@@ -403,6 +408,21 @@ function freeSpot(box, w, h, width, height, placed, faces) {
   return spots[0];
 }
 
+// Each face's colour, as the server's annotation picks it (stream/draw.py colour_indices): its
+// track's own (id modulo the colours), unless a face of a lower id in the frame has it; then the
+// next colour no face of the frame has (#6 and #12 side by side had the same colour)
+function colourIndices(ids) {
+  const n = COLOURS.length, taken = new Set(), chosen = new Map();
+  for (const id of [...new Set(ids)].sort((a, b) => a - b)) {
+    const own = ((id % n) + n) % n;
+    let pick = own;
+    for (let k = 0; k < n; k++) if (!taken.has((own + k) % n)) { pick = (own + k) % n; break; }
+    taken.add(pick);
+    chosen.set(id, pick);
+  }
+  return ids.map((id) => chosen.get(id));
+}
+
 function drawLoop() {
   if (!live.running) return;
   if (video.videoWidth) {
@@ -417,8 +437,9 @@ function drawLoop() {
       ctx.lineWidth = Math.max(2, canvas.width / 320);
       ctx.font = Math.max(14, Math.round(canvas.width / 28)) + "px system-ui, sans-serif";
       const boxes = m.faces.map((f) => [f.box.x * sx, f.box.y * sy, (f.box.x + f.box.w) * sx, (f.box.y + f.box.h) * sy]);
+      const colours = colourIndices(m.faces.map((f) => f.track_id)).map((c) => COLOURS[c]);
       m.faces.forEach((f, i) => {
-        ctx.strokeStyle = COLOURS[f.track_id % COLOURS.length];
+        ctx.strokeStyle = colours[i];
         ctx.strokeRect(boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]);
       });
       const placed = []; // labels after all boxes, each where it covers no other label or face
@@ -428,7 +449,7 @@ function drawLoop() {
         const others = boxes.filter((_, j) => j !== i);
         const [lx, ty] = freeSpot(boxes[i], tw, th, canvas.width, canvas.height, placed, others);
         placed.push([lx, ty, lx + tw, ty + th]);
-        ctx.fillStyle = COLOURS[f.track_id % COLOURS.length];
+        ctx.fillStyle = colours[i];
         ctx.fillRect(lx, ty, tw, th);
         ctx.fillStyle = "#000";
         ctx.fillText(text, lx + 4, ty + th - 6);
@@ -571,6 +592,7 @@ $("photo-input").addEventListener("change", async (event) => {
 });
 
 // ---------------------------------------------------------------- video files
+const LOST_JOB = "The server no longer has this job: it was restarted (a restart removes every upload and result), or the job was deleted. Choose the video again.";
 let videoUpload = 0; // the newest upload owns the job box: an earlier one's polling stops
 let videoDrop = null; // drops the upload being sent (see postVideo)
 let videoJob = null; // the newest job's status URL: a job replaced before it is done is cancelled on the server
@@ -678,7 +700,9 @@ async function uploadVideo(file) {
       if (!r.ok) {
         if (r.status === 401) refusedToken(tokenUsed);
         if (r.status !== 404) dropVideo(); // given up on: not left running unseen
-        fail("Failed", r.status === 401 ? tokenText(tokenUsed) : await errorText(r));
+        // a job followed until now is never one whose files made room for newer ones: a 404 is a
+        // server restarted meanwhile (it starts with no job), or a job deleted through the API
+        fail("Failed", r.status === 401 ? tokenText(tokenUsed) : r.status === 404 ? LOST_JOB : await errorText(r));
         return;
       }
       const s = await within(r.json(), GIVE_UP_MARGIN_MS);
