@@ -230,6 +230,9 @@ def test_video_upload_ends_with_a_playable_video(context, server, shots, tmp_pat
     page.wait_for_function("(v => v.readyState >= 2 && v.videoWidth === 640 && v.duration > 0.9)(document.querySelector('#video-annotated'))", timeout=15_000)
     assert page.inner_text("#video-state") == "Done: clip.mp4"
     assert page.locator("#video-result a[download='frames.csv']").count() == 1
+    # the job's summary.json too, which the API listed and the page left out (found by a bug hunt)
+    summary = page.evaluate("fetch(document.querySelector(\"#video-result a[download='summary.json']\").href).then(r => r.json())")
+    assert summary["frames"] == 30 and summary["tracks"], summary
     page.screenshot(path=shots / "video.png", full_page=True)
 
 

@@ -725,6 +725,8 @@ async function uploadVideo(file) {
           links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
           parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
         }
+        // each track's span, expression and gender shares and median age, as `live --summary` writes it
+        if (s.files.summary) links.append(el("a", { href: s.files.summary, download: "summary.json", text: "Summary (JSON)" }));
         result.replaceChildren(...parts);
         return;
       }
