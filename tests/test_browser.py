@@ -236,6 +236,28 @@ def test_video_upload_ends_with_a_playable_video(context, server, shots, tmp_pat
     page.screenshot(path=shots / "video.png", full_page=True)
 
 
+def test_a_second_video_keeps_the_first_ones_results_and_says_what_it_cancelled(context, server, tmp_path):
+    """Choosing another video threw away the finished one's download links, and cancelled a
+    running one without a word (found by a bug hunt of the web page)."""
+    first = make_demo_clip(tmp_path / "first.mp4", frames=8, width=160, height=90)
+    second = make_demo_clip(tmp_path / "second.mp4", frames=200, width=320, height=180)
+    page = context.new_page()
+    page.goto(server.url)
+    page.set_input_files("#video-input", str(first))
+    page.wait_for_selector("#video-result .downloads", timeout=60_000)
+    page.set_input_files("#video-input", str(second))
+    earlier = page.locator("#video-earlier-list li")
+    earlier.first.wait_for(timeout=10_000)
+    assert earlier.first.inner_text().startswith("first.mp4: ") and earlier.first.locator("a[download='frames.csv']").count() == 1
+    csv_text = page.evaluate("fetch(document.querySelector(\"#video-earlier-list a[download='frames.csv']\").href).then(r => r.text())")
+    assert csv_text.startswith("frame,")  # the file is still served
+    page.wait_for_function("document.querySelector('#video-state').innerText.startsWith('Processing second.mp4')", timeout=60_000)
+    page.set_input_files("#video-input", str(first))  # while the second is being processed
+    page.wait_for_function("document.querySelectorAll('#video-earlier-list li').length === 2", timeout=10_000)
+    assert earlier.first.inner_text() == "second.mp4: cancelled unfinished when first.mp4 was chosen"
+    page.wait_for_selector("#video-result .downloads", timeout=60_000)
+
+
 def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp_path):
     """With the server gone mid-job the page stayed on "Processing: frame 13 of 240" for good."""
     clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=160, height=90)

@@ -645,9 +645,25 @@ async function pollStatus(url, used) {
   }
 }
 
+let videoShown = null; // the name of the video whose job the box shows
+
+function keepEarlierVideo(next) {
+  // a new video took the job box and threw away the last one's results (their links too) and
+  // cancelled a running job unsaid: a finished job's links move to a list, a cancelled one is said
+  if (videoShown === null) return;
+  const links = $("video-result").querySelector(".downloads");
+  const item = links ? el("li", {}, videoShown + ": ", ...Array.from(links.childNodes, (a) => a.cloneNode(true)))
+    : videoJob ? el("li", { text: videoShown + ": cancelled unfinished when " + next + " was chosen" }) : null;
+  if (!item) return;
+  $("video-earlier-list").prepend(item);
+  $("video-earlier").hidden = false;
+}
+
 async function uploadVideo(file) {
   const mine = ++videoUpload;
   const current = () => mine === videoUpload;
+  keepEarlierVideo(file.name);
+  videoShown = file.name;
   dropVideo();
   let announced = "";
   const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
