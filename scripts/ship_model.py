@@ -9,6 +9,7 @@ slim checkpoint only: its card quotes bench/face_attributes.py on the held-out s
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def cv_metrics(cv_dir: Path) -> tuple[dict, list[str]]:
             for k in ("precision", "recall", "f1", "support")}
         for c in ms[0]["per_class"]
     }
+    # each fold's last epoch: the estimate for a model trained on all the data, which has no
+    # epoch to choose and keeps its last (the folds' best epochs were chosen on the held-out fold)
+    last = []
+    for p in folds:
+        history = p.parents[1] / "history.csv"
+        if history.is_file():
+            with open(history, newline="") as f:
+                epochs = list(csv.DictReader(f))
+            if epochs and epochs[-1].get("val_accuracy"):
+                last.append(float(epochs[-1]["val_accuracy"]))
+    pooled["last_epoch_accuracy"] = mean_ci(last) if len(last) == len(ms) and len(last) > 1 else None
     auc_mean, auc_std, auc_lo, auc_hi = mean_ci([m["roc_auc"] for m in ms])
     kind = "the dataset's own partitions, each held out in turn" if all("partition" in p.parents[1].name for p in folds) else "seeded, stratified"
     lines = ["", f"## {len(ms)}-fold cross-validation of this recipe ({kind})", "",
@@ -86,6 +98,13 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
     else:
         m, cv_lines = json.loads((run / "eval_val" / "metrics.json").read_text()), []
         heading = f"## Validation metrics ({m['n']} samples; `facesense evaluate {name} ...` reproduces them)"
+    # the listing's figure (facesense models): for a model that keeps its last epoch, its folds'
+    # last epochs, not their best ones (which the held-out folds chose)
+    figure = []
+    if cv_dir is not None and selection.startswith("no validation split") and cfg.get("keep") != "last" and m.get("last_epoch_accuracy"):
+        last_mean, last_std, _, _ = m["last_epoch_accuracy"]
+        figure = [f"* **Test figure**: accuracy {last_mean:.4f} +- {last_std:.4f} ({m['folds']}-fold cross-validation, each fold's last epoch, as this model keeps its last; "
+                  f"{m['accuracy']:.4f} at each fold's best epoch)"]
     spec = payload["input_spec"]
     rows = "\n".join(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c, v in m["per_class"].items())
     data_splits = ", ".join(f"{k}={cfg.get(k)}" for k in ("train_split", "val_split", "val_size", "folds", "fold", "seed"))
@@ -100,6 +119,7 @@ def card(name: str, run: Path, payload: dict, command: str, limits: list[str], s
         + ("; whole images, resized (not cropped) with bilinear filtering" if cfg["task"] == "sentiment" else "; face crops from the detector, resized with bilinear filtering"),
         f"* **Data**: `{Path(cfg['data']).name}` from ../shared/data; splits: {data_splits}; samples {summary['samples']}",
         f"* **Command**: `{command}` (seed {cfg['seed']})",
+        *figure,
         f"* **Licence**: {licence}",
         f"* **Training**: {summary['epochs_run']} of {summary['epochs_max']} epochs, {selection}, "
         f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}, {machine} ({summary['seconds_per_epoch']:.0f} s/epoch)",

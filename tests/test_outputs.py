@@ -54,7 +54,10 @@ def test_models_lists_shipped_models_with_their_card_figures(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "expression" in out and "48x48 gray" in out and "expression.int8.onnx" in out
-    assert re.search(r"expression .+ accuracy 0\.\d{4}, macro-F1 0\.\d{4} \(3589 PublicTest samples\)", out)
+    assert re.search(r"expression .+ accuracy 0\.\d{4}, macro-F1 0\.\d{4} \(3589 PublicTest samples, the validation split that chose its epoch\)", out)
+    # gender keeps its last epoch: its folds' last epochs are its figure, not their best ones,
+    # which the held-out folds chose (the listing gave 0.9788 where the card says 0.9762; found by a bug hunt)
+    assert re.search(r"gender +gender .+ accuracy 0\.\d{4} \+- 0\.\d{4} \(5-fold cross-validation, each fold's last epoch", out)
     assert "classes: man, woman" in out and "Architectures for training" in out and "resnet_fer_small" in out
     # cards without a validation table give their own figure; every row lines up with its header
     assert re.search(r"gender_age .+ age MAE \d\.\d+ years", out) and "see " not in out
