@@ -54,6 +54,25 @@ def test_every_face_of_every_photo_gets_a_row_with_its_box(photos):
     assert [r["face"] for r in found["gray.png"]] == [1]
 
 
+def test_an_export_that_names_its_task_but_carries_no_config_is_read_face_by_face(photos, tmp_path):
+    """An export made before exports carried their training config names its task only
+    (facesense_task): predict read it as a whole-image model, one gender for the two-face photo
+    and no box, where live reads it face by face (found by a bug hunt)."""
+    onnx = pytest.importorskip("onnx", reason="onnx (training extra) rewrites the test model's metadata")
+    from facesense.runtime.assets import shipped_runtime_path
+
+    model = onnx.load(str(shipped_runtime_path("gender")))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "facesense_config"]
+    del model.metadata_props[:]
+    for key, value in kept:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    older = tmp_path / "older_export.onnx"
+    onnx.save(model, str(older))
+    found = by_photo(predict_files(older, [photos / "two.jpg"]).rows)
+    assert [r["face"] for r in found["two.jpg"]] == [1, 2]
+
+
 def test_crops_mode_classifies_each_image_whole(photos):
     rows = predict_files("gender", [photos], crops=True).rows
     assert len(rows) == 3 and all("face" not in r for r in rows)
@@ -73,6 +92,18 @@ def test_a_photo_named_twice_is_scored_once(photos, tmp_path, caplog, capsys):
     (album / "b.jpg").symlink_to(photos / "two.jpg")
     assert main(["live", "--source", str(album), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["frames"] == 1 and f"{album / 'b.jpg'} (as {album / 'a.jpg'}): read once each" in caplog.text
+
+
+def test_a_folders_link_to_its_own_photo_gives_the_photos_rows_their_own_name(photos, tmp_path, caplog):
+    """A link sorted before the photo it points to (`best.jpg -> two.jpg`): the photo's faces
+    were listed under the link's name and two.jpg had no row (found by a bug hunt)."""
+    album = tmp_path / "album"
+    album.mkdir()
+    (album / "two.jpg").write_bytes((photos / "two.jpg").read_bytes())
+    (album / "best.jpg").symlink_to("two.jpg")
+    rows = predict_files("gender", [album], crops=True).rows
+    assert [r["path"] for r in rows] == [str(album / "two.jpg")]
+    assert f"{album / 'best.jpg'} (as {album / 'two.jpg'}): scored once each" in caplog.text
 
 
 def test_crops_mode_keeps_the_input_order_with_unreadable_files(photos, tmp_path):
@@ -404,6 +435,25 @@ def test_an_unreadable_crop_is_said_after_the_rows_of_the_crops_before_it(photos
     out, err = capsys.readouterr()
     assert [r["path"].rsplit("/", 1)[-1] for r in csv.DictReader(io.StringIO(out))] == ["a0.png", "a1.png", "a2.png"]
     assert "z_broken.jpg" in err
+
+
+def test_a_photo_whose_name_is_not_utf8_gets_its_row_under_a_utf8_locale(photos, tmp_path, monkeypatch):
+    """A Latin-1 file name (an old camera's, a zip's) under a UTF-8 locale, whose stdout refuses
+    the surrogates Python holds such a name as: predict stopped there with a UnicodeEncodeError
+    traceback, exit 1, the rows after it lost (found by a bug hunt). Its row carries the name's
+    own bytes, as `ls` prints it."""
+    import sys
+
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for name in (os.fsdecode(b"caf\xe9.png"), "z.png"):
+        (folder / name).write_bytes((photos / "gray.png").read_bytes())
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["predict", "gender", str(folder), "--crops"]) == 0
+    out.flush()
+    lines = out.buffer.getvalue().splitlines()
+    assert [line.split(b",")[0].rsplit(b"/", 1)[-1] for line in lines[1:]] == [b"caf\xe9.png", b"z.png"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])

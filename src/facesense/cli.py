@@ -751,7 +751,7 @@ def _serve(args) -> None:
 def _export(args) -> None:
     from .export import export_onnx
     from .runtime import dlib_models
-    from .runtime.assets import names_a_local_model, shipped_model_names, shipped_runtime_path
+    from .runtime.assets import names_a_local_model, shipped_checkpoint_runtime, shipped_model_names, shipped_runtime_path
 
     if args.int8 and not args.calibration:
         raise FacesenseError("--int8 needs --calibration DATASET (training images whose activation ranges set the int8 scales)")
@@ -773,7 +773,9 @@ def _export(args) -> None:
     # the default name lands in the working folder: checked there as a given --out would be
     out = _output(args.out or _export_name(args.model) + suffix, "--out", (".onnx",)).resolve()
     threshold, chosen_by = args.threshold, "given at export"
-    shipped = shipped_runtime_path(str(args.model)) if not names_a_local_model(args.model) else None
+    # a shipped name, or the shipped checkpoint by its path (assets/models/sentiment.pt), whose
+    # runtime copy's threshold an export keeps
+    shipped = shipped_runtime_path(str(args.model)) if not names_a_local_model(args.model) else shipped_checkpoint_runtime(args.model)
     if threshold is None and shipped is not None and shipped.suffix == ".onnx":
         from .export import decision_threshold
 
@@ -1210,6 +1212,19 @@ def _hint_for_this_command(message: str, args) -> str:
     return message
 
 
+def _stdout_keeps_file_names() -> None:
+    """A file name that is not UTF-8 (Latin-1 bytes from an old camera or a zip, which Python
+    holds as surrogates) is written to stdout as the bytes it has on disk, as `ls` writes it:
+    under a UTF-8 locale Python's stdout refuses them, and `predict` stopped at such a photo
+    with a traceback (UnicodeEncodeError), its rows cut short (found by a bug hunt)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        try:
+            reconfigure(errors="surrogateescape")
+        except (ValueError, OSError):  # a stream that takes no new error handler: left as it is
+            pass
+
+
 def _main(argv: list[str] | None, termination: _Termination) -> int:
     args = None
     try:
@@ -1220,6 +1235,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         except SystemExit as exc:  # --help, --version (0) or a bad option (2, its line already printed)
             return int(exc.code or 0)
         _refuse_empty_arguments(parser, args)
+        _stdout_keeps_file_names()
         # facesense's own progress at INFO; other libraries only warn (matplotlib's "generated new
         # fontManager" is not the user's business) unless -v asks for everything
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)

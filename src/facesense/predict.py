@@ -74,6 +74,14 @@ def is_face_model(model: str | Path, config: dict) -> bool:
     return str(model) in dlib_models.BACKENDS or config.get("task") in FACE_TASKS
 
 
+def task_of(loaded) -> str | None:
+    """A loaded model's task: its training config's, else the one its export names
+    (facesense_task): an export made before exports carried their config has only that, and was
+    read as a whole-image model (a group photo given one gender, no face searched for), where
+    live reads it as the face model it is (found by a bug hunt)."""
+    return getattr(loaded, "config", {}).get("task") or getattr(loaded, "task", None) or None
+
+
 def predict_files(model: str | Path, inputs: list[str | Path], batch_size: int | None = None, skip_bad: bool = False, device: str = "auto", crops: bool = False, detector: str | None = None, detector_model: str | None = None, faces: bool = False) -> Predictions:
     """predict_rows with every row read: -> Predictions whose rows are a list."""
     found = predict_rows(model, inputs, batch_size, skip_bad, device, crops, detector, detector_model, faces)
@@ -112,16 +120,16 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
 
     loaded = load_classifier(model, device=device)
     network = None
-    if getattr(loaded, "config", {}).get("task") == "gender_age":  # gender and age, from one run of the network per face
+    task = task_of(loaded)
+    if task == "gender_age":  # gender and age, from one run of the network per face
         from .runtime.gender_age import AgeHead, GenderAgeModel
 
         network = GenderAgeModel.of(loaded)
         if not crops:
             return Predictions(network.classes, predict_faces(network, inputs, detector, skip_bad, device, detector_model, AgeHead(network)), True, True, skip_bad)
-    task = getattr(loaded, "config", {}).get("task")
     if faces and task == "sentiment":  # live refuses it as a face model too
         raise DataError(f"--faces: {model} is a sentiment model, which reads the mood of a whole photo, not of a face; leave out --faces")
-    if not crops and (faces or is_face_model(model, getattr(loaded, "config", {}))):
+    if not crops and (faces or is_face_model(model, {"task": task})):
         return Predictions(loaded.classes, predict_faces(loaded, inputs, detector, skip_bad, device, detector_model), True, False, skip_bad)
     if crops:
         no_face_search("--crops classifies each image whole")

@@ -128,16 +128,22 @@ def is_photo_file(path: Path) -> bool:
 def each_file_once(files: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
     """A photo list with each file once, where it was first named (a photo named twice, a folder
     and a file in it, a link to a photo or an album: its faces read twice were twice the people),
-    and the (repeat, first) pairs left out."""
-    seen: dict[str, Path] = {}
-    once, repeats = [], []
+    under the photo's own name where a link to it came first, and the (repeat, kept) pairs left out."""
+    seen: dict[str, int] = {}  # real path -> its place in `once`
+    once, repeated = [], []
     for path in files:
-        first = seen.setdefault(os.path.realpath(path), path)
-        if first is path:
+        place = seen.setdefault(os.path.realpath(path), len(once))
+        if place == len(once):
             once.append(path)
+        elif Path(once[place]).is_symlink() and not Path(path).is_symlink():
+            # a folder's link to one of its own photos sorted before the photo (`best.jpg ->
+            # IMG_1.jpg`): the photo's rows went under the link's name and its own name had
+            # none; it keeps the place, under its own name (found by a bug hunt)
+            repeated.append((once[place], place))
+            once[place] = path
         else:
-            repeats.append((path, first))
-    return once, repeats
+            repeated.append((path, place))
+    return once, [(path, once[place]) for path, place in repeated]
 
 
 def repeated_files(repeats: list[tuple[Path, Path]]) -> str:

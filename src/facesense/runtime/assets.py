@@ -75,15 +75,24 @@ def shipped_checkpoint_digests(path: str | Path | None, split: str = "train") ->
     """A shipped checkpoint's (assets/models/expression.pt) training images' digests (`split`
     "val": its validation rows'): those its runtime copy beside it carries (expression.int8.onnx,
     the same training), since the .pt has no run folder to read them from. None for any other file."""
+    runtime = shipped_checkpoint_runtime(path)
+    if runtime is None:
+        return None
+    from ..data.digests import trained_digests
+    from ..onnx_files import onnx_metadata
+
+    return trained_digests(onnx_metadata(runtime), runtime, split)
+
+
+def shipped_checkpoint_runtime(path: str | Path | None) -> Path | None:
+    """The runtime copy beside a shipped checkpoint (assets/models/sentiment.pt ->
+    sentiment.onnx, expression.pt -> expression.int8.onnx); None for any other file."""
     if path is None or Path(path).suffix != ".pt" or Path(path).resolve().parent != shipped_models_dir().resolve():
         return None
     for suffix in (".int8.onnx", ".onnx"):
         runtime = shipped_model_path(Path(path).stem, suffix)
         if runtime is not None:
-            from ..data.digests import trained_digests
-            from ..onnx_files import onnx_metadata
-
-            return trained_digests(onnx_metadata(runtime), runtime, split)
+            return runtime
     return None
 
 
