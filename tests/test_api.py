@@ -146,6 +146,12 @@ def test_api_evaluate_guards_its_outputs_and_scores_ages(tmp_path):
     (data / "labels.csv").write_text("path,label,age\n" + "\n".join(rows) + "\n")
     m = facesense.evaluate("age", data, tmp_path / "age")
     assert m["n"] == 6 and m["mae"] >= 0 and (tmp_path / "age" / "age_metrics.json").is_file()
+    # labels coded 0/1 (UTKFace's own files): label_map renames them for the gender accuracy, as
+    # --label-map does (the API refused it: "an age model is scored on the age column")
+    coded = [f"{p.relative_to(data)},{'01'[p.parent.name == 'woman']},{30 + i}" for i, p in enumerate(sorted(data.rglob("*.png")))]
+    (data / "labels.csv").write_text("path,label,age\n" + "\n".join(coded) + "\n")
+    mapped = facesense.evaluate("gender_age", data, tmp_path / "age01", label_map={"0": "man", "1": "woman"})
+    assert mapped["gender_n"] == 6 and mapped["gender_accuracy"] == m["gender_accuracy"]
 
 
 def test_api_takes_none_as_the_cli_does_and_face_dict_takes_analyse_output():

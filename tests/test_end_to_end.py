@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -164,6 +165,9 @@ def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
     # other rows, other reports: a loop over groups kept only its last (found by a bug hunt)
     assert _default_eval_dir("gender_age", "utk/labels.csv", None, ["race==Asian", "age>=18"]) == Path("eval/gender_age-utk-all-race==Asian-age-ge-18")
     assert _default_eval_dir("gender", "faces", "test", label_map="maps/six.yaml") == Path("eval/gender-faces-test-map-six")
+    # another model's draw is other rows too: `--split val` and `--split val --split-from x-2` shared one folder
+    assert _default_eval_dir(str(tmp_path / "x-1"), "faces", "val", split_from=str(tmp_path / "x-2")) == Path("eval/x-1-faces-val-from-x-2")
+    assert _default_eval_dir("gender", "faces", "test", split_from="gender_age") != _default_eval_dir("gender", "faces", "test")
     # conditions that differ only in characters a folder name cannot hold get folders of their own
     spaced, slashed = (_default_eval_dir("gender", "faces", None, [f'name=="a{c}b"']) for c in " /")
     assert spaced != slashed and spaced.name.startswith("gender-faces-all-name==_a_b_-")
@@ -408,7 +412,7 @@ def test_evaluating_on_a_dataset_without_one_class_reports_it_absent(trained_run
     assert m["macro_f1"] == pytest.approx(skm.f1_score(y, pred, labels=[0, 1], average="macro", zero_division=0))
     assert m["balanced_accuracy"] == pytest.approx(np.mean([np.mean(pred[y == c] == c) for c in (0, 1)]))
     assert "Absent from the labels: 'sad'" in (out / "report.md").read_text()
-    assert "absent from the labels: sad" in printed
+    assert "absent from the labels: sad (macro-F1, balanced accuracy and ROC AUC average over the other classes)" in printed  # as report.md (it left out ROC AUC; found by a bug hunt)
 
 
 def test_custom_classes_are_the_labels_the_map_leaves(tmp_path):
@@ -623,6 +627,38 @@ def test_an_export_scores_the_val_rows_its_run_drew_from_data_with_its_own_train
     plain = train_cli(capsys, f"data={folders}", "task=custom", "model=resnet_fer_small", "epochs=1", "batch_size=8", f"runs_dir={tmp_path / 'runs2'}")
     assert main(["evaluate", plain, "--data", str(folders), "--split", "test", "--out", str(tmp_path / "t2")]) == 2
     assert f"{folders}: the model held out no 'test' rows of this data (test_size 0, and the data has no split column)" in capsys.readouterr().err
+
+
+def test_a_shipped_model_that_held_nothing_out_is_not_sent_back_to_its_own_data(tmp_path, capsys):
+    """`evaluate gender --data gender_faces --split val`: the shipped model trained on all of
+    gender_faces (val_size 0), and the refusal told the user to do what they had just done
+    ("evaluate on that data with --split val"; found by a bug hunt)."""
+    from conftest import write_class_folders
+
+    faces = write_class_folders(tmp_path / "gender_faces", ["man", "woman"], 3, colour=True, size=64)
+    assert main(["evaluate", "gender", "--data", str(faces), "--split", "val", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "the model held out no 'val' rows of gender_faces" in err and "evaluate on that data with --split" not in err and not (tmp_path / "e").exists()
+
+
+def test_a_default_report_folder_says_when_it_replaced_another_models_report(trained_run, folders3, caplog, capsys, monkeypatch):
+    """Two runs of one name (every study names its runs CONFIG-eN-sM) share a default report
+    folder: the second report replaced the first without a word (found by a bug hunt)."""
+    import shutil
+
+    tmp, run = trained_run
+    run = Path(run)
+    twin = tmp / "other_study" / run.name
+    shutil.copytree(run, twin)
+    monkeypatch.chdir(tmp)
+    said = []
+    for model in (run, Path(os.path.relpath(run, tmp)), twin):  # the same run spelt another way is no other model
+        caplog.clear()
+        assert main(["evaluate", str(model), "--data", str(folders3)]) == 0
+        said.append([r.getMessage() for r in caplog.records if "replaced the report" in r.getMessage()])
+    assert said[:2] == [[], []] and len(said[2]) == 1, said
+    assert f"replaced the report of another model of the same name, {os.path.relpath(run, tmp)}; give --out DIR" in said[2][0]  # the last one, as it was named
+    capsys.readouterr()
 
 
 def test_validation_rows_among_training_images_are_noted(trained_run, folders3, caplog):

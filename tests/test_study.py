@@ -343,7 +343,10 @@ def test_study_figures_come_from_unrounded_accuracies_and_a_lone_cell_says_there
     row = next(csv.DictReader(open(tmp_path / "out" / "study.csv")))
     mean, _, low, _ = mean_ci(accuracy)
     assert row["val_accuracy_mean"] == "0.4167" == f"{mean:.4f}" and float(row["ci95_low"]) == round(max(0.0, low), 4)
-    assert "No question to answer: the study has one config and one epoch budget" in (tmp_path / "out" / "study.md").read_text()
+    page = (tmp_path / "out" / "study.md").read_text()
+    assert "No question to answer: the study has one config and one epoch budget" in page
+    # a study without `epochs` trains each config's own: its page said "epoch budgets [0]"
+    assert "epoch budgets [0]" not in page and "each config's own epochs" in page
 
 
 def test_runs_that_gave_every_image_one_class_are_said_to_have_learnt_nothing(tmp_path, monkeypatch):

@@ -244,8 +244,6 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
     outside_runs(outside_data(out, data, "out_dir"), "out_dir")
     model, ages = age_target(model, data)
-    if ages:
-        if label_map is not None:
-            raise FacesenseError("label_map maps class labels; an age model is scored on the age column")
-        return evaluate_age(model, data, out, split=split, split_from=split_from, group_by=group_by, skip_bad=skip_bad)
+    if ages:  # the map renames the labels a gender+age model's gender is scored against, as --label-map does
+        return evaluate_age(model, data, out, split=split, split_from=split_from, group_by=group_by, skip_bad=skip_bad, label_map=label_map)
     return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by, split_from=split_from)

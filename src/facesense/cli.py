@@ -301,7 +301,7 @@ def _evaluate(args) -> None:
     args.model, ages = age_target(args.model, args.data)  # `age` as `predict age` and `live --age age` take it
     from .data.sources import outside_data
 
-    out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split, args.where, args.label_map)).resolve(), args.data,
+    out = outside_runs(outside_data(Path(args.out or _default_eval_dir(args.model, args.data, args.split, args.where, args.label_map, args.split_from)).resolve(), args.data,
                                        "--out" if args.out else "the default report folder (no --out given)"))
     if out.exists() and not out.is_dir():  # said before the evaluation runs, not after it
         raise FacesenseError(f"{'--out ' + args.out if args.out else f'the default report folder {out}'}: is a file; give a folder for the report (--out DIR)")
@@ -313,16 +313,19 @@ def _evaluate(args) -> None:
         if not isinstance(label_map, dict):
             raise FacesenseError(f"{args.label_map}: expected a mapping old_label: new_label (null drops)")
     _report_folder(out)
+    earlier = None if args.out else _reported_model(out)
     if ages:  # the map renames the labels a gender+age model's gender is scored against
         m = evaluate_age(args.model, args.data, out, split=args.split, split_from=args.split_from, group_by=args.group_by, where=args.where, skip_bad=args.skip_bad,
                          label_map=label_map)
         print("\n".join(format_age_report(m, args.group_by)))
+        _say_replaced(earlier, m, out)
         print(out)
         return
     if args.where:
         raise FacesenseError("--where keeps rows of an age evaluation (an age model on data with an `age` column); for a classifier, evaluate a labels.csv of the rows you want")
 
     m = evaluate_model(args.model, args.data, out, split=args.split, data_format=args.format, skip_bad=args.skip_bad, label_map=label_map, group_by=args.group_by, split_from=args.split_from, device=args.device)
+    _say_replaced(earlier, m, out)
     if is_age_model(args.model):  # a gender+age network on data without ages (said once it scored, not before an error)
         log.info("%s: the data have no age column; scored the model's gender", args.data)
     auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
@@ -334,8 +337,10 @@ def _evaluate(args) -> None:
     print(f"n {m['n']}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f} (95% CI {ci[0]:.4f}-{ci[1]:.4f})  macro-F1 {m['macro_f1']:.4f}  ROC AUC {auc}  (majority baseline {m['baseline']['accuracy']:.4f})")
     print("per-class recall: " + ", ".join(f"{c} {v['recall']:.3f}" if v["support"] else f"{c} -" for c, v in m["per_class"].items()))
     if m.get("absent_classes"):
-        rest = "are over the one class left, whose precision is 1 by definition: read its recall" if len(m["absent_classes"]) == len(m["classes"]) - 1 else "average over the other classes"
-        print(f"absent from the labels: {', '.join(m['absent_classes'])} (macro-F1 and balanced accuracy {rest})")
+        # as report.md says it: ROC AUC is over the present classes too
+        rest = ("macro-F1 and balanced accuracy are over the one class left, whose precision is 1 by definition: read its recall; ROC AUC needs two"
+                if len(m["absent_classes"]) == len(m["classes"]) - 1 else "macro-F1, balanced accuracy and ROC AUC average over the other classes")
+        print(f"absent from the labels: {', '.join(m['absent_classes'])} ({rest})")
     if "by_group" in m:
         from .eval.groups import gap_text
 
@@ -376,20 +381,28 @@ def _condition_named(condition: str) -> str:
     return named if named == spelled else f"{named}-{hashlib.sha1(condition.encode()).hexdigest()[:6]}"
 
 
-def _default_eval_dir(model: str, data: str, split: str | None, where: list[str] = (), label_map: str | None = None) -> Path:
-    """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
-    or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
-    shipped name (a run's best.pt: run-best), the data its file or folder name; then the
-    --where conditions and the label map's name, which score other rows (a loop over groups,
-    `--where race==Asian` then `race==Black`, kept only the last report)."""
+def _model_named(model: str) -> str:
+    """A model as part of a folder name: the run folder's, file's or shipped name (a run's
+    best.pt: run-best)."""
     path = Path(model)
     name = path.name if path.is_dir() else path.stem if path.suffix else model
     if path.is_file() and path.stem in ("best", "last"):
         name = f"{path.parent.name}-{path.stem}"
+    return name
+
+
+def _default_eval_dir(model: str, data: str, split: str | None, where: list[str] = (), label_map: str | None = None, split_from: str | None = None) -> Path:
+    """eval/<model>-<data>-<split> in the working directory, so that one model on two datasets,
+    or two runs' best.pt, get reports of their own: the model is the run folder's, file's or
+    shipped name (a run's best.pt: run-best), the data its file or folder name; then the
+    model whose split was borrowed (from-NAME), the --where conditions and the label map's name,
+    which score other rows (a loop over groups, `--where race==Asian` then `race==Black`, kept
+    only the last report; so did `--split val` beside `--split val --split-from OTHER`)."""
     dataset = re.sub(r"\.csv(\.gz)?$|\.gz$", "", _dataset_named(data).name, flags=re.I) or "data"  # fer2013.csv.gz -> fer2013
-    rows = [_condition_named(condition) for condition in where]
+    rows = [f"from-{_model_named(split_from)}"] if split_from else []
+    rows += [_condition_named(condition) for condition in where]
     rows += [f"map-{Path(label_map).stem}"] if label_map else []
-    return Path("eval") / "-".join([name, dataset, split or "all", *rows])
+    return Path("eval") / "-".join([_model_named(model), dataset, split or "all", *rows])
 
 
 def _predict(args) -> None:
@@ -673,6 +686,24 @@ def _run_demo(clip: Path, out: Path, args) -> None:
 EXPRESSION_HELP = "expression model: shipped name, checkpoint, run dir or .onnx; 'none' to switch off"
 GENDER_HELP = (f"gender model (same forms: default {DEFAULT_GENDER}, the shipped gender+age network; gender, the web-crop model; "
                "dlib-gender, the CC0 dlib model); 'none' to switch off")
+
+
+def _reported_model(out: Path) -> str | None:
+    """The model a report folder already holds the report of (its metrics file's `model`), or None."""
+    for name in ("metrics.json", "age_metrics.json"):
+        try:
+            model = json.loads((out / name).read_text()).get("model")
+        except (OSError, ValueError, AttributeError):
+            continue
+        return model if isinstance(model, str) else None
+    return None
+
+
+def _say_replaced(earlier: str | None, m: dict, out: Path) -> None:
+    """Two runs of one name (every study names its runs CONFIG-eN-sM) share a default report
+    folder: the second report replaced the first without a word (found by a bug hunt)."""
+    if earlier is not None and Path(earlier).resolve() != Path(str(m.get("model"))).resolve():  # however each was spelt
+        log.warning("%s: replaced the report of another model of the same name, %s; give --out DIR to keep each model's report", out, earlier)
 
 
 def _report_folder(out: Path) -> Path:
@@ -1007,7 +1038,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="class folders, a FER2013-style csv or a labels.csv; each image is scored whole, with no face search: a face model "
                    "needs face crops (for photos of people, find the faces first: facesense predict)")
     e.add_argument("--split", help="split name in the dataset (e.g. PublicTest, val, test); default: all")
-    e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory, then any --where conditions and map-NAME of --label-map)")
+    e.add_argument("--out", help="report folder (default: eval/MODEL-DATA-SPLIT in the working directory, then from-MODEL of --split-from, any --where conditions and map-NAME of --label-map)")
     e.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
     e.add_argument("--label-map", help="YAML mapping dataset label -> model class (null drops)")
     e.add_argument("--split-from", metavar="MODEL", help="for data without splits: use the split MODEL was trained with")

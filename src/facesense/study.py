@@ -504,7 +504,8 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
     # seeds beside a study.md of 3 (found by a bug hunt)
     cols = [c for c in rows[0] if c != schema.KEY]  # the version is for readers of study.csv, not of this page
     order = ", ".join(f"{c.name} ({params[cell_name(c, top_epochs)]:,} parameters)" for c in study.configs)
-    md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; epoch budgets {study.epochs}; seeds {study.seeds}.", ""]
+    budgets = f"epoch budgets {study.epochs}" if any(study.epochs) else "each config's own epochs (no `epochs` in the study)"  # [0]: none given
+    md = [f"# Study: {study.name}", "", f"Configs in the study's order, the first taken as the simpler one: {order}; {budgets}; seeds {study.seeds}.", ""]
     md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(md_cell("-" if r[c] is None else r[c]) for c in cols) + " |" for r in rows]  # (-: no spread, no interval)
     where = ("on the test split, which every run held out (each run's validation figure is its best epoch's, picked on those rows)" if on_test

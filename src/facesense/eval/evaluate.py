@@ -558,6 +558,11 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
             if own_data:
                 raise DataError(f"{data}: the model held out no {split!r} rows of this data ({part}_size 0, and the data has no split column); "
                                 "evaluate without --split (every row, its training rows included), or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
+            if not names and _same_dataset(config.get("data"), data):  # its data by name (a shipped model records no path), as it read it: no split column
+                name = _dataset_path(data).name
+                raise DataError(f"{data}: the model held out no {split!r} rows of {name} ({part}_size 0, and {name} has no split column here): unless the copy it trained on "
+                                f"had a {own_split!r} split, it trained on all of it; score it on data it did not train on (without --split), "
+                                "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
             raise DataError(f"{data}: the model's settings draw no {split!r} rows from data without a split column ({part}_size 0): its {split!r} rows, if it had any, "
                             f"were the {own_split!r} split of the data it trained on ({config['data']}); evaluate on that data with --split {split}, "
                             "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
