@@ -447,10 +447,12 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
 
     def ask(question: str, low: str, high: str, epochs: bool = False) -> str:
         asked = [row_of[str(d)] for d in cells[low] + cells[high]]
-        collapsed = [r for r in asked if r.get("_one_class")]
+        # on the rows the answer is on: a run can give every test image one class and not every validation one
+        one_class, rows_named = ("_test_one_class", "test") if on_test else ("_one_class", "validation")
+        collapsed = [r for r in asked if r.get(one_class)]
         if len(collapsed) == len(asked):  # accuracies that are class shares: no answer about the models, whatever the interval says
-            said = sorted({r["_one_class"] for r in collapsed})
-            return (f"{question} cannot be told: each run of {high} and {low} gave all its validation images one class ({' or '.join(map(repr, said))}), "
+            said = sorted({r[one_class] for r in collapsed})
+            return (f"{question} cannot be told: each run of {high} and {low} gave all its {rows_named} images one class ({' or '.join(map(repr, said))}), "
                     "so their accuracies are that class's share, not what the models learnt; train longer, or check the learning rate and the data")
         # the rows the figures are on decide the pairing: a seed that drew its own test rows shares them between its runs
         sets = {d: (row.get("_test_ids") if on_test else row["val_set"]) for d, row in row_of.items()}
@@ -463,7 +465,7 @@ def summarise(study: Study, cells: dict[str, list[Path]], out: Path) -> dict:
             said += ("; but each run's figure is its best epoch's, picked on these same validation rows, which favours the longer budget "
                      "(a longer run is the best over more epochs from the same start): give the configs test_size to answer on rows nothing was picked on")
         if collapsed:
-            said += f"; but {len(collapsed)} of these {len(asked)} runs gave every validation image one class (their accuracy is that class's share): see compare/compare.md"
+            said += f"; but {len(collapsed)} of these {len(asked)} runs gave every {rows_named} image one class (their accuracy is that class's share): see compare/compare.md"
         return said
 
     for cell, run_dirs in cells.items():

@@ -39,6 +39,7 @@ def run_row(root: Path) -> dict:
             raise FacesenseError(f"{root}: its validation report {metrics_path.relative_to(root)} is missing (its training wrote it; removed since?); compare reads each run's own: put it back, or train the run again")
         raise FacesenseError(f"{root}: has no validation evaluation (eval_val/metrics.json): it trained without a validation split (val_size 0); compare takes runs that held one out")
     m = _record(metrics_path)
+    test_metrics = run.eval_dir("test") / "metrics.json"  # where the run held out a test split
     if "per_class" not in m and _task(run) == "gender_age":  # its validation is an age MAE and a calibration
         raise FacesenseError(f"{root}: a gender+age run; compare takes classifier runs (score gender+age runs with `facesense evaluate RUN --data DATA --split test`)")
     _require(metrics_path, m, ("loss", "accuracy", "macro_f1", "per_class"))
@@ -71,6 +72,7 @@ def run_row(root: Path) -> dict:
         "_val_images": _validation_digests(run, "unaligned_digest"),
         "_classes": labels.get("classes"),
         "_one_class": _one_class_predicted(m),
+        "_test_one_class": _one_class_predicted(_record(test_metrics)) if test_metrics.is_file() else None,
         # what the pixel digests depend on (the uint8 model-ready pixels: not mean and std)
         "_pixel_spec": json.dumps({k: (labels.get("input_spec") or {}).get(k) for k in ("size", "channels", "align")}, sort_keys=True),
     }
