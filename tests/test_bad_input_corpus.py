@@ -207,6 +207,9 @@ CASES = [
     ("evaluate the folder a FER2013 csv lies in", ["evaluate", "expression", "--data", "{c}/fer_folder", "--out", "{c}/out/e"], "it holds fer2013.csv: give the csv itself as the data"),  # said only 'no class folders'
     ("train test_size holding out no row", ["train", "data={c}/faces", "task=gender", "test_size=0.01", "runs_dir={c}/out/r"], "test_size=0.01: every class's share of the 8 rows rounds to none held out"),
     ("train a data folder as the config", ["train", "{c}/faces"], "is a folder; train takes a config file, with the data as data=PATH"),  # 'config file faces not found'
+    ("train a config after an override", ["train", "epochs=1", "{c}/unknown_key.yaml"], "unknown_key.yaml: the config file goes first"),  # "override '...yaml' is not key=value"
+    ("train two config files", ["train", "{c}/wrong_type.yaml", "{c}/unknown_key.yaml"], "unknown_key.yaml: a run takes one config file"),
+    ("train a mapping override the shell cut at its space", ["train", "data={c}/faces", "task=gender", "label_map={{man:", "woman}}", "runs_dir={c}/out/r"], "the value is cut off, as the shell splits words at spaces: quote the whole override"),  # a bare YAML error
     ("train label map dropping every sample", ["train", "data={c}/faces", "task=gender", "label_map={{man: null, woman: null}}", "runs_dir={c}/out/r"], "the label map drops every sample"),
     ("serve certificate that is no PEM", ["serve", "--ssl-certfile", "{c}/text.jpg", "--ssl-keyfile", "{c}/text.jpg", "--port", "0"], "not a PEM certificate"),
     ("train config with an unknown key", ["train", "{c}/unknown_key.yaml", "data={c}/faces", "runs_dir={c}/out/r"], "epochz"),

@@ -191,3 +191,37 @@ def test_a_misspelt_config_file_name_gets_the_file_meant(tmp_path):
         load_config(tmp_path / "emotion_modl_3.yaml")
     with pytest.raises(ConfigError, match=r"not found \(see configs/ for examples\)"):
         load_config(tmp_path / "nothing_like_it.yaml")
+
+
+def test_a_dotted_override_sets_one_key_of_a_mapping_and_keeps_the_others(tmp_path):
+    """model_args.width=8 on a config with model_args {width: 16, dropout: 0.2} trained without
+    dropout, the whole mapping replaced by {width: 8} without a word (found by a bug hunt); a
+    whole mapping given still replaces it, and the result is a plain dict (config.yaml's dump)."""
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: resnet_fer\nmodel_args: {width: 16, dropout: 0.2}\ntask: custom\nlabel_map: {a: x, b: y}\n")
+    c = load_config(cfg, ["model_args.width=8", "label_map.b=null"])
+    assert c.model_args == {"width": 8, "dropout": 0.2} and c.label_map == {"a": "x", "b": None}
+    assert type(c.model_args) is dict and "width: 8" in yaml.safe_dump(c.to_dict())
+    assert load_config(cfg, ["model_args={width: 8}"]).model_args == {"width": 8}
+
+
+def test_a_run_folder_given_as_the_config_is_answered_with_resume(tmp_path):
+    """`facesense train RUN` advised training on the run folder as data (`facesense train
+    configs/gender.yaml data=RUN`); `--resume RUN/last.pt` said only 'not a run directory'
+    (found by a bug hunt)."""
+    from facesense.errors import FacesenseError
+    from facesense.experiment import train
+
+    run = tmp_path / "expression_small-1"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: expression\n")
+    (run / "last.pt").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"is a training run, not a config file; `facesense train --resume \S*expression_small-1` continues it"):
+        load_config(run)
+    (run / "train_summary.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"it has finished: `facesense train \S*config.yaml init_from=\S*best.pt epochs=N` trains on"):
+        load_config(run)
+    with pytest.raises(FacesenseError, match=r"not a run directory \(no config.yaml\); give the run's folder: --resume \S*expression_small-1$"):
+        train(None, resume=run / "last.pt")

@@ -238,6 +238,18 @@ def test_a_dataset_split_named_as_validation_that_the_data_lacks_is_refused(tmp_
     assert len(splits["val"]) == 2 and len(splits["test"]) == 2
 
 
+def test_a_test_split_the_data_lacks_is_refused(tmp_path):
+    """test_split=PrivTest (a typo) on a file with PrivateTest trained and exited 0 with no test
+    split, its rows left out without a word (found by a bug hunt); the generic name 'test'
+    absent from the data still means no test split (or test_size's hold-out)."""
+    fer = write_fer_csv(tmp_path / "fer.csv", [i % 2 for i in range(16)], ["Training"] * 10 + ["PublicTest"] * 3 + ["PrivateTest"] * 3)
+    with pytest.raises(DataError, match=r"no split named 'PrivTest'; the data has \['PrivateTest', 'PublicTest', 'Training'\] \(set test_split"):
+        assign_splits(read_dataset(fer), train_split="Training", val_split="PublicTest", test_split="PrivTest")
+    two = write_fer_csv(tmp_path / "two.csv", [i % 2 for i in range(12)], ["Training"] * 10 + ["PublicTest"] * 2)
+    assert len(assign_splits(read_dataset(two), train_split="Training", val_split="PublicTest", test_split="test")["test"]) == 0
+    assert len(assign_splits(read_dataset(two), train_split="Training", val_split="PublicTest", test_split="test", test_size=0.2)["test"]) == 2
+
+
 def test_inspect_says_nothing_of_a_column_of_the_datas_own_split_names(tmp_path, caplog, monkeypatch):
     """image_sentiment's partition1-5 are folds its config names (train_split: null trains on the
     rest): data inspect warned that train leaves all 603 rows out (found by a bug hunt)."""

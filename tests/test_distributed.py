@@ -31,6 +31,8 @@ def test_two_processes_match_one(tmp_path, folders3, capsys):
     # torchrun makes a torchelastic_* folder in the temp folder and leaves it: inside tmp_path, it goes with it
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
+    # process 0 alone tells the epochs (each process logged each epoch line: found by a bug hunt)
+    assert sum(line.startswith("epoch 1 ") for line in done.stderr.splitlines()) == 1, done.stderr[-3000:]
     double = done.stdout.strip().splitlines()[-1]
     assert double.endswith("baseline_vgg-1") and "two" in double
     import json

@@ -246,3 +246,15 @@ def test_a_class_left_with_one_sample_by_an_earlier_hold_out_is_not_said_to_have
     labels = ["one"] * 6 + ["two"] * 2 + ["three"]
     stratified_holdout(labels, 0.2, 0, np.array([0, 1, 2, 3, 4, 6, 8]), "--val-size")
     assert "class(es) 'three' have one sample: kept out" in caplog.text and "class(es) 'two' have one sample left here" in caplog.text
+
+
+def test_folds_say_that_the_datas_own_validation_split_is_left_out(caplog):
+    """folds=3 on FER2013 with val_split: PublicTest validated on a fold of Training and left
+    every PublicTest row out of the run without a word (found by a bug hunt)."""
+    s = make_samples({"a": 12, "b": 12}, ["Training"] * 8 + ["PublicTest"] * 4 + ["Training"] * 8 + ["PublicTest"] * 4)
+    parts = assign_splits(s, train_split="Training", val_split="PublicTest", test_split=None, folds=3, fold=1)
+    assert len(parts["train"]) + len(parts["val"]) == 16
+    assert "the data's own 'PublicTest' split (8 rows) is left out" in caplog.text
+    caplog.clear()
+    assign_splits(s, train_split="Training", val_split=None, test_split=None, folds=3, fold=1)
+    assert "left out" not in caplog.text

@@ -230,6 +230,12 @@ def _train(args) -> None:
             raise FacesenseError(f"--resume {args.resume} continues the run with its own config; leave out {given!r}{longer}, or start a new run without --resume")
         cfg = None
     else:
+        # a config file among the overrides (`train epochs=1 cfg.yaml`, or two configs): argparse
+        # took it as an override, which 'is not key=value' said without saying where it goes
+        stray = next((o for o in overrides if "=" not in o and o.lower().endswith((".yaml", ".yml"))), None)
+        if stray is not None:
+            first = f"the config file goes first: `facesense train {stray} key=value ...`" if config_path is None else f"a run takes one config file ({config_path} is given first); merge the two, or give the other's keys as key=value"
+            raise FacesenseError(f"{stray}: {first}")
         cfg = load_config(config_path, overrides)
         if not cfg.data:
             raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
@@ -1271,6 +1277,12 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         # fontManager" is not the user's business) unless -v asks for everything
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
         logging.getLogger("facesense").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+        import os
+
+        if int(os.environ.get("WORLD_SIZE") or 1) > 1 and int(os.environ.get("RANK") or 0) > 0:
+            # torchrun: process 0 tells how training goes; the others said each epoch line and
+            # each warning about the data again (their errors are still said)
+            logging.getLogger("facesense").setLevel(logging.ERROR)
         if not args.verbose:
             _quiet_video_libraries()
             _quiet_image_warnings()

@@ -432,7 +432,24 @@ def apply_values(target: Any, values: dict[str, Any], prefix: str = "") -> None:
                 raise ConfigError(f"{full} must be a mapping of {sorted(_field_types(typ))}")
             apply_values(getattr(target, key), value, prefix=f"{full}.")
         else:
-            setattr(target, key, _coerce(value, typ, full))
+            # model_args.width=8 sets one key of the mapping and keeps the others (the config's
+            # dropout: 0.2 was dropped without a word); model_args={width: 8} replaces the whole
+            setattr(target, key, _coerce(_merged(getattr(target, key), value), typ, full))
+
+
+class _Dotted(dict):
+    """The keys a dotted override (model_args.width=8) sets inside a mapping: merged into the
+    mapping the config has, where a whole mapping given (model_args={width: 8}) replaces it."""
+
+
+def _merged(current: Any, value: Any) -> Any:
+    """`value` as a plain value, a dotted override's keys merged into `current`'s mapping."""
+    if not isinstance(value, _Dotted):
+        return value
+    out = dict(current) if isinstance(current, dict) else {}
+    for k, v in value.items():
+        out[k] = _merged(out.get(k), v)
+    return out
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -451,11 +468,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             both = f"{key} is given twice" if clash == key else f"{clash} and {key} are both given (one sets the whole of the other)"
             raise ConfigError(f"override {pair!r}: {both}, with {given[clash]!r} before it; give {'it once' if clash == key else 'one of them'}")
         given[key] = pair
+        closing = {"{": "}", "[": "]"}.get(raw.lstrip()[:1])
+        if closing and closing not in raw:
+            # `label_map={angry: happy}` unquoted: the shell cut it at the space, and the YAML
+            # error ("expected the node content") said nothing of why
+            example = "{a: b}" if closing == "}" else "[a, b]"
+            raise ConfigError(f"override {pair!r}: the value is cut off, as the shell splits words at spaces: quote the whole override, e.g. \"{key}={example}\"")
         value = read_yaml(raw, f"override {pair!r}") if raw != "" else None
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            node = node.setdefault(part, _Dotted())
         node[parts[-1]] = value
     return out
 
@@ -465,6 +488,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     cfg = Config()
     if path is not None:
         path = Path(path)
+        if path.is_dir() and (path / "config.yaml").is_file():  # a training run: the data advice below named it as the data
+            from .runs import RunDir, resume_command, train_longer_command
+
+            how = (f"it has finished: `{train_longer_command(path)}` trains on from its weights as a new run" if RunDir(path).summary.is_file()
+                   else f"`{resume_command(path)}` continues it where it stopped")
+            raise ConfigError(f"{path}: is a training run, not a config file; {how} (its config alone: {path / 'config.yaml'})")
         if path.is_dir():  # `facesense train faces/`: the data where the config goes
             raise ConfigError(f"{path}: is a folder; train takes a config file, with the data as data=PATH: e.g. `facesense train configs/gender.yaml data={path}`")
         if not path.is_file():

@@ -121,7 +121,8 @@ def _train(cfg, resume, progress, on_epoch, stop_after, rank, world_size, run_di
     if resume is not None:
         run = RunDir(resume)
         if not run.config.is_file():
-            raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)")
+            inside = Path(resume).parent if Path(resume).is_file() and RunDir(Path(resume).parent).config.is_file() else None  # RUN/last.pt
+            raise FacesenseError(f"--resume {resume}: not a run directory (no config.yaml)" + (f"; give the run's folder: --resume {inside}" if inside else ""))
         if rank == 0:  # before the finished check: a process that held the lock until now may have just finished it
             held.enter_context(training_lock(run))
         if run.summary.is_file():

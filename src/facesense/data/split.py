@@ -406,6 +406,11 @@ def assign_splits(
     if val is None and val_split is not None and has_splits and not generic:
         raise DataError(f"{samples.source}: no split named {val_split!r}; the data has {samples.split_names()} "
                         "(set val_split to one of them, or to val to hold val_size of the training rows out)")
+    # the same for the test split: a typo (PrivTest) trained without one, its rows left out unsaid
+    generic_test = test_split is not None and test_split.lower() in SPLIT_ALIASES["test"] - {"privatetest"}
+    if test is None and test_split is not None and has_splits and not generic_test:
+        raise DataError(f"{samples.source}: no split named {test_split!r}; the data has {samples.split_names()} "
+                        "(set test_split to one of them, to test to hold test_size of the training rows out, or to null for no test split)")
     keys = strata_keys(samples, stratify) if stratify else None
     groups = group_keys(samples, split_group) if split_group else None
     if test is None and test_size > 0 and groups is not None:
@@ -415,6 +420,9 @@ def assign_splits(
     elif test is None and test_size > 0:  # (rules 1-3 held test_size's share to no rule)
         train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
     if folds > 1:
+        if val is not None and len(val):  # the data's own validation rows: neither fold nor training takes them
+            log.warning("%s: folds=%d validates on fold %d of the training rows, so the data's own %r split (%d rows) is left out of the run; "
+                        "set val_split: null to say so, or leave folds out to validate on it", samples.source, folds, fold, val_split, len(val))
         train, val = kfold(samples.labels, folds, fold, seed, train, groups, keys)
     elif val is None and val_size > 0 and groups is not None:
         train, val = grouped_holdout(samples.labels, keys or samples.labels, groups, val_size, seed + 1, train, "val_size")
