@@ -166,6 +166,9 @@ def test_options_that_need_another_are_said(caplog):
     caplog.clear()
     warn_of_idle_options(load_config(overrides={"task": "gender", "channels": 3, "augment": {"grayscale": 0.5}}))  # defaults, and colour: nothing to say
     assert "no effect" not in caplog.text
+    # cached teacher targets average each image and its mirror already (found by a bug hunt)
+    warn_of_idle_options(load_config(overrides={"task": "gender", "teacher": ["t.pt"], "teacher_mode": "cached", "distill_flip": True}))
+    assert "distill_flip=true: no effect with teacher_mode=cached" in caplog.text
 
 
 def test_amp_false_is_answered_in_the_words_it_takes():

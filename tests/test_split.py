@@ -258,3 +258,12 @@ def test_folds_say_that_the_datas_own_validation_split_is_left_out(caplog):
     caplog.clear()
     assign_splits(s, train_split="Training", val_split=None, test_split=None, folds=3, fold=1)
     assert "left out" not in caplog.text
+
+
+def test_test_size_beside_the_datas_own_test_split_is_said_to_do_nothing(caplog):
+    """test_size=0.2 on data with its own PrivateTest rows carved nothing, without a word (found
+    by a bug hunt)."""
+    s = make_samples({"a": 12, "b": 12}, (["Training"] * 8 + ["PublicTest"] * 2 + ["PrivateTest"] * 2) * 2)
+    parts = assign_splits(s, train_split="Training", val_split="PublicTest", test_split="PrivateTest", test_size=0.2)
+    assert len(parts["test"]) == 4 and len(parts["train"]) == 16
+    assert "test_size=0.2 has no effect: the data's own 'PrivateTest' split (4 rows) is the test split" in caplog.text

@@ -552,6 +552,8 @@ def warn_of_idle_options(cfg: Config) -> None:
         idle += [f"{k}={getattr(cfg, k)}" for k in ("distill_weight", "distill_temperature", "teacher_mode", "distill_flip") if getattr(cfg, k) != getattr(defaults, k)]
     if idle:
         log.warning("%s: no effect without teacher (distillation settings)", ", ".join(idle))
+    elif cfg.teacher_mode == "cached" and cfg.distill_flip:  # cached targets always average the image and its mirror
+        log.warning("distill_flip=true: no effect with teacher_mode=cached, whose targets average each image and its mirror already")
     if cfg.soft_labels is None and cfg.soft_label_weight != defaults.soft_label_weight:
         log.warning("soft_label_weight=%s: no effect without soft_labels (a vote table)", cfg.soft_label_weight)
     grey = [f"augment.{k}={getattr(cfg.augment, k)}" for k in ("saturation", "grayscale") if getattr(cfg.augment, k) and cfg.channels == 1]

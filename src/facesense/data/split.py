@@ -411,6 +411,9 @@ def assign_splits(
     if test is None and test_split is not None and has_splits and not generic_test:
         raise DataError(f"{samples.source}: no split named {test_split!r}; the data has {samples.split_names()} "
                         "(set test_split to one of them, to test to hold test_size of the training rows out, or to null for no test split)")
+    if test is not None and test_size > 0:  # the data's own test rows are the test split: nothing is carved
+        log.warning("%s: test_size=%g has no effect: the data's own %r split (%d rows) is the test split; leave test_size out, "
+                    "or set test_split: null to hold test_size of the training rows out instead", samples.source, test_size, test_split, len(test))
     keys = strata_keys(samples, stratify) if stratify else None
     groups = group_keys(samples, split_group) if split_group else None
     if test is None and test_size > 0 and groups is not None:
