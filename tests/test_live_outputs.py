@@ -760,3 +760,50 @@ def test_the_broken_output_goes_first_so_the_others_are_kept_on_a_full_disk():
         sink.discard = lambda sink=sink: order.append(sink.path)
     finish_sinks([video, csv_log, jsonl], keep=False, broken=video)
     assert order == ["f.jsonl", "f.csv", "a.mp4"]
+
+
+def test_one_ctrl_c_as_the_finished_runs_outputs_are_closed_loses_none_of_them(tmp_path, monkeypatch):
+    """A single Ctrl-C that landed after the last frame, while the annotated video was being
+    closed (its encoder flushed, its index moved to the front) or the summary's figure drawn,
+    threw away the whole video and the summary of a run that had processed every frame, and
+    the earlier summary had been removed already (found by a bug hunt): they are finished
+    first, then the Ctrl-C is taken (exit 130) with every output whole. A second Ctrl-C after
+    one that stopped the run still acts at once."""
+    from facesense.stream import sinks
+    from facesense.stream.demo import make_demo_clip
+    from facesense.stream.live import LiveOptions, run_live
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=12, width=320, height=180)
+    real_close = sinks.VideoSink.close
+
+    def close(self):  # the user's one Ctrl-C, arriving as the video is closed
+        os.kill(os.getpid(), signal.SIGINT)
+        real_close(self)
+
+    monkeypatch.setattr(sinks.VideoSink, "close", close)
+    opts = LiveOptions(source=str(clip), gender=None, age=None, window=False, video_out=str(tmp_path / "a.mp4"),
+                       log_csv=str(tmp_path / "f.csv"), summary_json=str(tmp_path / "s.json"))
+    with pytest.raises(KeyboardInterrupt) as stop:
+        run_live(opts)
+    assert "hold all 12 of its frames" in str(stop.value), str(stop.value)
+    with av.open(str(tmp_path / "a.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 12
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 12 and (tmp_path / "s_timeline.png").is_file()
+    assert len((tmp_path / "f.csv").read_text().splitlines()) == 13
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_folder_where_an_annotated_copy_goes_is_refused_before_any_photo(tmp_path, capsys):
+    """A folder in --photos-out at a copy's path (left there, or an album of that name) stopped
+    the run only at its photo, after every photo before it had been read and copied (found by a
+    bug hunt): it is named before any photo is read."""
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg", "trip/c.jpg"):
+        cv2.imwrite(str(photos / name), demo_photo())
+    out = tmp_path / "annotated"
+    (out / "trip" / "c.jpg").mkdir(parents=True)
+    assert main(["live", "--source", str(photos), "--no-window", *OFF, "--photos-out", str(out), "--log", str(tmp_path / "f.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'trip' / 'c.jpg'}: is a folder, where the annotated copy of {photos / 'trip' / 'c.jpg'} goes" in err, err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file() and "photos" not in p.parts) == []

@@ -383,3 +383,22 @@ def test_an_age_the_model_is_unsure_of_is_drawn_as_a_span():
     assert _label_parts(FaceResult(3, box, age=AgeEstimate(85.0, 11.8)))[-1] == "~85y"  # the demo's widest
     assert _label_parts(FaceResult(4, box, age=AgeEstimate(91.0, 18.0)))[-1] == "73-100y"  # not past the models' top age (found by a review)
     assert _label_parts(FaceResult(5, box, age=AgeEstimate(50.0, float("inf"))))[-1] == "~50y"
+
+
+def test_a_face_seen_on_one_frame_fills_its_timeline_panel(tmp_path):
+    """A one-frame clip (or --max-frames 1, or a lone sighting between gaps) drew an empty panel
+    on an axis 0.001 s long: an area through one point is none (found by a bug hunt). It is drawn
+    a frame wide."""
+    import cv2
+
+    def coloured_pixels(collector):
+        image = cv2.imread(str(collector.plot_timeline(tmp_path / "timeline.png", CLASSES, max_tracks=6)))
+        b, g, r = (int(CLASS_COLOURS["angry"][i : i + 2], 16) for i in (5, 3, 1))
+        return int(np.all(np.abs(image.astype(int) - [b, g, r]) < 8, axis=2).sum())
+
+    one = SummaryCollector()
+    one.add(fake_result(0, [7]), 0.0)  # track 7: 'angry' 0.7 (7 % 7 = 0)
+    many = SummaryCollector()
+    for i in range(20):
+        many.add(fake_result(i, [7]), 0.0)
+    assert coloured_pixels(one) > 0.5 * coloured_pixels(many) > 5000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -331,6 +332,26 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
                 not_kept = [str(sink.path) for sink in lost if sink is not broken and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json else [])
                 raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (f" (not kept: {', '.join(not_kept)})" if not_kept else "")) from None
         raise
+    # the run's frames are done: its outputs are finished and its summary written. A first
+    # Ctrl-C (or SIGTERM) that lands meanwhile waits until they are: taken at once, it lost the
+    # whole annotated video as it was closed, or the summary as its figure was drawn. After a
+    # Ctrl-C that stopped the run, the next one acts at once (a write that hangs can be stopped).
+    finishing = contextlib.nullcontext() if error == "interrupted" else interrupts_held()
+    try:
+        with finishing:
+            summary = _complete(source, sinks, collector, opts, broken, error, name, models)
+    except KeyboardInterrupt as exc:
+        if str(exc) or error == "interrupted":
+            raise
+        outputs = [str(path) for path in (opts.video_out, opts.photos_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path]
+        kept = f"{', '.join(outputs)} {'hold' if len(outputs) > 1 else 'holds'}" if outputs else "no output was asked for; the run read"
+        raise KeyboardInterrupt(f"after the last frame, as the outputs were being finished: {kept} all {collector.frames} of its frames") from None
+    return summary
+
+
+def _complete(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken, error: str | None, name: str, models: FaceModels) -> dict:
+    """Finish the outputs of a run whose frames are done, and write its summary (last) -> the summary."""
+    expression = models.expression
     unfinished: list = []
     failure = _finish(source, sinks, collector, opts, broken, unfinished)
     # an output that failed as it was closed (a full disk met by the video's final pass): the run

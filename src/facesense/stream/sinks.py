@@ -24,6 +24,7 @@ from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, writ
 from ..runtime.results import AGE_COLUMNS, age_fields, whole_years
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
+from .track import KEEP_MISSED, REMEMBER
 from .tallies import Median, Percentiles, Series
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,11 @@ class AnnotatedPhotosSink:
             if photo not in self._names:
                 self._names[photo] = _free_name(rel.with_name(rel.name + ".jpg"), self._taken | self._folders)
                 self._taken.add(self._names[photo])
+        # a folder where a copy goes (left there, or an earlier run's photo folder of that name) was
+        # found only at its photo, after every photo before it: said before any is read
+        for photo, rel in self._names.items():
+            if (self.folder / rel).is_dir():
+                raise OutputError(f"{self.folder / rel}: is a folder, where the annotated copy of {photo} goes; move it away or choose another --photos-out")
 
     def holds(self, path: Path) -> bool:
         """Whether `path` is the name of one of this run's annotated copies."""
@@ -589,10 +595,12 @@ class SummaryCollector:
         if len(self.timeline) > 2 * PLOTTED_TRACKS + len(result.faces):
             self._keep_busiest_series()
 
-    def _keep_busiest_series(self, gone_after: int = 30) -> None:
+    def _keep_busiest_series(self, gone_after: int = KEEP_MISSED + REMEMBER) -> None:
         """Drop the timelines of tracks that can no longer be among the plot's busiest: unseen for
-        `gone_after` frames (the tracker keeps a missed face for 10, and a face back after that
-        is a new track), and with fewer frames than the PLOTTED_TRACKS busiest."""
+        longer than `gone_after` frames (the tracker keeps a missed face for 10 frames, and knows
+        it again by its look, under its id, for 90 more: a timeline dropped after 30 came back
+        with only the frames after its return, under a title giving the track's whole span), and
+        with fewer frames than the PLOTTED_TRACKS busiest."""
         busiest = set(sorted(self.timeline, key=lambda tid: -self.tracks[tid].frames)[:PLOTTED_TRACKS])
         for tid in [t for t in self.timeline if t not in busiest and self.frames - self.last_seen[t] > gone_after]:
             del self.timeline[tid]
@@ -636,6 +644,10 @@ class SummaryCollector:
         series = {tid: s.all_points() for tid, s in self.timeline.items()}
         t_end = max(max(record.last_s for record in self.tracks.values()), *(points[-1][0] for points in series.values() if points))  # held boxes' points too
         column = {c: i for i, c in enumerate(self.timeline_classes)}
+        # a face seen on one frame only (a one-frame clip, --max-frames 1, a lone sighting between
+        # gaps) is drawn as wide as a frame: an area through one point is none, and its panel was empty
+        step = _frame_step([np.array([t for t, _ in points]) for points in series.values()])
+        t_end += step
         fig = Figure(figsize=(9, 1.0 + 1.45 * len(busiest)), dpi=100, layout="constrained")
         axes = fig.subplots(len(busiest), 1, sharex=True, squeeze=False)[:, 0]
         for ax, tid in zip(axes, sorted(busiest)):
@@ -643,9 +655,12 @@ class SummaryCollector:
             times = np.array([t for t, _ in points])
             probs = np.array([[p[column[c]] if c in column else 0.0 for c in classes] for _, p in points])
             for segment in _segments(times):  # a track the detector lost for a while: no area across the gap
-                ax.stackplot(times[segment], probs[segment].T, colors=[colours[c] for c in classes], linewidth=0)
+                t, p = times[segment], probs[segment]
+                if len(t) == 1:
+                    t, p = np.array([t[0], t[0] + step]), np.repeat(p, 2, axis=0)
+                ax.stackplot(t, p.T, colors=[colours[c] for c in classes], linewidth=0)
             ax.set_ylim(0, 1)
-            ax.set_xlim(0, max(t_end, 1e-3))
+            ax.set_xlim(0, t_end)
             ax.set_yticks([0, 0.5, 1])
             ax.set_ylabel("p", fontsize=8)
             ax.tick_params(labelsize=7)
@@ -682,6 +697,14 @@ def class_colours(classes: list[str]) -> dict[str, str]:
 
     spare = iter(colormaps["tab10"].colors)
     return {c: CLASS_COLOURS.get(c) or "#%02x%02x%02x" % tuple(int(255 * v) for v in next(spare)) for c in classes}
+
+
+def _frame_step(times: list[np.ndarray]) -> float:
+    """The usual time between a track's points (their median step over every track), or a frame
+    at 30 fps where no track has two points."""
+    steps = np.concatenate([np.diff(t) for t in times if len(t) > 1] or [np.array([])])
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else 1 / 30
 
 
 def _segments(times: np.ndarray) -> list[slice]:
