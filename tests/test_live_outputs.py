@@ -807,3 +807,19 @@ def test_a_folder_where_an_annotated_copy_goes_is_refused_before_any_photo(tmp_p
     err = capsys.readouterr().err
     assert f"{out / 'trip' / 'c.jpg'}: is a folder, where the annotated copy of {photos / 'trip' / 'c.jpg'} goes" in err, err
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file() and "photos" not in p.parts) == []
+
+
+def test_a_desktop_with_the_headless_opencv_writes_the_asked_outputs_without_a_window(tmp_path, monkeypatch, caplog, capsys):
+    """On a desktop (a display) with the default install's headless OpenCV, every live run
+    without --no-window stopped with 'no window support', its outputs unwritten (found by a bug
+    hunt): with outputs asked for, it writes them, saying there is no window."""
+    from facesense.stream import sinks
+    from facesense.stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=6, width=160, height=90)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(sinks, "window_support", lambda: False)
+    monkeypatch.setattr(sinks, "WindowSink", None)  # no window may be opened
+    assert main(["live", "--source", str(clip), *OFF, "--log", str(tmp_path / "f.csv")]) == 0
+    assert "no window: this OpenCV build has none" in caplog.text and (tmp_path / "f.csv").is_file()
+    capsys.readouterr()

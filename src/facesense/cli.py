@@ -606,6 +606,12 @@ def _live(args) -> None:
     opts.log_csv = _output(args.log, "--log")
     opts.log_jsonl = _output(args.jsonl, "--jsonl")
     opts.summary_json = _output(args.summary, "--summary")
+    if opts.window and (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
+        from .stream.sinks import window_support
+
+        if not window_support():  # a desktop with the default (headless) OpenCV: every such run stopped, asking for --no-window
+            log.warning("no window: this OpenCV build has none (headless; pip install opencv-python for one); writing the outputs only")
+            opts.window = False
     summary = run_live(opts)
     try:
         _report_live(summary, opts, args)

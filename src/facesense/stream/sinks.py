@@ -490,6 +490,17 @@ def finish_sinks(sinks: list, keep: bool, broken=None, lost: list | None = None,
     return failure
 
 
+def window_support() -> bool:
+    """Whether this OpenCV build can open a window: the default install's headless build cannot
+    (its build information says GUI: NONE)."""
+    import re
+
+    import cv2
+
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.M)
+    return gui is None or gui.group(1).upper() != "NONE"
+
+
 class WindowSink:
     """A desktop window (needs a display and a GUI build of OpenCV); 'q' or Esc stops."""
 
