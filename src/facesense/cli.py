@@ -1083,7 +1083,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--smoothing", type=_number(float, 0, strict=True, high=1), default=0.4, help="weight of the newest look in each track's running expression and gender probabilities (default %(default)s; 1 = off; the age: --age-smoothing)")
     lv.add_argument("--age-smoothing", type=_number(float, 0, strict=True, high=1), default=0.2,
                     help="the same for the age estimate, which does not change within a clip (default %(default)s; 1 = off)")
-    lv.add_argument("--margin", type=_number(float, 0), default=0.0, metavar="FRACTION", help="widen each face crop by this fraction of its box on every side before classifying (default 0: the detector's box)")
+    lv.add_argument("--margin", type=_number(float, 0), default=0.0, metavar="FRACTION", help="widen each face crop by this fraction of its box on every side before classifying (default 0: the detector's box); "
+                    "models that read an aligned face (gender_age, dlib-*) cut their own crop from the face's landmarks and are not affected")
     lv.add_argument("--hold-frames", type=_number(int, 0, high=10), default=4, help="a followed face the detector misses stays on screen at most this many frames, 0 to 10 (default %(default)s; 0 = only detected faces)")
     lv.add_argument("--cut-threshold", type=_number(float, 0, high=255), default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (default %(default)s; 0 = off)")
     lv.add_argument("--classify-per-frame", type=_number(int, 0), default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (default %(default)s; 0 = every face, every frame; a photo always has every face classified)")
