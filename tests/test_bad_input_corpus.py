@@ -131,7 +131,8 @@ CASES = [
     ("live --out unsupported extension", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/annotated.gif"], "unsupported extension .gif"),
     # each output by its own extension, and never over the source: all three used to replace clip.mp4
     ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
-    ("live --summary inside the photo folder", LIVE + ["--source", "{c}/faces", "--summary", "{c}/faces/man/s.json"], "is inside the --source photo folder"),  # its timeline became a photo
+    ("live --summary inside the photo folder", LIVE + ["--source", "{c}/faces", "--summary", "{c}/faces/man/s.json"], "is inside the --source photo folder, where its timeline picture would be read as a photo next time"),  # its timeline became a photo
+    ("live --out inside the photo folder", LIVE + ["--source", "{c}/faces", "--out", "{c}/faces/a.mp4"], "is inside the --source photo folder, where every run over the folder would list the video among the files it does not read"),
     ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use a .csv name"),
     ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use a .json name"),
     ("live --summary whose timeline is a folder", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/busy.json"], "busy_timeline.png is a folder"),  # named a temp file, after writing the rest

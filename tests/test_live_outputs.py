@@ -823,3 +823,16 @@ def test_a_desktop_with_the_headless_opencv_writes_the_asked_outputs_without_a_w
     assert main(["live", "--source", str(clip), *OFF, "--log", str(tmp_path / "f.csv")]) == 0
     assert "no window: this OpenCV build has none" in caplog.text and (tmp_path / "f.csv").is_file()
     capsys.readouterr()
+
+
+def test_a_log_may_be_written_inside_the_photo_folder_it_reads(tmp_path, capsys):
+    """`cd photos; facesense live --source . --log faces.csv` was refused: 'would be read as a
+    photo next time', which a csv never is (found by a bug hunt). A second run passes it over."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), demo_photo())
+    for run in range(2):
+        assert main(["live", "--source", str(photos), "--no-window", *OFF, "--log", str(photos / "faces.csv")]) == 0
+        rows = list(csv.DictReader(open(photos / "faces.csv")))
+        assert {r["source"] for r in rows} == {str(photos / "a.jpg")}, run
+    capsys.readouterr()

@@ -209,7 +209,8 @@ def _check_outputs_apart(opts: LiveOptions) -> None:
 
 def _check_outside_source(opts: LiveOptions) -> None:
     """An output must not replace the source video (outputs are renamed over their paths at
-    the end), nor land in a photo folder, where its timeline would be read as a photo next time."""
+    the end), nor land in a photo folder, where its timeline or annotated copies would be read
+    as photos next time (a log may: it is no photo, and a log there was refused as one)."""
     source = Path(str(opts.source))
     if not (source.is_file() or source.is_dir()):
         return  # a camera index or a stream URL
@@ -224,8 +225,11 @@ def _check_outside_source(opts: LiveOptions) -> None:
         if path == root:
             what = "the --source photo folder" if root.is_dir() else "the --source photo" if is_photo_file(root) else "the --source video"
             raise FacesenseError(f"{option} {path}: is {what}; outputs would overwrite it, give {option} another name")
-        if root.is_dir() and path.is_relative_to(root):
-            raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where it would be read as a photo next time; write it elsewhere")
+        # a log there is no photo and is passed over: only what a later run would read or list is kept out
+        if root.is_dir() and path.is_relative_to(root) and option not in ("--log", "--jsonl"):
+            why = {"--photos-out": "its annotated copies would be read as photos next time", "--summary": "its timeline picture would be read as a photo next time"}.get(
+                option, "every run over the folder would list the video among the files it does not read")
+            raise FacesenseError(f"{option} {path}: is inside the --source photo folder, where {why}; write it elsewhere")
 
 
 def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions, broken, lost: list | None = None) -> BaseException | None:
