@@ -132,6 +132,7 @@ CASES = [
     # each output by its own extension, and never over the source: all three used to replace clip.mp4
     ("live --out is the source", LIVE + ["--source", "{c}/clip.mp4", "--out", "{c}/clip.mp4"], "clip.mp4: is the --source video"),
     ("live --summary inside the photo folder", LIVE + ["--source", "{c}/faces", "--summary", "{c}/faces/man/s.json"], "is inside the --source photo folder, where its timeline picture would be read as a photo next time"),  # its timeline became a photo
+    ("live --out a lone extension", LIVE + ["--source", "{c}/faces", "--out", "{c}/out/.mp4"], "has an extension but no name; give one, e.g. {c}/out/annotated.mp4"),  # 'unsupported extension (none)'
     ("live --out inside the photo folder", LIVE + ["--source", "{c}/faces", "--out", "{c}/faces/a.mp4"], "is inside the --source photo folder, where every run over the folder would list the video among the files it does not read"),
     ("live --log is the source", LIVE + ["--source", "{c}/clip.mp4", "--log", "{c}/clip.mp4"], "--log {c}/clip.mp4: unsupported extension .mp4; use a .csv name"),
     ("live --summary is the source", LIVE + ["--source", "{c}/clip.mp4", "--summary", "{c}/clip.mp4"], "use a .json name"),

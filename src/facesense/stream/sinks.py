@@ -63,6 +63,8 @@ def check_output_path(value: str | Path, option: str, suffixes: tuple[str, ...] 
     if _names_a_folder(path, option, text):
         example = example or EXAMPLE_NAMES.get((suffixes or (".csv",))[0], f"output{(suffixes or ('',))[0]}")
         raise FacesenseError(f"{option} {text}: is a folder; give a file name inside it, e.g. {path / example}")
+    if suffixes and path.name.lower() in suffixes:  # `--out .mp4`: Python reads a lone extension as a name without one
+        raise FacesenseError(f"{option} {text}: has an extension but no name; give one, e.g. {path.with_name(EXAMPLE_NAMES.get(path.name.lower(), 'output' + path.name.lower()))}")
     if suffixes and path.suffix.lower() not in suffixes:
         wanted = f"a {suffixes[0]} name" if len(suffixes) == 1 else f"one of {', '.join(suffixes)}"
         raise FacesenseError(f"{option} {text}: unsupported extension {path.suffix or '(none)'}; use {wanted}")
