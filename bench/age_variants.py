@@ -108,7 +108,7 @@ def main() -> None:
         if trained_split_settings(split_config_of(run)) != settings:
             sys.exit(f"error: {run} was trained on another split of {args.data} than {args.runs[0]}; give runs of one split")
     samples = read_dataset(args.data)
-    parts = assign_splits(samples, **settings)
+    parts = assign_splits(samples, **settings, advise=False)
     models = [GenderAgeModel.load(r, threads=2) for r in args.runs]
     bins = models[0].bins
     for run, model in zip(args.runs[1:], models[1:]):

@@ -102,7 +102,7 @@ def main() -> None:
 
     config = split_config_of(args.model)
     samples = read_dataset(args.data)
-    test = samples.subset(assign_splits(samples, **trained_split_settings(config))["test"])
+    test = samples.subset(assign_splits(samples, **trained_split_settings(config), advise=False)["test"])
     model = GenderAgeModel.load(args.model, threads=2)
     ages = np.array([float(a) for a in test.columns["age"]])
     races = test.columns["race"]

@@ -661,6 +661,24 @@ def test_a_default_report_folder_says_when_it_replaced_another_models_report(tra
     capsys.readouterr()
 
 
+def test_a_default_report_folder_says_when_it_replaced_the_report_of_other_data_of_one_name(tmp_path, caplog, capsys, monkeypatch):
+    """`evaluate gender --data a/faces` then `--data b/faces`: one default folder
+    (eval/gender-faces-all), the second report replaced the first without a word, where another
+    model of the same name is said (found by review); a folder and its labels.csv are one dataset."""
+    for parent in ("a", "b"):
+        write_class_folders(tmp_path / parent / "faces", ["man", "woman"], 2, colour=True, size=64)
+    (tmp_path / "a" / "faces" / "labels.csv").write_text("path,label\n" + "".join(f"{c}/{c}_{j}.png,{c}\n" for c in ("man", "woman") for j in range(2)))
+    monkeypatch.chdir(tmp_path)
+    said = []
+    for data in ("a/faces", "a/faces/labels.csv", "b/faces"):
+        caplog.clear()
+        assert main(["evaluate", "gender", "--data", data]) == 0
+        said.append([r.getMessage() for r in caplog.records if "replaced the report" in r.getMessage()])
+    assert said[:2] == [[], []] and len(said[2]) == 1, said
+    assert "eval/gender-faces-all: replaced the report of this model on other data of the same name, a/faces/labels.csv; give --out DIR" in said[2][0]
+    capsys.readouterr()
+
+
 def test_validation_rows_among_training_images_are_noted(trained_run, folders3, caplog):
     """Every row scored, training images among them: "on the N images without a training image's
     pixels" gave figures of which most were the validation rows that chose the epoch, and did not

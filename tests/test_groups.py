@@ -150,6 +150,31 @@ def test_a_split_named_for_a_dataset_is_not_drawn_from_data_without_a_split_colu
     assert "recomputed" not in caplog.text
 
 
+def test_a_copy_without_the_models_named_test_split_still_gets_its_val_drawn(tmp_path):
+    """An export trained with test_split=holdout, scored on a copy of its data without the
+    holdout rows: `--split val` (the val it carved out of its train rows) was refused with
+    training's advice, "no split named 'holdout' ... (set test_split to one of them ...)", where
+    the draw is the same without them (found by review); --split test says which split it was."""
+    import numpy as np
+    import pytest
+
+    from facesense.data.samples import Samples
+    from facesense.data.split import assign_splits
+    from facesense.errors import DataError
+    from facesense.eval.evaluate import select_split
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    samples = Samples("faces", [f"s{i}" for i in range(40)], ["a", "b"] * 20, ["train"] * 40)
+    config = {"data": str(tmp_path / "full"), "train_split": "train", "val_split": "val", "test_split": "holdout", "val_size": 0.25, "test_size": 0.0, "folds": 0, "fold": 0, "seed": 0}
+    held_out = {"val": "recorded", "test": "recorded"}  # what the export recorded (checked against the draw later, by check_held_out)
+    drawn = select_split(samples, "val", config, folder, pixels_checked=True, held_out=held_out)
+    expected = assign_splits(samples, train_split="train", val_split="val", test_split=None, val_size=0.25, seed=0)["val"]
+    assert len(drawn) == 10 and np.array_equal(np.sort(drawn), np.sort(expected))
+    with pytest.raises(DataError, match=r"draw no 'test' rows from data whose splits \['train'\] hold no 'holdout' .*the 'holdout' split of the data it trained on"):
+        select_split(samples, "test", config, folder, pixels_checked=True, held_out=held_out)
+
+
 def test_grouping_by_the_label_points_to_the_per_class_table():
     """`--group-by label` said "no column 'label'" of a manifest that has one (its class column)."""
     import pytest

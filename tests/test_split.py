@@ -267,3 +267,8 @@ def test_test_size_beside_the_datas_own_test_split_is_said_to_do_nothing(caplog)
     parts = assign_splits(s, train_split="Training", val_split="PublicTest", test_split="PrivateTest", test_size=0.2)
     assert len(parts["test"]) == 4 and len(parts["train"]) == 16
     assert "test_size=0.2 has no effect: the data's own 'PrivateTest' split (4 rows) is the test split" in caplog.text
+    # evaluate and export recompute a trained model's split: no advice for a config there (found by review)
+    caplog.clear()
+    assign_splits(s, train_split="Training", val_split="PublicTest", test_split="PrivateTest", test_size=0.2, advise=False)
+    assign_splits(s, train_split="Training", val_split="PublicTest", test_split="PrivateTest", folds=3, fold=1, advise=False)
+    assert "no effect" not in caplog.text and "left out" not in caplog.text

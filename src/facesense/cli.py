@@ -700,22 +700,34 @@ GENDER_HELP = (f"gender model (same forms: default {DEFAULT_GENDER}, the shipped
                "dlib-gender, the CC0 dlib model); 'none' to switch off")
 
 
-def _reported_model(out: Path) -> str | None:
-    """The model a report folder already holds the report of (its metrics file's `model`), or None."""
+def _reported_model(out: Path) -> tuple[str | None, str | None] | None:
+    """The model and data a report folder already holds the report of (its metrics file's
+    `model` and `data`), or None."""
     for name in ("metrics.json", "age_metrics.json"):
         try:
-            model = json.loads((out / name).read_text()).get("model")
+            record = json.loads((out / name).read_text())
+            found = tuple(v if isinstance(v, str) else None for v in (record.get("model"), record.get("data")))
         except (OSError, ValueError, AttributeError):
             continue
-        return model if isinstance(model, str) else None
+        return found
     return None
 
 
-def _say_replaced(earlier: str | None, m: dict, out: Path) -> None:
+def _say_replaced(earlier: tuple[str | None, str | None] | None, m: dict, out: Path) -> None:
     """Two runs of one name (every study names its runs CONFIG-eN-sM) share a default report
-    folder: the second report replaced the first without a word (found by a bug hunt)."""
-    if earlier is not None and Path(earlier).resolve() != Path(str(m.get("model"))).resolve():  # however each was spelt
-        log.warning("%s: replaced the report of another model of the same name, %s; give --out DIR to keep each model's report", out, earlier)
+    folder: the second report replaced the first without a word (found by a bug hunt); so do two
+    datasets of one name (a/faces and b/faces)."""
+    if earlier is None:
+        return
+    model, data = earlier
+
+    def other(was: str | None, now, where=lambda p: Path(p).resolve()) -> bool:  # however each was spelt
+        return was is not None and now is not None and where(was) != where(str(now))
+
+    if other(model, m.get("model")):
+        log.warning("%s: replaced the report of another model of the same name, %s; give --out DIR to keep each model's report", out, model)
+    elif other(data, m.get("data"), _dataset_named):  # (a folder and its labels.csv are one dataset)
+        log.warning("%s: replaced the report of this model on other data of the same name, %s; give --out DIR to keep each dataset's report", out, data)
 
 
 def _report_folder(out: Path) -> Path:
@@ -1256,6 +1268,16 @@ def _hint_for_this_command(message: str, args) -> str:
     return message
 
 
+def _later_torchrun_process() -> bool:
+    """Whether this is one of torchrun's processes other than the first (WORLD_SIZE > 1, RANK > 0)."""
+    import os
+
+    try:
+        return int(os.environ.get("WORLD_SIZE") or 1) > 1 and int(os.environ.get("RANK") or 0) > 0
+    except ValueError:  # not torchrun's numbers: not one of its processes
+        return False
+
+
 def _stdout_keeps_file_names() -> None:
     """A file name that is not UTF-8 (Latin-1 bytes from an old camera or a zip, which Python
     holds as surrogates) is written to stdout as the bytes it has on disk, as `ls` writes it:
@@ -1284,9 +1306,7 @@ def _main(argv: list[str] | None, termination: _Termination) -> int:
         # fontManager" is not the user's business) unless -v asks for everything
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
         logging.getLogger("facesense").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-        import os
-
-        if int(os.environ.get("WORLD_SIZE") or 1) > 1 and int(os.environ.get("RANK") or 0) > 0:
+        if args.command == "train" and _later_torchrun_process():
             # torchrun: process 0 tells how training goes; the others said each epoch line and
             # each warning about the data again (their errors are still said)
             logging.getLogger("facesense").setLevel(logging.ERROR)

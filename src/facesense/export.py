@@ -291,7 +291,7 @@ def calibration_inputs(dataset: str | Path, spec, samples: int = 500, seed: int 
         from .data.split import assign_splits, trained_split_settings
 
         try:  # the validation rows went into the ranges too where only test_size was looked at
-            train = assign_splits(data, **trained_split_settings(config))["train"]
+            train = assign_splits(data, **trained_split_settings(config), advise=False)["train"]
         except DataError:  # a split its settings cannot draw here (a column this data lacks): every row
             train = None
     pool = train if train is not None else np.arange(len(data))

@@ -374,12 +374,15 @@ def assign_splits(
     stratify: list[str] | tuple[str, ...] = (),
     split_rule: int = SPLIT_RULE,
     split_group: str | None = None,
+    advise: bool = True,
 ) -> dict[str, np.ndarray]:
     """-> {'train': idx, 'val': idx, 'test': idx}: from the dataset's own splits where it has them,
     else seeded and stratified from the training pool. `test_size` > 0 holds out that fraction of
     the pool as test first (when the data has no test split); `stratify` names manifest columns
     that both seeded holdouts balance besides the label; `split_group` a column whose rows every
-    seeded hold-out and fold keeps together. val_size is a fraction of what remains."""
+    seeded hold-out and fold keeps together. val_size is a fraction of what remains. `advise`:
+    warn of settings that leave rows unused (advice for a training config; False where a trained
+    model's split is recomputed, as evaluate and export do)."""
     n = len(samples)
     has_splits = bool(samples.split_names())
     val = _match(samples, val_split)
@@ -411,7 +414,7 @@ def assign_splits(
     if test is None and test_split is not None and has_splits and not generic_test:
         raise DataError(f"{samples.source}: no split named {test_split!r}; the data has {samples.split_names()} "
                         "(set test_split to one of them, to test to hold test_size of the training rows out, or to null for no test split)")
-    if test is not None and test_size > 0:  # the data's own test rows are the test split: nothing is carved
+    if advise and test is not None and test_size > 0:  # the data's own test rows are the test split: nothing is carved
         log.warning("%s: test_size=%g has no effect: the data's own %r split (%d rows) is the test split; leave test_size out, "
                     "or set test_split: null to hold test_size of the training rows out instead", samples.source, test_size, test_split, len(test))
     keys = strata_keys(samples, stratify) if stratify else None
@@ -423,7 +426,7 @@ def assign_splits(
     elif test is None and test_size > 0:  # (rules 1-3 held test_size's share to no rule)
         train, test = stratified_fraction(keys or samples.labels, test_size, seed, train)
     if folds > 1:
-        if val is not None and len(val):  # the data's own validation rows: neither fold nor training takes them
+        if advise and val is not None and len(val):  # the data's own validation rows: neither fold nor training takes them
             log.warning("%s: folds=%d validates on fold %d of the training rows, so the data's own %r split (%d rows) is left out of the run; "
                         "set val_split: null to say so, or leave folds out to validate on it", samples.source, folds, fold, val_split, len(val))
         train, val = kfold(samples.labels, folds, fold, seed, train, groups, keys)

@@ -548,7 +548,14 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
                       else "; on a subset or other data the draw may hold its training images")
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it%s",
                         split, where, unless)
-        idx = assign_splits(samples, **trained_split_settings(config))[canonical_split(split)]
+        settings = trained_split_settings(config)
+        if settings.get("test_split") is not None and _match(samples, settings["test_split"]) is None:
+            # its test split by a name this copy lacks (PrivateTest, held back): no rows of it to
+            # leave out here, and the rest is drawn as the model drew it; training refuses such a
+            # name, and here that refusal ("set test_split ...", advice for a config) stopped
+            # `--split val` of an export on such a copy, and said nothing of --split test
+            settings["test_split"] = None
+        idx = assign_splits(samples, **settings, advise=False)[canonical_split(split)]
         own_split = config.get(f"{part}_split")
         if len(idx) == 0 and own_split and not config.get(f"{part}_size") and str(config.get("data") or "").strip():
             # no draw makes such rows ({part}_size 0): where its data had a split column, they were
@@ -563,7 +570,8 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
                 raise DataError(f"{data}: the model held out no {split!r} rows of {name} ({part}_size 0, and {name} has no split column here): unless the copy it trained on "
                                 f"had a {own_split!r} split, it trained on all of it; score it on data it did not train on (without --split), "
                                 "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
-            raise DataError(f"{data}: the model's settings draw no {split!r} rows from data without a split column ({part}_size 0): its {split!r} rows, if it had any, "
+            lacking = "data without a split column" if not names else f"data whose splits {names} hold no {own_split!r}"
+            raise DataError(f"{data}: the model's settings draw no {split!r} rows from {lacking} ({part}_size 0): its {split!r} rows, if it had any, "
                             f"were the {own_split!r} split of the data it trained on ({config['data']}); evaluate on that data with --split {split}, "
                             "or pass --split-from MODEL (split_from=MODEL) to borrow another model's split")
         if len(idx) == 0:

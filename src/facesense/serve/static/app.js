@@ -716,6 +716,7 @@ async function uploadVideo(file) {
       if (!r.ok) {
         if (r.status === 401) refusedToken(tokenUsed);
         if (r.status !== 404) dropVideo(); // given up on: not left running unseen
+        else videoJob = null; // gone from the server: not a job the next video cancels ("cancelled unfinished" under Earlier videos)
         // a job followed until now is never one whose files made room for newer ones: a 404 is a
         // server restarted meanwhile (it starts with no job), or a job deleted through the API
         fail("Failed", r.status === 401 ? tokenText(tokenUsed) : r.status === 404 ? LOST_JOB : await errorText(r));
