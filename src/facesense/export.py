@@ -400,11 +400,13 @@ def export_onnx(model: str | Path, out: str | Path, int8_calibration: str | Path
             raise write_failure(out, exc) from None
         checked = min(200, len(inputs))
         agree = int8_agreement(decided(float_data), decided(data), inputs, checked)
+        # said as checked: the first 200 of --calibration-samples (500), which read as a miscount
+        which = f"{checked} calibration images" if checked == len(inputs) else f"the first {checked} of the {len(inputs)} calibration images"
         if agree < 0.99:
-            log.warning("int8 decides otherwise than float32 on %.1f%% of %d calibration images: check it on held-out data (facesense evaluate %s ...) before using it, or export float32 (without --int8)",
-                        100 * (1 - agree), checked, out)
+            log.warning("int8 decides otherwise than float32 on %.1f%% of %s: check it on held-out data (facesense evaluate %s ...) before using it, or export float32 (without --int8)",
+                        100 * (1 - agree), which, out)
         else:
-            log.info("int8 decides as float32 does on %.1f%% of %d calibration images", 100 * agree, checked)
+            log.info("int8 decides as float32 does on %.1f%% of %s", 100 * agree, which)
     data = decided(data)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
