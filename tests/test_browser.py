@@ -506,6 +506,9 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
 
     for ids in ([1, 2, 3], [12, 6], [6, 12, 7], [7, 13, 19, 25, 31, 37, 43]):
         assert page.evaluate("ids => colourIndices(ids)", ids) == colour_indices(ids), ids
+    frames = [[1, 7], [7], [7, 13], [2, 7, 8], [7, 8]]  # and kept through the frames alike
+    kept: dict[int, int] = {}
+    assert page.evaluate("frames => { const kept = new Map(); return frames.map((ids) => colourIndices(ids, kept)); }", frames) == [colour_indices(ids, kept) for ids in frames]
     # the same colours too: three of six differed from the annotated video's (found by a third bug hunt)
     assert page.evaluate("COLOURS") == ["#%02x%02x%02x" % (r, g, b) for b, g, r in _COLOURS]
 

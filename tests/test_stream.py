@@ -433,6 +433,10 @@ def test_faces_of_one_frame_never_share_a_colour():
     assert colour_indices([1, 2, 3]) == [1, 2, 3]  # a track keeps its own colour where none is shared
     assert colour_indices([12, 6]) == [1, 0] and colour_indices([6, 12, 7]) == [0, 2, 1]  # the lower id keeps its own
     assert sorted(colour_indices(list(range(6, 42, 6)))) == list(range(6))  # six faces: six colours
+    # through a video each track keeps its colour: #7 took 2 beside #1, and went back to 1 when #1
+    # left; #8, then, took #2's free colour and changed when #2 left (found by a review)
+    kept: dict[int, int] = {}
+    assert [colour_indices(ids, kept) for ids in ([1, 7], [7], [7, 13], [2, 7, 8], [7, 8])] == [[1, 2], [2], [2, 1], [3, 2, 4], [2, 4]]
     frame = Frame(0, 0.0, np.zeros((360, 640, 3), np.uint8))
     faces = [FaceResult(tid, Box(x, 150, 100, 100)) for tid, x in ((6, 60), (12, 400))]
     image = annotate(FrameResult(frame, faces))

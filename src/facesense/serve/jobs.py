@@ -370,6 +370,7 @@ class VideoJobs:
                 expression_classes = list(models.expression.classes) if models.expression else []
                 columns = log_columns(expression_classes, list(models.gender.classes) if models.gender else [], age=models.age is not None)
                 sinks.append(FrameLogSink(job.folder / "frames.csv", columns, "csv", "upload"))
+                track_colours: dict[int, int] = {}  # each track keeps its colour through the video
                 for result in run_pipeline(source, self.analyzer.detector, models, self.analyzer.settings):
                     if self._closing.is_set():  # its folder is about to go: stop before it does
                         raise FacesenseError("the server stopped before the video was done")
@@ -379,7 +380,7 @@ class VideoJobs:
                     if result.frame.time_s > job.max_seconds or job.frames_done >= job.max_seconds * MAX_VIDEO_FPS:
                         raise FacesenseError(f"the video lasts more than the limit of {job.max_seconds:g} s (its header said less): send a shorter clip")
                     t0 = time.perf_counter()
-                    annotated = annotate(result)
+                    annotated = annotate(result, colours=track_colours)
                     for sink in sinks:
                         sink.write(result, annotated)
                     collector.add(result, time.perf_counter() - t0)

@@ -13,18 +13,22 @@ from .pipeline import FrameResult
 _COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
 
 
-def colour_indices(track_ids: list[int]) -> list[int]:
+def colour_indices(track_ids: list[int], kept: dict[int, int] | None = None) -> list[int]:
     """Each face's colour (an index into _COLOURS): its track's own (id modulo the number of
     colours), unless a face of a lower id in the same frame has it; then the next colour no face
     of the frame has. Ids 6 apart shared a colour, so two faces side by side (#6 and #12) had
     the same box and label colour, and a label set apart from its face read as the other's. Up
-    to len(_COLOURS) faces are never alike; the web page's camera colours its faces the same way."""
+    to len(_COLOURS) faces are never alike; the web page's camera colours its faces the same way.
+    `kept`: each track's colour from earlier frames of the same video (updated here), which it
+    keeps while no face that kept one first has it, so that a colour taken to avoid a clash does
+    not change back when the other face leaves (found by a review)."""
     n, taken, chosen = len(_COLOURS), set(), {}
-    for tid in sorted(set(track_ids)):
-        own = tid % n
+    kept = {} if kept is None else kept
+    for tid in sorted(set(track_ids), key=lambda t: (t not in kept, t)):  # colours held from before first
+        own = kept.get(tid, tid % n)
         pick = next((c for c in ((own + k) % n for k in range(n)) if c not in taken), own)
         taken.add(pick)
-        chosen[tid] = pick
+        chosen[tid] = kept[tid] = pick
     return [chosen[tid] for tid in track_ids]
 
 
@@ -35,10 +39,11 @@ MIN_DRAWN_SIDE = 360
 MAX_ENLARGED_SIDE = 1920
 
 
-def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True) -> np.ndarray:
+def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True, colours: dict[int, int] | None = None) -> np.ndarray:
     """The frame with each face's box and label (and the FPS); with `enlarge`, a frame with a
     short side under MIN_DRAWN_SIDE comes back enlarged toward it (the long side at most
-    MAX_ENLARGED_SIDE); without, at its own size (an image whose boxes a client overlays)."""
+    MAX_ENLARGED_SIDE); without, at its own size (an image whose boxes a client overlays).
+    `colours`: one dict per video, each track's colour kept from frame to frame (colour_indices)."""
     import cv2
 
     image = result.frame.image.copy()
@@ -50,12 +55,12 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
         boxes = [Box(round(b.x * k), round(b.y * k), round(b.w * k), round(b.h * k), b.score) for b in boxes]
     # text and lines grow with the image: a label sized for 640x360 is a speck on a 12 MP photo
     s = max(1.0, min(image.shape[:2]) / 480)
-    colours = [_COLOURS[i] for i in colour_indices([face.track_id for face in result.faces])]
-    for face, b, colour in zip(result.faces, boxes, colours):  # every box first, so that no box line crosses another face's label
+    drawn = [_COLOURS[i] for i in colour_indices([face.track_id for face in result.faces], colours)]
+    for face, b, colour in zip(result.faces, boxes, drawn):  # every box first, so that no box line crosses another face's label
         cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, max(2, round(2 * _face_scale(b, s))))
     # the FPS figure's corner is taken first: a face's label there was drawn under it ("33#FPSad")
     placed: list[tuple[int, int, int, int]] = [fps_corner(image.shape[:2], s)] if fps is not None else []
-    for face, box, colour in zip(result.faces, boxes, colours):
+    for face, box, colour in zip(result.faces, boxes, drawn):
         fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
         text = " ".join(_label_parts(face))

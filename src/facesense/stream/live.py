@@ -306,11 +306,12 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             sinks.append(window)
         needs_drawing = opts.video_out is not None or opts.photos_out is not None or window is not None
         recent: list[float] = []
+        track_colours: dict[int, int] = {}  # each track keeps its colour through the video
         for result in run_pipeline(source, detector, models, opts.settings, opts.max_frames):
             t0 = time.perf_counter()
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
-            annotated = annotate(result, None if source.photos else fps) if needs_drawing else None  # a photo has no frame rate
+            annotated = annotate(result, None if source.photos else fps, colours=track_colours) if needs_drawing else None  # a photo has no frame rate
             with interrupts_held():  # every output gets the frame, or none does: a Ctrl-C mid-way is taken after it
                 for sink in sinks:
                     try:

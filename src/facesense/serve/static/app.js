@@ -155,6 +155,7 @@ const live = {
   stream: null, ws: null, inFlight: false, askedAt: 0, sentAt: 0, last: null, recording: false, stalled: false, watchdog: 0,
   recordAsks: 0, // record asks not answered yet
   times: [], rtts: [], running: false,
+  colours: new Map(), // each track's colour, kept while the camera runs (colourIndices)
 };
 const grab = document.createElement("canvas");
 const video = $("camera-video");
@@ -210,6 +211,7 @@ async function startCamera() {
   setStatus("Connecting to the server…");
   live.running = true;
   live.times = [];
+  live.colours = new Map(); // a new connection numbers its tracks from #1 again
   live.recordAsks = 0;
   live.rtts = [];
   ws.onopen = () => {
@@ -410,15 +412,18 @@ function freeSpot(box, w, h, width, height, placed, faces) {
 
 // Each face's colour, as the server's annotation picks it (stream/draw.py colour_indices): its
 // track's own (id modulo the colours), unless a face of a lower id in the frame has it; then the
-// next colour no face of the frame has (#6 and #12 side by side had the same colour)
-function colourIndices(ids) {
+// next colour no face of the frame has (#6 and #12 side by side had the same colour). `kept`:
+// each track's colour from earlier frames, which it keeps (it changed back when the other left)
+function colourIndices(ids, kept = new Map()) {
   const n = COLOURS.length, taken = new Set(), chosen = new Map();
-  for (const id of [...new Set(ids)].sort((a, b) => a - b)) {
-    const own = ((id % n) + n) % n;
+  const order = [...new Set(ids)].sort((a, b) => (kept.has(b) - kept.has(a)) || a - b); // colours held from before first
+  for (const id of order) {
+    const own = kept.has(id) ? kept.get(id) : ((id % n) + n) % n;
     let pick = own;
     for (let k = 0; k < n; k++) if (!taken.has((own + k) % n)) { pick = (own + k) % n; break; }
     taken.add(pick);
     chosen.set(id, pick);
+    kept.set(id, pick);
   }
   return ids.map((id) => chosen.get(id));
 }
@@ -437,7 +442,7 @@ function drawLoop() {
       ctx.lineWidth = Math.max(2, canvas.width / 320);
       ctx.font = Math.max(14, Math.round(canvas.width / 28)) + "px system-ui, sans-serif";
       const boxes = m.faces.map((f) => [f.box.x * sx, f.box.y * sy, (f.box.x + f.box.w) * sx, (f.box.y + f.box.h) * sy]);
-      const colours = colourIndices(m.faces.map((f) => f.track_id)).map((c) => COLOURS[c]);
+      const colours = colourIndices(m.faces.map((f) => f.track_id), live.colours).map((c) => COLOURS[c]);
       m.faces.forEach((f, i) => {
         ctx.strokeStyle = colours[i];
         ctx.strokeRect(boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]);
