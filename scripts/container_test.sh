@@ -290,6 +290,14 @@ else   # the CLI has no --version flag yet: the installed package's version
 fi
 done_step
 
+step "facesense models (the shipped models' names, without PyTorch)"
+MODELS=$(in_image -- facesense models)
+echo "$MODELS" | head -8
+for name in expression.int8.onnx gender_age sentiment; do
+    grep -q -- "$name" <<<"$MODELS" || fail "facesense models in the serving image does not list $name"
+done
+done_step
+
 step "facesense demo -> mounted folder"
 in_image -v "$OUT:/out" -- facesense demo --out /out/demo
 for f in annotated.mp4 frames.csv frames.jsonl summary.json summary_timeline.png demo_clip.mp4; do
