@@ -191,3 +191,18 @@ def test_age_estimate_is_the_expectation_with_its_spread():
     estimate = model.result(probs)
     assert estimate.years == pytest.approx(35) and estimate.sd == pytest.approx(5)
     assert model.result(probs * 3).years == pytest.approx(35)  # smoothing sums need not be exactly 1
+
+
+@needs_package
+def test_a_label_map_for_an_age_only_model_is_refused_in_the_words_of_its_caller(tmp_path):
+    """facesense.evaluate('dlib-age', ..., label_map=...) was refused as '--label-map: ...', an
+    option the Python caller never gave (found by a review)."""
+    import facesense
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cv2.imwrite(str(data / "a.png"), demo_photo())
+    (data / "labels.csv").write_text("path,label,age\na.png,0,30\n")
+    with pytest.raises(FacesenseError, match=r"^the label map \(--label-map, label_map=\): dlib-age estimates age only"):
+        facesense.evaluate("dlib-age", data, tmp_path / "out", label_map={"0": "man"})
+    assert not (tmp_path / "out").exists()

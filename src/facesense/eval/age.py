@@ -304,7 +304,8 @@ def evaluate_age(model: str | Path, data: str | Path, out_dir: Path, split: str 
 
     scorer = load_age_scorer(model)
     if label_map and not scorer.classes:
-        raise FacesenseError(f"--label-map: {model} estimates age only, and the map renames the labels a gender accuracy is scored against; leave it out")
+        # worded for the CLI's --label-map and the API's label_map alike
+        raise FacesenseError(f"the label map (--label-map, label_map=): {model} estimates age only, and the map renames the labels a gender accuracy is scored against; leave it out")
     samples, _ = read_scored_rows(data, split, skip_bad)
     if "age" not in samples.columns:
         raise DataError(f"{data}: no `age` column to score an age model against (labels.csv: path,label,age[,group columns])")
