@@ -535,7 +535,8 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
     caplog.clear()
     with caplog.at_level("WARNING"):
         predict_files("sentiment", [tmp_path / "clip.webp"]).rows
-    assert "clip.webp: an animated image of 2 frames; only its first is read (convert clip.webp to an MP4 or a GIF to read every frame)" in caplog.text
+    # (a sentiment model, which nothing runs on a clip's frames, says to save them as images: a clip was sent to live, which refuses it)
+    assert "clip.webp: an animated image of 2 frames; only its first is read (save the frames to score as images of their own to read them all)" in caplog.text
     # a TIFF's further pages are no clip, but go unread all the same: said (found by a bug hunt)
     first.save(tmp_path / "pages.tiff", save_all=True, append_images=[first.rotate(90)])
     first.save(tmp_path / "one.tiff")
@@ -550,6 +551,27 @@ def test_an_animated_photo_says_only_its_first_frame_is_read(photos, tmp_path, c
         predict_files("gender", [tmp_path / "thumbs.tiff"]).rows
         main(["live", "--source", str(tmp_path / "pages.tiff"), "--no-window", "--expression", "none", "--gender", "none", "--age", "none", "--log", str(tmp_path / "l.csv")])
     assert "thumbs.tiff" not in caplog.text and f"{tmp_path / 'pages.tiff'}: a TIFF of 2 pages; only its first is read" in caplog.text
+
+
+def test_a_sentiment_model_does_not_send_a_clip_to_live_which_cannot_run_it(photos, tmp_path, capsys, caplog):
+    """`predict sentiment clip.mp4` said "run `facesense live --source clip.mp4`", and an animated
+    GIF "facesense live --source clip.gif reads every frame": live refuses a sentiment model
+    ("--expression sentiment: is a sentiment model"), so both hints led nowhere (found by a bug hunt)."""
+    from PIL import Image
+
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert main(["predict", "sentiment", str(tmp_path / "clip.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "clip.mp4: is a video; predict reads photos, and a sentiment model scores still photos only" in err and "live --source" not in err
+    assert main(["predict", "gender", str(tmp_path / "clip.mp4")]) == 2  # a face model still goes to live, which runs it
+    assert "run `facesense live --source" in capsys.readouterr().err
+    first = Image.open(photos / "two.jpg").convert("RGB")
+    first.save(tmp_path / "clip.gif", save_all=True, append_images=[first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], duration=100)
+    with caplog.at_level("WARNING"):
+        rows = list(predict_files("sentiment", [tmp_path / "clip.gif"]).rows)
+    assert len(rows) == 1 and rows[0]["pred"] in ("negative", "positive")
+    assert "clip.gif: an animated image of 2 frames; only its first is read (save the frames to score as images of their own" in caplog.text
+    assert "live --source" not in caplog.text
 
 
 def test_crops_of_a_turned_box_are_the_faces_as_found_in_the_turned_photo():

@@ -27,7 +27,9 @@ FACE_TASKS = ("expression", "gender", "gender_age")
 log = logging.getLogger(__name__)
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+def expand_inputs(inputs: list[str | Path], stills_only: bool = False) -> list[Path]:
+    """The photos named and those in the folders named. `stills_only`: the model scores still
+    photos only (sentiment), so a video is not sent to `live`, which does not run it."""
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -38,6 +40,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
                 log.warning("%s: left out %s", item, leftovers)
             files += found
         elif is_video_file(item):
+            if stills_only:  # live refuses a sentiment model: the hint sent the user to a command that cannot do it
+                raise DataError(f"{item}: is a video; predict reads photos, and a sentiment model scores still photos only (live does not run it): save the frames to score as images and predict those")
             raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
         elif item.is_file() and item.name.lower().endswith((".csv", ".csv.gz")):  # it was called an unreadable image
             raise DataError(f"{item}: a csv, not a photo; predict reads photos: to score a dataset (a labels.csv, a FER2013 csv) run `facesense evaluate MODEL --data {item}`")
@@ -139,19 +143,21 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
         no_face_search(f"{model} is a{'n' if str(task)[:1] in 'aeiou' else ''} {task} model, which reads whole images")
     if not crops and task == "custom":  # live runs it on faces; said, so that the two can be matched
         log.warning("%s is a custom model: each image is classified whole (--faces searches each photo for faces, as live does)", model)
-    return Predictions(loaded.classes, _whole_image_rows(loaded, network, expand_inputs(inputs), batch_size or 64, skip_bad), False, network is not None, skip_bad)
+    stills = task == "sentiment"  # live and the video jobs do not run it
+    return Predictions(loaded.classes, _whole_image_rows(loaded, network, expand_inputs(inputs, stills), batch_size or 64, skip_bad, stills), False, network is not None, skip_bad)
 
 
-def warn_if_animated(path: Path) -> None:
-    """Rows for an animated image's first frame would read as the whole clip's: said."""
+def warn_if_animated(path: Path, stills_only: bool = False) -> None:
+    """Rows for an animated image's first frame would read as the whole clip's: said.
+    `stills_only`: the model scores still photos only (sentiment), so live is not offered."""
     from .stream.frames import first_frame_only
 
-    note = first_frame_only(path, f"facesense live --source {path}", Path(path).name)
+    note = first_frame_only(path, None if stills_only else f"facesense live --source {path}", Path(path).name)
     if note:
         log.warning("%s: %s", path, note)
 
 
-def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_bad: bool) -> Iterator[dict]:
+def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_bad: bool, stills_only: bool = False) -> Iterator[dict]:
     """Each image classified whole (crops, or a whole-photo model), a batch at a time; an
     unreadable file (without `skip_bad`) is raised after the rows of the files before it."""
     for start in range(0, len(files), batch_size):
@@ -159,7 +165,7 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
         for path in files[start : start + batch_size]:
             try:
                 image = read_image(path)
-                warn_if_animated(path)
+                warn_if_animated(path, stills_only)
                 pixels.append(to_model_pixels(loaded.prepare(image) if loaded.prepare else image, loaded.spec))
                 batch.append({"path": str(path)})
             except DataError as exc:

@@ -351,14 +351,18 @@ def _tiff_pages(image: Path | bytes) -> int:
         return 1
 
 
-def first_frame_only(image: Path | bytes, every_frame: str, name: str = "clip.gif") -> str | None:
+def first_frame_only(image: Path | bytes, every_frame: str | None, name: str = "clip.gif") -> str | None:
     """What to say of an animated GIF, PNG, WebP or AVIF read as a photo (None for a still one):
     its frames, that only the first is read, and what reads them all: `every_frame` for one that
-    OpenCV plays; the others are converted to a video or a GIF first."""
+    OpenCV plays; the others are converted to a video or a GIF first. `every_frame` None: nothing
+    reads a clip's frames with this model (sentiment scores still photos): they are to be saved
+    as images of their own."""
     frames, kind = _animation(image)
     if frames < 2:
         pages = _tiff_pages(image) if kind == "TIFF" else 1  # a scan's or a microscope's pages: no clip, but unread all the same
         return f"a TIFF of {pages} pages; only its first is read (save each page as an image of its own to read them all)" if pages > 1 else None
+    if every_frame is None:  # live and video jobs do not run a sentiment model: pointing there (or to a conversion for them) misled
+        return f"an animated image of {frames} frames; only its first is read (save the frames to score as images of their own to read them all)"
     # (an upload's bytes are not tried here: the video endpoint says whether it plays)
     maybe = kind in SOMETIMES_PLAYABLE_ANIMATIONS and isinstance(image, bytes)
     plays = kind in PLAYABLE_ANIMATIONS or maybe or (kind in SOMETIMES_PLAYABLE_ANIMATIONS and plays_as_clip(image))
