@@ -97,7 +97,7 @@ def strata_keys(samples: Samples, columns: list[str] | tuple[str, ...], warn: bo
             blank = [v is None or str(v).strip().lower() in ("", "nan") for v in values]
             if warn:  # (a caller that checked the columns first has said it)
                 warn_of_odd_ages(["" if b else str(v) for v, b in zip(values, blank)], column, "stratified as written (text) or in the nearest band (numbers); fix {them} to stratify {them} by age")
-            values = ["(blank)" if b else age_band(float(v)) if _is_number(v) else str(v).strip() for v, b in zip(values, blank)]
+            values = ["(blank)" if b else age_band(float(v)) if is_number(v) else str(v).strip() for v, b in zip(values, blank)]
         elif warn and len(values) > 1 and len(set(values)) == len(values):  # a note or an id per row: no group to keep in proportion (found by a bug hunt)
             log.warning("%s: every row has its own %r value, so stratifying by it changes nothing; give a column of groups (race, age)", samples.source, column)
         keys = [f"{k}|{v}" for k, v in zip(keys, values)]
@@ -195,11 +195,12 @@ def _warn_of_one_sided_classes(labels: list[str], keep: np.ndarray, held: np.nda
         log.warning("%s: class(es) %s: their rows belong to too few groups for both sides", option, ", ".join(missing))
 
 
-def _is_number(text: str) -> bool:
+def is_number(text) -> bool:
+    """Whether a cell reads as a number (float() takes it)."""
     try:
         float(text)
         return True
-    except ValueError:
+    except (TypeError, ValueError):
         return False
 
 
@@ -381,8 +382,9 @@ def assign_splits(
     the pool as test first (when the data has no test split); `stratify` names manifest columns
     that both seeded holdouts balance besides the label; `split_group` a column whose rows every
     seeded hold-out and fold keeps together. val_size is a fraction of what remains. `advise`:
-    warn of settings that leave rows unused (advice for a training config; False where a trained
-    model's split is recomputed, as evaluate and export do)."""
+    check the settings as a training config's (refuse a test split name the data lacks, warn of
+    settings that leave rows unused); False where a trained model's split is recomputed on data
+    that may be a copy without its test split, as evaluate and export do."""
     n = len(samples)
     has_splits = bool(samples.split_names())
     val = _match(samples, val_split)
@@ -411,7 +413,7 @@ def assign_splits(
                         "(set val_split to one of them, or to val to hold val_size of the training rows out)")
     # the same for the test split: a typo (PrivTest) trained without one, its rows left out unsaid
     generic_test = test_split is not None and test_split.lower() in SPLIT_ALIASES["test"] - {"privatetest"}
-    if test is None and test_split is not None and has_splits and not generic_test:
+    if advise and test is None and test_split is not None and has_splits and not generic_test:
         raise DataError(f"{samples.source}: no split named {test_split!r}; the data has {samples.split_names()} "
                         "(set test_split to one of them, to test to hold test_size of the training rows out, or to null for no test split)")
     if advise and test is not None and test_size > 0:  # the data's own test rows are the test split: nothing is carved

@@ -20,7 +20,7 @@ from ..age import OLDEST_AGE, central_interval, decade, is_age_in_years, years_a
 from ..data.digests import trained_digests
 from ..data.images import decode
 from ..data.samples import Samples, closest, group_names
-from ..data.split import read_scored_rows, recorded_held_out, trained_split_settings
+from ..data.split import is_number, read_scored_rows, recorded_held_out, trained_split_settings
 from ..errors import DataError, FacesenseError
 from ..labels import dropped_by_map
 from ..markdown import cell as md_cell
@@ -54,14 +54,6 @@ def parse_where(text: str) -> tuple[str, str, str]:
     return column, op, value
 
 
-def _is_number(text) -> bool:
-    try:
-        float(text)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
 def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
     """Rows meeting every condition; numbers compare as numbers, anything else as text."""
     keep = np.ones(len(samples), bool)
@@ -81,11 +73,11 @@ def where_mask(samples: Samples, conditions: list[str]) -> np.ndarray:
             keep &= compare(numeric, target)
         except ValueError:
             if op not in ("==", "=", "!="):
-                if not _is_number(value):  # the value first: leaving rows out would not help
+                if not is_number(value):  # the value first: leaving rows out would not help
                     raise DataError(f"--where {text!r}: {op} needs numbers, and {value!r} is not one") from None
-                if not any(_is_number(v) for v, kept in zip(values, keep) if kept):
+                if not any(is_number(v) for v, kept in zip(values, keep) if kept):
                     raise DataError(f"--where {text!r}: {op} needs numbers, and column {column!r} holds none (in the rows kept so far)") from None
-                not_number = next(i for i, v in enumerate(values) if keep[i] and not _is_number(v))
+                not_number = next(i for i, v in enumerate(values) if keep[i] and not is_number(v))
                 bad = str(values[not_number]).strip()
                 raise DataError(f"--where {text!r}: {op} needs numbers, and {samples.ids[not_number]}'s {column} is {bad!r}; "
                                 f"--where '{column}!=\"{bad}\"' given before it leaves such rows out") from None

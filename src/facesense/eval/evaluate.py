@@ -549,14 +549,9 @@ def select_split(samples, split: str, config: dict, data, model_path: Path | Non
                       else "; on a subset or other data the draw may hold its training images")
             log.warning("note: %r split recomputed from the model's training settings (seed and sizes): the rows it held out only on the data it trained on%s, whole and as it read it%s",
                         split, where, unless)
-        settings = trained_split_settings(config)
-        if settings.get("test_split") is not None and _match(samples, settings["test_split"]) is None:
-            # its test split by a name this copy lacks (PrivateTest, held back): no rows of it to
-            # leave out here, and the rest is drawn as the model drew it; training refuses such a
-            # name, and here that refusal ("set test_split ...", advice for a config) stopped
-            # `--split val` of an export on such a copy, and said nothing of --split test
-            settings["test_split"] = None
-        idx = assign_splits(samples, **settings, advise=False)[canonical_split(split)]
+        # (advise=False: a copy without the model's named test split, PrivateTest held back, is
+        # drawn as the model drew the rest, not refused as a training config's typo would be)
+        idx = assign_splits(samples, **trained_split_settings(config), advise=False)[canonical_split(split)]
         own_split = config.get(f"{part}_split")
         if len(idx) == 0 and own_split and not config.get(f"{part}_size") and str(config.get("data") or "").strip():
             # no draw makes such rows ({part}_size 0): where its data had a split column, they were
