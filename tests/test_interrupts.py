@@ -136,13 +136,12 @@ def test_a_killed_rerun_leaves_earlier_outputs_whole_and_its_leftovers_go_next_t
 
 def test_the_ctrl_c_line_of_live_names_the_outputs_asked_for():
     """It listed every kind of output, asked for or not (found by a bug hunt)."""
-    from types import SimpleNamespace
-
     from facesense.cli import _outputs_kept
+    from facesense.stream.live import LiveOptions
 
-    opts = SimpleNamespace(video_out=None, photos_out=Path("annotated"), log_csv=None, log_jsonl=Path("/elsewhere/f.jsonl"), summary_json=None)
+    opts = LiveOptions(video_out=None, photos_out=Path("annotated"), log_csv=None, log_jsonl=Path("/elsewhere/f.jsonl"), summary_json=None)
     assert _outputs_kept({"frames": 1, "source_kind": "photos"}, opts) == "annotated, /elsewhere/f.jsonl hold the 1 photo before it"
-    opts = SimpleNamespace(video_out=None, photos_out=None, log_csv=None, log_jsonl=None, summary_json=None)
+    opts = LiveOptions(video_out=None, photos_out=None, log_csv=None, log_jsonl=None, summary_json=None)
     assert _outputs_kept({"frames": 40, "source_kind": "video"}, opts) == "40 frames read; no output was asked for (--out, --photos-out, --log, --jsonl, --summary)"
 
 

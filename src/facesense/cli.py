@@ -113,10 +113,9 @@ def _data_inspect(args) -> None:
     bad = report["unreadable"]["files"]
     unusable = [name for name, _ in unusable_rows(report)]
     if unusable:  # as data split says of them (inspect said nothing on the console)
-        log.warning("warning: skipped %d row(s) or file(s) that could not be used (--skip-bad): %s%s; listed with why in %s", len(unusable), ", ".join(unusable[:5]),
-                    f" and {len(unusable) - 5} more" if len(unusable) > 5 else "", out / "report.md")
+        log.warning("warning: skipped %d row(s) or file(s) that could not be used (--skip-bad): %s; listed with why in %s", len(unusable), _first_five(unusable), out / "report.md")
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        shown = _first_five(bad)
         counted = report["unreadable"].get("counted", True)
         then = "train/evaluate refuse them unless --skip-bad" if counted else "left out of the counts, as training leaves them out with skip_bad"
         log.warning("warning: %d unreadable image(s): %s; listed in %s; %s", len(bad), shown, out / "report.md", then)
@@ -151,6 +150,11 @@ def _data_split(args) -> None:
 def _column_widths(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[int]:
     """Each column as wide as its longest cell or heading, so every row lines up."""
     return [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+
+def _first_five(names: list[str]) -> str:
+    """'a, b, c, d, e and 3 more'."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _models(args) -> None:
@@ -587,7 +591,7 @@ def _outputs_kept(summary: dict, opts) -> str:
     listed every kind of output, asked for or not)."""
     unit = "photo" if summary.get("source_kind") == "photos" else "frame"
     done = _counted(summary["frames"], unit)
-    asked = [path for path in (opts.video_out, opts.photos_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path]
+    asked = opts.outputs()
     if not asked:
         return f"{done} read; no output was asked for (--out, --photos-out, --log, --jsonl, --summary)"
     return f"{', '.join(_shown_path(path) for path in asked)} {'hold' if len(asked) > 1 else 'holds'} the {done} before it"
@@ -612,7 +616,7 @@ def _live(args) -> None:
     opts.log_csv = _output(args.log, "--log")
     opts.log_jsonl = _output(args.jsonl, "--jsonl")
     opts.summary_json = _output(args.summary, "--summary")
-    if opts.window and (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
+    if opts.window and opts.outputs():
         from .stream.sinks import window_support
 
         if not window_support():  # a desktop with the default (headless) OpenCV: every such run stopped, asking for --no-window
@@ -628,7 +632,7 @@ def _live(args) -> None:
 
 
 def _report_live(summary: dict, opts, args) -> None:
-    if not opts.window and not (opts.video_out or opts.photos_out or opts.log_csv or opts.log_jsonl or opts.summary_json):
+    if not opts.window and not opts.outputs():
         log.warning("no display and no --out/--photos-out/--log/--jsonl/--summary: results were only summarised")
     _finish_live(summary, opts)
     given = [(args.out, opts.video_out), (args.photos_out, opts.photos_out), (args.log, opts.log_csv), (args.jsonl, opts.log_jsonl), (args.summary, opts.summary_json)]

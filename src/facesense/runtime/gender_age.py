@@ -26,9 +26,15 @@ SHIPPED_NAME = "gender_age"
 @dataclass
 class GenderAgeResult:
     gender: Prediction  # most likely class, its probability, every class's
-    age: AgeEstimate  # expected years and the distribution's sd (calibrated on validation)
-    age_low: float  # central 90% interval of the age distribution
-    age_high: float
+    age: AgeEstimate  # expected years, the distribution's sd and central 90% interval (calibrated on validation)
+
+    @property
+    def age_low(self) -> float:
+        return self.age.low90
+
+    @property
+    def age_high(self) -> float:
+        return self.age.high90
 
 
 class GenderAgeModel:
@@ -119,7 +125,7 @@ class GenderAgeModel:
         gender, age = self.run(crops, color_order)
         if len(gender) == 0:
             return []
-        return [GenderAgeResult(to_prediction(self.classes, g), estimate, estimate.low90, estimate.high90) for g, estimate in zip(gender, self.age_estimates(age))]
+        return [GenderAgeResult(to_prediction(self.classes, g), estimate) for g, estimate in zip(gender, self.age_estimates(age))]
 
 
 class AgeHead:

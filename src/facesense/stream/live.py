@@ -46,6 +46,10 @@ class LiveOptions:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     device: str = "auto"  # ONNX Runtime device: auto, cpu, cuda
 
+    def outputs(self) -> list[Path]:
+        """The outputs asked for (annotated video, photo copies, logs, summary), in that order."""
+        return [path for path in (self.video_out, self.photos_out, self.log_csv, self.log_jsonl, self.summary_json) if path]
+
 
 # how a setting is named in a message: as the command line takes it, or as the Python API does
 CLI_OPTION, API_ARGUMENT = "--{} {}", "{}={}"
@@ -256,6 +260,11 @@ def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions,
     return failure
 
 
+def _file_names(sinks) -> list[str]:
+    """The files of these outputs (a window writes none)."""
+    return [str(sink.path) for sink in sinks if getattr(sink, "path", None) is not None]
+
+
 def _kept_with_frames(sinks: list, failed: list, frames: int) -> str:
     """The outputs kept after `failed[0]` broke mid-frame (the others in `failed` could not be
     finished), each with its frame count ("a.mp4 (6 frames)"): those before the broken one in
@@ -334,7 +343,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if isinstance(exc, OutputError) and broken is not None and collector.frames:  # (a full disk) the outputs kept are partial: say so
             kept = _kept_with_frames(sinks, [broken, *lost], collector.frames)
             if kept:
-                not_kept = [str(sink.path) for sink in lost if sink is not broken and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json else [])
+                not_kept = _file_names(sink for sink in lost if sink is not broken) + ([str(opts.summary_json)] if opts.summary_json else [])
                 raise OutputError(f"{exc}; kept with the frames before it: {kept}" + (f" (not kept: {', '.join(not_kept)})" if not_kept else "")) from None
         raise
     # the run's frames are done: its outputs are finished and its summary written. A first
@@ -348,7 +357,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     except KeyboardInterrupt as exc:
         if str(exc) or error == "interrupted":
             raise
-        outputs = [str(path) for path in (opts.video_out, opts.photos_out, opts.log_csv, opts.log_jsonl, opts.summary_json) if path]
+        outputs = [str(path) for path in opts.outputs()]
         kept = f"{', '.join(outputs)} {'hold' if len(outputs) > 1 else 'holds'}" if outputs else "no output was asked for; the run read"
         raise KeyboardInterrupt(f"after the last frame, as the outputs were being finished: {kept} all {collector.frames} of its frames") from None
     return summary
@@ -387,8 +396,8 @@ def _complete(source, sinks: list, collector: SummaryCollector, opts: LiveOption
                 raise
             failure, summary_lost = f"{failure}; {exc}", True
     if closing_failed:
-        kept = [str(sink.path) for sink in sinks if sink not in unfinished and getattr(sink, "path", None) is not None] + ([str(opts.summary_json)] if opts.summary_json and not summary_lost else [])
-        not_kept = [str(sink.path) for sink in unfinished if getattr(sink, "path", None) is not None]
+        kept = _file_names(sink for sink in sinks if sink not in unfinished) + ([str(opts.summary_json)] if opts.summary_json and not summary_lost else [])
+        not_kept = _file_names(unfinished)
         raise OutputError(f"{failure}; " + (f"kept with all {collector.frames} frames: {', '.join(kept)}" if kept else "no output was kept")
                           + (f" (not kept: {', '.join(not_kept)})" if len(not_kept) > 1 else "")) from None
     return summary
