@@ -174,6 +174,20 @@ def test_stride_and_models_off(models, clip, tmp_path):
     assert {int(r["frame"]) % 3 for r in rows} == {0}
 
 
+def test_a_strided_video_ends_where_its_source_does(clip, tmp_path):
+    av = pytest.importorskip("av")
+    from facesense.stream.sinks import h264_available
+
+    if not h264_available():
+        pytest.skip("PyAV without libx264: the fallback writer sets no frame's duration")
+    with av.open(str(clip)) as src:
+        source_s = src.streams.video[0].frames / float(src.streams.video[0].average_rate)
+    for stride in (5, 1000):  # frames 0, 5, 10 of 12; frame 0 alone: its last frame lasted the stride
+        run_live(LiveOptions(source=str(clip), expression=None, gender=None, age=None, stride=stride, video_out=tmp_path / f"{stride}.mp4"))
+        with av.open(str(tmp_path / f"{stride}.mp4")) as out:
+            assert out.duration / 1e6 == pytest.approx(source_s, abs=0.01)
+
+
 def test_image_folder_source(models, clip, tmp_path, caplog):
     folder = tmp_path / "frames"
     folder.mkdir()

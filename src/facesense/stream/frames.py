@@ -162,6 +162,7 @@ class VideoFileSource(Source):
         self._reached_s = 0.0  # the time of the last frame grabbed but skipped (--stride)
         self._grabbed: tuple[int, float] | None = None  # (index, seconds) of the last frame grabbed, where it had a timestamp
         self._steady = False  # the last two frames in a row came at the average rate (a constant-rate file)
+        self._exhausted = False  # read to its end
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
@@ -178,6 +179,7 @@ class VideoFileSource(Source):
                     continue
                 # the failures just before the end were the end itself, not frames skipped
                 self.missing_at_end = max(0, self.frame_count - (index - failing))
+                self._exhausted = True
                 break
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             if failing:  # the frames that failed may have been later frames' (a B-frame's packet): number this one by its timestamp
@@ -233,6 +235,12 @@ class VideoFileSource(Source):
                 t = raw
         self._last_time, self._last_index, self._last_raw = t, index, raw
         return t
+
+    @property
+    def end_s(self) -> float | None:
+        """Where the file's last frame ends, once it was read to its end (None before): a frame
+        taken with --stride is shown until the next one taken, or until this."""
+        return max(self._last_time, self._reached_s) + 1 / self.fps if self._exhausted else None
 
     def ended_early(self) -> str | None:
         """A sentence (without the file's path) when the file stopped well before the frames its header declares (a

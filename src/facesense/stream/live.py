@@ -253,6 +253,9 @@ def _finish(source, sinks: list, collector: SummaryCollector, opts: LiveOptions,
     except KeyboardInterrupt:  # a second Ctrl-C while the source closed: the outputs are still finished
         interrupted = True
     finally:  # even after a second Ctrl-C: no temp file stays
+        for sink in sinks:
+            if isinstance(sink, VideoSink):
+                sink.end_s = getattr(source, "end_s", None)
         # the summary is written after the others: an interruption now leaves it unwritten too
         failure = finish_sinks(sinks, keep=collector.frames > 0, broken=broken, lost=lost, then=summary)
     if interrupted and failure is None:

@@ -173,6 +173,7 @@ class VideoSink:
         self.size: tuple[int, int] | None = None
         self.container = self.stream = self.writer = None
         self._last_pts, self._written = -1, 0
+        self.end_s: float | None = None  # where the source ends, once known: the last frame is not shown past it
         self.codec = "h264" if self.path.suffix.lower() in H264_SUFFIXES and h264_available() else "mp4v"
         if self.codec == "mp4v" and self.path.suffix.lower() in H264_SUFFIXES:
             log.warning("PyAV with libx264 is not installed (pip install av): %s is written as MPEG-4 Part 2, which browsers do not play", self.path.name)
@@ -227,6 +228,11 @@ class VideoSink:
         try:
             if self.stream is not None:
                 for packet in self.stream.encode():  # flush the encoder's delayed frames
+                    if packet.pts == self._last_pts and self.end_s is not None:
+                        # the last frame lasts a frame at the output's rate: with --stride 1000, 40 s
+                        # past the source's end. Shown until the source ends, at most that.
+                        frame_ts = round(1 / (self.fps * TIME_BASE))
+                        packet.duration = max(1, min(frame_ts, round(self.end_s / TIME_BASE) - packet.pts))
                     self.container.mux(packet)
                 self.container.close()
             elif self.writer is not None:
