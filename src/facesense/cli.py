@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import shlex
 import sys
 import textwrap
 import time
@@ -976,9 +977,12 @@ class _SubcommandParser(_Parser):
         if extras:
             options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
             known = next((x.split("=")[0] for x in extras if x.split("=")[0] in options), None)
+            words = [x for x in extras if not x.startswith("-")]
             close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)
             if known:  # an option of this command left over: it came after `--`, which ends the options
                 hint = f"; {known} came after --, which ends the options: put the options before it (or name the file ./-name without --)"
+            elif words == extras and "--source" in options:  # `live clip.mp4`: `predict` takes its input so
+                hint = f"; give the video, folder or camera as --source {shlex.quote(words[0])}"
             else:
                 hint = f"; did you mean {close}?" if close else ""  # `--no-widow`, as a misspelt command is named
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
