@@ -323,6 +323,20 @@ def test_a_tracks_last_time_is_the_last_time_its_face_was_found():
     assert (track["first_s"], track["last_s"], track["frames"]) == (0.7, 0.87, 3)
 
 
+def test_a_track_read_half_man_half_woman_takes_the_label_it_was_surer_of():
+    """A 50/50 split of frames was summed up as whichever label came first (found by a bug hunt)."""
+    from types import SimpleNamespace
+
+    from facesense.stream.sinks import TrackRecord
+
+    record = TrackRecord(0.0)
+    for t, (label, p) in enumerate((("man", 0.55), ("woman", 0.9), ("man", 0.52), ("woman", 0.85))):
+        gender = SimpleNamespace(label=label, probs={"man": p if label == "man" else 1 - p, "woman": p if label == "woman" else 1 - p})
+        record.add(SimpleNamespace(expression=None, gender=gender, age=None, held=False), t * 0.1)
+    track = record.summary(1)
+    assert track["gender"] == "woman" and track["gender_shares"] == {"man": 0.5, "woman": 0.5}
+
+
 def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwarn):
     """A class named in Japanese printed one matplotlib warning per character and drawing at the
     end of training (found by a bug hunt); now one line names the characters."""

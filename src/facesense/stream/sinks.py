@@ -551,6 +551,7 @@ class TrackRecord:
         self.photo = photo  # a photo folder's face: the photo it is in (a track never spans two)
         self.frames = 0
         self.labels: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}
+        self.prob_sums: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}  # breaks a tie of label counts
         self.ages = Median()
 
     def add(self, face, time_s: float) -> None:
@@ -561,8 +562,16 @@ class TrackRecord:
         for key, counts in self.labels.items():
             if getattr(face, key):
                 counts[getattr(face, key).label] += 1
+                self.prob_sums[key].update(getattr(face, key).probs)
         if face.age:
             self.ages.add(face.age.years)
+
+    def label(self, key: str) -> str:
+        """The `key` ("gender") label of most frames; between two of as many frames (a face read
+        man in half of them, woman in the other half), the one it was the surer of, not
+        whichever came first."""
+        counts = self.labels[key]
+        return max(counts, key=lambda c: (counts[c], self.prob_sums[key][c]))
 
     def summary(self, track_id: int) -> dict:
         out = {"track_id": track_id, "first_s": round(self.first_s, 3), "last_s": round(self.last_s, 3), "frames": self.frames}
@@ -570,7 +579,7 @@ class TrackRecord:
             out["photo"] = self.photo
         for key, counts in self.labels.items():
             if counts:
-                out[key] = counts.most_common(1)[0][0]
+                out[key] = self.label(key)
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
         if self.ages:
             out["age_median"] = round(self.ages.value(), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
@@ -697,8 +706,8 @@ class SummaryCollector:
         parts = [f"track {tid}", f"{record.first_s:.1f}-{record.last_s:.1f} s", f"{record.frames} frame{'s' if record.frames != 1 else ''}"]
         genders = record.labels["gender"]
         if genders:  # the words of the printed per-track line: the label the track's frames gave most
-            label, n = genders.most_common(1)[0]
-            parts.append(f"{label} in {n / sum(genders.values()):.0%} of frames")
+            label = record.label("gender")
+            parts.append(f"{label} in {genders[label] / sum(genders.values()):.0%} of frames")
         if record.ages:
             parts.append(f"median age {whole_years(record.ages.value())}")  # as summary.json's age_median
         return "  ·  ".join(parts)
