@@ -208,6 +208,9 @@ def test_a_dotted_override_sets_one_key_of_a_mapping_and_keeps_the_others(tmp_pa
     assert c.model_args == {"width": 8, "dropout": 0.2} and c.label_map == {"a": "x", "b": None}
     assert type(c.model_args) is dict and "width: 8" in yaml.safe_dump(c.to_dict())
     assert load_config(cfg, ["model_args={width: 8}"]).model_args == {"width": 8}
+    # a mapping keyed by numbers (a csv's class ids): label_map.1 names the key 1, not a new "1"
+    cfg.write_text("model: resnet_fer\ntask: custom\nlabel_map: {0: man, 1: woman}\n")
+    assert load_config(cfg, ["label_map.1=null"]).label_map == {0: "man", 1: None}
 
 
 def test_a_run_folder_given_as_the_config_is_answered_with_resume(tmp_path):

@@ -448,6 +448,8 @@ def _merged(current: Any, value: Any) -> Any:
         return value
     out = dict(current) if isinstance(current, dict) else {}
     for k, v in value.items():
+        # label_map.1=null on {0: man, 1: woman}: the key typed is text, the YAML's is the number 1
+        k = next((key for key in out if k not in out and str(key) == k), k)
         out[k] = _merged(out.get(k), v)
     return out
 
