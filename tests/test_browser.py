@@ -256,6 +256,18 @@ def test_a_second_video_keeps_the_first_ones_results_and_says_what_it_cancelled(
     page.wait_for_function("document.querySelectorAll('#video-earlier-list li').length === 2", timeout=10_000)
     assert earlier.first.inner_text() == "second.mp4: cancelled unfinished when first.mp4 was chosen"
     page.wait_for_selector("#video-result .downloads", timeout=60_000)
+    # a video chosen while another is still being sent: that upload was dropped without a line
+    held = []
+    page.route("**/api/videos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    page.set_input_files("#video-input", str(second))
+    page.wait_for_function("document.querySelector('#video-state').innerText === 'Uploading second.mp4…'", timeout=10_000)
+    page.wait_for_timeout(300)
+    assert held  # its upload is being sent, never answered
+    page.set_input_files("#video-input", str(first))
+    page.wait_for_function("document.querySelectorAll('#video-earlier-list li').length === 4", timeout=10_000)
+    page.unroute("**/api/videos")  # (before: the held upload went on and made a job, then cancelled)
+    assert earlier.first.inner_text() == "second.mp4: upload stopped when first.mp4 was chosen"
+    page.wait_for_selector("#video-result .downloads", timeout=60_000)
 
 
 def test_a_video_job_says_when_the_server_cannot_be_reached(context, server, tmp_path):

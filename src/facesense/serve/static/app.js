@@ -616,10 +616,12 @@ function postVideo(file) {
   // running unseen, so the answer is awaited and its job cancelled (`dropped`)
   const xhr = new XMLHttpRequest();
   const upload = { sent: false, dropped: false };
-  videoDrop = () => {
+  const drop = () => {
     upload.dropped = true;
     if (!upload.sent) xhr.abort();
   };
+  videoDrop = drop;
+  xhr.onloadend = () => { if (videoDrop === drop) videoDrop = null; }; // answered (a refusal too) or failed: no upload left to stop
   upload.answer = new Promise((resolve, reject) => {
     xhr.open("POST", "/api/videos");
     for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
@@ -658,7 +660,8 @@ function keepEarlierVideo(next) {
   if (videoShown === null) return;
   const links = $("video-result").querySelector(".downloads");
   const item = links ? el("li", {}, videoShown + ": ", ...Array.from(links.childNodes, (a) => a.cloneNode(true)))
-    : videoJob ? el("li", { text: videoShown + ": cancelled unfinished when " + next + " was chosen" }) : null;
+    : videoJob ? el("li", { text: videoShown + ": cancelled unfinished when " + next + " was chosen" })
+    : videoDrop ? el("li", { text: videoShown + ": upload stopped when " + next + " was chosen" }) : null;
   if (!item) return;
   $("video-earlier-list").prepend(item);
   $("video-earlier").hidden = false;
