@@ -513,6 +513,26 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
         }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], 190, 28, WIDTH, HEIGHT])
         assert [tuple(r) for r in drawn] == placed, name
         assert all(0 <= r[1] and r[3] <= HEIGHT and 0 <= r[0] and r[2] <= WIDTH for r in drawn), name
+    # in a crowd, the label without its percentages where the whole one covers a neighbour: the
+    # same choice and place on both (the text's width here a fixed 9 px per character)
+    from facesense.stream.draw import _place_label
+
+    crowd = [Box(x, y, 70, 70) for y in (30, 130, 240) for x in (20, 130, 240, 350, 460, 560)]
+    texts = [[f"#{i} surprise 87% woman 95% ~31y", f"#{i} surprise woman ~31y"] for i in range(len(crowd))]
+    placed, chosen = [], []
+    for box, pair in zip(crowd, texts):
+        text, rect = _place_label(box, pair, lambda t: 9 * len(t), 28, (HEIGHT, WIDTH), placed, [b for b in crowd if b is not box])
+        placed.append(rect)
+        chosen.append([text, list(rect)])
+    assert any("%" in text for text, _ in chosen) and any("%" not in text for text, _ in chosen)  # both forms in this crowd
+    assert page.evaluate("""([boxes, texts, width, height]) => {
+        const placed = [];
+        return boxes.map((b, i) => {
+            const label = placeLabel(b, texts[i], (t) => 9 * t.length, 28, width, height, placed, boxes.filter((_, j) => j !== i));
+            placed.push(label.rect);
+            return [label.text, label.rect];
+        });
+    }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in crowd], texts, WIDTH, HEIGHT]) == chosen
     # and coloured as the server colours them: two faces of one frame never alike (#6 and #12 were)
     from facesense.stream.draw import _COLOURS, colour_indices
 

@@ -337,6 +337,24 @@ def test_a_track_read_half_man_half_woman_takes_the_label_it_was_surer_of():
     assert track["gender"] == "woman" and track["gender_shares"] == {"man": 0.5, "woman": 0.5}
 
 
+def test_in_a_crowd_a_label_drops_its_percentages_where_the_whole_one_covers_a_face():
+    """Eight faces of a 640x360 frame: labels wider than the faces covered six of them; where the
+    label without its percentages fits, it is drawn instead (found by a bug hunt of the web page,
+    which places its labels the same way)."""
+    from facesense.stream.draw import _overlap, _place_label
+
+    crowd = [Box(x, y, w, w) for x, y, w in ((446, 92, 72), (515, 239, 53), (103, 200, 52), (266, 183, 62), (208, 29, 93), (542, 128, 71), (365, 198, 69), (12, 234, 85))]
+
+    def faces_covered(compact_allowed):
+        placed = []
+        for i, box in enumerate(crowd):
+            texts = [f"#{i} surprise 87% woman 95% ~31y", f"#{i} surprise woman ~31y"][: 1 + compact_allowed]
+            placed.append(_place_label(box, texts, lambda t: 9 * len(t), 28, (360, 640), placed, [b for b in crowd if b is not box])[1])
+        return sum(_overlap(r, (b.x, b.y, b.x + b.w, b.y + b.h)) for r in placed for b in crowd)
+
+    assert faces_covered(False) == 6 and faces_covered(True) == 1
+
+
 def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwarn):
     """A class named in Japanese printed one matplotlib warning per character and drawing at the
     end of training (found by a bug hunt); now one line names the characters."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -63,10 +64,10 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
     for face, box, colour in zip(result.faces, boxes, drawn):
         fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
-        text = " ".join(_label_parts(face))
-        (tw, th), below = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
         others = [other for other in boxes if other is not box]
-        rect = _free_spot(box, tw + 2 * pad, th + below + 2 * pad, image.shape[:2], placed, others)
+        (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
+        texts = [" ".join(_label_parts(face, compact)) for compact in (False, True)]
+        text, rect = _place_label(box, texts, partial(_text_width, font=font, thick=thick, pad=pad), th + below + 2 * pad, image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
@@ -74,6 +75,12 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * max(1, round(s)), cv2.LINE_AA)
     return image
+
+
+def _text_width(text: str, font: float, thick: int, pad: int) -> int:
+    import cv2
+
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)[0][0] + 2 * pad
 
 
 def fps_corner(shape: tuple[int, int], s: float) -> tuple[int, int, int, int]:
@@ -95,12 +102,12 @@ def _face_scale(box, image_scale: float) -> float:
 FACE_WIDTH_PER_SCALE = 80  # px of face width per unit of label scale: a face of a 640x360 frame
 
 
-def _label_parts(face) -> list[str]:
+def _label_parts(face, compact: bool = False) -> list[str]:
+    """The words of a face's label; `compact`: without the probabilities."""
     parts = [f"#{face.track_id}"]
-    if face.expression:
-        parts.append(f"{face.expression.label} {face.expression.p:.0%}")
-    if face.gender:
-        parts.append(f"{face.gender.label} {face.gender.p:.0%}")
+    for pred in (face.expression, face.gender):
+        if pred:
+            parts.append(pred.label if compact else f"{pred.label} {pred.p:.0%}")
     if face.age:
         # a wide distribution's mean is no age to read off: a child's two humps (7 and 44) gave
         # "~26y"; a span of one sd each side, "3-49y", tells a guess from an estimate (the
@@ -134,6 +141,23 @@ def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[i
             if not any(_overlap(rect, r) for r in avoid):
                 return rect
     return spots[0]
+
+
+def _place_label(box, texts: list[str], width_of, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[str, tuple[int, int, int, int]]:
+    """(text, rect) of a face's label: the first of `texts` (the whole label, then one without
+    its percentages) that covers nothing where _free_spot puts it, else the one that covers
+    least (another face before a label drawn already): in a crowd the whole label covered a
+    neighbour's face or label where the shorter one fits."""
+    faces = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in others]
+    best = None
+    for text in dict.fromkeys(texts):
+        rect = _free_spot(box, width_of(text), h, shape, placed, others)
+        covered = 2 if any(_overlap(rect, r) for r in placed) else int(any(_overlap(rect, r) for r in faces))
+        if best is None or covered < best[0]:
+            best = (covered, text, rect)
+        if not covered:
+            break
+    return best[1], best[2]
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

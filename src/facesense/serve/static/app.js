@@ -20,10 +20,9 @@ function pct(p) {
   return Math.round(p * 100) + "%";
 }
 
-function describe(face) {
+function describe(face, compact = false) { // compact: without the probabilities
   const parts = ["#" + face.track_id];
-  if (face.expression) parts.push(face.expression.label + " " + pct(face.expression.p));
-  if (face.gender) parts.push(face.gender.label + " " + pct(face.gender.p));
+  for (const pred of [face.expression, face.gender]) if (pred) parts.push(compact ? pred.label : pred.label + " " + pct(pred.p));
   if (face.age) parts.push(ageText(face.age));
   return parts.join(" · ");
 }
@@ -395,6 +394,8 @@ function showFaces(faces) {
 // box's left edge, else ending at its right edge; the first place inside the picture that covers
 // neither a label already drawn nor another face, else the first that covers no label, else the
 // top of the picture (a face that fills the camera had its label drawn below the picture)
+const overlaps = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+
 function freeSpot(box, w, h, width, height, placed, faces) {
   const [x0, y0, x1, y1] = box;
   const above = y0 - h;
@@ -402,12 +403,26 @@ function freeSpot(box, w, h, width, height, placed, faces) {
   if (!tops.length) tops = [Math.max(0, Math.min(above, height - h))];
   const lefts = [...new Set([x0, x1 - w].map((x) => Math.max(0, Math.min(x, width - w))))]; // a face near the right edge keeps its whole label in view
   const spots = tops.flatMap((t) => lefts.map((l) => [l, t, l + w, t + h]));
-  const overlap = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
   for (const avoid of [placed.concat(faces), placed]) {
-    const spot = spots.find((r) => !avoid.some((o) => overlap(r, o)));
+    const spot = spots.find((r) => !avoid.some((o) => overlaps(r, o)));
     if (spot) return spot;
   }
   return spots[0];
+}
+
+// A face's label and where it goes, as the server's annotation picks them (stream/draw.py):
+// the whole label where it covers nothing, else in a crowd the one without its percentages
+// where that covers less (0: nothing, 1: another face, 2: a label drawn already)
+function placeLabel(box, texts, widthOf, h, width, height, placed, faces) {
+  const covered = (r) => placed.some((o) => overlaps(r, o)) ? 2 : faces.some((o) => overlaps(r, o)) ? 1 : 0;
+  let best = null;
+  for (const text of new Set(texts)) {
+    const rect = freeSpot(box, widthOf(text), h, width, height, placed, faces);
+    const c = covered(rect);
+    if (best === null || c < best.covered) best = { text, rect, covered: c };
+    if (c === 0) break;
+  }
+  return best;
 }
 
 // Each face's colour, as the server's annotation picks it (stream/draw.py colour_indices): its
@@ -449,15 +464,15 @@ function drawLoop() {
       });
       const placed = []; // labels after all boxes, each where it covers no other label or face
       m.faces.forEach((f, i) => {
-        const text = describe(f);
-        const tw = ctx.measureText(text).width + 8, th = parseInt(ctx.font, 10) + 6;
         const others = boxes.filter((_, j) => j !== i);
-        const [lx, ty] = freeSpot(boxes[i], tw, th, canvas.width, canvas.height, placed, others);
-        placed.push([lx, ty, lx + tw, ty + th]);
+        const th = parseInt(ctx.font, 10) + 6;
+        const label = placeLabel(boxes[i], [describe(f), describe(f, true)], (text) => ctx.measureText(text).width + 8, th, canvas.width, canvas.height, placed, others);
+        placed.push(label.rect);
+        const [lx, ty, rx] = label.rect;
         ctx.fillStyle = colours[i];
-        ctx.fillRect(lx, ty, tw, th);
+        ctx.fillRect(lx, ty, rx - lx, th);
         ctx.fillStyle = "#000";
-        ctx.fillText(text, lx + 4, ty + th - 6);
+        ctx.fillText(label.text, lx + 4, ty + th - 6);
       });
     }
   }
