@@ -124,6 +124,8 @@ def test_predict_age_on_photos_and_the_csv_columns(photos, capsys, monkeypatch):
     assert len(rows) == 2 and all(0 < float(r["age_years"]) < 110 and float(r["age_sd"]) > 0 for r in rows)
     # each face's central 90% interval, which mean +- sd misstates for a skewed distribution (it was in evaluate only)
     assert all(float(r["age_low90"]) <= float(r["age_years"]) <= float(r["age_high90"]) for r in rows)
+    assert main(["predict", "age", "--format", "json", str(photos / "two.jpg")]) == 0  # the age as a number in JSON: it was "32"
+    assert [type(r["pred"]) for r in json.loads(capsys.readouterr().out)] == [int, int]
     # the gender+age network gives both, its ages those of `age` (its own age head); it gave gender only
     from facesense.runtime import classifier, gender_age, session
 

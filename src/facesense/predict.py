@@ -187,6 +187,13 @@ def _whole_image_rows(loaded, network, files: list[Path], batch_size: int, skip_
             raise failed
 
 
+def _age_pred(estimate) -> int | None:
+    """An age model's `pred`: the age in whole years, a number in JSON (null for a model's
+    non-finite answer, as for a photo without a face)."""
+    years = whole_years(estimate.years)
+    return years if isinstance(years, int) else None
+
+
 def class_fields(classes: list[str], probs: np.ndarray) -> dict:
     """One prediction's row fields: the top class and every class's probability."""
     return {"pred": classes[int(probs.argmax())], **{f"p_{c}": round(float(v), 6) for c, v in zip(classes, probs)}}
@@ -214,7 +221,7 @@ def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dic
             continue
         warn_if_animated(path)
         estimate = model.result(model.predict([prepare(image) if prepare else image], color_order="RGB")[0])
-        yield {"path": str(path), "pred": str(whole_years(estimate.years)), **age_fields(estimate)}
+        yield {"path": str(path), "pred": _age_pred(estimate), **age_fields(estimate)}
 
 
 def predict_faces(model, inputs: list[str | Path], detector: str | None = None, skip_bad: bool = False, device: str = "auto", detector_model: str | None = None, ages=None) -> Iterator[dict]:
@@ -257,7 +264,7 @@ def _face_rows(model, found, files: list[Path], skip_bad: bool, ages) -> Iterato
             row = {"path": str(path), "face": i, "x": shown.x, "y": shown.y, "w": shown.w, "h": shown.h}
             estimate = model.result(p)
             if hasattr(estimate, "years"):  # an age model
-                row.update(pred=str(whole_years(estimate.years)), **age_fields(estimate))
+                row.update(pred=_age_pred(estimate), **age_fields(estimate))
             else:
                 row.update(class_fields(model.classes, p))
             rows.append(row)

@@ -22,7 +22,7 @@ VERSIONS = {
     "inspect_summary": 1,  # data inspect: summary.json
     "compare": 1,  # compare: compare.csv
     "study": 2,  # study: study.csv, study.json (2: ci95_low/high null where the seeds do not spread, and test_* columns where every run held out a test split, which the answers are then on)
-    "predict": 2,  # predict: CSV or JSON on stdout (2: pred null in JSON for a photo without a face or unreadable, where 1 had "")
+    "predict": 3,  # predict: CSV or JSON on stdout (2: pred null in JSON for a photo without a face or unreadable, where 1 had ""; 3: an age model's pred is a number in JSON, where 2 had its text)
 }
 
 
