@@ -390,3 +390,46 @@ def test_evaluate_borrows_another_models_split_and_stream_refuses_a_source_when_
         analyser.stream(data / "man", stride=2)
     with pytest.raises(facesense.FacesenseError, match="is for stream URLs"):
         analyser.stream(0, reconnect=5)
+
+
+def test_the_detector_runs_on_the_device_asked_for_and_a_bad_device_is_refused(monkeypatch):
+    """FaceAnalyser(device='cpu') ran the classifiers on the CPU but left the CenterFace detector
+    on 'auto' (the GPU where onnxruntime-gpu sees one); with every classifier off, device='gpu'
+    and device='cuda' without CUDA were taken without a word (found by a bug hunt)."""
+    from facesense.runtime import faces
+
+    asked = []
+    make_session = faces.make_session
+    monkeypatch.setattr(faces, "make_session", lambda model, name, threads=0, device="auto", **kw: (asked.append(device), make_session(model, name, threads, device, **kw))[1])
+    facesense.FaceAnalyser(expression=None, gender=None, age=None, device="cpu")
+    assert asked == ["cpu"]
+    for device in ("gpu", None):
+        with pytest.raises(facesense.FacesenseError, match=re.escape(f"device={device!r}: choose one of auto, cpu, cuda")):
+            facesense.FaceAnalyser(expression=None, gender=None, age=None, detector="haar", device=device)
+
+
+def test_checkpoints_load_in_several_threads_at_once(tmp_path):
+    """A thread pool calling analyse_image (or making FaceAnalysers) with a run's checkpoint
+    failed with torch's "AssertionError: GLOBALS.in_onnx_export must be True": each load exports
+    the checkpoint to ONNX, and torch.onnx.export is not thread-safe (found by a bug hunt)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from facesense.checkpoint import save_checkpoint
+    from facesense.models import build_model
+    from facesense.preprocess import InputSpec
+
+    torch.manual_seed(0)
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    ckpt = tmp_path / "expr.pt"
+    save_checkpoint(ckpt, build_model("resnet_fer_small", len(classes), 1, 48), {"model": "resnet_fer_small", "task": "expression", "model_args": {}}, classes, InputSpec(48, 1))
+    start = threading.Barrier(4)
+
+    def load(_):
+        start.wait()
+        return facesense.FaceAnalyser(expression=ckpt, gender=None, age=None, detector="haar").models.expression.classes
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(load, range(4))) == [classes] * 4

@@ -78,6 +78,20 @@ def test_evaluation_needs_only_the_eval_extra_and_says_so(inputs, tmp_path):
     assert done.returncode == 2 and "pip install 'facesense[train]'" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_api_evaluate_names_the_eval_extra_it_needs(inputs, tmp_path):
+    """facesense.evaluate on a runtime-only install raised a bare ModuleNotFoundError ("No module
+    named 'sklearn'") where `facesense evaluate` names the extra to install (found by a bug hunt)."""
+    code = blocker(EVALUATION) + (
+        "import facesense\n"
+        "try:\n    facesense.evaluate('gender', sys.argv[1], sys.argv[2])\n"
+        "except facesense.FacesenseError as exc:\n    print('FacesenseError:', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(inputs / "faces"), str(tmp_path / "eval")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("FacesenseError: facesense.evaluate needs scikit-learn and scipy") and "pip install 'facesense[eval]'" in done.stdout
+    assert not (tmp_path / "eval").exists()
+
+
 def test_models_lists_the_shipped_models_without_pytorch(tmp_path):
     """`facesense models` is how a user of the serving image finds the names that --expression,
     --gender and predict take: only its table of trainable architectures needs PyTorch (the

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import math
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from .errors import FacesenseError
+from .errors import EVAL_MODULES, FacesenseError
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
 from .stream.detect import DEFAULT_DETECTOR
 
@@ -73,11 +74,16 @@ class FaceAnalyser:
                 raise FacesenseError(f"{name}='' is empty (an unset variable?); give a model name or a file path, or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
+        from .runtime.session import DEVICES
+
+        if not isinstance(device, str) or device not in DEVICES:  # (with every model off, nothing else would look at it)
+            raise FacesenseError(f"device={_shown(device)}: choose one of {', '.join(DEVICES)}")
         if detect_width is not None:  # None: 320 px, and for centerface a third of a video frame over 960 px (runtime.faces.search_width)
             _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
         # one per calling thread: a Haar cascade shared by a thread pool raised OpenCV errors and gave wrong boxes
-        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, detect_width))
+        # the detector is an ONNX model too: it runs where the classifiers run (device='cpu' left it on the GPU)
+        self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, detect_width, device))
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
 
     def analyse(self, image: str | Path | np.ndarray, margin: float = 0.0) -> list[dict]:
@@ -211,8 +217,9 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     `split_from` (with `split`): score the rows another facesense model held out of this data
     (e.g. split_from="gender_age", split="test" on UTKFace), as `--split-from` does. Messages
     name the command line's option beside the argument (`--skip-bad (skip_bad=True)`)."""
-    from .eval.age import age_target, evaluate_age
-    from .eval.evaluate import evaluate_model
+    with _eval_extra():
+        from .eval.age import age_target, evaluate_age
+        from .eval.evaluate import evaluate_model
     from .data.sources import outside_data
     from .runs import outside_runs
 
@@ -243,7 +250,21 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, split: st
     if out.exists() and not out.is_dir():
         raise FacesenseError(f"out_dir={out}: is a file; give a folder for the report")
     outside_runs(outside_data(out, data, "out_dir"), "out_dir")
-    model, ages = age_target(model, data)
-    if ages:  # the map renames the labels a gender+age model's gender is scored against, as --label-map does
-        return evaluate_age(model, data, out, split=split, split_from=split_from, group_by=group_by, skip_bad=skip_bad, label_map=label_map)
-    return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by, split_from=split_from)
+    with _eval_extra():
+        model, ages = age_target(model, data)
+        if ages:  # the map renames the labels a gender+age model's gender is scored against, as --label-map does
+            return evaluate_age(model, data, out, split=split, split_from=split_from, group_by=group_by, skip_bad=skip_bad, label_map=label_map)
+        return evaluate_model(model, data, out, split=split, skip_bad=skip_bad, label_map=label_map, group_by=group_by, split_from=split_from)
+
+
+@contextmanager
+def _eval_extra() -> Iterator[None]:
+    """A runtime-only install (`pip install facesense`, the serving image) has no scikit-learn
+    or SciPy: said as `facesense evaluate` says it, with the extra to install, not as a bare
+    ModuleNotFoundError."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EVAL_MODULES:
+            raise
+        raise FacesenseError(f"facesense.evaluate needs scikit-learn and scipy ({exc.name} is missing), which the runtime install leaves out: pip install 'facesense[eval]'") from None

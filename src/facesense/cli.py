@@ -17,7 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, FacesenseError, SourceFailed
+from .errors import EVAL_MODULES, EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, TRAINING_MODULES, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
 from .runs import outside_runs
 
@@ -896,11 +896,6 @@ def package_version() -> str:
         from . import __version__
 
         return __version__
-
-
-# what the training extra brings; commands that need it say so in one line when it is absent
-TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")
-EVAL_MODULES = ("sklearn", "scipy")  # the `eval` extra: metrics, splits, statistics
 
 
 def _add_detector(parser: argparse.ArgumentParser, given_only: bool = False) -> None:

@@ -15,6 +15,10 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 EXIT_TERMINATED = 143
 
+# the modules of the optional extras, by which a ModuleNotFoundError is said as the extra it needs
+TRAINING_MODULES = ("torch", "kornia", "onnx", "torchvision")  # the `train` extra
+EVAL_MODULES = ("sklearn", "scipy")  # the `eval` extra: metrics, splits, statistics
+
 
 class FacesenseError(Exception):
     """Something the user can fix: bad input, bad config, missing file. The message says how."""

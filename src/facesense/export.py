@@ -20,6 +20,8 @@ from .runs import WRITE_ERRNOS, atomic_path, scratch_folder_beside, write_failur
 
 log = logging.getLogger(__name__)
 
+_EXPORT_LOCK = threading.Lock()  # onnx_bytes: torch.onnx.export is not thread-safe
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -66,7 +68,10 @@ def onnx_bytes(loaded: LoadedModel, opset: int = 17) -> bytes:
     outputs = ["probabilities", "age_probabilities"] if gender_age else ["probabilities"]
     dummy = torch.zeros(1, loaded.spec.channels, loaded.spec.size, loaded.spec.size)
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    # one export at a time: torch.onnx.export keeps its state in module globals (and
+    # catch_warnings swaps the process's filters), so two threads loading checkpoints at once
+    # (FaceAnalyser or analyse_image from a thread pool) failed with "GLOBALS.in_onnx_export must be True"
+    with _EXPORT_LOCK, warnings.catch_warnings():
         # the TorchScript exporter needs no extra package (the dynamo one needs onnxscript)
         warnings.simplefilter("ignore")
         torch.onnx.export(
