@@ -56,8 +56,15 @@ def test_analyse_image_array_and_errors():
     assert face["gender"]["label"] in ("man", "woman") and 65 <= face["age"]["years"] <= 90 and face["age"]["sd"] > 0
     with pytest.raises(facesense.FacesenseError, match="expected H x W x 3 uint8"):
         analyser.analyse(np.zeros((4, 4), np.float32))
+    # grey and BGRA arrays, as OpenCV reads such files, are read as those files are (they were refused)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert analyser.analyse(grey) == analyser.analyse(grey[:, :, None]) == analyser.analyse(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    assert analyser.analyse(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)) == analyser.analyse(image)
     with pytest.raises(facesense.FacesenseError, match="is a gender model"):
         facesense.FaceAnalyser(expression="gender", gender=None)
+    # in the caller's terms: it said "(--age age)" to a Python caller (found by a bug hunt)
+    with pytest.raises(facesense.FacesenseError, match=re.escape("expression=age: estimates ages, not classes; use it as an age model (age=age)")):
+        facesense.FaceAnalyser(expression="age", gender=None)
 
 
 @pytest.mark.parametrize("call,match", [

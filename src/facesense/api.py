@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,7 +88,7 @@ class FaceAnalyser:
         self.detector_name, self.detector_model, self.detect_width = detector, detector_model, detect_width
 
     def analyse(self, image: str | Path | np.ndarray, margin: float = 0.0) -> list[dict]:
-        """A photo (a path, or an H x W x 3 BGR uint8 array as OpenCV gives) -> one dict per
+        """A photo (a path, or an H x W x 3 BGR uint8 array as OpenCV gives; grey and BGRA too) -> one dict per
         face (`face_dict`), numbered left to right (track_id 1, 2, ...) as predict and live number them."""
         from .stream.pipeline import analyze_image
 
@@ -165,17 +166,23 @@ def _check_number(name: str, value, low: float, strict: bool = False, high: floa
 
 def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise FacesenseError(f"image array of shape {image.shape} and dtype {image.dtype}: expected H x W x 3 uint8 (BGR)")
+        # grey (H x W or H x W x 1) and BGRA arrays as OpenCV reads such files, taken as a file of them is
+        channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
+        if channels not in (1, 3, 4) or image.dtype != np.uint8:
+            raise FacesenseError(f"image array of shape {image.shape} and dtype {image.dtype}: expected H x W x 3 uint8 (BGR), or H x W grey or H x W x 4 BGRA uint8")
         if min(image.shape[:2]) < 1:
             raise FacesenseError(f"image array of shape {image.shape}: has no pixels")
+        if channels != 3:
+            import cv2
+
+            return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR if channels == 1 else cv2.COLOR_BGRA2BGR)
         return image
-    if not isinstance(image, (str, Path)) or str(image) == "":
+    if not isinstance(image, (str, os.PathLike)) or os.fspath(image) in ("", b""):
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     from .data.images import is_video_file, listed_reason
     from .stream.frames import first_frame_only, local_source, read_bgr_image
 
-    text = str(image)
+    text = os.fsdecode(image)
     if not text.strip():
         raise FacesenseError(f"image={_shown(image)}: is blank; give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")
     if text.lower().startswith("file://"):  # as stream() takes it (another machine's is refused there)

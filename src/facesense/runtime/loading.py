@@ -74,9 +74,14 @@ def _is_image_file(path: Path) -> bool:
         return False
 
 
+def names_an_age_model(model: str | Path) -> bool:
+    """`model` is the name of an age estimator (age, dlib-age), which gives no classes."""
+    return str(model) in dlib_models.AGE_BACKENDS or (str(model) == AGE_ALIAS and not Path(model).exists())
+
+
 def load_classifier(model: str | Path, threads: int = 0, device: str = "auto"):
     """A classifier (FaceClassifier or an aligned third-party network) for `model`."""
-    if str(model) in dlib_models.AGE_BACKENDS or (str(model) == AGE_ALIAS and not Path(model).exists()):
+    if names_an_age_model(model):
         raise FacesenseError(f"{model} estimates ages, not classes; use it as an age model (--age {model})")
     if str(model) in dlib_models.BACKENDS:
         return dlib_models.BACKENDS[str(model)](threads, device)

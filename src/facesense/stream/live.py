@@ -14,7 +14,7 @@ from ..errors import FacesenseError, OutputError, SourceFailed
 from ..interrupts import interrupts_held
 from ..runs import remove_stale_temps_in, retire
 from ..runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER
-from ..runtime.loading import load_age_model, load_classifier, same_model
+from ..runtime.loading import load_age_model, load_classifier, names_an_age_model, same_model
 from .detect import DEFAULT_DETECTOR, build_detector
 from .draw import annotate
 from .frames import SourceError, check_source, is_live, open_source, source_name
@@ -100,6 +100,9 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     from ..age import GENDER_AGE_TASK
     from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
 
+    for option, given in (("expression", expression), ("gender", gender)):
+        if given and names_an_age_model(given):  # said in the caller's terms (load_classifier's names --age)
+            raise FacesenseError(f"{style.format(option, given)}: estimates ages, not classes; use it as an age model ({style.format('age', given)})")
     gender_model = _named("gender", gender, style, lambda: load_classifier(gender, device=device)) if gender else None
     both = gender_model is not None and getattr(gender_model, "task", "") == GENDER_AGE_TASK
     if age == DEFAULT_AGE:
