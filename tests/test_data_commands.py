@@ -29,6 +29,19 @@ def test_inspect_finds_duplicates_across_splits(tmp_path, capsys):
     assert d["groups"] == 1 and d["groups_across_splits"] == 1 and d["groups_with_conflicting_labels"] == 1
 
 
+def test_inspect_says_its_near_duplicates_include_the_exact_ones(tmp_path, capsys):
+    """One copied image was reported as 1 exact group and 1 near-duplicate group, read as two
+    (FER2013's 1,271 exact and 1,724 near groups: 1,270 of the exact ones are among the near);
+    and the near groups are chains, not all within the threshold of each other (found by a bug hunt)."""
+    root = write_class_folders(tmp_path / "d", ["a", "b"], 4)
+    (root / "a" / "copy.png").write_bytes((root / "a" / "a_0.png").read_bytes())
+    assert main(["data", "inspect", str(root), "--duplicates", "--out", str(tmp_path / "o")]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["exact_duplicates"]["groups"] == 1 and summary["near_duplicates"]["groups"] == 1
+    near = next(line for line in (tmp_path / "o" / "report.md").read_text().splitlines() if line.startswith("Near duplicates"))
+    assert "the exact duplicates included" in near and "each <= 4 of 64 bits from another of its group" in near, near
+
+
 def test_inspect_counts_the_classes_in_each_group_of_a_manifest(tmp_path, capsys):
     """The report said nothing of race or age, where a gender dataset's imbalance hides (UTKFace:
     73% men in their 40s, 55% women in their 20s). Age comes in decades; a column of ids (every
@@ -499,6 +512,20 @@ def test_a_copy_moved_out_of_a_held_out_split_leaves_its_place_to_another_image(
     assert crossed  # some draws put a copy in test
 
 
+def test_a_stand_in_goes_back_to_training_when_the_copies_it_replaced_are_given_back(caplog):
+    """A class of three, a and its copy drawn into test and val, b into train: the copies went to
+    train, b stood in for them in test, then val (no stand-in left) got the copies back, and b
+    stayed in test: the class had no training image at all (found by a bug hunt)."""
+    from facesense.data.materialise import _copies_kept_together
+    from facesense.data.samples import Samples
+
+    samples = Samples("d", ["c/a.png", "c/a_copy.png", "c/b.png", "d/0.png", "d/1.png", "d/2.png"], ["c", "c", "c", "d", "d", "d"], [None] * 6)
+    parts = {"test": np.array([1, 3]), "val": np.array([0, 4]), "train": np.array([2, 5])}
+    kept = _copies_kept_together(samples, parts, [[0, 1]])
+    assert kept["train"].tolist() == [2, 5] and kept["test"].tolist() == [1, 3] and kept["val"].tolist() == [0, 4], kept
+    assert "still cross the split" in caplog.text and "took their places" not in caplog.text
+
+
 def test_inspect_and_split_count_spellings_of_one_class_as_one(tmp_path, capsys, caplog):
     """A manifest labelled 'Angry' in some rows and 'angry' in others trains one class, but the
     report counted two and the split made two folders of it: both now count what training reads."""
@@ -619,6 +646,22 @@ def test_the_naive_baseline_of_data_in_partitions_is_the_majority_of_all_rows(tm
     baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
     assert baseline["majority_class"] == "a" and baseline["from_split"] == "all rows"
     assert "the majority of all rows" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_naive_baseline_of_tied_majority_classes_gives_each_ones_score(tmp_path, capsys):
+    """train a:4 b:4, test a:1 b:4: the report said "always 'a' ... test 20.0%" where always 'b',
+    as much train's majority, scores 80%, so a model looked better than it is (found by a bug hunt)."""
+    root = tmp_path / "d"
+    rows = []
+    for i, (label, split) in enumerate([("a", "train")] * 4 + [("b", "train")] * 4 + [("a", "test")] + [("b", "test")] * 4):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(root / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png,{label},{split}\n")
+    (root / "labels.csv").write_text("path,label,split\n" + "".join(rows))
+    assert main(["data", "inspect", str(root), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
+    baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
+    assert baseline["tied_classes"] == ["a", "b"] and baseline["accuracy_range"]["test"] == [0.2, 0.8]
+    assert "Naive baseline (always one of 'a', 'b', tied as the majority of train): train 50.0%, test 20.0%-80.0%" in (tmp_path / "r" / "report.md").read_text()
 
 
 def _run_with_file_size_limit(args: list[str], limit_bytes: int, cwd: Path):

@@ -194,8 +194,18 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
     # the split train takes by default: 'train' in any case, else its alias ('Training')
     # without one (partitions, each held out in turn), the majority over all rows
     train_name = next(iter(matching_split_names([s for s in split_names if s not in ("(all)", NO_SPLIT)], "train")), "all rows")
-    majority = max(counts[train_name], key=counts[train_name].get) if train_name in counts else max(total, key=total.get)
-    baseline = {s: (counts[s][majority] / sum(counts[s].values())) if sum(counts[s].values()) else 0.0 for s in split_names}
+    from_counts = counts[train_name] if train_name in counts else total
+    tied = [c for c in classes if from_counts[c] == max(from_counts.values())]  # a balanced train: any of them is its majority
+    majority = tied[0]
+
+    def scores(label: str) -> dict[str, float]:
+        return {s: (counts[s][label] / sum(counts[s].values())) if sum(counts[s].values()) else 0.0 for s in split_names}
+
+    baseline = scores(majority)
+    naive = {"majority_class": majority, "from_split": train_name, "accuracy": baseline}
+    if len(tied) > 1:  # always 'a' scored 20% on test where always 'b', as much a majority, scored 80%: the range
+        by_class = [scores(c) for c in tied]
+        naive |= {"tied_classes": tied, "accuracy_range": {s: [min(b[s] for b in by_class), max(b[s] for b in by_class)] for s in split_names}}
     report = {
         "source": samples.source,
         "n": len(samples),
@@ -203,7 +213,7 @@ def inspect_samples(samples: Samples, out_dir: Path, grid_size: int = 48, duplic
         "counts": counts,
         "total": {k: total[k] for k in classes},
         "imbalance_ratio": max(total.values()) / max(1, min(total.values())),
-        "naive_baseline": {"majority_class": majority, "from_split": train_name, "accuracy": baseline},
+        "naive_baseline": naive,
         "skipped": [list(x) for x in samples.skipped],
         "by_column": column_counts(samples, classes),
     }
@@ -321,13 +331,17 @@ def markdown(r: dict) -> str:
     for c in r["classes"]:
         lines.append(f"| {md_cell(c)} | " + "".join(f"{r['counts'][s][c]} | " for s in splits) + f"{r['total'][c]} | {r['total'][c] / r['n']:.1%} |")
     nb = r["naive_baseline"]
+    if "tied_classes" in nb:  # each tied class's score, as a range
+        always = "one of " + ", ".join(f"'{c}'" for c in nb["tied_classes"]) + (f", tied as the majority of {nb['from_split']}" if splits else ", tied as the majority class")
+        shown = {s: f"{lo:.1%}" if f"{lo:.1%}" == f"{hi:.1%}" else f"{lo:.1%}-{hi:.1%}" for s, (lo, hi) in nb["accuracy_range"].items()}
+    else:
+        always = f"'{nb['majority_class']}', the majority " + (f"of {nb['from_split']}" if splits else "class")
+        shown = {s: f"{a:.1%}" for s, a in nb["accuracy"].items()}
     lines += [
         "",
         f"Imbalance ratio (largest / smallest class): {r['imbalance_ratio']:.1f}",
         "",
-        f"Naive baseline (always '{nb['majority_class']}', the majority of {nb['from_split']}): "
-        + ", ".join(f"{s} {a:.1%}" for s, a in nb["accuracy"].items())
-        if splits else f"Naive baseline (always '{nb['majority_class']}', the majority class): {nb['accuracy']['(all)']:.1%}",
+        f"Naive baseline (always {always}): " + (", ".join(f"{s} {a}" for s, a in shown.items()) if splits else shown["(all)"]),
     ]
     for column, table in r.get("by_column", {}).items():
         lines += ["", f"By {column} (class counts per group; the share of the data; the majority class's share within the group):", "",
@@ -357,7 +371,10 @@ def markdown(r: dict) -> str:
         d = r["near_duplicates"]
         lines += [
             "",
-            f"Near duplicates (perceptual hash, <= {d['threshold_bits']} of 64 bits apart; blank images excluded): {d['groups']} groups "
+            # a group is a chain (each image near another of it, not all of them), and it holds the exact
+            # copies counted above: said, so that the two counts are not read as adding up
+            f"Near duplicates (perceptual hash, each <= {d['threshold_bits']} of 64 bits from another of its group; the exact duplicates included, "
+            f"blank images excluded): {d['groups']} groups "
             f"({d['images_in_groups']} images); {d['groups_across_splits']} groups ({d['images_in_cross_split_groups']} images) cross splits; "
             f"{d['groups_with_conflicting_labels']} carry conflicting labels.",
         ]

@@ -176,7 +176,7 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies
         return parts
     moved = {**side, **{m: "train" for members in crossing for m in members}}
     copied = {m for members in copies for m in members}
-    left, short = [], []  # groups left across the split so that a held-out split keeps every class it had; (class, split, its copy there)
+    left, short, stand_ins = [], [], []  # groups left across the split so that a held-out split keeps every class it had; (class, split, its copy there); (image, split)
     for split in (s for s in parts if s != "train"):
         had = {samples.labels[i] for i, s in side.items() if s == split}
         for label in sorted(had):
@@ -186,12 +186,19 @@ def _copies_kept_together(samples: Samples, parts: dict[str, np.ndarray], copies
             stand_in = next((i for i in sorted(moved) if moved[i] == "train" and side[i] == "train" and samples.labels[i] == label and i not in copied), None)
             if stand_in is not None:
                 moved[stand_in] = split
+                stand_ins.append((stand_in, split))
                 continue
             # none: one group of this class that had a copy here is enough to give it back
             members = next(g for g in crossing if g not in left and any(side[m] == split and samples.labels[m] == label for m in g))
             moved.update({m: side[m] for m in members})
             left.append(members)
             short.append((label, split, next(samples.ids[m] for m in members if side[m] == split and samples.labels[m] == label)))
+    # a group given back to its sides for another split brings its class back to the split a
+    # stand-in went to: the stand-in goes back to training, whose last image of that class it
+    # may be (a class of three, two of them copies drawn into test and val, trained on none)
+    for i, split in stand_ins:
+        if any(j != i and s == split and samples.labels[j] == samples.labels[i] for j, s in moved.items()):
+            moved[i] = "train"
     n_moved = sum(side[i] != "train" and moved[i] == "train" for i in side)
     n_stand_ins = sum(side[i] == "train" and moved[i] != "train" for i in side)
     if n_moved:
