@@ -183,6 +183,7 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["data", "split", "d", "--out", "o", "--test-size", "2"], "argument --test-size: 2: must be < 1"),
     (["data", "split", "d", "--out", "o", "--test-size", "0.6", "--val-size", "0.5"], "--test-size 0.6 and --val-size 0.5 hold out 1.1 of the data"),  # named as typed, before the data is read
     (["data", "inspect", "d", "--near-threshold", "-3"], "argument --near-threshold: -3: must be >= 0"),
+    (["data", "inspect", "d", "--near-threshold", "32"], "argument --near-threshold: 32: must be <= 16"),  # chains of near pairs made 3,600 faces one group
     (["live", "--source", "x.mp4", "--device", "gpu"], "argument --device: invalid choice 'gpu'; did you mean 'cuda'?"),  # it offered 'cpu' (found by a bug hunt)
     (["evaluate", "gender", "--data", "d", "--group-by", "race", "--group-by", "age"], "argument --group-by: given twice (race, age); it takes one value"),  # age alone was reported
     (["data", "split", "d", "--out", "o", "--stratify", "race,"], "argument --stratify: 'race,': name each column, separated by commas (race,age)"),
