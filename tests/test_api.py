@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import facesense
+from facesense.predict import predict_files
 from conftest import write_class_folders
 from facesense.cli import main
 
@@ -42,7 +43,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "eval" / "gender-faces" / "metrics.json").is_file()
 
 
-def test_analyse_image_array_and_errors():
+def test_analyse_image_array_and_errors(tmp_path):
     import matplotlib.cbook
     import cv2
 
@@ -56,6 +57,13 @@ def test_analyse_image_array_and_errors():
     assert face["gender"]["label"] in ("man", "woman") and 65 <= face["age"]["years"] <= 90 and face["age"]["sd"] > 0
     with pytest.raises(facesense.FacesenseError, match="expected H x W x 3 uint8"):
         analyser.analyse(np.zeros((4, 4), np.float32))
+    # a face crop read whole, as predict --crops reads it: a tight crop the detector missed came back [] (found by a bug hunt)
+    crop = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[60:420, 110:420], (48, 48))
+    cv2.imwrite(str(tmp_path / "crop.png"), crop)
+    [row] = predict_files("expression", [tmp_path / "crop.png"], crops=True).rows
+    whole = analyser.classify(tmp_path / "crop.png")
+    assert whole["box"] == {"x": 0, "y": 0, "w": 48, "h": 48} and whole["expression"]["p"] == pytest.approx(row["p_" + row["pred"]], abs=1e-4)
+    assert whole == analyser.classify(crop) and whole["expression"]["label"] == row["pred"]
     # grey and BGRA arrays, as OpenCV reads such files, are read as those files are (they were refused)
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     assert analyser.analyse(grey) == analyser.analyse(grey[:, :, None]) == analyser.analyse(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))

@@ -95,6 +95,15 @@ class FaceAnalyser:
         _check_number("margin", margin, 0, high=1)
         return [face_dict(f) for f in analyze_image(_as_bgr(image), self.detector, self.models, margin).faces]
 
+    def classify(self, image: str | Path | np.ndarray) -> dict:
+        """A face crop (a path or an array, as analyse takes them) classified whole, as
+        `facesense predict --crops` reads one: no face search, so a tight crop (FER2013's 48 x 48
+        faces) the detector would miss is still read. -> one dict as analyse gives per face,
+        its box the whole image."""
+        from .stream.pipeline import classify_crop
+
+        return face_dict(classify_crop(_as_bgr(image), self.models).faces[0])
+
     def stream(self, source: str | int, max_frames: int | None = None, settings=None, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Iterator:
         """Camera index, video file, stream URL or image folder -> one `FrameResult` per frame
         (frame, faces with track ids and smoothed predictions, per-stage timings). With more

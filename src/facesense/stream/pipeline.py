@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FacesenseError
-from ..runtime.align import face_crops
+from ..runtime.align import crop_preparer, face_crops
 from ..runtime.classifier import FaceClassifier
 from ..runtime.faces import left_to_right
 from ..runtime.results import AgeEstimate, Prediction
@@ -176,6 +176,22 @@ def analyze_image(image: np.ndarray, detector, face_models: FaceModels, margin: 
             setattr(face, key, model.result(outputs[key][i]))
         faces.append(face)
     return FrameResult(Frame(0, 0.0, image), faces, {"detect": t1 - t0, "classify": time.perf_counter() - t1})
+
+
+def classify_crop(image: np.ndarray, face_models: FaceModels) -> FrameResult:
+    """One face crop (BGR) classified whole, as `predict --crops` reads a crop file: no
+    detection, the image is the face's box (aligned first for a model trained on aligned faces)."""
+    t0 = time.perf_counter()
+    box = Box(0, 0, image.shape[1], image.shape[0])
+    face = FaceResult(1, box)
+    for key, model in face_models.enabled():
+        if hasattr(model, "predict_boxes"):  # a model that takes the frame and crops it itself
+            probs = model.predict_boxes(image, [box])[0]
+        else:
+            prepare = crop_preparer(model.spec)
+            probs = model.predict([prepare(image) if prepare else image])[0]
+        setattr(face, key, model.result(probs))
+    return FrameResult(Frame(0, 0.0, image), [face], {"detect": 0.0, "classify": time.perf_counter() - t0})
 
 
 def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, settings: PipelineSettings, iou_threshold: float) -> tuple[list[Box], list[bool]]:
