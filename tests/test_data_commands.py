@@ -632,16 +632,21 @@ def test_inspect_refuses_options_it_would_ignore(tmp_path, capsys):
         assert said in err and "Traceback" not in err and not (tmp_path / "r").exists(), err
 
 
+def _manifest(root: Path, rows: list[tuple[str, str]]) -> Path:
+    """A labels.csv dataset of distinct grey images, one per (label, split) row."""
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, (label, split) in enumerate(rows):
+        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(root / "images" / f"{i}.png")
+        lines.append(f"images/{i}.png,{label},{split}\n")
+    (root / "labels.csv").write_text("path,label,split\n" + "".join(lines))
+    return root
+
+
 def test_the_naive_baseline_of_data_in_partitions_is_the_majority_of_all_rows(tmp_path, capsys):
     """Data in partitions (each held out in turn, no train split) took the majority of the first
     partition for its baseline (found by a bug hunt)."""
-    root = tmp_path / "p"
-    rows = []
-    for i, (label, part) in enumerate([("a", "partition1")] * 3 + [("b", "partition1")] * 4 + [("a", "partition2")] * 6 + [("b", "partition2")]):
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(root / "images" / f"{i}.png")
-        rows.append(f"images/{i}.png,{label},{part}\n")
-    (root / "labels.csv").write_text("path,label,split\n" + "".join(rows))
+    root = _manifest(tmp_path / "p", [("a", "partition1")] * 3 + [("b", "partition1")] * 4 + [("a", "partition2")] * 6 + [("b", "partition2")])
     assert main(["data", "inspect", str(root), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
     baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
     assert baseline["majority_class"] == "a" and baseline["from_split"] == "all rows"
@@ -651,13 +656,7 @@ def test_the_naive_baseline_of_data_in_partitions_is_the_majority_of_all_rows(tm
 def test_a_naive_baseline_of_tied_majority_classes_gives_each_ones_score(tmp_path, capsys):
     """train a:4 b:4, test a:1 b:4: the report said "always 'a' ... test 20.0%" where always 'b',
     as much train's majority, scores 80%, so a model looked better than it is (found by a bug hunt)."""
-    root = tmp_path / "d"
-    rows = []
-    for i, (label, split) in enumerate([("a", "train")] * 4 + [("b", "train")] * 4 + [("a", "test")] + [("b", "test")] * 4):
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(root / "images" / f"{i}.png")
-        rows.append(f"images/{i}.png,{label},{split}\n")
-    (root / "labels.csv").write_text("path,label,split\n" + "".join(rows))
+    root = _manifest(tmp_path / "d", [("a", "train")] * 4 + [("b", "train")] * 4 + [("a", "test")] + [("b", "test")] * 4)
     assert main(["data", "inspect", str(root), "--no-duplicates", "--out", str(tmp_path / "r")]) == 0
     baseline = json.loads((tmp_path / "r" / "summary.json").read_text())["naive_baseline"]
     assert baseline["tied_classes"] == ["a", "b"] and baseline["accuracy_range"]["test"] == [0.2, 0.8]
