@@ -755,3 +755,52 @@ def test_an_age_report_of_one_face_says_it_has_no_interval():
     assert "age MAE 12.11 years (one face: no interval; median" in format_age_report(one)[0]
     two = {**one, "n": 2, "mae_ci95": [1.0, 20.0]}
     assert "(95% CI 1.00-20.00; median" in format_age_report(two)[0]
+
+
+def test_a_head_trained_with_weight_0_is_refused_where_its_answers_would_be_shown(monkeypatch):
+    """A gender+age network trained with age_weight 0 (gender only) was taken as --age, and one
+    trained with gender_weight 0 (ages only) as --gender, without a word: every face got the
+    untrained head's answer (30 +- 17.6 years for everyone). --age auto already took the shipped
+    ages beside a gender-only network (found by a bug hunt of serve with one's own models)."""
+    from types import SimpleNamespace
+
+    from facesense.errors import FacesenseError
+    from facesense.runtime import gender_age, loading
+    from facesense.stream import live
+
+    def network(**weights):
+        return SimpleNamespace(task="gender_age", classes=["man", "woman"], name="own.onnx", config={"task": "gender_age", **weights})
+
+    monkeypatch.setattr(gender_age.GenderAgeModel, "load", classmethod(lambda cls, name, *a, **k: network(age_weight=0.0)))
+    with pytest.raises(FacesenseError, match=r"^--age own\.onnx: was trained without ages \(age_weight 0\)"):
+        live.load_face_models(None, None, "own.onnx")
+    with pytest.raises(FacesenseError, match=r"^age=own\.onnx: was trained without ages"):  # the Python API's wording
+        live.load_face_models(None, None, "own.onnx", style=live.API_ARGUMENT)
+
+    monkeypatch.setattr(live, "load_classifier", lambda name, device="auto": network(gender_weight=0.0))
+    with pytest.raises(FacesenseError, match=r"^--gender own\.onnx: was trained for ages only \(gender_weight 0\).*--age own\.onnx"):
+        live.load_face_models(None, "own.onnx", None)
+
+    monkeypatch.setattr(live, "load_classifier", lambda name, device="auto": network(age_weight=0.0))
+    monkeypatch.setattr(live, "same_model", lambda a, b: a == b)  # (no file to resolve)
+    with pytest.raises(FacesenseError, match=r"^--age own\.onnx: was trained without ages"):  # given as both
+        live.load_face_models(None, "own.onnx", "own.onnx")
+    monkeypatch.setattr(live, "load_age_model", lambda name, device="auto": SimpleNamespace(name=name))
+    models = live.load_face_models(None, "own.onnx")  # auto: the shipped network's ages beside it, as before
+    assert models.gender.name == "own.onnx" and models.age.name == "gender_age"
+    monkeypatch.setattr(live, "load_classifier", lambda name, device="auto": network(age_weight=1.0, gender_weight=2.0))
+    assert live.load_face_models(None, "own.onnx", None).gender.name == "own.onnx"  # trained heads pass
+
+
+def test_predict_with_a_network_trained_without_ages_gives_gender_only(tmp_path, capsys, caplog):
+    """`predict RUN` of a gender+age network trained with age_weight 0 printed age columns from
+    its untrained age head (found by a bug hunt of serve with one's own models)."""
+    utk = write_age_manifest(tmp_path / "utk", n=24)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=1", "batch_size=8", "val_size=0.25", "age_max=90", "age_weight=0", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    face = next((utk / "images").iterdir())
+    assert main(["predict", run, "--crops", str(face)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header == "path,pred,p_man,p_woman,schema_version" and "trained without ages (age_weight 0): its rows give gender only" in caplog.text

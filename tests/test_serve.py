@@ -1082,3 +1082,62 @@ def test_a_port_in_use_is_said_before_the_models_load(monkeypatch, capsys):
         port = taken.getsockname()[1]
         assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port or --host" in capsys.readouterr().err
+
+
+def test_a_video_jobs_summary_names_its_models_without_the_servers_paths(tmp_path):
+    """/api/health names one's own models by their file's or run folder's name (any client reads
+    it), but a video job's summary.json, which any client downloads, gave the server's full paths
+    (found by a bug hunt of serve with one's own models)."""
+    from types import SimpleNamespace
+
+    from facesense.serve.jobs import FileStore, VideoJobs
+    from facesense.stream.pipeline import FaceModels, PipelineSettings
+
+    class NoFaces:
+        def detect(self, image):
+            return []
+
+    own = SimpleNamespace(name=str(tmp_path / "private" / "models" / "mine.onnx"), classes=["cat", "dog"], predict_boxes=lambda image, boxes: np.zeros((len(boxes), 2)))
+    analyzer = SimpleNamespace(models=FaceModels(own, None, None), detector=NoFaces(), detector_name="centerface", settings=PipelineSettings())
+    store = FileStore(tmp_path / "store")
+    videos = VideoJobs(analyzer, store)
+    item, folder = store.new_folder()
+    assert videos.reserve()
+    job = videos.submit(item, folder, make_demo_clip(folder / "upload.mp4", frames=4, width=160, height=90), 4)
+    deadline = time.monotonic() + 60
+    while job.state in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    videos.close()
+    assert job.state == "done", job.error
+    summary = json.loads(store.path(item, "summary.json").read_text())
+    assert summary["models"] == {"expression": "mine.onnx", "gender": None, "age": None}
+    assert str(tmp_path) not in json.dumps(summary)
+
+
+def test_the_models_are_named_by_their_own_names_however_they_were_given(tmp_path, monkeypatch):
+    """`serve --expression .` inside a run folder was named '' in /api/health, and every run's
+    checkpoint 'best.pt'."""
+    from facesense.serve.analyzer import public_model_name
+
+    run = tmp_path / "runs" / "expression" / "mine-3"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"x")
+    (tmp_path / "own.onnx").write_bytes(b"x")
+    monkeypatch.chdir(run)
+    assert public_model_name(".") == "mine-3"
+    assert public_model_name("best.pt") == public_model_name(str(run / "best.pt")) == "mine-3/best.pt"
+    assert public_model_name("..") == "expression"
+    assert public_model_name(str(tmp_path / "own.onnx")) == "own.onnx"
+    assert public_model_name(str(run) + "/") == "mine-3"
+    assert public_model_name("gender_age") == "gender_age" and public_model_name("dlib-gender") == "dlib-gender"
+
+
+def test_a_model_refused_as_the_sentiment_model_is_named_by_its_option():
+    """`serve --sentiment age` said "error: age estimates ages, not classes" without naming
+    --sentiment, as --expression and --gender are named."""
+    from facesense.serve.analyzer import Analyzer
+
+    for given, said in (("age", "estimates ages"), ("centerface", "is the face detector"), ("no-such-model.onnx", "not found")):
+        with pytest.raises(FacesenseError, match=f"^--sentiment {given}: {said}"):
+            Analyzer(None, None, sentiment=given, age=None)

@@ -20,6 +20,7 @@ from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
 from .runtime.loading import is_age_name, load_age_model, load_classifier
+from .runtime.gender_age import trained_without
 from .runtime.results import AGE_COLUMNS, age_fields, whole_years
 
 FACE_TASKS = ("expression", "gender", "gender_age")
@@ -125,7 +126,10 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
     loaded = load_classifier(model, device=device)
     network = None
     task = task_of(loaded)
-    if task == "gender_age":  # gender and age, from one run of the network per face
+    if task == "gender_age" and trained_without(loaded, "age"):  # its ages would be those of random weights
+        log.warning("%s was trained without ages (age_weight 0): its rows give gender only", model)
+        task = "gender"
+    elif task == "gender_age":  # gender and age, from one run of the network per face
         from .runtime.gender_age import AgeHead, GenderAgeModel
 
         network = GenderAgeModel.of(loaded)

@@ -23,6 +23,18 @@ from .session import make_session
 SHIPPED_NAME = "gender_age"
 
 
+def trained_without(model, head: str) -> bool:
+    """Whether a gender+age network's `head` ("age" or "gender") learned nothing: trained with
+    that head's loss weight 0 (age_weight 0: gender only; gender_weight 0: ages only), so its
+    answers are those of the head's first weights. From the training config the network carries."""
+    return (getattr(model, "config", None) or {}).get(f"{head}_weight", 1) == 0
+
+
+def untrained_age(name: str) -> FacesenseError:
+    return FacesenseError(f"{name}: was trained without ages (age_weight 0), so its age head learned nothing; give a gender+age network trained "
+                          f"with ages, the shipped {SHIPPED_NAME!r}, or 'none'")
+
+
 @dataclass
 class GenderAgeResult:
     gender: Prediction  # most likely class, its probability, every class's

@@ -118,12 +118,15 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
     name = str(name)  # a Path from the Python API
     if name in dlib_models.AGE_BACKENDS:
         return dlib_models.AGE_BACKENDS[name](threads, device)
-    from .gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
+    from .gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel, trained_without, untrained_age
 
     if name == AGE_ALIAS:
         name = SHIPPED_NAME
     if name == SHIPPED_NAME or name.lower().endswith(".onnx") or Path(name).exists():
-        return AgeHead(GenderAgeModel.load(name, threads, device))
+        network = GenderAgeModel.load(name, threads, device)
+        if trained_without(network, "age"):  # its ages were those of random weights, given without a word
+            raise untrained_age(name)
+        return AgeHead(network)
     raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, 'none', or (live, demo, serve, the Python API) 'auto'")
 
 

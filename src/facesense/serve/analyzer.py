@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
 from pathlib import Path
@@ -83,6 +84,24 @@ def decode_image(data: bytes, max_megapixels: float = MAX_MEGAPIXELS) -> np.ndar
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
+def public_model_name(name: str) -> str:
+    """A model's name as any client of the server may read it: a shipped name as it is, one's own
+    model by its file's or run folder's name, never the server's path. `.` or `..` is the folder
+    it stands for (its name was ''), and a run's best.pt or last.pt keeps its run's name
+    (RUN/best.pt: every run has a best.pt)."""
+    path = Path(name)
+    if not path.exists():  # a shipped name (or a dlib backend's)
+        return path.name or name
+    path = Path(os.path.abspath(path))  # `.` and `..` as the folders they are; a link keeps its own name
+    if path.name in ("best.pt", "last.pt") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or name
+
+
+def public_model_names(names: dict[str, str | None]) -> dict[str, str | None]:
+    return {key: None if name is None else public_model_name(name) for key, name in names.items()}
+
+
 class Analyzer:
     def __init__(
         self,
@@ -97,11 +116,12 @@ class Analyzer:
     ):
         from ..runtime.classifier import FaceClassifier
         from ..stream.detect import build_detector
-        from ..stream.live import check_log_classes, check_task, load_face_models
+        from ..stream.live import CLI_OPTION, _named, check_log_classes, check_task, load_face_models
 
         self.models = load_face_models(expression, gender, age, device)
         check_log_classes(self.models)  # every video job writes per-frame logs
-        self.sentiment = FaceClassifier.load(sentiment, device=device) if sentiment else None  # scores the whole photo
+        # scores the whole photo; a refusal names --sentiment ("error: age estimates ages" named no option)
+        self.sentiment = _named("sentiment", sentiment, CLI_OPTION, lambda: FaceClassifier.load(sentiment, device=device)) if sentiment else None
         if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
             check_task(self.sentiment, "sentiment", "sentiment", given=str(sentiment))
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
@@ -114,8 +134,7 @@ class Analyzer:
     def model_names(self) -> dict[str, str | None]:
         """Which model gives each answer (None: off), as any client may read it: a shipped name as
         it is, one's own model by its file's or run folder's name (not the server's paths)."""
-        names = self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)}
-        return {key: None if name is None else Path(name).name for key, name in names.items()}
+        return public_model_names(self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)})
 
     def classes(self) -> dict:
         faces = {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}

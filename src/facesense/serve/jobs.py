@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import FacesenseError, OutputError, over_limit
 from ..stream.frames import Frame, only_a_cover_picture
 from ..stream.pipeline import FrameResult
-from .analyzer import audio_only
+from .analyzer import audio_only, public_model_names
 from .limits import MAX_VIDEO_FPS
 
 log = logging.getLogger(__name__)
@@ -396,8 +396,9 @@ class VideoJobs:
                 raise failure
             if collector.frames == 0:
                 raise FacesenseError("no frame of the video could be read")
-            # the summary live writes: the upload's own name stays off it, as in the frame log
-            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name, self.analyzer.models.names())
+            # the summary live writes: the upload's own name stays off it, as in the frame log, and
+            # so do the server's paths of its models (any client downloads it): named as /api/health names them
+            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name, public_model_names(models.names()))
             job.faces, job.warning = summary["faces"], summary["ended_early"]
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
             summary["timeline_plot"] = "timeline.png" if timeline else None

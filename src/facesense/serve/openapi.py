@@ -58,7 +58,7 @@ class Health(BaseModel):
     sentiment: bool
     token_required: bool
     classes: dict[str, list[str]] = Field(description="each loaded model's classes, in its order")
-    models: dict[str, str | None] = Field(description="the model giving each answer (expression, gender, age, sentiment): a shipped name, or one's own model's file or run-folder name (no path); null where off")
+    models: dict[str, str | None] = Field(description="the model giving each answer (expression, gender, age, sentiment): a shipped name, or one's own model's file or run-folder name (no path; a run's best.pt as RUN/best.pt); null where off")
     limits: dict[str, float] = Field(description="max_megapixels, max_upload_mb, max_video_mb, max_video_seconds, request_timeout_s (--timeout: a photo's upload and analysis)")
 
 

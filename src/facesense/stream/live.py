@@ -98,20 +98,25 @@ def load_face_models(expression: str | None, gender: str | None, age: str | None
     gender+age network's. A gender+age network that gives both runs once per frame. `style`
     names a setting in messages (CLI_OPTION, API_ARGUMENT)."""
     from ..age import GENDER_AGE_TASK
-    from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel
+    from ..runtime.gender_age import SHIPPED_NAME, AgeHead, GenderAgeModel, trained_without, untrained_age
 
     for option, given in (("expression", expression), ("gender", gender)):
         if given and names_an_age_model(given):  # said in the caller's terms (load_classifier's names --age)
             raise FacesenseError(f"{style.format(option, given)}: estimates ages, not classes; use it as an age model ({style.format('age', given)})")
     gender_model = _named("gender", gender, style, lambda: load_classifier(gender, device=device)) if gender else None
     both = gender_model is not None and getattr(gender_model, "task", "") == GENDER_AGE_TASK
+    if both and trained_without(gender_model, "gender"):  # its genders were those of random weights, shown without a word
+        raise FacesenseError(f"{style.format('gender', gender)}: was trained for ages only (gender_weight 0), so its gender head learned nothing; "
+                             f"give it as {style.format('age', gender)}, with {style.format('gender', 'none')} or a gender model")
     if age == DEFAULT_AGE:
         # a network trained with age_weight 0 learned gender only: its age head is untrained
-        own_age = both and (getattr(gender_model, "config", {}) or {}).get("age_weight", 1) != 0
+        own_age = both and not trained_without(gender_model, "age")
         age = gender if own_age else SHIPPED_NAME
         if both and not own_age:
             log.info("%s was trained without ages (age_weight 0): ages come from the shipped %s", gender, SHIPPED_NAME)
     if both and age and same_model(gender, age):
+        if trained_without(gender_model, "age"):
+            raise untrained_age(style.format("age", age))
         gender_model = GenderAgeModel.of(gender_model)  # one run per frame gives both answers
         age_model = AgeHead(gender_model)
     else:
