@@ -64,8 +64,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
         },
         "confusion": confusion.tolist(),
         "confusion_normalised": normalised.round(4).tolist(),
-        "baseline": {
+        "baseline": {  # always the majority class: of the training labels where given (a run's own report), else of these
             "majority_class": classes[majority],
+            "majority_of": "training labels" if train_labels is not None else "these labels",
             "accuracy": float(np.mean(y_true == majority)) if len(y_true) else 0.0,
         },
         "roc_auc": roc_auc(y_true, probs),
@@ -120,7 +121,7 @@ def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
             continue
         acc, conf = correct[mask].mean(), confidence[mask].mean()
         ece += mask.mean() * abs(acc - conf)
-        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()), "accuracy": float(acc), "confidence": float(conf)})
+        table.append({"low": round(float(edges[b]), 6), "high": round(float(edges[b + 1]), 6), "count": int(mask.sum()), "accuracy": float(acc), "confidence": float(conf)})
     return {"ece": float(ece), "bins": table}
 
 

@@ -124,7 +124,7 @@ def markdown_report(m: dict, title: str) -> str:
         "|---|---|---|---|---|---|---|---|---|",
         f"| {m['n']} | {_fmt(m['loss'])} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} "
         f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
-        f"('{md_cell(m['baseline']['majority_class'])}') |",
+        f"('{md_cell(m['baseline']['majority_class'])}'{', of training' if m['baseline'].get('majority_of') == 'training labels' else ''}) |",
         "",
         *_accuracy_interval(m),
         "Each image was scored whole, with no face search (a face model expects face crops).",
@@ -137,11 +137,12 @@ def markdown_report(m: dict, title: str) -> str:
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
-    for c, v in m["per_class"].items():
+    predicted = np.asarray(m["confusion"]).sum(axis=0)  # how often each class was predicted
+    for (c, v), times in zip(m["per_class"].items(), predicted):
         if v["support"]:
             lines.append(f"| {md_cell(c)} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
-        else:  # no recall or F1 to measure; a precision of 0 only counts wrong predictions of it
-            lines.append(f"| {md_cell(c)} (absent) | {v['precision']:.3f} | - | - | 0 |")
+        else:  # no recall or F1 to measure; a precision of 0 counts wrong predictions of it, and never predicted it is 0/0
+            lines.append(f"| {md_cell(c)} (absent) | {v['precision']:.3f} | - | - | 0 |" if times else f"| {md_cell(c)} (absent) | - | - | - | 0 |")
     if "binary" in m:
         b = m["binary"]
         rate = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731  (-: a class absent from the labels)
