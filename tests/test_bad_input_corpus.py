@@ -273,7 +273,7 @@ CASES = [
     ("study missing file", ["study", "{c}/nope.yaml"], "nope.yaml"),
     ("study with unknown keys", ["study", "{c}/unknown_key.yaml", "--out", "{c}/out/s"], "epochz"),
     ("demo file as --out folder", ["demo", "--out", "{c}/a_file"], "a_file"),
-    ("demo unknown age model", ["demo", "--age", "nosuch", "--out", "{c}/out/demo"], "unknown age model 'nosuch'"),  # left demo_clip.mp4
+    ("demo unknown age model", ["demo", "--age", "nosuch", "--out", "{c}/out/demo"], "--age nosuch: unknown age model; choose from age, dlib-age, gender_age, a gender+age network's run folder"),  # left demo_clip.mp4
     # a part of the path that is a file: said so, instead of 'Not a directory'
     ("demo --out under a file", ["demo", "--out", "{c}/a_file/demo"], "a_file is a file, not a folder"),
     ("inspect --out under a file", ["data", "inspect", "{c}/faces", "--out", "{c}/a_file/report"], "a_file is a file, not a folder"),

@@ -456,7 +456,11 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
         with pytest.raises(ConnectionClosed) as closed:
             with connect(srv.ws_url + "/ws/live") as ws:
                 ws.recv(10)
-        assert closed.value.rcvd.code == 1008
+        assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason == "this server needs its access token"
+        with pytest.raises(ConnectionClosed) as closed:  # a wrong one is said to be wrong, as over HTTP (found by a bug hunt)
+            with connect(srv.ws_url + "/ws/live?token=wrong") as ws:
+                ws.recv(10)
+        assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason == "the access token sent is not this server's"
         with connect(srv.ws_url + "/ws/live?token=s3cret") as ws:
             ws.send(photo)
             assert json.loads(ws.recv(30))["type"] == "result"

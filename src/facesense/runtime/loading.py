@@ -127,7 +127,9 @@ def load_age_model(name: str | None, threads: int = 0, device: str = "auto"):
         if trained_without(network, "age"):  # its ages were those of random weights, given without a word
             raise untrained_age(name)
         return AgeHead(network)
-    raise FacesenseError(f"unknown age model {name!r}; choose from {sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS])}, a gender+age .onnx file, 'none', or (live, demo, serve, the Python API) 'auto'")
+    # begun with the name, so that the caller's option is put before it (`--age gender: ...`)
+    raise FacesenseError(f"{name}: unknown age model; choose from {', '.join(sorted([AGE_ALIAS, SHIPPED_NAME, *dlib_models.AGE_BACKENDS]))}, "
+                         "a gender+age network's run folder, checkpoint or .onnx file, 'none', or (live, demo, serve, the Python API) 'auto'")
 
 
 def same_model(a: str | Path, b: str | Path) -> bool:

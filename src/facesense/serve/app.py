@@ -459,8 +459,9 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
         await ws.accept()  # then refuse with a close code the page can show (a refused handshake has none)
         # a browser cannot give a WebSocket a header: the page sends ?token=; other clients may send the header
         query = ws.query_params.get("token")
-        if not authorised(*bearer(ws.headers), query):
-            await ws.close(code=1008, reason="this server needs its access token")
+        sent = (*bearer(ws.headers), *([query] if query is not None else []))
+        if not authorised(*sent):  # as the HTTP routes say it: a wrong token was told it was missing
+            await ws.close(code=1008, reason="the access token sent is not this server's" if sent else "this server needs its access token")
             return
         if state["live"] >= limits.max_live:
             await ws.close(code=1013, reason="too many camera connections; try again later")
