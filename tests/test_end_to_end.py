@@ -463,7 +463,7 @@ def test_two_face_models_with_the_same_class_names_are_refused(trained_run, caps
     clip = make_demo_clip(tmp_path / "clip.mp4", frames=3)
     capsys.readouterr()
     assert main(["live", "--source", str(clip), "--no-window", "--expression", run, "--gender", run, "--age", "none", "--log", str(tmp_path / "f.csv")]) == 2
-    assert "share class names (angry, happy, sad)" in capsys.readouterr().err and not (tmp_path / "f.csv").exists()
+    assert f"error: --expression {run} and --gender {run}: the two models share class names (angry, happy, sad)" in capsys.readouterr().err and not (tmp_path / "f.csv").exists()
     from facesense import FaceAnalyser
 
     analyser = FaceAnalyser(expression=run, gender=run, age=None)  # no logs: each answer keeps its own probabilities

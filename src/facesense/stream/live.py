@@ -135,7 +135,7 @@ def check_log_classes(models: FaceModels) -> None:
     shared = sorted(set(models.expression.classes) & set(models.gender.classes)) if models.expression and models.gender else []
     if shared:
         names = [getattr(m, "name", "model") for m in (models.expression, models.gender)]
-        raise FacesenseError(f"{names[0]} and {names[1]}: the expression and gender models share class names ({', '.join(shared)}), so their "
+        raise FacesenseError(f"--expression {names[0]} and --gender {names[1]}: the two models share class names ({', '.join(shared)}), so their "
                              "per-class probabilities (p_<class>) would overwrite each other in the per-frame logs; use models with distinct class names, or switch one off")
 
 
