@@ -461,6 +461,12 @@ def test_a_token_guards_the_api_and_the_camera_and_slow_clients_are_cut_off():
             with connect(srv.ws_url + "/ws/live?token=wrong") as ws:
                 ws.recv(10)
         assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason == "the access token sent is not this server's"
+        for path, said in (("/ws/live/", "no WebSocket at /ws/live/; the camera's is /ws/live, without the final /"), ("/ws/camera", "no WebSocket at /ws/camera; the camera's is /ws/live")):
+            with pytest.raises(ConnectionClosed) as closed:  # a bare 403 that clients show as "handshake failed" (found by a bug hunt)
+                with connect(srv.ws_url + path) as ws:
+                    ws.recv(10)
+            assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason == said
+        assert request(srv.url + "/ws/camera")[0] == 404  # over HTTP: no such URL, not "is a WebSocket"
         with connect(srv.ws_url + "/ws/live?token=s3cret") as ws:
             ws.send(photo)
             assert json.loads(ws.recv(30))["type"] == "result"

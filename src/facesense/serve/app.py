@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PAGES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 RETRY_AFTER_S = 2
 NO_SUCH_FILE = "no such file: downloads are kept only for a while, and not when the server is restarted"
+UNKNOWN_WEBSOCKET = "unknown_websocket"  # the route that answers WebSocket addresses other than the camera's
 IMAGE_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}}
                                                            for t in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")}}}
 VIDEO_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("video/mp4", "video/webm", "application/octet-stream")}}}
@@ -254,7 +255,7 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
     @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 as well as ours
     async def http_error(request, exc: StarletteHTTPException):
         message = str(exc.detail)
-        if exc.status_code == 404 and any(isinstance(route, WebSocketRoute) and route.path_regex.match(request.url.path) for route in app.routes):
+        if exc.status_code == 404 and any(isinstance(route, WebSocketRoute) and route.name != UNKNOWN_WEBSOCKET and route.path_regex.match(request.url.path) for route in app.routes):
             message = f"{request.url.path} is a WebSocket: open it with a WebSocket client (ws://, or wss:// behind TLS), as the page at / does"
             return JSONResponse({"error": message}, 426, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
         if exc.status_code == 404:
@@ -528,6 +529,14 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
             state["live"] -= 1
             if recording is not None:
                 recording.discard()
+
+    @app.websocket("/{path:path}", name=UNKNOWN_WEBSOCKET)
+    async def unknown_websocket(ws: WebSocket, path: str):
+        """Any other WebSocket address: the router refused it with a bare 403, which clients show
+        as "handshake failed"; closed instead with a reason that names the camera's address."""
+        await ws.accept()
+        meant = "/ws/live" + (", without the final /" if path.rstrip("/") == "ws/live" else "")
+        await ws.close(code=1008, reason=f"no WebSocket at /{path}; the camera's is {meant}")
 
     generate = app.openapi
 
