@@ -70,6 +70,12 @@ def test_analyse_image_array_and_errors(tmp_path):
     assert analyser.analyse(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)) == analyser.analyse(image)
     with pytest.raises(facesense.FacesenseError, match="is a gender model"):
         facesense.FaceAnalyser(expression="gender", gender=None)
+    # a folder of videos given as a photo folder, said in the caller's terms (it said `facesense live --source VIDEO`)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(facesense.FacesenseError, match=re.escape("give each to `FaceAnalyser().stream('VIDEO')`")):
+        list(analyser.stream(videos))
     # in the caller's terms: it said "(--age age)" to a Python caller (found by a bug hunt)
     with pytest.raises(facesense.FacesenseError, match=re.escape("expression=age: estimates ages, not classes; use it as an age model (age=age)")):
         facesense.FaceAnalyser(expression="age", gender=None)

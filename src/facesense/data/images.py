@@ -181,10 +181,10 @@ def _still_image(path: Path) -> bool:
         return False
 
 
-def photo_folder_leftovers(folder: Path) -> str | None:
+def photo_folder_leftovers(folder: Path, how_to_stream: str = "facesense live --source {}") -> str | None:
     """What a photo folder holds that is not read as photos, for a sentence ("2 photo(s) in
     formats ..."): photos in formats Pillow does not read, videos, and links to photos or videos that are
-    not there; None when there is none."""
+    not there; None when there is none. `how_to_stream`: the caller's way to read a video, {} its path."""
     from collections import Counter
 
     folder = Path(folder)
@@ -207,7 +207,7 @@ def photo_folder_leftovers(folder: Path) -> str | None:
     if photos:
         parts.append(f"{sum(photos.values())} photo(s) in formats facesense does not read ({listed(photos)}; convert them to JPEG or PNG)")
     if videos:
-        parts.append(f"{sum(videos.values())} video(s) ({listed(videos)}; give each to `facesense live --source VIDEO`)")
+        parts.append(f"{sum(videos.values())} video(s) ({listed(videos)}; give each to `{how_to_stream.format('VIDEO')}`)")
     if broken:
         names = ", ".join(str(p.relative_to(folder)) for p in sorted(broken)[:3]) + (", ..." if len(broken) > 3 else "")
         parts.append(f"{len(broken)} link(s) to files that are not there ({names}; link them again or remove them)")

@@ -263,6 +263,9 @@ class VideoFileSource(Source):
             self._cv_name.close()
 
 
+CLI_STREAM = "facesense live --source {}"  # how a user reads a video, said of one met where photos were read ({}: its path)
+
+
 class ImageFolderSource(Source):
     """Every image of a folder and its subfolders (sorted by path, as `predict` reads a folder),
     or one image file, as frames 0, 1, 2..."""
@@ -270,12 +273,12 @@ class ImageFolderSource(Source):
     photos = True
     fps = 1.0  # a photo a second in the annotated video, as each photo's time_s in the logs counts
 
-    def __init__(self, folder: str | Path, files: list[Path] | None = None):
-        self.folder = Path(folder)
+    def __init__(self, folder: str | Path, files: list[Path] | None = None, how_to_stream: str = CLI_STREAM):
+        self.folder, self.how_to_stream = Path(folder), how_to_stream  # how_to_stream: the caller's way to read a video, {} its path
         self.files, repeats = each_file_once(files if files is not None else images_under(self.folder))
         if repeats:  # a link to a photo or an album beside it
             log.warning("%s: read once each", repeated_files(repeats))
-        leftovers = photo_folder_leftovers(self.folder) if files is None else None
+        leftovers = photo_folder_leftovers(self.folder, how_to_stream) if files is None else None
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})" + (f"; it holds {leftovers}" if leftovers else ""))
         if leftovers:
@@ -295,7 +298,7 @@ class ImageFolderSource(Source):
                 self.skipped.append((str(path), listed_reason(exc)))
                 log.warning("%s; skipped", listed_reason(exc))
                 continue
-            note = first_frame_only(path, f"facesense live --source {path}", path.name) if self.warn_animations else None  # as predict and serve say it
+            note = first_frame_only(path, self.how_to_stream.format(path), path.name) if self.warn_animations else None  # as predict and serve say it
             if note:
                 log.warning("%s: %s", path, note)
             yield Frame(i, float(i), image, str(path))
@@ -621,10 +624,11 @@ def check_source(source: str | int, stride: int = 1, reconnect: float = 0.0) -> 
     return source
 
 
-def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0) -> Source:
+def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0, how_to_stream: str = CLI_STREAM) -> Source:
     """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
-    stream that stalled or closed, with back-off."""
+    stream that stalled or closed, with back-off. `how_to_stream`: how the caller reads a video,
+    for a photo folder's messages of the videos in it."""
     source = check_source(source, stride, reconnect)
     text = str(source)
     path = Path(text)
@@ -639,7 +643,7 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
     if "://" in text:
         return LiveSource(text, stall_timeout, open_timeout=2 * stall_timeout, reconnect=reconnect)
     if path.is_dir():
-        return ImageFolderSource(path)
+        return ImageFolderSource(path, how_to_stream=how_to_stream)
     if is_photo_file(path):
         return single_image_source(path)
     return VideoFileSource(text, stride)  # as typed: a trailing / says a folder was meant
