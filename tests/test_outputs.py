@@ -337,22 +337,30 @@ def test_a_track_read_half_man_half_woman_takes_the_label_it_was_surer_of():
     assert track["gender"] == "woman" and track["gender_shares"] == {"man": 0.5, "woman": 0.5}
 
 
-def test_in_a_crowd_a_label_drops_its_percentages_where_the_whole_one_covers_a_face():
+def test_in_a_crowd_a_label_takes_a_shorter_form_where_the_whole_one_covers_a_face():
     """Eight faces of a 640x360 frame: labels wider than the faces covered six of them; where the
-    label without its percentages fits, it is drawn instead (found by a bug hunt of the web page,
-    which places its labels the same way)."""
-    from facesense.stream.draw import _overlap, _place_label
+    label without its percentages, or that on two lines, fits, it is drawn instead (found by a
+    bug hunt of the web page, which places its labels the same way)."""
+    from facesense.stream.draw import _overlap, _place_label, label_texts
 
     crowd = [Box(x, y, w, w) for x, y, w in ((446, 92, 72), (515, 239, 53), (103, 200, 52), (266, 183, 62), (208, 29, 93), (542, 128, 71), (365, 198, 69), (12, 234, 85))]
 
-    def faces_covered(compact_allowed):
+    def size_of(text):
+        lines = text.split("\n")
+        return 9 * max(map(len, lines)), 28 * len(lines)
+
+    def covered(shorter_allowed):
         placed = []
         for i, box in enumerate(crowd):
-            texts = [f"#{i} surprise 87% woman 95% ~31y", f"#{i} surprise woman ~31y"][: 1 + compact_allowed]
-            placed.append(_place_label(box, texts, lambda t: 9 * len(t), 28, (360, 640), placed, [b for b in crowd if b is not box])[1])
-        return sum(_overlap(r, (b.x, b.y, b.x + b.w, b.y + b.h)) for r in placed for b in crowd)
+            forms = label_texts([f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"], " ")
+            placed.append(_place_label(box, forms if shorter_allowed else forms[:1], size_of, (360, 640), placed, [b for b in crowd if b is not box])[1])
+        faces = sum(_overlap(r, (b.x, b.y, b.x + b.w, b.y + b.h)) for r in placed for b in crowd)
+        labels = sum(_overlap(a, b) for i, a in enumerate(placed) for b in placed[i + 1:])
+        return faces, labels
 
-    assert faces_covered(False) == 6 and faces_covered(True) == 1
+    whole_only, shorter = covered(False), covered(True)
+    assert whole_only == (6, 1) and shorter == (0, 0), (whole_only, shorter)
+    assert label_texts(["#1", "happy 90%"], ["#1", "happy"], " ") == ["#1 happy 90%", "#1 happy"]  # nothing to put on a second line
 
 
 def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwarn):

@@ -66,21 +66,33 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
         others = [other for other in boxes if other is not box]
         (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
-        texts = [" ".join(_label_parts(face, compact)) for compact in (False, True)]
-        text, rect = _place_label(box, texts, partial(_text_width, font=font, thick=thick, pad=pad), th + below + 2 * pad, image.shape[:2], placed, others)
+        text, rect = _place_label(box, label_texts(_label_parts(face), _label_parts(face, compact=True), " "), partial(_label_size, font=font, thick=thick, pad=pad),
+                                  image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
-        cv2.putText(image, text, (x0 + pad, y1 - pad - below), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
+        for i, line in enumerate(text.split("\n")):  # a line's baseline: its top, the lines and gaps above it, its height
+            cv2.putText(image, line, (x0 + pad, y0 + pad + i * (th + below + pad) + th), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(image, f"{fps:.0f} FPS", (round(8 * s), round(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, (255, 255, 255), 2 * max(1, round(s)), cv2.LINE_AA)
     return image
 
 
-def _text_width(text: str, font: float, thick: int, pad: int) -> int:
+def label_texts(parts: list[str], compact: list[str], sep: str) -> list[str]:
+    """A face's label in the forms tried in turn (_place_label): whole on one line; without its
+    percentages; that on two lines (id and expression, then gender and age)."""
+    two_lines = sep.join(compact[:2]) + ("\n" + sep.join(compact[2:]) if len(compact) > 2 else "")
+    return list(dict.fromkeys([sep.join(parts), sep.join(compact), two_lines]))
+
+
+def _label_size(text: str, font: float, thick: int, pad: int) -> tuple[int, int]:
+    """(w, h) of a label's box: its lines, a pad between them and around them."""
     import cv2
 
-    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)[0][0] + 2 * pad
+    lines = text.split("\n")
+    (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+    width = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, font, thick)[0][0] for line in lines)
+    return width + 2 * pad, len(lines) * (th + below + pad) + pad
 
 
 def fps_corner(shape: tuple[int, int], s: float) -> tuple[int, int, int, int]:
@@ -143,18 +155,19 @@ def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[i
     return spots[0]
 
 
-def _place_label(box, texts: list[str], width_of, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[str, tuple[int, int, int, int]]:
-    """(text, rect) of a face's label: the first of `texts` (the whole label, then one without
-    its percentages) that covers nothing where _free_spot puts it, else the one that covers
-    least (another face before a label drawn already): in a crowd the whole label covered a
-    neighbour's face or label where the shorter one fits."""
+def _place_label(box, texts: list[str], size_of, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[str, tuple[int, int, int, int]]:
+    """(text, rect) of a face's label: the first of `texts` (label_texts: the whole label, then
+    shorter ones) that covers nothing where _free_spot puts it, else the one that covers least
+    (another face before a label drawn already; then the smallest): in a crowd the whole label
+    covered a neighbour's face or label where a shorter one fits. `size_of(text)`: its box's (w, h)."""
     faces = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in others]
     best = None
     for text in dict.fromkeys(texts):
-        rect = _free_spot(box, width_of(text), h, shape, placed, others)
+        rect = _free_spot(box, *size_of(text), shape, placed, others)
         covered = 2 if any(_overlap(rect, r) for r in placed) else int(any(_overlap(rect, r) for r in faces))
-        if best is None or covered < best[0]:
-            best = (covered, text, rect)
+        area = (rect[2] - rect[0]) * (rect[3] - rect[1])  # where every form covers as much, the smallest covers least of it
+        if best is None or (covered, area) < best[0]:
+            best = ((covered, area), text, rect)
         if not covered:
             break
     return best[1], best[2]

@@ -20,11 +20,23 @@ function pct(p) {
   return Math.round(p * 100) + "%";
 }
 
-function describe(face, compact = false) { // compact: without the probabilities
+function labelParts(face, compact = false) { // compact: without the probabilities
   const parts = ["#" + face.track_id];
   for (const pred of [face.expression, face.gender]) if (pred) parts.push(compact ? pred.label : pred.label + " " + pct(pred.p));
   if (face.age) parts.push(ageText(face.age));
-  return parts.join(" · ");
+  return parts;
+}
+
+function describe(face) {
+  return labelParts(face).join(" · ");
+}
+
+// A face's label in the forms tried in turn (placeLabel), as stream/draw.py label_texts gives
+// them: whole on one line; without its percentages; that on two lines (id and expression, then
+// gender and age)
+function labelTexts(parts, compact, sep) {
+  const twoLines = compact.slice(0, 2).join(sep) + (compact.length > 2 ? "\n" + compact.slice(2).join(sep) : "");
+  return [...new Set([parts.join(sep), compact.join(sep), twoLines])];
 }
 
 // As the annotated video draws it: a model unsure of the age (a child's estimate can spread over
@@ -410,16 +422,18 @@ function freeSpot(box, w, h, width, height, placed, faces) {
   return spots[0];
 }
 
-// A face's label and where it goes, as the server's annotation picks them (stream/draw.py):
-// the whole label where it covers nothing, else in a crowd the one without its percentages
-// where that covers less (0: nothing, 1: another face, 2: a label drawn already)
-function placeLabel(box, texts, widthOf, h, width, height, placed, faces) {
+// A face's label and where it goes, as the server's annotation picks them (stream/draw.py
+// _place_label): the first form (labelTexts) that covers nothing, else in a crowd the one that
+// covers least (0: nothing, 1: another face, 2: a label drawn already), then the smallest.
+// sizeOf(text): its box's [w, h]
+function placeLabel(box, texts, sizeOf, width, height, placed, faces) {
   const covered = (r) => placed.some((o) => overlaps(r, o)) ? 2 : faces.some((o) => overlaps(r, o)) ? 1 : 0;
   let best = null;
   for (const text of new Set(texts)) {
-    const rect = freeSpot(box, widthOf(text), h, width, height, placed, faces);
-    const c = covered(rect);
-    if (best === null || c < best.covered) best = { text, rect, covered: c };
+    const [w, h] = sizeOf(text);
+    const rect = freeSpot(box, w, h, width, height, placed, faces);
+    const c = covered(rect), area = (rect[2] - rect[0]) * (rect[3] - rect[1]);
+    if (best === null || c < best.covered || (c === best.covered && area < best.area)) best = { text, rect, covered: c, area };
     if (c === 0) break;
   }
   return best;
@@ -463,16 +477,20 @@ function drawLoop() {
         ctx.strokeRect(boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]);
       });
       const placed = []; // labels after all boxes, each where it covers no other label or face
+      const px = parseInt(ctx.font, 10), gap = 4; // a label's lines: px high, gap apart, 3 px above and below
+      const sizeOf = (text) => {
+        const lines = text.split("\n");
+        return [Math.max(...lines.map((line) => ctx.measureText(line).width)) + 8, lines.length * (px + gap) - gap + 6];
+      };
       m.faces.forEach((f, i) => {
         const others = boxes.filter((_, j) => j !== i);
-        const th = parseInt(ctx.font, 10) + 6;
-        const label = placeLabel(boxes[i], [describe(f), describe(f, true)], (text) => ctx.measureText(text).width + 8, th, canvas.width, canvas.height, placed, others);
+        const label = placeLabel(boxes[i], labelTexts(labelParts(f), labelParts(f, true), " · "), sizeOf, canvas.width, canvas.height, placed, others);
         placed.push(label.rect);
-        const [lx, ty, rx] = label.rect;
+        const [lx, ty, rx, by] = label.rect;
         ctx.fillStyle = colours[i];
-        ctx.fillRect(lx, ty, rx - lx, th);
+        ctx.fillRect(lx, ty, rx - lx, by - ty);
         ctx.fillStyle = "#000";
-        ctx.fillText(label.text, lx + 4, ty + th - 6);
+        label.text.split("\n").forEach((line, k) => ctx.fillText(line, lx + 4, ty + px + k * (px + gap)));
       });
     }
   }
