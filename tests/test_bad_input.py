@@ -191,6 +191,8 @@ def test_live_settings_out_of_range_are_refused_before_anything_runs(tmp_path, c
     (["live", "--source", "x.mp4", "--bogus", "1"], "unrecognized arguments: --bogus 1 (see `facesense live --help`)"),
     (["data", "inspect", "d", "--bogus"], "unrecognized arguments: --bogus (see `facesense data inspect --help`)"),
     (["live", "clip.mp4", "--no-window"], "unrecognized arguments: clip.mp4; give the video, folder or camera as --source clip.mp4"),  # as `predict` takes its input
+    # with --source given, a word left over is no source to give: it was told to give `b.csv` as --source
+    (["live", "--source", "x.mp4", "--log", "a.csv", "b.csv"], "unrecognized arguments: b.csv (see `facesense live --help`)"),
     (["live", "--source", "x.mp4", "--no-widow"], "unrecognized arguments: --no-widow; did you mean --no-window?"),  # a misspelt option, named as misspelt commands are
 ])
 def test_a_bad_option_is_one_line_naming_the_option(capsys, argv, match):

@@ -804,3 +804,19 @@ def test_predict_with_a_network_trained_without_ages_gives_gender_only(tmp_path,
     assert main(["predict", run, "--crops", str(face)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header == "path,pred,p_man,p_woman,schema_version" and "trained without ages (age_weight 0): its rows give gender only" in caplog.text
+
+
+def test_predict_with_a_network_trained_for_ages_only_gives_ages_only(tmp_path, capsys, caplog):
+    """`predict RUN` of a gender+age network trained with gender_weight 0 gave each face the
+    untrained gender head's answer as its `pred` ('woman 0.52' for every face), where live and
+    serve refuse that network as --gender."""
+    utk = write_age_manifest(tmp_path / "utk", n=24)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=1", "batch_size=8", "val_size=0.25", "age_max=90", "gender_weight=0", f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    face = next((utk / "images").iterdir())
+    assert main(["predict", run, "--crops", str(face)]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header == "path,pred,age_years,age_sd,age_low90,age_high90,schema_version", header
+    assert row.split(",")[1].isdigit() and "trained for ages only (gender_weight 0): its rows give ages only" in caplog.text

@@ -138,3 +138,17 @@ def test_the_majority_baseline_says_whose_majority_it_is():
     assert "('b', of training) |" in markdown_report(own, "t")
     scored = classification_metrics(y, one_hot(list(y), 2), ["a", "b"])
     assert scored["baseline"]["majority_of"] == "these labels" and "('a') |" in markdown_report(scored, "t")
+
+
+def test_a_majority_baseline_of_tied_training_classes_gives_each_ones_score():
+    """A run trained on a:2 b:2 said its test's majority baseline was 0.2000 ('a', of training)
+    where always 'b', as much training's majority, scores 0.8: data inspect gives the range since
+    the tied naive baseline was fixed there, a run's own report did not."""
+    from facesense.eval.report import markdown_report
+
+    y = np.array([1, 1, 1, 1, 0])
+    m = classification_metrics(y, one_hot(list(y), 2), ["a", "b"], train_labels=np.array([0, 0, 1, 1]))
+    assert m["baseline"]["tied_classes"] == ["a", "b"] and m["baseline"]["accuracy_range"] == [pytest.approx(0.2), pytest.approx(0.8)]
+    assert "| 0.2000-0.8000 (one of 'a', 'b', tied in training) |" in markdown_report(m, "t")
+    untied = classification_metrics(y, one_hot(list(y), 2), ["a", "b"], train_labels=np.array([0, 1, 1]))
+    assert "tied_classes" not in untied["baseline"] and "| 0.8000 ('b', of training) |" in markdown_report(untied, "t")

@@ -184,7 +184,14 @@ def _as_bgr(image: str | Path | np.ndarray) -> np.ndarray:
         if channels != 3:
             import cv2
 
-            return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR if channels == 1 else cv2.COLOR_BGRA2BGR)
+            if channels == 4:  # over white, as a file with transparency is read (a viewer shows it so): dropping the alpha showed what a transparent area stored
+                from PIL import Image
+
+                from .data.images import pil_pixels
+
+                rgba = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGRA2RGBA)
+                return cv2.cvtColor(pil_pixels(Image.fromarray(rgba, "RGBA")), cv2.COLOR_RGB2BGR)
+            return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
         return image
     if not isinstance(image, (str, os.PathLike)) or os.fspath(image) in ("", b""):
         raise FacesenseError(f"image={_shown(image)}: give a photo's file path (str or Path) or an H x W x 3 uint8 BGR array")

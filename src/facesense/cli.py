@@ -977,7 +977,8 @@ class _SubcommandParser(_Parser):
             close = next((m for x in extras if x.startswith("--") for m in difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.8)), None)
             if known:  # an option of this command left over: it came after `--`, which ends the options
                 hint = f"; {known} came after --, which ends the options: put the options before it (or name the file ./-name without --)"
-            elif words == extras and "--source" in options:  # `live clip.mp4`: `predict` takes its input so
+            elif words == extras and "--source" in options and getattr(namespace, "source", None) == self.get_default("source"):
+                # `live clip.mp4`: `predict` takes its input so (with --source given, the word is something else)
                 hint = f"; give the video, folder or camera as --source {shlex.quote(words[0])}"
             else:
                 hint = f"; did you mean {close}?" if close else ""  # `--no-widow`, as a misspelt command is named

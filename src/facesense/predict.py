@@ -129,6 +129,16 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
     if task == "gender_age" and trained_without(loaded, "age"):  # its ages would be those of random weights
         log.warning("%s was trained without ages (age_weight 0): its rows give gender only", model)
         task = "gender"
+    elif task == "gender_age" and trained_without(loaded, "gender"):  # its genders would be: rows of its ages, as an age model gives them
+        from .runtime.align import crop_preparer
+        from .runtime.gender_age import AgeHead, GenderAgeModel
+
+        log.warning("%s was trained for ages only (gender_weight 0): its rows give ages only", model)
+        ages = AgeHead(GenderAgeModel.of(loaded))
+        if crops:
+            no_face_search("--crops classifies each image whole")
+            return Predictions([], _age_rows(ages, crop_preparer(ages.spec), expand_inputs(inputs), skip_bad), False, True, skip_bad)
+        return Predictions([], predict_faces(ages, inputs, detector, skip_bad, device, detector_model), True, True, skip_bad)
     elif task == "gender_age":  # gender and age, from one run of the network per face
         from .runtime.gender_age import AgeHead, GenderAgeModel
 

@@ -46,7 +46,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
     confusion = skm.confusion_matrix(y_true, y_pred, labels=labels)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(confusion / confusion.sum(axis=1, keepdims=True))
-    majority = int(np.bincount(train_labels if train_labels is not None else y_true, minlength=k).argmax())
+    counts = np.bincount(train_labels if train_labels is not None else y_true, minlength=k)
+    majority = int(counts.argmax())
+    tied = [int(c) for c in np.flatnonzero(counts == counts.max())]  # a balanced training set: each is as much its majority
     out = {
         "classes": list(classes),
         "n": int(len(y_true)),
@@ -72,6 +74,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
         "roc_auc": roc_auc(y_true, probs),
         "calibration": calibration(y_true, probs),
     }
+    if len(tied) > 1:  # always 'a' scored 20% where always 'b', as much the majority, scored 80%: each one's score, as data inspect gives it
+        scores = [float(np.mean(y_true == c)) if len(y_true) else 0.0 for c in tied]
+        out["baseline"] |= {"tied_classes": [classes[c] for c in tied], "accuracy_range": [min(scores), max(scores)]}
     if k == 2:
         tn, fp, fn, tp = confusion.ravel()
         rate = lambda a, b: float(a / (a + b)) if (a + b) else None  # noqa: E731  (None: a class absent from the labels leaves nothing to count)

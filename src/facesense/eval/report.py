@@ -117,14 +117,23 @@ def _training_data_note(m: dict) -> list[str]:
     return [f"Note: {m['training_data']}.{without}", ""]
 
 
+def _baseline_cell(b: dict) -> str:
+    """The majority baseline's score and class; classes tied as the majority (a balanced training
+    set) score differently on other labels: the lowest and highest of their scores."""
+    training = b.get("majority_of") == "training labels"
+    low, high = b.get("accuracy_range") or (b["accuracy"], b["accuracy"])
+    if _fmt(low) != _fmt(high):
+        return f"{_fmt(low)}-{_fmt(high)} (one of {', '.join(repr(md_cell(c)) for c in b['tied_classes'])}, tied{' in training' if training else ''})"
+    return f"{_fmt(b['accuracy'])} ('{md_cell(b['majority_class'])}'{', of training' if training else ''})"
+
+
 def markdown_report(m: dict, title: str) -> str:
     lines = [f"# Evaluation: {title}", ""]
     lines += [
         "| samples | loss | accuracy | macro-F1 | weighted-F1 | balanced acc. | ROC AUC | ECE | majority baseline |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| {m['n']} | {_fmt(m['loss'])} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} "
-        f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_fmt(m['baseline']['accuracy'])} "
-        f"('{md_cell(m['baseline']['majority_class'])}'{', of training' if m['baseline'].get('majority_of') == 'training labels' else ''}) |",
+        f"| {_fmt(m['balanced_accuracy'])} | {_fmt(m['roc_auc'])} | {_fmt(m['calibration']['ece'])} | {_baseline_cell(m['baseline'])} |",
         "",
         *_accuracy_interval(m),
         "Each image was scored whole, with no face search (a face model expects face crops).",
