@@ -555,7 +555,8 @@ def _print_summary(summary: dict, summary_file: Path | None = None, log_file: Pa
             from .runtime.results import whole_years
 
             said.append(f"median age {whole_years(track['age_median'])}")
-        print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {_counted(track['frames'], 'frame')}): {', '.join(said) or 'no classifier'}")
+        then = f", then track {track['became']}" if "became" in track else ""  # the same face under another id
+        print(f"track {track['track_id']} ({track['first_s']:.1f}-{track['last_s']:.1f} s, {_counted(track['frames'], 'frame')}{then}): {', '.join(said) or 'no classifier'}")
     if len(tracks) > TRACK_LINES:
         print(f"... and {len(tracks) - TRACK_LINES} shorter tracks ({summary_file or '--summary FILE'} lists every track)")
     for gap in summary.get("gaps", []):
@@ -1104,14 +1105,14 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--age", default=DEFAULT_AGE, help="age estimate per face: auto (default: the --gender network's own age when it is a gender+age network, as the shipped default is, one run for both; else the shipped gender_age), gender_age or age (the shipped network), dlib-age (dlib's CC0 network, an optional package: see README), a gender+age .onnx, or none")
     _add_detector(lv)
     lv.add_argument("--detect-width", type=_number(int, 0), default=None, help="frames are downscaled to this width for detection (default: 320, and for the centerface detector a third of the width of a frame over 960 px wide, so that small faces in HD video are found; 0 = the full frame, a photo at most 10 megapixels)")
-    lv.add_argument("--detect-every", type=_number(int, 1), default=5, help="full-frame detection every N frames; in between only around tracked faces, and on every frame while a lost face may still come back under its id (default %(default)s; 1 = every frame)")
+    lv.add_argument("--detect-every", type=_number(int, 1), default=5, help="full-frame detection every N frames; in between only around tracked faces, on every frame while a lost face may still come back under its id, and at a scene cut (default %(default)s; 1 = every frame)")
     lv.add_argument("--smoothing", type=_number(float, 0, strict=True, high=1), default=0.4, help="weight of the newest look in each track's running expression and gender probabilities (default %(default)s; 1 = off; the age: --age-smoothing)")
     lv.add_argument("--age-smoothing", type=_number(float, 0, strict=True, high=1), default=0.2,
                     help="the same for the age estimate, which does not change within a clip (default %(default)s; 1 = off)")
     lv.add_argument("--margin", type=_number(float, 0), default=0.0, metavar="FRACTION", help="widen each face crop by this fraction of its box on every side before classifying (default 0: the detector's box); "
                     "models that read an aligned face (gender_age, dlib-*) cut their own crop from the face's landmarks and are not affected")
     lv.add_argument("--hold-frames", type=_number(int, 0, high=10), default=4, help="a followed face the detector misses stays on screen at most this many frames, 0 to 10 (default %(default)s; 0 = only detected faces)")
-    lv.add_argument("--cut-threshold", type=_number(float, 0, high=255), default=20.0, help="mean grey-level change between frames (0-255) taken as a scene cut, where tracks and their smoothing restart (default %(default)s; 0 = off)")
+    lv.add_argument("--cut-threshold", type=_number(float, 0, high=255), default=20.0, help="mean grey-level change between two frames in a row (0-255; with --stride, the skipped frames too) taken as a scene cut, where tracks and their smoothing restart (default %(default)s; 0 = off)")
     lv.add_argument("--classify-per-frame", type=_number(int, 0), default=4, metavar="N", help="at most N faces of a video frame go through the expression model, the least recently classified first (a new face always); the others keep their expression until their turn (default %(default)s; 0 = every face, every frame; a photo always has every face classified)")
     lv.add_argument("--gender-age-per-frame", type=_number(int, 0), default=2, metavar="N", help="the same for the gender and age models, which need fewer fresh looks: a person's gender and age do not change between frames (default %(default)s; 0 = every face, every frame)")
     lv.add_argument("--stride", type=_number(int, 1), default=1, help="process every Nth frame of a file")

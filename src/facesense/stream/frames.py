@@ -37,6 +37,10 @@ class Frame:
     time_s: float  # media time for files, seconds since start for live sources
     image: np.ndarray  # H x W x 3 uint8, BGR (OpenCV order)
     photo: str | None = None  # the file a frame of an image folder came from
+    # --stride: the thumbnails (track.cut_thumbnail) of the frames skipped since the one before,
+    # so that a scene cut is told from what moved over the stride (a face moving for 15 frames
+    # changed its frame past the cut threshold: one face of a clip got five ids)
+    between: tuple = ()
 
 
 class Source:
@@ -167,7 +171,10 @@ class VideoFileSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
+        from .track import cut_thumbnail
+
         index = failing = 0  # failing: grabs that failed in a row
+        between: list = []  # thumbnails of the frames skipped by --stride since the last one yielded
         while True:
             ok = self.cap.grab()
             if not ok:
@@ -196,11 +203,16 @@ class VideoFileSource(Source):
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
-                    yield Frame(index, self._time_of(index), image)
+                    yield Frame(index, self._time_of(index), image, between=tuple(between))
                 else:
                     self.unreadable += 1
-            elif math.isfinite(ms):  # skipped by --stride: how far into the file it reached still counts (ended_early)
-                self._reached_s = max(self._reached_s, ms / 1000.0)
+                between = []
+            else:
+                if math.isfinite(ms):  # skipped by --stride: how far into the file it reached still counts (ended_early)
+                    self._reached_s = max(self._reached_s, ms / 1000.0)
+                ok, image = self.cap.retrieve()  # (grabbing decoded it): its thumbnail, for the cut detector
+                if ok and image is not None:
+                    between.append(cut_thumbnail(image))
             index += 1
 
     def _index_after_failures(self, last: int, counted: int, ms: float) -> int:

@@ -77,6 +77,9 @@ class FrameResult:
     frame: Frame
     faces: list[FaceResult]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # a face in view that took back the id it had before (a face coming out from behind another
+    # is given a new id until its first clear views show whose face it is): {new id: id taken}
+    renamed: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)  # checked once, when made: a field set afterwards (smoothing=0) escaped the checks; dataclasses.replace makes a checked copy
@@ -229,7 +232,9 @@ def find_faces(detector, image: np.ndarray, recent: list, full_pass: bool, setti
         # found by another's look is not held as well (the held box would take its track)
         others = [q for t, q in zip(recent, ahead) if t is not track]
         someone_else = box is not None and iou_matrix(as_array([box]), np.array(others).reshape(-1, 4)).max(initial=0) >= iou_threshold
-        if (box is None or someone_else) and track.hits >= settings.confirm_hits and track.missed < settings.hold_frames \
+        # (a track after a scene cut, without an id until a face of the new scene is found there,
+        # holds nothing: with confirm_hits 1 the last scene's face was held on the new one, as a new id)
+        if (box is None or someone_else) and track.id is not None and track.hits >= settings.confirm_hits and track.missed < settings.hold_frames \
                 and iou_matrix(np.array([p, track.box]), found).max(initial=0) < iou_threshold:
             boxes.append(Box(*map(int, track.box), 0.0))
             held.append(True)
@@ -257,16 +262,24 @@ class LiveSession:
         # a photo is a scene of its own: a full search, and no track, smoothing or held box
         # carries over from the photo before; in a video, a hard cut means other people now
         photo = frame.photo is not None
+        cut = not photo and self.cuts.is_cut(frame.image, getattr(frame, "between", ()))
         if photo:
             tracker.forget()
-        elif self.cuts.is_cut(frame.image):
+        elif cut:
             tracker.split()
-        recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames]
+        # the last scene's boxes are looked at on the cut frame only (a place to look first, beside
+        # the full pass); one that no face took there is no face: its closer look on the next frames
+        # found the part of a new face inside its window, which, looked at first, took that
+        # face's place (half a face boxed and classified, after a cut in a concatenated clip)
+        recent = [] if photo else [t for t in tracker.tracks if t.missed <= settings.hold_frames and (cut or t.id is not None)]
         # a confirmed face lost for longer than it is held, but still kept by the tracker, is
         # searched for on every frame: back within those frames, it keeps its id (with another
         # face in view, only the next full pass looked for it, and it came back under a new id)
         lost = any(t.hits >= settings.confirm_hits and t.missed > settings.hold_frames for t in tracker.tracks)
-        full_pass = photo or lost or self.frames % settings.detect_every == 0
+        # a scene cut shows other people, anywhere in the frame: the closer looks search only
+        # where the last scene's faces were, and the new scene's other faces went unseen until
+        # the next full pass (four frames at the cut of short_hamilton_clip.mp4)
+        full_pass = photo or cut or lost or self.frames % settings.detect_every == 0
         if photo:  # searched for small faces too; numbered left to right, as predict numbers them
             boxes = left_to_right(detect_photo(self.detector, frame.image))
             held = [False] * len(boxes)
@@ -300,7 +313,7 @@ class LiveSession:
                 setattr(face, key, model.result(probs))
             faces.append(face)
         self.frames += 1
-        return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t4 - t3, "track": t3 - t2})
+        return FrameResult(frame, faces, {"decode": decode_s, "detect": t2 - t1, "classify": t4 - t3, "track": t3 - t2}, dict(tracker.renamed))
 
     @staticmethod
     def _to_classify(tracks: list, held: list[bool], photo: bool, keys: list[str], budget: int) -> list[int]:

@@ -553,6 +553,7 @@ class TrackRecord:
         self.labels: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}
         self.prob_sums: dict[str, Counter] = {"expression": Counter(), "gender": Counter()}  # breaks a tie of label counts
         self.ages = Median()
+        self.became: int | None = None  # the id its face went on under (FrameResult.renamed)
 
     def add(self, face, time_s: float) -> None:
         if face.held:  # its labels are the last ones again, not a new reading of the face (nor a sighting: last_s stays)
@@ -583,6 +584,8 @@ class TrackRecord:
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
         if self.ages:
             out["age_median"] = round(self.ages.value(), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
+        if self.became is not None:  # one face under two ids: say which, or it read as two people
+            out["became"] = self.became
         return out
 
 
@@ -614,6 +617,9 @@ class SummaryCollector:
             self.stage_ms[stage].add(seconds * 1000)
         self.stage_ms["draw"].add(draw_s * 1000)
         self.stage_ms["total"].add((sum(result.timings.values()) + draw_s) * 1000)
+        for shown, taken in result.renamed.items():
+            if shown in self.tracks:
+                self.tracks[shown].became = taken
         for face in result.faces:
             self.tracks.setdefault(face.track_id, TrackRecord(result.frame.time_s, result.frame.photo)).add(face, result.frame.time_s)
             if face.expression:

@@ -175,6 +175,9 @@ class IoUTracker:
         self.gone: list[Track] = []  # let go, but known again by their look within `remember` frames
         self._next_id = 1
         self._frame = 0  # updates so far
+        # this update's id changes of faces in view: {new id it showed: id it took back} (a face
+        # that came out from behind another, known by its first clear views; `adopt`)
+        self.renamed: dict[int, int] = {}
 
     def split(self) -> None:
         """After a scene cut the faces are other people: every track drops its id (a new one
@@ -198,6 +201,7 @@ class IoUTracker:
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         held = [False] * len(boxes) if held is None else list(held)
         self._frame += 1
+        self.renamed = {}
         looks = [None] * len(boxes) if looks is None else list(looks)
         assigned: list[Track | None] = [None] * len(boxes)
         # a detection is compared with where each face should be now; a held box, a track's last
@@ -263,6 +267,7 @@ class IoUTracker:
             # only a face last seen before this one appeared: two faces seen together are two people
             earlier = [g for g in self.gone if self._frame - g.missed < assigned[c].born]
             for _, gone in self._known_again(boxes, {c: assigned[c].look}, [c], earlier):
+                self.renamed[assigned[c].id] = gone.id
                 assigned[c].adopt(gone)
                 self.gone = [t for t in self.gone if t is not gone]
         return assigned  # type: ignore[return-value]
@@ -330,16 +335,26 @@ class CutDetector:
         self.threshold = threshold
         self._previous: np.ndarray | None = None
 
-    def is_cut(self, image: np.ndarray) -> bool:
-        import cv2
-
+    def is_cut(self, image: np.ndarray, between=()) -> bool:
+        """`between`: the thumbnails (cut_thumbnail) of the frames skipped since the last image
+        (--stride): a cut is a change this large between two frames in a row, not across the
+        stride, over which a moving face changed its frame as much (WolfgangLanger_Pexels.mp4's
+        one face got 4 ids at --stride 10)."""
         if self.threshold <= 0:
             return False
-        # every step-th pixel first: the thumbnail's change at the shared clips' cuts and
-        # elsewhere is within 1.1 grey levels of a full-frame average, at a twentieth of the cost
-        step = max(1, min(image.shape[1] // 128, image.shape[0] // 72))
-        thumb = cv2.resize(image[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA)
-        thumb = (cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb).astype(np.float32)
-        cut = self._previous is not None and float(np.abs(thumb - self._previous).mean()) > self.threshold
+        thumb = cut_thumbnail(image)
+        chain = [t for t in (self._previous, *between) if t is not None and t.shape == thumb.shape] + [thumb]
+        cut = self._previous is not None and max(float(np.abs(b - a).mean()) for a, b in zip(chain, chain[1:])) > self.threshold
         self._previous = thumb
         return cut
+
+
+def cut_thumbnail(image: np.ndarray) -> np.ndarray:
+    """A frame as CutDetector compares it: 64 x 36 grey levels (float32)."""
+    import cv2
+
+    # every step-th pixel first: the thumbnail's change at the shared clips' cuts and
+    # elsewhere is within 1.1 grey levels of a full-frame average, at a twentieth of the cost
+    step = max(1, min(image.shape[1] // 128, image.shape[0] // 72))
+    thumb = cv2.resize(image[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA)
+    return (cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY) if thumb.ndim == 3 else thumb).astype(np.float32)
