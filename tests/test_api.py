@@ -74,8 +74,12 @@ def test_analyse_image_array_and_errors(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    class Place:  # any os.PathLike, as analyse() takes one (stream refused it; found by review)
+        def __fspath__(self):
+            return str(videos)
+
     with pytest.raises(facesense.FacesenseError, match=re.escape("give each to `FaceAnalyser().stream('VIDEO')`")):
-        list(analyser.stream(videos))
+        list(analyser.stream(Place()))
     # in the caller's terms: it said "(--age age)" to a Python caller (found by a bug hunt)
     with pytest.raises(facesense.FacesenseError, match=re.escape("expression=age: estimates ages, not classes; use it as an age model (age=age)")):
         facesense.FaceAnalyser(expression="age", gender=None)

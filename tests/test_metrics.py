@@ -70,6 +70,9 @@ def test_report_names_the_absent_classes():
     wrong = one_hot(list(y))
     wrong[0] = one_hot([1])[0]  # predicted once, wrongly: a precision of 0
     assert "| disgust (absent) | 0.000 | - | - | 0 |" in markdown_report(classification_metrics(y, wrong, CLASSES), "six of seven")
+    # a class present but never predicted has no precision either (found by review)
+    never = classification_metrics(np.array([0, 0, 1]), one_hot([0, 0, 0], 2), ["a", "b"])
+    assert "| b | - | 0.000 | 0.000 | 1 |" in markdown_report(never, "t") and never["per_class"]["b"]["precision"] == 0.0
 
 
 def test_binary_rates_of_a_class_absent_from_the_labels_are_undefined_not_zero():

@@ -1108,7 +1108,11 @@ def test_a_video_jobs_summary_names_its_models_without_the_servers_paths(tmp_pat
             return []
 
     own = SimpleNamespace(name=str(tmp_path / "private" / "models" / "mine.onnx"), classes=["cat", "dog"], predict_boxes=lambda image, boxes: np.zeros((len(boxes), 2)))
-    analyzer = SimpleNamespace(models=FaceModels(own, None, None), detector=NoFaces(), detector_name="centerface", settings=PipelineSettings())
+    from facesense.serve.analyzer import public_model_names
+
+    models = FaceModels(own, None, None)
+    analyzer = SimpleNamespace(models=models, detector=NoFaces(), detector_name="centerface", settings=PipelineSettings(),
+                               model_names=lambda: public_model_names(models.names() | {"sentiment": None}))
     store = FileStore(tmp_path / "store")
     videos = VideoJobs(analyzer, store)
     item, folder = store.new_folder()

@@ -128,11 +128,13 @@ class FaceAnalyser:
         _check_number("stride", stride, 1, integer=True)
         _check_number("stall_timeout", stall_timeout, 0, strict=True)
         _check_number("reconnect", reconnect, 0)
-        if isinstance(source, bool) or not isinstance(source, (int, np.integer, str, Path)):  # True read as camera "True"; an array as a file name
+        if isinstance(source, bool) or not isinstance(source, (int, np.integer, str, os.PathLike)):  # True read as camera "True"; an array as a file name
             raise FacesenseError(f"source={_shown(source)}: give a camera index (int), a video or photo folder path, or a stream URL; for an image array use analyse()")
         if isinstance(source, (int, np.integer)):
             _check_number("source", int(source), 0, integer=True, high=2**31 - 1)  # OpenCV crashes the interpreter on -1 and -2, and takes a C int
             source = int(source)
+        elif isinstance(source, os.PathLike):  # as analyse() takes one
+            source = Path(os.fsdecode(source))
         check_source(source, stride, reconnect)  # an empty source, a stride or reconnect it cannot use
         # a generator of its own: a mistake above is raised by this call, not by the first next()
         return self._frames(source, max_frames, settings or PipelineSettings(), stride, stall_timeout, reconnect)

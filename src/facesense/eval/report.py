@@ -148,10 +148,11 @@ def markdown_report(m: dict, title: str) -> str:
     ]
     predicted = np.asarray(m["confusion"]).sum(axis=0)  # how often each class was predicted
     for (c, v), times in zip(m["per_class"].items(), predicted):
+        precision = f"{v['precision']:.3f}" if times else "-"  # never predicted: 0/0, where metrics.json keeps sklearn's 0
         if v["support"]:
-            lines.append(f"| {md_cell(c)} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+            lines.append(f"| {md_cell(c)} | {precision} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
         else:  # no recall or F1 to measure; a precision of 0 counts wrong predictions of it, and never predicted it is 0/0
-            lines.append(f"| {md_cell(c)} (absent) | {v['precision']:.3f} | - | - | 0 |" if times else f"| {md_cell(c)} (absent) | - | - | - | 0 |")
+            lines.append(f"| {md_cell(c)} (absent) | {precision} | - | - | 0 |")
     if "binary" in m:
         b = m["binary"]
         rate = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731  (-: a class absent from the labels)

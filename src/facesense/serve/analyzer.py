@@ -124,6 +124,8 @@ class Analyzer:
         self.sentiment = _named("sentiment", sentiment, CLI_OPTION, lambda: FaceClassifier.load(sentiment, device=device)) if sentiment else None
         if self.sentiment is not None:  # a gender model here answered "sentiment: woman"
             check_task(self.sentiment, "sentiment", "sentiment", given=str(sentiment))
+        # named once, as loaded: a run's best.pt moved later, or another working folder, named them otherwise
+        self._public_names = public_model_names(self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)})
         self.detector = PerThreadDetector(lambda: build_detector(detector, detector_model, device=device))
         self.detector_name = detector
         self.settings = settings or PipelineSettings()
@@ -134,7 +136,7 @@ class Analyzer:
     def model_names(self) -> dict[str, str | None]:
         """Which model gives each answer (None: off), as any client may read it: a shipped name as
         it is, one's own model by its file's or run folder's name (not the server's paths)."""
-        return public_model_names(self.models.names() | {"sentiment": None if self.sentiment is None else str(self.sentiment.name)})
+        return dict(self._public_names)
 
     def classes(self) -> dict:
         faces = {key: list(model.classes) for key, model in self.models.enabled() if hasattr(model, "classes") and key != "age"}

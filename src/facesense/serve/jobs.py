@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import FacesenseError, OutputError, over_limit
 from ..stream.frames import Frame, only_a_cover_picture
 from ..stream.pipeline import FrameResult
-from .analyzer import audio_only, public_model_names
+from .analyzer import audio_only
 from .limits import MAX_VIDEO_FPS
 
 log = logging.getLogger(__name__)
@@ -398,7 +398,7 @@ class VideoJobs:
                 raise FacesenseError("no frame of the video could be read")
             # the summary live writes: the upload's own name stays off it, as in the frame log, and
             # so do the server's paths of its models (any client downloads it): named as /api/health names them
-            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name, public_model_names(models.names()))
+            summary = collector.summary(dropped=0) | source_fields(source, "upload", self.analyzer.detector_name, {key: name for key, name in self.analyzer.model_names().items() if key != "sentiment"})
             job.faces, job.warning = summary["faces"], summary["ended_early"]
             timeline = collector.plot_timeline(job.folder / "timeline.png", expression_classes) if expression_classes else None
             summary["timeline_plot"] = "timeline.png" if timeline else None
