@@ -804,6 +804,10 @@ def test_predict_with_a_network_trained_without_ages_gives_gender_only(tmp_path,
     assert main(["predict", run, "--crops", str(face)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header == "path,pred,p_man,p_woman,schema_version" and "trained without ages (age_weight 0): its rows give gender only" in caplog.text
+    # evaluate scored the untrained age head's MAE on data with ages (found by review): its gender only
+    assert main(["evaluate", run, "--data", str(utk), "--out", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "metrics.json").is_file() and not (tmp_path / "ev" / "age_metrics.json").exists()
+    assert "scored as the gender classifier it is" in caplog.text
 
 
 def test_predict_with_a_network_trained_for_ages_only_gives_ages_only(tmp_path, capsys, caplog):

@@ -465,6 +465,9 @@ def scores_ages(model: str | Path, data: str | Path) -> bool:
         return False
     if str(model) in dlib_models.AGE_BACKENDS:
         return True
+    if split_config_of(model).get("age_weight", 1) == 0:  # its age head never trained: its MAE would be a random head's
+        log.warning("%s was trained without ages (age_weight 0): scored as the gender classifier it is", model)
+        return False
     fmt, path = detect_format(data)
     return fmt == "manifest" and "age" in _csv_header(path)
 
