@@ -792,15 +792,19 @@ def test_a_head_trained_with_weight_0_is_refused_where_its_answers_would_be_show
     assert live.load_face_models(None, "own.onnx", None).gender.name == "own.onnx"  # trained heads pass
 
 
+def _one_headed_run(tmp_path, capsys, weight: str):
+    """A one-epoch gender+age run with one head's weight 0 (`weight`: "age_weight=0") -> (its data, the run, one face)."""
+    utk = write_age_manifest(tmp_path / "utk", n=24)
+    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
+            "epochs=1", "batch_size=8", "val_size=0.25", "age_max=90", weight, f"runs_dir={tmp_path / 'runs'}", "-q"]
+    assert main(args) == 0
+    return utk, capsys.readouterr().out.strip().splitlines()[-1], next((utk / "images").iterdir())
+
+
 def test_predict_with_a_network_trained_without_ages_gives_gender_only(tmp_path, capsys, caplog):
     """`predict RUN` of a gender+age network trained with age_weight 0 printed age columns from
     its untrained age head (found by a bug hunt of serve with one's own models)."""
-    utk = write_age_manifest(tmp_path / "utk", n=24)
-    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
-            "epochs=1", "batch_size=8", "val_size=0.25", "age_max=90", "age_weight=0", f"runs_dir={tmp_path / 'runs'}", "-q"]
-    assert main(args) == 0
-    run = capsys.readouterr().out.strip().splitlines()[-1]
-    face = next((utk / "images").iterdir())
+    utk, run, face = _one_headed_run(tmp_path, capsys, "age_weight=0")
     assert main(["predict", run, "--crops", str(face)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header == "path,pred,p_man,p_woman,schema_version" and "trained without ages (age_weight 0): its rows give gender only" in caplog.text
@@ -814,12 +818,7 @@ def test_predict_with_a_network_trained_for_ages_only_gives_ages_only(tmp_path, 
     """`predict RUN` of a gender+age network trained with gender_weight 0 gave each face the
     untrained gender head's answer as its `pred` ('woman 0.52' for every face), where live and
     serve refuse that network as --gender."""
-    utk = write_age_manifest(tmp_path / "utk", n=24)
-    args = ["train", "task=gender_age", f"data={utk}", "model=resnet_fer_small", "model_args={width: 4, stem_stride: 2}", "image_size=32", "channels=3",
-            "epochs=1", "batch_size=8", "val_size=0.25", "age_max=90", "gender_weight=0", f"runs_dir={tmp_path / 'runs'}", "-q"]
-    assert main(args) == 0
-    run = capsys.readouterr().out.strip().splitlines()[-1]
-    face = next((utk / "images").iterdir())
+    _, run, face = _one_headed_run(tmp_path, capsys, "gender_weight=0")
     assert main(["predict", run, "--crops", str(face)]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header == "path,pred,age_years,age_sd,age_low90,age_high90,schema_version", header
