@@ -157,6 +157,8 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert status == 400 and "not a readable image" in data["error"] and "base64" not in data["error"]
     status, data = post_json(server.url + "/api/analyze", json.dumps({"image": base64.b64encode(photo).decode()}).encode(), headers={"Content-Type": "application/json"})
     assert status == 400 and "the body is JSON" in data["error"]
+    status, data = post_json(server.url + "/api/analyze", b"[build-system]\nrequires = []\n")  # a TOML file was called JSON (found by a newcomer's trial)
+    assert status == 400 and "not a readable image" in data["error"] and "JSON" not in data["error"]
     status, data = post_json(server.url + "/api/analyze", b"data:image/jpeg;base64," + base64.b64encode(photo), headers={"Content-Type": "image/jpeg"})
     assert status == 400 and "the body is a data: URL" in data["error"]  # a canvas's toDataURL() got no hint
     status, data = post_json(server.url + "/api/analyze", __import__("gzip").compress(photo), headers={"Content-Encoding": "gzip"})

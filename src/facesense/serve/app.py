@@ -150,11 +150,19 @@ def _text_hint(data: bytes | None) -> str:
     head = data[:64].lstrip()
     if head[:5].lower() == b"data:" and b";base64," in data[:200]:  # a canvas's toDataURL()
         return "; the body is a data: URL (base64 text): send the file's own bytes, or strip its 'data:...;base64,' prefix and decode the rest"
-    if head[:1] in (b"{", b"["):
+    if head[:1] in (b"{", b"[") and _parses_as_json(data):  # (a TOML or INI file starts with [ too)
         return "; the body is JSON: send the file's own bytes as the body (curl --data-binary @FILE), not JSON around them"
     if _is_base64_of_a_file(re.sub(rb"\s+", b"", data)):
         return "; the body is base64 text: send the file's own bytes (curl --data-binary @FILE), or decode it first (base64 -d)"
     return ""
+
+
+def _parses_as_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return False
+    return True
 
 
 def _refuse_compressed(request: Request) -> None:
