@@ -361,6 +361,11 @@ def test_in_a_crowd_a_label_takes_a_shorter_form_where_the_whole_one_covers_a_fa
     whole_only, shorter = covered(False), covered(True)
     assert whole_only == (6, 1) and shorter == (0, 0), (whole_only, shorter)
     assert label_texts(["#1", "happy 90%"], ["#1", "happy"], " ") == ["#1 happy 90%", "#1 happy"]  # nothing to put on a second line
+    # a shorter form next to its box before the whole one three rows down, under another face's
+    # box, where it read as that face's label (found by a newcomer's trial)
+    forms = label_texts(["#0", "surprise 87%", "woman 95%", "~31y"], ["#0", "surprise", "woman", "~31y"], " ")
+    text, rect = _place_label(Box(100, 0, 80, 80), forms, size_of, (360, 640), [], [Box(200, 85, 60, 60)])
+    assert text == "#0 surprise woman ~31y" and rect[1] == 80, (text, rect)
 
 
 def test_labels_the_plot_font_cannot_draw_are_said_once(tmp_path, caplog, recwarn):

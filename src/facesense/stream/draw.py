@@ -134,15 +134,15 @@ OLDEST_SHOWN = 100.0  # the age models' top bin (gender_age's; dlib-age's is 80)
 WIDE_AGE_SD = 15.0  # years: UTKFace faces' estimates average an sd of about 7, the demo's 9 (at most 12)
 
 
-def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[int, int, int, int]:
+def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list, rows_down: int = 3) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of a face's label: just above its box, else just below, else further
-    down a label at a time; starting at the box's left edge, else ending at its right edge. The
-    first place that covers neither a label already drawn nor another face wins (faces side by
-    side in a crowd had their labels on top of each other, or over a neighbour's face); else the
-    first that covers no label; else above the box."""
+    down a label at a time (at most `rows_down` labels); starting at the box's left edge, else
+    ending at its right edge. The first place that covers neither a label already drawn nor
+    another face wins (faces side by side in a crowd had their labels on top of each other, or
+    over a neighbour's face); else the first that covers no label; else above the box."""
     height, width = shape
     above = box.y - h
-    tops = ([above] if above >= 0 else []) + [box.y + box.h + i * h for i in range(4)]
+    tops = ([above] if above >= 0 else []) + [box.y + box.h + i * h for i in range(rows_down + 1)]
     tops = [t for t in tops if 0 <= t and t + h <= height] or [max(0, min(above, height - h))]
     # a face near the right edge keeps its whole label in view
     lefts = list(dict.fromkeys(max(0, min(x, width - w)) for x in (box.x, box.x + box.w - w)))
@@ -157,19 +157,23 @@ def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[i
 
 def _place_label(box, texts: list[str], size_of, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[str, tuple[int, int, int, int]]:
     """(text, rect) of a face's label: the first of `texts` (label_texts: the whole label, then
-    shorter ones) that covers nothing where _free_spot puts it, else the one that covers least
+    shorter ones) that covers nothing where _free_spot puts it next to its box, else further
+    down, else the one that covers least
     (another face before a label drawn already; then the smallest): in a crowd the whole label
     covered a neighbour's face or label where a shorter one fits. `size_of(text)`: its box's (w, h)."""
     faces = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in others]
     best = None
-    for text in dict.fromkeys(texts):
-        rect = _free_spot(box, *size_of(text), shape, placed, others)
-        covered = 2 if any(_overlap(rect, r) for r in placed) else int(any(_overlap(rect, r) for r in faces))
-        area = (rect[2] - rect[0]) * (rect[3] - rect[1])  # where every form covers as much, the smallest covers least of it
-        if best is None or (covered, area) < best[0]:
-            best = ((covered, area), text, rect)
-        if not covered:
-            break
+    # every form next to its box first: a whole label three rows down, under another face's box,
+    # read as that face's where a shorter one fitted beside its own
+    for rows_down in (0, 3):
+        for text in dict.fromkeys(texts):
+            rect = _free_spot(box, *size_of(text), shape, placed, others, rows_down)
+            covered = 2 if any(_overlap(rect, r) for r in placed) else int(any(_overlap(rect, r) for r in faces))
+            if not covered:
+                return text, rect
+            area = (rect[2] - rect[0]) * (rect[3] - rect[1])  # where every form covers as much, the smallest covers least of it
+            if best is None or (covered, area) < best[0]:
+                best = ((covered, area), text, rect)
     return best[1], best[2]
 
 

@@ -408,10 +408,10 @@ function showFaces(faces) {
 // top of the picture (a face that fills the camera had its label drawn below the picture)
 const overlaps = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
 
-function freeSpot(box, w, h, width, height, placed, faces) {
+function freeSpot(box, w, h, width, height, placed, faces, rowsDown = 3) {
   const [x0, y0, x1, y1] = box;
   const above = y0 - h;
-  let tops = (above >= 0 ? [above] : []).concat([0, 1, 2, 3].map((i) => y1 + i * h)).filter((t) => t >= 0 && t + h <= height);
+  let tops = (above >= 0 ? [above] : []).concat([...Array(rowsDown + 1).keys()].map((i) => y1 + i * h)).filter((t) => t >= 0 && t + h <= height);
   if (!tops.length) tops = [Math.max(0, Math.min(above, height - h))];
   const lefts = [...new Set([x0, x1 - w].map((x) => Math.max(0, Math.min(x, width - w))))]; // a face near the right edge keeps its whole label in view
   const spots = tops.flatMap((t) => lefts.map((l) => [l, t, l + w, t + h]));
@@ -423,18 +423,20 @@ function freeSpot(box, w, h, width, height, placed, faces) {
 }
 
 // A face's label and where it goes, as the server's annotation picks them (stream/draw.py
-// _place_label): the first form (labelTexts) that covers nothing, else in a crowd the one that
-// covers least (0: nothing, 1: another face, 2: a label drawn already), then the smallest.
-// sizeOf(text): its box's [w, h]
+// _place_label): the first form (labelTexts) that covers nothing next to its box, else further
+// down, else in a crowd the one that covers least (0: nothing, 1: another face, 2: a label
+// drawn already), then the smallest. sizeOf(text): its box's [w, h]
 function placeLabel(box, texts, sizeOf, width, height, placed, faces) {
   const covered = (r) => placed.some((o) => overlaps(r, o)) ? 2 : faces.some((o) => overlaps(r, o)) ? 1 : 0;
   let best = null;
-  for (const text of new Set(texts)) {
-    const [w, h] = sizeOf(text);
-    const rect = freeSpot(box, w, h, width, height, placed, faces);
-    const c = covered(rect), area = (rect[2] - rect[0]) * (rect[3] - rect[1]);
-    if (best === null || c < best.covered || (c === best.covered && area < best.area)) best = { text, rect, covered: c, area };
-    if (c === 0) break;
+  for (const rowsDown of [0, 3]) { // every form next to its box first (one further down read as another face's)
+    for (const text of new Set(texts)) {
+      const [w, h] = sizeOf(text);
+      const rect = freeSpot(box, w, h, width, height, placed, faces, rowsDown);
+      const c = covered(rect), area = (rect[2] - rect[0]) * (rect[3] - rect[1]);
+      if (c === 0) return { text, rect, covered: c, area };
+      if (best === null || c < best.covered || (c === best.covered && area < best.area)) best = { text, rect, covered: c, area };
+    }
   }
   return best;
 }
