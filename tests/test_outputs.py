@@ -262,6 +262,15 @@ def test_live_ends_by_naming_what_it_wrote(tmp_path, capsys):
     assert main(["live", "--source", str(clip), "--no-window", "--gender", "none", "--age", "none", "--out", str(out), "--log", str(log), "--summary", str(tmp_path / "s.json")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"outputs: {out}, {log}, {tmp_path / 's.json'}, {tmp_path / 's_timeline.png'}"
+    # a clip without a face: the summary's timeline is missing for a reason, said (found by a newcomer's trial)
+    import cv2
+
+    blank = cv2.VideoWriter(str(tmp_path / "blank.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(3):
+        blank.write(np.zeros((48, 64, 3), np.uint8))
+    blank.release()
+    assert main(["live", "--source", str(tmp_path / "blank.avi"), "--no-window", "--gender", "none", "--age", "none", "--summary", str(tmp_path / "b.json")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"outputs: {tmp_path / 'b.json'} (no timeline: no face was followed)"
 
 
 def test_models_without_the_optional_backends_says_how_to_add_them(capsys, monkeypatch):

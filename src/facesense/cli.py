@@ -645,7 +645,9 @@ def _report_live(summary: dict, opts, args) -> None:
         given.append((str(timeline_path(Path(args.summary))), timeline_path(opts.summary_json)))
     written = [str(typed) for typed, path in given if path is not None and path.exists()]
     if written:  # as the demo ends: where to look
-        print(f"outputs: {', '.join(written)}")
+        # a summary without its timeline: why (a clip where no face was followed looked like a lost figure)
+        why = " (no timeline: no face was followed)" if opts.summary_json and opts.expression and not summary.get("tracks") and summary.get("source_kind") != "photos" else ""
+        print(f"outputs: {', '.join(written)}{why}")
 
 
 def _has_display() -> bool:
