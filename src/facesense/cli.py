@@ -902,6 +902,25 @@ def package_version() -> str:
         return __version__
 
 
+# the settings a first run is most likely to change, named in `train --help`
+COMMON_TRAIN_SETTINGS = ("task", "data", "model", "epochs", "batch_size", "lr", "optimizer", "image_size", "channels", "val_size", "test_size",
+                         "seed", "early_stopping", "lr_schedule", "init_from", "teacher", "name", "runs_dir")
+
+
+def _train_settings() -> str:
+    """train --help's list of common settings with their defaults, read from the Config class
+    (so that it cannot drift from what training takes)."""
+    import dataclasses
+
+    from .config import Config
+
+    defaults = Config()
+    shown = " ".join(f"{key}={'null' if getattr(defaults, key) is None else getattr(defaults, key)}" for key in COMMON_TRAIN_SETTINGS)
+    return (f"Common settings, with their defaults: {shown}. Each is a key of the YAML config and a key=value override; "
+            f"all {len(dataclasses.fields(Config))} (augment.*, splits, distillation, schedules...) are in facesense/config.py (class Config), "
+            "and configs/*.yaml set them for each model.")
+
+
 def _add_detector(parser: argparse.ArgumentParser, given_only: bool = False) -> None:
     """given_only: the default is left to the command (None here), so that it can tell a
     --detector given where no face search runs (predict --crops) from one not given."""
@@ -1066,7 +1085,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="shipped models and installed backends (task, classes, input, size, test figure), then the trainable architectures").set_defaults(func=_models)
 
-    t = sub.add_parser("train", help="train a model from a YAML config plus key=value overrides")
+    t = sub.add_parser("train", help="train a model from a YAML config plus key=value overrides", epilog=_train_settings())
     t.add_argument("config", nargs="?", help="YAML config (see configs/)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. epochs=2 augment.hflip=true")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
