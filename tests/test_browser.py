@@ -355,7 +355,7 @@ def test_recording_turned_off_before_any_frame_says_so(context, server):
     page.wait_for_function("!document.querySelector('#record').disabled", timeout=15_000)
     page.evaluate("(() => { const b = document.querySelector('#record'); b.click(); b.click(); })()")
     page.wait_for_function("document.querySelector('#camera-status').innerText.includes('nothing to download')", timeout=10_000)
-    assert page.get_attribute("#record", "aria-pressed") == "false" and page.inner_text("#record") == "Record"
+    assert page.inner_text("#record") == "Record" and "on" not in (page.get_attribute("#record", "class") or "")
     page.click("#camera-stop")
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off')", timeout=5_000)
     assert "did not finish the recording" not in page.inner_text("#camera-status")
@@ -403,7 +403,9 @@ def test_record_pressed_three_times_records_and_stop_keeps_the_recording(context
     for _ in range(3):
         page.click("#record")
     page.wait_for_timeout(1500)
-    assert page.inner_text("#record") == "Stop recording" and page.get_attribute("#record", "aria-pressed") == "true"
+    assert page.inner_text("#record") == "Stop recording" and page.get_attribute("#record", "class") == "on"
+    # its words say its state: "Stop recording, toggle button, pressed" said it twice over (found by an accessibility hunt)
+    assert page.get_attribute("#record", "aria-pressed") is None
     assert page.inner_text("#camera-status").startswith("Recording:")
     page.click("#camera-stop")
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
@@ -642,3 +644,101 @@ def test_a_busy_server_gets_the_photo_again_and_a_video_in_the_photo_box_is_sent
     page.set_input_files("#photo-input", str(clip))
     error = page.wait_for_selector("#photo-cards .card:nth-child(2) .error", timeout=5_000)
     assert error.inner_text() == "clip.mp4 is a video: choose it under Video file below."
+
+
+def _focus_ring_drawn(page, selector: str, step_away: str, step_back: str) -> bool:
+    """Whether the element at `selector` looks different with the keyboard on it: a screenshot of
+    its box and 6 px round it, with the focus one key away, then back on it."""
+    box = page.locator(selector).bounding_box()
+    clip = {"x": box["x"] - 6, "y": box["y"] - 6, "width": box["width"] + 12, "height": box["height"] + 12}
+    page.keyboard.press(step_away)
+    away = page.screenshot(clip=clip)
+    page.keyboard.press(step_back)
+    return page.screenshot(clip=clip) != away
+
+
+def test_a_photo_result_is_read_out_and_its_full_size_link_shows_the_keyboard(context, server, tmp_path):
+    """A screen reader heard nothing when a photo's result came (only errors were alerts), and the
+    link that opens the annotated photo full size showed no focus ring: the keyboard's place was
+    invisible (found by an accessibility hunt)."""
+    crowd = SHARED_DATA / "images" / "multi_face.jpg"
+    if not crowd.is_file():
+        crowd = tmp_path / "multi_face.jpg"
+        cv2.imwrite(str(crowd), np.hstack([demo_photo(), cv2.flip(demo_photo(), 1)]))
+    empty = tmp_path / "no_face.png"
+    cv2.imwrite(str(empty), np.full((240, 320, 3), 128, np.uint8))
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 2400})  # the whole card in view: focusing scrolls nothing
+    page.goto(server.url)
+    page.focus("#photo-input")
+    page.set_input_files("#photo-input", str(crowd))
+    page.wait_for_selector("#photo-cards .card table", timeout=30_000)
+    region = page.locator("#photo-announce")
+    assert region.count() == 1 and region.get_attribute("aria-live") == "polite"
+    faces = page.locator("#photo-cards .card tbody tr").count()
+    assert region.inner_text().startswith(f"{crowd.name}: {faces} face"), region.inner_text()
+    assert "photo's mood:" in region.inner_text()
+    # the keyboard: Tab from the chooser to the full-size link, then on to the download link and back
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.matches('#photo-cards .card a[target=_blank]')")
+    assert _focus_ring_drawn(page, "#photo-cards .card a[target=_blank] img", "Tab", "Shift+Tab")
+    assert page.evaluate("document.activeElement.matches('#photo-cards .card a[target=_blank]')")
+    # a photo with no face is said too, once, and the crowd's line is not said again
+    page.set_input_files("#photo-input", str(empty))
+    page.wait_for_function("document.querySelectorAll('#photo-cards .card[aria-busy=false]').length === 2", timeout=30_000)
+    lines = region.locator("p").all_inner_texts()
+    assert len(lines) == 2 and lines[1].startswith("no_face.png: No face found"), lines
+
+
+def test_the_keyboard_is_never_dropped_on_the_page_body_and_long_names_wrap(context, server, tmp_path):
+    """A camera the browser refused, Cancel pressed on a video job, or a job ending under Cancel
+    left the keyboard on <body> (Tab went on from the top, a screen reader said nothing); a long
+    video name made a phone's page scroll sideways (found by an accessibility hunt)."""
+    page = context.new_page()
+    page.add_init_script("navigator.mediaDevices.getUserMedia = () => new Promise((_, no) => setTimeout(() => no(new DOMException('refused', 'NotAllowedError')), 200))")
+    page.goto(server.url)
+    page.focus("#camera-start")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('No camera')", timeout=5_000)
+    assert page.evaluate("document.activeElement.id") == "camera-start"
+    if hasattr(page, "route_web_socket"):  # (Playwright 1.48 on) a server that fails the connection before it opens
+        failing = context.new_page()
+        failing.route_web_socket("**/ws/live", lambda ws: ws.close(code=1011))
+        failing.goto(server.url)
+        failing.focus("#camera-start")
+        failing.keyboard.press("Enter")
+        failing.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Disconnected')", timeout=10_000)
+        assert failing.evaluate("document.activeElement.id") == "camera-start"
+        failing.close()
+    name = "family_holiday_video_recorded_on_the_beach_at_sunset_2024_08_15_final_edit"
+    long_clip = make_demo_clip(tmp_path / f"{name}.mp4", frames=600, width=320, height=180)
+    page.set_input_files("#video-input", str(long_clip))
+    page.wait_for_function("/^(Processing|Waiting)/.test(document.querySelector('#video-state').innerText)", timeout=30_000)
+    assert no_sideways_scroll(page)
+    page.focus("#video-cancel")
+    page.keyboard.press("Enter")
+    assert page.inner_text("#video-state") == "Cancelled" and page.evaluate("document.activeElement.id") == "video-input"
+    assert no_sideways_scroll(page)
+    short = make_demo_clip(tmp_path / f"{name}_short.mp4", frames=8, width=160, height=90)
+    page.set_input_files("#video-input", str(short))
+    page.wait_for_function("!document.querySelector('#video-cancel').hidden", timeout=10_000)
+    page.focus("#video-cancel")  # the keyboard waits on Cancel while the job ends
+    page.wait_for_selector("#video-result .downloads", timeout=60_000)
+    assert page.evaluate("document.activeElement.id") == "video-input"
+    assert page.inner_text("#video-state").startswith("Done: " + name) and no_sideways_scroll(page)
+    assert page.get_attribute("#video-annotated", "aria-label") == f"Annotated video of {name}_short.mp4"
+
+
+def test_a_video_upload_shows_how_much_is_sent(context, server, tmp_path):
+    """A large video on a slow link showed "Uploading …" over an empty bar until the whole file was
+    sent, minutes with nothing moving (found by an accessibility hunt): the bar follows the upload."""
+    clip = make_demo_clip(tmp_path / "clip.mp4", frames=30, width=640, height=360)
+    page = context.new_page()
+    page.goto(server.url)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": clip.stat().st_size / 4})  # 4 s to send it
+    page.set_input_files("#video-input", str(clip))
+    page.wait_for_function("/^Uploading clip\\.mp4… [1-9]\\d*%$/.test(document.querySelector('#video-state').innerText) && document.querySelector('#video-progress').value > 0", timeout=10_000)
+    page.click("#video-cancel")
+    assert page.inner_text("#video-state") == "Cancelled"

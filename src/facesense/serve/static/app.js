@@ -159,7 +159,7 @@ $("token-form").addEventListener("submit", async (event) => {
 fetch("/api/health").then((r) => r.json()).then((h) => {
   health = h;
   if (h.token_required && !token) needToken();
-});
+}).catch(() => {}); // no answer: each action says so itself (this was an uncaught error in the console)
 
 // ---------------------------------------------------------------- live camera
 const live = {
@@ -200,6 +200,7 @@ async function startCamera() {
     };
     setStatus("No camera: " + (why[err.name] || err.message));
     $("camera-start").disabled = false;
+    if (fromStart && focusIsLost()) $("camera-start").focus({ preventScroll: true }); // it disabled itself under the keyboard: the focus fell to <body>
     return;
   }
   const stream = live.stream;
@@ -217,6 +218,7 @@ async function startCamera() {
   const wsToken = token;
   const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (wsToken ? "?token=" + encodeURIComponent(wsToken) : ""));
   live.ws = ws;
+  live.fromStart = fromStart; // a connection that fails before it opens gives the focus back to Start (stopCamera)
   live.opened = false;
   live.connectingSince = performance.now();
   setStatus("Connecting to the server…");
@@ -231,6 +233,7 @@ async function startCamera() {
     $("camera-stop").disabled = false;
     $("record").disabled = false;
     if (fromStart && focusIsLost()) $("camera-stop").focus({ preventScroll: true }); // Start disabled itself under the keyboard
+    live.fromStart = false;
     sendFrame();
   };
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
@@ -307,6 +310,9 @@ function stopCamera(byUser = true) {
   }
   clearTimeout(live.stopTimer);
   clearInterval(live.watchdog);
+  // the keyboard on a camera button that this disables (Stop, Record, or Start still connecting)
+  // goes back to Start, not to <body> (a server gone or refusing left it there)
+  const fromControls = live.fromStop || live.fromStart || document.querySelector("#camera .controls").contains(document.activeElement);
   live.stalled = false;
   const finished = live.stopping && !live.recordAsks;
   const lost = live.stopping && live.recordAsks > 0; // the connection closed, or no answer in 10 s
@@ -331,8 +337,8 @@ function stopCamera(byUser = true) {
   live.cameraLost = false;
   if (lost) setStatus(off + "The server did not finish the recording in time, so it is not offered here.");
   else if (byUser) setStatus(finished ? off + $("camera-status").dataset.recorded : off.trim());
-  if (live.fromStop && focusIsLost()) $("camera-start").focus({ preventScroll: true }); // Stop disabled itself under the keyboard
-  live.fromStop = false;
+  if (fromControls && focusIsLost()) $("camera-start").focus({ preventScroll: true }); // Stop disabled itself under the keyboard
+  live.fromStop = live.fromStart = false;
 }
 
 function sendFrame() {
@@ -515,7 +521,7 @@ function toggleRecord() {
 }
 
 function showRecordButton() {
-  $("record").setAttribute("aria-pressed", String(live.recording));
+  $("record").classList.toggle("on", live.recording); // (its words say its state: no aria-pressed to say it twice)
   $("record").textContent = live.recording ? "Stop recording" : "Record";
 }
 
@@ -610,15 +616,24 @@ async function analysePhoto(file) {
     return;
   }
   const summary = r.faces.length === 0 ? "No face found" : r.faces.length === 1 ? "1 face" : r.faces.length + " faces";
+  const line = summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") + (r.warning ? " (" + r.warning + ")" : "");
   // the annotated photo full size in a tab of its own (a card is too narrow to read its labels), and to keep
   const bytes = Uint8Array.from(atob(r.annotated_jpeg_base64), (c) => c.charCodeAt(0));
   const annotated = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
   const stem = file.name.replace(/\.[^.]*$/, "");
-  const parts = [el("a", { href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found") })),
-    el("p", { text: summary + (r.sentiment ? " · photo's mood: " + r.sentiment.label + " " + pct(r.sentiment.p) : "") + (r.warning ? " (" + r.warning + ")" : "") }),
+  const parts = [el("a", { class: "full-size", href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found") })),
+    el("p", { text: line }),
     el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
+  announcePhoto(file.name + ": " + line); // a screen reader heard nothing when a photo's result came
+}
+
+function announcePhoto(text) {
+  // added, not replaced: two photos answered together are both read; the last few are kept
+  const region = $("photo-announce");
+  region.append(el("p", { text }));
+  while (region.childElementCount > 3) region.firstElementChild.remove();
 }
 
 // each input is emptied as soon as its files are taken: the same file chosen again (after a
@@ -645,7 +660,7 @@ function dropVideo(keepalive = false) {
   videoDrop = videoJob = null;
 }
 
-function postVideo(file) {
+function postVideo(file, sending = () => {}) { // sending(share): how much of the body is sent
   // XMLHttpRequest, not fetch: it says when the body is all sent. A drop before then aborts the
   // upload; after it the server may already have made the job, which an abort would leave
   // running unseen, so the answer is awaited and its job cancelled (`dropped`)
@@ -661,6 +676,7 @@ function postVideo(file) {
     xhr.open("POST", "/api/videos");
     for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onload = () => { upload.sent = true; };
+    xhr.upload.onprogress = (event) => { if (event.lengthComputable && event.total) sending(event.loaded / event.total); };
     xhr.onload = () => resolve({
       ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, statusText: xhr.statusText,
       json: async () => JSON.parse(xhr.responseText),
@@ -712,9 +728,14 @@ async function uploadVideo(file) {
   const announce = (text) => { if (current() && text !== announced) $("video-announce").textContent = announced = text; };
   const box = $("video-job"), state = $("video-state"), bar = $("video-progress"), result = $("video-result");
   const cancel = $("video-cancel");
+  const hideCancel = () => { // the keyboard on Cancel (pressed, or the job ended under it) goes to the video chooser, not to <body>
+    const held = document.activeElement === cancel;
+    cancel.hidden = true;
+    if (held) $("video-input").focus({ preventScroll: true });
+  };
   const fail = (title, text) => {
     if (!current()) return;
-    cancel.hidden = true;
+    hideCancel();
     state.textContent = title;
     announce(title);
     result.replaceChildren(el("p", { class: "error", role: "alert", text }));
@@ -738,7 +759,13 @@ async function uploadVideo(file) {
   }
   const tokenUsed = token;
   try {
-    const upload = postVideo(file);
+    // a large video on a slow link showed "Uploading…" and an empty bar for minutes: the bar and
+    // the line follow the upload (the bar then starts again for the processing)
+    const upload = postVideo(file, (share) => {
+      if (!current() || upload.dropped) return;
+      bar.value = share;
+      state.textContent = "Uploading " + file.name + "… " + pct(share);
+    });
     const response = await upload.answer;
     if (!response.ok && (upload.dropped || !current())) return; // refused, and nobody waits for it any more
     if (!response.ok) {
@@ -774,13 +801,13 @@ async function uploadVideo(file) {
       announce(s.state === "running" ? "Processing " + file.name : s.state === "queued" ? "Waiting" : s.state === "done" ? state.textContent : "");
       if (s.state === "done" || s.state === "failed" || s.state === "cancelled") { // ended: nothing to cancel, its files stay
         videoJob = null;
-        cancel.hidden = true;
+        hideCancel();
       }
       if (s.state === "failed") { fail("Failed", sentence(s.error)); return; }
       if (s.state === "cancelled") { fail("Cancelled", "The job was cancelled before it finished."); return; }
       if (s.state === "done") {
         const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
-        const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated" }), links];
+        const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated", "aria-label": "Annotated video of " + file.name }), links];
         if (s.files.timeline) {
           links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
           parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
