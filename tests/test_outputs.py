@@ -457,3 +457,16 @@ def test_a_face_seen_on_one_frame_fills_its_timeline_panel(tmp_path):
     for i in range(20):
         many.add(fake_result(i, [7]), 0.0)
     assert coloured_pixels(one) > 0.5 * coloured_pixels(many) > 5000
+
+
+def test_every_label_colour_keeps_black_text_readable():
+    """Black label text on the purple label colour was 4.1:1, under WCAG AA's 4.5:1 (found by an
+    accessibility hunt of the web page, which draws with the same colours)."""
+    from facesense.stream.draw import _COLOURS
+
+    def luminance(bgr):
+        channels = [c / 255 for c in reversed(bgr)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    assert min((luminance(c) + 0.05) / 0.05 for c in _COLOURS) >= 4.5

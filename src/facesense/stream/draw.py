@@ -11,7 +11,8 @@ from ..runtime.faces import Box
 from ..runtime.results import whole_years
 from .pipeline import FrameResult
 
-_COLOURS = [(66, 135, 245), (66, 245, 135), (245, 66, 135), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
+# BGR; black label text on each at least 4.5:1 (WCAG AA): the purple was (245, 66, 135), 4.1:1
+_COLOURS = [(66, 135, 245), (66, 245, 135), (247, 95, 157), (245, 197, 66), (135, 66, 245), (66, 245, 245)]
 
 
 def colour_indices(track_ids: list[int], kept: dict[int, int] | None = None) -> list[int]:

@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const COLOURS = ["#f58742", "#87f542", "#8742f5", "#42c5f5", "#f54287", "#f5f542"]; // stream/draw.py's _COLOURS (BGR there), so a face has one colour on the page and in the annotated video
+const COLOURS = ["#f58742", "#87f542", "#9d5ff7", "#42c5f5", "#f54287", "#f5f542"]; // stream/draw.py's _COLOURS (BGR there), so a face has one colour on the page and in the annotated video
 const FRAME_WIDTH = 640; // frames are downscaled to at most this width before sending
 // what an HTTP header can carry (Latin-1, no control characters): fetch() throws on anything else,
 // which would read as an unreachable server; the server's token is held to the same rule
@@ -104,8 +104,16 @@ function within(promise, ms) { // an answer's body that stops coming (a server s
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+// the token field's problem, said in the alert below it and marked on the field (aria-invalid),
+// which names the alert as its description
+function tokenProblem(text) {
+  $("token-problem").textContent = text;
+  if (text) $("token").setAttribute("aria-invalid", "true");
+  else $("token").removeAttribute("aria-invalid");
+}
+
 function needToken(problem = "") {
-  $("token-problem").textContent = problem;
+  tokenProblem(problem);
   $("token-box").hidden = false;
   $("token").focus();
 }
@@ -143,13 +151,13 @@ $("token-form").addEventListener("submit", async (event) => {
   }
   if (check !== tokenChecks) return;
   if (answer && answer.status === 401) {
-    $("token-problem").textContent = "The server refused that token: type it again.";
+    tokenProblem("The server refused that token: type it again.");
     if (typing && $("token-box").contains(document.activeElement)) $("token").select();
     return;
   }
   token = typed;
   sessionStorage.setItem("facesense-token", token);
-  $("token-problem").textContent = "";
+  tokenProblem("");
   $("token-box").hidden = true;
   // the box, and the field or button the keyboard was on, are hidden: the focus goes to the
   // camera's heading, where a second Enter starts nothing
@@ -214,6 +222,7 @@ async function startCamera() {
   await video.play().catch(() => {});
   if (live.stream !== stream) return; // the camera ended while it started: stopped, and said
   canvas.hidden = false;
+  $("camera-stats").hidden = false; // (hidden while the camera is off: "— FPS · latency — ms" was read out as dashes)
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const wsToken = token;
   const ws = new WebSocket(scheme + "//" + location.host + "/ws/live" + (wsToken ? "?token=" + encodeURIComponent(wsToken) : ""));
@@ -333,6 +342,7 @@ function stopCamera(byUser = true) {
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   canvas.hidden = true; // no grey box and old figures standing for a camera that is off
   $("camera-stats").textContent = NO_STATS;
+  $("camera-stats").hidden = true;
   const off = live.cameraLost ? "Camera off: it stopped sending (unplugged, or taken by another program). " : "Camera off. ";
   live.cameraLost = false;
   if (lost) setStatus(off + "The server did not finish the recording in time, so it is not offered here.");
