@@ -744,3 +744,10 @@ def test_a_video_upload_shows_how_much_is_sent(context, server, tmp_path):
     page.wait_for_function("/^Uploading clip\\.mp4… [1-9]\\d*%$/.test(document.querySelector('#video-state').innerText) && document.querySelector('#video-progress').value > 0", timeout=10_000)
     page.click("#video-cancel")
     assert page.inner_text("#video-state") == "Cancelled"
+    # a refused upload leaves no full bar beside "Refused" (it was the share sent, 100%; found by a review)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 300_000, np.uint8).tobytes())
+    page.set_input_files("#video-input", str(junk))
+    page.wait_for_selector("#video-result .error", timeout=20_000)
+    assert page.inner_text("#video-state") == "Refused" and page.evaluate("document.querySelector('#video-progress').value") == 0

@@ -189,6 +189,29 @@ def test_bad_requests_get_clear_4xx_answers(server):
     assert "Traceback" not in "".join(server.stderr)
 
 
+def test_json_around_a_long_video_or_a_large_photo_is_told_from_its_start(server, monkeypatch):
+    """A JSON-wrapped video over a megabyte lost its hint: only the upload's first megabyte is
+    read for one, which never parsed as JSON whole; and a photo's 20 MB JSON body (pixels as
+    lists) was parsed whole on the server's loop to decide a hint (found by a review)."""
+    from facesense.serve import app as serve_app
+
+    body = json.dumps({"video": base64.b64encode(bytes(range(256)) * 6000).decode()}).encode()  # 2 MB of JSON
+    assert len(body) > 1 << 20
+    status, data = post_json(server.url + "/api/videos", body, headers={"Content-Type": "application/json"})
+    assert status == 400 and "the body is JSON" in data["error"], data
+    # a head cut off inside JSON is JSON so far; TOML, INI and broken JSON are not, cut or whole
+    head = body[: 1 << 20]
+    assert "the body is JSON" in serve_app._text_hint(head, whole=False)
+    assert "JSON" not in serve_app._text_hint(head[:5000])  # a whole body cut short is broken JSON
+    for text in (b"[build-system]\nrequires = []\n" * 5000, b"[section]\nkey=1\n" * 9000, b'{"a": 1,, "b": 2}' + b" " * 100000):
+        assert "JSON" not in serve_app._text_hint(text, whole=False) and "JSON" not in serve_app._text_hint(text), text[:20]
+    parsed = []
+    real = json.loads
+    monkeypatch.setattr(serve_app.json, "loads", lambda text, *a, **k: parsed.append(len(text)) or real(text, *a, **k))
+    pixels = json.dumps(np.zeros((300, 400, 3), np.uint8).tolist()).encode()  # 1.2 MB (the limit is 20)
+    assert "the body is JSON" in serve_app._text_hint(pixels) and max(parsed) <= serve_app.JSON_HEAD
+
+
 def test_decompression_bombs_are_refused_before_decoding(server):
     bomb = bomb_png(20000, 20000)  # about 1 MB that declares 400 megapixels (1.2 GB decoded)
     idle = server.rss_mb()

@@ -828,6 +828,10 @@ def test_a_cut_is_a_change_between_frames_in_a_row_not_across_the_stride(tmp_pat
     writer.release()
     frames_read = list(VideoFileSource(clip, stride=5))
     assert [f.index for f in frames_read] == [0, 5, 10, 15] and [len(f.between) for f in frames_read] == [0, 4, 4, 4]
+    # kept as first, last and largest step, not a list that grew with the stride (found by review)
+    skipped = frames_read[1].between
+    assert skipped.first.shape == (36, 64) and skipped.largest == pytest.approx(6, abs=1.5)  # the ramp's 6 grey levels a frame
+    assert [len(f.between) for f in VideoFileSource(clip, stride=5, cut_thumbnails=False)] == [0, 0, 0, 0]  # where cuts are not looked for
 
     class Always:
         def detect(self, image):
@@ -838,3 +842,49 @@ def test_a_cut_is_a_change_between_frames_in_a_row_not_across_the_stride(tmp_pat
 
     ids = [f.track_id for r in run_pipeline(VideoFileSource(clip, stride=5), Always(), FaceModels(), PipelineSettings()) for f in r.faces]
     assert ids == [1, 1, 1, 1]
+
+
+def test_a_strided_frame_that_does_not_decode_keeps_the_frames_skipped_before_it(tmp_path):
+    """A frame taken by --stride that did not decode dropped the thumbnails of the frames skipped
+    before it: the next frame taken was compared with the one before across twice the stride,
+    and a face moving through it got a new id (found by a review)."""
+    from facesense.stream.frames import VideoFileSource
+
+    ramp = [np.full((90, 160, 3), 30 + 6 * i, np.uint8) for i in range(16)]  # 6 grey levels a frame: 36 over 6 frames
+    clip = tmp_path / "ramp.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 90))
+    for image in ramp:
+        writer.write(image)
+    writer.release()
+
+    class FailsAt:  # frame 5 is grabbed but does not decode
+        def __init__(self, cap):
+            self.cap, self.grabs = cap, 0
+
+        def grab(self):
+            self.grabs += 1
+            return self.cap.grab()
+
+        def retrieve(self):
+            return (False, None) if self.grabs == 6 else self.cap.retrieve()
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    def source():
+        src = VideoFileSource(clip, stride=5)
+        src.cap = FailsAt(src.cap)
+        return src
+
+    read = list(source())
+    assert [f.index for f in read] == [0, 10, 15] and [len(f.between) for f in read] == [0, 8, 4]
+
+    class Always:
+        def detect(self, image):
+            return [Box(40, 20, 50, 50, 1.0)]
+
+        def detect_near(self, image, boxes):
+            return [Box(40, 20, 50, 50, 1.0) for _ in boxes]
+
+    ids = [f.track_id for r in run_pipeline(source(), Always(), FaceModels(), PipelineSettings()) for f in r.faces]
+    assert ids == [1, 1, 1]

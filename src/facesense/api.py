@@ -143,7 +143,8 @@ class FaceAnalyser:
         from .stream.frames import open_source
         from .stream.pipeline import run_pipeline
 
-        src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect, how_to_stream="FaceAnalyser().stream('{}')")
+        src = open_source(source, stride=stride, stall_timeout=stall_timeout, reconnect=reconnect, how_to_stream="FaceAnalyser().stream('{}')",
+                          cut_thumbnails=settings.cut_threshold > 0)
         frames = 0
         try:
             for result in run_pipeline(src, self.detector, self.models, settings, max_frames):

@@ -108,7 +108,7 @@ def _head(path: Path, size: int = 1 << 20) -> bytes:
         return f.read(size)
 
 
-def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
+def _bytes_hint(message: str, request: Request, data: bytes | None, whole: bool = True) -> str:
     """Why bytes that could not be read as a file at all may not be the file's: base64 or JSON
     text instead of the bytes; or curl -d @FILE, which sends a file as a form field without its
     line breaks (a form's content type and not one line break in a file of some size; Python's
@@ -116,7 +116,7 @@ def _bytes_hint(message: str, request: Request, data: bytes | None) -> str:
     as a video, a sound file) needs none: curl --data-binary's were told to use curl --data-binary."""
     if not message.startswith("not a readable"):
         return ""
-    text = _text_hint(data)
+    text = _text_hint(data, whole)
     if text:
         return text
     form = request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
@@ -143,24 +143,42 @@ def _is_base64_of_a_file(text: bytes) -> bool:
     return head.startswith(FILE_SIGNATURES) or head[4:8] == b"ftyp"
 
 
-def _text_hint(data: bytes | None) -> str:
-    """A body that is text standing for the file (base64 of it, or JSON around it)."""
+def _text_hint(data: bytes | None, whole: bool = True) -> str:
+    """A body that is text standing for the file (base64 of it, or JSON around it). `whole`:
+    `data` is the whole body, not its first part (a video's: _head)."""
     if not data:
         return ""
     head = data[:64].lstrip()
     if head[:5].lower() == b"data:" and b";base64," in data[:200]:  # a canvas's toDataURL()
         return "; the body is a data: URL (base64 text): send the file's own bytes, or strip its 'data:...;base64,' prefix and decode the rest"
-    if head[:1] in (b"{", b"[") and _parses_as_json(data):  # (a TOML or INI file starts with [ too)
+    if head[:1] in (b"{", b"[") and _parses_as_json(data, whole):  # (a TOML or INI file starts with [ too)
         return "; the body is JSON: send the file's own bytes as the body (curl --data-binary @FILE), not JSON around them"
     if _is_base64_of_a_file(re.sub(rb"\s+", b"", data)):
         return "; the body is base64 text: send the file's own bytes (curl --data-binary @FILE), or decode it first (base64 -d)"
     return ""
 
 
-def _parses_as_json(data: bytes) -> bool:
+JSON_HEAD = 1 << 16  # what of a body is parsed to tell JSON: a 20 MB one parsed whole held the server's loop ~1 s and took ~170 MB
+
+
+def _parses_as_json(data: bytes, whole: bool = True) -> bool:
+    """Whether `data` is JSON; of a body longer than JSON_HEAD, or not `whole` (a video's first
+    megabyte: a JSON-wrapped video got no hint), whether its first JSON_HEAD bytes are JSON
+    so far: cut off inside it, not wrong before the cut."""
+    head = data[:JSON_HEAD]
+    cut = not whole or len(data) > len(head)
     try:
-        json.loads(data)
-    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not cut or exc.start < len(head) - 3:  # not UTF-8 before a cut that split a character
+            return False
+        text = head[: exc.start].decode("utf-8")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        # cut off: a string not closed by the end, or the next token missing (or half there: `tru`, `1.`) at the end
+        return cut and (exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()) - 5)
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -414,7 +432,10 @@ def create_app(analyzer: Analyzer, limits: ServeLimits | None = None, token: str
                 raise Refused(400, "the client went away before the job started")
         except BaseException as exc:  # refused, or the client went away: free its place and folder
             over = "limit" in str(exc)
-            hint = "" if over or not isinstance(exc, FacesenseError) or upload is None or not upload.is_file() else _bytes_hint(str(exc), request, _head(upload))
+            hint = ""
+            if not over and isinstance(exc, FacesenseError) and upload is not None and upload.is_file():
+                head = _head(upload)  # (a video's first megabyte: JSON around a longer one is told by its start)
+                hint = _bytes_hint(str(exc), request, head, whole=upload.stat().st_size <= len(head))
             videos.unreserve()
             if item is not None:
                 store.drop(item)

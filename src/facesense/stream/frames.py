@@ -37,10 +37,10 @@ class Frame:
     time_s: float  # media time for files, seconds since start for live sources
     image: np.ndarray  # H x W x 3 uint8, BGR (OpenCV order)
     photo: str | None = None  # the file a frame of an image folder came from
-    # --stride: the thumbnails (track.cut_thumbnail) of the frames skipped since the one before,
-    # so that a scene cut is told from what moved over the stride (a face moving for 15 frames
-    # changed its frame past the cut threshold: one face of a clip got five ids)
-    between: tuple = ()
+    # --stride: the frames skipped since the one before (track.SkippedFrames), so that a scene
+    # cut is told from what moved over the stride (a face moving for 15 frames changed its frame
+    # past the cut threshold: one face of a clip got five ids)
+    between: object = ()
 
 
 class Source:
@@ -105,10 +105,12 @@ def _is_text(path: Path) -> bool:
 
 
 class VideoFileSource(Source):
-    def __init__(self, path: str | Path, stride: int = 1):
+    def __init__(self, path: str | Path, stride: int = 1, cut_thumbnails: bool = True):
         import cv2
 
-        self.path, self.stride = Path(path), max(1, stride)
+        # cut_thumbnails: each frame skipped by the stride is thumbnailed for the cut detector
+        # (about 1.4 ms a 720p frame: not made where cuts are not looked for)
+        self.path, self.stride, self.cut_thumbnails = Path(path), max(1, stride), cut_thumbnails
         if not self.path.exists():
             what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
             raise SourceError(f"{what} {path} not found; give a camera index, a video file, a stream URL or an image folder")
@@ -138,7 +140,7 @@ class VideoFileSource(Source):
             cap.release()
             raise SourceError(f"{source_name(url)} cannot be opened as a video; check the address (and that the server answers)")
         source = cls.__new__(cls)
-        source.path, source.stride, source.cap, source._cv_name = url, max(1, stride), cap, None
+        source.path, source.stride, source.cap, source._cv_name, source.cut_thumbnails = url, max(1, stride), cap, None, True
         source._read_header()
         if not source.frame_count:
             cap.release()
@@ -171,10 +173,10 @@ class VideoFileSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
-        from .track import cut_thumbnail
+        from .track import SkippedFrames, cut_thumbnail
 
         index = failing = 0  # failing: grabs that failed in a row
-        between: list = []  # thumbnails of the frames skipped by --stride since the last one yielded
+        between = SkippedFrames()  # the frames skipped by --stride since the last one yielded
         while True:
             ok = self.cap.grab()
             if not ok:
@@ -203,16 +205,17 @@ class VideoFileSource(Source):
             if index % self.stride == 0:
                 ok, image = self.cap.retrieve()
                 if ok and image is not None:
-                    yield Frame(index, self._time_of(index), image, between=tuple(between))
-                else:
+                    yield Frame(index, self._time_of(index), image, between=between)
+                    between = SkippedFrames()
+                else:  # its skipped frames stay for the next one: from the frame before, a cut is still told between frames in a row
                     self.unreadable += 1
-                between = []
             else:
                 if math.isfinite(ms):  # skipped by --stride: how far into the file it reached still counts (ended_early)
                     self._reached_s = max(self._reached_s, ms / 1000.0)
-                ok, image = self.cap.retrieve()  # (grabbing decoded it): its thumbnail, for the cut detector
-                if ok and image is not None:
-                    between.append(cut_thumbnail(image))
+                if self.cut_thumbnails:  # (grabbing decoded it): its thumbnail, for the cut detector
+                    ok, image = self.cap.retrieve()
+                    if ok and image is not None:
+                        between.add(cut_thumbnail(image))
             index += 1
 
     def _index_after_failures(self, last: int, counted: int, ms: float) -> int:
@@ -636,11 +639,12 @@ def check_source(source: str | int, stride: int = 1, reconnect: float = 0.0) -> 
     return source
 
 
-def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0, how_to_stream: str = CLI_STREAM) -> Source:
+def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, reconnect: float = 0.0, how_to_stream: str = CLI_STREAM, cut_thumbnails: bool = True) -> Source:
     """'0' -> camera 0; 'rtsp://...', 'http://...' -> stream; a folder -> images; an image file
     -> one frame; else a video file. `reconnect` (URLs only): seconds to keep trying to reopen a
     stream that stalled or closed, with back-off. `how_to_stream`: how the caller reads a video,
-    for a photo folder's messages of the videos in it."""
+    for a photo folder's messages of the videos in it. `cut_thumbnails`: a video file's frames
+    skipped by the stride are thumbnailed for the cut detector (off where cuts are not looked for)."""
     source = check_source(source, stride, reconnect)
     text = str(source)
     path = Path(text)
@@ -658,4 +662,4 @@ def open_source(source: str | int, stride: int = 1, stall_timeout: float = 5.0, 
         return ImageFolderSource(path, how_to_stream=how_to_stream)
     if is_photo_file(path):
         return single_image_source(path)
-    return VideoFileSource(text, stride)  # as typed: a trailing / says a folder was meant
+    return VideoFileSource(text, stride, cut_thumbnails)  # as typed: a trailing / says a folder was meant

@@ -301,7 +301,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
         if opts.log_csv or opts.log_jsonl:
             check_log_classes(models)
         detector = build_detector(opts.detector, opts.detector_model, opts.detect_width, opts.device)
-        source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect)
+        source = open_source(opts.source, stride=opts.stride, stall_timeout=opts.stall_timeout, reconnect=opts.reconnect, cut_thumbnails=opts.settings.cut_threshold > 0)
     except KeyboardInterrupt:  # while loading: nothing was written yet
         raise KeyboardInterrupt("before the first frame; earlier outputs at these paths are left as they were") from None
     expression, gender = models.expression, models.gender

@@ -336,17 +336,57 @@ class CutDetector:
         self._previous: np.ndarray | None = None
 
     def is_cut(self, image: np.ndarray, between=()) -> bool:
-        """`between`: the thumbnails (cut_thumbnail) of the frames skipped since the last image
-        (--stride): a cut is a change this large between two frames in a row, not across the
-        stride, over which a moving face changed its frame as much (WolfgangLanger_Pexels.mp4's
-        one face got 4 ids at --stride 10)."""
+        """`between`: the frames skipped since the last image (--stride), a SkippedFrames or
+        their thumbnails (cut_thumbnail): a cut is a change this large between two frames in a
+        row, not across the stride, over which a moving face changed its frame as much
+        (WolfgangLanger_Pexels.mp4's one face got 4 ids at --stride 10)."""
         if self.threshold <= 0:
             return False
         thumb = cut_thumbnail(image)
-        chain = [t for t in (self._previous, *between) if t is not None and t.shape == thumb.shape] + [thumb]
-        cut = self._previous is not None and max(float(np.abs(b - a).mean()) for a, b in zip(chain, chain[1:])) > self.threshold
+        skipped = between if isinstance(between, SkippedFrames) else SkippedFrames.of(between)
+        cut = False
+        if self._previous is not None:
+            if skipped.first is not None and skipped.first.shape == thumb.shape == self._previous.shape:
+                steps = [_change(self._previous, skipped.first), skipped.largest, _change(skipped.last, thumb)]
+            else:
+                steps = [_change(self._previous, thumb)] if self._previous.shape == thumb.shape else [0.0]
+            cut = max(steps) > self.threshold
         self._previous = thumb
         return cut
+
+
+def _change(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(b - a).mean())
+
+
+class SkippedFrames:
+    """The frames --stride skips between two it takes, as the cut detector needs them: the
+    first and last one's thumbnails and the largest change between two of them in a row (kept
+    as they come: a list of thumbnails grew with the stride, 1.6 GB for one frame of a film)."""
+
+    def __init__(self):
+        self.first: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+        self.largest = 0.0
+        self.count = 0
+
+    @classmethod
+    def of(cls, thumbnails) -> "SkippedFrames":
+        skipped = cls()
+        for thumb in thumbnails:
+            skipped.add(thumb)
+        return skipped
+
+    def add(self, thumb: np.ndarray) -> None:
+        if self.last is not None and self.last.shape == thumb.shape:
+            self.largest = max(self.largest, _change(self.last, thumb))
+        if self.first is None:
+            self.first = thumb
+        self.last = thumb
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def cut_thumbnail(image: np.ndarray) -> np.ndarray:

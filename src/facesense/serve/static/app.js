@@ -780,6 +780,7 @@ async function uploadVideo(file) {
     if (!response.ok && (upload.dropped || !current())) return; // refused, and nobody waits for it any more
     if (!response.ok) {
       if (response.status === 401) refusedToken(tokenUsed);
+      bar.value = 0; // the upload's share sent: a full bar beside "Refused" read as done
       fail("Refused", response.status === 401 ? tokenText(tokenUsed) : await errorText(response));
       return;
     }
