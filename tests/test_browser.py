@@ -143,6 +143,8 @@ def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, se
     page.wait_for_timeout(1500)
     page.keyboard.press("Enter")
     page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)  # after the timeline is drawn
+    # the timeline opens full size (on a phone its panels were unreadable at the page's width; found by an accessibility hunt)
+    assert page.locator("#recordings a.full-size[target='_blank'] img[alt='Expression of each tracked face over time']").count() == 1
     csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download='frames.csv']\").href).then(r => r.text())")
     assert csv_text.startswith("frame,time_s,source,track_id") and len(csv_text.splitlines()) > 2
     page.screenshot(path=shots / "live_recorded.png", full_page=True)
@@ -389,6 +391,7 @@ def test_a_video_job_can_be_cancelled_and_a_reload_cancels_it(context, server, t
             assert page.locator("#video-cancel").is_visible()
             page.click("#video-cancel")
             assert page.inner_text("#video-state") == "Cancelled" and page.locator("#video-cancel").is_hidden()
+            assert page.inner_text("#video-announce") != "Cancelled"  # the alert says it: not read twice (found by an accessibility hunt)
         deadline = __import__("time").monotonic() + 15
         while _job_state(status_url) != "cancelled" and __import__("time").monotonic() < deadline:
             page.wait_for_timeout(200)

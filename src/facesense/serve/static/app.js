@@ -554,7 +554,7 @@ function showRecording(r) {
     el("a", { href: r.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
   if (r.timeline) {
     box.append(el("a", { href: r.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
-    box.append(el("img", { src: r.timeline, alt: "Expression of each tracked face over time" }));
+    box.append(fullSize(r.timeline, "Expression of each tracked face over time"));
   }
   $("recordings").prepend(box);
   say("Recording finished: " + frames(r.frames) + "; download below.");
@@ -631,12 +631,18 @@ async function analysePhoto(file) {
   const bytes = Uint8Array.from(atob(r.annotated_jpeg_base64), (c) => c.charCodeAt(0));
   const annotated = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
   const stem = file.name.replace(/\.[^.]*$/, "");
-  const parts = [el("a", { class: "full-size", href: annotated, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src: annotated, alt: file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found") })),
+  const parts = [fullSize(annotated, file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found")),
     el("p", { text: line }),
     el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
   announcePhoto(file.name + ": " + line); // a screen reader heard nothing when a photo's result came
+}
+
+// an image that opens full size in a tab of its own: on a phone a card or the page is too
+// narrow to read an annotated photo's labels or a timeline's panels
+function fullSize(src, alt) {
+  return el("a", { class: "full-size", href: src, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src, alt }));
 }
 
 function announcePhoto(text) {
@@ -746,8 +752,7 @@ async function uploadVideo(file) {
   const fail = (title, text) => {
     if (!current()) return;
     hideCancel();
-    state.textContent = title;
-    announce(title);
+    state.textContent = title; // (not announced: the alert below is read, and "Cancelled" then "You cancelled…" said it twice)
     result.replaceChildren(el("p", { class: "error", role: "alert", text }));
   };
   box.hidden = false;
@@ -821,7 +826,7 @@ async function uploadVideo(file) {
         const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated", "aria-label": "Annotated video of " + file.name }), links];
         if (s.files.timeline) {
           links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
-          parts.push(el("img", { src: s.files.timeline, alt: "Expression of each tracked face over time" }));
+          parts.push(fullSize(s.files.timeline, "Expression of each tracked face over time"));
         }
         // each track's span, expression and gender shares and median age, as `live --summary` writes it
         if (s.files.summary) links.append(el("a", { href: s.files.summary, download: "summary.json", text: "Summary (JSON)" }));
