@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .data.images import IMAGE_SUFFIXES, each_file_once, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
+from .data.images import CLI_STREAM, IMAGE_SUFFIXES, each_file_once, images_under, is_video_file, listed_reason, photo_folder_leftovers, read_image, repeated_files
 from .errors import DataError
 from .preprocess import to_model_pixels
 from .runtime import dlib_models
@@ -43,7 +43,7 @@ def expand_inputs(inputs: list[str | Path], stills_only: bool = False) -> list[P
         elif is_video_file(item):
             if stills_only:  # live refuses a sentiment model: the hint sent the user to a command that cannot do it
                 raise DataError(f"{item}: is a video; predict reads photos, and a sentiment model scores still photos only (live does not run it): save the frames to score as images and predict those")
-            raise DataError(f"{item}: is a video; predict reads photos: run `facesense live --source {item}` for a video")
+            raise DataError(f"{item}: is a video; predict reads photos: run `{CLI_STREAM.format(item)}` for a video")
         elif item.is_file() and item.name.lower().endswith((".csv", ".csv.gz")):  # it was called an unreadable image
             raise DataError(f"{item}: a csv, not a photo; predict reads photos: to score a dataset (a labels.csv, a FER2013 csv) run `facesense evaluate MODEL --data {item}`")
         elif item.is_file():
@@ -130,14 +130,13 @@ def predict_rows(model: str | Path, inputs: list[str | Path], batch_size: int | 
         log.warning("%s was trained without ages (age_weight 0): its rows give gender only", model)
         task = "gender"
     elif task == "gender_age" and trained_without(loaded, "gender"):  # its genders would be: rows of its ages, as an age model gives them
-        from .runtime.align import crop_preparer
         from .runtime.gender_age import AgeHead, GenderAgeModel
 
         log.warning("%s was trained for ages only (gender_weight 0): its rows give ages only", model)
         ages = AgeHead(GenderAgeModel.of(loaded))
         if crops:
             no_face_search("--crops classifies each image whole")
-            return Predictions([], _age_rows(ages, crop_preparer(ages.spec), expand_inputs(inputs), skip_bad), False, True, skip_bad)
+            return Predictions([], _age_crop_rows(ages, inputs, skip_bad), False, True, skip_bad)
         return Predictions([], predict_faces(ages, inputs, detector, skip_bad, device, detector_model), True, True, skip_bad)
     elif task == "gender_age":  # gender and age, from one run of the network per face
         from .runtime.gender_age import AgeHead, GenderAgeModel
@@ -166,7 +165,7 @@ def warn_if_animated(path: Path, stills_only: bool = False) -> None:
     `stills_only`: the model scores still photos only (sentiment), so live is not offered."""
     from .stream.frames import first_frame_only
 
-    note = first_frame_only(path, None if stills_only else f"facesense live --source {path}", Path(path).name)
+    note = first_frame_only(path, None if stills_only else CLI_STREAM.format(path), Path(path).name)
     if note:
         log.warning("%s: %s", path, note)
 
@@ -217,11 +216,14 @@ def predict_ages(backend: str, inputs: list[str | Path], skip_bad: bool = False,
     """Face crops -> rows of {path, pred (whole years), age_years, age_sd, age_low90, age_high90} from an age model;
     each crop is taken whole as the face box, as a detector's box would be, and aligned first
     where the model was trained on aligned faces, as `gender_age --crops` and evaluate align it."""
+    return _age_crop_rows(load_age_model(backend, device=device), inputs, skip_bad)
+
+
+def _age_crop_rows(model, inputs: list[str | Path], skip_bad: bool) -> Iterator[dict]:
+    """An age model's rows for face crops, each aligned first where the model was trained on aligned faces."""
     from .runtime.align import crop_preparer
 
-    model = load_age_model(backend, device=device)
-    prepare = crop_preparer(model.spec)
-    return _age_rows(model, prepare, expand_inputs(inputs), skip_bad)
+    return _age_rows(model, crop_preparer(model.spec), expand_inputs(inputs), skip_bad)
 
 
 def _age_rows(model, prepare, files: list[Path], skip_bad: bool) -> Iterator[dict]:

@@ -181,7 +181,10 @@ def _still_image(path: Path) -> bool:
         return False
 
 
-def photo_folder_leftovers(folder: Path, how_to_stream: str = "facesense live --source {}") -> str | None:
+CLI_STREAM = "facesense live --source {}"  # how a user reads a video, said of one met where photos were read ({}: its path)
+
+
+def photo_folder_leftovers(folder: Path, how_to_stream: str = CLI_STREAM) -> str | None:
     """What a photo folder holds that is not read as photos, for a sentence ("2 photo(s) in
     formats ..."): photos in formats Pillow does not read, videos, and links to photos or videos that are
     not there; None when there is none. `how_to_stream`: the caller's way to read a video, {} its path."""

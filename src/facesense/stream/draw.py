@@ -67,8 +67,8 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
         others = [other for other in boxes if other is not box]
         (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
-        text, rect = _place_label(box, label_texts(_label_parts(face), _label_parts(face, compact=True), " "), partial(_label_size, font=font, thick=thick, pad=pad),
-                                  image.shape[:2], placed, others)
+        size_of = partial(_label_size, font=font, thick=thick, pad=pad, line=th + below)
+        text, rect = _place_label(box, label_texts(_label_parts(face), _label_parts(face, compact=True), " "), size_of, image.shape[:2], placed, others)
         placed.append(rect)
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
@@ -86,14 +86,14 @@ def label_texts(parts: list[str], compact: list[str], sep: str) -> list[str]:
     return list(dict.fromkeys([sep.join(parts), sep.join(compact), two_lines]))
 
 
-def _label_size(text: str, font: float, thick: int, pad: int) -> tuple[int, int]:
-    """(w, h) of a label's box: its lines, a pad between them and around them."""
+def _label_size(text: str, font: float, thick: int, pad: int, line: int) -> tuple[int, int]:
+    """(w, h) of a label's box: its lines (`line` px high, descenders included), a pad between
+    them and around them."""
     import cv2
 
     lines = text.split("\n")
-    (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)
-    width = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, font, thick)[0][0] for line in lines)
-    return width + 2 * pad, len(lines) * (th + below + pad) + pad
+    width = max(cv2.getTextSize(text_line, cv2.FONT_HERSHEY_SIMPLEX, font, thick)[0][0] for text_line in lines)
+    return width + 2 * pad, len(lines) * (line + pad) + pad
 
 
 def fps_corner(shape: tuple[int, int], s: float) -> tuple[int, int, int, int]:

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, PLAYABLE_ANIMATIONS, SOMETIMES_PLAYABLE_ANIMATIONS, STILL_ANIMATIONS, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, plays_as_clip, read_image, repeated_files
+from ..data.images import CLI_STREAM, IMAGE_SUFFIXES, PLAYABLE_ANIMATIONS, SOMETIMES_PLAYABLE_ANIMATIONS, STILL_ANIMATIONS, each_file_once, images_under, is_photo_file, listed_reason, photo_folder_leftovers, plays_as_clip, read_image, repeated_files
 from ..errors import DataError, FacesenseError, SourceFailed
 from .cv_paths import OpenCVName
 
@@ -276,9 +276,6 @@ class VideoFileSource(Source):
         self.cap.release()
         if self._cv_name is not None:
             self._cv_name.close()
-
-
-CLI_STREAM = "facesense live --source {}"  # how a user reads a video, said of one met where photos were read ({}: its path)
 
 
 class ImageFolderSource(Source):

@@ -345,11 +345,8 @@ class CutDetector:
         thumb = cut_thumbnail(image)
         skipped = between if isinstance(between, SkippedFrames) else SkippedFrames.of(between)
         cut = False
-        if self._previous is not None:
-            if skipped.first is not None and skipped.first.shape == thumb.shape == self._previous.shape:
-                steps = [_change(self._previous, skipped.first), skipped.largest, _change(skipped.last, thumb)]
-            else:
-                steps = [_change(self._previous, thumb)] if self._previous.shape == thumb.shape else [0.0]
+        if self._previous is not None:  # (every thumbnail is 64 x 36: cut_thumbnail)
+            steps = [_change(self._previous, thumb)] if skipped.first is None else [_change(self._previous, skipped.first), skipped.largest, _change(skipped.last, thumb)]
             cut = max(steps) > self.threshold
         self._previous = thumb
         return cut
@@ -378,7 +375,7 @@ class SkippedFrames:
         return skipped
 
     def add(self, thumb: np.ndarray) -> None:
-        if self.last is not None and self.last.shape == thumb.shape:
+        if self.last is not None:
             self.largest = max(self.largest, _change(self.last, thumb))
         if self.first is None:
             self.first = thumb
