@@ -465,7 +465,9 @@ def scores_ages(model: str | Path, data: str | Path) -> bool:
         return False
     if str(model) in dlib_models.AGE_BACKENDS:
         return True
-    if split_config_of(model).get("age_weight", 1) == 0:  # its age head never trained: its MAE would be a random head's
+    from ..runtime.gender_age import trained_without
+
+    if trained_without(split_config_of(model), "age"):  # its age head never trained: its MAE would be a random head's
         log.warning("%s was trained without ages (age_weight 0): scored as the gender classifier it is", model)
         return False
     fmt, path = detect_format(data)

@@ -26,8 +26,10 @@ SHIPPED_NAME = "gender_age"
 def trained_without(model, head: str) -> bool:
     """Whether a gender+age network's `head` ("age" or "gender") learned nothing: trained with
     that head's loss weight 0 (age_weight 0: gender only; gender_weight 0: ages only), so its
-    answers are those of the head's first weights. From the training config the network carries."""
-    return (getattr(model, "config", None) or {}).get(f"{head}_weight", 1) == 0
+    answers are those of the head's first weights. From the training config the network carries
+    (`model`: a loaded network, or that config itself)."""
+    config = model if isinstance(model, dict) else getattr(model, "config", None) or {}
+    return config.get(f"{head}_weight", 1) == 0
 
 
 def untrained_age(name: str) -> FacesenseError:
