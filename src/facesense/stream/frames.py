@@ -109,7 +109,7 @@ class VideoFileSource(Source):
         import cv2
 
         # cut_thumbnails: each frame skipped by the stride is thumbnailed for the cut detector
-        # (about 1.4 ms a 720p frame: not made where cuts are not looked for)
+        # (a frame retrieved and converted for each one skipped: not made where cuts are not looked for)
         self.path, self.stride, self.cut_thumbnails = Path(path), max(1, stride), cut_thumbnails
         if not self.path.exists():
             what = "folder" if str(path).endswith(("/", "\\")) else "video"  # `nosuch/` was meant as a photo folder
