@@ -612,9 +612,9 @@ async function analysePhoto(file) {
     await sleep(wait * 1000);
     card.lastChild.replaceWith(el("p", { text: "Analysing…" }));
   }
-  card.setAttribute("aria-busy", "false");
   if (!response.ok) {
     if (response.status === 401) refusedToken(tokenUsed);
+    card.setAttribute("aria-busy", "false");
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: response.status === 401 ? tokenText(tokenUsed) : await errorText(response) }));
     return;
   }
@@ -622,6 +622,7 @@ async function analysePhoto(file) {
   try {
     r = await within(response.json(), limit);
   } catch (err) { // the connection went while the answer came
+    card.setAttribute("aria-busy", "false");
     card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: "The answer was cut off (the server stopped, or the network went): choose the photo again." }));
     return;
   }
@@ -637,6 +638,7 @@ async function analysePhoto(file) {
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
   announcePhoto(file.name + ": " + line); // a screen reader heard nothing when a photo's result came
+  card.setAttribute("aria-busy", "false"); // (only now: the card was read as done while its answer was still being read)
 }
 
 // an image that opens full size in a tab of its own: on a phone a card or the page is too
