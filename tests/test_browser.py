@@ -142,11 +142,13 @@ def test_live_camera_shows_a_labelled_face_started_from_the_keyboard(context, se
     page.keyboard.press("Enter")
     page.wait_for_timeout(1500)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)  # after the timeline is drawn
+    page.wait_for_selector("#recordings a[download$='-frames.csv']", timeout=30_000)  # after the timeline is drawn
     # the timeline opens full size (on a phone its panels were unreadable at the page's width; found by an accessibility hunt)
     assert page.locator("#recordings a.full-size[target='_blank'] img[alt='Expression of each tracked face over time']").count() == 1
-    csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download='frames.csv']\").href).then(r => r.text())")
+    csv_text = page.evaluate("fetch(document.querySelector(\"#recordings a[download$='-frames.csv']\").href).then(r => r.text())")
     assert csv_text.startswith("frame,time_s,source,track_id") and len(csv_text.splitlines()) > 2
+    saved = page.eval_on_selector_all("#recordings a[download]", "links => links.map(a => a.download)")  # when it was recorded, by the user's clock
+    assert len(saved) == 2 and all(re.fullmatch(r"camera-\d{4}-\d\d-\d\d-\d{4}-\d\d-(frames\.csv|timeline\.png)", n) for n in saved), saved
     page.screenshot(path=shots / "live_recorded.png", full_page=True)
     page.click("#camera-stop")  # the last frame's faces went on being listed after Stop
     page.wait_for_function("document.querySelector('#camera-status').innerText.includes('Camera off')", timeout=5_000)
@@ -164,7 +166,7 @@ def test_stop_while_recording_finishes_the_recording_first(context, server):
     page.click("#record")
     page.wait_for_timeout(1500)
     page.click("#camera-stop")
-    page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)
+    page.wait_for_selector("#recordings a[download$='-frames.csv']", timeout=30_000)
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=5_000)
     assert page.locator("#camera-start").is_enabled() and not page.locator("#camera-stop").is_enabled()
 
@@ -202,6 +204,9 @@ def test_photo_upload_shows_a_card_per_photo(context, server, shots, tmp_path):
         assert cards.nth(i).locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
         # the annotated photo opens full size and downloads (a card is too narrow to read its labels)
         assert cards.nth(i).locator("a[target=_blank] img").count() == 1 and cards.nth(i).locator("a[download$='-annotated.jpg']").count() == 1
+    # a screen reader's list of links told the two photos' downloads apart by nothing
+    names = page.eval_on_selector_all("#photo-cards a[download]", "links => links.map(a => a.getAttribute('aria-label') + ' > ' + a.download)")
+    assert sorted(names) == ["Annotated photo (JPEG): hopper > hopper-annotated.jpg", "Annotated photo (JPEG): mirrored > mirrored-annotated.jpg"], names
     cards.nth(0).scroll_into_view_if_needed()
     page.screenshot(path=shots / "photos.png", full_page=True)
     assert no_sideways_scroll(page)
@@ -231,9 +236,11 @@ def test_video_upload_ends_with_a_playable_video(context, server, shots, tmp_pat
     # Chromium decodes it: metadata (duration, size) and a first frame
     page.wait_for_function("(v => v.readyState >= 2 && v.videoWidth === 640 && v.duration > 0.9)(document.querySelector('#video-annotated'))", timeout=15_000)
     assert page.inner_text("#video-state") == "Done: clip.mp4"
-    assert page.locator("#video-result a[download='frames.csv']").count() == 1
+    # each file saved under the video's name (two videos' files were all "annotated.mp4", "frames.csv"...)
+    saved = page.eval_on_selector_all("#video-result a[download]", "links => links.map(a => a.download)")
+    assert saved == ["clip-annotated.mp4", "clip-frames.csv", "clip-timeline.png", "clip-summary.json"], saved
     # the job's summary.json too, which the API listed and the page left out (found by a bug hunt)
-    summary = page.evaluate("fetch(document.querySelector(\"#video-result a[download='summary.json']\").href).then(r => r.json())")
+    summary = page.evaluate("fetch(document.querySelector(\"#video-result a[download$='-summary.json']\").href).then(r => r.json())")
     assert summary["frames"] == 30 and summary["tracks"], summary
     page.screenshot(path=shots / "video.png", full_page=True)
 
@@ -250,8 +257,8 @@ def test_a_second_video_keeps_the_first_ones_results_and_says_what_it_cancelled(
     page.set_input_files("#video-input", str(second))
     earlier = page.locator("#video-earlier-list li")
     earlier.first.wait_for(timeout=10_000)
-    assert earlier.first.inner_text().startswith("first.mp4: ") and earlier.first.locator("a[download='frames.csv']").count() == 1
-    csv_text = page.evaluate("fetch(document.querySelector(\"#video-earlier-list a[download='frames.csv']\").href).then(r => r.text())")
+    assert earlier.first.inner_text().startswith("first.mp4: ") and earlier.first.locator("a[download$='-frames.csv']").count() == 1
+    csv_text = page.evaluate("fetch(document.querySelector(\"#video-earlier-list a[download$='-frames.csv']\").href).then(r => r.text())")
     assert csv_text.startswith("frame,")  # the file is still served
     page.wait_for_function("document.querySelector('#video-state').innerText.startsWith('Processing second.mp4')", timeout=60_000)
     page.set_input_files("#video-input", str(first))  # while the second is being processed
@@ -414,16 +421,16 @@ def test_record_pressed_three_times_records_and_stop_keeps_the_recording(context
     assert page.inner_text("#camera-status").startswith("Recording:")
     page.click("#camera-stop")
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
-    assert page.locator("#recordings a[download='frames.csv']").count() >= 1
+    assert page.locator("#recordings a[download$='-frames.csv']").count() >= 1
     # Stop recording, then Stop at once: the recording's answer is waited for (it was lost; found by review)
     page.click("#camera-start")
     page.wait_for_function("!document.querySelector('#record').disabled", timeout=15_000)
     page.click("#record")
     page.wait_for_timeout(1500)
-    before = page.locator("#recordings a[download='frames.csv']").count()
+    before = page.locator("#recordings a[download$='-frames.csv']").count()
     page.evaluate("(() => { document.querySelector('#record').click(); document.querySelector('#camera-stop').click(); })()")
     page.wait_for_function("document.querySelector('#camera-status').innerText.startsWith('Camera off. Recording finished')", timeout=30_000)
-    assert page.locator("#recordings a[download='frames.csv']").count() == before + 1
+    assert page.locator("#recordings a[download$='-frames.csv']").count() == before + 1
 
 
 def test_one_lost_status_answer_does_not_end_a_video_job(context, server, tmp_path):
@@ -482,7 +489,7 @@ def test_a_four_by_three_camera_is_drawn_whole_and_a_camera_that_goes_away_is_sa
         page.click("#record")  # the camera ending while its recording is finished keeps the recording (found by review)
         page.wait_for_timeout(1000)
         page.evaluate("document.querySelector('#camera-stop').click(); live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")
-        page.wait_for_selector("#recordings a[download='frames.csv']", timeout=30_000)
+        page.wait_for_selector("#recordings a[download$='-frames.csv']", timeout=30_000)
         assert "it stopped sending" in page.inner_text("#camera-status")
         start_camera(page)
         page.evaluate("live.stream.getVideoTracks()[0].dispatchEvent(new Event('ended'))")  # as an unplugged camera's track ends
@@ -520,33 +527,26 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
         }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], 190, 28, WIDTH, HEIGHT])
         assert [tuple(r) for r in drawn] == placed, name
         assert all(0 <= r[1] and r[3] <= HEIGHT and 0 <= r[0] and r[2] <= WIDTH for r in drawn), name
-    # in a crowd, a shorter form of the label where the whole one covers a neighbour: the same
-    # choice and place on both (here a line is 28 px high, and 9 px per character wide)
-    from facesense.stream.draw import _place_label, label_texts
-
-    crowd = [Box(x, y, 70, 70) for y in (30, 130, 240) for x in (20, 130, 240, 350, 460, 560)]
-    texts = [label_texts([f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"], " · ") for i in range(len(crowd))]
+    # in a crowd, a shorter form of the label where the whole one covers a neighbour, down to
+    # the id alone: the same choice and place on both (here a line is 28 px high, and 9 px per
+    # character wide)
+    from facesense.stream.draw import _place_labels, label_texts
 
     def size_of(text):
         lines = text.split("\n")
         return 9 * max(map(len, lines)), 28 * len(lines)
 
-    placed, chosen = [], []
-    for box, forms in zip(crowd, texts):
-        text, rect = _place_label(box, forms, size_of, (HEIGHT, WIDTH), placed, [b for b in crowd if b is not box])
-        placed.append(rect)
-        chosen.append([text, list(rect)])
-    kinds = {"whole" if "%" in text else "two lines" if "\n" in text else "compact" for text, _ in chosen}
-    assert len(kinds) >= 2, kinds  # this crowd takes shorter forms too
-    assert page.evaluate("""([boxes, parts, width, height]) => {
-        const placed = [];
-        const sizeOf = (t) => { const lines = t.split("\\n"); return [9 * Math.max(...lines.map((l) => l.length)), 28 * lines.length]; };
-        return boxes.map((b, i) => {
-            const label = placeLabel(b, labelTexts(parts[i][0], parts[i][1], " · "), sizeOf, width, height, placed, boxes.filter((_, j) => j !== i));
-            placed.push(label.rect);
-            return [label.text, label.rect];
-        });
-    }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in crowd], [[[f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"]] for i in range(len(crowd))], WIDTH, HEIGHT]) == chosen
+    for crowd in ([Box(x, y, 70, 70) for y in (30, 130, 240) for x in (20, 130, 240, 350, 460, 560)],
+                  [Box(x, y, w, w) for x, y, w in ((446, 92, 72), (515, 239, 53), (103, 200, 52), (266, 183, 62), (208, 29, 93), (542, 128, 71), (365, 198, 69), (12, 234, 85))]):
+        parts = [[[f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"]] for i in range(len(crowd))]
+        fixed = [(8, 4, 120, 30)]  # (as the FPS figure's corner is on the video)
+        chosen = [[text, list(rect)] for text, rect in _place_labels(crowd, [label_texts(*p, " · ") for p in parts], [size_of] * len(crowd), (HEIGHT, WIDTH), fixed)]
+        kinds = {"whole" if "%" in text else "two lines" if "\n" in text else "id" if " " not in text else "compact" for text, _ in chosen}
+        assert len(kinds) >= 2, kinds  # this crowd takes shorter forms too
+        assert page.evaluate("""([boxes, parts, width, height, fixed]) => {
+            const sizeOf = (t) => { const lines = t.split("\\n"); return [9 * Math.max(...lines.map((l) => l.length)), 28 * lines.length]; };
+            return placeLabels(boxes, parts.map((p) => labelTexts(p[0], p[1], " · ")), sizeOf, width, height, fixed).map((l) => [l.text, l.rect]);
+        }""", [[[b.x, b.y, b.x + b.w, b.y + b.h] for b in crowd], parts, WIDTH, HEIGHT, [list(r) for r in fixed]]) == chosen
     # and coloured as the server colours them: two faces of one frame never alike (#6 and #12 were)
     from facesense.stream.draw import _COLOURS, colour_indices
 

@@ -61,15 +61,16 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
     for face, b, colour in zip(result.faces, boxes, drawn):  # every box first, so that no box line crosses another face's label
         cv2.rectangle(image, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, max(2, round(2 * _face_scale(b, s))))
     # the FPS figure's corner is taken first: a face's label there was drawn under it ("33#FPSad")
-    placed: list[tuple[int, int, int, int]] = [fps_corner(image.shape[:2], s)] if fps is not None else []
-    for face, box, colour in zip(result.faces, boxes, drawn):
+    fixed = [fps_corner(image.shape[:2], s)] if fps is not None else []
+    fonts, size_ofs = [], []
+    for box in boxes:
         fs = _face_scale(box, s)
         font, thick, pad = 0.5 * fs, max(1, round(fs)), round(3 * fs)
-        others = [other for other in boxes if other is not box]
         (_, th), below = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, font, thick)  # below: descenders under the baseline
-        size_of = partial(_label_size, font=font, thick=thick, pad=pad, line=th + below)
-        text, rect = _place_label(box, label_texts(_label_parts(face), _label_parts(face, compact=True), " "), size_of, image.shape[:2], placed, others)
-        placed.append(rect)
+        fonts.append((font, thick, pad, th, below))
+        size_ofs.append(partial(_label_size, font=font, thick=thick, pad=pad, line=th + below))
+    forms = [label_texts(_label_parts(face), _label_parts(face, compact=True), " ") for face in result.faces]
+    for (text, rect), colour, (font, thick, pad, th, below) in zip(_place_labels(boxes, forms, size_ofs, image.shape[:2], fixed), drawn, fonts):
         x0, y0, x1, y1 = rect
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
         for i, line in enumerate(text.split("\n")):  # a line's baseline: its top, the lines and gaps above it, its height
@@ -80,10 +81,12 @@ def annotate(result: FrameResult, fps: float | None = None, enlarge: bool = True
 
 
 def label_texts(parts: list[str], compact: list[str], sep: str) -> list[str]:
-    """A face's label in the forms tried in turn (_place_label): whole on one line; without its
-    percentages; that on two lines (id and expression, then gender and age)."""
+    """A face's label in the forms tried in turn (_place_labels): whole on one line; without its
+    percentages; that on two lines (id and expression, then gender and age); the id alone (in a
+    crowd every longer form covered a neighbour's label; the id still says which face is which,
+    and the per-frame log, or the page's list of faces, has its words)."""
     two_lines = sep.join(compact[:2]) + ("\n" + sep.join(compact[2:]) if len(compact) > 2 else "")
-    return list(dict.fromkeys([sep.join(parts), sep.join(compact), two_lines]))
+    return list(dict.fromkeys([sep.join(parts), sep.join(compact), two_lines, compact[0]]))
 
 
 def _label_size(text: str, font: float, thick: int, pad: int, line: int) -> tuple[int, int]:
@@ -156,26 +159,50 @@ def _free_spot(box, w: int, h: int, shape: tuple[int, int], placed: list[tuple[i
     return spots[0]
 
 
-def _place_label(box, texts: list[str], size_of, shape: tuple[int, int], placed: list[tuple[int, int, int, int]], others: list) -> tuple[str, tuple[int, int, int, int]]:
-    """(text, rect) of a face's label: the first of `texts` (label_texts: the whole label, then
-    shorter ones) that covers nothing where _free_spot puts it next to its box, else further
-    down, else the one that covers least
-    (another face before a label drawn already; then the smallest): in a crowd the whole label
-    covered a neighbour's face or label where a shorter one fits. `size_of(text)`: its box's (w, h)."""
-    faces = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in others]
+def _place_labels(boxes: list, forms: list[list[str]], size_ofs: list, shape: tuple[int, int], fixed: list[tuple[int, int, int, int]]) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """(text, rect) of each face's label. `forms[i]`: face i's label, longest first
+    (label_texts); `size_ofs[i](text)`: its box's (w, h) at face i's scale; `fixed`: places
+    taken already (the FPS figure). Every face's label at one length first, the longest with
+    which no label covers another or a face, beside its box (_free_spot) before further down;
+    else the length that covers least. Then each label as long as it fits there without
+    covering anything. Placing face by face, each at its longest free form, let the first faces'
+    whole labels take the places their neighbours needed for even their ids (18 faces of 70 px:
+    7 labels on labels; now none)."""
+    if not boxes:
+        return []
+    others = [[b for j, b in enumerate(boxes) if j != i] for i in range(len(boxes))]
+    faces = [[(b.x, b.y, b.x + b.w, b.y + b.h) for b in rest] for rest in others]
+
+    def covers(i, rect, labels) -> int:  # 2: a label; 1: another face; 0: nothing
+        return 2 if any(_overlap(rect, r) for r in labels) else int(any(_overlap(rect, r) for r in faces[i]))
+
     best = None
-    # every form next to its box first: a whole label three rows down, under another face's box,
-    # read as that face's where a shorter one fitted beside its own
-    for rows_down in (0, 3):
-        for text in dict.fromkeys(texts):
-            rect = _free_spot(box, *size_of(text), shape, placed, others, rows_down)
-            covered = 2 if any(_overlap(rect, r) for r in placed) else int(any(_overlap(rect, r) for r in faces))
-            if not covered:
-                return text, rect
-            area = (rect[2] - rect[0]) * (rect[3] - rect[1])  # where every form covers as much, the smallest covers least of it
-            if best is None or (covered, area) < best[0]:
-                best = ((covered, area), text, rect)
-    return best[1], best[2]
+    for rows_down in (0, 3):  # a label three rows down, under another face's box, read as that face's
+        for level in range(max((len(f) for f in forms), default=0)):
+            placed, chosen = list(fixed), []
+            for i, box in enumerate(boxes):
+                text = forms[i][min(level, len(forms[i]) - 1)]
+                chosen.append((text, _free_spot(box, *size_ofs[i](text), shape, placed, others[i], rows_down)))
+                placed.append(chosen[-1][1])
+            counts = [0, 0, 0]
+            for i, (_, rect) in enumerate(chosen):
+                counts[covers(i, rect, fixed + [r for j, (_, r) in enumerate(chosen) if j != i])] += 1
+            score = (counts[2], counts[1])
+            if best is None or score < best[0]:
+                best = (score, level, chosen)
+            if score == (0, 0):
+                break
+        if best[0] == (0, 0):
+            break
+    level, chosen = best[1], best[2]
+    for i, box in enumerate(boxes):  # longer where it still covers nothing, now that every label has its place
+        rest = fixed + [r for j, (_, r) in enumerate(chosen) if j != i]
+        for text in forms[i][: min(level, len(forms[i]) - 1)]:
+            rect = _free_spot(box, *size_ofs[i](text), shape, rest, others[i], rows_down=0)
+            if not covers(i, rect, rest):
+                chosen[i] = (text, rect)
+                break
+    return chosen
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

@@ -31,12 +31,12 @@ function describe(face) {
   return labelParts(face).join(" · ");
 }
 
-// A face's label in the forms tried in turn (placeLabel), as stream/draw.py label_texts gives
+// A face's label in the forms tried in turn (placeLabels), as stream/draw.py label_texts gives
 // them: whole on one line; without its percentages; that on two lines (id and expression, then
-// gender and age)
+// gender and age); the id alone (the list under the picture has the words)
 function labelTexts(parts, compact, sep) {
   const twoLines = compact.slice(0, 2).join(sep) + (compact.length > 2 ? "\n" + compact.slice(2).join(sep) : "");
-  return [...new Set([parts.join(sep), compact.join(sep), twoLines])];
+  return [...new Set([parts.join(sep), compact.join(sep), twoLines, compact[0]])];
 }
 
 // As the annotated video draws it: a model unsure of the age (a child's estimate can spread over
@@ -175,6 +175,7 @@ const live = {
   recordAsks: 0, // record asks not answered yet
   times: [], rtts: [], running: false,
   colours: new Map(), // each track's colour, kept while the camera runs (colourIndices)
+  labels: [], labelsFor: null, labelsKey: "", // the last answer's labels as placed (placeLabels)
 };
 const grab = document.createElement("canvas");
 const video = $("camera-video");
@@ -438,23 +439,45 @@ function freeSpot(box, w, h, width, height, placed, faces, rowsDown = 3) {
   return spots[0];
 }
 
-// A face's label and where it goes, as the server's annotation picks them (stream/draw.py
-// _place_label): the first form (labelTexts) that covers nothing next to its box, else further
-// down, else in a crowd the one that covers least (0: nothing, 1: another face, 2: a label
-// drawn already), then the smallest. sizeOf(text): its box's [w, h]
-function placeLabel(box, texts, sizeOf, width, height, placed, faces) {
-  const covered = (r) => placed.some((o) => overlaps(r, o)) ? 2 : faces.some((o) => overlaps(r, o)) ? 1 : 0;
+// Each face's label and where it goes, as the server's annotation picks them (stream/draw.py
+// _place_labels): every label at one length (labelTexts: longest first), the longest with which
+// none covers another label or a face, beside its box before further down, else the length that
+// covers least; then each label as long as it fits where it is without covering anything.
+// boxes: [x0, y0, x1, y1]; sizeOf(text): its box's [w, h]; fixed: places taken already
+function placeLabels(boxes, forms, sizeOf, width, height, fixed = []) {
+  if (!boxes.length) return [];
+  const others = boxes.map((_, i) => boxes.filter((_, j) => j !== i));
+  const covers = (i, rect, labels) => labels.some((o) => overlaps(rect, o)) ? 2 : others[i].some((o) => overlaps(rect, o)) ? 1 : 0;
+  const rest = (chosen, i) => fixed.concat(chosen.filter((_, j) => j !== i).map((c) => c.rect));
+  const levels = Math.max(0, ...forms.map((f) => f.length));
   let best = null;
-  for (const rowsDown of [0, 3]) { // every form next to its box first (one further down read as another face's)
-    for (const text of new Set(texts)) {
-      const [w, h] = sizeOf(text);
-      const rect = freeSpot(box, w, h, width, height, placed, faces, rowsDown);
-      const c = covered(rect), area = (rect[2] - rect[0]) * (rect[3] - rect[1]);
-      if (c === 0) return { text, rect, covered: c, area };
-      if (best === null || c < best.covered || (c === best.covered && area < best.area)) best = { text, rect, covered: c, area };
+  for (const rowsDown of [0, 3]) { // a label three rows down, under another face's box, read as that face's
+    for (let level = 0; level < levels; level++) {
+      const placed = fixed.slice(), chosen = [];
+      boxes.forEach((box, i) => {
+        const text = forms[i][Math.min(level, forms[i].length - 1)];
+        const [w, h] = sizeOf(text);
+        chosen.push({ text, rect: freeSpot(box, w, h, width, height, placed, others[i], rowsDown) });
+        placed.push(chosen[i].rect);
+      });
+      const counts = [0, 0, 0];
+      chosen.forEach((c, i) => { counts[covers(i, c.rect, rest(chosen, i))] += 1; });
+      const score = [counts[2], counts[1]];
+      if (best === null || score[0] < best.score[0] || (score[0] === best.score[0] && score[1] < best.score[1])) best = { score, level, chosen };
+      if (score[0] === 0 && score[1] === 0) break;
     }
+    if (best.score[0] === 0 && best.score[1] === 0) break;
   }
-  return best;
+  const chosen = best.chosen;
+  boxes.forEach((box, i) => { // longer where it still covers nothing, now that every label has its place
+    const taken = rest(chosen, i);
+    for (const text of forms[i].slice(0, Math.min(best.level, forms[i].length - 1))) {
+      const [w, h] = sizeOf(text);
+      const rect = freeSpot(box, w, h, width, height, taken, others[i], 0);
+      if (!covers(i, rect, taken)) { chosen[i] = { text, rect }; break; }
+    }
+  });
+  return chosen;
 }
 
 // Each face's colour, as the server's annotation picks it (stream/draw.py colour_indices): its
@@ -494,16 +517,20 @@ function drawLoop() {
         ctx.strokeStyle = colours[i];
         ctx.strokeRect(boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]);
       });
-      const placed = []; // labels after all boxes, each where it covers no other label or face
       const px = parseInt(ctx.font, 10), gap = 4; // a label's lines: px high, gap apart, 3 px above and below
       const sizeOf = (text) => {
         const lines = text.split("\n");
         return [Math.max(...lines.map((line) => ctx.measureText(line).width)) + 8, lines.length * (px + gap) - gap + 6];
       };
-      m.faces.forEach((f, i) => {
-        const others = boxes.filter((_, j) => j !== i);
-        const label = placeLabel(boxes[i], labelTexts(labelParts(f), labelParts(f, true), " · "), sizeOf, canvas.width, canvas.height, placed, others);
-        placed.push(label.rect);
+      // placed once per answer and canvas size, not at every screen refresh in between
+      const key = canvas.width + "x" + canvas.height + " " + ctx.font;
+      if (live.labelsFor !== m || live.labelsKey !== key) {
+        const forms = m.faces.map((f) => labelTexts(labelParts(f), labelParts(f, true), " · "));
+        live.labels = placeLabels(boxes, forms, sizeOf, canvas.width, canvas.height);
+        live.labelsFor = m;
+        live.labelsKey = key;
+      }
+      live.labels.forEach((label, i) => { // after all boxes: no box line crosses a label
         const [lx, ty, rx, by] = label.rect;
         ctx.fillStyle = colours[i];
         ctx.fillRect(lx, ty, rx - lx, by - ty);
@@ -539,6 +566,11 @@ function frames(n) {
   return n + (n === 1 ? " frame" : " frames");
 }
 
+function recordingStamp(d) { // local time, as the user's clock reads: camera-2026-12-07-2043-05
+  const two = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + "-" + two(d.getHours()) + two(d.getMinutes()) + "-" + two(d.getSeconds());
+}
+
 function showRecording(r) {
   // a recording that ended: its files offered; the status says so unless a new one is under way
   const say = (text) => {
@@ -549,11 +581,12 @@ function showRecording(r) {
     say("Recording stopped before any frame was analysed: nothing to download.");
     return;
   }
+  const stem = "camera-" + recordingStamp(new Date());
   const box = el("div", { class: "downloads" },
     el("p", { text: "Recording: " + frames(r.frames) + "." }),
-    el("a", { href: r.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
+    downloadLink(r.csv, stem, "frames.csv", "Per-frame log (CSV)"));
   if (r.timeline) {
-    box.append(el("a", { href: r.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
+    box.append(downloadLink(r.timeline, stem, "timeline.png", "Timeline (PNG)"));
     box.append(fullSize(r.timeline, "Expression of each tracked face over time"));
   }
   $("recordings").prepend(box);
@@ -634,7 +667,7 @@ async function analysePhoto(file) {
   const stem = file.name.replace(/\.[^.]*$/, "");
   const parts = [fullSize(annotated, file.name + ": " + (r.faces.length ? summary.toLowerCase() + " marked" : "no face found")),
     el("p", { text: line }),
-    el("p", { class: "downloads" }, el("a", { href: annotated, download: stem + "-annotated.jpg", text: "Annotated photo (JPEG)" }))];
+    el("p", { class: "downloads" }, downloadLink(annotated, stem, "annotated.jpg", "Annotated photo (JPEG)"))];
   if (r.faces.length) parts.push(faceTable(r.faces));
   card.lastChild.replaceWith(...parts);
   announcePhoto(file.name + ": " + line); // a screen reader heard nothing when a photo's result came
@@ -643,6 +676,13 @@ async function analysePhoto(file) {
 
 // an image that opens full size in a tab of its own: on a phone a card or the page is too
 // narrow to read an annotated photo's labels or a timeline's panels
+function downloadLink(href, stem, suffix, text) {
+  // saved under its source's name (two videos' files were both "annotated.mp4", the second saved as
+  // "annotated (1).mp4"), and named by it to a screen reader, whose list of links read "Annotated
+  // photo (JPEG)" once per photo; the visible words stay first in the name, so voice control finds them
+  return el("a", { href, download: stem + "-" + suffix, text, "aria-label": text + ": " + stem });
+}
+
 function fullSize(src, alt) {
   return el("a", { class: "full-size", href: src, target: "_blank", rel: "noopener", title: "Open full size" }, el("img", { src, alt }));
 }
@@ -824,14 +864,15 @@ async function uploadVideo(file) {
       if (s.state === "failed") { fail("Failed", sentence(s.error)); return; }
       if (s.state === "cancelled") { fail("Cancelled", "The job was cancelled before it finished."); return; }
       if (s.state === "done") {
-        const links = el("p", { class: "downloads" }, el("a", { href: s.files.video, download: "annotated.mp4", text: "Annotated video (MP4)" }), el("a", { href: s.files.csv, download: "frames.csv", text: "Per-frame log (CSV)" }));
+        const stem = file.name.replace(/\.[^.]*$/, "");
+        const links = el("p", { class: "downloads" }, downloadLink(s.files.video, stem, "annotated.mp4", "Annotated video (MP4)"), downloadLink(s.files.csv, stem, "frames.csv", "Per-frame log (CSV)"));
         const parts = [el("video", { src: s.files.video, controls: "", playsinline: "", id: "video-annotated", "aria-label": "Annotated video of " + file.name }), links];
         if (s.files.timeline) {
-          links.append(el("a", { href: s.files.timeline, download: "timeline.png", text: "Timeline (PNG)" }));
+          links.append(downloadLink(s.files.timeline, stem, "timeline.png", "Timeline (PNG)"));
           parts.push(fullSize(s.files.timeline, "Expression of each tracked face over time"));
         }
         // each track's span, expression and gender shares and median age, as `live --summary` writes it
-        if (s.files.summary) links.append(el("a", { href: s.files.summary, download: "summary.json", text: "Summary (JSON)" }));
+        if (s.files.summary) links.append(downloadLink(s.files.summary, stem, "summary.json", "Summary (JSON)"));
         result.replaceChildren(...parts);
         return;
       }
