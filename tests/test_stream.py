@@ -143,13 +143,14 @@ def test_live_on_a_video_file_writes_every_output(models, clip, tmp_path):
     assert summary["frames"] == 12 and summary["dropped_frames"] == 0 and summary["faces"] >= 12
     rows = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert len(rows) == summary["faces"]
-    assert list(rows[0])[:13] == ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "expression", "expression_p", "gender", "gender_p"]
+    assert list(rows[0])[:14] == ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "read", "expression", "expression_p", "gender", "gender_p"]
     assert {"p_happy", "p_woman"} <= set(rows[0])
     for r in rows:
         assert r["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral") and r["gender"] in ("man", "woman")
         assert sum(float(r[f"p_{c}"]) for c in ("man", "woman")) == pytest.approx(1, abs=1e-3)
+        assert r["read"] == ("" if r["held"] == "1" else " ".join(k for k in ("expression", "gender", "age") if r.get(k if k != "age" else "age_years"))), r  # one face a frame: read on each it was found
     jl = [json.loads(line) for line in open(tmp_path / "f.jsonl")]
-    assert len(jl) == len(rows)
+    assert len(jl) == len(rows) and [j["read"] for j in jl] == [r["read"] for r in rows]
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     s = json.loads((tmp_path / "s.json").read_text())

@@ -272,6 +272,11 @@ def test_a_frame_classifies_at_most_its_budget_of_faces_and_each_face_gets_its_t
     # every face of every frame still has labels: its own, never a neighbour's
     for r in results:
         assert all((f.expression.argmax() == 1) == (f.box.x >= 150) for f in r.faces)
+    # and the log says which were read this frame and which repeat their track's labels (a
+    # crowd's rows repeated labels unmarked, which read as the model being sure of them)
+    for r, xs in zip(results, model.batches):
+        assert sorted(f.box.x for f in r.faces if f.read == ("expression",)) == sorted(xs)
+        assert all(f.read in ((), ("expression",)) for f in r.faces)
     with pytest.raises(FacesenseError, match="classify_per_frame"):
         PipelineSettings(classify_per_frame=-1)
 

@@ -33,6 +33,9 @@ class FaceResult:
     gender: Prediction | None = None
     age: AgeEstimate | None = None
     held: bool = False  # no face was found here this frame: the track's last box, with its last labels
+    # the models that read this face's crop this frame; the others (a crowd beyond the per-frame
+    # budget, a held box) repeat its track's labels from the frame they last read it
+    read: tuple[str, ...] = ()
 
 
 def face_record(face: FaceResult) -> dict:
@@ -308,6 +311,7 @@ class LiveSession:
                     track.classified_at[key] = self.frames
                     track.read_rank[key] = rows[key][i]  # its place in this frame's queue order
                     probs = smooth(track, key, outputs[key][rows[key][i]], settings.age_smoothing if key == "age" else settings.smoothing)
+                    face.read += (key,)
                 else:
                     probs = track.probs[key]
                 setattr(face, key, model.result(probs))

@@ -389,7 +389,7 @@ class AnnotatedPhotosSink:
 def log_columns(expression_classes: list[str], gender_classes: list[str], age: bool = False) -> list[str]:
     """The per-face log's columns (docs/outputs.md): age columns when an age model runs."""
     return (
-        ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "expression", "expression_p", "gender", "gender_p"]
+        ["frame", "time_s", "source", "track_id", "x", "y", "w", "h", "held", "read", "expression", "expression_p", "gender", "gender_p"]
         + (list(AGE_COLUMNS) if age else [])
         + [f"p_{c}" for c in expression_classes]
         + [f"p_{c}" for c in gender_classes]
@@ -406,7 +406,7 @@ def log_rows(result: FrameResult, source: str = "") -> list[dict]:
         return [{schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin}]
     rows = []
     for face in result.faces:
-        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h, "held": int(face.held)}
+        row = {schema.KEY: schema.VERSIONS["frames"], "frame": result.frame.index, "time_s": round(result.frame.time_s, 4), "source": origin, "track_id": face.track_id, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h, "held": int(face.held), "read": " ".join(face.read)}
         for key in ("expression", "gender"):
             pred = getattr(face, key)
             if pred:  # a model that is off leaves its keys out (CSV: empty cells)
