@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -39,8 +40,26 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("{'x': ") and len(lines) >= 1 + 30 + 1
+    assert lines[0].startswith("{'x': ") and len(lines) >= 1 + 30 + 1 + 1
+    assert re.fullmatch(r"(negative|positive) 0\.\d+", lines[-1]), lines[-1]
     assert (tmp_path / "eval" / "gender-faces" / "metrics.json").is_file()
+
+
+def test_a_photos_sentiment_is_read_as_predict_reads_it_and_face_models_are_refused(tmp_path, capsys):
+    """The API had no sentiment at all: the web page and `predict sentiment` read a photo's
+    mood, a program embedding facesense could not (found by a review of the API)."""
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.dstack([np.tile(np.arange(160, dtype=np.uint8), (120, 1))] * 3))
+    assert main(["predict", "sentiment", str(photo), "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    mood = facesense.image_sentiment(photo)
+    assert mood["label"] == row["pred"] and mood["probs"] == pytest.approx({c: row[f"p_{c}"] for c in ("negative", "positive")}, abs=1e-4)
+    analyser = facesense.SentimentAnalyser()
+    assert analyser.score(cv2.imread(str(photo))) == mood and analyser.score(str(photo)) == mood
+    for model, said in (("gender", "model=gender: is a gender model"), ("expression", "use this one as FaceAnalyser(expression='expression')"),
+                        ("dlib-age", "FaceAnalyser(age='dlib-age')"), (3, "model=3: give a sentiment model's name")):
+        with pytest.raises(facesense.FacesenseError, match=re.escape(said)):
+            facesense.SentimentAnalyser(model)
 
 
 def test_analyse_image_array_and_errors(tmp_path):

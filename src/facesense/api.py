@@ -7,6 +7,7 @@
     for result in analyser.stream("clip.mp4", max_frames=100):
         print(result.frame.index, [facesense.face_dict(f) for f in result.faces])
     metrics = facesense.evaluate("expression", "fer2013.csv.gz", "eval/expression", split="PublicTest")
+    mood = facesense.image_sentiment("beach.jpg")           # the whole photo's mood: label, p, probs
 
 Importing facesense loads nothing heavy and reads no argv, environment or working directory;
 models load when a `FaceAnalyser` is made. Errors the caller can fix raise `FacesenseError`
@@ -157,6 +158,45 @@ class FaceAnalyser:
         ended_early = src.ended_early() if hasattr(src, "ended_early") else None
         if ended_early:  # as `live` warns of it (the frames yielded stop there)
             log.warning("%s: %s", source, ended_early)
+
+
+class SentimentAnalyser:
+    """Loads an image-sentiment model once: the shipped "sentiment" (default), a checkpoint, a
+    run folder or an exported .onnx; `device` as FaceAnalyser's. `score(photo)` reads the whole
+    photo's mood, as `facesense predict sentiment` and the web page's "photo's mood" do."""
+
+    def __init__(self, model: str | Path = "sentiment", device: str = "auto"):
+        from .labels import TASK_CLASSES, normalise
+        from .runtime.classifier import FaceClassifier
+        from .runtime.loading import names_an_age_model
+        from .runtime.session import DEVICES
+        from .stream.live import API_ARGUMENT, _named
+
+        if not isinstance(model, (str, Path)) or not str(model).strip():
+            raise FacesenseError(f"model={_shown(model)}: give a sentiment model's name (sentiment) or a file path (str or Path)")
+        if not isinstance(device, str) or device not in DEVICES:
+            raise FacesenseError(f"device={_shown(device)}: choose one of {', '.join(DEVICES)}")
+        if names_an_age_model(model):
+            raise FacesenseError(f"model={model}: estimates a face's age, not a photo's mood; use it as FaceAnalyser(age={str(model)!r})")
+        self.model = _named("model", model, API_ARGUMENT, lambda: FaceClassifier.load(str(model), device=device))
+        # a face model would read a face's expression or gender off the whole photo, as its mood
+        classes = {normalise(c) for c in self.model.classes}
+        for task in ("expression", "gender"):
+            if classes == set(TASK_CLASSES[task]):
+                raise FacesenseError(f"model={model}: is {'an' if task == 'expression' else 'a'} {task} model (classes {', '.join(self.model.classes)}), which reads a face, "
+                                     f"not a photo's mood; give a sentiment model (the shipped 'sentiment'), or use this one as FaceAnalyser({task}={str(model)!r})")
+
+    def score(self, image: str | Path | np.ndarray) -> dict:
+        """A photo (a path or an array, as FaceAnalyser.analyse takes them) -> {label, p, probs},
+        rounded as the web app's answer rounds them."""
+        mood = self.model.result(self.model.predict([_as_bgr(image)])[0])
+        return {"label": mood.label, "p": round(mood.p, 4), "probs": {c: round(float(v), 4) for c, v in mood.probs.items()}}
+
+
+def image_sentiment(image: str | Path | np.ndarray, model: str | Path = "sentiment", device: str = "auto") -> dict:
+    """One photo's mood in one call (loads the model each time: for many photos make a
+    `SentimentAnalyser` once and call its `score`)."""
+    return SentimentAnalyser(model, device).score(image)
 
 
 def _check_number(name: str, value, low: float, strict: bool = False, high: float | None = None, integer: bool = False) -> None:
