@@ -176,17 +176,51 @@ def test_stride_and_models_off(models, clip, tmp_path):
 
 
 def test_a_strided_video_ends_where_its_source_does(clip, tmp_path):
-    av = pytest.importorskip("av")
     from facesense.stream.sinks import h264_available
 
-    if not h264_available():
-        pytest.skip("PyAV without libx264: the fallback writer sets no frame's duration")
-    with av.open(str(clip)) as src:
-        source_s = src.streams.video[0].frames / float(src.streams.video[0].average_rate)
+    cap = cv2.VideoCapture(str(clip))
+    source_s = cap.get(cv2.CAP_PROP_FRAME_COUNT) / cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
     for stride in (5, 1000):  # frames 0, 5, 10 of 12; frame 0 alone: its last frame lasted the stride
-        run_live(LiveOptions(source=str(clip), expression=None, gender=None, age=None, stride=stride, video_out=tmp_path / f"{stride}.mp4"))
-        with av.open(str(tmp_path / f"{stride}.mp4")) as out:
-            assert out.duration / 1e6 == pytest.approx(source_s, abs=0.01)
+        # OpenCV's fallback writer (.avi), one rate throughout: its last frame lasted a stride too
+        run_live(LiveOptions(source=str(clip), expression=None, gender=None, age=None, stride=stride, video_out=tmp_path / f"{stride}.avi"))
+        out = cv2.VideoCapture(str(tmp_path / f"{stride}.avi"))
+        assert out.get(cv2.CAP_PROP_FRAME_COUNT) / out.get(cv2.CAP_PROP_FPS) == pytest.approx(source_s, abs=0.01), stride
+        out.release()
+        if h264_available():  # (PyAV with libx264)
+            import av
+
+            run_live(LiveOptions(source=str(clip), expression=None, gender=None, age=None, stride=stride, video_out=tmp_path / f"{stride}.mp4"))
+            with av.open(str(tmp_path / f"{stride}.mp4")) as out:
+                assert out.duration / 1e6 == pytest.approx(source_s, abs=0.01)
+
+
+def test_the_fallback_writer_keeps_each_frames_time_and_cuts_a_long_gap_short(tmp_path):
+    """OpenCV's writer has one rate: frames 0.1 s apart, then one 0.5 s later, were written a
+    frame each, so the video ran faster than its source (a phone's variable rate, dropped camera
+    frames); each is now repeated until the next one's time. A stream back after an hour is not
+    written as an hour of copies."""
+    from facesense.stream import sinks
+    from facesense.stream.frames import Frame
+    from facesense.stream.pipeline import FrameResult
+
+    def written(times, end_s=None):
+        sink = sinks.VideoSink(tmp_path / "out.avi", fps=10.0)
+        for i, t in enumerate(times):
+            image = np.full((48, 64, 3), 20 * i, np.uint8)
+            sink.write(FrameResult(Frame(i, t, image), []), image)
+        sink.end_s = end_s
+        sink.close()
+        cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+        shades = []
+        while (ok_image := cap.read())[0]:
+            shades.append(round(float(ok_image[1].mean()) / 20))
+        return shades
+
+    assert written([0.0, 0.1, 0.6, 0.7]) == [0, 1, 1, 1, 1, 1, 2, 3]
+    assert written([0.0, 0.1, 0.6, 0.7], end_s=0.75) == [0, 1, 1, 1, 1, 1, 2, 3]  # at least once
+    gap = written([0.0, 3600.0, 3600.1])
+    assert len(gap) == sinks.MAX_REPEAT_S * 10 + 2 and gap[-2:] == [1, 2]
 
 
 def test_image_folder_source(models, clip, tmp_path, caplog):

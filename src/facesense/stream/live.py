@@ -313,7 +313,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
     try:
         if opts.video_out:
             fps = (source.fps or 30.0) / (opts.stride if not source.live else 1)
-            sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if source.photos else None))
+            sinks.append(VideoSink(opts.video_out, fps, PHOTO_VIDEO_SIDE if source.photos else None, stride=opts.stride if not source.live else 1))
         if opts.photos_out:
             sinks.append(AnnotatedPhotosSink(opts.photos_out, source.folder, source.files))
         columns = log_columns(expression.classes if expression else [], gender.classes if gender else [], age=models.age is not None)

@@ -159,20 +159,28 @@ PHOTO_VIDEO_SIDE = (640, 1920)
 TIME_BASE = Fraction(1, 1000)
 
 
+MAX_REPEAT_S = 10.0  # the OpenCV fallback shows one frame at most this long (VideoSink._repeat_pending)
+
+
 class VideoSink:
     """Annotated frames -> a video file: H.264 (avc1, yuv420p, faststart) through PyAV for
     .mp4/.mov/.mkv, falling back, with a warning, to OpenCV's MPEG-4 Part 2 when PyAV or its
-    libx264 is missing. Each H.264 frame is shown at its frame's time (a phone's variable frame
-    rate plays at its own pace; OpenCV's fallback writes `fps` throughout). The frame size is
+    libx264 is missing. Each frame is shown at its frame's time (a phone's variable frame rate
+    plays at its own pace): H.264 sets each frame's time; OpenCV's fallback, which writes one
+    rate throughout, writes at `fps` times `stride` (the source's rate, where `fps` is that of
+    every stride-th frame) and repeats each frame until the next one's time. The frame size is
     the first frame's (`side_range`: its long side scaled into these bounds); a frame of
     another shape is fitted into it with black borders, not stretched."""
 
-    def __init__(self, path: str | Path, fps: float, side_range: tuple[int, int] | None = None):
+    def __init__(self, path: str | Path, fps: float, side_range: tuple[int, int] | None = None, stride: int = 1):
         self.path, self.fps, self.side_range = Path(path), fps or 30.0, side_range
         self.tmp, self._made = _tmp_for(self.path)
         self.size: tuple[int, int] | None = None
         self.container = self.stream = self.writer = None
         self._last_pts, self._written = -1, 0
+        # the fallback's rate, its frames written, the first frame's time, and the frame waiting
+        # for the next one's time to know how often to repeat it
+        self._cv_rate, self._cv_frames, self._cv_t0, self._pending = self.fps * max(1, stride), 0, None, None
         self.end_s: float | None = None  # where the source ends, once known: the last frame is not shown past it
         self.codec = "h264" if self.path.suffix.lower() in H264_SUFFIXES and h264_available() else "mp4v"
         if self.codec == "mp4v" and self.path.suffix.lower() in H264_SUFFIXES:
@@ -196,7 +204,7 @@ class VideoSink:
             import cv2
 
             self._cv_name = OpenCVName(self.tmp)
-            self.writer = cv2.VideoWriter(self._cv_name.name, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self.writer = cv2.VideoWriter(self._cv_name.name, cv2.VideoWriter_fourcc(*"mp4v"), self._cv_rate, (w, h))
             if not self.writer.isOpened():
                 self._cv_name.close()
                 raise OutputError(f"{self.path}: cannot write video here (use a .mp4 or .avi name in a writable folder)")
@@ -207,22 +215,36 @@ class VideoSink:
             if self.size is None:
                 self._open(annotated.shape[1], annotated.shape[0])
             annotated = fit_into(annotated, self.size)
+            # the frame's own time (without a result: the next at `fps`)
+            time_s = result.frame.time_s if result is not None else self._written / self.fps
             if self.stream is not None:
                 import av
 
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(annotated), format="bgr24")
-                # the frame's own time (without a result: the next at `fps`), in milliseconds,
-                # always after the one before
-                time_s = result.frame.time_s if result is not None else self._written / self.fps
+                # in milliseconds, always after the one before
                 self._last_pts = frame.pts = max(round(time_s / TIME_BASE), self._last_pts + 1)
                 frame.time_base = TIME_BASE
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)
             else:
-                self.writer.write(annotated)
+                if self._pending is not None:
+                    self._repeat_pending(until_s=time_s)
+                else:
+                    self._cv_t0 = time_s
+                self._pending = (annotated, time_s)
             self._written += 1
         except OSError as exc:  # a full disk, a name too long (PyAV's errors are OSErrors too)
             raise write_failure(self.path, exc) from None
+
+    def _repeat_pending(self, until_s: float) -> None:
+        """The fallback's waiting frame, written until `until_s` (at least once; at most
+        MAX_REPEAT_S: a stream back after an hour's gap would be written as an hour of copies)."""
+        image, since_s = self._pending
+        if until_s - since_s > MAX_REPEAT_S:
+            self._cv_t0 += until_s - since_s - MAX_REPEAT_S  # the rest of the gap is left out
+        for _ in range(max(1, round((until_s - self._cv_t0) * self._cv_rate) - self._cv_frames)):
+            self.writer.write(image)
+            self._cv_frames += 1
 
     def close(self) -> None:
         try:
@@ -236,6 +258,9 @@ class VideoSink:
                     self.container.mux(packet)
                 self.container.close()
             elif self.writer is not None:
+                if self._pending is not None:  # the last frame: a stride long, but not past the source's end
+                    last_s = self._pending[1] + 1 / self.fps
+                    self._repeat_pending(until_s=last_s if self.end_s is None else min(last_s, self.end_s))
                 self.writer.release()
                 self._cv_name.close()
         except OSError as exc:
