@@ -754,3 +754,16 @@ def test_a_video_upload_shows_how_much_is_sent(context, server, tmp_path):
     page.set_input_files("#video-input", str(junk))
     page.wait_for_selector("#video-result .error", timeout=20_000)
     assert page.inner_text("#video-state") == "Refused" and page.evaluate("document.querySelector('#video-progress').value") == 0
+
+
+def test_without_javascript_the_page_says_what_it_needs(browser, server):
+    """With JavaScript off the page showed its buttons and choosers, and nothing happened when
+    they were pressed (found by an accessibility hunt): it says so, and points to the API."""
+    ctx = browser.new_context(java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        page.goto(server.url)
+        said = page.locator("noscript p, main > p.error").first.inner_text()
+        assert "needs JavaScript" in said and "/docs" in page.inner_html("main")
+    finally:
+        ctx.close()
