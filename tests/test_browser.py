@@ -537,7 +537,9 @@ def test_camera_labels_are_placed_as_the_server_places_them(context, server):
         return 9 * max(map(len, lines)), 28 * len(lines)
 
     for crowd in ([Box(x, y, 70, 70) for y in (30, 130, 240) for x in (20, 130, 240, 350, 460, 560)],
-                  [Box(x, y, w, w) for x, y, w in ((446, 92, 72), (515, 239, 53), (103, 200, 52), (266, 183, 62), (208, 29, 93), (542, 128, 71), (365, 198, 69), (12, 234, 85))]):
+                  [Box(x, y, w, w) for x, y, w in ((446, 92, 72), (515, 239, 53), (103, 200, 52), (266, 183, 62), (208, 29, 93), (542, 128, 71), (365, 198, 69), (12, 234, 85))],
+                  # #2 has no room beside its box: #0's label stays beside its own, shorter (test_outputs)
+                  [Box(100, 0, 80, 80), Box(200, 85, 60, 60), Box(520, 0, 60, 60), Box(520, 60, 60, 60)]):
         parts = [[[f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"]] for i in range(len(crowd))]
         fixed = [(8, 4, 120, 30)]  # (as the FPS figure's corner is on the video)
         chosen = [[text, list(rect)] for text, rect in _place_labels(crowd, [label_texts(*p, " · ") for p in parts], [size_of] * len(crowd), (HEIGHT, WIDTH), fixed)]
@@ -649,6 +651,32 @@ def test_a_busy_server_gets_the_photo_again_and_a_video_in_the_photo_box_is_sent
     page.set_input_files("#photo-input", str(clip))
     error = page.wait_for_selector("#photo-cards .card:nth-child(2) .error", timeout=5_000)
     assert error.inner_text() == "clip.mp4 is a video: choose it under Video file below."
+
+
+def test_a_refused_photo_card_is_marked_done_only_with_its_error_on_it(context, server, tmp_path):
+    """A photo the server refused (here a 413 whose body comes half a second after its
+    status) had its card marked done (aria-busy false) while it still said "Analysing…", as
+    an answered one was before (found by a review)."""
+    photo = tmp_path / "hopper.jpg"
+    cv2.imwrite(str(photo), demo_photo())
+    page = context.new_page()
+    page.add_init_script("""(() => {
+        const real = window.fetch;
+        window.fetch = (url, options) => {
+            if (!String(url).endsWith("/api/analyze")) return real(url, options);
+            const body = new ReadableStream({ start(c) { setTimeout(() => { c.enqueue(new TextEncoder().encode('{"error": "the photo is too large"}')); c.close(); }, 500); } });
+            return Promise.resolve(new Response(body, { status: 413, headers: { "Content-Type": "application/json" } }));
+        };
+    })()""")
+    page.goto(server.url)
+    page.evaluate("""window.doneWith = []; new MutationObserver((records) => records.forEach((r) => {
+        if (r.target.getAttribute("aria-busy") === "false") window.doneWith.push(r.target.innerText);
+    })).observe(document.querySelector("#photo-cards"), { attributes: true, attributeFilter: ["aria-busy"], subtree: true })""")
+    page.set_input_files("#photo-input", str(photo))
+    page.wait_for_selector("#photo-cards .card .error", timeout=10_000)
+    page.wait_for_function("window.doneWith.length === 1", timeout=5_000)
+    done = page.evaluate("window.doneWith")[0]
+    assert "too large" in done and "Analysing" not in done, done
 
 
 def _focus_ring_drawn(page, selector: str, step_away: str, step_back: str) -> bool:

@@ -384,6 +384,37 @@ def test_in_a_crowd_a_label_takes_a_shorter_form_where_the_whole_one_covers_a_fa
     assert text == "#0 surprise woman ~31y" and rect[1] == 80, (text, rect)
 
 
+def test_a_label_stays_beside_its_box_where_another_face_of_the_frame_has_no_room_for_its_own():
+    """Labels are placed further down for the whole frame once one face has no room beside its
+    box for even its id (here #2, at the top edge with #3 right under it): #0's whole label went
+    three rows down, under #1's box, where it read as #1's, although its label without the
+    percentages fitted beside its own box (found by a review)."""
+    from facesense.stream.draw import _place_labels, label_texts
+
+    def size_of(text):
+        lines = text.split("\n")
+        return 9 * max(map(len, lines)), 28 * len(lines)
+
+    boxes = [Box(100, 0, 80, 80), Box(200, 85, 60, 60), Box(520, 0, 60, 60), Box(520, 60, 60, 60)]
+    forms = [label_texts([f"#{i}", "surprise 87%", "woman 95%", "~31y"], [f"#{i}", "surprise", "woman", "~31y"], " ") for i in range(len(boxes))]
+    chosen = _place_labels(boxes, forms, [size_of] * len(boxes), (360, 640), [])
+    assert chosen[0] == ("#0 surprise woman ~31y", (0, 80, 198, 108)), chosen
+
+
+def test_the_readme_and_docs_list_the_per_frame_log_columns_as_they_are_written():
+    """The README's column list of frames.csv left out `read` when it was added after `held`,
+    so a reader going by it read every column after `held` one place off (found by a review)."""
+    from facesense.stream.sinks import log_columns
+
+    root = Path(__file__).resolve().parents[1]
+    listed = re.search(r"`(frame,time_s,[^`]*)`", (root / "README.md").read_text(encoding="utf-8")).group(1)
+    cols = log_columns(["<class>"], [], age=True)
+    base, age = cols[: cols.index("age_years")], cols[cols.index("age_years") : cols.index("p_<class>")]
+    assert listed == ",".join(base) + "[," + ",".join(age) + "],p_<class>...," + cols[-1], listed
+    table = (root / "docs" / "outputs.md").read_text(encoding="utf-8").split("**`frames.csv` / `frames.jsonl`**")[1].split("JSON lines carry")[0]
+    assert all(f"`{c}`" in table for c in cols if c != "p_<class>"), [c for c in cols if f"`{c}`" not in table]
+
+
 def test_in_a_dense_crowd_every_face_keeps_at_least_its_id_uncovered():
     """18 faces of 70 px with 30-40 px between rows: placed face by face, the first faces' whole
     labels took the places their neighbours needed, and 7 labels lay on others (one hidden in

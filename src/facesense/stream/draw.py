@@ -197,7 +197,11 @@ def _place_labels(boxes: list, forms: list[list[str]], size_ofs: list, shape: tu
     level, chosen = best[1], best[2]
     for i, box in enumerate(boxes):  # longer where it still covers nothing, now that every label has its place
         rest = fixed + [r for j, (_, r) in enumerate(chosen) if j != i]
-        for text in forms[i][: min(level, len(forms[i]) - 1)]:
+        # a label put further down (because some face of the frame had no room beside its box)
+        # goes beside its own box in the longest form that covers nothing there: a whole label
+        # three rows down, under another face's box, read as that face's
+        further = chosen[i][1][1] > box.y + box.h
+        for text in forms[i] if further else forms[i][: min(level, len(forms[i]) - 1)]:
             rect = _free_spot(box, *size_ofs[i](text), shape, rest, others[i], rows_down=0)
             if not covers(i, rect, rest):
                 chosen[i] = (text, rect)

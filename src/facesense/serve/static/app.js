@@ -176,6 +176,7 @@ const live = {
   times: [], rtts: [], running: false,
   colours: new Map(), // each track's colour, kept while the camera runs (colourIndices)
   labels: [], labelsFor: null, labelsKey: "", // the last answer's labels as placed (placeLabels)
+  recordStarts: [], // when each recording not yet ended began
 };
 const grab = document.createElement("canvas");
 const video = $("camera-video");
@@ -236,6 +237,7 @@ async function startCamera() {
   live.times = [];
   live.colours = new Map(); // a new connection numbers its tracks from #1 again
   live.recordAsks = 0;
+  live.recordStarts = [];
   live.rtts = [];
   ws.onopen = () => {
     live.opened = true;
@@ -471,7 +473,10 @@ function placeLabels(boxes, forms, sizeOf, width, height, fixed = []) {
   const chosen = best.chosen;
   boxes.forEach((box, i) => { // longer where it still covers nothing, now that every label has its place
     const taken = rest(chosen, i);
-    for (const text of forms[i].slice(0, Math.min(best.level, forms[i].length - 1))) {
+    // a label put further down (some face had no room beside its box) goes beside its own box in
+    // the longest form that covers nothing there: three rows down, it read as another face's
+    const further = chosen[i].rect[1] > box[3];
+    for (const text of further ? forms[i] : forms[i].slice(0, Math.min(best.level, forms[i].length - 1))) {
       const [w, h] = sizeOf(text);
       const rect = freeSpot(box, w, h, width, height, taken, others[i], 0);
       if (!covers(i, rect, taken)) { chosen[i] = { text, rect }; break; }
@@ -552,6 +557,7 @@ function askRecord(on) {
 function toggleRecord() {
   if (!live.ws || live.ws.readyState !== 1 || live.stopping) return;
   live.recording = !live.recording;
+  if (live.recording) live.recordStarts.push(new Date()); // its files are named by when it began
   askRecord(live.recording);
   showRecordButton();
   if (live.recording) setStatus(RECORDING);
@@ -577,11 +583,12 @@ function showRecording(r) {
     $("camera-status").dataset.recorded = text;
     setStatus(live.recording ? RECORDING : text);
   };
+  const started = live.recordStarts.shift() || new Date(); // (recordings end in the order they began)
   if (!r.csv) { // stopped before a frame was analysed: nothing was kept
     say("Recording stopped before any frame was analysed: nothing to download.");
     return;
   }
-  const stem = "camera-" + recordingStamp(new Date());
+  const stem = "camera-" + recordingStamp(started);
   const box = el("div", { class: "downloads" },
     el("p", { text: "Recording: " + frames(r.frames) + "." }),
     downloadLink(r.csv, stem, "frames.csv", "Per-frame log (CSV)"));
@@ -647,8 +654,10 @@ async function analysePhoto(file) {
   }
   if (!response.ok) {
     if (response.status === 401) refusedToken(tokenUsed);
-    card.setAttribute("aria-busy", "false");
-    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text: response.status === 401 ? tokenText(tokenUsed) : await errorText(response) }));
+    // (an error whose body stops coming is said by its status, not left "Analysing…" for good)
+    const text = response.status === 401 ? tokenText(tokenUsed) : await within(errorText(response), limit).catch(() => response.status + " " + response.statusText);
+    card.lastChild.replaceWith(el("p", { class: "error", role: "alert", text }));
+    card.setAttribute("aria-busy", "false"); // (after its error is read: it was marked done while still "Analysing…")
     return;
   }
   let r;
