@@ -5,11 +5,21 @@ exit 2, as the facesense command tells it, not a traceback."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import platform
 import queue as queues
 import sys
 from typing import Callable
 
 from facesense.errors import FacesenseError
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for a bench's machine line (platform.processor() is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
 
 
 def run(main: Callable[[], int | None]) -> None:

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from benchkit import cpu_name
 from facesense.errors import FacesenseError
 from facesense.runtime.classifier import FaceClassifier
 from facesense.runtime.gender_age import GenderAgeModel
@@ -74,14 +75,6 @@ def main() -> None:
         one = timed(lambda: (e.predict(crops[:1]), g.predict(crops[:1])), args.runs)
         four = timed(lambda: (e.predict(crops), g.predict(crops)), args.runs)
         print(f"| expression + {other} | | {one[0]:.2f} / {one[1]:.2f} | {four[0]:.2f} / {four[1]:.2f} |")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

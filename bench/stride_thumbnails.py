@@ -19,7 +19,7 @@ import platform
 import time
 from pathlib import Path
 
-from benchkit import in_fresh_process, run
+from benchkit import cpu_name, in_fresh_process, run
 from facesense.errors import FacesenseError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -64,7 +64,7 @@ def main() -> None:
     missing = [str(v) for v in videos if not v.is_file()]
     if missing or not videos:
         raise FacesenseError(f"{', '.join(missing) or DATA / 'videos'}: no such video; give --videos with files that exist")
-    print(f"machine: {platform.machine()} ({platform.processor() or 'unknown CPU'}), {mp.cpu_count()} cores; best of {args.repeats} passes\n")
+    print(f"machine: {platform.machine()} ({cpu_name()}), {mp.cpu_count()} cores; best of {args.repeats} passes\n")
     print("| video | stride | processed frames | ms per frame, with thumbnails | without | ratio | cuts found, with | without |")
     print("|---|---|---|---|---|---|---|---|")
     for video in videos:
