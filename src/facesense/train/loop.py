@@ -528,6 +528,10 @@ class Trainer:
         averaged = self.swa.module
         # update_bn re-estimates every batch-norm layer; frozen ones keep the statistics they came with
         frozen = [(m, m.running_mean.clone(), m.running_var.clone()) for _, m in frozen_batch_norms(averaged, self.cfg.freeze or []) if m.running_mean is not None]
+        # the last epoch's shuffle, as an uninterrupted run has it here: a run stopped during its
+        # final evaluation and resumed trains no epoch, and its batches were still at epoch 0, so
+        # the statistics (and best.pt, and every figure) came out otherwise (found by a bug hunt)
+        self.train_batches.set_epoch(epoch)
         with autocast_for(self.device, self.amp):
             update_bn(self.train_batches, self.swa, self.device)
         for module, mean, var in frozen:
