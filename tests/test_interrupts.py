@@ -319,3 +319,34 @@ def test_interrupts_held_acts_after_the_block_or_at_once_on_a_second_signal():
         assert terminated == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is on_term
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_file_is_on_the_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    """A power cut after the rename but before the data reached the disk left an empty file
+    under the final name (XFS, or ext4 for a file that replaces none, such as a run's first
+    best.pt): every write now syncs the temp file before its rename (found by a bug hunt)."""
+    import os
+
+    from facesense import checkpoint
+    from facesense.runs import write_text
+
+    events: list[tuple[str, int]] = []  # (what, the file's inode)
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_text(tmp_path / "history.csv", "epoch\n1\n")
+    checkpoint.save_payload({"x": 1}, tmp_path / "best.pt")
+    renamed = [src for kind, src in events if kind == "replace"]
+    assert len(renamed) == 2
+    for src in renamed:  # each temp file synced, before its own rename
+        assert ("fsync", src) in events and events.index(("fsync", src)) < events.index(("replace", src)), events
+    assert (tmp_path / "history.csv").read_text() == "epoch\n1\n" and (tmp_path / "best.pt").is_file()

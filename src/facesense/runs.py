@@ -179,6 +179,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = temp_beside(path, f"{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp_path
+        flush_to_disk(tmp_path)
         os.replace(tmp_path, path)
     except OSError as exc:
         if exc.filename not in (None, str(tmp_path), str(path)):
@@ -187,6 +188,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def flush_to_disk(path: Path) -> None:
+    """The file's bytes on the disk before it is renamed into place: a rename can reach the disk
+    before the data it names (XFS; ext4 for a file that replaces none, such as a run's first
+    best.pt), so a power cut left an empty or partial file under the final name, which the
+    renaming was meant to rule out (docs/exit-codes.md)."""
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def retire(*paths: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import FacesenseError, OutputError
-from ..runs import missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
+from ..runs import flush_to_disk, missing_folders, remove_empty, temp_beside, write_bytes, write_failure, write_json
 from ..runtime.results import AGE_COLUMNS, age_fields, whole_years
 from .cv_paths import OpenCVName
 from .pipeline import STAGES, FrameResult
@@ -133,6 +133,7 @@ def _tmp_for(path: Path) -> tuple[Path, list[Path]]:
 def _commit(tmp: Path, path: Path) -> None:
     """Rename the finished temp file into place; on failure remove it and say why."""
     try:
+        flush_to_disk(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):  # a folder made read-only mid-run refuses this too: the error to give is the rename's, naming the output
