@@ -154,6 +154,7 @@ CASES = [
     ("predict every image unreadable, --skip-bad", ["predict", "gender", "{c}/all_bad/man/x.jpg", "{c}/all_bad/woman/x.jpg", "--skip-bad"], "none of the 2 image(s) could be read"),  # was exit 0
     ("predict a video", ["predict", "gender", "{c}/clip.mp4"], "is a video; predict reads photos: run `facesense live --source"),  # was 'not a readable image' and a training hint
     ("predict an image and no model", ["predict", "{c}/zero.jpg"], "predict takes a model, then images: e.g. `facesense predict expression {c}/zero.jpg`"),
+    ("predict a model and no images", ["predict", "{c}/random.onnx"], "{c}/random.onnx is a model; give the images after it, e.g. `facesense predict {c}/random.onnx photo.jpg`"),  # offered it as the shipped expression model's photos
     ("predict an image and no model, with options", ["predict", "--device", "cpu", "--format=json", "{c}/zero.jpg"], "e.g. `facesense predict expression {c}/zero.jpg`"),  # quoted 'cpu' as the photo  # 'the following arguments are required: inputs'
     ("misspelt command", ["demoo"], "unknown command 'demoo'; did you mean 'demo'?"),
     ("misspelt data command", ["data", "inspct", "{c}/faces"], "unknown command 'inspct'; did you mean 'inspect'?"),

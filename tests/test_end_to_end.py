@@ -149,7 +149,7 @@ def test_evaluate_without_out_writes_eval_model_split_in_the_working_directory(t
     assert main(["evaluate", run, "--data", str(other), "--out", str(tmp_path / "e4")]) == 0
 
 
-def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
+def test_default_report_folders_differ_by_model_run_and_data(tmp_path, monkeypatch):
     """`evaluate gender --data A` and `--data B`, or two runs' best.pt, wrote one eval folder."""
     from facesense.cli import _default_eval_dir
 
@@ -171,6 +171,11 @@ def test_default_report_folders_differ_by_model_run_and_data(tmp_path):
     # conditions that differ only in characters a folder name cannot hold get folders of their own
     spaced, slashed = (_default_eval_dir("gender", "faces", None, [f'name=="a{c}b"']) for c in " /")
     assert spaced != slashed and spaced.name.startswith("gender-faces-all-name==_a_b_-")
+    # from inside a run folder: `evaluate . --data ...` wrote eval/-faces-val, `evaluate best.pt` eval/-best-faces-val
+    monkeypatch.chdir(tmp_path / "x-1")
+    assert _default_eval_dir(".", "faces", "val") == Path("eval/x-1-faces-val")
+    assert _default_eval_dir("best.pt", "faces", "val") == Path("eval/x-1-best-faces-val")
+    assert _default_eval_dir("x", "faces", "val", split_from="..") == Path(f"eval/x-faces-val-from-{tmp_path.name}")
 
 
 

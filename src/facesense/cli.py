@@ -403,9 +403,11 @@ def _model_named(model: str) -> str:
     """A model as part of a folder name: the run folder's, file's or shipped name (a run's
     best.pt: run-best)."""
     path = Path(model)
-    name = path.name if path.is_dir() else path.stem if path.suffix else model
+    # `.` (evaluate from inside a run folder) and `best.pt` there are named by the folder they
+    # are, as export names them: its unresolved name was empty (eval/-fer2013-PublicTest)
+    name = path.resolve().name if path.is_dir() else path.stem if path.suffix else model
     if path.is_file() and path.stem in ("best", "last"):
-        name = f"{path.parent.name}-{path.stem}"
+        name = f"{path.resolve().parent.name}-{path.stem}"
     return name
 
 
@@ -964,8 +966,14 @@ class _Parser(argparse.ArgumentParser):
             given = self._words_given()[1:2]  # the one word after `predict`: a photo taken as the model, or a model without photos
             from .runtime.assets import shipped_model_names
 
-            photo = given[0] if given and given[0] not in shipped_model_names() else "photo.jpg"
-            message = f"predict takes a model, then images: e.g. `facesense predict expression {photo}`"
+            word = given[0] if given else None
+            path = Path(word) if word else None
+            if path is not None and (path.suffix.lower() in (".pt", ".onnx") and path.is_file() or any((path / f).is_file() for f in ("best.pt", "last.pt"))):
+                # a run folder, checkpoint or export without photos: it was offered as the photos of the shipped model
+                message = f"predict takes a model, then images: {word} is a model; give the images after it, e.g. `facesense predict {word} photo.jpg`"
+            else:
+                photo = word if word and word not in shipped_model_names() else "photo.jpg"
+                message = f"predict takes a model, then images: e.g. `facesense predict expression {photo}`"
         typo = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if typo:  # `facesense demoo`, `--format jsn`: name the closest choice, as model names and config keys do
             what, given, choices = typo.group(1), typo.group(2), re.findall(r"'([^']*)'", typo.group(3))
