@@ -274,6 +274,7 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), replaces: tu
         stale = [*owned, *(replaces[1] if replaces and _written_by_us(out_dir / replaces[0]) else ())]
         retire(out_dir / last, *(out_dir / name for name in stale if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
+            flush_to_disk(path)  # (as atomic_path: on the disk before its name is)
             os.replace(path, out_dir / path.name)
         complete = True
     finally:

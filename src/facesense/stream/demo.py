@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacesenseError
-from ..runs import temp_beside
+from ..runs import flush_to_disk, temp_beside
 from .cv_paths import OpenCVName
 
 
@@ -71,6 +71,7 @@ def make_demo_clip(path: str | Path, frames: int = 90, width: int = 640, height:
         writer.release()
         cv_name.close()
         if done:
+            flush_to_disk(tmp)
             os.replace(tmp, path)
         else:
             tmp.unlink(missing_ok=True)
