@@ -229,6 +229,22 @@ def test_calibration_by_hand():
     assert [b["count"] for b in c["bins"]] == [2, 2]
 
 
+def test_a_paired_difference_matches_newcombes_published_examples():
+    """The paired interval on two published tables (Fagerland, Lydersen and Laake, The Paired
+    2x2 Table: Bentur et al. 2009, and Cavo et al. 2012), with McNemar's exact p."""
+    from facesense.eval.compare import paired_difference
+
+    def table(both, first_only, second_only, neither):
+        first = [True] * both + [True] * first_only + [False] * second_only + [False] * neither
+        second = [True] * both + [False] * first_only + [True] * second_only + [False] * neither
+        return paired_difference(first, second)
+
+    bentur, cavo = table(1, 1, 7, 12), table(59, 6, 16, 80)
+    assert (bentur["accuracy_diff"], bentur["diff_ci95_low"], bentur["diff_ci95_high"], bentur["mcnemar_p"]) == (-0.2857, -0.5069, -0.0256, 0.0703)
+    assert (cavo["accuracy_diff"], cavo["diff_ci95_low"], cavo["diff_ci95_high"]) == (-0.0621, -0.1186, -0.0046)
+    assert table(10, 0, 0, 0)["mcnemar_p"] == 1.0 and table(0, 10, 0, 0)["diff_ci95_high"] == 1.0
+
+
 def test_compare_runs(trained_run, capsys, folders3, caplog):
     tmp_path, run = trained_run
     run2 = train_cli(capsys, f"data={folders3}", "task=custom", "model=emotion_model_3", "epochs=2", "batch_size=8", f"runs_dir={tmp_path / 'runs'}")
@@ -240,6 +256,15 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     for name in ("compare.md", "accuracy_vs_parameters.png", "accuracy_vs_epochs.png", "learning_curves.png"):
         assert (out / name).is_file()
     assert [r["val_set"] for r in rows] == ["A", "A"] and "validated on" not in (out / "compare.md").read_text()  # one split, one seed
+    # on the same samples, the second run against the first: the difference, its interval and
+    # McNemar's p, from the two runs' own predictions (a table of two accuracies said nothing of
+    # whether chance could make their gap; found by a bug hunt)
+    hits = [{r["id"]: r["true"] == r["pred"] for r in csv.DictReader(open(Path(root) / "eval_val" / "predictions.csv"))} for root in (run, run2)]
+    better, worse = sum(hits[1][i] and not hits[0][i] for i in hits[0]), sum(hits[0][i] and not hits[1][i] for i in hits[0])
+    assert rows[0]["vs"] == "" and rows[1]["vs"] == rows[0]["run"] and (int(rows[1]["better_only"]), int(rows[1]["worse_only"])) == (better, worse)
+    assert float(rows[1]["accuracy_diff"]) == pytest.approx(float(rows[1]["val_accuracy"]) - float(rows[0]["val_accuracy"]), abs=2e-4)
+    assert float(rows[1]["diff_ci95_low"]) <= float(rows[1]["accuracy_diff"]) <= float(rows[1]["diff_ci95_high"])
+    assert "## Paired differences (same validation samples)" in (out / "compare.md").read_text()
     capsys.readouterr()
     assert main(["compare", run, run, "--out", str(out)]) == 2 and "given twice" in capsys.readouterr().err
     # a damaged history.csv: one line naming it, and the earlier comparison left whole (found by a bug hunt)
@@ -256,6 +281,7 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     assert main(["compare", run, run4, "--out", str(tmp_path / "cmp3")]) == 0
     assert [r["val_set"] for r in csv.DictReader(open(tmp_path / "cmp3" / "compare.csv"))] == ["A", "B"]
     assert "validated on 2 different sets of samples" in (tmp_path / "cmp3" / "compare.md").read_text()
+    assert all(r["vs"] == "" for r in csv.DictReader(open(tmp_path / "cmp3" / "compare.csv"))) and "Paired" not in (tmp_path / "cmp3" / "compare.md").read_text()  # nothing to pair
     # the same file names with other pixels (another dataset laid out alike): other samples (found by a bug hunt)
     import shutil
 

@@ -17,6 +17,8 @@ from ..runs import RunDir, being_trained, building, resume_command, write_text
 from .plots import _figure, _save, read_history
 
 COLUMNS = ["run", "model", "parameters", "epochs_run", "best_epoch", "train_min", "s_per_epoch", "val_loss", "val_accuracy", "val_macro_f1", "weakest_class", "weakest_recall", "val_set"]
+# each run against the first run given of its validation set, on the same samples (paired_rows)
+PAIRED_COLUMNS = ["vs", "accuracy_diff", "diff_ci95_low", "diff_ci95_high", "better_only", "worse_only", "mcnemar_p"]
 
 
 def run_row(root: Path) -> dict:
@@ -65,6 +67,7 @@ def run_row(root: Path) -> dict:
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
+        "_val_hits": _validation_hits(run),
         "_val_ids": _validation_ids(run),
         "_test_ids": _validation_ids(run, "test"),
         "_data": _saved(run).get("data"),
@@ -139,6 +142,68 @@ def _validation_ids(run: RunDir, split: str = "val") -> frozenset[tuple[str, str
         return None
     with open(path, newline="", encoding="utf-8") as f:
         return frozenset((row["id"], row.get("true", "")) for row in csv.DictReader(f))
+
+
+def _validation_hits(run: RunDir) -> dict[str, bool] | None:
+    """Whether the run got each validation sample right, by id (from its predictions.csv)."""
+    path = run.eval_dir("val") / "predictions.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["id"]: row.get("true") == row.get("pred") for row in csv.DictReader(f)}
+
+
+def paired_difference(hits: list[bool], reference: list[bool]) -> dict:
+    """A run's accuracy minus a reference's on the same samples: the difference, its 95%
+    interval (Newcombe's hybrid score interval for paired proportions, his method 10: it keeps
+    within [-1, 1] and holds up with few discordant samples, where the Wald interval does not),
+    the samples only the run got right and only the reference did, and McNemar's exact p (the
+    chance of a split of those at least as uneven were both runs equally good)."""
+    from scipy.stats import binomtest
+
+    from .groups import proportion_interval
+
+    n = len(hits)
+    both = sum(h and r for h, r in zip(hits, reference))
+    better = sum(h and not r for h, r in zip(hits, reference))
+    worse = sum(r and not h for h, r in zip(hits, reference))
+    neither = n - both - better - worse
+    p1, p2 = (both + better) / n, (both + worse) / n
+    (l1, u1), (l2, u2) = proportion_interval(both + better, n, 0.95), proportion_interval(both + worse, n, 0.95)
+    # the two accuracies' correlation, continuity-corrected as Newcombe has it (0 where a margin is empty)
+    spread = (both + better) * (worse + neither) * (both + worse) * (better + neither)
+    cross = both * neither - better * worse
+    phi = 0.0 if not spread else (cross - n / 2) / spread**0.5 if cross > n / 2 else cross / spread**0.5 if cross < 0 else 0.0
+    low = (p1 - p2) - ((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2) ** 0.5
+    high = (p1 - p2) + ((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2) ** 0.5
+    p = binomtest(better, better + worse, 0.5).pvalue if better + worse else 1.0
+    return {"accuracy_diff": round(p1 - p2, 4), "diff_ci95_low": round(max(-1.0, low), 4), "diff_ci95_high": round(min(1.0, high), 4),
+            "better_only": better, "worse_only": worse, "mcnemar_p": round(float(p), 4)}
+
+
+def paired_rows(rows: list[dict]) -> list[str]:
+    """Fills each run's PAIRED_COLUMNS against the first run given of its validation set (a
+    run alone on its set, or without predictions, has none); -> compare.md's lines on them.
+    Two runs' accuracies on the same samples differ by less chance than two separate figures
+    suggest, and more than a table of them shows: this says which gaps chance could make."""
+    lines = []
+    for row in rows:
+        ref = next((r for r in rows if r.get("val_set") == row.get("val_set") and r["val_set"] != "-"), None)
+        if ref is None or ref is row or row["_val_hits"] is None or ref["_val_hits"] is None or set(row["_val_hits"]) != set(ref["_val_hits"]):
+            continue
+        ids = sorted(ref["_val_hits"])
+        row.update(vs=ref["run"], **paired_difference([row["_val_hits"][i] for i in ids], [ref["_val_hits"][i] for i in ids]))
+        verdict = ("within what chance gives (the interval holds 0)" if row["diff_ci95_low"] <= 0 <= row["diff_ci95_high"]
+                   else "better" if row["accuracy_diff"] > 0 else "worse")
+        lines.append(f"| {md_cell(row['run'])} | {md_cell(ref['run'])} | {row['accuracy_diff']:+.4f} | {row['diff_ci95_low']:+.4f} to {row['diff_ci95_high']:+.4f} "
+                     f"| {row['better_only']} / {row['worse_only']} | {row['mcnemar_p']:.4f} | {verdict} |")
+    if not lines:
+        return []
+    return ["", "## Paired differences (same validation samples)", "",
+            "Each run's validation accuracy minus that of the first run given on the same samples, with a 95% interval "
+            "(Newcombe's, for paired proportions); `right only`: samples only this run / only the other got right; "
+            "McNemar's exact p: the chance of a split at least that uneven were the two equally good.", "",
+            "| run | vs | accuracy difference | 95% interval | right only (this / other) | McNemar p | reading |", "|---|---|---|---|---|---|---|", *lines]
 
 
 def _validation_digests(run: RunDir, column: str) -> frozenset[str] | None:
@@ -241,8 +306,9 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
             raise FacesenseError(f"{row['run']} predicts {row['_classes']}, {rows[0]['run']} {rows[0]['_classes']}: compare runs of one task (one set of classes) at a time")
     note = validation_sets(rows)
     collapsed = one_class_note(rows)
+    paired = paired_rows(rows)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, schema.KEY], extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, *PAIRED_COLUMNS, schema.KEY], extrasaction="ignore")
     writer.writeheader()
     writer.writerows([{**r, schema.KEY: schema.VERSIONS["compare"]} for r in rows])
     md = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
@@ -252,7 +318,7 @@ def compare_runs(roots: list[Path], out: Path, same_classes: bool = True) -> tup
     with building(Path(out), "compare.md", owned=COMPARE_FILES) as build:
         write_text(build / "compare.csv", buf.getvalue())
         plots = _plots(rows, build)
-        write_text(build / "compare.md", "# Run comparison\n\n" + caution + "\n".join(md) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
+        write_text(build / "compare.md", "# Run comparison\n\n" + caution + "\n".join(md + paired) + "\n\n" + "".join(f"![{p}]({p})\n\n" for p in plots))
     return rows, note
 
 
