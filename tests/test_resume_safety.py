@@ -19,13 +19,16 @@ def epochs_in(run):
     return [row["epoch"] for row in torch.load(run.last_checkpoint, weights_only=False)["history"]]
 
 
-def test_a_run_resumed_after_early_stopping_trains_no_more_epochs(tmp_path, folders3):
+def test_a_run_resumed_after_early_stopping_trains_no_more_epochs(tmp_path, folders3, caplog):
     """Killed during the final evaluation of a run that early stopping had ended: the resume
     trained one more epoch past the stop, and could have replaced best.pt with it."""
     cfg = small_config(folders3, tmp_path, epochs=10, early_stopping=1, monitor="val_accuracy", lr=1e-12, min_lr=0)
-    run = train(cfg, progress=False)
+    with caplog.at_level("INFO", logger="facesense"):
+        run = train(cfg, progress=False)
     summary = json.loads(run.summary.read_text())
     assert summary["stopped_early"] and summary["epochs_run"] < 10
+    # and the console says why the epochs ended (only train_summary.json did; found by a bug hunt)
+    assert f"early stopping: val_accuracy has not improved for 1 epoch (early_stopping 1): stopped after epoch {summary['epochs_run']} of 10" in caplog.text
     best = run.best_checkpoint.read_bytes()
     run.summary.unlink()  # as a kill during the final evaluation leaves it
     train(None, resume=run.root, progress=False)

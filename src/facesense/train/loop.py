@@ -505,6 +505,9 @@ class Trainer:
                 write_text(self.run.history, history_csv(self.history, self.history_columns))
             if on_epoch is not None:
                 on_epoch(row)
+            if stopped and epoch < self.cfg.epochs and self.rank == 0:  # (the epoch lines had just ended, the reason unsaid)
+                log.info("early stopping: %s has not improved for %d epoch%s (early_stopping %d): stopped after epoch %d of %d",
+                         self.monitor, self.stopper.wait, "" if self.stopper.wait == 1 else "s", self.cfg.early_stopping, epoch, self.cfg.epochs)
             if stopped or (stop_after is not None and epoch >= stop_after):
                 break
         epochs_run = self.history[-1]["epoch"] if self.history else 0
