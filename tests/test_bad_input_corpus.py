@@ -188,6 +188,7 @@ CASES = [
     ("split --out inside the dataset", ["data", "split", "{c}/faces", "--out", "{c}/faces/split"], "is inside the dataset folder"),
     ("evaluate --out inside the dataset", ["evaluate", "gender", "--data", "{c}/faces", "--out", "{c}/faces/man"], "is inside the dataset folder"),
     ("split an unreadable image", ["data", "split", "{c}/all_bad", "--out", "{c}/out/s"], "x.jpg: not a readable image"),  # was copied into the split
+    ("train with nothing", ["train"], "train needs a config or a dataset: e.g. `facesense train configs/expression_fast.yaml"),  # "no dataset" said nothing of a config
     ("train an unreadable image", ["train", "data={c}/all_bad", "task=gender", "val_size=0", "runs_dir={c}/out/r"], "or add skip_bad=true to skip and list such samples"),
     ("split every image unreadable, --skip-bad", ["data", "split", "{c}/all_bad", "--skip-bad", "--out", "{c}/out/s"], "no readable images"),
     ("split file as --out folder", ["data", "split", "{c}/faces", "--out", "{c}/a_file"], "a_file"),

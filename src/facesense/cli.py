@@ -249,8 +249,11 @@ def _train(args) -> None:
             first = f"the config file goes first: `facesense train {stray} key=value ...`" if config_path is None else f"a run takes one config file ({config_path} is given first); merge the two, or give the other's keys as key=value"
             raise FacesenseError(f"{stray}: {first}")
         cfg = load_config(config_path, overrides)
+        if not cfg.data and config_path is None and not overrides:  # `facesense train` alone: what to give it
+            raise FacesenseError("train needs a config or a dataset: e.g. `facesense train configs/expression_fast.yaml data=fer2013.csv.gz`, "
+                                 "or `facesense train data=faces/ task=gender` (`facesense train --help` lists the common settings)")
         if not cfg.data:
-            raise FacesenseError("no dataset: set `data:` in the config or pass data=PATH")
+            raise FacesenseError(f"no dataset: set `data:` in {config_path or 'a config'} or pass data=PATH")
         given_data = cfg.data
         cfg = resolve_paths(cfg, Path.cwd())
         if not Path(given_data).expanduser().is_absolute() and not Path(cfg.data).exists():
