@@ -334,6 +334,13 @@ def test_compare_runs(trained_run, capsys, folders3, caplog):
     absent = next(c for c, v in scored["per_class"].items() if v["support"] == 0)
     assert main(["compare", str(copy), "--out", str(tmp_path / "cmp6")]) == 0
     assert next(csv.DictReader(open(tmp_path / "cmp6" / "compare.csv")))["weakest_class"] != absent
+    # classes at the same recall: the one with the most samples (disgust's 5 were named over fear's 28)
+    present = [c for c, v in scored["per_class"].items() if v["support"]]
+    for k, c in enumerate(present):
+        scored["per_class"][c].update(recall=0.0, support=5 + 10 * (k == 1))
+    metrics.write_text(json.dumps(scored))
+    assert main(["compare", str(copy), "--out", str(tmp_path / "cmp6")]) == 0
+    assert next(csv.DictReader(open(tmp_path / "cmp6" / "compare.csv")))["weakest_class"] == present[1]
     metrics.write_text('{"accur')
     capsys.readouterr()
     assert main(["compare", run, str(copy), "--out", str(tmp_path / "cmp7")]) == 2
