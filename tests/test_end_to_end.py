@@ -243,6 +243,14 @@ def test_a_paired_difference_matches_newcombes_published_examples():
     assert (bentur["accuracy_diff"], bentur["diff_ci95_low"], bentur["diff_ci95_high"], bentur["mcnemar_p"]) == (-0.2857, -0.5069, -0.0256, 0.0703)
     assert (cavo["accuracy_diff"], cavo["diff_ci95_low"], cavo["diff_ci95_high"]) == (-0.0621, -0.1186, -0.0046)
     assert table(10, 0, 0, 0)["mcnemar_p"] == 1.0 and table(0, 10, 0, 0)["diff_ci95_high"] == 1.0
+    # an interval that only just leaves out 0 where McNemar's exact test does not back it: said
+    # so, not "worse" (16 samples, 4 only the first got right; found by a newcomer's trial)
+    from facesense.eval.compare import paired_rows
+
+    ids = [f"s{i}" for i in range(16)]
+    rows = [{"run": "a", "val_set": "A", "_val_hits": {i: True for i in ids}}, {"run": "b", "val_set": "A", "_val_hits": {i: k >= 4 for k, i in enumerate(ids)}}]
+    line = paired_rows(rows)[-1]
+    assert rows[1]["diff_ci95_high"] < 0 and rows[1]["mcnemar_p"] == 0.125 and "but McNemar's p is 0.12: too few differing samples" in line, line
 
 
 def test_compare_runs(trained_run, capsys, folders3, caplog):

@@ -196,6 +196,9 @@ def paired_rows(rows: list[dict]) -> list[str]:
         row.update(vs=ref["run"], **paired_difference([row["_val_hits"][i] for i in ids], [ref["_val_hits"][i] for i in ids]))
         verdict = ("within what chance gives (the interval holds 0)" if row["diff_ci95_low"] <= 0 <= row["diff_ci95_high"]
                    else "better" if row["accuracy_diff"] > 0 else "worse")
+        if not verdict.startswith("within") and row["mcnemar_p"] >= 0.05:
+            # an interval that only just leaves out 0 on a few discordant samples: McNemar's exact test does not back it
+            verdict += f" by the interval, but McNemar's p is {row['mcnemar_p']:.2f}: too few differing samples to be sure"
         lines.append(f"| {md_cell(row['run'])} | {md_cell(ref['run'])} | {row['accuracy_diff']:+.4f} | {row['diff_ci95_low']:+.4f} to {row['diff_ci95_high']:+.4f} "
                      f"| {row['better_only']} / {row['worse_only']} | {row['mcnemar_p']:.4f} | {verdict} |")
     if not lines:
