@@ -330,6 +330,23 @@ def test_live_cli(models, clip, tmp_path, capsys):
     assert "frames 12" in capsys.readouterr().out and out.is_file()
 
 
+def test_no_fps_leaves_the_figure_off_so_two_runs_draw_the_same_video(models, clip, tmp_path):
+    """The measured FPS was drawn on every annotated video, different on every run, with no way
+    to leave it off for a clip to share (found by a newcomer's trial)."""
+    def frames_of(*extra):
+        out = tmp_path / f"{len(list(tmp_path.glob('*.avi')))}.avi"
+        assert main(["live", "--source", str(clip), "--no-window", "--expression", str(models[0]), "--gender", str(models[1]), "--age", "none", "--out", str(out), *extra]) == 0
+        cap, images = cv2.VideoCapture(str(out)), []
+        while (got := cap.read())[0]:
+            images.append(got[1])
+        return np.stack(images)
+
+    plain, again, shown = frames_of("--no-fps"), frames_of("--no-fps"), frames_of()
+    assert np.array_equal(plain, again)
+    corner = (slice(0, 30), slice(0, 90))  # where "NN FPS" is drawn
+    assert (shown[(slice(None), *corner)] > 200).all(axis=-1).any() and not np.array_equal(plain[(slice(None), *corner)], shown[(slice(None), *corner)])
+
+
 def test_evaluate_an_exported_onnx_like_its_checkpoint(models, tmp_path):
     from conftest import write_class_folders
     from facesense.eval.evaluate import evaluate_model

@@ -258,8 +258,16 @@ def _train(args) -> None:
         cfg = resolve_paths(cfg, Path.cwd())
         if not Path(given_data).expanduser().is_absolute() and not Path(cfg.data).exists():
             # a config's relative paths are read from the working folder, not from the config's own
+            shared = ""
+            if Path(given_data).parts[:3] == ("..", "shared", "data"):
+                # the configs name ../shared/data; a clone elsewhere has no such folder beside it
+                import os
+
+                env = os.environ.get("FACESENSE_SHARED_DATA")
+                where = f", or pass data={Path(env, *Path(given_data).parts[3:])}" if env else ""
+                shared = f" (the shared data are not beside this folder: link them there once, `ln -s /path/to/shared ../shared`{where})"
             raise FacesenseError(f"data={given_data}: {cfg.data} does not exist (relative paths are taken from the working folder, {Path.cwd()}); "
-                                 "run from the folder the config was written for, or pass data=PATH")
+                                 f"run from the folder the config was written for, or pass data=PATH{shared}")
         from .data.sources import outside_data
 
         for dataset in (cfg.data, *cfg.extra_data):
@@ -619,6 +627,7 @@ def _live(args) -> None:
 
     opts = _live_options(args)
     opts.window = not args.no_window and _has_display()
+    opts.show_fps = not args.no_fps
     opts.video_out = _output(args.out, "--out", VIDEO_SUFFIXES)
     opts.photos_out = Path(args.photos_out).resolve() if args.photos_out else None
     opts.log_csv = _output(args.log, "--log")
@@ -1152,6 +1161,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--stall-timeout", type=_number(float, 0, strict=True), default=5.0, metavar="SECONDS", help="a camera or stream with no new frame for this long has failed (opening may take twice this; default 5)")
     lv.add_argument("--reconnect", type=_number(float, 0), default=0.0, metavar="SECONDS", help="stream URLs: when the stream stalls or closes, keep reopening it (back-off 0.5 s doubling to 8 s) for up to SECONDS; each gap is logged and listed in the summary (default 0: the run ends, exit 3)")
     lv.add_argument("--no-window", action="store_true", help="no display window: write the requested files only")
+    lv.add_argument("--no-fps", action="store_true", help="leave the measured FPS off the window and the annotated video (it differs from run to run, so two runs' videos differ by it)")
     lv.add_argument("--out", help="annotated video: .mp4/.mov/.mkv (H.264), or .avi")
     lv.add_argument("--photos-out", metavar="FOLDER", help="photo folders and photos: an annotated copy of each photo in FOLDER, under its path in the source folder")
     lv.add_argument("--log", help="per-frame CSV")

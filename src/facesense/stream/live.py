@@ -36,6 +36,7 @@ class LiveOptions:
     stride: int = 1
     max_frames: int | None = None
     window: bool = False
+    show_fps: bool = True  # the measured FPS drawn in the window's and the annotated video's corner
     video_out: Path | None = None
     photos_out: Path | None = None  # a folder for annotated copies of the photos (photo sources only)
     log_csv: Path | None = None
@@ -331,7 +332,7 @@ def run_live(opts: LiveOptions, on_frame=None) -> dict:
             t0 = time.perf_counter()
             recent = (recent + [t0])[-30:]
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
-            annotated = annotate(result, None if source.photos else fps, colours=track_colours) if needs_drawing else None  # a photo has no frame rate
+            annotated = annotate(result, None if source.photos or not opts.show_fps else fps, colours=track_colours) if needs_drawing else None  # a photo has no frame rate
             with interrupts_held():  # every output gets the frame, or none does: a Ctrl-C mid-way is taken after it
                 for sink in sinks:
                     try:
