@@ -562,8 +562,9 @@ def _print_summary(summary: dict, summary_file: Path | None = None, log_file: Pa
         return
     tracks = sorted(summary.get("per_track", []), key=lambda t: -t["frames"])
     for track in tracks[:TRACK_LINES]:  # what a person would say about each face, longest first
-        # the share of the track's frames its label won (the video shows each frame's probability)
-        said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" for key in ("expression", "gender") if key in track]
+        # the share of the track's frames its label won, and the label's mean probability over them
+        said = [f"{track[key]} in {track[key + '_shares'][track[key]]:.0%} of frames" + (f" (mean p {track[key + '_mean_p']:.2f})" if key + "_mean_p" in track else "")
+                for key in ("expression", "gender") if key in track]
         if "age_median" in track:
             from .runtime.results import whole_years
 

@@ -608,6 +608,9 @@ class TrackRecord:
             if counts:
                 out[key] = self.label(key)
                 out[f"{key}_shares"] = {c: round(k / self.frames, 3) for c, k in counts.most_common()}
+                # how sure the model was of it, on average over the track's frames: "sad in 100%
+                # of frames" read as a sure reading where each frame's probability was 0.35
+                out[f"{key}_mean_p"] = round(self.prob_sums[key][out[key]] / sum(counts.values()), 3)
         if self.ages:
             out["age_median"] = round(self.ages.value(), 2)  # as the logs round age_years: rounded once more to 1 decimal, 31.47 was printed as 32 beside a "~31y" label
         if self.became is not None:  # one face under two ids: say which, or it read as two people
