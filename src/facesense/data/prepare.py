@@ -67,6 +67,10 @@ def prepare_data(cfg, progress=None) -> PreparedData:
     splits: dict[str, ArrayDataset] = {}
     rows: list[tuple[str, str, str]] = []
     unaligned: dict[tuple[str, str], str] = {}
+    if progress is None:  # a line every few seconds through a large dataset's first read
+        from ..progress import Progress
+
+        progress = Progress("reading images", sum(len(idx) for idx in parts.values()))
     for name, idx in parts.items():
         part = samples.subset(idx)
         digests: list[str] = []

@@ -58,8 +58,13 @@ def load_for_evaluation(model: str | Path, device: str = "auto") -> EvalModel:
 
 def score_images(model: EvalModel, images: np.ndarray) -> np.ndarray:
     """All images, in order, through the model in batches -> N x K probabilities (float64)."""
+    from ..progress import Progress
+
     step = max(1, min(256, PIXELS_PER_BATCH // (model.spec.size * model.spec.size)))
-    out = [model.score(images[i : i + step]) for i in range(0, len(images), step)]
+    progress, out = Progress("scoring", len(images)), []
+    for i in range(0, len(images), step):
+        out.append(model.score(images[i : i + step]))
+        progress(len(out[-1]))
     probs = np.concatenate(out) if out else np.zeros((0, len(model.classes)))
     if len(probs) != len(images):
         raise RuntimeError(f"evaluation scored {len(probs)} of {len(images)} samples; refusing to report")
@@ -668,7 +673,9 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
             dropped, dropped_labels = 0, []
     drawn_ids = list(samples.ids)
     unaligned: list[str] = []
-    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare, unaligned_digests=unaligned)
+    from ..progress import Progress
+
+    images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare, unaligned_digests=unaligned, progress=Progress("reading images", len(samples)))
     if split is not None and recomputed:
         check_held_out(drawn_ids, lambda: (i for i, _ in samples.skipped), split, held_out, data)
     if len(kept) == 0:  # every image unreadable and skipped: there is nothing to score
