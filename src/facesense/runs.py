@@ -77,6 +77,8 @@ def _short_name(name: str, limit: int = 120) -> str:
 # the errors of a write that the place, not the file written, causes: full, over quota or a
 # size limit, read-only
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+# what fsync raises on a file system that cannot sync a file (flush_to_disk): no write error
+NO_SYNC_ERRNOS = (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 def write_problem(exc: OSError) -> str:
@@ -199,6 +201,11 @@ def flush_to_disk(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
+        except OSError as exc:
+            # a file system that cannot sync (EINVAL where it has no fsync: vboxsf, some FUSE and
+            # network mounts): the rename is all it offers, as before; a write error (EIO, ENOSPC) is one
+            if exc.errno not in NO_SYNC_ERRNOS:
+                raise
         finally:
             os.close(fd)
 
@@ -271,10 +278,16 @@ def building(out_dir: Path, last: str, owned: tuple[str, ...] = (), replaces: tu
             if exc.errno not in WRITE_ERRNOS:
                 raise
             raise write_failure(out_dir, exc) from None
+        # (as atomic_path: on the disk before its name is) all of them before the earlier set's
+        # marker goes, so a sync that fails (EIO) leaves that set whole, not half replaced
+        for path in build.iterdir():
+            try:
+                flush_to_disk(path)
+            except OSError as exc:
+                raise write_failure(out_dir / path.name, exc) from None
         stale = [*owned, *(replaces[1] if replaces and _written_by_us(out_dir / replaces[0]) else ())]
         retire(out_dir / last, *(out_dir / name for name in stale if not (build / name).exists()))
         for path in sorted(build.iterdir(), key=lambda p: p.name == last):
-            flush_to_disk(path)  # (as atomic_path: on the disk before its name is)
             os.replace(path, out_dir / path.name)
         complete = True
     finally:
