@@ -193,6 +193,8 @@ def paired_rows(rows: list[dict]) -> list[str]:
         if ref is None or ref is row or row["_val_hits"] is None or ref["_val_hits"] is None or set(row["_val_hits"]) != set(ref["_val_hits"]):
             continue
         ids = sorted(ref["_val_hits"])
+        if not ids:  # (predictions files without rows: nothing to pair)
+            continue
         row.update(vs=ref["run"], **paired_difference([row["_val_hits"][i] for i in ids], [ref["_val_hits"][i] for i in ids]))
         verdict = ("within what chance gives (the interval holds 0)" if row["diff_ci95_low"] <= 0 <= row["diff_ci95_high"]
                    else "better" if row["accuracy_diff"] > 0 else "worse")
