@@ -1,5 +1,6 @@
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,15 @@ def write_study(tmp_path, folders3):
     return study
 
 
-def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch):
+def test_study_runs_resumes_and_answers(tmp_path, folders3, capsys, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     study = write_study(tmp_path, folders3)
     out = tmp_path / "st"
-    assert main(["study", str(study), "--out", str(out)]) == 0
+    with caplog.at_level("INFO", logger="facesense"):
+        assert main(["study", str(study), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
+    # a line per epoch of each run (it said only "NAME: training" for runs that take hours; found by a bug hunt)
+    assert re.search(r"big-e2-s1: epoch 2 of 2, train loss \d\.\d{4}, val accuracy \d\.\d{4} \(\d+ s\)", caplog.text), caplog.text[-2000:]
     # (these tiny cells often score alike on every seed: then the answer says it cannot be told)
     assert "Does a more complex model predict better?" in printed and ("95% CI" in printed or "cannot be told" in printed)
     runs = sorted((out / "runs").iterdir())

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import shutil
 from dataclasses import dataclass, replace
@@ -121,8 +122,13 @@ def run_study(study: Study, out: Path, base: Path, progress: bool = False) -> di
         log.info("%s: %s", run_dir.name, "resuming" if resuming else "training")
         cfg = None if resuming else cell_config(study, config, epochs, seed, base)
         made = not run_dir.exists()
+        def on_epoch(row: dict, name: str = run_dir.name, epochs: int = epochs) -> None:
+            # a line per epoch: a study's runs take hours, and it said only "NAME: training"
+            val = "" if math.isnan(row.get("val_loss", math.nan)) else f", val accuracy {row['val_accuracy']:.4f}"
+            log.info("%s: epoch %d of %d, train loss %.4f%s (%.0f s)", name, row["epoch"], epochs, row["train_loss"], val, row["seconds"])
+
         try:
-            train(cfg, resume=run_dir if resuming else None, run_dir=None if resuming else run_dir, progress=progress)
+            train(cfg, resume=run_dir if resuming else None, run_dir=None if resuming else run_dir, progress=progress, on_epoch=on_epoch)
         except FacesenseError as exc:  # named by its run; a run this call made that never saved a checkpoint is not left to block --resume
             if made and not any(run_dir.glob("*.pt")) and being_trained(RunDir(run_dir)) is not True:
                 shutil.rmtree(run_dir, ignore_errors=True)
