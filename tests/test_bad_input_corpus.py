@@ -235,6 +235,7 @@ CASES = [
     ("train label_smoothing above 1", ["train", "data={c}/faces", "task=gender", "label_smoothing=1.5", "runs_dir={c}/out/r"], "label_smoothing must be in [0, 1)"),
     ("train negative momentum", ["train", "data={c}/faces", "task=gender", "optimizer=sgd", "momentum=-1", "runs_dir={c}/out/r"], "momentum must be in [0, 1)"),
     ("train negative threads", ["train", "data={c}/faces", "task=gender", "threads=-3", "runs_dir={c}/out/r"], "threads must be >= 0"),
+    ("train misspelt model_args key", ["train", "data={c}/faces", "task=gender", "model=resnet_fer_small", "model_args={{widht: 8}}", "runs_dir={c}/out/r"], "model_args.widht is none of its settings (did you mean 'width'?); its settings: width, dropout, stem_stride"),  # said in Python's words
     ("train model width 0", ["train", "data={c}/faces", "task=gender", "model=resnet_fer_small", "model_args={{width: 0}}", "runs_dir={c}/out/r"], "leave a layer with no weights"),
     ("train dropout above 1", ["train", "data={c}/faces", "task=gender", "model_args={{dropout: 1.5}}", "runs_dir={c}/out/r"], "dropout probability has to be between 0 and 1"),
     ("train input too small for the model", ["train", "data={c}/faces", "task=gender", "model=emotion_model_1", "image_size=8", "runs_dir={c}/out/r"], "too small for 4 2x poolings"),

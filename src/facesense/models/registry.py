@@ -61,6 +61,14 @@ def _check_arg_types(name: str, factory: Callable, kwargs: dict) -> None:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        # a misspelt key (widht=8) was said in Python's words, "unexpected keyword argument"
+        settings = [k for k in params if k not in ("num_outputs", "in_channels", "image_size")]
+        for key in kwargs:
+            if key not in params:
+                close = difflib.get_close_matches(str(key), settings, n=1)
+                raise ConfigError(f"model {name!r}: model_args.{key} is none of its settings{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                                  f"its settings: {', '.join(settings) or 'none'}")
     for key, value in kwargs.items():
         default = params[key].default if key in params else inspect.Parameter.empty
         if default is inspect.Parameter.empty or default is None:
