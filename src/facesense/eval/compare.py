@@ -68,8 +68,7 @@ def run_row(root: Path) -> dict:
         "weakest_class": weakest[0],
         "weakest_recall": round(weakest[1]["recall"], 4),
         "_history": run.history,
-        "_val_hits": _validation_hits(run),
-        "_val_ids": _validation_ids(run),
+        **_validation_records(run),
         "_test_ids": _validation_ids(run, "test"),
         "_data": _saved(run).get("data"),
         "_val_pixels": _validation_digests(run, "pixels_digest"),
@@ -136,22 +135,28 @@ def _require(path: Path, record: dict, keys: tuple[str, ...]) -> None:
         raise FacesenseError(f"{path}: lacks {', '.join(missing)}; not a record facesense wrote: retrain the run, or leave it out of the comparison")
 
 
-def _validation_ids(run: RunDir, split: str = "val") -> frozenset[tuple[str, str]] | None:
-    """The run's validation (or test) samples as (id, label) pairs."""
+def _predictions(run: RunDir, split: str) -> list[dict] | None:
+    """The rows of the run's predictions.csv for `split` (None where it has none)."""
     path = run.eval_dir(split) / "predictions.csv"
     if not path.is_file():
         return None
     with open(path, newline="", encoding="utf-8") as f:
-        return frozenset((row["id"], row.get("true", "")) for row in csv.DictReader(f))
+        return list(csv.DictReader(f))
 
 
-def _validation_hits(run: RunDir) -> dict[str, bool] | None:
-    """Whether the run got each validation sample right, by id (from its predictions.csv)."""
-    path = run.eval_dir("val") / "predictions.csv"
-    if not path.is_file():
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["id"]: row.get("true") == row.get("pred") for row in csv.DictReader(f)}
+def _validation_ids(run: RunDir, split: str = "val", rows: list[dict] | None = None) -> frozenset[tuple[str, str]] | None:
+    """The run's validation (or test) samples as (id, label) pairs (`rows`: its predictions, read already)."""
+    rows = _predictions(run, split) if rows is None else rows
+    return None if rows is None else frozenset((row["id"], row.get("true", "")) for row in rows)
+
+
+def _validation_records(run: RunDir) -> dict:
+    """From one read of the run's validation predictions: `_val_ids` (_validation_ids) and
+    `_val_hits`, whether it got each sample right, by id."""
+    rows = _predictions(run, "val")
+    if rows is None:
+        return {"_val_hits": None, "_val_ids": None}
+    return {"_val_hits": {row["id"]: row.get("true") == row.get("pred") for row in rows}, "_val_ids": _validation_ids(run, rows=rows)}
 
 
 def paired_difference(hits: list[bool], reference: list[bool]) -> dict:
