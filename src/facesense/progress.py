@@ -13,11 +13,12 @@ EVERY_S = 5.0
 
 
 class Progress:
-    """Call with the number of items just done; logs "TITLE: N of M (P%), S s so far, about L s
-    left" at most every `every_s` seconds, and nothing for a step shorter than that."""
+    """Call with the number of items just done; logs "TITLE: UNITN of M (P%), S s so far, about
+    L s left" at most every `every_s` seconds, and nothing for a step shorter than that (`unit`:
+    "batch " reads "batch 3 of 10")."""
 
-    def __init__(self, title: str, total: int, every_s: float = EVERY_S, clock: Callable[[], float] = time.monotonic):
-        self.title, self.total, self.every_s, self.clock = title, total, every_s, clock
+    def __init__(self, title: str, total: int, every_s: float = EVERY_S, clock: Callable[[], float] = time.monotonic, unit: str = ""):
+        self.title, self.total, self.every_s, self.clock, self.unit = title, total, every_s, clock, unit
         self.done = 0
         self.start = self.last = clock()
 
@@ -27,5 +28,5 @@ class Progress:
         if now - self.last >= self.every_s and 0 < self.done < self.total:
             self.last = now
             spent = now - self.start
-            log.info("%s: %d of %d (%.0f%%), %.0f s so far, about %.0f s left", self.title, self.done, self.total,
+            log.info("%s: %s%d of %d (%.0f%%), %.0f s so far, about %.0f s left", self.title, self.unit, self.done, self.total,
                      100 * self.done / self.total, spent, spent / self.done * (self.total - self.done))

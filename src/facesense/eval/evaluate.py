@@ -23,6 +23,7 @@ from ..runs import RunDir
 from ..labels import check_map_keys, map_labels
 from ..onnx_files import folded_threshold
 from ..preprocess import InputSpec
+from ..progress import Progress
 from ..runtime.assets import carried_digests
 from ..runtime.loading import load_classifier, resolve
 from .groups import check_group_column
@@ -58,8 +59,6 @@ def load_for_evaluation(model: str | Path, device: str = "auto") -> EvalModel:
 
 def score_images(model: EvalModel, images: np.ndarray) -> np.ndarray:
     """All images, in order, through the model in batches -> N x K probabilities (float64)."""
-    from ..progress import Progress
-
     step = max(1, min(256, PIXELS_PER_BATCH // (model.spec.size * model.spec.size)))
     progress, out = Progress("scoring", len(images)), []
     for i in range(0, len(images), step):
@@ -673,8 +672,6 @@ def evaluate_model(model: str | Path, data: str | Path, out_dir: Path, split: st
             dropped, dropped_labels = 0, []
     drawn_ids = list(samples.ids)
     unaligned: list[str] = []
-    from ..progress import Progress
-
     images, kept = decode(samples, loaded.spec, skip_bad=skip_bad, prepare=loaded.prepare, unaligned_digests=unaligned, progress=Progress("reading images", len(samples)))
     if split is not None and recomputed:
         check_held_out(drawn_ids, lambda: (i for i, _ in samples.skipped), split, held_out, data)

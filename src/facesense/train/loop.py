@@ -26,6 +26,7 @@ from ..eval.inference import autocast_for, loss_fn, run_inference
 from ..eval.metrics import macro_f1
 from ..models import build_model, with_test_time_views
 from ..preprocess import denormalise, normalise
+from ..progress import Progress
 from ..runs import RunDir, write_text
 from .callbacks import EarlyStopping, KerasPlateau, Monitor, monitor_mode
 from .degrade import Degrader
@@ -67,14 +68,10 @@ def progress_lines(batches, title: str, every_s: float = PROGRESS_EVERY_S, clock
         total = len(batches)
     except TypeError:
         total = 0
-    start = last = clock()
-    for done, batch in enumerate(batches, start=1):
+    progress = Progress(title, total, every_s, clock, unit="batch ")
+    for batch in batches:
         yield batch
-        now = clock()
-        if now - last >= every_s and done < total:
-            last = now
-            left = (now - start) / done * (total - done)
-            log.info("%s: batch %d of %d (%.0f%%), %.0f s so far, about %.0f s left", title, done, total, 100 * done / total, now - start, left)
+        progress()
 
 HISTORY_COLUMNS = ["epoch", "lr", "samples", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "seconds"]
 
