@@ -76,10 +76,7 @@ class FaceAnalyser:
                 raise FacesenseError(f"{name}='' is empty (an unset variable?); give a model name or a file path, or None to switch it off")
         # 'none' switches a model off, as on the command line (and as a wrong-task message suggests)
         expression, gender, age = (model_or_off(v) for v in (expression, gender, age))
-        from .runtime.session import DEVICES
-
-        if not isinstance(device, str) or device not in DEVICES:  # (with every model off, nothing else would look at it)
-            raise FacesenseError(f"device={_shown(device)}: choose one of {', '.join(DEVICES)}")
+        _check_device(device)  # (with every model off, nothing else would look at it)
         if detect_width is not None:  # None: 320 px, and for centerface a third of a video frame over 960 px (runtime.faces.search_width)
             _check_number("detect_width", detect_width, 0, integer=True)
         self.models = load_face_models(expression, gender, age, device, style=API_ARGUMENT)
@@ -169,13 +166,11 @@ class SentimentAnalyser:
         from .labels import TASK_CLASSES, normalise
         from .runtime.classifier import FaceClassifier
         from .runtime.loading import names_an_age_model
-        from .runtime.session import DEVICES
         from .stream.live import API_ARGUMENT, _named
 
         if not isinstance(model, (str, Path)) or not str(model).strip():
             raise FacesenseError(f"model={_shown(model)}: give a sentiment model's name (sentiment) or a file path (str or Path)")
-        if not isinstance(device, str) or device not in DEVICES:
-            raise FacesenseError(f"device={_shown(device)}: choose one of {', '.join(DEVICES)}")
+        _check_device(device)
         if names_an_age_model(model):
             raise FacesenseError(f"model={model}: estimates a face's age, not a photo's mood; use it as FaceAnalyser(age={str(model)!r})")
         self.model = _named("model", model, API_ARGUMENT, lambda: FaceClassifier.load(str(model), device=device))
@@ -197,6 +192,14 @@ def image_sentiment(image: str | Path | np.ndarray, model: str | Path = "sentime
     """One photo's mood in one call (loads the model each time: for many photos make a
     `SentimentAnalyser` once and call its `score`)."""
     return SentimentAnalyser(model, device).score(image)
+
+
+def _check_device(device) -> None:
+    """A caller's device, refused with the choices."""
+    from .runtime.session import DEVICES
+
+    if not isinstance(device, str) or device not in DEVICES:
+        raise FacesenseError(f"device={_shown(device)}: choose one of {', '.join(DEVICES)}")
 
 
 def _check_number(name: str, value, low: float, strict: bool = False, high: float | None = None, integer: bool = False) -> None:
