@@ -19,7 +19,7 @@ from .age import GENDER_AGE_TASK, output_width
 from .errors import FacesenseError, say_once
 from .models import build_model, with_test_time_views
 from .preprocess import InputSpec
-from .runs import atomic_path
+from .runs import RunDir, atomic_path
 from .runtime.assets import names_a_local_model, shipped_model_names, shipped_model_path
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _models_inside(folder: Path, shown: int = 3) -> str:
     """The runs (folders with best.pt or last.pt) and .onnx files a folder holds, named for the
     user who gave the folder above them (runs/gender for runs/gender/x-1)."""
     try:
-        found = sorted(str(p) for p in folder.iterdir() if (p.is_dir() and any((p / n).is_file() for n in ("best.pt", "last.pt"))) or p.suffix.lower() == ".onnx")
+        found = sorted(str(p) for p in folder.iterdir() if (p.is_dir() and RunDir(p).has_checkpoint()) or p.suffix.lower() == ".onnx")
     except OSError:
         return ""
     if not found:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import EVAL_MODULES, EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, TRAINING_MODULES, FacesenseError, SourceFailed
 from .runtime.assets import DEFAULT_AGE, DEFAULT_EXPRESSION, DEFAULT_GENDER, model_or_off
-from .runs import outside_runs
+from .runs import RunDir, outside_runs
 
 log = logging.getLogger("facesense")
 
@@ -212,7 +212,7 @@ def _how_to_train_longer(run: Path, epochs: str) -> str:
     import yaml
 
     from .experiment import SCHEDULES_OVER_EPOCHS
-    from .runs import RunDir, train_longer_command
+    from .runs import train_longer_command
 
     config = RunDir(run).config
     try:
@@ -981,7 +981,7 @@ class _Parser(argparse.ArgumentParser):
 
             word = given[0] if given else None
             path = Path(word) if word else None
-            if path is not None and (path.suffix.lower() in (".pt", ".onnx") and path.is_file() or any((path / f).is_file() for f in ("best.pt", "last.pt"))):
+            if path is not None and (path.suffix.lower() in (".pt", ".onnx") and path.is_file() or RunDir(path).has_checkpoint()):
                 # a run folder, checkpoint or export without photos: it was offered as the photos of the shipped model
                 message = f"predict takes a model, then images: {word} is a model; give the images after it, e.g. `facesense predict {word} photo.jpg`"
             else:

@@ -352,6 +352,10 @@ class RunDir:
     def eval_dir(self, split: str) -> Path:
         return self.root / f"eval_{split}"
 
+    def has_checkpoint(self) -> bool:
+        """Whether the folder holds a run's checkpoint (best.pt or last.pt): a run, not a folder of runs."""
+        return self.best_checkpoint.is_file() or self.last_checkpoint.is_file()
+
 
 @contextmanager
 def training_lock(run: RunDir) -> Iterator[None]:

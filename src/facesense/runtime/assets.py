@@ -51,7 +51,9 @@ def names_a_local_model(model: str | Path, name: str | None = None) -> bool:
         return True
     if not path.is_dir():
         return False
-    return shipped_runtime_path(name or str(model)) is None or any((path / f).is_file() for f in ("best.pt", "last.pt"))
+    from ..runs import RunDir
+
+    return shipped_runtime_path(name or str(model)) is None or RunDir(path).has_checkpoint()
 
 
 def shipped_runtime_path(name: str) -> Path | None:
